@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadOptions configure a load run against /v1/batch.
+type LoadOptions struct {
+	Messages  int // total messages to send
+	Clients   int // concurrent senders
+	BatchSize int
+	// Visitors is the number of distinct visitors; each starts anonymous
+	// and about a third identify with a user ID and an email.
+	Visitors int
+	Seed     uint64
+}
+
+// LoadResult is a load run's outcome.
+type LoadResult struct {
+	Messages    int
+	Elapsed     time.Duration
+	PerSecond   float64
+	BatchP50    time.Duration
+	BatchP99    time.Duration
+	FailedCalls int
+}
+
+func (r LoadResult) String() string {
+	return fmt.Sprintf("%d messages in %v: %.0f messages/s, batch latency p50 %v p99 %v, %d failed calls",
+		r.Messages, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.BatchP50.Round(time.Microsecond), r.BatchP99.Round(time.Microsecond), r.FailedCalls)
+}
+
+// Load sends opts.Messages messages through /v1/batch from opts.Clients
+// goroutines: a mix of page (60%), track (30%) and identify (10%) calls by
+// visitors who are anonymous at first and later identified.
+func (c *Client) Load(ctx context.Context, opts LoadOptions) (LoadResult, error) {
+	if opts.Clients <= 0 {
+		opts.Clients = 4
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 500
+	}
+	if opts.Visitors <= 0 {
+		opts.Visitors = max(opts.Messages/20, 1)
+	}
+	batches := (opts.Messages + opts.BatchSize - 1) / opts.BatchSize
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed atomic.Int64
+	var firstErr error
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range opts.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(opts.Seed, uint64(w)))
+			for {
+				b := int(next.Add(1)) - 1
+				if b >= batches || ctx.Err() != nil {
+					return
+				}
+				n := min(opts.BatchSize, opts.Messages-b*opts.BatchSize)
+				msgs := make([]map[string]any, n)
+				for i := range msgs {
+					msgs[i] = loadMessage(rng, opts.Visitors, b*opts.BatchSize+i)
+				}
+				t := time.Now()
+				err := c.PostWrite(ctx, "/v1/batch", map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339Nano)}, nil)
+				d := time.Since(t)
+				mu.Lock()
+				lat = append(lat, d)
+				if err != nil {
+					failed.Add(1)
+					if firstErr == nil {
+						firstErr = err
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	res := LoadResult{Messages: opts.Messages, Elapsed: elapsed, PerSecond: float64(opts.Messages) / elapsed.Seconds(), FailedCalls: int(failed.Load())}
+	if len(lat) > 0 {
+		res.BatchP50 = lat[len(lat)/2]
+		res.BatchP99 = lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return res, firstErr
+}
+
+// loadMessage builds message i: visitor v is anonymous "anon-v"; visitors
+// with v%3==0 identify as "user-v" with an email and keep their user ID.
+func loadMessage(rng *rand.Rand, visitors, i int) map[string]any {
+	v := rng.IntN(visitors)
+	m := map[string]any{
+		"messageId":   fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), i),
+		"anonymousId": fmt.Sprintf("anon-%d", v),
+		"timestamp":   time.Now().UTC().Format(time.RFC3339Nano),
+		"context":     map[string]any{"ip": "127.0.0.1", "userAgent": "idgraph-loadgen"},
+	}
+	identified := v%3 == 0
+	if identified {
+		m["userId"] = fmt.Sprintf("user-%d", v)
+	}
+	switch r := rng.IntN(10); {
+	case r < 6:
+		m["type"], m["name"] = "page", "Home"
+		m["properties"] = map[string]any{"path": fmt.Sprintf("/p/%d", rng.IntN(100))}
+	case r < 9:
+		m["type"], m["event"] = "track", "Product Viewed"
+		m["properties"] = map[string]any{"sku": fmt.Sprintf("sku-%d", rng.IntN(1000)), "price": rng.IntN(100)}
+	default:
+		m["type"] = "identify"
+		if identified {
+			m["traits"] = map[string]any{"email": fmt.Sprintf("user%d@loadgen.io", v), "plan": "pro"}
+		}
+	}
+	return m
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segment"
+	"github.com/idgraph/idgraph/server"
+)
+
+// runCeiling serves /v1/batch with a handler that only decodes each message
+// and fsync-appends the batch to a file: the ceiling that idgraph's ingest
+// figures are reported beside (docs/benchmarks.md).
+func runCeiling(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench-ceiling", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	dir := fs.String("dir", os.TempDir(), "directory for the append-only file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(*dir, "idgraph-ceiling.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := &segment.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "ceiling"}
+	var mu sync.Mutex
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxBatchBytes+1))
+		var b segment.Batch
+		if err == nil {
+			err = segment.Unmarshal(body, &b, "")
+		}
+		now := time.Now()
+		for _, raw := range b.Batch {
+			if err == nil {
+				_, err = dec.DecodeMessage("", raw, now, b.SentAt, b.Context)
+			}
+		}
+		if err == nil {
+			mu.Lock()
+			if _, err = f.Write(body); err == nil {
+				err = f.Sync()
+			}
+			mu.Unlock()
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"success":true}`)
+	})
+	hs := &http.Server{Addr: *addr, Handler: h}
+	go func() { <-ctx.Done(); hs.Close() }()
+	fmt.Fprintln(os.Stderr, "ceiling handler on", *addr)
+	if err := hs.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+// Command idgraph runs the identity-graph service and its client tools.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: idgraph <command> [flags]
+
+commands:
+  serve             run the service (embedded store in ./idgraph-data by default)
+  import            send a CSV or JSONL file of records to a server
+  export profiles   print every profile as one JSON line
+  loadgen           drive /v1/batch with a realistic message mix and report throughput
+  bench-ceiling     serve a /v1/batch that only decodes and fsync-appends (the benchmark ceiling)
+
+Run "idgraph <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "idgraph:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:])
+	case "import":
+		return runImport(ctx, args[1:])
+	case "export":
+		if len(args) < 2 || args[1] != "profiles" {
+			return fmt.Errorf("usage: idgraph export profiles --server URL --key READKEY")
+		}
+		return runExport(ctx, args[2:])
+	case "loadgen":
+		return runLoadgen(ctx, args[1:])
+	case "bench-ceiling":
+		return runCeiling(ctx, args[1:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// env returns the environment variable or a default, for flag defaults.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real binary as separate processes: killed with
+// SIGKILL, sharing one Neo4j, losing its Neo4j.
+
+const (
+	testWriteKey = "wk_proc"
+	testReadKey  = "rk_proc"
+)
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "idgraph-bin")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "idgraph")
+		out, err := exec.Command("go", "build", "-race", "-o", build.path, ".").CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is one running idgraph serve.
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *bytes.Buffer
+}
+
+func startServe(t *testing.T, addr, store string) *proc {
+	t.Helper()
+	p := &proc{addr: addr, log: &bytes.Buffer{}}
+	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	t.Fatalf("idgraph serve did not come up on %s:\n%s", addr, p.log)
+	return nil
+}
+
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+}
+
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("idgraph serve exited with %v after SIGTERM:\n%s", err, p.log)
+	}
+}
+
+// message i: its own anonymous ID, and one of 40 user IDs for every other
+// message, so that batches merge profiles while they are killed.
+func message(i int) map[string]any {
+	m := map[string]any{"type": "identify", "messageId": fmt.Sprintf("msg-%d", i), "anonymousId": fmt.Sprintf("anon-%d", i)}
+	if i%2 == 0 {
+		m["userId"] = fmt.Sprintf("user-%d", i%40)
+	}
+	return m
+}
+
+// sendBatch posts the messages; it returns the status code, or 0 when the
+// request failed on the network.
+func sendBatch(addr string, ids []int) (int, http.Header) {
+	msgs := make([]map[string]any, len(ids))
+	for i, id := range ids {
+		msgs[i] = message(id)
+	}
+	body, _ := json.Marshal(map[string]any{"batch": msgs})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/batch", bytes.NewReader(body))
+	req.SetBasicAuth(testWriteKey, "")
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+// sender sends batches of ten from a shared queue until ctx ends; batches
+// that were not acknowledged go back on the queue to be sent again, as an
+// SDK would retry them, so a batch may be delivered twice.
+type sender struct {
+	mu       sync.Mutex
+	queue    [][]int
+	acked    map[int]bool
+	statuses map[int]int
+}
+
+func newSender(n int) *sender {
+	s := &sender{acked: map[int]bool{}, statuses: map[int]int{}}
+	for i := 0; i < n; i += 10 {
+		var b []int
+		for j := i; j < min(i+10, n); j++ {
+			b = append(b, j)
+		}
+		s.queue = append(s.queue, b)
+	}
+	return s
+}
+
+func (s *sender) run(ctx context.Context, addr string, workers int) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				s.mu.Lock()
+				if len(s.queue) == 0 {
+					s.mu.Unlock()
+					return
+				}
+				b := s.queue[0]
+				s.queue = s.queue[1:]
+				s.mu.Unlock()
+				code, hdr := sendBatch(addr, b)
+				s.mu.Lock()
+				s.statuses[code]++
+				if code == 200 {
+					for _, id := range b {
+						s.acked[id] = true
+					}
+				} else {
+					s.queue = append(s.queue, b)
+					if code == 503 && hdr.Get("Retry-After") == "" {
+						s.statuses[-503]++ // a 503 without Retry-After
+					}
+				}
+				s.mu.Unlock()
+				if code != 200 {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *sender) done() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/neo4j"
+	"github.com/idgraph/idgraph/pebble"
+	"github.com/idgraph/idgraph/server"
+)
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", env("IDGRAPH_ADDR", "127.0.0.1:8080"), "listen address")
+	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "a directory for the embedded store, or neo4j://user:pass@host:7687 (also bolt://)")
+	writeKey := fs.String("write-key", env("IDGRAPH_WRITE_KEY", ""), "write key (default: created on first start)")
+	readKey := fs.String("read-key", env("IDGRAPH_READ_KEY", ""), "read key (default: created on first start)")
+	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
+	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
+	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
+	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+
+	cfg := graph.DefaultConfig()
+	cfg.HubLimit = *hubLimit
+	if err := cfg.ParseLimits(*limits); err != nil {
+		return err
+	}
+	norm := graph.NewNormalizer(*region)
+	if *blocklist != "" {
+		if err := loadBlocklist(norm.Blocklist, *blocklist); err != nil {
+			return err
+		}
+	}
+	store, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(store, graph.NewStitcher(store, cfg), norm, keys, log)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("idgraph serving", "addr", ln.Addr().String(), "store", redact(*dsn))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}
+
+// openStore opens Neo4j for a neo4j:// or bolt:// DSN, else the embedded
+// store in the directory the DSN names.
+func openStore(ctx context.Context, dsn string) (graph.Store, error) {
+	u, err := url.Parse(dsn)
+	if err == nil && (strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt")) {
+		user := u.User.Username()
+		pass, _ := u.User.Password()
+		u.User = nil
+		// Fail fast while Neo4j is unreachable: the client gets a 503 with
+		// Retry-After and retries, rather than a request hanging for the
+		// driver's default 30 s of retries.
+		return neo4j.Open(ctx, u.String(), user, pass, neo4j.WithDriverConfig(func(c *neo4jdriver.Config) {
+			c.MaxTransactionRetryTime = 5 * time.Second
+			c.ConnectionAcquisitionTimeout = 5 * time.Second
+			c.SocketConnectTimeout = 2 * time.Second
+		}))
+	}
+	return pebble.Open(dsn)
+}
+
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return dsn
+}
+
+func loadBlocklist(b *graph.Blocklist, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("blocklist: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := b.Add(line); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,69 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Config holds the stitching rules.
+type Config struct {
+	// Limits caps how many values of a type one profile may hold.
+	Limits map[string]int
+	// Priority orders types from the most to the least trusted; when a merge
+	// would break a limit, the lowest-priority identifiers are left out.
+	Priority []string
+	// HubLimit is how many distinct strong identifiers a value may be seen
+	// with before it is marked as a hub and stops joining profiles.
+	HubLimit int
+}
+
+// DefaultCustomLimit applies to types that Config.Limits does not name.
+const DefaultCustomLimit = 5
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Limits: map[string]int{
+			TypeUserID: 1, TypeEmail: 5, TypePhone: 5, TypeCRMID: 5,
+			TypeDeviceID: 10, TypeAdvertisingID: 10, TypeAnonymousID: 1000,
+		},
+		Priority: []string{TypeUserID, TypeCRMID, TypeEmail, TypePhone, TypeDeviceID, TypeAdvertisingID, TypeAnonymousID},
+		HubLimit: 10,
+	}
+}
+
+func (c Config) limit(typ string) int {
+	if n, ok := c.Limits[typ]; ok {
+		return n
+	}
+	return DefaultCustomLimit
+}
+
+// rank orders types by priority; types not in Priority come after them.
+func (c Config) rank(typ string) int {
+	if i := slices.Index(c.Priority, typ); i >= 0 {
+		return i
+	}
+	return len(c.Priority)
+}
+
+// ParseLimits parses "type=N,type=N" into c.Limits (the --limits flag).
+func (c *Config) ParseLimits(s string) error {
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		typ, n, ok := strings.Cut(item, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 1 {
+			return fmt.Errorf("limits: %q is not type=N with N ≥ 1", item)
+		}
+		if err := ValidateType(typ); err != nil {
+			return fmt.Errorf("limits: %w", err)
+		}
+		c.Limits[typ] = v
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+// Package graph is the identity graph's domain: identifiers, observations,
+// edges, profiles and merge events, the storage contract that every backend
+// implements, and stitching, which turns observations into profiles.
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Edge kinds.
+const (
+	KindExact         = "exact"
+	KindProbabilistic = "probabilistic"
+	KindManual        = "manual"
+)
+
+// Edge statuses.
+const (
+	StatusAccepted = "accepted"
+	StatusPending  = "pending"
+	StatusRejected = "rejected"
+)
+
+// Reasons an edge is not accepted.
+const (
+	ReasonMergeProtection = "merge_protection"
+	ReasonHub             = "hub"
+)
+
+// Observation is the set of identifiers seen together in one message or
+// record, with where and when it was seen and what came with it.
+type Observation struct {
+	MessageID   string
+	Source      string
+	Time        time.Time // the event's (corrected) time
+	Identifiers []Key
+	// PreviousID is an alias call's previousId: it takes the type of the
+	// identifier already stored with that value (user_id first), else
+	// anonymous_id.
+	PreviousID string
+	// Traits are profile traits (identify calls and imported records).
+	Traits map[string]any
+	Event  Event
+}
+
+// Edge links two identifiers. A is always the lesser key.
+type Edge struct {
+	A      Key     `json:"a"`
+	B      Key     `json:"b"`
+	Score  float64 `json:"score"`
+	Kind   string  `json:"kind"`
+	Status string  `json:"status"`
+	Reason string  `json:"reason,omitempty"`
+	Evidence
+}
+
+// Evidence says where and how often an edge was seen.
+type Evidence struct {
+	Sources   []string  `json:"sources"`
+	Count     int       `json:"count"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// Pair returns the canonical (ordered) pair of keys.
+func Pair(a, b Key) [2]Key {
+	if b.Less(a) {
+		a, b = b, a
+	}
+	return [2]Key{a, b}
+}
+
+// Trait is one profile trait with the provenance of its current value.
+type Trait struct {
+	Value  any       `json:"value"`
+	Source string    `json:"source"`
+	Time   time.Time `json:"time"`
+}
+
+// Profile is a connected component of accepted edges.
+type Profile struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	// MergedInto is set once the profile has been absorbed; it always names
+	// a live profile (merges re-point earlier absorbed profiles).
+	MergedInto string `json:"mergedInto,omitempty"`
+	// Absorbed lists every profile merged into this one, transitively.
+	Absorbed []string `json:"absorbed,omitempty"`
+	// Counts is the number of identifiers per type, for merge protection.
+	Counts map[string]int   `json:"counts"`
+	Traits map[string]Trait `json:"traits"`
+}
+
+// Older reports whether p was created before q (the older ID survives).
+func (p *Profile) Older(q *Profile) bool {
+	if !p.CreatedAt.Equal(q.CreatedAt) {
+		return p.CreatedAt.Before(q.CreatedAt)
+	}
+	return p.ID < q.ID
+}
+
+// MergeEvent records one merge so that it can be audited and undone.
+type MergeEvent struct {
+	ID        string    `json:"id"`
+	At        time.Time `json:"at"`
+	MessageID string    `json:"messageId"`
+	Source    string    `json:"source"`
+	Survivor  string    `json:"survivor"`
+	Absorbed  string    `json:"absorbed"`
+	Edge      [2]Key    `json:"edge"`
+	// Sizes of both profiles (identifier counts) before the merge.
+	SurvivorSize int `json:"survivorSize"`
+	AbsorbedSize int `json:"absorbedSize"`
+}
+
+// HubMarking records when and why a value was marked as a hub.
+type HubMarking struct {
+	ID        string    `json:"id"`
+	At        time.Time `json:"at"`
+	Key       Key       `json:"key"`
+	Strong    int       `json:"strong"`
+	Limit     int       `json:"limit"`
+	MessageID string    `json:"messageId"`
+}
+
+// Event is a stored message (track, page, screen, group, identify, alias)
+// or imported record, kept with the identifiers it was seen with.
+type Event struct {
+	ID          string          `json:"id"`
+	MessageID   string          `json:"messageId"`
+	Type        string          `json:"type"`
+	Name        string          `json:"name,omitempty"`
+	Source      string          `json:"source"`
+	Timestamp   time.Time       `json:"timestamp"`
+	ReceivedAt  time.Time       `json:"receivedAt"`
+	Identifiers []Key           `json:"identifiers"`
+	Properties  json.RawMessage `json:"properties,omitempty"`
+	Traits      json.RawMessage `json:"traits,omitempty"`
+	Context     json.RawMessage `json:"context,omitempty"`
+}
+
+// Changes is everything one stitching transaction writes.
+type Changes struct {
+	Identifiers []*Identifier
+	// Unused are keys locked as alias candidates that were not used; a
+	// backend that created placeholders for them while locking drops them.
+	Unused   []Key
+	Edges    []*Edge
+	Profiles []*Profile
+	Merges   []*MergeEvent
+	Hubs     []*HubMarking
+	Events   []*Event
+}
+
+// Store is the storage contract every backend implements.
+type Store interface {
+	// Update runs fn in a read-write transaction. Changes applied through
+	// the Tx are durable once Update returns nil. fn may run more than once
+	// (backends retry transient conflicts), so it must not keep state
+	// across calls.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	Reader
+	// Setting reads a small named value (instance secret, API keys); ok is
+	// false when it is not set.
+	Setting(ctx context.Context, name string) (value string, ok bool, err error)
+	// InitSetting stores value under name unless a value is already there,
+	// and returns the value that is stored: concurrent first starts agree.
+	InitSetting(ctx context.Context, name, value string) (string, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is a stitching transaction. Every Lock method returns the current,
+// committed state and keeps others from changing it until the transaction
+// ends.
+type Tx interface {
+	// LockMessages returns which of the message IDs are already stored.
+	LockMessages(ctx context.Context, ids []string) (map[string]bool, error)
+	// LockIdentifiers returns the stored identifiers among keys.
+	LockIdentifiers(ctx context.Context, keys []Key) (map[Key]*Identifier, error)
+	// LockProfiles returns the stored profiles among ids.
+	LockProfiles(ctx context.Context, ids []string) (map[string]*Profile, error)
+	// Edges returns the stored edges among the given (ordered) pairs.
+	Edges(ctx context.Context, pairs [][2]Key) (map[[2]Key]*Edge, error)
+	Apply(ctx context.Context, c *Changes) error
+}
+
+// Reader reads the graph outside of stitching.
+type Reader interface {
+	// Identifier returns the identifier with the key, or a not_found error.
+	Identifier(ctx context.Context, k Key) (*Identifier, error)
+	// Profile returns the profile stored under id (live or absorbed), or a
+	// not_found error.
+	Profile(ctx context.Context, id string) (*Profile, error)
+	// ProfileIdentifiers returns the identifiers of a live profile,
+	// including those that joined profiles it absorbed.
+	ProfileIdentifiers(ctx context.Context, p *Profile) ([]*Identifier, error)
+	// Profiles lists live profiles in ID order after the given ID.
+	Profiles(ctx context.Context, after string, limit int) ([]*Profile, error)
+	// IdentifierEvents returns the events seen with an identifier, newest first.
+	IdentifierEvents(ctx context.Context, k Key, limit int) ([]*Event, error)
+	// Merges returns the merge events in which the profile took part.
+	Merges(ctx context.Context, profileID string) ([]*MergeEvent, error)
+	// Hubs lists the hub markings.
+	Hubs(ctx context.Context) ([]*HubMarking, error)
+}

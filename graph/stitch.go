@@ -1,0 +1,468 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Stitcher ingests observations: it upserts identifiers and edges and
+// keeps profiles as the connected components of accepted edges.
+type Stitcher struct {
+	Store  Store
+	Config Config
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// NewStitcher returns a stitcher over the store with the given rules.
+func NewStitcher(s Store, cfg Config) *Stitcher {
+	return &Stitcher{Store: s, Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Result counts what one Ingest call did.
+type Result struct {
+	Stored     int // observations stored
+	Duplicates int // observations whose message ID was already stored
+	Merges     int
+	Hubs       int
+}
+
+// Ingest stores the observations in order, atomically: either all are
+// stored (or found to be duplicates) or none is.
+func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, error) {
+	var res Result
+	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		st := &stitch{cfg: s.Config, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
+			profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
+			dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
+		var err error
+		res, err = st.run(ctx, obs)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+// stitch is the in-memory state of one transaction: everything the batch
+// touches is loaded (and locked) up front, then observations are applied
+// in order, then the changes are written at once.
+type stitch struct {
+	cfg      Config
+	tx       Tx
+	now      time.Time
+	ids      map[Key]*Identifier
+	profiles map[string]*Profile
+	edges    map[[2]Key]*Edge
+
+	dirtyIDs      map[Key]bool
+	dirtyProfiles map[string]bool
+	dirtyEdges    map[[2]Key]bool
+	changes       Changes
+	res           Result
+}
+
+func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
+	msgIDs := make([]string, 0, len(obs))
+	for _, o := range obs {
+		msgIDs = append(msgIDs, o.MessageID)
+	}
+	slices.Sort(msgIDs) // one lock order for every writer
+	seen, err := st.tx.LockMessages(ctx, msgIDs)
+	if err != nil {
+		return Result{}, err
+	}
+	var todo []*Observation
+	keySet := map[Key]bool{}
+	for _, o := range obs {
+		if seen[o.MessageID] {
+			st.res.Duplicates++
+			continue
+		}
+		seen[o.MessageID] = true
+		todo = append(todo, o)
+		for _, k := range candidateKeys(o) {
+			keySet[k] = true
+		}
+	}
+	if len(todo) == 0 {
+		return st.res, nil
+	}
+	keys := slices.SortedFunc(maps.Keys(keySet), func(a, b Key) int { return cmpKey(a, b) })
+	if st.ids, err = st.tx.LockIdentifiers(ctx, keys); err != nil {
+		return Result{}, err
+	}
+	var pids []string
+	for _, n := range st.ids {
+		pids = append(pids, n.Profile)
+	}
+	if err := st.lockProfiles(ctx, pids); err != nil {
+		return Result{}, err
+	}
+	pairSet := map[[2]Key]bool{}
+	for _, o := range todo {
+		ks := candidateKeys(o)
+		for i := range ks {
+			for j := i + 1; j < len(ks); j++ {
+				pairSet[Pair(ks[i], ks[j])] = true
+			}
+		}
+	}
+	if len(pairSet) > 0 {
+		pairs := slices.SortedFunc(maps.Keys(pairSet), func(a, b [2]Key) int {
+			if c := cmpKey(a[0], b[0]); c != 0 {
+				return c
+			}
+			return cmpKey(a[1], b[1])
+		})
+		if st.edges, err = st.tx.Edges(ctx, pairs); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, o := range todo {
+		if err := st.observe(ctx, o); err != nil {
+			return Result{}, err
+		}
+		st.res.Stored++
+	}
+	for k := range keySet {
+		if _, ok := st.ids[k]; !ok {
+			st.changes.Unused = append(st.changes.Unused, k)
+		}
+	}
+	for k := range st.dirtyIDs {
+		st.changes.Identifiers = append(st.changes.Identifiers, st.ids[k])
+	}
+	for id := range st.dirtyProfiles {
+		st.changes.Profiles = append(st.changes.Profiles, st.profiles[id])
+	}
+	for p := range st.dirtyEdges {
+		st.changes.Edges = append(st.changes.Edges, st.edges[p])
+	}
+	if err := st.tx.Apply(ctx, &st.changes); err != nil {
+		return Result{}, err
+	}
+	return st.res, nil
+}
+
+func cmpKey(a, b Key) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
+}
+
+// candidateKeys are the keys an observation may touch: its identifiers and,
+// for an alias, both types the previous ID may have.
+func candidateKeys(o *Observation) []Key {
+	ks := slices.Clone(o.Identifiers)
+	if o.PreviousID != "" {
+		ks = append(ks, Key{TypeUserID, o.PreviousID}, Key{TypeAnonymousID, o.PreviousID})
+	}
+	return ks
+}
+
+// lockProfiles locks the profiles and every profile they were merged into.
+func (st *stitch) lockProfiles(ctx context.Context, ids []string) error {
+	for len(ids) > 0 {
+		var want []string
+		for _, id := range ids {
+			if _, ok := st.profiles[id]; !ok && id != "" && !slices.Contains(want, id) {
+				want = append(want, id)
+			}
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		slices.Sort(want)
+		got, err := st.tx.LockProfiles(ctx, want)
+		if err != nil {
+			return err
+		}
+		ids = nil // not ids[:0]: the caller's slice (a profile's Absorbed list) must not be overwritten
+		for _, id := range want {
+			p, ok := got[id]
+			if !ok {
+				return fmt.Errorf("profile %s is referenced but not stored", id)
+			}
+			st.profiles[id] = p
+			if p.MergedInto != "" {
+				ids = append(ids, p.MergedInto)
+			}
+		}
+	}
+	return nil
+}
+
+// root returns the live profile an identifier belongs to, or nil for an
+// identifier that has none yet.
+func (st *stitch) root(n *Identifier) *Profile {
+	if n.Profile == "" {
+		return nil
+	}
+	p := st.profiles[n.Profile]
+	for p.MergedInto != "" {
+		p = st.profiles[p.MergedInto]
+	}
+	return p
+}
+
+func (st *stitch) observe(ctx context.Context, o *Observation) error {
+	keys := dedupeKeys(o.Identifiers)
+	if o.PreviousID != "" {
+		prev := Key{TypeAnonymousID, o.PreviousID}
+		if _, ok := st.ids[Key{TypeUserID, o.PreviousID}]; ok {
+			prev.Type = TypeUserID
+		}
+		if !slices.Contains(keys, prev) {
+			keys = append(keys, prev)
+		}
+	}
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
+	}
+	for _, k := range keys {
+		n := st.ids[k]
+		if n == nil {
+			n = &Identifier{Key: k, FirstSeen: t, LastSeen: t}
+			st.ids[k] = n
+		}
+		n.FirstSeen = minTime(n.FirstSeen, t)
+		n.LastSeen = maxTime(n.LastSeen, t)
+		n.Sources = addSource(n.Sources, o.Source)
+		st.dirtyIDs[k] = true
+	}
+	var pairs [][2]Key
+	for i := range keys {
+		for j := i + 1; j < len(keys); j++ {
+			p := Pair(keys[i], keys[j])
+			pairs = append(pairs, p)
+			e := st.edges[p]
+			if e == nil {
+				e = &Edge{A: p[0], B: p[1], Score: 1, Kind: KindExact, Evidence: Evidence{FirstSeen: t, LastSeen: t}}
+				st.edges[p] = e
+				if IsStrong(p[1].Type) {
+					st.ids[p[0]].Strong++
+				}
+				if IsStrong(p[0].Type) {
+					st.ids[p[1]].Strong++
+				}
+			}
+			e.Count++
+			e.FirstSeen = minTime(e.FirstSeen, t)
+			e.LastSeen = maxTime(e.LastSeen, t)
+			e.Sources = addSource(e.Sources, o.Source)
+			st.dirtyEdges[p] = true
+		}
+	}
+	for _, k := range keys {
+		if n := st.ids[k]; !n.Hub && n.Strong > st.cfg.HubLimit {
+			n.Hub = true
+			id, at := NewID("hub", st.now)
+			st.changes.Hubs = append(st.changes.Hubs, &HubMarking{ID: id, At: at, Key: k, Strong: n.Strong, Limit: st.cfg.HubLimit, MessageID: o.MessageID})
+			st.res.Hubs++
+		}
+	}
+
+	if err := st.group(ctx, o, keys); err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		e := st.edges[p]
+		a, b := st.ids[p[0]], st.ids[p[1]]
+		switch {
+		case e.Status != "":
+			// Decided before: a pair is not re-proposed on the same evidence.
+		case st.root(a) == st.root(b):
+			e.Status = StatusAccepted
+		case a.Hub || b.Hub:
+			e.Status, e.Reason = StatusRejected, ReasonHub
+		default:
+			e.Status, e.Reason = StatusPending, ReasonMergeProtection
+		}
+	}
+
+	ev := o.Event
+	ev.ID, _ = NewID("ev", st.now)
+	ev.MessageID, ev.Source, ev.Identifiers = o.MessageID, o.Source, keys
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = t
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = st.now
+	}
+	st.changes.Events = append(st.changes.Events, &ev)
+	return nil
+}
+
+// group joins the observation's identifiers into one profile, taking them
+// in priority order and leaving out any whose profile would break a limit.
+func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
+	order := slices.Clone(keys)
+	slices.SortStableFunc(order, func(a, b Key) int {
+		if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
+			return ra - rb
+		}
+		return cmpKey(a, b)
+	})
+	var group *Profile
+	var first Key
+	for _, k := range order {
+		n := st.ids[k]
+		if n.Hub {
+			continue
+		}
+		p := st.root(n)
+		switch {
+		case group == nil:
+			if p == nil {
+				p = st.newProfile(n)
+			}
+			group, first = p, k
+		case p == group:
+		case p == nil:
+			if st.fits(group.Counts, map[string]int{k.Type: 1}) {
+				st.join(group, n)
+			}
+		case st.fits(group.Counts, p.Counts):
+			var err error
+			if group, err = st.merge(ctx, group, p, o, Pair(first, k)); err != nil {
+				return err
+			}
+		}
+	}
+	// Identifiers left out (hubs, or over a limit) that have no profile yet
+	// get one of their own: every identifier belongs to exactly one.
+	for _, k := range order {
+		if n := st.ids[k]; n.Profile == "" {
+			st.newProfile(n)
+		}
+	}
+	if group == nil {
+		return nil
+	}
+	if len(o.Traits) > 0 {
+		t := o.Time
+		if t.IsZero() {
+			t = st.now
+		}
+		for path, v := range FlattenTraits(o.Traits) {
+			if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
+				group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
+			}
+		}
+		st.touch(group)
+	}
+	return nil
+}
+
+func (st *stitch) fits(have, add map[string]int) bool {
+	for typ, n := range add {
+		if have[typ]+n > st.cfg.limit(typ) {
+			return false
+		}
+	}
+	return true
+}
+
+func (st *stitch) touch(p *Profile) {
+	p.UpdatedAt = st.now
+	st.dirtyProfiles[p.ID] = true
+}
+
+func (st *stitch) newProfile(n *Identifier) *Profile {
+	id, at := NewID("p", st.now)
+	p := &Profile{ID: id, CreatedAt: at, Counts: map[string]int{}, Traits: map[string]Trait{}}
+	st.profiles[id] = p
+	st.join(p, n)
+	return p
+}
+
+func (st *stitch) join(p *Profile, n *Identifier) {
+	n.Profile = p.ID
+	p.Counts[n.Type]++
+	st.touch(p)
+}
+
+// merge absorbs the younger profile into the older one and records it.
+func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge [2]Key) (*Profile, error) {
+	survivor, absorbed := a, b
+	if b.Older(a) {
+		survivor, absorbed = b, a
+	}
+	// Profiles absorbed earlier must point at the new root directly.
+	if err := st.lockProfiles(ctx, absorbed.Absorbed); err != nil {
+		return nil, err
+	}
+	ev := &MergeEvent{MessageID: o.MessageID, Source: o.Source, Survivor: survivor.ID, Absorbed: absorbed.ID,
+		Edge: edge, SurvivorSize: size(survivor), AbsorbedSize: size(absorbed)}
+	ev.ID, ev.At = NewID("merge", st.now)
+	for _, id := range absorbed.Absorbed {
+		st.profiles[id].MergedInto = survivor.ID
+		st.dirtyProfiles[id] = true
+	}
+	survivor.Absorbed = append(survivor.Absorbed, absorbed.ID)
+	survivor.Absorbed = append(survivor.Absorbed, absorbed.Absorbed...)
+	absorbed.Absorbed = nil
+	absorbed.MergedInto = survivor.ID
+	for typ, c := range absorbed.Counts {
+		survivor.Counts[typ] += c
+	}
+	for path, tr := range absorbed.Traits {
+		if cur, ok := survivor.Traits[path]; !ok || tr.Time.After(cur.Time) {
+			survivor.Traits[path] = tr
+		}
+	}
+	st.touch(survivor)
+	st.touch(absorbed)
+	st.changes.Merges = append(st.changes.Merges, ev)
+	st.res.Merges++
+	return survivor, nil
+}
+
+func size(p *Profile) int {
+	n := 0
+	for _, c := range p.Counts {
+		n += c
+	}
+	return n
+}
+
+func dedupeKeys(ks []Key) []Key {
+	out := make([]Key, 0, len(ks))
+	for _, k := range ks {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func addSource(srcs []string, s string) []string {
+	if s == "" || slices.Contains(srcs, s) {
+		return srcs
+	}
+	return append(srcs, s)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,73 @@
+package storetest
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/testlock"
+	"github.com/idgraph/idgraph/neo4j"
+	"github.com/idgraph/idgraph/pebble"
+)
+
+// Backend names a store implementation for tests.
+type Backend struct {
+	Name string
+	Open Opener
+}
+
+// Backends lists every backend: each behaviour is tested on all of them.
+func Backends() []Backend {
+	return []Backend{{"embedded", OpenPebble}, {"neo4j", OpenNeo4j}}
+}
+
+// OpenPebble opens an embedded store in a temporary directory.
+func OpenPebble(t *testing.T) graph.Store {
+	t.Helper()
+	s, err := pebble.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var neo struct {
+	once  sync.Once
+	store *neo4j.Store
+	err   error
+}
+
+// Neo4jURI returns the test server's address from NEO4J_URI. Without it the
+// test is skipped, except under CI=true, where a missing Neo4j fails it:
+// Neo4j tests never skip silently in CI.
+func Neo4jURI(t *testing.T) (uri, user, password string) {
+	t.Helper()
+	uri = os.Getenv("NEO4J_URI")
+	if uri == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("NEO4J_URI is not set under CI=true: Neo4j tests must run (use scripts/test)")
+		}
+		t.Skip("NEO4J_URI is not set; run scripts/test to start a Neo4j for the tests")
+	}
+	return uri, os.Getenv("NEO4J_USER"), os.Getenv("NEO4J_PASSWORD")
+}
+
+// OpenNeo4j returns the shared Neo4j store, emptied. Test binaries of
+// different packages run at once, so each test holds a file lock while it
+// uses the one database that Neo4j Community has.
+func OpenNeo4j(t *testing.T) graph.Store {
+	t.Helper()
+	uri, user, pass := Neo4jURI(t)
+	testlock.Neo4j(t)
+	neo.once.Do(func() { neo.store, neo.err = neo4j.Open(context.Background(), uri, user, pass) })
+	if neo.err != nil {
+		t.Fatalf("neo4j: %v", neo.err)
+	}
+	if err := neo.store.Reset(context.Background()); err != nil {
+		t.Fatalf("neo4j reset: %v", err)
+	}
+	return neo.store
+}

@@ -1,0 +1,293 @@
+package neo4j
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// Update runs fn in a managed write transaction. The driver retries fn on
+// transient failures (deadlocks between concurrent stitchers, leader
+// changes, lost connections), each time in a fresh transaction.
+func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) error) error {
+	sess := s.driver.NewSession(ctx, neo4jdriver.SessionConfig{
+		AccessMode:   neo4jdriver.AccessModeWrite,
+		DatabaseName: s.db,
+		// Shared with ExecuteQuery, so reads after Update see its writes
+		// even on a cluster.
+		BookmarkManager: s.driver.ExecuteQueryBookmarkManager(),
+	})
+	defer sess.Close(context.Background())
+	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
+		err := fn(ctx, &tx{run: mtx, token: newToken()})
+		// The driver decides whether to retry by the error's dynamic type
+		// (a *ConnectivityError is not looked for behind wrapping).
+		var ce *neo4jdriver.ConnectivityError
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		return nil, err
+	})
+	if err != nil {
+		return wrap("neo4j: update", err)
+	}
+	return nil
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// tx is one attempt of a stitching transaction.
+//
+// Neo4j runs at read committed and holds every write lock until the
+// transaction ends, so each Lock method writes to what it returns: the
+// node's write lock is taken before its properties are read, which then
+// are the latest committed ones, and nobody else can change them until we
+// commit. Locks are taken in the order of the argument lists (the
+// stitcher sorts keys and profile IDs), which keeps deadlocks rare; the
+// driver retries the ones Neo4j detects.
+type tx struct {
+	run neo4jdriver.ManagedTransaction
+	// token marks the event stubs this attempt created, to tell them from
+	// messages stored before.
+	token string
+	// created lists the message IDs whose stubs this attempt created.
+	created []string
+}
+
+// collect runs a query and returns its records.
+func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) ([]*neo4jdriver.Record, error) {
+	res, err := t.run.Run(ctx, cypher, params)
+	if err != nil {
+		return nil, err
+	}
+	return res.Collect(ctx)
+}
+
+// exec runs a query for its effects.
+func (t *tx) exec(ctx context.Context, cypher string, params map[string]any) error {
+	res, err := t.run.Run(ctx, cypher, params)
+	if err != nil {
+		return err
+	}
+	_, err = res.Consume(ctx)
+	return err
+}
+
+// LockMessages creates an event stub for every new message ID (Apply fills
+// it in). The unique constraint on messageId makes a concurrent
+// transaction's MERGE of the same ID wait for us and then find it stored.
+func (t *tx) LockMessages(ctx context.Context, ids []string) (map[string]bool, error) {
+	seen := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return seen, nil
+	}
+	// Sorted, so that two batches with the same messages lock them in the
+	// same order.
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	recs, err := t.collect(ctx, `UNWIND $ids AS id
+		MERGE (e:Event {messageId: id})
+		ON CREATE SET e.tx = $token
+		RETURN id, coalesce(e.tx = $token, false) AS created`,
+		map[string]any{"ids": ids, "token": t.token})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: lock messages: %w", err)
+	}
+	for _, r := range recs {
+		id, _ := r.Values[0].(string)
+		if created, _ := r.Values[1].(bool); created {
+			t.created = append(t.created, id)
+		} else {
+			seen[id] = true
+		}
+	}
+	return seen, nil
+}
+
+// LockIdentifiers merges every key, so that a key that is not stored yet is
+// locked too (as a stub without a profile, which Apply either fills in or
+// deletes), and returns the identifiers that are really stored.
+func (t *tx) LockIdentifiers(ctx context.Context, keys []graph.Key) (map[graph.Key]*graph.Identifier, error) {
+	out := make(map[graph.Key]*graph.Identifier, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows := make([]any, len(keys))
+	for i, k := range keys {
+		rows[i] = map[string]any{"key": k.String(), "type": k.Type, "value": k.Value}
+	}
+	// SET then REMOVE of a scratch property takes the write lock and
+	// leaves the node as it was.
+	recs, err := t.collect(ctx, `UNWIND $rows AS r
+		MERGE (i:Identifier {key: r.key})
+		ON CREATE SET i.type = r.type, i.value = r.value
+		SET i.lock = $token
+		REMOVE i.lock
+		WITH i WHERE i.profile IS NOT NULL
+		RETURN i`, map[string]any{"rows": rows, "token": t.token})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: lock identifiers: %w", err)
+	}
+	for _, r := range recs {
+		n := identifierFrom(props(r.Values[0]))
+		out[n.Key] = n
+	}
+	return out, nil
+}
+
+// LockProfiles locks and returns the stored profiles among ids.
+func (t *tx) LockProfiles(ctx context.Context, ids []string) (map[string]*graph.Profile, error) {
+	out := make(map[string]*graph.Profile, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	recs, err := t.collect(ctx, `UNWIND $ids AS id
+		MATCH (p:Profile {id: id})
+		SET p.lock = $token
+		REMOVE p.lock
+		RETURN p`, map[string]any{"ids": ids, "token": t.token})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
+	}
+	for _, r := range recs {
+		p, err := profileFrom(props(r.Values[0]))
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
+		}
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+// Edges returns the stored edges among pairs. Both ends were locked by
+// LockIdentifiers, and adding or changing a relationship needs the
+// locks of its nodes, so the edges cannot change under us either.
+func (t *tx) Edges(ctx context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]*graph.Edge, error) {
+	out := make(map[[2]graph.Key]*graph.Edge, len(pairs))
+	if len(pairs) == 0 {
+		return out, nil
+	}
+	rows := make([]any, len(pairs))
+	for i, p := range pairs {
+		rows[i] = []any{p[0].String(), p[1].String()}
+	}
+	recs, err := t.collect(ctx, `UNWIND $pairs AS pr
+		MATCH (a:Identifier {key: pr[0]})-[r:LINKED]->(b:Identifier {key: pr[1]})
+		RETURN a.type, a.value, b.type, b.value, r`, map[string]any{"pairs": rows})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: edges: %w", err)
+	}
+	for _, r := range recs {
+		var a, b graph.Key
+		a.Type, _ = r.Values[0].(string)
+		a.Value, _ = r.Values[1].(string)
+		b.Type, _ = r.Values[2].(string)
+		b.Value, _ = r.Values[3].(string)
+		e := edgeFrom(a, b, props(r.Values[4]))
+		out[[2]graph.Key{a, b}] = e
+	}
+	return out, nil
+}
+
+// Apply writes the changes, one UNWIND query per record type.
+func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
+	profiles := make([]any, len(c.Profiles))
+	for i, p := range c.Profiles {
+		row, err := profileProps(p)
+		if err != nil {
+			return fmt.Errorf("neo4j: apply profiles: %w", err)
+		}
+		profiles[i] = row
+	}
+	steps := []struct {
+		name   string
+		cypher string
+		rows   []any
+	}{
+		{"identifiers", `UNWIND $rows AS r
+			MERGE (i:Identifier {key: r.key})
+			SET i += r`, mapRows(c.Identifiers, identifierProps)},
+		// Stubs locked as alias candidates and not used; a key that is
+		// stored for real has a profile and stays.
+		{"unused", `UNWIND $rows AS k
+			MATCH (i:Identifier {key: k})
+			WHERE i.profile IS NULL
+			DETACH DELETE i`, mapRows(c.Unused, func(k graph.Key) any { return k.String() })},
+		{"edges", `UNWIND $rows AS r
+			MATCH (a:Identifier {key: r.a})
+			MATCH (b:Identifier {key: r.b})
+			MERGE (a)-[l:LINKED]->(b)
+			SET l += r.props`, mapRows(c.Edges, edgeRow)},
+		{"profiles", `UNWIND $rows AS r
+			MERGE (p:Profile {id: r.id})
+			SET p += r`, profiles},
+		// Only stubs this attempt created are filled in: a message that
+		// LockMessages reported as stored is never rewritten.
+		{"events", `UNWIND $rows AS r
+			MERGE (e:Event {messageId: r.messageId})
+			ON CREATE SET e.tx = $token
+			WITH e, r WHERE e.tx = $token
+			SET e += r
+			REMOVE e.tx
+			WITH e, r
+			UNWIND r.identifiers AS k
+			MATCH (i:Identifier {key: k})
+			CREATE (e)-[:SEEN_WITH]->(i)`, mapRows(c.Events, eventProps)},
+		// A message locked but given no event was not stored: drop its
+		// stub, so that it is not taken for a duplicate later.
+		{"unfilled messages", `UNWIND $rows AS id
+			MATCH (e:Event {messageId: id})
+			WHERE e.tx = $token
+			DETACH DELETE e`, unfilled(t.created, c.Events)},
+		{"merges", `UNWIND $rows AS r
+			CREATE (m:Merge)
+			SET m = r`, mapRows(c.Merges, mergeProps)},
+		{"hubs", `UNWIND $rows AS r
+			CREATE (h:Hub)
+			SET h = r`, mapRows(c.Hubs, hubProps)},
+	}
+	for _, st := range steps {
+		if len(st.rows) == 0 {
+			continue
+		}
+		if err := t.exec(ctx, st.cypher, map[string]any{"rows": st.rows, "token": t.token}); err != nil {
+			return fmt.Errorf("neo4j: apply %s: %w", st.name, err)
+		}
+	}
+	return nil
+}
+
+func unfilled(created []string, events []*graph.Event) []any {
+	if len(created) == 0 {
+		return nil
+	}
+	filled := make(map[string]bool, len(events))
+	for _, e := range events {
+		filled[e.MessageID] = true
+	}
+	var out []any
+	for _, id := range created {
+		if !filled[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func mapRows[T, R any](xs []T, f func(T) R) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package pebble_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/graph/storetest"
+)
+
+// BenchmarkIngest stitches batches of 500 observations shaped like web
+// traffic: every message has an anonymous ID, one visitor in three is
+// identified by a user ID, and identified visitors' identify calls carry an
+// email.
+func BenchmarkIngest(b *testing.B) {
+	s := storetest.OpenPebble(&testing.T{})
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	ctx := context.Background()
+	now := time.Now()
+	b.ResetTimer()
+	msg := 0
+	for b.Loop() {
+		batch := make([]*graph.Observation, 500)
+		for i := range batch {
+			v := (msg * 7919) % 20000
+			o := &graph.Observation{MessageID: fmt.Sprintf("m%d", msg), Source: "bench", Time: now,
+				Identifiers: []graph.Key{{Type: graph.TypeAnonymousID, Value: fmt.Sprintf("anon-%d", v)}},
+				Event:       graph.Event{Type: "page", Name: "Home"}}
+			if v%3 == 0 {
+				o.Identifiers = append(o.Identifiers, graph.Key{Type: graph.TypeUserID, Value: fmt.Sprintf("user-%d", v)})
+				if msg%10 == 0 {
+					o.Identifiers = append(o.Identifiers, graph.Key{Type: graph.TypeEmail, Value: fmt.Sprintf("u%d@corp.io", v)})
+					o.Traits = map[string]any{"plan": "pro"}
+				}
+			}
+			batch[i] = o
+			msg++
+		}
+		if _, err := st.Ingest(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(msg)/b.Elapsed().Seconds(), "msgs/s")
+}

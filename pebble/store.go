@@ -1,0 +1,194 @@
+// Package pebble is the embedded identity-graph store: durable on local
+// disk in a Pebble LSM, with no server to run.
+//
+// Personal values never appear in keys: an identifier is keyed by an
+// HMAC-SHA256 of "type:value" under a per-instance secret, and its value
+// lives only inside the record, so that erasing a person can later remove
+// every copy by rewriting records (an LSM keeps old keys in places, such as
+// its manifest, that compaction does not reach).
+package pebble
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"sync"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// Key prefixes. Each is one byte plus a separator so prefixes never nest.
+var (
+	pSetting    = []byte("s/")
+	pIdentifier = []byte("i/")  // + hmac(key) → Identifier
+	pProfile    = []byte("p/")  // + profile ID → Profile
+	pMember     = []byte("pi/") // + profile ID + "/" + hmac(key) → key hmac (who joined which profile)
+	pEdge       = []byte("e/")  // + hmac(A) + hmac(B) → Edge
+	pNeighbour  = []byte("n/")  // + hmac(x) + hmac(y): adjacency, both ways
+	pMessage    = []byte("m/")  // + hmac(message ID) → event ID
+	pEvent      = []byte("ev/") // + event ID → Event
+	pTimeline   = []byte("t/")  // + hmac(key) + timestamp + event ID → event ID
+	pMerge      = []byte("mg/") // + merge ID → MergeEvent
+	pProfMerge  = []byte("pm/") // + profile ID + "/" + merge ID → merge ID
+	pHub        = []byte("h/")  // + hub marking ID → HubMarking
+)
+
+// Store is the embedded backend.
+type Store struct {
+	db     *cpebble.DB
+	secret []byte
+	macs   sync.Pool // of HMAC hashes under secret, reset and reused
+	// mu serialises transactions: one writer at a time gives the isolation
+	// that stitching needs, and group commit is left to batching.
+	mu sync.Mutex
+}
+
+var _ graph.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pebble: open: %w", err)
+	}
+	opts := &cpebble.Options{
+		CacheSize:    128 << 20,
+		MemTableSize: 32 << 20,
+		Logger:       quietLogger{},
+	}
+	// Most point reads ask for keys that do not exist yet (new message IDs,
+	// new identifiers): bloom filters answer those without a block read.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := cpebble.Open(filepath.Join(dir, "graph"), opts)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: open: %w", err)
+	}
+	s := &Store{db: db}
+	secret, err := s.InitSetting(context.Background(), "hmac_secret", randomHex(32))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.secret, err = hex.DecodeString(secret); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("pebble: open: bad secret: %w", err)
+	}
+	return s, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the store is usable.
+func (s *Store) Ping(context.Context) error {
+	if _, _, err := s.get(pSetting, []byte("hmac_secret")); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: ping", Err: err}
+	}
+	return nil
+}
+
+// hash is the storage key of an identifier.
+func (s *Store) hash(k graph.Key) []byte {
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.secret)
+	}
+	m.Reset()
+	m.Write([]byte(k.Type))
+	m.Write([]byte{':'})
+	m.Write([]byte(k.Value))
+	sum := m.Sum(nil)
+	s.macs.Put(m)
+	return sum
+}
+
+func key(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// get returns the value under prefix+rest; ok is false when absent.
+func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key(append([][]byte{prefix}, rest...)...))
+	if errors.Is(err, cpebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
+
+func (s *Store) getJSON(dst any, prefix []byte, rest ...[]byte) (bool, error) {
+	v, ok, err := s.get(prefix, rest...)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return false, fmt.Errorf("corrupt record %q: %w", prefix, err)
+	}
+	return true, nil
+}
+
+// Setting reads a named setting.
+func (s *Store) Setting(_ context.Context, name string) (string, bool, error) {
+	v, ok, err := s.get(pSetting, []byte(name))
+	if err != nil {
+		return "", false, fmt.Errorf("pebble: setting: %w", err)
+	}
+	return string(v), ok, nil
+}
+
+// InitSetting stores value under name unless one is there already.
+func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok, err := s.Setting(ctx, name); err != nil || ok {
+		return v, err
+	}
+	if err := s.db.Set(key(pSetting, []byte(name)), []byte(value), cpebble.Sync); err != nil {
+		return "", fmt.Errorf("pebble: init setting: %w", err)
+	}
+	return value, nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)      {}
+func (quietLogger) Errorf(f string, a ...any) { fmt.Fprintf(os.Stderr, "pebble: "+f+"\n", a...) }
+func (quietLogger) Fatalf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "pebble: fatal: "+f+"\n", a...)
+	os.Exit(1)
+}
+
+func jsonUnmarshal(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("corrupt record: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segment"
+)
+
+// readBody reads at most limit bytes, refusing larger bodies and invalid UTF-8.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, graph.Errorf(graph.KindInvalid, "reading body: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, graph.Errorf(graph.KindTooLarge, "body is larger than %d KB", limit>>10)
+	}
+	if !utf8.Valid(body) {
+		return nil, graph.Errorf(graph.KindInvalid, "body is not valid UTF-8")
+	}
+	return body, nil
+}
+
+// writeKey returns the write key from Basic auth (user name, empty
+// password) or, failing that, from the body's writeKey field.
+func writeKey(r *http.Request, body []byte) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	var k struct {
+		WriteKey string `json:"writeKey"`
+	}
+	_ = json.Unmarshal(body, &k)
+	return k.WriteKey
+}
+
+func (s *Server) authWrite(r *http.Request, body []byte) error {
+	k := writeKey(r, body)
+	if k == "" {
+		return graph.Errorf(graph.KindUnauthorized, "a write key is required (Basic auth user name or writeKey)")
+	}
+	if !matchKey(s.keys.Write, k) {
+		return graph.Errorf(graph.KindUnauthorized, "the write key is not valid")
+	}
+	return nil
+}
+
+func (s *Server) authRead(r *http.Request) error {
+	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || k == "" {
+		return graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
+	}
+	if !matchKey(s.keys.Read, k) {
+		if matchKey(s.keys.Write, k) {
+			return graph.Errorf(graph.KindForbidden, "a write key cannot read")
+		}
+		return graph.Errorf(graph.KindUnauthorized, "the read key is not valid")
+	}
+	return nil
+}
+
+func (s *Server) decoder() *segment.Decoder {
+	return &segment.Decoder{Normalizer: s.norm, Source: "http"}
+}
+
+func (s *Server) handleMessage(typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r, MaxMessageBytes)
+		if err == nil {
+			err = s.authWrite(r, body)
+		}
+		var d *segment.Decoded
+		if err == nil {
+			d, err = s.decoder().DecodeMessage(typ, body, s.now(), "", nil)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		s.ingest(w, r, []*segment.Decoded{d})
+	}
+}
+
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r, MaxBatchBytes)
+	if err == nil {
+		err = s.authWrite(r, body)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b segment.Batch
+	if err := segment.Unmarshal(body, &b, ""); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.Batch == nil {
+		writeError(w, graph.FieldErrorf("batch", "is required"))
+		return
+	}
+	now := s.now()
+	dec := s.decoder()
+	msgs := make([]*segment.Decoded, 0, len(b.Batch))
+	for i, raw := range b.Batch {
+		field := fmt.Sprintf("batch[%d]", i)
+		if len(raw) > MaxMessageBytes {
+			writeError(w, &graph.Error{Kind: graph.KindTooLarge, Field: field, Msg: fmt.Sprintf("message is larger than %d KB", MaxMessageBytes>>10)})
+			return
+		}
+		d, err := dec.DecodeMessage("", raw, now, b.SentAt, b.Context)
+		if err != nil {
+			var e *graph.Error
+			if errors.As(err, &e) {
+				e2 := *e
+				e2.Field = joinField(field, e.Field)
+				err = &e2
+			}
+			writeError(w, err)
+			return
+		}
+		msgs = append(msgs, d)
+	}
+	s.ingest(w, r, msgs)
+}
+
+func joinField(prefix, field string) string {
+	if field == "" {
+		return prefix
+	}
+	return prefix + "." + field
+}
+
+// ingest stores the decoded messages as one transaction and answers; the
+// answer comes only after the store has made them durable.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*segment.Decoded) {
+	obs := make([]*graph.Observation, len(msgs))
+	var rejected []graph.RejectedValue
+	for i, d := range msgs {
+		obs[i] = d.Observation
+		rejected = append(rejected, d.Rejected...)
+	}
+	res, err := s.stitcher.Ingest(r.Context(), obs)
+	if err != nil {
+		s.log.Error("ingest", "err", err, "messages", len(obs))
+		writeError(w, err)
+		return
+	}
+	s.metrics.record(res, len(rejected))
+	out := map[string]any{"success": true}
+	if len(rejected) > 0 {
+		out["rejected"] = rejected
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// ExportedProfile is one line of GET /v1/export/profiles.
+type ExportedProfile struct {
+	ID          string         `json:"id"`
+	Identifiers []graph.Key    `json:"identifiers"`
+	Traits      map[string]any `json:"traits"`
+}
+
+// handleExportProfiles streams every live profile as one JSON line.
+func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
+	if err := s.authRead(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	enc := json.NewEncoder(w)
+	after := ""
+	started := false
+	for {
+		ps, err := s.store.Profiles(ctx, after, 500)
+		if err != nil {
+			if !started {
+				writeError(w, err)
+				return
+			}
+			// Mid-stream the status is sent: cut the stream short so the
+			// client sees a truncated body rather than a silent success.
+			s.log.Error("export profiles", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if len(ps) == 0 {
+			return
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			started = true
+		}
+		for _, p := range ps {
+			ids, err := s.store.ProfileIdentifiers(ctx, p)
+			if err != nil {
+				s.log.Error("export profiles", "err", err)
+				panic(http.ErrAbortHandler)
+			}
+			out := ExportedProfile{ID: p.ID, Identifiers: make([]graph.Key, len(ids)), Traits: graph.NestTraits(p.Traits)}
+			for i, n := range ids {
+				out.Identifiers[i] = n.Key
+			}
+			if err := enc.Encode(out); err != nil {
+				return
+			}
+		}
+		after = ps[len(ps)-1].ID
+	}
+}
