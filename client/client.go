@@ -5,8 +5,8 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 	"io"
 	"net/http"
 	"strings"

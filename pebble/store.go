@@ -9,14 +9,15 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 	"hash"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/idgraph/idgraph/graph"
 )
@@ -36,9 +38,8 @@ var (
 	pMember     = []byte("pi/") // + profile ID + "/" + hmac(key) → key hmac (who joined which profile)
 	pEdge       = []byte("e/")  // + hmac(A) + hmac(B) → Edge
 	pNeighbour  = []byte("n/")  // + hmac(x) + hmac(y): adjacency, both ways
-	pMessage    = []byte("m/")  // + hmac(message ID) → event ID
-	pEvent      = []byte("ev/") // + event ID → Event
-	pTimeline   = []byte("t/")  // + hmac(key) + timestamp + event ID → event ID
+	pEvent      = []byte("ev/") // + hmac(message ID) → Event; its presence de-duplicates the message
+	pTimeline   = []byte("t/")  // + hmac(key) + timestamp + event ID → hmac(message ID)
 	pMerge      = []byte("mg/") // + merge ID → MergeEvent
 	pProfMerge  = []byte("pm/") // + profile ID + "/" + merge ID → merge ID
 	pHub        = []byte("h/")  // + hub marking ID → HubMarking
@@ -49,6 +50,10 @@ type Store struct {
 	db     *cpebble.DB
 	secret []byte
 	macs   sync.Pool // of HMAC hashes under secret, reset and reused
+	// records caches the raw values of identifiers, profiles and edges,
+	// which every observation reads and rewrites. Updated only after a
+	// commit succeeds, under mu, so it never holds an uncommitted value.
+	records *lru.Cache[string, []byte]
 	// mu serialises transactions: one writer at a time gives the isolation
 	// that stitching needs, and group commit is left to batching.
 	mu sync.Mutex
@@ -73,7 +78,12 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
-	s := &Store{db: db}
+	records, err := lru.New[string, []byte](recordCacheSize)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("pebble: open: %w", err)
+	}
+	s := &Store{db: db, records: records}
 	secret, err := s.InitSetting(context.Background(), "hmac_secret", randomHex(32))
 	if err != nil {
 		db.Close()
@@ -118,6 +128,12 @@ func (s *Store) hash(k graph.Key) []byte {
 	return sum
 }
 
+// messageHash keys an event by its message ID (which may carry personal
+// data, as clients choose it).
+func (s *Store) messageHash(id string) []byte {
+	return s.hash(graph.Key{Type: "message", Value: id})
+}
+
 func key(parts ...[]byte) []byte {
 	n := 0
 	for _, p := range parts {
@@ -130,9 +146,21 @@ func key(parts ...[]byte) []byte {
 	return b
 }
 
-// get returns the value under prefix+rest; ok is false when absent.
+// recordCacheSize bounds the record cache (about 300 bytes a record).
+const recordCacheSize = 200_000
+
+func cached(k []byte) bool {
+	return bytes.HasPrefix(k, pIdentifier) || bytes.HasPrefix(k, pProfile) || bytes.HasPrefix(k, pEdge)
+}
+
+// get returns the value under prefix+rest; ok is false when absent. The
+// value is shared with the cache: callers must not modify it.
 func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
-	v, closer, err := s.db.Get(key(append([][]byte{prefix}, rest...)...))
+	k := key(append([][]byte{prefix}, rest...)...)
+	if v, ok := s.records.Get(string(k)); ok {
+		return v, true, nil
+	}
+	v, closer, err := s.db.Get(k)
 	if errors.Is(err, cpebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -141,6 +169,9 @@ func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
 	}
 	out := append([]byte(nil), v...)
 	closer.Close()
+	if cached(k) {
+		s.records.Add(string(k), out)
+	}
 	return out, true, nil
 }
 

@@ -1,10 +1,11 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -19,7 +20,9 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fn(ctx, &tx{s: s, loadedProfile: map[graph.Key]string{}})
+	t := &tx{s: s, loadedProfile: map[graph.Key]string{}, loadedEdges: map[[2]graph.Key]bool{}, hashes: map[graph.Key][]byte{}}
+	defer t.close()
+	return fn(ctx, t)
 }
 
 type tx struct {
@@ -27,13 +30,65 @@ type tx struct {
 	// loadedProfile remembers each identifier's stored profile, so that
 	// Apply can move its membership entry when the profile changes.
 	loadedProfile map[graph.Key]string
-	applied       bool
+	loadedEdges   map[[2]graph.Key]bool
+	// hashes memoises identifier hashes: a key is hashed when locked, when
+	// written, for each of its edges and for each of its events.
+	hashes  map[graph.Key][]byte
+	applied bool
+	// it serves the transaction's point reads. Unlike DB.Get, an iterator
+	// can consult the bottom level's bloom filters, and most lookups here
+	// are for keys that do not exist (new message IDs, new identifiers).
+	it *cpebble.Iterator
+}
+
+func (t *tx) close() {
+	if t.it != nil {
+		t.it.Close()
+	}
+}
+
+// get reads one key (cache first); ok is false when it is absent.
+func (t *tx) get(k []byte) ([]byte, bool, error) {
+	if v, ok := t.s.records.Get(string(k)); ok {
+		return v, true, nil
+	}
+	if t.it == nil {
+		var err error
+		if t.it, err = t.s.db.NewIter(&cpebble.IterOptions{UseL6Filters: true}); err != nil {
+			return nil, false, err
+		}
+	}
+	if !t.it.SeekPrefixGE(k) || !bytes.Equal(t.it.Key(), k) {
+		return nil, false, t.it.Error()
+	}
+	v := bytes.Clone(t.it.Value())
+	if cached(k) {
+		t.s.records.Add(string(k), v)
+	}
+	return v, true, nil
+}
+
+func (t *tx) getJSON(dst any, k []byte) (bool, error) {
+	v, ok, err := t.get(k)
+	if err != nil || !ok {
+		return ok, err
+	}
+	return true, jsonUnmarshal(v, dst)
+}
+
+func (t *tx) hash(k graph.Key) []byte {
+	h, ok := t.hashes[k]
+	if !ok {
+		h = t.s.hash(k)
+		t.hashes[k] = h
+	}
+	return h
 }
 
 func (t *tx) LockMessages(_ context.Context, ids []string) (map[string]bool, error) {
 	seen := map[string]bool{}
 	for _, id := range ids {
-		_, ok, err := t.s.get(pMessage, t.s.hash(graph.Key{Type: "message", Value: id}))
+		_, ok, err := t.get(key(pEvent, t.s.messageHash(id)))
 		if err != nil {
 			return nil, fmt.Errorf("pebble: lock messages: %w", err)
 		}
@@ -48,7 +103,7 @@ func (t *tx) LockIdentifiers(_ context.Context, keys []graph.Key) (map[graph.Key
 	out := make(map[graph.Key]*graph.Identifier, len(keys))
 	for _, k := range keys {
 		n := &graph.Identifier{}
-		ok, err := t.s.getJSON(n, pIdentifier, t.s.hash(k))
+		ok, err := t.getJSON(n, key(pIdentifier, t.hash(k)))
 		if err != nil {
 			return nil, fmt.Errorf("pebble: lock identifiers: %w", err)
 		}
@@ -64,7 +119,7 @@ func (t *tx) LockProfiles(_ context.Context, ids []string) (map[string]*graph.Pr
 	out := make(map[string]*graph.Profile, len(ids))
 	for _, id := range ids {
 		p := &graph.Profile{}
-		ok, err := t.s.getJSON(p, pProfile, []byte(id))
+		ok, err := t.getJSON(p, key(pProfile, []byte(id)))
 		if err != nil {
 			return nil, fmt.Errorf("pebble: lock profiles: %w", err)
 		}
@@ -79,12 +134,13 @@ func (t *tx) Edges(_ context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]*g
 	out := map[[2]graph.Key]*graph.Edge{}
 	for _, p := range pairs {
 		e := &graph.Edge{}
-		ok, err := t.s.getJSON(e, pEdge, t.s.hash(p[0]), t.s.hash(p[1]))
+		ok, err := t.getJSON(e, key(pEdge, t.hash(p[0]), t.hash(p[1])))
 		if err != nil {
 			return nil, fmt.Errorf("pebble: edges: %w", err)
 		}
 		if ok {
 			out[p] = e
+			t.loadedEdges[p] = true
 		}
 	}
 	return out, nil
@@ -99,18 +155,23 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	defer b.Close()
 	w := &batchWriter{b: b}
 	for _, n := range c.Identifiers {
-		h := t.s.hash(n.Key)
+		h := t.hash(n.Key)
 		w.putJSON(key(pIdentifier, h), n)
-		if old, ok := t.loadedProfile[n.Key]; ok && old != n.Profile {
+		old, existed := t.loadedProfile[n.Key]
+		if existed && old != n.Profile {
 			w.del(key(pMember, []byte(old+"/"), h))
 		}
-		w.put(key(pMember, []byte(n.Profile+"/"), h), h)
+		if !existed || old != n.Profile {
+			w.put(key(pMember, []byte(n.Profile+"/"), h), h)
+		}
 	}
 	for _, e := range c.Edges {
-		ha, hb := t.s.hash(e.A), t.s.hash(e.B)
+		ha, hb := t.hash(e.A), t.hash(e.B)
 		w.putJSON(key(pEdge, ha, hb), e)
-		w.put(key(pNeighbour, ha, hb), nil)
-		w.put(key(pNeighbour, hb, ha), nil)
+		if !t.loadedEdges[graph.Pair(e.A, e.B)] {
+			w.put(key(pNeighbour, ha, hb), nil)
+			w.put(key(pNeighbour, hb, ha), nil)
+		}
 	}
 	for _, p := range c.Profiles {
 		w.putJSON(key(pProfile, []byte(p.ID)), p)
@@ -124,10 +185,10 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		w.putJSON(key(pHub, []byte(h.ID)), h)
 	}
 	for _, ev := range c.Events {
-		w.putJSON(key(pEvent, []byte(ev.ID)), ev)
-		w.put(key(pMessage, t.s.hash(graph.Key{Type: "message", Value: ev.MessageID})), []byte(ev.ID))
+		mh := t.s.messageHash(ev.MessageID)
+		w.putJSON(key(pEvent, mh), ev)
 		for _, k := range ev.Identifiers {
-			w.put(timelineKey(t.s.hash(k), ev), []byte(ev.ID))
+			w.put(timelineKey(t.hash(k), ev), mh)
 		}
 	}
 	if w.err != nil {
@@ -135,6 +196,9 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	}
 	if err := b.Commit(cpebble.Sync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: apply", Err: err}
+	}
+	for _, r := range w.records {
+		t.s.records.Add(string(r.k), r.v)
 	}
 	return nil
 }
@@ -149,11 +213,17 @@ func timelineKey(h []byte, ev *graph.Event) []byte {
 type batchWriter struct {
 	b   *cpebble.Batch
 	err error
+	// records are the cacheable values written, for the cache once the
+	// batch has committed.
+	records []struct{ k, v []byte }
 }
 
 func (w *batchWriter) put(k, v []byte) {
 	if w.err == nil {
 		w.err = w.b.Set(k, v, nil)
+	}
+	if cached(k) {
+		w.records = append(w.records, struct{ k, v []byte }{k, v})
 	}
 }
 

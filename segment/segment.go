@@ -6,9 +6,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +82,8 @@ type Decoded struct {
 // Unmarshal decodes JSON into v, turning decoding errors into invalid-input
 // errors that name the field at fault.
 func Unmarshal(data []byte, v any, prefix string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	rest, err := json.Parse(data, v, json.UseNumber)
+	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return graph.FieldErrorf(prefix+te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
@@ -94,7 +93,7 @@ func Unmarshal(data []byte, v any, prefix string) error {
 		}
 		return graph.FieldErrorf(strings.TrimSuffix(prefix, "."), "invalid JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(rest)) > 0 {
 		return graph.Errorf(graph.KindInvalid, "invalid JSON: data after the top-level value")
 	}
 	return nil

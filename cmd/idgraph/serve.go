@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -33,6 +34,7 @@ func serve(ctx context.Context, args []string) error {
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
 	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
+	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,13 @@ func serve(ctx context.Context, args []string) error {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if *debugAddr != "" {
+		go func() {
+			// The default mux holds net/http/pprof's handlers, and nothing else.
+			err := http.ListenAndServe(*debugAddr, http.DefaultServeMux)
+			log.Error("debug listener", "err", err)
+		}()
 	}
 	log.Info("idgraph serving", "addr", ln.Addr().String(), "store", redact(*dsn))
 	errc := make(chan error, 1)

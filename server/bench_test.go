@@ -1,0 +1,66 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/server"
+)
+
+// batchBody builds /v1/batch bodies of 500 messages like the load
+// generator's: anonymous visitors, a third of them identified.
+func batchBody(b, size int) []byte {
+	msgs := make([]map[string]any, size)
+	for i := range msgs {
+		n := b*size + i
+		v := (n * 7919) % 20000
+		m := map[string]any{"type": "page", "name": "Home", "messageId": fmt.Sprintf("m-%d", n), "anonymousId": fmt.Sprintf("anon-%d", v),
+			"timestamp": "2026-01-01T00:00:00Z", "properties": map[string]any{"path": "/"}, "context": map[string]any{"ip": "127.0.0.1"}}
+		if v%3 == 0 {
+			m["userId"] = fmt.Sprintf("user-%d", v)
+			if n%10 == 0 {
+				m["type"], m["traits"] = "identify", map[string]any{"email": fmt.Sprintf("u%d@corp.io", v)}
+			}
+		}
+		msgs[i] = m
+	}
+	body, _ := json.Marshal(map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339)})
+	return body
+}
+
+func benchmarkBatch(b *testing.B, store graph.Store) {
+	srv := server.New(store, graph.NewStitcher(store, graph.DefaultConfig()), graph.NewNormalizer("US"),
+		server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := srv.Handler()
+	bodies := make([][]byte, 0, b.N)
+	for i := range b.N {
+		bodies = append(bodies, batchBody(i, 500))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/v1/batch", bytes.NewReader(bodies[i]))
+		req.SetBasicAuth(writeKey, "")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkBatchEmbedded is the whole /v1/batch path on the embedded store,
+// without the network: decode, normalise, stitch, commit.
+func BenchmarkBatchEmbedded(b *testing.B) {
+	t := &testing.T{}
+	benchmarkBatch(b, storetest.OpenPebble(t))
+}
