@@ -67,3 +67,24 @@ func (c *Config) ParseLimits(s string) error {
 	}
 	return nil
 }
+
+// ParsePriority parses "type,type,…" (most trusted first) into c.Priority
+// (the --priority flag). Types it leaves out rank after those it names.
+func (c *Config) ParsePriority(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var order []string
+	for typ := range strings.SplitSeq(s, ",") {
+		typ = strings.TrimSpace(typ)
+		if err := ValidateType(typ); err != nil {
+			return fmt.Errorf("priority: %w", err)
+		}
+		if slices.Contains(order, typ) {
+			return fmt.Errorf("priority: %s is named twice", typ)
+		}
+		order = append(order, typ)
+	}
+	c.Priority = order
+	return nil
+}

@@ -106,3 +106,26 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigFlags(t *testing.T) {
+	cfg := graph.DefaultConfig()
+	if err := cfg.ParseLimits("email=3, loyalty_id=2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ParsePriority("crm_id,user_id"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits["email"] != 3 || cfg.Limits["loyalty_id"] != 2 || cfg.Priority[0] != "crm_id" {
+		t.Errorf("config = %+v", cfg)
+	}
+	for _, bad := range []string{"email", "email=0", "Email=2", "email=x"} {
+		if err := cfg.ParseLimits(bad); err == nil {
+			t.Errorf("ParseLimits(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"user_id,user_id", "user id"} {
+		if err := cfg.ParsePriority(bad); err == nil {
+			t.Errorf("ParsePriority(%q) accepted", bad)
+		}
+	}
+}

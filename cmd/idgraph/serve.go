@@ -32,6 +32,7 @@ func serve(ctx context.Context, args []string) error {
 	readKey := fs.String("read-key", env("IDGRAPH_READ_KEY", ""), "read key (default: created on first start)")
 	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
+	priority := fs.String("priority", env("IDGRAPH_PRIORITY", ""), "identifier types from most to least trusted, e.g. user_id,crm_id,email (default: "+strings.Join(graph.DefaultConfig().Priority, ",")+")")
 	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
@@ -43,6 +44,9 @@ func serve(ctx context.Context, args []string) error {
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = *hubLimit
 	if err := cfg.ParseLimits(*limits); err != nil {
+		return err
+	}
+	if err := cfg.ParsePriority(*priority); err != nil {
 		return err
 	}
 	norm := graph.NewNormalizer(*region)
