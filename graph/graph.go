@@ -6,6 +6,8 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -189,22 +191,125 @@ type Tx interface {
 	Apply(ctx context.Context, c *Changes) error
 }
 
-// Reader reads the graph outside of stitching.
+// Reader reads the graph outside of stitching. Batch methods take many
+// keys at once so that a GraphQL query costs a bounded number of calls.
 type Reader interface {
 	// Identifier returns the identifier with the key, or a not_found error.
 	Identifier(ctx context.Context, k Key) (*Identifier, error)
 	// Profile returns the profile stored under id (live or absorbed), or a
 	// not_found error.
 	Profile(ctx context.Context, id string) (*Profile, error)
-	// ProfileIdentifiers returns the identifiers of a live profile,
-	// including those that joined profiles it absorbed.
-	ProfileIdentifiers(ctx context.Context, p *Profile) ([]*Identifier, error)
+	// GetIdentifiers returns the identifiers stored under keys, in order,
+	// nil where none is.
+	GetIdentifiers(ctx context.Context, keys []Key) ([]*Identifier, error)
+	// GetProfiles returns the profiles stored under ids, in order, nil where
+	// none is.
+	GetProfiles(ctx context.Context, ids []string) ([]*Profile, error)
+	// IdentifiersOf returns each live profile's identifiers, including those
+	// that joined profiles it absorbed, sorted by key.
+	IdentifiersOf(ctx context.Context, ps []*Profile) ([][]*Identifier, error)
+	// EdgesOf returns every edge touching any of the keys, each once,
+	// ordered by (A, B).
+	EdgesOf(ctx context.Context, keys []Key) ([]*Edge, error)
 	// Profiles lists live profiles in ID order after the given ID.
 	Profiles(ctx context.Context, after string, limit int) ([]*Profile, error)
-	// IdentifierEvents returns the events seen with an identifier, newest first.
-	IdentifierEvents(ctx context.Context, k Key, limit int) ([]*Event, error)
-	// Merges returns the merge events in which the profile took part.
+	// Timelines answers several timeline queries in one call (one per
+	// profile of a GraphQL page). Each answer holds up to Limit events seen
+	// with any of the query's keys, each once, newest first (timestamp,
+	// then ID, descending); with After set, only events that come after it
+	// in that order. A page costs the same however many events there are.
+	Timelines(ctx context.Context, qs []TimelineQuery) ([][]*Event, error)
+	// Merges returns the merge events in which the profile took part,
+	// oldest first.
 	Merges(ctx context.Context, profileID string) ([]*MergeEvent, error)
 	// Hubs lists the hub markings.
 	Hubs(ctx context.Context) ([]*HubMarking, error)
+	// Search returns up to limit matches whose identifier value or name
+	// word starts with prefix (lower case), best first: exact matches,
+	// then shorter values, then by value.
+	Search(ctx context.Context, prefix string, limit int) ([]SearchHit, error)
+}
+
+// TimelineQuery asks for one page of a timeline.
+type TimelineQuery struct {
+	Keys  []Key
+	After *EventCursor
+	Limit int
+}
+
+// Timeline reads one page of one timeline.
+func Timeline(ctx context.Context, r Reader, keys []Key, after *EventCursor, limit int) ([]*Event, error) {
+	evs, err := r.Timelines(ctx, []TimelineQuery{{Keys: keys, After: after, Limit: limit}})
+	if err != nil {
+		return nil, err
+	}
+	return evs[0], nil
+}
+
+// EventCursor is a position in a timeline.
+type EventCursor struct {
+	Timestamp time.Time
+	ID        string
+}
+
+// Before reports whether event e comes after cursor c in newest-first
+// order, i.e. is older.
+func (c EventCursor) Before(e *Event) bool {
+	if !e.Timestamp.Equal(c.Timestamp) {
+		return e.Timestamp.Before(c.Timestamp)
+	}
+	return e.ID < c.ID
+}
+
+// SearchHit is one search match. Profile is the profile the identifier
+// joined or that holds the name; it may since have been absorbed.
+type SearchHit struct {
+	Profile string
+	Field   string // identifier type, or "name"
+	Value   string // the matched value as stored
+	Exact   bool
+}
+
+// NameTraits are the traits whose words search matches.
+var NameTraits = []string{"name", "firstName", "lastName", "first_name", "last_name"}
+
+// Names returns the profile's current name trait values, each once.
+func (p *Profile) Names() []string {
+	var out []string
+	for _, k := range NameTraits {
+		if v, ok := p.Traits[k].Value.(string); ok && strings.TrimSpace(v) != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// SearchRank orders hits: exact first, then shorter values, then by value.
+func SearchRank(a, b SearchHit) int {
+	if a.Exact != b.Exact {
+		if a.Exact {
+			return -1
+		}
+		return 1
+	}
+	if len(a.Value) != len(b.Value) {
+		return len(a.Value) - len(b.Value)
+	}
+	return strings.Compare(a.Value+a.Profile, b.Value+b.Profile)
+}
+
+// ChangeFeed is implemented by stores that several processes share: it
+// lists profiles changed since a time, so that every process can
+// invalidate caches and notify subscribers of others' writes.
+type ChangeFeed interface {
+	ChangedSince(ctx context.Context, since time.Time, limit int) ([]*Profile, error)
+}
+
+// ProfileIdentifiers returns one live profile's identifiers.
+func ProfileIdentifiers(ctx context.Context, r Reader, p *Profile) ([]*Identifier, error) {
+	ids, err := r.IdentifiersOf(ctx, []*Profile{p})
+	if err != nil {
+		return nil, err
+	}
+	return ids[0], nil
 }

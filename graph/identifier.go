@@ -44,6 +44,17 @@ func (k Key) Less(o Key) bool {
 	return k.Value < o.Value
 }
 
+// Compare orders keys like Less, for slices.SortFunc.
+func (k Key) Compare(o Key) int {
+	switch {
+	case k.Less(o):
+		return -1
+	case o.Less(k):
+		return 1
+	}
+	return 0
+}
+
 // IsStrong reports whether the type names one person on its own; hub
 // detection counts how many distinct strong identifiers a value is seen with.
 func IsStrong(typ string) bool { return typ == TypeUserID || typ == TypeCRMID }

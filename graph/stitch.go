@@ -15,6 +15,8 @@ type Stitcher struct {
 	Config Config
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Broker, when set, hears of every profile each committed Ingest changed.
+	Broker *Broker
 }
 
 // NewStitcher returns a stitcher over the store with the given rules.
@@ -34,18 +36,43 @@ type Result struct {
 // stored (or found to be duplicates) or none is.
 func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, error) {
 	var res Result
+	var changes []ProfileChange
 	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		st := &stitch{cfg: s.Config, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
 			profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 			dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 		var err error
 		res, err = st.run(ctx, obs)
+		changes = st.profileChanges()
 		return err
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest: %w", err)
 	}
+	if s.Broker != nil {
+		s.Broker.Publish(changes)
+	}
 	return res, nil
+}
+
+// profileChanges lists what the transaction did to each profile it wrote.
+func (st *stitch) profileChanges() []ProfileChange {
+	kinds := map[string]string{}
+	for _, m := range st.changes.Merges {
+		kinds[m.Survivor] = ChangeMerged
+	}
+	var out []ProfileChange
+	for _, p := range st.changes.Profiles {
+		c := ProfileChange{ProfileID: p.ID, Kind: ChangeUpdated, At: st.now}
+		if k, ok := kinds[p.ID]; ok {
+			c.Kind = k
+		}
+		if p.MergedInto != "" {
+			c.Kind, c.MergedInto = ChangeAbsorbed, p.MergedInto
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // stitch is the in-memory state of one transaction: everything the batch
@@ -92,7 +119,7 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 	if len(todo) == 0 {
 		return st.res, nil
 	}
-	keys := slices.SortedFunc(maps.Keys(keySet), func(a, b Key) int { return cmpKey(a, b) })
+	keys := slices.SortedFunc(maps.Keys(keySet), func(a, b Key) int { return a.Compare(b) })
 	if st.ids, err = st.tx.LockIdentifiers(ctx, keys); err != nil {
 		return Result{}, err
 	}
@@ -114,10 +141,10 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 	}
 	if len(pairSet) > 0 {
 		pairs := slices.SortedFunc(maps.Keys(pairSet), func(a, b [2]Key) int {
-			if c := cmpKey(a[0], b[0]); c != 0 {
+			if c := a[0].Compare(b[0]); c != 0 {
 				return c
 			}
-			return cmpKey(a[1], b[1])
+			return a[1].Compare(b[1])
 		})
 		if st.edges, err = st.tx.Edges(ctx, pairs); err != nil {
 			return Result{}, err
@@ -147,16 +174,6 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 		return Result{}, err
 	}
 	return st.res, nil
-}
-
-func cmpKey(a, b Key) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
 }
 
 // candidateKeys are the keys an observation may touch: its identifiers and,
@@ -311,7 +328,7 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
 			return ra - rb
 		}
-		return cmpKey(a, b)
+		return a.Compare(b)
 	})
 	var group *Profile
 	var first Key
@@ -349,18 +366,18 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 	if group == nil {
 		return nil
 	}
-	if len(o.Traits) > 0 {
-		t := o.Time
-		if t.IsZero() {
-			t = st.now
-		}
-		for path, v := range FlattenTraits(o.Traits) {
-			if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
-				group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
-			}
-		}
-		st.touch(group)
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
 	}
+	for path, v := range FlattenTraits(o.Traits) {
+		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
+			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
+		}
+	}
+	// Every observation touches its profile: UpdatedAt is the change feed
+	// that caches and subscriptions in other processes follow.
+	st.touch(group)
 	return nil
 }
 

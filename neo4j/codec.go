@@ -152,6 +152,7 @@ func parseKey(s string) graph.Key {
 func identifierProps(n *graph.Identifier) map[string]any {
 	return map[string]any{
 		"key": n.Key.String(), "type": n.Type, "value": n.Value,
+		"search": strings.ToLower(n.Value), "searchLen": searchLen(n.Value),
 		"profile":   optString(n.Profile),
 		"firstSeen": timeVal(n.FirstSeen), "lastSeen": timeVal(n.LastSeen),
 		"sources": stringList(n.Sources), "strong": n.Strong, "hub": n.Hub,
@@ -184,6 +185,17 @@ func edgeFrom(a, b graph.Key, m map[string]any) *graph.Edge {
 			FirstSeen: getTime(m, "firstSeen"), LastSeen: getTime(m, "lastSeen"),
 		},
 	}
+}
+
+// edgeRecord reads an edge from the columns a.type, a.value, b.type,
+// b.value, r.
+func edgeRecord(vals []any) *graph.Edge {
+	var a, b graph.Key
+	a.Type, _ = vals[0].(string)
+	a.Value, _ = vals[1].(string)
+	b.Type, _ = vals[2].(string)
+	b.Value, _ = vals[3].(string)
+	return edgeFrom(a, b, props(vals[4]))
 }
 
 func profileProps(p *graph.Profile) (map[string]any, error) {
@@ -228,6 +240,22 @@ func eventProps(e *graph.Event) map[string]any {
 		"properties":  rawVal(e.Properties), "traits": rawVal(e.Traits), "context": rawVal(e.Context),
 	}
 }
+
+// eventRow is an event's row for Apply: its properties, and its position
+// for the SEEN_WITH relationships.
+func eventRow(e *graph.Event) map[string]any {
+	return map[string]any{"messageId": e.MessageID, "pos": timelinePos(e.Timestamp, e.ID), "props": eventProps(e)}
+}
+
+// timelinePos is an event's place in timelines, a string whose byte order
+// is the order of (timestamp, ID): the Unix seconds with the sign bit
+// flipped and the nanoseconds, in fixed-width hex, then the ID.
+func timelinePos(ts time.Time, id string) string {
+	return fmt.Sprintf("%016x%08x%s", uint64(ts.Unix())^(1<<63), ts.Nanosecond(), id)
+}
+
+// timelineEnd comes after every timelinePos.
+const timelineEnd = "~"
 
 func eventFrom(m map[string]any) *graph.Event {
 	return &graph.Event{

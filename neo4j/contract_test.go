@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
 )
 
-func TestContract(t *testing.T) { storetest.Run(t, storetest.OpenNeo4j) }
+func TestContract(t *testing.T) { storetest.Run(t, backends.OpenNeo4j) }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
+
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/graph"
 )
@@ -37,33 +41,112 @@ func (s *Store) Profile(ctx context.Context, id string) (*graph.Profile, error) 
 	return p, nil
 }
 
-// ProfileIdentifiers returns the identifiers that joined p or a profile it
-// absorbed, in key order.
-func (s *Store) ProfileIdentifiers(ctx context.Context, p *graph.Profile) ([]*graph.Identifier, error) {
-	ids := append([]string{p.ID}, p.Absorbed...)
-	recs, err := s.read(ctx, `UNWIND $ids AS id
-		MATCH (i:Identifier {profile: id})
-		RETURN i`, map[string]any{"ids": ids})
+// GetIdentifiers returns the identifiers stored under keys, in order, nil
+// where none is.
+func (s *Store) GetIdentifiers(ctx context.Context, keys []graph.Key) ([]*graph.Identifier, error) {
+	out := make([]*graph.Identifier, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	recs, err := s.read(ctx, `UNWIND $keys AS k
+		MATCH (i:Identifier {key: k})
+		RETURN i`, map[string]any{"keys": keyList(keys)})
 	if err != nil {
-		return nil, wrap("neo4j: profile identifiers", err)
+		return nil, wrap("neo4j: get identifiers", err)
 	}
-	out := make([]*graph.Identifier, 0, len(recs))
+	found := make(map[graph.Key]*graph.Identifier, len(recs))
 	for _, r := range recs {
-		out = append(out, identifierFrom(props(r.Values[0])))
+		n := identifierFrom(props(r.Values[0]))
+		found[n.Key] = n
 	}
-	// Sorted here: Cypher's string order need not be Go's byte order.
-	slices.SortFunc(out, func(a, b *graph.Identifier) int { return cmpKey(a.Key, b.Key) })
+	for i, k := range keys {
+		out[i] = found[k]
+	}
 	return out, nil
 }
 
-func cmpKey(a, b graph.Key) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
+// GetProfiles returns the profiles stored under ids (live or absorbed), in
+// order, nil where none is.
+func (s *Store) GetProfiles(ctx context.Context, ids []string) ([]*graph.Profile, error) {
+	out := make([]*graph.Profile, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	return 0
+	recs, err := s.read(ctx, `UNWIND $ids AS id
+		MATCH (p:Profile {id: id})
+		RETURN p`, map[string]any{"ids": ids})
+	if err != nil {
+		return nil, wrap("neo4j: get profiles", err)
+	}
+	found := make(map[string]*graph.Profile, len(recs))
+	for _, r := range recs {
+		p, err := profileFrom(props(r.Values[0]))
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: get profiles: %w", err)
+		}
+		found[p.ID] = p
+	}
+	for i, id := range ids {
+		out[i] = found[id]
+	}
+	return out, nil
+}
+
+// IdentifiersOf returns, for each profile, the identifiers that joined it
+// or a profile it absorbed, in key order, all in one query.
+func (s *Store) IdentifiersOf(ctx context.Context, ps []*graph.Profile) ([][]*graph.Identifier, error) {
+	out := make([][]*graph.Identifier, len(ps))
+	if len(ps) == 0 {
+		return out, nil
+	}
+	var rows []any
+	for n, p := range ps {
+		for _, id := range append([]string{p.ID}, p.Absorbed...) {
+			rows = append(rows, map[string]any{"n": n, "id": id})
+		}
+	}
+	recs, err := s.read(ctx, `UNWIND $rows AS r
+		MATCH (i:Identifier {profile: r.id})
+		RETURN r.n, i`, map[string]any{"rows": rows})
+	if err != nil {
+		return nil, wrap("neo4j: identifiers of", err)
+	}
+	for _, r := range recs {
+		n, _ := r.Values[0].(int64)
+		out[n] = append(out[n], identifierFrom(props(r.Values[1])))
+	}
+	// Sorted here: Cypher's string order need not be Go's byte order.
+	for _, ids := range out {
+		slices.SortFunc(ids, func(a, b *graph.Identifier) int { return a.Key.Compare(b.Key) })
+	}
+	return out, nil
+}
+
+// EdgesOf returns every edge touching any of the keys, each once, ordered
+// by (A, B).
+func (s *Store) EdgesOf(ctx context.Context, keys []graph.Key) ([]*graph.Edge, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	recs, err := s.read(ctx, `UNWIND $keys AS k
+		MATCH (:Identifier {key: k})-[r:LINKED]-()
+		WITH DISTINCT r
+		WITH r, startNode(r) AS a, endNode(r) AS b
+		RETURN a.type, a.value, b.type, b.value, r`, map[string]any{"keys": keyList(keys)})
+	if err != nil {
+		return nil, wrap("neo4j: edges of", err)
+	}
+	out := make([]*graph.Edge, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, edgeRecord(r.Values))
+	}
+	slices.SortFunc(out, func(x, y *graph.Edge) int {
+		if c := x.A.Compare(y.A); c != 0 {
+			return c
+		}
+		return x.B.Compare(y.B)
+	})
+	return out, nil
 }
 
 // Profiles lists live profiles in ID order after the given ID.
@@ -77,34 +160,109 @@ func (s *Store) Profiles(ctx context.Context, after string, limit int) ([]*graph
 	if err != nil {
 		return nil, wrap("neo4j: profiles", err)
 	}
+	return profileRecords("neo4j: profiles", recs)
+}
+
+// profileRecords reads the profiles in the first column.
+func profileRecords(op string, recs []*neo4jdriver.Record) ([]*graph.Profile, error) {
 	out := make([]*graph.Profile, 0, len(recs))
 	for _, r := range recs {
 		p, err := profileFrom(props(r.Values[0]))
 		if err != nil {
-			return nil, fmt.Errorf("neo4j: profiles: %w", err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-// IdentifierEvents returns the events seen with k, newest first (ties by
-// event ID, newest first too). An unknown key has no events.
-func (s *Store) IdentifierEvents(ctx context.Context, k graph.Key, limit int) ([]*graph.Event, error) {
+// timelinesQuery reads, for each row q, the newest events before q.before
+// seen with any of q.keys. Each SEEN_WITH relationship holds its
+// identifier's key and its event's timelinePos, under one index, so each
+// key's page is one index seek read backwards for at most $limit entries,
+// however many events the key has; the pages of a query's keys are then
+// merged. Ordering by the key too lets the index provide the order.
+const timelinesQuery = `UNWIND $rows AS q
+	CALL {
+		WITH q
+		UNWIND q.keys AS k
+		CALL {
+			WITH q, k
+			MATCH ()-[r:SEEN_WITH]->()
+			WHERE r.key = k AND r.pos < q.before
+			RETURN r ORDER BY r.key DESC, r.pos DESC LIMIT $limit
+		}
+		WITH DISTINCT startNode(r) AS e, r.pos AS pos
+		ORDER BY pos DESC LIMIT $limit
+		RETURN e
+	}
+	RETURN q.n, e`
+
+// Timelines answers the timeline queries in one round trip. LIMIT cannot
+// vary by row, so every query reads up to the largest limit.
+func (s *Store) Timelines(ctx context.Context, qs []graph.TimelineQuery) ([][]*graph.Event, error) {
+	out := make([][]*graph.Event, len(qs))
+	params := timelinesParams(qs)
+	if params == nil {
+		return out, nil
+	}
+	recs, err := s.read(ctx, timelinesQuery, params)
+	if err != nil {
+		return nil, wrap("neo4j: timelines", err)
+	}
+	for _, r := range recs {
+		n, _ := r.Values[0].(int64)
+		out[n] = append(out[n], eventFrom(props(r.Values[1])))
+	}
+	for n, evs := range out {
+		slices.SortFunc(evs, newestFirst)
+		out[n] = evs[:min(len(evs), qs[n].Limit)]
+	}
+	return out, nil
+}
+
+// timelinesParams returns the parameters of timelinesQuery, or nil if no
+// query asks for any event.
+func timelinesParams(qs []graph.TimelineQuery) map[string]any {
+	var rows []any
+	limit := 0
+	for n, q := range qs {
+		if q.Limit <= 0 || len(q.Keys) == 0 {
+			continue
+		}
+		before := timelineEnd
+		if q.After != nil {
+			before = timelinePos(q.After.Timestamp, q.After.ID)
+		}
+		rows = append(rows, map[string]any{"n": n, "keys": keyList(q.Keys), "before": before})
+		limit = max(limit, q.Limit)
+	}
+	if rows == nil {
+		return nil
+	}
+	return map[string]any{"rows": rows, "limit": limit}
+}
+
+func newestFirst(a, b *graph.Event) int {
+	if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
+		return c
+	}
+	return strings.Compare(b.ID, a.ID)
+}
+
+// ChangedSince lists profiles, live or absorbed, updated at or after since,
+// in (updatedAt, id) order.
+func (s *Store) ChangedSince(ctx context.Context, since time.Time, limit int) ([]*graph.Profile, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	recs, err := s.read(ctx, `MATCH (:Identifier {key: $key})<-[:SEEN_WITH]-(e:Event)
-		RETURN e ORDER BY e.timestamp DESC, e.id DESC LIMIT $limit`,
-		map[string]any{"key": k.String(), "limit": limit})
+	recs, err := s.read(ctx, `MATCH (p:Profile)
+		WHERE p.updatedAt >= $since
+		RETURN p ORDER BY p.updatedAt, p.id LIMIT $limit`, map[string]any{"since": since.UTC(), "limit": limit})
 	if err != nil {
-		return nil, wrap("neo4j: identifier events", err)
+		return nil, wrap("neo4j: changed since", err)
 	}
-	out := make([]*graph.Event, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, eventFrom(props(r.Values[0])))
-	}
-	return out, nil
+	return profileRecords("neo4j: changed since", recs)
 }
 
 // Merges returns the merges the profile took part in, oldest first.

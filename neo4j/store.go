@@ -5,7 +5,8 @@
 // [:LINKED] relationships, (:Profile), (:Event)-[:SEEN_WITH]->(:Identifier),
 // (:Merge), (:Hub) and (:Setting) nodes. Identifiers name their profile in
 // a property rather than a relationship, since stitching reads and writes
-// it on every observation.
+// it on every observation. (:NameWord) nodes index profile names for
+// search (see search.go).
 //
 // Isolation comes from Neo4j's write locks: every Tx Lock method takes the
 // locks of what it returns, so concurrent stitching transactions on
@@ -30,7 +31,10 @@ type Store struct {
 	db     string // database name; "" is the server's default
 }
 
-var _ graph.Store = (*Store)(nil)
+var (
+	_ graph.Store      = (*Store)(nil)
+	_ graph.ChangeFeed = (*Store)(nil)
+)
 
 // Option configures Open.
 type Option func(*options)
@@ -57,8 +61,13 @@ func WithDriverConfig(fn func(*neo4jdriver.Config)) Option {
 var schema = []string{
 	"CREATE CONSTRAINT identifier_key IF NOT EXISTS FOR (i:Identifier) REQUIRE i.key IS UNIQUE",
 	"CREATE INDEX identifier_profile IF NOT EXISTS FOR (i:Identifier) ON (i.profile)",
+	"CREATE INDEX identifier_search IF NOT EXISTS FOR (i:Identifier) ON (i.searchLen, i.search)",
 	"CREATE CONSTRAINT profile_id IF NOT EXISTS FOR (p:Profile) REQUIRE p.id IS UNIQUE",
+	"CREATE INDEX profile_updated_at IF NOT EXISTS FOR (p:Profile) ON (p.updatedAt)",
+	"CREATE INDEX name_word_search IF NOT EXISTS FOR (w:NameWord) ON (w.len, w.word)",
+	"CREATE INDEX name_word_profile IF NOT EXISTS FOR (w:NameWord) ON (w.profile)",
 	"CREATE CONSTRAINT event_message_id IF NOT EXISTS FOR (e:Event) REQUIRE e.messageId IS UNIQUE",
+	"CREATE INDEX seen_with_timeline IF NOT EXISTS FOR ()-[r:SEEN_WITH]-() ON (r.key, r.pos)",
 	"CREATE CONSTRAINT merge_id IF NOT EXISTS FOR (m:Merge) REQUIRE m.id IS UNIQUE",
 	"CREATE INDEX merge_survivor IF NOT EXISTS FOR (m:Merge) ON (m.survivor)",
 	"CREATE INDEX merge_absorbed IF NOT EXISTS FOR (m:Merge) ON (m.absorbed)",

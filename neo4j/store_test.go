@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/testlock"
 )
@@ -204,11 +206,27 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := s.Profile(ctx, "p_missing"); graph.ErrorKind(err) != graph.KindNotFound {
 		t.Errorf("missing profile: err = %v, want not_found", err)
 	}
-	members, err := s.ProfileIdentifiers(ctx, live)
+	members, err := s.IdentifiersOf(ctx, []*graph.Profile{live, absorbed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameJSON(t, "profile identifiers", members, ids) // kAnon < kMail < kUser
+	// kAnon < kMail < kUser; an absorbed profile lists only its own.
+	sameJSON(t, "profile identifiers", members, [][]*graph.Identifier{ids, {ids[1]}})
+	gotIDs, err := s.GetIdentifiers(ctx, []graph.Key{kUser, {Type: "email", Value: "nobody@example.org"}, kAnon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, "get identifiers", gotIDs, []*graph.Identifier{ids[2], nil, ids[0]})
+	gotProfiles, err := s.GetProfiles(ctx, []string{"p_2", "p_missing", "p_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, "get profiles", gotProfiles, []*graph.Profile{absorbed, nil, live})
+	edges, err := s.EdgesOf(ctx, []graph.Key{kMail, kUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, "edges of", edges, []*graph.Edge{edge, edge2})
 	list, err := s.Profiles(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -217,18 +235,28 @@ func TestRoundTrip(t *testing.T) {
 	if list, err := s.Profiles(ctx, "p_1", 10); err != nil || len(list) != 0 {
 		t.Errorf("profiles after p_1 = %v, %v; want none", list, err)
 	}
-	events, err := s.IdentifierEvents(ctx, kAnon, 10)
+	timelines, err := s.Timelines(ctx, []graph.TimelineQuery{
+		{Keys: []graph.Key{kAnon}, Limit: 10},
+		{Keys: []graph.Key{kAnon, kUser}, Limit: 1},
+		{Keys: []graph.Key{kUser, kAnon}, After: &graph.EventCursor{Timestamp: ev2.Timestamp, ID: ev2.ID}, Limit: 10},
+		{Keys: []graph.Key{kMail}, Limit: 10},
+		{Keys: []graph.Key{kUser}, Limit: 0},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameJSON(t, "anon events", events, []*graph.Event{ev2, ev})
-	if events, err = s.IdentifierEvents(ctx, kAnon, 1); err != nil || len(events) != 1 || events[0].ID != "ev_2" {
-		t.Errorf("limited events = %v, %v", events, err)
-	}
-	if events, err = s.IdentifierEvents(ctx, kUser, 10); err != nil {
+	sameJSON(t, "timelines", timelines, [][]*graph.Event{{ev2, ev}, {ev2}, {ev}, nil, nil})
+	changed, err := s.ChangedSince(ctx, live.UpdatedAt, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
-	sameJSON(t, "user events", events, []*graph.Event{ev})
+	sameJSON(t, "changed since", changed, []*graph.Profile{live, absorbed})
+	if changed, err = s.ChangedSince(ctx, time.Time{}, 1); err != nil || len(changed) != 1 || changed[0].ID != "p_1" {
+		t.Errorf("changed since the zero time, limit 1 = %v, %v; want p_1", changed, err)
+	}
+	if changed, err = s.ChangedSince(ctx, absorbed.UpdatedAt.Add(time.Nanosecond), 10); err != nil || len(changed) != 0 {
+		t.Errorf("changed after the last update = %v, %v", changed, err)
+	}
 	for _, id := range []string{"p_1", "p_2"} {
 		ms, err := s.Merges(ctx, id)
 		if err != nil {
@@ -346,7 +374,7 @@ func TestLockMessagesDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := s.IdentifierEvents(ctx, kAnon, 10)
+	events, err := graph.Timeline(ctx, s, []graph.Key{kAnon}, nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +568,7 @@ func partition(t *testing.T, s *Store) [][]string {
 			break
 		}
 		for _, p := range ps {
-			ids, err := s.ProfileIdentifiers(ctx, p)
+			ids, err := graph.ProfileIdentifiers(ctx, s, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -774,5 +802,183 @@ func TestUnavailable(t *testing.T) {
 	_, err = Open(ctx, "bolt://"+addr, "", "")
 	if graph.ErrorKind(err) != graph.KindUnavailable {
 		t.Fatalf("Open on a closed port: kind %s, err %v; want unavailable", graph.ErrorKind(err), err)
+	}
+}
+
+func TestSearchIndex(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	ingest := func(msg string, at time.Time, traits map[string]any, keys ...graph.Key) {
+		t.Helper()
+		_, err := st.Ingest(ctx, []*graph.Observation{{MessageID: msg, Source: "crm", Time: at, Identifiers: keys, Traits: traits}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	search := func(prefix string) string {
+		t.Helper()
+		hits, err := s.Search(ctx, prefix, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, h := range hits {
+			out = append(out, fmt.Sprintf("%s:%s@%s/%v", h.Field, h.Value, h.Profile, h.Exact))
+		}
+		return strings.Join(out, " ")
+	}
+	u1 := graph.Key{Type: graph.TypeUserID, Value: "u1"}
+	anon := graph.Key{Type: graph.TypeAnonymousID, Value: "a2"}
+	dev := graph.Key{Type: graph.TypeDeviceID, Value: "ABC-123"}
+	ingest("m1", t0, map[string]any{"name": "Émile Zola", "firstName": "Émile", "lastName": "Zola", "age": 62}, u1)
+	ingest("m2", t0.Add(time.Hour), map[string]any{"name": "Ann Smith", "last_name": 7}, anon, dev)
+	p1, p2 := profileID(t, s, u1), profileID(t, s, anon)
+
+	for prefix, want := range map[string]string{
+		// Lower-cased with Go's rules; each value once per profile.
+		"ém":   "name:Émile@" + p1 + "/false name:Émile Zola@" + p1 + "/false",
+		"zola": "name:Zola@" + p1 + "/true name:Émile Zola@" + p1 + "/false",
+		// The whole value matches as well as its words.
+		"ann s": "name:Ann Smith@" + p2 + "/false",
+		"abc":   "device_id:ABC-123@" + p2 + "/false",
+		"62":    "",
+	} {
+		if got := search(prefix); got != want {
+			t.Errorf("search %q = %s\nwant %s", prefix, got, want)
+		}
+	}
+
+	// u2's profile is absorbed into u1's, older one, whose name is now
+	// u2's, newer; the absorbed profile's names are gone, its identifiers
+	// still point at it.
+	ingest("m3", t0.Add(2*time.Hour), nil, u1, anon)
+	if got, want := search("ann"), "name:Ann Smith@"+p1+"/false"; got != want {
+		t.Errorf("after merge, search ann = %s, want %s", got, want)
+	}
+	if got, want := search("zola"), "name:Zola@"+p1+"/true"; got != want {
+		t.Errorf("after merge, search zola = %s, want %s", got, want)
+	}
+	if got, want := search("abc"), "device_id:ABC-123@"+p2+"/false"; got != want {
+		t.Errorf("after merge, search abc = %s, want %s", got, want)
+	}
+	if n := count(t, s, "MATCH (w:NameWord {profile: $id}) RETURN count(w)", map[string]any{"id": p2}); n != 0 {
+		t.Errorf("absorbed profile keeps %d name words", n)
+	}
+
+	// An observation that does not change the names leaves their words be.
+	words := func() []string {
+		recs, err := s.read(ctx, "MATCH (w:NameWord) RETURN elementId(w) AS id ORDER BY id", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range recs {
+			out = append(out, r.Values[0].(string))
+		}
+		return out
+	}
+	before := words()
+	ingest("m4", t0.Add(3*time.Hour), map[string]any{"plan": "pro"}, u1)
+	if after := words(); !slices.Equal(before, after) {
+		t.Errorf("name words rewritten without a change: %v, then %v", before, after)
+	}
+}
+
+// profileID returns the profile the identifier joined.
+func profileID(t *testing.T, s *Store, k graph.Key) string {
+	t.Helper()
+	n, err := s.Identifier(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Profile
+}
+
+// TestTimelinePos needs no server: positions sort as (timestamp, ID).
+func TestTimelinePos(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type ev struct {
+		ts  time.Time
+		id  string
+		pos string
+	}
+	var evs []ev
+	for range 2000 {
+		ts := time.Unix(rng.Int64N(1<<36)-1<<35, rng.Int64N(3)*int64(rng.IntN(1e9))).In(time.FixedZone("", 3600))
+		if rng.IntN(4) == 0 && len(evs) > 0 {
+			ts = evs[rng.IntN(len(evs))].ts // ties
+		}
+		id := fmt.Sprintf("ev_%x", rng.Int64N(1<<20))
+		evs = append(evs, ev{ts, id, timelinePos(ts, id)})
+	}
+	byPos := slices.Clone(evs)
+	slices.SortFunc(byPos, func(a, b ev) int { return strings.Compare(a.pos, b.pos) })
+	byTime := slices.Clone(evs)
+	slices.SortFunc(byTime, func(a, b ev) int {
+		if c := a.ts.Compare(b.ts); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for i := range byPos {
+		if byPos[i].pos != byTime[i].pos {
+			t.Fatalf("position %d: %v %s by position, %v %s by time", i, byPos[i].ts, byPos[i].id, byTime[i].ts, byTime[i].id)
+		}
+	}
+	if p := timelinePos(time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), "ev_~~~"); p >= timelineEnd {
+		t.Errorf("%s sorts after timelineEnd", p)
+	}
+}
+
+// TestReadsUseIndexes checks that timeline pages and searches are index
+// seeks that read about as many entries as they return, not scans.
+func TestReadsUseIndexes(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	keys := searchGraph(t, s, 1000, 500)
+	const limit = 20
+	// In the middle of the hot user ID's 500 events.
+	cursor := &graph.EventCursor{Timestamp: t0.Add(2300 * time.Second), ID: "ev_"}
+	for name, q := range map[string]struct {
+		cypher  string
+		params  map[string]any
+		maxRead int64
+	}{
+		"hot timeline": {timelinesQuery, timelinesParams([]graph.TimelineQuery{{Keys: keys[:1], Limit: limit}}), limit + 1},
+		"profile timeline page": {timelinesQuery,
+			timelinesParams([]graph.TimelineQuery{{Keys: keys, After: cursor, Limit: limit}}), 4 * (limit + 1)},
+		// A name can match by its whole value and a word: up to 3 reads
+		// per hit.
+		"search names":       {searchQuery, searchParams("jo", limit), 3 * limit},
+		"search identifiers": {searchQuery, searchParams("user-1", limit), 2 * limit},
+	} {
+		res, err := neo4jdriver.ExecuteQuery(ctx, s.driver, "PROFILE "+q.cypher, q.params,
+			neo4jdriver.EagerResultTransformer, neo4jdriver.ExecuteQueryWithDatabase(s.db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var read, hits int64
+		var walk func(p neo4jdriver.ProfiledPlan)
+		walk = func(p neo4jdriver.ProfiledPlan) {
+			if op := p.Operator(); strings.Contains(op, "Scan") {
+				t.Errorf("%s: plan has %s", name, op)
+			} else if strings.Contains(op, "Seek") {
+				read += p.Records()
+			}
+			hits += p.DbHits()
+			for _, c := range p.Children() {
+				walk(c)
+			}
+		}
+		walk(res.Summary.Profile())
+		if read == 0 || read > q.maxRead {
+			t.Errorf("%s: index seeks read %d entries, want 1 to %d", name, read, q.maxRead)
+		}
+		// Reading a hit's properties costs about ten hits; a search seeks
+		// up to 2 × 129 length buckets.
+		if bound := 15*q.maxRead + 300; hits > bound {
+			t.Errorf("%s: %d db hits, want at most %d", name, hits, bound)
+		}
 	}
 }

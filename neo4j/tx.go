@@ -63,6 +63,9 @@ type tx struct {
 	token string
 	// created lists the message IDs whose stubs this attempt created.
 	created []string
+	// names holds the name words of the profiles LockProfiles returned, so
+	// that Apply rewrites only those that change.
+	names map[string][]nameWord
 }
 
 // collect runs a query and returns its records.
@@ -165,6 +168,10 @@ func (t *tx) LockProfiles(ctx context.Context, ids []string) (map[string]*graph.
 			return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
 		}
 		out[p.ID] = p
+		if t.names == nil {
+			t.names = map[string][]nameWord{}
+		}
+		t.names[p.ID] = nameWords(p)
 	}
 	return out, nil
 }
@@ -188,13 +195,8 @@ func (t *tx) Edges(ctx context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]
 		return nil, fmt.Errorf("neo4j: edges: %w", err)
 	}
 	for _, r := range recs {
-		var a, b graph.Key
-		a.Type, _ = r.Values[0].(string)
-		a.Value, _ = r.Values[1].(string)
-		b.Type, _ = r.Values[2].(string)
-		b.Value, _ = r.Values[3].(string)
-		e := edgeFrom(a, b, props(r.Values[4]))
-		out[[2]graph.Key{a, b}] = e
+		e := edgeRecord(r.Values)
+		out[[2]graph.Key{e.A, e.B}] = e
 	}
 	return out, nil
 }
@@ -209,6 +211,7 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		}
 		profiles[i] = row
 	}
+	stale, words := t.nameChanges(c.Profiles)
 	steps := []struct {
 		name   string
 		cypher string
@@ -231,18 +234,27 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		{"profiles", `UNWIND $rows AS r
 			MERGE (p:Profile {id: r.id})
 			SET p += r`, profiles},
+		// A profile's name words are replaced whole when they change.
+		{"old name words", `UNWIND $rows AS id
+			MATCH (w:NameWord {profile: id})
+			DELETE w`, stale},
+		{"name words", `UNWIND $rows AS r
+			CREATE (w:NameWord)
+			SET w = r`, words},
 		// Only stubs this attempt created are filled in: a message that
-		// LockMessages reported as stored is never rewritten.
+		// LockMessages reported as stored is never rewritten. SEEN_WITH
+		// holds the identifier's key and the event's position, by which
+		// the timeline index orders (see timelinesQuery).
 		{"events", `UNWIND $rows AS r
 			MERGE (e:Event {messageId: r.messageId})
 			ON CREATE SET e.tx = $token
 			WITH e, r WHERE e.tx = $token
-			SET e += r
+			SET e += r.props
 			REMOVE e.tx
 			WITH e, r
-			UNWIND r.identifiers AS k
+			UNWIND r.props.identifiers AS k
 			MATCH (i:Identifier {key: k})
-			CREATE (e)-[:SEEN_WITH]->(i)`, mapRows(c.Events, eventProps)},
+			CREATE (e)-[:SEEN_WITH {key: k, pos: r.pos}]->(i)`, mapRows(c.Events, eventRow)},
 		// A message locked but given no event was not stored: drop its
 		// stub, so that it is not taken for a duplicate later.
 		{"unfilled messages", `UNWIND $rows AS id
@@ -265,6 +277,25 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		}
 	}
 	return nil
+}
+
+// nameChanges returns the IDs of the profiles whose name words may have
+// changed (all but those LockProfiles returned with the same words) and
+// the NameWord rows that replace theirs.
+func (t *tx) nameChanges(ps []*graph.Profile) (stale, words []any) {
+	for _, p := range ps {
+		ws := nameWords(p)
+		if old, ok := t.names[p.ID]; ok && slices.Equal(old, ws) {
+			continue
+		}
+		stale = append(stale, p.ID)
+		for _, w := range ws {
+			words = append(words, map[string]any{
+				"profile": p.ID, "word": w.word, "value": w.value, "len": searchLen(w.value),
+			})
+		}
+	}
+	return stale, words
 }
 
 func unfilled(created []string, events []*graph.Event) []any {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/graph/storetest"
 )
 
 // BenchmarkIngest stitches batches of 500 observations shaped like web
@@ -15,7 +14,7 @@ import (
 // identified by a user ID, and identified visitors' identify calls carry an
 // email.
 func BenchmarkIngest(b *testing.B) {
-	s := storetest.OpenPebble(&testing.T{})
+	s := openTemp(&testing.T{})
 	st := graph.NewStitcher(s, graph.DefaultConfig())
 	ctx := context.Background()
 	now := time.Now()

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -37,23 +39,98 @@ func (s *Store) Profile(_ context.Context, id string) (*graph.Profile, error) {
 	return p, nil
 }
 
-// ProfileIdentifiers returns the identifiers of p and of the profiles it absorbed.
-func (s *Store) ProfileIdentifiers(_ context.Context, p *graph.Profile) ([]*graph.Identifier, error) {
-	var out []*graph.Identifier
-	for _, id := range append([]string{p.ID}, p.Absorbed...) {
-		err := s.scan(key(pMember, []byte(id+"/")), func(_, h []byte) error {
-			n := &graph.Identifier{}
-			if _, err := s.getJSON(n, pIdentifier, h); err != nil {
-				return err
+// GetIdentifiers returns the identifiers stored under keys, nil where none is.
+func (s *Store) GetIdentifiers(_ context.Context, keys []graph.Key) ([]*graph.Identifier, error) {
+	out := make([]*graph.Identifier, len(keys))
+	for i, k := range keys {
+		n := &graph.Identifier{}
+		ok, err := s.getJSON(n, pIdentifier, s.hash(k))
+		if err != nil {
+			return nil, fmt.Errorf("pebble: get identifiers: %w", err)
+		}
+		if ok {
+			out[i] = n
+		}
+	}
+	return out, nil
+}
+
+// GetProfiles returns the profiles stored under ids, nil where none is.
+func (s *Store) GetProfiles(_ context.Context, ids []string) ([]*graph.Profile, error) {
+	out := make([]*graph.Profile, len(ids))
+	for i, id := range ids {
+		p := &graph.Profile{}
+		ok, err := s.getJSON(p, pProfile, []byte(id))
+		if err != nil {
+			return nil, fmt.Errorf("pebble: get profiles: %w", err)
+		}
+		if ok {
+			out[i] = p
+		}
+	}
+	return out, nil
+}
+
+// IdentifiersOf returns the identifiers of each profile and of the
+// profiles it absorbed.
+func (s *Store) IdentifiersOf(_ context.Context, ps []*graph.Profile) ([][]*graph.Identifier, error) {
+	out := make([][]*graph.Identifier, len(ps))
+	for i, p := range ps {
+		for _, id := range append([]string{p.ID}, p.Absorbed...) {
+			err := s.scan(key(pMember, []byte(id+"/")), func(_, h []byte) error {
+				n := &graph.Identifier{}
+				if _, err := s.getJSON(n, pIdentifier, h); err != nil {
+					return err
+				}
+				out[i] = append(out[i], n)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("pebble: identifiers of: %w", err)
 			}
-			out = append(out, n)
+		}
+		slices.SortFunc(out[i], func(a, b *graph.Identifier) int { return a.Key.Compare(b.Key) })
+	}
+	return out, nil
+}
+
+// EdgesOf returns every edge touching the keys, each once, ordered by (A, B).
+func (s *Store) EdgesOf(_ context.Context, keys []graph.Key) ([]*graph.Edge, error) {
+	seen := map[[2]graph.Key]bool{}
+	var out []*graph.Edge
+	for _, k := range keys {
+		hk := s.hash(k)
+		prefix := key(pNeighbour, hk)
+		err := s.scan(prefix, func(nk, _ []byte) error {
+			other := nk[len(prefix):]
+			// The edge is stored under its ordered pair's hashes; which of
+			// the two comes first is not known from the hashes alone.
+			for _, ek := range [][]byte{key(pEdge, hk, other), key(pEdge, other, hk)} {
+				e := &graph.Edge{}
+				ok, err := s.getJSON(e, ek)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if p := graph.Pair(e.A, e.B); !seen[p] {
+						seen[p] = true
+						out = append(out, e)
+					}
+					return nil
+				}
+			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("pebble: profile identifiers: %w", err)
+			return nil, fmt.Errorf("pebble: edges of: %w", err)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key.Less(out[j].Key) })
+	slices.SortFunc(out, func(a, b *graph.Edge) int {
+		if c := a.A.Compare(b.A); c != 0 {
+			return c
+		}
+		return a.B.Compare(b.B)
+	})
 	return out, nil
 }
 
@@ -77,23 +154,63 @@ func (s *Store) Profiles(_ context.Context, after string, limit int) ([]*graph.P
 	return out, it.Error()
 }
 
-// IdentifierEvents returns the events seen with k, newest first.
-func (s *Store) IdentifierEvents(_ context.Context, k graph.Key, limit int) ([]*graph.Event, error) {
-	prefix := key(pTimeline, s.hash(k))
-	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, fmt.Errorf("pebble: events: %w", err)
-	}
-	defer it.Close()
-	var out []*graph.Event
-	for it.Last(); it.Valid() && len(out) < limit; it.Prev() {
-		ev := &graph.Event{}
-		if _, err := s.getJSON(ev, pEvent, it.Value()); err != nil {
-			return nil, fmt.Errorf("pebble: events: %w", err)
+// Timelines answers each query in turn.
+func (s *Store) Timelines(_ context.Context, qs []graph.TimelineQuery) ([][]*graph.Event, error) {
+	out := make([][]*graph.Event, len(qs))
+	for i, q := range qs {
+		evs, err := s.timeline(q.Keys, q.After, q.Limit)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, ev)
+		out[i] = evs
 	}
-	return out, it.Error()
+	return out, nil
+}
+
+// timeline reads each identifier's timeline backwards from the cursor for
+// at most limit entries, then merges the lists, so a page costs the same
+// however long the timelines are.
+func (s *Store) timeline(keys []graph.Key, after *graph.EventCursor, limit int) ([]*graph.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	byID := map[string]*graph.Event{}
+	for _, k := range keys {
+		prefix := key(pTimeline, s.hash(k))
+		it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			return nil, fmt.Errorf("pebble: timeline: %w", err)
+		}
+		valid := it.Last()
+		if after != nil {
+			valid = it.SeekLT(key(prefix, timestampBytes(after.Timestamp), []byte(after.ID)))
+		}
+		for n := 0; valid && n < limit; valid, n = it.Prev(), n+1 {
+			id := string(it.Key()[len(prefix)+8:])
+			if byID[id] != nil {
+				continue
+			}
+			ev := &graph.Event{}
+			if _, err := s.getJSON(ev, pEvent, it.Value()); err != nil {
+				it.Close()
+				return nil, fmt.Errorf("pebble: timeline: %w", err)
+			}
+			byID[id] = ev
+		}
+		err = it.Error()
+		it.Close()
+		if err != nil {
+			return nil, fmt.Errorf("pebble: timeline: %w", err)
+		}
+	}
+	out := slices.Collect(maps.Values(byID))
+	slices.SortFunc(out, func(a, b *graph.Event) int {
+		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out[:min(limit, len(out))], nil
 }
 
 // Merges returns the merge events the profile took part in, oldest first.

@@ -17,11 +17,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	json "github.com/segmentio/encoding/json"
 	"hash"
 	"os"
 	"path/filepath"
 	"sync"
+
+	json "github.com/segmentio/encoding/json"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"

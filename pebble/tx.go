@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"time"
+
 	json "github.com/segmentio/encoding/json"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -20,7 +23,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := &tx{s: s, loadedProfile: map[graph.Key]string{}, loadedEdges: map[[2]graph.Key]bool{}, hashes: map[graph.Key][]byte{}}
+	t := &tx{s: s, loadedProfile: map[graph.Key]string{}, loadedEdges: map[[2]graph.Key]bool{}, loadedNames: map[string][]string{}, hashes: map[graph.Key][]byte{}}
 	defer t.close()
 	return fn(ctx, t)
 }
@@ -31,6 +34,9 @@ type tx struct {
 	// Apply can move its membership entry when the profile changes.
 	loadedProfile map[graph.Key]string
 	loadedEdges   map[[2]graph.Key]bool
+	// loadedNames holds each loaded profile's name traits, so that Apply
+	// indexes only names that are new.
+	loadedNames map[string][]string
 	// hashes memoises identifier hashes: a key is hashed when locked, when
 	// written, for each of its edges and for each of its events.
 	hashes  map[graph.Key][]byte
@@ -125,6 +131,7 @@ func (t *tx) LockProfiles(_ context.Context, ids []string) (map[string]*graph.Pr
 		}
 		if ok {
 			out[id] = p
+			t.loadedNames[id] = p.Names()
 		}
 	}
 	return out, nil
@@ -164,6 +171,9 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		if !existed || old != n.Profile {
 			w.put(key(pMember, []byte(n.Profile+"/"), h), h)
 		}
+		if !existed {
+			t.indexSearch(w, searchEntry{Profile: n.Profile, Field: n.Type, Value: n.Value}, false)
+		}
 	}
 	for _, e := range c.Edges {
 		ha, hb := t.hash(e.A), t.hash(e.B)
@@ -175,6 +185,11 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	}
 	for _, p := range c.Profiles {
 		w.putJSON(key(pProfile, []byte(p.ID)), p)
+		for _, name := range p.Names() {
+			if p.MergedInto == "" && !slices.Contains(t.loadedNames[p.ID], name) {
+				t.indexSearch(w, searchEntry{Profile: p.ID, Field: "name", Value: name}, true)
+			}
+		}
 	}
 	for _, m := range c.Merges {
 		w.putJSON(key(pMerge, []byte(m.ID)), m)
@@ -205,9 +220,15 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 
 // timelineKey orders an identifier's events by timestamp, then by ID.
 func timelineKey(h []byte, ev *graph.Event) []byte {
+	return key(pTimeline, h, timestampBytes(ev.Timestamp), []byte(ev.ID))
+}
+
+// timestampBytes encodes t so that byte order is time order, before 1970
+// too (the sign bit is flipped).
+func timestampBytes(t time.Time) []byte {
 	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(ev.Timestamp.UnixNano()))
-	return key(pTimeline, h, ts[:], []byte(ev.ID))
+	binary.BigEndian.PutUint64(ts[:], uint64(t.UnixNano())^(1<<63))
+	return ts[:]
 }
 
 type batchWriter struct {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -38,8 +38,9 @@ func batchBody(b, size int) []byte {
 }
 
 func benchmarkBatch(b *testing.B, store graph.Store) {
-	srv := server.New(store, graph.NewStitcher(store, graph.DefaultConfig()), graph.NewNormalizer("US"),
-		server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := server.New(server.Config{Store: store, Stitcher: graph.NewStitcher(store, graph.DefaultConfig()), Normalizer: graph.NewNormalizer("US"),
+		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer srv.Close()
 	h := srv.Handler()
 	bodies := make([][]byte, 0, b.N)
 	for i := range b.N {
@@ -62,5 +63,5 @@ func benchmarkBatch(b *testing.B, store graph.Store) {
 // without the network: decode, normalise, stitch, commit.
 func BenchmarkBatchEmbedded(b *testing.B) {
 	t := &testing.T{}
-	benchmarkBatch(b, storetest.OpenPebble(t))
+	benchmarkBatch(b, backends.OpenPebble(t))
 }

@@ -25,7 +25,7 @@ func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
 	after := ""
 	started := false
 	for {
-		ps, err := s.store.Profiles(ctx, after, 500)
+		ps, err := s.reader.Profiles(ctx, after, 500)
 		if err != nil {
 			if !started {
 				writeError(w, err)
@@ -44,7 +44,7 @@ func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
 			started = true
 		}
 		for _, p := range ps {
-			ids, err := s.store.ProfileIdentifiers(ctx, p)
+			ids, err := graph.ProfileIdentifiers(ctx, s.reader, p)
 			if err != nil {
 				s.log.Error("export profiles", "err", err)
 				panic(http.ErrAbortHandler)

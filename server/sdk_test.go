@@ -3,9 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +12,7 @@ import (
 // TestSegmentNodeSDK drives the real @segment/analytics-node, pointed at the
 // server with its host option, and checks what was stitched.
 func TestSegmentNodeSDK(t *testing.T) {
-	dir, _ := filepath.Abs("../testdata/segment-node")
-	node, err := exec.LookPath("node")
-	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "@segment", "analytics-node")); err != nil || statErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node or the SDK is missing (node: %v, SDK: %v); scripts/test installs it", err, statErr)
-		}
-		t.Skip("node or testdata/segment-node/node_modules missing; run scripts/test")
-	}
+	node, dir := nodeDir(t, "segment-node", "@segment/analytics-node")
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -3,12 +3,15 @@
 package server
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -19,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/segment"
 )
 
@@ -43,22 +47,69 @@ func matchKey(keys []string, k string) bool {
 	return k != "" && ok == 1
 }
 
+// Config configures a Server. Store, Stitcher, Normalizer and Keys are
+// required; zero limits take the defaults.
+type Config struct {
+	Store      graph.Store
+	Stitcher   *graph.Stitcher
+	Normalizer *graph.Normalizer
+	Keys       Keys
+	Log        *slog.Logger
+	// Broker carries profile changes to subscriptions and the cache; the
+	// stitcher must publish to it.
+	Broker        *graph.Broker
+	MaxComplexity int
+	MaxDepth      int
+	MaxPage       int
+	// CORSOrigins may call the API from a browser ("*" for any).
+	CORSOrigins []string
+	// CacheSize is the number of profiles the GraphQL layer caches.
+	CacheSize int
+}
+
 // Server serves the HTTP API.
 type Server struct {
+	cfg      Config
 	store    graph.Store
+	reader   graph.Reader // the store, counted for metrics
 	stitcher *graph.Stitcher
 	norm     *graph.Normalizer
 	keys     Keys
 	log      *slog.Logger
 	metrics  *metrics
+	broker   *graph.Broker
+	cache    *loaders.Cache
+	stop     context.CancelFunc
 	now      func() time.Time
 }
 
-// New returns a server over the store.
-func New(store graph.Store, stitcher *graph.Stitcher, norm *graph.Normalizer, keys Keys, log *slog.Logger) *Server {
-	return &Server{store: store, stitcher: stitcher, norm: norm, keys: keys, log: log, metrics: newMetrics(),
-		now: func() time.Time { return time.Now().UTC() }}
+// New returns a server; Close stops its background work.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Broker == nil {
+		cfg.Broker = graph.NewBroker()
+	}
+	cfg.MaxComplexity = cmp.Or(cfg.MaxComplexity, DefaultMaxComplexity)
+	cfg.MaxDepth = cmp.Or(cfg.MaxDepth, DefaultMaxDepth)
+	cfg.MaxPage = cmp.Or(cfg.MaxPage, DefaultMaxPage)
+	cfg.CacheSize = cmp.Or(cfg.CacheSize, 10000)
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
+		metrics: newMetrics(), broker: cfg.Broker, stop: stop, now: func() time.Time { return time.Now().UTC() }}
+	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
+	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
+	s.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_hits_total", Help: "Profile cache hits."},
+			func() float64 { return float64(s.cache.Hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_misses_total", Help: "Profile cache misses."},
+			func() float64 { return float64(s.cache.Misses.Load()) }))
+	return s
 }
+
+// Close stops the server's background work (not the HTTP listener).
+func (s *Server) Close() { s.stop() }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
@@ -69,6 +120,10 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/batch", s.handleBatch)
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
+	gql := s.graphqlHandler()
+	for _, m := range []string{"GET", "POST", "OPTIONS"} {
+		s.route(mux, m+" /graphql", gql.ServeHTTP)
+	}
 	s.route(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]any{"ok": true}) })
 	s.route(mux, "GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -118,6 +173,18 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Hijack lets WebSocket upgrades through.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("hijack: %T cannot", w.ResponseWriter)
+	}
+	w.code = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -161,13 +228,15 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 type metrics struct {
-	reg        *prometheus.Registry
-	requests   *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	messages   *prometheus.CounterVec
-	merges     prometheus.Counter
-	hubs       prometheus.Counter
-	rejectedID prometheus.Counter
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	messages      *prometheus.CounterVec
+	merges        prometheus.Counter
+	hubs          prometheus.Counter
+	rejectedID    prometheus.Counter
+	storeCalls    *prometheus.CounterVec
+	graphqlErrors *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -182,8 +251,12 @@ func newMetrics() *metrics {
 		merges:     prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_merges_total", Help: "Profile merges."}),
 		hubs:       prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_hubs_total", Help: "Values marked as hubs."}),
 		rejectedID: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_rejected_identifiers_total", Help: "Identifier values refused (invalid or placeholder)."}),
+		storeCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_store_calls_total",
+			Help: "Store reads by method (GraphQL and export)."}, []string{"method"}),
+		graphqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_graphql_errors_total",
+			Help: "GraphQL errors by extensions.code."}, []string{"code"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.rejectedID,
+	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.rejectedID, m.storeCalls, m.graphqlErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

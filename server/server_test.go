@@ -14,6 +14,7 @@ import (
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -30,10 +31,14 @@ type fixture struct {
 func newFixture(t *testing.T, open storetest.Opener) *fixture {
 	t.Helper()
 	store := open(t)
-	srv := server.New(store, graph.NewStitcher(store, graph.DefaultConfig()), graph.NewNormalizer("US"),
-		server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	broker := graph.NewBroker()
+	st := graph.NewStitcher(store, graph.DefaultConfig())
+	st.Broker = broker
+	srv := server.New(server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
+		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
 	return &fixture{url: hs.URL, store: store}
 }
 
@@ -75,7 +80,7 @@ func (f *fixture) export(t *testing.T) []server.ExportedProfile {
 }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
-	for _, b := range storetest.Backends() {
+	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) { fn(t, newFixture(t, b.Open)) })
 	}
 }
@@ -202,7 +207,7 @@ func TestBatchIsAtomicAndDeduplicated(t *testing.T) {
 				t.Fatalf("batch: %d %s", code, body)
 			}
 		}
-		evs, err := f.store.IdentifierEvents(context.Background(), graph.Key{Type: "user_id", Value: "u1"}, 10)
+		evs, err := graph.Timeline(context.Background(), f.store, []graph.Key{{Type: "user_id", Value: "u1"}}, nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +228,7 @@ func TestTimestampCorrectedFromSentAt(t *testing.T) {
 		if code, resp := f.post(t, "/v1/track", writeKey, body); code != 200 {
 			t.Fatalf("%d %s", code, resp)
 		}
-		evs, err := f.store.IdentifierEvents(context.Background(), graph.Key{Type: "user_id", Value: "u"}, 1)
+		evs, err := graph.Timeline(context.Background(), f.store, []graph.Key{{Type: "user_id", Value: "u"}}, nil, 1)
 		if err != nil || len(evs) != 1 {
 			t.Fatalf("events: %v %v", evs, err)
 		}

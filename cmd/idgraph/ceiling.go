@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -59,7 +60,21 @@ func runCeiling(ctx context.Context, args []string) error {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"success":true}`)
 	})
-	hs := &http.Server{Addr: *addr, Handler: h}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/batch", h)
+	mux.HandleFunc("/graphql", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Query     string         `json:"query"`
+			Variables map[string]any `json:"variables"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 256<<10)).Decode(&req); err != nil || req.Query == "" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, fixedProfile)
+	})
+	hs := &http.Server{Addr: *addr, Handler: mux}
 	go func() { <-ctx.Done(); hs.Close() }()
 	fmt.Fprintln(os.Stderr, "ceiling handler on", *addr)
 	if err := hs.ListenAndServe(); err != http.ErrServerClosed {
@@ -67,3 +82,7 @@ func runCeiling(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+// fixedProfile is what the lookup benchmark's query returns for a profile
+// with 10 identifiers.
+const fixedProfile = `{"data":{"lookup":{"id":"p_18ec7834467dea3ec3adcf220e5d","traits":{"email":"lk1@bench.io","name":"Bench Person 1","phone":"+14151000001","plan":"pro"},"identifiers":[{"type":"advertising_id","value":"lk-ad-1"},{"type":"anonymous_id","value":"lk-anon-1-0"},{"type":"anonymous_id","value":"lk-anon-1-1"},{"type":"anonymous_id","value":"lk-anon-1-2"},{"type":"anonymous_id","value":"lk-anon-1-3"},{"type":"crm_id","value":"C-1"},{"type":"device_id","value":"lk-dev-1"},{"type":"email","value":"lk1@bench.io"},{"type":"phone","value":"+14151000001"},{"type":"user_id","value":"lk-user-1"}]}}}`

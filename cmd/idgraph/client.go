@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/idgraph/idgraph/client"
 )
@@ -95,4 +96,32 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func runBenchLookup(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench-lookup", flag.ContinueOnError)
+	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
+	readKey := fs.String("key", env("IDGRAPH_READ_KEY", ""), "read key")
+	var o client.LookupOptions
+	fs.StringVar(&o.WriteKey, "write-key", "", "write key: seed the profiles first")
+	fs.IntVar(&o.Profiles, "profiles", 1000, "profiles to seed and look up")
+	fs.IntVar(&o.Requests, "requests", 50000, "lookups to send")
+	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.WriteKey != "" {
+		if err := client.New(*srv, o.WriteKey).SeedLookupProfiles(ctx, o.Profiles); err != nil {
+			return err
+		}
+	}
+	c := client.New(*srv, *readKey)
+	// Warm the caches (and the server's connection pool) before measuring.
+	if _, err := c.LoadLookups(ctx, client.LookupOptions{Profiles: o.Profiles, Requests: o.Profiles, Clients: o.Clients}); err != nil {
+		return err
+	}
+	res, err := c.LoadLookups(ctx, o)
+	fmt.Printf("%d lookups in %v: %.0f requests/s, latency p50 %v p99 %v, %d failed\n",
+		res.Messages, res.Elapsed.Round(time.Millisecond), res.PerSecond, res.BatchP50.Round(time.Microsecond), res.BatchP99.Round(time.Microsecond), res.FailedCalls)
+	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
 )
@@ -23,7 +24,7 @@ func verifyDelivered(t *testing.T, s graph.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
-		evs, err := s.IdentifierEvents(ctx, graph.Key{Type: graph.TypeAnonymousID, Value: fmt.Sprintf("anon-%d", i)}, 10)
+		evs, err := graph.Timeline(ctx, s, []graph.Key{{Type: graph.TypeAnonymousID, Value: fmt.Sprintf("anon-%d", i)}}, nil, 10)
 		if err != nil {
 			t.Fatalf("events of message %d: %v", i, err)
 		}
@@ -78,7 +79,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 
 func neo4jDSN(t *testing.T) string {
 	t.Helper()
-	uri, user, pass := storetest.Neo4jURI(t)
+	uri, user, pass := backends.Neo4jURI(t)
 	u, err := url.Parse(uri)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func neo4jDSN(t *testing.T) string {
 func TestTwoProcessesShareNeo4j(t *testing.T) {
 	const n = 1500
 	dsn := neo4jDSN(t)
-	store := storetest.OpenNeo4j(t) // locks and empties the test database
+	store := backends.OpenNeo4j(t) // locks and empties the test database
 	a, b := freeAddr(t), freeAddr(t)
 	p1, p2 := startServe(t, a, dsn), startServe(t, b, dsn)
 	s := newSender(n)
@@ -136,7 +137,7 @@ func TestTwoProcessesShareNeo4j(t *testing.T) {
 // answers 503 with Retry-After meanwhile, recovers by itself when Neo4j is
 // back, and loses nothing it acknowledged.
 func TestNeo4jOutage(t *testing.T) {
-	storetest.Neo4jURI(t) // the same rule as every Neo4j test: never skipped under CI
+	backends.Neo4jURI(t) // the same rule as every Neo4j test: never skipped under CI
 	scripts, _ := filepath.Abs("../../scripts")
 	dataDir := t.TempDir()
 	port := strings.Split(freeAddr(t), ":")[1]

@@ -16,7 +16,9 @@ commands:
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   loadgen           drive /v1/batch with a realistic message mix and report throughput
-  bench-ceiling     serve a /v1/batch that only decodes and fsync-appends (the benchmark ceiling)
+  bench-lookup      seed profiles and drive GraphQL lookups; report requests/s and latency
+  bench-ceiling     serve the benchmark ceilings: /v1/batch that only decodes and fsync-appends,
+                    /graphql that only decodes the request and answers a fixed profile
 
 Run "idgraph <command> -h" for a command's flags.
 `
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string) error {
 		return runExport(ctx, args[2:])
 	case "loadgen":
 		return runLoadgen(ctx, args[1:])
+	case "bench-lookup":
+		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":
 		return runCeiling(ctx, args[1:])
 	case "-h", "--help", "help":

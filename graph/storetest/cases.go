@@ -141,7 +141,7 @@ func testDedupe(t *testing.T, s graph.Store) {
 	if r.Stored != 0 || r.Duplicates != 1 {
 		t.Errorf("redelivery: stored %d duplicates %d, want 0 and 1", r.Stored, r.Duplicates)
 	}
-	evs, err := s.IdentifierEvents(ctx, key("anonymous_id:a"), 10)
+	evs, err := graph.Timeline(ctx, s, []graph.Key{key("anonymous_id:a")}, nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,13 +197,13 @@ func testTimeline(t *testing.T, s graph.Store) {
 	)
 	ctx := context.Background()
 	p := ProfileOf(t, s, "anonymous_id:a")
-	ids, err := s.ProfileIdentifiers(ctx, p)
+	ids, err := graph.ProfileIdentifiers(ctx, s, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for _, n := range ids {
-		evs, err := s.IdentifierEvents(ctx, n.Key, 10)
+		evs, err := graph.Timeline(ctx, s, []graph.Key{n.Key}, nil, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,6 +32,10 @@ func Run(t *testing.T, open Opener) {
 		{"AliasTakesStoredType", testAlias},
 		{"TimelineIsUnionOfIdentifiers", testTimeline},
 		{"Settings", testSettings},
+		{"BatchReads", testBatchReads},
+		{"EdgesOf", testEdgesOf},
+		{"TimelinePaging", testTimelinePaging},
+		{"Search", testSearch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,7 +128,7 @@ func Partition(t *testing.T, s graph.Store) []string {
 			break
 		}
 		for _, p := range ps {
-			ids, err := s.ProfileIdentifiers(ctx, p)
+			ids, err := graph.ProfileIdentifiers(ctx, s, p)
 			if err != nil {
 				t.Fatalf("profile identifiers: %v", err)
 			}
@@ -158,7 +162,7 @@ func CheckInvariants(t *testing.T, s graph.Store) {
 			return
 		}
 		for _, p := range ps {
-			ids, err := s.ProfileIdentifiers(ctx, p)
+			ids, err := graph.ProfileIdentifiers(ctx, s, p)
 			if err != nil {
 				t.Fatalf("profile identifiers: %v", err)
 			}

@@ -1,4 +1,6 @@
-package storetest
+// Package backends opens every storage backend for tests, so that each
+// behaviour is tested on all of them.
+package backends
 
 import (
 	"context"
@@ -7,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/testlock"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
@@ -15,11 +18,11 @@ import (
 // Backend names a store implementation for tests.
 type Backend struct {
 	Name string
-	Open Opener
+	Open storetest.Opener
 }
 
-// Backends lists every backend: each behaviour is tested on all of them.
-func Backends() []Backend {
+// All lists every backend: each behaviour is tested on all of them.
+func All() []Backend {
 	return []Backend{{"embedded", OpenPebble}, {"neo4j", OpenNeo4j}}
 }
 

@@ -1,0 +1,225 @@
+// Package loaders batches the GraphQL layer's reads: one set of dataloaders
+// per request (so a page of profiles costs a bounded number of store
+// calls), over a profile cache shared by all requests.
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// Cache holds profiles across requests. It is correct when several idgraph
+// processes share one store: it drops a profile on every change the broker
+// reports, and the broker hears this process's commits at once and other
+// processes' through the store's change feed (see Follow), so a cached
+// profile is at most one poll interval stale.
+type Cache struct {
+	profiles *lru.Cache[string, *graph.Profile]
+	Hits     atomic.Int64
+	Misses   atomic.Int64
+}
+
+// NewCache returns a cache of size profiles, invalidated by the broker's
+// changes until ctx ends.
+func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
+	c, _ := lru.New[string, *graph.Profile](size)
+	cache := &Cache{profiles: c}
+	changes, cancel := broker.Subscribe("", 4096)
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ch, ok := <-changes:
+				if !ok {
+					return
+				}
+				cache.profiles.Remove(ch.ProfileID)
+			}
+		}
+	}()
+	return cache
+}
+
+// Purge empties the cache (after the broker dropped changes for a slow
+// reader, say).
+func (c *Cache) Purge() { c.profiles.Purge() }
+
+// Loaders are one request's dataloaders.
+type Loaders struct {
+	// Profile loads profiles by ID (live or absorbed).
+	Profile *dataloadgen.Loader[string, *graph.Profile]
+	// Identifier loads identifiers by key.
+	Identifier *dataloadgen.Loader[graph.Key, *graph.Identifier]
+	// Identifiers loads a live profile's identifiers by its ID.
+	Identifiers *dataloadgen.Loader[string, []*graph.Identifier]
+	// Edges loads the edges touching an identifier.
+	Edges *dataloadgen.Loader[graph.Key, []*graph.Edge]
+	// Events loads a page of a profile's timeline.
+	Events *dataloadgen.Loader[EventsKey, []*graph.Event]
+}
+
+// EventsKey asks for one page of a profile's timeline.
+type EventsKey struct {
+	Profile string
+	After   graph.EventCursor // zero: from the newest
+	Limit   int
+}
+
+const wait = 500 * time.Microsecond
+
+// New returns fresh loaders over the reader and the shared cache.
+func New(r graph.Reader, cache *Cache) *Loaders {
+	l := &Loaders{}
+	l.Profile = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*graph.Profile, []error) {
+		out := make([]*graph.Profile, len(ids))
+		var missing []string
+		var at []int
+		for i, id := range ids {
+			if p, ok := cache.profiles.Get(id); ok {
+				cache.Hits.Add(1)
+				out[i] = p
+				continue
+			}
+			cache.Misses.Add(1)
+			missing = append(missing, id)
+			at = append(at, i)
+		}
+		if len(missing) > 0 {
+			ps, err := r.GetProfiles(ctx, missing)
+			if err != nil {
+				return nil, fill(len(ids), err)
+			}
+			for j, p := range ps {
+				out[at[j]] = p
+				if p != nil {
+					cache.profiles.Add(p.ID, p)
+				}
+			}
+		}
+		return out, nil
+	}, dataloadgen.WithWait(wait))
+	l.Identifier = dataloadgen.NewLoader(func(ctx context.Context, keys []graph.Key) ([]*graph.Identifier, []error) {
+		ids, err := r.GetIdentifiers(ctx, keys)
+		return ids, fill(len(keys), err)
+	}, dataloadgen.WithWait(wait))
+	l.Identifiers = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]*graph.Identifier, []error) {
+		ps, err := l.Profile.LoadAll(ctx, ids)
+		if err != nil {
+			return nil, fill(len(ids), err)
+		}
+		var live []*graph.Profile
+		for _, p := range ps {
+			if p != nil {
+				live = append(live, p)
+			}
+		}
+		lists, err := r.IdentifiersOf(ctx, live)
+		if err != nil {
+			return nil, fill(len(ids), err)
+		}
+		out := make([][]*graph.Identifier, len(ids))
+		j := 0
+		for i, p := range ps {
+			if p != nil {
+				out[i] = lists[j]
+				j++
+			}
+		}
+		return out, nil
+	}, dataloadgen.WithWait(wait))
+	l.Edges = dataloadgen.NewLoader(func(ctx context.Context, keys []graph.Key) ([][]*graph.Edge, []error) {
+		es, err := r.EdgesOf(ctx, keys)
+		if err != nil {
+			return nil, fill(len(keys), err)
+		}
+		at := map[graph.Key]int{}
+		for i, k := range keys {
+			at[k] = i
+		}
+		out := make([][]*graph.Edge, len(keys))
+		for _, e := range es {
+			if i, ok := at[e.A]; ok {
+				out[i] = append(out[i], e)
+			}
+			if i, ok := at[e.B]; ok {
+				out[i] = append(out[i], e)
+			}
+		}
+		return out, nil
+	}, dataloadgen.WithWait(wait))
+	l.Events = dataloadgen.NewLoader(func(ctx context.Context, keys []EventsKey) ([][]*graph.Event, []error) {
+		profiles := make([]string, len(keys))
+		for i, k := range keys {
+			profiles[i] = k.Profile
+		}
+		lists, err := l.Identifiers.LoadAll(ctx, profiles)
+		if err != nil {
+			return nil, fill(len(keys), err)
+		}
+		qs := make([]graph.TimelineQuery, len(keys))
+		for i, k := range keys {
+			qs[i] = graph.TimelineQuery{Limit: k.Limit}
+			if !k.After.Timestamp.IsZero() {
+				after := k.After
+				qs[i].After = &after
+			}
+			for _, n := range lists[i] {
+				qs[i].Keys = append(qs[i].Keys, n.Key)
+			}
+		}
+		evs, err := r.Timelines(ctx, qs)
+		return evs, fill(len(keys), err)
+	}, dataloadgen.WithWait(wait))
+	return l
+}
+
+// fill repeats err for every key (nil stays nil).
+func fill(n int, err error) []error {
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+type ctxKey struct{}
+
+type source struct {
+	r       graph.Reader
+	cache   *Cache
+	loaders *Loaders // nil: fresh loaders for every call
+}
+
+// Middleware gives each request its own loaders. A WebSocket connection
+// lives for many operations and events, so it gets fresh loaders on every
+// call instead: a loader caches what it loaded for its whole life.
+func Middleware(r graph.Reader, cache *Cache, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		src := &source{r: r, cache: cache}
+		if req.Header.Get("Upgrade") == "" {
+			src.loaders = New(r, cache)
+		}
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), ctxKey{}, src)))
+	})
+}
+
+// For returns the request's loaders.
+func For(ctx context.Context) *Loaders {
+	src := ctx.Value(ctxKey{}).(*source)
+	if src.loaders != nil {
+		return src.loaders
+	}
+	return New(src.r, src.cache)
+}

@@ -1,0 +1,113 @@
+// Package resolver implements the GraphQL schema. Resolvers are thin: they
+// call the graph's reader and the request's loaders, nothing else.
+package resolver
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/schema"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Reader     graph.Reader
+	Normalizer *graph.Normalizer
+	Broker     *graph.Broker
+	// MaxPage bounds every `first` argument.
+	MaxPage int
+}
+
+// pageSize checks a `first` argument.
+func (r *Resolver) pageSize(first *int, def int) (int, error) {
+	n := def
+	if first != nil {
+		n = *first
+	}
+	if n < 0 || n > r.MaxPage {
+		return 0, graph.FieldErrorf("first", "must be between 0 and %d, not %d", r.MaxPage, n)
+	}
+	return n, nil
+}
+
+// live loads a profile and follows it to the profile it was merged into.
+func live(ctx context.Context, id string) (*schema.Profile, error) {
+	l := loaders.For(ctx)
+	p, err := l.Profile.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, graph.Errorf(graph.KindNotFound, "no profile %q", id)
+	}
+	out := &schema.Profile{Profile: p}
+	if p.MergedInto != "" {
+		survivor, err := l.Profile.Load(ctx, p.MergedInto)
+		if err != nil {
+			return nil, err
+		}
+		if survivor == nil {
+			return nil, fmt.Errorf("profile %s merged into missing %s", id, p.MergedInto)
+		}
+		redirected := id
+		out = &schema.Profile{Profile: survivor, RedirectedFrom: &redirected}
+	}
+	return out, nil
+}
+
+// normalize turns a query's type and value into a key as ingestion would.
+func (r *Resolver) normalize(typ, value string) (graph.Key, error) {
+	k, err := r.Normalizer.Normalize(typ, value)
+	if err != nil {
+		return graph.Key{}, graph.FieldErrorf("value", "%s", graph.ErrorMessage(err))
+	}
+	return k, nil
+}
+
+// Cursors are opaque to clients: base64 of the position.
+
+func profileCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("p:" + id)) }
+
+func decodeProfileCursor(c *string) (string, error) {
+	if c == nil || *c == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(*c)
+	id, ok := strings.CutPrefix(string(raw), "p:")
+	if err != nil || !ok || id == "" {
+		return "", graph.FieldErrorf("after", "is not a cursor of this connection")
+	}
+	return id, nil
+}
+
+func eventCursor(e *graph.Event) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("e:" + strconv.FormatInt(e.Timestamp.UnixNano(), 10) + ":" + e.ID))
+}
+
+func decodeEventCursor(c *string) (*graph.EventCursor, error) {
+	if c == nil || *c == "" {
+		return nil, nil
+	}
+	bad := graph.FieldErrorf("after", "is not a cursor of this connection")
+	raw, err := base64.RawURLEncoding.DecodeString(*c)
+	if err != nil {
+		return nil, bad
+	}
+	parts := strings.SplitN(string(raw), ":", 3)
+	if len(parts) != 3 || parts[0] != "e" || parts[2] == "" {
+		return nil, bad
+	}
+	ns, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return nil, bad
+	}
+	return &graph.EventCursor{Timestamp: time.Unix(0, ns).UTC(), ID: parts[2]}, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,44 @@
+// Package schema holds idgraph's GraphQL schema: the SDL in *.graphqls, the
+// executable schema gqlgen generates from it, and the few hand-written
+// model types it binds to.
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+//go:generate sh -c "cd .. && go tool gqlgen generate --config gqlgen.yml"
+
+// Profile is a graph profile as served: the live profile, and the ID it was
+// asked for by when that ID had been absorbed into it.
+type Profile struct {
+	*graph.Profile
+	RedirectedFrom *string
+}
+
+// JSON is the JSON scalar: any JSON value, passed through as is.
+type JSON json.RawMessage
+
+// MarshalGQL writes the value (null when empty).
+func (j JSON) MarshalGQL(w io.Writer) {
+	if len(j) == 0 {
+		io.WriteString(w, "null")
+		return
+	}
+	w.Write(bytes.TrimSpace(j))
+}
+
+// UnmarshalGQL accepts any input value.
+func (j *JSON) UnmarshalGQL(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("JSON: %w", err)
+	}
+	*j = data
+	return nil
+}

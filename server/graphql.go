@@ -1,0 +1,245 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	coderws "github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/schema"
+)
+
+// GraphQL limits; see Config.
+const (
+	DefaultMaxComplexity = 5000
+	DefaultMaxDepth      = 12
+	DefaultMaxPage       = 100
+	MaxGraphQLBytes      = 256 << 10
+)
+
+// Stable extensions.code values for the project's error kinds.
+var graphqlCodes = map[graph.Kind]string{
+	graph.KindInvalid:      "BAD_USER_INPUT",
+	graph.KindUnauthorized: "UNAUTHENTICATED",
+	graph.KindForbidden:    "FORBIDDEN",
+	graph.KindNotFound:     "NOT_FOUND",
+	graph.KindTooLarge:     "TOO_LARGE",
+	graph.KindUnavailable:  "UNAVAILABLE",
+	graph.KindInternal:     "INTERNAL",
+}
+
+// graphqlHandler builds /graphql: POST and GET queries, subscriptions over
+// WebSocket (graphql-transport-ws, and the older graphql-ws), GraphiQL for
+// a browser, each query costed, depth-limited and authenticated.
+func (s *Server) graphqlHandler() http.Handler {
+	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage}
+	cfg := schema.Config{Resolvers: res}
+	// `first` multiplies what a connection costs.
+	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
+		return paged(child, first, 20)
+	}
+	cfg.Complexity.Query.Search = func(child int, _ string, first *int) int { return paged(child, first, 10) }
+	cfg.Complexity.Profile.Events = func(child int, first *int, _ *string, _ []string, _ *time.Time, _ *time.Time) int {
+		return paged(child, first, 20)
+	}
+	h := handler.New(schema.NewExecutableSchema(cfg))
+	h.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 15 * time.Second,
+		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: s.websocketOrigins()},
+		InitFunc:              s.websocketInit,
+	})
+	h.AddTransport(transport.Options{})
+	h.AddTransport(transport.GET{})
+	h.AddTransport(transport.POST{})
+	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	h.Use(extension.Introspection{})
+	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	h.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
+	h.Use(depthLimit(s.cfg.MaxDepth))
+	h.SetErrorPresenter(s.presentError)
+	h.SetRecoverFunc(func(ctx context.Context, p any) error {
+		s.log.Error("graphql panic", "panic", p)
+		return fmt.Errorf("panic: %v", p)
+	})
+	page := playground.Handler("idgraph", "/graphql")
+	api := loaders.Middleware(s.reader, s.cache, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.cors(w, r)
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			page.ServeHTTP(w, r) // GraphiQL: the page asks for the key itself
+			return
+		}
+		if r.Header.Get("Upgrade") == "" {
+			if err := s.authRead(r); err != nil {
+				writeGraphQLError(w, err)
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			if err == nil && len(body) > MaxGraphQLBytes {
+				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
+			}
+			if err != nil {
+				writeGraphQLError(w, err)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+func paged(child int, first *int, def int) int {
+	n := def
+	if first != nil && *first > 0 {
+		n = *first
+	}
+	return 1 + child*n
+}
+
+// websocketInit checks the read key sent in connection_init's payload
+// ({"Authorization": "Bearer …"}): browsers cannot set WebSocket headers.
+func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	k := strings.TrimSpace(strings.TrimPrefix(p.Authorization(), "Bearer "))
+	if !matchKey(s.keys.Read, k) {
+		return ctx, nil, errors.New("a read key is required in connection_init's Authorization")
+	}
+	return ctx, &p, nil
+}
+
+// presentError maps the project's error kinds to stable codes; anything
+// unexpected is logged and shown only as "internal error".
+func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
+	gerr := graphql.DefaultErrorPresenter(ctx, err)
+	var e *graph.Error
+	switch {
+	case errors.As(err, &e) && e.Kind != graph.KindInternal:
+		gerr.Message = graph.ErrorMessage(err)
+		gerr.Extensions = map[string]any{"code": graphqlCodes[e.Kind]}
+	case errors.Is(err, context.DeadlineExceeded):
+		gerr.Message = "the store did not answer in time"
+		gerr.Extensions = map[string]any{"code": graphqlCodes[graph.KindUnavailable]}
+	case gerr.Extensions["code"] != nil:
+		// gqlgen's own: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
+		// COMPLEXITY_LIMIT_EXCEEDED, PERSISTED_QUERY_NOT_FOUND…
+	default:
+		s.log.Error("graphql", "err", err, "path", gerr.Path.String())
+		gerr.Message = "internal error"
+		gerr.Extensions = map[string]any{"code": graphqlCodes[graph.KindInternal]}
+	}
+	s.metrics.graphqlErrors.WithLabelValues(fmt.Sprint(gerr.Extensions["code"])).Inc()
+	return gerr
+}
+
+// writeGraphQLError answers a request refused before execution in the
+// GraphQL response format.
+func writeGraphQLError(w http.ResponseWriter, err error) {
+	kind := graph.ErrorKind(err)
+	code, ok := statusOf[kind]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
+	writeJSON(w, code, map[string]any{"errors": []map[string]any{{
+		"message": graph.ErrorMessage(err), "extensions": map[string]any{"code": graphqlCodes[kind]},
+	}}})
+}
+
+func (s *Server) allowedOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	// The server's own pages (GraphiQL) are same-origin.
+	return strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://") == r.Host
+}
+
+// websocketOrigins lets the CORS origins open subscriptions; the same
+// origin always may.
+func (s *Server) websocketOrigins() coderws.AcceptOptions {
+	var opts coderws.AcceptOptions
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" {
+			opts.InsecureSkipVerify = true
+		}
+		opts.OriginPatterns = append(opts.OriginPatterns, strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"))
+	}
+	return opts
+}
+
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && s.allowedOrigin(r) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Vary", "Origin")
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	}
+}
+
+// depthLimit refuses operations nested deeper than max fields.
+type depthLimit int
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit(0)
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0); depth > int(d) {
+		err := gqlerror.Errorf("the operation is %d fields deep, more than %d", depth, int(d))
+		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
+	if seen > 64 {
+		return seen // validation forbids fragment cycles; this only bounds the walk
+	}
+	deepest := 0
+	for _, sel := range set {
+		var d int
+		switch x := sel.(type) {
+		case *ast.Field:
+			d = 1 + selectionDepth(x.SelectionSet, frags, seen+1)
+		case *ast.InlineFragment:
+			d = selectionDepth(x.SelectionSet, frags, seen+1)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(x.Name); f != nil {
+				d = selectionDepth(f.SelectionSet, frags, seen+1)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
