@@ -22,11 +22,17 @@ type LookupOptions struct {
 	Clients  int
 	WriteKey string // when set, the profiles are seeded first
 	Seed     uint64
+	// Search sends SearchQuery for prefixes of the load generator's
+	// anonymous IDs ("anon-1234…") instead of lookups.
+	Search bool
 }
 
 // LookupQuery is the benchmark's query: a profile by email with its ID,
 // traits and identifiers.
 const LookupQuery = `query($v: String!) { lookup(type: "email", value: $v) { id traits identifiers { type value } } }`
+
+// SearchQuery is the search benchmark's query.
+const SearchQuery = `query($v: String!) { search(query: $v, first: 10) { field value profile { id } } }`
 
 // SeedLookupProfiles sends, for each of n profiles, the messages that give
 // it 10 identifiers and a few traits.
@@ -82,8 +88,12 @@ func (c *Client) LoadLookups(ctx context.Context, opts LookupOptions) (LoadResul
 			rng := rand.New(rand.NewPCG(opts.Seed, uint64(w)))
 			mine := make([]time.Duration, 0, opts.Requests/opts.Clients+1)
 			for next.Add(1) <= int64(opts.Requests) && ctx.Err() == nil {
-				body, _ := json.Marshal(map[string]any{"query": LookupQuery,
-					"variables": map[string]any{"v": fmt.Sprintf("lk%d@bench.io", rng.IntN(opts.Profiles))}})
+				query, v := LookupQuery, fmt.Sprintf("lk%d@bench.io", rng.IntN(opts.Profiles))
+				if opts.Search {
+					id := fmt.Sprintf("anon-%d", rng.IntN(opts.Profiles))
+					query, v = SearchQuery, id[:min(len(id), 6+rng.IntN(4))]
+				}
+				body, _ := json.Marshal(map[string]any{"query": query, "variables": map[string]any{"v": v}})
 				t := time.Now()
 				err := c.postGraphQL(ctx, hc, body)
 				mine = append(mine, time.Since(t))

@@ -22,15 +22,20 @@ import (
 // profile is at most one poll interval stale.
 type Cache struct {
 	profiles *lru.Cache[string, *graph.Profile]
-	Hits     atomic.Int64
-	Misses   atomic.Int64
+	// identifiers holds each live profile's identifier list, dropped with
+	// the profile: every observation that adds or updates an identifier
+	// touches its profile.
+	identifiers *lru.Cache[string, []*graph.Identifier]
+	Hits        atomic.Int64
+	Misses      atomic.Int64
 }
 
 // NewCache returns a cache of size profiles, invalidated by the broker's
 // changes until ctx ends.
 func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
 	c, _ := lru.New[string, *graph.Profile](size)
-	cache := &Cache{profiles: c}
+	ids, _ := lru.New[string, []*graph.Identifier](size)
+	cache := &Cache{profiles: c, identifiers: ids}
 	changes, cancel := broker.Subscribe("", 4096)
 	go func() {
 		defer cancel()
@@ -43,6 +48,7 @@ func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
 					return
 				}
 				cache.profiles.Remove(ch.ProfileID)
+				cache.identifiers.Remove(ch.ProfileID)
 			}
 		}
 	}()
@@ -51,14 +57,16 @@ func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
 
 // Purge empties the cache (after the broker dropped changes for a slow
 // reader, say).
-func (c *Cache) Purge() { c.profiles.Purge() }
+func (c *Cache) Purge() {
+	c.profiles.Purge()
+	c.identifiers.Purge()
+}
 
 // Loaders are one request's dataloaders.
 type Loaders struct {
+	cache *Cache
 	// Profile loads profiles by ID (live or absorbed).
 	Profile *dataloadgen.Loader[string, *graph.Profile]
-	// Identifier loads identifiers by key.
-	Identifier *dataloadgen.Loader[graph.Key, *graph.Identifier]
 	// Identifiers loads a live profile's identifiers by its ID.
 	Identifiers *dataloadgen.Loader[string, []*graph.Identifier]
 	// Edges loads the edges touching an identifier.
@@ -78,7 +86,7 @@ const wait = 500 * time.Microsecond
 
 // New returns fresh loaders over the reader and the shared cache.
 func New(r graph.Reader, cache *Cache) *Loaders {
-	l := &Loaders{}
+	l := &Loaders{cache: cache}
 	l.Profile = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*graph.Profile, []error) {
 		out := make([]*graph.Profile, len(ids))
 		var missing []string
@@ -107,32 +115,42 @@ func New(r graph.Reader, cache *Cache) *Loaders {
 		}
 		return out, nil
 	}, dataloadgen.WithWait(wait))
-	l.Identifier = dataloadgen.NewLoader(func(ctx context.Context, keys []graph.Key) ([]*graph.Identifier, []error) {
-		ids, err := r.GetIdentifiers(ctx, keys)
-		return ids, fill(len(keys), err)
-	}, dataloadgen.WithWait(wait))
 	l.Identifiers = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]*graph.Identifier, []error) {
-		ps, err := l.Profile.LoadAll(ctx, ids)
+		out := make([][]*graph.Identifier, len(ids))
+		var missing []string
+		var at []int
+		for i, id := range ids {
+			if list, ok := cache.identifiers.Get(id); ok {
+				cache.Hits.Add(1)
+				out[i] = list
+				continue
+			}
+			cache.Misses.Add(1)
+			missing = append(missing, id)
+			at = append(at, i)
+		}
+		if len(missing) == 0 {
+			return out, nil
+		}
+		ps, err := l.Profile.LoadAll(ctx, missing)
 		if err != nil {
 			return nil, fill(len(ids), err)
 		}
 		var live []*graph.Profile
-		for _, p := range ps {
+		var liveAt []int
+		for j, p := range ps {
 			if p != nil {
 				live = append(live, p)
+				liveAt = append(liveAt, at[j])
 			}
 		}
 		lists, err := r.IdentifiersOf(ctx, live)
 		if err != nil {
 			return nil, fill(len(ids), err)
 		}
-		out := make([][]*graph.Identifier, len(ids))
-		j := 0
-		for i, p := range ps {
-			if p != nil {
-				out[i] = lists[j]
-				j++
-			}
+		for j, p := range live {
+			out[liveAt[j]] = lists[j]
+			cache.identifiers.Add(p.ID, lists[j])
 		}
 		return out, nil
 	}, dataloadgen.WithWait(wait))
@@ -180,6 +198,25 @@ func New(r graph.Reader, cache *Cache) *Loaders {
 		return evs, fill(len(keys), err)
 	}, dataloadgen.WithWait(wait))
 	return l
+}
+
+// CachedProfile loads a profile, from the shared cache without waiting for
+// a batch when it is there: a cache hit should not pay the batch delay.
+func (l *Loaders) CachedProfile(ctx context.Context, id string) (*graph.Profile, error) {
+	if p, ok := l.cache.profiles.Get(id); ok {
+		l.cache.Hits.Add(1)
+		return p, nil
+	}
+	return l.Profile.Load(ctx, id)
+}
+
+// CachedIdentifiers loads a live profile's identifiers, likewise.
+func (l *Loaders) CachedIdentifiers(ctx context.Context, id string) ([]*graph.Identifier, error) {
+	if list, ok := l.cache.identifiers.Get(id); ok {
+		l.cache.Hits.Add(1)
+		return list, nil
+	}
+	return l.Identifiers.Load(ctx, id)
 }
 
 // fill repeats err for every key (nil stays nil).

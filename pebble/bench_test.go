@@ -43,3 +43,35 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(msg)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkTimelinePage reads the newest page of 20 events of a profile
+// with 100 and with 100,000 events: the cost must not grow with the total.
+func BenchmarkTimelinePage(b *testing.B) {
+	for _, n := range []int{100, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := openTemp(&testing.T{})
+			st := graph.NewStitcher(s, graph.DefaultConfig())
+			now := time.Now()
+			k := graph.Key{Type: graph.TypeAnonymousID, Value: "busy"}
+			for i := 0; i < n; i += 500 {
+				batch := make([]*graph.Observation, 0, 500)
+				for j := i; j < min(i+500, n); j++ {
+					batch = append(batch, &graph.Observation{MessageID: fmt.Sprintf("t%d", j), Time: now.Add(time.Duration(j) * time.Second),
+						Identifiers: []graph.Key{k}, Event: graph.Event{Type: "track", Name: "Tick"}})
+				}
+				if _, err := st.Ingest(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// A page from the middle of the timeline, as a client paging.
+			mid := &graph.EventCursor{Timestamp: now.Add(time.Duration(n/2) * time.Second), ID: "~"}
+			b.ResetTimer()
+			for b.Loop() {
+				evs, err := graph.Timeline(context.Background(), s, []graph.Key{k}, mid, 21)
+				if err != nil || len(evs) != 21 {
+					b.Fatalf("%d events, %v", len(evs), err)
+				}
+			}
+		})
+	}
+}

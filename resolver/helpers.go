@@ -58,7 +58,7 @@ func (r *profileResolver) traitOrIdentifier(ctx context.Context, obj *schema.Pro
 	if v := traitString(obj.Profile, typ); v != "" {
 		return &v, nil
 	}
-	ids, err := loaders.For(ctx).Identifiers.Load(ctx, obj.ID)
+	ids, err := loaders.For(ctx).CachedIdentifiers(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (r *identifierResolver) Edges(ctx context.Context, obj *graph.Identifier) (
 }
 
 func (r *profileResolver) Identifiers(ctx context.Context, obj *schema.Profile) ([]*graph.Identifier, error) {
-	return loaders.For(ctx).Identifiers.Load(ctx, obj.ID)
+	return loaders.For(ctx).CachedIdentifiers(ctx, obj.ID)
 }
 
 func (r *profileResolver) Traits(ctx context.Context, obj *schema.Profile) (schema.JSON, error) {
@@ -151,7 +151,7 @@ func (r *profileResolver) Events(ctx context.Context, obj *schema.Profile, first
 
 func (r *profileResolver) Graph(ctx context.Context, obj *schema.Profile) (*schema.IdentityGraph, error) {
 	l := loaders.For(ctx)
-	nodes, err := l.Identifiers.Load(ctx, obj.ID)
+	nodes, err := l.CachedIdentifiers(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}

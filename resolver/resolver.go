@@ -39,7 +39,7 @@ func (r *Resolver) pageSize(first *int, def int) (int, error) {
 // live loads a profile and follows it to the profile it was merged into.
 func live(ctx context.Context, id string) (*schema.Profile, error) {
 	l := loaders.For(ctx)
-	p, err := l.Profile.Load(ctx, id)
+	p, err := l.CachedProfile(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func live(ctx context.Context, id string) (*schema.Profile, error) {
 	}
 	out := &schema.Profile{Profile: p}
 	if p.MergedInto != "" {
-		survivor, err := l.Profile.Load(ctx, p.MergedInto)
+		survivor, err := l.CachedProfile(ctx, p.MergedInto)
 		if err != nil {
 			return nil, err
 		}

@@ -14,20 +14,26 @@ import (
 
 // A page of events.
 type EventConnection struct {
-	Edges    []*EventEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The events of this page, newest first.
+	Edges []*EventEdge `json:"edges"`
+	// Whether more follow, and the cursor to ask for them.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
 // An event and its cursor.
 type EventEdge struct {
-	Cursor string       `json:"cursor"`
-	Node   *graph.Event `json:"node"`
+	// Pass as `after` to continue after this event.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *graph.Event `json:"node"`
 }
 
 // A profile's identifier nodes and the edges touching them.
 type IdentityGraph struct {
+	// The profile's identifiers.
 	Nodes []*graph.Identifier `json:"nodes"`
-	Edges []*graph.Edge       `json:"edges"`
+	// Every edge touching them, whatever its status: pending and rejected edges show what was kept apart.
+	Edges []*graph.Edge `json:"edges"`
 }
 
 // Relay page information.
@@ -40,9 +46,12 @@ type PageInfo struct {
 
 // A change to a profile.
 type ProfileChange struct {
-	ProfileID string     `json:"profileId"`
-	Kind      ChangeKind `json:"kind"`
-	At        time.Time  `json:"at"`
+	// The profile subscribed to.
+	ProfileID string `json:"profileId"`
+	// What changed.
+	Kind ChangeKind `json:"kind"`
+	// When.
+	At time.Time `json:"at"`
 	// Set when the profile was absorbed: the survivor's ID.
 	MergedInto *string `json:"mergedInto,omitempty"`
 	// The profile as it is now (the survivor, after an absorption).
@@ -51,14 +60,18 @@ type ProfileChange struct {
 
 // A page of profiles.
 type ProfileConnection struct {
-	Edges    []*ProfileEdge `json:"edges"`
-	PageInfo *PageInfo      `json:"pageInfo"`
+	// The profiles of this page.
+	Edges []*ProfileEdge `json:"edges"`
+	// Whether more follow, and the cursor to ask for them.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
 // A profile and its cursor.
 type ProfileEdge struct {
-	Cursor string   `json:"cursor"`
-	Node   *Profile `json:"node"`
+	// Pass as `after` to continue after this profile.
+	Cursor string `json:"cursor"`
+	// The profile.
+	Node *Profile `json:"node"`
 }
 
 // Narrows `profiles`.
@@ -90,10 +103,13 @@ type Subscription struct {
 // A trait's value and where it came from.
 type TraitSource struct {
 	// The trait's dotted path, e.g. `address.city`.
-	Path   string    `json:"path"`
-	Value  JSON      `json:"value,omitempty"`
-	Source string    `json:"source"`
-	Time   time.Time `json:"time"`
+	Path string `json:"path"`
+	// The current value.
+	Value JSON `json:"value,omitempty"`
+	// The source (write key's source or import name) that set it.
+	Source string `json:"source"`
+	// The time of the message or record that set it.
+	Time time.Time `json:"time"`
 }
 
 // What changed.
@@ -222,9 +238,11 @@ func (e EdgeKind) MarshalJSON() ([]byte, error) {
 type EdgeStatus string
 
 const (
+	// Joins the two identifiers' profiles.
 	EdgeStatusAccepted EdgeStatus = "ACCEPTED"
 	// Waits for a data steward (e.g. left out by merge protection).
-	EdgeStatusPending  EdgeStatus = "PENDING"
+	EdgeStatusPending EdgeStatus = "PENDING"
+	// Never joins them (e.g. one side is a hub).
 	EdgeStatusRejected EdgeStatus = "REJECTED"
 )
 

@@ -3,10 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -375,4 +378,73 @@ func TestGraphQLWebsocketNeedsKey(t *testing.T) {
 			t.Errorf("a write key opened a subscription connection: %s", data)
 		}
 	})
+}
+
+func TestGraphQLTransportsAndPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		f.send(t, "/v1/identify", `{"userId":"get-1","messageId":"t1"}`)
+		do := func(method, url, body string, header map[string]string) (int, http.Header, string) {
+			t.Helper()
+			req, _ := http.NewRequest(method, url, strings.NewReader(body))
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header, string(data)
+		}
+		auth := map[string]string{"Authorization": "Bearer " + readKey}
+		// GET with the query in the URL.
+		code, _, body := do("GET", f.url+`/graphql?query=`+urlQuery(`{lookup(type:"user_id",value:"get-1"){id}}`), "", auth)
+		if code != 200 || !strings.Contains(body, `"lookup":{"id":"p_`) {
+			t.Errorf("GET query: %d %s", code, body)
+		}
+		// GraphiQL for a browser, without a key.
+		code, hdr, body := do("GET", f.url+"/graphql", "", map[string]string{"Accept": "text/html"})
+		if code != 200 || !strings.Contains(hdr.Get("Content-Type"), "text/html") || !strings.Contains(strings.ToLower(body), "graphiql") {
+			t.Errorf("GraphiQL page: %d %s", code, hdr.Get("Content-Type"))
+		}
+		// Automatic persisted queries: the hash alone is refused until the
+		// query has been sent once with it.
+		q := `{lookup(type:"user_id",value:"get-1"){id}}`
+		ext := `"extensions":{"persistedQuery":{"version":1,"sha256Hash":"` + sha256Hex(q) + `"}}`
+		hdrs := map[string]string{"Authorization": "Bearer " + readKey, "Content-Type": "application/json"}
+		if _, _, body := do("POST", f.url+"/graphql", `{`+ext+`}`, hdrs); !strings.Contains(body, "PERSISTED_QUERY_NOT_FOUND") {
+			t.Errorf("unknown persisted query: %s", body)
+		}
+		if _, _, body := do("POST", f.url+"/graphql", `{"query":`+strconv.Quote(q)+`,`+ext+`}`, hdrs); !strings.Contains(body, `"id":"p_`) {
+			t.Errorf("registering a persisted query: %s", body)
+		}
+		if _, _, body := do("POST", f.url+"/graphql", `{`+ext+`}`, hdrs); !strings.Contains(body, `"id":"p_`) {
+			t.Errorf("persisted query by hash: %s", body)
+		}
+		// CORS: only listed origins get the header (none are listed here).
+		code, hdr, _ = do("OPTIONS", f.url+"/graphql", "", map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+		if hdr.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("an unlisted origin was allowed: %d %v", code, hdr)
+		}
+		// Probes.
+		for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+			if code, _, body := do("GET", f.url+path, "", nil); code != want {
+				t.Errorf("%s: %d %s", path, code, body)
+			}
+		}
+		_, _, metrics := do("GET", f.url+"/metrics", "", nil)
+		for _, m := range []string{"idgraph_http_requests_total", "idgraph_http_request_duration_seconds", "idgraph_graphql_errors_total", "idgraph_profile_cache_hits_total", "idgraph_store_calls_total"} {
+			if !strings.Contains(metrics, m) {
+				t.Errorf("/metrics lacks %s", m)
+			}
+		}
+	})
+}
+
+func urlQuery(q string) string { return url.QueryEscape(q) }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -107,17 +107,18 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Profiles, "profiles", 1000, "profiles to seed and look up")
 	fs.IntVar(&o.Requests, "requests", 50000, "lookups to send")
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients")
+	fs.BoolVar(&o.Search, "search", false, "send searches for prefixes of loadgen's anonymous IDs (anon-N) instead of lookups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.WriteKey != "" {
+	if o.WriteKey != "" && !o.Search {
 		if err := client.New(*srv, o.WriteKey).SeedLookupProfiles(ctx, o.Profiles); err != nil {
 			return err
 		}
 	}
 	c := client.New(*srv, *readKey)
 	// Warm the caches (and the server's connection pool) before measuring.
-	if _, err := c.LoadLookups(ctx, client.LookupOptions{Profiles: o.Profiles, Requests: o.Profiles, Clients: o.Clients}); err != nil {
+	if _, err := c.LoadLookups(ctx, client.LookupOptions{Profiles: o.Profiles, Requests: min(o.Profiles, 5000), Clients: o.Clients, Search: o.Search}); err != nil {
 		return err
 	}
 	res, err := c.LoadLookups(ctx, o)
