@@ -56,6 +56,12 @@ type Edge struct {
 	Status string  `json:"status"`
 	Reason string  `json:"reason,omitempty"`
 	Evidence
+	// Model is the matching model's version, for probabilistic edges.
+	Model string `json:"model,omitempty"`
+	// Explanation is the matching engine's account of the score: each
+	// comparison's level and weight, the term-frequency adjustment, the
+	// prior.
+	Explanation json.RawMessage `json:"explanation,omitempty"`
 }
 
 // Evidence says where and how often an edge was seen.
@@ -91,6 +97,9 @@ type Profile struct {
 	MergedInto string `json:"mergedInto,omitempty"`
 	// Absorbed lists every profile merged into this one, transitively.
 	Absorbed []string `json:"absorbed,omitempty"`
+	// Anchor is the profile's first identifier: probabilistic edges join
+	// two profiles' anchors.
+	Anchor Key `json:"anchor"`
 	// Counts is the number of identifiers per type, for merge protection.
 	Counts map[string]int   `json:"counts"`
 	Traits map[string]Trait `json:"traits"`
@@ -155,6 +164,8 @@ type Changes struct {
 	Merges   []*MergeEvent
 	Hubs     []*HubMarking
 	Events   []*Event
+	// Blocks files profiles under their blocking keys, for matching.
+	Blocks []BlockEntry
 }
 
 // Store is the storage contract every backend implements.
@@ -188,6 +199,10 @@ type Tx interface {
 	LockProfiles(ctx context.Context, ids []string) (map[string]*Profile, error)
 	// Edges returns the stored edges among the given (ordered) pairs.
 	Edges(ctx context.Context, pairs [][2]Key) (map[[2]Key]*Edge, error)
+	// Candidates returns, for each blocking key, up to limit+1 IDs of the
+	// profiles filed under it (a caller seeing limit+1 knows the block is
+	// oversized). IDs may name profiles since absorbed.
+	Candidates(ctx context.Context, keys []string, limit int) (map[string][]string, error)
 	Apply(ctx context.Context, c *Changes) error
 }
 

@@ -17,6 +17,10 @@ type Stitcher struct {
 	Now func() time.Time
 	// Broker, when set, hears of every profile each committed Ingest changed.
 	Broker *Broker
+	// Matcher, when set, compares profiles whose traits change with the
+	// profiles that share a blocking key with them.
+	Matcher     Matcher
+	MatchConfig MatchConfig
 }
 
 // NewStitcher returns a stitcher over the store with the given rules.
@@ -30,6 +34,10 @@ type Result struct {
 	Duplicates int // observations whose message ID was already stored
 	Merges     int
 	Hubs       int
+	// Matches counts probabilistic edges scored at or above review.
+	Matches int
+	// OversizedBlocks counts blocking keys skipped as too common.
+	OversizedBlocks int
 }
 
 // Ingest stores the observations in order, atomically: either all are
@@ -38,7 +46,7 @@ func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, erro
 	var res Result
 	var changes []ProfileChange
 	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		st := &stitch{cfg: s.Config, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
+		st := &stitch{cfg: s.Config, matcher: s.Matcher, matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
 			profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 			dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 		var err error
@@ -80,6 +88,8 @@ func (st *stitch) profileChanges() []ProfileChange {
 // in order, then the changes are written at once.
 type stitch struct {
 	cfg      Config
+	matcher  Matcher
+	matchCfg MatchConfig
 	tx       Tx
 	now      time.Time
 	ids      map[Key]*Identifier
@@ -378,6 +388,9 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 	// Every observation touches its profile: UpdatedAt is the change feed
 	// that caches and subscriptions in other processes follow.
 	st.touch(group)
+	if st.matcher != nil && len(o.Traits) > 0 {
+		return st.match(ctx, o, group)
+	}
 	return nil
 }
 
@@ -397,7 +410,7 @@ func (st *stitch) touch(p *Profile) {
 
 func (st *stitch) newProfile(n *Identifier) *Profile {
 	id, at := NewID("p", st.now)
-	p := &Profile{ID: id, CreatedAt: at, Counts: map[string]int{}, Traits: map[string]Trait{}}
+	p := &Profile{ID: id, CreatedAt: at, Anchor: n.Key, Counts: map[string]int{}, Traits: map[string]Trait{}}
 	st.profiles[id] = p
 	st.join(p, n)
 	return p

@@ -173,6 +173,7 @@ func edgeRow(e *graph.Edge) map[string]any {
 		"score": e.Score, "kind": e.Kind, "status": e.Status, "reason": optString(e.Reason),
 		"sources": stringList(e.Sources), "count": e.Count,
 		"firstSeen": timeVal(e.FirstSeen), "lastSeen": timeVal(e.LastSeen),
+		"model": optString(e.Model), "explanation": rawVal(e.Explanation),
 	}}
 }
 
@@ -184,6 +185,7 @@ func edgeFrom(a, b graph.Key, m map[string]any) *graph.Edge {
 			Sources: getStrings(m, "sources"), Count: getInt(m, "count"),
 			FirstSeen: getTime(m, "firstSeen"), LastSeen: getTime(m, "lastSeen"),
 		},
+		Model: getString(m, "model"), Explanation: getRaw(m, "explanation"),
 	}
 }
 
@@ -210,14 +212,24 @@ func profileProps(p *graph.Profile) (map[string]any, error) {
 	return map[string]any{
 		"id": p.ID, "createdAt": timeVal(p.CreatedAt), "updatedAt": timeVal(p.UpdatedAt),
 		"mergedInto": optString(p.MergedInto), "absorbed": stringList(p.Absorbed),
-		"counts": counts, "traits": traits,
+		"counts": counts, "traits": traits, "anchor": optString(anchorString(p.Anchor)),
 	}, nil
+}
+
+func anchorString(k graph.Key) string {
+	if k == (graph.Key{}) {
+		return ""
+	}
+	return k.String()
 }
 
 func profileFrom(m map[string]any) (*graph.Profile, error) {
 	p := &graph.Profile{
 		ID: getString(m, "id"), CreatedAt: getTime(m, "createdAt"), UpdatedAt: getTime(m, "updatedAt"),
 		MergedInto: getString(m, "mergedInto"), Absorbed: getStrings(m, "absorbed"),
+	}
+	if a := getString(m, "anchor"); a != "" {
+		p.Anchor = parseKey(a)
 	}
 	if s := getString(m, "counts"); s != "" {
 		if err := json.Unmarshal([]byte(s), &p.Counts); err != nil {

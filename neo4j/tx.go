@@ -201,6 +201,39 @@ func (t *tx) Edges(ctx context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]
 	return out, nil
 }
 
+// Candidates returns up to limit+1 profile IDs filed under each key.
+func (t *tx) Candidates(ctx context.Context, keys []string, limit int) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	recs, err := t.collect(ctx, `UNWIND $keys AS k
+		CALL (k) {
+			MATCH (b:Block {key: k})
+			RETURN b.profile AS profile LIMIT $limit
+		}
+		RETURN k, collect(profile)`, map[string]any{"keys": keys, "limit": limit + 1})
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: candidates: %w", err)
+	}
+	for _, r := range recs {
+		k, _ := r.Values[0].(string)
+		out[k] = toStrings(r.Values[1])
+	}
+	return out, nil
+}
+
+func toStrings(v any) []string {
+	xs, _ := v.([]any)
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Apply writes the changes, one UNWIND query per record type.
 func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 	profiles := make([]any, len(c.Profiles))
@@ -267,6 +300,11 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		{"hubs", `UNWIND $rows AS r
 			CREATE (h:Hub)
 			SET h = r`, mapRows(c.Hubs, hubProps)},
+		{"blocks", `UNWIND $rows AS r
+			UNWIND r.keys AS k
+			MERGE (:Block {key: k, profile: r.profile})`, mapRows(c.Blocks, func(b graph.BlockEntry) any {
+			return map[string]any{"profile": b.Profile, "keys": b.Keys}
+		})},
 	}
 	for _, st := range steps {
 		if len(st.rows) == 0 {

@@ -44,6 +44,7 @@ var (
 	pMerge      = []byte("mg/") // + merge ID → MergeEvent
 	pProfMerge  = []byte("pm/") // + profile ID + "/" + merge ID → merge ID
 	pHub        = []byte("h/")  // + hub marking ID → HubMarking
+	pBlock      = []byte("b/")  // + hmac(blocking key)[:16] + profile ID → profile ID
 )
 
 // Store is the embedded backend.

@@ -153,6 +153,27 @@ func (t *tx) Edges(_ context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]*g
 	return out, nil
 }
 
+func (s *Store) blockPrefix(k string) []byte {
+	return key(pBlock, s.hash(graph.Key{Type: "block", Value: k})[:16])
+}
+
+// Candidates reads up to limit+1 profile IDs filed under each key.
+func (t *tx) Candidates(_ context.Context, keys []string, limit int) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, k := range keys {
+		var ids []string
+		err := t.s.scanLimit(t.s.blockPrefix(k), limit+1, func(_, v []byte) (bool, error) {
+			ids = append(ids, string(v))
+			return true, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pebble: candidates: %w", err)
+		}
+		out[k] = ids
+	}
+	return out, nil
+}
+
 func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	if t.applied {
 		return fmt.Errorf("pebble: apply: called twice in one transaction")
@@ -198,6 +219,11 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	}
 	for _, h := range c.Hubs {
 		w.putJSON(key(pHub, []byte(h.ID)), h)
+	}
+	for _, b := range c.Blocks {
+		for _, k := range b.Keys {
+			w.put(key(t.s.blockPrefix(k), []byte(b.Profile)), []byte(b.Profile))
+		}
 	}
 	for _, ev := range c.Events {
 		mh := t.s.messageHash(ev.MessageID)

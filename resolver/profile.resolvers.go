@@ -29,6 +29,14 @@ func (r *edgeResolver) Reason(ctx context.Context, obj *graph.Edge) (*string, er
 	return nonEmpty(obj.Reason), nil
 }
 
+func (r *edgeResolver) Model(ctx context.Context, obj *graph.Edge) (*string, error) {
+	return nonEmpty(obj.Model), nil
+}
+
+func (r *edgeResolver) Explanation(ctx context.Context, obj *graph.Edge) (schema.JSON, error) {
+	return schema.JSON(obj.Explanation), nil
+}
+
 func (r *eventResolver) Name(ctx context.Context, obj *graph.Event) (*string, error) {
 	return nonEmpty(obj.Name), nil
 }

@@ -43,13 +43,15 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Edge struct {
-		A        func(childComplexity int) int
-		B        func(childComplexity int) int
-		Evidence func(childComplexity int) int
-		Kind     func(childComplexity int) int
-		Reason   func(childComplexity int) int
-		Score    func(childComplexity int) int
-		Status   func(childComplexity int) int
+		A           func(childComplexity int) int
+		B           func(childComplexity int) int
+		Evidence    func(childComplexity int) int
+		Explanation func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Model       func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		Score       func(childComplexity int) int
+		Status      func(childComplexity int) int
 	}
 
 	Event struct {
@@ -192,6 +194,9 @@ type EdgeResolver interface {
 	Kind(ctx context.Context, obj *graph.Edge) (EdgeKind, error)
 	Status(ctx context.Context, obj *graph.Edge) (EdgeStatus, error)
 	Reason(ctx context.Context, obj *graph.Edge) (*string, error)
+
+	Model(ctx context.Context, obj *graph.Edge) (*string, error)
+	Explanation(ctx context.Context, obj *graph.Edge) (JSON, error)
 }
 type EventResolver interface {
 	Name(ctx context.Context, obj *graph.Event) (*string, error)
@@ -268,12 +273,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Edge.Evidence(childComplexity), true
+	case "Edge.explanation":
+		if e.ComplexityRoot.Edge.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Edge.Explanation(childComplexity), true
 	case "Edge.kind":
 		if e.ComplexityRoot.Edge.Kind == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Edge.Kind(childComplexity), true
+	case "Edge.model":
+		if e.ComplexityRoot.Edge.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Edge.Model(childComplexity), true
 	case "Edge.reason":
 		if e.ComplexityRoot.Edge.Reason == nil {
 			break
@@ -952,6 +969,10 @@ func (ec *executionContext) childFields_Edge(ctx context.Context, field graphql.
 		return ec.fieldContext_Edge_reason(ctx, field)
 	case "evidence":
 		return ec.fieldContext_Edge_evidence(ctx, field)
+	case "model":
+		return ec.fieldContext_Edge_model(ctx, field)
+	case "explanation":
+		return ec.fieldContext_Edge_explanation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Edge", field.Name)
 }
@@ -1754,6 +1775,52 @@ func (ec *executionContext) fieldContext_Edge_evidence(_ context.Context, field 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Edge_model(ctx context.Context, field graphql.CollectedField, obj *graph.Edge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Edge_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Edge().Model(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Edge_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Edge", field, true, true, "String")
+}
+
+func (ec *executionContext) _Edge_explanation(ctx context.Context, field graphql.CollectedField, obj *graph.Edge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Edge_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Edge().Explanation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Edge_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Edge", field, true, true, "JSON")
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *graph.Event) (ret graphql.Marshaler) {
@@ -5160,6 +5227,18 @@ func (ec *executionContext) _Edge(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "model":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Edge_model(ctx, field, obj)
+				})
+		case "explanation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Edge_explanation(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -36,6 +36,9 @@ func Run(t *testing.T, open Opener) {
 		{"EdgesOf", testEdgesOf},
 		{"TimelinePaging", testTimelinePaging},
 		{"Search", testSearch},
+		{"ProbabilisticMatching", testProbabilisticMatching},
+		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
+		{"MatchingGuards", testMatchingGuards},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

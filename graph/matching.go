@@ -1,0 +1,189 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Matcher is a probabilistic matching engine as stitching uses it: it files
+// profiles under blocking keys and scores a pair of trait sets.
+type Matcher interface {
+	// Version names the model; every edge it scores records it.
+	Version() string
+	// BlockingKeys returns the keys under which a profile with these
+	// traits is filed; profiles sharing a key are compared.
+	BlockingKeys(traits map[string]string) []string
+	// Score compares two profiles' traits.
+	Score(a, b map[string]string) MatchScore
+}
+
+// MatchScore is a scored comparison.
+type MatchScore struct {
+	Probability float64
+	Explanation json.RawMessage
+}
+
+// BlockEntry files a profile under blocking keys.
+type BlockEntry struct {
+	Profile string
+	Keys    []string
+}
+
+// MatchConfig holds the matching thresholds and guards.
+type MatchConfig struct {
+	// Accept: at or above, an edge is accepted and joins profiles.
+	Accept float64
+	// Review: between Review and Accept, an edge waits for a steward;
+	// below Review nothing is stored.
+	Review float64
+	// MaxBlock bounds the candidates read per blocking key; a larger block
+	// (a key shared by too many profiles) is skipped.
+	MaxBlock int
+	// ChainSize: a probabilistic edge between two profiles that both hold
+	// more identifiers than this goes to review rather than merging them.
+	ChainSize int
+}
+
+// Reasons a probabilistic edge waits for review.
+const (
+	ReasonReview        = "review"         // scored between Review and Accept
+	ReasonChainingGuard = "chaining_guard" // would join two large profiles
+)
+
+// DefaultMatchConfig returns the documented defaults.
+func DefaultMatchConfig() MatchConfig {
+	return MatchConfig{Accept: 0.95, Review: 0.6, MaxBlock: 200, ChainSize: 20}
+}
+
+// StringTraits returns the profile's traits that are strings (or numbers),
+// by dotted path: what matching compares.
+func (p *Profile) StringTraits() map[string]string {
+	out := map[string]string{}
+	for path, t := range p.Traits {
+		switch v := t.Value.(type) {
+		case string:
+			out[path] = v
+		case json.Number:
+			out[path] = v.String()
+		case float64, int, int64:
+			out[path] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// match compares the observation's profile with the profiles that share a
+// blocking key with it, in the same transaction as the write: the edge
+// exists before the write is acknowledged.
+func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) error {
+	m, cfg := st.matcher, st.matchCfg
+	traits := group.StringTraits()
+	keys := m.BlockingKeys(traits)
+	if len(keys) == 0 || group.Anchor == (Key{}) {
+		return nil
+	}
+	st.changes.Blocks = append(st.changes.Blocks, BlockEntry{Profile: group.ID, Keys: keys})
+	blocks, err := st.tx.Candidates(ctx, keys, cfg.MaxBlock)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, k := range keys {
+		if len(blocks[k]) > cfg.MaxBlock {
+			st.res.OversizedBlocks++
+			continue
+		}
+		for _, id := range blocks[k] {
+			if id != group.ID && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if err := st.lockProfiles(ctx, ids); err != nil {
+		return err
+	}
+	var cands []*Profile
+	for _, id := range ids {
+		p := st.profiles[id]
+		for p.MergedInto != "" {
+			p = st.profiles[p.MergedInto]
+		}
+		if p != st.root(st.ids[group.Anchor]) && p.Anchor != (Key{}) && !slices.Contains(cands, p) {
+			cands = append(cands, p)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *Profile) int { return cmpString(a.ID, b.ID) })
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
+	}
+	for _, q := range cands {
+		if st.root(st.ids[group.Anchor]) == q {
+			continue // joined meanwhile, by an earlier candidate
+		}
+		sc := m.Score(traits, q.StringTraits())
+		if sc.Probability < cfg.Review {
+			continue
+		}
+		pair := Pair(group.Anchor, q.Anchor)
+		e, err := st.edge(ctx, pair)
+		if err != nil {
+			return err
+		}
+		if e != nil && e.Status == StatusRejected {
+			continue // a rejected pair is not proposed again
+		}
+		if e == nil {
+			e = &Edge{A: pair[0], B: pair[1], Kind: KindProbabilistic, Evidence: Evidence{FirstSeen: t}}
+			st.edges[pair] = e
+		}
+		if e.Kind != KindProbabilistic {
+			continue // seen together: exact evidence outranks a score
+		}
+		e.Score, e.Model, e.Explanation = sc.Probability, m.Version(), sc.Explanation
+		e.Count++
+		e.LastSeen = maxTime(e.LastSeen, t)
+		e.Sources = addSource(e.Sources, o.Source)
+		st.dirtyEdges[pair] = true
+		g := st.root(st.ids[group.Anchor])
+		switch {
+		case sc.Probability < cfg.Accept:
+			e.Status, e.Reason = StatusPending, ReasonReview
+		case size(g) > cfg.ChainSize && size(q) > cfg.ChainSize:
+			e.Status, e.Reason = StatusPending, ReasonChainingGuard
+		case !st.fits(g.Counts, q.Counts):
+			e.Status, e.Reason = StatusPending, ReasonMergeProtection
+		default:
+			e.Status, e.Reason = StatusAccepted, ""
+			if _, err := st.merge(ctx, g, q, o, pair); err != nil {
+				return err
+			}
+		}
+		st.res.Matches++
+	}
+	return nil
+}
+
+// edge returns the stored (or already loaded) edge of a pair.
+func (st *stitch) edge(ctx context.Context, pair [2]Key) (*Edge, error) {
+	if e, ok := st.edges[pair]; ok {
+		return e, nil
+	}
+	es, err := st.tx.Edges(ctx, [][2]Key{pair})
+	if err != nil {
+		return nil, err
+	}
+	return es[pair], nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
