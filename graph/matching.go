@@ -22,6 +22,9 @@ type Matcher interface {
 // MatchScore is a scored comparison.
 type MatchScore struct {
 	Probability float64
+	// Hold sends the pair to review whatever its probability (the engine's
+	// household guard: names agree but personal fields disagree).
+	Hold        bool
 	Explanation json.RawMessage
 }
 
@@ -50,6 +53,7 @@ type MatchConfig struct {
 const (
 	ReasonReview        = "review"         // scored between Review and Accept
 	ReasonChainingGuard = "chaining_guard" // would join two large profiles
+	ReasonHeld          = "held"           // the engine's household guard
 )
 
 // DefaultMatchConfig returns the documented defaults.
@@ -88,6 +92,16 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 	blocks, err := st.tx.Candidates(ctx, keys, cfg.MaxBlock)
 	if err != nil {
 		return err
+	}
+	// Profiles filed earlier in this transaction are not stored yet.
+	if st.filed == nil {
+		st.filed = map[string][]string{}
+	}
+	for _, k := range keys {
+		blocks[k] = append(blocks[k], st.filed[k]...)
+		if !slices.Contains(st.filed[k], group.ID) {
+			st.filed[k] = append(st.filed[k], group.ID)
+		}
 	}
 	var ids []string
 	for _, k := range keys {
@@ -151,6 +165,8 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		switch {
 		case sc.Probability < cfg.Accept:
 			e.Status, e.Reason = StatusPending, ReasonReview
+		case sc.Hold:
+			e.Status, e.Reason = StatusPending, ReasonHeld
 		case size(g) > cfg.ChainSize && size(q) > cfg.ChainSize:
 			e.Status, e.Reason = StatusPending, ReasonChainingGuard
 		case !st.fits(g.Counts, q.Counts):

@@ -90,6 +90,8 @@ type stitch struct {
 	cfg      Config
 	matcher  Matcher
 	matchCfg MatchConfig
+	// filed holds the blocking entries this transaction wrote, by key.
+	filed    map[string][]string
 	tx       Tx
 	now      time.Time
 	ids      map[Key]*Identifier

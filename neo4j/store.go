@@ -73,7 +73,7 @@ var schema = []string{
 	"CREATE INDEX merge_absorbed IF NOT EXISTS FOR (m:Merge) ON (m.absorbed)",
 	"CREATE CONSTRAINT hub_id IF NOT EXISTS FOR (h:Hub) REQUIRE h.id IS UNIQUE",
 	"CREATE CONSTRAINT setting_name IF NOT EXISTS FOR (s:Setting) REQUIRE s.name IS UNIQUE",
-	"CREATE INDEX block_key IF NOT EXISTS FOR (b:Block) ON (b.key, b.profile)",
+	"CREATE INDEX block_by_key IF NOT EXISTS FOR (b:Block) ON (b.key)",
 }
 
 // Open connects to uri (bolt:// or neo4j://; empty user means no auth),

@@ -15,6 +15,8 @@ commands:
   serve             run the service (embedded store in ./idgraph-data by default)
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
+  train             train a matching model on a CSV (unsupervised) for serve --model
+  eval              measure probabilistic matching on a labelled CSV: blocking recall, precision, recall, F1
   loadgen           drive /v1/batch with a realistic message mix and report throughput
   bench-lookup      seed profiles and drive GraphQL lookups; report requests/s and latency
   bench-ceiling     serve the benchmark ceilings: /v1/batch that only decodes and fsync-appends,
@@ -49,6 +51,10 @@ func run(ctx context.Context, args []string) error {
 		return runExport(ctx, args[2:])
 	case "loadgen":
 		return runLoadgen(ctx, args[1:])
+	case "eval":
+		return runEval(ctx, args[1:])
+	case "train":
+		return runTrain(ctx, args[1:])
 	case "bench-lookup":
 		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":

@@ -19,6 +19,7 @@ import (
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/server"
@@ -39,6 +40,9 @@ func serve(ctx context.Context, args []string) error {
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
 	maxPage := fs.Int("max-page", envInt("IDGRAPH_MAX_PAGE", server.DefaultMaxPage), "largest first argument")
 	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the API from a browser (* for any)")
+	modelPath := fs.String("model", env("IDGRAPH_MODEL", ""), "matching model (from idgraph train): compare profiles as their traits arrive")
+	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
+	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +75,19 @@ func serve(ctx context.Context, args []string) error {
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
 	stitcher.Broker = broker
+	if *modelPath != "" {
+		model, err := match.LoadModel(*modelPath)
+		if err != nil {
+			return err
+		}
+		if !(0 < *review && *review <= *accept && *accept <= 1) {
+			return fmt.Errorf("serve: need 0 < --review ≤ --accept ≤ 1")
+		}
+		stitcher.Matcher = match.NewGraphMatcher(model, true)
+		stitcher.MatchConfig = graph.DefaultMatchConfig()
+		stitcher.MatchConfig.Accept, stitcher.MatchConfig.Review = *accept, *review
+		log.Info("probabilistic matching on", "model", model.Version, "accept", *accept, "review", *review)
+	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins)})
 	defer srv.Close()

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/idgraph/idgraph/match"
+)
+
+// runEval measures the matching engine on a labelled CSV: it detects the
+// columns, trains without labels, blocks, scores and clusters, then
+// compares with the truth encoded in the record IDs.
+func runEval(ctx context.Context, args []string) error {
+	_ = ctx
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	link := fs.String("link", "", "second CSV to link with FILE (only pairs across the files count)")
+	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
+	truth := fs.String("truth-pattern", `rec-(\d+)-`, "regexp on record IDs; records whose first capture group is equal are the same entity")
+	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
+	maxCluster := fs.Int("max-cluster", 100, "largest cluster clustering may build")
+	density := fs.Float64("min-link-density", 0.3, "share of cross pairs that must be accepted edges to join two clusters of 2+")
+	noHold := fs.Bool("no-hold", false, "turn off the household guard (accept pairs whose personal fields disagree)")
+	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
+	modelIn := fs.String("model", "", "score with this saved model instead of training")
+	modelOut := fs.String("save-model", "", "write the trained model to this file")
+	verbose := fs.Bool("v", false, "show detected columns, blocking rules, model weights and example errors")
+	examples := fs.Int("examples", 5, "with -v: false positives and negatives to explain")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	// Accept flags after the file too ("eval FILE --link FILE2"): the flag
+	// package stops at the first positional argument, so parse the rest again.
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE] [--threshold P] FILE")
+	}
+	read := func(path string) (*match.Table, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return match.ReadCSV(f)
+	}
+	a, err := read(files[0])
+	if err != nil {
+		return err
+	}
+	var b *match.Table
+	if *link != "" {
+		if b, err = read(*link); err != nil {
+			return err
+		}
+	}
+	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth}
+	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
+	opt.NoHold = *noHold
+	if *verbose {
+		opt.Examples = *examples
+	}
+	if *config != "" {
+		if opt.Config, err = match.ReadConfig(*config); err != nil {
+			return err
+		}
+	}
+	if *modelIn != "" {
+		if opt.Model, err = match.LoadModel(*modelIn); err != nil {
+			return err
+		}
+		if opt.Config == nil {
+			c := opt.Model.Config
+			opt.Config = &c
+		}
+	}
+	rep, err := match.Evaluate(a, b, opt)
+	if err != nil {
+		return err
+	}
+	if *modelOut != "" {
+		if err := rep.Model.Save(*modelOut); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	match.FormatEval(os.Stdout, rep, *verbose)
+	return nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/idgraph/idgraph/match"
+)
+
+// runTrain trains a matching model on a CSV, unsupervised, and saves it
+// for serve --model.
+func runTrain(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	out := fs.String("out", "model.json", "where to write the model")
+	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
+	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: idgraph train [--out model.json] [--config FILE] [--id-column COL] FILE.csv")
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	t, err := match.ReadCSV(f)
+	if err != nil {
+		return err
+	}
+	var cfg *match.Config
+	if *config != "" {
+		if cfg, err = match.ReadConfig(*config); err != nil {
+			return err
+		}
+	} else {
+		cfg, _ = match.Detect(t.Header, t.Rows, *idCol)
+	}
+	id := cfg.IDColumn
+	if *idCol != "" {
+		id = *idCol
+	}
+	ds, err := match.NewDataset(cfg, t.Records(id))
+	if err != nil {
+		return err
+	}
+	res, err := match.Run(ds, match.Options{})
+	if err != nil {
+		return err
+	}
+	if err := res.Model.Save(*out); err != nil {
+		return err
+	}
+	fmt.Printf("trained %s on %d records (%d candidate pairs); prior %.4g; wrote %s\n",
+		res.Model.Version, ds.Len(), len(res.Candidates.Pairs), res.Model.Prior, *out)
+	for _, c := range res.Model.Comparisons {
+		fmt.Printf("  %-16s %s\n", c.Field, c.Method)
+	}
+	return nil
+}

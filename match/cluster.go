@@ -1,0 +1,155 @@
+package match
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Clustering joins records into entities: connected components over the
+// pairs scored at or above the accept threshold. Plain connected
+// components chain: one wrong edge between two clusters merges them
+// whole. Pairs the scorer holds for review (the household guard, see
+// Scorer.held) are no edges. Two more guards stop chaining, and a merge they block is reported (the
+// graph will send it to review):
+//
+//   - two clusters of two or more records join only if enough of the
+//     pairs between them are accepted edges (MinLinkDensity), so a single
+//     weak edge cannot weld two people's records together;
+//   - no cluster grows past MaxSize.
+//
+// Edges are taken strongest first, so the clusters the guards compare
+// are built from the most certain evidence.
+
+// ClusterOptions tune clustering; zero values take defaults.
+type ClusterOptions struct {
+	Threshold      float64 // accept: minimum probability of an edge (default 0.95)
+	MaxSize        int     // largest cluster (default 100)
+	MinLinkDensity float64 // share of cross pairs that must be edges to join two clusters of 2+ (default 0.3)
+}
+
+func (o *ClusterOptions) defaults() {
+	if o.Threshold <= 0 {
+		o.Threshold = 0.95
+	}
+	if o.MaxSize <= 0 {
+		o.MaxSize = 100
+	}
+	if o.MinLinkDensity <= 0 {
+		o.MinLinkDensity = 0.3
+	}
+}
+
+// ClusterReport summarizes clustering.
+type ClusterReport struct {
+	Edges       int `json:"edges"`        // pairs at or above the threshold, not held
+	Held        int `json:"held"`         // pairs at or above the threshold held by the household guard
+	Clusters    int `json:"clusters"`     // including singletons
+	Largest     int `json:"largest"`      // records in the largest cluster
+	BlockedWeak int `json:"blocked_weak"` // merges refused for too few links
+	BlockedSize int `json:"blocked_size"` // merges refused for the size cap
+}
+
+// Cluster assigns each of n records a cluster label (the label is the
+// smallest record index in the cluster).
+func Cluster(n int, pairs []ScoredPair, opt ClusterOptions) ([]int32, ClusterReport) {
+	opt.defaults()
+	var rep ClusterReport
+	edges := make([]ScoredPair, 0)
+	for _, p := range pairs {
+		if p.Prob >= opt.Threshold {
+			if p.Held {
+				rep.Held++
+				continue
+			}
+			edges = append(edges, p)
+		}
+	}
+	rep.Edges = len(edges)
+	slices.SortFunc(edges, func(a, b ScoredPair) int {
+		if c := cmp.Compare(b.Weight, a.Weight); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.I, b.I); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.J, b.J)
+	})
+	// Adjacency of accepted edges, to count links between clusters.
+	adj := make(map[int32][]int32, len(edges))
+	for _, e := range edges {
+		adj[e.I] = append(adj[e.I], e.J)
+		adj[e.J] = append(adj[e.J], e.I)
+	}
+	parent := make([]int32, n)
+	members := make(map[int32][]int32)
+	for i := range parent {
+		parent[i] = int32(i)
+	}
+	var find func(int32) int32
+	find = func(x int32) int32 {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	mem := func(r int32) []int32 {
+		if m, ok := members[r]; ok {
+			return m
+		}
+		return []int32{r}
+	}
+	for _, e := range edges {
+		a, b := find(e.I), find(e.J)
+		if a == b {
+			continue
+		}
+		ma, mb := mem(a), mem(b)
+		if len(ma)+len(mb) > opt.MaxSize {
+			rep.BlockedSize++
+			continue
+		}
+		if len(ma) >= 2 && len(mb) >= 2 {
+			small, other := ma, b
+			if len(mb) < len(ma) {
+				small, other = mb, a
+			}
+			links := 0
+			for _, x := range small {
+				for _, y := range adj[x] {
+					if find(y) == other {
+						links++
+					}
+				}
+			}
+			if float64(links) < opt.MinLinkDensity*float64(len(ma)*len(mb)) {
+				rep.BlockedWeak++
+				continue
+			}
+		}
+		// Union by size keeps find cheap.
+		if len(ma) < len(mb) {
+			a, b, ma, mb = b, a, mb, ma
+		}
+		parent[b] = a
+		members[a] = append(ma, mb...)
+		delete(members, b)
+	}
+	labels := make([]int32, n)
+	minIdx := map[int32]int32{}
+	for i := int32(0); i < int32(n); i++ {
+		r := find(i)
+		if _, ok := minIdx[r]; !ok {
+			minIdx[r] = i
+			rep.Clusters++
+		}
+		labels[i] = minIdx[r]
+	}
+	for _, m := range members {
+		rep.Largest = max(rep.Largest, len(m))
+	}
+	if n > 0 {
+		rep.Largest = max(rep.Largest, 1)
+	}
+	return labels, rep
+}

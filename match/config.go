@@ -1,0 +1,192 @@
+package match
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Record is one row to match: an identifier and named fields (CSV columns
+// or Segment traits such as "address.city").
+type Record struct {
+	ID     string
+	Fields map[string]string
+}
+
+// Kind is what a field holds; it decides the default comparison, whether
+// term-frequency adjustment applies, and which blocking keys it offers.
+type Kind string
+
+const (
+	KindGivenName    Kind = "given_name"
+	KindSurname      Kind = "surname"
+	KindFullName     Kind = "full_name"
+	KindDate         Kind = "date"
+	KindPostcode     Kind = "postcode"
+	KindEmail        Kind = "email"
+	KindPhone        Kind = "phone"
+	KindStreetNumber Kind = "street_number"
+	KindAddress      Kind = "address"
+	KindCity         Kind = "city"
+	KindState        Kind = "state"
+	KindID           Kind = "id"
+	KindText         Kind = "text"
+	KindIgnore       Kind = "ignore"
+)
+
+// Field names one field and how to compare it. Method defaults from Kind.
+type Field struct {
+	Name   string `json:"name"`
+	Kind   Kind   `json:"kind"`
+	Method string `json:"method,omitempty"`
+	// Swap names a partner field whose values are often entered in this
+	// field's place (given name ↔ surname, address line 1 ↔ 2); the
+	// comparison then has a "swapped" level.
+	Swap string `json:"swap,omitempty"`
+	// TF turns on term-frequency adjustment of the exact level.
+	TF *bool `json:"tf,omitempty"`
+}
+
+// Config is the hand-writable description of a data set: which fields to
+// compare and how, and which blocking rules find candidate pairs. An
+// empty Blocking gets rules derived from the field kinds.
+type Config struct {
+	IDColumn     string      `json:"id_column,omitempty"`
+	Fields       []Field     `json:"fields"`
+	Blocking     []BlockRule `json:"blocking,omitempty"`
+	MaxBlockSize int         `json:"max_block_size,omitempty"`
+}
+
+// defaultMethod is the comparison used for a kind when the config names none.
+func defaultMethod(k Kind) string {
+	switch k {
+	case KindGivenName, KindSurname:
+		return "name"
+	case KindFullName:
+		return "fullname"
+	case KindDate:
+		return "date"
+	case KindPostcode:
+		return "postcode"
+	case KindEmail:
+		return "email"
+	case KindPhone:
+		return "phone"
+	case KindStreetNumber:
+		return "number"
+	case KindAddress, KindText:
+		return "text"
+	case KindCity:
+		return "jaro"
+	case KindState:
+		return "exact"
+	case KindID:
+		return "levenshtein"
+	}
+	return "exact"
+}
+
+// useTF says whether exact agreement on a value should be weighted by how
+// rare the value is. It pays for names and places; for dates and IDs the
+// values are near-uniform, and for low-cardinality fields like state it
+// mostly adds noise.
+func (f Field) useTF() bool {
+	if f.TF != nil {
+		return *f.TF
+	}
+	switch f.Kind {
+	case KindGivenName, KindSurname, KindFullName, KindCity, KindAddress, KindPostcode:
+		return true
+	}
+	return false
+}
+
+func (f Field) method() string {
+	if f.Method != "" {
+		return f.Method
+	}
+	return defaultMethod(f.Kind)
+}
+
+// Validate checks that every method and swap partner exists.
+func (c *Config) Validate() error {
+	names := map[string]bool{}
+	for _, f := range c.Fields {
+		if f.Name == "" {
+			return fmt.Errorf("match: a field has no name")
+		}
+		if names[f.Name] {
+			return fmt.Errorf("match: field %q listed twice", f.Name)
+		}
+		names[f.Name] = true
+		if _, ok := methods[f.method()]; !ok {
+			return fmt.Errorf("match: field %q: unknown method %q", f.Name, f.method())
+		}
+	}
+	for _, f := range c.Fields {
+		if f.Swap != "" && !names[f.Swap] {
+			return fmt.Errorf("match: field %q swaps with unknown field %q", f.Name, f.Swap)
+		}
+	}
+	for _, r := range c.Blocking {
+		for _, k := range r.Keys {
+			if !names[k.Field] {
+				return fmt.Errorf("match: blocking rule %q uses unknown field %q", r.Name, k.Field)
+			}
+			if _, ok := transforms[k.transform()]; !ok {
+				return fmt.Errorf("match: blocking rule %q: unknown transform %q", r.Name, k.Transform)
+			}
+		}
+	}
+	if len(c.Fields) == 0 {
+		return fmt.Errorf("match: no fields to compare")
+	}
+	return nil
+}
+
+// ReadConfig loads a JSON config file.
+func ReadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeConfig(f)
+}
+
+// DecodeConfig parses a JSON config, rejecting unknown keys so typos show.
+func DecodeConfig(r io.Reader) (*Config, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("match: config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// SegmentConfig is the configuration for Segment's reserved identify
+// traits, so that profiles built from identify calls match with no
+// configuration at all.
+func SegmentConfig() *Config {
+	c := &Config{Fields: []Field{
+		{Name: "firstName", Kind: KindGivenName, Swap: "lastName"},
+		{Name: "lastName", Kind: KindSurname, Swap: "firstName"},
+		{Name: "name", Kind: KindFullName},
+		{Name: "email", Kind: KindEmail},
+		{Name: "phone", Kind: KindPhone},
+		{Name: "birthday", Kind: KindDate},
+		{Name: "address.street", Kind: KindAddress},
+		{Name: "address.city", Kind: KindCity},
+		{Name: "address.postalCode", Kind: KindPostcode},
+		{Name: "address.state", Kind: KindState},
+		{Name: "address.country", Kind: KindState},
+		{Name: "username", Kind: KindID},
+	}}
+	c.Blocking = DefaultBlocking(c.Fields)
+	return c
+}

@@ -1,0 +1,340 @@
+package match
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Table is a CSV file: a header and rows.
+type Table struct {
+	Header []string
+	Rows   [][]string
+}
+
+// ReadCSV reads a CSV with a header row. Spaces around fields are
+// trimmed (FEBRL writes ", " between fields) and short rows are padded.
+func ReadCSV(r io.Reader) (*Table, error) {
+	cr := csv.NewReader(r)
+	cr.TrimLeadingSpace = true
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("match: empty CSV")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("match: CSV header: %w", err)
+	}
+	t := &Table{}
+	for _, h := range header {
+		t.Header = append(t.Header, strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+	}
+	for {
+		row, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("match: CSV: %w", err)
+		}
+		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
+			continue
+		}
+		for i := range row {
+			row[i] = strings.TrimSpace(row[i])
+		}
+		for len(row) < len(t.Header) {
+			row = append(row, "")
+		}
+		t.Rows = append(t.Rows, row[:len(t.Header)])
+	}
+	return t, nil
+}
+
+// Records turns rows into records; the ID comes from idColumn, or the
+// row number when there is none.
+func (t *Table) Records(idColumn string) []Record {
+	idc := -1
+	for i, h := range t.Header {
+		if h == idColumn {
+			idc = i
+		}
+	}
+	recs := make([]Record, len(t.Rows))
+	for r, row := range t.Rows {
+		f := make(map[string]string, len(t.Header))
+		for i, h := range t.Header {
+			if i != idc && row[i] != "" {
+				f[h] = row[i]
+			}
+		}
+		id := fmt.Sprintf("row-%d", r+1)
+		if idc >= 0 {
+			id = row[idc]
+		}
+		recs[r] = Record{ID: id, Fields: f}
+	}
+	return recs
+}
+
+// EvalOptions configure an evaluation run.
+type EvalOptions struct {
+	IDColumn     string // default: detected
+	TruthPattern string // regexp; its first group (or whole match) names the entity
+	Config       *Config
+	Options
+	Examples int // how many false positives and negatives to explain
+}
+
+// Metrics are pairwise precision, recall and F1.
+type Metrics struct {
+	TP        int     `json:"tp"`
+	FP        int     `json:"fp"`
+	FN        int     `json:"fn"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+}
+
+func metrics(tp, predicted, truth int) Metrics {
+	m := Metrics{TP: tp, FP: predicted - tp, FN: truth - tp}
+	if predicted > 0 {
+		m.Precision = float64(tp) / float64(predicted)
+	}
+	if truth > 0 {
+		m.Recall = float64(tp) / float64(truth)
+	}
+	if m.Precision+m.Recall > 0 {
+		m.F1 = 2 * m.Precision * m.Recall / (m.Precision + m.Recall)
+	}
+	return m
+}
+
+// EvalReport is the outcome of Evaluate.
+type EvalReport struct {
+	Records        int             `json:"records"`
+	Link           bool            `json:"link"`
+	TruePairs      int             `json:"true_pairs"`
+	CandidatePairs int             `json:"candidate_pairs"`
+	BlockingRecall float64         `json:"blocking_recall"`
+	Pairwise       Metrics         `json:"pairwise"`
+	Cluster        Metrics         `json:"cluster"`
+	Threshold      float64         `json:"threshold"`
+	Detections     []Detection     `json:"detections"`
+	Blocking       *BlockingReport `json:"blocking"`
+	Train          *TrainReport    `json:"train,omitempty"`
+	Clusters       ClusterReport   `json:"clusters"`
+	Model          *Model          `json:"model"`
+	Elapsed        time.Duration   `json:"elapsed"`
+	FalsePositives []Explanation   `json:"false_positives,omitempty"`
+	FalseNegatives []Explanation   `json:"false_negatives,omitempty"`
+	Missed         int             `json:"missed_by_blocking"`
+}
+
+// Evaluate runs the whole engine on labelled data and measures it. The
+// labels (from record IDs via TruthPattern) are used only for measuring,
+// never for training. b, when not nil, is a second file to link with a:
+// only pairs across the files then count.
+func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
+	start := time.Now()
+	truthRe, err := regexp.Compile(opt.TruthPattern)
+	if err != nil {
+		return nil, fmt.Errorf("match: truth pattern: %w", err)
+	}
+	if b != nil && strings.Join(a.Header, ",") != strings.Join(b.Header, ",") {
+		return nil, fmt.Errorf("match: the two files have different columns")
+	}
+	if len(a.Rows) == 0 || (b != nil && len(b.Rows) == 0) {
+		return nil, fmt.Errorf("match: no records to evaluate")
+	}
+	rep := &EvalReport{Link: b != nil}
+	cfg := opt.Config
+	if cfg == nil {
+		rows := a.Rows
+		if b != nil {
+			rows = append(append([][]string(nil), a.Rows...), b.Rows...)
+		}
+		cfg, rep.Detections = Detect(a.Header, rows, opt.IDColumn)
+	}
+	idCol := cfg.IDColumn
+	if opt.IDColumn != "" {
+		idCol = opt.IDColumn
+	}
+	var ds *Dataset
+	if b != nil {
+		ds, err = NewLinkDataset(cfg, a.Records(idCol), b.Records(idCol))
+	} else {
+		ds, err = NewDataset(cfg, a.Records(idCol))
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Records = ds.Len()
+	res, err := Run(ds, opt.Options)
+	if err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(start)
+	rep.Model, rep.Train, rep.Blocking, rep.Clusters = res.Model, res.Train, res.Blocking, res.Clusters
+	rep.CandidatePairs = len(res.Candidates.Pairs)
+	rep.Threshold = opt.Cluster.Threshold
+	if rep.Threshold <= 0 {
+		rep.Threshold = 0.95
+	}
+
+	// Truth: entity per record.
+	entity := make([]string, ds.Len())
+	for i, id := range ds.IDs {
+		entity[i] = "\x00" + id // unmatched IDs are their own entity
+		if m := truthRe.FindStringSubmatch(id); m != nil {
+			entity[i] = m[len(m)-1]
+			if len(m) > 1 {
+				entity[i] = m[1]
+			}
+		}
+	}
+	same := func(i, j int32) bool { return entity[i] == entity[j] }
+	rep.TruePairs = impliedPairs(ds, entity, nil)
+
+	found := 0
+	tp, pred := 0, 0
+	for _, p := range res.Scored {
+		t := same(p.I, p.J)
+		if t {
+			found++
+		}
+		if p.Accepted(rep.Threshold) {
+			pred++
+			if t {
+				tp++
+			} else if len(rep.FalsePositives) < opt.Examples {
+				rep.FalsePositives = append(rep.FalsePositives, res.Scorer.Explain(int(p.I), int(p.J)))
+			}
+		} else if t && len(rep.FalseNegatives) < opt.Examples {
+			rep.FalseNegatives = append(rep.FalseNegatives, res.Scorer.Explain(int(p.I), int(p.J)))
+		}
+	}
+	rep.Missed = rep.TruePairs - found
+	if rep.TruePairs > 0 {
+		rep.BlockingRecall = float64(found) / float64(rep.TruePairs)
+	}
+	rep.Pairwise = metrics(tp, pred, rep.TruePairs)
+
+	// Cluster level: every pair inside a predicted cluster is a predicted
+	// link; it is right when both records are the same entity.
+	predicted := impliedPairs(ds, nil, res.Labels)
+	clusterTP := impliedPairs(ds, entity, res.Labels)
+	rep.Cluster = metrics(clusterTP, predicted, rep.TruePairs)
+	return rep, nil
+}
+
+// impliedPairs counts pairs of records that share a group: an entity
+// (labels nil), a cluster (entity nil), or both. In link mode only pairs
+// across the two files count.
+func impliedPairs(ds *Dataset, entity []string, labels []int32) int {
+	type key struct {
+		e string
+		l int32
+	}
+	counts := map[key][2]int{}
+	for i := 0; i < ds.Len(); i++ {
+		var k key
+		if entity != nil {
+			k.e = entity[i]
+		}
+		if labels != nil {
+			k.l = labels[i]
+		}
+		c := counts[k]
+		s := 0
+		if ds.Link() {
+			s = int(ds.Source[i])
+		}
+		c[s]++
+		counts[k] = c
+	}
+	total := 0
+	for _, c := range counts {
+		if ds.Link() {
+			total += c[0] * c[1]
+		} else {
+			total += c[0] * (c[0] - 1) / 2
+		}
+	}
+	return total
+}
+
+// FormatEval writes a human-readable report.
+func FormatEval(w io.Writer, r *EvalReport, verbose bool) {
+	fmt.Fprintf(w, "records             %d\n", r.Records)
+	if verbose {
+		fmt.Fprintln(w, "columns:")
+		for _, d := range r.Detections {
+			fmt.Fprintf(w, "  %-16s %-14s %s\n", d.Column, d.Kind, d.Reason)
+		}
+		fmt.Fprintln(w, "blocking rules:")
+		for _, s := range r.Blocking.Rules {
+			over := ""
+			if s.Oversized > 0 {
+				over = fmt.Sprintf("  (%d oversized blocks skipped, %d records; largest %q: %d)", s.Oversized, s.OversizedRecords, s.LargestOversized, s.LargestSize)
+			}
+			fmt.Fprintf(w, "  %-48s %8d pairs%s\n", s.Rule, s.Pairs, over)
+		}
+		fmt.Fprintf(w, "model %s (%s), prior λ=%.3g\n", r.Model.Version, r.Model.Trained, r.Model.Prior)
+		for _, c := range r.Model.Comparisons {
+			parts := make([]string, len(c.Levels))
+			for i, l := range c.Levels {
+				parts[i] = fmt.Sprintf("%s %+.1f", l.Name, l.Weight())
+			}
+			fmt.Fprintf(w, "  %-16s %s\n", c.Field, strings.Join(parts, ", "))
+		}
+		if r.Train != nil {
+			fmt.Fprintf(w, "training: %d u-sample pairs, %d deterministic pairs (recall %.3f), %.0f expected matches among candidates\n",
+				r.Train.USampled, r.Train.DeterministicPairs, r.Train.DeterministicRecall, r.Train.ExpectedMatches)
+			for _, run := range r.Train.Runs {
+				fmt.Fprintf(w, "  EM %-44s pairs %7d  iter %3d  λ %.3f  used %v\n", run.Rule, run.Pairs, run.Iterations, run.Lambda, run.Used)
+			}
+		}
+		fmt.Fprintf(w, "clusters: %d, largest %d; pairs held by the household guard: %d; merges refused: %d weak, %d size\n",
+			r.Clusters.Clusters, r.Clusters.Largest, r.Clusters.Held, r.Clusters.BlockedWeak, r.Clusters.BlockedSize)
+	}
+	var oversized int
+	for _, s := range r.Blocking.Rules {
+		oversized += s.Oversized
+	}
+	fmt.Fprintf(w, "true pairs          %d\n", r.TruePairs)
+	fmt.Fprintf(w, "candidate pairs     %d (%d oversized blocks skipped, cap %d)\n", r.CandidatePairs, oversized, r.Blocking.MaxBlockSize)
+	fmt.Fprintf(w, "blocking recall     %.4f (%d true pairs never compared)\n", r.BlockingRecall, r.Missed)
+	fmt.Fprintf(w, "pairwise  ≥ %.2f    precision %.4f  recall %.4f  F1 %.4f  (tp %d, fp %d, fn %d)\n",
+		r.Threshold, r.Pairwise.Precision, r.Pairwise.Recall, r.Pairwise.F1, r.Pairwise.TP, r.Pairwise.FP, r.Pairwise.FN)
+	fmt.Fprintf(w, "cluster pairwise    precision %.4f  recall %.4f  F1 %.4f  (tp %d, fp %d, fn %d)\n",
+		r.Cluster.Precision, r.Cluster.Recall, r.Cluster.F1, r.Cluster.TP, r.Cluster.FP, r.Cluster.FN)
+	fmt.Fprintf(w, "model               %s\n", r.Model.Version)
+	fmt.Fprintf(w, "time                %.2fs\n", r.Elapsed.Seconds())
+	if verbose {
+		show := func(title string, es []Explanation) {
+			sort.Slice(es, func(i, j int) bool { return es[i].Weight > es[j].Weight })
+			for _, e := range es {
+				fmt.Fprintf(w, "%s %s ~ %s: weight %.1f, p %.4f\n", title, e.A, e.B, e.Weight, e.Probability)
+				if e.Held != "" {
+					fmt.Fprintf(w, "    held: %s\n", e.Held)
+				}
+				for _, f := range e.Fields {
+					fmt.Fprintf(w, "    %-14s %-24q %-24q %-12s %+.1f", f.Field, f.A, f.B, f.Level, f.Weight)
+					if f.TF != 0 {
+						fmt.Fprintf(w, " tf %+.1f", f.TF)
+					}
+					fmt.Fprintln(w)
+				}
+			}
+		}
+		show("FP", r.FalsePositives)
+		show("FN", r.FalseNegatives)
+	}
+}

@@ -1,0 +1,211 @@
+package match
+
+import (
+	"fmt"
+	"math"
+)
+
+// Fellegi-Sunter scoring. A pair's match weight is
+//
+//	log2(λ/(1-λ)) + Σ_fields log2(m_level/u_level) [+ TF adjustment]
+//
+// i.e. the prior odds that two random records match, in bits, plus the
+// evidence of each field's comparison level. The probability is the
+// weight turned back from log-odds. Working in bits makes an explanation
+// additive: each field moves the score up or down by its weight.
+
+// TFMaxAdjust bounds the term-frequency adjustment, in bits, so that one
+// very rare (often mistyped) value cannot outweigh everything else.
+const TFMaxAdjust = 8
+
+// Scorer scores pairs of a dataset with a model.
+type Scorer struct {
+	ds         *Dataset
+	model      *Model
+	priorBits  float64
+	w          [][]float64 // [comparison][level], level 0 = null = 0
+	uExact     []float64
+	useTF      []bool
+	levelNames [][]string
+	personal   []bool // fields that describe the person, not the household
+	// Hold enables the household guard (see held); on by default.
+	Hold bool
+}
+
+// NewScorer binds a model to a dataset; their fields and levels must agree.
+func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
+	if len(m.Comparisons) != len(ds.comps) {
+		return nil, fmt.Errorf("match: model has %d comparisons, data %d", len(m.Comparisons), len(ds.comps))
+	}
+	s := &Scorer{ds: ds, model: m, priorBits: logit2(m.Prior), Hold: true}
+	for c, cm := range m.Comparisons {
+		cmp := ds.comps[c]
+		if cm.Field != cmp.field.Name || len(cm.Levels) != len(cmp.levels)-1 {
+			return nil, fmt.Errorf("match: model field %q (%d levels) does not fit data field %q (%d levels)",
+				cm.Field, len(cm.Levels), cmp.field.Name, len(cmp.levels)-1)
+		}
+		w := make([]float64, len(cmp.levels))
+		for l, lv := range cm.Levels {
+			w[l+1] = lv.Weight()
+		}
+		s.w = append(s.w, w)
+		s.uExact = append(s.uExact, cm.Levels[0].U)
+		s.useTF = append(s.useTF, cm.TF)
+		s.levelNames = append(s.levelNames, cmp.levels)
+		s.personal = append(s.personal, personalKind(cmp.field.Kind))
+	}
+	return s, nil
+}
+
+// Model returns the model the scorer uses.
+func (s *Scorer) Model() *Model { return s.model }
+
+// tfAdjust is the extra weight for agreeing exactly on this value: the
+// model's u for the exact level is an average over all values; for a
+// particular value the chance that a random record shares it is its
+// frequency. Rare values earn more than "smith".
+func (s *Scorer) tfAdjust(c int, key string) float64 {
+	adj := math.Log2(s.uExact[c] / s.ds.tf(c, key))
+	return math.Max(-TFMaxAdjust, math.Min(TFMaxAdjust, adj))
+}
+
+// weight scores a pair from its comparison vector.
+func (s *Scorer) weight(i, j int, lv []uint8) float64 {
+	w := s.priorBits
+	for c, l := range lv {
+		w += s.w[c][l]
+		if l == exactLevel && s.useTF[c] {
+			w += s.tfAdjust(c, s.ds.vals[i][c].key)
+		}
+	}
+	return w
+}
+
+// personalKind says whether a kind describes the person rather than
+// their household: family members share surname and address, not given
+// name, birthday, ID number, email or phone.
+func personalKind(k Kind) bool {
+	switch k {
+	case KindGivenName, KindFullName, KindDate, KindID, KindEmail, KindPhone:
+		return true
+	}
+	return false
+}
+
+// held is the household guard. Fellegi-Sunter adds evidence up, so a
+// pair that agrees on surname and on five address fields can outscore
+// disagreement on given name, birthday and ID: two members of one
+// family look like one person. A pair is held for review instead of
+// accepted when the fields that describe the person (personalKind) are
+// present and, taken together, speak against a match. The score itself
+// is left as the model computed it.
+func (s *Scorer) held(lv []uint8) bool {
+	if !s.Hold {
+		return false
+	}
+	sum, seen := 0.0, false
+	for c, l := range lv {
+		if s.personal[c] && l > 0 {
+			sum += s.w[c][l]
+			seen = true
+		}
+	}
+	return seen && sum < 0
+}
+
+// ScoredPair is a candidate pair with its weight (bits) and probability.
+type ScoredPair struct {
+	I, J   int32
+	Weight float64
+	Prob   float64
+	Held   bool // the household guard holds it for review whatever its probability
+}
+
+// Accepted says whether the pair is a link at the given threshold.
+func (p ScoredPair) Accepted(threshold float64) bool { return p.Prob >= threshold && !p.Held }
+
+// ScoreAll scores pairs given their comparison vectors (from comparisonVectors).
+func (s *Scorer) ScoreAll(pairs []Pair, g []uint8) []ScoredPair {
+	nc := len(s.w)
+	out := make([]ScoredPair, len(pairs))
+	parallel(len(pairs), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			lv := g[p*nc : (p+1)*nc]
+			w := s.weight(int(pairs[p].I), int(pairs[p].J), lv)
+			out[p] = ScoredPair{I: pairs[p].I, J: pairs[p].J, Weight: w, Prob: prob(w), Held: s.held(lv)}
+		}
+	})
+	return out
+}
+
+// Score scores one pair of records by index.
+func (s *Scorer) Score(i, j int) ScoredPair {
+	lv := make([]uint8, len(s.w))
+	s.ds.levelsInto(i, j, lv)
+	w := s.weight(i, j, lv)
+	return ScoredPair{I: int32(i), J: int32(j), Weight: w, Prob: prob(w), Held: s.held(lv)}
+}
+
+// FieldExplanation is one comparison's contribution to a score.
+type FieldExplanation struct {
+	Field  string  `json:"field"`
+	A      string  `json:"a"` // normalized values as compared
+	B      string  `json:"b"`
+	Level  string  `json:"level"`
+	Weight float64 `json:"weight"`       // log2(m/u), bits
+	TF     float64 `json:"tf,omitempty"` // term-frequency adjustment, bits
+	M      float64 `json:"m,omitempty"`  // level parameters
+	U      float64 `json:"u,omitempty"`
+}
+
+// Explanation is everything a waterfall chart of one score needs: start
+// at the prior, add each field's weight and TF adjustment, end at the
+// total; the probability is the total turned back from log-odds.
+type Explanation struct {
+	A            string             `json:"a_id"` // record IDs
+	B            string             `json:"b_id"`
+	Prior        float64            `json:"prior"`        // λ
+	PriorWeight  float64            `json:"prior_weight"` // log2(λ/(1-λ))
+	Fields       []FieldExplanation `json:"fields"`
+	TFAdjustment float64            `json:"tf_adjustment"` // sum of the fields' TF adjustments
+	// Held explains why the household guard holds the pair for review.
+	Held         string  `json:"held,omitempty"`
+	Weight       float64 `json:"weight"` // total match weight, bits
+	Probability  float64 `json:"probability"`
+	ModelVersion string  `json:"model_version"`
+}
+
+// Explain scores records i and j and says why.
+func (s *Scorer) Explain(i, j int) Explanation {
+	lv := make([]uint8, len(s.w))
+	s.ds.levelsInto(i, j, lv)
+	e := Explanation{A: s.ds.IDs[i], B: s.ds.IDs[j], Prior: s.model.Prior, PriorWeight: s.priorBits, ModelVersion: s.model.Version}
+	total := s.priorBits
+	for c, l := range lv {
+		fe := FieldExplanation{
+			Field: s.ds.comps[c].field.Name,
+			A:     s.ds.vals[i][c].key,
+			B:     s.ds.vals[j][c].key,
+			Level: s.levelNames[c][l],
+		}
+		if l > 0 {
+			lvl := s.model.Comparisons[c].Levels[l-1]
+			fe.Weight, fe.M, fe.U = s.w[c][l], lvl.M, lvl.U
+		}
+		if l == exactLevel && s.useTF[c] {
+			fe.TF = s.tfAdjust(c, s.ds.vals[i][c].key)
+			e.TFAdjustment += fe.TF
+		}
+		total += fe.Weight + fe.TF
+		e.Fields = append(e.Fields, fe)
+	}
+	if s.held(lv) {
+		e.Held = "given name, birth date, IDs, email and phone together disagree: possibly another member of the household"
+	}
+	e.Weight, e.Probability = total, prob(total)
+	return e
+}
+
+func logit2(p float64) float64 { return math.Log2(p / (1 - p)) }
+
+func prob(w float64) float64 { return 1 / (1 + math.Exp2(-w)) }

@@ -1,0 +1,112 @@
+package match_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/match"
+)
+
+// TestMatchingInTheGraph trains on FEBRL1, then ingests its records one
+// batch at a time with the model inside stitching, on every backend: the
+// profiles it ends with must be FEBRL1's people, as a bulk run finds them.
+func TestMatchingInTheGraph(t *testing.T) {
+	f, err := os.Open("../testdata/febrl/dataset1.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := match.ReadCSV(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := match.Detect(table.Header, table.Rows, "rec_id")
+	recs := table.Records("rec_id")
+	ds, err := match.NewDataset(cfg, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := match.Run(ds, match.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			st := graph.NewStitcher(s, graph.DefaultConfig())
+			st.Matcher, st.MatchConfig = match.NewGraphMatcher(res.Model, true), graph.DefaultMatchConfig()
+			for i := 0; i < len(recs); i += 250 {
+				var batch []*graph.Observation
+				for _, r := range recs[i:min(i+250, len(recs))] {
+					traits := map[string]any{}
+					for k, v := range r.Fields {
+						if k != "rec_id" && v != "" {
+							traits[k] = v
+						}
+					}
+					batch = append(batch, &graph.Observation{MessageID: r.ID, Source: "febrl", Time: time.Now(),
+						Identifiers: []graph.Key{{Type: "rec_id", Value: r.ID}}, Traits: traits, Event: graph.Event{Type: "record"}})
+				}
+				if _, err := st.Ingest(context.Background(), batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, r := pairScores(t, s)
+			if p < 0.999 || r < 0.99 {
+				t.Errorf("in-graph cluster pairs: precision %.4f recall %.4f, want ≥ 0.999 and ≥ 0.99", p, r)
+			}
+			t.Logf("in-graph cluster pairs: precision %.4f recall %.4f", p, r)
+		})
+	}
+}
+
+var entityRE = regexp.MustCompile(`^rec-(\d+)-`)
+
+// pairScores compares the pairs of records that share a profile with the
+// pairs that share a FEBRL entity.
+func pairScores(t *testing.T, s graph.Store) (precision, recall float64) {
+	t.Helper()
+	ctx := context.Background()
+	byEntity := map[string]int{}
+	tp, predicted := 0, 0
+	after := ""
+	for {
+		ps, err := s.Profiles(ctx, after, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		lists, err := s.IdentifiersOf(ctx, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ids := range lists {
+			count := map[string]int{}
+			for _, n := range ids {
+				e := entityRE.FindStringSubmatch(n.Value)[1]
+				count[e]++
+				byEntity[e]++
+			}
+			predicted += len(ids) * (len(ids) - 1) / 2
+			for _, c := range count {
+				tp += c * (c - 1) / 2
+			}
+		}
+		after = ps[len(ps)-1].ID
+	}
+	truth := 0
+	for _, c := range byEntity {
+		truth += c * (c - 1) / 2
+	}
+	if predicted == 0 || truth == 0 {
+		t.Fatalf("no pairs: predicted %d, truth %d", predicted, truth)
+	}
+	return float64(tp) / float64(predicted), float64(tp) / float64(truth)
+}
