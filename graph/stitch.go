@@ -43,6 +43,31 @@ type Result struct {
 // Ingest stores the observations in order, atomically: either all are
 // stored (or found to be duplicates) or none is.
 func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, error) {
+	res, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) { return st.run(ctx, obs) })
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+// Rematch compares the given profiles again with the profiles that share
+// a blocking key with them, with the current model and thresholds (the
+// bulk `idgraph match`). Absorbed IDs and profiles without traits are
+// skipped.
+func (s *Stitcher) Rematch(ctx context.Context, ids []string) (Result, error) {
+	if s.Matcher == nil {
+		return Result{}, Errorf(KindInvalid, "no matching model is loaded (serve --model)")
+	}
+	res, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) { return st.rematch(ctx, ids) })
+	if err != nil {
+		return Result{}, fmt.Errorf("rematch: %w", err)
+	}
+	return res, nil
+}
+
+// update runs fn on a fresh stitch in a transaction and publishes the
+// profile changes once it has committed.
+func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch) (Result, error)) (Result, error) {
 	var res Result
 	var changes []ProfileChange
 	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -50,17 +75,61 @@ func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, erro
 			profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 			dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 		var err error
-		res, err = st.run(ctx, obs)
+		res, err = fn(ctx, st)
 		changes = st.profileChanges()
 		return err
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("ingest: %w", err)
+		return Result{}, err
 	}
 	if s.Broker != nil {
 		s.Broker.Publish(changes)
 	}
 	return res, nil
+}
+
+func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
+	ids = slices.Sorted(slices.Values(ids))
+	if err := st.lockProfiles(ctx, ids); err != nil {
+		return Result{}, err
+	}
+	var anchors []Key
+	for _, id := range ids {
+		if p := st.profiles[id]; p.MergedInto == "" && p.Anchor != (Key{}) {
+			anchors = append(anchors, p.Anchor)
+		}
+	}
+	slices.SortFunc(anchors, Key.Compare)
+	var err error
+	if st.ids, err = st.tx.LockIdentifiers(ctx, anchors); err != nil {
+		return Result{}, err
+	}
+	for _, id := range ids {
+		p := st.profiles[id]
+		if p.MergedInto != "" || len(p.Traits) == 0 || st.ids[p.Anchor] == nil || st.root(st.ids[p.Anchor]) != p {
+			continue // absorbed, here or earlier in this call
+		}
+		o := &Observation{MessageID: "rematch:" + id, Source: "rematch", Time: st.now}
+		if err := st.match(ctx, o, p); err != nil {
+			return Result{}, err
+		}
+		st.res.Stored++
+	}
+	return st.res, st.apply(ctx)
+}
+
+// apply writes everything the stitch changed.
+func (st *stitch) apply(ctx context.Context) error {
+	for k := range st.dirtyIDs {
+		st.changes.Identifiers = append(st.changes.Identifiers, st.ids[k])
+	}
+	for id := range st.dirtyProfiles {
+		st.changes.Profiles = append(st.changes.Profiles, st.profiles[id])
+	}
+	for p := range st.dirtyEdges {
+		st.changes.Edges = append(st.changes.Edges, st.edges[p])
+	}
+	return st.tx.Apply(ctx, &st.changes)
 }
 
 // profileChanges lists what the transaction did to each profile it wrote.
@@ -173,16 +242,7 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 			st.changes.Unused = append(st.changes.Unused, k)
 		}
 	}
-	for k := range st.dirtyIDs {
-		st.changes.Identifiers = append(st.changes.Identifiers, st.ids[k])
-	}
-	for id := range st.dirtyProfiles {
-		st.changes.Profiles = append(st.changes.Profiles, st.profiles[id])
-	}
-	for p := range st.dirtyEdges {
-		st.changes.Edges = append(st.changes.Edges, st.edges[p])
-	}
-	if err := st.tx.Apply(ctx, &st.changes); err != nil {
+	if err := st.apply(ctx); err != nil {
 		return Result{}, err
 	}
 	return st.res, nil

@@ -2,20 +2,26 @@ package match_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/server"
 )
 
 // TestMatchingInTheGraph trains on FEBRL1, then ingests its records one
 // batch at a time with the model inside stitching, on every backend: the
 // profiles it ends with must be FEBRL1's people, as a bulk run finds them.
 func TestMatchingInTheGraph(t *testing.T) {
+	model := trainFEBRL1(t)
 	f, err := os.Open("../testdata/febrl/dataset1.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -25,21 +31,12 @@ func TestMatchingInTheGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := match.Detect(table.Header, table.Rows, "rec_id")
 	recs := table.Records("rec_id")
-	ds, err := match.NewDataset(cfg, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := match.Run(ds, match.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			s := b.Open(t)
 			st := graph.NewStitcher(s, graph.DefaultConfig())
-			st.Matcher, st.MatchConfig = match.NewGraphMatcher(res.Model, true), graph.DefaultMatchConfig()
+			st.Matcher, st.MatchConfig = match.NewGraphMatcher(model, true), graph.DefaultMatchConfig()
 			for i := 0; i < len(recs); i += 250 {
 				var batch []*graph.Observation
 				for _, r := range recs[i:min(i+250, len(recs))] {
@@ -109,4 +106,76 @@ func pairScores(t *testing.T, s graph.Store) (precision, recall float64) {
 		t.Fatalf("no pairs: predicted %d, truth %d", predicted, truth)
 	}
 	return float64(tp) / float64(predicted), float64(tp) / float64(truth)
+}
+
+// TestBulkRematch imports FEBRL1 with matching off, then re-scores every
+// profile through POST /v1/match (the `idgraph match` client), on every
+// backend.
+func TestBulkRematch(t *testing.T) {
+	model := trainFEBRL1(t)
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			serve := func(m graph.Matcher) string {
+				st := graph.NewStitcher(s, graph.DefaultConfig())
+				st.Matcher, st.MatchConfig = m, graph.DefaultMatchConfig()
+				srv := server.New(server.Config{Store: s, Stitcher: st, Normalizer: graph.NewNormalizer("US"),
+					Keys: server.Keys{Write: []string{"wk"}, Read: []string{"rk"}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				hs := httptest.NewServer(srv.Handler())
+				t.Cleanup(func() { hs.Close(); srv.Close() })
+				return hs.URL
+			}
+			f, err := os.Open("../testdata/febrl/dataset1.csv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx := context.Background()
+			plain := client.New(serve(nil), "wk")
+			if _, err := plain.Import(ctx, f, client.ImportOptions{Source: "febrl", Identifiers: []string{"rec_id"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := plain.Match(ctx, client.MatchOptions{}); err == nil {
+				t.Error("match without a model should be refused")
+			}
+			resume := t.TempDir() + "/cursor"
+			sum, err := client.New(serve(match.NewGraphMatcher(model, true)), "wk").Match(ctx, client.MatchOptions{PageSize: 100, ResumeFile: resume})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Processed != 1000 || sum.Merges < 490 {
+				t.Errorf("summary = %+v, want 1,000 profiles re-scored and about 500 merges", sum)
+			}
+			if _, err := os.Stat(resume); !os.IsNotExist(err) {
+				t.Errorf("the resume file is left after a finished run (%v)", err)
+			}
+			p, r := pairScores(t, s)
+			if p < 0.999 || r < 0.99 {
+				t.Errorf("after bulk matching: precision %.4f recall %.4f", p, r)
+			}
+		})
+	}
+}
+
+func trainFEBRL1(t *testing.T) *match.Model {
+	t.Helper()
+	f, err := os.Open("../testdata/febrl/dataset1.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	table, err := match.ReadCSV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := match.Detect(table.Header, table.Rows, "rec_id")
+	ds, err := match.NewDataset(cfg, table.Records("rec_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := match.Run(ds, match.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Model
 }

@@ -126,3 +126,23 @@ func runBenchLookup(ctx context.Context, args []string) error {
 		res.Messages, res.Elapsed.Round(time.Millisecond), res.PerSecond, res.BatchP50.Round(time.Microsecond), res.BatchP99.Round(time.Microsecond), res.FailedCalls)
 	return err
 }
+
+func runMatch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
+	key := fs.String("key", env("IDGRAPH_WRITE_KEY", ""), "write key")
+	var o client.MatchOptions
+	fs.IntVar(&o.PageSize, "page", 200, "profiles per request")
+	fs.StringVar(&o.ResumeFile, "resume-file", ".idgraph-match.cursor", "where the cursor is kept, to resume an interrupted run (\"\" for none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		o.Progress = os.Stderr
+	}
+	sum, err := client.New(*srv, *key).Match(ctx, o)
+	if sum != nil {
+		fmt.Printf("re-scored %d profiles: %d probabilistic edges scored, %d merges\n", sum.Processed, sum.Matches, sum.Merges)
+	}
+	return err
+}

@@ -16,6 +16,7 @@ commands:
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
+  match             re-score every profile with the server's model (resumable)
   eval              measure probabilistic matching on a labelled CSV: blocking recall, precision, recall, F1
   loadgen           drive /v1/batch with a realistic message mix and report throughput
   bench-lookup      seed profiles and drive GraphQL lookups; report requests/s and latency
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 		return runEval(ctx, args[1:])
 	case "train":
 		return runTrain(ctx, args[1:])
+	case "match":
+		return runMatch(ctx, args[1:])
 	case "bench-lookup":
 		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segment"
+)
+
+// MaxMatchPage bounds one /v1/match request.
+const MaxMatchPage = 1000
+
+// MatchRequest asks to re-score a page of profiles: those after After, in
+// ID order (the bulk `idgraph match`).
+type MatchRequest struct {
+	After string `json:"after"`
+	Limit int    `json:"limit"`
+}
+
+// MatchResponse says what the page did and where the next one starts.
+type MatchResponse struct {
+	Processed int    `json:"processed"`
+	Matches   int    `json:"matches"`
+	Merges    int    `json:"merges"`
+	Next      string `json:"next"`
+	Done      bool   `json:"done"`
+}
+
+// handleMatch re-scores a page of live profiles with the loaded model.
+func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r, MaxMessageBytes)
+	if err == nil {
+		err = s.authWrite(r, body)
+	}
+	var req MatchRequest
+	if err == nil {
+		err = segment.Unmarshal(body, &req, "")
+	}
+	if err == nil && (req.Limit < 1 || req.Limit > MaxMatchPage) {
+		err = graph.FieldErrorf("limit", "must be between 1 and %d", MaxMatchPage)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ps, err := s.reader.Profiles(r.Context(), req.After, req.Limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := MatchResponse{Next: req.After, Done: len(ps) < req.Limit}
+	if len(ps) > 0 {
+		ids := make([]string, len(ps))
+		for i, p := range ps {
+			ids[i] = p.ID
+		}
+		res, err := s.stitcher.Rematch(r.Context(), ids)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		s.metrics.record(res, 0)
+		resp.Processed, resp.Matches, resp.Merges, resp.Next = len(ps), res.Matches, res.Merges, ids[len(ids)-1]
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
