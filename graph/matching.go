@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Matcher is a probabilistic matching engine as stitching uses it: it files
@@ -128,7 +129,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 			cands = append(cands, p)
 		}
 	}
-	slices.SortFunc(cands, func(a, b *Profile) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(cands, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
 	t := o.Time
 	if t.IsZero() {
 		t = st.now
@@ -192,14 +193,4 @@ func (st *stitch) edge(ctx context.Context, pair [2]Key) (*Edge, error) {
 		return nil, err
 	}
 	return es[pair], nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -59,7 +59,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		s.metrics.record(res, 0)
+		s.metrics.merges.Add(float64(res.Merges))
 		resp.Processed, resp.Matches, resp.Merges, resp.Next = len(ps), res.Matches, res.Merges, ids[len(ids)-1]
 	}
 	writeJSON(w, http.StatusOK, resp)
