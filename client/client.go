@@ -6,11 +6,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	json "github.com/segmentio/encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // Client sends requests to one server with one key.

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -50,52 +47,16 @@ func (c *Client) Load(ctx context.Context, opts LoadOptions) (LoadResult, error)
 		opts.Visitors = max(opts.Messages/20, 1)
 	}
 	batches := (opts.Messages + opts.BatchSize - 1) / opts.BatchSize
-	var next atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var failed atomic.Int64
-	var firstErr error
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range opts.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(opts.Seed, uint64(w)))
-			for {
-				b := int(next.Add(1)) - 1
-				if b >= batches || ctx.Err() != nil {
-					return
-				}
-				n := min(opts.BatchSize, opts.Messages-b*opts.BatchSize)
-				msgs := make([]map[string]any, n)
-				for i := range msgs {
-					msgs[i] = loadMessage(rng, opts.Visitors, b*opts.BatchSize+i)
-				}
-				t := time.Now()
-				err := c.PostWrite(ctx, "/v1/batch", map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339Nano)}, nil)
-				d := time.Since(t)
-				mu.Lock()
-				lat = append(lat, d)
-				if err != nil {
-					failed.Add(1)
-					if firstErr == nil {
-						firstErr = err
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	res := LoadResult{Messages: opts.Messages, Elapsed: elapsed, PerSecond: float64(opts.Messages) / elapsed.Seconds(), FailedCalls: int(failed.Load())}
-	if len(lat) > 0 {
-		res.BatchP50 = lat[len(lat)/2]
-		res.BatchP99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	}
-	return res, firstErr
+	res, err := drive(ctx, opts.Clients, batches, opts.Seed, func(ctx context.Context, rng *rand.Rand, b int) error {
+		n := min(opts.BatchSize, opts.Messages-b*opts.BatchSize)
+		msgs := make([]map[string]any, n)
+		for i := range msgs {
+			msgs[i] = loadMessage(rng, opts.Visitors, b*opts.BatchSize+i)
+		}
+		return c.PostWrite(ctx, "/v1/batch", map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339Nano)}, nil)
+	})
+	res.Messages, res.PerSecond = opts.Messages, float64(opts.Messages)/res.Elapsed.Seconds()
+	return res, err
 }
 
 // loadMessage builds message i: visitor v is anonymous "anon-v"; visitors

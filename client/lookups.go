@@ -7,9 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	json "github.com/segmentio/encoding/json"
@@ -71,55 +68,16 @@ func (c *Client) SeedLookupProfiles(ctx context.Context, n int) error {
 // each request for a random seeded profile, and reports requests/s and
 // latency percentiles. The read key is c.Key.
 func (c *Client) LoadLookups(ctx context.Context, opts LookupOptions) (LoadResult, error) {
-	opts.Clients = max(opts.Clients, 1)
-	var next atomic.Int64
-	var failed atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var firstErr error
-	tr := &http.Transport{MaxIdleConnsPerHost: opts.Clients}
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range opts.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(opts.Seed, uint64(w)))
-			mine := make([]time.Duration, 0, opts.Requests/opts.Clients+1)
-			for next.Add(1) <= int64(opts.Requests) && ctx.Err() == nil {
-				query, v := LookupQuery, fmt.Sprintf("lk%d@bench.io", rng.IntN(opts.Profiles))
-				if opts.Search {
-					id := fmt.Sprintf("anon-%d", rng.IntN(opts.Profiles))
-					query, v = SearchQuery, id[:min(len(id), 6+rng.IntN(4))]
-				}
-				body, _ := json.Marshal(map[string]any{"query": query, "variables": map[string]any{"v": v}})
-				t := time.Now()
-				err := c.postGraphQL(ctx, hc, body)
-				mine = append(mine, time.Since(t))
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	res := LoadResult{Messages: len(lat), Elapsed: elapsed, PerSecond: float64(len(lat)) / elapsed.Seconds(), FailedCalls: int(failed.Load())}
-	if len(lat) > 0 {
-		res.BatchP50 = lat[len(lat)/2]
-		res.BatchP99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	}
-	return res, firstErr
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: max(opts.Clients, 1)}, Timeout: 10 * time.Second}
+	return drive(ctx, opts.Clients, opts.Requests, opts.Seed, func(ctx context.Context, rng *rand.Rand, _ int) error {
+		query, v := LookupQuery, fmt.Sprintf("lk%d@bench.io", rng.IntN(opts.Profiles))
+		if opts.Search {
+			id := fmt.Sprintf("anon-%d", rng.IntN(opts.Profiles))
+			query, v = SearchQuery, id[:min(len(id), 6+rng.IntN(4))]
+		}
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": map[string]any{"v": v}})
+		return c.postGraphQL(ctx, hc, body)
+	})
 }
 
 func (c *Client) postGraphQL(ctx context.Context, hc *http.Client, body []byte) error {

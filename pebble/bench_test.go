@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
 )
 
 // BenchmarkIngest stitches batches of 500 observations shaped like web
@@ -14,7 +15,7 @@ import (
 // identified by a user ID, and identified visitors' identify calls carry an
 // email.
 func BenchmarkIngest(b *testing.B) {
-	s := openTemp(&testing.T{})
+	s := backends.OpenPebble(&testing.T{})
 	st := graph.NewStitcher(s, graph.DefaultConfig())
 	ctx := context.Background()
 	now := time.Now()
@@ -49,7 +50,7 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkTimelinePage(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := openTemp(&testing.T{})
+			s := backends.OpenPebble(&testing.T{})
 			st := graph.NewStitcher(s, graph.DefaultConfig())
 			now := time.Now()
 			k := graph.Key{Type: graph.TypeAnonymousID, Value: "busy"}
