@@ -182,6 +182,8 @@ func profileRecords(op string, recs []*neo4jdriver.Record) ([]*graph.Profile, er
 // key's page is one index seek read backwards for at most $limit entries,
 // however many events the key has; the pages of a query's keys are then
 // merged. Ordering by the key too lets the index provide the order.
+// The index hints keep the planner from a plan it cached while the graph
+// was small (a scan is cheapest then and stays cached).
 const timelinesQuery = `UNWIND $rows AS q
 	CALL {
 		WITH q
@@ -189,6 +191,7 @@ const timelinesQuery = `UNWIND $rows AS q
 		CALL {
 			WITH q, k
 			MATCH ()-[r:SEEN_WITH]->()
+			USING INDEX r:SEEN_WITH(key, pos)
 			WHERE r.key = k AND r.pos < q.before
 			RETURN r ORDER BY r.key DESC, r.pos DESC LIMIT $limit
 		}

@@ -58,6 +58,7 @@ const searchQuery = `CALL {
 		CALL {
 			WITH len
 			MATCH (i:Identifier)
+			USING INDEX i:Identifier(searchLen, search)
 			WHERE i.searchLen = len AND i.search STARTS WITH $prefix
 			RETURN i.profile AS profile, i.type AS field, i.value AS value
 			LIMIT $n
@@ -69,6 +70,7 @@ const searchQuery = `CALL {
 		CALL {
 			WITH len
 			MATCH (w:NameWord)
+			USING INDEX w:NameWord(len, word)
 			WHERE w.len = len AND w.word STARTS WITH $prefix
 			RETURN DISTINCT w.profile AS profile, 'name' AS field, w.value AS value
 			LIMIT $n

@@ -210,6 +210,7 @@ func (t *tx) Candidates(ctx context.Context, keys []string, limit int) (map[stri
 	recs, err := t.collect(ctx, `UNWIND $keys AS k
 		CALL (k) {
 			MATCH (b:Block {key: k})
+			USING INDEX b:Block(key)
 			RETURN b.profile AS profile LIMIT $limit
 		}
 		RETURN k, collect(profile)`, map[string]any{"keys": keys, "limit": limit + 1})

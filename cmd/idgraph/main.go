@@ -17,6 +17,7 @@ commands:
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
   match             re-score every profile with the server's model (resumable)
+  synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
   eval              measure probabilistic matching on a labelled CSV: blocking recall, precision, recall, F1
   loadgen           drive /v1/batch with a realistic message mix and report throughput
   bench-lookup      seed profiles and drive GraphQL lookups; report requests/s and latency
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 		return runLoadgen(ctx, args[1:])
 	case "eval":
 		return runEval(ctx, args[1:])
+	case "synth":
+		return runSynth(ctx, args[1:])
 	case "train":
 		return runTrain(ctx, args[1:])
 	case "match":
