@@ -82,11 +82,13 @@ func (s *Scorer) weight(i, j int, lv []uint8) float64 {
 }
 
 // personalKind says whether a kind describes the person rather than
-// their household: family members share surname and address, not given
-// name, birthday, ID number, email or phone.
+// their household: family members share surname, address and often a
+// landline, not given name, birthday, ID number or email. (With phone
+// counted as personal, a shared landline outweighed everything else:
+// noisy 20,000-record set, pairwise precision 0.78 → 0.93 without it.)
 func personalKind(k Kind) bool {
 	switch k {
-	case KindGivenName, KindFullName, KindDate, KindID, KindEmail, KindPhone:
+	case KindGivenName, KindFullName, KindDate, KindID, KindEmail:
 		return true
 	}
 	return false
