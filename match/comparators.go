@@ -137,14 +137,6 @@ var methods = map[string]*method{
 	},
 }
 
-// MethodLevels lists a comparator's levels (without "null"), for docs and configs.
-func MethodLevels(name string) []string {
-	if m, ok := methods[name]; ok {
-		return append([]string(nil), m.levels...)
-	}
-	return nil
-}
-
 func prepText(raw string) value {
 	k := normalize(raw)
 	if k == "" {

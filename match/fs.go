@@ -57,9 +57,6 @@ func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
 	return s, nil
 }
 
-// Model returns the model the scorer uses.
-func (s *Scorer) Model() *Model { return s.model }
-
 // tfAdjust is the extra weight for agreeing exactly on this value: the
 // model's u for the exact level is an average over all values; for a
 // particular value the chance that a random record shares it is its

@@ -3,7 +3,6 @@ package match
 import (
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // foldTable maps the accented Latin letters met in names to their base
@@ -348,9 +347,4 @@ func prefixRunes(s string, n int) string {
 		i++
 	}
 	return s
-}
-
-func firstRune(s string) rune {
-	r, _ := utf8.DecodeRuneInString(s)
-	return r
 }
