@@ -88,19 +88,7 @@ const wait = 500 * time.Microsecond
 func New(r graph.Reader, cache *Cache) *Loaders {
 	l := &Loaders{cache: cache}
 	l.Profile = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*graph.Profile, []error) {
-		out := make([]*graph.Profile, len(ids))
-		var missing []string
-		var at []int
-		for i, id := range ids {
-			if p, ok := cache.profiles.Get(id); ok {
-				cache.Hits.Add(1)
-				out[i] = p
-				continue
-			}
-			cache.Misses.Add(1)
-			missing = append(missing, id)
-			at = append(at, i)
-		}
+		out, missing, at := fromCache(cache, cache.profiles, ids)
 		if len(missing) > 0 {
 			ps, err := r.GetProfiles(ctx, missing)
 			if err != nil {
@@ -116,19 +104,7 @@ func New(r graph.Reader, cache *Cache) *Loaders {
 		return out, nil
 	}, dataloadgen.WithWait(wait))
 	l.Identifiers = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]*graph.Identifier, []error) {
-		out := make([][]*graph.Identifier, len(ids))
-		var missing []string
-		var at []int
-		for i, id := range ids {
-			if list, ok := cache.identifiers.Get(id); ok {
-				cache.Hits.Add(1)
-				out[i] = list
-				continue
-			}
-			cache.Misses.Add(1)
-			missing = append(missing, id)
-			at = append(at, i)
-		}
+		out, missing, at := fromCache(cache, cache.identifiers, ids)
 		if len(missing) == 0 {
 			return out, nil
 		}
@@ -217,6 +193,23 @@ func (l *Loaders) CachedIdentifiers(ctx context.Context, id string) ([]*graph.Id
 		return list, nil
 	}
 	return l.Identifiers.Load(ctx, id)
+}
+
+// fromCache answers what it can from c and returns the rest: the missing
+// IDs and their positions in the answer.
+func fromCache[V any](cache *Cache, c *lru.Cache[string, V], ids []string) (out []V, missing []string, at []int) {
+	out = make([]V, len(ids))
+	for i, id := range ids {
+		if v, ok := c.Get(id); ok {
+			cache.Hits.Add(1)
+			out[i] = v
+			continue
+		}
+		cache.Misses.Add(1)
+		missing = append(missing, id)
+		at = append(at, i)
+	}
+	return out, missing, at
 }
 
 // fill repeats err for every key (nil stays nil).
