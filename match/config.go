@@ -168,25 +168,3 @@ func DecodeConfig(r io.Reader) (*Config, error) {
 	}
 	return &c, nil
 }
-
-// SegmentConfig is the configuration for Segment's reserved identify
-// traits, so that profiles built from identify calls match with no
-// configuration at all.
-func SegmentConfig() *Config {
-	c := &Config{Fields: []Field{
-		{Name: "firstName", Kind: KindGivenName, Swap: "lastName"},
-		{Name: "lastName", Kind: KindSurname, Swap: "firstName"},
-		{Name: "name", Kind: KindFullName},
-		{Name: "email", Kind: KindEmail},
-		{Name: "phone", Kind: KindPhone},
-		{Name: "birthday", Kind: KindDate},
-		{Name: "address.street", Kind: KindAddress},
-		{Name: "address.city", Kind: KindCity},
-		{Name: "address.postalCode", Kind: KindPostcode},
-		{Name: "address.state", Kind: KindState},
-		{Name: "address.country", Kind: KindState},
-		{Name: "username", Kind: KindID},
-	}}
-	c.Blocking = DefaultBlocking(c.Fields)
-	return c
-}

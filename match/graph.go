@@ -17,18 +17,36 @@ import (
 type GraphMatcher struct {
 	model *Model
 	hold  bool
+	// splitName derives firstName/lastName from a Segment `name` trait
+	// when the model compares the parts.
+	splitName bool
 }
 
 // NewGraphMatcher returns a matcher over the model; hold keeps the
 // household guard on.
-func NewGraphMatcher(m *Model, hold bool) *GraphMatcher { return &GraphMatcher{model: m, hold: hold} }
+func NewGraphMatcher(m *Model, hold bool) *GraphMatcher {
+	g := &GraphMatcher{model: m, hold: hold}
+	has := map[string]bool{}
+	for _, f := range m.Config.Fields {
+		has[f.Name] = true
+	}
+	g.splitName = has["firstName"] && has["lastName"] && !has["name"]
+	return g
+}
+
+func (g *GraphMatcher) fields(traits map[string]string) map[string]string {
+	if g.splitName {
+		return SegmentTraits(traits)
+	}
+	return traits
+}
 
 // Version is the model's version.
 func (g *GraphMatcher) Version() string { return g.model.Version }
 
 // BlockingKeys returns one key per equality rule the traits fill in.
 func (g *GraphMatcher) BlockingKeys(traits map[string]string) []string {
-	ds, err := NewDataset(&g.model.Config, []Record{{ID: "x", Fields: traits}})
+	ds, err := NewDataset(&g.model.Config, []Record{{ID: "x", Fields: g.fields(traits)}})
 	if err != nil {
 		return nil
 	}
@@ -46,7 +64,7 @@ func (g *GraphMatcher) BlockingKeys(traits map[string]string) []string {
 
 // Score compares two trait sets and explains the result.
 func (g *GraphMatcher) Score(a, b map[string]string) graph.MatchScore {
-	ds, err := NewDataset(&g.model.Config, []Record{{ID: "a", Fields: a}, {ID: "b", Fields: b}})
+	ds, err := NewDataset(&g.model.Config, []Record{{ID: "a", Fields: g.fields(a)}, {ID: "b", Fields: g.fields(b)}})
 	if err != nil {
 		return graph.MatchScore{}
 	}

@@ -24,7 +24,7 @@ func runEval(ctx context.Context, args []string) error {
 	density := fs.Float64("min-link-density", 0.3, "share of cross pairs that must be accepted edges to join two clusters of 2+")
 	noHold := fs.Bool("no-hold", false, "turn off the household guard (accept pairs whose personal fields disagree)")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
-	modelIn := fs.String("model", "", "score with this saved model instead of training")
+	modelIn := fs.String("model", "", "score with this saved model (or \"segment\", the built-in one) instead of training")
 	modelOut := fs.String("save-model", "", "write the trained model to this file")
 	verbose := fs.Bool("v", false, "show detected columns, blocking rules, model weights and example errors")
 	examples := fs.Int("examples", 5, "with -v: false positives and negatives to explain")
@@ -75,12 +75,16 @@ func runEval(ctx context.Context, args []string) error {
 		}
 	}
 	if *modelIn != "" {
-		if opt.Model, err = match.LoadModel(*modelIn); err != nil {
+		if opt.Model, err = loadModel(*modelIn); err != nil {
 			return err
 		}
 		if opt.Config == nil {
 			c := opt.Model.Config
 			opt.Config = &c
+		}
+		if opt.IDColumn == "" && opt.Config.IDColumn == "" {
+			detected, _ := match.Detect(a.Header, a.Rows, "")
+			opt.IDColumn = detected.IDColumn
 		}
 	}
 	rep, err := match.Evaluate(a, b, opt)
@@ -99,4 +103,13 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	match.FormatEval(os.Stdout, rep, *verbose)
 	return nil
+}
+
+// loadModel reads a model saved by train, or returns the built-in model
+// for Segment traits when name is "segment".
+func loadModel(name string) (*match.Model, error) {
+	if name == "segment" {
+		return match.SegmentModel(), nil
+	}
+	return match.LoadModel(name)
 }

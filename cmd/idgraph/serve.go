@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string) error {
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
 	maxPage := fs.Int("max-page", envInt("IDGRAPH_MAX_PAGE", server.DefaultMaxPage), "largest first argument")
 	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the API from a browser (* for any)")
-	modelPath := fs.String("model", env("IDGRAPH_MODEL", ""), "matching model (from idgraph train): compare profiles as their traits arrive")
+	modelPath := fs.String("model", env("IDGRAPH_MODEL", "segment"), "matching model compared with profiles' traits as they arrive: \"segment\" (built in, Segment's reserved traits), a file from idgraph train, or \"off\"")
 	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
@@ -75,8 +75,8 @@ func serve(ctx context.Context, args []string) error {
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
 	stitcher.Broker = broker
-	if *modelPath != "" {
-		model, err := match.LoadModel(*modelPath)
+	if *modelPath != "off" {
+		model, err := loadModel(*modelPath)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ func runSynth(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "output CSV file (default: standard output)")
 	household := fs.Float64("household", 0.15, "share of people who join an earlier person's household")
 	common := fs.Float64("common-names", 0.03, "share of people with one of a few very common names")
+	segment := fs.Bool("segment", false, "name the columns as Segment identify traits (firstName, address.city, …) for the built-in model")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -28,6 +29,9 @@ func runSynth(ctx context.Context, args []string) error {
 		return fmt.Errorf("usage: idgraph synth --records N [--seed S] [--out FILE.csv]")
 	}
 	t, st := match.Synthesize(match.SynthOptions{Records: *n, Seed: *seed, Household: *household, CommonName: *common})
+	if *segment {
+		t = match.SegmentTable(t)
+	}
 	w := os.Stdout
 	if *out != "" {
 		f, err := os.Create(*out)
