@@ -14,6 +14,7 @@ const (
 	ChangeUpdated  = "updated"  // new identifiers, events or traits
 	ChangeMerged   = "merged"   // another profile was merged into it
 	ChangeAbsorbed = "absorbed" // it was merged into another
+	ChangeSplit    = "split"    // a steward moved identifiers out of it (split, undone merge)
 )
 
 // ProfileChange says that a profile changed.

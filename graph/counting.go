@@ -66,3 +66,23 @@ func (c CountingReader) Search(ctx context.Context, prefix string, limit int) ([
 	c.Count("Search")
 	return c.R.Search(ctx, prefix, limit)
 }
+
+func (c CountingReader) MergeEvent(ctx context.Context, id string) (*MergeEvent, error) {
+	c.Count("MergeEvent")
+	return c.R.MergeEvent(ctx, id)
+}
+
+func (c CountingReader) AuditEntry(ctx context.Context, id string) (*AuditEntry, error) {
+	c.Count("AuditEntry")
+	return c.R.AuditEntry(ctx, id)
+}
+
+func (c CountingReader) AuditLog(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
+	c.Count("AuditLog")
+	return c.R.AuditLog(ctx, q)
+}
+
+func (c CountingReader) ReviewQueue(ctx context.Context, after string, limit int) ([]QueueItem, error) {
+	c.Count("ReviewQueue")
+	return c.R.ReviewQueue(ctx, after, limit)
+}

@@ -14,6 +14,7 @@ const (
 	KindUnauthorized Kind = "unauthorized" // no or wrong credentials: 401
 	KindForbidden    Kind = "forbidden"    // right credentials, wrong role: 403
 	KindNotFound     Kind = "not_found"    // 404
+	KindConflict     Kind = "conflict"     // the state changed meanwhile (decided by someone else): 409
 	KindTooLarge     Kind = "too_large"    // 413
 	KindUnavailable  Kind = "unavailable"  // the store cannot be reached: 503
 	KindInternal     Kind = "internal"     // a bug or an unexpected failure: 500

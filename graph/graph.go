@@ -62,6 +62,11 @@ type Edge struct {
 	// comparison's level and weight, the term-frequency adjustment, the
 	// prior.
 	Explanation json.RawMessage `json:"explanation,omitempty"`
+	// Impact is how many identifiers accepting a pending edge would join
+	// (both profiles' sizes when it was proposed): the review queue's order.
+	Impact int `json:"impact,omitempty"`
+	// Decision is the steward's, when a steward decided the edge.
+	Decision *Decision `json:"decision,omitempty"`
 }
 
 // Evidence says where and how often an edge was seen.
@@ -103,6 +108,9 @@ type Profile struct {
 	// Counts is the number of identifiers per type, for merge protection.
 	Counts map[string]int   `json:"counts"`
 	Traits map[string]Trait `json:"traits"`
+	// CannotLink names profiles a steward kept apart from this one: no
+	// automatic decision merges them.
+	CannotLink []string `json:"cannotLink,omitempty"`
 }
 
 // Older reports whether p was created before q (the older ID survives).
@@ -125,6 +133,9 @@ type MergeEvent struct {
 	// Sizes of both profiles (identifier counts) before the merge.
 	SurvivorSize int `json:"survivorSize"`
 	AbsorbedSize int `json:"absorbedSize"`
+	// Group lists the profiles the absorbed one had absorbed before, which
+	// an undo gives back to it.
+	Group []string `json:"group,omitempty"`
 }
 
 // HubMarking records when and why a value was marked as a hub.
@@ -166,6 +177,8 @@ type Changes struct {
 	Events   []*Event
 	// Blocks files profiles under their blocking keys, for matching.
 	Blocks []BlockEntry
+	// Audit records steward actions.
+	Audit []*AuditEntry
 }
 
 // Store is the storage contract every backend implements.
@@ -237,6 +250,15 @@ type Reader interface {
 	// Merges returns the merge events in which the profile took part,
 	// oldest first.
 	Merges(ctx context.Context, profileID string) ([]*MergeEvent, error)
+	// MergeEvent returns one merge event, or a not_found error.
+	MergeEvent(ctx context.Context, id string) (*MergeEvent, error)
+	// AuditEntry returns one audit entry, or a not_found error.
+	AuditEntry(ctx context.Context, id string) (*AuditEntry, error)
+	// AuditLog lists audit entries, newest first.
+	AuditLog(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+	// ReviewQueue lists pending edges in queue order (QueueRank, then
+	// pair) after the cursor, which is an item's Cursor or "".
+	ReviewQueue(ctx context.Context, after string, limit int) ([]QueueItem, error)
 	// Hubs lists the hub markings.
 	Hubs(ctx context.Context) ([]*HubMarking, error)
 	// Search returns up to limit matches whose identifier value or name

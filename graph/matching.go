@@ -147,8 +147,8 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		if err != nil {
 			return err
 		}
-		if e != nil && e.Status == StatusRejected {
-			continue // a rejected pair is not proposed again
+		if e != nil && (e.Status == StatusRejected || e.Decision != nil) || cannotLink(st.root(st.ids[group.Anchor]), q) {
+			continue // a rejected pair is not proposed again; a steward's decision stands
 		}
 		if e == nil {
 			e = &Edge{A: pair[0], B: pair[1], Kind: KindProbabilistic, Evidence: Evidence{FirstSeen: t}}
@@ -163,6 +163,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		e.Sources = addSource(e.Sources, o.Source)
 		st.dirtyEdges[pair] = true
 		g := st.root(st.ids[group.Anchor])
+		e.Impact = size(g) + size(q)
 		switch {
 		case sc.Probability < cfg.Accept:
 			e.Status, e.Reason = StatusPending, ReasonReview

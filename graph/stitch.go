@@ -138,6 +138,9 @@ func (st *stitch) profileChanges() []ProfileChange {
 	for _, m := range st.changes.Merges {
 		kinds[m.Survivor] = ChangeMerged
 	}
+	for _, id := range st.split {
+		kinds[id] = ChangeSplit
+	}
 	var out []ProfileChange
 	for _, p := range st.changes.Profiles {
 		c := ProfileChange{ProfileID: p.ID, Kind: ChangeUpdated, At: st.now}
@@ -172,6 +175,8 @@ type stitch struct {
 	dirtyEdges    map[[2]Key]bool
 	changes       Changes
 	res           Result
+	// split lists profiles a steward split (for change notifications).
+	split []string
 }
 
 func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
@@ -374,8 +379,12 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			e.Status = StatusAccepted
 		case a.Hub || b.Hub:
 			e.Status, e.Reason = StatusRejected, ReasonHub
+		case cannotLink(st.root(a), st.root(b)):
+			e.Status, e.Reason = StatusPending, ReasonCannotLink
+			e.Impact = size(st.root(a)) + size(st.root(b))
 		default:
 			e.Status, e.Reason = StatusPending, ReasonMergeProtection
+			e.Impact = size(st.root(a)) + size(st.root(b))
 		}
 	}
 
@@ -420,8 +429,11 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		case p == nil:
 			if st.fits(group.Counts, map[string]int{k.Type: 1}) {
 				st.join(group, n)
+				// It joins where the identifier it was seen with joined, so
+				// that undoing a merge can give it back to the right side.
+				n.Profile = st.ids[first].Profile
 			}
-		case st.fits(group.Counts, p.Counts):
+		case st.fits(group.Counts, p.Counts) && !cannotLink(group, p):
 			var err error
 			if group, err = st.merge(ctx, group, p, o, Pair(first, k)); err != nil {
 				return err
@@ -495,7 +507,7 @@ func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge
 		return nil, err
 	}
 	ev := &MergeEvent{MessageID: o.MessageID, Source: o.Source, Survivor: survivor.ID, Absorbed: absorbed.ID,
-		Edge: edge, SurvivorSize: size(survivor), AbsorbedSize: size(absorbed)}
+		Edge: edge, SurvivorSize: size(survivor), AbsorbedSize: size(absorbed), Group: slices.Clone(absorbed.Absorbed)}
 	ev.ID, ev.At = NewID("merge", st.now)
 	for _, id := range absorbed.Absorbed {
 		st.profiles[id].MergedInto = survivor.ID
@@ -505,6 +517,11 @@ func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge
 	survivor.Absorbed = append(survivor.Absorbed, absorbed.Absorbed...)
 	absorbed.Absorbed = nil
 	absorbed.MergedInto = survivor.ID
+	for _, id := range absorbed.CannotLink {
+		if !slices.Contains(survivor.CannotLink, id) {
+			survivor.CannotLink = append(survivor.CannotLink, id)
+		}
+	}
 	for typ, c := range absorbed.Counts {
 		survivor.Counts[typ] += c
 	}

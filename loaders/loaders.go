@@ -75,6 +75,18 @@ type Loaders struct {
 	Events *dataloadgen.Loader[EventsKey, []*graph.Event]
 }
 
+// Forget drops profiles from the shared cache and from this request's
+// loaders: a mutation's answer must show its own writes, which the
+// broker's invalidation (asynchronous) may not have reached yet.
+func (l *Loaders) Forget(ids ...string) {
+	for _, id := range ids {
+		l.cache.profiles.Remove(id)
+		l.cache.identifiers.Remove(id)
+		l.Profile.Clear(id)
+		l.Identifiers.Clear(id)
+	}
+}
+
 // EventsKey asks for one page of a profile's timeline.
 type EventsKey struct {
 	Profile string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/graph/storetest"
 )
 
 // BenchmarkIngest stitches batches of 500 observations, as the HTTP batch
@@ -160,4 +161,14 @@ func BenchmarkReads(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSteward: see the embedded store's.
+func BenchmarkSteward(b *testing.B) {
+	storetest.BenchStewardOps(b, openTest(b), 1000)
+}
+
+// BenchmarkReviewQueue: see the embedded store's.
+func BenchmarkReviewQueue(b *testing.B) {
+	storetest.BenchReviewQueue(b, openTest(b), 100_000)
 }

@@ -174,7 +174,29 @@ func edgeRow(e *graph.Edge) map[string]any {
 		"sources": stringList(e.Sources), "count": e.Count,
 		"firstSeen": timeVal(e.FirstSeen), "lastSeen": timeVal(e.LastSeen),
 		"model": optString(e.Model), "explanation": rawVal(e.Explanation),
+		"impact": e.Impact, "decision": jsonOrNil(e.Decision), "queue": optString(queuePos(e)),
 	}}
+}
+
+// queuePos is a pending edge's place in the review queue (the linked_queue
+// index): its rank, then the pair; "" for an edge that is not pending.
+func queuePos(e *graph.Edge) string {
+	if e.Status != graph.StatusPending {
+		return ""
+	}
+	return graph.QueueRank(e) + "|" + e.A.String() + "\x00" + e.B.String()
+}
+
+// jsonOrNil stores a small struct as a JSON string, or nothing for nil.
+func jsonOrNil[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return string(b)
 }
 
 func edgeFrom(a, b graph.Key, m map[string]any) *graph.Edge {
@@ -186,7 +208,20 @@ func edgeFrom(a, b graph.Key, m map[string]any) *graph.Edge {
 			FirstSeen: getTime(m, "firstSeen"), LastSeen: getTime(m, "lastSeen"),
 		},
 		Model: getString(m, "model"), Explanation: getRaw(m, "explanation"),
+		Impact: getInt(m, "impact"), Decision: decisionFrom(m),
 	}
+}
+
+func decisionFrom(m map[string]any) *graph.Decision {
+	s := getString(m, "decision")
+	if s == "" {
+		return nil
+	}
+	d := &graph.Decision{}
+	if json.Unmarshal([]byte(s), d) != nil {
+		return nil
+	}
+	return d
 }
 
 // edgeRecord reads an edge from the columns a.type, a.value, b.type,
@@ -213,6 +248,7 @@ func profileProps(p *graph.Profile) (map[string]any, error) {
 		"id": p.ID, "createdAt": timeVal(p.CreatedAt), "updatedAt": timeVal(p.UpdatedAt),
 		"mergedInto": optString(p.MergedInto), "absorbed": stringList(p.Absorbed),
 		"counts": counts, "traits": traits, "anchor": optString(anchorString(p.Anchor)),
+		"cannotLink": stringList(p.CannotLink),
 	}, nil
 }
 
@@ -227,6 +263,7 @@ func profileFrom(m map[string]any) (*graph.Profile, error) {
 	p := &graph.Profile{
 		ID: getString(m, "id"), CreatedAt: getTime(m, "createdAt"), UpdatedAt: getTime(m, "updatedAt"),
 		MergedInto: getString(m, "mergedInto"), Absorbed: getStrings(m, "absorbed"),
+		CannotLink: getStrings(m, "cannotLink"),
 	}
 	if a := getString(m, "anchor"); a != "" {
 		p.Anchor = parseKey(a)
@@ -284,7 +321,7 @@ func mergeProps(e *graph.MergeEvent) map[string]any {
 		"id": e.ID, "at": timeVal(e.At), "messageId": e.MessageID, "source": e.Source,
 		"survivor": e.Survivor, "absorbed": e.Absorbed,
 		"edgeA": e.Edge[0].String(), "edgeB": e.Edge[1].String(),
-		"survivorSize": e.SurvivorSize, "absorbedSize": e.AbsorbedSize,
+		"survivorSize": e.SurvivorSize, "absorbedSize": e.AbsorbedSize, "group": stringList(e.Group),
 	}
 }
 
@@ -294,6 +331,7 @@ func mergeFrom(m map[string]any) *graph.MergeEvent {
 		Source: getString(m, "source"), Survivor: getString(m, "survivor"), Absorbed: getString(m, "absorbed"),
 		Edge:         [2]graph.Key{parseKey(getString(m, "edgeA")), parseKey(getString(m, "edgeB"))},
 		SurvivorSize: getInt(m, "survivorSize"), AbsorbedSize: getInt(m, "absorbedSize"),
+		Group: getStrings(m, "group"),
 	}
 }
 

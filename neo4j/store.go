@@ -74,6 +74,9 @@ var schema = []string{
 	"CREATE CONSTRAINT hub_id IF NOT EXISTS FOR (h:Hub) REQUIRE h.id IS UNIQUE",
 	"CREATE CONSTRAINT setting_name IF NOT EXISTS FOR (s:Setting) REQUIRE s.name IS UNIQUE",
 	"CREATE INDEX block_by_key IF NOT EXISTS FOR (b:Block) ON (b.key)",
+	"CREATE INDEX linked_queue IF NOT EXISTS FOR ()-[l:LINKED]-() ON (l.queue)",
+	"CREATE CONSTRAINT audit_id IF NOT EXISTS FOR (a:Audit) REQUIRE a.id IS UNIQUE",
+	"CREATE INDEX audit_ref IF NOT EXISTS FOR (r:AuditRef) ON (r.profile, r.id)",
 }
 
 // Open connects to uri (bolt:// or neo4j://; empty user means no auth),

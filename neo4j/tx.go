@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -246,6 +247,14 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		profiles[i] = row
 	}
 	stale, words := t.nameChanges(c.Profiles)
+	audits := make([]any, len(c.Audit))
+	for i, a := range c.Audit {
+		data, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("neo4j: apply audit: %w", err)
+		}
+		audits[i] = map[string]any{"id": a.ID, "data": string(data), "profiles": stringList(a.Profiles)}
+	}
 	steps := []struct {
 		name   string
 		cypher string
@@ -298,6 +307,11 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		{"merges", `UNWIND $rows AS r
 			CREATE (m:Merge)
 			SET m = r`, mapRows(c.Merges, mergeProps)},
+		{"audit", `UNWIND $rows AS r
+			CREATE (a:Audit {id: r.id, data: r.data})
+			WITH a, r
+			UNWIND r.profiles AS p
+			CREATE (:AuditRef {profile: p, id: r.id})`, audits},
 		{"hubs", `UNWIND $rows AS r
 			CREATE (h:Hub)
 			SET h = r`, mapRows(c.Hubs, hubProps)},

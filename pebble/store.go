@@ -45,6 +45,9 @@ var (
 	pProfMerge  = []byte("pm/") // + profile ID + "/" + merge ID → merge ID
 	pHub        = []byte("h/")  // + hub marking ID → HubMarking
 	pBlock      = []byte("b/")  // + hmac(blocking key)[:16] + profile ID → profile ID
+	pQueue      = []byte("q/")  // + queue rank + hmac(A) + hmac(B): pending edges in review order
+	pAudit      = []byte("au/") // + audit ID → AuditEntry
+	pProfAudit  = []byte("pa/") // + profile ID + "/" + audit ID → audit ID
 )
 
 // Store is the embedded backend.

@@ -23,7 +23,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := &tx{s: s, loadedProfile: map[graph.Key]string{}, loadedEdges: map[[2]graph.Key]bool{}, loadedNames: map[string][]string{}, hashes: map[graph.Key][]byte{}}
+	t := &tx{s: s, loadedProfile: map[graph.Key]string{}, loadedEdges: map[[2]graph.Key][]byte{}, loadedNames: map[string][]string{}, hashes: map[graph.Key][]byte{}}
 	defer t.close()
 	return fn(ctx, t)
 }
@@ -33,7 +33,9 @@ type tx struct {
 	// loadedProfile remembers each identifier's stored profile, so that
 	// Apply can move its membership entry when the profile changes.
 	loadedProfile map[graph.Key]string
-	loadedEdges   map[[2]graph.Key]bool
+	// loadedEdges holds each loaded edge's review-queue key (nil when it
+	// was not pending), so that Apply can move it.
+	loadedEdges map[[2]graph.Key][]byte
 	// loadedNames holds each loaded profile's name traits, so that Apply
 	// indexes only names that are new.
 	loadedNames map[string][]string
@@ -147,7 +149,7 @@ func (t *tx) Edges(_ context.Context, pairs [][2]graph.Key) (map[[2]graph.Key]*g
 		}
 		if ok {
 			out[p] = e
-			t.loadedEdges[p] = true
+			t.loadedEdges[p] = t.queueKey(e)
 		}
 	}
 	return out, nil
@@ -199,9 +201,18 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	for _, e := range c.Edges {
 		ha, hb := t.hash(e.A), t.hash(e.B)
 		w.putJSON(key(pEdge, ha, hb), e)
-		if !t.loadedEdges[graph.Pair(e.A, e.B)] {
+		old, loaded := t.loadedEdges[graph.Pair(e.A, e.B)]
+		if !loaded {
 			w.put(key(pNeighbour, ha, hb), nil)
 			w.put(key(pNeighbour, hb, ha), nil)
+		}
+		if q := t.queueKey(e); !bytes.Equal(old, q) {
+			if old != nil {
+				w.del(old)
+			}
+			if q != nil {
+				w.put(q, nil)
+			}
 		}
 	}
 	for _, p := range c.Profiles {
@@ -216,6 +227,12 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		w.putJSON(key(pMerge, []byte(m.ID)), m)
 		w.put(key(pProfMerge, []byte(m.Survivor+"/"+m.ID)), []byte(m.ID))
 		w.put(key(pProfMerge, []byte(m.Absorbed+"/"+m.ID)), []byte(m.ID))
+	}
+	for _, a := range c.Audit {
+		w.putJSON(key(pAudit, []byte(a.ID)), a)
+		for _, p := range a.Profiles {
+			w.put(key(pProfAudit, []byte(p+"/"+a.ID)), []byte(a.ID))
+		}
 	}
 	for _, h := range c.Hubs {
 		w.putJSON(key(pHub, []byte(h.ID)), h)
@@ -242,6 +259,15 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		t.s.records.Add(string(r.k), r.v)
 	}
 	return nil
+}
+
+// queueKey is a pending edge's review-queue entry: its rank, then the
+// pair's hashes; nil for an edge that is not pending.
+func (t *tx) queueKey(e *graph.Edge) []byte {
+	if e.Status != graph.StatusPending {
+		return nil
+	}
+	return key(pQueue, []byte(graph.QueueRank(e)), t.hash(e.A), t.hash(e.B))
 }
 
 // timelineKey orders an identifier's events by timestamp, then by ID.

@@ -17,6 +17,10 @@ import (
 	"github.com/idgraph/idgraph/schema"
 )
 
+func (r *edgeResolver) ID(ctx context.Context, obj *graph.Edge) (string, error) {
+	return graph.EdgeID([2]graph.Key{obj.A, obj.B}), nil
+}
+
 func (r *edgeResolver) Kind(ctx context.Context, obj *graph.Edge) (schema.EdgeKind, error) {
 	return schema.EdgeKind(strings.ToUpper(obj.Kind)), nil
 }

@@ -20,6 +20,8 @@ type Resolver struct {
 	Reader     graph.Reader
 	Normalizer *graph.Normalizer
 	Broker     *graph.Broker
+	// Stitcher carries out steward actions.
+	Stitcher *graph.Stitcher
 	// MaxPage bounds every `first` argument.
 	MaxPage int
 }

@@ -42,3 +42,12 @@ func (j *JSON) UnmarshalGQL(v any) error {
 	*j = data
 	return nil
 }
+
+// ReviewItem is one pending edge of the review queue.
+type ReviewItem struct {
+	ID     string
+	Edge   *graph.Edge
+	Reason string
+	Score  float64
+	Impact int
+}

@@ -12,6 +12,40 @@ import (
 	"github.com/idgraph/idgraph/graph"
 )
 
+// A page of the audit log.
+type AuditConnection struct {
+	// The entries of this page.
+	Edges []*AuditEdge `json:"edges"`
+	// Whether more follow, and the cursor to ask for them.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An audit entry and its cursor.
+type AuditEdge struct {
+	// Pass as `after` to continue after this entry.
+	Cursor string `json:"cursor"`
+	// The entry.
+	Node *graph.AuditEntry `json:"node"`
+}
+
+// Narrows the audit log.
+type AuditFilter struct {
+	// Only entries involving this profile.
+	ProfileID *string `json:"profileId,omitempty"`
+}
+
+// One item of a bulk decision.
+type BulkResult struct {
+	// The edge ID asked for.
+	ID string `json:"id"`
+	// The audit entry, when the decision was made.
+	Audit *graph.AuditEntry `json:"audit,omitempty"`
+	// Why not, when it was not (e.g. decided meanwhile by someone else).
+	Error *string `json:"error,omitempty"`
+	// The error's code: CONFLICT, NOT_FOUND, …
+	Code *string `json:"code,omitempty"`
+}
+
 // A page of events.
 type EventConnection struct {
 	// The events of this page, newest first.
@@ -28,12 +62,25 @@ type EventEdge struct {
 	Node *graph.Event `json:"node"`
 }
 
+// An identifier to act on; the value is normalised as `lookup` does.
+type IdentifierInput struct {
+	// The identifier type.
+	Type string `json:"type"`
+	// The value, in any format `lookup` accepts.
+	Value string `json:"value"`
+}
+
 // A profile's identifier nodes and the edges touching them.
 type IdentityGraph struct {
 	// The profile's identifiers.
 	Nodes []*graph.Identifier `json:"nodes"`
 	// Every edge touching them, whatever its status: pending and rejected edges show what was kept apart.
 	Edges []*graph.Edge `json:"edges"`
+}
+
+// Steward actions. Each needs a steward key and is recorded in the audit log
+// with the key that acted, the note, and the profiles before and after.
+type Mutation struct {
 }
 
 // Relay page information.
@@ -85,6 +132,36 @@ type ProfileFilter struct {
 type Query struct {
 }
 
+// A page of the review queue.
+type ReviewConnection struct {
+	// The items of this page.
+	Edges []*ReviewEdge `json:"edges"`
+	// Whether more follow, and the cursor to ask for them.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A review item and its cursor.
+type ReviewEdge struct {
+	// Pass as `after` to continue after this item.
+	Cursor string `json:"cursor"`
+	// The item.
+	Node *ReviewItem `json:"node"`
+}
+
+// Narrows the review queue.
+type ReviewFilter struct {
+	// review, held, chaining_guard, merge_protection or cannot_link.
+	Reason *string `json:"reason,omitempty"`
+	// Only edges observed by this source.
+	Source *string `json:"source,omitempty"`
+	// Only edges with an end of this identifier type.
+	Type *string `json:"type,omitempty"`
+	// Lowest score.
+	MinScore *float64 `json:"minScore,omitempty"`
+	// Highest score.
+	MaxScore *float64 `json:"maxScore,omitempty"`
+}
+
 // One search match.
 type SearchHit struct {
 	// The live profile the match belongs to.
@@ -95,6 +172,14 @@ type SearchHit struct {
 	Value string `json:"value"`
 	// Whether the whole value equals the query.
 	Exact bool `json:"exact"`
+}
+
+// What a steward action did.
+type StewardResult struct {
+	// The audit entry recording it.
+	Audit *graph.AuditEntry `json:"audit"`
+	// The live profiles involved, as they are now.
+	Profiles []*Profile `json:"profiles"`
 }
 
 type Subscription struct {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segment"
 )
 
@@ -52,18 +55,28 @@ func (s *Server) authWrite(r *http.Request, body []byte) error {
 	return nil
 }
 
-func (s *Server) authRead(r *http.Request) error {
+func (s *Server) authRead(r *http.Request) (resolver.Caller, error) {
 	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || k == "" {
-		return graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
+		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
 	}
-	if !matchKey(s.keys.Read, k) {
-		if matchKey(s.keys.Write, k) {
-			return graph.Errorf(graph.KindForbidden, "a write key cannot read")
-		}
-		return graph.Errorf(graph.KindUnauthorized, "the read key is not valid")
+	return s.caller(k)
+}
+
+// caller identifies the holder of a read or steward key by a fingerprint
+// of the key, which audit entries record (never the key itself).
+func (s *Server) caller(k string) (resolver.Caller, error) {
+	sum := sha256.Sum256([]byte(k))
+	fp := hex.EncodeToString(sum[:6])
+	switch {
+	case matchKey(s.keys.Steward, k):
+		return resolver.Caller{Actor: "steward-key:" + fp, Steward: true}, nil
+	case matchKey(s.keys.Read, k):
+		return resolver.Caller{Actor: "read-key:" + fp}, nil
+	case matchKey(s.keys.Write, k):
+		return resolver.Caller{}, graph.Errorf(graph.KindForbidden, "a write key cannot read")
 	}
-	return nil
+	return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "the read key is not valid")
 }
 
 func (s *Server) decoder() *segment.Decoder {

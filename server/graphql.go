@@ -35,21 +35,12 @@ const (
 )
 
 // Stable extensions.code values for the project's error kinds.
-var graphqlCodes = map[graph.Kind]string{
-	graph.KindInvalid:      "BAD_USER_INPUT",
-	graph.KindUnauthorized: "UNAUTHENTICATED",
-	graph.KindForbidden:    "FORBIDDEN",
-	graph.KindNotFound:     "NOT_FOUND",
-	graph.KindTooLarge:     "TOO_LARGE",
-	graph.KindUnavailable:  "UNAVAILABLE",
-	graph.KindInternal:     "INTERNAL",
-}
 
 // graphqlHandler builds /graphql: POST and GET queries, subscriptions over
 // WebSocket (graphql-transport-ws, and the older graphql-ws), GraphiQL for
 // a browser, each query costed, depth-limited and authenticated.
 func (s *Server) graphqlHandler() http.Handler {
-	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage}
+	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher}
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
@@ -91,10 +82,12 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		if r.Header.Get("Upgrade") == "" {
-			if err := s.authRead(r); err != nil {
+			caller, err := s.authRead(r)
+			if err != nil {
 				writeGraphQLError(w, err)
 				return
 			}
+			r = r.WithContext(resolver.WithCaller(r.Context(), caller))
 			body, err := io.ReadAll(io.LimitReader(r.Body, MaxGraphQLBytes+1))
 			if err == nil && len(body) > MaxGraphQLBytes {
 				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
@@ -121,10 +114,11 @@ func paged(child int, first *int, def int) int {
 // ({"Authorization": "Bearer …"}): browsers cannot set WebSocket headers.
 func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	k := strings.TrimSpace(strings.TrimPrefix(p.Authorization(), "Bearer "))
-	if !matchKey(s.keys.Read, k) {
+	caller, err := s.caller(k)
+	if err != nil {
 		return ctx, nil, errors.New("a read key is required in connection_init's Authorization")
 	}
-	return ctx, &p, nil
+	return resolver.WithCaller(ctx, caller), &p, nil
 }
 
 // presentError maps the project's error kinds to stable codes; anything
@@ -135,17 +129,17 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	switch {
 	case errors.As(err, &e) && e.Kind != graph.KindInternal:
 		gerr.Message = graph.ErrorMessage(err)
-		gerr.Extensions = map[string]any{"code": graphqlCodes[e.Kind]}
+		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[e.Kind]}
 	case errors.Is(err, context.DeadlineExceeded):
 		gerr.Message = "the store did not answer in time"
-		gerr.Extensions = map[string]any{"code": graphqlCodes[graph.KindUnavailable]}
+		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindUnavailable]}
 	case gerr.Extensions["code"] != nil:
 		// gqlgen's own: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
 		// COMPLEXITY_LIMIT_EXCEEDED, PERSISTED_QUERY_NOT_FOUND…
 	default:
 		s.log.Error("graphql", "err", err, "path", gerr.Path.String())
 		gerr.Message = "internal error"
-		gerr.Extensions = map[string]any{"code": graphqlCodes[graph.KindInternal]}
+		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindInternal]}
 	}
 	s.metrics.graphqlErrors.WithLabelValues(fmt.Sprint(gerr.Extensions["code"])).Inc()
 	return gerr
@@ -160,7 +154,7 @@ func writeGraphQLError(w http.ResponseWriter, err error) {
 		code = http.StatusInternalServerError
 	}
 	writeJSON(w, code, map[string]any{"errors": []map[string]any{{
-		"message": graph.ErrorMessage(err), "extensions": map[string]any{"code": graphqlCodes[kind]},
+		"message": graph.ErrorMessage(err), "extensions": map[string]any{"code": resolver.ErrorCodes[kind]},
 	}}})
 }
 

@@ -62,7 +62,13 @@ func (f *fixture) gql(t *testing.T, key, query string, vars map[string]any) gqlR
 // must runs a query that must succeed and returns its data.
 func (f *fixture) must(t *testing.T, query string, vars map[string]any) map[string]any {
 	t.Helper()
-	r := f.gql(t, readKey, query, vars)
+	return f.mustAs(t, readKey, query, vars)
+}
+
+// mustAs runs a query or mutation with the key; it must succeed.
+func (f *fixture) mustAs(t *testing.T, key, query string, vars map[string]any) map[string]any {
+	t.Helper()
+	r := f.gql(t, key, query, vars)
 	if len(r.Errors) > 0 || r.Status != 200 {
 		t.Fatalf("query failed: %d %+v", r.Status, r.Errors)
 	}

@@ -13,7 +13,7 @@ import (
 // LoadKeys returns the API keys: those given (flags or environment), or
 // else the ones stored on first start, creating them then and logging them
 // that one time.
-func LoadKeys(ctx context.Context, store graph.Store, write, read string, log *slog.Logger) (Keys, error) {
+func LoadKeys(ctx context.Context, store graph.Store, write, read, steward string, log *slog.Logger) (Keys, error) {
 	var keys Keys
 	for _, k := range []struct {
 		name, prefix, given string
@@ -21,6 +21,7 @@ func LoadKeys(ctx context.Context, store graph.Store, write, read string, log *s
 	}{
 		{"write_key", "wk_", write, &keys.Write},
 		{"read_key", "rk_", read, &keys.Read},
+		{"steward_key", "sk_", steward, &keys.Steward},
 	} {
 		if k.given != "" {
 			*k.dst = []string{k.given}
@@ -40,8 +41,8 @@ func LoadKeys(ctx context.Context, store graph.Store, write, read string, log *s
 		}
 		*k.dst = []string{stored}
 	}
-	if keys.Write[0] == keys.Read[0] {
-		return Keys{}, fmt.Errorf("load keys: the write key and the read key must differ")
+	if keys.Write[0] == keys.Read[0] || keys.Write[0] == keys.Steward[0] || keys.Read[0] == keys.Steward[0] {
+		return Keys{}, fmt.Errorf("load keys: the write, read and steward keys must all differ")
 	}
 	return keys, nil
 }

@@ -33,10 +33,12 @@ const (
 	MaxImportBytes  = 4 << 20
 )
 
-// Keys are the API keys: write keys send data, read keys read it.
+// Keys are the API keys: write keys send data, read keys read it, steward
+// keys read it and act on it (review decisions, link, split, undo).
 type Keys struct {
-	Write []string
-	Read  []string
+	Write   []string
+	Read    []string
+	Steward []string
 }
 
 func matchKey(keys []string, k string) bool {
@@ -203,6 +205,7 @@ var statusOf = map[graph.Kind]int{
 	graph.KindUnauthorized: http.StatusUnauthorized,
 	graph.KindForbidden:    http.StatusForbidden,
 	graph.KindNotFound:     http.StatusNotFound,
+	graph.KindConflict:     http.StatusConflict,
 	graph.KindTooLarge:     http.StatusRequestEntityTooLarge,
 	graph.KindUnavailable:  http.StatusServiceUnavailable,
 }

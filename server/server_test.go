@@ -21,6 +21,7 @@ import (
 const (
 	writeKey = "wk_test"
 	readKey  = "rk_test"
+	stewKey  = "sk_test"
 )
 
 type fixture struct {
@@ -35,7 +36,7 @@ func newFixture(t *testing.T, open storetest.Opener) *fixture {
 	st := graph.NewStitcher(store, graph.DefaultConfig())
 	st.Broker = broker
 	srv := server.New(server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
-		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)

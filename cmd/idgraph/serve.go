@@ -31,6 +31,7 @@ func serve(ctx context.Context, args []string) error {
 	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "a directory for the embedded store, or neo4j://user:pass@host:7687 (also bolt://)")
 	writeKey := fs.String("write-key", env("IDGRAPH_WRITE_KEY", ""), "write key (default: created on first start)")
 	readKey := fs.String("read-key", env("IDGRAPH_READ_KEY", ""), "read key (default: created on first start)")
+	stewardKey := fs.String("steward-key", env("IDGRAPH_STEWARD_KEY", ""), "steward key: reads, and approves, rejects, links, splits and undoes (default: created on first start)")
 	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
 	priority := fs.String("priority", env("IDGRAPH_PRIORITY", ""), "identifier types from most to least trusted, e.g. user_id,crm_id,email (default: "+strings.Join(graph.DefaultConfig().Priority, ",")+")")
@@ -68,7 +69,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, log)
+	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, *stewardKey, log)
 	if err != nil {
 		return err
 	}

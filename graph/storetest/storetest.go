@@ -39,6 +39,13 @@ func Run(t *testing.T, open Opener) {
 		{"ProbabilisticMatching", testProbabilisticMatching},
 		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
 		{"MatchingGuards", testMatchingGuards},
+		{"ReviewQueue", testReviewQueue},
+		{"ApproveAndAudit", testApproveAndAudit},
+		{"RejectSticks", testRejectSticks},
+		{"Link", testLink},
+		{"SplitUndoRoundTrip", testSplitUndoRoundTrip},
+		{"UndoMerge", testUndoMerge},
+		{"ConcurrentDecisions", testConcurrentDecisions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

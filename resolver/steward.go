@@ -1,0 +1,185 @@
+package resolver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/schema"
+)
+
+// maxBulk bounds the IDs of one bulk decision and the identifiers of one split.
+const maxBulk = 1000
+
+// reviewPages bounds the store pages one filtered review-queue page reads.
+const reviewPages = 20
+
+// Caller is who sent a request: the fingerprint of the key that
+// authenticated it, and whether that key is a steward key.
+type Caller struct {
+	Actor   string
+	Steward bool
+}
+
+type callerKey struct{}
+
+// WithCaller records the request's caller for the resolvers.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// steward returns the acting key's fingerprint, or forbids the action.
+func steward(ctx context.Context) (string, error) {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	if !c.Steward {
+		return "", graph.Errorf(graph.KindForbidden, "steward actions need a steward key; a read key can only look")
+	}
+	return c.Actor, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func jsonOf(v any) (schema.JSON, error) {
+	b, err := json.Marshal(v)
+	return schema.JSON(b), err
+}
+
+func cursor(prefix, pos string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(prefix + pos))
+}
+
+func decodeCursor(c *string, prefix string) (string, error) {
+	if c == nil || *c == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(*c)
+	pos, ok := strings.CutPrefix(string(raw), prefix)
+	if err != nil || !ok || pos == "" {
+		return "", graph.FieldErrorf("after", "is not a cursor of this connection")
+	}
+	return pos, nil
+}
+
+func reviewMatches(e *graph.Edge, f *schema.ReviewFilter) bool {
+	switch {
+	case f == nil:
+		return true
+	case f.Reason != nil && e.Reason != *f.Reason,
+		f.Source != nil && !slices.Contains(e.Sources, *f.Source),
+		f.Type != nil && e.A.Type != *f.Type && e.B.Type != *f.Type,
+		f.MinScore != nil && e.Score < *f.MinScore,
+		f.MaxScore != nil && e.Score > *f.MaxScore:
+		return false
+	}
+	return true
+}
+
+func (r *Resolver) normalizeInput(in schema.IdentifierInput, field string) (graph.Key, error) {
+	k, err := r.Normalizer.Normalize(in.Type, in.Value)
+	if err != nil {
+		return graph.Key{}, graph.FieldErrorf(field, "%s", graph.ErrorMessage(err))
+	}
+	return k, nil
+}
+
+// profileOfKey is the live profile an identifier belongs to.
+func (r *Resolver) profileOfKey(ctx context.Context, k graph.Key) (*schema.Profile, error) {
+	n, err := r.Reader.Identifier(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return live(ctx, n.Profile)
+}
+
+type decideFunc func(ctx context.Context, actor string, pair [2]graph.Key, note string) (*graph.AuditEntry, error)
+
+func (r *mutationResolver) decide(ctx context.Context, id string, note *string, fn decideFunc) (*schema.StewardResult, error) {
+	actor, err := steward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := graph.ParseEdgeID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.result(ctx)(fn(ctx, actor, pair, deref(note)))
+}
+
+func (r *mutationResolver) decideAll(ctx context.Context, ids []string, note *string, fn decideFunc) ([]*schema.BulkResult, error) {
+	actor, err := steward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > maxBulk {
+		return nil, graph.FieldErrorf("ids", "at most %d at once", maxBulk)
+	}
+	out := make([]*schema.BulkResult, len(ids))
+	for i, id := range ids {
+		res := &schema.BulkResult{ID: id}
+		out[i] = res
+		pair, err := graph.ParseEdgeID(id)
+		if err == nil {
+			res.Audit, err = fn(ctx, actor, pair, deref(note))
+		}
+		if err != nil {
+			if graph.ErrorKind(err) == graph.KindInternal || graph.ErrorKind(err) == graph.KindUnavailable {
+				return nil, err
+			}
+			res.Error, res.Code = ptr(graph.ErrorMessage(err)), ptr(ErrorCodes[graph.ErrorKind(err)])
+		}
+	}
+	return out, nil
+}
+
+// ErrorCodes are the GraphQL error codes of the error kinds.
+var ErrorCodes = map[graph.Kind]string{
+	graph.KindInvalid:      "BAD_USER_INPUT",
+	graph.KindUnauthorized: "UNAUTHENTICATED",
+	graph.KindForbidden:    "FORBIDDEN",
+	graph.KindNotFound:     "NOT_FOUND",
+	graph.KindConflict:     "CONFLICT",
+	graph.KindTooLarge:     "TOO_LARGE",
+	graph.KindUnavailable:  "UNAVAILABLE",
+	graph.KindInternal:     "INTERNAL",
+}
+
+// result turns an action's audit entry into the mutation's answer, with
+// the involved profiles as they are now (read past the request's loaders,
+// which may hold them from before the action).
+func (r *mutationResolver) result(ctx context.Context) func(*graph.AuditEntry, error) (*schema.StewardResult, error) {
+	return func(a *graph.AuditEntry, err error) (*schema.StewardResult, error) {
+		if err != nil {
+			return nil, err
+		}
+		res := &schema.StewardResult{Audit: a}
+		for _, s := range append(a.Before, a.After...) {
+			loaders.For(ctx).Forget(s.ID)
+		}
+		seen := map[string]bool{}
+		for _, id := range a.Profiles {
+			p, err := r.Reader.Profile(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			for p.MergedInto != "" {
+				if p, err = r.Reader.Profile(ctx, p.MergedInto); err != nil {
+					return nil, err
+				}
+			}
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				res.Profiles = append(res.Profiles, &schema.Profile{Profile: p})
+			}
+		}
+		return res, nil
+	}
+}
