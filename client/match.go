@@ -18,6 +18,11 @@ type MatchOptions struct {
 	// again where it left off.
 	ResumeFile string
 	Progress   io.Writer
+	// DryRun changes nothing and writes each planned merge and review item
+	// to Plan, with the thresholds Accept and Review (nil: the server's).
+	DryRun         bool
+	Accept, Review *float64
+	Plan           io.Writer
 }
 
 // MatchSummary is what a bulk re-score did.
@@ -40,14 +45,19 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 	start := time.Now()
 	for {
 		var resp server.MatchResponse
-		if err := c.PostWrite(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize}, &resp); err != nil {
+		if err := c.PostWrite(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review}, &resp); err != nil {
 			return sum, fmt.Errorf("match: after %q: %w", after, err)
 		}
 		sum.Processed += resp.Processed
 		sum.Matches += resp.Matches
 		sum.Merges += resp.Merges
 		after = resp.Next
-		if opts.ResumeFile != "" {
+		for _, p := range resp.Planned {
+			if opts.Plan != nil {
+				fmt.Fprintf(opts.Plan, "%s\t%s\t%s\t%.4f\t%s — %s\t%s\n", p.Kind, p.Profiles[0], p.Profiles[1], p.Score, p.Edge[0], p.Edge[1], p.Reason)
+			}
+		}
+		if opts.ResumeFile != "" && !opts.DryRun {
 			if err := os.WriteFile(opts.ResumeFile, []byte(after+"\n"), 0o600); err != nil {
 				return sum, fmt.Errorf("match: resume file: %w", err)
 			}

@@ -193,5 +193,8 @@ func (st *stitch) edge(ctx context.Context, pair [2]Key) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e := es[pair]; e != nil {
+		st.edges[pair] = e // apply writes dirty edges from this map
+	}
 	return es[pair], nil
 }

@@ -65,15 +65,75 @@ func (s *Stitcher) Rematch(ctx context.Context, ids []string) (Result, error) {
 	return res, nil
 }
 
+// Planned is one change a dry run would make.
+type Planned struct {
+	Kind     string    `json:"kind"` // "merge" or "review"
+	Profiles [2]string `json:"profiles"`
+	Edge     [2]Key    `json:"edge"`
+	Score    float64   `json:"score"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// PlanRematch is Rematch without writing: it reports which profiles the
+// current model would merge, and which pairs it would send to review, with
+// the thresholds given (nil: the configured ones). It writes only the
+// blocking index (profiles filed under their keys, as matching would), so
+// that each page compares with the pages before it.
+func (s *Stitcher) PlanRematch(ctx context.Context, ids []string, cfg *MatchConfig) (Result, []Planned, error) {
+	if s.Matcher == nil {
+		return Result{}, nil, Errorf(KindInvalid, "no matching model is loaded (serve --model)")
+	}
+	var res Result
+	var plan []Planned
+	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		st := s.newStitch(tx)
+		st.dryRun = true
+		if cfg != nil {
+			st.matchCfg = *cfg
+		}
+		var err error
+		res, err = st.rematch(ctx, ids)
+		plan = st.plan()
+		return err
+	})
+	if err != nil {
+		return Result{}, nil, fmt.Errorf("plan rematch: %w", err)
+	}
+	return res, plan, nil
+}
+
+func (st *stitch) plan() []Planned {
+	var out []Planned
+	for _, m := range st.changes.Merges {
+		e := st.edges[m.Edge]
+		p := Planned{Kind: "merge", Profiles: [2]string{m.Survivor, m.Absorbed}, Edge: m.Edge}
+		if e != nil {
+			p.Score = e.Score
+		}
+		out = append(out, p)
+	}
+	for pair := range st.dirtyEdges {
+		e := st.edges[pair]
+		if e.Status == StatusPending && e.Kind == KindProbabilistic {
+			a, b := st.ids[pair[0]], st.ids[pair[1]]
+			p := Planned{Kind: "review", Edge: pair, Score: e.Score, Reason: e.Reason}
+			if a != nil && b != nil {
+				p.Profiles = [2]string{st.root(a).ID, st.root(b).ID}
+			}
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(x, y Planned) int { return comparePairs(x.Edge, y.Edge) })
+	return out
+}
+
 // update runs fn on a fresh stitch in a transaction and publishes the
 // profile changes once it has committed.
 func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch) (Result, error)) (Result, error) {
 	var res Result
 	var changes []ProfileChange
 	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		st := &stitch{cfg: s.Config, matcher: s.Matcher, matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
-			profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
-			dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
+		st := s.newStitch(tx)
 		var err error
 		res, err = fn(ctx, st)
 		changes = st.profileChanges()
@@ -86,6 +146,12 @@ func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch)
 		s.Broker.Publish(changes)
 	}
 	return res, nil
+}
+
+func (s *Stitcher) newStitch(tx Tx) *stitch {
+	return &stitch{cfg: s.Config, matcher: s.Matcher, matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
+		profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
+		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 }
 
 func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
@@ -118,8 +184,12 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 	return st.res, st.apply(ctx)
 }
 
-// apply writes everything the stitch changed.
+// apply writes everything the stitch changed (a dry run only the
+// blocking index).
 func (st *stitch) apply(ctx context.Context) error {
+	if st.dryRun {
+		return st.tx.Apply(ctx, &Changes{Blocks: st.changes.Blocks})
+	}
 	for k := range st.dirtyIDs {
 		st.changes.Identifiers = append(st.changes.Identifiers, st.ids[k])
 	}
@@ -177,6 +247,8 @@ type stitch struct {
 	res           Result
 	// split lists profiles a steward split (for change notifications).
 	split []string
+	// dryRun computes the changes without writing them.
+	dryRun bool
 }
 
 func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {

@@ -15,6 +15,11 @@ const MaxMatchPage = 1000
 type MatchRequest struct {
 	After string `json:"after"`
 	Limit int    `json:"limit"`
+	// DryRun reports what would change without changing it, with the
+	// thresholds given (default: the server's).
+	DryRun bool     `json:"dryRun"`
+	Accept *float64 `json:"accept"`
+	Review *float64 `json:"review"`
 }
 
 // MatchResponse says what the page did and where the next one starts.
@@ -24,6 +29,8 @@ type MatchResponse struct {
 	Merges    int    `json:"merges"`
 	Next      string `json:"next"`
 	Done      bool   `json:"done"`
+	// Planned lists a dry run's merges and review items.
+	Planned []graph.Planned `json:"planned,omitempty"`
 }
 
 // handleMatch re-scores a page of live profiles with the loaded model.
@@ -54,12 +61,30 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 		for i, p := range ps {
 			ids[i] = p.ID
 		}
-		res, err := s.stitcher.Rematch(r.Context(), ids)
+		var res graph.Result
+		if req.DryRun {
+			cfg := s.stitcher.MatchConfig
+			if req.Accept != nil {
+				cfg.Accept = *req.Accept
+			}
+			if req.Review != nil {
+				cfg.Review = *req.Review
+			}
+			if !(0 < cfg.Review && cfg.Review <= cfg.Accept && cfg.Accept <= 1) {
+				writeError(w, graph.FieldErrorf("accept", "need 0 < review ≤ accept ≤ 1"))
+				return
+			}
+			res, resp.Planned, err = s.stitcher.PlanRematch(r.Context(), ids, &cfg)
+		} else {
+			res, err = s.stitcher.Rematch(r.Context(), ids)
+		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		s.metrics.merges.Add(float64(res.Merges))
+		if !req.DryRun {
+			s.metrics.merges.Add(float64(res.Merges))
+		}
 		resp.Processed, resp.Matches, resp.Merges, resp.Next = len(ps), res.Matches, res.Merges, ids[len(ids)-1]
 	}
 	writeJSON(w, http.StatusOK, resp)

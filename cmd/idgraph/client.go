@@ -134,15 +134,31 @@ func runMatch(ctx context.Context, args []string) error {
 	var o client.MatchOptions
 	fs.IntVar(&o.PageSize, "page", 200, "profiles per request")
 	fs.StringVar(&o.ResumeFile, "resume-file", ".idgraph-match.cursor", "where the cursor is kept, to resume an interrupted run (\"\" for none)")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "change nothing: print the merges and review items a run would make (kind, profiles, score, edge, reason)")
+	accept := fs.Float64("accept", 0, "with --dry-run: the accept threshold to try (default: the server's)")
+	review := fs.Float64("review", 0, "with --dry-run: the review threshold to try (default: the server's)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *accept > 0 {
+		o.Accept = accept
+	}
+	if *review > 0 {
+		o.Review = review
+	}
+	if o.DryRun {
+		o.Plan, o.ResumeFile = os.Stdout, ""
 	}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 		o.Progress = os.Stderr
 	}
 	sum, err := client.New(*srv, *key).Match(ctx, o)
 	if sum != nil {
-		fmt.Printf("re-scored %d profiles: %d probabilistic edges scored, %d merges\n", sum.Processed, sum.Matches, sum.Merges)
+		verb := "re-scored"
+		if o.DryRun {
+			verb = "dry run, nothing changed: would re-score"
+		}
+		fmt.Printf("%s %d profiles: %d probabilistic edges scored, %d merges\n", verb, sum.Processed, sum.Matches, sum.Merges)
 	}
 	return err
 }

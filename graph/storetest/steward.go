@@ -360,3 +360,30 @@ func testConcurrentDecisions(t *testing.T, s graph.Store) {
 		t.Errorf("edge is %s", e.Status)
 	}
 }
+
+// A dry run reports what a lower threshold would merge and changes nothing.
+func testDryRun(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	strict := graph.DefaultMatchConfig()
+	strict.Accept = 0.995
+	ingestMatching(t, s, strict,
+		person("m1", t0, "crm_id:C1", "Jon", "Smith", "1980-01-01"),
+		person("m2", t0.Add(time.Hour), "crm_id:C2", "Jon", "Smith", "1980-01-01"))
+	before := state(t, s)
+	st := steward(s)
+	loose := graph.DefaultMatchConfig()
+	var ids []string
+	for _, k := range []string{"crm_id:C1", "crm_id:C2"} {
+		ids = append(ids, ProfileOf(t, s, k).ID)
+	}
+	res, plan, err := st.PlanRematch(ctx, ids, &loose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Merges != 1 || len(plan) != 1 || plan[0].Kind != "merge" || plan[0].Score != 0.99 {
+		t.Errorf("plan = %+v (%+v)", plan, res)
+	}
+	if after := state(t, s); after != before {
+		t.Errorf("a dry run changed the graph:\n%s\n%s", before, after)
+	}
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"SplitUndoRoundTrip", testSplitUndoRoundTrip},
 		{"UndoMerge", testUndoMerge},
 		{"ConcurrentDecisions", testConcurrentDecisions},
+		{"DryRun", testDryRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
