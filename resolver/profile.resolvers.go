@@ -196,6 +196,14 @@ func (r *profileResolver) History(ctx context.Context, obj *schema.Profile) ([]*
 	return r.Reader.Merges(ctx, obj.ID)
 }
 
+func (r *profileResolver) Audit(ctx context.Context, obj *schema.Profile, first *int) ([]*graph.AuditEntry, error) {
+	n, err := r.pageSize(first, 20)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reader.AuditLog(ctx, graph.AuditQuery{Profile: obj.ID, Limit: n})
+}
+
 func (r *Resolver) Edge() schema.EdgeResolver { return &edgeResolver{r} }
 
 func (r *Resolver) Event() schema.EventResolver { return &eventResolver{r} }

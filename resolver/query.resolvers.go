@@ -90,6 +90,27 @@ func (r *queryResolver) Search(ctx context.Context, query string, first *int) ([
 		hits = append(hits, hs...)
 	}
 	slices.SortFunc(hits, graph.SearchRank)
+	// An identifier hit names the profile the identifier first joined; a
+	// split may have moved it since, so ask the identifier where it is.
+	var keys []graph.Key
+	var keyHits []int
+	for i, h := range hits {
+		if h.Field != "name" {
+			keys = append(keys, graph.Key{Type: h.Field, Value: h.Value})
+			keyHits = append(keyHits, i)
+		}
+	}
+	if len(keys) > 0 {
+		nodes, err := r.Reader.GetIdentifiers(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for j, n := range nodes {
+			if n != nil && n.Profile != "" {
+				hits[keyHits[j]].Profile = n.Profile
+			}
+		}
+	}
 	// One hit per live profile, its best.
 	ids := make([]string, len(hits))
 	for i, h := range hits {

@@ -78,6 +78,11 @@ func TestStewardLinkSplitUndo(t *testing.T) {
 			t.Fatalf("split = %v", d)
 		}
 		split := get(d, "split.audit.id").(string)
+		// Search follows the identifier to the profile it was split into.
+		hit := f.must(t, `{ search(query: "web-1") { profile { id } } }`, nil)
+		if got := get(hit, "search.0.profile.id"); got != get(d, "split.profiles.1.id") {
+			t.Errorf("search after the split found %v, want %v", got, get(d, "split.profiles.1.id"))
+		}
 		d = f.act(t, `mutation($a: ID!) { undoSplit(auditId: $a) { profiles { id identifiers { value } } } }`, map[string]any{"a": split})
 		if get(d, "undoSplit.profiles.0.id") != p || len(get(d, "undoSplit.profiles.0.identifiers").([]any)) != 2 {
 			t.Errorf("undoSplit = %v", d)
@@ -85,6 +90,14 @@ func TestStewardLinkSplitUndo(t *testing.T) {
 		d = f.act(t, `mutation($m: ID!) { undoMerge(mergeEventId: $m) { profiles { id identifiers { value } } } }`, map[string]any{"m": merge})
 		if len(get(d, "undoMerge.profiles").([]any)) != 2 {
 			t.Errorf("undoMerge = %v", d)
+		}
+		// web-1 moved out, back, and out again: search finds it where it is.
+		hit = f.must(t, `{ search(query: "web-1") { profile { id } } lookup(type: "anonymous_id", value: "web-1") { id } }`, nil)
+		if get(hit, "search.0.profile.id") != get(hit, "lookup.id") || get(hit, "lookup.id") == p {
+			t.Errorf("search after undoMerge = %v, want web-1's own profile", hit)
+		}
+		if a := f.must(t, `query($p: ID!) { profile(id: $p) { audit { action } } }`, map[string]any{"p": p}); len(get(a, "profile.audit").([]any)) != 4 {
+			t.Errorf("profile audit = %v", a)
 		}
 		log := f.must(t, `query($p: ID!) { auditLog(filter: {profileId: $p}) { edges { node { action } } } }`, map[string]any{"p": p})
 		var actions []string
