@@ -76,10 +76,11 @@ type Planned struct {
 
 // PlanRematch is Rematch without writing: it reports which profiles the
 // current model would merge, and which pairs it would send to review, with
-// the thresholds given (nil: the configured ones). It writes only the
-// blocking index (profiles filed under their keys, as matching would), so
-// that each page compares with the pages before it.
-func (s *Stitcher) PlanRematch(ctx context.Context, ids []string, cfg *MatchConfig) (Result, []Planned, error) {
+// the thresholds given (nil: the configured ones). With fileBlocks it
+// writes the blocking index (profiles filed under their keys, as matching
+// would), so that a bulk run's pages compare with the pages before them;
+// without, it writes nothing.
+func (s *Stitcher) PlanRematch(ctx context.Context, ids []string, cfg *MatchConfig, fileBlocks bool) (Result, []Planned, error) {
 	if s.Matcher == nil {
 		return Result{}, nil, Errorf(KindInvalid, "no matching model is loaded (serve --model)")
 	}
@@ -87,7 +88,7 @@ func (s *Stitcher) PlanRematch(ctx context.Context, ids []string, cfg *MatchConf
 	var plan []Planned
 	err := s.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		st := s.newStitch(tx)
-		st.dryRun = true
+		st.dryRun, st.fileBlocks = true, fileBlocks
 		if cfg != nil {
 			st.matchCfg = *cfg
 		}
@@ -187,8 +188,11 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 // apply writes everything the stitch changed (a dry run only the
 // blocking index).
 func (st *stitch) apply(ctx context.Context) error {
-	if st.dryRun {
+	if st.dryRun && st.fileBlocks {
 		return st.tx.Apply(ctx, &Changes{Blocks: st.changes.Blocks})
+	}
+	if st.dryRun {
+		return nil
 	}
 	for k := range st.dirtyIDs {
 		st.changes.Identifiers = append(st.changes.Identifiers, st.ids[k])
@@ -247,8 +251,9 @@ type stitch struct {
 	res           Result
 	// split lists profiles a steward split (for change notifications).
 	split []string
-	// dryRun computes the changes without writing them.
-	dryRun bool
+	// dryRun computes the changes without writing them, except, with
+	// fileBlocks, the blocking index.
+	dryRun, fileBlocks bool
 }
 
 func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {

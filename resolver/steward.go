@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -166,14 +167,9 @@ func (r *mutationResolver) result(ctx context.Context) func(*graph.AuditEntry, e
 		}
 		seen := map[string]bool{}
 		for _, id := range a.Profiles {
-			p, err := r.Reader.Profile(ctx, id)
+			p, err := r.liveProfile(ctx, id, "id")
 			if err != nil {
 				return nil, err
-			}
-			for p.MergedInto != "" {
-				if p, err = r.Reader.Profile(ctx, p.MergedInto); err != nil {
-					return nil, err
-				}
 			}
 			if !seen[p.ID] {
 				seen[p.ID] = true
@@ -182,4 +178,16 @@ func (r *mutationResolver) result(ctx context.Context) func(*graph.AuditEntry, e
 		}
 		return res, nil
 	}
+}
+
+// liveProfile reads a profile by ID and follows it to the live one.
+func (r *Resolver) liveProfile(ctx context.Context, id, field string) (*graph.Profile, error) {
+	p, err := r.Reader.Profile(ctx, id)
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		return nil, &graph.Error{Kind: graph.KindNotFound, Field: field, Msg: fmt.Sprintf("no profile %q", id)}
+	}
+	for err == nil && p.MergedInto != "" {
+		p, err = r.Reader.Profile(ctx, p.MergedInto)
+	}
+	return p, err
 }

@@ -73,6 +73,25 @@ func (r *mutationResolver) Link(ctx context.Context, a schema.IdentifierInput, b
 	return r.result(ctx)(r.Stitcher.Link(ctx, actor, ka, kb, deref(note)))
 }
 
+func (r *mutationResolver) LinkProfiles(ctx context.Context, a string, b string, note *string) (*schema.StewardResult, error) {
+	actor, err := steward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pa, err := r.liveProfile(ctx, a, "a")
+	if err != nil {
+		return nil, err
+	}
+	pb, err := r.liveProfile(ctx, b, "b")
+	if err != nil {
+		return nil, err
+	}
+	if pa.ID == pb.ID {
+		return nil, graph.Errorf(graph.KindConflict, "%s and %s are already one profile", a, b)
+	}
+	return r.result(ctx)(r.Stitcher.Link(ctx, actor, pa.Anchor, pb.Anchor, deref(note)))
+}
+
 func (r *mutationResolver) Split(ctx context.Context, profileID string, identifiers []*schema.IdentifierInput, note *string) (*schema.StewardResult, error) {
 	actor, err := steward(ctx)
 	if err != nil {
@@ -104,6 +123,14 @@ func (r *mutationResolver) UndoSplit(ctx context.Context, auditID string, note *
 		return nil, err
 	}
 	return r.result(ctx)(r.Stitcher.UndoSplit(ctx, actor, auditID, deref(note)))
+}
+
+func (r *plannedChangeResolver) Profiles(ctx context.Context, obj *graph.Planned) ([]string, error) {
+	return obj.Profiles[:], nil
+}
+
+func (r *plannedChangeResolver) Edge(ctx context.Context, obj *graph.Planned) ([]*graph.Key, error) {
+	return []*graph.Key{&obj.Edge[0], &obj.Edge[1]}, nil
 }
 
 func (r *queryResolver) ReviewQueue(ctx context.Context, first *int, after *string, filter *schema.ReviewFilter) (*schema.ReviewConnection, error) {
@@ -182,6 +209,52 @@ func (r *queryResolver) AuditEntry(ctx context.Context, id string) (*graph.Audit
 	return e, err
 }
 
+func (r *queryResolver) MatchPreview(ctx context.Context, accept *float64, review *float64, first *int, after *string) (*schema.MatchPreview, error) {
+	if _, err := steward(ctx); err != nil {
+		return nil, err
+	}
+	if r.Stitcher.Matcher == nil {
+		return nil, graph.Errorf(graph.KindInvalid, "no matching model is loaded (serve --model)")
+	}
+	n, err := r.pageSize(first, 100)
+	if err != nil {
+		return nil, err
+	}
+	cfg := r.Stitcher.MatchConfig
+	if accept != nil {
+		cfg.Accept = *accept
+	}
+	if review != nil {
+		cfg.Review = *review
+	}
+	if !(0 < cfg.Review && cfg.Review <= cfg.Accept && cfg.Accept <= 1) {
+		return nil, graph.FieldErrorf("accept", "need 0 < review ≤ accept ≤ 1, not review %g and accept %g", cfg.Review, cfg.Accept)
+	}
+	ps, err := r.Reader.Profiles(ctx, deref(after), n)
+	if err != nil {
+		return nil, err
+	}
+	out := &schema.MatchPreview{Changes: []*graph.Planned{}, Processed: len(ps)}
+	if len(ps) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	_, plan, err := r.Stitcher.PlanRematch(ctx, ids, &cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plan {
+		out.Changes = append(out.Changes, &plan[i])
+	}
+	if len(ps) == n {
+		out.Next = &ids[len(ids)-1]
+	}
+	return out, nil
+}
+
 func (r *reviewItemResolver) Left(ctx context.Context, obj *schema.ReviewItem) (*schema.Profile, error) {
 	return r.profileOfKey(ctx, obj.Edge.A)
 }
@@ -206,10 +279,13 @@ func (r *Resolver) AuditEntry() schema.AuditEntryResolver { return &auditEntryRe
 
 func (r *Resolver) Mutation() schema.MutationResolver { return &mutationResolver{r} }
 
+func (r *Resolver) PlannedChange() schema.PlannedChangeResolver { return &plannedChangeResolver{r} }
+
 func (r *Resolver) ReviewItem() schema.ReviewItemResolver { return &reviewItemResolver{r} }
 
 type (
-	auditEntryResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	reviewItemResolver struct{ *Resolver }
+	auditEntryResolver    struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	plannedChangeResolver struct{ *Resolver }
+	reviewItemResolver    struct{ *Resolver }
 )

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	HistoryEntry() HistoryEntryResolver
 	Identifier() IdentifierResolver
 	Mutation() MutationResolver
+	PlannedChange() PlannedChangeResolver
 	Profile() ProfileResolver
 	Query() QueryResolver
 	ReviewItem() ReviewItemResolver
@@ -166,10 +167,17 @@ type ComplexityRoot struct {
 		Nodes func(childComplexity int) int
 	}
 
+	MatchPreview struct {
+		Changes   func(childComplexity int) int
+		Next      func(childComplexity int) int
+		Processed func(childComplexity int) int
+	}
+
 	Mutation struct {
 		ApproveMatch   func(childComplexity int, id string, note *string) int
 		ApproveMatches func(childComplexity int, ids []string, note *string) int
 		Link           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string) int
+		LinkProfiles   func(childComplexity int, a string, b string, note *string) int
 		RejectMatch    func(childComplexity int, id string, note *string) int
 		RejectMatches  func(childComplexity int, ids []string, note *string) int
 		Split          func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string) int
@@ -180,6 +188,14 @@ type ComplexityRoot struct {
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	PlannedChange struct {
+		Edge     func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Profiles func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Score    func(childComplexity int) int
 	}
 
 	Profile struct {
@@ -219,14 +235,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditEntry  func(childComplexity int, id string) int
-		AuditLog    func(childComplexity int, first *int, after *string, filter *AuditFilter) int
-		Identifier  func(childComplexity int, typeArg string, value string) int
-		Lookup      func(childComplexity int, typeArg string, value string) int
-		Profile     func(childComplexity int, id string) int
-		Profiles    func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
-		ReviewQueue func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
-		Search      func(childComplexity int, query string, first *int) int
+		AuditEntry   func(childComplexity int, id string) int
+		AuditLog     func(childComplexity int, first *int, after *string, filter *AuditFilter) int
+		Identifier   func(childComplexity int, typeArg string, value string) int
+		Lookup       func(childComplexity int, typeArg string, value string) int
+		MatchPreview func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Profile      func(childComplexity int, id string) int
+		Profiles     func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		ReviewQueue  func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
+		Search       func(childComplexity int, query string, first *int) int
 	}
 
 	ReviewConnection struct {
@@ -318,9 +335,14 @@ type MutationResolver interface {
 	ApproveMatches(ctx context.Context, ids []string, note *string) ([]*BulkResult, error)
 	RejectMatches(ctx context.Context, ids []string, note *string) ([]*BulkResult, error)
 	Link(ctx context.Context, a IdentifierInput, b IdentifierInput, note *string) (*StewardResult, error)
+	LinkProfiles(ctx context.Context, a string, b string, note *string) (*StewardResult, error)
 	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string) (*StewardResult, error)
 	UndoMerge(ctx context.Context, mergeEventID string, note *string) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string) (*StewardResult, error)
+}
+type PlannedChangeResolver interface {
+	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
+	Edge(ctx context.Context, obj *graph.Planned) ([]*graph.Key, error)
 }
 type ProfileResolver interface {
 	Identifiers(ctx context.Context, obj *Profile) ([]*graph.Identifier, error)
@@ -344,6 +366,7 @@ type QueryResolver interface {
 	ReviewQueue(ctx context.Context, first *int, after *string, filter *ReviewFilter) (*ReviewConnection, error)
 	AuditLog(ctx context.Context, first *int, after *string, filter *AuditFilter) (*AuditConnection, error)
 	AuditEntry(ctx context.Context, id string) (*graph.AuditEntry, error)
+	MatchPreview(ctx context.Context, accept *float64, review *float64, first *int, after *string) (*MatchPreview, error)
 }
 type ReviewItemResolver interface {
 	Left(ctx context.Context, obj *ReviewItem) (*Profile, error)
@@ -860,6 +883,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentityGraph.Nodes(childComplexity), true
 
+	case "MatchPreview.changes":
+		if e.ComplexityRoot.MatchPreview.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchPreview.Changes(childComplexity), true
+	case "MatchPreview.next":
+		if e.ComplexityRoot.MatchPreview.Next == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchPreview.Next(childComplexity), true
+	case "MatchPreview.processed":
+		if e.ComplexityRoot.MatchPreview.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchPreview.Processed(childComplexity), true
+
 	case "Mutation.approveMatch":
 		if e.ComplexityRoot.Mutation.ApproveMatch == nil {
 			break
@@ -893,6 +935,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Link(childComplexity, args["a"].(IdentifierInput), args["b"].(IdentifierInput), args["note"].(*string)), true
+	case "Mutation.linkProfiles":
+		if e.ComplexityRoot.Mutation.LinkProfiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkProfiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkProfiles(childComplexity, args["a"].(string), args["b"].(string), args["note"].(*string)), true
 	case "Mutation.rejectMatch":
 		if e.ComplexityRoot.Mutation.RejectMatch == nil {
 			break
@@ -961,6 +1014,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PlannedChange.edge":
+		if e.ComplexityRoot.PlannedChange.Edge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedChange.Edge(childComplexity), true
+	case "PlannedChange.kind":
+		if e.ComplexityRoot.PlannedChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedChange.Kind(childComplexity), true
+	case "PlannedChange.profiles":
+		if e.ComplexityRoot.PlannedChange.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedChange.Profiles(childComplexity), true
+	case "PlannedChange.reason":
+		if e.ComplexityRoot.PlannedChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedChange.Reason(childComplexity), true
+	case "PlannedChange.score":
+		if e.ComplexityRoot.PlannedChange.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedChange.Score(childComplexity), true
 
 	case "Profile.audit":
 		if e.ComplexityRoot.Profile.Audit == nil {
@@ -1165,6 +1249,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Lookup(childComplexity, args["type"].(string), args["value"].(string)), true
+	case "Query.matchPreview":
+		if e.ComplexityRoot.Query.MatchPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_matchPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MatchPreview(childComplexity, args["accept"].(*float64), args["review"].(*float64), args["first"].(*int), args["after"].(*string)), true
 	case "Query.profile":
 		if e.ComplexityRoot.Query.Profile == nil {
 			break
@@ -1731,6 +1826,18 @@ func (ec *executionContext) childFields_IdentityGraph(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type IdentityGraph", field.Name)
 }
 
+func (ec *executionContext) childFields_MatchPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changes":
+		return ec.fieldContext_MatchPreview_changes(ctx, field)
+	case "processed":
+		return ec.fieldContext_MatchPreview_processed(ctx, field)
+	case "next":
+		return ec.fieldContext_MatchPreview_next(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MatchPreview", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1739,6 +1846,22 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PlannedChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_PlannedChange_kind(ctx, field)
+	case "profiles":
+		return ec.fieldContext_PlannedChange_profiles(ctx, field)
+	case "edge":
+		return ec.fieldContext_PlannedChange_edge(ctx, field)
+	case "score":
+		return ec.fieldContext_PlannedChange_score(ctx, field)
+	case "reason":
+		return ec.fieldContext_PlannedChange_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlannedChange", field.Name)
 }
 
 func (ec *executionContext) childFields_Profile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2053,6 +2176,36 @@ func (ec *executionContext) field_Mutation_approveMatches_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_linkProfiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "a",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["a"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "b",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["b"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_link_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2360,6 +2513,44 @@ func (ec *executionContext) field_Query_lookup_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["value"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_matchPreview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "accept",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accept"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "review",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["review"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -4526,6 +4717,84 @@ func (ec *executionContext) fieldContext_IdentityGraph_edges(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _MatchPreview_changes(ctx context.Context, field graphql.CollectedField, obj *MatchPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchPreview_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*graph.Planned) graphql.Marshaler {
+			return ec.marshalNPlannedChange2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐPlannedᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchPreview_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MatchPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlannedChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MatchPreview_processed(ctx context.Context, field graphql.CollectedField, obj *MatchPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchPreview_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchPreview_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MatchPreview_next(ctx context.Context, field graphql.CollectedField, obj *MatchPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchPreview_next(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Next, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MatchPreview_next(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchPreview", field, false, false, "String")
+}
+
 func (ec *executionContext) _Mutation_approveMatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4746,6 +5015,50 @@ func (ec *executionContext) fieldContext_Mutation_link(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_linkProfiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_linkProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LinkProfiles(ctx, fc.Args["a"].(string), fc.Args["b"].(string), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
+			return ec.marshalNStewardResult2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐStewardResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_linkProfiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StewardResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_linkProfiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_split(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4922,6 +5235,130 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedChange_kind(ctx context.Context, field graphql.CollectedField, obj *graph.Planned) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedChange_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedChange_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedChange_profiles(ctx context.Context, field graphql.CollectedField, obj *graph.Planned) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedChange_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PlannedChange().Profiles(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedChange_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedChange", field, true, true, "ID")
+}
+
+func (ec *executionContext) _PlannedChange_edge(ctx context.Context, field graphql.CollectedField, obj *graph.Planned) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedChange_edge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PlannedChange().Edge(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*graph.Key) graphql.Marshaler {
+			return ec.marshalNIdentifierRef2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedChange_edge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlannedChange",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentifierRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlannedChange_score(ctx context.Context, field graphql.CollectedField, obj *graph.Planned) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedChange_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedChange_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedChange", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PlannedChange_reason(ctx context.Context, field graphql.CollectedField, obj *graph.Planned) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedChange", field, false, false, "String")
 }
 
 func (ec *executionContext) _Profile_id(ctx context.Context, field graphql.CollectedField, obj *Profile) (ret graphql.Marshaler) {
@@ -5936,6 +6373,50 @@ func (ec *executionContext) fieldContext_Query_auditEntry(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditEntry_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_matchPreview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_matchPreview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MatchPreview(ctx, fc.Args["accept"].(*float64), fc.Args["review"].(*float64), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MatchPreview) graphql.Marshaler {
+			return ec.marshalNMatchPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMatchPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_matchPreview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_matchPreview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8746,6 +9227,49 @@ func (ec *executionContext) _IdentityGraph(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var matchPreviewImplementors = []string{"MatchPreview"}
+
+func (ec *executionContext) _MatchPreview(ctx context.Context, sel ast.SelectionSet, obj *MatchPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MatchPreview")
+		case "changes":
+			out.Values[i] = ec._MatchPreview_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._MatchPreview_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "next":
+			out.Values[i] = ec._MatchPreview_next(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8796,6 +9320,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "link":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_link(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkProfiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_linkProfiles(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8858,6 +9389,61 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var plannedChangeImplementors = []string{"PlannedChange"}
+
+func (ec *executionContext) _PlannedChange(ctx context.Context, sel ast.SelectionSet, obj *graph.Planned) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, plannedChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlannedChange")
+		case "kind":
+			out.Values[i] = ec._PlannedChange_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "profiles":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PlannedChange_profiles(ctx, field, obj)
+				})
+		case "edge":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PlannedChange_edge(ctx, field, obj)
+				})
+		case "score":
+			out.Values[i] = ec._PlannedChange_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._PlannedChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9185,6 +9771,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEntry(ctx, field)
+				})
+		case "matchPreview":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_matchPreview(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -10281,12 +10873,44 @@ func (ec *executionContext) marshalNJSON2githubᚗcomᚋidgraphᚋidgraphᚋsche
 	return v
 }
 
+func (ec *executionContext) marshalNMatchPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMatchPreview(ctx context.Context, sel ast.SelectionSet, v *MatchPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MatchPreview!")
+		return graphql.Null
+	}
+	return ec._MatchPreview(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlannedChange2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐPlannedᚄ(ctx context.Context, sel ast.SelectionSet, v []*graph.Planned) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlannedChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐPlanned(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlannedChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐPlanned(ctx context.Context, sel ast.SelectionSet, v *graph.Planned) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlannedChange!")
+		return graphql.Null
+	}
+	return ec._PlannedChange(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNProfile2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileᚄ(ctx context.Context, sel ast.SelectionSet, v []*Profile) graphql.Marshaler {

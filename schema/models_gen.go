@@ -78,6 +78,16 @@ type IdentityGraph struct {
 	Edges []*graph.Edge `json:"edges"`
 }
 
+// What a re-score of one page of profiles would do.
+type MatchPreview struct {
+	// The planned merges and review items.
+	Changes []*graph.Planned `json:"changes"`
+	// Profiles re-scored.
+	Processed int `json:"processed"`
+	// Pass as `after` for the next page; null at the end.
+	Next *string `json:"next,omitempty"`
+}
+
 // Steward actions. Each needs a steward key and is recorded in the audit log
 // with the key that acted, the note, and the profiles before and after.
 type Mutation struct {

@@ -74,7 +74,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 				writeError(w, graph.FieldErrorf("accept", "need 0 < review ≤ accept ≤ 1"))
 				return
 			}
-			res, resp.Planned, err = s.stitcher.PlanRematch(r.Context(), ids, &cfg)
+			res, resp.Planned, err = s.stitcher.PlanRematch(r.Context(), ids, &cfg, true)
 		} else {
 			res, err = s.stitcher.Rematch(r.Context(), ids)
 		}

@@ -29,12 +29,15 @@ type fixture struct {
 	store graph.Store
 }
 
-func newFixture(t *testing.T, open storetest.Opener) *fixture {
+func newFixture(t *testing.T, open storetest.Opener, options ...func(*graph.Stitcher)) *fixture {
 	t.Helper()
 	store := open(t)
 	broker := graph.NewBroker()
 	st := graph.NewStitcher(store, graph.DefaultConfig())
 	st.Broker = broker
+	for _, o := range options {
+		o(st)
+	}
 	srv := server.New(server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
 		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv.Handler())

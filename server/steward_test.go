@@ -3,6 +3,10 @@ package server_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/match"
 )
 
 // act runs a steward mutation that must succeed.
@@ -108,4 +112,47 @@ func TestStewardLinkSplitUndo(t *testing.T) {
 			t.Errorf("profile audit = %v", actions)
 		}
 	})
+}
+
+// What-if: with the built-in Segment model and a strict accept threshold,
+// a likely pair waits for review; matchPreview shows a looser threshold
+// would merge it, and changes nothing. linkProfiles then joins them.
+func TestStewardMatchPreviewAndLinkProfiles(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open, func(st *graph.Stitcher) {
+				st.Matcher, st.MatchConfig = match.NewGraphMatcher(match.SegmentModel(), true), graph.DefaultMatchConfig()
+				st.MatchConfig.Accept = 0.99999999
+			})
+			f.send(t, "/v1/identify", `{"anonymousId":"web-1","traits":{"firstName":"John","lastName":"Smith","birthday":"1980-05-17","address":{"street":"12 Acacia Avenue","city":"Springfield","postalCode":"4001"}},"messageId":"w1","timestamp":"2026-01-01T10:00:00Z"}`)
+			f.send(t, "/v1/identify", `{"userId":"crm-7","traits":{"firstName":"Jon","lastName":"Smith","birthday":"17/05/1980","address":{"street":"12 Acacia Ave","postalCode":"4001"}},"messageId":"w2","timestamp":"2026-01-01T10:01:00Z"}`)
+			q := f.must(t, reviewQuery, nil)
+			if n := len(get(q, "reviewQueue.edges").([]any)); n != 1 || get(q, "reviewQueue.edges.0.node.reason") != "review" {
+				t.Fatalf("queue = %v", q)
+			}
+			const preview = `{ matchPreview(accept: 0.9) { processed next changes { kind profiles score edge { value } } } }`
+			if r := f.gql(t, readKey, preview, nil); r.code() != "FORBIDDEN" {
+				t.Errorf("a read key ran a what-if: %+v", r)
+			}
+			d := f.mustAs(t, stewKey, preview, nil)
+			if get(d, "matchPreview.processed") != float64(2) || get(d, "matchPreview.changes.0.kind") != "merge" {
+				t.Errorf("preview = %v", d)
+			}
+			if r := f.gql(t, stewKey, `{ matchPreview(accept: 0.5, review: 0.7) { processed } }`, nil); r.code() != "BAD_USER_INPUT" {
+				t.Errorf("review above accept: %+v", r)
+			}
+			if n := len(f.export(t)); n != 2 {
+				t.Fatalf("the preview changed the graph: %d profiles", n)
+			}
+			a := f.must(t, `{ lookup(type: "anonymous_id", value: "web-1") { id } }`, nil)["lookup"].(map[string]any)["id"]
+			b := f.must(t, `{ lookup(type: "user_id", value: "crm-7") { id } }`, nil)["lookup"].(map[string]any)["id"]
+			d = f.act(t, `mutation($a: ID!, $b: ID!) { linkProfiles(a: $a, b: $b, note: "same") { profiles { id } } }`, map[string]any{"a": a, "b": b})
+			if n := len(get(d, "linkProfiles.profiles").([]any)); n != 1 {
+				t.Errorf("linkProfiles = %v", d)
+			}
+			if r := f.gql(t, stewKey, `mutation($a: ID!, $b: ID!) { linkProfiles(a: $a, b: $b) { audit { id } } }`, map[string]any{"a": a, "b": b}); r.code() != "CONFLICT" {
+				t.Errorf("linking one profile with itself: %+v", r)
+			}
+		})
+	}
 }

@@ -376,7 +376,7 @@ func testDryRun(t *testing.T, s graph.Store) {
 	for _, k := range []string{"crm_id:C1", "crm_id:C2"} {
 		ids = append(ids, ProfileOf(t, s, k).ID)
 	}
-	res, plan, err := st.PlanRematch(ctx, ids, &loose)
+	res, plan, err := st.PlanRematch(ctx, ids, &loose, false)
 	if err != nil {
 		t.Fatal(err)
 	}
