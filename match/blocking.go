@@ -89,6 +89,13 @@ var transforms = map[string]func(v *value) string{
 // column that is 90% the same) could otherwise swamp the run.
 const DefaultMaxBlockSize = 200
 
+// DefaultMaxPairsPerRecord bounds what one equality rule may add: a rule
+// whose blocks would give more than this many pairs per record (a key
+// that is common for the size of the data, like a first name with a birth
+// year in a national file) has its cap lowered until it does not, its
+// largest blocks skipped and reported. Small data sets are unaffected.
+const DefaultMaxPairsPerRecord = 2.0
+
 // DefaultBlocking derives rules from the kinds of the fields present.
 // Each rule pairs a phonetic or exact key with a second, independent
 // field, so a typo or a missing value in one field leaves other rules to
@@ -195,8 +202,11 @@ type Candidates struct {
 
 // RuleStats reports what one rule contributed.
 type RuleStats struct {
-	Rule             string `json:"rule"`
-	Blocks           int    `json:"blocks"`
+	Rule   string `json:"rule"`
+	Blocks int    `json:"blocks"`
+	// Cap is the rule's block-size cap: MaxBlockSize, or lower when the
+	// pair budget lowered it.
+	Cap              int    `json:"cap"`
 	Pairs            int    `json:"pairs"` // pairs this rule produced (before union)
 	Oversized        int    `json:"oversized_blocks"`
 	OversizedRecords int    `json:"oversized_records"`
@@ -260,8 +270,9 @@ func (d *Dataset) Block() (*Candidates, *BlockingReport) {
 				}
 			}
 			st.Blocks = len(blocks)
+			st.Cap = budgetCap(blocks, capSize, d.maxPairsPerRecord()*float64(len(keys)))
 			for k, members := range blocks {
-				if len(members) > capSize {
+				if len(members) > st.Cap {
 					st.Oversized++
 					st.OversizedRecords += len(members)
 					if len(members) > st.LargestSize {
@@ -287,6 +298,32 @@ func (d *Dataset) Block() (*Candidates, *BlockingReport) {
 	}
 	rep.CandidatePairs = len(c.Pairs)
 	return c, rep
+}
+
+// budgetCap is the largest block size, up to capSize, at which the blocks
+// no larger than it give at most budget pairs.
+func budgetCap(blocks map[string][]int32, capSize int, budget float64) int {
+	count := make([]int, capSize+1) // blocks of each size up to the cap
+	for _, m := range blocks {
+		if len(m) <= capSize {
+			count[len(m)]++
+		}
+	}
+	pairs := 0.0
+	for size := 2; size <= capSize; size++ {
+		pairs += float64(count[size]) * float64(size*(size-1)/2)
+		if pairs > budget {
+			return max(size-1, 2)
+		}
+	}
+	return capSize
+}
+
+func (d *Dataset) maxPairsPerRecord() float64 {
+	if d.Config.MaxPairsPerRecord > 0 {
+		return d.Config.MaxPairsPerRecord
+	}
+	return DefaultMaxPairsPerRecord
 }
 
 type entry struct {

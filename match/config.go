@@ -56,6 +56,9 @@ type Config struct {
 	Fields       []Field     `json:"fields"`
 	Blocking     []BlockRule `json:"blocking,omitempty"`
 	MaxBlockSize int         `json:"max_block_size,omitempty"`
+	// MaxPairsPerRecord is each equality rule's pair budget (default
+	// DefaultMaxPairsPerRecord).
+	MaxPairsPerRecord float64 `json:"max_pairs_per_record,omitempty"`
 }
 
 // defaultMethod is the comparison used for a kind when the config names none.

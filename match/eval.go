@@ -282,7 +282,7 @@ func FormatEval(w io.Writer, r *EvalReport, verbose bool) {
 		for _, s := range r.Blocking.Rules {
 			over := ""
 			if s.Oversized > 0 {
-				over = fmt.Sprintf("  (%d oversized blocks skipped, %d records; largest %q: %d)", s.Oversized, s.OversizedRecords, s.LargestOversized, s.LargestSize)
+				over = fmt.Sprintf("  (cap %d: %d oversized blocks skipped, %d records; largest %q: %d)", s.Cap, s.Oversized, s.OversizedRecords, s.LargestOversized, s.LargestSize)
 			}
 			fmt.Fprintf(w, "  %-48s %8d pairs%s\n", s.Rule, s.Pairs, over)
 		}
