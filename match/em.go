@@ -70,6 +70,8 @@ type TrainReport struct {
 	DeterministicRecall float64 `json:"deterministic_recall"`
 	Prior               float64 `json:"prior"`
 	ExpectedMatches     float64 `json:"expected_matches"`
+	// Seeded lists the fields whose m came from seed pairs (seedM).
+	Seeded []string `json:"seeded,omitempty"`
 }
 
 // Train estimates a model from unlabelled data and its candidate pairs.
@@ -153,6 +155,7 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 		}
 		monotone(m[c], u[c])
 	}
+	rep.Seeded = seedM(ds, cands, g, m, u)
 
 	model := &Model{Trained: "unsupervised", Config: *ds.Config}
 	for c, cmp := range ds.comps {
@@ -166,6 +169,59 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 	estimatePrior(ds, cands, g, model, opt, rep)
 	model.Seal()
 	return model, rep, nil
+}
+
+// minSeeds is how many seed pairs a field needs before seedM replaces its
+// EM estimate.
+const minSeeds = 1000
+
+// seedM re-estimates m from seed pairs where the data allow it. EM's
+// "match" class drifts on large, noisy data: blocked candidates are full
+// of family members and neighbours who share surname and address, and EM
+// takes part of them for matches, so disagreeing on a birth date or an ID
+// ends up weighing almost nothing. Two records that agree exactly on two
+// personal fields that random pairs almost never share (birth date,
+// national ID, email) are the same person nearly always, families
+// included; m of each field is counted over the seeds chosen by the
+// other fields, so a field never selects its own sample. It returns the
+// fields it re-estimated.
+func seedM(ds *Dataset, cands *Candidates, g []uint8, m, u [][]float64) []string {
+	nc := len(ds.comps)
+	var strong []int
+	for c, cmp := range ds.comps {
+		if personalKind(cmp.field.Kind) && u[c][exactLevel] < 0.01 {
+			strong = append(strong, c)
+		}
+	}
+	var seeded []string
+	for c, cmp := range ds.comps {
+		cnt := make([]float64, len(m[c]))
+		seeds := 0
+		for p := range cands.Pairs {
+			lv := g[p*nc : (p+1)*nc]
+			agree := 0
+			for _, s := range strong {
+				if s != c && lv[s] == exactLevel {
+					agree++
+				}
+			}
+			if agree >= 2 && lv[c] != 0 {
+				cnt[lv[c]]++
+				seeds++
+			}
+		}
+		if seeds < minSeeds {
+			continue
+		}
+		for l := 1; l < len(cnt); l++ {
+			cnt[l] += 0.5
+		}
+		normalizeLevels(cnt)
+		monotone(cnt, u[c])
+		m[c] = cnt
+		seeded = append(seeded, cmp.field.Name)
+	}
+	return seeded
 }
 
 func initialM(levels int) []float64 {

@@ -17,9 +17,19 @@ type Table struct {
 	Rows   [][]string
 }
 
-// ReadCSV reads a CSV with a header row. Spaces around fields are
-// trimmed (FEBRL writes ", " between fields) and short rows are padded.
-func ReadCSV(r io.Reader) (*Table, error) {
+// DefaultMaxRecords bounds a batch run (eval, train): a run holds every
+// record and its candidate pairs in memory, about 8 GB per million noisy
+// records, so a larger file gets a clear error instead of running the
+// machine out of memory.
+const DefaultMaxRecords = 2_000_000
+
+// ReadCSV reads a CSV with a header row, at most DefaultMaxRecords rows.
+func ReadCSV(r io.Reader) (*Table, error) { return ReadCSVLimit(r, DefaultMaxRecords) }
+
+// ReadCSVLimit reads a CSV with a header row and at most max rows. Spaces
+// around fields are trimmed (FEBRL writes ", " between fields) and short
+// rows are padded.
+func ReadCSVLimit(r io.Reader, max int) (*Table, error) {
 	cr := csv.NewReader(r)
 	cr.TrimLeadingSpace = true
 	cr.FieldsPerRecord = -1
@@ -45,6 +55,12 @@ func ReadCSV(r io.Reader) (*Table, error) {
 		}
 		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
 			continue
+		}
+		if len(t.Rows) == max {
+			return nil, fmt.Errorf("match: the CSV has more than %d records, the most one batch run takes "+
+				"(it holds every record and candidate pair in memory, about 8 GB per million): raise --max-records "+
+				"on a machine with the memory, or load the file with idgraph import and re-score with idgraph match, "+
+				"which works a page at a time", max)
 		}
 		for i := range row {
 			row[i] = strings.TrimSpace(row[i])

@@ -260,3 +260,14 @@ func TestHouseholdGuard(t *testing.T) {
 		}
 	}
 }
+
+// A file over the record limit gets a clear error, not an out-of-memory crash.
+func TestReadCSVLimit(t *testing.T) {
+	_, err := ReadCSVLimit(strings.NewReader("id,name\n1,a\n2,b\n3,c\n"), 2)
+	if err == nil || !strings.Contains(err.Error(), "more than 2 records") {
+		t.Errorf("err = %v", err)
+	}
+	if tab, err := ReadCSVLimit(strings.NewReader("id,name\n1,a\n2,b\n"), 2); err != nil || len(tab.Rows) != 2 {
+		t.Errorf("at the limit: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ func runTrain(_ context.Context, args []string) error {
 	out := fs.String("out", "model.json", "where to write the model")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
+	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,7 +28,7 @@ func runTrain(_ context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	t, err := match.ReadCSV(f)
+	t, err := match.ReadCSVLimit(f, *maxRecords)
 	if err != nil {
 		return err
 	}
