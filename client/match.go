@@ -43,10 +43,14 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 	}
 	sum := &MatchSummary{}
 	start := time.Now()
+	total := 0
 	for {
 		var resp server.MatchResponse
 		if err := c.PostWrite(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review}, &resp); err != nil {
 			return sum, fmt.Errorf("match: after %q: %w", after, err)
+		}
+		if resp.Total > 0 {
+			total = resp.Total
 		}
 		sum.Processed += resp.Processed
 		sum.Matches += resp.Matches
@@ -63,8 +67,7 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 			}
 		}
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "\r%d profiles re-scored, %d edges scored, %d merges, %.0f profiles/s ",
-				sum.Processed, sum.Matches, sum.Merges, float64(sum.Processed)/time.Since(start).Seconds())
+			fmt.Fprint(opts.Progress, "\r"+progressBar(sum, total, resp.Done, time.Since(start)))
 		}
 		if resp.Done {
 			if opts.Progress != nil {
@@ -76,4 +79,24 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 			return sum, nil
 		}
 	}
+}
+
+// progressBar draws one line: a bar over the live profiles counted when
+// the run started (merges absorb some before their page comes, so a run
+// may end short of the count: it shows 100% when done), the counts, the
+// rate and the time left.
+func progressBar(sum *MatchSummary, total int, done bool, elapsed time.Duration) string {
+	const width = 30
+	frac := 1.0
+	if total > 0 && !done {
+		frac = min(float64(sum.Processed)/float64(total), 1)
+	}
+	fill := int(frac * width)
+	rate := float64(sum.Processed) / max(elapsed.Seconds(), 1e-3)
+	eta := "–"
+	if rate > 0 && total > sum.Processed && !done {
+		eta = (time.Duration(float64(total-sum.Processed)/rate) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("[%s%s] %3.0f%% %d/%d profiles, %d scored, %d merges, %.0f/s, %s left ",
+		strings.Repeat("#", fill), strings.Repeat(".", width-fill), frac*100, sum.Processed, total, sum.Matches, sum.Merges, rate, eta)
 }

@@ -86,3 +86,8 @@ func (c CountingReader) ReviewQueue(ctx context.Context, after string, limit int
 	c.Count("ReviewQueue")
 	return c.R.ReviewQueue(ctx, after, limit)
 }
+
+func (c CountingReader) CountProfiles(ctx context.Context) (int, error) {
+	c.Count("CountProfiles")
+	return c.R.CountProfiles(ctx)
+}

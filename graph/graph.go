@@ -239,6 +239,9 @@ type Reader interface {
 	// EdgesOf returns every edge touching any of the keys, each once,
 	// ordered by (A, B).
 	EdgesOf(ctx context.Context, keys []Key) ([]*Edge, error)
+	// CountProfiles counts the live profiles (a full scan: for progress
+	// reports, not for every request).
+	CountProfiles(ctx context.Context) (int, error)
 	// Profiles lists live profiles in ID order after the given ID.
 	Profiles(ctx context.Context, after string, limit int) ([]*Profile, error)
 	// Timelines answers several timeline queries in one call (one per

@@ -163,6 +163,16 @@ func (s *Store) Profiles(ctx context.Context, after string, limit int) ([]*graph
 	return profileRecords("neo4j: profiles", recs)
 }
 
+// CountProfiles counts the live profiles.
+func (s *Store) CountProfiles(ctx context.Context) (int, error) {
+	recs, err := s.read(ctx, "MATCH (p:Profile) WHERE p.mergedInto IS NULL RETURN count(p)", nil)
+	if err != nil {
+		return 0, wrap("neo4j: count profiles", err)
+	}
+	n, _ := recs[0].Values[0].(int64)
+	return int(n), nil
+}
+
 // profileRecords reads the profiles in the first column.
 func profileRecords(op string, recs []*neo4jdriver.Record) ([]*graph.Profile, error) {
 	out := make([]*graph.Profile, 0, len(recs))

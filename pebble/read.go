@@ -154,6 +154,30 @@ func (s *Store) Profiles(_ context.Context, after string, limit int) ([]*graph.P
 	return out, it.Error()
 }
 
+// CountProfiles scans the profiles; only a record that mentions
+// mergedInto is decoded to check it.
+func (s *Store) CountProfiles(context.Context) (int, error) {
+	n := 0
+	err := s.scan(pProfile, func(_, v []byte) error {
+		if !bytes.Contains(v, []byte(`"mergedInto"`)) {
+			n++
+			return nil
+		}
+		p := &graph.Profile{}
+		if err := jsonUnmarshal(v, p); err != nil {
+			return err
+		}
+		if p.MergedInto == "" {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pebble: count profiles: %w", err)
+	}
+	return n, nil
+}
+
 // Timelines answers each query in turn.
 func (s *Store) Timelines(_ context.Context, qs []graph.TimelineQuery) ([][]*graph.Event, error) {
 	out := make([][]*graph.Event, len(qs))

@@ -29,6 +29,9 @@ type MatchResponse struct {
 	Merges    int    `json:"merges"`
 	Next      string `json:"next"`
 	Done      bool   `json:"done"`
+	// Total is the number of live profiles when the run starts (answered
+	// for the first page only), for a progress bar.
+	Total int `json:"total,omitempty"`
 	// Planned lists a dry run's merges and review items.
 	Planned []graph.Planned `json:"planned,omitempty"`
 }
@@ -56,6 +59,12 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := MatchResponse{Next: req.After, Done: len(ps) < req.Limit}
+	if req.After == "" {
+		if resp.Total, err = s.reader.CountProfiles(r.Context()); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	if len(ps) > 0 {
 		ids := make([]string, len(ps))
 		for i, p := range ps {

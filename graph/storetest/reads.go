@@ -146,3 +146,16 @@ func testSearch(t *testing.T, s graph.Store) {
 		t.Errorf("search turn = %+v, want the new name", hits)
 	}
 }
+
+// CountProfiles counts live profiles only.
+func testCountProfiles(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	if n, err := s.CountProfiles(ctx); err != nil || n != 0 {
+		t.Fatalf("empty store: %d, %v", n, err)
+	}
+	Ingest(t, s, Obs("m1", t0, "anonymous_id:a"), Obs("m2", t0, "anonymous_id:b"), Obs("m3", t0, "anonymous_id:c"),
+		Obs("m4", t0, "anonymous_id:a", "anonymous_id:b"))
+	if n, err := s.CountProfiles(ctx); err != nil || n != 2 {
+		t.Errorf("after one merge of three: %d profiles, %v; want 2", n, err)
+	}
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"EdgesOf", testEdgesOf},
 		{"TimelinePaging", testTimelinePaging},
 		{"Search", testSearch},
+		{"CountProfiles", testCountProfiles},
 		{"ProbabilisticMatching", testProbabilisticMatching},
 		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
 		{"MatchingGuards", testMatchingGuards},
