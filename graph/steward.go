@@ -13,6 +13,9 @@ import (
 
 // Audit actions: what a data steward did.
 const (
+	// ActionMerge is an automatic merge (stitching or matching); its actor
+	// is "system" and its cause the message or record that caused it.
+	ActionMerge     = "merge"
 	ActionApprove   = "approve"
 	ActionReject    = "reject"
 	ActionLink      = "link"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -586,6 +587,7 @@ func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge
 	ev := &MergeEvent{MessageID: o.MessageID, Source: o.Source, Survivor: survivor.ID, Absorbed: absorbed.ID,
 		Edge: edge, SurvivorSize: size(survivor), AbsorbedSize: size(absorbed), Group: slices.Clone(absorbed.Absorbed)}
 	ev.ID, ev.At = NewID("merge", st.now)
+	before := []ProfileSnapshot{snapshot(survivor), snapshot(absorbed)}
 	for _, id := range absorbed.Absorbed {
 		st.profiles[id].MergedInto = survivor.ID
 		st.dirtyProfiles[id] = true
@@ -610,6 +612,13 @@ func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge
 	st.touch(survivor)
 	st.touch(absorbed)
 	st.changes.Merges = append(st.changes.Merges, ev)
+	if !strings.HasPrefix(o.Source, "steward:") { // a steward's own entry records theirs
+		id, at := NewID("audit", st.now)
+		edge := ev.Edge
+		st.changes.Audit = append(st.changes.Audit, &AuditEntry{ID: id, At: at, Actor: "system", Action: ActionMerge,
+			Cause: o.MessageID, Edge: &edge, Profiles: []string{survivor.ID, absorbed.ID}, Merge: ev.ID,
+			Before: before, After: []ProfileSnapshot{snapshot(survivor)}})
+	}
 	st.res.Merges++
 	return survivor, nil
 }

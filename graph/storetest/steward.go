@@ -282,6 +282,11 @@ func testUndoMerge(t *testing.T, s graph.Store) {
 	if err != nil || len(merges) != 1 {
 		t.Fatalf("merges = %v, %v", merges, err)
 	}
+	// The automatic merge is in the audit log too, with its cause.
+	log, err := s.AuditLog(ctx, graph.AuditQuery{Profile: bob.ID, Limit: 5})
+	if err != nil || len(log) != 1 || log[0].Action != graph.ActionMerge || log[0].Actor != "system" || log[0].Cause != "m3" || log[0].Merge != merges[0].ID {
+		t.Errorf("audit of the automatic merge = %+v, %v", log, err)
+	}
 	// Since the merge: Bob signs in on a new device.
 	Ingest(t, s, Obs("m4", t0.Add(3*time.Minute), "email:bob@example.com", "device_id:d2"))
 	st := steward(s)
