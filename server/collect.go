@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segment"
@@ -61,6 +62,20 @@ func (s *Server) authRead(r *http.Request) (resolver.Caller, error) {
 		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
 	}
 	return s.caller(k)
+}
+
+// consoleRole says who may sign in to the console: read and steward keys.
+func (s *Server) consoleRole(k string) (console.Role, error) {
+	c, err := s.caller(k)
+	switch {
+	case err == nil && c.Steward:
+		return console.RoleSteward, nil
+	case err == nil:
+		return console.RoleRead, nil
+	case graph.ErrorKind(err) == graph.KindForbidden:
+		return "", errors.New("a write key cannot sign in: use a read key or a steward key")
+	}
+	return "", errors.New("that is not a valid read or steward key")
 }
 
 // caller identifies the holder of a read or steward key by a fingerprint

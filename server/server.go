@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/segment"
@@ -127,6 +128,12 @@ func (s *Server) Handler() http.Handler {
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
 	}
+	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log})
+	if err != nil {
+		panic(err) // the templates are embedded: a parse error is a build bug that tests catch
+	}
+	consoleHandler := cons.Handler()
+	s.route(mux, "/console/", consoleHandler.ServeHTTP)
 	s.route(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]any{"ok": true}) })
 	s.route(mux, "GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))

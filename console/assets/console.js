@@ -1,0 +1,39 @@
+// idgraph console: keyboard shortcuts for the review queue. The pages work
+// without it; it only moves focus and presses the buttons that are there.
+(() => {
+  "use strict";
+  const items = () => Array.from(document.querySelectorAll("section.item"));
+  let current = -1;
+  const select = (i) => {
+    const all = items();
+    if (all.length === 0) return;
+    current = Math.max(0, Math.min(i, all.length - 1));
+    all.forEach((el, j) => el.classList.toggle("current", j === current));
+    const heading = all[current].querySelector("h2");
+    heading.tabIndex = -1;
+    heading.focus();
+  };
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+    const all = items();
+    switch (e.key) {
+      case "j": select(current + 1); break;
+      case "k": select(current - 1); break;
+      case "a": case "r": {
+        if (current < 0 && all.length > 0) select(0);
+        const btn = all[current] && all[current].querySelector(`button[data-key="${e.key}"]`);
+        if (btn) btn.click();
+        break;
+      }
+      case "s": select(current + 1); break;
+      case "/": {
+        const q = document.getElementById("q");
+        if (q) { e.preventDefault(); q.focus(); }
+        break;
+      }
+      default: return;
+    }
+  });
+})();

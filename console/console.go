@@ -1,0 +1,340 @@
+// Package console is the web console for support agents and data stewards,
+// served under /console/. Pages are rendered on the server from Go
+// templates; every page and every action is one GraphQL operation of the
+// public API, run through the API's own handler with the signed-in key, so
+// roles, limits and errors are enforced in one place. The browser gets
+// HTML, one stylesheet and one small script: no framework, no build step,
+// nothing from other origins.
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed all:assets
+var assets embed.FS
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Role is what a signed-in key may do.
+type Role string
+
+const (
+	RoleRead    Role = "read"
+	RoleSteward Role = "steward"
+)
+
+// Config wires the console to the API.
+type Config struct {
+	// GraphQL is the API's /graphql handler; the console sends it each
+	// operation with the signed-in key.
+	GraphQL http.Handler
+	// Authorize tells which role a key has, or why it cannot sign in.
+	Authorize func(key string) (Role, error)
+	Log       *slog.Logger
+	// SessionTTL bounds a session (default 8 hours).
+	SessionTTL time.Duration
+}
+
+// Console serves the pages.
+type Console struct {
+	cfg   Config
+	pages map[string]*template.Template
+	mu    sync.Mutex
+	// sessions maps a session cookie to its key; the key never reaches
+	// the browser after sign-in.
+	sessions map[string]*session
+}
+
+type session struct {
+	key     string
+	role    Role
+	csrf    string
+	expires time.Time
+}
+
+// New returns a console over the API.
+func New(cfg Config) (*Console, error) {
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 8 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	c := &Console{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*session{}}
+	names, err := fs.Glob(templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		page := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", page, err)
+		}
+		c.pages[page] = t
+	}
+	return c, nil
+}
+
+// Handler serves /console/.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	files := http.StripPrefix("/console/assets/", http.FileServerFS(static))
+	mux.Handle("GET /console/assets/", files)
+	mux.HandleFunc("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/search", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /console/login", c.loginPage)
+	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
+	mux.HandleFunc("GET /console/search", c.signedIn(c.search))
+	mux.HandleFunc("GET /console/profiles/{id}", c.signedIn(c.profile))
+	mux.HandleFunc("GET /console/review", c.signedIn(c.review))
+	mux.HandleFunc("POST /console/review/decide", c.signedIn(c.decide))
+	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
+	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
+	})
+	return securityHeaders(mux)
+}
+
+// securityHeaders: a CSP with no inline script or style and nothing from
+// other origins, no framing, no sniffing, no referrer, no caching of pages.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/console/assets/") {
+			hd.Set("Cache-Control", "no-store")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+const cookieName = "idgraph_console"
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// current returns the request's session, or nil.
+func (c *Console) current(r *http.Request) *session {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	if s == nil || time.Now().After(s.expires) {
+		delete(c.sessions, ck.Value)
+		return nil
+	}
+	return s
+}
+
+type sessionKey struct{}
+
+// signedIn sends visitors without a session to the sign-in page and checks
+// the CSRF token on every state change.
+func (c *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := c.current(r)
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/console/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			c.render(w, r, http.StatusUnauthorized, "error", nil, pageData{Title: "Signed out", Error: "Your session has ended: sign in again."})
+			return
+		}
+		if r.Method != http.MethodGet {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				c.render(w, r, http.StatusForbidden, "error", s, pageData{Title: "Refused", Error: "The form's security token is missing or stale: reload the page and try again."})
+				return
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	}
+}
+
+func sessionOf(r *http.Request) *session { s, _ := r.Context().Value(sessionKey{}).(*session); return s }
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "login", nil, pageData{Title: "Sign in", Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	next := safeNext(r.PostFormValue("next"))
+	role, err := c.cfg.Authorize(key)
+	if key == "" {
+		err = errors.New("paste a read key or a steward key")
+	}
+	if err != nil {
+		c.render(w, r, http.StatusUnauthorized, "login", nil, pageData{Title: "Sign in", Error: err.Error(), Next: next})
+		return
+	}
+	id := randomToken()
+	c.mu.Lock()
+	c.sessions[id] = &session{key: key, role: role, csrf: randomToken(), expires: time.Now().Add(c.cfg.SessionTTL)}
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(c.cfg.SessionTTL.Seconds())})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if ck, err := r.Cookie(cookieName); err == nil {
+		c.mu.Lock()
+		delete(c.sessions, ck.Value)
+		c.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a post-sign-in redirect on the console.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/console/search"
+	}
+	return next
+}
+
+// gqlError is an error the API answered, with its code.
+type gqlError struct {
+	Code    string
+	Message string
+}
+
+func (e *gqlError) Error() string { return e.Message }
+
+// Query runs one GraphQL operation through the API with the session's key
+// and decodes its data into out.
+func (c *Console) query(r *http.Request, op Operation, vars map[string]any, out any) error {
+	s := sessionOf(r)
+	body, err := json.Marshal(map[string]any{"query": op.Query, "operationName": op.Name, "variables": vars})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "/graphql", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	rec := &buffer{header: http.Header{}, code: http.StatusOK}
+	c.cfg.GraphQL.ServeHTTP(rec, req)
+	var resp struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []struct {
+			Message    string         `json:"message"`
+			Extensions map[string]any `json:"extensions"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.body.Bytes(), &resp); err != nil {
+		return fmt.Errorf("console: %s: the API answered %d: %s", op.Name, rec.code, rec.body.String())
+	}
+	if len(resp.Errors) > 0 {
+		code, _ := resp.Errors[0].Extensions["code"].(string)
+		return &gqlError{Code: code, Message: resp.Errors[0].Message}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(resp.Data, out)
+}
+
+// buffer is an in-memory ResponseWriter for the API's answer.
+type buffer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *buffer) Header() http.Header         { return b.header }
+func (b *buffer) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *buffer) WriteHeader(code int)        { b.code = code }
+
+// pageData is what every template gets.
+type pageData struct {
+	Title   string
+	Error   string
+	Notice  string
+	Next    string
+	Steward bool
+	CSRF    string
+	Signed  bool
+	Data    any
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page string, s *session, d pageData) {
+	if s == nil {
+		s = sessionOf(r)
+	}
+	if s != nil {
+		d.Signed, d.Steward, d.CSRF = true, s.role == RoleSteward, s.csrf
+	}
+	if d.Notice == "" {
+		d.Notice = r.URL.Query().Get("notice")
+	}
+	t := c.pages[page]
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		c.cfg.Log.Error("console: render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders an API error as a page, with the status its code means.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, title string, err error) {
+	code := http.StatusInternalServerError
+	msg := "Something went wrong; the server log has the details."
+	var ge *gqlError
+	if errors.As(err, &ge) {
+		msg = ge.Message
+		code = map[string]int{"BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
+			"CONFLICT": 409, "TOO_LARGE": 413, "UNAVAILABLE": 503}[ge.Code]
+		if code == 0 {
+			code = http.StatusInternalServerError
+		}
+	} else {
+		c.cfg.Log.Error("console", "page", title, "err", err)
+	}
+	c.render(w, r, code, "error", nil, pageData{Title: title, Error: msg})
+}

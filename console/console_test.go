@@ -1,0 +1,101 @@
+package console
+
+import (
+	"io/fs"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+
+	"github.com/idgraph/idgraph/schema"
+)
+
+// Every console action is one operation of the public API, valid against
+// its schema.
+func TestConsoleOperations(t *testing.T) {
+	s := schema.NewExecutableSchema(schema.Config{}).Schema()
+	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "audit"}
+	for _, action := range want {
+		op, ok := Operations[action]
+		if !ok {
+			t.Errorf("no operation for %s", action)
+			continue
+		}
+		doc, errs := gqlparser.LoadQuery(s, op.Query)
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", action, errs)
+			continue
+		}
+		if len(doc.Operations) != 1 || doc.Operations[0].Name != op.Name {
+			t.Errorf("%s: want one operation named %s", action, op.Name)
+		}
+	}
+	if len(Operations) != len(want) {
+		t.Errorf("%d operations, the test lists %d", len(Operations), len(want))
+	}
+}
+
+// Every asset a template references is embedded.
+func TestAssetsEmbedded(t *testing.T) {
+	ref := regexp.MustCompile(`/console/assets/([A-Za-z0-9._/-]+)`)
+	names, _ := fs.Glob(templates, "templates/*.html")
+	found := 0
+	for _, n := range names {
+		b, _ := fs.ReadFile(templates, n)
+		for _, m := range ref.FindAllStringSubmatch(string(b), -1) {
+			found++
+			if _, err := fs.Stat(assets, "assets/"+m[1]); err != nil {
+				t.Errorf("%s references %s, which is not embedded", n, m[0])
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no asset references found: the pattern is stale")
+	}
+	if _, err := New(Config{}); err != nil {
+		t.Errorf("templates: %v", err)
+	}
+}
+
+func TestSafeNextAndBars(t *testing.T) {
+	for in, want := range map[string]string{
+		"/console/review": "/console/review", "https://evil.example/": "/console/search",
+		"//evil.example/console/": "/console/search", "/console/\\evil": "/console/search", "": "/console/search",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, c := range []struct {
+		w, scale float64
+		want     string
+	}{{0, 10, "w0"}, {5, 10, "w50"}, {-10, 10, "w100"}, {30, 10, "w100"}, {1, 0, "w0"}} {
+		if got := barClass(c.w, c.scale); got != c.want {
+			t.Errorf("barClass(%v, %v) = %s, want %s", c.w, c.scale, got, c.want)
+		}
+	}
+	if identifierType("(415) 555-0134") != "phone" || identifierType("ann@corp.io") != "email" || identifierType("anon-7") != "" {
+		t.Error("identifierType")
+	}
+	if !strings.HasPrefix(randomToken(), "") || len(randomToken()) != 64 {
+		t.Error("randomToken")
+	}
+}
+
+// The waterfall's total is the prior plus every bar, and its probability
+// comes from that total.
+func TestWaterfall(t *testing.T) {
+	wf := newWaterfall([]byte(`{"prior_weight":-10,"fields":[{"field":"name","a":"jon","b":"john","level":"close","weight":4.5,"tf":1.5},
+		{"field":"dob","a":"1980","b":"1981","level":"else","weight":-2}],"weight":-6,"probability":0.015,"model_version":"fs-x"}`))
+	if wf == nil || len(wf.Rows) != 2 || wf.TF != 1.5 || wf.Weight != -6 || wf.Model != "fs-x" {
+		t.Fatalf("waterfall = %+v", wf)
+	}
+	if p := 1 / (1 + math.Exp2(6)); math.Abs(wf.Probability-p) > 1e-12 || wf.Scale != 10 {
+		t.Errorf("probability %v scale %v", wf.Probability, wf.Scale)
+	}
+	if newWaterfall(nil) != nil || newWaterfall([]byte(`{"fields":[]}`)) != nil {
+		t.Error("no explanation should draw no waterfall")
+	}
+}

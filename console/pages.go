@@ -1,0 +1,393 @@
+package console
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Operation is one GraphQL operation of the API that the console runs.
+type Operation struct {
+	Name  string
+	Query string
+}
+
+// Operations lists every console action and the one API operation it runs
+// (TestConsoleOperations validates each against the schema).
+var Operations = map[string]Operation{
+	"search": {"ConsoleSearch", `query ConsoleSearch($q: String!) {
+		search(query: $q, first: 20) { field value exact profile { id name email phone updatedAt } } }`},
+	"lookup": {"ConsoleLookup", `query ConsoleLookup($type: String!, $value: String!) {
+		identifier(type: $type, value: $value) { type value profile { id } } }`},
+	"profile": {"ConsoleProfile", `query ConsoleProfile($id: ID!, $after: String) {
+		profile(id: $id) {
+			id redirectedFrom name email phone createdAt updatedAt mergedIds
+			identifiers { type value firstSeen lastSeen sources hub }
+			traitSources { path value source time }
+			events(first: 20, after: $after) { edges { node { id type name source timestamp messageId } } pageInfo { hasNextPage endCursor } }
+			history { id at messageId source survivor absorbed edge { type value } }
+			audit(first: 20) { id at actor action note }
+		} }`},
+	"review": {"ConsoleReview", `query ConsoleReview($after: String, $filter: ReviewFilter) {
+		reviewQueue(first: 20, after: $after, filter: $filter) {
+			edges { node { id reason score impact joined
+				edge { kind model explanation a { type value } b { type value } evidence { sources count } }
+				left { id name email phone identifiers { type value } }
+				right { id name email phone identifiers { type value } } } }
+			pageInfo { hasNextPage endCursor } } }`},
+	"approve": {"ConsoleApprove", `mutation ConsoleApprove($id: ID!, $note: String) {
+		approveMatch(id: $id, note: $note) { audit { id } profiles { id } } }`},
+	"reject": {"ConsoleReject", `mutation ConsoleReject($id: ID!, $note: String) {
+		rejectMatch(id: $id, note: $note) { audit { id } } }`},
+	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID) {
+		auditLog(first: 50, after: $after, filter: {profileId: $profile}) {
+			edges { node { id at actor action note cause profiles merge } }
+			pageInfo { hasNextPage endCursor } } }`},
+}
+
+var funcs = template.FuncMap{
+	"when": func(s string) string {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return s
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"json": func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	},
+	"pct":   func(p float64) string { return fmt.Sprintf("%.1f%%", p*100) },
+	"bits":  func(w float64) string { return fmt.Sprintf("%+.2f", w) },
+	"bar":   barClass,
+	"lower": strings.ToLower,
+	"path":  url.PathEscape,
+	"query": url.QueryEscape,
+	"sides": sides,
+}
+
+type side struct {
+	Label, ID, Name string
+	Identifiers     []struct{ Type, Value string }
+}
+
+// sides lays a review item's two profiles out side by side.
+func sides(it reviewItem) []side {
+	return []side{
+		{Label: "Left", ID: it.Left.ID, Name: it.Left.Name, Identifiers: it.Left.Identifiers},
+		{Label: "Right", ID: it.Right.ID, Name: it.Right.Name, Identifiers: it.Right.Identifiers},
+	}
+}
+
+// barClass is a waterfall bar's width class (the CSP allows no inline
+// styles): 0–100% of the largest weight, in steps of 5.
+func barClass(w, scale float64) string {
+	if scale <= 0 {
+		return "w0"
+	}
+	return fmt.Sprintf("w%d", int(math.Round(math.Min(math.Abs(w)/scale, 1)*20))*5)
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+type searchHit struct {
+	Field, Value string
+	Exact        bool
+	Profile      struct {
+		ID, Name, Email, Phone, UpdatedAt string
+	}
+}
+
+// search: an identifier typed whole opens its profile (phone numbers and
+// emails normalised as lookup does, and the page says so); otherwise the
+// ranked prefix search over emails, phones, names and IDs.
+func (c *Console) search(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := pageData{Title: "Search"}
+	if q == "" {
+		c.render(w, r, http.StatusOK, "search", nil, d)
+		return
+	}
+	if strings.HasPrefix(q, "p_") && !strings.ContainsAny(q, " @") {
+		http.Redirect(w, r, "/console/profiles/"+url.PathEscape(q), http.StatusSeeOther)
+		return
+	}
+	if typ := identifierType(q); typ != "" {
+		var out struct {
+			Identifier *struct {
+				Type, Value string
+				Profile     struct{ ID string }
+			}
+		}
+		err := c.query(r, Operations["lookup"], map[string]any{"type": typ, "value": q}, &out)
+		if err == nil && out.Identifier != nil {
+			notice := ""
+			if out.Identifier.Value != q {
+				notice = fmt.Sprintf("Found %s %s (you typed %q; %ss are normalised as lookup does).", typ, out.Identifier.Value, q, typ)
+			}
+			http.Redirect(w, r, "/console/profiles/"+url.PathEscape(out.Identifier.Profile.ID)+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+			return
+		}
+	}
+	var out struct{ Search []searchHit }
+	if err := c.query(r, Operations["search"], map[string]any{"q": q}, &out); err != nil {
+		c.fail(w, r, "Search", err)
+		return
+	}
+	exact := 0
+	for _, h := range out.Search {
+		if h.Exact {
+			exact++
+		}
+	}
+	if exact == 1 && out.Search[0].Exact {
+		http.Redirect(w, r, "/console/profiles/"+url.PathEscape(out.Search[0].Profile.ID), http.StatusSeeOther)
+		return
+	}
+	d.Data = map[string]any{"Query": q, "Hits": out.Search}
+	c.render(w, r, http.StatusOK, "search", nil, d)
+}
+
+// identifierType guesses whether a query is a whole email or phone number.
+func identifierType(q string) string {
+	if strings.Count(q, "@") == 1 && !strings.ContainsAny(q, " ") {
+		return "email"
+	}
+	digits := 0
+	for _, r := range q {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case strings.ContainsRune("+-.() ", r):
+		default:
+			return ""
+		}
+	}
+	if digits >= 7 {
+		return "phone"
+	}
+	return ""
+}
+
+func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	vars := map[string]any{"id": id}
+	if a := r.URL.Query().Get("after"); a != "" {
+		vars["after"] = a
+	}
+	var out struct{ Profile map[string]any }
+	if err := c.query(r, Operations["profile"], vars, &out); err != nil {
+		c.fail(w, r, "Profile", err)
+		return
+	}
+	if out.Profile == nil {
+		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no profile " + id + "."})
+		return
+	}
+	// A merged ID: say when and why it was merged.
+	var banner map[string]any
+	if from, _ := out.Profile["redirectedFrom"].(string); from != "" {
+		hist, _ := out.Profile["history"].([]any)
+		for _, h := range hist {
+			if m, _ := h.(map[string]any); m["absorbed"] == from {
+				banner = m
+			}
+		}
+	}
+	c.render(w, r, http.StatusOK, "profile", nil, pageData{Title: "Profile " + out.Profile["id"].(string),
+		Data: map[string]any{"P": out.Profile, "Merged": banner}})
+}
+
+type reviewItem struct {
+	ID, Reason string
+	Score      float64
+	Impact     int
+	Joined     bool
+	Edge       struct {
+		Kind, Model string
+		Explanation json.RawMessage
+		A, B        struct{ Type, Value string }
+		Evidence    struct {
+			Sources []string
+			Count   int
+		}
+	}
+	Left, Right struct {
+		ID, Name, Email, Phone string
+		Identifiers            []struct{ Type, Value string }
+	}
+	Waterfall *waterfall
+}
+
+// waterfall is an explanation as the page draws it: the prior, one bar per
+// comparison, the term-frequency total, and the total weight and
+// probability computed from the bars (one code path, so they agree).
+type waterfall struct {
+	Prior       float64
+	Rows        []waterfallRow
+	TF          float64
+	Weight      float64
+	Probability float64
+	Scale       float64
+	Model       string
+	Held        string
+}
+
+type waterfallRow struct {
+	Field, A, B, Level string
+	Weight, TF         float64
+}
+
+func newWaterfall(raw json.RawMessage) *waterfall {
+	var e struct {
+		PriorWeight float64 `json:"prior_weight"`
+		Fields      []struct {
+			Field, A, B, Level string
+			Weight, TF         float64
+		} `json:"fields"`
+		Held         string `json:"held"`
+		ModelVersion string `json:"model_version"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &e) != nil || len(e.Fields) == 0 {
+		return nil
+	}
+	wf := &waterfall{Prior: e.PriorWeight, Weight: e.PriorWeight, Scale: math.Abs(e.PriorWeight), Model: e.ModelVersion, Held: e.Held}
+	for _, f := range e.Fields {
+		wf.Rows = append(wf.Rows, waterfallRow{Field: f.Field, A: f.A, B: f.B, Level: f.Level, Weight: f.Weight, TF: f.TF})
+		wf.TF += f.TF
+		wf.Weight += f.Weight + f.TF
+		wf.Scale = math.Max(wf.Scale, math.Abs(f.Weight))
+	}
+	wf.Scale = math.Max(wf.Scale, math.Abs(wf.TF))
+	wf.Probability = 1 / (1 + math.Exp2(-wf.Weight))
+	return wf
+}
+
+func (c *Console) review(w http.ResponseWriter, r *http.Request) {
+	vars := map[string]any{}
+	if a := r.URL.Query().Get("after"); a != "" {
+		vars["after"] = a
+	}
+	if reason := r.URL.Query().Get("reason"); reason != "" {
+		vars["filter"] = map[string]any{"reason": reason}
+	}
+	var out struct {
+		ReviewQueue struct {
+			Edges []struct{ Node reviewItem }
+			PageInfo struct {
+				HasNextPage bool
+				EndCursor   string
+			}
+		}
+	}
+	if err := c.query(r, Operations["review"], vars, &out); err != nil {
+		c.fail(w, r, "Review queue", err)
+		return
+	}
+	items := make([]reviewItem, len(out.ReviewQueue.Edges))
+	for i, e := range out.ReviewQueue.Edges {
+		items[i] = e.Node
+		items[i].Waterfall = newWaterfall(e.Node.Edge.Explanation)
+	}
+	c.render(w, r, http.StatusOK, "review", nil, pageData{Title: "Review queue", Data: map[string]any{
+		"Items": items, "Next": out.ReviewQueue.PageInfo.EndCursor, "More": out.ReviewQueue.PageInfo.HasNextPage,
+		"Reason": r.URL.Query().Get("reason")}})
+}
+
+// decide approves or rejects one item; an item decided meanwhile by
+// someone else is reported, never merged twice (the API's CONFLICT).
+func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
+	op, ok := map[string]string{"approve": "approve", "reject": "reject"}[r.PostFormValue("decision")]
+	if !ok {
+		c.render(w, r, http.StatusBadRequest, "error", nil, pageData{Title: "Review queue", Error: "decision must be approve or reject"})
+		return
+	}
+	vars := map[string]any{"id": r.PostFormValue("id"), "note": r.PostFormValue("note")}
+	err := c.query(r, Operations[op], vars, nil)
+	notice := op + "d."
+	if op == "approve" {
+		notice = "Approved: the two profiles are merged."
+	} else {
+		notice = "Rejected: the two profiles stay apart."
+	}
+	var ge *gqlError
+	switch {
+	case err == nil:
+	case asGQL(err, &ge) && ge.Code == "CONFLICT":
+		notice = "Not done: " + ge.Message
+	default:
+		c.fail(w, r, "Review queue", err)
+		return
+	}
+	http.Redirect(w, r, "/console/review?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
+
+func asGQL(err error, ge **gqlError) bool {
+	e, ok := err.(*gqlError)
+	if ok {
+		*ge = e
+	}
+	return ok
+}
+
+type auditEntry struct {
+	ID, At, Actor, Action, Note, Cause, Merge string
+	Profiles                                  []string
+}
+
+func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
+	vars := map[string]any{}
+	if a := r.URL.Query().Get("after"); a != "" {
+		vars["after"] = a
+	}
+	if p := r.URL.Query().Get("profile"); p != "" {
+		vars["profile"] = p
+	}
+	var out struct {
+		AuditLog struct {
+			Edges []struct{ Node auditEntry }
+			PageInfo struct {
+				HasNextPage bool
+				EndCursor   string
+			}
+		}
+	}
+	if err := c.query(r, Operations["audit"], vars, &out); err != nil {
+		c.fail(w, r, "Audit", err)
+		return
+	}
+	entries := make([]auditEntry, len(out.AuditLog.Edges))
+	for i, e := range out.AuditLog.Edges {
+		entries[i] = e.Node
+	}
+	switch r.URL.Query().Get("format") {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="audit.csv"`)
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"id", "at", "actor", "action", "note", "cause", "profiles", "merge"})
+		for _, e := range entries {
+			_ = cw.Write([]string{e.ID, e.At, e.Actor, e.Action, e.Note, e.Cause, strings.Join(e.Profiles, " "), e.Merge})
+		}
+		cw.Flush()
+		return
+	case "jsonl":
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Content-Disposition", `attachment; filename="audit.jsonl"`)
+		enc := json.NewEncoder(w)
+		for _, e := range entries {
+			_ = enc.Encode(e)
+		}
+		return
+	}
+	c.render(w, r, http.StatusOK, "audit", nil, pageData{Title: "Audit", Data: map[string]any{
+		"Entries": entries, "Next": out.AuditLog.PageInfo.EndCursor, "More": out.AuditLog.PageInfo.HasNextPage,
+		"Profile": r.URL.Query().Get("profile")}})
+}

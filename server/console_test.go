@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// browser is an HTTP client with cookies that does not follow redirects,
+// so each step's status and Location can be checked.
+type browser struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) do(method, path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+// follow GETs path and follows redirects, returning the final page.
+func (b *browser) follow(path string) (int, string) {
+	b.t.Helper()
+	for range 5 {
+		resp, body := b.do(http.MethodGet, path, nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			return resp.StatusCode, body
+		}
+		path = resp.Header.Get("Location")
+	}
+	b.t.Fatal("too many redirects")
+	return 0, ""
+}
+
+func (b *browser) signIn(key string) {
+	b.t.Helper()
+	resp, body := b.do(http.MethodPost, "/console/login", url.Values{"key": {key}, "next": {"/console/review"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/review" {
+		b.t.Fatalf("sign in: %d %s", resp.StatusCode, body)
+	}
+	c := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Path=/console/"} {
+		if !strings.Contains(c, want) {
+			b.t.Errorf("session cookie %q lacks %s", c, want)
+		}
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+var itemRE = regexp.MustCompile(`name="id" value="(edge_[^"]+)"`)
+
+func TestConsole(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"tablet","traits":{"name":"Ann Lee","phone":"(415) 555-0134"},"messageId":"c1","timestamp":"2026-01-01T10:00:00Z"}`)
+		f.send(t, "/v1/identify", `{"userId":"bob","anonymousId":"tablet","traits":{"name":"Bob Lee"},"messageId":"c2","timestamp":"2026-01-01T10:01:00Z"}`)
+		f.send(t, "/v1/page", `{"anonymousId":"web-9","name":"Home","messageId":"c3","timestamp":"2026-01-01T09:00:00Z"}`)
+		f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"web-9","messageId":"c4","timestamp":"2026-01-01T10:02:00Z"}`)
+
+		anon := newBrowser(t, f.url)
+		resp, _ := anon.do(http.MethodGet, "/console/review", nil)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/login?next=") {
+			t.Errorf("signed out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		for key, want := range map[string]string{writeKey: "write key cannot sign in", "nope": "not a valid"} {
+			resp, body := anon.do(http.MethodPost, "/console/login", url.Values{"key": {key}})
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, want) {
+				t.Errorf("sign in with %s: %d", key, resp.StatusCode)
+			}
+		}
+		for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("no %s header", h)
+			}
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("CSP = %q", csp)
+		}
+		for path, code := range map[string]int{"/console/assets/console.css": 200, "/console/assets/console.js": 200,
+			"/console/assets/missing.js": 404, "/console/no/such/page": 404} {
+			if resp, _ := anon.do(http.MethodGet, path, nil); resp.StatusCode != code {
+				t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, code)
+			}
+		}
+
+		// Support agent: read key.
+		agent := newBrowser(t, f.url)
+		agent.signIn(readKey)
+		code, page := agent.follow("/console/search?q=" + url.QueryEscape("415.555.0134"))
+		if code != 200 || !strings.Contains(page, "Ann Lee") || !strings.Contains(page, "14155550134") || !strings.Contains(page, "normalised") {
+			t.Errorf("phone lookup in another format: %d\n%s", code, page)
+		}
+		code, page = agent.follow("/console/search?q=lee")
+		if code != 200 || !strings.Contains(page, "Bob Lee") {
+			t.Errorf("name search: %d", code)
+		}
+		// web-9's profile was absorbed into Ann's: its ID redirects with a banner.
+		annID := f.must(t, `{ lookup(type: "user_id", value: "ann") { id } }`, nil)["lookup"].(map[string]any)["id"].(string)
+		merges := f.must(t, `query($id: ID!) { profile(id: $id) { history { absorbed } } }`, map[string]any{"id": annID})
+		absorbed := get(merges, "profile.history.0.absorbed").(string)
+		code, page = agent.follow("/console/profiles/" + absorbed)
+		if code != 200 || !strings.Contains(page, "was merged into this one on") || !strings.Contains(page, annID) {
+			t.Errorf("merged ID: %d", code)
+		}
+		code, page = agent.follow("/console/review")
+		if code != 200 || !strings.Contains(page, "merge_protection") || strings.Contains(page, `value="approve"`) {
+			t.Errorf("read-only review page: %d", code)
+		}
+		// A forged decision with the read session (and its own token) is refused by the API.
+		csrf := csrfRE.FindStringSubmatch(page)[1]
+		item := f.must(t, `{ reviewQueue { edges { node { id } } } }`, nil)
+		id := get(item, "reviewQueue.edges.0.node.id").(string)
+		resp, _ = agent.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {csrf}, "id": {id}, "decision": {"approve"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("forged decision: %d", resp.StatusCode)
+		}
+
+		// Steward.
+		st := newBrowser(t, f.url)
+		st.signIn(stewKey)
+		code, page = st.follow("/console/review")
+		if code != 200 || !strings.Contains(page, `value="approve"`) || itemRE.FindStringSubmatch(page)[1] != id {
+			t.Fatalf("steward review page: %d", code)
+		}
+		scsrf := csrfRE.FindStringSubmatch(page)[1]
+		if resp, _ := st.do(http.MethodPost, "/console/review/decide", url.Values{"id": {id}, "decision": {"reject"}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("decision without a CSRF token: %d", resp.StatusCode)
+		}
+		resp, _ = st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {scsrf}, "id": {id}, "decision": {"reject"}, "note": {"siblings"}})
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "Rejected") {
+			t.Errorf("reject: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		// Someone else decided meanwhile: said so, nothing done twice.
+		resp, _ = st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {scsrf}, "id": {id}, "decision": {"approve"}})
+		if loc, _ := url.QueryUnescape(resp.Header.Get("Location")); !strings.Contains(loc, "already decided") {
+			t.Errorf("second decision: %s", loc)
+		}
+		code, page = st.follow("/console/audit")
+		if code != 200 || !strings.Contains(page, "siblings") || !strings.Contains(page, "steward-key:") {
+			t.Errorf("audit page: %d", code)
+		}
+		resp, csv := st.do(http.MethodGet, "/console/audit?format=csv", nil)
+		if !strings.HasPrefix(csv, "id,at,actor,action") || !strings.Contains(csv, ",reject,siblings,") || !strings.Contains(resp.Header.Get("Content-Type"), "csv") {
+			t.Errorf("audit CSV:\n%s", csv)
+		}
+		// Signing out ends the session.
+		resp, _ = st.do(http.MethodPost, "/console/logout", url.Values{"csrf": {scsrf}})
+		if resp, _ := st.do(http.MethodGet, "/console/review", nil); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("after sign-out: %d", resp.StatusCode)
+		}
+	})
+}
