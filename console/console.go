@@ -187,7 +187,10 @@ func (c *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func sessionOf(r *http.Request) *session { s, _ := r.Context().Value(sessionKey{}).(*session); return s }
+func sessionOf(r *http.Request) *session {
+	s, _ := r.Context().Value(sessionKey{}).(*session)
+	return s
+}
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "login", nil, pageData{Title: "Sign in", Next: safeNext(r.URL.Query().Get("next"))})

@@ -280,7 +280,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	}
 	var out struct {
 		ReviewQueue struct {
-			Edges []struct{ Node reviewItem }
+			Edges    []struct{ Node reviewItem }
 			PageInfo struct {
 				HasNextPage bool
 				EndCursor   string
@@ -352,7 +352,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	var out struct {
 		AuditLog struct {
-			Edges []struct{ Node auditEntry }
+			Edges    []struct{ Node auditEntry }
 			PageInfo struct {
 				HasNextPage bool
 				EndCursor   string
