@@ -1,0 +1,106 @@
+// Drives the console in Debian's Chromium (playwright-core, never a
+// downloaded browser) and prints a JSON report for
+// server/console_e2e_test.go, which seeds the server and checks the report.
+// Usage: node e2e.mjs  (BASE_URL, READ_KEY, STEWARD_KEY, WRITE_KEY, CHROMIUM)
+import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
+
+const base = process.env.BASE_URL;
+const origin = new URL(base).origin;
+const report = { steps: [], axe: {}, bytes: {}, foreign: [], errors: [], timings: {} };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+
+// A page that records every request's origin and the bytes each page load
+// transfers (bodies as received).
+async function newPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.bytes = 0;
+  page.on("request", (req) => {
+    const u = new URL(req.url());
+    if (u.protocol !== "data:" && u.origin !== origin) report.foreign.push(req.url());
+  });
+  page.on("response", async (resp) => {
+    try {
+      page.bytes += (await resp.body()).length;
+    } catch {
+      /* redirects have no body */
+    }
+  });
+  page.on("pageerror", (err) => report.errors.push(String(err)));
+  page.on("console", (msg) => {
+    // Expected HTTP errors (a refused sign-in, a missing asset) are logged
+    // by the browser too; anything else is a script error.
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) report.errors.push(msg.text());
+  });
+  return page;
+}
+
+// visit loads a page state, runs axe on it and records its weight.
+async function check(page, name) {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]).analyze();
+  report.axe[name] = results.violations.map((v) => `${v.id}: ${v.nodes.length} (${v.help})`);
+  report.bytes[name] = page.bytes;
+  page.bytes = 0;
+}
+
+async function signIn(page, key) {
+  await page.goto(base + "/console/login");
+  await page.getByLabel("API key").fill(key);
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+try {
+  // Sign-in page; the write key is refused.
+  const agent = await newPage();
+  await agent.goto(base + "/console/review");
+  await check(agent, "login");
+  report.steps.push({ step: "signed-out redirect", url: new URL(agent.url()).pathname });
+  await signIn(agent, process.env.WRITE_KEY);
+  report.steps.push({ step: "write key", text: await agent.locator("[role=alert]").innerText() });
+  await check(agent, "login refused");
+
+  // Support agent: a phone in another format opens the profile and says so.
+  await signIn(agent, process.env.READ_KEY);
+  await agent.goto(base + "/console/search");
+  await check(agent, "search");
+  await agent.getByLabel(/Email, phone/).fill("415.555.0134");
+  await Promise.all([agent.waitForURL(/\/console\/profiles\//), agent.keyboard.press("Enter")]);
+  report.steps.push({ step: "phone lookup", h1: await agent.locator("h1").innerText(),
+    notice: await agent.locator("[role=status]").first().innerText() });
+  await check(agent, "profile");
+  await agent.goto(base + "/console/review");
+  report.steps.push({ step: "read-only queue", approveButtons: await agent.getByRole("button", { name: "Approve" }).count(),
+    items: await agent.locator("section.item").count() });
+  await check(agent, "review (read key)");
+
+  // Steward, keyboard only: j selects the first item, r rejects it.
+  const steward = await newPage();
+  await signIn(steward, process.env.STEWARD_KEY);
+  await steward.goto(base + "/console/review");
+  await check(steward, "review (steward)");
+  await steward.keyboard.press("j");
+  const focused = await steward.evaluate(() => document.activeElement && document.activeElement.tagName);
+  const start = Date.now();
+  await Promise.all([steward.waitForNavigation(), steward.keyboard.press("r")]);
+  report.timings.nextItemMs = Date.now() - start;
+  report.steps.push({ step: "keyboard reject", focused, notice: await steward.locator("[role=status]").first().innerText(),
+    items: await steward.locator("section.item").count() });
+  await check(steward, "review after decision");
+  await steward.goto(base + "/console/audit");
+  report.steps.push({ step: "audit", rows: await steward.locator("tbody tr").count(),
+    first: await steward.locator("tbody tr").first().innerText() });
+  await check(steward, "audit");
+  const missing = await steward.goto(base + "/console/assets/nope.js");
+  report.steps.push({ step: "missing asset", status: missing.status() });
+} catch (err) {
+  report.errors.push(String(err && err.stack || err));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
