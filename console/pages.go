@@ -46,6 +46,14 @@ var Operations = map[string]Operation{
 		approveMatch(id: $id, note: $note) { audit { id } profiles { id } } }`},
 	"reject": {"ConsoleReject", `mutation ConsoleReject($id: ID!, $note: String) {
 		rejectMatch(id: $id, note: $note) { audit { id } } }`},
+	"split": {"ConsoleSplit", `mutation ConsoleSplit($profile: ID!, $ids: [IdentifierInput!]!, $note: String) {
+		split(profileId: $profile, identifiers: $ids, note: $note) { audit { id } profiles { id } } }`},
+	"link": {"ConsoleLink", `mutation ConsoleLink($a: IdentifierInput!, $b: IdentifierInput!, $note: String) {
+		link(a: $a, b: $b, note: $note) { audit { id } profiles { id } } }`},
+	"undoMerge": {"ConsoleUndoMerge", `mutation ConsoleUndoMerge($id: ID!, $note: String) {
+		undoMerge(mergeEventId: $id, note: $note) { audit { id } profiles { id } } }`},
+	"undoSplit": {"ConsoleUndoSplit", `mutation ConsoleUndoSplit($id: ID!, $note: String) {
+		undoSplit(auditId: $id, note: $note) { audit { id } profiles { id } } }`},
 	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID) {
 		auditLog(first: 50, after: $after, filter: {profileId: $profile}) {
 			edges { node { id at actor action note cause profiles merge } }

@@ -175,3 +175,86 @@ func TestConsole(t *testing.T) {
 		}
 	})
 }
+
+// Split, link and undo from the profile page, each through a preview.
+func TestConsoleStewardActions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		f.send(t, "/v1/identify", `{"userId":"u1","anonymousId":"a1","traits":{"name":"Ann"},"messageId":"s1","timestamp":"2026-01-01T10:00:00Z"}`)
+		f.send(t, "/v1/track", `{"anonymousId":"a2","event":"Viewed","messageId":"s2","timestamp":"2026-01-01T10:01:00Z"}`)
+		p := f.must(t, `{ lookup(type: "user_id", value: "u1") { id } }`, nil)["lookup"].(map[string]any)["id"].(string)
+		st := newBrowser(t, f.url)
+		st.signIn(stewKey)
+		_, page := st.follow("/console/profiles/" + p)
+		csrf := csrfRE.FindStringSubmatch(page)[1]
+		if !strings.Contains(page, `value="anonymous_id:a1"`) || !strings.Contains(page, "Link…") {
+			t.Fatalf("steward profile page lacks the split and link forms")
+		}
+		post := func(path string, form url.Values) (*http.Response, string) {
+			form.Set("csrf", csrf)
+			return st.do(http.MethodPost, path, form)
+		}
+		// Link: preview names the other profile; confirming merges.
+		form := url.Values{"from": {"user_id:u1"}, "type": {"anonymous_id"}, "value": {"a2"}, "note": {"phoned in"}}
+		resp, body := post("/console/profiles/"+p+"/link", form)
+		if resp.StatusCode != 200 || !strings.Contains(body, "preview") || !strings.Contains(body, "merge") {
+			t.Fatalf("link preview: %d", resp.StatusCode)
+		}
+		form.Set("confirm", "yes")
+		resp, _ = post("/console/profiles/"+p+"/link", form)
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "/console/profiles/"+p) {
+			t.Fatalf("link: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if n := len(f.export(t)); n != 1 {
+			t.Fatalf("after the link there are %d profiles", n)
+		}
+		// Split a2 back out.
+		resp, body = post("/console/profiles/"+p+"/split", url.Values{"key": {"anonymous_id:a2"}})
+		if resp.StatusCode != 200 || !strings.Contains(body, "anonymous_id:a2") {
+			t.Fatalf("split preview: %d", resp.StatusCode)
+		}
+		resp, _ = post("/console/profiles/"+p+"/split", url.Values{"key": {"anonymous_id:a2"}, "confirm": {"yes"}, "note": {"not hers"}})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || strings.Contains(loc, "/console/profiles/"+p+"?") {
+			t.Fatalf("split: %d %s", resp.StatusCode, loc)
+		}
+		if n := len(f.export(t)); n != 2 {
+			t.Fatalf("after the split there are %d profiles", n)
+		}
+		// Undo the split from the history.
+		_, page = st.follow("/console/profiles/" + p)
+		m := regexp.MustCompile(`name="kind" value="split"><input type="hidden" name="target" value="(audit_[^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no Undo for the split in the history")
+		}
+		resp, _ = post("/console/undo", url.Values{"kind": {"split"}, "target": {m[1]}, "confirm": {"yes"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("undo split: %d", resp.StatusCode)
+		}
+		if n := len(f.export(t)); n != 1 {
+			t.Fatalf("after undoing the split there are %d profiles", n)
+		}
+		// Undo the link's merge.
+		_, page = st.follow("/console/profiles/" + p)
+		m = regexp.MustCompile(`name="kind" value="merge"><input type="hidden" name="target" value="(merge_[^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no Undo for the merge in the history")
+		}
+		resp, body = post("/console/undo", url.Values{"kind": {"merge"}, "target": {m[1]}})
+		if resp.StatusCode != 200 || !strings.Contains(body, "comes back under its own ID") {
+			t.Fatalf("undo merge preview: %d", resp.StatusCode)
+		}
+		resp, _ = post("/console/undo", url.Values{"kind": {"merge"}, "target": {m[1]}, "confirm": {"yes"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("undo merge: %d", resp.StatusCode)
+		}
+		if n := len(f.export(t)); n != 2 {
+			t.Errorf("after undoing the merge there are %d profiles", n)
+		}
+		// A read key sees no action forms.
+		agent := newBrowser(t, f.url)
+		agent.signIn(readKey)
+		if _, page := agent.follow("/console/profiles/" + p); strings.Contains(page, "Link…") || strings.Contains(page, "Undo…") {
+			t.Error("a read key sees steward actions")
+		}
+	})
+}
