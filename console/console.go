@@ -115,6 +115,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/undo", c.signedIn(c.undo))
 	mux.HandleFunc("GET /console/review", c.signedIn(c.review))
 	mux.HandleFunc("POST /console/review/decide", c.signedIn(c.decide))
+	mux.HandleFunc("POST /console/review/bulk", c.signedIn(c.decideMany))
 	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})

@@ -43,7 +43,11 @@ var Operations = map[string]Operation{
 				right { id name email phone identifiers { type value } } } }
 			pageInfo { hasNextPage endCursor } } }`},
 	"approve": {"ConsoleApprove", `mutation ConsoleApprove($id: ID!, $note: String) {
-		approveMatch(id: $id, note: $note) { audit { id } profiles { id } } }`},
+		approveMatch(id: $id, note: $note) { audit { id merge } profiles { id } } }`},
+	"approveMany": {"ConsoleApproveMany", `mutation ConsoleApproveMany($ids: [ID!]!, $note: String) {
+		approveMatches(ids: $ids, note: $note) { id error code } }`},
+	"rejectMany": {"ConsoleRejectMany", `mutation ConsoleRejectMany($ids: [ID!]!, $note: String) {
+		rejectMatches(ids: $ids, note: $note) { id error code } }`},
 	"reject": {"ConsoleReject", `mutation ConsoleReject($id: ID!, $note: String) {
 		rejectMatch(id: $id, note: $note) { audit { id } } }`},
 	"split": {"ConsoleSplit", `mutation ConsoleSplit($profile: ID!, $ids: [IdentifierInput!]!, $note: String) {
@@ -306,7 +310,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "review", nil, pageData{Title: "Review queue", Data: map[string]any{
 		"Items": items, "Next": out.ReviewQueue.PageInfo.EndCursor, "More": out.ReviewQueue.PageInfo.HasNextPage,
-		"Reason": r.URL.Query().Get("reason")}})
+		"Reason": r.URL.Query().Get("reason"), "Undo": r.URL.Query().Get("undo")}})
 }
 
 // decide approves or rejects one item; an item decided meanwhile by
@@ -318,7 +322,10 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vars := map[string]any{"id": r.PostFormValue("id"), "note": r.PostFormValue("note")}
-	err := c.query(r, Operations[op], vars, nil)
+	var out struct {
+		ApproveMatch struct{ Audit struct{ Merge string } }
+	}
+	err := c.query(r, Operations[op], vars, &out)
 	notice := op + "d."
 	if op == "approve" {
 		notice = "Approved: the two profiles are merged."
@@ -333,6 +340,39 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.fail(w, r, "Review queue", err)
 		return
+	}
+	next := "/console/review?notice=" + url.QueryEscape(notice)
+	if m := out.ApproveMatch.Audit.Merge; m != "" {
+		next += "&undo=" + url.QueryEscape(m)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// decideMany approves or rejects the ticked items, each on its own; the
+// notice says how many were done and why the others were not.
+func (c *Console) decideMany(w http.ResponseWriter, r *http.Request) {
+	op, ok := map[string]string{"approve": "approveMany", "reject": "rejectMany"}[r.PostFormValue("decision")]
+	ids := r.PostForm["ids"]
+	if !ok || len(ids) == 0 {
+		c.render(w, r, http.StatusBadRequest, "error", nil, pageData{Title: "Review queue", Error: "Tick the items to decide, then Approve or Reject."})
+		return
+	}
+	var out map[string][]struct{ ID, Error, Code string }
+	if err := c.query(r, Operations[op], map[string]any{"ids": ids, "note": r.PostFormValue("note")}, &out); err != nil {
+		c.fail(w, r, "Review queue", err)
+		return
+	}
+	done, failed := 0, []string{}
+	for _, res := range out[map[string]string{"approveMany": "approveMatches", "rejectMany": "rejectMatches"}[op]] {
+		if res.Error == "" {
+			done++
+		} else {
+			failed = append(failed, res.Error)
+		}
+	}
+	notice := fmt.Sprintf("%s %d of %d.", map[string]string{"approveMany": "Approved", "rejectMany": "Rejected"}[op], done, len(ids))
+	if len(failed) > 0 {
+		notice += " Not done: " + strings.Join(failed, "; ")
 	}
 	http.Redirect(w, r, "/console/review?notice="+url.QueryEscape(notice), http.StatusSeeOther)
 }

@@ -258,3 +258,41 @@ func TestConsoleStewardActions(t *testing.T) {
 		}
 	})
 }
+
+// Approve one item and undo it from the notice; decide the rest in bulk.
+func TestConsoleBulkAndUndo(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		for i, u := range []string{"ann", "bob", "cat"} {
+			f.send(t, "/v1/identify", `{"userId":"`+u+`","anonymousId":"tablet","messageId":"b`+string(rune('0'+i))+`","timestamp":"2026-01-01T10:0`+string(rune('0'+i))+`:00Z"}`)
+		}
+		st := newBrowser(t, f.url)
+		st.signIn(stewKey)
+		_, page := st.follow("/console/review")
+		ids := itemRE.FindAllStringSubmatch(page, -1)
+		if len(ids) != 2 {
+			t.Fatalf("%d items, want 2", len(ids))
+		}
+		csrf := csrfRE.FindStringSubmatch(page)[1]
+		resp, _ := st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {csrf}, "id": {ids[0][1]}, "decision": {"approve"}})
+		loc := resp.Header.Get("Location")
+		if !strings.Contains(loc, "undo=merge_") {
+			t.Fatalf("approve redirect %s has no undo", loc)
+		}
+		_, page = st.follow(loc)
+		if !strings.Contains(page, "Undo that approval") {
+			t.Fatal("no undo button after an approval")
+		}
+		undo := regexp.MustCompile(`name="target" value="(merge_[^"]+)"`).FindStringSubmatch(page)[1]
+		before := len(f.export(t))
+		resp, _ = st.do(http.MethodPost, "/console/undo", url.Values{"csrf": {csrf}, "kind": {"merge"}, "target": {undo}, "confirm": {"yes"}})
+		if resp.StatusCode != http.StatusSeeOther || len(f.export(t)) != before+1 {
+			t.Fatalf("undo of the approval: %d, profiles %d → %d", resp.StatusCode, before, len(f.export(t)))
+		}
+		// Bulk: the undone item is rejected now (the undo rejected its edge), the other is pending.
+		resp, _ = st.do(http.MethodPost, "/console/review/bulk", url.Values{"csrf": {csrf}, "ids": {ids[0][1], ids[1][1]}, "decision": {"reject"}, "note": {"household"}})
+		notice, _ := url.QueryUnescape(resp.Header.Get("Location"))
+		if !strings.Contains(notice, "Rejected 1 of 2") || !strings.Contains(notice, "already decided") {
+			t.Errorf("bulk notice: %s", notice)
+		}
+	})
+}

@@ -28,6 +28,16 @@
         break;
       }
       case "s": select(current + 1); break;
+      case "u": {
+        const undo = document.querySelector('button[data-key="u"]');
+        if (undo) undo.click();
+        break;
+      }
+      case "?": {
+        const help = document.querySelector("p.muted kbd");
+        if (help) { const p = help.parentElement; p.tabIndex = -1; p.focus(); }
+        break;
+      }
       case "/": {
         const q = document.getElementById("q");
         if (q) { e.preventDefault(); q.focus(); }
