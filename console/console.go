@@ -9,6 +9,7 @@ package console
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -99,9 +100,7 @@ func New(cfg Config) (*Console, error) {
 // Handler serves /console/.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(assets, "assets")
-	files := http.StripPrefix("/console/assets/", http.FileServerFS(static))
-	mux.Handle("GET /console/assets/", files)
+	mux.Handle("GET /console/assets/{file}", assetHandler())
 	mux.HandleFunc("GET /console/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/search", http.StatusSeeOther)
 	})
@@ -110,6 +109,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
 	mux.HandleFunc("GET /console/search", c.signedIn(c.search))
 	mux.HandleFunc("GET /console/profiles/{id}", c.signedIn(c.profile))
+	mux.HandleFunc("GET /console/profiles/{id}/graph", c.signedIn(c.graphPage))
+	mux.HandleFunc("GET /console/edges/{id}", c.signedIn(c.edgePage))
 	mux.HandleFunc("POST /console/profiles/{id}/split", c.signedIn(c.split))
 	mux.HandleFunc("POST /console/profiles/{id}/link", c.signedIn(c.link))
 	mux.HandleFunc("POST /console/undo", c.signedIn(c.undo))
@@ -324,8 +325,18 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Vary", "Accept-Encoding")
+	body := buf.Bytes()
+	if len(body) > 4<<10 && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = gz.Bytes()
+		w.Header().Set("Content-Encoding", "gzip")
+	}
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // fail renders an API error as a page, with the status its code means.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"io/fs"
 	"math"
 	"regexp"
@@ -16,7 +17,7 @@ import (
 // its schema.
 func TestConsoleOperations(t *testing.T) {
 	s := schema.NewExecutableSchema(schema.Config{}).Schema()
-	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "audit"}
+	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "audit"}
 	for _, action := range want {
 		op, ok := Operations[action]
 		if !ok {
@@ -97,5 +98,43 @@ func TestWaterfall(t *testing.T) {
 	}
 	if newWaterfall(nil) != nil || newWaterfall([]byte(`{"fields":[]}`)) != nil {
 		t.Error("no explanation should draw no waterfall")
+	}
+}
+
+func TestDrawAndAggregate(t *testing.T) {
+	var nodes []gNode
+	var edges []gEdge
+	for i := range 30 {
+		nodes = append(nodes, gNode{Type: "anonymous_id", Value: fmt.Sprint(i)})
+		e := gEdge{ID: fmt.Sprint("e", i), Kind: "EXACT", Status: []string{"ACCEPTED", "PENDING", "REJECTED"}[i%3], Score: 1}
+		e.A.Type, e.A.Value = "user_id", "u"
+		e.B.Type, e.B.Value = "anonymous_id", fmt.Sprint(i)
+		edges = append(edges, e)
+	}
+	nodes = append(nodes, gNode{Type: "user_id", Value: "u", Hub: true})
+	d, agg := draw(nodes, edges)
+	if agg || len(d.Nodes) != 31 || len(d.Edges) != 30 {
+		t.Fatalf("draw: aggregated %v, %d nodes, %d edges", agg, len(d.Nodes), len(d.Edges))
+	}
+	byID := map[string]drawnNode{}
+	for _, n := range d.Nodes {
+		byID[n.ID] = n
+	}
+	if c := byID["user_id:u"]; c.X != 0 || c.Y != 0 || c.Size <= byID["anonymous_id:1"].Size {
+		t.Errorf("the hub should be at the centre and larger: %+v", c)
+	}
+	sizes := map[float64]bool{}
+	for _, e := range d.Edges {
+		sizes[e.Size] = true
+	}
+	if len(sizes) != 3 {
+		t.Errorf("statuses must differ in thickness, not only colour: %v", sizes)
+	}
+	for i := range aggregateAbove {
+		nodes = append(nodes, gNode{Type: "device_id", Value: fmt.Sprint(i)})
+	}
+	d, agg = draw(nodes, edges)
+	if !agg || len(d.Nodes) != 3 {
+		t.Errorf("above %d identifiers: aggregated %v, %d nodes", aggregateAbove, agg, len(d.Nodes))
 	}
 }

@@ -58,6 +58,14 @@ var Operations = map[string]Operation{
 		undoMerge(mergeEventId: $id, note: $note) { audit { id } profiles { id } } }`},
 	"undoSplit": {"ConsoleUndoSplit", `mutation ConsoleUndoSplit($id: ID!, $note: String) {
 		undoSplit(auditId: $id, note: $note) { audit { id } profiles { id } } }`},
+	"graph": {"ConsoleGraph", `query ConsoleGraph($id: ID!) {
+		profile(id: $id) { id name graph {
+			nodes { type value hub }
+			edges { id kind status reason score a { type value } b { type value } evidence { count } } } } }`},
+	"edge": {"ConsoleEdge", `query ConsoleEdge($type: String!, $value: String!) {
+		identifier(type: $type, value: $value) { edges {
+			id kind status reason score model explanation a { type value } b { type value }
+			evidence { sources count firstSeen lastSeen } decision { actor at action note } } } }`},
 	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID) {
 		auditLog(first: 50, after: $after, filter: {profileId: $profile}) {
 			edges { node { id at actor action note cause profiles merge } }
@@ -87,14 +95,15 @@ var funcs = template.FuncMap{
 
 type side struct {
 	Label, ID, Name string
+	Size            int
 	Identifiers     []struct{ Type, Value string }
 }
 
 // sides lays a review item's two profiles out side by side.
 func sides(it reviewItem) []side {
 	return []side{
-		{Label: "Left", ID: it.Left.ID, Name: it.Left.Name, Identifiers: it.Left.Identifiers},
-		{Label: "Right", ID: it.Right.ID, Name: it.Right.Name, Identifiers: it.Right.Identifiers},
+		{Label: "Left", ID: it.Left.ID, Name: it.Left.Name, Size: it.LeftSize, Identifiers: it.Left.Identifiers},
+		{Label: "Right", ID: it.Right.ID, Name: it.Right.Name, Size: it.RightSize, Identifiers: it.Right.Identifiers},
 	}
 }
 
@@ -217,26 +226,34 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 		Data: map[string]any{"P": out.Profile, "Merged": banner}})
 }
 
-type reviewItem struct {
-	ID, Reason string
-	Score      float64
-	Impact     int
-	Joined     bool
-	Edge       struct {
-		Kind, Model string
-		Explanation json.RawMessage
-		A, B        struct{ Type, Value string }
-		Evidence    struct {
-			Sources []string
-			Count   int
-		}
+// reviewItemEdge is an edge as the review and edge pages show it.
+type reviewItemEdge struct {
+	Kind, Model string
+	Explanation json.RawMessage
+	A, B        struct{ Type, Value string }
+	Evidence    struct {
+		Sources             []string
+		Count               int
+		FirstSeen, LastSeen string
 	}
+}
+
+type reviewItem struct {
+	ID, Reason  string
+	Score       float64
+	Impact      int
+	Joined      bool
+	Edge        reviewItemEdge
 	Left, Right struct {
 		ID, Name, Email, Phone string
 		Identifiers            []struct{ Type, Value string }
 	}
-	Waterfall *waterfall
+	Waterfall           *waterfall
+	LeftSize, RightSize int
 }
+
+// sideIdentifiers is how many of each side's identifiers a review item lists.
+const sideIdentifiers = 8
 
 // waterfall is an explanation as the page draws it: the prior, one bar per
 // comparison, the term-frequency total, and the total weight and
@@ -307,6 +324,10 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	for i, e := range out.ReviewQueue.Edges {
 		items[i] = e.Node
 		items[i].Waterfall = newWaterfall(e.Node.Edge.Explanation)
+		// Both sides' sizes are shown; their first identifiers are listed.
+		items[i].LeftSize, items[i].RightSize = len(e.Node.Left.Identifiers), len(e.Node.Right.Identifiers)
+		items[i].Left.Identifiers = e.Node.Left.Identifiers[:min(sideIdentifiers, len(e.Node.Left.Identifiers))]
+		items[i].Right.Identifiers = e.Node.Right.Identifiers[:min(sideIdentifiers, len(e.Node.Right.Identifiers))]
 	}
 	c.render(w, r, http.StatusOK, "review", nil, pageData{Title: "Review queue", Data: map[string]any{
 		"Items": items, "Next": out.ReviewQueue.PageInfo.EndCursor, "More": out.ReviewQueue.PageInfo.HasNextPage,

@@ -3,11 +3,15 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs; tests never
@@ -34,6 +38,7 @@ type e2eReport struct {
 	Foreign []string            `json:"foreign"`
 	Errors  []string            `json:"errors"`
 	Timings map[string]int      `json:"timings"`
+	Island  int                 `json:"island"`
 }
 
 func (r e2eReport) step(name string) map[string]any {
@@ -53,14 +58,27 @@ func (r e2eReport) step(name string) map[string]any {
 func TestConsoleInChromium(t *testing.T) {
 	chromium := chromiumPath(t)
 	node, dir := nodeDir(t, "console-e2e", "playwright-core")
-	forEachBackend(t, func(t *testing.T, f *fixture) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			// Room for a 5,000-identifier profile (the default keeps 1,000 anonymous IDs).
+			f := newFixture(t, b.Open, func(st *graph.Stitcher) { st.Config.Limits[graph.TypeAnonymousID] = 10_000 })
+			consoleInChromium(t, f, chromium, node, dir)
+		})
+	}
+}
+
+func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
+	{
 		f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"tablet","traits":{"name":"Ann Lee","phone":"(415) 555-0134"},"messageId":"e1","timestamp":"2026-01-01T10:00:00Z"}`)
 		f.send(t, "/v1/identify", `{"userId":"bob","anonymousId":"tablet","traits":{"name":"Bob Lee"},"messageId":"e2","timestamp":"2026-01-01T10:01:00Z"}`)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		big := seedProfile(t, f, "big", 1000)
+		huge := seedProfile(t, f, "huge", 5000)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, "e2e.mjs")
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "WRITE_KEY="+writeKey, "CHROMIUM="+chromium)
+		cmd.Env = append(os.Environ(), "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "WRITE_KEY="+writeKey, "CHROMIUM="+chromium,
+			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge)
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("e2e.mjs: %v\n%s", err, out)
@@ -80,8 +98,8 @@ func TestConsoleInChromium(t *testing.T) {
 				t.Errorf("axe on %q: %v", state, v)
 			}
 		}
-		if len(r.Axe) < 8 {
-			t.Errorf("axe ran on %d page states, want 8", len(r.Axe))
+		if len(r.Axe) < 10 {
+			t.Errorf("axe ran on %d page states, want 10", len(r.Axe))
 		}
 		for state, n := range r.Bytes {
 			if n > 100<<10 {
@@ -110,9 +128,50 @@ func TestConsoleInChromium(t *testing.T) {
 		if s := r.step("keyboard reject"); s["items"] != float64(0) {
 			t.Errorf("after the rejection the queue still shows %v items", s["items"])
 		}
+		if s := r.step("graph 1000"); s["rows"] != float64(250) || !strings.Contains(fmt.Sprint(s["summary"]), "1000 identifiers") {
+			t.Errorf("graph of 1,000: %v", s)
+		}
+		if s := r.step("graph aggregated"); !strings.Contains(fmt.Sprint(s["summary"]), "one node per identifier type") {
+			t.Errorf("graph of 5,000: %v", s)
+		}
+		// Time budgets (first frame 1.5 s, tasks 200 ms, next item 300 ms)
+		// are measured and logged here and recorded in docs/console.md; on
+		// a shared 2-core machine they only fail the test at ten times the
+		// budget, which catches a hang or a regression, not noise.
+		if ms := r.Timings["graph 1000 first frame ms"]; ms == 0 || ms > 15000 {
+			t.Errorf("first frame of the 1,000-identifier graph after %d ms (budget 1,500)", ms)
+		}
+		if ms := r.Timings["graph 1000 longest task ms"]; ms > 2000 {
+			t.Errorf("a main-thread task of %d ms on the graph page (budget 200)", ms)
+		}
 		if s := r.step("missing asset"); s["status"] != float64(404) {
 			t.Errorf("missing asset: %v", s)
 		}
-		t.Logf("page bytes %v; next item after a decision %d ms", r.Bytes, r.Timings["nextItemMs"])
-	})
+		if r.Island == 0 || r.Island > 60<<10 {
+			t.Errorf("the graph island transferred %d bytes (budget 60 KB gzip)", r.Island)
+		}
+		if ms := r.Timings["nextItemMs"]; ms > 3000 {
+			t.Errorf("the next review item came %d ms after the decision (budget 300)", ms)
+		}
+		t.Logf("page bytes %v; island %d; timings %v", r.Bytes, r.Island, r.Timings)
+	}
+}
+
+// seedProfile sends one user with n-1 anonymous IDs through /v1/batch and
+// returns the profile's ID.
+func seedProfile(t *testing.T, f *fixture, user string, n int) string {
+	t.Helper()
+	for lo := 1; lo < n; lo += 200 {
+		var b strings.Builder
+		b.WriteString(`{"batch":[`)
+		for i := lo; i < min(lo+200, n); i++ {
+			if i > lo {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"type":"track","event":"Seen","userId":%q,"anonymousId":"%s-%d","messageId":"%s-%d","timestamp":"2026-01-01T10:00:00Z"}`, user, user, i, user, i)
+		}
+		b.WriteString("]}")
+		f.send(t, "/v1/batch", b.String())
+	}
+	return get(f.must(t, `query($u: String!) { lookup(type: "user_id", value: $u) { id } }`, map[string]any{"u": user}), "lookup.id").(string)
 }

@@ -296,3 +296,38 @@ func TestConsoleBulkAndUndo(t *testing.T) {
 		}
 	})
 }
+
+// The graph page: the island's data, the table twin, and each edge's page.
+func TestConsoleGraph(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		f.send(t, "/v1/identify", `{"userId":"g1","anonymousId":"ga","traits":{"name":"Gus"},"messageId":"g1","timestamp":"2026-01-01T10:00:00Z"}`)
+		p := f.must(t, `{ lookup(type: "user_id", value: "g1") { id } }`, nil)["lookup"].(map[string]any)["id"].(string)
+		agent := newBrowser(t, f.url)
+		agent.signIn(readKey)
+		code, page := agent.follow("/console/profiles/" + p + "/graph")
+		if code != 200 || !strings.Contains(page, `id="graph-data"`) || !strings.Contains(page, `"user_id:g1"`) ||
+			!strings.Contains(page, "/console/assets/graph.js") || !strings.Contains(page, ">Why</a>") {
+			t.Fatalf("graph page: %d\n%s", code, page)
+		}
+		edge := regexp.MustCompile(`href="(/console/edges/[^"]+)"`).FindStringSubmatch(page)[1]
+		code, page = agent.follow(edge)
+		if code != 200 || !strings.Contains(page, "seen together in the same message") {
+			t.Errorf("edge page: %d\n%s", code, page)
+		}
+		// The island is served gzip-compressed within its budget, and only the graph page loads it.
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/console/assets/graph.js", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Content-Encoding") != "gzip" || len(body) > 60<<10 || len(body) < 10<<10 {
+			t.Errorf("graph.js: %s, %d bytes gzip", resp.Header.Get("Content-Encoding"), len(body))
+		}
+		if _, page := agent.follow("/console/profiles/" + p); strings.Contains(page, "graph.js") {
+			t.Error("the profile page loads the graph island")
+		}
+	})
+}

@@ -1,0 +1,288 @@
+package console
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// tableRows is how many edges one page of the table twin lists.
+const tableRows = 250
+
+// aggregateAbove is the identifier count above which the graph page draws
+// one node per identifier type instead of one per identifier.
+const aggregateAbove = 1000
+
+type gNode struct {
+	Type, Value string
+	Hub         bool
+}
+
+type gEdge struct {
+	ID       string
+	A, B     struct{ Type, Value string }
+	Kind     string
+	Status   string
+	Reason   string
+	Score    float64
+	Evidence struct{ Count int }
+}
+
+// drawn is the island's input: laid-out nodes and edges.
+type drawn struct {
+	Nodes []drawnNode `json:"nodes"`
+	Edges []drawnEdge `json:"edges"`
+}
+
+type drawnNode struct {
+	ID    string  `json:"id"`
+	Label string  `json:"label"`
+	X     float64 `json:"x"`
+	Y     float64 `json:"y"`
+	Size  float64 `json:"size"`
+	Color string  `json:"color"`
+}
+
+type drawnEdge struct {
+	ID    string  `json:"id"`
+	A     string  `json:"a"`
+	B     string  `json:"b"`
+	Size  float64 `json:"size"`
+	Color string  `json:"color"`
+	Score float64 `json:"score"`
+	Href  string  `json:"href"`
+	Label string  `json:"label"`
+}
+
+// Colours by type and status; status is also drawn as thickness and named
+// in the table twin, never shown by colour alone.
+var typeColors = []string{"#0550ae", "#8250df", "#1a7f37", "#bc4c00", "#bf3989", "#0a3069", "#4d2d00", "#57606a"}
+
+var statusStyle = map[string]struct {
+	size  float64
+	color string
+}{"ACCEPTED": {3, "#1a7f37"}, "PENDING": {1.5, "#9a6700"}, "REJECTED": {0.5, "#cf222e"}}
+
+func keyID(t, v string) string { return t + ":" + v }
+
+// layout places nodes on rings by their distance from the best-connected
+// identifier, ordered by type within a ring: O(nodes + edges) on the
+// server, so the browser only draws.
+func layout(nodes []gNode, edges []gEdge) map[string][2]float64 {
+	adj := map[string][]string{}
+	degree := map[string]int{}
+	for _, e := range edges {
+		a, b := keyID(e.A.Type, e.A.Value), keyID(e.B.Type, e.B.Value)
+		adj[a] = append(adj[a], b)
+		adj[b] = append(adj[b], a)
+		degree[a]++
+		degree[b]++
+	}
+	ids := make([]string, len(nodes))
+	types := map[string]string{}
+	for i, n := range nodes {
+		ids[i] = keyID(n.Type, n.Value)
+		types[ids[i]] = n.Type
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		return cmp.Or(cmp.Compare(degree[b], degree[a]), cmp.Compare(a, b))
+	})
+	depth := map[string]int{}
+	var rings [][]string
+	for _, start := range ids { // every component, largest hub first
+		if _, seen := depth[start]; seen {
+			continue
+		}
+		base := len(rings)
+		queue := []string{start}
+		depth[start] = base
+		for len(queue) > 0 {
+			k := queue[0]
+			queue = queue[1:]
+			for len(rings) <= depth[k] {
+				rings = append(rings, nil)
+			}
+			rings[depth[k]] = append(rings[depth[k]], k)
+			for _, x := range adj[k] {
+				if _, seen := depth[x]; !seen {
+					depth[x] = depth[k] + 1
+					queue = append(queue, x)
+				}
+			}
+		}
+	}
+	pos := map[string][2]float64{}
+	for r, ring := range rings {
+		sort.SliceStable(ring, func(i, j int) bool { return types[ring[i]] < types[ring[j]] })
+		radius := float64(r) * 10
+		for i, k := range ring {
+			angle := 2 * math.Pi * float64(i) / float64(len(ring))
+			pos[k] = [2]float64{radius * math.Cos(angle), radius * math.Sin(angle)}
+		}
+	}
+	return pos
+}
+
+// draw turns the API's graph into the island's input, aggregated by type
+// above aggregateAbove identifiers.
+func draw(nodes []gNode, edges []gEdge) (drawn, bool) {
+	color := map[string]string{}
+	colorOf := func(t string) string {
+		if c, ok := color[t]; ok {
+			return c
+		}
+		color[t] = typeColors[len(color)%len(typeColors)]
+		return color[t]
+	}
+	var d drawn
+	if len(nodes) > aggregateAbove {
+		count := map[string]int{}
+		for _, n := range nodes {
+			count[n.Type]++
+		}
+		var types []string
+		for t := range count {
+			types = append(types, t)
+		}
+		slices.Sort(types)
+		for i, t := range types {
+			angle := 2 * math.Pi * float64(i) / float64(len(types))
+			d.Nodes = append(d.Nodes, drawnNode{ID: t, Label: fmt.Sprintf("%s (%d)", t, count[t]), X: 10 * math.Cos(angle), Y: 10 * math.Sin(angle),
+				Size: 4 + math.Log2(float64(count[t])+1)*2, Color: colorOf(t)})
+		}
+		pairs := map[[2]string]int{}
+		for _, e := range edges {
+			p := [2]string{e.A.Type, e.B.Type}
+			if p[1] < p[0] {
+				p[0], p[1] = p[1], p[0]
+			}
+			if p[0] != p[1] && e.Status == "ACCEPTED" {
+				pairs[p]++
+			}
+		}
+		for p, n := range pairs {
+			d.Edges = append(d.Edges, drawnEdge{ID: p[0] + "~" + p[1], A: p[0], B: p[1], Size: 1 + math.Log2(float64(n)), Color: "#57606a",
+				Score: 1, Label: fmt.Sprintf("%d accepted edges", n)})
+		}
+		slices.SortFunc(d.Edges, func(a, b drawnEdge) int { return cmp.Compare(a.ID, b.ID) })
+		return d, true
+	}
+	pos := layout(nodes, edges)
+	for _, n := range nodes {
+		k := keyID(n.Type, n.Value)
+		size := 4.0
+		if n.Hub {
+			size = 8
+		}
+		d.Nodes = append(d.Nodes, drawnNode{ID: k, Label: k, X: pos[k][0], Y: pos[k][1], Size: size, Color: colorOf(n.Type)})
+	}
+	for _, e := range edges {
+		s := statusStyle[e.Status]
+		d.Edges = append(d.Edges, drawnEdge{ID: e.ID, A: keyID(e.A.Type, e.A.Value), B: keyID(e.B.Type, e.B.Value),
+			Size: s.size, Color: s.color, Score: e.Score, Href: "/console/edges/" + url.PathEscape(e.ID),
+			Label: fmt.Sprintf("%s %s %.2f", e.Kind, e.Status, e.Score)})
+	}
+	return d, false
+}
+
+// graphPage shows the identity graph: a summary, the island, and its
+// table twin (always present).
+func (c *Console) graphPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var out struct {
+		Profile *struct {
+			ID, Name string
+			Graph    struct {
+				Nodes []gNode
+				Edges []gEdge
+			}
+		}
+	}
+	if err := c.query(r, Operations["graph"], map[string]any{"id": id}, &out); err != nil {
+		c.fail(w, r, "Graph", err)
+		return
+	}
+	if out.Profile == nil {
+		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no profile " + id + "."})
+		return
+	}
+	g := out.Profile.Graph
+	d, aggregated := draw(g.Nodes, g.Edges)
+	data, err := json.Marshal(d)
+	if err != nil {
+		c.fail(w, r, "Graph", err)
+		return
+	}
+	status := map[string]int{}
+	bridges := 0
+	for _, e := range g.Edges {
+		status[e.Status]++
+		if e.Status == "ACCEPTED" && e.A.Type != e.B.Type {
+			bridges++
+		}
+	}
+	hubs := 0
+	for _, n := range g.Nodes {
+		if n.Hub {
+			hubs++
+		}
+	}
+	// The table twin: the drawn edges, a page at a time (the aggregated
+	// view's table is its type pairs).
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(page, 0)
+	rows := g.Edges
+	lo, hi := min(page*tableRows, len(rows)), min((page+1)*tableRows, len(rows))
+	var next string
+	if hi < len(rows) {
+		next = strconv.Itoa(page + 1)
+	}
+	c.render(w, r, http.StatusOK, "graph", nil, pageData{Title: "Graph of " + out.Profile.ID, Data: map[string]any{
+		"P": out.Profile, "Nodes": g.Nodes, "Edges": rows[lo:hi], "EdgeCount": len(rows), "From": lo + 1, "To": hi, "NextPage": next,
+		"JSON": template.JS(data), "Aggregated": aggregated, "Pairs": d.Edges, "Status": status, "Hubs": hubs}})
+}
+
+// edgePage explains one edge: its evidence and, for a scored edge, the
+// waterfall of the explanation stored with it.
+func (c *Console) edgePage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	pair, err := graph.ParseEdgeID(id)
+	a := [2]string{pair[0].Type, pair[0].Value}
+	if err != nil {
+		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no edge " + id + "."})
+		return
+	}
+	var out struct {
+		Identifier *struct {
+			Edges []struct {
+				reviewItemEdge
+				ID, Status, Reason string
+				Score              float64
+				Decision           *struct{ Actor, At, Action, Note string }
+			}
+		}
+	}
+	if err := c.query(r, Operations["edge"], map[string]any{"type": a[0], "value": a[1]}, &out); err != nil {
+		c.fail(w, r, "Edge", err)
+		return
+	}
+	if out.Identifier != nil {
+		for _, e := range out.Identifier.Edges {
+			if e.ID == id {
+				c.render(w, r, http.StatusOK, "edge", nil, pageData{Title: "Edge", Data: map[string]any{
+					"E": e, "Waterfall": newWaterfall(e.Explanation)}})
+				return
+			}
+		}
+	}
+	c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no edge " + id + "."})
+}

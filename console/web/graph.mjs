@@ -1,0 +1,41 @@
+// The console's graph island: draws the server's layout of a profile's
+// identity graph with sigma.js (WebGL), loaded only on the graph page.
+// The page's table twin holds the same nodes and edges for keyboards and
+// screen readers; clicking an edge opens its explanation.
+import Graph from "graphology";
+import Sigma from "sigma";
+
+const data = JSON.parse(document.getElementById("graph-data").textContent);
+const container = document.getElementById("graph-canvas");
+const g = new Graph({ type: "undirected", multi: false });
+for (const n of data.nodes) {
+  g.addNode(n.id, { x: n.x, y: n.y, size: n.size, label: n.label, color: n.color });
+}
+for (const e of data.edges) {
+  if (g.hasNode(e.a) && g.hasNode(e.b) && !g.hasEdge(e.a, e.b)) {
+    g.addEdgeWithKey(e.id, e.a, e.b, { size: e.size, color: e.color, score: e.score, href: e.href, label: e.label });
+  }
+}
+let threshold = 0;
+const renderer = new Sigma(g, container, {
+  enableEdgeEvents: true,
+  renderEdgeLabels: false,
+  labelRenderedSizeThreshold: 8,
+  edgeReducer: (edge, attrs) => (attrs.score < threshold ? { ...attrs, hidden: true } : attrs),
+});
+renderer.on("clickEdge", ({ edge }) => {
+  const href = g.getEdgeAttribute(edge, "href");
+  if (href) window.location.assign(href);
+});
+renderer.on("enterEdge", () => container.classList.add("pointer"));
+renderer.on("leaveEdge", () => container.classList.remove("pointer"));
+const slider = document.getElementById("weight");
+const shown = document.getElementById("weight-value");
+if (slider) {
+  slider.addEventListener("input", () => {
+    threshold = Number(slider.value);
+    if (shown) shown.textContent = threshold.toFixed(2);
+    renderer.refresh();
+  });
+}
+container.dataset.ready = "true";
