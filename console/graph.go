@@ -120,14 +120,25 @@ func layout(nodes []gNode, edges []gEdge) map[string][2]float64 {
 			}
 		}
 	}
+	// Each ring is an annulus filled along Vogel's sunflower spiral, so a
+	// level of hundreds of identifiers spreads out instead of piling up on
+	// one circle; within it, identifiers of one type sit together.
 	pos := map[string][2]float64{}
-	for r, ring := range rings {
+	golden := math.Pi * (3 - math.Sqrt(5))
+	inner := 0.0
+	for _, ring := range rings {
 		sort.SliceStable(ring, func(i, j int) bool { return types[ring[i]] < types[ring[j]] })
-		radius := float64(r) * 10
+		width := math.Max(1, math.Sqrt(float64(len(ring))))
 		for i, k := range ring {
-			angle := 2 * math.Pi * float64(i) / float64(len(ring))
+			if len(ring) == 1 && inner == 0 {
+				pos[k] = [2]float64{0, 0}
+				continue
+			}
+			radius := inner + 10 + width*math.Sqrt((float64(i)+0.5)/float64(len(ring)))*5
+			angle := float64(i) * golden
 			pos[k] = [2]float64{radius * math.Cos(angle), radius * math.Sin(angle)}
 		}
+		inner += 10 + width*5
 	}
 	return pos
 }
@@ -185,10 +196,14 @@ func draw(nodes []gNode, edges []gEdge) (drawn, bool) {
 		}
 		d.Nodes = append(d.Nodes, drawnNode{ID: k, Label: k, X: pos[k][0], Y: pos[k][1], Size: size, Color: colorOf(n.Type)})
 	}
+	thin := 1.0
+	if len(edges) > 200 { // many edges: thinner, keeping the statuses' ratios
+		thin = 0.4
+	}
 	for _, e := range edges {
 		s := statusStyle[e.Status]
 		d.Edges = append(d.Edges, drawnEdge{ID: e.ID, A: keyID(e.A.Type, e.A.Value), B: keyID(e.B.Type, e.B.Value),
-			Size: s.size, Color: s.color, Score: e.Score, Href: "/console/edges/" + url.PathEscape(e.ID),
+			Size: s.size * thin, Color: s.color, Score: e.Score, Href: "/console/edges/" + url.PathEscape(e.ID),
 			Label: fmt.Sprintf("%s %s %.2f", e.Kind, e.Status, e.Score)})
 	}
 	return d, false

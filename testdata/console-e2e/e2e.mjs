@@ -18,7 +18,7 @@ const browser = await chromium.launch({
 // A page that records every request's origin and the bytes each page load
 // transfers (bodies as received).
 async function newPage() {
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   const page = await context.newPage();
   page.bytes = 0;
   page.on("request", (req) => {
@@ -46,6 +46,9 @@ async function newPage() {
 async function check(page, name) {
   const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]).analyze();
   report.axe[name] = results.violations.map((v) => `${v.id}: ${v.nodes.length} (${v.help})`);
+  if (process.env.SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.SCREENSHOTS}/${name.replace(/[^a-z0-9]+/gi, "-").replace(/-$/, "")}.png` });
+  }
   report.bytes[name] = page.bytes;
   page.bytes = 0;
 }
