@@ -26,12 +26,12 @@ var Operations = map[string]Operation{
 		search(query: $q, first: 20) { field value exact profile { id name email phone updatedAt } } }`},
 	"lookup": {"ConsoleLookup", `query ConsoleLookup($type: String!, $value: String!) {
 		identifier(type: $type, value: $value) { type value profile { id } } }`},
-	"profile": {"ConsoleProfile", `query ConsoleProfile($id: ID!, $after: String) {
+	"profile": {"ConsoleProfile", `query ConsoleProfile($id: ID!, $after: String, $types: [String!], $since: Time, $until: Time) {
 		profile(id: $id) {
 			id redirectedFrom name email phone createdAt updatedAt mergedIds
-			identifiers { type value firstSeen lastSeen sources hub }
+			identifiers { type value firstSeen lastSeen sources hub edges { id kind status score } }
 			traitSources { path value source time }
-			events(first: 20, after: $after) { edges { node { id type name source timestamp messageId } } pageInfo { hasNextPage endCursor } }
+			events(first: 20, after: $after, types: $types, since: $since, until: $until) { edges { node { id type name source timestamp messageId } } pageInfo { hasNextPage endCursor } }
 			history { id at messageId source survivor absorbed edge { type value } }
 			audit(first: 20) { id at actor action note }
 		} }`},
@@ -91,6 +91,7 @@ var funcs = template.FuncMap{
 	"path":  url.PathEscape,
 	"query": url.QueryEscape,
 	"sides": sides,
+	"list":  func(xs ...string) []string { return xs },
 }
 
 type side struct {
@@ -200,8 +201,26 @@ func identifierType(q string) string {
 func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	vars := map[string]any{"id": id}
-	if a := r.URL.Query().Get("after"); a != "" {
+	q := r.URL.Query()
+	if a := q.Get("after"); a != "" {
 		vars["after"] = a
+	}
+	// Timeline filters: an event type, and dates (whole days, UTC).
+	if t := q.Get("type"); t != "" {
+		vars["types"] = []string{t}
+	}
+	for field, name := range map[string]string{"since": "since", "until": "until"} {
+		if v := q.Get(name); v != "" {
+			day, err := time.Parse("2006-01-02", v)
+			if err != nil {
+				c.render(w, r, http.StatusBadRequest, "error", nil, pageData{Title: "Profile", Error: name + ": give a date as YYYY-MM-DD"})
+				return
+			}
+			if name == "until" {
+				day = day.Add(24*time.Hour - time.Nanosecond)
+			}
+			vars[field] = day.Format(time.RFC3339Nano)
+		}
 	}
 	var out struct{ Profile map[string]any }
 	if err := c.query(r, Operations["profile"], vars, &out); err != nil {
@@ -222,8 +241,10 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	annotateJoins(out.Profile)
 	c.render(w, r, http.StatusOK, "profile", nil, pageData{Title: "Profile " + out.Profile["id"].(string),
-		Data: map[string]any{"P": out.Profile, "Merged": banner}})
+		Data: map[string]any{"P": out.Profile, "Merged": banner, "Filter": map[string]string{
+			"type": q.Get("type"), "since": q.Get("since"), "until": q.Get("until")}}})
 }
 
 // reviewItemEdge is an edge as the review and edge pages show it.
@@ -235,6 +256,46 @@ type reviewItemEdge struct {
 		Sources             []string
 		Count               int
 		FirstSeen, LastSeen string
+	}
+}
+
+// annotateJoins says, for each identifier, how it joined the profile: the
+// kinds of its accepted edges (a steward's link, a probabilistic match with
+// its score, or being seen together), linking the strongest to its
+// explanation.
+func annotateJoins(p map[string]any) {
+	ids, _ := p["identifiers"].([]any)
+	for _, raw := range ids {
+		n, _ := raw.(map[string]any)
+		edges, _ := n["edges"].([]any)
+		exact, best := 0, map[string]any(nil)
+		rank := map[string]int{"MANUAL": 3, "PROBABILISTIC": 2, "EXACT": 1}
+		for _, re := range edges {
+			e, _ := re.(map[string]any)
+			if e["status"] != "ACCEPTED" {
+				continue
+			}
+			if e["kind"] == "EXACT" {
+				exact++
+			}
+			if best == nil || rank[e["kind"].(string)] > rank[best["kind"].(string)] {
+				best = e
+			}
+		}
+		switch {
+		case best == nil:
+			n["joined"] = "first seen here"
+		case best["kind"] == "MANUAL":
+			n["joined"] = "steward link"
+		case best["kind"] == "PROBABILISTIC":
+			n["joined"] = fmt.Sprintf("probabilistic match, %.1f%%", best["score"].(float64)*100)
+		default:
+			n["joined"] = fmt.Sprintf("seen together (%d)", exact)
+		}
+		if best != nil {
+			n["joinedHref"] = "/console/edges/" + url.PathEscape(best["id"].(string))
+		}
+		delete(n, "edges")
 	}
 }
 

@@ -115,6 +115,21 @@ func TestConsole(t *testing.T) {
 		if code != 200 || !strings.Contains(page, "Ann Lee") || !strings.Contains(page, "14155550134") || !strings.Contains(page, "normalised") {
 			t.Errorf("phone lookup in another format: %d\n%s", code, page)
 		}
+		if !strings.Contains(page, "How it joined") || !strings.Contains(page, "seen together (") {
+			t.Errorf("identifiers do not say how they joined")
+		}
+		annPage := regexp.MustCompile(`<dt>ID</dt><dd>(p_[0-9a-f]+)</dd>`).FindStringSubmatch(page)[1]
+		code, page = agent.follow("/console/profiles/" + annPage + "?type=page")
+		if code != 200 || !strings.Contains(page, "<td>page</td>") || strings.Contains(page, "<td>identify</td>") {
+			t.Errorf("timeline filtered by type: %d", code)
+		}
+		code, page = agent.follow("/console/profiles/" + annPage + "?until=2025-12-31")
+		if code != 200 || !strings.Contains(page, "No events") {
+			t.Errorf("timeline until a date before every event: %d", code)
+		}
+		if code, _ = agent.follow("/console/profiles/" + annPage + "?since=yesterday"); code != 400 {
+			t.Errorf("a malformed date: %d", code)
+		}
 		code, page = agent.follow("/console/search?q=lee")
 		if code != 200 || !strings.Contains(page, "Bob Lee") {
 			t.Errorf("name search: %d", code)
