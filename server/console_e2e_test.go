@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/match"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs; tests never
@@ -61,7 +63,12 @@ func TestConsoleInChromium(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			// Room for a 5,000-identifier profile (the default keeps 1,000 anonymous IDs).
-			f := newFixture(t, b.Open, func(st *graph.Stitcher) { st.Config.Limits[graph.TypeAnonymousID] = 10_000 })
+			f := newFixture(t, b.Open, func(st *graph.Stitcher) {
+				st.Config.Limits[graph.TypeAnonymousID] = 10_000
+				// The built-in model with a strict threshold: a likely pair waits for review.
+				st.Matcher, st.MatchConfig = match.NewGraphMatcher(match.SegmentModel(), true), graph.DefaultMatchConfig()
+				st.MatchConfig.Accept = 0.99999999
+			})
 			consoleInChromium(t, f, chromium, node, dir)
 		})
 	}
@@ -71,6 +78,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 	{
 		f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"tablet","traits":{"name":"Ann Lee","phone":"(415) 555-0134"},"messageId":"e1","timestamp":"2026-01-01T10:00:00Z"}`)
 		f.send(t, "/v1/identify", `{"userId":"bob","anonymousId":"tablet","traits":{"name":"Bob Lee"},"messageId":"e2","timestamp":"2026-01-01T10:01:00Z"}`)
+		f.send(t, "/v1/identify", `{"anonymousId":"web-1","traits":{"firstName":"John","lastName":"Smith","birthday":"1980-05-17","address":{"street":"12 Acacia Avenue","city":"Springfield","postalCode":"4001"}},"messageId":"e3","timestamp":"2026-01-01T10:00:00Z"}`)
+		f.send(t, "/v1/identify", `{"userId":"crm-7","traits":{"firstName":"Jon","lastName":"Smith","birthday":"17/05/1980","address":{"street":"12 Acacia Ave","postalCode":"4001"}},"messageId":"e4","timestamp":"2026-01-01T10:01:00Z"}`)
 		big := seedProfile(t, f, "big", 1000)
 		huge := seedProfile(t, f, "huge", 5000)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -113,20 +122,29 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 			{"write key", "text", "write key cannot sign in"},
 			{"phone lookup", "h1", "Ann Lee"},
 			{"phone lookup", "notice", "14155550134"},
-			{"keyboard reject", "notice", "Rejected"},
-			{"keyboard reject", "focused", "H2"},
-			{"audit", "first", "reject"},
+			{"keyboard approve", "notice", "Approved"},
+			{"keyboard approve", "focused", "H2"},
+			{"keyboard undo", "notice", "Undone"},
+			{"audit", "first", "undo_merge"},
 		}
 		for _, c := range checks {
 			if got, _ := r.step(c.step)[c.field].(string); !strings.Contains(got, c.want) {
 				t.Errorf("%s: %s = %q, want %q in it", c.step, c.field, got, c.want)
 			}
 		}
-		if s := r.step("read-only queue"); s["approveButtons"] != float64(0) || s["items"] != float64(1) {
+		if s := r.step("read-only queue"); s["approveButtons"] != float64(0) || s["items"] != float64(2) {
 			t.Errorf("read-only queue: %v", s)
 		}
-		if s := r.step("keyboard reject"); s["items"] != float64(0) {
-			t.Errorf("after the rejection the queue still shows %v items", s["items"])
+		if s := r.step("keyboard approve"); s["items"] != float64(0) {
+			t.Errorf("after the approval the review band still shows %v items", s["items"])
+		}
+		notices := fmt.Sprint(r.step("concurrent")["notices"])
+		if !strings.Contains(notices, "Not done") || !(strings.Contains(notices, "Rejected:") || strings.Contains(notices, "Approved:")) {
+			t.Errorf("two stewards at once: %s", notices)
+		}
+		wf := r.step("waterfall")
+		if sum, total := wf["sum"].(float64), wf["total"].(float64); wf["bars"].(float64) < 5 || math.Abs(sum-total) > 0.02 || wf["shownProb"] != wf["prob"] {
+			t.Errorf("waterfall: %v", wf)
 		}
 		if s := r.step("graph 1000"); s["rows"] != float64(250) || !strings.Contains(fmt.Sprint(s["summary"]), "1000 identifiers") {
 			t.Errorf("graph of 1,000: %v", s)

@@ -83,19 +83,42 @@ try {
     items: await agent.locator("section.item").count() });
   await check(agent, "review (read key)");
 
-  // Steward, keyboard only: j selects the first item, r rejects it.
+  // Two stewards decide the family-tablet item at the same moment: one
+  // outcome, and the other is told.
   const steward = await newPage();
+  const other = await newPage();
   await signIn(steward, process.env.STEWARD_KEY);
-  await steward.goto(base + "/console/review");
+  await signIn(other, process.env.STEWARD_KEY);
+  await steward.goto(base + "/console/review?reason=merge_protection");
+  await other.goto(base + "/console/review?reason=merge_protection");
   await check(steward, "review (steward)");
+  await Promise.all([
+    Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Reject", exact: true }).first().click()]),
+    Promise.all([other.waitForNavigation(), other.getByRole("button", { name: "Approve", exact: true }).first().click()]),
+  ]);
+  report.steps.push({ step: "concurrent", notices: [await steward.locator("[role=status]").first().innerText(),
+    await other.locator("[role=status]").first().innerText()] });
+
+  // Approve a scored match, keyboard only, after reading its waterfall:
+  // the bars must add up to the total and the probability follow from it.
+  await steward.goto(base + "/console/review?reason=review");
+  const rows = await steward.locator("table.waterfall tbody tr td:nth-child(5)").allInnerTexts();
+  const total = Number(await steward.locator("table.waterfall tfoot td:nth-child(3)").innerText());
+  const shownProb = await steward.locator("table.waterfall tfoot td:nth-child(2)").innerText();
+  const sum = rows.reduce((a, x) => a + Number(x), 0);
+  report.steps.push({ step: "waterfall", bars: rows.length, sum, total,
+    shownProb, prob: `probability ${(100 / (1 + 2 ** -total)).toFixed(1)}%` });
   await steward.keyboard.press("j");
   const focused = await steward.evaluate(() => document.activeElement && document.activeElement.tagName);
   const start = Date.now();
-  await Promise.all([steward.waitForNavigation(), steward.keyboard.press("r")]);
+  await Promise.all([steward.waitForNavigation(), steward.keyboard.press("a")]);
   report.timings.nextItemMs = Date.now() - start;
-  report.steps.push({ step: "keyboard reject", focused, notice: await steward.locator("[role=status]").first().innerText(),
+  report.steps.push({ step: "keyboard approve", focused, notice: await steward.locator("[role=status]").first().innerText(),
     items: await steward.locator("section.item").count() });
   await check(steward, "review after decision");
+  // u undoes that approval.
+  await Promise.all([steward.waitForNavigation(), steward.keyboard.press("u")]);
+  report.steps.push({ step: "keyboard undo", notice: await steward.locator("[role=status]").first().innerText() });
   await steward.goto(base + "/console/audit");
   report.steps.push({ step: "audit", rows: await steward.locator("tbody tr").count(),
     first: await steward.locator("tbody tr").first().innerText() });
