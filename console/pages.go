@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -242,8 +245,9 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	annotateJoins(out.Profile)
+	timeline := interleave(out.Profile, q.Get("after"), q.Get("type") != "" || q.Get("since") != "" || q.Get("until") != "")
 	c.render(w, r, http.StatusOK, "profile", nil, pageData{Title: "Profile " + out.Profile["id"].(string),
-		Data: map[string]any{"P": out.Profile, "Merged": banner, "Filter": map[string]string{
+		Data: map[string]any{"P": out.Profile, "Merged": banner, "Timeline": timeline, "Filter": map[string]string{
 			"type": q.Get("type"), "since": q.Get("since"), "until": q.Get("until")}}})
 }
 
@@ -258,6 +262,67 @@ type reviewItemEdge struct {
 		FirstSeen, LastSeen string
 	}
 }
+
+// timelineRow is one row of the profile's timeline: an event, or an
+// identity event (merge, split, approval, rejection, link, undo) shown
+// among them.
+type timelineRow struct {
+	At, Type, Name, Source, Message string
+	Identity                        bool
+}
+
+// interleave puts the identity events that fall within this page of the
+// timeline (newest first) among its events. Filtered timelines show events
+// only.
+func interleave(p map[string]any, after string, filtered bool) []timelineRow {
+	var rows []timelineRow
+	evs, _ := p["events"].(map[string]any)
+	edges, _ := evs["edges"].([]any)
+	for _, e := range edges {
+		n, _ := e.(map[string]any)["node"].(map[string]any)
+		rows = append(rows, timelineRow{At: str(n["timestamp"]), Type: str(n["type"]), Name: str(n["name"]), Source: str(n["source"]), Message: str(n["messageId"])})
+	}
+	if filtered {
+		return rows
+	}
+	// This page covers (oldest shown, upper]; the upper bound is the
+	// cursor's time, or the future on the first page.
+	upper := time.Unix(1<<40, 0)
+	if raw, err := base64.RawURLEncoding.DecodeString(after); err == nil {
+		if parts := strings.SplitN(string(raw), ":", 3); len(parts) == 3 {
+			if ns, err := strconv.ParseInt(parts[1], 10, 64); err == nil {
+				upper = time.Unix(0, ns)
+			}
+		}
+	}
+	lower := time.Time{}
+	if info, _ := evs["pageInfo"].(map[string]any); info["hasNextPage"] == true && len(rows) > 0 {
+		lower, _ = time.Parse(time.RFC3339Nano, rows[len(rows)-1].At)
+	}
+	in := func(at string) bool {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		return err == nil && !t.Before(lower) && t.Before(upper)
+	}
+	hist, _ := p["history"].([]any)
+	for _, h := range hist {
+		m, _ := h.(map[string]any)
+		if in(str(m["at"])) {
+			rows = append(rows, timelineRow{At: str(m["at"]), Type: "merge", Name: str(m["absorbed"]) + " merged into " + str(m["survivor"]),
+				Source: str(m["source"]), Message: str(m["messageId"]), Identity: true})
+		}
+	}
+	audit, _ := p["audit"].([]any)
+	for _, a := range audit {
+		m, _ := a.(map[string]any)
+		if str(m["action"]) != "merge" && in(str(m["at"])) {
+			rows = append(rows, timelineRow{At: str(m["at"]), Type: str(m["action"]), Name: str(m["note"]), Source: str(m["actor"]), Identity: true})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].At > rows[j].At })
+	return rows
+}
+
+func str(v any) string { s, _ := v.(string); return s }
 
 // annotateJoins says, for each identifier, how it joined the profile: the
 // kinds of its accepted edges (a steward's link, a probabilistic match with

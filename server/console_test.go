@@ -115,6 +115,9 @@ func TestConsole(t *testing.T) {
 		if code != 200 || !strings.Contains(page, "Ann Lee") || !strings.Contains(page, "14155550134") || !strings.Contains(page, "normalised") {
 			t.Errorf("phone lookup in another format: %d\n%s", code, page)
 		}
+		if !strings.Contains(page, `<tr class="identity">`) || !strings.Contains(page, "merged into") {
+			t.Errorf("the timeline does not show the merge among the events")
+		}
 		if !strings.Contains(page, "How it joined") || !strings.Contains(page, "seen together (") {
 			t.Errorf("identifiers do not say how they joined")
 		}
