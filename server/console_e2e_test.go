@@ -80,6 +80,11 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		f.send(t, "/v1/identify", `{"userId":"bob","anonymousId":"tablet","traits":{"name":"Bob Lee"},"messageId":"e2","timestamp":"2026-01-01T10:01:00Z"}`)
 		f.send(t, "/v1/identify", `{"anonymousId":"web-1","traits":{"firstName":"John","lastName":"Smith","birthday":"1980-05-17","address":{"street":"12 Acacia Avenue","city":"Springfield","postalCode":"4001"}},"messageId":"e3","timestamp":"2026-01-01T10:00:00Z"}`)
 		f.send(t, "/v1/identify", `{"userId":"crm-7","traits":{"firstName":"Jon","lastName":"Smith","birthday":"17/05/1980","address":{"street":"12 Acacia Ave","postalCode":"4001"}},"messageId":"e4","timestamp":"2026-01-01T10:01:00Z"}`)
+		// Ann's web visit before she signed in: its profile is absorbed.
+		f.send(t, "/v1/page", `{"anonymousId":"web-9","name":"Home","messageId":"e5","timestamp":"2026-01-01T09:00:00Z"}`)
+		absorbed := get(f.must(t, `{ lookup(type: "anonymous_id", value: "web-9") { id } }`, nil), "lookup.id").(string)
+		f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"web-9","messageId":"e6","timestamp":"2026-01-01T10:02:00Z"}`)
+		ann := get(f.must(t, `{ lookup(type: "user_id", value: "ann") { id } }`, nil), "lookup.id").(string)
 		big := seedProfile(t, f, "big", 1000)
 		huge := seedProfile(t, f, "huge", 5000)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -87,7 +92,7 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		cmd := exec.CommandContext(ctx, node, "e2e.mjs")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "WRITE_KEY="+writeKey, "CHROMIUM="+chromium,
-			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge)
+			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge, "ABSORBED_ID="+absorbed, "ANN_ID="+ann)
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("e2e.mjs: %v\n%s", err, out)
@@ -107,8 +112,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 				t.Errorf("axe on %q: %v", state, v)
 			}
 		}
-		if len(r.Axe) < 10 {
-			t.Errorf("axe ran on %d page states, want 10", len(r.Axe))
+		if len(r.Axe) < 13 {
+			t.Errorf("axe ran on %d page states, want 13", len(r.Axe))
 		}
 		for state, n := range r.Bytes {
 			if n > 100<<10 {
@@ -125,7 +130,7 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 			{"keyboard approve", "notice", "Approved"},
 			{"keyboard approve", "focused", "H2"},
 			{"keyboard undo", "notice", "Undone"},
-			{"audit", "first", "undo_merge"},
+			{"audit", "first", "split"},
 		}
 		for _, c := range checks {
 			if got, _ := r.step(c.step)[c.field].(string); !strings.Contains(got, c.want) {
@@ -161,6 +166,20 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		}
 		if ms := r.Timings["graph 1000 longest task ms"]; ms > 2000 {
 			t.Errorf("a main-thread task of %d ms on the graph page (budget 200)", ms)
+		}
+		if s := r.step("merged redirect"); s["url"] != "/console/profiles/"+absorbed || !strings.HasSuffix(fmt.Sprint(s["h1"]), "Lee") || !strings.Contains(fmt.Sprint(s["banner"]), "was merged into this one") {
+			t.Errorf("merged redirect after a deep-linked sign-in: %v", s)
+		}
+		if s := r.step("undo merge"); !strings.Contains(fmt.Sprint(s["preview"]), "comes back under its own ID") || !strings.Contains(fmt.Sprint(s["notice"]), "Undone") {
+			t.Errorf("undo merge: %v", s)
+		}
+		// The undo restored web-9's profile under its own ID, with its page view
+		// (e6, which saw web-9 with Ann, is on both timelines).
+		if got := get(f.must(t, `{ lookup(type: "anonymous_id", value: "web-9") { id events { edges { node { messageId } } } } }`, nil), "lookup"); get(got, "id") != absorbed || !strings.Contains(fmt.Sprint(get(got, "events")), "e5") {
+			t.Errorf("after the undo web-9 is in %v", got)
+		}
+		if s := r.step("split"); !strings.Contains(fmt.Sprint(s["notice"]), "Split: 1 identifiers moved") || s["url"] == "/console/profiles/"+ann {
+			t.Errorf("split: %v", s)
 		}
 		if s := r.step("missing asset"); s["status"] != float64(404) {
 			t.Errorf("missing asset: %v", s)

@@ -119,6 +119,33 @@ try {
   // u undoes that approval.
   await Promise.all([steward.waitForNavigation(), steward.keyboard.press("u")]);
   report.steps.push({ step: "keyboard undo", notice: await steward.locator("[role=status]").first().innerText() });
+  // A merged profile ID opens the survivor with a banner; a deep link
+  // survives signing in.
+  if (process.env.ABSORBED_ID) {
+    const deep = await newPage();
+    await deep.goto(`${base}/console/profiles/${process.env.ABSORBED_ID}`);
+    await deep.getByLabel("API key").fill(process.env.READ_KEY);
+    await Promise.all([deep.waitForNavigation(), deep.getByRole("button", { name: "Sign in" }).click()]);
+    report.steps.push({ step: "merged redirect", url: new URL(deep.url()).pathname, h1: await deep.locator("h1").innerText(),
+      banner: await deep.locator("[role=status]").first().innerText() });
+    await check(deep, "merged redirect");
+    await deep.context().close();
+    // Undo that merge from the history, through its preview.
+    await steward.goto(`${base}/console/profiles/${process.env.ABSORBED_ID}`);
+    await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: /^Undo merge/ }).first().click()]);
+    const preview = await steward.locator("ul.preview").innerText();
+    await check(steward, "undo preview");
+    await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Confirm" }).click()]);
+    report.steps.push({ step: "undo merge", preview, url: new URL(steward.url()).pathname,
+      notice: await steward.locator("[role=status]").first().innerText() });
+    // Split Ann's phone out, through its preview.
+    await steward.goto(`${base}/console/profiles/${process.env.ANN_ID}`);
+    await steward.getByLabel(/^Split phone/).check();
+    await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: /Split selected/ }).click()]);
+    await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Confirm" }).click()]);
+    report.steps.push({ step: "split", url: new URL(steward.url()).pathname, notice: await steward.locator("[role=status]").first().innerText() });
+    await check(steward, "after split");
+  }
   await steward.goto(base + "/console/audit");
   report.steps.push({ step: "audit", rows: await steward.locator("tbody tr").count(),
     first: await steward.locator("tbody tr").first().innerText() });
