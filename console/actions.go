@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -14,8 +15,49 @@ import (
 
 // mutationResult is what the action mutations answer.
 type mutationResult struct {
-	Audit    struct{ ID string }
+	Audit struct {
+		ID    string
+		After []struct {
+			ID     string
+			Counts map[string]int
+			Names  []string
+		}
+	}
 	Profiles []struct{ ID string }
+}
+
+// resulting describes the profiles a dry run says the action leaves.
+func (m mutationResult) resulting() []string {
+	var lines []string
+	for _, p := range m.Audit.After {
+		total := 0
+		var parts []string
+		for t, n := range p.Counts {
+			total += n
+			parts = append(parts, fmt.Sprintf("%d %s", n, t))
+		}
+		slices.Sort(parts)
+		line := fmt.Sprintf("Result: profile %s with %d identifiers (%s)", p.ID, total, strings.Join(parts, ", "))
+		if len(p.Names) > 0 {
+			line += ", named " + strings.Join(p.Names, " / ")
+		}
+		lines = append(lines, line+".")
+	}
+	return lines
+}
+
+// dryRun runs the action's mutation as a dry run and returns the profiles
+// it would leave, for the preview.
+func (c *Console) dryRun(r *http.Request, op string, vars map[string]any) ([]string, error) {
+	vars["dry"] = true
+	var out map[string]mutationResult
+	if err := c.query(r, Operations[op], vars, &out); err != nil {
+		return nil, err
+	}
+	for _, m := range out {
+		return m.resulting(), nil
+	}
+	return nil, nil
 }
 
 func (c *Console) confirmed(r *http.Request) bool { return r.PostFormValue("confirm") == "yes" }
@@ -57,15 +99,21 @@ func (c *Console) split(w http.ResponseWriter, r *http.Request) {
 		}
 		ids = append(ids, m)
 	}
+	vars := map[string]any{"profile": id, "ids": ids, "note": r.PostFormValue("note")}
 	if !c.confirmed(r) {
+		result, err := c.dryRun(r, "split", vars)
+		if err != nil {
+			c.fail(w, r, "Split", err)
+			return
+		}
 		lines := []string{fmt.Sprintf("These %d identifiers, and the events seen only on them, move to a new profile:", len(keys))}
 		lines = append(lines, keys...)
 		lines = append(lines, "Profile "+id+" keeps its ID and everything else. The edges that held them are rejected, and the two profiles are kept apart until a steward links them.")
-		c.preview(w, r, "Split profile", "/console/profiles/"+url.PathEscape(id)+"/split", lines)
+		c.preview(w, r, "Split profile", "/console/profiles/"+url.PathEscape(id)+"/split", append(lines, result...))
 		return
 	}
 	var out struct{ Split mutationResult }
-	if err := c.query(r, Operations["split"], map[string]any{"profile": id, "ids": ids, "note": r.PostFormValue("note")}, &out); err != nil {
+	if err := c.query(r, Operations["split"], vars, &out); err != nil {
 		c.fail(w, r, "Split", err)
 		return
 	}
@@ -106,6 +154,12 @@ func (c *Console) link(w http.ResponseWriter, r *http.Request) {
 		if found.Identifier.Profile.ID == id {
 			lines = []string{"Both identifiers are already in this profile: the link only records the steward's edge."}
 		}
+		result, err := c.dryRun(r, "link", map[string]any{"a": a, "b": b})
+		if err != nil {
+			c.fail(w, r, "Link", err)
+			return
+		}
+		lines = append(lines, result...)
 		c.preview(w, r, "Link", "/console/profiles/"+url.PathEscape(id)+"/link", lines)
 		return
 	}
@@ -131,7 +185,12 @@ func (c *Console) undo(w http.ResponseWriter, r *http.Request) {
 				"Profile " + r.PostFormValue("survivor") + " keeps its ID and everything else. The two are kept apart until a steward links them."},
 			"split": {"The identifiers the split moved go back, the edges it rejected get their status back, and the split's profile ID redirects to the original."},
 		}[kind]
-		c.preview(w, r, "Undo "+kind, "/console/undo", lines)
+		result, err := c.dryRun(r, op, map[string]any{"id": target})
+		if err != nil {
+			c.fail(w, r, "Undo", err)
+			return
+		}
+		c.preview(w, r, "Undo "+kind, "/console/undo", append(lines, result...))
 		return
 	}
 	var out map[string]mutationResult

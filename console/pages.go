@@ -53,14 +53,14 @@ var Operations = map[string]Operation{
 		rejectMatches(ids: $ids, note: $note) { id error code } }`},
 	"reject": {"ConsoleReject", `mutation ConsoleReject($id: ID!, $note: String) {
 		rejectMatch(id: $id, note: $note) { audit { id } } }`},
-	"split": {"ConsoleSplit", `mutation ConsoleSplit($profile: ID!, $ids: [IdentifierInput!]!, $note: String) {
-		split(profileId: $profile, identifiers: $ids, note: $note) { audit { id } profiles { id } } }`},
-	"link": {"ConsoleLink", `mutation ConsoleLink($a: IdentifierInput!, $b: IdentifierInput!, $note: String) {
-		link(a: $a, b: $b, note: $note) { audit { id } profiles { id } } }`},
-	"undoMerge": {"ConsoleUndoMerge", `mutation ConsoleUndoMerge($id: ID!, $note: String) {
-		undoMerge(mergeEventId: $id, note: $note) { audit { id } profiles { id } } }`},
-	"undoSplit": {"ConsoleUndoSplit", `mutation ConsoleUndoSplit($id: ID!, $note: String) {
-		undoSplit(auditId: $id, note: $note) { audit { id } profiles { id } } }`},
+	"split": {"ConsoleSplit", `mutation ConsoleSplit($profile: ID!, $ids: [IdentifierInput!]!, $note: String, $dry: Boolean) {
+		split(profileId: $profile, identifiers: $ids, note: $note, dryRun: $dry) { audit { id after } profiles { id } } }`},
+	"link": {"ConsoleLink", `mutation ConsoleLink($a: IdentifierInput!, $b: IdentifierInput!, $note: String, $dry: Boolean) {
+		link(a: $a, b: $b, note: $note, dryRun: $dry) { audit { id after } profiles { id } } }`},
+	"undoMerge": {"ConsoleUndoMerge", `mutation ConsoleUndoMerge($id: ID!, $note: String, $dry: Boolean) {
+		undoMerge(mergeEventId: $id, note: $note, dryRun: $dry) { audit { id after } profiles { id } } }`},
+	"undoSplit": {"ConsoleUndoSplit", `mutation ConsoleUndoSplit($id: ID!, $note: String, $dry: Boolean) {
+		undoSplit(auditId: $id, note: $note, dryRun: $dry) { audit { id after } profiles { id } } }`},
 	"graph": {"ConsoleGraph", `query ConsoleGraph($id: ID!) {
 		profile(id: $id) { id name graph {
 			nodes { type value hub }

@@ -172,6 +172,16 @@ func maps2(m map[string]int) map[string]int {
 	return out
 }
 
+type dryRunKey struct{}
+
+// DryRun marks a context so that steward actions run through the same code
+// and return the audit entry they would write (with the profiles after),
+// but write nothing: the preview of an action is the action itself.
+func DryRun(ctx context.Context) context.Context { return context.WithValue(ctx, dryRunKey{}, true) }
+
+// IsDryRun reports whether ctx asks for a dry run.
+func IsDryRun(ctx context.Context) bool { b, _ := ctx.Value(dryRunKey{}).(bool); return b }
+
 // steward runs one steward action in a transaction and returns its audit
 // entry, recorded in the same transaction.
 func (s *Stitcher) steward(ctx context.Context, op, actor, action, note string, fn func(context.Context, *stitch, *AuditEntry) error) (*AuditEntry, error) {
@@ -190,6 +200,7 @@ func (s *Stitcher) steward(ctx context.Context, op, actor, action, note string, 
 		}
 		st.changes.Audit = append(st.changes.Audit, e)
 		entry = e
+		st.dryRun = IsDryRun(ctx)
 		return st.res, st.apply(ctx)
 	})
 	if err != nil {

@@ -209,6 +209,9 @@ func (st *stitch) apply(ctx context.Context) error {
 
 // profileChanges lists what the transaction did to each profile it wrote.
 func (st *stitch) profileChanges() []ProfileChange {
+	if st.dryRun {
+		return nil // nothing was written
+	}
 	kinds := map[string]string{}
 	for _, m := range st.changes.Merges {
 		kinds[m.Survivor] = ChangeMerged

@@ -161,6 +161,9 @@ func (r *mutationResolver) result(ctx context.Context) func(*graph.AuditEntry, e
 		if err != nil {
 			return nil, err
 		}
+		if graph.IsDryRun(ctx) {
+			return &schema.StewardResult{DryRun: true, Audit: a, Profiles: []*schema.Profile{}}, nil
+		}
 		res := &schema.StewardResult{Audit: a}
 		for _, s := range append(a.Before, a.After...) {
 			loaders.For(ctx).Forget(s.ID)
@@ -190,4 +193,12 @@ func (r *Resolver) liveProfile(ctx context.Context, id, field string) (*graph.Pr
 		p, err = r.Reader.Profile(ctx, p.MergedInto)
 	}
 	return p, err
+}
+
+// withDryRun marks the context for a dry run when the mutation asks for one.
+func withDryRun(ctx context.Context, dryRun *bool) context.Context {
+	if dryRun != nil && *dryRun {
+		return graph.DryRun(ctx)
+	}
+	return ctx
 }

@@ -57,7 +57,8 @@ func (r *mutationResolver) RejectMatches(ctx context.Context, ids []string, note
 	return r.decideAll(ctx, ids, note, r.Stitcher.Reject)
 }
 
-func (r *mutationResolver) Link(ctx context.Context, a schema.IdentifierInput, b schema.IdentifierInput, note *string) (*schema.StewardResult, error) {
+func (r *mutationResolver) Link(ctx context.Context, a schema.IdentifierInput, b schema.IdentifierInput, note *string, dryRun *bool) (*schema.StewardResult, error) {
+	ctx = withDryRun(ctx, dryRun)
 	actor, err := steward(ctx)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,8 @@ func (r *mutationResolver) Link(ctx context.Context, a schema.IdentifierInput, b
 	return r.result(ctx)(r.Stitcher.Link(ctx, actor, ka, kb, deref(note)))
 }
 
-func (r *mutationResolver) LinkProfiles(ctx context.Context, a string, b string, note *string) (*schema.StewardResult, error) {
+func (r *mutationResolver) LinkProfiles(ctx context.Context, a string, b string, note *string, dryRun *bool) (*schema.StewardResult, error) {
+	ctx = withDryRun(ctx, dryRun)
 	actor, err := steward(ctx)
 	if err != nil {
 		return nil, err
@@ -92,7 +94,8 @@ func (r *mutationResolver) LinkProfiles(ctx context.Context, a string, b string,
 	return r.result(ctx)(r.Stitcher.Link(ctx, actor, pa.Anchor, pb.Anchor, deref(note)))
 }
 
-func (r *mutationResolver) Split(ctx context.Context, profileID string, identifiers []*schema.IdentifierInput, note *string) (*schema.StewardResult, error) {
+func (r *mutationResolver) Split(ctx context.Context, profileID string, identifiers []*schema.IdentifierInput, note *string, dryRun *bool) (*schema.StewardResult, error) {
+	ctx = withDryRun(ctx, dryRun)
 	actor, err := steward(ctx)
 	if err != nil {
 		return nil, err
@@ -109,7 +112,8 @@ func (r *mutationResolver) Split(ctx context.Context, profileID string, identifi
 	return r.result(ctx)(r.Stitcher.Split(ctx, actor, profileID, keys, deref(note)))
 }
 
-func (r *mutationResolver) UndoMerge(ctx context.Context, mergeEventID string, note *string) (*schema.StewardResult, error) {
+func (r *mutationResolver) UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*schema.StewardResult, error) {
+	ctx = withDryRun(ctx, dryRun)
 	actor, err := steward(ctx)
 	if err != nil {
 		return nil, err
@@ -117,7 +121,8 @@ func (r *mutationResolver) UndoMerge(ctx context.Context, mergeEventID string, n
 	return r.result(ctx)(r.Stitcher.UndoMerge(ctx, actor, mergeEventID, deref(note)))
 }
 
-func (r *mutationResolver) UndoSplit(ctx context.Context, auditID string, note *string) (*schema.StewardResult, error) {
+func (r *mutationResolver) UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*schema.StewardResult, error) {
+	ctx = withDryRun(ctx, dryRun)
 	actor, err := steward(ctx)
 	if err != nil {
 		return nil, err

@@ -176,13 +176,13 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ApproveMatch   func(childComplexity int, id string, note *string) int
 		ApproveMatches func(childComplexity int, ids []string, note *string) int
-		Link           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string) int
-		LinkProfiles   func(childComplexity int, a string, b string, note *string) int
+		Link           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
+		LinkProfiles   func(childComplexity int, a string, b string, note *string, dryRun *bool) int
 		RejectMatch    func(childComplexity int, id string, note *string) int
 		RejectMatches  func(childComplexity int, ids []string, note *string) int
-		Split          func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string) int
-		UndoMerge      func(childComplexity int, mergeEventID string, note *string) int
-		UndoSplit      func(childComplexity int, auditID string, note *string) int
+		Split          func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
+		UndoMerge      func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
+		UndoSplit      func(childComplexity int, auditID string, note *string, dryRun *bool) int
 	}
 
 	PageInfo struct {
@@ -276,6 +276,7 @@ type ComplexityRoot struct {
 
 	StewardResult struct {
 		Audit    func(childComplexity int) int
+		DryRun   func(childComplexity int) int
 		Profiles func(childComplexity int) int
 	}
 
@@ -334,11 +335,11 @@ type MutationResolver interface {
 	RejectMatch(ctx context.Context, id string, note *string) (*StewardResult, error)
 	ApproveMatches(ctx context.Context, ids []string, note *string) ([]*BulkResult, error)
 	RejectMatches(ctx context.Context, ids []string, note *string) ([]*BulkResult, error)
-	Link(ctx context.Context, a IdentifierInput, b IdentifierInput, note *string) (*StewardResult, error)
-	LinkProfiles(ctx context.Context, a string, b string, note *string) (*StewardResult, error)
-	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string) (*StewardResult, error)
-	UndoMerge(ctx context.Context, mergeEventID string, note *string) (*StewardResult, error)
-	UndoSplit(ctx context.Context, auditID string, note *string) (*StewardResult, error)
+	Link(ctx context.Context, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
+	LinkProfiles(ctx context.Context, a string, b string, note *string, dryRun *bool) (*StewardResult, error)
+	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
+	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
+	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
 }
 type PlannedChangeResolver interface {
 	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
@@ -934,7 +935,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Link(childComplexity, args["a"].(IdentifierInput), args["b"].(IdentifierInput), args["note"].(*string)), true
+		return e.ComplexityRoot.Mutation.Link(childComplexity, args["a"].(IdentifierInput), args["b"].(IdentifierInput), args["note"].(*string), args["dryRun"].(*bool)), true
 	case "Mutation.linkProfiles":
 		if e.ComplexityRoot.Mutation.LinkProfiles == nil {
 			break
@@ -945,7 +946,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.LinkProfiles(childComplexity, args["a"].(string), args["b"].(string), args["note"].(*string)), true
+		return e.ComplexityRoot.Mutation.LinkProfiles(childComplexity, args["a"].(string), args["b"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
 	case "Mutation.rejectMatch":
 		if e.ComplexityRoot.Mutation.RejectMatch == nil {
 			break
@@ -978,7 +979,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Split(childComplexity, args["profileId"].(string), args["identifiers"].([]*IdentifierInput), args["note"].(*string)), true
+		return e.ComplexityRoot.Mutation.Split(childComplexity, args["profileId"].(string), args["identifiers"].([]*IdentifierInput), args["note"].(*string), args["dryRun"].(*bool)), true
 	case "Mutation.undoMerge":
 		if e.ComplexityRoot.Mutation.UndoMerge == nil {
 			break
@@ -989,7 +990,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UndoMerge(childComplexity, args["mergeEventId"].(string), args["note"].(*string)), true
+		return e.ComplexityRoot.Mutation.UndoMerge(childComplexity, args["mergeEventId"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
 	case "Mutation.undoSplit":
 		if e.ComplexityRoot.Mutation.UndoSplit == nil {
 			break
@@ -1000,7 +1001,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UndoSplit(childComplexity, args["auditId"].(string), args["note"].(*string)), true
+		return e.ComplexityRoot.Mutation.UndoSplit(childComplexity, args["auditId"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1411,6 +1412,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StewardResult.Audit(childComplexity), true
+	case "StewardResult.dryRun":
+		if e.ComplexityRoot.StewardResult.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StewardResult.DryRun(childComplexity), true
 	case "StewardResult.profiles":
 		if e.ComplexityRoot.StewardResult.Profiles == nil {
 			break
@@ -1994,6 +2001,8 @@ func (ec *executionContext) childFields_SearchHit(ctx context.Context, field gra
 
 func (ec *executionContext) childFields_StewardResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "dryRun":
+		return ec.fieldContext_StewardResult_dryRun(ctx, field)
 	case "audit":
 		return ec.fieldContext_StewardResult_audit(ctx, field)
 	case "profiles":
@@ -2203,6 +2212,14 @@ func (ec *executionContext) field_Mutation_linkProfiles_args(ctx context.Context
 		return nil, err
 	}
 	args["note"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg3
 	return args, nil
 }
 
@@ -2233,6 +2250,14 @@ func (ec *executionContext) field_Mutation_link_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["note"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg3
 	return args, nil
 }
 
@@ -2307,6 +2332,14 @@ func (ec *executionContext) field_Mutation_split_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["note"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg3
 	return args, nil
 }
 
@@ -2329,6 +2362,14 @@ func (ec *executionContext) field_Mutation_undoMerge_args(ctx context.Context, r
 		return nil, err
 	}
 	args["note"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg2
 	return args, nil
 }
 
@@ -2351,6 +2392,14 @@ func (ec *executionContext) field_Mutation_undoSplit_args(ctx context.Context, r
 		return nil, err
 	}
 	args["note"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg2
 	return args, nil
 }
 
@@ -4981,7 +5030,7 @@ func (ec *executionContext) _Mutation_link(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Link(ctx, fc.Args["a"].(IdentifierInput), fc.Args["b"].(IdentifierInput), fc.Args["note"].(*string))
+			return ec.Resolvers.Mutation().Link(ctx, fc.Args["a"].(IdentifierInput), fc.Args["b"].(IdentifierInput), fc.Args["note"].(*string), fc.Args["dryRun"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
@@ -5025,7 +5074,7 @@ func (ec *executionContext) _Mutation_linkProfiles(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().LinkProfiles(ctx, fc.Args["a"].(string), fc.Args["b"].(string), fc.Args["note"].(*string))
+			return ec.Resolvers.Mutation().LinkProfiles(ctx, fc.Args["a"].(string), fc.Args["b"].(string), fc.Args["note"].(*string), fc.Args["dryRun"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
@@ -5069,7 +5118,7 @@ func (ec *executionContext) _Mutation_split(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Split(ctx, fc.Args["profileId"].(string), fc.Args["identifiers"].([]*IdentifierInput), fc.Args["note"].(*string))
+			return ec.Resolvers.Mutation().Split(ctx, fc.Args["profileId"].(string), fc.Args["identifiers"].([]*IdentifierInput), fc.Args["note"].(*string), fc.Args["dryRun"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
@@ -5113,7 +5162,7 @@ func (ec *executionContext) _Mutation_undoMerge(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UndoMerge(ctx, fc.Args["mergeEventId"].(string), fc.Args["note"].(*string))
+			return ec.Resolvers.Mutation().UndoMerge(ctx, fc.Args["mergeEventId"].(string), fc.Args["note"].(*string), fc.Args["dryRun"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
@@ -5157,7 +5206,7 @@ func (ec *executionContext) _Mutation_undoSplit(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UndoSplit(ctx, fc.Args["auditId"].(string), fc.Args["note"].(*string))
+			return ec.Resolvers.Mutation().UndoSplit(ctx, fc.Args["auditId"].(string), fc.Args["note"].(*string), fc.Args["dryRun"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *StewardResult) graphql.Marshaler {
@@ -6928,6 +6977,29 @@ func (ec *executionContext) _SearchHit_exact(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_SearchHit_exact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchHit", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _StewardResult_dryRun(ctx context.Context, field graphql.CollectedField, obj *StewardResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StewardResult_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StewardResult_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StewardResult", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _StewardResult_audit(ctx context.Context, field graphql.CollectedField, obj *StewardResult) (ret graphql.Marshaler) {
@@ -10015,6 +10087,11 @@ func (ec *executionContext) _StewardResult(ctx context.Context, sel ast.Selectio
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("StewardResult")
+		case "dryRun":
+			out.Values[i] = ec._StewardResult_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "audit":
 			out.Values[i] = ec._StewardResult_audit(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -89,7 +89,10 @@ type MatchPreview struct {
 }
 
 // Steward actions. Each needs a steward key and is recorded in the audit log
-// with the key that acted, the note, and the profiles before and after.
+// with the key that acted, the note, and the profiles before and after. With
+// `dryRun: true`, an action runs through the same code and answers what it
+// would do (the audit entry with the profiles after), writing nothing: a
+// preview.
 type Mutation struct {
 }
 
@@ -186,9 +189,11 @@ type SearchHit struct {
 
 // What a steward action did.
 type StewardResult struct {
-	// The audit entry recording it.
+	// Whether this was a dry run: nothing was written.
+	DryRun bool `json:"dryRun"`
+	// The audit entry recording it (for a dry run, the one it would record).
 	Audit *graph.AuditEntry `json:"audit"`
-	// The live profiles involved, as they are now.
+	// The live profiles involved, as they are now (none for a dry run: see audit.after).
 	Profiles []*Profile `json:"profiles"`
 }
 

@@ -227,8 +227,12 @@ func TestConsoleStewardActions(t *testing.T) {
 		}
 		// Split a2 back out.
 		resp, body = post("/console/profiles/"+p+"/split", url.Values{"key": {"anonymous_id:a2"}})
-		if resp.StatusCode != 200 || !strings.Contains(body, "anonymous_id:a2") {
-			t.Fatalf("split preview: %d", resp.StatusCode)
+		if resp.StatusCode != 200 || !strings.Contains(body, "anonymous_id:a2") || strings.Count(body, "Result: profile") != 2 ||
+			!strings.Contains(body, "with 1 identifiers (1 anonymous_id)") {
+			t.Fatalf("split preview (a dry run of the split): %d\n%s", resp.StatusCode, body)
+		}
+		if n := len(f.export(t)); n != 1 {
+			t.Fatalf("the split preview changed the graph: %d profiles", n)
 		}
 		resp, _ = post("/console/profiles/"+p+"/split", url.Values{"key": {"anonymous_id:a2"}, "confirm": {"yes"}, "note": {"not hers"}})
 		loc := resp.Header.Get("Location")
@@ -258,7 +262,7 @@ func TestConsoleStewardActions(t *testing.T) {
 			t.Fatal("no Undo for the merge in the history")
 		}
 		resp, body = post("/console/undo", url.Values{"kind": {"merge"}, "target": {m[1]}})
-		if resp.StatusCode != 200 || !strings.Contains(body, "comes back under its own ID") {
+		if resp.StatusCode != 200 || !strings.Contains(body, "comes back under its own ID") || strings.Count(body, "Result: profile") != 2 {
 			t.Fatalf("undo merge preview: %d", resp.StatusCode)
 		}
 		resp, _ = post("/console/undo", url.Values{"kind": {"merge"}, "target": {m[1]}, "confirm": {"yes"}})

@@ -392,3 +392,27 @@ func testDryRun(t *testing.T, s graph.Store) {
 		t.Errorf("a dry run changed the graph:\n%s\n%s", before, after)
 	}
 }
+
+// A dry run of a steward action returns what it would do and writes nothing.
+func testStewardDryRun(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	Ingest(t, s, Obs("m1", t0, "email:a@example.com", "anonymous_id:a1"), Obs("m2", t0, "anonymous_id:a2"))
+	before := state(t, s)
+	p := ProfileOf(t, s, "email:a@example.com")
+	a, err := steward(s).Split(graph.DryRun(ctx), "steward-1", p.ID, []graph.Key{key("anonymous_id:a1")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.After) != 2 || a.After[1].Counts["anonymous_id"] != 1 || a.After[0].Counts["email"] != 1 {
+		t.Errorf("dry-run split after = %+v", a.After)
+	}
+	if _, err := steward(s).Link(graph.DryRun(ctx), "steward-1", key("anonymous_id:a1"), key("anonymous_id:a2"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if after := state(t, s); after != before {
+		t.Errorf("a dry run changed the graph:\n%s\n%s", before, after)
+	}
+	if log, _ := s.AuditLog(ctx, graph.AuditQuery{Limit: 5}); len(log) != 0 {
+		t.Errorf("a dry run wrote audit entries: %v", log)
+	}
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"UndoMerge", testUndoMerge},
 		{"ConcurrentDecisions", testConcurrentDecisions},
 		{"DryRun", testDryRun},
+		{"StewardDryRun", testStewardDryRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
