@@ -144,8 +144,14 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 			t.Errorf("after the approval the review band still shows %v items", s["items"])
 		}
 		notices := fmt.Sprint(r.step("concurrent")["notices"])
-		if !strings.Contains(notices, "Not done") || !(strings.Contains(notices, "Rejected:") || strings.Contains(notices, "Approved:")) {
+		if !strings.Contains(notices, "Not done") || !strings.Contains(notices, "Rejected:") {
 			t.Errorf("two stewards at once: %s", notices)
+		}
+		if s := r.step("rejection sticks"); s["sent"] != float64(200) || s["items"] != float64(0) {
+			t.Errorf("after the same evidence again: %v", s)
+		}
+		if bob := get(f.must(t, `{ lookup(type: "user_id", value: "bob") { identifiers { value } } }`, nil), "lookup.identifiers"); len(bob.([]any)) != 1 {
+			t.Errorf("Bob's profile after re-ingestion: %v", bob)
 		}
 		wf := r.step("waterfall")
 		if sum, total := wf["sum"].(float64), wf["total"].(float64); wf["bars"].(float64) < 5 || math.Abs(sum-total) > 0.02 || wf["shownProb"] != wf["prob"] {
@@ -175,7 +181,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		}
 		// The undo restored web-9's profile under its own ID, with its page view
 		// (e6, which saw web-9 with Ann, is on both timelines).
-		if got := get(f.must(t, `{ lookup(type: "anonymous_id", value: "web-9") { id events { edges { node { messageId } } } } }`, nil), "lookup"); get(got, "id") != absorbed || !strings.Contains(fmt.Sprint(get(got, "events")), "e5") {
+		if got := get(f.must(t, `{ lookup(type: "anonymous_id", value: "web-9") { id identifiers { type value } events { edges { node { messageId } } } } }`, nil), "lookup"); get(got, "id") != absorbed ||
+			fmt.Sprint(get(got, "identifiers")) != "[map[type:anonymous_id value:web-9]]" || !strings.Contains(fmt.Sprint(get(got, "events")), "e5") {
 			t.Errorf("after the undo web-9 is in %v", got)
 		}
 		if s := r.step("split"); !strings.Contains(fmt.Sprint(s["notice"]), "Split: 1 identifiers moved") || s["url"] == "/console/profiles/"+ann {

@@ -94,10 +94,19 @@ try {
   await check(steward, "review (steward)");
   await Promise.all([
     Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Reject", exact: true }).first().click()]),
-    Promise.all([other.waitForNavigation(), other.getByRole("button", { name: "Approve", exact: true }).first().click()]),
+    Promise.all([other.waitForNavigation(), other.getByRole("button", { name: "Reject", exact: true }).first().click()]),
   ]);
   report.steps.push({ step: "concurrent", notices: [await steward.locator("[role=status]").first().innerText(),
     await other.locator("[role=status]").first().innerText()] });
+
+  // The rejection sticks: the same evidence sent again is not proposed again.
+  const sent = await fetch(`${base}/v1/identify`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: "Basic " + Buffer.from(process.env.WRITE_KEY + ":").toString("base64") },
+    body: JSON.stringify({ userId: "bob", anonymousId: "tablet", traits: { name: "Bob Lee" }, messageId: "again-1" }),
+  });
+  await steward.goto(base + "/console/review?reason=merge_protection");
+  report.steps.push({ step: "rejection sticks", sent: sent.status, items: await steward.locator("section.item").count() });
 
   // Approve a scored match, keyboard only, after reading its waterfall:
   // the bars must add up to the total and the probability follow from it.
