@@ -69,8 +69,8 @@ var Operations = map[string]Operation{
 		identifier(type: $type, value: $value) { edges {
 			id kind status reason score model explanation a { type value } b { type value }
 			evidence { sources count firstSeen lastSeen } decision { actor at action note } } } }`},
-	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID) {
-		auditLog(first: 50, after: $after, filter: {profileId: $profile}) {
+	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID, $action: String, $actor: String) {
+		auditLog(first: 50, after: $after, filter: {profileId: $profile, action: $action, actor: $actor}) {
 			edges { node { id at actor action note cause profiles merge } }
 			pageInfo { hasNextPage endCursor } } }`},
 }
@@ -532,6 +532,9 @@ func asGQL(err error, ge **gqlError) bool {
 	return ok
 }
 
+// maxExport bounds one audit export.
+const maxExport = 100_000
+
 type auditEntry struct {
 	ID, At, Actor, Action, Note, Cause, Merge string
 	Profiles                                  []string
@@ -542,8 +545,10 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	if a := r.URL.Query().Get("after"); a != "" {
 		vars["after"] = a
 	}
-	if p := r.URL.Query().Get("profile"); p != "" {
-		vars["profile"] = p
+	for _, f := range []string{"profile", "action", "actor"} {
+		if v := r.URL.Query().Get(f); v != "" {
+			vars[f] = v
+		}
 	}
 	var out struct {
 		AuditLog struct {
@@ -554,15 +559,24 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if err := c.query(r, Operations["audit"], vars, &out); err != nil {
-		c.fail(w, r, "Audit", err)
-		return
+	// A page shows 50 entries; an export pages through the whole log (one
+	// API operation per page), up to maxExport entries.
+	format := r.URL.Query().Get("format")
+	var entries []auditEntry
+	for {
+		if err := c.query(r, Operations["audit"], vars, &out); err != nil {
+			c.fail(w, r, "Audit", err)
+			return
+		}
+		for _, e := range out.AuditLog.Edges {
+			entries = append(entries, e.Node)
+		}
+		if format == "" || !out.AuditLog.PageInfo.HasNextPage || len(entries) >= maxExport {
+			break
+		}
+		vars["after"] = out.AuditLog.PageInfo.EndCursor
 	}
-	entries := make([]auditEntry, len(out.AuditLog.Edges))
-	for i, e := range out.AuditLog.Edges {
-		entries[i] = e.Node
-	}
-	switch r.URL.Query().Get("format") {
+	switch format {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="audit.csv"`)
@@ -584,5 +598,5 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "audit", nil, pageData{Title: "Audit", Data: map[string]any{
 		"Entries": entries, "Next": out.AuditLog.PageInfo.EndCursor, "More": out.AuditLog.PageInfo.HasNextPage,
-		"Profile": r.URL.Query().Get("profile")}})
+		"Profile": r.URL.Query().Get("profile"), "Action": r.URL.Query().Get("action"), "Actor": r.URL.Query().Get("actor")}})
 }

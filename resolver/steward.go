@@ -202,3 +202,7 @@ func withDryRun(ctx context.Context, dryRun *bool) context.Context {
 	}
 	return ctx
 }
+
+func auditMatches(e *graph.AuditEntry, f *schema.AuditFilter) bool {
+	return f == nil || (f.Action == nil || e.Action == *f.Action) && (f.Actor == nil || e.Actor == *f.Actor)
+}

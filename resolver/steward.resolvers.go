@@ -190,19 +190,31 @@ func (r *queryResolver) AuditLog(ctx context.Context, first *int, after *string,
 	if filter != nil && filter.ProfileID != nil {
 		q.Profile = *filter.ProfileID
 	}
-	entries, err := r.Reader.AuditLog(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	out := &schema.AuditConnection{PageInfo: &schema.PageInfo{HasNextPage: len(entries) > n}}
-	for i, e := range entries {
-		if i == n {
-			break
+	out := &schema.AuditConnection{PageInfo: &schema.PageInfo{}}
+	// Action and actor filters apply while walking the log; a page reads a
+	// bounded number of store pages, like the review queue's.
+	for range reviewPages {
+		entries, err := r.Reader.AuditLog(ctx, q)
+		if err != nil {
+			return nil, err
 		}
-		c := cursor("a:", e.ID)
-		out.Edges = append(out.Edges, &schema.AuditEdge{Cursor: c, Node: e})
-		out.PageInfo.EndCursor = &c
+		for i, e := range entries {
+			if len(out.Edges) == n || i == n {
+				out.PageInfo.HasNextPage = true
+				return out, nil
+			}
+			c := cursor("a:", e.ID)
+			out.PageInfo.EndCursor = &c
+			q.Before = e.ID
+			if auditMatches(e, filter) {
+				out.Edges = append(out.Edges, &schema.AuditEdge{Cursor: c, Node: e})
+			}
+		}
+		if len(entries) <= n {
+			return out, nil
+		}
 	}
+	out.PageInfo.HasNextPage = true
 	return out, nil
 }
 

@@ -32,6 +32,10 @@ type AuditEdge struct {
 type AuditFilter struct {
 	// Only entries involving this profile.
 	ProfileID *string `json:"profileId,omitempty"`
+	// Only this action: merge, approve, reject, link, split, undo_merge or undo_split.
+	Action *string `json:"action,omitempty"`
+	// Only this actor: a key fingerprint, or system.
+	Actor *string `json:"actor,omitempty"`
 }
 
 // One item of a bulk decision.

@@ -111,6 +111,13 @@ func TestStewardLinkSplitUndo(t *testing.T) {
 		if strings.Join(actions, ",") != "undo_merge,undo_split,split,link" {
 			t.Errorf("profile audit = %v", actions)
 		}
+		only := f.must(t, `{ auditLog(filter: {action: "split"}) { edges { node { action } } } }`, nil)
+		if n := len(get(only, "auditLog.edges").([]any)); n != 1 || get(only, "auditLog.edges.0.node.action") != "split" {
+			t.Errorf("audit filtered by action = %v", only)
+		}
+		if none := f.must(t, `{ auditLog(filter: {actor: "nobody"}) { edges { node { id } } pageInfo { hasNextPage } } }`, nil); len(get(none, "auditLog.edges").([]any)) != 0 {
+			t.Errorf("audit filtered by an unknown actor = %v", none)
+		}
 	})
 }
 
