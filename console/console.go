@@ -110,6 +110,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/search", c.signedIn(c.search))
 	mux.HandleFunc("GET /console/profiles/{id}", c.signedIn(c.profile))
 	mux.HandleFunc("GET /console/profiles/{id}/graph", c.signedIn(c.graphPage))
+	mux.HandleFunc("GET /console/profiles/{id}/history", c.signedIn(c.history))
 	mux.HandleFunc("GET /console/edges/{id}", c.signedIn(c.edgePage))
 	mux.HandleFunc("POST /console/profiles/{id}/split", c.signedIn(c.split))
 	mux.HandleFunc("POST /console/profiles/{id}/link", c.signedIn(c.link))

@@ -17,7 +17,7 @@ import (
 // its schema.
 func TestConsoleOperations(t *testing.T) {
 	s := schema.NewExecutableSchema(schema.Config{}).Schema()
-	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "audit"}
+	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "history", "audit"}
 	for _, action := range want {
 		op, ok := Operations[action]
 		if !ok {

@@ -69,6 +69,8 @@ var Operations = map[string]Operation{
 		identifier(type: $type, value: $value) { edges {
 			id kind status reason score model explanation a { type value } b { type value }
 			evidence { sources count firstSeen lastSeen } decision { actor at action note } } } }`},
+	"history": {"ConsoleHistory", `query ConsoleHistory($id: ID!) {
+		profile(id: $id) { id name audit(first: 100) { id at actor action note cause merge before after explanation edge { type value } } } }`},
 	"audit": {"ConsoleAudit", `query ConsoleAudit($after: String, $profile: ID, $action: String, $actor: String) {
 		auditLog(first: 50, after: $after, filter: {profileId: $profile, action: $action, actor: $actor}) {
 			edges { node { id at actor action note cause profiles merge } }

@@ -67,6 +67,9 @@ type AuditEntry struct {
 	Edges []*Edge `json:"edges,omitempty"`
 	// Anchor is the split profile's anchor before the split.
 	Anchor Key `json:"anchor,omitzero"`
+	// Explanation is the decided or merging edge's explanation at the time,
+	// kept with the decision (the edge's own may be re-scored later).
+	Explanation json.RawMessage `json:"explanation,omitempty"`
 }
 
 // ProfileSnapshot is a profile as an audit entry shows it.
@@ -255,6 +258,7 @@ func (s *Stitcher) Reject(ctx context.Context, actor string, pair [2]Key, note s
 		}
 		e.Status, e.Reason, e.Decision = StatusRejected, ReasonSteward, st.decision(a)
 		st.dirtyEdges[pair] = true
+		a.Explanation = e.Explanation
 		ga, gb := st.root(st.ids[pair[0]]), st.root(st.ids[pair[1]])
 		a.Edge, a.Cause = &pair, EdgeID(pair)
 		a.Profiles = uniq(ga.ID, gb.ID)
@@ -291,6 +295,7 @@ func (st *stitch) join2(ctx context.Context, a *AuditEntry, e *Edge) error {
 	pair := [2]Key{e.A, e.B}
 	st.edges[pair] = e
 	st.dirtyEdges[pair] = true
+	a.Explanation = e.Explanation
 	ga, gb := st.root(st.ids[pair[0]]), st.root(st.ids[pair[1]])
 	a.Edge, a.Cause = &pair, EdgeID(pair)
 	a.Profiles = uniq(ga.ID, gb.ID)

@@ -618,9 +618,13 @@ func (st *stitch) merge(ctx context.Context, a, b *Profile, o *Observation, edge
 	if !strings.HasPrefix(o.Source, "steward:") { // a steward's own entry records theirs
 		id, at := NewID("audit", st.now)
 		edge := ev.Edge
-		st.changes.Audit = append(st.changes.Audit, &AuditEntry{ID: id, At: at, Actor: "system", Action: ActionMerge,
+		entry := &AuditEntry{ID: id, At: at, Actor: "system", Action: ActionMerge,
 			Cause: o.MessageID, Edge: &edge, Profiles: []string{survivor.ID, absorbed.ID}, Merge: ev.ID,
-			Before: before, After: []ProfileSnapshot{snapshot(survivor)}})
+			Before: before, After: []ProfileSnapshot{snapshot(survivor)}}
+		if e := st.edges[edge]; e != nil {
+			entry.Explanation = e.Explanation
+		}
+		st.changes.Audit = append(st.changes.Audit, entry)
 	}
 	st.res.Merges++
 	return survivor, nil

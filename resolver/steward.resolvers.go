@@ -41,6 +41,10 @@ func (r *auditEntryResolver) Edges(ctx context.Context, obj *graph.AuditEntry) (
 	return jsonOf(obj.Edges)
 }
 
+func (r *auditEntryResolver) Explanation(ctx context.Context, obj *graph.AuditEntry) (schema.JSON, error) {
+	return schema.JSON(obj.Explanation), nil
+}
+
 func (r *mutationResolver) ApproveMatch(ctx context.Context, id string, note *string) (*schema.StewardResult, error) {
 	return r.decide(ctx, id, note, r.Stitcher.Approve)
 }

@@ -57,19 +57,20 @@ type ComplexityRoot struct {
 	}
 
 	AuditEntry struct {
-		Action   func(childComplexity int) int
-		Actor    func(childComplexity int) int
-		After    func(childComplexity int) int
-		At       func(childComplexity int) int
-		Before   func(childComplexity int) int
-		Cause    func(childComplexity int) int
-		Edge     func(childComplexity int) int
-		Edges    func(childComplexity int) int
-		ID       func(childComplexity int) int
-		Merge    func(childComplexity int) int
-		Moved    func(childComplexity int) int
-		Note     func(childComplexity int) int
-		Profiles func(childComplexity int) int
+		Action      func(childComplexity int) int
+		Actor       func(childComplexity int) int
+		After       func(childComplexity int) int
+		At          func(childComplexity int) int
+		Before      func(childComplexity int) int
+		Cause       func(childComplexity int) int
+		Edge        func(childComplexity int) int
+		Edges       func(childComplexity int) int
+		Explanation func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Merge       func(childComplexity int) int
+		Moved       func(childComplexity int) int
+		Note        func(childComplexity int) int
+		Profiles    func(childComplexity int) int
 	}
 
 	BulkResult struct {
@@ -303,6 +304,7 @@ type AuditEntryResolver interface {
 	After(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 	Moved(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 	Edges(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
+	Explanation(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 }
 type EdgeResolver interface {
 	ID(ctx context.Context, obj *graph.Edge) (string, error)
@@ -470,6 +472,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.Edges(childComplexity), true
+	case "AuditEntry.explanation":
+		if e.ComplexityRoot.AuditEntry.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Explanation(childComplexity), true
 	case "AuditEntry.id":
 		if e.ComplexityRoot.AuditEntry.ID == nil {
 			break
@@ -1639,6 +1647,8 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 		return ec.fieldContext_AuditEntry_moved(ctx, field)
 	case "edges":
 		return ec.fieldContext_AuditEntry_edges(ctx, field)
+	case "explanation":
+		return ec.fieldContext_AuditEntry_explanation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntry", field.Name)
 }
@@ -3211,6 +3221,29 @@ func (ec *executionContext) _AuditEntry_edges(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_AuditEntry_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _AuditEntry_explanation(ctx context.Context, field graphql.CollectedField, obj *graph.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEntry().Explanation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, "JSON")
 }
 
@@ -8663,6 +8696,12 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AuditEntry_edges(ctx, field, obj)
+				})
+		case "explanation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEntry_explanation(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

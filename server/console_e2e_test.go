@@ -112,8 +112,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 				t.Errorf("axe on %q: %v", state, v)
 			}
 		}
-		if len(r.Axe) < 13 {
-			t.Errorf("axe ran on %d page states, want 13", len(r.Axe))
+		if len(r.Axe) < 14 {
+			t.Errorf("axe ran on %d page states, want 14", len(r.Axe))
 		}
 		for state, n := range r.Bytes {
 			if n > 100<<10 {
@@ -187,6 +187,9 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		}
 		if s := r.step("split"); !strings.Contains(fmt.Sprint(s["notice"]), "Split: 1 identifiers moved") || s["url"] == "/console/profiles/"+ann {
 			t.Errorf("split: %v", s)
+		}
+		if s := r.step("history"); s["entries"].(float64) < 3 {
+			t.Errorf("history: %v", s)
 		}
 		if s := r.step("missing asset"); s["status"] != float64(404) {
 			t.Errorf("missing asset: %v", s)

@@ -272,6 +272,13 @@ func TestConsoleStewardActions(t *testing.T) {
 		if n := len(f.export(t)); n != 2 {
 			t.Errorf("after undoing the merge there are %d profiles", n)
 		}
+		// The history page: every action on the profile, before and after, with Undo.
+		_, page = st.follow("/console/profiles/" + p + "/history")
+		for _, want := range []string{"undo_merge", "undo_split", "split", "link", "Before", "After", "phoned in"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("history page lacks %q", want)
+			}
+		}
 		// A read key sees no action forms.
 		agent := newBrowser(t, f.url)
 		agent.signIn(readKey)

@@ -152,7 +152,7 @@ func testApproveAndAudit(t *testing.T, s graph.Store) {
 		t.Fatal(err)
 	}
 	if len(log) != 1 || log[0].ID != a.ID || log[0].Action != graph.ActionApprove || log[0].Note != "same birthday, nickname" ||
-		len(log[0].Before) != 2 || len(log[0].After) != 1 || log[0].Merge == "" {
+		len(log[0].Before) != 2 || len(log[0].After) != 1 || log[0].Merge == "" || !strings.Contains(string(log[0].Explanation), "Jonny") {
 		t.Errorf("audit log = %+v", log)
 	}
 	p := ProfileOf(t, s, "crm_id:C1")

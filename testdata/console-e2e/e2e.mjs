@@ -154,6 +154,9 @@ try {
     await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Confirm" }).click()]);
     report.steps.push({ step: "split", url: new URL(steward.url()).pathname, notice: await steward.locator("[role=status]").first().innerText() });
     await check(steward, "after split");
+    await steward.goto(`${base}/console/profiles/${process.env.ANN_ID}/history`);
+    report.steps.push({ step: "history", entries: await steward.locator("section.item").count() });
+    await check(steward, "history");
   }
   await steward.goto(base + "/console/audit");
   report.steps.push({ step: "audit", rows: await steward.locator("tbody tr").count(),
