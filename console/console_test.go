@@ -138,3 +138,22 @@ func TestDrawAndAggregate(t *testing.T) {
 		t.Errorf("above %d identifiers: aggregated %v, %d nodes", aggregateAbove, agg, len(d.Nodes))
 	}
 }
+
+func TestMarkBridges(t *testing.T) {
+	edge := func(a, b, status string) gEdge {
+		e := gEdge{ID: a + b, Status: status}
+		e.A.Type, e.A.Value, e.B.Type, e.B.Value = "x", a, "x", b
+		return e
+	}
+	// a - b - c, and a triangle c d e; a pending edge a - e does not count.
+	edges := []gEdge{edge("a", "b", "ACCEPTED"), edge("b", "c", "ACCEPTED"), edge("c", "d", "ACCEPTED"),
+		edge("d", "e", "ACCEPTED"), edge("c", "e", "ACCEPTED"), edge("a", "e", "PENDING")}
+	if n := markBridges(edges); n != 2 {
+		t.Errorf("%d bridges, want 2", n)
+	}
+	for _, e := range edges {
+		if want := e.ID == "ab" || e.ID == "bc"; e.Bridge != want {
+			t.Errorf("edge %s: bridge %v, want %v", e.ID, e.Bridge, want)
+		}
+	}
+}

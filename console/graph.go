@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/idgraph/idgraph/graph"
 )
@@ -25,6 +26,16 @@ const aggregateAbove = 1000
 type gNode struct {
 	Type, Value string
 	Hub         bool
+	Sources     []string
+}
+
+// group is a node's group in the aggregated view: its type and the source
+// that first sent it.
+func (n gNode) group() string {
+	if len(n.Sources) == 0 {
+		return n.Type
+	}
+	return n.Type + " · " + n.Sources[0]
 }
 
 type gEdge struct {
@@ -35,6 +46,77 @@ type gEdge struct {
 	Reason   string
 	Score    float64
 	Evidence struct{ Count int }
+	// Bridge: removing this accepted edge would split the profile.
+	Bridge bool
+}
+
+// markBridges finds the accepted edges whose removal would disconnect the
+// profile (Tarjan's bridges, iterative), so the page can mark them: the
+// places where one wrong edge holds two groups together.
+func markBridges(edges []gEdge) int {
+	adj := map[string][]int{}
+	for i, e := range edges {
+		if e.Status != "ACCEPTED" {
+			continue
+		}
+		a, b := keyID(e.A.Type, e.A.Value), keyID(e.B.Type, e.B.Value)
+		adj[a] = append(adj[a], i)
+		adj[b] = append(adj[b], i)
+	}
+	other := func(i int, k string) string {
+		if a := keyID(edges[i].A.Type, edges[i].A.Value); a != k {
+			return a
+		}
+		return keyID(edges[i].B.Type, edges[i].B.Value)
+	}
+	disc, low := map[string]int{}, map[string]int{}
+	type frame struct {
+		node   string
+		via, i int
+	}
+	clock, bridges := 0, 0
+	nodes := make([]string, 0, len(adj))
+	for k := range adj {
+		nodes = append(nodes, k)
+	}
+	slices.Sort(nodes)
+	for _, root := range nodes {
+		if _, seen := disc[root]; seen {
+			continue
+		}
+		clock++
+		disc[root], low[root] = clock, clock
+		stack := []frame{{root, -1, 0}}
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if f.i < len(adj[f.node]) {
+				e := adj[f.node][f.i]
+				f.i++
+				if e == f.via {
+					continue
+				}
+				x := other(e, f.node)
+				if _, seen := disc[x]; seen {
+					low[f.node] = min(low[f.node], disc[x])
+					continue
+				}
+				clock++
+				disc[x], low[x] = clock, clock
+				stack = append(stack, frame{x, e, 0})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 {
+				parent := stack[len(stack)-1].node
+				low[parent] = min(low[parent], low[f.node])
+				if low[f.node] > disc[parent] {
+					edges[f.via].Bridge = true
+					bridges++
+				}
+			}
+		}
+	}
+	return bridges
 }
 
 // drawn is the island's input: laid-out nodes and edges.
@@ -157,8 +239,10 @@ func draw(nodes []gNode, edges []gEdge) (drawn, bool) {
 	var d drawn
 	if len(nodes) > aggregateAbove {
 		count := map[string]int{}
+		groupOf := map[string]string{}
 		for _, n := range nodes {
-			count[n.Type]++
+			count[n.group()]++
+			groupOf[keyID(n.Type, n.Value)] = n.group()
 		}
 		var types []string
 		for t := range count {
@@ -168,11 +252,11 @@ func draw(nodes []gNode, edges []gEdge) (drawn, bool) {
 		for i, t := range types {
 			angle := 2 * math.Pi * float64(i) / float64(len(types))
 			d.Nodes = append(d.Nodes, drawnNode{ID: t, Label: fmt.Sprintf("%s (%d)", t, count[t]), X: 10 * math.Cos(angle), Y: 10 * math.Sin(angle),
-				Size: 4 + math.Log2(float64(count[t])+1)*2, Color: colorOf(t)})
+				Size: 4 + math.Log2(float64(count[t])+1)*2, Color: colorOf(strings.SplitN(t, " · ", 2)[0])})
 		}
 		pairs := map[[2]string]int{}
 		for _, e := range edges {
-			p := [2]string{e.A.Type, e.B.Type}
+			p := [2]string{groupOf[keyID(e.A.Type, e.A.Value)], groupOf[keyID(e.B.Type, e.B.Value)]}
 			if p[1] < p[0] {
 				p[0], p[1] = p[1], p[0]
 			}
@@ -202,6 +286,9 @@ func draw(nodes []gNode, edges []gEdge) (drawn, bool) {
 	}
 	for _, e := range edges {
 		s := statusStyle[e.Status]
+		if e.Bridge {
+			s.size, s.color = s.size*1.5, "#8250df"
+		}
 		d.Edges = append(d.Edges, drawnEdge{ID: e.ID, A: keyID(e.A.Type, e.A.Value), B: keyID(e.B.Type, e.B.Value),
 			Size: s.size * thin, Color: s.color, Score: e.Score, Href: "/console/edges/" + url.PathEscape(e.ID),
 			Label: fmt.Sprintf("%s %s %.2f", e.Kind, e.Status, e.Score)})
@@ -231,6 +318,7 @@ func (c *Console) graphPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := out.Profile.Graph
+	bridgeCount := markBridges(g.Edges)
 	d, aggregated := draw(g.Nodes, g.Edges)
 	data, err := json.Marshal(d)
 	if err != nil {
@@ -238,12 +326,8 @@ func (c *Console) graphPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := map[string]int{}
-	bridges := 0
 	for _, e := range g.Edges {
 		status[e.Status]++
-		if e.Status == "ACCEPTED" && e.A.Type != e.B.Type {
-			bridges++
-		}
 	}
 	hubs := 0
 	for _, n := range g.Nodes {
@@ -263,7 +347,7 @@ func (c *Console) graphPage(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "graph", nil, pageData{Title: "Graph of " + out.Profile.ID, Data: map[string]any{
 		"P": out.Profile, "Nodes": g.Nodes, "Edges": rows[lo:hi], "EdgeCount": len(rows), "From": lo + 1, "To": hi, "NextPage": next,
-		"JSON": template.JS(data), "Aggregated": aggregated, "Pairs": d.Edges, "Status": status, "Hubs": hubs}})
+		"JSON": template.JS(data), "Aggregated": aggregated, "Pairs": d.Edges, "Status": status, "Hubs": hubs, "Bridges": bridgeCount}})
 }
 
 // edgePage explains one edge: its evidence and, for a scored edge, the

@@ -63,7 +63,7 @@ var Operations = map[string]Operation{
 		undoSplit(auditId: $id, note: $note, dryRun: $dry) { audit { id after } profiles { id } } }`},
 	"graph": {"ConsoleGraph", `query ConsoleGraph($id: ID!) {
 		profile(id: $id) { id name graph {
-			nodes { type value hub }
+			nodes { type value hub sources }
 			edges { id kind status reason score a { type value } b { type value } evidence { count } } } } }`},
 	"edge": {"ConsoleEdge", `query ConsoleEdge($type: String!, $value: String!) {
 		identifier(type: $type, value: $value) { edges {
