@@ -432,8 +432,26 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	if a := r.URL.Query().Get("after"); a != "" {
 		vars["after"] = a
 	}
-	if reason := r.URL.Query().Get("reason"); reason != "" {
-		vars["filter"] = map[string]any{"reason": reason}
+	// Filters: reason, source, identifier type, score range.
+	q := r.URL.Query()
+	filter := map[string]any{}
+	for _, f := range []string{"reason", "source", "type"} {
+		if v := q.Get(f); v != "" {
+			filter[f] = v
+		}
+	}
+	for _, f := range []string{"minScore", "maxScore"} {
+		if v := q.Get(f); v != "" {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil || x < 0 || x > 1 {
+				c.render(w, r, http.StatusBadRequest, "error", nil, pageData{Title: "Review queue", Error: f + ": give a score between 0 and 1"})
+				return
+			}
+			filter[f] = x
+		}
+	}
+	if len(filter) > 0 {
+		vars["filter"] = filter
 	}
 	var out struct {
 		ReviewQueue struct {
@@ -459,7 +477,8 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "review", nil, pageData{Title: "Review queue", Data: map[string]any{
 		"Items": items, "Next": out.ReviewQueue.PageInfo.EndCursor, "More": out.ReviewQueue.PageInfo.HasNextPage,
-		"Reason": r.URL.Query().Get("reason"), "Undo": r.URL.Query().Get("undo")}})
+		"Reason": q.Get("reason"), "Source": q.Get("source"), "Type": q.Get("type"), "MinScore": q.Get("minScore"), "MaxScore": q.Get("maxScore"),
+		"NextURL": nextReviewURL(out.ReviewQueue.PageInfo.EndCursor, q), "Undo": q.Get("undo")}})
 }
 
 // decide approves or rejects one item; an item decided meanwhile by
@@ -536,6 +555,17 @@ func asGQL(err error, ge **gqlError) bool {
 
 // maxExport bounds one audit export.
 const maxExport = 100_000
+
+// nextReviewURL is the review queue's next page, keeping the filters.
+func nextReviewURL(after string, q url.Values) template.URL {
+	keep := url.Values{"after": {after}}
+	for _, f := range []string{"reason", "source", "type", "minScore", "maxScore"} {
+		if v := q.Get(f); v != "" {
+			keep.Set(f, v)
+		}
+	}
+	return template.URL("/console/review?" + keep.Encode()) // built from encoded values only
+}
 
 type auditEntry struct {
 	ID, At, Actor, Action, Note, Cause, Merge string

@@ -149,6 +149,14 @@ func TestConsole(t *testing.T) {
 		if code != 200 || !strings.Contains(page, "merge_protection") || strings.Contains(page, `value="approve"`) {
 			t.Errorf("read-only review page: %d", code)
 		}
+		for query, items := range map[string]int{"type=user_id&minScore=0.5": 1, "type=email": 0, "maxScore=0.5": 0, "source=http": 1} {
+			if _, p := agent.follow("/console/review?" + query); strings.Count(p, `<section class="item"`) != items {
+				t.Errorf("review filtered by %s: %d items, want %d", query, strings.Count(p, `<section class="item"`), items)
+			}
+		}
+		if code, _ := agent.follow("/console/review?minScore=high"); code != 400 {
+			t.Errorf("a malformed score filter: %d", code)
+		}
 		// A forged decision with the read session (and its own token) is refused by the API.
 		csrf := csrfRE.FindStringSubmatch(page)[1]
 		item := f.must(t, `{ reviewQueue { edges { node { id } } } }`, nil)

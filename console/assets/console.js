@@ -13,6 +13,13 @@
     heading.tabIndex = -1;
     heading.focus();
   };
+  document.addEventListener("click", (e) => {
+    const t = e.target;
+    if (t instanceof HTMLElement && t.classList.contains("skip-item")) {
+      const all = items();
+      select(all.indexOf(t.closest("section.item")) + 1);
+    }
+  });
   document.addEventListener("keydown", (e) => {
     const t = e.target;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
