@@ -539,8 +539,18 @@ func (st *stitch) rebuild(ctx context.Context, r Reader, p *Profile, ids []*Iden
 		after = &EventCursor{Timestamp: last.Timestamp, ID: last.ID}
 	}
 	slices.Reverse(evs) // oldest first, as they were applied
+	lead, err := st.traitLeads(ctx, r, ids, evs)
+	if err != nil {
+		return err
+	}
 	p.Traits = map[string]Trait{}
-	for _, ev := range evs {
+	for i, ev := range evs {
+		// An identify call's traits went to the profile of its leading
+		// identifier, not to every profile it touched (the family tablet's
+		// other users keep their own names).
+		if !lead[i] {
+			continue
+		}
 		var traits map[string]any
 		dec := json.NewDecoder(bytes.NewReader(ev.Traits))
 		dec.UseNumber()
@@ -555,6 +565,52 @@ func (st *stitch) rebuild(ctx context.Context, r Reader, p *Profile, ids []*Iden
 	}
 	st.touch(p)
 	return nil
+}
+
+// traitLeads reports, for each event, whether stitching gave its traits to
+// the profile of these identifiers: the event's leading identifier (the
+// first in priority order that is not a hub, as group picks it) is one of
+// them.
+func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, evs []*Event) ([]bool, error) {
+	member, hub := map[Key]bool{}, map[Key]bool{}
+	for _, n := range ids {
+		member[n.Key] = true
+		hub[n.Key] = n.Hub
+	}
+	var others []Key
+	for _, ev := range evs {
+		for _, k := range ev.Identifiers {
+			if !member[k] && !slices.Contains(others, k) {
+				others = append(others, k)
+			}
+		}
+	}
+	if len(others) > 0 {
+		found, err := r.GetIdentifiers(ctx, others)
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range found {
+			hub[others[i]] = n != nil && n.Hub
+		}
+	}
+	out := make([]bool, len(evs))
+	for i, ev := range evs {
+		order := slices.Clone(ev.Identifiers)
+		slices.SortStableFunc(order, func(a, b Key) int {
+			if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
+				return ra - rb
+			}
+			return a.Compare(b)
+		})
+		for _, k := range order {
+			if !hub[k] {
+				out[i] = member[k]
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // UndoMerge restores the two profiles of a merge: the absorbed profile

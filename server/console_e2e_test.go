@@ -112,8 +112,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 				t.Errorf("axe on %q: %v", state, v)
 			}
 		}
-		if len(r.Axe) < 14 {
-			t.Errorf("axe ran on %d page states, want 14", len(r.Axe))
+		if len(r.Axe) < 16 {
+			t.Errorf("axe ran on %d page states, want 16", len(r.Axe))
 		}
 		for state, n := range r.Bytes {
 			if n > 100<<10 {
@@ -187,6 +187,17 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		}
 		if s := r.step("split"); !strings.Contains(fmt.Sprint(s["notice"]), "Split: 1 identifiers moved") || s["url"] == "/console/profiles/"+ann {
 			t.Errorf("split: %v", s)
+		}
+		if s := r.step("headers"); !strings.Contains(fmt.Sprint(s["csp"]), "script-src 'self'") || s["frame"] != "DENY" {
+			t.Errorf("security headers seen by the browser: %v", s)
+		}
+		if s := r.step("edge page"); !strings.Contains(fmt.Sprint(s["h1"]), "~") {
+			t.Errorf("edge page: %v", s)
+		}
+		since := fmt.Sprint(get(f.must(t, `{ lookup(type: "anonymous_id", value: "web-9") { events { edges { node { messageId } } } } }`, nil), "lookup.events"))
+		annEvents := fmt.Sprint(get(f.must(t, `query($id: ID!) { profile(id: $id) { events { edges { node { messageId } } } } }`, map[string]any{"id": ann}), "profile.events"))
+		if !strings.Contains(since, "since-1") || strings.Contains(annEvents, "since-1") {
+			t.Errorf("an event sent since the merge: web-9 has %s, Ann %s", since, annEvents)
 		}
 		if s := r.step("history"); s["entries"].(float64) < 3 {
 			t.Errorf("history: %v", s)

@@ -416,3 +416,25 @@ func testStewardDryRun(t *testing.T, s graph.Store) {
 		t.Errorf("a dry run wrote audit entries: %v", log)
 	}
 }
+
+// Recomputing traits after a split takes each identify call's traits only
+// for the profile they went to: the other user of a family tablet keeps
+// their own name on both sides.
+func testSplitKeepsOwnTraits(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	Ingest(t, s,
+		identify("m1", t0, map[string]any{"name": "Ann"}, "user_id:ann", "anonymous_id:tablet", "email:ann@example.com"),
+		identify("m2", t0.Add(time.Minute), map[string]any{"name": "Bob"}, "user_id:bob", "anonymous_id:tablet"),
+	)
+	wantPartition(t, s, "anonymous_id:tablet email:ann@example.com user_id:ann", "user_id:bob")
+	ann := ProfileOf(t, s, "user_id:ann")
+	if _, err := steward(s).Split(ctx, "steward-1", ann.ID, []graph.Key{key("email:ann@example.com")}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := ProfileOf(t, s, "user_id:ann").Traits["name"].Value; got != "Ann" {
+		t.Errorf("Ann's profile is named %v after the split, want Ann", got)
+	}
+	if got := ProfileOf(t, s, "user_id:bob").Traits["name"].Value; got != "Bob" {
+		t.Errorf("Bob's profile is named %v, want Bob", got)
+	}
+}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentDecisions", testConcurrentDecisions},
 		{"DryRun", testDryRun},
 		{"StewardDryRun", testStewardDryRun},
+		{"SplitKeepsOwnTraits", testSplitKeepsOwnTraits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -78,6 +78,10 @@ try {
   report.steps.push({ step: "phone lookup", h1: await agent.locator("h1").innerText(),
     notice: await agent.locator("[role=status]").first().innerText() });
   await check(agent, "profile");
+  await agent.goto(base + "/console/search?q=lee");
+  await check(agent, "search results");
+  const doc = await agent.goto(base + "/console/search");
+  report.steps.push({ step: "headers", csp: doc.headers()["content-security-policy"] || "", frame: doc.headers()["x-frame-options"] || "" });
   await agent.goto(base + "/console/review");
   report.steps.push({ step: "read-only queue", approveButtons: await agent.getByRole("button", { name: "Approve" }).count(),
     items: await agent.locator("section.item").count() });
@@ -139,6 +143,12 @@ try {
       banner: await deep.locator("[role=status]").first().innerText() });
     await check(deep, "merged redirect");
     await deep.context().close();
+    // Something web-9 does after the merge stays on web-9's side after the undo.
+    await fetch(`${base}/v1/track`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Basic " + Buffer.from(process.env.WRITE_KEY + ":").toString("base64") },
+      body: JSON.stringify({ anonymousId: "web-9", event: "Since", messageId: "since-1" }),
+    });
     // Undo that merge from the history, through its preview.
     await steward.goto(`${base}/console/profiles/${process.env.ABSORBED_ID}`);
     await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: /^Undo merge/ }).first().click()]);
@@ -154,6 +164,10 @@ try {
     await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Confirm" }).click()]);
     report.steps.push({ step: "split", url: new URL(steward.url()).pathname, notice: await steward.locator("[role=status]").first().innerText() });
     await check(steward, "after split");
+    await steward.goto(`${base}/console/profiles/${process.env.ANN_ID}/graph`);
+    await Promise.all([steward.waitForNavigation(), steward.getByRole("link", { name: "Why" }).first().click()]);
+    report.steps.push({ step: "edge page", h1: await steward.locator("h1").innerText() });
+    await check(steward, "edge");
     await steward.goto(`${base}/console/profiles/${process.env.ANN_ID}/history`);
     report.steps.push({ step: "history", entries: await steward.locator("section.item").count() });
     await check(steward, "history");
