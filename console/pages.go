@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,10 +247,11 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	lastSeen, counts := summarize(out.Profile)
 	annotateJoins(out.Profile)
 	timeline := interleave(out.Profile, q.Get("after"), q.Get("type") != "" || q.Get("since") != "" || q.Get("until") != "")
 	c.render(w, r, http.StatusOK, "profile", nil, pageData{Title: "Profile " + out.Profile["id"].(string),
-		Data: map[string]any{"P": out.Profile, "Merged": banner, "Timeline": timeline, "Filter": map[string]string{
+		Data: map[string]any{"P": out.Profile, "Merged": banner, "Timeline": timeline, "LastSeen": lastSeen, "Counts": counts, "Filter": map[string]string{
 			"type": q.Get("type"), "since": q.Get("since"), "until": q.Get("until")}}})
 }
 
@@ -325,6 +327,30 @@ func interleave(p map[string]any, after string, filtered bool) []timelineRow {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
+
+// summarize gives the profile's last sighting (its identifiers' newest
+// lastSeen) and its identifier counts by type ("2 email, 1 user_id").
+func summarize(p map[string]any) (string, string) {
+	var last time.Time
+	count := map[string]int{}
+	ids, _ := p["identifiers"].([]any)
+	for _, raw := range ids {
+		n, _ := raw.(map[string]any)
+		if t, err := time.Parse(time.RFC3339Nano, str(n["lastSeen"])); err == nil && t.After(last) {
+			last = t
+		}
+		count[str(n["type"])]++
+	}
+	var parts []string
+	for t, c := range count {
+		parts = append(parts, fmt.Sprintf("%d %s", c, t))
+	}
+	slices.Sort(parts)
+	if last.IsZero() {
+		return "", strings.Join(parts, ", ")
+	}
+	return last.Format(time.RFC3339Nano), strings.Join(parts, ", ")
+}
 
 // annotateJoins says, for each identifier, how it joined the profile: the
 // kinds of its accepted edges (a steward's link, a probabilistic match with

@@ -191,6 +191,9 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		if s := r.step("headers"); !strings.Contains(fmt.Sprint(s["csp"]), "script-src 'self'") || s["frame"] != "DENY" {
 			t.Errorf("security headers seen by the browser: %v", s)
 		}
+		if s := r.step("graph keyboard"); !strings.Contains(fmt.Sprint(s["announced"]), "Enter opens") || !strings.HasPrefix(fmt.Sprint(s["url"]), "/console/edges/") {
+			t.Errorf("graph by keyboard: %v", s)
+		}
 		if s := r.step("edge page"); !strings.Contains(fmt.Sprint(s["h1"]), "~") {
 			t.Errorf("edge page: %v", s)
 		}

@@ -38,4 +38,30 @@ if (slider) {
     renderer.refresh();
   });
 }
+// Keyboard: the drawing is focusable; arrow keys step through the edges
+// (the current one is drawn thicker and announced), Enter opens its
+// explanation. The table below offers the same edges as links.
+const order = g.edges();
+const live = document.getElementById("graph-live");
+let current = -1;
+const baseReducer = renderer.getSetting("edgeReducer");
+renderer.setSetting("edgeReducer", (edge, attrs) => {
+  const out = baseReducer(edge, attrs);
+  return current >= 0 && order[current] === edge ? { ...out, size: (out.size || 1) * 3, zIndex: 1 } : out;
+});
+container.tabIndex = 0;
+container.addEventListener("keydown", (e) => {
+  if (order.length === 0) return;
+  if (e.key === "ArrowRight" || e.key === "ArrowDown") current = (current + 1) % order.length;
+  else if (e.key === "ArrowLeft" || e.key === "ArrowUp") current = (current - 1 + order.length) % order.length;
+  else if (e.key === "Enter" && current >= 0) {
+    const href = g.getEdgeAttribute(order[current], "href");
+    if (href) window.location.assign(href);
+    return;
+  } else return;
+  e.preventDefault();
+  const [a, b] = g.extremities(order[current]);
+  if (live) live.textContent = `${a} to ${b}: ${g.getEdgeAttribute(order[current], "label")}. Enter opens its explanation.`;
+  renderer.refresh();
+});
 container.dataset.ready = "true";

@@ -196,6 +196,14 @@ try {
     report.timings[name + " longest task ms"] = Math.round(await gp.evaluate(() => window.__longest));
     report.steps.push({ step: name, rows: await gp.locator("tbody tr").count(), summary: await gp.locator("#graph-summary").innerText() });
     await check(gp, name);
+    if (name === "graph 1000") {
+      // Keyboard: focus the drawing, step to an edge, Enter opens its explanation.
+      await gp.locator("#graph-canvas").focus();
+      await gp.keyboard.press("ArrowRight");
+      const announced = await gp.locator("#graph-live").innerText();
+      await Promise.all([gp.waitForNavigation(), gp.keyboard.press("Enter")]);
+      report.steps.push({ step: "graph keyboard", announced, url: new URL(gp.url()).pathname });
+    }
     await gp.context().close();
   }
   const missing = await steward.goto(base + "/console/assets/nope.js");
