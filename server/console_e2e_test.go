@@ -112,8 +112,8 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 				t.Errorf("axe on %q: %v", state, v)
 			}
 		}
-		if len(r.Axe) < 16 {
-			t.Errorf("axe ran on %d page states, want 16", len(r.Axe))
+		if len(r.Axe) < 17 {
+			t.Errorf("axe ran on %d page states, want 17", len(r.Axe))
 		}
 		for state, n := range r.Bytes {
 			if n > 100<<10 {
@@ -201,6 +201,12 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		annEvents := fmt.Sprint(get(f.must(t, `query($id: ID!) { profile(id: $id) { events { edges { node { messageId } } } } }`, map[string]any{"id": ann}), "profile.events"))
 		if !strings.Contains(since, "since-1") || strings.Contains(annEvents, "since-1") {
 			t.Errorf("an event sent since the merge: web-9 has %s, Ann %s", since, annEvents)
+		}
+		if all := fmt.Sprint(r.step("audit")["all"]); !strings.Contains(all, "approve") || !strings.Contains(all, "reject") {
+			t.Errorf("the audit page lacks the approval or the rejection:\n%s", all)
+		}
+		if s := r.step("not found"); s["status"] != float64(404) || s["h1"] != "Not found" {
+			t.Errorf("unknown console page: %v", s)
 		}
 		if s := r.step("history"); s["entries"].(float64) < 3 {
 			t.Errorf("history: %v", s)

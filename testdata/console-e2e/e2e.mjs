@@ -174,7 +174,7 @@ try {
   }
   await steward.goto(base + "/console/audit");
   report.steps.push({ step: "audit", rows: await steward.locator("tbody tr").count(),
-    first: await steward.locator("tbody tr").first().innerText() });
+    first: await steward.locator("tbody tr").first().innerText(), all: await steward.locator("tbody").innerText() });
   await check(steward, "audit");
   // The graph island on a 1,000-identifier profile: time to the first
   // frame and the longest main-thread task; then the aggregated view.
@@ -206,6 +206,9 @@ try {
     }
     await gp.context().close();
   }
+  const notFound = await steward.goto(base + "/console/no/such/page");
+  report.steps.push({ step: "not found", status: notFound.status(), h1: await steward.locator("h1").innerText() });
+  await check(steward, "not found");
   const missing = await steward.goto(base + "/console/assets/nope.js");
   report.steps.push({ step: "missing asset", status: missing.status() });
 } catch (err) {
