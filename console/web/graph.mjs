@@ -17,11 +17,18 @@ for (const e of data.edges) {
   }
 }
 let threshold = 0;
+// The edge the keyboard is on (see below), drawn thicker.
+const order = g.edges();
+let current = -1;
 const renderer = new Sigma(g, container, {
   enableEdgeEvents: true,
   renderEdgeLabels: false,
   labelRenderedSizeThreshold: 8,
-  edgeReducer: (edge, attrs) => (attrs.score < threshold ? { ...attrs, hidden: true } : attrs),
+  edgeReducer: (edge, attrs) => {
+    if (attrs.score < threshold) return { ...attrs, hidden: true };
+    if (current >= 0 && order[current] === edge) return { ...attrs, size: (attrs.size || 1) * 3, zIndex: 1 };
+    return attrs;
+  },
 });
 renderer.on("clickEdge", ({ edge }) => {
   const href = g.getEdgeAttribute(edge, "href");
@@ -41,14 +48,7 @@ if (slider) {
 // Keyboard: the drawing is focusable; arrow keys step through the edges
 // (the current one is drawn thicker and announced), Enter opens its
 // explanation. The table below offers the same edges as links.
-const order = g.edges();
 const live = document.getElementById("graph-live");
-let current = -1;
-const baseReducer = renderer.getSetting("edgeReducer");
-renderer.setSetting("edgeReducer", (edge, attrs) => {
-  const out = baseReducer(edge, attrs);
-  return current >= 0 && order[current] === edge ? { ...out, size: (out.size || 1) * 3, zIndex: 1 } : out;
-});
 container.tabIndex = 0;
 container.addEventListener("keydown", (e) => {
   if (order.length === 0) return;
