@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -520,16 +521,11 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 		ApproveMatch struct{ Audit struct{ Merge string } }
 	}
 	err := c.query(r, Operations[op], vars, &out)
-	notice := op + "d."
-	if op == "approve" {
-		notice = "Approved: the two profiles are merged."
-	} else {
-		notice = "Rejected: the two profiles stay apart."
-	}
+	notice := map[string]string{"approve": "Approved: the two profiles are merged.", "reject": "Rejected: the two profiles stay apart."}[op]
 	var ge *gqlError
 	switch {
 	case err == nil:
-	case asGQL(err, &ge) && ge.Code == "CONFLICT":
+	case errors.As(err, &ge) && ge.Code == "CONFLICT":
 		notice = "Not done: " + ge.Message
 	default:
 		c.fail(w, r, "Review queue", err)
@@ -569,14 +565,6 @@ func (c *Console) decideMany(w http.ResponseWriter, r *http.Request) {
 		notice += " Not done: " + strings.Join(failed, "; ")
 	}
 	http.Redirect(w, r, "/console/review?notice="+url.QueryEscape(notice), http.StatusSeeOther)
-}
-
-func asGQL(err error, ge **gqlError) bool {
-	e, ok := err.(*gqlError)
-	if ok {
-		*ge = e
-	}
-	return ok
 }
 
 // maxExport bounds one audit export.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -164,15 +165,7 @@ func (st *stitch) allowLink(a, b *Profile) {
 }
 
 func snapshot(p *Profile) ProfileSnapshot {
-	return ProfileSnapshot{ID: p.ID, MergedInto: p.MergedInto, Counts: maps2(p.Counts), Names: p.Names()}
-}
-
-func maps2(m map[string]int) map[string]int {
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return ProfileSnapshot{ID: p.ID, MergedInto: p.MergedInto, Counts: maps.Clone(p.Counts), Names: p.Names()}
 }
 
 type dryRunKey struct{}
