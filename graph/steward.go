@@ -463,18 +463,25 @@ func (s *Stitcher) Split(ctx context.Context, actor, profileID string, keys []Ke
 			}
 		}
 		st.cut(a, move)
-		st.keepApart(p, n)
-		if err := st.rebuild(ctx, s.Store, p, kept); err != nil {
-			return err
-		}
-		if err := st.rebuild(ctx, s.Store, n, moved); err != nil {
-			return err
-		}
-		a.Profiles = []string{p.ID, n.ID}
-		a.After = []ProfileSnapshot{snapshot(p), snapshot(n)}
-		st.split = append(st.split, p.ID)
-		return nil
+		return st.separate(ctx, s.Store, a, p, kept, n, moved)
 	})
+}
+
+// separate finishes a split or an undone merge: the two profiles are kept
+// apart, each is rebuilt from its own identifiers, and the entry records
+// them as they are after.
+func (st *stitch) separate(ctx context.Context, r Reader, a *AuditEntry, stays *Profile, staying []*Identifier, other *Profile, others []*Identifier) error {
+	st.keepApart(stays, other)
+	if err := st.rebuild(ctx, r, stays, staying); err != nil {
+		return err
+	}
+	if err := st.rebuild(ctx, r, other, others); err != nil {
+		return err
+	}
+	a.Profiles = []string{stays.ID, other.ID}
+	a.After = []ProfileSnapshot{snapshot(stays), snapshot(other)}
+	st.split = append(st.split, stays.ID)
+	return nil
 }
 
 func (st *stitch) liveProfile(ctx context.Context, id, field string) (*Profile, error) {
@@ -662,17 +669,7 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 			st.touch(st.profiles[id])
 		}
 		root.Absorbed = slices.DeleteFunc(root.Absorbed, func(id string) bool { return slices.Contains(group, id) })
-		st.keepApart(root, ab)
-		if err := st.rebuild(ctx, s.Store, root, theirs); err != nil {
-			return err
-		}
-		if err := st.rebuild(ctx, s.Store, ab, mine); err != nil {
-			return err
-		}
-		a.Profiles = []string{root.ID, ab.ID}
-		a.After = []ProfileSnapshot{snapshot(root), snapshot(ab)}
-		st.split = append(st.split, root.ID)
-		return nil
+		return st.separate(ctx, s.Store, a, root, theirs, ab, mine)
 	})
 }
 
