@@ -120,22 +120,26 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		return err
 	}
 	var cands []*Profile
+	anchors := []Key{group.Anchor}
 	for _, id := range ids {
-		p := st.profiles[id]
-		for p.MergedInto != "" {
-			p = st.profiles[p.MergedInto]
-		}
-		if p != st.root(st.ids[group.Anchor]) && p.Anchor != (Key{}) && !slices.Contains(cands, p) {
+		p := st.live(st.profiles[id])
+		if p != st.live(group) && p.Anchor != (Key{}) && !slices.Contains(cands, p) {
 			cands = append(cands, p)
+			anchors = append(anchors, p.Anchor)
 		}
 	}
 	slices.SortFunc(cands, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
+	// The edge joins the two anchors: lock them before reading the edge, so
+	// that it cannot change under us (Neo4j locks a relationship's nodes).
+	if err := st.loadIdentifiers(ctx, anchors); err != nil {
+		return err
+	}
 	t := o.Time
 	if t.IsZero() {
 		t = st.now
 	}
 	for _, q := range cands {
-		if st.root(st.ids[group.Anchor]) == q {
+		if st.live(group) == q {
 			continue // joined meanwhile, by an earlier candidate
 		}
 		sc := m.Score(traits, q.StringTraits())
@@ -147,7 +151,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		if err != nil {
 			return err
 		}
-		if e != nil && (e.Status == StatusRejected || e.Decision != nil) || cannotLink(st.root(st.ids[group.Anchor]), q) {
+		if e != nil && (e.Status == StatusRejected || e.Decision != nil) || cannotLink(st.live(group), q) {
 			continue // a rejected pair is not proposed again; a steward's decision stands
 		}
 		if e == nil {
@@ -162,7 +166,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		e.LastSeen = maxTime(e.LastSeen, t)
 		e.Sources = addSource(e.Sources, o.Source)
 		st.dirtyEdges[pair] = true
-		g := st.root(st.ids[group.Anchor])
+		g := st.live(group)
 		e.Impact = size(g) + size(q)
 		switch {
 		case sc.Probability < cfg.Accept:

@@ -382,11 +382,45 @@ func (st *stitch) root(n *Identifier) *Profile {
 	if n.Profile == "" {
 		return nil
 	}
-	p := st.profiles[n.Profile]
+	return st.live(st.profiles[n.Profile])
+}
+
+// live follows a loaded profile to the live profile it was merged into.
+func (st *stitch) live(p *Profile) *Profile {
 	for p.MergedInto != "" {
 		p = st.profiles[p.MergedInto]
 	}
 	return p
+}
+
+// loadIdentifiers locks the stored identifiers among keys that the
+// transaction has not loaded yet, with their profiles: nothing is used
+// before the transaction has loaded (and locked) it.
+func (st *stitch) loadIdentifiers(ctx context.Context, keys []Key) error {
+	var want []Key
+	for _, k := range keys {
+		if _, ok := st.ids[k]; !ok && k != (Key{}) && !slices.Contains(want, k) {
+			want = append(want, k)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	slices.SortFunc(want, Key.Compare)
+	got, err := st.tx.LockIdentifiers(ctx, want)
+	if err != nil {
+		return err
+	}
+	var pids []string
+	for _, k := range want {
+		n, ok := got[k]
+		if !ok {
+			return fmt.Errorf("identifier %s is referenced but not stored", k)
+		}
+		st.ids[k] = n
+		pids = append(pids, n.Profile)
+	}
+	return st.lockProfiles(ctx, pids)
 }
 
 func (st *stitch) observe(ctx context.Context, o *Observation) error {

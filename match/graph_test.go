@@ -124,7 +124,13 @@ func TestBulkRematch(t *testing.T) {
 				srv := server.New(server.Config{Store: s, Stitcher: st, Normalizer: graph.NewNormalizer("US"),
 					Keys: server.Keys{Write: []string{"wk"}, Read: []string{"rk"}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				hs := httptest.NewServer(srv.Handler())
-				t.Cleanup(func() { hs.Close(); srv.Close() })
+				t.Cleanup(func() {
+					hs.Close()
+					srv.Close()
+					if n := srv.Panics(); n > 0 {
+						t.Errorf("%d requests panicked", n)
+					}
+				})
 				return hs.URL
 			}
 			f, err := os.Open("../testdata/febrl/dataset1.csv")

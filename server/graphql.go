@@ -66,7 +66,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	h.Use(depthLimit(s.cfg.MaxDepth))
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, p any) error {
-		s.log.Error("graphql panic", "panic", p)
+		s.recovered("graphql", p)
 		return fmt.Errorf("panic: %v", p)
 	})
 	page := playground.Handler("idgraph", "/graphql")

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,7 @@ type Server struct {
 	cache    *loaders.Cache
 	stop     context.CancelFunc
 	now      func() time.Time
+	panicked atomic.Int64
 }
 
 // New returns a server; Close stops its background work.
@@ -153,7 +155,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic", "route", pattern, "panic", p, "stack", string(debug.Stack()))
+				s.recovered(pattern, p)
 				writeError(sw, fmt.Errorf("panic: %v", p))
 			}
 			s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
@@ -161,6 +163,24 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 		}()
 		h(sw, r)
 	})
+}
+
+// panics counts the panics recovered by every Server in this process, so
+// that a test binary can fail when any request it made panicked.
+var panics atomic.Int64
+
+// PanicCount returns how many panics the process's servers have recovered.
+func PanicCount() int64 { return panics.Load() }
+
+// Panics returns how many panics this server has recovered: a panic is a
+// bug even though the client only sees a 500.
+func (s *Server) Panics() int64 { return s.panicked.Load() }
+
+func (s *Server) recovered(where string, p any) {
+	panics.Add(1)
+	s.panicked.Add(1)
+	s.metrics.panics.WithLabelValues(where).Inc()
+	s.log.Error("panic", "route", where, "panic", p, "stack", string(debug.Stack()))
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +268,7 @@ type metrics struct {
 	rejectedID    prometheus.Counter
 	storeCalls    *prometheus.CounterVec
 	graphqlErrors *prometheus.CounterVec
+	panics        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -266,8 +287,10 @@ func newMetrics() *metrics {
 			Help: "Store reads by method (GraphQL and export)."}, []string{"method"}),
 		graphqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_graphql_errors_total",
 			Help: "GraphQL errors by extensions.code."}, []string{"code"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_panics_total",
+			Help: "Panics recovered while serving, by route (each one is a bug)."}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.rejectedID, m.storeCalls, m.graphqlErrors,
+	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -43,6 +43,11 @@ func newFixture(t *testing.T, open storetest.Opener, options ...func(*graph.Stit
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if n := srv.Panics(); n > 0 {
+			t.Errorf("%d requests panicked (a panic is a bug, even answered as a 500)", n)
+		}
+	})
 	return &fixture{url: hs.URL, store: store}
 }
 

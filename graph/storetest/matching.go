@@ -135,3 +135,21 @@ func testMatchingGuards(t *testing.T, s graph.Store) {
 		t.Errorf("no oversized block reported for a key shared by 4 profiles with MaxBlock 2")
 	}
 }
+
+// testMatchingAnchorNotInMessage: a returning user identifies on a new
+// device; their profile's anchor (the laptop they were first seen on) is
+// not in the message, yet matching compares that profile with another in
+// its block. Everything matching uses must be loaded by the transaction.
+func testMatchingAnchorNotInMessage(t *testing.T, s graph.Store) {
+	withTraits := func(o *graph.Observation, first, last string) *graph.Observation {
+		o.Traits = map[string]any{"firstName": first, "lastName": last}
+		return o
+	}
+	ingestMatching(t, s, graph.DefaultMatchConfig(),
+		withTraits(Obs("m1", t0, "user_id:maria", "anonymous_id:a-maria"), "Maria", "Williams"),
+		Obs("m2", t0.Add(time.Minute), "anonymous_id:a-laptop"),
+		withTraits(Obs("m3", t0.Add(2*time.Minute), "user_id:steven", "anonymous_id:a-laptop"), "Steven", "Williams"),
+		withTraits(Obs("m4", t0.Add(3*time.Minute), "user_id:steven", "anonymous_id:a-phone"), "Steven", "Williams"),
+	)
+	wantPartition(t, s, "anonymous_id:a-maria user_id:maria", "anonymous_id:a-laptop anonymous_id:a-phone user_id:steven")
+}

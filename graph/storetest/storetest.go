@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"Search", testSearch},
 		{"CountProfiles", testCountProfiles},
 		{"ProbabilisticMatching", testProbabilisticMatching},
+		{"MatchingAnchorNotInMessage", testMatchingAnchorNotInMessage},
 		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
 		{"MatchingGuards", testMatchingGuards},
 		{"ReviewQueue", testReviewQueue},
