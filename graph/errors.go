@@ -84,3 +84,20 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// ErrStoreFormat is wrapped by a backend's Open for a store whose format
+// version this code cannot read.
+var ErrStoreFormat = errors.New("unsupported store format")
+
+// CheckFormatVersion refuses a store's format version (have) that this
+// code (which writes version want) cannot read: a newer one, or none that
+// makes sense.
+func CheckFormatVersion(have, want int) error {
+	switch {
+	case have > want:
+		return fmt.Errorf("%w: the store is format version %d, newer than this idgraph's version %d; run a newer idgraph", ErrStoreFormat, have, want)
+	case have < 1:
+		return fmt.Errorf("%w: invalid format version %d", ErrStoreFormat, have)
+	}
+	return nil
+}

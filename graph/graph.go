@@ -342,7 +342,10 @@ func SearchRank(a, b SearchHit) int {
 // lists profiles changed since a time, so that every process can
 // invalidate caches and notify subscribers of others' writes.
 type ChangeFeed interface {
-	ChangedSince(ctx context.Context, since time.Time, limit int) ([]*Profile, error)
+	// ChangedSince pages through profiles (live or absorbed) in
+	// (UpdatedAt, ID) order, from those stamped at since with an ID after
+	// afterID ("": all of them).
+	ChangedSince(ctx context.Context, since time.Time, afterID string, limit int) ([]*Profile, error)
 }
 
 // ProfileIdentifiers returns one live profile's identifiers.

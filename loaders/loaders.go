@@ -6,6 +6,7 @@ package loaders
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,25 +19,51 @@ import (
 // Cache holds profiles across requests. It is correct when several idgraph
 // processes share one store: it drops a profile on every change the broker
 // reports, and the broker hears this process's commits at once and other
-// processes' through the store's change feed (see Follow), so a cached
-// profile is at most one poll interval stale.
+// processes' through the store's change feed (see graph.FollowChanges), so
+// a cached profile is at most one poll interval stale. When the broker
+// drops changes because this cache fell behind, the cache hears that it
+// lagged and empties itself.
 type Cache struct {
 	profiles *lru.Cache[string, *graph.Profile]
 	// identifiers holds each live profile's identifier list, dropped with
 	// the profile: every observation that adds or updates an identifier
 	// touches its profile.
 	identifiers *lru.Cache[string, []*graph.Identifier]
-	Hits        atomic.Int64
-	Misses      atomic.Int64
+
+	// A load that read the store before a change was invalidated must not
+	// put its (now stale) answer in the cache after the invalidation: mu
+	// orders invalidations and additions, gen counts invalidations, and
+	// dropped remembers each recently invalidated profile's gen. A profile
+	// no longer in dropped counts as invalidated at floor.
+	mu      sync.Mutex
+	gen     uint64
+	dropped *lru.Cache[string, uint64]
+	floor   uint64
+
+	Hits   atomic.Int64
+	Misses atomic.Int64
+	// Purges counts the times the cache emptied itself after falling behind
+	// the broker.
+	Purges atomic.Int64
 }
+
+// changeBuffer is how many changes the cache's subscription holds before
+// the broker drops changes (and the cache purges).
+const changeBuffer = 4096
 
 // NewCache returns a cache of size profiles, invalidated by the broker's
 // changes until ctx ends.
 func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
+	return newCache(ctx, size, broker, changeBuffer)
+}
+
+func newCache(ctx context.Context, size int, broker *graph.Broker, buffer int) *Cache {
 	c, _ := lru.New[string, *graph.Profile](size)
 	ids, _ := lru.New[string, []*graph.Identifier](size)
 	cache := &Cache{profiles: c, identifiers: ids}
-	changes, cancel := broker.Subscribe("", 4096)
+	// Called with cache.mu held, from dropped's Add and Purge.
+	cache.dropped, _ = lru.NewWithEvict(4*size, func(_ string, gen uint64) { cache.floor = max(cache.floor, gen) })
+	changes, cancel := broker.Subscribe("", buffer)
 	go func() {
 		defer cancel()
 		for {
@@ -47,19 +74,61 @@ func NewCache(ctx context.Context, size int, broker *graph.Broker) *Cache {
 				if !ok {
 					return
 				}
-				cache.profiles.Remove(ch.ProfileID)
-				cache.identifiers.Remove(ch.ProfileID)
+				if ch.Kind == graph.ChangeLagged {
+					cache.Purges.Add(1)
+					cache.Purge()
+					continue
+				}
+				cache.invalidate(ch.ProfileID)
 			}
 		}
 	}()
 	return cache
 }
 
-// Purge empties the cache (after the broker dropped changes for a slow
-// reader, say).
+// Purge empties the cache.
 func (c *Cache) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.dropped.Purge()
+	c.floor = c.gen
 	c.profiles.Purge()
 	c.identifiers.Purge()
+}
+
+// invalidate drops profiles from the cache.
+func (c *Cache) invalidate(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, id := range ids {
+		c.profiles.Remove(id)
+		c.identifiers.Remove(id)
+		c.dropped.Add(id, c.gen)
+	}
+}
+
+// version returns the invalidation count, taken before a load reads the
+// store.
+func (c *Cache) version() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// add caches a value loaded after version v, unless the profile was
+// invalidated since: then the value may predate the change.
+func add[V any](c *Cache, to *lru.Cache[string, V], v uint64, id string, value V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.dropped.Peek(id)
+	if !ok {
+		at = c.floor
+	}
+	if at <= v {
+		to.Add(id, value)
+	}
 }
 
 // Loaders are one request's dataloaders.
@@ -79,9 +148,8 @@ type Loaders struct {
 // loaders: a mutation's answer must show its own writes, which the
 // broker's invalidation (asynchronous) may not have reached yet.
 func (l *Loaders) Forget(ids ...string) {
+	l.cache.invalidate(ids...)
 	for _, id := range ids {
-		l.cache.profiles.Remove(id)
-		l.cache.identifiers.Remove(id)
 		l.Profile.Clear(id)
 		l.Identifiers.Clear(id)
 	}
@@ -100,6 +168,7 @@ const wait = 500 * time.Microsecond
 func New(r graph.Reader, cache *Cache) *Loaders {
 	l := &Loaders{cache: cache}
 	l.Profile = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*graph.Profile, []error) {
+		v := cache.version()
 		out, missing, at := fromCache(cache, cache.profiles, ids)
 		if len(missing) > 0 {
 			ps, err := r.GetProfiles(ctx, missing)
@@ -109,13 +178,14 @@ func New(r graph.Reader, cache *Cache) *Loaders {
 			for j, p := range ps {
 				out[at[j]] = p
 				if p != nil {
-					cache.profiles.Add(p.ID, p)
+					add(cache, cache.profiles, v, p.ID, p)
 				}
 			}
 		}
 		return out, nil
 	}, dataloadgen.WithWait(wait))
 	l.Identifiers = dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]*graph.Identifier, []error) {
+		v := cache.version()
 		out, missing, at := fromCache(cache, cache.identifiers, ids)
 		if len(missing) == 0 {
 			return out, nil
@@ -138,7 +208,7 @@ func New(r graph.Reader, cache *Cache) *Loaders {
 		}
 		for j, p := range live {
 			out[liveAt[j]] = lists[j]
-			cache.identifiers.Add(p.ID, lists[j])
+			add(cache, cache.identifiers, v, p.ID, lists[j])
 		}
 		return out, nil
 	}, dataloadgen.WithWait(wait))

@@ -263,15 +263,16 @@ func newestFirst(a, b *graph.Event) int {
 	return strings.Compare(b.ID, a.ID)
 }
 
-// ChangedSince lists profiles, live or absorbed, updated at or after since,
-// in (updatedAt, id) order.
-func (s *Store) ChangedSince(ctx context.Context, since time.Time, limit int) ([]*graph.Profile, error) {
+// ChangedSince lists profiles, live or absorbed, updated at since with an
+// ID after afterID, or later, in (updatedAt, id) order: a keyset page, so
+// that any number of profiles stamped at one instant can be paged through.
+func (s *Store) ChangedSince(ctx context.Context, since time.Time, afterID string, limit int) ([]*graph.Profile, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	recs, err := s.read(ctx, `MATCH (p:Profile)
-		WHERE p.updatedAt >= $since
-		RETURN p ORDER BY p.updatedAt, p.id LIMIT $limit`, map[string]any{"since": since.UTC(), "limit": limit})
+		WHERE p.updatedAt > $since OR (p.updatedAt = $since AND p.id > $after)
+		RETURN p ORDER BY p.updatedAt, p.id LIMIT $limit`, map[string]any{"since": since.UTC(), "after": afterID, "limit": limit})
 	if err != nil {
 		return nil, wrap("neo4j: changed since", err)
 	}

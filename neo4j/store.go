@@ -3,7 +3,8 @@
 //
 // The data reads naturally in Neo4j Browser: (:Identifier) nodes joined by
 // [:LINKED] relationships, (:Profile), (:Event)-[:SEEN_WITH]->(:Identifier),
-// (:Merge), (:Hub) and (:Setting) nodes. Identifiers name their profile in
+// (:Merge), (:Hub) and (:Setting) nodes, and one (:StoreFormat) node (see
+// FormatVersion). Identifiers name their profile in
 // a property rather than a relationship, since stitching reads and writes
 // it on every observation. (:NameWord) nodes index profile names for
 // search (see search.go).
@@ -77,6 +78,38 @@ var schema = []string{
 	"CREATE INDEX linked_queue IF NOT EXISTS FOR ()-[l:LINKED]-() ON (l.queue)",
 	"CREATE CONSTRAINT audit_id IF NOT EXISTS FOR (a:Audit) REQUIRE a.id IS UNIQUE",
 	"CREATE INDEX audit_ref IF NOT EXISTS FOR (r:AuditRef) ON (r.profile, r.id)",
+	"CREATE CONSTRAINT store_format IF NOT EXISTS FOR (f:StoreFormat) REQUIRE f.id IS UNIQUE",
+}
+
+// FormatVersion is the version of the graph layout (labels, properties and
+// their encodings, see codec.go) this code writes and reads. It is kept in
+// a singleton (:StoreFormat {id: "idgraph", version}) node. Bump it, with a
+// migration, when the layout changes in a way this version would misread.
+// A database from before the node existed is version 1.
+const FormatVersion = 1
+
+// checkFormat reads the database's format version, stamping a database
+// without one (new, or from before versions were recorded: version 1), and
+// refuses a version this code does not know. The unique constraint makes
+// processes starting at once agree.
+func (s *Store) checkFormat(ctx context.Context) error {
+	recs, err := s.write(ctx, `MERGE (f:StoreFormat {id: "idgraph"})
+		ON CREATE SET f.version = $version
+		RETURN f.version`, map[string]any{"version": FormatVersion})
+	if err != nil {
+		return wrap("neo4j: open: format version", err)
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("neo4j: open: format version: no row returned")
+	}
+	v, ok := recs[0].Values[0].(int64)
+	if !ok {
+		return fmt.Errorf("neo4j: open: %w: unreadable format version %v", graph.ErrStoreFormat, recs[0].Values[0])
+	}
+	if err := graph.CheckFormatVersion(int(v), FormatVersion); err != nil {
+		return fmt.Errorf("neo4j: open: %w", err)
+	}
+	return nil
 }
 
 // Open connects to uri (bolt:// or neo4j://; empty user means no auth),
@@ -100,6 +133,10 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 		return nil, wrap("neo4j: open", err)
 	}
 	if err := s.createSchema(ctx); err != nil {
+		_ = driver.Close(context.Background())
+		return nil, err
+	}
+	if err := s.checkFormat(ctx); err != nil {
 		_ = driver.Close(context.Background())
 		return nil, err
 	}
@@ -195,8 +232,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Reset deletes every node and relationship (the schema stays). It is
-// meant for tests; batches keep each transaction's memory bounded.
+// Reset deletes every node and relationship (the schema stays) and records
+// this code's format version again. It is meant for tests; batches keep
+// each transaction's memory bounded.
 func (s *Store) Reset(ctx context.Context) error {
 	for {
 		recs, err := s.write(ctx, "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*)", nil)
@@ -204,7 +242,7 @@ func (s *Store) Reset(ctx context.Context) error {
 			return wrap("neo4j: reset", err)
 		}
 		if n, _ := recs[0].Values[0].(int64); n == 0 {
-			return nil
+			return s.checkFormat(ctx)
 		}
 	}
 }

@@ -246,16 +246,19 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameJSON(t, "timelines", timelines, [][]*graph.Event{{ev2, ev}, {ev2}, {ev}, nil, nil})
-	changed, err := s.ChangedSince(ctx, live.UpdatedAt, 10)
+	changed, err := s.ChangedSince(ctx, live.UpdatedAt, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameJSON(t, "changed since", changed, []*graph.Profile{live, absorbed})
-	if changed, err = s.ChangedSince(ctx, time.Time{}, 1); err != nil || len(changed) != 1 || changed[0].ID != "p_1" {
+	if changed, err = s.ChangedSince(ctx, time.Time{}, "", 1); err != nil || len(changed) != 1 || changed[0].ID != "p_1" {
 		t.Errorf("changed since the zero time, limit 1 = %v, %v; want p_1", changed, err)
 	}
-	if changed, err = s.ChangedSince(ctx, absorbed.UpdatedAt.Add(time.Nanosecond), 10); err != nil || len(changed) != 0 {
+	if changed, err = s.ChangedSince(ctx, absorbed.UpdatedAt.Add(time.Nanosecond), "", 10); err != nil || len(changed) != 0 {
 		t.Errorf("changed after the last update = %v, %v", changed, err)
+	}
+	if changed, err = s.ChangedSince(ctx, absorbed.UpdatedAt, absorbed.ID, 10); err != nil || len(changed) != 0 {
+		t.Errorf("changed after the last (updatedAt, id) = %v, %v", changed, err)
 	}
 	for _, id := range []string{"p_1", "p_2"} {
 		ms, err := s.Merges(ctx, id)

@@ -66,8 +66,12 @@ type Store struct {
 
 var _ graph.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the store in dir.
-func Open(dir string) (*Store, error) {
+// Open opens (creating if needed) the store in dir. A store of a newer
+// format version than this code's is refused (see FormatVersion).
+func Open(dir string) (*Store, error) { return open(dir, randomHex(32)) }
+
+// open opens the store in dir; a new store gets secret as its HMAC secret.
+func open(dir, secret string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
@@ -83,13 +87,17 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
+	if err := checkFormat(db, dir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	records, err := lru.New[string, []byte](recordCacheSize)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
 	s := &Store{db: db, records: records}
-	secret, err := s.InitSetting(context.Background(), "hmac_secret", randomHex(32))
+	secret, err = s.InitSetting(context.Background(), "hmac_secret", secret)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,4 +102,21 @@ var changeKinds = map[string]schema.ChangeKind{
 	graph.ChangeUpdated:  schema.ChangeKindUpdated,
 	graph.ChangeMerged:   schema.ChangeKindMerged,
 	graph.ChangeAbsorbed: schema.ChangeKindAbsorbed,
+}
+
+// resync reads a profile whose changes a subscription missed and says
+// what became of it: absorbed into a survivor, or updated.
+func (r *Resolver) resync(ctx context.Context, id string) (graph.ProfileChange, error) {
+	ps, err := r.Reader.GetProfiles(ctx, []string{id})
+	if err != nil {
+		return graph.ProfileChange{}, err
+	}
+	p := ps[0]
+	if p == nil {
+		return graph.ProfileChange{}, fmt.Errorf("profile %s is gone", id)
+	}
+	if p.MergedInto != "" {
+		return graph.ProfileChange{ProfileID: id, Kind: graph.ChangeAbsorbed, At: p.UpdatedAt, MergedInto: p.MergedInto}, nil
+	}
+	return graph.ProfileChange{ProfileID: id, Kind: graph.ChangeUpdated, At: p.UpdatedAt}, nil
 }

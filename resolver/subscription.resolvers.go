@@ -13,7 +13,9 @@ import (
 )
 
 // ProfileChanged follows one live profile until it is absorbed (the last
-// message names the survivor) or the client leaves.
+// message names the survivor) or the client leaves. A subscription that
+// falls behind (the broker dropped changes) reads the profile again: it
+// reports an update, or the absorption it missed.
 func (r *subscriptionResolver) ProfileChanged(ctx context.Context, id string) (<-chan *schema.ProfileChange, error) {
 	p, err := live(ctx, id)
 	if err != nil {
@@ -21,9 +23,32 @@ func (r *subscriptionResolver) ProfileChanged(ctx context.Context, id string) (<
 	}
 	changes, cancel := r.Broker.Subscribe(p.ID, 64)
 	out := make(chan *schema.ProfileChange, 1)
+	// send delivers one change; it reports whether the subscription is over.
+	send := func(c graph.ProfileChange) bool {
+		msg := &schema.ProfileChange{ProfileID: c.ProfileID, Kind: changeKinds[c.Kind], At: c.At}
+		current := c.ProfileID
+		if c.Kind == graph.ChangeAbsorbed {
+			msg.MergedInto = &c.MergedInto
+			current = c.MergedInto
+		}
+		if ps, err := r.Reader.GetProfiles(ctx, []string{current}); err == nil && ps[0] != nil {
+			msg.Profile = &schema.Profile{Profile: ps[0]}
+		}
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return true
+		}
+		return c.Kind == graph.ChangeAbsorbed
+	}
 	go func() {
 		defer close(out)
 		defer cancel()
+		// A merge between the read above (maybe from the cache) and
+		// Subscribe would otherwise go unheard.
+		if c, err := r.resync(ctx, p.ID); err != nil || c.Kind == graph.ChangeAbsorbed && send(c) {
+			return
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -32,21 +57,15 @@ func (r *subscriptionResolver) ProfileChanged(ctx context.Context, id string) (<
 				if !ok {
 					return
 				}
-				msg := &schema.ProfileChange{ProfileID: c.ProfileID, Kind: changeKinds[c.Kind], At: c.At}
-				current := c.ProfileID
-				if c.Kind == graph.ChangeAbsorbed {
-					msg.MergedInto = &c.MergedInto
-					current = c.MergedInto
+				if c.Kind == graph.ChangeLagged {
+					var err error
+					if c, err = r.resync(ctx, p.ID); err != nil {
+						// Ending the subscription tells the client to
+						// subscribe again; going on would hide a gap.
+						return
+					}
 				}
-				if ps, err := r.Reader.GetProfiles(ctx, []string{current}); err == nil && ps[0] != nil {
-					msg.Profile = &schema.Profile{Profile: ps[0]}
-				}
-				select {
-				case out <- msg:
-				case <-ctx.Done():
-					return
-				}
-				if c.Kind == graph.ChangeAbsorbed {
+				if send(c) {
 					return
 				}
 			}

@@ -109,7 +109,11 @@ func New(cfg Config) *Server {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_hits_total", Help: "Profile cache hits."},
 			func() float64 { return float64(s.cache.Hits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_misses_total", Help: "Profile cache misses."},
-			func() float64 { return float64(s.cache.Misses.Load()) }))
+			func() float64 { return float64(s.cache.Misses.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_purges_total", Help: "Profile cache purges after the cache fell behind the profile changes."},
+			func() float64 { return float64(s.cache.Purges.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_subscriber_lags_total", Help: "Times a subscriber (cache or subscription) fell behind and was told to re-read."},
+			func() float64 { return float64(s.broker.Lags()) }))
 	return s
 }
 

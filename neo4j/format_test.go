@@ -1,0 +1,61 @@
+package neo4j
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// TestFormatVersion: a database records its format version; one from
+// before versions were recorded opens as version 1 (and is stamped); a
+// newer version is refused with both versions named.
+func TestFormatVersion(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	version := func() int64 {
+		t.Helper()
+		recs, err := s.read(ctx, `MATCH (f:StoreFormat) RETURN f.version`, nil)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("format nodes: %d, %v; want one", len(recs), err)
+		}
+		v, _ := recs[0].Values[0].(int64)
+		return v
+	}
+	if v := version(); v != FormatVersion {
+		t.Fatalf("format version %d, want %d", v, FormatVersion)
+	}
+	reopen := func() error {
+		s2, err := Open(ctx, os.Getenv("NEO4J_URI"), os.Getenv("NEO4J_USER"), os.Getenv("NEO4J_PASSWORD"), WithDatabase(os.Getenv("NEO4J_DATABASE")))
+		if err == nil {
+			s2.Close()
+		}
+		return err
+	}
+	// As written before versions were recorded: data, no format node.
+	if _, err := s.write(ctx, `MATCH (f:StoreFormat) DELETE f CREATE (:Profile {id: "p_old"})`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := reopen(); err != nil {
+		t.Fatalf("a database without a format version: %v", err)
+	}
+	if v := version(); v != FormatVersion {
+		t.Fatalf("after opening an unversioned database: version %d, want %d", v, FormatVersion)
+	}
+	t.Cleanup(func() {
+		if _, err := s.write(ctx, `MATCH (f:StoreFormat) SET f.version = $v`, map[string]any{"v": FormatVersion}); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := s.write(ctx, `MATCH (f:StoreFormat) SET f.version = 2`, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := reopen()
+	if !errors.Is(err, graph.ErrStoreFormat) || !strings.Contains(err.Error(), "format version 2") || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("opening a version 2 database: %v; want ErrStoreFormat naming versions 2 and 1", err)
+	}
+	t.Log(err)
+}

@@ -1,0 +1,77 @@
+package resolver_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/schema"
+)
+
+// TestSubscriptionThatLaggedLearnsOfMerge: a client that does not read
+// while its profile changes more often than the subscription buffers, and
+// is then merged away, still gets the absorption, naming the survivor, as
+// its last message.
+func TestSubscriptionThatLaggedLearnsOfMerge(t *testing.T) {
+	for _, be := range backends.All() {
+		t.Run(be.Name, func(t *testing.T) {
+			store := be.Open(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			broker := graph.NewBroker()
+			st := graph.NewStitcher(store, graph.DefaultConfig())
+			st.Broker = broker
+			t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			ingest := func(msg string, at time.Time, ids ...graph.Key) {
+				t.Helper()
+				o := &graph.Observation{MessageID: msg, Source: "test", Time: at, Identifiers: ids, Event: graph.Event{Type: "track", Name: "Clicked"}}
+				if _, err := st.Ingest(ctx, []*graph.Observation{o}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			anon, user := graph.Key{Type: "anonymous_id", Value: "a-old"}, graph.Key{Type: "user_id", Value: "u-lag"}
+			ingest("m-anon", t0, anon) // the older profile: it survives the merge
+			ingest("m-user", t0, user)
+			n, err := store.Identifier(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The resolver reads through the request's loaders.
+			cache := loaders.NewCache(ctx, 100, broker)
+			var reqCtx context.Context
+			loaders.Middleware(store, cache, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reqCtx = r.Context() })).
+				ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "POST", "/graphql", nil))
+			r := &resolver.Resolver{Reader: store, Broker: broker, MaxPage: 100}
+			out, err := r.Subscription().ProfileChanged(reqCtx, n.Profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 100 { // more than the subscription's 64 slots
+				ingest(fmt.Sprint("m-", i), t0.Add(time.Duration(i+1)*time.Second), user)
+			}
+			ingest("m-merge", t0.Add(time.Hour), user, anon)
+			if broker.Lags() == 0 {
+				t.Fatal("the subscription never lagged: the test did not flood it")
+			}
+			var last *schema.ProfileChange
+			for msg := range out {
+				last = msg
+			}
+			survivor, err := store.Identifier(ctx, anon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if last == nil || last.Kind != schema.ChangeKindAbsorbed || last.MergedInto == nil || *last.MergedInto != survivor.Profile ||
+				last.Profile == nil || last.Profile.ID != survivor.Profile {
+				t.Fatalf("last message %+v, want the absorption into %s", last, survivor.Profile)
+			}
+		})
+	}
+}
