@@ -63,10 +63,14 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // writeKey returns the write key from Basic auth (user name, empty
-// password) or, failing that, from the body's writeKey field.
+// password) or, failing that, from the body's writeKey field or the query's
+// (RudderStack's beacon: sendBeacon cannot set headers).
 func writeKey(r *http.Request, body []byte) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		return u
+	}
+	if k := r.URL.Query().Get("writeKey"); k != "" {
+		return k
 	}
 	var k struct {
 		WriteKey string `json:"writeKey"`

@@ -82,6 +82,8 @@ func TestCollectAsSDKsSend(t *testing.T) {
 			{"batch, short path, gzip (analytics-next batching, RudderStack)", "/v1/b",
 				with(basicWK, "Content-Type", "application/x-www-form-urlencoded", "Content-Encoding", "gzip"),
 				gz(t, `{"batch":[{"type":"track","userId":"sdk-u1","event":"Paid","messageId":"s-b1"},{"type":"identify","userId":"sdk-u1","anonymousId":"sdk-a2","messageId":"s-b2"}],"sentAt":"2026-01-01T10:00:00Z"}`)},
+			{"RudderStack beacon: write key in the query", "/beacon/v1/batch?writeKey=wk_test", map[string]string{"Content-Type": "text/plain"},
+				[]byte(`{"batch":[{"type":"track","anonymousId":"sdk-a2","event":"Left","messageId":"s-b4"}],"sentAt":"2026-01-01T10:00:00Z"}`)},
 			{"batch, long path, x-gzip", "/v1/batch", with(basicWK, "Content-Encoding", "x-gzip"),
 				gz(t, `{"batch":[{"type":"page","anonymousId":"sdk-a2","messageId":"s-b3"}]}`)},
 		}
@@ -108,7 +110,7 @@ func TestCollectAsSDKsSend(t *testing.T) {
 			types[get(e, "node.messageId").(string)] = get(e, "node.type").(string)
 		}
 		wantTypes := map[string]string{"s-p": "page", "s-t": "track", "s-i": "identify", "s-s": "screen", "s-g": "group", "s-a": "alias",
-			"s-beacon": "track", "s-b1": "track", "s-b2": "identify", "s-b3": "page"}
+			"s-beacon": "track", "s-b1": "track", "s-b2": "identify", "s-b3": "page", "s-b4": "track"}
 		for id, typ := range wantTypes {
 			if types[id] != typ {
 				t.Errorf("message %s stored as %q, want %q (all: %v)", id, types[id], typ, types)

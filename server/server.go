@@ -131,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.collectRoute(mux, "/v1/batch", s.handleBatch)
 	s.collectRoute(mux, "/v1/b", s.handleBatch)
+	s.collectRoute(mux, "/beacon/v1/batch", s.handleBatch) // RudderStack's browser SDK with useBeacon
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
