@@ -147,6 +147,8 @@ func TestCollectCORS(t *testing.T) {
 		{"preflight, batch", false, "OPTIONS", "/v1/b", preflight(shop), nil, 204, map[string]string{"Access-Control-Allow-Origin": shop}},
 		{"preflight, long path", false, "OPTIONS", "/v1/identify", preflight(shop), nil, 204, map[string]string{"Access-Control-Allow-Origin": shop}},
 		{"post from any origin", false, "POST", "/v1/t", with(basicWK, "Origin", evil), track, 200, map[string]string{"Access-Control-Allow-Origin": evil}},
+		{"analytics-next's own metrics, dropped", false, "POST", "/v1/m", map[string]string{"Origin": shop, "Content-Type": "text/plain"},
+			[]byte(`{"series":[{"type":"Counter","metric":"analytics_js.invoke.page","value":1,"tags":{}}]}`), 204, map[string]string{"Access-Control-Allow-Origin": shop}},
 		{"no Origin: not a browser", false, "POST", "/v1/track", basicWK, track, 200, map[string]string{"Access-Control-Allow-Origin": ""}},
 		{"GraphQL keeps --cors-origins", false, "OPTIONS", "/graphql", preflight(shop), nil, 204, map[string]string{"Access-Control-Allow-Origin": ""}},
 		{"import is not a collection route", false, "OPTIONS", "/v1/import", preflight(shop), nil, 404, map[string]string{"Access-Control-Allow-Origin": ""}},

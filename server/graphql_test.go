@@ -265,14 +265,8 @@ var storeCallsRE = regexp.MustCompile(`(?m)^idgraph_store_calls_total\{[^}]*\} (
 
 func (f *fixture) storeCalls(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(f.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
 	n := 0
-	for _, m := range storeCallsRE.FindAllStringSubmatch(string(data), -1) {
+	for _, m := range storeCallsRE.FindAllStringSubmatch(f.metrics(t), -1) {
 		v, _ := strconv.Atoi(m[1])
 		n += v
 	}

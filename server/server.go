@@ -132,6 +132,9 @@ func (s *Server) Handler() http.Handler {
 	s.collectRoute(mux, "/v1/batch", s.handleBatch)
 	s.collectRoute(mux, "/v1/b", s.handleBatch)
 	s.collectRoute(mux, "/beacon/v1/batch", s.handleBatch) // RudderStack's browser SDK with useBeacon
+	// analytics-next reports its own performance to {apiHost}/m; idgraph has
+	// no use for it, and a 404 would fill the shop's browser console.
+	s.collectRoute(mux, "/v1/m", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
