@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -106,13 +107,37 @@ func TestReadBodyEncodings(t *testing.T) {
 	}
 }
 
-func BenchmarkReadBodyGzipBomb(b *testing.B) {
-	bomb := gzipBomb(b, 400)
-	for b.Loop() {
-		r := httptest.NewRequest("POST", "/v1/b", bytes.NewReader(bomb))
-		r.Header.Set("Content-Encoding", "gzip")
-		if _, err := readBody(r, MaxBatchBytes); graph.ErrorKind(err) != graph.KindTooLarge {
-			b.Fatal(err)
-		}
+// BenchmarkReadBody: what reading a batch costs plain and gzipped, and what
+// refusing a gzip bomb costs (docs/benchmarks.md).
+func BenchmarkReadBody(b *testing.B) {
+	var batch bytes.Buffer
+	batch.WriteString(`{"batch":[`)
+	for i := 0; batch.Len() < 400<<10; i++ {
+		fmt.Fprintf(&batch, `{"type":"track","anonymousId":"anon-%d","event":"Product Viewed","messageId":"m-%d","properties":{"sku":"SKU-%d","price":%d.99}},`, i%977, i, i%131, i%50)
+	}
+	batch.WriteString(`{"type":"page","anonymousId":"a"}]}`)
+	cases := []struct {
+		name, encoding string
+		body           []byte
+		kind           graph.Kind
+	}{
+		{"400 KB batch, plain", "", batch.Bytes(), ""},
+		{"400 KB batch, gzip", "gzip", gzipped(b, batch.Bytes()), ""},
+		{"gzip bomb, 400 KB inflating to 400 MB", "gzip", gzipBomb(b, 400), graph.KindTooLarge},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				r := httptest.NewRequest("POST", "/v1/b", bytes.NewReader(c.body))
+				if c.encoding != "" {
+					r.Header.Set("Content-Encoding", c.encoding)
+				}
+				_, err := readBody(r, MaxBatchBytes)
+				if c.kind == "" && err != nil || c.kind != "" && graph.ErrorKind(err) != c.kind {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
