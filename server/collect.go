@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,14 +18,43 @@ import (
 	"github.com/idgraph/idgraph/segment"
 )
 
-// readBody reads at most limit bytes, refusing larger bodies and invalid UTF-8.
+// kindUnsupportedMedia is a body in an encoding the server cannot read: 415.
+const kindUnsupportedMedia graph.Kind = "unsupported_media_type"
+
+// readBody reads a body of at most limit bytes once decoded, refusing larger
+// bodies and invalid UTF-8. A gzip body (RudderStack's SDKs gzip every batch)
+// is bounded by the size it inflates to: reading stops at limit+1 bytes, so
+// a gzip bomb costs no more than a plain body of the limit. Content-Type is
+// not consulted: SDKs send JSON as text/plain (analytics-next, to avoid a
+// CORS preflight, and sendBeacon) or as application/x-www-form-urlencoded
+// (RudderStack's Node SDK).
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, graph.Errorf(graph.KindInvalid, "reading body: %v", err)
+	wire := &io.LimitedReader{R: r.Body, N: limit + 1}
+	var in io.Reader = wire
+	gzipped := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(wire)
+		if err != nil {
+			return nil, graph.Errorf(graph.KindInvalid, "body is not gzip (Content-Encoding: gzip): %v", err)
+		}
+		defer zr.Close()
+		in, gzipped = zr, true
+	default:
+		return nil, graph.Errorf(kindUnsupportedMedia, "Content-Encoding %q is not supported: send gzip or no encoding", enc)
 	}
-	if int64(len(body)) > limit {
+	body, err := io.ReadAll(io.LimitReader(in, limit+1))
+	// A compressed body over the limit is refused as too large too, not as
+	// the truncated gzip stream the wire limit makes of it.
+	if int64(len(body)) > limit || wire.N == 0 {
 		return nil, graph.Errorf(graph.KindTooLarge, "body is larger than %d KB", limit>>10)
+	}
+	if err != nil {
+		if gzipped {
+			return nil, graph.Errorf(graph.KindInvalid, "body is not valid gzip: %v", err)
+		}
+		return nil, graph.Errorf(graph.KindInvalid, "reading body: %v", err)
 	}
 	if !utf8.Valid(body) {
 		return nil, graph.Errorf(graph.KindInvalid, "body is not valid UTF-8")
@@ -33,10 +63,14 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // writeKey returns the write key from Basic auth (user name, empty
-// password) or, failing that, from the body's writeKey field.
+// password) or, failing that, from the body's writeKey field or the query's
+// (RudderStack's beacon: sendBeacon cannot set headers).
 func writeKey(r *http.Request, body []byte) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		return u
+	}
+	if k := r.URL.Query().Get("writeKey"); k != "" {
+		return k
 	}
 	var k struct {
 		WriteKey string `json:"writeKey"`
@@ -92,6 +126,42 @@ func (s *Server) caller(k string) (resolver.Caller, error) {
 		return resolver.Caller{}, graph.Errorf(graph.KindForbidden, "a write key cannot read")
 	}
 	return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "the read key is not valid")
+}
+
+// collectHeaders are the request headers SDKs send to the collection routes:
+// analytics-next's Basic Authorization makes browsers ask first.
+const collectHeaders = "Authorization, Content-Type, Content-Encoding"
+
+// collectCORS lets browser SDKs on the collection origins send: it answers
+// their preflight and lets them read the answer. A browser request from
+// another origin is refused before it is read, so a page elsewhere cannot
+// send with a write key copied from a permitted site.
+func (s *Server) collectCORS(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if !originIn(s.cfg.CollectOrigins, r) {
+			writeError(w, graph.Errorf(graph.KindForbidden, "origin %s may not send to the collection API (serve --collect-origins)", origin))
+			return
+		}
+		if origin != "" {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.Method != http.MethodOptions {
+			h(w, r)
+			return
+		}
+		// Headers the server ignores are harmless, and SDKs add their own
+		// (X-Retry-Count, RudderStack's AnonymousId): allow what is asked.
+		allow := collectHeaders
+		if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+			allow += ", " + asked
+		}
+		w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", allow)
+		w.Header().Set("Access-Control-Max-Age", "7200") // Chromium's cap: one preflight per route every two hours
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (s *Server) decoder() *segment.Decoder {

@@ -158,17 +158,19 @@ func writeGraphQLError(w http.ResponseWriter, err error) {
 	}}})
 }
 
-func (s *Server) allowedOrigin(r *http.Request) bool {
+// originIn says whether a request may come from its Origin: one of origins
+// ("*" for any), or the server's own (GraphiQL, the console). A request
+// without Origin is not a browser's.
+func originIn(origins []string, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return true // not a browser
+		return true
 	}
-	for _, o := range s.cfg.CORSOrigins {
+	for _, o := range origins {
 		if o == "*" || o == origin {
 			return true
 		}
 	}
-	// The server's own pages (GraphiQL) are same-origin.
 	return strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://") == r.Host
 }
 
@@ -186,7 +188,7 @@ func (s *Server) websocketOrigins() coderws.AcceptOptions {
 }
 
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && s.allowedOrigin(r) {
+	if origin := r.Header.Get("Origin"); origin != "" && originIn(s.cfg.CORSOrigins, r) {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
 		w.Header().Set("Vary", "Origin")
 		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")

@@ -265,14 +265,8 @@ var storeCallsRE = regexp.MustCompile(`(?m)^idgraph_store_calls_total\{[^}]*\} (
 
 func (f *fixture) storeCalls(t *testing.T) int {
 	t.Helper()
-	resp, err := http.Get(f.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
 	n := 0
-	for _, m := range storeCallsRE.FindAllStringSubmatch(string(data), -1) {
+	for _, m := range storeCallsRE.FindAllStringSubmatch(f.metrics(t), -1) {
 		v, _ := strconv.Atoi(m[1])
 		n += v
 	}
@@ -391,17 +385,7 @@ func TestGraphQLTransportsAndPages(t *testing.T) {
 		f.send(t, "/v1/identify", `{"userId":"get-1","messageId":"t1"}`)
 		do := func(method, url, body string, header map[string]string) (int, http.Header, string) {
 			t.Helper()
-			req, _ := http.NewRequest(method, url, strings.NewReader(body))
-			for k, v := range header {
-				req.Header.Set(k, v)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			data, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, resp.Header, string(data)
+			return f.do(t, method, strings.TrimPrefix(url, f.url), header, []byte(body))
 		}
 		auth := map[string]string{"Authorization": "Bearer " + readKey}
 		// GET with the query in the URL.

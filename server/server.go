@@ -65,8 +65,11 @@ type Config struct {
 	MaxComplexity int
 	MaxDepth      int
 	MaxPage       int
-	// CORSOrigins may call the API from a browser ("*" for any).
+	// CORSOrigins may call the GraphQL API from a browser ("*" for any).
 	CORSOrigins []string
+	// CollectOrigins may send to the collection routes from a browser;
+	// empty means any, since write keys are public (they ship in pages).
+	CollectOrigins []string
 	// CacheSize is the number of profiles the GraphQL layer caches.
 	CacheSize int
 }
@@ -100,6 +103,9 @@ func New(cfg Config) *Server {
 	cfg.MaxDepth = cmp.Or(cfg.MaxDepth, DefaultMaxDepth)
 	cfg.MaxPage = cmp.Or(cfg.MaxPage, DefaultMaxPage)
 	cfg.CacheSize = cmp.Or(cfg.CacheSize, 10000)
+	if len(cfg.CollectOrigins) == 0 {
+		cfg.CollectOrigins = []string{"*"}
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
 		metrics: newMetrics(), broker: cfg.Broker, stop: stop, now: func() time.Time { return time.Now().UTC() }}
@@ -123,10 +129,18 @@ func (s *Server) Close() { s.stop() }
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// Segment's browser SDK posts to the short paths (/v1/i, /v1/t, ...,
+	// /v1/b), other clients to the long ones.
 	for typ := range segment.Types {
-		s.route(mux, "POST /v1/"+typ, s.handleMessage(typ))
+		s.collectRoute(mux, "/v1/"+typ, s.handleMessage(typ))
+		s.collectRoute(mux, "/v1/"+typ[:1], s.handleMessage(typ))
 	}
-	s.route(mux, "POST /v1/batch", s.handleBatch)
+	s.collectRoute(mux, "/v1/batch", s.handleBatch)
+	s.collectRoute(mux, "/v1/b", s.handleBatch)
+	s.collectRoute(mux, "/beacon/v1/batch", s.handleBatch) // RudderStack's browser SDK with useBeacon
+	// analytics-next reports its own performance to {apiHost}/m; idgraph has
+	// no use for it, and a 404 would fill the shop's browser console.
+	s.collectRoute(mux, "/v1/m", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
@@ -147,6 +161,14 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, graph.Errorf(graph.KindNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// collectRoute registers a collection route, for POST and the browsers'
+// CORS preflight.
+func (s *Server) collectRoute(mux *http.ServeMux, path string, h http.HandlerFunc) {
+	h = s.collectCORS(h)
+	s.route(mux, "POST "+path, h)
+	s.route(mux, "OPTIONS "+path, h)
 }
 
 // route registers h with metrics and panic recovery.
@@ -238,6 +260,7 @@ var statusOf = map[graph.Kind]int{
 	graph.KindNotFound:     http.StatusNotFound,
 	graph.KindConflict:     http.StatusConflict,
 	graph.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	kindUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	graph.KindUnavailable:  http.StatusServiceUnavailable,
 }
 

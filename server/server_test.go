@@ -31,6 +31,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, open storetest.Opener, options ...func(*graph.Stitcher)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, open, nil, options...)
+}
+
+// newFixtureWith also adjusts the server's configuration (nil for none).
+func newFixtureWith(t *testing.T, open storetest.Opener, configure func(*server.Config), options ...func(*graph.Stitcher)) *fixture {
+	t.Helper()
 	store := open(t)
 	broker := graph.NewBroker()
 	st := graph.NewStitcher(store, graph.DefaultConfig())
@@ -38,8 +44,12 @@ func newFixture(t *testing.T, open storetest.Opener, options ...func(*graph.Stit
 	for _, o := range options {
 		o(st)
 	}
-	srv := server.New(server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
-		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
+		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv := server.New(cfg)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)

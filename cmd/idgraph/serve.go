@@ -40,7 +40,8 @@ func serve(ctx context.Context, args []string) error {
 	maxComplexity := fs.Int("max-complexity", envInt("IDGRAPH_MAX_COMPLEXITY", server.DefaultMaxComplexity), "GraphQL query cost limit (each field 1, connections times first)")
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
 	maxPage := fs.Int("max-page", envInt("IDGRAPH_MAX_PAGE", server.DefaultMaxPage), "largest first argument")
-	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the API from a browser (* for any)")
+	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the GraphQL API from a browser (* for any)")
+	collectOrigins := fs.String("collect-origins", env("IDGRAPH_COLLECT_ORIGINS", "*"), "comma-separated origins whose pages may send to the collection API (/v1/track, /v1/t, /v1/batch, ...) from a browser (* for any: write keys are public)")
 	modelPath := fs.String("model", env("IDGRAPH_MODEL", "segment"), "matching model compared with profiles' traits as they arrive: \"segment\" (built in, Segment's reserved traits), a file from idgraph train, or \"off\"")
 	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
@@ -90,7 +91,8 @@ func serve(ctx context.Context, args []string) error {
 		log.Info("probabilistic matching on", "model", model.Version, "accept", *accept, "review", *review)
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
-		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins)})
+		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
+		CollectOrigins: splitList(*collectOrigins)})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
