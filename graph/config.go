@@ -17,6 +17,11 @@ type Config struct {
 	// HubLimit is how many distinct strong identifiers a value may be seen
 	// with before it is marked as a hub and stops joining profiles.
 	HubLimit int
+	// SharedLimits: an identifier of a type named here seen with more
+	// distinct user IDs than its limit is shared (a family tablet, a
+	// library computer): it is marked like a hub, and the profile it joined
+	// while it looked personal is repaired (see Stitcher.RepairShared).
+	SharedLimits map[string]int
 }
 
 // DefaultCustomLimit applies to types that Config.Limits does not name.
@@ -31,7 +36,35 @@ func DefaultConfig() Config {
 		},
 		Priority: []string{TypeUserID, TypeCRMID, TypeEmail, TypePhone, TypeDeviceID, TypeAdvertisingID, TypeAnonymousID},
 		HubLimit: 10,
+		// A browser, an app install or a device signed into by two people
+		// is shared already: Segment's SDKs keep one anonymous ID per
+		// install whoever holds it.
+		SharedLimits: map[string]int{TypeAnonymousID: 1, TypeDeviceID: 1, TypeAdvertisingID: 1},
 	}
+}
+
+// ParseSharedLimits parses "type=N,…" into c.SharedLimits (the
+// --shared-limits flag); "off" clears them.
+func (c *Config) ParseSharedLimits(s string) error {
+	c.SharedLimits = map[string]int{}
+	if strings.TrimSpace(s) == "off" {
+		return nil
+	}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		typ, n, ok := strings.Cut(item, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 1 {
+			return fmt.Errorf("shared limits: %q is not type=N with N ≥ 1", item)
+		}
+		if err := ValidateType(typ); err != nil {
+			return fmt.Errorf("shared limits: %w", err)
+		}
+		c.SharedLimits[typ] = v
+	}
+	return nil
 }
 
 func (c Config) limit(typ string) int {

@@ -29,6 +29,7 @@ const (
 const (
 	ReasonMergeProtection = "merge_protection"
 	ReasonHub             = "hub"
+	ReasonShared          = "shared" // joined through an identifier later found shared
 )
 
 // Observation is the set of identifiers seen together in one message or
@@ -146,7 +147,13 @@ type HubMarking struct {
 	Strong    int       `json:"strong"`
 	Limit     int       `json:"limit"`
 	MessageID string    `json:"messageId"`
+	// Rule is RuleShared when a shared limit marked it (Strong then counts
+	// user IDs); empty for the hub limit.
+	Rule string `json:"rule,omitempty"`
 }
+
+// RuleShared marks a hub found shared by Config.SharedLimits.
+const RuleShared = "shared"
 
 // Event is a stored message (track, page, screen, group, identify, alias)
 // or imported record, kept with the identifiers it was seen with.

@@ -69,8 +69,10 @@ type Identifier struct {
 	LastSeen  time.Time `json:"lastSeen"`
 	Sources   []string  `json:"sources"`
 	// Strong counts the distinct strong identifiers seen with this one.
-	Strong int  `json:"strong"`
-	Hub    bool `json:"hub,omitempty"`
+	Strong int `json:"strong"`
+	// Users counts the distinct user IDs seen with this one (SharedLimits).
+	Users int  `json:"users,omitempty"`
+	Hub   bool `json:"hub,omitempty"`
 }
 
 // RejectedValue is an identifier value that was refused, with the reason.

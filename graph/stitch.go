@@ -39,6 +39,12 @@ type Result struct {
 	Matches int
 	// OversizedBlocks counts blocking keys skipped as too common.
 	OversizedBlocks int
+	// Marked lists the identifiers marked as hubs (or shared).
+	Marked []Key
+	// Repaired counts profiles repaired after a shared identifier was found;
+	// RepairErrors says why a repair failed (RepairShared retries it).
+	Repaired     int
+	RepairErrors []error
 }
 
 // Ingest stores the observations in order, atomically: either all are
@@ -47,6 +53,20 @@ func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, erro
 	res, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) { return st.run(ctx, obs) })
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest: %w", err)
+	}
+	// The marking is durable now; the repair is a transaction of its own
+	// (it reads whole profiles), and RepairShared finishes it after a crash.
+	for _, k := range res.Marked {
+		repaired, err := s.repair(ctx, k)
+		if err != nil {
+			// The write is acknowledged all the same: it is durable, and
+			// the repair is retried by RepairShared.
+			res.RepairErrors = append(res.RepairErrors, fmt.Errorf("repair %s: %w", k, err))
+			continue
+		}
+		if repaired {
+			res.Repaired++
+		}
 	}
 	return res, nil
 }
@@ -464,6 +484,12 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 				if IsStrong(p[0].Type) {
 					st.ids[p[1]].Strong++
 				}
+				if p[1].Type == TypeUserID {
+					st.ids[p[0]].Users++
+				}
+				if p[0].Type == TypeUserID {
+					st.ids[p[1]].Users++
+				}
 			}
 			e.Count++
 			e.FirstSeen = minTime(e.FirstSeen, t)
@@ -473,12 +499,21 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 		}
 	}
 	for _, k := range keys {
-		if n := st.ids[k]; !n.Hub && n.Strong > st.cfg.HubLimit {
-			n.Hub = true
-			id, at := NewID("hub", st.now)
-			st.changes.Hubs = append(st.changes.Hubs, &HubMarking{ID: id, At: at, Key: k, Strong: n.Strong, Limit: st.cfg.HubLimit, MessageID: o.MessageID})
-			st.res.Hubs++
+		n := st.ids[k]
+		if n.Hub {
+			continue
 		}
+		m := &HubMarking{Key: k, Strong: n.Strong, Limit: st.cfg.HubLimit, MessageID: o.MessageID}
+		if limit, ok := st.cfg.SharedLimits[k.Type]; ok && n.Users > limit {
+			m.Strong, m.Limit, m.Rule = n.Users, limit, RuleShared
+		} else if n.Strong <= st.cfg.HubLimit {
+			continue
+		}
+		n.Hub = true
+		m.ID, m.At = NewID("hub", st.now)
+		st.changes.Hubs = append(st.changes.Hubs, m)
+		st.res.Hubs++
+		st.res.Marked = append(st.res.Marked, k)
 	}
 
 	if err := st.group(ctx, o, keys); err != nil {
@@ -492,6 +527,11 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			// Decided before: a pair is not re-proposed on the same evidence.
 		case st.root(a) == st.root(b):
 			e.Status = StatusAccepted
+		case st.shared(a) || st.shared(b):
+			// A device other people also use: who it belongs to is a
+			// steward's call.
+			e.Status, e.Reason = StatusPending, ReasonShared
+			e.Impact = size(st.root(a)) + size(st.root(b))
 		case a.Hub || b.Hub:
 			e.Status, e.Reason = StatusRejected, ReasonHub
 		case cannotLink(st.root(a), st.root(b)):
@@ -581,6 +621,13 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		return st.match(ctx, o, group)
 	}
 	return nil
+}
+
+// shared reports whether an identifier was marked by a shared limit (and
+// not also by the hub limit, which marks junk values seen with everyone).
+func (st *stitch) shared(n *Identifier) bool {
+	limit, ok := st.cfg.SharedLimits[n.Type]
+	return n.Hub && ok && n.Users > limit && n.Strong <= st.cfg.HubLimit
 }
 
 func (st *stitch) fits(have, add map[string]int) bool {

@@ -155,7 +155,7 @@ func identifierProps(n *graph.Identifier) map[string]any {
 		"search": strings.ToLower(n.Value), "searchLen": searchLen(n.Value),
 		"profile":   optString(n.Profile),
 		"firstSeen": timeVal(n.FirstSeen), "lastSeen": timeVal(n.LastSeen),
-		"sources": stringList(n.Sources), "strong": n.Strong, "hub": n.Hub,
+		"sources": stringList(n.Sources), "strong": n.Strong, "users": n.Users, "hub": n.Hub,
 	}
 }
 
@@ -164,7 +164,7 @@ func identifierFrom(m map[string]any) *graph.Identifier {
 		Key:       graph.Key{Type: getString(m, "type"), Value: getString(m, "value")},
 		Profile:   getString(m, "profile"),
 		FirstSeen: getTime(m, "firstSeen"), LastSeen: getTime(m, "lastSeen"),
-		Sources: getStrings(m, "sources"), Strong: getInt(m, "strong"), Hub: getBool(m, "hub"),
+		Sources: getStrings(m, "sources"), Strong: getInt(m, "strong"), Users: getInt(m, "users"), Hub: getBool(m, "hub"),
 	}
 }
 
@@ -338,7 +338,7 @@ func mergeFrom(m map[string]any) *graph.MergeEvent {
 func hubProps(h *graph.HubMarking) map[string]any {
 	return map[string]any{
 		"id": h.ID, "at": timeVal(h.At), "key": h.Key.String(),
-		"strong": h.Strong, "limit": h.Limit, "messageId": h.MessageID,
+		"strong": h.Strong, "limit": h.Limit, "messageId": h.MessageID, "rule": h.Rule,
 	}
 }
 
@@ -346,5 +346,6 @@ func hubFrom(m map[string]any) *graph.HubMarking {
 	return &graph.HubMarking{
 		ID: getString(m, "id"), At: getTime(m, "at"), Key: parseKey(getString(m, "key")),
 		Strong: getInt(m, "strong"), Limit: getInt(m, "limit"), MessageID: getString(m, "messageId"),
+		Rule: getString(m, "rule"),
 	}
 }

@@ -251,7 +251,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*segment.
 		writeError(w, err)
 		return
 	}
-	s.metrics.record(res, len(rejected))
+	s.recordIngest(res, len(rejected))
 	out := map[string]any{"success": true}
 	if len(rejected) > 0 {
 		out["rejected"] = rejected

@@ -65,6 +65,7 @@ func TestConsoleInChromium(t *testing.T) {
 			// Room for a 5,000-identifier profile (the default keeps 1,000 anonymous IDs).
 			f := newFixture(t, b.Open, func(st *graph.Stitcher) {
 				st.Config.Limits[graph.TypeAnonymousID] = 10_000
+				mergeProtectionOnly(st)
 				// The built-in model with a strict threshold: a likely pair waits for review.
 				st.Matcher, st.MatchConfig = match.NewGraphMatcher(match.SegmentModel(), true), graph.DefaultMatchConfig()
 				st.MatchConfig.Accept = 0.99999999

@@ -199,7 +199,7 @@ func TestConsole(t *testing.T) {
 		if resp, _ := st.do(http.MethodGet, "/console/review", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("after sign-out: %d", resp.StatusCode)
 		}
-	})
+	}, mergeProtectionOnly)
 }
 
 // Split, link and undo from the profile page, each through a preview.
@@ -331,7 +331,7 @@ func TestConsoleBulkAndUndo(t *testing.T) {
 		if !strings.Contains(notice, "Rejected 1 of 2") || !strings.Contains(notice, "already decided") {
 			t.Errorf("bulk notice: %s", notice)
 		}
-	})
+	}, mergeProtectionOnly)
 }
 
 // The graph page: the island's data, the table twin, and each edge's page.

@@ -81,7 +81,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.metrics.record(res, len(resp.Skipped))
+	s.recordIngest(res, len(resp.Skipped))
 	resp.Stored, resp.Duplicates = res.Stored, res.Duplicates
 	writeJSON(w, http.StatusOK, resp)
 }

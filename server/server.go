@@ -292,6 +292,7 @@ type metrics struct {
 	messages      *prometheus.CounterVec
 	merges        prometheus.Counter
 	hubs          prometheus.Counter
+	repairs       prometheus.Counter
 	rejectedID    prometheus.Counter
 	storeCalls    *prometheus.CounterVec
 	graphqlErrors *prometheus.CounterVec
@@ -307,8 +308,10 @@ func newMetrics() *metrics {
 			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_messages_total",
 			Help: "Messages and records by outcome (stored, duplicate)."}, []string{"outcome"}),
-		merges:     prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_merges_total", Help: "Profile merges."}),
-		hubs:       prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_hubs_total", Help: "Values marked as hubs."}),
+		merges: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_merges_total", Help: "Profile merges."}),
+		hubs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_hubs_total", Help: "Values marked as hubs (or shared)."}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_shared_repairs_total",
+			Help: "Profiles repaired after an identifier they held was found shared."}),
 		rejectedID: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_rejected_identifiers_total", Help: "Identifier values refused (invalid or placeholder)."}),
 		storeCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_store_calls_total",
 			Help: "Store reads by method (GraphQL and export)."}, []string{"method"}),
@@ -317,12 +320,22 @@ func newMetrics() *metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_panics_total",
 			Help: "Panics recovered while serving, by route (each one is a bug)."}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
+	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
+// recordIngest counts what an ingest did and logs the repairs it could not
+// finish (the write itself is durable; serve's start-up sweep retries them).
+func (s *Server) recordIngest(r graph.Result, rejected int) {
+	for _, err := range r.RepairErrors {
+		s.log.Error("repair shared", "err", err)
+	}
+	s.metrics.record(r, rejected)
+}
+
 func (m *metrics) record(r graph.Result, rejected int) {
+	m.repairs.Add(float64(r.Repaired))
 	m.messages.WithLabelValues("stored").Add(float64(r.Stored))
 	m.messages.WithLabelValues("duplicate").Add(float64(r.Duplicates))
 	m.merges.Add(float64(r.Merges))

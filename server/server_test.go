@@ -98,11 +98,16 @@ func (f *fixture) export(t *testing.T) []server.ExportedProfile {
 	return out
 }
 
-func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
+func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture), options ...func(*graph.Stitcher)) {
 	for _, b := range backends.All() {
-		t.Run(b.Name, func(t *testing.T) { fn(t, newFixture(t, b.Open)) })
+		t.Run(b.Name, func(t *testing.T) { fn(t, newFixture(t, b.Open, options...)) })
 	}
 }
+
+// mergeProtectionOnly turns the shared-device repair off: the stewardship
+// tests use the family tablet to put a merge-protection item in the review
+// queue (the repair has tests of its own).
+func mergeProtectionOnly(st *graph.Stitcher) { st.Config.SharedLimits = nil }
 
 func TestSegmentFlowStitchesAndExports(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {

@@ -58,7 +58,7 @@ func TestStewardReviewApproveReject(t *testing.T) {
 		if got := get(log, "auditLog.edges.0.node.note"); got != "siblings" {
 			t.Errorf("audit log = %v", log)
 		}
-	})
+	}, mergeProtectionOnly)
 }
 
 // Link two profiles, split one back out, undo the split, undo the link's merge.

@@ -372,7 +372,7 @@ func scoreEvents(t *testing.T, ps []server.ExportedProfile, msgs []traffic.Messa
 	dec := segment.Decoder{Normalizer: graph.NewNormalizer("US")}
 	var as []traffic.Assignment
 	for _, m := range msgs {
-		if m.Redelivery {
+		if m.Redelivery || m.Foreign {
 			continue
 		}
 		d, err := dec.DecodeMessage("", m.Body, time.Now(), "", nil)

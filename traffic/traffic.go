@@ -59,6 +59,10 @@ type Message struct {
 	SendAt time.Time
 	// Redelivery marks a second delivery of an earlier message.
 	Redelivery bool
+	// Foreign marks a message that carries another person's user ID (sent
+	// from a device someone else signed into): no identity graph can
+	// place it right, so event scores leave it out.
+	Foreign bool
 }
 
 // Record is one CRM row, in the form of /v1/import's records.
@@ -488,10 +492,12 @@ func (g *gen) emit(p *person, m map[string]any, t time.Time) {
 	if err != nil {
 		panic(err) // maps of strings and numbers always marshal
 	}
-	g.out.Messages = append(g.out.Messages, Message{Body: body, Person: p.id, SendAt: send})
+	uid, _ := m["userId"].(string)
+	foreign := uid != "" && uid != p.userID
+	g.out.Messages = append(g.out.Messages, Message{Body: body, Person: p.id, SendAt: send, Foreign: foreign})
 	if g.chance(g.o.Redeliver) {
 		g.out.Stats.Redeliveries++
-		g.out.Messages = append(g.out.Messages, Message{Body: body, Person: p.id, SendAt: send.Add(time.Duration(1+g.r.IntN(600)) * time.Second), Redelivery: true})
+		g.out.Messages = append(g.out.Messages, Message{Body: body, Person: p.id, SendAt: send.Add(time.Duration(1+g.r.IntN(600)) * time.Second), Redelivery: true, Foreign: foreign})
 	}
 }
 

@@ -36,6 +36,7 @@ func serve(ctx context.Context, args []string) error {
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
 	priority := fs.String("priority", env("IDGRAPH_PRIORITY", ""), "identifier types from most to least trusted, e.g. user_id,crm_id,email (default: "+strings.Join(graph.DefaultConfig().Priority, ",")+")")
 	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
+	sharedLimits := fs.String("shared-limits", env("IDGRAPH_SHARED_LIMITS", "anonymous_id=1,device_id=1,advertising_id=1"), "an identifier of these types seen with more distinct user IDs than N is shared (a family tablet): it joins no profile and the profile it joined is repaired; \"off\" disables")
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
 	maxComplexity := fs.Int("max-complexity", envInt("IDGRAPH_MAX_COMPLEXITY", server.DefaultMaxComplexity), "GraphQL query cost limit (each field 1, connections times first)")
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
@@ -57,6 +58,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := cfg.ParsePriority(*priority); err != nil {
+		return err
+	}
+	if err := cfg.ParseSharedLimits(*sharedLimits); err != nil {
 		return err
 	}
 	norm := graph.NewNormalizer(*region)
@@ -89,6 +93,13 @@ func serve(ctx context.Context, args []string) error {
 		stitcher.MatchConfig = graph.DefaultMatchConfig()
 		stitcher.MatchConfig.Accept, stitcher.MatchConfig.Review = *accept, *review
 		log.Info("probabilistic matching on", "model", model.Version, "accept", *accept, "review", *review)
+	}
+	// A crash between marking a shared identifier and repairing the
+	// profile it joined leaves the repair to do: finish it first.
+	if n, err := stitcher.RepairShared(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("repaired profiles joined through shared identifiers", "profiles", n)
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),

@@ -78,10 +78,23 @@ func testFamilyTablet(t *testing.T, s graph.Store) {
 		Obs("m1", t0, "user_id:mum", "device_id:tablet"),
 		Obs("m2", t0.Add(time.Hour), "user_id:kid", "device_id:tablet"),
 	)
-	wantPartition(t, s, "device_id:tablet user_id:mum", "user_id:kid")
-	e := edge(t, s, "user_id:kid", "device_id:tablet")
-	if e.Status != graph.StatusPending || e.Reason != graph.ReasonMergeProtection {
-		t.Errorf("edge kid–tablet = %s/%s, want pending/%s", e.Status, e.Reason, graph.ReasonMergeProtection)
+	// The tablet is shared: it joins neither, and both edges wait for a
+	// steward (see SharedDeviceRepaired).
+	wantPartition(t, s, "device_id:tablet", "user_id:mum", "user_id:kid")
+	for _, who := range []string{"user_id:mum", "user_id:kid"} {
+		if e := edge(t, s, who, "device_id:tablet"); e.Status != graph.StatusPending || e.Reason != graph.ReasonShared {
+			t.Errorf("edge %s–tablet = %s/%s, want pending/%s", who, e.Status, e.Reason, graph.ReasonShared)
+		}
+	}
+	// Without shared limits, merge protection alone keeps the two apart.
+	s2cfg := graph.DefaultConfig()
+	s2cfg.SharedLimits = nil
+	IngestWith(t, s, s2cfg,
+		Obs("m3", t0, "user_id:dad", "device_id:tv"),
+		Obs("m4", t0.Add(time.Hour), "user_id:teen", "device_id:tv"),
+	)
+	if e := edge(t, s, "user_id:teen", "device_id:tv"); e.Status != graph.StatusPending || e.Reason != graph.ReasonMergeProtection {
+		t.Errorf("edge teen–tv = %s/%s, want pending/%s", e.Status, e.Reason, graph.ReasonMergeProtection)
 	}
 }
 
@@ -100,6 +113,7 @@ func testEmailLimit(t *testing.T, s graph.Store) {
 func testHub(t *testing.T, s graph.Store) {
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = 3
+	cfg.SharedLimits = nil
 	var obs []*graph.Observation
 	for i := range 5 {
 		obs = append(obs, Obs(msg(i), t0, fmt.Sprintf("user_id:u%d", i), "anonymous_id:kiosk"))

@@ -422,7 +422,9 @@ func testStewardDryRun(t *testing.T, s graph.Store) {
 // their own name on both sides.
 func testSplitKeepsOwnTraits(t *testing.T, s graph.Store) {
 	ctx := context.Background()
-	Ingest(t, s,
+	cfg := graph.DefaultConfig()
+	cfg.SharedLimits = nil // the split is the steward's, not the repair's
+	IngestWith(t, s, cfg,
 		identify("m1", t0, map[string]any{"name": "Ann"}, "user_id:ann", "anonymous_id:tablet", "email:ann@example.com"),
 		identify("m2", t0.Add(time.Minute), map[string]any{"name": "Bob"}, "user_id:bob", "anonymous_id:tablet"),
 	)

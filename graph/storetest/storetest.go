@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"CountProfiles", testCountProfiles},
 		{"ProbabilisticMatching", testProbabilisticMatching},
 		{"MatchingAnchorNotInMessage", testMatchingAnchorNotInMessage},
+		{"SharedDeviceRepaired", testSharedDeviceRepaired},
 		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
 		{"MatchingGuards", testMatchingGuards},
 		{"ReviewQueue", testReviewQueue},
@@ -94,6 +95,8 @@ func IngestWith(t *testing.T, s graph.Store, cfg graph.Config, obs ...*graph.Obs
 		total.Duplicates += r.Duplicates
 		total.Merges += r.Merges
 		total.Hubs += r.Hubs
+		total.Repaired += r.Repaired
+		total.RepairErrors = append(total.RepairErrors, r.RepairErrors...)
 	}
 	return total
 }
