@@ -80,8 +80,12 @@ type Decoded struct {
 }
 
 // Unmarshal decodes JSON into v, turning decoding errors into invalid-input
-// errors that name the field at fault.
+// errors that name the field at fault. JSON nested deeper than MaxDepth is
+// refused before decoding.
 func Unmarshal(data []byte, v any, prefix string) error {
+	if err := CheckDepth(data, strings.TrimSuffix(prefix, ".")); err != nil {
+		return err
+	}
 	rest, err := json.Parse(data, v, json.UseNumber)
 	if err != nil {
 		var te *json.UnmarshalTypeError

@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,34 @@ func TestTimesOutsideTheWindowUseReceivedAt(t *testing.T) {
 		if _, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e",`+bad+`}`), now, "", nil); graph.ErrorKind(err) != graph.KindInvalid {
 			t.Errorf("%s: err = %v, want invalid", bad, err)
 		}
+	}
+}
+
+func TestCheckDepth(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat(`{"a":[`, n/2) + strings.Repeat(`]}`, n/2) }
+	for _, tc := range []struct {
+		data string
+		ok   bool
+	}{
+		{nest(segment.MaxDepth), true},
+		{nest(segment.MaxDepth + 2), false},
+		{strings.Repeat("[", 20000), false},
+		// Brackets inside strings, escaped quotes included, do not count.
+		{`{"a":"` + strings.Repeat(`[\"{`, 1000) + `"}`, true},
+		{`["\\"` + strings.Repeat(",[", segment.MaxDepth) + `]`, false},
+		{``, true},
+	} {
+		err := segment.CheckDepth([]byte(tc.data), "traits")
+		if (err == nil) != tc.ok {
+			t.Errorf("%.40q…: err = %v, want ok %v", tc.data, err, tc.ok)
+		}
+		if err != nil && (graph.ErrorKind(err) != graph.KindInvalid || !strings.Contains(graph.ErrorMessage(err), "traits: is nested more than 64 levels deep")) {
+			t.Errorf("error %q does not name the field and the limit", graph.ErrorMessage(err))
+		}
+	}
+	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	_, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e","properties":`+nest(100)+`}`), time.Now(), "", nil)
+	if graph.ErrorKind(err) != graph.KindInvalid || !strings.Contains(graph.ErrorMessage(err), "64") {
+		t.Errorf("deep properties: err = %v, want invalid naming the limit", err)
 	}
 }

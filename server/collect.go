@@ -17,7 +17,8 @@ import (
 	"github.com/idgraph/idgraph/segment"
 )
 
-// readBody reads at most limit bytes, refusing larger bodies and invalid UTF-8.
+// readBody reads at most limit bytes, refusing larger bodies, invalid UTF-8
+// and JSON nested too deeply (before anything decodes it).
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
@@ -28,6 +29,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	if !utf8.Valid(body) {
 		return nil, graph.Errorf(graph.KindInvalid, "body is not valid UTF-8")
+	}
+	if err := segment.CheckDepth(body, ""); err != nil {
+		return nil, err
 	}
 	return body, nil
 }
@@ -62,6 +66,23 @@ func (s *Server) authRead(r *http.Request) (resolver.Caller, error) {
 		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
 	}
 	return s.caller(k)
+}
+
+// authSteward lets only the steward key (Authorization: Bearer …) through;
+// what names the endpoint, for the refusal.
+func (s *Server) authSteward(r *http.Request, what string) error {
+	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || k == "" {
+		return graph.Errorf(graph.KindUnauthorized, "%s needs the steward key (Authorization: Bearer …)", what)
+	}
+	c, err := s.caller(k)
+	switch {
+	case err == nil && c.Steward:
+		return nil
+	case err == nil || graph.ErrorKind(err) == graph.KindForbidden:
+		return graph.Errorf(graph.KindForbidden, "%s needs the steward key, not a read or write key", what)
+	}
+	return graph.Errorf(graph.KindUnauthorized, "the steward key is not valid")
 }
 
 // consoleRole says who may sign in to the console: read and steward keys.
