@@ -67,17 +67,26 @@ measure "/v1/match with the write key" 50 curl -s -u wk: $url/v1/match -d '{"lim
 
 echo "== lookup latency, 16 clients, 20,000 lookups over 1,000 profiles"
 "$dir/idgraph" bench-lookup --server $url --key rk --write-key wk --profiles 1000 --requests 20000 --clients 16
-hostile() { # one client cycling through the hostile cases
+hostile() { # one client cycling through the hostile cases; $1: pause between requests
 	while :; do
-		curl -s -u wk: $url/v1/import --data-binary @"$dir/deep4m.json" >/dev/null
-		gql "$dir/alias.json" >/dev/null
-		gql "$dir/fields.json" >/dev/null
-		curl -s -u wk: $url/v1/import --data-binary @"$dir/deep20k.json" >/dev/null
+		for c in import4m alias fields import20k; do
+			case $c in
+			import4m) curl -s -u wk: $url/v1/import --data-binary @"$dir/deep4m.json" ;;
+			alias) gql "$dir/alias.json" ;;
+			fields) gql "$dir/fields.json" ;;
+			import20k) curl -s -u wk: $url/v1/import --data-binary @"$dir/deep20k.json" ;;
+			esac >/dev/null
+			sleep "$1"
+		done
 	done
 }
-pids=()
-for _ in $(seq 10); do hostile & pids+=($!); done
-echo "-- with 10 hostile clients running"
-"$dir/idgraph" bench-lookup --server $url --key rk --profiles 1000 --requests 20000 --clients 16
-kill "${pids[@]}" 2>/dev/null
-wait "${pids[@]}" 2>/dev/null || true
+for pause in 0.1 0; do
+	pids=()
+	for _ in $(seq 10); do hostile $pause & pids+=($!); done
+	echo "-- with 10 hostile clients running, each pausing ${pause}s between requests"
+	before=$(ticks)
+	"$dir/idgraph" bench-lookup --server $url --key rk --profiles 1000 --requests 20000 --clients 16
+	echo "   server CPU meanwhile: $(echo "($(ticks) - $before) / $hz" | bc -l | head -c 6) s"
+	kill "${pids[@]}" 2>/dev/null
+	wait "${pids[@]}" 2>/dev/null || true
+done
