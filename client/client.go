@@ -41,13 +41,23 @@ func (e *StatusError) Error() string { return fmt.Sprintf("server answered %d: %
 // decodes the answer into out. Retries keep ingestion safe: the server
 // de-duplicates by message ID.
 func (c *Client) PostWrite(ctx context.Context, path string, body, out any) error {
+	return c.post(ctx, path, body, out, false)
+}
+
+// PostBearer is PostWrite with the key as a bearer token (the steward key
+// for /v1/match).
+func (c *Client) PostBearer(ctx context.Context, path string, body, out any) error {
+	return c.post(ctx, path, body, out, true)
+}
+
+func (c *Client) post(ctx context.Context, path string, body, out any, bearer bool) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("post %s: %w", path, err)
 	}
 	backoff := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		err = c.postOnce(ctx, path, data, out)
+		err = c.postOnce(ctx, path, data, out, bearer)
 		se, isStatus := err.(*StatusError)
 		retryable := err != nil && (!isStatus || se.Code == http.StatusServiceUnavailable || se.Code == http.StatusTooManyRequests)
 		if !retryable || attempt >= c.Retries || ctx.Err() != nil {
@@ -62,12 +72,16 @@ func (c *Client) PostWrite(ctx context.Context, path string, body, out any) erro
 	}
 }
 
-func (c *Client) postOnce(ctx context.Context, path string, data []byte, out any) error {
+func (c *Client) postOnce(ctx context.Context, path string, data []byte, out any, bearer bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Server+path, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(c.Key, "")
+	if bearer {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	} else {
+		req.SetBasicAuth(c.Key, "")
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -31,6 +31,7 @@ type MatchSummary struct {
 }
 
 // Match re-scores every profile with the server's model, a page at a time.
+// The client's key must be the steward key.
 func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, error) {
 	if opts.PageSize <= 0 || opts.PageSize > server.MaxMatchPage {
 		opts.PageSize = 200
@@ -46,7 +47,7 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 	total := 0
 	for {
 		var resp server.MatchResponse
-		if err := c.PostWrite(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review}, &resp); err != nil {
+		if err := c.PostBearer(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review}, &resp); err != nil {
 			return sum, fmt.Errorf("match: after %q: %w", after, err)
 		}
 		if resp.Total > 0 {

@@ -2,8 +2,10 @@ package match_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -122,7 +124,7 @@ func TestBulkRematch(t *testing.T) {
 				st := graph.NewStitcher(s, graph.DefaultConfig())
 				st.Matcher, st.MatchConfig = m, graph.DefaultMatchConfig()
 				srv := server.New(server.Config{Store: s, Stitcher: st, Normalizer: graph.NewNormalizer("US"),
-					Keys: server.Keys{Write: []string{"wk"}, Read: []string{"rk"}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					Keys: server.Keys{Write: []string{"wk"}, Read: []string{"rk"}, Steward: []string{"sk"}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				hs := httptest.NewServer(srv.Handler())
 				t.Cleanup(func() {
 					hs.Close()
@@ -143,10 +145,11 @@ func TestBulkRematch(t *testing.T) {
 			if _, err := plain.Import(ctx, f, client.ImportOptions{Source: "febrl", Identifiers: []string{"rec_id"}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := plain.Match(ctx, client.MatchOptions{}); err == nil {
-				t.Error("match without a model should be refused")
+			var se *client.StatusError
+			if _, err := client.New(plain.Server, "sk").Match(ctx, client.MatchOptions{}); !errors.As(err, &se) || se.Code != http.StatusConflict {
+				t.Errorf("match without a model: %v, want 409", err)
 			}
-			matching := client.New(serve(match.NewGraphMatcher(model, true)), "wk")
+			matching := client.New(serve(match.NewGraphMatcher(model, true)), "sk")
 			// A dry run plans the merges and changes nothing.
 			var plan strings.Builder
 			dry, err := matching.Match(ctx, client.MatchOptions{PageSize: 100, DryRun: true, Plan: &plan})

@@ -238,6 +238,9 @@ func toStrings(v any) []string {
 
 // Apply writes the changes, one UNWIND query per record type.
 func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("neo4j: apply: %w", err)
+	}
 	profiles := make([]any, len(c.Profiles))
 	for i, p := range c.Profiles {
 		row, err := profileProps(p)

@@ -181,6 +181,9 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		return fmt.Errorf("pebble: apply: called twice in one transaction")
 	}
 	t.applied = true
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("pebble: apply: %w", err)
+	}
 	b := t.s.db.NewBatch()
 	defer b.Close()
 	w := &batchWriter{b: b}

@@ -80,8 +80,12 @@ type Decoded struct {
 }
 
 // Unmarshal decodes JSON into v, turning decoding errors into invalid-input
-// errors that name the field at fault.
+// errors that name the field at fault. JSON nested deeper than MaxDepth is
+// refused before decoding.
 func Unmarshal(data []byte, v any, prefix string) error {
+	if err := CheckDepth(data, strings.TrimSuffix(prefix, ".")); err != nil {
+		return err
+	}
 	rest, err := json.Parse(data, v, json.UseNumber)
 	if err != nil {
 		var te *json.UnmarshalTypeError
@@ -147,10 +151,11 @@ func (d *Decoder) DecodeMessage(typ string, data []byte, receivedAt time.Time, b
 			return nil, err
 		}
 	}
-	var err error
-	if o.Time, err = correctedTime(m, receivedAt); err != nil {
+	t, clamped, err := correctedTime(m, receivedAt)
+	if err != nil {
 		return nil, err
 	}
+	o.Time = t
 	var traits map[string]any
 	if err := objectField(m.Traits, "traits", &traits); err != nil {
 		return nil, err
@@ -248,6 +253,9 @@ func (d *Decoder) DecodeMessage(typ string, data []byte, receivedAt time.Time, b
 		o.PreviousID = k.Value
 	}
 	o.Event = ev
+	if clamped != nil {
+		out.Rejected = append(out.Rejected, *clamped)
+	}
 	out.Observation = o
 	return out, nil
 }
@@ -317,28 +325,57 @@ func objectField(raw json.RawMessage, field string, dst *map[string]any) error {
 	return Unmarshal(raw, dst, field+".")
 }
 
+// Event times must fall in this window after clock-skew correction: from
+// MinEventTime to MaxClockSkew past receipt. A time outside it (a device
+// clock reset to 1970 that sent no sentAt, an epoch in the wrong unit, a
+// hostile value) is replaced by receivedAt and reported in rejected: the
+// message still carries good data, and a batch is stored or refused as a
+// whole, so refusing one bad clock would lose every message with it.
+var MinEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// MaxClockSkew is how far past receipt a corrected time may be.
+const MaxClockSkew = 24 * time.Hour
+
 // correctedTime applies the spec's clock-skew correction: the client's
 // timestamp is shifted by the difference between receivedAt and sentAt.
-func correctedTime(m Message, receivedAt time.Time) (time.Time, error) {
-	ts := m.Timestamp
+// A corrected time outside the window is replaced by receivedAt and
+// reported.
+func correctedTime(m Message, receivedAt time.Time) (time.Time, *graph.RejectedValue, error) {
+	ts, field := m.Timestamp, "timestamp"
 	if ts == "" {
-		ts = m.OriginalTimestamp
+		ts, field = m.OriginalTimestamp, "originalTimestamp"
 	}
 	if ts == "" {
-		return receivedAt, nil
+		return receivedAt, nil, nil
 	}
-	t, err := parseTime(ts, "timestamp")
+	t, err := parseTime(ts, field)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
-	if m.SentAt == "" {
-		return t, nil
+	how := ""
+	if m.SentAt != "" {
+		sent, err := parseTime(m.SentAt, "sentAt")
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		// Sub saturates, so absurd values land far outside the window
+		// rather than wrapping into it.
+		t, how = receivedAt.Add(-sent.Sub(t)), " after correction with sentAt"
 	}
-	sent, err := parseTime(m.SentAt, "sentAt")
-	if err != nil {
-		return time.Time{}, err
+	if t.Before(MinEventTime) || t.After(receivedAt.Add(MaxClockSkew)) {
+		return receivedAt, &graph.RejectedValue{Field: field, Reason: fmt.Sprintf(
+			"%s%s is outside %s to %s after receipt; receivedAt used instead",
+			quoteTime(t), how, MinEventTime.Format("2006-01-02"), MaxClockSkew)}, nil
 	}
-	return receivedAt.Add(-sent.Sub(t)), nil
+	return t, nil, nil
+}
+
+// quoteTime formats t for a message, naming years RFC 3339 cannot write.
+func quoteTime(t time.Time) string {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Sprintf("year %d", y)
+	}
+	return t.Format(time.RFC3339Nano)
 }
 
 func parseTime(s, field string) (time.Time, error) {

@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +73,81 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("track accepted without an event name")
 		}
 	})
+}
+
+func TestTimesOutsideTheWindowUseReceivedAt(t *testing.T) {
+	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, tc := range []struct {
+		fields string
+		want   time.Time
+		field  string // the field named in rejected; "" for none
+	}{
+		{`"timestamp":"2026-03-04T05:00:00Z"`, time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC), ""},
+		{`"timestamp":"2000-01-01T00:00:00Z"`, segment.MinEventTime, ""},
+		{`"timestamp":"2026-03-05T05:06:07Z"`, now.Add(segment.MaxClockSkew), ""},
+		{`"timestamp":"2026-03-05T05:06:08Z"`, now, "timestamp"},
+		{`"timestamp":"9223372036854775807"`, now, "timestamp"},
+		{`"timestamp":"-9223372036854775808"`, now, "timestamp"},
+		{`"timestamp":"-1"`, now, "timestamp"},
+		{`"timestamp":"0001-01-01T00:00:00Z"`, now, "timestamp"},
+		{`"timestamp":"1999-12-31T23:59:59Z"`, now, "timestamp"},
+		{`"originalTimestamp":"9999-12-31T23:59:59Z"`, now, "originalTimestamp"},
+		// A device clock reset to 1970 is corrected by its sentAt.
+		{`"timestamp":"1970-01-01T00:00:10Z","sentAt":"1970-01-01T00:00:20Z"`, now.Add(-10 * time.Second), ""},
+		// An absurd sentAt saturates the correction, far out of the window.
+		{`"timestamp":"2026-03-04T05:00:00Z","sentAt":"9223372036854775807"`, now, "timestamp"},
+		{`"timestamp":"-9223372036854775808","sentAt":"9223372036854775807"`, now, "timestamp"},
+		{`"timestamp":"9223372036854775807","sentAt":"-9223372036854775808"`, now, "timestamp"},
+	} {
+		got, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e",`+tc.fields+`}`), now, "", nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.fields, err)
+			continue
+		}
+		if !got.Observation.Time.Equal(tc.want) || !got.Observation.Event.Timestamp.Equal(tc.want) {
+			t.Errorf("%s: time %v, event %v, want %v", tc.fields, got.Observation.Time, got.Observation.Event.Timestamp, tc.want)
+		}
+		var field string
+		if len(got.Rejected) > 0 {
+			field = got.Rejected[0].Field
+		}
+		if len(got.Rejected) > 1 || field != tc.field {
+			t.Errorf("%s: rejected %+v, want field %q", tc.fields, got.Rejected, tc.field)
+		}
+	}
+	for _, bad := range []string{`"timestamp":"yesterday"`, `"sentAt":"soon","timestamp":"2026-03-04T05:00:00Z"`} {
+		if _, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e",`+bad+`}`), now, "", nil); graph.ErrorKind(err) != graph.KindInvalid {
+			t.Errorf("%s: err = %v, want invalid", bad, err)
+		}
+	}
+}
+
+func TestCheckDepth(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat(`{"a":[`, n/2) + strings.Repeat(`]}`, n/2) }
+	for _, tc := range []struct {
+		data string
+		ok   bool
+	}{
+		{nest(segment.MaxDepth), true},
+		{nest(segment.MaxDepth + 2), false},
+		{strings.Repeat("[", 20000), false},
+		// Brackets inside strings, escaped quotes included, do not count.
+		{`{"a":"` + strings.Repeat(`[\"{`, 1000) + `"}`, true},
+		{`["\\"` + strings.Repeat(",[", segment.MaxDepth) + `]`, false},
+		{``, true},
+	} {
+		err := segment.CheckDepth([]byte(tc.data), "traits")
+		if (err == nil) != tc.ok {
+			t.Errorf("%.40q…: err = %v, want ok %v", tc.data, err, tc.ok)
+		}
+		if err != nil && (graph.ErrorKind(err) != graph.KindInvalid || !strings.Contains(graph.ErrorMessage(err), "traits: is nested more than 64 levels deep")) {
+			t.Errorf("error %q does not name the field and the limit", graph.ErrorMessage(err))
+		}
+	}
+	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	_, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e","properties":`+nest(100)+`}`), time.Now(), "", nil)
+	if graph.ErrorKind(err) != graph.KindInvalid || !strings.Contains(graph.ErrorMessage(err), "64") {
+		t.Errorf("deep properties: err = %v, want invalid naming the limit", err)
+	}
 }

@@ -27,7 +27,8 @@ const kindUnsupportedMedia graph.Kind = "unsupported_media_type"
 // a gzip bomb costs no more than a plain body of the limit. Content-Type is
 // not consulted: SDKs send JSON as text/plain (analytics-next, to avoid a
 // CORS preflight, and sendBeacon) or as application/x-www-form-urlencoded
-// (RudderStack's Node SDK).
+// (RudderStack's Node SDK). JSON nested too deeply is refused before
+// anything decodes it.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	wire := &io.LimitedReader{R: r.Body, N: limit + 1}
 	var in io.Reader = wire
@@ -58,6 +59,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	if !utf8.Valid(body) {
 		return nil, graph.Errorf(graph.KindInvalid, "body is not valid UTF-8")
+	}
+	if err := segment.CheckDepth(body, ""); err != nil {
+		return nil, err
 	}
 	return body, nil
 }
@@ -96,6 +100,23 @@ func (s *Server) authRead(r *http.Request) (resolver.Caller, error) {
 		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
 	}
 	return s.caller(k)
+}
+
+// authSteward lets only the steward key (Authorization: Bearer …) through;
+// what names the endpoint, for the refusal.
+func (s *Server) authSteward(r *http.Request, what string) error {
+	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || k == "" {
+		return graph.Errorf(graph.KindUnauthorized, "%s needs the steward key (Authorization: Bearer …)", what)
+	}
+	c, err := s.caller(k)
+	switch {
+	case err == nil && c.Steward:
+		return nil
+	case err == nil || graph.ErrorKind(err) == graph.KindForbidden:
+		return graph.Errorf(graph.KindForbidden, "%s needs the steward key, not a read or write key", what)
+	}
+	return graph.Errorf(graph.KindUnauthorized, "the steward key is not valid")
 }
 
 // consoleRole says who may sign in to the console: read and steward keys.

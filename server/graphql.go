@@ -24,6 +24,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/schema"
+	"github.com/idgraph/idgraph/segment"
 )
 
 // GraphQL limits; see Config.
@@ -32,6 +33,10 @@ const (
 	DefaultMaxDepth      = 12
 	DefaultMaxPage       = 100
 	MaxGraphQLBytes      = 256 << 10
+	// ResultsPerComplexity: an operation may produce this many values
+	// (list items times the fields selected on each) per unit of
+	// --max-complexity, counted as it executes.
+	ResultsPerComplexity = 10
 )
 
 // Stable extensions.code values for the project's error kinds.
@@ -50,6 +55,16 @@ func (s *Server) graphqlHandler() http.Handler {
 	cfg.Complexity.Profile.Events = func(child int, first *int, _ *string, _ []string, _ *time.Time, _ *time.Time) int {
 		return paged(child, first, 20)
 	}
+	cfg.Complexity.Query.ReviewQueue = func(child int, first *int, _ *string, _ *schema.ReviewFilter) int {
+		return paged(child, first, 20)
+	}
+	cfg.Complexity.Query.AuditLog = func(child int, first *int, _ *string, _ *schema.AuditFilter) int {
+		return paged(child, first, 20)
+	}
+	cfg.Complexity.Profile.Audit = func(child int, first *int) int { return paged(child, first, 20) }
+	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
+	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
+	costLists(&cfg.Complexity)
 	h := handler.New(schema.NewExecutableSchema(cfg))
 	h.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
@@ -62,8 +77,13 @@ func (s *Server) graphqlHandler() http.Handler {
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	h.Use(extension.Introspection{})
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	h.Use(newQueryLimits())
+	h.SetParserTokenLimit(MaxQueryTokens)
+	h.Use(depthLimit(s.cfg.MaxDepth)) // before the cost: depth is the clearer answer
 	h.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
-	h.Use(depthLimit(s.cfg.MaxDepth))
+	results := resultLimit(ResultsPerComplexity * s.cfg.MaxComplexity)
+	h.AroundOperations(results.aroundOperations)
+	h.AroundFields(results.aroundFields)
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.recovered("graphql", p)
@@ -92,6 +112,9 @@ func (s *Server) graphqlHandler() http.Handler {
 			if err == nil && len(body) > MaxGraphQLBytes {
 				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
 			}
+			if err == nil {
+				err = checkGraphQLRequest(r, body)
+			}
 			if err != nil {
 				writeGraphQLError(w, err)
 				return
@@ -100,6 +123,21 @@ func (s *Server) graphqlHandler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// checkGraphQLRequest refuses, before gqlgen parses anything, JSON nested
+// too deeply (in a POST body, or in a GET's variables and extensions).
+func checkGraphQLRequest(r *http.Request, body []byte) error {
+	if err := segment.CheckDepth(body, ""); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	for _, p := range []string{"variables", "extensions"} {
+		if err := segment.CheckDepth([]byte(q.Get(p)), p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func paged(child int, first *int, def int) int {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,7 +39,13 @@ func (r gqlResponse) code() string {
 func (f *fixture) gql(t *testing.T, key, query string, vars map[string]any) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/graphql", bytes.NewReader(body))
+	return f.gqlBody(t, key, string(body))
+}
+
+// gqlBody posts a raw /graphql body with the key ("" for none).
+func (f *fixture) gqlBody(t *testing.T, key, body string) gqlResponse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/graphql", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -202,7 +207,7 @@ func TestGraphQLBadInput(t *testing.T) {
 	deep := `{profile(id:"x"){` + strings.Repeat("identifiers{profile{", 6) + "id" + strings.Repeat("}}", 6) + "}}"
 	aliases := "{" + strings.Repeat("a: profiles(first: 100) { edges { node { id identifiers { value } } } } ", 1) + "}"
 	manyAliases := "{"
-	for i := range 300 {
+	for i := range 200 {
 		manyAliases += fmt.Sprintf("a%d: profiles(first: 100) { edges { node { id } } } ", i)
 	}
 	manyAliases += "}"
@@ -246,16 +251,8 @@ func TestGraphQLBadInput(t *testing.T) {
 		}
 		// Invalid JSON and an oversized body are refused before execution.
 		for _, body := range []string{`{"query": `, `{"query":"{profiles{edges{cursor}}}","pad":"` + strings.Repeat("x", 300<<10) + `"}`} {
-			req, _ := http.NewRequest(http.MethodPost, f.url+"/graphql", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+readKey)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode < 400 || resp.StatusCode >= 500 {
-				t.Errorf("body of %d bytes: status %d, want a 4xx", len(body), resp.StatusCode)
+			if r := f.gqlBody(t, readKey, body); r.Status < 400 || r.Status >= 500 {
+				t.Errorf("body of %d bytes: status %d, want a 4xx", len(body), r.Status)
 			}
 		}
 	})

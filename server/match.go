@@ -36,11 +36,17 @@ type MatchResponse struct {
 	Planned []graph.Planned `json:"planned,omitempty"`
 }
 
-// handleMatch re-scores a page of live profiles with the loaded model.
+// handleMatch re-scores a page of live profiles with the loaded model. It
+// needs the steward key: a dry run shows identifiers of many people, and a
+// real run merges profiles, while write keys ship inside web pages.
 func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxMessageBytes)
+	err := s.authSteward(r, "/v1/match")
+	var body []byte
 	if err == nil {
-		err = s.authWrite(r, body)
+		body, err = readBody(r, MaxMessageBytes)
+	}
+	if err == nil && s.stitcher.Matcher == nil {
+		err = graph.Errorf(graph.KindConflict, "matching is off on this server (serve --model off): there is no model to re-score with")
 	}
 	var req MatchRequest
 	if err == nil {

@@ -64,20 +64,11 @@ func newFixtureWith(t *testing.T, open storetest.Opener, configure func(*server.
 // post sends body with the write key (Basic auth) unless key is "-".
 func (f *fixture) post(t *testing.T, path, key, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "-" {
-		req.SetBasicAuth(key, "")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
+	return f.postWith(t, path, body, func(r *http.Request) {
+		if key != "-" {
+			r.SetBasicAuth(key, "")
+		}
+	})
 }
 
 func (f *fixture) export(t *testing.T) []server.ExportedProfile {

@@ -130,7 +130,7 @@ func runBenchLookup(ctx context.Context, args []string) error {
 func runMatch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
 	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
-	key := fs.String("key", env("IDGRAPH_WRITE_KEY", ""), "write key")
+	key := fs.String("key", env("IDGRAPH_STEWARD_KEY", ""), "steward key (re-scoring merges profiles and a dry run shows their identifiers)")
 	var o client.MatchOptions
 	fs.IntVar(&o.PageSize, "page", 200, "profiles per request")
 	fs.StringVar(&o.ResumeFile, "resume-file", ".idgraph-match.cursor", "where the cursor is kept, to resume an interrupted run (\"\" for none)")

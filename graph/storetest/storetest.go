@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"DryRun", testDryRun},
 		{"StewardDryRun", testStewardDryRun},
 		{"SplitKeepsOwnTraits", testSplitKeepsOwnTraits},
+		{"OutOfRangeTimesRefused", testOutOfRangeTimesRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

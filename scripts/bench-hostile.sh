@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench-hostile.sh: the server CPU time each hostile request costs before it
+# is refused, and normal lookups' p99 with and without 10 hostile clients.
+# Usage: scripts/bench-hostile.sh [port]  (embedded store in a temp dir)
+# The server's CPU is read from /proc/PID/stat (user + system ticks) around
+# N requests of each case, so the figure is the server's work, not curl's.
+set -euo pipefail
+port=${1:-18702}
+url=http://127.0.0.1:$port
+dir=$(mktemp -d)
+trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+go build -o "$dir/idgraph" ./cmd/idgraph
+"$dir/idgraph" serve --addr 127.0.0.1:$port --store "$dir/data" \
+	--write-key wk --read-key rk --steward-key sk 2>"$dir/log" &
+pid=$!
+until curl -sf $url/healthz >/dev/null; do sleep 0.2; done
+
+deep() { python3 -c "import sys; n=int(sys.argv[1]); print('['*n + ']'*n, end='')" "$1"; }
+# A profile with 1,000 identifiers, for the alias bomb.
+python3 - "$dir" <<'EOF'
+import json, sys
+d = sys.argv[1]
+for b in range(5):
+    msgs = [{"type": "track", "event": "Seen", "userId": "big", "anonymousId": f"big-{b*200+i}",
+             "timestamp": "2026-01-01T10:00:00Z"} for i in range(200)]
+    open(f"{d}/seed{b}.json", "w").write(json.dumps({"batch": msgs}))
+EOF
+for b in 0 1 2 3 4; do curl -s -u wk: $url/v1/batch --data-binary @"$dir/seed$b.json" >/dev/null; done
+gql() { curl -s $url/graphql -H 'Authorization: Bearer rk' -H 'Content-Type: application/json' --data-binary @"$1"; }
+id=$(echo '{"query":"{ lookup(type: \"user_id\", value: \"big\") { id } }"}' >"$dir/q.json"; gql "$dir/q.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["lookup"]["id"])')
+
+# The hostile bodies.
+printf '{"userId":"victim","timestamp":"9223372036854775807"}' >"$dir/ts.json"
+printf '{"source":"crm","records":[{"line":2,"identifiers":{"email":"a@corp.io"},"traits":{"x":%s}}]}' "$(deep 20000)" >"$dir/deep20k.json"
+n=$(( ((4 << 20) - 100) / 2 ))
+printf '{"source":"crm","records":[{"line":2,"identifiers":{"email":"a@corp.io"},"traits":{"x":%s}}]}' "$(deep $n)" >"$dir/deep4m.json"
+python3 - "$dir" "$id" <<'EOF'
+import json, sys
+d, pid = sys.argv[1], sys.argv[2]
+q = "query($id: ID!) {" + "".join(f" a{i}: profile(id: $id) {{ graph {{ edges {{ id }} }} }}" for i in range(200)) + " }"
+open(f"{d}/alias.json", "w").write(json.dumps({"query": q, "variables": {"id": pid}}))
+q = '{ lookup(type: "user_id", value: "big") { ' + "id " * 20000 + "} }"
+open(f"{d}/fields.json", "w").write(json.dumps({"query": q}))
+q = '{ lookup(type: "user_id", value: "big") { ' + "id " * 1001 + "} }"
+open(f"{d}/fields1001.json", "w").write(json.dumps({"query": q}))
+EOF
+
+ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+hz=$(getconf CLK_TCK)
+measure() { # name repetitions command...
+	local name=$1 reps=$2; shift 2
+	local before after
+	before=$(ticks)
+	for ((i = 0; i < reps; i++)); do "$@" >/dev/null; done
+	after=$(ticks)
+	printf '%-44s %4d requests  %8.2f ms CPU each   (last answer: %s)\n' "$name" "$reps" \
+		"$(echo "($after - $before) * 1000 / $hz / $reps" | bc -l)" "$("$@" | head -c 110)"
+}
+echo "== server CPU per refused request"
+measure "timestamp 9223372036854775807 (clamped)" 50 curl -s -u wk: $url/v1/identify -d @"$dir/ts.json"
+measure "import record 20,000 deep" 50 curl -s -u wk: $url/v1/import --data-binary @"$dir/deep20k.json"
+measure "import body 4 MB nested" 10 curl -s -u wk: $url/v1/import --data-binary @"$dir/deep4m.json"
+measure "200 aliases of a 1,000-id graph" 50 gql "$dir/alias.json"
+measure "20,000 repeated fields" 50 gql "$dir/fields.json"
+measure "1,001 repeated fields" 50 gql "$dir/fields1001.json"
+measure "/v1/match with the write key" 50 curl -s -u wk: $url/v1/match -d '{"limit":10}'
+
+echo "== lookup latency, 16 clients, 20,000 lookups over 1,000 profiles"
+"$dir/idgraph" bench-lookup --server $url --key rk --write-key wk --profiles 1000 --requests 20000 --clients 16
+hostile() { # one client cycling through the hostile cases; $1: pause between requests
+	while :; do
+		for c in import4m alias fields import20k; do
+			case $c in
+			import4m) curl -s -u wk: $url/v1/import --data-binary @"$dir/deep4m.json" ;;
+			alias) gql "$dir/alias.json" ;;
+			fields) gql "$dir/fields.json" ;;
+			import20k) curl -s -u wk: $url/v1/import --data-binary @"$dir/deep20k.json" ;;
+			esac >/dev/null
+			sleep "$1"
+		done
+	done
+}
+for pause in 0.1 0; do
+	pids=()
+	for _ in $(seq 10); do hostile $pause & pids+=($!); done
+	echo "-- with 10 hostile clients running, each pausing ${pause}s between requests"
+	before=$(ticks)
+	"$dir/idgraph" bench-lookup --server $url --key rk --profiles 1000 --requests 20000 --clients 16
+	echo "   server CPU meanwhile: $(echo "($(ticks) - $before) / $hz" | bc -l | head -c 6) s"
+	kill "${pids[@]}" 2>/dev/null
+	wait "${pids[@]}" 2>/dev/null || true
+done

@@ -1,0 +1,116 @@
+package server_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/server"
+)
+
+// One message with an absurd time used to be stored unreadable: every
+// later message for the identifier answered 500 and export broke off.
+// Now the time is replaced by receivedAt and reported, and everything
+// around it stays readable.
+func TestHostileTimestampsDoNotPoison(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		stamps := []string{`"timestamp":"9223372036854775807"`, `"timestamp":"-1"`, `"timestamp":"-9223372036854775808"`,
+			`"timestamp":"0001-01-01T00:00:00Z"`, `"originalTimestamp":"9999-12-31T23:59:59Z"`,
+			`"timestamp":"2020-01-01T00:00:00Z","sentAt":"9223372036854775807"`}
+		for i, ts := range stamps {
+			u := fmt.Sprintf("victim%d", i)
+			code, body := f.post(t, "/v1/identify", writeKey, `{"userId":"`+u+`",`+ts+`}`)
+			if code != 200 || !strings.Contains(body, `"rejected":[{"field":"`) || !strings.Contains(body, "receivedAt used instead") {
+				t.Errorf("identify with %s: %d %s, want 200 naming the field in rejected", ts, code, body)
+			}
+			f.send(t, "/v1/track", `{"userId":"`+u+`","event":"x"}`)
+			data := f.must(t, `query($u: String!) { lookup(type: "user_id", value: $u) { id events(first: 5) { edges { node { type timestamp } } } } }`, map[string]any{"u": u})
+			if n := len(get(data, "lookup.events.edges").([]any)); n != 2 {
+				t.Errorf("%s: %d events, want 2", u, n)
+			}
+		}
+		// The batch envelope's sentAt applies to its messages.
+		code, body := f.post(t, "/v1/batch", writeKey, `{"sentAt":"-9223372036854775808","batch":[{"type":"track","userId":"victim0","event":"y","timestamp":"2026-01-01T00:00:00Z"}]}`)
+		if code != 200 || !strings.Contains(body, `"field":"timestamp"`) {
+			t.Errorf("batch with an absurd sentAt: %d %s", code, body)
+		}
+		if got := len(f.export(t)); got != len(stamps) {
+			t.Errorf("exported %d profiles, want %d", got, len(stamps))
+		}
+		data := f.must(t, `{ search(query: "victim") { value } }`, nil)
+		if n := len(data["search"].([]any)); n != len(stamps) {
+			t.Errorf("search found %d, want %d", n, len(stamps))
+		}
+	})
+}
+
+// Deep JSON is refused by a byte scan before any decoder runs, on every
+// JSON body path.
+func TestDeepJSONRefused(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	record := func(traits string) string {
+		return `{"source":"crm","records":[{"line":2,"identifiers":{"email":"a@corp.io"},"traits":{"x":` + traits + `}}]}`
+	}
+	// As large as the import limit allows: 4 MB of nesting.
+	huge := deep((server.MaxImportBytes - len(record(""))) / 2)
+	for _, c := range []struct{ name, path, body string }{
+		{"message", "/v1/track", `{"userId":"u","event":"e","properties":{"x":` + deep(10000) + `}}`},
+		{"batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"e","properties":` + deep(200000) + `}]}`},
+		{"import 20,000 deep", "/v1/import", record(deep(20000))},
+		{"import 4 MB", "/v1/import", record(huge)},
+		{"match", "/v1/match", `{"limit":1,"after":` + deep(10000) + `}`},
+	} {
+		code, body := f.post(t, c.path, writeKey, c.body)
+		if c.path == "/v1/match" {
+			code, body = f.postBearer(t, c.path, stewKey, c.body)
+		}
+		if code != 400 || !strings.Contains(body, "nested more than 64 levels deep") {
+			t.Errorf("%s (%d bytes): %d %.200s, want 400 naming the limit", c.name, len(c.body), code, body)
+		}
+	}
+	// A payload as deep as the limit is stored.
+	f.send(t, "/v1/track", `{"userId":"u","event":"e","properties":{"x":`+deep(62)+`}}`)
+
+	r := f.gqlBody(t, readKey, `{"query":"query($v: JSON) { profiles(first: 1) { edges { cursor } } }","variables":{"v":`+deep(20000)+`}}`)
+	if r.Status != 400 || r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "64") {
+		t.Errorf("GraphQL POST with deep variables: %d %s %+v", r.Status, r.code(), r.Errors)
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/graphql?query="+urlQuery(`{profiles{edges{cursor}}}`)+"&variables="+urlQuery(`{"v":`+deep(5000)+`}`), nil)
+	req.Header.Set("Authorization", "Bearer "+readKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(data), "variables: is nested more than 64") {
+		t.Errorf("GraphQL GET with deep variables: %d %.200s", resp.StatusCode, data)
+	}
+}
+
+// postBearer posts body with the key as a bearer token.
+func (f *fixture) postBearer(t *testing.T, path, key, body string) (int, string) {
+	t.Helper()
+	return f.postWith(t, path, body, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) })
+}
+
+// postWith posts body after auth has set the request's credentials.
+func (f *fixture) postWith(t *testing.T, path, body string, auth func(*http.Request)) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
