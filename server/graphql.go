@@ -36,7 +36,7 @@ const (
 	// ResultsPerComplexity: an operation may produce this many values
 	// (list items times the fields selected on each) per unit of
 	// --max-complexity, counted as it executes.
-	ResultsPerComplexity = 10
+	ResultsPerComplexity = 100
 )
 
 // Stable extensions.code values for the project's error kinds.

@@ -114,3 +114,72 @@ func (f *fixture) postWith(t *testing.T, path, body string, auth func(*http.Requ
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
 }
+
+// TestGraphQLListsCostTheirSize: a list costs what it may hold, so the
+// alias bomb of issue 11 (hundreds of aliases of one large profile's
+// graph) is refused before it runs, and one alias still answers whole.
+func TestGraphQLListsCostTheirSize(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	var batch strings.Builder
+	batch.WriteString(`{"batch":[`)
+	for i := range 1000 {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"type":"page","userId":"big","anonymousId":"a-%d"}`, i)
+	}
+	batch.WriteString(`]}`)
+	f.send(t, "/v1/batch", batch.String())
+	one := f.must(t, `{ lookup(type: "user_id", value: "big") { graph { edges { id } } } }`, nil)
+	if n := len(get(one, "lookup.graph.edges").([]any)); n != 1000 {
+		t.Fatalf("one alias: %d edges, want 1000", n)
+	}
+	var bomb strings.Builder
+	bomb.WriteString("{")
+	for i := range 200 {
+		fmt.Fprintf(&bomb, `a%d: lookup(type: "user_id", value: "big") { graph { edges { id } } } `, i)
+	}
+	bomb.WriteString("}")
+	if r := f.gql(t, readKey, bomb.String(), nil); r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Errorf("200 aliases of a 1,000-identifier graph: %s %+v, want COMPLEXITY_LIMIT_EXCEEDED", r.code(), r.Errors)
+	}
+}
+
+// TestGraphQLQuerySizeBounded: repeated fields are refused before
+// validation, whose overlapping-fields check is quadratic in them.
+func TestGraphQLQuerySizeBounded(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	f.send(t, "/v1/identify", `{"userId":"u"}`)
+	for _, n := range []int{1001, 20000} {
+		q := `{ lookup(type: "user_id", value: "u") { ` + strings.Repeat("id ", n) + `} }`
+		r := f.gql(t, readKey, q, nil)
+		if c := r.code(); c != "SELECTION_LIMIT_EXCEEDED" && c != "TOKEN_LIMIT_EXCEEDED" {
+			t.Errorf("%d repeated fields: %s %+v, want a size limit", n, c, r.Errors)
+		}
+	}
+	if r := f.gql(t, readKey, `{ lookup(type: "user_id", value: "u") { `+strings.Repeat("id ", 100)+`} }`, nil); len(r.Errors) > 0 {
+		t.Errorf("100 repeated fields: %+v", r.Errors)
+	}
+}
+
+// TestMatchNeedsStewardKey: the write key ships in web pages, so it must
+// not read (a dry run lists emails) or merge through /v1/match.
+func TestMatchNeedsStewardKey(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble) // matching off
+	body := `{"limit":10}`
+	for _, c := range []struct {
+		name string
+		code int
+		send func() (int, string)
+	}{
+		{"no key", 401, func() (int, string) { return f.post(t, "/v1/match", "-", body) }},
+		{"write key", 401, func() (int, string) { return f.post(t, "/v1/match", writeKey, body) }},
+		{"write key as bearer", 403, func() (int, string) { return f.postBearer(t, "/v1/match", writeKey, body) }},
+		{"read key", 403, func() (int, string) { return f.postBearer(t, "/v1/match", readKey, body) }},
+		{"steward key, matching off", 409, func() (int, string) { return f.postBearer(t, "/v1/match", stewKey, body) }},
+	} {
+		if code, resp := c.send(); code != c.code {
+			t.Errorf("%s: %d %s, want %d", c.name, code, resp, c.code)
+		}
+	}
+}
