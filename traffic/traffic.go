@@ -40,12 +40,16 @@ type Options struct {
 	Late, Redeliver float64
 	// Burst is the share of sessions with a burst of track calls.
 	Burst float64
+	// FormFill is the share of sessions on a shared device, by someone not
+	// signed in there, that submit a form with their email (an identify the
+	// SDK sends with whoever did sign in).
+	FormFill float64
 }
 
 // Defaults returns the options a stream is generated with unless told.
 func Defaults() Options {
 	return Options{People: 1000, Seed: 1, Start: time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC),
-		Household: 0.3, Library: 0.03, Junk: 0.06, CRM: 0.4, CRMDuplicate: 0.3, Late: 0.03, Redeliver: 0.03, Burst: 0.05}
+		Household: 0.3, Library: 0.03, Junk: 0.06, CRM: 0.4, CRMDuplicate: 0.3, Late: 0.03, Redeliver: 0.03, Burst: 0.05, FormFill: 0.25}
 }
 
 // Message is one Segment call as an SDK sends it.
@@ -356,7 +360,7 @@ func (g *gen) session(p *person, d *device, i int, t time.Time) {
 		}
 	}
 	form := -1
-	if d.shared && d.user != p.userID && login < 0 && g.chance(0.25) {
+	if d.shared && d.user != p.userID && login < 0 && g.chance(g.o.FormFill) {
 		form = g.r.IntN(events) // a newsletter form on someone else's tablet
 	}
 	for k := range events {
