@@ -54,6 +54,9 @@ var people = []map[string]any{
 
 const maxOps = 30
 
+// numOps is the number of operation codes (see FuzzStitch).
+const numOps = 17
+
 var fuzzT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // bytesIn reads fuzz input a byte at a time; past the end it reads zeros.
@@ -177,23 +180,43 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 		batch = nil
 	}
 	var done, refused []string
-	steward := func(what string, err error, joins bool) {
+	// act runs a steward action (or a rematch), as a dry run when the
+	// input says so: a dry run must change nothing. effect records what
+	// a real action may do that the oracles must allow for.
+	act := func(what string, fn func(context.Context) error, effect func()) {
+		flush()
+		dry := r.next()&1 == 1
+		var before string
+		c := ctx
+		if dry {
+			what, c, before = "dry run of "+what, graph.DryRun(ctx), dumpGraph(t, s, m)
+		}
+		err := fn(c)
 		switch k := graph.ErrorKind(err); {
 		case err == nil:
 			done = append(done, what)
-			if joins {
-				m.overLimits = true
-			}
-			checkGraph(t, s, fc, m)
 		case k == graph.KindInvalid || k == graph.KindConflict:
 			// A refusal the API answers 400 or 409: nothing changed.
 			refused = append(refused, fmt.Sprintf("%s: %v", what, err))
+			return
 		default:
 			t.Fatalf("%s: %v (%s)", what, err, k)
 		}
+		if dry {
+			if after := dumpGraph(t, s, m); after != before {
+				t.Fatalf("%s changed the graph:\nbefore %s\nafter  %s", what, before, after)
+			}
+			return
+		}
+		if effect != nil {
+			effect()
+		}
+		checkGraph(t, s, fc, m)
 	}
+	joins := func() { m.overLimits = true }
+	separates := func() { m.separated = true }
 	for ops := 0; ops < maxOps && r.more(); ops++ {
-		switch op := r.pick(16); {
+		switch op := r.pick(numOps); {
 		case op < 8:
 			o := decodeObservation(r, fmt.Sprintf("m%d", len(all)))
 			all = append(all, o)
@@ -214,11 +237,15 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 			e := q[r.pick(len(q))].Edge
 			pair := [2]graph.Key{e.A, e.B}
 			if op == 10 {
-				_, err = st.Approve(ctx, "fuzz", pair, "")
-				steward("approve "+graph.EdgeID(pair), err, true)
+				act("approve "+graph.EdgeID(pair), func(ctx context.Context) error {
+					_, err := st.Approve(ctx, "fuzz", pair, "")
+					return err
+				}, joins)
 			} else {
-				_, err = st.Reject(ctx, "fuzz", pair, "")
-				steward("reject "+graph.EdgeID(pair), err, false)
+				act("reject "+graph.EdgeID(pair), func(ctx context.Context) error {
+					_, err := st.Reject(ctx, "fuzz", pair, "")
+					return err
+				}, nil)
 			}
 		case op == 12:
 			flush()
@@ -227,21 +254,16 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 				continue
 			}
 			a, b := keys[r.pick(len(keys))], keys[r.pick(len(keys))]
-			_, err := st.Link(ctx, "fuzz", a, b, "")
-			if err == nil {
-				m.linked = true
-			}
-			steward(fmt.Sprintf("link %s %s", a, b), err, true)
+			act(fmt.Sprintf("link %s %s", a, b), func(ctx context.Context) error {
+				_, err := st.Link(ctx, "fuzz", a, b, "")
+				return err
+			}, func() { m.overLimits, m.linked = true, true })
 		case op == 13:
 			flush()
-			ps, err := s.Profiles(ctx, "", 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ps) == 0 {
+			p := pickProfile(t, s, r)
+			if p == nil {
 				continue
 			}
-			p := ps[r.pick(len(ps))]
 			ids, err := graph.ProfileIdentifiers(ctx, s, p)
 			if err != nil {
 				t.Fatal(err)
@@ -256,11 +278,10 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 			if len(move) == 0 {
 				continue
 			}
-			_, err = st.Split(ctx, "fuzz", p.ID, move, "")
-			if err == nil {
-				m.separated = true
-			}
-			steward(fmt.Sprintf("split %s %v", p.ID, move), err, false)
+			act(fmt.Sprintf("split %s %v", p.ID, move), func(ctx context.Context) error {
+				_, err := st.Split(ctx, "fuzz", p.ID, move, "")
+				return err
+			}, separates)
 		case op == 14 || op == 15:
 			flush()
 			log, err := s.AuditLog(ctx, graph.AuditQuery{Limit: 1000})
@@ -278,15 +299,32 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 			}
 			a := entries[r.pick(len(entries))]
 			if op == 14 {
-				_, err = st.UndoMerge(ctx, "fuzz", a.Merge, "")
-				if err == nil {
-					m.separated = true
-				}
-				steward("undo merge "+a.Merge, err, false)
+				act("undo merge "+a.Merge, func(ctx context.Context) error {
+					_, err := st.UndoMerge(ctx, "fuzz", a.Merge, "")
+					return err
+				}, separates)
 			} else {
-				_, err = st.UndoSplit(ctx, "fuzz", a.ID, "")
-				steward("undo split "+a.ID, err, true)
+				act("undo split "+a.ID, func(ctx context.Context) error {
+					_, err := st.UndoSplit(ctx, "fuzz", a.ID, "")
+					return err
+				}, joins)
 			}
+		case op == 16:
+			// The bulk re-score (idgraph match), or its plan, which must
+			// write nothing (the dry-run bit decides which).
+			flush()
+			p := pickProfile(t, s, r)
+			if p == nil {
+				continue
+			}
+			act("rematch "+p.ID, func(ctx context.Context) error {
+				if graph.IsDryRun(ctx) {
+					_, _, err := st.PlanRematch(ctx, []string{p.ID}, nil, false)
+					return err
+				}
+				_, err := st.Rematch(ctx, []string{p.ID})
+				return err
+			}, nil)
 		}
 	}
 	flush()
@@ -416,14 +454,30 @@ func checkGraph(t *testing.T, s graph.Store, fc fuzzConfig, m *model) {
 		t.Fatal(err)
 	}
 	pending := map[[2]graph.Key]bool{}
+	comp := map[graph.Key]graph.Key{} // components of accepted edges
+	var findComp func(graph.Key) graph.Key
+	findComp = func(k graph.Key) graph.Key {
+		if p, ok := comp[k]; ok && p != k {
+			return findComp(p)
+		}
+		return k
+	}
 	for _, e := range edges {
 		switch e.Status {
 		case graph.StatusAccepted:
 			if profileOf[e.A] != profileOf[e.B] {
 				t.Errorf("accepted %s edge %s–%s joins two profiles, %s and %s", e.Kind, e.A, e.B, profileOf[e.A], profileOf[e.B])
 			}
+			comp[findComp(e.A)] = findComp(e.B)
 		case graph.StatusPending:
 			pending[[2]graph.Key{e.A, e.B}] = true
+		}
+	}
+	for p, ks := range members {
+		for _, k := range ks[1:] {
+			if findComp(k) != findComp(ks[0]) {
+				t.Errorf("profile %s holds %s and %s, which no path of accepted edges joins", p, ks[0], k)
+			}
 		}
 	}
 	q, err := s.ReviewQueue(ctx, "", 10000)
@@ -460,6 +514,19 @@ func checkGraph(t *testing.T, s graph.Store, fc fuzzConfig, m *model) {
 			}
 		}
 	}
+}
+
+// pickProfile picks a live profile, nil when there is none.
+func pickProfile(t *testing.T, s graph.Store, r *bytesIn) *graph.Profile {
+	t.Helper()
+	ps, err := s.Profiles(context.Background(), "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps[r.pick(len(ps))]
 }
 
 func limitOf(cfg graph.Config, typ string) int {
@@ -526,8 +593,11 @@ func dumpGraph(t *testing.T, s graph.Store, m *model) string {
 // exercises). The input: a config byte (bit 0 matching, bit 1 tight
 // limits, bit 2 tight matching guards), then operations: 0-7 observe, 8
 // flush the batch, 9 redeliver, 10 approve, 11 reject, 12 link, 13 split,
-// 14 undo merge, 15 undo split. An observation is: count-1, identifier
-// indexes, flags (bit 0 alias, bits 1-3 person+1, bits 4-7 minutes).
+// 14 undo merge, 15 undo split, 16 rematch. An observation is: count-1,
+// identifier indexes, flags (bit 0 alias, bits 1-3 person+1, bits 4-7
+// minutes). A steward action or rematch is: the choice of edge, profile
+// or entry (and a split's mask), then a byte whose bit 0 makes it a dry
+// run.
 func FuzzStitch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := pebble.OpenMem()
