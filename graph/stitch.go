@@ -455,15 +455,21 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			p := Pair(keys[i], keys[j])
 			pairs = append(pairs, p)
 			e := st.edges[p]
+			if e != nil && e.Kind == KindProbabilistic && e.Decision == nil {
+				// Seen together: exact evidence outranks a score, and the
+				// pair is decided again as an exact one. Left waiting for
+				// review, it would join two profiles that group merges
+				// anyway without an accepted edge.
+				e.Kind, e.Score, e.Model, e.Explanation = KindExact, 1, "", nil
+				if e.Status == StatusPending {
+					e.Status, e.Reason, e.Impact = "", "", 0
+				}
+				st.countStrong(p)
+			}
 			if e == nil {
 				e = &Edge{A: p[0], B: p[1], Score: 1, Kind: KindExact, Evidence: Evidence{FirstSeen: t, LastSeen: t}}
 				st.edges[p] = e
-				if IsStrong(p[1].Type) {
-					st.ids[p[0]].Strong++
-				}
-				if IsStrong(p[0].Type) {
-					st.ids[p[1]].Strong++
-				}
+				st.countStrong(p)
 			}
 			e.Count++
 			e.FirstSeen = minTime(e.FirstSeen, t)
@@ -514,6 +520,17 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 	}
 	st.changes.Events = append(st.changes.Events, &ev)
 	return nil
+}
+
+// countStrong counts a pair newly seen together in each side's number of
+// strong identifiers seen with it (for hub detection).
+func (st *stitch) countStrong(p [2]Key) {
+	if IsStrong(p[1].Type) {
+		st.ids[p[0]].Strong++
+	}
+	if IsStrong(p[0].Type) {
+		st.ids[p[1]].Strong++
+	}
 }
 
 // group joins the observation's identifiers into one profile, taking them
