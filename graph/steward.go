@@ -662,6 +662,15 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 				theirs = append(theirs, n)
 			}
 		}
+		// A split since may have taken one side's every identifier: undoing
+		// would leave a live profile with none (as a split may not).
+		if len(mine) == 0 || len(theirs) == 0 {
+			empty := root.ID
+			if len(mine) == 0 {
+				empty = ab.ID
+			}
+			return Errorf(KindConflict, "undoing merge %s would leave %s with no identifiers (they were split off since); undo that split first", m.ID, empty)
+		}
 		st.cut(a, side)
 		ab.MergedInto, ab.Absorbed = "", slices.Clone(m.Group)
 		for _, id := range m.Group {

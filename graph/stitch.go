@@ -167,9 +167,9 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 			anchors = append(anchors, p.Anchor)
 		}
 	}
-	slices.SortFunc(anchors, Key.Compare)
-	var err error
-	if st.ids, err = st.tx.LockIdentifiers(ctx, anchors); err != nil {
+	// An anchor may have joined a profile this one absorbed (a split can
+	// make such an identifier the anchor): load the anchors' own profiles.
+	if err := st.loadIdentifiers(ctx, anchors); err != nil {
 		return Result{}, err
 	}
 	for _, id := range ids {
