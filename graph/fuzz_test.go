@@ -84,8 +84,8 @@ type model struct {
 	exists   map[graph.Key]bool
 	parent   map[graph.Key]graph.Key
 	ingested []*graph.Observation
-	// What invalidates an oracle: a steward split or undo separates
-	// co-observed identifiers; approve, link and undo split may join
+	// What invalidates an oracle: a steward reject, split or undo
+	// separates co-observed identifiers; approve, link and undo split may join
 	// profiles beyond the limits; link joins identifiers never seen
 	// together.
 	separated, overLimits, linked bool
@@ -242,10 +242,12 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 					return err
 				}, joins)
 			} else {
+				// A rejection keeps the two profiles apart, even when
+				// their identifiers are seen together later.
 				act("reject "+graph.EdgeID(pair), func(ctx context.Context) error {
 					_, err := st.Reject(ctx, "fuzz", pair, "")
 					return err
-				}, nil)
+				}, separates)
 			}
 		case op == 12:
 			flush()
@@ -386,7 +388,7 @@ func describe(obs []*graph.Observation) string {
 //     profiles;
 //   - exact stitching: with matching off (and no link), no profile spans
 //     two groups of co-observed identifiers; with limits too large to
-//     matter and no steward split or undo, every group of co-observed
+//     matter and no steward reject, split or undo, every group of co-observed
 //     identifiers is in one profile; so with both, the profiles are
 //     exactly the connected components, whatever the order and batching.
 func checkGraph(t *testing.T, s graph.Store, fc fuzzConfig, m *model) {
