@@ -36,7 +36,9 @@ func (s *Stitcher) repair(ctx context.Context, k Key) (bool, error) {
 			return Result{}, nil // a device's own profile: no person to repair
 		}
 		// The edges that joined shared identifiers to the person go back to
-		// review; the shared identifiers, and what only they held, move.
+		// review; everything else moves, each connected group of it to a
+		// profile of its own (a device with its sessions, or another person
+		// joined to this one only through a device).
 		var held [][2]Key
 		for pair, e := range st.edges {
 			a, b := st.ids[pair[0]], st.ids[pair[1]]
@@ -49,63 +51,89 @@ func (s *Stitcher) repair(ctx context.Context, k Key) (bool, error) {
 			return Result{}, nil // repaired before
 		}
 		slices.SortFunc(held, comparePairs)
-		a := &AuditEntry{Actor: "system", Action: ActionSplit, Cause: p.ID, Anchor: p.Anchor,
-			Note: fmt.Sprintf("%s is shared (seen with %d user IDs): the profile it joined is repaired", k, n.Users)}
-		a.ID, a.At = NewID("audit", st.now)
-		a.Before = []ProfileSnapshot{snapshot(p)}
-		for _, pair := range held {
-			e := st.edges[pair]
-			before := *e
-			a.Edges = append(a.Edges, &before)
-			e.Status, e.Reason, e.Decision = StatusPending, ReasonShared, st.decision(a)
-			st.dirtyEdges[pair] = true
-		}
-		move := map[Key]bool{}
+		var rest []*Identifier
 		for _, m := range all {
 			if !core[m.Key] {
-				move[m.Key] = true
+				rest = append(rest, m)
 			}
 		}
-		if len(move) == 0 {
-			return Result{}, nil
-		}
-		id, at := NewID("p", st.now)
-		np := &Profile{ID: id, CreatedAt: at, Counts: map[string]int{}, Traits: map[string]Trait{}}
-		st.profiles[id] = np
-		var moved, kept []*Identifier
-		for _, m := range all {
-			if move[m.Key] {
+		remaining := slices.Clone(all)
+		for _, group := range st.components(rest) {
+			a := &AuditEntry{Actor: "system", Action: ActionSplit, Cause: p.ID, Anchor: p.Anchor,
+				Note: fmt.Sprintf("%s is shared (seen with %d user IDs): the profile it joined is repaired", k, n.Users)}
+			a.ID, a.At = NewID("audit", st.now)
+			a.Before = []ProfileSnapshot{snapshot(p)}
+			in := map[Key]bool{}
+			for _, m := range group {
+				in[m.Key] = true
+			}
+			for _, pair := range held {
+				if !in[pair[0]] && !in[pair[1]] {
+					continue
+				}
+				e := st.edges[pair]
+				before := *e
+				a.Edges = append(a.Edges, &before)
+				e.Status, e.Reason, e.Decision = StatusPending, ReasonShared, st.decision(a)
+				st.dirtyEdges[pair] = true
+			}
+			id, at := NewID("p", st.now)
+			np := &Profile{ID: id, CreatedAt: at, Counts: map[string]int{}, Traits: map[string]Trait{}}
+			st.profiles[id] = np
+			for _, m := range group {
 				a.Moved = append(a.Moved, Move{Key: m.Key, From: m.Profile, To: np.ID})
 				m.Profile = np.ID
 				st.dirtyIDs[m.Key] = true
-				moved = append(moved, m)
-			} else {
-				kept = append(kept, m)
 			}
+			// What has not moved yet stays for now: after the last group,
+			// the person alone is left in p.
+			remaining = slices.DeleteFunc(remaining, func(m *Identifier) bool { return in[m.Key] })
+			if err := st.separate(ctx, s.Store, a, p, remaining, np, group); err != nil {
+				return Result{}, err
+			}
+			for _, pair := range held {
+				if in[pair[0]] || in[pair[1]] {
+					st.edges[pair].Impact = size(p) + size(np)
+				}
+			}
+			st.changes.Audit = append(st.changes.Audit, a)
 		}
-		if err := st.separate(ctx, s.Store, a, p, kept, np, moved); err != nil {
-			return Result{}, err
-		}
-		for _, pair := range held {
-			st.edges[pair].Impact = size(p) + size(np)
-		}
-		st.changes.Audit = append(st.changes.Audit, a)
 		changed = true
 		return Result{}, st.apply(ctx)
 	})
 	return changed, err
 }
 
-// personCore returns the identifiers of a profile that accepted edges
-// connect to its strong identifiers (user and CRM IDs) without passing
-// through a hub or shared identifier: the person, as opposed to the
-// devices other people also used.
+// trusted orders strong identifiers: priority of their type, then the
+// first seen, then the key.
+func (st *stitch) trusted(a, b *Identifier) bool {
+	if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
+		return ra < rb
+	}
+	if !a.FirstSeen.Equal(b.FirstSeen) {
+		return a.FirstSeen.Before(b.FirstSeen)
+	}
+	return a.Key.Less(b.Key)
+}
+
+// personCore returns the person a profile is about: its most trusted
+// strong identifier (a user ID before a CRM ID, then the first seen) and
+// what accepted edges connect to it without passing through a hub or
+// shared identifier; the devices other people also used are not in it.
 func (st *stitch) personCore(all []*Identifier) map[Key]bool {
 	in := map[Key]bool{}
+	var top *Identifier
 	for _, m := range all {
 		if !m.Hub {
 			in[m.Key] = true
+			if IsStrong(m.Type) && (top == nil || st.trusted(m, top)) {
+				top = m
+			}
 		}
+	}
+	core := map[Key]bool{}
+	if top == nil {
+		return core
 	}
 	adj := map[Key][]Key{}
 	for pair, e := range st.edges {
@@ -114,18 +142,9 @@ func (st *stitch) personCore(all []*Identifier) map[Key]bool {
 			adj[pair[1]] = append(adj[pair[1]], pair[0])
 		}
 	}
-	core := map[Key]bool{}
-	var queue []Key
-	for _, m := range all {
-		if in[m.Key] && IsStrong(m.Type) {
-			core[m.Key] = true
-			queue = append(queue, m.Key)
-		}
-	}
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
-		for _, y := range adj[x] {
+	core[top.Key] = true
+	for queue := []Key{top.Key}; len(queue) > 0; queue = queue[1:] {
+		for _, y := range adj[queue[0]] {
 			if !core[y] {
 				core[y] = true
 				queue = append(queue, y)
@@ -133,6 +152,40 @@ func (st *stitch) personCore(all []*Identifier) map[Key]bool {
 		}
 	}
 	return core
+}
+
+// components groups identifiers by the accepted edges among them.
+func (st *stitch) components(ids []*Identifier) [][]*Identifier {
+	in := map[Key]*Identifier{}
+	for _, m := range ids {
+		in[m.Key] = m
+	}
+	adj := map[Key][]Key{}
+	for pair, e := range st.edges {
+		if e.Status == StatusAccepted && in[pair[0]] != nil && in[pair[1]] != nil {
+			adj[pair[0]] = append(adj[pair[0]], pair[1])
+			adj[pair[1]] = append(adj[pair[1]], pair[0])
+		}
+	}
+	seen := map[Key]bool{}
+	var out [][]*Identifier
+	for _, m := range ids { // in the members' order: the groups come out the same every time
+		if seen[m.Key] {
+			continue
+		}
+		seen[m.Key] = true
+		group := []*Identifier{m}
+		for i := 0; i < len(group); i++ {
+			for _, y := range adj[group[i].Key] {
+				if !seen[y] {
+					seen[y] = true
+					group = append(group, in[y])
+				}
+			}
+		}
+		out = append(out, group)
+	}
+	return out
 }
 
 // RepairShared repairs every profile that an identifier marked shared (or

@@ -623,7 +623,9 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 		if err != nil {
 			return err
 		}
-		if err := st.lockProfiles(ctx, []string{m.Absorbed}); err != nil {
+		// The profiles the absorbed one had absorbed are re-pointed below:
+		// load them first.
+		if err := st.lockProfiles(ctx, append([]string{m.Absorbed}, m.Group...)); err != nil {
 			return err
 		}
 		ab := st.profiles[m.Absorbed]
@@ -662,11 +664,25 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 				theirs = append(theirs, n)
 			}
 		}
+		// A split since may have taken one side's every identifier: undoing
+		// would leave a live profile with none (as a split may not).
+		if len(mine) == 0 || len(theirs) == 0 {
+			empty := root.ID
+			if len(mine) == 0 {
+				empty = ab.ID
+			}
+			return Errorf(KindConflict, "undoing merge %s would leave %s with no identifiers (they were split off since); undo that split first", m.ID, empty)
+		}
 		st.cut(a, side)
-		ab.MergedInto, ab.Absorbed = "", slices.Clone(m.Group)
+		// The profiles it had absorbed come back with it, except those an
+		// undo made live again since.
+		ab.MergedInto, ab.Absorbed = "", nil
 		for _, id := range m.Group {
-			st.profiles[id].MergedInto = ab.ID
-			st.touch(st.profiles[id])
+			if g := st.profiles[id]; g.MergedInto != "" {
+				g.MergedInto = ab.ID
+				ab.Absorbed = append(ab.Absorbed, id)
+				st.touch(g)
+			}
 		}
 		root.Absorbed = slices.DeleteFunc(root.Absorbed, func(id string) bool { return slices.Contains(group, id) })
 		return st.separate(ctx, s.Store, a, root, theirs, ab, mine)
@@ -696,6 +712,11 @@ func (s *Stitcher) UndoSplit(ctx context.Context, actor, entryID, note string) (
 		if n.MergedInto != "" {
 			return Errorf(KindConflict, "the split's profile %s has since been merged into %s", n.ID, n.MergedInto)
 		}
+		if len(n.Absorbed) > 0 {
+			// Its identifiers' homes no longer tell the split's side from
+			// what joined since.
+			return Errorf(KindConflict, "the split's profile %s has since absorbed %s: undo that merge first", n.ID, n.Absorbed[0])
+		}
 		kept, err := st.members(ctx, s.Store, orig)
 		if err != nil {
 			return err
@@ -713,11 +734,18 @@ func (s *Stitcher) UndoSplit(ctx context.Context, actor, entryID, note string) (
 				st.dirtyIDs[mv.Key] = true
 			}
 		}
+		here := map[Key]bool{}
+		for _, n := range append(slices.Clone(kept), moved...) {
+			here[n.Key] = true
+		}
 		for _, was := range sp.Edges {
 			pair := [2]Key{was.A, was.B}
 			e := st.edges[pair]
 			if e == nil || e.Decision == nil || e.Decision.Entry != sp.ID {
 				continue // decided again since: that decision stands
+			}
+			if !here[pair[0]] || !here[pair[1]] {
+				continue // an end has left both profiles since (a later split or repair): it stays cut
 			}
 			before := *e
 			a.Edges = append(a.Edges, &before)

@@ -187,9 +187,9 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 			anchors = append(anchors, p.Anchor)
 		}
 	}
-	slices.SortFunc(anchors, Key.Compare)
-	var err error
-	if st.ids, err = st.tx.LockIdentifiers(ctx, anchors); err != nil {
+	// An anchor may have joined a profile this one absorbed (a split can
+	// make such an identifier the anchor): load the anchors' own profiles.
+	if err := st.loadIdentifiers(ctx, anchors); err != nil {
 		return Result{}, err
 	}
 	for _, id := range ids {
@@ -475,21 +475,21 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			p := Pair(keys[i], keys[j])
 			pairs = append(pairs, p)
 			e := st.edges[p]
+			if e != nil && e.Kind == KindProbabilistic && e.Decision == nil {
+				// Seen together: exact evidence outranks a score, and the
+				// pair is decided again as an exact one. Left waiting for
+				// review, it would join two profiles that group merges
+				// anyway without an accepted edge.
+				e.Kind, e.Score, e.Model, e.Explanation = KindExact, 1, "", nil
+				if e.Status == StatusPending {
+					e.Status, e.Reason, e.Impact = "", "", 0
+				}
+				st.countStrong(p)
+			}
 			if e == nil {
 				e = &Edge{A: p[0], B: p[1], Score: 1, Kind: KindExact, Evidence: Evidence{FirstSeen: t, LastSeen: t}}
 				st.edges[p] = e
-				if IsStrong(p[1].Type) {
-					st.ids[p[0]].Strong++
-				}
-				if IsStrong(p[0].Type) {
-					st.ids[p[1]].Strong++
-				}
-				if p[1].Type == TypeUserID {
-					st.ids[p[0]].Users++
-				}
-				if p[0].Type == TypeUserID {
-					st.ids[p[1]].Users++
-				}
+				st.countStrong(p)
 			}
 			e.Count++
 			e.FirstSeen = minTime(e.FirstSeen, t)
@@ -554,6 +554,23 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 	}
 	st.changes.Events = append(st.changes.Events, &ev)
 	return nil
+}
+
+// countStrong counts a pair newly seen together in each side's number of
+// strong identifiers seen with it (for hub detection).
+func (st *stitch) countStrong(p [2]Key) {
+	if IsStrong(p[1].Type) {
+		st.ids[p[0]].Strong++
+	}
+	if IsStrong(p[0].Type) {
+		st.ids[p[1]].Strong++
+	}
+	if p[1].Type == TypeUserID {
+		st.ids[p[0]].Users++
+	}
+	if p[0].Type == TypeUserID {
+		st.ids[p[1]].Users++
+	}
 }
 
 // group joins the observation's identifiers into one profile, taking them

@@ -87,7 +87,7 @@ func goldenChanges() *graph.Changes {
 // buildGolden writes goldenChanges into a new store with the fixed secret.
 func buildGolden(t *testing.T) *Store {
 	t.Helper()
-	s, err := open(t.TempDir(), goldenSecret)
+	s, err := open(t.TempDir(), goldenSecret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/idgraph/idgraph/graph"
@@ -68,17 +69,28 @@ var _ graph.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in dir. A store of a newer
 // format version than this code's is refused (see FormatVersion).
-func Open(dir string) (*Store, error) { return open(dir, randomHex(32)) }
-
-// open opens the store in dir; a new store gets secret as its HMAC secret.
-func open(dir, secret string) (*Store, error) {
+func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
+	return open(dir, randomHex(32), nil)
+}
+
+// OpenMem opens a new, empty store held in memory and lost on Close: for
+// tests that open thousands of stores (the fuzz target), where a directory
+// and an fsync per commit would cost more than the test itself.
+func OpenMem() (*Store, error) { return open("mem", randomHex(32), vfs.NewMem()) }
+
+// open opens the store in dir (on fs, or the disk when fs is nil); a new
+// store gets secret as its HMAC secret.
+func open(dir, secret string, fs vfs.FS) (*Store, error) {
 	opts := &cpebble.Options{
 		CacheSize:    128 << 20,
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+	}
+	if fs != nil {
+		opts.FS, opts.CacheSize, opts.MemTableSize = fs, 8<<20, 4<<20
 	}
 	// Most point reads ask for keys that do not exist yet (new message IDs,
 	// new identifiers): bloom filters answer those without a block read.
