@@ -50,21 +50,7 @@ func (c *Config) ParseSharedLimits(s string) error {
 	if strings.TrimSpace(s) == "off" {
 		return nil
 	}
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item == "" {
-			continue
-		}
-		typ, n, ok := strings.Cut(item, "=")
-		v, err := strconv.Atoi(n)
-		if !ok || err != nil || v < 1 {
-			return fmt.Errorf("shared limits: %q is not type=N with N ≥ 1", item)
-		}
-		if err := ValidateType(typ); err != nil {
-			return fmt.Errorf("shared limits: %w", err)
-		}
-		c.SharedLimits[typ] = v
-	}
-	return nil
+	return parseTypeCounts("shared limits", s, c.SharedLimits)
 }
 
 func (c Config) limit(typ string) int {
@@ -84,6 +70,11 @@ func (c Config) rank(typ string) int {
 
 // ParseLimits parses "type=N,type=N" into c.Limits (the --limits flag).
 func (c *Config) ParseLimits(s string) error {
+	return parseTypeCounts("limits", s, c.Limits)
+}
+
+// parseTypeCounts parses "type=N,type=N" (N ≥ 1) into into.
+func parseTypeCounts(what, s string, into map[string]int) error {
 	for item := range strings.SplitSeq(s, ",") {
 		if item = strings.TrimSpace(item); item == "" {
 			continue
@@ -91,12 +82,12 @@ func (c *Config) ParseLimits(s string) error {
 		typ, n, ok := strings.Cut(item, "=")
 		v, err := strconv.Atoi(n)
 		if !ok || err != nil || v < 1 {
-			return fmt.Errorf("limits: %q is not type=N with N ≥ 1", item)
+			return fmt.Errorf("%s: %q is not type=N with N ≥ 1", what, item)
 		}
 		if err := ValidateType(typ); err != nil {
-			return fmt.Errorf("limits: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		c.Limits[typ] = v
+		into[typ] = v
 	}
 	return nil
 }
