@@ -96,7 +96,11 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge, "ABSORBED_ID="+absorbed, "ANN_ID="+ann)
 		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("e2e.mjs: %v\n%s", err, out)
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("e2e.mjs: %v\n%s\n%s", err, out, stderr)
 		}
 		var r e2eReport
 		if err := json.Unmarshal(out, &r); err != nil {
