@@ -118,7 +118,8 @@ type Metrics struct {
 	F1        float64 `json:"f1"`
 }
 
-func metrics(tp, predicted, truth int) Metrics {
+// PairMetrics scores tp right pairs among predicted against truth true pairs.
+func PairMetrics(tp, predicted, truth int) Metrics {
 	m := Metrics{TP: tp, FP: predicted - tp, FN: truth - tp}
 	if predicted > 0 {
 		m.Precision = float64(tp) / float64(predicted)
@@ -240,13 +241,13 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if rep.TruePairs > 0 {
 		rep.BlockingRecall = float64(found) / float64(rep.TruePairs)
 	}
-	rep.Pairwise = metrics(tp, pred, rep.TruePairs)
+	rep.Pairwise = PairMetrics(tp, pred, rep.TruePairs)
 
 	// Cluster level: every pair inside a predicted cluster is a predicted
 	// link; it is right when both records are the same entity.
 	predicted := impliedPairs(ds, nil, res.Labels)
 	clusterTP := impliedPairs(ds, entity, res.Labels)
-	rep.Cluster = metrics(clusterTP, predicted, rep.TruePairs)
+	rep.Cluster = PairMetrics(clusterTP, predicted, rep.TruePairs)
 	return rep, nil
 }
 
