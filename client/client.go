@@ -22,6 +22,10 @@ type Client struct {
 	// Retries is how many times a request refused with 503 or lost on the
 	// network is sent again (with backoff) before giving up.
 	Retries int
+	// Observe, when set, is told the status of every answer to a write,
+	// retries included (0: lost on the network). It may be called from
+	// several goroutines at once.
+	Observe func(status int)
 }
 
 // New returns a client for the server URL.
@@ -55,6 +59,16 @@ func (c *Client) post(ctx context.Context, path string, body, out any, bearer bo
 	if err != nil {
 		return fmt.Errorf("post %s: %w", path, err)
 	}
+	return c.postData(ctx, path, data, out, bearer)
+}
+
+// PostWriteJSON is PostWrite for a body already encoded.
+func (c *Client) PostWriteJSON(ctx context.Context, path string, data []byte, out any) error {
+	return c.postData(ctx, path, data, out, false)
+}
+
+func (c *Client) postData(ctx context.Context, path string, data []byte, out any, bearer bool) error {
+	var err error
 	backoff := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err = c.postOnce(ctx, path, data, out, bearer)
@@ -84,6 +98,13 @@ func (c *Client) postOnce(ctx context.Context, path string, data []byte, out any
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.HTTP.Do(req)
+	if c.Observe != nil {
+		if err != nil {
+			c.Observe(0)
+		} else {
+			c.Observe(resp.StatusCode)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -350,10 +350,8 @@ func sameJSON(a, b any) bool {
 	return errA == nil && errB == nil && bytes.Equal(x, y)
 }
 
-// scoreEvents places each message's event in the profile that shows it
-// first (that of its highest-priority identifier), as a support agent
-// looking the person up would see it: a family tablet's events land in
-// whichever member's profile holds the tablet.
+// scoreEvents places each message's event in the profile of its
+// highest-priority identifier (see traffic.EventScorer).
 func scoreEvents(t *testing.T, ps []server.ExportedProfile, msgs []traffic.Message) traffic.Score {
 	t.Helper()
 	profileOf := map[graph.Key]string{}
@@ -362,31 +360,9 @@ func scoreEvents(t *testing.T, ps []server.ExportedProfile, msgs []traffic.Messa
 			profileOf[k] = p.ID
 		}
 	}
-	priority := graph.DefaultConfig().Priority
-	rank := func(typ string) int {
-		if i := slices.Index(priority, typ); i >= 0 {
-			return i
-		}
-		return len(priority)
+	s, err := traffic.ScoreEvents(profileOf, msgs, graph.DefaultConfig().Priority)
+	if err != nil {
+		t.Fatal(err)
 	}
-	dec := segment.Decoder{Normalizer: graph.NewNormalizer("US")}
-	var as []traffic.Assignment
-	for _, m := range msgs {
-		if m.Redelivery || m.Foreign {
-			continue
-		}
-		d, err := dec.DecodeMessage("", m.Body, time.Now(), "", nil)
-		if err != nil {
-			t.Fatalf("decode %s: %v", m.Body, err)
-		}
-		keys := slices.Clone(d.Observation.Identifiers)
-		slices.SortStableFunc(keys, func(a, b graph.Key) int { return rank(a.Type) - rank(b.Type) })
-		for _, k := range keys {
-			if p, ok := profileOf[k]; ok {
-				as = append(as, traffic.Assignment{Profile: p, Person: m.Person})
-				break
-			}
-		}
-	}
-	return traffic.ScoreAssignments(as)
+	return s
 }

@@ -3,6 +3,10 @@ package traffic_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/idgraph/idgraph/graph"
@@ -97,5 +101,96 @@ func TestScorePartition(t *testing.T) {
 	apart := traffic.ScorePartition(owner, map[graph.Key]string{k("a1"): "p", k("a2"): "q", k("b1"): "r", k("b2"): "s"})
 	if apart.Recall != 0 || apart.UnderMerged != 2 {
 		t.Errorf("all apart scored %v", apart)
+	}
+}
+
+// TestDirRoundTrip: what WriteDir writes, ReadMessages and ReadOwner read
+// back, so that idgraph send and score see the stream Generate made.
+func TestDirRoundTrip(t *testing.T) {
+	o := traffic.Defaults()
+	o.People = 200
+	s := traffic.Generate(o)
+	dir := t.TempDir()
+	if err := s.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err := traffic.ReadMessages(dir, func(m traffic.Message) error {
+		if i >= len(s.Messages) {
+			t.Fatalf("more than %d messages read back", len(s.Messages))
+		}
+		if want := s.Messages[i]; !bytes.Equal(m.Body, want.Body) || m.Person != want.Person {
+			t.Fatalf("message %d read back as %s from %d, written %s from %d", i, m.Body, m.Person, want.Body, want.Person)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(s.Messages) {
+		t.Errorf("read %d messages back, wrote %d", i, len(s.Messages))
+	}
+	owner, err := traffic.ReadOwner(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(owner, s.Owner) {
+		t.Errorf("truth read back with %d identifiers, written with %d", len(owner), len(s.Owner))
+	}
+
+	// A senders file that does not match the messages is an error.
+	if err := os.WriteFile(filepath.Join(dir, "senders.txt"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := traffic.ReadMessages(dir, func(traffic.Message) error { return nil }); err == nil || !strings.Contains(err.Error(), "senders.txt ends") {
+		t.Errorf("short senders.txt: %v", err)
+	}
+}
+
+// TestScoreEvents: an event lands in the profile of its highest-priority
+// identifier, and a redelivery counts once.
+func TestScoreEvents(t *testing.T) {
+	msg := func(id, anon, user string) []byte {
+		return []byte(`{"type":"track","event":"x","messageId":"` + id + `","anonymousId":"` + anon + `","userId":"` + user + `"}`)
+	}
+	msgs := []traffic.Message{
+		{Body: msg("1", "a1", "ann"), Person: 1},
+		{Body: msg("1", "a1", "ann"), Person: 1},     // redelivered: the same bytes
+		{Body: msg("2", "tablet", "ann"), Person: 2}, // Bob on Ann's tablet, signed in as Ann
+		{Body: msg("3", "b1", ""), Person: 2},
+		{Body: msg("4", "b2", ""), Person: 2},
+	}
+	profileOf := map[graph.Key]string{
+		{Type: graph.TypeUserID, Value: "ann"}: "p-ann", {Type: graph.TypeAnonymousID, Value: "a1"}: "p-ann",
+		{Type: graph.TypeAnonymousID, Value: "tablet"}: "p-bob", // placed by user_id first, whatever the tablet's profile
+		{Type: graph.TypeAnonymousID, Value: "b1"}:     "p-bob", {Type: graph.TypeAnonymousID, Value: "b2"}: "p-bob",
+	}
+	s, err := traffic.ScoreEvents(profileOf, msgs, graph.DefaultConfig().Priority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events: ann's 1 and Bob's 2 in p-ann, Bob's 3 and 4 in p-bob.
+	if s.Items != 4 || s.Predicted != 2 || s.Correct != 1 || s.True != 3 {
+		t.Errorf("scored %+v, want 4 events, 2 predicted pairs, 1 correct, 3 true", s)
+	}
+	// Bob's event sent as Ann is foreign: flagged, or found from the owners.
+	msgs[2].Foreign = true
+	if s, _ := traffic.ScoreEvents(profileOf, msgs, graph.DefaultConfig().Priority); s.Items != 3 {
+		t.Errorf("a foreign message was scored: %+v", s)
+	}
+	msgs[2].Foreign = false
+	e := traffic.NewEventScorer(profileOf, graph.DefaultConfig().Priority)
+	e.Owner = map[graph.Key]int{{Type: graph.TypeUserID, Value: "ann"}: 1}
+	for _, m := range msgs {
+		if err := e.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := e.Score(); s.Items != 3 || s.Predicted != 1 || s.Correct != 1 {
+		t.Errorf("with the owners, scored %+v, want Bob's message as Ann left out", s)
+	}
+	if _, err := traffic.ScoreEvents(profileOf, []traffic.Message{{Body: []byte(`{"type":`)}}, nil); err == nil {
+		t.Error("a message that does not decode scored without an error")
 	}
 }

@@ -14,8 +14,7 @@ import (
 
 func runImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
-	key := fs.String("key", env("IDGRAPH_WRITE_KEY", ""), "write key")
+	srv, key := serverFlags(fs, "write")
 	source := fs.String("source", "", "source name recorded on every identifier and edge (e.g. crm)")
 	ids := fs.String("identifiers", "", "comma-separated identifier columns; each column's name is its identifier type")
 	format := fs.String("format", "", "csv or jsonl (default: from the file name)")
@@ -61,8 +60,7 @@ func runImport(ctx context.Context, args []string) error {
 
 func runExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export profiles", flag.ContinueOnError)
-	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
-	key := fs.String("key", env("IDGRAPH_READ_KEY", ""), "read key")
+	srv, key := serverFlags(fs, "read")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,8 +69,7 @@ func runExport(ctx context.Context, args []string) error {
 
 func runLoadgen(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
-	key := fs.String("key", env("IDGRAPH_WRITE_KEY", ""), "write key")
+	srv, key := serverFlags(fs, "write")
 	var o client.LoadOptions
 	fs.IntVar(&o.Messages, "messages", 100000, "messages to send")
 	fs.IntVar(&o.Clients, "clients", 4, "concurrent clients")
@@ -88,6 +85,14 @@ func runLoadgen(ctx context.Context, args []string) error {
 	return err
 }
 
+// serverFlags adds --server and --key, a "write" or "read" key, with their
+// environment defaults (IDGRAPH_SERVER, IDGRAPH_WRITE_KEY, IDGRAPH_READ_KEY).
+func serverFlags(fs *flag.FlagSet, role string) (srv, key *string) {
+	srv = fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
+	key = fs.String("key", env("IDGRAPH_"+strings.ToUpper(role)+"_KEY", ""), role+" key")
+	return srv, key
+}
+
 func splitList(s string) []string {
 	var out []string
 	for p := range strings.SplitSeq(s, ",") {
@@ -100,8 +105,7 @@ func splitList(s string) []string {
 
 func runBenchLookup(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench-lookup", flag.ContinueOnError)
-	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
-	readKey := fs.String("key", env("IDGRAPH_READ_KEY", ""), "read key")
+	srv, readKey := serverFlags(fs, "read")
 	var o client.LookupOptions
 	fs.StringVar(&o.WriteKey, "write-key", "", "write key: seed the profiles first")
 	fs.IntVar(&o.Profiles, "profiles", 1000, "profiles to seed and look up")

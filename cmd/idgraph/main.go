@@ -18,6 +18,9 @@ commands:
   train             train a matching model on a CSV (unsupervised) for serve --model
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
+  synth traffic     write a stream of Segment calls and CRM records for N people, with the truth kept aside
+  send              replay a synth traffic directory through /v1/batch and import its CRM records
+  score             score the server's profiles against a synth traffic directory's truth
   eval              measure probabilistic matching on a labelled CSV: blocking recall, precision, recall, F1
   loadgen           drive /v1/batch with a realistic message mix and report throughput
   bench-lookup      seed profiles and drive GraphQL lookups; report requests/s and latency
@@ -57,6 +60,10 @@ func run(ctx context.Context, args []string) error {
 		return runEval(ctx, args[1:])
 	case "synth":
 		return runSynth(ctx, args[1:])
+	case "send":
+		return runSend(ctx, args[1:])
+	case "score":
+		return runScore(ctx, args[1:])
 	case "train":
 		return runTrain(ctx, args[1:])
 	case "match":

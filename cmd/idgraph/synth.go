@@ -15,6 +15,9 @@ import (
 // plus household members and common names as hard negatives.
 func runSynth(ctx context.Context, args []string) error {
 	_ = ctx
+	if len(args) > 0 && args[0] == "traffic" {
+		return runSynthTraffic(args[1:])
+	}
 	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
 	n := fs.Int("records", 10000, "records to write (originals + duplicates)")
 	seed := fs.Uint64("seed", 1, "random seed (same seed, same file)")
