@@ -23,9 +23,9 @@ type Client struct {
 	// network is sent again (with backoff) before giving up.
 	Retries int
 	// Observe, when set, is told the status of every answer to a write,
-	// retries included (0: lost on the network). It may be called from
-	// several goroutines at once.
-	Observe func(status int)
+	// retries included (0 and the error: lost on the network or timed
+	// out). It may be called from several goroutines at once.
+	Observe func(status int, err error)
 }
 
 // New returns a client for the server URL.
@@ -100,9 +100,9 @@ func (c *Client) postOnce(ctx context.Context, path string, data []byte, out any
 	resp, err := c.HTTP.Do(req)
 	if c.Observe != nil {
 		if err != nil {
-			c.Observe(0)
+			c.Observe(0, err)
 		} else {
-			c.Observe(resp.StatusCode)
+			c.Observe(resp.StatusCode, nil)
 		}
 	}
 	if err != nil {

@@ -53,16 +53,21 @@ func runSynthTraffic(args []string) error {
 	return nil
 }
 
-// statusCounter counts the answers a client gets, retries included.
+// statusCounter counts the answers a client gets, retries included, and
+// keeps the first error of each kind of request lost on the network.
 type statusCounter struct {
-	mu sync.Mutex
-	n  map[int]int
+	mu   sync.Mutex
+	n    map[int]int
+	lost []string
 }
 
-func (s *statusCounter) observe(code int) {
+func (s *statusCounter) observe(code int, err error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.n[code]++
-	s.mu.Unlock()
+	if err != nil && len(s.lost) < 5 && !slices.Contains(s.lost, err.Error()) {
+		s.lost = append(s.lost, err.Error())
+	}
 }
 
 // report renders the counts ("200: 9981, 503: 2, lost: 1") and how many
@@ -82,7 +87,11 @@ func (s *statusCounter) report() (string, int) {
 		}
 		parts = append(parts, fmt.Sprintf("%s: %d", name, s.n[code]))
 	}
-	return strings.Join(parts, ", "), bad
+	out := strings.Join(parts, ", ")
+	for _, e := range s.lost {
+		out += "\n  lost: " + e
+	}
+	return out, bad
 }
 
 func runSend(ctx context.Context, args []string) error {
