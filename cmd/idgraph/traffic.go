@@ -35,6 +35,7 @@ func runSynthTraffic(args []string) error {
 	fs.Float64Var(&o.Late, "late", o.Late, "share of messages delivered hours late")
 	fs.Float64Var(&o.Redeliver, "redeliver", o.Redeliver, "share of messages delivered twice")
 	fs.Float64Var(&o.Burst, "burst", o.Burst, "share of sessions with a burst of track calls")
+	fs.Float64Var(&o.FormFill, "form-fill", o.FormFill, "share of sessions on a shared device, by someone not signed in there, that submit a form with their email")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
