@@ -20,6 +20,12 @@ type Matcher interface {
 	Score(a, b map[string]string) MatchScore
 }
 
+// BatchMatcher is a Matcher that compares one profile with many at once,
+// preparing the first once rather than once per candidate.
+type BatchMatcher interface {
+	ScoreAll(a map[string]string, bs []map[string]string) []MatchScore
+}
+
 // MatchScore is a scored comparison.
 type MatchScore struct {
 	Probability float64
@@ -27,6 +33,32 @@ type MatchScore struct {
 	// household guard: names agree but personal fields disagree).
 	Hold        bool
 	Explanation json.RawMessage
+	// Explain, when Explanation is nil, builds it: only pairs that are
+	// stored (at or above review) pay for an explanation.
+	Explain func() json.RawMessage
+}
+
+func (sc MatchScore) explanation() json.RawMessage {
+	if sc.Explanation == nil && sc.Explain != nil {
+		return sc.Explain()
+	}
+	return sc.Explanation
+}
+
+// scoreAll compares traits with every candidate's.
+func scoreAll(m Matcher, traits map[string]string, cands []*Profile) []MatchScore {
+	others := make([]map[string]string, len(cands))
+	for i, q := range cands {
+		others[i] = q.StringTraits()
+	}
+	if bm, ok := m.(BatchMatcher); ok {
+		return bm.ScoreAll(traits, others)
+	}
+	out := make([]MatchScore, len(cands))
+	for i, o := range others {
+		out[i] = m.Score(traits, o)
+	}
+	return out
 }
 
 // BlockEntry files a profile under blocking keys.
@@ -138,11 +170,12 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 	if t.IsZero() {
 		t = st.now
 	}
-	for _, q := range cands {
+	scores := scoreAll(m, traits, cands)
+	for i, q := range cands {
 		if st.live(group) == q {
 			continue // joined meanwhile, by an earlier candidate
 		}
-		sc := m.Score(traits, q.StringTraits())
+		sc := scores[i]
 		if sc.Probability < cfg.Review {
 			continue
 		}
@@ -161,7 +194,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		if e.Kind != KindProbabilistic {
 			continue // seen together: exact evidence outranks a score
 		}
-		e.Score, e.Model, e.Explanation = sc.Probability, m.Version(), sc.Explanation
+		e.Score, e.Model, e.Explanation = sc.Probability, m.Version(), sc.explanation()
 		e.Count++
 		e.LastSeen = maxTime(e.LastSeen, t)
 		e.Sources = addSource(e.Sources, o.Source)

@@ -64,19 +64,44 @@ func (g *GraphMatcher) BlockingKeys(traits map[string]string) []string {
 
 // Score compares two trait sets and explains the result.
 func (g *GraphMatcher) Score(a, b map[string]string) graph.MatchScore {
-	ds, err := NewDataset(&g.model.Config, []Record{{ID: "a", Fields: g.fields(a)}, {ID: "b", Fields: g.fields(b)}})
+	sc := g.ScoreAll(a, []map[string]string{b})[0]
+	if sc.Explain != nil {
+		sc.Explanation, sc.Explain = sc.Explain(), nil
+	}
+	return sc
+}
+
+// ScoreAll compares one trait set with many in one dataset, so that the
+// first is prepared once (graph.BatchMatcher); explanations are built only
+// for the pairs that ask for theirs. Without term frequencies a pair's
+// score does not depend on the other records of the dataset.
+func (g *GraphMatcher) ScoreAll(a map[string]string, bs []map[string]string) []graph.MatchScore {
+	out := make([]graph.MatchScore, len(bs))
+	recs := make([]Record, 0, len(bs)+1)
+	recs = append(recs, Record{ID: "a", Fields: g.fields(a)})
+	for i, b := range bs {
+		recs = append(recs, Record{ID: strconv.Itoa(i + 1), Fields: g.fields(b)})
+	}
+	ds, err := NewDataset(&g.model.Config, recs)
 	if err != nil {
-		return graph.MatchScore{}
+		return out
 	}
 	sc, err := NewScorer(g.model, ds)
 	if err != nil {
-		return graph.MatchScore{}
+		return out
 	}
 	sc.Hold = g.hold
 	for c := range sc.useTF {
 		sc.useTF[c] = false
 	}
-	sp := sc.Score(0, 1)
-	expl, _ := json.Marshal(sc.Explain(0, 1))
-	return graph.MatchScore{Probability: sp.Prob, Hold: sp.Held, Explanation: expl}
+	for i := range bs {
+		sp := sc.Score(0, i+1)
+		out[i] = graph.MatchScore{Probability: sp.Prob, Hold: sp.Held, Explain: func() json.RawMessage {
+			x := sc.Explain(0, i+1)
+			x.A, x.B = "a", "b" // the pair, not its place in this dataset
+			expl, _ := json.Marshal(x)
+			return expl
+		}}
+	}
+	return out
 }
