@@ -1,17 +1,12 @@
 package server_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 type browserSDKReport struct {
@@ -34,23 +29,8 @@ func TestBrowserSDKsInChromium(t *testing.T) {
 	chromium := chromiumPath(t)
 	node, dir := nodeDir(t, "browser-sdks", "playwright-core")
 	forEachBackend(t, func(t *testing.T, f *fixture) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "e2e.mjs")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "BASE_URL="+f.url, "WRITE_KEY="+writeKey, "READ_KEY="+readKey, "CHROMIUM="+chromium)
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("e2e.mjs: %v\n%s\n%s", err, out, stderr)
-		}
 		var r browserSDKReport
-		if err := json.Unmarshal(out, &r); err != nil {
-			t.Fatalf("report: %v\n%s", err, out)
-		}
+		runE2E(t, node, dir, &r, "BASE_URL="+f.url, "WRITE_KEY="+writeKey, "READ_KEY="+readKey, "CHROMIUM="+chromium)
 		if len(r.Errors) > 0 {
 			t.Errorf("browser errors: %q", r.Errors)
 		}

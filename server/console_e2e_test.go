@@ -88,24 +88,9 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 		ann := get(f.must(t, `{ lookup(type: "user_id", value: "ann") { id } }`, nil), "lookup.id").(string)
 		big := seedProfile(t, f, "big", 1000)
 		huge := seedProfile(t, f, "huge", 5000)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "e2e.mjs")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "WRITE_KEY="+writeKey, "CHROMIUM="+chromium,
-			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge, "ABSORBED_ID="+absorbed, "ANN_ID="+ann)
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr []byte
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = ee.Stderr
-			}
-			t.Fatalf("e2e.mjs: %v\n%s\n%s", err, out, stderr)
-		}
 		var r e2eReport
-		if err := json.Unmarshal(out, &r); err != nil {
-			t.Fatalf("report: %v\n%s", err, out)
-		}
+		runE2E(t, node, dir, &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "WRITE_KEY="+writeKey, "CHROMIUM="+chromium,
+			"BIG_PROFILE="+big, "HUGE_PROFILE="+huge, "ABSORBED_ID="+absorbed, "ANN_ID="+ann)
 		if len(r.Errors) > 0 {
 			t.Errorf("browser errors: %v", r.Errors)
 		}
@@ -246,4 +231,26 @@ func seedProfile(t *testing.T, f *fixture, user string, n int) string {
 		f.send(t, "/v1/batch", b.String())
 	}
 	return get(f.must(t, `query($u: String!) { lookup(type: "user_id", value: $u) { id } }`, map[string]any{"u": user}), "lookup.id").(string)
+}
+
+// runE2E runs dir's e2e.mjs with node and the environment, and decodes
+// the JSON report it prints into report.
+func runE2E(t *testing.T, node, dir string, report any, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "e2e.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("e2e.mjs: %v\n%s\n%s", err, out, stderr)
+	}
+	if err := json.Unmarshal(out, report); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -179,18 +178,7 @@ func (f *fixture) importRecords(t *testing.T, recs []traffic.Record) {
 
 func (f *fixture) postBytes(t *testing.T, path string, body []byte) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.url+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(writeKey, "")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
+	return f.postWith(t, path, string(body), func(r *http.Request) { r.SetBasicAuth(writeKey, "") })
 }
 
 // sendConcurrently routes each message and record to one of the clients
