@@ -717,6 +717,19 @@ func (s *Stitcher) UndoSplit(ctx context.Context, actor, entryID, note string) (
 			// what joined since.
 			return Errorf(KindConflict, "the split's profile %s has since absorbed %s: undo that merge first", n.ID, n.Absorbed[0])
 		}
+		// Undo is a stack: a split, or an undo, since on either profile
+		// moved identifiers the split's record does not know about.
+		for _, id := range sp.Profiles {
+			since, err := s.Store.AuditLog(ctx, AuditQuery{Profile: id, Limit: 100})
+			if err != nil {
+				return err
+			}
+			for _, e := range since {
+				if e.ID > sp.ID && (e.Action == ActionSplit || e.Action == ActionUndoMerge || e.Action == ActionUndoSplit) {
+					return Errorf(KindConflict, "%s (%s) changed profile %s after this split: undo it first", e.ID, e.Action, id)
+				}
+			}
+		}
 		kept, err := st.members(ctx, s.Store, orig)
 		if err != nil {
 			return err

@@ -523,6 +523,10 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 		e := st.edges[p]
 		a, b := st.ids[p[0]], st.ids[p[1]]
 		switch {
+		case e.Status == StatusPending && e.Decision == nil && st.root(a) == st.root(b):
+			// Seen again once the limits let the two join (a repair or a
+			// split freed room): the edge holds the profile together now.
+			e.Status, e.Reason, e.Impact = StatusAccepted, "", 0
 		case e.Status != "":
 			// Decided before: a pair is not re-proposed on the same evidence.
 		case st.root(a) == st.root(b):
