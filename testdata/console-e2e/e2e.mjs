@@ -28,7 +28,12 @@ async function newPage() {
   // Bytes as transferred (encoded bodies plus headers); the graph island
   // is counted on its own.
   page.on("requestfinished", async (req) => {
-    const s = await req.sizes();
+    let s;
+    try {
+      s = await req.sizes();
+    } catch {
+      return; // finished after its page closed: nothing to count on a page
+    }
     const n = s.responseBodySize + s.responseHeadersSize;
     if (req.url().endsWith("/graph.js")) report.island = n;
     else page.bytes += n;
