@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -23,11 +24,17 @@ type MatchOptions struct {
 	DryRun         bool
 	Accept, Review *float64
 	Plan           io.Writer
+	// Train asks the server to train a new model first; the run then
+	// starts from the beginning, whatever the resume file says.
+	Train bool
 }
 
 // MatchSummary is what a bulk re-score did.
 type MatchSummary struct {
 	Processed, Matches, Merges int
+	// Matching is what the server decided, when it said (a run that
+	// resumes does not ask).
+	Matching *match.Decision
 }
 
 // Match re-scores every profile with the server's model, a page at a time.
@@ -37,21 +44,31 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 		opts.PageSize = 200
 	}
 	after := ""
-	if opts.ResumeFile != "" {
+	if opts.ResumeFile != "" && !opts.Train {
 		if data, err := os.ReadFile(opts.ResumeFile); err == nil {
 			after = strings.TrimSpace(string(data))
 		}
 	}
 	sum := &MatchSummary{}
+	timeout := c.HTTP.Timeout
+	defer func() { c.HTTP.Timeout = timeout }()
 	start := time.Now()
 	total := 0
 	for {
 		var resp server.MatchResponse
-		if err := c.PostBearer(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review}, &resp); err != nil {
+		c.HTTP.Timeout = timeout
+		if after == "" {
+			// The first page may train a model on every stored record first.
+			c.HTTP.Timeout = max(timeout, 30*time.Minute)
+		}
+		if err := c.PostBearer(ctx, "/v1/match", server.MatchRequest{After: after, Limit: opts.PageSize, DryRun: opts.DryRun, Accept: opts.Accept, Review: opts.Review, Train: opts.Train && after == ""}, &resp); err != nil {
 			return sum, fmt.Errorf("match: after %q: %w", after, err)
 		}
 		if resp.Total > 0 {
 			total = resp.Total
+		}
+		if resp.Matching != nil {
+			sum.Matching = resp.Matching
 		}
 		sum.Processed += resp.Processed
 		sum.Matches += resp.Matches

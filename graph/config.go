@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,10 +23,44 @@ type Config struct {
 	// library computer): it is marked like a hub, and the profile it joined
 	// while it looked personal is repaired (see Stitcher.RepairShared).
 	SharedLimits map[string]int
+	// RecordIDLimit caps the values of an imported record-ID type (the
+	// identifier column of `idgraph import`, Stitcher.AddRecordIDTypes)
+	// unless --limits names the type.
+	RecordIDLimit int
+	// explicit lists the types --limits named.
+	explicit map[string]bool
 }
 
 // DefaultCustomLimit applies to types that Config.Limits does not name.
 const DefaultCustomLimit = 5
+
+// DefaultRecordIDLimit is how many records of one system a person may
+// have before a further record waits for review. A CRM export holds a
+// person two or three times as a rule, rarely more than ten (FEBRL's
+// generator: up to 9 duplicates); past 20, the records more likely share
+// a placeholder (a reception desk's email, a test customer) than a person,
+// and 20 is also where the chaining guard stops joining large profiles.
+const DefaultRecordIDLimit = 20
+
+// nativeTypes are Segment's own identifier types: their limits stand
+// even when an import uses one as its identifier column.
+var nativeTypes = []string{TypeUserID, TypeAnonymousID, TypeEmail, TypePhone, TypeDeviceID, TypeAdvertisingID}
+
+// withRecordTypes returns the config with RecordIDLimit applied to the
+// record-ID types that neither --limits nor Segment fixes.
+func (c Config) withRecordTypes(types map[string]bool) Config {
+	if len(types) == 0 || c.RecordIDLimit <= 0 {
+		return c
+	}
+	limits := maps.Clone(c.Limits)
+	for typ := range types {
+		if !c.explicit[typ] && !slices.Contains(nativeTypes, typ) {
+			limits[typ] = c.RecordIDLimit
+		}
+	}
+	c.Limits = limits
+	return c
+}
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -34,8 +69,9 @@ func DefaultConfig() Config {
 			TypeUserID: 1, TypeEmail: 5, TypePhone: 5, TypeCRMID: 5,
 			TypeDeviceID: 10, TypeAdvertisingID: 10, TypeAnonymousID: 1000,
 		},
-		Priority: []string{TypeUserID, TypeCRMID, TypeEmail, TypePhone, TypeDeviceID, TypeAdvertisingID, TypeAnonymousID},
-		HubLimit: 10,
+		RecordIDLimit: DefaultRecordIDLimit,
+		Priority:      []string{TypeUserID, TypeCRMID, TypeEmail, TypePhone, TypeDeviceID, TypeAdvertisingID, TypeAnonymousID},
+		HubLimit:      10,
 		// A browser, an app install or a device signed into by two people
 		// is shared already: Segment's SDKs keep one anonymous ID per
 		// install whoever holds it.
@@ -70,7 +106,17 @@ func (c Config) rank(typ string) int {
 
 // ParseLimits parses "type=N,type=N" into c.Limits (the --limits flag).
 func (c *Config) ParseLimits(s string) error {
-	return parseTypeCounts("limits", s, c.Limits)
+	named := map[string]int{}
+	if err := parseTypeCounts("limits", s, named); err != nil {
+		return err
+	}
+	if c.explicit == nil {
+		c.explicit = map[string]bool{}
+	}
+	for typ, n := range named {
+		c.Limits[typ], c.explicit[typ] = n, true
+	}
+	return nil
 }
 
 // parseTypeCounts parses "type=N,type=N" (N ≥ 1) into into.

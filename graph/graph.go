@@ -202,6 +202,9 @@ type Store interface {
 	// InitSetting stores value under name unless a value is already there,
 	// and returns the value that is stored: concurrent first starts agree.
 	InitSetting(ctx context.Context, name, value string) (string, error)
+	// PutSetting stores value under name, replacing any value there (the
+	// last writer wins).
+	PutSetting(ctx context.Context, name, value string) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +24,70 @@ type Stitcher struct {
 	// profiles that share a blocking key with them.
 	Matcher     Matcher
 	MatchConfig MatchConfig
+	// swapped, once SetMatcher is called, replaces Matcher: a server that
+	// trains a model swaps it while transactions run, and each
+	// transaction keeps the matcher it started with.
+	swapped atomic.Pointer[matcherBox]
+	// recordTypes are the imported record-ID types (AddRecordIDTypes).
+	recordMu    sync.Mutex
+	recordTypes atomic.Pointer[map[string]bool]
+}
+
+type matcherBox struct{ m Matcher }
+
+// SetMatcher replaces the matcher for transactions that start from now
+// on (nil turns matching off).
+func (s *Stitcher) SetMatcher(m Matcher) { s.swapped.Store(&matcherBox{m}) }
+
+// CurrentMatcher is the matcher a transaction starting now uses.
+func (s *Stitcher) CurrentMatcher() Matcher {
+	if b := s.swapped.Load(); b != nil {
+		return b.m
+	}
+	return s.Matcher
+}
+
+// AddRecordIDTypes marks identifier types as imported record IDs: their
+// per-type limit becomes Config.RecordIDLimit (unless --limits names them
+// or they are Segment's own). It reports whether a type was new.
+func (s *Stitcher) AddRecordIDTypes(types ...string) bool {
+	s.recordMu.Lock()
+	defer s.recordMu.Unlock()
+	cur := s.recordTypes.Load()
+	var next map[string]bool
+	for _, t := range types {
+		if cur != nil && (*cur)[t] || next != nil && next[t] {
+			continue
+		}
+		if next == nil {
+			next = map[string]bool{}
+			if cur != nil {
+				maps.Copy(next, *cur)
+			}
+		}
+		next[t] = true
+	}
+	if next == nil {
+		return false
+	}
+	s.recordTypes.Store(&next)
+	return true
+}
+
+// RecordIDTypes lists the imported record-ID types, sorted.
+func (s *Stitcher) RecordIDTypes() []string {
+	if cur := s.recordTypes.Load(); cur != nil {
+		return slices.Sorted(maps.Keys(*cur))
+	}
+	return nil
+}
+
+// config is the stitching config with the record-ID limits applied.
+func (s *Stitcher) config() Config {
+	if cur := s.recordTypes.Load(); cur != nil {
+		return s.Config.withRecordTypes(*cur)
+	}
+	return s.Config
 }
 
 // NewStitcher returns a stitcher over the store with the given rules.
@@ -76,7 +142,7 @@ func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, erro
 // bulk `idgraph match`). Absorbed IDs and profiles without traits are
 // skipped.
 func (s *Stitcher) Rematch(ctx context.Context, ids []string) (Result, error) {
-	if s.Matcher == nil {
+	if s.CurrentMatcher() == nil {
 		return Result{}, Errorf(KindInvalid, "no matching model is loaded (serve --model)")
 	}
 	res, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) { return st.rematch(ctx, ids) })
@@ -102,7 +168,7 @@ type Planned struct {
 // would), so that a bulk run's pages compare with the pages before them;
 // without, it writes nothing.
 func (s *Stitcher) PlanRematch(ctx context.Context, ids []string, cfg *MatchConfig, fileBlocks bool) (Result, []Planned, error) {
-	if s.Matcher == nil {
+	if s.CurrentMatcher() == nil {
 		return Result{}, nil, Errorf(KindInvalid, "no matching model is loaded (serve --model)")
 	}
 	var res Result
@@ -171,7 +237,7 @@ func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch)
 }
 
 func (s *Stitcher) newStitch(tx Tx) *stitch {
-	return &stitch{cfg: s.Config, matcher: s.Matcher, matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
+	return &stitch{cfg: s.config(), matcher: s.CurrentMatcher(), matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
 		profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 }

@@ -2,6 +2,7 @@ package match
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/idgraph/idgraph/graph"
@@ -20,6 +21,9 @@ type GraphMatcher struct {
 	// splitName derives firstName/lastName from a Segment `name` trait
 	// when the model compares the parts.
 	splitName bool
+	// rename maps source columns to the model's canonical fields
+	// (AutoModel.Rename).
+	rename map[string]string
 }
 
 // NewGraphMatcher returns a matcher over the model; hold keeps the
@@ -34,7 +38,35 @@ func NewGraphMatcher(m *Model, hold bool) *GraphMatcher {
 	return g
 }
 
+// WithRename returns a matcher that compares each trait named in rename
+// as the field it maps to. A trait already named like the field (a
+// Segment trait) wins over a renamed column; among renamed columns, the
+// first in name order: a fact counts once.
+func (g *GraphMatcher) WithRename(rename map[string]string) *GraphMatcher {
+	c := *g
+	c.rename = rename
+	return &c
+}
+
 func (g *GraphMatcher) fields(traits map[string]string) map[string]string {
+	if len(g.rename) > 0 {
+		out := make(map[string]string, len(traits))
+		var cols []string
+		for k, v := range traits {
+			if _, ok := g.rename[k]; ok {
+				cols = append(cols, k)
+			} else if v != "" {
+				out[k] = v
+			}
+		}
+		slices.Sort(cols)
+		for _, k := range cols {
+			if f := g.rename[k]; out[f] == "" && traits[k] != "" {
+				out[f] = traits[k]
+			}
+		}
+		traits = out
+	}
 	if g.splitName {
 		return SegmentTraits(traits)
 	}

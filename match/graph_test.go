@@ -73,8 +73,7 @@ var entityRE = regexp.MustCompile(`^rec-(\d+)-`)
 func pairScores(t *testing.T, s graph.Store) (precision, recall float64) {
 	t.Helper()
 	ctx := context.Background()
-	byEntity := map[string]int{}
-	tp, predicted := 0, 0
+	var profiles [][]graph.Key
 	after := ""
 	for {
 		ps, err := s.Profiles(ctx, after, 500)
@@ -89,18 +88,38 @@ func pairScores(t *testing.T, s graph.Store) (precision, recall float64) {
 			t.Fatal(err)
 		}
 		for _, ids := range lists {
-			count := map[string]int{}
-			for _, n := range ids {
-				e := entityRE.FindStringSubmatch(n.Value)[1]
-				count[e]++
-				byEntity[e]++
+			keys := make([]graph.Key, len(ids))
+			for i, n := range ids {
+				keys[i] = n.Key
 			}
-			predicted += len(ids) * (len(ids) - 1) / 2
-			for _, c := range count {
-				tp += c * (c - 1) / 2
-			}
+			profiles = append(profiles, keys)
 		}
 		after = ps[len(ps)-1].ID
+	}
+	return clusterPairScores(t, profiles)
+}
+
+// clusterPairScores scores profiles (each its identifiers) against
+// FEBRL's truth: the pairs of rec_id records that share a profile against
+// the pairs that share an entity.
+func clusterPairScores(t *testing.T, profiles [][]graph.Key) (precision, recall float64) {
+	t.Helper()
+	byEntity := map[string]int{}
+	tp, predicted := 0, 0
+	for _, keys := range profiles {
+		count := map[string]int{}
+		n := 0
+		for _, k := range keys {
+			if m := entityRE.FindStringSubmatch(k.Value); k.Type == "rec_id" && m != nil {
+				count[m[1]]++
+				byEntity[m[1]]++
+				n++
+			}
+		}
+		predicted += n * (n - 1) / 2
+		for _, c := range count {
+			tp += c * (c - 1) / 2
+		}
 	}
 	truth := 0
 	for _, c := range byEntity {

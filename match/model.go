@@ -34,9 +34,12 @@ type ComparisonModel struct {
 // everything else, so any change of parameters gives a new version and a
 // scored edge can name exactly the model that scored it.
 type Model struct {
-	Version     string            `json:"version"`
-	Trained     string            `json:"trained"` // "unsupervised" or "labelled"
-	Prior       float64           `json:"prior"`   // λ: probability that two random records match
+	Version string `json:"version"`
+	Trained string `json:"trained"` // "unsupervised" or "labelled"
+	// Data names what the model was trained on when that is part of its
+	// identity (TrainAuto: the sources and a digest of their records).
+	Data        string            `json:"data,omitempty"`
+	Prior       float64           `json:"prior"` // λ: probability that two random records match
 	Config      Config            `json:"config"`
 	Comparisons []ComparisonModel `json:"comparisons"`
 }

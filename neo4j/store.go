@@ -216,6 +216,15 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 	return v, nil
 }
 
+// PutSetting stores value under name, replacing any value there.
+func (s *Store) PutSetting(ctx context.Context, name, value string) error {
+	if _, err := s.write(ctx, `MERGE (s:Setting {name: $name}) SET s.value = $value`,
+		map[string]any{"name": name, "value": value}); err != nil {
+		return wrap("neo4j: put setting", err)
+	}
+	return nil
+}
+
 // Ping reports whether the server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.driver.VerifyConnectivity(ctx); err != nil {

@@ -233,6 +233,16 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 	return value, nil
 }
 
+// PutSetting stores value under name, replacing any value there.
+func (s *Store) PutSetting(_ context.Context, name, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.db.Set(key(pSetting, []byte(name)), []byte(value), cpebble.Sync); err != nil {
+		return fmt.Errorf("pebble: put setting: %w", err)
+	}
+	return nil
+}
+
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)      {}

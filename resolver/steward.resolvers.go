@@ -234,7 +234,7 @@ func (r *queryResolver) MatchPreview(ctx context.Context, accept *float64, revie
 	if _, err := steward(ctx); err != nil {
 		return nil, err
 	}
-	if r.Stitcher.Matcher == nil {
+	if r.Stitcher.CurrentMatcher() == nil {
 		return nil, graph.Errorf(graph.KindInvalid, "no matching model is loaded (serve --model)")
 	}
 	n, err := r.pageSize(first, 100)

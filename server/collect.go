@@ -29,6 +29,9 @@ const kindUnsupportedMedia graph.Kind = "unsupported_media_type"
 // CORS preflight, and sendBeacon) or as application/x-www-form-urlencoded
 // (RudderStack's Node SDK). JSON nested too deeply is refused before
 // anything decodes it.
+// CollectSource is the source of every call to the collection API.
+const CollectSource = "http"
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	wire := &io.LimitedReader{R: r.Body, N: limit + 1}
 	var in io.Reader = wire
@@ -186,7 +189,7 @@ func (s *Server) collectCORS(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) decoder() *segment.Decoder {
-	return &segment.Decoder{Normalizer: s.norm, Source: "http"}
+	return &segment.Decoder{Normalizer: s.norm, Source: CollectSource}
 }
 
 func (s *Server) handleMessage(typ string) http.HandlerFunc {

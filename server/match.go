@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segment"
 )
 
@@ -20,6 +21,10 @@ type MatchRequest struct {
 	DryRun bool     `json:"dryRun"`
 	Accept *float64 `json:"accept"`
 	Review *float64 `json:"review"`
+	// Train trains a new model with no set-up step before the first page
+	// (`idgraph match --train`), even when the model in use covers every
+	// imported source.
+	Train bool `json:"train"`
 }
 
 // MatchResponse says what the page did and where the next one starts.
@@ -34,6 +39,10 @@ type MatchResponse struct {
 	Total int `json:"total,omitempty"`
 	// Planned lists a dry run's merges and review items.
 	Planned []graph.Planned `json:"planned,omitempty"`
+	// Matching is what the server decided (first page only): the model,
+	// whether this request trained it, and per imported source the
+	// columns, their kinds and the fields they are compared as.
+	Matching *match.Decision `json:"matching,omitempty"`
 }
 
 // handleMatch re-scores a page of live profiles with the loaded model. It
@@ -45,7 +54,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		body, err = readBody(r, MaxMessageBytes)
 	}
-	if err == nil && s.stitcher.Matcher == nil {
+	if err == nil && s.stitcher.CurrentMatcher() == nil {
 		err = graph.Errorf(graph.KindConflict, "matching is off on this server (serve --model off): there is no model to re-score with")
 	}
 	var req MatchRequest
@@ -54,6 +63,15 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && (req.Limit < 1 || req.Limit > MaxMatchPage) {
 		err = graph.FieldErrorf("limit", "must be between 1 and %d", MaxMatchPage)
+	}
+	if err == nil && req.Train && req.DryRun {
+		err = graph.FieldErrorf("train", "cannot be combined with dryRun: training replaces the server's model")
+	}
+	var decision *match.Decision
+	if err == nil && req.After == "" && s.cfg.Trainer != nil {
+		// The first page trains when an imported source is not covered:
+		// every later page is scored with that model.
+		decision, err = s.cfg.Trainer.Ensure(r.Context(), req.Train, req.DryRun)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -64,7 +82,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	resp := MatchResponse{Next: req.After, Done: len(ps) < req.Limit}
+	resp := MatchResponse{Next: req.After, Done: len(ps) < req.Limit, Matching: decision}
 	if req.After == "" {
 		if resp.Total, err = s.reader.CountProfiles(r.Context()); err != nil {
 			writeError(w, err)

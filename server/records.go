@@ -62,6 +62,15 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if t := s.cfg.Trainer; t != nil {
+		// The identifier columns of an import are record IDs: one person
+		// may have several records (Config.RecordIDLimit).
+		if err := t.AddRecordIDTypes(r.Context(), importTypes(req.Records)); err != nil {
+			s.log.Error("import", "err", err)
+			writeError(w, err)
+			return
+		}
+	}
 	now := s.now()
 	resp := ImportResponse{Received: len(req.Records), Rejected: []RecordProblem{}, Skipped: []RecordProblem{}}
 	var obs []*graph.Observation
@@ -84,6 +93,19 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	s.recordIngest(res, len(resp.Skipped))
 	resp.Stored, resp.Duplicates = res.Stored, res.Duplicates
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// importTypes lists the identifier types an import's records use.
+func importTypes(recs []Record) []string {
+	var types []string
+	for _, rec := range recs {
+		for typ := range rec.Identifiers {
+			if !slices.Contains(types, typ) && graph.ValidateType(typ) == nil {
+				types = append(types, typ)
+			}
+		}
+	}
+	return types
 }
 
 func validateImport(req *ImportRequest) error {

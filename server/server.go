@@ -25,6 +25,7 @@ import (
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segment"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	CollectOrigins []string
 	// CacheSize is the number of profiles the GraphQL layer caches.
 	CacheSize int
+	// Trainer, when set, trains a model for imported sources the model in
+	// use does not cover (matching with no set-up step) and keeps the
+	// imported record-ID types.
+	Trainer *match.Trainer
 }
 
 // Server serves the HTTP API.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/idgraph/idgraph/client"
+	"github.com/idgraph/idgraph/match"
 )
 
 func runImport(ctx context.Context, args []string) error {
@@ -138,6 +140,7 @@ func runMatch(ctx context.Context, args []string) error {
 	var o client.MatchOptions
 	fs.IntVar(&o.PageSize, "page", 200, "profiles per request")
 	fs.StringVar(&o.ResumeFile, "resume-file", ".idgraph-match.cursor", "where the cursor is kept, to resume an interrupted run (\"\" for none)")
+	fs.BoolVar(&o.Train, "train", false, "train a new model from the stored records first (the server trains one by itself when an imported source's columns are not covered)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "change nothing: print the merges and review items a run would make (kind, profiles, score, edge, reason)")
 	accept := fs.Float64("accept", 0, "with --dry-run: the accept threshold to try (default: the server's)")
 	review := fs.Float64("review", 0, "with --dry-run: the review threshold to try (default: the server's)")
@@ -156,7 +159,13 @@ func runMatch(ctx context.Context, args []string) error {
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 		o.Progress = os.Stderr
 	}
+	if o.Train && o.DryRun {
+		return fmt.Errorf("match: --train and --dry-run do not go together (training replaces the server's model)")
+	}
 	sum, err := client.New(*srv, *key).Match(ctx, o)
+	if sum != nil && sum.Matching != nil {
+		printDecision(os.Stdout, sum.Matching)
+	}
 	if sum != nil {
 		verb := "re-scored"
 		if o.DryRun {
@@ -165,4 +174,37 @@ func runMatch(ctx context.Context, args []string) error {
 		fmt.Printf("%s %d profiles: %d probabilistic edges scored, %d merges\n", verb, sum.Processed, sum.Matches, sum.Merges)
 	}
 	return err
+}
+
+// printDecision says which model the server matched with, how it came
+// by it, and what it made of each imported source's columns.
+func printDecision(w io.Writer, d *match.Decision) {
+	how := d.Origin
+	if d.TrainedAt != nil {
+		how = fmt.Sprintf("%s %s on %d records", d.Origin, d.TrainedAt.Format(time.RFC3339), d.Records)
+	}
+	if d.Trained {
+		how = "newly " + how
+	}
+	fmt.Fprintf(w, "model %s (%s)\n", d.Model, how)
+	for _, s := range d.Sources {
+		fmt.Fprintf(w, "  source %s: %d records\n", s.Source, s.Records)
+		if s.Unusable != "" {
+			fmt.Fprintf(w, "    not matched: %s\n", s.Unusable)
+		}
+		for _, c := range s.Columns {
+			field := c.Field
+			if field == "" {
+				field = "not compared"
+			}
+			fmt.Fprintf(w, "    %-20s %-14s → %-22s %s\n", c.Column, c.Kind, field, c.Reason)
+		}
+	}
+	if len(d.Uncovered) > 0 {
+		fmt.Fprintf(w, "  not yet trained for: %s (a run that is not a dry run trains)\n", strings.Join(d.Uncovered, ", "))
+	}
+	fmt.Fprintf(w, "  blocking: %s\n", strings.Join(d.Blocking, "; "))
+	if len(d.RecordIDTypes) > 0 {
+		fmt.Fprintf(w, "  record-ID types (up to %d per profile): %s\n", d.RecordIDLimit, strings.Join(d.RecordIDTypes, ", "))
+	}
 }

@@ -34,6 +34,7 @@ func serve(ctx context.Context, args []string) error {
 	stewardKey := fs.String("steward-key", env("IDGRAPH_STEWARD_KEY", ""), "steward key: reads, and approves, rejects, links, splits and undoes (default: created on first start)")
 	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
+	recordIDLimit := fs.Int("record-id-limit", envInt("IDGRAPH_RECORD_ID_LIMIT", graph.DefaultRecordIDLimit), "values per profile of an imported record-ID type (import --identifiers), unless --limits names it: the most records one person may have in a source")
 	priority := fs.String("priority", env("IDGRAPH_PRIORITY", ""), "identifier types from most to least trusted, e.g. user_id,crm_id,email (default: "+strings.Join(graph.DefaultConfig().Priority, ",")+")")
 	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
 	sharedLimits := fs.String("shared-limits", env("IDGRAPH_SHARED_LIMITS", "anonymous_id=1,device_id=1,advertising_id=1"), "an identifier of these types seen with more distinct user IDs than N is shared (a family tablet): it joins no profile and the profile it joined is repaired; \"off\" disables")
@@ -54,6 +55,7 @@ func serve(ctx context.Context, args []string) error {
 
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = *hubLimit
+	cfg.RecordIDLimit = *recordIDLimit
 	if err := cfg.ParseLimits(*limits); err != nil {
 		return err
 	}
@@ -81,6 +83,7 @@ func serve(ctx context.Context, args []string) error {
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
 	stitcher.Broker = broker
+	var trainer *match.Trainer
 	if *modelPath != "off" {
 		model, err := loadModel(*modelPath)
 		if err != nil {
@@ -89,10 +92,14 @@ func serve(ctx context.Context, args []string) error {
 		if !(0 < *review && *review <= *accept && *accept <= 1) {
 			return fmt.Errorf("serve: need 0 < --review ≤ --accept ≤ 1")
 		}
-		stitcher.Matcher = match.NewGraphMatcher(model, true)
 		stitcher.MatchConfig = graph.DefaultMatchConfig()
 		stitcher.MatchConfig.Accept, stitcher.MatchConfig.Review = *accept, *review
-		log.Info("probabilistic matching on", "model", model.Version, "accept", *accept, "review", *review)
+		trainer = &match.Trainer{Store: store, Stitcher: stitcher, Log: log, Hold: true, Base: model,
+			Explicit: *modelPath != "segment", Ignore: []string{server.CollectSource}}
+		if err := trainer.Start(ctx); err != nil {
+			return err
+		}
+		log.Info("probabilistic matching on", "model", stitcher.CurrentMatcher().Version(), "accept", *accept, "review", *review)
 	}
 	// A crash between marking a shared identifier and repairing the
 	// profile it joined leaves the repair to do: finish it first.
@@ -103,7 +110,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins)})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.

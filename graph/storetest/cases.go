@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,5 +244,21 @@ func testSettings(t *testing.T, s graph.Store) {
 	}
 	if v, err := s.InitSetting(ctx, "k", "second"); err != nil || v != "first" {
 		t.Fatalf("second init: %q %v, want first", v, err)
+	}
+	// PutSetting overwrites, with a value as large as a trained model.
+	big := strings.Repeat("m", 200_000)
+	for _, v := range []string{"third", big} {
+		if err := s.PutSetting(ctx, "k", v); err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		if got, ok, err := s.Setting(ctx, "k"); err != nil || !ok || got != v {
+			t.Fatalf("after put: %d chars ok %v err %v, want %d chars", len(got), ok, err, len(v))
+		}
+	}
+	if err := s.PutSetting(ctx, "fresh", "v"); err != nil {
+		t.Fatalf("put new: %v", err)
+	}
+	if got, ok, _ := s.Setting(ctx, "fresh"); !ok || got != "v" {
+		t.Fatalf("put new: got %q ok %v", got, ok)
 	}
 }

@@ -1,0 +1,167 @@
+package match_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/idgraph/idgraph/client"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/server"
+)
+
+// serveNoSetup starts a server as `idgraph serve` does with no flags: the
+// built-in Segment model, the trainer, default limits. Each call is a
+// fresh process's view of the store (a restart).
+func serveNoSetup(t *testing.T, s graph.Store) (url string, tr *match.Trainer) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	st.MatchConfig = graph.DefaultMatchConfig()
+	tr = &match.Trainer{Store: s, Stitcher: st, Log: log, Hold: true, Base: match.SegmentModel(), Ignore: []string{server.CollectSource}}
+	if err := tr.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Store: s, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Trainer: tr,
+		Keys: server.Keys{Write: []string{"wk"}, Read: []string{"rk"}, Steward: []string{"sk"}}, Log: log})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+		if n := srv.Panics(); n > 0 {
+			t.Errorf("%d requests panicked", n)
+		}
+	})
+	return hs.URL, tr
+}
+
+// exportScores exports the profiles over HTTP and scores the record pairs
+// that share a profile against FEBRL's truth.
+func exportScores(t *testing.T, url string) (precision, recall float64) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := client.New(url, "rk").ExportProfiles(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	var profiles [][]graph.Key
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var p server.ExportedProfile
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		profiles = append(profiles, p.Identifiers)
+	}
+	return clusterPairScores(t, profiles)
+}
+
+// TestNoSetup imports FEBRL1 into a server started with no set-up (no
+// train, no --model, no --limits), runs `idgraph match` and exports the
+// profiles, on every backend: the server detects the columns, trains a
+// model, keeps it across a restart, and trains anew on --train.
+func TestNoSetup(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := b.Open(t)
+			url, _ := serveNoSetup(t, s)
+			f, err := os.Open("../testdata/febrl/dataset1.csv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := client.New(url, "wk").Import(ctx, f, client.ImportOptions{Source: "crm", Identifiers: []string{"rec_id"}}); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := client.New(url, "sk").Match(ctx, client.MatchOptions{PageSize: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := sum.Matching
+			if d == nil || !d.Trained || d.Origin != "trained" || d.Records != 1000 || len(d.Sources) != 1 || d.Sources[0].Source != "crm" {
+				t.Fatalf("decision = %+v, want a model trained on crm's 1,000 records", d)
+			}
+			fields := map[string]string{}
+			for _, c := range d.Sources[0].Columns {
+				fields[c.Column] = c.Field
+			}
+			for col, want := range map[string]string{"given_name": "firstName", "surname": "lastName", "date_of_birth": "birthday", "postcode": "address.postalCode", "soc_sec_id": "soc_sec_id"} {
+				if fields[col] != want {
+					t.Errorf("column %s compared as %q, want %q", col, fields[col], want)
+				}
+			}
+			if !slices.Contains(d.RecordIDTypes, "rec_id") || d.RecordIDLimit != graph.DefaultRecordIDLimit {
+				t.Errorf("record-ID types %v limit %d, want rec_id at %d", d.RecordIDTypes, d.RecordIDLimit, graph.DefaultRecordIDLimit)
+			}
+			p, r := exportScores(t, url)
+			t.Logf("no set-up, FEBRL1 through import + match + export: precision %.4f recall %.4f, model %s", p, r, d.Model)
+			if p < 0.999 || r < 0.99 {
+				t.Errorf("precision %.4f recall %.4f, want ≥ 0.999 and ≥ 0.99", p, r)
+			}
+
+			// A restart keeps the model: a second run trains nothing.
+			url2, tr := serveNoSetup(t, s)
+			if got := tr.Decision(); got.Model != d.Model || got.Origin != "trained" || !slices.Contains(got.RecordIDTypes, "rec_id") {
+				t.Errorf("after a restart the server uses %s (%s, record-ID types %v), want %s", got.Model, got.Origin, got.RecordIDTypes, d.Model)
+			}
+			again, err := client.New(url2, "sk").Match(ctx, client.MatchOptions{PageSize: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Matching.Trained || again.Matching.Model != d.Model {
+				t.Errorf("second run: trained %v model %s, want the stored %s", again.Matching.Trained, again.Matching.Model, d.Model)
+			}
+			// The same records give the same version; a record more gives
+			// a new one, and --train takes it.
+			extra := "rec_id,given_name,surname,date_of_birth\nextra-1,ada,lovelace,18151210\n"
+			if _, err := client.New(url2, "wk").Import(ctx, strings.NewReader(extra), client.ImportOptions{Source: "crm", Identifiers: []string{"rec_id"}}); err != nil {
+				t.Fatal(err)
+			}
+			forced, err := client.New(url2, "sk").Match(ctx, client.MatchOptions{PageSize: 500, Train: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !forced.Matching.Trained || forced.Matching.Model == d.Model || forced.Matching.Records != 1001 {
+				t.Errorf("--train: trained %v model %s on %d records, want a new model on 1,001", forced.Matching.Trained, forced.Matching.Model, forced.Matching.Records)
+			}
+			if p2, r2 := exportScores(t, url2); p2 < 0.999 || r2 < 0.99 {
+				t.Errorf("after --train: precision %.4f recall %.4f", p2, r2)
+			}
+		})
+	}
+}
+
+// TestNoSetupUnusable: a source whose columns cannot tell people apart
+// (an ID and free text) fails with a clear message, not a 500.
+func TestNoSetupUnusable(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			url, _ := serveNoSetup(t, b.Open(t))
+			csv := "ticket_id,account_number,notes\n"
+			for i := range 50 {
+				csv += "t" + strconv.Itoa(i) + "," + strconv.Itoa(7_000_000+i*37) + ",customer called about the invoice number " + strconv.Itoa(i) + " again\n"
+			}
+			if _, err := client.New(url, "wk").Import(ctx, strings.NewReader(csv), client.ImportOptions{Source: "tickets", Identifiers: []string{"ticket_id"}}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := client.New(url, "sk").Match(ctx, client.MatchOptions{})
+			var se *client.StatusError
+			if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(err.Error(), `source "tickets"`) || !strings.Contains(err.Error(), "no column that tells people apart") {
+				t.Fatalf("match on unusable columns: %v, want 400 naming the source and why", err)
+			}
+		})
+	}
+}
