@@ -105,6 +105,32 @@ func TestNoSetup(t *testing.T) {
 			if !slices.Contains(d.RecordIDTypes, "rec_id") || d.RecordIDLimit != graph.DefaultRecordIDLimit {
 				t.Errorf("record-ID types %v limit %d, want rec_id at %d", d.RecordIDTypes, d.RecordIDLimit, graph.DefaultRecordIDLimit)
 			}
+			// GraphQL shows the same decision to a read key.
+			var gql struct {
+				Data struct {
+					Matching struct {
+						Model, Origin string
+						Records       int
+						Blocking      []string
+						RecordIDTypes []string `json:"recordIdTypes"`
+						Sources       []struct {
+							Source  string
+							Columns []struct {
+								Column, Kind string
+								Field        *string
+							}
+						}
+					}
+				}
+			}
+			q := `{matching{model origin records blocking recordIdTypes sources{source columns{column kind field}}}}`
+			if err := client.New(url, "rk").PostBearer(ctx, "/graphql", map[string]string{"query": q}, &gql); err != nil {
+				t.Fatal(err)
+			}
+			if m := gql.Data.Matching; m.Model != d.Model || m.Origin != "trained" || m.Records != 1000 || len(m.Blocking) == 0 ||
+				len(m.Sources) != 1 || len(m.Sources[0].Columns) != len(d.Sources[0].Columns) || !slices.Contains(m.RecordIDTypes, "rec_id") {
+				t.Errorf("GraphQL matching = %+v, want the decision %s", m, d.Model)
+			}
 			p, r := exportScores(t, url)
 			t.Logf("no set-up, FEBRL1 through import + match + export: precision %.4f recall %.4f, model %s", p, r, d.Model)
 			if p < 0.999 || r < 0.99 {

@@ -120,3 +120,11 @@ func (r *Resolver) resync(ctx context.Context, id string) (graph.ProfileChange, 
 	}
 	return graph.ProfileChange{ProfileID: id, Kind: graph.ChangeUpdated, At: p.UpdatedAt}, nil
 }
+
+// optional is nil for an empty string: GraphQL's null.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -12,8 +12,25 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/schema"
 )
+
+func (r *matchingColumnResolver) Kind(ctx context.Context, obj *match.ColumnDecision) (string, error) {
+	return string(obj.Kind), nil
+}
+
+func (r *matchingColumnResolver) Field(ctx context.Context, obj *match.ColumnDecision) (*string, error) {
+	return optional(obj.Field), nil
+}
+
+func (r *matchingFieldResolver) Kind(ctx context.Context, obj *match.Field) (string, error) {
+	return string(obj.Kind), nil
+}
+
+func (r *matchingSourceResolver) Unusable(ctx context.Context, obj *match.SourceDecision) (*string, error) {
+	return optional(obj.Unusable), nil
+}
 
 func (r *queryResolver) Profile(ctx context.Context, id string) (*schema.Profile, error) {
 	return live(ctx, id)
@@ -153,6 +170,24 @@ func (r *queryResolver) Identifier(ctx context.Context, typeArg string, value st
 	return n, nil
 }
 
+func (r *queryResolver) Matching(ctx context.Context) (*match.Decision, error) {
+	if r.Trainer == nil || r.Stitcher.CurrentMatcher() == nil {
+		return nil, nil // matching is off
+	}
+	return r.Trainer.Decision(), nil
+}
+
+func (r *Resolver) MatchingColumn() schema.MatchingColumnResolver { return &matchingColumnResolver{r} }
+
+func (r *Resolver) MatchingField() schema.MatchingFieldResolver { return &matchingFieldResolver{r} }
+
+func (r *Resolver) MatchingSource() schema.MatchingSourceResolver { return &matchingSourceResolver{r} }
+
 func (r *Resolver) Query() schema.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	matchingColumnResolver struct{ *Resolver }
+	matchingFieldResolver  struct{ *Resolver }
+	matchingSourceResolver struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+)

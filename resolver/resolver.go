@@ -12,6 +12,7 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/schema"
 )
 
@@ -22,6 +23,9 @@ type Resolver struct {
 	Broker     *graph.Broker
 	// Stitcher carries out steward actions.
 	Stitcher *graph.Stitcher
+	// Trainer says what the server decided for matching (nil: no
+	// automatic training).
+	Trainer *match.Trainer
 	// MaxPage bounds every `first` argument.
 	MaxPage int
 }

@@ -30,7 +30,7 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 			}
 			return os.MkdirAll(filepath.Join(tmp, rel), 0o755)
 		}
-		if !strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, ".graphqls") && !strings.HasSuffix(path, ".yml") && d.Name() != "go.mod" && d.Name() != "go.sum" {
+		if !strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, ".graphqls") && !strings.HasSuffix(path, ".yml") && d.Name() != "go.mod" && d.Name() != "go.sum" && d.Name() != "segment_model.json" {
 			return nil
 		}
 		data, err := os.ReadFile(path)

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/match"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -34,6 +35,9 @@ type ResolverRoot interface {
 	Event() EventResolver
 	HistoryEntry() HistoryEntryResolver
 	Identifier() IdentifierResolver
+	MatchingColumn() MatchingColumnResolver
+	MatchingField() MatchingFieldResolver
+	MatchingSource() MatchingSourceResolver
 	Mutation() MutationResolver
 	PlannedChange() PlannedChangeResolver
 	Profile() ProfileResolver
@@ -174,6 +178,37 @@ type ComplexityRoot struct {
 		Processed func(childComplexity int) int
 	}
 
+	Matching struct {
+		Blocking      func(childComplexity int) int
+		Fields        func(childComplexity int) int
+		Model         func(childComplexity int) int
+		Origin        func(childComplexity int) int
+		RecordIDLimit func(childComplexity int) int
+		RecordIDTypes func(childComplexity int) int
+		Records       func(childComplexity int) int
+		Sources       func(childComplexity int) int
+		TrainedAt     func(childComplexity int) int
+	}
+
+	MatchingColumn struct {
+		Column func(childComplexity int) int
+		Field  func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
+	MatchingField struct {
+		Kind func(childComplexity int) int
+		Name func(childComplexity int) int
+	}
+
+	MatchingSource struct {
+		Columns  func(childComplexity int) int
+		Records  func(childComplexity int) int
+		Source   func(childComplexity int) int
+		Unusable func(childComplexity int) int
+	}
+
 	Mutation struct {
 		ApproveMatch   func(childComplexity int, id string, note *string) int
 		ApproveMatches func(childComplexity int, ids []string, note *string) int
@@ -241,6 +276,7 @@ type ComplexityRoot struct {
 		Identifier   func(childComplexity int, typeArg string, value string) int
 		Lookup       func(childComplexity int, typeArg string, value string) int
 		MatchPreview func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Matching     func(childComplexity int) int
 		Profile      func(childComplexity int, id string) int
 		Profiles     func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
 		ReviewQueue  func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
@@ -332,6 +368,16 @@ type IdentifierResolver interface {
 	Profile(ctx context.Context, obj *graph.Identifier) (*Profile, error)
 	Edges(ctx context.Context, obj *graph.Identifier) ([]*graph.Edge, error)
 }
+type MatchingColumnResolver interface {
+	Kind(ctx context.Context, obj *match.ColumnDecision) (string, error)
+	Field(ctx context.Context, obj *match.ColumnDecision) (*string, error)
+}
+type MatchingFieldResolver interface {
+	Kind(ctx context.Context, obj *match.Field) (string, error)
+}
+type MatchingSourceResolver interface {
+	Unusable(ctx context.Context, obj *match.SourceDecision) (*string, error)
+}
 type MutationResolver interface {
 	ApproveMatch(ctx context.Context, id string, note *string) (*StewardResult, error)
 	RejectMatch(ctx context.Context, id string, note *string) (*StewardResult, error)
@@ -366,6 +412,7 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, filter *ProfileFilter) (*ProfileConnection, error)
 	Search(ctx context.Context, query string, first *int) ([]*SearchHit, error)
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
+	Matching(ctx context.Context) (*match.Decision, error)
 	ReviewQueue(ctx context.Context, first *int, after *string, filter *ReviewFilter) (*ReviewConnection, error)
 	AuditLog(ctx context.Context, first *int, after *string, filter *AuditFilter) (*AuditConnection, error)
 	AuditEntry(ctx context.Context, id string) (*graph.AuditEntry, error)
@@ -911,6 +958,124 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MatchPreview.Processed(childComplexity), true
 
+	case "Matching.blocking":
+		if e.ComplexityRoot.Matching.Blocking == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Blocking(childComplexity), true
+	case "Matching.fields":
+		if e.ComplexityRoot.Matching.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Fields(childComplexity), true
+	case "Matching.model":
+		if e.ComplexityRoot.Matching.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Model(childComplexity), true
+	case "Matching.origin":
+		if e.ComplexityRoot.Matching.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Origin(childComplexity), true
+	case "Matching.recordIdLimit":
+		if e.ComplexityRoot.Matching.RecordIDLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.RecordIDLimit(childComplexity), true
+	case "Matching.recordIdTypes":
+		if e.ComplexityRoot.Matching.RecordIDTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.RecordIDTypes(childComplexity), true
+	case "Matching.records":
+		if e.ComplexityRoot.Matching.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Records(childComplexity), true
+	case "Matching.sources":
+		if e.ComplexityRoot.Matching.Sources == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.Sources(childComplexity), true
+	case "Matching.trainedAt":
+		if e.ComplexityRoot.Matching.TrainedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Matching.TrainedAt(childComplexity), true
+
+	case "MatchingColumn.column":
+		if e.ComplexityRoot.MatchingColumn.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingColumn.Column(childComplexity), true
+	case "MatchingColumn.field":
+		if e.ComplexityRoot.MatchingColumn.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingColumn.Field(childComplexity), true
+	case "MatchingColumn.kind":
+		if e.ComplexityRoot.MatchingColumn.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingColumn.Kind(childComplexity), true
+	case "MatchingColumn.reason":
+		if e.ComplexityRoot.MatchingColumn.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingColumn.Reason(childComplexity), true
+
+	case "MatchingField.kind":
+		if e.ComplexityRoot.MatchingField.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingField.Kind(childComplexity), true
+	case "MatchingField.name":
+		if e.ComplexityRoot.MatchingField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingField.Name(childComplexity), true
+
+	case "MatchingSource.columns":
+		if e.ComplexityRoot.MatchingSource.Columns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingSource.Columns(childComplexity), true
+	case "MatchingSource.records":
+		if e.ComplexityRoot.MatchingSource.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingSource.Records(childComplexity), true
+	case "MatchingSource.source":
+		if e.ComplexityRoot.MatchingSource.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingSource.Source(childComplexity), true
+	case "MatchingSource.unusable":
+		if e.ComplexityRoot.MatchingSource.Unusable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchingSource.Unusable(childComplexity), true
+
 	case "Mutation.approveMatch":
 		if e.ComplexityRoot.Mutation.ApproveMatch == nil {
 			break
@@ -1269,6 +1434,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.MatchPreview(childComplexity, args["accept"].(*float64), args["review"].(*float64), args["first"].(*int), args["after"].(*string)), true
+	case "Query.matching":
+		if e.ComplexityRoot.Query.Matching == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Matching(childComplexity), true
 	case "Query.profile":
 		if e.ComplexityRoot.Query.Profile == nil {
 			break
@@ -1853,6 +2024,68 @@ func (ec *executionContext) childFields_MatchPreview(ctx context.Context, field 
 		return ec.fieldContext_MatchPreview_next(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MatchPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_Matching(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "model":
+		return ec.fieldContext_Matching_model(ctx, field)
+	case "origin":
+		return ec.fieldContext_Matching_origin(ctx, field)
+	case "trainedAt":
+		return ec.fieldContext_Matching_trainedAt(ctx, field)
+	case "records":
+		return ec.fieldContext_Matching_records(ctx, field)
+	case "fields":
+		return ec.fieldContext_Matching_fields(ctx, field)
+	case "blocking":
+		return ec.fieldContext_Matching_blocking(ctx, field)
+	case "sources":
+		return ec.fieldContext_Matching_sources(ctx, field)
+	case "recordIdTypes":
+		return ec.fieldContext_Matching_recordIdTypes(ctx, field)
+	case "recordIdLimit":
+		return ec.fieldContext_Matching_recordIdLimit(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Matching", field.Name)
+}
+
+func (ec *executionContext) childFields_MatchingColumn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "column":
+		return ec.fieldContext_MatchingColumn_column(ctx, field)
+	case "kind":
+		return ec.fieldContext_MatchingColumn_kind(ctx, field)
+	case "field":
+		return ec.fieldContext_MatchingColumn_field(ctx, field)
+	case "reason":
+		return ec.fieldContext_MatchingColumn_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MatchingColumn", field.Name)
+}
+
+func (ec *executionContext) childFields_MatchingField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MatchingField_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_MatchingField_kind(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MatchingField", field.Name)
+}
+
+func (ec *executionContext) childFields_MatchingSource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_MatchingSource_source(ctx, field)
+	case "records":
+		return ec.fieldContext_MatchingSource_records(ctx, field)
+	case "columns":
+		return ec.fieldContext_MatchingSource_columns(ctx, field)
+	case "unusable":
+		return ec.fieldContext_MatchingSource_unusable(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MatchingSource", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4877,6 +5110,470 @@ func (ec *executionContext) fieldContext_MatchPreview_next(_ context.Context, fi
 	return graphql.NewScalarFieldContext("MatchPreview", field, false, false, "String")
 }
 
+func (ec *executionContext) _Matching_model(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "String")
+}
+
+func (ec *executionContext) _Matching_origin(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "String")
+}
+
+func (ec *executionContext) _Matching_trainedAt(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_trainedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrainedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_trainedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Matching_records(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Matching_fields(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []match.Field) graphql.Marshaler {
+			return ec.marshalNMatchingField2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Matching",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchingField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Matching_blocking(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_blocking(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Blocking, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_blocking(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "String")
+}
+
+func (ec *executionContext) _Matching_sources(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_sources(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sources, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []match.SourceDecision) graphql.Marshaler {
+			return ec.marshalNMatchingSource2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐSourceDecisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_sources(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Matching",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchingSource(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Matching_recordIdTypes(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_recordIdTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordIDTypes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_recordIdTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "String")
+}
+
+func (ec *executionContext) _Matching_recordIdLimit(ctx context.Context, field graphql.CollectedField, obj *match.Decision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Matching_recordIdLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordIDLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Matching_recordIdLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Matching", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MatchingColumn_column(ctx context.Context, field graphql.CollectedField, obj *match.ColumnDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingColumn_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingColumn_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingColumn", field, false, false, "String")
+}
+
+func (ec *executionContext) _MatchingColumn_kind(ctx context.Context, field graphql.CollectedField, obj *match.ColumnDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingColumn_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MatchingColumn().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingColumn_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingColumn", field, true, true, "String")
+}
+
+func (ec *executionContext) _MatchingColumn_field(ctx context.Context, field graphql.CollectedField, obj *match.ColumnDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingColumn_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MatchingColumn().Field(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingColumn_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingColumn", field, true, true, "String")
+}
+
+func (ec *executionContext) _MatchingColumn_reason(ctx context.Context, field graphql.CollectedField, obj *match.ColumnDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingColumn_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingColumn_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingColumn", field, false, false, "String")
+}
+
+func (ec *executionContext) _MatchingField_name(ctx context.Context, field graphql.CollectedField, obj *match.Field) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingField", field, false, false, "String")
+}
+
+func (ec *executionContext) _MatchingField_kind(ctx context.Context, field graphql.CollectedField, obj *match.Field) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingField_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MatchingField().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingField_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingField", field, true, true, "String")
+}
+
+func (ec *executionContext) _MatchingSource_source(ctx context.Context, field graphql.CollectedField, obj *match.SourceDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingSource_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingSource_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingSource", field, false, false, "String")
+}
+
+func (ec *executionContext) _MatchingSource_records(ctx context.Context, field graphql.CollectedField, obj *match.SourceDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingSource_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingSource_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingSource", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MatchingSource_columns(ctx context.Context, field graphql.CollectedField, obj *match.SourceDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingSource_columns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Columns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []match.ColumnDecision) graphql.Marshaler {
+			return ec.marshalNMatchingColumn2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐColumnDecisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingSource_columns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MatchingSource",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchingColumn(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MatchingSource_unusable(ctx context.Context, field graphql.CollectedField, obj *match.SourceDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchingSource_unusable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MatchingSource().Unusable(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MatchingSource_unusable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchingSource", field, true, true, "String")
+}
+
 func (ec *executionContext) _Mutation_approveMatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6325,6 +7022,38 @@ func (ec *executionContext) fieldContext_Query_identifier(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_identifier_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_matching(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_matching(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Matching(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *match.Decision) graphql.Marshaler {
+			return ec.marshalOMatching2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐDecision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_matching(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Matching(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9395,6 +10124,217 @@ func (ec *executionContext) _MatchPreview(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var matchingImplementors = []string{"Matching"}
+
+func (ec *executionContext) _Matching(ctx context.Context, sel ast.SelectionSet, obj *match.Decision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Matching")
+		case "model":
+			out.Values[i] = ec._Matching_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._Matching_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trainedAt":
+			out.Values[i] = ec._Matching_trainedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._Matching_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._Matching_fields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blocking":
+			out.Values[i] = ec._Matching_blocking(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sources":
+			out.Values[i] = ec._Matching_sources(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordIdTypes":
+			out.Values[i] = ec._Matching_recordIdTypes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordIdLimit":
+			out.Values[i] = ec._Matching_recordIdLimit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var matchingColumnImplementors = []string{"MatchingColumn"}
+
+func (ec *executionContext) _MatchingColumn(ctx context.Context, sel ast.SelectionSet, obj *match.ColumnDecision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchingColumnImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MatchingColumn")
+		case "column":
+			out.Values[i] = ec._MatchingColumn_column(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MatchingColumn_kind(ctx, field, obj)
+				})
+		case "field":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MatchingColumn_field(ctx, field, obj)
+				})
+		case "reason":
+			out.Values[i] = ec._MatchingColumn_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var matchingFieldImplementors = []string{"MatchingField"}
+
+func (ec *executionContext) _MatchingField(ctx context.Context, sel ast.SelectionSet, obj *match.Field) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchingFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MatchingField")
+		case "name":
+			out.Values[i] = ec._MatchingField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MatchingField_kind(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var matchingSourceImplementors = []string{"MatchingSource"}
+
+func (ec *executionContext) _MatchingSource(ctx context.Context, sel ast.SelectionSet, obj *match.SourceDecision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchingSourceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MatchingSource")
+		case "source":
+			out.Values[i] = ec._MatchingSource_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "records":
+			out.Values[i] = ec._MatchingSource_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "columns":
+			out.Values[i] = ec._MatchingSource_columns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unusable":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MatchingSource_unusable(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -9878,6 +10818,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identifier(ctx, field)
+				})
+		case "matching":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_matching(ctx, field)
 				})
 		case "reviewQueue":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -11011,6 +11957,66 @@ func (ec *executionContext) marshalNMatchPreview2ᚖgithubᚗcomᚋidgraphᚋidg
 	return ec._MatchPreview(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNMatchingColumn2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐColumnDecision(ctx context.Context, sel ast.SelectionSet, v match.ColumnDecision) graphql.Marshaler {
+	return ec._MatchingColumn(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMatchingColumn2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐColumnDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []match.ColumnDecision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMatchingColumn2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐColumnDecision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMatchingField2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐField(ctx context.Context, sel ast.SelectionSet, v match.Field) graphql.Marshaler {
+	return ec._MatchingField(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMatchingField2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []match.Field) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMatchingField2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMatchingSource2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐSourceDecision(ctx context.Context, sel ast.SelectionSet, v match.SourceDecision) graphql.Marshaler {
+	return ec._MatchingSource(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMatchingSource2ᚕgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐSourceDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []match.SourceDecision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMatchingSource2githubᚗcomᚋidgraphᚋidgraphᚋmatchᚐSourceDecision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -11559,6 +12565,13 @@ func (ec *executionContext) marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋsche
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOMatching2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋmatchᚐDecision(ctx context.Context, sel ast.SelectionSet, v *match.Decision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Matching(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOProfile2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfile(ctx context.Context, sel ast.SelectionSet, v *Profile) graphql.Marshaler {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -181,8 +182,11 @@ func goName(field string) string {
 	if field == "id" {
 		return "ID"
 	}
-	return strings.ToUpper(field[:1]) + field[1:]
+	// gqlgen spells the initialism in capitals: recordIdTypes → RecordIDTypes.
+	return idWord.ReplaceAllString(strings.ToUpper(field[:1])+field[1:], "ID$1")
 }
+
+var idWord = regexp.MustCompile(`Id([A-Z]|$)`)
 
 // resultBudget counts, while an operation executes, the values its lists
 // really produce (items times the fields selected on each) and refuses
