@@ -273,6 +273,9 @@ type stitch struct {
 	dirtyEdges    map[[2]Key]bool
 	changes       Changes
 	res           Result
+	// held lists the contact identifiers the name guard keeps out of the
+	// current observation's profile.
+	held map[Key]bool
 	// split lists profiles a steward split (for change notifications).
 	split []string
 	// dryRun computes the changes without writing them, except, with
@@ -538,6 +541,9 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			e.Impact = size(st.root(a)) + size(st.root(b))
 		case a.Hub || b.Hub:
 			e.Status, e.Reason = StatusRejected, ReasonHub
+		case st.held[a.Key] != st.held[b.Key]:
+			e.Status, e.Reason = StatusPending, ReasonNameConflict
+			e.Impact = size(st.root(a)) + size(st.root(b))
 		case cannotLink(st.root(a), st.root(b)):
 			e.Status, e.Reason = StatusPending, ReasonCannotLink
 			e.Impact = size(st.root(a)) + size(st.root(b))
@@ -587,11 +593,58 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		}
 		return a.Compare(b)
 	})
+	// The name guard's held identifiers join one another, not the rest.
+	st.held = st.nameHeld(o, order)
+	group, err := st.gather(ctx, o, order, func(k Key) bool { return !st.held[k] })
+	if err != nil {
+		return err
+	}
+	target := group
+	if len(st.held) > 0 {
+		// The traits describe whoever typed the form: they go with the
+		// held identifiers, not onto the profile they were kept from.
+		if target, err = st.gather(ctx, o, order, func(k Key) bool { return st.held[k] }); err != nil {
+			return err
+		}
+	}
+	// Identifiers left out (hubs, or over a limit) that have no profile yet
+	// get one of their own: every identifier belongs to exactly one.
+	for _, k := range order {
+		if n := st.ids[k]; n.Profile == "" {
+			st.newProfile(n)
+		}
+	}
+	if target == nil {
+		return nil
+	}
+	group = target
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
+	}
+	for path, v := range FlattenTraits(o.Traits) {
+		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
+			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
+		}
+	}
+	// Every observation touches its profile: UpdatedAt is the change feed
+	// that caches and subscriptions in other processes follow.
+	st.touch(group)
+	if st.matcher != nil && len(o.Traits) > 0 {
+		return st.match(ctx, o, group)
+	}
+	return nil
+}
+
+// gather joins the identifiers of order that pick selects into one
+// profile, in order, leaving out hubs and any whose profile would break a
+// limit or a cannot-link, and returns it (nil when none was joined).
+func (st *stitch) gather(ctx context.Context, o *Observation, order []Key, pick func(Key) bool) (*Profile, error) {
 	var group *Profile
 	var first Key
 	for _, k := range order {
 		n := st.ids[k]
-		if n.Hub {
+		if n.Hub || !pick(k) {
 			continue
 		}
 		p := st.root(n)
@@ -612,36 +665,11 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		case st.fits(group.Counts, p.Counts) && !cannotLink(group, p):
 			var err error
 			if group, err = st.merge(ctx, group, p, o, Pair(first, k)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	// Identifiers left out (hubs, or over a limit) that have no profile yet
-	// get one of their own: every identifier belongs to exactly one.
-	for _, k := range order {
-		if n := st.ids[k]; n.Profile == "" {
-			st.newProfile(n)
-		}
-	}
-	if group == nil {
-		return nil
-	}
-	t := o.Time
-	if t.IsZero() {
-		t = st.now
-	}
-	for path, v := range FlattenTraits(o.Traits) {
-		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
-			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
-		}
-	}
-	// Every observation touches its profile: UpdatedAt is the change feed
-	// that caches and subscriptions in other processes follow.
-	st.touch(group)
-	if st.matcher != nil && len(o.Traits) > 0 {
-		return st.match(ctx, o, group)
-	}
-	return nil
+	return group, nil
 }
 
 // shared reports whether an identifier was marked by a shared limit (and
