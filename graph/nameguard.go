@@ -41,14 +41,15 @@ func profileFirstName(traits map[string]Trait) string {
 // ID, device or anonymous ID), the emails and phones not yet in that
 // profile are held. Nothing is held when that identifier is new (nothing
 // to disagree with) or every contact identifier is the profile's already
-// (a person changing their name).
-func (st *stitch) nameHeld(o *Observation, order []Key) map[Key]bool {
+// (a person changing their name). It also returns the profile they are
+// held from.
+func (st *stitch) nameHeld(o *Observation, order []Key) (map[Key]bool, *Profile) {
 	if st.cfg.NameGuard <= 0 || len(o.Traits) == 0 {
-		return nil
+		return nil, nil
 	}
 	name := traitFirstName(o.Traits["firstName"], o.Traits["name"])
 	if name == "" {
-		return nil
+		return nil, nil
 	}
 	var ref *Profile
 	for _, k := range order {
@@ -58,7 +59,7 @@ func (st *stitch) nameHeld(o *Observation, order []Key) map[Key]bool {
 		}
 	}
 	if ref == nil || !names.Disagree(name, profileFirstName(ref.Traits), st.cfg.NameGuard) {
-		return nil
+		return nil, nil
 	}
 	var held map[Key]bool
 	for _, k := range order {
@@ -69,7 +70,7 @@ func (st *stitch) nameHeld(o *Observation, order []Key) map[Key]bool {
 			held[k] = true
 		}
 	}
-	return held
+	return held, ref
 }
 
 // nameGuarded replays the guard for a profile rebuilt from its identify

@@ -603,14 +603,7 @@ func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, e
 	}
 	out := make([]bool, len(evs))
 	for i, ev := range evs {
-		order := slices.Clone(ev.Identifiers)
-		slices.SortStableFunc(order, func(a, b Key) int {
-			if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
-				return ra - rb
-			}
-			return a.Compare(b)
-		})
-		for _, k := range order {
+		for _, k := range st.byPriority(ev.Identifiers) {
 			if !hub[k] {
 				out[i] = member[k]
 				break

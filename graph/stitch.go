@@ -501,6 +501,19 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			st.dirtyEdges[p] = true
 		}
 	}
+	order := st.byPriority(keys)
+	// The name guard's held identifiers join one another, not the rest;
+	// a device the profile shares with whoever typed the form has been
+	// seen with a second person, as if they had signed in on it.
+	var ref *Profile
+	st.held, ref = st.nameHeld(o, order)
+	if len(st.held) > 0 {
+		for _, k := range keys {
+			if n := st.ids[k]; !n.Hub && st.cfg.SharedLimits[k.Type] > 0 && st.root(n) == ref {
+				n.Users++
+			}
+		}
+	}
 	for _, k := range keys {
 		n := st.ids[k]
 		if n.Hub {
@@ -519,7 +532,7 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 		st.res.Marked = append(st.res.Marked, k)
 	}
 
-	if err := st.group(ctx, o, keys); err != nil {
+	if err := st.group(ctx, o, order); err != nil {
 		return err
 	}
 	for _, p := range pairs {
@@ -583,9 +596,8 @@ func (st *stitch) countStrong(p [2]Key) {
 	}
 }
 
-// group joins the observation's identifiers into one profile, taking them
-// in priority order and leaving out any whose profile would break a limit.
-func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
+// byPriority sorts keys by their type's priority, then by key.
+func (st *stitch) byPriority(keys []Key) []Key {
 	order := slices.Clone(keys)
 	slices.SortStableFunc(order, func(a, b Key) int {
 		if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
@@ -593,8 +605,13 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		}
 		return a.Compare(b)
 	})
-	// The name guard's held identifiers join one another, not the rest.
-	st.held = st.nameHeld(o, order)
+	return order
+}
+
+// group joins the observation's identifiers (in priority order) into one
+// profile, leaving out any whose profile would break a limit and those
+// the name guard holds (st.held), which join one another.
+func (st *stitch) group(ctx context.Context, o *Observation, order []Key) error {
 	group, err := st.gather(ctx, o, order, func(k Key) bool { return !st.held[k] })
 	if err != nil {
 		return err
