@@ -39,6 +39,8 @@ type Result struct {
 	Matches int
 	// OversizedBlocks counts blocking keys skipped as too common.
 	OversizedBlocks int
+	// NameHeld counts identifiers the name guard kept out of a profile.
+	NameHeld int
 	// Marked lists the identifiers marked as hubs (or shared).
 	Marked []Key
 	// Repaired counts profiles repaired after a shared identifier was found;
@@ -507,6 +509,7 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 	// seen with a second person, as if they had signed in on it.
 	var ref *Profile
 	st.held, ref = st.nameHeld(o, order)
+	st.res.NameHeld += len(st.held)
 	if len(st.held) > 0 {
 		for _, k := range keys {
 			if n := st.ids[k]; !n.Hub && st.cfg.SharedLimits[k.Type] > 0 && st.root(n) == ref {
