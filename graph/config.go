@@ -29,7 +29,18 @@ type Config struct {
 	RecordIDLimit int
 	// explicit lists the types --limits named.
 	explicit map[string]bool
+	// NameGuard: an identify whose first name clearly disagrees with the
+	// name of the profile it would join (Jaro-Winkler similarity below
+	// NameGuard, and neither a nickname, prefix nor initial of the other)
+	// does not join its new emails and phones to that profile: they wait
+	// for review with reason name_conflict (a household member's form on
+	// the signed-in tablet). 0 turns the guard off.
+	NameGuard float64
 }
+
+// DefaultNameGuard is the similarity below which two first names are two
+// people's: typos (Jon, John; Micheal, Michael) score above it.
+const DefaultNameGuard = 0.85
 
 // DefaultCustomLimit applies to types that Config.Limits does not name.
 const DefaultCustomLimit = 5
@@ -76,6 +87,7 @@ func DefaultConfig() Config {
 		// is shared already: Segment's SDKs keep one anonymous ID per
 		// install whoever holds it.
 		SharedLimits: map[string]int{TypeAnonymousID: 1, TypeDeviceID: 1, TypeAdvertisingID: 1},
+		NameGuard:    DefaultNameGuard,
 	}
 }
 
@@ -87,6 +99,22 @@ func (c *Config) ParseSharedLimits(s string) error {
 		return nil
 	}
 	return parseTypeCounts("shared limits", s, c.SharedLimits)
+}
+
+// ParseNameGuard parses the --name-guard flag: a Jaro-Winkler threshold
+// in (0, 1], or "off".
+func (c *Config) ParseNameGuard(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "off" {
+		c.NameGuard = 0
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0 && v <= 1) {
+		return fmt.Errorf("name guard: %q is not a similarity in (0, 1] or off", s)
+	}
+	c.NameGuard = v
+	return nil
 }
 
 func (c Config) limit(typ string) int {

@@ -89,6 +89,8 @@ type model struct {
 	// profiles beyond the limits; link joins identifiers never seen
 	// together.
 	separated, overLimits, linked bool
+	// held: the name guard kept co-observed identifiers apart.
+	held bool
 }
 
 func (m *model) find(k graph.Key) graph.Key {
@@ -172,9 +174,13 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 		if len(batch) == 0 {
 			return
 		}
-		if _, err := st.Ingest(ctx, batch); err != nil {
+		res, err := st.Ingest(ctx, batch)
+		if err != nil {
 			t.Fatalf("ingest %s: %v", describe(batch), err)
 		}
+		// The trait sets' first names (Jon, Jane, Ann) disagree: the name
+		// guard holds emails seen with another name's profile.
+		m.held = m.held || res.NameHeld > 0
 		for _, o := range batch {
 			m.observe(o)
 		}
@@ -514,7 +520,7 @@ func checkGraph(t *testing.T, s graph.Store, fc fuzzConfig, m *model) {
 			}
 		}
 	}
-	if !fc.tight && !m.separated {
+	if !fc.tight && !m.separated && !m.held {
 		for _, k := range keys {
 			if root := m.find(k); profileOf[k] != profileOf[root] {
 				t.Errorf("%s and %s were seen connected but are in profiles %s and %s", k, root, profileOf[k], profileOf[root])

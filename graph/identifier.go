@@ -70,7 +70,8 @@ type Identifier struct {
 	Sources   []string  `json:"sources"`
 	// Strong counts the distinct strong identifiers seen with this one.
 	Strong int `json:"strong"`
-	// Users counts the distinct user IDs seen with this one (SharedLimits).
+	// Users counts the people seen with this one (SharedLimits): distinct
+	// user IDs, and forms the name guard held from its profile.
 	Users int  `json:"users,omitempty"`
 	Hub   bool `json:"hub,omitempty"`
 }

@@ -539,9 +539,13 @@ func (st *stitch) rebuild(ctx context.Context, r Reader, p *Profile, ids []*Iden
 		after = &EventCursor{Timestamp: last.Timestamp, ID: last.ID}
 	}
 	slices.Reverse(evs) // oldest first, as they were applied
-	lead, err := st.traitLeads(ctx, r, ids, evs)
+	lead, hub, err := st.traitLeads(ctx, r, ids, evs)
 	if err != nil {
 		return err
+	}
+	member := make(map[Key]bool, len(keys))
+	for _, k := range keys {
+		member[k] = true
 	}
 	p.Traits = map[string]Trait{}
 	for i, ev := range evs {
@@ -557,6 +561,9 @@ func (st *stitch) rebuild(ctx context.Context, r Reader, p *Profile, ids []*Iden
 		if err := dec.Decode(&traits); err != nil {
 			continue // not an object: stitching took no traits from it either
 		}
+		if st.nameGuarded(traits, p.Traits, ev.Identifiers, func(k Key) bool { return !member[k] && !hub[k] }) {
+			continue
+		}
 		for path, v := range FlattenTraits(traits) {
 			if cur, ok := p.Traits[path]; !ok || !cur.Time.After(ev.Timestamp) {
 				p.Traits[path] = Trait{Value: v, Source: ev.Source, Time: ev.Timestamp}
@@ -570,8 +577,8 @@ func (st *stitch) rebuild(ctx context.Context, r Reader, p *Profile, ids []*Iden
 // traitLeads reports, for each event, whether stitching gave its traits to
 // the profile of these identifiers: the event's leading identifier (the
 // first in priority order that is not a hub, as group picks it) is one of
-// them.
-func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, evs []*Event) ([]bool, error) {
+// them. It also returns which of the events' identifiers are hubs.
+func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, evs []*Event) ([]bool, map[Key]bool, error) {
 	member, hub := map[Key]bool{}, map[Key]bool{}
 	for _, n := range ids {
 		member[n.Key] = true
@@ -588,7 +595,7 @@ func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, e
 	if len(others) > 0 {
 		found, err := r.GetIdentifiers(ctx, others)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i, n := range found {
 			hub[others[i]] = n != nil && n.Hub
@@ -596,21 +603,14 @@ func (st *stitch) traitLeads(ctx context.Context, r Reader, ids []*Identifier, e
 	}
 	out := make([]bool, len(evs))
 	for i, ev := range evs {
-		order := slices.Clone(ev.Identifiers)
-		slices.SortStableFunc(order, func(a, b Key) int {
-			if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
-				return ra - rb
-			}
-			return a.Compare(b)
-		})
-		for _, k := range order {
+		for _, k := range st.byPriority(ev.Identifiers) {
 			if !hub[k] {
 				out[i] = member[k]
 				break
 			}
 		}
 	}
-	return out, nil
+	return out, hub, nil
 }
 
 // UndoMerge restores the two profiles of a merge: the absorbed profile

@@ -105,6 +105,8 @@ type Result struct {
 	Matches int
 	// OversizedBlocks counts blocking keys skipped as too common.
 	OversizedBlocks int
+	// NameHeld counts identifiers the name guard kept out of a profile.
+	NameHeld int
 	// Marked lists the identifiers marked as hubs (or shared).
 	Marked []Key
 	// Repaired counts profiles repaired after a shared identifier was found;
@@ -339,6 +341,9 @@ type stitch struct {
 	dirtyEdges    map[[2]Key]bool
 	changes       Changes
 	res           Result
+	// held lists the contact identifiers the name guard keeps out of the
+	// current observation's profile.
+	held map[Key]bool
 	// split lists profiles a steward split (for change notifications).
 	split []string
 	// dryRun computes the changes without writing them, except, with
@@ -564,6 +569,20 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			st.dirtyEdges[p] = true
 		}
 	}
+	order := st.byPriority(keys)
+	// The name guard's held identifiers join one another, not the rest;
+	// a device the profile shares with whoever typed the form has been
+	// seen with a second person, as if they had signed in on it.
+	var ref *Profile
+	st.held, ref = st.nameHeld(o, order)
+	st.res.NameHeld += len(st.held)
+	if len(st.held) > 0 {
+		for _, k := range keys {
+			if n := st.ids[k]; !n.Hub && st.cfg.SharedLimits[k.Type] > 0 && st.root(n) == ref {
+				n.Users++
+			}
+		}
+	}
 	for _, k := range keys {
 		n := st.ids[k]
 		if n.Hub {
@@ -582,7 +601,7 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 		st.res.Marked = append(st.res.Marked, k)
 	}
 
-	if err := st.group(ctx, o, keys); err != nil {
+	if err := st.group(ctx, o, order); err != nil {
 		return err
 	}
 	for _, p := range pairs {
@@ -604,6 +623,9 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 			e.Impact = size(st.root(a)) + size(st.root(b))
 		case a.Hub || b.Hub:
 			e.Status, e.Reason = StatusRejected, ReasonHub
+		case st.held[a.Key] != st.held[b.Key]:
+			e.Status, e.Reason = StatusPending, ReasonNameConflict
+			e.Impact = size(st.root(a)) + size(st.root(b))
 		case cannotLink(st.root(a), st.root(b)):
 			e.Status, e.Reason = StatusPending, ReasonCannotLink
 			e.Impact = size(st.root(a)) + size(st.root(b))
@@ -643,9 +665,8 @@ func (st *stitch) countStrong(p [2]Key) {
 	}
 }
 
-// group joins the observation's identifiers into one profile, taking them
-// in priority order and leaving out any whose profile would break a limit.
-func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
+// byPriority sorts keys by their type's priority, then by key.
+func (st *stitch) byPriority(keys []Key) []Key {
 	order := slices.Clone(keys)
 	slices.SortStableFunc(order, func(a, b Key) int {
 		if ra, rb := st.cfg.rank(a.Type), st.cfg.rank(b.Type); ra != rb {
@@ -653,11 +674,63 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		}
 		return a.Compare(b)
 	})
+	return order
+}
+
+// group joins the observation's identifiers (in priority order) into one
+// profile, leaving out any whose profile would break a limit and those
+// the name guard holds (st.held), which join one another.
+func (st *stitch) group(ctx context.Context, o *Observation, order []Key) error {
+	group, err := st.gather(ctx, o, order, func(k Key) bool { return !st.held[k] })
+	if err != nil {
+		return err
+	}
+	target := group
+	if len(st.held) > 0 {
+		// The traits describe whoever typed the form: they go with the
+		// held identifiers, not onto the profile they were kept from.
+		if target, err = st.gather(ctx, o, order, func(k Key) bool { return st.held[k] }); err != nil {
+			return err
+		}
+	}
+	// Identifiers left out (hubs, or over a limit) that have no profile yet
+	// get one of their own: every identifier belongs to exactly one.
+	for _, k := range order {
+		if n := st.ids[k]; n.Profile == "" {
+			st.newProfile(n)
+		}
+	}
+	if target == nil {
+		return nil
+	}
+	group = target
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
+	}
+	for path, v := range FlattenTraits(o.Traits) {
+		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
+			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
+		}
+	}
+	// Every observation touches its profile: UpdatedAt is the change feed
+	// that caches and subscriptions in other processes follow.
+	st.touch(group)
+	if st.matcher != nil && len(o.Traits) > 0 {
+		return st.match(ctx, o, group)
+	}
+	return nil
+}
+
+// gather joins the identifiers of order that pick selects into one
+// profile, in order, leaving out hubs and any whose profile would break a
+// limit or a cannot-link, and returns it (nil when none was joined).
+func (st *stitch) gather(ctx context.Context, o *Observation, order []Key, pick func(Key) bool) (*Profile, error) {
 	var group *Profile
 	var first Key
 	for _, k := range order {
 		n := st.ids[k]
-		if n.Hub {
+		if n.Hub || !pick(k) {
 			continue
 		}
 		p := st.root(n)
@@ -678,36 +751,11 @@ func (st *stitch) group(ctx context.Context, o *Observation, keys []Key) error {
 		case st.fits(group.Counts, p.Counts) && !cannotLink(group, p):
 			var err error
 			if group, err = st.merge(ctx, group, p, o, Pair(first, k)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	// Identifiers left out (hubs, or over a limit) that have no profile yet
-	// get one of their own: every identifier belongs to exactly one.
-	for _, k := range order {
-		if n := st.ids[k]; n.Profile == "" {
-			st.newProfile(n)
-		}
-	}
-	if group == nil {
-		return nil
-	}
-	t := o.Time
-	if t.IsZero() {
-		t = st.now
-	}
-	for path, v := range FlattenTraits(o.Traits) {
-		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
-			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
-		}
-	}
-	// Every observation touches its profile: UpdatedAt is the change feed
-	// that caches and subscriptions in other processes follow.
-	st.touch(group)
-	if st.matcher != nil && len(o.Traits) > 0 {
-		return st.match(ctx, o, group)
-	}
-	return nil
+	return group, nil
 }
 
 // shared reports whether an identifier was marked by a shared limit (and

@@ -1,6 +1,8 @@
 package match
 
 import (
+	"github.com/idgraph/idgraph/internal/names"
+
 	"slices"
 	"sort"
 	"strings"
@@ -138,7 +140,7 @@ var methods = map[string]*method{
 }
 
 func prepText(raw string) value {
-	k := normalize(raw)
+	k := names.Normalize(raw)
 	if k == "" {
 		return value{}
 	}
@@ -153,7 +155,7 @@ func prepText(raw string) value {
 func prepName(raw string) value {
 	v := prepText(raw)
 	if len(v.tokens) > 0 {
-		v.aux = nicknameGroup(v.tokens[0])
+		v.aux = names.NicknameGroup(v.tokens[0])
 	}
 	return v
 }
@@ -167,7 +169,7 @@ func prepDate(raw string) value {
 	// typo level can still see that it is one keystroke off.
 	k := digitsOf(raw)
 	if len(k) < 4 {
-		k = normalize(raw)
+		k = names.Normalize(raw)
 	}
 	if k == "" {
 		return value{}

@@ -1,6 +1,8 @@
 package match
 
 import (
+	"github.com/idgraph/idgraph/internal/names"
+
 	"fmt"
 	"strings"
 )
@@ -80,7 +82,7 @@ func profileOf(vals []string) profile {
 		if len(d) >= 7 && len(d) <= 15 && strings.Trim(v, "0123456789 +-().") == "" && d != v {
 			p.phoneLike++
 		}
-		n := normalize(v)
+		n := names.Normalize(v)
 		toks := strings.Fields(n)
 		p.avgTokens += float64(len(toks))
 		p.avgLen += float64(len([]rune(v)))

@@ -2,52 +2,9 @@ package match
 
 import (
 	"strings"
-	"unicode"
+
+	"github.com/idgraph/idgraph/internal/names"
 )
-
-// foldTable maps the accented Latin letters met in names to their base
-// letter, so "José" and "Jose" agree exactly. A small table rather than
-// golang.org/x/text keeps the package free of dependencies; letters it
-// does not know (Cyrillic, CJK, …) are kept as they are.
-var foldTable = map[rune]rune{
-	'à': 'a', 'á': 'a', 'â': 'a', 'ã': 'a', 'ä': 'a', 'å': 'a', 'ā': 'a', 'ă': 'a', 'ą': 'a',
-	'ç': 'c', 'ć': 'c', 'č': 'c', 'ď': 'd', 'đ': 'd',
-	'è': 'e', 'é': 'e', 'ê': 'e', 'ë': 'e', 'ē': 'e', 'ė': 'e', 'ę': 'e', 'ě': 'e',
-	'ğ': 'g', 'ì': 'i', 'í': 'i', 'î': 'i', 'ï': 'i', 'ī': 'i', 'į': 'i', 'ı': 'i',
-	'ł': 'l', 'ľ': 'l', 'ñ': 'n', 'ń': 'n', 'ň': 'n',
-	'ò': 'o', 'ó': 'o', 'ô': 'o', 'õ': 'o', 'ö': 'o', 'ø': 'o', 'ō': 'o', 'ő': 'o',
-	'ŕ': 'r', 'ř': 'r', 'ś': 's', 'š': 's', 'ş': 's', 'ș': 's', 'ß': 's',
-	'ť': 't', 'ţ': 't', 'ț': 't', 'ù': 'u', 'ú': 'u', 'û': 'u', 'ü': 'u', 'ū': 'u', 'ů': 'u', 'ű': 'u', 'ų': 'u',
-	'ý': 'y', 'ÿ': 'y', 'ź': 'z', 'ż': 'z', 'ž': 'z',
-}
-
-// normalize lower-cases, folds common accents, turns punctuation into
-// spaces and collapses runs of spaces. Letters and digits of any script
-// survive, so non-Latin names compare on their own characters.
-func normalize(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		r = unicode.ToLower(r)
-		if f, ok := foldTable[r]; ok {
-			r = f
-		}
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space = false
-			b.WriteRune(r)
-		case unicode.Is(unicode.Mn, r):
-			// combining marks (decomposed accents) carry no identity
-		default:
-			space = true
-		}
-	}
-	return b.String()
-}
 
 // normalizeEmail keeps the characters that matter in an address.
 func normalizeEmail(s string) string {
@@ -70,72 +27,6 @@ func stripSpaces(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, " ", "")
-}
-
-// jaroWinkler is the Jaro similarity with Winkler's common-prefix boost
-// (prefix up to 4, scale 0.1). It works on runes so non-Latin names are
-// compared by characters, not bytes.
-func jaroWinkler(a, b []rune) float64 {
-	j := jaro(a, b)
-	if j <= 0.7 {
-		return j
-	}
-	l := 0
-	for l < len(a) && l < len(b) && l < 4 && a[l] == b[l] {
-		l++
-	}
-	return j + float64(l)*0.1*(1-j)
-}
-
-func jaro(a, b []rune) float64 {
-	la, lb := len(a), len(b)
-	if la == 0 && lb == 0 {
-		return 1
-	}
-	if la == 0 || lb == 0 {
-		return 0
-	}
-	md := max(la, lb)/2 - 1
-	if md < 0 {
-		md = 0
-	}
-	// Stack buffers avoid allocations for the short strings we compare.
-	var abuf, bbuf [64]bool
-	am, bm := abuf[:0], bbuf[:0]
-	if la <= 64 && lb <= 64 {
-		am, bm = abuf[:la], bbuf[:lb]
-	} else {
-		am, bm = make([]bool, la), make([]bool, lb)
-	}
-	m := 0
-	for i := 0; i < la; i++ {
-		lo, hi := max(0, i-md), min(lb-1, i+md)
-		for k := lo; k <= hi; k++ {
-			if !bm[k] && a[i] == b[k] {
-				am[i], bm[k] = true, true
-				m++
-				break
-			}
-		}
-	}
-	if m == 0 {
-		return 0
-	}
-	t, k := 0, 0
-	for i := 0; i < la; i++ {
-		if !am[i] {
-			continue
-		}
-		for !bm[k] {
-			k++
-		}
-		if a[i] != b[k] {
-			t++
-		}
-		k++
-	}
-	fm := float64(m)
-	return (fm/float64(la) + fm/float64(lb) + (fm-float64(t)/2)/fm) / 3
 }
 
 // damerauLevenshtein is the optimal-string-alignment distance (insert,
@@ -192,7 +83,7 @@ func damerauLevenshtein(a, b []rune, limit int) int {
 	return prev[lb]
 }
 
-// jwAtLeast reports whether jaroWinkler(a, b) >= t. Most pairs compared
+// jwAtLeast reports whether names.JaroWinkler(a, b) >= t. Most pairs compared
 // are unrelated, so it first bounds the similarity by the characters the
 // strings share at all (ignoring the match window) and skips the full
 // computation when even that bound falls short.
@@ -231,7 +122,7 @@ func jwAtLeast(a, b []rune, t float64) bool {
 			return false
 		}
 	}
-	return jaroWinkler(a, b) >= t
+	return names.JaroWinkler(a, b) >= t
 }
 
 // tokenSet is the Jaccard similarity of the two strings' word sets, which

@@ -1,6 +1,8 @@
 package match
 
 import (
+	"github.com/idgraph/idgraph/internal/names"
+
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -97,7 +99,7 @@ func Synthesize(opt SynthOptions) (*Table, SynthStats) {
 				p.y = min(max(p.y, 1920), 2006)
 				p.d = min(p.d, daysIn(p.y, p.m))
 			}
-			for p.given == h.given || nicknameGroup(p.given) != "" && nicknameGroup(p.given) == nicknameGroup(h.given) {
+			for p.given == h.given || names.NicknameGroup(p.given) != "" && names.NicknameGroup(p.given) == names.NicknameGroup(h.given) {
 				p.given = g.givenName()
 			}
 			p.email = g.email(p.given, p.surname)
@@ -156,7 +158,7 @@ func (g *synthGen) init() {
 	g.givenCum = zipfCum(len(synthGiven), 0.9)
 	g.surCum = zipfCum(len(synthSurnames), 1.0)
 	g.diminutive = map[string][]string{}
-	for nick, grp := range nicknames {
+	for nick, grp := range names.Nicknames {
 		g.diminutive[grp] = append(g.diminutive[grp], nick)
 	}
 	for _, v := range g.diminutive {
@@ -315,7 +317,7 @@ func (g *synthGen) duplicate(i, k int, p *synthPerson) []string {
 	if r.Float64() < 0.15 { // nickname, or the full name for a nickname
 		if d := g.diminutive[q.given]; len(d) > 0 {
 			q.given = d[r.IntN(len(d))]
-		} else if full, ok := nicknames[q.given]; ok {
+		} else if full, ok := names.Nicknames[q.given]; ok {
 			q.given = full
 		}
 	}

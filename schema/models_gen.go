@@ -167,7 +167,7 @@ type ReviewEdge struct {
 
 // Narrows the review queue.
 type ReviewFilter struct {
-	// review, held, chaining_guard, merge_protection or cannot_link.
+	// review, held, chaining_guard, merge_protection, cannot_link, shared or name_conflict.
 	Reason *string `json:"reason,omitempty"`
 	// Only edges observed by this source.
 	Source *string `json:"source,omitempty"`

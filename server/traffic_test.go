@@ -46,6 +46,24 @@ func trafficPeople(t *testing.T, def int) int {
 	return def
 }
 
+// stitchingFromEnv applies serve's IDGRAPH_SHARED_LIMITS and
+// IDGRAPH_NAME_GUARD, so that the benchmarks' variants (docs/benchmarks.md)
+// run the same test.
+func stitchingFromEnv(t *testing.T) func(*graph.Stitcher) {
+	cfg := graph.DefaultConfig()
+	if v, ok := os.LookupEnv("IDGRAPH_SHARED_LIMITS"); ok {
+		if err := cfg.ParseSharedLimits(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, ok := os.LookupEnv("IDGRAPH_NAME_GUARD"); ok {
+		if err := cfg.ParseNameGuard(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func(st *graph.Stitcher) { st.Config = cfg }
+}
+
 func withSegmentModel(st *graph.Stitcher) {
 	st.Matcher, st.MatchConfig = match.NewGraphMatcher(match.SegmentModel(), true), graph.DefaultMatchConfig()
 }
@@ -57,9 +75,9 @@ func TestTrafficProperties(t *testing.T) {
 	for _, b := range backends.All() {
 		for _, matching := range []bool{true, false} {
 			name := b.Name + "/matching-off"
-			var opts []func(*graph.Stitcher)
+			opts := []func(*graph.Stitcher){stitchingFromEnv(t)}
 			if matching {
-				name, opts = b.Name+"/matching-on", []func(*graph.Stitcher){withSegmentModel}
+				name, opts = b.Name+"/matching-on", append(opts, withSegmentModel)
 			}
 			t.Run(name, func(t *testing.T) {
 				n := people
@@ -68,6 +86,12 @@ func TestTrafficProperties(t *testing.T) {
 				}
 				o := traffic.Defaults()
 				o.People, o.Seed = n, 11
+				if v := os.Getenv("IDGRAPH_TRAFFIC_FORM_FILL"); v != "" {
+					var err error
+					if o.FormFill, err = strconv.ParseFloat(v, 64); err != nil {
+						t.Fatalf("IDGRAPH_TRAFFIC_FORM_FILL: %v", err)
+					}
+				}
 				s := traffic.Generate(o)
 				f := newFixture(t, b.Open, opts...)
 				start := time.Now()
@@ -80,7 +104,9 @@ func TestTrafficProperties(t *testing.T) {
 				before := f.exportJSON(t)
 				checkLimits(t, before, graph.DefaultConfig())
 				t.Logf("identifiers: %v", scoreExport(before, s.Owner))
-				t.Logf("events: %v", scoreEvents(t, before, s.Messages))
+				sc, diag := diagnoseEvents(t, before, s)
+				t.Logf("events: %v", sc)
+				t.Logf("events' false pairs: %v", diag)
 
 				// Redelivered whole, the stream changes nothing.
 				f.sendBatches(t, s.Messages, 250)
@@ -342,15 +368,25 @@ func sameJSON(a, b any) bool {
 // highest-priority identifier (see traffic.EventScorer).
 func scoreEvents(t *testing.T, ps []server.ExportedProfile, msgs []traffic.Message) traffic.Score {
 	t.Helper()
+	s, _ := diagnoseEvents(t, ps, &traffic.Stream{Messages: msgs})
+	return s
+}
+
+// diagnoseEvents scores the events and sorts their false pairs by cause
+// (traffic.EventScorer.Diagnose).
+func diagnoseEvents(t *testing.T, ps []server.ExportedProfile, s *traffic.Stream) (traffic.Score, traffic.EventDiagnosis) {
+	t.Helper()
 	profileOf := map[graph.Key]string{}
 	for _, p := range ps {
 		for _, k := range p.Identifiers {
 			profileOf[k] = p.ID
 		}
 	}
-	s, err := traffic.ScoreEvents(profileOf, msgs, graph.DefaultConfig().Priority)
-	if err != nil {
-		t.Fatal(err)
+	e := traffic.NewEventScorer(profileOf, graph.DefaultConfig().Priority)
+	for _, m := range s.Messages {
+		if err := e.Add(m); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return s
+	return e.Score(), e.Diagnose(s.Owner)
 }

@@ -100,6 +100,8 @@ type EventScorer struct {
 	dec       segment.Decoder
 	seen      map[string]bool
 	as        []Assignment
+	// placed is the identifier that placed each of as.
+	placed []graph.Key
 }
 
 // NewEventScorer scores against the profiles in profileOf (identifier →
@@ -141,6 +143,7 @@ func (e *EventScorer) Add(m Message) error {
 	for _, k := range keys {
 		if p, ok := e.profileOf[k]; ok {
 			e.as = append(e.as, Assignment{Profile: p, Person: m.Person})
+			e.placed = append(e.placed, k)
 			break
 		}
 	}

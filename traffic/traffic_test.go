@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,49 @@ func TestScoreEvents(t *testing.T) {
 	}
 	if _, err := traffic.ScoreEvents(profileOf, []traffic.Message{{Body: []byte(`{"type":`)}}, nil); err == nil {
 		t.Error("a message that does not decode scored without an error")
+	}
+}
+
+// TestDiagnose: Bob's anonymous event on the tablet in Ann's profile is
+// false with her own event on it (forced: one identifier) and with her
+// signed-in event (shared: the tablet's events with another's); the
+// ceiling counts only the forced pair as false.
+func TestDiagnose(t *testing.T) {
+	msg := func(id, anon, user string) []byte {
+		return []byte(`{"type":"track","event":"x","messageId":"` + id + `","anonymousId":"` + anon + `","userId":"` + user + `"}`)
+	}
+	msgs := []traffic.Message{
+		{Body: msg("1", "a1", "ann"), Person: 1},
+		{Body: msg("2", "tablet", ""), Person: 1},
+		{Body: msg("3", "tablet", ""), Person: 2},
+		{Body: msg("4", "b1", ""), Person: 2},
+	}
+	user, anon := func(v string) graph.Key { return graph.Key{Type: graph.TypeUserID, Value: v} },
+		func(v string) graph.Key { return graph.Key{Type: graph.TypeAnonymousID, Value: v} }
+	profileOf := map[graph.Key]string{user("ann"): "p-ann", anon("a1"): "p-ann", anon("tablet"): "p-ann", anon("b1"): "p-bob"}
+	owner := map[graph.Key]int{user("ann"): 1, anon("a1"): 1, anon("b1"): 2} // the tablet is the household's
+	e := traffic.NewEventScorer(profileOf, graph.DefaultConfig().Priority)
+	for _, m := range msgs {
+		if err := e.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := e.Diagnose(owner)
+	if d.False != 2 || d.Forced != 1 || d.Shared != 1 || d.Merged != 0 {
+		t.Errorf("diagnosis %+v, want 2 false pairs: 1 forced, 1 shared, 0 merged", d)
+	}
+	// Best case: Ann's two events together, Bob's two together, and the
+	// tablet's pair false: 2 / 3.
+	if math.Abs(d.Ceiling-2.0/3) > 1e-9 || d.Separate != 0 {
+		t.Errorf("ceiling %.4f, separate %.4f; want 0.6667 and 0 (the tablet's pair alone)", d.Ceiling, d.Separate)
+	}
+	// Ann's and Bob's own identifiers in one profile are merged pairs.
+	profileOf[anon("b1")] = "p-ann"
+	e = traffic.NewEventScorer(profileOf, graph.DefaultConfig().Priority)
+	for _, m := range msgs {
+		e.Add(m)
+	}
+	if d := e.Diagnose(owner); d.Merged != 1 || d.Forced != 1 || d.False != 4 {
+		t.Errorf("with b1 in Ann's profile: %+v, want 4 false, 1 forced, 1 merged", d)
 	}
 }

@@ -38,6 +38,7 @@ func serve(ctx context.Context, args []string) error {
 	priority := fs.String("priority", env("IDGRAPH_PRIORITY", ""), "identifier types from most to least trusted, e.g. user_id,crm_id,email (default: "+strings.Join(graph.DefaultConfig().Priority, ",")+")")
 	hubLimit := fs.Int("hub-limit", envInt("IDGRAPH_HUB_LIMIT", graph.DefaultConfig().HubLimit), "distinct strong identifiers a value may be seen with before it is a hub")
 	sharedLimits := fs.String("shared-limits", env("IDGRAPH_SHARED_LIMITS", "anonymous_id=1,device_id=1,advertising_id=1"), "an identifier of these types seen with more distinct user IDs than N is shared (a family tablet): it joins no profile and the profile it joined is repaired; \"off\" disables")
+	nameGuard := fs.String("name-guard", env("IDGRAPH_NAME_GUARD", strconv.FormatFloat(graph.DefaultNameGuard, 'f', -1, 64)), "an identify whose first name is less alike than this (Jaro-Winkler) to its profile's, and no nickname, prefix or initial of it, leaves its new emails and phones out of that profile, for review (a form typed on someone else's tablet); \"off\" disables")
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
 	maxComplexity := fs.Int("max-complexity", envInt("IDGRAPH_MAX_COMPLEXITY", server.DefaultMaxComplexity), "GraphQL query cost limit (each field 1, connections times first)")
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
@@ -63,6 +64,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := cfg.ParseSharedLimits(*sharedLimits); err != nil {
+		return err
+	}
+	if err := cfg.ParseNameGuard(*nameGuard); err != nil {
 		return err
 	}
 	norm := graph.NewNormalizer(*region)

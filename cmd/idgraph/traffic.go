@@ -172,6 +172,7 @@ func runScore(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println("events:", sc.Score())
+	fmt.Println("events' false pairs:", sc.Diagnose(owner))
 	return nil
 }
 

@@ -53,6 +53,10 @@ func Run(t *testing.T, open Opener) {
 		{"StewardDryRun", testStewardDryRun},
 		{"SplitKeepsOwnTraits", testSplitKeepsOwnTraits},
 		{"OutOfRangeTimesRefused", testOutOfRangeTimesRefused},
+		{"NameGuardHousehold", testNameGuardHousehold},
+		{"NameGuardApprove", testNameGuardApprove},
+		{"NameGuardCases", testNameGuardCases},
+		{"NameGuardNameChange", testNameGuardNameChange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
