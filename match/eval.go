@@ -135,23 +135,26 @@ func PairMetrics(tp, predicted, truth int) Metrics {
 
 // EvalReport is the outcome of Evaluate.
 type EvalReport struct {
-	Records        int             `json:"records"`
-	Link           bool            `json:"link"`
-	TruePairs      int             `json:"true_pairs"`
-	CandidatePairs int             `json:"candidate_pairs"`
-	BlockingRecall float64         `json:"blocking_recall"`
-	Pairwise       Metrics         `json:"pairwise"`
-	Cluster        Metrics         `json:"cluster"`
-	Threshold      float64         `json:"threshold"`
-	Detections     []Detection     `json:"detections"`
-	Blocking       *BlockingReport `json:"blocking"`
-	Train          *TrainReport    `json:"train,omitempty"`
-	Clusters       ClusterReport   `json:"clusters"`
-	Model          *Model          `json:"model"`
-	Elapsed        time.Duration   `json:"elapsed"`
-	FalsePositives []Explanation   `json:"false_positives,omitempty"`
-	FalseNegatives []Explanation   `json:"false_negatives,omitempty"`
-	Missed         int             `json:"missed_by_blocking"`
+	Records        int  `json:"records"`
+	Link           bool `json:"link"`
+	TruePairs      int  `json:"true_pairs"`
+	CandidatePairs int  `json:"candidate_pairs"`
+	// CandidatesPerRecord is candidate pairs over records: what blocking
+	// costs, reported beside what it finds (BlockingRecall).
+	CandidatesPerRecord float64         `json:"candidates_per_record"`
+	BlockingRecall      float64         `json:"blocking_recall"`
+	Pairwise            Metrics         `json:"pairwise"`
+	Cluster             Metrics         `json:"cluster"`
+	Threshold           float64         `json:"threshold"`
+	Detections          []Detection     `json:"detections"`
+	Blocking            *BlockingReport `json:"blocking"`
+	Train               *TrainReport    `json:"train,omitempty"`
+	Clusters            ClusterReport   `json:"clusters"`
+	Model               *Model          `json:"model"`
+	Elapsed             time.Duration   `json:"elapsed"`
+	FalsePositives      []Explanation   `json:"false_positives,omitempty"`
+	FalseNegatives      []Explanation   `json:"false_negatives,omitempty"`
+	Missed              int             `json:"missed_by_blocking"`
 }
 
 // Evaluate runs the whole engine on labelled data and measures it. The
@@ -200,6 +203,7 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	rep.Elapsed = time.Since(start)
 	rep.Model, rep.Train, rep.Blocking, rep.Clusters = res.Model, res.Train, res.Blocking, res.Clusters
 	rep.CandidatePairs = len(res.Candidates.Pairs)
+	rep.CandidatesPerRecord = float64(rep.CandidatePairs) / float64(max(1, rep.Records))
 	rep.Threshold = opt.Cluster.Threshold
 	if rep.Threshold <= 0 {
 		rep.Threshold = 0.95
@@ -326,7 +330,8 @@ func FormatEval(w io.Writer, r *EvalReport, verbose bool) {
 		oversized += s.Oversized
 	}
 	fmt.Fprintf(w, "true pairs          %d\n", r.TruePairs)
-	fmt.Fprintf(w, "candidate pairs     %d (%d oversized blocks skipped, cap %d)\n", r.CandidatePairs, oversized, r.Blocking.MaxBlockSize)
+	fmt.Fprintf(w, "candidate pairs     %d (%.1f per record; %d oversized blocks skipped, cap %d)\n",
+		r.CandidatePairs, r.CandidatesPerRecord, oversized, r.Blocking.MaxBlockSize)
 	fmt.Fprintf(w, "blocking recall     %.4f (%d true pairs never compared)\n", r.BlockingRecall, r.Missed)
 	fmt.Fprintf(w, "pairwise  ≥ %.2f    precision %.4f  recall %.4f  F1 %.4f  (tp %d, fp %d, fn %d)\n",
 		r.Threshold, r.Pairwise.Precision, r.Pairwise.Recall, r.Pairwise.F1, r.Pairwise.TP, r.Pairwise.FP, r.Pairwise.FN)
