@@ -104,6 +104,9 @@ func DefaultBlocking(fields []Field) []BlockRule {
 	first := map[Kind]string{}
 	var ids []string
 	for _, f := range fields {
+		if len(f.Minus) > 0 {
+			continue // compared on what its parts leave: no key of a name
+		}
 		if _, ok := first[f.Kind]; !ok {
 			first[f.Kind] = f.Name
 		}

@@ -159,8 +159,14 @@ func prepName(raw string) value {
 }
 
 func prepDate(raw string) value {
-	if y, m, d, ok := ParseDate(raw); ok {
+	if y, m, d, prec, ok := ParsePartialDate(raw); ok {
 		k := FormatDate(y, m, d)
+		switch prec { // a date known to the year or month keeps only what is known
+		case PrecYear:
+			k = k[:4]
+		case PrecMonth:
+			k = k[:6]
+		}
 		return value{key: k, runes: []rune(k), flat: []rune(k), y: int16(y), m: int8(m), d: int8(d)}
 	}
 	// Not a valid date (typos make 19870231): keep its digits, so the
@@ -309,6 +315,14 @@ func comparePostcode(a, b, _, _ *value) int {
 }
 
 func compareDate(a, b, _, _ *value) int {
+	// A date known only to the year or month agrees at most as far as it
+	// is known: the same year is one component, never exact agreement.
+	if (a.y != 0 && a.d == 0) || (b.y != 0 && b.d == 0) {
+		if a.y == b.y && (a.m == 0 || b.m == 0 || a.m == b.m) {
+			return 4
+		}
+		return 5
+	}
 	if a.key == b.key {
 		return 0
 	}
@@ -324,6 +338,10 @@ func compareDate(a, b, _, _ *value) int {
 	case a.m == b.m && a.d == b.d:
 		return 3
 	case a.y == b.y && (a.m == b.m || a.d == b.d):
+		return 4
+	case a.y == b.y && (a.m == 1 && a.d == 1 || b.m == 1 && b.d == 1):
+		// 1 January often stands for "some day that year" (catalogues
+		// store a year-precision date as YYYY-01-01).
 		return 4
 	}
 	return 5
