@@ -111,7 +111,7 @@ var methods = map[string]*method{
 		compare: comparePostcode,
 	},
 	"date": {
-		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "else"},
+		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "year", "else"},
 		prepare: prepDate,
 		compare: compareDate,
 	},
@@ -235,18 +235,19 @@ func swapped(a, b, pa, pb *value, jw float64) bool {
 }
 
 func compareName(a, b, pa, pb *value) int {
+	initial := len(a.runes) == 1 || len(b.runes) == 1
 	switch {
 	case a.key == b.key:
 		return 0
 	case a.aux != "" && a.aux == b.aux:
 		return 1
-	case close1(a, b, 0.92):
+	case !initial && close1(a, b, 0.92): // "t" and "m" are one edit apart, and nothing alike
 		return 2
 	case swapped(a, b, pa, pb, 0.92):
 		return 3
 	case jwAtLeast(a.flat, b.flat, 0.8):
 		return 4
-	case (len(a.runes) == 1 || len(b.runes) == 1) && a.runes[0] == b.runes[0]:
+	case initial && a.runes[0] == b.runes[0]:
 		return 5
 	}
 	return 6
@@ -315,13 +316,20 @@ func comparePostcode(a, b, _, _ *value) int {
 }
 
 func compareDate(a, b, _, _ *value) int {
+	const oneComponent, year, other = 4, 5, 6
 	// A date known only to the year or month agrees at most as far as it
-	// is known: the same year is one component, never exact agreement.
+	// is known: never exactly, and the same year alone is its own, weaker
+	// level (namesakes born the same year are common in old records).
 	if (a.y != 0 && a.d == 0) || (b.y != 0 && b.d == 0) {
-		if a.y == b.y && (a.m == 0 || b.m == 0 || a.m == b.m) {
-			return 4
+		switch {
+		case a.y != b.y:
+			return other
+		case a.m != 0 && a.m == b.m:
+			return oneComponent
+		case a.m == 0 || b.m == 0:
+			return year
 		}
-		return 5
+		return other
 	}
 	if a.key == b.key {
 		return 0
@@ -330,7 +338,7 @@ func compareDate(a, b, _, _ *value) int {
 		return 1
 	}
 	if a.y == 0 || b.y == 0 { // one is not a valid date: only the string levels apply
-		return 5
+		return other
 	}
 	switch {
 	case a.y == b.y && a.m == b.d && a.d == b.m:
@@ -338,13 +346,15 @@ func compareDate(a, b, _, _ *value) int {
 	case a.m == b.m && a.d == b.d:
 		return 3
 	case a.y == b.y && (a.m == b.m || a.d == b.d):
-		return 4
+		return oneComponent
 	case a.y == b.y && (a.m == 1 && a.d == 1 || b.m == 1 && b.d == 1):
 		// 1 January often stands for "some day that year" (catalogues
-		// store a year-precision date as YYYY-01-01).
-		return 4
+		// store a year-precision date as YYYY-01-01). Two full dates of
+		// one year that differ in month and day disagree: namesakes are
+		// born the same year.
+		return year
 	}
-	return 5
+	return other
 }
 
 func compareEmail(a, b, _, _ *value) int {

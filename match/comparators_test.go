@@ -118,6 +118,7 @@ func TestComparators(t *testing.T) {
 		{"name", "jonathon", "jonathan", nil, "close"},
 		{"name", "elki", "elk i", nil, "close"},
 		{"name", "J", "john", nil, "initial"},
+		{"name", "t", "m", nil, "else"}, // one edit apart, but initials of different names
 		{"name", "madeline", "mason", []string{"masno", "madeline"}, "swapped"},
 		{"name", "smith", "jones", nil, "else"},
 		{"name", "", "smith", nil, "null"},
@@ -135,6 +136,13 @@ func TestComparators(t *testing.T) {
 		{"date", "19800517", "1980-05-17", nil, "exact"},
 		{"date", "19800517", "19800518", nil, "typo"},
 		{"date", "1980-05-17", "1980-07-15", nil, "else"},
+		{"date", "1980-05-17", "1981-07-15", nil, "else"},
+		{"date", "1980-05-17", "1980", nil, "year"},             // known to the year only
+		{"date", "1980", "c. 1980", nil, "year"},                // never exact: both known to the year only
+		{"date", "1980-05-17", "1980-05", nil, "one_component"}, // known to the month
+		{"date", "1980-05", "1980-06", nil, "else"},
+		{"date", "1980-05-17", "1979", nil, "else"},
+		{"date", "1980-01-01", "1980-06-30", nil, "year"}, // 1 January: a year-precision placeholder
 		{"date", "1980-05-12", "1980-12-05", nil, "dm_swap"},
 		{"date", "1980-05-17", "1975-05-17", nil, "years_apart"},
 		{"date", "1980-05-17", "1980-11-17", nil, "one_component"},

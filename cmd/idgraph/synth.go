@@ -26,6 +26,7 @@ func runSynth(ctx context.Context, args []string) error {
 	household := fs.Float64("household", 0.15, "share of people who join an earlier person's household")
 	common := fs.Float64("common-names", 0.03, "share of people with one of a few very common names")
 	shape := fs.String("shape", "febrl", "febrl (FEBRL's columns, the clean reference) or messy (multi-token names with titles, redundant name columns, approximate dates, many missing fields)")
+	namesakes := fs.Float64("namesakes", 0.06, "messy shape: share of people who take an earlier person's name, birth year and town")
 	segment := fs.Bool("segment", false, "name the columns as Segment identify traits (firstName, address.city, …) for the built-in model")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -39,7 +40,7 @@ func runSynth(ctx context.Context, args []string) error {
 	if *segment && *shape != "febrl" {
 		return fmt.Errorf("synth: --segment renames the febrl shape's columns; it does not apply to --shape %s", *shape)
 	}
-	opt := match.SynthOptions{Records: *n, Seed: *seed, Household: *household, CommonName: *common, Shape: *shape}
+	opt := match.SynthOptions{Records: *n, Seed: *seed, Household: *household, CommonName: *common, Shape: *shape, Namesakes: *namesakes}
 	if *shape == "messy" {
 		opt.CommonName = 0 // the shape's own default
 		fs.Visit(func(f *flag.Flag) {
