@@ -52,8 +52,8 @@ var methods = map[string]*method{
 		compare: compareName,
 	},
 	"fullname": {
-		levels:  []string{"exact", "reordered", "close", "far", "else"},
-		prepare: prepText,
+		levels:  []string{"exact", "reordered", "name", "close", "initial", "far", "else"},
+		prepare: prepFullName,
 		compare: compareFullName,
 	},
 	"text": {
@@ -253,22 +253,51 @@ func compareName(a, b, pa, pb *value) int {
 	return 6
 }
 
+// prepFullName keeps the given name and surname found in a full name
+// (aux, aux2), titles, suffixes and peerages left out.
+func prepFullName(raw string) value {
+	v := prepText(raw)
+	if !v.null() {
+		v.aux, v.aux2 = nameParts(raw)
+	}
+	return v
+}
+
 func compareFullName(a, b, _, _ *value) int {
+	const exact, reordered, name, closeL, initial, far, other = 0, 1, 2, 3, 4, 5, 6
 	if a.key == b.key {
-		return 0
+		return exact
 	}
 	sa, sb := sortedTokens(a.tokens), sortedTokens(b.tokens)
 	if sa == sb {
-		return 1
+		return reordered
+	}
+	// "sir thomas clifford, 1st baron clifford" and "clifford, thomas":
+	// the same given name and surname around other words.
+	bothParts := a.aux != "" && a.aux2 != "" && b.aux != "" && b.aux2 != ""
+	if bothParts && a.aux == b.aux && a.aux2 == b.aux2 {
+		return name
 	}
 	ra, rb := []rune(sa), []rune(sb)
 	if close1(a, b, 0.92) || jwAtLeast(ra, rb, 0.92) || tokenSet(a.tokens, b.tokens) >= 0.66 {
-		return 2
+		return closeL
+	}
+	if bothParts {
+		ga, gb := []rune(a.aux), []rune(b.aux)
+		pa, pb := &value{flat: []rune(a.aux2)}, &value{flat: []rune(b.aux2)}
+		sameSurname := a.aux2 == b.aux2 || close1(pa, pb, 0.92)
+		if sameSurname && (len(ga) == 1 || len(gb) == 1) && ga[0] == gb[0] {
+			return initial
+		}
+		if sameSurname && (nicknameGroup(a.aux) != "" && nicknameGroup(a.aux) == nicknameGroup(b.aux) ||
+			close1(&value{flat: ga}, &value{flat: gb}, 0.92)) {
+			return closeL
+		}
 	}
 	if jwAtLeast(a.flat, b.flat, 0.8) || tokenSet(a.tokens, b.tokens) >= 0.5 {
-		return 3
+		return far
 	}
-	return 4
+	return other
 }
 
 func sortedTokens(t []string) string {

@@ -131,6 +131,11 @@ func TestComparators(t *testing.T) {
 		{"fullname", "Smith, John", "John Smith", nil, "reordered"},
 		{"fullname", "John Smith", "Jon Smith", nil, "close"},
 		{"fullname", "John Smith", "Mary Jones", nil, "else"},
+		{"fullname", "Sir Thomas Clifford, 1st Baron Clifford of Chudleigh", "clifford, thomas", nil, "name"},
+		{"fullname", "Rev. Thomas H. Clifford Jr", "thomas clifford", nil, "name"},
+		{"fullname", "t. clifford", "Thomas Henry Clifford, 2nd Baron Clifford", nil, "initial"},
+		{"fullname", "tom clifford", "Sir Thomas Henry Clifford", nil, "close"}, // nickname, same surname
+		{"fullname", "thomas clifford", "thomas williams", nil, "else"},
 		// dates
 		{"date", "1980-05-17", "17/05/1980", nil, "exact"},
 		{"date", "19800517", "1980-05-17", nil, "exact"},
