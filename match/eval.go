@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,7 +104,11 @@ func (t *Table) Records(idColumn string) []Record {
 type EvalOptions struct {
 	IDColumn     string // default: detected
 	TruthPattern string // regexp; its first group (or whole match) names the entity
-	Config       *Config
+	// TruthColumn, when set, names a column that holds the entity instead
+	// (records with equal values are the same); it is removed before
+	// detection, so it cannot leak into the model.
+	TruthColumn string
+	Config      *Config
 	Options
 	Examples int // how many false positives and negatives to explain
 }
@@ -173,6 +178,19 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if len(a.Rows) == 0 || (b != nil && len(b.Rows) == 0) {
 		return nil, fmt.Errorf("match: no records to evaluate")
 	}
+	var truth []string
+	if opt.TruthColumn != "" {
+		var ta, tb []string
+		if a, ta, err = splitColumn(a, opt.TruthColumn); err != nil {
+			return nil, err
+		}
+		if b != nil {
+			if b, tb, err = splitColumn(b, opt.TruthColumn); err != nil {
+				return nil, err
+			}
+		}
+		truth = append(ta, tb...)
+	}
 	rep := &EvalReport{Link: b != nil}
 	cfg := opt.Config
 	if cfg == nil {
@@ -213,6 +231,12 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	entity := make([]string, ds.Len())
 	for i, id := range ds.IDs {
 		entity[i] = "\x00" + id // unmatched IDs are their own entity
+		if truth != nil {
+			if truth[i] != "" {
+				entity[i] = truth[i]
+			}
+			continue
+		}
 		if m := truthRe.FindStringSubmatch(id); m != nil {
 			entity[i] = m[len(m)-1]
 			if len(m) > 1 {
@@ -253,6 +277,22 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	clusterTP := impliedPairs(ds, entity, res.Labels)
 	rep.Cluster = PairMetrics(clusterTP, predicted, rep.TruePairs)
 	return rep, nil
+}
+
+// splitColumn returns the table without the named column, and that
+// column's values.
+func splitColumn(t *Table, name string) (*Table, []string, error) {
+	c := slices.Index(t.Header, name)
+	if c < 0 {
+		return nil, nil, fmt.Errorf("match: truth column %q is not in the CSV (columns: %s)", name, strings.Join(t.Header, ", "))
+	}
+	out := &Table{Header: slices.Delete(slices.Clone(t.Header), c, c+1), Rows: make([][]string, len(t.Rows))}
+	vals := make([]string, len(t.Rows))
+	for r, row := range t.Rows {
+		vals[r] = row[c]
+		out.Rows[r] = slices.Delete(slices.Clone(row), c, c+1)
+	}
+	return out, vals, nil
 }
 
 // impliedPairs counts pairs of records that share a group: an entity
