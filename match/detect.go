@@ -41,7 +41,7 @@ var nameHints = []struct {
 	{KindAddress, []string{"address", "street", "addr", "line1", "line2"}},
 	{KindCity, []string{"suburb", "city", "town", "locality", "place", "hometown", "residence", "village"}},
 	{KindState, []string{"state", "province", "region", "county", "country"}},
-	{KindCategory, []string{"gender", "sex"}},
+	{KindCategory, []string{"gender", "sex", "month", "day"}}, // "birth_day": a part of a date held apart
 	{KindFullName, []string{"name"}},
 }
 
@@ -167,14 +167,15 @@ func normColumn(s string) string {
 
 // column is one column under detection.
 type column struct {
-	name   string
-	vals   []string
-	p      profile
-	kind   Kind
-	reason string
-	hinted bool // the kind came from the column's name (confirmed by values)
-	fill   string
-	minus  []string
+	name     string
+	vals     []string
+	p        profile
+	kind     Kind
+	reason   string
+	hinted   bool // the kind came from the column's name (confirmed by values)
+	fill     string
+	minus    []string
+	middleOf string // a middle-name column inside this full-name column
 }
 
 // Detect infers a configuration from a header and sample rows. idColumn,
@@ -368,8 +369,10 @@ func confirm(k Kind, p profile, unique float64, col string) (Kind, string, bool)
 		return k, hint, p.phoneLike+p.digits >= 0.5
 	case KindStreetNumber, KindPostcode:
 		return k, hint, p.avgLen <= 10
-	case KindCity, KindState, KindCategory:
+	case KindCity, KindState:
 		return k, hint, p.alpha >= 0.7
+	case KindCategory:
+		return k, hint + fmt.Sprintf(", %d distinct values", p.distinct), p.distinct <= 40
 	}
 	return k, hint, true
 }
@@ -501,8 +504,18 @@ func resolveNames(cols []*column) {
 		decided := false
 		for _, f := range full {
 			in, first, last := containment(f, s)
-			if in < 0.6 || first == last {
+			if in < 0.6 {
 				continue
+			}
+			if first < 0.3 && last < 0.3 {
+				// Inside but neither first nor last: a middle name. Its
+				// words leave the full name, so they count once.
+				s.reason = fmt.Sprintf("%s; inside %q in %.0f%% of rows, neither first nor last", s.reason, f.name, 100*in)
+				s.fill = "" // no word of the full name to take it from
+				parts = append(parts, s)
+				s.middleOf = f.name
+				decided = true
+				break
 			}
 			if first > last {
 				s.kind = KindGivenName
@@ -550,7 +563,7 @@ func resolveNames(cols []*column) {
 	if len(full) > 0 {
 		f := full[0]
 		for _, s := range parts {
-			if s.fill == f.name {
+			if s.fill == f.name || s.middleOf == f.name {
 				f.minus = append(f.minus, s.name)
 			}
 		}

@@ -181,3 +181,28 @@ func TestCommonFirstNameAloneIsNotAMatch(t *testing.T) {
 		}
 	}
 }
+
+// A middle-name column inside the full name leaves it too, and a date
+// held in three columns is three small categories, not street numbers.
+func TestDetectMiddleNameAndDateParts(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	given := []string{"john", "mary", "william", "sarah", "thomas", "emily", "george", "anna", "peter", "lucy", "henry", "alice"}
+	var rows [][]string
+	for i := range 300 {
+		g, m := given[r.IntN(len(given))], given[r.IntN(len(given))]
+		s := fmt.Sprintf("%s%s", []string{"hol", "bar", "wen", "tor"}[r.IntN(4)], []string{"ton", "ley", "berg", "ford"}[r.IntN(4)])
+		rows = append(rows, []string{fmt.Sprint(i), g + " " + m + " " + s, g, m, s,
+			fmt.Sprint(1 + r.IntN(28)), fmt.Sprint(1 + r.IntN(12)), fmt.Sprint(1800 + r.IntN(150))})
+	}
+	header := []string{"id", "name", "given", "middle_name", "family", "birth_day", "birth_month", "birth_year"}
+	cfg, dets := Detect(header, rows, "")
+	want := []Kind{KindIgnore, KindFullName, KindGivenName, KindGivenName, KindSurname, KindCategory, KindCategory, KindDate}
+	for i, d := range dets {
+		if d.Kind != want[i] {
+			t.Errorf("%s: %s (%s), want %s", d.Column, d.Kind, d.Reason, want[i])
+		}
+	}
+	if f, _ := cfg.field("name"); !slices.Equal(f.Minus, []string{"given", "middle_name", "family"}) {
+		t.Errorf("full name minus %v", f.Minus)
+	}
+}
