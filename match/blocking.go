@@ -70,14 +70,22 @@ var transforms = map[string]func(v *value) string{
 	},
 	"last7": func(v *value) string { return v.aux },
 	"local": func(v *value) string { return v.aux },
+	// Of a full name: its given name and surname (prepFullName), not a
+	// title or a peerage; else its first and last word.
 	"first_soundex": func(v *value) string {
+		if v.aux != "" {
+			return soundex(v.aux)
+		}
 		if len(v.tokens) == 0 {
 			return ""
 		}
 		return soundex(v.tokens[0])
 	},
 	"last_soundex": func(v *value) string {
-		if len(v.tokens) == 0 {
+		if v.aux2 != "" {
+			return soundex(v.aux2)
+		}
+		if len(v.tokens) < 2 {
 			return ""
 		}
 		return soundex(v.tokens[len(v.tokens)-1])
@@ -104,6 +112,9 @@ func DefaultBlocking(fields []Field) []BlockRule {
 	first := map[Kind]string{}
 	var ids []string
 	for _, f := range fields {
+		if len(f.Minus) > 0 {
+			continue // compared on what its parts leave: no key of a name
+		}
 		if _, ok := first[f.Kind]; !ok {
 			first[f.Kind] = f.Name
 		}

@@ -54,8 +54,8 @@ var methods = map[string]*method{
 		compare: compareName,
 	},
 	"fullname": {
-		levels:  []string{"exact", "reordered", "close", "far", "else"},
-		prepare: prepText,
+		levels:  []string{"exact", "reordered", "name", "close", "initial", "far", "else"},
+		prepare: prepFullName,
 		compare: compareFullName,
 	},
 	"text": {
@@ -113,7 +113,7 @@ var methods = map[string]*method{
 		compare: comparePostcode,
 	},
 	"date": {
-		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "else"},
+		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "year", "else"},
 		prepare: prepDate,
 		compare: compareDate,
 	},
@@ -161,8 +161,14 @@ func prepName(raw string) value {
 }
 
 func prepDate(raw string) value {
-	if y, m, d, ok := ParseDate(raw); ok {
+	if y, m, d, prec, ok := ParsePartialDate(raw); ok {
 		k := FormatDate(y, m, d)
+		switch prec { // a date known to the year or month keeps only what is known
+		case PrecYear:
+			k = k[:4]
+		case PrecMonth:
+			k = k[:6]
+		}
 		return value{key: k, runes: []rune(k), flat: []rune(k), y: int16(y), m: int8(m), d: int8(d)}
 	}
 	// Not a valid date (typos make 19870231): keep its digits, so the
@@ -231,39 +237,69 @@ func swapped(a, b, pa, pb *value, jw float64) bool {
 }
 
 func compareName(a, b, pa, pb *value) int {
+	initial := len(a.runes) == 1 || len(b.runes) == 1
 	switch {
 	case a.key == b.key:
 		return 0
 	case a.aux != "" && a.aux == b.aux:
 		return 1
-	case close1(a, b, 0.92):
+	case !initial && close1(a, b, 0.92): // "t" and "m" are one edit apart, and nothing alike
 		return 2
 	case swapped(a, b, pa, pb, 0.92):
 		return 3
 	case jwAtLeast(a.flat, b.flat, 0.8):
 		return 4
-	case (len(a.runes) == 1 || len(b.runes) == 1) && a.runes[0] == b.runes[0]:
+	case initial && a.runes[0] == b.runes[0]:
 		return 5
 	}
 	return 6
 }
 
+// prepFullName keeps the given name and surname found in a full name
+// (aux, aux2), titles, suffixes and peerages left out.
+func prepFullName(raw string) value {
+	v := prepText(raw)
+	if !v.null() {
+		v.aux, v.aux2 = nameParts(raw)
+	}
+	return v
+}
+
 func compareFullName(a, b, _, _ *value) int {
+	const exact, reordered, name, closeL, initial, far, other = 0, 1, 2, 3, 4, 5, 6
 	if a.key == b.key {
-		return 0
+		return exact
 	}
 	sa, sb := sortedTokens(a.tokens), sortedTokens(b.tokens)
 	if sa == sb {
-		return 1
+		return reordered
+	}
+	// "sir thomas clifford, 1st baron clifford" and "clifford, thomas":
+	// the same given name and surname around other words.
+	bothParts := a.aux != "" && a.aux2 != "" && b.aux != "" && b.aux2 != ""
+	if bothParts && a.aux == b.aux && a.aux2 == b.aux2 {
+		return name
 	}
 	ra, rb := []rune(sa), []rune(sb)
 	if close1(a, b, 0.92) || jwAtLeast(ra, rb, 0.92) || tokenSet(a.tokens, b.tokens) >= 0.66 {
-		return 2
+		return closeL
+	}
+	if bothParts {
+		ga, gb := []rune(a.aux), []rune(b.aux)
+		pa, pb := &value{flat: []rune(a.aux2)}, &value{flat: []rune(b.aux2)}
+		sameSurname := a.aux2 == b.aux2 || close1(pa, pb, 0.92)
+		if sameSurname && (len(ga) == 1 || len(gb) == 1) && ga[0] == gb[0] {
+			return initial
+		}
+		if sameSurname && (names.NicknameGroup(a.aux) != "" && names.NicknameGroup(a.aux) == names.NicknameGroup(b.aux) ||
+			close1(&value{flat: ga}, &value{flat: gb}, 0.92)) {
+			return closeL
+		}
 	}
 	if jwAtLeast(a.flat, b.flat, 0.8) || tokenSet(a.tokens, b.tokens) >= 0.5 {
-		return 3
+		return far
 	}
-	return 4
+	return other
 }
 
 func sortedTokens(t []string) string {
@@ -311,6 +347,21 @@ func comparePostcode(a, b, _, _ *value) int {
 }
 
 func compareDate(a, b, _, _ *value) int {
+	const oneComponent, year, other = 4, 5, 6
+	// A date known only to the year or month agrees at most as far as it
+	// is known: never exactly, and the same year alone is its own, weaker
+	// level (namesakes born the same year are common in old records).
+	if (a.y != 0 && a.d == 0) || (b.y != 0 && b.d == 0) {
+		switch {
+		case a.y != b.y:
+			return other
+		case a.m != 0 && a.m == b.m:
+			return oneComponent
+		case a.m == 0 || b.m == 0:
+			return year
+		}
+		return other
+	}
 	if a.key == b.key {
 		return 0
 	}
@@ -318,7 +369,7 @@ func compareDate(a, b, _, _ *value) int {
 		return 1
 	}
 	if a.y == 0 || b.y == 0 { // one is not a valid date: only the string levels apply
-		return 5
+		return other
 	}
 	switch {
 	case a.y == b.y && a.m == b.d && a.d == b.m:
@@ -326,9 +377,15 @@ func compareDate(a, b, _, _ *value) int {
 	case a.m == b.m && a.d == b.d:
 		return 3
 	case a.y == b.y && (a.m == b.m || a.d == b.d):
-		return 4
+		return oneComponent
+	case a.y == b.y && (a.m == 1 && a.d == 1 || b.m == 1 && b.d == 1):
+		// 1 January often stands for "some day that year" (catalogues
+		// store a year-precision date as YYYY-01-01). Two full dates of
+		// one year that differ in month and day disagree: namesakes are
+		// born the same year.
+		return year
 	}
-	return 5
+	return other
 }
 
 func compareEmail(a, b, _, _ *value) int {

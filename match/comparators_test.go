@@ -94,6 +94,7 @@ func TestComparators(t *testing.T) {
 		{"name", "jonathon", "jonathan", nil, "close"},
 		{"name", "elki", "elk i", nil, "close"},
 		{"name", "J", "john", nil, "initial"},
+		{"name", "t", "m", nil, "else"}, // one edit apart, but initials of different names
 		{"name", "madeline", "mason", []string{"masno", "madeline"}, "swapped"},
 		{"name", "smith", "jones", nil, "else"},
 		{"name", "", "smith", nil, "null"},
@@ -106,11 +107,23 @@ func TestComparators(t *testing.T) {
 		{"fullname", "Smith, John", "John Smith", nil, "reordered"},
 		{"fullname", "John Smith", "Jon Smith", nil, "close"},
 		{"fullname", "John Smith", "Mary Jones", nil, "else"},
+		{"fullname", "Sir Thomas Clifford, 1st Baron Clifford of Chudleigh", "clifford, thomas", nil, "name"},
+		{"fullname", "Rev. Thomas H. Clifford Jr", "thomas clifford", nil, "name"},
+		{"fullname", "t. clifford", "Thomas Henry Clifford, 2nd Baron Clifford", nil, "initial"},
+		{"fullname", "tom clifford", "Sir Thomas Henry Clifford", nil, "close"}, // nickname, same surname
+		{"fullname", "thomas clifford", "thomas williams", nil, "else"},
 		// dates
 		{"date", "1980-05-17", "17/05/1980", nil, "exact"},
 		{"date", "19800517", "1980-05-17", nil, "exact"},
 		{"date", "19800517", "19800518", nil, "typo"},
 		{"date", "1980-05-17", "1980-07-15", nil, "else"},
+		{"date", "1980-05-17", "1981-07-15", nil, "else"},
+		{"date", "1980-05-17", "1980", nil, "year"},             // known to the year only
+		{"date", "1980", "c. 1980", nil, "year"},                // never exact: both known to the year only
+		{"date", "1980-05-17", "1980-05", nil, "one_component"}, // known to the month
+		{"date", "1980-05", "1980-06", nil, "else"},
+		{"date", "1980-05-17", "1979", nil, "else"},
+		{"date", "1980-01-01", "1980-06-30", nil, "year"}, // 1 January: a year-precision placeholder
 		{"date", "1980-05-12", "1980-12-05", nil, "dm_swap"},
 		{"date", "1980-05-17", "1975-05-17", nil, "years_apart"},
 		{"date", "1980-05-17", "1980-11-17", nil, "one_component"},

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/idgraph/idgraph/internal/names"
 )
 
 // Record is one row to match: an identifier and named fields (CSV columns
@@ -32,7 +35,10 @@ const (
 	KindState        Kind = "state"
 	KindID           Kind = "id"
 	KindText         Kind = "text"
-	KindIgnore       Kind = "ignore"
+	// KindCategory is a low-value column with few distinct values (gender,
+	// a status): compared exactly, no term frequencies, no blocking.
+	KindCategory Kind = "category"
+	KindIgnore   Kind = "ignore"
 )
 
 // Field names one field and how to compare it. Method defaults from Kind.
@@ -46,6 +52,15 @@ type Field struct {
 	Swap string `json:"swap,omitempty"`
 	// TF turns on term-frequency adjustment of the exact level.
 	TF *bool `json:"tf,omitempty"`
+	// Fill names a full-name field to take this field's value from when
+	// the record has none: its first name word for a given name, its last
+	// for a surname (titles, suffixes and peerages left out).
+	Fill string `json:"fill,omitempty"`
+	// Minus names fields whose words are taken out of this one before it
+	// is compared: a full name beside first-name and surname columns is
+	// compared on what they leave (titles, middle names, peerages), so
+	// that agreeing on a first name counts once, not once per column.
+	Minus []string `json:"minus,omitempty"`
 }
 
 // Config is the hand-writable description of a data set: which fields to
@@ -82,7 +97,7 @@ func defaultMethod(k Kind) string {
 		return "text"
 	case KindCity:
 		return "jaro"
-	case KindState:
+	case KindState, KindCategory:
 		return "exact"
 	case KindID:
 		return "levenshtein"
@@ -131,6 +146,20 @@ func (c *Config) Validate() error {
 		if f.Swap != "" && !names[f.Swap] {
 			return fmt.Errorf("match: field %q swaps with unknown field %q", f.Name, f.Swap)
 		}
+		if f.Fill != "" && (!names[f.Fill] || f.Fill == f.Name) {
+			return fmt.Errorf("match: field %q fills from unknown field %q", f.Name, f.Fill)
+		}
+		if f.Fill != "" && f.Kind != KindGivenName && f.Kind != KindSurname {
+			return fmt.Errorf("match: field %q: fill applies to given names and surnames, not %s", f.Name, f.Kind)
+		}
+		for _, o := range f.Minus {
+			if !names[o] || o == f.Name {
+				return fmt.Errorf("match: field %q subtracts unknown field %q", f.Name, o)
+			}
+			if of, _ := c.field(o); len(of.Minus) > 0 {
+				return fmt.Errorf("match: field %q subtracts %q, which itself subtracts fields", f.Name, o)
+			}
+		}
 	}
 	for _, r := range c.Blocking {
 		for _, k := range r.Keys {
@@ -170,4 +199,38 @@ func DecodeConfig(r io.Reader) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// rawValue is the value field f compares for a record: its own column,
+// filled from a full name when empty (Fill), less the words of other
+// fields (Minus).
+func (c *Config) rawValue(f Field, rec map[string]string) string {
+	raw := strings.TrimSpace(rec[f.Name])
+	if raw == "" && f.Fill != "" {
+		given, surname := nameParts(rec[f.Fill])
+		if f.Kind == KindGivenName {
+			raw = given
+		} else {
+			raw = surname
+		}
+	}
+	if len(f.Minus) == 0 || raw == "" {
+		return raw
+	}
+	var take []string
+	for _, o := range f.Minus {
+		if of, ok := c.field(o); ok {
+			take = append(take, strings.Fields(names.Normalize(c.rawValue(of, rec)))...)
+		}
+	}
+	return minusWords(names.Normalize(raw), take)
+}
+
+func (c *Config) field(name string) (Field, bool) {
+	for _, f := range c.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
 }

@@ -101,7 +101,7 @@ func newDataset(cfg *Config, recs []Record, src []uint8) (*Dataset, error) {
 			d.IDs[i] = recs[i].ID
 			vs := make([]value, len(d.comps))
 			for c, cmp := range d.comps {
-				if raw, ok := recs[i].Fields[cmp.field.Name]; ok {
+				if raw := cfg.rawValue(cmp.field, recs[i].Fields); raw != "" {
 					vs[c] = cmp.method.prepare(raw)
 				}
 			}

@@ -160,3 +160,52 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// Date precisions of ParsePartialDate.
+const (
+	PrecYear  = 1
+	PrecMonth = 2
+	PrecDay   = 3
+)
+
+// ParsePartialDate reads a date known to the day (anything ParseDate
+// reads), to the month ("1845-03", "03/1845", "march 1845") or only to
+// the year ("1845", "c. 1845", "circa 1845", "1845?"), as historical and
+// hand-kept records give them. m and d are 0 when not known.
+func ParsePartialDate(s string) (y, m, d, prec int, ok bool) {
+	if y, m, d, ok := ParseDate(s); ok {
+		return y, m, d, PrecDay, true
+	}
+	s = strings.TrimSpace(strings.ToLower(s))
+	for _, p := range []string{"circa ", "c. ", "c.", "ca. ", "ca ", "about ", "abt "} {
+		s = strings.TrimSpace(strings.TrimPrefix(s, p))
+	}
+	s = strings.TrimSuffix(s, "?")
+	if len(s) == 4 && isDigits(s) {
+		if y = atoi(s); y >= 1000 && y <= 2999 {
+			return y, 0, 0, PrecYear, true
+		}
+		return 0, 0, 0, 0, false
+	}
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '/' || r == '.' || r == ' ' || r == ',' })
+	if len(parts) != 2 {
+		return 0, 0, 0, 0, false
+	}
+	ys, ms := parts[0], parts[1]
+	if len(ms) == 4 {
+		ys, ms = ms, ys
+	}
+	if len(ys) != 4 || !isDigits(ys) {
+		return 0, 0, 0, 0, false
+	}
+	y = atoi(ys)
+	if mn, named := monthNames[ms]; named {
+		m = mn
+	} else if isDigits(ms) && len(ms) <= 2 {
+		m = atoi(ms)
+	}
+	if y < 1000 || y > 2999 || m < 1 || m > 12 {
+		return 0, 0, 0, 0, false
+	}
+	return y, m, 0, PrecMonth, true
+}

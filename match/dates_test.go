@@ -71,3 +71,32 @@ func FuzzParseDate(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePartialDate(t *testing.T) {
+	tests := []struct {
+		in            string
+		y, m, d, prec int
+		ok            bool
+	}{
+		{"1980-05-17", 1980, 5, 17, PrecDay, true},
+		{"1845", 1845, 0, 0, PrecYear, true},
+		{"c. 1845", 1845, 0, 0, PrecYear, true},
+		{"circa 1845", 1845, 0, 0, PrecYear, true},
+		{"1845?", 1845, 0, 0, PrecYear, true},
+		{"1845-03", 1845, 3, 0, PrecMonth, true},
+		{"03/1845", 1845, 3, 0, PrecMonth, true},
+		{"March 1845", 1845, 3, 0, PrecMonth, true},
+		{"1845-13", 0, 0, 0, 0, false},
+		{"0999", 0, 0, 0, 0, false},
+		{"12345", 0, 0, 0, 0, false},
+		{"45-03", 0, 0, 0, 0, false},
+		{"london", 0, 0, 0, 0, false},
+		{"", 0, 0, 0, 0, false},
+	}
+	for _, tt := range tests {
+		y, m, d, prec, ok := ParsePartialDate(tt.in)
+		if ok != tt.ok || y != tt.y || m != tt.m || d != tt.d || prec != tt.prec {
+			t.Errorf("ParsePartialDate(%q) = %d %d %d prec %d %v, want %d %d %d prec %d %v", tt.in, y, m, d, prec, ok, tt.y, tt.m, tt.d, tt.prec, tt.ok)
+		}
+	}
+}

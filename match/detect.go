@@ -1,10 +1,12 @@
 package match
 
 import (
-	"github.com/idgraph/idgraph/internal/names"
-
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
+
+	"github.com/idgraph/idgraph/internal/names"
 )
 
 // Automatic configuration: infer each column's kind from its name and
@@ -31,21 +33,27 @@ var nameHints = []struct {
 	{KindID, []string{"socsec", "ssn", "nationalid", "passport", "licence", "license", "taxid", "medicare", "nhs", "insurancenumber"}},
 	{KindEmail, []string{"email", "mail"}},
 	{KindPhone, []string{"phone", "mobile", "cell", "tel", "fax"}},
+	// Before given and surname: "fullname" contains "lname".
+	{KindFullName, []string{"fullname", "completename", "displayname", "personname"}},
 	{KindGivenName, []string{"givenname", "given", "firstname", "first", "fname", "forename", "middlename"}},
 	{KindSurname, []string{"surname", "lastname", "last", "lname", "familyname", "family"}},
-	{KindDate, []string{"dateofbirth", "dob", "birth", "bday", "date"}},
+	{KindDate, []string{"dateofbirth", "dob", "birth", "bday", "date", "born", "year"}},
 	{KindPostcode, []string{"postcode", "postalcode", "zipcode", "zip", "postal", "plz"}},
 	{KindStreetNumber, []string{"streetnumber", "streetno", "housenumber", "houseno", "housenum", "streetnum"}},
 	{KindAddress, []string{"address", "street", "addr", "line1", "line2"}},
-	{KindCity, []string{"suburb", "city", "town", "locality"}},
+	{KindCity, []string{"suburb", "city", "town", "locality", "place", "hometown", "residence", "village"}},
 	{KindState, []string{"state", "province", "region", "county", "country"}},
-	{KindFullName, []string{"fullname", "name"}},
+	{KindCategory, []string{"gender", "sex", "month", "day"}}, // "birth_day": a part of a date held apart
+	{KindFullName, []string{"name"}},
 }
 
 // profile holds what a column's values look like.
 type profile struct {
 	n, distinct                    int
 	date, email, digits, phoneLike float64 // shares of non-empty values
+	partialDate                    float64 // known to the year or month only
+	alpha, code                    float64 // letters only (no digits); letter-and-digit codes (UK postcodes)
+	multi, lex                     float64 // two or more name words; first name word a known given name
 	avgLen, avgTokens, streetWords float64
 	sameLen                        float64 // share with the most common length
 	commonLen                      int
@@ -71,6 +79,8 @@ func profileOf(vals []string) profile {
 		seen[strings.ToLower(v)] = true
 		if _, _, _, ok := ParseDate(v); ok {
 			p.date++
+		} else if _, _, _, _, ok := ParsePartialDate(v); ok {
+			p.partialDate++
 		}
 		if at := strings.IndexByte(v, '@'); at > 0 && strings.Contains(v[at:], ".") && !strings.Contains(v, " ") {
 			p.email++
@@ -81,6 +91,11 @@ func profileOf(vals []string) profile {
 		}
 		if len(d) >= 7 && len(d) <= 15 && strings.Trim(v, "0123456789 +-().") == "" && d != v {
 			p.phoneLike++
+		}
+		if d == "" {
+			p.alpha++
+		} else if postcodeLike(v, d) {
+			p.code++
 		}
 		n := names.Normalize(v)
 		toks := strings.Fields(n)
@@ -93,25 +108,53 @@ func profileOf(vals []string) profile {
 				break
 			}
 		}
+		if d == "" {
+			if w := personWords(v); len(w) > 0 {
+				if len(w) > 1 {
+					p.multi++
+				}
+				if knownGiven(w[0]) {
+					p.lex++
+				}
+			}
+		}
 	}
 	p.distinct = len(seen)
 	if p.n == 0 {
 		return p
 	}
 	f := float64(p.n)
-	p.date /= f
-	p.email /= f
-	p.digits /= f
-	p.phoneLike /= f
-	p.avgLen /= f
-	p.avgTokens /= f
-	p.streetWords /= f
+	for _, x := range []*float64{&p.date, &p.partialDate, &p.email, &p.digits, &p.phoneLike, &p.alpha, &p.code,
+		&p.multi, &p.lex, &p.avgLen, &p.avgTokens, &p.streetWords} {
+		*x /= f
+	}
 	for l, c := range lens {
 		if float64(c)/f > p.sameLen {
 			p.sameLen, p.commonLen = float64(c)/f, l
 		}
 	}
 	return p
+}
+
+// postcodeLike: a short code of letters and digits in one or two parts
+// that begins with a letter ("tq13 8df", "SW1A1AA", "K1A 0B1").
+func postcodeLike(v, digits string) bool {
+	f := strings.Fields(v)
+	flat := strings.Join(f, "")
+	if len(f) > 2 || len(flat) < 5 || len(flat) > 8 || len(digits) == len(flat) || len(digits) < 2 {
+		return false
+	}
+	c := flat[0]
+	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(flat); i++ {
+		c := flat[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func normColumn(s string) string {
@@ -124,33 +167,104 @@ func normColumn(s string) string {
 	return b.String()
 }
 
+// column is one column under detection.
+type column struct {
+	name     string
+	vals     []string
+	p        profile
+	kind     Kind
+	reason   string
+	hinted   bool // the kind came from the column's name (confirmed by values)
+	fill     string
+	minus    []string
+	middleOf string // a middle-name column inside this full-name column
+}
+
 // Detect infers a configuration from a header and sample rows. idColumn,
 // if not empty, names the record-ID column (excluded from comparison);
 // otherwise a column named like an ID whose values are all distinct is
 // taken as the record ID.
+//
+// Each column is first judged alone (name hint confirmed by values, or
+// values alone). Then the columns are judged together: a column that
+// repeats the record ID's prefix is ignored; person-name columns are
+// sorted into full names, given names and surnames by their values and
+// by how they sit inside one another (a first name is the first word of
+// the full name in the same row); a column that only repeats others
+// (first_and_surname = first_name + surname) is dropped; a full name
+// beside its parts is compared on what they leave (Field.Minus) and the
+// parts are filled from it when missing (Field.Fill).
 func Detect(header []string, rows [][]string, idColumn string) (*Config, []Detection) {
 	cfg := &Config{IDColumn: idColumn}
-	var dets []Detection
 	nrows := len(rows)
+	cols := make([]*column, len(header))
 	for ci, col := range header {
 		vals := make([]string, 0, nrows)
 		for _, r := range rows {
+			v := ""
 			if ci < len(r) {
-				vals = append(vals, r[ci])
+				v = r[ci]
 			}
+			vals = append(vals, v)
 		}
-		kind, reason := detectColumn(col, vals, idColumn)
-		if kind == KindIgnore && cfg.IDColumn == "" && strings.Contains(reason, "record id") {
+		c := &column{name: col, vals: vals, p: profileOf(vals)}
+		c.kind, c.reason, c.hinted = detectColumn(col, c.p, idColumn)
+		if c.kind == KindIgnore && cfg.IDColumn == "" && strings.Contains(c.reason, "record id") {
 			cfg.IDColumn = col
 		}
-		dets = append(dets, Detection{Column: col, Kind: kind, Reason: reason})
-		if kind != KindIgnore {
-			cfg.Fields = append(cfg.Fields, Field{Name: col, Kind: kind})
+		cols[ci] = c
+	}
+	ignoreIDDerived(cols, cfg.IDColumn)
+	resolveNames(cols)
+	var dets []Detection
+	for _, c := range cols {
+		dets = append(dets, Detection{Column: c.name, Kind: c.kind, Reason: c.reason})
+		if c.kind != KindIgnore {
+			cfg.Fields = append(cfg.Fields, Field{Name: c.name, Kind: c.kind, Fill: c.fill, Minus: c.minus})
 		}
 	}
 	pairSwaps(cfg.Fields)
 	cfg.Blocking = DefaultBlocking(cfg.Fields)
 	return cfg, dets
+}
+
+// ignoreIDDerived drops columns whose values are the leading part of the
+// record ID ("Q42" beside "Q42-3"): a grouping key of the system that
+// wrote the file, not evidence about the person, and, when it is the
+// truth of a labelled file, a leak.
+func ignoreIDDerived(cols []*column, idColumn string) {
+	var id *column
+	for _, c := range cols {
+		if c.name == idColumn {
+			id = c
+		}
+	}
+	if id == nil {
+		return
+	}
+	for _, c := range cols {
+		if c == id || c.kind == KindIgnore {
+			continue
+		}
+		n, pre := 0, 0
+		for r, v := range c.vals {
+			v = strings.TrimSpace(v)
+			if v == "" || r >= len(id.vals) {
+				continue
+			}
+			n++
+			if full := id.vals[r]; len(full) > len(v) && strings.HasPrefix(full, v) && !isAlnum(full[len(v)]) {
+				pre++
+			}
+		}
+		if n >= 10 && float64(pre) >= 0.9*float64(n) {
+			c.kind, c.reason = KindIgnore, fmt.Sprintf("leading part of the record id %q (not evidence)", idColumn)
+		}
+	}
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // pairSwaps links given name with surname and the first two address
@@ -177,33 +291,62 @@ func pairSwaps(fs []Field) {
 	link(find(KindAddress, 0), find(KindAddress, 1))
 }
 
-func detectColumn(col string, vals []string, idColumn string) (Kind, string) {
-	p := profileOf(vals)
+func nameKind(k Kind) bool { return k == KindGivenName || k == KindSurname || k == KindFullName }
+
+// detectColumn judges one column alone: its name when the values do not
+// contradict it, else its values. hinted says the name decided.
+func detectColumn(col string, p profile, idColumn string) (Kind, string, bool) {
 	if idColumn != "" && col == idColumn {
-		return KindIgnore, "record id (given)"
+		return KindIgnore, "record id (given)", false
 	}
 	if p.n == 0 {
-		return KindIgnore, "no values"
+		return KindIgnore, "no values", false
 	}
-	if p.distinct == 1 && len(vals) > 1 {
-		return KindIgnore, "one value in every row"
+	if p.distinct == 1 && p.n > 1 {
+		return KindIgnore, "one value in every row", false
 	}
 	unique := float64(p.distinct) / float64(p.n)
 	name := normColumn(col)
+	var nameHits []Kind
 	for _, h := range nameHints {
 		for _, part := range h.parts {
 			if !strings.Contains(name, part) {
 				continue
 			}
+			if nameKind(h.kind) {
+				// Name columns are sorted out together, by their values
+				// (resolveNames); here it is enough that they hold words.
+				if p.alpha < 0.8 {
+					break
+				}
+				if h.kind == KindFullName && len(nameHits) == 0 {
+					return KindFullName, fmt.Sprintf("name %q", col), true
+				}
+				if h.kind != KindFullName && !slices.Contains(nameHits, h.kind) {
+					nameHits = append(nameHits, h.kind)
+				}
+				break
+			}
+			if len(nameHits) > 0 {
+				break
+			}
 			if k, why, ok := confirm(h.kind, p, unique, col); ok {
-				return k, why
+				return k, why, true
 			}
 		}
 	}
-	if (name == "id" || strings.HasSuffix(name, "id") || strings.HasSuffix(name, "key")) && unique == 1 && idColumn == "" {
-		return KindIgnore, "record id (named like an id, every value distinct)"
+	switch len(nameHits) {
+	case 0:
+	case 1:
+		return nameHits[0], fmt.Sprintf("name %q", col), true
+	default: // "first_and_surname": several name words in the header
+		return KindFullName, fmt.Sprintf("name %q (several name words)", col), true
 	}
-	return byValues(p, unique)
+	if (name == "id" || strings.HasSuffix(name, "id") || strings.HasSuffix(name, "key")) && unique == 1 && idColumn == "" {
+		return KindIgnore, "record id (named like an id, every value distinct)", false
+	}
+	k, why := byValues(p, unique)
+	return k, why, false
 }
 
 // confirm accepts a name hint when the values do not contradict it.
@@ -216,13 +359,22 @@ func confirm(k Kind, p profile, unique float64, col string) (Kind, string, bool)
 		}
 		return "", "", false
 	case KindDate:
-		return k, hint + fmt.Sprintf(", %.0f%% parse as dates", 100*p.date), p.date >= 0.5
+		d := p.date + p.partialDate
+		why := hint + fmt.Sprintf(", %.0f%% parse as dates", 100*d)
+		if p.partialDate > 0.01 {
+			why += fmt.Sprintf(" (%.0f%% to the year or month only)", 100*p.partialDate)
+		}
+		return k, why, d >= 0.5
 	case KindEmail:
 		return k, hint + fmt.Sprintf(", %.0f%% look like emails", 100*p.email), p.email >= 0.5
 	case KindPhone:
 		return k, hint, p.phoneLike+p.digits >= 0.5
 	case KindStreetNumber, KindPostcode:
 		return k, hint, p.avgLen <= 10
+	case KindCity, KindState:
+		return k, hint, p.alpha >= 0.7
+	case KindCategory:
+		return k, hint + fmt.Sprintf(", %d distinct values", p.distinct), p.distinct <= 40
 	}
 	return k, hint, true
 }
@@ -232,22 +384,268 @@ func byValues(p profile, unique float64) (Kind, string) {
 	switch {
 	case p.email >= 0.8:
 		return KindEmail, "values look like emails"
-	case p.phoneLike >= 0.6:
-		return KindPhone, "values look like phone numbers"
+	// Dates before phones: "1980-05-17" has a phone number's digits.
 	case p.date >= 0.8:
 		return KindDate, "values parse as dates"
+	case p.date+p.partialDate >= 0.9 && p.date >= 0.3:
+		// Some full dates among years and months. A column of bare years
+		// needs its name to say so: by value it is a 4-digit code.
+		return KindDate, fmt.Sprintf("values parse as dates, %.0f%% known to the year or month only", 100*p.partialDate)
+	case p.phoneLike >= 0.6:
+		return KindPhone, "values look like phone numbers"
 	case p.digits >= 0.9 && p.avgLen >= 6 && unique >= 0.5:
 		return KindID, "long digit strings, high cardinality"
 	case p.digits >= 0.9 && p.sameLen >= 0.9 && p.commonLen >= 4 && p.commonLen <= 6:
 		return KindPostcode, "fixed-length digit codes"
+	case p.code >= 0.8:
+		return KindPostcode, "letter-and-digit codes (postcodes)"
 	case p.digits >= 0.9 && p.avgLen <= 5:
 		return KindStreetNumber, "short numbers"
 	case p.streetWords >= 0.3:
 		return KindAddress, "values contain street words"
 	case p.avgLen <= 4 && p.distinct <= 100:
 		return KindState, "short codes, few distinct values"
+	case p.distinct <= 20 && p.n >= 50:
+		return KindCategory, fmt.Sprintf("%d distinct values", p.distinct)
 	case p.avgTokens >= 1.5:
 		return KindText, "multi-word text"
 	}
 	return KindText, "text"
+}
+
+// resolveNames sorts the person-name columns out by their values: which
+// hold full names, given names or surnames, which only repeat others,
+// and how they contain one another. A column takes part when its name
+// says it holds a name, or when its values do (words, most of them
+// starting with a known given name), or when it sits inside a name
+// column row by row.
+func resolveNames(cols []*column) {
+	var names []*column
+	for _, c := range cols {
+		switch {
+		case nameKind(c.kind):
+		case c.kind == KindText && c.p.alpha >= 0.9 && c.p.lex >= 0.3:
+			c.kind, c.reason = KindGivenName, fmt.Sprintf("words, %.0f%% begin with a known given name", 100*c.p.lex)
+		default:
+			continue
+		}
+		names = append(names, c)
+	}
+	// Unnamed word columns found inside a name column (a surname column
+	// under a meaningless header) join too.
+	for _, c := range cols {
+		if c.kind != KindText || c.p.alpha < 0.9 || c.p.multi >= 0.5 {
+			continue
+		}
+		for _, f := range names {
+			if f.p.multi >= 0.5 {
+				if in, _, _ := containment(f, c); in >= 0.7 {
+					c.kind, c.reason = KindSurname, fmt.Sprintf("words found inside %q", f.name)
+					names = append(names, c)
+					break
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+
+	// A column that is two others joined, or the same as another, adds
+	// nothing: counting it would count one fact twice.
+	for _, x := range names {
+		if x.kind == KindIgnore {
+			continue
+		}
+		for _, a := range names {
+			if a == x || a.kind == KindIgnore {
+				continue
+			}
+			if share, n := rowShare(x, a, nil); n >= 20 && share >= 0.95 {
+				x.kind, x.reason = KindIgnore, fmt.Sprintf("repeats %q (%.0f%% of rows)", a.name, 100*share)
+				break
+			}
+			for _, b := range names {
+				if b == x || b == a || b.kind == KindIgnore {
+					continue
+				}
+				if share, n := rowShare(x, a, b); n >= 20 && share >= 0.85 {
+					x.kind, x.reason = KindIgnore, fmt.Sprintf("repeats %q + %q (%.0f%% of rows): counted once, through them", a.name, b.name, 100*share)
+					break
+				}
+			}
+			if x.kind == KindIgnore {
+				break
+			}
+		}
+	}
+
+	var full, single []*column
+	for _, c := range names {
+		switch {
+		case c.kind == KindIgnore:
+		case c.p.multi >= 0.5:
+			if c.kind != KindFullName {
+				c.reason = fmt.Sprintf("%s; values are full names (%.0f%% two or more name words)", c.reason, 100*c.p.multi)
+			}
+			c.kind = KindFullName
+			full = append(full, c)
+		default:
+			single = append(single, c)
+		}
+	}
+	// The widest full name is the container the others sit in.
+	sort.SliceStable(full, func(i, j int) bool { return full[i].p.avgTokens > full[j].p.avgTokens })
+
+	// Given or surname: by where the word sits in the full name of the
+	// same row (a given name first, a surname last), else by how many
+	// values are known given names, else by the column's name.
+	var undecided []*column
+	var parts []*column
+	for _, s := range single {
+		decided := false
+		for _, f := range full {
+			in, first, last := containment(f, s)
+			if in < 0.6 {
+				continue
+			}
+			if first < 0.3 && last < 0.3 {
+				// Inside but neither first nor last: a middle name. Its
+				// words leave the full name, so they count once.
+				s.reason = fmt.Sprintf("%s; inside %q in %.0f%% of rows, neither first nor last", s.reason, f.name, 100*in)
+				s.fill = "" // no word of the full name to take it from
+				parts = append(parts, s)
+				s.middleOf = f.name
+				decided = true
+				break
+			}
+			if first > last {
+				s.kind = KindGivenName
+				s.reason = fmt.Sprintf("the first word of %q in %.0f%% of rows", f.name, 100*first)
+			} else {
+				s.kind = KindSurname
+				s.reason = fmt.Sprintf("the last word of %q in %.0f%% of rows", f.name, 100*last)
+			}
+			s.fill = f.name
+			parts = append(parts, s)
+			decided = true
+			break
+		}
+		if !decided {
+			undecided = append(undecided, s)
+		}
+	}
+	if len(undecided) >= 2 {
+		sort.SliceStable(undecided, func(i, j int) bool { return undecided[i].p.lex > undecided[j].p.lex })
+		if hi, lo := undecided[0], undecided[len(undecided)-1]; hi.p.lex-lo.p.lex >= 0.2 {
+			for i, s := range undecided {
+				k, what := KindSurname, "fewer"
+				if i == 0 {
+					k, what = KindGivenName, "the most"
+				}
+				if s.kind != k {
+					s.reason = fmt.Sprintf("%s; values say %s: %s known given names (%.0f%%)", s.reason, k, what, 100*s.p.lex)
+				}
+				s.kind = k
+			}
+			undecided = nil
+		}
+	}
+	// Alone, a column whose values are mostly known given names is one,
+	// whatever its header. Few known given names is weak evidence the
+	// other way (names of other languages are not in the list), so a
+	// header saying "given name" stands.
+	for _, s := range undecided {
+		if s.p.lex >= 0.5 && s.kind != KindGivenName {
+			s.kind, s.reason = KindGivenName, fmt.Sprintf("%s; %.0f%% of values are known given names", s.reason, 100*s.p.lex)
+		}
+	}
+
+	// A full name beside its parts is compared on what they leave.
+	if len(full) > 0 {
+		f := full[0]
+		for _, s := range parts {
+			if s.fill == f.name || s.middleOf == f.name {
+				f.minus = append(f.minus, s.name)
+			}
+		}
+		for _, o := range full[1:] {
+			if in, _, _ := containment(f, o); in >= 0.7 && len(f.minus) == 0 {
+				f.minus = append(f.minus, o.name)
+			}
+		}
+		if len(f.minus) > 0 {
+			f.reason = fmt.Sprintf("%s; contains %s: compared on the words they leave", f.reason, strings.Join(quoteAll(f.minus), " and "))
+		}
+	}
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	return out
+}
+
+// rowShare is the share of rows, among those where x, a (and b) all have
+// values, in which x equals a (or a and b joined by a space), normalized;
+// n is how many such rows there are.
+func rowShare(x, a, b *column) (float64, int) {
+	n, eq := 0, 0
+	for r := range x.vals {
+		xv, av := names.Normalize(x.vals[r]), names.Normalize(a.vals[r])
+		if xv == "" || av == "" {
+			continue
+		}
+		want := av
+		if b != nil {
+			bv := names.Normalize(b.vals[r])
+			if bv == "" {
+				continue
+			}
+			want = av + " " + bv
+		}
+		n++
+		if xv == want {
+			eq++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(eq) / float64(n), n
+}
+
+// containment says how s sits inside the full name f, over the rows
+// where both have values: the share in which s's first word is one of
+// f's name words, and the shares in which it is the first and the last.
+func containment(f, s *column) (in, first, last float64) {
+	n, hit, fi, la := 0, 0, 0, 0
+	for r := range f.vals {
+		sv := strings.Fields(names.Normalize(s.vals[r]))
+		if len(sv) == 0 || strings.TrimSpace(f.vals[r]) == "" {
+			continue
+		}
+		w := personWords(f.vals[r])
+		if len(w) == 0 {
+			continue
+		}
+		n++
+		i := slices.Index(w, sv[0])
+		if i < 0 {
+			continue
+		}
+		hit++
+		if len(w) > 1 && i == 0 {
+			fi++
+		}
+		if len(w) > 1 && i == len(w)-1 {
+			la++
+		}
+	}
+	if n < 20 {
+		return 0, 0, 0
+	}
+	return float64(hit) / float64(n), float64(fi) / float64(n), float64(la) / float64(n)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,7 +104,11 @@ func (t *Table) Records(idColumn string) []Record {
 type EvalOptions struct {
 	IDColumn     string // default: detected
 	TruthPattern string // regexp; its first group (or whole match) names the entity
-	Config       *Config
+	// TruthColumn, when set, names a column that holds the entity instead
+	// (records with equal values are the same); it is removed before
+	// detection, so it cannot leak into the model.
+	TruthColumn string
+	Config      *Config
 	Options
 	Examples int // how many false positives and negatives to explain
 }
@@ -135,23 +140,26 @@ func PairMetrics(tp, predicted, truth int) Metrics {
 
 // EvalReport is the outcome of Evaluate.
 type EvalReport struct {
-	Records        int             `json:"records"`
-	Link           bool            `json:"link"`
-	TruePairs      int             `json:"true_pairs"`
-	CandidatePairs int             `json:"candidate_pairs"`
-	BlockingRecall float64         `json:"blocking_recall"`
-	Pairwise       Metrics         `json:"pairwise"`
-	Cluster        Metrics         `json:"cluster"`
-	Threshold      float64         `json:"threshold"`
-	Detections     []Detection     `json:"detections"`
-	Blocking       *BlockingReport `json:"blocking"`
-	Train          *TrainReport    `json:"train,omitempty"`
-	Clusters       ClusterReport   `json:"clusters"`
-	Model          *Model          `json:"model"`
-	Elapsed        time.Duration   `json:"elapsed"`
-	FalsePositives []Explanation   `json:"false_positives,omitempty"`
-	FalseNegatives []Explanation   `json:"false_negatives,omitempty"`
-	Missed         int             `json:"missed_by_blocking"`
+	Records        int  `json:"records"`
+	Link           bool `json:"link"`
+	TruePairs      int  `json:"true_pairs"`
+	CandidatePairs int  `json:"candidate_pairs"`
+	// CandidatesPerRecord is candidate pairs over records: what blocking
+	// costs, reported beside what it finds (BlockingRecall).
+	CandidatesPerRecord float64         `json:"candidates_per_record"`
+	BlockingRecall      float64         `json:"blocking_recall"`
+	Pairwise            Metrics         `json:"pairwise"`
+	Cluster             Metrics         `json:"cluster"`
+	Threshold           float64         `json:"threshold"`
+	Detections          []Detection     `json:"detections"`
+	Blocking            *BlockingReport `json:"blocking"`
+	Train               *TrainReport    `json:"train,omitempty"`
+	Clusters            ClusterReport   `json:"clusters"`
+	Model               *Model          `json:"model"`
+	Elapsed             time.Duration   `json:"elapsed"`
+	FalsePositives      []Explanation   `json:"false_positives,omitempty"`
+	FalseNegatives      []Explanation   `json:"false_negatives,omitempty"`
+	Missed              int             `json:"missed_by_blocking"`
 }
 
 // Evaluate runs the whole engine on labelled data and measures it. The
@@ -169,6 +177,19 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	}
 	if len(a.Rows) == 0 || (b != nil && len(b.Rows) == 0) {
 		return nil, fmt.Errorf("match: no records to evaluate")
+	}
+	var truth []string
+	if opt.TruthColumn != "" {
+		var ta, tb []string
+		if a, ta, err = splitColumn(a, opt.TruthColumn); err != nil {
+			return nil, err
+		}
+		if b != nil {
+			if b, tb, err = splitColumn(b, opt.TruthColumn); err != nil {
+				return nil, err
+			}
+		}
+		truth = append(ta, tb...)
 	}
 	rep := &EvalReport{Link: b != nil}
 	cfg := opt.Config
@@ -200,6 +221,7 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	rep.Elapsed = time.Since(start)
 	rep.Model, rep.Train, rep.Blocking, rep.Clusters = res.Model, res.Train, res.Blocking, res.Clusters
 	rep.CandidatePairs = len(res.Candidates.Pairs)
+	rep.CandidatesPerRecord = float64(rep.CandidatePairs) / float64(max(1, rep.Records))
 	rep.Threshold = opt.Cluster.Threshold
 	if rep.Threshold <= 0 {
 		rep.Threshold = 0.95
@@ -209,6 +231,12 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	entity := make([]string, ds.Len())
 	for i, id := range ds.IDs {
 		entity[i] = "\x00" + id // unmatched IDs are their own entity
+		if truth != nil {
+			if truth[i] != "" {
+				entity[i] = truth[i]
+			}
+			continue
+		}
 		if m := truthRe.FindStringSubmatch(id); m != nil {
 			entity[i] = m[len(m)-1]
 			if len(m) > 1 {
@@ -249,6 +277,22 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	clusterTP := impliedPairs(ds, entity, res.Labels)
 	rep.Cluster = PairMetrics(clusterTP, predicted, rep.TruePairs)
 	return rep, nil
+}
+
+// splitColumn returns the table without the named column, and that
+// column's values.
+func splitColumn(t *Table, name string) (*Table, []string, error) {
+	c := slices.Index(t.Header, name)
+	if c < 0 {
+		return nil, nil, fmt.Errorf("match: truth column %q is not in the CSV (columns: %s)", name, strings.Join(t.Header, ", "))
+	}
+	out := &Table{Header: slices.Delete(slices.Clone(t.Header), c, c+1), Rows: make([][]string, len(t.Rows))}
+	vals := make([]string, len(t.Rows))
+	for r, row := range t.Rows {
+		vals[r] = row[c]
+		out.Rows[r] = slices.Delete(slices.Clone(row), c, c+1)
+	}
+	return out, vals, nil
 }
 
 // impliedPairs counts pairs of records that share a group: an entity
@@ -326,7 +370,8 @@ func FormatEval(w io.Writer, r *EvalReport, verbose bool) {
 		oversized += s.Oversized
 	}
 	fmt.Fprintf(w, "true pairs          %d\n", r.TruePairs)
-	fmt.Fprintf(w, "candidate pairs     %d (%d oversized blocks skipped, cap %d)\n", r.CandidatePairs, oversized, r.Blocking.MaxBlockSize)
+	fmt.Fprintf(w, "candidate pairs     %d (%.1f per record; %d oversized blocks skipped, cap %d)\n",
+		r.CandidatePairs, r.CandidatesPerRecord, oversized, r.Blocking.MaxBlockSize)
 	fmt.Fprintf(w, "blocking recall     %.4f (%d true pairs never compared)\n", r.BlockingRecall, r.Missed)
 	fmt.Fprintf(w, "pairwise  ≥ %.2f    precision %.4f  recall %.4f  F1 %.4f  (tp %d, fp %d, fn %d)\n",
 		r.Threshold, r.Pairwise.Precision, r.Pairwise.Recall, r.Pairwise.F1, r.Pairwise.TP, r.Pairwise.FP, r.Pairwise.FN)

@@ -82,15 +82,7 @@ func TestPipelineLinkFEBRL4Slice(t *testing.T) {
 
 func TestModelSaveLoadAndExplain(t *testing.T) {
 	tab := readTable(t, "../testdata/febrl/dataset1.csv")
-	cfg, _ := Detect(tab.Header, tab.Rows, "")
-	ds, err := NewDataset(cfg, tab.Records(cfg.IDColumn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(ds, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds, res := runDetected(t, tab)
 	m := res.Model
 	path := filepath.Join(t.TempDir(), "model.json")
 	if err := m.Save(path); err != nil {
@@ -132,7 +124,7 @@ func TestModelSaveLoadAndExplain(t *testing.T) {
 		if math.Abs(sum-e.Weight) > 1e-9 || math.Abs(e.Weight-p.Weight) > 1e-9 || math.Abs(e.Probability-p.Prob) > 1e-12 {
 			t.Fatalf("explanation %v sums to %v, scored %v", e, sum, p.Weight)
 		}
-		if e.ModelVersion != m.Version || len(e.Fields) != len(cfg.Fields) {
+		if e.ModelVersion != m.Version || len(e.Fields) != len(ds.Config.Fields) {
 			t.Fatalf("explanation model %s, %d fields", e.ModelVersion, len(e.Fields))
 		}
 	}

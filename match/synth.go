@@ -26,7 +26,17 @@ type SynthOptions struct {
 	// earlier person; a common-name person is one of a few "john smith"s.
 	Household  float64
 	CommonName float64
+	// Shape is "febrl" (default: FEBRL's columns) or "messy" (MessyHeader:
+	// multi-token names with titles, redundant name columns, approximate
+	// dates, many missing fields; see synth_messy.go).
+	Shape string
+	// Namesakes (messy shape, default 0.06) is the share of people who
+	// take an earlier person's name, birth year and town.
+	Namesakes float64
 }
+
+// SynthShapes lists the shapes Synthesize writes.
+var SynthShapes = []string{"febrl", "messy"}
 
 // SynthStats describes what Synthesize made.
 type SynthStats struct {
@@ -35,7 +45,8 @@ type SynthStats struct {
 	Duplicates int `json:"duplicates"` // records rec-P-dup-K
 	Households int `json:"households"` // people who share surname and address with another person
 	CommonName int `json:"common_name"`
-	TruePairs  int `json:"true_pairs"` // pairs of records of the same person
+	Namesakes  int `json:"namesakes,omitempty"` // messy shape: namesakes and parent/child pairs
+	TruePairs  int `json:"true_pairs"`          // pairs of records of the same person
 }
 
 type synthPerson struct {
@@ -53,6 +64,9 @@ type synthPerson struct {
 // with a handful of very common names. Rows are shuffled. It uses only
 // the seed, so the output is deterministic.
 func Synthesize(opt SynthOptions) (*Table, SynthStats) {
+	if opt.Shape == "messy" {
+		return synthesizeMessy(opt)
+	}
 	if opt.Household == 0 {
 		opt.Household = 0.15
 	}
@@ -69,15 +83,7 @@ func Synthesize(opt SynthOptions) (*Table, SynthStats) {
 
 	orgs := (n + 1) / 2
 	dups := n - orgs
-	count := make([]int32, orgs)
-	for range dups {
-		// Skewed: most people have 0-2 duplicates, a few many.
-		p := r.IntN(orgs)
-		if r.Float64() < 0.3 {
-			p = r.IntN(max(1, orgs/4))
-		}
-		count[p]++
-	}
+	count := personCounts(r, orgs, dups)
 	st := SynthStats{Records: n, People: orgs, Duplicates: dups}
 	t := &Table{Header: append([]string(nil), SynthHeader...), Rows: make([][]string, 0, n)}
 	people := make([]synthPerson, 0, orgs)

@@ -20,6 +20,7 @@ func runEval(ctx context.Context, args []string) error {
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
 	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
 	truth := fs.String("truth-pattern", `rec-(\d+)-`, "regexp on record IDs; records whose first capture group is equal are the same entity")
+	truthCol := fs.String("truth-column", "", "column holding the true entity (instead of --truth-pattern); it is left out of detection and training")
 	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
 	maxCluster := fs.Int("max-cluster", 100, "largest cluster clustering may build")
 	density := fs.Float64("min-link-density", 0.3, "share of cross pairs that must be accepted edges to join two clusters of 2+")
@@ -44,7 +45,7 @@ func runEval(ctx context.Context, args []string) error {
 		args = fs.Args()[1:]
 	}
 	if len(files) != 1 {
-		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE] [--threshold P] FILE")
+		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE | --truth-column COL] [--threshold P] FILE")
 	}
 	read := func(path string) (*match.Table, error) {
 		f, err := os.Open(path)
@@ -64,7 +65,7 @@ func runEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth}
+	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth, TruthColumn: *truthCol}
 	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
 	opt.NoHold = *noHold
 	if *verbose {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,16 +12,8 @@ import (
 // send (sequential, then again with concurrent clients: a redelivery),
 // score; and checks that send fails loudly on a refused key.
 func TestTrafficCommands(t *testing.T) {
-	bin := binary(t)
 	dir := filepath.Join(t.TempDir(), "traffic")
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(bin, args...).CombinedOutput()
-		if ok := err == nil; ok != wantOK {
-			t.Fatalf("idgraph %s: exit error %v, want success %v:\n%s", strings.Join(args, " "), err, wantOK, out)
-		}
-		return string(out)
-	}
+	run := cli(t)
 	out := run(true, "synth", "traffic", "--people", "60", "--seed", "7", "--out", dir)
 	if !regexp.MustCompile(`60 people, \d+ messages`).MatchString(out) {
 		t.Errorf("synth traffic printed no stats:\n%s", out)
