@@ -103,6 +103,35 @@ func TestDepthReaderStopsAtTheLimit(t *testing.T) {
 	}
 }
 
+// depthByBytes is the reference scan, byte by byte (the one before the
+// IndexByte skip over strings): the fuzz target holds the two to the same
+// answers and BenchmarkDepth compares their speed.
+func depthByBytes(data []byte) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > segment.MaxDepth {
+				return false
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return true
+}
+
 // FuzzDepth: on valid JSON, the scan agrees with encoding/json's tokenizer
 // about the depth, whichever pieces the input arrives in; on any input, the
 // streaming scan agrees with the one over the whole body.
@@ -112,6 +141,9 @@ func FuzzDepth(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		whole := segment.CheckDepth(data, "") == nil
+		if whole != depthByBytes(data) {
+			t.Fatalf("CheckDepth says ok %v, the byte-by-byte scan %v", whole, !whole)
+		}
 		_, err := readDepth(data, int(chunk)+1)
 		if (err == nil) != whole {
 			t.Fatalf("pieces of %d: ok %v, whole body: ok %v", int(chunk)+1, err == nil, whole)
@@ -142,7 +174,8 @@ func sdkBatch(n int) []byte {
 }
 
 // BenchmarkDepth compares reading a body and then scanning it (the path
-// before streaming) with scanning it as it is read.
+// before streaming) with scanning it as it is read, and the scan alone
+// with the byte-by-byte one it replaced.
 func BenchmarkDepth(b *testing.B) {
 	for _, n := range []int{1, 500} {
 		body := sdkBatch(n)
@@ -162,6 +195,15 @@ func BenchmarkDepth(b *testing.B) {
 			for b.Loop() {
 				if _, err := io.ReadAll(segment.NewDepthReader(bytes.NewReader(body))); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("scan-byte-by-byte/%dB", len(body)), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if !depthByBytes(body) {
+					b.Fatal("too deep")
 				}
 			}
 		})
