@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -52,8 +53,10 @@ func (s HostileStats) String() string {
 // until ctx ends.
 // It costs the client little CPU (the bodies are built once), so that a
 // measurement on one machine charges the hostile load to the server.
-// readKey authenticates /graphql, writeKey the other paths.
-func Hostile(ctx context.Context, server, readKey, writeKey string, reqs []HostileRequest, clients int, pause time.Duration) HostileStats {
+// readKey authenticates /graphql, writeKey the other paths. from, when
+// set, is the local address to send from (127.0.0.2: another client than
+// the lookups as far as the server's per-address limits go).
+func Hostile(ctx context.Context, server, readKey, writeKey, from string, reqs []HostileRequest, clients int, pause time.Duration) HostileStats {
 	server = strings.TrimRight(server, "/")
 	stats := HostileStats{Status: map[int]int{}}
 	var mu sync.Mutex
@@ -62,7 +65,11 @@ func Hostile(ctx context.Context, server, readKey, writeKey string, reqs []Hosti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: time.Minute}
+			dialer := &net.Dialer{}
+			if from != "" {
+				dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+			}
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DialContext: dialer.DialContext}, Timeout: time.Minute}
 			defer hc.CloseIdleConnections()
 			for i := w; ctx.Err() == nil; i++ {
 				r := reqs[i%len(reqs)]

@@ -16,6 +16,7 @@ const (
 	KindNotFound     Kind = "not_found"    // 404
 	KindConflict     Kind = "conflict"     // the state changed meanwhile (decided by someone else): 409
 	KindTooLarge     Kind = "too_large"    // 413
+	KindRateLimited  Kind = "rate_limited" // the caller must wait (Retry-After): 429
 	KindUnavailable  Kind = "unavailable"  // the store cannot be reached: 503
 	KindInternal     Kind = "internal"     // a bug or an unexpected failure: 500
 )

@@ -149,6 +149,7 @@ var ErrorCodes = map[graph.Kind]string{
 	graph.KindNotFound:     "NOT_FOUND",
 	graph.KindConflict:     "CONFLICT",
 	graph.KindTooLarge:     "TOO_LARGE",
+	graph.KindRateLimited:  "RATE_LIMITED",
 	graph.KindUnavailable:  "UNAVAILABLE",
 	graph.KindInternal:     "INTERNAL",
 }

@@ -11,10 +11,17 @@ url=http://127.0.0.1:$port
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 go build -o "$dir/idgraph" ./cmd/idgraph
-"$dir/idgraph" serve --addr 127.0.0.1:$port --store "$dir/data" \
-	--write-key wk --read-key rk --steward-key sk ${DEBUG_ADDR:+--debug-addr "$DEBUG_ADDR"} 2>"$dir/log" &
-pid=$!
-until curl -sf $url/healthz >/dev/null; do sleep 0.2; done
+# serve [args]: (re)start the server on the same store.
+serve() {
+	if [[ -n ${pid:-} ]]; then kill "$pid" && wait "$pid" || true; fi
+	"$dir/idgraph" serve --addr 127.0.0.1:$port --store "$dir/data" \
+		--write-key wk --read-key rk --steward-key sk ${DEBUG_ADDR:+--debug-addr "$DEBUG_ADDR"} "$@" 2>>"$dir/log" &
+	pid=$!
+	until curl -sf $url/healthz >/dev/null; do sleep 0.2; done
+}
+# First without the per-address limit on refusals, so that each case's own
+# cost is measured (curl sends every case from one address).
+serve --refusal-burst 0
 
 deep() { python3 -c "import sys; n=int(sys.argv[1]); print('['*n + ']'*n, end='')" "$1"; }
 # A profile with 1,000 identifiers, for the alias bomb.
@@ -74,10 +81,14 @@ measure "/v1/match with the write key" 50 curl -s -u wk: $url/v1/match -d '{"lim
 # with RUNS (default 3), each with hostile clients that do not pause and
 # with ones that pause 0.1 s between requests.
 echo "== lookup latency, 16 clients, 20,000 lookups over 1,000 profiles; alone, then with 10 hostile clients"
-for run in $(seq "${RUNS:-3}"); do for pause in 0s 100ms; do
-	echo "-- run $run, hostile clients pausing $pause between requests, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-	"$dir/idgraph" bench-lookup --server $url --key rk --write-key wk --profiles 1000 --requests 20000 --clients 16 \
-		--server-pid $pid --hostile-clients 10 --hostile-pause $pause \
-		--hostile /v1/import="$dir/deep4m.json" --hostile /graphql="$dir/alias.json" \
-		--hostile /graphql="$dir/fields.json" --hostile /v1/import="$dir/deep20k.json"
-done; done
+echo "   (hostile clients send from 127.0.0.2; limit off: --refusal-burst 0, on: the default)"
+for limit in off on; do
+	if [[ $limit == on ]]; then serve; fi
+	for run in $(seq "${RUNS:-3}"); do for pause in 0s 100ms; do
+		echo "-- refusal limit $limit, run $run, hostile clients pausing $pause between requests, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+		"$dir/idgraph" bench-lookup --server $url --key rk --write-key wk --profiles 1000 --requests 20000 --clients 16 \
+			--server-pid $pid --hostile-clients 10 --hostile-pause $pause --hostile-from 127.0.0.2 \
+			--hostile /v1/import="$dir/deep4m.json" --hostile /graphql="$dir/alias.json" \
+			--hostile /graphql="$dir/fields.json" --hostile /v1/import="$dir/deep20k.json"
+	done; done
+done

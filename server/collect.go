@@ -54,12 +54,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	body, err := io.ReadAll(depth)
 	if depth.TooDeep() {
 		w.Header().Set("Connection", "close")
+		markCostly(r.Context())
 		return nil, err
 	}
 	// A compressed body over the limit is refused as too large too, not as
 	// the truncated gzip stream the wire limit makes of it.
 	if int64(len(body)) > limit || wire.N == 0 {
 		w.Header().Set("Connection", "close") // the rest is not worth reading
+		markCostly(r.Context())
 		return nil, graph.Errorf(graph.KindTooLarge, "body is larger than %d KB", limit>>10)
 	}
 	if err != nil {

@@ -113,8 +113,10 @@ func (s *Server) graphqlHandler() http.Handler {
 			body, err := io.ReadAll(depth)
 			if depth.TooDeep() {
 				w.Header().Set("Connection", "close")
+				markCostly(r.Context())
 			}
 			if err == nil && len(body) > MaxGraphQLBytes {
+				markCostly(r.Context())
 				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
 			}
 			if err == nil {
@@ -162,6 +164,11 @@ func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (co
 	return resolver.WithCaller(ctx, caller), &p, nil
 }
 
+// costlyCodes are the refusals of a document too large or too costly to
+// run: honest clients do not send them twice (see refusals.go).
+var costlyCodes = map[string]bool{"TOKEN_LIMIT_EXCEEDED": true, "SELECTION_LIMIT_EXCEEDED": true,
+	"DEPTH_LIMIT_EXCEEDED": true, "COMPLEXITY_LIMIT_EXCEEDED": true}
+
 // presentError maps the project's error kinds to stable codes; anything
 // unexpected is logged and shown only as "internal error".
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -177,6 +184,9 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	case gerr.Extensions["code"] != nil:
 		// gqlgen's own: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
 		// COMPLEXITY_LIMIT_EXCEEDED, PERSISTED_QUERY_NOT_FOUND…
+		if costlyCodes[fmt.Sprint(gerr.Extensions["code"])] {
+			markCostly(ctx)
+		}
 	default:
 		s.log.Error("graphql", "err", err, "path", gerr.Path.String())
 		gerr.Message = "internal error"

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,11 @@ type Config struct {
 	// use does not cover (matching with no set-up step) and keeps the
 	// imported record-ID types.
 	Trainer *match.Trainer
+	// RefusalBurst is how many requests a client may have refused for
+	// their size or cost before it is answered 429 unread (refilled at a
+	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
+	// the limit off (behind a proxy, where every client has its address).
+	RefusalBurst int
 }
 
 // Server serves the HTTP API.
@@ -94,6 +100,7 @@ type Server struct {
 	stop     context.CancelFunc
 	now      func() time.Time
 	panicked atomic.Int64
+	refusals *refusalLimiter // nil: no limit
 }
 
 // New returns a server; Close stops its background work.
@@ -114,6 +121,7 @@ func New(cfg Config) *Server {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
 		metrics: newMetrics(), broker: cfg.Broker, stop: stop, now: func() time.Time { return time.Now().UTC() }}
+	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
@@ -192,8 +200,31 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
 			s.metrics.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 		}()
-		h(sw, r)
+		client := clientOf(r)
+		if wait := s.refusals.wait(client); wait > 0 && !exemptFromRefusals(pattern) {
+			s.metrics.refusalLimited.Inc()
+			sw.Header().Set("Retry-After", retryAfter(wait))
+			sw.Header().Set("Connection", "close") // the body is not read
+			err := graph.Errorf(graph.KindRateLimited, "too many requests refused as too large or too costly from %s: retry in %s", client, retryAfter(wait)+"s")
+			if strings.Contains(pattern, "/graphql") {
+				writeGraphQLError(sw, err)
+			} else {
+				writeError(sw, err)
+			}
+			return
+		}
+		ctx, mark := withCostlyMark(r.Context())
+		h(sw, r.WithContext(ctx))
+		if mark.costly {
+			s.metrics.costlyRefusals.Inc()
+			s.refusals.charge(client)
+		}
 	})
+}
+
+// exemptFromRefusals: health checks answer whatever a client did before.
+func exemptFromRefusals(pattern string) bool {
+	return strings.HasSuffix(pattern, "/healthz") || strings.HasSuffix(pattern, "/readyz")
 }
 
 // panics counts the panics recovered by every Server in this process, so
@@ -265,6 +296,7 @@ var statusOf = map[graph.Kind]int{
 	graph.KindNotFound:     http.StatusNotFound,
 	graph.KindConflict:     http.StatusConflict,
 	graph.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	graph.KindRateLimited:  http.StatusTooManyRequests,
 	kindUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	graph.KindUnavailable:  http.StatusServiceUnavailable,
 }
@@ -302,6 +334,10 @@ type metrics struct {
 	storeCalls    *prometheus.CounterVec
 	graphqlErrors *prometheus.CounterVec
 	panics        *prometheus.CounterVec
+	// costlyRefusals counts requests refused for their size or cost,
+	// refusalLimited the requests then answered 429 without being read.
+	costlyRefusals prometheus.Counter
+	refusalLimited prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -324,8 +360,13 @@ func newMetrics() *metrics {
 			Help: "GraphQL errors by extensions.code."}, []string{"code"}),
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_panics_total",
 			Help: "Panics recovered while serving, by route (each one is a bug)."}, []string{"route"}),
+		costlyRefusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_costly_refusals_total",
+			Help: "Requests refused for their size or cost (body too large or too deep, GraphQL limits)."}),
+		refusalLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_refusal_limited_total",
+			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
+		m.costlyRefusals, m.refusalLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -126,6 +126,7 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	})
 	hostileClients := fs.Int("hostile-clients", 10, "hostile clients with --hostile")
 	pause := fs.Duration("hostile-pause", 0, "each hostile client's pause between requests")
+	from := fs.String("hostile-from", "", "local address the hostile clients send from (e.g. 127.0.0.2, so that the server's per-address limits tell them from the lookups)")
 	pid := fs.Int("server-pid", 0, "the server's process ID: report its CPU time (Linux /proc) during each run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -160,7 +161,9 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	}
 	hctx, stop := context.WithCancel(ctx)
 	done := make(chan client.HostileStats)
-	go func() { done <- client.Hostile(hctx, *srv, *readKey, o.WriteKey, hostile, *hostileClients, *pause) }()
+	go func() {
+		done <- client.Hostile(hctx, *srv, *readKey, o.WriteKey, *from, hostile, *hostileClients, *pause)
+	}()
 	time.Sleep(time.Second) // let the hostile clients get going
 	err := run(fmt.Sprintf("with %d hostile clients: ", *hostileClients))
 	stop()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -42,6 +43,7 @@ func serve(ctx context.Context, args []string) error {
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
 	maxComplexity := fs.Int("max-complexity", envInt("IDGRAPH_MAX_COMPLEXITY", server.DefaultMaxComplexity), "GraphQL query cost limit (each field 1, connections times first)")
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
+	refusalBurst := fs.Int("refusal-burst", envInt("IDGRAPH_REFUSAL_BURST", server.DefaultRefusalBurst), "requests from one address refused as too large, too deep or too costly before it is answered 429 unread (refilled at a tenth of it per second); 0 disables, as behind a proxy where every client has the proxy's address")
 	maxPage := fs.Int("max-page", envInt("IDGRAPH_MAX_PAGE", server.DefaultMaxPage), "largest first argument")
 	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the GraphQL API from a browser (* for any)")
 	collectOrigins := fs.String("collect-origins", env("IDGRAPH_COLLECT_ORIGINS", "*"), "comma-separated origins whose pages may send to the collection API (/v1/track, /v1/t, /v1/batch, ...) from a browser (* for any: write keys are public)")
@@ -114,7 +116,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1)})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
