@@ -161,7 +161,8 @@ func prepName(raw string) value {
 func prepDate(raw string) value {
 	if y, m, d, ok := ParseDate(raw); ok {
 		k := FormatDate(y, m, d)
-		return value{key: k, runes: []rune(k), flat: []rune(k), y: int16(y), m: int8(m), d: int8(d)}
+		r := []rune(k) // flat shares runes: a key without spaces is its own flat form
+		return value{key: k, runes: r, flat: r, y: int16(y), m: int8(m), d: int8(d)}
 	}
 	// Not a valid date (typos make 19870231): keep its digits, so the
 	// typo level can still see that it is one keystroke off.
@@ -172,7 +173,8 @@ func prepDate(raw string) value {
 	if k == "" {
 		return value{}
 	}
-	return value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	return value{key: k, runes: r, flat: r}
 }
 
 func prepEmail(raw string) value {
@@ -180,7 +182,8 @@ func prepEmail(raw string) value {
 	if k == "" {
 		return value{}
 	}
-	v := value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	v := value{key: k, runes: r, flat: r}
 	if at := strings.LastIndexByte(k, '@'); at > 0 {
 		local := k[:at]
 		if plus := strings.IndexByte(local, '+'); plus > 0 { // sub-addressing names the same mailbox
@@ -198,7 +201,8 @@ func prepPhone(raw string) value {
 	if len(k) < 5 { // too short to be a phone number; treat as missing
 		return value{}
 	}
-	v := value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	v := value{key: k, runes: r, flat: r}
 	if len(k) >= 7 {
 		v.aux = k[len(k)-7:]
 	}

@@ -72,7 +72,7 @@ func (s *Scorer) weight(i, j int, lv []uint8) float64 {
 	for c, l := range lv {
 		w += s.w[c][l]
 		if l == exactLevel && s.useTF[c] {
-			w += s.tfAdjust(c, s.ds.vals[i][c].key)
+			w += s.tfAdjust(c, s.ds.val(i, c).key)
 		}
 	}
 	return w
@@ -183,8 +183,8 @@ func (s *Scorer) Explain(i, j int) Explanation {
 	for c, l := range lv {
 		fe := FieldExplanation{
 			Field: s.ds.comps[c].field.Name,
-			A:     s.ds.vals[i][c].key,
-			B:     s.ds.vals[j][c].key,
+			A:     s.ds.val(i, c).key,
+			B:     s.ds.val(j, c).key,
 			Level: s.levelNames[c][l],
 		}
 		if l > 0 {
@@ -192,7 +192,7 @@ func (s *Scorer) Explain(i, j int) Explanation {
 			fe.Weight, fe.M, fe.U = s.w[c][l], lvl.M, lvl.U
 		}
 		if l == exactLevel && s.useTF[c] {
-			fe.TF = s.tfAdjust(c, s.ds.vals[i][c].key)
+			fe.TF = s.tfAdjust(c, s.ds.val(i, c).key)
 			e.TFAdjustment += fe.TF
 		}
 		total += fe.Weight + fe.TF

@@ -87,7 +87,7 @@ func TestModelSaveLoadAndExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(ds, Options{})
+	res, err := Run(ds, Options{KeepPairs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestTrainLabelled(t *testing.T) {
 	if m.Trained != "labelled" {
 		t.Errorf("trained %q", m.Trained)
 	}
-	res, err := Run(ds, Options{Model: m})
+	res, err := Run(ds, Options{Model: m, KeepPairs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

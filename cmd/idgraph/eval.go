@@ -13,7 +13,7 @@ import (
 // runEval measures the matching engine on a labelled CSV: it detects the
 // columns, trains without labels, blocks, scores and clusters, then
 // compares with the truth encoded in the record IDs.
-func runEval(ctx context.Context, args []string) error {
+func runEval(ctx context.Context, args []string) (err error) {
 	_ = ctx
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	link := fs.String("link", "", "second CSV to link with FILE (only pairs across the files count)")
@@ -30,6 +30,10 @@ func runEval(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "show detected columns, blocking rules, model weights and example errors")
 	examples := fs.Int("examples", 5, "with -v: false positives and negatives to explain")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pairMemory := fs.Int64("pair-memory", match.DefaultPairMemory>>20, "MB of compared candidate pairs to hold in memory; the rest is spilled to a temporary file")
+	tempDir := fs.String("temp-dir", "", "directory for spilled pairs (default: the system's temporary directory)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile taken at the run's peak to this file")
 	// Accept flags after the file too ("eval FILE --link FILE2"): the flag
 	// package stops at the first positional argument, so parse the rest again.
 	var files []string
@@ -46,6 +50,15 @@ func runEval(ctx context.Context, args []string) error {
 	if len(files) != 1 {
 		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE] [--threshold P] FILE")
 	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfiles(); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 	read := func(path string) (*match.Table, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -67,6 +80,8 @@ func runEval(ctx context.Context, args []string) error {
 	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth}
 	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
 	opt.NoHold = *noHold
+	opt.PairMemory, opt.TempDir = *pairMemory<<20, *tempDir
+	opt.Progress = &match.Progress{}
 	if *verbose {
 		opt.Examples = *examples
 	}
@@ -88,7 +103,9 @@ func runEval(ctx context.Context, args []string) error {
 			opt.IDColumn = detected.IDColumn
 		}
 	}
+	stop := showProgress(opt.Progress)
 	rep, err := match.Evaluate(a, b, opt)
+	stop()
 	if err != nil {
 		return err
 	}

@@ -44,11 +44,14 @@ func runTrain(_ context.Context, args []string) error {
 	if *idCol != "" {
 		id = *idCol
 	}
-	ds, err := match.NewDataset(cfg, t.Records(id))
+	ds, err := match.NewTableDataset(cfg, id, t, nil)
 	if err != nil {
 		return err
 	}
-	res, err := match.Run(ds, match.Options{})
+	progress := &match.Progress{}
+	stop := showProgress(progress)
+	res, err := match.Run(ds, match.Options{TrainOnly: true, Progress: progress})
+	stop()
 	if err != nil {
 		return err
 	}
@@ -56,7 +59,7 @@ func runTrain(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("trained %s on %d records (%d candidate pairs); prior %.4g; wrote %s\n",
-		res.Model.Version, ds.Len(), len(res.Candidates.Pairs), res.Model.Prior, *out)
+		res.Model.Version, ds.Len(), res.Blocking.CandidatePairs, res.Model.Prior, *out)
 	for _, c := range res.Model.Comparisons {
 		fmt.Printf("  %-16s %s\n", c.Field, c.Method)
 	}
