@@ -61,9 +61,13 @@ type Dataset struct {
 	// beyond them (a value struct per field was 2.3 KB a record).
 	col  [][]uint32
 	dict [][]value
-	// term frequencies of each comparison's exact keys
-	tfCount []map[string]int32
+	// Term frequencies: tfN[c][v] is how many records hold the key of
+	// dict[c][v] (values that differ in raw form can share a key),
+	// tfTotal[c] the records with a value, tfAgree[c] Σ n(n-1) over the
+	// distinct keys.
+	tfN     [][]int32
 	tfTotal []int
+	tfAgree []float64
 }
 
 // NewDataset prepares records for de-duplication.
@@ -129,8 +133,9 @@ func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, erro
 	})
 	d.col = make([][]uint32, len(d.comps))
 	d.dict = make([][]value, len(d.comps))
-	d.tfCount = make([]map[string]int32, len(d.comps))
+	d.tfN = make([][]int32, len(d.comps))
 	d.tfTotal = make([]int, len(d.comps))
+	d.tfAgree = make([]float64, len(d.comps))
 	eachParallel(len(d.comps), func(c int) {
 		cmp := d.comps[c]
 		col := make([]uint32, n)
@@ -156,7 +161,15 @@ func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, erro
 			}
 		}
 		d.col[c], d.dict[c] = col, slices.Clone(dict) // exact size: append left up to twice the room
-		d.tfCount[c], d.tfTotal[c] = counts, total
+		tfN := make([]int32, len(dict))
+		for v := 1; v < len(dict); v++ {
+			tfN[v] = counts[dict[v].key]
+		}
+		agree := 0.0
+		for _, n := range counts {
+			agree += float64(n) * float64(n-1)
+		}
+		d.tfN[c], d.tfTotal[c], d.tfAgree[c] = tfN, total, agree
 	})
 	return d, nil
 }
@@ -225,12 +238,13 @@ func (d *Dataset) comparisonVectors(pairs []Pair) []uint8 {
 	return g
 }
 
-// tf is the share of non-missing values of comparison c equal to key.
-func (d *Dataset) tf(c int, key string) float64 {
+// tf is the share of non-missing values of comparison c equal to the
+// key of its value v.
+func (d *Dataset) tf(c int, v uint32) float64 {
 	if d.tfTotal[c] == 0 {
 		return 1
 	}
-	n := d.tfCount[c][key]
+	n := d.tfN[c][v]
 	if n < 1 {
 		n = 1
 	}

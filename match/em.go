@@ -474,12 +474,7 @@ func exactU(ds *Dataset, c int) float64 {
 		}
 		return math.Min(math.Max(agree, 0.5)/(na*nb), 0.999)
 	}
-	var agree, nn float64
-	for _, n := range ds.tfCount[c] {
-		f := float64(n)
-		agree += f * (f - 1)
-		nn += f
-	}
+	agree, nn := ds.tfAgree[c], float64(ds.tfTotal[c])
 	if nn < 2 {
 		return 0.5
 	}

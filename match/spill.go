@@ -34,9 +34,10 @@ type pairStore struct {
 }
 
 // DefaultPairMemory is how many bytes of compared pairs a run keeps in
-// memory before spilling to a temporary file: 1,000,000 noisy records
-// (23.6 million pairs) fit.
-const DefaultPairMemory = 1 << 30
+// memory before spilling to a temporary file: 512 MiB, the 23.6 million
+// pairs of 1,000,000 noisy records less a few. Scoring reads the file
+// once, sequentially, mostly from the page cache.
+const DefaultPairMemory = 512 << 20
 
 func newPairStore(nc int, budget int64, dir string) *pairStore {
 	if budget <= 0 {

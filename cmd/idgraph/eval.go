@@ -32,6 +32,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pairMemory := fs.Int64("pair-memory", match.DefaultPairMemory>>20, "MB of compared candidate pairs to hold in memory; the rest is spilled to a temporary file")
 	tempDir := fs.String("temp-dir", "", "directory for spilled pairs (default: the system's temporary directory)")
+	memLimit := memoryLimitFlag(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken at the run's peak to this file")
 	// Accept flags after the file too ("eval FILE --link FILE2"): the flag
@@ -50,6 +51,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	if len(files) != 1 {
 		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE] [--threshold P] FILE")
 	}
+	setMemoryLimit(*memLimit)
 	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
 	if err != nil {
 		return err

@@ -17,9 +17,11 @@ func runTrain(_ context.Context, args []string) error {
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
 	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
+	memLimit := memoryLimitFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	setMemoryLimit(*memLimit)
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: idgraph train [--out model.json] [--config FILE] [--id-column COL] FILE.csv")
 	}
