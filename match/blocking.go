@@ -229,7 +229,7 @@ type BlockingReport struct {
 // keeps the candidate set bounded by about n·cap/2 pairs per rule. Bulk
 // runs (Run) stream the pairs instead of holding them.
 func (d *Dataset) Block() (*Candidates, *BlockingReport) {
-	plan := d.planBlocks()
+	plan := d.planBlocks(nil)
 	type found struct {
 		key  uint64
 		rule uint32
@@ -275,7 +275,8 @@ type blockPlan struct {
 	examined int64
 }
 
-func (d *Dataset) planBlocks() *blockPlan {
+// planBlocks computes the plan; done, when not nil, counts the rules.
+func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	capSize := d.Config.MaxBlockSize
 	if capSize <= 0 {
 		capSize = DefaultMaxBlockSize
@@ -340,6 +341,9 @@ func (d *Dataset) planBlocks() *blockPlan {
 		}
 		p.at = append(p.at, at)
 		p.report.Rules = append(p.report.Rules, st)
+		if done != nil {
+			done.Add(1)
+		}
 	}
 	return p
 }

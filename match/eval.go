@@ -20,11 +20,12 @@ type Table struct {
 	Rows   [][]string
 }
 
-// DefaultMaxRecords bounds a batch run (eval, train): a run holds every
-// record and its candidate pairs in memory, about 8 GB per million noisy
-// records, so a larger file gets a clear error instead of running the
+// DefaultMaxRecords bounds a batch run (eval, train): a run holds the
+// file and every record's values in memory (candidate pairs past the
+// pair budget go to disk), about 1 GB per million noisy records at its
+// peak, so a larger file gets a clear error instead of running the
 // machine out of memory.
-const DefaultMaxRecords = 2_000_000
+const DefaultMaxRecords = 10_000_000
 
 // ReadCSV reads a CSV with a header row, at most DefaultMaxRecords rows.
 func ReadCSV(r io.Reader) (*Table, error) { return ReadCSVLimit(r, DefaultMaxRecords) }
@@ -61,7 +62,7 @@ func ReadCSVLimit(r io.Reader, max int) (*Table, error) {
 		}
 		if len(t.Rows) == max {
 			return nil, fmt.Errorf("match: the CSV has more than %d records, the most one batch run takes "+
-				"(it holds every record and candidate pair in memory, about 8 GB per million): raise --max-records "+
+				"(it holds every record in memory, about 1 GB per million): raise --max-records "+
 				"on a machine with the memory, or load the file with idgraph import and re-score with idgraph match, "+
 				"which works a page at a time", max)
 		}
@@ -241,7 +242,7 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if opt.IDColumn != "" {
 		idCol = opt.IDColumn
 	}
-	opt.Progress.start("preparing", 0)
+	opt.Progress.start("preparing", "", 0)
 	ds, err := NewTableDataset(cfg, idCol, a, b)
 	if err != nil {
 		return nil, err

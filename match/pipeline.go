@@ -57,15 +57,16 @@ type Result struct {
 type Progress struct {
 	mu      sync.Mutex
 	phase   string
+	unit    string
 	total   int64
 	started time.Time
 	done    atomic.Int64
 }
 
 // ProgressState is where a run is: its phase, when that began, the
-// phase's work done and its total (0: not counted).
+// phase's work done and its total (0: not counted) in Units ("pairs").
 type ProgressState struct {
-	Phase       string
+	Phase, Unit string
 	Started     time.Time
 	Done, Total int64
 }
@@ -74,15 +75,15 @@ type ProgressState struct {
 func (p *Progress) Snapshot() ProgressState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProgressState{Phase: p.phase, Started: p.started, Done: p.done.Load(), Total: p.total}
+	return ProgressState{Phase: p.phase, Unit: p.unit, Started: p.started, Done: p.done.Load(), Total: p.total}
 }
 
-func (p *Progress) start(phase string, total int64) {
+func (p *Progress) start(phase, unit string, total int64) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	p.phase, p.total, p.started = phase, total, time.Now()
+	p.phase, p.unit, p.total, p.started = phase, unit, total, time.Now()
 	p.done.Store(0)
 	p.mu.Unlock()
 }
@@ -102,8 +103,8 @@ func (p *Progress) counter() *atomic.Int64 {
 func Run(ds *Dataset, opt Options) (*Result, error) {
 	res := &Result{}
 	nc := len(ds.comps)
-	opt.Progress.start("blocking", 0)
-	plan := ds.planBlocks()
+	opt.Progress.start("blocking", "rules", int64(len(ds.Config.Blocking)))
+	plan := ds.planBlocks(opt.Progress.counter())
 	res.Blocking = plan.report
 
 	store := newPairStore(nc, opt.PairMemory, opt.TempDir)
@@ -112,7 +113,7 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	var hmu sync.Mutex
 	hist := newVecHist(nc, len(plan.rules))
 	pairs := 0
-	opt.Progress.start("comparing", plan.examined)
+	opt.Progress.start("comparing", "pairs", plan.examined)
 	const chunkPairs = 1 << 15
 	plan.generate(opt.Progress.counter(), func() pairSink {
 		lv := make([]uint8, nc)
@@ -151,7 +152,7 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 
 	res.Model = opt.Model
 	if train {
-		opt.Progress.start("training", 0)
+		opt.Progress.start("training", "", 0)
 		m, rep, err := trainHist(ds, hist.sorted(), opt.Train)
 		if err != nil {
 			return nil, err
@@ -173,7 +174,7 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	// edges and the held pairs it counts), or all with KeepPairs.
 	copt := opt.Cluster
 	copt.defaults()
-	opt.Progress.start("scoring", store.n)
+	opt.Progress.start("scoring", "pairs", store.n)
 	var kmu sync.Mutex
 	var kept []ScoredPair
 	var rules []uint32
@@ -222,7 +223,7 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	if opt.KeepPairs {
 		res.Candidates, res.Scored = sortedCandidates(kept, rules)
 	}
-	opt.Progress.start("clustering", 0)
+	opt.Progress.start("clustering", "", 0)
 	res.Labels, res.Clusters = Cluster(ds.Len(), kept, opt.Cluster)
 	return res, nil
 }

@@ -18,7 +18,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	link := fs.String("link", "", "second CSV to link with FILE (only pairs across the files count)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
-	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
+	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 1 GB per million)")
 	truth := fs.String("truth-pattern", `rec-(\d+)-`, "regexp on record IDs; records whose first capture group is equal are the same entity")
 	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
 	maxCluster := fs.Int("max-cluster", 100, "largest cluster clustering may build")

@@ -51,7 +51,7 @@ func reportProgress(p *match.Progress, w io.Writer, tty bool, every time.Duratio
 				if phase = st.Phase; phase == "" {
 					continue
 				}
-				line := progressLine(st.Phase, st.Done, st.Total, now.Sub(st.Started), now.Sub(start))
+				line := progressLine(st.Phase, st.Unit, st.Done, st.Total, now.Sub(st.Started), now.Sub(start))
 				if tty {
 					fmt.Fprint(w, "\r"+line+"\x1b[K")
 				} else {
@@ -68,7 +68,7 @@ func reportProgress(p *match.Progress, w io.Writer, tty bool, every time.Duratio
 
 // progressLine is one progress report: the phase, a bar when its size is
 // known, the rate and the time left at that rate, and the run's time.
-func progressLine(phase string, done, total int64, inPhase, inRun time.Duration) string {
+func progressLine(phase, unit string, done, total int64, inPhase, inRun time.Duration) string {
 	const width = 30
 	run := inRun.Round(time.Second)
 	if total <= 0 {
@@ -81,9 +81,9 @@ func progressLine(phase string, done, total int64, inPhase, inRun time.Duration)
 	if rate > 0 && done < total {
 		left = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%-10s [%s%s] %3.0f%% %s/%s pairs, %s/s, %s left (run %s)",
+	return fmt.Sprintf("%-10s [%s%s] %3.0f%% %s/%s %s, %s/s, %s left (run %s)",
 		phase, strings.Repeat("#", fill), strings.Repeat(".", width-fill), frac*100,
-		count(done), count(total), count(int64(rate)), left, run)
+		count(done), count(total), unit, count(int64(rate)), left, run)
 }
 
 // count writes a number in thousands or millions.

@@ -20,7 +20,7 @@ func TestProgressLine(t *testing.T) {
 		{5, 0, []string{"comparing  10s (run 1m0s)"}}, // no total: no bar to draw
 	}
 	for _, tc := range tests {
-		got := progressLine("comparing", tc.done, tc.total, 10*time.Second, time.Minute)
+		got := progressLine("comparing", "pairs", tc.done, tc.total, 10*time.Second, time.Minute)
 		for _, w := range tc.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("progressLine(%d/%d) = %q, want %q in it", tc.done, tc.total, got, w)

@@ -16,7 +16,7 @@ func runTrain(_ context.Context, args []string) error {
 	out := fs.String("out", "model.json", "where to write the model")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
-	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
+	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 1 GB per million)")
 	memLimit := memoryLimitFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
