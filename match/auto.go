@@ -215,11 +215,13 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 	if err != nil {
 		return nil, fmt.Errorf("match: auto: %w", err)
 	}
-	cands, _ := ds.Block()
-	m, _, err := Train(ds, cands, nil, TrainOptions{})
+	// Streamed, as a bulk run trains: the candidates are counted into a
+	// histogram, never held.
+	res, err := Run(ds, Options{TrainOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("match: auto: %w", err)
 	}
+	m := res.Model
 	// The version covers the sources, their columns and the training
 	// data, not the parameters alone.
 	m.Data = "auto " + strings.Join(names, ",") + " sha256:" + hex.EncodeToString(data.Sum(nil)[:8])

@@ -2,10 +2,13 @@ package match
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Blocking finds the candidate pairs worth scoring. Comparing every pair
@@ -233,91 +236,298 @@ type BlockingReport struct {
 }
 
 // Block runs the dataset's blocking rules and returns the union of their
-// pairs. Blocks over the size cap are skipped and reported, which keeps
-// the candidate set bounded by about n·cap/2 pairs per rule.
+// pairs, sorted. Blocks over the size cap are skipped and reported, which
+// keeps the candidate set bounded by about n·cap/2 pairs per rule. Bulk
+// runs (Run) stream the pairs instead of holding them.
 func (d *Dataset) Block() (*Candidates, *BlockingReport) {
+	plan := d.planBlocks(nil)
+	type found struct {
+		key  uint64
+		rule uint32
+	}
+	var mu sync.Mutex
+	var all []found
+	plan.generate(nil, func() pairSink {
+		var local []found
+		return pairSink{
+			pair: func(i, j int32, rules uint32) {
+				local = append(local, found{uint64(i)<<32 | uint64(uint32(j)), rules})
+			},
+			done: func() {
+				mu.Lock()
+				all = append(all, local...)
+				mu.Unlock()
+			},
+		}
+	})
+	slices.SortFunc(all, func(a, b found) int { return cmp.Compare(a.key, b.key) })
+	c := &Candidates{Pairs: make([]Pair, len(all)), Rules: make([]uint32, len(all))}
+	for i, e := range all {
+		c.Pairs[i] = Pair{I: int32(e.key >> 32), J: int32(uint32(e.key))}
+		c.Rules[i] = e.rule
+	}
+	plan.report.CandidatePairs = len(c.Pairs)
+	return c, plan.report
+}
+
+// blockPlan is blocking without its pairs: for every rule, which block
+// each record is in (equality rules) or its rank in the sorted order
+// (sorted neighbourhoods). That is 4 bytes per record and rule, and
+// enough to tell which rules produce any pair, so each pair can be
+// emitted by the first rule that produces it and never stored to be
+// de-duplicated.
+type blockPlan struct {
+	d      *Dataset
+	rules  []BlockRule
+	at     [][]int32 // [rule][record]: block id, or rank; -1 = no pairs (no key, or an oversized block)
+	report *BlockingReport
+	// examined is how many pairs generate will look at, duplicates
+	// included: the unit of its progress.
+	examined int64
+}
+
+// planBlocks computes the plan; done, when not nil, counts the rules.
+func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	capSize := d.Config.MaxBlockSize
 	if capSize <= 0 {
 		capSize = DefaultMaxBlockSize
 	}
-	rep := &BlockingReport{MaxBlockSize: capSize}
-	// Pairs are kept sorted and unique, merging in each rule's pairs as it
-	// finishes, so memory holds the union plus one rule's pairs rather
-	// than every rule's pairs at once.
-	var union []entry
-	var batch []entry
-	emit := func(i, j int32, r int) {
-		if !d.comparable(int(i), int(j)) {
-			return
-		}
-		if i > j {
-			i, j = j, i
-		}
-		batch = append(batch, entry{uint64(i)<<32 | uint64(uint32(j)), 1 << uint(r)})
-	}
-	for r, rule := range d.Config.Blocking {
+	p := &blockPlan{d: d, rules: d.Config.Blocking, report: &BlockingReport{MaxBlockSize: capSize}}
+	for _, rule := range p.rules {
 		st := RuleStats{Rule: rule.label()}
 		keys := d.blockKeys(rule)
-		batch = batch[:0]
+		at := make([]int32, len(keys))
 		if rule.Window > 0 {
 			idx := make([]int32, 0, len(keys))
 			for i, k := range keys {
+				at[i] = -1
 				if k != "" {
 					idx = append(idx, int32(i))
 				}
 			}
 			sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
-			for a := range idx {
-				for b := a + 1; b < len(idx) && b < a+rule.Window; b++ {
-					emit(idx[a], idx[b], r)
-				}
+			for rank, i := range idx {
+				at[i] = int32(rank)
 			}
 			st.Blocks = 1
-		} else {
-			blocks := map[string][]int32{}
-			for i, k := range keys {
-				if k != "" {
-					blocks[k] = append(blocks[k], int32(i))
-				}
+			for a := range idx {
+				p.examined += int64(min(rule.Window-1, len(idx)-1-a))
 			}
-			st.Blocks = len(blocks)
-			st.Cap = budgetCap(blocks, capSize, d.maxPairsPerRecord()*float64(len(keys)))
-			for k, members := range blocks {
-				if len(members) > st.Cap {
-					st.Oversized++
-					st.OversizedRecords += len(members)
-					if len(members) > st.LargestSize {
-						st.LargestSize, st.LargestOversized = len(members), k
-					}
+		} else {
+			ids := map[string]int32{}
+			var sizes []int32
+			for i, k := range keys {
+				at[i] = -1
+				if k == "" {
 					continue
 				}
-				for a := 0; a < len(members); a++ {
-					for b := a + 1; b < len(members); b++ {
-						emit(members[a], members[b], r)
+				id, ok := ids[k]
+				if !ok {
+					id = int32(len(sizes))
+					ids[k] = id
+					sizes = append(sizes, 0)
+				}
+				at[i] = id
+				sizes[id]++
+			}
+			st.Blocks = len(sizes)
+			st.Cap = budgetCap(sizes, capSize, d.maxPairsPerRecord()*float64(len(keys)))
+			for k, id := range ids {
+				n := int(sizes[id])
+				if n > st.Cap {
+					st.Oversized++
+					st.OversizedRecords += n
+					if n > st.LargestSize || n == st.LargestSize && k < st.LargestOversized {
+						st.LargestSize, st.LargestOversized = n, k
 					}
+				} else {
+					p.examined += int64(n) * int64(n-1) / 2
+				}
+			}
+			for i, id := range at {
+				if id >= 0 && (sizes[id] > int32(st.Cap) || sizes[id] < 2) {
+					at[i] = -1
 				}
 			}
 		}
-		st.Pairs = len(batch)
-		union = mergeEntries(union, batch)
-		rep.Rules = append(rep.Rules, st)
+		p.at = append(p.at, at)
+		p.report.Rules = append(p.report.Rules, st)
+		if done != nil {
+			done.Add(1)
+		}
 	}
-	c := &Candidates{Pairs: make([]Pair, len(union)), Rules: make([]uint32, len(union))}
-	for i, e := range union {
-		c.Pairs[i] = Pair{I: int32(e.key >> 32), J: int32(uint32(e.key))}
-		c.Rules[i] = e.rule
+	return p
+}
+
+// rulesOf is the set of rules that produce the pair i, j.
+func (p *blockPlan) rulesOf(i, j int32) uint32 {
+	var set uint32
+	for r, at := range p.at {
+		a, b := at[i], at[j]
+		if a < 0 || b < 0 {
+			continue
+		}
+		if w := p.rules[r].Window; w > 0 {
+			if d := a - b; d < int32(w) && -d < int32(w) {
+				set |= 1 << uint(r)
+			}
+		} else if a == b {
+			set |= 1 << uint(r)
+		}
 	}
-	rep.CandidatePairs = len(c.Pairs)
-	return c, rep
+	return set
+}
+
+// pairSink receives one worker's pairs; done is called once at its end.
+type pairSink struct {
+	pair func(i, j int32, rules uint32)
+	done func()
+}
+
+// generate calls a sink per worker with every candidate pair once (I <
+// J), with the set of rules that produce it, on every core. It fills the
+// report's pair counts; examined, when not nil, counts progress.
+func (p *blockPlan) generate(examined *atomic.Int64, newSink func() pairSink) {
+	type unit struct {
+		r      int
+		lo, hi int // members[lo:hi] (a sorted neighbourhood: the pairs starting in lo..hi)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	sinks := make([]pairSink, workers)
+	for w := range sinks {
+		sinks[w] = newSink()
+	}
+	for r, rule := range p.rules {
+		members, starts := p.members(r)
+		units := make(chan unit, 64)
+		var produced atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(sink pairSink) {
+				defer wg.Done()
+				earlier := uint32(1)<<uint(r) - 1
+				n := int64(0)
+				emit := func(i, j int32) {
+					if !p.d.comparable(int(i), int(j)) {
+						return
+					}
+					n++
+					if i > j {
+						i, j = j, i
+					}
+					rules := p.rulesOf(i, j)
+					if rules&earlier == 0 {
+						sink.pair(i, j, rules)
+					}
+				}
+				for u := range units {
+					look := int64(0)
+					if rule.Window > 0 {
+						for a := u.lo; a < u.hi; a++ {
+							for b := a + 1; b < len(members) && b < a+rule.Window; b++ {
+								emit(members[a], members[b])
+								look++
+							}
+						}
+					} else {
+						for blk := u.lo; blk < u.hi; blk++ {
+							m := members[starts[blk]:starts[blk+1]]
+							for a := range m {
+								for b := a + 1; b < len(m); b++ {
+									emit(m[a], m[b])
+								}
+							}
+							look += int64(len(m)) * int64(len(m)-1) / 2
+						}
+					}
+					if examined != nil {
+						examined.Add(look)
+					}
+				}
+				produced.Add(n)
+			}(sinks[w%len(sinks)])
+		}
+		// Units of about 20,000 pairs keep the workers evenly loaded.
+		if rule.Window > 0 {
+			step := max(1, 20_000/rule.Window)
+			for lo := 0; lo < len(members); lo += step {
+				units <- unit{r, lo, min(lo+step, len(members))}
+			}
+		} else {
+			lo, pairs := 0, 0
+			for blk := 0; blk+1 < len(starts); blk++ {
+				n := int(starts[blk+1] - starts[blk])
+				pairs += n * (n - 1) / 2
+				if pairs >= 20_000 {
+					units <- unit{r, lo, blk + 1}
+					lo, pairs = blk+1, 0
+				}
+			}
+			if lo+1 < len(starts) {
+				units <- unit{r, lo, len(starts) - 1}
+			}
+		}
+		close(units)
+		wg.Wait()
+		p.report.Rules[r].Pairs = int(produced.Load())
+	}
+	for _, s := range sinks {
+		s.done()
+	}
+}
+
+// members lists rule r's records grouped by block (counting sort):
+// block b is members[starts[b]:starts[b+1]]. For a sorted neighbourhood
+// it is the records in rank order, starts nil.
+func (p *blockPlan) members(r int) (members, starts []int32) {
+	at := p.at[r]
+	if p.rules[r].Window > 0 {
+		n := 0
+		for _, a := range at {
+			if a >= 0 {
+				n++
+			}
+		}
+		members = make([]int32, n)
+		for i, a := range at {
+			if a >= 0 {
+				members[a] = int32(i)
+			}
+		}
+		return members, nil
+	}
+	blocks := int32(0)
+	for _, a := range at {
+		blocks = max(blocks, a+1)
+	}
+	starts = make([]int32, blocks+1)
+	for _, a := range at {
+		if a >= 0 {
+			starts[a+1]++
+		}
+	}
+	for b := 1; b < len(starts); b++ {
+		starts[b] += starts[b-1]
+	}
+	members = make([]int32, starts[blocks])
+	fill := slices.Clone(starts[:blocks])
+	for i, a := range at {
+		if a >= 0 {
+			members[fill[a]] = int32(i)
+			fill[a]++
+		}
+	}
+	return members, starts
 }
 
 // budgetCap is the largest block size, up to capSize, at which the blocks
 // no larger than it give at most budget pairs.
-func budgetCap(blocks map[string][]int32, capSize int, budget float64) int {
+func budgetCap(sizes []int32, capSize int, budget float64) int {
 	count := make([]int, capSize+1) // blocks of each size up to the cap
-	for _, m := range blocks {
-		if len(m) <= capSize {
-			count[len(m)]++
+	for _, n := range sizes {
+		if int(n) <= capSize {
+			count[n]++
 		}
 	}
 	pairs := 0.0
@@ -337,49 +547,37 @@ func (d *Dataset) maxPairsPerRecord() float64 {
 	return DefaultMaxPairsPerRecord
 }
 
-type entry struct {
-	key  uint64 // I<<32 | J
-	rule uint32 // set of rules that produced the pair
-}
-
-// mergeEntries sorts batch, folds its duplicates, and merges it into the
-// sorted, unique union.
-func mergeEntries(union, batch []entry) []entry {
-	slices.SortFunc(batch, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
-	out := make([]entry, 0, len(union)+len(batch))
-	i, j := 0, 0
-	for i < len(union) || j < len(batch) {
-		var e entry
-		if j >= len(batch) || (i < len(union) && union[i].key <= batch[j].key) {
-			e = union[i]
-			i++
-		} else {
-			e = batch[j]
-			j++
-		}
-		if n := len(out); n > 0 && out[n-1].key == e.key {
-			out[n-1].rule |= e.rule
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // blockKeys computes a rule's key for every record ("" = not blocked).
 func (d *Dataset) blockKeys(rule BlockRule) []string {
+	// Each part is computed once per distinct value (soundex of "smith"
+	// once, not once per Smith) and shared by the records that hold it.
 	idx := make([]int, len(rule.Keys))
-	for i, k := range rule.Keys {
-		idx[i], _ = d.fieldIndex(k.Field)
+	parts := make([][]string, len(rule.Keys))
+	for p, k := range rule.Keys {
+		idx[p], _ = d.fieldIndex(k.Field)
+		dict := d.dict[idx[p]]
+		f := transforms[k.transform()]
+		parts[p] = make([]string, len(dict))
+		parallel(len(dict), func(lo, hi int) {
+			for v := lo; v < hi; v++ {
+				if !dict[v].null() {
+					parts[p][v] = f(&dict[v])
+				}
+			}
+		})
 	}
-	keys := make([]string, len(d.vals))
-	parallel(len(d.vals), func(lo, hi int) {
+	keys := make([]string, d.Len())
+	parallel(d.Len(), func(lo, hi int) {
 		var b strings.Builder
 		for i := lo; i < hi; i++ {
+			if len(parts) == 1 {
+				keys[i] = parts[0][d.col[idx[0]][i]]
+				continue
+			}
 			b.Reset()
 			ok := true
-			for p, k := range rule.Keys {
-				part := transforms[k.transform()](&d.vals[i][idx[p]])
+			for p := range parts {
+				part := parts[p][d.col[idx[p]][i]]
 				if part == "" {
 					ok = false
 					break

@@ -35,6 +35,10 @@ type method struct {
 	// compare returns an index into levels. pa and pb are the partner
 	// field's values for the "swapped" level, nil when there is none.
 	compare func(a, b, pa, pb *value) int
+	// inexact, when set, says a value does not agree exactly even with
+	// itself (a date known only to the year or month); levelsInto then
+	// compares equal values instead of calling them exact.
+	inexact func(v *value) bool
 }
 
 var methods = map[string]*method{
@@ -116,6 +120,7 @@ var methods = map[string]*method{
 		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "year", "else"},
 		prepare: prepDate,
 		compare: compareDate,
+		inexact: func(v *value) bool { return v.y != 0 && v.d == 0 },
 	},
 	"email": {
 		levels:  []string{"exact", "local_part", "close", "else"},
@@ -169,7 +174,8 @@ func prepDate(raw string) value {
 		case PrecMonth:
 			k = k[:6]
 		}
-		return value{key: k, runes: []rune(k), flat: []rune(k), y: int16(y), m: int8(m), d: int8(d)}
+		r := []rune(k) // flat shares runes: a key without spaces is its own flat form
+		return value{key: k, runes: r, flat: r, y: int16(y), m: int8(m), d: int8(d)}
 	}
 	// Not a valid date (typos make 19870231): keep its digits, so the
 	// typo level can still see that it is one keystroke off.
@@ -180,7 +186,8 @@ func prepDate(raw string) value {
 	if k == "" {
 		return value{}
 	}
-	return value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	return value{key: k, runes: r, flat: r}
 }
 
 func prepEmail(raw string) value {
@@ -188,7 +195,8 @@ func prepEmail(raw string) value {
 	if k == "" {
 		return value{}
 	}
-	v := value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	v := value{key: k, runes: r, flat: r}
 	if at := strings.LastIndexByte(k, '@'); at > 0 {
 		local := k[:at]
 		if plus := strings.IndexByte(local, '+'); plus > 0 { // sub-addressing names the same mailbox
@@ -206,7 +214,8 @@ func prepPhone(raw string) value {
 	if len(k) < 5 { // too short to be a phone number; treat as missing
 		return value{}
 	}
-	v := value{key: k, runes: []rune(k), flat: []rune(k)}
+	r := []rune(k)
+	v := value{key: k, runes: r, flat: r}
 	if len(k) >= 7 {
 		v.aux = k[len(k)-7:]
 	}

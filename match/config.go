@@ -204,10 +204,11 @@ func DecodeConfig(r io.Reader) (*Config, error) {
 // rawValue is the value field f compares for a record: its own column,
 // filled from a full name when empty (Fill), less the words of other
 // fields (Minus).
-func (c *Config) rawValue(f Field, rec map[string]string) string {
-	raw := strings.TrimSpace(rec[f.Name])
+// get reads one of the record's raw fields by name ("" = missing).
+func (c *Config) rawValue(f Field, get func(name string) string) string {
+	raw := strings.TrimSpace(get(f.Name))
 	if raw == "" && f.Fill != "" {
-		given, surname := nameParts(rec[f.Fill])
+		given, surname := nameParts(get(f.Fill))
 		if f.Kind == KindGivenName {
 			raw = given
 		} else {
@@ -220,7 +221,7 @@ func (c *Config) rawValue(f Field, rec map[string]string) string {
 	var take []string
 	for _, o := range f.Minus {
 		if of, ok := c.field(o); ok {
-			take = append(take, strings.Fields(names.Normalize(c.rawValue(of, rec)))...)
+			take = append(take, strings.Fields(names.Normalize(c.rawValue(of, get)))...)
 		}
 	}
 	return minusWords(names.Normalize(raw), take)

@@ -3,6 +3,8 @@ package match
 import (
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -52,15 +54,25 @@ type Dataset struct {
 	IDs    []string
 	Source []uint8 // link mode: 0 or 1 per record; nil when de-duplicating
 	comps  []*comparison
-	vals   [][]value // [record][comparison]
-	// term frequencies of each comparison's exact keys
-	tfCount []map[string]int32
+	// Prepared values are interned per comparison: col[c][i] indexes
+	// dict[c], whose entry 0 is the missing value. People share names,
+	// places and birth dates, so a million records hold about a fifth as
+	// many distinct values as fields, and a record costs 4 bytes a field
+	// beyond them (a value struct per field was 2.3 KB a record).
+	col  [][]uint32
+	dict [][]value
+	// Term frequencies: tfN[c][v] is how many records hold the key of
+	// dict[c][v] (values that differ in raw form can share a key),
+	// tfTotal[c] the records with a value, tfAgree[c] Σ n(n-1) over the
+	// distinct keys.
+	tfN     [][]int32
 	tfTotal []int
+	tfAgree []float64
 }
 
 // NewDataset prepares records for de-duplication.
 func NewDataset(cfg *Config, recs []Record) (*Dataset, error) {
-	return newDataset(cfg, recs, nil)
+	return newDataset(cfg, len(recs), recordSource(recs), nil)
 }
 
 // NewLinkDataset prepares two files for linkage: only pairs with one
@@ -69,21 +81,39 @@ func NewLinkDataset(cfg *Config, a, b []Record) (*Dataset, error) {
 	all := make([]Record, 0, len(a)+len(b))
 	all = append(all, a...)
 	all = append(all, b...)
-	src := make([]uint8, len(all))
-	for i := len(a); i < len(all); i++ {
-		src[i] = 1
-	}
-	return newDataset(cfg, all, src)
+	return newDataset(cfg, len(all), recordSource(all), linkSource(len(a), len(b)))
 }
 
-func newDataset(cfg *Config, recs []Record, src []uint8) (*Dataset, error) {
+// fieldSource reads record i's ID and raw field values; it lets a
+// dataset be built from records or straight from a table's rows.
+type fieldSource struct {
+	id    func(i int) string
+	field func(i int, name string) string // "" = missing
+}
+
+func recordSource(recs []Record) fieldSource {
+	return fieldSource{
+		id:    func(i int) string { return recs[i].ID },
+		field: func(i int, name string) string { return recs[i].Fields[name] },
+	}
+}
+
+func linkSource(a, b int) []uint8 {
+	src := make([]uint8, a+b)
+	for i := a; i < len(src); i++ {
+		src[i] = 1
+	}
+	return src
+}
+
+func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if len(cfg.Blocking) == 0 {
 		cfg.Blocking = DefaultBlocking(cfg.Fields)
 	}
-	d := &Dataset{Config: cfg, Source: src, IDs: make([]string, len(recs))}
+	d := &Dataset{Config: cfg, Source: src, IDs: make([]string, n)}
 	index := map[string]int{}
 	for i, f := range cfg.Fields {
 		index[f.Name] = i
@@ -95,43 +125,69 @@ func newDataset(cfg *Config, recs []Record, src []uint8) (*Dataset, error) {
 		}
 		d.comps = append(d.comps, newComparison(f, p))
 	}
-	d.vals = make([][]value, len(recs))
-	parallel(len(recs), func(lo, hi int) {
+	parallel(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			d.IDs[i] = recs[i].ID
-			vs := make([]value, len(d.comps))
-			for c, cmp := range d.comps {
-				if raw := cfg.rawValue(cmp.field, recs[i].Fields); raw != "" {
-					vs[c] = cmp.method.prepare(raw)
-				}
-			}
-			d.vals[i] = vs
+			// A clone, so that an ID cut from a CSV line does not keep the line.
+			d.IDs[i] = strings.Clone(fs.id(i))
 		}
 	})
-	d.tfCount = make([]map[string]int32, len(d.comps))
+	d.col = make([][]uint32, len(d.comps))
+	d.dict = make([][]value, len(d.comps))
+	d.tfN = make([][]int32, len(d.comps))
 	d.tfTotal = make([]int, len(d.comps))
-	for c := range d.comps {
+	d.tfAgree = make([]float64, len(d.comps))
+	eachParallel(len(d.comps), func(c int) {
+		cmp := d.comps[c]
+		col := make([]uint32, n)
+		dict := []value{{}}
+		seen := map[string]uint32{"": 0}
 		counts := map[string]int32{}
-		for i := range d.vals {
-			if k := d.vals[i][c].key; k != "" {
+		total := 0
+		for i := 0; i < n; i++ {
+			// The value compared may draw on the record's other fields
+			// (Fill, Minus), so it is interned after rawValue, not before.
+			raw := cfg.rawValue(cmp.field, func(name string) string { return fs.field(i, name) })
+			id, ok := seen[raw]
+			if !ok {
+				raw = strings.Clone(raw)
+				if v := cmp.method.prepare(raw); !v.null() {
+					id = uint32(len(dict))
+					dict = append(dict, v)
+				}
+				seen[raw] = id
+			}
+			col[i] = id
+			if k := dict[id].key; k != "" {
 				counts[k]++
-				d.tfTotal[c]++
+				total++
 			}
 		}
-		d.tfCount[c] = counts
-	}
+		d.col[c], d.dict[c] = col, slices.Clone(dict) // exact size: append left up to twice the room
+		tfN := make([]int32, len(dict))
+		for v := 1; v < len(dict); v++ {
+			tfN[v] = counts[dict[v].key]
+		}
+		agree := 0.0
+		for _, n := range counts {
+			agree += float64(n) * float64(n-1)
+		}
+		d.tfN[c], d.tfTotal[c], d.tfAgree[c] = tfN, total, agree
+	})
 	return d, nil
 }
 
+// val is record i's prepared value of comparison c.
+func (d *Dataset) val(i, c int) *value { return &d.dict[c][d.col[c][i]] }
+
 // Len is the number of records.
-func (d *Dataset) Len() int { return len(d.vals) }
+func (d *Dataset) Len() int { return len(d.IDs) }
 
 // Link reports whether the dataset links two files.
 func (d *Dataset) Link() bool { return d.Source != nil }
 
 // TotalPairs is the number of pairs that could be compared without blocking.
 func (d *Dataset) TotalPairs() float64 {
-	n := float64(len(d.vals))
+	n := float64(len(d.IDs))
 	if d.Link() {
 		a := 0.0
 		for _, s := range d.Source {
@@ -153,16 +209,20 @@ func (d *Dataset) comparable(i, j int) bool {
 
 // levelsInto writes the comparison level of every field for records i, j.
 func (d *Dataset) levelsInto(i, j int, out []uint8) {
-	a, b := d.vals[i], d.vals[j]
 	for c, cmp := range d.comps {
-		va, vb := &a[c], &b[c]
-		if va.null() || vb.null() {
+		ia, ib := d.col[c][i], d.col[c][j]
+		if ia == 0 || ib == 0 {
 			out[c] = 0
+			continue
+		}
+		va, vb := &d.dict[c][ia], &d.dict[c][ib]
+		if ia == ib && (cmp.method.inexact == nil || !cmp.method.inexact(va)) { // one interned value: equal keys
+			out[c] = cmp.remap[0]
 			continue
 		}
 		var pa, pb *value
 		if cmp.partner >= 0 {
-			pa, pb = &a[cmp.partner], &b[cmp.partner]
+			pa, pb = d.val(i, cmp.partner), d.val(j, cmp.partner)
 		}
 		out[c] = cmp.remap[cmp.method.compare(va, vb, pa, pb)]
 	}
@@ -180,16 +240,37 @@ func (d *Dataset) comparisonVectors(pairs []Pair) []uint8 {
 	return g
 }
 
-// tf is the share of non-missing values of comparison c equal to key.
-func (d *Dataset) tf(c int, key string) float64 {
+// tf is the share of non-missing values of comparison c equal to the
+// key of its value v.
+func (d *Dataset) tf(c int, v uint32) float64 {
 	if d.tfTotal[c] == 0 {
 		return 1
 	}
-	n := d.tfCount[c][key]
+	n := d.tfN[c][v]
 	if n < 1 {
 		n = 1
 	}
 	return float64(n) / float64(d.tfTotal[c])
+}
+
+// eachParallel calls f(0) … f(n-1) over the available cores.
+func eachParallel(n int, f func(i int)) {
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, runtime.GOMAXPROCS(0)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // parallel splits [0,n) into chunks over the available cores.

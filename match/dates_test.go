@@ -100,3 +100,35 @@ func TestParsePartialDate(t *testing.T) {
 		}
 	}
 }
+
+// Records sharing one date known only to the year or month share one
+// interned value, yet do not agree exactly: the dataset compares them
+// rather than take equal values for the exact level.
+func TestPartialDatesInternedNotExact(t *testing.T) {
+	cfg := &Config{Fields: []Field{{Name: "dob", Kind: KindDate}}}
+	recs := []Record{
+		{ID: "a", Fields: map[string]string{"dob": "1845"}},
+		{ID: "b", Fields: map[string]string{"dob": "1845"}},
+		{ID: "c", Fields: map[string]string{"dob": "1845-03"}},
+		{ID: "d", Fields: map[string]string{"dob": "1845-03"}},
+		{ID: "e", Fields: map[string]string{"dob": "1845-03-17"}},
+		{ID: "f", Fields: map[string]string{"dob": "1845-03-17"}},
+	}
+	ds, err := NewDataset(cfg, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv := make([]uint8, 1)
+	for _, tt := range []struct {
+		i, j int
+		want string
+	}{{0, 1, "year"}, {2, 3, "one_component"}, {4, 5, "exact"}} {
+		if ds.col[0][tt.i] != ds.col[0][tt.j] {
+			t.Fatalf("%s and %s: not one interned value", recs[tt.i].ID, recs[tt.j].ID)
+		}
+		ds.levelsInto(tt.i, tt.j, lv)
+		if got := ds.comps[0].levels[lv[0]]; got != tt.want {
+			t.Errorf("%s ~ %s: %s, want %s", recs[tt.i].Fields["dob"], recs[tt.j].Fields["dob"], got, tt.want)
+		}
+	}
+}

@@ -146,9 +146,29 @@ func TestNameParts(t *testing.T) {
 		{Name: "last", Kind: KindSurname, Fill: "full"},
 	}}
 	rec := map[string]string{"full": "Sir Thomas Henry Clifford, 1st Baron Clifford", "last": "Clifford"}
-	for f, want := range map[int]string{0: "sir henry 1st baron clifford", 1: "thomas", 2: "Clifford"} {
-		if got := cfg.rawValue(cfg.Fields[f], rec); got != want {
-			t.Errorf("%s: %q, want %q", cfg.Fields[f].Name, got, want)
+	want := map[int]string{0: "sir henry 1st baron clifford", 1: "thomas", 2: "Clifford"}
+	for f, w := range want {
+		if got := cfg.rawValue(cfg.Fields[f], func(n string) string { return rec[n] }); got != w {
+			t.Errorf("%s: %q, want %q", cfg.Fields[f].Name, got, w)
+		}
+	}
+	// The compact dataset compares the same values, built from records
+	// or straight from a table's rows.
+	recDS, err := NewDataset(cfg, []Record{{ID: "a", Fields: rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tabDS, err := NewTableDataset(cfg, "id", &Table{Header: []string{"id", "full", "first", "last"},
+		Rows: [][]string{{"a", rec["full"], "", rec["last"]}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, w := range want {
+		wk := recDS.comps[f].method.prepare(w).key
+		for name, ds := range map[string]*Dataset{"records": recDS, "table": tabDS} {
+			if got := ds.val(0, f).key; got != wk {
+				t.Errorf("%s dataset, %s: %q, want %q", name, cfg.Fields[f].Name, got, wk)
+			}
 		}
 	}
 }

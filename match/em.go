@@ -14,7 +14,7 @@ import (
 //     the exact level exactly, from value frequencies; the other levels
 //     from random pairs, which are almost all non-matches.
 //  2. m (how often matches fall in each level) by expectation-maximisation
-//     over blocked pairs, one run per blocking rule with the rule's own
+//     over all blocked pairs (counted by comparison vector, see vecHist), one run per blocking rule with the rule's own
 //     fields left out (blocking made them agree for matches and
 //     non-matches alike), u held fixed. Fixing u is the main guard against
 //     the degenerate solutions a free EM falls into (e.g. "matches" that
@@ -26,7 +26,6 @@ import (
 // TrainOptions tune training; zero values take defaults.
 type TrainOptions struct {
 	USamples     int     // random pairs for u (default 300,000)
-	EMPairs      int     // max pairs per EM run (default 200,000)
 	MaxIter      int     // default 100
 	Tolerance    float64 // convergence: largest change in any m (default 1e-5)
 	Seed         uint64
@@ -36,9 +35,6 @@ type TrainOptions struct {
 func (o *TrainOptions) defaults() {
 	if o.USamples <= 0 {
 		o.USamples = 300_000
-	}
-	if o.EMPairs <= 0 {
-		o.EMPairs = 200_000
 	}
 	if o.MaxIter <= 0 {
 		o.MaxIter = 100
@@ -75,14 +71,15 @@ type TrainReport struct {
 }
 
 // Train estimates a model from unlabelled data and its candidate pairs.
-// g holds the candidates' comparison vectors (nil: computed here).
-func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model, *TrainReport, error) {
+func Train(ds *Dataset, cands *Candidates, opt TrainOptions) (*Model, *TrainReport, error) {
+	return trainHist(ds, candidateHist(ds, cands), opt)
+}
+
+// trainHist is Train from the candidates' comparison vectors, counted.
+func trainHist(ds *Dataset, h *vecHist, opt TrainOptions) (*Model, *TrainReport, error) {
 	opt.defaults()
 	if ds.Len() < 2 {
 		return nil, nil, fmt.Errorf("match: need at least two records to train")
-	}
-	if g == nil {
-		g = ds.comparisonVectors(cands.Pairs)
 	}
 	rep := &TrainReport{}
 	nc := len(ds.comps)
@@ -98,8 +95,7 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 
 	// EM on all candidates first (no fields masked) gives a starting point
 	// and a fallback for a field that every rule blocks on.
-	all := sampleIdx(len(cands.Pairs), opt.EMPairs, opt.Seed)
-	mAll, run := em(g, nc, all, nil, m, u, opt)
+	mAll, run := em(h, h.all, nil, m, u, opt)
 	run.Rule = "all candidates"
 	rep.Runs = append(rep.Runs, run)
 
@@ -113,23 +109,16 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 		if rule.Window > 0 {
 			continue // a sorted neighbourhood does not force any field to agree exactly, but nor is it a clean sample
 		}
-		var idx []int
-		for p, bits := range cands.Rules {
-			if bits&(1<<uint(r)) != 0 {
-				idx = append(idx, p)
-			}
-		}
-		if len(idx) < 50 {
+		if h.rulePairs[r] < 50 {
 			continue
 		}
-		idx = subsample(idx, opt.EMPairs, opt.Seed+uint64(r))
 		masked := ds.ruleFields(rule)
-		mr, run := em(g, nc, idx, masked, mAll, u, opt)
+		mr, run := em(h, h.rule(r), masked, mAll, u, opt)
 		run.Rule = rule.label()
 		for _, c := range masked {
 			run.Masked = append(run.Masked, ds.comps[c].field.Name)
 		}
-		expected := run.Lambda * float64(len(idx))
+		expected := run.Lambda * float64(run.Pairs)
 		// A run that finds almost no matches has nothing to say about m.
 		if expected >= 10 && run.Lambda < 0.999 {
 			run.Used = true
@@ -155,7 +144,7 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 		}
 		monotone(m[c], u[c])
 	}
-	rep.Seeded = seedM(ds, cands, g, m, u)
+	rep.Seeded = seedM(ds, h, m, u)
 
 	model := &Model{Trained: "unsupervised", Config: *ds.Config}
 	for c, cmp := range ds.comps {
@@ -166,7 +155,7 @@ func Train(ds *Dataset, cands *Candidates, g []uint8, opt TrainOptions) (*Model,
 		model.Comparisons = append(model.Comparisons, cm)
 	}
 	model.Prior = 0.5 // placeholder for the posterior pass below
-	estimatePrior(ds, cands, g, model, opt, rep)
+	estimatePrior(ds, h, model, opt, rep)
 	model.Seal()
 	return model, rep, nil
 }
@@ -185,8 +174,7 @@ const minSeeds = 1000
 // included; m of each field is counted over the seeds chosen by the
 // other fields, so a field never selects its own sample. It returns the
 // fields it re-estimated.
-func seedM(ds *Dataset, cands *Candidates, g []uint8, m, u [][]float64) []string {
-	nc := len(ds.comps)
+func seedM(ds *Dataset, h *vecHist, m, u [][]float64) []string {
 	var strong []int
 	for c, cmp := range ds.comps {
 		if personalKind(cmp.field.Kind) && u[c][exactLevel] < 0.01 {
@@ -196,9 +184,9 @@ func seedM(ds *Dataset, cands *Candidates, g []uint8, m, u [][]float64) []string
 	var seeded []string
 	for c, cmp := range ds.comps {
 		cnt := make([]float64, len(m[c]))
-		seeds := 0
-		for p := range cands.Pairs {
-			lv := g[p*nc : (p+1)*nc]
+		seeds := 0.0
+		for k, n := range h.all {
+			lv := h.vec(k)
 			agree := 0
 			for _, s := range strong {
 				if s != c && lv[s] == exactLevel {
@@ -206,8 +194,8 @@ func seedM(ds *Dataset, cands *Candidates, g []uint8, m, u [][]float64) []string
 				}
 			}
 			if agree >= 2 && lv[c] != 0 {
-				cnt[lv[c]]++
-				seeds++
+				cnt[lv[c]] += n
+				seeds += n
 			}
 		}
 		if seeds < minSeeds {
@@ -235,10 +223,12 @@ func initialM(levels int) []float64 {
 	return m
 }
 
-// em estimates m over the pairs idx, with u fixed and the masked
-// comparisons ignored. It returns the new m (masked fields copied from
-// start) and a report.
-func em(g []uint8, nc int, idx []int, masked []int, start, u [][]float64, opt TrainOptions) ([][]float64, EMRun) {
+// em estimates m over pairs counted by comparison vector (count[k]
+// pairs have vector k of h), with u fixed and the masked comparisons
+// ignored. It returns the new m (masked fields copied from start) and a
+// report.
+func em(h *vecHist, count []float64, masked []int, start, u [][]float64, opt TrainOptions) ([][]float64, EMRun) {
+	nc := h.nc
 	m := make([][]float64, nc)
 	for c := range m {
 		m[c] = slices.Clone(start[c])
@@ -247,7 +237,11 @@ func em(g []uint8, nc int, idx []int, masked []int, start, u [][]float64, opt Tr
 	for c := range use {
 		use[c] = !slices.Contains(masked, c)
 	}
-	run := EMRun{Pairs: len(idx)}
+	pairs := 0.0
+	for _, n := range count {
+		pairs += n
+	}
+	run := EMRun{Pairs: int(pairs)}
 	lambda := 0.1
 	acc := make([][]float64, nc)
 	for c := range acc {
@@ -268,15 +262,18 @@ func em(g []uint8, nc int, idx []int, masked []int, start, u [][]float64, opt Tr
 		}
 		sumP := 0.0
 		prior := math.Log(lambda / (1 - lambda))
-		for _, p := range idx {
-			lv := g[p*nc : (p+1)*nc]
+		for k, n := range count {
+			if n == 0 {
+				continue
+			}
+			lv := h.vec(k)
 			s := prior
 			for c, l := range lv {
 				if use[c] {
 					s += lr[c][l]
 				}
 			}
-			post := 1 / (1 + math.Exp(-s))
+			post := n / (1 + math.Exp(-s))
 			sumP += post
 			for c, l := range lv {
 				if use[c] && l > 0 {
@@ -284,7 +281,7 @@ func em(g []uint8, nc int, idx []int, masked []int, start, u [][]float64, opt Tr
 				}
 			}
 		}
-		lambda = math.Min(math.Max(sumP/float64(len(idx)), 1e-6), 0.999)
+		lambda = math.Min(math.Max(sumP/pairs, 1e-6), 0.999)
 		delta := 0.0
 		for c := 0; c < nc; c++ {
 			if !use[c] {
@@ -455,8 +452,8 @@ func exactU(ds *Dataset, c int) float64 {
 	if ds.Link() {
 		ca, cb := map[string]float64{}, map[string]float64{}
 		var na, nb float64
-		for i := range ds.vals {
-			k := ds.vals[i][c].key
+		for i := 0; i < ds.Len(); i++ {
+			k := ds.val(i, c).key
 			if k == "" {
 				continue
 			}
@@ -477,12 +474,7 @@ func exactU(ds *Dataset, c int) float64 {
 		}
 		return math.Min(math.Max(agree, 0.5)/(na*nb), 0.999)
 	}
-	var agree, nn float64
-	for _, n := range ds.tfCount[c] {
-		f := float64(n)
-		agree += f * (f - 1)
-		nn += f
-	}
+	agree, nn := ds.tfAgree[c], float64(ds.tfTotal[c])
 	if nn < 2 {
 		return 0.5
 	}
@@ -495,7 +487,7 @@ func exactU(ds *Dataset, c int) float64 {
 // divided by the share of all expected matches they make up (the rule's
 // recall, estimated from the model's posteriors over the candidates),
 // estimates the number of matching pairs; over all pairs, λ.
-func estimatePrior(ds *Dataset, cands *Candidates, g []uint8, model *Model, opt TrainOptions, rep *TrainReport) {
+func estimatePrior(ds *Dataset, h *vecHist, model *Model, opt TrainOptions, rep *TrainReport) {
 	nc := len(ds.comps)
 	var strong []int
 	for c, cm := range model.Comparisons {
@@ -514,10 +506,10 @@ func estimatePrior(ds *Dataset, cands *Candidates, g []uint8, model *Model, opt 
 			w[c][l+1] = lv.Weight()
 		}
 	}
-	det := make([]bool, len(cands.Pairs))
-	nDet := 0
-	for p := range cands.Pairs {
-		lv := g[p*nc : (p+1)*nc]
+	det := make([]bool, len(h.all))
+	nDet := 0.0
+	for p, n := range h.all {
+		lv := h.vec(p)
 		agree := 0
 		for _, c := range strong {
 			if lv[c] == exactLevel {
@@ -526,7 +518,7 @@ func estimatePrior(ds *Dataset, cands *Candidates, g []uint8, model *Model, opt 
 		}
 		if agree >= k && len(strong) > 0 {
 			det[p] = true
-			nDet++
+			nDet += n
 		}
 	}
 	// Posterior match probabilities of the candidates, with λ among
@@ -536,19 +528,18 @@ func estimatePrior(ds *Dataset, cands *Candidates, g []uint8, model *Model, opt 
 	for it := 0; it < 50; it++ {
 		prior := math.Log2(lambda / (1 - lambda))
 		sumP, sumDet = 0, 0
-		for p := range cands.Pairs {
-			lv := g[p*nc : (p+1)*nc]
+		for p, n := range h.all {
 			s := prior
-			for c, l := range lv {
+			for c, l := range h.vec(p) {
 				s += w[c][l]
 			}
-			post := prob(s)
+			post := n * prob(s)
 			sumP += post
 			if det[p] {
 				sumDet += post
 			}
 		}
-		nl := math.Min(math.Max(sumP/float64(max(1, len(cands.Pairs))), 1e-9), 0.999)
+		nl := math.Min(math.Max(sumP/float64(max(1, h.pairs)), 1e-9), 0.999)
 		if math.Abs(nl-lambda) < 1e-7 {
 			lambda = nl
 			break
@@ -556,13 +547,13 @@ func estimatePrior(ds *Dataset, cands *Candidates, g []uint8, model *Model, opt 
 		lambda = nl
 	}
 	rep.ExpectedMatches = sumP
-	rep.DeterministicPairs = nDet
+	rep.DeterministicPairs = int(nDet)
 	total := ds.TotalPairs()
 	expected := sumP
 	if nDet > 0 && sumP > 0 {
 		recall := math.Min(math.Max(sumDet/sumP, 0.2), 1)
 		rep.DeterministicRecall = recall
-		expected = float64(nDet) / recall
+		expected = nDet / recall
 	}
 	model.Prior = math.Min(math.Max(expected/total, 1/total), 0.5)
 	rep.Prior = model.Prior
@@ -579,13 +570,14 @@ func TrainLabelled(ds *Dataset, cands *Candidates, matches, nonMatches []Pair, o
 	nc := len(ds.comps)
 	u, sampled := estimateU(ds, opt)
 	count := func(pairs []Pair) [][]float64 {
-		g := ds.comparisonVectors(pairs)
 		cnt := make([][]float64, nc)
 		for c, cmp := range ds.comps {
 			cnt[c] = make([]float64, len(cmp.levels))
 		}
-		for p := range pairs {
-			for c, l := range g[p*nc : (p+1)*nc] {
+		lv := make([]uint8, nc)
+		for _, p := range pairs {
+			ds.levelsInto(int(p.I), int(p.J), lv)
+			for c, l := range lv {
 				cnt[c][l]++
 			}
 		}
@@ -620,28 +612,7 @@ func TrainLabelled(ds *Dataset, cands *Candidates, matches, nonMatches []Pair, o
 		model.Comparisons = append(model.Comparisons, cm)
 	}
 	rep := &TrainReport{USampled: sampled}
-	g := ds.comparisonVectors(cands.Pairs)
-	estimatePrior(ds, cands, g, model, opt, rep)
+	estimatePrior(ds, candidateHist(ds, cands), model, opt, rep)
 	model.Seal()
 	return model, rep, nil
-}
-
-func sampleIdx(n, max int, seed uint64) []int {
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	return subsample(idx, max, seed)
-}
-
-// subsample keeps at most max of idx, chosen at random, for EM speed.
-func subsample(idx []int, max int, seed uint64) []int {
-	if len(idx) <= max {
-		return idx
-	}
-	rng := rand.New(rand.NewPCG(seed, 0xe11))
-	rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
-	idx = idx[:max]
-	slices.Sort(idx)
-	return idx
 }

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// synth draws comparison vectors for pairs from known m, u and λ.
-func synth(n int, lambda float64, m, u [][]float64, seed uint64) ([]uint8, []int) {
+// synth draws comparison vectors for pairs from known m, u and λ,
+// counted in a histogram as Run counts candidates.
+func synth(n int, lambda float64, m, u [][]float64, seed uint64) *vecHist {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	nc := len(m)
 	g := make([]uint8, n*nc)
@@ -34,11 +35,11 @@ func synth(n int, lambda float64, m, u [][]float64, seed uint64) ([]uint8, []int
 			}
 		}
 	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
+	h := newVecHist(nc, 0)
+	for i := 0; i < n; i++ {
+		h.add(g[i*nc:(i+1)*nc], 0, 1)
 	}
-	return g, idx
+	return h.sorted()
 }
 
 func TestEMRecoversParameters(t *testing.T) {
@@ -57,14 +58,14 @@ func TestEMRecoversParameters(t *testing.T) {
 		{0, 0.10, 0.90},
 	}
 	for _, lambda := range []float64{0.05, 0.3, 0.7} {
-		g, idx := synth(40000, lambda, m, u, 42)
+		h := synth(40000, lambda, m, u, 42)
 		start := make([][]float64, len(m))
 		for c := range m {
 			start[c] = initialM(len(m[c]))
 		}
 		var opt TrainOptions
 		opt.defaults()
-		got, run := em(g, len(m), idx, nil, start, u, opt)
+		got, run := em(h, h.all, nil, start, u, opt)
 		if !run.Converged {
 			t.Errorf("λ=%v: EM did not converge in %d iterations", lambda, run.Iterations)
 		}
@@ -85,14 +86,14 @@ func TestEMRecoversParameters(t *testing.T) {
 // of the non-matches (the degenerate solution a free EM finds).
 func TestEMNoMatchesDoesNotCollapse(t *testing.T) {
 	u := [][]float64{{0, 0.01, 0.04, 0.95}, {0, 0.02, 0.08, 0.90}, {0, 0.05, 0.95}}
-	g, idx := synth(20000, 0, u, u, 3)
+	h := synth(20000, 0, u, u, 3)
 	start := make([][]float64, len(u))
 	for c := range u {
 		start[c] = initialM(len(u[c]))
 	}
 	var opt TrainOptions
 	opt.defaults()
-	got, run := em(g, len(u), idx, nil, start, u, opt)
+	got, run := em(h, h.all, nil, start, u, opt)
 	if run.Lambda > 0.01 {
 		t.Errorf("λ = %.4f on data with no matches", run.Lambda)
 	}

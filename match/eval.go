@@ -1,6 +1,7 @@
 package match
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,11 +20,12 @@ type Table struct {
 	Rows   [][]string
 }
 
-// DefaultMaxRecords bounds a batch run (eval, train): a run holds every
-// record and its candidate pairs in memory, about 8 GB per million noisy
-// records, so a larger file gets a clear error instead of running the
+// DefaultMaxRecords bounds a batch run (eval, train): a run holds the
+// file and every record's values in memory (candidate pairs past the
+// pair budget go to disk), about 1 GB per million noisy records at its
+// peak, so a larger file gets a clear error instead of running the
 // machine out of memory.
-const DefaultMaxRecords = 2_000_000
+const DefaultMaxRecords = 10_000_000
 
 // ReadCSV reads a CSV with a header row, at most DefaultMaxRecords rows.
 func ReadCSV(r io.Reader) (*Table, error) { return ReadCSVLimit(r, DefaultMaxRecords) }
@@ -59,7 +62,7 @@ func ReadCSVLimit(r io.Reader, max int) (*Table, error) {
 		}
 		if len(t.Rows) == max {
 			return nil, fmt.Errorf("match: the CSV has more than %d records, the most one batch run takes "+
-				"(it holds every record and candidate pair in memory, about 8 GB per million): raise --max-records "+
+				"(it holds every record in memory, about 1 GB per million): raise --max-records "+
 				"on a machine with the memory, or load the file with idgraph import and re-score with idgraph match, "+
 				"which works a page at a time", max)
 		}
@@ -72,6 +75,61 @@ func ReadCSVLimit(r io.Reader, max int) (*Table, error) {
 		t.Rows = append(t.Rows, row[:len(t.Header)])
 	}
 	return t, nil
+}
+
+// NewTableDataset prepares a table's rows for de-duplication, or with b
+// not nil two tables' rows for linkage, as NewDataset and NewLinkDataset
+// do with Records but without a map per row. The record ID comes from
+// idColumn, or the row number when there is none.
+func NewTableDataset(cfg *Config, idColumn string, a, b *Table) (*Dataset, error) {
+	if b == nil {
+		return newDataset(cfg, len(a.Rows), tablesSource(idColumn, a), nil)
+	}
+	return newDataset(cfg, len(a.Rows)+len(b.Rows), tablesSource(idColumn, a, b), linkSource(len(a.Rows), len(b.Rows)))
+}
+
+// tablesSource reads the rows of one table, or of two one after the
+// other, without making a Record (a map) of each.
+func tablesSource(idColumn string, ts ...*Table) fieldSource {
+	col := map[string]int{}
+	idc := -1
+	for i, h := range ts[0].Header {
+		col[h] = i
+		if h == idColumn {
+			idc = i
+		}
+	}
+	row := func(i int) []string {
+		for _, t := range ts[:len(ts)-1] {
+			if i < len(t.Rows) {
+				return t.Rows[i]
+			}
+			i -= len(t.Rows)
+		}
+		return ts[len(ts)-1].Rows[i]
+	}
+	return fieldSource{
+		id: func(i int) string {
+			if idc < 0 {
+				// Numbered within its own file, as Records numbers rows.
+				n := i
+				for _, t := range ts[:len(ts)-1] {
+					if n >= len(t.Rows) {
+						n -= len(t.Rows)
+					}
+				}
+				return fmt.Sprintf("row-%d", n+1)
+			}
+			return row(i)[idc]
+		},
+		field: func(i int, name string) string {
+			c, ok := col[name]
+			if !ok || c == idc {
+				return ""
+			}
+			return row(i)[c]
+		},
+	}
 }
 
 // Records turns rows into records; the ID comes from idColumn, or the
@@ -204,67 +262,94 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if opt.IDColumn != "" {
 		idCol = opt.IDColumn
 	}
-	var ds *Dataset
-	if b != nil {
-		ds, err = NewLinkDataset(cfg, a.Records(idCol), b.Records(idCol))
-	} else {
-		ds, err = NewDataset(cfg, a.Records(idCol))
-	}
+	opt.Progress.start("preparing", "", 0)
+	ds, err := NewTableDataset(cfg, idCol, a, b)
 	if err != nil {
 		return nil, err
 	}
 	rep.Records = ds.Len()
+	rep.Threshold = opt.Cluster.Threshold
+	if rep.Threshold <= 0 {
+		rep.Threshold = 0.95
+	}
+
+	// Truth: entity per record, numbered.
+	entity := make([]int32, ds.Len())
+	names := map[string]int32{}
+	for i, id := range ds.IDs {
+		name := "\x00" + id // unmatched IDs are their own entity
+		if truth != nil {
+			if truth[i] != "" {
+				name = truth[i]
+			}
+		} else if m := truthRe.FindStringSubmatch(id); m != nil {
+			name = m[len(m)-1]
+			if len(m) > 1 {
+				name = m[1]
+			}
+		}
+		e, ok := names[name]
+		if !ok {
+			e = int32(len(names))
+			names[name] = e
+		}
+		entity[i] = e
+	}
+	names = nil
+	rep.TruePairs = impliedPairs(ds, entity, nil)
+
+	// The candidates stream past once: count them, and keep the wrong
+	// ones for examples (the first by record index, as a sorted run
+	// would give them).
+	var mu sync.Mutex
+	found, tp, pred := 0, 0, 0
+	var fps, fns []Pair
+	opt.Options.Observe = func(chunk []ScoredPair) {
+		f, t, pr := 0, 0, 0
+		var fp, fn []Pair
+		for _, p := range chunk {
+			same := entity[p.I] == entity[p.J]
+			if same {
+				f++
+			}
+			if p.Accepted(rep.Threshold) {
+				pr++
+				if same {
+					t++
+				} else if opt.Examples > 0 {
+					fp = append(fp, Pair{p.I, p.J})
+				}
+			} else if same && opt.Examples > 0 {
+				fn = append(fn, Pair{p.I, p.J})
+			}
+		}
+		mu.Lock()
+		found, tp, pred = found+f, tp+t, pred+pr
+		fps, fns = append(fps, fp...), append(fns, fn...)
+		mu.Unlock()
+	}
 	res, err := Run(ds, opt.Options)
 	if err != nil {
 		return nil, err
 	}
 	rep.Elapsed = time.Since(start)
 	rep.Model, rep.Train, rep.Blocking, rep.Clusters = res.Model, res.Train, res.Blocking, res.Clusters
-	rep.CandidatePairs = len(res.Candidates.Pairs)
+	rep.CandidatePairs = res.Blocking.CandidatePairs
 	rep.CandidatesPerRecord = float64(rep.CandidatePairs) / float64(max(1, rep.Records))
-	rep.Threshold = opt.Cluster.Threshold
-	if rep.Threshold <= 0 {
-		rep.Threshold = 0.95
-	}
-
-	// Truth: entity per record.
-	entity := make([]string, ds.Len())
-	for i, id := range ds.IDs {
-		entity[i] = "\x00" + id // unmatched IDs are their own entity
-		if truth != nil {
-			if truth[i] != "" {
-				entity[i] = truth[i]
+	explain := func(pairs []Pair) []Explanation {
+		slices.SortFunc(pairs, func(a, b Pair) int {
+			if c := cmp.Compare(a.I, b.I); c != 0 {
+				return c
 			}
-			continue
+			return cmp.Compare(a.J, b.J)
+		})
+		var out []Explanation
+		for _, p := range pairs[:min(len(pairs), opt.Examples)] {
+			out = append(out, res.Scorer.Explain(int(p.I), int(p.J)))
 		}
-		if m := truthRe.FindStringSubmatch(id); m != nil {
-			entity[i] = m[len(m)-1]
-			if len(m) > 1 {
-				entity[i] = m[1]
-			}
-		}
+		return out
 	}
-	same := func(i, j int32) bool { return entity[i] == entity[j] }
-	rep.TruePairs = impliedPairs(ds, entity, nil)
-
-	found := 0
-	tp, pred := 0, 0
-	for _, p := range res.Scored {
-		t := same(p.I, p.J)
-		if t {
-			found++
-		}
-		if p.Accepted(rep.Threshold) {
-			pred++
-			if t {
-				tp++
-			} else if len(rep.FalsePositives) < opt.Examples {
-				rep.FalsePositives = append(rep.FalsePositives, res.Scorer.Explain(int(p.I), int(p.J)))
-			}
-		} else if t && len(rep.FalseNegatives) < opt.Examples {
-			rep.FalseNegatives = append(rep.FalseNegatives, res.Scorer.Explain(int(p.I), int(p.J)))
-		}
-	}
+	rep.FalsePositives, rep.FalseNegatives = explain(fps), explain(fns)
 	rep.Missed = rep.TruePairs - found
 	if rep.TruePairs > 0 {
 		rep.BlockingRecall = float64(found) / float64(rep.TruePairs)
@@ -298,9 +383,9 @@ func splitColumn(t *Table, name string) (*Table, []string, error) {
 // impliedPairs counts pairs of records that share a group: an entity
 // (labels nil), a cluster (entity nil), or both. In link mode only pairs
 // across the two files count.
-func impliedPairs(ds *Dataset, entity []string, labels []int32) int {
+func impliedPairs(ds *Dataset, entity []int32, labels []int32) int {
 	type key struct {
-		e string
+		e int32
 		l int32
 	}
 	counts := map[key][2]int{}

@@ -61,8 +61,8 @@ func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
 // model's u for the exact level is an average over all values; for a
 // particular value the chance that a random record shares it is its
 // frequency. Rare values earn more than "smith".
-func (s *Scorer) tfAdjust(c int, key string) float64 {
-	adj := math.Log2(s.uExact[c] / s.ds.tf(c, key))
+func (s *Scorer) tfAdjust(c int, v uint32) float64 {
+	adj := math.Log2(s.uExact[c] / s.ds.tf(c, v))
 	return math.Max(-TFMaxAdjust, math.Min(TFMaxAdjust, adj))
 }
 
@@ -72,7 +72,7 @@ func (s *Scorer) weight(i, j int, lv []uint8) float64 {
 	for c, l := range lv {
 		w += s.w[c][l]
 		if l == exactLevel && s.useTF[c] {
-			w += s.tfAdjust(c, s.ds.vals[i][c].key)
+			w += s.tfAdjust(c, s.ds.col[c][i])
 		}
 	}
 	return w
@@ -183,8 +183,8 @@ func (s *Scorer) Explain(i, j int) Explanation {
 	for c, l := range lv {
 		fe := FieldExplanation{
 			Field: s.ds.comps[c].field.Name,
-			A:     s.ds.vals[i][c].key,
-			B:     s.ds.vals[j][c].key,
+			A:     s.ds.val(i, c).key,
+			B:     s.ds.val(j, c).key,
 			Level: s.levelNames[c][l],
 		}
 		if l > 0 {
@@ -192,7 +192,7 @@ func (s *Scorer) Explain(i, j int) Explanation {
 			fe.Weight, fe.M, fe.U = s.w[c][l], lvl.M, lvl.U
 		}
 		if l == exactLevel && s.useTF[c] {
-			fe.TF = s.tfAdjust(c, s.ds.vals[i][c].key)
+			fe.TF = s.tfAdjust(c, s.ds.col[c][i])
 			e.TFAdjustment += fe.TF
 		}
 		total += fe.Weight + fe.TF

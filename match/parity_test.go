@@ -250,7 +250,7 @@ func diagnose(t *testing.T, name string, s graph.Store, all []match.Record, inde
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := match.Run(ds, match.Options{Model: model})
+	res, err := match.Run(ds, match.Options{Model: model, KeepPairs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,18 +131,18 @@ func TestModelSaveLoadAndExplain(t *testing.T) {
 	// Rare exact values weigh more than common ones.
 	ci, _ := ds.fieldIndex("surname")
 	if back.Comparisons[ci].TF {
-		common, rare := "", ""
+		common, rare := uint32(0), uint32(0)
 		best, least := int32(0), int32(1<<30)
-		for k, n := range ds.tfCount[ci] {
+		for v, n := range ds.tfN[ci] {
 			if n > best {
-				best, common = n, k
+				best, common = n, uint32(v)
 			}
 			if n >= 2 && n < least {
-				least, rare = n, k
+				least, rare = n, uint32(v)
 			}
 		}
 		if sc.tfAdjust(ci, rare) <= sc.tfAdjust(ci, common) {
-			t.Errorf("tf adjustment of rare %q (%d) not above common %q (%d)", rare, least, common, best)
+			t.Errorf("tf adjustment of rare %q (%d) not above common %q (%d)", ds.dict[ci][rare].key, least, ds.dict[ci][common].key, best)
 		}
 	}
 }
@@ -191,7 +191,7 @@ func TestTrainLabelled(t *testing.T) {
 	if m.Trained != "labelled" {
 		t.Errorf("trained %q", m.Trained)
 	}
-	res, err := Run(ds, Options{Model: m})
+	res, err := Run(ds, Options{Model: m, KeepPairs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

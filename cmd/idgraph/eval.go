@@ -13,12 +13,12 @@ import (
 // runEval measures the matching engine on a labelled CSV: it detects the
 // columns, trains without labels, blocks, scores and clusters, then
 // compares with the truth encoded in the record IDs.
-func runEval(ctx context.Context, args []string) error {
+func runEval(ctx context.Context, args []string) (err error) {
 	_ = ctx
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	link := fs.String("link", "", "second CSV to link with FILE (only pairs across the files count)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
-	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
+	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 1 GB per million)")
 	truth := fs.String("truth-pattern", `rec-(\d+)-`, "regexp on record IDs; records whose first capture group is equal are the same entity")
 	truthCol := fs.String("truth-column", "", "column holding the true entity (instead of --truth-pattern); it is left out of detection and training")
 	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
@@ -31,6 +31,11 @@ func runEval(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "show detected columns, blocking rules, model weights and example errors")
 	examples := fs.Int("examples", 5, "with -v: false positives and negatives to explain")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pairMemory := fs.Int64("pair-memory", match.DefaultPairMemory>>20, "MB of compared candidate pairs to hold in memory; the rest is spilled to a temporary file")
+	tempDir := fs.String("temp-dir", "", "directory for spilled pairs (default: the system's temporary directory)")
+	memLimit := memoryLimitFlag(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile taken at the run's peak to this file")
 	// Accept flags after the file too ("eval FILE --link FILE2"): the flag
 	// package stops at the first positional argument, so parse the rest again.
 	var files []string
@@ -47,6 +52,16 @@ func runEval(ctx context.Context, args []string) error {
 	if len(files) != 1 {
 		return fmt.Errorf("usage: idgraph eval [--link FILE2] [--id-column COL] [--truth-pattern RE | --truth-column COL] [--threshold P] FILE")
 	}
+	setMemoryLimit(*memLimit)
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfiles(); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 	read := func(path string) (*match.Table, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -68,6 +83,8 @@ func runEval(ctx context.Context, args []string) error {
 	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth, TruthColumn: *truthCol}
 	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
 	opt.NoHold = *noHold
+	opt.PairMemory, opt.TempDir = *pairMemory<<20, *tempDir
+	opt.Progress = &match.Progress{}
 	if *verbose {
 		opt.Examples = *examples
 	}
@@ -89,7 +106,9 @@ func runEval(ctx context.Context, args []string) error {
 			opt.IDColumn = detected.IDColumn
 		}
 	}
+	stop := showProgress(opt.Progress)
 	rep, err := match.Evaluate(a, b, opt)
+	stop()
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,12 @@ func runTrain(_ context.Context, args []string) error {
 	out := fs.String("out", "model.json", "where to write the model")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
-	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 8 GB per million)")
+	maxRecords := fs.Int("max-records", match.DefaultMaxRecords, "refuse a file with more records than this (a run needs about 1 GB per million)")
+	memLimit := memoryLimitFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	setMemoryLimit(*memLimit)
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: idgraph train [--out model.json] [--config FILE] [--id-column COL] FILE.csv")
 	}
@@ -44,11 +46,14 @@ func runTrain(_ context.Context, args []string) error {
 	if *idCol != "" {
 		id = *idCol
 	}
-	ds, err := match.NewDataset(cfg, t.Records(id))
+	ds, err := match.NewTableDataset(cfg, id, t, nil)
 	if err != nil {
 		return err
 	}
-	res, err := match.Run(ds, match.Options{})
+	progress := &match.Progress{}
+	stop := showProgress(progress)
+	res, err := match.Run(ds, match.Options{TrainOnly: true, Progress: progress})
+	stop()
 	if err != nil {
 		return err
 	}
@@ -56,7 +61,7 @@ func runTrain(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("trained %s on %d records (%d candidate pairs); prior %.4g; wrote %s\n",
-		res.Model.Version, ds.Len(), len(res.Candidates.Pairs), res.Model.Prior, *out)
+		res.Model.Version, ds.Len(), res.Blocking.CandidatePairs, res.Model.Prior, *out)
 	for _, c := range res.Model.Comparisons {
 		fmt.Printf("  %-16s %s\n", c.Field, c.Method)
 	}
