@@ -51,6 +51,14 @@ func TestReadBodyEncodings(t *testing.T) {
 	random := make([]byte, MaxMessageBytes+1024)
 	_, _ = rand.Read(random)
 	z := gzipped(t, msg)
+	// Nested past the limit at byte 65, then 4 MB that does not compress:
+	// the refusal must come after the first piece, on the wire too.
+	deep := append(bytes.Repeat([]byte("["), 100), '"')
+	for len(deep) < MaxImportBytes-1 {
+		deep = fmt.Appendf(deep, "%x", random[:1024])
+	}
+	deep = append(deep, '"')
+	brackets := []byte(`{"userId":"u","event":"` + strings.Repeat(`[{\"`, 2000) + `"}`)
 	badSum := bytes.Clone(z)
 	badSum[len(badSum)-8] ^= 0xff // the CRC-32 in the trailer
 	cases := []struct {
@@ -62,6 +70,11 @@ func TestReadBodyEncodings(t *testing.T) {
 		msg            string
 		maxWire        int // if set, the most wire bytes reading may consume
 	}{
+		{name: "nested too deep", body: deep, limit: MaxImportBytes, kind: graph.KindInvalid, msg: "JSON is nested more than 64 levels deep", maxWire: 4 << 10},
+		{name: "nested too deep, gzip", encoding: "gzip", body: gzipped(t, deep), limit: MaxImportBytes,
+			kind: graph.KindInvalid, msg: "JSON is nested more than 64 levels deep", maxWire: 16 << 10},
+		{name: "brackets and escaped quotes in a string", body: brackets, limit: MaxMessageBytes, want: brackets},
+		{name: "brackets and escaped quotes in a string, gzip", encoding: "gzip", body: gzipped(t, brackets), limit: MaxMessageBytes, want: brackets},
 		{name: "plain", body: msg, limit: MaxMessageBytes, want: msg},
 		{name: "identity", encoding: "identity", body: msg, limit: MaxMessageBytes, want: msg},
 		{name: "gzip", encoding: "gzip", body: z, limit: MaxMessageBytes, want: msg},
@@ -93,7 +106,8 @@ func TestReadBodyEncodings(t *testing.T) {
 			if c.encoding != "" {
 				r.Header.Set("Content-Encoding", c.encoding)
 			}
-			got, err := readBody(r, c.limit)
+			w := httptest.NewRecorder()
+			got, err := readBody(w, r, c.limit)
 			switch {
 			case c.want != nil && (err != nil || !bytes.Equal(got, c.want)):
 				t.Errorf("got %d bytes, %v; want %d bytes", len(got), err, len(c.want))
@@ -102,6 +116,10 @@ func TestReadBodyEncodings(t *testing.T) {
 			}
 			if c.maxWire > 0 && wire.n > c.maxWire {
 				t.Errorf("read %d of %d wire bytes before refusing; a bomb must be refused early", wire.n, len(c.body))
+			}
+			// A body refused before its end is not drained: the connection closes.
+			if unread := c.kind == graph.KindTooLarge || strings.Contains(c.msg, "nested"); unread != (w.Header().Get("Connection") == "close") {
+				t.Errorf("Connection: %q after %v", w.Header().Get("Connection"), err)
 			}
 		})
 	}
@@ -128,12 +146,13 @@ func BenchmarkReadBody(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
 			for b.Loop() {
 				r := httptest.NewRequest("POST", "/v1/b", bytes.NewReader(c.body))
 				if c.encoding != "" {
 					r.Header.Set("Content-Encoding", c.encoding)
 				}
-				_, err := readBody(r, MaxBatchBytes)
+				_, err := readBody(httptest.NewRecorder(), r, MaxBatchBytes)
 				if c.kind == "" && err != nil || c.kind != "" && graph.ErrorKind(err) != c.kind {
 					b.Fatal(err)
 				}

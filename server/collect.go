@@ -18,6 +18,9 @@ import (
 	"github.com/idgraph/idgraph/segment"
 )
 
+// CollectSource is the source of every call to the collection API.
+const CollectSource = "http"
+
 // kindUnsupportedMedia is a body in an encoding the server cannot read: 415.
 const kindUnsupportedMedia graph.Kind = "unsupported_media_type"
 
@@ -27,12 +30,11 @@ const kindUnsupportedMedia graph.Kind = "unsupported_media_type"
 // a gzip bomb costs no more than a plain body of the limit. Content-Type is
 // not consulted: SDKs send JSON as text/plain (analytics-next, to avoid a
 // CORS preflight, and sendBeacon) or as application/x-www-form-urlencoded
-// (RudderStack's Node SDK). JSON nested too deeply is refused before
-// anything decodes it.
-// CollectSource is the source of every call to the collection API.
-const CollectSource = "http"
-
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// (RudderStack's Node SDK). JSON nested too deeply is refused as it is
+// read (the decoded stream, for gzip), at the piece that passes the limit:
+// the rest is neither read nor buffered, and the connection is closed
+// after the answer rather than drained.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	wire := &io.LimitedReader{R: r.Body, N: limit + 1}
 	var in io.Reader = wire
 	gzipped := false
@@ -48,10 +50,16 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	default:
 		return nil, graph.Errorf(kindUnsupportedMedia, "Content-Encoding %q is not supported: send gzip or no encoding", enc)
 	}
-	body, err := io.ReadAll(io.LimitReader(in, limit+1))
+	depth := segment.NewDepthReader(io.LimitReader(in, limit+1))
+	body, err := io.ReadAll(depth)
+	if depth.TooDeep() {
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
 	// A compressed body over the limit is refused as too large too, not as
 	// the truncated gzip stream the wire limit makes of it.
 	if int64(len(body)) > limit || wire.N == 0 {
+		w.Header().Set("Connection", "close") // the rest is not worth reading
 		return nil, graph.Errorf(graph.KindTooLarge, "body is larger than %d KB", limit>>10)
 	}
 	if err != nil {
@@ -62,9 +70,6 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	if !utf8.Valid(body) {
 		return nil, graph.Errorf(graph.KindInvalid, "body is not valid UTF-8")
-	}
-	if err := segment.CheckDepth(body, ""); err != nil {
-		return nil, err
 	}
 	return body, nil
 }
@@ -194,7 +199,7 @@ func (s *Server) decoder() *segment.Decoder {
 
 func (s *Server) handleMessage(typ string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r, MaxMessageBytes)
+		body, err := readBody(w, r, MaxMessageBytes)
 		if err == nil {
 			err = s.authWrite(r, body)
 		}
@@ -211,7 +216,7 @@ func (s *Server) handleMessage(typ string) http.HandlerFunc {
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxBatchBytes)
+	body, err := readBody(w, r, MaxBatchBytes)
 	if err == nil {
 		err = s.authWrite(r, body)
 	}

@@ -108,12 +108,17 @@ func (s *Server) graphqlHandler() http.Handler {
 				return
 			}
 			r = r.WithContext(resolver.WithCaller(r.Context(), caller))
-			body, err := io.ReadAll(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			// Deep JSON is refused as it is read, as on the collection paths.
+			depth := segment.NewDepthReader(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			body, err := io.ReadAll(depth)
+			if depth.TooDeep() {
+				w.Header().Set("Connection", "close")
+			}
 			if err == nil && len(body) > MaxGraphQLBytes {
 				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
 			}
 			if err == nil {
-				err = checkGraphQLRequest(r, body)
+				err = checkGraphQLQuery(r)
 			}
 			if err != nil {
 				writeGraphQLError(w, err)
@@ -125,12 +130,10 @@ func (s *Server) graphqlHandler() http.Handler {
 	})
 }
 
-// checkGraphQLRequest refuses, before gqlgen parses anything, JSON nested
-// too deeply (in a POST body, or in a GET's variables and extensions).
-func checkGraphQLRequest(r *http.Request, body []byte) error {
-	if err := segment.CheckDepth(body, ""); err != nil {
-		return err
-	}
+// checkGraphQLQuery refuses, before gqlgen parses anything, JSON nested
+// too deeply in a GET's variables and extensions (a POST body's depth is
+// checked as it is read).
+func checkGraphQLQuery(r *http.Request) error {
 	q := r.URL.Query()
 	for _, p := range []string{"variables", "extensions"} {
 		if err := segment.CheckDepth([]byte(q.Get(p)), p); err != nil {

@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
@@ -90,6 +94,111 @@ func TestDeepJSONRefused(t *testing.T) {
 	if resp.StatusCode != 400 || !strings.Contains(string(data), "variables: is nested more than 64") {
 		t.Errorf("GraphQL GET with deep variables: %d %.200s", resp.StatusCode, data)
 	}
+}
+
+// A body nested too deep is refused as it arrives, on every JSON body path:
+// the answer comes while the client is still sending (the body stalls
+// after its first bytes of a declared 4 MB until the answer is in), names
+// the limit, and closes the connection rather than draining it. Gzip
+// bodies are scanned as they inflate.
+func TestDeepJSONRefusedWhileStreaming(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	opening := strings.Repeat("[", 100)
+	write := func(r *http.Request) { r.SetBasicAuth(writeKey, "") }
+	read := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+readKey) }
+	for _, c := range []struct {
+		name, path, prefix string
+		gzip               bool
+		auth               func(*http.Request)
+	}{
+		{"message", "/v1/track", `{"userId":"u","event":"e","properties":{"x":`, false, write},
+		{"short path", "/v1/t", `{"userId":"u","event":"e","properties":{"x":`, false, write},
+		{"batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"e","properties":`, false, write},
+		{"short batch path, gzip", "/v1/b", `{"batch":[{"type":"track","userId":"u","event":"e","properties":`, true, write},
+		{"import", "/v1/import", `{"source":"crm","records":[{"line":2,"identifiers":{"email":"a@corp.io"},"traits":{"x":`, false, write},
+		{"import, gzip", "/v1/import", `{"source":"crm","records":[{"line":2,"identifiers":{"email":"a@corp.io"},"traits":{"x":`, true, write},
+		{"GraphQL variables", "/graphql", `{"query":"query($v: JSON) { profiles(first: 1) { edges { cursor } } }","variables":{"v":`, false, read},
+		{"GraphQL query string then variables", "/graphql", `{"query":"{ profiles(first: 1) { edges { cursor } } } # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","variables":{"v":`, false, read},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var first bytes.Buffer
+			var zw *gzip.Writer
+			if c.gzip {
+				zw = gzip.NewWriter(&first)
+			}
+			w := io.Writer(&first)
+			if zw != nil {
+				w = zw
+			}
+			io.WriteString(w, c.prefix+opening)
+			if zw != nil {
+				zw.Flush() // the server can inflate what it has so far
+			}
+			body := &stalledBody{first: first.Bytes(), answered: make(chan struct{})}
+			defer close(body.answered)
+			req, err := http.NewRequest(http.MethodPost, f.url+c.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = 4 << 20
+			if c.gzip {
+				req.Header.Set("Content-Encoding", "gzip")
+			}
+			c.auth(req)
+			client := &http.Client{Timeout: 20 * time.Second} // fails, rather than hangs, if the server waits for the rest
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("no answer before the body's end: %v", err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !strings.Contains(string(data), "JSON is nested more than 64 levels deep") {
+				t.Errorf("%d %.200s, want 400 naming the limit", resp.StatusCode, data)
+			}
+			if !resp.Close {
+				t.Errorf("the connection is kept open (headers %v): the server would drain the rest", resp.Header)
+			}
+			if n := body.sent.Load(); n != int64(len(first.Bytes())) {
+				t.Errorf("sent %d bytes, want only the first %d", n, len(first.Bytes()))
+			}
+		})
+	}
+	// Brackets and escaped quotes inside strings do not count, plain or gzip.
+	props := `{"note":"` + strings.Repeat(`[{\"`, 500) + `","tags":["]]]}}}"]}`
+	f.send(t, "/v1/track", `{"userId":"brackets","event":"e","properties":`+props+`}`)
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/v1/track", bytes.NewReader(gz(t, `{"userId":"brackets","event":"gz","properties":`+props+`}`)))
+	req.Header.Set("Content-Encoding", "gzip")
+	write(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("gzip body with brackets in strings: %d %s", resp.StatusCode, data)
+	}
+	got := f.must(t, `{ lookup(type: "user_id", value: "brackets") { events(first: 5) { edges { node { properties } } } } }`, nil)
+	if edges := get(got, "lookup.events.edges").([]any); len(edges) != 2 {
+		t.Errorf("%d events stored, want 2", len(edges))
+	}
+}
+
+// stalledBody sends its first bytes, then nothing until the answer is in.
+type stalledBody struct {
+	first    []byte
+	sent     atomic.Int64
+	answered chan struct{}
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	if int(b.sent.Load()) < len(b.first) {
+		n := copy(p, b.first[b.sent.Load():])
+		b.sent.Add(int64(n))
+		return n, nil
+	}
+	<-b.answered
+	return 0, io.ErrUnexpectedEOF
 }
 
 // postBearer posts body with the key as a bearer token.

@@ -52,7 +52,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	err := s.authSteward(r, "/v1/match")
 	var body []byte
 	if err == nil {
-		body, err = readBody(r, MaxMessageBytes)
+		body, err = readBody(w, r, MaxMessageBytes)
 	}
 	if err == nil && s.stitcher.CurrentMatcher() == nil {
 		err = graph.Errorf(graph.KindConflict, "matching is off on this server (serve --model off): there is no model to re-score with")

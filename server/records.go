@@ -47,7 +47,7 @@ type RecordProblem struct {
 }
 
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxImportBytes)
+	body, err := readBody(w, r, MaxImportBytes)
 	if err == nil {
 		err = s.authWrite(r, body)
 	}

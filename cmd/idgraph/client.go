@@ -109,11 +109,24 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench-lookup", flag.ContinueOnError)
 	srv, readKey := serverFlags(fs, "read")
 	var o client.LookupOptions
-	fs.StringVar(&o.WriteKey, "write-key", "", "write key: seed the profiles first")
+	fs.StringVar(&o.WriteKey, "write-key", "", "write key: seed the profiles first (and send --hostile bodies to write paths)")
 	fs.IntVar(&o.Profiles, "profiles", 1000, "profiles to seed and look up")
 	fs.IntVar(&o.Requests, "requests", 50000, "lookups to send")
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients")
 	fs.BoolVar(&o.Search, "search", false, "send searches for prefixes of loadgen's anonymous IDs (anon-N) instead of lookups")
+	var hostile []client.HostileRequest
+	fs.Func("hostile", "PATH=FILE: also measure while hostile clients post FILE to PATH round and round (repeat the flag for more)", func(v string) error {
+		path, file, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("want PATH=FILE, e.g. /v1/import=deep.json")
+		}
+		body, err := os.ReadFile(file)
+		hostile = append(hostile, client.HostileRequest{Path: path, Body: body})
+		return err
+	})
+	hostileClients := fs.Int("hostile-clients", 10, "hostile clients with --hostile")
+	pause := fs.Duration("hostile-pause", 0, "each hostile client's pause between requests")
+	pid := fs.Int("server-pid", 0, "the server's process ID: report its CPU time (Linux /proc) during each run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,10 +140,56 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	if _, err := c.LoadLookups(ctx, client.LookupOptions{Profiles: o.Profiles, Requests: min(o.Profiles, 5000), Clients: o.Clients, Search: o.Search}); err != nil {
 		return err
 	}
-	res, err := c.LoadLookups(ctx, o)
-	fmt.Printf("%d lookups in %v: %.0f requests/s, latency p50 %v p99 %v, %d failed\n",
-		res.Messages, res.Elapsed.Round(time.Millisecond), res.PerSecond, res.BatchP50.Round(time.Microsecond), res.BatchP99.Round(time.Microsecond), res.FailedCalls)
+	run := func(label string) error {
+		cpu, self := processCPU(*pid), processCPU(os.Getpid())
+		res, err := c.LoadLookups(ctx, o)
+		fmt.Printf("%s%d lookups in %v: %.0f requests/s, latency p50 %v p99 %v, %d failed",
+			label, res.Messages, res.Elapsed.Round(time.Millisecond), res.PerSecond, res.BatchP50.Round(time.Microsecond), res.BatchP99.Round(time.Microsecond), res.FailedCalls)
+		if *pid > 0 {
+			fmt.Printf(", server CPU %.2f s", (processCPU(*pid) - cpu).Seconds())
+		}
+		fmt.Printf(", this client's CPU %.2f s", (processCPU(os.Getpid()) - self).Seconds())
+		fmt.Println()
+		return err
+	}
+	if len(hostile) == 0 {
+		return run("")
+	}
+	if err := run("alone: "); err != nil {
+		return err
+	}
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan client.HostileStats)
+	go func() { done <- client.Hostile(hctx, *srv, *readKey, o.WriteKey, hostile, *hostileClients, *pause) }()
+	time.Sleep(time.Second) // let the hostile clients get going
+	err := run(fmt.Sprintf("with %d hostile clients: ", *hostileClients))
+	stop()
+	fmt.Println("  " + (<-done).String() + " (in the whole hostile run)")
 	return err
+}
+
+// processCPU reads a process's user + system CPU time from /proc (0 when
+// pid is 0 or /proc cannot say): the server's, or this client's own.
+func processCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): state is
+	// field 3, utime and stime fields 14 and 15, in clock ticks (100 a
+	// second on Linux).
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	var user, sys int64
+	fmt.Sscan(f[11], &user)
+	fmt.Sscan(f[12], &sys)
+	return time.Duration(user+sys) * 10 * time.Millisecond
 }
 
 func runMatch(ctx context.Context, args []string) error {
