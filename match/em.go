@@ -181,6 +181,7 @@ func seedM(ds *Dataset, h *vecHist, m, u [][]float64) []string {
 			strong = append(strong, c)
 		}
 	}
+	sf := newSeedFacts(ds, u)
 	var seeded []string
 	for c, cmp := range ds.comps {
 		cnt := make([]float64, len(m[c]))
@@ -199,6 +200,20 @@ func seedM(ds *Dataset, h *vecHist, m, u [][]float64) []string {
 			}
 		}
 		if seeds < minSeeds {
+			// Too few pairs share two strong personal fields (a file with
+			// one birth date and names): count over pairs that agree on
+			// two independent facts, the name among them (seedFacts).
+			clear(cnt)
+			seeds = 0
+			for p := range cands.Pairs {
+				lv := g[p*nc : (p+1)*nc]
+				if lv[c] != 0 && sf.seed(lv, c) {
+					cnt[lv[c]]++
+					seeds++
+				}
+			}
+		}
+		if seeds < minSeeds/2 { // a few hundred wide seeds still beat a drifted EM
 			continue
 		}
 		for l := 1; l < len(cnt); l++ {
