@@ -205,11 +205,10 @@ func seedM(ds *Dataset, h *vecHist, m, u [][]float64) []string {
 			// two independent facts, the name among them (seedFacts).
 			clear(cnt)
 			seeds = 0
-			for p := range cands.Pairs {
-				lv := g[p*nc : (p+1)*nc]
-				if lv[c] != 0 && sf.seed(lv, c) {
-					cnt[lv[c]]++
-					seeds++
+			for k, n := range h.all {
+				if lv := h.vec(k); lv[c] != 0 && sf.seed(lv, c) {
+					cnt[lv[c]] += n
+					seeds += n
 				}
 			}
 		}
