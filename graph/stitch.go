@@ -258,6 +258,13 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 	if err := st.loadIdentifiers(ctx, anchors); err != nil {
 		return Result{}, err
 	}
+	var traits []map[string]string
+	for _, id := range ids {
+		traits = append(traits, st.live(st.profiles[id]).StringTraits())
+	}
+	if err := st.prefetch(ctx, traits); err != nil {
+		return Result{}, err
+	}
 	for _, id := range ids {
 		p := st.profiles[id]
 		if p.MergedInto != "" || len(p.Traits) == 0 || st.ids[p.Anchor] == nil || st.root(st.ids[p.Anchor]) != p {
@@ -327,7 +334,15 @@ type stitch struct {
 	matcher  Matcher
 	matchCfg MatchConfig
 	// filed holds the blocking entries this transaction wrote, by key.
-	filed    map[string][]string
+	filed map[string][]string
+	// blocks holds the blocking index as stored, by key (prefetch);
+	// keyMemo, the blocking keys of each set of traits seen.
+	blocks  map[string][]string
+	keyMemo map[string][]string
+	// noEdge holds pairs read and found to have no stored edge; unstored,
+	// the keys locked and found not stored (none of their pairs has one).
+	noEdge   map[[2]Key]bool
+	unstored map[Key]bool
 	tx       Tx
 	now      time.Time
 	ids      map[Key]*Identifier
@@ -383,6 +398,12 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 	if err := st.lockProfiles(ctx, pids); err != nil {
 		return Result{}, err
 	}
+	st.unstored = map[Key]bool{}
+	for _, k := range keys {
+		if st.ids[k] == nil {
+			st.unstored[k] = true
+		}
+	}
 	pairSet := map[[2]Key]bool{}
 	for _, o := range todo {
 		ks := candidateKeys(o)
@@ -400,6 +421,11 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 			return a[1].Compare(b[1])
 		})
 		if st.edges, err = st.tx.Edges(ctx, pairs); err != nil {
+			return Result{}, err
+		}
+	}
+	if st.matcher != nil {
+		if err := st.prefetch(ctx, st.guessTraits(todo)); err != nil {
 			return Result{}, err
 		}
 	}
