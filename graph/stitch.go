@@ -460,8 +460,10 @@ func candidateKeys(o *Observation) []Key {
 func (st *stitch) lockProfiles(ctx context.Context, ids []string) error {
 	for len(ids) > 0 {
 		var want []string
+		seen := map[string]bool{} // ids may be thousands (a batch's candidates)
 		for _, id := range ids {
-			if _, ok := st.profiles[id]; !ok && id != "" && !slices.Contains(want, id) {
+			if _, ok := st.profiles[id]; !ok && id != "" && !seen[id] {
+				seen[id] = true
 				want = append(want, id)
 			}
 		}
@@ -510,8 +512,10 @@ func (st *stitch) live(p *Profile) *Profile {
 // before the transaction has loaded (and locked) it.
 func (st *stitch) loadIdentifiers(ctx context.Context, keys []Key) error {
 	var want []Key
+	seen := map[Key]bool{}
 	for _, k := range keys {
-		if _, ok := st.ids[k]; !ok && k != (Key{}) && !slices.Contains(want, k) {
+		if _, ok := st.ids[k]; !ok && k != (Key{}) && !seen[k] {
+			seen[k] = true
 			want = append(want, k)
 		}
 	}
