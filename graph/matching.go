@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Matcher is a probabilistic matching engine as stitching uses it: it files
@@ -99,16 +101,122 @@ func DefaultMatchConfig() MatchConfig {
 func (p *Profile) StringTraits() map[string]string {
 	out := map[string]string{}
 	for path, t := range p.Traits {
-		switch v := t.Value.(type) {
-		case string:
-			out[path] = v
-		case json.Number:
-			out[path] = v.String()
-		case float64, int, int64:
-			out[path] = fmt.Sprint(v)
+		if s, ok := stringValue(t.Value); ok {
+			out[path] = s
 		}
 	}
 	return out
+}
+
+func stringValue(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return v.String(), true
+	case float64, int, int64:
+		return fmt.Sprint(v), true
+	}
+	return "", false
+}
+
+// noPrefetch turns prefetch off, for tests that compare its results with
+// reading one profile at a time.
+var noPrefetch atomic.Bool
+
+// prefetch reads up front, for a batch, what matching each profile will
+// read: the blocking index under the keys the traits are filed under, the
+// candidate profiles filed there and their anchors, each in one store call
+// for the whole batch (on Neo4j a round trip each) rather than one per
+// profile. traits is a guess of each profile's traits at the time it is
+// matched: match fetches whatever the guess missed, so the results are
+// those of reading one profile at a time.
+func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) error {
+	if noPrefetch.Load() {
+		return nil
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for _, t := range traits {
+		for _, k := range st.blockingKeys(t) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	if err := st.loadBlocks(ctx, keys); err != nil {
+		return err
+	}
+	var ids []string
+	for _, k := range keys {
+		// An oversized block is skipped whatever this batch adds to it.
+		if b := st.blocks[k]; len(b) <= st.matchCfg.MaxBlock {
+			ids = append(ids, b...)
+		}
+	}
+	if err := st.lockProfiles(ctx, ids); err != nil {
+		return err
+	}
+	var anchors []Key
+	for _, id := range ids {
+		if p := st.live(st.profiles[id]); p.Anchor != (Key{}) {
+			anchors = append(anchors, p.Anchor)
+		}
+	}
+	return st.loadIdentifiers(ctx, anchors)
+}
+
+// blockingKeys returns the matcher's keys for the traits, computed once
+// per distinct set of traits in a transaction (prefetch asks for the keys
+// that match asks for again).
+func (st *stitch) blockingKeys(traits map[string]string) []string {
+	names := slices.Sorted(maps.Keys(traits))
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n)
+		b.WriteByte(0)
+		b.WriteString(traits[n])
+		b.WriteByte(0)
+	}
+	fp := b.String()
+	if ks, ok := st.keyMemo[fp]; ok {
+		return ks
+	}
+	ks := st.matcher.BlockingKeys(traits)
+	if st.keyMemo == nil {
+		st.keyMemo = map[string][]string{}
+	}
+	st.keyMemo[fp] = ks
+	return ks
+}
+
+// loadBlocks reads the blocking index under the keys not read yet. The
+// index does not change under a transaction except through its own
+// writes, which match keeps in filed.
+func (st *stitch) loadBlocks(ctx context.Context, keys []string) error {
+	var want []string
+	for _, k := range keys {
+		if _, ok := st.blocks[k]; !ok {
+			want = append(want, k)
+		}
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	if len(want) == 0 {
+		return nil
+	}
+	got, err := st.tx.Candidates(ctx, want, st.matchCfg.MaxBlock)
+	if err != nil {
+		return err
+	}
+	if st.blocks == nil {
+		st.blocks = map[string][]string{}
+	}
+	for _, k := range want {
+		st.blocks[k] = got[k]
+	}
+	return nil
 }
 
 // match compares the observation's profile with the profiles that share a
@@ -117,24 +225,28 @@ func (p *Profile) StringTraits() map[string]string {
 func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) error {
 	m, cfg := st.matcher, st.matchCfg
 	traits := group.StringTraits()
-	keys := m.BlockingKeys(traits)
+	keys := st.blockingKeys(traits)
 	if len(keys) == 0 || group.Anchor == (Key{}) {
 		return nil
 	}
-	st.changes.Blocks = append(st.changes.Blocks, BlockEntry{Profile: group.ID, Keys: keys})
-	blocks, err := st.tx.Candidates(ctx, keys, cfg.MaxBlock)
-	if err != nil {
+	if err := st.loadBlocks(ctx, keys); err != nil {
 		return err
 	}
 	// Profiles filed earlier in this transaction are not stored yet.
 	if st.filed == nil {
 		st.filed = map[string][]string{}
 	}
+	blocks := make(map[string][]string, len(keys))
+	var file []string // the keys the profile is not filed under yet
 	for _, k := range keys {
-		blocks[k] = append(blocks[k], st.filed[k]...)
-		if !slices.Contains(st.filed[k], group.ID) {
+		blocks[k] = slices.Concat(st.blocks[k], st.filed[k])
+		if !slices.Contains(blocks[k], group.ID) {
+			file = append(file, k)
 			st.filed[k] = append(st.filed[k], group.ID)
 		}
+	}
+	if len(file) > 0 {
+		st.changes.Blocks = append(st.changes.Blocks, BlockEntry{Profile: group.ID, Keys: file})
 	}
 	var ids []string
 	for _, k := range keys {
@@ -171,6 +283,15 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		t = st.now
 	}
 	scores := scoreAll(m, traits, cands)
+	var pairs [][2]Key
+	for i, q := range cands {
+		if scores[i].Probability >= cfg.Review {
+			pairs = append(pairs, Pair(group.Anchor, q.Anchor))
+		}
+	}
+	if err := st.loadEdges(ctx, pairs); err != nil {
+		return err
+	}
 	for i, q := range cands {
 		if st.live(group) == q {
 			continue // joined meanwhile, by an earlier candidate
@@ -223,15 +344,65 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 
 // edge returns the stored (or already loaded) edge of a pair.
 func (st *stitch) edge(ctx context.Context, pair [2]Key) (*Edge, error) {
-	if e, ok := st.edges[pair]; ok {
-		return e, nil
-	}
-	es, err := st.tx.Edges(ctx, [][2]Key{pair})
-	if err != nil {
+	if err := st.loadEdges(ctx, [][2]Key{pair}); err != nil {
 		return nil, err
 	}
-	if e := es[pair]; e != nil {
-		st.edges[pair] = e // apply writes dirty edges from this map
+	return st.edges[pair], nil
+}
+
+// loadEdges reads the stored edges of the pairs not read yet, in one call.
+// A pair with an identifier this transaction creates has no stored edge.
+func (st *stitch) loadEdges(ctx context.Context, pairs [][2]Key) error {
+	var want [][2]Key
+	for _, p := range pairs {
+		if _, ok := st.edges[p]; !ok && !st.noEdge[p] && !st.unstored[p[0]] && !st.unstored[p[1]] && !slices.Contains(want, p) {
+			want = append(want, p)
+		}
 	}
-	return es[pair], nil
+	if len(want) == 0 {
+		return nil
+	}
+	slices.SortFunc(want, comparePairs)
+	es, err := st.tx.Edges(ctx, want)
+	if err != nil {
+		return err
+	}
+	if st.noEdge == nil {
+		st.noEdge = map[[2]Key]bool{}
+	}
+	for _, p := range want {
+		if e := es[p]; e != nil {
+			st.edges[p] = e // apply writes dirty edges from this map
+		} else {
+			st.noEdge[p] = true
+		}
+	}
+	return nil
+}
+
+// guessTraits guesses, for prefetch, the traits each observation's profile
+// will have when it is matched: those of the profiles its identifiers
+// belong to now, with the observation's own on top.
+func (st *stitch) guessTraits(obs []*Observation) []map[string]string {
+	var out []map[string]string
+	for _, o := range obs {
+		if len(o.Traits) == 0 {
+			continue
+		}
+		t := map[string]string{}
+		for _, k := range o.Identifiers {
+			if n := st.ids[k]; n != nil {
+				if p := st.root(n); p != nil {
+					maps.Copy(t, p.StringTraits())
+				}
+			}
+		}
+		for path, v := range FlattenTraits(o.Traits) {
+			if s, ok := stringValue(v); ok {
+				t[path] = s
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -260,6 +260,13 @@ func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
 	if err := st.loadIdentifiers(ctx, anchors); err != nil {
 		return Result{}, err
 	}
+	var traits []map[string]string
+	for _, id := range ids {
+		traits = append(traits, st.live(st.profiles[id]).StringTraits())
+	}
+	if err := st.prefetch(ctx, traits); err != nil {
+		return Result{}, err
+	}
 	for _, id := range ids {
 		p := st.profiles[id]
 		if p.MergedInto != "" || len(p.Traits) == 0 || st.ids[p.Anchor] == nil || st.root(st.ids[p.Anchor]) != p {
@@ -329,7 +336,15 @@ type stitch struct {
 	matcher  Matcher
 	matchCfg MatchConfig
 	// filed holds the blocking entries this transaction wrote, by key.
-	filed    map[string][]string
+	filed map[string][]string
+	// blocks holds the blocking index as stored, by key (prefetch);
+	// keyMemo, the blocking keys of each set of traits seen.
+	blocks  map[string][]string
+	keyMemo map[string][]string
+	// noEdge holds pairs read and found to have no stored edge; unstored,
+	// the keys locked and found not stored (none of their pairs has one).
+	noEdge   map[[2]Key]bool
+	unstored map[Key]bool
 	tx       Tx
 	now      time.Time
 	ids      map[Key]*Identifier
@@ -388,6 +403,12 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 	if err := st.lockProfiles(ctx, pids); err != nil {
 		return Result{}, err
 	}
+	st.unstored = map[Key]bool{}
+	for _, k := range keys {
+		if st.ids[k] == nil {
+			st.unstored[k] = true
+		}
+	}
 	pairSet := map[[2]Key]bool{}
 	for _, o := range todo {
 		ks := candidateKeys(o)
@@ -405,6 +426,11 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 			return a[1].Compare(b[1])
 		})
 		if st.edges, err = st.tx.Edges(ctx, pairs); err != nil {
+			return Result{}, err
+		}
+	}
+	if st.matcher != nil {
+		if err := st.prefetch(ctx, st.guessTraits(todo)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -439,8 +465,10 @@ func candidateKeys(o *Observation) []Key {
 func (st *stitch) lockProfiles(ctx context.Context, ids []string) error {
 	for len(ids) > 0 {
 		var want []string
+		seen := map[string]bool{} // ids may be thousands (a batch's candidates)
 		for _, id := range ids {
-			if _, ok := st.profiles[id]; !ok && id != "" && !slices.Contains(want, id) {
+			if _, ok := st.profiles[id]; !ok && id != "" && !seen[id] {
+				seen[id] = true
 				want = append(want, id)
 			}
 		}
@@ -489,8 +517,10 @@ func (st *stitch) live(p *Profile) *Profile {
 // before the transaction has loaded (and locked) it.
 func (st *stitch) loadIdentifiers(ctx context.Context, keys []Key) error {
 	var want []Key
+	seen := map[Key]bool{}
 	for _, k := range keys {
-		if _, ok := st.ids[k]; !ok && k != (Key{}) && !slices.Contains(want, k) {
+		if _, ok := st.ids[k]; !ok && k != (Key{}) && !seen[k] {
+			seen[k] = true
 			want = append(want, k)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/matchtest"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/pebble"
 )
@@ -125,29 +126,16 @@ func parity(t *testing.T, name string, a, b *match.Table) {
 		if _, err := st.Ingest(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
+		if n := i + len(batch); n%20000 == 0 { // how far a long run got
+			t.Logf("%s: %d records ingested in %s, %.0f records/s", name, n, time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+		}
 	}
 	ingest := time.Since(start)
 	inGraph := score(graphLabels(t, s, index))
 	diagnose(t, name, s, all, index, entity, source, model)
 
 	start = time.Now()
-	for after := ""; ; {
-		ps, err := s.Profiles(ctx, after, 200)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ps) == 0 {
-			break
-		}
-		ids := make([]string, len(ps))
-		for i, p := range ps {
-			ids[i] = p.ID
-		}
-		if _, err := st.Rematch(ctx, ids); err != nil {
-			t.Fatal(err)
-		}
-		after = ids[len(ids)-1]
-	}
+	matchtest.RematchAll(t, st, s)
 	rematch := time.Since(start)
 	after := score(graphLabels(t, s, index))
 	bulk := rep.Cluster

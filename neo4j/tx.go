@@ -318,11 +318,16 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		{"hubs", `UNWIND $rows AS r
 			CREATE (h:Hub)
 			SET h = r`, mapRows(c.Hubs, hubProps)},
+		// A profile this transaction did not lock is new in it (stitching
+		// locks every stored profile it changes), so nothing is filed
+		// under it yet: its entries are created without MERGE's lookup,
+		// most of the cost of an import's entries.
 		{"blocks", `UNWIND $rows AS r
 			UNWIND r.keys AS k
-			MERGE (:Block {key: k, profile: r.profile})`, mapRows(c.Blocks, func(b graph.BlockEntry) any {
-			return map[string]any{"profile": b.Profile, "keys": b.Keys}
-		})},
+			MERGE (:Block {key: k, profile: r.profile})`, t.blockRows(c.Blocks, true)},
+		{"new blocks", `UNWIND $rows AS r
+			UNWIND r.keys AS k
+			CREATE (:Block {key: k, profile: r.profile})`, t.blockRows(c.Blocks, false)},
 	}
 	for _, st := range steps {
 		if len(st.rows) == 0 {
@@ -333,6 +338,18 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		}
 	}
 	return nil
+}
+
+// blockRows returns the block entries of the profiles this transaction
+// locked (stored) or, with stored false, of the others (new).
+func (t *tx) blockRows(bs []graph.BlockEntry, stored bool) []any {
+	var rows []any
+	for _, b := range bs {
+		if _, locked := t.names[b.Profile]; locked == stored {
+			rows = append(rows, map[string]any{"profile": b.Profile, "keys": b.Keys})
+		}
+	}
+	return rows
 }
 
 // nameChanges returns the IDs of the profiles whose name words may have

@@ -159,19 +159,38 @@ func (s *Store) blockPrefix(k string) []byte {
 	return key(pBlock, s.hash(graph.Key{Type: "block", Value: k})[:16])
 }
 
-// Candidates reads up to limit+1 profile IDs filed under each key.
+// Candidates reads up to limit+1 profile IDs filed under each key: one
+// iterator, seeking to each key's prefix in order (a batch's keys are
+// many).
 func (t *tx) Candidates(_ context.Context, keys []string, limit int) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, k := range keys {
+	out := make(map[string][]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	type block struct {
+		key    string
+		prefix []byte
+	}
+	blocks := make([]block, len(keys))
+	for i, k := range keys {
+		blocks[i] = block{k, t.s.blockPrefix(k)}
+	}
+	slices.SortFunc(blocks, func(a, b block) int { return bytes.Compare(a.prefix, b.prefix) })
+	it, err := t.s.db.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: candidates: %w", err)
+	}
+	defer it.Close()
+	for _, b := range blocks {
 		var ids []string
-		err := t.s.scanLimit(t.s.blockPrefix(k), limit+1, func(_, v []byte) (bool, error) {
-			ids = append(ids, string(v))
-			return true, nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("pebble: candidates: %w", err)
+		end := prefixEnd(b.prefix)
+		for valid := it.SeekGE(b.prefix); valid && len(ids) <= limit && bytes.Compare(it.Key(), end) < 0; valid = it.Next() {
+			ids = append(ids, string(it.Value()))
 		}
-		out[k] = ids
+		out[b.key] = ids
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: candidates: %w", err)
 	}
 	return out, nil
 }

@@ -26,8 +26,22 @@ func All() []Backend {
 	return []Backend{{"embedded", OpenPebble}, {"neo4j", OpenNeo4j}}
 }
 
+// Bench lists every backend for benchmarks, whose openers take a
+// testing.TB.
+func Bench() []struct {
+	Name string
+	Open func(testing.TB) graph.Store
+} {
+	return []struct {
+		Name string
+		Open func(testing.TB) graph.Store
+	}{{"embedded", openPebble}, {"neo4j", openNeo4j}}
+}
+
 // OpenPebble opens an embedded store in a temporary directory.
-func OpenPebble(t *testing.T) graph.Store {
+func OpenPebble(t *testing.T) graph.Store { return openPebble(t) }
+
+func openPebble(t testing.TB) graph.Store {
 	t.Helper()
 	s, err := pebble.Open(t.TempDir())
 	if err != nil {
@@ -46,7 +60,7 @@ var neo struct {
 // Neo4jURI returns the test server's address from NEO4J_URI. Without it the
 // test is skipped, except under CI=true, where a missing Neo4j fails it:
 // Neo4j tests never skip silently in CI.
-func Neo4jURI(t *testing.T) (uri, user, password string) {
+func Neo4jURI(t testing.TB) (uri, user, password string) {
 	t.Helper()
 	uri = os.Getenv("NEO4J_URI")
 	if uri == "" {
@@ -61,7 +75,9 @@ func Neo4jURI(t *testing.T) (uri, user, password string) {
 // OpenNeo4j returns the shared Neo4j store, emptied. Test binaries of
 // different packages run at once, so each test holds a file lock while it
 // uses the one database that Neo4j Community has.
-func OpenNeo4j(t *testing.T) graph.Store {
+func OpenNeo4j(t *testing.T) graph.Store { return openNeo4j(t) }
+
+func openNeo4j(t testing.TB) graph.Store {
 	t.Helper()
 	uri, user, pass := Neo4jURI(t)
 	testlock.Neo4j(t)
