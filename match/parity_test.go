@@ -29,18 +29,7 @@ func TestParity(t *testing.T) {
 	if want == "" {
 		t.Skip("IDGRAPH_PARITY is not set (a list such as febrl1,synth20k)")
 	}
-	read := func(name string) *match.Table {
-		f, err := os.Open("../testdata/febrl/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		tb, err := match.ReadCSV(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tb
-	}
+	read := func(name string) *match.Table { return matchtest.FEBRL(t, name) }
 	sets := map[string]func() (a, b *match.Table){
 		"febrl1": func() (a, b *match.Table) { return read("dataset1.csv"), nil },
 		"febrl2": func() (a, b *match.Table) { return read("dataset2.csv"), nil },
