@@ -649,7 +649,23 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 		if err != nil {
 			return err
 		}
-		group := append([]string{ab.ID}, m.Group...)
+		// The profiles it had absorbed come back with it, except those an
+		// undo made live again since, even if a later merge took them in
+		// again (into this profile or another).
+		var regroup []string
+		for _, id := range m.Group {
+			if !slices.Contains(root.Absorbed, id) {
+				continue
+			}
+			again, err := s.Store.Merges(ctx, id)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(again, func(l *MergeEvent) bool { return l.Absorbed == id && l.ID > m.ID }) {
+				regroup = append(regroup, id)
+			}
+		}
+		group := append([]string{ab.ID}, regroup...)
 		a.Cause = m.ID
 		a.Before = []ProfileSnapshot{snapshot(root)}
 		// Identifiers stay with the profile they joined (new ones join where
@@ -674,15 +690,10 @@ func (s *Stitcher) UndoMerge(ctx context.Context, actor, mergeID, note string) (
 			return Errorf(KindConflict, "undoing merge %s would leave %s with no identifiers (they were split off since); undo that split first", m.ID, empty)
 		}
 		st.cut(a, side)
-		// The profiles it had absorbed come back with it, except those an
-		// undo made live again since.
-		ab.MergedInto, ab.Absorbed = "", nil
-		for _, id := range m.Group {
-			if g := st.profiles[id]; g.MergedInto != "" {
-				g.MergedInto = ab.ID
-				ab.Absorbed = append(ab.Absorbed, id)
-				st.touch(g)
-			}
+		ab.MergedInto, ab.Absorbed = "", regroup
+		for _, id := range regroup {
+			st.profiles[id].MergedInto = ab.ID
+			st.touch(st.profiles[id])
 		}
 		root.Absorbed = slices.DeleteFunc(root.Absorbed, func(id string) bool { return slices.Contains(group, id) })
 		return st.separate(ctx, s.Store, a, root, theirs, ab, mine)
