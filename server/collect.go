@@ -12,10 +12,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/resolver"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // CollectSource is the source of every call to the collection API.
@@ -50,7 +50,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	default:
 		return nil, graph.Errorf(kindUnsupportedMedia, "Content-Encoding %q is not supported: send gzip or no encoding", enc)
 	}
-	depth := segment.NewDepthReader(io.LimitReader(in, limit+1))
+	depth := collect.NewDepthReader(io.LimitReader(in, limit+1))
 	body, err := io.ReadAll(depth)
 	if depth.TooDeep() {
 		w.Header().Set("Connection", "close")
@@ -195,8 +195,8 @@ func (s *Server) collectCORS(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *Server) decoder() *segment.Decoder {
-	return &segment.Decoder{Normalizer: s.norm, Source: CollectSource}
+func (s *Server) decoder() *collect.Decoder {
+	return &collect.Decoder{Normalizer: s.norm, Source: CollectSource}
 }
 
 func (s *Server) handleMessage(typ string) http.HandlerFunc {
@@ -205,7 +205,7 @@ func (s *Server) handleMessage(typ string) http.HandlerFunc {
 		if err == nil {
 			err = s.authWrite(r, body)
 		}
-		var d *segment.Decoded
+		var d *collect.Decoded
 		if err == nil {
 			d, err = s.decoder().DecodeMessage(typ, body, s.now(), "", nil)
 		}
@@ -213,7 +213,7 @@ func (s *Server) handleMessage(typ string) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		s.ingest(w, r, []*segment.Decoded{d})
+		s.ingest(w, r, []*collect.Decoded{d})
 	}
 }
 
@@ -226,8 +226,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var b segment.Batch
-	if err := segment.Unmarshal(body, &b, ""); err != nil {
+	var b collect.Batch
+	if err := collect.Unmarshal(body, &b, ""); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -237,7 +237,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	dec := s.decoder()
-	msgs := make([]*segment.Decoded, 0, len(b.Batch))
+	msgs := make([]*collect.Decoded, 0, len(b.Batch))
 	for i, raw := range b.Batch {
 		field := fmt.Sprintf("batch[%d]", i)
 		if len(raw) > MaxMessageBytes {
@@ -269,7 +269,7 @@ func joinField(prefix, field string) string {
 
 // ingest stores the decoded messages as one transaction and answers; the
 // answer comes only after the store has made them durable.
-func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*segment.Decoded) {
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*collect.Decoded) {
 	obs := make([]*graph.Observation, len(msgs))
 	var rejected []graph.RejectedValue
 	for i, d := range msgs {

@@ -20,11 +20,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/schema"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // GraphQL limits; see Config.
@@ -109,7 +109,7 @@ func (s *Server) graphqlHandler() http.Handler {
 			}
 			r = r.WithContext(resolver.WithCaller(r.Context(), caller))
 			// Deep JSON is refused as it is read, as on the collection paths.
-			depth := segment.NewDepthReader(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			depth := collect.NewDepthReader(io.LimitReader(r.Body, MaxGraphQLBytes+1))
 			body, err := io.ReadAll(depth)
 			if depth.TooDeep() {
 				w.Header().Set("Connection", "close")
@@ -138,7 +138,7 @@ func (s *Server) graphqlHandler() http.Handler {
 func checkGraphQLQuery(r *http.Request) error {
 	q := r.URL.Query()
 	for _, p := range []string{"variables", "extensions"} {
-		if err := segment.CheckDepth([]byte(q.Get(p)), p); err != nil {
+		if err := collect.CheckDepth([]byte(q.Get(p)), p); err != nil {
 			return err
 		}
 	}

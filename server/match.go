@@ -3,9 +3,9 @@ package server
 import (
 	"net/http"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/match"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // MaxMatchPage bounds one /v1/match request.
@@ -59,7 +59,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	}
 	var req MatchRequest
 	if err == nil {
-		err = segment.Unmarshal(body, &req, "")
+		err = collect.Unmarshal(body, &req, "")
 	}
 	if err == nil && (req.Limit < 1 || req.Limit > MaxMatchPage) {
 		err = graph.FieldErrorf("limit", "must be between 1 and %d", MaxMatchPage)

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // MaxImportRecords bounds one /v1/import request.
@@ -53,7 +53,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	var req ImportRequest
 	if err == nil {
-		err = segment.Unmarshal(body, &req, "")
+		err = collect.Unmarshal(body, &req, "")
 	}
 	if err == nil {
 		err = validateImport(&req)
@@ -148,8 +148,8 @@ func (s *Server) recordObservation(source string, rec Record) (*graph.Observatio
 		}
 		return nil, nil, &RecordProblem{Line: rec.Line, Reason: reason}
 	}
-	if len(o.Identifiers) > segment.MaxMessageIdentifiers {
-		return nil, skipped, &RecordProblem{Line: rec.Line, Reason: fmt.Sprintf("more than %d identifiers", segment.MaxMessageIdentifiers)}
+	if len(o.Identifiers) > collect.MaxMessageIdentifiers {
+		return nil, skipped, &RecordProblem{Line: rec.Line, Reason: fmt.Sprintf("more than %d identifiers", collect.MaxMessageIdentifiers)}
 	}
 	traits, _ := json.Marshal(rec.Traits)
 	digest := sha256.New()

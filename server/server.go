@@ -23,11 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/match"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // Size limits from Segment's HTTP Tracking API.
@@ -144,7 +144,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Segment's browser SDK posts to the short paths (/v1/i, /v1/t, ...,
 	// /v1/b), other clients to the long ones.
-	for typ := range segment.Types {
+	for typ := range collect.Types {
 		s.collectRoute(mux, "/v1/"+typ, s.handleMessage(typ))
 		s.collectRoute(mux, "/v1/"+typ[:1], s.handleMessage(typ))
 	}

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/match"
-	"github.com/idgraph/idgraph/segment"
 	"github.com/idgraph/idgraph/server"
 	"github.com/idgraph/idgraph/traffic"
 )
@@ -214,7 +214,7 @@ func (f *fixture) postBytes(t *testing.T, path string, body []byte) (int, string
 // thing that changes, and exact stitching must not depend on it.
 func (f *fixture) sendConcurrently(t *testing.T, s *traffic.Stream, batch, clients int) {
 	t.Helper()
-	dec := segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	dec := collect.Decoder{Normalizer: graph.NewNormalizer("US")}
 	uf := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // ReadMessages calls fn with each line of dir/messages.jsonl, in order,
@@ -97,7 +97,7 @@ type EventScorer struct {
 	Owner     map[graph.Key]int
 	profileOf map[graph.Key]string
 	rank      map[string]int
-	dec       segment.Decoder
+	dec       collect.Decoder
 	seen      map[string]bool
 	as        []Assignment
 	// placed is the identifier that placed each of as.
@@ -111,7 +111,7 @@ func NewEventScorer(profileOf map[graph.Key]string, priority []string) *EventSco
 	for i, typ := range priority {
 		rank[typ] = i
 	}
-	return &EventScorer{profileOf: profileOf, rank: rank, dec: segment.Decoder{Normalizer: graph.NewNormalizer("US")}, seen: map[string]bool{}}
+	return &EventScorer{profileOf: profileOf, rank: rank, dec: collect.Decoder{Normalizer: graph.NewNormalizer("US")}, seen: map[string]bool{}}
 }
 
 // Add places one message's event.

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/segment"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -32,13 +32,13 @@ func runCeiling(ctx context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	dec := &segment.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "ceiling"}
+	dec := &collect.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "ceiling"}
 	var mu sync.Mutex
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxBatchBytes+1))
-		var b segment.Batch
+		var b collect.Batch
 		if err == nil {
-			err = segment.Unmarshal(body, &b, "")
+			err = collect.Unmarshal(body, &b, "")
 		}
 		now := time.Now()
 		for _, raw := range b.Batch {

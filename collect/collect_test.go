@@ -1,16 +1,16 @@
-package segment_test
+package collect_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/segment"
 )
 
 func TestIdentifiersTakenFromMessage(t *testing.T) {
-	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "http"}
+	d := &collect.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "http"}
 	msg := `{"userId":42,"anonymousId":"a1","traits":{"email":"X@Corp.io","phone":"bad"},
 		"context":{"ip":"10.0.0.1","userAgent":"UA","device":{"id":"dev","advertisingId":"ad"},
 		"traits":{"email":"x@corp.io"},"externalIds":[{"id":"H-1","type":"HubSpot_ID"},{"id":"n@corp.io","type":"email"}]}}`
@@ -34,7 +34,7 @@ func TestIdentifiersTakenFromMessage(t *testing.T) {
 }
 
 func TestGroupTraitsAreNotPersonIdentifiers(t *testing.T) {
-	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	d := &collect.Decoder{Normalizer: graph.NewNormalizer("US")}
 	got, err := d.DecodeMessage("group", []byte(`{"userId":"u","groupId":"g","traits":{"email":"billing@acme.io"}}`), time.Now(), "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	d := &collect.Decoder{Normalizer: graph.NewNormalizer("US")}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, msg string) {
 		got, err := d.DecodeMessage("", []byte(msg), now, "", nil)
@@ -66,7 +66,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			return
 		}
 		o := got.Observation
-		if o.MessageID == "" || len(o.Identifiers) == 0 || len(o.Identifiers) > segment.MaxMessageIdentifiers {
+		if o.MessageID == "" || len(o.Identifiers) == 0 || len(o.Identifiers) > collect.MaxMessageIdentifiers {
 			t.Fatalf("accepted message without a usable shape: %+v", o)
 		}
 		if o.Event.Type == "track" && o.Event.Name == "" {
@@ -76,7 +76,7 @@ func FuzzDecodeMessage(f *testing.F) {
 }
 
 func TestTimesOutsideTheWindowUseReceivedAt(t *testing.T) {
-	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	d := &collect.Decoder{Normalizer: graph.NewNormalizer("US")}
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	for _, tc := range []struct {
 		fields string
@@ -84,8 +84,8 @@ func TestTimesOutsideTheWindowUseReceivedAt(t *testing.T) {
 		field  string // the field named in rejected; "" for none
 	}{
 		{`"timestamp":"2026-03-04T05:00:00Z"`, time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC), ""},
-		{`"timestamp":"2000-01-01T00:00:00Z"`, segment.MinEventTime, ""},
-		{`"timestamp":"2026-03-05T05:06:07Z"`, now.Add(segment.MaxClockSkew), ""},
+		{`"timestamp":"2000-01-01T00:00:00Z"`, collect.MinEventTime, ""},
+		{`"timestamp":"2026-03-05T05:06:07Z"`, now.Add(collect.MaxClockSkew), ""},
 		{`"timestamp":"2026-03-05T05:06:08Z"`, now, "timestamp"},
 		{`"timestamp":"9223372036854775807"`, now, "timestamp"},
 		{`"timestamp":"-9223372036854775808"`, now, "timestamp"},
@@ -129,15 +129,15 @@ func TestCheckDepth(t *testing.T) {
 		data string
 		ok   bool
 	}{
-		{nest(segment.MaxDepth), true},
-		{nest(segment.MaxDepth + 2), false},
+		{nest(collect.MaxDepth), true},
+		{nest(collect.MaxDepth + 2), false},
 		{strings.Repeat("[", 20000), false},
 		// Brackets inside strings, escaped quotes included, do not count.
 		{`{"a":"` + strings.Repeat(`[\"{`, 1000) + `"}`, true},
-		{`["\\"` + strings.Repeat(",[", segment.MaxDepth) + `]`, false},
+		{`["\\"` + strings.Repeat(",[", collect.MaxDepth) + `]`, false},
 		{``, true},
 	} {
-		err := segment.CheckDepth([]byte(tc.data), "traits")
+		err := collect.CheckDepth([]byte(tc.data), "traits")
 		if (err == nil) != tc.ok {
 			t.Errorf("%.40q…: err = %v, want ok %v", tc.data, err, tc.ok)
 		}
@@ -145,7 +145,7 @@ func TestCheckDepth(t *testing.T) {
 			t.Errorf("error %q does not name the field and the limit", graph.ErrorMessage(err))
 		}
 	}
-	d := &segment.Decoder{Normalizer: graph.NewNormalizer("US")}
+	d := &collect.Decoder{Normalizer: graph.NewNormalizer("US")}
 	_, err := d.DecodeMessage("track", []byte(`{"userId":"u","event":"e","properties":`+nest(100)+`}`), time.Now(), "", nil)
 	if graph.ErrorKind(err) != graph.KindInvalid || !strings.Contains(graph.ErrorMessage(err), "64") {
 		t.Errorf("deep properties: err = %v, want invalid naming the limit", err)

@@ -1,4 +1,4 @@
-package segment_test
+package collect_test
 
 import (
 	"bytes"
@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // readDepth reads data through a DepthReader in pieces of at most chunk
 // bytes, so that strings, escapes and brackets straddle the pieces.
 func readDepth(data []byte, chunk int) ([]byte, error) {
-	return io.ReadAll(segment.NewDepthReader(&chunked{data, chunk}))
+	return io.ReadAll(collect.NewDepthReader(&chunked{data, chunk}))
 }
 
 type chunked struct {
@@ -58,12 +58,12 @@ func TestDepthReader(t *testing.T) {
 		name, data string
 		ok         bool
 	}{
-		{"at the limit", nest(segment.MaxDepth), true},
-		{"past the limit", nest(segment.MaxDepth + 2), false},
+		{"at the limit", nest(collect.MaxDepth), true},
+		{"past the limit", nest(collect.MaxDepth + 2), false},
 		{"unclosed", strings.Repeat("[", 20000), false},
 		{"brackets in a string", `{"a":"` + strings.Repeat(`[\"{`, 1000) + `"}`, true},
 		{"brackets in a key", `{"` + strings.Repeat(`[{`, 100) + `":1}`, true},
-		{"escaped backslash ends the string", `["\\"` + strings.Repeat(",[", segment.MaxDepth) + `]`, false},
+		{"escaped backslash ends the string", `["\\"` + strings.Repeat(",[", collect.MaxDepth) + `]`, false},
 		{"unicode escape of a quote", `["\u0022` + strings.Repeat("[", 100) + `"]`, true},
 		{"empty", ``, true},
 	} {
@@ -78,7 +78,7 @@ func TestDepthReader(t *testing.T) {
 			if err == nil && string(got) != tc.data {
 				t.Errorf("%s, pieces of %d: read %q, want the input unchanged", tc.name, chunk, got)
 			}
-			if (segment.CheckDepth([]byte(tc.data), "") == nil) != tc.ok {
+			if (collect.CheckDepth([]byte(tc.data), "") == nil) != tc.ok {
 				t.Errorf("%s: CheckDepth disagrees", tc.name)
 			}
 		}
@@ -90,13 +90,13 @@ func TestDepthReader(t *testing.T) {
 func TestDepthReaderStopsAtTheLimit(t *testing.T) {
 	body := strings.Repeat("[", 1<<20)
 	src := &chunked{[]byte(body), 1}
-	dr := segment.NewDepthReader(src)
+	dr := collect.NewDepthReader(src)
 	_, err := io.ReadAll(dr)
 	if err == nil || !dr.TooDeep() {
 		t.Fatalf("err = %v, want refused", err)
 	}
-	if n := len(body) - len(src.data); n != segment.MaxDepth+1 {
-		t.Errorf("read %d bytes of %d, want %d (up to the first bracket past the limit)", n, len(body), segment.MaxDepth+1)
+	if n := len(body) - len(src.data); n != collect.MaxDepth+1 {
+		t.Errorf("read %d bytes of %d, want %d (up to the first bracket past the limit)", n, len(body), collect.MaxDepth+1)
 	}
 	if n, err2 := dr.Read(make([]byte, 10)); n != 0 || err2 == nil {
 		t.Errorf("read after refusal: %d, %v", n, err2)
@@ -122,7 +122,7 @@ func depthByBytes(data []byte) bool {
 		case c == '"':
 			inString = true
 		case c == '[' || c == '{':
-			if depth++; depth > segment.MaxDepth {
+			if depth++; depth > collect.MaxDepth {
 				return false
 			}
 		case c == ']' || c == '}':
@@ -140,7 +140,7 @@ func FuzzDepth(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		whole := segment.CheckDepth(data, "") == nil
+		whole := collect.CheckDepth(data, "") == nil
 		if whole != depthByBytes(data) {
 			t.Fatalf("CheckDepth says ok %v, the byte-by-byte scan %v", whole, !whole)
 		}
@@ -149,7 +149,7 @@ func FuzzDepth(f *testing.F) {
 			t.Fatalf("pieces of %d: ok %v, whole body: ok %v", int(chunk)+1, err == nil, whole)
 		}
 		if json.Valid(data) {
-			if d := jsonDepth(data); whole != (d <= segment.MaxDepth) {
+			if d := jsonDepth(data); whole != (d <= collect.MaxDepth) {
 				t.Fatalf("depth %d by the tokenizer, scan says ok %v", d, whole)
 			}
 		}
@@ -184,7 +184,7 @@ func BenchmarkDepth(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				data, _ := io.ReadAll(bytes.NewReader(body))
-				if err := segment.CheckDepth(data, ""); err != nil {
+				if err := collect.CheckDepth(data, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -193,7 +193,7 @@ func BenchmarkDepth(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := io.ReadAll(segment.NewDepthReader(bytes.NewReader(body))); err != nil {
+				if _, err := io.ReadAll(collect.NewDepthReader(bytes.NewReader(body))); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -211,7 +211,7 @@ func BenchmarkDepth(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := segment.CheckDepth(body, ""); err != nil {
+				if err := collect.CheckDepth(body, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

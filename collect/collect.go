@@ -1,6 +1,6 @@
-// Package segment decodes Segment-spec tracking messages (identify, track,
+// Package collect decodes Segment-spec tracking messages (identify, track,
 // page, screen, group, alias, batch) into observations of the identity graph.
-package segment
+package collect
 
 import (
 	"bytes"

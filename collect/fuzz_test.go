@@ -1,4 +1,4 @@
-package segment_test
+package collect_test
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/match"
-	"github.com/idgraph/idgraph/segment"
 )
 
 // FuzzIngestReadBack feeds a batch body through the decoder, stitches every
@@ -26,12 +26,12 @@ func FuzzIngestReadBack(f *testing.F) {
 	now := time.Now().UTC()
 	model := match.SegmentModel()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var b segment.Batch
-		if err := segment.Unmarshal(body, &b, ""); err != nil {
+		var b collect.Batch
+		if err := collect.Unmarshal(body, &b, ""); err != nil {
 			wantClientError(t, "batch", err)
 			return
 		}
-		d := &segment.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "fuzz"}
+		d := &collect.Decoder{Normalizer: graph.NewNormalizer("US"), Source: "fuzz"}
 		var obs []*graph.Observation
 		for _, raw := range b.Batch[:min(len(b.Batch), 20)] {
 			got, err := d.DecodeMessage("", raw, now, b.SentAt, b.Context)
