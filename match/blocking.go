@@ -72,6 +72,7 @@ var transforms = map[string]func(v *value) string{
 		return strconv.Itoa(int(v.y))
 	},
 	"last7": func(v *value) string { return v.aux },
+	"area":  func(v *value) string { return postcodeArea(v) },
 	"local": func(v *value) string { return v.aux },
 	// Of a full name: its given name and surname (prepFullName), not a
 	// title or a peerage; else its first and last word.
@@ -287,15 +288,30 @@ type blockPlan struct {
 }
 
 // planBlocks computes the plan; done, when not nil, counts the rules.
+//
+// An equality rule's oversized blocks (a common name, a common birth
+// year with a town) are not simply dropped: their records are blocked
+// again with the rule's key plus a refiner (another field: a town, a
+// postcode area, a birth year, ...), each refiner a rule of its own
+// reported as "RULE / REFINER", and a refined rule's oversized blocks once
+// more, up to the 32 rules a pair's rule set can name. A pair of "john
+// smith"s with no birth date is then still found through their town.
 func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	capSize := d.Config.MaxBlockSize
 	if capSize <= 0 {
 		capSize = DefaultMaxBlockSize
 	}
-	p := &blockPlan{d: d, rules: d.Config.Blocking, report: &BlockingReport{MaxBlockSize: capSize}}
-	for _, rule := range p.rules {
+	p := &blockPlan{d: d, rules: slices.Clone(d.Config.Blocking), report: &BlockingReport{MaxBlockSize: capSize}}
+	refiners := d.refiners()
+	budget := d.maxPairsPerRecord() * float64(d.Len())
+	type refinement struct {
+		rule  BlockRule
+		only  []bool // records in the parent's oversized blocks
+		depth int
+	}
+	var queue []refinement
+	plan := func(rule BlockRule, keys []string, depth int) {
 		st := RuleStats{Rule: rule.label()}
-		keys := d.blockKeys(rule)
 		at := make([]int32, len(keys))
 		if rule.Window > 0 {
 			idx := make([]int32, 0, len(keys))
@@ -331,7 +347,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 				sizes[id]++
 			}
 			st.Blocks = len(sizes)
-			st.Cap = budgetCap(sizes, capSize, d.maxPairsPerRecord()*float64(len(keys)))
+			st.Cap = budgetCap(sizes, capSize, budget)
 			for k, id := range ids {
 				n := int(sizes[id])
 				if n > st.Cap {
@@ -344,19 +360,79 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 					p.examined += int64(n) * int64(n-1) / 2
 				}
 			}
+			var over []bool
+			if st.Oversized > 0 && depth < 2 {
+				over = make([]bool, len(keys))
+			}
 			for i, id := range at {
 				if id >= 0 && (sizes[id] > int32(st.Cap) || sizes[id] < 2) {
+					if over != nil && sizes[id] > int32(st.Cap) {
+						over[i] = true
+					}
 					at[i] = -1
+				}
+			}
+			if over != nil {
+				for _, ref := range refiners {
+					if !slices.ContainsFunc(rule.Keys, func(k KeyPart) bool { return k.Field == ref.Field }) {
+						r := BlockRule{Keys: append(slices.Clone(rule.Keys), ref)}
+						r.Name = rule.label() + " / " + r.Keys[len(r.Keys)-1:][0].transform() + "(" + ref.Field + ")"
+						queue = append(queue, refinement{r, over, depth + 1})
+					}
 				}
 			}
 		}
 		p.at = append(p.at, at)
 		p.report.Rules = append(p.report.Rules, st)
+	}
+	for _, rule := range p.rules {
+		plan(rule, d.blockKeys(rule), 0)
 		if done != nil {
 			done.Add(1)
 		}
 	}
+	for len(queue) > 0 && len(p.rules) < 32 {
+		ref := queue[0]
+		queue = queue[1:]
+		keys := d.blockKeys(ref.rule)
+		for i := range keys {
+			if !ref.only[i] {
+				keys[i] = ""
+			}
+		}
+		p.rules = append(p.rules, ref.rule)
+		plan(ref.rule, keys, ref.depth)
+	}
 	return p
+}
+
+// refiners are the key parts that split an oversized block, strongest
+// first: the person's names, then where they live, then when they were
+// born.
+func (d *Dataset) refiners() []KeyPart {
+	first := map[Kind]string{}
+	for _, f := range d.Config.Fields {
+		if _, ok := first[f.Kind]; !ok && len(f.Minus) == 0 {
+			first[f.Kind] = f.Name
+		}
+	}
+	var out []KeyPart
+	add := func(k Kind, t string) {
+		if f, ok := first[k]; ok {
+			out = append(out, KeyPart{Field: f, Transform: t})
+		}
+	}
+	add(KindGivenName, "soundex")
+	add(KindSurname, "soundex")
+	if _, ok := first[KindSurname]; !ok {
+		add(KindFullName, "first_soundex")
+	}
+	add(KindDate, "year")
+	add(KindCity, "phonetic")
+	if _, ok := first[KindCity]; !ok {
+		add(KindPostcode, "area") // an area names about what a town does
+	}
+	return out
 }
 
 // rulesOf is the set of rules that produce the pair i, j.

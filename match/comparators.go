@@ -1,11 +1,12 @@
 package match
 
 import (
-	"github.com/idgraph/idgraph/internal/names"
-
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
+
+	"github.com/idgraph/idgraph/internal/names"
 )
 
 // value is one field of one record, prepared once so that comparing a
@@ -70,17 +71,19 @@ var methods = map[string]*method{
 	"jaro": {
 		levels:  []string{"exact", "close", "far", "else"},
 		prepare: prepText,
-		compare: func(a, b, _, _ *value) int {
-			switch {
-			case a.key == b.key:
-				return 0
-			case close1(a, b, 0.92):
-				return 1
-			case jwAtLeast(a.flat, b.flat, 0.8):
-				return 2
+		compare: compareJaro,
+	},
+	// A place is compared on its first part: "wutbury, england" and
+	// "york, yorkshire" name the town first and what it is in after.
+	"place": {
+		levels: []string{"exact", "close", "far", "else"},
+		prepare: func(raw string) value {
+			if i := strings.IndexByte(raw, ','); i > 0 {
+				raw = raw[:i]
 			}
-			return 3
+			return prepText(raw)
 		},
+		compare: compareJaro,
 	},
 	"levenshtein": {
 		levels:  []string{"exact", "one_edit", "two_edits", "else"},
@@ -340,19 +343,35 @@ func comparePostcode(a, b, _, _ *value) int {
 	if damerauLevenshtein(a.flat, b.flat, 1) <= 1 {
 		return 1
 	}
-	// The outward code of a UK-style postcode, or all but the last two
-	// characters of a one-word code (US ZIP3, Australian 20xx), name the
-	// same area.
-	pre := func(v *value) string {
-		if len(v.tokens) > 1 {
-			return v.tokens[0]
-		}
-		return prefixRunes(v.key, max(2, len(v.runes)-2))
-	}
-	if len(a.runes) >= 3 && len(b.runes) >= 3 && pre(a) == pre(b) {
+	if len(a.runes) >= 3 && len(b.runes) >= 3 && postcodeArea(a) == postcodeArea(b) {
 		return 2
 	}
 	return 3
+}
+
+// postcodeArea is the part of a postcode that names an area: the outward
+// code of a UK-style postcode (written with or without its space), or
+// all but the last two characters of a one-word code (US ZIP3,
+// Australian 20xx).
+func postcodeArea(v *value) string {
+	if len(v.tokens) > 1 {
+		return v.tokens[0]
+	}
+	if ukInward(v.runes) {
+		return string(v.runes[:len(v.runes)-3])
+	}
+	return prefixRunes(v.key, max(2, len(v.runes)-2))
+}
+
+// ukInward says whether a one-word code ends in a UK inward code (digit,
+// letter, letter) after an outward code of 2 to 4 characters starting
+// with a letter: "eb83ic" is "eb8 3ic".
+func ukInward(r []rune) bool {
+	n := len(r)
+	if n < 5 || n > 7 || !unicode.IsLetter(r[0]) {
+		return false
+	}
+	return unicode.IsDigit(r[n-3]) && unicode.IsLetter(r[n-2]) && unicode.IsLetter(r[n-1])
 }
 
 func compareDate(a, b, _, _ *value) int {
@@ -395,6 +414,18 @@ func compareDate(a, b, _, _ *value) int {
 		return year
 	}
 	return other
+}
+
+func compareJaro(a, b, _, _ *value) int {
+	switch {
+	case a.key == b.key:
+		return 0
+	case close1(a, b, 0.92):
+		return 1
+	case jwAtLeast(a.flat, b.flat, 0.8):
+		return 2
+	}
+	return 3
 }
 
 func compareEmail(a, b, _, _ *value) int {

@@ -135,6 +135,9 @@ func TestComparators(t *testing.T) {
 		{"postcode", "4881", "4818", nil, "one_edit"},
 		{"postcode", "2000", "2077", nil, "prefix"},
 		{"postcode", "SW1A 1AA", "SW1A 2BB", nil, "prefix"},
+		{"postcode", "EB83IC", "eb8 3bs", nil, "prefix"}, // a UK postcode without its space
+		{"postcode", "eb83ic", "eb84ic", nil, "one_edit"},
+		{"postcode", "eb83ic", "ec9 4ab", nil, "else"},
 		{"postcode", "2000", "3000", nil, "one_edit"},
 		{"postcode", "2000", "5999", nil, "else"},
 		{"number", "12", "21", nil, "one_edit"},
@@ -156,6 +159,10 @@ func TestComparators(t *testing.T) {
 		{"text", "unit 5 high street north", "high street north", nil, "tokens"},
 		{"text", "oliver street", "forbes street", nil, "else"},
 		{"jaro", "granville", "gran ville", nil, "close"},
+		{"place", "Wutbury, England", "wutbury", nil, "exact"}, // the town first, what it is in after
+		{"place", "york, yorkshire", "yorke", nil, "close"},
+		{"place", "york", "somerset", nil, "else"},
+		{"place", ", england", "york", nil, "else"},
 		{"exact", "NSW", "nsw", nil, "exact"},
 		{"exact", "nsw", "vic", nil, "else"},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/idgraph/idgraph/internal/names"
@@ -56,6 +57,11 @@ type Field struct {
 	// the record has none: its first name word for a given name, its last
 	// for a surname (titles, suffixes and peerages left out).
 	Fill string `json:"fill,omitempty"`
+	// FillAlso names more columns to fill from, in order, when Fill gives
+	// nothing; they need not be compared fields: a first-and-surname
+	// column dropped for repeating the parts still carries the name of a
+	// record whose parts are empty.
+	FillAlso []string `json:"fill_also,omitempty"`
 	// Minus names fields whose words are taken out of this one before it
 	// is compared: a full name beside first-name and surname columns is
 	// compared on what they leave (titles, middle names, peerages), so
@@ -96,7 +102,7 @@ func defaultMethod(k Kind) string {
 	case KindAddress, KindText:
 		return "text"
 	case KindCity:
-		return "jaro"
+		return "place"
 	case KindState, KindCategory:
 		return "exact"
 	case KindID:
@@ -149,7 +155,10 @@ func (c *Config) Validate() error {
 		if f.Fill != "" && (!names[f.Fill] || f.Fill == f.Name) {
 			return fmt.Errorf("match: field %q fills from unknown field %q", f.Name, f.Fill)
 		}
-		if f.Fill != "" && f.Kind != KindGivenName && f.Kind != KindSurname {
+		if slices.Contains(f.FillAlso, f.Name) || slices.Contains(f.FillAlso, "") {
+			return fmt.Errorf("match: field %q fills from itself or from a column with no name", f.Name)
+		}
+		if (f.Fill != "" || len(f.FillAlso) > 0) && f.Kind != KindGivenName && f.Kind != KindSurname {
 			return fmt.Errorf("match: field %q: fill applies to given names and surnames, not %s", f.Name, f.Kind)
 		}
 		for _, o := range f.Minus {
@@ -207,12 +216,18 @@ func DecodeConfig(r io.Reader) (*Config, error) {
 // get reads one of the record's raw fields by name ("" = missing).
 func (c *Config) rawValue(f Field, get func(name string) string) string {
 	raw := strings.TrimSpace(get(f.Name))
-	if raw == "" && f.Fill != "" {
-		given, surname := nameParts(get(f.Fill))
-		if f.Kind == KindGivenName {
-			raw = given
-		} else {
-			raw = surname
+	if raw == "" && (f.Fill != "" || len(f.FillAlso) > 0) {
+		for _, from := range append([]string{f.Fill}, f.FillAlso...) {
+			if from == "" {
+				continue
+			}
+			given, surname := nameParts(get(from))
+			if raw = surname; f.Kind == KindGivenName {
+				raw = given
+			}
+			if raw != "" {
+				break
+			}
 		}
 	}
 	if len(f.Minus) == 0 || raw == "" {

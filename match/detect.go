@@ -176,6 +176,8 @@ type column struct {
 	reason   string
 	hinted   bool // the kind came from the column's name (confirmed by values)
 	fill     string
+	fillAlso []string  // ignored columns repeating this one: values to fill from
+	repeats  []*column // the columns this ignored one repeats
 	minus    []string
 	middleOf string // a middle-name column inside this full-name column
 }
@@ -216,11 +218,20 @@ func Detect(header []string, rows [][]string, idColumn string) (*Config, []Detec
 	}
 	ignoreIDDerived(cols, cfg.IDColumn)
 	resolveNames(cols)
+	// A record whose name parts are empty may still have its name in a
+	// column dropped for repeating them.
+	for _, x := range cols {
+		for _, r := range x.repeats {
+			if r.kind == KindGivenName || r.kind == KindSurname {
+				r.fillAlso = append(r.fillAlso, x.name)
+			}
+		}
+	}
 	var dets []Detection
 	for _, c := range cols {
 		dets = append(dets, Detection{Column: c.name, Kind: c.kind, Reason: c.reason})
 		if c.kind != KindIgnore {
-			cfg.Fields = append(cfg.Fields, Field{Name: c.name, Kind: c.kind, Fill: c.fill, Minus: c.minus})
+			cfg.Fields = append(cfg.Fields, Field{Name: c.name, Kind: c.kind, Fill: c.fill, FillAlso: c.fillAlso, Minus: c.minus})
 		}
 	}
 	pairSwaps(cfg.Fields)
@@ -463,6 +474,7 @@ func resolveNames(cols []*column) {
 			}
 			if share, n := rowShare(x, a, nil); n >= 20 && share >= 0.95 {
 				x.kind, x.reason = KindIgnore, fmt.Sprintf("repeats %q (%.0f%% of rows)", a.name, 100*share)
+				x.repeats = []*column{a}
 				break
 			}
 			for _, b := range names {
@@ -471,6 +483,7 @@ func resolveNames(cols []*column) {
 				}
 				if share, n := rowShare(x, a, b); n >= 20 && share >= 0.85 {
 					x.kind, x.reason = KindIgnore, fmt.Sprintf("repeats %q + %q (%.0f%% of rows): counted once, through them", a.name, b.name, 100*share)
+					x.repeats = []*column{a, b}
 					break
 				}
 			}

@@ -17,16 +17,18 @@ func renamed(header []string, n int) ([]string, [][]string) {
 // sit in one another, whatever the headers say.
 func TestDetectPersonColumns(t *testing.T) {
 	type want struct {
-		kind  Kind
-		fill  string
-		minus []string
+		kind     Kind
+		fill     string
+		fillAlso []string
+		minus    []string
 	}
 	messy := map[string]want{
 		"unique_id": {kind: KindIgnore}, "cluster": {kind: KindIgnore},
 		"full_name":         {kind: KindFullName, minus: []string{"first_name", "surname"}},
 		"first_and_surname": {kind: KindIgnore},
-		"first_name":        {kind: KindGivenName, fill: "full_name"}, "surname": {kind: KindSurname, fill: "full_name"},
-		"dob": {kind: KindDate}, "birth_place": {kind: KindCity}, "postcode": {kind: KindPostcode},
+		"first_name":        {kind: KindGivenName, fill: "full_name", fillAlso: []string{"first_and_surname"}},
+		"surname":           {kind: KindSurname, fill: "full_name", fillAlso: []string{"first_and_surname"}},
+		"dob":               {kind: KindDate}, "birth_place": {kind: KindCity}, "postcode": {kind: KindPostcode},
 		"gender": {kind: KindCategory}, "occupation": {kind: KindText},
 	}
 	cases := []struct {
@@ -45,8 +47,9 @@ func TestDetectPersonColumns(t *testing.T) {
 				"unique_id": {kind: KindIgnore}, "cluster": {kind: KindIgnore},
 				"surname":    {kind: KindFullName, minus: []string{"last_name", "first_name"}},
 				"given_name": {kind: KindIgnore},
-				"last_name":  {kind: KindGivenName, fill: "surname"}, "first_name": {kind: KindSurname, fill: "surname"},
-				"notes": {kind: KindDate}, "birth_place": {kind: KindCity}, "ref": {kind: KindPostcode},
+				"last_name":  {kind: KindGivenName, fill: "surname", fillAlso: []string{"given_name"}},
+				"first_name": {kind: KindSurname, fill: "surname", fillAlso: []string{"given_name"}},
+				"notes":      {kind: KindDate}, "birth_place": {kind: KindCity}, "ref": {kind: KindPostcode},
 				"flag": {kind: KindCategory}, "occupation": {kind: KindText},
 			},
 		},
@@ -58,7 +61,7 @@ func TestDetectPersonColumns(t *testing.T) {
 				"c0": {kind: KindIgnore}, "c1": {kind: KindIgnore},
 				"c2": {kind: KindFullName, minus: []string{"c4", "c5"}},
 				"c3": {kind: KindIgnore},
-				"c4": {kind: KindGivenName, fill: "c2"}, "c5": {kind: KindSurname, fill: "c2"},
+				"c4": {kind: KindGivenName, fill: "c2", fillAlso: []string{"c3"}}, "c5": {kind: KindSurname, fill: "c2", fillAlso: []string{"c3"}},
 				"c6": {kind: KindDate}, "c7": {kind: KindText}, "c8": {kind: KindPostcode},
 				"c9": {kind: KindCategory}, "c10": {kind: KindText},
 			},
@@ -75,14 +78,31 @@ func TestDetectPersonColumns(t *testing.T) {
 			for _, d := range dets {
 				w := tc.want[d.Column]
 				f := fields[d.Column]
-				if d.Kind != w.kind || f.Fill != w.fill || !slices.Equal(f.Minus, w.minus) {
-					t.Errorf("%s: %s fill %q minus %v (%s), want %s fill %q minus %v", d.Column, d.Kind, f.Fill, f.Minus, d.Reason, w.kind, w.fill, w.minus)
+				if d.Kind != w.kind || f.Fill != w.fill || !slices.Equal(f.FillAlso, w.fillAlso) || !slices.Equal(f.Minus, w.minus) {
+					t.Errorf("%s: %s fill %q %v minus %v (%s), want %s fill %q %v minus %v", d.Column, d.Kind, f.Fill, f.FillAlso, f.Minus, d.Reason, w.kind, w.fill, w.fillAlso, w.minus)
 				}
 			}
 			if err := cfg.Validate(); err != nil {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// A record whose name parts and full name are empty takes its parts from
+// the column dropped for repeating them, and from nothing else.
+func TestFillFromRepeatingColumn(t *testing.T) {
+	header, rows := renamed(MessyHeader, 3000)
+	cfg, _ := Detect(header, rows, "")
+	row := map[string]string{"first_and_surname": "josqeph fisher", "occupation": "priest"}
+	get := func(name string) string { return row[name] }
+	want := map[string]string{"first_name": "josqeph", "surname": "fisher", "full_name": "", "occupation": "priest"}
+	for _, f := range cfg.Fields {
+		if w, ok := want[f.Name]; ok {
+			if got := cfg.rawValue(f, get); got != w {
+				t.Errorf("%s = %q, want %q", f.Name, got, w)
+			}
+		}
 	}
 }
 

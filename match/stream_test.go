@@ -34,8 +34,57 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 	}
 	n := ds.Len()
 	want := map[Pair]uint32{}
-	for r, rule := range ds.Config.Blocking {
-		keys := ds.blockKeys(rule)
+	// A rule's oversized blocks are blocked again, the rule's key plus
+	// each refiner, and a refined rule's once more, breadth first.
+	type defined struct {
+		BlockRule
+		only  func(i int) bool // the records the rule blocks
+		depth int
+	}
+	rules := []defined{}
+	for _, r := range ds.Config.Blocking {
+		rules = append(rules, defined{r, func(int) bool { return true }, 0})
+	}
+	for r := 0; r < len(rules) && len(rules) < 32; r++ {
+		rule := rules[r]
+		if rule.Window > 0 || rule.depth == 2 {
+			continue
+		}
+		keys := ds.blockKeys(rule.BlockRule)
+		size := map[string]int{}
+		for i, k := range keys {
+			if rule.only(i) {
+				size[k]++
+			}
+		}
+		limit := res.Blocking.Rules[r].Cap
+		over := func(i int) bool { return rule.only(i) && keys[i] != "" && size[keys[i]] > limit }
+		if !slices.ContainsFunc(keys, func(k string) bool { return k != "" && size[k] > limit }) {
+			continue
+		}
+		for _, ref := range ds.refiners() {
+			if slices.ContainsFunc(rule.Keys, func(k KeyPart) bool { return k.Field == ref.Field }) {
+				continue
+			}
+			refined := BlockRule{Keys: append(slices.Clone(rule.Keys), ref)}
+			rules = append(rules, defined{refined, over, rule.depth + 1})
+		}
+	}
+	if len(rules) > 32 {
+		rules = rules[:32]
+	}
+	if len(rules) != len(res.Blocking.Rules) {
+		t.Fatalf("%d rules reported, %d by definition", len(res.Blocking.Rules), len(rules))
+	}
+	refinedRules := 0
+	for r, rule := range rules {
+		keys := ds.blockKeys(rule.BlockRule)
+		for i := range keys {
+			if !rule.only(i) {
+				keys[i] = ""
+			}
+		}
+		refinedRules += rule.depth
 		var in func(i, j int) bool
 		if rule.Window > 0 {
 			idx := []int{}
@@ -76,6 +125,9 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 		if got := res.Blocking.Rules[r].Pairs; got != pairs {
 			t.Errorf("rule %s: %d pairs reported, %d by definition", rule.label(), got, pairs)
 		}
+	}
+	if refinedRules == 0 {
+		t.Fatal("no refined rule: oversized blocks are not refined")
 	}
 	oversized := 0
 	for _, st := range res.Blocking.Rules {
