@@ -29,6 +29,19 @@ type token struct {
 	ts   time.Time
 }
 
+// value is a literal token's value.
+func (t token) value() Value {
+	switch t.kind {
+	case tNumber:
+		return numVal(t.num)
+	case tDuration:
+		return durVal(t.dur)
+	case tTimestamp:
+		return timeVal(t.ts)
+	}
+	return strVal(t.text)
+}
+
 func (t token) describe() string {
 	switch t.kind {
 	case tEOF:

@@ -235,18 +235,9 @@ func (p *parser) unary() Node {
 func (p *parser) primary() Node {
 	t := p.next()
 	switch t.kind {
-	case tNumber:
+	case tNumber, tString, tDuration, tTimestamp:
 		p.node(t.pos)
-		return &Lit{P: t.pos, Val: numVal(t.num)}
-	case tString:
-		p.node(t.pos)
-		return &Lit{P: t.pos, Val: strVal(t.text)}
-	case tDuration:
-		p.node(t.pos)
-		return &Lit{P: t.pos, Val: durVal(t.dur)}
-	case tTimestamp:
-		p.node(t.pos)
-		return &Lit{P: t.pos, Val: timeVal(t.ts)}
+		return &Lit{P: t.pos, Val: t.value()}
 	case tEOF:
 		p.fail(t.pos, CodeSyntax, "the expression is incomplete", "unexpected end of input")
 	case tPunct:
