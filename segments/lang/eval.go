@@ -207,10 +207,13 @@ func (e *evaluator) binary(n *Binary, f *frame, sub func(Node) (Value, time.Time
 		if x.truthy() == decide && !(e.trace && f == nil) {
 			return boolVal(decide), dx
 		}
-		y, dy := sub(n.Y)
 		if x.truthy() == decide {
+			// Shown in the explanation, but not evaluated as far as the
+			// skipped-values count goes, so that Eval and Evaluate agree.
+			e.shadow(func() { sub(n.Y) })
 			return boolVal(decide), dx
 		}
+		y, dy := sub(n.Y)
 		return boolVal(y.truthy()), earliest(dx, dy)
 	}
 	x, dx := sub(n.X)
@@ -391,11 +394,15 @@ func (e *evaluator) call(n *Call, f *frame, sub func(Node) (Value, time.Time)) (
 		c, dc := sub(n.Args[0])
 		if e.trace && f == nil {
 			// Evaluate both branches so the explanation shows them.
-			a, da := sub(n.Args[1])
-			b, db := sub(n.Args[2])
+			var a, b Value
+			var da, db time.Time
 			if c.truthy() {
+				a, da = sub(n.Args[1])
+				e.shadow(func() { b, db = sub(n.Args[2]) })
 				return a, earliest(dc, da)
 			}
+			e.shadow(func() { a, da = sub(n.Args[1]) })
+			b, db = sub(n.Args[2])
 			return b, earliest(dc, db)
 		}
 		pick := n.Args[2]
@@ -464,6 +471,14 @@ func (e *evaluator) call(n *Call, f *frame, sub func(Node) (Value, time.Time)) (
 }
 
 const day = 24 * time.Hour
+
+// shadow evaluates a branch only for the explanation: its skipped values
+// do not count.
+func (e *evaluator) shadow(fn func()) {
+	saved := e.skipped
+	fn()
+	e.skipped = saved
+}
 
 // prop reads a property path from an event's properties.
 func (e *evaluator) prop(props map[string]any, path []string) Value {
