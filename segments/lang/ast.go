@@ -80,7 +80,8 @@ type Chain struct {
 	Steps []*Step
 
 	name   string
-	nested bool // inside another chain's .where(...): parent is defined
+	nested bool
+	order  []*Step // evaluation order (evalOrder) // inside another chain's .where(...): parent is defined
 }
 
 // Step is one .method(args) of a chain.

@@ -54,6 +54,7 @@ func (c *checker) chain(n *Chain, s scope) Type {
 				c.fail(n.Steps[i+1].P, CodeSyntax, "the reducer ends the chain", "nothing can follow .%s()", st.Name)
 			}
 			c.reducer(st, inner)
+			n.order = evalOrder(n.Steps)
 			if s.chainDepth == 0 {
 				c.aggs[len(c.aggs)-1].Events = c.chainEvents(n)
 			}
@@ -160,4 +161,29 @@ func (c *checker) reducer(st *Step, s scope) {
 	}
 	c.check(p, s)
 	st.prop = p
+}
+
+// evalOrder is the order the evaluator applies the steps in. Filters other
+// than latest test one event at a time, so within a run of them the order
+// does not change the result: time windows (binary searches) go first, so
+// that .where(...) tests only the events still in the window.
+func evalOrder(steps []*Step) []*Step {
+	out := make([]*Step, 0, len(steps))
+	var run, wheres []*Step
+	flush := func() {
+		out = append(append(out, run...), wheres...)
+		run, wheres = run[:0], wheres[:0]
+	}
+	for _, st := range steps {
+		switch {
+		case st.Name == "where":
+			wheres = append(wheres, st)
+		case filters[st.Name] && st.Name != "latest":
+			run = append(run, st)
+		default:
+			flush()
+			out = append(out, st)
+		}
+	}
+	return out
 }

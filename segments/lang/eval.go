@@ -539,12 +539,14 @@ func (e *evaluator) chain(n *Chain, f *frame) (Value, time.Time, []*Event) {
 	from := func(t time.Time) int {
 		return sort.Search(len(cur), func(i int) bool { return !cur[i].Timestamp.Before(t) })
 	}
-	for _, st := range n.Steps {
+	for _, st := range n.order {
 		switch st.Name {
 		case "where":
 			kept := make([]*Event, 0, len(cur))
+			fr := &frame{parent: parent} // one per step: nothing keeps it
 			for _, ev := range cur {
-				v, d, _ := e.eval(st.Args[0], &frame{ev: ev, parent: parent})
+				fr.ev = ev
+				v, d, _ := e.eval(st.Args[0], fr)
 				dl = earliest(dl, d)
 				if v.truthy() {
 					kept = append(kept, ev)

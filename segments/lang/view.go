@@ -41,10 +41,20 @@ type Snapshot struct {
 	Computed map[string]any
 }
 
-// View returns s as a ProfileView.
-func (s *Snapshot) View() ProfileView { return snapshotView{s} }
+// View returns s as a ProfileView. It groups the events by name once, so
+// take a new view after changing s.
+func (s *Snapshot) View() ProfileView {
+	byName := map[string][]Event{}
+	for _, e := range s.Events {
+		byName[e.Name] = append(byName[e.Name], e)
+	}
+	return snapshotView{s, byName}
+}
 
-type snapshotView struct{ s *Snapshot }
+type snapshotView struct {
+	s      *Snapshot
+	byName map[string][]Event
+}
 
 func (v snapshotView) Trait(p string) (any, bool) {
 	x, ok := v.s.Traits[p]
@@ -56,15 +66,7 @@ func (v snapshotView) Computed(key string) (any, bool) {
 	x, ok := v.s.Computed[key]
 	return x, ok
 }
-func (v snapshotView) Events(name string) []Event {
-	var out []Event
-	for _, e := range v.s.Events {
-		if e.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func (v snapshotView) Events(name string) []Event { return v.byName[name] }
 
 // SnapshotOf builds a Snapshot from a stored profile and its events
 // (track events only count; others are ignored).
