@@ -44,7 +44,7 @@ func (c *checker) chain(n *Chain, s scope) Type {
 	c.dep("events", n.name)
 	if s.chainDepth == 0 {
 		key := Format(n)
-		c.aggs = append(c.aggs, Aggregate{Key: key, Pos: n.P, node: n})
+		c.aggs = append(c.aggs, Aggregate{Key: key, Pos: n.P})
 	}
 	inner := scope{chainDepth: depth, inWhere: true}
 	for i, st := range n.Steps {

@@ -126,7 +126,6 @@ type Aggregate struct {
 	Key    string
 	Pos    Pos
 	Events []string
-	node   *Chain
 }
 
 // Program is a checked definition, ready to evaluate.

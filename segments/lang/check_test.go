@@ -318,3 +318,30 @@ func TestComputedTypes(t *testing.T) {
 		t.Errorf("string computed vs number: %v", e)
 	}
 }
+
+// Saved programs describe themselves to the Env: a later edit that would
+// close a loop is refused.
+func TestCycleThroughSavedPrograms(t *testing.T) {
+	env := MapEnv{}
+	save := func(kind Kind, key, src string) error {
+		p, err := Compile(src, Options{Kind: kind, Key: key, Env: env})
+		if err == nil {
+			env[Ref{kind, key}] = p.Definition()
+		}
+		return err
+	}
+	if err := save(KindSegment, "a", `has_id("email")`); err != nil {
+		t.Fatal(err)
+	}
+	if err := save(KindComputed, "score", `if(in_segment("a"), 1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := save(KindSegment, "b", `computed("score") > 0`); err != nil {
+		t.Fatal(err)
+	}
+	err := save(KindSegment, "a", `in_segment("b") or has_id("email")`)
+	var le *Error
+	if !errors.As(err, &le) || le.Code != CodeCycle || le.Column != 1 || !strings.Contains(le.Msg, "a -> b -> score -> a") {
+		t.Fatalf("edit closing a loop: %v", err)
+	}
+}

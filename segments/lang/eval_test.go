@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/idgraph/idgraph/graph"
 )
 
 var now0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -274,5 +276,31 @@ func TestTrace(t *testing.T) {
 	b, err := json.Marshal(tr)
 	if err != nil || !json.Valid(b) {
 		t.Fatal(err)
+	}
+}
+
+func TestSnapshotOf(t *testing.T) {
+	p := &graph.Profile{
+		Traits: map[string]graph.Trait{"address.city": {Value: "Paris"}},
+		Counts: map[string]int{"email": 2},
+	}
+	evs := []*graph.Event{
+		{Type: "track", Name: "Order", MessageID: "m1", Timestamp: now0.Add(-h), Properties: json.RawMessage(`{"revenue": 12345678901234567890, "items": {"n": 2}}`)},
+		{Type: "identify", MessageID: "m2", Timestamp: now0},
+		{Type: "track", Name: "Order", MessageID: "m3", Timestamp: now0.Add(-2 * h), Properties: json.RawMessage(`null`)},
+	}
+	s, err := SnapshotOf(p, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := Compile(`trait("address.city") = "Paris" and id_count("email") = 2 and events("Order").where(prop("items.n") = 2).sum(prop("revenue")) > 1e19`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := Evaluate(prog, s.View(), now0); !v.Bool || len(s.Events) != 2 {
+		t.Fatalf("%v %+v", v, s)
+	}
+	if _, err := SnapshotOf(p, []*graph.Event{{Type: "track", Properties: json.RawMessage(`[1]`)}}); err == nil {
+		t.Fatal("properties that are not an object were accepted")
 	}
 }
