@@ -42,10 +42,6 @@ func (c *checker) chain(n *Chain, s scope) Type {
 	}
 	n.name = lit.Val.Str
 	c.dep("events", n.name)
-	if s.chainDepth == 0 {
-		key := Format(n)
-		c.aggs = append(c.aggs, Aggregate{Key: key, Pos: n.P})
-	}
 	inner := scope{chainDepth: depth, inWhere: true}
 	for i, st := range n.Steps {
 		last := i == len(n.Steps)-1
@@ -56,7 +52,7 @@ func (c *checker) chain(n *Chain, s scope) Type {
 			c.reducer(st, inner)
 			n.order = evalOrder(n.Steps)
 			if s.chainDepth == 0 {
-				c.aggs[len(c.aggs)-1].Events = c.chainEvents(n)
+				c.aggs = append(c.aggs, Aggregate{Key: aggregateKey(n), Pos: n.P, Events: c.chainEvents(n)})
 			}
 			return rt
 		}

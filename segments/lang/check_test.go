@@ -285,6 +285,23 @@ func TestDepsAndAggregates(t *testing.T) {
 	if q.Aggregates[0].Key != wantKeys[0] {
 		t.Errorf("canonical key %q", q.Aggregates[0].Key)
 	}
+	// Filters that commute share a key; latest does not commute.
+	keyOf := func(src string) string {
+		t.Helper()
+		p, err := Compile(src, Options{Kind: KindComputed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Aggregates[0].Key
+	}
+	a := keyOf(`events("x").where(prop("a") = 1).within(7d).where(events("y").where(prop("b") = 2).since(@2026-01-01).exists()).exists()`)
+	b := keyOf(`events("x").within(7d).where(prop("a") = 1).where(events("y").since(@2026-01-01).where(prop("b") = 2).exists()).exists()`)
+	if a != b || a != `events("x").within(7d).where(prop("a") = 1).where(events("y").since(@2026-01-01).where(prop("b") = 2).exists()).exists()` {
+		t.Errorf("commuting filters: %q and %q", a, b)
+	}
+	if keyOf(`events("x").where(prop("a") = 1).latest(3).count()`) == keyOf(`events("x").latest(3).where(prop("a") = 1).count()`) {
+		t.Error("latest reordered")
+	}
 	if !slices.Equal(p.Refs, []Ref{{KindComputed, "ltv"}, {KindSegment, "vip"}}) {
 		t.Errorf("refs %v", p.Refs)
 	}

@@ -8,7 +8,16 @@ import "strings"
 // aggregates print the same (their sharing key).
 func Format(n Node) string {
 	var b strings.Builder
-	printNode(&b, n, 0)
+	printNode(&b, n, 0, false)
+	return b.String()
+}
+
+// aggregateKey prints a checked chain with its filters in evaluation order
+// (evalOrder), so that chains differing only in the order of filters that
+// commute (.where(..).within(7d) and .within(7d).where(..)) share a key.
+func aggregateKey(n *Chain) string {
+	var b strings.Builder
+	printNode(&b, n, 0, true)
 	return b.String()
 }
 
@@ -49,7 +58,7 @@ func prec(n Node) int {
 }
 
 // printNode prints n, in parentheses when its precedence is below min.
-func printNode(b *strings.Builder, n Node, min int) {
+func printNode(b *strings.Builder, n Node, min int, key bool) {
 	if prec(n) < min {
 		b.WriteByte('(')
 		defer b.WriteByte(')')
@@ -59,15 +68,15 @@ func printNode(b *strings.Builder, n Node, min int) {
 		b.WriteString(n.Val.String())
 	case *ListLit:
 		b.WriteByte('[')
-		printArgs(b, n.Elems)
+		printArgs(b, n.Elems, key)
 		b.WriteByte(']')
 	case *Unary:
 		if n.Op == "not" {
 			b.WriteString("not ")
-			printNode(b, n.X, precNot)
+			printNode(b, n.X, precNot, key)
 		} else {
 			b.WriteString("-")
-			printNode(b, n.X, precUnary)
+			printNode(b, n.X, precUnary, key)
 		}
 	case *Binary:
 		p := prec(n)
@@ -75,17 +84,17 @@ func printNode(b *strings.Builder, n Node, min int) {
 		if p == precCmp {
 			left = p + 1 // comparisons do not chain
 		}
-		printNode(b, n.X, left)
+		printNode(b, n.X, left, key)
 		b.WriteString(" " + n.Op + " ")
-		printNode(b, n.Y, right)
+		printNode(b, n.Y, right, key)
 	case *Between:
-		printNode(b, n.X, precSum)
+		printNode(b, n.X, precSum, key)
 		b.WriteString(" between ")
-		printNode(b, n.Lo, precSum)
+		printNode(b, n.Lo, precSum, key)
 		b.WriteString(" and ")
-		printNode(b, n.Hi, precSum)
+		printNode(b, n.Hi, precSum, key)
 	case *IsMissing:
-		printNode(b, n.X, precSum)
+		printNode(b, n.X, precSum, key)
 		if n.Not {
 			b.WriteString(" is not missing")
 		} else {
@@ -93,27 +102,31 @@ func printNode(b *strings.Builder, n Node, min int) {
 		}
 	case *Call:
 		b.WriteString(n.Name + "(")
-		printArgs(b, n.Args)
+		printArgs(b, n.Args, key)
 		b.WriteByte(')')
 	case *ParentProp:
 		b.WriteString("parent.prop(" + quoteLit(n.Path) + ")")
 	case *Chain:
 		b.WriteString("events(")
-		printArgs(b, n.Args)
+		printArgs(b, n.Args, key)
 		b.WriteByte(')')
-		for _, s := range n.Steps {
+		steps := n.Steps
+		if key && n.order != nil {
+			steps = n.order
+		}
+		for _, s := range steps {
 			b.WriteString("." + s.Name + "(")
-			printArgs(b, s.Args)
+			printArgs(b, s.Args, key)
 			b.WriteByte(')')
 		}
 	}
 }
 
-func printArgs(b *strings.Builder, args []Node) {
+func printArgs(b *strings.Builder, args []Node, key bool) {
 	for i, a := range args {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		printNode(b, a, 0)
+		printNode(b, a, 0, key)
 	}
 }
