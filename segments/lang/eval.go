@@ -456,16 +456,24 @@ func (e *evaluator) call(n *Call, f *frame, sub func(Node) (Value, time.Time)) (
 		if x.Type != TypeTimestamp {
 			return Value{}, dl
 		}
-		if x.slope != 0 {
-			// days_since(now() - 3d) does not move: now cancels out.
-			if x.slope == 1 {
-				return numVal(math.Floor(float64(e.now.Sub(x.Time)) / float64(day))), dl
-			}
-			return Value{}, dl
+		// now - t moves at rate 1 - slope (0 for days_since(now() - 3d)).
+		// Whole days, rounded down, in integers: a float loses nanoseconds.
+		cur := e.now.Sub(x.Time)
+		k := cur / day
+		if cur%day != 0 && cur < 0 {
+			k--
 		}
-		k := math.Floor(float64(e.now.Sub(x.Time)) / float64(day))
-		next := x.Time.Add(time.Duration(k+1) * day)
-		return numVal(k), earliest(dl, next)
+		rate := time.Duration(1 - x.slope)
+		var next time.Time
+		switch {
+		case rate > 0:
+			next = e.now.Add(((k+1)*day - cur + rate - 1) / rate)
+		case rate < 0 && cur == k*day:
+			next = e.now.Add(time.Nanosecond)
+		case rate < 0:
+			next = e.now.Add((cur - k*day) / -rate)
+		}
+		return numVal(float64(k)), earliest(dl, next)
 	}
 	return Value{}, dl
 }

@@ -304,3 +304,12 @@ func TestSnapshotOf(t *testing.T) {
 		t.Fatal("properties that are not an object were accepted")
 	}
 }
+
+// days_since of a value that moves with the clock.
+func TestDaysSinceMoving(t *testing.T) {
+	C := KindComputed
+	runSem(t, []semCase{
+		{rule: "constant", src: `days_since(now() - 3d - 1h)`, kind: C, want: "3"},
+		{rule: "twice as fast", src: `days_since(@2026-02-28 - (now() - @2026-03-01))`, kind: C, want: "2", deadline: 12 * h},
+	})
+}
