@@ -208,6 +208,10 @@ func (g *gen) number(depth, where int) string {
 	case 1:
 		return g.chain(depth+1, where) + g.of(".count()", `.sum(prop("v"))`, `.avg(prop("v"))`, `.min(prop("v"))`, `.max(prop("v"))`, `.distinct_count(prop("sku"))`)
 	case 2:
+		switch g.pick(3) {
+		case 0:
+			return "days_since(" + g.of("now() - 3d", "@2026-02-27T18:00:00Z", "@2026-03-01T18:00:00Z", "@2026-02-28 - (now() - @2026-03-01)") + ")"
+		}
 		return "days_since(" + g.chain(depth+1, where) + g.of(".first_at()", ".last_at()") + ")"
 	case 3:
 		return g.value(where)
