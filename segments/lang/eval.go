@@ -22,8 +22,8 @@ const maxTraceEvents = 20
 
 // Trace is the evaluated expression tree: why a value is what it is.
 type Trace struct {
-	Text  string `json:"text"`
-	Pos   Pos    `json:"pos"`
+	Text  string `json:"text"` // canonical (Format)
+	Pos   Pos    `json:"pos"`  // a binary operator's own position
 	Value Value  `json:"value"`
 	// Events are the events that decided an event chain's value (the
 	// first maxTraceEvents), EventCount how many there were.
