@@ -32,7 +32,8 @@ type BatchMatcher interface {
 type MatchScore struct {
 	Probability float64
 	// Hold sends the pair to review whatever its probability (the engine's
-	// household guard: names agree but personal fields disagree).
+	// guards: names agree but personal fields disagree, or birth dates
+	// disagree and only the names make a match).
 	Hold        bool
 	Explanation json.RawMessage
 	// Explain, when Explanation is nil, builds it: only pairs that are
@@ -88,7 +89,7 @@ type MatchConfig struct {
 const (
 	ReasonReview        = "review"         // scored between Review and Accept
 	ReasonChainingGuard = "chaining_guard" // would join two large profiles
-	ReasonHeld          = "held"           // the engine's household guard
+	ReasonHeld          = "held"           // the engine's household or namesake guard
 )
 
 // DefaultMatchConfig returns the documented defaults.

@@ -42,7 +42,7 @@ func (o *ClusterOptions) defaults() {
 // ClusterReport summarizes clustering.
 type ClusterReport struct {
 	Edges       int `json:"edges"`        // pairs at or above the threshold, not held
-	Held        int `json:"held"`         // pairs at or above the threshold held by the household guard
+	Held        int `json:"held"`         // pairs at or above the threshold held by the household or namesake guard
 	Clusters    int `json:"clusters"`     // including singletons
 	Largest     int `json:"largest"`      // records in the largest cluster
 	BlockedWeak int `json:"blocked_weak"` // merges refused for too few links

@@ -120,7 +120,7 @@ var methods = map[string]*method{
 		compare: comparePostcode,
 	},
 	"date": {
-		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "year", "else"},
+		levels:  []string{"exact", "typo", "dm_swap", "years_apart", "one_component", "year", "same_year", "generation", "else"},
 		prepare: prepDate,
 		compare: compareDate,
 		inexact: func(v *value) bool { return v.y != 0 && v.d == 0 },
@@ -375,12 +375,15 @@ func ukInward(r []rune) bool {
 }
 
 func compareDate(a, b, _, _ *value) int {
-	const oneComponent, year, other = 4, 5, 6
+	const oneComponent, year, sameYear, generation, other = 4, 5, 6, 7, 8
 	// A date known only to the year or month agrees at most as far as it
 	// is known: never exactly, and the same year alone is its own, weaker
 	// level (namesakes born the same year are common in old records).
+	generationApart := a.y != 0 && b.y != 0 && (a.y-b.y >= 15 || b.y-a.y >= 15)
 	if (a.y != 0 && a.d == 0) || (b.y != 0 && b.d == 0) {
 		switch {
+		case generationApart:
+			return generation
 		case a.y != b.y:
 			return other
 		case a.m != 0 && a.m == b.m:
@@ -412,6 +415,11 @@ func compareDate(a, b, _, _ *value) int {
 		// one year that differ in month and day disagree: namesakes are
 		// born the same year.
 		return year
+	case a.y == b.y:
+		return sameYear
+	case generationApart:
+		// A father and his son of one name: no typo makes this.
+		return generation
 	}
 	return other
 }

@@ -116,8 +116,11 @@ func TestComparators(t *testing.T) {
 		{"date", "1980-05-17", "17/05/1980", nil, "exact"},
 		{"date", "19800517", "1980-05-17", nil, "exact"},
 		{"date", "19800517", "19800518", nil, "typo"},
-		{"date", "1980-05-17", "1980-07-15", nil, "else"},
+		{"date", "1980-05-17", "1980-07-15", nil, "same_year"}, // namesakes born one year
 		{"date", "1980-05-17", "1981-07-15", nil, "else"},
+		{"date", "1950-05-17", "1980-07-15", nil, "generation"}, // a father and his son
+		{"date", "1950-05-17", "1980", nil, "generation"},
+		{"date", "1966-05-17", "1980-07-15", nil, "else"},
 		{"date", "1980-05-17", "1980", nil, "year"},             // known to the year only
 		{"date", "1980", "c. 1980", nil, "year"},                // never exact: both known to the year only
 		{"date", "1980-05-17", "1980-05", nil, "one_component"}, // known to the month

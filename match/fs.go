@@ -28,7 +28,12 @@ type Scorer struct {
 	useTF      []bool
 	levelNames [][]string
 	personal   []bool // fields that describe the person, not the household
-	// Hold enables the household guard (see held); on by default.
+	// For the namesake guard: levels at which birth dates disagree, and
+	// whether a field is a name or date (left out) or a place (counted
+	// once for the group).
+	datesDiffer [][]bool
+	guardRole   []guardRole
+	// Hold enables the household and namesake guards (see held); on by default.
 	Hold bool
 }
 
@@ -53,6 +58,20 @@ func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
 		s.useTF = append(s.useTF, cm.TF)
 		s.levelNames = append(s.levelNames, cmp.levels)
 		s.personal = append(s.personal, personalKind(cmp.field.Kind))
+		differ, role := make([]bool, len(cmp.levels)), roleRest
+		switch cmp.field.Kind {
+		case KindDate:
+			role = roleLeftOut
+			for l, name := range cmp.levels {
+				differ[l] = name == "same_year" || name == "generation" || name == "else"
+			}
+		case KindGivenName, KindSurname, KindFullName:
+			role = roleLeftOut
+		case KindCity, KindPostcode, KindState:
+			role = rolePlace
+		}
+		s.datesDiffer = append(s.datesDiffer, differ)
+		s.guardRole = append(s.guardRole, role)
 	}
 	return s, nil
 }
@@ -91,16 +110,44 @@ func personalKind(k Kind) bool {
 	return false
 }
 
-// held is the household guard. Fellegi-Sunter adds evidence up, so a
-// pair that agrees on surname and on five address fields can outscore
-// disagreement on given name, birthday and ID: two members of one
-// family look like one person. A pair is held for review instead of
-// accepted when the fields that describe the person (personalKind) are
-// present and, taken together, speak against a match. The score itself
-// is left as the model computed it.
-func (s *Scorer) held(lv []uint8) bool {
+// The guards hold a pair for review, whatever its probability, when
+// adding evidence up misleads (the score itself is left as the model
+// computed it):
+//
+//   - The household guard. A pair that agrees on surname and on five
+//     address fields can outscore disagreement on given name, birthday and
+//     ID: two members of one family look like one person. It holds a pair
+//     whose fields that describe the person (personalKind) are present and,
+//     taken together, speak against a match.
+//   - The namesake guard. People of one name are common (a father and his
+//     son, two John Smiths born in one town), and a name agreeing is no
+//     evidence against that. When the birth dates disagree, the names may
+//     not carry the match: it holds the pair unless the rest of its
+//     evidence (every field but the names and the date, with the prior)
+//     makes it a match by itself. Town, postcode and state say one thing
+//     (where), so only the strongest of them counts here; added up, a
+//     namesake's town alone would make the match. A duplicate whose birth date was
+//     mistyped still agrees on its address; a namesake agrees on a town.
+//     (Messy 20,000: cluster precision 0.786 → 0.820, recall 0.828 →
+//     0.826; FEBRL unchanged, FEBRL3 without its ID column −0.0004 F1.)
+type guardRole uint8
+
+const (
+	roleRest    guardRole = iota
+	roleLeftOut           // names and the date: what a namesake shares
+	rolePlace             // town, postcode, state: one fact, counted once
+)
+
+const (
+	heldHousehold = "given name, birth date, IDs, email and phone together disagree: possibly another member of the household"
+	heldNamesake  = "the birth dates disagree and nothing but the names makes a match: possibly a namesake"
+)
+
+func (s *Scorer) held(lv []uint8) bool { return s.holdReason(lv) != "" }
+
+func (s *Scorer) holdReason(lv []uint8) string {
 	if !s.Hold {
-		return false
+		return ""
 	}
 	sum, seen := 0.0, false
 	for c, l := range lv {
@@ -109,7 +156,25 @@ func (s *Scorer) held(lv []uint8) bool {
 			seen = true
 		}
 	}
-	return seen && sum < 0
+	if seen && sum < 0 {
+		return heldHousehold
+	}
+	datesDiffer, rest, place, seenPlace := false, s.priorBits, 0.0, false
+	for c, l := range lv {
+		datesDiffer = datesDiffer || s.datesDiffer[c][l]
+		switch s.guardRole[c] {
+		case roleRest:
+			rest += s.w[c][l]
+		case rolePlace:
+			if w := s.w[c][l]; !seenPlace || w > place {
+				place, seenPlace = w, true
+			}
+		}
+	}
+	if datesDiffer && rest+place < 0 {
+		return heldNamesake
+	}
+	return ""
 }
 
 // ScoredPair is a candidate pair with its weight (bits) and probability.
@@ -117,7 +182,7 @@ type ScoredPair struct {
 	I, J   int32
 	Weight float64
 	Prob   float64
-	Held   bool // the household guard holds it for review whatever its probability
+	Held   bool // the household or namesake guard holds it for review whatever its probability
 }
 
 // Accepted says whether the pair is a link at the given threshold.
@@ -167,7 +232,7 @@ type Explanation struct {
 	PriorWeight  float64            `json:"prior_weight"` // log2(λ/(1-λ))
 	Fields       []FieldExplanation `json:"fields"`
 	TFAdjustment float64            `json:"tf_adjustment"` // sum of the fields' TF adjustments
-	// Held explains why the household guard holds the pair for review.
+	// Held explains why a guard (household, namesake) holds the pair for review.
 	Held         string  `json:"held,omitempty"`
 	Weight       float64 `json:"weight"` // total match weight, bits
 	Probability  float64 `json:"probability"`
@@ -198,9 +263,7 @@ func (s *Scorer) Explain(i, j int) Explanation {
 		total += fe.Weight + fe.TF
 		e.Fields = append(e.Fields, fe)
 	}
-	if s.held(lv) {
-		e.Held = "given name, birth date, IDs, email and phone together disagree: possibly another member of the household"
-	}
+	e.Held = s.holdReason(lv)
 	e.Weight, e.Probability = total, prob(total)
 	return e
 }

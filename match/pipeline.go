@@ -15,7 +15,7 @@ type Options struct {
 	Cluster ClusterOptions
 	// Model, when set, is used as is instead of training one.
 	Model *Model
-	// NoHold turns off the household guard (Scorer.Hold).
+	// NoHold turns off the household and namesake guards (Scorer.Hold).
 	NoHold bool
 	// KeepPairs fills Result.Candidates and Result.Scored. A bulk run
 	// leaves it off: its memory then does not grow with the candidates.

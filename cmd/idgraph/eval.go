@@ -24,7 +24,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
 	maxCluster := fs.Int("max-cluster", 100, "largest cluster clustering may build")
 	density := fs.Float64("min-link-density", 0.3, "share of cross pairs that must be accepted edges to join two clusters of 2+")
-	noHold := fs.Bool("no-hold", false, "turn off the household guard (accept pairs whose personal fields disagree)")
+	noHold := fs.Bool("no-hold", false, "turn off the household and namesake guards (accept pairs whose personal fields or birth dates disagree)")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	modelIn := fs.String("model", "", "score with this saved model (or \"segment\", the built-in one) instead of training")
 	modelOut := fs.String("save-model", "", "write the trained model to this file")
