@@ -4,8 +4,11 @@
 # rec_id pairs against FEBRL's truth (rec-N-org / rec-N-dup-K).
 # usage: scripts/febrl-nosetup.sh STORE FILE[:SOURCE]...   (STORE: a fresh
 # directory, or bolt://neo4j:password@host:port for a reset Neo4j)
+# ID_COLUMN names the record-ID column (default rec_id); its values must
+# match rec-N-… as FEBRL's and `idgraph synth`'s do.
 set -eu
 store=$1; shift
+idcol=${ID_COLUMN:-rec_id}
 bin=${IDGRAPH_BIN:-./idgraph}
 addr=127.0.0.1:${PORT:-18080}
 "$bin" serve --store "$store" --addr "$addr" --write-key wk --read-key rk --steward-key sk 2>"${TMPDIR:-/tmp}/febrl-serve.log" &
@@ -15,16 +18,16 @@ for _ in $(seq 50); do curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break;
 start=$(date +%s.%N)
 for arg in "$@"; do
 	file=${arg%%:*}; src=${arg#*:}; [ "$src" = "$arg" ] && src=crm
-	"$bin" import --server "http://$addr" --key wk --source "$src" --identifiers rec_id "$file"
+	"$bin" import --server "http://$addr" --key wk --source "$src" --identifiers "$idcol" "$file"
 done
 imported=$(date +%s.%N)
 "$bin" match --server "http://$addr" --key sk --resume-file ""
 done_=$(date +%s.%N)
-"$bin" export profiles --server "http://$addr" --key rk | python3 -c '
-import json, re, sys
+"$bin" export profiles --server "http://$addr" --key rk | IDCOL="$idcol" python3 -c '
+import json, os, re, sys
 ent = {}; tp = pred = 0
 for line in sys.stdin:
-    ids = [i["value"] for i in json.loads(line)["identifiers"] if i["type"] == "rec_id"]
+    ids = [i["value"] for i in json.loads(line)["identifiers"] if i["type"] == os.environ["IDCOL"]]
     c = {}
     for v in ids:
         e = re.match(r"rec-(\d+)-", v).group(1); c[e] = c.get(e, 0) + 1; ent[e] = ent.get(e, 0) + 1
