@@ -2,11 +2,13 @@ package match
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -331,5 +333,52 @@ func TestNamesakeGuard(t *testing.T) {
 	// whose birth date is missing or one typo from the namesake's.
 	if fp[false] < 150 || fp[true] > fp[false]/5 {
 		t.Errorf("false pairs: %d without the guards, %d with; want ≥ 150 and at most a fifth", fp[false], fp[true])
+	}
+}
+
+// A common name agreeing with nothing else never crosses the accept
+// threshold: on messy data (common names, namesakes, many missing
+// fields), no accepted pair has its names as its only agreeing fields
+// when the name is common (its parts' term-frequency adjustments add up
+// to less than zero: commoner than the average name).
+func TestCommonNameAloneIsNoMatch(t *testing.T) {
+	for _, seed := range []uint64{3, 11} {
+		tab, _ := Synthesize(SynthOptions{Records: 8000, Seed: seed, Shape: "messy"})
+		cfg, _ := Detect(tab.Header, tab.Rows, "")
+		ds, err := NewDataset(cfg, tab.Records(cfg.IDColumn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(ds, Options{KeepPairs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nameOnly := 0
+		for _, p := range res.Scored {
+			if !p.Accepted(0.95) {
+				continue
+			}
+			e := res.Scorer.Explain(int(p.I), int(p.J))
+			nameTF, other := 0.0, false
+			for _, f := range e.Fields {
+				kind := ds.comps[slices.IndexFunc(ds.comps, func(c *comparison) bool { return c.field.Name == f.Field })].field.Kind
+				switch {
+				case kind == KindGivenName || kind == KindSurname || kind == KindFullName:
+					nameTF += f.TF
+				case f.Weight > 0:
+					other = true
+				}
+			}
+			if nameTF < 0 && !other {
+				nameOnly++
+				if nameOnly <= 3 {
+					b, _ := json.MarshalIndent(e, "", " ")
+					t.Errorf("seed %d: accepted on a common name alone:\n%s", seed, b)
+				}
+			}
+		}
+		if nameOnly > 0 {
+			t.Errorf("seed %d: %d pairs accepted on a common name alone", seed, nameOnly)
+		}
 	}
 }
