@@ -35,6 +35,9 @@ type MatchSummary struct {
 	// Matching is what the server decided, when it said (a run that
 	// resumes does not ask).
 	Matching *match.Decision
+	// Bulk, when set, says the server linked the imported records in one
+	// bulk pass rather than profile by profile.
+	Bulk *match.LinkReport
 }
 
 // Match re-scores every profile with the server's model, a page at a time.
@@ -69,6 +72,9 @@ func (c *Client) Match(ctx context.Context, opts MatchOptions) (*MatchSummary, e
 		}
 		if resp.Matching != nil {
 			sum.Matching = resp.Matching
+		}
+		if resp.Bulk != nil {
+			sum.Bulk = resp.Bulk
 		}
 		sum.Processed += resp.Processed
 		sum.Matches += resp.Matches

@@ -279,10 +279,6 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 	if err := st.loadIdentifiers(ctx, anchors); err != nil {
 		return err
 	}
-	t := o.Time
-	if t.IsZero() {
-		t = st.now
-	}
 	scores := scoreAll(m, traits, cands)
 	var pairs [][2]Key
 	for i, q := range cands {
@@ -297,49 +293,64 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		if st.live(group) == q {
 			continue // joined meanwhile, by an earlier candidate
 		}
-		sc := scores[i]
-		if sc.Probability < cfg.Review {
+		if scores[i].Probability < cfg.Review {
 			continue
 		}
 		pair := Pair(group.Anchor, q.Anchor)
-		e, err := st.edge(ctx, pair)
-		if err != nil {
+		if err := st.propose(ctx, o, pair, st.live(group), q, scores[i], m.Version(), ""); err != nil {
 			return err
 		}
-		if e != nil && (e.Status == StatusRejected || e.Decision != nil) || cannotLink(st.live(group), q) {
-			continue // a rejected pair is not proposed again; a steward's decision stands
-		}
-		if e == nil {
-			e = &Edge{A: pair[0], B: pair[1], Kind: KindProbabilistic, Evidence: Evidence{FirstSeen: t}}
-			st.edges[pair] = e
-		}
-		if e.Kind != KindProbabilistic {
-			continue // seen together: exact evidence outranks a score
-		}
-		e.Score, e.Model, e.Explanation = sc.Probability, m.Version(), sc.explanation()
-		e.Count++
-		e.LastSeen = maxTime(e.LastSeen, t)
-		e.Sources = addSource(e.Sources, o.Source)
-		st.dirtyEdges[pair] = true
-		g := st.live(group)
-		e.Impact = size(g) + size(q)
-		switch {
-		case sc.Probability < cfg.Accept:
-			e.Status, e.Reason = StatusPending, ReasonReview
-		case sc.Hold:
-			e.Status, e.Reason = StatusPending, ReasonHeld
-		case size(g) > cfg.ChainSize && size(q) > cfg.ChainSize:
-			e.Status, e.Reason = StatusPending, ReasonChainingGuard
-		case !st.fits(g.Counts, q.Counts):
-			e.Status, e.Reason = StatusPending, ReasonMergeProtection
-		default:
-			e.Status, e.Reason = StatusAccepted, ""
-			if _, err := st.merge(ctx, g, q, o, pair); err != nil {
-				return err
-			}
-		}
-		st.res.Matches++
 	}
+	return nil
+}
+
+// propose records a scored pair between identifiers of two live profiles
+// and merges the profiles when the score and the guards allow. hold, when
+// set, sends the pair to review with that reason whatever its score.
+func (st *stitch) propose(ctx context.Context, o *Observation, pair [2]Key, g, q *Profile, sc MatchScore, model, hold string) error {
+	cfg := st.matchCfg
+	e, err := st.edge(ctx, pair)
+	if err != nil {
+		return err
+	}
+	if e != nil && (e.Status == StatusRejected || e.Decision != nil) || cannotLink(g, q) {
+		return nil // a rejected pair is not proposed again; a steward's decision stands
+	}
+	t := o.Time
+	if t.IsZero() {
+		t = st.now
+	}
+	if e == nil {
+		e = &Edge{A: pair[0], B: pair[1], Kind: KindProbabilistic, Evidence: Evidence{FirstSeen: t}}
+		st.edges[pair] = e
+	}
+	if e.Kind != KindProbabilistic {
+		return nil // seen together: exact evidence outranks a score
+	}
+	e.Score, e.Model, e.Explanation = sc.Probability, model, sc.explanation()
+	e.Count++
+	e.LastSeen = maxTime(e.LastSeen, t)
+	e.Sources = addSource(e.Sources, o.Source)
+	st.dirtyEdges[pair] = true
+	e.Impact = size(g) + size(q)
+	switch {
+	case hold != "":
+		e.Status, e.Reason = StatusPending, hold
+	case sc.Probability < cfg.Accept:
+		e.Status, e.Reason = StatusPending, ReasonReview
+	case sc.Hold:
+		e.Status, e.Reason = StatusPending, ReasonHeld
+	case size(g) > cfg.ChainSize && size(q) > cfg.ChainSize:
+		e.Status, e.Reason = StatusPending, ReasonChainingGuard
+	case !st.fits(g.Counts, q.Counts):
+		e.Status, e.Reason = StatusPending, ReasonMergeProtection
+	default:
+		e.Status, e.Reason = StatusAccepted, ""
+		if _, err := st.merge(ctx, g, q, o, pair); err != nil {
+			return err
+		}
+	}
+	st.res.Matches++
 	return nil
 }
 

@@ -516,32 +516,14 @@ func (st *stitch) live(p *Profile) *Profile {
 // transaction has not loaded yet, with their profiles: nothing is used
 // before the transaction has loaded (and locked) it.
 func (st *stitch) loadIdentifiers(ctx context.Context, keys []Key) error {
-	var want []Key
-	seen := map[Key]bool{}
-	for _, k := range keys {
-		if _, ok := st.ids[k]; !ok && k != (Key{}) && !seen[k] {
-			seen[k] = true
-			want = append(want, k)
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	slices.SortFunc(want, Key.Compare)
-	got, err := st.tx.LockIdentifiers(ctx, want)
+	missing, err := st.loadStored(ctx, keys)
 	if err != nil {
 		return err
 	}
-	var pids []string
-	for _, k := range want {
-		n, ok := got[k]
-		if !ok {
-			return fmt.Errorf("identifier %s is referenced but not stored", k)
-		}
-		st.ids[k] = n
-		pids = append(pids, n.Profile)
+	if len(missing) > 0 {
+		return fmt.Errorf("identifier %s is referenced but not stored", missing[0])
 	}
-	return st.lockProfiles(ctx, pids)
+	return nil
 }
 
 func (st *stitch) observe(ctx context.Context, o *Observation) error {

@@ -159,7 +159,7 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 		// Detection sees no ID column: identifiers are imported as
 		// identifiers, not traits, and an ID-like trait is ignored or
 		// compared as an ID by its values.
-		_, dets := Detect(header, table, "")
+		detected, dets := Detect(header, table, "")
 		d := SourceDecision{Source: src, Records: len(rows)}
 		used := map[Kind]bool{}
 		rename := map[string]string{}
@@ -177,10 +177,6 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 					// another kind: keep the two apart.
 					c.Field = src + ":" + det.Column
 				}
-				if _, ok := kinds[c.Field]; !ok {
-					kinds[c.Field] = det.Kind
-					fields = append(fields, Field{Name: c.Field, Kind: det.Kind})
-				}
 				rename[det.Column] = c.Field
 				personal = personal || slices.Contains(personalKinds, det.Kind)
 			}
@@ -193,12 +189,31 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 			continue
 		}
 		a.Sources = append(a.Sources, d)
+		// Detection's relations between columns (a full name compared on
+		// what its parts leave, parts filled from it) hold under the
+		// canonical names too; the first source to define a field wins.
+		carry := map[string]bool{} // columns read for filling only
+		for _, f := range detected.Fields {
+			f = renameField(f, rename)
+			for _, c := range f.FillAlso {
+				carry[c] = true
+			}
+			if _, ok := kinds[f.Name]; !ok {
+				kinds[f.Name] = f.Kind
+				fields = append(fields, f)
+			}
+		}
 		fmt.Fprintf(data, "%s\x00%v\x00", src, header)
 		for i, r := range rows {
-			f := make(map[string]string, len(rename))
+			f := make(map[string]string, len(rename)+len(carry))
 			for col, field := range rename {
 				if v := r[col]; v != "" {
 					f[field] = v
+				}
+			}
+			for col := range carry {
+				if v := r[col]; v != "" && f[col] == "" {
+					f[col] = v
 				}
 			}
 			recs = append(recs, Record{ID: fmt.Sprintf("%s/%d", src, i), Fields: f})
@@ -209,6 +224,7 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 	if len(recs) == 0 {
 		return nil, &UnusableError{Sources: unusable}
 	}
+	fields = dropDangling(fields)
 	pairSwaps(fields)
 	cfg := &Config{Fields: fields, Blocking: DefaultBlocking(fields)}
 	ds, err := NewDataset(cfg, recs)
@@ -228,6 +244,60 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 	m.Seal()
 	a.Model, a.Records = m, len(recs)
 	return a, nil
+}
+
+// renameField gives a detected field its canonical name, and the fields
+// it refers to theirs. A column it fills from that is not compared keeps
+// its own name: records carry it beside the compared fields.
+func renameField(f Field, rename map[string]string) Field {
+	to := func(col string) string {
+		if n, ok := rename[col]; ok {
+			return n
+		}
+		return col
+	}
+	f.Name = to(f.Name)
+	if f.Swap != "" {
+		f.Swap = to(f.Swap)
+	}
+	if f.Fill != "" {
+		f.Fill = to(f.Fill)
+	}
+	f.FillAlso = slices.Clone(f.FillAlso)
+	for i, c := range f.FillAlso {
+		f.FillAlso[i] = to(c)
+	}
+	f.Minus = slices.Clone(f.Minus)
+	for i, c := range f.Minus {
+		f.Minus[i] = to(c)
+	}
+	return f
+}
+
+// dropDangling removes references to fields another source defined
+// differently (the first source's field won, and its relations may name
+// columns this model does not compare), so the config validates.
+func dropDangling(fields []Field) []Field {
+	names := map[string]bool{}
+	for _, f := range fields {
+		names[f.Name] = true
+	}
+	for i := range fields {
+		f := &fields[i]
+		f.Swap = "" // pairSwaps links the canonical pairs again
+		if !names[f.Fill] || f.Fill == f.Name {
+			f.Fill = ""
+		}
+		f.Minus = slices.DeleteFunc(f.Minus, func(o string) bool { return !names[o] || o == f.Name })
+		if len(f.Minus) == 0 {
+			f.Minus = nil
+		}
+		f.FillAlso = slices.DeleteFunc(f.FillAlso, func(c string) bool { return c == f.Name })
+		if len(f.FillAlso) == 0 {
+			f.FillAlso = nil
+		}
+	}
+	return fields
 }
 
 // Columns returns the sorted union of the records' keys.

@@ -241,29 +241,51 @@ func (t *Trainer) covers(src string, cols []string) bool {
 const recordsPerProfile = 100
 
 // records returns the stored records of each imported source (trait
-// path → value), read through the live profiles' timelines: the records
-// as imported, not the profiles they merged into, so a model trained
-// after a run still sees every duplicate.
+// path → value), up to MaxRecords.
 func (t *Trainer) records(ctx context.Context) (map[string][]map[string]string, error) {
 	limit := t.MaxRecords
 	if limit <= 0 {
 		limit = MaxAutoRecords
 	}
+	recs, _, err := t.storedRecords(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]map[string]string{}
+	for _, r := range recs {
+		out[r.source] = append(out[r.source], r.fields)
+	}
+	return out, nil
+}
+
+// storedRecord is one imported record as stored: its source, the
+// identifier that names it (a record-ID type when it has one) and its
+// traits by path.
+type storedRecord struct {
+	source string
+	key    graph.Key
+	fields map[string]string
+}
+
+// storedRecords reads up to limit imported records through the live
+// profiles' timelines: the records as imported, not the profiles they
+// merged into, so a model trained after a run still sees every duplicate.
+// more says records were left unread.
+func (t *Trainer) storedRecords(ctx context.Context, limit int) (recs []storedRecord, more bool, err error) {
 	seen := map[string]bool{}
-	n := 0
-	for after := ""; n < limit; {
+	recordIDs := t.Stitcher.RecordIDTypes()
+	for after := ""; ; {
 		ps, err := t.Store.Profiles(ctx, after, 500)
 		if err != nil {
-			return nil, fmt.Errorf("matching: read records: %w", err)
+			return nil, false, fmt.Errorf("matching: read records: %w", err)
 		}
 		if len(ps) == 0 {
-			break
+			return recs, false, nil
 		}
 		after = ps[len(ps)-1].ID
 		ids, err := t.Store.IdentifiersOf(ctx, ps)
 		if err != nil {
-			return nil, fmt.Errorf("matching: read records: %w", err)
+			return nil, false, fmt.Errorf("matching: read records: %w", err)
 		}
 		qs := make([]graph.TimelineQuery, len(ps))
 		for i, list := range ids {
@@ -274,40 +296,53 @@ func (t *Trainer) records(ctx context.Context) (map[string][]map[string]string, 
 		}
 		evs, err := t.Store.Timelines(ctx, qs)
 		if err != nil {
-			return nil, fmt.Errorf("matching: read records: %w", err)
+			return nil, false, fmt.Errorf("matching: read records: %w", err)
 		}
 		for _, list := range evs {
 			for _, ev := range list {
-				if ev.Type != "record" || slices.Contains(t.Ignore, ev.Source) || seen[ev.MessageID] || len(ev.Traits) == 0 {
+				if ev.Type != "record" || slices.Contains(t.Ignore, ev.Source) || seen[ev.MessageID] || len(ev.Traits) == 0 || len(ev.Identifiers) == 0 {
 					continue
 				}
 				seen[ev.MessageID] = true
-				var traits map[string]any
-				dec := json.NewDecoder(bytes.NewReader(ev.Traits))
-				dec.UseNumber()
-				if err := dec.Decode(&traits); err != nil {
-					continue // not an object: no columns to learn from
+				rec := recordTraits(ev.Traits)
+				if len(rec) == 0 {
+					continue
 				}
-				rec := map[string]string{}
-				for path, v := range graph.FlattenTraits(traits) {
-					switch v := v.(type) {
-					case string:
-						if v != "" {
-							rec[path] = v
-						}
-					case json.Number:
-						rec[path] = v.String()
-					}
+				if len(recs) == limit {
+					return recs, true, nil
 				}
-				if len(rec) > 0 && n < limit {
-					out[ev.Source] = append(out[ev.Source], rec)
-					n++
+				key := ev.Identifiers[0]
+				if i := slices.IndexFunc(ev.Identifiers, func(k graph.Key) bool { return slices.Contains(recordIDs, k.Type) }); i >= 0 {
+					key = ev.Identifiers[i]
 				}
+				recs = append(recs, storedRecord{source: ev.Source, key: key, fields: rec})
 			}
 		}
 		if len(ps) < 500 {
-			break
+			return recs, false, nil
 		}
 	}
-	return out, nil
+}
+
+// recordTraits flattens a record's traits to the strings and numbers it
+// holds by path; nil when they are not an object.
+func recordTraits(raw json.RawMessage) map[string]string {
+	var traits map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&traits); err != nil {
+		return nil // not an object: no columns to learn from
+	}
+	rec := map[string]string{}
+	for path, v := range graph.FlattenTraits(traits) {
+		switch v := v.(type) {
+		case string:
+			if v != "" {
+				rec[path] = v
+			}
+		case json.Number:
+			rec[path] = v.String()
+		}
+	}
+	return rec
 }

@@ -43,6 +43,10 @@ type MatchResponse struct {
 	// whether this request trained it, and per imported source the
 	// columns, their kinds and the fields they are compared as.
 	Matching *match.Decision `json:"matching,omitempty"`
+	// Bulk says the run linked the imported records in one bulk pass
+	// (answered on the first page, which is then the last): how many
+	// records and candidate pairs it compared, and the pairs it found.
+	Bulk *match.LinkReport `json:"bulk,omitempty"`
 }
 
 // handleMatch re-scores a page of live profiles with the loaded model. It
@@ -67,6 +71,18 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil && req.Train && req.DryRun {
 		err = graph.FieldErrorf("train", "cannot be combined with dryRun: training replaces the server's model")
 	}
+	cfg := s.stitcher.MatchConfig
+	if err == nil && req.DryRun {
+		if req.Accept != nil {
+			cfg.Accept = *req.Accept
+		}
+		if req.Review != nil {
+			cfg.Review = *req.Review
+		}
+		if !(0 < cfg.Review && cfg.Review <= cfg.Accept && cfg.Accept <= 1) {
+			err = graph.FieldErrorf("accept", "need 0 < review ≤ accept ≤ 1")
+		}
+	}
 	var decision *match.Decision
 	if err == nil && req.After == "" && s.cfg.Trainer != nil {
 		// The first page trains when an imported source is not covered:
@@ -76,6 +92,25 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if req.After == "" && s.cfg.Trainer != nil {
+		// With a model trained for the imported records, the whole run is
+		// one bulk pass over them (as `idgraph eval`), not page by page.
+		links, rep, err := s.cfg.Trainer.Links(r.Context(), cfg.Accept, cfg.Review)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if links != nil {
+			resp, err := s.applyLinks(r, links, &cfg, req.DryRun)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			resp.Matching, resp.Processed, resp.Total, resp.Bulk = decision, rep.Records, rep.Records, rep
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
 	}
 	ps, err := s.reader.Profiles(r.Context(), req.After, req.Limit)
 	if err != nil {
@@ -96,17 +131,6 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 		}
 		var res graph.Result
 		if req.DryRun {
-			cfg := s.stitcher.MatchConfig
-			if req.Accept != nil {
-				cfg.Accept = *req.Accept
-			}
-			if req.Review != nil {
-				cfg.Review = *req.Review
-			}
-			if !(0 < cfg.Review && cfg.Review <= cfg.Accept && cfg.Accept <= 1) {
-				writeError(w, graph.FieldErrorf("accept", "need 0 < review ≤ accept ≤ 1"))
-				return
-			}
 			res, resp.Planned, err = s.stitcher.PlanRematch(r.Context(), ids, &cfg, true)
 		} else {
 			res, err = s.stitcher.Rematch(r.Context(), ids)
@@ -121,4 +145,30 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 		resp.Processed, resp.Matches, resp.Merges, resp.Next = len(ps), res.Matches, res.Merges, ids[len(ids)-1]
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// linkChunk bounds the links one transaction records.
+const linkChunk = 500
+
+// applyLinks records a bulk run's links in transactions of linkChunk
+// (a dry run plans them all in one, writing nothing).
+func (s *Server) applyLinks(r *http.Request, links []graph.Link, cfg *graph.MatchConfig, dryRun bool) (MatchResponse, error) {
+	resp := MatchResponse{Done: true}
+	if dryRun {
+		res, plan, err := s.stitcher.PlanLinks(r.Context(), links, cfg)
+		resp.Matches, resp.Merges, resp.Planned = res.Matches, res.Merges, plan
+		return resp, err
+	}
+	for len(links) > 0 {
+		n := min(linkChunk, len(links))
+		res, err := s.stitcher.ApplyLinks(r.Context(), links[:n])
+		if err != nil {
+			return resp, err
+		}
+		links = links[n:]
+		resp.Matches += res.Matches
+		resp.Merges += res.Merges
+		s.metrics.merges.Add(float64(res.Merges))
+	}
+	return resp, nil
 }

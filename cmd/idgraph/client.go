@@ -233,7 +233,13 @@ func runMatch(ctx context.Context, args []string) error {
 		if o.DryRun {
 			verb = "dry run, nothing changed: would re-score"
 		}
-		fmt.Printf("%s %d profiles: %d probabilistic edges scored, %d merges\n", verb, sum.Processed, sum.Matches, sum.Merges)
+		if b := sum.Bulk; b != nil {
+			fmt.Printf("%s %d imported records in one bulk pass: %d candidate pairs, %d pairs clustered together, %d held apart for review\n",
+				verb, b.Records, b.Candidates, b.Joins, b.Held)
+			fmt.Printf("  in the graph: %d probabilistic edges recorded, %d merges\n", sum.Matches, sum.Merges)
+		} else {
+			fmt.Printf("%s %d profiles: %d probabilistic edges scored, %d merges\n", verb, sum.Processed, sum.Matches, sum.Merges)
+		}
 	}
 	return err
 }

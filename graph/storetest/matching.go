@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,101 @@ func testMatchingAnchorNotInMessage(t *testing.T, s graph.Store) {
 		withTraits(Obs("m4", t0.Add(3*time.Minute), "user_id:steven", "anonymous_id:a-phone"), "Steven", "Williams"),
 	)
 	wantPartition(t, s, "anonymous_id:a-maria user_id:maria", "anonymous_id:a-laptop anonymous_id:a-phone user_id:steven")
+}
+
+// testApplyLinks: a bulk run's links (`idgraph match` with a model trained
+// with no set-up step) go through the graph's own rules: a joined pair
+// merges, a pair the run kept apart waits for review with its reason, a
+// rejected pair stays rejected, merge protection holds, a link to an
+// identifier that is not stored is skipped, a dry run writes nothing, and
+// applying the same links again changes nothing.
+func testApplyLinks(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	// Stored with matching off: only the links join anything.
+	Ingest(t, s,
+		person("m1", t0, "crm_id:C1", "Jon", "Smith", "1980-01-01"),
+		person("m2", t0, "crm_id:C2", "Jon", "Smith", "1980-01-01"),
+		person("m3", t0, "crm_id:C3", "Jon", "Smyth", "1980-01-01"),
+		person("m4", t0, "crm_id:C4", "Jane", "Smith", "1990-05-05"),
+		person("m5", t0, "crm_id:C5", "Jane", "Smith", "1990-05-05"),
+		person("m6", t0, "user_id:u1", "Ann", "Lee", "1975-03-03"),
+		person("m7", t0, "user_id:u2", "Ann", "Lee", "1975-03-03"),
+	)
+	edgeCount := func() int {
+		t.Helper()
+		es, err := s.EdgesOf(ctx, []graph.Key{key("crm_id:C1"), key("crm_id:C2"), key("crm_id:C3"), key("crm_id:C4"), key("user_id:u1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	st.MatchConfig = graph.DefaultMatchConfig()
+	// A steward rejected C4–C5 before the run.
+	pair := graph.Pair(key("crm_id:C4"), key("crm_id:C5"))
+	rejected := &graph.Edge{A: pair[0], B: pair[1], Kind: graph.KindProbabilistic, Status: graph.StatusRejected, Reason: "steward", Score: 0.5,
+		Evidence: graph.Evidence{FirstSeen: t0, LastSeen: t0, Count: 1}}
+	if err := s.Update(ctx, func(ctx context.Context, tx graph.Tx) error {
+		return tx.Apply(ctx, &graph.Changes{Edges: []*graph.Edge{rejected}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	score := func(p float64) graph.MatchScore {
+		return graph.MatchScore{Probability: p, Explanation: json.RawMessage(`{"bulk":true}`)}
+	}
+	links := []graph.Link{
+		{A: key("crm_id:C1"), B: key("crm_id:C2"), Score: score(0.999), Model: "bulk-1", Join: true},
+		{A: key("crm_id:C2"), B: key("crm_id:C3"), Score: score(0.97), Model: "bulk-1", Hold: graph.ReasonClusterGuard},
+		{A: key("crm_id:C1"), B: key("crm_id:C4"), Score: score(0.7), Model: "bulk-1"},
+		{A: key("crm_id:C4"), B: key("crm_id:C5"), Score: score(0.99), Model: "bulk-1", Join: true},
+		{A: key("user_id:u1"), B: key("user_id:u2"), Score: score(0.99), Model: "bulk-1", Join: true},
+		{A: key("crm_id:C1"), B: key("crm_id:gone"), Score: score(0.99), Model: "bulk-1", Join: true},
+	}
+	before, edgesBefore := Partition(t, s), edgeCount()
+	res, plan, err := st.PlanLinks(ctx, links, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Merges != 1 || len(plan) != 4 {
+		t.Errorf("dry run: %d merges, plan %+v; want 1 merge and 4 items (a merge, two reviews, merge protection)", res.Merges, plan)
+	}
+	if after, edgesAfter := Partition(t, s), edgeCount(); !slices.Equal(after, before) || edgesAfter != edgesBefore {
+		t.Fatalf("a dry run changed the graph: %v → %v, %d → %d edges", before, after, edgesBefore, edgesAfter)
+	}
+	res, err = st.ApplyLinks(ctx, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Merges != 1 {
+		t.Errorf("merges = %d, want 1", res.Merges)
+	}
+	wantPartition(t, s, "crm_id:C1 crm_id:C2", "crm_id:C3", "crm_id:C4", "crm_id:C5", "user_id:u1", "user_id:u2")
+	for _, c := range []struct {
+		a, b           string
+		status, reason string
+	}{
+		{"crm_id:C1", "crm_id:C2", graph.StatusAccepted, ""},
+		{"crm_id:C2", "crm_id:C3", graph.StatusPending, graph.ReasonClusterGuard},
+		{"crm_id:C1", "crm_id:C4", graph.StatusPending, graph.ReasonReview},
+		{"crm_id:C4", "crm_id:C5", graph.StatusRejected, "steward"},
+		{"user_id:u1", "user_id:u2", graph.StatusPending, graph.ReasonMergeProtection},
+	} {
+		e := edge(t, s, c.a, c.b)
+		if e == nil || e.Status != c.status || e.Reason != c.reason {
+			t.Errorf("edge %s–%s = %+v, want %s/%s", c.a, c.b, e, c.status, c.reason)
+		} else if c.status != graph.StatusRejected && (e.Model != "bulk-1" || e.Kind != graph.KindProbabilistic || !strings.Contains(string(e.Explanation), "bulk")) {
+			t.Errorf("edge %s–%s does not record the bulk run's model and explanation: %+v", c.a, c.b, e)
+		}
+	}
+	if n, err := s.Identifier(ctx, key("crm_id:gone")); err == nil && n != nil {
+		t.Errorf("a link to an identifier that is not stored created it: %+v", n)
+	}
+	again, err := st.ApplyLinks(ctx, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Merges != 0 {
+		t.Errorf("the same links again merged %d profiles", again.Merges)
+	}
+	wantPartition(t, s, "crm_id:C1 crm_id:C2", "crm_id:C3", "crm_id:C4", "crm_id:C5", "user_id:u1", "user_id:u2")
 }

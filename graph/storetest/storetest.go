@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"CountProfiles", testCountProfiles},
 		{"ProbabilisticMatching", testProbabilisticMatching},
 		{"MatchingAnchorNotInMessage", testMatchingAnchorNotInMessage},
+		{"ApplyLinks", testApplyLinks},
 		{"SharedDeviceRepaired", testSharedDeviceRepaired},
 		{"RejectedPairNotProposedAgain", testRejectedPairNotProposedAgain},
 		{"MatchingGuards", testMatchingGuards},
