@@ -45,6 +45,46 @@ func (s *Stitcher) ApplyLinks(ctx context.Context, links []Link) (Result, error)
 	return res, nil
 }
 
+// FileBlocks files the live profiles among ids under the current model's
+// blocking keys, as matching them would, without scoring them. A bulk
+// pass joins profiles without comparing each with its block, so the
+// profiles it leaves must be filed for later observations to find them
+// as candidates. Absorbed IDs and profiles without traits are skipped.
+func (s *Stitcher) FileBlocks(ctx context.Context, ids []string) error {
+	if s.CurrentMatcher() == nil {
+		return Errorf(KindInvalid, "no matching model is loaded (serve --model)")
+	}
+	_, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) {
+		ids = slices.Sorted(slices.Values(ids))
+		if err := st.lockProfiles(ctx, ids); err != nil {
+			return Result{}, err
+		}
+		keys := map[string][]string{}
+		var all []string
+		for _, id := range ids {
+			if p := st.profiles[id]; p.MergedInto == "" && len(p.Traits) > 0 {
+				keys[id] = st.blockingKeys(p.StringTraits())
+				all = append(all, keys[id]...)
+			}
+		}
+		if err := st.loadBlocks(ctx, all); err != nil { // one read for the batch
+			return Result{}, err
+		}
+		for _, id := range ids {
+			if ks := keys[id]; len(ks) > 0 {
+				if _, err := st.file(ctx, st.profiles[id], ks); err != nil {
+					return Result{}, err
+				}
+			}
+		}
+		return st.res, st.apply(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("file blocks: %w", err)
+	}
+	return nil
+}
+
 // PlanLinks is ApplyLinks without writing: what it would merge and send
 // to review, with the thresholds given (nil: the configured ones).
 func (s *Stitcher) PlanLinks(ctx context.Context, links []Link, cfg *MatchConfig) (Result, []Planned, error) {

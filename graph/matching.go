@@ -220,6 +220,31 @@ func (st *stitch) loadBlocks(ctx context.Context, keys []string) error {
 	return nil
 }
 
+// file files the profile under the keys it is not filed under yet, and
+// returns each key's block as this transaction sees it: profiles filed
+// earlier in the transaction are not stored yet, and count.
+func (st *stitch) file(ctx context.Context, p *Profile, keys []string) (map[string][]string, error) {
+	if err := st.loadBlocks(ctx, keys); err != nil {
+		return nil, err
+	}
+	if st.filed == nil {
+		st.filed = map[string][]string{}
+	}
+	blocks := make(map[string][]string, len(keys))
+	var file []string
+	for _, k := range keys {
+		blocks[k] = slices.Concat(st.blocks[k], st.filed[k])
+		if !slices.Contains(blocks[k], p.ID) {
+			file = append(file, k)
+			st.filed[k] = append(st.filed[k], p.ID)
+		}
+	}
+	if len(file) > 0 {
+		st.changes.Blocks = append(st.changes.Blocks, BlockEntry{Profile: p.ID, Keys: file})
+	}
+	return blocks, nil
+}
+
 // match compares the observation's profile with the profiles that share a
 // blocking key with it, in the same transaction as the write: the edge
 // exists before the write is acknowledged.
@@ -230,24 +255,9 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 	if len(keys) == 0 || group.Anchor == (Key{}) {
 		return nil
 	}
-	if err := st.loadBlocks(ctx, keys); err != nil {
+	blocks, err := st.file(ctx, group, keys)
+	if err != nil {
 		return err
-	}
-	// Profiles filed earlier in this transaction are not stored yet.
-	if st.filed == nil {
-		st.filed = map[string][]string{}
-	}
-	blocks := make(map[string][]string, len(keys))
-	var file []string // the keys the profile is not filed under yet
-	for _, k := range keys {
-		blocks[k] = slices.Concat(st.blocks[k], st.filed[k])
-		if !slices.Contains(blocks[k], group.ID) {
-			file = append(file, k)
-			st.filed[k] = append(st.filed[k], group.ID)
-		}
-	}
-	if len(file) > 0 {
-		st.changes.Blocks = append(st.changes.Blocks, BlockEntry{Profile: group.ID, Keys: file})
 	}
 	var ids []string
 	for _, k := range keys {

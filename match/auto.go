@@ -69,6 +69,9 @@ type AutoModel struct {
 	TrainedAt time.Time        `json:"trainedAt"`
 	Records   int              `json:"records"`
 	Sources   []SourceDecision `json:"sources"`
+	// Frequencies are the stored records' term frequencies, for
+	// incremental scoring; refreshed by every bulk pass.
+	Frequencies *TermFrequencies `json:"frequencies,omitempty"`
 }
 
 // Rename maps each source column to the canonical field it is compared
@@ -242,7 +245,7 @@ func TrainAuto(sources map[string][]map[string]string, now time.Time) (*AutoMode
 	// data, not the parameters alone.
 	m.Data = "auto " + strings.Join(names, ",") + " sha256:" + hex.EncodeToString(data.Sum(nil)[:8])
 	m.Seal()
-	a.Model, a.Records = m, len(recs)
+	a.Model, a.Records, a.Frequencies = m, len(recs), ds.Frequencies()
 	return a, nil
 }
 

@@ -11,10 +11,12 @@ import (
 // GraphMatcher scores profiles inside the identity graph with a trained
 // model, one new or changed profile at a time (graph.Matcher).
 //
-// Incremental scoring differs from a bulk run in two ways, both on the side
-// of caution: term-frequency adjustment is off (a pair has no corpus to
-// count frequencies in), and sorted-neighbourhood rules are not used for
-// candidates (they need the whole sorted set); equality rules are.
+// Incremental scoring differs from a bulk run in two ways: term
+// frequencies come from counts taken over the stored records (a model
+// trained with no set-up step carries them; without counts the
+// adjustment is off, as a pair has no corpus to count in), and
+// sorted-neighbourhood rules are not used for candidates (they need the
+// whole sorted set); equality rules are.
 type GraphMatcher struct {
 	model *Model
 	hold  bool
@@ -24,6 +26,8 @@ type GraphMatcher struct {
 	// rename maps source columns to the model's canonical fields
 	// (AutoModel.Rename).
 	rename map[string]string
+	// freq, when set, are the stored records' term frequencies.
+	freq *TermFrequencies
 }
 
 // NewGraphMatcher returns a matcher over the model; hold keeps the
@@ -45,6 +49,14 @@ func NewGraphMatcher(m *Model, hold bool) *GraphMatcher {
 func (g *GraphMatcher) WithRename(rename map[string]string) *GraphMatcher {
 	c := *g
 	c.rename = rename
+	return &c
+}
+
+// WithFrequencies returns a matcher that weighs exact agreement by how
+// common the value is among the stored records counted in f.
+func (g *GraphMatcher) WithFrequencies(f *TermFrequencies) *GraphMatcher {
+	c := *g
+	c.freq = f
 	return &c
 }
 
@@ -105,7 +117,8 @@ func (g *GraphMatcher) Score(a, b map[string]string) graph.MatchScore {
 
 // ScoreAll compares one trait set with many in one dataset, so that the
 // first is prepared once (graph.BatchMatcher); explanations are built only
-// for the pairs that ask for theirs. Without term frequencies a pair's
+// for the pairs that ask for theirs. Term frequencies come from the
+// matcher's counts, never from the dataset's few records, so a pair's
 // score does not depend on the other records of the dataset.
 func (g *GraphMatcher) ScoreAll(a map[string]string, bs []map[string]string) []graph.MatchScore {
 	out := make([]graph.MatchScore, len(bs))
@@ -118,13 +131,14 @@ func (g *GraphMatcher) ScoreAll(a map[string]string, bs []map[string]string) []g
 	if err != nil {
 		return out
 	}
+	counted := ds.useFrequencies(g.freq)
 	sc, err := NewScorer(g.model, ds)
 	if err != nil {
 		return out
 	}
 	sc.Hold = g.hold
 	for c := range sc.useTF {
-		sc.useTF[c] = false
+		sc.useTF[c] = sc.useTF[c] && counted[c]
 	}
 	for i := range bs {
 		sp := sc.Score(0, i+1)

@@ -35,8 +35,12 @@ type LinkReport struct {
 // whole-set clustering keeps apart; this gives the graph the bulk run's
 // clusters. It returns nil links when no model trained with no set-up
 // step is in use, or when the records exceed MaxLinkRecords: the caller
-// then re-scores profile by profile.
-func (t *Trainer) Links(ctx context.Context, accept, review float64) ([]graph.Link, *LinkReport, error) {
+// then re-scores profile by profile. Unless dryRun, the term
+// frequencies incremental matching uses are counted afresh over the
+// records.
+func (t *Trainer) Links(ctx context.Context, accept, review float64, dryRun bool) ([]graph.Link, *LinkReport, error) {
+	t.mu.Lock() // one training or bulk pass at a time
+	defer t.mu.Unlock()
 	a := t.auto.Load()
 	if a == nil {
 		return nil, nil, nil
@@ -69,6 +73,15 @@ func (t *Trainer) Links(ctx context.Context, accept, review float64) ([]graph.Li
 	ds, err := NewDataset(&a.Model.Config, recs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("matching: links: %w", err)
+	}
+	// Incremental matching weighs names by the counts of every stored
+	// record from now on, not only those the model was trained on.
+	if !dryRun {
+		fresh := *a
+		fresh.Frequencies = ds.Frequencies()
+		if err := t.save(ctx, &fresh); err != nil {
+			return nil, nil, err
+		}
 	}
 	var mu sync.Mutex
 	var kept []ScoredPair

@@ -124,7 +124,20 @@ func decodeAuto(v string) (*AutoModel, error) {
 
 func (t *Trainer) activate(a *AutoModel) {
 	t.auto.Store(a)
-	t.Stitcher.SetMatcher(NewGraphMatcher(a.Model, t.Hold).WithRename(a.Rename()))
+	t.Stitcher.SetMatcher(NewGraphMatcher(a.Model, t.Hold).WithRename(a.Rename()).WithFrequencies(a.Frequencies))
+}
+
+// save stores the automatic model and puts it in use.
+func (t *Trainer) save(ctx context.Context, a *AutoModel) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("matching: %w", err)
+	}
+	if err := t.Store.PutSetting(ctx, SettingAutoModel, string(b)); err != nil {
+		return fmt.Errorf("matching: store model: %w", err)
+	}
+	t.activate(a)
+	return nil
 }
 
 // AddRecordIDTypes marks the identifier types of an import as record IDs
@@ -201,14 +214,9 @@ func (t *Trainer) Ensure(ctx context.Context, force, dryRun bool) (*Decision, er
 	if err != nil {
 		return nil, fmt.Errorf("matching: train: %w", err)
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return nil, fmt.Errorf("matching: %w", err)
+	if err := t.save(ctx, a); err != nil {
+		return nil, err
 	}
-	if err := t.Store.PutSetting(ctx, SettingAutoModel, string(b)); err != nil {
-		return nil, fmt.Errorf("matching: store model: %w", err)
-	}
-	t.activate(a)
 	fields := make([]string, len(a.Model.Config.Fields))
 	for i, f := range a.Model.Config.Fields {
 		fields[i] = f.Name

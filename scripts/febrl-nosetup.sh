@@ -4,6 +4,9 @@
 # rec_id pairs against FEBRL's truth (rec-N-org / rec-N-dup-K).
 # usage: scripts/febrl-nosetup.sh STORE FILE[:SOURCE]...   (STORE: a fresh
 # directory, or bolt://neo4j:password@host:port for a reset Neo4j)
+# A literal `match` among the arguments runs `idgraph match` at that point
+# (and not after the last file), to measure imports matched incrementally
+# with the model a first match trained: STORE a.csv match b.csv
 # ID_COLUMN names the record-ID column (default rec_id); its values must
 # match rec-N-… as FEBRL's and `idgraph synth`'s do.
 set -eu
@@ -16,12 +19,18 @@ pid=$!
 trap 'kill $pid' EXIT
 for _ in $(seq 50); do curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 start=$(date +%s.%N)
+matched=
 for arg in "$@"; do
+	if [ "$arg" = match ]; then
+		"$bin" match --server "http://$addr" --key sk --resume-file ""
+		matched=1
+		continue
+	fi
 	file=${arg%%:*}; src=${arg#*:}; [ "$src" = "$arg" ] && src=crm
 	"$bin" import --server "http://$addr" --key wk --source "$src" --identifiers "$idcol" "$file"
 done
 imported=$(date +%s.%N)
-"$bin" match --server "http://$addr" --key sk --resume-file ""
+[ -n "$matched" ] || "$bin" match --server "http://$addr" --key sk --resume-file ""
 done_=$(date +%s.%N)
 "$bin" export profiles --server "http://$addr" --key rk | IDCOL="$idcol" python3 -c '
 import json, os, re, sys

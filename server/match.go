@@ -96,7 +96,7 @@ func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	if req.After == "" && s.cfg.Trainer != nil {
 		// With a model trained for the imported records, the whole run is
 		// one bulk pass over them (as `idgraph eval`), not page by page.
-		links, rep, err := s.cfg.Trainer.Links(r.Context(), cfg.Accept, cfg.Review)
+		links, rep, err := s.cfg.Trainer.Links(r.Context(), cfg.Accept, cfg.Review, req.DryRun)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -170,5 +170,20 @@ func (s *Server) applyLinks(r *http.Request, links []graph.Link, cfg *graph.Matc
 		resp.Merges += res.Merges
 		s.metrics.merges.Add(float64(res.Merges))
 	}
-	return resp, nil
+	// Later observations are matched incrementally: they must find the
+	// profiles the pass left under the model's blocking keys.
+	for after := ""; ; {
+		ps, err := s.reader.Profiles(r.Context(), after, linkChunk)
+		if err != nil || len(ps) == 0 {
+			return resp, err
+		}
+		ids := make([]string, len(ps))
+		for i, p := range ps {
+			ids[i] = p.ID
+		}
+		if err := s.stitcher.FileBlocks(r.Context(), ids); err != nil {
+			return resp, err
+		}
+		after = ids[len(ids)-1]
+	}
 }
