@@ -49,8 +49,10 @@ type MatchResponse struct {
 	Bulk *match.LinkReport `json:"bulk,omitempty"`
 }
 
-// handleMatch re-scores a page of live profiles with the loaded model. It
-// needs the steward key: a dry run shows identifiers of many people, and a
+// handleMatch re-scores a page of live profiles with the loaded model,
+// or, on the first page when a model trained with no set-up step is in
+// use, links every imported record in one bulk pass. It needs the steward
+// key: a dry run shows identifiers of many people, and a
 // real run merges profiles, while write keys ship inside web pages.
 func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
 	err := s.authSteward(r, "/v1/match")
