@@ -133,12 +133,15 @@ func (m *model) observe(o *graph.Observation) {
 // and tight matching guards.
 type fuzzConfig struct {
 	matching, tight bool
-	cfg             graph.Config
-	match           graph.MatchConfig
+	// bulk: the rematch operation is a bulk pass's links instead
+	// (`idgraph match` with a model trained with no set-up step).
+	bulk  bool
+	cfg   graph.Config
+	match graph.MatchConfig
 }
 
 func decodeConfig(c int) fuzzConfig {
-	fc := fuzzConfig{matching: c&1 != 0, tight: c&2 != 0, cfg: graph.DefaultConfig(), match: graph.DefaultMatchConfig()}
+	fc := fuzzConfig{matching: c&1 != 0, tight: c&2 != 0, bulk: c&128 != 0, cfg: graph.DefaultConfig(), match: graph.DefaultMatchConfig()}
 	if fc.tight {
 		fc.cfg.Limits = map[string]int{graph.TypeUserID: 1, graph.TypeEmail: 2, graph.TypeAnonymousID: 3, graph.TypeDeviceID: 1, graph.TypeCRMID: 1, "loyalty_id": 1}
 		fc.cfg.HubLimit = 2
@@ -318,6 +321,34 @@ func runStitch(t *testing.T, s graph.Store, data []byte) {
 					return err
 				}, joins)
 			}
+		case op == 16 && fc.bulk:
+			// A bulk pass's links between any stored identifiers, joined
+			// or held, or their plan: the graph's guards and steward
+			// decisions must hold whatever the bulk run says.
+			flush()
+			keys := slices.SortedFunc(maps.Keys(m.exists), graph.Key.Compare)
+			if len(keys) < 2 {
+				continue
+			}
+			var links []graph.Link
+			for n := 1 + r.pick(4); n > 0; n-- {
+				l := graph.Link{A: keys[r.pick(len(keys))], B: keys[r.pick(len(keys))], Model: "fuzz-bulk"}
+				flags := r.next()
+				l.Join = flags&1 != 0
+				l.Score.Probability = []float64{0.99, 0.97, 0.8, 0.65}[flags>>1&3]
+				if flags&8 != 0 {
+					l.Hold = graph.ReasonClusterGuard
+				}
+				links = append(links, l)
+			}
+			act(fmt.Sprintf("links %v", links), func(ctx context.Context) error {
+				if graph.IsDryRun(ctx) {
+					_, _, err := st.PlanLinks(ctx, links, nil)
+					return err
+				}
+				_, err := st.ApplyLinks(ctx, links)
+				return err
+			}, func() { m.linked = true })
 		case op == 16:
 			// The bulk re-score (idgraph match), or its plan, which must
 			// write nothing (the dry-run bit decides which).
@@ -604,9 +635,11 @@ func dumpGraph(t *testing.T, s graph.Store, m *model) string {
 // FuzzStitch's seeds are in testdata/fuzz/FuzzStitch with the crashers
 // found, written by testdata/fuzz/seeds.py (which says what each
 // exercises). The input: a config byte (bit 0 matching, bit 1 tight
-// limits, bit 2 tight matching guards), then operations: 0-7 observe, 8
-// flush the batch, 9 redeliver, 10 approve, 11 reject, 12 link, 13 split,
-// 14 undo merge, 15 undo split, 16 rematch. An observation is: count-1,
+// limits, bit 2 tight matching guards, bit 7 bulk links for rematch), then
+// operations: 0-7 observe, 8 flush the batch, 9 redeliver, 10 approve, 11
+// reject, 12 link, 13 split, 14 undo merge, 15 undo split, 16 rematch (or
+// bulk links: count-1, then per link two identifier picks and a flags
+// byte). An observation is: count-1,
 // identifier indexes, flags (bit 0 alias, bits 1-3 person+1, bits 4-7
 // minutes). A steward action or rematch is: the choice of edge, profile
 // or entry (and a split's mask), then a byte whose bit 0 makes it a dry

@@ -2,7 +2,7 @@
 # Run: python3 graph/testdata/fuzz/seeds.py
 import os
 U1,U2,U3,EA,EB,ENONE,A1,A2,AU1,D1,D2,C1,C2,L1=range(14)
-MATCH,TIGHT,GUARDS=1,2,4
+MATCH,TIGHT,GUARDS,BULK=1,2,4,128
 FLUSH,REDELIVER,APPROVE,REJECT,LINK,SPLIT,UNDOMERGE,UNDOSPLIT,REMATCH=8,9,10,11,12,13,14,15,16
 REAL,DRY=0,1
 JON80,JON90,JANE,ANN=1,2,3,4
@@ -39,6 +39,14 @@ seeds={
  'reject-then-seen-again': [MATCH|TIGHT|GUARDS]+obs([U1,A1],JON80)+obs([U2,A2],JON90,1)+[FLUSH,REJECT,0,DRY,REJECT,0,REAL]+obs([U2,A2],JON80,5)+obs([C1,D1],JANE,6)+obs([C2],JON80,7)+[FLUSH,APPROVE,0,REAL,UNDOMERGE,1,REAL,REDELIVER,2,FLUSH,REMATCH,2,REAL],
  # Link joins what was never seen together; undo the link's merge, split,
  # link again.
+ # Bulk links (BULK turns REMATCH into a bulk pass's links: a count-1
+ # byte, then per link two identifier picks and a flags byte: bit 0 join,
+ # bits 1-2 the score, bit 3 held by the cluster guard): joins, a held
+ # pair, one across merge protection; planned, applied, a reject, applied
+ # again, a merge undone.
+ 'bulk-links-guards': [MATCH|TIGHT|BULK]+obs([C1],JON80)+obs([C2],JON80,1)+obs([U1,A1],JANE,2)+obs([U2,A2],JANE,3)+[FLUSH,
+   REMATCH,3,0,1,1,2,3,1,4,5,9,1,4,4,DRY, REMATCH,3,0,1,1,2,3,1,4,5,9,1,4,4,REAL, REJECT,0,REAL,
+   REMATCH,3,0,1,1,2,3,1,4,5,9,1,4,4,REAL, UNDOMERGE,0,REAL]+obs([C1,D1],JON80,5)+[FLUSH],
  'link-undo': [MATCH|TIGHT]+obs([U1,EA])+obs([U2,EB],ANN)+obs([U3,ENONE],ANN)+[LINK,0,7,DRY,LINK,0,7,REAL,UNDOMERGE,0,REAL,SPLIT,0,255,REAL,LINK,1,2,REAL,UNDOSPLIT,0,REAL]+obs([U1,EB])+[FLUSH],
 }
 d=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'FuzzStitch')
