@@ -18,7 +18,7 @@ import (
 
 // Segments in the graph: a definition is a (:Segment {key}) or
 // (:ComputedTrait {key}) node holding its JSON; each profile's entries are
-// one (:SegmentState {profile, rev, entries}) node, the source of truth,
+// one (:SegmentState {profile, rev, data}) node, the source of truth,
 // mirrored in Cypher as (:Profile)-[:IN_SEGMENT {since, version}]->(:Segment)
 // so that membership can be queried directly; (:SegmentTimer {profile,
 // ref, at}) nodes are the timer index and (:SegmentChange {seq, ...}) the
@@ -202,14 +202,17 @@ func (g segStore) Definitions(ctx context.Context) ([]*segments.Definition, erro
 	return out, nil
 }
 
-func stateFrom(profile string, rev, entries any) (*segments.ProfileState, error) {
-	st := &segments.ProfileState{Profile: profile}
-	st.Rev, _ = rev.(int64)
-	if data, _ := entries.(string); data != "" {
-		if err := json.Unmarshal([]byte(data), &st.Entries); err != nil {
+// stateFrom decodes a state node's data (the state's JSON) and revision
+// (kept apart, as the property saves compare).
+func stateFrom(profile string, rev, data any) (*segments.ProfileState, error) {
+	st := &segments.ProfileState{}
+	if data, _ := data.(string); data != "" {
+		if err := json.Unmarshal([]byte(data), st); err != nil {
 			return nil, fmt.Errorf("corrupt segment state of %s: %w", profile, err)
 		}
 	}
+	st.Profile = profile
+	st.Rev, _ = rev.(int64)
 	return st, nil
 }
 
@@ -221,7 +224,7 @@ func (g segStore) States(ctx context.Context, profiles []string) ([]*segments.Pr
 	}
 	recs, err := g.s.read(ctx, `UNWIND $ids AS id
 		OPTIONAL MATCH (st:SegmentState {profile: id})
-		RETURN id, st.rev, st.entries`, map[string]any{"ids": profiles})
+		RETURN id, st.rev, st.data`, map[string]any{"ids": profiles})
 	if err != nil {
 		return nil, wrap("neo4j: segment states", err)
 	}
@@ -264,7 +267,7 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 			recs, err := t.collect(ctx, `MERGE (st:SegmentState {profile: $id})
 				ON CREATE SET st.rev = 0
 				SET st.lock = true REMOVE st.lock
-				RETURN st.rev, st.entries`, map[string]any{"id": next.Profile})
+				RETURN st.rev, st.data`, map[string]any{"id": next.Profile})
 			if err != nil {
 				return err
 			}
@@ -283,7 +286,7 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 		var changes [][]*segments.ChangeRecord
 		n := 0
 		for i, sv := range saves {
-			cs := segments.Diff(sv.State.Profile, olds[i].Entries, sv.State.Entries, sv.Reason, sv.At)
+			cs := segments.Diff(sv, olds[i].Entries)
 			changes = append(changes, cs)
 			n += len(cs)
 		}
@@ -353,7 +356,7 @@ func allocate(ctx context.Context, t *tx, n int) (uint64, error) {
 }
 
 func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes []*segments.ChangeRecord) error {
-	entries, err := json.Marshal(next.Entries)
+	data, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
@@ -375,8 +378,8 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 		cypher string
 		params map[string]any
 	}{
-		{`MATCH (st:SegmentState {profile: $id}) SET st.rev = st.rev + 1, st.entries = $entries`,
-			map[string]any{"entries": string(entries)}},
+		{`MATCH (st:SegmentState {profile: $id}) SET st.rev = st.rev + 1, st.data = $data`,
+			map[string]any{"data": string(data)}},
 		{`MATCH (t:SegmentTimer {profile: $id}) DELETE t`, nil},
 		{`UNWIND $rows AS r CREATE (:SegmentTimer {profile: $id, ref: r.ref, at: r.at})`, map[string]any{"rows": timers}},
 		{`MATCH (:Profile {id: $id})-[m:IN_SEGMENT]->(s:Segment) WHERE NOT s.key IN $keys DELETE m`,

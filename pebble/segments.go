@@ -255,7 +255,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		for k := range is {
 			w.put(memberKey(k, next.Profile), []byte(next.Profile))
 		}
-		for _, c := range segments.Diff(next.Profile, old.Entries, next.Entries, sv.Reason, sv.At) {
+		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++
 			c.Sequence = seq
 			w.putJSON(changeKey(seq), c)

@@ -171,6 +171,23 @@ type ProfileState struct {
 	Profile string           `json:"profile"`
 	Rev     int64            `json:"rev"`
 	Entries map[string]Entry `json:"entries,omitempty"`
+	// Identity is the profile's identity when the entries were computed:
+	// the engine compares it with the profile's to see merges, splits and
+	// identifier changes that no event announced.
+	Identity Identity `json:"identity,omitzero"`
+	// Definitions fingerprints the definitions (and versions) the entries
+	// were computed with: when they differ from the loaded ones, every
+	// definition is evaluated again (entries that say nothing are not
+	// stored, so their versions are not known one by one).
+	Definitions string `json:"definitions,omitempty"`
+}
+
+// Identity is what a profile's entries were computed from besides its
+// events and traits.
+type Identity struct {
+	// Absorbed fingerprints the profiles it had absorbed (AbsorbedPrint).
+	Absorbed string         `json:"absorbed,omitempty"`
+	Counts   map[string]int `json:"counts,omitempty"`
 }
 
 // Member reports whether the profile is in the segment.
@@ -209,8 +226,10 @@ type ChangeRecord struct {
 // computed from; the store writes it as Rev+1.
 type Save struct {
 	State  *ProfileState
-	Reason string    // for the change records
-	At     time.Time // the evaluation time, the change records' time
+	Reason string // for the change records
+	// Reasons overrides Reason for some segments (by RefString).
+	Reasons map[string]string
+	At      time.Time // the evaluation time, the change records' time
 }
 
 // Timer is one entry of the timer index: the (profile, definition) whose
@@ -264,11 +283,12 @@ type Backend interface {
 	Segments() Store
 }
 
-// Diff returns the membership changes from old to next (either may be
-// nil: no entries), in segment key order, without sequence numbers. A
-// record's version is the definition version of the entry that decided
-// it: the new one on entering, the old one on exiting with no new entry.
-func Diff(profile string, old, next map[string]Entry, reason string, at time.Time) []*ChangeRecord {
+// Diff returns the membership changes a save makes to the stored entries
+// old, in segment key order, without sequence numbers. A record's version
+// is the definition version of the entry that decided it: the new one on
+// entering, the old one on exiting with no new entry.
+func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
+	next := sv.State.Entries
 	var refs []string
 	for r, e := range old {
 		if e.Member != next[r].Member {
@@ -287,7 +307,11 @@ func Diff(profile string, old, next map[string]Entry, reason string, at time.Tim
 		if err != nil || ref.Kind != lang.KindSegment {
 			continue // only segments have members
 		}
-		c := &ChangeRecord{Segment: ref.Key, Profile: profile, Reason: reason, Time: at.UTC(), Direction: Exited, Version: old[rs].Version}
+		reason := sv.Reason
+		if r, ok := sv.Reasons[rs]; ok {
+			reason = r
+		}
+		c := &ChangeRecord{Segment: ref.Key, Profile: sv.State.Profile, Reason: reason, Time: sv.At.UTC(), Direction: Exited, Version: old[rs].Version}
 		if e, ok := next[rs]; ok {
 			c.Version = e.Version
 			if e.Member {

@@ -222,13 +222,15 @@ func testSaveWritesChangeRecords(t *testing.T, g graph.Store, s segments.Store) 
 	ltv := segments.RefString(segments.Ref{Kind: lang.KindComputed, Key: "ltv"})
 	vip := segments.RefString(segRef("vip"))
 	// p0 enters, with a computed value.
+	identity := segments.Identity{Absorbed: "x", Counts: map[string]int{"user_id": 1}}
 	cs := save(t, s, segments.Save{State: &segments.ProfileState{Profile: ps[0], Entries: map[string]segments.Entry{
 		vip: member(), ltv: {Version: 1, Value: &segments.Value{Type: "number", Number: 42}},
-	}}, Reason: segments.ReasonData, At: t0})
+	}, Identity: identity}, Reason: segments.ReasonData, At: t0})
 	want := []segments.ChangeRecord{{Sequence: 1, Segment: "vip", Version: 1, Profile: ps[0], Direction: segments.Entered, Reason: segments.ReasonData, Time: t0}}
 	sameChanges(t, "first save", cs, want)
 	st := state(t, s, ps[0])
-	if st.Rev != 1 || !st.Member("vip") || !st.Entries[ltv].Value.Equal(&segments.Value{Type: "number", Number: 42}) {
+	if st.Rev != 1 || !st.Member("vip") || !st.Entries[ltv].Value.Equal(&segments.Value{Type: "number", Number: 42}) ||
+		st.Identity.Absorbed != "x" || st.Identity.Counts["user_id"] != 1 {
 		t.Errorf("state after the first save: %+v", st)
 	}
 	// Saved again unchanged: no record. Then p0 exits and p1 enters in
