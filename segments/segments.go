@@ -296,7 +296,7 @@ func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
 		}
 	}
 	for r, e := range next {
-		if e.Member && !old[r].Member {
+		if _, seen := old[r]; e.Member && !seen {
 			refs = append(refs, r)
 		}
 	}
