@@ -23,6 +23,8 @@ import (
 // so that membership can be queried directly; (:SegmentTimer {profile,
 // ref, at}) nodes are the timer index and (:SegmentChange {seq, ...}) the
 // change records, numbered from the singleton (:SegmentSequence).
+// (:PendingChange {profile, events, traits, mark}) nodes are the data
+// changes stitching wrote with its events and segments have not evaluated.
 var segmentSchema = []string{
 	"CREATE CONSTRAINT segment_key IF NOT EXISTS FOR (s:Segment) REQUIRE s.key IS UNIQUE",
 	"CREATE CONSTRAINT computed_trait_key IF NOT EXISTS FOR (c:ComputedTrait) REQUIRE c.key IS UNIQUE",
@@ -31,6 +33,7 @@ var segmentSchema = []string{
 	"CREATE INDEX segment_timer_profile IF NOT EXISTS FOR (t:SegmentTimer) ON (t.profile)",
 	"CREATE CONSTRAINT segment_change_seq IF NOT EXISTS FOR (c:SegmentChange) REQUIRE c.seq IS UNIQUE",
 	"CREATE CONSTRAINT segment_sequence_id IF NOT EXISTS FOR (q:SegmentSequence) REQUIRE q.id IS UNIQUE",
+	"CREATE CONSTRAINT pending_change_profile IF NOT EXISTS FOR (d:PendingChange) REQUIRE d.profile IS UNIQUE",
 }
 
 var _ segments.Backend = (*Store)(nil)
@@ -456,4 +459,42 @@ func (g segStore) Members(ctx context.Context, segment, after string, limit int)
 		out[i], _ = r.Values[0].(string)
 	}
 	return out, nil
+}
+
+func dataChangeRow(c graph.DataChange) any {
+	return map[string]any{"profile": c.Profile, "events": nonNil(c.Events), "traits": nonNil(c.Traits)}
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// PendingChanges reads the pending data changes in profile order.
+func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pending, error) {
+	recs, err := g.s.read(ctx, `MATCH (d:PendingChange)
+		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: pending changes", err)
+	}
+	out := make([]segments.Pending, len(recs))
+	for i, r := range recs {
+		m := props(r.Values[0])
+		mark, _ := m["mark"].(int64)
+		out[i] = segments.Pending{DataChange: graph.DataChange{Profile: getString(m, "profile"),
+			Events: getStrings(m, "events"), Traits: getStrings(m, "traits")}, Mark: mark}
+	}
+	return out, nil
+}
+
+// DonePending deletes a pending change unless more was added since it was
+// read.
+func (g segStore) DonePending(ctx context.Context, p segments.Pending) error {
+	if _, err := g.s.write(ctx, `MATCH (d:PendingChange {profile: $profile}) WHERE d.mark = $mark DELETE d`,
+		map[string]any{"profile": p.Profile, "mark": p.Mark}); err != nil {
+		return wrap("neo4j: done pending", err)
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ var (
 	pSegMember = []byte("sm/") // + segment key + 0 + profile ID → profile ID: members in ID order
 	pSegChange = []byte("sc/") // + sequence (8 bytes, big-endian) → segments.ChangeRecord
 	pSegTimer  = []byte("st/") // + deadline + profile ID + 0 + reference → segments.Timer
+	pPending   = []byte("sp/") // + profile ID → segments.Pending: data changes not yet evaluated
 )
 
 var _ segments.Backend = (*Store)(nil)
@@ -374,4 +375,62 @@ func (g segStore) Members(_ context.Context, segment, after string, limit int) (
 		return nil, fmt.Errorf("pebble: members: %w", err)
 	}
 	return out, nil
+}
+
+// pendData adds a transaction's data changes to the pending ones, in the
+// transaction's batch: they are durable exactly when the events are.
+func (t *tx) pendData(w *batchWriter, cs []graph.DataChange) error {
+	for _, c := range cs {
+		k := key(pPending, []byte(c.Profile))
+		var p segments.Pending
+		if _, err := t.getJSON(&p, k); err != nil {
+			return err
+		}
+		p.DataChange = graph.MergeDataChange(p.DataChange, c)
+		p.Profile = c.Profile
+		p.Mark++
+		w.putJSON(k, &p)
+	}
+	return nil
+}
+
+// PendingChanges reads the pending data changes in profile order.
+func (g segStore) PendingChanges(_ context.Context, limit int) ([]segments.Pending, error) {
+	var out []segments.Pending
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: pPending, UpperBound: prefixEnd(pPending)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: pending changes: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		var p segments.Pending
+		if err := jsonUnmarshal(it.Value(), &p); err != nil {
+			return nil, fmt.Errorf("pebble: pending changes: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: pending changes: %w", err)
+	}
+	return out, nil
+}
+
+// DonePending deletes a pending change unless more was added since it was
+// read.
+func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	var cur segments.Pending
+	k := key(pPending, []byte(p.Profile))
+	ok, err := g.s.getJSON(&cur, k)
+	if err != nil {
+		return fmt.Errorf("pebble: done pending: %w", err)
+	}
+	if !ok || cur.Mark != p.Mark {
+		return nil
+	}
+	if err := g.s.db.Delete(k, cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
+	}
+	return nil
 }

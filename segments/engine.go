@@ -468,11 +468,43 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 	}
 }
 
-// Run drains the timer index until ctx ends, waking at the next deadline
-// or every poll at the latest (deadlines that other processes save are
-// seen then). Errors are passed to report and retried at the next wake.
-func (e *Engine) Run(ctx context.Context, poll time.Duration, report func(error)) {
+// CatchUp evaluates the pending data changes (written with the events
+// they come from, so none is lost by a crash between the two) and returns
+// how many it took; the caller repeats while there are some.
+func (e *Engine) CatchUp(ctx context.Context) (int, error) {
+	ps, err := e.store.PendingChanges(ctx, e.opt.TimerBatch)
+	if err != nil {
+		return 0, fmt.Errorf("segments: catch up: %w", err)
+	}
+	for _, p := range ps {
+		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits}); err != nil {
+			return 0, fmt.Errorf("segments: catch up: %w", err)
+		}
+		// Removed only now: a crash before this line evaluates it again,
+		// which changes nothing.
+		if err := e.store.DonePending(ctx, p); err != nil {
+			return 0, fmt.Errorf("segments: catch up: %w", err)
+		}
+	}
+	return len(ps), nil
+}
+
+// Run keeps the segments up to date until ctx ends: it evaluates pending
+// data changes, drains the timer index, then sleeps until the next
+// deadline, a signal on wake (sent after each ingest), or poll at the
+// latest (to see what other processes wrote). Errors are passed to report
+// and retried at the next wake.
+func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration, report func(error)) {
 	for {
+		for {
+			n, err := e.CatchUp(ctx)
+			if err != nil && ctx.Err() == nil {
+				report(err)
+			}
+			if n == 0 || err != nil {
+				break
+			}
+		}
 		if _, err := e.Drain(ctx); err != nil && ctx.Err() == nil {
 			report(err)
 		}
@@ -480,10 +512,14 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration, report func(error)
 		if ts, err := e.store.DueTimers(ctx, e.opt.Now().Add(poll), 1); err == nil && len(ts) > 0 {
 			wait = max(ts[0].At.Sub(e.opt.Now()), 0)
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(wait):
+		case <-wake:
+		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }

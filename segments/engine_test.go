@@ -12,8 +12,10 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	graphtest "github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/segments/lang"
+	segtest "github.com/idgraph/idgraph/segments/storetest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -276,4 +278,39 @@ func TestDefinitionEdits(t *testing.T) {
 		}
 		want(t, "after the delete", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}), "buyer exited v1 definition")
 	})
+}
+
+// Data changes are durable with the events: a process that stops after
+// ingesting and before evaluating (here, a store closed and opened again
+// and an engine with no memory) evaluates them when it catches up.
+func TestCatchUpAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	g, err := pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segtest.Define(t, g.Segments(), lang.KindSegment, "buyer", `events("Order").exists()`)
+	segtest.IngestRecording(t, g, track("m1", "Order", t0, "", "user_id:ann"))
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g, err = pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	e := segments.NewEngine(g, g.Segments(), segments.EngineOptions{Now: func() time.Time { return t0.Add(time.Hour) }})
+	if err := e.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.CatchUp(context.Background()); n != 1 || err != nil {
+		t.Fatalf("caught up with %d changes (%v), want 1", n, err)
+	}
+	if n, err := e.CatchUp(context.Background()); n != 0 || err != nil {
+		t.Fatalf("%d changes still pending (%v)", n, err)
+	}
+	members, err := g.Segments().Members(context.Background(), "buyer", "", 10)
+	if err != nil || len(members) != 1 || members[0] != graphtest.ProfileOf(t, g, "user_id:ann").ID {
+		t.Errorf("members %q (%v), want ann's profile", members, err)
+	}
 }

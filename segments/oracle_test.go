@@ -65,10 +65,16 @@ type oracle struct {
 	people [][]string
 	checks int
 	merges int
+	// viaPending sends changes through the durable path: stitching
+	// records them with the events, the engine catches up.
+	viaPending bool
+	stitcher   *graph.Stitcher
 }
 
 func newOracle(t *testing.T, f *fixture, seed uint64) *oracle {
-	o := &oracle{f: f, rng: rand.New(rand.NewPCG(seed, 13)), log: map[string]*graph.Observation{}}
+	o := &oracle{f: f, rng: rand.New(rand.NewPCG(seed, 13)), log: map[string]*graph.Observation{},
+		viaPending: seed%2 == 1, stitcher: graph.NewStitcher(f.g, graph.DefaultConfig())}
+	o.stitcher.RecordDataChanges = o.viaPending
 	env := lang.MapEnv{}
 	for _, d := range oracleDefs {
 		f.define(d.kind, d.key, d.src)
@@ -163,8 +169,16 @@ func (o *oracle) run(t *testing.T, steps int) {
 			o.log[obs.MessageID] = obs
 			o.order = append(o.order, obs.MessageID)
 		}
-		o.merges += o.f.ingest(obs).Merges
-		o.incremental(t, obs)
+		r, err := o.stitcher.Ingest(ctx, []*graph.Observation{obs})
+		if err != nil {
+			t.Fatalf("step %d: ingest: %v", i, err)
+		}
+		o.merges += r.Merges
+		if o.viaPending {
+			o.catchUp(t)
+		} else {
+			o.incremental(t, obs)
+		}
 		if o.rng.IntN(4) == 0 {
 			if _, err := o.f.e.Drain(ctx); err != nil {
 				t.Fatalf("step %d: drain: %v", i, err)
@@ -182,6 +196,20 @@ func (o *oracle) run(t *testing.T, steps int) {
 		}
 	}
 	o.checkTransitions(t)
+}
+
+// catchUp evaluates the pending changes stitching recorded.
+func (o *oracle) catchUp(t *testing.T) {
+	t.Helper()
+	for {
+		n, err := o.f.e.CatchUp(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
 }
 
 // incremental tells the engine what the observation changed, for every
@@ -363,8 +391,8 @@ func (o *oracle) checkTransitions(t *testing.T) {
 			t.Errorf("profile %s: last record for %s is %s, member: %v", k[0], k[1], dir, sts[0].Member(k[1]))
 		}
 	}
-	t.Logf("%d messages (%d redeliveries), %d merges, %d checkpoints, %d change records, zero mismatches",
-		len(o.sent), len(o.sent)-len(o.order), o.merges, o.checks, n)
+	t.Logf("%d messages (%d redeliveries), %d merges, %d checkpoints, %d change records, zero mismatches (pending changes: %v)",
+		len(o.sent), len(o.sent)-len(o.order), o.merges, o.checks, n, o.viaPending)
 }
 
 // TestOracle: random streams of events (late, duplicate, out of order,

@@ -276,6 +276,21 @@ type Store interface {
 	DueTimers(ctx context.Context, until time.Time, limit int) ([]Timer, error)
 	// Members pages through a segment's members in profile ID order.
 	Members(ctx context.Context, segment, after string, limit int) ([]string, error)
+
+	// PendingChanges returns up to limit profiles' pending data changes
+	// (written with the events, graph.Changes.DataChanges), in profile ID
+	// order.
+	PendingChanges(ctx context.Context, limit int) ([]Pending, error)
+	// DonePending removes a pending change once evaluated, unless more was
+	// added to it since it was read (its Mark moved on).
+	DonePending(ctx context.Context, p Pending) error
+}
+
+// Pending is a profile's data changes not yet evaluated, merged since the
+// last evaluation; Mark counts the transactions that added to it.
+type Pending struct {
+	graph.DataChange
+	Mark int64 `json:"mark"`
 }
 
 // Backend is implemented by graph stores that also store segments.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		{"TimersInDeadlineOrder", testTimersInDeadlineOrder},
 		{"DeleteDropsMembers", testDeleteDropsMembers},
 		{"ConcurrentSavesOneWins", testConcurrentSavesOneWins},
+		{"PendingChangesMergeUntilDone", testPendingChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -445,5 +447,86 @@ func testConcurrentSavesOneWins(t *testing.T, g graph.Store, s segments.Store) {
 	}
 	if cs := allChanges(t, s); len(cs) != 1 {
 		t.Errorf("%d change records, want 1", len(cs))
+	}
+}
+
+// IngestRecording ingests observations with a stitcher that records data
+// changes (graph.Stitcher.RecordDataChanges), one transaction each.
+func IngestRecording(t *testing.T, g graph.Store, obs ...*graph.Observation) {
+	t.Helper()
+	st := graph.NewStitcher(g, graph.DefaultConfig())
+	st.RecordDataChanges = true
+	for _, o := range obs {
+		if _, err := st.Ingest(context.Background(), []*graph.Observation{o}); err != nil {
+			t.Fatalf("ingest %s: %v", o.MessageID, err)
+		}
+	}
+}
+
+func pending(t *testing.T, s segments.Store) []string {
+	t.Helper()
+	ps, err := s.PendingChanges(context.Background(), 100)
+	if err != nil {
+		t.Fatalf("pending changes: %v", err)
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("%s %q %q %d", p.Profile, p.Events, p.Traits, p.Mark))
+	}
+	return out
+}
+
+// Data changes are written with the events, merge per profile until they
+// are taken, and are not taken from under a writer that added to them.
+func testPendingChanges(t *testing.T, g graph.Store, s segments.Store) {
+	ctx := context.Background()
+	graphtest.Ingest(t, g, graphtest.Obs("m0", t0, "user_id:u0")) // records nothing
+	if got := pending(t, s); len(got) != 0 {
+		t.Fatalf("a stitcher not recording data changes wrote %q", got)
+	}
+	order := graphtest.Obs("m1", t0, "user_id:u1")
+	order.Event.Name = "Order"
+	identify := graphtest.Obs("m2", t0, "user_id:u1")
+	identify.Event, identify.Traits = graph.Event{Type: "identify"}, map[string]any{"address": map[string]any{"city": "Lyon"}}
+	IngestRecording(t, g, order, identify, graphtest.Obs("m3", t0, "user_id:u0"))
+	u0, u1 := graphtest.ProfileOf(t, g, "user_id:u0").ID, graphtest.ProfileOf(t, g, "user_id:u1").ID
+	want := []string{fmt.Sprintf(`%s ["Tested"] [] 1`, u0), fmt.Sprintf(`%s ["Order"] ["address.city"] 2`, u1)}
+	if u1 < u0 {
+		want[0], want[1] = want[1], want[0]
+	}
+	if got := pending(t, s); !slices.Equal(got, want) {
+		t.Fatalf("pending %q, want %q", got, want)
+	}
+	ps, err := s.PendingChanges(ctx, 1)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("limit 1: %v %v", ps, err)
+	}
+	// More arrives for the first profile after it was read: taking it
+	// then leaves the merged change.
+	first := ps[0]
+	more := graphtest.Obs("m4", t0, "user_id:u0")
+	more.Event.Name = "Page"
+	if first.Profile == u1 {
+		more.Identifiers = []graph.Key{{Type: "user_id", Value: "u1"}}
+	}
+	IngestRecording(t, g, more)
+	if err := s.DonePending(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got := pending(t, s)
+	if len(got) != 2 || !slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, first.Profile+` ["`) && strings.Contains(p, `"Page"`) }) {
+		t.Fatalf("after taking a change that grew: %q", got)
+	}
+	ps, err = s.PendingChanges(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := s.DonePending(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pending(t, s); len(got) != 0 {
+		t.Errorf("pending after taking all: %q", got)
 	}
 }
