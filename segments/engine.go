@@ -523,3 +523,93 @@ func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Durati
 		timer.Stop()
 	}
 }
+
+// Define checks a definition against the loaded ones and saves it as a new
+// version (expectedVersion as Store.PutDefinition: 0 creates), with
+// status BACKFILLING, then reloads the engine. Every error of the
+// language is a *lang.Error with a code and a position; nothing is saved
+// unless the definition compiles. The caller runs Backfill next.
+func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*Definition, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	env := lang.MapEnv{}
+	for _, c := range e.defs.order {
+		env[c.def.Ref()] = c.prog.Definition()
+	}
+	e.mu.RUnlock()
+	if _, err := lang.Compile(src, lang.Options{Kind: kind, Key: key, Limits: e.opt.Limits, Env: env}); err != nil {
+		return nil, err
+	}
+	now := e.opt.Now().UTC()
+	d, err := e.store.PutDefinition(ctx, &Definition{Kind: kind, Key: key, Source: src,
+		Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}, expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	return d, e.Load(ctx)
+}
+
+// backfillPage is how many profiles a backfill evaluates between progress
+// reports.
+const backfillPage = 200
+
+// Backfill evaluates a definition for every live profile, reporting its
+// progress in the definition's status, and makes it LIVE (or FAILED).
+// Events keep flowing meanwhile: each profile's evaluation is exact when
+// it is saved, and a save from a stale state is evaluated again, so a
+// profile changed during the backfill is neither missed nor counted
+// twice. A newer version of the definition stops this backfill (its own
+// replaces it).
+func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
+	total, err := e.graph.CountProfiles(ctx)
+	if err != nil {
+		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
+	}
+	done := 0
+	for after := ""; ; {
+		ps, err := e.graph.Profiles(ctx, after, backfillPage)
+		if err != nil {
+			return e.failBackfill(ctx, d, err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		for _, p := range ps {
+			if _, err := e.update(ctx, p.ID, Change{Refs: []Ref{d.Ref()}}, ReasonDefinition); err != nil {
+				return e.failBackfill(ctx, d, err)
+			}
+		}
+		done += len(ps)
+		after = ps[len(ps)-1].ID
+		progress := float64(done) / float64(max(total, done))
+		if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateBackfilling, Progress: progress}); err != nil {
+			return fmt.Errorf("segments: backfill %s: %w", d.Key, err) // a newer version, most likely
+		}
+	}
+	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateLive}); err != nil {
+		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
+	}
+	return nil
+}
+
+func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {
+	st := Status{State: StateFailed, Code: string(graph.ErrorKind(cause)), Message: graph.ErrorMessage(cause)}
+	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, st); err != nil {
+		return fmt.Errorf("segments: backfill %s: %w (and recording the failure: %w)", d.Key, cause, err)
+	}
+	return fmt.Errorf("segments: backfill %s: %w", d.Key, cause)
+}
+
+// Memberships returns the segments a profile is a member of, by key.
+func (e *Engine) Memberships(ctx context.Context, profile string) ([]string, error) {
+	sts, err := e.store.States(ctx, []string{profile})
+	if err != nil {
+		return nil, fmt.Errorf("segments: memberships of %s: %w", profile, err)
+	}
+	return slices.Sorted(maps.Keys(SegmentMemberships(sts[0].Entries))), nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,6 +112,9 @@ type Server struct {
 	// when it has stopped.
 	segWake chan struct{}
 	segDone chan struct{}
+	// bg ends with Close; backfills run under it and Close waits for them.
+	bg        context.Context
+	backfills sync.WaitGroup
 }
 
 // New returns a server; Close stops its background work.
@@ -130,7 +134,7 @@ func New(cfg Config) *Server {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
-		metrics: newMetrics(), broker: cfg.Broker, stop: stop, now: func() time.Time { return time.Now().UTC() }}
+		metrics: newMetrics(), broker: cfg.Broker, stop: stop, bg: ctx, now: func() time.Time { return time.Now().UTC() }}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
@@ -157,9 +161,20 @@ func New(cfg Config) *Server {
 // waits for the segments engine, which uses the store, to stop.
 func (s *Server) Close() {
 	s.stop()
+	s.backfills.Wait()
 	if s.segDone != nil {
 		<-s.segDone
 	}
+}
+
+// backfill evaluates a new definition for every profile in the
+// background; its status says how far it got, or why it failed.
+func (s *Server) backfill(d *segments.Definition) {
+	s.backfills.Go(func() {
+		if err := s.cfg.Segments.Backfill(s.bg, d); err != nil && s.bg.Err() == nil {
+			s.log.Error("segment backfill", "segment", d.Key, "err", err)
+		}
+	})
 }
 
 // wakeSegments tells the segments engine that data changes are pending
