@@ -316,20 +316,8 @@ func (g segStore) lastSequence() (uint64, error) {
 
 // Changes pages through the change records.
 func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
-	var out []*segments.ChangeRecord
-	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: changeKey(after + 1), UpperBound: prefixEnd(pSegChange)})
+	out, err := pageJSON[*segments.ChangeRecord](g.s, changeKey(after+1), prefixEnd(pSegChange), limit)
 	if err != nil {
-		return nil, fmt.Errorf("pebble: segment changes: %w", err)
-	}
-	defer it.Close()
-	for it.First(); it.Valid() && len(out) < limit; it.Next() {
-		c := &segments.ChangeRecord{}
-		if err := jsonUnmarshal(it.Value(), c); err != nil {
-			return nil, fmt.Errorf("pebble: segment changes: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("pebble: segment changes: %w", err)
 	}
 	return out, nil
@@ -337,23 +325,29 @@ func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segmen
 
 // DueTimers reads the timer index up to until, in key (deadline) order.
 func (g segStore) DueTimers(_ context.Context, until time.Time, limit int) ([]segments.Timer, error) {
-	var out []segments.Timer
-	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: pSegTimer, UpperBound: key(pSegTimer, timestampBytes(until.Add(1)))})
+	out, err := pageJSON[segments.Timer](g.s, pSegTimer, key(pSegTimer, timestampBytes(until.Add(1))), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: due timers: %w", err)
 	}
-	defer it.Close()
-	for it.First(); it.Valid() && len(out) < limit; it.Next() {
-		var t segments.Timer
-		if err := jsonUnmarshal(it.Value(), &t); err != nil {
-			return nil, fmt.Errorf("pebble: due timers: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("pebble: due timers: %w", err)
-	}
 	return out, nil
+}
+
+// pageJSON decodes the values of up to limit keys in [lower, upper).
+func pageJSON[T any](s *Store, lower, upper []byte, limit int) ([]T, error) {
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []T
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		var v T
+		if err := jsonUnmarshal(it.Value(), &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, it.Error()
 }
 
 // Members pages through a segment's member index.
@@ -396,20 +390,8 @@ func (t *tx) pendData(w *batchWriter, cs []graph.DataChange) error {
 
 // PendingChanges reads the pending data changes in profile order.
 func (g segStore) PendingChanges(_ context.Context, limit int) ([]segments.Pending, error) {
-	var out []segments.Pending
-	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: pPending, UpperBound: prefixEnd(pPending)})
+	out, err := pageJSON[segments.Pending](g.s, pPending, prefixEnd(pPending), limit)
 	if err != nil {
-		return nil, fmt.Errorf("pebble: pending changes: %w", err)
-	}
-	defer it.Close()
-	for it.First(); it.Valid() && len(out) < limit; it.Next() {
-		var p segments.Pending
-		if err := jsonUnmarshal(it.Value(), &p); err != nil {
-			return nil, fmt.Errorf("pebble: pending changes: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("pebble: pending changes: %w", err)
 	}
 	return out, nil

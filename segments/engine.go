@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -458,12 +459,19 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 			}
 			refs[t.Profile] = append(refs[t.Profile], t.Ref)
 		}
+		// A profile that fails does not hold up the others: its timer
+		// stays due and is tried again.
+		var failed error
 		for _, p := range profiles {
 			cs, err := e.update(ctx, p, Change{Refs: refs[p]}, ReasonTime)
 			if err != nil {
-				return out, fmt.Errorf("segments: drain: %w", err)
+				failed = cmp.Or(failed, fmt.Errorf("segments: drain: %w", err))
+				continue
 			}
 			out = append(out, cs...)
+		}
+		if failed != nil {
+			return out, failed
 		}
 	}
 }
@@ -476,17 +484,21 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("segments: catch up: %w", err)
 	}
+	// A profile that fails does not hold up the others: its change stays
+	// pending and is tried again.
+	var failed error
 	for _, p := range ps {
 		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits}); err != nil {
-			return 0, fmt.Errorf("segments: catch up: %w", err)
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+			continue
 		}
 		// Removed only now: a crash before this line evaluates it again,
 		// which changes nothing.
 		if err := e.store.DonePending(ctx, p); err != nil {
-			return 0, fmt.Errorf("segments: catch up: %w", err)
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 		}
 	}
-	return len(ps), nil
+	return len(ps), failed
 }
 
 // Run keeps the segments up to date until ctx ends: it evaluates pending
