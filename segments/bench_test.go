@@ -9,6 +9,7 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
 )
 
 // BenchmarkUpdate is the cost of one event through the engine: a profile
@@ -54,4 +55,73 @@ func BenchmarkUpdate(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkTimerExit measures, on the real clock, how late a profile
+// leaves a windowed segment with no new event: one event, a within(1s)
+// segment, Engine.Run in the background; the metric is the exit record's
+// time minus the instant the event left the window (the figure is in
+// docs/benchmarks.md).
+func BenchmarkTimerExit(b *testing.B) {
+	for _, be := range backends.Bench() {
+		b.Run(be.Name, func(b *testing.B) {
+			g := be.Open(b)
+			s := g.(segments.Backend).Segments()
+			e := segments.NewEngine(g, s, segments.EngineOptions{})
+			if _, err := e.Define(context.Background(), lang.KindSegment, "pinged", `events("Ping").within(1s).exists()`, 0); err != nil {
+				b.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				e.Run(ctx, nil, time.Second, func(err error) { b.Error(err) })
+			}()
+			defer func() { stop(); <-done }()
+			var worst, total time.Duration
+			var after uint64
+			i := 0
+			for b.Loop() {
+				at := time.Now().UTC()
+				id := fmt.Sprintf("user_id:u%d", i)
+				if _, err := graph.NewStitcher(g, graph.DefaultConfig()).Ingest(ctx, []*graph.Observation{track(fmt.Sprint("m", i), "Ping", at, "", id)}); err != nil {
+					b.Fatal(err)
+				}
+				ident, err := g.Identifier(ctx, graph.Key{Type: "user_id", Value: fmt.Sprintf("u%d", i)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Update(ctx, ident.Profile, segments.Change{Events: []string{"Ping"}}); err != nil {
+					b.Fatal(err)
+				}
+				exit := waitExit(b, s, ident.Profile, &after)
+				late := exit.Sub(at.Add(time.Second))
+				worst, total = max(worst, late), total+late
+				i++
+			}
+			b.ReportMetric(float64(worst.Milliseconds()), "worst-ms-late")
+			b.ReportMetric(float64(total.Milliseconds())/float64(i), "mean-ms-late")
+		})
+	}
+}
+
+// waitExit waits for the profile's exit record and returns its time.
+func waitExit(b *testing.B, s segments.Store, profile string, after *uint64) time.Time {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		cs, err := s.Changes(context.Background(), *after, 100)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cs {
+			*after = c.Sequence
+			if c.Profile == profile && c.Direction == segments.Exited {
+				return c.Time
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatalf("%s did not exit within 30 s", profile)
+	return time.Time{}
 }

@@ -269,7 +269,7 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 			return nil, fmt.Errorf("segments: update %s: %w", id, err)
 		}
 	}
-	states, err := e.store.States(ctx, append([]string{p.ID}, p.Absorbed...))
+	states, err := e.store.States(ctx, []string{p.ID})
 	if err != nil {
 		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
 	}
@@ -280,7 +280,11 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 		// Merged (or split) since the last evaluation: the absorbed
 		// profiles leave their segments, and everything of the survivor
 		// is evaluated again over its new events and traits.
-		for _, a := range states[1:] {
+		absorbed, err := e.store.States(ctx, p.Absorbed)
+		if err != nil {
+			return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+		}
+		for _, a := range absorbed {
 			if len(a.Entries) > 0 {
 				saves = append(saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now})
 			}
