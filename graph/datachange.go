@@ -16,6 +16,10 @@ type DataChange struct {
 	Profile string   `json:"profile"`
 	Events  []string `json:"events,omitempty"`
 	Traits  []string `json:"traits,omitempty"`
+	// All is set when the profile's data changed in ways no name lists:
+	// a steward action (split, undo, link) moved identifiers, and their
+	// events and traits, between profiles.
+	All bool `json:"all,omitempty"`
 }
 
 // dataChanges lists, for every live profile the transaction wrote or
@@ -51,6 +55,7 @@ func (st *stitch) dataChanges() []DataChange {
 	out := make([]DataChange, 0, len(byID))
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		c := byID[id]
+		c.All = len(st.changes.Audit) > 0 // steward actions are audited
 		c.Events = slices.Compact(slices.Sorted(slices.Values(c.Events)))
 		c.Traits = slices.Compact(slices.Sorted(slices.Values(c.Traits)))
 		out = append(out, *c)
@@ -60,6 +65,7 @@ func (st *stitch) dataChanges() []DataChange {
 
 // MergeDataChange adds c's events and traits to d's, each once, sorted.
 func MergeDataChange(d, c DataChange) DataChange {
+	d.All = d.All || c.All
 	d.Events = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.Events), c.Events...))))
 	d.Traits = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(d.Traits), c.Traits...))))
 	return d

@@ -462,7 +462,7 @@ func (g segStore) Members(ctx context.Context, segment, after string, limit int)
 }
 
 func dataChangeRow(c graph.DataChange) any {
-	return map[string]any{"profile": c.Profile, "events": nonNil(c.Events), "traits": nonNil(c.Traits)}
+	return map[string]any{"profile": c.Profile, "events": nonNil(c.Events), "traits": nonNil(c.Traits), "all": c.All}
 }
 
 func nonNil(xs []string) []string {
@@ -484,7 +484,7 @@ func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pen
 		m := props(r.Values[0])
 		mark, _ := m["mark"].(int64)
 		out[i] = segments.Pending{DataChange: graph.DataChange{Profile: getString(m, "profile"),
-			Events: getStrings(m, "events"), Traits: getStrings(m, "traits")}, Mark: mark}
+			Events: getStrings(m, "events"), Traits: getStrings(m, "traits"), All: getBool(m, "all")}, Mark: mark}
 	}
 	return out, nil
 }

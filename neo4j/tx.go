@@ -334,6 +334,7 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 			MERGE (d:PendingChange {profile: r.profile})
 			SET d.events = coalesce(d.events, []) + [e IN r.events WHERE NOT e IN coalesce(d.events, [])],
 				d.traits = coalesce(d.traits, []) + [p IN r.traits WHERE NOT p IN coalesce(d.traits, [])],
+				d.all = coalesce(d.all, false) OR r.all,
 				d.mark = coalesce(d.mark, 0) + 1`, mapRows(c.DataChanges, dataChangeRow)},
 	}
 	for _, st := range steps {

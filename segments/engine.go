@@ -492,7 +492,7 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	// pending and is tried again.
 	var failed error
 	for _, p := range ps {
-		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits}); err != nil {
+		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}); err != nil {
 			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,7 @@ type oracle struct {
 	people [][]string
 	checks int
 	merges int
+	splits int
 	// viaPending sends changes through the durable path: stitching
 	// records them with the events, the engine catches up.
 	viaPending bool
@@ -93,6 +95,11 @@ func newOracle(t *testing.T, f *fixture, seed uint64) *oracle {
 		o.people = append(o.people, p)
 	}
 	return o
+}
+
+func key(s string) graph.Key {
+	typ, v, _ := strings.Cut(s, ":")
+	return graph.Key{Type: typ, Value: v}
 }
 
 func (o *oracle) pick(xs ...string) string { return xs[o.rng.IntN(len(xs))] }
@@ -179,6 +186,9 @@ func (o *oracle) run(t *testing.T, steps int) {
 		} else {
 			o.incremental(t, obs)
 		}
+		if o.rng.IntN(30) == 0 {
+			o.split(t)
+		}
 		if o.rng.IntN(4) == 0 {
 			if _, err := o.f.e.Drain(ctx); err != nil {
 				t.Fatalf("step %d: drain: %v", i, err)
@@ -196,6 +206,40 @@ func (o *oracle) run(t *testing.T, steps int) {
 		}
 	}
 	o.checkTransitions(t)
+}
+
+// split has a steward move one identifier of a person's profile to a
+// profile of its own, with the events seen only on it.
+func (o *oracle) split(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	person := o.people[o.rng.IntN(len(o.people))]
+	if _, err := o.f.g.Identifier(ctx, key(person[0])); err != nil {
+		return // not seen yet
+	}
+	p := graphtest.ProfileOf(t, o.f.g, person[0])
+	ids, err := graph.ProfileIdentifiers(ctx, o.f.g, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) < 2 {
+		return
+	}
+	k := ids[o.rng.IntN(len(ids))].Key
+	entry, err := o.stitcher.Split(ctx, "steward:oracle", p.ID, []graph.Key{k}, "")
+	if err != nil {
+		t.Fatalf("split %s off %s: %v", k, p.ID, err)
+	}
+	o.splits++
+	if o.viaPending {
+		o.catchUp(t)
+		return
+	}
+	for _, id := range entry.Profiles {
+		if _, err := o.f.e.Update(ctx, id, segments.Change{All: true}); err != nil {
+			t.Fatalf("update %s after a split: %v", id, err)
+		}
+	}
 }
 
 // catchUp evaluates the pending changes stitching recorded.
@@ -391,8 +435,8 @@ func (o *oracle) checkTransitions(t *testing.T) {
 			t.Errorf("profile %s: last record for %s is %s, member: %v", k[0], k[1], dir, sts[0].Member(k[1]))
 		}
 	}
-	t.Logf("%d messages (%d redeliveries), %d merges, %d checkpoints, %d change records, zero mismatches (pending changes: %v)",
-		len(o.sent), len(o.sent)-len(o.order), o.merges, o.checks, n, o.viaPending)
+	t.Logf("%d messages (%d redeliveries), %d merges, %d splits, %d checkpoints, %d change records, zero mismatches (pending changes: %v)",
+		len(o.sent), len(o.sent)-len(o.order), o.merges, o.splits, o.checks, n, o.viaPending)
 }
 
 // TestOracle: random streams of events (late, duplicate, out of order,
