@@ -517,16 +517,45 @@ func testPendingChanges(t *testing.T, g graph.Store, s segments.Store) {
 	if len(got) != 2 || !slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, first.Profile+` ["`) && strings.Contains(p, `"Page"`) }) {
 		t.Fatalf("after taking a change that grew: %q", got)
 	}
+	take(t, s)
+	if got := pending(t, s); len(got) != 0 {
+		t.Errorf("pending after taking all: %q", got)
+	}
+	// A steward action moves events and traits with identifiers: its
+	// profiles are to be evaluated entirely.
+	IngestRecording(t, g, graphtest.Obs("m5", t0, "user_id:u1", "anonymous_id:a1"))
+	take(t, s)
+	st := graph.NewStitcher(g, graph.DefaultConfig())
+	st.RecordDataChanges = true
+	entry, err := st.Split(ctx, "steward:test", graphtest.ProfileOf(t, g, "user_id:u1").ID, []graph.Key{{Type: "anonymous_id", Value: "a1"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ps, err = s.PendingChanges(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var all []string
 	for _, p := range ps {
-		if err := s.DonePending(ctx, p); err != nil {
-			t.Fatal(err)
+		if p.All {
+			all = append(all, p.Profile)
 		}
 	}
-	if got := pending(t, s); len(got) != 0 {
-		t.Errorf("pending after taking all: %q", got)
+	if want := slices.Sorted(slices.Values(entry.Profiles)); !slices.Equal(all, want) {
+		t.Errorf("after a split, pending changes of %q are All, want %q", all, want)
+	}
+}
+
+// take removes every pending change.
+func take(t *testing.T, s segments.Store) {
+	t.Helper()
+	ps, err := s.PendingChanges(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if err := s.DonePending(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
