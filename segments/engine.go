@@ -303,8 +303,12 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 	if st.Definitions != defs.print {
 		// Definitions were created, edited or deleted since: evaluate
 		// everything; what the change itself did not affect changes
-		// because of the definitions.
+		// because of the definitions (unless the profile is new to the
+		// engine: then it is its data).
 		for _, c := range defs.order {
+			if st.Rev == 0 {
+				break
+			}
 			reasons[c.ref] = ReasonDefinition
 		}
 		for _, c := range todo {
@@ -324,12 +328,31 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 			return nil, err
 		}
 	}
+	if len(saves) == 0 && sameState(st, next) {
+		return nil, nil // nothing changed: no write
+	}
 	saves = append(saves, Save{State: next, Reason: reason, Reasons: reasons, At: now})
 	cs, err := e.store.SaveStates(ctx, saves)
 	if err != nil {
 		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
 	}
 	return cs, nil
+}
+
+// sameState reports whether saving b over a would change nothing.
+func sameState(a, b *ProfileState) bool {
+	if a.Definitions != b.Definitions || a.Identity.Absorbed != b.Identity.Absorbed ||
+		!maps.Equal(a.Identity.Counts, b.Identity.Counts) || len(a.Entries) != len(b.Entries) {
+		return false
+	}
+	for rs, x := range a.Entries {
+		y, ok := b.Entries[rs]
+		if !ok || x.Version != y.Version || x.Member != y.Member || !x.Since.Equal(y.Since) ||
+			!x.Value.Equal(y.Value) || !x.Deadline.Equal(y.Deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func mergeKeys(a, b map[string]int) map[string]bool {
