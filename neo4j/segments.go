@@ -86,13 +86,6 @@ func lockDefinition(ctx context.Context, t *tx, r segments.Ref) (*segments.Defin
 	return d, nil
 }
 
-func versionOf(d *segments.Definition) int {
-	if d == nil {
-		return 0
-	}
-	return d.Version
-}
-
 func putDefinition(ctx context.Context, t *tx, d *segments.Definition) error {
 	data, err := json.Marshal(d)
 	if err != nil {
@@ -113,8 +106,8 @@ func (g segStore) PutDefinition(ctx context.Context, d *segments.Definition, exp
 		if err != nil {
 			return err
 		}
-		if versionOf(old) != expected {
-			return segments.VersionConflict(d.Ref(), expected, versionOf(old))
+		if err := segments.CheckVersion(d.Ref(), old, expected); err != nil {
+			return err
 		}
 		next = *d
 		next.Version = expected + 1
@@ -136,8 +129,8 @@ func (g segStore) SetStatus(ctx context.Context, r segments.Ref, version int, st
 		if err != nil {
 			return err
 		}
-		if versionOf(d) != version {
-			return segments.VersionConflict(r, version, versionOf(d))
+		if err := segments.CheckStored(r, d, version); err != nil {
+			return err
 		}
 		d.Status = st
 		return putDefinition(ctx, t, d)
@@ -152,8 +145,8 @@ func (g segStore) DeleteDefinition(ctx context.Context, r segments.Ref, expected
 		if err != nil {
 			return err
 		}
-		if versionOf(d) != expected {
-			return segments.VersionConflict(r, expected, versionOf(d))
+		if err := segments.CheckStored(r, d, expected); err != nil {
+			return err
 		}
 		return t.exec(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) DETACH DELETE d", map[string]any{"key": r.Key})
 	})

@@ -64,12 +64,8 @@ func (g segStore) PutDefinition(_ context.Context, d *segments.Definition, expec
 	if err != nil {
 		return nil, fmt.Errorf("pebble: put definition: %w", err)
 	}
-	stored := 0
-	if old != nil {
-		stored = old.Version
-	}
-	if stored != expected {
-		return nil, fmt.Errorf("pebble: put definition: %w", segments.VersionConflict(d.Ref(), expected, stored))
+	if err := segments.CheckVersion(d.Ref(), old, expected); err != nil {
+		return nil, fmt.Errorf("pebble: put definition: %w", err)
 	}
 	next := *d
 	next.Version = expected + 1
@@ -90,21 +86,14 @@ func (g segStore) SetStatus(_ context.Context, r segments.Ref, version int, st s
 	if err != nil {
 		return fmt.Errorf("pebble: set status: %w", err)
 	}
-	if d == nil || d.Version != version {
-		return fmt.Errorf("pebble: set status: %w", segments.VersionConflict(r, version, versionOf(d)))
+	if err := segments.CheckStored(r, d, version); err != nil {
+		return fmt.Errorf("pebble: set status: %w", err)
 	}
 	d.Status = st
 	if err := g.putJSON(defKey(r), d); err != nil {
 		return fmt.Errorf("pebble: set status: %w", err)
 	}
 	return nil
-}
-
-func versionOf(d *segments.Definition) int {
-	if d == nil {
-		return 0
-	}
-	return d.Version
 }
 
 // DeleteDefinition deletes one version of a definition.
@@ -115,8 +104,8 @@ func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected i
 	if err != nil {
 		return fmt.Errorf("pebble: delete definition: %w", err)
 	}
-	if d == nil || d.Version != expected {
-		return fmt.Errorf("pebble: delete definition: %w", segments.VersionConflict(r, expected, versionOf(d)))
+	if err := segments.CheckStored(r, d, expected); err != nil {
+		return fmt.Errorf("pebble: delete definition: %w", err)
 	}
 	// A segment's member index goes with it, as its IN_SEGMENT
 	// relationships do on Neo4j.

@@ -407,9 +407,31 @@ func CheckPut(d *Definition, expectedVersion int) error {
 	return nil
 }
 
-// VersionConflict is the error of a definition write that expected
+// CheckVersion refuses a write of a definition that expected another
+// version than the stored d (nil: none is stored, version 0).
+func CheckVersion(r Ref, d *Definition, expected int) error {
+	stored := 0
+	if d != nil {
+		stored = d.Version
+	}
+	if stored != expected {
+		return versionConflict(r, expected, stored)
+	}
+	return nil
+}
+
+// CheckStored is CheckVersion for a change to a stored definition: none
+// stored is not_found, whatever was expected.
+func CheckStored(r Ref, d *Definition, expected int) error {
+	if d == nil {
+		return NotFound(r)
+	}
+	return CheckVersion(r, d, expected)
+}
+
+// versionConflict is the error of a definition write that expected
 // another version.
-func VersionConflict(r Ref, expected, stored int) error {
+func versionConflict(r Ref, expected, stored int) error {
 	if stored == 0 {
 		return &graph.Error{Kind: graph.KindNotFound, Field: "key", Msg: fmt.Sprintf("no %s %q", r.Kind, r.Key)}
 	}

@@ -159,6 +159,10 @@ func testDefinitionVersions(t *testing.T, _ graph.Store, s segments.Store) {
 			return s.SetStatus(ctx, d.Ref(), 2, segments.Status{State: segments.StateBackfilling, Progress: 0.5})
 		}, ""},
 		{"delete a stale version", func() error { return s.DeleteDefinition(ctx, d.Ref(), 1) }, graph.KindConflict},
+		{"status of a missing key", func() error {
+			return s.SetStatus(ctx, segRef("nope"), 0, segments.Status{State: segments.StateLive})
+		}, graph.KindNotFound},
+		{"delete a missing key", func() error { return s.DeleteDefinition(ctx, segRef("nope"), 0) }, graph.KindNotFound},
 		{"same key, other kind", func() error {
 			_, err := s.PutDefinition(ctx, &segments.Definition{Kind: lang.KindComputed, Key: "vip", Source: "1"}, 0)
 			return err
