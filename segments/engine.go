@@ -590,6 +590,28 @@ func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, ex
 	return d, e.Load(ctx)
 }
 
+// Delete deletes version expectedVersion of a definition and reloads the
+// engine; its entries are dropped (members exit, reason definition) as
+// profiles are next evaluated. A definition that others read through
+// in_segment or computed is refused (conflict), naming them.
+func (e *Engine) Delete(ctx context.Context, r Ref, expectedVersion int) error {
+	e.mu.RLock()
+	var dependents []string
+	if c := e.defs.byRef[RefString(r)]; c != nil {
+		dependents = slices.Clone(c.dependents)
+	}
+	e.mu.RUnlock()
+	if len(dependents) > 0 {
+		slices.Sort(dependents)
+		return &graph.Error{Kind: graph.KindConflict, Field: "key",
+			Msg: fmt.Sprintf("%s %q is used by %s: change or delete them first", KindName(r.Kind), r.Key, strings.Join(dependents, ", "))}
+	}
+	if err := e.store.DeleteDefinition(ctx, r, expectedVersion); err != nil {
+		return err
+	}
+	return e.Load(ctx)
+}
+
 // backfillPage is how many profiles a backfill evaluates between progress
 // reports.
 const backfillPage = 200

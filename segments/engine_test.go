@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,13 +271,19 @@ func TestDefinitionEdits(t *testing.T) {
 		want(t, "first", f.update("user_id:ann", segments.Change{All: true}), "buyer entered v1 data")
 		f.define(lang.KindSegment, "big", `events("Order").count() >= 1`)
 		want(t, "after the edit", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}), "big entered v2 definition")
-		if err := f.s.DeleteDefinition(context.Background(), segments.Ref{Kind: lang.KindSegment, Key: "buyer"}, 1); err != nil {
-			t.Fatal(err)
+		f.define(lang.KindSegment, "big_buyer", `in_segment("big") and in_segment("buyer")`)
+		want(t, "a new segment", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}), "big_buyer entered v1 definition")
+		err := f.e.Delete(context.Background(), segments.Ref{Kind: lang.KindSegment, Key: "big"}, 2)
+		if graph.ErrorKind(err) != graph.KindConflict || !strings.Contains(err.Error(), "segment:big_buyer") {
+			t.Errorf("deleting a segment another reads: %v, want a conflict naming segment:big_buyer", err)
 		}
-		if err := f.e.Load(context.Background()); err != nil {
-			t.Fatal(err)
+		for _, key := range []string{"big_buyer", "buyer"} {
+			if err := f.e.Delete(context.Background(), segments.Ref{Kind: lang.KindSegment, Key: key}, 1); err != nil {
+				t.Fatal(err)
+			}
 		}
-		want(t, "after the delete", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}), "buyer exited v1 definition")
+		want(t, "after the deletes", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}),
+			"big_buyer exited v1 definition", "buyer exited v1 definition")
 	})
 }
 
