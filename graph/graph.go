@@ -186,6 +186,9 @@ type Changes struct {
 	Blocks []BlockEntry
 	// Audit records steward actions.
 	Audit []*AuditEntry
+	// DataChanges say what changed in each profile's data (written only
+	// with Stitcher.RecordDataChanges).
+	DataChanges []DataChange
 }
 
 // Store is the storage contract every backend implements.

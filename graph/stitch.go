@@ -20,6 +20,9 @@ type Stitcher struct {
 	Now func() time.Time
 	// Broker, when set, hears of every profile each committed Ingest changed.
 	Broker *Broker
+	// RecordDataChanges writes what each transaction changed in profile
+	// data with its changes (Changes.DataChanges), for segments.
+	RecordDataChanges bool
 	// Matcher, when set, compares profiles whose traits change with the
 	// profiles that share a blocking key with them.
 	Matcher     Matcher
@@ -240,6 +243,7 @@ func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch)
 
 func (s *Stitcher) newStitch(tx Tx) *stitch {
 	return &stitch{cfg: s.config(), matcher: s.CurrentMatcher(), matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
+		recordData: s.RecordDataChanges, traitPaths: map[string][]string{},
 		profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
 }
@@ -298,6 +302,9 @@ func (st *stitch) apply(ctx context.Context) error {
 	}
 	for p := range st.dirtyEdges {
 		st.changes.Edges = append(st.changes.Edges, st.edges[p])
+	}
+	if st.recordData {
+		st.changes.DataChanges = st.dataChanges()
 	}
 	return st.tx.Apply(ctx, &st.changes)
 }
@@ -364,6 +371,10 @@ type stitch struct {
 	// dryRun computes the changes without writing them, except, with
 	// fileBlocks, the blocking index.
 	dryRun, fileBlocks bool
+	// recordData writes Changes.DataChanges; traitPaths are the trait
+	// paths observations set, by profile.
+	recordData bool
+	traitPaths map[string][]string
 }
 
 func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
@@ -724,6 +735,7 @@ func (st *stitch) group(ctx context.Context, o *Observation, order []Key) error 
 		if cur, ok := group.Traits[path]; !ok || !cur.Time.After(t) {
 			group.Traits[path] = Trait{Value: v, Source: o.Source, Time: t}
 		}
+		st.traitPaths[group.ID] = append(st.traitPaths[group.ID], path)
 	}
 	// Every observation touches its profile: UpdatedAt is the change feed
 	// that caches and subscriptions in other processes follow.

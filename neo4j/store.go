@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
@@ -144,7 +145,7 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 }
 
 func (s *Store) createSchema(ctx context.Context) error {
-	for _, q := range schema {
+	for _, q := range slices.Concat(schema, segmentSchema) {
 		// Schema changes cannot share a transaction with each other's data,
 		// so each runs on its own. Processes starting at once may race past
 		// IF NOT EXISTS; the loser's "already exists" is success.

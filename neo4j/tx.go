@@ -328,6 +328,14 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		{"new blocks", `UNWIND $rows AS r
 			UNWIND r.keys AS k
 			CREATE (:Block {key: k, profile: r.profile})`, t.blockRows(c.Blocks, false)},
+		// Pending data changes merge until segments take them (see
+		// segments.go).
+		{"data changes", `UNWIND $rows AS r
+			MERGE (d:PendingChange {profile: r.profile})
+			SET d.events = coalesce(d.events, []) + [e IN r.events WHERE NOT e IN coalesce(d.events, [])],
+				d.traits = coalesce(d.traits, []) + [p IN r.traits WHERE NOT p IN coalesce(d.traits, [])],
+				d.all = coalesce(d.all, false) OR r.all,
+				d.mark = coalesce(d.mark, 0) + 1`, mapRows(c.DataChanges, dataChangeRow)},
 	}
 	for _, st := range steps {
 		if len(st.rows) == 0 {

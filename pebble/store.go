@@ -175,7 +175,7 @@ func key(parts ...[]byte) []byte {
 const recordCacheSize = 200_000
 
 func cached(k []byte) bool {
-	return bytes.HasPrefix(k, pIdentifier) || bytes.HasPrefix(k, pProfile) || bytes.HasPrefix(k, pEdge)
+	return bytes.HasPrefix(k, pIdentifier) || bytes.HasPrefix(k, pProfile) || bytes.HasPrefix(k, pEdge) || bytes.HasPrefix(k, pSegDef)
 }
 
 // get returns the value under prefix+rest; ok is false when absent. The

@@ -271,6 +271,9 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 			w.put(timelineKey(t.hash(k), ev), mh)
 		}
 	}
+	if err := t.pendData(w, c.DataChanges); err != nil {
+		return fmt.Errorf("pebble: apply: %w", err)
+	}
 	if w.err != nil {
 		return fmt.Errorf("pebble: apply: %w", w.err)
 	}

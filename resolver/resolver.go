@@ -14,6 +14,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/schema"
+	"github.com/idgraph/idgraph/segments"
 )
 
 // Resolver is the root resolver.
@@ -28,6 +29,18 @@ type Resolver struct {
 	Trainer *match.Trainer
 	// MaxPage bounds every `first` argument.
 	MaxPage int
+	// Segments maintains segments (nil: serve without --segments), and
+	// Backfill runs a new definition's backfill in the background.
+	Segments *segments.Engine
+	Backfill func(*segments.Definition)
+}
+
+// segments returns the segments engine, or says that segments are off.
+func (r *Resolver) segments() (*segments.Engine, error) {
+	if r.Segments == nil {
+		return nil, graph.Errorf(graph.KindInvalid, "segments are off: run the server with --segments")
+	}
+	return r.Segments, nil
 }
 
 // pageSize checks a `first` argument.

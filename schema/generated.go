@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/segments"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -43,6 +44,7 @@ type ResolverRoot interface {
 	Profile() ProfileResolver
 	Query() QueryResolver
 	ReviewItem() ReviewItemResolver
+	Segment() SegmentResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -212,6 +214,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ApproveMatch   func(childComplexity int, id string, note *string) int
 		ApproveMatches func(childComplexity int, ids []string, note *string) int
+		CreateSegment  func(childComplexity int, key string, definition string) int
 		Link           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles   func(childComplexity int, a string, b string, note *string, dryRun *bool) int
 		RejectMatch    func(childComplexity int, id string, note *string) int
@@ -247,6 +250,7 @@ type ComplexityRoot struct {
 		Name           func(childComplexity int) int
 		Phone          func(childComplexity int) int
 		RedirectedFrom func(childComplexity int) int
+		Segments       func(childComplexity int) int
 		TraitSources   func(childComplexity int) int
 		Traits         func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
@@ -281,6 +285,7 @@ type ComplexityRoot struct {
 		Profiles     func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
 		ReviewQueue  func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
 		Search       func(childComplexity int, query string, first *int) int
+		Segment      func(childComplexity int, key string) int
 	}
 
 	ReviewConnection struct {
@@ -309,6 +314,21 @@ type ComplexityRoot struct {
 		Field   func(childComplexity int) int
 		Profile func(childComplexity int) int
 		Value   func(childComplexity int) int
+	}
+
+	Segment struct {
+		Definition func(childComplexity int) int
+		Key        func(childComplexity int) int
+		Size       func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
+	SegmentStatus struct {
+		Code     func(childComplexity int) int
+		Message  func(childComplexity int) int
+		Progress func(childComplexity int) int
+		State    func(childComplexity int) int
 	}
 
 	StewardResult struct {
@@ -388,6 +408,7 @@ type MutationResolver interface {
 	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
+	CreateSegment(ctx context.Context, key string, definition string) (*segments.Definition, error)
 }
 type PlannedChangeResolver interface {
 	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
@@ -405,6 +426,7 @@ type ProfileResolver interface {
 	MergedIds(ctx context.Context, obj *Profile) ([]string, error)
 	History(ctx context.Context, obj *Profile) ([]*graph.MergeEvent, error)
 	Audit(ctx context.Context, obj *Profile, first *int) ([]*graph.AuditEntry, error)
+	Segments(ctx context.Context, obj *Profile) ([]string, error)
 }
 type QueryResolver interface {
 	Profile(ctx context.Context, id string) (*Profile, error)
@@ -413,6 +435,7 @@ type QueryResolver interface {
 	Search(ctx context.Context, query string, first *int) ([]*SearchHit, error)
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
 	Matching(ctx context.Context) (*match.Decision, error)
+	Segment(ctx context.Context, key string) (*segments.Definition, error)
 	ReviewQueue(ctx context.Context, first *int, after *string, filter *ReviewFilter) (*ReviewConnection, error)
 	AuditLog(ctx context.Context, first *int, after *string, filter *AuditFilter) (*AuditConnection, error)
 	AuditEntry(ctx context.Context, id string) (*graph.AuditEntry, error)
@@ -422,6 +445,12 @@ type ReviewItemResolver interface {
 	Left(ctx context.Context, obj *ReviewItem) (*Profile, error)
 	Right(ctx context.Context, obj *ReviewItem) (*Profile, error)
 	Joined(ctx context.Context, obj *ReviewItem) (bool, error)
+}
+type SegmentResolver interface {
+	Definition(ctx context.Context, obj *segments.Definition) (string, error)
+
+	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
+	Size(ctx context.Context, obj *segments.Definition) (int, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
@@ -1098,6 +1127,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ApproveMatches(childComplexity, args["ids"].([]string), args["note"].(*string)), true
+	case "Mutation.createSegment":
+		if e.ComplexityRoot.Mutation.CreateSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["key"].(string), args["definition"].(string)), true
 	case "Mutation.link":
 		if e.ComplexityRoot.Mutation.Link == nil {
 			break
@@ -1302,6 +1342,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Profile.RedirectedFrom(childComplexity), true
+	case "Profile.segments":
+		if e.ComplexityRoot.Profile.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.Segments(childComplexity), true
 	case "Profile.traitSources":
 		if e.ComplexityRoot.Profile.TraitSources == nil {
 			break
@@ -1484,6 +1530,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Search(childComplexity, args["query"].(string), args["first"].(*int)), true
+	case "Query.segment":
+		if e.ComplexityRoot.Query.Segment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Segment(childComplexity, args["key"].(string)), true
 
 	case "ReviewConnection.edges":
 		if e.ComplexityRoot.ReviewConnection.Edges == nil {
@@ -1584,6 +1641,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SearchHit.Value(childComplexity), true
+
+	case "Segment.definition":
+		if e.ComplexityRoot.Segment.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Definition(childComplexity), true
+	case "Segment.key":
+		if e.ComplexityRoot.Segment.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Key(childComplexity), true
+	case "Segment.size":
+		if e.ComplexityRoot.Segment.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Size(childComplexity), true
+	case "Segment.status":
+		if e.ComplexityRoot.Segment.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Status(childComplexity), true
+	case "Segment.version":
+		if e.ComplexityRoot.Segment.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Version(childComplexity), true
+
+	case "SegmentStatus.code":
+		if e.ComplexityRoot.SegmentStatus.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentStatus.Code(childComplexity), true
+	case "SegmentStatus.message":
+		if e.ComplexityRoot.SegmentStatus.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentStatus.Message(childComplexity), true
+	case "SegmentStatus.progress":
+		if e.ComplexityRoot.SegmentStatus.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentStatus.Progress(childComplexity), true
+	case "SegmentStatus.state":
+		if e.ComplexityRoot.SegmentStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentStatus.State(childComplexity), true
 
 	case "StewardResult.audit":
 		if e.ComplexityRoot.StewardResult.Audit == nil {
@@ -1746,7 +1859,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "profile.graphqls" "query.graphqls" "scalars.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1761,6 +1874,7 @@ var sources = []*ast.Source{
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
+	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 }
@@ -2146,6 +2260,8 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_history(ctx, field)
 	case "audit":
 		return ec.fieldContext_Profile_audit(ctx, field)
+	case "segments":
+		return ec.fieldContext_Profile_segments(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Profile", field.Name)
 }
@@ -2240,6 +2356,36 @@ func (ec *executionContext) childFields_SearchHit(ctx context.Context, field gra
 		return ec.fieldContext_SearchHit_exact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SearchHit", field.Name)
+}
+
+func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_Segment_key(ctx, field)
+	case "definition":
+		return ec.fieldContext_Segment_definition(ctx, field)
+	case "version":
+		return ec.fieldContext_Segment_version(ctx, field)
+	case "status":
+		return ec.fieldContext_Segment_status(ctx, field)
+	case "size":
+		return ec.fieldContext_Segment_size(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "state":
+		return ec.fieldContext_SegmentStatus_state(ctx, field)
+	case "progress":
+		return ec.fieldContext_SegmentStatus_progress(ctx, field)
+	case "code":
+		return ec.fieldContext_SegmentStatus_code(ctx, field)
+	case "message":
+		return ec.fieldContext_SegmentStatus_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentStatus", field.Name)
 }
 
 func (ec *executionContext) childFields_StewardResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2425,6 +2571,28 @@ func (ec *executionContext) field_Mutation_approveMatches_args(ctx context.Conte
 		return nil, err
 	}
 	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg1
 	return args, nil
 }
 
@@ -2939,6 +3107,20 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_segment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
 	return args, nil
 }
 
@@ -5970,6 +6152,50 @@ func (ec *executionContext) fieldContext_Mutation_undoSplit(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSegment(ctx, fc.Args["key"].(string), fc.Args["definition"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6563,6 +6789,29 @@ func (ec *executionContext) fieldContext_Profile_audit(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Profile_segments(ctx context.Context, field graphql.CollectedField, obj *Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().Segments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Profile", field, true, true, "String")
+}
+
 func (ec *executionContext) _ProfileChange_profileId(ctx context.Context, field graphql.CollectedField, obj *ProfileChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7054,6 +7303,50 @@ func (ec *executionContext) fieldContext_Query_matching(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Matching(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Segment(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalOSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7739,6 +8032,222 @@ func (ec *executionContext) _SearchHit_exact(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_SearchHit_exact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchHit", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Segment_definition(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Definition(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, "String")
+}
+
+func (ec *executionContext) _Segment_version(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Segment_status(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
+			return ec.marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_size(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Size(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, "Int")
+}
+
+func (ec *executionContext) _SegmentStatus_state(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentStatus_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentStatus_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentStatus_progress(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentStatus_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentStatus_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentStatus", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SegmentStatus_code(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentStatus_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentStatus_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentStatus_message(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentStatus_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentStatus_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentStatus", field, false, false, "String")
 }
 
 func (ec *executionContext) _StewardResult_dryRun(ctx context.Context, field graphql.CollectedField, obj *StewardResult) (ret graphql.Marshaler) {
@@ -10417,6 +10926,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10624,6 +11140,12 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_audit(ctx, field, obj)
 				})
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_segments(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10824,6 +11346,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_matching(ctx, field)
+				})
+		case "segment":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_segment(ctx, field)
 				})
 		case "reviewQueue":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -11056,6 +11584,110 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 		case "exact":
 			out.Values[i] = ec._SearchHit_exact(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentImplementors = []string{"Segment"}
+
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *segments.Definition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Segment")
+		case "key":
+			out.Values[i] = ec._Segment_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "definition":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_definition(ctx, field, obj)
+				})
+		case "version":
+			out.Values[i] = ec._Segment_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_status(ctx, field, obj)
+				})
+		case "size":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_size(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentStatusImplementors = []string{"SegmentStatus"}
+
+func (ec *executionContext) _SegmentStatus(ctx context.Context, sel ast.SelectionSet, obj *SegmentStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentStatus")
+		case "state":
+			out.Values[i] = ec._SegmentStatus_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "progress":
+			out.Values[i] = ec._SegmentStatus_progress(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._SegmentStatus_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._SegmentStatus_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -12177,6 +12809,22 @@ func (ec *executionContext) marshalNSearchHit2ᚖgithubᚗcomᚋidgraphᚋidgrap
 	return ec._SearchHit(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Segment!")
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentStatus!")
+		return graphql.Null
+	}
+	return ec._SegmentStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNStewardResult2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐStewardResult(ctx context.Context, sel ast.SelectionSet, v *StewardResult) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "StewardResult!")
@@ -12595,6 +13243,13 @@ func (ec *executionContext) unmarshalOReviewFilter2ᚖgithubᚗcomᚋidgraphᚋi
 	}
 	res, err := ec.unmarshalInputReviewFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

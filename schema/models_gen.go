@@ -191,6 +191,17 @@ type SearchHit struct {
 	Exact bool `json:"exact"`
 }
 
+// Where a definition is in its lifecycle.
+type SegmentStatus struct {
+	// BACKFILLING, LIVE, FAILED or DISABLED.
+	State string `json:"state"`
+	// While BACKFILLING: the share of profiles evaluated, 0 to 1.
+	Progress *float64 `json:"progress,omitempty"`
+	// When FAILED: the error's code and message.
+	Code    *string `json:"code,omitempty"`
+	Message *string `json:"message,omitempty"`
+}
+
 // What a steward action did.
 type StewardResult struct {
 	// Whether this was a dry run: nothing was written.

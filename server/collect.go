@@ -283,6 +283,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*collect.
 		return
 	}
 	s.recordIngest(res, len(rejected))
+	s.wakeSegments()
 	out := map[string]any{"success": true}
 	if len(rejected) > 0 {
 		out["rejected"] = rejected

@@ -91,6 +91,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.recordIngest(res, len(resp.Skipped))
+	s.wakeSegments()
 	resp.Stored, resp.Duplicates = res.Stored, res.Duplicates
 	writeJSON(w, http.StatusOK, resp)
 }

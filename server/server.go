@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/segments"
 )
 
 // Size limits from Segment's HTTP Tracking API.
@@ -83,6 +85,11 @@ type Config struct {
 	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
 	// the limit off (behind a proxy, where every client has its address).
 	RefusalBurst int
+	// Segments, when set, keeps segments and computed traits up to date
+	// in the background: it evaluates the data changes the stitcher
+	// records (its RecordDataChanges must be on), woken after each
+	// ingest, and drains the timer index.
+	Segments *segments.Engine
 }
 
 // Server serves the HTTP API.
@@ -101,6 +108,13 @@ type Server struct {
 	now      func() time.Time
 	panicked atomic.Int64
 	refusals *refusalLimiter // nil: no limit
+	// segWake wakes the segments engine after an ingest; segDone closes
+	// when it has stopped.
+	segWake chan struct{}
+	segDone chan struct{}
+	// bg ends with Close; backfills run under it and Close waits for them.
+	bg        context.Context
+	backfills sync.WaitGroup
 }
 
 // New returns a server; Close stops its background work.
@@ -120,7 +134,7 @@ func New(cfg Config) *Server {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
-		metrics: newMetrics(), broker: cfg.Broker, stop: stop, now: func() time.Time { return time.Now().UTC() }}
+		metrics: newMetrics(), broker: cfg.Broker, stop: stop, bg: ctx, now: func() time.Time { return time.Now().UTC() }}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
@@ -133,11 +147,45 @@ func New(cfg Config) *Server {
 			func() float64 { return float64(s.cache.Purges.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_subscriber_lags_total", Help: "Times a subscriber (cache or subscription) fell behind and was told to re-read."},
 			func() float64 { return float64(s.broker.Lags()) }))
+	if cfg.Segments != nil {
+		s.segWake, s.segDone = make(chan struct{}, 1), make(chan struct{})
+		go func() {
+			defer close(s.segDone)
+			cfg.Segments.Run(ctx, s.segWake, time.Second, func(err error) { s.log.Error("segments", "err", err) })
+		}()
+	}
 	return s
 }
 
-// Close stops the server's background work (not the HTTP listener).
-func (s *Server) Close() { s.stop() }
+// Close stops the server's background work (not the HTTP listener) and
+// waits for the segments engine, which uses the store, to stop.
+func (s *Server) Close() {
+	s.stop()
+	s.backfills.Wait()
+	if s.segDone != nil {
+		<-s.segDone
+	}
+}
+
+// backfill evaluates a new definition for every profile in the
+// background; its status says how far it got, or why it failed.
+func (s *Server) backfill(d *segments.Definition) {
+	s.backfills.Go(func() {
+		if err := s.cfg.Segments.Backfill(s.bg, d); err != nil && s.bg.Err() == nil {
+			s.log.Error("segment backfill", "segment", d.Key, "err", err)
+		}
+	})
+}
+
+// wakeSegments tells the segments engine that data changes are pending
+// (they are durable already: a missed wake is caught up at the next one
+// or within a second).
+func (s *Server) wakeSegments() {
+	select {
+	case s.segWake <- struct{}{}:
+	default:
+	}
+}
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {

@@ -23,6 +23,7 @@ import (
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
+	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -50,6 +51,7 @@ func serve(ctx context.Context, args []string) error {
 	modelPath := fs.String("model", env("IDGRAPH_MODEL", "segment"), "matching model compared with profiles' traits as they arrive: \"segment\" (built in, Segment's reserved traits), a file from idgraph train, or \"off\"")
 	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
+	withSegments := fs.Bool("segments", envBool("IDGRAPH_SEGMENTS", false), "maintain segments and computed traits (docs/segments.md): stitching records what changed in each profile's data, and the engine evaluates it in the background")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -114,9 +116,24 @@ func serve(ctx context.Context, args []string) error {
 	} else if n > 0 {
 		log.Info("repaired profiles joined through shared identifiers", "profiles", n)
 	}
+	var engine *segments.Engine
+	if *withSegments {
+		b, ok := store.(segments.Backend)
+		if !ok {
+			return fmt.Errorf("serve: the store %T does not keep segments", store)
+		}
+		stitcher.RecordDataChanges = true
+		engine = segments.NewEngine(store, b.Segments(), segments.EngineOptions{})
+		if err := engine.Load(ctx); err != nil {
+			return err
+		}
+		for ref, err := range engine.Failed() {
+			log.Error("segment definition left out", "definition", ref, "err", err)
+		}
+	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1)})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -207,6 +224,13 @@ func loadBlocklist(b *graph.Blocklist, path string) error {
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, err := strconv.ParseBool(os.Getenv(name)); err == nil {
 		return v
 	}
 	return def

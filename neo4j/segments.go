@@ -1,0 +1,493 @@
+package neo4j
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// Segments in the graph: a definition is a (:Segment {key}) or
+// (:ComputedTrait {key}) node holding its JSON; each profile's entries are
+// one (:SegmentState {profile, rev, data}) node, the source of truth,
+// mirrored in Cypher as (:Profile)-[:IN_SEGMENT {since, version}]->(:Segment)
+// so that membership can be queried directly; (:SegmentTimer {profile,
+// ref, at}) nodes are the timer index and (:SegmentChange {seq, ...}) the
+// change records, numbered from the singleton (:SegmentSequence).
+// (:PendingChange {profile, events, traits, mark}) nodes are the data
+// changes stitching wrote with its events and segments have not evaluated.
+var segmentSchema = []string{
+	"CREATE CONSTRAINT segment_key IF NOT EXISTS FOR (s:Segment) REQUIRE s.key IS UNIQUE",
+	"CREATE CONSTRAINT computed_trait_key IF NOT EXISTS FOR (c:ComputedTrait) REQUIRE c.key IS UNIQUE",
+	"CREATE CONSTRAINT segment_state_profile IF NOT EXISTS FOR (s:SegmentState) REQUIRE s.profile IS UNIQUE",
+	"CREATE INDEX segment_timer_at IF NOT EXISTS FOR (t:SegmentTimer) ON (t.at)",
+	"CREATE INDEX segment_timer_profile IF NOT EXISTS FOR (t:SegmentTimer) ON (t.profile)",
+	"CREATE CONSTRAINT segment_change_seq IF NOT EXISTS FOR (c:SegmentChange) REQUIRE c.seq IS UNIQUE",
+	"CREATE CONSTRAINT segment_sequence_id IF NOT EXISTS FOR (q:SegmentSequence) REQUIRE q.id IS UNIQUE",
+	"CREATE CONSTRAINT pending_change_profile IF NOT EXISTS FOR (d:PendingChange) REQUIRE d.profile IS UNIQUE",
+}
+
+var _ segments.Backend = (*Store)(nil)
+
+// Segments returns the store of segments, kept in the same database.
+func (s *Store) Segments() segments.Store { return segStore{s} }
+
+type segStore struct{ s *Store }
+
+// label is the node label of a kind's definitions (labels cannot be
+// parameters, so queries are built with it).
+func label(k lang.Kind) string {
+	if k == lang.KindComputed {
+		return "ComputedTrait"
+	}
+	return "Segment"
+}
+
+// writeTx runs fn in one managed write transaction.
+func (g segStore) writeTx(ctx context.Context, op string, fn func(t *tx) error) error {
+	sess := g.s.driver.NewSession(ctx, neo4jdriver.SessionConfig{
+		AccessMode:      neo4jdriver.AccessModeWrite,
+		DatabaseName:    g.s.db,
+		BookmarkManager: g.s.driver.ExecuteQueryBookmarkManager(),
+	})
+	defer sess.Close(context.Background())
+	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
+		return nil, fn(&tx{run: mtx})
+	})
+	return wrap(op, err)
+}
+
+// lockDefinition merges the definition's node (locking it) and returns its
+// stored JSON, "" when it did not exist. A node this creates is rolled
+// back with the transaction when the caller refuses the write.
+func lockDefinition(ctx context.Context, t *tx, r segments.Ref) (*segments.Definition, error) {
+	recs, err := t.collect(ctx, "MERGE (d:"+label(r.Kind)+" {key: $key}) SET d.lock = true REMOVE d.lock RETURN d.data",
+		map[string]any{"key": r.Key})
+	if err != nil {
+		return nil, err
+	}
+	data, _ := recs[0].Values[0].(string)
+	if data == "" {
+		return nil, nil
+	}
+	d := &segments.Definition{}
+	if err := json.Unmarshal([]byte(data), d); err != nil {
+		return nil, fmt.Errorf("corrupt definition %q: %w", r.Key, err)
+	}
+	return d, nil
+}
+
+func putDefinition(ctx context.Context, t *tx, d *segments.Definition) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return t.exec(ctx, "MATCH (d:"+label(d.Kind)+" {key: $key}) SET d.data = $data, d.version = $version",
+		map[string]any{"key": d.Key, "data": string(data), "version": d.Version})
+}
+
+// PutDefinition stores a definition's next version.
+func (g segStore) PutDefinition(ctx context.Context, d *segments.Definition, expected int) (*segments.Definition, error) {
+	if err := segments.CheckPut(d, expected); err != nil {
+		return nil, fmt.Errorf("neo4j: put definition: %w", err)
+	}
+	var next segments.Definition
+	err := g.writeTx(ctx, "neo4j: put definition", func(t *tx) error {
+		old, err := lockDefinition(ctx, t, d.Ref())
+		if err != nil {
+			return err
+		}
+		if err := segments.CheckVersion(d.Ref(), old, expected); err != nil {
+			return err
+		}
+		next = *d
+		next.Version = expected + 1
+		if old != nil {
+			next.CreatedAt = old.CreatedAt
+		}
+		return putDefinition(ctx, t, &next)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &next, nil
+}
+
+// SetStatus changes the status of one version of a definition.
+func (g segStore) SetStatus(ctx context.Context, r segments.Ref, version int, st segments.Status) error {
+	return g.writeTx(ctx, "neo4j: set status", func(t *tx) error {
+		d, err := lockDefinition(ctx, t, r)
+		if err != nil {
+			return err
+		}
+		if err := segments.CheckStored(r, d, version); err != nil {
+			return err
+		}
+		d.Status = st
+		return putDefinition(ctx, t, d)
+	})
+}
+
+// DeleteDefinition deletes one version of a definition, and with a
+// segment's node its IN_SEGMENT relationships.
+func (g segStore) DeleteDefinition(ctx context.Context, r segments.Ref, expected int) error {
+	return g.writeTx(ctx, "neo4j: delete definition", func(t *tx) error {
+		d, err := lockDefinition(ctx, t, r)
+		if err != nil {
+			return err
+		}
+		if err := segments.CheckStored(r, d, expected); err != nil {
+			return err
+		}
+		return t.exec(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) DETACH DELETE d", map[string]any{"key": r.Key})
+	})
+}
+
+func definitionFrom(v any) (*segments.Definition, error) {
+	data, _ := v.(string)
+	d := &segments.Definition{}
+	if err := json.Unmarshal([]byte(data), d); err != nil {
+		return nil, fmt.Errorf("corrupt definition: %w", err)
+	}
+	return d, nil
+}
+
+// Definition returns one definition.
+func (g segStore) Definition(ctx context.Context, r segments.Ref) (*segments.Definition, error) {
+	recs, err := g.s.read(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) WHERE d.data IS NOT NULL RETURN d.data",
+		map[string]any{"key": r.Key})
+	if err != nil {
+		return nil, wrap("neo4j: definition", err)
+	}
+	if len(recs) == 0 {
+		return nil, segments.NotFound(r)
+	}
+	d, err := definitionFrom(recs[0].Values[0])
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: definition: %w", err)
+	}
+	return d, nil
+}
+
+// Definitions lists every definition, segments first, by key.
+func (g segStore) Definitions(ctx context.Context) ([]*segments.Definition, error) {
+	recs, err := g.s.read(ctx, `CALL () {
+			MATCH (d:Segment) WHERE d.data IS NOT NULL RETURN 0 AS kind, d.key AS key, d.data AS data
+			UNION ALL
+			MATCH (d:ComputedTrait) WHERE d.data IS NOT NULL RETURN 1 AS kind, d.key AS key, d.data AS data
+		}
+		RETURN data ORDER BY kind, key`, nil)
+	if err != nil {
+		return nil, wrap("neo4j: definitions", err)
+	}
+	out := make([]*segments.Definition, len(recs))
+	for i, r := range recs {
+		if out[i], err = definitionFrom(r.Values[0]); err != nil {
+			return nil, fmt.Errorf("neo4j: definitions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// stateFrom decodes a state node's data (the state's JSON) and revision
+// (kept apart, as the property saves compare).
+func stateFrom(profile string, rev, data any) (*segments.ProfileState, error) {
+	st := &segments.ProfileState{}
+	if data, _ := data.(string); data != "" {
+		if err := json.Unmarshal([]byte(data), st); err != nil {
+			return nil, fmt.Errorf("corrupt segment state of %s: %w", profile, err)
+		}
+	}
+	st.Profile = profile
+	st.Rev, _ = rev.(int64)
+	return st, nil
+}
+
+// States returns the profiles' states.
+func (g segStore) States(ctx context.Context, profiles []string) ([]*segments.ProfileState, error) {
+	out := make([]*segments.ProfileState, len(profiles))
+	if len(profiles) == 0 {
+		return out, nil
+	}
+	recs, err := g.s.read(ctx, `UNWIND $ids AS id
+		OPTIONAL MATCH (st:SegmentState {profile: id})
+		RETURN id, st.rev, st.data`, map[string]any{"ids": profiles})
+	if err != nil {
+		return nil, wrap("neo4j: segment states", err)
+	}
+	found := map[string]*segments.ProfileState{}
+	for _, r := range recs {
+		id, _ := r.Values[0].(string)
+		st, err := stateFrom(id, r.Values[1], r.Values[2])
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: segment states: %w", err)
+		}
+		found[id] = st
+	}
+	for i, p := range profiles {
+		out[i] = found[p]
+	}
+	return out, nil
+}
+
+// SaveStates writes the states, their change records, timers and
+// IN_SEGMENT relationships in one transaction. Merging the state node
+// first locks it, so concurrent saves of one profile run one after the
+// other and the second sees the first's revision.
+func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
+	if err := segments.CheckSaves(saves); err != nil {
+		return nil, fmt.Errorf("neo4j: save segment states: %w", err)
+	}
+	var out []*segments.ChangeRecord
+	err := g.writeTx(ctx, "neo4j: save segment states", func(t *tx) error {
+		out = nil
+		olds := make([]*segments.ProfileState, len(saves))
+		// Locked in profile order, so that two saves of the same profiles
+		// do not deadlock.
+		order := make([]int, len(saves))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(saves[a].State.Profile, saves[b].State.Profile) })
+		for _, i := range order {
+			next := saves[i].State
+			recs, err := t.collect(ctx, `MERGE (st:SegmentState {profile: $id})
+				ON CREATE SET st.rev = 0
+				SET st.lock = true REMOVE st.lock
+				RETURN st.rev, st.data`, map[string]any{"id": next.Profile})
+			if err != nil {
+				return err
+			}
+			old, err := stateFrom(next.Profile, recs[0].Values[0], recs[0].Values[1])
+			if err != nil {
+				return err
+			}
+			if old.Rev != next.Rev {
+				return fmt.Errorf("%s: %w", next.Profile, segments.ErrStale)
+			}
+			if err := checkMembers(ctx, t, next); err != nil {
+				return err
+			}
+			olds[i] = old
+		}
+		var changes [][]*segments.ChangeRecord
+		n := 0
+		for i, sv := range saves {
+			cs := segments.Diff(sv, olds[i].Entries)
+			changes = append(changes, cs)
+			n += len(cs)
+		}
+		seq, err := allocate(ctx, t, n)
+		if err != nil {
+			return err
+		}
+		for i, sv := range saves {
+			for _, c := range changes[i] {
+				seq++
+				c.Sequence = seq
+				out = append(out, c)
+			}
+			if err := writeState(ctx, t, sv.State, changes[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkMembers refuses memberships of a profile or segment that is not
+// stored.
+func checkMembers(ctx context.Context, t *tx, next *segments.ProfileState) error {
+	is := slices.Sorted(maps.Keys(segments.SegmentMemberships(next.Entries)))
+	if len(is) == 0 {
+		return nil
+	}
+	recs, err := t.collect(ctx, `OPTIONAL MATCH (p:Profile {id: $id})
+		WITH count(p) AS profiles
+		UNWIND $keys AS k
+		OPTIONAL MATCH (s:Segment {key: k}) WHERE s.data IS NOT NULL
+		RETURN profiles, k, count(s)`, map[string]any{"id": next.Profile, "keys": is})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if n, _ := r.Values[0].(int64); n == 0 {
+			return graph.Errorf(graph.KindNotFound, "no profile %s", next.Profile)
+		}
+		if n, _ := r.Values[2].(int64); n == 0 {
+			return graph.Errorf(graph.KindNotFound, "no segment %q", r.Values[1])
+		}
+	}
+	return nil
+}
+
+// allocate reserves n change sequence numbers and returns the one before
+// the first. The counter node's write lock orders concurrent savers.
+func allocate(ctx context.Context, t *tx, n int) (uint64, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	recs, err := t.collect(ctx, `MERGE (q:SegmentSequence {id: "changes"})
+		ON CREATE SET q.last = 0
+		SET q.last = q.last + $n
+		RETURN q.last`, map[string]any{"n": n})
+	if err != nil {
+		return 0, err
+	}
+	last, _ := recs[0].Values[0].(int64)
+	return uint64(last) - uint64(n), nil
+}
+
+func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes []*segments.ChangeRecord) error {
+	data, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	var timers []any
+	for _, tm := range segments.Timers(next) {
+		timers = append(timers, map[string]any{"ref": segments.RefString(tm.Ref), "at": timeVal(tm.At)})
+	}
+	var members []any
+	is := segments.SegmentMemberships(next.Entries)
+	for k, e := range is {
+		members = append(members, map[string]any{"key": k, "since": timeVal(e.Since), "version": e.Version})
+	}
+	var records []any
+	for _, c := range changes {
+		records = append(records, map[string]any{"seq": int64(c.Sequence), "segment": c.Segment, "version": c.Version,
+			"profile": c.Profile, "direction": c.Direction, "reason": c.Reason, "time": timeVal(c.Time)})
+	}
+	steps := []struct {
+		cypher string
+		params map[string]any
+	}{
+		{`MATCH (st:SegmentState {profile: $id}) SET st.rev = st.rev + 1, st.data = $data`,
+			map[string]any{"data": string(data)}},
+		{`MATCH (t:SegmentTimer {profile: $id}) DELETE t`, nil},
+		{`UNWIND $rows AS r CREATE (:SegmentTimer {profile: $id, ref: r.ref, at: r.at})`, map[string]any{"rows": timers}},
+		{`MATCH (:Profile {id: $id})-[m:IN_SEGMENT]->(s:Segment) WHERE NOT s.key IN $keys DELETE m`,
+			map[string]any{"keys": slices.Collect(maps.Keys(is))}},
+		{`MATCH (p:Profile {id: $id})
+			UNWIND $rows AS r
+			MATCH (s:Segment {key: r.key})
+			MERGE (p)-[m:IN_SEGMENT]->(s)
+			SET m.since = r.since, m.version = r.version`, map[string]any{"rows": members}},
+		{`UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`, map[string]any{"rows": records}},
+	}
+	for _, st := range steps {
+		params := map[string]any{"id": next.Profile}
+		maps.Copy(params, st.params)
+		if rows, ok := params["rows"]; ok && rows == nil {
+			continue
+		}
+		if err := t.exec(ctx, st.cypher, params); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Changes pages through the change records.
+func (g segStore) Changes(ctx context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
+	recs, err := g.s.read(ctx, `MATCH (c:SegmentChange) WHERE c.seq > $after
+		RETURN c ORDER BY c.seq LIMIT $limit`, map[string]any{"after": int64(after), "limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: segment changes", err)
+	}
+	out := make([]*segments.ChangeRecord, len(recs))
+	for i, r := range recs {
+		m := props(r.Values[0])
+		seq, _ := m["seq"].(int64)
+		out[i] = &segments.ChangeRecord{Sequence: uint64(seq), Segment: getString(m, "segment"), Version: getInt(m, "version"),
+			Profile: getString(m, "profile"), Direction: getString(m, "direction"), Reason: getString(m, "reason"), Time: getTime(m, "time")}
+	}
+	return out, nil
+}
+
+// DueTimers reads the timer index up to until.
+func (g segStore) DueTimers(ctx context.Context, until time.Time, limit int) ([]segments.Timer, error) {
+	recs, err := g.s.read(ctx, `MATCH (t:SegmentTimer) WHERE t.at <= $until
+		RETURN t.at, t.profile, t.ref ORDER BY t.at, t.profile, t.ref LIMIT $limit`,
+		map[string]any{"until": until.UTC(), "limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: due timers", err)
+	}
+	out := make([]segments.Timer, len(recs))
+	for i, r := range recs {
+		at, _ := r.Values[0].(time.Time)
+		profile, _ := r.Values[1].(string)
+		rs, _ := r.Values[2].(string)
+		ref, err := segments.ParseRef(rs)
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: due timers: %w", err)
+		}
+		out[i] = segments.Timer{At: at.UTC(), Profile: profile, Ref: ref}
+	}
+	return out, nil
+}
+
+// Members pages through a segment's IN_SEGMENT relationships.
+func (g segStore) Members(ctx context.Context, segment, after string, limit int) ([]string, error) {
+	recs, err := g.s.read(ctx, `MATCH (p:Profile)-[:IN_SEGMENT]->(:Segment {key: $key})
+		WHERE p.id > $after
+		RETURN p.id ORDER BY p.id LIMIT $limit`, map[string]any{"key": segment, "after": after, "limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: members", err)
+	}
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i], _ = r.Values[0].(string)
+	}
+	return out, nil
+}
+
+func dataChangeRow(c graph.DataChange) any {
+	return map[string]any{"profile": c.Profile, "events": nonNil(c.Events), "traits": nonNil(c.Traits), "all": c.All}
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// PendingChanges reads the pending data changes in profile order.
+func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pending, error) {
+	recs, err := g.s.read(ctx, `MATCH (d:PendingChange)
+		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: pending changes", err)
+	}
+	out := make([]segments.Pending, len(recs))
+	for i, r := range recs {
+		m := props(r.Values[0])
+		mark, _ := m["mark"].(int64)
+		out[i] = segments.Pending{DataChange: graph.DataChange{Profile: getString(m, "profile"),
+			Events: getStrings(m, "events"), Traits: getStrings(m, "traits"), All: getBool(m, "all")}, Mark: mark}
+	}
+	return out, nil
+}
+
+// DonePending deletes a pending change unless more was added since it was
+// read.
+func (g segStore) DonePending(ctx context.Context, p segments.Pending) error {
+	if _, err := g.s.write(ctx, `MATCH (d:PendingChange {profile: $profile}) WHERE d.mark = $mark DELETE d`,
+		map[string]any{"profile": p.Profile, "mark": p.Mark}); err != nil {
+		return wrap("neo4j: done pending", err)
+	}
+	return nil
+}

@@ -1,0 +1,407 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// Segments' key prefixes (see store.go for the graph's).
+var (
+	pSegDef    = []byte("sd/") // + kind name + "/" + key → segments.Definition
+	pSegState  = []byte("ss/") // + profile ID → segments.ProfileState
+	pSegMember = []byte("sm/") // + segment key + 0 + profile ID → profile ID: members in ID order
+	pSegChange = []byte("sc/") // + sequence (8 bytes, big-endian) → segments.ChangeRecord
+	pSegTimer  = []byte("st/") // + deadline + profile ID + 0 + reference → segments.Timer
+	pPending   = []byte("sp/") // + profile ID → segments.Pending: data changes not yet evaluated
+)
+
+var _ segments.Backend = (*Store)(nil)
+
+// Segments returns the store of segments, kept in the same database as the
+// graph (and written under the same lock).
+func (s *Store) Segments() segments.Store { return segStore{s} }
+
+type segStore struct{ s *Store }
+
+func defKey(r segments.Ref) []byte {
+	return key(pSegDef, []byte(segments.KindName(r.Kind)+"/"+r.Key))
+}
+
+func memberKey(segment, profile string) []byte {
+	return key(pSegMember, []byte(segment), []byte{0}, []byte(profile))
+}
+
+func timerKey(t segments.Timer) []byte {
+	return key(pSegTimer, timestampBytes(t.At), []byte(t.Profile), []byte{0}, []byte(segments.RefString(t.Ref)))
+}
+
+func (g segStore) definition(r segments.Ref) (*segments.Definition, error) {
+	d := &segments.Definition{}
+	ok, err := g.s.getJSON(d, defKey(r))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return d, nil
+}
+
+// PutDefinition stores a definition's next version.
+func (g segStore) PutDefinition(_ context.Context, d *segments.Definition, expected int) (*segments.Definition, error) {
+	if err := segments.CheckPut(d, expected); err != nil {
+		return nil, fmt.Errorf("pebble: put definition: %w", err)
+	}
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	old, err := g.definition(d.Ref())
+	if err != nil {
+		return nil, fmt.Errorf("pebble: put definition: %w", err)
+	}
+	if err := segments.CheckVersion(d.Ref(), old, expected); err != nil {
+		return nil, fmt.Errorf("pebble: put definition: %w", err)
+	}
+	next := *d
+	next.Version = expected + 1
+	if old != nil {
+		next.CreatedAt = old.CreatedAt
+	}
+	if err := g.putJSON(defKey(d.Ref()), &next); err != nil {
+		return nil, fmt.Errorf("pebble: put definition: %w", err)
+	}
+	return &next, nil
+}
+
+// SetStatus changes the status of one version of a definition.
+func (g segStore) SetStatus(_ context.Context, r segments.Ref, version int, st segments.Status) error {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	d, err := g.definition(r)
+	if err != nil {
+		return fmt.Errorf("pebble: set status: %w", err)
+	}
+	if err := segments.CheckStored(r, d, version); err != nil {
+		return fmt.Errorf("pebble: set status: %w", err)
+	}
+	d.Status = st
+	if err := g.putJSON(defKey(r), d); err != nil {
+		return fmt.Errorf("pebble: set status: %w", err)
+	}
+	return nil
+}
+
+// DeleteDefinition deletes one version of a definition.
+func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected int) error {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	d, err := g.definition(r)
+	if err != nil {
+		return fmt.Errorf("pebble: delete definition: %w", err)
+	}
+	if err := segments.CheckStored(r, d, expected); err != nil {
+		return fmt.Errorf("pebble: delete definition: %w", err)
+	}
+	// A segment's member index goes with it, as its IN_SEGMENT
+	// relationships do on Neo4j.
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	err = b.Delete(defKey(r), nil)
+	if err == nil && r.Kind == lang.KindSegment {
+		err = b.DeleteRange(memberKey(r.Key, ""), prefixEnd(memberKey(r.Key, "")), nil)
+	}
+	if err == nil {
+		err = b.Commit(cpebble.Sync)
+	}
+	if err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: delete definition", Err: err}
+	}
+	g.s.records.Remove(string(defKey(r)))
+	return nil
+}
+
+func (g segStore) putJSON(k []byte, v any) error {
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	w := &batchWriter{b: b}
+	w.putJSON(k, v)
+	if w.err != nil {
+		return w.err
+	}
+	if err := b.Commit(cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Err: err}
+	}
+	for _, r := range w.records {
+		g.s.records.Add(string(r.k), r.v)
+	}
+	return nil
+}
+
+// Definition returns one definition.
+func (g segStore) Definition(_ context.Context, r segments.Ref) (*segments.Definition, error) {
+	d, err := g.definition(r)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: definition: %w", err)
+	}
+	if d == nil {
+		return nil, segments.NotFound(r)
+	}
+	return d, nil
+}
+
+// Definitions lists every definition; keys sort computed traits before
+// segments ("computed/" < "segment/"), so they are re-sorted by kind.
+func (g segStore) Definitions(context.Context) ([]*segments.Definition, error) {
+	var byKind [2][]*segments.Definition
+	err := g.s.scan(pSegDef, func(_, v []byte) error {
+		d := &segments.Definition{}
+		if err := jsonUnmarshal(v, d); err != nil {
+			return err
+		}
+		if d.Kind == lang.KindSegment {
+			byKind[0] = append(byKind[0], d)
+		} else {
+			byKind[1] = append(byKind[1], d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: definitions: %w", err)
+	}
+	return append(byKind[0], byKind[1]...), nil
+}
+
+func (g segStore) state(profile string) (*segments.ProfileState, error) {
+	st := &segments.ProfileState{}
+	ok, err := g.s.getJSON(st, pSegState, []byte(profile))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		st = &segments.ProfileState{Profile: profile}
+	}
+	return st, nil
+}
+
+// States returns the profiles' states.
+func (g segStore) States(_ context.Context, profiles []string) ([]*segments.ProfileState, error) {
+	out := make([]*segments.ProfileState, len(profiles))
+	for i, p := range profiles {
+		st, err := g.state(p)
+		if err != nil {
+			return nil, fmt.Errorf("pebble: segment states: %w", err)
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// SaveStates writes the states, their change records, timers and member
+// index entries in one synced batch, under the store's lock (which makes
+// the revision check and the sequence numbers race-free).
+func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
+	if err := segments.CheckSaves(saves); err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
+	}
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	seq, err := g.lastSequence()
+	if err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
+	}
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	w := &batchWriter{b: b}
+	var out []*segments.ChangeRecord
+	for _, sv := range saves {
+		next := sv.State
+		old, err := g.state(next.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("pebble: save segment states: %w", err)
+		}
+		if old.Rev != next.Rev {
+			return nil, fmt.Errorf("pebble: save segment states: %s: %w", next.Profile, segments.ErrStale)
+		}
+		if err := g.checkMembers(next); err != nil {
+			return nil, fmt.Errorf("pebble: save segment states: %w", err)
+		}
+		for _, t := range segments.Timers(old) {
+			w.del(timerKey(t))
+		}
+		for _, t := range segments.Timers(next) {
+			w.putJSON(timerKey(t), t)
+		}
+		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
+		for k := range was {
+			if _, ok := is[k]; !ok {
+				w.del(memberKey(k, next.Profile))
+			}
+		}
+		for k := range is {
+			w.put(memberKey(k, next.Profile), []byte(next.Profile))
+		}
+		for _, c := range segments.Diff(sv, old.Entries) {
+			seq++
+			c.Sequence = seq
+			w.putJSON(changeKey(seq), c)
+			out = append(out, c)
+		}
+		saved := *next
+		saved.Rev++
+		w.putJSON(key(pSegState, []byte(next.Profile)), &saved)
+	}
+	if w.err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", w.err)
+	}
+	if err := b.Commit(cpebble.Sync); err != nil {
+		return nil, &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: save segment states", Err: err}
+	}
+	return out, nil
+}
+
+// checkMembers refuses memberships of a profile or segment that is not
+// stored (as Neo4j, whose IN_SEGMENT needs both nodes, must).
+func (g segStore) checkMembers(next *segments.ProfileState) error {
+	for k := range segments.SegmentMemberships(next.Entries) {
+		if _, ok, err := g.s.get(pProfile, []byte(next.Profile)); err != nil || !ok {
+			return notStored(err, "profile %s", next.Profile)
+		}
+		if _, ok, err := g.s.get(defKey(segments.Ref{Key: k})); err != nil || !ok {
+			return notStored(err, "segment %q", k)
+		}
+	}
+	return nil
+}
+
+func notStored(err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	return graph.Errorf(graph.KindNotFound, "no "+format, args...)
+}
+
+func changeKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(bytes.Clone(pSegChange), seq)
+}
+
+// lastSequence is the sequence number of the newest change record (0 when
+// there is none).
+func (g segStore) lastSequence() (uint64, error) {
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: pSegChange, UpperBound: prefixEnd(pSegChange)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	return binary.BigEndian.Uint64(it.Key()[len(pSegChange):]), nil
+}
+
+// Changes pages through the change records.
+func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
+	out, err := pageJSON[*segments.ChangeRecord](g.s, changeKey(after+1), prefixEnd(pSegChange), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: segment changes: %w", err)
+	}
+	return out, nil
+}
+
+// DueTimers reads the timer index up to until, in key (deadline) order.
+func (g segStore) DueTimers(_ context.Context, until time.Time, limit int) ([]segments.Timer, error) {
+	out, err := pageJSON[segments.Timer](g.s, pSegTimer, key(pSegTimer, timestampBytes(until.Add(1))), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: due timers: %w", err)
+	}
+	return out, nil
+}
+
+// pageJSON decodes the values of up to limit keys in [lower, upper).
+func pageJSON[T any](s *Store, lower, upper []byte, limit int) ([]T, error) {
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []T
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		var v T
+		if err := jsonUnmarshal(it.Value(), &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, it.Error()
+}
+
+// Members pages through a segment's member index.
+func (g segStore) Members(_ context.Context, segment, after string, limit int) ([]string, error) {
+	var out []string
+	lower := memberKey(segment, "")
+	if after != "" {
+		lower = append(memberKey(segment, after), 0)
+	}
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(memberKey(segment, ""))})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: members: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		out = append(out, string(it.Value()))
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: members: %w", err)
+	}
+	return out, nil
+}
+
+// pendData adds a transaction's data changes to the pending ones, in the
+// transaction's batch: they are durable exactly when the events are.
+func (t *tx) pendData(w *batchWriter, cs []graph.DataChange) error {
+	for _, c := range cs {
+		k := key(pPending, []byte(c.Profile))
+		var p segments.Pending
+		if _, err := t.getJSON(&p, k); err != nil {
+			return err
+		}
+		p.DataChange = graph.MergeDataChange(p.DataChange, c)
+		p.Profile = c.Profile
+		p.Mark++
+		w.putJSON(k, &p)
+	}
+	return nil
+}
+
+// PendingChanges reads the pending data changes in profile order.
+func (g segStore) PendingChanges(_ context.Context, limit int) ([]segments.Pending, error) {
+	out, err := pageJSON[segments.Pending](g.s, pPending, prefixEnd(pPending), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: pending changes: %w", err)
+	}
+	return out, nil
+}
+
+// DonePending deletes a pending change unless more was added since it was
+// read.
+func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	var cur segments.Pending
+	k := key(pPending, []byte(p.Profile))
+	ok, err := g.s.getJSON(&cur, k)
+	if err != nil {
+		return fmt.Errorf("pebble: done pending: %w", err)
+	}
+	if !ok || cur.Mark != p.Mark {
+		return nil
+	}
+	if err := g.s.db.Delete(k, cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
+	}
+	return nil
+}

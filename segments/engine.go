@@ -1,0 +1,676 @@
+package segments
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// Engine keeps every profile's memberships and computed values equal to a
+// from-scratch evaluation of the definitions over the profile's data.
+//
+// It is exact by construction: when a profile changes, the definitions
+// that depend on what changed are evaluated again, from scratch, over the
+// profile's stored events, traits and identifiers (the evaluator is exact;
+// there is no approximate state to drift). What it saves per profile is
+// each definition's result and next deadline; the timer index re-evaluates
+// a result when its deadline passes.
+type Engine struct {
+	graph graph.Reader
+	store Store
+	opt   EngineOptions
+
+	mu   sync.RWMutex
+	defs *definitions
+}
+
+// EngineOptions configure an Engine. Zero fields take defaults.
+type EngineOptions struct {
+	Limits lang.Limits
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// Retries bounds the evaluations of a profile whose state another
+	// evaluation saved in between (default 10).
+	Retries int
+	// TimerBatch is how many due timers a drain reads at once (default
+	// 500).
+	TimerBatch int
+}
+
+// NewEngine returns an engine with no definitions loaded: call Load.
+func NewEngine(r graph.Reader, s Store, opt EngineOptions) *Engine {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Retries <= 0 {
+		opt.Retries = 10
+	}
+	if opt.TimerBatch <= 0 {
+		opt.TimerBatch = 500
+	}
+	return &Engine{graph: r, store: s, opt: opt, defs: &definitions{byRef: map[string]*compiled{}}}
+}
+
+// compiled is one live definition, ready to evaluate.
+type compiled struct {
+	def  *Definition
+	ref  string // RefString
+	prog *lang.Program
+	rank int // place in evaluation order: after everything it reads
+	// dependents are the definitions that read this one.
+	dependents []string
+}
+
+// definitions are the loaded definitions and the dependency index that maps
+// what changed to what must be evaluated again.
+type definitions struct {
+	order   []*compiled // dependencies first
+	byRef   map[string]*compiled
+	events  map[string][]string // event name → definitions reading it
+	idTypes map[string][]string
+	traits  []traitDep
+	// print fingerprints the compiled definitions and their versions.
+	print string
+	// failed lists the definitions that did not compile, with why.
+	failed map[string]error
+}
+
+type traitDep struct {
+	path string
+	ref  string
+}
+
+// Load reads the definitions and compiles the live ones (not DISABLED) in
+// dependency order. A definition that does not compile, or that reads one
+// that did not, is left out and reported by Failed.
+func (e *Engine) Load(ctx context.Context) error {
+	ds, err := e.store.Definitions(ctx)
+	if err != nil {
+		return fmt.Errorf("segments: load: %w", err)
+	}
+	defs := compile(ds, e.opt.Limits)
+	e.mu.Lock()
+	e.defs = defs
+	e.mu.Unlock()
+	return nil
+}
+
+// Failed returns the definitions Load left out, by RefString, with their
+// errors.
+func (e *Engine) Failed() map[string]error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return maps.Clone(e.defs.failed)
+}
+
+func compile(ds []*Definition, lim lang.Limits) *definitions {
+	out := &definitions{byRef: map[string]*compiled{}, events: map[string][]string{}, idTypes: map[string][]string{}, failed: map[string]error{}}
+	env := lang.MapEnv{}
+	pending := slices.DeleteFunc(slices.Clone(ds), func(d *Definition) bool { return d.Status.State == StateDisabled })
+	// Each pass compiles the definitions whose references are compiled,
+	// so the order of success is an order of dependencies. in_segment and
+	// computed chains are at most lang's MaxRefChain long.
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		var next []*Definition
+		for _, d := range pending {
+			prog, err := lang.Compile(d.Source, lang.Options{Kind: d.Kind, Key: d.Key, Limits: lim, Env: env})
+			var le *lang.Error
+			if errors.As(err, &le) && le.Code == lang.CodeUnknownReference {
+				next = append(next, d)
+				out.failed[RefString(d.Ref())] = err
+				continue
+			}
+			if err != nil {
+				out.failed[RefString(d.Ref())] = err
+				continue
+			}
+			delete(out.failed, RefString(d.Ref()))
+			env[d.Ref()] = prog.Definition()
+			c := &compiled{def: d, ref: RefString(d.Ref()), prog: prog, rank: len(out.order)}
+			out.order = append(out.order, c)
+			out.byRef[c.ref] = c
+			progress = true
+		}
+		pending = next
+	}
+	h := sha256.New()
+	for _, c := range out.order {
+		fmt.Fprintf(h, "%s\x00%d\x00", c.ref, c.def.Version)
+	}
+	out.print = hex.EncodeToString(h.Sum(nil)[:12])
+	for _, c := range out.order {
+		deps := c.prog.Deps
+		for _, n := range deps.Events {
+			out.events[n] = append(out.events[n], c.ref)
+		}
+		for _, t := range deps.IDTypes {
+			out.idTypes[t] = append(out.idTypes[t], c.ref)
+		}
+		for _, p := range deps.Traits {
+			out.traits = append(out.traits, traitDep{p, c.ref})
+		}
+		for _, r := range c.prog.Refs {
+			if dep := out.byRef[RefString(r)]; dep != nil {
+				dep.dependents = append(dep.dependents, c.ref)
+			}
+		}
+	}
+	return out
+}
+
+// Change is what changed in a profile's data.
+type Change struct {
+	Events []string // names of events stored (late or not)
+	Traits []string // trait paths set, as graph flattens them
+	// Refs are definitions to evaluate whatever changed (due timers).
+	Refs []Ref
+	// All evaluates every definition.
+	All bool
+}
+
+// affected returns the definitions to evaluate for a change, with the
+// definitions that read them, transitively, in evaluation order.
+func (d *definitions) affected(ch Change, idTypes []string) []*compiled {
+	set := map[string]bool{}
+	add := func(refs ...string) {
+		for _, r := range refs {
+			set[r] = true
+		}
+	}
+	if ch.All {
+		return d.order
+	}
+	for _, n := range ch.Events {
+		add(d.events[n]...)
+	}
+	for _, t := range idTypes {
+		add(d.idTypes[t]...)
+	}
+	for _, p := range ch.Traits {
+		for _, td := range d.traits {
+			if traitOverlap(td.path, p) {
+				add(td.ref)
+			}
+		}
+	}
+	for _, r := range ch.Refs {
+		add(RefString(r))
+	}
+	var out []*compiled
+	for _, c := range d.order { // in order, so that dependents come after
+		if set[c.ref] {
+			out = append(out, c)
+			add(c.dependents...)
+		}
+	}
+	return out
+}
+
+// traitOverlap reports whether a definition reading path a sees a change
+// to path b: the same path, or one inside the other.
+func traitOverlap(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}
+
+// AbsorbedPrint fingerprints a profile's absorbed profiles.
+func AbsorbedPrint(p *graph.Profile) string {
+	if len(p.Absorbed) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, id := range slices.Sorted(slices.Values(p.Absorbed)) {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// Update evaluates again the definitions that depend on the change of the
+// profile (live or absorbed: an absorbed profile's survivor is evaluated),
+// and saves the results with the change records they imply. It returns
+// the records written.
+func (e *Engine) Update(ctx context.Context, profile string, ch Change) ([]*ChangeRecord, error) {
+	return e.update(ctx, profile, ch, ReasonData)
+}
+
+func (e *Engine) update(ctx context.Context, profile string, ch Change, reason string) ([]*ChangeRecord, error) {
+	for range e.opt.Retries {
+		cs, err := e.evaluate(ctx, profile, ch, reason)
+		if !errors.Is(err, ErrStale) {
+			return cs, err
+		}
+	}
+	return nil, fmt.Errorf("segments: update %s: still stale after %d evaluations: %w", profile, e.opt.Retries, ErrStale)
+}
+
+func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason string) ([]*ChangeRecord, error) {
+	e.mu.RLock()
+	defs := e.defs
+	e.mu.RUnlock()
+	now := e.opt.Now().UTC()
+	p, err := e.graph.Profile(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("segments: update %s: %w", id, err)
+	}
+	if p.MergedInto != "" {
+		if p, err = e.graph.Profile(ctx, p.MergedInto); err != nil {
+			return nil, fmt.Errorf("segments: update %s: %w", id, err)
+		}
+	}
+	states, err := e.store.States(ctx, []string{p.ID})
+	if err != nil {
+		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+	}
+	st := states[0]
+	var saves []Save
+	identity := Identity{Absorbed: AbsorbedPrint(p), Counts: p.Counts}
+	if identity.Absorbed != st.Identity.Absorbed {
+		// Merged (or split) since the last evaluation: the absorbed
+		// profiles leave their segments, and everything of the survivor
+		// is evaluated again over its new events and traits.
+		absorbed, err := e.store.States(ctx, p.Absorbed)
+		if err != nil {
+			return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+		}
+		for _, a := range absorbed {
+			if len(a.Entries) > 0 {
+				saves = append(saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now})
+			}
+		}
+		ch.All, reason = true, ReasonMerged
+	}
+	var idTypes []string
+	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
+		if identity.Counts[t] != st.Identity.Counts[t] {
+			idTypes = append(idTypes, t)
+		}
+	}
+	todo := defs.affected(ch, idTypes)
+	next := &ProfileState{Profile: p.ID, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
+	reasons := map[string]string{}
+	if st.Definitions != defs.print {
+		// Definitions were created, edited or deleted since: evaluate
+		// everything; what the change itself did not affect changes
+		// because of the definitions (unless the profile is new to the
+		// engine: then it is its data).
+		for _, c := range defs.order {
+			if st.Rev == 0 {
+				break
+			}
+			reasons[c.ref] = ReasonDefinition
+		}
+		for _, c := range todo {
+			delete(reasons, c.ref)
+		}
+		todo = defs.order
+	}
+	for rs, en := range st.Entries {
+		if defs.byRef[rs] == nil {
+			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
+			continue
+		}
+		next.Entries[rs] = en
+	}
+	if len(todo) > 0 {
+		if err := e.evalAll(ctx, p, todo, next, now); err != nil {
+			return nil, err
+		}
+	}
+	if len(saves) == 0 && sameState(st, next) {
+		return nil, nil // nothing changed: no write
+	}
+	saves = append(saves, Save{State: next, Reason: reason, Reasons: reasons, At: now})
+	cs, err := e.store.SaveStates(ctx, saves)
+	if err != nil {
+		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+	}
+	return cs, nil
+}
+
+// sameState reports whether saving b over a would change nothing.
+func sameState(a, b *ProfileState) bool {
+	if a.Definitions != b.Definitions || a.Identity.Absorbed != b.Identity.Absorbed ||
+		!maps.Equal(a.Identity.Counts, b.Identity.Counts) || len(a.Entries) != len(b.Entries) {
+		return false
+	}
+	for rs, x := range a.Entries {
+		y, ok := b.Entries[rs]
+		if !ok || x.Version != y.Version || x.Member != y.Member || !x.Since.Equal(y.Since) ||
+			!x.Value.Equal(y.Value) || !x.Deadline.Equal(y.Deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+func mergeKeys(a, b map[string]int) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+// evalAll evaluates the definitions (in order) over the profile's data,
+// writing their entries into next, whose other entries are read for
+// in_segment and computed.
+func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled, next *ProfileState, now time.Time) error {
+	needEvents := false
+	for _, c := range todo {
+		needEvents = needEvents || len(c.prog.Deps.Events) > 0
+	}
+	var events []*graph.Event
+	if needEvents {
+		var err error
+		if events, err = ProfileEvents(ctx, e.graph, p); err != nil {
+			return err
+		}
+	}
+	snap, err := lang.SnapshotOf(p, events)
+	if err != nil {
+		return fmt.Errorf("segments: update %s: %w", p.ID, err)
+	}
+	snap.Segments, snap.Computed = map[string]bool{}, map[string]any{}
+	for rs, en := range next.Entries {
+		ref, err := ParseRef(rs)
+		if err != nil {
+			continue
+		}
+		if ref.Kind == lang.KindSegment {
+			snap.Segments[ref.Key] = en.Member
+		} else if en.Value != nil {
+			snap.Computed[ref.Key] = en.Value.Interface()
+		}
+	}
+	view := snap.View() // reads snap's maps as they are updated below
+	for _, c := range todo {
+		r := lang.Eval(c.prog, view, now)
+		old := next.Entries[c.ref]
+		en := Entry{Version: c.def.Version, Deadline: r.Deadline}
+		if c.def.Kind == lang.KindSegment {
+			en.Member = r.Value.Type == lang.TypeBool && r.Value.Bool
+			snap.Segments[c.def.Key] = en.Member
+			if en.Member {
+				en.Since = now
+				if old.Member {
+					en.Since = old.Since
+				}
+			}
+		} else {
+			en.Value = ValueOf(r.Value)
+			delete(snap.Computed, c.def.Key)
+			if en.Value != nil {
+				snap.Computed[c.def.Key] = en.Value.Interface()
+			}
+		}
+		if en.Empty() {
+			delete(next.Entries, c.ref)
+		} else {
+			next.Entries[c.ref] = en
+		}
+	}
+	return nil
+}
+
+// eventPage is how many events a timeline read returns at once.
+const eventPage = 1000
+
+// ProfileEvents reads every stored event of a live profile (those of the
+// profiles it absorbed included), each once.
+func ProfileEvents(ctx context.Context, r graph.Reader, p *graph.Profile) ([]*graph.Event, error) {
+	ids, err := graph.ProfileIdentifiers(ctx, r, p)
+	if err != nil {
+		return nil, fmt.Errorf("segments: events of %s: %w", p.ID, err)
+	}
+	keys := make([]graph.Key, len(ids))
+	for i, n := range ids {
+		keys[i] = n.Key
+	}
+	var out []*graph.Event
+	var after *graph.EventCursor
+	for {
+		page, err := graph.Timeline(ctx, r, keys, after, eventPage)
+		if err != nil {
+			return nil, fmt.Errorf("segments: events of %s: %w", p.ID, err)
+		}
+		out = append(out, page...)
+		if len(page) < eventPage {
+			return out, nil
+		}
+		last := page[len(page)-1]
+		after = &graph.EventCursor{Timestamp: last.Timestamp, ID: last.ID}
+	}
+}
+
+// Drain evaluates the (profile, definition) pairs whose deadline has
+// passed, in deadline order, with their dependents, and returns the
+// change records written.
+func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
+	var out []*ChangeRecord
+	var last *Timer
+	for {
+		now := e.opt.Now()
+		ts, err := e.store.DueTimers(ctx, now, e.opt.TimerBatch)
+		if err != nil {
+			return out, fmt.Errorf("segments: drain: %w", err)
+		}
+		if len(ts) == 0 {
+			return out, nil
+		}
+		// A batch that starts where the last one did made no progress (a
+		// deadline that does not move): stop rather than spin.
+		if first := ts[0]; last != nil && last.At.Equal(first.At) && last.Profile == first.Profile && last.Ref == first.Ref {
+			return out, fmt.Errorf("segments: drain: timer of %s for %s did not move past %s", first.Profile, RefString(first.Ref), first.At)
+		}
+		last = &ts[0]
+		var profiles []string
+		refs := map[string][]Ref{}
+		for _, t := range ts {
+			if _, ok := refs[t.Profile]; !ok {
+				profiles = append(profiles, t.Profile)
+			}
+			refs[t.Profile] = append(refs[t.Profile], t.Ref)
+		}
+		// A profile that fails does not hold up the others: its timer
+		// stays due and is tried again.
+		var failed error
+		for _, p := range profiles {
+			cs, err := e.update(ctx, p, Change{Refs: refs[p]}, ReasonTime)
+			if err != nil {
+				failed = cmp.Or(failed, fmt.Errorf("segments: drain: %w", err))
+				continue
+			}
+			out = append(out, cs...)
+		}
+		if failed != nil {
+			return out, failed
+		}
+	}
+}
+
+// CatchUp evaluates the pending data changes (written with the events
+// they come from, so none is lost by a crash between the two) and returns
+// how many it took; the caller repeats while there are some.
+func (e *Engine) CatchUp(ctx context.Context) (int, error) {
+	ps, err := e.store.PendingChanges(ctx, e.opt.TimerBatch)
+	if err != nil {
+		return 0, fmt.Errorf("segments: catch up: %w", err)
+	}
+	// A profile that fails does not hold up the others: its change stays
+	// pending and is tried again.
+	var failed error
+	for _, p := range ps {
+		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}); err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+			continue
+		}
+		// Removed only now: a crash before this line evaluates it again,
+		// which changes nothing.
+		if err := e.store.DonePending(ctx, p); err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+		}
+	}
+	return len(ps), failed
+}
+
+// Run keeps the segments up to date until ctx ends: it evaluates pending
+// data changes, drains the timer index, then sleeps until the next
+// deadline, a signal on wake (sent after each ingest), or poll at the
+// latest (to see what other processes wrote). Errors are passed to report
+// and retried at the next wake.
+func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration, report func(error)) {
+	for {
+		for {
+			n, err := e.CatchUp(ctx)
+			if err != nil && ctx.Err() == nil {
+				report(err)
+			}
+			if n == 0 || err != nil {
+				break
+			}
+		}
+		if _, err := e.Drain(ctx); err != nil && ctx.Err() == nil {
+			report(err)
+		}
+		wait := poll
+		if ts, err := e.store.DueTimers(ctx, e.opt.Now().Add(poll), 1); err == nil && len(ts) > 0 {
+			wait = max(ts[0].At.Sub(e.opt.Now()), 0)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// Define checks a definition against the loaded ones and saves it as a new
+// version (expectedVersion as Store.PutDefinition: 0 creates), with
+// status BACKFILLING, then reloads the engine. Every error of the
+// language is a *lang.Error with a code and a position; nothing is saved
+// unless the definition compiles. The caller runs Backfill next.
+func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*Definition, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	e.mu.RLock()
+	env := lang.MapEnv{}
+	for _, c := range e.defs.order {
+		env[c.def.Ref()] = c.prog.Definition()
+	}
+	e.mu.RUnlock()
+	if _, err := lang.Compile(src, lang.Options{Kind: kind, Key: key, Limits: e.opt.Limits, Env: env}); err != nil {
+		return nil, err
+	}
+	now := e.opt.Now().UTC()
+	d, err := e.store.PutDefinition(ctx, &Definition{Kind: kind, Key: key, Source: src,
+		Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}, expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	return d, e.Load(ctx)
+}
+
+// Delete deletes version expectedVersion of a definition and reloads the
+// engine; its entries are dropped (members exit, reason definition) as
+// profiles are next evaluated. A definition that others read through
+// in_segment or computed is refused (conflict), naming them.
+func (e *Engine) Delete(ctx context.Context, r Ref, expectedVersion int) error {
+	e.mu.RLock()
+	var dependents []string
+	if c := e.defs.byRef[RefString(r)]; c != nil {
+		dependents = slices.Clone(c.dependents)
+	}
+	e.mu.RUnlock()
+	if len(dependents) > 0 {
+		slices.Sort(dependents)
+		return &graph.Error{Kind: graph.KindConflict, Field: "key",
+			Msg: fmt.Sprintf("%s %q is used by %s: change or delete them first", KindName(r.Kind), r.Key, strings.Join(dependents, ", "))}
+	}
+	if err := e.store.DeleteDefinition(ctx, r, expectedVersion); err != nil {
+		return err
+	}
+	return e.Load(ctx)
+}
+
+// backfillPage is how many profiles a backfill evaluates between progress
+// reports.
+const backfillPage = 200
+
+// Backfill evaluates a definition for every live profile, reporting its
+// progress in the definition's status, and makes it LIVE (or FAILED).
+// Events keep flowing meanwhile: each profile's evaluation is exact when
+// it is saved, and a save from a stale state is evaluated again, so a
+// profile changed during the backfill is neither missed nor counted
+// twice. A newer version of the definition stops this backfill (its own
+// replaces it).
+func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
+	total, err := e.graph.CountProfiles(ctx)
+	if err != nil {
+		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
+	}
+	done := 0
+	for after := ""; ; {
+		ps, err := e.graph.Profiles(ctx, after, backfillPage)
+		if err != nil {
+			return e.failBackfill(ctx, d, err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		for _, p := range ps {
+			if _, err := e.update(ctx, p.ID, Change{Refs: []Ref{d.Ref()}}, ReasonDefinition); err != nil {
+				return e.failBackfill(ctx, d, err)
+			}
+		}
+		done += len(ps)
+		after = ps[len(ps)-1].ID
+		progress := float64(done) / float64(max(total, done))
+		if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateBackfilling, Progress: progress}); err != nil {
+			return fmt.Errorf("segments: backfill %s: %w", d.Key, err) // a newer version, most likely
+		}
+	}
+	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateLive}); err != nil {
+		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
+	}
+	return nil
+}
+
+func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {
+	st := Status{State: StateFailed, Code: string(graph.ErrorKind(cause)), Message: graph.ErrorMessage(cause)}
+	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, st); err != nil {
+		return fmt.Errorf("segments: backfill %s: %w (and recording the failure: %w)", d.Key, cause, err)
+	}
+	return fmt.Errorf("segments: backfill %s: %w", d.Key, cause)
+}
+
+// Memberships returns the segments a profile is a member of, by key.
+func (e *Engine) Memberships(ctx context.Context, profile string) ([]string, error) {
+	sts, err := e.store.States(ctx, []string{profile})
+	if err != nil {
+		return nil, fmt.Errorf("segments: memberships of %s: %w", profile, err)
+	}
+	return slices.Sorted(maps.Keys(SegmentMemberships(sts[0].Entries))), nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }

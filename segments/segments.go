@@ -1,0 +1,447 @@
+// Package segments maintains segments and computed traits: their saved
+// definitions, each profile's memberships and computed values, the
+// durable record of every membership change, and the timer index that
+// lets time alone change a membership. The language they are written in
+// is package segments/lang; the backends (pebble, neo4j) implement Store.
+package segments
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// Ref names a definition: a segment or a computed trait.
+type Ref = lang.Ref
+
+// RefString is a reference's text, "segment:vip" or "computed:ltv_90d":
+// the key of a profile's entry for it.
+func RefString(r Ref) string { return KindName(r.Kind) + ":" + r.Key }
+
+// KindName is a kind's name in references: "segment" or "computed".
+func KindName(k lang.Kind) string {
+	if k == lang.KindComputed {
+		return "computed"
+	}
+	return "segment"
+}
+
+// ParseRef reads RefString's text.
+func ParseRef(s string) (Ref, error) {
+	kind, key, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+	case kind == KindName(lang.KindSegment):
+		return Ref{Kind: lang.KindSegment, Key: key}, nil
+	case kind == KindName(lang.KindComputed):
+		return Ref{Kind: lang.KindComputed, Key: key}, nil
+	}
+	return Ref{}, fmt.Errorf("segments: bad reference %q", s)
+}
+
+// MaxKeyLen bounds a definition's key (in bytes).
+const MaxKeyLen = 128
+
+// CheckKey refuses a key that is empty, too long, or holds anything but
+// letters (any script), digits, '_', '-' and '.': keys name definitions in
+// the language (in_segment("vip")), in storage keys and in URLs.
+func CheckKey(key string) error {
+	if key == "" || len(key) > MaxKeyLen {
+		return graph.FieldErrorf("key", "a key is 1 to %d bytes", MaxKeyLen)
+	}
+	for _, r := range key {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' && r != '.' {
+			return graph.FieldErrorf("key", "%q: a key holds letters, digits, '_', '-' and '.'", key)
+		}
+	}
+	return nil
+}
+
+// Lifecycle states of a definition.
+const (
+	StateBackfilling = "BACKFILLING"
+	StateLive        = "LIVE"
+	StateFailed      = "FAILED"
+	StateDisabled    = "DISABLED"
+)
+
+// Status is where a definition is in its lifecycle.
+type Status struct {
+	State    string  `json:"state"`
+	Progress float64 `json:"progress,omitempty"` // BACKFILLING: 0 to 1
+	Code     string  `json:"code,omitempty"`     // FAILED
+	Message  string  `json:"message,omitempty"`  // FAILED
+}
+
+// Definition is a saved segment or computed trait. Every edit makes a new
+// version; Version is 1 for a new definition.
+type Definition struct {
+	Kind      lang.Kind `json:"kind"`
+	Key       string    `json:"key"`
+	Source    string    `json:"source"`
+	Version   int       `json:"version"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Ref returns the definition's reference.
+func (d *Definition) Ref() Ref { return Ref{Kind: d.Kind, Key: d.Key} }
+
+// Value is a computed trait's value as stored: a single typed value (the
+// language's lists and durations are missing as computed values, and are
+// not stored).
+type Value struct {
+	Type   string    `json:"type"` // boolean, number, string or timestamp
+	Bool   bool      `json:"bool,omitempty"`
+	Number float64   `json:"number,omitempty"`
+	String string    `json:"string,omitempty"`
+	Time   time.Time `json:"time,omitzero"`
+}
+
+// ValueOf converts an evaluated value for storage; nil when it is missing
+// or not a single value.
+func ValueOf(v lang.Value) *Value {
+	switch v.Type {
+	case lang.TypeBool:
+		return &Value{Type: v.Type.String(), Bool: v.Bool}
+	case lang.TypeNumber:
+		return &Value{Type: v.Type.String(), Number: v.Num}
+	case lang.TypeString:
+		return &Value{Type: v.Type.String(), String: v.Str}
+	case lang.TypeTimestamp:
+		return &Value{Type: v.Type.String(), Time: v.Time.UTC()}
+	}
+	return nil
+}
+
+// Interface returns the value as the evaluator reads a computed value
+// (lang.ProfileView.Computed); nil for nil.
+func (v *Value) Interface() any {
+	if v == nil {
+		return nil
+	}
+	switch v.Type {
+	case lang.TypeBool.String():
+		return v.Bool
+	case lang.TypeNumber.String():
+		return v.Number
+	case lang.TypeString.String():
+		return v.String
+	case lang.TypeTimestamp.String():
+		return v.Time
+	}
+	return nil
+}
+
+// Equal reports whether two stored values are the same (nil: missing).
+func (v *Value) Equal(w *Value) bool {
+	if v == nil || w == nil {
+		return v == w
+	}
+	return v.Type == w.Type && v.Bool == w.Bool && v.Number == w.Number && v.String == w.String && v.Time.Equal(w.Time)
+}
+
+// Entry is one definition's result for one profile. Entries that say
+// nothing (not a member, no value, no deadline) are not stored.
+type Entry struct {
+	Version int       `json:"version"`
+	Member  bool      `json:"member,omitempty"` // segments
+	Since   time.Time `json:"since,omitzero"`   // when the profile entered
+	Value   *Value    `json:"value,omitempty"`  // computed traits
+	// Deadline is when the result can next change with time alone (the
+	// timer index holds it); zero when it cannot.
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// Empty reports whether the entry says nothing worth storing.
+func (e Entry) Empty() bool { return !e.Member && e.Value == nil && e.Deadline.IsZero() }
+
+// ProfileState is one profile's memberships and computed values, keyed by
+// RefString. Rev counts its saves: a save names the revision it read and
+// is refused if another came in between, so that no evaluation of older
+// data overwrites a newer one.
+type ProfileState struct {
+	Profile string           `json:"profile"`
+	Rev     int64            `json:"rev"`
+	Entries map[string]Entry `json:"entries,omitempty"`
+	// Identity is the profile's identity when the entries were computed:
+	// the engine compares it with the profile's to see merges, splits and
+	// identifier changes that no event announced.
+	Identity Identity `json:"identity,omitzero"`
+	// Definitions fingerprints the definitions (and versions) the entries
+	// were computed with: when they differ from the loaded ones, every
+	// definition is evaluated again (entries that say nothing are not
+	// stored, so their versions are not known one by one).
+	Definitions string `json:"definitions,omitempty"`
+}
+
+// Identity is what a profile's entries were computed from besides its
+// events and traits.
+type Identity struct {
+	// Absorbed fingerprints the profiles it had absorbed (AbsorbedPrint).
+	Absorbed string         `json:"absorbed,omitempty"`
+	Counts   map[string]int `json:"counts,omitempty"`
+}
+
+// Member reports whether the profile is in the segment.
+func (s *ProfileState) Member(key string) bool {
+	return s.Entries[RefString(Ref{Kind: lang.KindSegment, Key: key})].Member
+}
+
+// Directions of a membership change.
+const (
+	Entered = "entered"
+	Exited  = "exited"
+)
+
+// Reasons for a membership change.
+const (
+	ReasonData       = "data"       // an event, trait or identifier changed
+	ReasonTime       = "time"       // a window passed (the timer index)
+	ReasonDefinition = "definition" // the definition was created, edited or deleted
+	ReasonMerged     = "profile_merged"
+)
+
+// ChangeRecord is one membership change, written atomically with it.
+// Sequence is a store-wide, strictly increasing number: readers (the
+// destinations of the next issue) page through the records by it.
+type ChangeRecord struct {
+	Sequence  uint64    `json:"sequence"`
+	Segment   string    `json:"segment"`
+	Version   int       `json:"version"`
+	Profile   string    `json:"profile"`
+	Direction string    `json:"direction"`
+	Reason    string    `json:"reason"`
+	Time      time.Time `json:"time"`
+}
+
+// Save is one profile's new state. State.Rev is the revision it was
+// computed from; the store writes it as Rev+1.
+type Save struct {
+	State  *ProfileState
+	Reason string // for the change records
+	// Reasons overrides Reason for some segments (by RefString).
+	Reasons map[string]string
+	At      time.Time // the evaluation time, the change records' time
+}
+
+// Timer is one entry of the timer index: the (profile, definition) whose
+// result can change with time alone at At.
+type Timer struct {
+	At      time.Time
+	Profile string
+	Ref     Ref
+}
+
+// Store is the storage contract of segments, which every backend
+// implements. Saves are atomic: a profile's new entries, the change
+// records they imply, its timers and its membership index are written in
+// one transaction.
+type Store interface {
+	// PutDefinition creates a definition (expectedVersion 0; conflict if
+	// the key is taken) or replaces version expectedVersion (conflict if
+	// the stored one differs, not_found if there is none). It stores and
+	// returns d with Version expectedVersion+1.
+	PutDefinition(ctx context.Context, d *Definition, expectedVersion int) (*Definition, error)
+	// SetStatus changes a definition's status without a new version;
+	// conflict if the stored version is not version.
+	SetStatus(ctx context.Context, r Ref, version int, st Status) error
+	// DeleteDefinition deletes version expectedVersion of a definition.
+	DeleteDefinition(ctx context.Context, r Ref, expectedVersion int) error
+	// Definition returns one definition, or a not_found error.
+	Definition(ctx context.Context, r Ref) (*Definition, error)
+	// Definitions lists every definition, by kind then key.
+	Definitions(ctx context.Context) ([]*Definition, error)
+
+	// States returns the profiles' states in order; a profile with none
+	// has an empty state of revision 0.
+	States(ctx context.Context, profiles []string) ([]*ProfileState, error)
+	// SaveStates writes the states in one transaction, with the change
+	// records Diff gives between each stored state and the new one, and
+	// returns those records. A state whose stored revision is not the one
+	// it was computed from is refused (conflict), and so is a membership
+	// of a profile or segment that is not stored (not_found).
+	SaveStates(ctx context.Context, saves []Save) ([]*ChangeRecord, error)
+	// Changes pages through the change records after a sequence number.
+	Changes(ctx context.Context, after uint64, limit int) ([]*ChangeRecord, error)
+	// DueTimers returns up to limit timers due at or before until, in
+	// (At, Profile, Ref) order.
+	DueTimers(ctx context.Context, until time.Time, limit int) ([]Timer, error)
+	// Members pages through a segment's members in profile ID order.
+	Members(ctx context.Context, segment, after string, limit int) ([]string, error)
+
+	// PendingChanges returns up to limit profiles' pending data changes
+	// (written with the events, graph.Changes.DataChanges), in profile ID
+	// order.
+	PendingChanges(ctx context.Context, limit int) ([]Pending, error)
+	// DonePending removes a pending change once evaluated, unless more was
+	// added to it since it was read (its Mark moved on).
+	DonePending(ctx context.Context, p Pending) error
+}
+
+// Pending is a profile's data changes not yet evaluated, merged since the
+// last evaluation; Mark counts the transactions that added to it.
+type Pending struct {
+	graph.DataChange
+	Mark int64 `json:"mark"`
+}
+
+// Backend is implemented by graph stores that also store segments.
+type Backend interface {
+	Segments() Store
+}
+
+// Diff returns the membership changes a save makes to the stored entries
+// old, in segment key order, without sequence numbers. A record's version
+// is the definition version of the entry that decided it: the new one on
+// entering, the old one on exiting with no new entry.
+func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
+	next := sv.State.Entries
+	var refs []string
+	for r, e := range old {
+		if e.Member != next[r].Member {
+			refs = append(refs, r)
+		}
+	}
+	for r, e := range next {
+		if _, seen := old[r]; e.Member && !seen {
+			refs = append(refs, r)
+		}
+	}
+	slices.Sort(refs)
+	out := make([]*ChangeRecord, 0, len(refs))
+	for _, rs := range refs {
+		ref, err := ParseRef(rs)
+		if err != nil || ref.Kind != lang.KindSegment {
+			continue // only segments have members
+		}
+		reason := sv.Reason
+		if r, ok := sv.Reasons[rs]; ok {
+			reason = r
+		}
+		c := &ChangeRecord{Segment: ref.Key, Profile: sv.State.Profile, Reason: reason, Time: sv.At.UTC(), Direction: Exited, Version: old[rs].Version}
+		if e, ok := next[rs]; ok {
+			c.Version = e.Version
+			if e.Member {
+				c.Direction = Entered
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Timers returns the timer index entries of a state.
+func Timers(s *ProfileState) []Timer {
+	var out []Timer
+	for rs, e := range s.Entries {
+		if e.Deadline.IsZero() {
+			continue
+		}
+		if ref, err := ParseRef(rs); err == nil {
+			out = append(out, Timer{At: e.Deadline.UTC(), Profile: s.Profile, Ref: ref})
+		}
+	}
+	return out
+}
+
+// SegmentMemberships returns the segments a state is a member of, with
+// their entries.
+func SegmentMemberships(entries map[string]Entry) map[string]Entry {
+	out := map[string]Entry{}
+	for rs, e := range entries {
+		if ref, err := ParseRef(rs); err == nil && e.Member && ref.Kind == lang.KindSegment {
+			out[ref.Key] = e
+		}
+	}
+	return out
+}
+
+// CheckSaves validates saves before a backend writes them: states name a
+// profile, each profile is saved once, and only segments have members.
+func CheckSaves(saves []Save) error {
+	seen := map[string]bool{}
+	for _, s := range saves {
+		if s.State == nil || s.State.Profile == "" {
+			return fmt.Errorf("segments: save: a state without a profile")
+		}
+		if seen[s.State.Profile] {
+			return fmt.Errorf("segments: save: profile %s saved twice", s.State.Profile)
+		}
+		seen[s.State.Profile] = true
+		for rs, e := range s.State.Entries {
+			ref, err := ParseRef(rs)
+			if err != nil {
+				return err
+			}
+			if e.Member && ref.Kind != lang.KindSegment {
+				return fmt.Errorf("segments: save: %s: only segments have members", rs)
+			}
+		}
+	}
+	return nil
+}
+
+// ErrStale is the conflict of a save computed from a revision that is no
+// longer the stored one: the caller evaluates again.
+var ErrStale = graph.Errorf(graph.KindConflict, "segments: profile state changed since it was read")
+
+// CheckPut validates a definition before a backend stores it.
+func CheckPut(d *Definition, expectedVersion int) error {
+	if err := CheckKey(d.Key); err != nil {
+		return err
+	}
+	if d.Kind != lang.KindSegment && d.Kind != lang.KindComputed {
+		return graph.FieldErrorf("kind", "unknown kind %d", d.Kind)
+	}
+	if expectedVersion < 0 {
+		return graph.FieldErrorf("expectedVersion", "a version is 0 (create) or more")
+	}
+	return nil
+}
+
+// CheckVersion refuses a write of a definition that expected another
+// version than the stored d (nil: none is stored, version 0).
+func CheckVersion(r Ref, d *Definition, expected int) error {
+	stored := 0
+	if d != nil {
+		stored = d.Version
+	}
+	if stored != expected {
+		return versionConflict(r, expected, stored)
+	}
+	return nil
+}
+
+// CheckStored is CheckVersion for a change to a stored definition: none
+// stored is not_found, whatever was expected.
+func CheckStored(r Ref, d *Definition, expected int) error {
+	if d == nil {
+		return NotFound(r)
+	}
+	return CheckVersion(r, d, expected)
+}
+
+// versionConflict is the error of a definition write that expected
+// another version.
+func versionConflict(r Ref, expected, stored int) error {
+	if stored == 0 {
+		return &graph.Error{Kind: graph.KindNotFound, Field: "key", Msg: fmt.Sprintf("no %s %q", r.Kind, r.Key)}
+	}
+	if expected == 0 {
+		return &graph.Error{Kind: graph.KindConflict, Field: "key", Msg: fmt.Sprintf("%s %q exists (version %d)", r.Kind, r.Key, stored)}
+	}
+	return &graph.Error{Kind: graph.KindConflict, Field: "expectedVersion", Msg: fmt.Sprintf("%s %q is at version %d, not %d", r.Kind, r.Key, stored, expected)}
+}
+
+// NotFound is the error of a definition that is not stored.
+func NotFound(r Ref) error {
+	return &graph.Error{Kind: graph.KindNotFound, Msg: fmt.Sprintf("no %s %q", r.Kind, r.Key)}
+}
