@@ -107,6 +107,30 @@ func linkSource(a, b int) []uint8 {
 }
 
 func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, error) {
+	b, err := newBuilder(cfg, n, src)
+	if err != nil {
+		return nil, err
+	}
+	b.add(fs, n)
+	return b.finish(), nil
+}
+
+// builder interns records' values as they come, a batch at a time, so
+// that a dataset can be built from a CSV streamed past once (CSVDataset)
+// as well as from rows in memory. Values get their indexes in record
+// order whichever way the records come, so both build the same dataset.
+type builder struct {
+	d    *Dataset
+	next int                 // records added so far
+	seen []map[string]uint32 // per comparison: raw value -> index in dict
+	// count[c][v] is how many records hold dict[c][v]; term frequencies
+	// are summed from it by key at the end, rather than by hashing every
+	// record's key.
+	count [][]int32
+}
+
+// newBuilder prepares for n records.
+func newBuilder(cfg *Config, n int, src []uint8) (*builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -125,55 +149,88 @@ func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, erro
 		}
 		d.comps = append(d.comps, newComparison(f, p))
 	}
-	parallel(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			// A clone, so that an ID cut from a CSV line does not keep the line.
-			d.IDs[i] = strings.Clone(fs.id(i))
-		}
-	})
+	b := &builder{d: d, seen: make([]map[string]uint32, len(d.comps)), count: make([][]int32, len(d.comps))}
 	d.col = make([][]uint32, len(d.comps))
 	d.dict = make([][]value, len(d.comps))
-	d.tfN = make([][]int32, len(d.comps))
-	d.tfTotal = make([]int, len(d.comps))
-	d.tfAgree = make([]float64, len(d.comps))
+	for c := range d.comps {
+		d.col[c] = make([]uint32, n)
+		d.dict[c] = []value{{}}
+		b.seen[c] = map[string]uint32{"": 0}
+		b.count[c] = []int32{0}
+	}
+	return b, nil
+}
+
+// add interns records 0 … rows-1 of fs as the builder's next records,
+// one comparison per core.
+func (b *builder) add(fs fieldSource, rows int) {
+	d, first := b.d, b.next
+	if first+rows > len(d.IDs) {
+		panic(fmt.Sprintf("match: builder for %d records given %d", len(d.IDs), first+rows))
+	}
+	b.next += rows
+	parallel(rows, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			// A clone, so that an ID cut from a CSV line does not keep the line.
+			d.IDs[first+i] = strings.Clone(fs.id(i))
+		}
+	})
 	eachParallel(len(d.comps), func(c int) {
-		cmp := d.comps[c]
-		col := make([]uint32, n)
-		dict := []value{{}}
-		seen := map[string]uint32{"": 0}
-		counts := map[string]int32{}
-		total := 0
-		for i := 0; i < n; i++ {
+		cmp, seen, col, dict, count := d.comps[c], b.seen[c], d.col[c][first:], d.dict[c], b.count[c]
+		for i := 0; i < rows; i++ {
 			// The value compared may draw on the record's other fields
 			// (Fill, Minus), so it is interned after rawValue, not before.
-			raw := cfg.rawValue(cmp.field, func(name string) string { return fs.field(i, name) })
+			raw := d.Config.rawValue(cmp.field, func(name string) string { return fs.field(i, name) })
 			id, ok := seen[raw]
 			if !ok {
 				raw = strings.Clone(raw)
 				if v := cmp.method.prepare(raw); !v.null() {
 					id = uint32(len(dict))
 					dict = append(dict, v)
+					count = append(count, 0)
 				}
 				seen[raw] = id
 			}
 			col[i] = id
-			if k := dict[id].key; k != "" {
-				counts[k]++
-				total++
-			}
+			count[id]++
 		}
-		d.col[c], d.dict[c] = col, slices.Clone(dict) // exact size: append left up to twice the room
+		d.dict[c], b.count[c] = dict, count
+	})
+}
+
+// finish computes the term frequencies and returns the dataset.
+func (b *builder) finish() *Dataset {
+	d := b.d
+	if b.next != len(d.IDs) {
+		panic(fmt.Sprintf("match: builder for %d records given %d", len(d.IDs), b.next))
+	}
+	d.tfN = make([][]int32, len(d.comps))
+	d.tfTotal = make([]int, len(d.comps))
+	d.tfAgree = make([]float64, len(d.comps))
+	eachParallel(len(d.comps), func(c int) {
+		b.seen[c] = nil // the largest thing built; done with
+		// Exact size: append left up to twice the room.
+		dict, count := slices.Clone(d.dict[c]), b.count[c]
+		d.dict[c] = dict
+		// Values that differ in raw form can share a key.
+		byKey := map[string]int32{}
+		total := 0
+		for v := 1; v < len(dict); v++ {
+			byKey[dict[v].key] += count[v]
+			total += int(count[v])
+		}
 		tfN := make([]int32, len(dict))
 		for v := 1; v < len(dict); v++ {
-			tfN[v] = counts[dict[v].key]
+			tfN[v] = byKey[dict[v].key]
 		}
 		agree := 0.0
-		for _, n := range counts {
+		for _, n := range byKey {
 			agree += float64(n) * float64(n-1)
 		}
 		d.tfN[c], d.tfTotal[c], d.tfAgree[c] = tfN, total, agree
 	})
-	return d, nil
+	b.seen, b.count = nil, nil
+	return d
 }
 
 // val is record i's prepared value of comparison c.
