@@ -211,7 +211,7 @@ func LoadCSV(paths []string, opt CSVOptions) (*CSVDataset, error) {
 			return nil, err
 		}
 		samples[i], counts[i] = &s.Table, s.Records
-		opt.Progress.counter().Add(int64(s.Records))
+		opt.Progress.add(s.Records)
 	}
 	var b *Table
 	if len(samples) == 2 {
@@ -272,7 +272,7 @@ func LoadCSV(paths []string, opt CSVOptions) (*CSVDataset, error) {
 					truth[i] = append(truth[i], strings.Clone(r[drop]))
 				}
 			}
-			opt.Progress.counter().Add(int64(len(rows)))
+			opt.Progress.add(len(rows))
 		})
 		if err != nil {
 			return nil, err
