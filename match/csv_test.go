@@ -204,8 +204,13 @@ func sameDataset(t *testing.T, got, want *Dataset) {
 		if !slices.Equal(got.col[c], want.col[c]) {
 			t.Errorf("%s: record values differ", name)
 		}
-		if !slices.EqualFunc(got.dict[c], want.dict[c], func(a, b value) bool { return a.key == b.key && a.aux == b.aux }) {
-			t.Errorf("%s: interned values differ", name)
+		if got.dict[c].len() != want.dict[c].len() {
+			t.Errorf("%s: %d interned values, want %d", name, got.dict[c].len(), want.dict[c].len())
+		}
+		for v := uint32(0); int(v) < min(got.dict[c].len(), want.dict[c].len()); v++ {
+			if a, b := got.dict[c].at(v), want.dict[c].at(v); a.key != b.key || a.aux != b.aux {
+				t.Fatalf("%s: interned value %d is %q, want %q", name, v, a.key, b.key)
+			}
 		}
 		if !slices.Equal(got.tfN[c], want.tfN[c]) || got.tfTotal[c] != want.tfTotal[c] || got.tfAgree[c] != want.tfAgree[c] {
 			t.Errorf("%s: term frequencies differ", name)

@@ -3,7 +3,6 @@ package match
 import (
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -60,7 +59,7 @@ type Dataset struct {
 	// many distinct values as fields, and a record costs 4 bytes a field
 	// beyond them (a value struct per field was 2.3 KB a record).
 	col  [][]uint32
-	dict [][]value
+	dict []values
 	// Term frequencies: tfN[c][v] is how many records hold the key of
 	// dict[c][v] (values that differ in raw form can share a key),
 	// tfTotal[c] the records with a value, tfAgree[c] Σ n(n-1) over the
@@ -151,10 +150,10 @@ func newBuilder(cfg *Config, n int, src []uint8) (*builder, error) {
 	}
 	b := &builder{d: d, seen: make([]map[string]uint32, len(d.comps)), count: make([][]int32, len(d.comps))}
 	d.col = make([][]uint32, len(d.comps))
-	d.dict = make([][]value, len(d.comps))
+	d.dict = make([]values, len(d.comps))
 	for c := range d.comps {
 		d.col[c] = make([]uint32, n)
-		d.dict[c] = []value{{}}
+		d.dict[c].add(value{})
 		b.seen[c] = map[string]uint32{"": 0}
 		b.count[c] = []int32{0}
 	}
@@ -176,7 +175,7 @@ func (b *builder) add(fs fieldSource, rows int) {
 		}
 	})
 	eachParallel(len(d.comps), func(c int) {
-		cmp, seen, col, dict, count := d.comps[c], b.seen[c], d.col[c][first:], d.dict[c], b.count[c]
+		cmp, seen, col, dict, count := d.comps[c], b.seen[c], d.col[c][first:], &d.dict[c], b.count[c]
 		for i := 0; i < rows; i++ {
 			// The value compared may draw on the record's other fields
 			// (Fill, Minus), so it is interned after rawValue, not before.
@@ -185,8 +184,8 @@ func (b *builder) add(fs fieldSource, rows int) {
 			if !ok {
 				raw = strings.Clone(raw)
 				if v := cmp.method.prepare(raw); !v.null() {
-					id = uint32(len(dict))
-					dict = append(dict, v)
+					id = uint32(dict.len())
+					dict.add(v)
 					count = append(count, 0)
 				}
 				seen[raw] = id
@@ -194,7 +193,7 @@ func (b *builder) add(fs fieldSource, rows int) {
 			col[i] = id
 			count[id]++
 		}
-		d.dict[c], b.count[c] = dict, count
+		b.count[c] = count
 	})
 }
 
@@ -204,24 +203,24 @@ func (b *builder) finish() *Dataset {
 	if b.next != len(d.IDs) {
 		panic(fmt.Sprintf("match: builder for %d records given %d", len(d.IDs), b.next))
 	}
+	// The raw values' maps are the largest thing built besides the
+	// values: let them go before building more.
+	b.seen = nil
 	d.tfN = make([][]int32, len(d.comps))
 	d.tfTotal = make([]int, len(d.comps))
 	d.tfAgree = make([]float64, len(d.comps))
 	eachParallel(len(d.comps), func(c int) {
-		b.seen[c] = nil // the largest thing built; done with
-		// Exact size: append left up to twice the room.
-		dict, count := slices.Clone(d.dict[c]), b.count[c]
-		d.dict[c] = dict
+		dict, count := &d.dict[c], b.count[c]
 		// Values that differ in raw form can share a key.
 		byKey := map[string]int32{}
 		total := 0
-		for v := 1; v < len(dict); v++ {
-			byKey[dict[v].key] += count[v]
+		for v := 1; v < dict.len(); v++ {
+			byKey[dict.at(uint32(v)).key] += count[v]
 			total += int(count[v])
 		}
-		tfN := make([]int32, len(dict))
-		for v := 1; v < len(dict); v++ {
-			tfN[v] = byKey[dict[v].key]
+		tfN := make([]int32, dict.len())
+		for v := 1; v < dict.len(); v++ {
+			tfN[v] = byKey[dict.at(uint32(v)).key]
 		}
 		agree := 0.0
 		for _, n := range byKey {
@@ -234,7 +233,33 @@ func (b *builder) finish() *Dataset {
 }
 
 // val is record i's prepared value of comparison c.
-func (d *Dataset) val(i, c int) *value { return &d.dict[c][d.col[c][i]] }
+func (d *Dataset) val(i, c int) *value { return d.dict[c].at(d.col[c][i]) }
+
+// values are one comparison's interned values, in fixed-size pages: a
+// slice that grows copies itself, holding the old and the new at once,
+// and its spare room stays (at 5,000,000 records the largest column has
+// millions of 128-byte values).
+type values struct {
+	pages [][]value
+	n     int
+}
+
+const valuePageBits = 14 // 16,384 values, 2 MB a page
+
+func (vs *values) at(i uint32) *value {
+	return &vs.pages[i>>valuePageBits][i&(1<<valuePageBits-1)]
+}
+
+func (vs *values) len() int { return vs.n }
+
+func (vs *values) add(v value) {
+	if vs.n>>valuePageBits == len(vs.pages) {
+		vs.pages = append(vs.pages, make([]value, 0, 1<<valuePageBits))
+	}
+	p := &vs.pages[len(vs.pages)-1]
+	*p = append(*p, v)
+	vs.n++
+}
 
 // Len is the number of records.
 func (d *Dataset) Len() int { return len(d.IDs) }
@@ -272,7 +297,7 @@ func (d *Dataset) levelsInto(i, j int, out []uint8) {
 			out[c] = 0
 			continue
 		}
-		va, vb := &d.dict[c][ia], &d.dict[c][ib]
+		va, vb := d.dict[c].at(ia), d.dict[c].at(ib)
 		if ia == ib && (cmp.method.inexact == nil || !cmp.method.inexact(va)) { // one interned value: equal keys
 			out[c] = cmp.remap[0]
 			continue
