@@ -631,13 +631,13 @@ func (d *Dataset) blockKeys(rule BlockRule) []string {
 	parts := make([][]string, len(rule.Keys))
 	for p, k := range rule.Keys {
 		idx[p], _ = d.fieldIndex(k.Field)
-		dict := d.dict[idx[p]]
+		dict := &d.dict[idx[p]]
 		f := transforms[k.transform()]
-		parts[p] = make([]string, len(dict))
-		parallel(len(dict), func(lo, hi int) {
+		parts[p] = make([]string, dict.len())
+		parallel(dict.len(), func(lo, hi int) {
 			for v := lo; v < hi; v++ {
-				if !dict[v].null() {
-					parts[p][v] = f(&dict[v])
+				if val := dict.at(uint32(v)); !val.null() {
+					parts[p][v] = f(val)
 				}
 			}
 		})

@@ -3,7 +3,6 @@ package match
 import (
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -60,7 +59,7 @@ type Dataset struct {
 	// many distinct values as fields, and a record costs 4 bytes a field
 	// beyond them (a value struct per field was 2.3 KB a record).
 	col  [][]uint32
-	dict [][]value
+	dict []values
 	// Term frequencies: tfN[c][v] is how many records hold the key of
 	// dict[c][v] (values that differ in raw form can share a key),
 	// tfTotal[c] the records with a value, tfAgree[c] Σ n(n-1) over the
@@ -107,6 +106,30 @@ func linkSource(a, b int) []uint8 {
 }
 
 func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, error) {
+	b, err := newBuilder(cfg, n, src)
+	if err != nil {
+		return nil, err
+	}
+	b.add(fs, n)
+	return b.finish(), nil
+}
+
+// builder interns records' values as they come, a batch at a time, so
+// that a dataset can be built from a CSV streamed past once (CSVDataset)
+// as well as from rows in memory. Values get their indexes in record
+// order whichever way the records come, so both build the same dataset.
+type builder struct {
+	d    *Dataset
+	next int                 // records added so far
+	seen []map[string]uint32 // per comparison: raw value -> index in dict
+	// count[c][v] is how many records hold dict[c][v]; term frequencies
+	// are summed from it by key at the end, rather than by hashing every
+	// record's key.
+	count [][]int32
+}
+
+// newBuilder prepares for n records.
+func newBuilder(cfg *Config, n int, src []uint8) (*builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -125,59 +148,118 @@ func newDataset(cfg *Config, n int, fs fieldSource, src []uint8) (*Dataset, erro
 		}
 		d.comps = append(d.comps, newComparison(f, p))
 	}
-	parallel(n, func(lo, hi int) {
+	b := &builder{d: d, seen: make([]map[string]uint32, len(d.comps)), count: make([][]int32, len(d.comps))}
+	d.col = make([][]uint32, len(d.comps))
+	d.dict = make([]values, len(d.comps))
+	for c := range d.comps {
+		d.col[c] = make([]uint32, n)
+		d.dict[c].add(value{})
+		b.seen[c] = map[string]uint32{"": 0}
+		b.count[c] = []int32{0}
+	}
+	return b, nil
+}
+
+// add interns records 0 … rows-1 of fs as the builder's next records,
+// one comparison per core.
+func (b *builder) add(fs fieldSource, rows int) {
+	d, first := b.d, b.next
+	if first+rows > len(d.IDs) {
+		panic(fmt.Sprintf("match: builder for %d records given %d", len(d.IDs), first+rows))
+	}
+	b.next += rows
+	parallel(rows, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			// A clone, so that an ID cut from a CSV line does not keep the line.
-			d.IDs[i] = strings.Clone(fs.id(i))
+			d.IDs[first+i] = strings.Clone(fs.id(i))
 		}
 	})
-	d.col = make([][]uint32, len(d.comps))
-	d.dict = make([][]value, len(d.comps))
-	d.tfN = make([][]int32, len(d.comps))
-	d.tfTotal = make([]int, len(d.comps))
-	d.tfAgree = make([]float64, len(d.comps))
 	eachParallel(len(d.comps), func(c int) {
-		cmp := d.comps[c]
-		col := make([]uint32, n)
-		dict := []value{{}}
-		seen := map[string]uint32{"": 0}
-		counts := map[string]int32{}
-		total := 0
-		for i := 0; i < n; i++ {
+		cmp, seen, col, dict, count := d.comps[c], b.seen[c], d.col[c][first:], &d.dict[c], b.count[c]
+		for i := 0; i < rows; i++ {
 			// The value compared may draw on the record's other fields
 			// (Fill, Minus), so it is interned after rawValue, not before.
-			raw := cfg.rawValue(cmp.field, func(name string) string { return fs.field(i, name) })
+			raw := d.Config.rawValue(cmp.field, func(name string) string { return fs.field(i, name) })
 			id, ok := seen[raw]
 			if !ok {
 				raw = strings.Clone(raw)
 				if v := cmp.method.prepare(raw); !v.null() {
-					id = uint32(len(dict))
-					dict = append(dict, v)
+					id = uint32(dict.len())
+					dict.add(v)
+					count = append(count, 0)
 				}
 				seen[raw] = id
 			}
 			col[i] = id
-			if k := dict[id].key; k != "" {
-				counts[k]++
-				total++
-			}
+			count[id]++
 		}
-		d.col[c], d.dict[c] = col, slices.Clone(dict) // exact size: append left up to twice the room
-		tfN := make([]int32, len(dict))
-		for v := 1; v < len(dict); v++ {
-			tfN[v] = counts[dict[v].key]
+		b.count[c] = count
+	})
+}
+
+// finish computes the term frequencies and returns the dataset.
+func (b *builder) finish() *Dataset {
+	d := b.d
+	if b.next != len(d.IDs) {
+		panic(fmt.Sprintf("match: builder for %d records given %d", len(d.IDs), b.next))
+	}
+	// The raw values' maps are the largest thing built besides the
+	// values: let them go before building more.
+	b.seen = nil
+	d.tfN = make([][]int32, len(d.comps))
+	d.tfTotal = make([]int, len(d.comps))
+	d.tfAgree = make([]float64, len(d.comps))
+	eachParallel(len(d.comps), func(c int) {
+		dict, count := &d.dict[c], b.count[c]
+		// Values that differ in raw form can share a key.
+		byKey := map[string]int32{}
+		total := 0
+		for v := 1; v < dict.len(); v++ {
+			byKey[dict.at(uint32(v)).key] += count[v]
+			total += int(count[v])
+		}
+		tfN := make([]int32, dict.len())
+		for v := 1; v < dict.len(); v++ {
+			tfN[v] = byKey[dict.at(uint32(v)).key]
 		}
 		agree := 0.0
-		for _, n := range counts {
+		for _, n := range byKey {
 			agree += float64(n) * float64(n-1)
 		}
 		d.tfN[c], d.tfTotal[c], d.tfAgree[c] = tfN, total, agree
 	})
-	return d, nil
+	b.seen, b.count = nil, nil
+	return d
 }
 
 // val is record i's prepared value of comparison c.
-func (d *Dataset) val(i, c int) *value { return &d.dict[c][d.col[c][i]] }
+func (d *Dataset) val(i, c int) *value { return d.dict[c].at(d.col[c][i]) }
+
+// values are one comparison's interned values, in fixed-size pages: a
+// slice that grows copies itself, holding the old and the new at once,
+// and its spare room stays (at 5,000,000 records the largest column has
+// millions of 128-byte values).
+type values struct {
+	pages [][]value
+	n     int
+}
+
+const valuePageBits = 14 // 16,384 values, 2 MB a page
+
+func (vs *values) at(i uint32) *value {
+	return &vs.pages[i>>valuePageBits][i&(1<<valuePageBits-1)]
+}
+
+func (vs *values) len() int { return vs.n }
+
+func (vs *values) add(v value) {
+	if vs.n>>valuePageBits == len(vs.pages) {
+		vs.pages = append(vs.pages, make([]value, 0, 1<<valuePageBits))
+	}
+	p := &vs.pages[len(vs.pages)-1]
+	*p = append(*p, v)
+	vs.n++
+}
 
 // Len is the number of records.
 func (d *Dataset) Len() int { return len(d.IDs) }
@@ -215,7 +297,7 @@ func (d *Dataset) levelsInto(i, j int, out []uint8) {
 			out[c] = 0
 			continue
 		}
-		va, vb := &d.dict[c][ia], &d.dict[c][ib]
+		va, vb := d.dict[c].at(ia), d.dict[c].at(ib)
 		if ia == ib && (cmp.method.inexact == nil || !cmp.method.inexact(va)) { // one interned value: equal keys
 			out[c] = cmp.remap[0]
 			continue

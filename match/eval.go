@@ -2,7 +2,6 @@ package match
 
 import (
 	"cmp"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -20,61 +19,33 @@ type Table struct {
 	Rows   [][]string
 }
 
-// DefaultMaxRecords bounds a batch run (eval, train): a run holds the
-// file and every record's values in memory (candidate pairs past the
-// pair budget go to disk), about 1 GB per million noisy records at its
-// peak, so a larger file gets a clear error instead of running the
-// machine out of memory.
+// DefaultMaxRecords bounds a batch run (eval, train): a run holds every
+// record's values in memory (the file itself is streamed, and candidate
+// pairs past the pair budget go to disk), so a larger file gets a clear
+// error instead of running the machine out of memory.
 const DefaultMaxRecords = 10_000_000
 
 // ReadCSV reads a CSV with a header row, at most DefaultMaxRecords rows.
 func ReadCSV(r io.Reader) (*Table, error) { return ReadCSVLimit(r, DefaultMaxRecords) }
 
-// ReadCSVLimit reads a CSV with a header row and at most max rows. Spaces
-// around fields are trimmed (FEBRL writes ", " between fields) and short
-// rows are padded.
+// ReadCSVLimit reads a CSV with a header row and at most max rows into
+// memory, as CSVReader reads it.
 func ReadCSVLimit(r io.Reader, max int) (*Table, error) {
-	cr := csv.NewReader(r)
-	cr.TrimLeadingSpace = true
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("match: empty CSV")
-	}
+	cr, err := NewCSVReader(r, max)
 	if err != nil {
-		return nil, fmt.Errorf("match: CSV header: %w", err)
+		return nil, err
 	}
-	t := &Table{}
-	for _, h := range header {
-		t.Header = append(t.Header, strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-	}
+	t := &Table{Header: cr.Header()}
 	for {
-		row, err := cr.Read()
+		row, err := cr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return t, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("match: CSV: %w", err)
+			return nil, err
 		}
-		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
-			continue
-		}
-		if len(t.Rows) == max {
-			return nil, fmt.Errorf("match: the CSV has more than %d records, the most one batch run takes "+
-				"(it holds every record in memory, about 1 GB per million): raise --max-records "+
-				"on a machine with the memory, or load the file with idgraph import and re-score with idgraph match, "+
-				"which works a page at a time", max)
-		}
-		for i := range row {
-			row[i] = strings.TrimSpace(row[i])
-		}
-		for len(row) < len(t.Header) {
-			row = append(row, "")
-		}
-		t.Rows = append(t.Rows, row[:len(t.Header)])
+		t.Rows = append(t.Rows, slices.Clone(row))
 	}
-	return t, nil
 }
 
 // NewTableDataset prepares a table's rows for de-duplication, or with b
@@ -91,14 +62,6 @@ func NewTableDataset(cfg *Config, idColumn string, a, b *Table) (*Dataset, error
 // tablesSource reads the rows of one table, or of two one after the
 // other, without making a Record (a map) of each.
 func tablesSource(idColumn string, ts ...*Table) fieldSource {
-	col := map[string]int{}
-	idc := -1
-	for i, h := range ts[0].Header {
-		col[h] = i
-		if h == idColumn {
-			idc = i
-		}
-	}
 	row := func(i int) []string {
 		for _, t := range ts[:len(ts)-1] {
 			if i < len(t.Rows) {
@@ -108,17 +71,38 @@ func tablesSource(idColumn string, ts ...*Table) fieldSource {
 		}
 		return ts[len(ts)-1].Rows[i]
 	}
+	// Numbered within its own file, as Records numbers rows.
+	number := func(i int) int {
+		for _, t := range ts[:len(ts)-1] {
+			if i >= len(t.Rows) {
+				i -= len(t.Rows)
+			}
+		}
+		return i
+	}
+	return rowsSource(ts[0].Header, idColumn, "", row, number)
+}
+
+// rowsSource reads rows laid out as header says. The record ID comes
+// from idColumn, or is "row-" and the row's number in its file (from 0)
+// plus one when there is none. The column named drop, if any, is not a
+// field (eval's truth column).
+func rowsSource(header []string, idColumn, drop string, row func(i int) []string, number func(i int) int) fieldSource {
+	col := map[string]int{}
+	idc := -1
+	for i, h := range header {
+		if drop != "" && h == drop {
+			continue
+		}
+		col[h] = i
+		if h == idColumn {
+			idc = i
+		}
+	}
 	return fieldSource{
 		id: func(i int) string {
 			if idc < 0 {
-				// Numbered within its own file, as Records numbers rows.
-				n := i
-				for _, t := range ts[:len(ts)-1] {
-					if n >= len(t.Rows) {
-						n -= len(t.Rows)
-					}
-				}
-				return fmt.Sprintf("row-%d", n+1)
+				return fmt.Sprintf("row-%d", number(i)+1)
 			}
 			return row(i)[idc]
 		},
@@ -230,11 +214,8 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("match: truth pattern: %w", err)
 	}
-	if b != nil && strings.Join(a.Header, ",") != strings.Join(b.Header, ",") {
-		return nil, fmt.Errorf("match: the two files have different columns")
-	}
-	if len(a.Rows) == 0 || (b != nil && len(b.Rows) == 0) {
-		return nil, fmt.Errorf("match: no records to evaluate")
+	if err := checkEvalTables(a, b, len(a.Rows), b != nil && len(b.Rows) == 0); err != nil {
+		return nil, err
 	}
 	var truth []string
 	if opt.TruthColumn != "" {
@@ -267,6 +248,52 @@ func Evaluate(a, b *Table, opt EvalOptions) (*EvalReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	return evaluate(ds, truth, truthRe, rep, opt, start)
+}
+
+// checkEvalTables refuses what cannot be evaluated: two files with
+// different columns, or a file with no records (a records, bEmpty).
+func checkEvalTables(a, b *Table, aRecords int, bEmpty bool) error {
+	if b != nil && strings.Join(a.Header, ",") != strings.Join(b.Header, ",") {
+		return fmt.Errorf("match: the two files have different columns")
+	}
+	if aRecords == 0 || bEmpty {
+		return fmt.Errorf("match: no records to evaluate")
+	}
+	return nil
+}
+
+// EvaluateCSV is Evaluate on CSV files (b "" to de-duplicate a alone)
+// without holding them: each is read once for a sample that detection
+// runs on, then again streaming its records into the dataset
+// (LoadCSV). The results are Evaluate's on the same files whenever
+// detection finds the same columns on the sample, and exactly Evaluate's
+// for files of up to DetectSampleRows records.
+func EvaluateCSV(a, b string, maxRecords int, opt EvalOptions) (*EvalReport, error) {
+	start := time.Now()
+	truthRe, err := regexp.Compile(opt.TruthPattern)
+	if err != nil {
+		return nil, fmt.Errorf("match: truth pattern: %w", err)
+	}
+	paths := []string{a}
+	if b != "" {
+		paths = append(paths, b)
+	}
+	// A saved model's config names the columns it was trained on, but the
+	// ID column is the file's own.
+	loaded, err := LoadCSV(paths, CSVOptions{Config: opt.Config, IDColumn: opt.IDColumn, IDFromSample: opt.Model != nil,
+		Drop: opt.TruthColumn, MaxRecords: maxRecords, Progress: opt.Progress})
+	if err != nil {
+		return nil, err
+	}
+	rep := &EvalReport{Link: b != "", Detections: loaded.Detections}
+	return evaluate(loaded.Dataset, loaded.Dropped, truthRe, rep, opt, start)
+}
+
+// evaluate runs the engine on a prepared dataset and measures it against
+// the truth: truth[i] names record i's entity when truth is not nil,
+// else truthRe's first group on its ID.
+func evaluate(ds *Dataset, truth []string, truthRe *regexp.Regexp, rep *EvalReport, opt EvalOptions, start time.Time) (*EvalReport, error) {
 	rep.Records = ds.Len()
 	rep.Threshold = opt.Cluster.Threshold
 	if rep.Threshold <= 0 {

@@ -88,6 +88,13 @@ func (p *Progress) start(phase, unit string, total int64) {
 	p.mu.Unlock()
 }
 
+// add counts n more done, if there is a Progress.
+func (p *Progress) add(n int) {
+	if p != nil {
+		p.done.Add(int64(n))
+	}
+}
+
 func (p *Progress) counter() *atomic.Int64 {
 	if p == nil {
 		return nil

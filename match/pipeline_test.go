@@ -144,7 +144,7 @@ func TestModelSaveLoadAndExplain(t *testing.T) {
 			}
 		}
 		if sc.tfAdjust(ci, rare) <= sc.tfAdjust(ci, common) {
-			t.Errorf("tf adjustment of rare %q (%d) not above common %q (%d)", ds.dict[ci][rare].key, least, ds.dict[ci][common].key, best)
+			t.Errorf("tf adjustment of rare %q (%d) not above common %q (%d)", ds.dict[ci].at(uint32(rare)).key, least, ds.dict[ci].at(uint32(common)).key, best)
 		}
 	}
 }

@@ -62,24 +62,6 @@ func runEval(ctx context.Context, args []string) (err error) {
 			err = perr
 		}
 	}()
-	read := func(path string) (*match.Table, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return match.ReadCSVLimit(f, *maxRecords)
-	}
-	a, err := read(files[0])
-	if err != nil {
-		return err
-	}
-	var b *match.Table
-	if *link != "" {
-		if b, err = read(*link); err != nil {
-			return err
-		}
-	}
 	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth, TruthColumn: *truthCol}
 	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
 	opt.NoHold = *noHold
@@ -101,13 +83,9 @@ func runEval(ctx context.Context, args []string) (err error) {
 			c := opt.Model.Config
 			opt.Config = &c
 		}
-		if opt.IDColumn == "" && opt.Config.IDColumn == "" {
-			detected, _ := match.Detect(a.Header, a.Rows, "")
-			opt.IDColumn = detected.IDColumn
-		}
 	}
 	stop := showProgress(opt.Progress)
-	rep, err := match.Evaluate(a, b, opt)
+	rep, err := match.EvaluateCSV(files[0], *link, *maxRecords, opt)
 	stop()
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/idgraph/idgraph/match"
 )
@@ -25,33 +24,21 @@ func runTrain(_ context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: idgraph train [--out model.json] [--config FILE] [--id-column COL] FILE.csv")
 	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	t, err := match.ReadCSVLimit(f, *maxRecords)
-	if err != nil {
-		return err
-	}
 	var cfg *match.Config
 	if *config != "" {
+		var err error
 		if cfg, err = match.ReadConfig(*config); err != nil {
 			return err
 		}
-	} else {
-		cfg, _ = match.Detect(t.Header, t.Rows, *idCol)
-	}
-	id := cfg.IDColumn
-	if *idCol != "" {
-		id = *idCol
-	}
-	ds, err := match.NewTableDataset(cfg, id, t, nil)
-	if err != nil {
-		return err
 	}
 	progress := &match.Progress{}
 	stop := showProgress(progress)
+	loaded, err := match.LoadCSV([]string{fs.Arg(0)}, match.CSVOptions{Config: cfg, IDColumn: *idCol, MaxRecords: *maxRecords, Progress: progress})
+	if err != nil {
+		stop()
+		return err
+	}
+	ds := loaded.Dataset
 	res, err := match.Run(ds, match.Options{TrainOnly: true, Progress: progress})
 	stop()
 	if err != nil {
