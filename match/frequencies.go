@@ -42,8 +42,8 @@ func (d *Dataset) Frequencies() *TermFrequencies {
 			continue
 		}
 		counts := map[string]int32{}
-		for v := 1; v < len(d.dict[c]); v++ {
-			counts[d.dict[c][v].key] = d.tfN[c][v] // values sharing a key share its count
+		for v := 1; v < d.dict[c].len(); v++ {
+			counts[d.dict[c].at(uint32(v)).key] = d.tfN[c][v] // values sharing a key share its count
 		}
 		keys := slices.SortedFunc(maps.Keys(counts), func(a, b string) int {
 			return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
@@ -76,8 +76,8 @@ func (d *Dataset) useFrequencies(f *TermFrequencies) []bool {
 		}
 		covered[c] = true
 		d.tfTotal[c] = ff.Total
-		for v := 1; v < len(d.dict[c]); v++ {
-			n, ok := ff.Counts[d.dict[c][v].key]
+		for v := 1; v < d.dict[c].len(); v++ {
+			n, ok := ff.Counts[d.dict[c].at(uint32(v)).key]
 			if !ok {
 				n = ff.Rest
 			}
