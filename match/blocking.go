@@ -305,9 +305,10 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	refiners := d.refiners()
 	budget := d.maxPairsPerRecord() * float64(d.Len())
 	type refinement struct {
-		rule  BlockRule
-		only  []bool // records in the parent's oversized blocks
-		depth int
+		rule     BlockRule
+		only     []bool // records in the parent's oversized blocks
+		depth    int
+		required int // key parts a record must have; the rest only sort (a window refinement)
 	}
 	var queue []refinement
 	plan := func(rule BlockRule, keys []string, depth int) {
@@ -373,11 +374,16 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 				}
 			}
 			if over != nil {
+				if sortBy := d.sorters(rule); len(sortBy) > 0 {
+					r := BlockRule{Keys: append(slices.Clone(rule.Keys), sortBy...), Window: oversizedWindow}
+					r.Name = rule.label() + " / " + BlockRule{Keys: sortBy, Window: oversizedWindow}.label()
+					queue = append(queue, refinement{r, over, depth + 1, len(rule.Keys)})
+				}
 				for _, ref := range refiners {
 					if !slices.ContainsFunc(rule.Keys, func(k KeyPart) bool { return k.Field == ref.Field }) {
 						r := BlockRule{Keys: append(slices.Clone(rule.Keys), ref)}
 						r.Name = rule.label() + " / " + r.Keys[len(r.Keys)-1:][0].transform() + "(" + ref.Field + ")"
-						queue = append(queue, refinement{r, over, depth + 1})
+						queue = append(queue, refinement{r, over, depth + 1, len(r.Keys)})
 					}
 				}
 			}
@@ -394,7 +400,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	for len(queue) > 0 && len(p.rules) < 32 {
 		ref := queue[0]
 		queue = queue[1:]
-		keys := d.blockKeys(ref.rule)
+		keys := d.keysOf(ref.rule, ref.required)
 		for i := range keys {
 			if !ref.only[i] {
 				keys[i] = ""
@@ -431,6 +437,34 @@ func (d *Dataset) refiners() []KeyPart {
 	add(KindCity, "phonetic")
 	if _, ok := first[KindCity]; !ok {
 		add(KindPostcode, "area") // an area names about what a town does
+	}
+	return out
+}
+
+// oversizedWindow is the sorted neighbourhood an oversized block gets
+// besides its refiners: a block too large to compare whole is often one
+// person's many records (a name, a town and a birth year repeated), which
+// no refiner splits, and each record compared with its next few, sorted by
+// other fields, links them for a bounded cost.
+const oversizedWindow = 5
+
+// sorters order an oversized block's records for its sorted
+// neighbourhood: the fields not in the rule's key that best tell people
+// apart, in full (two namesakes' records then sort apart, one person's
+// together), at most two.
+func (d *Dataset) sorters(rule BlockRule) []KeyPart {
+	var out []KeyPart
+	for _, k := range []Kind{KindDate, KindSurname, KindGivenName, KindFullName, KindPostcode, KindCity} {
+		for _, f := range d.Config.Fields {
+			if f.Kind != k || len(f.Minus) > 0 || slices.ContainsFunc(rule.Keys, func(p KeyPart) bool { return p.Field == f.Name }) {
+				continue
+			}
+			out = append(out, KeyPart{Field: f.Name, Transform: "flat"})
+			break
+		}
+		if len(out) == 2 {
+			break
+		}
 	}
 	return out
 }
@@ -624,7 +658,12 @@ func (d *Dataset) maxPairsPerRecord() float64 {
 }
 
 // blockKeys computes a rule's key for every record ("" = not blocked).
-func (d *Dataset) blockKeys(rule BlockRule) []string {
+func (d *Dataset) blockKeys(rule BlockRule) []string { return d.keysOf(rule, len(rule.Keys)) }
+
+// keysOf computes a rule's key for every record from its first required
+// parts, which must all be present, and the rest, which may be missing
+// (they only order a sorted neighbourhood).
+func (d *Dataset) keysOf(rule BlockRule, required int) []string {
 	// Each part is computed once per distinct value (soundex of "smith"
 	// once, not once per Smith) and shared by the records that hold it.
 	idx := make([]int, len(rule.Keys))
@@ -654,7 +693,7 @@ func (d *Dataset) blockKeys(rule BlockRule) []string {
 			ok := true
 			for p := range parts {
 				part := parts[p][d.col[idx[p]][i]]
-				if part == "" {
+				if part == "" && p < required {
 					ok = false
 					break
 				}

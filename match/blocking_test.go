@@ -90,3 +90,67 @@ func TestBlockingUnionAndLink(t *testing.T) {
 		t.Errorf("same-file pair in link mode: %v", got)
 	}
 }
+
+// One person's many records share every key, so their block is
+// oversized; its sorted neighbourhood still links them, for a bounded
+// number of pairs, and namesakes with other birth dates sort apart.
+func TestBlockingWindowsOversizedBlocks(t *testing.T) {
+	const copies, cap = 60, 10
+	var recs []Record
+	for i := range copies {
+		dob := "1930-01-01"
+		if i%2 == 1 {
+			dob = "1975-06-30" // the namesake
+		}
+		recs = append(recs, Record{ID: fmt.Sprint(i), Fields: map[string]string{"surname": "smith", "dob": dob}})
+	}
+	cfg := &Config{
+		Fields:       []Field{{Name: "surname", Kind: KindSurname}, {Name: "dob", Kind: KindDate}},
+		Blocking:     []BlockRule{{Keys: []KeyPart{{Field: "surname", Transform: "soundex"}}}},
+		MaxBlockSize: cap,
+	}
+	ds, err := NewDataset(cfg, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, rep := ds.Block()
+	var window *RuleStats
+	for i, r := range rep.Rules {
+		if r.Rule == "soundex(surname) / sorted[5](flat(dob))" {
+			window = &rep.Rules[i]
+		}
+	}
+	if window == nil {
+		t.Fatalf("no window refinement among %+v", rep.Rules)
+	}
+	if max := copies * (oversizedWindow - 1); rep.CandidatePairs > max || rep.CandidatePairs == 0 {
+		t.Errorf("%d candidate pairs, want 1..%d", rep.CandidatePairs, max)
+	}
+	// Connected within each birth date; pairs across them only where the two runs meet.
+	across := 0
+	for _, p := range c.Pairs {
+		if p.I%2 != p.J%2 {
+			across++
+		}
+	}
+	if max := oversizedWindow * (oversizedWindow - 1) / 2; across > max {
+		t.Errorf("%d pairs across the two birth dates, want at most %d", across, max)
+	}
+	labels, _ := Cluster(copies, scoreSame(c.Pairs), ClusterOptions{})
+	for i := 2; i < copies; i++ {
+		if labels[i] != labels[i%2] {
+			t.Fatalf("record %d not linked to its own date's records: labels %v", i, labels)
+		}
+	}
+}
+
+// scoreSame accepts the pairs of records with the same index parity.
+func scoreSame(pairs []Pair) []ScoredPair {
+	var out []ScoredPair
+	for _, p := range pairs {
+		if p.I%2 == p.J%2 {
+			out = append(out, ScoredPair{I: p.I, J: p.J, Weight: 20, Prob: 1})
+		}
+	}
+	return out
+}

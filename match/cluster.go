@@ -13,8 +13,10 @@ import (
 // graph will send it to review):
 //
 //   - two clusters of two or more records join only if enough of the
-//     pairs between them are accepted edges (MinLinkDensity), so a single
-//     weak edge cannot weld two people's records together;
+//     pairs between them are accepted edges (MinLinkDensity), counting,
+//     with Score, the pairs blocking did not compare as they score when
+//     compared, so a single weak edge cannot weld two people's records
+//     together;
 //   - no cluster grows past MaxSize.
 //
 // Edges are taken strongest first, so the clusters the guards compare
@@ -25,6 +27,10 @@ type ClusterOptions struct {
 	Threshold      float64 // accept: minimum probability of an edge (default 0.95)
 	MaxSize        int     // largest cluster (default 100)
 	MinLinkDensity float64 // share of cross pairs that must be edges to join two clusters of 2+ (default 0.3)
+	// Score, when set, scores any two records: a join the candidate
+	// pairs' link density refuses is decided again on every cross pair's
+	// score (supported), at most MaxSize²/4 comparisons a refused join.
+	Score func(i, j int32) ScoredPair
 }
 
 func (o *ClusterOptions) defaults() {
@@ -122,7 +128,7 @@ func Cluster(n int, pairs []ScoredPair, opt ClusterOptions) ([]int32, ClusterRep
 					}
 				}
 			}
-			if float64(links) < opt.MinLinkDensity*float64(len(ma)*len(mb)) {
+			if float64(links) < opt.MinLinkDensity*float64(len(ma)*len(mb)) && !supported(ma, mb, opt) {
 				rep.BlockedWeak++
 				continue
 			}
@@ -152,4 +158,24 @@ func Cluster(n int, pairs []ScoredPair, opt ClusterOptions) ([]int32, ClusterRep
 		rep.Largest = max(rep.Largest, 1)
 	}
 	return labels, rep
+}
+
+// supported applies the link density to every pair between two clusters,
+// each compared directly: blocking compares only some of them, so two
+// parts of one person (each found through other keys, as one person's
+// many records are) can share few candidate pairs, while most of their
+// pairs would be accepted edges if compared.
+func supported(ma, mb []int32, opt ClusterOptions) bool {
+	if opt.Score == nil {
+		return false
+	}
+	links := 0
+	for _, x := range ma {
+		for _, y := range mb {
+			if p := opt.Score(x, y); p.Accepted(opt.Threshold) {
+				links++
+			}
+		}
+	}
+	return float64(links) >= opt.MinLinkDensity*float64(len(ma)*len(mb))
 }

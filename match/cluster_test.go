@@ -30,6 +30,34 @@ func TestClusterGuards(t *testing.T) {
 			ClusterOptions{}, 1, 0, 0,
 		},
 		{"size cap", 5, []ScoredPair{strong(0, 1), strong(1, 2), strong(2, 3), strong(3, 4)}, ClusterOptions{MaxSize: 3}, 2, 0, 1},
+		{
+			// blocking compared one cross pair, but compared directly
+			// every pair between the triangles is a match: one person
+			"sparse candidates, all cross pairs match", 6,
+			[]ScoredPair{strong(0, 1), strong(1, 2), strong(0, 2), strong(3, 4), strong(4, 5), strong(3, 5), weak(2, 3)},
+			ClusterOptions{Score: func(i, j int32) ScoredPair { return strong(i, j) }}, 1, 0, 0,
+		},
+		{
+			// compared directly the others disagree: two people
+			"sparse candidates, cross pairs disagree", 6,
+			[]ScoredPair{strong(0, 1), strong(1, 2), strong(0, 2), strong(3, 4), strong(4, 5), strong(3, 5), weak(2, 3)},
+			ClusterOptions{Score: func(i, j int32) ScoredPair {
+				if i == 2 && j == 3 {
+					return weak(i, j)
+				}
+				return below(i, j)
+			}}, 2, 1, 0,
+		},
+		{
+			// held pairs (a household) are no support
+			"cross pairs held", 4,
+			[]ScoredPair{strong(0, 1), strong(2, 3), weak(1, 2)},
+			ClusterOptions{Score: func(i, j int32) ScoredPair {
+				p := strong(i, j)
+				p.Held = !(i == 1 && j == 2)
+				return p
+			}}, 2, 1, 0,
+		},
 	}
 	for _, tt := range tests {
 		labels, rep := Cluster(tt.n, tt.pairs, tt.opt)

@@ -231,7 +231,10 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 		res.Candidates, res.Scored = sortedCandidates(kept, rules)
 	}
 	opt.Progress.start("clustering", "", 0)
-	res.Labels, res.Clusters = Cluster(ds.Len(), kept, opt.Cluster)
+	if copt.Score == nil {
+		copt.Score = func(i, j int32) ScoredPair { return sc.Score(int(i), int(j)) }
+	}
+	res.Labels, res.Clusters = Cluster(ds.Len(), kept, copt)
 	return res, nil
 }
 

@@ -34,16 +34,19 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 	}
 	n := ds.Len()
 	want := map[Pair]uint32{}
-	// A rule's oversized blocks are blocked again, the rule's key plus
-	// each refiner, and a refined rule's once more, breadth first.
+	// A rule's oversized blocks are blocked again, first as a sorted
+	// neighbourhood (the rule's key, then the sorters, which may be
+	// missing), then the rule's key plus each refiner, and a refined
+	// rule's once more, breadth first.
 	type defined struct {
 		BlockRule
-		only  func(i int) bool // the records the rule blocks
-		depth int
+		only     func(i int) bool // the records the rule blocks
+		depth    int
+		required int // key parts a record must have
 	}
 	rules := []defined{}
 	for _, r := range ds.Config.Blocking {
-		rules = append(rules, defined{r, func(int) bool { return true }, 0})
+		rules = append(rules, defined{r, func(int) bool { return true }, 0, len(r.Keys)})
 	}
 	for r := 0; r < len(rules) && len(rules) < 32; r++ {
 		rule := rules[r]
@@ -62,12 +65,16 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 		if !slices.ContainsFunc(keys, func(k string) bool { return k != "" && size[k] > limit }) {
 			continue
 		}
+		if sortBy := ds.sorters(rule.BlockRule); len(sortBy) > 0 {
+			windowed := BlockRule{Keys: append(slices.Clone(rule.Keys), sortBy...), Window: oversizedWindow}
+			rules = append(rules, defined{windowed, over, rule.depth + 1, len(rule.Keys)})
+		}
 		for _, ref := range ds.refiners() {
 			if slices.ContainsFunc(rule.Keys, func(k KeyPart) bool { return k.Field == ref.Field }) {
 				continue
 			}
 			refined := BlockRule{Keys: append(slices.Clone(rule.Keys), ref)}
-			rules = append(rules, defined{refined, over, rule.depth + 1})
+			rules = append(rules, defined{refined, over, rule.depth + 1, len(refined.Keys)})
 		}
 	}
 	if len(rules) > 32 {
@@ -78,7 +85,7 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 	}
 	refinedRules := 0
 	for r, rule := range rules {
-		keys := ds.blockKeys(rule.BlockRule)
+		keys := ds.keysOf(rule.BlockRule, rule.required)
 		for i := range keys {
 			if !rule.only(i) {
 				keys[i] = ""
