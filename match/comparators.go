@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/idgraph/idgraph/internal/names"
@@ -255,7 +256,7 @@ func compareName(a, b, pa, pb *value) int {
 		return 0
 	case a.aux != "" && a.aux == b.aux:
 		return 1
-	case !initial && close1(a, b, 0.92): // "t" and "m" are one edit apart, and nothing alike
+	case !initial && (close1(a, b, 0.92) || partOf(a.tokens, b.tokens)): // "t" and "m" are one edit apart, and nothing alike
 		return 2
 	case swapped(a, b, pa, pb, 0.92):
 		return 3
@@ -265,6 +266,20 @@ func compareName(a, b, pa, pb *value) int {
 		return 5
 	}
 	return 6
+}
+
+// partOf reports whether every word of one name is a word of the other:
+// "hamilton" of "douglas-hamilton", "ann mary" of "mary ann".
+func partOf(a, b []string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	for _, w := range a {
+		if !slices.Contains(b, w) {
+			return false
+		}
+	}
+	return len(a) > 0
 }
 
 // prepFullName keeps the given name and surname found in a full name
@@ -407,7 +422,10 @@ func compareDate(a, b, _, _ *value) int {
 		return 2
 	case a.m == b.m && a.d == b.d:
 		return 3
-	case a.y == b.y && (a.m == b.m || a.d == b.d):
+	case a.y == b.y && (a.m == b.m || a.d == b.d || nearDays(a, b, 35)):
+		// one component agreeing, or a month and a day each a little off
+		// ("1991-04-05" and "1991-05-06"): a mistyped date, as often as a
+		// namesake's
 		return oneComponent
 	case a.y == b.y && (a.m == 1 && a.d == 1 || b.m == 1 && b.d == 1):
 		// 1 January often stands for "some day that year" (catalogues
@@ -422,6 +440,15 @@ func compareDate(a, b, _, _ *value) int {
 		return generation
 	}
 	return other
+}
+
+// nearDays reports whether two full dates of one year are at most n days
+// apart.
+func nearDays(a, b *value, n int) bool {
+	da := time.Date(int(a.y), time.Month(a.m), int(a.d), 0, 0, 0, 0, time.UTC)
+	db := time.Date(int(b.y), time.Month(b.m), int(b.d), 0, 0, 0, 0, time.UTC)
+	d := da.Sub(db)
+	return d <= time.Duration(n)*24*time.Hour && d >= -time.Duration(n)*24*time.Hour
 }
 
 func compareJaro(a, b, _, _ *value) int {

@@ -102,6 +102,10 @@ func TestComparators(t *testing.T) {
 		{"name", "Иванов", "иванов", nil, "exact"},
 		{"name", "Иванов", "Иванова", nil, "close"},
 		{"name", "王小明", "李小龙", nil, "else"},
+		{"name", "douglas-hamilton", "hamilton", nil, "close"}, // one part of a double-barrelled name
+		{"name", "anne", "Mary Anne", nil, "close"},
+		{"name", "ann mary", "mary ann", nil, "close"},
+		{"name", "hamilton", "douglas-hamiltons", nil, "else"}, // a part is a whole word, not a prefix
 		// full names
 		{"fullname", "John Smith", "john smith", nil, "exact"},
 		{"fullname", "Smith, John", "John Smith", nil, "reordered"},
@@ -130,6 +134,9 @@ func TestComparators(t *testing.T) {
 		{"date", "1980-05-12", "1980-12-05", nil, "dm_swap"},
 		{"date", "1980-05-17", "1975-05-17", nil, "years_apart"},
 		{"date", "1980-05-17", "1980-11-17", nil, "one_component"},
+		{"date", "1991-04-05", "1991-05-06", nil, "one_component"}, // month and day each one off
+		{"date", "1991-12-30", "1991-11-26", nil, "one_component"}, // 34 days
+		{"date", "1991-04-05", "1991-05-11", nil, "same_year"},     // 36 days
 		{"date", "19870231", "19870231", nil, "exact"}, // invalid but identical
 		{"date", "19870231", "19870213", nil, "typo"},  // invalid, one transposition away
 		{"date", "not a date", "1980-01-01", nil, "else"},

@@ -216,6 +216,9 @@ func DecodeConfig(r io.Reader) (*Config, error) {
 // get reads one of the record's raw fields by name ("" = missing).
 func (c *Config) rawValue(f Field, get func(name string) string) string {
 	raw := strings.TrimSpace(get(f.Name))
+	if f.Kind == KindGivenName && onlyTitles(raw) {
+		raw = "" // "lieutenant" typed as a first name is none: fill it
+	}
 	if raw == "" && (f.Fill != "" || len(f.FillAlso) > 0) {
 		for _, from := range append([]string{f.Fill}, f.FillAlso...) {
 			if from == "" {

@@ -246,3 +246,28 @@ func TestDetectMiddleNameAndDateParts(t *testing.T) {
 		t.Errorf("full name minus %v", f.Minus)
 	}
 }
+
+// A title typed into the given-name column is no given name: the field
+// is filled from the full name instead, and titles that are also given
+// names stay.
+func TestGivenNameTitleOnly(t *testing.T) {
+	cfg := &Config{Fields: []Field{
+		{Name: "full_name", Kind: KindFullName},
+		{Name: "first_name", Kind: KindGivenName, Fill: "full_name"},
+		{Name: "surname", Kind: KindSurname},
+	}}
+	tests := []struct{ first, full, want string }{
+		{"lieutenant", "lieutenant alfred douglas-hamilton", "alfred"},
+		{"Rev.", "rev thomas clifford", "thomas"},
+		{"earl", "earl grey", "earl"}, // a given name as well as a title
+		{"sir", "", ""},
+		{"alfred", "lieutenant alfred douglas-hamilton", "alfred"},
+	}
+	for _, tt := range tests {
+		row := map[string]string{"first_name": tt.first, "full_name": tt.full}
+		got := cfg.rawValue(cfg.Fields[1], func(name string) string { return row[name] })
+		if got != tt.want {
+			t.Errorf("first name %q, full name %q: got %q, want %q", tt.first, tt.full, got, tt.want)
+		}
+	}
+}

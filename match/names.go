@@ -18,6 +18,22 @@ var nameTitles = setOf(`sir lord lady dame rev reverend revd dr mr mrs ms miss m
 	earl duke duchess viscount viscountess marquess marquis marchioness baronet bt esq emperor empress
 	bishop archbishop cardinal pope`)
 
+// givenTitles are the titles typed into a given-name column in a
+// name's place; unlike nameTitles, none is also a given name ("earl").
+var givenTitles = setOf(`sir lord lady dame rev reverend revd dr mr mrs ms miss mx prof professor capt captain
+	col colonel gen general adm admiral maj lt lieutenant sgt sergeant hon honourable honorable rt`)
+
+// onlyTitles reports whether a given name holds titles and nothing else.
+func onlyTitles(s string) bool {
+	words := strings.Fields(names.Normalize(s))
+	for _, w := range words {
+		if !givenTitles[w] {
+			return false
+		}
+	}
+	return len(words) > 0
+}
+
 // nameSuffixes follow a name: generations and letters.
 var nameSuffixes = setOf(`jr jnr junior sr snr senior ii iii iv v vi esq phd md qc kc obe mbe cbe kbe frs`)
 
