@@ -137,8 +137,8 @@ func TestComparators(t *testing.T) {
 		{"date", "1991-04-05", "1991-05-06", nil, "one_component"}, // month and day each one off
 		{"date", "1991-12-30", "1991-11-26", nil, "one_component"}, // 34 days
 		{"date", "1991-04-05", "1991-05-11", nil, "same_year"},     // 36 days
-		{"date", "19870231", "19870231", nil, "exact"}, // invalid but identical
-		{"date", "19870231", "19870213", nil, "typo"},  // invalid, one transposition away
+		{"date", "19870231", "19870231", nil, "exact"},             // invalid but identical
+		{"date", "19870231", "19870213", nil, "typo"},              // invalid, one transposition away
 		{"date", "not a date", "1980-01-01", nil, "else"},
 		{"date", "", "1980-01-01", nil, "null"},
 		// postcodes and numbers
