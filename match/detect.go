@@ -157,9 +157,35 @@ func postcodeLike(v, digits string) bool {
 	return true
 }
 
+// headerWords are whole column names that the fragments above would miss
+// or misread: other languages' ("nom" is inside "prenom", "nome" inside
+// "cognome"), and short words.
+var headerWords = map[string]Kind{
+	"nom": KindSurname, "nomdefamille": KindSurname, "prenom": KindGivenName, "prenoms": KindGivenName,
+	"nome": KindGivenName, "cognome": KindSurname, "nombre": KindGivenName, "nombres": KindGivenName,
+	"apellido": KindSurname, "apellidos": KindSurname, "sobrenome": KindSurname, "primeironome": KindGivenName,
+	"vorname": KindGivenName, "nachname": KindSurname, "familienname": KindSurname,
+	"voornaam": KindGivenName, "achternaam": KindSurname, "fornavn": KindGivenName, "efternavn": KindSurname,
+	"etternavn": KindSurname, "fornamn": KindGivenName, "efternamn": KindSurname, "imie": KindGivenName, "nazwisko": KindSurname,
+	"geburtsdatum": KindDate, "geburtstag": KindDate, "datedenaissance": KindDate, "fechadenacimiento": KindDate,
+	"datadinascita": KindDate, "datadenascimento": KindDate, "geboortedatum": KindDate, "nascimento": KindDate,
+	"ort": KindCity, "stadt": KindCity, "wohnort": KindCity, "ville": KindCity, "commune": KindCity, "ciudad": KindCity,
+	"localidad": KindCity, "municipio": KindCity, "citta": KindCity, "comune": KindCity, "cidade": KindCity,
+	"plaats": KindCity, "woonplaats": KindCity, "by": KindCity, "miasto": KindCity,
+	"codepostal": KindPostcode, "cp": KindPostcode, "codigopostal": KindPostcode, "cap": KindPostcode, "postleitzahl": KindPostcode,
+	"strasse": KindAddress, "strase": KindAddress, "adresse": KindAddress, "rue": KindAddress, "calle": KindAddress,
+	"direccion": KindAddress, "domicilio": KindAddress, "indirizzo": KindAddress, "via": KindAddress, "endereco": KindAddress,
+	"straat": KindAddress, "ulica": KindAddress,
+	"telefon": KindPhone, "telephone": KindPhone, "telefono": KindPhone, "handy": KindPhone, "portable": KindPhone,
+	"movil": KindPhone, "celular": KindPhone, "cellulare": KindPhone, "telefoon": KindPhone,
+	"courriel": KindEmail, "correo": KindEmail, "correoelectronico": KindEmail,
+	"geschlecht": KindCategory, "sexe": KindCategory, "sexo": KindCategory, "sesso": KindCategory, "genre": KindCategory,
+	"age": KindCategory, "alter": KindCategory, "edad": KindCategory, "eta": KindCategory, "idade": KindCategory,
+}
+
 func normColumn(s string) string {
 	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
+	for _, r := range names.Normalize(s) {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
 			b.WriteRune(r)
 		}
@@ -318,6 +344,14 @@ func detectColumn(col string, p profile, idColumn string) (Kind, string, bool) {
 	}
 	unique := float64(p.distinct) / float64(p.n)
 	name := normColumn(col)
+	if k, ok := headerWords[name]; ok {
+		if nameKind(k) && p.alpha >= 0.8 {
+			return k, fmt.Sprintf("name %q", col), true
+		}
+		if k, why, ok := confirm(k, p, unique, col); ok && !nameKind(k) {
+			return k, why, true
+		}
+	}
 	var nameHits []Kind
 	for _, h := range nameHints {
 		for _, part := range h.parts {
@@ -410,6 +444,10 @@ func byValues(p profile, unique float64) (Kind, string) {
 		return KindPostcode, "fixed-length digit codes"
 	case p.code >= 0.8:
 		return KindPostcode, "letter-and-digit codes (postcodes)"
+	case p.digits >= 0.99 && unique == 1 && p.n >= 50:
+		// every value distinct: a row number, not a fact about a person
+		// (a person's duplicates would share a real identifier's value)
+		return KindIgnore, "numbers, every value distinct (a row number)"
 	case p.digits >= 0.9 && p.avgLen <= 5:
 		return KindStreetNumber, "short numbers"
 	case p.streetWords >= 0.3:

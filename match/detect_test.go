@@ -110,3 +110,41 @@ func TestDecodeConfig(t *testing.T) {
 		}
 	}
 }
+
+// The Splink fake-people file under headers in other languages, and
+// under none that mean anything: the same kinds, from the header words
+// or the values.
+func TestDetectOtherLanguagesHeaders(t *testing.T) {
+	f, err := os.Open("../testdata/splink/fake_1000.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tab, err := ReadCSV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Kind{KindIgnore, KindGivenName, KindSurname, KindDate, KindCity, KindEmail}
+	tests := []struct {
+		lang   string
+		header []string
+		want   []Kind
+	}{
+		{"fr", []string{"nº", "Prénom", "Nom", "Date de naissance", "Ville", "Courriel"}, want},
+		{"de", []string{"Nr.", "Vorname", "Nachname", "Geburtsdatum", "Ort", "E-Mail"}, want},
+		{"es", []string{"id", "Nombre", "Apellidos", "Fecha de nacimiento", "Ciudad", "Correo"}, want},
+		{"it", []string{"n", "Nome", "Cognome", "Data di nascita", "Città", "Email"}, want},
+		{"nl", []string{"nr", "Voornaam", "Achternaam", "Geboortedatum", "Woonplaats", "E-mail"}, want},
+		// by values: the row number is no street number, the surname and
+		// city stay text
+		{"none", []string{"a", "b", "c", "d", "e", "f"}, []Kind{KindIgnore, KindGivenName, KindText, KindDate, KindText, KindEmail}},
+	}
+	for _, tt := range tests {
+		_, dets := Detect(tt.header, tab.Rows, "")
+		for i, d := range dets[:len(tt.want)] {
+			if d.Kind != tt.want[i] {
+				t.Errorf("%s: %s detected %s (%s), want %s", tt.lang, d.Column, d.Kind, d.Reason, tt.want[i])
+			}
+		}
+	}
+}
