@@ -85,7 +85,7 @@ func (t *Trainer) Links(ctx context.Context, accept, review float64, dryRun bool
 	}
 	var mu sync.Mutex
 	var kept []ScoredPair
-	res, err := Run(ds, Options{Model: a.Model, NoHold: !t.Hold, Cluster: ClusterOptions{Threshold: accept},
+	res, err := Run(ds, Options{Context: ctx, Model: a.Model, NoHold: !t.Hold, Cluster: ClusterOptions{Threshold: accept},
 		Observe: func(ps []ScoredPair) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,6 +2,8 @@ package match
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -34,6 +36,10 @@ type Options struct {
 	TrainOnly bool
 	// Progress, when not nil, is updated as the run goes.
 	Progress *Progress
+	// Context, when not nil, stops the run when it is done (a signal, a
+	// server shutting down): Run returns its error within a chunk of
+	// pairs, its spill file removed.
+	Context context.Context
 }
 
 // Result is everything a run produced.
@@ -109,10 +115,26 @@ func (p *Progress) counter() *atomic.Int64 {
 // their histogram, and scoring keeps only the pairs clustering needs.
 func Run(ds *Dataset, opt Options) (*Result, error) {
 	res := &Result{}
+	ctx := opt.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	stopped := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("match: run stopped: %w", err)
+		}
+		return nil
+	}
 	nc := len(ds.comps)
 	opt.Progress.start("blocking", "rules", int64(len(ds.Config.Blocking)))
 	plan := ds.planBlocks(opt.Progress.counter())
 	res.Blocking = plan.report
+	if err := stopped(); err != nil {
+		return nil, err
+	}
+	// Blocking cannot return early; once the run is stopped its pairs are
+	// passed over uncompared, which is most of their cost.
+	var cancelled atomic.Bool
 
 	store := newPairStore(nc, opt.PairMemory, opt.TempDir)
 	defer store.close()
@@ -129,6 +151,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 		n := 0
 		return pairSink{
 			pair: func(i, j int32, rules uint32) {
+				if cancelled.Load() {
+					return
+				}
 				n++
 				ds.levelsInto(int(i), int(j), lv)
 				if train {
@@ -141,6 +166,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 				if len(buf) == cap(buf) {
 					store.add(buf)
 					buf = make([]byte, 0, chunkPairs*store.size)
+					if ctx.Err() != nil {
+						cancelled.Store(true)
+					}
 				}
 			},
 			done: func() {
@@ -156,6 +184,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	})
 	res.Blocking.CandidatePairs = pairs
 	res.SpilledBytes = store.spilled
+	if err := stopped(); err != nil {
+		return nil, err
+	}
 
 	res.Model = opt.Model
 	if train {
@@ -186,6 +217,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	var kept []ScoredPair
 	var rules []uint32
 	err = store.each(runtime.GOMAXPROCS(0), func(chunk []byte) {
+		if ctx.Err() != nil {
+			return
+		}
 		n := len(chunk) / store.size
 		out := make([]ScoredPair, n)
 		var outRules []uint32
@@ -225,6 +259,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 		return nil, err
 	}
 	if err := store.close(); err != nil {
+		return nil, err
+	}
+	if err := stopped(); err != nil {
 		return nil, err
 	}
 	if opt.KeepPairs {

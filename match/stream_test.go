@@ -1,11 +1,15 @@
 package match
 
 import (
+	"context"
+	"errors"
 	"os"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // synthDataset is a noisy labelled set with its detected configuration.
@@ -199,5 +203,46 @@ func TestSpilledRunEqualsInMemoryRun(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+// A run whose context is cancelled while it compares (a signal, a server
+// shutting down) stops with the context's error and leaves no spill file;
+// one cancelled before it starts compares nothing.
+func TestRunStopsWhenCancelled(t *testing.T) {
+	ds := synthDataset(t, 20000, 200)
+	for _, phase := range []string{"", "comparing", "scoring"} {
+		t.Run("at "+phase, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			progress := &Progress{}
+			var observed atomic.Int64
+			opt := Options{Context: ctx, TempDir: dir, PairMemory: 1, Progress: progress,
+				Observe: func(c []ScoredPair) { observed.Add(int64(len(c))) }}
+			if phase == "" {
+				cancel()
+			} else {
+				go func() {
+					for progress.Snapshot().Phase != phase || progress.Snapshot().Done == 0 {
+						if ctx.Err() != nil {
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+					cancel()
+				}()
+			}
+			res, err := Run(ds, opt)
+			if !errors.Is(err, context.Canceled) || res != nil {
+				t.Fatalf("Run returned %v, %v; want context.Canceled", res, err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("spill files left behind: %v", entries)
+			}
+			if phase == "" && observed.Load() != 0 {
+				t.Errorf("%d pairs scored after the run was stopped before it began", observed.Load())
+			}
+		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 // columns, trains without labels, blocks, scores and clusters, then
 // compares with the truth encoded in the record IDs.
 func runEval(ctx context.Context, args []string) (err error) {
-	_ = ctx
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	link := fs.String("link", "", "second CSV to link with FILE (only pairs across the files count)")
 	idCol := fs.String("id-column", "", "record-ID column (default: detected)")
@@ -67,6 +66,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	opt.NoHold = *noHold
 	opt.PairMemory, opt.TempDir = *pairMemory<<20, *tempDir
 	opt.Progress = &match.Progress{}
+	opt.Context = ctx
 	if *verbose {
 		opt.Examples = *examples
 	}

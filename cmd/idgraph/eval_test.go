@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,5 +51,24 @@ func TestEvalAndTrainStreamFiles(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tc.want, out)
 			}
 		})
+	}
+}
+
+// A signal stops eval and train (main cancels their context on SIGTERM
+// and interrupt): they return the context's error, not a report.
+func TestEvalAndTrainStopOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.csv")
+	cli(t)(true, "synth", "--records", "3000", "--seed", "2", "--out", file)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, run := range map[string]func(context.Context, []string) error{"eval": runEval, "train": runTrain} {
+		args := []string{file}
+		if name == "train" {
+			args = []string{"--out", filepath.Join(dir, "m.json"), file}
+		}
+		if err := run(ctx, args); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v, want context.Canceled", name, err)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // runTrain trains a matching model on a CSV, unsupervised, and saves it
 // for serve --model.
-func runTrain(_ context.Context, args []string) error {
+func runTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	out := fs.String("out", "model.json", "where to write the model")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
@@ -39,7 +39,7 @@ func runTrain(_ context.Context, args []string) error {
 		return err
 	}
 	ds := loaded.Dataset
-	res, err := match.Run(ds, match.Options{TrainOnly: true, Progress: progress})
+	res, err := match.Run(ds, match.Options{TrainOnly: true, Progress: progress, Context: ctx})
 	stop()
 	if err != nil {
 		return err
