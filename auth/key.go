@@ -51,7 +51,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", graph.FieldErrorf("role", "unknown role %q: want one of write, read, support, steward, admin", s)
+	return "", graph.FieldErrorf("role", "unknown role: want one of write, read, support, steward, admin")
 }
 
 // Lengths of a key's parts, in base62 characters.
