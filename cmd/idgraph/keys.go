@@ -109,13 +109,14 @@ func runKeys(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "create: a label for the key")
 	expires := fs.Duration("expires", 0, "create: end the key after this long (0: never)")
 	grace := fs.Duration("grace", auth.DefaultGrace, "rotate: how long the old key keeps working")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c := client.New(*srv, *key)
 	switch args[0] {
 	case "create":
-		if *role == "" || fs.NArg() != 0 {
+		if *role == "" || len(pos) != 0 {
 			return fmt.Errorf("usage: idgraph keys create --role ROLE [--name TEXT] [--expires DURATION]")
 		}
 		k, rec, err := c.CreateKey(ctx, *role, *name, *expires)
@@ -130,20 +131,20 @@ func runKeys(ctx context.Context, args []string) error {
 		}
 		printKeys(os.Stdout, keys)
 	case "rotate":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("usage: idgraph keys rotate [--grace 24h] ID")
 		}
-		k, rec, err := c.RotateKey(ctx, fs.Arg(0), *grace)
+		k, rec, err := c.RotateKey(ctx, pos[0], *grace)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("rotated %s: the new %s key %s is shown only this once; the old one works until %s:\n\n  %s\n",
-			fs.Arg(0), rec.Role, rec.ID, time.Now().Add(*grace).UTC().Format(time.RFC3339), k)
+			pos[0], rec.Role, rec.ID, time.Now().Add(*grace).UTC().Format(time.RFC3339), k)
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("usage: idgraph keys revoke ID")
 		}
-		rec, err := c.RevokeKey(ctx, fs.Arg(0))
+		rec, err := c.RevokeKey(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -152,6 +153,22 @@ func runKeys(ctx context.Context, args []string) error {
 		return fmt.Errorf("unknown keys command %q\n%s", args[0], keysUsage)
 	}
 	return nil
+}
+
+// parseInterleaved parses flags given before and after the positional
+// arguments (keys revoke ID --key …), which flag.Parse alone stops at.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func printKeys(w io.Writer, keys []client.APIKey) {
