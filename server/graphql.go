@@ -91,7 +91,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	// field's name: the type is the enclosing field context's. A
 	// subscription's field runs only through the field middleware.
 	h.AroundRootFields(func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-		if err := checkRootField(ctx, graphql.GetFieldContext(ctx).Object, graphql.GetRootFieldContext(ctx).Field.Name); err != nil {
+		if err := s.checkRootField(ctx, graphql.GetFieldContext(ctx).Object, graphql.GetRootFieldContext(ctx).Field.Name); err != nil {
 			graphql.AddError(ctx, err)
 			return graphql.Null
 		}
@@ -99,7 +99,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	})
 	h.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
 		if fc := graphql.GetFieldContext(ctx); fc.Object == "Subscription" {
-			if err := checkRootField(ctx, fc.Object, fc.Field.Name); err != nil {
+			if err := s.checkRootField(ctx, fc.Object, fc.Field.Name); err != nil {
 				return nil, err
 			}
 		}
@@ -119,6 +119,10 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			if !s.cfg.Dev {
+				writeGraphQLError(w, graph.Errorf(graph.KindNotFound, "GraphiQL is served in dev mode only (serve --dev); send queries with POST"))
+				return
+			}
 			page.ServeHTTP(w, r) // GraphiQL: the page asks for the key itself
 			return
 		}

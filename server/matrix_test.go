@@ -273,3 +273,23 @@ func routeCall(t *testing.T, kf *keyFixture, method, path, key string) int {
 func basic(key string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
 }
+
+// TestGraphiQLInDevModeOnly: GraphiQL and introspection by reading keys
+// are for dev mode; in production only admin keys introspect.
+func TestGraphiQLInDevModeOnly(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		f := newFixtureWith(t, backends.OpenPebble, func(c *server.Config) { c.Dev = dev })
+		code, hdr, body := f.do(t, "GET", "/graphql", map[string]string{"Accept": "text/html"}, nil)
+		page := code == 200 && strings.Contains(hdr.Get("Content-Type"), "text/html") && strings.Contains(strings.ToLower(body), "graphiql")
+		if page != dev {
+			t.Errorf("dev=%v: GraphiQL page %d %s", dev, code, hdr.Get("Content-Type"))
+		}
+		r := f.gql(t, readKey, `{__schema{queryType{name}}}`, nil)
+		if introspects := len(r.Errors) == 0; introspects != dev {
+			t.Errorf("dev=%v: a read key's introspection: %+v", dev, r.Errors)
+		}
+		if r := f.gql(t, readKey, `{__typename}`, nil); len(r.Errors) > 0 {
+			t.Errorf("dev=%v: __typename: %+v", dev, r.Errors)
+		}
+	}
+}

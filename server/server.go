@@ -83,6 +83,10 @@ type Config struct {
 	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
 	// the limit off (behind a proxy, where every client has its address).
 	RefusalBurst int
+	// Dev serves GraphiQL and opens introspection to every reading key;
+	// off (production), GraphiQL is not served and only admin keys
+	// introspect.
+	Dev bool
 	// Segments, when set, keeps segments and computed traits up to date
 	// in the background: it evaluates the data changes the stitcher
 	// records (its RecordDataChanges must be on), woken after each
