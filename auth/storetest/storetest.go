@@ -160,18 +160,7 @@ func testConcurrentCreates(t *testing.T, s auth.Store) {
 		wg.Go(func() { errs[i] = s.CreateKey(context.Background(), record("dddddddd", auth.Roles[i%len(auth.Roles)])) })
 	}
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case graph.ErrorKind(err) != graph.KindConflict:
-			t.Fatalf("a losing create: %v, want a conflict", err)
-		}
-	}
-	if ok != 1 {
-		t.Fatalf("%d concurrent creates of one id succeeded, want 1", ok)
-	}
+	graphtest.ExactlyOneWins(t, "creates of one id", errs, graphtest.IsConflict)
 }
 
 // clock is a settable clock for the keyring.
