@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +362,31 @@ func TestFirstAdminKeyOnce(t *testing.T) {
 				t.Fatalf("%d active admin keys after concurrent first starts, want 1", active)
 			}
 		})
+	}
+}
+
+// TestConsoleWithKeys: every reading role signs in to the console, a write
+// key cannot, and a revoked key's session stops working at its next page
+// (each page's GraphQL call authenticates the key again).
+func TestConsoleWithKeys(t *testing.T) {
+	kf := newKeyFixture(t, backends.OpenPebble, nil)
+	for _, role := range []auth.Role{auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin} {
+		newBrowser(t, kf.url).signIn(kf.create(t, role))
+	}
+	resp, body := newBrowser(t, kf.url).do("POST", "/console/login", url.Values{"key": {kf.create(t, auth.RoleWrite)}})
+	if resp.StatusCode != 401 || !strings.Contains(body, "a write key cannot sign in") {
+		t.Fatalf("a write key signing in: %d", resp.StatusCode)
+	}
+	support := kf.create(t, auth.RoleSupport)
+	b := newBrowser(t, kf.url)
+	b.signIn(support)
+	if resp, _ := b.do("GET", "/console/review", nil); resp.StatusCode != 200 {
+		t.Fatalf("signed in: %d", resp.StatusCode)
+	}
+	if _, err := client.New(kf.url, kf.admin).RevokeKey(context.Background(), strings.Split(support, "_")[2]); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.do("GET", "/console/review", nil); resp.StatusCode != 401 {
+		t.Fatalf("a revoked key's session: %d, want 401", resp.StatusCode)
 	}
 }
