@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 
 	"github.com/idgraph/idgraph/auth"
@@ -125,7 +123,7 @@ func (s *Server) authorize(ctx context.Context, key string, rule routeRule) (res
 	if !rule.policy.Allows(p.Role) {
 		return resolver.Caller{}, graph.Errorf(graph.KindForbidden, "%s needs %s; this is a %s key", rule.what(), rule.policy, p.Role)
 	}
-	return callerOf(p, key), nil
+	return callerOf(p), nil
 }
 
 func (r routeRule) what() string {
@@ -165,13 +163,10 @@ func denyUnpoliced(pattern string) http.HandlerFunc {
 }
 
 // callerOf is the resolvers' view of a principal. Audit entries name a key
-// by its public id; a legacy key, which has none, by a fingerprint of it.
-func callerOf(p auth.Principal, key string) resolver.Caller {
-	c := resolver.Caller{Role: p.Role, Steward: p.Role == auth.RoleSteward || p.Role == auth.RoleAdmin,
+// by its public id; a legacy key, which has none, by "legacy-<role>": a
+// fingerprint of it (what older versions recorded) let anyone recover a
+// short key from the audit log by brute force.
+func callerOf(p auth.Principal) resolver.Caller {
+	return resolver.Caller{Role: p.Role, Steward: p.Role == auth.RoleSteward || p.Role == auth.RoleAdmin,
 		Actor: string(p.Role) + "-key:" + p.ID}
-	if !auth.IsKey(key) {
-		sum := sha256.Sum256([]byte(key))
-		c.Actor = string(p.Role) + "-key:" + hex.EncodeToString(sum[:6])
-	}
-	return c
 }
