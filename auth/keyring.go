@@ -219,6 +219,9 @@ func (k *Keyring) Rotate(ctx context.Context, id string, grace time.Duration) (K
 	if grace < 0 {
 		return Key{}, nil, graph.FieldErrorf("grace", "must not be negative")
 	}
+	if err := checkID(id); err != nil {
+		return Key{}, nil, fmt.Errorf("rotate key: %w", err)
+	}
 	old, err := k.store.Key(ctx, id)
 	if err != nil {
 		return Key{}, nil, fmt.Errorf("rotate key: %w", err)
@@ -243,12 +246,24 @@ func (k *Keyring) Revoke(ctx context.Context, id string) (*Record, error) {
 	if err := k.managed("revoke key"); err != nil {
 		return nil, err
 	}
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("revoke key: %w", err)
+	}
 	rec, err := k.store.RevokeKey(ctx, id, k.now().UTC())
 	k.forget(id)
 	if err != nil {
 		return nil, fmt.Errorf("revoke key: %w", err)
 	}
 	return rec, nil
+}
+
+// checkID refuses what is not a key id without quoting it: an operator
+// may paste a whole key where its id belongs.
+func checkID(id string) error {
+	if !ValidID(id) {
+		return graph.FieldErrorf("id", "is not a key id: give the 8 characters after the role, as in idg_<role>_<id>_…")
+	}
+	return nil
 }
 
 // List returns every stored key record, oldest first.

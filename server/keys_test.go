@@ -390,3 +390,54 @@ func TestConsoleWithKeys(t *testing.T) {
 		t.Fatalf("a revoked key's session: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestKeyMutationsRefuseBadInput: each bad argument is refused with a
+// clear error naming it, and nothing is created.
+func TestKeyMutationsRefuseBadInput(t *testing.T) {
+	kf := newKeyFixture(t, backends.OpenPebble, nil)
+	read := kf.create(t, auth.RoleRead)
+	readID := strings.Split(read, "_")[2]
+	tests := []struct {
+		name, query, code, want string
+	}{
+		{"unknown role", `mutation { createApiKey(role: "Admin") { key } }`, "BAD_USER_INPUT", "role: unknown role"},
+		{"empty role", `mutation { createApiKey(role: "") { key } }`, "BAD_USER_INPUT", "role: unknown role"},
+		{"expiry zero", `mutation { createApiKey(role: "read", expiresIn: 0) { key } }`, "BAD_USER_INPUT", "expiresIn"},
+		{"expiry past ten years", `mutation { createApiKey(role: "read", expiresIn: 400000000) { key } }`, "BAD_USER_INPUT", "expiresIn"},
+		{"long name", `mutation { createApiKey(role: "read", name: "` + strings.Repeat("n", 201) + `") { key } }`, "BAD_USER_INPUT", "name"},
+		{"negative grace", `mutation { rotateApiKey(id: "` + readID + `", graceSeconds: -1) { key } }`, "BAD_USER_INPUT", "graceSeconds"},
+		{"rotate unknown", `mutation { rotateApiKey(id: "ZZZZZZZZ") { key } }`, "NOT_FOUND", "no key with id"},
+		{"revoke unknown", `mutation { revokeApiKey(id: "ZZZZZZZZ") { id } }`, "NOT_FOUND", "no key with id"},
+		{"revoke a whole key", `mutation { revokeApiKey(id: "` + read + `") { id } }`, "BAD_USER_INPUT", "id: is not a key id"},
+		{"rotate a whole key", `mutation { rotateApiKey(id: "` + read + `") { key } }`, "BAD_USER_INPUT", "id: is not a key id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kf.gql(t, kf.admin, tc.query, nil)
+			if r.code() != tc.code || !strings.Contains(r.Errors[0].Message, tc.want) {
+				t.Fatalf("got %d %+v, want %s about %q", r.Status, r.Errors, tc.code, tc.want)
+			}
+			if strings.Contains(r.Errors[0].Message, read[len(read)-38:]) {
+				t.Fatalf("the error quotes a secret: %s", r.Errors[0].Message)
+			}
+		})
+	}
+	keys, err := client.New(kf.url, kf.admin).ListKeys(context.Background())
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("after the refusals: %d keys, %v; want the admin and read keys", len(keys), err)
+	}
+	// Expiry through GraphQL: the key works, then is refused as expired.
+	var out struct {
+		K struct{ Key string } `json:"k"`
+	}
+	if err := client.New(kf.url, kf.admin).GraphQL(context.Background(), `mutation { k: createApiKey(role: "read", expiresIn: 1) { key } }`, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if r := kf.gql(t, out.K.Key, `{profiles{edges{cursor}}}`, nil); len(r.Errors) > 0 {
+		t.Fatalf("before expiry: %+v", r.Errors)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if r := kf.gql(t, out.K.Key, `{profiles{edges{cursor}}}`, nil); r.Status != 401 || !strings.Contains(r.Errors[0].Message, "expired") {
+		t.Fatalf("after expiry: %d %+v", r.Status, r.Errors)
+	}
+}
