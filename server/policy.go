@@ -148,7 +148,7 @@ func (s *Server) checkRootField(ctx context.Context, object, field string) error
 		return graph.Errorf(graph.KindForbidden, "%s.%s has no access policy, so no key may use it", object, field)
 	}
 	c := resolver.CallerOf(ctx)
-	if !pol.Allows(auth.Role(c.Role)) {
+	if !pol.Allows(c.Role) {
 		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
 	}
 	return nil
