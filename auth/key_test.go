@@ -152,3 +152,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestGoldenKey: the example of docs/security.md parses, so the format
+// (and its checksum) cannot change without the documentation and stored
+// keys noticing.
+func TestGoldenKey(t *testing.T) {
+	const doc = "idg_write_Q3vK8zPa_h2Wq9dT0bLx7RcN4mYf1sVu6Ae3Jk5Gp2cB5EE"
+	k, err := auth.Parse(doc)
+	if err != nil || k.Role != auth.RoleWrite || k.ID != "Q3vK8zPa" || k.Secret != "h2Wq9dT0bLx7RcN4mYf1sVu6Ae3Jk5Gp" || k.String() != doc {
+		t.Fatalf("the documented key: %v, %v", k.Public(), err)
+	}
+}
