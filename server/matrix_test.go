@@ -32,47 +32,39 @@ func rootFields(t *testing.T) (*ast.Schema, []string) {
 	return s, out
 }
 
-// TestEveryRootFieldHasAPolicy fails for a root field with no entry in the
-// role matrix (it would be denied to everyone) and for an entry naming no
-// field (a stale policy).
-func TestEveryRootFieldHasAPolicy(t *testing.T) {
-	_, fields := rootFields(t)
+// checkPolicies fails for a name without an entry in the table (it would
+// be denied to everyone) and for an entry naming nothing (a stale policy).
+func checkPolicies(t *testing.T, what, table string, names []string, policies map[string]auth.Policy) {
+	t.Helper()
 	unpoliced := 0
-	for _, f := range fields {
-		if _, ok := server.GraphQLPolicies[f]; !ok {
-			t.Errorf("%s has no access policy: add it to graphqlPolicies in server/policy.go", f)
+	for _, n := range names {
+		if _, ok := policies[n]; !ok {
+			t.Errorf("%s %q has no access policy: add it to %s in server/policy.go", what, n, table)
 			unpoliced++
 		}
 	}
-	for f := range server.GraphQLPolicies {
-		if !slices.Contains(fields, f) {
-			t.Errorf("graphqlPolicies names %s, which the schema does not have", f)
+	for n := range policies {
+		if !slices.Contains(names, n) {
+			t.Errorf("%s names %q, which is no %s", table, n, what)
 		}
 	}
-	t.Logf("%d root fields, %d without a policy", len(fields), unpoliced)
+	t.Logf("%d %ss, %d without a policy", len(names), what, unpoliced)
 }
 
-// TestEveryRouteHasAPolicy fails for a route Handler registers without an
-// entry in the role matrix, and for an entry naming no route.
+// TestEveryRootFieldHasAPolicy enumerates the schema's query, mutation and
+// subscription fields.
+func TestEveryRootFieldHasAPolicy(t *testing.T) {
+	_, fields := rootFields(t)
+	checkPolicies(t, "root field", "graphqlPolicies", fields, server.GraphQLPolicies)
+}
+
+// TestEveryRouteHasAPolicy enumerates the routes Handler registers.
 func TestEveryRouteHasAPolicy(t *testing.T) {
 	store := backends.OpenPebble(t)
 	srv := server.New(server.Config{Store: store, Stitcher: graph.NewStitcher(store, graph.DefaultConfig()), Normalizer: graph.NewNormalizer("US")})
 	defer srv.Close()
 	srv.Handler()
-	routes := srv.Routes()
-	unpoliced := 0
-	for _, r := range routes {
-		if _, ok := server.RoutePolicies[r]; !ok {
-			t.Errorf("the route %q has no access policy: add it to routePolicies in server/policy.go", r)
-			unpoliced++
-		}
-	}
-	for p := range server.RoutePolicies {
-		if !slices.Contains(routes, p) {
-			t.Errorf("routePolicies names %q, which Handler does not register", p)
-		}
-	}
-	t.Logf("%d routes, %d without a policy", len(routes), unpoliced)
+	checkPolicies(t, "route", "routePolicies", srv.Routes(), server.RoutePolicies)
 }
 
 // keyKind is one credential of the matrix: a role's key, a legacy key, or
