@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/idgraph/idgraph/auth"
@@ -161,5 +162,25 @@ func TestGoldenKey(t *testing.T) {
 	k, err := auth.Parse(doc)
 	if err != nil || k.Role != auth.RoleWrite || k.ID != "Q3vK8zPa" || k.Secret != "h2Wq9dT0bLx7RcN4mYf1sVu6Ae3Jk5Gp" || k.String() != doc {
 		t.Fatalf("the documented key: %v, %v", k.Public(), err)
+	}
+}
+
+// TestPepperConcurrentCreation: processes starting together agree on one
+// pepper, and none reads a half-written file.
+func TestPepperConcurrentCreation(t *testing.T) {
+	for range 20 {
+		path := filepath.Join(t.TempDir(), "idgraph.pepper")
+		got := make([][]byte, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() { got[i], errs[i] = auth.LoadPepper(path) })
+		}
+		wg.Wait()
+		for i := range got {
+			if errs[i] != nil || string(got[i]) != string(got[0]) {
+				t.Fatalf("loader %d: %v (peppers agree: %v)", i, errs[i], string(got[i]) == string(got[0]))
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -17,29 +18,10 @@ import (
 func LoadPepper(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		raw := make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
+		if err := createPepper(path); err != nil {
 			return nil, fmt.Errorf("pepper: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return LoadPepper(path) // another process made it first
-		}
-		if err != nil {
-			return nil, fmt.Errorf("pepper: %w", err)
-		}
-		if _, err := f.WriteString(hex.EncodeToString(raw) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("pepper: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("pepper: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("pepper: %w", err)
-		}
-		return raw, nil
+		b, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pepper: %w", err)
@@ -48,6 +30,40 @@ func LoadPepper(path string) ([]byte, error) {
 		return nil, fmt.Errorf("pepper: %s is readable by others (mode %v): chmod 600 it", path, st.Mode().Perm())
 	}
 	return ParsePepper(string(b))
+}
+
+// createPepper writes a new pepper to a temporary file and links it into
+// place, so that processes starting together never read a half-written
+// file: the first link wins and the others read its pepper.
+func createPepper(path string) error {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".pepper-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(raw) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
 }
 
 // ParsePepper decodes a pepper given as hex (IDGRAPH_PEPPER).
