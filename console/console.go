@@ -47,7 +47,7 @@ type Config struct {
 	// operation with the signed-in key.
 	GraphQL http.Handler
 	// Authorize tells which role a key has, or why it cannot sign in.
-	Authorize func(key string) (Role, error)
+	Authorize func(ctx context.Context, key string) (Role, error)
 	Log       *slog.Logger
 	// SessionTTL bounds a session (default 8 hours).
 	SessionTTL time.Duration
@@ -206,9 +206,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	next := safeNext(r.PostFormValue("next"))
-	role, err := c.cfg.Authorize(key)
+	role, err := c.cfg.Authorize(r.Context(), key)
 	if key == "" {
-		err = errors.New("paste a read key or a steward key")
+		err = errors.New("paste a read, support, steward or admin key")
 	}
 	if err != nil {
 		c.render(w, r, http.StatusUnauthorized, "login", nil, pageData{Title: "Sign in", Error: err.Error(), Next: next})

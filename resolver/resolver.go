@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/idgraph/idgraph/auth"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ type Resolver struct {
 	// Backfill runs a new definition's backfill in the background.
 	Segments *segments.Engine
 	Backfill func(*segments.Definition)
+	// Keyring creates, rotates, revokes and lists keys (admin).
+	Keyring *auth.Keyring
 }
 
 // segments returns the segments engine, or says that segments are off.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/schema"
@@ -19,10 +21,12 @@ const maxBulk = 1000
 // reviewPages bounds the store pages one filtered review-queue page reads.
 const reviewPages = 20
 
-// Caller is who sent a request: the fingerprint of the key that
-// authenticated it, and whether that key is a steward key.
+// Caller is who sent a request: the key that authenticated it (its
+// public id, or a fingerprint of a legacy key), its role, and whether that
+// role may act as a steward.
 type Caller struct {
 	Actor   string
+	Role    auth.Role
 	Steward bool
 }
 
@@ -33,6 +37,13 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
+// CallerOf returns the request's caller (the zero Caller, with no role,
+// when none was recorded).
+func CallerOf(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
 // steward returns the acting key's fingerprint, or forbids the action.
 func steward(ctx context.Context) (string, error) {
 	c, _ := ctx.Value(callerKey{}).(Caller)
@@ -40,6 +51,22 @@ func steward(ctx context.Context) (string, error) {
 		return "", graph.Errorf(graph.KindForbidden, "steward actions need a steward key; a read key can only look")
 	}
 	return c.Actor, nil
+}
+
+// admin forbids key management to every role but admin (the root field
+// policy does too: this keeps the rule beside the action).
+func admin(ctx context.Context) error {
+	if c := CallerOf(ctx); c.Role != auth.RoleAdmin {
+		return graph.Errorf(graph.KindForbidden, "managing keys needs an admin key")
+	}
+	return nil
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func deref(s *string) string {

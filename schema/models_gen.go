@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph"
 )
 
@@ -98,6 +99,12 @@ type MatchPreview struct {
 // would do (the audit entry with the profiles after), writing nothing: a
 // preview.
 type Mutation struct {
+}
+
+type NewAPIKey struct {
+	// The whole key, secret included: shown once, store it now.
+	Key    string       `json:"key"`
+	APIKey *auth.Record `json:"apiKey"`
 }
 
 // Relay page information.

@@ -2,8 +2,7 @@ package server
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,70 +92,40 @@ func writeKey(r *http.Request, body []byte) string {
 	return k.WriteKey
 }
 
+// authWrite authenticates the write key of a collection or import
+// request against the route's policy.
 func (s *Server) authWrite(r *http.Request, body []byte) error {
 	k := writeKey(r, body)
 	if k == "" {
 		return graph.Errorf(graph.KindUnauthorized, "a write key is required (Basic auth user name or writeKey)")
 	}
-	if !matchKey(s.keys.Write, k) {
-		return graph.Errorf(graph.KindUnauthorized, "the write key is not valid")
-	}
-	return nil
+	_, err := s.authorize(r.Context(), k, ruleOf(r.Context()))
+	return err
 }
 
-func (s *Server) authRead(r *http.Request) (resolver.Caller, error) {
+// authBearer authenticates the key in Authorization: Bearer … against the
+// route's policy.
+func (s *Server) authBearer(r *http.Request, rule routeRule) (resolver.Caller, error) {
 	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || k == "" {
-		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "a read key is required (Authorization: Bearer …)")
+		return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "%s needs %s (Authorization: Bearer …)", rule.what(), rule.policy)
 	}
-	return s.caller(k)
+	return s.authorize(r.Context(), k, rule)
 }
 
-// authSteward lets only the steward key (Authorization: Bearer …) through;
-// what names the endpoint, for the refusal.
-func (s *Server) authSteward(r *http.Request, what string) error {
-	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || k == "" {
-		return graph.Errorf(graph.KindUnauthorized, "%s needs the steward key (Authorization: Bearer …)", what)
-	}
-	c, err := s.caller(k)
+// consoleRole says who may sign in to the console: every role that reads
+// (stewards and admins act, the others look).
+func (s *Server) consoleRole(ctx context.Context, k string) (console.Role, error) {
+	p, err := s.keyring.Authenticate(ctx, k)
 	switch {
-	case err == nil && c.Steward:
-		return nil
-	case err == nil || graph.ErrorKind(err) == graph.KindForbidden:
-		return graph.Errorf(graph.KindForbidden, "%s needs the steward key, not a read or write key", what)
-	}
-	return graph.Errorf(graph.KindUnauthorized, "the steward key is not valid")
-}
-
-// consoleRole says who may sign in to the console: read and steward keys.
-func (s *Server) consoleRole(k string) (console.Role, error) {
-	c, err := s.caller(k)
-	switch {
-	case err == nil && c.Steward:
+	case err != nil:
+		return "", errors.New("that is not a valid key for the console (read, support, steward or admin)")
+	case !readers.Allows(p.Role):
+		return "", fmt.Errorf("a %s key cannot sign in: use a read, support, steward or admin key", p.Role)
+	case stewards.Allows(p.Role):
 		return console.RoleSteward, nil
-	case err == nil:
-		return console.RoleRead, nil
-	case graph.ErrorKind(err) == graph.KindForbidden:
-		return "", errors.New("a write key cannot sign in: use a read key or a steward key")
 	}
-	return "", errors.New("that is not a valid read or steward key")
-}
-
-// caller identifies the holder of a read or steward key by a fingerprint
-// of the key, which audit entries record (never the key itself).
-func (s *Server) caller(k string) (resolver.Caller, error) {
-	sum := sha256.Sum256([]byte(k))
-	fp := hex.EncodeToString(sum[:6])
-	switch {
-	case matchKey(s.keys.Steward, k):
-		return resolver.Caller{Actor: "steward-key:" + fp, Steward: true}, nil
-	case matchKey(s.keys.Read, k):
-		return resolver.Caller{Actor: "read-key:" + fp}, nil
-	case matchKey(s.keys.Write, k):
-		return resolver.Caller{}, graph.Errorf(graph.KindForbidden, "a write key cannot read")
-	}
-	return resolver.Caller{}, graph.Errorf(graph.KindUnauthorized, "the read key is not valid")
+	return console.RoleRead, nil
 }
 
 // collectHeaders are the request headers SDKs send to the collection routes:

@@ -16,7 +16,7 @@ type ExportedProfile struct {
 
 // handleExportProfiles streams every live profile as one JSON line.
 func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authRead(r); err != nil {
+	if _, err := s.authBearer(r, ruleOf(r.Context())); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -182,11 +182,15 @@ func goName(field string) string {
 	if field == "id" {
 		return "ID"
 	}
-	// gqlgen spells the initialism in capitals: recordIdTypes → RecordIDTypes.
-	return idWord.ReplaceAllString(strings.ToUpper(field[:1])+field[1:], "ID$1")
+	// gqlgen spells initialisms in capitals: recordIdTypes → RecordIDTypes,
+	// apiKeys → APIKeys.
+	return initialism.ReplaceAllStringFunc(strings.ToUpper(field[:1])+field[1:], func(w string) string {
+		m := initialism.FindStringSubmatch(w)
+		return strings.ToUpper(m[1]) + m[2]
+	})
 }
 
-var idWord = regexp.MustCompile(`Id([A-Z]|$)`)
+var initialism = regexp.MustCompile(`(Id|Api)([A-Z]|$)`)
 
 // resultBudget counts, while an operation executes, the values its lists
 // really produce (items times the fields selected on each) and refuses

@@ -46,7 +46,7 @@ const (
 // a browser, each query costed, depth-limited and authenticated.
 func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
-		Segments: s.cfg.Segments, Backfill: s.backfill}
+		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring}
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
@@ -85,6 +85,26 @@ func (s *Server) graphqlHandler() http.Handler {
 	results := resultLimit(ResultsPerComplexity * s.cfg.MaxComplexity)
 	h.AroundOperations(results.aroundOperations)
 	h.AroundFields(results.aroundFields)
+	// Default deny: every root field needs its policy in graphqlPolicies.
+	// gqlgen runs query and mutation root fields (introspection's too)
+	// through the root middleware, whose RootFieldContext.Object is the
+	// field's name: the type is the enclosing field context's. A
+	// subscription's field runs only through the field middleware.
+	h.AroundRootFields(func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		if err := s.checkRootField(ctx, graphql.GetFieldContext(ctx).Object, graphql.GetRootFieldContext(ctx).Field.Name); err != nil {
+			graphql.AddError(ctx, err)
+			return graphql.Null
+		}
+		return next(ctx)
+	})
+	h.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if fc := graphql.GetFieldContext(ctx); fc.Object == "Subscription" {
+			if err := s.checkRootField(ctx, fc.Object, fc.Field.Name); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx)
+	})
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.recovered("graphql", p)
@@ -99,11 +119,15 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		if r.Method == http.MethodGet && r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+			if !s.cfg.Dev {
+				writeGraphQLError(w, graph.Errorf(graph.KindNotFound, "GraphiQL is served in dev mode only (serve --dev); send queries with POST"))
+				return
+			}
 			page.ServeHTTP(w, r) // GraphiQL: the page asks for the key itself
 			return
 		}
 		if r.Header.Get("Upgrade") == "" {
-			caller, err := s.authRead(r)
+			caller, err := s.authBearer(r, graphqlRule)
 			if err != nil {
 				writeGraphQLError(w, err)
 				return
@@ -154,13 +178,17 @@ func paged(child int, first *int, def int) int {
 	return 1 + child*n
 }
 
+// graphqlRule guards /graphql however it is reached (its routes, the
+// console, a WebSocket): each root field has its own policy besides.
+var graphqlRule = routeRule{pattern: "/graphql", policy: readers}
+
 // websocketInit checks the read key sent in connection_init's payload
 // ({"Authorization": "Bearer …"}): browsers cannot set WebSocket headers.
 func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	k := strings.TrimSpace(strings.TrimPrefix(p.Authorization(), "Bearer "))
-	caller, err := s.caller(k)
+	caller, err := s.authorize(ctx, k, graphqlRule)
 	if err != nil {
-		return ctx, nil, errors.New("a read key is required in connection_init's Authorization")
+		return ctx, nil, fmt.Errorf("connection_init's Authorization: %s", graph.ErrorMessage(err))
 	}
 	return resolver.WithCaller(ctx, caller), &p, nil
 }
@@ -182,6 +210,13 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		gerr.Message = "the store did not answer in time"
 		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindUnavailable]}
+	case strings.HasPrefix(gerr.Message, "json request body could not be decoded"):
+		// gqlgen quotes the whole body after " body:": keys and personal
+		// data must reach neither the log nor, echoed, anything that logs
+		// answers. Its JSON error alone says what is wrong.
+		msg, _, _ := strings.Cut(gerr.Message, " body:")
+		gerr.Message = "the request body is not valid JSON: " + strings.TrimPrefix(msg, "json request body could not be decoded: ")
+		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindInvalid]}
 	case gerr.Extensions["code"] != nil:
 		// gqlgen's own: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
 		// COMPLEXITY_LIMIT_EXCEEDED, PERSISTED_QUERY_NOT_FOUND…

@@ -2,47 +2,87 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"log/slog"
+	"time"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph"
 )
 
-// LoadKeys returns the API keys: those given (flags or environment), or
-// else the ones stored on first start, creating them then and logging them
-// that one time.
-func LoadKeys(ctx context.Context, store graph.Store, write, read, steward string, log *slog.Logger) (Keys, error) {
+// legacySettings name the settings where stores made before the idg_
+// scheme kept the keys they created on first start.
+var legacySettings = [3]string{"write_key", "read_key", "steward_key"}
+
+// LoadKeys returns the legacy keys (wk_/rk_/sk_): those given (flags or
+// environment), else those an older version stored on first start, unless
+// retire is set, which deletes the stored ones. It creates none: a new
+// store starts with one admin key (FirstAdminKey).
+func LoadKeys(ctx context.Context, store graph.Store, write, read, steward string, retire bool) (Keys, error) {
 	var keys Keys
-	for _, k := range []struct {
-		name, prefix, given string
-		dst                 *[]string
-	}{
-		{"write_key", "wk_", write, &keys.Write},
-		{"read_key", "rk_", read, &keys.Read},
-		{"steward_key", "sk_", steward, &keys.Steward},
-	} {
+	if retire {
+		for _, name := range legacySettings {
+			if err := store.PutSetting(ctx, name, ""); err != nil {
+				return Keys{}, fmt.Errorf("load keys: retire %s: %w", name, err)
+			}
+		}
+	}
+	for i, k := range []struct {
+		given string
+		dst   *[]string
+	}{{write, &keys.Write}, {read, &keys.Read}, {steward, &keys.Steward}} {
 		if k.given != "" {
 			*k.dst = []string{k.given}
 			continue
 		}
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return Keys{}, fmt.Errorf("load keys: %w", err)
-		}
-		proposed := k.prefix + hex.EncodeToString(b)
-		stored, err := store.InitSetting(ctx, k.name, proposed)
+		v, ok, err := store.Setting(ctx, legacySettings[i])
 		if err != nil {
 			return Keys{}, fmt.Errorf("load keys: %w", err)
 		}
-		if stored == proposed {
-			log.Warn("created API key on first start; it is shown only this once", "key", k.name, "value", stored)
+		if ok && v != "" {
+			*k.dst = []string{v}
 		}
-		*k.dst = []string{stored}
 	}
-	if keys.Write[0] == keys.Read[0] || keys.Write[0] == keys.Steward[0] || keys.Read[0] == keys.Steward[0] {
-		return Keys{}, fmt.Errorf("load keys: the write, read and steward keys must all differ")
+	all := map[string]bool{}
+	for _, set := range [][]string{keys.Write, keys.Read, keys.Steward} {
+		for _, k := range set {
+			if all[k] {
+				return Keys{}, fmt.Errorf("load keys: the write, read and steward keys must all differ")
+			}
+			if auth.IsKey(k) {
+				return Keys{}, fmt.Errorf("load keys: an idg_ key is not given by flag: it is stored (idgraph keys create)")
+			}
+			all[k] = true
+		}
 	}
 	return keys, nil
+}
+
+// Empty reports whether there are no legacy keys at all.
+func (k Keys) Empty() bool { return len(k.Write)+len(k.Read)+len(k.Steward) == 0 }
+
+// FirstAdminKey creates the store's first admin key, once in the store's
+// life: ok is false when one was made before (by this process or another
+// sharing the store). The caller shows the key once, on stdout, never in
+// the log.
+func FirstAdminKey(ctx context.Context, store graph.Store, kr *auth.Keyring) (key auth.Key, ok bool, err error) {
+	if _, done, err := store.Setting(ctx, "first_admin_key"); err != nil || done {
+		return auth.Key{}, false, err
+	}
+	key, rec, err := kr.Create(ctx, auth.RoleAdmin, "first admin key", time.Time{})
+	if err != nil {
+		return auth.Key{}, false, fmt.Errorf("first admin key: %w", err)
+	}
+	// Two first starts at once both get here: the first to record its id
+	// wins, and the other revokes the key it made.
+	won, err := store.InitSetting(ctx, "first_admin_key", rec.ID)
+	if err != nil {
+		return auth.Key{}, false, fmt.Errorf("first admin key: %w", err)
+	}
+	if won != rec.ID {
+		if _, err := kr.Revoke(ctx, rec.ID); err != nil {
+			return auth.Key{}, false, fmt.Errorf("first admin key: %w", err)
+		}
+		return auth.Key{}, false, nil
+	}
+	return key, true, nil
 }

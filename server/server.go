@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
@@ -39,20 +40,14 @@ const (
 	MaxImportBytes  = 4 << 20
 )
 
-// Keys are the API keys: write keys send data, read keys read it, steward
-// keys read it and act on it (review decisions, link, split, undo).
+// Keys are the legacy API keys (wk_/rk_/sk_, before the idg_ scheme of
+// package auth): write keys send data, read keys read it, steward keys
+// read it and act on it. They keep working, with those roles, until the
+// operator stops giving them (docs/security.md, "Migration").
 type Keys struct {
 	Write   []string
 	Read    []string
 	Steward []string
-}
-
-func matchKey(keys []string, k string) bool {
-	ok := 0
-	for _, want := range keys {
-		ok |= subtle.ConstantTimeCompare([]byte(want), []byte(k))
-	}
-	return k != "" && ok == 1
 }
 
 // Config configures a Server. Store, Stitcher, Normalizer and Keys are
@@ -62,7 +57,10 @@ type Config struct {
 	Stitcher   *graph.Stitcher
 	Normalizer *graph.Normalizer
 	Keys       Keys
-	Log        *slog.Logger
+	// Keyring authenticates keys and manages the idg_ ones; nil makes one
+	// that knows only Keys.
+	Keyring *auth.Keyring
+	Log     *slog.Logger
 	// Broker carries profile changes to subscriptions and the cache; the
 	// stitcher must publish to it.
 	Broker        *graph.Broker
@@ -85,6 +83,10 @@ type Config struct {
 	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
 	// the limit off (behind a proxy, where every client has its address).
 	RefusalBurst int
+	// Dev serves GraphiQL and opens introspection to every reading key;
+	// off (production), GraphiQL is not served and only admin keys
+	// introspect.
+	Dev bool
 	// Segments, when set, keeps segments and computed traits up to date
 	// in the background: it evaluates the data changes the stitcher
 	// records (its RecordDataChanges must be on), woken after each
@@ -99,7 +101,7 @@ type Server struct {
 	reader   graph.Reader // the store, counted for metrics
 	stitcher *graph.Stitcher
 	norm     *graph.Normalizer
-	keys     Keys
+	keyring  *auth.Keyring
 	log      *slog.Logger
 	metrics  *metrics
 	broker   *graph.Broker
@@ -107,6 +109,7 @@ type Server struct {
 	stop     context.CancelFunc
 	now      func() time.Time
 	panicked atomic.Int64
+	routes   []string        // patterns registered, for the role matrix
 	refusals *refusalLimiter // nil: no limit
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
@@ -133,8 +136,12 @@ func New(cfg Config) *Server {
 		cfg.CollectOrigins = []string{"*"}
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keys: cfg.Keys, log: cfg.Log,
+	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keyring: cfg.Keyring, log: cfg.Log,
 		metrics: newMetrics(), broker: cfg.Broker, stop: stop, bg: ctx, now: func() time.Time { return time.Now().UTC() }}
+	if s.keyring == nil {
+		// Legacy keys alone cannot fail to make a keyring.
+		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
+	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
@@ -217,8 +224,8 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "/console/", consoleHandler.ServeHTTP)
 	s.route(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]any{"ok": true}) })
 	s.route(mux, "GET /readyz", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	s.handle(mux, "/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, graph.Errorf(graph.KindNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux
@@ -232,9 +239,24 @@ func (s *Server) collectRoute(mux *http.ServeMux, path string, h http.HandlerFun
 	s.route(mux, "OPTIONS "+path, h)
 }
 
-// route registers h with metrics and panic recovery.
-func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+// handle registers h under its access policy (routePolicies): a pattern
+// without one is denied to everyone. Routes lists what it registered.
+func (s *Server) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	if _, ok := routePolicies[pattern]; !ok {
+		h = denyUnpoliced(pattern)
+	}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(withPolicy(r.Context(), pattern)))
+	})
+}
+
+// Routes returns the patterns Handler registered, for the role matrix.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
+// route registers h with metrics, panic recovery and its access policy.
+func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	s.handle(mux, pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: 200}
 		defer func() {

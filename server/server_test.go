@@ -166,7 +166,7 @@ func TestBadInput(t *testing.T) {
 		{"batch missing", "/v1/batch", writeKey, `{}`, 400, "batch: is required"},
 		{"no key", "/v1/track", "-", `{"userId":"u","event":"x"}`, 401, "write key is required"},
 		{"wrong key", "/v1/track", "nope", `{"userId":"u","event":"x"}`, 401, "not valid"},
-		{"read key cannot write", "/v1/track", readKey, `{"userId":"u","event":"x"}`, 401, "not valid"},
+		{"read key cannot write", "/v1/track", readKey, `{"userId":"u","event":"x"}`, 403, "needs a write or admin key; this is a read key"},
 		{"cypher-looking value", "/v1/identify", writeKey, `{"userId":"x'}) MATCH (n) DETACH DELETE n //","traits":{"name":"'; DROP"}}`, 200, "success"},
 		{"import without source", "/v1/import", writeKey, `{"records":[]}`, 400, "source: is required"},
 		{"import bad type", "/v1/import", writeKey, `{"source":"crm","records":[{"line":2,"identifiers":{"Bad Type":"x"}}]}`, 200, "must match"},

@@ -12,7 +12,9 @@ import (
 const usage = `usage: idgraph <command> [flags]
 
 commands:
+  init              prepare a store: the key pepper file and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
+  keys              create, list, rotate and revoke API keys (admin key)
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
@@ -45,8 +47,12 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("no command given")
 	}
 	switch args[0] {
+	case "init":
+		return runInit(ctx, args[1:])
 	case "serve":
 		return serve(ctx, args[1:])
+	case "keys":
+		return runKeys(ctx, args[1:])
 	case "import":
 		return runImport(ctx, args[1:])
 	case "export":

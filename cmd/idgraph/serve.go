@@ -31,9 +31,11 @@ func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", env("IDGRAPH_ADDR", "127.0.0.1:8080"), "listen address")
 	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "a directory for the embedded store, or neo4j://user:pass@host:7687 (also bolt://)")
-	writeKey := fs.String("write-key", env("IDGRAPH_WRITE_KEY", ""), "write key (default: created on first start)")
-	readKey := fs.String("read-key", env("IDGRAPH_READ_KEY", ""), "read key (default: created on first start)")
-	stewardKey := fs.String("steward-key", env("IDGRAPH_STEWARD_KEY", ""), "steward key: reads, and approves, rejects, links, splits and undoes (default: created on first start)")
+	writeKey := fs.String("write-key", env("IDGRAPH_WRITE_KEY", ""), "a legacy write key (wk_…), kept working beside the idg_ keys of idgraph keys create (docs/security.md)")
+	readKey := fs.String("read-key", env("IDGRAPH_READ_KEY", ""), "a legacy read key (rk_…), as --write-key")
+	stewardKey := fs.String("steward-key", env("IDGRAPH_STEWARD_KEY", ""), "a legacy steward key (sk_…): reads, and approves, rejects, links, splits and undoes; as --write-key")
+	retireLegacy := fs.Bool("retire-legacy-keys", envBool("IDGRAPH_RETIRE_LEGACY_KEYS", false), "delete the wk_/rk_/sk_ keys an older version stored on first start (keys given by flags still work while given)")
+	pepperFile := pepperFlag(fs)
 	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
 	recordIDLimit := fs.Int("record-id-limit", envInt("IDGRAPH_RECORD_ID_LIMIT", graph.DefaultRecordIDLimit), "values per profile of an imported record-ID type (import --identifiers), unless --limits names it: the most records one person may have in a source")
@@ -52,6 +54,7 @@ func serve(ctx context.Context, args []string) error {
 	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	withSegments := fs.Bool("segments", envBool("IDGRAPH_SEGMENTS", false), "maintain segments and computed traits (docs/segments.md): stitching records what changed in each profile's data, and the engine evaluates it in the background")
+	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,14 +82,33 @@ func serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	pepper, err := loadPepper(*dsn, *pepperFile)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	store, err := openStore(ctx, *dsn)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, *stewardKey, log)
+	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, *stewardKey, *retireLegacy)
 	if err != nil {
 		return err
+	}
+	keyring, err := openKeyring(store, pepper, keys)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if keys.Empty() {
+		// No default credentials: a new store gets one admin key, shown
+		// once on stdout (never in the log).
+		first, ok, err := server.FirstAdminKey(ctx, store, keyring)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		if ok {
+			printFirstAdminKey(os.Stdout, first)
+		}
 	}
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
@@ -131,9 +153,9 @@ func serve(ctx context.Context, args []string) error {
 			log.Error("segment definition left out", "definition", ref, "err", err)
 		}
 	}
-	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Log: log, Broker: broker,
+	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Dev: *dev})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -334,18 +333,7 @@ func testConcurrentDecisions(t *testing.T, s graph.Store) {
 	// Ingestion touching both profiles meanwhile.
 	Ingest(t, s, Obs("m3", t0, "crm_id:C1", "anonymous_id:x"), Obs("m4", t0, "crm_id:C2", "anonymous_id:y"))
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case graph.ErrorKind(err) != graph.KindConflict:
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Fatalf("%d decisions succeeded, want exactly 1: %v", ok, errors.Join(errs...))
-	}
+	ExactlyOneWins(t, "decisions", errs, IsConflict)
 	log, err := s.AuditLog(ctx, graph.AuditQuery{Limit: 10})
 	if err != nil || len(log) != 1 {
 		t.Fatalf("audit log = %d entries, %v; want 1", len(log), err)

@@ -3,6 +3,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -113,6 +114,29 @@ func key(s string) graph.Key {
 }
 
 // ProfileOf returns the live profile of the identifier "type:value".
+// ExactlyOneWins checks the errors of racing operations: one succeeded and
+// every other lost with an error lost accepts (a conflict). what names the
+// operations in the failure.
+func ExactlyOneWins(t testing.TB, what string, errs []error, lost func(error) bool) {
+	t.Helper()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !lost(err):
+			t.Errorf("a losing %s failed with %v, not a conflict", what, err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent %s succeeded, want exactly 1: %v", ok, what, errors.Join(errs...))
+	}
+}
+
+// IsConflict reports a conflict error, the loss ExactlyOneWins expects of
+// most races.
+func IsConflict(err error) bool { return graph.ErrorKind(err) == graph.KindConflict }
+
 func ProfileOf(t *testing.T, s graph.Store, id string) *graph.Profile {
 	t.Helper()
 	ctx := context.Background()

@@ -437,18 +437,7 @@ func testConcurrentSavesOneWins(t *testing.T, g graph.Store, s segments.Store) {
 		})
 	}
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, segments.ErrStale):
-			t.Errorf("a concurrent save failed with %v, want a stale conflict", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d concurrent saves from one revision succeeded, want 1", ok)
-	}
+	graphtest.ExactlyOneWins(t, "saves from one revision", errs, func(err error) bool { return errors.Is(err, segments.ErrStale) })
 	if cs := allChanges(t, s); len(cs) != 1 {
 		t.Errorf("%d change records, want 1", len(cs))
 	}

@@ -1,0 +1,12 @@
+package server
+
+import "github.com/idgraph/idgraph/auth"
+
+// RoutePolicies and GraphQLPolicies expose the role matrix to the tests.
+var (
+	RoutePolicies   = routePolicies
+	GraphQLPolicies = graphqlPolicies
+)
+
+// Allowed reports whether the matrix lets the role use the root field.
+func Allowed(field string, r auth.Role) bool { return graphqlPolicies[field].Allows(r) }

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/collect"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/resolver"
+)
+
+// The role matrix (docs/security.md). Every route and every GraphQL root
+// field has an entry; one without is denied to everyone, and
+// TestEveryRouteHasAPolicy / TestEveryRootFieldHasAPolicy fail.
+var (
+	// ingest: the write key is public (it ships in web pages), so it may
+	// only send data.
+	ingest = auth.Allow(auth.RoleWrite, auth.RoleAdmin)
+	// readers look people up: support agents too.
+	readers = auth.Allow(auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin)
+	// bulk reads every profile at once: not for support agents, who find
+	// one customer at a time.
+	bulk = auth.Allow(auth.RoleRead, auth.RoleSteward, auth.RoleAdmin)
+	// stewards change how profiles are joined, and what segments are.
+	stewards = auth.Allow(auth.RoleSteward, auth.RoleAdmin)
+	// admins manage keys.
+	admins = auth.Allow(auth.RoleAdmin)
+)
+
+// routePolicies is the policy of every route pattern Handler registers.
+var routePolicies = func() map[string]auth.Policy {
+	p := map[string]auth.Policy{
+		"POST /v1/import":          ingest,
+		"POST /v1/match":           stewards,
+		"GET /v1/export/profiles":  bulk,
+		"GET /graphql":             readers, // GraphiQL's page itself is static: it asks for a key
+		"POST /graphql":            readers, // and each root field has its own (graphqlPolicies)
+		"OPTIONS /graphql":         auth.Public,
+		"/console/":                auth.Public, // the console signs in with a key itself (consoleRole)
+		"GET /healthz":             auth.Public,
+		"GET /readyz":              auth.Public,
+		"GET /metrics":             auth.Public, // counts only; keep the port private
+		"/":                        auth.Public, // the 404 for everything else
+		"POST /v1/m":               auth.Public, // analytics-next's own metrics, dropped unread
+		"OPTIONS /v1/m":            auth.Public,
+		"POST /v1/batch":           ingest,
+		"POST /v1/b":               ingest,
+		"POST /beacon/v1/batch":    ingest,
+		"OPTIONS /v1/batch":        auth.Public, // CORS preflights carry no credentials
+		"OPTIONS /v1/b":            auth.Public,
+		"OPTIONS /beacon/v1/batch": auth.Public,
+	}
+	for typ := range collect.Types {
+		for _, path := range []string{"/v1/" + typ, "/v1/" + typ[:1]} {
+			p["POST "+path] = ingest
+			p["OPTIONS "+path] = auth.Public
+		}
+	}
+	return p
+}()
+
+// graphqlPolicies is the policy of every root field, by "Type.field". A
+// root __typename runs nothing (gqlgen answers it inline): it has none.
+var graphqlPolicies = map[string]auth.Policy{
+	"Query.profile":               readers,
+	"Query.lookup":                readers,
+	"Query.identifier":            readers,
+	"Query.profiles":              bulk,
+	"Query.search":                readers,
+	"Query.matching":              readers,
+	"Query.segment":               readers,
+	"Query.reviewQueue":           readers,
+	"Query.auditLog":              readers,
+	"Query.auditEntry":            readers,
+	"Query.matchPreview":          stewards,
+	"Query.apiKeys":               admins,
+	"Query.__schema":              admins, // every reading key in dev mode (devPolicies)
+	"Query.__type":                admins,
+	"Mutation.approveMatch":       stewards,
+	"Mutation.rejectMatch":        stewards,
+	"Mutation.approveMatches":     stewards,
+	"Mutation.rejectMatches":      stewards,
+	"Mutation.link":               stewards,
+	"Mutation.linkProfiles":       stewards,
+	"Mutation.split":              stewards,
+	"Mutation.undoMerge":          stewards,
+	"Mutation.undoSplit":          stewards,
+	"Mutation.createSegment":      stewards,
+	"Mutation.createApiKey":       admins,
+	"Mutation.rotateApiKey":       admins,
+	"Mutation.revokeApiKey":       admins,
+	"Subscription.profileChanged": readers,
+}
+
+type policyKey struct{}
+
+// withPolicy records the route's policy for the handler's authorize call.
+func withPolicy(ctx context.Context, pattern string) context.Context {
+	return context.WithValue(ctx, policyKey{}, routeRule{pattern: pattern, policy: routePolicies[pattern]})
+}
+
+type routeRule struct {
+	pattern string
+	policy  auth.Policy
+}
+
+// ruleOf returns the rule route recorded for the request (the zero rule,
+// which denies every role, when there is none).
+func ruleOf(ctx context.Context) routeRule {
+	rule, _ := ctx.Value(policyKey{}).(routeRule)
+	return rule
+}
+
+// authorize authenticates the key and checks its role against the rule:
+// 401 for a missing or bad key, 403 for a good key of the wrong role, with
+// a message naming the roles that may.
+func (s *Server) authorize(ctx context.Context, key string, rule routeRule) (resolver.Caller, error) {
+	p, err := s.keyring.Authenticate(ctx, key)
+	if err != nil {
+		return resolver.Caller{}, err
+	}
+	if !rule.policy.Allows(p.Role) {
+		return resolver.Caller{}, graph.Errorf(graph.KindForbidden, "%s needs %s; this is a %s key", rule.what(), rule.policy, p.Role)
+	}
+	return callerOf(p), nil
+}
+
+func (r routeRule) what() string {
+	if r.pattern == "" {
+		return "this request"
+	}
+	return r.pattern
+}
+
+// devPolicies replace graphqlPolicies' entries in dev mode: introspection
+// for every reading key (GraphiQL's documentation pane needs it).
+var devPolicies = map[string]auth.Policy{"Query.__schema": readers, "Query.__type": readers}
+
+// checkRootField enforces graphqlPolicies: a field without an entry is
+// denied to everyone.
+func (s *Server) checkRootField(ctx context.Context, object, field string) error {
+	pol, ok := graphqlPolicies[object+"."+field]
+	if p, dev := devPolicies[object+"."+field]; dev && s.cfg.Dev {
+		pol = p
+	}
+	if !ok {
+		return graph.Errorf(graph.KindForbidden, "%s.%s has no access policy, so no key may use it", object, field)
+	}
+	c := resolver.CallerOf(ctx)
+	if !pol.Allows(c.Role) {
+		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
+	}
+	return nil
+}
+
+// denyUnpoliced answers every request to a route registered without a
+// policy: default deny (and TestEveryRouteHasAPolicy fails).
+func denyUnpoliced(pattern string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, graph.Errorf(graph.KindForbidden, "%s has no access policy, so no key may use it", pattern))
+	}
+}
+
+// callerOf is the resolvers' view of a principal. Audit entries name a key
+// by its public id; a legacy key, which has none, by "legacy-<role>": a
+// fingerprint of it (what older versions recorded) let anyone recover a
+// short key from the audit log by brute force.
+func callerOf(p auth.Principal) resolver.Caller {
+	return resolver.Caller{Role: p.Role, Steward: p.Role == auth.RoleSteward || p.Role == auth.RoleAdmin,
+		Actor: string(p.Role) + "-key:" + p.ID}
+}
