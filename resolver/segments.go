@@ -1,0 +1,236 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/schema"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// The segments API serves segments and computed traits alike: both are
+// definitions, told apart by their kind.
+
+func langKind(k *schema.DefinitionKind) lang.Kind {
+	if k != nil && *k == schema.DefinitionKindComputedTrait {
+		return lang.KindComputed
+	}
+	return lang.KindSegment
+}
+
+// define creates (expectedVersion 0) or edits a definition and starts its
+// backfill.
+func (r *Resolver) define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*segments.Definition, error) {
+	if _, err := steward(ctx); err != nil {
+		return nil, err
+	}
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	d, err := e.Define(ctx, kind, key, src, expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	r.Backfill(d)
+	return d, nil
+}
+
+// update is define for an edit: a version to replace is required.
+func (r *Resolver) update(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*segments.Definition, error) {
+	if expectedVersion < 1 {
+		return nil, graph.FieldErrorf("expectedVersion", "is the version being edited, 1 or more, not %d", expectedVersion)
+	}
+	return r.define(ctx, kind, key, src, expectedVersion)
+}
+
+func (r *Resolver) setEnabled(ctx context.Context, kind lang.Kind, key string, enabled bool, expectedVersion *int) (*segments.Definition, error) {
+	if _, err := steward(ctx); err != nil {
+		return nil, err
+	}
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	expected, err := optionalVersion(expectedVersion)
+	if err != nil {
+		return nil, err
+	}
+	d, err := e.SetEnabled(ctx, segments.Ref{Kind: kind, Key: key}, enabled, expected)
+	if err != nil {
+		return nil, err
+	}
+	// Enabled: backfilled. Disabled: swept, so that its members exit
+	// without waiting for each profile's next event.
+	r.Backfill(d)
+	return d, nil
+}
+
+func (r *Resolver) deleteDefinition(ctx context.Context, kind lang.Kind, key string, expectedVersion *int) (bool, error) {
+	if _, err := steward(ctx); err != nil {
+		return false, err
+	}
+	e, err := r.segments()
+	if err != nil {
+		return false, err
+	}
+	expected, err := optionalVersion(expectedVersion)
+	if err != nil {
+		return false, err
+	}
+	ref := segments.Ref{Kind: kind, Key: key}
+	d, err := e.Store().Definition(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	if expected == 0 {
+		expected = d.Version
+	}
+	if err := e.Delete(ctx, ref, expected); err != nil {
+		return false, err
+	}
+	// Swept as a disabled definition is: every profile drops its entries.
+	gone := *d
+	gone.Status = segments.Status{State: segments.StateDisabled}
+	r.Backfill(&gone)
+	return true, nil
+}
+
+func optionalVersion(v *int) (int, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v < 1 {
+		return 0, graph.FieldErrorf("expectedVersion", "is 1 or more, not %d", *v)
+	}
+	return *v, nil
+}
+
+// definition returns a saved definition, or nil when there is none.
+func (r *Resolver) definition(ctx context.Context, kind lang.Kind, key string) (*segments.Definition, error) {
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	d, err := e.Store().Definition(ctx, segments.Ref{Kind: kind, Key: key})
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		return nil, nil
+	}
+	return d, err
+}
+
+// definitionPage pages through the definitions of a kind by key. The
+// store lists them all: definitions are few (each is evaluated for every
+// profile).
+func (r *Resolver) definitionPage(ctx context.Context, kind lang.Kind, first *int, after *string) (page []*segments.Definition, more bool, err error) {
+	n, err := r.pageSize(first, 20)
+	if err != nil {
+		return nil, false, err
+	}
+	prefix := segments.KindName(kind) + ":"
+	from, err := decodeCursor(after, prefix)
+	if err != nil {
+		return nil, false, err
+	}
+	e, err := r.segments()
+	if err != nil {
+		return nil, false, err
+	}
+	all, err := e.Store().Definitions(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, d := range all {
+		if d.Kind != kind || (from != "" && d.Key <= from) {
+			continue
+		}
+		if len(page) == n {
+			return page, true, nil
+		}
+		page = append(page, d)
+	}
+	return page, false, nil
+}
+
+func definitionCursor(d *segments.Definition) string {
+	return cursor(segments.KindName(d.Kind)+":", d.Key)
+}
+
+func endCursor(cursors []string) *string {
+	if len(cursors) == 0 {
+		return nil
+	}
+	return &cursors[len(cursors)-1]
+}
+
+func statusOf(d *segments.Definition) *schema.SegmentStatus {
+	st := &schema.SegmentStatus{State: d.Status.State}
+	if d.Status.State == segments.StateBackfilling {
+		st.Progress = &d.Status.Progress
+	}
+	if d.Status.State == segments.StateFailed {
+		st.Code, st.Message = &d.Status.Code, &d.Status.Message
+	}
+	return st
+}
+
+// checkOf turns a compilation's outcome into validateDefinition's answer:
+// a language error is data, anything else an error.
+func checkOf(prog *lang.Program, err error) (*schema.DefinitionCheck, error) {
+	var le *lang.Error
+	switch {
+	case err == nil:
+		return &schema.DefinitionCheck{Valid: true, Type: ptr(prog.Type.String()), Errors: []*schema.DefinitionError{}}, nil
+	case errors.As(err, &le):
+		return &schema.DefinitionCheck{Errors: []*schema.DefinitionError{{
+			Code: string(le.Code), Line: le.Line, Column: le.Column, Message: le.Msg, Hint: optional(le.Hint)}}}, nil
+	}
+	return nil, err
+}
+
+// explainNodes flattens a trace depth first, the root first, each node
+// naming its parent: GraphQL cannot select a tree of unknown depth.
+func explainNodes(t *lang.Trace) ([]*schema.ExplainNode, error) {
+	var out []*schema.ExplainNode
+	var walk func(t *lang.Trace, parent *int) error
+	walk = func(t *lang.Trace, parent *int) error {
+		value, err := jsonOf(t.Value)
+		if err != nil {
+			return err
+		}
+		n := &schema.ExplainNode{Index: len(out), Parent: parent, Text: t.Text, Line: t.Pos.Line, Column: t.Pos.Col,
+			Value: value, EventCount: t.EventCount, Skipped: t.Skipped, Events: []*schema.ExplainEvent{}}
+		if !t.Deadline.IsZero() {
+			n.Deadline = ptr(t.Deadline)
+		}
+		for _, ev := range t.Events {
+			n.Events = append(n.Events, &schema.ExplainEvent{Name: ev.Name, MessageID: ev.MessageID, Timestamp: ev.Timestamp})
+		}
+		out = append(out, n)
+		for _, c := range t.Children {
+			if err := walk(c, &n.Index); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return out, walk(t, nil)
+}
+
+// computedTraitValues lists a profile's computed values by key.
+func computedTraitValues(values map[string]*segments.Value) ([]*schema.ComputedTraitValue, error) {
+	out := []*schema.ComputedTraitValue{}
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		v := values[key]
+		data, err := jsonOf(v.Interface())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &schema.ComputedTraitValue{Key: key, Value: data, Type: v.Type})
+	}
+	return out, nil
+}

@@ -1,0 +1,312 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/segments"
+)
+
+// refused runs a query that must fail with the code (and, when given, a
+// message containing each of want).
+func (f *fixture) refused(t *testing.T, key, query string, vars map[string]any, code string, want ...string) gqlResponse {
+	t.Helper()
+	r := f.gql(t, key, query, vars)
+	if r.code() != code {
+		t.Fatalf("%s: want %s, got %d %+v", query, code, r.Status, r.Errors)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.Errors[0].Message, w) {
+			t.Errorf("%s: the message %q does not say %q", query, r.Errors[0].Message, w)
+		}
+	}
+	return r
+}
+
+// line prints values separated by spaces, whatever their types.
+func line(vs ...any) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprint(v)
+	}
+	return strings.Join(out, " ")
+}
+
+func orderMsg(user, msg string, at time.Time) string {
+	return fmt.Sprintf(`{"userId":%q,"event":"Order Completed","messageId":%q,"timestamp":%q,"properties":{"revenue":40}}`,
+		user, msg, at.UTC().Format(time.RFC3339Nano))
+}
+
+const (
+	createSeg  = `mutation($key: String!, $def: String!) { createSegment(key: $key, definition: $def) { key version status { state } } }`
+	updateSeg  = `mutation($key: String!, $def: String!, $v: Int!) { updateSegment(key: $key, definition: $def, expectedVersion: $v) { key version definition status { state } } }`
+	enableSeg  = `mutation($key: String!, $on: Boolean!, $v: Int) { setSegmentEnabled(key: $key, enabled: $on, expectedVersion: $v) { version status { state } } }`
+	deleteSeg  = `mutation($key: String!, $v: Int) { deleteSegment(key: $key, expectedVersion: $v) }`
+	segStateQ  = `query($key: String!) { segment(key: $key) { version status { state } size } }`
+	profileSeg = `query($id: ID!) { profile(id: $id) { segments } }`
+)
+
+// awaitLive waits for a segment's backfill to end.
+func (f *fixture) awaitLive(t *testing.T, key string) {
+	t.Helper()
+	f.await(t, fmt.Sprintf(`{ segment(key: %q) { status { state } } }`, key), "segment.status.state", segments.StateLive)
+}
+
+// The segments API over GraphQL, on both backends: paging through
+// segments and members, editing with versions, disabling, deleting, and
+// every refusal (stale versions, unknown keys, definitions in use, invalid
+// definitions with their positions, read keys, no key).
+func TestSegmentLifecycleOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			now := time.Now()
+			f.send(t, "/v1/track", orderMsg("u-1", "m1", now.Add(-time.Hour)))
+			f.send(t, "/v1/track", orderMsg("u-2", "m2", now.Add(-time.Hour)))
+			f.send(t, "/v1/track", `{"userId":"u-3","event":"Page Viewed","messageId":"m3"}`)
+			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+			u3 := storetest.ProfileOf(t, f.store, "user_id:u-3").ID
+			for _, s := range []struct{ key, def string }{
+				{"buyer", buyerSrc},
+				{"browser", `events("Page Viewed").exists()`},
+				{"vip", `in_segment("buyer") and events("Order Completed").count() >= 1`},
+			} {
+				f.mustAs(t, stewKey, createSeg, map[string]any{"key": s.key, "def": s.def})
+				f.awaitLive(t, s.key)
+			}
+
+			// segments(first, after): by key, page by page.
+			const list = `query($after: String) { segments(first: 2, after: $after) { edges { cursor node { key size } } pageInfo { hasNextPage endCursor } } }`
+			d := f.must(t, list, nil)
+			if got := line(get(d, "segments.edges.0.node.key"), get(d, "segments.edges.1.node.key"), get(d, "segments.pageInfo.hasNextPage")); got != "browser buyer true" {
+				t.Errorf("first page: %v", d)
+			}
+			d = f.must(t, list, map[string]any{"after": get(d, "segments.pageInfo.endCursor")})
+			if got := line(get(d, "segments.edges.0.node.key"), len(get(d, "segments.edges").([]any)), get(d, "segments.pageInfo.hasNextPage")); got != "vip 1 false" {
+				t.Errorf("second page: %v", d)
+			}
+			f.refused(t, readKey, list, map[string]any{"after": "bm90LWEtY3Vyc29y"}, "BAD_USER_INPUT", "after")
+			f.refused(t, readKey, `{ segments(first: 101) { edges { cursor } } }`, nil, "BAD_USER_INPUT", "first")
+
+			// Segment.members(first, after).
+			const members = `query($after: String) { segment(key: "buyer") { members(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }`
+			d = f.must(t, members, nil)
+			first := get(d, "segment.members.edges.0.node.id")
+			if get(d, "segment.members.pageInfo.hasNextPage") != true {
+				t.Errorf("members, first page: %v", d)
+			}
+			d = f.must(t, members, map[string]any{"after": get(d, "segment.members.pageInfo.endCursor")})
+			second := get(d, "segment.members.edges.0.node.id")
+			if second == nil || second == first || get(d, "segment.members.pageInfo.hasNextPage") != false {
+				t.Errorf("members, second page: %v (first %v)", d, first)
+			}
+
+			// updateSegment: a new version from the one seen; stale,
+			// unknown, invalid and zero versions refused.
+			widened := `events("Order Completed").within(30d).exists() or events("Page Viewed").exists()`
+			d = f.mustAs(t, stewKey, updateSeg, map[string]any{"key": "buyer", "def": widened, "v": 1})
+			if line(get(d, "updateSegment.version"), get(d, "updateSegment.definition")) != "2 "+widened {
+				t.Errorf("updated: %v", d)
+			}
+			f.awaitLive(t, "buyer")
+			f.await(t, `{ segment(key: "buyer") { size } }`, "segment.size", "3")
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u3), "profile.segments", "[browser buyer]")
+			f.refused(t, stewKey, updateSeg, map[string]any{"key": "buyer", "def": buyerSrc, "v": 1}, "CONFLICT", "version 2, not 1")
+			f.refused(t, stewKey, updateSeg, map[string]any{"key": "nope", "def": buyerSrc, "v": 1}, "NOT_FOUND", "nope")
+			f.refused(t, stewKey, updateSeg, map[string]any{"key": "buyer", "def": buyerSrc, "v": 0}, "BAD_USER_INPUT", "expectedVersion")
+			r := f.refused(t, stewKey, updateSeg, map[string]any{"key": "buyer", "def": "trait(\"a\") = 1 and\n  events(\"x\").within(0d).exists()", "v": 2}, "BAD_USER_INPUT", "BAD_WINDOW")
+			if de, _ := r.Errors[0].Extensions["definitionError"].(map[string]any); line(de["code"], de["line"], de["column"]) != "BAD_WINDOW 2 22" {
+				t.Errorf("the definition error's position: %+v", r.Errors[0].Extensions)
+			}
+			if d := f.must(t, segStateQ, map[string]any{"key": "buyer"}); get(d, "segment.version") != 2.0 {
+				t.Errorf("a refused update saved something: %v", d)
+			}
+			f.refused(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc}, "CONFLICT", "exists")
+
+			// Definitions in use cannot be deleted or disabled; the
+			// refusal names who reads them.
+			f.refused(t, stewKey, deleteSeg, map[string]any{"key": "buyer"}, "CONFLICT", "segment:vip")
+			f.refused(t, stewKey, enableSeg, map[string]any{"key": "buyer", "on": false}, "CONFLICT", "segment:vip")
+
+			// Disable: a new version, members exit; enable: backfilled
+			// again.
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer vip]")
+			f.refused(t, stewKey, enableSeg, map[string]any{"key": "vip", "on": false, "v": 7}, "CONFLICT", "version 1, not 7")
+			d = f.mustAs(t, stewKey, enableSeg, map[string]any{"key": "vip", "on": false, "v": 1})
+			if line(get(d, "setSegmentEnabled.version"), get(d, "setSegmentEnabled.status.state")) != "2 DISABLED" {
+				t.Errorf("disabled: %v", d)
+			}
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer]")
+			f.await(t, `{ segment(key: "vip") { size } }`, "segment.size", "0")
+			d = f.mustAs(t, stewKey, enableSeg, map[string]any{"key": "vip", "on": false})
+			if fmt.Sprint(get(d, "setSegmentEnabled.version")) != "2" {
+				t.Errorf("disabling a disabled segment made a version: %v", d)
+			}
+			f.mustAs(t, stewKey, enableSeg, map[string]any{"key": "vip", "on": true})
+			f.awaitLive(t, "vip")
+			f.await(t, `{ segment(key: "vip") { version size } }`, "segment.size", "2")
+
+			// Delete: stale and unknown refused; then vip, then buyer
+			// (no longer in use).
+			f.refused(t, stewKey, deleteSeg, map[string]any{"key": "vip", "v": 1}, "CONFLICT", "version 3, not 1")
+			f.refused(t, stewKey, deleteSeg, map[string]any{"key": "nope"}, "NOT_FOUND", "nope")
+			if d := f.mustAs(t, stewKey, deleteSeg, map[string]any{"key": "vip", "v": 3}); get(d, "deleteSegment") != true {
+				t.Errorf("deleted: %v", d)
+			}
+			f.mustAs(t, stewKey, deleteSeg, map[string]any{"key": "buyer"})
+			if d := f.must(t, `{ segment(key: "vip") { key } }`, nil); get(d, "segment") != nil {
+				t.Errorf("a deleted segment: %v", d)
+			}
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u3), "profile.segments", "[browser]")
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[]")
+		})
+	}
+}
+
+// Checking, previewing and explaining definitions, and computed traits,
+// on both backends.
+func TestSegmentInsightOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			now := time.Now()
+			f.send(t, "/v1/track", orderMsg("u-1", "m1", now.Add(-2*time.Hour)))
+			f.send(t, "/v1/track", orderMsg("u-1", "m2", now.Add(-time.Hour)))
+			f.send(t, "/v1/track", orderMsg("u-2", "m3", now.Add(-40*24*time.Hour)))
+			f.send(t, "/v1/track", `{"userId":"u-3","event":"Page Viewed","messageId":"m4"}`)
+			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
+
+			// validateDefinition: the type when valid; the error, where it
+			// is, when not; nothing saved either way.
+			const validate = `query($def: String!, $kind: DefinitionKind, $key: String) { validateDefinition(definition: $def, kind: $kind, key: $key) { valid type errors { code line column message hint } } }`
+			for _, c := range []struct {
+				name, def, kind, key, want string
+			}{
+				{"segment", buyerSrc, "SEGMENT", "", "true boolean"},
+				{"computed", `events("Order Completed").sum(prop("revenue"))`, "COMPUTED_TRAIT", "", "true number"},
+				{"a number is no segment", `events("Order Completed").count()`, "SEGMENT", "", "false TYPE 1:1"},
+				{"truncated", `trait("a"`, "SEGMENT", "", "false SYNTAX 1:10"},
+				{"second line", "trait(\"a\") = 1 and\n  lenght(trait(\"b\")) > 2", "SEGMENT", "", "false UNKNOWN_FUNCTION 2:3"},
+				{"non-Latin path", `trait("адрес.город") = "Paris"`, "SEGMENT", "", "true boolean"},
+				{"missing reference", `in_segment("nope")`, "SEGMENT", "", "false UNKNOWN_REFERENCE 1:12"},
+				{"cycle", `in_segment("buyer")`, "SEGMENT", "buyer", "false CYCLE 1:1"},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					vars := map[string]any{"def": c.def, "kind": c.kind}
+					if c.key != "" {
+						f.mustAs(t, stewKey, createSeg, map[string]any{"key": c.key, "def": buyerSrc})
+						vars["key"] = c.key
+					}
+					v := get(f.must(t, validate, vars), "validateDefinition")
+					got := fmt.Sprint(get(v, "valid"), " ", get(v, "type"))
+					if get(v, "valid") == false {
+						got = fmt.Sprint(get(v, "valid"), " ", get(v, "errors.0.code"), " ", get(v, "errors.0.line"), ":", get(v, "errors.0.column"))
+					}
+					if got != c.want {
+						t.Errorf("validateDefinition(%s): %s, want %s (%v)", c.def, got, c.want, v)
+					}
+				})
+			}
+			f.awaitLive(t, "buyer")
+
+			// previewSegment: the exact count and a sample, nothing saved.
+			const preview = `query($def: String!, $n: Int) { previewSegment(definition: $def, sample: $n) { count profiles sample { id } } }`
+			d := f.must(t, preview, map[string]any{"def": `events("Order Completed").exists()`, "n": 1})
+			if line(get(d, "previewSegment.count"), get(d, "previewSegment.profiles"), len(get(d, "previewSegment.sample").([]any))) != "2 3 1" {
+				t.Errorf("preview: %v", d)
+			}
+			d = f.must(t, preview, map[string]any{"def": `in_segment("buyer") and events("Order Completed").count() >= 2`})
+			if line(get(d, "previewSegment.count"), get(d, "previewSegment.sample.0.id")) != "1 "+u1 {
+				t.Errorf("preview reading a segment: %v (u-1 is %s)", d, u1)
+			}
+			f.refused(t, readKey, preview, map[string]any{"def": `events("x").within(400d).exists()`}, "BAD_USER_INPUT", "BAD_WINDOW")
+			f.refused(t, readKey, preview, map[string]any{"def": buyerSrc, "n": 101}, "BAD_USER_INPUT", "sample")
+			if d := f.must(t, `{ segments { edges { node { key } } } }`, nil); len(get(d, "segments.edges").([]any)) != 1 {
+				t.Errorf("a preview or a validation saved something: %v", d)
+			}
+
+			// explainMembership: the tree, the events that decided it, the
+			// deadline; for a member and for a non-member.
+			const explain = `query($id: ID!, $seg: String!) { explainMembership(profileId: $id, segment: $seg) {
+				profileId member storedMember nextDeadline segment { key version }
+				nodes { index parent text line column value deadline eventCount events { messageId } } } }`
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer]")
+			x := get(f.must(t, explain, map[string]any{"id": u1, "seg": "buyer"}), "explainMembership")
+			if line(get(x, "member"), get(x, "storedMember"), get(x, "nodes.0.text"), get(x, "nodes.0.parent"), get(x, "nodes.0.eventCount")) !=
+				"true true "+`events("Order Completed").within(30d).exists()`+" <nil> 2" {
+				t.Errorf("explain a member: %v", x)
+			}
+			if get(x, "nextDeadline") == nil || get(x, "nodes.0.events.1.messageId") != "m2" {
+				t.Errorf("explain: no deadline or deciding events: %v", x)
+			}
+			x = get(f.must(t, explain, map[string]any{"id": u2, "seg": "buyer"}), "explainMembership")
+			if line(get(x, "member"), get(x, "storedMember"), get(x, "nodes.0.eventCount")) != "false false 0" {
+				t.Errorf("explain a non-member: %v", x)
+			}
+			f.refused(t, readKey, explain, map[string]any{"id": u1, "seg": "nope"}, "NOT_FOUND", "nope")
+			f.refused(t, readKey, explain, map[string]any{"id": "p_nope", "seg": "buyer"}, "NOT_FOUND")
+
+			// Computed traits: created, shown on the profile, edited with
+			// versions, deleted; and one in use refused.
+			const createCT = `mutation($key: String!, $def: String!) { createComputedTrait(key: $key, definition: $def) { key version status { state } } }`
+			const updateCT = `mutation($key: String!, $def: String!, $v: Int!) { updateComputedTrait(key: $key, definition: $def, expectedVersion: $v) { version } }`
+			f.mustAs(t, stewKey, createCT, map[string]any{"key": "revenue", "def": `events("Order Completed").sum(prop("revenue"))`})
+			f.refused(t, stewKey, createCT, map[string]any{"key": "bad", "def": `events("Order Completed").exists() and`}, "BAD_USER_INPUT", "SYNTAX")
+			f.refused(t, readKey, createCT, map[string]any{"key": "x", "def": `1`}, "FORBIDDEN")
+			ct := fmt.Sprintf(`{ computedTrait(key: "revenue") { status { state } } profile(id: %q) { computedTraits { key value type } } }`, u1)
+			f.await(t, ct, "computedTrait.status.state", segments.StateLive)
+			f.await(t, ct, "profile.computedTraits", "[map[key:revenue type:number value:80]]")
+			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "big", "def": `computed("revenue") > 50`})
+			f.refused(t, stewKey, `mutation { deleteComputedTrait(key: "revenue") }`, nil, "CONFLICT", "segment:big")
+			f.mustAs(t, stewKey, updateCT, map[string]any{"key": "revenue", "def": `events("Order Completed").count()`, "v": 1})
+			f.refused(t, stewKey, updateCT, map[string]any{"key": "revenue", "def": `1`, "v": 1}, "CONFLICT", "not 1")
+			f.await(t, ct, "profile.computedTraits", "[map[key:revenue type:number value:2]]")
+			d = f.must(t, `{ computedTraits(first: 5) { edges { node { key version definition } } pageInfo { hasNextPage } } }`, nil)
+			if line(get(d, "computedTraits.edges.0.node.key"), get(d, "computedTraits.edges.0.node.version"), get(d, "computedTraits.pageInfo.hasNextPage")) != "revenue 2 false" {
+				t.Errorf("computedTraits: %v", d)
+			}
+			f.mustAs(t, stewKey, deleteSeg, map[string]any{"key": "big"})
+			f.mustAs(t, stewKey, `mutation { setComputedTraitEnabled(key: "revenue", enabled: false) { status { state } } }`, nil)
+			f.await(t, ct, "profile.computedTraits", "[]")
+			f.mustAs(t, stewKey, `mutation { deleteComputedTrait(key: "revenue") }`, nil)
+		})
+	}
+}
+
+// Every mutation needs the steward key; every query a key.
+func TestSegmentsAPIAuth(t *testing.T) {
+	f := withSegments(t, backends.All()[0].Open)
+	mutations := []string{
+		`mutation { createSegment(key: "a", definition: "true") { key } }`,
+		`mutation { updateSegment(key: "a", definition: "true", expectedVersion: 1) { key } }`,
+		`mutation { setSegmentEnabled(key: "a", enabled: false) { key } }`,
+		`mutation { deleteSegment(key: "a") }`,
+		`mutation { createComputedTrait(key: "a", definition: "1") { key } }`,
+		`mutation { updateComputedTrait(key: "a", definition: "1", expectedVersion: 1) { key } }`,
+		`mutation { setComputedTraitEnabled(key: "a", enabled: false) { key } }`,
+		`mutation { deleteComputedTrait(key: "a") }`,
+	}
+	queries := []string{
+		`{ segments { edges { cursor } } }`,
+		`{ computedTraits { edges { cursor } } }`,
+		`{ validateDefinition(definition: "true") { valid } }`,
+		`{ previewSegment(definition: "true") { count } }`,
+		`{ explainMembership(profileId: "p", segment: "a") { member } }`,
+	}
+	for _, q := range mutations {
+		f.refused(t, readKey, q, nil, "FORBIDDEN")
+		f.refused(t, "", q, nil, "UNAUTHENTICATED")
+		f.refused(t, "not-a-key", q, nil, "UNAUTHENTICATED")
+	}
+	for _, q := range queries {
+		f.refused(t, "", q, nil, "UNAUTHENTICATED")
+	}
+	if d := f.must(t, `{ segments { edges { cursor } } }`, nil); len(get(d, "segments.edges").([]any)) != 0 {
+		t.Errorf("a refused mutation saved something: %v", d)
+	}
+}
