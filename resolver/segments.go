@@ -60,9 +60,9 @@ func (r *Resolver) setEnabled(ctx context.Context, kind lang.Kind, key string, e
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.SetEnabled(ctx, segments.Ref{Kind: kind, Key: key}, enabled, expected)
-	if err != nil {
-		return nil, err
+	d, changed, err := e.SetEnabled(ctx, segments.Ref{Kind: kind, Key: key}, enabled, expected)
+	if err != nil || !changed {
+		return d, err
 	}
 	// Enabled: backfilled. Disabled: swept, so that its members exit
 	// without waiting for each profile's next event.

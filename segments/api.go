@@ -52,36 +52,36 @@ func (e *Engine) inUse(r Ref, action string) error {
 // the caller saw (0: whatever is stored). Disabling a definition that
 // others read is refused, naming them, as Delete is; enabling one that no
 // longer compiles against the others is refused with the language's
-// error. Asking for the state it is in changes nothing.
-func (e *Engine) SetEnabled(ctx context.Context, r Ref, enabled bool, expectedVersion int) (*Definition, error) {
+// error. Asking for the state it is in changes nothing (changed is
+// false: there is nothing to backfill or sweep).
+func (e *Engine) SetEnabled(ctx context.Context, r Ref, enabled bool, expectedVersion int) (d *Definition, changed bool, err error) {
 	cur, err := e.store.Definition(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if expectedVersion != 0 {
 		if err := CheckStored(r, cur, expectedVersion); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if (cur.Status.State != StateDisabled) == enabled {
-		return cur, nil
+		return cur, false, nil
 	}
 	next := *cur
 	next.Status = Status{State: StateDisabled}
 	if enabled {
 		if _, err := e.Check(r.Kind, r.Key, cur.Source); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		next.Status = Status{State: StateBackfilling}
 	} else if err := e.inUse(r, "disable"); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	next.UpdatedAt = e.opt.Now().UTC()
-	d, err := e.store.PutDefinition(ctx, &next, cur.Version)
-	if err != nil {
-		return nil, err
+	if d, err = e.store.PutDefinition(ctx, &next, cur.Version); err != nil {
+		return nil, false, err
 	}
-	return d, e.Load(ctx)
+	return d, true, e.Load(ctx)
 }
 
 // liveEntries returns a profile's stored entries of the loaded

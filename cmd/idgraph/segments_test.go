@@ -63,6 +63,10 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 			if !strings.Contains(out, "FORBIDDEN") {
 				t.Errorf("apply with a read key:\n%s", out)
 			}
+			out = run(false, "segments", "diff", dir, "--server", url, "--key", "not-a-key")
+			if !strings.Contains(out, "401") || !strings.Contains(out, "UNAUTHENTICATED") {
+				t.Errorf("diff with no valid key:\n%s", out)
+			}
 			out = run(true, "segments", "apply", dir, "--server", url, "--key", testStewardKey)
 			want(out, `created +a_vip +now version 1 \(backfilling\)`, `created +anon +now version 1 \(backfilling\)`, `created +known +now version 1 \(backfilling\)`)
 
