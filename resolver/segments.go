@@ -22,13 +22,19 @@ func langKind(k *schema.DefinitionKind) lang.Kind {
 	return lang.KindSegment
 }
 
-// define creates (expectedVersion 0) or edits a definition and starts its
-// backfill.
-func (r *Resolver) define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*segments.Definition, error) {
+// stewardSegments is the engine, for a steward: definitions are written
+// with the steward key.
+func (r *Resolver) stewardSegments(ctx context.Context) (*segments.Engine, error) {
 	if _, err := steward(ctx); err != nil {
 		return nil, err
 	}
-	e, err := r.segments()
+	return r.segments()
+}
+
+// define creates (expectedVersion 0) or edits a definition and starts its
+// backfill.
+func (r *Resolver) define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*segments.Definition, error) {
+	e, err := r.stewardSegments(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -49,14 +55,7 @@ func (r *Resolver) update(ctx context.Context, kind lang.Kind, key, src string, 
 }
 
 func (r *Resolver) setEnabled(ctx context.Context, kind lang.Kind, key string, enabled bool, expectedVersion *int) (*segments.Definition, error) {
-	if _, err := steward(ctx); err != nil {
-		return nil, err
-	}
-	e, err := r.segments()
-	if err != nil {
-		return nil, err
-	}
-	expected, err := optionalVersion(expectedVersion)
+	e, expected, err := r.stewardWrite(ctx, expectedVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -71,14 +70,7 @@ func (r *Resolver) setEnabled(ctx context.Context, kind lang.Kind, key string, e
 }
 
 func (r *Resolver) deleteDefinition(ctx context.Context, kind lang.Kind, key string, expectedVersion *int) (bool, error) {
-	if _, err := steward(ctx); err != nil {
-		return false, err
-	}
-	e, err := r.segments()
-	if err != nil {
-		return false, err
-	}
-	expected, err := optionalVersion(expectedVersion)
+	e, expected, err := r.stewardWrite(ctx, expectedVersion)
 	if err != nil {
 		return false, err
 	}
@@ -100,14 +92,20 @@ func (r *Resolver) deleteDefinition(ctx context.Context, kind lang.Kind, key str
 	return true, nil
 }
 
-func optionalVersion(v *int) (int, error) {
-	if v == nil {
-		return 0, nil
+// stewardWrite is stewardSegments with an optional expectedVersion (0
+// when not given).
+func (r *Resolver) stewardWrite(ctx context.Context, expectedVersion *int) (*segments.Engine, int, error) {
+	e, err := r.stewardSegments(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
-	if *v < 1 {
-		return 0, graph.FieldErrorf("expectedVersion", "is 1 or more, not %d", *v)
+	if expectedVersion == nil {
+		return e, 0, nil
 	}
-	return *v, nil
+	if *expectedVersion < 1 {
+		return nil, 0, graph.FieldErrorf("expectedVersion", "is 1 or more, not %d", *expectedVersion)
+	}
+	return e, *expectedVersion, nil
 }
 
 // definition returns a saved definition, or nil when there is none.
@@ -123,43 +121,44 @@ func (r *Resolver) definition(ctx context.Context, kind lang.Kind, key string) (
 	return d, err
 }
 
-// definitionPage pages through the definitions of a kind by key. The
-// store lists them all: definitions are few (each is evaluated for every
-// profile).
-func (r *Resolver) definitionPage(ctx context.Context, kind lang.Kind, first *int, after *string) (page []*segments.Definition, more bool, err error) {
+// definitionEdges pages through the definitions of a kind by key, as the
+// edges edge makes. The store lists them all: definitions are few (each
+// is evaluated for every profile).
+func definitionEdges[E any](ctx context.Context, r *Resolver, kind lang.Kind, first *int, after *string,
+	edge func(cursor string, d *segments.Definition) E) ([]E, *schema.PageInfo, error) {
 	n, err := r.pageSize(first, 20)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	prefix := segments.KindName(kind) + ":"
 	from, err := decodeCursor(after, prefix)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	e, err := r.segments()
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	all, err := e.Store().Definitions(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
+	edges, info := []E{}, &schema.PageInfo{}
 	for _, d := range all {
 		if d.Kind != kind || (from != "" && d.Key <= from) {
 			continue
 		}
-		if len(page) == n {
-			return page, true, nil
+		if len(edges) == n {
+			info.HasNextPage = true
+			break
 		}
-		page = append(page, d)
+		edges = append(edges, edge(cursor(prefix, d.Key), d))
+		info.EndCursor = ptr(cursor(prefix, d.Key))
 	}
-	return page, false, nil
+	return edges, info, nil
 }
 
-func definitionCursor(d *segments.Definition) string {
-	return cursor(segments.KindName(d.Kind)+":", d.Key)
-}
-
+// endCursor is the cursor of a page's last edge, if any.
 func endCursor(cursors []string) *string {
 	if len(cursors) == 0 {
 		return nil

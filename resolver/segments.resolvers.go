@@ -79,18 +79,13 @@ func (r *queryResolver) Segment(ctx context.Context, key string) (*segments.Defi
 }
 
 func (r *queryResolver) Segments(ctx context.Context, first *int, after *string) (*schema.SegmentConnection, error) {
-	page, more, err := r.definitionPage(ctx, lang.KindSegment, first, after)
+	edges, info, err := definitionEdges(ctx, r.Resolver, lang.KindSegment, first, after, func(cursor string, d *segments.Definition) *schema.SegmentEdge {
+		return &schema.SegmentEdge{Cursor: cursor, Node: d}
+	})
 	if err != nil {
 		return nil, err
 	}
-	conn := &schema.SegmentConnection{Edges: []*schema.SegmentEdge{}, PageInfo: &schema.PageInfo{HasNextPage: more}}
-	var cursors []string
-	for _, d := range page {
-		cursors = append(cursors, definitionCursor(d))
-		conn.Edges = append(conn.Edges, &schema.SegmentEdge{Cursor: cursors[len(cursors)-1], Node: d})
-	}
-	conn.PageInfo.EndCursor = endCursor(cursors)
-	return conn, nil
+	return &schema.SegmentConnection{Edges: edges, PageInfo: info}, nil
 }
 
 func (r *queryResolver) ComputedTrait(ctx context.Context, key string) (*segments.Definition, error) {
@@ -98,18 +93,13 @@ func (r *queryResolver) ComputedTrait(ctx context.Context, key string) (*segment
 }
 
 func (r *queryResolver) ComputedTraits(ctx context.Context, first *int, after *string) (*schema.ComputedTraitConnection, error) {
-	page, more, err := r.definitionPage(ctx, lang.KindComputed, first, after)
+	edges, info, err := definitionEdges(ctx, r.Resolver, lang.KindComputed, first, after, func(cursor string, d *segments.Definition) *schema.ComputedTraitEdge {
+		return &schema.ComputedTraitEdge{Cursor: cursor, Node: d}
+	})
 	if err != nil {
 		return nil, err
 	}
-	conn := &schema.ComputedTraitConnection{Edges: []*schema.ComputedTraitEdge{}, PageInfo: &schema.PageInfo{HasNextPage: more}}
-	var cursors []string
-	for _, d := range page {
-		cursors = append(cursors, definitionCursor(d))
-		conn.Edges = append(conn.Edges, &schema.ComputedTraitEdge{Cursor: cursors[len(cursors)-1], Node: d})
-	}
-	conn.PageInfo.EndCursor = endCursor(cursors)
-	return conn, nil
+	return &schema.ComputedTraitConnection{Edges: edges, PageInfo: info}, nil
 }
 
 func (r *queryResolver) ValidateDefinition(ctx context.Context, definition string, kind *schema.DefinitionKind, key *string) (*schema.DefinitionCheck, error) {

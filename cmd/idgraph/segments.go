@@ -70,36 +70,35 @@ func segmentsFlags(name, role string, args []string, want int, what string) (*cl
 	return client.New(*srv, *key), pos, nil
 }
 
-func runSegmentsDiff(ctx context.Context, args []string) error {
-	c, pos, err := segmentsFlags("diff", "read", args, 1, "DIR")
+// segmentsPlan reads diff's or apply's arguments and directory, and
+// compares the directory with the server.
+func segmentsPlan(ctx context.Context, name, role string, args []string, preview bool) (*client.Client, string, []*client.SegmentPlan, error) {
+	c, pos, err := segmentsFlags(name, role, args, 1, "DIR")
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
 	defs, err := client.ReadSegmentDir(pos[0])
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	plan, err := c.PlanSegments(ctx, defs, true)
+	plan, err := c.PlanSegments(ctx, defs, preview)
+	return c, pos[0], plan, err
+}
+
+func runSegmentsDiff(ctx context.Context, args []string) error {
+	_, dir, plan, err := segmentsPlan(ctx, "diff", "read", args, true)
 	if err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	for _, p := range plan {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Action, p.Key, planDetail(pos[0], p, false))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Action, p.Key, planDetail(dir, p, false))
 	}
 	return w.Flush()
 }
 
 func runSegmentsApply(ctx context.Context, args []string) error {
-	c, pos, err := segmentsFlags("apply", "steward", args, 1, "DIR")
-	if err != nil {
-		return err
-	}
-	defs, err := client.ReadSegmentDir(pos[0])
-	if err != nil {
-		return err
-	}
-	plan, err := c.PlanSegments(ctx, defs, false)
+	c, dir, plan, err := segmentsPlan(ctx, "apply", "steward", args, false)
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func runSegmentsApply(ctx context.Context, args []string) error {
 		if p.Err != nil {
 			verb = "failed"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", verb, p.Key, planDetail(pos[0], p, true))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", verb, p.Key, planDetail(dir, p, true))
 	}
 	if err := w.Flush(); err != nil {
 		return err
