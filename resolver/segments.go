@@ -233,3 +233,30 @@ func computedTraitValues(values map[string]*segments.Value) ([]*schema.ComputedT
 	}
 	return out, nil
 }
+
+// profilePager pages through all profiles, or through a segment's
+// members when the filter names one (both in profile ID order, so one
+// cursor serves).
+func (r *Resolver) profilePager(ctx context.Context, filter *schema.ProfileFilter) (func(context.Context, string, int) ([]*graph.Profile, error), error) {
+	if filter == nil || filter.Segment == nil {
+		return r.Reader.Profiles, nil
+	}
+	d, err := r.definition(ctx, lang.KindSegment, *filter.Segment)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, graph.FieldErrorf("filter.segment", "no segment %q", *filter.Segment)
+	}
+	members := r.Segments.Store()
+	return func(ctx context.Context, after string, limit int) ([]*graph.Profile, error) {
+		ids, err := members.Members(ctx, d.Key, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		// A member is a stored live profile (saves refuse others), so
+		// none is missing and a short page is the last.
+		ps, err := r.Reader.GetProfiles(ctx, ids)
+		return slices.DeleteFunc(ps, func(p *graph.Profile) bool { return p == nil }), err
+	}, nil
+}

@@ -12583,7 +12583,7 @@ func (ec *executionContext) unmarshalInputProfileFilter(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"identifierType", "updatedSince"}
+	fieldsInOrder := [...]string{"identifierType", "updatedSince", "segment"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12604,6 +12604,13 @@ func (ec *executionContext) unmarshalInputProfileFilter(ctx context.Context, obj
 				return it, err
 			}
 			it.UpdatedSince = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
 		}
 	}
 	return it, nil

@@ -235,6 +235,8 @@ type ProfileFilter struct {
 	IdentifierType *string `json:"identifierType,omitempty"`
 	// Only profiles changed at or after this time.
 	UpdatedSince *time.Time `json:"updatedSince,omitempty"`
+	// Only the members of this segment (the server runs with --segments).
+	Segment *string `json:"segment,omitempty"`
 }
 
 type Query struct {

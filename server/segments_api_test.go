@@ -105,6 +105,24 @@ func TestSegmentLifecycleOverGraphQL(t *testing.T) {
 				t.Errorf("members, second page: %v (first %v)", d, first)
 			}
 
+			// profiles(filter: {segment}) pages through the members like
+			// any profile list, with the other filters.
+			const filtered = `query($seg: String!, $after: String, $type: String) { profiles(first: 1, after: $after, filter: {segment: $seg, identifierType: $type}) {
+				edges { node { id } } pageInfo { hasNextPage endCursor } } }`
+			d = f.must(t, filtered, map[string]any{"seg": "buyer"})
+			if get(d, "profiles.edges.0.node.id") != first || get(d, "profiles.pageInfo.hasNextPage") != true {
+				t.Errorf("profiles of a segment, first page: %v", d)
+			}
+			d = f.must(t, filtered, map[string]any{"seg": "buyer", "after": get(d, "profiles.pageInfo.endCursor")})
+			if get(d, "profiles.edges.0.node.id") != second {
+				t.Errorf("profiles of a segment, second page: %v", d)
+			}
+			d = f.must(t, filtered, map[string]any{"seg": "buyer", "type": "email"})
+			if len(get(d, "profiles.edges").([]any)) != 0 {
+				t.Errorf("members with an email (none have one): %v", d)
+			}
+			f.refused(t, readKey, filtered, map[string]any{"seg": "nope"}, "BAD_USER_INPUT", "filter.segment")
+
 			// updateSegment: a new version from the one seen; stale,
 			// unknown, invalid and zero versions refused.
 			widened := `events("Order Completed").within(30d).exists() or events("Page Viewed").exists()`
