@@ -5,6 +5,9 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
@@ -259,4 +262,33 @@ func (r *Resolver) profilePager(ctx context.Context, filter *schema.ProfileFilte
 		ps, err := r.Reader.GetProfiles(ctx, ids)
 		return slices.DeleteFunc(ps, func(p *graph.Profile) bool { return p == nil }), err
 	}, nil
+}
+
+// A membership subscription reads the change records a page at a time,
+// and polls for more when it has read them all: the records are written
+// by the engine in the background, in this process or another sharing
+// the store, so the store is where they are seen.
+const (
+	changePage = 500
+	changePoll = 200 * time.Millisecond
+)
+
+// membershipChange is a change record as the subscription sends it, with
+// the profile as it is now.
+func (r *Resolver) membershipChange(ctx context.Context, c *segments.ChangeRecord) *schema.SegmentMembershipChange {
+	msg := &schema.SegmentMembershipChange{Sequence: strconv.FormatUint(c.Sequence, 10), Segment: c.Segment, Version: c.Version,
+		ProfileID: c.Profile, Direction: strings.ToUpper(c.Direction), Reason: c.Reason, At: c.Time}
+	id := c.Profile
+	for range 2 { // the profile, then its survivor if it was merged away
+		ps, err := r.Reader.GetProfiles(ctx, []string{id})
+		if err != nil || ps[0] == nil {
+			break
+		}
+		if ps[0].MergedInto == "" {
+			msg.Profile = &schema.Profile{Profile: ps[0]}
+			break
+		}
+		id = ps[0].MergedInto
+	}
+	return msg
 }

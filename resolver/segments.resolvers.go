@@ -7,6 +7,7 @@ package resolver
 
 import (
 	"context"
+	"time"
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
@@ -210,6 +211,53 @@ func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition,
 	conn.PageInfo.EndCursor = endCursor(cursors)
 	prefetch(ctx, page, "edges", "node")
 	return conn, nil
+}
+
+func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *schema.SegmentMembershipChange, error) {
+	d, err := r.definition(ctx, lang.KindSegment, segment)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, graph.Errorf(graph.KindNotFound, "no segment %q", segment)
+	}
+	store := r.Segments.Store()
+	after, err := store.LastChange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *schema.SegmentMembershipChange, 1)
+	go func() {
+		defer close(out)
+		for {
+			cs, err := store.Changes(ctx, after, changePage)
+			if err != nil {
+				// Ending the subscription tells the client to subscribe
+				// again; going on would hide a gap.
+				return
+			}
+			for _, c := range cs {
+				after = c.Sequence
+				if c.Segment != segment {
+					continue
+				}
+				select {
+				case out <- r.membershipChange(ctx, c):
+				case <-ctx.Done():
+					return
+				}
+			}
+			if len(cs) == changePage {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(changePoll):
+			}
+		}
+	}()
+	return out, nil
 }
 
 func (r *Resolver) ComputedTrait() schema.ComputedTraitResolver { return &computedTraitResolver{r} }

@@ -417,6 +417,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	SegmentMembershipChange struct {
+		At        func(childComplexity int) int
+		Direction func(childComplexity int) int
+		Profile   func(childComplexity int) int
+		ProfileID func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Segment   func(childComplexity int) int
+		Sequence  func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
 	SegmentPreview struct {
 		At       func(childComplexity int) int
 		Count    func(childComplexity int) int
@@ -438,7 +449,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		ProfileChanged func(childComplexity int, id string) int
+		ProfileChanged           func(childComplexity int, id string) int
+		SegmentMembershipChanged func(childComplexity int, segment string) int
 	}
 
 	TraitSource struct {
@@ -574,6 +586,7 @@ type SegmentResolver interface {
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
+	SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *SegmentMembershipChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2222,6 +2235,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentEdge.Node(childComplexity), true
 
+	case "SegmentMembershipChange.at":
+		if e.ComplexityRoot.SegmentMembershipChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.At(childComplexity), true
+	case "SegmentMembershipChange.direction":
+		if e.ComplexityRoot.SegmentMembershipChange.Direction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Direction(childComplexity), true
+	case "SegmentMembershipChange.profile":
+		if e.ComplexityRoot.SegmentMembershipChange.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Profile(childComplexity), true
+	case "SegmentMembershipChange.profileId":
+		if e.ComplexityRoot.SegmentMembershipChange.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.ProfileID(childComplexity), true
+	case "SegmentMembershipChange.reason":
+		if e.ComplexityRoot.SegmentMembershipChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Reason(childComplexity), true
+	case "SegmentMembershipChange.segment":
+		if e.ComplexityRoot.SegmentMembershipChange.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Segment(childComplexity), true
+	case "SegmentMembershipChange.sequence":
+		if e.ComplexityRoot.SegmentMembershipChange.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Sequence(childComplexity), true
+	case "SegmentMembershipChange.version":
+		if e.ComplexityRoot.SegmentMembershipChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Version(childComplexity), true
+
 	case "SegmentPreview.at":
 		if e.ComplexityRoot.SegmentPreview.At == nil {
 			break
@@ -2302,6 +2364,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ProfileChanged(childComplexity, args["id"].(string)), true
+	case "Subscription.segmentMembershipChanged":
+		if e.ComplexityRoot.Subscription.SegmentMembershipChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_segmentMembershipChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string)), true
 
 	case "TraitSource.path":
 		if e.ComplexityRoot.TraitSource.Path == nil {
@@ -3102,6 +3175,28 @@ func (ec *executionContext) childFields_SegmentEdge(ctx context.Context, field g
 		return ec.fieldContext_SegmentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMembershipChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sequence":
+		return ec.fieldContext_SegmentMembershipChange_sequence(ctx, field)
+	case "segment":
+		return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+	case "version":
+		return ec.fieldContext_SegmentMembershipChange_version(ctx, field)
+	case "profileId":
+		return ec.fieldContext_SegmentMembershipChange_profileId(ctx, field)
+	case "direction":
+		return ec.fieldContext_SegmentMembershipChange_direction(ctx, field)
+	case "reason":
+		return ec.fieldContext_SegmentMembershipChange_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_SegmentMembershipChange_at(ctx, field)
+	case "profile":
+		return ec.fieldContext_SegmentMembershipChange_profile(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMembershipChange", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4219,6 +4314,20 @@ func (ec *executionContext) field_Subscription_profileChanged_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg0
 	return args, nil
 }
 
@@ -10978,6 +11087,199 @@ func (ec *executionContext) fieldContext_SegmentEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _SegmentMembershipChange_sequence(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_segment(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_version(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_profileId(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_direction(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_direction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Direction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_direction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_reason(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_at(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_profile(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Profile) graphql.Marshaler {
+			return ec.marshalOProfile2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMembershipChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SegmentPreview_count(ctx context.Context, field graphql.CollectedField, obj *SegmentPreview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11296,6 +11598,50 @@ func (ec *executionContext) fieldContext_Subscription_profileChanged(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_profileChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_segmentMembershipChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
+			return ec.marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentMembershipChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembershipChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_segmentMembershipChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15209,6 +15555,74 @@ func (ec *executionContext) _SegmentEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var segmentMembershipChangeImplementors = []string{"SegmentMembershipChange"}
+
+func (ec *executionContext) _SegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, obj *SegmentMembershipChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMembershipChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMembershipChange")
+		case "sequence":
+			out.Values[i] = ec._SegmentMembershipChange_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "segment":
+			out.Values[i] = ec._SegmentMembershipChange_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._SegmentMembershipChange_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profileId":
+			out.Values[i] = ec._SegmentMembershipChange_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "direction":
+			out.Values[i] = ec._SegmentMembershipChange_direction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SegmentMembershipChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SegmentMembershipChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profile":
+			out.Values[i] = ec._SegmentMembershipChange_profile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var segmentPreviewImplementors = []string{"SegmentPreview"}
 
 func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.SelectionSet, obj *SegmentPreview) graphql.Marshaler {
@@ -15363,6 +15777,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "profileChanged":
 		return ec._Subscription_profileChanged(ctx, fields[0])
+	case "segmentMembershipChanged":
+		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -16597,6 +17013,14 @@ func (ec *executionContext) marshalNSegmentEdge2ᚖgithubᚗcomᚋidgraphᚋidgr
 		return graphql.Null
 	}
 	return ec._SegmentEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentMembershipChange!")
+		return graphql.Null
+	}
+	return ec._SegmentMembershipChange(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentPreview(ctx context.Context, sel ast.SelectionSet, v *SegmentPreview) graphql.Marshaler {

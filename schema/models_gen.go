@@ -297,6 +297,24 @@ type SegmentEdge struct {
 	Node   *segments.Definition `json:"node"`
 }
 
+// A profile entered or exited a segment.
+type SegmentMembershipChange struct {
+	// The change record's number: store-wide, strictly increasing.
+	Sequence string `json:"sequence"`
+	Segment  string `json:"segment"`
+	// The definition version that decided it.
+	Version   int    `json:"version"`
+	ProfileID string `json:"profileId"`
+	// ENTERED or EXITED.
+	Direction string `json:"direction"`
+	// data, time, definition or profile_merged.
+	Reason string `json:"reason"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The profile as it is now (the survivor when it was merged away).
+	Profile *Profile `json:"profile,omitempty"`
+}
+
 // previewSegment's answer.
 type SegmentPreview struct {
 	// How many profiles would be members now.

@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	coderws "github.com/coder/websocket"
 
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
@@ -326,5 +330,96 @@ func TestSegmentsAPIAuth(t *testing.T) {
 	}
 	if d := f.must(t, `{ segments { edges { cursor } } }`, nil); len(get(d, "segments.edges").([]any)) != 0 {
 		t.Errorf("a refused mutation saved something: %v", d)
+	}
+}
+
+// subscription opens a graphql-transport-ws connection with the read key
+// and subscribes; next returns the next message of the subscription
+// (its type and payload).
+func (f *fixture) subscription(t *testing.T, query string, vars map[string]any) (next func() (string, map[string]any)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	c, _, err := coderws.Dial(ctx, "ws"+strings.TrimPrefix(f.url, "http")+"/graphql", &coderws.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	write := func(v any) {
+		data, _ := json.Marshal(v)
+		if err := c.Write(ctx, coderws.MessageText, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() (string, map[string]any) {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.Unmarshal(data, &m)
+		typ, _ := m["type"].(string)
+		return typ, m
+	}
+	write(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + readKey}})
+	if typ, m := read(); typ != "connection_ack" {
+		t.Fatalf("connection_init answered %v", m)
+	}
+	write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+	return func() (string, map[string]any) {
+		for {
+			if typ, m := read(); typ != "ping" && typ != "pong" {
+				return typ, m
+			}
+		}
+	}
+}
+
+// segmentMembershipChanged streams one segment's membership changes from
+// the moment it is subscribed, on both backends.
+func TestSegmentMembershipSubscription(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			now := time.Now()
+			f.send(t, "/v1/track", orderMsg("u-0", "m0", now.Add(-time.Hour))) // before: not streamed
+			for _, s := range []struct{ key, def string }{{"buyer", buyerSrc}, {"browser", `events("Page Viewed").exists()`}} {
+				f.mustAs(t, stewKey, createSeg, map[string]any{"key": s.key, "def": s.def})
+				f.awaitLive(t, s.key)
+			}
+			const sub = `subscription($seg: String!) { segmentMembershipChanged(segment: $seg) { sequence segment version profileId direction reason profile { id } } }`
+			next := f.subscription(t, sub, map[string]any{"seg": "buyer"})
+			time.Sleep(300 * time.Millisecond) // let the subscription start
+			f.send(t, "/v1/track", `{"userId":"u-1","event":"Page Viewed","messageId":"m1"}`) // browser: not this segment
+			f.send(t, "/v1/track", orderMsg("u-1", "m2", now.Add(-time.Minute)))
+			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+			typ, m := next()
+			got := get(m, "payload.data.segmentMembershipChanged")
+			if typ != "next" || line(get(got, "segment"), get(got, "version"), get(got, "profileId"), get(got, "direction"), get(got, "reason"), get(got, "profile.id")) !=
+				line("buyer", 1, u1, "ENTERED", "data", u1) {
+				t.Fatalf("first change: %s %v", typ, m)
+			}
+			seq := get(got, "sequence")
+			// Disabling sweeps the members out: reason definition.
+			f.mustAs(t, stewKey, enableSeg, map[string]any{"key": "buyer", "on": false})
+			exits := map[any]bool{}
+			for range 2 {
+				typ, m := next()
+				c := get(m, "payload.data.segmentMembershipChanged")
+				if typ != "next" || get(c, "direction") != "EXITED" || get(c, "reason") != "definition" || get(c, "sequence") == seq {
+					t.Fatalf("after disabling: %s %v", typ, m)
+				}
+				exits[get(c, "profileId")] = true
+			}
+			if len(exits) != 2 || !exits[u1] {
+				t.Errorf("exits: %v", exits)
+			}
+
+			next = f.subscription(t, sub, map[string]any{"seg": "nope"})
+			// gqlgen sends a resolver's refusal as a payload with errors.
+			if typ, m := next(); get(m, "payload.data.segmentMembershipChanged") != nil || !strings.Contains(fmt.Sprint(m), "NOT_FOUND") {
+				t.Errorf("a subscription to an unknown segment: %s %v", typ, m)
+			}
+		})
 	}
 }
