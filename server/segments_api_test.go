@@ -389,8 +389,9 @@ func TestSegmentMembershipSubscription(t *testing.T) {
 			}
 			const sub = `subscription($seg: String!) { segmentMembershipChanged(segment: $seg) { sequence segment version profileId direction reason profile { id } } }`
 			next := f.subscription(t, sub, map[string]any{"seg": "buyer"})
-			time.Sleep(300 * time.Millisecond)                                                // let the subscription start
-			f.send(t, "/v1/track", `{"userId":"u-1","event":"Page Viewed","messageId":"m1"}`) // browser: not this segment
+			time.Sleep(300 * time.Millisecond) // let the subscription start
+			// A change of another segment (browser), then one of buyer.
+			f.send(t, "/v1/track", `{"userId":"u-1","event":"Page Viewed","messageId":"m1"}`)
 			f.send(t, "/v1/track", orderMsg("u-1", "m2", now.Add(-time.Minute)))
 			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
 			typ, m := next()
