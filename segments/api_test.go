@@ -55,15 +55,20 @@ func TestSetEnabled(t *testing.T) {
 		if _, changed, err := f.e.SetEnabled(ctx, d.Ref(), false, 0); changed || err != nil {
 			t.Errorf("disabling a disabled segment: %v %v", changed, err)
 		}
+		// An edit of a disabled segment stays disabled.
+		d, err = f.e.Define(ctx, lang.KindSegment, "vip", `in_segment("buyer") and true`, 2)
+		if err != nil || d.Version != 3 || d.Status.State != segments.StateDisabled {
+			t.Fatalf("edited while disabled: %+v %v", d, err)
+		}
 		d, changed, err = f.e.SetEnabled(ctx, d.Ref(), true, 0)
-		if err != nil || !changed || d.Version != 3 || d.Status.State != segments.StateBackfilling {
+		if err != nil || !changed || d.Version != 4 || d.Status.State != segments.StateBackfilling {
 			t.Fatalf("enabled: %+v %v %v", d, changed, err)
 		}
 		if err := f.e.Backfill(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 		cs, _ = f.s.Changes(ctx, 3, 100)
-		want(t, "after the backfill", describe(cs), "vip entered v3 definition")
+		want(t, "after the backfill", describe(cs), "vip entered v4 definition")
 	})
 }
 

@@ -576,9 +576,11 @@ func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Durati
 
 // Define checks a definition against the loaded ones and saves it as a new
 // version (expectedVersion as Store.PutDefinition: 0 creates), with
-// status BACKFILLING, then reloads the engine. Every error of the
-// language is a *lang.Error with a code and a position; nothing is saved
-// unless the definition compiles. The caller runs Backfill next.
+// status BACKFILLING, then reloads the engine. An edit of a DISABLED
+// definition stays DISABLED (and keeps its creation time, as every edit
+// does). Every error of the language is a *lang.Error with a code and a
+// position; nothing is saved unless the definition compiles. The caller
+// runs Backfill next (a sweep, for a disabled one).
 func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*Definition, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
@@ -587,8 +589,18 @@ func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, ex
 		return nil, err
 	}
 	now := e.opt.Now().UTC()
-	d, err := e.store.PutDefinition(ctx, &Definition{Kind: kind, Key: key, Source: src,
-		Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}, expectedVersion)
+	next := &Definition{Kind: kind, Key: key, Source: src, Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}
+	if expectedVersion > 0 {
+		cur, err := e.store.Definition(ctx, next.Ref())
+		if err != nil {
+			return nil, err
+		}
+		next.CreatedAt = cur.CreatedAt
+		if cur.Status.State == StateDisabled {
+			next.Status = cur.Status
+		}
+	}
+	d, err := e.store.PutDefinition(ctx, next, expectedVersion)
 	if err != nil {
 		return nil, err
 	}
