@@ -119,6 +119,10 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/review/decide", c.signedIn(c.decide))
 	mux.HandleFunc("POST /console/review/bulk", c.signedIn(c.decideMany))
 	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
+	mux.HandleFunc("GET /console/segments", c.signedIn(c.segments))
+	mux.HandleFunc("GET /console/segments/{key}", c.signedIn(c.segment))
+	mux.HandleFunc("GET /console/profiles/{id}/segments", c.signedIn(c.profileSegments))
+	mux.HandleFunc("GET /console/profiles/{id}/segments/{key}", c.signedIn(c.explain))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
 	})

@@ -424,3 +424,112 @@ func TestSegmentMembershipSubscription(t *testing.T) {
 		})
 	}
 }
+
+// The console's segments pages, read-only, on both backends: the list,
+// a segment with its members, a profile's segments and computed traits,
+// and why; and what they say when segments are off.
+func TestConsoleSegments(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
+			f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
+			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
+			f.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
+			f.awaitLive(t, "buyer")
+			f.await(t, `{ computedTrait(key: "orders") { status { state } } }`, "computedTrait.status.state", segments.StateLive)
+			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
+			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer]")
+
+			agent := newBrowser(t, f.url)
+			agent.signIn(readKey)
+			for _, c := range []struct {
+				path string
+				code int
+				want []string
+			}{
+				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", "<td>orders</td>"}},
+				{"/console/segments/buyer", 200, []string{"events(&#34;Order Completed&#34;).within(30d).exists()", `href="/console/profiles/` + u1 + `/segments/buyer">why</a>`}},
+				{"/console/segments/nope", 404, []string{"There is no segment nope."}},
+				{"/console/profiles/" + u1 + "/segments", 200, []string{"<td>yes</td>", "<td>orders</td><td><code>1</code></td><td>number</td>"}},
+				{"/console/profiles/" + u2 + "/segments", 200, []string{"<td>no</td>", "why not", "<td>orders</td><td><code>0</code></td>"}},
+				{"/console/profiles/" + u1 + "/segments/buyer", 200, []string{"Why a member of buyer", "= <strong>true</strong> · 1 events: m1", "With no new data, this can change at"}},
+				{"/console/profiles/" + u2 + "/segments/buyer", 200, []string{"Why not a member of buyer", "= <strong>false</strong>"}},
+				{"/console/profiles/" + u1 + "/segments/nope", 404, []string{"no segment"}},
+				{"/console/profiles/p_nope/segments", 404, []string{"no profile &#34;p_nope&#34;"}},
+			} {
+				code, page := agent.follow(c.path)
+				if code != c.code {
+					t.Errorf("%s: %d, want %d", c.path, code, c.code)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(page, w) {
+						t.Errorf("%s does not say %s:\n%s", c.path, w, page)
+					}
+				}
+			}
+			if _, page := agent.follow("/console/profiles/" + u1); !strings.Contains(page, `href="/console/profiles/`+u1+`/segments">Segments and computed traits</a>`) {
+				t.Errorf("the profile page has no link to its segments")
+			}
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		f := newFixture(t, backends.OpenPebble)
+		agent := newBrowser(t, f.url)
+		agent.signIn(readKey)
+		if code, page := agent.follow("/console/segments"); code != 400 || !strings.Contains(page, "run the server with --segments") {
+			t.Errorf("segments off: %d\n%s", code, page)
+		}
+	})
+}
+
+// TestConsoleSegmentsInChromium opens the segments pages in a real
+// browser: axe finds nothing (WCAG 2.2 AA), every request stays on the
+// server's origin within the page-weight budget, and the keyboard reaches
+// a segment from the list.
+func TestConsoleSegmentsInChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	node, dir := nodeDir(t, "console-e2e", "playwright-core")
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
+			f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
+			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
+			f.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
+			f.awaitLive(t, "buyer")
+			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
+			var r e2eReport
+			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
+			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
+				t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
+			}
+			if len(r.Axe) != 5 {
+				t.Errorf("axe ran on %d page states, want 5", len(r.Axe))
+			}
+			for state, v := range r.Axe {
+				if len(v) > 0 {
+					t.Errorf("axe on %q: %v", state, v)
+				}
+			}
+			for state, n := range r.Bytes {
+				if n > 100<<10 {
+					t.Errorf("%q transferred %d bytes, budget 100 KB", state, n)
+				}
+			}
+			for _, s := range r.Steps {
+				if s["step"] != "keyboard" && s["status"] != float64(200) {
+					t.Errorf("%v", s)
+				}
+			}
+			if got := r.step("keyboard")["url"]; got != "/console/segments/buyer" {
+				t.Errorf("keyboard from the list reached %v", got)
+			}
+			if got := fmt.Sprint(r.step("why")["h1"]); got != "Why a member of buyer" {
+				t.Errorf("why: %s", got)
+			}
+		})
+	}
+}
