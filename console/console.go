@@ -121,6 +121,10 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/audit", c.signedIn(c.audit))
 	mux.HandleFunc("GET /console/segments", c.signedIn(c.segments))
 	mux.HandleFunc("GET /console/segments/{key}", c.signedIn(c.segment))
+	mux.HandleFunc("GET /console/segments/new", c.signedIn(c.editor))
+	mux.HandleFunc("GET /console/segments/{key}/edit", c.signedIn(c.editor))
+	mux.HandleFunc("POST /console/segments/save", c.signedIn(c.saveSegment))
+	mux.HandleFunc("GET /console/segments/validate", c.signedIn(c.validate))
 	mux.HandleFunc("GET /console/profiles/{id}/segments", c.signedIn(c.profileSegments))
 	mux.HandleFunc("GET /console/profiles/{id}/segments/{key}", c.signedIn(c.explain))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {

@@ -91,6 +91,14 @@ var Operations = map[string]Operation{
 		explainMembership(profileId: $id, segment: $key) { profileId member storedMember nextDeadline at
 			segment { key version definition }
 			nodes { index parent text line column value deadline eventCount skipped events { name messageId timestamp } } } }`},
+	"validate": {"ConsoleValidate", `query ConsoleValidate($def: String!, $key: String) {
+		validateDefinition(definition: $def, kind: SEGMENT, key: $key) { valid type errors { code line column message hint } } }`},
+	"preview": {"ConsolePreview", `query ConsolePreview($def: String!) {
+		previewSegment(definition: $def, sample: 10) { count profiles sample { id name email } } }`},
+	"createSegment": {"ConsoleCreateSegment", `mutation ConsoleCreateSegment($key: String!, $def: String!) {
+		createSegment(key: $key, definition: $def) { key version } }`},
+	"updateSegment": {"ConsoleUpdateSegment", `mutation ConsoleUpdateSegment($key: String!, $def: String!, $version: Int!) {
+		updateSegment(key: $key, definition: $def, expectedVersion: $version) { key version } }`},
 }
 
 var funcs = template.FuncMap{

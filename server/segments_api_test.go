@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -486,8 +488,9 @@ func TestConsoleSegments(t *testing.T) {
 
 // TestConsoleSegmentsInChromium opens the segments pages in a real
 // browser: axe finds nothing (WCAG 2.2 AA), every request stays on the
-// server's origin within the page-weight budget, and the keyboard reaches
-// a segment from the list.
+// server's origin within the page-weight budget, the keyboard reaches a
+// segment from the list, and the editor announces an error at its line
+// and column as it is typed, then previews.
 func TestConsoleSegmentsInChromium(t *testing.T) {
 	chromium := chromiumPath(t)
 	node, dir := nodeDir(t, "console-e2e", "playwright-core")
@@ -502,12 +505,12 @@ func TestConsoleSegmentsInChromium(t *testing.T) {
 			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
 			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
 			var r e2eReport
-			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
+			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
 			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
 				t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
 			}
-			if len(r.Axe) != 5 {
-				t.Errorf("axe ran on %d page states, want 5", len(r.Axe))
+			if len(r.Axe) != 8 {
+				t.Errorf("axe ran on %d page states, want 8", len(r.Axe))
 			}
 			for state, v := range r.Axe {
 				if len(v) > 0 {
@@ -529,6 +532,79 @@ func TestConsoleSegmentsInChromium(t *testing.T) {
 			}
 			if got := fmt.Sprint(r.step("why")["h1"]); got != "Why a member of buyer" {
 				t.Errorf("why: %s", got)
+			}
+			if got := fmt.Sprint(r.step("typed error")["text"]); !strings.HasPrefix(got, "Line 1, column 34: BAD_WINDOW") {
+				t.Errorf("the error as typed: %q", got)
+			}
+			if got := fmt.Sprint(r.step("preview")["text"]); got != "1 of 2 profiles would be members now." {
+				t.Errorf("the preview: %q", got)
+			}
+		})
+	}
+}
+
+// The console's segment editor, on both backends: worked examples, the
+// check as you type (the validate endpoint), preview, save by a steward,
+// edit from a version, and the refusals (invalid, stale, read key).
+func TestConsoleSegmentEditor(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withSegments(t, b.Open)
+			f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
+			f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
+			steward := newBrowser(t, f.url)
+			steward.signIn(stewKey)
+			_, page := steward.follow("/console/segments/new?example=recency")
+			if !strings.Contains(page, `events(&#34;Order Completed&#34;).within(30d).exists()</textarea>`) || !strings.Contains(page, `value="save"`) {
+				t.Errorf("a worked example in the editor:\n%s", page)
+			}
+			csrf := csrfRE.FindStringSubmatch(page)[1]
+			resp, body := steward.do(http.MethodGet, "/console/segments/validate?definition="+url.QueryEscape("trait(\"a\") = 1 and\n  lenght(1) > 2"), nil)
+			if resp.StatusCode != 200 || !strings.Contains(body, `"code":"UNKNOWN_FUNCTION"`) || !strings.Contains(body, `"line":2`) {
+				t.Errorf("validate: %d %s", resp.StatusCode, body)
+			}
+			post := func(b *browser, form url.Values) (*http.Response, string) {
+				form.Set("csrf", csrf)
+				return b.do(http.MethodPost, "/console/segments/save", form)
+			}
+			_, body = post(steward, url.Values{"key": {"buyer"}, "definition": {`events("Order Completed").within(0d).exists()`}, "version": {"0"}, "action": {"preview"}})
+			if !strings.Contains(body, "Line 1, column 34: BAD_WINDOW") {
+				t.Errorf("preview of an invalid definition:\n%s", body)
+			}
+			_, body = post(steward, url.Values{"key": {"buyer"}, "definition": {buyerSrc}, "version": {"0"}, "action": {"preview"}})
+			if !strings.Contains(body, "Valid (boolean).") || !strings.Contains(body, "1 of 2 profiles would be members now.") {
+				t.Errorf("preview:\n%s", body)
+			}
+			resp, body = post(steward, url.Values{"key": {"buyer"}, "definition": {`events("x").within(0d).exists()`}, "version": {"0"}, "action": {"save"}})
+			if resp.StatusCode != 400 || !strings.Contains(body, "BAD_WINDOW") {
+				t.Errorf("saving an invalid definition: %d", resp.StatusCode)
+			}
+			resp, _ = post(steward, url.Values{"key": {"buyer"}, "definition": {buyerSrc}, "version": {"0"}, "action": {"save"}})
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/segments/buyer?notice=Saved+version+1") {
+				t.Errorf("save: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			f.awaitLive(t, "buyer")
+			_, page = steward.follow("/console/segments/buyer/edit")
+			if !strings.Contains(page, `name="version" value="1"`) || !strings.Contains(page, "Edit segment buyer") {
+				t.Errorf("the edit page:\n%s", page)
+			}
+			resp, _ = post(steward, url.Values{"key": {"buyer"}, "definition": {`events("Order Completed").exists()`}, "version": {"1"}, "action": {"save"}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("edit: %d", resp.StatusCode)
+			}
+			resp, body = post(steward, url.Values{"key": {"buyer"}, "definition": {buyerSrc}, "version": {"1"}, "action": {"save"}})
+			if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "version 2, not 1") {
+				t.Errorf("a stale edit: %d", resp.StatusCode)
+			}
+			agent := newBrowser(t, f.url)
+			agent.signIn(readKey)
+			_, page = agent.follow("/console/segments/new")
+			if strings.Contains(page, `value="save"`) || !strings.Contains(page, "Saving needs a steward key.") {
+				t.Errorf("a read key sees a Save button")
+			}
+			csrf = csrfRE.FindStringSubmatch(page)[1]
+			if resp, _ := post(agent, url.Values{"key": {"other"}, "definition": {buyerSrc}, "version": {"0"}, "action": {"save"}}); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("a read key saved: %d", resp.StatusCode)
 			}
 		})
 	}
