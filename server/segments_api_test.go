@@ -427,6 +427,22 @@ func TestSegmentMembershipSubscription(t *testing.T) {
 	}
 }
 
+// seedConsoleSegments makes u-1 (an order: in segment buyer) and u-2 (a
+// page view), and a computed trait orders, all backfilled.
+func seedConsoleSegments(t *testing.T, f *fixture) (u1, u2 string) {
+	t.Helper()
+	f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
+	f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
+	f.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
+	f.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
+	f.awaitLive(t, "buyer")
+	f.await(t, `{ computedTrait(key: "orders") { status { state } } }`, "computedTrait.status.state", segments.StateLive)
+	u1 = storetest.ProfileOf(t, f.store, "user_id:u-1").ID
+	u2 = storetest.ProfileOf(t, f.store, "user_id:u-2").ID
+	f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer]")
+	return u1, u2
+}
+
 // The console's segments pages, read-only, on both backends: the list,
 // a segment with its members, a profile's segments and computed traits,
 // and why; and what they say when segments are off.
@@ -434,15 +450,7 @@ func TestConsoleSegments(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			f := withSegments(t, b.Open)
-			f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
-			f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
-			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
-			f.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
-			f.awaitLive(t, "buyer")
-			f.await(t, `{ computedTrait(key: "orders") { status { state } } }`, "computedTrait.status.state", segments.StateLive)
-			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
-			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
-			f.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, u1), "profile.segments", "[buyer]")
+			u1, u2 := seedConsoleSegments(t, f)
 
 			agent := newBrowser(t, f.url)
 			agent.signIn(readKey)
@@ -497,13 +505,7 @@ func TestConsoleSegmentsInChromium(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			f := withSegments(t, b.Open)
-			f.send(t, "/v1/track", orderMsg("u-1", "m1", time.Now().Add(-time.Hour)))
-			f.send(t, "/v1/track", `{"userId":"u-2","event":"Page Viewed","messageId":"m2"}`)
-			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
-			f.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
-			f.awaitLive(t, "buyer")
-			u1 := storetest.ProfileOf(t, f.store, "user_id:u-1").ID
-			u2 := storetest.ProfileOf(t, f.store, "user_id:u-2").ID
+			u1, u2 := seedConsoleSegments(t, f)
 			var r e2eReport
 			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
 			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
