@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -73,6 +74,12 @@ func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 	p := &proc{addr: addr, log: &bytes.Buffer{}}
 	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey}, flags...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if strings.HasPrefix(store, "bolt://") && os.Getenv("IDGRAPH_PEPPER") == "" {
+		// A Neo4j store's default pepper file is in the working
+		// directory, the package's source: keep tests out of it. One
+		// pepper for every server a test starts on the store.
+		p.cmd.Env = append(os.Environ(), "IDGRAPH_PEPPER="+strings.Repeat("5e", 32))
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
