@@ -19,8 +19,9 @@ var (
 	ingest = auth.Allow(auth.RoleWrite, auth.RoleAdmin)
 	// readers look people up: support agents too.
 	readers = auth.Allow(auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin)
-	// bulk reads every profile at once: not for support agents, who find
-	// one customer at a time.
+	// bulk reads many people at once (every profile, the review queue's
+	// pairs, a prefix search over personal data): not for support agents,
+	// who find one customer at a time by an exact identifier.
 	bulk = auth.Allow(auth.RoleRead, auth.RoleSteward, auth.RoleAdmin)
 	// stewards change how profiles are joined, and what segments are.
 	stewards = auth.Allow(auth.RoleSteward, auth.RoleAdmin)
@@ -67,10 +68,10 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.lookup":                readers,
 	"Query.identifier":            readers,
 	"Query.profiles":              bulk,
-	"Query.search":                readers,
+	"Query.search":                bulk, // support: refusalHints
 	"Query.matching":              readers,
 	"Query.segment":               readers,
-	"Query.reviewQueue":           readers,
+	"Query.reviewQueue":           bulk,
 	"Query.auditLog":              readers,
 	"Query.auditEntry":            readers,
 	"Query.matchPreview":          stewards,
@@ -137,6 +138,12 @@ func (r routeRule) what() string {
 // for every reading key (GraphiQL's documentation pane needs it).
 var devPolicies = map[string]auth.Policy{"Query.__schema": readers, "Query.__type": readers}
 
+// refusalHints say why a role is refused a field, and what to use instead.
+var refusalHints = map[string]map[auth.Role]string{
+	"Query.search": {auth.RoleSupport: ": its query argument is a prefix search over personal data, which could enumerate " +
+		"customers; a support key finds a customer by an exact identifier with lookup(type, value), identifier(type, value) or profile(id)"},
+}
+
 // checkRootField enforces graphqlPolicies: a field without an entry is
 // denied to everyone.
 func (s *Server) checkRootField(ctx context.Context, object, field string) error {
@@ -149,7 +156,7 @@ func (s *Server) checkRootField(ctx context.Context, object, field string) error
 	}
 	c := resolver.CallerOf(ctx)
 	if !pol.Allows(c.Role) {
-		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
+		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key%s", object, field, pol, c.Role, refusalHints[object+"."+field][c.Role])
 	}
 	return nil
 }
