@@ -70,7 +70,9 @@ func (r *Rules) walk(v any, parent, key string, kind Kind) any {
 		}
 		return Scrub(x)
 	case json.Number:
-		if kind != None {
+		// Counts and small numbers stay; a phone or date written as a
+		// number does not.
+		if kind != None && len(strings.TrimLeft(x.String(), "-")) >= 4 {
 			return Value(kind, x.String())
 		}
 		return x

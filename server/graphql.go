@@ -23,7 +23,6 @@ import (
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
-	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/schema"
 )
@@ -233,7 +232,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	}
 	if resolver.Masked(ctx) {
 		// Messages may quote what was asked for or found.
-		gerr.Message = mask.Scrub(gerr.Message)
+		gerr.Message = resolver.Scrub(gerr.Message)
 	}
 	s.metrics.graphqlErrors.WithLabelValues(fmt.Sprint(gerr.Extensions["code"])).Inc()
 	return gerr

@@ -49,8 +49,17 @@ func (b *syncBuffer) String() string {
 
 func newKeyFixture(t *testing.T, open storetest.Opener, log *slog.Logger) *keyFixture {
 	t.Helper()
+	return newKeyFixtureWith(t, open, log, nil)
+}
+
+// newKeyFixtureWith also adjusts the server's configuration (nil for none).
+func newKeyFixtureWith(t *testing.T, open storetest.Opener, log *slog.Logger, configure func(*server.Config)) *keyFixture {
+	t.Helper()
 	kf := &keyFixture{}
 	f := newFixtureWith(t, open, func(cfg *server.Config) {
+		if configure != nil {
+			configure(cfg)
+		}
 		kr, err := auth.NewKeyring(auth.KeyringOptions{Store: cfg.Store.(auth.Backend).APIKeys(), Pepper: testPepper,
 			Legacy: auth.Legacy(cfg.Keys)})
 		if err != nil {
