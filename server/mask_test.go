@@ -85,15 +85,16 @@ func newMaskPerson(seed uint64) maskPerson {
 		b[i] = "abcdefghijklmnopqrstuvwxyz"[rng.IntN(26)]
 	}
 	m := string(b)
-	return maskPerson{m: m, email: "zq" + m + "@corp.io", name: "Zebediah " + strings.ToUpper(m[:1]) + m[1:],
+	return maskPerson{m: m, email: "zq" + m[:40] + "@corp.io", name: "Zebediah " + strings.ToUpper(m[:1]) + m[1:],
 		street: "17 " + m + " Lane", city: "City" + m, device: "dev-" + m, ad: "ad-" + m, loyal: "LC-" + m,
 		userID: fmt.Sprintf("u-mask-%d", seed)} // user and anonymous IDs are not masked: agents look customers up by them
 }
 
-// raw lists what must never reach a support answer: each marker, the
+// raw lists what must never reach a support answer: each marker (all
+// start with the same 20 letters; an email's local part holds 40), the
 // phone's digits, the birthday's day, the IP's tail.
 func (p maskPerson) raw() []string {
-	return []string{p.m, "edge_", "5550134", "555-0134", "1987-04-19", "04-19", "113.77", "Zebediah"}
+	return []string{p.m[:20], "edge_", "5550134", "555-0134", "1987-04-19", "04-19", "113.77", "Zebediah"}
 }
 
 // TestSupportSeesMaskedValues sends a person with markers in every personal
@@ -153,7 +154,7 @@ func TestSupportSeesMaskedValues(t *testing.T) {
 						}
 						continue
 					}
-					if path.name != "audit log" && !strings.Contains(string(body), p.m) {
+					if path.name != "audit log" && !strings.Contains(string(body), p.m[:20]) {
 						t.Errorf("%s as %s: the marker is missing, so not unmasked: %s", path.name, role, body)
 					}
 				}
@@ -205,7 +206,7 @@ func TestSupportFindsByExactIdentifierOnly(t *testing.T) {
 				t.Errorf("support's review queue: %+v", r.Errors)
 			}
 			// A miss, even one letter off a customer's email, says nothing.
-			near := "zq" + p.m[:len(p.m)-1] + "x@corp.io"
+			near := "zq" + p.m[:39] + "x@corp.io"
 			for _, q := range []struct{ name, query string }{
 				{"lookup", `query($v:String!){lookup(type:"email",value:$v){id email}}`},
 				{"identifier", `query($v:String!){identifier(type:"email",value:$v){value}}`},
