@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -268,5 +269,46 @@ func subscribeNext(t *testing.T, f *fixture, key, query string, vars map[string]
 		case "error", "complete":
 			t.Fatalf("subscription ended: %s", data)
 		}
+	}
+}
+
+// TestConsoleSupportView: the console shows a support agent what the API
+// shows (masked), finds customers by a whole identifier only, and says
+// nothing on a miss; a read key's console shows the values whole.
+func TestConsoleSupportView(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			kf := newKeyFixture(t, b.Open, nil)
+			kf.send(t, "/v1/identify", `{"userId":"ann-1","traits":{"name":"Ann Lee","email":"ann@corp.io","phone":"(415) 555-0134","birthday":"1987-04-19"},
+				"context":{"ip":"203.0.113.77"},"messageId":"cs1"}`)
+			agent := newBrowser(t, kf.url)
+			agent.signIn(kf.create(t, auth.RoleSupport))
+			raw := []string{"Ann Lee", "ann@corp.io", "5550134", "555-0134", "1987-04-19", "113.77", "edge_"}
+			for _, q := range []string{"415.555.0134", "ANN@corp.io", "user_id:ann-1"} {
+				code, page := agent.follow("/console/search?q=" + url.QueryEscape(q))
+				if code != 200 || !strings.Contains(page, "A. L.") || !strings.Contains(page, "a***@c***.io") || !strings.Contains(page, "Support (personal data masked)") {
+					t.Errorf("support's console, %q: %d\n%s", q, code, page)
+				}
+				for _, r := range raw {
+					if strings.Contains(page, r) {
+						t.Errorf("support's console, %q: %q is on the page", q, r)
+					}
+				}
+				if strings.Contains(page, `href="/console/review"`) {
+					t.Errorf("support's console links the review queue")
+				}
+			}
+			for q, want := range map[string]string{"an": "whole identifier", "nobody@corp.io": "No customer has that identifier"} {
+				code, page := agent.follow("/console/search?q=" + url.QueryEscape(q))
+				if code != 200 || !strings.Contains(page, want) || strings.Contains(page, "/console/profiles/") {
+					t.Errorf("support's console, %q: %d, want %q and no profile\n%s", q, code, want, page)
+				}
+			}
+			reader := newBrowser(t, kf.url)
+			reader.signIn(kf.create(t, auth.RoleRead))
+			if _, page := reader.follow("/console/search?q=" + url.QueryEscape("ann@corp.io")); !strings.Contains(page, "Ann Lee") {
+				t.Errorf("read key's console does not show the name whole:\n%s", page)
+			}
+		})
 	}
 }
