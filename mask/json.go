@@ -13,9 +13,19 @@ import (
 // personal key, whatever its depth or shape; the value of an identifier
 // object ({"type", "value"}) by its type; the values a comparison compared
 // ({"field", "a", "b"}) by the field; and, in every other string, what
-// looks like an email, phone number or IP address (Scrub). kind is the
-// document's own kind when it is all personal (a trait's value), else None.
+// looks like an email, phone number or IP address (Scrub). key is the
+// document's own key, if any (a trait's path).
 func (r *Rules) JSON(data []byte, key string) ([]byte, error) {
+	return r.document(data, key, r.KindOfKey("", key))
+}
+
+// JSONAs masks every string and long number of a JSON document as kind,
+// whatever its keys (a value whose meaning only its producer knows).
+func (r *Rules) JSONAs(data []byte, kind Kind) ([]byte, error) {
+	return r.document(data, "", kind)
+}
+
+func (r *Rules) document(data []byte, key string, kind Kind) ([]byte, error) {
 	if len(bytes.TrimSpace(data)) == 0 || string(bytes.TrimSpace(data)) == "null" {
 		return data, nil
 	}
@@ -25,7 +35,7 @@ func (r *Rules) JSON(data []byte, key string) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("mask: json: %w", err)
 	}
-	return json.Marshal(r.walk(v, "", key, r.KindOfKey("", key)))
+	return json.Marshal(r.walk(v, "", key, kind))
 }
 
 // walk masks v, found under key in an object under parent; kind is set

@@ -68,6 +68,28 @@ var (
 		}
 		return maskJSON(r, v, path)
 	}}
+	// computedValue is a computed trait's value: masked as its key says.
+	computedValue = FieldMask{Class: "computed trait value", apply: func(r *mask.Rules, fc *graphql.FieldContext, v any) any {
+		key := ""
+		if c, ok := parentResult(fc).(*schema.ComputedTraitValue); ok {
+			key = c.Key
+		}
+		return maskJSON(r, v, key)
+	}}
+	// anyValue is a value whose meaning the field does not say (a segment
+	// explanation's node may be any trait): strings and long numbers are
+	// masked whatever their keys; booleans and small numbers stay.
+	anyValue = FieldMask{Class: "any value", apply: func(r *mask.Rules, _ *graphql.FieldContext, v any) any {
+		j, ok := v.(schema.JSON)
+		if !ok {
+			return mapStrings(v, func(s string) string { return mask.Value(mask.Other, s) })
+		}
+		out, err := r.JSONAs(j, mask.Other)
+		if err != nil {
+			out = []byte(`"***"`)
+		}
+		return schema.JSON(out)
+	}}
 	// freeText may quote anything a person wrote: what looks like an
 	// email, phone or IP address is masked.
 	freeText = FieldMask{Class: "free text", apply: func(_ *mask.Rules, _ *graphql.FieldContext, v any) any {
@@ -133,6 +155,16 @@ var FieldMasks = map[string]FieldMask{
 	"MatchPreview.next": notPersonal, "BulkResult.id": opaque, "BulkResult.error": freeText, "BulkResult.code": notPersonal,
 	"ApiKey.id": notPersonal, "ApiKey.role": notPersonal, "ApiKey.name": notPersonal, "ApiKey.state": notPersonal,
 	"ApiKey.replacedBy": notPersonal, "NewApiKey.key": opaque,
+	// Segments and computed traits.
+	"ComputedTraitValue.key": notPersonal, "ComputedTraitValue.value": computedValue, "ComputedTraitValue.type": notPersonal,
+	"ComputedTrait.key": notPersonal, "ComputedTrait.definition": freeText,
+	"SegmentEdge.cursor": notPersonal, "ComputedTraitEdge.cursor": notPersonal,
+	"DefinitionCheck.type": notPersonal, "DefinitionError.code": notPersonal, "DefinitionError.message": freeText, "DefinitionError.hint": freeText,
+	"MembershipExplanation.profileId": notPersonal, "ExplainNode.text": freeText, "ExplainNode.value": anyValue,
+	"ExplainEvent.name": freeText, "ExplainEvent.messageId": freeText,
+	"SegmentMembershipChange.sequence": notPersonal, "SegmentMembershipChange.segment": notPersonal,
+	"SegmentMembershipChange.profileId": notPersonal, "SegmentMembershipChange.direction": notPersonal,
+	"SegmentMembershipChange.reason": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.

@@ -67,10 +67,11 @@ type proc struct {
 	log  *bytes.Buffer
 }
 
-func startServe(t *testing.T, addr, store string) *proc {
+// startServe runs idgraph serve on the store, with more flags if given.
+func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 	t.Helper()
 	p := &proc{addr: addr, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey)
+	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey}, flags...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
