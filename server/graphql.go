@@ -106,6 +106,8 @@ func (s *Server) graphqlHandler() http.Handler {
 			if err := s.checkRootField(ctx, fc.Object, fc.Field.Name); err != nil {
 				return nil, err
 			}
+		} else if err := s.checkNestedField(ctx, fc.Object, fc.Field.Name); err != nil {
+			return nil, err
 		}
 		return next(ctx)
 	})

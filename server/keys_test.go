@@ -53,7 +53,7 @@ func newKeyFixture(t *testing.T, open storetest.Opener, log *slog.Logger) *keyFi
 }
 
 // newKeyFixtureWith also adjusts the server's configuration (nil for none).
-func newKeyFixtureWith(t *testing.T, open storetest.Opener, log *slog.Logger, configure func(*server.Config)) *keyFixture {
+func newKeyFixtureWith(t *testing.T, open storetest.Opener, log *slog.Logger, configure func(*server.Config), options ...func(*graph.Stitcher)) *keyFixture {
 	t.Helper()
 	kf := &keyFixture{}
 	f := newFixtureWith(t, open, func(cfg *server.Config) {
@@ -73,7 +73,7 @@ func newKeyFixtureWith(t *testing.T, open storetest.Opener, log *slog.Logger, co
 		if log != nil {
 			cfg.Log = log
 		}
-	})
+	}, options...)
 	kf.fixture = f
 	return kf
 }

@@ -15,9 +15,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -308,6 +310,42 @@ func TestConsoleSupportView(t *testing.T) {
 			reader.signIn(kf.create(t, auth.RoleRead))
 			if _, page := reader.follow("/console/search?q=" + url.QueryEscape("ann@corp.io")); !strings.Contains(page, "Ann Lee") {
 				t.Errorf("read key's console does not show the name whole:\n%s", page)
+			}
+		})
+	}
+}
+
+// TestSupportSegments: a support key reads a segment and a membership
+// explanation masked, and may not list a segment's members or follow
+// every member's changes (bulk reads).
+func TestSupportSegments(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
+				cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
+				if err := cfg.Segments.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
+			p := newMaskPerson(3)
+			kf.send(t, "/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q,"plan":"pro"},"messageId":"s1"}`, p.userID, p.email))
+			def := fmt.Sprintf(`trait("plan") = "pro" and trait("email") = %q`, p.email)
+			kf.mustAs(t, stewKey, `mutation($d:String!){createSegment(key:"vip",definition:$d){key}}`, map[string]any{"d": def})
+			kf.await(t, `{segment(key:"vip"){size}}`, "segment.size", "1")
+			id := get(kf.must(t, `query($u:String!){lookup(type:"user_id",value:$u){id}}`, map[string]any{"u": p.userID}), "lookup.id").(string)
+			support := kf.create(t, auth.RoleSupport)
+			r := kf.mustAs(t, support, `query($id:ID!){segment(key:"vip"){key size definition}
+				explainMembership(profileId:$id,segment:"vip"){nodes{text value}}
+				profile(id:$id){segments computedTraits{key value}}}`, map[string]any{"id": id})
+			body := string(mustJSON(r))
+			if strings.Contains(body, p.m[:20]) || !strings.Contains(body, "z***@c***.io") || !strings.Contains(body, `"segments":["vip"]`) {
+				t.Errorf("support's segment reads: %s", body)
+			}
+			if r := kf.gql(t, support, `{segment(key:"vip"){members{edges{node{id}}}}}`, nil); r.code() != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, "Segment.members") {
+				t.Errorf("support listed a segment's members: %s", mustJSON(r))
+			}
+			if r := kf.gql(t, readKey, `{segment(key:"vip"){members{edges{node{email}}}}}`, nil); len(r.Errors) > 0 || !strings.Contains(string(mustJSON(r)), p.email) {
+				t.Errorf("read key's members: %s", mustJSON(r))
 			}
 		})
 	}

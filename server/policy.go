@@ -105,7 +105,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.rotateApiKey":                 admins,
 	"Mutation.revokeApiKey":                 admins,
 	"Subscription.profileChanged":           readers,
-	"Subscription.segmentMembershipChanged": readers,
+	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
 }
 
 type policyKey struct{}
@@ -151,6 +151,21 @@ func (r routeRule) what() string {
 // devPolicies replace graphqlPolicies' entries in dev mode: introspection
 // for every reading key (GraphiQL's documentation pane needs it).
 var devPolicies = map[string]auth.Policy{"Query.__schema": readers, "Query.__type": readers}
+
+// nestedPolicies guard nested fields that list many people: the root
+// field's policy lets support in, these keep support to one customer.
+var nestedPolicies = map[string]auth.Policy{
+	"Segment.members": bulk,
+}
+
+// checkNestedField enforces nestedPolicies.
+func (s *Server) checkNestedField(ctx context.Context, object, field string) error {
+	pol, ok := nestedPolicies[object+"."+field]
+	if c := resolver.CallerOf(ctx); ok && !pol.Allows(c.Role) {
+		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
+	}
+	return nil
+}
 
 // refusalHints say why a role is refused a field, and what to use instead.
 var refusalHints = map[string]map[auth.Role]string{
