@@ -350,3 +350,70 @@ func TestSupportSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestConfiguredPersonalKeysOverHTTP: random trait keys configured with
+// --personal-keys (random kinds, written in another case by the sender,
+// some nested, some in event properties) never reach a support answer
+// raw, and reach a read key's whole.
+func TestConfiguredPersonalKeysOverHTTP(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 3))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abcdefghijklmnopqrstuvwxyz"[rng.IntN(26)]
+		}
+		return string(b)
+	}
+	var specs []string
+	traits, props := map[string]any{}, map[string]any{}
+	var markers []string
+	for i := range 24 {
+		key := word(4+rng.IntN(6)) + "_" + word(3)
+		spec := key
+		if rng.IntN(2) == 0 {
+			spec += "=" + string(mask.Kinds[rng.IntN(len(mask.Kinds))])
+		}
+		specs = append(specs, spec)
+		marker := "M" + word(63)
+		markers = append(markers, marker[1:41])
+		written := key
+		if rng.IntN(2) == 0 {
+			written = strings.ToUpper(key)
+		}
+		switch i % 3 {
+		case 0:
+			traits[written] = marker
+		case 1:
+			traits["extra"+word(3)] = map[string]any{written: marker}
+		default:
+			props[written] = []any{marker}
+		}
+	}
+	rules, err := mask.NewRules(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			kf := newKeyFixtureWith(t, b.Open, nil, func(c *server.Config) { c.Masking = rules })
+			kf.send(t, "/v1/identify", string(mustJSON(map[string]any{"userId": "u-fuzz", "traits": traits, "messageId": "f1"})))
+			kf.send(t, "/v1/track", string(mustJSON(map[string]any{"userId": "u-fuzz", "event": "X", "properties": props, "messageId": "f2"})))
+			const q = `{lookup(type:"user_id",value:"u-fuzz"){traits traitSources{path value} events{edges{node{properties traits}}}}}`
+			masked := string(mustJSON(kf.mustAs(t, kf.create(t, auth.RoleSupport), q, nil)))
+			whole := string(mustJSON(kf.must(t, q, nil)))
+			leaked := 0
+			for _, m := range markers {
+				if strings.Contains(masked, m) {
+					leaked++
+				}
+				if !strings.Contains(whole, m) {
+					t.Errorf("read key lacks marker %s", m)
+				}
+			}
+			t.Logf("%d configured keys, %d markers leaked to support", len(specs), leaked)
+			if leaked > 0 {
+				t.Errorf("support's answer: %s", masked)
+			}
+		})
+	}
+}
