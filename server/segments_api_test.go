@@ -240,16 +240,18 @@ func TestSegmentInsightOverGraphQL(t *testing.T) {
 
 			// previewSegment: the exact count and a sample, nothing saved.
 			const preview = `query($def: String!, $n: Int) { previewSegment(definition: $def, sample: $n) { count profiles sample { id } } }`
-			d := f.must(t, preview, map[string]any{"def": `events("Order Completed").exists()`, "n": 1})
+			// (a full scan: steward keys only)
+			d := f.mustAs(t, stewKey, preview, map[string]any{"def": `events("Order Completed").exists()`, "n": 1})
 			if line(get(d, "previewSegment.count"), get(d, "previewSegment.profiles"), len(get(d, "previewSegment.sample").([]any))) != "2 3 1" {
 				t.Errorf("preview: %v", d)
 			}
-			d = f.must(t, preview, map[string]any{"def": `in_segment("buyer") and events("Order Completed").count() >= 2`})
+			d = f.mustAs(t, stewKey, preview, map[string]any{"def": `in_segment("buyer") and events("Order Completed").count() >= 2`})
 			if line(get(d, "previewSegment.count"), get(d, "previewSegment.sample.0.id")) != "1 "+u1 {
 				t.Errorf("preview reading a segment: %v (u-1 is %s)", d, u1)
 			}
-			f.refused(t, readKey, preview, map[string]any{"def": `events("x").within(400d).exists()`}, "BAD_USER_INPUT", "BAD_WINDOW")
-			f.refused(t, readKey, preview, map[string]any{"def": buyerSrc, "n": 101}, "BAD_USER_INPUT", "sample")
+			f.refused(t, stewKey, preview, map[string]any{"def": `events("x").within(400d).exists()`}, "BAD_USER_INPUT", "BAD_WINDOW")
+			f.refused(t, stewKey, preview, map[string]any{"def": buyerSrc, "n": 101}, "BAD_USER_INPUT", "sample")
+			f.refused(t, readKey, preview, map[string]any{"def": buyerSrc}, "FORBIDDEN")
 			if d := f.must(t, `{ segments { edges { node { key } } } }`, nil); len(get(d, "segments.edges").([]any)) != 1 {
 				t.Errorf("a preview or a validation saved something: %v", d)
 			}
