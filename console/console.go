@@ -39,6 +39,9 @@ type Role string
 const (
 	RoleRead    Role = "read"
 	RoleSteward Role = "steward"
+	// RoleSupport looks customers up by a whole identifier only, and sees
+	// personal data masked (the API masks it: docs/security.md, Masking).
+	RoleSupport Role = "support"
 )
 
 // Config wires the console to the API.
@@ -311,6 +314,7 @@ type pageData struct {
 	Notice  string
 	Next    string
 	Steward bool
+	Support bool
 	CSRF    string
 	Signed  bool
 	Data    any
@@ -321,7 +325,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page 
 		s = sessionOf(r)
 	}
 	if s != nil {
-		d.Signed, d.Steward, d.CSRF = true, s.role == RoleSteward, s.csrf
+		d.Signed, d.Steward, d.Support, d.CSRF = true, s.role == RoleSteward, s.role == RoleSupport, s.csrf
 	}
 	if d.Notice == "" {
 		d.Notice = r.URL.Query().Get("notice")

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -170,22 +171,34 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/profiles/"+url.PathEscape(q), http.StatusSeeOther)
 		return
 	}
-	if typ := identifierType(q); typ != "" {
+	typ, value := identifierType(q), q
+	if t, v, ok := strings.Cut(q, ":"); ok && typedIdentifier.MatchString(t) && v != "" {
+		typ, value = t, v // user_id:u-42
+	}
+	support := sessionOf(r) != nil && sessionOf(r).role == RoleSupport
+	if typ != "" {
 		var out struct {
 			Identifier *struct {
 				Type, Value string
 				Profile     struct{ ID string }
 			}
 		}
-		err := c.query(r, Operations["lookup"], map[string]any{"type": typ, "value": q}, &out)
+		err := c.query(r, Operations["lookup"], map[string]any{"type": typ, "value": value}, &out)
 		if err == nil && out.Identifier != nil {
 			notice := ""
-			if out.Identifier.Value != q {
+			if out.Identifier.Value != value && !support {
 				notice = fmt.Sprintf("Found %s %s (you typed %q; %ss are normalised as lookup does).", typ, out.Identifier.Value, q, typ)
 			}
 			http.Redirect(w, r, "/console/profiles/"+url.PathEscape(out.Identifier.Profile.ID)+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
 			return
 		}
+	}
+	if support {
+		// No prefix search over personal data for support, so no
+		// enumeration; and a miss says nothing about near matches.
+		d.Data = map[string]any{"Query": q, "ExactOnly": true, "Tried": typ != ""}
+		c.render(w, r, http.StatusOK, "search", nil, d)
+		return
 	}
 	var out struct{ Search []searchHit }
 	if err := c.query(r, Operations["search"], map[string]any{"q": q}, &out); err != nil {
@@ -205,6 +218,9 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 	d.Data = map[string]any{"Query": q, "Hits": out.Search}
 	c.render(w, r, http.StatusOK, "search", nil, d)
 }
+
+// typedIdentifier is the type part of a query typed as type:value.
+var typedIdentifier = regexp.MustCompile(`^[a-z][a-z0-9_]{1,31}$`)
 
 // identifierType guesses whether a query is a whole email or phone number.
 func identifierType(q string) string {

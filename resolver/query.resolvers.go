@@ -169,6 +169,11 @@ func (r *queryResolver) Identifier(ctx context.Context, typeArg string, value st
 	}
 	n := ns[0]
 	if n == nil {
+		if Masked(ctx) {
+			// A miss tells a support agent nothing: not the normalised
+			// value, not a near match.
+			return nil, errNoSuchCustomer
+		}
 		return nil, graph.Errorf(graph.KindNotFound, "no identifier %s", k)
 	}
 	return n, nil

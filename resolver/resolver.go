@@ -13,6 +13,7 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/schema"
 	"github.com/idgraph/idgraph/segments"
@@ -36,6 +37,9 @@ type Resolver struct {
 	Backfill func(*segments.Definition)
 	// Keyring creates, rotates, revokes and lists keys (admin).
 	Keyring *auth.Keyring
+	// Masking says which keys and identifier types hold personal data,
+	// masked for support keys (nil: mask.Default).
+	Masking *mask.Rules
 }
 
 // segments returns the segments engine, or says that segments are off.

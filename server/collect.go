@@ -124,6 +124,8 @@ func (s *Server) consoleRole(ctx context.Context, k string) (console.Role, error
 		return "", fmt.Errorf("a %s key cannot sign in: use a read, support, steward or admin key", p.Role)
 	case stewards.Allows(p.Role):
 		return console.RoleSteward, nil
+	case resolver.MaskedRole(p.Role):
+		return console.RoleSupport, nil
 	}
 	return console.RoleRead, nil
 }

@@ -47,7 +47,7 @@ const (
 // a browser, each query costed, depth-limited and authenticated.
 func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
-		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring}
+		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking}
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
@@ -106,9 +106,13 @@ func (s *Server) graphqlHandler() http.Handler {
 			if err := s.checkRootField(ctx, fc.Object, fc.Field.Name); err != nil {
 				return nil, err
 			}
+		} else if err := s.checkNestedField(ctx, fc.Object, fc.Field.Name); err != nil {
+			return nil, err
 		}
 		return next(ctx)
 	})
+	// Support keys see personal data masked: one middleware, every field.
+	h.AroundFields(res.MaskFields)
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.recovered("graphql", p)
@@ -235,6 +239,10 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 		s.log.Error("graphql", "err", err, "path", gerr.Path.String())
 		gerr.Message = "internal error"
 		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindInternal]}
+	}
+	if resolver.Masked(ctx) {
+		// Messages may quote what was asked for or found.
+		gerr.Message = resolver.Scrub(gerr.Message)
 	}
 	s.metrics.graphqlErrors.WithLabelValues(fmt.Sprint(gerr.Extensions["code"])).Inc()
 	return gerr

@@ -19,8 +19,9 @@ var (
 	ingest = auth.Allow(auth.RoleWrite, auth.RoleAdmin)
 	// readers look people up: support agents too.
 	readers = auth.Allow(auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin)
-	// bulk reads every profile at once: not for support agents, who find
-	// one customer at a time.
+	// bulk reads many people at once (every profile, the review queue's
+	// pairs, a prefix search over personal data): not for support agents,
+	// who find one customer at a time by an exact identifier.
 	bulk = auth.Allow(auth.RoleRead, auth.RoleSteward, auth.RoleAdmin)
 	// stewards change how profiles are joined, and what segments are.
 	stewards = auth.Allow(auth.RoleSteward, auth.RoleAdmin)
@@ -67,7 +68,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.lookup":                          readers,
 	"Query.identifier":                      readers,
 	"Query.profiles":                        bulk,
-	"Query.search":                          readers,
+	"Query.search":                          bulk, // support: refusalHints
 	"Query.matching":                        readers,
 	"Query.segment":                         readers,
 	"Query.segments":                        readers,
@@ -76,7 +77,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.validateDefinition":              readers,
 	"Query.previewSegment":                  stewards, // a full scan: for those who write definitions
 	"Query.explainMembership":               readers,
-	"Query.reviewQueue":                     readers,
+	"Query.reviewQueue":                     bulk,
 	"Query.auditLog":                        readers,
 	"Query.auditEntry":                      readers,
 	"Query.matchPreview":                    stewards,
@@ -104,7 +105,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.rotateApiKey":                 admins,
 	"Mutation.revokeApiKey":                 admins,
 	"Subscription.profileChanged":           readers,
-	"Subscription.segmentMembershipChanged": readers,
+	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
 }
 
 type policyKey struct{}
@@ -151,6 +152,27 @@ func (r routeRule) what() string {
 // for every reading key (GraphiQL's documentation pane needs it).
 var devPolicies = map[string]auth.Policy{"Query.__schema": readers, "Query.__type": readers}
 
+// nestedPolicies guard nested fields that list many people: the root
+// field's policy lets support in, these keep support to one customer.
+var nestedPolicies = map[string]auth.Policy{
+	"Segment.members": bulk,
+}
+
+// checkNestedField enforces nestedPolicies.
+func (s *Server) checkNestedField(ctx context.Context, object, field string) error {
+	pol, ok := nestedPolicies[object+"."+field]
+	if c := resolver.CallerOf(ctx); ok && !pol.Allows(c.Role) {
+		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
+	}
+	return nil
+}
+
+// refusalHints say why a role is refused a field, and what to use instead.
+var refusalHints = map[string]map[auth.Role]string{
+	"Query.search": {auth.RoleSupport: ": its query argument is a prefix search over personal data, which could enumerate " +
+		"customers; a support key finds a customer by an exact identifier with lookup(type, value), identifier(type, value) or profile(id)"},
+}
+
 // checkRootField enforces graphqlPolicies: a field without an entry is
 // denied to everyone.
 func (s *Server) checkRootField(ctx context.Context, object, field string) error {
@@ -163,7 +185,7 @@ func (s *Server) checkRootField(ctx context.Context, object, field string) error
 	}
 	c := resolver.CallerOf(ctx)
 	if !pol.Allows(c.Role) {
-		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key", object, field, pol, c.Role)
+		return graph.Errorf(graph.KindForbidden, "%s.%s needs %s; this is a %s key%s", object, field, pol, c.Role, refusalHints[object+"."+field][c.Role])
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
+	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segments"
 )
@@ -69,6 +70,9 @@ type Config struct {
 	MaxPage       int
 	// CORSOrigins may call the GraphQL API from a browser ("*" for any).
 	CORSOrigins []string
+	// Masking says which keys and identifier types hold personal data,
+	// masked for support keys (nil: mask.Default; serve --personal-keys).
+	Masking *mask.Rules
 	// CollectOrigins may send to the collection routes from a browser;
 	// empty means any, since write keys are public (they ship in pages).
 	CollectOrigins []string

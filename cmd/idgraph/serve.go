@@ -20,6 +20,7 @@ import (
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
@@ -54,10 +55,15 @@ func serve(ctx context.Context, args []string) error {
 	accept := fs.Float64("accept", graph.DefaultMatchConfig().Accept, "match probability at or above which a probabilistic edge joins profiles")
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	withSegments := fs.Bool("segments", envBool("IDGRAPH_SEGMENTS", false), "maintain segments and computed traits (docs/segments.md): stitching records what changed in each profile's data, and the engine evaluates it in the background")
+	personalKeys := fs.String("personal-keys", env("IDGRAPH_PERSONAL_KEYS", ""), "comma-separated trait, property and context keys (also identifier types) holding personal data besides the built-in ones, masked for support keys: key (first character kept) or key=kind, kind one of email, phone, name, address, birthday, ip, device, other (docs/security.md, Masking)")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	masking, err := mask.NewRules(splitList(*personalKeys))
+	if err != nil {
+		return fmt.Errorf("serve: --personal-keys: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -155,7 +161,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Dev: *dev})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Dev: *dev, Masking: masking})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
