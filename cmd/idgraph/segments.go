@@ -86,7 +86,7 @@ func segmentsPlan(ctx context.Context, name, role string, args []string, preview
 }
 
 func runSegmentsDiff(ctx context.Context, args []string) error {
-	_, dir, plan, err := segmentsPlan(ctx, "diff", "read", args, true)
+	_, dir, plan, err := segmentsPlan(ctx, "diff", "steward", args, true)
 	if err != nil {
 		return err
 	}

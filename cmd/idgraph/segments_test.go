@@ -56,7 +56,7 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 				}
 			}
 
-			out := run(true, "segments", "diff", dir, "--server", url, "--key", testReadKey)
+			out := run(true, "segments", "diff", dir, "--server", url, "--key", testStewardKey)
 			want(out, `new +a_vip +.*: UNKNOWN_REFERENCE: .*`, `new +anon +5 members with .*anon.seg`, `new +known +5 members with .*known.seg`)
 
 			out = run(false, "segments", "apply", dir, "--server", url, "--key", testReadKey)
@@ -77,7 +77,7 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 					t.Fatalf("not backfilled after 60 s:\n%s", out)
 				}
 				time.Sleep(100 * time.Millisecond)
-				out = run(true, "segments", "diff", dir, "--server", url, "--key", testReadKey)
+				out = run(true, "segments", "diff", dir, "--server", url, "--key", testStewardKey)
 			}
 			want(out, `unchanged +a_vip +version 1, LIVE, 5 members`, `unchanged +anon +version 1, LIVE, 5 members`, `unchanged +known +version 1, LIVE, 5 members`)
 
@@ -85,7 +85,7 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 			write("known.seg", `has_id("user_id") and id_count("user_id") >= 2`)
 			write("bad.seg", "has_id(\"user_id\") and\n  events(\"x\").within(0d).exists()")
 			os.Remove(filepath.Join(dir, "anon.seg"))
-			out = run(true, "segments", "diff", dir, "--server", url, "--key", testReadKey)
+			out = run(true, "segments", "diff", dir, "--server", url, "--key", testStewardKey)
 			want(out, `changed +known +version 1, LIVE, 5 members; 0 members with .*known.seg`,
 				`absent +anon +version 1, LIVE, 5 members; not in .*: left alone`,
 				`new +bad +.*bad.seg:2:22: BAD_WINDOW: window 0d is not positive .*`, `unchanged +a_vip +version 1, LIVE, 5 members`)
@@ -102,7 +102,7 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 				t.Errorf("explain an unknown segment:\n%s", out)
 			}
 			os.Remove(filepath.Join(dir, "bad.seg"))
-			out = run(true, "segments", "diff", dir, "--server", url, "--key", testReadKey)
+			out = run(true, "segments", "diff", dir, "--server", url, "--key", testStewardKey)
 			want(out, `unchanged +known +version 2, .*`)
 		})
 	}
