@@ -88,12 +88,12 @@ type Head struct {
 // DeadLetter is a record that was given up on after the whole retry
 // schedule, with the last answer.
 type DeadLetter struct {
-	Destination string                 `json:"destination"`
+	Destination string                `json:"destination"`
 	Record      segments.ChangeRecord `json:"record"`
-	Attempts    int                    `json:"attempts"`
-	LastStatus  int                    `json:"lastStatus,omitempty"`
-	LastError   string                 `json:"lastError,omitempty"`
-	At          time.Time              `json:"at"`
+	Attempts    int                   `json:"attempts"`
+	LastStatus  int                   `json:"lastStatus,omitempty"`
+	LastError   string                `json:"lastError,omitempty"`
+	At          time.Time             `json:"at"`
 }
 
 // Store keeps destinations and their delivery state. Every backend

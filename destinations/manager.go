@@ -137,7 +137,9 @@ func (m *Manager) checkSegment(ctx context.Context, key string) error {
 }
 
 // List returns every destination, oldest first.
-func (m *Manager) List(ctx context.Context) ([]*Destination, error) { return m.o.Store.Destinations(ctx) }
+func (m *Manager) List(ctx context.Context) ([]*Destination, error) {
+	return m.o.Store.Destinations(ctx)
+}
 
 // Get returns one destination.
 func (m *Manager) Get(ctx context.Context, id string) (*Destination, error) {
