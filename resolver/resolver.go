@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/match"
@@ -36,6 +37,9 @@ type Resolver struct {
 	Backfill func(*segments.Definition)
 	// Keyring creates, rotates, revokes and lists keys (admin).
 	Keyring *auth.Keyring
+	// Destinations manages webhook destinations (admin; nil: serve
+	// without --segments).
+	Destinations *destinations.Manager
 }
 
 // segments returns the segments engine, or says that segments are off.
