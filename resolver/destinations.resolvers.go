@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/destinations"
-	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
 )
 
@@ -184,15 +183,3 @@ type (
 	destinationResolver       struct{ *Resolver }
 	destinationHealthResolver struct{ *Resolver }
 )
-
-// destinations returns the destinations manager for an admin caller, or
-// says that destinations are off.
-func (r *Resolver) destinations(ctx context.Context) (*destinations.Manager, error) {
-	if err := admin(ctx); err != nil {
-		return nil, err
-	}
-	if r.Destinations == nil {
-		return nil, graph.Errorf(graph.KindInvalid, "destinations are off: run the server with --segments")
-	}
-	return r.Destinations, nil
-}

@@ -50,6 +50,18 @@ func (r *Resolver) segments() (*segments.Engine, error) {
 	return r.Segments, nil
 }
 
+// destinations returns the destinations manager for an admin caller, or
+// says that destinations are off.
+func (r *Resolver) destinations(ctx context.Context) (*destinations.Manager, error) {
+	if err := admin(ctx); err != nil {
+		return nil, err
+	}
+	if r.Destinations == nil {
+		return nil, graph.Errorf(graph.KindInvalid, "destinations are off: run the server with --segments")
+	}
+	return r.Destinations, nil
+}
+
 // pageSize checks a `first` argument.
 func (r *Resolver) pageSize(first *int, def int) (int, error) {
 	n := def
