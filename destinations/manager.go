@@ -529,3 +529,21 @@ func jitter(d time.Duration, share float64) time.Duration {
 	}
 	return time.Duration(float64(d) * (1 + share*(2*mrand.Float64()-1)))
 }
+
+// WakeOnChanges wraps the segments store the engine saves through, so
+// that a save recording membership changes wakes the workers at once
+// rather than at their next poll.
+func (m *Manager) WakeOnChanges(s segments.Store) segments.Store { return wakingStore{s, m} }
+
+type wakingStore struct {
+	segments.Store
+	m *Manager
+}
+
+func (w wakingStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
+	cs, err := w.Store.SaveStates(ctx, saves)
+	if len(cs) > 0 {
+		w.m.Wake()
+	}
+	return cs, err
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,16 +41,17 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		}
 		cfg.Keyring, kf.keyring, kf.admin, kf.store = kr, kr, key.String(), cfg.Store
 		seg := cfg.Store.(segments.Backend).Segments()
-		cfg.Segments = segments.NewEngine(cfg.Store, seg, segments.EngineOptions{})
-		if err := cfg.Segments.Load(context.Background()); err != nil {
-			t.Fatal(err)
-		}
 		sealer, _ := destinations.NewSealer(testPepper)
+		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
-			Segments: seg, Sealer: sealer, Schedule: []time.Duration{10 * time.Millisecond}, Poll: 20 * time.Millisecond,
+			Segments: seg, Sealer: sealer, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
 			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
 			Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Segments = segments.NewEngine(cfg.Store, cfg.Destinations.WakeOnChanges(seg), segments.EngineOptions{})
+		if err := cfg.Segments.Load(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
@@ -186,6 +188,42 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationEnabled(destination: $id, enabled: true) { enabled } }`, map[string]any{"id": id})
 			if got := h.await(t, 4); got[3] != "segment.entered vip" {
 				t.Fatalf("enabled again: %v", got)
+			}
+		})
+	}
+}
+
+// TestDeliveryLatency, on every backend: from an identify's POST to its
+// signed segment.entered at a loopback receiver (ingest, evaluation,
+// delivery), one at a time. The issue's target is p99 ≤ 250 ms; the test
+// fails only far above it, since the machine is shared.
+func TestDeliveryLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("latency")
+	}
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			f.mustAs(t, f.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			h := newHookReceiver(t)
+			d := f.mustAs(t, f.admin, `mutation($url: String!) { createDestination(name: "l", url: $url, segments: ["pro"]) { secret } }`,
+				map[string]any{"url": h.srv.URL})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			const n = 100
+			lat := make([]time.Duration, n)
+			for i := range n {
+				start := time.Now()
+				f.send(t, "/v1/identify", fmt.Sprintf(`{"userId":"lat-%d","traits":{"plan":"pro"}}`, i))
+				h.await(t, i+1)
+				lat[i] = time.Since(start)
+			}
+			slices.Sort(lat)
+			p50, p99 := lat[n/2], lat[n*99/100]
+			t.Logf("%s: identify → signed segment.entered received, %d sequential: p50 %v, p99 %v, max %v", b.Name, n, p50, p99, lat[n-1])
+			if p99 > 2*time.Second {
+				t.Fatalf("p99 %v", p99)
 			}
 		})
 	}

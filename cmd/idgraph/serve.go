@@ -144,24 +144,22 @@ func serve(ctx context.Context, args []string) error {
 		log.Info("repaired profiles joined through shared identifiers", "profiles", n)
 	}
 	var engine *segments.Engine
+	var dests *destinations.Manager
 	if *withSegments {
 		b, ok := store.(segments.Backend)
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 		stitcher.RecordDataChanges = true
-		engine = segments.NewEngine(store, b.Segments(), segments.EngineOptions{})
+		engine = segments.NewEngine(store, dests.WakeOnChanges(b.Segments()), segments.EngineOptions{})
 		if err := engine.Load(ctx); err != nil {
 			return err
 		}
 		for ref, err := range engine.Failed() {
 			log.Error("segment definition left out", "definition", ref, "err", err)
-		}
-	}
-	var dests *destinations.Manager
-	if engine != nil {
-		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout); err != nil {
-			return fmt.Errorf("serve: %w", err)
 		}
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
