@@ -32,26 +32,13 @@ func encode(v any) (string, error) {
 	return string(data), err
 }
 
-// CreateDestination stores a new destination; MERGE on the unique id
-// makes a clash a conflict rather than a second node.
+// CreateDestination stores a new destination; a taken id is a conflict.
 func (g destStore) CreateDestination(ctx context.Context, d *destinations.Destination) error {
 	data, err := encode(d)
 	if err != nil {
 		return fmt.Errorf("neo4j: create destination: %w", err)
 	}
-	recs, err := g.s.write(ctx, `MERGE (d:Destination {id: $id})
-		ON CREATE SET d.data = $data, d.fresh = true
-		ON MATCH SET d.fresh = false
-		WITH d, d.fresh AS created
-		REMOVE d.fresh
-		RETURN created`, map[string]any{"id": d.ID, "data": data})
-	if err != nil {
-		return wrap("neo4j: create destination", err)
-	}
-	if len(recs) == 0 || recs[0].Values[0] != true {
-		return graph.Errorf(graph.KindConflict, "neo4j: create destination: id %q is taken", d.ID)
-	}
-	return nil
+	return g.s.createUnique(ctx, "Destination", "destination", d.ID, data)
 }
 
 // Destination returns one destination.
@@ -90,28 +77,16 @@ func (g destStore) Destinations(ctx context.Context) ([]*destinations.Destinatio
 // the result, in one transaction.
 func (g destStore) UpdateDestination(ctx context.Context, id string, fn func(*destinations.Destination) error) (*destinations.Destination, error) {
 	var out *destinations.Destination
-	err := segStore(g).writeTx(ctx, "neo4j: update destination", func(t *tx) error {
-		recs, err := t.collect(ctx, "MATCH (d:Destination {id: $id}) SET d.lock = true REMOVE d.lock RETURN d.data",
-			map[string]any{"id": id})
+	err := g.s.updateJSON(ctx, "neo4j: update destination", "Destination", "destination", id, func(data string) (string, error) {
+		d, err := decode[destinations.Destination](data)
 		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return graph.Errorf(graph.KindNotFound, "no destination %q", id)
-		}
-		d, err := decode[destinations.Destination](recs[0].Values[0])
-		if err != nil {
-			return err
+			return "", err
 		}
 		if err := fn(d); err != nil {
-			return err
-		}
-		data, err := encode(d)
-		if err != nil {
-			return err
+			return "", err
 		}
 		out = d
-		return t.exec(ctx, "MATCH (d:Destination {id: $id}) SET d.data = $data", map[string]any{"id": id, "data": data})
+		return encode(d)
 	})
 	if err != nil {
 		return nil, err

@@ -3,10 +3,7 @@ package pebble
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-
-	cpebble "github.com/cockroachdb/pebble/v2"
 
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
@@ -38,30 +35,11 @@ func (g destStore) get(id string) (*destinations.Destination, error) {
 	return d, nil
 }
 
-func (g destStore) put(k []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := g.s.db.Set(k, data, cpebble.Sync); err != nil {
-		return &graph.Error{Kind: graph.KindUnavailable, Msg: "writing a destination record", Err: err}
-	}
-	return nil
-}
+func (g destStore) put(k []byte, v any) error { return g.s.putSync(k, v, "a destination record") }
 
 // CreateDestination stores a new destination.
 func (g destStore) CreateDestination(_ context.Context, d *destinations.Destination) error {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	if _, err := g.get(d.ID); err == nil {
-		return graph.Errorf(graph.KindConflict, "pebble: create destination: id %q is taken", d.ID)
-	} else if graph.ErrorKind(err) != graph.KindNotFound {
-		return fmt.Errorf("pebble: create destination: %w", err)
-	}
-	if err := g.put(key(pDest, []byte(d.ID)), d); err != nil {
-		return fmt.Errorf("pebble: create destination: %w", err)
-	}
-	return nil
+	return g.s.createOnce(pDest, d.ID, "destination", d)
 }
 
 // Destination returns one destination.
