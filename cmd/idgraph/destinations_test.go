@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -58,24 +57,10 @@ func TestDestinationsThroughServe(t *testing.T) {
 	defer recv.Close()
 
 	addr := freeAddr(t)
-	p := &proc{addr: addr, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--store", store, "--segments", "--model", "off",
+	p := startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
 		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	defer p.stop(t)
 	url := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not come up:\n%s", p.log)
-		}
-	}
 	gql := func(query string, vars map[string]any) map[string]any {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})

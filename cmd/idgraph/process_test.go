@@ -69,8 +69,15 @@ type proc struct {
 
 func startServe(t *testing.T, addr, store string) *proc {
 	t.Helper()
+	return startServeArgs(t, addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey)
+}
+
+// startServeArgs starts idgraph serve --addr addr with the other
+// arguments and waits until it answers /healthz.
+func startServeArgs(t *testing.T, addr string, args ...string) *proc {
+	t.Helper()
 	p := &proc{addr: addr, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey)
+	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
