@@ -28,6 +28,8 @@ type feed struct {
 	segments.Store
 	mu   sync.Mutex
 	recs []*segments.ChangeRecord
+	// hook, when set, runs once at the start of the next Changes.
+	hook func()
 }
 
 func (f *feed) add(segment, profile, dir string) uint64 {
@@ -40,6 +42,13 @@ func (f *feed) add(segment, profile, dir string) uint64 {
 }
 
 func (f *feed) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
+	f.mu.Lock()
+	hook := f.hook
+	f.hook = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*segments.ChangeRecord
@@ -489,5 +498,30 @@ func TestSecrets(t *testing.T) {
 	other, _ := destinations.NewSealer([]byte("another-pepper-0123456789"))
 	if _, err := other.Open("dst_1", sealed); err == nil {
 		t.Fatal("a secret opens under another pepper")
+	}
+}
+
+// TestConnectRacingARecord: a segment connected, and a change of it
+// recorded, between a worker's read of the destination and its read of
+// the records, is delivered (the worker reads the destination again after
+// the records).
+func TestConnectRacingARecord(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.m.Wake()
+	eventually(t, "the first message", func() bool { return len(r.requests()) == 1 })
+	f.feed.mu.Lock()
+	f.feed.hook = func() {
+		if _, err := f.m.Connect(context.Background(), d.ID, "late"); err != nil {
+			t.Error(err)
+		}
+		f.feed.add("late", "p2", segments.Entered)
+	}
+	f.feed.mu.Unlock()
+	eventually(t, "the change of the segment connected meanwhile", func() bool { return len(r.requests()) == 2 })
+	if got := r.requests()[1].msg.Data; got.Segment != "late" || got.Profile != "p2" {
+		t.Fatalf("second message %+v", got)
 	}
 }

@@ -189,6 +189,11 @@ func (m *Manager) update(ctx context.Context, id string, fn func(*Destination)) 
 	return d, nil
 }
 
+// DeadLetters pages through a destination's dead letters by sequence.
+func (m *Manager) DeadLetters(ctx context.Context, id string, after uint64, limit int) ([]*DeadLetter, error) {
+	return m.o.Store.DeadLetters(ctx, id, after, limit)
+}
+
 // Test sends a destination.ping to the destination now, outside its
 // queue, and returns the answer.
 func (m *Manager) Test(ctx context.Context, id string) (Result, error) {
@@ -336,13 +341,17 @@ type SegmentChange struct {
 	Sequence uint64 `json:"sequence"`
 }
 
+// MessageType is a change record's message type.
+func MessageType(c *segments.ChangeRecord) string {
+	if c.Direction == segments.Exited {
+		return TypeExited
+	}
+	return TypeEntered
+}
+
 // Payload returns the message body of a change record.
 func Payload(c *segments.ChangeRecord) ([]byte, error) {
-	typ := TypeEntered
-	if c.Direction == segments.Exited {
-		typ = TypeExited
-	}
-	return json.Marshal(envelope{Type: typ, Timestamp: c.Time.UTC(), Data: SegmentChange{
+	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: SegmentChange{
 		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence}})
 }
 
@@ -413,6 +422,17 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
 	if err != nil {
 		return o.Poll, err
+	}
+	if len(recs) > 0 {
+		// Read the destination again, after the records: a segment
+		// connected before a record was written is then seen connected
+		// (read before, the record would be skipped as not wanted).
+		if d, err = o.Store.Destination(ctx, w.id); err != nil {
+			return o.Poll, err
+		}
+		if !d.Enabled {
+			return o.Poll, nil
+		}
 	}
 	start := c.After
 	wait := time.Duration(0)

@@ -11,8 +11,36 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
 )
+
+func (r *deadLetterResolver) Sequence(ctx context.Context, obj *destinations.DeadLetter) (string, error) {
+	return strconv.FormatUint(obj.Record.Sequence, 10), nil
+}
+
+func (r *deadLetterResolver) Type(ctx context.Context, obj *destinations.DeadLetter) (string, error) {
+	return destinations.MessageType(&obj.Record), nil
+}
+
+func (r *deadLetterResolver) Segment(ctx context.Context, obj *destinations.DeadLetter) (string, error) {
+	return obj.Record.Segment, nil
+}
+
+func (r *deadLetterResolver) Profile(ctx context.Context, obj *destinations.DeadLetter) (string, error) {
+	return obj.Record.Profile, nil
+}
+
+func (r *deadLetterResolver) LastStatus(ctx context.Context, obj *destinations.DeadLetter) (*int, error) {
+	if obj.LastStatus == 0 {
+		return nil, nil
+	}
+	return &obj.LastStatus, nil
+}
+
+func (r *deadLetterResolver) LastError(ctx context.Context, obj *destinations.DeadLetter) (*string, error) {
+	return optional(obj.LastError), nil
+}
 
 func (r *deliveryAttemptResolver) Ok(ctx context.Context, obj *destinations.Result) (bool, error) {
 	return obj.OK(), nil
@@ -51,6 +79,24 @@ func (r *destinationResolver) Health(ctx context.Context, obj *destinations.Dest
 		return nil, err
 	}
 	return &h, nil
+}
+
+func (r *destinationResolver) DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.pageSize(first, 20)
+	if err != nil {
+		return nil, err
+	}
+	var from uint64
+	if after != nil {
+		if from, err = strconv.ParseUint(*after, 10, 64); err != nil {
+			return nil, graph.FieldErrorf("after", "a sequence number, not %q", *after)
+		}
+	}
+	return m.DeadLetters(ctx, obj.ID, from, n)
 }
 
 func (r *destinationHealthResolver) OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error) {
@@ -168,6 +214,8 @@ func (r *queryResolver) Destinations(ctx context.Context) ([]*destinations.Desti
 	return m.List(ctx)
 }
 
+func (r *Resolver) DeadLetter() schema.DeadLetterResolver { return &deadLetterResolver{r} }
+
 func (r *Resolver) DeliveryAttempt() schema.DeliveryAttemptResolver {
 	return &deliveryAttemptResolver{r}
 }
@@ -179,6 +227,7 @@ func (r *Resolver) DestinationHealth() schema.DestinationHealthResolver {
 }
 
 type (
+	deadLetterResolver        struct{ *Resolver }
 	deliveryAttemptResolver   struct{ *Resolver }
 	destinationResolver       struct{ *Resolver }
 	destinationHealthResolver struct{ *Resolver }

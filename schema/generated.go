@@ -35,6 +35,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	AuditEntry() AuditEntryResolver
+	DeadLetter() DeadLetterResolver
 	DeliveryAttempt() DeliveryAttemptResolver
 	Destination() DestinationResolver
 	DestinationHealth() DestinationHealthResolver
@@ -103,6 +104,17 @@ type ComplexityRoot struct {
 		ID    func(childComplexity int) int
 	}
 
+	DeadLetter struct {
+		At         func(childComplexity int) int
+		Attempts   func(childComplexity int) int
+		LastError  func(childComplexity int) int
+		LastStatus func(childComplexity int) int
+		Profile    func(childComplexity int) int
+		Segment    func(childComplexity int) int
+		Sequence   func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	DeliveryAttempt struct {
 		DurationMs func(childComplexity int) int
 		Error      func(childComplexity int) int
@@ -112,6 +124,7 @@ type ComplexityRoot struct {
 
 	Destination struct {
 		CreatedAt      func(childComplexity int) int
+		DeadLetters    func(childComplexity int, first *int, after *string) int
 		DisabledReason func(childComplexity int) int
 		Enabled        func(childComplexity int) int
 		Health         func(childComplexity int) int
@@ -442,6 +455,15 @@ type AuditEntryResolver interface {
 	Edges(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 	Explanation(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 }
+type DeadLetterResolver interface {
+	Sequence(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Type(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Segment(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Profile(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+
+	LastStatus(ctx context.Context, obj *destinations.DeadLetter) (*int, error)
+	LastError(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
+}
 type DeliveryAttemptResolver interface {
 	Ok(ctx context.Context, obj *destinations.Result) (bool, error)
 	Status(ctx context.Context, obj *destinations.Result) (*int, error)
@@ -454,6 +476,7 @@ type DestinationResolver interface {
 	DisabledReason(ctx context.Context, obj *destinations.Destination) (*string, error)
 
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
+	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -775,6 +798,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BulkResult.ID(childComplexity), true
 
+	case "DeadLetter.at":
+		if e.ComplexityRoot.DeadLetter.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.At(childComplexity), true
+	case "DeadLetter.attempts":
+		if e.ComplexityRoot.DeadLetter.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Attempts(childComplexity), true
+	case "DeadLetter.lastError":
+		if e.ComplexityRoot.DeadLetter.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.LastError(childComplexity), true
+	case "DeadLetter.lastStatus":
+		if e.ComplexityRoot.DeadLetter.LastStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.LastStatus(childComplexity), true
+	case "DeadLetter.profile":
+		if e.ComplexityRoot.DeadLetter.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Profile(childComplexity), true
+	case "DeadLetter.segment":
+		if e.ComplexityRoot.DeadLetter.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Segment(childComplexity), true
+	case "DeadLetter.sequence":
+		if e.ComplexityRoot.DeadLetter.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Sequence(childComplexity), true
+	case "DeadLetter.type":
+		if e.ComplexityRoot.DeadLetter.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Type(childComplexity), true
+
 	case "DeliveryAttempt.durationMs":
 		if e.ComplexityRoot.DeliveryAttempt.DurationMs == nil {
 			break
@@ -806,6 +878,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.CreatedAt(childComplexity), true
+	case "Destination.deadLetters":
+		if e.ComplexityRoot.Destination.DeadLetters == nil {
+			break
+		}
+
+		args, err := ec.field_Destination_deadLetters_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Destination.DeadLetters(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Destination.disabledReason":
 		if e.ComplexityRoot.Destination.DisabledReason == nil {
 			break
@@ -2420,6 +2503,28 @@ func (ec *executionContext) childFields_BulkResult(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type BulkResult", field.Name)
 }
 
+func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sequence":
+		return ec.fieldContext_DeadLetter_sequence(ctx, field)
+	case "type":
+		return ec.fieldContext_DeadLetter_type(ctx, field)
+	case "segment":
+		return ec.fieldContext_DeadLetter_segment(ctx, field)
+	case "profile":
+		return ec.fieldContext_DeadLetter_profile(ctx, field)
+	case "attempts":
+		return ec.fieldContext_DeadLetter_attempts(ctx, field)
+	case "lastStatus":
+		return ec.fieldContext_DeadLetter_lastStatus(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DeadLetter_lastError(ctx, field)
+	case "at":
+		return ec.fieldContext_DeadLetter_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeadLetter", field.Name)
+}
+
 func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -2452,6 +2557,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_createdAt(ctx, field)
 	case "health":
 		return ec.fieldContext_Destination_health(ctx, field)
+	case "deadLetters":
+		return ec.fieldContext_Destination_deadLetters(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -3085,6 +3192,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Destination_deadLetters_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_approveMatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -4679,6 +4808,190 @@ func (ec *executionContext) fieldContext_BulkResult_code(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "String")
 }
 
+func (ec *executionContext) _DeadLetter_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Sequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_type(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_segment(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Segment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_profile(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Profile(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_attempts(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeadLetter_lastStatus(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_lastStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().LastStatus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_lastStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeadLetter_lastError(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().LastError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_at(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Time")
+}
+
 func (ec *executionContext) _DeliveryAttempt_ok(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4960,6 +5273,50 @@ func (ec *executionContext) fieldContext_Destination_health(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DestinationHealth(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Destination_deadLetters(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_deadLetters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Destination().DeadLetters(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
+			return ec.marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_deadLetters(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeadLetter(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Destination_deadLetters_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12106,6 +12463,80 @@ func (ec *executionContext) _BulkResult(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var deadLetterImplementors = []string{"DeadLetter"}
+
+func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSet, obj *destinations.DeadLetter) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deadLetterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeadLetter")
+		case "sequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_sequence(ctx, field, obj)
+				})
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_type(ctx, field, obj)
+				})
+		case "segment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_segment(ctx, field, obj)
+				})
+		case "profile":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_profile(ctx, field, obj)
+				})
+		case "attempts":
+			out.Values[i] = ec._DeadLetter_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_lastStatus(ctx, field, obj)
+				})
+		case "lastError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_lastError(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._DeadLetter_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deliveryAttemptImplementors = []string{"DeliveryAttempt"}
 
 func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.SelectionSet, obj *destinations.Result) graphql.Marshaler {
@@ -12211,6 +12642,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_health(ctx, field, obj)
+				})
+		case "deadLetters":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_deadLetters(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14777,6 +15214,30 @@ func (ec *executionContext) unmarshalNChangeKind2githubᚗcomᚋidgraphᚋidgrap
 
 func (ec *executionContext) marshalNChangeKind2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐChangeKind(ctx context.Context, sel ast.SelectionSet, v ChangeKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeadLetter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetter(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeadLetter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetter(ctx context.Context, sel ast.SelectionSet, v *destinations.DeadLetter) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeadLetter!")
+		return graphql.Null
+	}
+	return ec._DeadLetter(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx context.Context, sel ast.SelectionSet, v *destinations.Result) graphql.Marshaler {

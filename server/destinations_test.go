@@ -228,3 +228,46 @@ func TestDeliveryLatency(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLettersOverGraphQL, on every backend: a receiver that always
+// answers 500 gets the whole (tiny) schedule, then the change is a dead
+// letter with the last status, listed by the destination.
+func TestDeadLettersOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			f.mustAs(t, f.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "down for maintenance", http.StatusInternalServerError)
+			}))
+			defer down.Close()
+			f.mustAs(t, f.admin, `mutation($url: String!) { createDestination(name: "down", url: $url, segments: ["pro"]) { secret } }`,
+				map[string]any{"url": down.URL})
+			f.send(t, "/v1/identify", `{"userId":"dl","traits":{"plan":"pro"}}`)
+			const q = `{ destinations { health { deadLetters failedAttempts successRate lastError }
+				deadLetters(first: 5) { sequence type segment profile attempts lastStatus lastError at } } }`
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				d := get(f.mustAs(t, f.admin, q, nil), "destinations").([]any)[0].(map[string]any)
+				dls := d["deadLetters"].([]any)
+				// The dead letter is written before the cursor that counts it.
+				if len(dls) == 0 || get(d, "health.deadLetters") != 1.0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("no dead letter after 30 s: %v", d)
+					}
+					continue
+				}
+				dl := dls[0].(map[string]any)
+				if dl["type"] != "segment.entered" || dl["segment"] != "pro" || dl["attempts"] != 2.0 || dl["lastStatus"] != 500.0 ||
+					!strings.Contains(fmt.Sprint(dl["lastError"]), "down for maintenance") || get(d, "health.deadLetters") != 1.0 ||
+					get(d, "health.successRate") != 0.0 {
+					t.Fatalf("dead letter %v, health %v", dl, d["health"])
+				}
+				break
+			}
+			if r := f.gql(t, f.admin, `{ destinations { deadLetters(after: "x") { sequence } } }`, nil); len(r.Errors) == 0 ||
+				!strings.HasPrefix(r.Errors[0].Message, "after: ") {
+				t.Fatalf("a bad after: %+v", r)
+			}
+		})
+	}
+}

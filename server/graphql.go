@@ -63,6 +63,7 @@ func (s *Server) graphqlHandler() http.Handler {
 		return paged(child, first, 20)
 	}
 	cfg.Complexity.Profile.Audit = func(child int, first *int) int { return paged(child, first, 20) }
+	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
 	costLists(&cfg.Complexity)
