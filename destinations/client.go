@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,6 +128,11 @@ func (c *Client) send(ctx context.Context, rawURL string, key []byte, m Message)
 		var refused *refusedError
 		if errors.As(err, &refused) {
 			return Result{Err: "refused: " + refused.Error()}
+		}
+		// The URL may carry a token in its query: say what failed without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
 		return Result{Err: "no answer: " + err.Error()}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -523,5 +524,19 @@ func TestConnectRacingARecord(t *testing.T) {
 	eventually(t, "the change of the segment connected meanwhile", func() bool { return len(r.requests()) == 2 })
 	if got := r.requests()[1].msg.Data; got.Segment != "late" || got.Profile != "p2" {
 		t.Fatalf("second message %+v", got)
+	}
+}
+
+// TestErrorsHideTheURL: a URL's query may hold a token; a failure's error
+// (stored as the last error, logged) does not repeat it.
+func TestErrorsHideTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	u := srv.URL + "/hook?token=s3cr3t-token"
+	srv.Close() // nothing listens: connection refused
+	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}})
+	key, _ := destinations.ParseSecret(destinations.NewSecret())
+	res := c.Send(context.Background(), u, key, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
+	if res.OK() || res.Err == "" || strings.Contains(res.Err, "s3cr3t") {
+		t.Fatalf("result %+v", res)
 	}
 }
