@@ -189,6 +189,11 @@ func (m *Manager) update(ctx context.Context, id string, fn func(*Destination)) 
 	return d, nil
 }
 
+// Cursor returns a destination's delivery state.
+func (m *Manager) Cursor(ctx context.Context, id string) (*Cursor, error) {
+	return m.o.Store.Cursor(ctx, id)
+}
+
 // DeadLetters pages through a destination's dead letters by sequence.
 func (m *Manager) DeadLetters(ctx context.Context, id string, after uint64, limit int) ([]*DeadLetter, error) {
 	return m.o.Store.DeadLetters(ctx, id, after, limit)

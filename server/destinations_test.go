@@ -267,6 +267,22 @@ func TestDeadLettersOverGraphQL(t *testing.T) {
 				}
 				break
 			}
+			resp, err := http.Get(f.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{"idgraph_destination_dead_letters_total{destination=", "idgraph_destination_failed_attempts_total{destination=",
+				"idgraph_destination_enabled{destination="} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics has no %s", want)
+				}
+			}
+			id := get(f.mustAs(t, f.admin, `{ destinations { id } }`, nil), "destinations").([]any)[0].(map[string]any)["id"]
+			if line := fmt.Sprintf("idgraph_destination_dead_letters_total{destination=%q} 1\n", id); !strings.Contains(string(body), line) {
+				t.Errorf("/metrics has no line %q", line)
+			}
 			if r := f.gql(t, f.admin, `{ destinations { deadLetters(after: "x") { sequence } } }`, nil); len(r.Errors) == 0 ||
 				!strings.HasPrefix(r.Errors[0].Message, "after: ") {
 				t.Fatalf("a bad after: %+v", r)
