@@ -4,6 +4,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -147,7 +148,7 @@ func checkStatus(resp *http.Response) error {
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(data, &body) != nil || body.Message == "" {
-		body.Message = strings.TrimSpace(string(data))
+		body.Message = cmp.Or(firstErrorMessage(data), strings.TrimSpace(string(data)))
 	}
 	return &StatusError{Code: resp.StatusCode, Message: body.Message}
 }

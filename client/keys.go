@@ -1,72 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
-
-	json "github.com/segmentio/encoding/json"
 )
-
-// GraphQLError is an error the GraphQL API answered, with its code
-// (FORBIDDEN, UNAUTHENTICATED, NOT_FOUND…).
-type GraphQLError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *GraphQLError) Error() string {
-	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
-}
-
-// GraphQL runs one operation with the key as a bearer token and decodes
-// its data into out. It is sent once: a mutation is not retried.
-func (c *Client) GraphQL(ctx context.Context, query string, vars map[string]any, out any) error {
-	data, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		return fmt.Errorf("graphql: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Server+"/graphql", bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("graphql: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("graphql: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("graphql: %w", err)
-	}
-	var res struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []struct {
-			Message    string         `json:"message"`
-			Extensions map[string]any `json:"extensions"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return &StatusError{Code: resp.StatusCode, Message: string(bytes.TrimSpace(body))}
-	}
-	if len(res.Errors) > 0 {
-		code, _ := res.Errors[0].Extensions["code"].(string)
-		return &GraphQLError{Status: resp.StatusCode, Code: code, Message: res.Errors[0].Message}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(res.Data, out); err != nil {
-		return fmt.Errorf("graphql: decoding the answer: %w", err)
-	}
-	return nil
-}
 
 // APIKey is a key as the server lists it: never its secret.
 type APIKey struct {

@@ -17,7 +17,9 @@ import (
 // its schema.
 func TestConsoleOperations(t *testing.T) {
 	s := schema.NewExecutableSchema(schema.Config{}).Schema()
-	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "history", "audit"}
+	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "history", "audit",
+		"segments", "segment", "profileSegments", "explain",
+		"validate", "preview", "createSegment", "updateSegment"}
 	for _, action := range want {
 		op, ok := Operations[action]
 		if !ok {

@@ -77,6 +77,28 @@ var Operations = map[string]Operation{
 		auditLog(first: 50, after: $after, filter: {profileId: $profile, action: $action, actor: $actor}) {
 			edges { node { id at actor action note cause profiles merge } }
 			pageInfo { hasNextPage endCursor } } }`},
+	"segments": {"ConsoleSegments", `query ConsoleSegments($after: String) {
+		segments(first: 50, after: $after) { edges { node { key version size status { state progress code message } } }
+			pageInfo { hasNextPage endCursor } }
+		computedTraits(first: 50) { edges { node { key version definition status { state progress code message } } } } }`},
+	"segment": {"ConsoleSegment", `query ConsoleSegment($key: String!, $after: String) {
+		segment(key: $key) { key definition version size status { state progress code message }
+			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } } } }`},
+	"profileSegments": {"ConsoleProfileSegments", `query ConsoleProfileSegments($id: ID!) {
+		profile(id: $id) { id name segments computedTraits { key value type } }
+		segments(first: 100) { edges { node { key } } } }`},
+	"explain": {"ConsoleExplain", `query ConsoleExplain($id: ID!, $key: String!) {
+		explainMembership(profileId: $id, segment: $key) { profileId member storedMember nextDeadline at
+			segment { key version definition }
+			nodes { index parent text line column value deadline eventCount skipped events { name messageId timestamp } } } }`},
+	"validate": {"ConsoleValidate", `query ConsoleValidate($def: String!, $key: String) {
+		validateDefinition(definition: $def, kind: SEGMENT, key: $key) { valid type errors { code line column message hint } } }`},
+	"preview": {"ConsolePreview", `query ConsolePreview($def: String!) {
+		previewSegment(definition: $def, sample: 10) { count profiles sample { id name email } } }`},
+	"createSegment": {"ConsoleCreateSegment", `mutation ConsoleCreateSegment($key: String!, $def: String!) {
+		createSegment(key: $key, definition: $def) { key version } }`},
+	"updateSegment": {"ConsoleUpdateSegment", `mutation ConsoleUpdateSegment($key: String!, $def: String!, $version: Int!) {
+		updateSegment(key: $key, definition: $def, expectedVersion: $version) { key version } }`},
 }
 
 var funcs = template.FuncMap{

@@ -252,8 +252,16 @@ func (vs *values) at(i uint32) *value {
 
 func (vs *values) len() int { return vs.n }
 
+// add appends a value. The first page grows as appends grow a slice, so
+// the small datasets of incremental matching (a batch's records) take a
+// few hundred bytes a column, not 2 MB; later pages are made whole.
+// Values are held by index while a dataset is built, never by pointer,
+// so the first page may move as it grows.
 func (vs *values) add(v value) {
-	if vs.n>>valuePageBits == len(vs.pages) {
+	switch {
+	case len(vs.pages) == 0:
+		vs.pages = append(vs.pages, make([]value, 0, 4))
+	case vs.n>>valuePageBits == len(vs.pages):
 		vs.pages = append(vs.pages, make([]value, 0, 1<<valuePageBits))
 	}
 	p := &vs.pages[len(vs.pages)-1]

@@ -2,20 +2,11 @@ package match
 
 import (
 	"fmt"
-	"os"
 	"testing"
 )
 
 func TestDetectFEBRL(t *testing.T) {
-	f, err := os.Open("../testdata/febrl/dataset1.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tab, err := ReadCSV(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tab := readTable(t, "../testdata/febrl/dataset1.csv")
 	cfg, dets := Detect(tab.Header, tab.Rows, "")
 	want := map[string]Kind{
 		"rec_id": KindIgnore, "given_name": KindGivenName, "surname": KindSurname, "street_number": KindStreetNumber,
@@ -115,15 +106,7 @@ func TestDecodeConfig(t *testing.T) {
 // under none that mean anything: the same kinds, from the header words
 // or the values.
 func TestDetectOtherLanguagesHeaders(t *testing.T) {
-	f, err := os.Open("../testdata/splink/fake_1000.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tab, err := ReadCSV(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tab := readTable(t, "../testdata/splink/fake_1000.csv")
 	want := []Kind{KindIgnore, KindGivenName, KindSurname, KindDate, KindCity, KindEmail}
 	tests := []struct {
 		lang   string

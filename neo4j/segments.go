@@ -400,6 +400,17 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 	return nil
 }
 
+// LastChange reads the sequence counter, which the transactions that
+// write records advance: what it says is committed.
+func (g segStore) LastChange(ctx context.Context) (uint64, error) {
+	recs, err := g.s.read(ctx, `OPTIONAL MATCH (q:SegmentSequence {id: "changes"}) RETURN coalesce(q.last, 0)`, nil)
+	if err != nil {
+		return 0, wrap("neo4j: last segment change", err)
+	}
+	last, _ := recs[0].Values[0].(int64)
+	return uint64(last), nil
+}
+
 // Changes pages through the change records.
 func (g segStore) Changes(ctx context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
 	recs, err := g.s.read(ctx, `MATCH (c:SegmentChange) WHERE c.seq > $after

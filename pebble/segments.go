@@ -303,6 +303,15 @@ func (g segStore) lastSequence() (uint64, error) {
 	return binary.BigEndian.Uint64(it.Key()[len(pSegChange):]), nil
 }
 
+// LastChange returns the newest change record's sequence number.
+func (g segStore) LastChange(context.Context) (uint64, error) {
+	seq, err := g.lastSequence()
+	if err != nil {
+		return 0, fmt.Errorf("pebble: last segment change: %w", err)
+	}
+	return seq, nil
+}
+
 // Changes pages through the change records.
 func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
 	out, err := pageJSON[*segments.ChangeRecord](g.s, changeKey(after+1), prefixEnd(pSegChange), limit)

@@ -58,9 +58,13 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	pages, err := r.profilePager(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
 	conn := &schema.ProfileConnection{PageInfo: &schema.PageInfo{}}
 	for range profilePages {
-		ps, err := r.Reader.Profiles(ctx, cursor, n+1)
+		ps, err := pages(ctx, cursor, n+1)
 		if err != nil {
 			return nil, err
 		}

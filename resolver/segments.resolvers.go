@@ -7,6 +7,7 @@ package resolver
 
 import (
 	"context"
+	"time"
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
@@ -14,20 +15,44 @@ import (
 	"github.com/idgraph/idgraph/segments/lang"
 )
 
+func (r *computedTraitResolver) Definition(ctx context.Context, obj *segments.Definition) (string, error) {
+	return obj.Source, nil
+}
+
+func (r *computedTraitResolver) Status(ctx context.Context, obj *segments.Definition) (*schema.SegmentStatus, error) {
+	return statusOf(obj), nil
+}
+
 func (r *mutationResolver) CreateSegment(ctx context.Context, key string, definition string) (*segments.Definition, error) {
-	if _, err := steward(ctx); err != nil {
-		return nil, err
-	}
-	e, err := r.segments()
-	if err != nil {
-		return nil, err
-	}
-	d, err := e.Define(ctx, lang.KindSegment, key, definition, 0)
-	if err != nil {
-		return nil, err
-	}
-	r.Backfill(d)
-	return d, nil
+	return r.define(ctx, lang.KindSegment, key, definition, 0)
+}
+
+func (r *mutationResolver) UpdateSegment(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error) {
+	return r.update(ctx, lang.KindSegment, key, definition, expectedVersion)
+}
+
+func (r *mutationResolver) SetSegmentEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error) {
+	return r.setEnabled(ctx, lang.KindSegment, key, enabled, expectedVersion)
+}
+
+func (r *mutationResolver) DeleteSegment(ctx context.Context, key string, expectedVersion *int) (bool, error) {
+	return r.deleteDefinition(ctx, lang.KindSegment, key, expectedVersion)
+}
+
+func (r *mutationResolver) CreateComputedTrait(ctx context.Context, key string, definition string) (*segments.Definition, error) {
+	return r.define(ctx, lang.KindComputed, key, definition, 0)
+}
+
+func (r *mutationResolver) UpdateComputedTrait(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error) {
+	return r.update(ctx, lang.KindComputed, key, definition, expectedVersion)
+}
+
+func (r *mutationResolver) SetComputedTraitEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error) {
+	return r.setEnabled(ctx, lang.KindComputed, key, enabled, expectedVersion)
+}
+
+func (r *mutationResolver) DeleteComputedTrait(ctx context.Context, key string, expectedVersion *int) (bool, error) {
+	return r.deleteDefinition(ctx, lang.KindComputed, key, expectedVersion)
 }
 
 func (r *profileResolver) Segments(ctx context.Context, obj *schema.Profile) ([]string, error) {
@@ -38,16 +63,93 @@ func (r *profileResolver) Segments(ctx context.Context, obj *schema.Profile) ([]
 	return e.Memberships(ctx, obj.ID)
 }
 
-func (r *queryResolver) Segment(ctx context.Context, key string) (*segments.Definition, error) {
+func (r *profileResolver) ComputedTraits(ctx context.Context, obj *schema.Profile) ([]*schema.ComputedTraitValue, error) {
 	e, err := r.segments()
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.Store().Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: key})
-	if graph.ErrorKind(err) == graph.KindNotFound {
-		return nil, nil
+	values, err := e.ComputedValues(ctx, obj.ID)
+	if err != nil {
+		return nil, err
 	}
-	return d, err
+	return computedTraitValues(values)
+}
+
+func (r *queryResolver) Segment(ctx context.Context, key string) (*segments.Definition, error) {
+	return r.definition(ctx, lang.KindSegment, key)
+}
+
+func (r *queryResolver) Segments(ctx context.Context, first *int, after *string) (*schema.SegmentConnection, error) {
+	edges, info, err := definitionEdges(ctx, r.Resolver, lang.KindSegment, first, after, func(cursor string, d *segments.Definition) *schema.SegmentEdge {
+		return &schema.SegmentEdge{Cursor: cursor, Node: d}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &schema.SegmentConnection{Edges: edges, PageInfo: info}, nil
+}
+
+func (r *queryResolver) ComputedTrait(ctx context.Context, key string) (*segments.Definition, error) {
+	return r.definition(ctx, lang.KindComputed, key)
+}
+
+func (r *queryResolver) ComputedTraits(ctx context.Context, first *int, after *string) (*schema.ComputedTraitConnection, error) {
+	edges, info, err := definitionEdges(ctx, r.Resolver, lang.KindComputed, first, after, func(cursor string, d *segments.Definition) *schema.ComputedTraitEdge {
+		return &schema.ComputedTraitEdge{Cursor: cursor, Node: d}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &schema.ComputedTraitConnection{Edges: edges, PageInfo: info}, nil
+}
+
+func (r *queryResolver) ValidateDefinition(ctx context.Context, definition string, kind *schema.DefinitionKind, key *string) (*schema.DefinitionCheck, error) {
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	return checkOf(e.Check(langKind(kind), deref(key), definition))
+}
+
+func (r *queryResolver) PreviewSegment(ctx context.Context, definition string, sample *int) (*schema.SegmentPreview, error) {
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.Preview(ctx, definition, *sample)
+	if err != nil {
+		return nil, err
+	}
+	out := &schema.SegmentPreview{Count: p.Count, Profiles: p.Profiles, At: p.At, Sample: []*schema.Profile{}}
+	for _, id := range p.Sample {
+		prof, err := live(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out.Sample = append(out.Sample, prof)
+	}
+	return out, nil
+}
+
+func (r *queryResolver) ExplainMembership(ctx context.Context, profileID string, segment string) (*schema.MembershipExplanation, error) {
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	x, err := e.Explain(ctx, profileID, segments.Ref{Kind: lang.KindSegment, Key: segment})
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := explainNodes(x.Trace)
+	if err != nil {
+		return nil, err
+	}
+	out := &schema.MembershipExplanation{ProfileID: x.Profile, Segment: x.Definition, At: x.At, Nodes: nodes,
+		Member: x.Value.Type == lang.TypeBool && x.Value.Bool, StoredMember: x.Stored.Member}
+	if !x.Trace.Deadline.IsZero() {
+		out.NextDeadline = ptr(x.Trace.Deadline)
+	}
+	return out, nil
 }
 
 func (r *segmentResolver) Definition(ctx context.Context, obj *segments.Definition) (string, error) {
@@ -55,14 +157,7 @@ func (r *segmentResolver) Definition(ctx context.Context, obj *segments.Definiti
 }
 
 func (r *segmentResolver) Status(ctx context.Context, obj *segments.Definition) (*schema.SegmentStatus, error) {
-	st := &schema.SegmentStatus{State: obj.Status.State}
-	if obj.Status.State == segments.StateBackfilling {
-		st.Progress = &obj.Status.Progress
-	}
-	if obj.Status.State == segments.StateFailed {
-		st.Code, st.Message = &obj.Status.Code, &obj.Status.Message
-	}
-	return st, nil
+	return statusOf(obj), nil
 }
 
 func (r *segmentResolver) Size(ctx context.Context, obj *segments.Definition) (int, error) {
@@ -84,6 +179,92 @@ func (r *segmentResolver) Size(ctx context.Context, obj *segments.Definition) (i
 	}
 }
 
+func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition, first *int, after *string) (*schema.ProfileConnection, error) {
+	n, err := r.pageSize(first, 20)
+	if err != nil {
+		return nil, err
+	}
+	from, err := decodeProfileCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.segments()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := e.Store().Members(ctx, obj.Key, from, n+1)
+	if err != nil {
+		return nil, err
+	}
+	conn := &schema.ProfileConnection{Edges: []*schema.ProfileEdge{}, PageInfo: &schema.PageInfo{HasNextPage: len(ids) > n}}
+	var cursors []string
+	page := make([]*graph.Profile, 0, n)
+	for _, id := range ids[:min(n, len(ids))] {
+		p, err := live(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		cursors = append(cursors, profileCursor(id))
+		conn.Edges = append(conn.Edges, &schema.ProfileEdge{Cursor: cursors[len(cursors)-1], Node: p})
+		page = append(page, p.Profile)
+	}
+	conn.PageInfo.EndCursor = endCursor(cursors)
+	prefetch(ctx, page, "edges", "node")
+	return conn, nil
+}
+
+func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *schema.SegmentMembershipChange, error) {
+	d, err := r.definition(ctx, lang.KindSegment, segment)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, graph.Errorf(graph.KindNotFound, "no segment %q", segment)
+	}
+	store := r.Segments.Store()
+	after, err := store.LastChange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *schema.SegmentMembershipChange, 1)
+	go func() {
+		defer close(out)
+		for {
+			cs, err := store.Changes(ctx, after, changePage)
+			if err != nil {
+				// Ending the subscription tells the client to subscribe
+				// again; going on would hide a gap.
+				return
+			}
+			for _, c := range cs {
+				after = c.Sequence
+				if c.Segment != segment {
+					continue
+				}
+				select {
+				case out <- r.membershipChange(ctx, c):
+				case <-ctx.Done():
+					return
+				}
+			}
+			if len(cs) == changePage {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(changePoll):
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (r *Resolver) ComputedTrait() schema.ComputedTraitResolver { return &computedTraitResolver{r} }
+
 func (r *Resolver) Segment() schema.SegmentResolver { return &segmentResolver{r} }
 
-type segmentResolver struct{ *Resolver }
+type (
+	computedTraitResolver struct{ *Resolver }
+	segmentResolver       struct{ *Resolver }
+)

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -35,6 +36,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	AuditEntry() AuditEntryResolver
+	ComputedTrait() ComputedTraitResolver
 	DeadLetter() DeadLetterResolver
 	DeliveryAttempt() DeliveryAttemptResolver
 	Destination() DestinationResolver
@@ -104,6 +106,29 @@ type ComplexityRoot struct {
 		ID    func(childComplexity int) int
 	}
 
+	ComputedTrait struct {
+		Definition func(childComplexity int) int
+		Key        func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
+	ComputedTraitConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ComputedTraitEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ComputedTraitValue struct {
+		Key   func(childComplexity int) int
+		Type  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	DeadLetter struct {
 		At         func(childComplexity int) int
 		Attempts   func(childComplexity int) int
@@ -113,6 +138,20 @@ type ComplexityRoot struct {
 		Segment    func(childComplexity int) int
 		Sequence   func(childComplexity int) int
 		Type       func(childComplexity int) int
+	}
+
+	DefinitionCheck struct {
+		Errors func(childComplexity int) int
+		Type   func(childComplexity int) int
+		Valid  func(childComplexity int) int
+	}
+
+	DefinitionError struct {
+		Code    func(childComplexity int) int
+		Column  func(childComplexity int) int
+		Hint    func(childComplexity int) int
+		Line    func(childComplexity int) int
+		Message func(childComplexity int) int
 	}
 
 	DeliveryAttempt struct {
@@ -204,6 +243,25 @@ type ComplexityRoot struct {
 		Sources   func(childComplexity int) int
 	}
 
+	ExplainEvent struct {
+		MessageID func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+	}
+
+	ExplainNode struct {
+		Column     func(childComplexity int) int
+		Deadline   func(childComplexity int) int
+		EventCount func(childComplexity int) int
+		Events     func(childComplexity int) int
+		Index      func(childComplexity int) int
+		Line       func(childComplexity int) int
+		Parent     func(childComplexity int) int
+		Skipped    func(childComplexity int) int
+		Text       func(childComplexity int) int
+		Value      func(childComplexity int) int
+	}
+
 	HistoryEntry struct {
 		Absorbed     func(childComplexity int) int
 		AbsorbedSize func(childComplexity int) int
@@ -275,25 +333,42 @@ type ComplexityRoot struct {
 		Unusable func(childComplexity int) int
 	}
 
+	MembershipExplanation struct {
+		At           func(childComplexity int) int
+		Member       func(childComplexity int) int
+		NextDeadline func(childComplexity int) int
+		Nodes        func(childComplexity int) int
+		ProfileID    func(childComplexity int) int
+		Segment      func(childComplexity int) int
+		StoredMember func(childComplexity int) int
+	}
+
 	Mutation struct {
-		ApproveMatch          func(childComplexity int, id string, note *string) int
-		ApproveMatches        func(childComplexity int, ids []string, note *string) int
-		ConnectSegment        func(childComplexity int, destination string, segment string) int
-		CreateAPIKey          func(childComplexity int, role string, name *string, expiresIn *int) int
-		CreateDestination     func(childComplexity int, name string, url string, segments []string) int
-		CreateSegment         func(childComplexity int, key string, definition string) int
-		DisconnectSegment     func(childComplexity int, destination string, segment string) int
-		Link                  func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
-		LinkProfiles          func(childComplexity int, a string, b string, note *string, dryRun *bool) int
-		RejectMatch           func(childComplexity int, id string, note *string) int
-		RejectMatches         func(childComplexity int, ids []string, note *string) int
-		RevokeAPIKey          func(childComplexity int, id string) int
-		RotateAPIKey          func(childComplexity int, id string, graceSeconds *int) int
-		SetDestinationEnabled func(childComplexity int, destination string, enabled bool) int
-		Split                 func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
-		TestDestination       func(childComplexity int, destination string) int
-		UndoMerge             func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
-		UndoSplit             func(childComplexity int, auditID string, note *string, dryRun *bool) int
+		ApproveMatch            func(childComplexity int, id string, note *string) int
+		ApproveMatches          func(childComplexity int, ids []string, note *string) int
+		ConnectSegment          func(childComplexity int, destination string, segment string) int
+		CreateAPIKey            func(childComplexity int, role string, name *string, expiresIn *int) int
+		CreateComputedTrait     func(childComplexity int, key string, definition string) int
+		CreateDestination       func(childComplexity int, name string, url string, segments []string) int
+		CreateSegment           func(childComplexity int, key string, definition string) int
+		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
+		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
+		DisconnectSegment       func(childComplexity int, destination string, segment string) int
+		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
+		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
+		RejectMatch             func(childComplexity int, id string, note *string) int
+		RejectMatches           func(childComplexity int, ids []string, note *string) int
+		RevokeAPIKey            func(childComplexity int, id string) int
+		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
+		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
+		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		Split                   func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
+		TestDestination         func(childComplexity int, destination string) int
+		UndoMerge               func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
+		UndoSplit               func(childComplexity int, auditID string, note *string, dryRun *bool) int
+		UpdateComputedTrait     func(childComplexity int, key string, definition string, expectedVersion int) int
+		UpdateSegment           func(childComplexity int, key string, definition string, expectedVersion int) int
 	}
 
 	NewApiKey struct {
@@ -321,6 +396,7 @@ type ComplexityRoot struct {
 
 	Profile struct {
 		Audit          func(childComplexity int, first *int) int
+		ComputedTraits func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		Email          func(childComplexity int) int
 		Events         func(childComplexity int, first *int, after *string, types []string, since *time.Time, until *time.Time) int
@@ -357,19 +433,25 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys      func(childComplexity int) int
-		AuditEntry   func(childComplexity int, id string) int
-		AuditLog     func(childComplexity int, first *int, after *string, filter *AuditFilter) int
-		Destinations func(childComplexity int) int
-		Identifier   func(childComplexity int, typeArg string, value string) int
-		Lookup       func(childComplexity int, typeArg string, value string) int
-		MatchPreview func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
-		Matching     func(childComplexity int) int
-		Profile      func(childComplexity int, id string) int
-		Profiles     func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
-		ReviewQueue  func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
-		Search       func(childComplexity int, query string, first *int) int
-		Segment      func(childComplexity int, key string) int
+		APIKeys            func(childComplexity int) int
+		AuditEntry         func(childComplexity int, id string) int
+		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
+		ComputedTrait      func(childComplexity int, key string) int
+		ComputedTraits     func(childComplexity int, first *int, after *string) int
+		Destinations       func(childComplexity int) int
+		ExplainMembership  func(childComplexity int, profileID string, segment string) int
+		Identifier         func(childComplexity int, typeArg string, value string) int
+		Lookup             func(childComplexity int, typeArg string, value string) int
+		MatchPreview       func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Matching           func(childComplexity int) int
+		PreviewSegment     func(childComplexity int, definition string, sample *int) int
+		Profile            func(childComplexity int, id string) int
+		Profiles           func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		ReviewQueue        func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
+		Search             func(childComplexity int, query string, first *int) int
+		Segment            func(childComplexity int, key string) int
+		Segments           func(childComplexity int, first *int, after *string) int
+		ValidateDefinition func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
 	}
 
 	ReviewConnection struct {
@@ -403,9 +485,38 @@ type ComplexityRoot struct {
 	Segment struct {
 		Definition func(childComplexity int) int
 		Key        func(childComplexity int) int
+		Members    func(childComplexity int, first *int, after *string) int
 		Size       func(childComplexity int) int
 		Status     func(childComplexity int) int
 		Version    func(childComplexity int) int
+	}
+
+	SegmentConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SegmentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SegmentMembershipChange struct {
+		At        func(childComplexity int) int
+		Direction func(childComplexity int) int
+		Profile   func(childComplexity int) int
+		ProfileID func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Segment   func(childComplexity int) int
+		Sequence  func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
+	SegmentPreview struct {
+		At       func(childComplexity int) int
+		Count    func(childComplexity int) int
+		Profiles func(childComplexity int) int
+		Sample   func(childComplexity int) int
 	}
 
 	SegmentStatus struct {
@@ -422,7 +533,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		ProfileChanged func(childComplexity int, id string) int
+		ProfileChanged           func(childComplexity int, id string) int
+		SegmentMembershipChanged func(childComplexity int, segment string) int
 	}
 
 	TraitSource struct {
@@ -454,6 +566,11 @@ type AuditEntryResolver interface {
 	Moved(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 	Edges(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
 	Explanation(ctx context.Context, obj *graph.AuditEntry) (JSON, error)
+}
+type ComputedTraitResolver interface {
+	Definition(ctx context.Context, obj *segments.Definition) (string, error)
+
+	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 }
 type DeadLetterResolver interface {
 	Sequence(ctx context.Context, obj *destinations.DeadLetter) (string, error)
@@ -546,6 +663,13 @@ type MutationResolver interface {
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
 	CreateSegment(ctx context.Context, key string, definition string) (*segments.Definition, error)
+	UpdateSegment(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error)
+	SetSegmentEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error)
+	DeleteSegment(ctx context.Context, key string, expectedVersion *int) (bool, error)
+	CreateComputedTrait(ctx context.Context, key string, definition string) (*segments.Definition, error)
+	UpdateComputedTrait(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error)
+	SetComputedTraitEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error)
+	DeleteComputedTrait(ctx context.Context, key string, expectedVersion *int) (bool, error)
 }
 type PlannedChangeResolver interface {
 	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
@@ -564,6 +688,7 @@ type ProfileResolver interface {
 	History(ctx context.Context, obj *Profile) ([]*graph.MergeEvent, error)
 	Audit(ctx context.Context, obj *Profile, first *int) ([]*graph.AuditEntry, error)
 	Segments(ctx context.Context, obj *Profile) ([]string, error)
+	ComputedTraits(ctx context.Context, obj *Profile) ([]*ComputedTraitValue, error)
 }
 type QueryResolver interface {
 	Profile(ctx context.Context, id string) (*Profile, error)
@@ -575,6 +700,12 @@ type QueryResolver interface {
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Matching(ctx context.Context) (*match.Decision, error)
 	Segment(ctx context.Context, key string) (*segments.Definition, error)
+	Segments(ctx context.Context, first *int, after *string) (*SegmentConnection, error)
+	ComputedTrait(ctx context.Context, key string) (*segments.Definition, error)
+	ComputedTraits(ctx context.Context, first *int, after *string) (*ComputedTraitConnection, error)
+	ValidateDefinition(ctx context.Context, definition string, kind *DefinitionKind, key *string) (*DefinitionCheck, error)
+	PreviewSegment(ctx context.Context, definition string, sample *int) (*SegmentPreview, error)
+	ExplainMembership(ctx context.Context, profileID string, segment string) (*MembershipExplanation, error)
 	ReviewQueue(ctx context.Context, first *int, after *string, filter *ReviewFilter) (*ReviewConnection, error)
 	AuditLog(ctx context.Context, first *int, after *string, filter *AuditFilter) (*AuditConnection, error)
 	AuditEntry(ctx context.Context, id string) (*graph.AuditEntry, error)
@@ -590,9 +721,11 @@ type SegmentResolver interface {
 
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
+	Members(ctx context.Context, obj *segments.Definition, first *int, after *string) (*ProfileConnection, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
+	SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *SegmentMembershipChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -798,6 +931,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BulkResult.ID(childComplexity), true
 
+	case "ComputedTrait.definition":
+		if e.ComplexityRoot.ComputedTrait.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Definition(childComplexity), true
+	case "ComputedTrait.key":
+		if e.ComplexityRoot.ComputedTrait.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Key(childComplexity), true
+	case "ComputedTrait.status":
+		if e.ComplexityRoot.ComputedTrait.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Status(childComplexity), true
+	case "ComputedTrait.version":
+		if e.ComplexityRoot.ComputedTrait.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Version(childComplexity), true
+
+	case "ComputedTraitConnection.edges":
+		if e.ComplexityRoot.ComputedTraitConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitConnection.Edges(childComplexity), true
+	case "ComputedTraitConnection.pageInfo":
+		if e.ComplexityRoot.ComputedTraitConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitConnection.PageInfo(childComplexity), true
+
+	case "ComputedTraitEdge.cursor":
+		if e.ComplexityRoot.ComputedTraitEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitEdge.Cursor(childComplexity), true
+	case "ComputedTraitEdge.node":
+		if e.ComplexityRoot.ComputedTraitEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitEdge.Node(childComplexity), true
+
+	case "ComputedTraitValue.key":
+		if e.ComplexityRoot.ComputedTraitValue.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitValue.Key(childComplexity), true
+	case "ComputedTraitValue.type":
+		if e.ComplexityRoot.ComputedTraitValue.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitValue.Type(childComplexity), true
+	case "ComputedTraitValue.value":
+		if e.ComplexityRoot.ComputedTraitValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitValue.Value(childComplexity), true
+
 	case "DeadLetter.at":
 		if e.ComplexityRoot.DeadLetter.At == nil {
 			break
@@ -846,6 +1049,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeadLetter.Type(childComplexity), true
+
+	case "DefinitionCheck.errors":
+		if e.ComplexityRoot.DefinitionCheck.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionCheck.Errors(childComplexity), true
+	case "DefinitionCheck.type":
+		if e.ComplexityRoot.DefinitionCheck.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionCheck.Type(childComplexity), true
+	case "DefinitionCheck.valid":
+		if e.ComplexityRoot.DefinitionCheck.Valid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionCheck.Valid(childComplexity), true
+
+	case "DefinitionError.code":
+		if e.ComplexityRoot.DefinitionError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionError.Code(childComplexity), true
+	case "DefinitionError.column":
+		if e.ComplexityRoot.DefinitionError.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionError.Column(childComplexity), true
+	case "DefinitionError.hint":
+		if e.ComplexityRoot.DefinitionError.Hint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionError.Hint(childComplexity), true
+	case "DefinitionError.line":
+		if e.ComplexityRoot.DefinitionError.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionError.Line(childComplexity), true
+	case "DefinitionError.message":
+		if e.ComplexityRoot.DefinitionError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionError.Message(childComplexity), true
 
 	case "DeliveryAttempt.durationMs":
 		if e.ComplexityRoot.DeliveryAttempt.DurationMs == nil {
@@ -1233,6 +1486,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Evidence.Sources(childComplexity), true
 
+	case "ExplainEvent.messageId":
+		if e.ComplexityRoot.ExplainEvent.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainEvent.MessageID(childComplexity), true
+	case "ExplainEvent.name":
+		if e.ComplexityRoot.ExplainEvent.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainEvent.Name(childComplexity), true
+	case "ExplainEvent.timestamp":
+		if e.ComplexityRoot.ExplainEvent.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainEvent.Timestamp(childComplexity), true
+
+	case "ExplainNode.column":
+		if e.ComplexityRoot.ExplainNode.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Column(childComplexity), true
+	case "ExplainNode.deadline":
+		if e.ComplexityRoot.ExplainNode.Deadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Deadline(childComplexity), true
+	case "ExplainNode.eventCount":
+		if e.ComplexityRoot.ExplainNode.EventCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.EventCount(childComplexity), true
+	case "ExplainNode.events":
+		if e.ComplexityRoot.ExplainNode.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Events(childComplexity), true
+	case "ExplainNode.index":
+		if e.ComplexityRoot.ExplainNode.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Index(childComplexity), true
+	case "ExplainNode.line":
+		if e.ComplexityRoot.ExplainNode.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Line(childComplexity), true
+	case "ExplainNode.parent":
+		if e.ComplexityRoot.ExplainNode.Parent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Parent(childComplexity), true
+	case "ExplainNode.skipped":
+		if e.ComplexityRoot.ExplainNode.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Skipped(childComplexity), true
+	case "ExplainNode.text":
+		if e.ComplexityRoot.ExplainNode.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Text(childComplexity), true
+	case "ExplainNode.value":
+		if e.ComplexityRoot.ExplainNode.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExplainNode.Value(childComplexity), true
+
 	case "HistoryEntry.absorbed":
 		if e.ComplexityRoot.HistoryEntry.Absorbed == nil {
 			break
@@ -1506,6 +1839,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MatchingSource.Unusable(childComplexity), true
 
+	case "MembershipExplanation.at":
+		if e.ComplexityRoot.MembershipExplanation.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.At(childComplexity), true
+	case "MembershipExplanation.member":
+		if e.ComplexityRoot.MembershipExplanation.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.Member(childComplexity), true
+	case "MembershipExplanation.nextDeadline":
+		if e.ComplexityRoot.MembershipExplanation.NextDeadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.NextDeadline(childComplexity), true
+	case "MembershipExplanation.nodes":
+		if e.ComplexityRoot.MembershipExplanation.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.Nodes(childComplexity), true
+	case "MembershipExplanation.profileId":
+		if e.ComplexityRoot.MembershipExplanation.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.ProfileID(childComplexity), true
+	case "MembershipExplanation.segment":
+		if e.ComplexityRoot.MembershipExplanation.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.Segment(childComplexity), true
+	case "MembershipExplanation.storedMember":
+		if e.ComplexityRoot.MembershipExplanation.StoredMember == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipExplanation.StoredMember(childComplexity), true
+
 	case "Mutation.approveMatch":
 		if e.ComplexityRoot.Mutation.ApproveMatch == nil {
 			break
@@ -1550,6 +1926,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["role"].(string), args["name"].(*string), args["expiresIn"].(*int)), true
+	case "Mutation.createComputedTrait":
+		if e.ComplexityRoot.Mutation.CreateComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateComputedTrait(childComplexity, args["key"].(string), args["definition"].(string)), true
 	case "Mutation.createDestination":
 		if e.ComplexityRoot.Mutation.CreateDestination == nil {
 			break
@@ -1572,6 +1959,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["key"].(string), args["definition"].(string)), true
+	case "Mutation.deleteComputedTrait":
+		if e.ComplexityRoot.Mutation.DeleteComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteComputedTrait(childComplexity, args["key"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.deleteSegment":
+		if e.ComplexityRoot.Mutation.DeleteSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSegment(childComplexity, args["key"].(string), args["expectedVersion"].(*int)), true
 	case "Mutation.disconnectSegment":
 		if e.ComplexityRoot.Mutation.DisconnectSegment == nil {
 			break
@@ -1649,6 +2058,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["graceSeconds"].(*int)), true
+	case "Mutation.setComputedTraitEnabled":
+		if e.ComplexityRoot.Mutation.SetComputedTraitEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setComputedTraitEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetComputedTraitEnabled(childComplexity, args["key"].(string), args["enabled"].(bool), args["expectedVersion"].(*int)), true
 	case "Mutation.setDestinationEnabled":
 		if e.ComplexityRoot.Mutation.SetDestinationEnabled == nil {
 			break
@@ -1660,6 +2080,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDestinationEnabled(childComplexity, args["destination"].(string), args["enabled"].(bool)), true
+	case "Mutation.setSegmentEnabled":
+		if e.ComplexityRoot.Mutation.SetSegmentEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setSegmentEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetSegmentEnabled(childComplexity, args["key"].(string), args["enabled"].(bool), args["expectedVersion"].(*int)), true
 	case "Mutation.split":
 		if e.ComplexityRoot.Mutation.Split == nil {
 			break
@@ -1704,6 +2135,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UndoSplit(childComplexity, args["auditId"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
+	case "Mutation.updateComputedTrait":
+		if e.ComplexityRoot.Mutation.UpdateComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateComputedTrait(childComplexity, args["key"].(string), args["definition"].(string), args["expectedVersion"].(int)), true
+	case "Mutation.updateSegment":
+		if e.ComplexityRoot.Mutation.UpdateSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSegment(childComplexity, args["key"].(string), args["definition"].(string), args["expectedVersion"].(int)), true
 
 	case "NewApiKey.apiKey":
 		if e.ComplexityRoot.NewApiKey.APIKey == nil {
@@ -1786,6 +2239,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Profile.Audit(childComplexity, args["first"].(*int)), true
+	case "Profile.computedTraits":
+		if e.ComplexityRoot.Profile.ComputedTraits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.ComputedTraits(childComplexity), true
 	case "Profile.createdAt":
 		if e.ComplexityRoot.Profile.CreatedAt == nil {
 			break
@@ -1967,12 +2426,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*AuditFilter)), true
+	case "Query.computedTrait":
+		if e.ComplexityRoot.Query.ComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_computedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ComputedTrait(childComplexity, args["key"].(string)), true
+	case "Query.computedTraits":
+		if e.ComplexityRoot.Query.ComputedTraits == nil {
+			break
+		}
+
+		args, err := ec.field_Query_computedTraits_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ComputedTraits(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.destinations":
 		if e.ComplexityRoot.Query.Destinations == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Destinations(childComplexity), true
+	case "Query.explainMembership":
+		if e.ComplexityRoot.Query.ExplainMembership == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainMembership_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainMembership(childComplexity, args["profileId"].(string), args["segment"].(string)), true
 	case "Query.identifier":
 		if e.ComplexityRoot.Query.Identifier == nil {
 			break
@@ -2013,6 +2505,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Matching(childComplexity), true
+	case "Query.previewSegment":
+		if e.ComplexityRoot.Query.PreviewSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewSegment(childComplexity, args["definition"].(string), args["sample"].(*int)), true
 	case "Query.profile":
 		if e.ComplexityRoot.Query.Profile == nil {
 			break
@@ -2068,6 +2571,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Segment(childComplexity, args["key"].(string)), true
+	case "Query.segments":
+		if e.ComplexityRoot.Query.Segments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Segments(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.validateDefinition":
+		if e.ComplexityRoot.Query.ValidateDefinition == nil {
+			break
+		}
+
+		args, err := ec.field_Query_validateDefinition_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ValidateDefinition(childComplexity, args["definition"].(string), args["kind"].(*DefinitionKind), args["key"].(*string)), true
 
 	case "ReviewConnection.edges":
 		if e.ComplexityRoot.ReviewConnection.Edges == nil {
@@ -2181,6 +2706,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Key(childComplexity), true
+	case "Segment.members":
+		if e.ComplexityRoot.Segment.Members == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_members_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.Members(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Segment.size":
 		if e.ComplexityRoot.Segment.Size == nil {
 			break
@@ -2199,6 +2735,106 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Version(childComplexity), true
+
+	case "SegmentConnection.edges":
+		if e.ComplexityRoot.SegmentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.Edges(childComplexity), true
+	case "SegmentConnection.pageInfo":
+		if e.ComplexityRoot.SegmentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.PageInfo(childComplexity), true
+
+	case "SegmentEdge.cursor":
+		if e.ComplexityRoot.SegmentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentEdge.Cursor(childComplexity), true
+	case "SegmentEdge.node":
+		if e.ComplexityRoot.SegmentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentEdge.Node(childComplexity), true
+
+	case "SegmentMembershipChange.at":
+		if e.ComplexityRoot.SegmentMembershipChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.At(childComplexity), true
+	case "SegmentMembershipChange.direction":
+		if e.ComplexityRoot.SegmentMembershipChange.Direction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Direction(childComplexity), true
+	case "SegmentMembershipChange.profile":
+		if e.ComplexityRoot.SegmentMembershipChange.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Profile(childComplexity), true
+	case "SegmentMembershipChange.profileId":
+		if e.ComplexityRoot.SegmentMembershipChange.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.ProfileID(childComplexity), true
+	case "SegmentMembershipChange.reason":
+		if e.ComplexityRoot.SegmentMembershipChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Reason(childComplexity), true
+	case "SegmentMembershipChange.segment":
+		if e.ComplexityRoot.SegmentMembershipChange.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Segment(childComplexity), true
+	case "SegmentMembershipChange.sequence":
+		if e.ComplexityRoot.SegmentMembershipChange.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Sequence(childComplexity), true
+	case "SegmentMembershipChange.version":
+		if e.ComplexityRoot.SegmentMembershipChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Version(childComplexity), true
+
+	case "SegmentPreview.at":
+		if e.ComplexityRoot.SegmentPreview.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.At(childComplexity), true
+	case "SegmentPreview.count":
+		if e.ComplexityRoot.SegmentPreview.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Count(childComplexity), true
+	case "SegmentPreview.profiles":
+		if e.ComplexityRoot.SegmentPreview.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Profiles(childComplexity), true
+	case "SegmentPreview.sample":
+		if e.ComplexityRoot.SegmentPreview.Sample == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
 
 	case "SegmentStatus.code":
 		if e.ComplexityRoot.SegmentStatus.Code == nil {
@@ -2255,6 +2891,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ProfileChanged(childComplexity, args["id"].(string)), true
+	case "Subscription.segmentMembershipChanged":
+		if e.ComplexityRoot.Subscription.SegmentMembershipChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_segmentMembershipChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string)), true
 
 	case "TraitSource.path":
 		if e.ComplexityRoot.TraitSource.Path == nil {
@@ -2503,6 +3150,52 @@ func (ec *executionContext) childFields_BulkResult(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type BulkResult", field.Name)
 }
 
+func (ec *executionContext) childFields_ComputedTrait(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ComputedTrait_key(ctx, field)
+	case "definition":
+		return ec.fieldContext_ComputedTrait_definition(ctx, field)
+	case "version":
+		return ec.fieldContext_ComputedTrait_version(ctx, field)
+	case "status":
+		return ec.fieldContext_ComputedTrait_status(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTrait", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ComputedTraitConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ComputedTraitConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ComputedTraitEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ComputedTraitEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ComputedTraitValue_key(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitValue_value(ctx, field)
+	case "type":
+		return ec.fieldContext_ComputedTraitValue_type(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitValue", field.Name)
+}
+
 func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sequence":
@@ -2523,6 +3216,34 @@ func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field gr
 		return ec.fieldContext_DeadLetter_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeadLetter", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "valid":
+		return ec.fieldContext_DefinitionCheck_valid(ctx, field)
+	case "type":
+		return ec.fieldContext_DefinitionCheck_type(ctx, field)
+	case "errors":
+		return ec.fieldContext_DefinitionCheck_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionCheck", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_DefinitionError_code(ctx, field)
+	case "line":
+		return ec.fieldContext_DefinitionError_line(ctx, field)
+	case "column":
+		return ec.fieldContext_DefinitionError_column(ctx, field)
+	case "message":
+		return ec.fieldContext_DefinitionError_message(ctx, field)
+	case "hint":
+		return ec.fieldContext_DefinitionError_hint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionError", field.Name)
 }
 
 func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2703,6 +3424,44 @@ func (ec *executionContext) childFields_Evidence(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Evidence", field.Name)
 }
 
+func (ec *executionContext) childFields_ExplainEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ExplainEvent_name(ctx, field)
+	case "messageId":
+		return ec.fieldContext_ExplainEvent_messageId(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_ExplainEvent_timestamp(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExplainEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_ExplainNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_ExplainNode_index(ctx, field)
+	case "parent":
+		return ec.fieldContext_ExplainNode_parent(ctx, field)
+	case "text":
+		return ec.fieldContext_ExplainNode_text(ctx, field)
+	case "line":
+		return ec.fieldContext_ExplainNode_line(ctx, field)
+	case "column":
+		return ec.fieldContext_ExplainNode_column(ctx, field)
+	case "value":
+		return ec.fieldContext_ExplainNode_value(ctx, field)
+	case "deadline":
+		return ec.fieldContext_ExplainNode_deadline(ctx, field)
+	case "events":
+		return ec.fieldContext_ExplainNode_events(ctx, field)
+	case "eventCount":
+		return ec.fieldContext_ExplainNode_eventCount(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ExplainNode_skipped(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExplainNode", field.Name)
+}
+
 func (ec *executionContext) childFields_HistoryEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2845,6 +3604,26 @@ func (ec *executionContext) childFields_MatchingSource(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type MatchingSource", field.Name)
 }
 
+func (ec *executionContext) childFields_MembershipExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_MembershipExplanation_profileId(ctx, field)
+	case "segment":
+		return ec.fieldContext_MembershipExplanation_segment(ctx, field)
+	case "member":
+		return ec.fieldContext_MembershipExplanation_member(ctx, field)
+	case "storedMember":
+		return ec.fieldContext_MembershipExplanation_storedMember(ctx, field)
+	case "nextDeadline":
+		return ec.fieldContext_MembershipExplanation_nextDeadline(ctx, field)
+	case "at":
+		return ec.fieldContext_MembershipExplanation_at(ctx, field)
+	case "nodes":
+		return ec.fieldContext_MembershipExplanation_nodes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MembershipExplanation", field.Name)
+}
+
 func (ec *executionContext) childFields_NewApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -2925,6 +3704,8 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_audit(ctx, field)
 	case "segments":
 		return ec.fieldContext_Profile_segments(ctx, field)
+	case "computedTraits":
+		return ec.fieldContext_Profile_computedTraits(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Profile", field.Name)
 }
@@ -3033,8 +3814,66 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_status(ctx, field)
 	case "size":
 		return ec.fieldContext_Segment_size(ctx, field)
+	case "members":
+		return ec.fieldContext_Segment_members(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SegmentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SegmentConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SegmentEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SegmentEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMembershipChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sequence":
+		return ec.fieldContext_SegmentMembershipChange_sequence(ctx, field)
+	case "segment":
+		return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+	case "version":
+		return ec.fieldContext_SegmentMembershipChange_version(ctx, field)
+	case "profileId":
+		return ec.fieldContext_SegmentMembershipChange_profileId(ctx, field)
+	case "direction":
+		return ec.fieldContext_SegmentMembershipChange_direction(ctx, field)
+	case "reason":
+		return ec.fieldContext_SegmentMembershipChange_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_SegmentMembershipChange_at(ctx, field)
+	case "profile":
+		return ec.fieldContext_SegmentMembershipChange_profile(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMembershipChange", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_SegmentPreview_count(ctx, field)
+	case "profiles":
+		return ec.fieldContext_SegmentPreview_profiles(ctx, field)
+	case "sample":
+		return ec.fieldContext_SegmentPreview_sample(ctx, field)
+	case "at":
+		return ec.fieldContext_SegmentPreview_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3311,6 +4150,28 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createDestination_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3360,6 +4221,50 @@ func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Contex
 		return nil, err
 	}
 	args["definition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg1
 	return args, nil
 }
 
@@ -3541,6 +4446,36 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setComputedTraitEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3560,6 +4495,36 @@ func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setSegmentEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -3672,6 +4637,66 @@ func (ec *executionContext) field_Mutation_undoSplit_args(ctx context.Context, r
 		return nil, err
 	}
 	args["dryRun"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expectedVersion",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expectedVersion"] = arg2
 	return args, nil
 }
 
@@ -3793,6 +4818,64 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_computedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_computedTraits_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_explainMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_identifier_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3872,6 +4955,28 @@ func (ec *executionContext) field_Query_matchPreview_args(ctx context.Context, r
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sample",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sample"] = arg1
 	return args, nil
 }
 
@@ -3985,6 +5090,80 @@ func (ec *executionContext) field_Query_segment_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_segments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_validateDefinition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*DefinitionKind, error) {
+			return ec.unmarshalODefinitionKind2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_profileChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3996,6 +5175,20 @@ func (ec *executionContext) field_Subscription_profileChanged_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg0
 	return args, nil
 }
 
@@ -4808,6 +6001,295 @@ func (ec *executionContext) fieldContext_BulkResult_code(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("BulkResult", field, false, false, "String")
 }
 
+func (ec *executionContext) _ComputedTrait_key(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_definition(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ComputedTrait().Definition(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, true, true, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_version(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTrait_status(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ComputedTrait().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
+			return ec.marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTrait",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ComputedTraitEdge) graphql.Marshaler {
+			return ec.marshalNComputedTraitEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitEdge_node(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitValue_key(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitValue_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitValue_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitValue_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitValue", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitValue_type(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitValue_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitValue_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitValue", field, false, false, "String")
+}
+
 func (ec *executionContext) _DeadLetter_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4990,6 +6472,199 @@ func (ec *executionContext) _DeadLetter_at(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_DeadLetter_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DefinitionCheck_valid(ctx context.Context, field graphql.CollectedField, obj *DefinitionCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionCheck_valid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Valid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionCheck_valid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionCheck", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DefinitionCheck_type(ctx context.Context, field graphql.CollectedField, obj *DefinitionCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionCheck_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionCheck_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionCheck_errors(ctx context.Context, field graphql.CollectedField, obj *DefinitionCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionCheck_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*DefinitionError) graphql.Marshaler {
+			return ec.marshalNDefinitionError2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionCheck_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionCheck",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionError_code(ctx context.Context, field graphql.CollectedField, obj *DefinitionError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionError_line(ctx context.Context, field graphql.CollectedField, obj *DefinitionError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionError_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionError_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DefinitionError_column(ctx context.Context, field graphql.CollectedField, obj *DefinitionError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionError_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionError_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DefinitionError_message(ctx context.Context, field graphql.CollectedField, obj *DefinitionError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionError_hint(ctx context.Context, field graphql.CollectedField, obj *DefinitionError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionError_hint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionError_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
 }
 
 func (ec *executionContext) _DeliveryAttempt_ok(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
@@ -6520,6 +8195,314 @@ func (ec *executionContext) fieldContext_Evidence_lastSeen(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Evidence", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ExplainEvent_name(ctx context.Context, field graphql.CollectedField, obj *ExplainEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainEvent_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainEvent_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainEvent_messageId(ctx context.Context, field graphql.CollectedField, obj *ExplainEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainEvent_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainEvent_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainEvent_timestamp(ctx context.Context, field graphql.CollectedField, obj *ExplainEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainEvent_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainEvent_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExplainNode_index(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainNode_parent(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_parent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainNode_text(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExplainNode_line(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainNode_column(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainNode_value(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ExplainNode_deadline(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_deadline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deadline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_deadline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExplainNode_events(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExplainEvent) graphql.Marshaler {
+			return ec.marshalNExplainEvent2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExplainNode",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExplainNode_eventCount(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_eventCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_eventCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExplainNode_skipped(ctx context.Context, field graphql.CollectedField, obj *ExplainNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExplainNode_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExplainNode_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExplainNode", field, false, false, "Int")
+}
+
 func (ec *executionContext) _HistoryEntry_id(ctx context.Context, field graphql.CollectedField, obj *graph.MergeEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7613,6 +9596,185 @@ func (ec *executionContext) fieldContext_MatchingSource_unusable(_ context.Conte
 	return graphql.NewScalarFieldContext("MatchingSource", field, true, true, "String")
 }
 
+func (ec *executionContext) _MembershipExplanation_profileId(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipExplanation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MembershipExplanation_segment(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MembershipExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MembershipExplanation_member(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_member(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Member, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipExplanation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MembershipExplanation_storedMember(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_storedMember(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoredMember, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_storedMember(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipExplanation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _MembershipExplanation_nextDeadline(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_nextDeadline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDeadline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_nextDeadline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MembershipExplanation_at(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MembershipExplanation_nodes(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipExplanation_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExplainNode) graphql.Marshaler {
+			return ec.marshalNExplainNode2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipExplanation_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MembershipExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainNode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_approveMatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8405,6 +10567,314 @@ func (ec *executionContext) fieldContext_Mutation_createSegment(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSegment(ctx, fc.Args["key"].(string), fc.Args["definition"].(string), fc.Args["expectedVersion"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setSegmentEnabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setSegmentEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetSegmentEnabled(ctx, fc.Args["key"].(string), fc.Args["enabled"].(bool), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setSegmentEnabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setSegmentEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSegment(ctx, fc.Args["key"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateComputedTrait(ctx, fc.Args["key"].(string), fc.Args["definition"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateComputedTrait(ctx, fc.Args["key"].(string), fc.Args["definition"].(string), fc.Args["expectedVersion"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setComputedTraitEnabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setComputedTraitEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetComputedTraitEnabled(ctx, fc.Args["key"].(string), fc.Args["enabled"].(bool), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setComputedTraitEnabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setComputedTraitEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteComputedTrait(ctx, fc.Args["key"].(string), fc.Args["expectedVersion"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NewApiKey_key(ctx context.Context, field graphql.CollectedField, obj *NewAPIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9131,6 +11601,38 @@ func (ec *executionContext) fieldContext_Profile_segments(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Profile", field, true, true, "String")
 }
 
+func (ec *executionContext) _Profile_computedTraits(ctx context.Context, field graphql.CollectedField, obj *Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_computedTraits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().ComputedTraits(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {
+			return ec.marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_computedTraits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProfileChange_profileId(ctx context.Context, field graphql.CollectedField, obj *ProfileChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9728,6 +12230,270 @@ func (ec *executionContext) fieldContext_Query_segment(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_segment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Segments(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentConnection) graphql.Marshaler {
+			return ec.marshalNSegmentConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_computedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_computedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ComputedTrait(ctx, fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalOComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_computedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_computedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_computedTraits(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_computedTraits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ComputedTraits(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitConnection) graphql.Marshaler {
+			return ec.marshalNComputedTraitConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_computedTraits(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_computedTraits_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_validateDefinition(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_validateDefinition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ValidateDefinition(ctx, fc.Args["definition"].(string), fc.Args["kind"].(*DefinitionKind), fc.Args["key"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionCheck) graphql.Marshaler {
+			return ec.marshalNDefinitionCheck2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionCheck(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_validateDefinition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionCheck(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_validateDefinition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewSegment(ctx, fc.Args["definition"].(string), fc.Args["sample"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentPreview) graphql.Marshaler {
+			return ec.marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_explainMembership(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainMembership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainMembership(ctx, fc.Args["profileId"].(string), fc.Args["segment"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MembershipExplanation) graphql.Marshaler {
+			return ec.marshalNMembershipExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMembershipExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainMembership(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MembershipExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainMembership_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10541,6 +13307,463 @@ func (ec *executionContext) fieldContext_Segment_size(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Segment", field, true, true, "Int")
 }
 
+func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_members(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ProfileConnection) graphql.Marshaler {
+			return ec.marshalNProfileConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_members_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SegmentEdge) graphql.Marshaler {
+			return ec.marshalNSegmentEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SegmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *SegmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMembershipChange_sequence(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_segment(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_version(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_profileId(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_direction(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_direction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Direction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_direction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_reason(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_at(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentMembershipChange_profile(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Profile) graphql.Marshaler {
+			return ec.marshalOProfile2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMembershipChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPreview_count(ctx context.Context, field graphql.CollectedField, obj *SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentPreview_profiles(ctx context.Context, field graphql.CollectedField, obj *SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentPreview_sample(ctx context.Context, field graphql.CollectedField, obj *SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_sample(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sample, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_sample(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPreview_at(ctx context.Context, field graphql.CollectedField, obj *SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Time")
+}
+
 func (ec *executionContext) _SegmentStatus_state(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10758,6 +13981,50 @@ func (ec *executionContext) fieldContext_Subscription_profileChanged(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_profileChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_segmentMembershipChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
+			return ec.marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentMembershipChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembershipChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_segmentMembershipChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12045,7 +15312,7 @@ func (ec *executionContext) unmarshalInputProfileFilter(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"identifierType", "updatedSince"}
+	fieldsInOrder := [...]string{"identifierType", "updatedSince", "segment"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12066,6 +15333,13 @@ func (ec *executionContext) unmarshalInputProfileFilter(ctx context.Context, obj
 				return it, err
 			}
 			it.UpdatedSince = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
 		}
 	}
 	return it, nil
@@ -12463,6 +15737,175 @@ func (ec *executionContext) _BulkResult(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var computedTraitImplementors = []string{"ComputedTrait"}
+
+func (ec *executionContext) _ComputedTrait(ctx context.Context, sel ast.SelectionSet, obj *segments.Definition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTrait")
+		case "key":
+			out.Values[i] = ec._ComputedTrait_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "definition":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ComputedTrait_definition(ctx, field, obj)
+				})
+		case "version":
+			out.Values[i] = ec._ComputedTrait_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ComputedTrait_status(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitConnectionImplementors = []string{"ComputedTraitConnection"}
+
+func (ec *executionContext) _ComputedTraitConnection(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitConnection")
+		case "edges":
+			out.Values[i] = ec._ComputedTraitConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ComputedTraitConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitEdgeImplementors = []string{"ComputedTraitEdge"}
+
+func (ec *executionContext) _ComputedTraitEdge(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitEdge")
+		case "cursor":
+			out.Values[i] = ec._ComputedTraitEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ComputedTraitEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitValueImplementors = []string{"ComputedTraitValue"}
+
+func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitValue")
+		case "key":
+			out.Values[i] = ec._ComputedTraitValue_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ComputedTraitValue_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deadLetterImplementors = []string{"DeadLetter"}
 
 func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSet, obj *destinations.DeadLetter) graphql.Marshaler {
@@ -12519,6 +15962,102 @@ func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = ec._DeadLetter_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionCheckImplementors = []string{"DefinitionCheck"}
+
+func (ec *executionContext) _DefinitionCheck(ctx context.Context, sel ast.SelectionSet, obj *DefinitionCheck) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionCheckImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionCheck")
+		case "valid":
+			out.Values[i] = ec._DefinitionCheck_valid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._DefinitionCheck_type(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._DefinitionCheck_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionErrorImplementors = []string{"DefinitionError"}
+
+func (ec *executionContext) _DefinitionError(ctx context.Context, sel ast.SelectionSet, obj *DefinitionError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionError")
+		case "code":
+			out.Values[i] = ec._DefinitionError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "line":
+			out.Values[i] = ec._DefinitionError_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "column":
+			out.Values[i] = ec._DefinitionError_column(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._DefinitionError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hint":
+			out.Values[i] = ec._DefinitionError_hint(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13128,6 +16667,127 @@ func (ec *executionContext) _Evidence(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var explainEventImplementors = []string{"ExplainEvent"}
+
+func (ec *executionContext) _ExplainEvent(ctx context.Context, sel ast.SelectionSet, obj *ExplainEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, explainEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExplainEvent")
+		case "name":
+			out.Values[i] = ec._ExplainEvent_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._ExplainEvent_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._ExplainEvent_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var explainNodeImplementors = []string{"ExplainNode"}
+
+func (ec *executionContext) _ExplainNode(ctx context.Context, sel ast.SelectionSet, obj *ExplainNode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, explainNodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExplainNode")
+		case "index":
+			out.Values[i] = ec._ExplainNode_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "parent":
+			out.Values[i] = ec._ExplainNode_parent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._ExplainNode_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "line":
+			out.Values[i] = ec._ExplainNode_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "column":
+			out.Values[i] = ec._ExplainNode_column(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ExplainNode_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deadline":
+			out.Values[i] = ec._ExplainNode_deadline(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "events":
+			out.Values[i] = ec._ExplainNode_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventCount":
+			out.Values[i] = ec._ExplainNode_eventCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._ExplainNode_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var historyEntryImplementors = []string{"HistoryEntry"}
 
 func (ec *executionContext) _HistoryEntry(ctx context.Context, sel ast.SelectionSet, obj *graph.MergeEvent) graphql.Marshaler {
@@ -13608,6 +17268,69 @@ func (ec *executionContext) _MatchingSource(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var membershipExplanationImplementors = []string{"MembershipExplanation"}
+
+func (ec *executionContext) _MembershipExplanation(ctx context.Context, sel ast.SelectionSet, obj *MembershipExplanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, membershipExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MembershipExplanation")
+		case "profileId":
+			out.Values[i] = ec._MembershipExplanation_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "segment":
+			out.Values[i] = ec._MembershipExplanation_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "member":
+			out.Values[i] = ec._MembershipExplanation_member(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storedMember":
+			out.Values[i] = ec._MembershipExplanation_storedMember(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDeadline":
+			out.Values[i] = ec._MembershipExplanation_nextDeadline(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._MembershipExplanation_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._MembershipExplanation_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -13749,6 +17472,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createSegment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setSegmentEnabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setSegmentEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createComputedTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createComputedTrait(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateComputedTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateComputedTrait(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setComputedTraitEnabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setComputedTraitEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteComputedTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteComputedTrait(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14042,6 +17814,12 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_segments(ctx, field, obj)
 				})
+		case "computedTraits":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_computedTraits(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14260,6 +18038,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_segment(ctx, field)
+				})
+		case "segments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_segments(ctx, field)
+				})
+		case "computedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_computedTrait(ctx, field)
+				})
+		case "computedTraits":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_computedTraits(ctx, field)
+				})
+		case "validateDefinition":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_validateDefinition(ctx, field)
+				})
+		case "previewSegment":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewSegment(ctx, field)
+				})
+		case "explainMembership":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainMembership(ctx, field)
 				})
 		case "reviewQueue":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -14550,6 +18364,204 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_size(ctx, field, obj)
 				})
+		case "members":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_members(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentConnectionImplementors = []string{"SegmentConnection"}
+
+func (ec *executionContext) _SegmentConnection(ctx context.Context, sel ast.SelectionSet, obj *SegmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentConnection")
+		case "edges":
+			out.Values[i] = ec._SegmentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SegmentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentEdgeImplementors = []string{"SegmentEdge"}
+
+func (ec *executionContext) _SegmentEdge(ctx context.Context, sel ast.SelectionSet, obj *SegmentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentEdge")
+		case "cursor":
+			out.Values[i] = ec._SegmentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SegmentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentMembershipChangeImplementors = []string{"SegmentMembershipChange"}
+
+func (ec *executionContext) _SegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, obj *SegmentMembershipChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMembershipChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMembershipChange")
+		case "sequence":
+			out.Values[i] = ec._SegmentMembershipChange_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "segment":
+			out.Values[i] = ec._SegmentMembershipChange_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._SegmentMembershipChange_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profileId":
+			out.Values[i] = ec._SegmentMembershipChange_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "direction":
+			out.Values[i] = ec._SegmentMembershipChange_direction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SegmentMembershipChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SegmentMembershipChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profile":
+			out.Values[i] = ec._SegmentMembershipChange_profile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentPreviewImplementors = []string{"SegmentPreview"}
+
+func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.SelectionSet, obj *SegmentPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentPreview")
+		case "count":
+			out.Values[i] = ec._SegmentPreview_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._SegmentPreview_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sample":
+			out.Values[i] = ec._SegmentPreview_sample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SegmentPreview_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14673,6 +18685,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "profileChanged":
 		return ec._Subscription_profileChanged(ctx, fields[0])
+	case "segmentMembershipChanged":
+		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -15216,6 +19230,70 @@ func (ec *executionContext) marshalNChangeKind2githubᚗcomᚋidgraphᚋidgraph�
 	return v
 }
 
+func (ec *executionContext) marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTrait!")
+		return graphql.Null
+	}
+	return ec._ComputedTrait(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitConnection(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitConnection!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComputedTraitEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNComputedTraitEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitEdge(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitEdge!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComputedTraitValue2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNComputedTraitValue2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValue(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitValue!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitValue(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -15238,6 +19316,38 @@ func (ec *executionContext) marshalNDeadLetter2ᚖgithubᚗcomᚋidgraphᚋidgra
 		return graphql.Null
 	}
 	return ec._DeadLetter(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionCheck2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionCheck(ctx context.Context, sel ast.SelectionSet, v *DefinitionCheck) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DefinitionCheck!")
+		return graphql.Null
+	}
+	return ec._DefinitionCheck(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionError2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*DefinitionError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionError(ctx context.Context, sel ast.SelectionSet, v *DefinitionError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DefinitionError!")
+		return graphql.Null
+	}
+	return ec._DefinitionError(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx context.Context, sel ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
@@ -15366,6 +19476,54 @@ func (ec *executionContext) marshalNEventEdge2ᚖgithubᚗcomᚋidgraphᚋidgrap
 
 func (ec *executionContext) marshalNEvidence2githubᚗcomᚋidgraphᚋidgraphᚋgraphᚐEvidence(ctx context.Context, sel ast.SelectionSet, v graph.Evidence) graphql.Marshaler {
 	return ec._Evidence(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExplainEvent2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*ExplainEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExplainEvent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExplainEvent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainEvent(ctx context.Context, sel ast.SelectionSet, v *ExplainEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExplainEvent!")
+		return graphql.Null
+	}
+	return ec._ExplainEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExplainNode2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ExplainNode) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExplainNode2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExplainNode2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNode(ctx context.Context, sel ast.SelectionSet, v *ExplainNode) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExplainNode!")
+		return graphql.Null
+	}
+	return ec._ExplainNode(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -15645,6 +19803,14 @@ func (ec *executionContext) marshalNMatchingSource2ᚕgithubᚗcomᚋidgraphᚋi
 	return ret
 }
 
+func (ec *executionContext) marshalNMembershipExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMembershipExplanation(ctx context.Context, sel ast.SelectionSet, v *MembershipExplanation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MembershipExplanation!")
+		return graphql.Null
+	}
+	return ec._MembershipExplanation(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNewApiKey2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐNewAPIKey(ctx context.Context, sel ast.SelectionSet, v *NewAPIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "NewApiKey!")
@@ -15827,6 +19993,54 @@ func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋidgraphᚋidgraph�
 		return graphql.Null
 	}
 	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentConnection(ctx context.Context, sel ast.SelectionSet, v *SegmentConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentConnection!")
+		return graphql.Null
+	}
+	return ec._SegmentConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*SegmentEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentEdge(ctx context.Context, sel ast.SelectionSet, v *SegmentEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentEdge!")
+		return graphql.Null
+	}
+	return ec._SegmentEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentMembershipChange!")
+		return graphql.Null
+	}
+	return ec._SegmentMembershipChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentPreview(ctx context.Context, sel ast.SelectionSet, v *SegmentPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentPreview!")
+		return graphql.Null
+	}
+	return ec._SegmentPreview(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
@@ -16111,6 +20325,29 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ComputedTrait(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODefinitionKind2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionKind(ctx context.Context, v any) (*DefinitionKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(DefinitionKind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODefinitionKind2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionKind(ctx context.Context, sel ast.SelectionSet, v *DefinitionKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOEdgeDecision2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐDecision(ctx context.Context, sel ast.SelectionSet, v *graph.Decision) graphql.Marshaler {

@@ -12,6 +12,7 @@ import (
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
 )
 
 // A page of the audit log.
@@ -52,6 +53,49 @@ type BulkResult struct {
 	Code *string `json:"code,omitempty"`
 }
 
+// A page of computed traits.
+type ComputedTraitConnection struct {
+	Edges    []*ComputedTraitEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+// A computed trait and its cursor.
+type ComputedTraitEdge struct {
+	// Pass as `after` to continue after this computed trait.
+	Cursor string               `json:"cursor"`
+	Node   *segments.Definition `json:"node"`
+}
+
+// A profile's computed trait value.
+type ComputedTraitValue struct {
+	Key string `json:"key"`
+	// The value (boolean, number, string, or a timestamp in RFC 3339).
+	Value JSON `json:"value"`
+	// boolean, number, string or timestamp.
+	Type string `json:"type"`
+}
+
+// validateDefinition's answer.
+type DefinitionCheck struct {
+	Valid bool `json:"valid"`
+	// The definition's type when valid: boolean, number, string, timestamp or any.
+	Type *string `json:"type,omitempty"`
+	// Empty when valid; otherwise the first error found.
+	Errors []*DefinitionError `json:"errors"`
+}
+
+// An error in a definition, at its position (docs/segments.md, Errors).
+type DefinitionError struct {
+	// Stable: SYNTAX, UNKNOWN_FUNCTION, ARITY, TYPE, BAD_WINDOW, LIMIT, CYCLE, …
+	Code string `json:"code"`
+	// 1-based line and column (in characters) of the error.
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+	// How to fix it, when known.
+	Hint *string `json:"hint,omitempty"`
+}
+
 // A page of events.
 type EventConnection struct {
 	// The events of this page, newest first.
@@ -66,6 +110,35 @@ type EventEdge struct {
 	Cursor string `json:"cursor"`
 	// The event.
 	Node *graph.Event `json:"node"`
+}
+
+// An event that decided an event chain's value.
+type ExplainEvent struct {
+	Name      string    `json:"name"`
+	MessageID string    `json:"messageId"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// One node of an evaluated definition.
+type ExplainNode struct {
+	// Its place in MembershipExplanation.nodes.
+	Index int `json:"index"`
+	// The parent's index; null for the root.
+	Parent *int `json:"parent,omitempty"`
+	// The node's canonical text.
+	Text string `json:"text"`
+	// Its position in the definition (an operator's own, for binary operators).
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	// Its value: null when missing; a duration as its literal ("7d").
+	Value JSON `json:"value,omitempty"`
+	// When time alone can next change this node's value; null when it cannot.
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// For an event chain: the events that decided its value (the first 20), and how many there were.
+	Events     []*ExplainEvent `json:"events"`
+	EventCount int             `json:"eventCount"`
+	// Property values a reducer skipped (not numeric, or not a single value).
+	Skipped int `json:"skipped"`
 }
 
 // An identifier to act on; the value is normalised as `lookup` does.
@@ -92,6 +165,24 @@ type MatchPreview struct {
 	Processed int `json:"processed"`
 	// Pass as `after` for the next page; null at the end.
 	Next *string `json:"next,omitempty"`
+}
+
+// explainMembership's answer.
+type MembershipExplanation struct {
+	// The profile evaluated: the survivor when the one asked for was merged.
+	ProfileID string               `json:"profileId"`
+	Segment   *segments.Definition `json:"segment"`
+	// Whether the profile is a member by this evaluation, now.
+	Member bool `json:"member"`
+	// Whether the engine has the profile stored as a member (it may lag the evaluation by the time it takes to process the latest events).
+	StoredMember bool `json:"storedMember"`
+	// When time alone can next change the membership, with no new data; null when it cannot.
+	NextDeadline *time.Time `json:"nextDeadline,omitempty"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The evaluated expression tree in depth-first order, the definition's
+	// root first: each node names its parent's index.
+	Nodes []*ExplainNode `json:"nodes"`
 }
 
 // Steward actions. Each needs a steward key and is recorded in the audit log
@@ -158,6 +249,8 @@ type ProfileFilter struct {
 	IdentifierType *string `json:"identifierType,omitempty"`
 	// Only profiles changed at or after this time.
 	UpdatedSince *time.Time `json:"updatedSince,omitempty"`
+	// Only the members of this segment (the server runs with --segments).
+	Segment *string `json:"segment,omitempty"`
 }
 
 type Query struct {
@@ -203,6 +296,49 @@ type SearchHit struct {
 	Value string `json:"value"`
 	// Whether the whole value equals the query.
 	Exact bool `json:"exact"`
+}
+
+// A page of segments.
+type SegmentConnection struct {
+	Edges    []*SegmentEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+// A segment and its cursor.
+type SegmentEdge struct {
+	// Pass as `after` to continue after this segment.
+	Cursor string               `json:"cursor"`
+	Node   *segments.Definition `json:"node"`
+}
+
+// A profile entered or exited a segment.
+type SegmentMembershipChange struct {
+	// The change record's number: store-wide, strictly increasing.
+	Sequence string `json:"sequence"`
+	Segment  string `json:"segment"`
+	// The definition version that decided it.
+	Version   int    `json:"version"`
+	ProfileID string `json:"profileId"`
+	// ENTERED or EXITED.
+	Direction string `json:"direction"`
+	// data, time, definition or profile_merged.
+	Reason string `json:"reason"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The profile as it is now (the survivor when it was merged away).
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// previewSegment's answer.
+type SegmentPreview struct {
+	// How many profiles would be members now.
+	Count int `json:"count"`
+	// How many profiles were evaluated.
+	Profiles int `json:"profiles"`
+	// The first members, in ID order.
+	Sample []*Profile `json:"sample"`
+	// The evaluation time.
+	At time.Time `json:"at"`
 }
 
 // Where a definition is in its lifecycle.
@@ -297,6 +433,64 @@ func (e *ChangeKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e ChangeKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a definition defines.
+type DefinitionKind string
+
+const (
+	// A boolean condition: an audience.
+	DefinitionKindSegment DefinitionKind = "SEGMENT"
+	// A single value per profile.
+	DefinitionKindComputedTrait DefinitionKind = "COMPUTED_TRAIT"
+)
+
+var AllDefinitionKind = []DefinitionKind{
+	DefinitionKindSegment,
+	DefinitionKindComputedTrait,
+}
+
+func (e DefinitionKind) IsValid() bool {
+	switch e {
+	case DefinitionKindSegment, DefinitionKindComputedTrait:
+		return true
+	}
+	return false
+}
+
+func (e DefinitionKind) String() string {
+	return string(e)
+}
+
+func (e *DefinitionKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DefinitionKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DefinitionKind", str)
+	}
+	return nil
+}
+
+func (e DefinitionKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DefinitionKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DefinitionKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -136,3 +136,50 @@ func waitExit(b *testing.B, s segments.Store, profile string, after *uint64) tim
 	b.Fatalf("%s did not exit within 30 s", profile)
 	return time.Time{}
 }
+
+// BenchmarkPreview is previewSegment's cost: an unsaved trait-only
+// segment evaluated over n profiles (one in four on the "pro" plan), and a
+// windowed one that reads each profile's events (one order each). The
+// figures are in docs/benchmarks.md.
+func BenchmarkPreview(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		for _, be := range backends.Bench() {
+			if be.Name == "neo4j" && n > 10000 {
+				continue // seeding takes minutes: the smaller figure says enough
+			}
+			b.Run(fmt.Sprintf("%s/profiles=%d", be.Name, n), func(b *testing.B) {
+				g := be.Open(b)
+				e := segments.NewEngine(g, g.(segments.Backend).Segments(), segments.EngineOptions{Now: func() time.Time { return t0 }})
+				st := graph.NewStitcher(g, graph.DefaultConfig())
+				for lo := 0; lo < n; lo += 1000 {
+					var obs []*graph.Observation
+					for i := lo; i < min(lo+1000, n); i++ {
+						plans := []string{"pro", "free", "free", "team"}
+						o := track(fmt.Sprint("m", i), "Order", t0.Add(-time.Duration(i%60)*24*time.Hour), `{"revenue": 10}`, fmt.Sprint("user_id:u", i))
+						o.Traits = map[string]any{"plan": plans[i%4]}
+						obs = append(obs, o)
+					}
+					if _, err := st.Ingest(context.Background(), obs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, c := range []struct{ name, src string }{
+					{"trait", `trait("plan") = "pro"`},
+					{"events", `events("Order").within(30d).exists()`},
+				} {
+					b.Run(c.name, func(b *testing.B) {
+						for b.Loop() {
+							p, err := e.Preview(context.Background(), c.src, 10)
+							if err != nil {
+								b.Fatal(err)
+							}
+							if p.Profiles != n {
+								b.Fatalf("%d profiles evaluated, not %d", p.Profiles, n)
+							}
+						}
+					})
+				}
+			})
+		}
+	}
+}

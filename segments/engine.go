@@ -374,28 +374,9 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 	for _, c := range todo {
 		needEvents = needEvents || len(c.prog.Deps.Events) > 0
 	}
-	var events []*graph.Event
-	if needEvents {
-		var err error
-		if events, err = ProfileEvents(ctx, e.graph, p); err != nil {
-			return err
-		}
-	}
-	snap, err := lang.SnapshotOf(p, events)
+	snap, err := e.snapshot(ctx, p, needEvents, next.Entries)
 	if err != nil {
-		return fmt.Errorf("segments: update %s: %w", p.ID, err)
-	}
-	snap.Segments, snap.Computed = map[string]bool{}, map[string]any{}
-	for rs, en := range next.Entries {
-		ref, err := ParseRef(rs)
-		if err != nil {
-			continue
-		}
-		if ref.Kind == lang.KindSegment {
-			snap.Segments[ref.Key] = en.Member
-		} else if en.Value != nil {
-			snap.Computed[ref.Key] = en.Value.Interface()
-		}
+		return err
 	}
 	view := snap.View() // reads snap's maps as they are updated below
 	for _, c := range todo {
@@ -425,6 +406,36 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 		}
 	}
 	return nil
+}
+
+// snapshot is what definitions read of a live profile: its traits and
+// identifier counts, its events when needEvents, and the memberships and
+// computed values of entries (for in_segment and computed).
+func (e *Engine) snapshot(ctx context.Context, p *graph.Profile, needEvents bool, entries map[string]Entry) (*lang.Snapshot, error) {
+	var events []*graph.Event
+	if needEvents {
+		var err error
+		if events, err = ProfileEvents(ctx, e.graph, p); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := lang.SnapshotOf(p, events)
+	if err != nil {
+		return nil, fmt.Errorf("segments: evaluate %s: %w", p.ID, err)
+	}
+	snap.Segments, snap.Computed = map[string]bool{}, map[string]any{}
+	for rs, en := range entries {
+		ref, err := ParseRef(rs)
+		if err != nil {
+			continue
+		}
+		if ref.Kind == lang.KindSegment {
+			snap.Segments[ref.Key] = en.Member
+		} else if en.Value != nil {
+			snap.Computed[ref.Key] = en.Value.Interface()
+		}
+	}
+	return snap, nil
 }
 
 // eventPage is how many events a timeline read returns at once.
@@ -565,25 +576,31 @@ func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Durati
 
 // Define checks a definition against the loaded ones and saves it as a new
 // version (expectedVersion as Store.PutDefinition: 0 creates), with
-// status BACKFILLING, then reloads the engine. Every error of the
-// language is a *lang.Error with a code and a position; nothing is saved
-// unless the definition compiles. The caller runs Backfill next.
+// status BACKFILLING, then reloads the engine. An edit of a DISABLED
+// definition stays DISABLED (and keeps its creation time, as every edit
+// does). Every error of the language is a *lang.Error with a code and a
+// position; nothing is saved unless the definition compiles. The caller
+// runs Backfill next (a sweep, for a disabled one).
 func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*Definition, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	e.mu.RLock()
-	env := lang.MapEnv{}
-	for _, c := range e.defs.order {
-		env[c.def.Ref()] = c.prog.Definition()
-	}
-	e.mu.RUnlock()
-	if _, err := lang.Compile(src, lang.Options{Kind: kind, Key: key, Limits: e.opt.Limits, Env: env}); err != nil {
+	if _, err := e.Check(kind, key, src); err != nil {
 		return nil, err
 	}
 	now := e.opt.Now().UTC()
-	d, err := e.store.PutDefinition(ctx, &Definition{Kind: kind, Key: key, Source: src,
-		Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}, expectedVersion)
+	next := &Definition{Kind: kind, Key: key, Source: src, Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}
+	if expectedVersion > 0 {
+		cur, err := e.store.Definition(ctx, next.Ref())
+		if err != nil {
+			return nil, err
+		}
+		next.CreatedAt = cur.CreatedAt
+		if cur.Status.State == StateDisabled {
+			next.Status = cur.Status
+		}
+	}
+	d, err := e.store.PutDefinition(ctx, next, expectedVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -595,16 +612,8 @@ func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, ex
 // profiles are next evaluated. A definition that others read through
 // in_segment or computed is refused (conflict), naming them.
 func (e *Engine) Delete(ctx context.Context, r Ref, expectedVersion int) error {
-	e.mu.RLock()
-	var dependents []string
-	if c := e.defs.byRef[RefString(r)]; c != nil {
-		dependents = slices.Clone(c.dependents)
-	}
-	e.mu.RUnlock()
-	if len(dependents) > 0 {
-		slices.Sort(dependents)
-		return &graph.Error{Kind: graph.KindConflict, Field: "key",
-			Msg: fmt.Sprintf("%s %q is used by %s: change or delete them first", KindName(r.Kind), r.Key, strings.Join(dependents, ", "))}
+	if err := e.inUse(r, "delete"); err != nil {
+		return err
 	}
 	if err := e.store.DeleteDefinition(ctx, r, expectedVersion); err != nil {
 		return err
@@ -623,7 +632,13 @@ const backfillPage = 200
 // profile changed during the backfill is neither missed nor counted
 // twice. A newer version of the definition stops this backfill (its own
 // replaces it).
+//
+// A DISABLED definition (or a deleted one, passed as DISABLED) is swept
+// instead: every profile is evaluated with the loaded definitions, which
+// drops its entries (its members exit, reason definition), and its status
+// is left alone.
 func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
+	sweep := d.Status.State == StateDisabled
 	total, err := e.graph.CountProfiles(ctx)
 	if err != nil {
 		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
@@ -644,10 +659,16 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 		}
 		done += len(ps)
 		after = ps[len(ps)-1].ID
+		if sweep {
+			continue
+		}
 		progress := float64(done) / float64(max(total, done))
 		if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateBackfilling, Progress: progress}); err != nil {
 			return fmt.Errorf("segments: backfill %s: %w", d.Key, err) // a newer version, most likely
 		}
+	}
+	if sweep {
+		return nil
 	}
 	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateLive}); err != nil {
 		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
@@ -656,6 +677,9 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 }
 
 func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {
+	if d.Status.State == StateDisabled {
+		return fmt.Errorf("segments: sweep %s: %w", d.Key, cause) // a sweep has no status to fail
+	}
 	st := Status{State: StateFailed, Code: string(graph.ErrorKind(cause)), Message: graph.ErrorMessage(cause)}
 	if err := e.store.SetStatus(ctx, d.Ref(), d.Version, st); err != nil {
 		return fmt.Errorf("segments: backfill %s: %w (and recording the failure: %w)", d.Key, cause, err)
@@ -664,12 +688,14 @@ func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) e
 }
 
 // Memberships returns the segments a profile is a member of, by key.
+// Entries of definitions no longer loaded (deleted or disabled, not yet
+// swept) are left out.
 func (e *Engine) Memberships(ctx context.Context, profile string) ([]string, error) {
-	sts, err := e.store.States(ctx, []string{profile})
+	entries, err := e.liveEntries(ctx, profile)
 	if err != nil {
 		return nil, fmt.Errorf("segments: memberships of %s: %w", profile, err)
 	}
-	return slices.Sorted(maps.Keys(SegmentMemberships(sts[0].Entries))), nil
+	return slices.Sorted(maps.Keys(SegmentMemberships(entries))), nil
 }
 
 // Store returns the engine's store.

@@ -271,6 +271,10 @@ type Store interface {
 	SaveStates(ctx context.Context, saves []Save) ([]*ChangeRecord, error)
 	// Changes pages through the change records after a sequence number.
 	Changes(ctx context.Context, after uint64, limit int) ([]*ChangeRecord, error)
+	// LastChange returns the sequence number of the newest change record
+	// (0 when there is none): a reader that wants only what comes next
+	// starts after it.
+	LastChange(ctx context.Context) (uint64, error)
 	// DueTimers returns up to limit timers due at or before until, in
 	// (At, Profile, Ref) order.
 	DueTimers(ctx context.Context, until time.Time, limit int) ([]Timer, error)

@@ -237,9 +237,16 @@ func seedProfile(t *testing.T, f *fixture, user string, n int) string {
 // the JSON report it prints into report.
 func runE2E(t *testing.T, node, dir string, report any, env ...string) {
 	t.Helper()
+	runE2EScript(t, node, dir, "e2e.mjs", report, env...)
+}
+
+// runE2EScript runs a script of dir with node and decodes the JSON report
+// it prints.
+func runE2EScript(t *testing.T, node, dir, script string, report any, env ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "e2e.mjs")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
@@ -248,7 +255,7 @@ func runE2E(t *testing.T, node, dir string, report any, env ...string) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("e2e.mjs: %v\n%s\n%s", err, out, stderr)
+		t.Fatalf("%s: %v\n%s\n%s", script, err, out, stderr)
 	}
 	if err := json.Unmarshal(out, report); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)

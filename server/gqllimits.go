@@ -132,10 +132,17 @@ var listSizes = map[string]int{
 	// matchPreview's `first` counts profiles re-scored, not changes.
 	"MatchPreview.changes": 100,
 	// A connection's edges are costed by `first` at the connection.
-	"ProfileConnection.edges": 1,
-	"EventConnection.edges":   1,
-	"ReviewConnection.edges":  1,
-	"AuditConnection.edges":   1,
+	"ProfileConnection.edges":       1,
+	"EventConnection.edges":         1,
+	"ReviewConnection.edges":        1,
+	"AuditConnection.edges":         1,
+	"SegmentConnection.edges":       1,
+	"ComputedTraitConnection.edges": 1,
+	// An explanation has a node per operator, call and literal (up to
+	// 500); resultBudget counts the real ones.
+	"MembershipExplanation.nodes": 50,
+	"ExplainNode.events":          5,
+	"SegmentPreview.sample":       10,
 }
 
 // defaultListSize is the size assumed for any other unpaged list.

@@ -25,6 +25,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/schema"
+	"github.com/idgraph/idgraph/segments/lang"
 )
 
 // GraphQL limits; see Config.
@@ -63,6 +64,9 @@ func (s *Server) graphqlHandler() http.Handler {
 		return paged(child, first, 20)
 	}
 	cfg.Complexity.Profile.Audit = func(child int, first *int) int { return paged(child, first, 20) }
+	definitions := func(child int, first *int, _ *string) int { return paged(child, first, 20) }
+	cfg.Complexity.Query.Segments, cfg.Complexity.Query.ComputedTraits, cfg.Complexity.Segment.Members = definitions, definitions, definitions
+	cfg.Complexity.Query.PreviewSegment = func(child int, _ string, sample *int) int { return paged(child, sample, 10) }
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
@@ -208,6 +212,10 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &e) && e.Kind != graph.KindInternal:
 		gerr.Message = graph.ErrorMessage(err)
 		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[e.Kind]}
+		if le := (*lang.Error)(nil); errors.As(err, &le) {
+			// A definition's error, where it is, for editors to point at.
+			gerr.Extensions["definitionError"] = map[string]any{"code": le.Code, "line": le.Line, "column": le.Column, "hint": le.Hint}
+		}
 	case errors.Is(err, context.DeadlineExceeded):
 		gerr.Message = "the store did not answer in time"
 		gerr.Extensions = map[string]any{"code": resolver.ErrorCodes[graph.KindUnavailable]}

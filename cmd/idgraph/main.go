@@ -18,6 +18,7 @@ commands:
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
+  segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
   synth traffic     write a stream of Segment calls and CRM records for N people, with the truth kept aside
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string) error {
 		return runTrain(ctx, args[1:])
 	case "match":
 		return runMatch(ctx, args[1:])
+	case "segments":
+		return runSegments(ctx, args[1:])
 	case "bench-lookup":
 		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":

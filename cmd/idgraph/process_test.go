@@ -67,9 +67,10 @@ type proc struct {
 	log  *bytes.Buffer
 }
 
-func startServe(t *testing.T, addr, store string) *proc {
+// startServe runs idgraph serve on the store, with more flags if given.
+func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 	t.Helper()
-	return startServeArgs(t, addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey)
+	return startServeArgs(t, addr, append([]string{"--store", store, "--write-key", testWriteKey, "--read-key", testReadKey}, flags...)...)
 }
 
 // startServeArgs starts idgraph serve --addr addr with the other

@@ -54,3 +54,37 @@
     }
   });
 })();
+
+// The segment editor: the definition is checked as it is typed (the API's
+// validateDefinition, through the console), and the error is announced
+// with its line and column. The form works without it.
+(() => {
+  "use strict";
+  const area = document.getElementById("seg-definition");
+  const status = document.getElementById("seg-status");
+  if (!area || !status) return;
+  const keyField = document.getElementById("seg-key");
+  const form = document.getElementById("segment-editor");
+  const key = () => (keyField ? keyField.value : form.elements.key.value);
+  let timer = 0;
+  let asked = 0;
+  area.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const n = ++asked;
+      const q = new URLSearchParams({ definition: area.value, key: key() });
+      try {
+        const resp = await fetch("/console/segments/validate?" + q, { credentials: "same-origin" });
+        const v = await resp.json();
+        if (n !== asked) return; // a later check is on its way
+        if (v.valid) status.textContent = `Valid (${v.type}).`;
+        else if (v.errors && v.errors.length) {
+          const e = v.errors[0];
+          status.textContent = `Line ${e.line}, column ${e.column}: ${e.code}: ${e.message}` + (e.hint ? ` (${e.hint})` : "");
+        } else status.textContent = v.error || "";
+      } catch {
+        // Offline or signed out: the Preview button still checks.
+      }
+    }, 300);
+  });
+})();

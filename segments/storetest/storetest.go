@@ -257,6 +257,9 @@ func testSaveWritesChangeRecords(t *testing.T, g graph.Store, s segments.Store) 
 	}
 	sameChanges(t, "second save", cs, want)
 	sameChanges(t, "changes after 1", mustChanges(t, s, 1), want)
+	if last, err := s.LastChange(context.Background()); err != nil || last != 3 {
+		t.Errorf("last change %d, %v; want 3", last, err)
+	}
 	if got := members(t, s, "vip"); !slices.Equal(got, ps[1:]) {
 		t.Errorf("members %q, want %q", got, ps[1:])
 	}
@@ -305,6 +308,9 @@ func testStaleSaveRefusedWhole(t *testing.T, g graph.Store, s segments.Store) {
 	}
 	if st := state(t, s, ps[0]); st.Rev != 0 || len(st.Entries) != 0 {
 		t.Errorf("a refused save wrote %+v", st)
+	}
+	if last, err := s.LastChange(context.Background()); err != nil || last != 0 {
+		t.Errorf("last change of a refused save: %d, %v", last, err)
 	}
 	if cs := allChanges(t, s); len(cs) != 0 {
 		t.Errorf("a refused save wrote change records %+v", cs)
