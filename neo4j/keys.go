@@ -28,24 +28,29 @@ func recordFrom(v any) (*auth.Record, error) {
 	return r, nil
 }
 
-// CreateKey stores a new record; MERGE on the unique id makes a clash a
-// conflict rather than a second node.
+// CreateKey stores a new record.
 func (k keyStore) CreateKey(ctx context.Context, r *auth.Record) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("neo4j: create key: %w", err)
 	}
-	recs, err := k.s.write(ctx, `MERGE (k:ApiKey {id: $id})
-		ON CREATE SET k.data = $data, k.fresh = true
-		ON MATCH SET k.fresh = false
-		WITH k, k.fresh AS created
-		REMOVE k.fresh
-		RETURN created`, map[string]any{"id": r.ID, "data": string(data)})
+	return k.s.createUnique(ctx, "ApiKey", "key", r.ID, string(data))
+}
+
+// createUnique creates the (:label {id, data}) node; MERGE on the unique
+// id makes a clash a conflict error rather than a second node.
+func (s *Store) createUnique(ctx context.Context, label, what, id, data string) error {
+	recs, err := s.write(ctx, `MERGE (n:`+label+` {id: $id})
+		ON CREATE SET n.data = $data, n.fresh = true
+		ON MATCH SET n.fresh = false
+		WITH n, n.fresh AS created
+		REMOVE n.fresh
+		RETURN created`, map[string]any{"id": id, "data": data})
 	if err != nil {
-		return wrap("neo4j: create key", err)
+		return wrap("neo4j: create "+what, err)
 	}
 	if len(recs) == 0 || recs[0].Values[0] != true {
-		return graph.Errorf(graph.KindConflict, "neo4j: create key: id %q is taken", r.ID)
+		return graph.Errorf(graph.KindConflict, "neo4j: create %s: id %q is taken", what, id)
 	}
 	return nil
 }
@@ -86,33 +91,43 @@ func (k keyStore) ListKeys(ctx context.Context) ([]*auth.Record, error) {
 // transaction.
 func (k keyStore) change(ctx context.Context, op, id string, fn func(*auth.Record) bool) (*auth.Record, error) {
 	var out *auth.Record
-	err := segStore(k).writeTx(ctx, "neo4j: "+op, func(t *tx) error {
-		recs, err := t.collect(ctx, "MATCH (k:ApiKey {id: $id}) SET k.lock = true REMOVE k.lock RETURN k.data",
-			map[string]any{"id": id})
+	err := k.s.updateJSON(ctx, "neo4j: "+op, "ApiKey", "key", id, func(data string) (string, error) {
+		r, err := recordFrom(data)
 		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return graph.Errorf(graph.KindNotFound, "no key with id %q", id)
-		}
-		r, err := recordFrom(recs[0].Values[0])
-		if err != nil {
-			return err
+			return "", err
 		}
 		out = r
 		if !fn(r) {
-			return nil
+			return data, nil
 		}
-		data, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		return t.exec(ctx, "MATCH (k:ApiKey {id: $id}) SET k.data = $data", map[string]any{"id": id, "data": string(data)})
+		b, err := json.Marshal(r)
+		return string(b), err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// updateJSON locks the (:label {id}) node and replaces its data with
+// what fn makes of it, in one transaction; no node is not_found.
+func (s *Store) updateJSON(ctx context.Context, op, label, what, id string, fn func(data string) (string, error)) error {
+	return segStore{s}.writeTx(ctx, op, func(t *tx) error {
+		recs, err := t.collect(ctx, "MATCH (n:"+label+" {id: $id}) SET n.lock = true REMOVE n.lock RETURN n.data",
+			map[string]any{"id": id})
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return graph.Errorf(graph.KindNotFound, "no %s with id %q", what, id)
+		}
+		old, _ := recs[0].Values[0].(string)
+		data, err := fn(old)
+		if err != nil || data == old {
+			return err
+		}
+		return t.exec(ctx, "MATCH (n:"+label+" {id: $id}) SET n.data = $data", map[string]any{"id": id, "data": data})
+	})
 }
 
 // ExpireKey moves the record's expiry sooner.

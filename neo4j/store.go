@@ -81,6 +81,9 @@ var schema = []string{
 	"CREATE INDEX audit_ref IF NOT EXISTS FOR (r:AuditRef) ON (r.profile, r.id)",
 	"CREATE CONSTRAINT api_key_id IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.id IS UNIQUE",
 	"CREATE CONSTRAINT store_format IF NOT EXISTS FOR (f:StoreFormat) REQUIRE f.id IS UNIQUE",
+	"CREATE CONSTRAINT destination_id IF NOT EXISTS FOR (d:Destination) REQUIRE d.id IS UNIQUE",
+	"CREATE CONSTRAINT destination_cursor_id IF NOT EXISTS FOR (c:DestinationCursor) REQUIRE c.id IS UNIQUE",
+	"CREATE CONSTRAINT dead_letter_key IF NOT EXISTS FOR (l:DeadLetter) REQUIRE (l.destination, l.sequence) IS UNIQUE",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and

@@ -39,27 +39,38 @@ func (k keyStore) get(id string) (*auth.Record, error) {
 }
 
 func (k keyStore) put(r *auth.Record) error {
-	v, err := json.Marshal(r)
+	return k.s.putSync(key(pAPIKey, []byte(r.ID)), r, "a key record")
+}
+
+// putSync writes v's JSON under k, synced.
+func (s *Store) putSync(k []byte, v any, what string) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := k.s.db.Set(key(pAPIKey, []byte(r.ID)), v, cpebble.Sync); err != nil {
-		return &graph.Error{Kind: graph.KindUnavailable, Msg: "writing a key record", Err: err}
+	if err := s.db.Set(k, data, cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Msg: "writing " + what, Err: err}
 	}
 	return nil
 }
 
 // CreateKey stores a new record.
 func (k keyStore) CreateKey(_ context.Context, r *auth.Record) error {
-	k.s.mu.Lock()
-	defer k.s.mu.Unlock()
-	if _, err := k.get(r.ID); err == nil {
-		return graph.Errorf(graph.KindConflict, "pebble: create key: id %q is taken", r.ID)
-	} else if graph.ErrorKind(err) != graph.KindNotFound {
-		return fmt.Errorf("pebble: create key: %w", err)
+	return k.s.createOnce(pAPIKey, r.ID, "key", r)
+}
+
+// createOnce writes v under prefix+id unless something is there (a
+// conflict error), under the store's write lock.
+func (s *Store) createOnce(prefix []byte, id, what string, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok, err := s.get(prefix, []byte(id)); err != nil {
+		return fmt.Errorf("pebble: create %s: %w", what, err)
+	} else if ok {
+		return graph.Errorf(graph.KindConflict, "pebble: create %s: id %q is taken", what, id)
 	}
-	if err := k.put(r); err != nil {
-		return fmt.Errorf("pebble: create key: %w", err)
+	if err := s.putSync(key(prefix, []byte(id)), v, "a "+what); err != nil {
+		return fmt.Errorf("pebble: create %s: %w", what, err)
 	}
 	return nil
 }

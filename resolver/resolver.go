@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/mask"
@@ -40,6 +41,9 @@ type Resolver struct {
 	// Masking says which keys and identifier types hold personal data,
 	// masked for support keys (nil: mask.Default).
 	Masking *mask.Rules
+	// Destinations manages webhook destinations (admin; nil: serve
+	// without --segments).
+	Destinations *destinations.Manager
 }
 
 // segments returns the segments engine, or says that segments are off.
@@ -48,6 +52,18 @@ func (r *Resolver) segments() (*segments.Engine, error) {
 		return nil, graph.Errorf(graph.KindInvalid, "segments are off: run the server with --segments")
 	}
 	return r.Segments, nil
+}
+
+// destinations returns the destinations manager for an admin caller, or
+// says that destinations are off.
+func (r *Resolver) destinations(ctx context.Context) (*destinations.Manager, error) {
+	if err := admin(ctx); err != nil {
+		return nil, err
+	}
+	if r.Destinations == nil {
+		return nil, graph.Errorf(graph.KindInvalid, "destinations are off: run the server with --segments")
+	}
+	return r.Destinations, nil
 }
 
 // pageSize checks a `first` argument.

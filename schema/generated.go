@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segments"
@@ -36,6 +37,10 @@ type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	AuditEntry() AuditEntryResolver
 	ComputedTrait() ComputedTraitResolver
+	DeadLetter() DeadLetterResolver
+	DeliveryAttempt() DeliveryAttemptResolver
+	Destination() DestinationResolver
+	DestinationHealth() DestinationHealthResolver
 	Edge() EdgeResolver
 	Event() EventResolver
 	HistoryEntry() HistoryEntryResolver
@@ -124,6 +129,17 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	DeadLetter struct {
+		At         func(childComplexity int) int
+		Attempts   func(childComplexity int) int
+		LastError  func(childComplexity int) int
+		LastStatus func(childComplexity int) int
+		Profile    func(childComplexity int) int
+		Segment    func(childComplexity int) int
+		Sequence   func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	DefinitionCheck struct {
 		Errors func(childComplexity int) int
 		Type   func(childComplexity int) int
@@ -136,6 +152,41 @@ type ComplexityRoot struct {
 		Hint    func(childComplexity int) int
 		Line    func(childComplexity int) int
 		Message func(childComplexity int) int
+	}
+
+	DeliveryAttempt struct {
+		DurationMs func(childComplexity int) int
+		Error      func(childComplexity int) int
+		Ok         func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	Destination struct {
+		CreatedAt      func(childComplexity int) int
+		DeadLetters    func(childComplexity int, first *int, after *string) int
+		DisabledReason func(childComplexity int) int
+		Enabled        func(childComplexity int) int
+		Health         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Segments       func(childComplexity int) int
+		URL            func(childComplexity int) int
+	}
+
+	DestinationHealth struct {
+		DeadLetters      func(childComplexity int) int
+		Delivered        func(childComplexity int) int
+		FailedAttempts   func(childComplexity int) int
+		LastError        func(childComplexity int) int
+		LastErrorAt      func(childComplexity int) int
+		LastSuccessAt    func(childComplexity int) int
+		NextRetryAt      func(childComplexity int) int
+		OldestPendingAge func(childComplexity int) int
+		Pending          func(childComplexity int) int
+		PendingCapped    func(childComplexity int) int
+		RetryAttempts    func(childComplexity int) int
+		RetryingSequence func(childComplexity int) int
+		SuccessRate      func(childComplexity int) int
 	}
 
 	Edge struct {
@@ -295,11 +346,14 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ApproveMatch            func(childComplexity int, id string, note *string) int
 		ApproveMatches          func(childComplexity int, ids []string, note *string) int
+		ConnectSegment          func(childComplexity int, destination string, segment string) int
 		CreateAPIKey            func(childComplexity int, role string, name *string, expiresIn *int) int
 		CreateComputedTrait     func(childComplexity int, key string, definition string) int
+		CreateDestination       func(childComplexity int, name string, url string, segments []string) int
 		CreateSegment           func(childComplexity int, key string, definition string) int
 		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
 		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
+		DisconnectSegment       func(childComplexity int, destination string, segment string) int
 		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
 		RejectMatch             func(childComplexity int, id string, note *string) int
@@ -307,8 +361,10 @@ type ComplexityRoot struct {
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
 		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
 		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		Split                   func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
+		TestDestination         func(childComplexity int, destination string) int
 		UndoMerge               func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
 		UndoSplit               func(childComplexity int, auditID string, note *string, dryRun *bool) int
 		UpdateComputedTrait     func(childComplexity int, key string, definition string, expectedVersion int) int
@@ -318,6 +374,11 @@ type ComplexityRoot struct {
 	NewApiKey struct {
 		APIKey func(childComplexity int) int
 		Key    func(childComplexity int) int
+	}
+
+	NewDestination struct {
+		Destination func(childComplexity int) int
+		Secret      func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -377,6 +438,7 @@ type ComplexityRoot struct {
 		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
 		ComputedTrait      func(childComplexity int, key string) int
 		ComputedTraits     func(childComplexity int, first *int, after *string) int
+		Destinations       func(childComplexity int) int
 		ExplainMembership  func(childComplexity int, profileID string, segment string) int
 		Identifier         func(childComplexity int, typeArg string, value string) int
 		Lookup             func(childComplexity int, typeArg string, value string) int
@@ -510,6 +572,42 @@ type ComputedTraitResolver interface {
 
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 }
+type DeadLetterResolver interface {
+	Sequence(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Type(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Segment(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+	Profile(ctx context.Context, obj *destinations.DeadLetter) (string, error)
+
+	LastStatus(ctx context.Context, obj *destinations.DeadLetter) (*int, error)
+	LastError(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
+}
+type DeliveryAttemptResolver interface {
+	Ok(ctx context.Context, obj *destinations.Result) (bool, error)
+	Status(ctx context.Context, obj *destinations.Result) (*int, error)
+	Error(ctx context.Context, obj *destinations.Result) (*string, error)
+	DurationMs(ctx context.Context, obj *destinations.Result) (float64, error)
+}
+type DestinationResolver interface {
+	Segments(ctx context.Context, obj *destinations.Destination) ([]string, error)
+
+	DisabledReason(ctx context.Context, obj *destinations.Destination) (*string, error)
+
+	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
+	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
+}
+type DestinationHealthResolver interface {
+	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
+	Delivered(ctx context.Context, obj *destinations.Health) (int, error)
+	FailedAttempts(ctx context.Context, obj *destinations.Health) (int, error)
+	DeadLetters(ctx context.Context, obj *destinations.Health) (int, error)
+	SuccessRate(ctx context.Context, obj *destinations.Health) (*float64, error)
+	LastError(ctx context.Context, obj *destinations.Health) (*string, error)
+	LastErrorAt(ctx context.Context, obj *destinations.Health) (*time.Time, error)
+	LastSuccessAt(ctx context.Context, obj *destinations.Health) (*time.Time, error)
+	RetryingSequence(ctx context.Context, obj *destinations.Health) (*string, error)
+	RetryAttempts(ctx context.Context, obj *destinations.Health) (*int, error)
+	NextRetryAt(ctx context.Context, obj *destinations.Health) (*time.Time, error)
+}
 type EdgeResolver interface {
 	ID(ctx context.Context, obj *graph.Edge) (string, error)
 
@@ -556,6 +654,11 @@ type MutationResolver interface {
 	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
+	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
+	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
+	DisconnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
+	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
+	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
@@ -593,6 +696,7 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, filter *ProfileFilter) (*ProfileConnection, error)
 	Search(ctx context.Context, query string, first *int) ([]*SearchHit, error)
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
+	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Matching(ctx context.Context) (*match.Decision, error)
 	Segment(ctx context.Context, key string) (*segments.Definition, error)
@@ -897,6 +1001,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ComputedTraitValue.Value(childComplexity), true
 
+	case "DeadLetter.at":
+		if e.ComplexityRoot.DeadLetter.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.At(childComplexity), true
+	case "DeadLetter.attempts":
+		if e.ComplexityRoot.DeadLetter.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Attempts(childComplexity), true
+	case "DeadLetter.lastError":
+		if e.ComplexityRoot.DeadLetter.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.LastError(childComplexity), true
+	case "DeadLetter.lastStatus":
+		if e.ComplexityRoot.DeadLetter.LastStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.LastStatus(childComplexity), true
+	case "DeadLetter.profile":
+		if e.ComplexityRoot.DeadLetter.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Profile(childComplexity), true
+	case "DeadLetter.segment":
+		if e.ComplexityRoot.DeadLetter.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Segment(childComplexity), true
+	case "DeadLetter.sequence":
+		if e.ComplexityRoot.DeadLetter.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Sequence(childComplexity), true
+	case "DeadLetter.type":
+		if e.ComplexityRoot.DeadLetter.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Type(childComplexity), true
+
 	case "DefinitionCheck.errors":
 		if e.ComplexityRoot.DefinitionCheck.Errors == nil {
 			break
@@ -946,6 +1099,170 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DefinitionError.Message(childComplexity), true
+
+	case "DeliveryAttempt.durationMs":
+		if e.ComplexityRoot.DeliveryAttempt.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryAttempt.DurationMs(childComplexity), true
+	case "DeliveryAttempt.error":
+		if e.ComplexityRoot.DeliveryAttempt.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryAttempt.Error(childComplexity), true
+	case "DeliveryAttempt.ok":
+		if e.ComplexityRoot.DeliveryAttempt.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryAttempt.Ok(childComplexity), true
+	case "DeliveryAttempt.status":
+		if e.ComplexityRoot.DeliveryAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryAttempt.Status(childComplexity), true
+
+	case "Destination.createdAt":
+		if e.ComplexityRoot.Destination.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.CreatedAt(childComplexity), true
+	case "Destination.deadLetters":
+		if e.ComplexityRoot.Destination.DeadLetters == nil {
+			break
+		}
+
+		args, err := ec.field_Destination_deadLetters_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Destination.DeadLetters(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Destination.disabledReason":
+		if e.ComplexityRoot.Destination.DisabledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.DisabledReason(childComplexity), true
+	case "Destination.enabled":
+		if e.ComplexityRoot.Destination.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Enabled(childComplexity), true
+	case "Destination.health":
+		if e.ComplexityRoot.Destination.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Health(childComplexity), true
+	case "Destination.id":
+		if e.ComplexityRoot.Destination.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.ID(childComplexity), true
+	case "Destination.name":
+		if e.ComplexityRoot.Destination.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Name(childComplexity), true
+	case "Destination.segments":
+		if e.ComplexityRoot.Destination.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Segments(childComplexity), true
+	case "Destination.url":
+		if e.ComplexityRoot.Destination.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.URL(childComplexity), true
+
+	case "DestinationHealth.deadLetters":
+		if e.ComplexityRoot.DestinationHealth.DeadLetters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.DeadLetters(childComplexity), true
+	case "DestinationHealth.delivered":
+		if e.ComplexityRoot.DestinationHealth.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.Delivered(childComplexity), true
+	case "DestinationHealth.failedAttempts":
+		if e.ComplexityRoot.DestinationHealth.FailedAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.FailedAttempts(childComplexity), true
+	case "DestinationHealth.lastError":
+		if e.ComplexityRoot.DestinationHealth.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.LastError(childComplexity), true
+	case "DestinationHealth.lastErrorAt":
+		if e.ComplexityRoot.DestinationHealth.LastErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.LastErrorAt(childComplexity), true
+	case "DestinationHealth.lastSuccessAt":
+		if e.ComplexityRoot.DestinationHealth.LastSuccessAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.LastSuccessAt(childComplexity), true
+	case "DestinationHealth.nextRetryAt":
+		if e.ComplexityRoot.DestinationHealth.NextRetryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.NextRetryAt(childComplexity), true
+	case "DestinationHealth.oldestPendingAge":
+		if e.ComplexityRoot.DestinationHealth.OldestPendingAge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.OldestPendingAge(childComplexity), true
+	case "DestinationHealth.pending":
+		if e.ComplexityRoot.DestinationHealth.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.Pending(childComplexity), true
+	case "DestinationHealth.pendingCapped":
+		if e.ComplexityRoot.DestinationHealth.PendingCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.PendingCapped(childComplexity), true
+	case "DestinationHealth.retryAttempts":
+		if e.ComplexityRoot.DestinationHealth.RetryAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.RetryAttempts(childComplexity), true
+	case "DestinationHealth.retryingSequence":
+		if e.ComplexityRoot.DestinationHealth.RetryingSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.RetryingSequence(childComplexity), true
+	case "DestinationHealth.successRate":
+		if e.ComplexityRoot.DestinationHealth.SuccessRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.SuccessRate(childComplexity), true
 
 	case "Edge.a":
 		if e.ComplexityRoot.Edge.A == nil {
@@ -1587,6 +1904,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ApproveMatches(childComplexity, args["ids"].([]string), args["note"].(*string)), true
+	case "Mutation.connectSegment":
+		if e.ComplexityRoot.Mutation.ConnectSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectSegment(childComplexity, args["destination"].(string), args["segment"].(string)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1609,6 +1937,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateComputedTrait(childComplexity, args["key"].(string), args["definition"].(string)), true
+	case "Mutation.createDestination":
+		if e.ComplexityRoot.Mutation.CreateDestination == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createDestination_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateDestination(childComplexity, args["name"].(string), args["url"].(string), args["segments"].([]string)), true
 	case "Mutation.createSegment":
 		if e.ComplexityRoot.Mutation.CreateSegment == nil {
 			break
@@ -1642,6 +1981,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSegment(childComplexity, args["key"].(string), args["expectedVersion"].(*int)), true
+	case "Mutation.disconnectSegment":
+		if e.ComplexityRoot.Mutation.DisconnectSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectSegment(childComplexity, args["destination"].(string), args["segment"].(string)), true
 	case "Mutation.link":
 		if e.ComplexityRoot.Mutation.Link == nil {
 			break
@@ -1719,6 +2069,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetComputedTraitEnabled(childComplexity, args["key"].(string), args["enabled"].(bool), args["expectedVersion"].(*int)), true
+	case "Mutation.setDestinationEnabled":
+		if e.ComplexityRoot.Mutation.SetDestinationEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationEnabled(childComplexity, args["destination"].(string), args["enabled"].(bool)), true
 	case "Mutation.setSegmentEnabled":
 		if e.ComplexityRoot.Mutation.SetSegmentEnabled == nil {
 			break
@@ -1741,6 +2102,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Split(childComplexity, args["profileId"].(string), args["identifiers"].([]*IdentifierInput), args["note"].(*string), args["dryRun"].(*bool)), true
+	case "Mutation.testDestination":
+		if e.ComplexityRoot.Mutation.TestDestination == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testDestination_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestDestination(childComplexity, args["destination"].(string)), true
 	case "Mutation.undoMerge":
 		if e.ComplexityRoot.Mutation.UndoMerge == nil {
 			break
@@ -1798,6 +2170,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NewApiKey.Key(childComplexity), true
+
+	case "NewDestination.destination":
+		if e.ComplexityRoot.NewDestination.Destination == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NewDestination.Destination(childComplexity), true
+	case "NewDestination.secret":
+		if e.ComplexityRoot.NewDestination.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NewDestination.Secret(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2063,6 +2448,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ComputedTraits(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.destinations":
+		if e.ComplexityRoot.Query.Destinations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Destinations(childComplexity), true
 	case "Query.explainMembership":
 		if e.ComplexityRoot.Query.ExplainMembership == nil {
 			break
@@ -2642,7 +3033,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "keys.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "destinations.graphqls" "keys.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2654,6 +3045,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
@@ -2804,6 +3196,28 @@ func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitValue", field.Name)
 }
 
+func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sequence":
+		return ec.fieldContext_DeadLetter_sequence(ctx, field)
+	case "type":
+		return ec.fieldContext_DeadLetter_type(ctx, field)
+	case "segment":
+		return ec.fieldContext_DeadLetter_segment(ctx, field)
+	case "profile":
+		return ec.fieldContext_DeadLetter_profile(ctx, field)
+	case "attempts":
+		return ec.fieldContext_DeadLetter_attempts(ctx, field)
+	case "lastStatus":
+		return ec.fieldContext_DeadLetter_lastStatus(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DeadLetter_lastError(ctx, field)
+	case "at":
+		return ec.fieldContext_DeadLetter_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeadLetter", field.Name)
+}
+
 func (ec *executionContext) childFields_DefinitionCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "valid":
@@ -2830,6 +3244,76 @@ func (ec *executionContext) childFields_DefinitionError(ctx context.Context, fie
 		return ec.fieldContext_DefinitionError_hint(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DefinitionError", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_DeliveryAttempt_ok(ctx, field)
+	case "status":
+		return ec.fieldContext_DeliveryAttempt_status(ctx, field)
+	case "error":
+		return ec.fieldContext_DeliveryAttempt_error(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_DeliveryAttempt_durationMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_Destination(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Destination_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Destination_name(ctx, field)
+	case "url":
+		return ec.fieldContext_Destination_url(ctx, field)
+	case "segments":
+		return ec.fieldContext_Destination_segments(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Destination_enabled(ctx, field)
+	case "disabledReason":
+		return ec.fieldContext_Destination_disabledReason(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Destination_createdAt(ctx, field)
+	case "health":
+		return ec.fieldContext_Destination_health(ctx, field)
+	case "deadLetters":
+		return ec.fieldContext_Destination_deadLetters(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
+}
+
+func (ec *executionContext) childFields_DestinationHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "pending":
+		return ec.fieldContext_DestinationHealth_pending(ctx, field)
+	case "pendingCapped":
+		return ec.fieldContext_DestinationHealth_pendingCapped(ctx, field)
+	case "oldestPendingAge":
+		return ec.fieldContext_DestinationHealth_oldestPendingAge(ctx, field)
+	case "delivered":
+		return ec.fieldContext_DestinationHealth_delivered(ctx, field)
+	case "failedAttempts":
+		return ec.fieldContext_DestinationHealth_failedAttempts(ctx, field)
+	case "deadLetters":
+		return ec.fieldContext_DestinationHealth_deadLetters(ctx, field)
+	case "successRate":
+		return ec.fieldContext_DestinationHealth_successRate(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DestinationHealth_lastError(ctx, field)
+	case "lastErrorAt":
+		return ec.fieldContext_DestinationHealth_lastErrorAt(ctx, field)
+	case "lastSuccessAt":
+		return ec.fieldContext_DestinationHealth_lastSuccessAt(ctx, field)
+	case "retryingSequence":
+		return ec.fieldContext_DestinationHealth_retryingSequence(ctx, field)
+	case "retryAttempts":
+		return ec.fieldContext_DestinationHealth_retryAttempts(ctx, field)
+	case "nextRetryAt":
+		return ec.fieldContext_DestinationHealth_nextRetryAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DestinationHealth", field.Name)
 }
 
 func (ec *executionContext) childFields_Edge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3148,6 +3632,16 @@ func (ec *executionContext) childFields_NewApiKey(ctx context.Context, field gra
 		return ec.fieldContext_NewApiKey_apiKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NewApiKey", field.Name)
+}
+
+func (ec *executionContext) childFields_NewDestination(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "secret":
+		return ec.fieldContext_NewDestination_secret(ctx, field)
+	case "destination":
+		return ec.fieldContext_NewDestination_destination(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NewDestination", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3538,6 +4032,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Destination_deadLetters_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_approveMatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3579,6 +4095,28 @@ func (ec *executionContext) field_Mutation_approveMatches_args(ctx context.Conte
 		return nil, err
 	}
 	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_connectSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg1
 	return args, nil
 }
 
@@ -3631,6 +4169,36 @@ func (ec *executionContext) field_Mutation_createComputedTrait_args(ctx context.
 		return nil, err
 	}
 	args["definition"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createDestination_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "url",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["url"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "segments",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segments"] = arg2
 	return args, nil
 }
 
@@ -3697,6 +4265,28 @@ func (ec *executionContext) field_Mutation_deleteSegment_args(ctx context.Contex
 		return nil, err
 	}
 	args["expectedVersion"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disconnectSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg1
 	return args, nil
 }
 
@@ -3886,6 +4476,28 @@ func (ec *executionContext) field_Mutation_setComputedTraitEnabled_args(ctx cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setSegmentEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3951,6 +4563,20 @@ func (ec *executionContext) field_Mutation_split_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["dryRun"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testDestination_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
 	return args, nil
 }
 
@@ -5664,6 +6290,190 @@ func (ec *executionContext) fieldContext_ComputedTraitValue_type(_ context.Conte
 	return graphql.NewScalarFieldContext("ComputedTraitValue", field, false, false, "String")
 }
 
+func (ec *executionContext) _DeadLetter_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Sequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_type(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_segment(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Segment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_profile(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Profile(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_attempts(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeadLetter_lastStatus(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_lastStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().LastStatus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_lastStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeadLetter_lastError(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().LastError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeadLetter_at(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Time")
+}
+
 func (ec *executionContext) _DefinitionCheck_valid(ctx context.Context, field graphql.CollectedField, obj *DefinitionCheck) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5855,6 +6665,634 @@ func (ec *executionContext) _DefinitionError_hint(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_DefinitionError_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeliveryAttempt_ok(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryAttempt_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryAttempt().Ok(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryAttempt_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _DeliveryAttempt_status(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryAttempt_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryAttempt().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryAttempt_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeliveryAttempt_error(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryAttempt_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryAttempt().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryAttempt_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryAttempt_durationMs(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryAttempt_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryAttempt().DurationMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryAttempt_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Destination_id(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Destination_name(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, false, false, "String")
+}
+
+func (ec *executionContext) _Destination_url(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, false, false, "String")
+}
+
+func (ec *executionContext) _Destination_segments(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Segments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
+func (ec *executionContext) _Destination_enabled(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Destination_disabledReason(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_disabledReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().DisabledReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_disabledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
+func (ec *executionContext) _Destination_createdAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Destination_health(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_health(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Health(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Health) graphql.Marshaler {
+			return ec.marshalNDestinationHealth2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_health(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DestinationHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Destination_deadLetters(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_deadLetters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Destination().DeadLetters(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
+			return ec.marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_deadLetters(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeadLetter(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Destination_deadLetters_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DestinationHealth_pending(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_pendingCapped(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_pendingCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_pendingCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DestinationHealth_oldestPendingAge(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_oldestPendingAge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().OldestPendingAge(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_oldestPendingAge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Float")
+}
+
+func (ec *executionContext) _DestinationHealth_delivered(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().Delivered(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_failedAttempts(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_failedAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().FailedAttempts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_failedAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_deadLetters(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_deadLetters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().DeadLetters(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_deadLetters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_successRate(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_successRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().SuccessRate(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_successRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Float")
+}
+
+func (ec *executionContext) _DestinationHealth_lastError(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().LastError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "String")
+}
+
+func (ec *executionContext) _DestinationHealth_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_lastErrorAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().LastErrorAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DestinationHealth_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_lastSuccessAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().LastSuccessAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DestinationHealth_retryingSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_retryingSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().RetryingSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_retryingSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "String")
+}
+
+func (ec *executionContext) _DestinationHealth_retryAttempts(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_retryAttempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().RetryAttempts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_retryAttempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_nextRetryAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_nextRetryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().NextRetryAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_nextRetryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Edge_id(ctx context.Context, field graphql.CollectedField, obj *graph.Edge) (ret graphql.Marshaler) {
@@ -8733,6 +10171,226 @@ func (ec *executionContext) fieldContext_Mutation_undoSplit(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createDestination(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createDestination(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateDestination(ctx, fc.Args["name"].(string), fc.Args["url"].(string), fc.Args["segments"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *NewDestination) graphql.Marshaler {
+			return ec.marshalNNewDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐNewDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createDestination(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NewDestination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createDestination_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_connectSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_connectSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConnectSegment(ctx, fc.Args["destination"].(string), fc.Args["segment"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_connectSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_connectSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disconnectSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disconnectSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisconnectSegment(ctx, fc.Args["destination"].(string), fc.Args["segment"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disconnectSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disconnectSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationEnabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationEnabled(ctx, fc.Args["destination"].(string), fc.Args["enabled"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationEnabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testDestination(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testDestination(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestDestination(ctx, fc.Args["destination"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
+			return ec.marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testDestination(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryAttempt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testDestination_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9267,6 +10925,61 @@ func (ec *executionContext) fieldContext_NewApiKey_apiKey(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NewDestination_secret(ctx context.Context, field graphql.CollectedField, obj *NewDestination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NewDestination_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NewDestination_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NewDestination", field, false, false, "String")
+}
+
+func (ec *executionContext) _NewDestination_destination(ctx context.Context, field graphql.CollectedField, obj *NewDestination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NewDestination_destination(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Destination, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NewDestination_destination(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NewDestination",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10379,6 +12092,38 @@ func (ec *executionContext) fieldContext_Query_identifier(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_identifier_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_destinations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_destinations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Destinations(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestinationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_destinations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -14161,6 +15906,80 @@ func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var deadLetterImplementors = []string{"DeadLetter"}
+
+func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSet, obj *destinations.DeadLetter) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deadLetterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeadLetter")
+		case "sequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_sequence(ctx, field, obj)
+				})
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_type(ctx, field, obj)
+				})
+		case "segment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_segment(ctx, field, obj)
+				})
+		case "profile":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_profile(ctx, field, obj)
+				})
+		case "attempts":
+			out.Values[i] = ec._DeadLetter_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_lastStatus(ctx, field, obj)
+				})
+		case "lastError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_lastError(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._DeadLetter_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var definitionCheckImplementors = []string{"DefinitionCheck"}
 
 func (ec *executionContext) _DefinitionCheck(ctx context.Context, sel ast.SelectionSet, obj *DefinitionCheck) graphql.Marshaler {
@@ -14240,6 +16059,239 @@ func (ec *executionContext) _DefinitionError(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryAttemptImplementors = []string{"DeliveryAttempt"}
+
+func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.SelectionSet, obj *destinations.Result) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryAttempt")
+		case "ok":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryAttempt_ok(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryAttempt_status(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryAttempt_error(ctx, field, obj)
+				})
+		case "durationMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryAttempt_durationMs(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var destinationImplementors = []string{"Destination"}
+
+func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionSet, obj *destinations.Destination) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, destinationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Destination")
+		case "id":
+			out.Values[i] = ec._Destination_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Destination_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.Values[i] = ec._Destination_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_segments(ctx, field, obj)
+				})
+		case "enabled":
+			out.Values[i] = ec._Destination_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "disabledReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_disabledReason(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Destination_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "health":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_health(ctx, field, obj)
+				})
+		case "deadLetters":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_deadLetters(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var destinationHealthImplementors = []string{"DestinationHealth"}
+
+func (ec *executionContext) _DestinationHealth(ctx context.Context, sel ast.SelectionSet, obj *destinations.Health) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, destinationHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DestinationHealth")
+		case "pending":
+			out.Values[i] = ec._DestinationHealth_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pendingCapped":
+			out.Values[i] = ec._DestinationHealth_pendingCapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oldestPendingAge":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_oldestPendingAge(ctx, field, obj)
+				})
+		case "delivered":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_delivered(ctx, field, obj)
+				})
+		case "failedAttempts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_failedAttempts(ctx, field, obj)
+				})
+		case "deadLetters":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_deadLetters(ctx, field, obj)
+				})
+		case "successRate":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_successRate(ctx, field, obj)
+				})
+		case "lastError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_lastError(ctx, field, obj)
+				})
+		case "lastErrorAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_lastErrorAt(ctx, field, obj)
+				})
+		case "lastSuccessAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_lastSuccessAt(ctx, field, obj)
+				})
+		case "retryingSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_retryingSequence(ctx, field, obj)
+				})
+		case "retryAttempts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_retryAttempts(ctx, field, obj)
+				})
+		case "nextRetryAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_nextRetryAt(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15361,6 +17413,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createDestination":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createDestination(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_connectSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disconnectSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disconnectSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationEnabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testDestination":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testDestination(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
@@ -15473,6 +17560,44 @@ func (ec *executionContext) _NewApiKey(ctx context.Context, sel ast.SelectionSet
 			}
 		case "apiKey":
 			out.Values[i] = ec._NewApiKey_apiKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var newDestinationImplementors = []string{"NewDestination"}
+
+func (ec *executionContext) _NewDestination(ctx context.Context, sel ast.SelectionSet, obj *NewDestination) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, newDestinationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NewDestination")
+		case "secret":
+			out.Values[i] = ec._NewDestination_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "destination":
+			out.Values[i] = ec._NewDestination_destination(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15889,6 +18014,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identifier(ctx, field)
+				})
+		case "destinations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_destinations(ctx, field)
 				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -17163,6 +19294,30 @@ func (ec *executionContext) marshalNComputedTraitValue2ᚖgithubᚗcomᚋidgraph
 	return ec._ComputedTraitValue(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeadLetter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetter(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeadLetter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetter(ctx context.Context, sel ast.SelectionSet, v *destinations.DeadLetter) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeadLetter!")
+		return graphql.Null
+	}
+	return ec._DeadLetter(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDefinitionCheck2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionCheck(ctx context.Context, sel ast.SelectionSet, v *DefinitionCheck) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DefinitionCheck!")
@@ -17193,6 +19348,46 @@ func (ec *executionContext) marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋ
 		return graphql.Null
 	}
 	return ec._DefinitionError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx context.Context, sel ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryAttempt!")
+		return graphql.Null
+	}
+	return ec._DeliveryAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDestination2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestinationᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Destination) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx context.Context, sel ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Destination!")
+		return graphql.Null
+	}
+	return ec._Destination(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDestinationHealth2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐHealth(ctx context.Context, sel ast.SelectionSet, v *destinations.Health) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DestinationHealth!")
+		return graphql.Null
+	}
+	return ec._DestinationHealth(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*graph.Edge) graphql.Marshaler {
@@ -17622,6 +19817,14 @@ func (ec *executionContext) marshalNNewApiKey2ᚖgithubᚗcomᚋidgraphᚋidgrap
 		return graphql.Null
 	}
 	return ec._NewApiKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNewDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐNewDestination(ctx context.Context, sel ast.SelectionSet, v *NewDestination) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NewDestination!")
+		return graphql.Null
+	}
+	return ec._NewDestination(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {

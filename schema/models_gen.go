@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/segments"
 )
@@ -196,6 +197,12 @@ type NewAPIKey struct {
 	// The whole key, secret included: shown once, store it now.
 	Key    string       `json:"key"`
 	APIKey *auth.Record `json:"apiKey"`
+}
+
+type NewDestination struct {
+	// The signing secret (whsec_…): shown once, store it now.
+	Secret      string                    `json:"secret"`
+	Destination *destinations.Destination `json:"destination"`
 }
 
 // Relay page information.

@@ -82,6 +82,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.auditEntry":                      readers,
 	"Query.matchPreview":                    stewards,
 	"Query.apiKeys":                         admins,
+	"Query.destinations":                    admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,
 	"Mutation.approveMatch":                 stewards,
@@ -104,6 +105,11 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.createApiKey":                 admins,
 	"Mutation.rotateApiKey":                 admins,
 	"Mutation.revokeApiKey":                 admins,
+	"Mutation.createDestination":            admins,
+	"Mutation.connectSegment":               admins,
+	"Mutation.disconnectSegment":            admins,
+	"Mutation.setDestinationEnabled":        admins,
+	"Mutation.testDestination":              admins,
 	"Subscription.profileChanged":           readers,
 	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
 }

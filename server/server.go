@@ -27,6 +27,7 @@ import (
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/mask"
@@ -96,6 +97,9 @@ type Config struct {
 	// records (its RecordDataChanges must be on), woken after each
 	// ingest, and drains the timer index.
 	Segments *segments.Engine
+	// Destinations, when set, delivers segment membership changes to
+	// webhooks: one worker per destination, woken after each ingest.
+	Destinations *destinations.Manager
 }
 
 // Server serves the HTTP API.
@@ -119,6 +123,8 @@ type Server struct {
 	// when it has stopped.
 	segWake chan struct{}
 	segDone chan struct{}
+	// destDone closes when the destination workers have stopped.
+	destDone chan struct{}
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
@@ -165,6 +171,15 @@ func New(cfg Config) *Server {
 			cfg.Segments.Run(ctx, s.segWake, time.Second, func(err error) { s.log.Error("segments", "err", err) })
 		}()
 	}
+	if cfg.Destinations != nil {
+		s.metrics.reg.MustRegister(destinationsCollector{m: cfg.Destinations,
+			log: func(err error) { s.log.Error("destination metrics", "err", err) }})
+		s.destDone = make(chan struct{})
+		go func() {
+			defer close(s.destDone)
+			cfg.Destinations.Run(ctx)
+		}()
+	}
 	return s
 }
 
@@ -175,6 +190,9 @@ func (s *Server) Close() {
 	s.backfills.Wait()
 	if s.segDone != nil {
 		<-s.segDone
+	}
+	if s.destDone != nil {
+		<-s.destDone
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 var keyPattern = regexp.MustCompile(`idg_[a-z]+_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}`)
@@ -47,12 +46,7 @@ func TestKeysCommands(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
-	p := &proc{addr: addr, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary(t), "serve", "--addr", addr, "--store", store)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startServeArgs(t, addr, "--store", store)
 	defer func() {
 		p.stop(t)
 		if m := keyPattern.FindAllString(p.log.String(), -1); len(m) > 0 {
@@ -60,15 +54,6 @@ func TestKeysCommands(t *testing.T) {
 		}
 	}()
 	url := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not come up:\n%s", p.log)
-		}
-	}
 	srv := []string{"--server", url, "--key", admin}
 	out, _ = idgraph(t, true, append([]string{"keys", "create", "--role", "write", "--name", "shop"}, srv...)...)
 	write := keyPattern.FindString(out)

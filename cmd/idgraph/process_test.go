@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,10 +72,18 @@ type proc struct {
 // startServe runs idgraph serve on the store, with more flags if given.
 func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 	t.Helper()
+	return startServeArgs(t, addr, append([]string{"--store", store, "--write-key", testWriteKey, "--read-key", testReadKey}, flags...)...)
+}
+
+// startServeArgs starts idgraph serve --addr addr with the other
+// arguments and waits until it answers /healthz.
+func startServeArgs(t *testing.T, addr string, args ...string) *proc {
+	t.Helper()
 	p := &proc{addr: addr, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--store", store, "--write-key", testWriteKey, "--read-key", testReadKey}, flags...)...)
+	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if strings.HasPrefix(store, "bolt://") && os.Getenv("IDGRAPH_PEPPER") == "" {
+	onNeo4j := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "bolt://") })
+	if onNeo4j && os.Getenv("IDGRAPH_PEPPER") == "" {
 		// A Neo4j store's default pepper file is in the working
 		// directory, the package's source: keep tests out of it. One
 		// pepper for every server a test starts on the store.

@@ -19,6 +19,7 @@ import (
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
@@ -56,6 +57,10 @@ func serve(ctx context.Context, args []string) error {
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	withSegments := fs.Bool("segments", envBool("IDGRAPH_SEGMENTS", false), "maintain segments and computed traits (docs/segments.md): stitching records what changed in each profile's data, and the engine evaluates it in the background")
 	personalKeys := fs.String("personal-keys", env("IDGRAPH_PERSONAL_KEYS", ""), "comma-separated trait, property and context keys (also identifier types) holding personal data besides the built-in ones, masked for support keys: key (first character kept) or key=kind, kind one of email, phone, name, address, birthday, ip, device, other (docs/security.md, Masking)")
+	destAllowPrivate := fs.Bool("destinations-allow-private", envBool("IDGRAPH_DESTINATIONS_ALLOW_PRIVATE", false), "let webhook destinations use loopback, private and link-local addresses (refused by default: a destination URL must not reach the internal network or the cloud metadata service)")
+	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
+	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
+	destTimeout := fs.Duration("destinations-timeout", envDuration("IDGRAPH_DESTINATIONS_TIMEOUT", 10*time.Second), "time limit of one webhook delivery attempt")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -145,13 +150,17 @@ func serve(ctx context.Context, args []string) error {
 		log.Info("repaired profiles joined through shared identifiers", "profiles", n)
 	}
 	var engine *segments.Engine
+	var dests *destinations.Manager
 	if *withSegments {
 		b, ok := store.(segments.Backend)
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 		stitcher.RecordDataChanges = true
-		engine = segments.NewEngine(store, b.Segments(), segments.EngineOptions{})
+		engine = segments.NewEngine(store, dests.WakeOnChanges(b.Segments()), segments.EngineOptions{})
 		if err := engine.Load(ctx); err != nil {
 			return err
 		}
@@ -161,7 +170,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Dev: *dev, Masking: masking})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -259,6 +268,40 @@ func envInt(name string, def int) int {
 
 func envBool(name string, def bool) bool {
 	if v, err := strconv.ParseBool(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// openDestinations makes the webhook destinations manager over the
+// store's segments: signing secrets are sealed with a key derived from
+// the pepper.
+func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout time.Duration) (*destinations.Manager, error) {
+	b, ok := store.(destinations.Backend)
+	seg, ok2 := store.(segments.Backend)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("the store %T does not keep destinations", store)
+	}
+	sealer, err := destinations.NewSealer(pepper)
+	if err != nil {
+		return nil, err
+	}
+	var waits []time.Duration
+	for _, w := range splitList(schedule) {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("--destinations-retry-schedule: %q is not a duration such as 30s or 5m", w)
+		}
+		waits = append(waits, d)
+	}
+	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
+	return destinations.NewManager(destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer,
+		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits,
+		Log: log.With("component", "destinations")})
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return v
 	}
 	return def

@@ -1,0 +1,542 @@
+package destinations_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/pebble"
+	"github.com/idgraph/idgraph/segments"
+)
+
+// feed is a segments.Store holding change records appended by the test:
+// only what deliveries read (Changes, Definition) is implemented. The
+// real stores' records are covered by segments' own suite and by the
+// end-to-end test through serve.
+type feed struct {
+	segments.Store
+	mu   sync.Mutex
+	recs []*segments.ChangeRecord
+	// hook, when set, runs once at the start of the next Changes.
+	hook func()
+}
+
+func (f *feed) add(segment, profile, dir string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seq := uint64(len(f.recs) + 1)
+	f.recs = append(f.recs, &segments.ChangeRecord{Sequence: seq, Segment: segment, Version: 1, Profile: profile,
+		Direction: dir, Reason: segments.ReasonData, Time: time.Now().UTC()})
+	return seq
+}
+
+func (f *feed) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
+	f.mu.Lock()
+	hook := f.hook
+	f.hook = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*segments.ChangeRecord
+	for _, r := range f.recs {
+		if r.Sequence > after && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *feed) Definition(_ context.Context, r segments.Ref) (*segments.Definition, error) {
+	if r.Key == "missing" {
+		return nil, segments.NotFound(r)
+	}
+	return &segments.Definition{Key: r.Key, Version: 1}, nil
+}
+
+// received is one request a receiver got.
+type received struct {
+	id, signature string
+	at            time.Time
+	body          []byte
+	msg           struct {
+		Type      string                     `json:"type"`
+		Timestamp time.Time                  `json:"timestamp"`
+		Data      destinations.SegmentChange `json:"data"`
+	}
+}
+
+// receiver is an httptest server that verifies every request with the
+// reference Standard Webhooks library, records it, and answers with
+// answer(n) for the n-th request (from 0).
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret string
+	answer func(n int, w http.ResponseWriter)
+
+	mu  sync.Mutex
+	got []received
+}
+
+func newReceiver(t *testing.T, answer func(n int, w http.ResponseWriter)) *receiver {
+	t.Helper()
+	r := &receiver{t: t, answer: answer}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	secret := r.secret
+	r.mu.Unlock()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		r.t.Errorf("reference library: secret %q: %v", secret, err)
+	} else if err := wh.Verify(body, req.Header); err != nil {
+		r.t.Errorf("reference library refuses the signature: %v (headers %v)", err, req.Header)
+	}
+	rec := received{id: req.Header.Get("webhook-id"), signature: req.Header.Get("webhook-signature"), body: body, at: time.Now()}
+	if err := json.Unmarshal(body, &rec.msg); err != nil {
+		r.t.Errorf("body %s: %v", body, err)
+	}
+	r.mu.Lock()
+	n := len(r.got)
+	r.got = append(r.got, rec)
+	r.mu.Unlock()
+	if r.answer != nil {
+		r.answer(n, w)
+	}
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+type fixture struct {
+	m     *destinations.Manager
+	store destinations.Store
+	feed  *feed
+}
+
+func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
+	t.Helper()
+	s, err := pebble.OpenMem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{store: s.Destinations(), feed: &feed{}}
+	if schedule == nil {
+		schedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
+	}
+	f.m, err = destinations.NewManager(destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
+		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
+		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// connect creates a destination for the receiver, connected to segments.
+func (f *fixture) connect(t *testing.T, r *receiver, segs ...string) *destinations.Destination {
+	t.Helper()
+	d, secret, err := f.m.Create(context.Background(), "test", r.srv.URL+"/hook", segs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.secret = secret
+	r.mu.Unlock()
+	return d
+}
+
+// eventually waits up to 10 s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func ok(int, http.ResponseWriter) {}
+
+func TestDeliveriesSignedAndOrderedPerProfile(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip")
+	steps := []struct{ seg, profile, dir string }{
+		{"vip", "p1", segments.Entered},
+		{"other", "p1", segments.Entered}, // not connected: never sent
+		{"vip", "p2", segments.Entered},
+		{"vip", "p1", segments.Exited},
+		{"vip", "p2", segments.Exited},
+		{"vip", "p1", segments.Entered},
+	}
+	for _, s := range steps {
+		f.feed.add(s.seg, s.profile, s.dir)
+	}
+	f.m.Wake()
+	eventually(t, "5 deliveries", func() bool { return len(r.requests()) >= 5 })
+	time.Sleep(100 * time.Millisecond) // nothing more comes
+	got := r.requests()
+	if len(got) != 5 {
+		t.Fatalf("got %d requests, want 5", len(got))
+	}
+	want := []struct {
+		typ, profile string
+		seq          uint64
+	}{
+		{destinations.TypeEntered, "p1", 1}, {destinations.TypeEntered, "p2", 3}, {destinations.TypeExited, "p1", 4},
+		{destinations.TypeExited, "p2", 5}, {destinations.TypeEntered, "p1", 6},
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.msg.Type != w.typ || g.msg.Data.Profile != w.profile || g.msg.Data.Sequence != w.seq || g.msg.Data.Segment != "vip" ||
+			g.msg.Data.Version != 1 || g.msg.Data.Reason != segments.ReasonData || g.msg.Timestamp.IsZero() {
+			t.Errorf("message %d: got %+v, want %+v", i, g.msg, w)
+		}
+		if g.id != destinations.MessageID(d.ID, w.seq) {
+			t.Errorf("message %d: webhook-id %q", i, g.id)
+		}
+	}
+	// An independent check of the signature scheme, from the spec's text.
+	key, err := destinations.ParseSecret(r.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := got[0].at.Unix()
+	for _, delta := range []int64{0, -1, 1} { // the receiver's clock read the second after sending
+		if destinations.Sign(key, got[0].id, time.Unix(ts+delta, 0), got[0].body) == got[0].signature {
+			return
+		}
+	}
+	t.Errorf("signature %q is not v1,base64(HMAC-SHA256(key, id.timestamp.body))", got[0].signature)
+}
+
+func TestRetryOn500ThenSuccess(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n < 2 {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}
+	})
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.feed.add("vip", "p1", segments.Exited)
+	f.m.Wake()
+	eventually(t, "4 requests", func() bool { return len(r.requests()) >= 4 })
+	got := r.requests()
+	seqs := []uint64{}
+	for _, g := range got {
+		seqs = append(seqs, g.msg.Data.Sequence)
+	}
+	// The exit waits behind the entry's retries: order holds.
+	if want := []uint64{1, 1, 1, 2}; len(seqs) != 4 || seqs[0] != 1 || seqs[1] != 1 || seqs[2] != 1 || seqs[3] != 2 {
+		t.Fatalf("sequences %v, want %v", seqs, want)
+	}
+	if got[0].id != got[2].id {
+		t.Fatalf("a retry changed the webhook-id: %q then %q", got[0].id, got[2].id)
+	}
+	eventually(t, "the cursor", func() bool {
+		c, _ := f.store.Cursor(context.Background(), d.ID)
+		return c.After == 2
+	})
+	c, _ := f.store.Cursor(context.Background(), d.ID)
+	if c.Delivered != 2 || c.FailedTries != 2 || c.Head != nil || c.LastError == "" {
+		t.Fatalf("cursor %+v", c)
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	f := newFixture(t, time.Millisecond)
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n == 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.m.Wake()
+	eventually(t, "the retry", func() bool { return len(r.requests()) >= 2 })
+	got := r.requests()
+	if gap := got[1].at.Sub(got[0].at); gap < 900*time.Millisecond {
+		t.Fatalf("retried after %v; the receiver asked for 1 s (the schedule says 1 ms)", gap)
+	}
+}
+
+func TestGoneDisablesDestination(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.m.Wake()
+	eventually(t, "disabled", func() bool {
+		got, _ := f.store.Destination(context.Background(), d.ID)
+		return !got.Enabled
+	})
+	got, _ := f.store.Destination(context.Background(), d.ID)
+	if got.DisabledReason == "" {
+		t.Fatal("no reason given")
+	}
+	f.feed.add("vip", "p2", segments.Entered)
+	f.m.Wake()
+	time.Sleep(150 * time.Millisecond)
+	if n := len(r.requests()); n != 1 {
+		t.Fatalf("a disabled destination got %d requests, want 1", n)
+	}
+	c, _ := f.store.Cursor(context.Background(), d.ID)
+	if c.After != 0 || c.Head == nil || c.Head.LastStatus != http.StatusGone {
+		t.Fatalf("the record must stay pending for when it is enabled again: %+v", c)
+	}
+}
+
+func TestDeadLetterAfterSchedule(t *testing.T) {
+	f := newFixture(t, time.Millisecond, time.Millisecond)
+	r := newReceiver(t, func(_ int, w http.ResponseWriter) {})
+	r.answer = func(n int, w http.ResponseWriter) {
+		if r.requests()[n].msg.Data.Sequence == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.feed.add("vip", "p2", segments.Entered)
+	f.m.Wake()
+	eventually(t, "the second record", func() bool {
+		c, _ := f.store.Cursor(context.Background(), d.ID)
+		return c.After == 2
+	})
+	dl, err := f.store.DeadLetters(context.Background(), d.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || dl[0].Record.Sequence != 1 || dl[0].Attempts != 3 || dl[0].LastStatus != http.StatusServiceUnavailable {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	if n := len(r.requests()); n != 4 {
+		t.Fatalf("%d requests, want 3 attempts of the first and 1 of the second", n)
+	}
+}
+
+// TestHangingDestinationDoesNotDelayAnother: one receiver never answers;
+// another connected to the same segment gets every message at once.
+func TestHangingDestinationDoesNotDelayAnother(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	hang := newReceiver(t, func(int, http.ResponseWriter) { <-release })
+	t.Cleanup(func() { close(release) }) // runs before the servers close
+	fine := newReceiver(t, ok)
+	f.connect(t, hang, "vip")
+	f.connect(t, fine, "vip")
+	const n = 50
+	start := time.Now()
+	for i := range n {
+		f.feed.add("vip", "p"+strconv.Itoa(i), segments.Entered)
+	}
+	f.m.Wake()
+	eventually(t, "every message at the healthy receiver", func() bool { return len(fine.requests()) == n })
+	took := time.Since(start)
+	t.Logf("%d messages delivered to the healthy receiver in %v while the other hangs", n, took)
+	if took > 2*time.Second {
+		t.Fatalf("the healthy destination took %v: the hanging one delays it", took)
+	}
+	if got := len(hang.requests()); got != 1 {
+		t.Fatalf("the hanging receiver got %d requests, want 1 (in flight)", got)
+	}
+}
+
+func TestRedirectNotFollowed(t *testing.T) {
+	f := newFixture(t)
+	target := newReceiver(t, ok)
+	r := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		w.Header().Set("Location", target.srv.URL+"/elsewhere")
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
+	d := f.connect(t, r, "vip")
+	res, err := f.m.Test(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusMovedPermanently || res.OK() {
+		t.Fatalf("result %+v, want the 301 itself as a failure", res)
+	}
+	if n := len(target.requests()); n != 0 {
+		t.Fatalf("the redirect was followed (%d requests)", n)
+	}
+	if got := r.requests(); len(got) != 1 || got[0].msg.Type != destinations.TypePing {
+		t.Fatalf("the test message: %+v", got)
+	}
+}
+
+func TestBigAnswerReadUpToCap(t *testing.T) {
+	r := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		w.WriteHeader(http.StatusInternalServerError)
+		chunk := make([]byte, 1<<20)
+		for range 50 { // 50 MB, or until the client hangs up
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	r.secret = destinations.NewSecret()
+	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, MaxBody: 1 << 10})
+	key, _ := destinations.ParseSecret(r.secret)
+	start := time.Now()
+	res := c.Send(context.Background(), r.srv.URL, key, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
+	if res.Status != 500 || len(res.Err) > 300 {
+		t.Fatalf("result %d %q", res.Status, res.Err[:min(len(res.Err), 300)])
+	}
+	t.Logf("a 50 MB answer: failed in %v", time.Since(start))
+}
+
+func TestCreateRefuses(t *testing.T) {
+	f := newFixture(t)
+	strict := destinations.URLPolicy{}
+	tests := []struct {
+		name, url string
+		segments  []string
+		field     string
+	}{
+		{"empty name", "https://example.com", nil, "name"},
+		{"missing segment", "https://example.com", []string{"missing"}, "segment"},
+		{"bad segment key", "https://example.com", []string{"a b"}, "segment"},
+	}
+	for _, tc := range tests {
+		name := "n"
+		if tc.name == "empty name" {
+			name = " "
+		}
+		_, _, err := f.m.Create(context.Background(), name, tc.url, tc.segments)
+		var ge *graph.Error
+		if !errors.As(err, &ge) || ge.Field != tc.field {
+			t.Errorf("%s: got %v, want an error on %s", tc.name, err, tc.field)
+		}
+	}
+	for _, u := range []string{
+		"http://example.com/hook",           // http
+		"https://127.0.0.1/hook",            // loopback
+		"https://[::1]:8443/hook",           // loopback v6
+		"https://localhost/hook",            // loopback name
+		"https://api.localhost/hook",        // loopback name
+		"https://10.1.2.3/hook",             // private
+		"https://192.168.0.1/hook",          // private
+		"https://100.64.0.1/hook",           // shared (CGNAT)
+		"https://169.254.169.254/latest",    // metadata
+		"https://[fe80::1]/hook",            // link-local
+		"https://[::ffff:127.0.0.1]/hook",   // v4-mapped loopback
+		"https://0.0.0.0/hook",              // unspecified
+		"https://224.0.0.1/hook",            // multicast
+		"file:///etc/passwd",                // scheme
+		"ftp://example.com/x",               // scheme
+		"https://user:pw@example.com/hook",  // credentials
+		"https:///hook",                     // no host
+		"https://example.com/hook#fragment", // fragment
+		"",
+		"https://example.com/" + string(make([]byte, destinations.MaxURLLen)),
+	} {
+		if _, err := strict.CheckURL(u); graph.ErrorKind(err) != graph.KindInvalid {
+			t.Errorf("CheckURL(%.60q): got %v, want invalid", u, err)
+		}
+	}
+	for _, u := range []string{"https://example.com/hook", "https://93.184.215.14:8443/x?y=1", "https://[2606:4700::1]/h"} {
+		if _, err := strict.CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%q): %v", u, err)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	s := destinations.NewSecret()
+	if _, err := destinations.ParseSecret(s); err != nil {
+		t.Fatalf("a new secret does not parse: %v", err)
+	}
+	for _, bad := range []string{"", "whsec_", "secret", "whsec_!!!", "whsec_c2hvcnQ=", "whsec_" + string(make([]byte, 200))} {
+		if _, err := destinations.ParseSecret(bad); graph.ErrorKind(err) != graph.KindInvalid {
+			t.Errorf("ParseSecret(%.30q): got %v, want invalid", bad, err)
+		}
+	}
+	sealer, _ := destinations.NewSealer([]byte("pepper-0123456789abcdef"))
+	sealed := sealer.Seal("dst_1", s)
+	if _, err := sealer.Open("dst_1", sealed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sealer.Open("dst_2", sealed); err == nil {
+		t.Fatal("a secret sealed for one destination opens for another")
+	}
+	other, _ := destinations.NewSealer([]byte("another-pepper-0123456789"))
+	if _, err := other.Open("dst_1", sealed); err == nil {
+		t.Fatal("a secret opens under another pepper")
+	}
+}
+
+// TestConnectRacingARecord: a segment connected, and a change of it
+// recorded, between a worker's read of the destination and its read of
+// the records, is delivered (the worker reads the destination again after
+// the records).
+func TestConnectRacingARecord(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.m.Wake()
+	eventually(t, "the first message", func() bool { return len(r.requests()) == 1 })
+	f.feed.mu.Lock()
+	f.feed.hook = func() {
+		if _, err := f.m.Connect(context.Background(), d.ID, "late"); err != nil {
+			t.Error(err)
+		}
+		f.feed.add("late", "p2", segments.Entered)
+	}
+	f.feed.mu.Unlock()
+	eventually(t, "the change of the segment connected meanwhile", func() bool { return len(r.requests()) == 2 })
+	if got := r.requests()[1].msg.Data; got.Segment != "late" || got.Profile != "p2" {
+		t.Fatalf("second message %+v", got)
+	}
+}
+
+// TestErrorsHideTheURL: a URL's query may hold a token; a failure's error
+// (stored as the last error, logged) does not repeat it.
+func TestErrorsHideTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	u := srv.URL + "/hook?token=s3cr3t-token"
+	srv.Close() // nothing listens: connection refused
+	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}})
+	key, _ := destinations.ParseSecret(destinations.NewSecret())
+	res := c.Send(context.Background(), u, key, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
+	if res.OK() || res.Err == "" || strings.Contains(res.Err, "s3cr3t") {
+		t.Fatalf("result %+v", res)
+	}
+}

@@ -1,0 +1,574 @@
+package destinations
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// DefaultSchedule is the wait before each retry of a failed delivery; a
+// record still failing after the last is dead-lettered. It spans about
+// three days (75 h 35 min), so a receiver down over a weekend loses
+// nothing.
+var DefaultSchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
+	10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
+}
+
+// Options configure a Manager.
+type Options struct {
+	Store Store
+	// Segments is where the change records are read, and connected
+	// segments checked.
+	Segments segments.Store
+	Sealer   *Sealer
+	Client   *Client
+	// Schedule is the wait before each retry (default DefaultSchedule);
+	// Jitter spreads each wait by ± that share (default 0.2; negative: 0).
+	Schedule []time.Duration
+	Jitter   float64
+	// Poll is how often a caught-up worker looks for new records, besides
+	// being woken (default 250 ms).
+	Poll time.Duration
+	// Batch is how many change records a worker reads at once (default 500).
+	Batch int
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Manager owns the destinations and runs one delivery worker for each,
+// so that a slow or dead receiver only ever delays its own deliveries.
+type Manager struct {
+	o    Options
+	wake chan struct{}
+
+	mu      sync.Mutex
+	workers map[string]*worker
+}
+
+// NewManager checks the options and fills in defaults.
+func NewManager(o Options) (*Manager, error) {
+	if o.Store == nil || o.Segments == nil || o.Sealer == nil || o.Client == nil {
+		return nil, fmt.Errorf("destinations: a manager needs a store, the segments store, a sealer and a client")
+	}
+	if o.Schedule == nil {
+		o.Schedule = DefaultSchedule
+	}
+	for i, d := range o.Schedule {
+		if d < 0 {
+			return nil, fmt.Errorf("destinations: retry %d waits %v: a wait is not negative", i+1, d)
+		}
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 0.2
+	}
+	o.Jitter = min(max(o.Jitter, 0), 1)
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Manager{o: o, wake: make(chan struct{}, 1), workers: map[string]*worker{}}, nil
+}
+
+// Create stores a new enabled destination connected to the segments and
+// returns it with its signing secret, which is shown this once.
+func (m *Manager) Create(ctx context.Context, name, rawURL string, segmentKeys []string) (*Destination, string, error) {
+	if err := CheckName(name); err != nil {
+		return nil, "", err
+	}
+	if _, err := m.o.Client.opts.CheckURL(rawURL); err != nil {
+		return nil, "", err
+	}
+	now := m.o.Now()
+	d := &Destination{ID: newID(), Name: name, URL: rawURL, Enabled: true, CreatedAt: now, UpdatedAt: now, Segments: map[string]time.Time{}}
+	for _, k := range segmentKeys {
+		if err := m.checkSegment(ctx, k); err != nil {
+			return nil, "", err
+		}
+		d.Segments[k] = now
+	}
+	secret := NewSecret()
+	d.SealedSecret = m.o.Sealer.Seal(d.ID, secret)
+	if err := m.o.Store.CreateDestination(ctx, d); err != nil {
+		return nil, "", fmt.Errorf("destinations: create: %w", err)
+	}
+	m.Wake()
+	return d, secret, nil
+}
+
+// newID returns a destination id: "dst_" and 16 hex digits.
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "dst_" + hex.EncodeToString(b)
+}
+
+// checkSegment refuses a key that names no saved segment.
+func (m *Manager) checkSegment(ctx context.Context, key string) error {
+	if err := segments.CheckKey(key); err != nil {
+		return graph.FieldErrorf("segment", "%v", err)
+	}
+	if _, err := m.o.Segments.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: key}); err != nil {
+		if graph.ErrorKind(err) == graph.KindNotFound {
+			return graph.FieldErrorf("segment", "no segment %q", key)
+		}
+		return err
+	}
+	return nil
+}
+
+// List returns every destination, oldest first.
+func (m *Manager) List(ctx context.Context) ([]*Destination, error) {
+	return m.o.Store.Destinations(ctx)
+}
+
+// Get returns one destination.
+func (m *Manager) Get(ctx context.Context, id string) (*Destination, error) {
+	return m.o.Store.Destination(ctx, id)
+}
+
+// Connect sends the segment's changes from now on to the destination.
+func (m *Manager) Connect(ctx context.Context, id, segment string) (*Destination, error) {
+	if err := m.checkSegment(ctx, segment); err != nil {
+		return nil, err
+	}
+	return m.update(ctx, id, func(d *Destination) {
+		if _, ok := d.Segments[segment]; !ok {
+			if d.Segments == nil {
+				d.Segments = map[string]time.Time{}
+			}
+			d.Segments[segment] = m.o.Now()
+		}
+	})
+}
+
+// Disconnect stops sending the segment's changes (those not yet sent
+// are dropped).
+func (m *Manager) Disconnect(ctx context.Context, id, segment string) (*Destination, error) {
+	return m.update(ctx, id, func(d *Destination) { delete(d.Segments, segment) })
+}
+
+// SetEnabled starts or stops deliveries; a destination enabled again
+// resumes where it stopped, the failed record first.
+func (m *Manager) SetEnabled(ctx context.Context, id string, enabled bool) (*Destination, error) {
+	return m.update(ctx, id, func(d *Destination) {
+		d.Enabled = enabled
+		d.DisabledReason = map[bool]string{true: "", false: "disabled by an admin"}[enabled]
+	})
+}
+
+func (m *Manager) update(ctx context.Context, id string, fn func(*Destination)) (*Destination, error) {
+	d, err := m.o.Store.UpdateDestination(ctx, id, func(d *Destination) error {
+		fn(d)
+		d.UpdatedAt = m.o.Now()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("destinations: update %s: %w", id, err)
+	}
+	m.Wake()
+	return d, nil
+}
+
+// Cursor returns a destination's delivery state.
+func (m *Manager) Cursor(ctx context.Context, id string) (*Cursor, error) {
+	return m.o.Store.Cursor(ctx, id)
+}
+
+// DeadLetters pages through a destination's dead letters by sequence.
+func (m *Manager) DeadLetters(ctx context.Context, id string, after uint64, limit int) ([]*DeadLetter, error) {
+	return m.o.Store.DeadLetters(ctx, id, after, limit)
+}
+
+// Test sends a destination.ping to the destination now, outside its
+// queue, and returns the answer.
+func (m *Manager) Test(ctx context.Context, id string) (Result, error) {
+	d, err := m.o.Store.Destination(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	key, err := m.o.Sealer.Open(d.ID, d.SealedSecret)
+	if err != nil {
+		return Result{}, err
+	}
+	now := m.o.Now()
+	body, err := json.Marshal(envelope{Type: TypePing, Timestamp: now, Data: map[string]string{"destination": d.ID}})
+	if err != nil {
+		return Result{}, err
+	}
+	return m.o.Client.Send(ctx, d.URL, key, Message{ID: "ping_" + newID()[4:], At: now, Body: body}), nil
+}
+
+// Wake tells the workers that records may be waiting (they look every
+// Poll anyway).
+func (m *Manager) Wake() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range m.workers {
+		w.poke()
+	}
+}
+
+// Run starts a worker for every destination, and for each new one, until
+// ctx ends; it returns when every worker has stopped.
+func (m *Manager) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(4 * m.o.Poll)
+	defer t.Stop()
+	for {
+		ds, err := m.o.Store.Destinations(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.o.Log.Error("destinations: listing", "err", err)
+		}
+		m.mu.Lock()
+		for _, d := range ds {
+			if _, ok := m.workers[d.ID]; !ok {
+				w := &worker{m: m, id: d.ID, wake: make(chan struct{}, 1), log: m.o.Log.With("destination", d.ID)}
+				m.workers[d.ID] = w
+				wg.Go(func() { w.run(ctx) })
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Health is a destination's delivery health.
+type Health struct {
+	// Pending counts the wanted records not yet delivered, up to
+	// PendingLimit (PendingCapped: there are more).
+	Pending       int
+	PendingCapped bool
+	// OldestPending is the time of the oldest pending record's change.
+	OldestPending time.Time
+	Cursor        Cursor
+}
+
+// SuccessRate is the share of attempts that succeeded (nil: none yet).
+func (h Health) SuccessRate() *float64 {
+	n := h.Cursor.Delivered + h.Cursor.FailedTries
+	if n == 0 {
+		return nil
+	}
+	r := float64(h.Cursor.Delivered) / float64(n)
+	return &r
+}
+
+// PendingLimit bounds how many records Health counts.
+const PendingLimit = 10000
+
+// Health reads a destination's cursor and counts what is pending after
+// it.
+func (m *Manager) Health(ctx context.Context, d *Destination) (Health, error) {
+	c, err := m.o.Store.Cursor(ctx, d.ID)
+	if err != nil {
+		return Health{}, err
+	}
+	h := Health{Cursor: *c}
+	for after, scanned := c.After, 0; scanned < 10*PendingLimit; {
+		recs, err := m.o.Segments.Changes(ctx, after, 1000)
+		if err != nil {
+			return Health{}, fmt.Errorf("destinations: health: %w", err)
+		}
+		for _, r := range recs {
+			if !d.Wants(r) {
+				continue
+			}
+			if h.Pending == PendingLimit {
+				h.PendingCapped = true
+				return h, nil
+			}
+			if h.Pending == 0 {
+				h.OldestPending = r.Time
+			}
+			h.Pending++
+		}
+		if len(recs) < 1000 {
+			break
+		}
+		after, scanned = recs[len(recs)-1].Sequence, scanned+len(recs)
+	}
+	return h, nil
+}
+
+// Message types (Standard Webhooks' type field).
+const (
+	TypeEntered = "segment.entered"
+	TypeExited  = "segment.exited"
+	TypePing    = "destination.ping"
+)
+
+// envelope is the Standard Webhooks payload.
+type envelope struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"`
+}
+
+// SegmentChange is the data of segment.entered and segment.exited.
+// Sequence grows with every change recorded, store-wide: a receiver
+// keeps the highest it has applied per (segment, profile) and drops a
+// message with a lower one (a retry that crossed a newer change).
+type SegmentChange struct {
+	Segment  string `json:"segment"`
+	Version  int    `json:"version"`
+	Profile  string `json:"profile"`
+	Reason   string `json:"reason"`
+	Sequence uint64 `json:"sequence"`
+}
+
+// MessageType is a change record's message type.
+func MessageType(c *segments.ChangeRecord) string {
+	if c.Direction == segments.Exited {
+		return TypeExited
+	}
+	return TypeEntered
+}
+
+// Payload returns the message body of a change record.
+func Payload(c *segments.ChangeRecord) ([]byte, error) {
+	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: SegmentChange{
+		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence}})
+}
+
+// MessageID is a record's webhook-id for a destination: the same on every
+// attempt, so receivers can drop duplicates.
+func MessageID(destination string, sequence uint64) string {
+	return fmt.Sprintf("msg_%s_%d", destination, sequence)
+}
+
+// worker delivers one destination's records in sequence order: a record
+// is sent only when every earlier wanted one is delivered or
+// dead-lettered, so a profile's exit never overtakes its entry.
+type worker struct {
+	m    *Manager
+	id   string
+	wake chan struct{}
+	log  *slog.Logger
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	for {
+		wait, err := w.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.log.Error("destinations: delivery", "err", err)
+			wait = max(wait, w.m.o.Poll)
+		}
+		if wait == 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// step delivers what it can and returns how long to wait before the next
+// step (0: go on at once).
+func (w *worker) step(ctx context.Context) (time.Duration, error) {
+	o := w.m.o
+	d, err := o.Store.Destination(ctx, w.id)
+	if err != nil {
+		return o.Poll, err
+	}
+	if !d.Enabled {
+		return o.Poll, nil
+	}
+	c, err := o.Store.Cursor(ctx, w.id)
+	if err != nil {
+		return o.Poll, err
+	}
+	c.Destination = w.id
+	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
+	if err != nil {
+		return o.Poll, err
+	}
+	if len(recs) > 0 {
+		// Read the destination again, after the records: a segment
+		// connected before a record was written is then seen connected
+		// (read before, the record would be skipped as not wanted).
+		if d, err = o.Store.Destination(ctx, w.id); err != nil {
+			return o.Poll, err
+		}
+		if !d.Enabled {
+			return o.Poll, nil
+		}
+	}
+	start := c.After
+	wait := time.Duration(0)
+	if len(recs) < o.Batch {
+		wait = o.Poll
+	}
+	for _, r := range recs {
+		if !d.Wants(r) {
+			c.After = r.Sequence
+			continue
+		}
+		if c.Head != nil && c.Head.Sequence != r.Sequence {
+			c.Head = nil // a record given up on another way (disconnected and connected again)
+		}
+		if c.Head != nil {
+			if due := c.Head.NextAt.Sub(o.Now()); due > 0 {
+				wait = due
+				break
+			}
+		}
+		key, err := o.Sealer.Open(d.ID, d.SealedSecret)
+		if err != nil {
+			return o.Poll, err
+		}
+		body, err := Payload(r)
+		if err != nil {
+			return o.Poll, err
+		}
+		res := o.Client.Send(ctx, d.URL, key, Message{ID: MessageID(d.ID, r.Sequence), At: o.Now(), Body: body})
+		if ctx.Err() != nil {
+			return 0, nil // stopping: the record stays pending
+		}
+		if res.OK() {
+			c.After, c.Head = r.Sequence, nil
+			c.Delivered++
+			c.LastSuccessAt = o.Now()
+			if err := o.Store.PutCursor(ctx, c); err != nil {
+				return o.Poll, err
+			}
+			start = c.After
+			continue
+		}
+		next, err := w.failed(ctx, c, r, res)
+		if err != nil {
+			return o.Poll, err
+		}
+		start = c.After
+		if next < 0 {
+			return o.Poll, nil // disabled
+		}
+		if c.Head != nil {
+			wait = next
+			break
+		}
+	}
+	if c.After != start {
+		if err := o.Store.PutCursor(ctx, c); err != nil {
+			return o.Poll, err
+		}
+	}
+	return wait, nil
+}
+
+// failed records a failed attempt: a retry after the schedule's next wait
+// (or the receiver's Retry-After when longer), a dead letter after the
+// last, or the destination disabled on 410. It returns the wait, -1 when
+// the destination was disabled.
+func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord, res Result) (time.Duration, error) {
+	o := w.m.o
+	now := o.Now()
+	h := c.Head
+	if h == nil {
+		h = &Head{Sequence: r.Sequence, FirstTryAt: now}
+		c.Head = h
+	}
+	h.Attempts++
+	h.LastStatus, h.LastError = res.Status, res.Err
+	c.FailedTries++
+	c.LastError, c.LastErrorAt = res.Err, now
+	w.log.Warn("destinations: delivery failed", "sequence", r.Sequence, "attempt", h.Attempts, "status", res.Status, "err", res.Err)
+	if res.Status == http.StatusGone {
+		if err := o.Store.PutCursor(ctx, c); err != nil {
+			return 0, err
+		}
+		_, err := o.Store.UpdateDestination(ctx, c.Destination, func(d *Destination) error {
+			d.Enabled, d.DisabledReason, d.UpdatedAt = false, "the receiver answered 410 Gone", now
+			return nil
+		})
+		w.log.Warn("destinations: disabled: the receiver answered 410 Gone")
+		return -1, err
+	}
+	if h.Attempts > len(o.Schedule) {
+		// The whole schedule failed: keep the record aside and go on.
+		dl := &DeadLetter{Destination: c.Destination, Record: *r, Attempts: h.Attempts, LastStatus: res.Status, LastError: res.Err, At: now}
+		if err := o.Store.PutDeadLetter(ctx, dl); err != nil {
+			return 0, err
+		}
+		c.After, c.Head = r.Sequence, nil
+		c.DeadLettered++
+		w.log.Error("destinations: dead letter", "sequence", r.Sequence, "attempts", dl.Attempts, "status", res.Status)
+		return 0, o.Store.PutCursor(ctx, c)
+	}
+	wait := jitter(o.Schedule[h.Attempts-1], o.Jitter)
+	wait = max(wait, res.RetryAfter)
+	h.NextAt = now.Add(wait)
+	return wait, o.Store.PutCursor(ctx, c)
+}
+
+// jitter spreads d by ± share, so that retries of many destinations
+// failing together do not come back together.
+func jitter(d time.Duration, share float64) time.Duration {
+	if share <= 0 || d <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * (1 + share*(2*mrand.Float64()-1)))
+}
+
+// WakeOnChanges wraps the segments store the engine saves through, so
+// that a save recording membership changes wakes the workers at once
+// rather than at their next poll.
+func (m *Manager) WakeOnChanges(s segments.Store) segments.Store { return wakingStore{s, m} }
+
+type wakingStore struct {
+	segments.Store
+	m *Manager
+}
+
+func (w wakingStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
+	cs, err := w.Store.SaveStates(ctx, saves)
+	if len(cs) > 0 {
+		w.m.Wake()
+	}
+	return cs, err
+}

@@ -1,0 +1,260 @@
+// Package storetest is the contract suite of destinations.Store: every
+// backend passes it.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/graph"
+	graphtest "github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/segments"
+)
+
+// Run runs every contract test against the backend. open returns an empty
+// graph store that also keeps destinations.
+func Run(t *testing.T, open graphtest.Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s destinations.Store)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"CreateClashIsConflict", testCreateClash},
+		{"UnknownIDNotFound", testUnknownID},
+		{"UpdateIsAtomic", testUpdateAtomic},
+		{"UpdateErrorWritesNothing", testUpdateError},
+		{"CursorRoundTrip", testCursor},
+		{"DeadLettersPageBySequence", testDeadLetters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := open(t)
+			b, ok := g.(destinations.Backend)
+			if !ok {
+				t.Fatalf("%T does not keep destinations", g)
+			}
+			tc.fn(t, b.Destinations())
+		})
+	}
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func dest(id string) *destinations.Destination {
+	return &destinations.Destination{ID: id, Name: "d " + id, URL: "https://example.com/hook/" + id, Enabled: true,
+		Segments: map[string]time.Time{"vip": t0}, SealedSecret: []byte{0, 1, 2, 255}, CreatedAt: t0, UpdatedAt: t0}
+}
+
+func mustCreate(t *testing.T, s destinations.Store, d *destinations.Destination) {
+	t.Helper()
+	if err := s.CreateDestination(context.Background(), d); err != nil {
+		t.Fatalf("create %s: %v", d.ID, err)
+	}
+}
+
+func testRoundTrip(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	a, b := dest("dst_a"), dest("dst_b")
+	b.CreatedAt = t0.Add(-time.Hour) // listed first
+	b.Enabled, b.DisabledReason = false, "disabled by an admin"
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	got, err := s.Destination(ctx, "dst_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != a.ID || got.Name != a.Name || got.URL != a.URL || !got.Enabled || string(got.SealedSecret) != string(a.SealedSecret) ||
+		!got.Segments["vip"].Equal(t0) || len(got.Segments) != 1 || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("round trip: got %+v, want %+v", got, a)
+	}
+	list, err := s.Destinations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != "dst_b" || list[1].ID != "dst_a" || list[0].Enabled || list[0].DisabledReason == "" {
+		t.Fatalf("list: got %d destinations %+v", len(list), list)
+	}
+}
+
+func testCreateClash(t *testing.T, s destinations.Store) {
+	mustCreate(t, s, dest("dst_c"))
+	other := dest("dst_c")
+	other.Name = "other"
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = s.CreateDestination(context.Background(), other) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if graph.ErrorKind(err) != graph.KindConflict {
+			t.Errorf("create %d with a taken id: got %v, want a conflict", i, err)
+		}
+	}
+	got, err := s.Destination(context.Background(), "dst_c")
+	if err != nil || got.Name != "d dst_c" {
+		t.Fatalf("the first destination must stay: got %+v, %v", got, err)
+	}
+}
+
+func testUnknownID(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	if _, err := s.Destination(ctx, "dst_none"); graph.ErrorKind(err) != graph.KindNotFound {
+		t.Errorf("Destination of an unknown id: got %v, want not_found", err)
+	}
+	_, err := s.UpdateDestination(ctx, "dst_none", func(*destinations.Destination) error { return nil })
+	if graph.ErrorKind(err) != graph.KindNotFound {
+		t.Errorf("UpdateDestination of an unknown id: got %v, want not_found", err)
+	}
+	if list, err := s.Destinations(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("an empty store lists %v, %v", list, err)
+	}
+	c, err := s.Cursor(ctx, "dst_none")
+	if err != nil || c.After != 0 || c.Head != nil || c.Destination != "dst_none" {
+		t.Fatalf("a cursor never written: got %+v, %v; want the zero cursor", c, err)
+	}
+	if dl, err := s.DeadLetters(ctx, "dst_none", 0, 10); err != nil || len(dl) != 0 {
+		t.Fatalf("dead letters of nothing: %v, %v", dl, err)
+	}
+}
+
+// testUpdateAtomic: concurrent read-modify-write updates each adding a
+// segment lose none.
+func testUpdateAtomic(t *testing.T, s destinations.Store) {
+	mustCreate(t, s, dest("dst_u"))
+	var wg sync.WaitGroup
+	keys := []string{"s1", "s2", "s3", "s4", "s5", "s6"}
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		wg.Go(func() {
+			_, errs[i] = s.UpdateDestination(context.Background(), "dst_u", func(d *destinations.Destination) error {
+				d.Segments[k] = t0
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Destination(context.Background(), "dst_u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Segments) != len(keys)+1 {
+		t.Fatalf("after %d concurrent connects: segments %v (an update was lost)", len(keys), got.SegmentKeys())
+	}
+}
+
+func testUpdateError(t *testing.T, s destinations.Store) {
+	mustCreate(t, s, dest("dst_e"))
+	boom := errors.New("boom")
+	_, err := s.UpdateDestination(context.Background(), "dst_e", func(d *destinations.Destination) error {
+		d.Name = "changed"
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want fn's error", err)
+	}
+	got, _ := s.Destination(context.Background(), "dst_e")
+	if got.Name != "d dst_e" {
+		t.Fatalf("a failed update wrote %q", got.Name)
+	}
+	d, err := s.UpdateDestination(context.Background(), "dst_e", func(d *destinations.Destination) error {
+		d.Enabled, d.DisabledReason = false, "gone"
+		return nil
+	})
+	if err != nil || d.Enabled {
+		t.Fatalf("update: %+v, %v", d, err)
+	}
+	if got, _ := s.Destination(context.Background(), "dst_e"); got.Enabled || got.DisabledReason != "gone" {
+		t.Fatalf("update not stored: %+v", got)
+	}
+}
+
+func testCursor(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	c := &destinations.Cursor{Destination: "dst_k", After: 41, Delivered: 40, FailedTries: 3, LastError: "HTTP 500",
+		LastErrorAt: t0, Head: &destinations.Head{Sequence: 42, Attempts: 2, FirstTryAt: t0, NextAt: t0.Add(time.Minute), LastStatus: 503}}
+	if err := s.PutCursor(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Cursor(ctx, "dst_k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.After != 41 || got.Delivered != 40 || got.FailedTries != 3 || got.Head == nil || got.Head.Sequence != 42 ||
+		got.Head.Attempts != 2 || !got.Head.NextAt.Equal(t0.Add(time.Minute)) || got.Head.LastStatus != 503 {
+		t.Fatalf("cursor round trip: got %+v (head %+v)", got, got.Head)
+	}
+	c.After, c.Head = 42, nil
+	if err := s.PutCursor(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Cursor(ctx, "dst_k"); got.After != 42 || got.Head != nil {
+		t.Fatalf("cursor replaced: got %+v", got)
+	}
+	if other, _ := s.Cursor(ctx, "dst_k2"); other.After != 0 {
+		t.Fatalf("another destination's cursor moved: %+v", other)
+	}
+}
+
+func testDeadLetters(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	// Sequences chosen to break a lexical order (9 < 10 < 256) and the
+	// 0xff byte boundary.
+	for _, seq := range []uint64{256, 9, 10, 1 << 40} {
+		for _, id := range []string{"dst_x", "dst_xy"} {
+			dl := &destinations.DeadLetter{Destination: id, Attempts: 10, LastStatus: 500, LastError: "HTTP 500", At: t0,
+				Record: segments.ChangeRecord{Sequence: seq, Segment: "vip", Profile: "p1", Direction: segments.Entered, Version: 1, Time: t0}}
+			if err := s.PutDeadLetter(ctx, dl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Storing the same (destination, sequence) again replaces it.
+	again := &destinations.DeadLetter{Destination: "dst_x", Attempts: 11, At: t0, Record: segments.ChangeRecord{Sequence: 10}}
+	if err := s.PutDeadLetter(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		after uint64
+		limit int
+		want  []uint64
+	}{
+		{0, 10, []uint64{9, 10, 256, 1 << 40}},
+		{9, 2, []uint64{10, 256}},
+		{256, 10, []uint64{1 << 40}},
+		{1 << 40, 10, nil},
+	}
+	for _, tc := range tests {
+		got, err := s.DeadLetters(ctx, "dst_x", tc.after, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for _, dl := range got {
+			if dl.Destination != "dst_x" {
+				t.Fatalf("another destination's dead letter: %+v", dl)
+			}
+			seqs = append(seqs, dl.Record.Sequence)
+		}
+		if len(seqs) != len(tc.want) {
+			t.Fatalf("after %d limit %d: got %v, want %v", tc.after, tc.limit, seqs, tc.want)
+		}
+		for i := range seqs {
+			if seqs[i] != tc.want[i] {
+				t.Fatalf("after %d limit %d: got %v, want %v", tc.after, tc.limit, seqs, tc.want)
+			}
+		}
+		if tc.after == 9 && got[0].Attempts != 11 {
+			t.Fatalf("a dead letter stored twice was not replaced: %+v", got[0])
+		}
+	}
+}

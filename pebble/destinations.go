@@ -1,0 +1,121 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/graph"
+)
+
+var (
+	pDest       = []byte("dst/")  // + id → destinations.Destination
+	pDestCursor = []byte("dstc/") // + id → destinations.Cursor
+	pDestDead   = []byte("dstd/") // + id + 0 + sequence (8 bytes, big-endian) → destinations.DeadLetter
+)
+
+var _ destinations.Backend = (*Store)(nil)
+
+// Destinations returns the store of destinations and their delivery
+// state, kept in the same database.
+func (s *Store) Destinations() destinations.Store { return destStore{s} }
+
+type destStore struct{ s *Store }
+
+func (g destStore) get(id string) (*destinations.Destination, error) {
+	d := &destinations.Destination{}
+	ok, err := g.s.getJSON(d, pDest, []byte(id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, graph.Errorf(graph.KindNotFound, "no destination %q", id)
+	}
+	return d, nil
+}
+
+func (g destStore) put(k []byte, v any) error { return g.s.putSync(k, v, "a destination record") }
+
+// CreateDestination stores a new destination.
+func (g destStore) CreateDestination(_ context.Context, d *destinations.Destination) error {
+	return g.s.createOnce(pDest, d.ID, "destination", d)
+}
+
+// Destination returns one destination.
+func (g destStore) Destination(_ context.Context, id string) (*destinations.Destination, error) {
+	d, err := g.get(id)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: destination: %w", err)
+	}
+	return d, nil
+}
+
+// Destinations returns every destination, oldest first.
+func (g destStore) Destinations(_ context.Context) ([]*destinations.Destination, error) {
+	out, err := pageJSON[*destinations.Destination](g.s, pDest, prefixEnd(pDest), int(^uint(0)>>1))
+	if err != nil {
+		return nil, fmt.Errorf("pebble: destinations: %w", err)
+	}
+	destinations.SortDestinations(out)
+	return out, nil
+}
+
+// UpdateDestination changes a destination under the store's write lock.
+func (g destStore) UpdateDestination(_ context.Context, id string, fn func(*destinations.Destination) error) (*destinations.Destination, error) {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	d, err := g.get(id)
+	if err == nil {
+		err = fn(d)
+	}
+	if err == nil {
+		err = g.put(key(pDest, []byte(id)), d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pebble: update destination: %w", err)
+	}
+	return d, nil
+}
+
+// Cursor returns a destination's delivery state.
+func (g destStore) Cursor(_ context.Context, id string) (*destinations.Cursor, error) {
+	c := &destinations.Cursor{Destination: id}
+	if _, err := g.s.getJSON(c, pDestCursor, []byte(id)); err != nil {
+		return nil, fmt.Errorf("pebble: destination cursor: %w", err)
+	}
+	return c, nil
+}
+
+// PutCursor replaces a destination's delivery state.
+func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
+	if err := g.put(key(pDestCursor, []byte(c.Destination)), c); err != nil {
+		return fmt.Errorf("pebble: put destination cursor: %w", err)
+	}
+	return nil
+}
+
+func deadKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(key(pDestDead, []byte(id), []byte{0}), seq)
+}
+
+// PutDeadLetter stores a dead letter under (destination, sequence).
+func (g destStore) PutDeadLetter(_ context.Context, dl *destinations.DeadLetter) error {
+	if err := g.put(deadKey(dl.Destination, dl.Record.Sequence), dl); err != nil {
+		return fmt.Errorf("pebble: put dead letter: %w", err)
+	}
+	return nil
+}
+
+// DeadLetters pages through a destination's dead letters.
+func (g destStore) DeadLetters(_ context.Context, id string, after uint64, limit int) ([]*destinations.DeadLetter, error) {
+	if after == ^uint64(0) {
+		return nil, nil
+	}
+	prefix := key(pDestDead, []byte(id), []byte{0})
+	out, err := pageJSON[*destinations.DeadLetter](g.s, deadKey(id, after+1), prefixEnd(prefix), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: dead letters: %w", err)
+	}
+	return out, nil
+}

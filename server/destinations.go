@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idgraph/idgraph/destinations"
+)
+
+// Per-destination metrics, read from each destination's stored cursor when
+// scraped: they count what every process delivered, and survive restarts.
+var (
+	destDelivered = prometheus.NewDesc("idgraph_destination_delivered_total",
+		"Webhook messages a destination's receiver accepted (2xx).", []string{"destination"}, nil)
+	destFailed = prometheus.NewDesc("idgraph_destination_failed_attempts_total",
+		"Webhook delivery attempts that failed (no answer, or not 2xx).", []string{"destination"}, nil)
+	destDead = prometheus.NewDesc("idgraph_destination_dead_letters_total",
+		"Changes given up on after the whole retry schedule.", []string{"destination"}, nil)
+	destEnabled = prometheus.NewDesc("idgraph_destination_enabled",
+		"1 while a destination is enabled, 0 once disabled (by an admin, or after a 410).", []string{"destination"}, nil)
+	destRetrying = prometheus.NewDesc("idgraph_destination_retry_attempts",
+		"Failed attempts of the change a destination is retrying (0: none).", []string{"destination"}, nil)
+)
+
+type destinationsCollector struct {
+	m   *destinations.Manager
+	log func(error)
+}
+
+func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying} {
+		ch <- d
+	}
+}
+
+func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ds, err := c.m.List(ctx)
+	if err != nil {
+		c.log(err)
+		return
+	}
+	for _, d := range ds {
+		cur, err := c.m.Cursor(ctx, d.ID)
+		if err != nil {
+			c.log(err)
+			continue
+		}
+		enabled, retrying := 0.0, 0.0
+		if d.Enabled {
+			enabled = 1
+		}
+		if cur.Head != nil {
+			retrying = float64(cur.Head.Attempts)
+		}
+		ch <- prometheus.MustNewConstMetric(destDelivered, prometheus.CounterValue, float64(cur.Delivered), d.ID)
+		ch <- prometheus.MustNewConstMetric(destFailed, prometheus.CounterValue, float64(cur.FailedTries), d.ID)
+		ch <- prometheus.MustNewConstMetric(destDead, prometheus.CounterValue, float64(cur.DeadLettered), d.ID)
+		ch <- prometheus.MustNewConstMetric(destEnabled, prometheus.GaugeValue, enabled, d.ID)
+		ch <- prometheus.MustNewConstMetric(destRetrying, prometheus.GaugeValue, retrying, d.ID)
+	}
+}

@@ -1,0 +1,292 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/server"
+)
+
+// withDestinations is a server with an admin key, segments and webhook
+// destinations (loopback and http allowed, a tiny retry schedule).
+func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
+	t.Helper()
+	kf := &keyFixture{}
+	kf.fixture = newFixtureWith(t, open, func(cfg *server.Config) {
+		kr, err := auth.NewKeyring(auth.KeyringOptions{Store: cfg.Store.(auth.Backend).APIKeys(), Pepper: testPepper, Legacy: auth.Legacy(cfg.Keys)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _, err := server.FirstAdminKey(context.Background(), cfg.Store, kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Keyring, kf.keyring, kf.admin, kf.store = kr, kr, key.String(), cfg.Store
+		seg := cfg.Store.(segments.Backend).Segments()
+		sealer, _ := destinations.NewSealer(testPepper)
+		// A poll of a second: the engine's saves wake the workers.
+		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
+			Segments: seg, Sealer: sealer, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
+			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
+			Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Segments = segments.NewEngine(cfg.Store, cfg.Destinations.WakeOnChanges(seg), segments.EngineOptions{})
+		if err := cfg.Segments.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
+	return kf
+}
+
+// hookReceiver verifies each message with the reference Standard Webhooks
+// library and keeps its type and data.
+type hookReceiver struct {
+	t      *testing.T
+	mu     sync.Mutex
+	secret string
+	got    []string // "type profile" lines
+	srv    *httptest.Server
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{t: t}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(h.secret)
+		if err == nil {
+			err = wh.Verify(body, r.Header)
+		}
+		if err != nil {
+			t.Errorf("the reference library refuses a message: %v", err)
+			return
+		}
+		var m struct {
+			Type string `json:"type"`
+			Data struct {
+				Segment string `json:"segment"`
+			} `json:"data"`
+		}
+		json.Unmarshal(body, &m)
+		h.got = append(h.got, m.Type+" "+m.Data.Segment)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookReceiver) messages() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.got...)
+}
+
+func (h *hookReceiver) await(t *testing.T, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got := h.messages(); len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages after 30 s, want %d: %v", len(h.messages()), n, h.messages())
+		}
+	}
+}
+
+// TestDestinationsOverGraphQL, on every backend: only admin keys manage
+// destinations; bad input is refused naming the field; a created
+// destination receives signed entered/exited messages of its connected
+// segments only; disconnecting and disabling stop them; health counts.
+func TestDestinationsOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			admin := f.admin
+			for _, key := range []string{readKey, stewKey} {
+				if r := f.gql(t, key, `{ destinations { id } }`, nil); r.code() != "FORBIDDEN" {
+					t.Fatalf("destinations with a non-admin key: %+v", r)
+				}
+			}
+			for _, s := range []struct{ key, src string }{{"pro", `trait("plan") = "pro"`}, {"vip", `trait("vip") = true`}} {
+				f.mustAs(t, admin, `mutation($k: String!, $d: String!) { createSegment(key: $k, definition: $d) { key } }`,
+					map[string]any{"k": s.key, "d": s.src})
+			}
+			h := newHookReceiver(t)
+			const create = `mutation($name: String!, $url: String!, $segs: [String!]) {
+				createDestination(name: $name, url: $url, segments: $segs) { secret destination { id segments enabled } } }`
+			for _, bad := range []struct {
+				name, url string
+				segs      []string
+				field     string
+			}{
+				{"", h.srv.URL, nil, "name"},
+				{"x", "ftp://example.com", nil, "url"},
+				{"x", h.srv.URL, []string{"nosuch"}, "segment"},
+			} {
+				r := f.gql(t, admin, create, map[string]any{"name": bad.name, "url": bad.url, "segs": bad.segs})
+				if r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, bad.field+": ") {
+					t.Errorf("createDestination(%q, %q, %v): %+v, want invalid on %s", bad.name, bad.url, bad.segs, r, bad.field)
+				}
+			}
+			d := f.mustAs(t, admin, create, map[string]any{"name": "crm", "url": h.srv.URL, "segs": []string{"pro"}})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			id := get(d, "createDestination.destination.id").(string)
+
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"pro","vip":true}}`)
+			// One at a time: two identifies evaluated together can lose the
+			// second's exit (a segments engine race, reported separately).
+			h.await(t, 1)
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"free"}}`)
+			if got := h.await(t, 2); got[0] != "segment.entered pro" || got[1] != "segment.exited pro" {
+				t.Fatalf("messages %v", got)
+			}
+			f.mustAs(t, admin, `mutation($id: ID!) { connectSegment(destination: $id, segment: "vip") { id } }`, map[string]any{"id": id})
+			f.mustAs(t, admin, `mutation($id: ID!) { disconnectSegment(destination: $id, segment: "pro") { id } }`, map[string]any{"id": id})
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"pro","vip":false}}`)
+			if got := h.await(t, 3); got[2] != "segment.exited vip" {
+				t.Fatalf("after connecting vip and disconnecting pro: %v", got)
+			}
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationEnabled(destination: $id, enabled: false) { enabled } }`, map[string]any{"id": id})
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"vip":true}}`)
+			var health map[string]any
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				ds := f.mustAs(t, admin, `{ destinations { enabled disabledReason segments health { pending delivered successRate oldestPendingAge } } }`, nil)
+				health = get(ds, "destinations").([]any)[0].(map[string]any)
+				if get(health, "health.pending") == 1.0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a disabled destination's pending change never counted: %v", health)
+				}
+			}
+			if health["enabled"] != false || health["disabledReason"] == nil || fmt.Sprint(health["segments"]) != "[vip]" ||
+				get(health, "health.delivered") != 3.0 || get(health, "health.successRate") != 1.0 || get(health, "health.oldestPendingAge") == nil {
+				t.Fatalf("destination %v", health)
+			}
+			if got := h.messages(); len(got) != 3 {
+				t.Fatalf("a disabled destination was sent %v", got)
+			}
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationEnabled(destination: $id, enabled: true) { enabled } }`, map[string]any{"id": id})
+			if got := h.await(t, 4); got[3] != "segment.entered vip" {
+				t.Fatalf("enabled again: %v", got)
+			}
+		})
+	}
+}
+
+// TestDeliveryLatency, on every backend: from an identify's POST to its
+// signed segment.entered at a loopback receiver (ingest, evaluation,
+// delivery), one at a time. The issue's target is p99 ≤ 250 ms; the test
+// fails only far above it, since the machine is shared.
+func TestDeliveryLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("latency")
+	}
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			f.mustAs(t, f.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			h := newHookReceiver(t)
+			d := f.mustAs(t, f.admin, `mutation($url: String!) { createDestination(name: "l", url: $url, segments: ["pro"]) { secret } }`,
+				map[string]any{"url": h.srv.URL})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			const n = 100
+			lat := make([]time.Duration, n)
+			for i := range n {
+				start := time.Now()
+				f.send(t, "/v1/identify", fmt.Sprintf(`{"userId":"lat-%d","traits":{"plan":"pro"}}`, i))
+				h.await(t, i+1)
+				lat[i] = time.Since(start)
+			}
+			slices.Sort(lat)
+			p50, p99 := lat[n/2], lat[n*99/100]
+			t.Logf("%s: identify → signed segment.entered received, %d sequential: p50 %v, p99 %v, max %v", b.Name, n, p50, p99, lat[n-1])
+			if p99 > 2*time.Second {
+				t.Fatalf("p99 %v", p99)
+			}
+		})
+	}
+}
+
+// TestDeadLettersOverGraphQL, on every backend: a receiver that always
+// answers 500 gets the whole (tiny) schedule, then the change is a dead
+// letter with the last status, listed by the destination.
+func TestDeadLettersOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			f.mustAs(t, f.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "down for maintenance", http.StatusInternalServerError)
+			}))
+			defer down.Close()
+			f.mustAs(t, f.admin, `mutation($url: String!) { createDestination(name: "down", url: $url, segments: ["pro"]) { secret } }`,
+				map[string]any{"url": down.URL})
+			f.send(t, "/v1/identify", `{"userId":"dl","traits":{"plan":"pro"}}`)
+			const q = `{ destinations { health { deadLetters failedAttempts successRate lastError }
+				deadLetters(first: 5) { sequence type segment profile attempts lastStatus lastError at } } }`
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				d := get(f.mustAs(t, f.admin, q, nil), "destinations").([]any)[0].(map[string]any)
+				dls := d["deadLetters"].([]any)
+				// The dead letter is written before the cursor that counts it.
+				if len(dls) == 0 || get(d, "health.deadLetters") != 1.0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("no dead letter after 30 s: %v", d)
+					}
+					continue
+				}
+				dl := dls[0].(map[string]any)
+				if dl["type"] != "segment.entered" || dl["segment"] != "pro" || dl["attempts"] != 2.0 || dl["lastStatus"] != 500.0 ||
+					!strings.Contains(fmt.Sprint(dl["lastError"]), "down for maintenance") || get(d, "health.deadLetters") != 1.0 ||
+					get(d, "health.successRate") != 0.0 {
+					t.Fatalf("dead letter %v, health %v", dl, d["health"])
+				}
+				break
+			}
+			resp, err := http.Get(f.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{"idgraph_destination_dead_letters_total{destination=", "idgraph_destination_failed_attempts_total{destination=",
+				"idgraph_destination_enabled{destination="} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics has no %s", want)
+				}
+			}
+			id := get(f.mustAs(t, f.admin, `{ destinations { id } }`, nil), "destinations").([]any)[0].(map[string]any)["id"]
+			if line := fmt.Sprintf("idgraph_destination_dead_letters_total{destination=%q} 1\n", id); !strings.Contains(string(body), line) {
+				t.Errorf("/metrics has no line %q", line)
+			}
+			if r := f.gql(t, f.admin, `{ destinations { deadLetters(after: "x") { sequence } } }`, nil); len(r.Errors) == 0 ||
+				!strings.HasPrefix(r.Errors[0].Message, "after: ") {
+				t.Fatalf("a bad after: %+v", r)
+			}
+		})
+	}
+}
