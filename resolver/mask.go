@@ -165,6 +165,14 @@ var FieldMasks = map[string]FieldMask{
 	"SegmentMembershipChange.sequence": notPersonal, "SegmentMembershipChange.segment": notPersonal,
 	"SegmentMembershipChange.profileId": notPersonal, "SegmentMembershipChange.direction": notPersonal,
 	"SegmentMembershipChange.reason": notPersonal,
+	// Destinations (admin only): a URL may carry a token, an error text
+	// anything.
+	"Destination.id": notPersonal, "Destination.name": notPersonal, "Destination.url": opaque,
+	"Destination.segments": notPersonal, "Destination.disabledReason": freeText,
+	"DestinationHealth.lastError": freeText, "DestinationHealth.retryingSequence": notPersonal,
+	"DeadLetter.sequence": notPersonal, "DeadLetter.type": notPersonal, "DeadLetter.segment": notPersonal,
+	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
+	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
 }
 
 // MaskFields is the field middleware that masks for support callers.
