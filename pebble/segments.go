@@ -116,12 +116,11 @@ func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected i
 		err = b.DeleteRange(memberKey(r.Key, ""), prefixEnd(memberKey(r.Key, "")), nil)
 	}
 	if err == nil {
-		err = b.Commit(cpebble.Sync)
+		err = g.s.commit(b, []cacheRecord{{defKey(r), nil}})
 	}
 	if err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: delete definition", Err: err}
 	}
-	g.s.records.Remove(string(defKey(r)))
 	return nil
 }
 
@@ -133,11 +132,8 @@ func (g segStore) putJSON(k []byte, v any) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := b.Commit(cpebble.Sync); err != nil {
+	if err := g.s.commit(b, w.records); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Err: err}
-	}
-	for _, r := range w.records {
-		g.s.records.Add(string(r.k), r.v)
 	}
 	return nil
 }
@@ -258,7 +254,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	if w.err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", w.err)
 	}
-	if err := b.Commit(cpebble.Sync); err != nil {
+	if err := g.s.commit(b, w.records); err != nil {
 		return nil, &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: save segment states", Err: err}
 	}
 	return out, nil

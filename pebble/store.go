@@ -60,6 +60,16 @@ type Store struct {
 	// which every observation reads and rewrites. Updated only after a
 	// commit succeeds, under mu, so it never holds an uncommitted value.
 	records *lru.Cache[string, []byte]
+	// cacheMu guards the cache's coherence with the disk: a commit drops
+	// the keys it writes before it commits and puts their new values after
+	// (cacheWrites counts commits under way, cacheGen counts their starts
+	// and ends), and a reader caches a value only if no commit began or
+	// ended while it read. Otherwise a reader could find the old value in
+	// the cache beside a new record on disk, or put an old value it read
+	// back after a commit replaced it.
+	cacheMu     sync.Mutex
+	cacheGen    uint64
+	cacheWrites int
 	// mu serialises transactions: one writer at a time gives the isolation
 	// that stitching needs, and group commit is left to batching.
 	mu sync.Mutex
@@ -185,6 +195,7 @@ func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
 	if v, ok := s.records.Get(string(k)); ok {
 		return v, true, nil
 	}
+	gen, fillOK := s.readGen()
 	v, closer, err := s.db.Get(k)
 	if errors.Is(err, cpebble.ErrNotFound) {
 		return nil, false, nil
@@ -194,10 +205,58 @@ func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
 	}
 	out := append([]byte(nil), v...)
 	closer.Close()
-	if cached(k) {
-		s.records.Add(string(k), out)
+	if cached(k) && fillOK {
+		s.fill(gen, k, out)
 	}
 	return out, true, nil
+}
+
+// cacheRecord is a cacheable value a batch writes; nil when it deletes.
+type cacheRecord struct{ k, v []byte }
+
+// readGen returns the cache generation to read under, and whether values
+// read now may be cached at all (no commit under way).
+func (s *Store) readGen() (uint64, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	return s.cacheGen, s.cacheWrites == 0
+}
+
+// fill caches a value read under generation gen, unless a commit has
+// begun since.
+func (s *Store) fill(gen uint64, k, v []byte) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheWrites == 0 && s.cacheGen == gen {
+		s.records.Add(string(k), v)
+	}
+}
+
+// commit commits a batch durably, keeping the record cache coherent with
+// what it writes.
+func (s *Store) commit(b *cpebble.Batch, records []cacheRecord) error {
+	s.cacheMu.Lock()
+	s.cacheWrites++
+	s.cacheGen++
+	for _, r := range records {
+		s.records.Remove(string(r.k))
+	}
+	s.cacheMu.Unlock()
+	err := b.Commit(cpebble.Sync)
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if err == nil {
+		for _, r := range records {
+			if r.v == nil {
+				s.records.Remove(string(r.k))
+			} else {
+				s.records.Add(string(r.k), r.v)
+			}
+		}
+	}
+	s.cacheWrites--
+	s.cacheGen++
+	return err
 }
 
 func (s *Store) getJSON(dst any, prefix []byte, rest ...[]byte) (bool, error) {

@@ -47,6 +47,10 @@ type tx struct {
 	// can consult the bottom level's bloom filters, and most lookups here
 	// are for keys that do not exist (new message IDs, new identifiers).
 	it *cpebble.Iterator
+	// fillGen is the cache generation when it was opened; values it reads
+	// are cached only while no write has begun since (fillOK).
+	fillGen uint64
+	fillOK  bool
 }
 
 func (t *tx) close() {
@@ -62,6 +66,7 @@ func (t *tx) get(k []byte) ([]byte, bool, error) {
 	}
 	if t.it == nil {
 		var err error
+		t.fillGen, t.fillOK = t.s.readGen()
 		if t.it, err = t.s.db.NewIter(&cpebble.IterOptions{UseL6Filters: true}); err != nil {
 			return nil, false, err
 		}
@@ -70,8 +75,8 @@ func (t *tx) get(k []byte) ([]byte, bool, error) {
 		return nil, false, t.it.Error()
 	}
 	v := bytes.Clone(t.it.Value())
-	if cached(k) {
-		t.s.records.Add(string(k), v)
+	if cached(k) && t.fillOK {
+		t.s.fill(t.fillGen, k, v)
 	}
 	return v, true, nil
 }
@@ -277,11 +282,8 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	if w.err != nil {
 		return fmt.Errorf("pebble: apply: %w", w.err)
 	}
-	if err := b.Commit(cpebble.Sync); err != nil {
+	if err := t.s.commit(b, w.records); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: apply", Err: err}
-	}
-	for _, r := range w.records {
-		t.s.records.Add(string(r.k), r.v)
 	}
 	return nil
 }
@@ -311,9 +313,9 @@ func timestampBytes(t time.Time) []byte {
 type batchWriter struct {
 	b   *cpebble.Batch
 	err error
-	// records are the cacheable values written, for the cache once the
-	// batch has committed.
-	records []struct{ k, v []byte }
+	// records are the cacheable values written (nil: deleted), for the
+	// cache once the batch has committed.
+	records []cacheRecord
 }
 
 func (w *batchWriter) put(k, v []byte) {
@@ -321,13 +323,16 @@ func (w *batchWriter) put(k, v []byte) {
 		w.err = w.b.Set(k, v, nil)
 	}
 	if cached(k) {
-		w.records = append(w.records, struct{ k, v []byte }{k, v})
+		w.records = append(w.records, cacheRecord{k, v})
 	}
 }
 
 func (w *batchWriter) del(k []byte) {
 	if w.err == nil {
 		w.err = w.b.Delete(k, nil)
+	}
+	if cached(k) {
+		w.records = append(w.records, cacheRecord{k, nil})
 	}
 }
 
