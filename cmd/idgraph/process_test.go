@@ -66,7 +66,26 @@ func freeAddr(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *bytes.Buffer
+	log  *syncBuffer
+}
+
+// syncBuffer is the server's output: written by the process's copier,
+// read by the test while the server runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startServe runs idgraph serve on the store, with more flags if given.
@@ -79,7 +98,7 @@ func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 // arguments and waits until it answers /healthz.
 func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	t.Helper()
-	p := &proc{addr: addr, log: &bytes.Buffer{}}
+	p := &proc{addr: addr, log: &syncBuffer{}}
 	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	onNeo4j := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "bolt://") })
