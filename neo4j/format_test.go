@@ -3,6 +3,7 @@ package neo4j
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -58,4 +59,34 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatalf("opening a version 2 database: %v; want ErrStoreFormat naming versions 2 and 1", err)
 	}
 	t.Log(err)
+}
+
+// TestPendingChangesAdopted: a database written when pending data changes
+// were PendingChange nodes keeps them: opening moves each into its
+// profile's DataChange, due, merged with what is there.
+func TestPendingChangesAdopted(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if _, err := s.write(ctx, `CREATE (:PendingChange {profile: "p_a", events: ["Order"], traits: ["plan"], all: false, mark: 3}),
+		(:PendingChange {profile: "p_b", events: [], traits: [], all: true, mark: 1}),
+		(:DataChange {profile: "p_b", events: ["Page"], traits: [], all: false, mark: 7})`, nil); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, os.Getenv("NEO4J_URI"), os.Getenv("NEO4J_USER"), os.Getenv("NEO4J_PASSWORD"), WithDatabase(os.Getenv("NEO4J_DATABASE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	ps, err := s.Segments().PendingChanges(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%+v", ps)
+	want := `[{DataChange:{Profile:p_a Events:[Order] Traits:[plan] All:false} Mark:1} {DataChange:{Profile:p_b Events:[Page] Traits:[] All:true} Mark:8}]`
+	if got != want {
+		t.Fatalf("pending after opening %s, want %s", got, want)
+	}
+	if recs, err := s.read(ctx, `MATCH (old:PendingChange) RETURN count(old)`, nil); err != nil || recs[0].Values[0].(int64) != 0 {
+		t.Fatalf("PendingChange nodes left: %v %v", recs, err)
+	}
 }

@@ -23,8 +23,11 @@ import (
 // so that membership can be queried directly; (:SegmentTimer {profile,
 // ref, at}) nodes are the timer index and (:SegmentChange {seq, ...}) the
 // change records, numbered from the singleton (:SegmentSequence).
-// (:PendingChange {profile, events, traits, mark}) nodes are the data
-// changes stitching wrote with its events and segments have not evaluated.
+// A (:DataChange {profile, events, traits, all, mark}) node per profile
+// holds the data changes stitching wrote with its events; labelled :Due
+// while segments have not evaluated them. Taking one clears it and drops
+// the label but never deletes the node: an ingest's MERGE that matched a
+// node deleted under it would write its change into nothing.
 var segmentSchema = []string{
 	"CREATE CONSTRAINT segment_key IF NOT EXISTS FOR (s:Segment) REQUIRE s.key IS UNIQUE",
 	"CREATE CONSTRAINT computed_trait_key IF NOT EXISTS FOR (c:ComputedTrait) REQUIRE c.key IS UNIQUE",
@@ -33,7 +36,7 @@ var segmentSchema = []string{
 	"CREATE INDEX segment_timer_profile IF NOT EXISTS FOR (t:SegmentTimer) ON (t.profile)",
 	"CREATE CONSTRAINT segment_change_seq IF NOT EXISTS FOR (c:SegmentChange) REQUIRE c.seq IS UNIQUE",
 	"CREATE CONSTRAINT segment_sequence_id IF NOT EXISTS FOR (q:SegmentSequence) REQUIRE q.id IS UNIQUE",
-	"CREATE CONSTRAINT pending_change_profile IF NOT EXISTS FOR (d:PendingChange) REQUIRE d.profile IS UNIQUE",
+	"CREATE CONSTRAINT data_change_profile IF NOT EXISTS FOR (d:DataChange) REQUIRE d.profile IS UNIQUE",
 }
 
 var _ segments.Backend = (*Store)(nil)
@@ -478,7 +481,7 @@ func nonNil(xs []string) []string {
 
 // PendingChanges reads the pending data changes in profile order.
 func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pending, error) {
-	recs, err := g.s.read(ctx, `MATCH (d:PendingChange)
+	recs, err := g.s.read(ctx, `MATCH (d:DataChange:Due)
 		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"limit": limit})
 	if err != nil {
 		return nil, wrap("neo4j: pending changes", err)
@@ -493,12 +496,36 @@ func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pen
 	return out, nil
 }
 
-// DonePending deletes a pending change unless more was added since it was
-// read.
+// DonePending takes a pending change unless more was added since it was
+// read: the node is locked before its mark is compared, so an ingest
+// committing meanwhile is seen.
 func (g segStore) DonePending(ctx context.Context, p segments.Pending) error {
-	if _, err := g.s.write(ctx, `MATCH (d:PendingChange {profile: $profile}) WHERE d.mark = $mark DELETE d`,
-		map[string]any{"profile": p.Profile, "mark": p.Mark}); err != nil {
-		return wrap("neo4j: done pending", err)
-	}
-	return nil
+	return g.writeTx(ctx, "neo4j: done pending", func(t *tx) error {
+		recs, err := t.collect(ctx, `MATCH (d:DataChange:Due {profile: $profile})
+			SET d.lock = true REMOVE d.lock RETURN d.mark`, map[string]any{"profile": p.Profile})
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		if mark, _ := recs[0].Values[0].(int64); mark != p.Mark {
+			return nil
+		}
+		return t.exec(ctx, `MATCH (d:DataChange {profile: $profile})
+			REMOVE d:Due SET d.events = [], d.traits = [], d.all = false`, map[string]any{"profile": p.Profile})
+	})
+}
+
+// adoptPendingChanges moves the pending changes of a database written
+// before DataChange nodes (as PendingChange nodes, deleted when taken, so
+// only untaken ones remain) into DataChange nodes.
+func (s *Store) adoptPendingChanges(ctx context.Context) error {
+	_, err := s.write(ctx, `MATCH (old:PendingChange)
+		MERGE (d:DataChange {profile: old.profile})
+		SET d:Due
+		WITH d, old
+		SET d.events = coalesce(d.events, []) + [e IN coalesce(old.events, []) WHERE NOT e IN coalesce(d.events, [])],
+			d.traits = coalesce(d.traits, []) + [p IN coalesce(old.traits, []) WHERE NOT p IN coalesce(d.traits, [])],
+			d.all = coalesce(d.all, false) OR coalesce(old.all, false),
+			d.mark = coalesce(d.mark, 0) + 1
+		DELETE old`, nil)
+	return wrap("neo4j: adopt pending changes", err)
 }

@@ -145,6 +145,10 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 		_ = driver.Close(context.Background())
 		return nil, err
 	}
+	if err := s.adoptPendingChanges(ctx); err != nil {
+		_ = driver.Close(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 

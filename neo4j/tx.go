@@ -331,7 +331,9 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		// Pending data changes merge until segments take them (see
 		// segments.go).
 		{"data changes", `UNWIND $rows AS r
-			MERGE (d:PendingChange {profile: r.profile})
+			MERGE (d:DataChange {profile: r.profile})
+			SET d:Due
+			WITH d, r
 			SET d.events = coalesce(d.events, []) + [e IN r.events WHERE NOT e IN coalesce(d.events, [])],
 				d.traits = coalesce(d.traits, []) + [p IN r.traits WHERE NOT p IN coalesce(d.traits, [])],
 				d.all = coalesce(d.all, false) OR r.all,

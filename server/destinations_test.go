@@ -155,8 +155,8 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			id := get(d, "createDestination.destination.id").(string)
 
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"pro","vip":true}}`)
-			// One at a time: two identifies evaluated together can lose the
-			// second's exit (a segments engine race, reported separately).
+			// One at a time: evaluated together, the two identifies would
+			// be one change from nothing to free, neither entry nor exit.
 			h.await(t, 1)
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"free"}}`)
 			if got := h.await(t, 2); got[0] != "segment.entered pro" || got[1] != "segment.exited pro" {
@@ -167,6 +167,17 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"pro","vip":false}}`)
 			if got := h.await(t, 3); got[2] != "segment.exited vip" {
 				t.Fatalf("after connecting vip and disconnecting pro: %v", got)
+			}
+			// The worker moves its cursor after the receiver answers: wait
+			// for it, or the record in flight would count as pending below.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				ds := f.mustAs(t, admin, `{ destinations { health { delivered } } }`, nil)
+				if get(get(ds, "destinations").([]any)[0], "health.delivered") == 3.0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("three deliveries never counted: %v", ds)
+				}
 			}
 			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationEnabled(destination: $id, enabled: false) { enabled } }`, map[string]any{"id": id})
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"vip":true}}`)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		{"DeleteDropsMembers", testDeleteDropsMembers},
 		{"ConcurrentSavesOneWins", testConcurrentSavesOneWins},
 		{"PendingChangesMergeUntilDone", testPendingChanges},
+		{"PendingChangesNeverTakenFromAWriter", testPendingUnderConcurrentWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -542,6 +543,62 @@ func testPendingChanges(t *testing.T, g graph.Store, s segments.Store) {
 	}
 	if want := slices.Sorted(slices.Values(entry.Profiles)); !slices.Equal(all, want) {
 		t.Errorf("after a split, pending changes of %q are All, want %q", all, want)
+	}
+}
+
+// A taker running beside a writer of one profile sees every event the
+// writer stored: a change merged in while the taker held an older read is
+// never deleted with it.
+func testPendingUnderConcurrentWrites(t *testing.T, g graph.Store, s segments.Store) {
+	ctx := context.Background()
+	const n = 60
+	seen := map[string]bool{}
+	takeSeen := func() error {
+		ps, err := s.PendingChanges(ctx, 10)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			for _, e := range p.Events {
+				seen[e] = true
+			}
+			if err := s.DonePending(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	written := make(chan error, 1)
+	go func() {
+		st := graph.NewStitcher(g, graph.DefaultConfig())
+		st.RecordDataChanges = true
+		for i := range n {
+			o := graphtest.Obs(fmt.Sprintf("c%d", i), t0, "user_id:u")
+			o.Event.Name = fmt.Sprintf("E%d", i)
+			if _, err := st.Ingest(ctx, []*graph.Observation{o}); err != nil {
+				written <- err
+				return
+			}
+		}
+		written <- nil
+	}()
+	for done := false; !done; {
+		select {
+		case err := <-written:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+		}
+		if err := takeSeen(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if e := fmt.Sprintf("E%d", i); !seen[e] {
+			t.Errorf("event %s was stored but its pending change was taken unseen", e)
+		}
 	}
 }
 
