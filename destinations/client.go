@@ -101,15 +101,17 @@ type Result struct {
 // OK reports a 2xx answer.
 func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 
-// Send posts m to the URL, signed with key, and returns the answer.
-func (c *Client) Send(ctx context.Context, rawURL string, key []byte, m Message) Result {
+// Send posts m to the URL, signed with each key (the current secret, and
+// the previous one during a rotation's grace period), and returns the
+// answer.
+func (c *Client) Send(ctx context.Context, rawURL string, keys [][]byte, m Message) Result {
 	start := time.Now()
-	res := c.send(ctx, rawURL, key, m)
+	res := c.send(ctx, rawURL, keys, m)
 	res.Duration = time.Since(start)
 	return res
 }
 
-func (c *Client) send(ctx context.Context, rawURL string, key []byte, m Message) Result {
+func (c *Client) send(ctx context.Context, rawURL string, keys [][]byte, m Message) Result {
 	u, err := c.opts.CheckURL(rawURL)
 	if err != nil {
 		return Result{Err: err.Error()}
@@ -122,7 +124,12 @@ func (c *Client) send(ctx context.Context, rawURL string, key []byte, m Message)
 	req.Header.Set("User-Agent", "idgraph-webhooks/1")
 	req.Header.Set("webhook-id", m.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(m.At.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(key, m.ID, m.At, m.Body))
+	sigs := make([]string, len(keys))
+	for i, k := range keys {
+		sigs[i] = Sign(k, m.ID, m.At, m.Body)
+	}
+	// Standard Webhooks: space-delimited signatures, any one valid.
+	req.Header.Set("webhook-signature", strings.Join(sigs, " "))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var refused *refusedError

@@ -38,9 +38,14 @@ type Destination struct {
 	// SealedSecret is the signing secret encrypted with a key derived from
 	// the pepper (Sealer): the secret must be readable to sign, so it
 	// cannot be stored as a hash like API keys.
-	SealedSecret []byte    `json:"sealedSecret"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	SealedSecret []byte `json:"sealedSecret"`
+	// PreviousSealedSecret is the secret a rotation replaced; messages
+	// carry its signature too until PreviousUntil, so that receivers can
+	// change secrets without refusing a delivery.
+	PreviousSealedSecret []byte    `json:"previousSealedSecret,omitempty"`
+	PreviousUntil        time.Time `json:"previousUntil,omitzero"`
+	CreatedAt            time.Time `json:"createdAt"`
+	UpdatedAt            time.Time `json:"updatedAt"`
 }
 
 // SegmentKeys returns the connected segments, sorted.

@@ -115,6 +115,49 @@ func (m *Manager) Create(ctx context.Context, name, rawURL string, segmentKeys [
 	return d, secret, nil
 }
 
+// MaxRotationGrace bounds how long a replaced secret keeps signing.
+const MaxRotationGrace = 7 * 24 * time.Hour
+
+// RotateSecret gives a destination a new signing secret, shown this once.
+// For grace after it, messages carry signatures under both the old and
+// the new secret, so the receiver may switch at any time in between; a
+// grace of 0 drops the old secret at once.
+func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Duration) (*Destination, string, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return nil, "", graph.FieldErrorf("grace", "a rotation's grace period is 0 to %s, not %s", MaxRotationGrace, grace)
+	}
+	secret := NewSecret()
+	d, err := m.update(ctx, id, func(d *Destination) {
+		d.PreviousSealedSecret, d.PreviousUntil = nil, time.Time{}
+		if grace > 0 {
+			d.PreviousSealedSecret, d.PreviousUntil = d.SealedSecret, m.o.Now().Add(grace)
+		}
+		d.SealedSecret = m.o.Sealer.Seal(d.ID, secret)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return d, secret, nil
+}
+
+// signingKeys opens the secrets a message to d is signed with at now: the
+// current one, and the previous one during a rotation's grace period.
+func (m *Manager) signingKeys(d *Destination, now time.Time) ([][]byte, error) {
+	key, err := m.o.Sealer.Open(d.ID, d.SealedSecret)
+	if err != nil {
+		return nil, err
+	}
+	keys := [][]byte{key}
+	if d.PreviousSealedSecret != nil && now.Before(d.PreviousUntil) {
+		prev, err := m.o.Sealer.Open(d.ID, d.PreviousSealedSecret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, prev)
+	}
+	return keys, nil
+}
+
 // newID returns a destination id: "dst_" and 16 hex digits.
 func newID() string {
 	b := make([]byte, 8)
@@ -206,16 +249,16 @@ func (m *Manager) Test(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	key, err := m.o.Sealer.Open(d.ID, d.SealedSecret)
+	now := m.o.Now()
+	keys, err := m.signingKeys(d, now)
 	if err != nil {
 		return Result{}, err
 	}
-	now := m.o.Now()
 	body, err := json.Marshal(envelope{Type: TypePing, Timestamp: now, Data: map[string]string{"destination": d.ID}})
 	if err != nil {
 		return Result{}, err
 	}
-	return m.o.Client.Send(ctx, d.URL, key, Message{ID: "ping_" + newID()[4:], At: now, Body: body}), nil
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: "ping_" + newID()[4:], At: now, Body: body}), nil
 }
 
 // Wake tells the workers that records may be waiting (they look every
@@ -458,7 +501,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		key, err := o.Sealer.Open(d.ID, d.SealedSecret)
+		keys, err := w.m.signingKeys(d, o.Now())
 		if err != nil {
 			return o.Poll, err
 		}
@@ -466,7 +509,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return o.Poll, err
 		}
-		res := o.Client.Send(ctx, d.URL, key, Message{ID: MessageID(d.ID, r.Sequence), At: o.Now(), Body: body})
+		res := o.Client.Send(ctx, d.URL, keys, Message{ID: MessageID(d.ID, r.Sequence), At: o.Now(), Body: body})
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the record stays pending
 		}

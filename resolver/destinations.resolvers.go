@@ -69,6 +69,13 @@ func (r *destinationResolver) DisabledReason(ctx context.Context, obj *destinati
 	return optional(obj.DisabledReason), nil
 }
 
+func (r *destinationResolver) PreviousSecretExpiresAt(ctx context.Context, obj *destinations.Destination) (*time.Time, error) {
+	if obj.PreviousSealedSecret == nil || !time.Now().Before(obj.PreviousUntil) {
+		return nil, nil
+	}
+	return &obj.PreviousUntil, nil
+}
+
 func (r *destinationResolver) Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error) {
 	m, err := r.destinations(ctx)
 	if err != nil {
@@ -192,6 +199,22 @@ func (r *mutationResolver) SetDestinationEnabled(ctx context.Context, destinatio
 		return nil, err
 	}
 	return m.SetEnabled(ctx, destination, enabled)
+}
+
+func (r *mutationResolver) RotateDestinationSecret(ctx context.Context, destination string, graceSeconds *int) (*schema.NewDestination, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	grace := 24 * time.Hour
+	if graceSeconds != nil {
+		grace = time.Duration(*graceSeconds) * time.Second
+	}
+	d, secret, err := m.RotateSecret(ctx, destination, grace)
+	if err != nil {
+		return nil, err
+	}
+	return &schema.NewDestination{Secret: secret, Destination: d}, nil
 }
 
 func (r *mutationResolver) TestDestination(ctx context.Context, destination string) (*destinations.Result, error) {

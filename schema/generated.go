@@ -162,15 +162,16 @@ type ComplexityRoot struct {
 	}
 
 	Destination struct {
-		CreatedAt      func(childComplexity int) int
-		DeadLetters    func(childComplexity int, first *int, after *string) int
-		DisabledReason func(childComplexity int) int
-		Enabled        func(childComplexity int) int
-		Health         func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Segments       func(childComplexity int) int
-		URL            func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		DeadLetters             func(childComplexity int, first *int, after *string) int
+		DisabledReason          func(childComplexity int) int
+		Enabled                 func(childComplexity int) int
+		Health                  func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		Name                    func(childComplexity int) int
+		PreviousSecretExpiresAt func(childComplexity int) int
+		Segments                func(childComplexity int) int
+		URL                     func(childComplexity int) int
 	}
 
 	DestinationHealth struct {
@@ -360,6 +361,7 @@ type ComplexityRoot struct {
 		RejectMatches           func(childComplexity int, ids []string, note *string) int
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
+		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
 		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
 		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
@@ -592,6 +594,7 @@ type DestinationResolver interface {
 
 	DisabledReason(ctx context.Context, obj *destinations.Destination) (*string, error)
 
+	PreviousSecretExpiresAt(ctx context.Context, obj *destinations.Destination) (*time.Time, error)
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
 }
@@ -658,6 +661,7 @@ type MutationResolver interface {
 	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	DisconnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
+	RotateDestinationSecret(ctx context.Context, destination string, graceSeconds *int) (*NewDestination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
@@ -1172,6 +1176,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.Name(childComplexity), true
+	case "Destination.previousSecretExpiresAt":
+		if e.ComplexityRoot.Destination.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.PreviousSecretExpiresAt(childComplexity), true
 	case "Destination.segments":
 		if e.ComplexityRoot.Destination.Segments == nil {
 			break
@@ -2058,6 +2068,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["graceSeconds"].(*int)), true
+	case "Mutation.rotateDestinationSecret":
+		if e.ComplexityRoot.Mutation.RotateDestinationSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateDestinationSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateDestinationSecret(childComplexity, args["destination"].(string), args["graceSeconds"].(*int)), true
 	case "Mutation.setComputedTraitEnabled":
 		if e.ComplexityRoot.Mutation.SetComputedTraitEnabled == nil {
 			break
@@ -3276,6 +3297,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_disabledReason(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Destination_createdAt(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_Destination_previousSecretExpiresAt(ctx, field)
 	case "health":
 		return ec.fieldContext_Destination_health(ctx, field)
 	case "deadLetters":
@@ -4435,6 +4458,28 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "graceSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["graceSeconds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateDestinationSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "graceSeconds",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
@@ -6918,6 +6963,29 @@ func (ec *executionContext) _Destination_createdAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Destination_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Destination", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Destination_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_previousSecretExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().PreviousSecretExpiresAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_previousSecretExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Destination_health(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
@@ -10341,6 +10409,50 @@ func (ec *executionContext) fieldContext_Mutation_setDestinationEnabled(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setDestinationEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateDestinationSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateDestinationSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateDestinationSecret(ctx, fc.Args["destination"].(string), fc.Args["graceSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *NewDestination) graphql.Marshaler {
+			return ec.marshalNNewDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐNewDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateDestinationSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NewDestination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateDestinationSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16176,6 +16288,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "previousSecretExpiresAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_previousSecretExpiresAt(ctx, field, obj)
+				})
 		case "health":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -17437,6 +17555,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setDestinationEnabled":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setDestinationEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateDestinationSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateDestinationSecret(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -203,6 +203,21 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			if got := h.await(t, 4); got[3] != "segment.entered vip" {
 				t.Fatalf("enabled again: %v", got)
 			}
+			const rotate = `mutation($id: ID!, $grace: Int) { rotateDestinationSecret(destination: $id, graceSeconds: $grace) {
+				secret destination { previousSecretExpiresAt } } }`
+			if r := f.gql(t, admin, rotate, map[string]any{"id": id, "grace": -1}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "grace: ") {
+				t.Fatalf("rotating with a negative grace: %+v", r)
+			}
+			rot := f.mustAs(t, admin, rotate, map[string]any{"id": id, "grace": 3600})
+			if s := get(rot, "rotateDestinationSecret.secret"); s == h.secret || get(rot, "rotateDestinationSecret.destination.previousSecretExpiresAt") == nil {
+				t.Fatalf("rotation %v", rot)
+			}
+			// The receiver still verifies with the old secret: during the
+			// grace period the message is signed with both.
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"vip":false}}`)
+			if got := h.await(t, 5); got[4] != "segment.exited vip" {
+				t.Fatalf("after rotating: %v", got)
+			}
 		})
 	}
 }

@@ -106,6 +106,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.rotateApiKey":                 admins,
 	"Mutation.revokeApiKey":                 admins,
 	"Mutation.createDestination":            admins,
+	"Mutation.rotateDestinationSecret":      admins,
 	"Mutation.connectSegment":               admins,
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,
