@@ -3,6 +3,7 @@ package destinations
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -105,31 +106,50 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // the previous one during a rotation's grace period), and returns the
 // answer.
 func (c *Client) Send(ctx context.Context, rawURL string, keys [][]byte, m Message) Result {
-	start := time.Now()
-	res := c.send(ctx, rawURL, keys, m)
-	res.Duration = time.Since(start)
-	return res
-}
-
-func (c *Client) send(ctx context.Context, rawURL string, keys [][]byte, m Message) Result {
-	u, err := c.opts.CheckURL(rawURL)
-	if err != nil {
-		return Result{Err: err.Error()}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(m.Body))
-	if err != nil {
-		return Result{Err: err.Error()}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "idgraph-webhooks/1")
-	req.Header.Set("webhook-id", m.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(m.At.Unix(), 10))
 	sigs := make([]string, len(keys))
 	for i, k := range keys {
 		sigs[i] = Sign(k, m.ID, m.At, m.Body)
 	}
-	// Standard Webhooks: space-delimited signatures, any one valid.
-	req.Header.Set("webhook-signature", strings.Join(sigs, " "))
+	return c.post(ctx, rawURL, m.Body, map[string]string{
+		"User-Agent":        "idgraph-webhooks/1",
+		"webhook-id":        m.ID,
+		"webhook-timestamp": strconv.FormatInt(m.At.Unix(), 10),
+		// Standard Webhooks: space-delimited signatures, any one valid.
+		"webhook-signature": strings.Join(sigs, " "),
+	})
+}
+
+// Forward posts a Segment batch to a Segment-compatible API (its
+// /v1/batch under the URL) with the source's write key, as Segment's own
+// libraries do (Basic auth, the key as user name), and returns the answer.
+func (c *Client) Forward(ctx context.Context, baseURL, writeKey string, batch []byte) Result {
+	return c.post(ctx, strings.TrimRight(baseURL, "/")+"/v1/batch", batch, map[string]string{
+		"User-Agent":    "idgraph-forwarder/1",
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(writeKey+":")),
+	})
+}
+
+// post sends a JSON body with the headers and returns the answer.
+func (c *Client) post(ctx context.Context, rawURL string, body []byte, header map[string]string) Result {
+	start := time.Now()
+	res := c.do(ctx, rawURL, body, header)
+	res.Duration = time.Since(start)
+	return res
+}
+
+func (c *Client) do(ctx context.Context, rawURL string, body []byte, header map[string]string) Result {
+	u, err := c.opts.CheckURL(rawURL)
+	if err != nil {
+		return Result{Err: err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return Result{Err: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var refused *refusedError

@@ -27,6 +27,9 @@ type Destination struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// Kind is KindWebhook ("" in records written before kinds) or
+	// KindSegment.
+	Kind string `json:"kind,omitempty"`
 	// Segments maps each connected segment's key to when it was
 	// connected: changes recorded before then are not sent (a resync job,
 	// still to come, sends a segment's current members).
@@ -72,9 +75,11 @@ type Cursor struct {
 	After       uint64 `json:"after"`
 	Head        *Head  `json:"head,omitempty"`
 	// Counters for health, since the destination was created.
-	Delivered     int64     `json:"delivered"`
-	FailedTries   int64     `json:"failedTries"`
-	DeadLettered  int64     `json:"deadLettered"`
+	Delivered    int64 `json:"delivered"`
+	FailedTries  int64 `json:"failedTries"`
+	DeadLettered int64 `json:"deadLettered"`
+	// Skipped counts records a forwarder could not address.
+	Skipped       int64     `json:"skipped,omitempty"`
 	LastSuccessAt time.Time `json:"lastSuccessAt,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`

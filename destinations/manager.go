@@ -34,6 +34,9 @@ type Options struct {
 	Segments segments.Store
 	Sealer   *Sealer
 	Client   *Client
+	// Profiles is where forwarders (KindSegment) look up the identifiers
+	// a profile is addressed by; without it they cannot be created.
+	Profiles graph.Reader
 	// Schedule is the wait before each retry (default DefaultSchedule);
 	// Jitter spreads each wait by ± that share (default 0.2; negative: 0).
 	Schedule []time.Duration
@@ -89,30 +92,41 @@ func NewManager(o Options) (*Manager, error) {
 	return &Manager{o: o, wake: make(chan struct{}, 1), workers: map[string]*worker{}}, nil
 }
 
-// Create stores a new enabled destination connected to the segments and
-// returns it with its signing secret, which is shown this once.
+// Create stores a new enabled webhook destination connected to the
+// segments and returns it with its signing secret, which is shown this
+// once.
 func (m *Manager) Create(ctx context.Context, name, rawURL string, segmentKeys []string) (*Destination, string, error) {
-	if err := CheckName(name); err != nil {
+	secret := NewSecret()
+	d, err := m.create(ctx, name, rawURL, segmentKeys, func(d *Destination) { d.SealedSecret = m.o.Sealer.Seal(d.ID, secret) })
+	if err != nil {
 		return nil, "", err
 	}
+	return d, secret, nil
+}
+
+// create checks and stores a new enabled destination, which fill gives
+// its kind and secret.
+func (m *Manager) create(ctx context.Context, name, rawURL string, segmentKeys []string, fill func(*Destination)) (*Destination, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
 	if _, err := m.o.Client.opts.CheckURL(rawURL); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	now := m.o.Now()
 	d := &Destination{ID: newID(), Name: name, URL: rawURL, Enabled: true, CreatedAt: now, UpdatedAt: now, Segments: map[string]time.Time{}}
 	for _, k := range segmentKeys {
 		if err := m.checkSegment(ctx, k); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		d.Segments[k] = now
 	}
-	secret := NewSecret()
-	d.SealedSecret = m.o.Sealer.Seal(d.ID, secret)
+	fill(d)
 	if err := m.o.Store.CreateDestination(ctx, d); err != nil {
-		return nil, "", fmt.Errorf("destinations: create: %w", err)
+		return nil, fmt.Errorf("destinations: create: %w", err)
 	}
 	m.Wake()
-	return d, secret, nil
+	return d, nil
 }
 
 // MaxRotationGrace bounds how long a replaced secret keeps signing.
@@ -126,6 +140,11 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Durati
 	if grace < 0 || grace > MaxRotationGrace {
 		return nil, "", graph.FieldErrorf("grace", "a rotation's grace period is 0 to %s, not %s", MaxRotationGrace, grace)
 	}
+	if cur, err := m.o.Store.Destination(ctx, id); err != nil {
+		return nil, "", err
+	} else if cur.Kind == KindSegment {
+		return nil, "", graph.FieldErrorf("destination", "a forwarder sends with its write key and signs nothing: create it again to change the key")
+	}
 	secret := NewSecret()
 	d, err := m.update(ctx, id, func(d *Destination) {
 		d.PreviousSealedSecret, d.PreviousUntil = nil, time.Time{}
@@ -138,6 +157,33 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Durati
 		return nil, "", err
 	}
 	return d, secret, nil
+}
+
+// deliver sends one change record the way the destination's kind wants;
+// sent is false when it was not sent (a forwarder's profile that cannot
+// be addressed).
+func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.ChangeRecord) (res Result, sent bool, err error) {
+	now := m.o.Now()
+	if d.Kind == KindSegment {
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, false, err
+		}
+		body, ok, err := m.forwardBatch(ctx, d, r, now)
+		if err != nil || !ok {
+			return Result{}, false, err
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
+	}
+	keys, err := m.signingKeys(d, now)
+	if err != nil {
+		return Result{}, false, err
+	}
+	body, err := Payload(r)
+	if err != nil {
+		return Result{}, false, err
+	}
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: MessageID(d.ID, r.Sequence), At: now, Body: body}), true, nil
 }
 
 // signingKeys opens the secrets a message to d is signed with at now: the
@@ -248,6 +294,14 @@ func (m *Manager) Test(ctx context.Context, id string) (Result, error) {
 	d, err := m.o.Store.Destination(ctx, id)
 	if err != nil {
 		return Result{}, err
+	}
+	if d.Kind == KindSegment {
+		// An empty batch: the API is reachable and takes the write key.
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, err
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, []byte(`{"batch":[]}`)), nil
 	}
 	now := m.o.Now()
 	keys, err := m.signingKeys(d, now)
@@ -501,15 +555,16 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		keys, err := w.m.signingKeys(d, o.Now())
+		res, sent, err := w.m.deliver(ctx, d, r)
 		if err != nil {
 			return o.Poll, err
 		}
-		body, err := Payload(r)
-		if err != nil {
-			return o.Poll, err
+		if !sent {
+			c.After = r.Sequence
+			c.Skipped++
+			w.log.Info("destinations: not forwarded: the profile has no user or anonymous ID now", "sequence", r.Sequence, "profile", r.Profile)
+			continue
 		}
-		res := o.Client.Send(ctx, d.URL, keys, Message{ID: MessageID(d.ID, r.Sequence), At: o.Now(), Body: body})
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the record stays pending
 		}

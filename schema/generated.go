@@ -168,6 +168,7 @@ type ComplexityRoot struct {
 		Enabled                 func(childComplexity int) int
 		Health                  func(childComplexity int) int
 		ID                      func(childComplexity int) int
+		Kind                    func(childComplexity int) int
 		Name                    func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
 		Segments                func(childComplexity int) int
@@ -187,6 +188,7 @@ type ComplexityRoot struct {
 		PendingCapped    func(childComplexity int) int
 		RetryAttempts    func(childComplexity int) int
 		RetryingSequence func(childComplexity int) int
+		Skipped          func(childComplexity int) int
 		SuccessRate      func(childComplexity int) int
 	}
 
@@ -352,6 +354,7 @@ type ComplexityRoot struct {
 		CreateComputedTrait     func(childComplexity int, key string, definition string) int
 		CreateDestination       func(childComplexity int, name string, url string, segments []string) int
 		CreateSegment           func(childComplexity int, key string, definition string) int
+		CreateSegmentForwarder  func(childComplexity int, name string, url string, writeKey string, segments []string) int
 		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
 		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
 		DisconnectSegment       func(childComplexity int, destination string, segment string) int
@@ -590,6 +593,7 @@ type DeliveryAttemptResolver interface {
 	DurationMs(ctx context.Context, obj *destinations.Result) (float64, error)
 }
 type DestinationResolver interface {
+	Kind(ctx context.Context, obj *destinations.Destination) (string, error)
 	Segments(ctx context.Context, obj *destinations.Destination) ([]string, error)
 
 	DisabledReason(ctx context.Context, obj *destinations.Destination) (*string, error)
@@ -603,6 +607,7 @@ type DestinationHealthResolver interface {
 	Delivered(ctx context.Context, obj *destinations.Health) (int, error)
 	FailedAttempts(ctx context.Context, obj *destinations.Health) (int, error)
 	DeadLetters(ctx context.Context, obj *destinations.Health) (int, error)
+	Skipped(ctx context.Context, obj *destinations.Health) (int, error)
 	SuccessRate(ctx context.Context, obj *destinations.Health) (*float64, error)
 	LastError(ctx context.Context, obj *destinations.Health) (*string, error)
 	LastErrorAt(ctx context.Context, obj *destinations.Health) (*time.Time, error)
@@ -658,6 +663,7 @@ type MutationResolver interface {
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
 	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
+	CreateSegmentForwarder(ctx context.Context, name string, url string, writeKey string, segments []string) (*destinations.Destination, error)
 	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	DisconnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
@@ -1170,6 +1176,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.ID(childComplexity), true
+	case "Destination.kind":
+		if e.ComplexityRoot.Destination.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Kind(childComplexity), true
 	case "Destination.name":
 		if e.ComplexityRoot.Destination.Name == nil {
 			break
@@ -1267,6 +1279,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DestinationHealth.RetryingSequence(childComplexity), true
+	case "DestinationHealth.skipped":
+		if e.ComplexityRoot.DestinationHealth.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.Skipped(childComplexity), true
 	case "DestinationHealth.successRate":
 		if e.ComplexityRoot.DestinationHealth.SuccessRate == nil {
 			break
@@ -1969,6 +1987,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["key"].(string), args["definition"].(string)), true
+	case "Mutation.createSegmentForwarder":
+		if e.ComplexityRoot.Mutation.CreateSegmentForwarder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSegmentForwarder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSegmentForwarder(childComplexity, args["name"].(string), args["url"].(string), args["writeKey"].(string), args["segments"].([]string)), true
 	case "Mutation.deleteComputedTrait":
 		if e.ComplexityRoot.Mutation.DeleteComputedTrait == nil {
 			break
@@ -3289,6 +3318,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_name(ctx, field)
 	case "url":
 		return ec.fieldContext_Destination_url(ctx, field)
+	case "kind":
+		return ec.fieldContext_Destination_kind(ctx, field)
 	case "segments":
 		return ec.fieldContext_Destination_segments(ctx, field)
 	case "enabled":
@@ -3321,6 +3352,8 @@ func (ec *executionContext) childFields_DestinationHealth(ctx context.Context, f
 		return ec.fieldContext_DestinationHealth_failedAttempts(ctx, field)
 	case "deadLetters":
 		return ec.fieldContext_DestinationHealth_deadLetters(ctx, field)
+	case "skipped":
+		return ec.fieldContext_DestinationHealth_skipped(ctx, field)
 	case "successRate":
 		return ec.fieldContext_DestinationHealth_successRate(ctx, field)
 	case "lastError":
@@ -4222,6 +4255,44 @@ func (ec *executionContext) field_Mutation_createDestination_args(ctx context.Co
 		return nil, err
 	}
 	args["segments"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSegmentForwarder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "url",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["url"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "writeKey",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["writeKey"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "segments",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segments"] = arg3
 	return args, nil
 }
 
@@ -6873,6 +6944,29 @@ func (ec *executionContext) fieldContext_Destination_url(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Destination", field, false, false, "String")
 }
 
+func (ec *executionContext) _Destination_kind(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
 func (ec *executionContext) _Destination_segments(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7199,6 +7293,29 @@ func (ec *executionContext) _DestinationHealth_deadLetters(ctx context.Context, 
 	)
 }
 func (ec *executionContext) fieldContext_DestinationHealth_deadLetters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_skipped(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().Skipped(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
 }
 
@@ -10277,6 +10394,50 @@ func (ec *executionContext) fieldContext_Mutation_createDestination(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createDestination_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSegmentForwarder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSegmentForwarder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSegmentForwarder(ctx, fc.Args["name"].(string), fc.Args["url"].(string), fc.Args["writeKey"].(string), fc.Args["segments"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSegmentForwarder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSegmentForwarder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16266,6 +16427,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_kind(ctx, field, obj)
+				})
 		case "segments":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16367,6 +16534,12 @@ func (ec *executionContext) _DestinationHealth(ctx context.Context, sel ast.Sele
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DestinationHealth_deadLetters(ctx, field, obj)
+				})
+		case "skipped":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_skipped(ctx, field, obj)
 				})
 		case "successRate":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -17534,6 +17707,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createDestination":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createDestination(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSegmentForwarder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSegmentForwarder(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

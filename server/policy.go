@@ -108,6 +108,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.revokeApiKey":                 admins,
 	"Mutation.createDestination":            admins,
 	"Mutation.rotateDestinationSecret":      admins,
+	"Mutation.createSegmentForwarder":       admins,
 	"Mutation.connectSegment":               admins,
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,
