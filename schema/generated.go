@@ -539,7 +539,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		ProfileChanged           func(childComplexity int, id string) int
-		SegmentMembershipChanged func(childComplexity int, segment string) int
+		SegmentMembershipChanged func(childComplexity int, segment string, after *string) int
 	}
 
 	TraitSource struct {
@@ -735,7 +735,7 @@ type SegmentResolver interface {
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
-	SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *SegmentMembershipChange, error)
+	SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *SegmentMembershipChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2951,7 +2951,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string)), true
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string), args["after"].(*string)), true
 
 	case "TraitSource.path":
 		if e.ComplexityRoot.TraitSource.Path == nil {
@@ -5305,6 +5305,14 @@ func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx
 		return nil, err
 	}
 	args["segment"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -14270,7 +14278,7 @@ func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string))
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
