@@ -361,6 +361,77 @@ func TestDeadLetterAfterSchedule(t *testing.T) {
 	}
 }
 
+// TestRedeliverAndReplay: a dead letter redelivered once the receiver is
+// back stops being one (an unknown one is not found); a replay from a
+// sequence sends the wanted records from there again, in order, with
+// their original webhook ids, and a replay ahead of the cursor sends
+// nothing again.
+func TestRedeliverAndReplay(t *testing.T) {
+	f := newFixture(t, time.Millisecond)
+	var down sync.Map // sequences refused while down
+	r := newReceiver(t, nil)
+	r.answer = func(n int, w http.ResponseWriter) {
+		if _, ok := down.Load(r.requests()[n].msg.Data.Sequence); ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	d := f.connect(t, r, "vip")
+	ctx := context.Background()
+	down.Store(uint64(1), true)
+	for _, p := range []string{"p1", "p2", "p3"} {
+		f.feed.add("vip", p, segments.Entered)
+	}
+	f.feed.add("other", "p4", segments.Entered) // not wanted
+	f.m.Wake()
+	eventually(t, "the last record", func() bool { c, _ := f.store.Cursor(ctx, d.ID); return c.After == 4 })
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 1 {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || res.OK() {
+		t.Fatalf("redelivering while still down: %+v %v", res, err)
+	}
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 1 || dl[0].Attempts != 3 {
+		t.Fatalf("after a failed redelivery: %+v", dl)
+	}
+	down.Delete(uint64(1))
+	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || !res.OK() {
+		t.Fatalf("redelivering: %+v %v", res, err)
+	}
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 0 {
+		t.Fatalf("a redelivered dead letter stays: %+v", dl)
+	}
+	for _, seq := range []uint64{0, 2, 99} {
+		if _, err := f.m.Redeliver(ctx, d.ID, seq); graph.ErrorKind(err) != graph.KindNotFound {
+			t.Errorf("redelivering %d: %v, want not found", seq, err)
+		}
+	}
+
+	before := len(r.requests())
+	if _, err := f.m.Replay(ctx, d.ID, 0); graph.ErrorKind(err) != graph.KindInvalid {
+		t.Errorf("replaying from 0: %v", err)
+	}
+	if _, err := f.m.Replay(ctx, d.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replay", func() bool { return len(r.requests()) >= before+2 })
+	got := r.requests()[before:]
+	if len(got) != 2 || got[0].id != destinations.MessageID(d.ID, 2) || got[1].id != destinations.MessageID(d.ID, 3) {
+		t.Fatalf("replayed %+v", got)
+	}
+	eventually(t, "the replay's end", func() bool {
+		c, _ := f.store.Cursor(ctx, d.ID)
+		cur, _ := f.store.Destination(ctx, d.ID)
+		return c.After == 4 && cur.ReplayFrom == 0
+	})
+	if _, err := f.m.Replay(ctx, d.ID, 10); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the request cleared", func() bool { cur, _ := f.store.Destination(ctx, d.ID); return cur.ReplayFrom == 0 })
+	if n := len(r.requests()); n != before+2 {
+		t.Fatalf("a replay ahead of the cursor sent %d more", n-before-2)
+	}
+}
+
 // TestHangingDestinationDoesNotDelayAnother: one receiver never answers;
 // another connected to the same segment gets every message at once.
 func TestHangingDestinationDoesNotDelayAnother(t *testing.T) {

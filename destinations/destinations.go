@@ -42,6 +42,10 @@ type Destination struct {
 	// the pepper (Sealer): the secret must be readable to sign, so it
 	// cannot be stored as a hash like API keys.
 	SealedSecret []byte `json:"sealedSecret"`
+	// ReplayFrom asks the worker to send again every wanted record from
+	// this sequence on (0: no replay asked); the worker rewinds its cursor
+	// and clears it.
+	ReplayFrom uint64 `json:"replayFrom,omitempty"`
 	// PreviousSealedSecret is the secret a rotation replaced; messages
 	// carry its signature too until PreviousUntil, so that receivers can
 	// change secrets without refusing a delivery.
@@ -130,6 +134,9 @@ type Store interface {
 	PutDeadLetter(ctx context.Context, dl *DeadLetter) error
 	// DeadLetters pages through a destination's dead letters by sequence.
 	DeadLetters(ctx context.Context, destination string, after uint64, limit int) ([]*DeadLetter, error)
+	// DeleteDeadLetter removes a dead letter (one redelivered); removing
+	// one that is not there does nothing.
+	DeleteDeadLetter(ctx context.Context, destination string, sequence uint64) error
 }
 
 // Backend is implemented by graph stores that also keep destinations.

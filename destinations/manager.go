@@ -159,6 +159,67 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Durati
 	return d, secret, nil
 }
 
+// Redeliver sends a dead-lettered record again now, outside the queue.
+// Delivered, it is no longer a dead letter; refused again, the dead letter
+// keeps the new answer.
+func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Result, error) {
+	d, err := m.o.Store.Destination(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	dls, err := m.o.Store.DeadLetters(ctx, id, sequence-1, 1)
+	if err != nil {
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	}
+	if sequence == 0 || len(dls) == 0 || dls[0].Record.Sequence != sequence {
+		return Result{}, graph.Errorf(graph.KindNotFound, "destination %s has no dead letter %d", id, sequence)
+	}
+	dl := dls[0]
+	res, sent, err := m.deliver(ctx, d, &dl.Record)
+	switch {
+	case err != nil:
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	case !sent:
+		return Result{Err: "not sent: the profile has no user or anonymous ID now"}, nil
+	case res.OK():
+		return res, m.o.Store.DeleteDeadLetter(ctx, id, sequence)
+	}
+	dl.Attempts++
+	dl.LastStatus, dl.LastError, dl.At = res.Status, res.Err, m.o.Now()
+	return res, m.o.Store.PutDeadLetter(ctx, dl)
+}
+
+// Replay asks the destination's worker to send again every record it
+// wants from sequence from on, in order, with their original webhook ids
+// (a receiver that kept them drops them as duplicates); health's pending
+// shows the progress. A replay never skips ahead: from beyond what was
+// sent changes nothing.
+func (m *Manager) Replay(ctx context.Context, id string, from uint64) (*Destination, error) {
+	if from == 0 {
+		return nil, graph.FieldErrorf("fromSequence", "sequences start at 1")
+	}
+	return m.update(ctx, id, func(d *Destination) { d.ReplayFrom = from })
+}
+
+// rewind applies a replay asked for (Destination.ReplayFrom) to the
+// cursor, then clears the request unless another came meanwhile. A crash
+// between the two replays again: at least once.
+func (w *worker) rewind(ctx context.Context, d *Destination, c *Cursor) error {
+	if to := d.ReplayFrom - 1; to < c.After {
+		c.After, c.Head = to, nil
+		if err := w.m.o.Store.PutCursor(ctx, c); err != nil {
+			return err
+		}
+	}
+	_, err := w.m.o.Store.UpdateDestination(ctx, d.ID, func(cur *Destination) error {
+		if cur.ReplayFrom == d.ReplayFrom {
+			cur.ReplayFrom = 0
+		}
+		return nil
+	})
+	return err
+}
+
 // deliver sends one change record the way the destination's kind wants;
 // sent is false when it was not sent (a forwarder's profile that cannot
 // be addressed).
@@ -521,6 +582,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return o.Poll, err
 	}
 	c.Destination = w.id
+	if d.ReplayFrom != 0 {
+		if err := w.rewind(ctx, d, c); err != nil {
+			return o.Poll, err
+		}
+	}
 	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
 	if err != nil {
 		return o.Poll, err

@@ -234,6 +234,34 @@ func (r *mutationResolver) RotateDestinationSecret(ctx context.Context, destinat
 	return &schema.NewDestination{Secret: secret, Destination: d}, nil
 }
 
+func (r *mutationResolver) Redeliver(ctx context.Context, destination string, sequence string) (*destinations.Result, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := strconv.ParseUint(sequence, 10, 64)
+	if err != nil {
+		return nil, graph.FieldErrorf("sequence", "%q is not a sequence", sequence)
+	}
+	res, err := m.Redeliver(ctx, destination, seq)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (r *mutationResolver) ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, err := strconv.ParseUint(fromSequence, 10, 64)
+	if err != nil {
+		return nil, graph.FieldErrorf("fromSequence", "%q is not a sequence", fromSequence)
+	}
+	return m.Replay(ctx, destination, from)
+}
+
 func (r *mutationResolver) TestDestination(ctx context.Context, destination string) (*destinations.Result, error) {
 	m, err := r.destinations(ctx)
 	if err != nil {

@@ -218,6 +218,19 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			if got := h.await(t, 5); got[4] != "segment.exited vip" {
 				t.Fatalf("after rotating: %v", got)
 			}
+			// A replay from the start sends again what the destination
+			// wants now: vip's three changes since it was connected.
+			const replay = `mutation($id: ID!, $from: String!) { replayDeliveries(destination: $id, fromSequence: $from) { id } }`
+			if r := f.gql(t, admin, replay, map[string]any{"id": id, "from": "x"}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "fromSequence: ") {
+				t.Fatalf("replaying from x: %+v", r)
+			}
+			f.mustAs(t, admin, replay, map[string]any{"id": id, "from": "1"})
+			if got := h.await(t, 8); fmt.Sprint(got[5:]) != fmt.Sprint(got[2:5]) {
+				t.Fatalf("replayed %v", got)
+			}
+			if r := f.gql(t, admin, `mutation($id: ID!) { redeliver(destination: $id, sequence: "1") { ok } }`, map[string]any{"id": id}); r.code() != "NOT_FOUND" {
+				t.Fatalf("redelivering what is not a dead letter: %+v", r)
+			}
 		})
 	}
 }

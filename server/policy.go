@@ -109,6 +109,8 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.createDestination":            admins,
 	"Mutation.rotateDestinationSecret":      admins,
 	"Mutation.createSegmentForwarder":       admins,
+	"Mutation.redeliver":                    admins,
+	"Mutation.replayDeliveries":             admins,
 	"Mutation.connectSegment":               admins,
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,
