@@ -206,6 +206,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, graph.FieldErrorf("batch", "is required"))
 		return
 	}
+	if len(b.Batch) > MaxBatchMessages {
+		markCostly(r.Context())
+		writeError(w, &graph.Error{Kind: graph.KindTooLarge, Field: "batch",
+			Msg: fmt.Sprintf("has %d messages, more than %d", len(b.Batch), MaxBatchMessages)})
+		return
+	}
 	now := s.now()
 	dec := s.decoder()
 	msgs := make([]*collect.Decoded, 0, len(b.Batch))

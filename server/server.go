@@ -40,6 +40,9 @@ const (
 	MaxMessageBytes = 32 << 10
 	MaxBatchBytes   = 500 << 10
 	MaxImportBytes  = 4 << 20
+	// MaxBatchMessages bounds a batch's messages: 500 KB of `{}` would
+	// otherwise be 170,000 observations in one transaction.
+	MaxBatchMessages = 2500
 )
 
 // Keys are the legacy API keys (wk_/rk_/sk_, before the idg_ scheme of

@@ -164,6 +164,11 @@ func TestBadInput(t *testing.T) {
 		{"unknown type in batch", "/v1/batch", writeKey, `{"batch":[{"type":"page","anonymousId":"a"},{"type":"launch","userId":"u"}]}`, 400, `batch[1].type: unknown message type \"launch\"`},
 		{"bad item in batch", "/v1/batch", writeKey, `{"batch":[{"type":"track","anonymousId":"a"}]}`, 400, "batch[0].event: is required"},
 		{"batch missing", "/v1/batch", writeKey, `{}`, 400, "batch: is required"},
+		{"too many messages in a batch", "/v1/batch", writeKey, `{"batch":[` + strings.Repeat(`{"type":"page","anonymousId":"a"},`, server.MaxBatchMessages) + `{"type":"page","anonymousId":"a"}]}`,
+			413, "batch: has 2501 messages, more than 2500"},
+		// As many as allowed: decoded to the last, whose fault is named.
+		{"a batch of the most messages", "/v1/batch", writeKey, `{"batch":[` + strings.Repeat(`{"type":"page","anonymousId":"a"},`, server.MaxBatchMessages-1) + `{"type":"track","anonymousId":"a"}]}`,
+			400, "batch[2499].event: is required"},
 		{"no key", "/v1/track", "-", `{"userId":"u","event":"x"}`, 401, "write key is required"},
 		{"wrong key", "/v1/track", "nope", `{"userId":"u","event":"x"}`, 401, "not valid"},
 		{"read key cannot write", "/v1/track", readKey, `{"userId":"u","event":"x"}`, 403, "needs a write or admin key; this is a read key"},
