@@ -70,8 +70,16 @@ type Config struct {
 	// stitcher must publish to it.
 	Broker        *graph.Broker
 	MaxComplexity int
-	MaxDepth      int
-	MaxPage       int
+	// RoleComplexity overrides MaxComplexity for the roles it names
+	// (nil: DefaultRoleComplexity; serve --role-complexity).
+	RoleComplexity map[auth.Role]int
+	MaxDepth       int
+	MaxPage        int
+	// MaxAliases bounds the aliased fields of a GraphQL document.
+	MaxAliases int
+	// GraphQLTimeout bounds a query's or mutation's execution; negative
+	// turns it off.
+	GraphQLTimeout time.Duration
 	// CORSOrigins may call the GraphQL API from a browser ("*" for any).
 	CORSOrigins []string
 	// Masking says which keys and identifier types hold personal data,
@@ -144,6 +152,11 @@ func New(cfg Config) *Server {
 	cfg.MaxComplexity = cmp.Or(cfg.MaxComplexity, DefaultMaxComplexity)
 	cfg.MaxDepth = cmp.Or(cfg.MaxDepth, DefaultMaxDepth)
 	cfg.MaxPage = cmp.Or(cfg.MaxPage, DefaultMaxPage)
+	cfg.MaxAliases = cmp.Or(cfg.MaxAliases, DefaultMaxAliases)
+	cfg.GraphQLTimeout = cmp.Or(cfg.GraphQLTimeout, DefaultGraphQLTimeout)
+	if cfg.RoleComplexity == nil {
+		cfg.RoleComplexity = DefaultRoleComplexity
+	}
 	cfg.CacheSize = cmp.Or(cfg.CacheSize, 10000)
 	if len(cfg.CollectOrigins) == 0 {
 		cfg.CollectOrigins = []string{"*"}
