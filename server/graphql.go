@@ -304,6 +304,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 // writeGraphQLError answers a request refused before execution in the
 // GraphQL response format.
 func writeGraphQLError(w http.ResponseWriter, err error) {
+	setRetryAfter(w, err)
 	kind := graph.ErrorKind(err)
 	code, ok := statusOf[kind]
 	if !ok {

@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +134,132 @@ func TestGraphQLExecutionTimeout(t *testing.T) {
 	f.send(t, "/v1/identify", `{"userId":"u"}`)
 	if r := f.gql(t, readKey, `{ lookup(type: "user_id", value: "u") { id } }`, nil); len(r.Errors) > 0 {
 		t.Errorf("no timeout: %+v", r.Errors)
+	}
+}
+
+// from sends a request from a local address (127.0.0.x) and returns the
+// status, Retry-After and body.
+func (f *fixture) from(t *testing.T, ip byte, method, path, body string, auth func(*http.Request)) (int, string, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, ip)}}).DialContext}}
+	req, _ := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	auth(req)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(data)
+}
+
+func withBasic(key string) func(*http.Request) {
+	return func(r *http.Request) { r.SetBasicAuth(key, "") }
+}
+
+func withBearer(key string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) }
+}
+
+// TestKeyRateLimits: each key has its own token bucket, by role; past it a
+// request is answered 429 with Retry-After, on ingest and on GraphQL, and
+// other keys are served. (The refill is one token in 1,000 s: nothing
+// refills while the test runs.)
+func TestKeyRateLimits(t *testing.T) {
+	kf := newKeyFixtureWith(t, backends.OpenPebble, nil, func(cfg *server.Config) {
+		cfg.Rates = map[auth.Role]server.Rate{auth.RoleWrite: {PerSecond: 0.001, Burst: 3}, auth.RoleRead: {PerSecond: 0.001, Burst: 2}}
+	})
+	other := kf.create(t, auth.RoleWrite)
+	track := `{"userId":"u","event":"e"}`
+	for i := range 3 {
+		if code, _, body := kf.from(t, 1, "POST", "/v1/track", track, withBasic(writeKey)); code != 200 {
+			t.Fatalf("write %d: %d %s", i, code, body)
+		}
+	}
+	code, retry, body := kf.from(t, 1, "POST", "/v1/track", track, withBasic(writeKey))
+	if code != 429 || retry == "" || !strings.Contains(body, "key legacy-write has passed its rate limit (0.001/3 requests a second)") {
+		t.Errorf("4th write: %d Retry-After %q %s, want 429 naming the key", code, retry, body)
+	}
+	// The batch route shares the key's bucket; another write key has its own.
+	if code, _, body := kf.from(t, 1, "POST", "/v1/batch", `{"batch":[]}`, withBasic(writeKey)); code != 429 {
+		t.Errorf("batch with the limited key: %d %s", code, body)
+	}
+	if code, _, body := kf.from(t, 1, "POST", "/v1/track", track, withBasic(other)); code != 200 {
+		t.Errorf("another write key: %d %s", code, body)
+	}
+	q := `{"query":"{ __typename }"}`
+	for i := range 2 {
+		if code, _, body := kf.from(t, 1, "POST", "/graphql", q, withBearer(readKey)); code != 200 {
+			t.Fatalf("read %d: %d %s", i, code, body)
+		}
+	}
+	code, retry, body = kf.from(t, 1, "POST", "/graphql", q, withBearer(readKey))
+	if code != 429 || retry == "" || !strings.Contains(body, "RATE_LIMITED") {
+		t.Errorf("3rd read: %d Retry-After %q %s, want 429 RATE_LIMITED", code, retry, body)
+	}
+	// Roles the rates do not name (admin here) are not limited.
+	for i := range 10 {
+		if code, _, body := kf.from(t, 1, "POST", "/graphql", q, withBearer(kf.admin)); code != 200 {
+			t.Fatalf("admin %d: %d %s", i, code, body)
+		}
+	}
+}
+
+// TestAuthFailuresThrottled: an address that failed to authenticate
+// DefaultAuthFailures times is answered 429 before its key is checked,
+// even a good one; successes neither count nor reset; other addresses are
+// served.
+func TestAuthFailuresThrottled(t *testing.T) {
+	kf := newKeyFixtureWith(t, backends.OpenPebble, nil, func(cfg *server.Config) { cfg.AuthFailures = 0 })
+	q := `{"query":"{ __typename }"}`
+	forged := "idg_read_AAAAAAAA_" + strings.Repeat("x", 38) // a bad checksum
+	guesses := []func(*http.Request){withBearer("rk_guess"), withBearer(forged), withBearer(kf.admin + "x"), withBasic("wk_guess")}
+	for i := range server.DefaultAuthFailures - 1 {
+		path := "/graphql"
+		if i%4 == 3 {
+			path = "/v1/track"
+		}
+		if code, _, body := kf.from(t, 1, "POST", path, q, guesses[i%4]); code != 401 {
+			t.Fatalf("guess %d: %d %s, want 401", i, code, body)
+		}
+	}
+	for i := range 50 {
+		if code, _, body := kf.from(t, 1, "POST", "/graphql", q, withBearer(readKey)); code != 200 {
+			t.Fatalf("good key %d: %d %s", i, code, body)
+		}
+	}
+	if code, _, body := kf.from(t, 1, "POST", "/graphql", q, withBearer("rk_guess")); code != 401 {
+		t.Fatalf("guess %d: %d %s, want 401", server.DefaultAuthFailures, code, body)
+	}
+	for _, c := range []struct {
+		name string
+		path string
+		auth func(*http.Request)
+	}{{"a guess", "/graphql", withBearer("rk_guess")}, {"a good read key", "/graphql", withBearer(readKey)}, {"a good write key", "/v1/track", withBasic(writeKey)}} {
+		code, retry, body := kf.from(t, 1, "POST", c.path, `{"userId":"u","event":"e"}`, c.auth)
+		if code != 429 || retry == "" || !strings.Contains(body, "too many failed authentications from 127.0.0.1") {
+			t.Errorf("%s after %d failures: %d Retry-After %q %s, want 429", c.name, server.DefaultAuthFailures, code, retry, body)
+		}
+	}
+	if code, _, body := kf.from(t, 2, "POST", "/graphql", q, withBearer(readKey)); code != 200 {
+		t.Errorf("another address: %d %s", code, body)
+	}
+}
+
+// TestParseRates reads serve's --rate-limits.
+func TestParseRates(t *testing.T) {
+	got, err := server.ParseRates("write=5/10, read=off")
+	if err != nil || got[auth.RoleWrite] != (server.Rate{PerSecond: 5, Burst: 10}) || got[auth.RoleRead] != (server.Rate{}) ||
+		got[auth.RoleAdmin] != server.DefaultRates[auth.RoleAdmin] {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if got, err := server.ParseRates("off"); err != nil || len(got) != 0 {
+		t.Errorf("off: %v, %v", got, err)
+	}
+	for _, bad := range []string{"write=5", "write=0/1", "write=5/0", "boss=5/10", "write", "write=x/y"} {
+		if _, err := server.ParseRates(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }

@@ -99,6 +99,13 @@ type Config struct {
 	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
 	// the limit off (behind a proxy, where every client has its address).
 	RefusalBurst int
+	// Rates limit each key's requests, by role (nil: DefaultRates; a role
+	// missing from a non-nil map is not limited).
+	Rates map[auth.Role]Rate
+	// AuthFailures is how many failed authentications an address may make
+	// before it is answered 429 (refilled at that many a minute); 0 takes
+	// DefaultAuthFailures, negative turns the throttle off.
+	AuthFailures int
 	// Dev serves GraphiQL and opens introspection to every reading key;
 	// off (production), GraphiQL is not served and only admin keys
 	// introspect.
@@ -128,8 +135,12 @@ type Server struct {
 	stop     context.CancelFunc
 	now      func() time.Time
 	panicked atomic.Int64
-	routes   []string        // patterns registered, for the role matrix
-	refusals *refusalLimiter // nil: no limit
+	routes   []string // patterns registered, for the role matrix
+	refusals *buckets // nil: no limit
+	// authFailures throttles addresses that fail to authenticate (nil: no
+	// limit); keyLimits limits each key's requests.
+	authFailures *buckets
+	keyLimits    keyLimits
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -169,6 +180,12 @@ func New(cfg Config) *Server {
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
+	if s.cfg.Rates == nil {
+		s.cfg.Rates = DefaultRates
+	}
+	s.keyLimits = newKeyLimits(s.cfg.Rates, s.now)
+	failures := float64(cmp.Or(cfg.AuthFailures, DefaultAuthFailures))
+	s.authFailures = newBuckets(failures, failures/60, s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
@@ -321,7 +338,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			}
 			return
 		}
-		ctx, mark := withCostlyMark(r.Context())
+		ctx, mark := withCostlyMark(withClient(r.Context(), client))
 		h(sw, r.WithContext(ctx))
 		if mark.costly {
 			s.metrics.costlyRefusals.Inc()
@@ -423,6 +440,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if kind == graph.KindUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	setRetryAfter(w, err)
 	msg := graph.ErrorMessage(err)
 	if kind == graph.KindUnavailable {
 		msg = "store unavailable, retry later"
@@ -446,6 +464,9 @@ type metrics struct {
 	// refusalLimited the requests then answered 429 without being read.
 	costlyRefusals prometheus.Counter
 	refusalLimited prometheus.Counter
+	// rateLimited counts requests answered 429 by a key's rate limit
+	// ("key") or the failed-authentication throttle ("auth_failures").
+	rateLimited *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -472,9 +493,11 @@ func newMetrics() *metrics {
 			Help: "Requests refused for their size or cost (body too large or too deep, GraphQL limits)."}),
 		refusalLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_refusal_limited_total",
 			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_rate_limited_total",
+			Help: "Requests answered 429 by a key's rate limit (key) or the failed-authentication throttle (auth_failures)."}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited,
+		m.costlyRefusals, m.refusalLimited, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
