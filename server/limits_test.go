@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +242,11 @@ func TestAuthFailuresThrottled(t *testing.T) {
 		if code != 429 || retry == "" || !strings.Contains(body, "too many failed authentications from 127.0.0.1") {
 			t.Errorf("%s after %d failures: %d Retry-After %q %s, want 429", c.name, server.DefaultAuthFailures, code, retry, body)
 		}
+	}
+	// The console's sign-in is throttled the same way.
+	resp, body := newBrowser(t, kf.url).do(http.MethodPost, "/console/login", url.Values{"key": {readKey}, "next": {"/console/review"}})
+	if resp.StatusCode == http.StatusSeeOther || !strings.Contains(body, "too many failed authentications from 127.0.0.1") {
+		t.Errorf("console sign-in after %d failures: %d %.300s", server.DefaultAuthFailures, resp.StatusCode, body)
 	}
 	if code, _, body := kf.from(t, 2, "POST", "/graphql", q, withBearer(readKey)); code != 200 {
 		t.Errorf("another address: %d %s", code, body)
