@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
@@ -64,4 +66,46 @@ func benchmarkBatch(b *testing.B, store graph.Store) {
 func BenchmarkBatchEmbedded(b *testing.B) {
 	t := &testing.T{}
 	benchmarkBatch(b, backends.OpenPebble(t))
+}
+
+// BenchmarkTrackRateLimits measures what the per-key rate limit and the
+// failed-authentication throttle add to one /v1/track on the embedded
+// store: "off" has neither, "on" both, with a bucket no request empties.
+// "stored" messages are stitched and committed (fsync); "refused" ones
+// (no event) stop after authentication and decoding, so that the
+// limiter's share of the request is visible. docs/benchmarks.md gives the
+// ratios.
+func BenchmarkTrackRateLimits(b *testing.B) {
+	for _, path := range []struct {
+		name string
+		body string
+		code int
+	}{{"stored", `{"anonymousId":"anon-%d","event":"Viewed","messageId":"m-%d"}`, 200}, {"refused", `{"anonymousId":"anon-%d","messageId":"m-%d"}`, 400}} {
+		for _, c := range []struct {
+			name     string
+			rates    map[auth.Role]server.Rate
+			failures int
+		}{
+			{"off", map[auth.Role]server.Rate{}, -1},
+			{"on", map[auth.Role]server.Rate{auth.RoleWrite: {PerSecond: 1e9, Burst: 1e9}}, 0},
+		} {
+			b.Run(path.name+"/"+c.name, func(b *testing.B) {
+				store := backends.OpenPebble(&testing.T{})
+				srv := server.New(server.Config{Store: store, Stitcher: graph.NewStitcher(store, graph.DefaultConfig()), Normalizer: graph.NewNormalizer("US"),
+					Keys: server.Keys{Write: []string{writeKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Rates: c.rates, AuthFailures: c.failures})
+				defer srv.Close()
+				h := srv.Handler()
+				b.ResetTimer()
+				for i := range b.N {
+					req := httptest.NewRequest(http.MethodPost, "/v1/track", strings.NewReader(fmt.Sprintf(path.body, i%5000, i)))
+					req.SetBasicAuth(writeKey, "")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != path.code {
+						b.Fatalf("%d %s", w.Code, w.Body)
+					}
+				}
+			})
+		}
+	}
 }

@@ -116,8 +116,10 @@ func (s *Server) authBearer(r *http.Request, rule routeRule) (resolver.Caller, e
 // consoleRole says who may sign in to the console: every role that reads
 // (stewards and admins act, the others look).
 func (s *Server) consoleRole(ctx context.Context, k string) (console.Role, error) {
-	p, err := s.keyring.Authenticate(ctx, k)
+	p, err := s.authenticate(ctx, k)
 	switch {
+	case graph.ErrorKind(err) == graph.KindRateLimited:
+		return "", errors.New(graph.ErrorMessage(err))
 	case err != nil:
 		return "", errors.New("that is not a valid key for the console (read, support, steward or admin)")
 	case !readers.Allows(p.Role):
@@ -204,6 +206,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.Batch == nil {
 		writeError(w, graph.FieldErrorf("batch", "is required"))
+		return
+	}
+	if len(b.Batch) > MaxBatchMessages {
+		markCostly(r.Context())
+		writeError(w, &graph.Error{Kind: graph.KindTooLarge, Field: "batch",
+			Msg: fmt.Sprintf("has %d messages, more than %d", len(b.Batch), MaxBatchMessages)})
 		return
 	}
 	now := s.now()

@@ -35,7 +35,8 @@ const (
 // remembers its verdict per query text, refusals included, so a repeated
 // hostile query costs one hash.
 type queryLimits struct {
-	verdicts *lru.LRU[*gqlerror.Error]
+	verdicts   *lru.LRU[*gqlerror.Error]
+	maxAliases int
 }
 
 var _ interface {
@@ -43,8 +44,8 @@ var _ interface {
 	graphql.OperationParameterMutator
 } = queryLimits{}
 
-func newQueryLimits() queryLimits {
-	return queryLimits{verdicts: lru.New[*gqlerror.Error](1000)}
+func newQueryLimits(maxAliases int) queryLimits {
+	return queryLimits{verdicts: lru.New[*gqlerror.Error](1000), maxAliases: maxAliases}
 }
 
 func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
@@ -58,7 +59,7 @@ func (q queryLimits) MutateOperationParameters(ctx context.Context, params *grap
 	key := string(sum[:])
 	verdict, ok := q.verdicts.Get(ctx, key)
 	if !ok {
-		verdict = checkQuery(params.Query)
+		verdict = checkQuery(params.Query, q.maxAliases)
 		q.verdicts.Add(ctx, key, verdict)
 	}
 	if verdict == nil {
@@ -69,8 +70,9 @@ func (q queryLimits) MutateOperationParameters(ctx context.Context, params *grap
 	return &e
 }
 
-// checkQuery parses query under the token limit and counts its selections.
-func checkQuery(query string) *gqlerror.Error {
+// checkQuery parses query under the token limit and counts its selections
+// and aliases.
+func checkQuery(query string, maxAliases int) *gqlerror.Error {
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, MaxQueryTokens)
 	if err != nil {
 		e := gqlerror.Wrap(err)
@@ -82,40 +84,51 @@ func checkQuery(query string) *gqlerror.Error {
 		e.Extensions = map[string]any{"code": code}
 		return e
 	}
-	n := 0
+	var c selectionCount
 	for _, op := range doc.Operations {
-		if n = countSelections(op.SelectionSet, doc.Fragments, n, 0); n > MaxQuerySelections {
+		if c.walk(op.SelectionSet, doc.Fragments, 0); c.selections > MaxQuerySelections {
 			e := gqlerror.Errorf("the query selects more than %d fields, aliases and fragments", MaxQuerySelections)
 			e.Extensions = map[string]any{"code": "SELECTION_LIMIT_EXCEEDED"}
 			return e
 		}
 	}
+	if c.aliases > maxAliases {
+		e := gqlerror.Errorf("the query has %d aliases, more than %d", c.aliases, maxAliases)
+		e.Extensions = map[string]any{"code": "ALIAS_LIMIT_EXCEEDED"}
+		return e
+	}
 	return nil
 }
 
-// countSelections adds the selections under set to n, expanding fragment
-// spreads, and stops as soon as n passes the limit (so the walk itself is
-// bounded, whatever the fragments).
-func countSelections(set ast.SelectionSet, frags ast.FragmentDefinitionList, n, depth int) int {
+// selectionCount counts a document's selections and its aliases (a field
+// named other than itself), fragments counted where they are spread.
+type selectionCount struct{ selections, aliases int }
+
+// walk adds the selections under set, expanding fragment spreads, and
+// stops as soon as they pass the limit (so the walk itself is bounded,
+// whatever the fragments).
+func (c *selectionCount) walk(set ast.SelectionSet, frags ast.FragmentDefinitionList, depth int) {
 	if depth > 64 {
-		return n // validation refuses fragment cycles; this bounds the walk
+		return // validation refuses fragment cycles; this bounds the walk
 	}
 	for _, sel := range set {
-		if n++; n > MaxQuerySelections {
-			return n
+		if c.selections++; c.selections > MaxQuerySelections {
+			return
 		}
 		switch x := sel.(type) {
 		case *ast.Field:
-			n = countSelections(x.SelectionSet, frags, n, depth+1)
+			if x.Alias != "" && x.Alias != x.Name {
+				c.aliases++
+			}
+			c.walk(x.SelectionSet, frags, depth+1)
 		case *ast.InlineFragment:
-			n = countSelections(x.SelectionSet, frags, n, depth+1)
+			c.walk(x.SelectionSet, frags, depth+1)
 		case *ast.FragmentSpread:
 			if f := frags.ForName(x.Name); f != nil {
-				n = countSelections(f.SelectionSet, frags, n, depth+1)
+				c.walk(f.SelectionSet, frags, depth+1)
 			}
 		}
 	}
-	return n
 }
 
 // listSizes are the sizes assumed when costing lists that take no `first`

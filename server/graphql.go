@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
@@ -31,9 +32,13 @@ import (
 // GraphQL limits; see Config.
 const (
 	DefaultMaxComplexity = 5000
-	DefaultMaxDepth      = 12
+	DefaultMaxDepth      = 10
 	DefaultMaxPage       = 100
-	MaxGraphQLBytes      = 256 << 10
+	DefaultMaxAliases    = 30
+	// DefaultGraphQLTimeout bounds a query's or mutation's execution
+	// (subscriptions run as long as they are open).
+	DefaultGraphQLTimeout = 10 * time.Second
+	MaxGraphQLBytes       = 64 << 10
 	// ResultsPerComplexity: an operation may produce this many values
 	// (list items times the fields selected on each) per unit of
 	// --max-complexity, counted as it executes.
@@ -83,10 +88,14 @@ func (s *Server) graphqlHandler() http.Handler {
 	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	h.Use(extension.Introspection{})
 	h.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	h.Use(newQueryLimits())
+	h.Use(newQueryLimits(s.cfg.MaxAliases))
 	h.SetParserTokenLimit(MaxQueryTokens)
 	h.Use(depthLimit(s.cfg.MaxDepth)) // before the cost: depth is the clearer answer
-	h.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
+	h.Use(&extension.ComplexityLimit{Func: func(ctx context.Context, _ *graphql.OperationContext) int {
+		return s.complexityOf(resolver.CallerOf(ctx).Role)
+	}})
+	h.AroundResponses(executionTimeout(s.cfg.GraphQLTimeout))
+	h.AroundFields(refuseAfterTimeout)
 	results := resultLimit(ResultsPerComplexity * s.cfg.MaxComplexity)
 	h.AroundOperations(results.aroundOperations)
 	h.AroundFields(results.aroundFields)
@@ -153,6 +162,9 @@ func (s *Server) graphqlHandler() http.Handler {
 				markCostly(r.Context())
 				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
 			}
+			if err == nil && r.Method == http.MethodPost && bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")) {
+				err = graph.Errorf(graph.KindInvalid, "batched operations (a JSON array) are not accepted: send one operation per request")
+			}
 			if err == nil {
 				err = checkGraphQLQuery(r)
 			}
@@ -164,6 +176,46 @@ func (s *Server) graphqlHandler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// complexityOf is the cost a role's operations may have: its own limit
+// (Config.RoleComplexity) or --max-complexity.
+func (s *Server) complexityOf(role auth.Role) int {
+	if c, ok := s.cfg.RoleComplexity[role]; ok {
+		return c
+	}
+	return s.cfg.MaxComplexity
+}
+
+type timeoutKey struct{}
+
+// executionTimeout gives each query and mutation d to execute: its
+// resolvers' store calls see the deadline, and refuseAfterTimeout stops
+// the fields not yet resolved. A subscription's events are not bounded.
+func executionTimeout(d time.Duration) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		// A document refused before execution has no operation.
+		if d <= 0 || !graphql.HasOperationContext(ctx) {
+			return next(ctx)
+		}
+		if oc := graphql.GetOperationContext(ctx); oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+			return next(ctx)
+		}
+		ctx, cancel := context.WithTimeout(context.WithValue(ctx, timeoutKey{}, d), d)
+		defer cancel()
+		return next(ctx)
+	}
+}
+
+// refuseAfterTimeout answers every field reached after the operation's
+// time ran out with EXECUTION_TIMEOUT, rather than starting its work.
+func refuseAfterTimeout(ctx context.Context, next graphql.Resolver) (any, error) {
+	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		e := gqlerror.Errorf("the operation ran longer than its limit of %s", d)
+		e.Extensions = map[string]any{"code": "EXECUTION_TIMEOUT"}
+		return nil, e
+	}
+	return next(ctx)
 }
 
 // checkGraphQLQuery refuses, before gqlgen parses anything, JSON nested
@@ -205,7 +257,7 @@ func (s *Server) websocketInit(ctx context.Context, p transport.InitPayload) (co
 // costlyCodes are the refusals of a document too large or too costly to
 // run: honest clients do not send them twice (see refusals.go).
 var costlyCodes = map[string]bool{"TOKEN_LIMIT_EXCEEDED": true, "SELECTION_LIMIT_EXCEEDED": true,
-	"DEPTH_LIMIT_EXCEEDED": true, "COMPLEXITY_LIMIT_EXCEEDED": true}
+	"DEPTH_LIMIT_EXCEEDED": true, "COMPLEXITY_LIMIT_EXCEEDED": true, "ALIAS_LIMIT_EXCEEDED": true, "EXECUTION_TIMEOUT": true}
 
 // presentError maps the project's error kinds to stable codes; anything
 // unexpected is logged and shown only as "internal error".
@@ -252,6 +304,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 // writeGraphQLError answers a request refused before execution in the
 // GraphQL response format.
 func writeGraphQLError(w http.ResponseWriter, err error) {
+	setRetryAfter(w, err)
 	kind := graph.ErrorKind(err)
 	code, ok := statusOf[kind]
 	if !ok {
@@ -343,3 +396,9 @@ func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen
 	}
 	return deepest
 }
+
+// DefaultRoleComplexity: a support agent looks one customer up, so its
+// operations may cost less than --max-complexity; the other roles take
+// --max-complexity. The console's profile page costs 1,624, a profile with
+// every nested field 2,534.
+var DefaultRoleComplexity = map[auth.Role]int{auth.RoleSupport: 3000}

@@ -228,7 +228,8 @@ func (f *fixture) postWith(t *testing.T, path, body string, auth func(*http.Requ
 // alias bomb of issue 11 (hundreds of aliases of one large profile's
 // graph) is refused before it runs, and one alias still answers whole.
 func TestGraphQLListsCostTheirSize(t *testing.T) {
-	f := newFixture(t, backends.OpenPebble)
+	// Aliases past DefaultMaxAliases, to reach the cost.
+	f := newFixtureWith(t, backends.OpenPebble, func(cfg *server.Config) { cfg.MaxAliases = 1000 })
 	var batch strings.Builder
 	batch.WriteString(`{"batch":[`)
 	for i := range 1000 {

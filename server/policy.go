@@ -142,7 +142,7 @@ func ruleOf(ctx context.Context) routeRule {
 // 401 for a missing or bad key, 403 for a good key of the wrong role, with
 // a message naming the roles that may.
 func (s *Server) authorize(ctx context.Context, key string, rule routeRule) (resolver.Caller, error) {
-	p, err := s.keyring.Authenticate(ctx, key)
+	p, err := s.authenticate(ctx, key)
 	if err != nil {
 		return resolver.Caller{}, err
 	}

@@ -28,7 +28,10 @@ const DefaultRefusalBurst = 10
 // heap.
 const refusalClients = 10_000
 
-type refusalLimiter struct {
+// buckets are token buckets, one per client (or key), in an LRU: the
+// refusal limiter, the failed-authentication throttle and the per-key
+// rate limits are each one.
+type buckets struct {
 	burst, perSecond float64
 	now              func() time.Time
 	mu               sync.Mutex
@@ -41,16 +44,22 @@ type refusalBudget struct {
 }
 
 // newRefusalLimiter returns nil (no limit) for burst ≤ 0.
-func newRefusalLimiter(burst int, now func() time.Time) *refusalLimiter {
-	if burst <= 0 {
+func newRefusalLimiter(burst int, now func() time.Time) *buckets {
+	return newBuckets(float64(burst), float64(burst)/10, now)
+}
+
+// newBuckets returns buckets of burst tokens refilled at perSecond, or nil
+// (no limit) for burst ≤ 0.
+func newBuckets(burst, perSecond float64, now func() time.Time) *buckets {
+	if burst <= 0 || perSecond <= 0 {
 		return nil
 	}
 	clients, _ := lru.New[string, *refusalBudget](refusalClients) // size is positive: no error
-	return &refusalLimiter{burst: float64(burst), perSecond: float64(burst) / 10, now: now, clients: clients}
+	return &buckets{burst: burst, perSecond: perSecond, now: now, clients: clients}
 }
 
 // budget returns the client's budget refilled to now. The caller holds mu.
-func (l *refusalLimiter) budget(client string) *refusalBudget {
+func (l *buckets) budget(client string) *refusalBudget {
 	now := l.now()
 	b, ok := l.clients.Get(client)
 	if !ok {
@@ -65,7 +74,7 @@ func (l *refusalLimiter) budget(client string) *refusalBudget {
 
 // wait says how long (a nil limiter: never) the client must wait before it is served again (0:
 // serve it now).
-func (l *refusalLimiter) wait(client string) time.Duration {
+func (l *buckets) wait(client string) time.Duration {
 	if l == nil {
 		return 0
 	}
@@ -81,8 +90,24 @@ func (l *refusalLimiter) wait(client string) time.Duration {
 	return time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
 }
 
+// take takes a token from the client's bucket if it has one (0), or says
+// how long until it has (and takes nothing).
+func (l *buckets) take(client string) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.budget(client)
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+}
+
 // charge takes one refusal from the client's budget.
-func (l *refusalLimiter) charge(client string) {
+func (l *buckets) charge(client string) {
 	if l == nil {
 		return
 	}

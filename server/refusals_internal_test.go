@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -35,5 +36,20 @@ func TestRefusalLimiterRefill(t *testing.T) {
 	}
 	if newRefusalLimiter(0, time.Now) != nil || newRefusalLimiter(-1, time.Now).wait("a") != 0 {
 		t.Fatal("a limit of 0 or less limits")
+	}
+}
+
+// BenchmarkBucketTake is one key's rate-limit check among 10,000 keys.
+func BenchmarkBucketTake(b *testing.B) {
+	l := newBuckets(1e9, 1e9, time.Now)
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key%05d", i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if l.take(keys[i%len(keys)]) != 0 {
+			b.Fatal("limited")
+		}
 	}
 }

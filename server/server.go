@@ -40,6 +40,9 @@ const (
 	MaxMessageBytes = 32 << 10
 	MaxBatchBytes   = 500 << 10
 	MaxImportBytes  = 4 << 20
+	// MaxBatchMessages bounds a batch's messages: 500 KB of `{}` would
+	// otherwise be 170,000 observations in one transaction.
+	MaxBatchMessages = 2500
 )
 
 // Keys are the legacy API keys (wk_/rk_/sk_, before the idg_ scheme of
@@ -67,8 +70,16 @@ type Config struct {
 	// stitcher must publish to it.
 	Broker        *graph.Broker
 	MaxComplexity int
-	MaxDepth      int
-	MaxPage       int
+	// RoleComplexity overrides MaxComplexity for the roles it names
+	// (nil: DefaultRoleComplexity; serve --role-complexity).
+	RoleComplexity map[auth.Role]int
+	MaxDepth       int
+	MaxPage        int
+	// MaxAliases bounds the aliased fields of a GraphQL document.
+	MaxAliases int
+	// GraphQLTimeout bounds a query's or mutation's execution; negative
+	// turns it off.
+	GraphQLTimeout time.Duration
 	// CORSOrigins may call the GraphQL API from a browser ("*" for any).
 	CORSOrigins []string
 	// Masking says which keys and identifier types hold personal data,
@@ -88,6 +99,13 @@ type Config struct {
 	// tenth of it per second); 0 takes DefaultRefusalBurst, negative turns
 	// the limit off (behind a proxy, where every client has its address).
 	RefusalBurst int
+	// Rates limit each key's requests, by role (nil: DefaultRates; a role
+	// missing from a non-nil map is not limited).
+	Rates map[auth.Role]Rate
+	// AuthFailures is how many failed authentications an address may make
+	// before it is answered 429 (refilled at that many a minute); 0 takes
+	// DefaultAuthFailures, negative turns the throttle off.
+	AuthFailures int
 	// Dev serves GraphiQL and opens introspection to every reading key;
 	// off (production), GraphiQL is not served and only admin keys
 	// introspect.
@@ -117,8 +135,12 @@ type Server struct {
 	stop     context.CancelFunc
 	now      func() time.Time
 	panicked atomic.Int64
-	routes   []string        // patterns registered, for the role matrix
-	refusals *refusalLimiter // nil: no limit
+	routes   []string // patterns registered, for the role matrix
+	refusals *buckets // nil: no limit
+	// authFailures throttles addresses that fail to authenticate (nil: no
+	// limit); keyLimits limits each key's requests.
+	authFailures *buckets
+	keyLimits    keyLimits
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -141,6 +163,11 @@ func New(cfg Config) *Server {
 	cfg.MaxComplexity = cmp.Or(cfg.MaxComplexity, DefaultMaxComplexity)
 	cfg.MaxDepth = cmp.Or(cfg.MaxDepth, DefaultMaxDepth)
 	cfg.MaxPage = cmp.Or(cfg.MaxPage, DefaultMaxPage)
+	cfg.MaxAliases = cmp.Or(cfg.MaxAliases, DefaultMaxAliases)
+	cfg.GraphQLTimeout = cmp.Or(cfg.GraphQLTimeout, DefaultGraphQLTimeout)
+	if cfg.RoleComplexity == nil {
+		cfg.RoleComplexity = DefaultRoleComplexity
+	}
 	cfg.CacheSize = cmp.Or(cfg.CacheSize, 10000)
 	if len(cfg.CollectOrigins) == 0 {
 		cfg.CollectOrigins = []string{"*"}
@@ -153,6 +180,12 @@ func New(cfg Config) *Server {
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
+	if s.cfg.Rates == nil {
+		s.cfg.Rates = DefaultRates
+	}
+	s.keyLimits = newKeyLimits(s.cfg.Rates, s.now)
+	failures := float64(cmp.Or(cfg.AuthFailures, DefaultAuthFailures))
+	s.authFailures = newBuckets(failures, failures/60, s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
@@ -306,7 +339,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			}
 			return
 		}
-		ctx, mark := withCostlyMark(r.Context())
+		ctx, mark := withCostlyMark(withClient(r.Context(), client))
 		h(sw, r.WithContext(ctx))
 		if mark.costly {
 			s.metrics.costlyRefusals.Inc()
@@ -408,6 +441,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if kind == graph.KindUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	setRetryAfter(w, err)
 	msg := graph.ErrorMessage(err)
 	if kind == graph.KindUnavailable {
 		msg = "store unavailable, retry later"
@@ -431,6 +465,9 @@ type metrics struct {
 	// refusalLimited the requests then answered 429 without being read.
 	costlyRefusals prometheus.Counter
 	refusalLimited prometheus.Counter
+	// rateLimited counts requests answered 429 by a key's rate limit
+	// ("key") or the failed-authentication throttle ("auth_failures").
+	rateLimited *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -457,9 +494,11 @@ func newMetrics() *metrics {
 			Help: "Requests refused for their size or cost (body too large or too deep, GraphQL limits)."}),
 		refusalLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_refusal_limited_total",
 			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_rate_limited_total",
+			Help: "Requests answered 429 by a key's rate limit (key) or the failed-authentication throttle (auth_failures)."}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited,
+		m.costlyRefusals, m.refusalLimited, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

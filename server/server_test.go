@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
@@ -45,7 +46,11 @@ func newFixtureWith(t *testing.T, open storetest.Opener, configure func(*server.
 		o(st)
 	}
 	cfg := server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Broker: broker,
-		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}, Steward: []string{stewKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Every test client shares one address and a few keys, and many
+		// fail to authenticate on purpose: the throttle and the rate limits
+		// are off but where a test turns them on (limits_test.go).
+		AuthFailures: -1, Rates: map[auth.Role]server.Rate{}}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -164,6 +169,13 @@ func TestBadInput(t *testing.T) {
 		{"unknown type in batch", "/v1/batch", writeKey, `{"batch":[{"type":"page","anonymousId":"a"},{"type":"launch","userId":"u"}]}`, 400, `batch[1].type: unknown message type \"launch\"`},
 		{"bad item in batch", "/v1/batch", writeKey, `{"batch":[{"type":"track","anonymousId":"a"}]}`, 400, "batch[0].event: is required"},
 		{"batch missing", "/v1/batch", writeKey, `{}`, 400, "batch: is required"},
+		{"message too large in a batch", "/v1/batch", writeKey, `{"batch":[{"type":"page","anonymousId":"a"},{"type":"page","anonymousId":"a","properties":{"pad":"` + strings.Repeat("x", server.MaxMessageBytes) + `"}}]}`,
+			413, "batch[1]: message is larger than 32 KB"},
+		{"too many messages in a batch", "/v1/batch", writeKey, `{"batch":[` + strings.Repeat(`{"type":"page","anonymousId":"a"},`, server.MaxBatchMessages) + `{"type":"page","anonymousId":"a"}]}`,
+			413, "batch: has 2501 messages, more than 2500"},
+		// As many as allowed: decoded to the last, whose fault is named.
+		{"a batch of the most messages", "/v1/batch", writeKey, `{"batch":[` + strings.Repeat(`{"type":"page","anonymousId":"a"},`, server.MaxBatchMessages-1) + `{"type":"track","anonymousId":"a"}]}`,
+			400, "batch[2499].event: is required"},
 		{"no key", "/v1/track", "-", `{"userId":"u","event":"x"}`, 401, "write key is required"},
 		{"wrong key", "/v1/track", "nope", `{"userId":"u","event":"x"}`, 401, "not valid"},
 		{"read key cannot write", "/v1/track", readKey, `{"userId":"u","event":"x"}`, 403, "needs a write or admin key; this is a read key"},

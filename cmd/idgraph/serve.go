@@ -48,7 +48,12 @@ func serve(ctx context.Context, args []string) error {
 	blocklist := fs.String("blocklist", env("IDGRAPH_BLOCKLIST", ""), "file of extra placeholder values, one a line (re:PATTERN for a regular expression)")
 	maxComplexity := fs.Int("max-complexity", envInt("IDGRAPH_MAX_COMPLEXITY", server.DefaultMaxComplexity), "GraphQL query cost limit (each field 1, connections times first)")
 	maxDepth := fs.Int("max-depth", envInt("IDGRAPH_MAX_DEPTH", server.DefaultMaxDepth), "GraphQL query depth limit")
+	roleComplexity := fs.String("role-complexity", env("IDGRAPH_ROLE_COMPLEXITY", ""), "GraphQL cost limits of some roles in place of --max-complexity, e.g. support=3000,read=2000 (default support=3000)")
+	maxAliases := fs.Int("max-aliases", envInt("IDGRAPH_MAX_ALIASES", server.DefaultMaxAliases), "aliased fields a GraphQL document may hold")
+	gqlTimeout := fs.Duration("graphql-timeout", envDuration("IDGRAPH_GRAPHQL_TIMEOUT", server.DefaultGraphQLTimeout), "time limit of a GraphQL query's or mutation's execution (subscriptions are not limited); 0 disables")
 	refusalBurst := fs.Int("refusal-burst", envInt("IDGRAPH_REFUSAL_BURST", server.DefaultRefusalBurst), "requests from one address refused as too large, too deep or too costly before it is answered 429 unread (refilled at a tenth of it per second); 0 disables, as behind a proxy where every client has the proxy's address")
+	rateLimits := fs.String("rate-limits", env("IDGRAPH_RATE_LIMITS", ""), "requests a second and burst allowed to each key, by role, e.g. write=1000/2000,read=100/200 (role=off: unlimited; \"off\" alone: no limits); roles not named keep the defaults: write=1000/2000, read=100/200, support=20/40, steward=50/100, admin=50/100")
+	authFailures := fs.Int("auth-failures", envInt("IDGRAPH_AUTH_FAILURES", server.DefaultAuthFailures), "failed authentications an address may make before it is answered 429 for a while (refilled at that many a minute); 0 disables, as behind a proxy where every client has the proxy's address")
 	maxPage := fs.Int("max-page", envInt("IDGRAPH_MAX_PAGE", server.DefaultMaxPage), "largest first argument")
 	corsOrigins := fs.String("cors-origins", env("IDGRAPH_CORS_ORIGINS", ""), "comma-separated origins allowed to call the GraphQL API from a browser (* for any)")
 	collectOrigins := fs.String("collect-origins", env("IDGRAPH_COLLECT_ORIGINS", "*"), "comma-separated origins whose pages may send to the collection API (/v1/track, /v1/t, /v1/batch, ...) from a browser (* for any: write keys are public)")
@@ -66,11 +71,19 @@ func serve(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	rates, err := server.ParseRates(*rateLimits)
+	if err != nil {
+		return fmt.Errorf("serve: --rate-limits: %w", err)
+	}
+	roleCosts, err := server.ParseRoleComplexity(*roleComplexity)
+	if err != nil {
+		return fmt.Errorf("serve: --role-complexity: %w", err)
+	}
 	masking, err := mask.NewRules(splitList(*personalKeys))
 	if err != nil {
 		return fmt.Errorf("serve: --personal-keys: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := newLogger(os.Stderr)
 
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = *hubLimit
@@ -169,8 +182,10 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
-		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
+		MaxComplexity: *maxComplexity, RoleComplexity: roleCosts, MaxDepth: *maxDepth, MaxAliases: *maxAliases, GraphQLTimeout: cmp.Or(*gqlTimeout, -1),
+		MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1),
+		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
