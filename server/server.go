@@ -32,6 +32,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segments"
 )
 
@@ -100,6 +101,12 @@ type Config struct {
 	// Destinations, when set, delivers segment membership changes to
 	// webhooks: one worker per destination, woken after each ingest.
 	Destinations *destinations.Manager
+	// Personalisation is what a personalisation token reads of its
+	// visitor (nil: resolver.DefaultPersonalisation).
+	Personalisation *resolver.Personalisation
+	// TokenKey signs personalisation tokens; nil takes the keyring's
+	// (derived from the pepper), else a random key of this process alone.
+	TokenKey []byte
 }
 
 // Server serves the HTTP API.
@@ -125,6 +132,8 @@ type Server struct {
 	segDone chan struct{}
 	// destDone closes when the destination workers have stopped.
 	destDone chan struct{}
+	// tokens mints and checks personalisation tokens.
+	tokens *auth.Tokens
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
@@ -152,6 +161,7 @@ func New(cfg Config) *Server {
 		// Legacy keys alone cannot fail to make a keyring.
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
+	s.tokens = newTokens(cfg.TokenKey, s.keyring, s.now)
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
@@ -234,6 +244,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
+	s.route(mux, "POST /v1/personalisation/tokens", s.handleMintToken)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
