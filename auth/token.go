@@ -173,3 +173,106 @@ func (k *Keyring) TokenKey() []byte {
 	m.Write([]byte("idgraph personalisation token key v1"))
 	return m.Sum(nil)
 }
+
+// Assertions: the customer's backend may sign, with a secret it shares
+// with idgraph, a statement of who the visitor is (a JWT, HS256), which
+// the visitor's browser exchanges for a token without the backend calling
+// idgraph (docs/security.md, "Personalisation tokens").
+
+// AssertionAudience is the `aud` an assertion must carry, so that a JWT
+// the backend signs for anything else is never taken for one.
+const AssertionAudience = "idgraph-personalisation"
+
+// Assertion is what an assertion says.
+type Assertion struct {
+	// Type and Value are the visitor's identifier: user_id or anonymous_id.
+	Type, Value string
+	// Expires ends the assertion's life, and so that of the token
+	// exchanged for it.
+	Expires time.Time
+}
+
+type assertionClaims struct {
+	UserID      string `json:"userId"`
+	AnonymousID string `json:"anonymousId"`
+	Exp         *int64 `json:"exp"`
+	Iat         *int64 `json:"iat"`
+	Aud         string `json:"aud"`
+}
+
+// errBadAssertion is the one answer to an assertion that is not valid.
+var errBadAssertion = graph.Errorf(graph.KindUnauthorized, "the assertion is not valid")
+
+// ParseAssertion checks an assertion: a compact JWT whose header is
+// {"alg":"HS256"} (and optionally "typ":"JWT"), signed with secret, whose
+// claims name the visitor by userId or anonymousId (one), carry aud
+// AssertionAudience and an exp in the future, at most MaxTokenTTL ahead.
+// Its errors are unauthorized errors that never quote the assertion.
+func ParseAssertion(secret []byte, s string, now time.Time) (Assertion, error) {
+	if len(s) > MaxTokenLen {
+		return Assertion{}, errBadAssertion
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return Assertion{}, errBadAssertion
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(parts[0] + "." + parts[1]))
+	if err != nil || !hmac.Equal(sig, m.Sum(nil)) {
+		return Assertion{}, errBadAssertion
+	}
+	var header struct {
+		Alg string `json:"alg"`
+		Typ string `json:"typ"`
+	}
+	if err := decodeSegment(parts[0], &header); err != nil || header.Alg != "HS256" || header.Typ != "" && header.Typ != "JWT" {
+		return Assertion{}, errBadAssertion
+	}
+	var c assertionClaims
+	if err := decodeSegment(parts[1], &c); err != nil || c.Aud != AssertionAudience || c.Exp == nil {
+		return Assertion{}, errBadAssertion
+	}
+	a := Assertion{Type: graph.TypeUserID, Value: c.UserID, Expires: time.Unix(*c.Exp, 0).UTC()}
+	if c.UserID == "" {
+		a.Type, a.Value = graph.TypeAnonymousID, c.AnonymousID
+	}
+	switch {
+	case a.Value == "" || c.UserID != "" && c.AnonymousID != "":
+		return Assertion{}, errBadAssertion
+	case !now.Before(a.Expires):
+		return Assertion{}, graph.Errorf(graph.KindUnauthorized, "the assertion has expired")
+	case a.Expires.Sub(now) > MaxTokenTTL:
+		return Assertion{}, errBadAssertion
+	}
+	return a, nil
+}
+
+// decodeSegment decodes one base64url JSON part of a JWT, refusing fields
+// it does not know.
+func decodeSegment(part string, v any) error {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(part)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data")
+	}
+	return nil
+}
+
+// SignAssertion signs claims as the customer's backend would (tests, and
+// a reference for backends): a compact HS256 JWT.
+func SignAssertion(secret []byte, claims map[string]any) string {
+	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	c, _ := json.Marshal(claims)
+	body := h + "." + base64.RawURLEncoding.EncodeToString(c)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(body))
+	return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +226,59 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("%q accepted as %+v", s, tok)
 		}
 	})
+}
+
+var assertionSecret = []byte("shop-backend-shared-secret-0123456789abc")
+
+// TestAssertions: a backend's HS256 assertion names one visitor; every
+// other header, signature, audience, binding and lifetime is refused.
+func TestAssertions(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	exp := now.Add(5 * time.Minute).Unix()
+	good := auth.SignAssertion(assertionSecret, map[string]any{"userId": "u-1", "aud": auth.AssertionAudience, "exp": exp, "iat": now.Unix()})
+	a, err := auth.ParseAssertion(assertionSecret, good, now)
+	if err != nil || a.Type != graph.TypeUserID || a.Value != "u-1" || a.Expires.Unix() != exp {
+		t.Fatalf("good: %+v, %v", a, err)
+	}
+	anon := auth.SignAssertion(assertionSecret, map[string]any{"anonymousId": "a-1", "aud": auth.AssertionAudience, "exp": exp})
+	if a, err := auth.ParseAssertion(assertionSecret, anon, now); err != nil || a.Type != graph.TypeAnonymousID || a.Value != "a-1" {
+		t.Errorf("anonymous: %+v, %v", a, err)
+	}
+	jwt := func(header, claims string, secret []byte) string {
+		body := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(body))
+		return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	claims := func(extra string) string {
+		return `{"userId":"u-1","aud":"idgraph-personalisation","exp":` + fmt.Sprint(exp) + extra + `}`
+	}
+	h := `{"alg":"HS256","typ":"JWT"}`
+	parts := strings.Split(good, ".")
+	bad := map[string]string{
+		"empty":            "",
+		"two parts":        parts[0] + "." + parts[1],
+		"alg none":         parts[0][:0] + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".",
+		"alg none signed":  jwt(`{"alg":"none"}`, claims(""), assertionSecret),
+		"alg HS512":        jwt(`{"alg":"HS512"}`, claims(""), assertionSecret),
+		"typ other":        jwt(`{"alg":"HS256","typ":"at+jwt"}`, claims(""), assertionSecret),
+		"header kid":       jwt(`{"alg":"HS256","kid":"x"}`, claims(""), assertionSecret),
+		"other secret":     jwt(h, claims(""), []byte("another-secret-0123456789abcdef0123")),
+		"claims swapped":   parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(claims(""), "u-1", "u-2", 1))) + "." + parts[2],
+		"no aud":           jwt(h, `{"userId":"u-1","exp":`+fmt.Sprint(exp)+`}`, assertionSecret),
+		"other aud":        jwt(h, `{"userId":"u-1","aud":"api","exp":`+fmt.Sprint(exp)+`}`, assertionSecret),
+		"no exp":           jwt(h, `{"userId":"u-1","aud":"idgraph-personalisation"}`, assertionSecret),
+		"expired":          jwt(h, `{"userId":"u-1","aud":"idgraph-personalisation","exp":`+fmt.Sprint(now.Unix())+`}`, assertionSecret),
+		"far future":       jwt(h, `{"userId":"u-1","aud":"idgraph-personalisation","exp":`+fmt.Sprint(now.Add(48*time.Hour).Unix())+`}`, assertionSecret),
+		"both identifiers": jwt(h, claims(`,"anonymousId":"a-1"`), assertionSecret),
+		"no identifier":    jwt(h, `{"aud":"idgraph-personalisation","exp":`+fmt.Sprint(exp)+`}`, assertionSecret),
+		"unknown claim":    jwt(h, claims(`,"role":"admin"`), assertionSecret),
+		"email claim":      jwt(h, `{"email":"a@b.io","aud":"idgraph-personalisation","exp":`+fmt.Sprint(exp)+`}`, assertionSecret),
+		"too long":         good + strings.Repeat("A", auth.MaxTokenLen),
+	}
+	for name, s := range bad {
+		if a, err := auth.ParseAssertion(assertionSecret, s, now); graph.ErrorKind(err) != graph.KindUnauthorized {
+			t.Errorf("%s: %+v, %v; want unauthorized", name, a, err)
+		}
+	}
 }

@@ -146,3 +146,73 @@ func (s *Server) graphqlCaller(r *http.Request) (resolver.Caller, error) {
 	}
 	return resolver.Caller{Role: auth.RolePersonalisation, Actor: "personalisation-token", Token: &tok}, nil
 }
+
+// ExchangeRequest carries a backend's signed assertion of who the visitor
+// is, and optionally a lifetime (as MintRequest's; never past the
+// assertion's own expiry).
+type ExchangeRequest struct {
+	Assertion string          `json:"assertion"`
+	TTL       json.RawMessage `json:"ttl"`
+}
+
+// handleExchange mints a token for the visitor a signed assertion names
+// (no key: the assertion, signed with the secret the customer's backend
+// shares with idgraph, is the credential). The browser calls it, so it
+// answers the CORS origins' preflight like /graphql.
+func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if len(s.cfg.AssertionSecret) == 0 {
+		writeError(w, graph.Errorf(graph.KindNotFound, "assertion exchange is off: serve --personalisation-assertion-secret turns it on"))
+		return
+	}
+	body, err := readBody(w, r, maxMintBytes)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ExchangeRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, graph.Errorf(graph.KindInvalid, "the body must be a JSON object {assertion, ttl}: %s", strings.TrimPrefix(err.Error(), "json: ")))
+		return
+	}
+	if req.Assertion == "" {
+		writeError(w, graph.FieldErrorf("assertion", "give the assertion your backend signed"))
+		return
+	}
+	ttl, err := parseTTL(req.TTL)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	now := s.now()
+	a, err := auth.ParseAssertion(s.cfg.AssertionSecret, req.Assertion, now)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// The token never outlives the assertion.
+	left := a.Expires.Sub(now).Truncate(time.Second)
+	if ttl == 0 {
+		ttl = auth.DefaultTokenTTL
+	}
+	if ttl > left {
+		ttl = left
+	}
+	if ttl < time.Second {
+		writeError(w, graph.Errorf(graph.KindUnauthorized, "the assertion has expired"))
+		return
+	}
+	tok, exp, err := s.tokens.Mint(a.Type, a.Value, ttl)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, MintResponse{Token: tok, ExpiresAt: exp, Purpose: auth.PurposePersonalisation})
+}

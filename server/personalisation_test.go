@@ -24,6 +24,8 @@ import (
 // ones with a clock of their own.
 var persTokenKey = []byte("personalisation-test-token-key-0123456789")
 
+var persAssertionSecret = []byte("shop-backend-shared-secret-0123456789abc")
+
 const meQuery = `{ me { segments computedTraits { key value type } traits } }`
 
 // persFixture is a key fixture with segments on, the CORS origins given,
@@ -43,7 +45,7 @@ func newPersFixture(t *testing.T, open storetest.Opener, pers *resolver.Personal
 		if err := cfg.Segments.Load(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		cfg.CORSOrigins, cfg.Personalisation, cfg.TokenKey = origins, pers, persTokenKey
+		cfg.CORSOrigins, cfg.Personalisation, cfg.TokenKey, cfg.AssertionSecret = origins, pers, persTokenKey, persAssertionSecret
 	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
 	pf := &persFixture{keyFixture: kf, mint: kf.create(t, auth.RoleMint)}
 	now := time.Now()
@@ -283,5 +285,70 @@ func TestPersonalisationCORS(t *testing.T) {
 				t.Errorf("preflight from %s: %d", c.origin, code)
 			}
 		}
+	}
+}
+
+// TestPersonalisationAssertionExchange, on both backends: a browser
+// exchanges its backend's signed assertion for a token (no key), which
+// reads the visitor the assertion names and expires no later than it;
+// forged, expired and malformed assertions are refused; the preflight of
+// a configured origin is answered.
+func TestPersonalisationAssertionExchange(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			pf := newPersFixture(t, b.Open, nil, "https://shop.example")
+			exp := time.Now().Add(5 * time.Minute).Unix()
+			assertion := func(secret []byte, claims map[string]any) string {
+				return auth.SignAssertion(secret, claims)
+			}
+			good := assertion(persAssertionSecret, map[string]any{"userId": "u-alice", "aud": auth.AssertionAudience, "exp": exp})
+			code, resp := pf.postBearer(t, "/v1/personalisation/exchange", "", `{"assertion":"`+good+`","ttl":"1h"}`)
+			var m server.MintResponse
+			if err := json.Unmarshal([]byte(resp), &m); code != 200 || err != nil {
+				t.Fatalf("exchange: %d %s", code, resp)
+			}
+			if m.ExpiresAt.Unix() > exp {
+				t.Errorf("the token expires at %v, after its assertion (%v)", m.ExpiresAt, time.Unix(exp, 0))
+			}
+			const aliceMe = `{"computedTraits":[{"key":"orders","type":"number","value":1},{"key":"tier","type":"string","value":"gold"}],"segments":["buyer"],"traits":{}}`
+			if got := pf.me(t, m.Token); got != aliceMe {
+				t.Errorf("me with the exchanged token = %s, want %s", got, aliceMe)
+			}
+			bob := assertion(persAssertionSecret, map[string]any{"anonymousId": "a-bob", "aud": auth.AssertionAudience, "exp": exp})
+			if code, resp := pf.postBearer(t, "/v1/personalisation/exchange", "", `{"assertion":"`+bob+`"}`); code != 200 || !strings.Contains(resp, "idgp_") {
+				t.Errorf("bob's exchange: %d %s", code, resp)
+			}
+			for name, c := range map[string]struct {
+				body string
+				want int
+			}{
+				"other secret": {`{"assertion":"` + assertion([]byte("not-the-shared-secret-0123456789abcdef"), map[string]any{"userId": "u-alice", "aud": auth.AssertionAudience, "exp": exp}) + `"}`, 401},
+				"expired":      {`{"assertion":"` + assertion(persAssertionSecret, map[string]any{"userId": "u-alice", "aud": auth.AssertionAudience, "exp": time.Now().Add(-time.Minute).Unix()}) + `"}`, 401},
+				"no audience":  {`{"assertion":"` + assertion(persAssertionSecret, map[string]any{"userId": "u-alice", "exp": exp}) + `"}`, 401},
+				"a token":      {`{"assertion":"` + pf.mintToken(t, pf.mint, `{"userId":"u-alice"}`) + `"}`, 401},
+				"the mint key": {`{"assertion":"` + pf.mint + `"}`, 401},
+				"no assertion": {`{"ttl":60}`, 400},
+				"bad ttl":      {`{"assertion":"` + good + `","ttl":"never"}`, 400},
+				"unknown":      {`{"assertion":"` + good + `","userId":"u-bob"}`, 400},
+			} {
+				if code, resp := pf.postBearer(t, "/v1/personalisation/exchange", "", c.body); code != c.want || strings.Contains(resp, "idgp_") {
+					t.Errorf("%s: %d %s, want %d", name, code, resp, c.want)
+				}
+			}
+			hdr := map[string]string{"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+			if code, h, _ := pf.do(t, "OPTIONS", "/v1/personalisation/exchange", hdr, nil); code != 204 || h.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+				t.Errorf("preflight: %d %v", code, h)
+			}
+			hdr["Origin"] = "https://evil.example"
+			if _, h, _ := pf.do(t, "OPTIONS", "/v1/personalisation/exchange", hdr, nil); h.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("preflight from another origin: %v", h)
+			}
+		})
+	}
+	// Off unless a secret is configured.
+	f := newFixture(t, backends.OpenPebble)
+	good := auth.SignAssertion(persAssertionSecret, map[string]any{"userId": "u-alice", "aud": auth.AssertionAudience, "exp": time.Now().Add(time.Minute).Unix()})
+	if code, resp := f.postBearer(t, "/v1/personalisation/exchange", "", `{"assertion":"`+good+`"}`); code != 404 || strings.Contains(resp, "idgp_") {
+		t.Errorf("exchange with no secret configured: %d %s", code, resp)
 	}
 }

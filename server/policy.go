@@ -46,20 +46,23 @@ var routePolicies = func() map[string]auth.Policy {
 		"GET /graphql":                    graphqlCallers, // GraphiQL's page itself is static: it asks for a key
 		"POST /graphql":                   graphqlCallers, // and each root field has its own (graphqlPolicies)
 		"POST /v1/personalisation/tokens": minters,
-		"OPTIONS /graphql":                auth.Public,
-		"/console/":                       auth.Public, // the console signs in with a key itself (consoleRole)
-		"GET /healthz":                    auth.Public,
-		"GET /readyz":                     auth.Public,
-		"GET /metrics":                    auth.Public, // counts only; keep the port private
-		"/":                               auth.Public, // the 404 for everything else
-		"POST /v1/m":                      auth.Public, // analytics-next's own metrics, dropped unread
-		"OPTIONS /v1/m":                   auth.Public,
-		"POST /v1/batch":                  ingest,
-		"POST /v1/b":                      ingest,
-		"POST /beacon/v1/batch":           ingest,
-		"OPTIONS /v1/batch":               auth.Public, // CORS preflights carry no credentials
-		"OPTIONS /v1/b":                   auth.Public,
-		"OPTIONS /beacon/v1/batch":        auth.Public,
+		// The assertion, signed by the customer's backend, is the credential.
+		"POST /v1/personalisation/exchange":    auth.Public,
+		"OPTIONS /v1/personalisation/exchange": auth.Public,
+		"OPTIONS /graphql":                     auth.Public,
+		"/console/":                            auth.Public, // the console signs in with a key itself (consoleRole)
+		"GET /healthz":                         auth.Public,
+		"GET /readyz":                          auth.Public,
+		"GET /metrics":                         auth.Public, // counts only; keep the port private
+		"/":                                    auth.Public, // the 404 for everything else
+		"POST /v1/m":                           auth.Public, // analytics-next's own metrics, dropped unread
+		"OPTIONS /v1/m":                        auth.Public,
+		"POST /v1/batch":                       ingest,
+		"POST /v1/b":                           ingest,
+		"POST /beacon/v1/batch":                ingest,
+		"OPTIONS /v1/batch":                    auth.Public, // CORS preflights carry no credentials
+		"OPTIONS /v1/b":                        auth.Public,
+		"OPTIONS /beacon/v1/batch":             auth.Public,
 	}
 	for typ := range collect.Types {
 		for _, path := range []string{"/v1/" + typ, "/v1/" + typ[:1]} {

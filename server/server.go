@@ -107,6 +107,10 @@ type Config struct {
 	// TokenKey signs personalisation tokens; nil takes the keyring's
 	// (derived from the pepper), else a random key of this process alone.
 	TokenKey []byte
+	// AssertionSecret, when set, lets browsers exchange an assertion
+	// signed with it by the customer's backend (HS256) for a token at
+	// POST /v1/personalisation/exchange.
+	AssertionSecret []byte
 }
 
 // Server serves the HTTP API.
@@ -245,6 +249,8 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
 	s.route(mux, "POST /v1/personalisation/tokens", s.handleMintToken)
+	s.route(mux, "POST /v1/personalisation/exchange", s.handleExchange)
+	s.route(mux, "OPTIONS /v1/personalisation/exchange", s.handleExchange)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)

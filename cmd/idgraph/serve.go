@@ -61,6 +61,7 @@ func serve(ctx context.Context, args []string) error {
 	persSegments := fs.String("personalisation-segments", env("IDGRAPH_PERSONALISATION_SEGMENTS", "*"), "comma-separated segments whose membership a personalisation token reads of its visitor (* for all, empty for none; docs/security.md, Personalisation tokens)")
 	persComputed := fs.String("personalisation-computed-traits", env("IDGRAPH_PERSONALISATION_COMPUTED_TRAITS", "*"), "comma-separated computed traits a personalisation token reads of its visitor (* for all, empty for none)")
 	persTraits := fs.String("personalisation-traits", env("IDGRAPH_PERSONALISATION_TRAITS", ""), "comma-separated trait keys a personalisation token reads of its visitor (a key allows its nested keys; none by default: raw traits hold personal data)")
+	assertionSecret := fs.String("personalisation-assertion-secret", env("IDGRAPH_PERSONALISATION_ASSERTION_SECRET", ""), "secret (at least 32 characters) your backend signs visitor assertions with (HS256 JWTs), which browsers exchange for personalisation tokens at /v1/personalisation/exchange; empty turns the exchange off (prefer the environment variable: flags show in ps)")
 	destAllowPrivate := fs.Bool("destinations-allow-private", envBool("IDGRAPH_DESTINATIONS_ALLOW_PRIVATE", false), "let webhook destinations use loopback, private and link-local addresses (refused by default: a destination URL must not reach the internal network or the cloud metadata service)")
 	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
@@ -77,6 +78,9 @@ func serve(ctx context.Context, args []string) error {
 	pers, err := personalisation(*persSegments, *persComputed, *persTraits)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if n := len(*assertionSecret); n > 0 && n < 32 {
+		return fmt.Errorf("serve: --personalisation-assertion-secret: %d characters, want at least 32", n)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -179,7 +183,7 @@ func serve(ctx context.Context, args []string) error {
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
 		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
-		Personalisation: pers})
+		Personalisation: pers, AssertionSecret: []byte(*assertionSecret)})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
