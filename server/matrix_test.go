@@ -248,7 +248,8 @@ func routeCall(t *testing.T, kf *keyFixture, method, path, key string) int {
 		body = `{"source":"m","records":[]}`
 	}
 	if key != "" {
-		if strings.HasPrefix(path, "/v1/") && path != "/v1/match" && !strings.HasPrefix(path, "/v1/export") || strings.HasPrefix(path, "/beacon") {
+		if strings.HasPrefix(path, "/v1/") && path != "/v1/match" && !strings.HasPrefix(path, "/v1/export") &&
+			!strings.HasPrefix(path, "/v1/personalisation") || strings.HasPrefix(path, "/beacon") {
 			hdr["Authorization"] = basic(key)
 		} else {
 			hdr["Authorization"] = "Bearer " + key
