@@ -39,10 +39,19 @@ const (
 	RoleSteward Role = "steward"
 	// RoleAdmin does everything, including managing keys.
 	RoleAdmin Role = "admin"
+	// RoleMint mints personalisation tokens, and nothing else: the
+	// customer's backend holds it and hands each visitor a token bound to
+	// them (docs/security.md, "Personalisation tokens").
+	RoleMint Role = "mint"
 )
 
+// RolePersonalisation is the role of a personalisation token's caller. It
+// is no key's role (no key can be made of it, ParseRole refuses it): a
+// token reads `me`, the one person it is bound to, and nothing else.
+const RolePersonalisation Role = "personalisation"
+
 // Roles lists every role, for validation, docs and the role matrix test.
-var Roles = []Role{RoleWrite, RoleRead, RoleSupport, RoleSteward, RoleAdmin}
+var Roles = []Role{RoleWrite, RoleMint, RoleRead, RoleSupport, RoleSteward, RoleAdmin}
 
 // ParseRole returns the role named s, or an invalid error naming the field.
 func ParseRole(s string) (Role, error) {
@@ -51,7 +60,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", graph.FieldErrorf("role", "unknown role: want one of write, read, support, steward, admin")
+	return "", graph.FieldErrorf("role", "unknown role: want one of write, mint, read, support, steward, admin")
 }
 
 // Lengths of a key's parts, in base62 characters.

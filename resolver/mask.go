@@ -121,7 +121,7 @@ func personal(k mask.Kind) FieldMask {
 var FieldMasks = map[string]FieldMask{
 	"Profile.id": notPersonal, "Profile.redirectedFrom": notPersonal, "Profile.mergedIds": notPersonal,
 	"Profile.name": personal(mask.Name), "Profile.email": personal(mask.Email), "Profile.phone": personal(mask.Phone),
-	"Profile.traits": document, "Profile.segments": notPersonal,
+	"Profile.traits": document, "Profile.segments": notPersonal, "Me.segments": notPersonal, "Me.traits": document,
 	"TraitSource.path": notPersonal, "TraitSource.source": notPersonal, "TraitSource.value": traitValue,
 	"Identifier.type": notPersonal, "Identifier.value": identifierValue, "Identifier.sources": notPersonal,
 	"IdentifierRef.type": notPersonal, "IdentifierRef.value": identifierValue,

@@ -44,6 +44,9 @@ type Resolver struct {
 	// Destinations manages webhook destinations (admin; nil: serve
 	// without --segments).
 	Destinations *destinations.Manager
+	// Personalisation says what a personalisation token reads of its
+	// visitor (nil: DefaultPersonalisation).
+	Personalisation *Personalisation
 }
 
 // segments returns the segments engine, or says that segments are off.

@@ -28,6 +28,9 @@ type Caller struct {
 	Actor   string
 	Role    auth.Role
 	Steward bool
+	// Token is a personalisation token's claims (Role is then
+	// auth.RolePersonalisation): `me` reads the visitor it is bound to.
+	Token *auth.Token
 }
 
 type callerKey struct{}

@@ -336,6 +336,12 @@ type ComplexityRoot struct {
 		Unusable func(childComplexity int) int
 	}
 
+	Me struct {
+		ComputedTraits func(childComplexity int) int
+		Segments       func(childComplexity int) int
+		Traits         func(childComplexity int) int
+	}
+
 	MembershipExplanation struct {
 		At           func(childComplexity int) int
 		Member       func(childComplexity int) int
@@ -451,6 +457,7 @@ type ComplexityRoot struct {
 		Lookup             func(childComplexity int, typeArg string, value string) int
 		MatchPreview       func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
 		Matching           func(childComplexity int) int
+		Me                 func(childComplexity int) int
 		PreviewSegment     func(childComplexity int, definition string, sample *int) int
 		Profile            func(childComplexity int, id string) int
 		Profiles           func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
@@ -712,6 +719,7 @@ type QueryResolver interface {
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
+	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
 	Segment(ctx context.Context, key string) (*segments.Definition, error)
 	Segments(ctx context.Context, first *int, after *string) (*SegmentConnection, error)
@@ -1871,6 +1879,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MatchingSource.Unusable(childComplexity), true
 
+	case "Me.computedTraits":
+		if e.ComplexityRoot.Me.ComputedTraits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Me.ComputedTraits(childComplexity), true
+	case "Me.segments":
+		if e.ComplexityRoot.Me.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Me.Segments(childComplexity), true
+	case "Me.traits":
+		if e.ComplexityRoot.Me.Traits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Me.Traits(childComplexity), true
+
 	case "MembershipExplanation.at":
 		if e.ComplexityRoot.MembershipExplanation.At == nil {
 			break
@@ -2581,6 +2608,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Matching(childComplexity), true
+	case "Query.me":
+		if e.ComplexityRoot.Query.Me == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Me(childComplexity), true
 	case "Query.previewSegment":
 		if e.ComplexityRoot.Query.PreviewSegment == nil {
 			break
@@ -3109,7 +3142,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "destinations.graphqls" "keys.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "destinations.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3123,6 +3156,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
+	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
@@ -3684,6 +3718,18 @@ func (ec *executionContext) childFields_MatchingSource(ctx context.Context, fiel
 		return ec.fieldContext_MatchingSource_unusable(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MatchingSource", field.Name)
+}
+
+func (ec *executionContext) childFields_Me(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segments":
+		return ec.fieldContext_Me_segments(ctx, field)
+	case "computedTraits":
+		return ec.fieldContext_Me_computedTraits(ctx, field)
+	case "traits":
+		return ec.fieldContext_Me_traits(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Me", field.Name)
 }
 
 func (ec *executionContext) childFields_MembershipExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9859,6 +9905,84 @@ func (ec *executionContext) fieldContext_MatchingSource_unusable(_ context.Conte
 	return graphql.NewScalarFieldContext("MatchingSource", field, true, true, "String")
 }
 
+func (ec *executionContext) _Me_segments(ctx context.Context, field graphql.CollectedField, obj *Me) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Me_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Me_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Me", field, false, false, "String")
+}
+
+func (ec *executionContext) _Me_computedTraits(ctx context.Context, field graphql.CollectedField, obj *Me) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Me_computedTraits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedTraits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {
+			return ec.marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Me_computedTraits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Me",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Me_traits(ctx context.Context, field graphql.CollectedField, obj *Me) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Me_traits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Traits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Me_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Me", field, false, false, "JSON")
+}
+
 func (ec *executionContext) _MembershipExplanation_profileId(ctx context.Context, field graphql.CollectedField, obj *MembershipExplanation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12594,6 +12718,38 @@ func (ec *executionContext) fieldContext_Query_apiKeys(_ context.Context, field 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_me(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Me(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Me) graphql.Marshaler {
+			return ec.marshalNMe2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMe(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Me(ctx, field)
 		},
 	}
 	return fc, nil
@@ -17725,6 +17881,49 @@ func (ec *executionContext) _MatchingSource(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var meImplementors = []string{"Me"}
+
+func (ec *executionContext) _Me(ctx context.Context, sel ast.SelectionSet, obj *Me) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, meImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Me")
+		case "segments":
+			out.Values[i] = ec._Me_segments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedTraits":
+			out.Values[i] = ec._Me_computedTraits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "traits":
+			out.Values[i] = ec._Me_traits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var membershipExplanationImplementors = []string{"MembershipExplanation"}
 
 func (ec *executionContext) _MembershipExplanation(ctx context.Context, sel ast.SelectionSet, obj *MembershipExplanation) graphql.Marshaler {
@@ -18511,6 +18710,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_apiKeys(ctx, field)
+				})
+		case "me":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_me(ctx, field)
 				})
 		case "matching":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20286,6 +20491,14 @@ func (ec *executionContext) marshalNMatchingSource2ᚕgithubᚗcomᚋidgraphᚋi
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNMe2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMe(ctx context.Context, sel ast.SelectionSet, v *Me) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Me!")
+		return graphql.Null
+	}
+	return ec._Me(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMembershipExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐMembershipExplanation(ctx context.Context, sel ast.SelectionSet, v *MembershipExplanation) graphql.Marshaler {

@@ -167,6 +167,16 @@ type MatchPreview struct {
 	Next *string `json:"next,omitempty"`
 }
 
+// What a personalisation token may read of its own visitor.
+type Me struct {
+	// The allowed segments the visitor is a member of, sorted by key.
+	Segments []string `json:"segments"`
+	// The visitor's allowed computed traits, sorted by key.
+	ComputedTraits []*ComputedTraitValue `json:"computedTraits"`
+	// The visitor's traits whose keys are allowed, nested (none unless configured: serve --personalisation-traits).
+	Traits JSON `json:"traits"`
+}
+
 // explainMembership's answer.
 type MembershipExplanation struct {
 	// The profile evaluated: the survivor when the one asked for was merged.

@@ -52,7 +52,8 @@ const (
 // a browser, each query costed, depth-limited and authenticated.
 func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
-		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations}
+		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
+		Personalisation: s.cfg.Personalisation}
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
@@ -145,7 +146,7 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		if r.Header.Get("Upgrade") == "" {
-			caller, err := s.authBearer(r, graphqlRule)
+			caller, err := s.graphqlCaller(r)
 			if err != nil {
 				writeGraphQLError(w, err)
 				return

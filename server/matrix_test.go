@@ -248,8 +248,10 @@ func routeCall(t *testing.T, kf *keyFixture, method, path, key string) int {
 		body = `{"source":"m","records":[]}`
 	}
 	if key != "" {
-		// Collection takes Segment's Basic auth; reads and /v1/match a bearer.
-		if method == "POST" && strings.HasPrefix(path, "/v1/") && path != "/v1/match" || strings.HasPrefix(path, "/beacon") {
+		// Collection takes Segment's Basic auth; reads, /v1/match and
+		// personalisation a bearer.
+		if method == "POST" && strings.HasPrefix(path, "/v1/") && path != "/v1/match" && !strings.HasPrefix(path, "/v1/personalisation") ||
+			strings.HasPrefix(path, "/beacon") {
 			hdr["Authorization"] = basic(key)
 		} else {
 			hdr["Authorization"] = "Bearer " + key

@@ -27,31 +27,43 @@ var (
 	stewards = auth.Allow(auth.RoleSteward, auth.RoleAdmin)
 	// admins manage keys.
 	admins = auth.Allow(auth.RoleAdmin)
+	// minters hand personalisation tokens to visitors: the mint key may
+	// do nothing else.
+	minters = auth.Allow(auth.RoleMint, auth.RoleAdmin)
+	// graphqlCallers reach /graphql: every reader, and personalisation
+	// tokens, whose only root field is Query.me.
+	graphqlCallers = auth.Allow(auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin, auth.RolePersonalisation)
+	// visitors are personalisation tokens, reading their own visitor.
+	visitors = auth.Allow(auth.RolePersonalisation)
 )
 
 // routePolicies is the policy of every route pattern Handler registers.
 var routePolicies = func() map[string]auth.Policy {
 	p := map[string]auth.Policy{
-		"POST /v1/import":               ingest,
-		"POST /v1/match":                stewards,
-		"GET /v1/export/profiles":       bulk,
-		"GET /v1/segments/{key}/{file}": bulk,
-		"GET /graphql":                  readers, // GraphiQL's page itself is static: it asks for a key
-		"POST /graphql":                 readers, // and each root field has its own (graphqlPolicies)
-		"OPTIONS /graphql":              auth.Public,
-		"/console/":                     auth.Public, // the console signs in with a key itself (consoleRole)
-		"GET /healthz":                  auth.Public,
-		"GET /readyz":                   auth.Public,
-		"GET /metrics":                  auth.Public, // counts only; keep the port private
-		"/":                             auth.Public, // the 404 for everything else
-		"POST /v1/m":                    auth.Public, // analytics-next's own metrics, dropped unread
-		"OPTIONS /v1/m":                 auth.Public,
-		"POST /v1/batch":                ingest,
-		"POST /v1/b":                    ingest,
-		"POST /beacon/v1/batch":         ingest,
-		"OPTIONS /v1/batch":             auth.Public, // CORS preflights carry no credentials
-		"OPTIONS /v1/b":                 auth.Public,
-		"OPTIONS /beacon/v1/batch":      auth.Public,
+		"POST /v1/import":                 ingest,
+		"POST /v1/match":                  stewards,
+		"GET /v1/export/profiles":         bulk,
+		"GET /v1/segments/{key}/{file}":   bulk,
+		"GET /graphql":                    graphqlCallers, // GraphiQL's page itself is static: it asks for a key
+		"POST /graphql":                   graphqlCallers, // and each root field has its own (graphqlPolicies)
+		"POST /v1/personalisation/tokens": minters,
+		// The assertion, signed by the customer's backend, is the credential.
+		"POST /v1/personalisation/exchange":    auth.Public,
+		"OPTIONS /v1/personalisation/exchange": auth.Public,
+		"OPTIONS /graphql":                     auth.Public,
+		"/console/":                            auth.Public, // the console signs in with a key itself (consoleRole)
+		"GET /healthz":                         auth.Public,
+		"GET /readyz":                          auth.Public,
+		"GET /metrics":                         auth.Public, // counts only; keep the port private
+		"/":                                    auth.Public, // the 404 for everything else
+		"POST /v1/m":                           auth.Public, // analytics-next's own metrics, dropped unread
+		"OPTIONS /v1/m":                        auth.Public,
+		"POST /v1/batch":                       ingest,
+		"POST /v1/b":                           ingest,
+		"POST /beacon/v1/batch":                ingest,
+		"OPTIONS /v1/batch":                    auth.Public, // CORS preflights carry no credentials
+		"OPTIONS /v1/b":                        auth.Public,
+		"OPTIONS /beacon/v1/batch":             auth.Public,
 	}
 	for typ := range collect.Types {
 		for _, path := range []string{"/v1/" + typ, "/v1/" + typ[:1]} {
@@ -86,6 +98,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.destinations":                    admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,
+	"Query.me":                              visitors, // a token's own visitor: no key has one
 	"Mutation.approveMatch":                 stewards,
 	"Mutation.rejectMatch":                  stewards,
 	"Mutation.approveMatches":               stewards,

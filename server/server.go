@@ -32,6 +32,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segments"
 )
 
@@ -118,6 +119,16 @@ type Config struct {
 	// Destinations, when set, delivers segment membership changes to
 	// webhooks: one worker per destination, woken after each ingest.
 	Destinations *destinations.Manager
+	// Personalisation is what a personalisation token reads of its
+	// visitor (nil: resolver.DefaultPersonalisation).
+	Personalisation *resolver.Personalisation
+	// TokenKey signs personalisation tokens; nil takes the keyring's
+	// (derived from the pepper), else a random key of this process alone.
+	TokenKey []byte
+	// AssertionSecret, when set, lets browsers exchange an assertion
+	// signed with it by the customer's backend (HS256) for a token at
+	// POST /v1/personalisation/exchange.
+	AssertionSecret []byte
 }
 
 // Server serves the HTTP API.
@@ -147,6 +158,8 @@ type Server struct {
 	segDone chan struct{}
 	// destDone closes when the destination workers have stopped.
 	destDone chan struct{}
+	// tokens mints and checks personalisation tokens.
+	tokens *auth.Tokens
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
@@ -179,6 +192,7 @@ func New(cfg Config) *Server {
 		// Legacy keys alone cannot fail to make a keyring.
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
+	s.tokens = newTokens(cfg.TokenKey, s.keyring, s.now)
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	if s.cfg.Rates == nil {
 		s.cfg.Rates = DefaultRates
@@ -268,6 +282,9 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
 	s.route(mux, "GET /v1/segments/{key}/{file}", s.handleSegmentMembers)
+	s.route(mux, "POST /v1/personalisation/tokens", s.handleMintToken)
+	s.route(mux, "POST /v1/personalisation/exchange", s.handleExchange)
+	s.route(mux, "OPTIONS /v1/personalisation/exchange", s.handleExchange)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)

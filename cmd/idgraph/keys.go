@@ -92,7 +92,7 @@ func runInit(ctx context.Context, args []string) error {
 }
 
 const keysUsage = `usage: idgraph keys <create|list|rotate|revoke> --server URL --key ADMINKEY …
-  keys create --role ROLE [--name TEXT] [--expires 720h]   make a key (write, read, support, steward, admin); prints it once
+  keys create --role ROLE [--name TEXT] [--expires 720h]   make a key (write, mint, read, support, steward, admin); prints it once
   keys list                                               every key: id, role, state, dates (never a secret)
   keys rotate [--grace 24h] ID                            a new key in place of ID, which works for the grace period
   keys revoke ID                                          end ID at once`

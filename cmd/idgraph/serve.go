@@ -25,6 +25,7 @@ import (
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
+	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
@@ -62,6 +63,10 @@ func serve(ctx context.Context, args []string) error {
 	review := fs.Float64("review", graph.DefaultMatchConfig().Review, "match probability at or above which a probabilistic edge waits for review")
 	withSegments := fs.Bool("segments", envBool("IDGRAPH_SEGMENTS", false), "maintain segments and computed traits (docs/segments.md): stitching records what changed in each profile's data, and the engine evaluates it in the background")
 	personalKeys := fs.String("personal-keys", env("IDGRAPH_PERSONAL_KEYS", ""), "comma-separated trait, property and context keys (also identifier types) holding personal data besides the built-in ones, masked for support keys: key (first character kept) or key=kind, kind one of email, phone, name, address, birthday, ip, device, other (docs/security.md, Masking)")
+	persSegments := fs.String("personalisation-segments", env("IDGRAPH_PERSONALISATION_SEGMENTS", "*"), "comma-separated segments whose membership a personalisation token reads of its visitor (* for all, empty for none; docs/security.md, Personalisation tokens)")
+	persComputed := fs.String("personalisation-computed-traits", env("IDGRAPH_PERSONALISATION_COMPUTED_TRAITS", "*"), "comma-separated computed traits a personalisation token reads of its visitor (* for all, empty for none)")
+	persTraits := fs.String("personalisation-traits", env("IDGRAPH_PERSONALISATION_TRAITS", ""), "comma-separated trait keys a personalisation token reads of its visitor (a key allows its nested keys; none by default: raw traits hold personal data)")
+	assertionSecret := fs.String("personalisation-assertion-secret", env("IDGRAPH_PERSONALISATION_ASSERTION_SECRET", ""), "secret (at least 32 characters) your backend signs visitor assertions with (HS256 JWTs), which browsers exchange for personalisation tokens at /v1/personalisation/exchange; empty turns the exchange off (prefer the environment variable: flags show in ps)")
 	destAllowPrivate := fs.Bool("destinations-allow-private", envBool("IDGRAPH_DESTINATIONS_ALLOW_PRIVATE", false), "let webhook destinations use loopback, private and link-local addresses (refused by default: a destination URL must not reach the internal network or the cloud metadata service)")
 	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
@@ -82,6 +87,13 @@ func serve(ctx context.Context, args []string) error {
 	masking, err := mask.NewRules(splitList(*personalKeys))
 	if err != nil {
 		return fmt.Errorf("serve: --personal-keys: %w", err)
+	}
+	pers, err := personalisation(*persSegments, *persComputed, *persTraits)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if n := len(*assertionSecret); n > 0 && n < 32 {
+		return fmt.Errorf("serve: --personalisation-assertion-secret: %d characters, want at least 32", n)
 	}
 	log := newLogger(os.Stderr)
 
@@ -185,7 +197,8 @@ func serve(ctx context.Context, args []string) error {
 		MaxComplexity: *maxComplexity, RoleComplexity: roleCosts, MaxDepth: *maxDepth, MaxAliases: *maxAliases, GraphQLTimeout: cmp.Or(*gqlTimeout, -1),
 		MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
 		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1),
-		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
+		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
+		Personalisation: pers, AssertionSecret: []byte(*assertionSecret)})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -320,4 +333,21 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// personalisation reads the personalisation purpose's allow-lists.
+func personalisation(segs, computed, traits string) (*resolver.Personalisation, error) {
+	var p resolver.Personalisation
+	for _, l := range []struct {
+		flag, value string
+		dst         *[]string
+	}{{"personalisation-segments", segs, &p.Segments}, {"personalisation-computed-traits", computed, &p.ComputedTraits},
+		{"personalisation-traits", traits, &p.Traits}} {
+		list, err := resolver.ParsePersonalisationList(l.flag, l.value)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", l.flag, err)
+		}
+		*l.dst = list
+	}
+	return &p, nil
 }
