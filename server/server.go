@@ -27,6 +27,7 @@ import (
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
@@ -100,6 +101,10 @@ type Config struct {
 	// Destinations, when set, delivers segment membership changes to
 	// webhooks: one worker per destination, woken after each ingest.
 	Destinations *destinations.Manager
+	// Purposes are the consent purposes and the mapping of consent
+	// manager ids to them (nil: consent.DefaultPurposes). Consent is kept
+	// when the store implements consent.Backend.
+	Purposes *consent.Purposes
 }
 
 // Server serves the HTTP API.
@@ -128,6 +133,8 @@ type Server struct {
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
+	// consent is the one consent check (nil: the store keeps no consent).
+	consent *consent.Checker
 }
 
 // New returns a server; Close stops its background work.
@@ -152,8 +159,15 @@ func New(cfg Config) *Server {
 		// Legacy keys alone cannot fail to make a keyring.
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
+	if cfg.Purposes == nil {
+		cfg.Purposes, _ = consent.NewPurposes(nil, nil) // the defaults are valid
+		s.cfg.Purposes = cfg.Purposes
+	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
+	if b, ok := cfg.Store.(consent.Backend); ok {
+		s.consent = &consent.Checker{Store: b.Consent(), Reader: s.reader, Purposes: cfg.Purposes}
+	}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_hits_total", Help: "Profile cache hits."},
@@ -430,6 +444,11 @@ type metrics struct {
 	// refusalLimited the requests then answered 429 without being read.
 	costlyRefusals prometheus.Counter
 	refusalLimited prometheus.Counter
+	// withheld counts records withheld for want of consent, by path,
+	// purpose and reason.
+	withheld *prometheus.CounterVec
+	// consentRecorded counts consent records stored, by source kind.
+	consentRecorded *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -456,9 +475,13 @@ func newMetrics() *metrics {
 			Help: "Requests refused for their size or cost (body too large or too deep, GraphQL limits)."}),
 		refusalLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_refusal_limited_total",
 			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_consent_withheld_total",
+			Help: "Records withheld from an export path for want of consent, by path, purpose and reason."}, []string{"path", "purpose", "reason"}),
+		consentRecorded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_consent_records_total",
+			Help: "Consent records stored, by source (segment, rudderstack, api)."}, []string{"source"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited,
+		m.costlyRefusals, m.refusalLimited, m.withheld, m.consentRecorded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -19,6 +19,7 @@ import (
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
@@ -61,6 +62,8 @@ func serve(ctx context.Context, args []string) error {
 	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
 	destTimeout := fs.Duration("destinations-timeout", envDuration("IDGRAPH_DESTINATIONS_TIMEOUT", 10*time.Second), "time limit of one webhook delivery attempt")
+	purposes := fs.String("purposes", env("IDGRAPH_PURPOSES", ""), "comma-separated consent purposes that exports, segment members and destinations can be asked for (default advertising,analytics,marketing,personalisation; docs/security.md, Consent)")
+	consentIDs := fs.String("consent-ids", env("IDGRAPH_CONSENT_IDS", ""), "comma-separated id=purpose pairs mapping a consent manager's ids or Segment categories to purposes, e.g. C0002=analytics,C0004=advertising (unmapped ids are kept under their own lower-cased name)")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +72,14 @@ func serve(ctx context.Context, args []string) error {
 	masking, err := mask.NewRules(splitList(*personalKeys))
 	if err != nil {
 		return fmt.Errorf("serve: --personal-keys: %w", err)
+	}
+	ids, err := consent.ParseMapping(*consentIDs)
+	if err != nil {
+		return fmt.Errorf("serve: --consent-ids: %w", err)
+	}
+	purposeCfg, err := consent.NewPurposes(splitList(*purposes), ids)
+	if err != nil {
+		return fmt.Errorf("serve: --purposes: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -170,7 +181,8 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
+		Purposes: purposeCfg})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
