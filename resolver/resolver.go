@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
@@ -44,6 +45,11 @@ type Resolver struct {
 	// Destinations manages webhook destinations (admin; nil: serve
 	// without --segments).
 	Destinations *destinations.Manager
+	// Consent is the one consent check (nil: the store keeps no consent),
+	// and Withheld counts what it withholds (path, purpose, reason) in the
+	// metrics.
+	Consent  *consent.Checker
+	Withheld func(path, purpose, reason string)
 }
 
 // segments returns the segments engine, or says that segments are off.
