@@ -195,5 +195,3 @@ func TestConsentIngestExportMergeUndo(t *testing.T) {
 		})
 	}
 }
-
-

@@ -26,8 +26,8 @@ import (
 
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
-	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/consent"
+	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
