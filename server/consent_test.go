@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
@@ -100,6 +103,11 @@ func TestConsentIngestExportMergeUndo(t *testing.T) {
 			ids, withheld := f.exportFor(t, "analytics")
 			if len(ids) != 2 || !ids[ann] || !ids[bob] || withheld[consent.ReasonNotGranted] != 1 || withheld[consent.ReasonDenied] != 1 {
 				t.Fatalf("analytics export = %v withheld %v, want ann and bob; carl not granted, dee denied", ids, withheld)
+			}
+			var buf bytes.Buffer
+			if got, err := client.New(f.url, readKey).ExportProfilesFor(context.Background(), &buf, "analytics"); err != nil ||
+				got != "conflict=0,denied=1,expired=0,not_granted=1" || strings.Count(buf.String(), "\n") != 2 {
+				t.Fatalf("client export for analytics: %q %v, %d lines", got, err, strings.Count(buf.String(), "\n"))
 			}
 			ids, withheld = f.exportFor(t, "advertising")
 			if len(ids) != 0 || withheld[consent.ReasonDenied] != 2 || withheld[consent.ReasonNotGranted] != 2 {
