@@ -202,6 +202,25 @@ func (c *Checker) Check(ctx context.Context, p *graph.Profile, purpose string, a
 	return decide(Derive(recs, purpose, at)), nil
 }
 
+// CheckID is Check for a profile ID (the survivor's consent when the
+// profile was merged away): what destinations, which know profiles by ID,
+// call.
+func (c *Checker) CheckID(ctx context.Context, profileID, purpose string, at time.Time) (Decision, error) {
+	p, err := c.Reader.Profile(ctx, profileID)
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		return decide(StateMissing), nil
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("consent check: %w", err)
+	}
+	if p.MergedInto != "" {
+		if p, err = c.Reader.Profile(ctx, p.MergedInto); err != nil {
+			return Decision{}, fmt.Errorf("consent check: %w", err)
+		}
+	}
+	return c.Check(ctx, p, purpose, at)
+}
+
 // Records returns the records of every identifier the profile holds now.
 func (c *Checker) Records(ctx context.Context, p *graph.Profile) ([]Record, error) {
 	ids, err := graph.ProfileIdentifiers(ctx, c.Reader, p)

@@ -144,6 +144,13 @@ func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newFixtureOn(t, s, nil, schedule...)
+}
+
+// newFixtureOn runs a manager over the store s; configure adjusts its
+// options (nil for none).
+func newFixtureOn(t *testing.T, s *pebble.Store, configure func(*destinations.Options), schedule ...time.Duration) *fixture {
+	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,9 +159,13 @@ func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
 	if schedule == nil {
 		schedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
 	}
-	f.m, err = destinations.NewManager(destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
+	o := destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
-		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond})
+		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond}
+	if configure != nil {
+		configure(&o)
+	}
+	f.m, err = destinations.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,9 +145,14 @@ func (r *Resolver) consentPage(ctx context.Context, purpose *string, ps []*graph
 			}
 		}
 	}
+	return keep, withheldCounts(counts), nil
+}
+
+// withheldCounts lists a count for every reason, in consent.Reasons order.
+func withheldCounts[N int | int64](counts map[string]N) []*schema.ConsentWithheld {
 	out := make([]*schema.ConsentWithheld, len(consent.Reasons))
 	for i, reason := range consent.Reasons {
-		out[i] = &schema.ConsentWithheld{Reason: reason, Count: counts[reason]}
+		out[i] = &schema.ConsentWithheld{Reason: reason, Count: int(counts[reason])}
 	}
-	return keep, out, nil
+	return out
 }

@@ -9,11 +9,39 @@ import (
 	"context"
 	"time"
 
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/schema"
 )
 
+func (r *destinationResolver) Purpose(ctx context.Context, obj *destinations.Destination) (*string, error) {
+	if obj.Purpose == "" {
+		return nil, nil
+	}
+	return &obj.Purpose, nil
+}
+
+func (r *destinationResolver) Withheld(ctx context.Context, obj *destinations.Destination) ([]*schema.ConsentWithheld, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.Cursor(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return withheldCounts(c.Withheld), nil
+}
+
 func (r *mutationResolver) RecordConsent(ctx context.Context, profileID *string, subject *schema.IdentifierInput, purpose string, status schema.ConsentStatus, expiresAt *time.Time) (*schema.ProfileConsent, error) {
 	return r.recordConsent(ctx, profileID, subject, purpose, status, expiresAt)
+}
+
+func (r *mutationResolver) SetDestinationPurpose(ctx context.Context, destination string, purpose *string) (*destinations.Destination, error) {
+	m, err := r.destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.SetPurpose(ctx, destination, deref(purpose))
 }
 
 func (r *queryResolver) Consent(ctx context.Context, profileID *string, subject *schema.IdentifierInput) (*schema.ProfileConsent, error) {

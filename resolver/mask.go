@@ -177,7 +177,7 @@ var FieldMasks = map[string]FieldMask{
 	// possibly personal); its subject is an IdentifierRef, masked as such.
 	"ProfileConsent.profileId": notPersonal, "PurposeConsent.purpose": notPersonal, "ConsentRecord.id": freeText,
 	"ConsentRecord.purpose": notPersonal, "ConsentRecord.source": notPersonal, "ConsentRecord.recordedBy": notPersonal,
-	"ConsentWithheld.reason": notPersonal,
+	"ConsentWithheld.reason": notPersonal, "Destination.purpose": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.

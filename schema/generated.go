@@ -185,8 +185,10 @@ type ComplexityRoot struct {
 		Health         func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Name           func(childComplexity int) int
+		Purpose        func(childComplexity int) int
 		Segments       func(childComplexity int) int
 		URL            func(childComplexity int) int
+		Withheld       func(childComplexity int) int
 	}
 
 	DestinationHealth struct {
@@ -379,6 +381,7 @@ type ComplexityRoot struct {
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
 		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
+		SetDestinationPurpose   func(childComplexity int, destination string, purpose *string) int
 		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		Split                   func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
 		TestDestination         func(childComplexity int, destination string) int
@@ -625,6 +628,8 @@ type DestinationResolver interface {
 
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
+	Purpose(ctx context.Context, obj *destinations.Destination) (*string, error)
+	Withheld(ctx context.Context, obj *destinations.Destination) ([]*ConsentWithheld, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -686,6 +691,7 @@ type MutationResolver interface {
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
 	RecordConsent(ctx context.Context, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) (*ProfileConsent, error)
+	SetDestinationPurpose(ctx context.Context, destination string, purpose *string) (*destinations.Destination, error)
 	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
 	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	DisconnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
@@ -1267,6 +1273,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.Name(childComplexity), true
+	case "Destination.purpose":
+		if e.ComplexityRoot.Destination.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Purpose(childComplexity), true
 	case "Destination.segments":
 		if e.ComplexityRoot.Destination.Segments == nil {
 			break
@@ -1279,6 +1291,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.URL(childComplexity), true
+	case "Destination.withheld":
+		if e.ComplexityRoot.Destination.Withheld == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Withheld(childComplexity), true
 
 	case "DestinationHealth.deadLetters":
 		if e.ComplexityRoot.DestinationHealth.DeadLetters == nil {
@@ -2186,6 +2204,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDestinationEnabled(childComplexity, args["destination"].(string), args["enabled"].(bool)), true
+	case "Mutation.setDestinationPurpose":
+		if e.ComplexityRoot.Mutation.SetDestinationPurpose == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationPurpose_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationPurpose(childComplexity, args["destination"].(string), args["purpose"].(*string)), true
 	case "Mutation.setSegmentEnabled":
 		if e.ComplexityRoot.Mutation.SetSegmentEnabled == nil {
 			break
@@ -3474,6 +3503,10 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_health(ctx, field)
 	case "deadLetters":
 		return ec.fieldContext_Destination_deadLetters(ctx, field)
+	case "purpose":
+		return ec.fieldContext_Destination_purpose(ctx, field)
+	case "withheld":
+		return ec.fieldContext_Destination_withheld(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -4761,6 +4794,28 @@ func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDestinationPurpose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg1
 	return args, nil
 }
 
@@ -7527,6 +7582,61 @@ func (ec *executionContext) fieldContext_Destination_deadLetters(ctx context.Con
 	if fc.Args, err = ec.field_Destination_deadLetters_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Destination_purpose(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Purpose(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
+func (ec *executionContext) _Destination_withheld(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_withheld(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Withheld(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+			return ec.marshalNConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_withheld(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentWithheld(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10744,6 +10854,50 @@ func (ec *executionContext) fieldContext_Mutation_recordConsent(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_recordConsent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationPurpose(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationPurpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationPurpose(ctx, fc.Args["destination"].(string), fc.Args["purpose"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationPurpose(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationPurpose_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17105,6 +17259,18 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_deadLetters(ctx, field, obj)
 				})
+		case "purpose":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_purpose(ctx, field, obj)
+				})
+		case "withheld":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_withheld(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18333,6 +18499,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "recordConsent":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_recordConsent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationPurpose":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationPurpose(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20357,6 +20530,22 @@ func (ec *executionContext) unmarshalNConsentStatus2githubᚗcomᚋidgraphᚋidg
 
 func (ec *executionContext) marshalNConsentStatus2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentStatus(ctx context.Context, sel ast.SelectionSet, v ConsentStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx context.Context, sel ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentWithheld2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheld(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNConsentWithheld2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheld(ctx context.Context, sel ast.SelectionSet, v *ConsentWithheld) graphql.Marshaler {

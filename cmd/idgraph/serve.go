@@ -167,7 +167,7 @@ func serve(ctx context.Context, args []string) error {
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
-		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout); err != nil {
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, purposeCfg); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		stitcher.RecordDataChanges = true
@@ -288,7 +288,7 @@ func envBool(name string, def bool) bool {
 // openDestinations makes the webhook destinations manager over the
 // store's segments: signing secrets are sealed with a key derived from
 // the pepper.
-func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout time.Duration) (*destinations.Manager, error) {
+func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout time.Duration, purposes *consent.Purposes) (*destinations.Manager, error) {
 	b, ok := store.(destinations.Backend)
 	seg, ok2 := store.(segments.Backend)
 	if !ok || !ok2 {
@@ -307,9 +307,14 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 		waits = append(waits, d)
 	}
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
-	return destinations.NewManager(destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer,
+	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits,
-		Log: log.With("component", "destinations")})
+		Log: log.With("component", "destinations")}
+	if cb, ok := store.(consent.Backend); ok {
+		chk := &consent.Checker{Store: cb.Consent(), Reader: store, Purposes: purposes}
+		o.Consent, o.Purposes = chk.CheckID, purposes
+	}
+	return destinations.NewManager(o)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
