@@ -38,14 +38,14 @@ type Destination struct {
 	// SealedSecret is the signing secret encrypted with a key derived from
 	// the pepper (Sealer): the secret must be readable to sign, so it
 	// cannot be stored as a hash like API keys.
-	SealedSecret []byte    `json:"sealedSecret"`
+	SealedSecret []byte `json:"sealedSecret"`
 	// Purpose, when set, is the consent purpose of the deliveries: a
 	// profile enters the destination only if its consent for it is
 	// granted when the record is sent (docs/security.md, Consent); exits
 	// are always sent, so a revocation removes the person downstream.
-	Purpose string `json:"purpose,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	Purpose   string    `json:"purpose,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // SegmentKeys returns the connected segments, sorted.
