@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/consent"
@@ -201,5 +203,38 @@ func TestConsentIngestExportMergeUndo(t *testing.T) {
 			}
 
 		})
+	}
+}
+
+// Segment.members(purpose) leaves out members without consent and counts
+// them by reason; without a purpose every member is listed.
+func TestConsentSegmentMembers(t *testing.T) {
+	b := backends.All()[0] // the member list is backend-neutral above the segments store (its contract runs on both)
+	f := withSegments(t, b.Open)
+	for i, c := range []string{`{"Analytics":true}`, `{"Analytics":false}`, `null`} {
+		f.send(t, "/v1/track", fmt.Sprintf(`{"userId":"m%d","event":"Order Completed","messageId":"o%d","timestamp":%q,"context":{"consent":{"categoryPreferences":%s}}}`,
+			i, i, time.Now().UTC().Format(time.RFC3339Nano), c))
+	}
+	f.mustAs(t, stewKey, `mutation($def: String!) { createSegment(key: "buyer", definition: $def) { key } }`, map[string]any{"def": buyerSrc})
+	f.await(t, `{ segment(key: "buyer") { size } }`, "segment.size", "3")
+	q := `query($p: String) { segment(key: "buyer") { members(first: 10, purpose: $p) { edges { node { id } } withheld { reason count } pageInfo { hasNextPage } } } }`
+	all := f.must(t, q, nil)
+	if n := len(get(all, "segment.members.edges").([]any)); n != 3 || get(all, "segment.members.withheld") != nil {
+		t.Fatalf("members without a purpose = %v", all)
+	}
+	d := f.must(t, q, map[string]any{"p": "analytics"})
+	edges := get(d, "segment.members.edges").([]any)
+	if len(edges) != 1 || get(edges[0], "node.id") != f.profileOf(t, "user_id", "m0") {
+		t.Fatalf("members for analytics = %v", d)
+	}
+	counts := map[string]any{}
+	for _, w := range get(d, "segment.members.withheld").([]any) {
+		counts[get(w, "reason").(string)] = get(w, "count")
+	}
+	if fmt.Sprint(counts) != "map[conflict:0 denied:1 expired:0 not_granted:1]" {
+		t.Fatalf("withheld = %v", counts)
+	}
+	if r := f.gql(t, readKey, q, map[string]any{"p": "sales"}); r.code() != "BAD_USER_INPUT" {
+		t.Errorf("an unconfigured purpose: %+v", r)
 	}
 }
