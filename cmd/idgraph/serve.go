@@ -307,7 +307,7 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 		waits = append(waits, d)
 	}
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
-	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer,
+	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits,
 		Log: log.With("component", "destinations")}
 	if cb, ok := store.(consent.Backend); ok {
