@@ -80,11 +80,36 @@ func (g *consentGate) Allow(ctx context.Context, p *graph.Profile) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	return g.count(d), nil
+}
+
+// Filter keeps the profile IDs whose consent is granted now (a profile
+// merged away since is checked as its survivor; an erased one has none);
+// a nil gate keeps them all.
+func (g *consentGate) Filter(ctx context.Context, ids []string) ([]string, error) {
+	if g == nil {
+		return ids, nil
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		d, err := g.s.consent.CheckID(ctx, id, g.purpose, g.s.now())
+		if err != nil {
+			return nil, err
+		}
+		if g.count(d) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// count records a decision; it reports whether the record may leave.
+func (g *consentGate) count(d consent.Decision) bool {
 	if !d.Allowed {
 		g.Withheld[d.Reason]++
 		g.s.metrics.withheld.WithLabelValues(g.path, g.purpose, d.Reason).Inc()
 	}
-	return d.Allowed, nil
+	return d.Allowed
 }
 
 // String renders the counts for the trailer, reasons sorted.

@@ -237,4 +237,19 @@ func TestConsentSegmentMembers(t *testing.T) {
 	if r := f.gql(t, readKey, q, map[string]any{"p": "sales"}); r.code() != "BAD_USER_INPUT" {
 		t.Errorf("an unconfigured purpose: %+v", r)
 	}
+	// The members export takes the same purpose.
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/v1/segments/buyer/members.jsonl?purpose=analytics", nil)
+	req.Header.Set("Authorization", "Bearer "+readKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(body), "\n") != 1 || !strings.Contains(string(body), f.profileOf(t, "user_id", "m0")) {
+		t.Fatalf("members export for analytics: %d %s", resp.StatusCode, body)
+	}
+	if got := resp.Trailer.Get(server.WithheldTrailer); got != "conflict=0,denied=1,expired=0,not_granted=1" {
+		t.Errorf("members export trailer = %q", got)
+	}
 }
