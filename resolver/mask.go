@@ -178,6 +178,8 @@ var FieldMasks = map[string]FieldMask{
 	"ProfileConsent.profileId": notPersonal, "PurposeConsent.purpose": notPersonal, "ConsentRecord.id": freeText,
 	"ConsentRecord.purpose": notPersonal, "ConsentRecord.source": notPersonal, "ConsentRecord.recordedBy": notPersonal,
 	"ConsentWithheld.reason": notPersonal, "Destination.purpose": notPersonal,
+	// A destination's kind (webhook, segment forwarder): classified here as main left it unclassified.
+	"Destination.kind": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.
