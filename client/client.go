@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -123,6 +124,16 @@ func (c *Client) postOnce(ctx context.Context, path string, data []byte, out any
 // GetRead sends a GET with the read key as a bearer token and returns the
 // open response body.
 func (c *Client) GetRead(ctx context.Context, path string) (io.ReadCloser, error) {
+	resp, err := c.getReadResponse(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// getReadResponse is GetRead's whole response (its trailers are read once
+// the body is).
+func (c *Client) getReadResponse(ctx context.Context, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Server+path, nil)
 	if err != nil {
 		return nil, err
@@ -136,7 +147,7 @@ func (c *Client) GetRead(ctx context.Context, path string) (io.ReadCloser, error
 		resp.Body.Close()
 		return nil, err
 	}
-	return resp.Body, nil
+	return resp, nil
 }
 
 func checkStatus(resp *http.Response) error {
@@ -155,14 +166,27 @@ func checkStatus(resp *http.Response) error {
 
 // ExportProfiles copies every profile, one JSON line each, to w.
 func (c *Client) ExportProfiles(ctx context.Context, w io.Writer) error {
+	_, err := c.ExportProfilesFor(ctx, w, "")
+	return err
+}
+
+// ExportProfilesFor copies the profiles whose consent for purpose is
+// granted ("" : every profile) to w, and returns the server's count of
+// those withheld, by reason ("reason=n,…", the Idgraph-Consent-Withheld
+// trailer; "" without a purpose).
+func (c *Client) ExportProfilesFor(ctx context.Context, w io.Writer, purpose string) (string, error) {
 	c.HTTP.Timeout = 0 // an export streams for as long as it takes
-	body, err := c.GetRead(ctx, "/v1/export/profiles")
+	path := "/v1/export/profiles"
+	if purpose != "" {
+		path += "?purpose=" + url.QueryEscape(purpose)
+	}
+	resp, err := c.getReadResponse(ctx, path)
 	if err != nil {
-		return fmt.Errorf("export profiles: %w", err)
+		return "", fmt.Errorf("export profiles: %w", err)
 	}
-	defer body.Close()
-	if _, err := io.Copy(w, body); err != nil {
-		return fmt.Errorf("export profiles: %w", err)
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return "", fmt.Errorf("export profiles: %w", err)
 	}
-	return nil
+	return resp.Trailer.Get("Idgraph-Consent-Withheld"), nil
 }

@@ -152,6 +152,12 @@ func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newFixtureOn(t, s, edit, schedule...)
+}
+
+// newFixtureOn runs a manager over the store s, its options edited by edit.
+func newFixtureOn(t *testing.T, s *pebble.Store, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
+	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,11 @@ type Destination struct {
 	// the pepper (Sealer): the secret must be readable to sign, so it
 	// cannot be stored as a hash like API keys.
 	SealedSecret []byte `json:"sealedSecret"`
+	// Purpose, when set, is the consent purpose of the deliveries: a
+	// profile enters the destination only if its consent for it is
+	// granted when the record is sent (docs/security.md, Consent); exits
+	// are always sent, so a revocation removes the person downstream.
+	Purpose string `json:"purpose,omitempty"`
 	// ReplayFrom asks the worker to send again every wanted record from
 	// this sequence on (0: no replay asked); the worker rewinds its cursor
 	// and clears it.
@@ -87,6 +92,8 @@ type Cursor struct {
 	LastSuccessAt time.Time `json:"lastSuccessAt,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
+	// Withheld counts the entries not sent for want of consent, by reason.
+	Withheld map[string]int64 `json:"withheld,omitempty"`
 }
 
 // Head is the retry state of the record a destination is stuck on.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/segments/lang"
@@ -48,6 +49,12 @@ type Options struct {
 	Batch int
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Consent is the one consent check (consent.Checker.CheckID), asked
+	// before a profile's entry goes to a destination with a purpose;
+	// Purposes are the configured purposes a destination may name. Both
+	// nil: destinations take no purpose.
+	Consent  func(ctx context.Context, profileID, purpose string, at time.Time) (consent.Decision, error)
+	Purposes *consent.Purposes
 }
 
 // Manager owns the destinations and runs one delivery worker for each,
@@ -339,6 +346,20 @@ func (m *Manager) update(ctx context.Context, id string, fn func(*Destination)) 
 	return d, nil
 }
 
+// SetPurpose sets the consent purpose of a destination's deliveries (""
+// for none).
+func (m *Manager) SetPurpose(ctx context.Context, id, purpose string) (*Destination, error) {
+	if purpose != "" {
+		if m.o.Consent == nil || m.o.Purposes == nil {
+			return nil, graph.FieldErrorf("purpose", "this server checks no consent")
+		}
+		if err := m.o.Purposes.Require(purpose); err != nil {
+			return nil, fmt.Errorf("destinations: set purpose: %w", err)
+		}
+	}
+	return m.update(ctx, id, func(d *Destination) { d.Purpose = purpose })
+}
+
 // Cursor returns a destination's delivery state.
 func (m *Manager) Cursor(ctx context.Context, id string) (*Cursor, error) {
 	return m.o.Store.Cursor(ctx, id)
@@ -612,6 +633,22 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			c.After = r.Sequence
 			continue
 		}
+		// Consent is asked before every attempt, retries included: a
+		// revocation during retries stops the entry.
+		if d.Purpose != "" && r.Direction == segments.Entered {
+			reason, err := w.withheld(ctx, d, r)
+			if err != nil {
+				return o.Poll, err
+			}
+			if reason != "" {
+				if c.Withheld == nil {
+					c.Withheld = map[string]int64{}
+				}
+				c.Withheld[reason]++
+				c.After, c.Head = r.Sequence, nil
+				continue
+			}
+		}
 		if c.Head != nil && c.Head.Sequence != r.Sequence {
 			c.Head = nil // a record given up on another way (disconnected and connected again)
 		}
@@ -663,6 +700,22 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	return wait, nil
+}
+
+// withheld asks the consent check whether the record's profile may enter
+// the destination now: "" when it may, else the reason it is withheld. A
+// destination with a purpose on a server without the check withholds
+// everything (not_granted).
+func (w *worker) withheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (string, error) {
+	o := w.m.o
+	if o.Consent == nil {
+		return consent.ReasonNotGranted, nil
+	}
+	dec, err := o.Consent(ctx, r.Profile, d.Purpose, o.Now())
+	if err != nil {
+		return "", err
+	}
+	return dec.Reason, nil
 }
 
 // failed records a failed attempt: a retry after the schedule's next wait

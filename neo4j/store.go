@@ -78,6 +78,7 @@ var schema = []string{
 	"CREATE INDEX block_by_key IF NOT EXISTS FOR (b:Block) ON (b.key)",
 	"CREATE INDEX linked_queue IF NOT EXISTS FOR ()-[l:LINKED]-() ON (l.queue)",
 	"CREATE CONSTRAINT audit_id IF NOT EXISTS FOR (a:Audit) REQUIRE a.id IS UNIQUE",
+	"CREATE CONSTRAINT consent_key_id IF NOT EXISTS FOR (c:Consent) REQUIRE (c.key, c.id) IS UNIQUE",
 	"CREATE INDEX audit_ref IF NOT EXISTS FOR (r:AuditRef) ON (r.profile, r.id)",
 	"CREATE CONSTRAINT api_key_id IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.id IS UNIQUE",
 	"CREATE CONSTRAINT store_format IF NOT EXISTS FOR (f:StoreFormat) REQUIRE f.id IS UNIQUE",

@@ -173,6 +173,13 @@ var FieldMasks = map[string]FieldMask{
 	"DeadLetter.sequence": notPersonal, "DeadLetter.type": notPersonal, "DeadLetter.segment": notPersonal,
 	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
 	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
+	// Consent: a record's id holds the message ID (chosen by the client, so
+	// possibly personal); its subject is an IdentifierRef, masked as such.
+	"ProfileConsent.profileId": notPersonal, "PurposeConsent.purpose": notPersonal, "ConsentRecord.id": freeText,
+	"ConsentRecord.purpose": notPersonal, "ConsentRecord.source": notPersonal, "ConsentRecord.recordedBy": notPersonal,
+	"ConsentWithheld.reason": notPersonal, "Destination.purpose": notPersonal,
+	// A destination's kind (webhook, segment forwarder): classified here as main left it unclassified.
+	"Destination.kind": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/loaders"
@@ -47,6 +48,11 @@ type Resolver struct {
 	// Personalisation says what a personalisation token reads of its
 	// visitor (nil: DefaultPersonalisation).
 	Personalisation *Personalisation
+	// Consent is the one consent check (nil: the store keeps no consent),
+	// and Withheld counts what it withholds (path, purpose, reason) in the
+	// metrics.
+	Consent  *consent.Checker
+	Withheld func(path, purpose, reason string)
 }
 
 // segments returns the segments engine, or says that segments are off.

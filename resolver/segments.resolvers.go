@@ -180,7 +180,7 @@ func (r *segmentResolver) Size(ctx context.Context, obj *segments.Definition) (i
 	}
 }
 
-func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition, first *int, after *string) (*schema.ProfileConnection, error) {
+func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*schema.ProfileConnection, error) {
 	n, err := r.pageSize(first, 20)
 	if err != nil {
 		return nil, err
@@ -200,14 +200,29 @@ func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition,
 	conn := &schema.ProfileConnection{Edges: []*schema.ProfileEdge{}, PageInfo: &schema.PageInfo{HasNextPage: len(ids) > n}}
 	var cursors []string
 	page := make([]*graph.Profile, 0, n)
+	all := make([]*schema.Profile, 0, n)
 	for _, id := range ids[:min(n, len(ids))] {
 		p, err := live(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		cursors = append(cursors, profileCursor(id))
-		conn.Edges = append(conn.Edges, &schema.ProfileEdge{Cursor: cursors[len(cursors)-1], Node: p})
+		all = append(all, p)
 		page = append(page, p.Profile)
+	}
+	keep, withheld, err := r.consentPage(ctx, purpose, page)
+	if err != nil {
+		return nil, err
+	}
+	conn.Withheld = withheld
+	page = page[:0]
+	for i, p := range all {
+		// A withheld member still moves the cursor: the next page starts
+		// after it.
+		cursors = append(cursors, profileCursor(ids[i]))
+		if keep[i] {
+			conn.Edges = append(conn.Edges, &schema.ProfileEdge{Cursor: cursors[len(cursors)-1], Node: p})
+			page = append(page, p.Profile)
+		}
 	}
 	conn.PageInfo.EndCursor = endCursor(cursors)
 	prefetch(ctx, page, "edges", "node")

@@ -129,6 +129,22 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	ConsentRecord struct {
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Purpose    func(childComplexity int) int
+		RecordedBy func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Subject    func(childComplexity int) int
+		Time       func(childComplexity int) int
+	}
+
+	ConsentWithheld struct {
+		Count  func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
 	DeadLetter struct {
 		At         func(childComplexity int) int
 		Attempts   func(childComplexity int) int
@@ -171,8 +187,10 @@ type ComplexityRoot struct {
 		Kind                    func(childComplexity int) int
 		Name                    func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
+		Purpose                 func(childComplexity int) int
 		Segments                func(childComplexity int) int
 		URL                     func(childComplexity int) int
+		Withheld                func(childComplexity int) int
 	}
 
 	DestinationHealth struct {
@@ -366,6 +384,7 @@ type ComplexityRoot struct {
 		DisconnectSegment       func(childComplexity int, destination string, segment string) int
 		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
+		RecordConsent           func(childComplexity int, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) int
 		Redeliver               func(childComplexity int, destination string, sequence string) int
 		RejectMatch             func(childComplexity int, id string, note *string) int
 		RejectMatches           func(childComplexity int, ids []string, note *string) int
@@ -375,6 +394,7 @@ type ComplexityRoot struct {
 		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
 		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
+		SetDestinationPurpose   func(childComplexity int, destination string, purpose *string) int
 		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		Split                   func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
 		TestDestination         func(childComplexity int, destination string) int
@@ -438,11 +458,24 @@ type ComplexityRoot struct {
 	ProfileConnection struct {
 		Edges    func(childComplexity int) int
 		PageInfo func(childComplexity int) int
+		Withheld func(childComplexity int) int
+	}
+
+	ProfileConsent struct {
+		Current   func(childComplexity int) int
+		History   func(childComplexity int) int
+		ProfileID func(childComplexity int) int
 	}
 
 	ProfileEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	PurposeConsent struct {
+		Configured func(childComplexity int) int
+		Purpose    func(childComplexity int) int
+		State      func(childComplexity int) int
 	}
 
 	Query struct {
@@ -451,6 +484,7 @@ type ComplexityRoot struct {
 		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
 		ComputedTrait      func(childComplexity int, key string) int
 		ComputedTraits     func(childComplexity int, first *int, after *string) int
+		Consent            func(childComplexity int, profileID *string, subject *IdentifierInput) int
 		Destinations       func(childComplexity int) int
 		ExplainMembership  func(childComplexity int, profileID string, segment string) int
 		Identifier         func(childComplexity int, typeArg string, value string) int
@@ -499,7 +533,7 @@ type ComplexityRoot struct {
 	Segment struct {
 		Definition func(childComplexity int) int
 		Key        func(childComplexity int) int
-		Members    func(childComplexity int, first *int, after *string) int
+		Members    func(childComplexity int, first *int, after *string, purpose *string) int
 		Size       func(childComplexity int) int
 		Status     func(childComplexity int) int
 		Version    func(childComplexity int) int
@@ -610,6 +644,8 @@ type DestinationResolver interface {
 	PreviousSecretExpiresAt(ctx context.Context, obj *destinations.Destination) (*time.Time, error)
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
+	Purpose(ctx context.Context, obj *destinations.Destination) (*string, error)
+	Withheld(ctx context.Context, obj *destinations.Destination) ([]*ConsentWithheld, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -671,6 +707,8 @@ type MutationResolver interface {
 	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
+	RecordConsent(ctx context.Context, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) (*ProfileConsent, error)
+	SetDestinationPurpose(ctx context.Context, destination string, purpose *string) (*destinations.Destination, error)
 	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
 	CreateSegmentForwarder(ctx context.Context, name string, url string, writeKey string, segments []string) (*destinations.Destination, error)
 	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
@@ -717,6 +755,7 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, filter *ProfileFilter) (*ProfileConnection, error)
 	Search(ctx context.Context, query string, first *int) ([]*SearchHit, error)
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
+	Consent(ctx context.Context, profileID *string, subject *IdentifierInput) (*ProfileConsent, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
@@ -743,7 +782,7 @@ type SegmentResolver interface {
 
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
-	Members(ctx context.Context, obj *segments.Definition, first *int, after *string) (*ProfileConnection, error)
+	Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*ProfileConnection, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
@@ -1023,6 +1062,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ComputedTraitValue.Value(childComplexity), true
 
+	case "ConsentRecord.expiresAt":
+		if e.ComplexityRoot.ConsentRecord.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.ExpiresAt(childComplexity), true
+	case "ConsentRecord.id":
+		if e.ComplexityRoot.ConsentRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.ID(childComplexity), true
+	case "ConsentRecord.purpose":
+		if e.ComplexityRoot.ConsentRecord.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Purpose(childComplexity), true
+	case "ConsentRecord.recordedBy":
+		if e.ComplexityRoot.ConsentRecord.RecordedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.RecordedBy(childComplexity), true
+	case "ConsentRecord.source":
+		if e.ComplexityRoot.ConsentRecord.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Source(childComplexity), true
+	case "ConsentRecord.status":
+		if e.ComplexityRoot.ConsentRecord.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Status(childComplexity), true
+	case "ConsentRecord.subject":
+		if e.ComplexityRoot.ConsentRecord.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Subject(childComplexity), true
+	case "ConsentRecord.time":
+		if e.ComplexityRoot.ConsentRecord.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Time(childComplexity), true
+
+	case "ConsentWithheld.count":
+		if e.ComplexityRoot.ConsentWithheld.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentWithheld.Count(childComplexity), true
+	case "ConsentWithheld.reason":
+		if e.ComplexityRoot.ConsentWithheld.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentWithheld.Reason(childComplexity), true
+
 	case "DeadLetter.at":
 		if e.ComplexityRoot.DeadLetter.At == nil {
 			break
@@ -1206,6 +1307,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.PreviousSecretExpiresAt(childComplexity), true
+	case "Destination.purpose":
+		if e.ComplexityRoot.Destination.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Purpose(childComplexity), true
 	case "Destination.segments":
 		if e.ComplexityRoot.Destination.Segments == nil {
 			break
@@ -1218,6 +1325,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.URL(childComplexity), true
+	case "Destination.withheld":
+		if e.ComplexityRoot.Destination.Withheld == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Withheld(childComplexity), true
 
 	case "DestinationHealth.deadLetters":
 		if e.ComplexityRoot.DestinationHealth.DeadLetters == nil {
@@ -2084,6 +2197,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LinkProfiles(childComplexity, args["a"].(string), args["b"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
+	case "Mutation.recordConsent":
+		if e.ComplexityRoot.Mutation.RecordConsent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordConsent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordConsent(childComplexity, args["profileId"].(*string), args["subject"].(*IdentifierInput), args["purpose"].(string), args["status"].(ConsentStatus), args["expiresAt"].(*time.Time)), true
 	case "Mutation.redeliver":
 		if e.ComplexityRoot.Mutation.Redeliver == nil {
 			break
@@ -2183,6 +2307,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDestinationEnabled(childComplexity, args["destination"].(string), args["enabled"].(bool)), true
+	case "Mutation.setDestinationPurpose":
+		if e.ComplexityRoot.Mutation.SetDestinationPurpose == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationPurpose_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationPurpose(childComplexity, args["destination"].(string), args["purpose"].(*string)), true
 	case "Mutation.setSegmentEnabled":
 		if e.ComplexityRoot.Mutation.SetSegmentEnabled == nil {
 			break
@@ -2487,6 +2622,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProfileConnection.PageInfo(childComplexity), true
+	case "ProfileConnection.withheld":
+		if e.ComplexityRoot.ProfileConnection.Withheld == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileConnection.Withheld(childComplexity), true
+
+	case "ProfileConsent.current":
+		if e.ComplexityRoot.ProfileConsent.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileConsent.Current(childComplexity), true
+	case "ProfileConsent.history":
+		if e.ComplexityRoot.ProfileConsent.History == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileConsent.History(childComplexity), true
+	case "ProfileConsent.profileId":
+		if e.ComplexityRoot.ProfileConsent.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileConsent.ProfileID(childComplexity), true
 
 	case "ProfileEdge.cursor":
 		if e.ComplexityRoot.ProfileEdge.Cursor == nil {
@@ -2500,6 +2660,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProfileEdge.Node(childComplexity), true
+
+	case "PurposeConsent.configured":
+		if e.ComplexityRoot.PurposeConsent.Configured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurposeConsent.Configured(childComplexity), true
+	case "PurposeConsent.purpose":
+		if e.ComplexityRoot.PurposeConsent.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurposeConsent.Purpose(childComplexity), true
+	case "PurposeConsent.state":
+		if e.ComplexityRoot.PurposeConsent.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurposeConsent.State(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2551,6 +2730,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ComputedTraits(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.consent":
+		if e.ComplexityRoot.Query.Consent == nil {
+			break
+		}
+
+		args, err := ec.field_Query_consent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Consent(childComplexity, args["profileId"].(*string), args["subject"].(*IdentifierInput)), true
 	case "Query.destinations":
 		if e.ComplexityRoot.Query.Destinations == nil {
 			break
@@ -2825,7 +3015,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Segment.Members(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Segment.Members(childComplexity, args["first"].(*int), args["after"].(*string), args["purpose"].(*string)), true
 	case "Segment.size":
 		if e.ComplexityRoot.Segment.Size == nil {
 			break
@@ -3142,7 +3332,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "destinations.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3154,6 +3344,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
@@ -3306,6 +3497,38 @@ func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitValue", field.Name)
 }
 
+func (ec *executionContext) childFields_ConsentRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ConsentRecord_id(ctx, field)
+	case "subject":
+		return ec.fieldContext_ConsentRecord_subject(ctx, field)
+	case "purpose":
+		return ec.fieldContext_ConsentRecord_purpose(ctx, field)
+	case "status":
+		return ec.fieldContext_ConsentRecord_status(ctx, field)
+	case "time":
+		return ec.fieldContext_ConsentRecord_time(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConsentRecord_expiresAt(ctx, field)
+	case "source":
+		return ec.fieldContext_ConsentRecord_source(ctx, field)
+	case "recordedBy":
+		return ec.fieldContext_ConsentRecord_recordedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentWithheld(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_ConsentWithheld_reason(ctx, field)
+	case "count":
+		return ec.fieldContext_ConsentWithheld_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentWithheld", field.Name)
+}
+
 func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sequence":
@@ -3394,6 +3617,10 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_health(ctx, field)
 	case "deadLetters":
 		return ec.fieldContext_Destination_deadLetters(ctx, field)
+	case "purpose":
+		return ec.fieldContext_Destination_purpose(ctx, field)
+	case "withheld":
+		return ec.fieldContext_Destination_withheld(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -3860,8 +4087,22 @@ func (ec *executionContext) childFields_ProfileConnection(ctx context.Context, f
 		return ec.fieldContext_ProfileConnection_edges(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ProfileConnection_pageInfo(ctx, field)
+	case "withheld":
+		return ec.fieldContext_ProfileConnection_withheld(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProfileConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ProfileConsent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ProfileConsent_profileId(ctx, field)
+	case "current":
+		return ec.fieldContext_ProfileConsent_current(ctx, field)
+	case "history":
+		return ec.fieldContext_ProfileConsent_history(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProfileConsent", field.Name)
 }
 
 func (ec *executionContext) childFields_ProfileEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3872,6 +4113,18 @@ func (ec *executionContext) childFields_ProfileEdge(ctx context.Context, field g
 		return ec.fieldContext_ProfileEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProfileEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PurposeConsent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "purpose":
+		return ec.fieldContext_PurposeConsent_purpose(ctx, field)
+	case "state":
+		return ec.fieldContext_PurposeConsent_state(ctx, field)
+	case "configured":
+		return ec.fieldContext_PurposeConsent_configured(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurposeConsent", field.Name)
 }
 
 func (ec *executionContext) childFields_ReviewConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4532,6 +4785,52 @@ func (ec *executionContext) field_Mutation_link_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recordConsent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "subject",
+		func(ctx context.Context, v any) (*IdentifierInput, error) {
+			return ec.unmarshalOIdentifierInput2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["subject"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (ConsentStatus, error) {
+			return ec.unmarshalNConsentStatus2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "expiresAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresAt"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_redeliver_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4727,6 +5026,28 @@ func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDestinationPurpose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg1
 	return args, nil
 }
 
@@ -5086,6 +5407,28 @@ func (ec *executionContext) field_Query_computedTraits_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_consent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "subject",
+		func(ctx context.Context, v any) (*IdentifierInput, error) {
+			return ec.unmarshalOIdentifierInput2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["subject"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_explainMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5393,6 +5736,14 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg2
 	return args, nil
 }
 
@@ -6530,6 +6881,245 @@ func (ec *executionContext) fieldContext_ComputedTraitValue_type(_ context.Conte
 	return graphql.NewScalarFieldContext("ComputedTraitValue", field, false, false, "String")
 }
 
+func (ec *executionContext) _ConsentRecord_id(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecord_subject(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *graph.Key) graphql.Marshaler {
+			return ec.marshalNIdentifierRef2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentifierRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentRecord_purpose(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecord_status(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ConsentStatus) graphql.Marshaler {
+			return ec.marshalNConsentStatus2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "ConsentStatus")
+}
+
+func (ec *executionContext) _ConsentRecord_time(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRecord_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRecord_source(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecord_recordedBy(ctx context.Context, field graphql.CollectedField, obj *ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_recordedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_recordedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentWithheld_reason(ctx context.Context, field graphql.CollectedField, obj *ConsentWithheld) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentWithheld_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentWithheld_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentWithheld", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentWithheld_count(ctx context.Context, field graphql.CollectedField, obj *ConsentWithheld) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentWithheld_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentWithheld_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentWithheld", field, false, false, "Int")
+}
+
 func (ec *executionContext) _DeadLetter_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7278,6 +7868,61 @@ func (ec *executionContext) fieldContext_Destination_deadLetters(ctx context.Con
 	if fc.Args, err = ec.field_Destination_deadLetters_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Destination_purpose(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Purpose(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
+func (ec *executionContext) _Destination_withheld(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_withheld(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Withheld(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+			return ec.marshalNConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_withheld(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentWithheld(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10558,6 +11203,94 @@ func (ec *executionContext) fieldContext_Mutation_undoSplit(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_recordConsent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordConsent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordConsent(ctx, fc.Args["profileId"].(*string), fc.Args["subject"].(*IdentifierInput), fc.Args["purpose"].(string), fc.Args["status"].(ConsentStatus), fc.Args["expiresAt"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ProfileConsent) graphql.Marshaler {
+			return ec.marshalNProfileConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileConsent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordConsent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileConsent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordConsent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationPurpose(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationPurpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationPurpose(ctx, fc.Args["destination"].(string), fc.Args["purpose"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationPurpose(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationPurpose_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createDestination(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12384,6 +13117,125 @@ func (ec *executionContext) fieldContext_ProfileConnection_pageInfo(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _ProfileConnection_withheld(ctx context.Context, field graphql.CollectedField, obj *ProfileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileConnection_withheld(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Withheld, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+			return ec.marshalOConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileConnection_withheld(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentWithheld(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProfileConsent_profileId(ctx context.Context, field graphql.CollectedField, obj *ProfileConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileConsent_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileConsent_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileConsent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProfileConsent_current(ctx context.Context, field graphql.CollectedField, obj *ProfileConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileConsent_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PurposeConsent) graphql.Marshaler {
+			return ec.marshalNPurposeConsent2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPurposeConsentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileConsent_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileConsent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurposeConsent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProfileConsent_history(ctx context.Context, field graphql.CollectedField, obj *ProfileConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileConsent_history(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.History, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ConsentRecord) graphql.Marshaler {
+			return ec.marshalNConsentRecord2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileConsent_history(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileConsent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProfileEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ProfileEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12437,6 +13289,75 @@ func (ec *executionContext) fieldContext_ProfileEdge_node(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PurposeConsent_purpose(ctx context.Context, field graphql.CollectedField, obj *PurposeConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurposeConsent_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurposeConsent_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurposeConsent", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurposeConsent_state(ctx context.Context, field graphql.CollectedField, obj *PurposeConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurposeConsent_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ConsentState) graphql.Marshaler {
+			return ec.marshalNConsentState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurposeConsent_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurposeConsent", field, false, false, "ConsentState")
+}
+
+func (ec *executionContext) _PurposeConsent_configured(ctx context.Context, field graphql.CollectedField, obj *PurposeConsent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurposeConsent_configured(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Configured, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurposeConsent_configured(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurposeConsent", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Query_profile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -12653,6 +13574,50 @@ func (ec *executionContext) fieldContext_Query_identifier(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_identifier_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_consent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_consent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Consent(ctx, fc.Args["profileId"].(*string), fc.Args["subject"].(*IdentifierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ProfileConsent) graphql.Marshaler {
+			return ec.marshalOProfileConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileConsent(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_consent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileConsent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_consent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13912,7 +14877,7 @@ func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["purpose"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ProfileConnection) graphql.Marshaler {
@@ -16501,6 +17466,112 @@ func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var consentRecordImplementors = []string{"ConsentRecord"}
+
+func (ec *executionContext) _ConsentRecord(ctx context.Context, sel ast.SelectionSet, obj *ConsentRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRecord")
+		case "id":
+			out.Values[i] = ec._ConsentRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._ConsentRecord_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._ConsentRecord_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ConsentRecord_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "time":
+			out.Values[i] = ec._ConsentRecord_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConsentRecord_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._ConsentRecord_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordedBy":
+			out.Values[i] = ec._ConsentRecord_recordedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentWithheldImplementors = []string{"ConsentWithheld"}
+
+func (ec *executionContext) _ConsentWithheld(ctx context.Context, sel ast.SelectionSet, obj *ConsentWithheld) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentWithheldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentWithheld")
+		case "reason":
+			out.Values[i] = ec._ConsentWithheld_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ConsentWithheld_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deadLetterImplementors = []string{"DeadLetter"}
 
 func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSet, obj *destinations.DeadLetter) graphql.Marshaler {
@@ -16794,6 +17865,18 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_deadLetters(ctx, field, obj)
+				})
+		case "purpose":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_purpose(ctx, field, obj)
+				})
+		case "withheld":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_withheld(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18069,6 +19152,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "recordConsent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordConsent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationPurpose":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationPurpose(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createDestination":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createDestination(ctx, field)
@@ -18595,6 +19692,54 @@ func (ec *executionContext) _ProfileConnection(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "withheld":
+			out.Values[i] = ec._ProfileConnection_withheld(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var profileConsentImplementors = []string{"ProfileConsent"}
+
+func (ec *executionContext) _ProfileConsent(ctx context.Context, sel ast.SelectionSet, obj *ProfileConsent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, profileConsentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProfileConsent")
+		case "profileId":
+			out.Values[i] = ec._ProfileConsent_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._ProfileConsent_current(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "history":
+			out.Values[i] = ec._ProfileConsent_history(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18630,6 +19775,49 @@ func (ec *executionContext) _ProfileEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._ProfileEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var purposeConsentImplementors = []string{"PurposeConsent"}
+
+func (ec *executionContext) _PurposeConsent(ctx context.Context, sel ast.SelectionSet, obj *PurposeConsent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purposeConsentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurposeConsent")
+		case "purpose":
+			out.Values[i] = ec._PurposeConsent_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._PurposeConsent_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "configured":
+			out.Values[i] = ec._PurposeConsent_configured(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18698,6 +19886,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identifier(ctx, field)
+				})
+		case "consent":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_consent(ctx, field)
 				})
 		case "destinations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -19984,6 +21178,74 @@ func (ec *executionContext) marshalNComputedTraitValue2ᚖgithubᚗcomᚋidgraph
 	return ec._ComputedTraitValue(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConsentRecord2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*ConsentRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentRecord2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentRecord2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentRecord(ctx context.Context, sel ast.SelectionSet, v *ConsentRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentRecord!")
+		return graphql.Null
+	}
+	return ec._ConsentRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNConsentState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentState(ctx context.Context, v any) (ConsentState, error) {
+	var res ConsentState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConsentState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentState(ctx context.Context, sel ast.SelectionSet, v ConsentState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNConsentStatus2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentStatus(ctx context.Context, v any) (ConsentStatus, error) {
+	var res ConsentStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConsentStatus2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentStatus(ctx context.Context, sel ast.SelectionSet, v ConsentStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx context.Context, sel ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentWithheld2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheld(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentWithheld2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheld(ctx context.Context, sel ast.SelectionSet, v *ConsentWithheld) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentWithheld!")
+		return graphql.Null
+	}
+	return ec._ConsentWithheld(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeadLetter2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeadLetterᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.DeadLetter) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -20597,6 +21859,14 @@ func (ec *executionContext) marshalNProfileConnection2ᚖgithubᚗcomᚋidgraph�
 	return ec._ProfileConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNProfileConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileConsent(ctx context.Context, sel ast.SelectionSet, v *ProfileConsent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProfileConsent!")
+		return graphql.Null
+	}
+	return ec._ProfileConsent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNProfileEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*ProfileEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -20619,6 +21889,30 @@ func (ec *executionContext) marshalNProfileEdge2ᚖgithubᚗcomᚋidgraphᚋidgr
 		return graphql.Null
 	}
 	return ec._ProfileEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPurposeConsent2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPurposeConsentᚄ(ctx context.Context, sel ast.SelectionSet, v []*PurposeConsent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPurposeConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPurposeConsent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPurposeConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPurposeConsent(ctx context.Context, sel ast.SelectionSet, v *PurposeConsent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PurposeConsent!")
+		return graphql.Null
+	}
+	return ec._PurposeConsent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReviewConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐReviewConnection(ctx context.Context, sel ast.SelectionSet, v *ReviewConnection) graphql.Marshaler {
@@ -21032,6 +22326,25 @@ func (ec *executionContext) marshalOComputedTrait2ᚖgithubᚗcomᚋidgraphᚋid
 	return ec._ComputedTrait(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOConsentWithheld2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheldᚄ(ctx context.Context, sel ast.SelectionSet, v []*ConsentWithheld) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentWithheld2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐConsentWithheld(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalODefinitionKind2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionKind(ctx context.Context, v any) (*DefinitionKind, error) {
 	if v == nil {
 		return nil, nil
@@ -21109,6 +22422,14 @@ func (ec *executionContext) marshalOIdentifier2ᚖgithubᚗcomᚋidgraphᚋidgra
 	return ec._Identifier(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOIdentifierInput2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierInput(ctx context.Context, v any) (*IdentifierInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputIdentifierInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOIdentifierRef2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*graph.Key) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -21174,6 +22495,13 @@ func (ec *executionContext) marshalOProfile2ᚖgithubᚗcomᚋidgraphᚋidgraph�
 		return graphql.Null
 	}
 	return ec._Profile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProfileConsent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileConsent(ctx context.Context, sel ast.SelectionSet, v *ProfileConsent) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProfileConsent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOProfileFilter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfileFilter(ctx context.Context, v any) (*ProfileFilter, error) {

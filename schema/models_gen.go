@@ -75,6 +75,27 @@ type ComputedTraitValue struct {
 	Type string `json:"type"`
 }
 
+// One recorded choice, attached to one identifier.
+type ConsentRecord struct {
+	ID        string        `json:"id"`
+	Subject   *graph.Key    `json:"subject"`
+	Purpose   string        `json:"purpose"`
+	Status    ConsentStatus `json:"status"`
+	Time      time.Time     `json:"time"`
+	ExpiresAt *time.Time    `json:"expiresAt,omitempty"`
+	// segment, rudderstack (with the write key's source), or api.
+	Source string `json:"source"`
+	// The public id of the key that recorded an explicit choice.
+	RecordedBy *string `json:"recordedBy,omitempty"`
+}
+
+// How many records a purpose withheld, for one reason.
+type ConsentWithheld struct {
+	// not_granted, denied, expired or conflict.
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
 // validateDefinition's answer.
 type DefinitionCheck struct {
 	Valid bool `json:"valid"`
@@ -243,6 +264,17 @@ type ProfileConnection struct {
 	Edges []*ProfileEdge `json:"edges"`
 	// Whether more follow, and the cursor to ask for them.
 	PageInfo *PageInfo `json:"pageInfo"`
+	// With a purpose: the members of this page withheld for want of consent, by reason.
+	Withheld []*ConsentWithheld `json:"withheld,omitempty"`
+}
+
+// A profile's consent.
+type ProfileConsent struct {
+	ProfileID string `json:"profileId"`
+	// The state of every configured purpose and of every purpose a record names, by purpose.
+	Current []*PurposeConsent `json:"current"`
+	// Every record of the profile's identifiers, oldest first.
+	History []*ConsentRecord `json:"history"`
 }
 
 // A profile and its cursor.
@@ -261,6 +293,14 @@ type ProfileFilter struct {
 	UpdatedSince *time.Time `json:"updatedSince,omitempty"`
 	// Only the members of this segment (the server runs with --segments).
 	Segment *string `json:"segment,omitempty"`
+}
+
+// One purpose's state.
+type PurposeConsent struct {
+	Purpose string       `json:"purpose"`
+	State   ConsentState `json:"state"`
+	// Whether the purpose is configured (others are kept but never checked).
+	Configured bool `json:"configured"`
 }
 
 type Query struct {
@@ -443,6 +483,128 @@ func (e *ChangeKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e ChangeKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A purpose's state for a profile, derived from the records of the
+// identifiers it holds now. Only GRANTED lets data leave for the purpose.
+type ConsentState string
+
+const (
+	ConsentStateGranted ConsentState = "GRANTED"
+	ConsentStateDenied  ConsentState = "DENIED"
+	// The choice's expiry has passed.
+	ConsentStateExpired ConsentState = "EXPIRED"
+	// The profile's identifiers disagree (after a merge): not granted until a choice is recorded for the profile.
+	ConsentStateConflict ConsentState = "CONFLICT"
+	// No record: not granted.
+	ConsentStateMissing ConsentState = "MISSING"
+)
+
+var AllConsentState = []ConsentState{
+	ConsentStateGranted,
+	ConsentStateDenied,
+	ConsentStateExpired,
+	ConsentStateConflict,
+	ConsentStateMissing,
+}
+
+func (e ConsentState) IsValid() bool {
+	switch e {
+	case ConsentStateGranted, ConsentStateDenied, ConsentStateExpired, ConsentStateConflict, ConsentStateMissing:
+		return true
+	}
+	return false
+}
+
+func (e ConsentState) String() string {
+	return string(e)
+}
+
+func (e *ConsentState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ConsentState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ConsentState", str)
+	}
+	return nil
+}
+
+func (e ConsentState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ConsentState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ConsentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A consent choice's status (docs/security.md, Consent).
+type ConsentStatus string
+
+const (
+	ConsentStatusGranted ConsentStatus = "GRANTED"
+	ConsentStatusDenied  ConsentStatus = "DENIED"
+)
+
+var AllConsentStatus = []ConsentStatus{
+	ConsentStatusGranted,
+	ConsentStatusDenied,
+}
+
+func (e ConsentStatus) IsValid() bool {
+	switch e {
+	case ConsentStatusGranted, ConsentStatusDenied:
+		return true
+	}
+	return false
+}
+
+func (e ConsentStatus) String() string {
+	return string(e)
+}
+
+func (e *ConsentStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ConsentStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ConsentStatus", str)
+	}
+	return nil
+}
+
+func (e ConsentStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ConsentStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ConsentStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

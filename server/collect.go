@@ -262,6 +262,13 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, msgs []*collect.
 		return
 	}
 	s.recordIngest(res, len(rejected))
+	if err := s.recordMessageConsent(r.Context(), obs); err != nil {
+		// The messages are stored; a retry is de-duplicated and records
+		// the consent it carries.
+		s.log.Error("ingest", "err", err, "messages", len(obs))
+		writeError(w, err)
+		return
+	}
 	s.wakeSegments()
 	out := map[string]any{"success": true}
 	if len(rejected) > 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 )
 
@@ -22,6 +23,8 @@ var (
 		"1 while a destination is enabled, 0 once disabled (by an admin, or after a 410).", []string{"destination"}, nil)
 	destRetrying = prometheus.NewDesc("idgraph_destination_retry_attempts",
 		"Failed attempts of the change a destination is retrying (0: none).", []string{"destination"}, nil)
+	destWithheld = prometheus.NewDesc("idgraph_destination_consent_withheld_total",
+		"Entries a destination with a purpose did not send for want of consent, by reason.", []string{"destination", "reason"}, nil)
 )
 
 type destinationsCollector struct {
@@ -30,7 +33,7 @@ type destinationsCollector struct {
 }
 
 func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying} {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld} {
 		ch <- d
 	}
 }
@@ -61,5 +64,10 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(destDead, prometheus.CounterValue, float64(cur.DeadLettered), d.ID)
 		ch <- prometheus.MustNewConstMetric(destEnabled, prometheus.GaugeValue, enabled, d.ID)
 		ch <- prometheus.MustNewConstMetric(destRetrying, prometheus.GaugeValue, retrying, d.ID)
+		if d.Purpose != "" {
+			for _, reason := range consent.Reasons {
+				ch <- prometheus.MustNewConstMetric(destWithheld, prometheus.CounterValue, float64(cur.Withheld[reason]), d.ID, reason)
+			}
+		}
 	}
 }

@@ -14,9 +14,17 @@ type ExportedProfile struct {
 	Traits      map[string]any `json:"traits"`
 }
 
-// handleExportProfiles streams every live profile as one JSON line.
+// handleExportProfiles streams every live profile as one JSON line. With
+// ?purpose=P only profiles whose consent for P is granted now are sent;
+// the others are counted by reason in the Idgraph-Consent-Withheld
+// trailer and idgraph_consent_withheld_total.
 func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.authBearer(r, ruleOf(r.Context())); err != nil {
+		writeError(w, err)
+		return
+	}
+	gate, err := s.gate("export_profiles", r.URL.Query().Get("purpose"))
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -36,14 +44,25 @@ func (s *Server) handleExportProfiles(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("export profiles", "err", err)
 			panic(http.ErrAbortHandler)
 		}
-		if len(ps) == 0 {
-			return
-		}
 		if !started {
 			w.Header().Set("Content-Type", "application/x-ndjson")
+			declareWithheld(w, gate)
+			w.WriteHeader(http.StatusOK)
 			started = true
 		}
+		if len(ps) == 0 {
+			if gate != nil {
+				w.Header().Set(WithheldTrailer, gate.String())
+			}
+			return
+		}
 		for _, p := range ps {
+			if ok, err := gate.Allow(ctx, p); err != nil {
+				s.log.Error("export profiles", "err", err)
+				panic(http.ErrAbortHandler)
+			} else if !ok {
+				continue
+			}
 			ids, err := graph.ProfileIdentifiers(ctx, s.reader, p)
 			if err != nil {
 				s.log.Error("export profiles", "err", err)

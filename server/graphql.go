@@ -53,7 +53,9 @@ const (
 func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
 		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
-		Personalisation: s.cfg.Personalisation}
+		Personalisation: s.cfg.Personalisation,
+		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() }}
+
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {
@@ -71,7 +73,8 @@ func (s *Server) graphqlHandler() http.Handler {
 	}
 	cfg.Complexity.Profile.Audit = func(child int, first *int) int { return paged(child, first, 20) }
 	definitions := func(child int, first *int, _ *string) int { return paged(child, first, 20) }
-	cfg.Complexity.Query.Segments, cfg.Complexity.Query.ComputedTraits, cfg.Complexity.Segment.Members = definitions, definitions, definitions
+	cfg.Complexity.Query.Segments, cfg.Complexity.Query.ComputedTraits = definitions, definitions
+	cfg.Complexity.Segment.Members = func(child int, first *int, _ *string, _ *string) int { return paged(child, first, 20) }
 	cfg.Complexity.Query.PreviewSegment = func(child int, _ string, sample *int) int { return paged(child, sample, 10) }
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }

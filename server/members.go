@@ -84,6 +84,13 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// ?purpose=P: only members whose consent for P is granted now; the
+	// others are counted in the Idgraph-Consent-Withheld trailer.
+	gate, err := s.gate("segment_members_export", r.URL.Query().Get("purpose"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	ctx := r.Context()
 	store := s.cfg.Segments.Store()
 	if _, err := store.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: key}); err != nil {
@@ -108,10 +115,15 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/x-ndjson")
 		}
 		w.Header().Set("X-Idgraph-As-Of-Sequence", strconv.FormatUint(at, 10))
+		declareWithheld(w, gate)
 		out.begin()
 	}
 	at, err := segments.MembersAt(ctx, store, key, membersPage, func(at uint64, ids []string) error {
 		start(at)
+		ids, err := gate.Filter(ctx, ids)
+		if err != nil {
+			return err
+		}
 		rows, err := s.memberRows(ctx, ids, cols)
 		if err != nil {
 			return err
@@ -131,6 +143,9 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 	default:
 		start(at)
 		out.flush()
+		if gate != nil {
+			w.Header().Set(WithheldTrailer, gate.String())
+		}
 	}
 }
 

@@ -78,6 +78,9 @@ var routePolicies = func() map[string]auth.Policy {
 // root __typename runs nothing (gqlgen answers it inline): it has none.
 var graphqlPolicies = map[string]auth.Policy{
 	"Query.profile":                         readers,
+	"Query.consent":                         readers, // a profile's consent: what a reader needs before using its data
+	"Mutation.recordConsent":                stewards,
+	"Mutation.setDestinationPurpose":        admins, // as every destination mutation (docs/activation.md)
 	"Query.lookup":                          readers,
 	"Query.identifier":                      readers,
 	"Query.profiles":                        bulk,

@@ -26,6 +26,7 @@ import (
 
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
@@ -129,6 +130,10 @@ type Config struct {
 	// signed with it by the customer's backend (HS256) for a token at
 	// POST /v1/personalisation/exchange.
 	AssertionSecret []byte
+	// Purposes are the consent purposes and the mapping of consent
+	// manager ids to them (nil: consent.DefaultPurposes). Consent is kept
+	// when the store implements consent.Backend.
+	Purposes *consent.Purposes
 }
 
 // Server serves the HTTP API.
@@ -163,6 +168,8 @@ type Server struct {
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
+	// consent is the one consent check (nil: the store keeps no consent).
+	consent *consent.Checker
 }
 
 // New returns a server; Close stops its background work.
@@ -193,6 +200,10 @@ func New(cfg Config) *Server {
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
 	s.tokens = newTokens(cfg.TokenKey, s.keyring, s.now)
+	if cfg.Purposes == nil {
+		cfg.Purposes, _ = consent.NewPurposes(nil, nil) // the defaults are valid
+		s.cfg.Purposes = cfg.Purposes
+	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
 	if s.cfg.Rates == nil {
 		s.cfg.Rates = DefaultRates
@@ -201,6 +212,9 @@ func New(cfg Config) *Server {
 	failures := float64(cmp.Or(cfg.AuthFailures, DefaultAuthFailures))
 	s.authFailures = newBuckets(failures, failures/60, s.now)
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
+	if b, ok := cfg.Store.(consent.Backend); ok {
+		s.consent = &consent.Checker{Store: b.Consent(), Reader: s.reader, Purposes: cfg.Purposes}
+	}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "idgraph_profile_cache_hits_total", Help: "Profile cache hits."},
@@ -485,6 +499,11 @@ type metrics struct {
 	// rateLimited counts requests answered 429 by a key's rate limit
 	// ("key") or the failed-authentication throttle ("auth_failures").
 	rateLimited *prometheus.CounterVec
+	// withheld counts records withheld for want of consent, by path,
+	// purpose and reason.
+	withheld *prometheus.CounterVec
+	// consentRecorded counts consent records stored, by source kind.
+	consentRecorded *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -513,9 +532,13 @@ func newMetrics() *metrics {
 			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_rate_limited_total",
 			Help: "Requests answered 429 by a key's rate limit (key) or the failed-authentication throttle (auth_failures)."}, []string{"reason"}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_consent_withheld_total",
+			Help: "Records withheld from an export path for want of consent, by path, purpose and reason."}, []string{"path", "purpose", "reason"}),
+		consentRecorded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_consent_records_total",
+			Help: "Consent records stored, by source (segment, rudderstack, api)."}, []string{"source"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited, m.rateLimited,
+		m.costlyRefusals, m.refusalLimited, m.rateLimited, m.withheld, m.consentRecorded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

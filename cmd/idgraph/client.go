@@ -63,10 +63,15 @@ func runImport(ctx context.Context, args []string) error {
 func runExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export profiles", flag.ContinueOnError)
 	srv, key := serverFlags(fs, "read")
+	purpose := fs.String("purpose", "", "export only profiles whose consent for this purpose is granted now; the withheld are counted on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return client.New(*srv, *key).ExportProfiles(ctx, os.Stdout)
+	withheld, err := client.New(*srv, *key).ExportProfilesFor(ctx, os.Stdout, *purpose)
+	if err == nil && *purpose != "" {
+		fmt.Fprintf(os.Stderr, "withheld for %s: %s\n", *purpose, withheld)
+	}
+	return err
 }
 
 func runLoadgen(ctx context.Context, args []string) error {

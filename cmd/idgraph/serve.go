@@ -19,6 +19,7 @@ import (
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
@@ -71,6 +72,8 @@ func serve(ctx context.Context, args []string) error {
 	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
 	destTimeout := fs.Duration("destinations-timeout", envDuration("IDGRAPH_DESTINATIONS_TIMEOUT", 10*time.Second), "time limit of one webhook delivery attempt")
+	purposes := fs.String("purposes", env("IDGRAPH_PURPOSES", ""), "comma-separated consent purposes that exports, segment members and destinations can be asked for (default advertising,analytics,marketing,personalisation; docs/security.md, Consent)")
+	consentIDs := fs.String("consent-ids", env("IDGRAPH_CONSENT_IDS", ""), "comma-separated id=purpose pairs mapping a consent manager's ids or Segment categories to purposes, e.g. C0002=analytics,C0004=advertising (unmapped ids are kept under their own lower-cased name)")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +97,14 @@ func serve(ctx context.Context, args []string) error {
 	}
 	if n := len(*assertionSecret); n > 0 && n < 32 {
 		return fmt.Errorf("serve: --personalisation-assertion-secret: %d characters, want at least 32", n)
+	}
+	ids, err := consent.ParseMapping(*consentIDs)
+	if err != nil {
+		return fmt.Errorf("serve: --consent-ids: %w", err)
+	}
+	purposeCfg, err := consent.NewPurposes(splitList(*purposes), ids)
+	if err != nil {
+		return fmt.Errorf("serve: --purposes: %w", err)
 	}
 	log := newLogger(os.Stderr)
 
@@ -181,7 +192,7 @@ func serve(ctx context.Context, args []string) error {
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
-		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout); err != nil {
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, purposeCfg); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		stitcher.RecordDataChanges = true
@@ -198,7 +209,8 @@ func serve(ctx context.Context, args []string) error {
 		MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
 		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1),
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
-		Personalisation: pers, AssertionSecret: []byte(*assertionSecret)})
+		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
+		Purposes: purposeCfg})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -304,7 +316,7 @@ func envBool(name string, def bool) bool {
 // openDestinations makes the webhook destinations manager over the
 // store's segments: signing secrets are sealed with a key derived from
 // the pepper.
-func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout time.Duration) (*destinations.Manager, error) {
+func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout time.Duration, purposes *consent.Purposes) (*destinations.Manager, error) {
 	b, ok := store.(destinations.Backend)
 	seg, ok2 := store.(segments.Backend)
 	if !ok || !ok2 {
@@ -323,9 +335,14 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 		waits = append(waits, d)
 	}
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
-	return destinations.NewManager(destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
+	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits,
-		Log: log.With("component", "destinations")})
+		Log: log.With("component", "destinations")}
+	if cb, ok := store.(consent.Backend); ok {
+		chk := &consent.Checker{Store: cb.Consent(), Reader: store, Purposes: purposes}
+		o.Consent, o.Purposes = chk.CheckID, purposes
+	}
+	return destinations.NewManager(o)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
