@@ -22,9 +22,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 //go:embed all:assets
@@ -71,6 +74,27 @@ type session struct {
 	role    Role
 	csrf    string
 	expires time.Time
+	// undo is the merge this session's last approval made, which the
+	// review page offers to undo (through its preview).
+	undo string
+}
+
+// lastApproval is the merge the session's last approval made, if not undone.
+func (c *Console) lastApproval(r *http.Request) string {
+	s := sessionOf(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.undo
+}
+
+// forgetApproval drops the review page's undo offer once merge is undone.
+func (c *Console) forgetApproval(r *http.Request, merge string) {
+	s := sessionOf(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.undo == merge {
+		s.undo = ""
+	}
 }
 
 // New returns a console over the API.
@@ -244,12 +268,32 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect on the console.
+// safeNext keeps a post-sign-in redirect on the console: a relative path
+// under /console/ with no scheme, host, backslash, control character or
+// dot segment (so neither "//evil.example" nor "/console/../x" leaves it),
+// never the sign-in page itself, and with the query parameters that could
+// act or speak for the console (undo, confirm, notice) dropped: a link
+// signs a user in to a page, never into an action.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/console/search"
+	const home = "/console/search"
+	if len(next) > 2000 || strings.ContainsAny(next, "\\") || strings.IndexFunc(next, unicode.IsControl) >= 0 {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" ||
+		!strings.HasPrefix(u.Path, "/console/") || strings.HasPrefix(u.Path, "/console/login") || strings.HasPrefix(u.Path, "/console/logout") ||
+		strings.HasPrefix(next, "//") || path.Clean(u.Path) != strings.TrimSuffix(u.Path, "/") && path.Clean(u.Path) != u.Path {
+		return home
+	}
+	q := u.Query()
+	for _, p := range []string{"undo", "confirm", "notice", "csrf"} {
+		q.Del(p)
+	}
+	out := u.EscapedPath()
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
 }
 
 // gqlError is an error the API answered, with its code.
@@ -328,7 +372,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page 
 		d.Signed, d.Steward, d.Support, d.CSRF = true, s.role == RoleSteward, s.role == RoleSupport, s.csrf
 	}
 	if d.Notice == "" {
-		d.Notice = r.URL.Query().Get("notice")
+		d.Notice = noticeText(r.URL.Query())
 	}
 	t := c.pages[page]
 	var buf bytes.Buffer
