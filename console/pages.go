@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Operation is one GraphQL operation of the API that the console runs.
@@ -672,7 +673,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(w)
 		_ = cw.Write([]string{"id", "at", "actor", "action", "note", "cause", "profiles", "merge"})
 		for _, e := range entries {
-			_ = cw.Write([]string{e.ID, e.At, e.Actor, e.Action, e.Note, e.Cause, strings.Join(e.Profiles, " "), e.Merge})
+			_ = cw.Write(csvCells(e.ID, e.At, e.Actor, e.Action, e.Note, e.Cause, strings.Join(e.Profiles, " "), e.Merge))
 		}
 		cw.Flush()
 		return
@@ -688,4 +689,20 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "audit", nil, pageData{Title: "Audit", Data: map[string]any{
 		"Entries": entries, "Next": out.AuditLog.PageInfo.EndCursor, "More": out.AuditLog.PageInfo.HasNextPage,
 		"Profile": r.URL.Query().Get("profile"), "Action": r.URL.Query().Get("action"), "Actor": r.URL.Query().Get("actor")}})
+}
+
+// csvCells neutralises cells a spreadsheet would run as a formula (OWASP's
+// CSV injection advice): a value starting with = + - @, a tab, a carriage
+// return or any other control character gets a leading single quote, so
+// a note or message ID such as =HYPERLINK(…) opens as text. The quote is
+// visible in the export: the JSON Lines export keeps values as they are.
+func csvCells(values ...string) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = v
+		if r, _ := utf8.DecodeRuneInString(v); v != "" && (strings.ContainsRune("=+-@\t\r\uFF1D\uFF0B\uFF0D\uFF20", r) || unicode.IsControl(r)) {
+			out[i] = "'" + v
+		}
+	}
+	return out
 }

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"encoding/csv"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/idgraph/idgraph/internal/backends"
 )
@@ -92,6 +95,43 @@ func TestConsoleSignInNext(t *testing.T) {
 		resp, _ := b.do(http.MethodPost, "/console/login", b.loginForm(stewKey, next))
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
 			t.Errorf("next %q: %d → %q, want %q", next, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+}
+
+// The audit export's cells never start what a spreadsheet runs as a
+// formula: a steward's note of =HYPERLINK(…) opens as text.
+func TestAuditCSVNeutralisesFormulas(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	notes := []string{`=HYPERLINK("http://evil.example","x")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
+		"\t=1+1", "\r=1+1", "\x01=1", "\u00a0ok", "plain note", "a=1"}
+	f.send(t, "/v1/identify", `{"userId":"csv0","messageId":"m-csv0"}`)
+	for i, note := range notes {
+		u := "csv" + string(rune('a'+i))
+		f.send(t, "/v1/identify", `{"userId":"`+u+`","messageId":"m-`+u+`"}`)
+		f.act(t, `mutation($u: String!, $n: String) { link(a: {type: "user_id", value: "csv0"}, b: {type: "user_id", value: $u}, note: $n) { audit { id } } }`,
+			map[string]any{"u": u, "n": note})
+	}
+	st := newBrowser(t, f.url)
+	st.signIn(stewKey)
+	_, body := st.do(http.MethodGet, "/console/audit?format=csv", nil)
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not CSV: %v\n%s", err, body)
+	}
+	got := map[string]bool{}
+	for _, row := range rows {
+		for _, cell := range row {
+			if r, _ := utf8.DecodeRuneInString(cell); cell != "" && (strings.ContainsRune("=+-@\t\r", r) || unicode.IsControl(r)) {
+				t.Errorf("cell %q would run as a formula", cell)
+			}
+		}
+		got[row[4]] = true
+	}
+	for _, want := range []string{`'=HYPERLINK("http://evil.example","x")`, "'+1+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1:A2)",
+		"'\t=1+1", "'\r=1+1", "'\x01=1", "\u00a0ok", "plain note", "a=1"} {
+		if !got[want] {
+			t.Errorf("no note %q in the export (notes %v)", want, got)
 		}
 	}
 }
