@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/csv"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/server"
 )
 
 // A crafted link cannot act or speak for the console: `?undo=` offers no
@@ -132,6 +134,112 @@ func TestAuditCSVNeutralisesFormulas(t *testing.T) {
 		"'\t=1+1", "'\r=1+1", "'\x01=1", "\u00a0ok", "plain note", "a=1"} {
 		if !got[want] {
 			t.Errorf("no note %q in the export (notes %v)", want, got)
+		}
+	}
+}
+
+// Signing in needs the sign-in page's token, from the cookie that page
+// set: a form on another site cannot sign a victim in to the attacker's
+// session (login CSRF).
+func TestConsoleLoginCSRF(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble)
+	attacker := newBrowser(t, f.url)
+	stolen := attacker.loginForm(stewKey, "/console/review") // a valid token, of the attacker's browser
+	victim := newBrowser(t, f.url)
+	own := victim.loginForm(readKey, "/console/review") // the victim's browser has its own token
+	for name, form := range map[string]url.Values{
+		"no token":               {"key": {stewKey}},
+		"empty token":            {"key": {stewKey}, "csrf": {""}},
+		"the attacker's token":   stolen,
+		"a token of other bytes": {"key": {stewKey}, "csrf": {strings.Repeat("0", 64)}},
+	} {
+		resp, body := victim.do(http.MethodPost, "/console/login", form)
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(resp.Header.Get("Set-Cookie"), "idgraph_console=") ||
+			!strings.Contains(body, "security token") {
+			t.Errorf("%s: %d %q", name, resp.StatusCode, resp.Header.Get("Set-Cookie"))
+		}
+	}
+	// Without the cookie (a cross-site post sends none: SameSite=Strict) a right token is refused too.
+	if resp, _ := newBrowser(t, f.url).do(http.MethodPost, "/console/login", own); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a token without its cookie: %d", resp.StatusCode)
+	}
+	if resp, _ := victim.do(http.MethodPost, "/console/login", own); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the victim's own sign-in: %d", resp.StatusCode)
+	}
+}
+
+// The console's cookies are Secure when the browser is on HTTPS: by the
+// public URL, or by X-Forwarded-Proto from a trusted proxy only.
+func TestConsoleSecureCookies(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		publicURL string
+		proxies   []string
+		proto     []string
+		secure    bool
+	}{
+		{"plain HTTP", "", nil, nil, false},
+		{"header from anyone", "", nil, []string{"https"}, false},
+		{"https public URL", "https://idgraph.example.com", nil, nil, true},
+		{"http public URL", "http://idgraph.example.com", nil, []string{"https"}, false},
+		{"trusted proxy", "", []string{"127.0.0.0/8"}, []string{"https"}, true},
+		{"trusted proxy, IPv6 range too", "", []string{"::1/128", "127.0.0.1/32"}, []string{"HTTPS"}, true},
+		{"untrusted proxy", "", []string{"10.0.0.0/8"}, []string{"https"}, false},
+		{"trusted proxy saw http", "", []string{"127.0.0.0/8"}, []string{"https, http"}, false},
+		{"trusted proxy, two headers", "", []string{"127.0.0.0/8"}, []string{"http", "https"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixtureWith(t, backends.OpenPebble, func(cfg *server.Config) {
+				cfg.PublicURL = c.publicURL
+				for _, p := range c.proxies {
+					cfg.TrustedProxies = append(cfg.TrustedProxies, netip.MustParsePrefix(p))
+				}
+			})
+			send := func(method, cookie string, form url.Values) *http.Response {
+				req, _ := http.NewRequest(method, f.url+"/console/login", strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header["X-Forwarded-Proto"] = c.proto
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				resp, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				return resp
+			}
+			login := send(http.MethodGet, "", nil).Cookies()
+			if len(login) != 1 || login[0].Secure != c.secure || !login[0].HttpOnly {
+				t.Fatalf("sign-in cookie %+v, want Secure %v", login, c.secure)
+			}
+			resp := send(http.MethodPost, login[0].Name+"="+login[0].Value, url.Values{"key": {readKey}, "csrf": {login[0].Value}})
+			var session *http.Cookie
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "idgraph_console" {
+					session = ck
+				}
+			}
+			if resp.StatusCode != http.StatusSeeOther || session == nil || session.Secure != c.secure {
+				t.Fatalf("sign in: %d, session cookie %+v, want Secure %v", resp.StatusCode, session, c.secure)
+			}
+		})
+	}
+}
+
+// At the session cap the oldest session is signed out; the others stay.
+func TestConsoleSessionCap(t *testing.T) {
+	f := newFixtureWith(t, backends.OpenPebble, func(cfg *server.Config) { cfg.ConsoleSessions = 3 })
+	var bs []*browser
+	for range 5 {
+		b := newBrowser(t, f.url)
+		b.signIn(readKey)
+		bs = append(bs, b)
+	}
+	for i, b := range bs {
+		resp, _ := b.do(http.MethodGet, "/console/search", nil)
+		if signedIn := resp.StatusCode == http.StatusOK; signedIn != (i >= 2) {
+			t.Errorf("session %d: %d", i, resp.StatusCode)
 		}
 	}
 }

@@ -72,9 +72,16 @@ func (b *browser) signIn(key string) {
 	}
 }
 
-// loginForm is the sign-in form's fields for key, going to next.
+// loginForm is the sign-in form's fields for key, going to next, with the
+// token of the sign-in page (which sets its cookie).
 func (b *browser) loginForm(key, next string) url.Values {
-	return url.Values{"key": {key}, "next": {next}}
+	b.t.Helper()
+	_, page := b.do(http.MethodGet, "/console/login", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("the sign-in page has no token:\n%s", page)
+	}
+	return url.Values{"key": {key}, "next": {next}, "csrf": {m[1]}}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
@@ -93,7 +100,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("signed out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		for key, want := range map[string]string{writeKey: "write key cannot sign in", "nope": "not a valid"} {
-			resp, body := anon.do(http.MethodPost, "/console/login", url.Values{"key": {key}})
+			resp, body := anon.do(http.MethodPost, "/console/login", anon.loginForm(key, ""))
 			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, want) {
 				t.Errorf("sign in with %s: %d", key, resp.StatusCode)
 			}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -390,7 +389,8 @@ func TestConsoleWithKeys(t *testing.T) {
 	for _, role := range []auth.Role{auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin} {
 		newBrowser(t, kf.url).signIn(kf.create(t, role))
 	}
-	resp, body := newBrowser(t, kf.url).do("POST", "/console/login", url.Values{"key": {kf.create(t, auth.RoleWrite)}})
+	wb := newBrowser(t, kf.url)
+	resp, body := wb.do("POST", "/console/login", wb.loginForm(kf.create(t, auth.RoleWrite), ""))
 	if resp.StatusCode != 401 || !strings.Contains(body, "a write key cannot sign in") {
 		t.Fatalf("a write key signing in: %d", resp.StatusCode)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -100,6 +101,16 @@ type Config struct {
 	// Destinations, when set, delivers segment membership changes to
 	// webhooks: one worker per destination, woken after each ingest.
 	Destinations *destinations.Manager
+	// PublicURL is where clients reach idgraph (serve --public-url); an
+	// https one makes the console's cookies Secure behind a proxy that
+	// terminates TLS.
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-Proto is believed
+	// (serve --trusted-proxies; none by default).
+	TrustedProxies []netip.Prefix
+	// ConsoleSessions caps the console's signed-in sessions (0:
+	// console.DefaultMaxSessions); the oldest is dropped at the cap.
+	ConsoleSessions int
 }
 
 // Server serves the HTTP API.
@@ -238,7 +249,8 @@ func (s *Server) Handler() http.Handler {
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
 	}
-	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log})
+	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log,
+		PublicURL: s.cfg.PublicURL, TrustedProxies: s.cfg.TrustedProxies, MaxSessions: s.cfg.ConsoleSessions})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a build bug that tests catch
 	}

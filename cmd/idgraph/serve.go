@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
@@ -62,6 +64,9 @@ func serve(ctx context.Context, args []string) error {
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
 	destTimeout := fs.Duration("destinations-timeout", envDuration("IDGRAPH_DESTINATIONS_TIMEOUT", 10*time.Second), "time limit of one webhook delivery attempt")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
+	publicURL := fs.String("public-url", env("IDGRAPH_PUBLIC_URL", ""), "the address clients reach idgraph at, e.g. https://idgraph.example.com: an https one makes the console's cookies Secure behind a proxy that terminates TLS")
+	trustedProxies := fs.String("trusted-proxies", env("IDGRAPH_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-Proto is believed (none by default: anyone can send the header)")
+	consoleSessions := fs.Int("console-sessions", envInt("IDGRAPH_CONSOLE_SESSIONS", console.DefaultMaxSessions), "most console sessions kept in memory; at the cap the oldest is signed out")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +76,13 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: --personal-keys: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := checkPublicURL(*publicURL); err != nil {
+		return fmt.Errorf("serve: --public-url: %w", err)
+	}
+	proxies, err := parseProxies(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("serve: --trusted-proxies: %w", err)
+	}
 
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = *hubLimit
@@ -170,7 +182,8 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
+		PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -305,4 +318,33 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// checkPublicURL accepts an empty value or an absolute http(s) URL.
+func checkPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+// parseProxies reads a comma-separated list of addresses and CIDR ranges.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range splitList(s) {
+		if a, err := netip.ParseAddr(p); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8", p)
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
 }
