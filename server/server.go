@@ -108,6 +108,9 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-Proto is believed
 	// (serve --trusted-proxies; none by default).
 	TrustedProxies []netip.Prefix
+	// Timeouts bound the HTTP server's connections (HTTPServer); zero
+	// fields take DefaultTimeouts'.
+	Timeouts Timeouts
 	// ConsoleSessions caps the console's signed-in sessions (0:
 	// console.DefaultMaxSessions); the oldest is dropped at the cap.
 	ConsoleSessions int
@@ -146,6 +149,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Timeouts = cfg.Timeouts.orDefaults()
 	if cfg.Broker == nil {
 		cfg.Broker = graph.NewBroker()
 	}
@@ -244,7 +248,7 @@ func (s *Server) Handler() http.Handler {
 	s.collectRoute(mux, "/v1/m", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
-	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
+	s.route(mux, "GET /v1/export/profiles", s.streaming(s.handleExportProfiles))
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
@@ -255,7 +259,7 @@ func (s *Server) Handler() http.Handler {
 		panic(err) // the templates are embedded: a parse error is a build bug that tests catch
 	}
 	consoleHandler := cons.Handler()
-	s.route(mux, "/console/", consoleHandler.ServeHTTP)
+	s.route(mux, "/console/", s.streaming(consoleHandler.ServeHTTP)) // its audit export
 	s.route(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]any{"ok": true}) })
 	s.route(mux, "GET /readyz", s.handleReady)
 	s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)

@@ -66,6 +66,7 @@ func serve(ctx context.Context, args []string) error {
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
 	publicURL := fs.String("public-url", env("IDGRAPH_PUBLIC_URL", ""), "the address clients reach idgraph at, e.g. https://idgraph.example.com: an https one makes the console's cookies Secure behind a proxy that terminates TLS")
 	trustedProxies := fs.String("trusted-proxies", env("IDGRAPH_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-Proto is believed (none by default: anyone can send the header)")
+	writeTimeout := fs.Duration("write-timeout", envDuration("IDGRAPH_WRITE_TIMEOUT", server.DefaultTimeouts.Write), "longest time to write an answer to a client that stops reading (streamed exports get it afresh for each write; subscriptions are exempt)")
 	consoleSessions := fs.Int("console-sessions", envInt("IDGRAPH_CONSOLE_SESSIONS", console.DefaultMaxSessions), "most console sessions kept in memory; at the cap the oldest is signed out")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -183,7 +184,8 @@ func serve(ctx context.Context, args []string) error {
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
 		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
-		PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions})
+		PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
+		Timeouts: server.Timeouts{Write: *writeTimeout}})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -196,7 +198,7 @@ func serve(ctx context.Context, args []string) error {
 		}()
 		defer func() { stopFollowing(); <-followed }()
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	hs := srv.HTTPServer()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

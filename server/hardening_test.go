@@ -1,0 +1,172 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	coderws "github.com/coder/websocket"
+
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/server"
+)
+
+// A GraphQL body that does not decode is refused without its text
+// reaching the server's log (slog, and the standard logger gqlgen's
+// transports write to) or the answer: bodies carry keys and personal data.
+func TestGraphQLDecodeErrorsLogNoBody(t *testing.T) {
+	var logs syncBuffer
+	prev := log.Writer()
+	log.SetOutput(&logs)
+	t.Cleanup(func() { log.SetOutput(prev) })
+	f := newFixtureWith(t, backends.OpenPebble, func(cfg *server.Config) {
+		cfg.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	const marker = "ann.secret.marker@example.com"
+	bodies := []string{
+		`{"query":"{ lookup(type: \"email\", value: \"` + marker + `\") { id } }"`,
+		`{"query":"{ __typename }","variables":"` + marker + `"}`,
+		`{"query":{"q":"` + marker + `"}}`,
+		marker + ` {"query":"{ __typename }"}`,
+		`{"query":"{ __typename }","extensions":["` + marker + `"]}`,
+		`{"query":"{ __typename }","operationName":7,"x":"` + marker + `"}`,
+		"{\"query\":\"" + marker + "\x00\"}",
+	}
+	for _, b := range bodies {
+		r := f.gqlBody(t, readKey, b)
+		if len(r.Errors) == 0 || strings.Contains(r.Errors[0].Message, marker) {
+			t.Errorf("body %q: answered %+v", b, r.Errors)
+		}
+	}
+	for _, ct := range []string{"application/graphql", "text/plain", "multipart/mixed; boundary=x", "application/x-www-form-urlencoded"} {
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/graphql", strings.NewReader(bodies[0]))
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+readKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/graphql?query="+url.QueryEscape("{ __typename }")+"&variables="+url.QueryEscape(`{"a":"`+marker), nil)
+	req.Header.Set("Authorization", "Bearer "+readKey)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if strings.Contains(logs.String(), marker) || strings.Contains(logs.String(), "ann.secret") {
+		t.Errorf("a request body reached the log:\n%s", logs.String())
+	}
+}
+
+// A subscription outlives the server's write and read timeouts (its
+// connection is exempt once upgraded), and a streamed export goes on past
+// the write timeout while its client reads.
+func TestStreamsOutliveTimeouts(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	f := newFixtureWith(t, backends.OpenPebble, func(cfg *server.Config) {
+		cfg.Timeouts = server.Timeouts{Write: timeout, Read: timeout}
+	})
+	f.send(t, "/v1/identify", `{"userId":"slow-1","messageId":"t1"}`)
+	id := get(f.must(t, `{lookup(type:"user_id", value:"slow-1"){id}}`, nil), "lookup.id").(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := coderws.Dial(ctx, "ws"+strings.TrimPrefix(f.url, "http")+"/graphql", &coderws.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	write := func(v any) {
+		data, _ := json.Marshal(v)
+		if err := c.Write(ctx, coderws.MessageText, data); err != nil {
+			t.Fatalf("write after %v: %v", timeout, err)
+		}
+	}
+	read := func() map[string]any {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(data, &m)
+		return m
+	}
+	write(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + readKey}})
+	if m := read(); m["type"] != "connection_ack" {
+		t.Fatalf("connection_init answered %v", m)
+	}
+	time.Sleep(3 * timeout) // past both timeouts, counted from the upgrade request
+	write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($id: ID!) { profileChanged(id: $id) { profileId kind } }`, "variables": map[string]any{"id": id}}})
+	time.Sleep(3 * timeout)
+	f.send(t, "/v1/track", `{"userId":"slow-1","event":"Late","messageId":"t2"}`)
+	for {
+		m := read()
+		if m["type"] == "next" {
+			if get(m, "payload.data.profileChanged.profileId") != id {
+				t.Errorf("event %v", m)
+			}
+			break
+		}
+		if m["type"] == "error" || m["type"] == "complete" {
+			t.Fatalf("subscription ended: %v", m)
+		}
+	}
+
+	// The export: a client that keeps reading, pausing less than the
+	// write timeout each time, gets every line though the whole takes
+	// longer than it; one that stops reading for longer is cut off. Enough
+	// profiles that the answer does not fit in the sockets' buffers.
+	var batch strings.Builder
+	const n = 3000
+	pad := strings.Repeat("x", 4000)
+	for i := range n {
+		if i%100 == 0 {
+			if batch.Len() > 0 {
+				f.send(t, "/v1/batch", `{"batch":[`+strings.TrimSuffix(batch.String(), ",")+`]}`)
+			}
+			batch.Reset()
+		}
+		fmt.Fprintf(&batch, `{"type":"identify","userId":"exp-%d","traits":{"pad":"%s"},"messageId":"e%d"},`, i, pad, i)
+	}
+	f.send(t, "/v1/batch", `{"batch":[`+strings.TrimSuffix(batch.String(), ",")+`]}`)
+	export := func(pause func(line int)) int {
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/v1/export/profiles", nil)
+		req.Header.Set("Authorization", "Bearer "+readKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		lines := 0
+		for {
+			if _, err := br.ReadString('\n'); err != nil {
+				return lines
+			}
+			lines++
+			pause(lines)
+		}
+	}
+	steady := export(func(line int) {
+		if line%300 == 0 {
+			time.Sleep(timeout / 3) // ten pauses: the export lasts over three timeouts
+		}
+	})
+	if steady != n+1 { // and slow-1
+		t.Errorf("a steady reader's export stopped after %d of %d lines", steady, n+1)
+	}
+	stalled := export(func(line int) {
+		if line == 1 {
+			time.Sleep(4 * timeout)
+		}
+	})
+	if stalled == n+1 {
+		t.Errorf("a client that stopped reading for %v got the whole export", 4*timeout)
+	}
+}
