@@ -170,3 +170,23 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 		t.Errorf("a client that stopped reading for %v got the whole export", 4*timeout)
 	}
 }
+
+// The GraphiQL page the server serves (dev mode) keeps pasted headers, an
+// API key among them, out of the browser's localStorage.
+func TestGraphiQLKeepsHeadersOutOfStorage(t *testing.T) {
+	f := newFixtureWith(t, backends.OpenPebble, func(c *server.Config) { c.Dev = true })
+	code, _, page := f.do(t, "GET", "/graphql", map[string]string{"Accept": "text/html"}, nil)
+	if code != 200 || !strings.Contains(page, "GraphiQL") {
+		t.Fatalf("GraphiQL page: %d", code)
+	}
+	for _, want := range []string{"shouldPersistHeaders: false", "showPersistHeadersSettings: false", "graphiql:headers", "t.headers = null"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"shouldPersistHeaders: true", "PersistStateInURL", "onEditHeaders"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page holds %q", bad)
+		}
+	}
+}
