@@ -2,13 +2,17 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 	coderws "github.com/coder/websocket"
 
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -188,5 +193,42 @@ func TestGraphiQLKeepsHeadersOutOfStorage(t *testing.T) {
 		if strings.Contains(page, bad) {
 			t.Errorf("the page holds %q", bad)
 		}
+	}
+}
+
+// Retiring the legacy keys removes them from the embedded store's files:
+// older versions stored them in plain text, and a blanked setting stays in
+// the write-ahead log and tables until they are rewritten.
+func TestRetiredLegacyKeysLeaveTheDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const stored = "sk_stored_in_plain_3e8a1f"
+	store, err := pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.InitSetting(ctx, "steward_key", stored); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := server.LoadKeys(ctx, store, "", "", "", true); err != nil || !keys.Empty() {
+		t.Fatalf("retire: %+v, %v", keys, err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		files++
+		if bytes.Contains(data, []byte(stored)) {
+			t.Errorf("%s still holds the retired key", path)
+		}
+		return err
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("scan: %d files, %v", files, err)
 	}
 }
