@@ -1,38 +1,12 @@
 package pebble_test
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/idgraph/idgraph/internal/diskscan"
 	"github.com/idgraph/idgraph/pebble"
 )
-
-// scanFor reports the files under dir that hold b, and how many there are.
-func scanFor(t *testing.T, dir string, b []byte) (holding []string, files int) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		if bytes.Contains(data, b) {
-			holding = append(holding, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return holding, files
-}
 
 // TestScrubLeavesNoOldValue: a legacy key older versions stored in plain
 // text is, once blanked and scrubbed (serve --retire-legacy-keys), in no
@@ -49,7 +23,7 @@ func TestScrubLeavesNoOldValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if holding, _ := scanFor(t, dir, []byte(legacy)); len(holding) == 0 {
+	if holding, _, _ := diskscan.Holding(t, dir, []byte(legacy)); len(holding) == 0 {
 		t.Fatal("the control was not found: the scan does not see what is written")
 	}
 	s, err = pebble.Open(dir)
@@ -76,7 +50,7 @@ func TestScrubLeavesNoOldValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	holding, files := scanFor(t, dir, []byte(legacy))
+	holding, files, _ := diskscan.Holding(t, dir, []byte(legacy))
 	if len(holding) > 0 {
 		t.Errorf("after the scrub the retired key is still in %v", holding)
 	}

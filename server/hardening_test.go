@@ -2,24 +2,18 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io/fs"
 	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	coderws "github.com/coder/websocket"
-
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/internal/diskscan"
 	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/server"
 )
@@ -79,48 +73,12 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 	})
 	f.send(t, "/v1/identify", `{"userId":"slow-1","messageId":"t1"}`)
 	id := get(f.must(t, `{lookup(type:"user_id", value:"slow-1"){id}}`, nil), "lookup.id").(string)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, _, err := coderws.Dial(ctx, "ws"+strings.TrimPrefix(f.url, "http")+"/graphql", &coderws.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	write := func(v any) {
-		data, _ := json.Marshal(v)
-		if err := c.Write(ctx, coderws.MessageText, data); err != nil {
-			t.Fatalf("write after %v: %v", timeout, err)
-		}
-	}
-	read := func() map[string]any {
-		_, data, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(data, &m)
-		return m
-	}
-	write(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + readKey}})
-	if m := read(); m["type"] != "connection_ack" {
-		t.Fatalf("connection_init answered %v", m)
-	}
-	time.Sleep(3 * timeout) // past both timeouts, counted from the upgrade request
-	write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription($id: ID!) { profileChanged(id: $id) { profileId kind } }`, "variables": map[string]any{"id": id}}})
-	time.Sleep(3 * timeout)
-	f.send(t, "/v1/track", `{"userId":"slow-1","event":"Late","messageId":"t2"}`)
-	for {
-		m := read()
-		if m["type"] == "next" {
-			if get(m, "payload.data.profileChanged.profileId") != id {
-				t.Errorf("event %v", m)
-			}
-			break
-		}
-		if m["type"] == "error" || m["type"] == "complete" {
-			t.Fatalf("subscription ended: %v", m)
-		}
+	event := subscribeNext(t, f, readKey, `subscription($id: ID!) { profileChanged(id: $id) { profileId kind } }`, map[string]any{"id": id}, func() {
+		time.Sleep(3 * timeout) // past both timeouts, counted from the upgrade request
+		f.send(t, "/v1/track", `{"userId":"slow-1","event":"Late","messageId":"t2"}`)
+	})
+	if !strings.Contains(event, id) {
+		t.Errorf("event %s", event)
 	}
 
 	// The export: a client that keeps reading, pausing less than the
@@ -216,19 +174,8 @@ func TestRetiredLegacyKeysLeaveTheDisk(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := 0
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		files++
-		if bytes.Contains(data, []byte(stored)) {
-			t.Errorf("%s still holds the retired key", path)
-		}
-		return err
-	})
-	if err != nil || files == 0 {
-		t.Fatalf("scan: %d files, %v", files, err)
+	holding, files, _ := diskscan.Holding(t, dir, []byte(stored))
+	if len(holding) > 0 || files == 0 {
+		t.Errorf("%d files scanned; the retired key is still in %v", files, holding)
 	}
 }
