@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -23,7 +25,7 @@ const DefaultGrace = 24 * time.Hour
 const DefaultCacheTTL = 500 * time.Millisecond
 
 // Principal is who a key authenticated: the key's public id and its role.
-// Legacy keys (wk_/rk_/sk_) have the id "legacy-<role>".
+// Legacy keys (wk_/rk_/sk_) have no public id: see LegacyID.
 type Principal struct {
 	ID   string
 	Role Role
@@ -136,7 +138,7 @@ func (k *Keyring) legacyKey(s string) (Principal, bool) {
 	}{{RoleSteward, k.legacy.Steward}, {RoleRead, k.legacy.Read}, {RoleWrite, k.legacy.Write}} {
 		for _, want := range set.keys {
 			if subtle.ConstantTimeCompare([]byte(want), []byte(s)) == 1 && found.Role == "" {
-				found = Principal{ID: "legacy-" + string(set.role), Role: set.role}
+				found = Principal{ID: LegacyID(k.pepper, set.role, s), Role: set.role}
 			}
 		}
 	}
@@ -280,3 +282,22 @@ func (k *Keyring) List(ctx context.Context) ([]*Record, error) {
 
 // Now returns the keyring's clock reading.
 func (k *Keyring) Now() time.Time { return k.now() }
+
+// LegacyID names a legacy key (which has no public id) in audit entries:
+// "legacy-<role>-" and 12 hex digits (48 bits) of HMAC-SHA256 keyed with
+// the pepper over the key. An unsalted hash of the key (what older
+// versions recorded) let anyone holding the audit log test guesses of a
+// short key offline; this one cannot be computed without the pepper,
+// which lives outside the store. It is stable for as long as the pepper
+// is, so one key's entries stay together, and two keys of a role are told
+// apart. Without a pepper (a keyring of legacy keys only, as in tests) it
+// is "legacy-<role>", which says nothing about the key.
+func LegacyID(pepper []byte, role Role, key string) string {
+	if len(pepper) == 0 {
+		return "legacy-" + string(role)
+	}
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("idgraph legacy key id\x00")) // apart from Hash's HMACs of secrets
+	m.Write([]byte(key))
+	return "legacy-" + string(role) + "-" + hex.EncodeToString(m.Sum(nil)[:6])
+}

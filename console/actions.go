@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -118,8 +119,7 @@ func (c *Console) split(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	newID := out.Split.Profiles[len(out.Split.Profiles)-1].ID
-	http.Redirect(w, r, "/console/profiles/"+url.PathEscape(newID)+"?notice="+url.QueryEscape(
-		fmt.Sprintf("Split: %d identifiers moved here from %s (audit %s).", len(keys), id, out.Split.Audit.ID)), http.StatusSeeOther)
+	http.Redirect(w, r, noticeURL("/console/profiles/"+url.PathEscape(newID), "split", len(keys)), http.StatusSeeOther)
 }
 
 // link joins one of the profile's identifiers with another identifier.
@@ -168,7 +168,7 @@ func (c *Console) link(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, "Link", err)
 		return
 	}
-	http.Redirect(w, r, "/console/profiles/"+url.PathEscape(out.Link.Profiles[0].ID)+"?notice="+url.QueryEscape("Linked (audit "+out.Link.Audit.ID+")."), http.StatusSeeOther)
+	http.Redirect(w, r, noticeURL("/console/profiles/"+url.PathEscape(out.Link.Profiles[0].ID), "linked"), http.StatusSeeOther)
 }
 
 // undo undoes a merge (by its merge event) or a split (by its audit entry).
@@ -181,8 +181,8 @@ func (c *Console) undo(w http.ResponseWriter, r *http.Request) {
 	}
 	if !c.confirmed(r) {
 		lines := map[string][]string{
-			"merge": {"Profile " + r.PostFormValue("absorbed") + " comes back under its own ID with the identifiers it had, and those that joined through them since.",
-				"Profile " + r.PostFormValue("survivor") + " keeps its ID and everything else. The two are kept apart until a steward links them."},
+			"merge": {"Profile " + cmp.Or(r.PostFormValue("absorbed"), "the merge absorbed") + " comes back under its own ID with the identifiers it had, and those that joined through them since.",
+				"Profile " + cmp.Or(r.PostFormValue("survivor"), "it merged into") + " keeps its ID and everything else. The two are kept apart until a steward links them."},
 			"split": {"The identifiers the split moved go back, the edges it rejected get their status back, and the split's profile ID redirects to the original."},
 		}[kind]
 		result, err := c.dryRun(r, op, map[string]any{"id": target})
@@ -199,5 +199,8 @@ func (c *Console) undo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := out[op]
-	http.Redirect(w, r, "/console/profiles/"+url.PathEscape(res.Profiles[len(res.Profiles)-1].ID)+"?notice="+url.QueryEscape("Undone (audit "+res.Audit.ID+")."), http.StatusSeeOther)
+	if kind == "merge" {
+		c.forgetApproval(r, target)
+	}
+	http.Redirect(w, r, noticeURL("/console/profiles/"+url.PathEscape(res.Profiles[len(res.Profiles)-1].ID), "undone"), http.StatusSeeOther)
 }

@@ -22,9 +22,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 //go:embed all:assets
@@ -54,7 +58,21 @@ type Config struct {
 	Log       *slog.Logger
 	// SessionTTL bounds a session (default 8 hours).
 	SessionTTL time.Duration
+	// MaxSessions caps the sessions kept in memory (default
+	// DefaultMaxSessions): at the cap, expired sessions are dropped and
+	// then the oldest one, whose user signs in again.
+	MaxSessions int
+	// PublicURL is the address users reach the console at; when it is
+	// https, the cookies are Secure even though idgraph itself serves
+	// plain HTTP behind a proxy that terminates TLS.
+	PublicURL string
+	// TrustedProxies are the addresses whose X-Forwarded-Proto is
+	// believed (none by default: anyone can send the header).
+	TrustedProxies []netip.Prefix
 }
+
+// DefaultMaxSessions is the default cap on signed-in sessions.
+const DefaultMaxSessions = 10_000
 
 // Console serves the pages.
 type Console struct {
@@ -70,7 +88,29 @@ type session struct {
 	key     string
 	role    Role
 	csrf    string
+	created time.Time
 	expires time.Time
+	// undo is the merge this session's last approval made, which the
+	// review page offers to undo (through its preview).
+	undo string
+}
+
+// lastApproval is the merge the session's last approval made, if not undone.
+func (c *Console) lastApproval(r *http.Request) string {
+	s := sessionOf(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.undo
+}
+
+// forgetApproval drops the review page's undo offer once merge is undone.
+func (c *Console) forgetApproval(r *http.Request, merge string) {
+	s := sessionOf(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.undo == merge {
+		s.undo = ""
+	}
 }
 
 // New returns a console over the API.
@@ -80,6 +120,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	c := &Console{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*session{}}
 	names, err := fs.Glob(templates, "templates/*.html")
@@ -209,29 +252,109 @@ func sessionOf(r *http.Request) *session {
 	return s
 }
 
+// loginCookie carries the sign-in form's CSRF token (a double-submit
+// token): a page elsewhere cannot read it, so it cannot post the form
+// with a key of its own and sign the victim in to the attacker's session.
+const loginCookie = "idgraph_console_login"
+
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "login", nil, pageData{Title: "Sign in", Next: safeNext(r.URL.Query().Get("next"))})
+	c.render(w, r, http.StatusOK, "login", nil, pageData{Title: "Sign in", Next: safeNext(r.URL.Query().Get("next")), CSRF: c.loginToken(w, r)})
+}
+
+// loginToken returns the browser's sign-in token, setting a new one when
+// it has none.
+func (c *Console) loginToken(w http.ResponseWriter, r *http.Request) string {
+	if ck, err := r.Cookie(loginCookie); err == nil && len(ck.Value) == 64 {
+		return ck.Value
+	}
+	t := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: t, Path: "/console/login", HttpOnly: true, Secure: c.secure(r),
+		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	return t
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	key := strings.TrimSpace(r.PostFormValue("key"))
 	next := safeNext(r.PostFormValue("next"))
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || len(ck.Value) != 64 || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ck.Value)) != 1 {
+		c.render(w, r, http.StatusForbidden, "login", nil, pageData{Title: "Sign in", Next: next, CSRF: c.loginToken(w, r),
+			Error: "The sign-in form's security token is missing or stale: sign in from this page."})
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
 	role, err := c.cfg.Authorize(r.Context(), key)
 	if key == "" {
 		err = errors.New("paste a read, support, steward or admin key")
 	}
 	if err != nil {
-		c.render(w, r, http.StatusUnauthorized, "login", nil, pageData{Title: "Sign in", Error: err.Error(), Next: next})
+		c.render(w, r, http.StatusUnauthorized, "login", nil, pageData{Title: "Sign in", Error: err.Error(), Next: next, CSRF: ck.Value})
 		return
 	}
 	id := randomToken()
+	now := time.Now()
 	c.mu.Lock()
-	c.sessions[id] = &session{key: key, role: role, csrf: randomToken(), expires: time.Now().Add(c.cfg.SessionTTL)}
+	c.makeRoom(now)
+	c.sessions[id] = &session{key: key, role: role, csrf: randomToken(), created: now, expires: now.Add(c.cfg.SessionTTL)}
 	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/console/login", HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console/", HttpOnly: true, Secure: c.secure(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.cfg.SessionTTL.Seconds())})
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// makeRoom keeps the session store under its cap (c.mu held): at the cap
+// it drops the expired sessions, then the oldest ones.
+func (c *Console) makeRoom(now time.Time) {
+	if len(c.sessions) < c.cfg.MaxSessions {
+		return
+	}
+	for id, s := range c.sessions {
+		if now.After(s.expires) {
+			delete(c.sessions, id)
+		}
+	}
+	for len(c.sessions) >= c.cfg.MaxSessions {
+		oldest := ""
+		for id, s := range c.sessions {
+			if oldest == "" || s.created.Before(c.sessions[oldest].created) {
+				oldest = id
+			}
+		}
+		delete(c.sessions, oldest)
+	}
+}
+
+// secure says whether the browser reached the console over HTTPS, so its
+// cookies must be Secure: idgraph terminates TLS itself, the public URL is
+// https, or a trusted proxy says so in X-Forwarded-Proto (its last value,
+// the one the proxy nearest idgraph set).
+func (c *Console) secure(r *http.Request) bool {
+	if r.TLS != nil || strings.HasPrefix(strings.ToLower(c.cfg.PublicURL), "https://") {
+		return true
+	}
+	proto := r.Header.Values("X-Forwarded-Proto")
+	if len(proto) == 0 || !c.fromTrustedProxy(r) {
+		return false
+	}
+	last := proto[len(proto)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
+}
+
+func (c *Console) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range c.cfg.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
@@ -240,16 +363,36 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		delete(c.sessions, ck.Value)
 		c.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect on the console.
+// safeNext keeps a post-sign-in redirect on the console: a relative path
+// under /console/ with no scheme, host, backslash, control character or
+// dot segment (so neither "//evil.example" nor "/console/../x" leaves it),
+// never the sign-in page itself, and with the query parameters that could
+// act or speak for the console (undo, confirm, notice) dropped: a link
+// signs a user in to a page, never into an action.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/console/search"
+	const home = "/console/search"
+	if len(next) > 2000 || strings.ContainsAny(next, "\\") || strings.IndexFunc(next, unicode.IsControl) >= 0 {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" ||
+		!strings.HasPrefix(u.Path, "/console/") || strings.HasPrefix(u.Path, "/console/login") || strings.HasPrefix(u.Path, "/console/logout") ||
+		strings.HasPrefix(next, "//") || path.Clean(u.Path) != strings.TrimSuffix(u.Path, "/") && path.Clean(u.Path) != u.Path {
+		return home
+	}
+	q := u.Query()
+	for _, p := range []string{"undo", "confirm", "notice", "csrf"} {
+		q.Del(p)
+	}
+	out := u.EscapedPath()
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
 }
 
 // gqlError is an error the API answered, with its code.
@@ -328,7 +471,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, page 
 		d.Signed, d.Steward, d.Support, d.CSRF = true, s.role == RoleSteward, s.role == RoleSupport, s.csrf
 	}
 	if d.Notice == "" {
-		d.Notice = r.URL.Query().Get("notice")
+		d.Notice = noticeText(r.URL.Query())
 	}
 	t := c.pages[page]
 	var buf bytes.Buffer

@@ -106,7 +106,7 @@ func (c *Console) saveSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, s := range out {
-		http.Redirect(w, r, "/console/segments/"+url.PathEscape(s.Key)+"?notice="+url.QueryEscape("Saved version "+strconv.Itoa(s.Version)+": backfilling."), http.StatusSeeOther)
+		http.Redirect(w, r, noticeURL("/console/segments/"+url.PathEscape(s.Key), "saved", s.Version), http.StatusSeeOther)
 	}
 }
 

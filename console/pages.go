@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Operation is one GraphQL operation of the API that the console runs.
@@ -185,11 +186,11 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		}
 		err := c.query(r, Operations["lookup"], map[string]any{"type": typ, "value": value}, &out)
 		if err == nil && out.Identifier != nil {
-			notice := ""
+			to := "/console/profiles/" + url.PathEscape(out.Identifier.Profile.ID)
 			if out.Identifier.Value != value && !support {
-				notice = fmt.Sprintf("Found %s %s (you typed %q; %ss are normalised as lookup does).", typ, out.Identifier.Value, q, typ)
+				to = noticeURL(to, "normalised")
 			}
-			http.Redirect(w, r, "/console/profiles/"+url.PathEscape(out.Identifier.Profile.ID)+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 	}
@@ -543,7 +544,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "review", nil, pageData{Title: "Review queue", Data: map[string]any{
 		"Items": items, "Next": out.ReviewQueue.PageInfo.EndCursor, "More": out.ReviewQueue.PageInfo.HasNextPage,
 		"Reason": q.Get("reason"), "Source": q.Get("source"), "Type": q.Get("type"), "MinScore": q.Get("minScore"), "MaxScore": q.Get("maxScore"),
-		"NextURL": nextReviewURL(out.ReviewQueue.PageInfo.EndCursor, q), "Undo": q.Get("undo")}})
+		"NextURL": nextReviewURL(out.ReviewQueue.PageInfo.EndCursor, q), "Undo": c.lastApproval(r)}})
 }
 
 // decide approves or rejects one item; an item decided meanwhile by
@@ -559,21 +560,26 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 		ApproveMatch struct{ Audit struct{ Merge string } }
 	}
 	err := c.query(r, Operations[op], vars, &out)
-	notice := map[string]string{"approve": "Approved: the two profiles are merged.", "reject": "Rejected: the two profiles stay apart."}[op]
+	notice := map[string]string{"approve": "approved", "reject": "rejected"}[op]
 	var ge *gqlError
 	switch {
 	case err == nil:
 	case errors.As(err, &ge) && ge.Code == "CONFLICT":
-		notice = "Not done: " + ge.Message
+		notice = "conflict"
 	default:
 		c.fail(w, r, "Review queue", err)
 		return
 	}
-	next := "/console/review?notice=" + url.QueryEscape(notice)
+	// The review page offers to undo this approval: the merge it made is
+	// kept in the session, never taken from the URL, and the offer goes
+	// through the undo's preview like every other action.
 	if m := out.ApproveMatch.Audit.Merge; m != "" {
-		next += "&undo=" + url.QueryEscape(m)
+		s := sessionOf(r)
+		c.mu.Lock()
+		s.undo = m
+		c.mu.Unlock()
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, noticeURL("/console/review", notice), http.StatusSeeOther)
 }
 
 // decideMany approves or rejects the ticked items, each on its own; the
@@ -590,19 +596,19 @@ func (c *Console) decideMany(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, "Review queue", err)
 		return
 	}
-	done, failed := 0, []string{}
+	done, conflict, other := 0, 0, 0
 	for _, res := range out[map[string]string{"approveMany": "approveMatches", "rejectMany": "rejectMatches"}[op]] {
-		if res.Error == "" {
+		switch {
+		case res.Error == "":
 			done++
-		} else {
-			failed = append(failed, res.Error)
+		case res.Code == "CONFLICT" || res.Code == "NOT_FOUND":
+			conflict++
+		default:
+			other++
 		}
 	}
-	notice := fmt.Sprintf("%s %d of %d.", map[string]string{"approveMany": "Approved", "rejectMany": "Rejected"}[op], done, len(ids))
-	if len(failed) > 0 {
-		notice += " Not done: " + strings.Join(failed, "; ")
-	}
-	http.Redirect(w, r, "/console/review?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+	code := map[string]string{"approveMany": "approved-many", "rejectMany": "rejected-many"}[op]
+	http.Redirect(w, r, noticeURL("/console/review", code, done, len(ids), conflict, other), http.StatusSeeOther)
 }
 
 // maxExport bounds one audit export.
@@ -667,7 +673,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(w)
 		_ = cw.Write([]string{"id", "at", "actor", "action", "note", "cause", "profiles", "merge"})
 		for _, e := range entries {
-			_ = cw.Write([]string{e.ID, e.At, e.Actor, e.Action, e.Note, e.Cause, strings.Join(e.Profiles, " "), e.Merge})
+			_ = cw.Write(csvCells(e.ID, e.At, e.Actor, e.Action, e.Note, e.Cause, strings.Join(e.Profiles, " "), e.Merge))
 		}
 		cw.Flush()
 		return
@@ -683,4 +689,20 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "audit", nil, pageData{Title: "Audit", Data: map[string]any{
 		"Entries": entries, "Next": out.AuditLog.PageInfo.EndCursor, "More": out.AuditLog.PageInfo.HasNextPage,
 		"Profile": r.URL.Query().Get("profile"), "Action": r.URL.Query().Get("action"), "Actor": r.URL.Query().Get("actor")}})
+}
+
+// csvCells neutralises cells a spreadsheet would run as a formula (OWASP's
+// CSV injection advice): a value starting with = + - @, a tab, a carriage
+// return or any other control character gets a leading single quote, so
+// a note or message ID such as =HYPERLINK(…) opens as text. The quote is
+// visible in the export: the JSON Lines export keeps values as they are.
+func csvCells(values ...string) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = v
+		if r, _ := utf8.DecodeRuneInString(v); v != "" && (strings.ContainsRune("=+-@\t\r\uFF1D\uFF0B\uFF0D\uFF20", r) || unicode.IsControl(r)) {
+			out[i] = "'" + v
+		}
+	}
+	return out
 }

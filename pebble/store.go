@@ -10,6 +10,7 @@ package pebble
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -20,6 +21,9 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	json "github.com/segmentio/encoding/json"
@@ -54,6 +58,8 @@ var (
 // Store is the embedded backend.
 type Store struct {
 	db     *cpebble.DB
+	fs     vfs.FS // the database's file system, and its directory
+	dbDir  string
 	secret []byte
 	macs   sync.Pool // of HMAC hashes under secret, reset and reused
 	// records caches the raw values of identifiers, profiles and edges,
@@ -118,7 +124,7 @@ func open(dir, secret string, fs vfs.FS) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("pebble: open: %w", err)
 	}
-	s := &Store{db: db, records: records}
+	s := &Store{db: db, fs: cmp.Or[vfs.FS](fs, vfs.Default), dbDir: filepath.Join(dir, "graph"), records: records}
 	secret, err = s.InitSetting(context.Background(), "hmac_secret", secret)
 	if err != nil {
 		db.Close()
@@ -316,4 +322,71 @@ func jsonUnmarshal(data []byte, v any) error {
 		return fmt.Errorf("corrupt record: %w", err)
 	}
 	return nil
+}
+
+// Scrub rewrites the store so that values overwritten before it are gone
+// from its files, not only from its reads: the memtable is flushed (its
+// write-ahead log then becomes obsolete), every table is compacted (which
+// drops old versions), and the obsolete logs, which Pebble keeps to
+// recycle, are overwritten with zeros (a recycled log is reused from its
+// start, and its old tail was never cleared). serve --retire-legacy-keys
+// calls it after blanking the keys older versions stored in plain text.
+// It costs a full compaction: minutes on a large store.
+func (s *Store) Scrub(ctx context.Context) error {
+	s.mu.Lock() // no commit, so no log rotation, until done
+	defer s.mu.Unlock()
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("pebble: scrub: flush: %w", err)
+	}
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff, 0xff, 0xff, 0xff}, true); err != nil {
+		return fmt.Errorf("pebble: scrub: compact: %w", err)
+	}
+	names, err := s.fs.List(s.dbDir)
+	if err != nil {
+		return fmt.Errorf("pebble: scrub: %w", err)
+	}
+	type log struct {
+		num  uint64
+		name string
+	}
+	var logs []log
+	for _, n := range names {
+		if num, err := strconv.ParseUint(strings.TrimSuffix(n, ".log"), 10, 64); err == nil && strings.HasSuffix(n, ".log") {
+			logs = append(logs, log{num, n})
+		}
+	}
+	// The log in use is the newest (the flush made it); older ones are
+	// obsolete.
+	slices.SortFunc(logs, func(a, b log) int { return cmp.Compare(a.num, b.num) })
+	for _, l := range logs[:max(len(logs)-1, 0)] {
+		if err := s.zeroFile(s.fs.PathJoin(s.dbDir, l.name)); err != nil {
+			return fmt.Errorf("pebble: scrub: %w", err)
+		}
+	}
+	return nil
+}
+
+// zeroFile overwrites the file with zeros, keeping its size.
+func (s *Store) zeroFile(path string) error {
+	st, err := s.fs.Stat(path)
+	if err != nil {
+		return err
+	}
+	f, err := s.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 64<<10)
+	for off := int64(0); off < st.Size(); off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), st.Size()-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -116,10 +116,11 @@ func consoleInChromium(t *testing.T, f *fixture, chromium, node, dir string) {
 			{"signed-out redirect", "url", "/console/login"},
 			{"write key", "text", "write key cannot sign in"},
 			{"phone lookup", "h1", "Ann Lee"},
-			{"phone lookup", "notice", "14155550134"},
+			{"phone lookup", "notice", "normalised"},
 			{"keyboard approve", "notice", "Approved"},
 			{"keyboard approve", "focused", "H2"},
 			{"keyboard undo", "notice", "Undone"},
+			{"keyboard undo", "preview", "comes back under its own ID"},
 			{"audit", "first", "split"},
 		}
 		for _, c := range checks {

@@ -60,7 +60,7 @@ func (b *browser) follow(path string) (int, string) {
 
 func (b *browser) signIn(key string) {
 	b.t.Helper()
-	resp, body := b.do(http.MethodPost, "/console/login", url.Values{"key": {key}, "next": {"/console/review"}})
+	resp, body := b.do(http.MethodPost, "/console/login", b.loginForm(key, "/console/review"))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/review" {
 		b.t.Fatalf("sign in: %d %s", resp.StatusCode, body)
 	}
@@ -70,6 +70,18 @@ func (b *browser) signIn(key string) {
 			b.t.Errorf("session cookie %q lacks %s", c, want)
 		}
 	}
+}
+
+// loginForm is the sign-in form's fields for key, going to next, with the
+// token of the sign-in page (which sets its cookie).
+func (b *browser) loginForm(key, next string) url.Values {
+	b.t.Helper()
+	_, page := b.do(http.MethodGet, "/console/login", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("the sign-in page has no token:\n%s", page)
+	}
+	return url.Values{"key": {key}, "next": {next}, "csrf": {m[1]}}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
@@ -88,7 +100,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("signed out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		for key, want := range map[string]string{writeKey: "write key cannot sign in", "nope": "not a valid"} {
-			resp, body := anon.do(http.MethodPost, "/console/login", url.Values{"key": {key}})
+			resp, body := anon.do(http.MethodPost, "/console/login", anon.loginForm(key, ""))
 			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, want) {
 				t.Errorf("sign in with %s: %d", key, resp.StatusCode)
 			}
@@ -178,13 +190,13 @@ func TestConsole(t *testing.T) {
 			t.Errorf("decision without a CSRF token: %d", resp.StatusCode)
 		}
 		resp, _ = st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {scsrf}, "id": {id}, "decision": {"reject"}, "note": {"siblings"}})
-		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "Rejected") {
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "notice=rejected") {
 			t.Errorf("reject: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		// Someone else decided meanwhile: said so, nothing done twice.
 		resp, _ = st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {scsrf}, "id": {id}, "decision": {"approve"}})
-		if loc, _ := url.QueryUnescape(resp.Header.Get("Location")); !strings.Contains(loc, "already decided") {
-			t.Errorf("second decision: %s", loc)
+		if _, page := st.follow(resp.Header.Get("Location")); !strings.Contains(page, "Not done: the item was decided meanwhile") {
+			t.Errorf("second decision: %s", resp.Header.Get("Location"))
 		}
 		code, page = st.follow("/console/audit")
 		if code != 200 || !strings.Contains(page, "siblings") || !strings.Contains(page, "steward-key:") {
@@ -311,12 +323,8 @@ func TestConsoleBulkAndUndo(t *testing.T) {
 		}
 		csrf := csrfRE.FindStringSubmatch(page)[1]
 		resp, _ := st.do(http.MethodPost, "/console/review/decide", url.Values{"csrf": {csrf}, "id": {ids[0][1]}, "decision": {"approve"}})
-		loc := resp.Header.Get("Location")
-		if !strings.Contains(loc, "undo=merge_") {
-			t.Fatalf("approve redirect %s has no undo", loc)
-		}
-		_, page = st.follow(loc)
-		if !strings.Contains(page, "Undo that approval") {
+		_, page = st.follow(resp.Header.Get("Location"))
+		if !strings.Contains(page, "Undo your last approval") {
 			t.Fatal("no undo button after an approval")
 		}
 		undo := regexp.MustCompile(`name="target" value="(merge_[^"]+)"`).FindStringSubmatch(page)[1]
@@ -327,8 +335,8 @@ func TestConsoleBulkAndUndo(t *testing.T) {
 		}
 		// Bulk: the undone item is rejected now (the undo rejected its edge), the other is pending.
 		resp, _ = st.do(http.MethodPost, "/console/review/bulk", url.Values{"csrf": {csrf}, "ids": {ids[0][1], ids[1][1]}, "decision": {"reject"}, "note": {"household"}})
-		notice, _ := url.QueryUnescape(resp.Header.Get("Location"))
-		if !strings.Contains(notice, "Rejected 1 of 2") || !strings.Contains(notice, "already decided") {
+		_, notice := st.follow(resp.Header.Get("Location"))
+		if !strings.Contains(notice, "Rejected 1 of 2. Not done: 1 already decided") {
 			t.Errorf("bulk notice: %s", notice)
 		}
 	}, mergeProtectionOnly)

@@ -13,6 +13,10 @@ import (
 // scheme kept the keys they created on first start.
 var legacySettings = [3]string{"write_key", "read_key", "steward_key"}
 
+// scrubber is a store that can rewrite its files so that overwritten
+// values leave them (the embedded store: pebble.Store.Scrub).
+type scrubber interface{ Scrub(context.Context) error }
+
 // LoadKeys returns the legacy keys (wk_/rk_/sk_): those given (flags or
 // environment), else those an older version stored on first start, unless
 // retire is set, which deletes the stored ones. It creates none: a new
@@ -23,6 +27,13 @@ func LoadKeys(ctx context.Context, store graph.Store, write, read, steward strin
 		for _, name := range legacySettings {
 			if err := store.PutSetting(ctx, name, ""); err != nil {
 				return Keys{}, fmt.Errorf("load keys: retire %s: %w", name, err)
+			}
+		}
+		// Blanked is not gone: the embedded store keeps the old values in
+		// its write-ahead log and tables until it rewrites them.
+		if sc, ok := store.(scrubber); ok {
+			if err := sc.Scrub(ctx); err != nil {
+				return Keys{}, fmt.Errorf("load keys: retire: %w", err)
 			}
 		}
 	}

@@ -3,8 +3,9 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -388,7 +389,8 @@ func TestConsoleWithKeys(t *testing.T) {
 	for _, role := range []auth.Role{auth.RoleRead, auth.RoleSupport, auth.RoleSteward, auth.RoleAdmin} {
 		newBrowser(t, kf.url).signIn(kf.create(t, role))
 	}
-	resp, body := newBrowser(t, kf.url).do("POST", "/console/login", url.Values{"key": {kf.create(t, auth.RoleWrite)}})
+	wb := newBrowser(t, kf.url)
+	resp, body := wb.do("POST", "/console/login", wb.loginForm(kf.create(t, auth.RoleWrite), ""))
 	if resp.StatusCode != 401 || !strings.Contains(body, "a write key cannot sign in") {
 		t.Fatalf("a write key signing in: %d", resp.StatusCode)
 	}
@@ -455,5 +457,47 @@ func TestKeyMutationsRefuseBadInput(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if r := kf.gql(t, out.K.Key, `{profiles{edges{cursor}}}`, nil); r.Status != 401 || !strings.Contains(r.Errors[0].Message, "expired") {
 		t.Fatalf("after expiry: %d %+v", r.Status, r.Errors)
+	}
+}
+
+// TestAuditActorRevealsNoKey: an audit entry names an idg_ key by its
+// public id, and a legacy key by a peppered HMAC of it: two legacy keys of
+// one role are told apart, and no unsalted hash of a key (which gives a
+// short key away to anyone with the log) is recorded.
+func TestAuditActorRevealsNoKey(t *testing.T) {
+	const second = "sk_2"
+	kf := newKeyFixtureWith(t, backends.OpenPebble, nil, func(cfg *server.Config) {
+		cfg.Keys.Steward = []string{stewKey, second}
+	})
+	kf.send(t, "/v1/identify", `{"userId":"act0"}`)
+	steward := kf.create(t, auth.RoleSteward)
+	actors := map[string]string{}
+	for i, key := range []string{steward, stewKey, second} {
+		u := "act" + string(rune('1'+i))
+		kf.send(t, "/v1/identify", `{"userId":"`+u+`"}`)
+		d := kf.mustAs(t, key, `mutation($u: String!) { link(a: {type: "user_id", value: "act0"}, b: {type: "user_id", value: $u}) { audit { actor } } }`,
+			map[string]any{"u": u})
+		actors[key] = get(d, "link.audit.actor").(string)
+	}
+	if want := "steward-key:" + strings.Split(steward, "_")[2]; actors[steward] != want {
+		t.Errorf("idg_ key's actor %q, want %q", actors[steward], want)
+	}
+	if actors[stewKey] == actors[second] || !strings.HasPrefix(actors[stewKey], "steward-key:legacy-steward-") {
+		t.Errorf("legacy actors %q and %q", actors[stewKey], actors[second])
+	}
+	for key, actor := range actors {
+		sum := sha256.Sum256([]byte(key))
+		for n := 4; n <= 8; n++ { // any unsalted prefix a fingerprint could have used
+			if strings.Contains(actor, hex.EncodeToString(sum[:n])[:n*2-2]) {
+				t.Errorf("actor %q holds an unsalted hash of the key", actor)
+			}
+		}
+		if strings.Contains(actor, key) {
+			t.Errorf("actor %q holds the key", actor)
+		}
+	}
+	// The id needs the pepper: another pepper names the same key otherwise.
+	if auth.LegacyID(testPepper, auth.RoleSteward, stewKey) == auth.LegacyID([]byte("another-pepper-0123456789"), auth.RoleSteward, stewKey) {
+		t.Error("a legacy key's id does not depend on the pepper")
 	}
 }

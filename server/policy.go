@@ -226,9 +226,9 @@ func denyUnpoliced(pattern string) http.HandlerFunc {
 }
 
 // callerOf is the resolvers' view of a principal. Audit entries name a key
-// by its public id; a legacy key, which has none, by "legacy-<role>": a
-// fingerprint of it (what older versions recorded) let anyone recover a
-// short key from the audit log by brute force.
+// by its public id; a legacy key, which has none, by a peppered HMAC of it
+// (auth.LegacyID): an unsalted fingerprint (what older versions recorded)
+// let anyone recover a short key from the audit log by brute force.
 func callerOf(p auth.Principal) resolver.Caller {
 	return resolver.Caller{Role: p.Role, Steward: p.Role == auth.RoleSteward || p.Role == auth.RoleAdmin,
 		Actor: string(p.Role) + "-key:" + p.ID}

@@ -605,7 +605,7 @@ func TestConsoleSegmentEditor(t *testing.T) {
 				t.Errorf("saving an invalid definition: %d", resp.StatusCode)
 			}
 			resp, _ = post(steward, url.Values{"key": {"buyer"}, "definition": {buyerSrc}, "version": {"0"}, "action": {"save"}})
-			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/segments/buyer?notice=Saved+version+1") {
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/segments/buyer?n=1&notice=saved") {
 				t.Errorf("save: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			f.awaitLive(t, "buyer")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -134,6 +135,19 @@ type Config struct {
 	// manager ids to them (nil: consent.DefaultPurposes). Consent is kept
 	// when the store implements consent.Backend.
 	Purposes *consent.Purposes
+	// PublicURL is where clients reach idgraph (serve --public-url); an
+	// https one makes the console's cookies Secure behind a proxy that
+	// terminates TLS.
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-Proto is believed
+	// (serve --trusted-proxies; none by default).
+	TrustedProxies []netip.Prefix
+	// Timeouts bound the HTTP server's connections (HTTPServer); zero
+	// fields take DefaultTimeouts'.
+	Timeouts Timeouts
+	// ConsoleSessions caps the console's signed-in sessions (0:
+	// console.DefaultMaxSessions); the oldest is dropped at the cap.
+	ConsoleSessions int
 }
 
 // Server serves the HTTP API.
@@ -177,6 +191,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Timeouts = cfg.Timeouts.orDefaults()
 	if cfg.Broker == nil {
 		cfg.Broker = graph.NewBroker()
 	}
@@ -294,8 +309,8 @@ func (s *Server) Handler() http.Handler {
 	s.collectRoute(mux, "/v1/m", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
-	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
-	s.route(mux, "GET /v1/segments/{key}/{file}", s.handleSegmentMembers)
+	s.route(mux, "GET /v1/export/profiles", s.streaming(s.handleExportProfiles))
+	s.route(mux, "GET /v1/segments/{key}/{file}", s.streaming(s.handleSegmentMembers))
 	s.route(mux, "POST /v1/personalisation/tokens", s.handleMintToken)
 	s.route(mux, "POST /v1/personalisation/exchange", s.handleExchange)
 	s.route(mux, "OPTIONS /v1/personalisation/exchange", s.handleExchange)
@@ -303,12 +318,13 @@ func (s *Server) Handler() http.Handler {
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
 	}
-	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log})
+	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log,
+		PublicURL: s.cfg.PublicURL, TrustedProxies: s.cfg.TrustedProxies, MaxSessions: s.cfg.ConsoleSessions})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a build bug that tests catch
 	}
 	consoleHandler := cons.Handler()
-	s.route(mux, "/console/", consoleHandler.ServeHTTP)
+	s.route(mux, "/console/", s.streaming(consoleHandler.ServeHTTP)) // its audit export
 	s.route(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]any{"ok": true}) })
 	s.route(mux, "GET /readyz", s.handleReady)
 	s.handle(mux, "GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)

@@ -55,7 +55,9 @@ func newFixtureWith(t *testing.T, open storetest.Opener, configure func(*server.
 		configure(&cfg)
 	}
 	srv := server.New(cfg)
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = srv.HTTPServer() // serve's server, with its timeouts
+	hs.Start()
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/consent"
+	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
@@ -75,6 +77,10 @@ func serve(ctx context.Context, args []string) error {
 	purposes := fs.String("purposes", env("IDGRAPH_PURPOSES", ""), "comma-separated consent purposes that exports, segment members and destinations can be asked for (default advertising,analytics,marketing,personalisation; docs/security.md, Consent)")
 	consentIDs := fs.String("consent-ids", env("IDGRAPH_CONSENT_IDS", ""), "comma-separated id=purpose pairs mapping a consent manager's ids or Segment categories to purposes, e.g. C0002=analytics,C0004=advertising (unmapped ids are kept under their own lower-cased name)")
 	dev := fs.Bool("dev", envBool("IDGRAPH_DEV", false), "development mode: serve GraphiQL at /graphql and let every reading key introspect the schema (otherwise only admin keys introspect)")
+	publicURL := fs.String("public-url", env("IDGRAPH_PUBLIC_URL", ""), "the address clients reach idgraph at, e.g. https://idgraph.example.com: an https one makes the console's cookies Secure behind a proxy that terminates TLS")
+	trustedProxies := fs.String("trusted-proxies", env("IDGRAPH_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-Proto is believed (none by default: anyone can send the header)")
+	writeTimeout := fs.Duration("write-timeout", envDuration("IDGRAPH_WRITE_TIMEOUT", server.DefaultTimeouts.Write), "longest time to write an answer to a client that stops reading (streamed exports get it afresh for each write; subscriptions are exempt)")
+	consoleSessions := fs.Int("console-sessions", envInt("IDGRAPH_CONSOLE_SESSIONS", console.DefaultMaxSessions), "most console sessions kept in memory; at the cap the oldest is signed out")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,6 +113,13 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: --purposes: %w", err)
 	}
 	log := newLogger(os.Stderr)
+	if err := checkPublicURL(*publicURL); err != nil {
+		return fmt.Errorf("serve: --public-url: %w", err)
+	}
+	proxies, err := parseProxies(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("serve: --trusted-proxies: %w", err)
+	}
 
 	cfg := graph.DefaultConfig()
 	cfg.HubLimit = *hubLimit
@@ -210,7 +223,8 @@ func serve(ctx context.Context, args []string) error {
 		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1),
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
 		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
-		Purposes: purposeCfg})
+		Purposes: purposeCfg, PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
+		Timeouts: server.Timeouts{Write: *writeTimeout}})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -223,7 +237,7 @@ func serve(ctx context.Context, args []string) error {
 		}()
 		defer func() { stopFollowing(); <-followed }()
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	hs := srv.HTTPServer()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -367,4 +381,33 @@ func personalisation(segs, computed, traits string) (*resolver.Personalisation, 
 		*l.dst = list
 	}
 	return &p, nil
+}
+
+// checkPublicURL accepts an empty value or an absolute http(s) URL.
+func checkPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+// parseProxies reads a comma-separated list of addresses and CIDR ranges.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range splitList(s) {
+		if a, err := netip.ParseAddr(p); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8", p)
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
 }

@@ -74,9 +74,11 @@ try {
   report.steps.push({ step: "keyboard approve", focused, notice: await steward.locator("[role=status]").first().innerText(),
     items: await steward.locator("section.item").count() });
   await check(steward, "review after decision");
-  // u undoes that approval.
+  // u offers to undo that approval: its preview, then Confirm.
   await Promise.all([steward.waitForNavigation(), steward.keyboard.press("u")]);
-  report.steps.push({ step: "keyboard undo", notice: await steward.locator("[role=status]").first().innerText() });
+  const undoPreview = await steward.locator("ul.preview").innerText();
+  await Promise.all([steward.waitForNavigation(), steward.getByRole("button", { name: "Confirm" }).click()]);
+  report.steps.push({ step: "keyboard undo", preview: undoPreview, notice: await steward.locator("[role=status]").first().innerText() });
   // A merged profile ID opens the survivor with a banner; a deep link
   // survives signing in.
   if (process.env.ABSORBED_ID) {
