@@ -296,7 +296,9 @@ type Break struct {
 	Reason string `json:"reason"`
 }
 
-func (b *Break) Error() string { return fmt.Sprintf("audit chain broken at entry %d: %s", b.Seq, b.Reason) }
+func (b *Break) Error() string {
+	return fmt.Sprintf("audit chain broken at entry %d: %s", b.Seq, b.Reason)
+}
 
 // Report is what Verify found.
 type Report struct {
