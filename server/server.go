@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/console"
@@ -100,6 +101,10 @@ type Config struct {
 	// Destinations, when set, delivers segment membership changes to
 	// webhooks: one worker per destination, woken after each ingest.
 	Destinations *destinations.Manager
+	// Audit, when set, records every mutation (admin and steward actions,
+	// refused ones too) and every subject export in the hash chain
+	// (docs/security.md, "Audit").
+	Audit *audit.Log
 }
 
 // Server serves the HTTP API.
@@ -305,7 +310,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			}
 			return
 		}
-		ctx, mark := withCostlyMark(r.Context())
+		ctx, mark := withCostlyMark(withAuditRequest(sw, r))
 		h(sw, r.WithContext(ctx))
 		if mark.costly {
 			s.metrics.costlyRefusals.Inc()
@@ -430,6 +435,8 @@ type metrics struct {
 	// refusalLimited the requests then answered 429 without being read.
 	costlyRefusals prometheus.Counter
 	refusalLimited prometheus.Counter
+	// auditFailures counts audit entries that could not be written.
+	auditFailures prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -456,9 +463,11 @@ func newMetrics() *metrics {
 			Help: "Requests refused for their size or cost (body too large or too deep, GraphQL limits)."}),
 		refusalLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_refusal_limited_total",
 			Help: "Requests answered 429 unread because their client's costly refusals passed the burst."}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_audit_failures_total",
+			Help: "Audit entries that could not be written (each is logged)."}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited,
+		m.costlyRefusals, m.refusalLimited, m.auditFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
