@@ -15,6 +15,7 @@ commands:
   init              prepare a store: the key pepper file and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
   keys              create, list, rotate and revoke API keys (admin key)
+  audit verify      check the audit chain's every link; exits 1 naming the first broken one
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args[1:])
 	case "keys":
 		return runKeys(ctx, args[1:])
+	case "audit":
+		return runAudit(ctx, args[1:])
 	case "import":
 		return runImport(ctx, args[1:])
 	case "export":
