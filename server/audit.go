@@ -55,7 +55,10 @@ func (s *Server) record(ctx context.Context, r audit.Record) {
 	if s.cfg.Audit == nil {
 		return
 	}
-	if _, err := s.cfg.Audit.Append(withAuditCaller(ctx, resolver.CallerOf(ctx)), r); err != nil {
+	if c := resolver.CallerOf(ctx); c.Role != "" {
+		ctx = withAuditCaller(ctx, c)
+	}
+	if _, err := s.cfg.Audit.Append(ctx, r); err != nil {
 		s.metrics.auditFailures.Inc()
 		s.log.Error("audit", "action", r.Action, "err", err)
 	}

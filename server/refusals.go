@@ -45,8 +45,14 @@ func newRefusalLimiter(burst int, now func() time.Time) *refusalLimiter {
 	if burst <= 0 {
 		return nil
 	}
+	return newTokenLimiter(burst, float64(burst)/10, now)
+}
+
+// newTokenLimiter returns a token bucket per client (an LRU of them): burst
+// tokens, refilled at perSecond.
+func newTokenLimiter(burst int, perSecond float64, now func() time.Time) *refusalLimiter {
 	clients, _ := lru.New[string, *refusalBudget](refusalClients) // size is positive: no error
-	return &refusalLimiter{burst: float64(burst), perSecond: float64(burst) / 10, now: now, clients: clients}
+	return &refusalLimiter{burst: float64(burst), perSecond: perSecond, now: now, clients: clients}
 }
 
 // budget returns the client's budget refilled to now. The caller holds mu.

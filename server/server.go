@@ -105,6 +105,9 @@ type Config struct {
 	// refused ones too) and every subject export in the hash chain
 	// (docs/security.md, "Audit").
 	Audit *audit.Log
+	// ExportsPerMinute bounds subject exports per key (0: the default,
+	// DefaultExportsPerMinute; negative: no limit).
+	ExportsPerMinute int
 }
 
 // Server serves the HTTP API.
@@ -124,6 +127,7 @@ type Server struct {
 	panicked atomic.Int64
 	routes   []string        // patterns registered, for the role matrix
 	refusals *refusalLimiter // nil: no limit
+	exports  *refusalLimiter // subject exports per key; nil: no limit
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -158,6 +162,9 @@ func New(cfg Config) *Server {
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})
 	}
 	s.refusals = newRefusalLimiter(cmp.Or(cfg.RefusalBurst, DefaultRefusalBurst), s.now)
+	if n := cmp.Or(cfg.ExportsPerMinute, DefaultExportsPerMinute); n > 0 {
+		s.exports = newTokenLimiter(n, float64(n)/60, s.now)
+	}
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(
@@ -239,6 +246,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
+	s.route(mux, "GET /v1/subjects/export", s.handleExportSubject)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)
