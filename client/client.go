@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -155,14 +156,25 @@ func checkStatus(resp *http.Response) error {
 
 // ExportProfiles copies every profile, one JSON line each, to w.
 func (c *Client) ExportProfiles(ctx context.Context, w io.Writer) error {
+	return c.stream(ctx, "export profiles", "/v1/export/profiles", w)
+}
+
+// ExportSubject writes everything the server holds about one person
+// ("type:value" or "profile:<id>") to w as JSON lines (admin key).
+func (c *Client) ExportSubject(ctx context.Context, subject string, w io.Writer) error {
+	return c.stream(ctx, "export subject", "/v1/subjects/export?subject="+url.QueryEscape(subject), w)
+}
+
+// stream copies a streamed GET's body to w.
+func (c *Client) stream(ctx context.Context, op, path string, w io.Writer) error {
 	c.HTTP.Timeout = 0 // an export streams for as long as it takes
-	body, err := c.GetRead(ctx, "/v1/export/profiles")
+	body, err := c.GetRead(ctx, path)
 	if err != nil {
-		return fmt.Errorf("export profiles: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer body.Close()
 	if _, err := io.Copy(w, body); err != nil {
-		return fmt.Errorf("export profiles: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

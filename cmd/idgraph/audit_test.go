@@ -6,6 +6,7 @@ import (
 	enc "encoding/binary"
 	"encoding/hex"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,13 +30,27 @@ func TestAuditVerifyCommand(t *testing.T) {
 	addr := freeAddr(t)
 	p := startServeArgs(t, addr, "--store", store)
 	srv := []string{"--server", "http://" + addr, "--key", admin}
-	idgraph(t, true, append([]string{"keys", "create", "--role", "steward"}, srv...)...)
+	out, _ = idgraph(t, true, append([]string{"keys", "create", "--role", "write"}, srv...)...)
+	write := keyPattern.FindString(out)
 	idgraph(t, false, append([]string{"keys", "create", "--role", "bogus"}, srv...)...) // refused: audited as invalid
 	idgraph(t, true, append([]string{"keys", "list"}, srv...)...)
+	// An access request through the CLI; a person unknown fails, audited.
+	resp, err := http.Post("http://"+addr+"/v1/identify", "application/json", strings.NewReader(`{"writeKey":"`+write+`","userId":"u-cli","traits":{"email":"cli@corp.io"}}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("identify: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	out, _ = idgraph(t, true, append([]string{"export-subject", "email:CLI@corp.io"}, srv...)...)
+	if !strings.Contains(out, `"kind":"identifier"`) || !strings.Contains(out, `"value":"u-cli"`) || !strings.HasSuffix(strings.TrimSpace(out), "}}") {
+		t.Fatalf("export-subject: %s", out)
+	}
+	if _, errOut := idgraph(t, false, append([]string{"export-subject", "email:nobody@corp.io"}, srv...)...); !strings.Contains(errOut, "no one has that identifier") {
+		t.Fatalf("export-subject of nobody: %s", errOut)
+	}
 	p.stop(t)
 
 	out, _ = idgraph(t, true, "audit", "verify", "--store", store)
-	if !strings.Contains(out, "audit chain: 2 entries verified") {
+	if !strings.Contains(out, "audit chain: 4 entries verified") {
 		t.Fatalf("verify: %s", out)
 	}
 	db, err := cpebble.Open(filepath.Join(store, "graph"), &cpebble.Options{Logger: quiet{}})

@@ -18,6 +18,7 @@ commands:
   audit verify      check the audit chain's every link; exits 1 naming the first broken one
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
+  export-subject    print everything about one person (type:value or profile:ID) as JSON lines (admin key)
   train             train a matching model on a CSV (unsupervised) for serve --model
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   match             re-score every profile with the server's model (resumable)
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args[1:])
 	case "keys":
 		return runKeys(ctx, args[1:])
+	case "export-subject":
+		return runExportSubject(ctx, args[1:])
 	case "audit":
 		return runAudit(ctx, args[1:])
 	case "import":
