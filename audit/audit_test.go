@@ -32,7 +32,7 @@ func TestCanonicalFormatIsStable(t *testing.T) {
 		"action": func(e *audit.Entry) { e.Action = "split" }, "targetMac": func(e *audit.Entry) { e.TargetMAC = "ac" },
 		"subjects": func(e *audit.Entry) { e.Subjects = nil }, "requestId": func(e *audit.Entry) { e.RequestID = "r2" },
 		"outcome": func(e *audit.Entry) { e.Outcome = "forbidden" }, "remote": func(e *audit.Entry) { e.Remote = "192.0.2.2" },
-		"prev": func(e *audit.Entry) { e.Prev = "1" + audit.Genesis[1:] },
+		"prev":    func(e *audit.Entry) { e.Prev = "1" + audit.Genesis[1:] },
 		"at zone": func(e *audit.Entry) { e.At = e.At.In(time.FixedZone("x", 3600)) },
 	} {
 		e := base()
