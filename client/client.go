@@ -162,7 +162,7 @@ func (c *Client) ExportProfiles(ctx context.Context, w io.Writer) error {
 // ExportSubject writes everything the server holds about one person
 // ("type:value" or "profile:<id>") to w as JSON lines (admin key).
 func (c *Client) ExportSubject(ctx context.Context, subject string, w io.Writer) error {
-	return c.stream(ctx, "export subject", "/v1/subjects/export?subject="+url.QueryEscape(subject), w)
+	return c.stream(ctx, "export subject", "/v1/export/subject?subject="+url.QueryEscape(subject), w)
 }
 
 // stream copies a streamed GET's body to w.

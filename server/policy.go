@@ -35,7 +35,7 @@ var routePolicies = func() map[string]auth.Policy {
 		"POST /v1/import":          ingest,
 		"POST /v1/match":           stewards,
 		"GET /v1/export/profiles":  bulk,
-		"GET /v1/subjects/export":  admins,  // an access request: everything about one person
+		"GET /v1/export/subject":   admins,  // an access request: everything about one person
 		"GET /graphql":             readers, // GraphiQL's page itself is static: it asks for a key
 		"POST /graphql":            readers, // and each root field has its own (graphqlPolicies)
 		"OPTIONS /graphql":         auth.Public,

@@ -16,7 +16,7 @@ import (
 // many, refilled evenly over a minute).
 const DefaultExportsPerMinute = 5
 
-// SubjectLine is one line of GET /v1/subjects/export: its kind says what
+// SubjectLine is one line of GET /v1/export/subject: its kind says what
 // Data holds.
 //
 //	subject       the request: the subject asked for and the profile found

@@ -64,7 +64,7 @@ func BenchmarkExportSubject(b *testing.B) {
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				req, _ := http.NewRequest(http.MethodGet, hs.URL+"/v1/subjects/export?subject=user_id:u-bench", nil)
+				req, _ := http.NewRequest(http.MethodGet, hs.URL+"/v1/export/subject?subject=user_id:u-bench", nil)
 				req.Header.Set("Authorization", "Bearer "+admin.String())
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil || resp.StatusCode != 200 {

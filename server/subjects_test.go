@@ -14,11 +14,11 @@ import (
 	"github.com/idgraph/idgraph/server"
 )
 
-// exportSubject calls GET /v1/subjects/export and returns the status, the
+// exportSubject calls GET /v1/export/subject and returns the status, the
 // lines and the response.
 func (f *fixture) exportSubject(t *testing.T, key, subject string) (int, []server.SubjectLine, *http.Response) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/v1/subjects/export?subject="+url.QueryEscape(subject), nil)
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/v1/export/subject?subject="+url.QueryEscape(subject), nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
