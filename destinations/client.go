@@ -3,6 +3,7 @@ package destinations
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -101,28 +102,54 @@ type Result struct {
 // OK reports a 2xx answer.
 func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 
-// Send posts m to the URL, signed with key, and returns the answer.
-func (c *Client) Send(ctx context.Context, rawURL string, key []byte, m Message) Result {
+// Send posts m to the URL, signed with each key (the current secret, and
+// the previous one during a rotation's grace period), and returns the
+// answer.
+func (c *Client) Send(ctx context.Context, rawURL string, keys [][]byte, m Message) Result {
+	sigs := make([]string, len(keys))
+	for i, k := range keys {
+		sigs[i] = Sign(k, m.ID, m.At, m.Body)
+	}
+	return c.post(ctx, rawURL, m.Body, map[string]string{
+		"User-Agent":        "idgraph-webhooks/1",
+		"webhook-id":        m.ID,
+		"webhook-timestamp": strconv.FormatInt(m.At.Unix(), 10),
+		// Standard Webhooks: space-delimited signatures, any one valid.
+		"webhook-signature": strings.Join(sigs, " "),
+	})
+}
+
+// Forward posts a Segment batch to a Segment-compatible API (its
+// /v1/batch under the URL) with the source's write key, as Segment's own
+// libraries do (Basic auth, the key as user name), and returns the answer.
+func (c *Client) Forward(ctx context.Context, baseURL, writeKey string, batch []byte) Result {
+	return c.post(ctx, strings.TrimRight(baseURL, "/")+"/v1/batch", batch, map[string]string{
+		"User-Agent":    "idgraph-forwarder/1",
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(writeKey+":")),
+	})
+}
+
+// post sends a JSON body with the headers and returns the answer.
+func (c *Client) post(ctx context.Context, rawURL string, body []byte, header map[string]string) Result {
 	start := time.Now()
-	res := c.send(ctx, rawURL, key, m)
+	res := c.do(ctx, rawURL, body, header)
 	res.Duration = time.Since(start)
 	return res
 }
 
-func (c *Client) send(ctx context.Context, rawURL string, key []byte, m Message) Result {
+func (c *Client) do(ctx context.Context, rawURL string, body []byte, header map[string]string) Result {
 	u, err := c.opts.CheckURL(rawURL)
 	if err != nil {
 		return Result{Err: err.Error()}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(m.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return Result{Err: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "idgraph-webhooks/1")
-	req.Header.Set("webhook-id", m.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(m.At.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(key, m.ID, m.At, m.Body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var refused *refusedError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,7 @@ func (f *feed) Definition(_ context.Context, r segments.Ref) (*segments.Definiti
 // received is one request a receiver got.
 type received struct {
 	id, signature string
+	header        http.Header
 	at            time.Time
 	body          []byte
 	msg           struct {
@@ -112,7 +114,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	} else if err := wh.Verify(body, req.Header); err != nil {
 		r.t.Errorf("reference library refuses the signature: %v (headers %v)", err, req.Header)
 	}
-	rec := received{id: req.Header.Get("webhook-id"), signature: req.Header.Get("webhook-signature"), body: body, at: time.Now()}
+	rec := received{id: req.Header.Get("webhook-id"), signature: req.Header.Get("webhook-signature"), header: req.Header.Clone(), body: body, at: time.Now()}
 	if err := json.Unmarshal(body, &rec.msg); err != nil {
 		r.t.Errorf("body %s: %v", body, err)
 	}
@@ -139,6 +141,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
 	t.Helper()
+	return newFixtureWith(t, func(*destinations.Options) {}, schedule...)
+}
+
+// newFixtureWith is newFixture with options edited by edit.
+func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
+	t.Helper()
 	s, err := pebble.OpenMem()
 	if err != nil {
 		t.Fatal(err)
@@ -152,9 +160,11 @@ func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
 	if schedule == nil {
 		schedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
 	}
-	f.m, err = destinations.NewManager(destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
+	o := destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
-		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond})
+		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond}
+	edit(&o)
+	f.m, err = destinations.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +361,77 @@ func TestDeadLetterAfterSchedule(t *testing.T) {
 	}
 }
 
+// TestRedeliverAndReplay: a dead letter redelivered once the receiver is
+// back stops being one (an unknown one is not found); a replay from a
+// sequence sends the wanted records from there again, in order, with
+// their original webhook ids, and a replay ahead of the cursor sends
+// nothing again.
+func TestRedeliverAndReplay(t *testing.T) {
+	f := newFixture(t, time.Millisecond)
+	var down sync.Map // sequences refused while down
+	r := newReceiver(t, nil)
+	r.answer = func(n int, w http.ResponseWriter) {
+		if _, ok := down.Load(r.requests()[n].msg.Data.Sequence); ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	d := f.connect(t, r, "vip")
+	ctx := context.Background()
+	down.Store(uint64(1), true)
+	for _, p := range []string{"p1", "p2", "p3"} {
+		f.feed.add("vip", p, segments.Entered)
+	}
+	f.feed.add("other", "p4", segments.Entered) // not wanted
+	f.m.Wake()
+	eventually(t, "the last record", func() bool { c, _ := f.store.Cursor(ctx, d.ID); return c.After == 4 })
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 1 {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || res.OK() {
+		t.Fatalf("redelivering while still down: %+v %v", res, err)
+	}
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 1 || dl[0].Attempts != 3 {
+		t.Fatalf("after a failed redelivery: %+v", dl)
+	}
+	down.Delete(uint64(1))
+	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || !res.OK() {
+		t.Fatalf("redelivering: %+v %v", res, err)
+	}
+	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 0 {
+		t.Fatalf("a redelivered dead letter stays: %+v", dl)
+	}
+	for _, seq := range []uint64{0, 2, 99} {
+		if _, err := f.m.Redeliver(ctx, d.ID, seq); graph.ErrorKind(err) != graph.KindNotFound {
+			t.Errorf("redelivering %d: %v, want not found", seq, err)
+		}
+	}
+
+	before := len(r.requests())
+	if _, err := f.m.Replay(ctx, d.ID, 0); graph.ErrorKind(err) != graph.KindInvalid {
+		t.Errorf("replaying from 0: %v", err)
+	}
+	if _, err := f.m.Replay(ctx, d.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the replay", func() bool { return len(r.requests()) >= before+2 })
+	got := r.requests()[before:]
+	if len(got) != 2 || got[0].id != destinations.MessageID(d.ID, 2) || got[1].id != destinations.MessageID(d.ID, 3) {
+		t.Fatalf("replayed %+v", got)
+	}
+	eventually(t, "the replay's end", func() bool {
+		c, _ := f.store.Cursor(ctx, d.ID)
+		cur, _ := f.store.Destination(ctx, d.ID)
+		return c.After == 4 && cur.ReplayFrom == 0
+	})
+	if _, err := f.m.Replay(ctx, d.ID, 10); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the request cleared", func() bool { cur, _ := f.store.Destination(ctx, d.ID); return cur.ReplayFrom == 0 })
+	if n := len(r.requests()); n != before+2 {
+		t.Fatalf("a replay ahead of the cursor sent %d more", n-before-2)
+	}
+}
+
 // TestHangingDestinationDoesNotDelayAnother: one receiver never answers;
 // another connected to the same segment gets every message at once.
 func TestHangingDestinationDoesNotDelayAnother(t *testing.T) {
@@ -415,7 +496,7 @@ func TestBigAnswerReadUpToCap(t *testing.T) {
 	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, MaxBody: 1 << 10})
 	key, _ := destinations.ParseSecret(r.secret)
 	start := time.Now()
-	res := c.Send(context.Background(), r.srv.URL, key, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
+	res := c.Send(context.Background(), r.srv.URL, [][]byte{key}, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
 	if res.Status != 500 || len(res.Err) > 300 {
 		t.Fatalf("result %d %q", res.Status, res.Err[:min(len(res.Err), 300)])
 	}
@@ -502,6 +583,66 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
+// TestSecretRotation: after a rotation, messages verify under the old and
+// the new secret (the reference library accepts any one of the
+// signatures) until the grace period ends, then under the new one only; a
+// grace of 0 drops the old secret at once; a grace out of bounds is
+// refused naming the field.
+func TestSecretRotation(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now().UTC()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	f := newFixtureWith(t, func(o *destinations.Options) { o.Now = now })
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip")
+	ctx := context.Background()
+	verifies := func(rec received, secret string) bool {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wh.Verify(rec.body, rec.header) == nil
+	}
+	deliver := func(n int) received {
+		t.Helper()
+		f.feed.add("vip", fmt.Sprintf("p%d", n), segments.Entered)
+		eventually(t, "a delivery", func() bool { return len(r.requests()) >= n })
+		return r.requests()[n-1]
+	}
+	old := r.secret
+	for _, grace := range []time.Duration{-time.Second, destinations.MaxRotationGrace + time.Second} {
+		if _, _, err := f.m.RotateSecret(ctx, d.ID, grace); graph.ErrorKind(err) != graph.KindInvalid || !strings.HasPrefix(graph.ErrorMessage(err), "grace: ") {
+			t.Errorf("rotating with a grace of %s: %v, want invalid naming grace", grace, err)
+		}
+	}
+	_, second, err := f.m.RotateSecret(ctx, d.ID, time.Minute)
+	if err != nil || second == old {
+		t.Fatalf("rotate: %q %v", second, err)
+	}
+	if rec := deliver(1); !verifies(rec, old) || !verifies(rec, second) || strings.Count(rec.signature, "v1,") != 2 {
+		t.Fatalf("during the grace period: signature %q verifies old %v, new %v", rec.signature, verifies(rec, old), verifies(rec, second))
+	}
+	mu.Lock()
+	clock = clock.Add(2 * time.Minute)
+	mu.Unlock()
+	r.mu.Lock()
+	r.secret = second
+	r.mu.Unlock()
+	if rec := deliver(2); verifies(rec, old) || !verifies(rec, second) {
+		t.Fatalf("after the grace period the old secret still verifies: %q", rec.signature)
+	}
+	_, third, err := f.m.RotateSecret(ctx, d.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.secret = third
+	r.mu.Unlock()
+	if rec := deliver(3); verifies(rec, second) || !verifies(rec, third) {
+		t.Fatalf("a rotation without grace kept the replaced secret: %q", rec.signature)
+	}
+}
+
 // TestConnectRacingARecord: a segment connected, and a change of it
 // recorded, between a worker's read of the destination and its read of
 // the records, is delivered (the worker reads the destination again after
@@ -535,7 +676,7 @@ func TestErrorsHideTheURL(t *testing.T) {
 	srv.Close() // nothing listens: connection refused
 	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}})
 	key, _ := destinations.ParseSecret(destinations.NewSecret())
-	res := c.Send(context.Background(), u, key, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
+	res := c.Send(context.Background(), u, [][]byte{key}, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
 	if res.OK() || res.Err == "" || strings.Contains(res.Err, "s3cr3t") {
 		t.Fatalf("result %+v", res)
 	}

@@ -27,6 +27,9 @@ type Destination struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	URL  string `json:"url"`
+	// Kind is KindWebhook ("" in records written before kinds) or
+	// KindSegment.
+	Kind string `json:"kind,omitempty"`
 	// Segments maps each connected segment's key to when it was
 	// connected: changes recorded before then are not sent (a resync job,
 	// still to come, sends a segment's current members).
@@ -38,9 +41,18 @@ type Destination struct {
 	// SealedSecret is the signing secret encrypted with a key derived from
 	// the pepper (Sealer): the secret must be readable to sign, so it
 	// cannot be stored as a hash like API keys.
-	SealedSecret []byte    `json:"sealedSecret"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	SealedSecret []byte `json:"sealedSecret"`
+	// ReplayFrom asks the worker to send again every wanted record from
+	// this sequence on (0: no replay asked); the worker rewinds its cursor
+	// and clears it.
+	ReplayFrom uint64 `json:"replayFrom,omitempty"`
+	// PreviousSealedSecret is the secret a rotation replaced; messages
+	// carry its signature too until PreviousUntil, so that receivers can
+	// change secrets without refusing a delivery.
+	PreviousSealedSecret []byte    `json:"previousSealedSecret,omitempty"`
+	PreviousUntil        time.Time `json:"previousUntil,omitzero"`
+	CreatedAt            time.Time `json:"createdAt"`
+	UpdatedAt            time.Time `json:"updatedAt"`
 }
 
 // SegmentKeys returns the connected segments, sorted.
@@ -67,9 +79,11 @@ type Cursor struct {
 	After       uint64 `json:"after"`
 	Head        *Head  `json:"head,omitempty"`
 	// Counters for health, since the destination was created.
-	Delivered     int64     `json:"delivered"`
-	FailedTries   int64     `json:"failedTries"`
-	DeadLettered  int64     `json:"deadLettered"`
+	Delivered    int64 `json:"delivered"`
+	FailedTries  int64 `json:"failedTries"`
+	DeadLettered int64 `json:"deadLettered"`
+	// Skipped counts records a forwarder could not address.
+	Skipped       int64     `json:"skipped,omitempty"`
 	LastSuccessAt time.Time `json:"lastSuccessAt,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
@@ -120,6 +134,9 @@ type Store interface {
 	PutDeadLetter(ctx context.Context, dl *DeadLetter) error
 	// DeadLetters pages through a destination's dead letters by sequence.
 	DeadLetters(ctx context.Context, destination string, after uint64, limit int) ([]*DeadLetter, error)
+	// DeleteDeadLetter removes a dead letter (one redelivered); removing
+	// one that is not there does nothing.
+	DeleteDeadLetter(ctx context.Context, destination string, sequence uint64) error
 }
 
 // Backend is implemented by graph stores that also keep destinations.

@@ -34,6 +34,9 @@ type Options struct {
 	Segments segments.Store
 	Sealer   *Sealer
 	Client   *Client
+	// Profiles is where forwarders (KindSegment) look up the identifiers
+	// a profile is addressed by; without it they cannot be created.
+	Profiles graph.Reader
 	// Schedule is the wait before each retry (default DefaultSchedule);
 	// Jitter spreads each wait by ± that share (default 0.2; negative: 0).
 	Schedule []time.Duration
@@ -89,30 +92,177 @@ func NewManager(o Options) (*Manager, error) {
 	return &Manager{o: o, wake: make(chan struct{}, 1), workers: map[string]*worker{}}, nil
 }
 
-// Create stores a new enabled destination connected to the segments and
-// returns it with its signing secret, which is shown this once.
+// Create stores a new enabled webhook destination connected to the
+// segments and returns it with its signing secret, which is shown this
+// once.
 func (m *Manager) Create(ctx context.Context, name, rawURL string, segmentKeys []string) (*Destination, string, error) {
-	if err := CheckName(name); err != nil {
+	secret := NewSecret()
+	d, err := m.create(ctx, name, rawURL, segmentKeys, func(d *Destination) { d.SealedSecret = m.o.Sealer.Seal(d.ID, secret) })
+	if err != nil {
 		return nil, "", err
 	}
+	return d, secret, nil
+}
+
+// create checks and stores a new enabled destination, which fill gives
+// its kind and secret.
+func (m *Manager) create(ctx context.Context, name, rawURL string, segmentKeys []string, fill func(*Destination)) (*Destination, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
 	if _, err := m.o.Client.opts.CheckURL(rawURL); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	now := m.o.Now()
 	d := &Destination{ID: newID(), Name: name, URL: rawURL, Enabled: true, CreatedAt: now, UpdatedAt: now, Segments: map[string]time.Time{}}
 	for _, k := range segmentKeys {
 		if err := m.checkSegment(ctx, k); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		d.Segments[k] = now
 	}
-	secret := NewSecret()
-	d.SealedSecret = m.o.Sealer.Seal(d.ID, secret)
+	fill(d)
 	if err := m.o.Store.CreateDestination(ctx, d); err != nil {
-		return nil, "", fmt.Errorf("destinations: create: %w", err)
+		return nil, fmt.Errorf("destinations: create: %w", err)
 	}
 	m.Wake()
+	return d, nil
+}
+
+// MaxRotationGrace bounds how long a replaced secret keeps signing.
+const MaxRotationGrace = 7 * 24 * time.Hour
+
+// RotateSecret gives a destination a new signing secret, shown this once.
+// For grace after it, messages carry signatures under both the old and
+// the new secret, so the receiver may switch at any time in between; a
+// grace of 0 drops the old secret at once.
+func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Duration) (*Destination, string, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return nil, "", graph.FieldErrorf("grace", "a rotation's grace period is 0 to %s, not %s", MaxRotationGrace, grace)
+	}
+	if cur, err := m.o.Store.Destination(ctx, id); err != nil {
+		return nil, "", err
+	} else if cur.Kind == KindSegment {
+		return nil, "", graph.FieldErrorf("destination", "a forwarder sends with its write key and signs nothing: create it again to change the key")
+	}
+	secret := NewSecret()
+	d, err := m.update(ctx, id, func(d *Destination) {
+		d.PreviousSealedSecret, d.PreviousUntil = nil, time.Time{}
+		if grace > 0 {
+			d.PreviousSealedSecret, d.PreviousUntil = d.SealedSecret, m.o.Now().Add(grace)
+		}
+		d.SealedSecret = m.o.Sealer.Seal(d.ID, secret)
+	})
+	if err != nil {
+		return nil, "", err
+	}
 	return d, secret, nil
+}
+
+// Redeliver sends a dead-lettered record again now, outside the queue.
+// Delivered, it is no longer a dead letter; refused again, the dead letter
+// keeps the new answer.
+func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Result, error) {
+	d, err := m.o.Store.Destination(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	dls, err := m.o.Store.DeadLetters(ctx, id, sequence-1, 1)
+	if err != nil {
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	}
+	if sequence == 0 || len(dls) == 0 || dls[0].Record.Sequence != sequence {
+		return Result{}, graph.Errorf(graph.KindNotFound, "destination %s has no dead letter %d", id, sequence)
+	}
+	dl := dls[0]
+	res, sent, err := m.deliver(ctx, d, &dl.Record)
+	switch {
+	case err != nil:
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	case !sent:
+		return Result{Err: "not sent: the profile has no user or anonymous ID now"}, nil
+	case res.OK():
+		return res, m.o.Store.DeleteDeadLetter(ctx, id, sequence)
+	}
+	dl.Attempts++
+	dl.LastStatus, dl.LastError, dl.At = res.Status, res.Err, m.o.Now()
+	return res, m.o.Store.PutDeadLetter(ctx, dl)
+}
+
+// Replay asks the destination's worker to send again every record it
+// wants from sequence from on, in order, with their original webhook ids
+// (a receiver that kept them drops them as duplicates); health's pending
+// shows the progress. A replay never skips ahead: from beyond what was
+// sent changes nothing.
+func (m *Manager) Replay(ctx context.Context, id string, from uint64) (*Destination, error) {
+	if from == 0 {
+		return nil, graph.FieldErrorf("fromSequence", "sequences start at 1")
+	}
+	return m.update(ctx, id, func(d *Destination) { d.ReplayFrom = from })
+}
+
+// rewind applies a replay asked for (Destination.ReplayFrom) to the
+// cursor, then clears the request unless another came meanwhile. A crash
+// between the two replays again: at least once.
+func (w *worker) rewind(ctx context.Context, d *Destination, c *Cursor) error {
+	if to := d.ReplayFrom - 1; to < c.After {
+		c.After, c.Head = to, nil
+		if err := w.m.o.Store.PutCursor(ctx, c); err != nil {
+			return err
+		}
+	}
+	_, err := w.m.o.Store.UpdateDestination(ctx, d.ID, func(cur *Destination) error {
+		if cur.ReplayFrom == d.ReplayFrom {
+			cur.ReplayFrom = 0
+		}
+		return nil
+	})
+	return err
+}
+
+// deliver sends one change record the way the destination's kind wants;
+// sent is false when it was not sent (a forwarder's profile that cannot
+// be addressed).
+func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.ChangeRecord) (res Result, sent bool, err error) {
+	now := m.o.Now()
+	if d.Kind == KindSegment {
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, false, err
+		}
+		body, ok, err := m.forwardBatch(ctx, d, r, now)
+		if err != nil || !ok {
+			return Result{}, false, err
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
+	}
+	keys, err := m.signingKeys(d, now)
+	if err != nil {
+		return Result{}, false, err
+	}
+	body, err := Payload(r)
+	if err != nil {
+		return Result{}, false, err
+	}
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: MessageID(d.ID, r.Sequence), At: now, Body: body}), true, nil
+}
+
+// signingKeys opens the secrets a message to d is signed with at now: the
+// current one, and the previous one during a rotation's grace period.
+func (m *Manager) signingKeys(d *Destination, now time.Time) ([][]byte, error) {
+	key, err := m.o.Sealer.Open(d.ID, d.SealedSecret)
+	if err != nil {
+		return nil, err
+	}
+	keys := [][]byte{key}
+	if d.PreviousSealedSecret != nil && now.Before(d.PreviousUntil) {
+		prev, err := m.o.Sealer.Open(d.ID, d.PreviousSealedSecret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, prev)
+	}
+	return keys, nil
 }
 
 // newID returns a destination id: "dst_" and 16 hex digits.
@@ -206,16 +356,24 @@ func (m *Manager) Test(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	key, err := m.o.Sealer.Open(d.ID, d.SealedSecret)
+	if d.Kind == KindSegment {
+		// An empty batch: the API is reachable and takes the write key.
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, err
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, []byte(`{"batch":[]}`)), nil
+	}
+	now := m.o.Now()
+	keys, err := m.signingKeys(d, now)
 	if err != nil {
 		return Result{}, err
 	}
-	now := m.o.Now()
 	body, err := json.Marshal(envelope{Type: TypePing, Timestamp: now, Data: map[string]string{"destination": d.ID}})
 	if err != nil {
 		return Result{}, err
 	}
-	return m.o.Client.Send(ctx, d.URL, key, Message{ID: "ping_" + newID()[4:], At: now, Body: body}), nil
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: "ping_" + newID()[4:], At: now, Body: body}), nil
 }
 
 // Wake tells the workers that records may be waiting (they look every
@@ -424,6 +582,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return o.Poll, err
 	}
 	c.Destination = w.id
+	if d.ReplayFrom != 0 {
+		if err := w.rewind(ctx, d, c); err != nil {
+			return o.Poll, err
+		}
+	}
 	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
 	if err != nil {
 		return o.Poll, err
@@ -458,15 +621,16 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		key, err := o.Sealer.Open(d.ID, d.SealedSecret)
+		res, sent, err := w.m.deliver(ctx, d, r)
 		if err != nil {
 			return o.Poll, err
 		}
-		body, err := Payload(r)
-		if err != nil {
-			return o.Poll, err
+		if !sent {
+			c.After = r.Sequence
+			c.Skipped++
+			w.log.Info("destinations: not forwarded: the profile has no user or anonymous ID now", "sequence", r.Sequence, "profile", r.Profile)
+			continue
 		}
-		res := o.Client.Send(ctx, d.URL, key, Message{ID: MessageID(d.ID, r.Sequence), At: o.Now(), Body: body})
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the record stays pending
 		}

@@ -88,15 +88,26 @@ func (s *Sealer) Seal(id, secret string) []byte {
 	return s.aead.Seal(nonce, nonce, []byte(secret), []byte(id))
 }
 
-// Open decrypts a destination's sealed secret and returns its key bytes.
+// Open decrypts a destination's sealed signing secret and returns its key
+// bytes.
 func (s *Sealer) Open(id string, sealed []byte) ([]byte, error) {
+	secret, err := s.OpenText(id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSecret(secret)
+}
+
+// OpenText decrypts a destination's sealed secret as it was sealed (a
+// forwarder's write key is not a signing secret).
+func (s *Sealer) OpenText(id string, sealed []byte) (string, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
-		return nil, fmt.Errorf("destinations: destination %s: sealed secret too short", id)
+		return "", fmt.Errorf("destinations: destination %s: sealed secret too short", id)
 	}
 	secret, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("destinations: destination %s: the secret does not open (another pepper?): %w", id, err)
+		return "", fmt.Errorf("destinations: destination %s: the secret does not open (another pepper?): %w", id, err)
 	}
-	return ParseSecret(string(secret))
+	return string(secret), nil
 }

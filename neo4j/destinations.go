@@ -136,6 +136,15 @@ func (g destStore) PutDeadLetter(ctx context.Context, dl *destinations.DeadLette
 	return nil
 }
 
+// DeleteDeadLetter removes a dead letter.
+func (g destStore) DeleteDeadLetter(ctx context.Context, id string, seq uint64) error {
+	if _, err := g.s.write(ctx, "MATCH (l:DeadLetter {destination: $id, sequence: $seq}) DELETE l",
+		map[string]any{"id": id, "seq": int64(seq)}); err != nil {
+		return wrap("neo4j: delete dead letter", err)
+	}
+	return nil
+}
+
 // DeadLetters pages through a destination's dead letters.
 func (g destStore) DeadLetters(ctx context.Context, id string, after uint64, limit int) ([]*destinations.DeadLetter, error) {
 	recs, err := g.s.read(ctx, `MATCH (l:DeadLetter {destination: $id}) WHERE l.sequence > $after

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	cpebble "github.com/cockroachdb/pebble/v2"
+
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 )
@@ -103,6 +105,14 @@ func deadKey(id string, seq uint64) []byte {
 func (g destStore) PutDeadLetter(_ context.Context, dl *destinations.DeadLetter) error {
 	if err := g.put(deadKey(dl.Destination, dl.Record.Sequence), dl); err != nil {
 		return fmt.Errorf("pebble: put dead letter: %w", err)
+	}
+	return nil
+}
+
+// DeleteDeadLetter removes a dead letter.
+func (g destStore) DeleteDeadLetter(_ context.Context, id string, seq uint64) error {
+	if err := g.s.db.Delete(deadKey(id, seq), cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: delete dead letter", Err: err}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ package resolver
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -213,7 +214,7 @@ func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition,
 	return conn, nil
 }
 
-func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *schema.SegmentMembershipChange, error) {
+func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *schema.SegmentMembershipChange, error) {
 	d, err := r.definition(ctx, lang.KindSegment, segment)
 	if err != nil {
 		return nil, err
@@ -222,14 +223,20 @@ func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, seg
 		return nil, graph.Errorf(graph.KindNotFound, "no segment %q", segment)
 	}
 	store := r.Segments.Store()
-	after, err := store.LastChange(ctx)
+	last, err := store.LastChange(ctx)
 	if err != nil {
 		return nil, err
+	}
+	from := last
+	if after != nil {
+		if from, err = strconv.ParseUint(*after, 10, 64); err != nil || from > last {
+			return nil, graph.FieldErrorf("after", "%q is not the sequence of a change record (the newest is %d)", *after, last)
+		}
 	}
 	out := make(chan *schema.SegmentMembershipChange, 1)
 	go func() {
 		defer close(out)
-		for {
+		for after := from; ; {
 			cs, err := store.Changes(ctx, after, changePage)
 			if err != nil {
 				// Ending the subscription tells the client to subscribe

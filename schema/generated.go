@@ -162,15 +162,17 @@ type ComplexityRoot struct {
 	}
 
 	Destination struct {
-		CreatedAt      func(childComplexity int) int
-		DeadLetters    func(childComplexity int, first *int, after *string) int
-		DisabledReason func(childComplexity int) int
-		Enabled        func(childComplexity int) int
-		Health         func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Segments       func(childComplexity int) int
-		URL            func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		DeadLetters             func(childComplexity int, first *int, after *string) int
+		DisabledReason          func(childComplexity int) int
+		Enabled                 func(childComplexity int) int
+		Health                  func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		Kind                    func(childComplexity int) int
+		Name                    func(childComplexity int) int
+		PreviousSecretExpiresAt func(childComplexity int) int
+		Segments                func(childComplexity int) int
+		URL                     func(childComplexity int) int
 	}
 
 	DestinationHealth struct {
@@ -186,6 +188,7 @@ type ComplexityRoot struct {
 		PendingCapped    func(childComplexity int) int
 		RetryAttempts    func(childComplexity int) int
 		RetryingSequence func(childComplexity int) int
+		Skipped          func(childComplexity int) int
 		SuccessRate      func(childComplexity int) int
 	}
 
@@ -351,15 +354,19 @@ type ComplexityRoot struct {
 		CreateComputedTrait     func(childComplexity int, key string, definition string) int
 		CreateDestination       func(childComplexity int, name string, url string, segments []string) int
 		CreateSegment           func(childComplexity int, key string, definition string) int
+		CreateSegmentForwarder  func(childComplexity int, name string, url string, writeKey string, segments []string) int
 		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
 		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
 		DisconnectSegment       func(childComplexity int, destination string, segment string) int
 		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
+		Redeliver               func(childComplexity int, destination string, sequence string) int
 		RejectMatch             func(childComplexity int, id string, note *string) int
 		RejectMatches           func(childComplexity int, ids []string, note *string) int
+		ReplayDeliveries        func(childComplexity int, destination string, fromSequence string) int
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
+		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
 		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
 		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
@@ -534,7 +541,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		ProfileChanged           func(childComplexity int, id string) int
-		SegmentMembershipChanged func(childComplexity int, segment string) int
+		SegmentMembershipChanged func(childComplexity int, segment string, after *string) int
 	}
 
 	TraitSource struct {
@@ -588,10 +595,12 @@ type DeliveryAttemptResolver interface {
 	DurationMs(ctx context.Context, obj *destinations.Result) (float64, error)
 }
 type DestinationResolver interface {
+	Kind(ctx context.Context, obj *destinations.Destination) (string, error)
 	Segments(ctx context.Context, obj *destinations.Destination) ([]string, error)
 
 	DisabledReason(ctx context.Context, obj *destinations.Destination) (*string, error)
 
+	PreviousSecretExpiresAt(ctx context.Context, obj *destinations.Destination) (*time.Time, error)
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
 }
@@ -600,6 +609,7 @@ type DestinationHealthResolver interface {
 	Delivered(ctx context.Context, obj *destinations.Health) (int, error)
 	FailedAttempts(ctx context.Context, obj *destinations.Health) (int, error)
 	DeadLetters(ctx context.Context, obj *destinations.Health) (int, error)
+	Skipped(ctx context.Context, obj *destinations.Health) (int, error)
 	SuccessRate(ctx context.Context, obj *destinations.Health) (*float64, error)
 	LastError(ctx context.Context, obj *destinations.Health) (*string, error)
 	LastErrorAt(ctx context.Context, obj *destinations.Health) (*time.Time, error)
@@ -655,9 +665,13 @@ type MutationResolver interface {
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
 	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
+	CreateSegmentForwarder(ctx context.Context, name string, url string, writeKey string, segments []string) (*destinations.Destination, error)
 	ConnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	DisconnectSegment(ctx context.Context, destination string, segment string) (*destinations.Destination, error)
 	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
+	RotateDestinationSecret(ctx context.Context, destination string, graceSeconds *int) (*NewDestination, error)
+	Redeliver(ctx context.Context, destination string, sequence string) (*destinations.Result, error)
+	ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
@@ -725,7 +739,7 @@ type SegmentResolver interface {
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
-	SegmentMembershipChanged(ctx context.Context, segment string) (<-chan *SegmentMembershipChange, error)
+	SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *SegmentMembershipChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1166,12 +1180,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.ID(childComplexity), true
+	case "Destination.kind":
+		if e.ComplexityRoot.Destination.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Kind(childComplexity), true
 	case "Destination.name":
 		if e.ComplexityRoot.Destination.Name == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Destination.Name(childComplexity), true
+	case "Destination.previousSecretExpiresAt":
+		if e.ComplexityRoot.Destination.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.PreviousSecretExpiresAt(childComplexity), true
 	case "Destination.segments":
 		if e.ComplexityRoot.Destination.Segments == nil {
 			break
@@ -1257,6 +1283,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DestinationHealth.RetryingSequence(childComplexity), true
+	case "DestinationHealth.skipped":
+		if e.ComplexityRoot.DestinationHealth.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.Skipped(childComplexity), true
 	case "DestinationHealth.successRate":
 		if e.ComplexityRoot.DestinationHealth.SuccessRate == nil {
 			break
@@ -1959,6 +1991,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["key"].(string), args["definition"].(string)), true
+	case "Mutation.createSegmentForwarder":
+		if e.ComplexityRoot.Mutation.CreateSegmentForwarder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSegmentForwarder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSegmentForwarder(childComplexity, args["name"].(string), args["url"].(string), args["writeKey"].(string), args["segments"].([]string)), true
 	case "Mutation.deleteComputedTrait":
 		if e.ComplexityRoot.Mutation.DeleteComputedTrait == nil {
 			break
@@ -2014,6 +2057,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LinkProfiles(childComplexity, args["a"].(string), args["b"].(string), args["note"].(*string), args["dryRun"].(*bool)), true
+	case "Mutation.redeliver":
+		if e.ComplexityRoot.Mutation.Redeliver == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeliver_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Redeliver(childComplexity, args["destination"].(string), args["sequence"].(string)), true
 	case "Mutation.rejectMatch":
 		if e.ComplexityRoot.Mutation.RejectMatch == nil {
 			break
@@ -2036,6 +2090,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectMatches(childComplexity, args["ids"].([]string), args["note"].(*string)), true
+	case "Mutation.replayDeliveries":
+		if e.ComplexityRoot.Mutation.ReplayDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replayDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplayDeliveries(childComplexity, args["destination"].(string), args["fromSequence"].(string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2058,6 +2123,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["graceSeconds"].(*int)), true
+	case "Mutation.rotateDestinationSecret":
+		if e.ComplexityRoot.Mutation.RotateDestinationSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateDestinationSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateDestinationSecret(childComplexity, args["destination"].(string), args["graceSeconds"].(*int)), true
 	case "Mutation.setComputedTraitEnabled":
 		if e.ComplexityRoot.Mutation.SetComputedTraitEnabled == nil {
 			break
@@ -2901,7 +2977,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string)), true
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string), args["after"].(*string)), true
 
 	case "TraitSource.path":
 		if e.ComplexityRoot.TraitSource.Path == nil {
@@ -3268,6 +3344,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_name(ctx, field)
 	case "url":
 		return ec.fieldContext_Destination_url(ctx, field)
+	case "kind":
+		return ec.fieldContext_Destination_kind(ctx, field)
 	case "segments":
 		return ec.fieldContext_Destination_segments(ctx, field)
 	case "enabled":
@@ -3276,6 +3354,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_disabledReason(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Destination_createdAt(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_Destination_previousSecretExpiresAt(ctx, field)
 	case "health":
 		return ec.fieldContext_Destination_health(ctx, field)
 	case "deadLetters":
@@ -3298,6 +3378,8 @@ func (ec *executionContext) childFields_DestinationHealth(ctx context.Context, f
 		return ec.fieldContext_DestinationHealth_failedAttempts(ctx, field)
 	case "deadLetters":
 		return ec.fieldContext_DestinationHealth_deadLetters(ctx, field)
+	case "skipped":
+		return ec.fieldContext_DestinationHealth_skipped(ctx, field)
 	case "successRate":
 		return ec.fieldContext_DestinationHealth_successRate(ctx, field)
 	case "lastError":
@@ -4202,6 +4284,44 @@ func (ec *executionContext) field_Mutation_createDestination_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSegmentForwarder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "url",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["url"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "writeKey",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["writeKey"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "segments",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segments"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4366,6 +4486,28 @@ func (ec *executionContext) field_Mutation_link_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_redeliver_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sequence",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sequence"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rejectMatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4410,6 +4552,28 @@ func (ec *executionContext) field_Mutation_rejectMatches_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_replayDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "fromSequence",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fromSequence"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4435,6 +4599,28 @@ func (ec *executionContext) field_Mutation_rotateApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "graceSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["graceSeconds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateDestinationSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "graceSeconds",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
@@ -5189,6 +5375,14 @@ func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx
 		return nil, err
 	}
 	args["segment"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -6828,6 +7022,29 @@ func (ec *executionContext) fieldContext_Destination_url(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Destination", field, false, false, "String")
 }
 
+func (ec *executionContext) _Destination_kind(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
 func (ec *executionContext) _Destination_segments(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6918,6 +7135,29 @@ func (ec *executionContext) _Destination_createdAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Destination_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Destination", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Destination_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_previousSecretExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().PreviousSecretExpiresAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_previousSecretExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Destination_health(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
@@ -7131,6 +7371,29 @@ func (ec *executionContext) _DestinationHealth_deadLetters(ctx context.Context, 
 	)
 }
 func (ec *executionContext) fieldContext_DestinationHealth_deadLetters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_skipped(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().Skipped(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Int")
 }
 
@@ -10215,6 +10478,50 @@ func (ec *executionContext) fieldContext_Mutation_createDestination(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSegmentForwarder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSegmentForwarder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSegmentForwarder(ctx, fc.Args["name"].(string), fc.Args["url"].(string), fc.Args["writeKey"].(string), fc.Args["segments"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSegmentForwarder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSegmentForwarder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_connectSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10341,6 +10648,138 @@ func (ec *executionContext) fieldContext_Mutation_setDestinationEnabled(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setDestinationEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateDestinationSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateDestinationSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateDestinationSecret(ctx, fc.Args["destination"].(string), fc.Args["graceSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *NewDestination) graphql.Marshaler {
+			return ec.marshalNNewDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐNewDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateDestinationSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NewDestination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateDestinationSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_redeliver(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_redeliver(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Redeliver(ctx, fc.Args["destination"].(string), fc.Args["sequence"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
+			return ec.marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_redeliver(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryAttempt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_redeliver_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replayDeliveries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replayDeliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplayDeliveries(ctx, fc.Args["destination"].(string), fc.Args["fromSequence"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replayDeliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replayDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13997,7 +14436,7 @@ func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string))
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
@@ -16154,6 +16593,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_kind(ctx, field, obj)
+				})
 		case "segments":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16176,6 +16621,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "previousSecretExpiresAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_previousSecretExpiresAt(ctx, field, obj)
+				})
 		case "health":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16249,6 +16700,12 @@ func (ec *executionContext) _DestinationHealth(ctx context.Context, sel ast.Sele
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DestinationHealth_deadLetters(ctx, field, obj)
+				})
+		case "skipped":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_skipped(ctx, field, obj)
 				})
 		case "successRate":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -17420,6 +17877,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSegmentForwarder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSegmentForwarder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "connectSegment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_connectSegment(ctx, field)
@@ -17437,6 +17901,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setDestinationEnabled":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setDestinationEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateDestinationSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateDestinationSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redeliver":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_redeliver(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replayDeliveries":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replayDeliveries(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

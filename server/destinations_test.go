@@ -44,7 +44,7 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		sealer, _ := destinations.NewSealer(testPepper)
 		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
-			Segments: seg, Sealer: sealer, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
+			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
 			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
 			Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -203,6 +203,34 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 			if got := h.await(t, 4); got[3] != "segment.entered vip" {
 				t.Fatalf("enabled again: %v", got)
 			}
+			const rotate = `mutation($id: ID!, $grace: Int) { rotateDestinationSecret(destination: $id, graceSeconds: $grace) {
+				secret destination { previousSecretExpiresAt } } }`
+			if r := f.gql(t, admin, rotate, map[string]any{"id": id, "grace": -1}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "grace: ") {
+				t.Fatalf("rotating with a negative grace: %+v", r)
+			}
+			rot := f.mustAs(t, admin, rotate, map[string]any{"id": id, "grace": 3600})
+			if s := get(rot, "rotateDestinationSecret.secret"); s == h.secret || get(rot, "rotateDestinationSecret.destination.previousSecretExpiresAt") == nil {
+				t.Fatalf("rotation %v", rot)
+			}
+			// The receiver still verifies with the old secret: during the
+			// grace period the message is signed with both.
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"vip":false}}`)
+			if got := h.await(t, 5); got[4] != "segment.exited vip" {
+				t.Fatalf("after rotating: %v", got)
+			}
+			// A replay from the start sends again what the destination
+			// wants now: vip's three changes since it was connected.
+			const replay = `mutation($id: ID!, $from: String!) { replayDeliveries(destination: $id, fromSequence: $from) { id } }`
+			if r := f.gql(t, admin, replay, map[string]any{"id": id, "from": "x"}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "fromSequence: ") {
+				t.Fatalf("replaying from x: %+v", r)
+			}
+			f.mustAs(t, admin, replay, map[string]any{"id": id, "from": "1"})
+			if got := h.await(t, 8); fmt.Sprint(got[5:]) != fmt.Sprint(got[2:5]) {
+				t.Fatalf("replayed %v", got)
+			}
+			if r := f.gql(t, admin, `mutation($id: ID!) { redeliver(destination: $id, sequence: "1") { ok } }`, map[string]any{"id": id}); r.code() != "NOT_FOUND" {
+				t.Fatalf("redelivering what is not a dead letter: %+v", r)
+			}
 		})
 	}
 }
@@ -297,6 +325,98 @@ func TestDeadLettersOverGraphQL(t *testing.T) {
 			if r := f.gql(t, f.admin, `{ destinations { deadLetters(after: "x") { sequence } } }`, nil); len(r.Errors) == 0 ||
 				!strings.HasPrefix(r.Errors[0].Message, "after: ") {
 				t.Fatalf("a bad after: %+v", r)
+			}
+		})
+	}
+}
+
+// TestSegmentForwarder, on every backend: a forwarder sends each change
+// of its segments to another idgraph's Segment API (embedded), as an
+// identify setting traits.<segment> and an "Audience Entered"/"Audience
+// Exited" track, so that the receiving workspace's profile follows the
+// membership; bad input is refused naming the field.
+func TestSegmentForwarder(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			dst := newFixture(t, backends.OpenPebble) // the receiving workspace
+			f.mustAs(t, f.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			const create = `mutation($url: String!, $key: String!) {
+				createSegmentForwarder(name: "crm", url: $url, writeKey: $key, segments: ["pro"]) { id kind } }`
+			for _, bad := range []struct{ url, key, field string }{
+				{dst.url, "", "writeKey"},
+				{dst.url, "has space", "writeKey"},
+				{"ftp://example.com", writeKey, "url"},
+			} {
+				if r := f.gql(t, f.admin, create, map[string]any{"url": bad.url, "key": bad.key}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, bad.field+": ") {
+					t.Errorf("createSegmentForwarder(%q, %q): %+v, want invalid on %s", bad.url, bad.key, r, bad.field)
+				}
+			}
+			d := f.mustAs(t, f.admin, create, map[string]any{"url": dst.url, "key": writeKey})
+			if get(d, "createSegmentForwarder.kind") != "segment" {
+				t.Fatalf("forwarder %v", d)
+			}
+			id := get(d, "createSegmentForwarder.id")
+			if r := f.mustAs(t, f.admin, `mutation($id: ID!) { testDestination(destination: $id) { ok status } }`, map[string]any{"id": id}); get(r, "testDestination.ok") != true {
+				t.Fatalf("testing the forwarder: %v", r)
+			}
+			if r := f.gql(t, f.admin, `mutation($id: ID!) { rotateDestinationSecret(destination: $id) { secret } }`, map[string]any{"id": id}); r.code() != "BAD_USER_INPUT" {
+				t.Errorf("rotating a forwarder's secret: %+v", r)
+			}
+			// state reads the receiving profile's pro trait and its
+			// audience events, newest first.
+			state := func() string {
+				resp := dst.gql(t, readKey, `{ lookup(type: "user_id", value: "fw1") { traits events(types: ["track"]) { edges { node { name } } } } }`, nil)
+				if resp.code() == "NOT_FOUND" {
+					return "none"
+				} else if len(resp.Errors) > 0 {
+					t.Fatalf("lookup: %+v", resp)
+				}
+				r := resp.Data
+				var names []string
+				for _, e := range get(r, "lookup.events.edges").([]any) {
+					names = append(names, fmt.Sprint(get(e, "node.name")))
+				}
+				return fmt.Sprintf("pro=%v %s", get(r, "lookup.traits.pro"), strings.Join(names, ","))
+			}
+			await := func(want string) {
+				t.Helper()
+				for deadline := time.Now().Add(30 * time.Second); state() != want; time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("the receiving profile is %q, want %q", state(), want)
+					}
+				}
+			}
+			f.send(t, "/v1/identify", `{"userId":"fw1","anonymousId":"anon-fw1","traits":{"plan":"pro"}}`)
+			await("pro=true Audience Entered")
+			f.send(t, "/v1/identify", `{"userId":"fw1","traits":{"plan":"free"}}`)
+			await("pro=false Audience Exited,Audience Entered")
+			// An anonymous visitor is addressed by its anonymous ID.
+			f.send(t, "/v1/identify", `{"anonymousId":"anon-2","traits":{"plan":"pro"}}`)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				r := dst.gql(t, readKey, `{ lookup(type: "anonymous_id", value: "anon-2") { traits } }`, nil)
+				if r.code() == "" && get(r.Data, "lookup.traits.pro") == true {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the anonymous visitor never arrived: %v", r)
+				}
+			}
+			// A CRM record known by email only cannot be addressed: it is
+			// skipped, counted, and does not hold up the queue.
+			if code, body := f.post(t, "/v1/import", writeKey, `{"source":"crm","records":[{"line":2,"identifiers":{"email":"only@corp.io"},"traits":{"plan":"pro"}}]}`); code != 200 {
+				t.Fatalf("import: %d %s", code, body)
+			}
+			f.send(t, "/v1/identify", `{"userId":"fw3","traits":{"plan":"pro"}}`)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				r := dst.gql(t, readKey, `{ lookup(type: "user_id", value: "fw3") { traits } }`, nil)
+				h := f.mustAs(t, f.admin, `{ destinations { health { skipped } } }`, nil)
+				if r.code() == "" && get(r.Data, "lookup.traits.pro") == true && get(get(h, "destinations").([]any)[0], "health.skipped") == 1.0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after a profile without user or anonymous ID: %v %v", r, h)
+				}
 			}
 		})
 	}

@@ -248,7 +248,8 @@ func routeCall(t *testing.T, kf *keyFixture, method, path, key string) int {
 		body = `{"source":"m","records":[]}`
 	}
 	if key != "" {
-		if strings.HasPrefix(path, "/v1/") && path != "/v1/match" && !strings.HasPrefix(path, "/v1/export") || strings.HasPrefix(path, "/beacon") {
+		// Collection takes Segment's Basic auth; reads and /v1/match a bearer.
+		if method == "POST" && strings.HasPrefix(path, "/v1/") && path != "/v1/match" || strings.HasPrefix(path, "/beacon") {
 			hdr["Authorization"] = basic(key)
 		} else {
 			hdr["Authorization"] = "Bearer " + key

@@ -32,26 +32,27 @@ var (
 // routePolicies is the policy of every route pattern Handler registers.
 var routePolicies = func() map[string]auth.Policy {
 	p := map[string]auth.Policy{
-		"POST /v1/import":          ingest,
-		"POST /v1/match":           stewards,
-		"GET /v1/export/profiles":  bulk,
-		"GET /v1/export/subject":   admins,  // an access request: everything about one person
-		"GET /graphql":             readers, // GraphiQL's page itself is static: it asks for a key
-		"POST /graphql":            readers, // and each root field has its own (graphqlPolicies)
-		"OPTIONS /graphql":         auth.Public,
-		"/console/":                auth.Public, // the console signs in with a key itself (consoleRole)
-		"GET /healthz":             auth.Public,
-		"GET /readyz":              auth.Public,
-		"GET /metrics":             auth.Public, // counts only; keep the port private
-		"/":                        auth.Public, // the 404 for everything else
-		"POST /v1/m":               auth.Public, // analytics-next's own metrics, dropped unread
-		"OPTIONS /v1/m":            auth.Public,
-		"POST /v1/batch":           ingest,
-		"POST /v1/b":               ingest,
-		"POST /beacon/v1/batch":    ingest,
-		"OPTIONS /v1/batch":        auth.Public, // CORS preflights carry no credentials
-		"OPTIONS /v1/b":            auth.Public,
-		"OPTIONS /beacon/v1/batch": auth.Public,
+		"POST /v1/import":               ingest,
+		"POST /v1/match":                stewards,
+		"GET /v1/export/profiles":       bulk,
+		"GET /v1/segments/{key}/{file}": bulk,
+		"GET /v1/export/subject":        admins,  // an access request: everything about one person
+		"GET /graphql":                  readers, // GraphiQL's page itself is static: it asks for a key
+		"POST /graphql":                 readers, // and each root field has its own (graphqlPolicies)
+		"OPTIONS /graphql":              auth.Public,
+		"/console/":                     auth.Public, // the console signs in with a key itself (consoleRole)
+		"GET /healthz":                  auth.Public,
+		"GET /readyz":                   auth.Public,
+		"GET /metrics":                  auth.Public, // counts only; keep the port private
+		"/":                             auth.Public, // the 404 for everything else
+		"POST /v1/m":                    auth.Public, // analytics-next's own metrics, dropped unread
+		"OPTIONS /v1/m":                 auth.Public,
+		"POST /v1/batch":                ingest,
+		"POST /v1/b":                    ingest,
+		"POST /beacon/v1/batch":         ingest,
+		"OPTIONS /v1/batch":             auth.Public, // CORS preflights carry no credentials
+		"OPTIONS /v1/b":                 auth.Public,
+		"OPTIONS /beacon/v1/batch":      auth.Public,
 	}
 	for typ := range collect.Types {
 		for _, path := range []string{"/v1/" + typ, "/v1/" + typ[:1]} {
@@ -107,6 +108,10 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.rotateApiKey":                 admins,
 	"Mutation.revokeApiKey":                 admins,
 	"Mutation.createDestination":            admins,
+	"Mutation.rotateDestinationSecret":      admins,
+	"Mutation.createSegmentForwarder":       admins,
+	"Mutation.redeliver":                    admins,
+	"Mutation.replayDeliveries":             admins,
 	"Mutation.connectSegment":               admins,
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,

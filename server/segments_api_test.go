@@ -419,6 +419,27 @@ func TestSegmentMembershipSubscription(t *testing.T) {
 			if len(exits) != 2 || !exits[u1] {
 				t.Errorf("exits: %v", exits)
 			}
+			// Resuming after the entry replays the two exits, then waits.
+			const resume = `subscription($seg: String!, $after: String) { segmentMembershipChanged(segment: $seg, after: $after) { sequence profileId direction } }`
+			next = f.subscription(t, resume, map[string]any{"seg": "buyer", "after": seq})
+			replayed := map[any]bool{}
+			for range 2 {
+				typ, m := next()
+				c := get(m, "payload.data.segmentMembershipChanged")
+				if typ != "next" || get(c, "direction") != "EXITED" {
+					t.Fatalf("resumed after %v: %s %v", seq, typ, m)
+				}
+				replayed[get(c, "profileId")] = true
+			}
+			if fmt.Sprint(replayed) != fmt.Sprint(exits) {
+				t.Errorf("resuming replayed %v, want %v", replayed, exits)
+			}
+			for _, bad := range []string{"x", "-1", "99999999999"} {
+				next = f.subscription(t, resume, map[string]any{"seg": "buyer", "after": bad})
+				if typ, m := next(); !strings.Contains(fmt.Sprint(m), "BAD_USER_INPUT") || !strings.Contains(fmt.Sprint(m), "after: ") {
+					t.Errorf("resuming after %q: %s %v", bad, typ, m)
+				}
+			}
 
 			next = f.subscription(t, sub, map[string]any{"seg": "nope"})
 			// gqlgen sends a resolver's refusal as a payload with errors.

@@ -247,6 +247,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.handleExportProfiles)
 	s.route(mux, "GET /v1/export/subject", s.handleExportSubject)
+	s.route(mux, "GET /v1/segments/{key}/{file}", s.handleSegmentMembers)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		s.route(mux, m+" /graphql", gql.ServeHTTP)

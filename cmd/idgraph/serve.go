@@ -301,7 +301,7 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 		waits = append(waits, d)
 	}
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
-	return destinations.NewManager(destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer,
+	return destinations.NewManager(destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits,
 		Log: log.With("component", "destinations")})
 }

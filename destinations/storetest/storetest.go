@@ -257,4 +257,15 @@ func testDeadLetters(t *testing.T, s destinations.Store) {
 			t.Fatalf("a dead letter stored twice was not replaced: %+v", got[0])
 		}
 	}
+	// Deleting one leaves the others, and the other destination's.
+	for range 2 {
+		if err := s.DeleteDeadLetter(ctx, "dst_x", 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]int{"dst_x": 3, "dst_xy": 4} {
+		if got, err := s.DeadLetters(ctx, id, 0, 10); err != nil || len(got) != want {
+			t.Fatalf("%s after deleting dst_x's 10: %d dead letters (%v), want %d", id, len(got), err, want)
+		}
+	}
 }

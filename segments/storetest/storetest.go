@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +37,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		{"ConcurrentSavesOneWins", testConcurrentSavesOneWins},
 		{"PendingChangesMergeUntilDone", testPendingChanges},
 		{"PendingChangesNeverTakenFromAWriter", testPendingUnderConcurrentWrites},
+		{"MembersAtOnePointInTime", testMembersAt},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -598,6 +601,60 @@ func testPendingUnderConcurrentWrites(t *testing.T, g graph.Store, s segments.St
 	for i := range n {
 		if e := fmt.Sprintf("E%d", i); !seen[e] {
 			t.Errorf("event %s was stored but its pending change was taken unseen", e)
+		}
+	}
+}
+
+// MembersAt, with random entries and exits saved between its pages (and
+// entries of other segments), returns exactly the members at its start,
+// each once: over many random sequences and page sizes.
+func testMembersAt(t *testing.T, g graph.Store, s segments.Store) {
+	ctx := context.Background()
+	ps := Profiles(t, g, 40)
+	Define(t, s, lang.KindSegment, "vip", "true")
+	Define(t, s, lang.KindSegment, "other", "true")
+	rng := rand.New(rand.NewPCG(7, 11))
+	// flip saves a random profile's state with vip (and other) toggled.
+	flip := func() {
+		p := ps[rng.IntN(len(ps))]
+		st := state(t, s, p)
+		next := &segments.ProfileState{Profile: p, Rev: st.Rev, Entries: maps.Clone(st.Entries)}
+		if next.Entries == nil {
+			next.Entries = map[string]segments.Entry{}
+		}
+		ref := segments.RefString(segRef([]string{"vip", "vip", "other"}[rng.IntN(3)]))
+		if _, ok := next.Entries[ref]; ok {
+			delete(next.Entries, ref)
+		} else {
+			next.Entries[ref] = member()
+		}
+		save(t, s, segments.Save{State: next, Reason: segments.ReasonData, At: t0})
+	}
+	for round := range 25 {
+		for range 10 {
+			flip()
+		}
+		want := members(t, s, "vip")
+		page := 1 + rng.IntN(7)
+		var got []string
+		at, err := segments.MembersAt(ctx, s, "vip", page, func(_ uint64, ids []string) error {
+			if len(ids) > page {
+				t.Fatalf("a page of %d, asked for %d", len(ids), page)
+			}
+			got = append(got, ids...)
+			for range rng.IntN(6) {
+				flip()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at == 0 {
+			t.Fatal("no point in time returned")
+		}
+		if slices.Sort(got); !slices.Equal(got, want) {
+			t.Fatalf("round %d (pages of %d): members at the start %q, MembersAt gave %q", round, page, want, got)
 		}
 	}
 }

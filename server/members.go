@@ -1,0 +1,254 @@
+package server
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// membersPage is how many members an export reads, and looks up, at once.
+const membersPage = 1000
+
+// ExportedMember is one line of GET /v1/segments/{key}/members.jsonl.
+type ExportedMember struct {
+	Profile     string              `json:"profile"`
+	Identifiers map[string][]string `json:"identifiers"`
+	Traits      map[string]any      `json:"traits,omitempty"`
+}
+
+// memberColumns is what a members export carries besides the profile ID:
+// identifier types (nil: every type, JSONL only) and trait paths.
+type memberColumns struct {
+	types  []string
+	traits []string
+}
+
+func parseMemberColumns(q map[string][]string, csvFormat bool) (memberColumns, error) {
+	list := func(name string) []string {
+		var out []string
+		for _, v := range q[name] {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
+					out = append(out, f)
+				}
+			}
+		}
+		return out
+	}
+	c := memberColumns{types: list("identifiers"), traits: list("traits")}
+	if csvFormat && len(c.types) == 0 && len(c.traits) == 0 {
+		return c, graph.FieldErrorf("identifiers", "a CSV export names its columns: identifiers=email,phone and/or traits=plan,name")
+	}
+	if len(c.types)+len(c.traits) > 100 {
+		return c, graph.FieldErrorf("identifiers", "at most 100 columns")
+	}
+	return c, nil
+}
+
+// handleSegmentMembers streams a segment's members as they were when the
+// request started (segments.MembersAt), as CSV or JSON lines, with the
+// identifiers and traits asked for. X-Idgraph-As-Of-Sequence names that
+// point: the newest change record then, so a consumer of the change
+// records (a destination, a subscription) can go on from it.
+func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.authBearer(r, ruleOf(r.Context())); err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.cfg.Segments == nil {
+		writeError(w, graph.Errorf(graph.KindUnavailable, "segments are off on this server (--segments)"))
+		return
+	}
+	key, file := r.PathValue("key"), r.PathValue("file")
+	var csvFormat bool
+	switch file {
+	case "members.csv":
+		csvFormat = true
+	case "members.jsonl":
+	default:
+		writeError(w, graph.Errorf(graph.KindNotFound, "no export %q: members.csv or members.jsonl", file))
+		return
+	}
+	cols, err := parseMemberColumns(r.URL.Query(), csvFormat)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	store := s.cfg.Segments.Store()
+	if _, err := store.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: key}); err != nil {
+		writeError(w, err)
+		return
+	}
+	var out memberWriter
+	if csvFormat {
+		out = newCSVMembers(w, cols)
+	} else {
+		out = &jsonMembers{enc: json.NewEncoder(w), cols: cols}
+	}
+	started := false
+	start := func(at uint64) {
+		if started {
+			return
+		}
+		started = true
+		if csvFormat {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		}
+		w.Header().Set("X-Idgraph-As-Of-Sequence", strconv.FormatUint(at, 10))
+		out.begin()
+	}
+	at, err := segments.MembersAt(ctx, store, key, membersPage, func(at uint64, ids []string) error {
+		start(at)
+		rows, err := s.memberRows(ctx, ids, cols)
+		if err != nil {
+			return err
+		}
+		return out.write(rows)
+	})
+	switch {
+	case err != nil && !started:
+		writeError(w, err)
+	case err != nil:
+		// The status is sent: cut the stream short so the client sees a
+		// truncated body, never a silent success.
+		if ctx.Err() == nil {
+			s.log.Error("segment members export", "segment", key, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	default:
+		start(at)
+		out.flush()
+	}
+}
+
+// memberRows looks up the members' identifiers and traits.
+func (s *Server) memberRows(ctx context.Context, ids []string, cols memberColumns) ([]ExportedMember, error) {
+	ps, err := s.reader.GetProfiles(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]ExportedMember, len(ids))
+	var live []*graph.Profile
+	var at []int
+	for i, id := range ids {
+		rows[i] = ExportedMember{Profile: id, Identifiers: map[string][]string{}}
+		// Merged away or erased since the point in time: its ID only.
+		if p := ps[i]; p != nil && p.MergedInto == "" {
+			live, at = append(live, p), append(at, i)
+		}
+	}
+	idss, err := s.reader.IdentifiersOf(ctx, live)
+	if err != nil {
+		return nil, err
+	}
+	for j, p := range live {
+		row := &rows[at[j]]
+		for _, n := range idss[j] {
+			if cols.types == nil || slices.Contains(cols.types, n.Key.Type) {
+				row.Identifiers[n.Key.Type] = append(row.Identifiers[n.Key.Type], n.Key.Value)
+			}
+		}
+		for _, path := range cols.traits {
+			if t, ok := p.Traits[path]; ok {
+				if row.Traits == nil {
+					row.Traits = map[string]any{}
+				}
+				row.Traits[path] = t.Value
+			}
+		}
+	}
+	return rows, nil
+}
+
+type memberWriter interface {
+	begin()
+	write([]ExportedMember) error
+	flush()
+}
+
+type jsonMembers struct {
+	enc  *json.Encoder
+	cols memberColumns
+}
+
+func (j *jsonMembers) begin() {}
+func (j *jsonMembers) flush() {}
+func (j *jsonMembers) write(rows []ExportedMember) error {
+	for i := range rows {
+		if err := j.enc.Encode(&rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// csvMembers writes a header of profile_id, the identifier types and the
+// trait paths, then a row per member; several identifiers of one type
+// share their cell, separated by spaces.
+type csvMembers struct {
+	w    *csv.Writer
+	cols memberColumns
+	row  []string
+}
+
+func newCSVMembers(w io.Writer, cols memberColumns) *csvMembers {
+	return &csvMembers{w: csv.NewWriter(w), cols: cols}
+}
+
+func (c *csvMembers) begin() {
+	c.w.Write(slices.Concat([]string{"profile_id"}, c.cols.types, c.cols.traits))
+}
+
+func (c *csvMembers) flush() { c.w.Flush() }
+
+func (c *csvMembers) write(rows []ExportedMember) error {
+	for _, m := range rows {
+		c.row = append(c.row[:0], m.Profile)
+		for _, t := range c.cols.types {
+			c.row = append(c.row, spreadsheetSafe(strings.Join(m.Identifiers[t], " ")))
+		}
+		for _, p := range c.cols.traits {
+			v := ""
+			if x, ok := m.Traits[p]; ok && x != nil {
+				if s, isString := x.(string); isString {
+					v = spreadsheetSafe(s)
+				} else {
+					b, _ := json.Marshal(x)
+					v = string(b)
+				}
+			}
+			c.row = append(c.row, v)
+		}
+		if err := c.w.Write(c.row); err != nil {
+			return err
+		}
+	}
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// spreadsheetSafe keeps a cell from being read as a formula by a
+// spreadsheet (CSV injection): one starting with = + - @ or a control
+// character gets a leading apostrophe, unless it is a plain number (an
+// E.164 phone, a negative amount), which no spreadsheet runs.
+func spreadsheetSafe(v string) string {
+	if v == "" || (!strings.ContainsRune("=+-@", rune(v[0])) && v[0] >= 0x20) || plainNumber.MatchString(v) {
+		return v
+	}
+	return "'" + v
+}
+
+var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
