@@ -190,3 +190,18 @@ func (c *Client) ExportProfilesFor(ctx context.Context, w io.Writer, purpose str
 	}
 	return resp.Trailer.Get("Idgraph-Consent-Withheld"), nil
 }
+
+// ExportSubject writes everything the server holds about one person
+// ("type:value" or "profile:<id>") to w as JSON lines (admin key).
+func (c *Client) ExportSubject(ctx context.Context, subject string, w io.Writer) error {
+	c.HTTP.Timeout = 0 // an export streams for as long as it takes
+	body, err := c.GetRead(ctx, "/v1/export/subject?subject="+url.QueryEscape(subject))
+	if err != nil {
+		return fmt.Errorf("export subject: %w", err)
+	}
+	defer body.Close()
+	if _, err := io.Copy(w, body); err != nil {
+		return fmt.Errorf("export subject: %w", err)
+	}
+	return nil
+}

@@ -109,6 +109,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	// subscription's field runs only through the field middleware.
 	h.AroundRootFields(func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 		if err := s.checkRootField(ctx, graphql.GetFieldContext(ctx).Object, graphql.GetRootFieldContext(ctx).Field.Name); err != nil {
+			s.auditRefusedMutation(ctx, err)
 			graphql.AddError(ctx, err)
 			return graphql.Null
 		}
@@ -124,6 +125,8 @@ func (s *Server) graphqlHandler() http.Handler {
 		}
 		return next(ctx)
 	})
+	// Every mutation that runs is audited with its outcome (audit.go).
+	h.AroundFields(s.auditFields)
 	// Support keys see personal data masked: one middleware, every field.
 	h.AroundFields(res.MaskFields)
 	h.SetErrorPresenter(s.presentError)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/graph"
@@ -71,6 +72,11 @@ func newKeyFixtureWith(t *testing.T, open storetest.Opener, log *slog.Logger, co
 			t.Fatalf("first admin key: %v, %v", ok, err)
 		}
 		cfg.Keyring, kf.keyring, kf.admin, kf.store = kr, kr, key.String(), cfg.Store
+		if cfg.Audit == nil {
+			if cfg.Audit, err = audit.Open(cfg.Store, testPepper); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if log != nil {
 			cfg.Log = log
 		}

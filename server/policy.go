@@ -44,6 +44,7 @@ var routePolicies = func() map[string]auth.Policy {
 		"POST /v1/match":                  stewards,
 		"GET /v1/export/profiles":         bulk,
 		"GET /v1/segments/{key}/{file}":   bulk,
+		"GET /v1/export/subject":          admins,         // an access request: everything about one person
 		"GET /graphql":                    graphqlCallers, // GraphiQL's page itself is static: it asks for a key
 		"POST /graphql":                   graphqlCallers, // and each root field has its own (graphqlPolicies)
 		"POST /v1/personalisation/tokens": minters,

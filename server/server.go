@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/collect"
 	"github.com/idgraph/idgraph/consent"
@@ -148,6 +149,13 @@ type Config struct {
 	// ConsoleSessions caps the console's signed-in sessions (0:
 	// console.DefaultMaxSessions); the oldest is dropped at the cap.
 	ConsoleSessions int
+	// Audit, when set, records every mutation (admin and steward actions,
+	// refused ones too) and every subject export in the hash chain
+	// (docs/security.md, "Audit").
+	Audit *audit.Log
+	// ExportsPerMinute bounds subject exports per key (0: the default,
+	// DefaultExportsPerMinute; negative: no limit).
+	ExportsPerMinute int
 }
 
 // Server serves the HTTP API.
@@ -171,6 +179,7 @@ type Server struct {
 	// limit); keyLimits limits each key's requests.
 	authFailures *buckets
 	keyLimits    keyLimits
+	exports      *buckets // subject exports per key; nil: no limit
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -226,6 +235,9 @@ func New(cfg Config) *Server {
 	s.keyLimits = newKeyLimits(s.cfg.Rates, s.now)
 	failures := float64(cmp.Or(cfg.AuthFailures, DefaultAuthFailures))
 	s.authFailures = newBuckets(failures, failures/60, s.now)
+	if n := cmp.Or(cfg.ExportsPerMinute, DefaultExportsPerMinute); n > 0 {
+		s.exports = newBuckets(float64(n), float64(n)/60, s.now)
+	}
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	if b, ok := cfg.Store.(consent.Backend); ok {
 		s.consent = &consent.Checker{Store: b.Consent(), Reader: s.reader, Purposes: cfg.Purposes}
@@ -310,6 +322,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /v1/import", s.handleImport)
 	s.route(mux, "POST /v1/match", s.handleMatch)
 	s.route(mux, "GET /v1/export/profiles", s.streaming(s.handleExportProfiles))
+	s.route(mux, "GET /v1/export/subject", s.streaming(s.handleExportSubject))
 	s.route(mux, "GET /v1/segments/{key}/{file}", s.streaming(s.handleSegmentMembers))
 	s.route(mux, "POST /v1/personalisation/tokens", s.handleMintToken)
 	s.route(mux, "POST /v1/personalisation/exchange", s.handleExchange)
@@ -386,7 +399,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			}
 			return
 		}
-		ctx, mark := withCostlyMark(withClient(r.Context(), client))
+		ctx, mark := withCostlyMark(withAuditRequest(sw, r.WithContext(withClient(r.Context(), client))))
 		h(sw, r.WithContext(ctx))
 		if mark.costly {
 			s.metrics.costlyRefusals.Inc()
@@ -520,6 +533,8 @@ type metrics struct {
 	withheld *prometheus.CounterVec
 	// consentRecorded counts consent records stored, by source kind.
 	consentRecorded *prometheus.CounterVec
+	// auditFailures counts audit entries that could not be written.
+	auditFailures prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -552,9 +567,11 @@ func newMetrics() *metrics {
 			Help: "Records withheld from an export path for want of consent, by path, purpose and reason."}, []string{"path", "purpose", "reason"}),
 		consentRecorded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_consent_records_total",
 			Help: "Consent records stored, by source (segment, rudderstack, api)."}, []string{"source"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_audit_failures_total",
+			Help: "Audit entries that could not be written (each is logged)."}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.messages, m.merges, m.hubs, m.repairs, m.rejectedID, m.storeCalls, m.graphqlErrors, m.panics,
-		m.costlyRefusals, m.refusalLimited, m.rateLimited, m.withheld, m.consentRecorded,
+		m.costlyRefusals, m.refusalLimited, m.rateLimited, m.withheld, m.consentRecorded, m.auditFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -74,6 +74,22 @@ func runExport(ctx context.Context, args []string) error {
 	return err
 }
 
+// runExportSubject prints everything about one person as JSON lines (an
+// access request; admin key).
+func runExportSubject(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("export-subject", flag.ContinueOnError)
+	srv := fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
+	key := fs.String("key", env("IDGRAPH_ADMIN_KEY", ""), "an admin key (default $IDGRAPH_ADMIN_KEY)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("usage: idgraph export-subject [--server URL] [--key ADMINKEY] type:value|profile:ID")
+	}
+	return client.New(*srv, *key).ExportSubject(ctx, rest[0], os.Stdout)
+}
+
 func runLoadgen(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	srv, key := serverFlags(fs, "write")

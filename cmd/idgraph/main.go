@@ -15,8 +15,10 @@ commands:
   init              prepare a store: the key pepper file and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
   keys              create, list, rotate and revoke API keys (admin key)
+  audit verify      check the audit chain's every link; exits 1 naming the first broken one
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
+  export-subject    print everything about one person (type:value or profile:ID) as JSON lines (admin key)
   train             train a matching model on a CSV (unsupervised) for serve --model
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   match             re-score every profile with the server's model (resumable)
@@ -54,6 +56,10 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args[1:])
 	case "keys":
 		return runKeys(ctx, args[1:])
+	case "export-subject":
+		return runExportSubject(ctx, args[1:])
+	case "audit":
+		return runAudit(ctx, args[1:])
 	case "import":
 		return runImport(ctx, args[1:])
 	case "export":

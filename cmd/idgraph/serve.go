@@ -20,6 +20,7 @@ import (
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
@@ -159,6 +160,10 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	auditLog, err := audit.Open(store, pepper)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if keys.Empty() {
 		// No default credentials: a new store gets one admin key, shown
 		// once on stdout (never in the log).
@@ -224,7 +229,7 @@ func serve(ctx context.Context, args []string) error {
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
 		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
 		Purposes: purposeCfg, PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
-		Timeouts: server.Timeouts{Write: *writeTimeout}})
+		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.

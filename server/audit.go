@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/idgraph/idgraph/audit"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/resolver"
+)
+
+// requestID returns the request's id: the client's X-Request-Id when it
+// is a plain token of at most 64 characters (so a proxy's id joins the
+// audit entry to its logs), else a random one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-Id")
+	ok := len(id) > 0 && len(id) <= 64 && !strings.ContainsFunc(id, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
+	})
+	if ok {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// withAuditRequest records the request's id and remote address for audit
+// entries, and answers the id in X-Request-Id.
+func withAuditRequest(w http.ResponseWriter, r *http.Request) context.Context {
+	id := requestID(r)
+	w.Header().Set("X-Request-Id", id)
+	return audit.WithRequest(r.Context(), audit.Request{RequestID: id, Remote: clientOf(r)})
+}
+
+// withAuditCaller adds the authenticated key's id and role.
+func withAuditCaller(ctx context.Context, c resolver.Caller) context.Context {
+	req := audit.RequestOf(ctx)
+	req.Role = string(c.Role)
+	_, req.KeyID, _ = strings.Cut(c.Actor, ":")
+	return audit.WithRequest(ctx, req)
+}
+
+// record appends an audit entry; a failure to record is logged (the
+// action itself has happened or failed already) and counted.
+func (s *Server) record(ctx context.Context, r audit.Record) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	if c := resolver.CallerOf(ctx); c.Role != "" {
+		ctx = withAuditCaller(ctx, c)
+	}
+	if _, err := s.cfg.Audit.Append(ctx, r); err != nil {
+		s.metrics.auditFailures.Inc()
+		s.log.Error("audit", "action", r.Action, "err", err)
+	}
+}
+
+// secretArgs are mutation arguments kept out of audit targets: free text
+// (a steward's note) and definitions may quote anyone's personal data and
+// cannot be redacted by subject, so a definition is recorded by its
+// SHA-256 and a note not at all.
+var secretArgs = map[string]bool{"note": true, "definition": true}
+
+// auditMutation records one GraphQL mutation: its name, its arguments as
+// the target (identifiers in them are its subjects), and its outcome.
+func (s *Server) auditMutation(ctx context.Context, field string, args map[string]any, err error) {
+	target := map[string]any{}
+	var subjects []string
+	for k, v := range args {
+		switch {
+		case k == "definition":
+			if d, ok := v.(string); ok {
+				sum := sha256.Sum256([]byte(d))
+				target["definitionSha256"] = hex.EncodeToString(sum[:])
+			}
+		case !secretArgs[k]:
+			target[k] = v
+			subjects = append(subjects, s.subjectsIn(v)...)
+		}
+	}
+	text, _ := json.Marshal(target) // map keys sorted: the same action reads the same
+	slices.Sort(subjects)
+	s.record(ctx, audit.Record{Action: field, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
+}
+
+// subjectsIn finds the people an argument names: identifier inputs
+// ({type, value}) and edge IDs, as normalised "type:value".
+func (s *Server) subjectsIn(v any) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		t, _ := x["type"].(string)
+		val, _ := x["value"].(string)
+		if t != "" && val != "" {
+			return []string{s.subjectOf(t, val)}
+		}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, s.subjectsIn(e)...)
+		}
+		return out
+	case string:
+		if pair, err := graph.ParseEdgeID(x); err == nil {
+			return []string{pair[0].String(), pair[1].String()}
+		}
+	}
+	return nil
+}
+
+// subjectOf normalises an identifier as ingestion does ("type:value"),
+// the form erasure hashes.
+func (s *Server) subjectOf(typ, value string) string {
+	if k, err := s.norm.Normalize(typ, value); err == nil {
+		return k.String()
+	}
+	return graph.Key{Type: typ, Value: value}.String()
+}
+
+// auditRootField records a mutation refused by its policy.
+func (s *Server) auditRefusedMutation(ctx context.Context, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Object != "Mutation" {
+		return
+	}
+	rf := graphql.GetRootFieldContext(ctx)
+	s.auditMutation(ctx, rf.Field.Name, rf.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
+}
+
+// auditFields records every mutation that ran, with its resolver's error.
+func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc.Object != "Mutation" || !fc.IsResolver {
+		return next(ctx)
+	}
+	res, err := next(ctx)
+	s.auditMutation(ctx, fc.Field.Name, fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
+	return res, err
+}
