@@ -45,7 +45,7 @@ func ParseMode(s string) (Mode, error) {
 	return "", graph.FieldErrorf("mode", "mode %q is not one of ERASE_AND_SUPPRESS, ERASE_ONLY, SUPPRESS_ONLY, UNSUPPRESS", s)
 }
 
-func (m Mode) erases() bool    { return m == EraseAndSuppress || m == EraseOnly }
+func (m Mode) erases() bool     { return m == EraseAndSuppress || m == EraseOnly }
 func (m Mode) suppresses() bool { return m == EraseAndSuppress || m == SuppressOnly }
 
 // ExitReason is the reason of the segment exit records an erasure writes,
