@@ -173,6 +173,9 @@ var FieldMasks = map[string]FieldMask{
 	"DeadLetter.sequence": notPersonal, "DeadLetter.type": notPersonal, "DeadLetter.segment": notPersonal,
 	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
 	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
+	// Erasure receipts (admin only) hold keyed hashes, never values.
+	"ErasureReceipt.id": notPersonal, "ErasureReceipt.subjectHash": notPersonal,
+	"ErasureReceipt.subjectHashes": notPersonal, "ErasureCount.kind": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.

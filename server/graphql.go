@@ -47,7 +47,7 @@ const (
 // a browser, each query costed, depth-limited and authenticated.
 func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
-		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations}
+		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations, Erasure: s.cfg.Erasure}
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
 	cfg.Complexity.Query.Profiles = func(child int, first *int, _ *string, _ *schema.ProfileFilter) int {

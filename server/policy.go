@@ -83,6 +83,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.matchPreview":                    stewards,
 	"Query.apiKeys":                         admins,
 	"Query.destinations":                    admins,
+	"Query.erasureReceipt":                  admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,
 	"Mutation.approveMatch":                 stewards,
@@ -110,6 +111,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,
 	"Mutation.testDestination":              admins,
+	"Mutation.erase":                        admins,
 	"Subscription.profileChanged":           readers,
 	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
 }

@@ -18,6 +18,7 @@ commands:
   import            send a CSV or JSONL file of records to a server
   export profiles   print every profile as one JSON line
   train             train a matching model on a CSV (unsupervised) for serve --model
+  erase             erase a person (any identifier type:value, or a profile ID) and suppress their return; -receipt ID
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx, args[1:])
 	case "keys":
 		return runKeys(ctx, args[1:])
+	case "erase":
+		return eraseCmd(ctx, args[1:])
 	case "import":
 		return runImport(ctx, args[1:])
 	case "export":

@@ -124,6 +124,14 @@ func serve(ctx context.Context, args []string) error {
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
 	stitcher.Broker = broker
+	// Erasures in the ledger that the store has not seen (a restored
+	// backup) are applied again, and the suppression set loaded, before
+	// any message is taken.
+	eraser, err := openErasure(ctx, store, norm, pepper, ledgerPath(*dsn, *pepperFile), broker, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	stitcher.Suppressor = eraser.Set
 	var trainer *match.Trainer
 	if *modelPath != "off" {
 		model, err := loadModel(*modelPath)
@@ -170,7 +178,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, MaxDepth: *maxDepth, MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
-		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking})
+		CollectOrigins: splitList(*collectOrigins), Trainer: trainer, RefusalBurst: cmp.Or(*refusalBurst, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking, Erasure: eraser})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
