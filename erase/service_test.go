@@ -88,10 +88,10 @@ func (f *fixture) exists(t *testing.T, raw string) bool {
 }
 
 const (
-	ada      = "email:ada.lovelace@example.com"
+	ada      = "email:ada.lovelace@analytical.org"
 	adaAnon  = "anonymous_id:anon-ada-7f3c"
 	adaPhone = "phone:+1 415 555 0132"
-	bob      = "email:bob@example.com"
+	bob      = "email:bob@builders.net"
 )
 
 func seedAda(t *testing.T, f *fixture) {
@@ -107,7 +107,7 @@ func TestReturnSuppressed(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := newFixture(t, b.Open(t), "")
 			seedAda(t, f)
-			rc, err := f.svc.Erase(context.Background(), "email: Ada.Lovelace@EXAMPLE.com ", erase.EraseAndSuppress, "test")
+			rc, err := f.svc.Erase(context.Background(), "email: Ada.Lovelace@ANALYTICAL.org ", erase.EraseAndSuppress, "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +118,7 @@ func TestReturnSuppressed(t *testing.T) {
 				name string
 				o    *graph.Observation
 			}{
-				{"email only", f.obs(t, "r1", "email:ADA.LOVELACE@example.com")},
+				{"email only", f.obs(t, "r1", "email:ADA.LOVELACE@analytical.org")},
 				{"anonymousId only", f.obs(t, "r2", adaAnon)},
 				{"phone written otherwise", f.obs(t, "r3", "phone:(415) 555-0132")},
 				{"with a new identifier", f.obs(t, "r4", "user_id:someone-new", "phone:415.555.0132")},
