@@ -115,6 +115,12 @@ func verifyErasureCmd(ctx context.Context, args []string) error {
 	if len(pos) < 1 {
 		return fmt.Errorf("usage: idgraph verify-erasure --store DIR REQUEST [VALUE…]")
 	}
+	// The files are read before the store is opened: opening replays the
+	// WAL into a new table, which would change what is on disk.
+	found, err := pebble.ScanFiles(*dir, pos[1:])
+	if err != nil {
+		return err
+	}
 	s, err := pebble.Open(*dir)
 	if err != nil {
 		return err
@@ -123,10 +129,6 @@ func verifyErasureCmd(ctx context.Context, args []string) error {
 	s.Close()
 	if err != nil {
 		return fmt.Errorf("verify-erasure: %w", err)
-	}
-	found, err := pebble.ScanFiles(*dir, pos[1:])
-	if err != nil {
-		return err
 	}
 	report := map[string]any{"request": rc.ID, "mode": rc.Mode, "completedAt": rc.CompletedAt, "valuesChecked": len(pos) - 1,
 		"valuesFound": len(found), "verified": len(found) == 0,
