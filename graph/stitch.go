@@ -31,6 +31,9 @@ type Stitcher struct {
 	// trains a model swaps it while transactions run, and each
 	// transaction keeps the matcher it started with.
 	swapped atomic.Pointer[matcherBox]
+	// Suppressor, when set, names identifiers of erased people: Ingest
+	// drops every observation that carries one, before stitching.
+	Suppressor Suppressor
 	// recordTypes are the imported record-ID types (AddRecordIDTypes).
 	recordMu    sync.Mutex
 	recordTypes atomic.Pointer[map[string]bool]
@@ -116,15 +119,70 @@ type Result struct {
 	// RepairErrors says why a repair failed (RepairShared retries it).
 	Repaired     int
 	RepairErrors []error
+	// Suppressed counts observations dropped because they carry an
+	// identifier of an erased person (Stitcher.Suppressor).
+	Suppressed int
+}
+
+// Suppressor says whether an identifier belongs to an erased person whose
+// return is suppressed. It is consulted for every identifier of every
+// observation, so it must answer in constant time.
+type Suppressor interface {
+	Suppressed(Key) bool
+}
+
+// suppressed reports whether the observation carries a suppressed
+// identifier. An alias's previousId is checked under both types it may
+// take.
+func suppressed(sp Suppressor, o *Observation) bool {
+	for _, k := range o.Identifiers {
+		if sp.Suppressed(k) {
+			return true
+		}
+	}
+	if o.PreviousID != "" {
+		return sp.Suppressed(Key{Type: TypeUserID, Value: o.PreviousID}) ||
+			sp.Suppressed(Key{Type: TypeAnonymousID, Value: o.PreviousID})
+	}
+	return false
+}
+
+// dropSuppressed returns the observations that carry no suppressed
+// identifier, and how many were dropped.
+func (s *Stitcher) dropSuppressed(obs []*Observation) ([]*Observation, int) {
+	if s.Suppressor == nil {
+		return obs, 0
+	}
+	var kept []*Observation
+	for i, o := range obs {
+		if suppressed(s.Suppressor, o) {
+			if kept == nil {
+				kept = append(make([]*Observation, 0, len(obs)), obs[:i]...)
+			}
+			continue
+		}
+		if kept != nil {
+			kept = append(kept, o)
+		}
+	}
+	if kept == nil {
+		return obs, 0
+	}
+	return kept, len(obs) - len(kept)
 }
 
 // Ingest stores the observations in order, atomically: either all are
 // stored (or found to be duplicates) or none is.
 func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, error) {
+	obs, dropped := s.dropSuppressed(obs)
+	if len(obs) == 0 && dropped > 0 {
+		return Result{Suppressed: dropped}, nil
+	}
 	res, err := s.update(ctx, func(ctx context.Context, st *stitch) (Result, error) { return st.run(ctx, obs) })
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest: %w", err)
 	}
+	res.Suppressed = dropped
 	// The marking is durable now; the repair is a transaction of its own
 	// (it reads whole profiles), and RepairShared finishes it after a crash.
 	for _, k := range res.Marked {

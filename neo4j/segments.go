@@ -368,11 +368,7 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 	for k, e := range is {
 		members = append(members, map[string]any{"key": k, "since": timeVal(e.Since), "version": e.Version})
 	}
-	var records []any
-	for _, c := range changes {
-		records = append(records, map[string]any{"seq": int64(c.Sequence), "segment": c.Segment, "version": c.Version,
-			"profile": c.Profile, "direction": c.Direction, "reason": c.Reason, "time": timeVal(c.Time)})
-	}
+	records := changeRows(changes)
 	steps := []struct {
 		cypher string
 		params map[string]any
@@ -401,6 +397,16 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 		}
 	}
 	return nil
+}
+
+// changeRows are the SegmentChange nodes' properties.
+func changeRows(changes []*segments.ChangeRecord) []any {
+	var records []any
+	for _, c := range changes {
+		records = append(records, map[string]any{"seq": int64(c.Sequence), "segment": c.Segment, "version": c.Version,
+			"profile": c.Profile, "direction": c.Direction, "reason": c.Reason, "time": timeVal(c.Time)})
+	}
+	return records
 }
 
 // LastChange reads the sequence counter, which the transactions that

@@ -80,6 +80,8 @@ var schema = []string{
 	"CREATE CONSTRAINT audit_id IF NOT EXISTS FOR (a:Audit) REQUIRE a.id IS UNIQUE",
 	"CREATE CONSTRAINT consent_key_id IF NOT EXISTS FOR (c:Consent) REQUIRE (c.key, c.id) IS UNIQUE",
 	"CREATE INDEX audit_ref IF NOT EXISTS FOR (r:AuditRef) ON (r.profile, r.id)",
+	"CREATE CONSTRAINT suppression_hash IF NOT EXISTS FOR (s:Suppression) REQUIRE s.hash IS UNIQUE",
+	"CREATE CONSTRAINT erasure_receipt_id IF NOT EXISTS FOR (r:ErasureReceipt) REQUIRE r.id IS UNIQUE",
 	"CREATE CONSTRAINT api_key_id IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.id IS UNIQUE",
 	"CREATE CONSTRAINT store_format IF NOT EXISTS FOR (f:StoreFormat) REQUIRE f.id IS UNIQUE",
 	"CREATE CONSTRAINT destination_id IF NOT EXISTS FOR (d:Destination) REQUIRE d.id IS UNIQUE",

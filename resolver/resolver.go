@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/erase"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,20 @@ type Resolver struct {
 	// metrics.
 	Consent  *consent.Checker
 	Withheld func(path, purpose, reason string)
+	// Erasure erases and suppresses people (admin; nil: the store keeps
+	// no erasures).
+	Erasure *erase.Service
+}
+
+// eraser returns the erasure service for an admin caller.
+func (r *Resolver) eraser(ctx context.Context) (*erase.Service, error) {
+	if c := CallerOf(ctx); c.Role != auth.RoleAdmin {
+		return nil, graph.Errorf(graph.KindForbidden, "erasure needs an admin key")
+	}
+	if r.Erasure == nil {
+		return nil, graph.Errorf(graph.KindInvalid, "erasure is not available on this server")
+	}
+	return r.Erasure, nil
 }
 
 // segments returns the segments engine, or says that segments are off.

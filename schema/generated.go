@@ -17,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segments"
@@ -42,6 +43,7 @@ type ResolverRoot interface {
 	Destination() DestinationResolver
 	DestinationHealth() DestinationHealthResolver
 	Edge() EdgeResolver
+	ErasureReceipt() ErasureReceiptResolver
 	Event() EventResolver
 	HistoryEntry() HistoryEntryResolver
 	Identifier() IdentifierResolver
@@ -233,6 +235,26 @@ type ComplexityRoot struct {
 		Note   func(childComplexity int) int
 	}
 
+	ErasureCount struct {
+		Count func(childComplexity int) int
+		Kind  func(childComplexity int) int
+	}
+
+	ErasureReceipt struct {
+		CompletedAt         func(childComplexity int) int
+		Deleted             func(childComplexity int) int
+		Found               func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Mode                func(childComplexity int) int
+		Replayed            func(childComplexity int) int
+		RequestedAt         func(childComplexity int) int
+		SegmentExits        func(childComplexity int) int
+		SubjectHash         func(childComplexity int) int
+		SubjectHashes       func(childComplexity int) int
+		SuppressionsAdded   func(childComplexity int) int
+		SuppressionsRemoved func(childComplexity int) int
+	}
+
 	Event struct {
 		Context     func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -382,6 +404,7 @@ type ComplexityRoot struct {
 		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
 		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
 		DisconnectSegment       func(childComplexity int, destination string, segment string) int
+		Erase                   func(childComplexity int, subject string, mode *ErasureMode) int
 		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
 		RecordConsent           func(childComplexity int, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) int
@@ -486,6 +509,7 @@ type ComplexityRoot struct {
 		ComputedTraits     func(childComplexity int, first *int, after *string) int
 		Consent            func(childComplexity int, profileID *string, subject *IdentifierInput) int
 		Destinations       func(childComplexity int) int
+		ErasureReceipt     func(childComplexity int, id string) int
 		ExplainMembership  func(childComplexity int, profileID string, segment string) int
 		Identifier         func(childComplexity int, typeArg string, value string) int
 		Lookup             func(childComplexity int, typeArg string, value string) int
@@ -671,6 +695,11 @@ type EdgeResolver interface {
 	Model(ctx context.Context, obj *graph.Edge) (*string, error)
 	Explanation(ctx context.Context, obj *graph.Edge) (JSON, error)
 }
+type ErasureReceiptResolver interface {
+	Mode(ctx context.Context, obj *erase.Receipt) (ErasureMode, error)
+
+	Deleted(ctx context.Context, obj *erase.Receipt) ([]*ErasureCount, error)
+}
 type EventResolver interface {
 	Name(ctx context.Context, obj *graph.Event) (*string, error)
 
@@ -718,6 +747,7 @@ type MutationResolver interface {
 	Redeliver(ctx context.Context, destination string, sequence string) (*destinations.Result, error)
 	ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
+	Erase(ctx context.Context, subject string, mode *ErasureMode) (*erase.Receipt, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
@@ -757,6 +787,7 @@ type QueryResolver interface {
 	Identifier(ctx context.Context, typeArg string, value string) (*graph.Identifier, error)
 	Consent(ctx context.Context, profileID *string, subject *IdentifierInput) (*ProfileConsent, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
+	ErasureReceipt(ctx context.Context, id string) (*erase.Receipt, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
@@ -1521,6 +1552,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EdgeDecision.Note(childComplexity), true
 
+	case "ErasureCount.count":
+		if e.ComplexityRoot.ErasureCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCount.Count(childComplexity), true
+	case "ErasureCount.kind":
+		if e.ComplexityRoot.ErasureCount.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCount.Kind(childComplexity), true
+
+	case "ErasureReceipt.completedAt":
+		if e.ComplexityRoot.ErasureReceipt.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.CompletedAt(childComplexity), true
+	case "ErasureReceipt.deleted":
+		if e.ComplexityRoot.ErasureReceipt.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Deleted(childComplexity), true
+	case "ErasureReceipt.found":
+		if e.ComplexityRoot.ErasureReceipt.Found == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Found(childComplexity), true
+	case "ErasureReceipt.id":
+		if e.ComplexityRoot.ErasureReceipt.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ID(childComplexity), true
+	case "ErasureReceipt.mode":
+		if e.ComplexityRoot.ErasureReceipt.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Mode(childComplexity), true
+	case "ErasureReceipt.replayed":
+		if e.ComplexityRoot.ErasureReceipt.Replayed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Replayed(childComplexity), true
+	case "ErasureReceipt.requestedAt":
+		if e.ComplexityRoot.ErasureReceipt.RequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.RequestedAt(childComplexity), true
+	case "ErasureReceipt.segmentExits":
+		if e.ComplexityRoot.ErasureReceipt.SegmentExits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SegmentExits(childComplexity), true
+	case "ErasureReceipt.subjectHash":
+		if e.ComplexityRoot.ErasureReceipt.SubjectHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SubjectHash(childComplexity), true
+	case "ErasureReceipt.subjectHashes":
+		if e.ComplexityRoot.ErasureReceipt.SubjectHashes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SubjectHashes(childComplexity), true
+	case "ErasureReceipt.suppressionsAdded":
+		if e.ComplexityRoot.ErasureReceipt.SuppressionsAdded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SuppressionsAdded(childComplexity), true
+	case "ErasureReceipt.suppressionsRemoved":
+		if e.ComplexityRoot.ErasureReceipt.SuppressionsRemoved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SuppressionsRemoved(childComplexity), true
+
 	case "Event.context":
 		if e.ComplexityRoot.Event.Context == nil {
 			break
@@ -2175,6 +2292,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectSegment(childComplexity, args["destination"].(string), args["segment"].(string)), true
+	case "Mutation.erase":
+		if e.ComplexityRoot.Mutation.Erase == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_erase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Erase(childComplexity, args["subject"].(string), args["mode"].(*ErasureMode)), true
 	case "Mutation.link":
 		if e.ComplexityRoot.Mutation.Link == nil {
 			break
@@ -2747,6 +2875,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Destinations(childComplexity), true
+	case "Query.erasureReceipt":
+		if e.ComplexityRoot.Query.ErasureReceipt == nil {
+			break
+		}
+
+		args, err := ec.field_Query_erasureReceipt_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ErasureReceipt(childComplexity, args["id"].(string)), true
 	case "Query.explainMembership":
 		if e.ComplexityRoot.Query.ExplainMembership == nil {
 			break
@@ -3332,7 +3471,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3346,6 +3485,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
+	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
@@ -3703,6 +3843,46 @@ func (ec *executionContext) childFields_EdgeDecision(ctx context.Context, field 
 		return ec.fieldContext_EdgeDecision_entry(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EdgeDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasureCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_ErasureCount_kind(ctx, field)
+	case "count":
+		return ec.fieldContext_ErasureCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasureCount", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasureReceipt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ErasureReceipt_id(ctx, field)
+	case "mode":
+		return ec.fieldContext_ErasureReceipt_mode(ctx, field)
+	case "subjectHash":
+		return ec.fieldContext_ErasureReceipt_subjectHash(ctx, field)
+	case "subjectHashes":
+		return ec.fieldContext_ErasureReceipt_subjectHashes(ctx, field)
+	case "found":
+		return ec.fieldContext_ErasureReceipt_found(ctx, field)
+	case "deleted":
+		return ec.fieldContext_ErasureReceipt_deleted(ctx, field)
+	case "segmentExits":
+		return ec.fieldContext_ErasureReceipt_segmentExits(ctx, field)
+	case "suppressionsAdded":
+		return ec.fieldContext_ErasureReceipt_suppressionsAdded(ctx, field)
+	case "suppressionsRemoved":
+		return ec.fieldContext_ErasureReceipt_suppressionsRemoved(ctx, field)
+	case "requestedAt":
+		return ec.fieldContext_ErasureReceipt_requestedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_ErasureReceipt_completedAt(ctx, field)
+	case "replayed":
+		return ec.fieldContext_ErasureReceipt_replayed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasureReceipt", field.Name)
 }
 
 func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4709,6 +4889,28 @@ func (ec *executionContext) field_Mutation_disconnectSegment_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_erase_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "subject",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["subject"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "mode",
+		func(ctx context.Context, v any) (*ErasureMode, error) {
+			return ec.unmarshalOErasureMode2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mode"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_linkProfiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5426,6 +5628,20 @@ func (ec *executionContext) field_Query_consent_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["subject"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_erasureReceipt_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8676,6 +8892,337 @@ func (ec *executionContext) fieldContext_EdgeDecision_entry(_ context.Context, f
 	return graphql.NewScalarFieldContext("EdgeDecision", field, false, false, "ID")
 }
 
+func (ec *executionContext) _ErasureCount_kind(ctx context.Context, field graphql.CollectedField, obj *ErasureCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCount_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureCount_count(ctx context.Context, field graphql.CollectedField, obj *ErasureCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_id(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ErasureReceipt_mode(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ErasureReceipt().Mode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ErasureMode) graphql.Marshaler {
+			return ec.marshalNErasureMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, true, true, "ErasureMode")
+}
+
+func (ec *executionContext) _ErasureReceipt_subjectHash(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_subjectHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_subjectHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureReceipt_subjectHashes(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_subjectHashes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectHashes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_subjectHashes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureReceipt_found(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_found(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Found, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_found(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ErasureReceipt_deleted(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ErasureReceipt().Deleted(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ErasureCount) graphql.Marshaler {
+			return ec.marshalNErasureCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ErasureReceipt",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ErasureReceipt_segmentExits(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_segmentExits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SegmentExits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_segmentExits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_suppressionsAdded(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_suppressionsAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuppressionsAdded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_suppressionsAdded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_suppressionsRemoved(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_suppressionsRemoved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuppressionsRemoved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_suppressionsRemoved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_requestedAt(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_requestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_requestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ErasureReceipt_completedAt(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ErasureReceipt_replayed(ctx context.Context, field graphql.CollectedField, obj *erase.Receipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_replayed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replayed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_replayed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *graph.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11687,6 +12234,50 @@ func (ec *executionContext) fieldContext_Mutation_testDestination(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_erase(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_erase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Erase(ctx, fc.Args["subject"].(string), fc.Args["mode"].(*ErasureMode))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *erase.Receipt) graphql.Marshaler {
+			return ec.marshalNErasureReceipt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋeraseᚐReceipt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_erase(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureReceipt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_erase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13652,6 +14243,50 @@ func (ec *executionContext) fieldContext_Query_destinations(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Destination(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_erasureReceipt(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_erasureReceipt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ErasureReceipt(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *erase.Receipt) graphql.Marshaler {
+			return ec.marshalOErasureReceipt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋeraseᚐReceipt(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_erasureReceipt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureReceipt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_erasureReceipt_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -18152,6 +18787,134 @@ func (ec *executionContext) _EdgeDecision(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var erasureCountImplementors = []string{"ErasureCount"}
+
+func (ec *executionContext) _ErasureCount(ctx context.Context, sel ast.SelectionSet, obj *ErasureCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasureCount")
+		case "kind":
+			out.Values[i] = ec._ErasureCount_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ErasureCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var erasureReceiptImplementors = []string{"ErasureReceipt"}
+
+func (ec *executionContext) _ErasureReceipt(ctx context.Context, sel ast.SelectionSet, obj *erase.Receipt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureReceiptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasureReceipt")
+		case "id":
+			out.Values[i] = ec._ErasureReceipt_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ErasureReceipt_mode(ctx, field, obj)
+				})
+		case "subjectHash":
+			out.Values[i] = ec._ErasureReceipt_subjectHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "subjectHashes":
+			out.Values[i] = ec._ErasureReceipt_subjectHashes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "found":
+			out.Values[i] = ec._ErasureReceipt_found(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deleted":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ErasureReceipt_deleted(ctx, field, obj)
+				})
+		case "segmentExits":
+			out.Values[i] = ec._ErasureReceipt_segmentExits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "suppressionsAdded":
+			out.Values[i] = ec._ErasureReceipt_suppressionsAdded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "suppressionsRemoved":
+			out.Values[i] = ec._ErasureReceipt_suppressionsRemoved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requestedAt":
+			out.Values[i] = ec._ErasureReceipt_requestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completedAt":
+			out.Values[i] = ec._ErasureReceipt_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replayed":
+			out.Values[i] = ec._ErasureReceipt_replayed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var eventImplementors = []string{"Event"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *graph.Event) graphql.Marshaler {
@@ -19229,6 +19992,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "erase":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_erase(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
@@ -19898,6 +20668,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_destinations(ctx, field)
+				})
+		case "erasureReceipt":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_erasureReceipt(ctx, field)
 				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -21386,6 +22162,48 @@ func (ec *executionContext) marshalNEdgeStatus2githubᚗcomᚋidgraphᚋidgraph�
 	return v
 }
 
+func (ec *executionContext) marshalNErasureCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*ErasureCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNErasureCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNErasureCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureCount(ctx context.Context, sel ast.SelectionSet, v *ErasureCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ErasureCount!")
+		return graphql.Null
+	}
+	return ec._ErasureCount(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNErasureMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx context.Context, v any) (ErasureMode, error) {
+	var res ErasureMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNErasureMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx context.Context, sel ast.SelectionSet, v ErasureMode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNErasureReceipt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋeraseᚐReceipt(ctx context.Context, sel ast.SelectionSet, v *erase.Receipt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ErasureReceipt!")
+		return graphql.Null
+	}
+	return ec._ErasureReceipt(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐEvent(ctx context.Context, sel ast.SelectionSet, v *graph.Event) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Event!")
@@ -22366,6 +23184,29 @@ func (ec *executionContext) marshalOEdgeDecision2ᚖgithubᚗcomᚋidgraphᚋidg
 		return graphql.Null
 	}
 	return ec._EdgeDecision(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOErasureMode2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx context.Context, v any) (*ErasureMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(ErasureMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOErasureMode2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐErasureMode(ctx context.Context, sel ast.SelectionSet, v *ErasureMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOErasureReceipt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋeraseᚐReceipt(ctx context.Context, sel ast.SelectionSet, v *erase.Receipt) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ErasureReceipt(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {

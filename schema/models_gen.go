@@ -117,6 +117,12 @@ type DefinitionError struct {
 	Hint *string `json:"hint,omitempty"`
 }
 
+// A count of deleted records of one kind.
+type ErasureCount struct {
+	Kind  string `json:"kind"`
+	Count int    `json:"count"`
+}
+
 // A page of events.
 type EventConnection struct {
 	// The events of this page, newest first.
@@ -785,6 +791,70 @@ func (e *EdgeStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e EdgeStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an erasure request does.
+type ErasureMode string
+
+const (
+	// Delete the person and drop every later message that carries one of their identifiers.
+	ErasureModeEraseAndSuppress ErasureMode = "ERASE_AND_SUPPRESS"
+	// Delete the person; they may come back.
+	ErasureModeEraseOnly ErasureMode = "ERASE_ONLY"
+	// Keep the data, but drop every later message that carries one of their identifiers.
+	ErasureModeSuppressOnly ErasureMode = "SUPPRESS_ONLY"
+	// Stop suppressing the subject and every identifier suppressed with it.
+	ErasureModeUnsuppress ErasureMode = "UNSUPPRESS"
+)
+
+var AllErasureMode = []ErasureMode{
+	ErasureModeEraseAndSuppress,
+	ErasureModeEraseOnly,
+	ErasureModeSuppressOnly,
+	ErasureModeUnsuppress,
+}
+
+func (e ErasureMode) IsValid() bool {
+	switch e {
+	case ErasureModeEraseAndSuppress, ErasureModeEraseOnly, ErasureModeSuppressOnly, ErasureModeUnsuppress:
+		return true
+	}
+	return false
+}
+
+func (e ErasureMode) String() string {
+	return string(e)
+}
+
+func (e *ErasureMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ErasureMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ErasureMode", str)
+	}
+	return nil
+}
+
+func (e ErasureMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ErasureMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ErasureMode) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

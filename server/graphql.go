@@ -53,7 +53,8 @@ func (s *Server) graphqlHandler() http.Handler {
 	res := &resolver.Resolver{Reader: s.reader, Normalizer: s.norm, Broker: s.broker, MaxPage: s.cfg.MaxPage, Stitcher: s.stitcher, Trainer: s.cfg.Trainer,
 		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
 		Personalisation: s.cfg.Personalisation,
-		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() }}
+		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() },
+		Erasure: s.cfg.Erasure}
 
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.

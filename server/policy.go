@@ -100,6 +100,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.matchPreview":                    stewards,
 	"Query.apiKeys":                         admins,
 	"Query.destinations":                    admins,
+	"Query.erasureReceipt":                  admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,
 	"Query.me":                              visitors, // a token's own visitor: no key has one
@@ -132,6 +133,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.disconnectSegment":            admins,
 	"Mutation.setDestinationEnabled":        admins,
 	"Mutation.testDestination":              admins,
+	"Mutation.erase":                        admins,
 	"Subscription.profileChanged":           readers,
 	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
 }

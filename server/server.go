@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/idgraph/idgraph/erase"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,6 +157,9 @@ type Config struct {
 	// ExportsPerMinute bounds subject exports per key (0: the default,
 	// DefaultExportsPerMinute; negative: no limit).
 	ExportsPerMinute int
+	// Erasure, when set, serves the erase mutation and receipts; its Set
+	// should be the Stitcher's Suppressor.
+	Erasure *erase.Service
 }
 
 // Server serves the HTTP API.
@@ -545,7 +549,7 @@ func newMetrics() *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idgraph_http_request_duration_seconds",
 			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_messages_total",
-			Help: "Messages and records by outcome (stored, duplicate)."}, []string{"outcome"}),
+			Help: "Messages and records by outcome (stored, duplicate, suppressed: dropped as carrying an identifier of an erased person)."}, []string{"outcome"}),
 		merges: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_merges_total", Help: "Profile merges."}),
 		hubs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_hubs_total", Help: "Values marked as hubs (or shared)."}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_shared_repairs_total",
@@ -589,6 +593,7 @@ func (m *metrics) record(r graph.Result, rejected int) {
 	m.repairs.Add(float64(r.Repaired))
 	m.messages.WithLabelValues("stored").Add(float64(r.Stored))
 	m.messages.WithLabelValues("duplicate").Add(float64(r.Duplicates))
+	m.messages.WithLabelValues("suppressed").Add(float64(r.Suppressed))
 	m.merges.Add(float64(r.Merges))
 	m.hubs.Add(float64(r.Hubs))
 	m.rejectedID.Add(float64(rejected))

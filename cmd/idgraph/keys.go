@@ -32,13 +32,25 @@ func loadPepper(dsn, file string) ([]byte, error) {
 	if v, ok := os.LookupEnv("IDGRAPH_PEPPER"); ok {
 		return auth.ParsePepper(v)
 	}
-	if file == "" {
-		file = "idgraph.pepper"
-		if u, err := url.Parse(dsn); err != nil || !(strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt")) {
-			file = filepath.Clean(dsn) + ".pepper"
-		}
+	return auth.LoadPepper(pepperPath(dsn, file))
+}
+
+// pepperPath is the pepper file's path: the flag's, else beside the
+// embedded store's directory, else ./idgraph.pepper for Neo4j.
+func pepperPath(dsn, file string) string {
+	if file != "" {
+		return file
 	}
-	return auth.LoadPepper(file)
+	if u, err := url.Parse(dsn); err != nil || !(strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt")) {
+		return filepath.Clean(dsn) + ".pepper"
+	}
+	return "idgraph.pepper"
+}
+
+// ledgerPath is the erasure ledger's path: beside the pepper file, never
+// inside the data store, so that restoring the store leaves it in place.
+func ledgerPath(dsn, pepperFile string) string {
+	return strings.TrimSuffix(pepperPath(dsn, pepperFile), ".pepper") + ".erasures.jsonl"
 }
 
 // openKeyring returns the keyring over the store's key records and the

@@ -20,6 +20,9 @@ commands:
   export profiles   print every profile as one JSON line
   export-subject    print everything about one person (type:value or profile:ID) as JSON lines (admin key)
   train             train a matching model on a CSV (unsupervised) for serve --model
+  erase             erase a person (any identifier type:value, or a profile ID) and suppress their return; -receipt ID
+  purge             rewrite the embedded store (server stopped) so erased records leave its files
+  verify-erasure    REQUEST [VALUE…]: the receipt is stored and no value is in the embedded store's files
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
@@ -60,6 +63,12 @@ func run(ctx context.Context, args []string) error {
 		return runExportSubject(ctx, args[1:])
 	case "audit":
 		return runAudit(ctx, args[1:])
+	case "erase":
+		return eraseCmd(ctx, args[1:])
+	case "purge":
+		return purgeCmd(ctx, args[1:])
+	case "verify-erasure":
+		return verifyErasureCmd(ctx, args[1:])
 	case "import":
 		return runImport(ctx, args[1:])
 	case "export":

@@ -178,6 +178,14 @@ func serve(ctx context.Context, args []string) error {
 	broker := graph.NewBroker()
 	stitcher := graph.NewStitcher(store, cfg)
 	stitcher.Broker = broker
+	// Erasures in the ledger that the store has not seen (a restored
+	// backup) are applied again, and the suppression set loaded, before
+	// any message is taken.
+	eraser, err := openErasure(ctx, store, norm, pepper, ledgerPath(*dsn, *pepperFile), broker, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	stitcher.Suppressor = eraser.Set
 	var trainer *match.Trainer
 	if *modelPath != "off" {
 		model, err := loadModel(*modelPath)
@@ -229,7 +237,7 @@ func serve(ctx context.Context, args []string) error {
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
 		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
 		Purposes: purposeCfg, PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
-		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog})
+		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog, Erasure: eraser})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.

@@ -1,0 +1,260 @@
+package erase_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/idgraph/idgraph/erase"
+	"github.com/idgraph/idgraph/graph"
+	graphtest "github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
+)
+
+var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	store graph.Store
+	norm  *graph.Normalizer
+	svc   *erase.Service
+	st    *graph.Stitcher
+}
+
+func newFixture(t *testing.T, store graph.Store, ledger string) *fixture {
+	t.Helper()
+	h := erase.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
+	norm := graph.NewNormalizer("US")
+	svc := &erase.Service{Store: store.(erase.Backend).Erasure(), Graph: store, Norm: norm, Hasher: h, Set: erase.NewSet(h)}
+	if ledger != "" {
+		svc.Ledger = erase.OpenLedger(ledger)
+	}
+	if _, err := svc.Replay(context.Background()); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	st := graph.NewStitcher(store, graph.DefaultConfig())
+	st.Suppressor = svc.Set
+	return &fixture{store: store, norm: norm, svc: svc, st: st}
+}
+
+// obs builds an observation from raw "type:value" pairs, normalised as
+// ingest normalises them.
+func (f *fixture) obs(t *testing.T, msg string, raw ...string) *graph.Observation {
+	t.Helper()
+	o := graphtest.Obs(msg, t0)
+	for _, r := range raw {
+		typ, v := r[:indexColon(r)], r[indexColon(r)+1:]
+		k, err := f.norm.Normalize(typ, v)
+		if err != nil {
+			t.Fatalf("normalise %s: %v", r, err)
+		}
+		o.Identifiers = append(o.Identifiers, k)
+	}
+	return o
+}
+
+func indexColon(s string) int {
+	for i := range s {
+		if s[i] == ':' {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *fixture) ingest(t *testing.T, obs ...*graph.Observation) graph.Result {
+	t.Helper()
+	res, err := f.st.Ingest(context.Background(), obs)
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	return res
+}
+
+func (f *fixture) exists(t *testing.T, raw string) bool {
+	t.Helper()
+	typ, v := raw[:indexColon(raw)], raw[indexColon(raw)+1:]
+	k, err := f.norm.Normalize(typ, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.store.Identifier(context.Background(), k)
+	if err != nil && graph.ErrorKind(err) != graph.KindNotFound {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+const (
+	ada      = "email:ada.lovelace@analytical.org"
+	adaAnon  = "anonymous_id:anon-ada-7f3c"
+	adaPhone = "phone:+1 415 555 0132"
+	bob      = "email:bob@builders.net"
+)
+
+func seedAda(t *testing.T, f *fixture) {
+	t.Helper()
+	f.ingest(t, f.obs(t, "a1", adaAnon), f.obs(t, "a2", adaAnon, ada, adaPhone, "user_id:ada-1"), f.obs(t, "b1", bob))
+}
+
+// TestReturnSuppressed erases a person by a differently written email,
+// then sends messages that carry one of their identifiers each: none is
+// stored, whatever identifier or formatting, and nobody else is affected.
+func TestReturnSuppressed(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t), "")
+			seedAda(t, f)
+			rc, err := f.svc.Erase(context.Background(), "email: Ada.Lovelace@ANALYTICAL.org ", erase.EraseAndSuppress, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rc.Found || rc.Deleted[erase.CountIdentifiers] != 4 || rc.SuppressionsAdded != 4 || rc.Deleted[erase.CountEvents] != 2 {
+				t.Errorf("receipt = %+v, want the person found, 4 identifiers, 2 events, 4 suppressions", rc)
+			}
+			for _, tc := range []struct {
+				name string
+				o    *graph.Observation
+			}{
+				{"email only", f.obs(t, "r1", "email:ADA.LOVELACE@analytical.org")},
+				{"anonymousId only", f.obs(t, "r2", adaAnon)},
+				{"phone written otherwise", f.obs(t, "r3", "phone:(415) 555-0132")},
+				{"with a new identifier", f.obs(t, "r4", "user_id:someone-new", "phone:415.555.0132")},
+				{"alias from the old anonymousId", &graph.Observation{MessageID: "r5", Source: "test", Time: t0,
+					Identifiers: []graph.Key{{Type: "user_id", Value: "ada-2"}}, PreviousID: "anon-ada-7f3c", Event: graph.Event{Type: "alias"}}},
+			} {
+				res := f.ingest(t, tc.o)
+				if res.Suppressed != 1 || res.Stored != 0 {
+					t.Errorf("%s: result %+v, want it suppressed", tc.name, res)
+				}
+			}
+			for _, k := range []string{ada, adaAnon, adaPhone, "user_id:someone-new", "user_id:ada-2"} {
+				if f.exists(t, k) {
+					t.Errorf("%s was re-created after erasure", k)
+				}
+			}
+			// A batch mixing people drops only the suppressed message.
+			res := f.ingest(t, f.obs(t, "m1", bob, "user_id:bob-1"), f.obs(t, "m2", ada))
+			if res.Stored != 1 || res.Suppressed != 1 || !f.exists(t, "user_id:bob-1") {
+				t.Errorf("mixed batch: %+v, want bob stored and ada dropped", res)
+			}
+			// The receipt can be read back by its request ID.
+			back, err := f.svc.Receipt(context.Background(), rc.ID)
+			if err != nil || back.SubjectHash != rc.SubjectHash || back.Deleted[erase.CountIdentifiers] != 4 {
+				t.Errorf("receipt %s read back: %+v, %v", rc.ID, back, err)
+			}
+			// Idempotent: erasing again finds nobody and fails nothing.
+			again, err := f.svc.Erase(context.Background(), adaAnon, erase.EraseAndSuppress, "test")
+			if err != nil || again.Found {
+				t.Errorf("erasing again: %+v, %v", again, err)
+			}
+			// Unsuppressing by any of the identifiers lets the person back.
+			un, err := f.svc.Erase(context.Background(), "phone:4155550132", erase.Unsuppress, "test")
+			if err != nil || un.SuppressionsRemoved != 4 {
+				t.Fatalf("unsuppress: %+v, %v", un, err)
+			}
+			if res := f.ingest(t, f.obs(t, "r6", ada)); res.Stored != 1 || !f.exists(t, ada) {
+				t.Errorf("after unsuppress: %+v, want ada stored", res)
+			}
+		})
+	}
+}
+
+// TestModes checks ERASE_ONLY (the person may return) and SUPPRESS_ONLY
+// (the data stays, new messages are dropped), and refused subjects.
+func TestModes(t *testing.T) {
+	f := newFixture(t, backends.OpenPebble(t), "")
+	seedAda(t, f)
+	ctx := context.Background()
+	rc, err := f.svc.Erase(ctx, adaAnon, erase.SuppressOnly, "test")
+	if err != nil || rc.SuppressionsAdded != 4 || len(rc.Deleted) != 0 {
+		t.Fatalf("suppress only: %+v, %v", rc, err)
+	}
+	if !f.exists(t, ada) {
+		t.Error("suppress only deleted data")
+	}
+	if res := f.ingest(t, f.obs(t, "s1", ada)); res.Suppressed != 1 {
+		t.Errorf("suppress only: a new message was stored: %+v", res)
+	}
+	f2 := newFixture(t, backends.OpenPebble(t), "")
+	seedAda(t, f2)
+	if rc, err := f2.svc.Erase(ctx, ada, erase.EraseOnly, "test"); err != nil || rc.SuppressionsAdded != 0 || f2.exists(t, adaAnon) {
+		t.Fatalf("erase only: %+v, %v", rc, err)
+	}
+	if res := f2.ingest(t, f2.obs(t, "e1", ada)); res.Stored != 1 {
+		t.Errorf("erase only: the person could not return: %+v", res)
+	}
+	for _, bad := range []string{"", "ada", "email:", "email:not an email", "bad type:x"} {
+		if _, err := f2.svc.Erase(ctx, bad, erase.EraseAndSuppress, "test"); graph.ErrorKind(err) != graph.KindInvalid {
+			t.Errorf("subject %q: %v, want invalid", bad, err)
+		}
+	}
+	if _, err := erase.ParseMode("DELETE"); graph.ErrorKind(err) != graph.KindInvalid {
+		t.Errorf("mode DELETE accepted: %v", err)
+	}
+}
+
+// TestLedgerReappliedToRestoredBackup erases a person, restores a copy
+// of the embedded store taken before, and opens it again as serve does:
+// the person is erased again and stays suppressed.
+func TestLedgerReappliedToRestoredBackup(t *testing.T) {
+	root := t.TempDir()
+	dir, backup, ledger := filepath.Join(root, "data"), filepath.Join(root, "backup"), filepath.Join(root, "idgraph.erasures.jsonl")
+	open := func() *pebble.Store {
+		s, err := pebble.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	f := newFixture(t, s, ledger)
+	seedAda(t, f)
+	s.Close()
+	if err := os.CopyFS(backup, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	f = newFixture(t, s, ledger)
+	rc, err := f.svc.Erase(context.Background(), ada, erase.EraseAndSuppress, "test")
+	if err != nil || !rc.Found {
+		t.Fatalf("erase: %+v, %v", rc, err)
+	}
+	s.Close()
+	// Restore the backup over the store; the ledger stays where it is.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(backup)); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	before := newFixture(t, s, "") // without the ledger: the backup holds ada
+	if !before.exists(t, ada) {
+		t.Fatal("the restored backup does not hold the person")
+	}
+	f = newFixture(t, s, ledger)
+	for _, k := range []string{ada, adaAnon, adaPhone, "user_id:ada-1"} {
+		if f.exists(t, k) {
+			t.Errorf("%s resurrected by the restore", k)
+		}
+	}
+	if !f.exists(t, bob) {
+		t.Error("the restore replay erased someone else")
+	}
+	if res := f.ingest(t, f.obs(t, "x1", adaAnon)); res.Suppressed != 1 {
+		t.Errorf("after the restore a message was stored: %+v", res)
+	}
+	back, err := f.svc.Receipt(context.Background(), rc.ID)
+	if err != nil || !back.Replayed {
+		t.Errorf("replayed receipt: %+v, %v", back, err)
+	}
+	// Opening again does nothing more: the receipt is there.
+	res, err := f.svc.Replay(context.Background())
+	if err != nil || len(res.Requests) != 0 || res.Profiles != 0 {
+		t.Errorf("second replay: %+v, %v", res, err)
+	}
+}

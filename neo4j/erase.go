@@ -1,0 +1,230 @@
+package neo4j
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/idgraph/idgraph/erase"
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+)
+
+var _ erase.Backend = (*Store)(nil)
+
+// Erasure returns the store's erasure operations.
+func (s *Store) Erasure() erase.Store { return eraseStore{s} }
+
+type eraseStore struct{ s *Store }
+
+// ErasePerson deletes the person in one write transaction. The profiles
+// are locked first, so a concurrent ingest into them waits (or deadlocks
+// and is retried by the driver).
+func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.Erased, error) {
+	var out *erase.Erased
+	err := segStore{g.s}.writeTx(ctx, "neo4j: erase", func(t *tx) error {
+		out = &erase.Erased{Counts: map[string]int{}}
+		group, err := liveGroup(ctx, t, req.Profile)
+		if err != nil || len(group) == 0 {
+			return err
+		}
+		out.Profiles = group
+		recs, err := t.collect(ctx, `MATCH (i:Identifier) WHERE i.profile IN $group
+			RETURN i.type, i.value ORDER BY i.key`, map[string]any{"group": group})
+		if err != nil {
+			return err
+		}
+		var keys []any
+		for _, r := range recs {
+			k := graph.Key{Type: asString(r.Values[0]), Value: asString(r.Values[1])}
+			out.Identifiers = append(out.Identifiers, k)
+			keys = append(keys, k.String())
+			if req.Suppress != nil {
+				out.Suppressed = append(out.Suppressed, req.Suppress(k))
+			}
+		}
+		exits, err := eraseSegments(ctx, t, group, req, out.Counts)
+		if err != nil {
+			return err
+		}
+		out.Exits = exits
+		steps := []struct{ kind, cypher string }{
+			{erase.CountEvents, `MATCH (i:Identifier)<-[:SEEN_WITH]-(e:Event) WHERE i.profile IN $group
+				WITH DISTINCT e DETACH DELETE e RETURN count(*)`},
+			{erase.CountEdges, `MATCH (i:Identifier)-[l:LINKED]-() WHERE i.profile IN $group
+				WITH DISTINCT l DELETE l RETURN count(*)`},
+			{erase.CountHubs, `MATCH (h:Hub) WHERE h.key IN $keys DELETE h RETURN count(*)`},
+			{erase.CountIdentifiers, `MATCH (i:Identifier) WHERE i.profile IN $group DETACH DELETE i RETURN count(*)`},
+			{erase.CountSearch, `MATCH (w:NameWord) WHERE w.profile IN $group DELETE w RETURN count(*)`},
+			{erase.CountMerges, `MATCH (m:Merge) WHERE m.survivor IN $group OR m.absorbed IN $group
+				DELETE m RETURN count(*)`},
+			{erase.CountAudit, `MATCH (r:AuditRef) WHERE r.profile IN $group
+				WITH collect(DISTINCT r.id) AS ids
+				MATCH (a:Audit) WHERE a.id IN ids
+				OPTIONAL MATCH (ref:AuditRef {id: a.id})
+				WITH a, collect(ref) AS refs
+				FOREACH (x IN refs | DELETE x)
+				DELETE a RETURN count(*)`},
+			{erase.CountBlocks, `MATCH (b:Block) WHERE b.profile IN $group DELETE b RETURN count(*)`},
+			{erase.CountProfiles, `MATCH (p:Profile) WHERE p.id IN $group DETACH DELETE p RETURN count(*)`},
+		}
+		for _, st := range steps {
+			recs, err := t.collect(ctx, st.cypher, map[string]any{"group": group, "keys": keys})
+			if err != nil {
+				return fmt.Errorf("%s: %w", st.kind, err)
+			}
+			for _, r := range recs {
+				n, _ := r.Values[0].(int64)
+				out.Counts[st.kind] += int(n)
+			}
+		}
+		if len(out.Suppressed) > 0 {
+			if err := t.exec(ctx, `UNWIND $hashes AS h
+				MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request`,
+				map[string]any{"hashes": out.Suppressed, "request": req.ID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func asString(v any) string { s, _ := v.(string); return s }
+
+// liveGroup locks and returns the live profile that id belongs to and
+// every profile it absorbed (the live one first); nil when none is stored.
+func liveGroup(ctx context.Context, t *tx, id string) ([]string, error) {
+	for range 64 {
+		recs, err := t.collect(ctx, `MATCH (p:Profile {id: $id})
+			SET p.lock = true REMOVE p.lock
+			RETURN p.mergedInto, p.absorbed`, map[string]any{"id": id})
+		if err != nil || len(recs) == 0 {
+			return nil, err
+		}
+		if into := asString(recs[0].Values[0]); into != "" {
+			id = into
+			continue
+		}
+		group := append([]string{id}, toStrings(recs[0].Values[1])...)
+		if err := t.exec(ctx, `MATCH (p:Profile) WHERE p.id IN $group SET p.lock = true REMOVE p.lock`,
+			map[string]any{"group": group}); err != nil {
+			return nil, err
+		}
+		return group, nil
+	}
+	return nil, fmt.Errorf("profile %s: merged-into chain too long", id)
+}
+
+// eraseSegments deletes the profiles' segment states, timers and pending
+// data changes (memberships go with the profiles), and writes an exit
+// record (reason "erased") for every membership.
+func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request, counts map[string]int) (int, error) {
+	recs, err := t.collect(ctx, `MATCH (st:SegmentState) WHERE st.profile IN $group
+		SET st.lock = true REMOVE st.lock
+		RETURN st.profile, st.rev, st.data ORDER BY st.profile`, map[string]any{"group": group})
+	if err != nil {
+		return 0, err
+	}
+	var changes []*segments.ChangeRecord
+	for _, r := range recs {
+		id := asString(r.Values[0])
+		old, err := stateFrom(id, r.Values[1], r.Values[2])
+		if err != nil {
+			return 0, err
+		}
+		counts[erase.CountMemberships] += len(segments.SegmentMemberships(old.Entries))
+		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: erase.ExitReason, At: req.At}
+		for _, c := range segments.Diff(sv, old.Entries) {
+			if c.Direction == segments.Exited {
+				changes = append(changes, c)
+			}
+		}
+	}
+	seq, err := allocate(ctx, t, len(changes))
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range changes {
+		seq++
+		c.Sequence = seq
+	}
+	if len(changes) > 0 {
+		if err := t.exec(ctx, `UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`,
+			map[string]any{"rows": changeRows(changes)}); err != nil {
+			return 0, err
+		}
+	}
+	for kind, cypher := range map[string]string{
+		erase.CountSegmentStates:  `MATCH (n:SegmentState) WHERE n.profile IN $group DELETE n RETURN count(*)`,
+		erase.CountTimers:         `MATCH (n:SegmentTimer) WHERE n.profile IN $group DELETE n RETURN count(*)`,
+		erase.CountPendingChanges: `MATCH (n) WHERE (n:DataChange OR n:PendingChange) AND n.profile IN $group DELETE n RETURN count(*)`,
+	} {
+		recs, err := t.collect(ctx, cypher, map[string]any{"group": group})
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", kind, err)
+		}
+		for _, r := range recs {
+			n, _ := r.Values[0].(int64)
+			counts[kind] += int(n)
+		}
+	}
+	return len(changes), nil
+}
+
+// AddSuppressions stores the hashes, keeping existing entries.
+func (g eraseStore) AddSuppressions(ctx context.Context, request string, hashes []string) error {
+	_, err := g.s.write(ctx, `UNWIND $hashes AS h
+		MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request`,
+		map[string]any{"hashes": hashes, "request": request})
+	return wrap("neo4j: add suppressions", err)
+}
+
+// RemoveSuppressions deletes the hashes.
+func (g eraseStore) RemoveSuppressions(ctx context.Context, hashes []string) error {
+	_, err := g.s.write(ctx, `MATCH (s:Suppression) WHERE s.hash IN $hashes DELETE s`, map[string]any{"hashes": hashes})
+	return wrap("neo4j: remove suppressions", err)
+}
+
+// Suppressions returns every suppression hash with its request.
+func (g eraseStore) Suppressions(ctx context.Context) (map[string]string, error) {
+	recs, err := g.s.read(ctx, `MATCH (s:Suppression) RETURN s.hash, s.request`, nil)
+	if err != nil {
+		return nil, wrap("neo4j: suppressions", err)
+	}
+	out := make(map[string]string, len(recs))
+	for _, r := range recs {
+		out[asString(r.Values[0])] = asString(r.Values[1])
+	}
+	return out, nil
+}
+
+// PutReceipt stores a receipt.
+func (g eraseStore) PutReceipt(ctx context.Context, r *erase.Receipt) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("neo4j: put receipt: %w", err)
+	}
+	_, err = g.s.write(ctx, `MERGE (r:ErasureReceipt {id: $id}) SET r.data = $data`,
+		map[string]any{"id": r.ID, "data": string(data)})
+	return wrap("neo4j: put receipt", err)
+}
+
+// Receipt returns one receipt.
+func (g eraseStore) Receipt(ctx context.Context, id string) (*erase.Receipt, error) {
+	recs, err := g.s.read(ctx, `MATCH (r:ErasureReceipt {id: $id}) RETURN r.data`, map[string]any{"id": id})
+	if err != nil {
+		return nil, wrap("neo4j: receipt", err)
+	}
+	if len(recs) == 0 {
+		return nil, graph.Errorf(graph.KindNotFound, "no erasure request %q", id)
+	}
+	r := &erase.Receipt{}
+	if err := json.Unmarshal([]byte(asString(recs[0].Values[0])), r); err != nil {
+		return nil, fmt.Errorf("neo4j: receipt %s: %w", id, err)
+	}
+	return r, nil
+}

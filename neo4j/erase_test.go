@@ -1,0 +1,10 @@
+package neo4j_test
+
+import (
+	"testing"
+
+	erasetest "github.com/idgraph/idgraph/erase/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
+)
+
+func TestEraseContract(t *testing.T) { erasetest.Run(t, backends.OpenNeo4j) }

@@ -1,0 +1,87 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/erase"
+	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/server"
+)
+
+// TestEraseOverGraphQL erases a person through the admin mutation: the
+// receipt comes back and can be read by its ID, no GraphQL read finds
+// the person, and messages sent afterwards (by email, anonymousId, phone
+// written otherwise) answer 200 and re-create nothing. Other roles are
+// refused.
+func TestEraseOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
+				h := erase.NewHasher(testPepper)
+				svc := &erase.Service{Store: cfg.Store.(erase.Backend).Erasure(), Graph: cfg.Store, Norm: cfg.Normalizer,
+					Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
+				cfg.Stitcher.Suppressor = svc.Set
+				cfg.Erasure = svc
+			})
+			kf.send(t, "/v1/batch", `{"batch":[
+				{"type":"identify","userId":"grace-1","anonymousId":"anon-grace","traits":{"email":"Grace.Hopper@navy.mil","phone":"+1 202 555 0147","name":"Grace Hopper"},"messageId":"g1"},
+				{"type":"track","anonymousId":"anon-grace","event":"Compiled","messageId":"g2"},
+				{"type":"identify","userId":"alan-1","traits":{"email":"alan@bletchley.uk","name":"Alan Turing"},"messageId":"t1"}]}`)
+			lookup := `query($t: String!, $v: String!) { lookup(type: $t, value: $v) { id } }`
+			pid, _ := get(kf.mustAs(t, kf.admin, lookup, map[string]any{"t": "email", "v": "grace.hopper@navy.mil"}), "lookup.id").(string)
+			if pid == "" {
+				t.Fatal("the person was not stored")
+			}
+			const mutation = `mutation($s: String!, $m: ErasureMode) { erase(subject: $s, mode: $m) {
+				id mode found subjectHash subjectHashes deleted { kind count } segmentExits suppressionsAdded } }`
+			for _, role := range []auth.Role{auth.RoleRead, auth.RoleSupport, auth.RoleSteward} {
+				kf.refused(t, kf.create(t, role), mutation, map[string]any{"s": "email:grace.hopper@navy.mil"}, "FORBIDDEN")
+			}
+			kf.refused(t, kf.admin, mutation, map[string]any{"s": "nonsense"}, "BAD_USER_INPUT", "subject")
+			data := kf.mustAs(t, kf.admin, mutation, map[string]any{"s": "email: GRACE.HOPPER@navy.mil"})
+			id, _ := get(data, "erase.id").(string)
+			if get(data, "erase.found") != true || get(data, "erase.mode") != "ERASE_AND_SUPPRESS" || get(data, "erase.suppressionsAdded") != float64(4) {
+				t.Errorf("receipt = %v", data)
+			}
+			if s := fmt.Sprint(data); strings.Contains(strings.ToLower(s), "grace") || strings.Contains(s, "navy") {
+				t.Errorf("the receipt holds a personal value: %s", s)
+			}
+			back := kf.mustAs(t, kf.admin, `query($id: ID!) { erasureReceipt(id: $id) { id deleted { kind count } } }`, map[string]any{"id": id})
+			if get(back, "erasureReceipt.id") != id {
+				t.Errorf("receipt by id: %v", back)
+			}
+			// Sent after erase returned: every message carries one of her
+			// identifiers, and each answers 200.
+			for i, msg := range []string{
+				`{"type":"identify","traits":{"email":"grace.hopper@NAVY.mil"},"anonymousId":"fresh-1"}`,
+				`{"type":"track","anonymousId":"anon-grace","event":"Back"}`,
+				`{"type":"identify","anonymousId":"fresh-2","traits":{"phone":"(202) 555-0147"}}`,
+				`{"type":"alias","userId":"grace-2","previousId":"grace-1"}`,
+			} {
+				kf.send(t, "/v1/batch", fmt.Sprintf(`{"batch":[%s]}`, strings.Replace(msg, "{", fmt.Sprintf(`{"messageId":"after-%d",`, i), 1)))
+			}
+			for _, q := range []struct{ t, v string }{{"email", "grace.hopper@navy.mil"}, {"anonymous_id", "anon-grace"},
+				{"phone", "+12025550147"}, {"user_id", "grace-1"}, {"anonymous_id", "fresh-1"}, {"anonymous_id", "fresh-2"}, {"user_id", "grace-2"}} {
+				if r := kf.gql(t, kf.admin, lookup, map[string]any{"t": q.t, "v": q.v}); get(r.Data, "lookup") != nil || (len(r.Errors) > 0 && r.code() != "NOT_FOUND") {
+					t.Errorf("lookup %s:%s after erasure = %v %v", q.t, q.v, r.Data, r.Errors)
+				}
+			}
+			if r := kf.gql(t, kf.admin, `query($id: ID!) { profile(id: $id) { id } }`, map[string]any{"id": pid}); get(r.Data, "profile") != nil || (len(r.Errors) > 0 && r.code() != "NOT_FOUND") {
+				t.Errorf("profile %s after erasure = %v %v", pid, r.Data, r.Errors)
+			}
+			hits := kf.mustAs(t, kf.admin, `{ search(query: "grace") { value } }`, nil)
+			if s := fmt.Sprint(hits); strings.Contains(strings.ToLower(s), "grace") {
+				t.Errorf("search after erasure: %s", s)
+			}
+			if get(kf.mustAs(t, kf.admin, lookup, map[string]any{"t": "email", "v": "alan@bletchley.uk"}), "lookup.id") == nil {
+				t.Error("someone else was erased")
+			}
+			if m := kf.metrics(t); !strings.Contains(m, `idgraph_messages_total{outcome="suppressed"} 4`) {
+				t.Errorf("metrics do not count 4 suppressed messages")
+			}
+		})
+	}
+}
