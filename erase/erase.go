@@ -67,6 +67,7 @@ const (
 	CountMemberships    = "segmentMemberships"
 	CountTimers         = "segmentTimers"
 	CountPendingChanges = "pendingChanges"
+	CountConsent        = "consentRecords"
 )
 
 // Request is one erasure as a backend carries it out.

@@ -51,6 +51,10 @@ type Service struct {
 	Ledger *Ledger
 	// Broker, when set, hears of the erased profiles (caches drop them).
 	Broker *graph.Broker
+	// Redact, when set, is given the identifiers an erasure removed (and
+	// an identifier subject), after the erasure commits: the audit chain
+	// blanks what its entries say of them (audit.Log.Redact).
+	Redact func(ctx context.Context, keys []graph.Key) error
 	Now    func() time.Time
 }
 
@@ -211,10 +215,32 @@ func (s *Service) erase(ctx context.Context, sub Subject, rc *Receipt) error {
 		}
 		rc.Deleted, rc.SegmentExits = done.Counts, done.Exits
 		s.publish(done.Profiles)
+		if err := s.redact(ctx, sub, done.Identifiers); err != nil {
+			return err
+		}
+	} else if rc.Mode.erases() {
+		if err := s.redact(ctx, sub, nil); err != nil {
+			return err
+		}
 	}
 	rc.SubjectHashes = hashes
 	if rc.Mode.suppresses() {
 		rc.SuppressionsAdded = len(hashes)
+	}
+	return nil
+}
+
+// redact passes the erased identifiers, with an identifier subject, to
+// Redact.
+func (s *Service) redact(ctx context.Context, sub Subject, keys []graph.Key) error {
+	if s.Redact == nil {
+		return nil
+	}
+	if sub.Profile == "" && !slices.Contains(keys, sub.Key) {
+		keys = append(keys, sub.Key)
+	}
+	if err := s.Redact(ctx, keys); err != nil {
+		return fmt.Errorf("redacting the audit chain: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	graphtest "github.com/idgraph/idgraph/graph/storetest"
@@ -256,5 +257,57 @@ func TestLedgerReappliedToRestoredBackup(t *testing.T) {
 	res, err := f.svc.Replay(context.Background())
 	if err != nil || len(res.Requests) != 0 || res.Profiles != 0 {
 		t.Errorf("second replay: %+v, %v", res, err)
+	}
+}
+
+// TestErasureRedactsTheAuditChain: with Redact wired to the audit log as
+// serve wires it, erasing a person blanks the targets of the audit
+// entries naming any of their identifiers (the subject's too), leaves
+// another person's entries readable, and the chain still verifies.
+func TestErasureRedactsTheAuditChain(t *testing.T) {
+	store := backends.OpenPebble(t)
+	f := newFixture(t, store, "")
+	pepper := []byte("0123456789abcdef0123456789abcdef")
+	log, err := audit.Open(store, pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Redact = func(ctx context.Context, keys []graph.Key) error {
+		for _, k := range keys {
+			if _, err := log.Redact(ctx, log.SubjectHash(k.String())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	seedAda(t, f)
+	ctx := context.Background()
+	subject := func(raw string) string {
+		k, err := f.norm.Normalize(raw[:indexColon(raw)], raw[indexColon(raw)+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.String()
+	}
+	for _, who := range []string{adaPhone, bob} {
+		if _, err := log.Append(ctx, audit.Record{Action: "link", Target: "steward linked " + who, Subjects: []string{subject(who)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.Erase(ctx, ada, erase.EraseAndSuppress, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for who, readable := range map[string]bool{adaPhone: false, bob: true} {
+		es, err := log.EntriesFor(ctx, subject(who))
+		if err != nil || len(es) != 1 {
+			t.Fatalf("entries for %s: %v %v", who, es, err)
+		}
+		if got := es[0].Target != ""; got != readable {
+			t.Errorf("%s's entry readable %v after erasing ada, want %v: %+v", who, got, readable, es[0])
+		}
+	}
+	rep, err := audit.Verify(ctx, log.Store(), pepper)
+	if err != nil || rep.Broken != nil || rep.Redacted != 1 {
+		t.Fatalf("verify after the erasure: %+v %v", rep, err)
 	}
 }

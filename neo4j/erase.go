@@ -54,6 +54,7 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 			{erase.CountEdges, `MATCH (i:Identifier)-[l:LINKED]-() WHERE i.profile IN $group
 				WITH DISTINCT l DELETE l RETURN count(*)`},
 			{erase.CountHubs, `MATCH (h:Hub) WHERE h.key IN $keys DELETE h RETURN count(*)`},
+			{erase.CountConsent, `MATCH (c:Consent) WHERE c.key IN $keys DELETE c RETURN count(*)`},
 			{erase.CountIdentifiers, `MATCH (i:Identifier) WHERE i.profile IN $group DETACH DELETE i RETURN count(*)`},
 			{erase.CountSearch, `MATCH (w:NameWord) WHERE w.profile IN $group DELETE w RETURN count(*)`},
 			{erase.CountMerges, `MATCH (m:Merge) WHERE m.survivor IN $group OR m.absorbed IN $group

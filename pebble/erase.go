@@ -218,6 +218,14 @@ func (e *eraser) edgesAndEvents(hashes [][]byte) error {
 		if err != nil {
 			return err
 		}
+		// The identifier's consent records (consent.go's layout).
+		err = s.scan(key(pConsent, hx, []byte{0}), func(k, _ []byte) error {
+			e.del(erase.CountConsent, k)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		err = s.scan(key(pTimeline, hx), func(k, mh []byte) error {
 			e.del("", k)
 			ek := key(pEvent, mh)

@@ -186,6 +186,14 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	stitcher.Suppressor = eraser.Set
+	eraser.Redact = func(ctx context.Context, keys []graph.Key) error {
+		for _, k := range keys {
+			if _, err := auditLog.Redact(ctx, auditLog.SubjectHash(k.String())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var trainer *match.Trainer
 	if *modelPath != "off" {
 		model, err := loadModel(*modelPath)

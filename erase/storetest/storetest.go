@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	graphtest "github.com/idgraph/idgraph/graph/storetest"
@@ -157,7 +158,8 @@ func Snapshot(t *testing.T, g graph.Store, s segments.Store, p Person) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := json.Marshal([]any{prof, ids, edges, events, merges, absorbed, hits, states})
+	choices := consentOf(t, g, keys)
+	data, err := json.Marshal([]any{prof, ids, edges, events, merges, absorbed, hits, states, choices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +190,39 @@ func eraseProfile(t *testing.T, e erase.Store, id string, suppress bool) *erase.
 	return out
 }
 
+// consentOf reads the consent records of the keys.
+func consentOf(t *testing.T, g graph.Store, keys []graph.Key) []consent.Record {
+	t.Helper()
+	cb, ok := g.(consent.Backend)
+	if !ok {
+		t.Fatalf("%T does not store consent", g)
+	}
+	recs, err := cb.Consent().ConsentOf(context.Background(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// recordConsent gives every identifier of every person a consent choice.
+func recordConsent(t *testing.T, g graph.Store, people []Person) {
+	t.Helper()
+	var recs []consent.Record
+	for i, p := range people {
+		for _, k := range p.Keys {
+			recs = append(recs, consent.Record{ID: fmt.Sprintf("choice-%d", i), Key: k, Purpose: "marketing",
+				Status: consent.Granted, Time: t0, Source: "test"})
+		}
+	}
+	if err := g.(consent.Backend).Consent().AppendConsent(context.Background(), recs); err != nil {
+		t.Fatalf("append consent: %v", err)
+	}
+}
+
 func testErasesOnePersonOnly(t *testing.T, g graph.Store, e erase.Store, s segments.Store) {
 	people := Generate(t, g, 5, 1)
 	seg := enrol(t, g, s, people)
+	recordConsent(t, g, people)
 	for _, victim := range []int{3, 0} {
 		ctx := context.Background()
 		v := people[victim]
@@ -208,7 +240,7 @@ func testErasesOnePersonOnly(t *testing.T, g graph.Store, e erase.Store, s segme
 		if len(out.Identifiers) != len(v.Keys) || len(out.Suppressed) != len(v.Keys) {
 			t.Errorf("erased %d identifiers with %d suppressions, want %d", len(out.Identifiers), len(out.Suppressed), len(v.Keys))
 		}
-		for kind, min := range map[string]int{erase.CountProfiles: 2, erase.CountIdentifiers: 5, erase.CountEdges: 4,
+		for kind, min := range map[string]int{erase.CountProfiles: 2, erase.CountIdentifiers: 5, erase.CountEdges: 4, erase.CountConsent: 5,
 			erase.CountEvents: 5, erase.CountMerges: 1, erase.CountSegmentStates: 1, erase.CountMemberships: 1, erase.CountTimers: 1} {
 			if out.Counts[kind] < min {
 				t.Errorf("erased %d %s, want at least %d (counts %v)", out.Counts[kind], kind, min, out.Counts)
@@ -251,6 +283,9 @@ func mapsEqual(a, b map[string]string) bool {
 func gone(t *testing.T, g graph.Store, s segments.Store, p Person, group []string, seg string) {
 	t.Helper()
 	ctx := context.Background()
+	if recs := consentOf(t, g, p.Keys); len(recs) > 0 {
+		t.Errorf("consent records after erasure: %+v", recs)
+	}
 	for _, k := range p.Keys {
 		if n, err := g.Identifier(ctx, k); graph.ErrorKind(err) != graph.KindNotFound {
 			t.Errorf("identifier %s after erasure: %+v, %v", k, n, err)
