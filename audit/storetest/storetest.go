@@ -22,29 +22,32 @@ type Tamper func(t *testing.T, g graph.Store, seq uint64, edit func(data []byte)
 
 var pepper = []byte("0123456789abcdef0123456789abcdef")
 
+// chain is what a contract test gets: the graph and the log over it.
+type chain struct {
+	g graph.Store
+	l *audit.Log
+}
+
+func with(fn func(*testing.T, graph.Store, *audit.Log)) func(*testing.T, chain) {
+	return func(t *testing.T, x chain) { fn(t, x.g, x.l) }
+}
+
 // Run runs every contract test against the backend. open returns an empty
 // graph store that also keeps the audit chain.
 func Run(t *testing.T, open graphtest.Opener, tamper Tamper) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, g graph.Store, l *audit.Log)
-	}{
-		{"AppendLinksEntries", testAppendLinks},
-		{"FailedActionRecorded", testFailedOutcome},
-		{"ConcurrentAppendsStayLinear", testConcurrent},
-		{"EntriesForSubject", testEntriesFor},
-		{"RedactKeepsChainValid", testRedact},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := open(t)
-			l, err := audit.Open(g, pepper)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.fn(t, g, l)
-		})
-	}
+	graphtest.RunCases(t, open, func(t *testing.T, g graph.Store) chain {
+		l, err := audit.Open(g, pepper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return chain{g, l}
+	}, map[string]func(*testing.T, chain){
+		"AppendLinksEntries":          with(testAppendLinks),
+		"FailedActionRecorded":        with(testFailedOutcome),
+		"ConcurrentAppendsStayLinear": with(testConcurrent),
+		"EntriesForSubject":           with(testEntriesFor),
+		"RedactKeepsChainValid":       with(testRedact),
+	})
 	// Each tampering is found, and named at the entry it touched.
 	for _, tc := range []struct {
 		name string

@@ -17,32 +17,20 @@ import (
 // Run runs every contract test against the backend. open returns an empty
 // graph store that also keeps key records.
 func Run(t *testing.T, open graphtest.Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s auth.Store)
-	}{
-		{"RecordRoundTrip", testRecordRoundTrip},
-		{"CreateClashIsConflict", testCreateClash},
-		{"UnknownIDNotFound", testUnknownID},
-		{"ExpireOnlySooner", testExpireOnlySooner},
-		{"RevokeKeepsFirstTime", testRevokeKeepsFirstTime},
-		{"ConcurrentCreatesOneWins", testConcurrentCreates},
-		{"KeyringAuthenticates", testKeyringAuthenticates},
-		{"MistypedKeyNeverLooksUp", testMistypedNoLookup},
-		{"RevokedRefusedWithinOneSecond", testRevokedWithinOneSecond},
-		{"RotatedWorksDuringGraceOnly", testRotateGrace},
-		{"StoreHoldsNoSecret", testStoreHoldsNoSecret},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := open(t)
-			b, ok := g.(auth.Backend)
-			if !ok {
-				t.Fatalf("%T does not keep API keys", g)
-			}
-			tc.fn(t, b.APIKeys())
+	graphtest.RunCases(t, open, func(t *testing.T, g graph.Store) auth.Store { return graphtest.As[auth.Backend](t, g).APIKeys() },
+		map[string]func(*testing.T, auth.Store){
+			"RecordRoundTrip":               testRecordRoundTrip,
+			"CreateClashIsConflict":         testCreateClash,
+			"UnknownIDNotFound":             testUnknownID,
+			"ExpireOnlySooner":              testExpireOnlySooner,
+			"RevokeKeepsFirstTime":          testRevokeKeepsFirstTime,
+			"ConcurrentCreatesOneWins":      testConcurrentCreates,
+			"KeyringAuthenticates":          testKeyringAuthenticates,
+			"MistypedKeyNeverLooksUp":       testMistypedNoLookup,
+			"RevokedRefusedWithinOneSecond": testRevokedWithinOneSecond,
+			"RotatedWorksDuringGraceOnly":   testRotateGrace,
+			"StoreHoldsNoSecret":            testStoreHoldsNoSecret,
 		})
-	}
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -18,28 +18,17 @@ import (
 // Run runs every contract test against the backend. open returns an empty
 // graph store that also keeps destinations.
 func Run(t *testing.T, open graphtest.Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s destinations.Store)
-	}{
-		{"RoundTrip", testRoundTrip},
-		{"CreateClashIsConflict", testCreateClash},
-		{"UnknownIDNotFound", testUnknownID},
-		{"UpdateIsAtomic", testUpdateAtomic},
-		{"UpdateErrorWritesNothing", testUpdateError},
-		{"CursorRoundTrip", testCursor},
-		{"DeadLettersPageBySequence", testDeadLetters},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := open(t)
-			b, ok := g.(destinations.Backend)
-			if !ok {
-				t.Fatalf("%T does not keep destinations", g)
-			}
-			tc.fn(t, b.Destinations())
-		})
-	}
+	graphtest.RunCases(t, open, func(t *testing.T, g graph.Store) destinations.Store {
+		return graphtest.As[destinations.Backend](t, g).Destinations()
+	}, map[string]func(*testing.T, destinations.Store){
+		"RoundTrip":                 testRoundTrip,
+		"CreateClashIsConflict":     testCreateClash,
+		"UnknownIDNotFound":         testUnknownID,
+		"UpdateIsAtomic":            testUpdateAtomic,
+		"UpdateErrorWritesNothing":  testUpdateError,
+		"CursorRoundTrip":           testCursor,
+		"DeadLettersPageBySequence": testDeadLetters,
+	})
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -24,30 +24,27 @@ import (
 // Run runs every contract test against the backend. open returns an empty
 // graph store that also stores segments and erasures.
 func Run(t *testing.T, open graphtest.Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, g graph.Store, e erase.Store, s segments.Store)
-	}{
-		{"ErasesOnePersonOnly", testErasesOnePersonOnly},
-		{"ErasureIsIdempotent", testIdempotent},
-		{"AbsorbedProfileErasesWholePerson", testAbsorbedProfile},
-		{"ReviewItemsGo", testReviewItems},
-		{"SuppressionsAndReceipts", testSuppressionsAndReceipts},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := open(t)
-			eb, ok := g.(erase.Backend)
-			if !ok {
-				t.Fatalf("%T does not store erasures", g)
-			}
-			sb, ok := g.(segments.Backend)
-			if !ok {
-				t.Fatalf("%T does not store segments", g)
-			}
-			tc.fn(t, g, eb.Erasure(), sb.Segments())
-		})
-	}
+	graphtest.RunCases(t, open, func(t *testing.T, g graph.Store) stores {
+		return stores{g, graphtest.As[erase.Backend](t, g).Erasure(), graphtest.As[segments.Backend](t, g).Segments()}
+	}, map[string]func(*testing.T, stores){
+		"ErasesOnePersonOnly":              with(testErasesOnePersonOnly),
+		"ErasureIsIdempotent":              with(testIdempotent),
+		"AbsorbedProfileErasesWholePerson": with(testAbsorbedProfile),
+		"ReviewItemsGo":                    with(testReviewItems),
+		"SuppressionsAndReceipts":          with(testSuppressionsAndReceipts),
+	})
+}
+
+// stores is what a contract test gets: the graph, its erasures and its
+// segments.
+type stores struct {
+	g graph.Store
+	e erase.Store
+	s segments.Store
+}
+
+func with(fn func(*testing.T, graph.Store, erase.Store, segments.Store)) func(*testing.T, stores) {
+	return func(t *testing.T, x stores) { fn(t, x.g, x.e, x.s) }
 }
 
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)

@@ -23,32 +23,31 @@ import (
 // Run runs every contract test against the backend. open returns an empty
 // graph store that also stores segments.
 func Run(t *testing.T, open graphtest.Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, g graph.Store, s segments.Store)
-	}{
-		{"DefinitionVersions", testDefinitionVersions},
-		{"DefinitionsListed", testDefinitionsListed},
-		{"SaveWritesChangeRecords", testSaveWritesChangeRecords},
-		{"StaleSaveRefusedWhole", testStaleSaveRefusedWhole},
-		{"UnknownMembershipRefused", testUnknownMembershipRefused},
-		{"TimersInDeadlineOrder", testTimersInDeadlineOrder},
-		{"DeleteDropsMembers", testDeleteDropsMembers},
-		{"ConcurrentSavesOneWins", testConcurrentSavesOneWins},
-		{"PendingChangesMergeUntilDone", testPendingChanges},
-		{"PendingChangesNeverTakenFromAWriter", testPendingUnderConcurrentWrites},
-		{"MembersAtOnePointInTime", testMembersAt},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			g := open(t)
-			b, ok := g.(segments.Backend)
-			if !ok {
-				t.Fatalf("%T does not store segments", g)
-			}
-			tc.fn(t, g, b.Segments())
-		})
-	}
+	graphtest.RunCases(t, open, func(t *testing.T, g graph.Store) stores {
+		return stores{g, graphtest.As[segments.Backend](t, g).Segments()}
+	}, map[string]func(*testing.T, stores){
+		"DefinitionVersions":                  with(testDefinitionVersions),
+		"DefinitionsListed":                   with(testDefinitionsListed),
+		"SaveWritesChangeRecords":             with(testSaveWritesChangeRecords),
+		"StaleSaveRefusedWhole":               with(testStaleSaveRefusedWhole),
+		"UnknownMembershipRefused":            with(testUnknownMembershipRefused),
+		"TimersInDeadlineOrder":               with(testTimersInDeadlineOrder),
+		"DeleteDropsMembers":                  with(testDeleteDropsMembers),
+		"ConcurrentSavesOneWins":              with(testConcurrentSavesOneWins),
+		"PendingChangesMergeUntilDone":        with(testPendingChanges),
+		"PendingChangesNeverTakenFromAWriter": with(testPendingUnderConcurrentWrites),
+		"MembersAtOnePointInTime":             with(testMembersAt),
+	})
+}
+
+// stores is what a contract test gets: the graph and its segments.
+type stores struct {
+	g graph.Store
+	s segments.Store
+}
+
+func with(fn func(*testing.T, graph.Store, segments.Store)) func(*testing.T, stores) {
+	return func(t *testing.T, x stores) { fn(t, x.g, x.s) }
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
