@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,11 +36,15 @@ type feed struct {
 }
 
 func (f *feed) add(segment, profile, dir string) uint64 {
+	return f.addFor(segment, profile, dir, segments.ReasonData)
+}
+
+func (f *feed) addFor(segment, profile, dir, reason string) uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	seq := uint64(len(f.recs) + 1)
 	f.recs = append(f.recs, &segments.ChangeRecord{Sequence: seq, Segment: segment, Version: 1, Profile: profile,
-		Direction: dir, Reason: segments.ReasonData, Time: time.Now().UTC()})
+		Direction: dir, Reason: reason, Time: time.Now().UTC()})
 	return seq
 }
 
@@ -586,6 +591,27 @@ func TestSecrets(t *testing.T) {
 	other, _ := destinations.NewSealer([]byte("another-pepper-0123456789"))
 	if _, err := other.Open("dst_1", sealed); err == nil {
 		t.Fatal("a secret opens under another pepper")
+	}
+}
+
+// TestErasedExitIsProfileErased: an exit written by an erasure reaches
+// webhooks as profile.erased (the receiver deletes the person), signed
+// like any message, after the person's entry.
+func TestErasedExitIsProfileErased(t *testing.T) {
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.feed.addFor("vip", "p1", segments.Exited, segments.ReasonErased)
+	f.feed.addFor("vip", "p2", segments.Exited, segments.ReasonDefinition)
+	f.m.Wake()
+	eventually(t, "three messages", func() bool { return len(r.requests()) >= 3 })
+	var got []string
+	for _, rec := range r.requests() {
+		got = append(got, rec.msg.Type+" "+rec.msg.Data.Profile+" "+rec.msg.Data.Reason)
+	}
+	if want := []string{"segment.entered p1 data", "profile.erased p1 erased", "segment.exited p2 definition"}; !slices.Equal(got, want) {
+		t.Fatalf("messages %q, want %q", got, want)
 	}
 }
 

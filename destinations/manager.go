@@ -503,7 +503,10 @@ func (m *Manager) Health(ctx context.Context, d *Destination) (Health, error) {
 const (
 	TypeEntered = "segment.entered"
 	TypeExited  = "segment.exited"
-	TypePing    = "destination.ping"
+	// TypeErased is an exit because the person was erased: the receiver
+	// deletes what it holds about them (data as segment.exited).
+	TypeErased = "profile.erased"
+	TypePing   = "destination.ping"
 )
 
 // envelope is the Standard Webhooks payload.
@@ -527,7 +530,10 @@ type SegmentChange struct {
 
 // MessageType is a change record's message type.
 func MessageType(c *segments.ChangeRecord) string {
-	if c.Direction == segments.Exited {
+	switch {
+	case c.Direction == segments.Exited && c.Reason == segments.ReasonErased:
+		return TypeErased
+	case c.Direction == segments.Exited:
 		return TypeExited
 	}
 	return TypeEntered

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
 )
 
 // Mode says what a request does.
@@ -50,7 +51,7 @@ func (m Mode) suppresses() bool { return m == EraseAndSuppress || m == SuppressO
 
 // ExitReason is the reason of the segment exit records an erasure writes,
 // so that destinations learn that the member is gone.
-const ExitReason = "erased"
+const ExitReason = segments.ReasonErased
 
 // Kinds of records an erasure counts (Erased.Counts, Receipt.Deleted).
 const (

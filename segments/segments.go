@@ -207,6 +207,7 @@ const (
 	ReasonTime       = "time"       // a window passed (the timer index)
 	ReasonDefinition = "definition" // the definition was created, edited or deleted
 	ReasonMerged     = "profile_merged"
+	ReasonErased     = "erased" // the person was erased (package erase)
 )
 
 // ChangeRecord is one membership change, written atomically with it.
