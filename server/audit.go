@@ -73,6 +73,9 @@ var secretArgs = map[string]bool{"note": true, "definition": true}
 // auditMutation records one GraphQL mutation: its name, its arguments as
 // the target (identifiers in them are its subjects), and its outcome.
 func (s *Server) auditMutation(ctx context.Context, field string, args map[string]any, err error) {
+	if s.cfg.Audit == nil {
+		return
+	}
 	target := map[string]any{}
 	var subjects []string
 	for k, v := range args {
@@ -82,6 +85,19 @@ func (s *Server) auditMutation(ctx context.Context, field string, args map[strin
 				sum := sha256.Sum256([]byte(d))
 				target["definitionSha256"] = hex.EncodeToString(sum[:])
 			}
+		case k == "subject":
+			// A subject names one person ("type:value"; erase,
+			// recordConsent): the entry keeps its keyed hash only, since
+			// an erasure's own entry is written after its redaction.
+			if str, ok := v.(string); ok {
+				if typ, val, isKey := strings.Cut(str, ":"); isKey {
+					subj := s.subjectOf(strings.TrimSpace(typ), strings.TrimSpace(val))
+					target[k] = "hmac:" + s.cfg.Audit.SubjectHash(subj)
+					subjects = append(subjects, subj)
+					continue
+				}
+			}
+			target[k] = v // a profile ID
 		case !secretArgs[k]:
 			target[k] = v
 			subjects = append(subjects, s.subjectsIn(v)...)

@@ -82,6 +82,20 @@ func TestEraseOverGraphQL(t *testing.T) {
 			if m := kf.metrics(t); !strings.Contains(m, `idgraph_messages_total{outcome="suppressed"} 4`) {
 				t.Errorf("metrics do not count 4 suppressed messages")
 			}
+			// The audit entries of the erase mutations (refused ones too)
+			// name the subject by its hash only.
+			erasures := 0
+			for _, e := range kf.chain(t) {
+				if e.Action == "erase" {
+					erasures++
+				}
+				if s := strings.ToLower(e.Target); strings.Contains(s, "grace") || strings.Contains(s, "navy") {
+					t.Errorf("audit entry %d holds the erased subject: %s", e.Seq, e.Target)
+				}
+			}
+			if erasures != 5 {
+				t.Errorf("%d erase entries in the audit chain, want 5 (3 refused, 1 invalid, 1 done)", erasures)
+			}
 		})
 	}
 }
