@@ -25,6 +25,7 @@ const DefaultExportsPerMinute = 5
 //	event         every event seen with any of them, newest first
 //	merge         the merge events the profiles took part in
 //	steward       steward decisions and automatic merges (graph audit entries)
+//	consent       every consent choice recorded on their identifiers
 //	access        audit chain entries naming the person (who exported,
 //	              linked, split or otherwise acted on them)
 //	end           the counts by kind: a stream without it was cut short
@@ -177,6 +178,17 @@ func (x *exportSubject) run(ctx context.Context, raw string) ([]string, error) {
 	}
 	if err := x.history(ctx, profiles); err != nil {
 		return subjects, err
+	}
+	if s.consent != nil {
+		recs, err := s.consent.Records(ctx, p)
+		if err != nil {
+			return subjects, err
+		}
+		for i := range recs {
+			if err := x.line("consent", &recs[i]); err != nil {
+				return subjects, err
+			}
+		}
 	}
 	if s.cfg.Audit != nil {
 		seen := map[uint64]bool{}

@@ -58,7 +58,8 @@ func TestExportSubject(t *testing.T) {
 				batch = append(batch, fmt.Sprintf(`{"type":"track","anonymousId":"anon-x1","event":"Viewed","messageId":"ann-%d","properties":{"i":%d}}`, i, i))
 				batch = append(batch, fmt.Sprintf(`{"type":"track","userId":"u-bob","event":"Viewed","messageId":"bob-%d"}`, i))
 			}
-			batch = append(batch, `{"type":"identify","userId":"u-ann","anonymousId":"anon-x1","messageId":"ann-id","traits":{"email":"ann@corp.io"}}`,
+			batch = append(batch, `{"type":"identify","userId":"u-ann","anonymousId":"anon-x1","messageId":"ann-id","traits":{"email":"ann@corp.io"},"context":{"consent":{"categoryPreferences":{"marketing":true}}}}`,
+				`{"type":"identify","userId":"u-bob","messageId":"bob-id","context":{"consent":{"categoryPreferences":{"analytics":false}}}}`,
 				`{"type":"identify","userId":"u-ann2","messageId":"ann2-id","traits":{"name":"Ann"}}`)
 			send(`{"batch":[` + strings.Join(batch, ",") + `]}`)
 			kf.mustAs(t, steward, `mutation { link(a: {type: "email", value: "ann@corp.io"}, b: {type: "user_id", value: "u-ann2"}) { audit { id } } }`, nil)
@@ -95,6 +96,10 @@ func TestExportSubject(t *testing.T) {
 				if !ids[k] {
 					t.Errorf("identifier %s missing from %v", k, ids)
 				}
+			}
+			// Ann's choice, on each of the message's identifiers; not Bob's.
+			if counts["consent"] != 3 {
+				t.Errorf("%d consent lines, want ann's choice on her 3 identifiers", counts["consent"])
 			}
 			if counts["subject"] != 1 || counts["event"] != 32 || counts["merge"] < 1 || counts["steward"] < 1 ||
 				counts["profile"] < 2 || counts["end"] != 1 || lines[len(lines)-1].Kind != "end" {
