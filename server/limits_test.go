@@ -5,7 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -179,7 +179,7 @@ func TestKeyRateLimits(t *testing.T) {
 		}
 	}
 	code, retry, body := kf.from(t, 1, "POST", "/v1/track", track, withBasic(writeKey))
-	if code != 429 || retry == "" || !strings.Contains(body, "key legacy-write has passed its rate limit (0.001/3 requests a second)") {
+	if code != 429 || retry == "" || !regexp.MustCompile(`key legacy-write-[0-9a-f]{12} has passed its rate limit \(0\.001/3 requests a second\)`).MatchString(body) {
 		t.Errorf("4th write: %d Retry-After %q %s, want 429 naming the key", code, retry, body)
 	}
 	// The batch route shares the key's bucket; another write key has its own.
@@ -244,7 +244,8 @@ func TestAuthFailuresThrottled(t *testing.T) {
 		}
 	}
 	// The console's sign-in is throttled the same way.
-	resp, body := newBrowser(t, kf.url).do(http.MethodPost, "/console/login", url.Values{"key": {readKey}, "next": {"/console/review"}})
+	browser := newBrowser(t, kf.url)
+	resp, body := browser.do(http.MethodPost, "/console/login", browser.loginForm(readKey, "/console/review"))
 	if resp.StatusCode == http.StatusSeeOther || !strings.Contains(body, "too many failed authentications from 127.0.0.1") {
 		t.Errorf("console sign-in after %d failures: %d %.300s", server.DefaultAuthFailures, resp.StatusCode, body)
 	}
