@@ -555,12 +555,13 @@ type ComplexityRoot struct {
 	}
 
 	Segment struct {
-		Definition func(childComplexity int) int
-		Key        func(childComplexity int) int
-		Members    func(childComplexity int, first *int, after *string, purpose *string) int
-		Size       func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Version    func(childComplexity int) int
+		Definition  func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Members     func(childComplexity int, first *int, after *string, purpose *string) int
+		Size        func(childComplexity int) int
+		SizeHistory func(childComplexity int, from *time.Time, to *time.Time, points *int) int
+		Status      func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	SegmentConnection struct {
@@ -589,6 +590,11 @@ type ComplexityRoot struct {
 		Count    func(childComplexity int) int
 		Profiles func(childComplexity int) int
 		Sample   func(childComplexity int) int
+	}
+
+	SegmentSize struct {
+		At   func(childComplexity int) int
+		Size func(childComplexity int) int
 	}
 
 	SegmentStatus struct {
@@ -814,6 +820,7 @@ type SegmentResolver interface {
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
 	Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*ProfileConnection, error)
+	SizeHistory(ctx context.Context, obj *segments.Definition, from *time.Time, to *time.Time, points *int) ([]*segments.SizeSample, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
@@ -3161,6 +3168,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Size(childComplexity), true
+	case "Segment.sizeHistory":
+		if e.ComplexityRoot.Segment.SizeHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_sizeHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.SizeHistory(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["points"].(*int)), true
 	case "Segment.status":
 		if e.ComplexityRoot.Segment.Status == nil {
 			break
@@ -3273,6 +3291,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
+
+	case "SegmentSize.at":
+		if e.ComplexityRoot.SegmentSize.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.At(childComplexity), true
+	case "SegmentSize.size":
+		if e.ComplexityRoot.SegmentSize.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.Size(childComplexity), true
 
 	case "SegmentStatus.code":
 		if e.ComplexityRoot.SegmentStatus.Code == nil {
@@ -3471,7 +3502,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3492,6 +3523,7 @@ var sources = []*ast.Source{
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
 	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
+	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 }
@@ -4377,6 +4409,8 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_size(ctx, field)
 	case "members":
 		return ec.fieldContext_Segment_members(ctx, field)
+	case "sizeHistory":
+		return ec.fieldContext_Segment_sizeHistory(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
 }
@@ -4435,6 +4469,16 @@ func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, fiel
 		return ec.fieldContext_SegmentPreview_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSize(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SegmentSize_at(ctx, field)
+	case "size":
+		return ec.fieldContext_SegmentSize_size(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSize", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5960,6 +6004,36 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["purpose"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_sizeHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "points",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["points"] = arg2
 	return args, nil
 }
 
@@ -15546,6 +15620,50 @@ func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Segment_sizeHistory(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_sizeHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().SizeHistory(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["points"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+			return ec.marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_sizeHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSize(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_sizeHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SegmentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15957,6 +16075,52 @@ func (ec *executionContext) _SegmentPreview_at(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SegmentPreview_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_at(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_size(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SegmentStatus_state(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
@@ -21030,6 +21194,12 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_members(ctx, field, obj)
 				})
+		case "sizeHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_sizeHistory(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21219,6 +21389,44 @@ func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.Selecti
 			}
 		case "at":
 			out.Values[i] = ec._SegmentPreview_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentSizeImplementors = []string{"SegmentSize"}
+
+func (ec *executionContext) _SegmentSize(ctx context.Context, sel ast.SelectionSet, obj *segments.SizeSample) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSizeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSize")
+		case "at":
+			out.Values[i] = ec._SegmentSize_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._SegmentSize_size(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22851,6 +23059,30 @@ func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋi
 		return graphql.Null
 	}
 	return ec._SegmentPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx context.Context, sel ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx context.Context, sel ast.SelectionSet, v *segments.SizeSample) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentSize!")
+		return graphql.Null
+	}
+	return ec._SegmentSize(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
