@@ -125,6 +125,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ComputedTraitExplanation struct {
+		At            func(childComplexity int) int
+		ComputedTrait func(childComplexity int) int
+		NextDeadline  func(childComplexity int) int
+		Nodes         func(childComplexity int) int
+		ProfileID     func(childComplexity int) int
+		StoredValue   func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Value         func(childComplexity int) int
+	}
+
 	ComputedTraitValue struct {
 		Key   func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -502,28 +513,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys            func(childComplexity int) int
-		AuditEntry         func(childComplexity int, id string) int
-		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
-		ComputedTrait      func(childComplexity int, key string) int
-		ComputedTraits     func(childComplexity int, first *int, after *string) int
-		Consent            func(childComplexity int, profileID *string, subject *IdentifierInput) int
-		Destinations       func(childComplexity int) int
-		ErasureReceipt     func(childComplexity int, id string) int
-		ExplainMembership  func(childComplexity int, profileID string, segment string) int
-		Identifier         func(childComplexity int, typeArg string, value string) int
-		Lookup             func(childComplexity int, typeArg string, value string) int
-		MatchPreview       func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
-		Matching           func(childComplexity int) int
-		Me                 func(childComplexity int) int
-		PreviewSegment     func(childComplexity int, definition string, sample *int) int
-		Profile            func(childComplexity int, id string) int
-		Profiles           func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
-		ReviewQueue        func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
-		Search             func(childComplexity int, query string, first *int) int
-		Segment            func(childComplexity int, key string) int
-		Segments           func(childComplexity int, first *int, after *string) int
-		ValidateDefinition func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
+		APIKeys              func(childComplexity int) int
+		AuditEntry           func(childComplexity int, id string) int
+		AuditLog             func(childComplexity int, first *int, after *string, filter *AuditFilter) int
+		ComputedTrait        func(childComplexity int, key string) int
+		ComputedTraits       func(childComplexity int, first *int, after *string) int
+		Consent              func(childComplexity int, profileID *string, subject *IdentifierInput) int
+		Destinations         func(childComplexity int) int
+		ErasureReceipt       func(childComplexity int, id string) int
+		ExplainComputedTrait func(childComplexity int, profileID string, key string) int
+		ExplainMembership    func(childComplexity int, profileID string, segment string) int
+		Identifier           func(childComplexity int, typeArg string, value string) int
+		Lookup               func(childComplexity int, typeArg string, value string) int
+		MatchPreview         func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Matching             func(childComplexity int) int
+		Me                   func(childComplexity int) int
+		PreviewSegment       func(childComplexity int, definition string, sample *int) int
+		Profile              func(childComplexity int, id string) int
+		Profiles             func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		ReviewQueue          func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
+		Search               func(childComplexity int, query string, first *int) int
+		Segment              func(childComplexity int, key string) int
+		Segments             func(childComplexity int, first *int, after *string) int
+		ValidateDefinition   func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
 	}
 
 	ReviewConnection struct {
@@ -794,6 +806,7 @@ type QueryResolver interface {
 	Consent(ctx context.Context, profileID *string, subject *IdentifierInput) (*ProfileConsent, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	ErasureReceipt(ctx context.Context, id string) (*erase.Receipt, error)
+	ExplainComputedTrait(ctx context.Context, profileID string, key string) (*ComputedTraitExplanation, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
@@ -1080,6 +1093,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComputedTraitEdge.Node(childComplexity), true
+
+	case "ComputedTraitExplanation.at":
+		if e.ComplexityRoot.ComputedTraitExplanation.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.At(childComplexity), true
+	case "ComputedTraitExplanation.computedTrait":
+		if e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait(childComplexity), true
+	case "ComputedTraitExplanation.nextDeadline":
+		if e.ComplexityRoot.ComputedTraitExplanation.NextDeadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.NextDeadline(childComplexity), true
+	case "ComputedTraitExplanation.nodes":
+		if e.ComplexityRoot.ComputedTraitExplanation.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Nodes(childComplexity), true
+	case "ComputedTraitExplanation.profileId":
+		if e.ComplexityRoot.ComputedTraitExplanation.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ProfileID(childComplexity), true
+	case "ComputedTraitExplanation.storedValue":
+		if e.ComplexityRoot.ComputedTraitExplanation.StoredValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.StoredValue(childComplexity), true
+	case "ComputedTraitExplanation.type":
+		if e.ComplexityRoot.ComputedTraitExplanation.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Type(childComplexity), true
+	case "ComputedTraitExplanation.value":
+		if e.ComplexityRoot.ComputedTraitExplanation.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Value(childComplexity), true
 
 	case "ComputedTraitValue.key":
 		if e.ComplexityRoot.ComputedTraitValue.Key == nil {
@@ -2893,6 +2955,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ErasureReceipt(childComplexity, args["id"].(string)), true
+	case "Query.explainComputedTrait":
+		if e.ComplexityRoot.Query.ExplainComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainComputedTrait(childComplexity, args["profileId"].(string), args["key"].(string)), true
 	case "Query.explainMembership":
 		if e.ComplexityRoot.Query.ExplainMembership == nil {
 			break
@@ -3502,7 +3575,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3517,6 +3590,7 @@ var sources = []*ast.Source{
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
+	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
@@ -3655,6 +3729,28 @@ func (ec *executionContext) childFields_ComputedTraitEdge(ctx context.Context, f
 		return ec.fieldContext_ComputedTraitEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+	case "computedTrait":
+		return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+	case "storedValue":
+		return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+	case "type":
+		return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+	case "nextDeadline":
+		return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+	case "at":
+		return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitExplanation", field.Name)
 }
 
 func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5689,6 +5785,28 @@ func (ec *executionContext) field_Query_erasureReceipt_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_explainComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_explainMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7097,6 +7215,208 @@ func (ec *executionContext) fieldContext_ComputedTraitEdge_node(_ context.Contex
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_profileId(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_computedTrait(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedTrait, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_computedTrait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_storedValue(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoredValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_storedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_type(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nextDeadline(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDeadline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nextDeadline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_at(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nodes(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExplainNode) graphql.Marshaler {
+			return ec.marshalNExplainNode2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainNode(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14365,6 +14685,50 @@ func (ec *executionContext) fieldContext_Query_erasureReceipt(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainComputedTrait(ctx, fc.Args["profileId"].(string), fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+			return ec.marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18222,6 +18586,74 @@ func (ec *executionContext) _ComputedTraitEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var computedTraitExplanationImplementors = []string{"ComputedTraitExplanation"}
+
+func (ec *executionContext) _ComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitExplanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitExplanation")
+		case "profileId":
+			out.Values[i] = ec._ComputedTraitExplanation_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedTrait":
+			out.Values[i] = ec._ComputedTraitExplanation_computedTrait(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitExplanation_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "storedValue":
+			out.Values[i] = ec._ComputedTraitExplanation_storedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ComputedTraitExplanation_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDeadline":
+			out.Values[i] = ec._ComputedTraitExplanation_nextDeadline(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ComputedTraitExplanation_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ComputedTraitExplanation_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var computedTraitValueImplementors = []string{"ComputedTraitValue"}
 
 func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitValue) graphql.Marshaler {
@@ -20839,6 +21271,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_erasureReceipt(ctx, field)
 				})
+		case "explainComputedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainComputedTrait(ctx, field)
+				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -22136,6 +22574,14 @@ func (ec *executionContext) marshalNComputedTraitEdge2ᚖgithubᚗcomᚋidgraph�
 		return graphql.Null
 	}
 	return ec._ComputedTraitEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitExplanation!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitExplanation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {

@@ -287,6 +287,19 @@ func TestSegmentInsightOverGraphQL(t *testing.T) {
 			ct := fmt.Sprintf(`{ computedTrait(key: "revenue") { status { state } } profile(id: %q) { computedTraits { key value type } } }`, u1)
 			f.await(t, ct, "computedTrait.status.state", segments.StateLive)
 			f.await(t, ct, "profile.computedTraits", "[map[key:revenue type:number value:80]]")
+			// explainComputedTrait: the value, now and stored, and its tree.
+			const explainCT = `query($id: ID!, $key: String!) { explainComputedTrait(profileId: $id, key: $key) {
+				profileId value storedValue type computedTrait { key version } nodes { text value eventCount } } }`
+			x = get(f.must(t, explainCT, map[string]any{"id": u1, "key": "revenue"}), "explainComputedTrait")
+			if got := line(get(x, "value"), get(x, "storedValue"), get(x, "type"), get(x, "computedTrait.key"), get(x, "nodes.0.text"), get(x, "nodes.0.eventCount")); got !=
+				`80 80 number revenue events("Order Completed").sum(prop("revenue")) 2` {
+				t.Errorf("explain a computed trait: %s (%v)", got, x)
+			}
+			x = get(f.must(t, explainCT, map[string]any{"id": u2, "key": "revenue"}), "explainComputedTrait")
+			if got := line(get(x, "value"), get(x, "type"), get(x, "nodes.0.eventCount")); got != "40 number 1" {
+				t.Errorf("explain a computed trait of another profile: %s (%v)", got, x)
+			}
+			f.refused(t, readKey, explainCT, map[string]any{"id": u1, "key": "nope"}, "NOT_FOUND", "nope")
 			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "big", "def": `computed("revenue") > 50`})
 			f.refused(t, stewKey, `mutation { deleteComputedTrait(key: "revenue") }`, nil, "CONFLICT", "segment:big")
 			f.mustAs(t, stewKey, updateCT, map[string]any{"key": "revenue", "def": `events("Order Completed").count()`, "v": 1})
