@@ -144,6 +144,8 @@ type Store interface {
 	// DeleteDeadLetter removes a dead letter (one redelivered); removing
 	// one that is not there does nothing.
 	DeleteDeadLetter(ctx context.Context, destination string, sequence uint64) error
+	// Jobs and the log of delivery attempts (jobs.go).
+	JobStore
 }
 
 // Backend is implemented by graph stores that also keep destinations.
