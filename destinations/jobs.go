@@ -323,6 +323,7 @@ func (m *Manager) jobFailed(j *Job, res Result) {
 // jobSent records a message a job sent (or had no need to send).
 func jobSent(j *Job) {
 	j.Done++
+	j.Total = max(j.Total, j.Done) // members who entered during the job
 	j.Attempts, j.NextAt, j.Error = 0, time.Time{}, ""
 }
 
@@ -531,11 +532,26 @@ func (m *Manager) resyncExits(ctx context.Context, d *Destination, segment strin
 
 // Held returns the profiles the destination holds in the segment: those
 // whose last record of the segment it was sent (wanted, at or before
-// sequence through, the cursor) is an entry. This is the one place that
-// says what a destination holds, derived from the change records since
-// the segment was connected; a stored per-destination record of what was
-// sent can replace it. It reads every record up to through once.
+// sequence through, the cursor, and not a dead letter) is an entry. This
+// is the one place that says what a destination holds, derived from the
+// change records since the segment was connected; a stored
+// per-destination record of what was sent can replace it. It reads every
+// record up to through once.
 func (m *Manager) Held(ctx context.Context, d *Destination, segment string, through uint64) ([]string, error) {
+	dead := map[uint64]bool{}
+	for after := uint64(0); ; {
+		dls, err := m.o.Store.DeadLetters(ctx, d.ID, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("destinations: held: %w", err)
+		}
+		for _, dl := range dls {
+			dead[dl.Record.Sequence] = true
+		}
+		if len(dls) < 1000 {
+			break
+		}
+		after = dls[len(dls)-1].Record.Sequence
+	}
 	last := map[string]bool{}
 	for after := uint64(0); after < through; {
 		rs, err := m.o.Segments.Changes(ctx, after, 1000)
@@ -546,7 +562,7 @@ func (m *Manager) Held(ctx context.Context, d *Destination, segment string, thro
 			if r.Sequence > through {
 				break
 			}
-			if r.Segment == segment && d.Wants(r) {
+			if r.Segment == segment && d.Wants(r) && !dead[r.Sequence] {
 				last[r.Profile] = r.Direction == segments.Entered
 			}
 		}
