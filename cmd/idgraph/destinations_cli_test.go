@@ -114,7 +114,10 @@ func TestDestinationsCLI(t *testing.T) {
 			t.Errorf("destinations %v: stderr %q, want %q", bad.args, stderr, bad.want)
 		}
 	}
-	readKey := keyPattern.FindString(func() string { o, _ := idgraph(t, true, "keys", "create", "--role", "read", "--server", url, "--key", admin); return o }())
+	readKey := keyPattern.FindString(func() string {
+		o, _ := idgraph(t, true, "keys", "create", "--role", "read", "--server", url, "--key", admin)
+		return o
+	}())
 	if _, stderr := idgraph(t, false, "destinations", "list", "--server", url, "--key", readKey); !strings.Contains(stderr, "FORBIDDEN") {
 		t.Errorf("list with a read key: %q", stderr)
 	}
