@@ -11,6 +11,7 @@ import (
 
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/segments"
 )
 
@@ -369,4 +370,85 @@ func fakeClock(offset time.Duration) (now func() time.Time, advance func(time.Du
 	clock := time.Now().UTC().Add(offset)
 	return func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
 		func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+}
+
+// startManager runs a manager over the store and feed until the returned
+// stop is called (a process: TestResyncSurvivesRestart starts two in turn).
+func startManager(t *testing.T, s destinations.Store, fd *feed, now func() time.Time) (*destinations.Manager, func()) {
+	t.Helper()
+	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := destinations.NewManager(destinations.Options{Store: s, Segments: fd, Sealer: sealer, Now: now,
+		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
+		Schedule: []time.Duration{time.Minute}, Jitter: -1, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return m, stop
+}
+
+// TestResyncSurvivesRestart: a resync stopped mid-way by a restart goes on
+// from its stored position in the next process: what was sent is not sent
+// again, and the message that failed is retried with the same webhook id.
+func TestResyncSurvivesRestart(t *testing.T) {
+	s, err := pebble.OpenMem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	fd := &feed{}
+	now, advance := fakeClock(-time.Minute)
+	var down sync.Map
+	r := newReceiver(t, nil)
+	r.answer = func(n int, w http.ResponseWriter) {
+		if _, no := down.Load(r.requests()[n].msg.Data.Profile); no {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	first, stopFirst := startManager(t, s.Destinations(), fd, now)
+	ctx := context.Background()
+	d, secret, err := first.Create(ctx, "test", r.srv.URL, []string{"vip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.secret = secret
+	r.mu.Unlock()
+	for _, p := range []string{"p1", "p2", "p3"} {
+		fd.add("vip", p, segments.Entered)
+	}
+	eventually(t, "the records", func() bool { return len(r.requests()) == 3 })
+	down.Store("p2", true)
+	j, err := first.Resync(ctx, d.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "p2 refused", func() bool { js, _ := first.Jobs(ctx, d.ID); return js[0].Attempts == 1 })
+	stopFirst()
+	js, _ := s.Destinations().Jobs(ctx, d.ID)
+	if got := js[0]; got.State != destinations.JobRunning || got.Done != 1 || got.After != "p1" {
+		t.Fatalf("the stored job after the first process: %+v", got)
+	}
+
+	down.Delete("p2")
+	advance(time.Minute)
+	second, _ := startManager(t, s.Destinations(), fd, now)
+	if j = waitJob(t, &fixture{m: second}, d.ID, j.ID); j.State != destinations.JobDone || j.Done != 3 {
+		t.Fatalf("after the restart: %+v", j)
+	}
+	var got []string
+	for _, rec := range r.requests()[3:] {
+		got = append(got, rec.msg.Data.Profile+" "+rec.id)
+	}
+	id := func(p string) string { return p + " " + destinations.ResyncMessageID(d.ID, j.ID, "vip", p) }
+	if want := []string{id("p1"), id("p2"), id("p2"), id("p3")}; !slices.Equal(got, want) {
+		t.Fatalf("resync messages across the restart:\n%v\nwant\n%v", got, want)
+	}
 }
