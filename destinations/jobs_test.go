@@ -2,6 +2,7 @@ package destinations_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -83,13 +84,7 @@ func waitJob(t *testing.T, f *fixture, dst, id string) *destinations.Job {
 // profile; bad input is named.
 func TestResync(t *testing.T) {
 	f := newFixture(t, time.Millisecond)
-	var refuse sync.Map // sequences the receiver refuses
-	r := newReceiver(t, nil)
-	r.answer = func(n int, w http.ResponseWriter) {
-		if _, no := refuse.Load(r.requests()[n].id); no {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}
+	r, refuse := refusingReceiver(t, func(rec received) string { return rec.id })
 	d := f.connect(t, r, "vip")
 	ctx := context.Background()
 	refuse.Store(destinations.MessageID(d.ID, 4), true)
@@ -147,13 +142,7 @@ func TestResync(t *testing.T) {
 func TestResyncRetriesKeepIDs(t *testing.T) {
 	now, advance := fakeClock(-2 * time.Minute)
 	f := newFixtureWith(t, func(o *destinations.Options) { o.Now = now }, time.Minute, time.Minute)
-	var down sync.Map
-	r := newReceiver(t, nil)
-	r.answer = func(n int, w http.ResponseWriter) {
-		if _, no := down.Load(r.requests()[n].msg.Data.Profile); no {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}
+	r, down := refusingReceiver(t, byProfile)
 	d := f.connect(t, r, "vip")
 	ctx := context.Background()
 	for _, p := range []string{"p1", "p2", "p3"} {
@@ -170,7 +159,7 @@ func TestResyncRetriesKeepIDs(t *testing.T) {
 		j = js[0]
 		return j.Attempts == 1
 	})
-	if j.State != destinations.JobRunning || j.Done != 1 || j.Total != 3 || !strings.Contains(j.Error, "500") || !j.NextAt.Equal(now().Add(time.Minute)) {
+	if j.State != destinations.JobRunning || j.Done != 1 || j.Total != 3 || !strings.Contains(j.Error, "503") || !j.NextAt.Equal(now().Add(time.Minute)) {
 		t.Fatalf("after a refusal: %+v", j)
 	}
 	f.feed.add("vip", "p5", segments.Entered) // held back behind the job
@@ -405,13 +394,7 @@ func TestResyncSurvivesRestart(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	fd := &feed{}
 	now, advance := fakeClock(-time.Minute)
-	var down sync.Map
-	r := newReceiver(t, nil)
-	r.answer = func(n int, w http.ResponseWriter) {
-		if _, no := down.Load(r.requests()[n].msg.Data.Profile); no {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}
+	r, down := refusingReceiver(t, byProfile)
 	first, stopFirst := startManager(t, s.Destinations(), fd, now)
 	ctx := context.Background()
 	d, secret, err := first.Create(ctx, "test", r.srv.URL, []string{"vip"})
@@ -451,4 +434,47 @@ func TestResyncSurvivesRestart(t *testing.T) {
 	if want := []string{id("p1"), id("p2"), id("p2"), id("p3")}; !slices.Equal(got, want) {
 		t.Fatalf("resync messages across the restart:\n%v\nwant\n%v", got, want)
 	}
+}
+
+// refusingReceiver answers 503 to the requests whose key is in the
+// returned set, and 200 to the others.
+func refusingReceiver(t *testing.T, key func(received) string) (*receiver, *sync.Map) {
+	var refuse sync.Map
+	r := newReceiver(t, nil)
+	r.answer = func(n int, w http.ResponseWriter) {
+		if _, no := refuse.Load(key(r.requests()[n])); no {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}
+	return r, &refuse
+}
+
+func byProfile(rec received) string { return rec.msg.Data.Profile }
+
+// TestResyncFigure measures a resync of 2,000 members to a loopback
+// receiver, one signed message at a time (go test ./destinations -run
+// TestResyncFigure -v); figures in docs/benchmarks.md. Members are read
+// from the test's in-memory feed, not a store.
+func TestResyncFigure(t *testing.T) {
+	const n = 2000
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r)
+	for i := range n {
+		f.feed.add("vip", fmt.Sprintf("p%05d", i), segments.Entered) // recorded before vip is connected: not sent
+	}
+	if _, err := f.m.Connect(context.Background(), d.ID, "vip"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	j, err := f.m.Resync(context.Background(), d.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitJob(t, f, d.ID, j.ID)
+	took := time.Since(start)
+	if j.State != destinations.JobDone || j.Done != n || len(r.requests()) != n {
+		t.Fatalf("job %+v, %d requests", j, len(r.requests()))
+	}
+	t.Logf("resync of %d members: %v, %.0f messages/s", n, took.Round(time.Millisecond), n/took.Seconds())
 }

@@ -42,9 +42,9 @@ func (g destStore) Jobs(_ context.Context, dst string) ([]*destinations.Job, err
 	return out, nil
 }
 
-// AppendDelivery adds an attempt to the destination's log and drops what
-// falls out of the newest keep, in one batch under the write lock (the
-// next N is read from the log's last key).
+// AppendDelivery adds an attempt to the destination's log and drops the
+// entry that falls out of the newest keep, in one batch under the write
+// lock (the next N is read from the log's last key).
 func (g destStore) AppendDelivery(_ context.Context, d *destinations.Delivery, keep int) error {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
@@ -72,8 +72,10 @@ func (g destStore) AppendDelivery(_ context.Context, d *destinations.Delivery, k
 	if err := b.Set(logKey(d.Destination, d.N), data, nil); err != nil {
 		return fmt.Errorf("pebble: append delivery: %w", err)
 	}
+	// One entry falls out per append: a point delete (range deletions
+	// piling up at the log's start would slow every later read of it).
 	if keep > 0 && d.N > uint64(keep) {
-		if err := b.DeleteRange(prefix, logKey(d.Destination, d.N-uint64(keep)+1), nil); err != nil {
+		if err := b.Delete(logKey(d.Destination, d.N-uint64(keep)), nil); err != nil {
 			return fmt.Errorf("pebble: append delivery: %w", err)
 		}
 	}

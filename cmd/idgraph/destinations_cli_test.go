@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,11 +17,7 @@ import (
 // key; bad input is refused naming the field, and a non-admin key is
 // refused.
 func TestDestinationsCLI(t *testing.T) {
-	dir := t.TempDir()
-	store := filepath.Join(dir, "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
-
+	_, url, admin := serveDestinations(t)
 	var mu sync.Mutex
 	var reasons []string
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,11 +35,6 @@ func TestDestinationsCLI(t *testing.T) {
 	defer recv.Close()
 	received := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), reasons...) }
 
-	addr := freeAddr(t)
-	p := startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
-		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms")
-	defer p.stop(t)
-	url := "http://" + addr
 	gql := adminGQL(t, url, admin)
 	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	identifyPlan(t, url, admin, "u1", "pro")
@@ -65,7 +55,7 @@ func TestDestinationsCLI(t *testing.T) {
 	if out, _ := cli(true, "list"); !regexp.MustCompile(id + `\s+crm\s+webhook\s+yes\s+pro\s+`).MatchString(out) {
 		t.Fatalf("list:\n%s", out)
 	}
-	out, _ = cli(true, "resync", id, "--wait")
+	out, _ := cli(true, "resync", id, "--wait")
 	if !strings.Contains(out, "queued resync job job_") || !strings.Contains(out, "DONE 2/2") {
 		t.Fatalf("resync --wait:\n%s", out)
 	}

@@ -21,11 +21,6 @@ import (
 // segment.entered / segment.exited messages, verified with the reference
 // Standard Webhooks library, each profile's in order.
 func TestDestinationsThroughServe(t *testing.T) {
-	dir := t.TempDir()
-	store := filepath.Join(dir, "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
-
 	var mu sync.Mutex
 	var secret string
 	type msg struct {
@@ -56,11 +51,7 @@ func TestDestinationsThroughServe(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	addr := freeAddr(t)
-	p := startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
-		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
-	defer p.stop(t)
-	url := "http://" + addr
+	p, url, admin := serveDestinations(t)
 	gql := adminGQL(t, url, admin)
 	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id segments enabled } } }`,
@@ -192,4 +183,19 @@ func identifyPlan(t *testing.T, url, key, user, plan string) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("identify: %d", resp.StatusCode)
 	}
+}
+
+// serveDestinations initialises a store and runs serve --segments on it,
+// loopback and http destinations allowed, retries 50 ms apart; it returns
+// the process, its URL and the first admin key.
+func serveDestinations(t *testing.T) (p *proc, url, admin string) {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), "data")
+	out, _ := idgraph(t, true, "init", "--store", store)
+	admin = keyPattern.FindString(out)
+	addr := freeAddr(t)
+	p = startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
+		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
+	t.Cleanup(func() { p.stop(t) })
+	return p, "http://" + addr, admin
 }
