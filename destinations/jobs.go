@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -89,6 +90,8 @@ type JobStore interface {
 	PutJob(ctx context.Context, j *Job) error
 	// Jobs returns a destination's jobs, oldest first (ties by id).
 	Jobs(ctx context.Context, destination string) ([]*Job, error)
+	// DeleteJob removes a job; removing one that is not there does nothing.
+	DeleteJob(ctx context.Context, destination, id string) error
 	// AppendDelivery adds an attempt to the destination's log, giving it
 	// the next N (from 1), and drops the entries older than the newest
 	// keep.
@@ -192,7 +195,27 @@ func (m *Manager) firstRecordAt(ctx context.Context, t time.Time, last uint64) (
 	return r.Sequence, nil
 }
 
+// KeepFinishedJobs is how many finished jobs a destination keeps: older
+// ones are deleted when a job is queued, so the worker, which reads the
+// list at every step, reads a bounded one.
+const KeepFinishedJobs = 50
+
 func (m *Manager) queueJob(ctx context.Context, j *Job) (*Job, error) {
+	js, err := m.o.Store.Jobs(ctx, j.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
+	}
+	var finished []*Job
+	for _, old := range js {
+		if old.Finished() {
+			finished = append(finished, old)
+		}
+	}
+	for _, old := range finished[:max(len(finished)-KeepFinishedJobs+1, 0)] {
+		if err := m.o.Store.DeleteJob(ctx, old.Destination, old.ID); err != nil {
+			return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
+		}
+	}
 	j.ID, j.State, j.CreatedAt = "job_"+newID()[4:], JobQueued, m.o.Now()
 	if err := m.o.Store.PutJob(ctx, j); err != nil {
 		return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
@@ -255,6 +278,17 @@ func (w *worker) runJob(ctx context.Context, d *Destination) (wait time.Duration
 	if res != nil {
 		w.m.jobFailed(j, *res)
 		w.log.Warn("destinations: job message failed", "job", j.ID, "attempt", j.Attempts, "status", res.Status, "err", res.Err)
+		if res.Status == http.StatusGone {
+			// As for a record: the receiver is gone; the job resumes
+			// when an admin enables the destination again.
+			if _, err := o.Store.UpdateDestination(ctx, d.ID, func(d *Destination) error {
+				d.Enabled, d.DisabledReason, d.UpdatedAt = false, "the receiver answered 410 Gone", o.Now()
+				return nil
+			}); err != nil {
+				return o.Poll, true, err
+			}
+			j.NextAt = time.Time{}
+		}
 	}
 	if j.Finished() {
 		j.FinishedAt = o.Now()
@@ -336,6 +370,10 @@ func (w *worker) resyncPage(ctx context.Context, d *Destination, j *Job) (*Resul
 		return nil, nil
 	}
 	seg := j.Segments[j.Segment]
+	if _, ok := d.Segments[seg]; !ok { // disconnected since: nothing more to send of it
+		j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
+		return nil, nil
+	}
 	def, err := o.Segments.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: seg})
 	if graph.ErrorKind(err) == graph.KindNotFound {
 		j.State, j.Error = JobFailed, fmt.Sprintf("segment %q was deleted", seg)

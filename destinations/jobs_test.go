@@ -478,3 +478,62 @@ func TestResyncFigure(t *testing.T) {
 	}
 	t.Logf("resync of %d members: %v, %.0f messages/s", n, took.Round(time.Millisecond), n/took.Seconds())
 }
+
+// TestJobsBookkeeping: queuing a job keeps only the newest finished ones;
+// a 410 to a job's message disables the destination, and enabled again
+// it resumes the job; a segment disconnected meanwhile is skipped.
+func TestJobsBookkeeping(t *testing.T) {
+	f := newFixture(t, time.Millisecond)
+	var gone sync.Map
+	r := newReceiver(t, nil)
+	r.answer = func(n int, w http.ResponseWriter) {
+		if _, g := gone.Load(r.requests()[n].msg.Data.Profile); g {
+			w.WriteHeader(http.StatusGone)
+		}
+	}
+	d := f.connect(t, r)
+	ctx := context.Background()
+	for i := range destinations.KeepFinishedJobs + 5 {
+		old := &destinations.Job{ID: fmt.Sprintf("job_old%02d", i), Destination: d.ID, Kind: destinations.JobResync,
+			State: destinations.JobDone, CreatedAt: time.Now().Add(time.Duration(i-100) * time.Minute)}
+		if err := f.store.PutJob(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"p1", "p2"} {
+		f.feed.add("vip", p, segments.Entered)
+		f.feed.add("other", p, segments.Entered)
+	}
+	for _, seg := range []string{"vip", "other"} {
+		if _, err := f.m.Connect(ctx, d.ID, seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone.Store("p2", true)
+	j, err := f.m.Resync(ctx, d.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := f.m.Jobs(ctx, d.ID)
+	if len(js) != destinations.KeepFinishedJobs || js[0].ID != j.ID || js[len(js)-1].ID != "job_old06" {
+		t.Fatalf("after queuing: %d jobs, newest %s, oldest %s", len(js), js[0].ID, js[len(js)-1].ID)
+	}
+	eventually(t, "disabled by the 410", func() bool { cur, _ := f.store.Destination(ctx, d.ID); return !cur.Enabled })
+	if _, err := f.m.Disconnect(ctx, d.ID, "vip"); err != nil { // the job's second segment (sorted): skipped
+		t.Fatal(err)
+	}
+	gone.Delete("p2")
+	if _, err := f.m.SetEnabled(ctx, d.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if j = waitJob(t, f, d.ID, j.ID); j.State != destinations.JobDone {
+		t.Fatalf("job %+v", j)
+	}
+	var got []string
+	for _, rec := range r.requests() {
+		got = append(got, rec.msg.Data.Segment+" "+rec.msg.Data.Profile)
+	}
+	if want := []string{"other p1", "other p2", "other p2"}; !slices.Equal(got, want) { // p2 refused with 410, then sent
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+}

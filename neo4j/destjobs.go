@@ -40,6 +40,15 @@ func (g destStore) Jobs(ctx context.Context, dst string) ([]*destinations.Job, e
 	return out, nil
 }
 
+// DeleteJob removes a job.
+func (g destStore) DeleteJob(ctx context.Context, dst, id string) error {
+	if _, err := g.s.write(ctx, "MATCH (j:DeliveryJob {destination: $dst, id: $id}) DELETE j",
+		map[string]any{"dst": dst, "id": id}); err != nil {
+		return wrap("neo4j: delete delivery job", err)
+	}
+	return nil
+}
+
 // AppendDelivery numbers the attempt from the destination's counter
 // (locked first, so concurrent appends take distinct numbers), stores it
 // and deletes what falls out of the newest keep, in one statement.

@@ -42,6 +42,14 @@ func (g destStore) Jobs(_ context.Context, dst string) ([]*destinations.Job, err
 	return out, nil
 }
 
+// DeleteJob removes a job.
+func (g destStore) DeleteJob(_ context.Context, dst, id string) error {
+	if err := g.s.db.Delete(jobKey(dst, id), cpebble.Sync); err != nil {
+		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: delete delivery job", Err: err}
+	}
+	return nil
+}
+
 // AppendDelivery adds an attempt to the destination's log and drops the
 // entry that falls out of the newest keep, in one batch under the write
 // lock (the next N is read from the log's last key).

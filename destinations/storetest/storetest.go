@@ -262,8 +262,8 @@ func testDeadLetters(t *testing.T, s destinations.Store) {
 	}
 }
 
-// testJobs: jobs round-trip per destination, oldest first, and PutJob
-// replaces a job by id.
+// testJobs: jobs round-trip per destination, oldest first, PutJob
+// replaces a job by id, and DeleteJob removes one.
 func testJobs(t *testing.T, s destinations.Store) {
 	ctx := context.Background()
 	if js, err := s.Jobs(ctx, "dst_j"); err != nil || len(js) != 0 {
@@ -295,6 +295,17 @@ func testJobs(t *testing.T, s destinations.Store) {
 	}
 	if g := js[1]; !g.From.Equal(t0) || !g.To.Equal(t0.Add(time.Hour)) || g.FromSequence != 3 || g.ToSequence != 9 {
 		t.Fatalf("a replay job reads %+v", g)
+	}
+	for range 2 { // the second time: not there, nothing to do
+		if err := s.DeleteJob(ctx, "dst_j", "job_b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if js, err := s.Jobs(ctx, "dst_j"); err != nil || len(js) != 1 || js[0].ID != "job_a" {
+		t.Fatalf("after deleting job_b: %+v, %v", js, err)
+	}
+	if js, err := s.Jobs(ctx, "dst_k"); err != nil || len(js) != 1 {
+		t.Fatalf("another destination's jobs: %+v, %v", js, err)
 	}
 }
 
