@@ -1,0 +1,304 @@
+package destinations
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/idgraph/idgraph/consent"
+	"github.com/idgraph/idgraph/graph"
+)
+
+// Withdrawal reasons idgraph itself uses.
+const (
+	ReasonConsentRevoked = "consent_revoked"
+	ReasonSuppressed     = "suppressed"
+)
+
+// ErasedNotice is the data of the profile.erased message an erasure sends
+// once to every destination that was sent the person: the segments it
+// held them in and every identifier it was sent, so it can find and
+// delete them although idgraph no longer knows them.
+type ErasedNotice struct {
+	Profile     string       `json:"profile"`
+	Reason      string       `json:"reason"`
+	Segments    []string     `json:"segments"`
+	Identifiers []Identifier `json:"identifiers,omitempty"`
+	Sequence    uint64       `json:"sequence"`
+}
+
+// checkReason refuses an empty, long or unprintable withdrawal reason (it
+// goes into messages as it is).
+func checkReason(reason string) error {
+	if reason == "" || len(reason) > 64 || strings.IndexFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
+		return graph.FieldErrorf("reason", "a reason is 1 to 64 printable characters without spaces")
+	}
+	return nil
+}
+
+// Withdraw takes the person out of every destination that holds them: it
+// stores a withdrawal on each such destination's sent state, and the
+// destination's worker sends a segment.exited (with reason, and the
+// identifiers the destination was sent) for every segment it holds them
+// in, after whatever was recorded before. The request is durable when
+// Withdraw returns. It returns how many destinations will be sent exits.
+func (m *Manager) Withdraw(ctx context.Context, profile, reason string) (int, error) {
+	return m.withdraw(ctx, profile, reason, func(*Destination) bool { return true })
+}
+
+// withdraw stores a withdrawal for the destinations that want it.
+func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants func(*Destination) bool) (int, error) {
+	if err := checkReason(reason); err != nil {
+		return 0, err
+	}
+	if m.o.Sent == nil {
+		return 0, fmt.Errorf("destinations: withdraw: this store keeps no sent state")
+	}
+	profiles, err := m.person(ctx, profile)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	rows, err := m.o.Sent.SentTo(ctx, profiles)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	// Read after the rows: every record a row reflects is at or before it.
+	after, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	ds := map[string]*Destination{}
+	now := m.o.Now()
+	id := newID()[4:]
+	dests := map[string]bool{}
+	for _, s := range rows {
+		d, ok := ds[s.Destination]
+		if !ok {
+			if d, err = m.o.Store.Destination(ctx, s.Destination); graph.ErrorKind(err) == graph.KindNotFound {
+				continue
+			} else if err != nil {
+				return 0, fmt.Errorf("destinations: withdraw: %w", err)
+			}
+			ds[s.Destination] = d
+		}
+		if !wants(d) || len(s.HeldSegments()) == 0 {
+			continue
+		}
+		err := m.o.Sent.UpdateSent(ctx, s.Destination, s.Profile, func(cur *Sent) (bool, error) {
+			if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw {
+				cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
+				cur.UpdatedAt = now
+			}
+			return true, nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("destinations: withdraw: %w", err)
+		}
+		dests[s.Destination] = true
+	}
+	m.o.Log.Info("destinations: withdrawal stored", "profile", profile, "reason", reason, "destinations", len(dests))
+	m.Wake()
+	return len(dests), nil
+}
+
+// person returns the profile's person: its live profile and every profile
+// it absorbed (a destination may hold any of them), or just the ID when
+// the profile is not stored (erased: its sent state may remain).
+func (m *Manager) person(ctx context.Context, id string) ([]string, error) {
+	if m.o.Profiles == nil {
+		return []string{id}, nil
+	}
+	p, err := m.o.Profiles.Profile(ctx, id)
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		return []string{id}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.MergedInto != "" {
+		if p, err = m.o.Profiles.Profile(ctx, p.MergedInto); err != nil {
+			return nil, err
+		}
+	}
+	return append([]string{p.ID}, p.Absorbed...), nil
+}
+
+// drainPending sends the withdrawals and erasures stored for the
+// destination whose records before them are all delivered (After ≤ the
+// cursor), then clears them. A failed send leaves the request pending for
+// the next step; a crash between the send and the clear sends it again
+// with the same webhook ids. It returns how long to wait after a failure.
+func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (time.Duration, error) {
+	o := w.m.o
+	if o.Sent == nil || d.Kind == KindSegment {
+		return 0, nil
+	}
+	rows, err := o.Sent.PendingSent(ctx, d.ID, o.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: pending: %w", err)
+	}
+	for _, s := range rows {
+		p := s.Pending
+		if p.After > c.After {
+			continue
+		}
+		msgs, err := pendingMessages(d, s)
+		if err != nil {
+			return 0, err
+		}
+		now := o.Now()
+		keys, err := w.m.signingKeys(d, now)
+		if err != nil {
+			return 0, err
+		}
+		for _, msg := range msgs {
+			msg.At = now
+			res := o.Client.Send(ctx, d.URL, keys, msg)
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			if !res.OK() {
+				w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "status", res.Status, "err", res.Err)
+				return max(o.Poll, retryWait(o.Schedule, res)), nil
+			}
+		}
+		err = o.Sent.UpdateSent(ctx, d.ID, s.Profile, func(cur *Sent) (bool, error) {
+			if cur.Pending == nil || cur.Pending.ID != p.ID {
+				return true, nil // replaced meanwhile: the newer request goes next
+			}
+			if p.Kind == PendingErase {
+				return false, nil
+			}
+			for _, k := range s.HeldSegments() {
+				if h := cur.Segments[k]; h.In && h.Sequence <= p.After {
+					cur.Segments[k] = Held{Sequence: p.After, Version: h.Version}
+				}
+			}
+			cur.Pending, cur.UpdatedAt = nil, o.Now()
+			return true, nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("destinations: clear pending: %w", err)
+		}
+		w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", len(msgs))
+	}
+	return 0, nil
+}
+
+// retryWait is how long to wait after a failed pending request: the first
+// step of the schedule, or the receiver's Retry-After when longer.
+func retryWait(schedule []time.Duration, res Result) time.Duration {
+	var wait time.Duration
+	if len(schedule) > 0 {
+		wait = schedule[0]
+	}
+	return max(wait, res.RetryAfter)
+}
+
+// pendingMessages are the messages of a Sent's pending request: one
+// profile.erased, or a segment.exited per segment held.
+func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
+	p := s.Pending
+	if p.Kind == PendingErase {
+		segs := s.HeldSegments()
+		if segs == nil {
+			segs = []string{}
+		}
+		body, err := json.Marshal(envelope{Type: TypeErased, Timestamp: p.At.UTC(), Data: ErasedNotice{
+			Profile: s.Profile, Reason: p.Reason, Segments: segs, Identifiers: s.Identifiers, Sequence: p.After}})
+		if err != nil {
+			return nil, err
+		}
+		return []Message{{ID: fmt.Sprintf("msg_%s_erase_%s_%s", d.ID, p.ID, s.Profile), Body: body}}, nil
+	}
+	var out []Message
+	for _, k := range s.HeldSegments() {
+		body, err := json.Marshal(envelope{Type: TypeExited, Timestamp: p.At.UTC(), Data: SegmentChange{
+			Segment: k, Version: s.Segments[k].Version, Profile: s.Profile, Reason: p.Reason, Sequence: p.After,
+			Identifiers: s.Identifiers}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Message{ID: fmt.Sprintf("msg_%s_withdraw_%s_%s_%s", d.ID, p.ID, s.Profile, k), Body: body})
+	}
+	return out, nil
+}
+
+// WithdrawOnRevocation wraps the consent store every consent choice is
+// recorded through (ingest's message contexts and recordConsent): after
+// a choice that is not a grant is stored, each profile it concerns whose
+// consent for the purpose no longer allows deliveries is withdrawn from
+// the destinations with that purpose. The withdrawal is stored before
+// AppendConsent returns, so before the choice is acknowledged.
+func (m *Manager) WithdrawOnRevocation(s consent.Store) consent.Store {
+	return withdrawingConsent{s, m}
+}
+
+type withdrawingConsent struct {
+	consent.Store
+	m *Manager
+}
+
+func (w withdrawingConsent) AppendConsent(ctx context.Context, recs []consent.Record) error {
+	if err := w.Store.AppendConsent(ctx, recs); err != nil {
+		return err
+	}
+	if err := w.m.revoked(ctx, recs); err != nil {
+		return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+	}
+	return nil
+}
+
+// revoked withdraws the profiles that denials among recs concern from the
+// destinations whose purpose they no longer allow.
+func (m *Manager) revoked(ctx context.Context, recs []consent.Record) error {
+	if m.o.Consent == nil || m.o.Profiles == nil || m.o.Sent == nil {
+		return nil
+	}
+	keys := map[string][]graph.Key{} // purpose → keys
+	for _, r := range recs {
+		if r.Status != consent.Granted {
+			keys[r.Purpose] = append(keys[r.Purpose], r.Key)
+		}
+	}
+	for purpose, ks := range keys {
+		ids, err := m.o.Profiles.GetIdentifiers(ctx, ks)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, n := range ids {
+			if n == nil || seen[n.Profile] {
+				continue
+			}
+			seen[n.Profile] = true
+			dec, err := m.o.Consent(ctx, n.Profile, purpose, m.o.Now())
+			if err != nil {
+				return err
+			}
+			if dec.Allowed {
+				continue
+			}
+			if _, err := m.withdraw(ctx, n.Profile, ReasonConsentRevoked, func(d *Destination) bool { return d.Purpose == purpose }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SentState returns what the destination was sent about a profile (nil
+// when nothing).
+func (m *Manager) SentState(ctx context.Context, id, profile string) (*Sent, error) {
+	if m.o.Sent == nil {
+		return nil, nil
+	}
+	got, err := m.o.Sent.SentOf(ctx, id, []string{profile})
+	if err != nil {
+		return nil, err
+	}
+	return got[profile], nil
+}

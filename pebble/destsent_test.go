@@ -1,0 +1,10 @@
+package pebble_test
+
+import (
+	"testing"
+
+	desttest "github.com/idgraph/idgraph/destinations/storetest"
+	"github.com/idgraph/idgraph/internal/backends"
+)
+
+func TestSentStateContract(t *testing.T) { desttest.RunSent(t, backends.OpenPebble) }
