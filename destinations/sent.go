@@ -138,6 +138,25 @@ type Pending struct {
 	At     time.Time `json:"at"`
 }
 
+// empty reports a row that says nothing: no segment, identifier or
+// request.
+func (s *Sent) empty() bool {
+	return len(s.Segments) == 0 && len(s.Identifiers) == 0 && s.Pending == nil
+}
+
+// withdrawn returns the segments a withdrawal takes the person out of:
+// those held by changes up to its After (an entry recorded after the
+// request stands), sorted.
+func (s *Sent) withdrawn(p *Pending) []string {
+	var out []string
+	for _, k := range s.HeldSegments() {
+		if s.Segments[k].Sequence <= p.After {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // HeldSegments returns the segments the destination holds the person in,
 // sorted.
 func (s *Sent) HeldSegments() []string {
@@ -324,7 +343,16 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 		ids = nil
 	}
 	err := o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
+		if r.Direction != segments.Entered && s.empty() {
+			return false, nil // an exit of someone never sent: nothing to remember
+		}
 		s.Apply(r, ids, o.Now())
+		if r.Reason == segments.ReasonErased && (s.Pending == nil || s.Pending.Kind != PendingErase) {
+			// The row was written after the erasure's transaction looked
+			// (a delivery in flight): the erasure is sent from it too, and
+			// the row removed after.
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), r.Sequence, o.Now())
+		}
 		b.sent[r.Profile] = s
 		return true, nil
 	})

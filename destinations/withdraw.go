@@ -61,60 +61,56 @@ func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants fu
 	if err != nil {
 		return 0, fmt.Errorf("destinations: withdraw: %w", err)
 	}
-	rows, err := m.o.Sent.SentTo(ctx, profiles)
+	ds, err := m.o.Store.Destinations(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("destinations: withdraw: %w", err)
 	}
-	// Read after the rows: every record a row reflects is at or before it.
+	// The watermark is read before the rows are written: every record up
+	// to it is delivered before the exits, and one delivered meanwhile
+	// lands on a row that already carries the request (a row is written
+	// even for a destination that holds nobody yet, for that reason).
 	after, err := m.o.Segments.LastChange(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("destinations: withdraw: %w", err)
 	}
-	ds := map[string]*Destination{}
 	now := m.o.Now()
 	id := newID()[4:]
-	dests := map[string]bool{}
-	for _, s := range rows {
-		d, ok := ds[s.Destination]
-		if !ok {
-			if d, err = m.o.Store.Destination(ctx, s.Destination); graph.ErrorKind(err) == graph.KindNotFound {
-				continue
-			} else if err != nil {
-				return 0, fmt.Errorf("destinations: withdraw: %w", err)
-			}
-			ds[s.Destination] = d
-		}
-		if !wants(d) || len(s.HeldSegments()) == 0 {
+	holding := 0
+	for _, d := range ds {
+		if !wants(d) || d.Kind == KindSegment {
 			continue
 		}
-		err := m.o.Sent.UpdateSent(ctx, s.Destination, s.Profile, func(cur *Sent) (bool, error) {
-			if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw {
-				cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
-				cur.UpdatedAt = now
+		held := false
+		for _, p := range profiles {
+			err := m.o.Sent.UpdateSent(ctx, d.ID, p, func(cur *Sent) (bool, error) {
+				held = held || len(cur.HeldSegments()) > 0
+				if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw {
+					cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
+					cur.UpdatedAt = now
+				}
+				return true, nil
+			})
+			if err != nil {
+				return 0, fmt.Errorf("destinations: withdraw: %w", err)
 			}
-			return true, nil
-		})
-		if err != nil {
-			return 0, fmt.Errorf("destinations: withdraw: %w", err)
 		}
-		dests[s.Destination] = true
+		if held {
+			holding++
+		}
 	}
-	m.o.Log.Info("destinations: withdrawal stored", "profile", profile, "reason", reason, "destinations", len(dests))
+	m.o.Log.Info("destinations: withdrawal stored", "profile", profile, "reason", reason, "destinations", holding)
 	m.Wake()
-	return len(dests), nil
+	return holding, nil
 }
 
 // person returns the profile's person: its live profile and every profile
-// it absorbed (a destination may hold any of them), or just the ID when
-// the profile is not stored (erased: its sent state may remain).
+// it absorbed (a destination may hold any of them). A profile not stored
+// is not_found (an erased one's destinations hear of the erasure).
 func (m *Manager) person(ctx context.Context, id string) ([]string, error) {
 	if m.o.Profiles == nil {
 		return []string{id}, nil
 	}
 	p, err := m.o.Profiles.Profile(ctx, id)
-	if graph.ErrorKind(err) == graph.KindNotFound {
-		return []string{id}, nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,13 +168,11 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 			if p.Kind == PendingErase {
 				return false, nil
 			}
-			for _, k := range s.HeldSegments() {
-				if h := cur.Segments[k]; h.In && h.Sequence <= p.After {
-					cur.Segments[k] = Held{Sequence: p.After, Version: h.Version}
-				}
+			for _, k := range cur.withdrawn(p) {
+				cur.Segments[k] = Held{Sequence: p.After, Version: cur.Segments[k].Version}
 			}
 			cur.Pending, cur.UpdatedAt = nil, o.Now()
-			return true, nil
+			return !cur.empty(), nil
 		})
 		if err != nil {
 			return 0, fmt.Errorf("destinations: clear pending: %w", err)
@@ -215,7 +209,7 @@ func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
 		return []Message{{ID: fmt.Sprintf("msg_%s_erase_%s_%s", d.ID, p.ID, s.Profile), Body: body}}, nil
 	}
 	var out []Message
-	for _, k := range s.HeldSegments() {
+	for _, k := range s.withdrawn(p) {
 		body, err := json.Marshal(envelope{Type: TypeExited, Timestamp: p.At.UTC(), Data: SegmentChange{
 			Segment: k, Version: s.Segments[k].Version, Profile: s.Profile, Reason: p.Reason, Sequence: p.After,
 			Identifiers: s.Identifiers}})

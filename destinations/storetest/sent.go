@@ -14,8 +14,8 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	graphtest "github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/segments"
-	segtest "github.com/idgraph/idgraph/segments/storetest"
 	"github.com/idgraph/idgraph/segments/lang"
+	segtest "github.com/idgraph/idgraph/segments/storetest"
 )
 
 // RunSent runs the contract tests of destinations.SentStore. open returns
