@@ -342,16 +342,62 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 	if r.Direction != segments.Entered {
 		ids = nil
 	}
+	var last uint64
+	if r.Reason == segments.ReasonErased {
+		var err error
+		if last, err = w.lastChange(ctx); err != nil {
+			return err
+		}
+	}
+	created := false
 	err := o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
 		if r.Direction != segments.Entered && s.empty() {
 			return false, nil // an exit of someone never sent: nothing to remember
 		}
+		created = s.empty()
 		s.Apply(r, ids, o.Now())
 		if r.Reason == segments.ReasonErased && (s.Pending == nil || s.Pending.Kind != PendingErase) {
 			// The row was written after the erasure's transaction looked
-			// (a delivery in flight): the erasure is sent from it too, and
-			// the row removed after.
-			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), r.Sequence, o.Now())
+			// (a delivery in flight): the erasure is sent from it too,
+			// after every record written so far (the erasure's other
+			// exits), and the row removed after.
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
+		}
+		b.sent[r.Profile] = s
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("destinations: record sent state: %w", err)
+	}
+	if created {
+		return w.erasedMeanwhile(ctx, d, r, b)
+	}
+	return nil
+}
+
+// erasedMeanwhile marks a row just created for a profile that is no
+// longer stored: the person was erased while their record was in flight,
+// after the erasure's transaction looked for rows to mark (checked after
+// the write, so one of the two always sees the other on the embedded
+// store; on Neo4j an erasure committing during this check can still miss
+// the row).
+func (w *worker) erasedMeanwhile(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
+	o := w.m.o
+	if o.Profiles == nil {
+		return nil
+	}
+	if _, err := o.Profiles.Profile(ctx, r.Profile); graph.ErrorKind(err) != graph.KindNotFound {
+		return err
+	}
+	// The erasure is committed: its exit records are at or before the
+	// newest record now.
+	last, err := w.lastChange(ctx)
+	if err != nil {
+		return err
+	}
+	err = o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
+		if s.Pending == nil || s.Pending.Kind != PendingErase {
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
 		}
 		b.sent[r.Profile] = s
 		return true, nil
@@ -360,4 +406,13 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 		return fmt.Errorf("destinations: record sent state: %w", err)
 	}
 	return nil
+}
+
+// lastChange is the newest change record's sequence.
+func (w *worker) lastChange(ctx context.Context) (uint64, error) {
+	last, err := w.m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: last change: %w", err)
+	}
+	return last, nil
 }

@@ -177,7 +177,9 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 		if err != nil {
 			return 0, fmt.Errorf("destinations: clear pending: %w", err)
 		}
-		w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", len(msgs))
+		if len(msgs) > 0 {
+			w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", len(msgs))
+		}
 	}
 	return 0, nil
 }

@@ -8,3 +8,7 @@ import (
 )
 
 func TestSentStateContract(t *testing.T) { desttest.RunSent(t, backends.OpenNeo4j) }
+
+// TestSentStateDelivery: random entries, exits, merges, erasures,
+// revocations and withdrawals delivered to verifying receivers.
+func TestSentStateDelivery(t *testing.T) { desttest.RunDelivery(t, backends.OpenNeo4j, 3, 80) }
