@@ -180,6 +180,8 @@ var FieldMasks = map[string]FieldMask{
 	"ConsentWithheld.reason": notPersonal, "Destination.purpose": notPersonal,
 	// A destination's kind (webhook, segment forwarder): classified here as main left it unclassified.
 	"Destination.kind": notPersonal,
+	// Identifier policies name types, never values.
+	"IdentifierPolicy.types": notPersonal,
 	// Erasure receipts (admin only) hold keyed hashes, never values.
 	"ErasureReceipt.id": notPersonal, "ErasureReceipt.subjectHash": notPersonal,
 	"ErasureReceipt.subjectHashes": notPersonal, "ErasureCount.kind": notPersonal,

@@ -44,7 +44,7 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		sealer, _ := destinations.NewSealer(testPepper)
 		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
-			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
+			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
 			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
 			Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -65,6 +65,7 @@ type hookReceiver struct {
 	mu     sync.Mutex
 	secret string
 	got    []string // "type profile" lines
+	bodies [][]byte
 	srv    *httptest.Server
 }
 
@@ -90,6 +91,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		}
 		json.Unmarshal(body, &m)
 		h.got = append(h.got, m.Type+" "+m.Data.Segment)
+		h.bodies = append(h.bodies, body)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h
