@@ -37,8 +37,74 @@ import (
 // an erased person hears of the erasure, and no sent state of an erased
 // person remains.
 func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
+	t.Run("ExitsCarryWhatWasSent", func(t *testing.T) { testExitsCarryWhatWasSent(t, open(t)) })
+	t.Run("WithdrawalsSurviveARestart", func(t *testing.T) { testWithdrawalsSurviveARestart(t, open(t)) })
 	for seed := range seeds {
-		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
+		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
+	}
+}
+
+// testExitsCarryWhatWasSent: a person enters, an email joins, a visitor
+// merges in, and the person's exit carries the identifiers of the entry,
+// not those the profile has at the exit; their erasure carries every
+// identifier any entry was sent, and leaves no sent state.
+func testExitsCarryWhatWasSent(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 100)
+	p := s.people[0]
+	first := s.profile(p).ID
+	s.setMember(first, "s1", true, segments.ReasonData)
+	s.settle()
+	s.ingest(p.keys[0], "email:late@example.com")
+	s.merge(p)
+	survivor := s.profile(p).ID
+	if survivor == first {
+		s.setMember(first, "s1", false, segments.ReasonData)
+	} // else the merge moved first's membership: its exit is the merge's
+	s.settle()
+	entry := []destinations.Identifier{{Type: "email", Value: "u100-0@example.com"}, {Type: "user_id", Value: "u100-0"}}
+	all := s.dests[0].h
+	exits := all.received(first, destinations.TypeExited)
+	if len(exits) != 1 || fmt.Sprint(exits[0].Data.Identifiers) != fmt.Sprint(entry) {
+		t.Fatalf("the exit of %s carries %+v, want the entry's %v", first, exits, entry)
+	}
+	s.setMember(survivor, "s2", true, segments.ReasonData)
+	s.settle()
+	s.erase(p)
+	s.settle()
+	s.check()
+	erased := all.received(survivor, destinations.TypeErased)
+	if len(erased) != 1 || len(erased[0].Data.Identifiers) != 4 {
+		t.Fatalf("the erasure of %s: %+v, want the four identifiers its entries carried", survivor, erased)
+	}
+}
+
+// testWithdrawalsSurviveARestart: a revocation and a withdrawal stored
+// while no worker runs are sent by the workers of the next process.
+func testWithdrawalsSurviveARestart(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 200)
+	revoked, withdrawn := s.people[0], s.people[1]
+	for _, p := range []*person{revoked, withdrawn} {
+		s.setMember(s.profile(p).ID, "s1", true, segments.ReasonData)
+		s.setMember(s.profile(p).ID, "s2", true, segments.ReasonData)
+	}
+	s.settle()
+	s.stop()
+	s.revoke(revoked)
+	s.withdraw(withdrawn)
+	consented := s.dests[1].h
+	if got := consented.holding(); len(got) != 2 {
+		t.Fatalf("with no worker running, the receiver changed: %v", got)
+	}
+	s.start() // the process after a crash
+	s.settle()
+	s.check()
+	for _, m := range consented.received(s.profile(revoked).ID, destinations.TypeExited) {
+		if m.Data.Reason != destinations.ReasonConsentRevoked {
+			t.Errorf("a revocation's exit has reason %q", m.Data.Reason)
+		}
+	}
+	if n := len(s.dests[0].h.received(s.profile(withdrawn).ID, destinations.TypeExited)); n != 2 {
+		t.Errorf("the withdrawn person's exits: %d, want one per segment", n)
 	}
 }
 
@@ -60,12 +126,26 @@ type hook struct {
 	erased   map[string]bool
 	messages int
 	log      map[string][]string // profile → the messages received, for failures
+	got      map[string][]message
+}
+
+// received returns the messages of a type received for a profile.
+func (h *hook) received(profile, typ string) []message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []message
+	for _, m := range h.got[profile] {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func newHook(t *testing.T, seed uint64, legacy bool) *hook {
 	h := &hook{t: t, legacy: legacy, rnd: rand.New(rand.NewPCG(seed, 99)), seen: map[string]bool{},
 		hold: map[string]map[string]bool{}, sent: map[string]map[destinations.Identifier]bool{},
-		entered: map[string]bool{}, erased: map[string]bool{}, log: map[string][]string{}}
+		entered: map[string]bool{}, erased: map[string]bool{}, log: map[string][]string{}, got: map[string][]message{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
 	return h
@@ -116,6 +196,7 @@ func (h *hook) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	p := m.Data.Profile
 	h.log[p] = append(h.log[p], id+" "+string(body))
+	h.got[p] = append(h.got[p], m)
 	switch m.Type {
 	case destinations.TypeEntered:
 		if h.hold[p] == nil {
@@ -183,8 +264,11 @@ type scenario struct {
 	g    graph.Store
 	seg  segments.Store
 	sent destinations.SentStore
-	cons consent.Store
+	raw  consent.Store // the store itself
+	cons consent.Store // raw, wrapped by the manager
 	m    *destinations.Manager
+	opts destinations.Options
+	stop func()
 	rnd  *rand.Rand
 	n    int
 
@@ -216,16 +300,32 @@ type person struct {
 const purpose = "analytics"
 
 func runScenario(t *testing.T, g graph.Store, seed uint64, ops int) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &scenario{t: t, ctx: ctx, g: g, rnd: rand.New(rand.NewPCG(seed, 5)), member: map[string]map[string]bool{}}
+	s := newScenario(t, g, seed)
+	for range ops {
+		s.step()
+		if s.rnd.IntN(4) == 0 {
+			time.Sleep(time.Duration(s.rnd.IntN(3)) * time.Millisecond) // let the workers interleave
+		}
+	}
+	s.settle()
+	s.check()
+}
+
+// newScenario runs a manager over g with three destinations: "all"
+// (email and user_id, all of them), "consented" (purpose analytics,
+// the first user_id and email) and "legacy" (no policy, s2 only); five
+// people with a user ID, an email and analytics consent granted, and
+// four anonymous visitors with an email.
+func newScenario(t *testing.T, g graph.Store, seed uint64) *scenario {
+	s := &scenario{t: t, ctx: context.Background(), g: g, rnd: rand.New(rand.NewPCG(seed, 5)), member: map[string]map[string]bool{}}
 	s.seg = graphtest.As[segments.Backend](t, g).Segments()
 	s.sent = graphtest.As[destinations.SentBackend](t, g).SentState()
 	for _, k := range []string{"s1", "s2"} {
 		segtest.Define(t, s.seg, lang.KindSegment, k, "traits.plan = 'pro'")
 	}
 	purposes, _ := consent.NewPurposes(nil, nil)
-	raw := graphtest.As[consent.Backend](t, g).Consent()
-	chk := &consent.Checker{Store: raw, Reader: g, Purposes: purposes}
+	s.raw = graphtest.As[consent.Backend](t, g).Consent()
+	chk := &consent.Checker{Store: s.raw, Reader: g, Purposes: purposes}
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,18 +334,13 @@ func runScenario(t *testing.T, g graph.Store, seed uint64, ops int) {
 	for i := range schedule {
 		schedule[i] = time.Millisecond
 	}
-	s.m, err = destinations.NewManager(destinations.Options{
+	s.opts = destinations.Options{
 		Store: graphtest.As[destinations.Backend](t, g).Destinations(), Segments: s.seg, Sent: s.sent, Profiles: g, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 5 * time.Second}),
 		Schedule: schedule, Jitter: -1, Poll: 10 * time.Millisecond, Batch: 7,
-		Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cons = s.m.WithdrawOnRevocation(raw)
-	done := make(chan struct{})
-	go func() { defer close(done); s.m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+		Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.DiscardHandler)}
+	s.start()
+	t.Cleanup(func() { s.stop() })
 
 	s.addTarget(seed, "all", []string{"s1", "s2"}, "", &destinations.IdentifierPolicy{Types: []string{"email", "user_id"}, Mode: destinations.IdentifiersAll})
 	s.addTarget(seed, "consented", []string{"s1", "s2"}, purpose, &destinations.IdentifierPolicy{Types: []string{"user_id", "email"}, Mode: destinations.IdentifiersFirst})
@@ -254,7 +349,7 @@ func runScenario(t *testing.T, g graph.Store, seed uint64, ops int) {
 		u := fmt.Sprintf("u%d-%d", seed, i)
 		s.people = append(s.people, &person{user: u, keys: []string{"user_id:" + u}})
 		s.ingest("user_id:"+u, fmt.Sprintf("email:%s@example.com", u))
-		if err := raw.AppendConsent(ctx, []consent.Record{{ID: "grant-" + u, Key: graph.Key{Type: "user_id", Value: u},
+		if err := s.raw.AppendConsent(s.ctx, []consent.Record{{ID: "grant-" + u, Key: graph.Key{Type: "user_id", Value: u},
 			Purpose: purpose, Status: consent.Granted, Time: time.Now().UTC().Add(-time.Hour), Source: "test"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -264,14 +359,21 @@ func runScenario(t *testing.T, g graph.Store, seed uint64, ops int) {
 		s.people = append(s.people, &person{anon: a, keys: []string{"anonymous_id:" + a}})
 		s.ingest("anonymous_id:"+a, fmt.Sprintf("email:v%s@example.com", a))
 	}
-	for range ops {
-		s.step()
-		if s.rnd.IntN(4) == 0 {
-			time.Sleep(time.Duration(s.rnd.IntN(3)) * time.Millisecond) // let the workers interleave
-		}
+	return s
+}
+
+// start runs a new manager over the scenario's stores, as a process
+// starting would.
+func (s *scenario) start() {
+	m, err := destinations.NewManager(s.opts)
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	s.settle()
-	s.check()
+	s.m, s.cons = m, m.WithdrawOnRevocation(s.raw)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	s.stop = func() { cancel(); <-done }
 }
 
 func (s *scenario) addTarget(seed uint64, name string, segs []string, purpose string, p *destinations.IdentifierPolicy) {
