@@ -95,3 +95,41 @@ func TestIdentifierPolicyOverGraphQL(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationWithdrawsOverHTTP, on every backend: a consent denial
+// recorded over GraphQL withdraws the person from the destination with
+// that purpose: it is sent an exit, reason consent_revoked, carrying the
+// identifiers its entry carried.
+func TestRevocationWithdrawsOverHTTP(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			admin := f.admin
+			f.mustAs(t, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			h := newHookReceiver(t)
+			d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
+				map[string]any{"url": h.srv.URL})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			id := get(d, "createDestination.destination.id").(string)
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationPurpose(destination: $id, purpose: "analytics") { id } }`, map[string]any{"id": id})
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationIdentifierPolicy(destination: $id, policy: {types: ["user_id"], mode: ALL}) { id } }`,
+				map[string]any{"id": id})
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"free"}}`)
+			const record = `mutation($st: ConsentStatus!) { recordConsent(subject: {type: "user_id", value: "ann"}, purpose: "analytics", status: $st) { profileId } }`
+			f.mustAs(t, admin, record, map[string]any{"st": "GRANTED"})
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"pro"}}`)
+			h.await(t, 1)
+			f.mustAs(t, admin, record, map[string]any{"st": "DENIED"})
+			got := h.await(t, 2)
+			h.mu.Lock()
+			exit := string(h.bodies[1])
+			h.mu.Unlock()
+			if got[0] != "segment.entered pro" || got[1] != "segment.exited pro" ||
+				!strings.Contains(exit, `"reason":"consent_revoked"`) || !strings.Contains(exit, `"identifiers":[{"type":"user_id","value":"ann"}]`) {
+				t.Fatalf("messages %v, exit %s", got, exit)
+			}
+		})
+	}
+}
