@@ -48,7 +48,7 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
 			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
-			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
+			Client:  destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
 			Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
