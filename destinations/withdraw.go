@@ -224,11 +224,13 @@ func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
 }
 
 // WithdrawOnRevocation wraps the consent store every consent choice is
-// recorded through (ingest's message contexts and recordConsent): after
-// a choice that is not a grant is stored, each profile it concerns whose
-// consent for the purpose no longer allows deliveries is withdrawn from
-// the destinations with that purpose. The withdrawal is stored before
-// AppendConsent returns, so before the choice is acknowledged.
+// recorded through (ingest's message contexts and recordConsent): when a
+// choice that is not a grant takes a profile's consent for its purpose
+// from allowing deliveries to not allowing them, the person is withdrawn
+// from the destinations with that purpose. The withdrawal is stored
+// before AppendConsent returns, so before the choice is acknowledged. A
+// denial repeated on every message of someone already denied writes
+// nothing.
 func (m *Manager) WithdrawOnRevocation(s consent.Store) consent.Store {
 	return withdrawingConsent{s, m}
 }
@@ -239,51 +241,70 @@ type withdrawingConsent struct {
 }
 
 func (w withdrawingConsent) AppendConsent(ctx context.Context, recs []consent.Record) error {
+	before, err := w.m.allowedNow(ctx, recs)
+	if err != nil {
+		return fmt.Errorf("destinations: consent before a revocation: %w", err)
+	}
 	if err := w.Store.AppendConsent(ctx, recs); err != nil {
 		return err
 	}
-	if err := w.m.revoked(ctx, recs); err != nil {
-		return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+	for _, a := range before {
+		dec, err := w.m.o.Consent(ctx, a.profile, a.purpose, w.m.o.Now())
+		if err != nil {
+			return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+		}
+		if dec.Allowed {
+			continue
+		}
+		if _, err := w.m.withdraw(ctx, a.profile, ReasonConsentRevoked, func(d *Destination) bool { return d.Purpose == a.purpose }); err != nil {
+			return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+		}
 	}
 	return nil
 }
 
-// revoked withdraws the profiles that denials among recs concern from the
-// destinations whose purpose they no longer allow.
-func (m *Manager) revoked(ctx context.Context, recs []consent.Record) error {
+// allowance is a live profile whose consent for a purpose allows
+// deliveries.
+type allowance struct{ profile, purpose string }
+
+// allowedNow returns the (live profile, purpose) pairs that the choices
+// among recs that are not grants concern and whose consent allows
+// deliveries now, before they are stored.
+func (m *Manager) allowedNow(ctx context.Context, recs []consent.Record) ([]allowance, error) {
 	if m.o.Consent == nil || m.o.Profiles == nil || m.o.Sent == nil {
-		return nil
+		return nil, nil
 	}
-	keys := map[string][]graph.Key{} // purpose → keys
+	seen := map[allowance]bool{}
+	var out []allowance
 	for _, r := range recs {
-		if r.Status != consent.Granted {
-			keys[r.Purpose] = append(keys[r.Purpose], r.Key)
+		if r.Status == consent.Granted {
+			continue
 		}
-	}
-	for purpose, ks := range keys {
-		ids, err := m.o.Profiles.GetIdentifiers(ctx, ks)
+		ids, err := m.o.Profiles.GetIdentifiers(ctx, []graph.Key{r.Key})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		seen := map[string]bool{}
-		for _, n := range ids {
-			if n == nil || seen[n.Profile] {
-				continue
-			}
-			seen[n.Profile] = true
-			dec, err := m.o.Consent(ctx, n.Profile, purpose, m.o.Now())
-			if err != nil {
-				return err
-			}
-			if dec.Allowed {
-				continue
-			}
-			if _, err := m.withdraw(ctx, n.Profile, ReasonConsentRevoked, func(d *Destination) bool { return d.Purpose == purpose }); err != nil {
-				return err
-			}
+		if ids[0] == nil {
+			continue
+		}
+		person, err := m.person(ctx, ids[0].Profile)
+		if err != nil {
+			return nil, err
+		}
+		a := allowance{profile: person[0], purpose: r.Purpose}
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		dec, err := m.o.Consent(ctx, a.profile, a.purpose, m.o.Now())
+		if err != nil {
+			return nil, err
+		}
+		if dec.Allowed {
+			out = append(out, a)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // SentState returns what the destination was sent about a profile (nil

@@ -106,6 +106,15 @@ func testWithdrawalsSurviveARestart(t *testing.T, g graph.Store) {
 	if n := len(s.dests[0].h.received(s.profile(withdrawn).ID, destinations.TypeExited)); n != 2 {
 		t.Errorf("the withdrawn person's exits: %d, want one per segment", n)
 	}
+	// A denial of someone already denied (every message of theirs may
+	// carry one) stores no withdrawal.
+	if err := s.cons.AppendConsent(s.ctx, []consent.Record{{ID: "deny-again", Key: graph.Key{Type: "user_id", Value: revoked.user},
+		Purpose: purpose, Status: consent.Denied, Time: time.Now().UTC(), Source: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.sent.PendingSent(s.ctx, s.dests[1].d.ID, 10); err != nil || len(p) != 0 {
+		t.Errorf("a repeated denial stored %v %v", p, err)
+	}
 }
 
 // hook is a receiver that keeps what a destination holds, as a receiver
