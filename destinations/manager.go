@@ -197,6 +197,9 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 	case !sent:
 		return Result{Err: "not sent: the profile has no user or anonymous ID now"}, nil
 	case res.OK():
+		if err := m.recordSent(ctx, d, &dl.Record, b); err != nil {
+			return Result{}, err
+		}
 		return res, m.o.Store.DeleteDeadLetter(ctx, id, sequence)
 	}
 	dl.Attempts++
@@ -697,7 +700,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			return 0, nil // stopping: the record stays pending
 		}
 		if res.OK() {
-			if err := w.recordSent(ctx, d, r, b); err != nil {
+			if err := w.m.recordSent(ctx, d, r, b); err != nil {
 				return o.Poll, err
 			}
 			c.After, c.Head = r.Sequence, nil

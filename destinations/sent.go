@@ -333,8 +333,8 @@ func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
 
 // recordSent writes a delivered record into the destination's Sent for
 // its profile (and the batch's copy, for the records after it).
-func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
-	o := w.m.o
+func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
+	o := m.o
 	if o.Sent == nil || d.Kind == KindSegment {
 		return nil // a forwarder addresses profiles its own way (forward.go)
 	}
@@ -345,7 +345,7 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 	var last uint64
 	if r.Reason == segments.ReasonErased {
 		var err error
-		if last, err = w.lastChange(ctx); err != nil {
+		if last, err = m.lastChange(ctx); err != nil {
 			return err
 		}
 	}
@@ -370,7 +370,7 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 		return fmt.Errorf("destinations: record sent state: %w", err)
 	}
 	if created {
-		return w.erasedMeanwhile(ctx, d, r, b)
+		return m.erasedMeanwhile(ctx, d, r, b)
 	}
 	return nil
 }
@@ -381,8 +381,8 @@ func (w *worker) recordSent(ctx context.Context, d *Destination, r *segments.Cha
 // the write, so one of the two always sees the other on the embedded
 // store; on Neo4j an erasure committing during this check can still miss
 // the row).
-func (w *worker) erasedMeanwhile(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
-	o := w.m.o
+func (m *Manager) erasedMeanwhile(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
+	o := m.o
 	if o.Profiles == nil {
 		return nil
 	}
@@ -391,7 +391,7 @@ func (w *worker) erasedMeanwhile(ctx context.Context, d *Destination, r *segment
 	}
 	// The erasure is committed: its exit records are at or before the
 	// newest record now.
-	last, err := w.lastChange(ctx)
+	last, err := m.lastChange(ctx)
 	if err != nil {
 		return err
 	}
@@ -409,8 +409,8 @@ func (w *worker) erasedMeanwhile(ctx context.Context, d *Destination, r *segment
 }
 
 // lastChange is the newest change record's sequence.
-func (w *worker) lastChange(ctx context.Context) (uint64, error) {
-	last, err := w.m.o.Segments.LastChange(ctx)
+func (m *Manager) lastChange(ctx context.Context) (uint64, error) {
+	last, err := m.o.Segments.LastChange(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("destinations: last change: %w", err)
 	}
