@@ -47,6 +47,9 @@ type Destination struct {
 	// granted when the record is sent (docs/security.md, Consent); exits
 	// are always sent, so a revocation removes the person downstream.
 	Purpose string `json:"purpose,omitempty"`
+	// Identifiers is the identifier policy of its entries (nil: none are
+	// sent, as before policies; sent.go).
+	Identifiers *IdentifierPolicy `json:"identifierPolicy,omitempty"`
 	// ReplayFrom asks the worker to send again every wanted record from
 	// this sequence on (0: no replay asked); the worker rewinds its cursor
 	// and clears it.

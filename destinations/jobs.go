@@ -495,12 +495,20 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 			return nil, err
 		}
 		res = m.o.Client.Forward(ctx, d.URL, writeKey, body)
-	} else {
+	}
+	// A webhook's message carries identifiers as the worker's do (the
+	// policy's for an entry, those sent before for an exit), and what it
+	// delivers is recorded in the destination's sent state.
+	var b *batchState
+	if d.Kind != KindSegment {
 		keys, err := m.signingKeys(d, now)
 		if err != nil {
 			return nil, err
 		}
-		body, err := Payload(r)
+		if b, err = m.prefetch(ctx, d, []*segments.ChangeRecord{r}); err != nil {
+			return nil, err
+		}
+		body, err := payload(r, b.identifiers(d, r))
 		if err != nil {
 			return nil, err
 		}
@@ -513,6 +521,11 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 		Attempt: j.Attempts + 1, Job: j.ID}, res, time.Time{})
 	if !res.OK() {
 		return &res, nil
+	}
+	if b != nil {
+		if err := m.recordSent(ctx, d, r, b); err != nil {
+			return nil, err
+		}
 	}
 	jobSent(j)
 	return nil, nil

@@ -39,6 +39,10 @@ type Options struct {
 	// Profiles is where forwarders (KindSegment) look up the identifiers
 	// a profile is addressed by; without it they cannot be created.
 	Profiles graph.Reader
+	// Sent keeps what each destination was sent about each profile
+	// (sent.go); without it there are no withdrawals, and erasures reach
+	// only the destinations connected to the person's segments.
+	Sent SentStore
 	// Schedule is the wait before each retry (default DefaultSchedule);
 	// Jitter spreads each wait by ± that share (default 0.2; negative: 0).
 	Schedule []time.Duration
@@ -188,7 +192,11 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 		return Result{}, graph.Errorf(graph.KindNotFound, "destination %s has no dead letter %d", id, sequence)
 	}
 	dl := dls[0]
-	res, sent, err := m.deliver(ctx, d, &dl.Record)
+	b, err := m.prefetch(ctx, d, []*segments.ChangeRecord{&dl.Record})
+	if err != nil {
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	}
+	res, sent, err := m.deliver(ctx, d, &dl.Record, b)
 	if err == nil && sent {
 		m.logAttempt(ctx, &Delivery{Destination: id, Sequence: sequence, Type: MessageType(&dl.Record),
 			WebhookID: MessageID(id, sequence), Attempt: dl.Attempts + 1}, res, time.Time{})
@@ -199,6 +207,9 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 	case !sent:
 		return Result{Err: "not sent: the profile has no user or anonymous ID now"}, nil
 	case res.OK():
+		if err := m.recordSent(ctx, d, &dl.Record, b); err != nil {
+			return Result{}, err
+		}
 		return res, m.o.Store.DeleteDeadLetter(ctx, id, sequence)
 	}
 	dl.Attempts++
@@ -240,7 +251,7 @@ func (w *worker) rewind(ctx context.Context, d *Destination, c *Cursor) error {
 // deliver sends one change record the way the destination's kind wants;
 // sent is false when it was not sent (a forwarder's profile that cannot
 // be addressed).
-func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.ChangeRecord) (res Result, sent bool, err error) {
+func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) (res Result, sent bool, err error) {
 	now := m.o.Now()
 	if d.Kind == KindSegment {
 		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
@@ -257,7 +268,7 @@ func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.Chang
 	if err != nil {
 		return Result{}, false, err
 	}
-	body, err := Payload(r)
+	body, err := payload(r, b.identifiers(d, r))
 	if err != nil {
 		return Result{}, false, err
 	}
@@ -536,6 +547,10 @@ type SegmentChange struct {
 	Profile  string `json:"profile"`
 	Reason   string `json:"reason"`
 	Sequence uint64 `json:"sequence"`
+	// Identifiers are, for an entry, the profile's identifiers under the
+	// destination's policy; for an exit, those the destination was sent
+	// before. Absent when the destination has no policy and was sent none.
+	Identifiers []Identifier `json:"identifiers,omitempty"`
 }
 
 // MessageType is a change record's message type.
@@ -550,9 +565,12 @@ func MessageType(c *segments.ChangeRecord) string {
 }
 
 // Payload returns the message body of a change record.
-func Payload(c *segments.ChangeRecord) ([]byte, error) {
+func Payload(c *segments.ChangeRecord) ([]byte, error) { return payload(c, nil) }
+
+// payload is a change record's body carrying the identifiers.
+func payload(c *segments.ChangeRecord, ids []Identifier) ([]byte, error) {
 	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: SegmentChange{
-		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence}})
+		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence, Identifiers: ids}})
 }
 
 // MessageID is a record's webhook-id for a destination: the same on every
@@ -642,13 +660,17 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			return o.Poll, nil
 		}
 	}
+	b, err := w.m.prefetch(ctx, d, recs)
+	if err != nil {
+		return o.Poll, err
+	}
 	start := c.After
 	wait := time.Duration(0)
 	if len(recs) < o.Batch {
 		wait = o.Poll
 	}
 	for _, r := range recs {
-		if !d.Wants(r) {
+		if !d.Wants(r) || b.coveredByErasure(r) {
 			c.After = r.Sequence
 			continue
 		}
@@ -677,7 +699,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		res, sent, err := w.m.deliver(ctx, d, r)
+		res, sent, err := w.m.deliver(ctx, d, r, b)
 		if err != nil {
 			return o.Poll, err
 		}
@@ -692,6 +714,9 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		w.logRecordAttempt(ctx, d, c, r, res)
 		if res.OK() {
+			if err := w.m.recordSent(ctx, d, r, b); err != nil {
+				return o.Poll, err
+			}
 			c.After, c.Head = r.Sequence, nil
 			c.Delivered++
 			c.LastSuccessAt = o.Now()
@@ -717,6 +742,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if c.After != start {
 		if err := o.Store.PutCursor(ctx, c); err != nil {
 			return o.Poll, err
+		}
+	}
+	if c.Head == nil {
+		if retry, err := w.drainPending(ctx, d, c); err != nil || retry > 0 {
+			return max(wait, retry), err
 		}
 	}
 	return wait, nil

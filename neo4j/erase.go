@@ -48,6 +48,11 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 			return err
 		}
 		out.Exits = exits
+		// Destinations that were sent the person hear of the erasure after
+		// its exit records (sent state, destinations/sent.go).
+		if err := markSentErased(ctx, t, group, req.ID, req.At); err != nil {
+			return err
+		}
 		steps := []struct{ kind, cypher string }{
 			{erase.CountEvents, `MATCH (i:Identifier)<-[:SEEN_WITH]-(e:Event) WHERE i.profile IN $group
 				WITH DISTINCT e DETACH DELETE e RETURN count(*)`},

@@ -148,11 +148,20 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 	if err != nil {
 		return nil, wrapErase(err)
 	}
+	last, err := segStore{s}.lastSequence()
+	if err != nil {
+		return nil, wrapErase(err)
+	}
 	exits, err := e.segments(group, req)
 	if err != nil {
 		return nil, wrapErase(err)
 	}
 	out.Exits = exits
+	// Destinations that were sent the person hear of the erasure after its
+	// exit records (sent state, destinations/sent.go).
+	if err := e.markSentErased(group, req.ID, last+uint64(exits), req.At); err != nil {
+		return nil, wrapErase(err)
+	}
 	if e.w.err != nil {
 		return nil, wrapErase(e.w.err)
 	}

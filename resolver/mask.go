@@ -177,7 +177,9 @@ var FieldMasks = map[string]FieldMask{
 	"DestinationHealth.lastError": freeText, "DestinationHealth.retryingSequence": notPersonal,
 	"DeadLetter.sequence": notPersonal, "DeadLetter.type": notPersonal, "DeadLetter.segment": notPersonal,
 	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
-	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
+	// Identifier policies name types, never values.
+	"IdentifierPolicy.types": notPersonal,
+	"NewDestination.secret":  opaque, "DeliveryAttempt.error": freeText,
 	// Consent: a record's id holds the message ID (chosen by the client, so
 	// possibly personal); its subject is an IdentifierRef, masked as such.
 	"ProfileConsent.profileId": notPersonal, "PurposeConsent.purpose": notPersonal, "ConsentRecord.id": freeText,

@@ -232,6 +232,7 @@ type ComplexityRoot struct {
 		Enabled                 func(childComplexity int) int
 		Health                  func(childComplexity int) int
 		ID                      func(childComplexity int) int
+		IdentifierPolicy        func(childComplexity int) int
 		Kind                    func(childComplexity int) int
 		Name                    func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
@@ -375,6 +376,11 @@ type ComplexityRoot struct {
 		Value     func(childComplexity int) int
 	}
 
+	IdentifierPolicy struct {
+		Mode  func(childComplexity int) int
+		Types func(childComplexity int) int
+	}
+
 	IdentifierRef struct {
 		Type  func(childComplexity int) int
 		Value func(childComplexity int) int
@@ -439,39 +445,40 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ApproveMatch            func(childComplexity int, id string, note *string) int
-		ApproveMatches          func(childComplexity int, ids []string, note *string) int
-		ConnectSegment          func(childComplexity int, destination string, segment string) int
-		CreateAPIKey            func(childComplexity int, role string, name *string, expiresIn *int) int
-		CreateComputedTrait     func(childComplexity int, key string, definition string) int
-		CreateDestination       func(childComplexity int, name string, url string, segments []string) int
-		CreateSegment           func(childComplexity int, key string, definition string) int
-		CreateSegmentForwarder  func(childComplexity int, name string, url string, writeKey string, segments []string) int
-		DeleteComputedTrait     func(childComplexity int, key string, expectedVersion *int) int
-		DeleteSegment           func(childComplexity int, key string, expectedVersion *int) int
-		DisconnectSegment       func(childComplexity int, destination string, segment string) int
-		Erase                   func(childComplexity int, subject string, mode *ErasureMode) int
-		Link                    func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
-		LinkProfiles            func(childComplexity int, a string, b string, note *string, dryRun *bool) int
-		RecordConsent           func(childComplexity int, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) int
-		Redeliver               func(childComplexity int, destination string, sequence string) int
-		RejectMatch             func(childComplexity int, id string, note *string) int
-		RejectMatches           func(childComplexity int, ids []string, note *string) int
-		ReplayDeliveries        func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
-		Resync                  func(childComplexity int, destination string, segment *string) int
-		RevokeAPIKey            func(childComplexity int, id string) int
-		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
-		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
-		SetComputedTraitEnabled func(childComplexity int, key string, enabled bool, expectedVersion *int) int
-		SetDestinationEnabled   func(childComplexity int, destination string, enabled bool) int
-		SetDestinationPurpose   func(childComplexity int, destination string, purpose *string) int
-		SetSegmentEnabled       func(childComplexity int, key string, enabled bool, expectedVersion *int) int
-		Split                   func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
-		TestDestination         func(childComplexity int, destination string) int
-		UndoMerge               func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
-		UndoSplit               func(childComplexity int, auditID string, note *string, dryRun *bool) int
-		UpdateComputedTrait     func(childComplexity int, key string, definition string, expectedVersion int) int
-		UpdateSegment           func(childComplexity int, key string, definition string, expectedVersion int) int
+		ApproveMatch                   func(childComplexity int, id string, note *string) int
+		ApproveMatches                 func(childComplexity int, ids []string, note *string) int
+		ConnectSegment                 func(childComplexity int, destination string, segment string) int
+		CreateAPIKey                   func(childComplexity int, role string, name *string, expiresIn *int) int
+		CreateComputedTrait            func(childComplexity int, key string, definition string) int
+		CreateDestination              func(childComplexity int, name string, url string, segments []string) int
+		CreateSegment                  func(childComplexity int, key string, definition string) int
+		CreateSegmentForwarder         func(childComplexity int, name string, url string, writeKey string, segments []string) int
+		DeleteComputedTrait            func(childComplexity int, key string, expectedVersion *int) int
+		DeleteSegment                  func(childComplexity int, key string, expectedVersion *int) int
+		DisconnectSegment              func(childComplexity int, destination string, segment string) int
+		Erase                          func(childComplexity int, subject string, mode *ErasureMode) int
+		Link                           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
+		LinkProfiles                   func(childComplexity int, a string, b string, note *string, dryRun *bool) int
+		RecordConsent                  func(childComplexity int, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) int
+		Redeliver                      func(childComplexity int, destination string, sequence string) int
+		RejectMatch                    func(childComplexity int, id string, note *string) int
+		RejectMatches                  func(childComplexity int, ids []string, note *string) int
+		ReplayDeliveries               func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
+		Resync                         func(childComplexity int, destination string, segment *string) int
+		RevokeAPIKey                   func(childComplexity int, id string) int
+		RotateAPIKey                   func(childComplexity int, id string, graceSeconds *int) int
+		RotateDestinationSecret        func(childComplexity int, destination string, graceSeconds *int) int
+		SetComputedTraitEnabled        func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		SetDestinationEnabled          func(childComplexity int, destination string, enabled bool) int
+		SetDestinationIdentifierPolicy func(childComplexity int, destination string, policy *IdentifierPolicyInput) int
+		SetDestinationPurpose          func(childComplexity int, destination string, purpose *string) int
+		SetSegmentEnabled              func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		Split                          func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
+		TestDestination                func(childComplexity int, destination string) int
+		UndoMerge                      func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
+		UndoSplit                      func(childComplexity int, auditID string, note *string, dryRun *bool) int
+		UpdateComputedTrait            func(childComplexity int, key string, definition string, expectedVersion int) int
+		UpdateSegment                  func(childComplexity int, key string, definition string, expectedVersion int) int
 	}
 
 	NewApiKey struct {
@@ -753,6 +760,7 @@ type DestinationResolver interface {
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
 	Purpose(ctx context.Context, obj *destinations.Destination) (*string, error)
 	Withheld(ctx context.Context, obj *destinations.Destination) ([]*ConsentWithheld, error)
+	IdentifierPolicy(ctx context.Context, obj *destinations.Destination) (*IdentifierPolicy, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -831,6 +839,7 @@ type MutationResolver interface {
 	ReplayDeliveries(ctx context.Context, destination string, fromSequence *string, from *time.Time, to *time.Time) (*destinations.Destination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	Erase(ctx context.Context, subject string, mode *ErasureMode) (*erase.Receipt, error)
+	SetDestinationIdentifierPolicy(ctx context.Context, destination string, policy *IdentifierPolicyInput) (*destinations.Destination, error)
 	Resync(ctx context.Context, destination string, segment *string) (*destinations.Job, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
@@ -1621,6 +1630,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.ID(childComplexity), true
+	case "Destination.identifierPolicy":
+		if e.ComplexityRoot.Destination.IdentifierPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.IdentifierPolicy(childComplexity), true
 	case "Destination.kind":
 		if e.ComplexityRoot.Destination.Kind == nil {
 			break
@@ -2247,6 +2262,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Identifier.Value(childComplexity), true
 
+	case "IdentifierPolicy.mode":
+		if e.ComplexityRoot.IdentifierPolicy.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierPolicy.Mode(childComplexity), true
+	case "IdentifierPolicy.types":
+		if e.ComplexityRoot.IdentifierPolicy.Types == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierPolicy.Types(childComplexity), true
+
 	case "IdentifierRef.type":
 		if e.ComplexityRoot.IdentifierRef.Type == nil {
 			break
@@ -2747,6 +2775,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDestinationEnabled(childComplexity, args["destination"].(string), args["enabled"].(bool)), true
+	case "Mutation.setDestinationIdentifierPolicy":
+		if e.ComplexityRoot.Mutation.SetDestinationIdentifierPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationIdentifierPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationIdentifierPolicy(childComplexity, args["destination"].(string), args["policy"].(*IdentifierPolicyInput)), true
 	case "Mutation.setDestinationPurpose":
 		if e.ComplexityRoot.Mutation.SetDestinationPurpose == nil {
 			break
@@ -3746,6 +3785,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
+			graphql.NewInputUnmarshaler("IdentifierPolicyInput", ec.unmarshalInputIdentifierPolicyInput),
 			graphql.NewInputUnmarshaler("ProfileFilter", ec.unmarshalInputProfileFilter),
 			graphql.NewInputUnmarshaler("ReviewFilter", ec.unmarshalInputReviewFilter),
 		)
@@ -3840,7 +3880,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3856,6 +3896,7 @@ var sources = []*ast.Source{
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
 	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
+	{Name: "idpolicy.graphqls", Input: sourceData("idpolicy.graphqls"), BuiltIn: false},
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
@@ -4221,6 +4262,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_purpose(ctx, field)
 	case "withheld":
 		return ec.fieldContext_Destination_withheld(ctx, field)
+	case "identifierPolicy":
+		return ec.fieldContext_Destination_identifierPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -4491,6 +4534,16 @@ func (ec *executionContext) childFields_Identifier(ctx context.Context, field gr
 		return ec.fieldContext_Identifier_edges(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Identifier", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentifierPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "types":
+		return ec.fieldContext_IdentifierPolicy_types(ctx, field)
+	case "mode":
+		return ec.fieldContext_IdentifierPolicy_mode(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentifierPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentifierRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5738,6 +5791,28 @@ func (ec *executionContext) field_Mutation_setDestinationEnabled_args(ctx contex
 		return nil, err
 	}
 	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDestinationIdentifierPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "policy",
+		func(ctx context.Context, v any) (*IdentifierPolicyInput, error) {
+			return ec.unmarshalOIdentifierPolicyInput2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["policy"] = arg1
 	return args, nil
 }
 
@@ -9572,6 +9647,38 @@ func (ec *executionContext) fieldContext_Destination_withheld(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Destination_identifierPolicy(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_identifierPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().IdentifierPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *IdentifierPolicy) graphql.Marshaler {
+			return ec.marshalOIdentifierPolicy2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_identifierPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Destination",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentifierPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DestinationHealth_pending(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11874,6 +11981,52 @@ func (ec *executionContext) fieldContext_Identifier_edges(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _IdentifierPolicy_types(ctx context.Context, field graphql.CollectedField, obj *IdentifierPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierPolicy_types(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Types, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierPolicy_types(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentifierPolicy_mode(ctx context.Context, field graphql.CollectedField, obj *IdentifierPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierPolicy_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v IdentifierMode) graphql.Marshaler {
+			return ec.marshalNIdentifierMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierPolicy_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierPolicy", field, false, false, "IdentifierMode")
+}
+
 func (ec *executionContext) _IdentifierRef_type(ctx context.Context, field graphql.CollectedField, obj *graph.Key) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13701,6 +13854,50 @@ func (ec *executionContext) fieldContext_Mutation_erase(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_erase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationIdentifierPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationIdentifierPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationIdentifierPolicy(ctx, fc.Args["destination"].(string), fc.Args["policy"].(*IdentifierPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationIdentifierPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationIdentifierPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19191,6 +19388,55 @@ func UnmarshalIdentifierInput(ctx context.Context, raw any) (IdentifierInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputIdentifierPolicyInput(ctx context.Context, obj any) (IdentifierPolicyInput, error) {
+	var it IdentifierPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"types", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "types":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("types"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Types = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNIdentifierMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIdentifierPolicyInput unmarshals raw into the IdentifierPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIdentifierPolicyInput(ctx context.Context, raw any) (IdentifierPolicyInput, error) {
+	var out IdentifierPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentifierPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputProfileFilter(ctx context.Context, obj any) (ProfileFilter, error) {
 	var it ProfileFilter
 	if obj == nil {
@@ -20486,6 +20732,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_withheld(ctx, field, obj)
 				})
+		case "identifierPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_identifierPolicy(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21370,6 +21622,44 @@ func (ec *executionContext) _Identifier(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var identifierPolicyImplementors = []string{"IdentifierPolicy"}
+
+func (ec *executionContext) _IdentifierPolicy(ctx context.Context, sel ast.SelectionSet, obj *IdentifierPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identifierPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentifierPolicy")
+		case "types":
+			out.Values[i] = ec._IdentifierPolicy_types(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._IdentifierPolicy_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identifierRefImplementors = []string{"IdentifierRef"}
 
 func (ec *executionContext) _IdentifierRef(ctx context.Context, sel ast.SelectionSet, obj *graph.Key) graphql.Marshaler {
@@ -21968,6 +22258,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "erase":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_erase(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationIdentifierPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationIdentifierPolicy(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -24533,6 +24830,16 @@ func (ec *executionContext) unmarshalNIdentifierInput2ᚖgithubᚗcomᚋidgraph�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNIdentifierMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierMode(ctx context.Context, v any) (IdentifierMode, error) {
+	var res IdentifierMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdentifierMode2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierMode(ctx context.Context, sel ast.SelectionSet, v IdentifierMode) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNIdentifierRef2githubᚗcomᚋidgraphᚋidgraphᚋgraphᚐKey(ctx context.Context, sel ast.SelectionSet, v graph.Key) graphql.Marshaler {
 	return ec._IdentifierRef(ctx, sel, &v)
 }
@@ -25400,6 +25707,21 @@ func (ec *executionContext) unmarshalOIdentifierInput2ᚖgithubᚗcomᚋidgraph�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputIdentifierInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOIdentifierPolicy2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierPolicy(ctx context.Context, sel ast.SelectionSet, v *IdentifierPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._IdentifierPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOIdentifierPolicyInput2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierPolicyInput(ctx context.Context, v any) (*IdentifierPolicyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputIdentifierPolicyInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -195,6 +195,21 @@ type IdentifierInput struct {
 	Value string `json:"value"`
 }
 
+// Which identifiers a destination's segment.entered messages carry
+// (docs/activation.md, "Identifiers in messages"). Exits carry the
+// identifiers the destination was sent before, whatever the policy is now.
+type IdentifierPolicy struct {
+	// The identifier types sent, in this order (email, user_id, phone, …).
+	Types []string       `json:"types"`
+	Mode  IdentifierMode `json:"mode"`
+}
+
+type IdentifierPolicyInput struct {
+	// 1 to 20 identifier type names, each once.
+	Types []string       `json:"types"`
+	Mode  IdentifierMode `json:"mode"`
+}
+
 // A profile's identifier nodes and the edges touching them.
 type IdentityGraph struct {
 	// The profile's identifiers.
@@ -933,6 +948,63 @@ func (e *ErasureMode) UnmarshalJSON(b []byte) error {
 }
 
 func (e ErasureMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type IdentifierMode string
+
+const (
+	// Every identifier of each type, by value.
+	IdentifierModeAll IdentifierMode = "ALL"
+	// One identifier per type: the one the profile has held longest (earliest first seen; ties by value).
+	IdentifierModeFirst IdentifierMode = "FIRST"
+)
+
+var AllIdentifierMode = []IdentifierMode{
+	IdentifierModeAll,
+	IdentifierModeFirst,
+}
+
+func (e IdentifierMode) IsValid() bool {
+	switch e {
+	case IdentifierModeAll, IdentifierModeFirst:
+		return true
+	}
+	return false
+}
+
+func (e IdentifierMode) String() string {
+	return string(e)
+}
+
+func (e *IdentifierMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = IdentifierMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid IdentifierMode", str)
+	}
+	return nil
+}
+
+func (e IdentifierMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *IdentifierMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e IdentifierMode) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -17,6 +17,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
@@ -42,11 +43,13 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		cfg.Keyring, kf.keyring, kf.admin, kf.store = kr, kr, key.String(), cfg.Store
 		seg := cfg.Store.(segments.Backend).Segments()
 		sealer, _ := destinations.NewSealer(testPepper)
+		purposes, _ := consent.NewPurposes(nil, nil)
+		chk := &consent.Checker{Store: cfg.Store.(consent.Backend).Consent(), Reader: cfg.Store, Purposes: purposes}
 		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
-			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
-			Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
-			Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
+			Client:  destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
+			Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,6 +68,7 @@ type hookReceiver struct {
 	mu     sync.Mutex
 	secret string
 	got    []string // "type profile" lines
+	bodies [][]byte
 	srv    *httptest.Server
 }
 
@@ -90,6 +94,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		}
 		json.Unmarshal(body, &m)
 		h.got = append(h.got, m.Type+" "+m.Data.Segment)
+		h.bodies = append(h.bodies, body)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h

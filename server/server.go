@@ -244,7 +244,13 @@ func New(cfg Config) *Server {
 	}
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	if b, ok := cfg.Store.(consent.Backend); ok {
-		s.consent = &consent.Checker{Store: b.Consent(), Reader: s.reader, Purposes: cfg.Purposes}
+		cs := b.Consent()
+		if cfg.Destinations != nil {
+			// A revocation withdraws the person from the destinations with
+			// that purpose, durably, before the choice is acknowledged.
+			cs = cfg.Destinations.WithdrawOnRevocation(cs)
+		}
+		s.consent = &consent.Checker{Store: cs, Reader: s.reader, Purposes: cfg.Purposes}
 	}
 	s.cache = loaders.NewCache(ctx, cfg.CacheSize, cfg.Broker)
 	s.metrics.reg.MustRegister(

@@ -374,6 +374,9 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits, DisableAfter: disableAfter,
 		Log: log.With("component", "destinations")}
+	if sb, ok := store.(destinations.SentBackend); ok {
+		o.Sent = sb.SentState()
+	}
 	if cb, ok := store.(consent.Backend); ok {
 		chk := &consent.Checker{Store: cb.Consent(), Reader: store, Purposes: purposes}
 		o.Consent, o.Purposes = chk.CheckID, purposes

@@ -1,0 +1,418 @@
+package destinations
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+)
+
+// Identifier modes of an IdentifierPolicy.
+const (
+	// IdentifiersAll sends every identifier of each type.
+	IdentifiersAll = "all"
+	// IdentifiersFirst sends one identifier per type: the one the profile
+	// has held longest (earliest FirstSeen; ties by value), so that it
+	// does not change when newer identifiers of the type join.
+	IdentifiersFirst = "first"
+)
+
+// MaxPolicyTypes bounds the types of an identifier policy.
+const MaxPolicyTypes = 20
+
+// IdentifierPolicy says which of a profile's identifiers a destination's
+// segment.entered messages carry. A destination without one (nil, as
+// every destination made before policies) is sent none: its payloads are
+// as they were.
+type IdentifierPolicy struct {
+	// Types are the identifier types sent, in the order given.
+	Types []string `json:"types"`
+	// Mode is IdentifiersAll or IdentifiersFirst.
+	Mode string `json:"mode"`
+}
+
+// CheckIdentifierPolicy refuses an empty or overlong list, a malformed or
+// repeated type, and a mode other than all or first, naming the field.
+// Types are open (any well-formed name: custom types are allowed), so a
+// type no profile has yet is accepted.
+func CheckIdentifierPolicy(p IdentifierPolicy) error {
+	if len(p.Types) == 0 || len(p.Types) > MaxPolicyTypes {
+		return graph.FieldErrorf("types", "an identifier policy names 1 to %d identifier types", MaxPolicyTypes)
+	}
+	for i, t := range p.Types {
+		if err := graph.ValidateType(t); err != nil {
+			return graph.FieldErrorf("types", "type %d: %v", i+1, err)
+		}
+		if slices.Contains(p.Types[:i], t) {
+			return graph.FieldErrorf("types", "type %q is named twice", t)
+		}
+	}
+	if p.Mode != IdentifiersAll && p.Mode != IdentifiersFirst {
+		return graph.FieldErrorf("mode", "mode %q is not %q or %q", p.Mode, IdentifiersAll, IdentifiersFirst)
+	}
+	return nil
+}
+
+// Identifier is one identifier in a message.
+type Identifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// Apply picks the identifiers the policy sends from a profile's
+// identifiers: by the policy's type order, then (all) by value, or (first)
+// the earliest seen of each type.
+func (p *IdentifierPolicy) Apply(ids []*graph.Identifier) []Identifier {
+	if p == nil {
+		return nil
+	}
+	out := []Identifier{}
+	for _, typ := range p.Types {
+		var of []*graph.Identifier
+		for _, n := range ids {
+			if n.Type == typ {
+				of = append(of, n)
+			}
+		}
+		if p.Mode == IdentifiersFirst {
+			slices.SortStableFunc(of, func(a, b *graph.Identifier) int {
+				return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), cmp.Compare(a.Value, b.Value))
+			})
+			of = of[:min(len(of), 1)]
+		} else {
+			slices.SortFunc(of, func(a, b *graph.Identifier) int { return cmp.Compare(a.Value, b.Value) })
+		}
+		for _, n := range of {
+			out = append(out, Identifier{Type: n.Type, Value: n.Value})
+		}
+	}
+	return out
+}
+
+// Sent is what a destination was sent about one profile: the segments it
+// holds them in and every identifier it was sent. It is written when a
+// delivery succeeds, kept after the person left every segment (so an
+// erasure still reaches the destination) and removed once the erasure
+// was sent.
+type Sent struct {
+	Destination string `json:"destination"`
+	Profile     string `json:"profile"`
+	// Segments holds, per segment, the last change applied: an exit stays
+	// as a tombstone, so that a record sent again (a retry, a replay)
+	// that is older than it changes nothing.
+	Segments map[string]Held `json:"segments,omitempty"`
+	// Identifiers are the identifiers sent, in the order first sent.
+	Identifiers []Identifier `json:"identifiers,omitempty"`
+	// Pending is a withdrawal or erasure to send (nil: none).
+	Pending   *Pending  `json:"pending,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Held is the last change of one segment applied to a Sent.
+type Held struct {
+	In       bool   `json:"in"`
+	Sequence uint64 `json:"sequence"`
+	Version  int    `json:"version"`
+}
+
+// Pending kinds.
+const (
+	PendingWithdraw = "withdraw"
+	PendingErase    = "erase"
+)
+
+// Pending is a request stored on a Sent for the destination's worker: it
+// is sent once the worker has delivered every change record up to After,
+// so it never overtakes what was recorded before it.
+type Pending struct {
+	Kind string `json:"kind"`
+	// ID names the request (an erasure's id, a withdrawal's): the webhook
+	// ids of its messages derive from it, so a resend has the same ones.
+	ID     string    `json:"id"`
+	Reason string    `json:"reason"`
+	After  uint64    `json:"after"`
+	At     time.Time `json:"at"`
+}
+
+// empty reports a row that says nothing: no segment, identifier or
+// request.
+func (s *Sent) empty() bool {
+	return len(s.Segments) == 0 && len(s.Identifiers) == 0 && s.Pending == nil
+}
+
+// withdrawn returns the segments a withdrawal takes the person out of:
+// those held by changes up to its After (an entry recorded after the
+// request stands), sorted.
+func (s *Sent) withdrawn(p *Pending) []string {
+	var out []string
+	for _, k := range s.HeldSegments() {
+		if s.Segments[k].Sequence <= p.After {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// HeldSegments returns the segments the destination holds the person in,
+// sorted.
+func (s *Sent) HeldSegments() []string {
+	var out []string
+	for k, h := range s.Segments {
+		if h.In {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Apply records a delivered change record and the identifiers it carried.
+// It is idempotent: a record no newer than the segment's last applied one
+// changes nothing.
+func (s *Sent) Apply(r *segments.ChangeRecord, ids []Identifier, at time.Time) bool {
+	if h, ok := s.Segments[r.Segment]; ok && h.Sequence >= r.Sequence {
+		return false
+	}
+	if s.Segments == nil {
+		s.Segments = map[string]Held{}
+	}
+	s.Segments[r.Segment] = Held{In: r.Direction == segments.Entered, Sequence: r.Sequence, Version: r.Version}
+	for _, n := range ids {
+		if !slices.Contains(s.Identifiers, n) {
+			s.Identifiers = append(s.Identifiers, n)
+		}
+	}
+	s.UpdatedAt = at
+	return true
+}
+
+// MarkErased asks for the person's erasure to be sent (an erasure marks
+// every Sent of the profiles it removes, in its own transaction). It
+// replaces a pending withdrawal: the erasure says more.
+func (s *Sent) MarkErased(request string, after uint64, at time.Time) {
+	s.Pending = &Pending{Kind: PendingErase, ID: request, Reason: segments.ReasonErased, After: after, At: at}
+	s.UpdatedAt = at
+}
+
+// SentStore keeps what each destination was sent about each profile.
+// Both backends implement it (see destinations/storetest); their erasure
+// marks the Sent of every profile it removes (Sent.MarkErased) in the
+// erasure's transaction.
+type SentStore interface {
+	// SentOf returns the destination's Sent for each of the profiles that
+	// has one.
+	SentOf(ctx context.Context, destination string, profiles []string) (map[string]*Sent, error)
+	// UpdateSent applies fn to the destination's Sent for the profile (a
+	// new one, with Destination and Profile set, when none is stored) and
+	// writes it, atomically; keep false deletes it. fn's error is returned
+	// and nothing is written.
+	UpdateSent(ctx context.Context, destination, profile string, fn func(*Sent) (keep bool, err error)) error
+	// SentTo returns every destination's Sent for the profiles.
+	SentTo(ctx context.Context, profiles []string) ([]*Sent, error)
+	// PendingSent returns up to limit of the destination's Sents with a
+	// Pending request, by profile.
+	PendingSent(ctx context.Context, destination string, limit int) ([]*Sent, error)
+}
+
+// SentBackend is implemented by graph stores that keep sent state.
+type SentBackend interface {
+	SentState() SentStore
+}
+
+// SetIdentifierPolicy sets which identifiers a destination's entries carry
+// (nil: none, as before policies).
+func (m *Manager) SetIdentifierPolicy(ctx context.Context, id string, p *IdentifierPolicy) (*Destination, error) {
+	if p != nil {
+		if err := CheckIdentifierPolicy(*p); err != nil {
+			return nil, err
+		}
+		if m.o.Profiles == nil {
+			return nil, graph.FieldErrorf("types", "this server cannot read profiles' identifiers")
+		}
+	}
+	return m.update(ctx, id, func(d *Destination) { d.Identifiers = p })
+}
+
+// batchState is what the worker reads once for a batch of change
+// records: the identifiers each entering profile is sent, and the
+// destination's Sent for each profile.
+type batchState struct {
+	ids  map[string][]Identifier
+	sent map[string]*Sent
+}
+
+// prefetch reads, in two batched reads, the current identifiers of the
+// entering profiles (when the destination has a policy) and the Sent of
+// every profile of the wanted records.
+func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments.ChangeRecord) (*batchState, error) {
+	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}}
+	var profiles, entering []string
+	for _, r := range recs {
+		if !d.Wants(r) {
+			continue
+		}
+		profiles = append(profiles, r.Profile)
+		if r.Direction == segments.Entered && d.Identifiers != nil {
+			entering = append(entering, r.Profile)
+		}
+	}
+	if len(profiles) == 0 {
+		return b, nil
+	}
+	if m.o.Sent != nil {
+		sent, err := m.o.Sent.SentOf(ctx, d.ID, dedupe(profiles))
+		if err != nil {
+			return nil, fmt.Errorf("destinations: sent state: %w", err)
+		}
+		b.sent = sent
+	}
+	if len(entering) == 0 || m.o.Profiles == nil {
+		return b, nil
+	}
+	entering = dedupe(entering)
+	ps, err := m.o.Profiles.GetProfiles(ctx, entering)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: identifiers: %w", err)
+	}
+	// A profile merged away or erased since holds no identifiers: its
+	// entry carries none (the survivor's own entry carries them).
+	var live []*graph.Profile
+	for _, p := range ps {
+		if p != nil && p.MergedInto == "" {
+			live = append(live, p)
+		}
+	}
+	if len(live) == 0 {
+		return b, nil
+	}
+	idss, err := m.o.Profiles.IdentifiersOf(ctx, live)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: identifiers: %w", err)
+	}
+	for i, p := range live {
+		b.ids[p.ID] = d.Identifiers.Apply(idss[i])
+	}
+	return b, nil
+}
+
+func dedupe(xs []string) []string {
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}
+
+// identifiers returns what a record's message carries: an entry, the
+// profile's identifiers now under the policy; an exit, those the
+// destination was sent before.
+func (b *batchState) identifiers(d *Destination, r *segments.ChangeRecord) []Identifier {
+	if r.Direction == segments.Entered {
+		if d.Identifiers == nil {
+			return nil
+		}
+		if ids := b.ids[r.Profile]; ids != nil {
+			return ids
+		}
+		return []Identifier{}
+	}
+	if s := b.sent[r.Profile]; s != nil {
+		return s.Identifiers
+	}
+	return nil
+}
+
+// coveredByErasure reports an erasure's exit record whose profile has a
+// pending erasure for the destination: the erasure's one profile.erased
+// message, sent after it, covers it.
+func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
+	s := b.sent[r.Profile]
+	return r.Reason == segments.ReasonErased && s != nil && s.Pending != nil && s.Pending.Kind == PendingErase
+}
+
+// recordSent writes a delivered record into the destination's Sent for
+// its profile (and the batch's copy, for the records after it).
+func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
+	o := m.o
+	if o.Sent == nil || d.Kind == KindSegment {
+		return nil // a forwarder addresses profiles its own way (forward.go)
+	}
+	ids := b.identifiers(d, r)
+	if r.Direction != segments.Entered {
+		ids = nil
+	}
+	var last uint64
+	if r.Reason == segments.ReasonErased {
+		var err error
+		if last, err = m.lastChange(ctx); err != nil {
+			return err
+		}
+	}
+	created := false
+	err := o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
+		if r.Direction != segments.Entered && s.empty() {
+			return false, nil // an exit of someone never sent: nothing to remember
+		}
+		created = s.empty()
+		s.Apply(r, ids, o.Now())
+		if r.Reason == segments.ReasonErased && (s.Pending == nil || s.Pending.Kind != PendingErase) {
+			// The row was written after the erasure's transaction looked
+			// (a delivery in flight): the erasure is sent from it too,
+			// after every record written so far (the erasure's other
+			// exits), and the row removed after.
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
+		}
+		b.sent[r.Profile] = s
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("destinations: record sent state: %w", err)
+	}
+	if created {
+		return m.erasedMeanwhile(ctx, d, r, b)
+	}
+	return nil
+}
+
+// erasedMeanwhile marks a row just created for a profile that is no
+// longer stored: the person was erased while their record was in flight,
+// after the erasure's transaction looked for rows to mark (checked after
+// the write, so one of the two always sees the other on the embedded
+// store; on Neo4j an erasure committing during this check can still miss
+// the row).
+func (m *Manager) erasedMeanwhile(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
+	o := m.o
+	if o.Profiles == nil {
+		return nil
+	}
+	if _, err := o.Profiles.Profile(ctx, r.Profile); graph.ErrorKind(err) != graph.KindNotFound {
+		return err
+	}
+	// The erasure is committed: its exit records are at or before the
+	// newest record now.
+	last, err := m.lastChange(ctx)
+	if err != nil {
+		return err
+	}
+	err = o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
+		if s.Pending == nil || s.Pending.Kind != PendingErase {
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
+		}
+		b.sent[r.Profile] = s
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("destinations: record sent state: %w", err)
+	}
+	return nil
+}
+
+// lastChange is the newest change record's sequence.
+func (m *Manager) lastChange(ctx context.Context) (uint64, error) {
+	last, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: last change: %w", err)
+	}
+	return last, nil
+}

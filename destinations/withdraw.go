@@ -1,0 +1,321 @@
+package destinations
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/idgraph/idgraph/consent"
+	"github.com/idgraph/idgraph/graph"
+)
+
+// Withdrawal reasons idgraph itself uses.
+const (
+	ReasonConsentRevoked = "consent_revoked"
+	ReasonSuppressed     = "suppressed"
+)
+
+// ErasedNotice is the data of the profile.erased message an erasure sends
+// once to every destination that was sent the person: the segments it
+// held them in and every identifier it was sent, so it can find and
+// delete them although idgraph no longer knows them.
+type ErasedNotice struct {
+	Profile     string       `json:"profile"`
+	Reason      string       `json:"reason"`
+	Segments    []string     `json:"segments"`
+	Identifiers []Identifier `json:"identifiers,omitempty"`
+	Sequence    uint64       `json:"sequence"`
+}
+
+// checkReason refuses an empty, long or unprintable withdrawal reason (it
+// goes into messages as it is).
+func checkReason(reason string) error {
+	if reason == "" || len(reason) > 64 || strings.IndexFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) >= 0 {
+		return graph.FieldErrorf("reason", "a reason is 1 to 64 printable characters without spaces")
+	}
+	return nil
+}
+
+// Withdraw takes the person out of every destination that holds them: it
+// stores a withdrawal on each such destination's sent state, and the
+// destination's worker sends a segment.exited (with reason, and the
+// identifiers the destination was sent) for every segment it holds them
+// in, after whatever was recorded before. The request is durable when
+// Withdraw returns. It returns how many destinations will be sent exits.
+func (m *Manager) Withdraw(ctx context.Context, profile, reason string) (int, error) {
+	return m.withdraw(ctx, profile, reason, func(*Destination) bool { return true })
+}
+
+// withdraw stores a withdrawal for the destinations that want it.
+func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants func(*Destination) bool) (int, error) {
+	if err := checkReason(reason); err != nil {
+		return 0, err
+	}
+	if m.o.Sent == nil {
+		return 0, fmt.Errorf("destinations: withdraw: this store keeps no sent state")
+	}
+	profiles, err := m.person(ctx, profile)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	ds, err := m.o.Store.Destinations(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	// The watermark is read before the rows are written: every record up
+	// to it is delivered before the exits, and one delivered meanwhile
+	// lands on a row that already carries the request (a row is written
+	// even for a destination that holds nobody yet, for that reason).
+	after, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: withdraw: %w", err)
+	}
+	now := m.o.Now()
+	id := newID()[4:]
+	holding := 0
+	for _, d := range ds {
+		if !wants(d) || d.Kind == KindSegment {
+			continue
+		}
+		held := false
+		for _, p := range profiles {
+			err := m.o.Sent.UpdateSent(ctx, d.ID, p, func(cur *Sent) (bool, error) {
+				held = held || len(cur.HeldSegments()) > 0
+				if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw {
+					cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
+					cur.UpdatedAt = now
+				}
+				return true, nil
+			})
+			if err != nil {
+				return 0, fmt.Errorf("destinations: withdraw: %w", err)
+			}
+		}
+		if held {
+			holding++
+		}
+	}
+	m.o.Log.Info("destinations: withdrawal stored", "profile", profile, "reason", reason, "destinations", holding)
+	m.Wake()
+	return holding, nil
+}
+
+// person returns the profile's person: its live profile and every profile
+// it absorbed (a destination may hold any of them). A profile not stored
+// is not_found (an erased one's destinations hear of the erasure).
+func (m *Manager) person(ctx context.Context, id string) ([]string, error) {
+	if m.o.Profiles == nil {
+		return []string{id}, nil
+	}
+	p, err := m.o.Profiles.Profile(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.MergedInto != "" {
+		if p, err = m.o.Profiles.Profile(ctx, p.MergedInto); err != nil {
+			return nil, err
+		}
+	}
+	return append([]string{p.ID}, p.Absorbed...), nil
+}
+
+// drainPending sends the withdrawals and erasures stored for the
+// destination whose records before them are all delivered (After ≤ the
+// cursor), then clears them. A failed send leaves the request pending for
+// the next step; a crash between the send and the clear sends it again
+// with the same webhook ids. It returns how long to wait after a failure.
+func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (time.Duration, error) {
+	o := w.m.o
+	if o.Sent == nil || d.Kind == KindSegment {
+		return 0, nil
+	}
+	rows, err := o.Sent.PendingSent(ctx, d.ID, o.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("destinations: pending: %w", err)
+	}
+	for _, s := range rows {
+		p := s.Pending
+		if p.After > c.After {
+			continue
+		}
+		msgs, err := pendingMessages(d, s)
+		if err != nil {
+			return 0, err
+		}
+		now := o.Now()
+		keys, err := w.m.signingKeys(d, now)
+		if err != nil {
+			return 0, err
+		}
+		for _, msg := range msgs {
+			msg.At = now
+			res := o.Client.Send(ctx, d.URL, keys, msg)
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			if !res.OK() {
+				w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "status", res.Status, "err", res.Err)
+				return max(o.Poll, retryWait(o.Schedule, res)), nil
+			}
+		}
+		err = o.Sent.UpdateSent(ctx, d.ID, s.Profile, func(cur *Sent) (bool, error) {
+			if cur.Pending == nil || cur.Pending.ID != p.ID {
+				return true, nil // replaced meanwhile: the newer request goes next
+			}
+			if p.Kind == PendingErase {
+				return false, nil
+			}
+			for _, k := range cur.withdrawn(p) {
+				cur.Segments[k] = Held{Sequence: p.After, Version: cur.Segments[k].Version}
+			}
+			cur.Pending, cur.UpdatedAt = nil, o.Now()
+			return !cur.empty(), nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("destinations: clear pending: %w", err)
+		}
+		if len(msgs) > 0 {
+			w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", len(msgs))
+		}
+	}
+	return 0, nil
+}
+
+// retryWait is how long to wait after a failed pending request: the first
+// step of the schedule, or the receiver's Retry-After when longer.
+func retryWait(schedule []time.Duration, res Result) time.Duration {
+	var wait time.Duration
+	if len(schedule) > 0 {
+		wait = schedule[0]
+	}
+	return max(wait, res.RetryAfter)
+}
+
+// pendingMessages are the messages of a Sent's pending request: one
+// profile.erased, or a segment.exited per segment held.
+func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
+	p := s.Pending
+	if p.Kind == PendingErase {
+		segs := s.HeldSegments()
+		if segs == nil {
+			segs = []string{}
+		}
+		body, err := json.Marshal(envelope{Type: TypeErased, Timestamp: p.At.UTC(), Data: ErasedNotice{
+			Profile: s.Profile, Reason: p.Reason, Segments: segs, Identifiers: s.Identifiers, Sequence: p.After}})
+		if err != nil {
+			return nil, err
+		}
+		return []Message{{ID: fmt.Sprintf("msg_%s_erase_%s_%s", d.ID, p.ID, s.Profile), Body: body}}, nil
+	}
+	var out []Message
+	for _, k := range s.withdrawn(p) {
+		body, err := json.Marshal(envelope{Type: TypeExited, Timestamp: p.At.UTC(), Data: SegmentChange{
+			Segment: k, Version: s.Segments[k].Version, Profile: s.Profile, Reason: p.Reason, Sequence: p.After,
+			Identifiers: s.Identifiers}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Message{ID: fmt.Sprintf("msg_%s_withdraw_%s_%s_%s", d.ID, p.ID, s.Profile, k), Body: body})
+	}
+	return out, nil
+}
+
+// WithdrawOnRevocation wraps the consent store every consent choice is
+// recorded through (ingest's message contexts and recordConsent): when a
+// choice that is not a grant takes a profile's consent for its purpose
+// from allowing deliveries to not allowing them, the person is withdrawn
+// from the destinations with that purpose. The withdrawal is stored
+// before AppendConsent returns, so before the choice is acknowledged. A
+// denial repeated on every message of someone already denied writes
+// nothing.
+func (m *Manager) WithdrawOnRevocation(s consent.Store) consent.Store {
+	return withdrawingConsent{s, m}
+}
+
+type withdrawingConsent struct {
+	consent.Store
+	m *Manager
+}
+
+func (w withdrawingConsent) AppendConsent(ctx context.Context, recs []consent.Record) error {
+	before, err := w.m.allowedNow(ctx, recs)
+	if err != nil {
+		return fmt.Errorf("destinations: consent before a revocation: %w", err)
+	}
+	if err := w.Store.AppendConsent(ctx, recs); err != nil {
+		return err
+	}
+	for _, a := range before {
+		dec, err := w.m.o.Consent(ctx, a.profile, a.purpose, w.m.o.Now())
+		if err != nil {
+			return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+		}
+		if dec.Allowed {
+			continue
+		}
+		if _, err := w.m.withdraw(ctx, a.profile, ReasonConsentRevoked, func(d *Destination) bool { return d.Purpose == a.purpose }); err != nil {
+			return fmt.Errorf("destinations: withdraw after a revocation: %w", err)
+		}
+	}
+	return nil
+}
+
+// allowance is a live profile whose consent for a purpose allows
+// deliveries.
+type allowance struct{ profile, purpose string }
+
+// allowedNow returns the (live profile, purpose) pairs that the choices
+// among recs that are not grants concern and whose consent allows
+// deliveries now, before they are stored.
+func (m *Manager) allowedNow(ctx context.Context, recs []consent.Record) ([]allowance, error) {
+	if m.o.Consent == nil || m.o.Profiles == nil || m.o.Sent == nil {
+		return nil, nil
+	}
+	seen := map[allowance]bool{}
+	var out []allowance
+	for _, r := range recs {
+		if r.Status == consent.Granted {
+			continue
+		}
+		ids, err := m.o.Profiles.GetIdentifiers(ctx, []graph.Key{r.Key})
+		if err != nil {
+			return nil, err
+		}
+		if ids[0] == nil {
+			continue
+		}
+		person, err := m.person(ctx, ids[0].Profile)
+		if err != nil {
+			return nil, err
+		}
+		a := allowance{profile: person[0], purpose: r.Purpose}
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		dec, err := m.o.Consent(ctx, a.profile, a.purpose, m.o.Now())
+		if err != nil {
+			return nil, err
+		}
+		if dec.Allowed {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// SentState returns what the destination was sent about a profile (nil
+// when nothing).
+func (m *Manager) SentState(ctx context.Context, id, profile string) (*Sent, error) {
+	if m.o.Sent == nil {
+		return nil, nil
+	}
+	got, err := m.o.Sent.SentOf(ctx, id, []string{profile})
+	if err != nil {
+		return nil, err
+	}
+	return got[profile], nil
+}

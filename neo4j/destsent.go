@@ -1,0 +1,138 @@
+package neo4j
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/idgraph/idgraph/destinations"
+)
+
+// sentSchema: (:SentState {profile, destination, pending, data}), unique
+// per (profile, destination); pending is true while data has a Pending.
+var sentSchema = []string{
+	"CREATE CONSTRAINT sent_state_key IF NOT EXISTS FOR (s:SentState) REQUIRE (s.profile, s.destination) IS UNIQUE",
+	"CREATE INDEX sent_state_profile IF NOT EXISTS FOR (s:SentState) ON (s.profile)",
+	"CREATE INDEX sent_state_pending IF NOT EXISTS FOR (s:SentState) ON (s.destination, s.pending)",
+}
+
+var _ destinations.SentBackend = (*Store)(nil)
+
+// SentState returns the store of what each destination was sent.
+func (s *Store) SentState() destinations.SentStore { return destStore{s} }
+
+func decodeSents(op string, recs []any) ([]*destinations.Sent, error) {
+	out := make([]*destinations.Sent, len(recs))
+	for i, v := range recs {
+		s, err := decode[destinations.Sent](v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// sents runs a read returning s.data per row and decodes them.
+func (g destStore) sents(ctx context.Context, op, cypher string, params map[string]any) ([]*destinations.Sent, error) {
+	recs, err := g.s.read(ctx, cypher, params)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	vals := make([]any, len(recs))
+	for i, r := range recs {
+		vals[i] = r.Values[0]
+	}
+	return decodeSents(op, vals)
+}
+
+// SentOf reads the destination's rows of the profiles.
+func (g destStore) SentOf(ctx context.Context, destination string, profiles []string) (map[string]*destinations.Sent, error) {
+	rows, err := g.sents(ctx, "neo4j: sent state", `MATCH (s:SentState) WHERE s.profile IN $profiles AND s.destination = $dst
+		RETURN s.data`, map[string]any{"profiles": profiles, "dst": destination})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*destinations.Sent, len(rows))
+	for _, s := range rows {
+		out[s.Profile] = s
+	}
+	return out, nil
+}
+
+// UpdateSent merges and locks the row, applies fn and writes or deletes
+// it, in one transaction (the unique constraint makes the merge race-free).
+func (g destStore) UpdateSent(ctx context.Context, destination, profile string, fn func(*destinations.Sent) (bool, error)) error {
+	return segStore{g.s}.writeTx(ctx, "neo4j: update sent state", func(t *tx) error {
+		recs, err := t.collect(ctx, `MERGE (s:SentState {profile: $profile, destination: $dst})
+			SET s.lock = true REMOVE s.lock RETURN s.data`, map[string]any{"profile": profile, "dst": destination})
+		if err != nil {
+			return err
+		}
+		s := &destinations.Sent{}
+		if data, ok := recs[0].Values[0].(string); ok {
+			if s, err = decode[destinations.Sent](data); err != nil {
+				return err
+			}
+		}
+		s.Destination, s.Profile = destination, profile
+		keep, err := fn(s)
+		if err != nil {
+			return err
+		}
+		return putSent(ctx, t, s, keep)
+	})
+}
+
+// putSent writes (or, keep false, deletes) a row inside a transaction.
+func putSent(ctx context.Context, t *tx, s *destinations.Sent, keep bool) error {
+	params := map[string]any{"profile": s.Profile, "dst": s.Destination}
+	if !keep {
+		return t.exec(ctx, `MATCH (s:SentState {profile: $profile, destination: $dst}) DELETE s`, params)
+	}
+	data, err := encode(s)
+	if err != nil {
+		return err
+	}
+	params["data"], params["pending"] = data, s.Pending != nil
+	return t.exec(ctx, `MERGE (s:SentState {profile: $profile, destination: $dst}) SET s.data = $data, s.pending = $pending`, params)
+}
+
+// SentTo reads every destination's rows of the profiles.
+func (g destStore) SentTo(ctx context.Context, profiles []string) ([]*destinations.Sent, error) {
+	return g.sents(ctx, "neo4j: sent state", `MATCH (s:SentState) WHERE s.profile IN $profiles
+		RETURN s.data ORDER BY s.profile, s.destination`, map[string]any{"profiles": profiles})
+}
+
+// PendingSent reads the destination's rows with a pending request.
+func (g destStore) PendingSent(ctx context.Context, destination string, limit int) ([]*destinations.Sent, error) {
+	return g.sents(ctx, "neo4j: pending sent state", `MATCH (s:SentState {destination: $dst, pending: true})
+		RETURN s.data ORDER BY s.profile LIMIT $limit`, map[string]any{"dst": destination, "limit": limit})
+}
+
+// markSentErased asks, in an erasure's transaction, for the erasure to be
+// sent to every destination that was sent one of the profiles, once the
+// change records up to the newest (the erasure's exits) are delivered.
+func markSentErased(ctx context.Context, t *tx, group []string, request string, at time.Time) error {
+	recs, err := t.collect(ctx, `MATCH (s:SentState) WHERE s.profile IN $group
+		SET s.lock = true REMOVE s.lock RETURN s.data ORDER BY s.profile, s.destination`, map[string]any{"group": group})
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	seq, err := t.collect(ctx, `OPTIONAL MATCH (q:SegmentSequence {id: "changes"}) RETURN coalesce(q.last, 0)`, nil)
+	if err != nil {
+		return err
+	}
+	after, _ := seq[0].Values[0].(int64)
+	for _, r := range recs {
+		s, err := decode[destinations.Sent](r.Values[0])
+		if err != nil {
+			return err
+		}
+		s.MarkErased(request, uint64(after), at)
+		if err := putSent(ctx, t, s, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
