@@ -47,6 +47,10 @@ type Destination struct {
 	// granted when the record is sent (docs/security.md, Consent); exits
 	// are always sent, so a revocation removes the person downstream.
 	Purpose string `json:"purpose,omitempty"`
+	// Channel, when set, names the kind of contact the destination makes
+	// ("email", "sms", "ads", …): suppression list entries scoped to the
+	// channel withhold its deliveries (suppress.go).
+	Channel string `json:"channel,omitempty"`
 	// ReplayFrom asks the worker to send again every wanted record from
 	// this sequence on (0: no replay asked); the worker rewinds its cursor
 	// and clears it.
