@@ -54,7 +54,7 @@ func (s *Server) graphqlHandler() http.Handler {
 		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
 		Personalisation: s.cfg.Personalisation,
 		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() },
-		Erasure: s.cfg.Erasure}
+		Erasure: s.cfg.Erasure, Suppression: s.cfg.Suppression}
 
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
@@ -77,6 +77,9 @@ func (s *Server) graphqlHandler() http.Handler {
 	cfg.Complexity.Segment.Members = func(child int, first *int, _ *string, _ *string) int { return paged(child, first, 20) }
 	cfg.Complexity.Query.PreviewSegment = func(child int, _ string, sample *int) int { return paged(child, sample, 10) }
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
+	cfg.Complexity.Query.SuppressionEntries = func(child int, _ schema.SuppressionScopeInput, first *int, _ *string) int {
+		return paged(child, first, 100)
+	}
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
 	costLists(&cfg.Complexity)

@@ -165,11 +165,12 @@ type Lists struct {
 	Store  Store
 	Hasher erase.Hasher
 	Norm   *graph.Normalizer
-	// Types are the configured identifier types accepted besides the
-	// built-in ones (--limits, --priority, record-ID types): a type
-	// nothing is configured for is refused as unknown, since an entry of
-	// it would never match.
-	Types []string
+	// Types returns the configured identifier types accepted besides the
+	// built-in ones (--limits, --priority, imported record-ID types, which
+	// an import may add at any time); a type neither built in nor
+	// configured is refused as unknown, most likely a typo (nil: built-in
+	// types only).
+	Types func() []string
 	Now   func() time.Time
 }
 
@@ -197,10 +198,14 @@ func (l *Lists) keys(scope Scope, in []Input) ([]graph.Key, int, error) {
 	if len(in) > MaxEntries {
 		return nil, 0, graph.FieldErrorf("entries", "%d entries in one call: at most %d", len(in), MaxEntries)
 	}
+	var configured []string
+	if l.Types != nil {
+		configured = l.Types()
+	}
 	seen := make(map[graph.Key]bool, len(in))
 	keys := make([]graph.Key, 0, len(in))
 	for i, e := range in {
-		if !slices.Contains(builtinTypes, e.Type) && !slices.Contains(l.Types, e.Type) {
+		if !slices.Contains(builtinTypes, e.Type) && !slices.Contains(configured, e.Type) {
 			return nil, 0, graph.FieldErrorf(fmt.Sprintf("entries[%d].type", i), "unknown identifier type %q", e.Type)
 		}
 		k, err := l.Norm.Normalize(e.Type, e.Value)
