@@ -38,6 +38,9 @@ const (
 	// (subscriptions run as long as they are open).
 	DefaultGraphQLTimeout = 10 * time.Second
 	MaxGraphQLBytes       = 64 << 10
+	// MaxAdminGraphQLBytes is an admin key's bound: adding 10,000
+	// suppression list entries in one call takes about 600 KB.
+	MaxAdminGraphQLBytes = 4 << 20
 	// ResultsPerComplexity: an operation may produce this many values
 	// (list items times the fields selected on each) per unit of
 	// --max-complexity, counted as it executes.
@@ -166,16 +169,20 @@ func (s *Server) graphqlHandler() http.Handler {
 				return
 			}
 			r = r.WithContext(resolver.WithCaller(r.Context(), caller))
+			maxBytes := MaxGraphQLBytes
+			if caller.Role == auth.RoleAdmin {
+				maxBytes = MaxAdminGraphQLBytes
+			}
 			// Deep JSON is refused as it is read, as on the collection paths.
-			depth := collect.NewDepthReader(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			depth := collect.NewDepthReader(io.LimitReader(r.Body, int64(maxBytes)+1))
 			body, err := io.ReadAll(depth)
 			if depth.TooDeep() {
 				w.Header().Set("Connection", "close")
 				markCostly(r.Context())
 			}
-			if err == nil && len(body) > MaxGraphQLBytes {
+			if err == nil && len(body) > maxBytes {
 				markCostly(r.Context())
-				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
+				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", maxBytes>>10)
 			}
 			if err == nil && r.Method == http.MethodPost && bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")) {
 				err = graph.Errorf(graph.KindInvalid, "batched operations (a JSON array) are not accepted: send one operation per request")
