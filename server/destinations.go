@@ -25,6 +25,9 @@ var (
 		"Failed attempts of the change a destination is retrying (0: none).", []string{"destination"}, nil)
 	destWithheld = prometheus.NewDesc("idgraph_destination_consent_withheld_total",
 		"Entries a destination with a purpose did not send for want of consent, by reason.", []string{"destination", "reason"}, nil)
+	destSuppressed = prometheus.NewDesc("idgraph_destination_suppressed_total",
+		"Messages other than exits a destination did not send because the profile held an identifier on a suppression list, by reason (suppressed).",
+		[]string{"destination", "reason"}, nil)
 )
 
 type destinationsCollector struct {
@@ -33,7 +36,7 @@ type destinationsCollector struct {
 }
 
 func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld} {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destSuppressed} {
 		ch <- d
 	}
 }
@@ -64,6 +67,8 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(destDead, prometheus.CounterValue, float64(cur.DeadLettered), d.ID)
 		ch <- prometheus.MustNewConstMetric(destEnabled, prometheus.GaugeValue, enabled, d.ID)
 		ch <- prometheus.MustNewConstMetric(destRetrying, prometheus.GaugeValue, retrying, d.ID)
+		ch <- prometheus.MustNewConstMetric(destSuppressed, prometheus.CounterValue, float64(cur.Withheld[destinations.ReasonSuppressed]),
+			d.ID, destinations.ReasonSuppressed)
 		if d.Purpose != "" {
 			for _, reason := range consent.Reasons {
 				ch <- prometheus.MustNewConstMetric(destWithheld, prometheus.CounterValue, float64(cur.Withheld[reason]), d.ID, reason)

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +130,15 @@ func TestSuppressionListsOverGraphQL(t *testing.T) {
 			}
 			if got := h.messages(); len(got) != 1 {
 				t.Fatalf("delivered %v: the suppressed profile's entry went out", got)
+			}
+			resp, err := http.Get(f.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if line := fmt.Sprintf("idgraph_destination_suppressed_total{destination=%q,reason=\"suppressed\"} 1\n", id); !strings.Contains(string(body), line) {
+				t.Errorf("/metrics has no line %q", line)
 			}
 			c := f.mustAs(t, admin, `{ suppressionCounts { scope { kind target } type count } }`, nil)
 			if fmt.Sprint(get(c, "suppressionCounts")) != "[map[count:1 scope:map[kind:CHANNEL target:email] type:email] map[count:1 scope:map[kind:GLOBAL target:<nil>] type:email]]" {
