@@ -25,6 +25,20 @@ func scopeOf(in schema.SuppressionScopeInput) suppression.Scope {
 	return suppression.Scope{Kind: strings.ToLower(string(in.Kind)), Target: deref(in.Target)}
 }
 
+// changeSuppressions runs an add or a remove (op) on checked input.
+func (r *Resolver) changeSuppressions(ctx context.Context, scope schema.SuppressionScopeInput, entries []*schema.IdentifierInput,
+	op func(*suppression.Lists, context.Context, suppression.Scope, []suppression.Input) (suppression.Result, error)) (*suppression.Result, error) {
+	l, sc, in, err := r.suppressionInput(ctx, scope, entries)
+	if err != nil {
+		return nil, err
+	}
+	res, err := op(l, ctx, sc, in)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // suppressionInput checks an add's or remove's scope (a destination scope
 // must name a destination) and converts its entries.
 func (r *Resolver) suppressionInput(ctx context.Context, scope schema.SuppressionScopeInput, entries []*schema.IdentifierInput) (*suppression.Lists, suppression.Scope, []suppression.Input, error) {

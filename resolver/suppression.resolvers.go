@@ -31,27 +31,11 @@ func (r *destinationResolver) Suppressed(ctx context.Context, obj *destinations.
 }
 
 func (r *mutationResolver) AddSuppressions(ctx context.Context, scope schema.SuppressionScopeInput, entries []*schema.IdentifierInput) (*suppression.Result, error) {
-	l, sc, in, err := r.suppressionInput(ctx, scope, entries)
-	if err != nil {
-		return nil, err
-	}
-	res, err := l.Add(ctx, sc, in)
-	if err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return r.changeSuppressions(ctx, scope, entries, (*suppression.Lists).Add)
 }
 
 func (r *mutationResolver) RemoveSuppressions(ctx context.Context, scope schema.SuppressionScopeInput, entries []*schema.IdentifierInput) (*suppression.Result, error) {
-	l, sc, in, err := r.suppressionInput(ctx, scope, entries)
-	if err != nil {
-		return nil, err
-	}
-	res, err := l.Remove(ctx, sc, in)
-	if err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return r.changeSuppressions(ctx, scope, entries, (*suppression.Lists).Remove)
 }
 
 func (r *mutationResolver) SetDestinationChannel(ctx context.Context, destination string, channel *string) (*destinations.Destination, error) {
