@@ -78,17 +78,10 @@ var routePolicies = func() map[string]auth.Policy {
 // graphqlPolicies is the policy of every root field, by "Type.field". A
 // root __typename runs nothing (gqlgen answers it inline): it has none.
 var graphqlPolicies = map[string]auth.Policy{
-	"Query.profile":                  readers,
-	"Query.consent":                  readers, // a profile's consent: what a reader needs before using its data
-	"Mutation.recordConsent":         stewards,
-	"Mutation.setDestinationPurpose": admins, // as every destination mutation (docs/activation.md)
-	// Suppression lists (docs/activation.md): hashes only, but who is
-	// listed, and where, is the admin's business.
-	"Query.suppressionEntries":              admins,
-	"Query.suppressionCounts":               admins,
-	"Mutation.addSuppressions":              admins,
-	"Mutation.removeSuppressions":           admins,
-	"Mutation.setDestinationChannel":        admins,
+	"Query.profile":                         readers,
+	"Query.consent":                         readers, // a profile's consent: what a reader needs before using its data
+	"Mutation.recordConsent":                stewards,
+	"Mutation.setDestinationPurpose":        admins, // as every destination mutation (docs/activation.md)
 	"Query.lookup":                          readers,
 	"Query.identifier":                      readers,
 	"Query.profiles":                        bulk,
@@ -143,6 +136,13 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.erase":                        admins,
 	"Subscription.profileChanged":           readers,
 	"Subscription.segmentMembershipChanged": bulk, // every member's changes: a bulk read
+	// Suppression lists (docs/activation.md): hashes only, but who is
+	// listed, and where, is the admin's business.
+	"Query.suppressionEntries":       admins,
+	"Query.suppressionCounts":        admins,
+	"Mutation.addSuppressions":       admins,
+	"Mutation.removeSuppressions":    admins,
+	"Mutation.setDestinationChannel": admins,
 }
 
 type policyKey struct{}
