@@ -161,7 +161,7 @@ func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...
 }
 
 // newFixtureOn runs a manager over the store s, its options edited by edit.
-func newFixtureOn(t *testing.T, s *pebble.Store, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
+func newFixtureOn(t *testing.T, s destinations.Backend, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
 	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {

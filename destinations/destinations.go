@@ -50,6 +50,10 @@ type Destination struct {
 	// Identifiers is the identifier policy of its entries (nil: none are
 	// sent, as before policies; sent.go).
 	Identifiers *IdentifierPolicy `json:"identifierPolicy,omitempty"`
+	// Channel, when set, names the kind of contact the destination makes
+	// ("email", "sms", "ads", …): suppression list entries scoped to the
+	// channel withhold its deliveries (suppress.go).
+	Channel string `json:"channel,omitempty"`
 	// ReplayFrom asks the worker to send again every wanted record from
 	// this sequence on (0: no replay asked); the worker rewinds its cursor
 	// and clears it.

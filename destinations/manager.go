@@ -17,6 +17,7 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/segments/lang"
+	"github.com/idgraph/idgraph/suppression"
 )
 
 // DefaultSchedule is the wait before each retry of a failed delivery; a
@@ -64,6 +65,10 @@ type Options struct {
 	// nil: destinations take no purpose.
 	Consent  func(ctx context.Context, profileID, purpose string, at time.Time) (consent.Decision, error)
 	Purposes *consent.Purposes
+	// Suppression, when set, is checked before every attempt of a
+	// non-exit message, against the profile's identifiers then (with
+	// Profiles); nil: nothing is suppressed.
+	Suppression *suppression.Lists
 }
 
 // Manager owns the destinations and runs one delivery worker for each,
@@ -81,6 +86,9 @@ type Manager struct {
 func NewManager(o Options) (*Manager, error) {
 	if o.Store == nil || o.Segments == nil || o.Sealer == nil || o.Client == nil {
 		return nil, fmt.Errorf("destinations: a manager needs a store, the segments store, a sealer and a client")
+	}
+	if o.Suppression != nil && o.Profiles == nil {
+		return nil, fmt.Errorf("destinations: checking suppression lists needs the profile store (Options.Profiles)")
 	}
 	if o.Schedule == nil {
 		o.Schedule = DefaultSchedule
@@ -672,6 +680,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	for _, r := range recs {
 		if !d.Wants(r) || b.coveredByErasure(r) {
 			c.After = r.Sequence
+			continue
+		}
+		if drop, err := w.suppressed(ctx, d, c, r); err != nil {
+			return o.Poll, err
+		} else if drop {
 			continue
 		}
 		// Consent is asked before every attempt, retries included: a

@@ -12,11 +12,9 @@ import (
 	"github.com/idgraph/idgraph/graph"
 )
 
-// Withdrawal reasons idgraph itself uses.
-const (
-	ReasonConsentRevoked = "consent_revoked"
-	ReasonSuppressed     = "suppressed"
-)
+// ReasonConsentRevoked is the withdrawal reason of a consent revocation
+// (ReasonSuppressed that of a suppression list entry).
+const ReasonConsentRevoked = "consent_revoked"
 
 // ErasedNotice is the data of the profile.erased message an erasure sends
 // once to every destination that was sent the person: the segments it

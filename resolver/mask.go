@@ -197,6 +197,9 @@ var FieldMasks = map[string]FieldMask{
 	// Erasure receipts (admin only) hold keyed hashes, never values.
 	"ErasureReceipt.id": notPersonal, "ErasureReceipt.subjectHash": notPersonal,
 	"ErasureReceipt.subjectHashes": notPersonal, "ErasureCount.kind": notPersonal,
+	// Suppression lists (admin only) hold keyed hashes, never values.
+	"SuppressionEntry.hash": notPersonal, "SuppressionEntry.type": notPersonal, "SuppressionScope.target": notPersonal,
+	"SuppressionCount.type": notPersonal, "SuppressionChange.hashes": notPersonal, "Destination.channel": notPersonal,
 }
 
 // MaskFields is the field middleware that masks for support callers.

@@ -20,6 +20,7 @@ import (
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/schema"
 	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/suppression"
 )
 
 // Resolver is the root resolver.
@@ -57,6 +58,9 @@ type Resolver struct {
 	// Erasure erases and suppresses people (admin; nil: the store keeps
 	// no erasures).
 	Erasure *erase.Service
+	// Suppression keeps the delivery suppression lists (admin; nil: not
+	// available).
+	Suppression *suppression.Lists
 }
 
 // eraser returns the erasure service for an admin caller.

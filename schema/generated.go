@@ -21,6 +21,7 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/suppression"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -59,6 +60,7 @@ type ResolverRoot interface {
 	ReviewItem() ReviewItemResolver
 	Segment() SegmentResolver
 	Subscription() SubscriptionResolver
+	SuppressionScope() SuppressionScopeResolver
 }
 
 type DirectiveRoot struct {
@@ -226,6 +228,7 @@ type ComplexityRoot struct {
 	}
 
 	Destination struct {
+		Channel                 func(childComplexity int) int
 		CreatedAt               func(childComplexity int) int
 		DeadLetters             func(childComplexity int, first *int, after *string) int
 		DisabledReason          func(childComplexity int) int
@@ -238,6 +241,7 @@ type ComplexityRoot struct {
 		PreviousSecretExpiresAt func(childComplexity int) int
 		Purpose                 func(childComplexity int) int
 		Segments                func(childComplexity int) int
+		Suppressed              func(childComplexity int) int
 		URL                     func(childComplexity int) int
 		Withheld                func(childComplexity int) int
 	}
@@ -445,6 +449,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddSuppressions                func(childComplexity int, scope SuppressionScopeInput, entries []*IdentifierInput) int
 		ApproveMatch                   func(childComplexity int, id string, note *string) int
 		ApproveMatches                 func(childComplexity int, ids []string, note *string) int
 		ConnectSegment                 func(childComplexity int, destination string, segment string) int
@@ -463,12 +468,14 @@ type ComplexityRoot struct {
 		Redeliver                      func(childComplexity int, destination string, sequence string) int
 		RejectMatch                    func(childComplexity int, id string, note *string) int
 		RejectMatches                  func(childComplexity int, ids []string, note *string) int
+		RemoveSuppressions             func(childComplexity int, scope SuppressionScopeInput, entries []*IdentifierInput) int
 		ReplayDeliveries               func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
 		Resync                         func(childComplexity int, destination string, segment *string) int
 		RevokeAPIKey                   func(childComplexity int, id string) int
 		RotateAPIKey                   func(childComplexity int, id string, graceSeconds *int) int
 		RotateDestinationSecret        func(childComplexity int, destination string, graceSeconds *int) int
 		SetComputedTraitEnabled        func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		SetDestinationChannel          func(childComplexity int, destination string, channel *string) int
 		SetDestinationEnabled          func(childComplexity int, destination string, enabled bool) int
 		SetDestinationIdentifierPolicy func(childComplexity int, destination string, policy *IdentifierPolicyInput) int
 		SetDestinationPurpose          func(childComplexity int, destination string, purpose *string) int
@@ -580,6 +587,8 @@ type ComplexityRoot struct {
 		Search               func(childComplexity int, query string, first *int) int
 		Segment              func(childComplexity int, key string) int
 		Segments             func(childComplexity int, first *int, after *string) int
+		SuppressionCounts    func(childComplexity int) int
+		SuppressionEntries   func(childComplexity int, scope SuppressionScopeInput, first *int, after *string) int
 		ValidateDefinition   func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
 	}
 
@@ -672,6 +681,30 @@ type ComplexityRoot struct {
 		SegmentMembershipChanged func(childComplexity int, segment string, after *string) int
 	}
 
+	SuppressionChange struct {
+		Changed   func(childComplexity int) int
+		Hashes    func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+	}
+
+	SuppressionCount struct {
+		N     func(childComplexity int) int
+		Scope func(childComplexity int) int
+		Type  func(childComplexity int) int
+	}
+
+	SuppressionEntry struct {
+		CreatedAt func(childComplexity int) int
+		Hash      func(childComplexity int) int
+		Scope     func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
+	SuppressionScope struct {
+		Kind   func(childComplexity int) int
+		Target func(childComplexity int) int
+	}
+
 	TraitSource struct {
 		Path   func(childComplexity int) int
 		Source func(childComplexity int) int
@@ -761,6 +794,8 @@ type DestinationResolver interface {
 	Purpose(ctx context.Context, obj *destinations.Destination) (*string, error)
 	Withheld(ctx context.Context, obj *destinations.Destination) ([]*ConsentWithheld, error)
 	IdentifierPolicy(ctx context.Context, obj *destinations.Destination) (*IdentifierPolicy, error)
+	Channel(ctx context.Context, obj *destinations.Destination) (*string, error)
+	Suppressed(ctx context.Context, obj *destinations.Destination) (int, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -852,6 +887,9 @@ type MutationResolver interface {
 	UpdateComputedTrait(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error)
 	SetComputedTraitEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error)
 	DeleteComputedTrait(ctx context.Context, key string, expectedVersion *int) (bool, error)
+	AddSuppressions(ctx context.Context, scope SuppressionScopeInput, entries []*IdentifierInput) (*suppression.Result, error)
+	RemoveSuppressions(ctx context.Context, scope SuppressionScopeInput, entries []*IdentifierInput) (*suppression.Result, error)
+	SetDestinationChannel(ctx context.Context, destination string, channel *string) (*destinations.Destination, error)
 }
 type PlannedChangeResolver interface {
 	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
@@ -898,6 +936,8 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, first *int, after *string, filter *AuditFilter) (*AuditConnection, error)
 	AuditEntry(ctx context.Context, id string) (*graph.AuditEntry, error)
 	MatchPreview(ctx context.Context, accept *float64, review *float64, first *int, after *string) (*MatchPreview, error)
+	SuppressionEntries(ctx context.Context, scope SuppressionScopeInput, first *int, after *string) ([]*suppression.Entry, error)
+	SuppressionCounts(ctx context.Context) ([]*suppression.Count, error)
 }
 type ReviewItemResolver interface {
 	Left(ctx context.Context, obj *ReviewItem) (*Profile, error)
@@ -915,6 +955,10 @@ type SegmentResolver interface {
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
 	SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *SegmentMembershipChange, error)
+}
+type SuppressionScopeResolver interface {
+	Kind(ctx context.Context, obj *suppression.Scope) (SuppressionScopeKind, error)
+	Target(ctx context.Context, obj *suppression.Scope) (*string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1589,6 +1633,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeliveryJob.Total(childComplexity), true
 
+	case "Destination.channel":
+		if e.ComplexityRoot.Destination.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Channel(childComplexity), true
 	case "Destination.createdAt":
 		if e.ComplexityRoot.Destination.CreatedAt == nil {
 			break
@@ -1666,6 +1716,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.Segments(childComplexity), true
+	case "Destination.suppressed":
+		if e.ComplexityRoot.Destination.Suppressed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Suppressed(childComplexity), true
 	case "Destination.url":
 		if e.ComplexityRoot.Destination.URL == nil {
 			break
@@ -2500,6 +2556,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MembershipExplanation.StoredMember(childComplexity), true
 
+	case "Mutation.addSuppressions":
+		if e.ComplexityRoot.Mutation.AddSuppressions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addSuppressions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddSuppressions(childComplexity, args["scope"].(SuppressionScopeInput), args["entries"].([]*IdentifierInput)), true
 	case "Mutation.approveMatch":
 		if e.ComplexityRoot.Mutation.ApproveMatch == nil {
 			break
@@ -2698,6 +2765,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectMatches(childComplexity, args["ids"].([]string), args["note"].(*string)), true
+	case "Mutation.removeSuppressions":
+		if e.ComplexityRoot.Mutation.RemoveSuppressions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSuppressions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSuppressions(childComplexity, args["scope"].(SuppressionScopeInput), args["entries"].([]*IdentifierInput)), true
 	case "Mutation.replayDeliveries":
 		if e.ComplexityRoot.Mutation.ReplayDeliveries == nil {
 			break
@@ -2764,6 +2842,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetComputedTraitEnabled(childComplexity, args["key"].(string), args["enabled"].(bool), args["expectedVersion"].(*int)), true
+	case "Mutation.setDestinationChannel":
+		if e.ComplexityRoot.Mutation.SetDestinationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationChannel(childComplexity, args["destination"].(string), args["channel"].(*string)), true
 	case "Mutation.setDestinationEnabled":
 		if e.ComplexityRoot.Mutation.SetDestinationEnabled == nil {
 			break
@@ -3404,6 +3493,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Segments(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.suppressionCounts":
+		if e.ComplexityRoot.Query.SuppressionCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SuppressionCounts(childComplexity), true
+	case "Query.suppressionEntries":
+		if e.ComplexityRoot.Query.SuppressionEntries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_suppressionEntries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SuppressionEntries(childComplexity, args["scope"].(SuppressionScopeInput), args["first"].(*int), args["after"].(*string)), true
 	case "Query.validateDefinition":
 		if e.ComplexityRoot.Query.ValidateDefinition == nil {
 			break
@@ -3749,6 +3855,82 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string), args["after"].(*string)), true
 
+	case "SuppressionChange.changed":
+		if e.ComplexityRoot.SuppressionChange.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionChange.Changed(childComplexity), true
+	case "SuppressionChange.hashes":
+		if e.ComplexityRoot.SuppressionChange.Hashes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionChange.Hashes(childComplexity), true
+	case "SuppressionChange.unchanged":
+		if e.ComplexityRoot.SuppressionChange.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionChange.Unchanged(childComplexity), true
+
+	case "SuppressionCount.count":
+		if e.ComplexityRoot.SuppressionCount.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionCount.N(childComplexity), true
+	case "SuppressionCount.scope":
+		if e.ComplexityRoot.SuppressionCount.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionCount.Scope(childComplexity), true
+	case "SuppressionCount.type":
+		if e.ComplexityRoot.SuppressionCount.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionCount.Type(childComplexity), true
+
+	case "SuppressionEntry.createdAt":
+		if e.ComplexityRoot.SuppressionEntry.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionEntry.CreatedAt(childComplexity), true
+	case "SuppressionEntry.hash":
+		if e.ComplexityRoot.SuppressionEntry.Hash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionEntry.Hash(childComplexity), true
+	case "SuppressionEntry.scope":
+		if e.ComplexityRoot.SuppressionEntry.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionEntry.Scope(childComplexity), true
+	case "SuppressionEntry.type":
+		if e.ComplexityRoot.SuppressionEntry.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionEntry.Type(childComplexity), true
+
+	case "SuppressionScope.kind":
+		if e.ComplexityRoot.SuppressionScope.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionScope.Kind(childComplexity), true
+	case "SuppressionScope.target":
+		if e.ComplexityRoot.SuppressionScope.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuppressionScope.Target(childComplexity), true
+
 	case "TraitSource.path":
 		if e.ComplexityRoot.TraitSource.Path == nil {
 			break
@@ -3788,6 +3970,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("IdentifierPolicyInput", ec.unmarshalInputIdentifierPolicyInput),
 			graphql.NewInputUnmarshaler("ProfileFilter", ec.unmarshalInputProfileFilter),
 			graphql.NewInputUnmarshaler("ReviewFilter", ec.unmarshalInputReviewFilter),
+			graphql.NewInputUnmarshaler("SuppressionScopeInput", ec.unmarshalInputSuppressionScopeInput),
 		)
 	}
 	first := true
@@ -3880,7 +4063,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3907,6 +4090,7 @@ var sources = []*ast.Source{
 	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
+	{Name: "suppression.graphqls", Input: sourceData("suppression.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4264,6 +4448,10 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_withheld(ctx, field)
 	case "identifierPolicy":
 		return ec.fieldContext_Destination_identifierPolicy(ctx, field)
+	case "channel":
+		return ec.fieldContext_Destination_channel(ctx, field)
+	case "suppressed":
+		return ec.fieldContext_Destination_suppressed(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -4988,6 +5176,54 @@ func (ec *executionContext) childFields_StewardResult(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type StewardResult", field.Name)
 }
 
+func (ec *executionContext) childFields_SuppressionChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changed":
+		return ec.fieldContext_SuppressionChange_changed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_SuppressionChange_unchanged(ctx, field)
+	case "hashes":
+		return ec.fieldContext_SuppressionChange_hashes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuppressionChange", field.Name)
+}
+
+func (ec *executionContext) childFields_SuppressionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scope":
+		return ec.fieldContext_SuppressionCount_scope(ctx, field)
+	case "type":
+		return ec.fieldContext_SuppressionCount_type(ctx, field)
+	case "count":
+		return ec.fieldContext_SuppressionCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuppressionCount", field.Name)
+}
+
+func (ec *executionContext) childFields_SuppressionEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hash":
+		return ec.fieldContext_SuppressionEntry_hash(ctx, field)
+	case "type":
+		return ec.fieldContext_SuppressionEntry_type(ctx, field)
+	case "scope":
+		return ec.fieldContext_SuppressionEntry_scope(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SuppressionEntry_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuppressionEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_SuppressionScope(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SuppressionScope_kind(ctx, field)
+	case "target":
+		return ec.fieldContext_SuppressionScope_target(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuppressionScope", field.Name)
+}
+
 func (ec *executionContext) childFields_TraitSource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "path":
@@ -5137,6 +5373,28 @@ func (ec *executionContext) field_Destination_deadLetters_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addSuppressions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (SuppressionScopeInput, error) {
+			return ec.unmarshalNSuppressionScopeInput2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entries",
+		func(ctx context.Context, v any) ([]*IdentifierInput, error) {
+			return ec.unmarshalNIdentifierInput2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entries"] = arg1
 	return args, nil
 }
 
@@ -5624,6 +5882,28 @@ func (ec *executionContext) field_Mutation_rejectMatches_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeSuppressions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (SuppressionScopeInput, error) {
+			return ec.unmarshalNSuppressionScopeInput2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entries",
+		func(ctx context.Context, v any) ([]*IdentifierInput, error) {
+			return ec.unmarshalNIdentifierInput2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐIdentifierInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entries"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_replayDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5769,6 +6049,28 @@ func (ec *executionContext) field_Mutation_setComputedTraitEnabled_args(ctx cont
 		return nil, err
 	}
 	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDestinationChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
 	return args, nil
 }
 
@@ -6551,6 +6853,36 @@ func (ec *executionContext) field_Query_segments_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_suppressionEntries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (SuppressionScopeInput, error) {
+			return ec.unmarshalNSuppressionScopeInput2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -9677,6 +10009,52 @@ func (ec *executionContext) fieldContext_Destination_identifierPolicy(_ context.
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Destination_channel(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Channel(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
+}
+
+func (ec *executionContext) _Destination_suppressed(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_suppressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Suppressed(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_suppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "Int")
 }
 
 func (ec *executionContext) _DestinationHealth_pending(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
@@ -14432,6 +14810,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteComputedTrait(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addSuppressions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addSuppressions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddSuppressions(ctx, fc.Args["scope"].(SuppressionScopeInput), fc.Args["entries"].([]*IdentifierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *suppression.Result) graphql.Marshaler {
+			return ec.marshalNSuppressionChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addSuppressions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addSuppressions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeSuppressions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeSuppressions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveSuppressions(ctx, fc.Args["scope"].(SuppressionScopeInput), fc.Args["entries"].([]*IdentifierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *suppression.Result) graphql.Marshaler {
+			return ec.marshalNSuppressionChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeSuppressions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeSuppressions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationChannel(ctx, fc.Args["destination"].(string), fc.Args["channel"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NewApiKey_key(ctx context.Context, field graphql.CollectedField, obj *NewAPIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16673,6 +17183,82 @@ func (ec *executionContext) fieldContext_Query_matchPreview(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_suppressionEntries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_suppressionEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SuppressionEntries(ctx, fc.Args["scope"].(SuppressionScopeInput), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*suppression.Entry) graphql.Marshaler {
+			return ec.marshalNSuppressionEntry2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_suppressionEntries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_suppressionEntries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_suppressionCounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_suppressionCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SuppressionCounts(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*suppression.Count) graphql.Marshaler {
+			return ec.marshalNSuppressionCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_suppressionCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18116,6 +18702,300 @@ func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(c
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SuppressionChange_changed(ctx context.Context, field graphql.CollectedField, obj *suppression.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionChange_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionChange_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuppressionChange_unchanged(ctx context.Context, field graphql.CollectedField, obj *suppression.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionChange_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionChange_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuppressionChange_hashes(ctx context.Context, field graphql.CollectedField, obj *suppression.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionChange_hashes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hashes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionChange_hashes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _SuppressionCount_scope(ctx context.Context, field graphql.CollectedField, obj *suppression.Count) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionCount_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v suppression.Scope) graphql.Marshaler {
+			return ec.marshalNSuppressionScope2githubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐScope(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionCount_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SuppressionCount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionScope(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SuppressionCount_type(ctx context.Context, field graphql.CollectedField, obj *suppression.Count) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionCount_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionCount_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _SuppressionCount_count(ctx context.Context, field graphql.CollectedField, obj *suppression.Count) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuppressionEntry_hash(ctx context.Context, field graphql.CollectedField, obj *suppression.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionEntry_hash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionEntry_hash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _SuppressionEntry_type(ctx context.Context, field graphql.CollectedField, obj *suppression.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionEntry_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionEntry_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _SuppressionEntry_scope(ctx context.Context, field graphql.CollectedField, obj *suppression.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionEntry_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v suppression.Scope) graphql.Marshaler {
+			return ec.marshalNSuppressionScope2githubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐScope(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionEntry_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SuppressionEntry",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SuppressionScope(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SuppressionEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *suppression.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionEntry_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionEntry_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SuppressionScope_kind(ctx context.Context, field graphql.CollectedField, obj *suppression.Scope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionScope_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SuppressionScope().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v SuppressionScopeKind) graphql.Marshaler {
+			return ec.marshalNSuppressionScopeKind2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionScope_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionScope", field, true, true, "SuppressionScopeKind")
+}
+
+func (ec *executionContext) _SuppressionScope_target(ctx context.Context, field graphql.CollectedField, obj *suppression.Scope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuppressionScope_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SuppressionScope().Target(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SuppressionScope_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuppressionScope", field, true, true, "String")
 }
 
 func (ec *executionContext) _TraitSource_path(ctx context.Context, field graphql.CollectedField, obj *TraitSource) (ret graphql.Marshaler) {
@@ -19563,6 +20443,55 @@ func UnmarshalReviewFilter(ctx context.Context, raw any) (ReviewFilter, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSuppressionScopeInput(ctx context.Context, obj any) (SuppressionScopeInput, error) {
+	var it SuppressionScopeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "target"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNSuppressionScopeKind2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSuppressionScopeInput unmarshals raw into the SuppressionScopeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSuppressionScopeInput(ctx context.Context, raw any) (SuppressionScopeInput, error) {
+	var out SuppressionScopeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SuppressionScopeInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -20737,6 +21666,18 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_identifierPolicy(ctx, field, obj)
+				})
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_channel(ctx, field, obj)
+				})
+		case "suppressed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_suppressed(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -22353,6 +23294,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addSuppressions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addSuppressions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeSuppressions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeSuppressions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23054,6 +24016,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_matchPreview(ctx, field)
 				})
+		case "suppressionEntries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_suppressionEntries(ctx, field)
+				})
+		case "suppressionCounts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_suppressionCounts(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -23689,6 +24663,180 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var suppressionChangeImplementors = []string{"SuppressionChange"}
+
+func (ec *executionContext) _SuppressionChange(ctx context.Context, sel ast.SelectionSet, obj *suppression.Result) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suppressionChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuppressionChange")
+		case "changed":
+			out.Values[i] = ec._SuppressionChange_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._SuppressionChange_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hashes":
+			out.Values[i] = ec._SuppressionChange_hashes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var suppressionCountImplementors = []string{"SuppressionCount"}
+
+func (ec *executionContext) _SuppressionCount(ctx context.Context, sel ast.SelectionSet, obj *suppression.Count) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suppressionCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuppressionCount")
+		case "scope":
+			out.Values[i] = ec._SuppressionCount_scope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._SuppressionCount_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._SuppressionCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var suppressionEntryImplementors = []string{"SuppressionEntry"}
+
+func (ec *executionContext) _SuppressionEntry(ctx context.Context, sel ast.SelectionSet, obj *suppression.Entry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suppressionEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuppressionEntry")
+		case "hash":
+			out.Values[i] = ec._SuppressionEntry_hash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._SuppressionEntry_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scope":
+			out.Values[i] = ec._SuppressionEntry_scope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SuppressionEntry_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var suppressionScopeImplementors = []string{"SuppressionScope"}
+
+func (ec *executionContext) _SuppressionScope(ctx context.Context, sel ast.SelectionSet, obj *suppression.Scope) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suppressionScopeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuppressionScope")
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SuppressionScope_kind(ctx, field, obj)
+				})
+		case "target":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SuppressionScope_target(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var traitSourceImplementors = []string{"TraitSource"}
@@ -25349,6 +26497,81 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSuppressionChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐResult(ctx context.Context, sel ast.SelectionSet, v *suppression.Result) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SuppressionChange!")
+		return graphql.Null
+	}
+	return ec._SuppressionChange(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSuppressionCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*suppression.Count) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSuppressionCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSuppressionCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐCount(ctx context.Context, sel ast.SelectionSet, v *suppression.Count) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SuppressionCount!")
+		return graphql.Null
+	}
+	return ec._SuppressionCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSuppressionEntry2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*suppression.Entry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSuppressionEntry2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSuppressionEntry2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐEntry(ctx context.Context, sel ast.SelectionSet, v *suppression.Entry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SuppressionEntry!")
+		return graphql.Null
+	}
+	return ec._SuppressionEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSuppressionScope2githubᚗcomᚋidgraphᚋidgraphᚋsuppressionᚐScope(ctx context.Context, sel ast.SelectionSet, v suppression.Scope) graphql.Marshaler {
+	return ec._SuppressionScope(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNSuppressionScopeInput2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeInput(ctx context.Context, v any) (SuppressionScopeInput, error) {
+	res, err := ec.unmarshalInputSuppressionScopeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSuppressionScopeKind2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeKind(ctx context.Context, v any) (SuppressionScopeKind, error) {
+	var res SuppressionScopeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSuppressionScopeKind2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSuppressionScopeKind(ctx context.Context, sel ast.SelectionSet, v SuppressionScopeKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

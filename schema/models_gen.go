@@ -455,6 +455,12 @@ type StewardResult struct {
 type Subscription struct {
 }
 
+type SuppressionScopeInput struct {
+	Kind SuppressionScopeKind `json:"kind"`
+	// The destination's id (DESTINATION) or the channel's name (CHANNEL); none for GLOBAL.
+	Target *string `json:"target,omitempty"`
+}
+
 // A trait's value and where it came from.
 type TraitSource struct {
 	// The trait's dotted path, e.g. `address.city`.
@@ -1005,6 +1011,67 @@ func (e *IdentifierMode) UnmarshalJSON(b []byte) error {
 }
 
 func (e IdentifierMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a suppression list entry applies (docs/activation.md, Suppression lists).
+type SuppressionScopeKind string
+
+const (
+	// Every destination.
+	SuppressionScopeKindGlobal SuppressionScopeKind = "GLOBAL"
+	// One destination.
+	SuppressionScopeKindDestination SuppressionScopeKind = "DESTINATION"
+	// Every destination of a channel (Destination.channel).
+	SuppressionScopeKindChannel SuppressionScopeKind = "CHANNEL"
+)
+
+var AllSuppressionScopeKind = []SuppressionScopeKind{
+	SuppressionScopeKindGlobal,
+	SuppressionScopeKindDestination,
+	SuppressionScopeKindChannel,
+}
+
+func (e SuppressionScopeKind) IsValid() bool {
+	switch e {
+	case SuppressionScopeKindGlobal, SuppressionScopeKindDestination, SuppressionScopeKindChannel:
+		return true
+	}
+	return false
+}
+
+func (e SuppressionScopeKind) String() string {
+	return string(e)
+}
+
+func (e *SuppressionScopeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SuppressionScopeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SuppressionScopeKind", str)
+	}
+	return nil
+}
+
+func (e SuppressionScopeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SuppressionScopeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SuppressionScopeKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

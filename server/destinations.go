@@ -29,6 +29,9 @@ var (
 		"Change records waiting to be delivered to a destination (counted up to 10,000).", []string{"destination"}, nil)
 	destOldest = prometheus.NewDesc("idgraph_destination_oldest_pending_age_seconds",
 		"Age of the oldest change record waiting for a destination (0: none).", []string{"destination"}, nil)
+	destSuppressed = prometheus.NewDesc("idgraph_destination_suppressed_total",
+		"Messages other than exits a destination did not send because the profile held an identifier on a suppression list, by reason (suppressed).",
+		[]string{"destination", "reason"}, nil)
 )
 
 // registerDestinationMetrics registers the per-destination metrics: those
@@ -64,7 +67,7 @@ type destinationsCollector struct {
 }
 
 func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destPending, destOldest} {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destPending, destOldest, destSuppressed} {
 		ch <- d
 	}
 }
@@ -95,6 +98,8 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(destDead, prometheus.CounterValue, float64(cur.DeadLettered), d.ID)
 		ch <- prometheus.MustNewConstMetric(destEnabled, prometheus.GaugeValue, enabled, d.ID)
 		ch <- prometheus.MustNewConstMetric(destRetrying, prometheus.GaugeValue, retrying, d.ID)
+		ch <- prometheus.MustNewConstMetric(destSuppressed, prometheus.CounterValue, float64(cur.Withheld[destinations.ReasonSuppressed]),
+			d.ID, destinations.ReasonSuppressed)
 		if h, err := c.m.Health(ctx, d); err != nil {
 			c.log(err)
 		} else {

@@ -19,11 +19,13 @@ import (
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
+	"github.com/idgraph/idgraph/suppression"
 )
 
 // withDestinations is a server with an admin key, segments and webhook
@@ -45,9 +47,12 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		sealer, _ := destinations.NewSealer(testPepper)
 		purposes, _ := consent.NewPurposes(nil, nil)
 		chk := &consent.Checker{Store: cfg.Store.(consent.Backend).Consent(), Reader: cfg.Store, Purposes: purposes}
+		cfg.Suppression = &suppression.Lists{Store: cfg.Store.(suppression.Backend).SuppressionLists(),
+			Hasher: erase.NewHasher(testPepper), Norm: graph.NewNormalizer("US")}
 		// A poll of a second: the engine's saves wake the workers.
 		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
-			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
+			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Suppression: cfg.Suppression,
+			Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
 			Client:  destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
 			Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {

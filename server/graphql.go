@@ -38,6 +38,9 @@ const (
 	// (subscriptions run as long as they are open).
 	DefaultGraphQLTimeout = 10 * time.Second
 	MaxGraphQLBytes       = 64 << 10
+	// MaxAdminGraphQLBytes is an admin key's bound: adding 10,000
+	// suppression list entries in one call takes about 600 KB.
+	MaxAdminGraphQLBytes = 4 << 20
 	// ResultsPerComplexity: an operation may produce this many values
 	// (list items times the fields selected on each) per unit of
 	// --max-complexity, counted as it executes.
@@ -54,7 +57,7 @@ func (s *Server) graphqlHandler() http.Handler {
 		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
 		Personalisation: s.cfg.Personalisation,
 		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() },
-		Erasure: s.cfg.Erasure}
+		Erasure: s.cfg.Erasure, Suppression: s.cfg.Suppression}
 
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.
@@ -88,6 +91,9 @@ func (s *Server) graphqlHandler() http.Handler {
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	cfg.Complexity.Query.Deliveries = func(child int, _ string, first *int, _ *string) int { return paged(child, first, 50) }
 	cfg.Complexity.Query.DeliveryJobs = func(child int, _ string) int { return 1 + child*defaultListSize }
+	cfg.Complexity.Query.SuppressionEntries = func(child int, _ schema.SuppressionScopeInput, first *int, _ *string) int {
+		return paged(child, first, 100)
+	}
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
 	costLists(&cfg.Complexity)
@@ -174,16 +180,20 @@ func (s *Server) graphqlHandler() http.Handler {
 				return
 			}
 			r = r.WithContext(resolver.WithCaller(r.Context(), caller))
+			maxBytes := MaxGraphQLBytes
+			if caller.Role == auth.RoleAdmin {
+				maxBytes = MaxAdminGraphQLBytes
+			}
 			// Deep JSON is refused as it is read, as on the collection paths.
-			depth := collect.NewDepthReader(io.LimitReader(r.Body, MaxGraphQLBytes+1))
+			depth := collect.NewDepthReader(io.LimitReader(r.Body, int64(maxBytes)+1))
 			body, err := io.ReadAll(depth)
 			if depth.TooDeep() {
 				w.Header().Set("Connection", "close")
 				markCostly(r.Context())
 			}
-			if err == nil && len(body) > MaxGraphQLBytes {
+			if err == nil && len(body) > maxBytes {
 				markCostly(r.Context())
-				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", MaxGraphQLBytes>>10)
+				err = graph.Errorf(graph.KindTooLarge, "request body is larger than %d KB", maxBytes>>10)
 			}
 			if err == nil && r.Method == http.MethodPost && bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")) {
 				err = graph.Errorf(graph.KindInvalid, "batched operations (a JSON array) are not accepted: send one operation per request")

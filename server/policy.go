@@ -141,6 +141,13 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.erase":                          admins,
 	"Subscription.profileChanged":             readers,
 	"Subscription.segmentMembershipChanged":   bulk, // every member's changes: a bulk read
+	// Suppression lists (docs/activation.md): hashes only, but who is
+	// listed, and where, is the admin's business.
+	"Query.suppressionEntries":       admins,
+	"Query.suppressionCounts":        admins,
+	"Mutation.addSuppressions":       admins,
+	"Mutation.removeSuppressions":    admins,
+	"Mutation.setDestinationChannel": admins,
 }
 
 type policyKey struct{}

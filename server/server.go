@@ -38,6 +38,7 @@ import (
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/suppression"
 )
 
 // Size limits from Segment's HTTP Tracking API.
@@ -160,6 +161,10 @@ type Config struct {
 	// Erasure, when set, serves the erase mutation and receipts; its Set
 	// should be the Stitcher's Suppressor.
 	Erasure *erase.Service
+	// Suppression, when set, serves the suppression list queries and
+	// mutations (admin); give the same Lists to the destinations manager,
+	// which checks them at delivery.
+	Suppression *suppression.Lists
 }
 
 // Server serves the HTTP API.

@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/console"
 	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
@@ -32,6 +35,7 @@ import (
 	"github.com/idgraph/idgraph/resolver"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
+	"github.com/idgraph/idgraph/suppression"
 )
 
 func serve(ctx context.Context, args []string) error {
@@ -220,6 +224,7 @@ func serve(ctx context.Context, args []string) error {
 	} else if n > 0 {
 		log.Info("repaired profiles joined through shared identifiers", "profiles", n)
 	}
+	suppLists := openSuppressionLists(store, norm, pepper, cfg, stitcher)
 	var engine *segments.Engine
 	var dests *destinations.Manager
 	if *withSegments {
@@ -227,7 +232,7 @@ func serve(ctx context.Context, args []string) error {
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
-		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, *destDisableAfter, purposeCfg); err != nil {
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, *destDisableAfter, purposeCfg, suppLists); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		stitcher.RecordDataChanges = true
@@ -246,7 +251,7 @@ func serve(ctx context.Context, args []string) error {
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
 		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
 		Purposes: purposeCfg, PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
-		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog, Erasure: eraser})
+		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog, Erasure: eraser, Suppression: suppLists})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -352,7 +357,7 @@ func envBool(name string, def bool) bool {
 // openDestinations makes the webhook destinations manager over the
 // store's segments: signing secrets are sealed with a key derived from
 // the pepper.
-func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout, disableAfter time.Duration, purposes *consent.Purposes) (*destinations.Manager, error) {
+func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout, disableAfter time.Duration, purposes *consent.Purposes, lists *suppression.Lists) (*destinations.Manager, error) {
 	b, ok := store.(destinations.Backend)
 	seg, ok2 := store.(segments.Backend)
 	if !ok || !ok2 {
@@ -373,7 +378,7 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
 	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits, DisableAfter: disableAfter,
-		Log: log.With("component", "destinations")}
+		Log: log.With("component", "destinations"), Suppression: lists}
 	if sb, ok := store.(destinations.SentBackend); ok {
 		o.Sent = sb.SentState()
 	}
@@ -382,6 +387,25 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 		o.Consent, o.Purposes = chk.CheckID, purposes
 	}
 	return destinations.NewManager(o)
+}
+
+// openSuppressionLists makes the delivery suppression lists over the
+// store (nil when it keeps none): entries hashed under the pepper as
+// erasure's are, values normalised as ingest does, types those built in
+// or configured (limits, priority, shared limits, record-ID types).
+func openSuppressionLists(store graph.Store, norm *graph.Normalizer, pepper []byte, cfg graph.Config, st *graph.Stitcher) *suppression.Lists {
+	b, ok := store.(suppression.Backend)
+	if !ok {
+		return nil
+	}
+	types := func() []string {
+		out := slices.Concat(cfg.Priority, st.RecordIDTypes())
+		for _, m := range []map[string]int{cfg.Limits, cfg.SharedLimits} {
+			out = slices.AppendSeq(out, maps.Keys(m))
+		}
+		return out
+	}
+	return &suppression.Lists{Store: b.SuppressionLists(), Hasher: erase.NewHasher(pepper), Norm: norm, Types: types}
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
