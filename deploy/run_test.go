@@ -136,14 +136,15 @@ func (l *lockedBuffer) String() string {
 }
 
 // start runs bin with args in cwd, with only env (and PATH-free: the
-// image has no PATH to speak of), as the image's user where it can.
+// image has no PATH to speak of); as the image's user where it can, given
+// the volume (data) to hand it.
 func start(t *testing.T, bin, cwd, data string, env map[string]string, args []string) *proc {
 	t.Helper()
 	p := &proc{out: &lockedBuffer{}, uid: os.Getuid(), done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir, p.cmd.Env = cwd, envList(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if asImageUser(p.cmd, data) {
+	if data != "" && asImageUser(p.cmd, data) {
 		p.uid = imageUID
 	}
 	if err := p.cmd.Start(); err != nil {
