@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -113,26 +112,15 @@ func keys(m map[string]bool) []string {
 // proc is a running idgraph serve.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	log  string // the file its stdout and stderr go to
 	uid  int
 	done chan error
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// output is what the server has written so far.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
 }
 
 // start runs bin with args in cwd, with only env (and PATH-free: the
@@ -140,10 +128,15 @@ func (l *lockedBuffer) String() string {
 // the volume (data) to hand it.
 func start(t *testing.T, bin, cwd, data string, env map[string]string, args []string) *proc {
 	t.Helper()
-	p := &proc{out: &lockedBuffer{}, uid: os.Getuid(), done: make(chan error, 1)}
+	p := &proc{log: filepath.Join(t.TempDir(), "serve.log"), uid: os.Getuid(), done: make(chan error, 1)}
+	out, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close() // the child holds its own descriptor
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir, p.cmd.Env = cwd, envList(env)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if data != "" && asImageUser(p.cmd, data) {
 		p.uid = imageUID
 	}
@@ -187,7 +180,7 @@ func waitReady(t *testing.T, p *proc, addr string) {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
-			t.Fatalf("idgraph serve exited: %v\n%s", err, p.out.String())
+			t.Fatalf("idgraph serve exited: %v\n%s", err, p.output())
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/readyz")
@@ -199,7 +192,7 @@ func waitReady(t *testing.T, p *proc, addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("idgraph serve not ready after 60 s:\n%s", p.out.String())
+	t.Fatalf("idgraph serve not ready after 60 s:\n%s", p.output())
 }
 
 // stop ends the server as `docker stop` does (SIGTERM) and fails unless
@@ -210,7 +203,7 @@ func (p *proc) stop(t *testing.T) {
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Errorf("idgraph serve after SIGTERM: %v\n%s", err, p.out.String())
+			t.Errorf("idgraph serve after SIGTERM: %v\n%s", err, p.output())
 		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("idgraph serve still running 20 s after SIGTERM")
