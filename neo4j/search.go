@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/idgraph/idgraph/graph"
 )
@@ -25,6 +26,22 @@ const maxSearchLen = 128
 // searchLen is the length bucket a value is indexed under.
 func searchLen(value string) int { return min(len(value), maxSearchLen) }
 
+// maxWordBytes bounds an indexed name word: Neo4j's range index refuses a
+// key over about 8 KB, failing the whole ingest transaction (a 9 KB name
+// without spaces did), and a prefix search never needs more.
+const maxWordBytes = 1024
+
+// clip cuts s to at most n bytes, at a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // nameWord is one NameWord node: a word (or the whole value) of a name.
 type nameWord struct {
 	word, value string
@@ -41,7 +58,7 @@ func nameWords(p *graph.Profile) []nameWord {
 	for _, v := range p.Names() {
 		lower := strings.ToLower(v)
 		for _, w := range append([]string{lower}, strings.Fields(lower)...) {
-			if nw := (nameWord{w, v}); !slices.Contains(out, nw) {
+			if nw := (nameWord{clip(w, maxWordBytes), v}); !slices.Contains(out, nw) {
 				out = append(out, nw)
 			}
 		}

@@ -14,6 +14,7 @@ const usage = `usage: idgraph <command> [flags]
 commands:
   init              prepare a store: the key pepper file and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
+  healthcheck       exit 0 if the server on this host answers /readyz (the container's HEALTHCHECK)
   keys              create, list, rotate and revoke API keys (admin key)
   audit verify      check the audit chain's every link; exits 1 naming the first broken one
   import            send a CSV or JSONL file of records to a server
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string) error {
 		return runInit(ctx, args[1:])
 	case "serve":
 		return serve(ctx, args[1:])
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:])
 	case "keys":
 		return runKeys(ctx, args[1:])
 	case "export-subject":
