@@ -25,6 +25,10 @@ const DefaultTTL = 395 * 24 * time.Hour
 // DefaultBatch is how many events (or profiles) one transaction deletes.
 const DefaultBatch = 1000
 
+// MaxBatch bounds a batch: a transaction's size (and, on Neo4j, its
+// memory) grows with it.
+const MaxBatch = 100000
+
 // DefaultEvery is the pause between sweeps.
 const DefaultEvery = time.Hour
 

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Sweeper struct {
 	// Batch is how many events or profiles one transaction deletes
 	// (DefaultBatch when 0).
 	Batch int
+	// Every is the pause between sweeps of Loop (DefaultEvery when 0).
+	Every time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
 	// Audit, when set, gets an entry per sweep.
@@ -240,21 +243,20 @@ func (s *Sweeper) report(ctx context.Context, run *Run, err error) {
 	}
 }
 
-// Loop sweeps now and then every every, until ctx ends.
-func (s *Sweeper) Loop(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = DefaultEvery
-	}
+// Loop sweeps every Every until ctx ends. The first sweep is one period
+// after the start, so that a restart does not sweep again at once.
+func (s *Sweeper) Loop(ctx context.Context) {
+	every := cmp.Or(s.Every, DefaultEvery)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		// Errors are logged by Sweep's report; the next tick retries.
-		_, _ = s.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		// Errors are logged by Sweep's report; the next tick retries.
+		_, _ = s.Sweep(ctx)
 	}
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/retention"
 	"github.com/idgraph/idgraph/segments"
 )
 
@@ -160,6 +161,10 @@ type Config struct {
 	// Erasure, when set, serves the erase mutation and receipts; its Set
 	// should be the Stitcher's Suppressor.
 	Erasure *erase.Service
+	// Retention, when set, runs in the background (Sweeper.Loop) until
+	// Close; its metrics are served at /metrics, and a sweep that marked
+	// profiles as changed wakes the segments engine.
+	Retention *retention.Sweeper
 }
 
 // Server serves the HTTP API.
@@ -190,6 +195,8 @@ type Server struct {
 	segDone chan struct{}
 	// destDone closes when the destination workers have stopped.
 	destDone chan struct{}
+	// sweepDone closes when the retention sweeper has stopped.
+	sweepDone chan struct{}
 	// tokens mints and checks personalisation tokens.
 	tokens *auth.Tokens
 	// bg ends with Close; backfills run under it and Close waits for them.
@@ -272,6 +279,17 @@ func New(cfg Config) *Server {
 			cfg.Destinations.Run(ctx)
 		}()
 	}
+	if sw := cfg.Retention; sw != nil {
+		s.metrics.reg.MustRegister(sw.Collectors()...)
+		if sw.Changed == nil && cfg.Segments != nil {
+			sw.Changed = s.wakeSegments
+		}
+		s.sweepDone = make(chan struct{})
+		go func() {
+			defer close(s.sweepDone)
+			sw.Loop(ctx)
+		}()
+	}
 	return s
 }
 
@@ -285,6 +303,9 @@ func (s *Server) Close() {
 	}
 	if s.destDone != nil {
 		<-s.destDone
+	}
+	if s.sweepDone != nil {
+		<-s.sweepDone
 	}
 }
 
