@@ -42,6 +42,8 @@ type Sweeper struct {
 	// Changed, when set, is called after a sweep that marked profiles as
 	// changed: it wakes the segments engine.
 	Changed func()
+	// Settings, when set, keeps the time of the last sweep for Loop.
+	Settings Settings
 
 	mu      sync.Mutex // one sweep at a time in this process
 	metrics *metrics
@@ -243,21 +245,62 @@ func (s *Sweeper) report(ctx context.Context, run *Run, err error) {
 	}
 }
 
-// Loop sweeps every Every until ctx ends. The first sweep is one period
-// after the start, so that a restart does not sweep again at once.
+// Settings keeps the time of the last sweep (a graph.Store is one).
+type Settings interface {
+	InitSetting(ctx context.Context, name, value string) (string, error)
+	PutSetting(ctx context.Context, name, value string) error
+}
+
+// lastSweepSetting names the setting that holds the last sweep's start.
+const lastSweepSetting = "retention_last_sweep"
+
+// Loop sweeps every Every until ctx ends. With Settings, the time of the
+// last sweep is kept in the store, so that a process restarted more often
+// than Every still sweeps; a store never swept is first swept one period
+// after it is first served, never at once (an upgrade does not start by
+// deleting a backlog while it serves).
 func (s *Sweeper) Loop(ctx context.Context) {
 	every := cmp.Or(s.Every, DefaultEvery)
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
+		wait := every
+		if last, ok := s.lastSweep(ctx); ok {
+			wait = max(last.Add(every).Sub(s.now()), 0)
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-t.C:
+		case <-timer.C:
 		}
-		// Errors are logged by Sweep's report; the next tick retries.
-		_, _ = s.Sweep(ctx)
+		// Errors are logged by Sweep's report; the next period retries.
+		run, _ := s.Sweep(ctx)
+		if run != nil && s.Settings != nil {
+			// Kept even when ctx ended meanwhile: the sweep happened.
+			if err := s.Settings.PutSetting(context.WithoutCancel(ctx), lastSweepSetting, run.Started.Format(time.RFC3339Nano)); err != nil && s.Log != nil {
+				s.Log.Error("retention sweep: record its time", "err", err)
+			}
+		}
 	}
+}
+
+// lastSweep reads the last sweep's start, stamping now when there was
+// none.
+func (s *Sweeper) lastSweep(ctx context.Context) (time.Time, bool) {
+	if s.Settings == nil {
+		return time.Time{}, false
+	}
+	v, err := s.Settings.InitSetting(ctx, lastSweepSetting, s.now().Format(time.RFC3339Nano))
+	if err == nil {
+		var at time.Time
+		if at, err = time.Parse(time.RFC3339Nano, v); err == nil {
+			return at, true
+		}
+	}
+	if s.Log != nil && ctx.Err() == nil {
+		s.Log.Error("retention sweep: read the last one's time", "err", err)
+	}
+	return time.Time{}, false
 }
 
 // Collectors are the sweeper's Prometheus metrics.

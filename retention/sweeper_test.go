@@ -149,3 +149,38 @@ func gather(t *testing.T, cs []prometheus.Collector) map[string]float64 {
 	}
 	return out
 }
+
+// With Settings, Loop sweeps one period after the last sweep kept in the
+// store (at once when that is past), and keeps the new sweep's time.
+func TestLoopKeepsLastSweep(t *testing.T) {
+	ctx := context.Background()
+	g := backends.OpenPebble(t)
+	start := time.Now().UTC()
+	if err := g.PutSetting(ctx, "retention_last_sweep", start.Add(-2*time.Hour).Format(time.RFC3339Nano)); err != nil {
+		t.Fatal(err)
+	}
+	sweeps := make(chan struct{}, 10)
+	sw := &retention.Sweeper{Store: g.(retention.Backend).Retention(), Policy: retention.Policy{Default: time.Hour},
+		Every: time.Hour, Settings: g}
+	sw.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		if bytes.Contains(p, []byte("msg=\"retention sweep\"")) {
+			sweeps <- struct{}{}
+		}
+		return len(p), nil
+	}), nil))
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { sw.Loop(lctx); close(done) }()
+	select {
+	case <-sweeps:
+	case <-time.After(time.Minute): // a bound for failing: the loop waits an hour if it ignores the setting
+		t.Fatal("no sweep: the loop did not see that the last one was two hours ago")
+	}
+	cancel()
+	<-done
+	v, ok, err := g.Setting(ctx, "retention_last_sweep")
+	at, perr := time.Parse(time.RFC3339Nano, v)
+	if err != nil || !ok || perr != nil || at.Before(start) {
+		t.Errorf("last sweep kept as %q (%v, %v), want at or after %s", v, err, perr, start)
+	}
+}

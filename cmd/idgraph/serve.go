@@ -475,7 +475,7 @@ func retentionPolicy(def, rules, inactive string, every time.Duration, batch int
 
 // newSweeper makes the retention sweeper over the store.
 func newSweeper(store graph.Store, p retention.Policy, every time.Duration, batch int, log *slog.Logger, a *audit.Log, broker *graph.Broker) (*retention.Sweeper, error) {
-	sw := &retention.Sweeper{Policy: p, Every: every, Batch: batch, Log: log.With("component", "retention"), Audit: a, Broker: broker}
+	sw := &retention.Sweeper{Policy: p, Every: every, Batch: batch, Log: log.With("component", "retention"), Audit: a, Broker: broker, Settings: store}
 	if b, ok := store.(retention.Backend); ok {
 		sw.Store = b.Retention()
 	}
