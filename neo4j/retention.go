@@ -31,7 +31,8 @@ func (g retentionStore) DeleteExpiredEvents(ctx context.Context, req retention.E
 	if latest.IsZero() {
 		return &retention.EventsResult{Deleted: map[string]int{}}, nil
 	}
-	params := map[string]any{"latest": latest.UTC(), "scan": req.ScanLimit()}
+	params := map[string]any{"latest": latest.UTC(), "scan": req.ScanLimit(), "limit": req.Limit}
+	params["cutoffs"], params["kept"], params["default"] = cutoffParams(req.Cutoffs)
 	where := "e.timestamp < $latest"
 	if req.After != "" {
 		ts, id, ok := strings.Cut(req.After, "|")
@@ -51,28 +52,39 @@ func (g retentionStore) DeleteExpiredEvents(ctx context.Context, req retention.E
 		if err := t.exec(ctx, `MERGE (s:Setting {name: 'retention_sweep'}) SET s.lock = true REMOVE s.lock`, nil); err != nil {
 			return err
 		}
+		// The expired events among the next $scan are picked in the query,
+		// so that only they come back; the last event read is the cursor
+		// when none of the batch's own ends it.
 		recs, err := t.collect(ctx, `MATCH (e:Event) WHERE `+where+`
-			RETURN e.messageId, e.type, e.name, e.timestamp
-			ORDER BY e.timestamp, e.messageId LIMIT $scan`, params)
-		if err != nil {
+			WITH e ORDER BY e.timestamp, e.messageId LIMIT $scan
+			WITH e, CASE WHEN e.type = 'track' AND e.name IS NOT NULL THEN e.name ELSE e.type END AS typ
+			WITH collect(e {.messageId, .type, .name, .timestamp,
+				expired: NOT typ IN $kept AND e.timestamp < coalesce($cutoffs[typ], $default)}) AS rows
+			RETURN [r IN rows WHERE r.expired][..$limit] AS hits, size(rows) AS read, rows[-1] AS last`, params)
+		if err != nil || len(recs) == 0 {
 			return err
 		}
 		expired := map[string]*graph.Event{}
 		var ids []string
-		for i, r := range recs {
-			ev := &graph.Event{MessageID: asString(r.Values[0]), Type: asString(r.Values[1]), Name: asString(r.Values[2]),
-				Timestamp: getTime(map[string]any{"t": r.Values[3]}, "t")}
-			if req.Cutoffs.Expired(ev) {
-				expired[ev.MessageID] = ev
-				ids = append(ids, ev.MessageID)
-			}
-			more := len(recs) == req.ScanLimit() || i < len(recs)-1
-			if len(ids) == req.Limit || i == len(recs)-1 {
-				if more {
-					out.Next = ev.Timestamp.Format(time.RFC3339Nano) + "|" + ev.MessageID
-				}
-				break
-			}
+		var last *graph.Event
+		for _, h := range recs[0].Values[0].([]any) {
+			m, _ := h.(map[string]any)
+			last = &graph.Event{MessageID: getString(m, "messageId"), Type: getString(m, "type"), Name: getString(m, "name"),
+				Timestamp: getTime(m, "timestamp")}
+			expired[last.MessageID] = last
+			ids = append(ids, last.MessageID)
+		}
+		switch read, _ := recs[0].Values[1].(int64); {
+		case len(ids) == req.Limit:
+			// The batch is full: the next one starts after its last event.
+		case int(read) == req.ScanLimit():
+			m, _ := recs[0].Values[2].(map[string]any)
+			last = &graph.Event{MessageID: getString(m, "messageId"), Timestamp: getTime(m, "timestamp")}
+		default:
+			last = nil // read to the latest cutoff: the sweep is done
+		}
+		if last != nil {
+			out.Next = last.Timestamp.Format(time.RFC3339Nano) + "|" + last.MessageID
 		}
 		if len(ids) == 0 {
 			return nil
@@ -138,4 +150,18 @@ func (g retentionStore) InactiveProfiles(ctx context.Context, before time.Time, 
 		out[i] = asString(r.Values[0])
 	}
 	return out, nil
+}
+
+// cutoffParams are the cutoffs as query parameters: the types' cutoffs, the
+// types kept forever, and the default cutoff (nil: kept).
+func cutoffParams(c retention.Cutoffs) (map[string]any, []string, any) {
+	cutoffs, kept := map[string]any{}, []string{}
+	for typ, at := range c.ByType {
+		if at.IsZero() {
+			kept = append(kept, typ)
+		} else {
+			cutoffs[typ] = at.UTC()
+		}
+	}
+	return cutoffs, kept, timeVal(c.Default)
 }

@@ -141,9 +141,11 @@ type EventsResult struct {
 }
 
 // Total is the number of events deleted.
-func (r *EventsResult) Total() int {
+func (r *EventsResult) Total() int { return sum(r.Deleted) }
+
+func sum(counts map[string]int) int {
 	n := 0
-	for _, c := range r.Deleted {
+	for _, c := range counts {
 		n += c
 	}
 	return n

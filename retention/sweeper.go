@@ -67,13 +67,7 @@ type Run struct {
 }
 
 // EventTotal is the number of events deleted.
-func (r *Run) EventTotal() int {
-	n := 0
-	for _, c := range r.Events {
-		n += c
-	}
-	return n
-}
+func (r *Run) EventTotal() int { return sum(r.Events) }
 
 func (s *Sweeper) now() time.Time {
 	if s.Now != nil {

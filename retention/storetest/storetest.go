@@ -37,6 +37,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"ExpiresInactiveProfiles":      testExpiry,
 		"ExpiryKeepsTouchedProfile":    testExpiryRace,
 		"BadRequests":                  testBadRequests,
+		"ScanBoundedBatches":           testScanBound,
 	})
 }
 
@@ -531,4 +532,49 @@ func testBadRequests(t *testing.T, x stores) {
 			t.Errorf("%s: got %v, want a field error on %s", tc.name, err, tc.field)
 		}
 	}
+}
+
+// testScanBound: a batch reads at most Scan events, expired or not, and
+// its cursor moves past those it read, so that a sweep through many events
+// of a long-lived type (between its cutoff and a shorter type's) still
+// ends, and deletes every expired event once.
+func testScanBound(t *testing.T, x stores) {
+	var obs []*graph.Observation
+	var want []string
+	for i := range 60 {
+		msg := fmt.Sprintf("sb%02d", i)
+		typ := "Order Completed" // 2000 days: kept
+		if i%6 == 0 {
+			typ = "Page Viewed"
+		} else {
+			want = append(want, msg)
+		}
+		obs = append(obs, ev(msg, now.Add(-40*day-time.Duration(i)*time.Minute), typ, "user_id:sb"))
+	}
+	ingest(t, x.g, now, obs...)
+	cut := retention.Policy{Default: 2000 * day, ByType: map[string]time.Duration{"Page Viewed": 30 * day}}.Cutoffs(now)
+	req := retention.EventsRequest{Cutoffs: cut, Limit: 5, Scan: 5}
+	deleted, batches := 0, 0
+	for {
+		res, err := x.r.DeleteExpiredEvents(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		deleted += res.Total()
+		if res.Total() > 5 {
+			t.Errorf("a batch of limit 5 deleted %d", res.Total())
+		}
+		if res.Next == "" {
+			break
+		}
+		if batches > 60 {
+			t.Fatalf("no end after %d batches (cursor %q)", batches, res.Next)
+		}
+		req.After = res.Next
+	}
+	if deleted != 10 || batches < 12 {
+		t.Errorf("deleted %d in %d batches reading 5 each, want 10 in at least 12", deleted, batches)
+	}
+	wantMessages(t, x.g, "user_id:sb", want...)
 }
