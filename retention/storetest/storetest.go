@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +40,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"ExpiryKeepsTouchedProfile":    testExpiryRace,
 		"BadRequests":                  testBadRequests,
 		"ScanBoundedBatches":           testScanBound,
+		"RandomAgainstOracle":          testRandom,
 	})
 }
 
@@ -577,4 +580,57 @@ func testScanBound(t *testing.T, x stores) {
 		t.Errorf("deleted %d in %d batches reading 5 each, want 10 in at least 12", deleted, batches)
 	}
 	wantMessages(t, x.g, "user_id:sb", want...)
+}
+
+// testRandom: random events of random types, many right at their cutoff,
+// over users some of whom are merged, swept in random batch sizes: what
+// remains of each profile is exactly what it held before less the events
+// the policy expires.
+func testRandom(t *testing.T, x stores) {
+	for seed := range uint64(3) {
+		r := rand.New(rand.NewPCG(seed, 14))
+		pol := retention.Policy{Default: 90 * day, ByType: map[string]time.Duration{
+			"Page Viewed": 30 * day, "page": 7 * day, "Kept": 0, "Order Completed": 400 * day}}
+		cut := pol.Cutoffs(now)
+		types := []string{"Page Viewed", "page", "Kept", "Order Completed", "identify", "Other"}
+		events := map[string]*graph.Event{}
+		var obs []*graph.Observation
+		for i := range 300 {
+			typ := types[r.IntN(len(types))]
+			at := now.Add(-time.Duration(r.IntN(500*24)) * time.Hour)
+			if c := cut.Of(retention.EventType(&graph.Event{Type: "track", Name: typ})); !c.IsZero() && r.IntN(3) == 0 {
+				at = c.Add(time.Duration(r.IntN(3)-1) * time.Nanosecond) // at, just before or just after the cutoff
+			}
+			ids := []string{fmt.Sprintf("user_id:r%d-%d", seed, r.IntN(20))}
+			if r.IntN(10) == 0 { // anonymous IDs shared by users: merges, or review items under merge protection
+				ids = append(ids, fmt.Sprintf("anonymous_id:r%d-%d", seed, r.IntN(5)))
+			}
+			o := ev(fmt.Sprintf("rnd%d-%03d", seed, i), at, typ, ids...)
+			obs = append(obs, o)
+			events[o.MessageID] = &graph.Event{Type: o.Event.Type, Name: o.Event.Name, Timestamp: at}
+		}
+		ingest(t, x.g, now, obs...)
+		before := map[string][]string{}
+		for u := range 20 {
+			id := fmt.Sprintf("user_id:r%d-%d", seed, u)
+			if _, err := x.g.Identifier(context.Background(), key(id)); err == nil {
+				before[id] = messages(t, x.g, id)
+			}
+		}
+		sweep(t, sweeper(x, pol, 1+r.IntN(17)))
+		for id, msgs := range before {
+			var want []string
+			for _, m := range msgs {
+				if !cut.Expired(events[m]) {
+					want = append(want, m)
+				}
+			}
+			wantMessages(t, x.g, id, want...)
+		}
+	}
+}
+
+func key(s string) graph.Key {
+	typ, v, _ := strings.Cut(s, ":")
+	return graph.Key{Type: typ, Value: v}
 }
