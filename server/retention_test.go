@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -53,14 +51,9 @@ func TestRetentionOverHTTP(t *testing.T) {
 				t.Fatalf("sweep: %v, %v; want 2 events", run, err)
 			}
 			f.await(t, q, "profile.segments", "[]")
-			resp, err := http.Get(f.url + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			body := f.metrics(t)
 			for _, line := range []string{`idgraph_retention_events_deleted_total{type="Page Viewed"} 2`, `idgraph_retention_sweeps_total{outcome="ok"} 1`} {
-				if !strings.Contains(string(body), line) {
+				if !strings.Contains(body, line) {
 					t.Errorf("/metrics has no line %q", line)
 				}
 			}
