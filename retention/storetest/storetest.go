@@ -143,7 +143,7 @@ func testCutoffs(t *testing.T, x stores) {
 		t.Errorf("%d batches of 2 for 4 events, want at least 2", run.Batches)
 	}
 	// The profile is marked as changed, naming the deleted track events.
-	ps, err := x.s.PendingChanges(context.Background(), 10)
+	ps, err := x.s.PendingChanges(context.Background(), "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
