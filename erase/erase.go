@@ -82,6 +82,28 @@ type Request struct {
 	// backend stores one for every identifier it erases, in the same
 	// transaction.
 	Suppress func(graph.Key) string
+	// Reason is the reason of the segment exit records written (ExitReason
+	// when empty): a retention expiry writes segments.ReasonExpired.
+	Reason string
+	// InactiveBefore, when set, erases the person only if their live
+	// profile was last updated before it, checked in the transaction: a
+	// retention expiry must not delete a profile that an ingest touched
+	// since it was found inactive.
+	InactiveBefore time.Time
+}
+
+// ExitReason is the reason of the exit records req writes.
+func (req Request) ExitReason() string {
+	if req.Reason != "" {
+		return req.Reason
+	}
+	return ExitReason
+}
+
+// Keeps reports whether req leaves the live profile p alone because p was
+// updated at or after req.InactiveBefore.
+func (req Request) Keeps(p *graph.Profile) bool {
+	return !req.InactiveBefore.IsZero() && !p.UpdatedAt.Before(req.InactiveBefore)
 }
 
 // Erased is what a backend erased.

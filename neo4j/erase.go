@@ -28,6 +28,15 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 		if err != nil || len(group) == 0 {
 			return err
 		}
+		if !req.InactiveBefore.IsZero() {
+			recs, err := t.collect(ctx, `MATCH (p:Profile {id: $id}) RETURN p.updatedAt`, map[string]any{"id": group[0]})
+			if err != nil || len(recs) == 0 {
+				return err
+			}
+			if req.Keeps(&graph.Profile{UpdatedAt: getTime(map[string]any{"t": recs[0].Values[0]}, "t")}) {
+				return nil
+			}
+		}
 		out.Profiles = group
 		recs, err := t.collect(ctx, `MATCH (i:Identifier) WHERE i.profile IN $group
 			RETURN i.type, i.value ORDER BY i.key`, map[string]any{"group": group})
@@ -143,7 +152,7 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 			return 0, err
 		}
 		counts[erase.CountMemberships] += len(segments.SegmentMemberships(old.Entries))
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: erase.ExitReason, At: req.At}
+		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: req.ExitReason(), At: req.At}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			if c.Direction == segments.Exited {
 				changes = append(changes, c)

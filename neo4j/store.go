@@ -70,6 +70,8 @@ var schema = []string{
 	"CREATE INDEX name_word_profile IF NOT EXISTS FOR (w:NameWord) ON (w.profile)",
 	"CREATE CONSTRAINT event_message_id IF NOT EXISTS FOR (e:Event) REQUIRE e.messageId IS UNIQUE",
 	"CREATE INDEX seen_with_timeline IF NOT EXISTS FOR ()-[r:SEEN_WITH]-() ON (r.key, r.pos)",
+	// Retention finds expired events by time (retention.go).
+	"CREATE INDEX event_timestamp IF NOT EXISTS FOR (e:Event) ON (e.timestamp)",
 	"CREATE CONSTRAINT merge_id IF NOT EXISTS FOR (m:Merge) REQUIRE m.id IS UNIQUE",
 	"CREATE INDEX merge_survivor IF NOT EXISTS FOR (m:Merge) ON (m.survivor)",
 	"CREATE INDEX merge_absorbed IF NOT EXISTS FOR (m:Merge) ON (m.absorbed)",

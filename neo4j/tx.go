@@ -330,14 +330,7 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 			CREATE (:Block {key: k, profile: r.profile})`, t.blockRows(c.Blocks, false)},
 		// Pending data changes merge until segments take them (see
 		// segments.go).
-		{"data changes", `UNWIND $rows AS r
-			MERGE (d:DataChange {profile: r.profile})
-			SET d:Due
-			WITH d, r
-			SET d.events = coalesce(d.events, []) + [e IN r.events WHERE NOT e IN coalesce(d.events, [])],
-				d.traits = coalesce(d.traits, []) + [p IN r.traits WHERE NOT p IN coalesce(d.traits, [])],
-				d.all = coalesce(d.all, false) OR r.all,
-				d.mark = coalesce(d.mark, 0) + 1`, mapRows(c.DataChanges, dataChangeRow)},
+		{"data changes", pendDataCypher, mapRows(c.DataChanges, dataChangeRow)},
 	}
 	for _, st := range steps {
 		if len(st.rows) == 0 {
@@ -405,3 +398,14 @@ func mapRows[T, R any](xs []T, f func(T) R) []any {
 	}
 	return out
 }
+
+// pendDataCypher adds data changes ($rows of dataChangeRow) to the
+// profiles' pending ones, for segments to evaluate.
+const pendDataCypher = `UNWIND $rows AS r
+	MERGE (d:DataChange {profile: r.profile})
+	SET d:Due
+	WITH d, r
+	SET d.events = coalesce(d.events, []) + [e IN r.events WHERE NOT e IN coalesce(d.events, [])],
+		d.traits = coalesce(d.traits, []) + [p IN r.traits WHERE NOT p IN coalesce(d.traits, [])],
+		d.all = coalesce(d.all, false) OR r.all,
+		d.mark = coalesce(d.mark, 0) + 1`

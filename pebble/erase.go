@@ -53,7 +53,7 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 	defer s.mu.Unlock()
 	out := &erase.Erased{Counts: map[string]int{}}
 	live, err := g.live(req.Profile)
-	if err != nil || live == nil {
+	if err != nil || live == nil || req.Keeps(live) {
 		return out, wrapErase(err)
 	}
 	b := s.db.NewBatch()
@@ -282,8 +282,8 @@ func (e *eraser) byProfile(idx, rec []byte, profile, kind string, profilesOf fun
 }
 
 // segments deletes the profiles' segment states, memberships, timers and
-// pending data changes, and writes an exit record (reason "erased") for
-// every membership, so that destinations hear that the member left.
+// pending data changes, and writes an exit record (reason "erased", or
+// the request's) for every membership, so that destinations hear that the member left.
 func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 	g := segStore{e.s}
 	seq, err := g.lastSequence()
@@ -304,7 +304,7 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 		for k := range segments.SegmentMemberships(old.Entries) {
 			e.del(erase.CountMemberships, memberKey(k, id))
 		}
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: erase.ExitReason, At: req.At}
+		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: req.ExitReason(), At: req.At}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			if c.Direction != segments.Exited {
 				continue

@@ -207,7 +207,8 @@ const (
 	ReasonTime       = "time"       // a window passed (the timer index)
 	ReasonDefinition = "definition" // the definition was created, edited or deleted
 	ReasonMerged     = "profile_merged"
-	ReasonErased     = "erased" // the person was erased (package erase)
+	ReasonErased     = "erased"  // the person was erased (package erase)
+	ReasonExpired    = "expired" // the profile expired, inactive past retention (package retention)
 )
 
 // ChangeRecord is one membership change, written atomically with it.

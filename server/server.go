@@ -37,6 +37,7 @@ import (
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/retention"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/suppression"
 )
@@ -165,6 +166,10 @@ type Config struct {
 	// mutations (admin); give the same Lists to the destinations manager,
 	// which checks them at delivery.
 	Suppression *suppression.Lists
+	// Retention, when set, runs in the background (Sweeper.Loop) until
+	// Close; its metrics are served at /metrics, and a sweep that marked
+	// profiles as changed wakes the segments engine.
+	Retention *retention.Sweeper
 }
 
 // Server serves the HTTP API.
@@ -195,6 +200,8 @@ type Server struct {
 	segDone chan struct{}
 	// destDone closes when the destination workers have stopped.
 	destDone chan struct{}
+	// sweepDone closes when the retention sweeper has stopped.
+	sweepDone chan struct{}
 	// tokens mints and checks personalisation tokens.
 	tokens *auth.Tokens
 	// bg ends with Close; backfills run under it and Close waits for them.
@@ -282,6 +289,17 @@ func New(cfg Config) *Server {
 			cfg.Destinations.Run(ctx)
 		}()
 	}
+	if sw := cfg.Retention; sw != nil {
+		s.metrics.reg.MustRegister(sw.Collectors()...)
+		if sw.Changed == nil && cfg.Segments != nil {
+			sw.Changed = s.wakeSegments
+		}
+		s.sweepDone = make(chan struct{})
+		go func() {
+			defer close(s.sweepDone)
+			sw.Loop(ctx)
+		}()
+	}
 	return s
 }
 
@@ -295,6 +313,9 @@ func (s *Server) Close() {
 	}
 	if s.destDone != nil {
 		<-s.destDone
+	}
+	if s.sweepDone != nil {
+		<-s.sweepDone
 	}
 }
 

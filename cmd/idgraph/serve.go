@@ -33,6 +33,7 @@ import (
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
 	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/retention"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 	"github.com/idgraph/idgraph/suppression"
@@ -87,6 +88,11 @@ func serve(ctx context.Context, args []string) error {
 	trustedProxies := fs.String("trusted-proxies", env("IDGRAPH_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-Proto is believed (none by default: anyone can send the header)")
 	writeTimeout := fs.Duration("write-timeout", envDuration("IDGRAPH_WRITE_TIMEOUT", server.DefaultTimeouts.Write), "longest time to write an answer to a client that stops reading (streamed exports get it afresh for each write; subscriptions are exempt)")
 	consoleSessions := fs.Int("console-sessions", envInt("IDGRAPH_CONSOLE_SESSIONS", console.DefaultMaxSessions), "most console sessions kept in memory; at the cap the oldest is signed out")
+	retDefault := fs.String("retention-default", env("IDGRAPH_RETENTION_DEFAULT", "395d"), "time to live of events of the types --retention does not name (e.g. 395d, 36h; 0 keeps them forever): the sweeper deletes older events (docs/security.md, Retention)")
+	retRules := fs.String("retention", env("IDGRAPH_RETENTION", ""), "time to live by event type, e.g. \"Page Viewed=30d,Order Completed=2000d,page=90d\": a track event's type is its name, other calls' their type (page, screen, identify, group, alias); 0 keeps a type forever")
+	retInactive := fs.String("retention-inactive-profiles", env("IDGRAPH_RETENTION_INACTIVE_PROFILES", "0"), "expire whole profiles no message or steward action has updated for this long, e.g. 730d (0: never); an expiry deletes like an erasure but suppresses nothing")
+	retEvery := fs.Duration("retention-sweep-every", envDuration("IDGRAPH_RETENTION_SWEEP_EVERY", retention.DefaultEvery), "pause between retention sweeps, the first one this long after the start; 0 turns the sweeper off")
+	retBatch := fs.Int("retention-batch", envInt("IDGRAPH_RETENTION_BATCH", retention.DefaultBatch), "events or profiles one retention transaction deletes")
 	debugAddr := fs.String("debug-addr", env("IDGRAPH_DEBUG_ADDR", ""), "serve Go's pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,6 +123,10 @@ func serve(ctx context.Context, args []string) error {
 	purposeCfg, err := consent.NewPurposes(splitList(*purposes), ids)
 	if err != nil {
 		return fmt.Errorf("serve: --purposes: %w", err)
+	}
+	retPolicy, err := retentionPolicy(*retDefault, *retRules, *retInactive, *retEvery, *retBatch)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	log := newLogger(os.Stderr)
 	if err := checkPublicURL(*publicURL); err != nil {
@@ -244,6 +254,13 @@ func serve(ctx context.Context, args []string) error {
 			log.Error("segment definition left out", "definition", ref, "err", err)
 		}
 	}
+	var sweeper *retention.Sweeper
+	if *retEvery > 0 {
+		if sweeper, err = newSweeper(store, retPolicy, *retEvery, *retBatch, log, auditLog, broker); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		log.Info("retention on", "policy", retPolicy.String(), "every", retEvery.String())
+	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, RoleComplexity: roleCosts, MaxDepth: *maxDepth, MaxAliases: *maxAliases, GraphQLTimeout: cmp.Or(*gqlTimeout, -1),
 		MaxPage: *maxPage, CORSOrigins: splitList(*corsOrigins),
@@ -251,7 +268,7 @@ func serve(ctx context.Context, args []string) error {
 		Rates: rates, AuthFailures: cmp.Or(*authFailures, -1), Segments: engine, Destinations: dests, Dev: *dev, Masking: masking,
 		Personalisation: pers, AssertionSecret: []byte(*assertionSecret),
 		Purposes: purposeCfg, PublicURL: *publicURL, TrustedProxies: proxies, ConsoleSessions: *consoleSessions,
-		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog, Erasure: eraser, Suppression: suppLists})
+		Timeouts: server.Timeouts{Write: *writeTimeout}, Audit: auditLog, Erasure: eraser, Suppression: suppLists, Retention: sweeper})
 	defer srv.Close()
 	if feed, ok := store.(graph.ChangeFeed); ok {
 		// Several processes may share this store: hear their changes too.
@@ -459,4 +476,38 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 		out = append(out, pr.Masked())
 	}
 	return out, nil
+}
+
+// retentionPolicy reads the --retention-* flags, naming the flag at fault.
+func retentionPolicy(def, rules, inactive string, every time.Duration, batch int) (retention.Policy, error) {
+	var p retention.Policy
+	var err error
+	if p.Default, err = retention.ParseDuration(def); err != nil {
+		return p, fmt.Errorf("--retention-default: %w", err)
+	}
+	if p.ByType, err = retention.ParseRules(rules); err != nil {
+		return p, fmt.Errorf("--retention: %w", err)
+	}
+	if p.InactiveProfiles, err = retention.ParseDuration(inactive); err != nil {
+		return p, fmt.Errorf("--retention-inactive-profiles: %w", err)
+	}
+	if every < 0 {
+		return p, fmt.Errorf("--retention-sweep-every: %s is negative", every)
+	}
+	if batch < 1 || batch > retention.MaxBatch {
+		return p, fmt.Errorf("--retention-batch: %d is not between 1 and %d", batch, retention.MaxBatch)
+	}
+	return p, nil
+}
+
+// newSweeper makes the retention sweeper over the store.
+func newSweeper(store graph.Store, p retention.Policy, every time.Duration, batch int, log *slog.Logger, a *audit.Log, broker *graph.Broker) (*retention.Sweeper, error) {
+	sw := &retention.Sweeper{Policy: p, Every: every, Batch: batch, Log: log.With("component", "retention"), Audit: a, Broker: broker, Settings: store}
+	if b, ok := store.(retention.Backend); ok {
+		sw.Store = b.Retention()
+	}
+	if b, ok := store.(erase.Backend); ok {
+		sw.Erasure = b.Erasure()
+	}
+	return sw, sw.Check()
 }

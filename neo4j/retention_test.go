@@ -1,0 +1,10 @@
+package neo4j_test
+
+import (
+	"testing"
+
+	"github.com/idgraph/idgraph/internal/backends"
+	retentiontest "github.com/idgraph/idgraph/retention/storetest"
+)
+
+func TestRetentionContract(t *testing.T) { retentiontest.Run(t, backends.OpenNeo4j) }
