@@ -404,7 +404,21 @@ func TestRedeliverAndReplay(t *testing.T) {
 	if dl, _ := f.store.DeadLetters(ctx, d.ID, 0, 10); len(dl) != 1 || dl[0].Attempts != 3 {
 		t.Fatalf("after a failed redelivery: %+v", dl)
 	}
+	// An entry is checked as a delivery is: without consent for the
+	// destination's purpose (this fixture checks none), it is not sent.
+	setPurpose := func(p string) {
+		t.Helper()
+		if _, err := f.store.UpdateDestination(ctx, d.ID, func(d *destinations.Destination) error { d.Purpose = p; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPurpose("marketing")
 	down.Delete(uint64(1))
+	sentBefore := len(r.requests())
+	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || res.OK() || !strings.Contains(res.Err, "consent for marketing") || len(r.requests()) != sentBefore {
+		t.Fatalf("redelivering an entry without consent: %+v %v", res, err)
+	}
+	setPurpose("")
 	if res, err := f.m.Redeliver(ctx, d.ID, 1); err != nil || !res.OK() {
 		t.Fatalf("redelivering: %+v %v", res, err)
 	}

@@ -200,6 +200,20 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 		return Result{}, graph.Errorf(graph.KindNotFound, "destination %s has no dead letter %d", id, sequence)
 	}
 	dl := dls[0]
+	// A dead letter is checked as a delivery is: an entry of someone
+	// suppressed or without consent now stays a dead letter, with why.
+	if _, ok, err := m.suppressionOf(ctx, d, &dl.Record); err != nil {
+		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+	} else if ok {
+		return Result{Err: "not sent: the profile holds a suppressed identifier"}, nil
+	}
+	if d.Purpose != "" && dl.Record.Direction == segments.Entered {
+		if reason, err := m.withheld(ctx, d, &dl.Record); err != nil {
+			return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
+		} else if reason != "" {
+			return Result{Err: "not sent: consent for " + d.Purpose + " is " + reason}, nil
+		}
+	}
 	b, err := m.prefetch(ctx, d, []*segments.ChangeRecord{&dl.Record})
 	if err != nil {
 		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
@@ -770,7 +784,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 // destination with a purpose on a server without the check withholds
 // everything (not_granted).
 func (w *worker) withheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (string, error) {
-	o := w.m.o
+	return w.m.withheld(ctx, d, r)
+}
+
+func (m *Manager) withheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (string, error) {
+	o := m.o
 	if o.Consent == nil {
 		return consent.ReasonNotGranted, nil
 	}

@@ -21,15 +21,7 @@ const ReasonSuppressed = "suppressed"
 // the person downstream. The drop is counted in c.Withheld and logged
 // with the scope and identifier type, never the value or its hash.
 func (w *worker) suppressed(ctx context.Context, d *Destination, c *Cursor, r *segments.ChangeRecord) (bool, error) {
-	o := w.m.o
-	if o.Suppression == nil || r.Direction == segments.Exited {
-		return false, nil
-	}
-	keys, err := suppression.LiveIdentifiers(ctx, o.Profiles, r.Profile)
-	if err != nil {
-		return false, fmt.Errorf("destinations: suppression: %w", err)
-	}
-	m, ok, err := o.Suppression.Check(ctx, keys, d.ID, d.Channel)
+	m, ok, err := w.m.suppressionOf(ctx, d, r)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -41,6 +33,21 @@ func (w *worker) suppressed(ctx context.Context, d *Destination, c *Cursor, r *s
 	w.log.Info("destinations: withheld", "reason", ReasonSuppressed, "scope", m.Scope.Kind, "identifier_type", m.Type,
 		"sequence", r.Sequence, "profile", r.Profile)
 	return true, nil
+}
+
+// suppressionOf finds the list entry, if any, that withholds a record
+// other than an exit from the destination, by the profile's identifiers
+// now.
+func (m *Manager) suppressionOf(ctx context.Context, d *Destination, r *segments.ChangeRecord) (suppression.Match, bool, error) {
+	o := m.o
+	if o.Suppression == nil || r.Direction == segments.Exited {
+		return suppression.Match{}, false, nil
+	}
+	keys, err := suppression.LiveIdentifiers(ctx, o.Profiles, r.Profile)
+	if err != nil {
+		return suppression.Match{}, false, fmt.Errorf("destinations: suppression: %w", err)
+	}
+	return o.Suppression.Check(ctx, keys, d.ID, d.Channel)
 }
 
 // SetChannel sets the channel a destination's deliveries go through (""
