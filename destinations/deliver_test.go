@@ -163,27 +163,36 @@ func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...
 // newFixtureOn runs a manager over the store s, its options edited by edit.
 func newFixtureOn(t *testing.T, s *pebble.Store, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
 	t.Helper()
+	f := &fixture{store: s.Destinations(), feed: &feed{}}
+	f.m, _ = startManager(t, f.store, f.feed, edit, schedule...)
+	return f
+}
+
+// startManager runs a manager over the store and the feed until the test
+// ends, or until the stop it returns is called.
+func startManager(t *testing.T, store destinations.Store, fd *feed, edit func(*destinations.Options), schedule ...time.Duration) (m *destinations.Manager, stop func()) {
+	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: s.Destinations(), feed: &feed{}}
 	if schedule == nil {
 		schedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
 	}
-	o := destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
+	o := destinations.Options{Store: store, Segments: fd, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
 		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond}
 	edit(&o)
-	f.m, err = destinations.NewManager(o)
+	m, err = destinations.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f
+	go func() { defer close(done); m.Run(ctx) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return m, stop
 }
 
 // connect creates a destination for the receiver, connected to segments.

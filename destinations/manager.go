@@ -47,8 +47,12 @@ type Options struct {
 	Poll time.Duration
 	// Batch is how many change records a worker reads at once (default 500).
 	Batch int
-	Now   func() time.Time
-	Log   *slog.Logger
+	// LeaseTTL is how long a destination's lease lasts unless renewed
+	// (default DefaultLeaseTTL): another process takes over a dead one's
+	// destinations within about 1.2 of it.
+	LeaseTTL time.Duration
+	Now      func() time.Time
+	Log      *slog.Logger
 	// Consent is the one consent check (consent.Checker.CheckID), asked
 	// before a profile's entry goes to a destination with a purpose;
 	// Purposes are the configured purposes a destination may name. Both
@@ -62,6 +66,8 @@ type Options struct {
 type Manager struct {
 	o    Options
 	wake chan struct{}
+	// owner names this Manager in destinations' leases.
+	owner string
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -90,13 +96,16 @@ func NewManager(o Options) (*Manager, error) {
 	if o.Batch <= 0 {
 		o.Batch = 500
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().UTC() }
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Manager{o: o, wake: make(chan struct{}, 1), workers: map[string]*worker{}}, nil
+	return &Manager{o: o, wake: make(chan struct{}, 1), owner: newOwner(), workers: map[string]*worker{}}, nil
 }
 
 // Create stores a new enabled webhook destination connected to the
@@ -428,7 +437,7 @@ func (m *Manager) Run(ctx context.Context) {
 			if _, ok := m.workers[d.ID]; !ok {
 				w := &worker{m: m, id: d.ID, wake: make(chan struct{}, 1), log: m.o.Log.With("destination", d.ID)}
 				m.workers[d.ID] = w
-				wg.Go(func() { w.run(ctx) })
+				wg.Go(func() { w.lead(ctx) })
 			}
 		}
 		m.mu.Unlock()
@@ -559,6 +568,9 @@ type worker struct {
 	id   string
 	wake chan struct{}
 	log  *slog.Logger
+	// epoch is the lease this worker delivers under (lead), written into
+	// every cursor it stores so that the store fences it.
+	epoch uint64
 }
 
 func (w *worker) poke() {
@@ -608,7 +620,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return o.Poll, err
 	}
-	c.Destination = w.id
+	c.Destination, c.Epoch = w.id, w.epoch
 	if d.ReplayFrom != 0 {
 		if err := w.rewind(ctx, d, c); err != nil {
 			return o.Poll, err

@@ -87,6 +87,7 @@ var schema = []string{
 	"CREATE CONSTRAINT destination_id IF NOT EXISTS FOR (d:Destination) REQUIRE d.id IS UNIQUE",
 	"CREATE CONSTRAINT destination_cursor_id IF NOT EXISTS FOR (c:DestinationCursor) REQUIRE c.id IS UNIQUE",
 	"CREATE CONSTRAINT dead_letter_key IF NOT EXISTS FOR (l:DeadLetter) REQUIRE (l.destination, l.sequence) IS UNIQUE",
+	"CREATE CONSTRAINT destination_lease_id IF NOT EXISTS FOR (l:DestinationLease) REQUIRE l.id IS UNIQUE",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and

@@ -28,6 +28,8 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"UpdateErrorWritesNothing":  testUpdateError,
 		"CursorRoundTrip":           testCursor,
 		"DeadLettersPageBySequence": testDeadLetters,
+		"LeaseFencing":              testLeaseFencing,
+		"LeaseRace":                 testLeaseRace,
 	})
 }
 
