@@ -85,6 +85,11 @@ type received struct {
 		Timestamp time.Time                  `json:"timestamp"`
 		Data      destinations.SegmentChange `json:"data"`
 	}
+	// batch holds a batch's messages (msg.Type "batch").
+	batch []struct {
+		Type string                     `json:"type"`
+		Data destinations.SegmentChange `json:"data"`
+	}
 }
 
 // receiver is an httptest server that verifies every request with the
@@ -120,7 +125,14 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("reference library refuses the signature: %v (headers %v)", err, req.Header)
 	}
 	rec := received{id: req.Header.Get("webhook-id"), signature: req.Header.Get("webhook-signature"), header: req.Header.Clone(), body: body, at: time.Now()}
-	if err := json.Unmarshal(body, &rec.msg); err != nil {
+	var dst any = &rec.msg
+	if strings.HasPrefix(string(body), `{"type":"`+destinations.TypeBatch+`"`) {
+		rec.msg.Type = destinations.TypeBatch
+		dst = &struct {
+			Data any `json:"data"`
+		}{&rec.batch}
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
 		r.t.Errorf("body %s: %v", body, err)
 	}
 	r.mu.Lock()

@@ -54,6 +54,9 @@ type Destination struct {
 	// PreviousSealedSecret is the secret a rotation replaced; messages
 	// carry its signature too until PreviousUntil, so that receivers can
 	// change secrets without refusing a delivery.
+	// BatchSize is how many records a webhook request carries at most (0
+	// or 1: one message per request; Batches).
+	BatchSize            int       `json:"batchSize,omitempty"`
 	PreviousSealedSecret []byte    `json:"previousSealedSecret,omitempty"`
 	PreviousUntil        time.Time `json:"previousUntil,omitzero"`
 	CreatedAt            time.Time `json:"createdAt"`
@@ -107,6 +110,10 @@ type Head struct {
 	NextAt     time.Time `json:"nextAt"`
 	LastStatus int       `json:"lastStatus,omitempty"` // 0: no answer
 	LastError  string    `json:"lastError,omitempty"`
+	// Last is the last record of the batch being sent (0: one record):
+	// stored before the first attempt, so that every retry, after a
+	// restart too, sends the same records under the same webhook-id.
+	Last uint64 `json:"last,omitempty"`
 }
 
 // DeadLetter is a record that was given up on after the whole retry

@@ -646,7 +646,19 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if len(recs) < o.Batch {
 		wait = o.Poll
 	}
+	var b *batch // being gathered, when the destination sends batches
 	for _, r := range recs {
+		if b != nil && b.ends(r) {
+			next, err := w.flush(ctx, d, c, b)
+			if err != nil || next < 0 {
+				return o.Poll, err
+			}
+			b, start = nil, c.After
+			if next > 0 {
+				wait = next
+				break
+			}
+		}
 		if !d.Wants(r) {
 			c.After = r.Sequence
 			continue
@@ -667,6 +679,10 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				continue
 			}
 		}
+		if b != nil {
+			b.recs = append(b.recs, r)
+			continue
+		}
 		if c.Head != nil && c.Head.Sequence != r.Sequence {
 			c.Head = nil // a record given up on another way (disconnected and connected again)
 		}
@@ -675,6 +691,10 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				wait = due
 				break
 			}
+		}
+		if d.Batches() {
+			b = newBatch(d, c, r)
+			continue
 		}
 		res, sent, err := w.m.deliver(ctx, d, r)
 		if err != nil {
@@ -711,6 +731,13 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			wait = next
 			break
 		}
+	}
+	if b != nil {
+		next, err := w.flush(ctx, d, c, b)
+		if err != nil || next < 0 {
+			return o.Poll, err
+		}
+		start, wait = c.After, max(wait, next)
 	}
 	if c.After != start {
 		if err := o.Store.PutCursor(ctx, c); err != nil {
