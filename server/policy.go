@@ -82,6 +82,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.consent":                         readers, // a profile's consent: what a reader needs before using its data
 	"Mutation.recordConsent":                stewards,
 	"Mutation.setDestinationPurpose":        admins, // as every destination mutation (docs/activation.md)
+	"Mutation.setDestinationBatchSize":      admins,
 	"Query.lookup":                          readers,
 	"Query.identifier":                      readers,
 	"Query.profiles":                        bulk,
