@@ -16,7 +16,6 @@ var (
 	pDest       = []byte("dst/")  // + id → destinations.Destination
 	pDestCursor = []byte("dstc/") // + id → destinations.Cursor
 	pDestDead   = []byte("dstd/") // + id + 0 + sequence (8 bytes, big-endian) → destinations.DeadLetter
-	pDestLease  = []byte("dstl/") // + id → destinations.Lease
 )
 
 var _ destinations.Backend = (*Store)(nil)
@@ -92,17 +91,17 @@ func (g destStore) Cursor(_ context.Context, id string) (*destinations.Cursor, e
 }
 
 // PutCursor replaces a destination's delivery state; one written under a
-// lease epoch is checked against the lease under the store's write lock,
-// which TryLease takes too.
+// lease epoch is checked against the lease and written under the lease
+// lock, which TryLease takes too.
 func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
 	if c.Epoch != 0 {
-		g.s.mu.Lock()
-		defer g.s.mu.Unlock()
-		l, err := g.lease(c.Destination)
-		if err == nil {
-			err = destinations.Fenced(c, l)
+		g.s.leaseMu.Lock()
+		defer g.s.leaseMu.Unlock()
+		var cur *destinations.Lease
+		if l, ok := g.s.leases[c.Destination]; ok {
+			cur = &l
 		}
-		if err != nil {
+		if err := destinations.Fenced(c, cur); err != nil {
 			return fmt.Errorf("pebble: put destination cursor: %w", err)
 		}
 	}
@@ -112,46 +111,34 @@ func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
 	return nil
 }
 
-// lease reads a destination's lease (nil: never taken).
-func (g destStore) lease(id string) (*destinations.Lease, error) {
-	l := &destinations.Lease{}
-	ok, err := g.s.getJSON(l, pDestLease, []byte(id))
-	if err != nil || !ok {
-		return nil, err
-	}
-	return l, nil
-}
-
-// TryLease takes or renews a destination's lease by this process's clock:
-// only one process opens an embedded store, so leases here share the
-// workers of several Managers on one store.
+// TryLease takes or renews a destination's lease. Only one process opens
+// an embedded store, so its leases share the workers of the Managers of
+// that process, and live in memory: after a crash the restarted process
+// finds them free rather than waiting for the dead one's to expire.
 func (g destStore) TryLease(_ context.Context, id, owner string, ttl time.Duration) (*destinations.Lease, bool, error) {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	cur, err := g.lease(id)
-	if err != nil {
-		return nil, false, fmt.Errorf("pebble: lease: %w", err)
+	g.s.leaseMu.Lock()
+	defer g.s.leaseMu.Unlock()
+	var cur *destinations.Lease
+	if l, ok := g.s.leases[id]; ok {
+		cur = &l
 	}
 	next, held := destinations.NextLease(cur, id, owner, time.Now(), ttl)
 	if held {
-		if err := g.put(key(pDestLease, []byte(id)), next); err != nil {
-			return nil, false, fmt.Errorf("pebble: lease: %w", err)
+		if g.s.leases == nil {
+			g.s.leases = map[string]destinations.Lease{}
 		}
+		g.s.leases[id] = *next
 	}
 	return next, held, nil
 }
 
 // ReleaseLease expires owner's lease at epoch now.
 func (g destStore) ReleaseLease(_ context.Context, id, owner string, epoch uint64) error {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
-	cur, err := g.lease(id)
-	if err == nil && cur != nil && cur.Owner == owner && cur.Epoch == epoch {
-		cur.Expires = time.Time{}
-		err = g.put(key(pDestLease, []byte(id)), cur)
-	}
-	if err != nil {
-		return fmt.Errorf("pebble: release lease: %w", err)
+	g.s.leaseMu.Lock()
+	defer g.s.leaseMu.Unlock()
+	if l, ok := g.s.leases[id]; ok && l.Owner == owner && l.Epoch == epoch {
+		l.Expires = time.Time{}
+		g.s.leases[id] = l
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 )
 
@@ -79,6 +80,10 @@ type Store struct {
 	// mu serialises transactions: one writer at a time gives the isolation
 	// that stitching needs, and group commit is left to batching.
 	mu sync.Mutex
+	// leases are the destinations' delivery leases, by destination id,
+	// under leaseMu (destinations.go).
+	leaseMu sync.Mutex
+	leases  map[string]destinations.Lease
 }
 
 var _ graph.Store = (*Store)(nil)
