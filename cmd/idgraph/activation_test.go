@@ -252,8 +252,8 @@ func TestKill9DuringActivation(t *testing.T) {
 	t.Logf("kill -9 trials: %d, committed changes %d, delivered %d distinct in %d requests, duplicates %d (%.2f%%), all under their webhook-id",
 		trials, committed, len(h.ids), h.total, dups, 100*rate)
 	// A killed trial's identifies may be evaluated only after the next
-	// one's arrived (then there is nothing to change), but the first
-	// trial's entries are all recorded.
+	// one's arrived (then there is nothing to change), but the drain saw
+	// a change of every profile: it is among the committed ones.
 	if committed < profiles {
 		t.Fatalf("only %d changes committed in %d trials of %d profiles", committed, trials, profiles)
 	}
