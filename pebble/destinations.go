@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -90,18 +91,39 @@ func (g destStore) Cursor(_ context.Context, id string) (*destinations.Cursor, e
 	return c, nil
 }
 
+// destLease is a destination's lease; its lock is held while a fenced
+// cursor is checked and written, so that the lease cannot pass between
+// the two. One per destination: a lock for all would serialise every
+// destination's synced writes behind each other's.
+type destLease struct {
+	mu    sync.Mutex
+	lease *destinations.Lease // nil: never taken
+}
+
+// leaseOf returns a destination's lease entry, locked.
+func (g destStore) leaseOf(id string) *destLease {
+	g.s.leaseMu.Lock()
+	l, ok := g.s.leases[id]
+	if !ok {
+		if g.s.leases == nil {
+			g.s.leases = map[string]*destLease{}
+		}
+		l = &destLease{}
+		g.s.leases[id] = l
+	}
+	g.s.leaseMu.Unlock()
+	l.mu.Lock()
+	return l
+}
+
 // PutCursor replaces a destination's delivery state; one written under a
-// lease epoch is checked against the lease and written under the lease
-// lock, which TryLease takes too.
+// lease epoch is checked against the lease and written under its lock,
+// which TryLease takes too.
 func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
 	if c.Epoch != 0 {
-		g.s.leaseMu.Lock()
-		defer g.s.leaseMu.Unlock()
-		var cur *destinations.Lease
-		if l, ok := g.s.leases[c.Destination]; ok {
-			cur = &l
-		}
-		if err := destinations.Fenced(c, cur); err != nil {
+		l := g.leaseOf(c.Destination)
+		defer l.mu.Unlock()
+		if err := destinations.Fenced(c, l.lease); err != nil {
 			return fmt.Errorf("pebble: put destination cursor: %w", err)
 		}
 	}
@@ -116,29 +138,21 @@ func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
 // that process, and live in memory: after a crash the restarted process
 // finds them free rather than waiting for the dead one's to expire.
 func (g destStore) TryLease(_ context.Context, id, owner string, ttl time.Duration) (*destinations.Lease, bool, error) {
-	g.s.leaseMu.Lock()
-	defer g.s.leaseMu.Unlock()
-	var cur *destinations.Lease
-	if l, ok := g.s.leases[id]; ok {
-		cur = &l
-	}
-	next, held := destinations.NextLease(cur, id, owner, time.Now(), ttl)
+	l := g.leaseOf(id)
+	defer l.mu.Unlock()
+	next, held := destinations.NextLease(l.lease, id, owner, time.Now(), ttl)
 	if held {
-		if g.s.leases == nil {
-			g.s.leases = map[string]destinations.Lease{}
-		}
-		g.s.leases[id] = *next
+		l.lease = next
 	}
 	return next, held, nil
 }
 
 // ReleaseLease expires owner's lease at epoch now.
 func (g destStore) ReleaseLease(_ context.Context, id, owner string, epoch uint64) error {
-	g.s.leaseMu.Lock()
-	defer g.s.leaseMu.Unlock()
-	if l, ok := g.s.leases[id]; ok && l.Owner == owner && l.Epoch == epoch {
-		l.Expires = time.Time{}
-		g.s.leases[id] = l
+	l := g.leaseOf(id)
+	defer l.mu.Unlock()
+	if cur := l.lease; cur != nil && cur.Owner == owner && cur.Epoch == epoch {
+		l.lease = &destinations.Lease{Destination: id, Owner: owner, Epoch: epoch}
 	}
 	return nil
 }

@@ -33,7 +33,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 )
 
@@ -83,7 +82,7 @@ type Store struct {
 	// leases are the destinations' delivery leases, by destination id,
 	// under leaseMu (destinations.go).
 	leaseMu sync.Mutex
-	leases  map[string]destinations.Lease
+	leases  map[string]*destLease
 }
 
 var _ graph.Store = (*Store)(nil)
