@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -60,38 +59,12 @@ func TestDestinationsThroughServe(t *testing.T) {
 	p := startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
 		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
 	defer p.stop(t)
-	url := "http://" + addr
 	gql := func(query string, vars map[string]any) map[string]any {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest("POST", url+"/graphql", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var res struct {
-			Data   map[string]any `json:"data"`
-			Errors []any          `json:"errors"`
-		}
-		json.NewDecoder(resp.Body).Decode(&res)
-		if len(res.Errors) > 0 {
-			t.Fatalf("%s: %v", query, res.Errors)
-		}
-		return res.Data
+		return gqlAs(t, addr, admin, query, vars)
 	}
 	gql(`mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		d := gql(`{ segment(key: "pro") { status { state } } }`, nil)
-		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the segment never went LIVE")
-		}
-	}
+	waitLive(t, addr, admin, "pro")
 	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id segments enabled } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
 	mu.Lock()
@@ -107,17 +80,7 @@ func TestDestinationsThroughServe(t *testing.T) {
 
 	identify := func(user, plan string) {
 		t.Helper()
-		body := `{"userId":"` + user + `","traits":{"plan":"` + plan + `"}}`
-		req, _ := http.NewRequest("POST", url+"/v1/identify", strings.NewReader(body))
-		req.SetBasicAuth(admin, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("identify: %d", resp.StatusCode)
-		}
+		ingestAs(t, addr, admin, "/v1/identify", `{"userId":"`+user+`","traits":{"plan":"`+plan+`"}}`)
 	}
 	start := time.Now()
 	identify("u1", "pro")
