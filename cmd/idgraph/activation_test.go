@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/idgraph/idgraph/destinations"
+	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/pebble"
 )
 
@@ -46,6 +50,36 @@ func gqlAs(t *testing.T, addr, key, query string, vars map[string]any) map[strin
 	return res.Data
 }
 
+// ingestAs posts a message or batch with the key and fails the test unless
+// it is acknowledged.
+func ingestAs(t *testing.T, addr, key, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d", path, resp.StatusCode)
+	}
+}
+
+// waitLive waits until the segment's backfill is done.
+func waitLive(t *testing.T, addr, key, segment string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		d := gqlAs(t, addr, key, `query($k: String!) { segment(key: $k) { status { state } } }`, map[string]any{"k": segment})
+		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment %s never went LIVE", segment)
+		}
+	}
+}
+
 // hookLog is a loopback receiver that verifies every request with the
 // reference Standard Webhooks library and records, per change sequence,
 // the webhook-ids it came under.
@@ -56,6 +90,7 @@ type hookLog struct {
 	ids    map[uint64][]string // sequence → webhook-id of each arrival
 	order  map[string][]uint64 // profile → sequences in arrival order
 	last   map[string]string   // profile → type of the newest change received
+	kinds  map[string]int      // "type reason" → changes received
 	total  int
 }
 
@@ -81,6 +116,10 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	json.Unmarshal(body, &env)
 	if seqs := h.order[m.Data.Profile]; len(h.ids[m.Data.Sequence]) == 0 {
+		if h.kinds == nil {
+			h.kinds = map[string]int{}
+		}
+		h.kinds[env.Type+" "+m.Data.Reason]++
 		if len(seqs) == 0 || m.Data.Sequence > seqs[len(seqs)-1] {
 			h.last[m.Data.Profile] = env.Type
 		}
@@ -143,15 +182,7 @@ func TestKill9DuringActivation(t *testing.T) {
 	}
 	p := serve()
 	gqlAs(t, addr, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		d := gqlAs(t, addr, admin, `{ segment(key: "pro") { status { state } } }`, nil)
-		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the segment never went LIVE")
-		}
-	}
+	waitLive(t, addr, admin, "pro")
 	d := gqlAs(t, addr, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
 	h.mu.Lock()
@@ -170,16 +201,7 @@ func TestKill9DuringActivation(t *testing.T) {
 				"userId": fmt.Sprintf("u%d", i), "traits": map[string]any{"plan": plan}}
 		}
 		body, _ := json.Marshal(map[string]any{"batch": msgs})
-		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/batch", bytes.NewReader(body))
-		req.SetBasicAuth(admin, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("batch: %d", resp.StatusCode)
-		}
+		ingestAs(t, addr, admin, "/v1/batch", string(body))
 	}
 	for trial := range trials {
 		before := h.distinct()
@@ -260,4 +282,90 @@ func TestKill9DuringActivation(t *testing.T) {
 	if rate > 0.01 {
 		t.Fatalf("duplicates %.2f%% > 1%%", 100*rate)
 	}
+}
+
+// TestTwoServesShareDestinationsOnNeo4j: two serve --segments processes
+// on one Neo4j deliver each change once, not once each (the destination's
+// lease); after one is killed with SIGKILL, the other delivers what
+// comes next, after the dead one's lease expires.
+func TestTwoServesShareDestinationsOnNeo4j(t *testing.T) {
+	dsn := neo4jDSN(t)
+	backends.OpenNeo4j(t) // locks and empties the test database
+	initCmd := exec.Command(binary(t), "init", "--store", dsn)
+	initCmd.Env = append(os.Environ(), "IDGRAPH_PEPPER="+strings.Repeat("5e", 32)) // startServeArgs's
+	out, err := initCmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	admin := keyPattern.FindString(string(out))
+	const profiles = 60
+	h := &hookLog{t: t, ids: map[uint64][]string{}, order: map[string][]uint64{}, last: map[string]string{}}
+	recv := httptest.NewServer(h)
+	defer recv.Close()
+	args := []string{"--store", dsn, "--segments", "--model", "off", "--destinations-allow-private", "--destinations-allow-http"}
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	ps := []*proc{startServeArgs(t, addrs[0], args...)}
+	gqlAs(t, addrs[0], admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+	waitLive(t, addrs[0], admin, "pro")
+	// Started after the segment exists: a process does not load a
+	// definition another saved (its engine would exit the members with
+	// reason definition; docs/activation.md, What is left).
+	ps = append(ps, startServeArgs(t, addrs[1], args...))
+	d := gqlAs(t, addrs[1], admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret } }`,
+		map[string]any{"url": recv.URL + "/hooks"})
+	h.mu.Lock()
+	h.secret = d["createDestination"].(map[string]any)["secret"].(string)
+	h.mu.Unlock()
+	ingest := func(plan string, via ...string) {
+		for i := range profiles {
+			ingestAs(t, via[i%len(via)], admin, "/v1/identify", fmt.Sprintf(`{"userId":"u%d","traits":{"plan":%q}}`, i, plan))
+		}
+	}
+	settle := func(typ string) time.Duration {
+		start := time.Now()
+		for deadline := start.Add(90 * time.Second); h.settled(typ) < profiles; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				h.mu.Lock()
+				got := len(h.ids)
+				h.mu.Unlock()
+				t.Fatalf("%d of %d profiles settled as %s after 90 s (%d changes received: %v); the servers' logs:\n%s\n%s",
+					h.settled(typ), profiles, typ, got, h.kinds, ps[0].log, ps[1].log)
+			}
+		}
+		return time.Since(start)
+	}
+	ingest("pro", addrs...)
+	settle(destinations.TypeEntered)
+	time.Sleep(time.Second) // a second process delivering too would show now
+	h.mu.Lock()
+	total, distinct := h.total, len(h.ids)
+	h.mu.Unlock()
+	if total != distinct || distinct != profiles {
+		t.Fatalf("two processes: %d requests for %d changes, want %d each once", total, distinct, profiles)
+	}
+	// Kill the process delivering: the other must take over.
+	holder := slices.IndexFunc(ps, func(p *proc) bool { return strings.Contains(p.log.String(), "destinations: lease taken") })
+	if holder < 0 {
+		t.Fatalf("no process took the destination's lease:\n%s\n%s", ps[0].log, ps[1].log)
+	}
+	ps[holder].kill(t)
+	killed := time.Now()
+	ingest("free", addrs[1-holder])
+	took := settle(destinations.TypeExited)
+	h.mu.Lock()
+	dups := h.total - len(h.ids)
+	h.mu.Unlock()
+	t.Logf("two serve processes on Neo4j: %d entries delivered once each; after the holder was killed, the other took the lease and delivered the %d exits within %v of the kill (%v after the last identify), %d duplicates",
+		profiles, profiles, time.Since(killed).Round(time.Millisecond), took.Round(time.Millisecond), dups)
+	if !strings.Contains(ps[1-holder].log.String(), "destinations: lease taken") {
+		t.Fatal("the surviving process never took the lease")
+	}
+	for seq, ids := range h.ids {
+		for _, id := range ids[1:] {
+			if id != ids[0] {
+				t.Errorf("change %d under two webhook-ids: %v", seq, ids)
+			}
+		}
+	}
+	ps[1-holder].stop(t)
 }
