@@ -115,10 +115,13 @@ func (w *worker) flush(ctx context.Context, d *Destination, c *Cursor, b *batch)
 	if err != nil {
 		return 0, err
 	}
-	res := o.Client.Send(ctx, d.URL, keys, Message{ID: BatchID(d.ID, first.Sequence, b.head.Last), At: now, Body: body})
+	id := BatchID(d.ID, first.Sequence, b.head.Last)
+	res := o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body})
 	if ctx.Err() != nil {
 		return 0, ctx.Err() // stopping: the batch stays pending
 	}
+	w.m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: first.Sequence, Type: TypeBatch, WebhookID: id, Attempt: b.head.Attempts + 1},
+		res, last.Time)
 	if res.OK() {
 		c.After, c.Head = max(skipped, last.Sequence), nil
 		c.Delivered += int64(len(b.recs))

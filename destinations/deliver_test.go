@@ -181,7 +181,8 @@ func newFixtureOn(t *testing.T, s *pebble.Store, edit func(*destinations.Options
 }
 
 // startManager runs a manager over the store and the feed until the test
-// ends, or until the stop it returns is called.
+// ends, or until the stop it returns is called (a process: tests of
+// restarts and leases start several).
 func startManager(t *testing.T, store destinations.Store, fd *feed, edit func(*destinations.Options), schedule ...time.Duration) (m *destinations.Manager, stop func()) {
 	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))

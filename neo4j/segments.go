@@ -151,6 +151,11 @@ func (g segStore) DeleteDefinition(ctx context.Context, r segments.Ref, expected
 		if err := segments.CheckStored(r, d, expected); err != nil {
 			return err
 		}
+		if r.Kind == lang.KindSegment {
+			if err := t.exec(ctx, "MATCH (z:SegmentSize {segment: $key}) DELETE z", map[string]any{"key": r.Key}); err != nil {
+				return err
+			}
+		}
 		return t.exec(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) DETACH DELETE d", map[string]any{"key": r.Key})
 	})
 }
@@ -486,9 +491,9 @@ func nonNil(xs []string) []string {
 }
 
 // PendingChanges reads the pending data changes in profile order.
-func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pending, error) {
-	recs, err := g.s.read(ctx, `MATCH (d:DataChange:Due)
-		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"limit": limit})
+func (g segStore) PendingChanges(ctx context.Context, after string, limit int) ([]segments.Pending, error) {
+	recs, err := g.s.read(ctx, `MATCH (d:DataChange:Due) WHERE d.profile > $after
+		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"after": after, "limit": limit})
 	if err != nil {
 		return nil, wrap("neo4j: pending changes", err)
 	}

@@ -88,6 +88,9 @@ var schema = []string{
 	"CREATE CONSTRAINT destination_cursor_id IF NOT EXISTS FOR (c:DestinationCursor) REQUIRE c.id IS UNIQUE",
 	"CREATE CONSTRAINT dead_letter_key IF NOT EXISTS FOR (l:DeadLetter) REQUIRE (l.destination, l.sequence) IS UNIQUE",
 	"CREATE CONSTRAINT destination_lease_id IF NOT EXISTS FOR (l:DestinationLease) REQUIRE l.id IS UNIQUE",
+	"CREATE CONSTRAINT delivery_job_key IF NOT EXISTS FOR (j:DeliveryJob) REQUIRE (j.destination, j.id) IS UNIQUE",
+	"CREATE CONSTRAINT delivery_log_head IF NOT EXISTS FOR (h:DeliveryLogHead) REQUIRE h.destination IS UNIQUE",
+	"CREATE CONSTRAINT delivery_log_key IF NOT EXISTS FOR (l:DeliveryLog) REQUIRE (l.destination, l.n) IS UNIQUE",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and
@@ -157,7 +160,7 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 }
 
 func (s *Store) createSchema(ctx context.Context) error {
-	for _, q := range slices.Concat(schema, segmentSchema, chainSchema) {
+	for _, q := range slices.Concat(schema, segmentSchema, segmentSizeSchema, chainSchema) {
 		// Schema changes cannot share a transaction with each other's data,
 		// so each runs on its own. Processes starting at once may race past
 		// IF NOT EXISTS; the loser's "already exists" is success.

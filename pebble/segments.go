@@ -115,6 +115,9 @@ func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected i
 	if err == nil && r.Kind == lang.KindSegment {
 		err = b.DeleteRange(memberKey(r.Key, ""), prefixEnd(memberKey(r.Key, "")), nil)
 	}
+	if err == nil && r.Kind == lang.KindSegment {
+		err = deleteSegmentSizes(b, r.Key)
+	}
 	if err == nil {
 		err = g.s.commit(b, []cacheRecord{{defKey(r), nil}})
 	}
@@ -214,6 +217,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	defer b.Close()
 	w := &batchWriter{b: b}
 	var out []*segments.ChangeRecord
+	deltas := map[string]int{}
 	for _, sv := range saves {
 		next := sv.State
 		old, err := g.state(next.Profile)
@@ -233,6 +237,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 			w.putJSON(timerKey(t), t)
 		}
 		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
+		membershipDeltas(deltas, was, is)
 		for k := range was {
 			if _, ok := is[k]; !ok {
 				w.del(memberKey(k, next.Profile))
@@ -250,6 +255,9 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		saved := *next
 		saved.Rev++
 		w.putJSON(key(pSegState, []byte(next.Profile)), &saved)
+	}
+	if err := g.s.addCounts(w, deltas); err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
 	if w.err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", w.err)
@@ -383,8 +391,12 @@ func (t *tx) pendData(w *batchWriter, cs []graph.DataChange) error {
 }
 
 // PendingChanges reads the pending data changes in profile order.
-func (g segStore) PendingChanges(_ context.Context, limit int) ([]segments.Pending, error) {
-	out, err := pageJSON[segments.Pending](g.s, pPending, prefixEnd(pPending), limit)
+func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]segments.Pending, error) {
+	lower := pPending
+	if after != "" {
+		lower = key(pPending, []byte(after), []byte{0})
+	}
+	out, err := pageJSON[segments.Pending](g.s, lower, prefixEnd(pPending), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: pending changes: %w", err)
 	}
@@ -405,7 +417,9 @@ func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
 	if !ok || cur.Mark != p.Mark {
 		return nil
 	}
-	if err := g.s.db.Delete(k, cpebble.Sync); err != nil {
+	// Not synced: a deletion lost in a crash leaves the change pending,
+	// and evaluating it again changes nothing.
+	if err := g.s.db.Delete(k, cpebble.NoSync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 	}
 	return nil

@@ -39,7 +39,9 @@ type ResolverRoot interface {
 	AuditEntry() AuditEntryResolver
 	ComputedTrait() ComputedTraitResolver
 	DeadLetter() DeadLetterResolver
+	Delivery() DeliveryResolver
 	DeliveryAttempt() DeliveryAttemptResolver
+	DeliveryJob() DeliveryJobResolver
 	Destination() DestinationResolver
 	DestinationHealth() DestinationHealthResolver
 	Edge() EdgeResolver
@@ -125,6 +127,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ComputedTraitExplanation struct {
+		At            func(childComplexity int) int
+		ComputedTrait func(childComplexity int) int
+		NextDeadline  func(childComplexity int) int
+		Nodes         func(childComplexity int) int
+		ProfileID     func(childComplexity int) int
+		StoredValue   func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Value         func(childComplexity int) int
+	}
+
 	ComputedTraitValue struct {
 		Key   func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -172,11 +185,44 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	Delivery struct {
+		At         func(childComplexity int) int
+		Attempt    func(childComplexity int) int
+		Cursor     func(childComplexity int) int
+		DurationMs func(childComplexity int) int
+		Error      func(childComplexity int) int
+		Job        func(childComplexity int) int
+		Sequence   func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Type       func(childComplexity int) int
+		WebhookID  func(childComplexity int) int
+	}
+
 	DeliveryAttempt struct {
 		DurationMs func(childComplexity int) int
 		Error      func(childComplexity int) int
 		Ok         func(childComplexity int) int
 		Status     func(childComplexity int) int
+	}
+
+	DeliveryJob struct {
+		AsOfSequence  func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Destination   func(childComplexity int) int
+		Done          func(childComplexity int) int
+		Error         func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		From          func(childComplexity int) int
+		FromSequence  func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		Segments      func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		State         func(childComplexity int) int
+		To            func(childComplexity int) int
+		ToSequence    func(childComplexity int) int
+		Total         func(childComplexity int) int
 	}
 
 	Destination struct {
@@ -412,7 +458,8 @@ type ComplexityRoot struct {
 		Redeliver               func(childComplexity int, destination string, sequence string) int
 		RejectMatch             func(childComplexity int, id string, note *string) int
 		RejectMatches           func(childComplexity int, ids []string, note *string) int
-		ReplayDeliveries        func(childComplexity int, destination string, fromSequence string) int
+		ReplayDeliveries        func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
+		Resync                  func(childComplexity int, destination string, segment *string) int
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
 		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
@@ -504,28 +551,31 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys            func(childComplexity int) int
-		AuditEntry         func(childComplexity int, id string) int
-		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
-		ComputedTrait      func(childComplexity int, key string) int
-		ComputedTraits     func(childComplexity int, first *int, after *string) int
-		Consent            func(childComplexity int, profileID *string, subject *IdentifierInput) int
-		Destinations       func(childComplexity int) int
-		ErasureReceipt     func(childComplexity int, id string) int
-		ExplainMembership  func(childComplexity int, profileID string, segment string) int
-		Identifier         func(childComplexity int, typeArg string, value string) int
-		Lookup             func(childComplexity int, typeArg string, value string) int
-		MatchPreview       func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
-		Matching           func(childComplexity int) int
-		Me                 func(childComplexity int) int
-		PreviewSegment     func(childComplexity int, definition string, sample *int) int
-		Profile            func(childComplexity int, id string) int
-		Profiles           func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
-		ReviewQueue        func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
-		Search             func(childComplexity int, query string, first *int) int
-		Segment            func(childComplexity int, key string) int
-		Segments           func(childComplexity int, first *int, after *string) int
-		ValidateDefinition func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
+		APIKeys              func(childComplexity int) int
+		AuditEntry           func(childComplexity int, id string) int
+		AuditLog             func(childComplexity int, first *int, after *string, filter *AuditFilter) int
+		ComputedTrait        func(childComplexity int, key string) int
+		ComputedTraits       func(childComplexity int, first *int, after *string) int
+		Consent              func(childComplexity int, profileID *string, subject *IdentifierInput) int
+		Deliveries           func(childComplexity int, destination string, first *int, after *string) int
+		DeliveryJobs         func(childComplexity int, destination string) int
+		Destinations         func(childComplexity int) int
+		ErasureReceipt       func(childComplexity int, id string) int
+		ExplainComputedTrait func(childComplexity int, profileID string, key string) int
+		ExplainMembership    func(childComplexity int, profileID string, segment string) int
+		Identifier           func(childComplexity int, typeArg string, value string) int
+		Lookup               func(childComplexity int, typeArg string, value string) int
+		MatchPreview         func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Matching             func(childComplexity int) int
+		Me                   func(childComplexity int) int
+		PreviewSegment       func(childComplexity int, definition string, sample *int) int
+		Profile              func(childComplexity int, id string) int
+		Profiles             func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		ReviewQueue          func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
+		Search               func(childComplexity int, query string, first *int) int
+		Segment              func(childComplexity int, key string) int
+		Segments             func(childComplexity int, first *int, after *string) int
+		ValidateDefinition   func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
 	}
 
 	ReviewConnection struct {
@@ -557,12 +607,13 @@ type ComplexityRoot struct {
 	}
 
 	Segment struct {
-		Definition func(childComplexity int) int
-		Key        func(childComplexity int) int
-		Members    func(childComplexity int, first *int, after *string, purpose *string) int
-		Size       func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Version    func(childComplexity int) int
+		Definition  func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Members     func(childComplexity int, first *int, after *string, purpose *string) int
+		Size        func(childComplexity int) int
+		SizeHistory func(childComplexity int, from *time.Time, to *time.Time, points *int) int
+		Status      func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	SegmentConnection struct {
@@ -591,6 +642,11 @@ type ComplexityRoot struct {
 		Count    func(childComplexity int) int
 		Profiles func(childComplexity int) int
 		Sample   func(childComplexity int) int
+	}
+
+	SegmentSize struct {
+		At   func(childComplexity int) int
+		Size func(childComplexity int) int
 	}
 
 	SegmentStatus struct {
@@ -655,11 +711,38 @@ type DeadLetterResolver interface {
 	LastStatus(ctx context.Context, obj *destinations.DeadLetter) (*int, error)
 	LastError(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
 }
+type DeliveryResolver interface {
+	Cursor(ctx context.Context, obj *destinations.Delivery) (string, error)
+	Sequence(ctx context.Context, obj *destinations.Delivery) (*string, error)
+
+	Status(ctx context.Context, obj *destinations.Delivery) (*int, error)
+	Error(ctx context.Context, obj *destinations.Delivery) (*string, error)
+
+	DurationMs(ctx context.Context, obj *destinations.Delivery) (float64, error)
+
+	Job(ctx context.Context, obj *destinations.Delivery) (*string, error)
+}
 type DeliveryAttemptResolver interface {
 	Ok(ctx context.Context, obj *destinations.Result) (bool, error)
 	Status(ctx context.Context, obj *destinations.Result) (*int, error)
 	Error(ctx context.Context, obj *destinations.Result) (*string, error)
 	DurationMs(ctx context.Context, obj *destinations.Result) (float64, error)
+}
+type DeliveryJobResolver interface {
+	Segments(ctx context.Context, obj *destinations.Job) ([]string, error)
+	State(ctx context.Context, obj *destinations.Job) (DeliveryJobState, error)
+	Error(ctx context.Context, obj *destinations.Job) (*string, error)
+	Done(ctx context.Context, obj *destinations.Job) (int, error)
+	Total(ctx context.Context, obj *destinations.Job) (int, error)
+	From(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	To(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	FromSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	ToSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	AsOfSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	NextAttemptAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+
+	StartedAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	FinishedAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
 }
 type DestinationResolver interface {
 	Kind(ctx context.Context, obj *destinations.Destination) (string, error)
@@ -749,9 +832,10 @@ type MutationResolver interface {
 	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
 	RotateDestinationSecret(ctx context.Context, destination string, graceSeconds *int) (*NewDestination, error)
 	Redeliver(ctx context.Context, destination string, sequence string) (*destinations.Result, error)
-	ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error)
+	ReplayDeliveries(ctx context.Context, destination string, fromSequence *string, from *time.Time, to *time.Time) (*destinations.Destination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	Erase(ctx context.Context, subject string, mode *ErasureMode) (*erase.Receipt, error)
+	Resync(ctx context.Context, destination string, segment *string) (*destinations.Job, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
@@ -792,6 +876,9 @@ type QueryResolver interface {
 	Consent(ctx context.Context, profileID *string, subject *IdentifierInput) (*ProfileConsent, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	ErasureReceipt(ctx context.Context, id string) (*erase.Receipt, error)
+	ExplainComputedTrait(ctx context.Context, profileID string, key string) (*ComputedTraitExplanation, error)
+	DeliveryJobs(ctx context.Context, destination string) ([]*destinations.Job, error)
+	Deliveries(ctx context.Context, destination string, first *int, after *string) ([]*destinations.Delivery, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
@@ -818,6 +905,7 @@ type SegmentResolver interface {
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
 	Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*ProfileConnection, error)
+	SizeHistory(ctx context.Context, obj *segments.Definition, from *time.Time, to *time.Time, points *int) ([]*segments.SizeSample, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
@@ -1078,6 +1166,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ComputedTraitEdge.Node(childComplexity), true
 
+	case "ComputedTraitExplanation.at":
+		if e.ComplexityRoot.ComputedTraitExplanation.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.At(childComplexity), true
+	case "ComputedTraitExplanation.computedTrait":
+		if e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait(childComplexity), true
+	case "ComputedTraitExplanation.nextDeadline":
+		if e.ComplexityRoot.ComputedTraitExplanation.NextDeadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.NextDeadline(childComplexity), true
+	case "ComputedTraitExplanation.nodes":
+		if e.ComplexityRoot.ComputedTraitExplanation.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Nodes(childComplexity), true
+	case "ComputedTraitExplanation.profileId":
+		if e.ComplexityRoot.ComputedTraitExplanation.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ProfileID(childComplexity), true
+	case "ComputedTraitExplanation.storedValue":
+		if e.ComplexityRoot.ComputedTraitExplanation.StoredValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.StoredValue(childComplexity), true
+	case "ComputedTraitExplanation.type":
+		if e.ComplexityRoot.ComputedTraitExplanation.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Type(childComplexity), true
+	case "ComputedTraitExplanation.value":
+		if e.ComplexityRoot.ComputedTraitExplanation.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Value(childComplexity), true
+
 	case "ComputedTraitValue.key":
 		if e.ComplexityRoot.ComputedTraitValue.Key == nil {
 			break
@@ -1258,6 +1395,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DefinitionError.Message(childComplexity), true
 
+	case "Delivery.at":
+		if e.ComplexityRoot.Delivery.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.At(childComplexity), true
+	case "Delivery.attempt":
+		if e.ComplexityRoot.Delivery.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Attempt(childComplexity), true
+	case "Delivery.cursor":
+		if e.ComplexityRoot.Delivery.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Cursor(childComplexity), true
+	case "Delivery.durationMs":
+		if e.ComplexityRoot.Delivery.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.DurationMs(childComplexity), true
+	case "Delivery.error":
+		if e.ComplexityRoot.Delivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Error(childComplexity), true
+	case "Delivery.job":
+		if e.ComplexityRoot.Delivery.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Job(childComplexity), true
+	case "Delivery.sequence":
+		if e.ComplexityRoot.Delivery.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Sequence(childComplexity), true
+	case "Delivery.status":
+		if e.ComplexityRoot.Delivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Status(childComplexity), true
+	case "Delivery.type":
+		if e.ComplexityRoot.Delivery.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Type(childComplexity), true
+	case "Delivery.webhookId":
+		if e.ComplexityRoot.Delivery.WebhookID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.WebhookID(childComplexity), true
+
 	case "DeliveryAttempt.durationMs":
 		if e.ComplexityRoot.DeliveryAttempt.DurationMs == nil {
 			break
@@ -1282,6 +1480,109 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryAttempt.Status(childComplexity), true
+
+	case "DeliveryJob.asOfSequence":
+		if e.ComplexityRoot.DeliveryJob.AsOfSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.AsOfSequence(childComplexity), true
+	case "DeliveryJob.createdAt":
+		if e.ComplexityRoot.DeliveryJob.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.CreatedAt(childComplexity), true
+	case "DeliveryJob.destination":
+		if e.ComplexityRoot.DeliveryJob.Destination == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Destination(childComplexity), true
+	case "DeliveryJob.done":
+		if e.ComplexityRoot.DeliveryJob.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Done(childComplexity), true
+	case "DeliveryJob.error":
+		if e.ComplexityRoot.DeliveryJob.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Error(childComplexity), true
+	case "DeliveryJob.finishedAt":
+		if e.ComplexityRoot.DeliveryJob.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.FinishedAt(childComplexity), true
+	case "DeliveryJob.from":
+		if e.ComplexityRoot.DeliveryJob.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.From(childComplexity), true
+	case "DeliveryJob.fromSequence":
+		if e.ComplexityRoot.DeliveryJob.FromSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.FromSequence(childComplexity), true
+	case "DeliveryJob.id":
+		if e.ComplexityRoot.DeliveryJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.ID(childComplexity), true
+	case "DeliveryJob.kind":
+		if e.ComplexityRoot.DeliveryJob.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Kind(childComplexity), true
+	case "DeliveryJob.nextAttemptAt":
+		if e.ComplexityRoot.DeliveryJob.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.NextAttemptAt(childComplexity), true
+	case "DeliveryJob.segments":
+		if e.ComplexityRoot.DeliveryJob.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Segments(childComplexity), true
+	case "DeliveryJob.startedAt":
+		if e.ComplexityRoot.DeliveryJob.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.StartedAt(childComplexity), true
+	case "DeliveryJob.state":
+		if e.ComplexityRoot.DeliveryJob.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.State(childComplexity), true
+	case "DeliveryJob.to":
+		if e.ComplexityRoot.DeliveryJob.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.To(childComplexity), true
+	case "DeliveryJob.toSequence":
+		if e.ComplexityRoot.DeliveryJob.ToSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.ToSequence(childComplexity), true
+	case "DeliveryJob.total":
+		if e.ComplexityRoot.DeliveryJob.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Total(childComplexity), true
 
 	case "Destination.batchSize":
 		if e.ComplexityRoot.Destination.BatchSize == nil {
@@ -2389,7 +2690,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReplayDeliveries(childComplexity, args["destination"].(string), args["fromSequence"].(string)), true
+		return e.ComplexityRoot.Mutation.ReplayDeliveries(childComplexity, args["destination"].(string), args["fromSequence"].(*string), args["from"].(*time.Time), args["to"].(*time.Time)), true
+	case "Mutation.resync":
+		if e.ComplexityRoot.Mutation.Resync == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resync_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Resync(childComplexity, args["destination"].(string), args["segment"].(*string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2890,6 +3202,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Consent(childComplexity, args["profileId"].(*string), args["subject"].(*IdentifierInput)), true
+	case "Query.deliveries":
+		if e.ComplexityRoot.Query.Deliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Deliveries(childComplexity, args["destination"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.deliveryJobs":
+		if e.ComplexityRoot.Query.DeliveryJobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deliveryJobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DeliveryJobs(childComplexity, args["destination"].(string)), true
 	case "Query.destinations":
 		if e.ComplexityRoot.Query.Destinations == nil {
 			break
@@ -2907,6 +3241,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ErasureReceipt(childComplexity, args["id"].(string)), true
+	case "Query.explainComputedTrait":
+		if e.ComplexityRoot.Query.ExplainComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainComputedTrait(childComplexity, args["profileId"].(string), args["key"].(string)), true
 	case "Query.explainMembership":
 		if e.ComplexityRoot.Query.ExplainMembership == nil {
 			break
@@ -3182,6 +3527,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Size(childComplexity), true
+	case "Segment.sizeHistory":
+		if e.ComplexityRoot.Segment.SizeHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_sizeHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.SizeHistory(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["points"].(*int)), true
 	case "Segment.status":
 		if e.ComplexityRoot.Segment.Status == nil {
 			break
@@ -3294,6 +3650,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
+
+	case "SegmentSize.at":
+		if e.ComplexityRoot.SegmentSize.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.At(childComplexity), true
+	case "SegmentSize.size":
+		if e.ComplexityRoot.SegmentSize.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.Size(childComplexity), true
 
 	case "SegmentStatus.code":
 		if e.ComplexityRoot.SegmentStatus.Code == nil {
@@ -3492,7 +3861,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3508,12 +3877,15 @@ var sources = []*ast.Source{
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
+	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
+	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
 	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
+	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 }
@@ -3647,6 +4019,28 @@ func (ec *executionContext) childFields_ComputedTraitEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ComputedTraitExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+	case "computedTrait":
+		return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+	case "storedValue":
+		return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+	case "type":
+		return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+	case "nextDeadline":
+		return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+	case "at":
+		return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitExplanation", field.Name)
+}
+
 func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -3741,6 +4135,32 @@ func (ec *executionContext) childFields_DefinitionError(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type DefinitionError", field.Name)
 }
 
+func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_Delivery_cursor(ctx, field)
+	case "sequence":
+		return ec.fieldContext_Delivery_sequence(ctx, field)
+	case "type":
+		return ec.fieldContext_Delivery_type(ctx, field)
+	case "webhookId":
+		return ec.fieldContext_Delivery_webhookId(ctx, field)
+	case "status":
+		return ec.fieldContext_Delivery_status(ctx, field)
+	case "error":
+		return ec.fieldContext_Delivery_error(ctx, field)
+	case "attempt":
+		return ec.fieldContext_Delivery_attempt(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_Delivery_durationMs(ctx, field)
+	case "at":
+		return ec.fieldContext_Delivery_at(ctx, field)
+	case "job":
+		return ec.fieldContext_Delivery_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
+}
+
 func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -3753,6 +4173,46 @@ func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, fie
 		return ec.fieldContext_DeliveryAttempt_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeliveryAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeliveryJob_id(ctx, field)
+	case "destination":
+		return ec.fieldContext_DeliveryJob_destination(ctx, field)
+	case "kind":
+		return ec.fieldContext_DeliveryJob_kind(ctx, field)
+	case "segments":
+		return ec.fieldContext_DeliveryJob_segments(ctx, field)
+	case "state":
+		return ec.fieldContext_DeliveryJob_state(ctx, field)
+	case "error":
+		return ec.fieldContext_DeliveryJob_error(ctx, field)
+	case "done":
+		return ec.fieldContext_DeliveryJob_done(ctx, field)
+	case "total":
+		return ec.fieldContext_DeliveryJob_total(ctx, field)
+	case "from":
+		return ec.fieldContext_DeliveryJob_from(ctx, field)
+	case "to":
+		return ec.fieldContext_DeliveryJob_to(ctx, field)
+	case "fromSequence":
+		return ec.fieldContext_DeliveryJob_fromSequence(ctx, field)
+	case "toSequence":
+		return ec.fieldContext_DeliveryJob_toSequence(ctx, field)
+	case "asOfSequence":
+		return ec.fieldContext_DeliveryJob_asOfSequence(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_DeliveryJob_nextAttemptAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DeliveryJob_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_DeliveryJob_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_DeliveryJob_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryJob", field.Name)
 }
 
 func (ec *executionContext) childFields_Destination(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4401,6 +4861,8 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_size(ctx, field)
 	case "members":
 		return ec.fieldContext_Segment_members(ctx, field)
+	case "sizeHistory":
+		return ec.fieldContext_Segment_sizeHistory(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
 }
@@ -4459,6 +4921,16 @@ func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, fiel
 		return ec.fieldContext_SegmentPreview_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSize(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SegmentSize_at(ctx, field)
+	case "size":
+		return ec.fieldContext_SegmentSize_size(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSize", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5135,13 +5607,51 @@ func (ec *executionContext) field_Mutation_replayDeliveries_args(ctx context.Con
 	}
 	args["destination"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "fromSequence",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["fromSequence"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resync_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg1
 	return args, nil
 }
 
@@ -5677,6 +6187,50 @@ func (ec *executionContext) field_Query_consent_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_deliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_deliveryJobs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_erasureReceipt_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5688,6 +6242,28 @@ func (ec *executionContext) field_Query_erasureReceipt_args(ctx context.Context,
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_explainComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg1
 	return args, nil
 }
 
@@ -6006,6 +6582,36 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["purpose"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_sizeHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "points",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["points"] = arg2
 	return args, nil
 }
 
@@ -7074,6 +7680,208 @@ func (ec *executionContext) fieldContext_ComputedTraitEdge_node(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _ComputedTraitExplanation_profileId(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_computedTrait(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedTrait, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_computedTrait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_storedValue(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoredValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_storedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_type(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nextDeadline(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDeadline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nextDeadline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_at(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nodes(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExplainNode) graphql.Marshaler {
+			return ec.marshalNExplainNode2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainNode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ComputedTraitValue_key(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7759,6 +8567,236 @@ func (ec *executionContext) fieldContext_DefinitionError_hint(_ context.Context,
 	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
 }
 
+func (ec *executionContext) _Delivery_cursor(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Sequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_type(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_webhookId(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_webhookId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_webhookId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Delivery_error(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_attempt(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Delivery_durationMs(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().DurationMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Delivery_at(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Delivery_job(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Job(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "ID")
+}
+
 func (ec *executionContext) _DeliveryAttempt_ok(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7849,6 +8887,397 @@ func (ec *executionContext) _DeliveryAttempt_durationMs(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_DeliveryAttempt_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "Float")
+}
+
+func (ec *executionContext) _DeliveryJob_id(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeliveryJob_destination(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_destination(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Destination, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_destination(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeliveryJob_kind(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_segments(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Segments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_state(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v DeliveryJobState) graphql.Marshaler {
+			return ec.marshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "DeliveryJobState")
+}
+
+func (ec *executionContext) _DeliveryJob_error(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_done(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Done(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeliveryJob_total(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Total(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeliveryJob_from(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().From(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_to(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().To(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_fromSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_fromSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().FromSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_fromSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_toSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_toSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().ToSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_toSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_asOfSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_asOfSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().AsOfSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_asOfSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().NextAttemptAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_createdAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_startedAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().StartedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_finishedAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().FinishedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Destination_id(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
@@ -12269,7 +13698,7 @@ func (ec *executionContext) _Mutation_replayDeliveries(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReplayDeliveries(ctx, fc.Args["destination"].(string), fc.Args["fromSequence"].(string))
+			return ec.Resolvers.Mutation().ReplayDeliveries(ctx, fc.Args["destination"].(string), fc.Args["fromSequence"].(*string), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
@@ -12385,6 +13814,50 @@ func (ec *executionContext) fieldContext_Mutation_erase(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_erase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resync(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Resync(ctx, fc.Args["destination"].(string), fc.Args["segment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Job) graphql.Marshaler {
+			return ec.marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resync(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resync_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14404,6 +15877,138 @@ func (ec *executionContext) fieldContext_Query_erasureReceipt(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainComputedTrait(ctx, fc.Args["profileId"].(string), fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+			return ec.marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deliveryJobs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deliveryJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DeliveryJobs(ctx, fc.Args["destination"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.Job) graphql.Marshaler {
+			return ec.marshalNDeliveryJob2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deliveryJobs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deliveryJobs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deliveries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Deliveries(ctx, fc.Args["destination"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.Delivery) graphql.Marshaler {
+			return ec.marshalNDelivery2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15659,6 +17264,50 @@ func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Segment_sizeHistory(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_sizeHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().SizeHistory(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["points"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+			return ec.marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_sizeHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSize(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_sizeHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SegmentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16070,6 +17719,52 @@ func (ec *executionContext) _SegmentPreview_at(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SegmentPreview_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_at(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_size(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SegmentStatus_state(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
@@ -18171,6 +19866,74 @@ func (ec *executionContext) _ComputedTraitEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var computedTraitExplanationImplementors = []string{"ComputedTraitExplanation"}
+
+func (ec *executionContext) _ComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitExplanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitExplanation")
+		case "profileId":
+			out.Values[i] = ec._ComputedTraitExplanation_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedTrait":
+			out.Values[i] = ec._ComputedTraitExplanation_computedTrait(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitExplanation_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "storedValue":
+			out.Values[i] = ec._ComputedTraitExplanation_storedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ComputedTraitExplanation_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDeadline":
+			out.Values[i] = ec._ComputedTraitExplanation_nextDeadline(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ComputedTraitExplanation_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ComputedTraitExplanation_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var computedTraitValueImplementors = []string{"ComputedTraitValue"}
 
 func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitValue) graphql.Marshaler {
@@ -18490,6 +20253,90 @@ func (ec *executionContext) _DefinitionError(ctx context.Context, sel ast.Select
 	return out
 }
 
+var deliveryImplementors = []string{"Delivery"}
+
+func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *destinations.Delivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Delivery")
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_cursor(ctx, field, obj)
+				})
+		case "sequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_sequence(ctx, field, obj)
+				})
+		case "type":
+			out.Values[i] = ec._Delivery_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "webhookId":
+			out.Values[i] = ec._Delivery_webhookId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_status(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_error(ctx, field, obj)
+				})
+		case "attempt":
+			out.Values[i] = ec._Delivery_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "durationMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_durationMs(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._Delivery_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "job":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_job(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deliveryAttemptImplementors = []string{"DeliveryAttempt"}
 
 func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.SelectionSet, obj *destinations.Result) graphql.Marshaler {
@@ -18524,6 +20371,132 @@ func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.Select
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DeliveryAttempt_durationMs(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryJobImplementors = []string{"DeliveryJob"}
+
+func (ec *executionContext) _DeliveryJob(ctx context.Context, sel ast.SelectionSet, obj *destinations.Job) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryJob")
+		case "id":
+			out.Values[i] = ec._DeliveryJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "destination":
+			out.Values[i] = ec._DeliveryJob_destination(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._DeliveryJob_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_segments(ctx, field, obj)
+				})
+		case "state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_state(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_error(ctx, field, obj)
+				})
+		case "done":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_done(ctx, field, obj)
+				})
+		case "total":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_total(ctx, field, obj)
+				})
+		case "from":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_from(ctx, field, obj)
+				})
+		case "to":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_to(ctx, field, obj)
+				})
+		case "fromSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_fromSequence(ctx, field, obj)
+				})
+		case "toSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_toSequence(ctx, field, obj)
+				})
+		case "asOfSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_asOfSequence(ctx, field, obj)
+				})
+		case "nextAttemptAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_nextAttemptAt(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._DeliveryJob_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_startedAt(ctx, field, obj)
+				})
+		case "finishedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_finishedAt(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20125,6 +22098,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "resync":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resync(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
@@ -20801,6 +22781,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_erasureReceipt(ctx, field)
 				})
+		case "explainComputedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainComputedTrait(ctx, field)
+				})
+		case "deliveryJobs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deliveryJobs(ctx, field)
+				})
+		case "deliveries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deliveries(ctx, field)
+				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -21156,6 +23154,12 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_members(ctx, field, obj)
 				})
+		case "sizeHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_sizeHistory(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21345,6 +23349,44 @@ func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.Selecti
 			}
 		case "at":
 			out.Values[i] = ec._SegmentPreview_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentSizeImplementors = []string{"SegmentSize"}
+
+func (ec *executionContext) _SegmentSize(ctx context.Context, sel ast.SelectionSet, obj *segments.SizeSample) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSizeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSize")
+		case "at":
+			out.Values[i] = ec._SegmentSize_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._SegmentSize_size(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22056,6 +24098,14 @@ func (ec *executionContext) marshalNComputedTraitEdge2ᚖgithubᚗcomᚋidgraph�
 	return ec._ComputedTraitEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitExplanation!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitExplanation(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -22204,12 +24254,70 @@ func (ec *executionContext) marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋ
 	return ec._DefinitionError(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Delivery) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDelivery2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *destinations.Delivery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Delivery!")
+		return graphql.Null
+	}
+	return ec._Delivery(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx context.Context, sel ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DeliveryAttempt!")
 		return graphql.Null
 	}
 	return ec._DeliveryAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryJob2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Job) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx context.Context, sel ast.SelectionSet, v *destinations.Job) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryJob!")
+		return graphql.Null
+	}
+	return ec._DeliveryJob(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx context.Context, v any) (DeliveryJobState, error) {
+	var res DeliveryJobState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx context.Context, sel ast.SelectionSet, v DeliveryJobState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNDestination2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestinationᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Destination) graphql.Marshaler {
@@ -22977,6 +25085,30 @@ func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋi
 		return graphql.Null
 	}
 	return ec._SegmentPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx context.Context, sel ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx context.Context, sel ast.SelectionSet, v *segments.SizeSample) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentSize!")
+		return graphql.Null
+	}
+	return ec._SegmentSize(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {

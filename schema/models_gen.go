@@ -66,6 +66,25 @@ type ComputedTraitEdge struct {
 	Node   *segments.Definition `json:"node"`
 }
 
+// explainComputedTrait's answer.
+type ComputedTraitExplanation struct {
+	// The profile evaluated: the survivor when the one asked for was merged.
+	ProfileID     string               `json:"profileId"`
+	ComputedTrait *segments.Definition `json:"computedTrait"`
+	// The value by this evaluation, now; null when missing.
+	Value JSON `json:"value,omitempty"`
+	// The value the engine has stored (it may lag the evaluation by the time it takes to process the latest events); null when none.
+	StoredValue JSON `json:"storedValue,omitempty"`
+	// boolean, number, string or timestamp: the definition's type.
+	Type string `json:"type"`
+	// When time alone can next change the value, with no new data; null when it cannot.
+	NextDeadline *time.Time `json:"nextDeadline,omitempty"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The evaluated expression tree in depth-first order, the root first (as MembershipExplanation.nodes).
+	Nodes []*ExplainNode `json:"nodes"`
+}
+
 // A profile's computed trait value.
 type ComputedTraitValue struct {
 	Key string `json:"key"`
@@ -669,6 +688,65 @@ func (e *DefinitionKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e DefinitionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DeliveryJobState string
+
+const (
+	DeliveryJobStateQueued  DeliveryJobState = "QUEUED"
+	DeliveryJobStateRunning DeliveryJobState = "RUNNING"
+	DeliveryJobStateDone    DeliveryJobState = "DONE"
+	DeliveryJobStateFailed  DeliveryJobState = "FAILED"
+)
+
+var AllDeliveryJobState = []DeliveryJobState{
+	DeliveryJobStateQueued,
+	DeliveryJobStateRunning,
+	DeliveryJobStateDone,
+	DeliveryJobStateFailed,
+}
+
+func (e DeliveryJobState) IsValid() bool {
+	switch e {
+	case DeliveryJobStateQueued, DeliveryJobStateRunning, DeliveryJobStateDone, DeliveryJobStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e DeliveryJobState) String() string {
+	return string(e)
+}
+
+func (e *DeliveryJobState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DeliveryJobState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DeliveryJobState", str)
+	}
+	return nil
+}
+
+func (e DeliveryJobState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DeliveryJobState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DeliveryJobState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -95,12 +95,16 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.validateDefinition":              readers,
 	"Query.previewSegment":                  stewards, // a full scan: for those who write definitions
 	"Query.explainMembership":               readers,
+	"Query.explainComputedTrait":            readers,
 	"Query.reviewQueue":                     bulk,
 	"Query.auditLog":                        readers,
 	"Query.auditEntry":                      readers,
 	"Query.matchPreview":                    stewards,
 	"Query.apiKeys":                         admins,
 	"Query.destinations":                    admins,
+	"Query.deliveryJobs":                    admins, // as every destination field (docs/activation.md)
+	"Query.deliveries":                      admins,
+	"Mutation.resync":                       admins,
 	"Query.erasureReceipt":                  admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,

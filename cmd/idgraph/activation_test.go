@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,60 +24,6 @@ import (
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/pebble"
 )
-
-// gqlAs posts a GraphQL request with the key and returns its data,
-// failing the test on any error.
-func gqlAs(t *testing.T, addr, key, query string, vars map[string]any) map[string]any {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest("POST", "http://"+addr+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var res struct {
-		Data   map[string]any `json:"data"`
-		Errors []any          `json:"errors"`
-	}
-	json.NewDecoder(resp.Body).Decode(&res)
-	if len(res.Errors) > 0 {
-		t.Fatalf("%s: %v", query, res.Errors)
-	}
-	return res.Data
-}
-
-// ingestAs posts a message or batch with the key and fails the test unless
-// it is acknowledged.
-func ingestAs(t *testing.T, addr, key, path, body string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
-	req.SetBasicAuth(key, "")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("POST %s: %d", path, resp.StatusCode)
-	}
-}
-
-// waitLive waits until the segment's backfill is done.
-func waitLive(t *testing.T, addr, key, segment string) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		d := gqlAs(t, addr, key, `query($k: String!) { segment(key: $k) { status { state } } }`, map[string]any{"k": segment})
-		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("segment %s never went LIVE", segment)
-		}
-	}
-}
 
 // hookLog is a loopback receiver that verifies every request with the
 // reference Standard Webhooks library and records, per change sequence,
@@ -181,9 +126,9 @@ func TestKill9DuringActivation(t *testing.T) {
 			"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms,50ms")
 	}
 	p := serve()
-	gqlAs(t, addr, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-	waitLive(t, addr, admin, "pro")
-	d := gqlAs(t, addr, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
+	gql := adminGQL(t, "http://"+addr, admin)
+	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
+	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
 	h.mu.Lock()
 	h.secret = d["secret"].(string)
@@ -195,13 +140,9 @@ func TestKill9DuringActivation(t *testing.T) {
 	ingest := func(trial int) {
 		t.Helper()
 		plan := map[bool]string{true: "pro", false: "free"}[trial%2 == 0]
-		msgs := make([]map[string]any, profiles)
-		for i := range msgs {
-			msgs[i] = map[string]any{"type": "identify", "messageId": fmt.Sprintf("t%d-u%d", trial, i),
-				"userId": fmt.Sprintf("u%d", i), "traits": map[string]any{"plan": plan}}
+		for i := range profiles {
+			identifyPlan(t, "http://"+addr, admin, fmt.Sprintf("u%d", i), plan)
 		}
-		body, _ := json.Marshal(map[string]any{"batch": msgs})
-		ingestAs(t, addr, admin, "/v1/batch", string(body))
 	}
 	for trial := range trials {
 		before := h.distinct()
@@ -218,7 +159,7 @@ func TestKill9DuringActivation(t *testing.T) {
 	// newest change received is its outcome) and nothing is pending.
 	final := map[bool]string{true: destinations.TypeEntered, false: destinations.TypeExited}[(trials-1)%2 == 0]
 	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		hd := gqlAs(t, addr, admin, `{ destinations { health { pending } } }`, nil)["destinations"].([]any)
+		hd := gql(`{ destinations { health { pending } } }`, nil)["destinations"].([]any)
 		pending := hd[0].(map[string]any)["health"].(map[string]any)["pending"]
 		if h.settled(final) == profiles && pending == 0.0 {
 			break
@@ -305,20 +246,19 @@ func TestTwoServesShareDestinationsOnNeo4j(t *testing.T) {
 	args := []string{"--store", dsn, "--segments", "--model", "off", "--destinations-allow-private", "--destinations-allow-http"}
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	ps := []*proc{startServeArgs(t, addrs[0], args...)}
-	gqlAs(t, addrs[0], admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-	waitLive(t, addrs[0], admin, "pro")
+	createLiveSegment(t, adminGQL(t, "http://"+addrs[0], admin), "pro", `trait("plan") = "pro"`)
 	// Started after the segment exists: a process does not load a
 	// definition another saved (its engine would exit the members with
 	// reason definition; docs/activation.md, What is left).
 	ps = append(ps, startServeArgs(t, addrs[1], args...))
-	d := gqlAs(t, addrs[1], admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret } }`,
+	d := adminGQL(t, "http://"+addrs[1], admin)(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret } }`,
 		map[string]any{"url": recv.URL + "/hooks"})
 	h.mu.Lock()
 	h.secret = d["createDestination"].(map[string]any)["secret"].(string)
 	h.mu.Unlock()
 	ingest := func(plan string, via ...string) {
 		for i := range profiles {
-			ingestAs(t, via[i%len(via)], admin, "/v1/identify", fmt.Sprintf(`{"userId":"u%d","traits":{"plan":%q}}`, i, plan))
+			identifyPlan(t, "http://"+via[i%len(via)], admin, fmt.Sprintf("u%d", i), plan)
 		}
 	}
 	settle := func(typ string) time.Duration {
