@@ -85,6 +85,11 @@ type received struct {
 		Timestamp time.Time                  `json:"timestamp"`
 		Data      destinations.SegmentChange `json:"data"`
 	}
+	// batch holds a batch's messages (msg.Type "batch").
+	batch []struct {
+		Type string                     `json:"type"`
+		Data destinations.SegmentChange `json:"data"`
+	}
 }
 
 // receiver is an httptest server that verifies every request with the
@@ -120,7 +125,14 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("reference library refuses the signature: %v (headers %v)", err, req.Header)
 	}
 	rec := received{id: req.Header.Get("webhook-id"), signature: req.Header.Get("webhook-signature"), header: req.Header.Clone(), body: body, at: time.Now()}
-	if err := json.Unmarshal(body, &rec.msg); err != nil {
+	var dst any = &rec.msg
+	if strings.HasPrefix(string(body), `{"type":"`+destinations.TypeBatch+`"`) {
+		rec.msg.Type = destinations.TypeBatch
+		dst = &struct {
+			Data any `json:"data"`
+		}{&rec.batch}
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
 		r.t.Errorf("body %s: %v", body, err)
 	}
 	r.mu.Lock()
@@ -163,27 +175,37 @@ func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...
 // newFixtureOn runs a manager over the store s, its options edited by edit.
 func newFixtureOn(t *testing.T, s destinations.Backend, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
 	t.Helper()
+	f := &fixture{store: s.Destinations(), feed: &feed{}}
+	f.m, _ = startManager(t, f.store, f.feed, edit, schedule...)
+	return f
+}
+
+// startManager runs a manager over the store and the feed until the test
+// ends, or until the stop it returns is called (a process: tests of
+// restarts and leases start several).
+func startManager(t *testing.T, store destinations.Store, fd *feed, edit func(*destinations.Options), schedule ...time.Duration) (m *destinations.Manager, stop func()) {
+	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: s.Destinations(), feed: &feed{}}
 	if schedule == nil {
 		schedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
 	}
-	o := destinations.Options{Store: f.store, Segments: f.feed, Sealer: sealer,
+	o := destinations.Options{Store: store, Segments: fd, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
 		Schedule: schedule, Jitter: -1, Poll: 20 * time.Millisecond}
 	edit(&o)
-	f.m, err = destinations.NewManager(o)
+	m, err = destinations.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f
+	go func() { defer close(done); m.Run(ctx) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return m, stop
 }
 
 // connect creates a destination for the receiver, connected to segments.

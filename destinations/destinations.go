@@ -61,6 +61,9 @@ type Destination struct {
 	// PreviousSealedSecret is the secret a rotation replaced; messages
 	// carry its signature too until PreviousUntil, so that receivers can
 	// change secrets without refusing a delivery.
+	// BatchSize is how many records a webhook request carries at most (0
+	// or 1: one message per request; Batches).
+	BatchSize            int       `json:"batchSize,omitempty"`
 	PreviousSealedSecret []byte    `json:"previousSealedSecret,omitempty"`
 	PreviousUntil        time.Time `json:"previousUntil,omitzero"`
 	CreatedAt            time.Time `json:"createdAt"`
@@ -101,6 +104,9 @@ type Cursor struct {
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero"`
 	// Withheld counts the entries not sent for want of consent, by reason.
 	Withheld map[string]int64 `json:"withheld,omitempty"`
+	// Epoch is the lease epoch of the worker that wrote the cursor: the
+	// store refuses the write when the lease has moved on (Fenced).
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // Head is the retry state of the record a destination is stuck on.
@@ -111,6 +117,10 @@ type Head struct {
 	NextAt     time.Time `json:"nextAt"`
 	LastStatus int       `json:"lastStatus,omitempty"` // 0: no answer
 	LastError  string    `json:"lastError,omitempty"`
+	// Last is the last record of the batch being sent (0: one record):
+	// stored before the first attempt, so that every retry, after a
+	// restart too, sends the same records under the same webhook-id.
+	Last uint64 `json:"last,omitempty"`
 }
 
 // DeadLetter is a record that was given up on after the whole retry
@@ -141,8 +151,19 @@ type Store interface {
 	// Cursor returns a destination's delivery state; one never written is
 	// the zero cursor (After 0).
 	Cursor(ctx context.Context, destination string) (*Cursor, error)
-	// PutCursor replaces a destination's delivery state.
+	// PutCursor replaces a destination's delivery state. A cursor with an
+	// Epoch is written only while that is the destination's lease epoch,
+	// else it is a conflict error (Fenced), atomically with the check.
 	PutCursor(ctx context.Context, c *Cursor) error
+	// TryLease takes the destination's lease for owner for ttl, or renews
+	// it when owner holds it (NextLease, by the store's clock): held
+	// reports whether owner has it now; the lease returned is the
+	// holder's.
+	TryLease(ctx context.Context, destination, owner string, ttl time.Duration) (l *Lease, held bool, err error)
+	// ReleaseLease ends owner's lease at epoch now, so that another process
+	// takes over without waiting for it to expire; a lease owner no longer
+	// holds at that epoch is left alone.
+	ReleaseLease(ctx context.Context, destination, owner string, epoch uint64) error
 	// PutDeadLetter stores a dead letter; storing one for the same
 	// (destination, sequence) again replaces it.
 	PutDeadLetter(ctx context.Context, dl *DeadLetter) error

@@ -361,28 +361,6 @@ func fakeClock(offset time.Duration) (now func() time.Time, advance func(time.Du
 		func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 }
 
-// startManager runs a manager over the store and feed until the returned
-// stop is called (a process: TestResyncSurvivesRestart starts two in turn).
-func startManager(t *testing.T, s destinations.Store, fd *feed, now func() time.Time) (*destinations.Manager, func()) {
-	t.Helper()
-	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := destinations.NewManager(destinations.Options{Store: s, Segments: fd, Sealer: sealer, Now: now,
-		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 3 * time.Second}),
-		Schedule: []time.Duration{time.Minute}, Jitter: -1, Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(ctx) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return m, stop
-}
-
 // TestResyncSurvivesRestart: a resync stopped mid-way by a restart goes on
 // from its stored position in the next process: what was sent is not sent
 // again, and the message that failed is retried with the same webhook id.
@@ -395,7 +373,7 @@ func TestResyncSurvivesRestart(t *testing.T) {
 	fd := &feed{}
 	now, advance := fakeClock(-time.Minute)
 	r, down := refusingReceiver(t, byProfile)
-	first, stopFirst := startManager(t, s.Destinations(), fd, now)
+	first, stopFirst := startManager(t, s.Destinations(), fd, func(o *destinations.Options) { o.Now = now }, time.Minute)
 	ctx := context.Background()
 	d, secret, err := first.Create(ctx, "test", r.srv.URL, []string{"vip"})
 	if err != nil {
@@ -422,7 +400,7 @@ func TestResyncSurvivesRestart(t *testing.T) {
 
 	down.Delete("p2")
 	advance(time.Minute)
-	second, _ := startManager(t, s.Destinations(), fd, now)
+	second, _ := startManager(t, s.Destinations(), fd, func(o *destinations.Options) { o.Now = now }, time.Minute)
 	if j = waitJob(t, &fixture{m: second}, d.ID, j.ID); j.State != destinations.JobDone || j.Done != 3 {
 		t.Fatalf("after the restart: %+v", j)
 	}

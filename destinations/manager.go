@@ -57,8 +57,12 @@ type Options struct {
 	// before the destination is disabled (default DefaultDisableAfter;
 	// negative: never).
 	DisableAfter time.Duration
-	Now          func() time.Time
-	Log          *slog.Logger
+	// LeaseTTL is how long a destination's lease lasts unless renewed
+	// (default DefaultLeaseTTL): another process takes over a dead one's
+	// destinations within about 1.2 of it.
+	LeaseTTL time.Duration
+	Now      func() time.Time
+	Log      *slog.Logger
 	// Consent is the one consent check (consent.Checker.CheckID), asked
 	// before a profile's entry goes to a destination with a purpose;
 	// Purposes are the configured purposes a destination may name. Both
@@ -76,6 +80,8 @@ type Options struct {
 type Manager struct {
 	o    Options
 	wake chan struct{}
+	// owner names this Manager in destinations' leases.
+	owner string
 
 	mu       sync.Mutex
 	workers  map[string]*worker
@@ -108,13 +114,16 @@ func NewManager(o Options) (*Manager, error) {
 	if o.Batch <= 0 {
 		o.Batch = 500
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Now == nil {
 		o.Now = func() time.Time { return time.Now().UTC() }
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Manager{o: o, wake: make(chan struct{}, 1), workers: map[string]*worker{}}, nil
+	return &Manager{o: o, wake: make(chan struct{}, 1), owner: newOwner(), workers: map[string]*worker{}}, nil
 }
 
 // Create stores a new enabled webhook destination connected to the
@@ -471,7 +480,7 @@ func (m *Manager) Run(ctx context.Context) {
 			if _, ok := m.workers[d.ID]; !ok {
 				w := &worker{m: m, id: d.ID, wake: make(chan struct{}, 1), log: m.o.Log.With("destination", d.ID)}
 				m.workers[d.ID] = w
-				wg.Go(func() { w.run(ctx) })
+				wg.Go(func() { w.lead(ctx) })
 			}
 		}
 		m.mu.Unlock()
@@ -609,6 +618,9 @@ type worker struct {
 	id   string
 	wake chan struct{}
 	log  *slog.Logger
+	// epoch is the lease this worker delivers under (lead), written into
+	// every cursor it stores so that the store fences it.
+	epoch uint64
 }
 
 func (w *worker) poke() {
@@ -658,7 +670,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return o.Poll, err
 	}
-	c.Destination = w.id
+	c.Destination, c.Epoch = w.id, w.epoch
 	if d.ReplayFrom != 0 {
 		if err := w.rewind(ctx, d, c); err != nil {
 			return o.Poll, err
@@ -682,7 +694,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			return o.Poll, nil
 		}
 	}
-	b, err := w.m.prefetch(ctx, d, recs)
+	st, err := w.m.prefetch(ctx, d, recs)
 	if err != nil {
 		return o.Poll, err
 	}
@@ -691,8 +703,20 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if len(recs) < o.Batch {
 		wait = o.Poll
 	}
+	var b *batch // being gathered, when the destination sends batches
 	for _, r := range recs {
-		if !d.Wants(r) || b.coveredByErasure(r) {
+		if b != nil && b.ends(r) {
+			next, err := w.flush(ctx, d, c, b, st)
+			if err != nil || next < 0 {
+				return o.Poll, err
+			}
+			b, start = nil, c.After
+			if next > 0 {
+				wait = next
+				break
+			}
+		}
+		if !d.Wants(r) || st.coveredByErasure(r) {
 			c.After = r.Sequence
 			continue
 		}
@@ -717,6 +741,10 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				continue
 			}
 		}
+		if b != nil {
+			b.recs = append(b.recs, r)
+			continue
+		}
 		if c.Head != nil && c.Head.Sequence != r.Sequence {
 			c.Head = nil // a record given up on another way (disconnected and connected again)
 		}
@@ -726,7 +754,11 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		res, sent, err := w.m.deliver(ctx, d, r, b)
+		if d.Batches() {
+			b = newBatch(d, c, r)
+			continue
+		}
+		res, sent, err := w.m.deliver(ctx, d, r, st)
 		if err != nil {
 			return o.Poll, err
 		}
@@ -741,7 +773,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		w.logRecordAttempt(ctx, d, c, r, res)
 		if res.OK() {
-			if err := w.m.recordSent(ctx, d, r, b); err != nil {
+			if err := w.m.recordSent(ctx, d, r, st); err != nil {
 				return o.Poll, err
 			}
 			c.After, c.Head = r.Sequence, nil
@@ -765,6 +797,13 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			wait = next
 			break
 		}
+	}
+	if b != nil {
+		next, err := w.flush(ctx, d, c, b, st)
+		if err != nil || next < 0 {
+			return o.Poll, err
+		}
+		start, wait = c.After, max(wait, next)
 	}
 	if c.After != start {
 		if err := o.Store.PutCursor(ctx, c); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
@@ -110,15 +111,83 @@ func (g destStore) Cursor(ctx context.Context, id string) (*destinations.Cursor,
 	return c, nil
 }
 
-// PutCursor replaces a destination's delivery state.
+// PutCursor replaces a destination's delivery state; one written under a
+// lease epoch is checked against the lease node, locked, in the same
+// transaction.
 func (g destStore) PutCursor(ctx context.Context, c *destinations.Cursor) error {
 	data, err := encode(c)
 	if err != nil {
 		return fmt.Errorf("neo4j: put destination cursor: %w", err)
 	}
-	if _, err := g.s.write(ctx, "MERGE (c:DestinationCursor {id: $id}) SET c.data = $data",
-		map[string]any{"id": c.Destination, "data": data}); err != nil {
-		return wrap("neo4j: put destination cursor", err)
+	const put = "MERGE (c:DestinationCursor {id: $id}) SET c.data = $data"
+	params := map[string]any{"id": c.Destination, "data": data}
+	if c.Epoch == 0 {
+		if _, err := g.s.write(ctx, put, params); err != nil {
+			return wrap("neo4j: put destination cursor", err)
+		}
+		return nil
+	}
+	return segStore{g.s}.writeTx(ctx, "neo4j: put destination cursor", func(t *tx) error {
+		l, _, err := lockLease(ctx, t, c.Destination)
+		if err == nil {
+			err = destinations.Fenced(c, l)
+		}
+		if err != nil {
+			return err
+		}
+		return t.exec(ctx, put, params)
+	})
+}
+
+// lockLease locks a destination's lease node, creating it when there is
+// none (the creation rolls back with a refused transaction), and returns
+// the lease (nil: never taken) and the database's clock, which every
+// process on the database shares.
+func lockLease(ctx context.Context, t *tx, id string) (*destinations.Lease, time.Time, error) {
+	recs, err := t.collect(ctx, `MERGE (l:DestinationLease {id: $id})
+		SET l.lock = true REMOVE l.lock
+		RETURN l.owner, l.epoch, l.expires, timestamp()`, map[string]any{"id": id})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	v := recs[0].Values
+	now := time.UnixMilli(v[3].(int64)).UTC()
+	owner, ok := v[0].(string)
+	if !ok {
+		return nil, now, nil
+	}
+	epoch, _ := v[1].(int64)
+	expires, _ := v[2].(int64)
+	return &destinations.Lease{Destination: id, Owner: owner, Epoch: uint64(epoch), Expires: time.UnixMilli(expires).UTC()}, now, nil
+}
+
+// TryLease takes or renews a destination's lease by the database's clock.
+func (g destStore) TryLease(ctx context.Context, id, owner string, ttl time.Duration) (*destinations.Lease, bool, error) {
+	var out *destinations.Lease
+	var held bool
+	err := segStore{g.s}.writeTx(ctx, "neo4j: lease", func(t *tx) error {
+		cur, now, err := lockLease(ctx, t, id)
+		if err != nil {
+			return err
+		}
+		out, held = destinations.NextLease(cur, id, owner, now, ttl)
+		if !held {
+			return nil
+		}
+		return t.exec(ctx, "MATCH (l:DestinationLease {id: $id}) SET l.owner = $owner, l.epoch = $epoch, l.expires = $expires",
+			map[string]any{"id": id, "owner": owner, "epoch": int64(out.Epoch), "expires": out.Expires.UnixMilli()})
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, held, nil
+}
+
+// ReleaseLease expires owner's lease at epoch now.
+func (g destStore) ReleaseLease(ctx context.Context, id, owner string, epoch uint64) error {
+	if _, err := g.s.write(ctx, `MATCH (l:DestinationLease {id: $id}) WHERE l.owner = $owner AND l.epoch = $epoch
+		SET l.expires = 0`, map[string]any{"id": id, "owner": owner, "epoch": int64(epoch)}); err != nil {
+		return wrap("neo4j: release lease", err)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
+	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -89,10 +91,68 @@ func (g destStore) Cursor(_ context.Context, id string) (*destinations.Cursor, e
 	return c, nil
 }
 
-// PutCursor replaces a destination's delivery state.
+// destLease is a destination's lease; its lock is held while a fenced
+// cursor is checked and written, so that the lease cannot pass between
+// the two. One per destination: a lock for all would serialise every
+// destination's synced writes behind each other's.
+type destLease struct {
+	mu    sync.Mutex
+	lease *destinations.Lease // nil: never taken
+}
+
+// leaseOf returns a destination's lease entry, locked.
+func (g destStore) leaseOf(id string) *destLease {
+	g.s.leaseMu.Lock()
+	l, ok := g.s.leases[id]
+	if !ok {
+		if g.s.leases == nil {
+			g.s.leases = map[string]*destLease{}
+		}
+		l = &destLease{}
+		g.s.leases[id] = l
+	}
+	g.s.leaseMu.Unlock()
+	l.mu.Lock()
+	return l
+}
+
+// PutCursor replaces a destination's delivery state; one written under a
+// lease epoch is checked against the lease and written under its lock,
+// which TryLease takes too.
 func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
+	if c.Epoch != 0 {
+		l := g.leaseOf(c.Destination)
+		defer l.mu.Unlock()
+		if err := destinations.Fenced(c, l.lease); err != nil {
+			return fmt.Errorf("pebble: put destination cursor: %w", err)
+		}
+	}
 	if err := g.put(key(pDestCursor, []byte(c.Destination)), c); err != nil {
 		return fmt.Errorf("pebble: put destination cursor: %w", err)
+	}
+	return nil
+}
+
+// TryLease takes or renews a destination's lease. Only one process opens
+// an embedded store, so its leases share the workers of the Managers of
+// that process, and live in memory: after a crash the restarted process
+// finds them free rather than waiting for the dead one's to expire.
+func (g destStore) TryLease(_ context.Context, id, owner string, ttl time.Duration) (*destinations.Lease, bool, error) {
+	l := g.leaseOf(id)
+	defer l.mu.Unlock()
+	next, held := destinations.NextLease(l.lease, id, owner, time.Now(), ttl)
+	if held {
+		l.lease = next
+	}
+	return next, held, nil
+}
+
+// ReleaseLease expires owner's lease at epoch now.
+func (g destStore) ReleaseLease(_ context.Context, id, owner string, epoch uint64) error {
+	l := g.leaseOf(id)
+	defer l.mu.Unlock()
+	if cur := l.lease; cur != nil && cur.Owner == owner && cur.Epoch == epoch {
+		l.lease = &destinations.Lease{Destination: id, Owner: owner, Epoch: epoch}
 	}
 	return nil
 }

@@ -79,6 +79,10 @@ type Store struct {
 	// mu serialises transactions: one writer at a time gives the isolation
 	// that stitching needs, and group commit is left to batching.
 	mu sync.Mutex
+	// leases are the destinations' delivery leases, by destination id,
+	// under leaseMu (destinations.go).
+	leaseMu sync.Mutex
+	leases  map[string]*destLease
 }
 
 var _ graph.Store = (*Store)(nil)

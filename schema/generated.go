@@ -228,6 +228,7 @@ type ComplexityRoot struct {
 	}
 
 	Destination struct {
+		BatchSize               func(childComplexity int) int
 		Channel                 func(childComplexity int) int
 		CreatedAt               func(childComplexity int) int
 		DeadLetters             func(childComplexity int, first *int, after *string) int
@@ -475,6 +476,7 @@ type ComplexityRoot struct {
 		RotateAPIKey                   func(childComplexity int, id string, graceSeconds *int) int
 		RotateDestinationSecret        func(childComplexity int, destination string, graceSeconds *int) int
 		SetComputedTraitEnabled        func(childComplexity int, key string, enabled bool, expectedVersion *int) int
+		SetDestinationBatchSize        func(childComplexity int, destination string, batchSize int) int
 		SetDestinationChannel          func(childComplexity int, destination string, channel *string) int
 		SetDestinationEnabled          func(childComplexity int, destination string, enabled bool) int
 		SetDestinationIdentifierPolicy func(childComplexity int, destination string, policy *IdentifierPolicyInput) int
@@ -791,6 +793,7 @@ type DestinationResolver interface {
 	PreviousSecretExpiresAt(ctx context.Context, obj *destinations.Destination) (*time.Time, error)
 	Health(ctx context.Context, obj *destinations.Destination) (*destinations.Health, error)
 	DeadLetters(ctx context.Context, obj *destinations.Destination, first *int, after *string) ([]*destinations.DeadLetter, error)
+	BatchSize(ctx context.Context, obj *destinations.Destination) (int, error)
 	Purpose(ctx context.Context, obj *destinations.Destination) (*string, error)
 	Withheld(ctx context.Context, obj *destinations.Destination) ([]*ConsentWithheld, error)
 	IdentifierPolicy(ctx context.Context, obj *destinations.Destination) (*IdentifierPolicy, error)
@@ -862,6 +865,7 @@ type MutationResolver interface {
 	Split(ctx context.Context, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) (*StewardResult, error)
 	UndoMerge(ctx context.Context, mergeEventID string, note *string, dryRun *bool) (*StewardResult, error)
 	UndoSplit(ctx context.Context, auditID string, note *string, dryRun *bool) (*StewardResult, error)
+	SetDestinationBatchSize(ctx context.Context, destination string, batchSize int) (*destinations.Destination, error)
 	RecordConsent(ctx context.Context, profileID *string, subject *IdentifierInput, purpose string, status ConsentStatus, expiresAt *time.Time) (*ProfileConsent, error)
 	SetDestinationPurpose(ctx context.Context, destination string, purpose *string) (*destinations.Destination, error)
 	CreateDestination(ctx context.Context, name string, url string, segments []string) (*NewDestination, error)
@@ -1633,6 +1637,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeliveryJob.Total(childComplexity), true
 
+	case "Destination.batchSize":
+		if e.ComplexityRoot.Destination.BatchSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.BatchSize(childComplexity), true
 	case "Destination.channel":
 		if e.ComplexityRoot.Destination.Channel == nil {
 			break
@@ -2842,6 +2852,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetComputedTraitEnabled(childComplexity, args["key"].(string), args["enabled"].(bool), args["expectedVersion"].(*int)), true
+	case "Mutation.setDestinationBatchSize":
+		if e.ComplexityRoot.Mutation.SetDestinationBatchSize == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDestinationBatchSize_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDestinationBatchSize(childComplexity, args["destination"].(string), args["batchSize"].(int)), true
 	case "Mutation.setDestinationChannel":
 		if e.ComplexityRoot.Mutation.SetDestinationChannel == nil {
 			break
@@ -4063,7 +4084,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4075,6 +4096,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "batch.graphqls", Input: sourceData("batch.graphqls"), BuiltIn: false},
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
@@ -4442,6 +4464,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_health(ctx, field)
 	case "deadLetters":
 		return ec.fieldContext_Destination_deadLetters(ctx, field)
+	case "batchSize":
+		return ec.fieldContext_Destination_batchSize(ctx, field)
 	case "purpose":
 		return ec.fieldContext_Destination_purpose(ctx, field)
 	case "withheld":
@@ -6049,6 +6073,28 @@ func (ec *executionContext) field_Mutation_setComputedTraitEnabled_args(ctx cont
 		return nil, err
 	}
 	args["expectedVersion"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDestinationBatchSize_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "batchSize",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["batchSize"] = arg1
 	return args, nil
 }
 
@@ -9924,6 +9970,29 @@ func (ec *executionContext) fieldContext_Destination_deadLetters(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Destination_batchSize(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_batchSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().BatchSize(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_batchSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "Int")
+}
+
 func (ec *executionContext) _Destination_purpose(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13704,6 +13773,50 @@ func (ec *executionContext) fieldContext_Mutation_undoSplit(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_undoSplit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDestinationBatchSize(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDestinationBatchSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDestinationBatchSize(ctx, fc.Args["destination"].(string), fc.Args["batchSize"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDestinationBatchSize(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDestinationBatchSize_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21649,6 +21762,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_deadLetters(ctx, field, obj)
 				})
+		case "batchSize":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_batchSize(ctx, field, obj)
+				})
 		case "purpose":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -23115,6 +23234,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "undoSplit":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_undoSplit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDestinationBatchSize":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDestinationBatchSize(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

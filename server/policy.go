@@ -83,6 +83,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.recordConsent":                  stewards,
 	"Mutation.setDestinationPurpose":          admins, // as every destination mutation (docs/activation.md)
 	"Mutation.setDestinationIdentifierPolicy": admins, // as every destination mutation
+	"Mutation.setDestinationBatchSize":        admins,
 	"Query.lookup":                            readers,
 	"Query.identifier":                        readers,
 	"Query.profiles":                          bulk,

@@ -29,6 +29,8 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"UpdateErrorWritesNothing":  testUpdateError,
 		"CursorRoundTrip":           testCursor,
 		"DeadLettersPageBySequence": testDeadLetters,
+		"LeaseFencing":              testLeaseFencing,
+		"LeaseRace":                 testLeaseRace,
 		"JobsRoundTrip":             testJobs,
 		"DeliveryLogBounded":        testDeliveryLog,
 	})
