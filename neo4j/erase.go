@@ -154,8 +154,12 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 		c.Sequence = seq
 	}
 	if len(changes) > 0 {
+		rows, err := changeRows(changes)
+		if err != nil {
+			return 0, err
+		}
 		if err := t.exec(ctx, `UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`,
-			map[string]any{"rows": changeRows(changes)}); err != nil {
+			map[string]any{"rows": rows}); err != nil {
 			return 0, err
 		}
 	}

@@ -115,13 +115,24 @@ func (f *fixture) drain() []string {
 	return describe(cs)
 }
 
-// describe renders records without profile IDs (random) or sequences.
+// describe renders records without profile IDs (random) or sequences; a
+// computed trait's change as "key changed vN reason previous→value".
 func describe(cs []*segments.ChangeRecord) []string {
 	var out []string
 	for _, c := range cs {
+		if c.IsTrait() {
+			out = append(out, fmt.Sprintf("%s %s v%d %s %s→%s", c.Trait, c.Direction, c.Version, c.Reason, valueText(c.Previous), valueText(c.Value)))
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s %s v%d %s", c.Segment, c.Direction, c.Version, c.Reason))
 	}
 	return out
+}
+
+// valueText renders a computed value as its JSON scalar ("null": missing).
+func valueText(v *segments.Value) string {
+	b, _ := json.Marshal(v.Interface())
+	return string(b)
 }
 
 func (f *fixture) state(id string) *segments.ProfileState {
@@ -172,7 +183,8 @@ func TestOnlyDependentsEvaluated(t *testing.T) {
 }
 
 // A profile leaves a windowed segment when the window passes, through the
-// timer index alone; a computed windowed sum drops the event then too.
+// timer index alone; a computed windowed sum drops the event then too, and
+// each new value is a change record (none while it stays).
 func TestTimeAloneChangesMembership(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		f.define(lang.KindSegment, "recent", `events("Order").within(7d).exists()`)
@@ -181,7 +193,8 @@ func TestTimeAloneChangesMembership(t *testing.T) {
 		f.ingest(track("m1", "Order", t0, `{"revenue": 30}`, "user_id:ann"),
 			track("m2", "Order", t0.Add(48*time.Hour), `{"revenue": 12.5}`, "user_id:ann"))
 		f.clock.Set(t0.Add(72 * time.Hour))
-		want(t, "orders", f.update("user_id:ann", segments.Change{Events: []string{"Order"}}), "recent entered v1 data")
+		want(t, "orders", f.update("user_id:ann", segments.Change{Events: []string{"Order"}}),
+			"spend changed v1 data null→42.5", "recent entered v1 data")
 		if got := f.computed("user_id:ann", "spend"); got != 42.5 {
 			t.Errorf("spend %v, want 42.5", got)
 		}
@@ -191,9 +204,9 @@ func TestTimeAloneChangesMembership(t *testing.T) {
 			want  []string
 		}{
 			{7*24*time.Hour - time.Nanosecond, 42.5, nil},
-			{7 * 24 * time.Hour, 12.5, nil},
+			{7 * 24 * time.Hour, 12.5, []string{"spend changed v1 time 42.5→12.5"}},
 			{9*24*time.Hour - time.Nanosecond, 12.5, nil},
-			{9 * 24 * time.Hour, 0.0, []string{"not_recent entered v1 time", "recent exited v1 time"}},
+			{9 * 24 * time.Hour, 0.0, []string{"spend changed v1 time 12.5→0", "not_recent entered v1 time", "recent exited v1 time"}},
 		}
 		for _, st := range steps {
 			f.clock.Set(t0.Add(st.at))
