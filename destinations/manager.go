@@ -531,6 +531,8 @@ type SegmentChange struct {
 // MessageType is a change record's message type.
 func MessageType(c *segments.ChangeRecord) string {
 	switch {
+	case c.IsTrait():
+		return TypeTraitChanged
 	case c.Direction == segments.Exited && c.Reason == segments.ReasonErased:
 		return TypeErased
 	case c.Direction == segments.Exited:
@@ -541,6 +543,9 @@ func MessageType(c *segments.ChangeRecord) string {
 
 // Payload returns the message body of a change record.
 func Payload(c *segments.ChangeRecord) ([]byte, error) {
+	if c.IsTrait() {
+		return traitPayload(c)
+	}
 	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: SegmentChange{
 		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence}})
 }
@@ -641,7 +646,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		// Consent is asked before every attempt, retries included: a
 		// revocation during retries stops the entry.
-		if d.Purpose != "" && r.Direction == segments.Entered {
+		if d.Purpose != "" && needsConsent(r) {
 			reason, err := w.withheld(ctx, d, r)
 			if err != nil {
 				return o.Poll, err
