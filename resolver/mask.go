@@ -172,6 +172,7 @@ var FieldMasks = map[string]FieldMask{
 	"DestinationHealth.lastError": freeText, "DestinationHealth.retryingSequence": notPersonal,
 	"DeadLetter.sequence": notPersonal, "DeadLetter.type": notPersonal, "DeadLetter.segment": notPersonal,
 	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
+	"Destination.traits": notPersonal, "DeadLetter.trait": notPersonal, // computed trait keys
 	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
 	// Consent: a record's id holds the message ID (chosen by the client, so
 	// possibly personal); its subject is an IdentifierRef, masked as such.

@@ -131,6 +131,8 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.replayDeliveries":             admins,
 	"Mutation.connectSegment":               admins,
 	"Mutation.disconnectSegment":            admins,
+	"Mutation.connectTrait":                 admins, // as connectSegment
+	"Mutation.disconnectTrait":              admins,
 	"Mutation.setDestinationEnabled":        admins,
 	"Mutation.testDestination":              admins,
 	"Mutation.erase":                        admins,
