@@ -531,10 +531,10 @@ type SegmentChange struct {
 // MessageType is a change record's message type.
 func MessageType(c *segments.ChangeRecord) string {
 	switch {
+	case c.Reason == segments.ReasonErased && (c.Direction == segments.Exited || c.IsTrait()):
+		return TypeErased
 	case c.IsTrait():
 		return TypeTraitChanged
-	case c.Direction == segments.Exited && c.Reason == segments.ReasonErased:
-		return TypeErased
 	case c.Direction == segments.Exited:
 		return TypeExited
 	}

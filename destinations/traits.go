@@ -29,9 +29,11 @@ type TraitChange struct {
 	Sequence uint64 `json:"sequence"`
 }
 
-// traitPayload is the message body of a computed trait's change record.
+// traitPayload is the message body of a computed trait's change record:
+// trait.changed, or profile.erased (with the value missing) when the
+// person was erased.
 func traitPayload(c *segments.ChangeRecord) ([]byte, error) {
-	return json.Marshal(envelope{Type: TypeTraitChanged, Timestamp: c.Time.UTC(), Data: TraitChange{
+	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: TraitChange{
 		Trait: c.Trait, Version: c.Version, Profile: c.Profile, Previous: c.Previous.Interface(), Value: c.Value.Interface(),
 		Reason: c.Reason, Sequence: c.Sequence}})
 }

@@ -180,3 +180,33 @@ func TestTraitChangeNeedsConsent(t *testing.T) {
 		t.Errorf("withheld %v, want one denied", c.Withheld)
 	}
 }
+
+// An erased person's computed value goes out as profile.erased, with the
+// trait's data and no value.
+func TestErasedTraitIsProfileErased(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r)
+	if _, err := f.m.ConnectTrait(ctx, d.ID, "ltv"); err != nil {
+		t.Fatal(err)
+	}
+	f.feed.addTrait("ltv", "p1", nil, num(1), time.Now().UTC())
+	f.feed.mu.Lock()
+	f.feed.recs = append(f.feed.recs, &segments.ChangeRecord{Sequence: 2, Trait: "ltv", Version: 2, Profile: "p1",
+		Direction: segments.Changed, Reason: segments.ReasonErased, Time: time.Now().UTC()})
+	f.feed.mu.Unlock()
+	f.m.Wake()
+	eventually(t, "two messages", func() bool { return len(r.requests()) >= 2 })
+	var got []string
+	for _, rec := range r.requests() {
+		var m traitMessage
+		if err := json.Unmarshal(rec.body, &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Type+" "+string(m.Data["trait"])+" "+string(m.Data["previous"])+"→"+string(m.Data["value"])+" "+string(m.Data["reason"]))
+	}
+	if want := []string{`trait.changed "ltv" null→1 "data"`, `profile.erased "ltv" null→null "erased"`}; !slices.Equal(got, want) {
+		t.Fatalf("messages %q, want %q", got, want)
+	}
+}

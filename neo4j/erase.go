@@ -122,7 +122,8 @@ func liveGroup(ctx context.Context, t *tx, id string) ([]string, error) {
 
 // eraseSegments deletes the profiles' segment states, timers and pending
 // data changes (memberships go with the profiles), and writes an exit
-// record (reason "erased") for every membership.
+// record (reason "erased") for every membership and a change to missing
+// for every computed value.
 func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request, counts map[string]int) (int, error) {
 	recs, err := t.collect(ctx, `MATCH (st:SegmentState) WHERE st.profile IN $group
 		SET st.lock = true REMOVE st.lock
@@ -138,12 +139,7 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 			return 0, err
 		}
 		counts[erase.CountMemberships] += len(segments.SegmentMemberships(old.Entries))
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: erase.ExitReason, At: req.At}
-		for _, c := range segments.Diff(sv, old.Entries) {
-			if c.Direction == segments.Exited {
-				changes = append(changes, c)
-			}
-		}
+		changes = append(changes, segments.ErasureRecords(id, old.Entries, erase.ExitReason, req.At)...)
 	}
 	seq, err := allocate(ctx, t, len(changes))
 	if err != nil {
@@ -177,7 +173,13 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 			counts[kind] += int(n)
 		}
 	}
-	return len(changes), nil
+	exits := 0
+	for _, c := range changes {
+		if c.Direction == segments.Exited {
+			exits++
+		}
+	}
+	return exits, nil
 }
 
 // AddSuppressions stores the hashes, keeping existing entries.

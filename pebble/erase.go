@@ -274,7 +274,8 @@ func (e *eraser) byProfile(idx, rec []byte, profile, kind string, profilesOf fun
 
 // segments deletes the profiles' segment states, memberships, timers and
 // pending data changes, and writes an exit record (reason "erased") for
-// every membership, so that destinations hear that the member left.
+// every membership and a change to missing for every computed value, so
+// that destinations hear that the person left.
 func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 	g := segStore{e.s}
 	seq, err := g.lastSequence()
@@ -293,15 +294,13 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 		for k := range segments.SegmentMemberships(old.Entries) {
 			e.del(erase.CountMemberships, memberKey(k, id))
 		}
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: erase.ExitReason, At: req.At}
-		for _, c := range segments.Diff(sv, old.Entries) {
-			if c.Direction != segments.Exited {
-				continue
-			}
+		for _, c := range segments.ErasureRecords(id, old.Entries, erase.ExitReason, req.At) {
 			seq++
 			c.Sequence = seq
 			e.w.putJSON(changeKey(seq), c)
-			exits++
+			if c.Direction == segments.Exited {
+				exits++
+			}
 		}
 		sk := key(pSegState, []byte(id))
 		if _, ok, err := e.s.get(sk); err != nil {

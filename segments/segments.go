@@ -366,6 +366,19 @@ func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
 	return out
 }
 
+// ErasureRecords are the change records of erasing a profile whose stored
+// entries are old: an exit of every segment it was in and a change to
+// missing of every computed value it had, with reason (erase's
+// ExitReason). The records do not repeat an erased value: Previous is
+// left missing.
+func ErasureRecords(profile string, old map[string]Entry, reason string, at time.Time) []*ChangeRecord {
+	out := Diff(Save{State: &ProfileState{Profile: profile}, Reason: reason, At: at}, old)
+	for _, c := range out {
+		c.Previous = nil
+	}
+	return out
+}
+
 // Timers returns the timer index entries of a state.
 func Timers(s *ProfileState) []Timer {
 	var out []Timer
