@@ -308,14 +308,7 @@ func (m *Manager) Connect(ctx context.Context, id, segment string) (*Destination
 	if err := m.checkSegment(ctx, segment); err != nil {
 		return nil, err
 	}
-	return m.update(ctx, id, func(d *Destination) {
-		if _, ok := d.Segments[segment]; !ok {
-			if d.Segments == nil {
-				d.Segments = map[string]time.Time{}
-			}
-			d.Segments[segment] = m.o.Now()
-		}
-	})
+	return m.update(ctx, id, func(d *Destination) { d.Segments = connectKey(d.Segments, segment, m.o.Now()) })
 }
 
 // Disconnect stops sending the segment's changes (those not yet sent

@@ -3,6 +3,7 @@ package destinations
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
@@ -46,14 +47,9 @@ func needsConsent(c *segments.ChangeRecord) bool {
 	return c.Direction == segments.Entered || c.IsTrait() && c.Value != nil
 }
 
-// TraitKeys returns the connected computed traits, sorted.
+// TraitKeys returns the connected computed traits, sorted (never nil).
 func (d *Destination) TraitKeys() []string {
-	out := make([]string, 0, len(d.Traits))
-	for k := range d.Traits {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.AppendSeq([]string{}, slices.Values(slices.Sorted(maps.Keys(d.Traits))))
 }
 
 // ConnectTrait sends the computed trait's value changes from now on to
@@ -73,14 +69,19 @@ func (m *Manager) ConnectTrait(ctx context.Context, id, trait string) (*Destinat
 	} else if cur.Kind == KindSegment {
 		return nil, graph.FieldErrorf("destination", "a forwarder sends segments only: connect computed traits to a webhook")
 	}
-	return m.update(ctx, id, func(d *Destination) {
-		if _, ok := d.Traits[trait]; !ok {
-			if d.Traits == nil {
-				d.Traits = map[string]time.Time{}
-			}
-			d.Traits[trait] = m.o.Now()
-		}
-	})
+	return m.update(ctx, id, func(d *Destination) { d.Traits = connectKey(d.Traits, trait, m.o.Now()) })
+}
+
+// connectKey connects a segment or trait at now; one connected already
+// keeps its time (changes since then are wanted).
+func connectKey(conns map[string]time.Time, key string, now time.Time) map[string]time.Time {
+	if conns == nil {
+		conns = map[string]time.Time{}
+	}
+	if _, ok := conns[key]; !ok {
+		conns[key] = now
+	}
+	return conns
 }
 
 // DisconnectTrait stops sending the computed trait's changes (those not

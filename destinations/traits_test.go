@@ -26,8 +26,33 @@ func (f *feed) addTrait(trait, profile string, prev, value *segments.Value, at t
 
 // traitMessage is a trait.changed body as a receiver reads it.
 type traitMessage struct {
+	id   string                     // webhook-id
 	Type string                     `json:"type"`
 	Data map[string]json.RawMessage `json:"data"`
+}
+
+// awaitCursor waits for the destination's cursor to pass sequence last.
+func (f *fixture) awaitCursor(t *testing.T, id string, last uint64) {
+	t.Helper()
+	f.m.Wake()
+	eventually(t, "the cursor passes every record", func() bool {
+		c, err := f.m.Cursor(context.Background(), id)
+		return err == nil && c.After == last
+	})
+}
+
+// messages renders every message the receiver got with line.
+func (r *receiver) messages(t *testing.T, line func(m traitMessage) string) []string {
+	t.Helper()
+	var out []string
+	for _, rec := range r.requests() {
+		m := traitMessage{id: rec.id}
+		if err := json.Unmarshal(rec.body, &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, line(m))
+	}
+	return out
 }
 
 // A connected computed trait's changes go out as signed trait.changed
@@ -54,28 +79,17 @@ func TestTraitChangedDelivered(t *testing.T) {
 	f.feed.addTrait("ltv", "p1", num(3), &segments.Value{Type: "timestamp", Time: when}, now)
 	f.feed.addTrait("ltv", "p1", &segments.Value{Type: "timestamp", Time: when}, &segments.Value{Type: "string", String: "gold"}, now)
 	f.feed.addTrait("ltv", "p1", &segments.Value{Type: "string", String: "gold"}, &segments.Value{Type: "boolean"}, now)
-	last := f.feed.addTrait("ltv", "p1", &segments.Value{Type: "boolean"}, nil, now)
-	f.m.Wake()
-	eventually(t, "the cursor passes every record", func() bool {
-		c, err := f.m.Cursor(ctx, d.ID)
-		return err == nil && c.After == last
-	})
-	var got []string
-	for _, rec := range r.requests() {
-		var m traitMessage
-		if err := json.Unmarshal(rec.body, &m); err != nil {
-			t.Fatal(err)
+	f.awaitCursor(t, d.ID, f.feed.addTrait("ltv", "p1", &segments.Value{Type: "boolean"}, nil, now))
+	got := r.messages(t, func(m traitMessage) string {
+		if m.id != destinations.MessageID(d.ID, mustUint(t, m.Data["sequence"])) {
+			t.Errorf("webhook-id %q for %s", m.id, m.Data["sequence"])
 		}
 		if m.Type != destinations.TypeTraitChanged {
-			got = append(got, m.Type)
-			continue
+			return m.Type
 		}
-		got = append(got, string(m.Data["trait"])+" "+string(m.Data["previous"])+"→"+string(m.Data["value"])+" v"+string(m.Data["version"])+
-			" "+string(m.Data["profile"])+" "+string(m.Data["reason"])+" #"+string(m.Data["sequence"]))
-		if rec.id != destinations.MessageID(d.ID, mustUint(t, m.Data["sequence"])) {
-			t.Errorf("webhook-id %q for %s", rec.id, m.Data["sequence"])
-		}
-	}
+		return string(m.Data["trait"]) + " " + string(m.Data["previous"]) + "→" + string(m.Data["value"]) + " v" + string(m.Data["version"]) +
+			" " + string(m.Data["profile"]) + " " + string(m.Data["reason"]) + " #" + string(m.Data["sequence"])
+	})
 	want := []string{
 		`"ltv" null→3 v2 "p1" "data" #2`,
 		"segment.entered",
@@ -90,12 +104,7 @@ func TestTraitChangedDelivered(t *testing.T) {
 	if d, err = f.m.DisconnectTrait(ctx, d.ID, "ltv"); err != nil || len(d.TraitKeys()) != 0 {
 		t.Fatalf("DisconnectTrait = %+v, %v", d, err)
 	}
-	last = f.feed.addTrait("ltv", "p1", nil, num(4), time.Now().UTC())
-	f.m.Wake()
-	eventually(t, "the cursor passes the last record", func() bool {
-		c, err := f.m.Cursor(ctx, d.ID)
-		return err == nil && c.After == last
-	})
+	f.awaitCursor(t, d.ID, f.feed.addTrait("ltv", "p1", nil, num(4), time.Now().UTC()))
 	if n := len(r.requests()); n != len(want) {
 		t.Errorf("%d messages after disconnecting, want %d", n, len(want))
 	}
@@ -160,19 +169,8 @@ func TestTraitChangeNeedsConsent(t *testing.T) {
 	now := time.Now().UTC()
 	f.feed.addTrait("ltv", "ann", nil, num(1), now)
 	f.feed.addTrait("ltv", "bob", nil, num(2), now)
-	last := f.feed.addTrait("ltv", "bob", num(2), nil, now)
-	eventually(t, "the cursor passes every record", func() bool {
-		c, err := f.m.Cursor(ctx, d.ID)
-		return err == nil && c.After == last
-	})
-	var got []string
-	for _, rec := range r.requests() {
-		var m traitMessage
-		if err := json.Unmarshal(rec.body, &m); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, string(m.Data["profile"])+" "+string(m.Data["value"]))
-	}
+	f.awaitCursor(t, d.ID, f.feed.addTrait("ltv", "bob", num(2), nil, now))
+	got := r.messages(t, func(m traitMessage) string { return string(m.Data["profile"]) + " " + string(m.Data["value"]) })
 	if want := []string{`"ann" 1`, `"bob" null`}; !slices.Equal(got, want) {
 		t.Fatalf("messages %q, want %q", got, want)
 	}
@@ -196,16 +194,10 @@ func TestErasedTraitIsProfileErased(t *testing.T) {
 	f.feed.recs = append(f.feed.recs, &segments.ChangeRecord{Sequence: 2, Trait: "ltv", Version: 2, Profile: "p1",
 		Direction: segments.Changed, Reason: segments.ReasonErased, Time: time.Now().UTC()})
 	f.feed.mu.Unlock()
-	f.m.Wake()
-	eventually(t, "two messages", func() bool { return len(r.requests()) >= 2 })
-	var got []string
-	for _, rec := range r.requests() {
-		var m traitMessage
-		if err := json.Unmarshal(rec.body, &m); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, m.Type+" "+string(m.Data["trait"])+" "+string(m.Data["previous"])+"→"+string(m.Data["value"])+" "+string(m.Data["reason"]))
-	}
+	f.awaitCursor(t, d.ID, 2)
+	got := r.messages(t, func(m traitMessage) string {
+		return m.Type + " " + string(m.Data["trait"]) + " " + string(m.Data["previous"]) + "→" + string(m.Data["value"]) + " " + string(m.Data["reason"])
+	})
 	if want := []string{`trait.changed "ltv" null→1 "data"`, `profile.erased "ltv" null→null "erased"`}; !slices.Equal(got, want) {
 		t.Fatalf("messages %q, want %q", got, want)
 	}

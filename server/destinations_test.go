@@ -64,7 +64,8 @@ type hookReceiver struct {
 	t      *testing.T
 	mu     sync.Mutex
 	secret string
-	got    []string // "type profile" lines
+	got    []string         // "type profile" lines
+	data   []map[string]any // each message's data
 	srv    *httptest.Server
 }
 
@@ -83,13 +84,13 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			return
 		}
 		var m struct {
-			Type string `json:"type"`
-			Data struct {
-				Segment string `json:"segment"`
-			} `json:"data"`
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
 		}
 		json.Unmarshal(body, &m)
-		h.got = append(h.got, m.Type+" "+m.Data.Segment)
+		segment, _ := m.Data["segment"].(string)
+		h.got = append(h.got, m.Type+" "+segment)
+		h.data = append(h.data, m.Data)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h

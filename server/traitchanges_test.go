@@ -1,83 +1,30 @@
 package server_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/idgraph/idgraph/internal/backends"
 )
 
-// traitReceiver keeps the data of every message, each verified with the
-// reference Standard Webhooks library under the secret set.
-type traitReceiver struct {
-	mu     sync.Mutex
-	secret string
-	types  []string
-	data   []map[string]any
-	srv    *httptest.Server
-}
-
-func newTraitReceiver(t *testing.T) *traitReceiver {
-	h := &traitReceiver{}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		wh, err := standardwebhooks.NewWebhook(h.secret)
-		if err == nil {
-			err = wh.Verify(body, r.Header)
-		}
-		var m struct {
-			Type string         `json:"type"`
-			Data map[string]any `json:"data"`
-		}
-		if err == nil {
-			err = json.Unmarshal(body, &m)
-		}
-		if err != nil {
-			t.Errorf("message %s: %v", body, err)
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		h.types = append(h.types, m.Type)
-		h.data = append(h.data, m.Data)
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-// await returns the first n messages as "type key previous→value" lines
-// (key: the segment or trait), waiting up to 30 s for them.
-func (h *traitReceiver) await(t *testing.T, n int) ([]string, []map[string]any) {
+// traitLines awaits n messages and renders them as "type key" lines, with
+// "previous→value" for trait.changed (key: the segment or trait).
+func traitLines(t *testing.T, h *hookReceiver, n int) ([]string, []map[string]any) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		h.mu.Lock()
-		var lines []string
-		for i, d := range h.data {
-			if h.types[i] == "trait.changed" {
-				lines = append(lines, fmt.Sprintf("%s %v %v→%v", h.types[i], d["trait"], d["previous"], d["value"]))
-			} else {
-				lines = append(lines, fmt.Sprintf("%s %v", h.types[i], d["segment"]))
-			}
-		}
-		data := h.data
-		h.mu.Unlock()
-		if len(lines) >= n {
-			return lines, data
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages after 30 s, want %d: %v", len(lines), n, lines)
+	types := h.await(t, n)
+	h.mu.Lock()
+	data := append([]map[string]any(nil), h.data...)
+	h.mu.Unlock()
+	var lines []string
+	for i, d := range data[:len(types)] { // data was read after: it has as many
+		if typ, _, _ := strings.Cut(types[i], " "); typ == "trait.changed" {
+			lines = append(lines, fmt.Sprintf("%s %v %v→%v", typ, d["trait"], d["previous"], d["value"]))
+		} else {
+			lines = append(lines, types[i])
 		}
 	}
+	return lines, data
 }
 
 // TestTraitChangedOverGraphQL, on every backend: an admin connects a
@@ -95,7 +42,7 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 			f.mustAs(t, admin, `mutation { createComputedTrait(key: "plan", definition: "lower(trait(\"plan\"))") { key } }`, nil)
 			f.mustAs(t, admin, `mutation { createSegment(key: "pro", definition: "computed(\"plan\") = \"pro\"") { key } }`, nil)
 			f.mustAs(t, admin, `mutation { createSegment(key: "vip", definition: "trait(\"vip\") = true") { key } }`, nil)
-			h := newTraitReceiver(t)
+			h := newHookReceiver(t)
 			d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro", "vip"]) { secret destination { id } } }`,
 				map[string]any{"url": h.srv.URL})
 			h.mu.Lock()
@@ -130,11 +77,11 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 			// a save records trait changes before memberships: a message the
 			// test does not want would come before the one it awaits.
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"Pro"}}`)
-			h.await(t, 2)
+			traitLines(t, h, 2)
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"PRO","vip":true}}`) // the same value: no trait message
-			h.await(t, 3)
+			traitLines(t, h, 3)
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"Free"}}`)
-			got, data := h.await(t, 5)
+			got, data := traitLines(t, h, 5)
 			want := []string{"trait.changed plan <nil>→pro", "segment.entered pro", "segment.entered vip", "trait.changed plan pro→free", "segment.exited pro"}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("messages\n%q\nwant\n%q", got, want)
@@ -155,7 +102,7 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 
 			f.mustAs(t, admin, `mutation($id: ID!) { disconnectTrait(destination: $id, trait: "plan") { id } }`, map[string]any{"id": id})
 			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"pro"}}`)
-			if got, _ := h.await(t, 6); got[5] != "segment.entered pro" {
+			if got, _ := traitLines(t, h, 6); got[5] != "segment.entered pro" {
 				t.Fatalf("after disconnecting the trait: %v", got)
 			}
 		})
