@@ -56,7 +56,9 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 					t.Fatalf("connectTrait with a non-admin key: %+v", r)
 				}
 			}
+			fw := f.mustAs(t, admin, `mutation { createSegmentForwarder(name: "fw", url: "http://127.0.0.1:1", writeKey: "wk") { id } }`, nil)
 			for _, bad := range []struct{ id, trait, code, prefix string }{
+				{get(fw, "createSegmentForwarder.id").(string), "plan", "BAD_USER_INPUT", "destination: "}, // forwarders send segments only
 				{id, "nosuch", "BAD_USER_INPUT", "trait: "},
 				{id, "pro", "BAD_USER_INPUT", "trait: "}, // a segment, not a computed trait
 				{id, "a/b", "BAD_USER_INPUT", "trait: "},
@@ -96,7 +98,7 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 				t.Errorf("the first value's previous is not null but absent: %v", data[0])
 			}
 			ds := f.mustAs(t, admin, `{ destinations { traits deadLetters { trait } } }`, nil)
-			if fmt.Sprint(get(ds, "destinations")) != "[map[deadLetters:[] traits:[plan]]]" {
+			if fmt.Sprint(get(ds, "destinations")) != "[map[deadLetters:[] traits:[plan]] map[deadLetters:[] traits:[]]]" {
 				t.Errorf("destinations: %v", ds)
 			}
 
