@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/idgraph/idgraph/segments/lang"
 )
 
 // SegmentFileExt names the files `idgraph segments apply` reads: KEY.seg
@@ -108,6 +110,19 @@ type SegmentPlan struct {
 	Version int
 }
 
+// SameDefinition reports whether two definitions say the same: equal
+// canonical forms (lang.Format), so that a file reformatted or commented
+// is not a change; as text when either does not parse.
+func SameDefinition(a, b string) bool {
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if a == b {
+		return true
+	}
+	na, errA := lang.Parse(a, lang.DefaultLimits())
+	nb, errB := lang.Parse(b, lang.DefaultLimits())
+	return errA == nil && errB == nil && lang.Format(na) == lang.Format(nb)
+}
+
 // PlanSegments compares a directory's definitions with the server's, by
 // key; with preview, it asks the server to count the members of each new
 // or changed definition (previewSegment: a read of every profile each).
@@ -125,7 +140,7 @@ func (c *Client) PlanSegments(ctx context.Context, defs map[string]string, previ
 		p := &SegmentPlan{Key: key, Definition: def, Saved: byKey[key], Action: SegmentNew}
 		if p.Saved != nil {
 			p.Action = SegmentChanged
-			if strings.TrimSpace(p.Saved.Definition) == def {
+			if SameDefinition(p.Saved.Definition, def) {
 				p.Action = SegmentUnchanged
 			}
 		}

@@ -80,11 +80,11 @@ var Operations = map[string]Operation{
 			edges { node { id at actor action note cause profiles merge } }
 			pageInfo { hasNextPage endCursor } } }`},
 	"segments": {"ConsoleSegments", `query ConsoleSegments($after: String) {
-		segments(first: 50, after: $after) { edges { node { key version size status { state progress code message } } }
+		segments(first: 50, after: $after) { edges { node { key version size status { state progress code message } sizeHistory(points: 60) { at size } } }
 			pageInfo { hasNextPage endCursor } }
 		computedTraits(first: 50) { edges { node { key version definition status { state progress code message } } } } }`},
 	"segment": {"ConsoleSegment", `query ConsoleSegment($key: String!, $after: String) {
-		segment(key: $key) { key definition version size status { state progress code message }
+		segment(key: $key) { key definition version size status { state progress code message } sizeHistory(points: 200) { at size }
 			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } } } }`},
 	"profileSegments": {"ConsoleProfileSegments", `query ConsoleProfileSegments($id: ID!) {
 		profile(id: $id) { id name segments computedTraits { key value type } }
@@ -123,6 +123,7 @@ var funcs = template.FuncMap{
 	"query": url.QueryEscape,
 	"sides": sides,
 	"list":  func(xs ...string) []string { return xs },
+	"chart": sizeChart,
 }
 
 type side struct {

@@ -151,6 +151,11 @@ func (g segStore) DeleteDefinition(ctx context.Context, r segments.Ref, expected
 		if err := segments.CheckStored(r, d, expected); err != nil {
 			return err
 		}
+		if r.Kind == lang.KindSegment {
+			if err := t.exec(ctx, "MATCH (z:SegmentSize {segment: $key}) DELETE z", map[string]any{"key": r.Key}); err != nil {
+				return err
+			}
+		}
 		return t.exec(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) DETACH DELETE d", map[string]any{"key": r.Key})
 	})
 }

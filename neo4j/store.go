@@ -156,7 +156,7 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 }
 
 func (s *Store) createSchema(ctx context.Context) error {
-	for _, q := range slices.Concat(schema, segmentSchema, chainSchema) {
+	for _, q := range slices.Concat(schema, segmentSchema, segmentSizeSchema, chainSchema) {
 		// Schema changes cannot share a transaction with each other's data,
 		// so each runs on its own. Processes starting at once may race past
 		// IF NOT EXISTS; the loser's "already exists" is success.

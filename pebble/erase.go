@@ -283,11 +283,13 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 		return 0, err
 	}
 	exits := 0
+	deltas := map[string]int{}
 	for _, id := range group {
 		old, err := g.state(id)
 		if err != nil {
 			return 0, err
 		}
+		membershipDeltas(deltas, segments.SegmentMemberships(old.Entries), nil)
 		for _, t := range segments.Timers(old) {
 			e.del(erase.CountTimers, timerKey(t))
 		}
@@ -315,7 +317,7 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 			e.del(erase.CountPendingChanges, pk)
 		}
 	}
-	return exits, nil
+	return exits, e.s.addCounts(e.w, deltas)
 }
 
 // AddSuppressions stores the hashes, keeping existing entries.

@@ -19,8 +19,10 @@ import (
 // version and keep the old ones, which later versions must still read.
 //
 // Version 1 is the format of every store written before the version key
-// existed: a store without the key is version 1 (Open stamps it).
-const FormatVersion = 1
+// existed: a store without the key is version 1. Version 2 keeps a member
+// count per segment (sn/, written with the memberships); opening a
+// version 1 store counts them once (countMembers) and stamps it 2.
+const FormatVersion = 2
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -28,25 +30,37 @@ var formatKey = key(pSetting, []byte("format_version"))
 // one, and refuses a version this code does not know.
 func checkFormat(db *cpebble.DB, dir string) error {
 	v, closer, err := db.Get(formatKey)
-	if errors.Is(err, cpebble.ErrNotFound) {
-		// A new store, or one from before versions were recorded: both are
-		// version 1.
-		if err := db.Set(formatKey, []byte(strconv.Itoa(FormatVersion)), cpebble.Sync); err != nil {
-			return fmt.Errorf("pebble: open %s: record format version: %w", dir, err)
-		}
-		return nil
-	}
-	if err != nil {
+	n := 1 // a new store, or one from before versions were recorded
+	switch {
+	case errors.Is(err, cpebble.ErrNotFound):
+	case err != nil:
 		return fmt.Errorf("pebble: open %s: read format version: %w", dir, err)
-	}
-	text := string(v)
-	closer.Close()
-	n, err := strconv.Atoi(text)
-	if err != nil {
-		return fmt.Errorf("pebble: open %s: %w: unreadable format version %q", dir, graph.ErrStoreFormat, text)
+	default:
+		text := string(v)
+		closer.Close()
+		if n, err = strconv.Atoi(text); err != nil {
+			return fmt.Errorf("pebble: open %s: %w: unreadable format version %q", dir, graph.ErrStoreFormat, text)
+		}
 	}
 	if err := graph.CheckFormatVersion(n, FormatVersion); err != nil {
 		return fmt.Errorf("pebble: open %s: %w", dir, err)
+	}
+	if n == FormatVersion {
+		return nil
+	}
+	// Migrate from version 1 and stamp the version in one batch: a crash
+	// in between migrates again.
+	b := db.NewBatch()
+	defer b.Close()
+	err = countMembers(db, b)
+	if err == nil {
+		err = b.Set(formatKey, []byte(strconv.Itoa(FormatVersion)), nil)
+	}
+	if err == nil {
+		err = b.Commit(cpebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,9 +22,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current code")
 
-// golden holds every record of a small store written by format version 1:
-// later versions must read it (keep the file when the format changes).
-const golden = "testdata/format-v1.records"
+// goldenFile holds every record of a small store written by a format
+// version: later versions must read it (keep the file when the format
+// changes, and add the new version's).
+func goldenFile(version int) string { return fmt.Sprintf("testdata/format-v%d.records", version) }
+
+var golden = goldenFile(FormatVersion)
 
 const goldenSecret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -145,9 +149,16 @@ func TestGoldenWrite(t *testing.T) {
 	}
 }
 
-// TestGoldenRead: a store made of the golden records (as an older idgraph
-// wrote them) reads back exactly as the store this version builds.
+// TestGoldenRead: a store made of each version's golden records (as an
+// older idgraph wrote them) reads back exactly as the store this version
+// builds.
 func TestGoldenRead(t *testing.T) {
+	for v := 1; v <= FormatVersion; v++ {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testGoldenRead(t, goldenFile(v)) })
+	}
+}
+
+func testGoldenRead(t *testing.T, golden string) {
 	f, err := os.Open(golden)
 	if err != nil {
 		t.Fatal(err)
@@ -318,10 +329,12 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatalf("p_1 = %+v, %v", p, err)
 	}
 	s.Close()
-	setVersion("2")
+	newer := FormatVersion + 1
+	setVersion(strconv.Itoa(newer))
 	_, err = Open(dir)
-	if !errors.Is(err, graph.ErrStoreFormat) || !strings.Contains(err.Error(), "format version 2") || !strings.Contains(err.Error(), "version 1") {
-		t.Fatalf("opening a version 2 store: %v; want ErrFormat naming versions 2 and 1", err)
+	if !errors.Is(err, graph.ErrStoreFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format version %d", newer)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("version %d", FormatVersion)) {
+		t.Fatalf("opening a version %d store: %v; want ErrFormat naming versions %d and %d", newer, err, newer, FormatVersion)
 	}
 	t.Log(err)
 	setVersionRaw(t, dir, "x")

@@ -115,6 +115,9 @@ func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected i
 	if err == nil && r.Kind == lang.KindSegment {
 		err = b.DeleteRange(memberKey(r.Key, ""), prefixEnd(memberKey(r.Key, "")), nil)
 	}
+	if err == nil && r.Kind == lang.KindSegment {
+		err = deleteSegmentSizes(b, r.Key)
+	}
 	if err == nil {
 		err = g.s.commit(b, []cacheRecord{{defKey(r), nil}})
 	}
@@ -214,6 +217,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	defer b.Close()
 	w := &batchWriter{b: b}
 	var out []*segments.ChangeRecord
+	deltas := map[string]int{}
 	for _, sv := range saves {
 		next := sv.State
 		old, err := g.state(next.Profile)
@@ -233,6 +237,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 			w.putJSON(timerKey(t), t)
 		}
 		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
+		membershipDeltas(deltas, was, is)
 		for k := range was {
 			if _, ok := is[k]; !ok {
 				w.del(memberKey(k, next.Profile))
@@ -250,6 +255,9 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		saved := *next
 		saved.Rev++
 		w.putJSON(key(pSegState, []byte(next.Profile)), &saved)
+	}
+	if err := g.s.addCounts(w, deltas); err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
 	if w.err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", w.err)

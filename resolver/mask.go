@@ -71,8 +71,11 @@ var (
 	// computedValue is a computed trait's value: masked as its key says.
 	computedValue = FieldMask{Class: "computed trait value", apply: func(r *mask.Rules, fc *graphql.FieldContext, v any) any {
 		key := ""
-		if c, ok := parentResult(fc).(*schema.ComputedTraitValue); ok {
+		switch c := parentResult(fc).(type) {
+		case *schema.ComputedTraitValue:
 			key = c.Key
+		case *schema.ComputedTraitExplanation:
+			key = c.ComputedTrait.Key
 		}
 		return maskJSON(r, v, key)
 	}}
@@ -161,6 +164,8 @@ var FieldMasks = map[string]FieldMask{
 	"SegmentEdge.cursor": notPersonal, "ComputedTraitEdge.cursor": notPersonal,
 	"DefinitionCheck.type": notPersonal, "DefinitionError.code": notPersonal, "DefinitionError.message": freeText, "DefinitionError.hint": freeText,
 	"MembershipExplanation.profileId": notPersonal, "ExplainNode.text": freeText, "ExplainNode.value": anyValue,
+	"ComputedTraitExplanation.profileId": notPersonal, "ComputedTraitExplanation.value": computedValue,
+	"ComputedTraitExplanation.storedValue": computedValue, "ComputedTraitExplanation.type": notPersonal,
 	"ExplainEvent.name": freeText, "ExplainEvent.messageId": freeText,
 	"SegmentMembershipChange.sequence": notPersonal, "SegmentMembershipChange.segment": notPersonal,
 	"SegmentMembershipChange.profileId": notPersonal, "SegmentMembershipChange.direction": notPersonal,

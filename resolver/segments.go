@@ -292,3 +292,7 @@ func (r *Resolver) membershipChange(ctx context.Context, c *segments.ChangeRecor
 	}
 	return msg
 }
+
+// maxSizePoints bounds a size history's points (about a chart's width in
+// pixels).
+const maxSizePoints = 1000

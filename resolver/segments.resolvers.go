@@ -166,18 +166,7 @@ func (r *segmentResolver) Size(ctx context.Context, obj *segments.Definition) (i
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for after := ""; ; {
-		page, err := e.Store().Members(ctx, obj.Key, after, 1000)
-		if err != nil {
-			return 0, err
-		}
-		n += len(page)
-		if len(page) < 1000 {
-			return n, nil
-		}
-		after = page[len(page)-1]
-	}
+	return e.Store().MemberCount(ctx, obj.Key)
 }
 
 func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*schema.ProfileConnection, error) {

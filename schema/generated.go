@@ -125,6 +125,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ComputedTraitExplanation struct {
+		At            func(childComplexity int) int
+		ComputedTrait func(childComplexity int) int
+		NextDeadline  func(childComplexity int) int
+		Nodes         func(childComplexity int) int
+		ProfileID     func(childComplexity int) int
+		StoredValue   func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Value         func(childComplexity int) int
+	}
+
 	ComputedTraitValue struct {
 		Key   func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -506,28 +517,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys            func(childComplexity int) int
-		AuditEntry         func(childComplexity int, id string) int
-		AuditLog           func(childComplexity int, first *int, after *string, filter *AuditFilter) int
-		ComputedTrait      func(childComplexity int, key string) int
-		ComputedTraits     func(childComplexity int, first *int, after *string) int
-		Consent            func(childComplexity int, profileID *string, subject *IdentifierInput) int
-		Destinations       func(childComplexity int) int
-		ErasureReceipt     func(childComplexity int, id string) int
-		ExplainMembership  func(childComplexity int, profileID string, segment string) int
-		Identifier         func(childComplexity int, typeArg string, value string) int
-		Lookup             func(childComplexity int, typeArg string, value string) int
-		MatchPreview       func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
-		Matching           func(childComplexity int) int
-		Me                 func(childComplexity int) int
-		PreviewSegment     func(childComplexity int, definition string, sample *int) int
-		Profile            func(childComplexity int, id string) int
-		Profiles           func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
-		ReviewQueue        func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
-		Search             func(childComplexity int, query string, first *int) int
-		Segment            func(childComplexity int, key string) int
-		Segments           func(childComplexity int, first *int, after *string) int
-		ValidateDefinition func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
+		APIKeys              func(childComplexity int) int
+		AuditEntry           func(childComplexity int, id string) int
+		AuditLog             func(childComplexity int, first *int, after *string, filter *AuditFilter) int
+		ComputedTrait        func(childComplexity int, key string) int
+		ComputedTraits       func(childComplexity int, first *int, after *string) int
+		Consent              func(childComplexity int, profileID *string, subject *IdentifierInput) int
+		Destinations         func(childComplexity int) int
+		ErasureReceipt       func(childComplexity int, id string) int
+		ExplainComputedTrait func(childComplexity int, profileID string, key string) int
+		ExplainMembership    func(childComplexity int, profileID string, segment string) int
+		Identifier           func(childComplexity int, typeArg string, value string) int
+		Lookup               func(childComplexity int, typeArg string, value string) int
+		MatchPreview         func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
+		Matching             func(childComplexity int) int
+		Me                   func(childComplexity int) int
+		PreviewSegment       func(childComplexity int, definition string, sample *int) int
+		Profile              func(childComplexity int, id string) int
+		Profiles             func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		ReviewQueue          func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
+		Search               func(childComplexity int, query string, first *int) int
+		Segment              func(childComplexity int, key string) int
+		Segments             func(childComplexity int, first *int, after *string) int
+		ValidateDefinition   func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
 	}
 
 	ReviewConnection struct {
@@ -559,12 +571,13 @@ type ComplexityRoot struct {
 	}
 
 	Segment struct {
-		Definition func(childComplexity int) int
-		Key        func(childComplexity int) int
-		Members    func(childComplexity int, first *int, after *string, purpose *string) int
-		Size       func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Version    func(childComplexity int) int
+		Definition  func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Members     func(childComplexity int, first *int, after *string, purpose *string) int
+		Size        func(childComplexity int) int
+		SizeHistory func(childComplexity int, from *time.Time, to *time.Time, points *int) int
+		Status      func(childComplexity int) int
+		Version     func(childComplexity int) int
 	}
 
 	SegmentConnection struct {
@@ -593,6 +606,11 @@ type ComplexityRoot struct {
 		Count    func(childComplexity int) int
 		Profiles func(childComplexity int) int
 		Sample   func(childComplexity int) int
+	}
+
+	SegmentSize struct {
+		At   func(childComplexity int) int
+		Size func(childComplexity int) int
 	}
 
 	SegmentStatus struct {
@@ -797,6 +815,7 @@ type QueryResolver interface {
 	Consent(ctx context.Context, profileID *string, subject *IdentifierInput) (*ProfileConsent, error)
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	ErasureReceipt(ctx context.Context, id string) (*erase.Receipt, error)
+	ExplainComputedTrait(ctx context.Context, profileID string, key string) (*ComputedTraitExplanation, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
@@ -823,6 +842,7 @@ type SegmentResolver interface {
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
 	Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*ProfileConnection, error)
+	SizeHistory(ctx context.Context, obj *segments.Definition, from *time.Time, to *time.Time, points *int) ([]*segments.SizeSample, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
@@ -1082,6 +1102,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComputedTraitEdge.Node(childComplexity), true
+
+	case "ComputedTraitExplanation.at":
+		if e.ComplexityRoot.ComputedTraitExplanation.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.At(childComplexity), true
+	case "ComputedTraitExplanation.computedTrait":
+		if e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ComputedTrait(childComplexity), true
+	case "ComputedTraitExplanation.nextDeadline":
+		if e.ComplexityRoot.ComputedTraitExplanation.NextDeadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.NextDeadline(childComplexity), true
+	case "ComputedTraitExplanation.nodes":
+		if e.ComplexityRoot.ComputedTraitExplanation.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Nodes(childComplexity), true
+	case "ComputedTraitExplanation.profileId":
+		if e.ComplexityRoot.ComputedTraitExplanation.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.ProfileID(childComplexity), true
+	case "ComputedTraitExplanation.storedValue":
+		if e.ComplexityRoot.ComputedTraitExplanation.StoredValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.StoredValue(childComplexity), true
+	case "ComputedTraitExplanation.type":
+		if e.ComplexityRoot.ComputedTraitExplanation.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Type(childComplexity), true
+	case "ComputedTraitExplanation.value":
+		if e.ComplexityRoot.ComputedTraitExplanation.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitExplanation.Value(childComplexity), true
 
 	case "ComputedTraitValue.key":
 		if e.ComplexityRoot.ComputedTraitValue.Key == nil {
@@ -2929,6 +2998,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ErasureReceipt(childComplexity, args["id"].(string)), true
+	case "Query.explainComputedTrait":
+		if e.ComplexityRoot.Query.ExplainComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainComputedTrait(childComplexity, args["profileId"].(string), args["key"].(string)), true
 	case "Query.explainMembership":
 		if e.ComplexityRoot.Query.ExplainMembership == nil {
 			break
@@ -3204,6 +3284,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Size(childComplexity), true
+	case "Segment.sizeHistory":
+		if e.ComplexityRoot.Segment.SizeHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_sizeHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.SizeHistory(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["points"].(*int)), true
 	case "Segment.status":
 		if e.ComplexityRoot.Segment.Status == nil {
 			break
@@ -3316,6 +3407,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
+
+	case "SegmentSize.at":
+		if e.ComplexityRoot.SegmentSize.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.At(childComplexity), true
+	case "SegmentSize.size":
+		if e.ComplexityRoot.SegmentSize.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSize.Size(childComplexity), true
 
 	case "SegmentStatus.code":
 		if e.ComplexityRoot.SegmentStatus.Code == nil {
@@ -3514,7 +3618,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "steward.graphqls" "subscription.graphqls" "traitchanges.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "traitchanges.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3529,12 +3633,14 @@ var sources = []*ast.Source{
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
+	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
 	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
+	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 	{Name: "traitchanges.graphqls", Input: sourceData("traitchanges.graphqls"), BuiltIn: false},
@@ -3667,6 +3773,28 @@ func (ec *executionContext) childFields_ComputedTraitEdge(ctx context.Context, f
 		return ec.fieldContext_ComputedTraitEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+	case "computedTrait":
+		return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+	case "storedValue":
+		return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+	case "type":
+		return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+	case "nextDeadline":
+		return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+	case "at":
+		return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitExplanation", field.Name)
 }
 
 func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4425,6 +4553,8 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_size(ctx, field)
 	case "members":
 		return ec.fieldContext_Segment_members(ctx, field)
+	case "sizeHistory":
+		return ec.fieldContext_Segment_sizeHistory(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
 }
@@ -4483,6 +4613,16 @@ func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, fiel
 		return ec.fieldContext_SegmentPreview_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSize(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SegmentSize_at(ctx, field)
+	case "size":
+		return ec.fieldContext_SegmentSize_size(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSize", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5737,6 +5877,28 @@ func (ec *executionContext) field_Query_erasureReceipt_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_explainComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_explainMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6052,6 +6214,36 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["purpose"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_sizeHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "points",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["points"] = arg2
 	return args, nil
 }
 
@@ -7115,6 +7307,208 @@ func (ec *executionContext) fieldContext_ComputedTraitEdge_node(_ context.Contex
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_profileId(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_computedTrait(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_computedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedTrait, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segments.Definition) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_computedTrait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_storedValue(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_storedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoredValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_storedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_type(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nextDeadline(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nextDeadline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextDeadline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nextDeadline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_at(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitExplanation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitExplanation_nodes(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExplainNode) graphql.Marshaler {
+			return ec.marshalNExplainNode2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐExplainNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitExplanation_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExplainNode(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14517,6 +14911,50 @@ func (ec *executionContext) fieldContext_Query_erasureReceipt(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainComputedTrait(ctx, fc.Args["profileId"].(string), fc.Args["key"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+			return ec.marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15772,6 +16210,50 @@ func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Segment_sizeHistory(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_sizeHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().SizeHistory(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["points"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+			return ec.marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_sizeHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSize(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_sizeHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SegmentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16183,6 +16665,52 @@ func (ec *executionContext) _SegmentPreview_at(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SegmentPreview_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_at(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSize_size(ctx context.Context, field graphql.CollectedField, obj *segments.SizeSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSize_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSize_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSize", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SegmentStatus_state(ctx context.Context, field graphql.CollectedField, obj *SegmentStatus) (ret graphql.Marshaler) {
@@ -18264,6 +18792,74 @@ func (ec *executionContext) _ComputedTraitEdge(ctx context.Context, sel ast.Sele
 			}
 		case "node":
 			out.Values[i] = ec._ComputedTraitEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitExplanationImplementors = []string{"ComputedTraitExplanation"}
+
+func (ec *executionContext) _ComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitExplanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitExplanation")
+		case "profileId":
+			out.Values[i] = ec._ComputedTraitExplanation_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedTrait":
+			out.Values[i] = ec._ComputedTraitExplanation_computedTrait(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitExplanation_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "storedValue":
+			out.Values[i] = ec._ComputedTraitExplanation_storedValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ComputedTraitExplanation_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextDeadline":
+			out.Values[i] = ec._ComputedTraitExplanation_nextDeadline(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ComputedTraitExplanation_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ComputedTraitExplanation_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20927,6 +21523,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_erasureReceipt(ctx, field)
 				})
+		case "explainComputedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainComputedTrait(ctx, field)
+				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -21282,6 +21884,12 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_members(ctx, field, obj)
 				})
+		case "sizeHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_sizeHistory(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21471,6 +22079,44 @@ func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.Selecti
 			}
 		case "at":
 			out.Values[i] = ec._SegmentPreview_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentSizeImplementors = []string{"SegmentSize"}
+
+func (ec *executionContext) _SegmentSize(ctx context.Context, sel ast.SelectionSet, obj *segments.SizeSample) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSizeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSize")
+		case "at":
+			out.Values[i] = ec._SegmentSize_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._SegmentSize_size(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22180,6 +22826,14 @@ func (ec *executionContext) marshalNComputedTraitEdge2ᚖgithubᚗcomᚋidgraph�
 		return graphql.Null
 	}
 	return ec._ComputedTraitEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitExplanation(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitExplanation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitExplanation!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitExplanation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {
@@ -23103,6 +23757,30 @@ func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋidgraphᚋi
 		return graphql.Null
 	}
 	return ec._SegmentPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSampleᚄ(ctx context.Context, sel ast.SelectionSet, v []*segments.SizeSample) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentSize2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋsegmentsᚐSizeSample(ctx context.Context, sel ast.SelectionSet, v *segments.SizeSample) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentSize!")
+		return graphql.Null
+	}
+	return ec._SegmentSize(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {

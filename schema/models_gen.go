@@ -66,6 +66,25 @@ type ComputedTraitEdge struct {
 	Node   *segments.Definition `json:"node"`
 }
 
+// explainComputedTrait's answer.
+type ComputedTraitExplanation struct {
+	// The profile evaluated: the survivor when the one asked for was merged.
+	ProfileID     string               `json:"profileId"`
+	ComputedTrait *segments.Definition `json:"computedTrait"`
+	// The value by this evaluation, now; null when missing.
+	Value JSON `json:"value,omitempty"`
+	// The value the engine has stored (it may lag the evaluation by the time it takes to process the latest events); null when none.
+	StoredValue JSON `json:"storedValue,omitempty"`
+	// boolean, number, string or timestamp: the definition's type.
+	Type string `json:"type"`
+	// When time alone can next change the value, with no new data; null when it cannot.
+	NextDeadline *time.Time `json:"nextDeadline,omitempty"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The evaluated expression tree in depth-first order, the root first (as MembershipExplanation.nodes).
+	Nodes []*ExplainNode `json:"nodes"`
+}
+
 // A profile's computed trait value.
 type ComputedTraitValue struct {
 	Key string `json:"key"`

@@ -193,7 +193,9 @@ type Explanation struct {
 	Definition *Definition
 	At         time.Time
 	Value      lang.Value
-	Trace      *lang.Trace
+	// Type is the definition's type (Value's, unless Value is missing).
+	Type  lang.Type
+	Trace *lang.Trace
 	// Stored is the engine's entry for the profile (zero when none is
 	// stored: not a member, no value, no deadline).
 	Stored Entry
@@ -233,7 +235,7 @@ func (e *Engine) Explain(ctx context.Context, profile string, r Ref) (*Explanati
 	if err != nil {
 		return nil, err
 	}
-	out := &Explanation{Profile: p.ID, Definition: def, At: e.opt.Now().UTC(), Stored: sts[0].Entries[RefString(r)]}
+	out := &Explanation{Profile: p.ID, Definition: def, At: e.opt.Now().UTC(), Stored: sts[0].Entries[RefString(r)], Type: prog.Type}
 	out.Value, out.Trace = lang.Evaluate(prog, snap.View(), out.At)
 	return out, nil
 }

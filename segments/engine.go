@@ -46,6 +46,10 @@ type EngineOptions struct {
 	// TimerBatch is how many due timers a drain reads at once (default
 	// 500).
 	TimerBatch int
+	// SampleEvery is how often Run stores every segment's size (default
+	// DefaultSampleEvery; negative: never), and SampleKeep how long
+	// samples are kept (default DefaultSampleKeep).
+	SampleEvery, SampleKeep time.Duration
 }
 
 // NewEngine returns an engine with no definitions loaded: call Load.
@@ -58,6 +62,12 @@ func NewEngine(r graph.Reader, s Store, opt EngineOptions) *Engine {
 	}
 	if opt.TimerBatch <= 0 {
 		opt.TimerBatch = 500
+	}
+	if opt.SampleEvery == 0 {
+		opt.SampleEvery = DefaultSampleEvery
+	}
+	if opt.SampleKeep <= 0 {
+		opt.SampleKeep = DefaultSampleKeep
 	}
 	return &Engine{graph: r, store: s, opt: opt, defs: &definitions{byRef: map[string]*compiled{}}}
 }
@@ -540,11 +550,13 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 }
 
 // Run keeps the segments up to date until ctx ends: it evaluates pending
-// data changes, drains the timer index, then sleeps until the next
+// data changes, drains the timer index, samples segment sizes once per
+// SampleEvery, then sleeps until the next
 // deadline, a signal on wake (sent after each ingest), or poll at the
 // latest (to see what other processes wrote). Errors are passed to report
 // and retried at the next wake.
 func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration, report func(error)) {
+	var sampled time.Time // the sampling period last sampled
 	for {
 		for {
 			n, err := e.CatchUp(ctx)
@@ -558,9 +570,19 @@ func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Durati
 		if _, err := e.Drain(ctx); err != nil && ctx.Err() == nil {
 			report(err)
 		}
+		if period := e.samplePeriod(); e.opt.SampleEvery > 0 && !period.Equal(sampled) {
+			if err := e.SampleSizes(ctx); err != nil && ctx.Err() == nil {
+				report(err)
+			} else {
+				sampled = period
+			}
+		}
 		wait := poll
 		if ts, err := e.store.DueTimers(ctx, e.opt.Now().Add(poll), 1); err == nil && len(ts) > 0 {
 			wait = max(ts[0].At.Sub(e.opt.Now()), 0)
+		}
+		if e.opt.SampleEvery > 0 {
+			wait = min(wait, e.nextSample())
 		}
 		timer := time.NewTimer(wait)
 		select {

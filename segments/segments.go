@@ -296,6 +296,17 @@ type Store interface {
 	DueTimers(ctx context.Context, until time.Time, limit int) ([]Timer, error)
 	// Members pages through a segment's members in profile ID order.
 	Members(ctx context.Context, segment, after string, limit int) ([]string, error)
+	// MemberCount returns a segment's number of members without reading
+	// them (0 for an unknown segment).
+	MemberCount(ctx context.Context, segment string) (int, error)
+	// PutSizeSamples stores segment sizes; a sample for the same (segment,
+	// At) replaces the stored one, so processes sampling together agree.
+	PutSizeSamples(ctx context.Context, samples []SizeSample) error
+	// SizeSamples returns up to limit of a segment's samples with from <=
+	// At < to, oldest first. Deleting a segment deletes its samples.
+	SizeSamples(ctx context.Context, segment string, from, to time.Time, limit int) ([]SizeSample, error)
+	// DeleteSizeSamples deletes every sample taken before a time.
+	DeleteSizeSamples(ctx context.Context, before time.Time) error
 
 	// PendingChanges returns up to limit profiles' pending data changes
 	// (written with the events, graph.Changes.DataChanges), in profile ID

@@ -76,6 +76,15 @@ func (s *Server) graphqlHandler() http.Handler {
 	cfg.Complexity.Query.Segments, cfg.Complexity.Query.ComputedTraits = definitions, definitions
 	cfg.Complexity.Segment.Members = func(child int, first *int, _ *string, _ *string) int { return paged(child, first, 20) }
 	cfg.Complexity.Query.PreviewSegment = func(child int, _ string, sample *int) int { return paged(child, sample, 10) }
+	// Size samples are read as one range of small records: a hundred cost
+	// about what one profile does.
+	cfg.Complexity.Segment.SizeHistory = func(child int, _, _ *time.Time, points *int) int {
+		n := 200
+		if points != nil && *points > 0 {
+			n = *points
+		}
+		return 1 + child*((n+99)/100)
+	}
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk

@@ -94,6 +94,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.validateDefinition":              readers,
 	"Query.previewSegment":                  stewards, // a full scan: for those who write definitions
 	"Query.explainMembership":               readers,
+	"Query.explainComputedTrait":            readers,
 	"Query.reviewQueue":                     bulk,
 	"Query.auditLog":                        readers,
 	"Query.auditEntry":                      readers,

@@ -287,6 +287,19 @@ func TestSegmentInsightOverGraphQL(t *testing.T) {
 			ct := fmt.Sprintf(`{ computedTrait(key: "revenue") { status { state } } profile(id: %q) { computedTraits { key value type } } }`, u1)
 			f.await(t, ct, "computedTrait.status.state", segments.StateLive)
 			f.await(t, ct, "profile.computedTraits", "[map[key:revenue type:number value:80]]")
+			// explainComputedTrait: the value, now and stored, and its tree.
+			const explainCT = `query($id: ID!, $key: String!) { explainComputedTrait(profileId: $id, key: $key) {
+				profileId value storedValue type computedTrait { key version } nodes { text value eventCount } } }`
+			x = get(f.must(t, explainCT, map[string]any{"id": u1, "key": "revenue"}), "explainComputedTrait")
+			if got := line(get(x, "value"), get(x, "storedValue"), get(x, "type"), get(x, "computedTrait.key"), get(x, "nodes.0.text"), get(x, "nodes.0.eventCount")); got !=
+				`80 80 number revenue events("Order Completed").sum(prop("revenue")) 2` {
+				t.Errorf("explain a computed trait: %s (%v)", got, x)
+			}
+			x = get(f.must(t, explainCT, map[string]any{"id": u2, "key": "revenue"}), "explainComputedTrait")
+			if got := line(get(x, "value"), get(x, "type"), get(x, "nodes.0.eventCount")); got != "40 number 1" {
+				t.Errorf("explain a computed trait of another profile: %s (%v)", got, x)
+			}
+			f.refused(t, readKey, explainCT, map[string]any{"id": u1, "key": "nope"}, "NOT_FOUND", "nope")
 			f.mustAs(t, stewKey, createSeg, map[string]any{"key": "big", "def": `computed("revenue") > 50`})
 			f.refused(t, stewKey, `mutation { deleteComputedTrait(key: "revenue") }`, nil, "CONFLICT", "segment:big")
 			f.mustAs(t, stewKey, updateCT, map[string]any{"key": "revenue", "def": `events("Order Completed").count()`, "v": 1})
@@ -482,8 +495,10 @@ func TestConsoleSegments(t *testing.T) {
 				code int
 				want []string
 			}{
-				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", "<td>orders</td>"}},
-				{"/console/segments/buyer", 200, []string{"events(&#34;Order Completed&#34;).within(30d).exists()", `href="/console/profiles/` + u1 + `/segments/buyer">why</a>`}},
+				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", "<td>orders</td>",
+					`<svg class="sizechart" role="img" aria-label="Members over time: 1 at `}},
+				{"/console/segments/buyer", 200, []string{"events(&#34;Order Completed&#34;).within(30d).exists()", `href="/console/profiles/` + u1 + `/segments/buyer">why</a>`,
+					"Size over the last 30 days", `aria-label="Members over time: 1 at `, "<td>1</td></tr></tbody>"}},
 				{"/console/segments/nope", 404, []string{"There is no segment nope."}},
 				{"/console/profiles/" + u1 + "/segments", 200, []string{"<td>yes</td>", "<td>orders</td><td><code>1</code></td><td>number</td>"}},
 				{"/console/profiles/" + u2 + "/segments", 200, []string{"<td>no</td>", "why not", "<td>orders</td><td><code>0</code></td>"}},

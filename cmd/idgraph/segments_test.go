@@ -81,7 +81,9 @@ func TestSegmentsApplyDiffExplain(t *testing.T) {
 			}
 			want(out, `unchanged +a_vip +version 1, LIVE, 5 members`, `unchanged +anon +version 1, LIVE, 5 members`, `unchanged +known +version 1, LIVE, 5 members`)
 
-			// Edit one, add an invalid one, take one out of the directory.
+			// Edit one, add an invalid one, take one out of the directory;
+			// reformat one, which stays unchanged.
+			write("a_vip.seg", "# VIPs: known and seen anonymously\nin_segment( \"known\" ) and (id_count(\"anonymous_id\")>=1)")
 			write("known.seg", `has_id("user_id") and id_count("user_id") >= 2`)
 			write("bad.seg", "has_id(\"user_id\") and\n  events(\"x\").within(0d).exists()")
 			os.Remove(filepath.Join(dir, "anon.seg"))

@@ -361,6 +361,9 @@ func gone(t *testing.T, g graph.Store, s segments.Store, p Person, group []strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := s.MemberCount(ctx, seg); err != nil || n != len(members) {
+		t.Errorf("segment %s counts %d members (%v) and lists %d after erasure", seg, n, err, len(members))
+	}
 	timers, err := s.DueTimers(ctx, t0.Add(1000*time.Hour), 1000)
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,8 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"PendingChangesMergeUntilDone":        with(testPendingChanges),
 		"PendingChangesNeverTakenFromAWriter": with(testPendingUnderConcurrentWrites),
 		"MembersAtOnePointInTime":             with(testMembersAt),
+		"MemberCountsFollowSaves":             with(testMemberCountsFollowSaves),
+		"SizeSamples":                         with(testSizeSamples),
 	})
 }
 
