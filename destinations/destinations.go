@@ -31,8 +31,8 @@ type Destination struct {
 	// KindSegment.
 	Kind string `json:"kind,omitempty"`
 	// Segments maps each connected segment's key to when it was
-	// connected: changes recorded before then are not sent (a resync job,
-	// still to come, sends a segment's current members).
+	// connected: changes recorded before then are not sent (a resync job
+	// sends a segment's current members).
 	Segments map[string]time.Time `json:"segments,omitempty"`
 	// Traits maps each connected computed trait's key to when it was
 	// connected, as Segments: its value changes are sent as trait.changed.
@@ -151,6 +151,8 @@ type Store interface {
 	// DeleteDeadLetter removes a dead letter (one redelivered); removing
 	// one that is not there does nothing.
 	DeleteDeadLetter(ctx context.Context, destination string, sequence uint64) error
+	// Jobs and the log of delivery attempts (jobs.go).
+	JobStore
 }
 
 // Backend is implemented by graph stores that also keep destinations.

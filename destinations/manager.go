@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/idgraph/idgraph/consent"
@@ -47,8 +48,12 @@ type Options struct {
 	Poll time.Duration
 	// Batch is how many change records a worker reads at once (default 500).
 	Batch int
-	Now   func() time.Time
-	Log   *slog.Logger
+	// DisableAfter is how long a destination's head record may fail
+	// before the destination is disabled (default DefaultDisableAfter;
+	// negative: never).
+	DisableAfter time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
 	// Consent is the one consent check (consent.Checker.CheckID), asked
 	// before a profile's entry goes to a destination with a purpose;
 	// Purposes are the configured purposes a destination may name. Both
@@ -63,8 +68,9 @@ type Manager struct {
 	o    Options
 	wake chan struct{}
 
-	mu      sync.Mutex
-	workers map[string]*worker
+	mu       sync.Mutex
+	workers  map[string]*worker
+	observer atomic.Pointer[Observer]
 }
 
 // NewManager checks the options and fills in defaults.
@@ -183,6 +189,10 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 	}
 	dl := dls[0]
 	res, sent, err := m.deliver(ctx, d, &dl.Record)
+	if err == nil && sent {
+		m.logAttempt(ctx, &Delivery{Destination: id, Sequence: sequence, Type: MessageType(&dl.Record),
+			WebhookID: MessageID(id, sequence), Attempt: dl.Attempts + 1}, res, time.Time{})
+	}
 	switch {
 	case err != nil:
 		return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
@@ -612,6 +622,9 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			return o.Poll, err
 		}
 	}
+	if wait, ran, err := w.runJob(ctx, d); ran || err != nil {
+		return wait, err // a job holds the records back until it finishes
+	}
 	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
 	if err != nil {
 		return o.Poll, err
@@ -675,6 +688,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the record stays pending
 		}
+		w.logRecordAttempt(ctx, d, c, r, res)
 		if res.OK() {
 			c.After, c.Head = r.Sequence, nil
 			c.Delivered++
@@ -739,6 +753,9 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 	c.FailedTries++
 	c.LastError, c.LastErrorAt = res.Err, now
 	w.log.Warn("destinations: delivery failed", "sequence", r.Sequence, "attempt", h.Attempts, "status", res.Status, "err", res.Err)
+	if off, err := w.disableIfFailingTooLong(ctx, c, now); off || err != nil {
+		return -1, err
+	}
 	if res.Status == http.StatusGone {
 		if err := o.Store.PutCursor(ctx, c); err != nil {
 			return 0, err

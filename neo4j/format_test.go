@@ -77,7 +77,7 @@ func TestPendingChangesAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.Close()
-	ps, err := s.Segments().PendingChanges(ctx, 10)
+	ps, err := s.Segments().PendingChanges(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -531,9 +531,9 @@ func nonNil(xs []string) []string {
 }
 
 // PendingChanges reads the pending data changes in profile order.
-func (g segStore) PendingChanges(ctx context.Context, limit int) ([]segments.Pending, error) {
-	recs, err := g.s.read(ctx, `MATCH (d:DataChange:Due)
-		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"limit": limit})
+func (g segStore) PendingChanges(ctx context.Context, after string, limit int) ([]segments.Pending, error) {
+	recs, err := g.s.read(ctx, `MATCH (d:DataChange:Due) WHERE d.profile > $after
+		RETURN d ORDER BY d.profile LIMIT $limit`, map[string]any{"after": after, "limit": limit})
 	if err != nil {
 		return nil, wrap("neo4j: pending changes", err)
 	}

@@ -87,6 +87,9 @@ var schema = []string{
 	"CREATE CONSTRAINT destination_id IF NOT EXISTS FOR (d:Destination) REQUIRE d.id IS UNIQUE",
 	"CREATE CONSTRAINT destination_cursor_id IF NOT EXISTS FOR (c:DestinationCursor) REQUIRE c.id IS UNIQUE",
 	"CREATE CONSTRAINT dead_letter_key IF NOT EXISTS FOR (l:DeadLetter) REQUIRE (l.destination, l.sequence) IS UNIQUE",
+	"CREATE CONSTRAINT delivery_job_key IF NOT EXISTS FOR (j:DeliveryJob) REQUIRE (j.destination, j.id) IS UNIQUE",
+	"CREATE CONSTRAINT delivery_log_head IF NOT EXISTS FOR (h:DeliveryLogHead) REQUIRE h.destination IS UNIQUE",
+	"CREATE CONSTRAINT delivery_log_key IF NOT EXISTS FOR (l:DeliveryLog) REQUIRE (l.destination, l.n) IS UNIQUE",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and

@@ -391,8 +391,12 @@ func (t *tx) pendData(w *batchWriter, cs []graph.DataChange) error {
 }
 
 // PendingChanges reads the pending data changes in profile order.
-func (g segStore) PendingChanges(_ context.Context, limit int) ([]segments.Pending, error) {
-	out, err := pageJSON[segments.Pending](g.s, pPending, prefixEnd(pPending), limit)
+func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]segments.Pending, error) {
+	lower := pPending
+	if after != "" {
+		lower = key(pPending, []byte(after), []byte{0})
+	}
+	out, err := pageJSON[segments.Pending](g.s, lower, prefixEnd(pPending), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: pending changes: %w", err)
 	}
@@ -413,7 +417,9 @@ func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
 	if !ok || cur.Mark != p.Mark {
 		return nil
 	}
-	if err := g.s.db.Delete(k, cpebble.Sync); err != nil {
+	// Not synced: a deletion lost in a crash leaves the change pending,
+	// and evaluating it again changes nothing.
+	if err := g.s.db.Delete(k, cpebble.NoSync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 	}
 	return nil

@@ -250,16 +250,12 @@ func (r *mutationResolver) Redeliver(ctx context.Context, destination string, se
 	return &res, nil
 }
 
-func (r *mutationResolver) ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error) {
+func (r *mutationResolver) ReplayDeliveries(ctx context.Context, destination string, fromSequence *string, from *time.Time, to *time.Time) (*destinations.Destination, error) {
 	m, err := r.destinations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	from, err := strconv.ParseUint(fromSequence, 10, 64)
-	if err != nil {
-		return nil, graph.FieldErrorf("fromSequence", "%q is not a sequence", fromSequence)
-	}
-	return m.Replay(ctx, destination, from)
+	return replay(ctx, m, destination, fromSequence, from, to)
 }
 
 func (r *mutationResolver) TestDestination(ctx context.Context, destination string) (*destinations.Result, error) {

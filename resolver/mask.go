@@ -186,6 +186,13 @@ var FieldMasks = map[string]FieldMask{
 	"ConsentWithheld.reason": notPersonal, "Destination.purpose": notPersonal,
 	// A destination's kind (webhook, segment forwarder): classified here as main left it unclassified.
 	"Destination.kind": notPersonal,
+	// Delivery jobs and attempts (admin only): ids, sequences and names;
+	// a resync's webhook id holds a profile id (not personal, as above).
+	"DeliveryJob.id": notPersonal, "DeliveryJob.destination": notPersonal, "DeliveryJob.kind": notPersonal,
+	"DeliveryJob.segments": notPersonal, "DeliveryJob.error": freeText, "DeliveryJob.fromSequence": notPersonal,
+	"DeliveryJob.toSequence": notPersonal, "DeliveryJob.asOfSequence": notPersonal,
+	"Delivery.cursor": notPersonal, "Delivery.sequence": notPersonal, "Delivery.type": notPersonal,
+	"Delivery.webhookId": notPersonal, "Delivery.error": freeText, "Delivery.job": notPersonal,
 	// Erasure receipts (admin only) hold keyed hashes, never values.
 	"ErasureReceipt.id": notPersonal, "ErasureReceipt.subjectHash": notPersonal,
 	"ErasureReceipt.subjectHashes": notPersonal, "ErasureCount.kind": notPersonal,

@@ -39,7 +39,9 @@ type ResolverRoot interface {
 	AuditEntry() AuditEntryResolver
 	ComputedTrait() ComputedTraitResolver
 	DeadLetter() DeadLetterResolver
+	Delivery() DeliveryResolver
 	DeliveryAttempt() DeliveryAttemptResolver
+	DeliveryJob() DeliveryJobResolver
 	Destination() DestinationResolver
 	DestinationHealth() DestinationHealthResolver
 	Edge() EdgeResolver
@@ -184,11 +186,44 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	Delivery struct {
+		At         func(childComplexity int) int
+		Attempt    func(childComplexity int) int
+		Cursor     func(childComplexity int) int
+		DurationMs func(childComplexity int) int
+		Error      func(childComplexity int) int
+		Job        func(childComplexity int) int
+		Sequence   func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Type       func(childComplexity int) int
+		WebhookID  func(childComplexity int) int
+	}
+
 	DeliveryAttempt struct {
 		DurationMs func(childComplexity int) int
 		Error      func(childComplexity int) int
 		Ok         func(childComplexity int) int
 		Status     func(childComplexity int) int
+	}
+
+	DeliveryJob struct {
+		AsOfSequence  func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Destination   func(childComplexity int) int
+		Done          func(childComplexity int) int
+		Error         func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		From          func(childComplexity int) int
+		FromSequence  func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		Segments      func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		State         func(childComplexity int) int
+		To            func(childComplexity int) int
+		ToSequence    func(childComplexity int) int
+		Total         func(childComplexity int) int
 	}
 
 	Destination struct {
@@ -426,7 +461,8 @@ type ComplexityRoot struct {
 		Redeliver               func(childComplexity int, destination string, sequence string) int
 		RejectMatch             func(childComplexity int, id string, note *string) int
 		RejectMatches           func(childComplexity int, ids []string, note *string) int
-		ReplayDeliveries        func(childComplexity int, destination string, fromSequence string) int
+		ReplayDeliveries        func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
+		Resync                  func(childComplexity int, destination string, segment *string) int
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
 		RotateDestinationSecret func(childComplexity int, destination string, graceSeconds *int) int
@@ -523,6 +559,8 @@ type ComplexityRoot struct {
 		ComputedTrait        func(childComplexity int, key string) int
 		ComputedTraits       func(childComplexity int, first *int, after *string) int
 		Consent              func(childComplexity int, profileID *string, subject *IdentifierInput) int
+		Deliveries           func(childComplexity int, destination string, first *int, after *string) int
+		DeliveryJobs         func(childComplexity int, destination string) int
 		Destinations         func(childComplexity int) int
 		ErasureReceipt       func(childComplexity int, id string) int
 		ExplainComputedTrait func(childComplexity int, profileID string, key string) int
@@ -677,11 +715,38 @@ type DeadLetterResolver interface {
 
 	Trait(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
 }
+type DeliveryResolver interface {
+	Cursor(ctx context.Context, obj *destinations.Delivery) (string, error)
+	Sequence(ctx context.Context, obj *destinations.Delivery) (*string, error)
+
+	Status(ctx context.Context, obj *destinations.Delivery) (*int, error)
+	Error(ctx context.Context, obj *destinations.Delivery) (*string, error)
+
+	DurationMs(ctx context.Context, obj *destinations.Delivery) (float64, error)
+
+	Job(ctx context.Context, obj *destinations.Delivery) (*string, error)
+}
 type DeliveryAttemptResolver interface {
 	Ok(ctx context.Context, obj *destinations.Result) (bool, error)
 	Status(ctx context.Context, obj *destinations.Result) (*int, error)
 	Error(ctx context.Context, obj *destinations.Result) (*string, error)
 	DurationMs(ctx context.Context, obj *destinations.Result) (float64, error)
+}
+type DeliveryJobResolver interface {
+	Segments(ctx context.Context, obj *destinations.Job) ([]string, error)
+	State(ctx context.Context, obj *destinations.Job) (DeliveryJobState, error)
+	Error(ctx context.Context, obj *destinations.Job) (*string, error)
+	Done(ctx context.Context, obj *destinations.Job) (int, error)
+	Total(ctx context.Context, obj *destinations.Job) (int, error)
+	From(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	To(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	FromSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	ToSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	AsOfSequence(ctx context.Context, obj *destinations.Job) (*string, error)
+	NextAttemptAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+
+	StartedAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
+	FinishedAt(ctx context.Context, obj *destinations.Job) (*time.Time, error)
 }
 type DestinationResolver interface {
 	Kind(ctx context.Context, obj *destinations.Destination) (string, error)
@@ -770,9 +835,10 @@ type MutationResolver interface {
 	SetDestinationEnabled(ctx context.Context, destination string, enabled bool) (*destinations.Destination, error)
 	RotateDestinationSecret(ctx context.Context, destination string, graceSeconds *int) (*NewDestination, error)
 	Redeliver(ctx context.Context, destination string, sequence string) (*destinations.Result, error)
-	ReplayDeliveries(ctx context.Context, destination string, fromSequence string) (*destinations.Destination, error)
+	ReplayDeliveries(ctx context.Context, destination string, fromSequence *string, from *time.Time, to *time.Time) (*destinations.Destination, error)
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	Erase(ctx context.Context, subject string, mode *ErasureMode) (*erase.Receipt, error)
+	Resync(ctx context.Context, destination string, segment *string) (*destinations.Job, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
@@ -816,6 +882,8 @@ type QueryResolver interface {
 	Destinations(ctx context.Context) ([]*destinations.Destination, error)
 	ErasureReceipt(ctx context.Context, id string) (*erase.Receipt, error)
 	ExplainComputedTrait(ctx context.Context, profileID string, key string) (*ComputedTraitExplanation, error)
+	DeliveryJobs(ctx context.Context, destination string) ([]*destinations.Job, error)
+	Deliveries(ctx context.Context, destination string, first *int, after *string) ([]*destinations.Delivery, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
 	Matching(ctx context.Context) (*match.Decision, error)
@@ -1338,6 +1406,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DefinitionError.Message(childComplexity), true
 
+	case "Delivery.at":
+		if e.ComplexityRoot.Delivery.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.At(childComplexity), true
+	case "Delivery.attempt":
+		if e.ComplexityRoot.Delivery.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Attempt(childComplexity), true
+	case "Delivery.cursor":
+		if e.ComplexityRoot.Delivery.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Cursor(childComplexity), true
+	case "Delivery.durationMs":
+		if e.ComplexityRoot.Delivery.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.DurationMs(childComplexity), true
+	case "Delivery.error":
+		if e.ComplexityRoot.Delivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Error(childComplexity), true
+	case "Delivery.job":
+		if e.ComplexityRoot.Delivery.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Job(childComplexity), true
+	case "Delivery.sequence":
+		if e.ComplexityRoot.Delivery.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Sequence(childComplexity), true
+	case "Delivery.status":
+		if e.ComplexityRoot.Delivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Status(childComplexity), true
+	case "Delivery.type":
+		if e.ComplexityRoot.Delivery.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Type(childComplexity), true
+	case "Delivery.webhookId":
+		if e.ComplexityRoot.Delivery.WebhookID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.WebhookID(childComplexity), true
+
 	case "DeliveryAttempt.durationMs":
 		if e.ComplexityRoot.DeliveryAttempt.DurationMs == nil {
 			break
@@ -1362,6 +1491,109 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryAttempt.Status(childComplexity), true
+
+	case "DeliveryJob.asOfSequence":
+		if e.ComplexityRoot.DeliveryJob.AsOfSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.AsOfSequence(childComplexity), true
+	case "DeliveryJob.createdAt":
+		if e.ComplexityRoot.DeliveryJob.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.CreatedAt(childComplexity), true
+	case "DeliveryJob.destination":
+		if e.ComplexityRoot.DeliveryJob.Destination == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Destination(childComplexity), true
+	case "DeliveryJob.done":
+		if e.ComplexityRoot.DeliveryJob.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Done(childComplexity), true
+	case "DeliveryJob.error":
+		if e.ComplexityRoot.DeliveryJob.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Error(childComplexity), true
+	case "DeliveryJob.finishedAt":
+		if e.ComplexityRoot.DeliveryJob.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.FinishedAt(childComplexity), true
+	case "DeliveryJob.from":
+		if e.ComplexityRoot.DeliveryJob.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.From(childComplexity), true
+	case "DeliveryJob.fromSequence":
+		if e.ComplexityRoot.DeliveryJob.FromSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.FromSequence(childComplexity), true
+	case "DeliveryJob.id":
+		if e.ComplexityRoot.DeliveryJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.ID(childComplexity), true
+	case "DeliveryJob.kind":
+		if e.ComplexityRoot.DeliveryJob.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Kind(childComplexity), true
+	case "DeliveryJob.nextAttemptAt":
+		if e.ComplexityRoot.DeliveryJob.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.NextAttemptAt(childComplexity), true
+	case "DeliveryJob.segments":
+		if e.ComplexityRoot.DeliveryJob.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Segments(childComplexity), true
+	case "DeliveryJob.startedAt":
+		if e.ComplexityRoot.DeliveryJob.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.StartedAt(childComplexity), true
+	case "DeliveryJob.state":
+		if e.ComplexityRoot.DeliveryJob.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.State(childComplexity), true
+	case "DeliveryJob.to":
+		if e.ComplexityRoot.DeliveryJob.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.To(childComplexity), true
+	case "DeliveryJob.toSequence":
+		if e.ComplexityRoot.DeliveryJob.ToSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.ToSequence(childComplexity), true
+	case "DeliveryJob.total":
+		if e.ComplexityRoot.DeliveryJob.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Total(childComplexity), true
 
 	case "Destination.createdAt":
 		if e.ComplexityRoot.Destination.CreatedAt == nil {
@@ -2491,7 +2723,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReplayDeliveries(childComplexity, args["destination"].(string), args["fromSequence"].(string)), true
+		return e.ComplexityRoot.Mutation.ReplayDeliveries(childComplexity, args["destination"].(string), args["fromSequence"].(*string), args["from"].(*time.Time), args["to"].(*time.Time)), true
+	case "Mutation.resync":
+		if e.ComplexityRoot.Mutation.Resync == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resync_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Resync(childComplexity, args["destination"].(string), args["segment"].(*string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -2981,6 +3224,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Consent(childComplexity, args["profileId"].(*string), args["subject"].(*IdentifierInput)), true
+	case "Query.deliveries":
+		if e.ComplexityRoot.Query.Deliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Deliveries(childComplexity, args["destination"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.deliveryJobs":
+		if e.ComplexityRoot.Query.DeliveryJobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deliveryJobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DeliveryJobs(childComplexity, args["destination"].(string)), true
 	case "Query.destinations":
 		if e.ComplexityRoot.Query.Destinations == nil {
 			break
@@ -3618,7 +3883,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "traitchanges.graphqls"
+//go:embed "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "traitchanges.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3634,6 +3899,7 @@ var sources = []*ast.Source{
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
 	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
+	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
@@ -3893,6 +4159,32 @@ func (ec *executionContext) childFields_DefinitionError(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type DefinitionError", field.Name)
 }
 
+func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_Delivery_cursor(ctx, field)
+	case "sequence":
+		return ec.fieldContext_Delivery_sequence(ctx, field)
+	case "type":
+		return ec.fieldContext_Delivery_type(ctx, field)
+	case "webhookId":
+		return ec.fieldContext_Delivery_webhookId(ctx, field)
+	case "status":
+		return ec.fieldContext_Delivery_status(ctx, field)
+	case "error":
+		return ec.fieldContext_Delivery_error(ctx, field)
+	case "attempt":
+		return ec.fieldContext_Delivery_attempt(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_Delivery_durationMs(ctx, field)
+	case "at":
+		return ec.fieldContext_Delivery_at(ctx, field)
+	case "job":
+		return ec.fieldContext_Delivery_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Delivery", field.Name)
+}
+
 func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -3905,6 +4197,46 @@ func (ec *executionContext) childFields_DeliveryAttempt(ctx context.Context, fie
 		return ec.fieldContext_DeliveryAttempt_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeliveryAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_DeliveryJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeliveryJob_id(ctx, field)
+	case "destination":
+		return ec.fieldContext_DeliveryJob_destination(ctx, field)
+	case "kind":
+		return ec.fieldContext_DeliveryJob_kind(ctx, field)
+	case "segments":
+		return ec.fieldContext_DeliveryJob_segments(ctx, field)
+	case "state":
+		return ec.fieldContext_DeliveryJob_state(ctx, field)
+	case "error":
+		return ec.fieldContext_DeliveryJob_error(ctx, field)
+	case "done":
+		return ec.fieldContext_DeliveryJob_done(ctx, field)
+	case "total":
+		return ec.fieldContext_DeliveryJob_total(ctx, field)
+	case "from":
+		return ec.fieldContext_DeliveryJob_from(ctx, field)
+	case "to":
+		return ec.fieldContext_DeliveryJob_to(ctx, field)
+	case "fromSequence":
+		return ec.fieldContext_DeliveryJob_fromSequence(ctx, field)
+	case "toSequence":
+		return ec.fieldContext_DeliveryJob_toSequence(ctx, field)
+	case "asOfSequence":
+		return ec.fieldContext_DeliveryJob_asOfSequence(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_DeliveryJob_nextAttemptAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DeliveryJob_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_DeliveryJob_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_DeliveryJob_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeliveryJob", field.Name)
 }
 
 func (ec *executionContext) childFields_Destination(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5343,13 +5675,51 @@ func (ec *executionContext) field_Mutation_replayDeliveries_args(ctx context.Con
 	}
 	args["destination"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "fromSequence",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["fromSequence"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resync_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg1
 	return args, nil
 }
 
@@ -5860,6 +6230,50 @@ func (ec *executionContext) field_Query_consent_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["subject"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_deliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_deliveryJobs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
 	return args, nil
 }
 
@@ -8222,6 +8636,236 @@ func (ec *executionContext) fieldContext_DefinitionError_hint(_ context.Context,
 	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
 }
 
+func (ec *executionContext) _Delivery_cursor(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_sequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Sequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_type(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_webhookId(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_webhookId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_webhookId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _Delivery_status(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Delivery_error(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "String")
+}
+
+func (ec *executionContext) _Delivery_attempt(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Delivery_durationMs(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().DurationMs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Delivery_at(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Delivery_job(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Delivery().Job(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, true, true, "ID")
+}
+
 func (ec *executionContext) _DeliveryAttempt_ok(ctx context.Context, field graphql.CollectedField, obj *destinations.Result) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8312,6 +8956,397 @@ func (ec *executionContext) _DeliveryAttempt_durationMs(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_DeliveryAttempt_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryAttempt", field, true, true, "Float")
+}
+
+func (ec *executionContext) _DeliveryJob_id(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeliveryJob_destination(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_destination(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Destination, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_destination(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeliveryJob_kind(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_segments(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Segments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_state(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v DeliveryJobState) graphql.Marshaler {
+			return ec.marshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "DeliveryJobState")
+}
+
+func (ec *executionContext) _DeliveryJob_error(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_done(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Done(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeliveryJob_total(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Total(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Int")
+}
+
+func (ec *executionContext) _DeliveryJob_from(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().From(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_to(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().To(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_fromSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_fromSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().FromSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_fromSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_toSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_toSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().ToSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_toSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_asOfSequence(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_asOfSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().AsOfSequence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_asOfSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_nextAttemptAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_nextAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().NextAttemptAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_nextAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_createdAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_startedAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().StartedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
+}
+
+func (ec *executionContext) _DeliveryJob_finishedAt(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().FinishedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Destination_id(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
@@ -12688,7 +13723,7 @@ func (ec *executionContext) _Mutation_replayDeliveries(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReplayDeliveries(ctx, fc.Args["destination"].(string), fc.Args["fromSequence"].(string))
+			return ec.Resolvers.Mutation().ReplayDeliveries(ctx, fc.Args["destination"].(string), fc.Args["fromSequence"].(*string), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
@@ -12804,6 +13839,50 @@ func (ec *executionContext) fieldContext_Mutation_erase(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_erase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resync(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Resync(ctx, fc.Args["destination"].(string), fc.Args["segment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Job) graphql.Marshaler {
+			return ec.marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resync(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resync_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14949,6 +16028,94 @@ func (ec *executionContext) fieldContext_Query_explainComputedTrait(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_explainComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deliveryJobs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deliveryJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DeliveryJobs(ctx, fc.Args["destination"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.Job) graphql.Marshaler {
+			return ec.marshalNDeliveryJob2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deliveryJobs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeliveryJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deliveryJobs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deliveries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Deliveries(ctx, fc.Args["destination"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*destinations.Delivery) graphql.Marshaler {
+			return ec.marshalNDelivery2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Delivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19205,6 +20372,90 @@ func (ec *executionContext) _DefinitionError(ctx context.Context, sel ast.Select
 	return out
 }
 
+var deliveryImplementors = []string{"Delivery"}
+
+func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet, obj *destinations.Delivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Delivery")
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_cursor(ctx, field, obj)
+				})
+		case "sequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_sequence(ctx, field, obj)
+				})
+		case "type":
+			out.Values[i] = ec._Delivery_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "webhookId":
+			out.Values[i] = ec._Delivery_webhookId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_status(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_error(ctx, field, obj)
+				})
+		case "attempt":
+			out.Values[i] = ec._Delivery_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "durationMs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_durationMs(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._Delivery_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "job":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Delivery_job(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deliveryAttemptImplementors = []string{"DeliveryAttempt"}
 
 func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.SelectionSet, obj *destinations.Result) graphql.Marshaler {
@@ -19239,6 +20490,132 @@ func (ec *executionContext) _DeliveryAttempt(ctx context.Context, sel ast.Select
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DeliveryAttempt_durationMs(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deliveryJobImplementors = []string{"DeliveryJob"}
+
+func (ec *executionContext) _DeliveryJob(ctx context.Context, sel ast.SelectionSet, obj *destinations.Job) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deliveryJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeliveryJob")
+		case "id":
+			out.Values[i] = ec._DeliveryJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "destination":
+			out.Values[i] = ec._DeliveryJob_destination(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._DeliveryJob_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_segments(ctx, field, obj)
+				})
+		case "state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_state(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_error(ctx, field, obj)
+				})
+		case "done":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_done(ctx, field, obj)
+				})
+		case "total":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_total(ctx, field, obj)
+				})
+		case "from":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_from(ctx, field, obj)
+				})
+		case "to":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_to(ctx, field, obj)
+				})
+		case "fromSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_fromSequence(ctx, field, obj)
+				})
+		case "toSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_toSequence(ctx, field, obj)
+				})
+		case "asOfSequence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_asOfSequence(ctx, field, obj)
+				})
+		case "nextAttemptAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_nextAttemptAt(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._DeliveryJob_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_startedAt(ctx, field, obj)
+				})
+		case "finishedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_finishedAt(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20833,6 +22210,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "resync":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resync(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
@@ -21528,6 +22912,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_explainComputedTrait(ctx, field)
+				})
+		case "deliveryJobs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deliveryJobs(ctx, field)
+				})
+		case "deliveries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deliveries(ctx, field)
 				})
 		case "apiKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -22984,12 +24380,70 @@ func (ec *executionContext) marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋ
 	return ec._DefinitionError(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Delivery) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDelivery2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDelivery2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDelivery(ctx context.Context, sel ast.SelectionSet, v *destinations.Delivery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Delivery!")
+		return graphql.Null
+	}
+	return ec._Delivery(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeliveryAttempt2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐResult(ctx context.Context, sel ast.SelectionSet, v *destinations.Result) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DeliveryAttempt!")
 		return graphql.Null
 	}
 	return ec._DeliveryAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeliveryJob2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Job) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeliveryJob2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐJob(ctx context.Context, sel ast.SelectionSet, v *destinations.Job) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeliveryJob!")
+		return graphql.Null
+	}
+	return ec._DeliveryJob(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx context.Context, v any) (DeliveryJobState, error) {
+	var res DeliveryJobState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeliveryJobState2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDeliveryJobState(ctx context.Context, sel ast.SelectionSet, v DeliveryJobState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNDestination2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestinationᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Destination) graphql.Marshaler {

@@ -693,6 +693,65 @@ func (e DefinitionKind) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type DeliveryJobState string
+
+const (
+	DeliveryJobStateQueued  DeliveryJobState = "QUEUED"
+	DeliveryJobStateRunning DeliveryJobState = "RUNNING"
+	DeliveryJobStateDone    DeliveryJobState = "DONE"
+	DeliveryJobStateFailed  DeliveryJobState = "FAILED"
+)
+
+var AllDeliveryJobState = []DeliveryJobState{
+	DeliveryJobStateQueued,
+	DeliveryJobStateRunning,
+	DeliveryJobStateDone,
+	DeliveryJobStateFailed,
+}
+
+func (e DeliveryJobState) IsValid() bool {
+	switch e {
+	case DeliveryJobStateQueued, DeliveryJobStateRunning, DeliveryJobStateDone, DeliveryJobStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e DeliveryJobState) String() string {
+	return string(e)
+}
+
+func (e *DeliveryJobState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DeliveryJobState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DeliveryJobState", str)
+	}
+	return nil
+}
+
+func (e DeliveryJobState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DeliveryJobState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DeliveryJobState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // How an edge was made.
 type EdgeKind string
 

@@ -33,6 +33,11 @@ type Engine struct {
 
 	mu   sync.RWMutex
 	defs *definitions
+
+	// pendingMu serialises CatchUp; pendingAfter is where its next page
+	// of pending changes starts.
+	pendingMu    sync.Mutex
+	pendingAfter string
 }
 
 // EngineOptions configure an Engine. Zero fields take defaults.
@@ -266,22 +271,36 @@ func (e *Engine) update(ctx context.Context, profile string, ch Change, reason s
 }
 
 func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason string) ([]*ChangeRecord, error) {
+	live, saves, err := e.plan(ctx, id, ch, reason)
+	if err != nil || len(saves) == 0 {
+		return nil, err
+	}
+	cs, err := e.store.SaveStates(ctx, saves)
+	if err != nil {
+		return nil, fmt.Errorf("segments: update %s: %w", live, err)
+	}
+	return cs, nil
+}
+
+// plan evaluates a profile's change and returns the live profile's ID and
+// the saves to write: none when nothing changed.
+func (e *Engine) plan(ctx context.Context, id string, ch Change, reason string) (string, []Save, error) {
 	e.mu.RLock()
 	defs := e.defs
 	e.mu.RUnlock()
 	now := e.opt.Now().UTC()
 	p, err := e.graph.Profile(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("segments: update %s: %w", id, err)
+		return "", nil, fmt.Errorf("segments: update %s: %w", id, err)
 	}
 	if p.MergedInto != "" {
 		if p, err = e.graph.Profile(ctx, p.MergedInto); err != nil {
-			return nil, fmt.Errorf("segments: update %s: %w", id, err)
+			return "", nil, fmt.Errorf("segments: update %s: %w", id, err)
 		}
 	}
 	states, err := e.store.States(ctx, []string{p.ID})
 	if err != nil {
-		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+		return "", nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
 	}
 	st := states[0]
 	var saves []Save
@@ -292,7 +311,7 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 		// is evaluated again over its new events and traits.
 		absorbed, err := e.store.States(ctx, p.Absorbed)
 		if err != nil {
-			return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+			return "", nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
 		}
 		for _, a := range absorbed {
 			if len(a.Entries) > 0 {
@@ -335,18 +354,13 @@ func (e *Engine) evaluate(ctx context.Context, id string, ch Change, reason stri
 	}
 	if len(todo) > 0 {
 		if err := e.evalAll(ctx, p, todo, next, now); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
 	if len(saves) == 0 && sameState(st, next) {
-		return nil, nil // nothing changed: no write
+		return p.ID, nil, nil // nothing changed: no write
 	}
-	saves = append(saves, Save{State: next, Reason: reason, Reasons: reasons, At: now})
-	cs, err := e.store.SaveStates(ctx, saves)
-	if err != nil {
-		return nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
-	}
-	return cs, nil
+	return p.ID, append(saves, Save{State: next, Reason: reason, Reasons: reasons, At: now}), nil
 }
 
 // sameState reports whether saving b over a would change nothing.
@@ -527,26 +541,97 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 // CatchUp evaluates the pending data changes (written with the events
 // they come from, so none is lost by a crash between the two) and returns
 // how many it took; the caller repeats while there are some.
+//
+// Pages are taken round robin in profile ID order, each after the last
+// one's end, so a profile whose change is pending waits at most one pass
+// over the others, however fast new changes arrive for profiles before
+// it. A page's results are saved in one transaction (one synced commit,
+// not one per profile); a page that cannot be (a profile saved meanwhile
+// by another process) is saved profile by profile.
 func (e *Engine) CatchUp(ctx context.Context) (int, error) {
-	ps, err := e.store.PendingChanges(ctx, e.opt.TimerBatch)
+	e.pendingMu.Lock()
+	defer e.pendingMu.Unlock()
+	ps, err := e.store.PendingChanges(ctx, e.pendingAfter, e.opt.TimerBatch)
+	if err == nil && len(ps) == 0 && e.pendingAfter != "" {
+		e.pendingAfter = "" // the end: the next pass starts again
+		ps, err = e.store.PendingChanges(ctx, "", e.opt.TimerBatch)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("segments: catch up: %w", err)
 	}
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	e.pendingAfter = ps[len(ps)-1].Profile
 	// A profile that fails does not hold up the others: its change stays
 	// pending and is tried again.
-	var failed error
-	for _, p := range ps {
-		if _, err := e.Update(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}); err != nil {
-			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
-			continue
-		}
+	work, failed := e.saveTogether(ctx, ps)
+	for _, w := range work {
 		// Removed only now: a crash before this line evaluates it again,
 		// which changes nothing.
-		if err := e.store.DonePending(ctx, p); err != nil {
+		if !w.done {
+			continue
+		}
+		if err := e.store.DonePending(ctx, w.Pending); err != nil {
 			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 		}
 	}
 	return len(ps), failed
+}
+
+// pendingWork is a pending change and whether it was evaluated and saved.
+type pendingWork struct {
+	Pending
+	done bool
+}
+
+// saveTogether evaluates a page of pending changes and saves the results
+// in one transaction; the changes whose saves would overlap another's (two
+// profiles merged into one), and every one when the transaction is
+// refused, are updated one by one instead. It marks what was done.
+func (e *Engine) saveTogether(ctx context.Context, page []Pending) ([]*pendingWork, error) {
+	var failed error
+	work := make([]*pendingWork, len(page))
+	var saves []Save
+	var alone []*pendingWork
+	saved := map[string]bool{}
+	for i, p := range page {
+		w := &pendingWork{Pending: p}
+		work[i] = w
+		_, ss, err := e.plan(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}, ReasonData)
+		if err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+			continue
+		}
+		if slices.ContainsFunc(ss, func(sv Save) bool { return saved[sv.State.Profile] }) {
+			alone = append(alone, w)
+			continue
+		}
+		for _, sv := range ss {
+			saved[sv.State.Profile] = true
+		}
+		saves = append(saves, ss...)
+		w.done = true
+	}
+	if len(saves) > 0 {
+		if _, err := e.store.SaveStates(ctx, saves); err != nil {
+			// Refused whole (stale or unavailable): nothing was written.
+			for _, w := range work {
+				if w.done {
+					w.done = false
+					alone = append(alone, w)
+				}
+			}
+		}
+	}
+	for _, w := range alone {
+		if _, err := e.Update(ctx, w.Profile, Change{Events: w.Events, Traits: w.Traits, All: w.All}); err != nil {
+			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+			continue
+		}
+		w.done = true
+	}
+	return work, failed
 }
 
 // Run keeps the segments up to date until ctx ends: it evaluates pending

@@ -309,9 +309,9 @@ type Store interface {
 	DeleteSizeSamples(ctx context.Context, before time.Time) error
 
 	// PendingChanges returns up to limit profiles' pending data changes
-	// (written with the events, graph.Changes.DataChanges), in profile ID
-	// order.
-	PendingChanges(ctx context.Context, limit int) ([]Pending, error)
+	// (written with the events, graph.Changes.DataChanges) of profiles
+	// after the given ID (all: ""), in profile ID order.
+	PendingChanges(ctx context.Context, after string, limit int) ([]Pending, error)
 	// DonePending removes a pending change once evaluated, unless more was
 	// added to it since it was read (its Mark moved on).
 	DonePending(ctx context.Context, p Pending) error

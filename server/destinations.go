@@ -25,7 +25,38 @@ var (
 		"Failed attempts of the change a destination is retrying (0: none).", []string{"destination"}, nil)
 	destWithheld = prometheus.NewDesc("idgraph_destination_consent_withheld_total",
 		"Entries a destination with a purpose did not send for want of consent, by reason.", []string{"destination", "reason"}, nil)
+	destPending = prometheus.NewDesc("idgraph_destination_pending",
+		"Change records waiting to be delivered to a destination (counted up to 10,000).", []string{"destination"}, nil)
+	destOldest = prometheus.NewDesc("idgraph_destination_oldest_pending_age_seconds",
+		"Age of the oldest change record waiting for a destination (0: none).", []string{"destination"}, nil)
 )
+
+// registerDestinationMetrics registers the per-destination metrics: those
+// read from the stored cursors when scraped, and those the manager reports
+// as it delivers (this process's deliveries).
+func registerDestinationMetrics(reg *prometheus.Registry, m *destinations.Manager, log func(error)) {
+	obs := destinationsObserver{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idgraph_destination_delivery_latency_seconds",
+			Help:    "From a change record's time to its receiver's 2xx, by destination (this process's deliveries).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 16)}, []string{"destination"}),
+		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_destination_disabled_for_failing_total",
+			Help: "Destinations disabled because their head record failed for longer than --destinations-disable-after."}, []string{"destination"}),
+	}
+	reg.MustRegister(destinationsCollector{m: m, log: log}, obs.latency, obs.disabled)
+	m.SetObserver(obs)
+}
+
+// destinationsObserver turns the manager's reports into metrics.
+type destinationsObserver struct {
+	latency  *prometheus.HistogramVec
+	disabled *prometheus.CounterVec
+}
+
+func (o destinationsObserver) Delivered(dst string, latency time.Duration) {
+	o.latency.WithLabelValues(dst).Observe(latency.Seconds())
+}
+
+func (o destinationsObserver) DisabledForFailing(dst string) { o.disabled.WithLabelValues(dst).Inc() }
 
 type destinationsCollector struct {
 	m   *destinations.Manager
@@ -33,7 +64,7 @@ type destinationsCollector struct {
 }
 
 func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld} {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destPending, destOldest} {
 		ch <- d
 	}
 }
@@ -64,6 +95,16 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(destDead, prometheus.CounterValue, float64(cur.DeadLettered), d.ID)
 		ch <- prometheus.MustNewConstMetric(destEnabled, prometheus.GaugeValue, enabled, d.ID)
 		ch <- prometheus.MustNewConstMetric(destRetrying, prometheus.GaugeValue, retrying, d.ID)
+		if h, err := c.m.Health(ctx, d); err != nil {
+			c.log(err)
+		} else {
+			age := 0.0
+			if h.Pending > 0 {
+				age = max(time.Since(h.OldestPending).Seconds(), 0)
+			}
+			ch <- prometheus.MustNewConstMetric(destPending, prometheus.GaugeValue, float64(h.Pending), d.ID)
+			ch <- prometheus.MustNewConstMetric(destOldest, prometheus.GaugeValue, age, d.ID)
+		}
 		if d.Purpose != "" {
 			for _, reason := range consent.Reasons {
 				ch <- prometheus.MustNewConstMetric(destWithheld, prometheus.CounterValue, float64(cur.Withheld[reason]), d.ID, reason)

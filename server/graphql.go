@@ -86,6 +86,8 @@ func (s *Server) graphqlHandler() http.Handler {
 		return 1 + child*((n+99)/100)
 	}
 	cfg.Complexity.Destination.DeadLetters = func(child int, first *int, _ *string) int { return paged(child, first, 20) }
+	cfg.Complexity.Query.Deliveries = func(child int, _ string, first *int, _ *string) int { return paged(child, first, 50) }
+	cfg.Complexity.Query.DeliveryJobs = func(child int, _ string) int { return 1 + child*defaultListSize }
 	bulk := func(child int, ids []string, _ *string) int { return 1 + child*len(ids) }
 	cfg.Complexity.Mutation.ApproveMatches, cfg.Complexity.Mutation.RejectMatches = bulk, bulk
 	costLists(&cfg.Complexity)

@@ -101,6 +101,9 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.matchPreview":                    stewards,
 	"Query.apiKeys":                         admins,
 	"Query.destinations":                    admins,
+	"Query.deliveryJobs":                    admins, // as every destination field (docs/activation.md)
+	"Query.deliveries":                      admins,
+	"Mutation.resync":                       admins,
 	"Query.erasureReceipt":                  admins,
 	"Query.__schema":                        admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                          admins,

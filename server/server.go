@@ -264,8 +264,7 @@ func New(cfg Config) *Server {
 		}()
 	}
 	if cfg.Destinations != nil {
-		s.metrics.reg.MustRegister(destinationsCollector{m: cfg.Destinations,
-			log: func(err error) { s.log.Error("destination metrics", "err", err) }})
+		registerDestinationMetrics(s.metrics.reg, cfg.Destinations, func(err error) { s.log.Error("destination metrics", "err", err) })
 		s.destDone = make(chan struct{})
 		go func() {
 			defer close(s.destDone)

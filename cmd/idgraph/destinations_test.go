@@ -21,11 +21,6 @@ import (
 // segment.entered / segment.exited messages, verified with the reference
 // Standard Webhooks library, each profile's in order.
 func TestDestinationsThroughServe(t *testing.T) {
-	dir := t.TempDir()
-	store := filepath.Join(dir, "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
-
 	var mu sync.Mutex
 	var secret string
 	type msg struct {
@@ -56,42 +51,9 @@ func TestDestinationsThroughServe(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	addr := freeAddr(t)
-	p := startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
-		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
-	defer p.stop(t)
-	url := "http://" + addr
-	gql := func(query string, vars map[string]any) map[string]any {
-		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest("POST", url+"/graphql", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var res struct {
-			Data   map[string]any `json:"data"`
-			Errors []any          `json:"errors"`
-		}
-		json.NewDecoder(resp.Body).Decode(&res)
-		if len(res.Errors) > 0 {
-			t.Fatalf("%s: %v", query, res.Errors)
-		}
-		return res.Data
-	}
-	gql(`mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		d := gql(`{ segment(key: "pro") { status { state } } }`, nil)
-		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the segment never went LIVE")
-		}
-	}
+	p, url, admin := serveDestinations(t)
+	gql := adminGQL(t, url, admin)
+	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id segments enabled } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
 	mu.Lock()
@@ -105,20 +67,7 @@ func TestDestinationsThroughServe(t *testing.T) {
 		t.Fatal("the signing secret reached the log")
 	}
 
-	identify := func(user, plan string) {
-		t.Helper()
-		body := `{"userId":"` + user + `","traits":{"plan":"` + plan + `"}}`
-		req, _ := http.NewRequest("POST", url+"/v1/identify", strings.NewReader(body))
-		req.SetBasicAuth(admin, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("identify: %d", resp.StatusCode)
-		}
-	}
+	identify := func(user, plan string) { t.Helper(); identifyPlan(t, url, admin, user, plan) }
 	start := time.Now()
 	identify("u1", "pro")
 	identify("u2", "pro")
@@ -177,4 +126,76 @@ func TestDestinationsThroughServe(t *testing.T) {
 	if m := waitFor(4); m[3].Type != "destination.ping" {
 		t.Fatalf("the ping: %+v", m[3])
 	}
+}
+
+// adminGQL returns a function running GraphQL on the server at url with
+// the admin key, failing the test on any error.
+func adminGQL(t *testing.T, url, admin string) func(query string, vars map[string]any) map[string]any {
+	return func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		req, _ := http.NewRequest("POST", url+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res struct {
+			Data   map[string]any `json:"data"`
+			Errors []any          `json:"errors"`
+		}
+		json.NewDecoder(resp.Body).Decode(&res)
+		if len(res.Errors) > 0 {
+			t.Fatalf("%s: %v", query, res.Errors)
+		}
+		return res.Data
+	}
+}
+
+// createLiveSegment creates a segment and waits for it to go LIVE.
+func createLiveSegment(t *testing.T, gql func(string, map[string]any) map[string]any, key, def string) {
+	t.Helper()
+	gql(`mutation($k: String!, $d: String!) { createSegment(key: $k, definition: $d) { key } }`, map[string]any{"k": key, "d": def})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		d := gql(`query($k: String!) { segment(key: $k) { status { state } } }`, map[string]any{"k": key})
+		if d["segment"].(map[string]any)["status"].(map[string]any)["state"] == "LIVE" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment %s never went LIVE", key)
+		}
+	}
+}
+
+// identifyPlan sends an identify setting the user's plan trait.
+func identifyPlan(t *testing.T, url, key, user, plan string) {
+	t.Helper()
+	body := `{"userId":"` + user + `","traits":{"plan":"` + plan + `"}}`
+	req, _ := http.NewRequest("POST", url+"/v1/identify", strings.NewReader(body))
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("identify: %d", resp.StatusCode)
+	}
+}
+
+// serveDestinations initialises a store and runs serve --segments on it,
+// loopback and http destinations allowed, retries 50 ms apart; it returns
+// the process, its URL and the first admin key.
+func serveDestinations(t *testing.T) (p *proc, url, admin string) {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), "data")
+	out, _ := idgraph(t, true, "init", "--store", store)
+	admin = keyPattern.FindString(out)
+	addr := freeAddr(t)
+	p = startServeArgs(t, addr, "--store", store, "--segments", "--model", "off",
+		"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms")
+	t.Cleanup(func() { p.stop(t) })
+	return p, "http://" + addr, admin
 }

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"UpdateErrorWritesNothing":  testUpdateError,
 		"CursorRoundTrip":           testCursor,
 		"DeadLettersPageBySequence": testDeadLetters,
+		"JobsRoundTrip":             testJobs,
+		"DeliveryLogBounded":        testDeliveryLog,
 	})
 }
 
@@ -256,5 +259,100 @@ func testDeadLetters(t *testing.T, s destinations.Store) {
 		if got, err := s.DeadLetters(ctx, id, 0, 10); err != nil || len(got) != want {
 			t.Fatalf("%s after deleting dst_x's 10: %d dead letters (%v), want %d", id, len(got), err, want)
 		}
+	}
+}
+
+// testJobs: jobs round-trip per destination, oldest first, PutJob
+// replaces a job by id, and DeleteJob removes one.
+func testJobs(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	if js, err := s.Jobs(ctx, "dst_j"); err != nil || len(js) != 0 {
+		t.Fatalf("jobs of nothing: %v, %v", js, err)
+	}
+	a := &destinations.Job{ID: "job_b", Destination: "dst_j", Kind: destinations.JobResync, Segments: []string{"vip"},
+		State: destinations.JobQueued, CreatedAt: t0, Exits: map[string][]string{"vip": {"p1", "p2"}}}
+	b := &destinations.Job{ID: "job_a", Destination: "dst_j", Kind: destinations.JobReplay, State: destinations.JobQueued,
+		CreatedAt: t0.Add(time.Minute), From: t0, To: t0.Add(time.Hour), FromSequence: 3, ToSequence: 9}
+	other := &destinations.Job{ID: "job_c", Destination: "dst_k", Kind: destinations.JobResync, State: destinations.JobDone, CreatedAt: t0}
+	for _, j := range []*destinations.Job{b, a, other} {
+		if err := s.PutJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.State, a.Done, a.Total, a.Phase, a.After = destinations.JobRunning, 1, 2, "exited", "p1"
+	if err := s.PutJob(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	js, err := s.Jobs(ctx, "dst_j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 2 || js[0].ID != "job_b" || js[1].ID != "job_a" {
+		t.Fatalf("jobs: got %d %+v, want job_b then job_a (by creation)", len(js), js)
+	}
+	if g := js[0]; g.State != destinations.JobRunning || g.Done != 1 || g.After != "p1" || len(g.Exits["vip"]) != 2 {
+		t.Fatalf("a replaced job reads %+v", g)
+	}
+	if g := js[1]; !g.From.Equal(t0) || !g.To.Equal(t0.Add(time.Hour)) || g.FromSequence != 3 || g.ToSequence != 9 {
+		t.Fatalf("a replay job reads %+v", g)
+	}
+	for range 2 { // the second time: not there, nothing to do
+		if err := s.DeleteJob(ctx, "dst_j", "job_b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if js, err := s.Jobs(ctx, "dst_j"); err != nil || len(js) != 1 || js[0].ID != "job_a" {
+		t.Fatalf("after deleting job_b: %+v, %v", js, err)
+	}
+	if js, err := s.Jobs(ctx, "dst_k"); err != nil || len(js) != 1 {
+		t.Fatalf("another destination's jobs: %+v, %v", js, err)
+	}
+}
+
+// testDeliveryLog: concurrent appends take distinct numbers, the log
+// keeps the newest keep entries, and pages newest first.
+func testDeliveryLog(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	const keep, n = 7, 20
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.AppendDelivery(ctx, &destinations.Delivery{Destination: "dst_l", Sequence: uint64(i + 1),
+				Type: destinations.TypeEntered, WebhookID: "msg", Status: 200, Attempt: 1, Duration: time.Millisecond, At: t0}, keep)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendDelivery(ctx, &destinations.Delivery{Destination: "dst_other", Type: destinations.TypeExited, At: t0}, keep); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for before := uint64(0); ; {
+		page, err := s.Deliveries(ctx, "dst_l", before, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page {
+			if d.Destination != "dst_l" || d.Status != 200 || d.Duration != time.Millisecond || !d.At.Equal(t0) {
+				t.Fatalf("entry %d reads %+v", d.N, d)
+			}
+			got = append(got, d.N)
+		}
+		if len(page) < 3 {
+			break
+		}
+		before = page[len(page)-1].N
+	}
+	want := []uint64{20, 19, 18, 17, 16, 15, 14}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("log after %d concurrent appends keeping %d: got %v, want %v", n, keep, got, want)
+	}
+	if o, err := s.Deliveries(ctx, "dst_other", 0, 10); err != nil || len(o) != 1 || o[0].N != 1 {
+		t.Fatalf("another destination's log: %+v, %v", o, err)
 	}
 }

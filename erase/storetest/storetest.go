@@ -368,7 +368,7 @@ func gone(t *testing.T, g graph.Store, s segments.Store, p Person, group []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, err := s.PendingChanges(ctx, 1000)
+	pending, err := s.PendingChanges(ctx, "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

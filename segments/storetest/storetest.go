@@ -498,7 +498,7 @@ func IngestRecording(t *testing.T, g graph.Store, obs ...*graph.Observation) {
 
 func pending(t *testing.T, s segments.Store) []string {
 	t.Helper()
-	ps, err := s.PendingChanges(context.Background(), 100)
+	ps, err := s.PendingChanges(context.Background(), "", 100)
 	if err != nil {
 		t.Fatalf("pending changes: %v", err)
 	}
@@ -530,9 +530,18 @@ func testPendingChanges(t *testing.T, g graph.Store, s segments.Store) {
 	if got := pending(t, s); !slices.Equal(got, want) {
 		t.Fatalf("pending %q, want %q", got, want)
 	}
-	ps, err := s.PendingChanges(ctx, 1)
+	ps, err := s.PendingChanges(ctx, "", 1)
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("limit 1: %v %v", ps, err)
+	}
+	// Paging: after the first, the second; after the second, none; after
+	// a prefix of an ID, that ID.
+	lo, hi := min(u0, u1), max(u0, u1)
+	for _, c := range []struct{ after, want string }{{lo, hi}, {hi, ""}, {hi[:len(hi)-1], hi}} {
+		page, err := s.PendingChanges(ctx, c.after, 10)
+		if err != nil || len(page) > 1 || (c.want == "") != (len(page) == 0) || (len(page) == 1 && page[0].Profile != c.want) {
+			t.Fatalf("pending after %s: %+v %v, want %q", c.after, page, err, c.want)
+		}
 	}
 	// More arrives for the first profile after it was read: taking it
 	// then leaves the merged change.
@@ -564,7 +573,7 @@ func testPendingChanges(t *testing.T, g graph.Store, s segments.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err = s.PendingChanges(ctx, 10)
+	ps, err = s.PendingChanges(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +596,7 @@ func testPendingUnderConcurrentWrites(t *testing.T, g graph.Store, s segments.St
 	const n = 60
 	seen := map[string]bool{}
 	takeSeen := func() error {
-		ps, err := s.PendingChanges(ctx, 10)
+		ps, err := s.PendingChanges(ctx, "", 10)
 		if err != nil {
 			return err
 		}
@@ -700,7 +709,7 @@ func testMembersAt(t *testing.T, g graph.Store, s segments.Store) {
 // take removes every pending change.
 func take(t *testing.T, s segments.Store) {
 	t.Helper()
-	ps, err := s.PendingChanges(context.Background(), 100)
+	ps, err := s.PendingChanges(context.Background(), "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,619 @@
+package destinations
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments"
+	"github.com/idgraph/idgraph/segments/lang"
+)
+
+// Job kinds.
+const (
+	// JobResync sends a destination the current members of its segments
+	// (segment.entered, reason resync) and exits for the profiles it holds
+	// that are no longer members.
+	JobResync = "resync"
+	// JobReplay sends again the records of a time range, with their
+	// original webhook ids.
+	JobReplay = "replay"
+)
+
+// Job states.
+const (
+	JobQueued  = "QUEUED"
+	JobRunning = "RUNNING"
+	JobDone    = "DONE"
+	JobFailed  = "FAILED"
+)
+
+// ReasonResync is the reason of the messages a resync sends.
+const ReasonResync = "resync"
+
+// Job is a durable piece of delivery work for one destination, run by the
+// destination's worker, one at a time and oldest first, between its
+// regular deliveries. Its position is stored after every page, so a
+// restart resumes it; what it sent again after a crash carries the same
+// webhook ids.
+type Job struct {
+	ID          string `json:"id"`
+	Destination string `json:"destination"`
+	Kind        string `json:"kind"`
+	// Segments are a resync's segments (the one asked for, or every
+	// segment connected when it was asked).
+	Segments []string `json:"segments,omitempty"`
+	State    string   `json:"state"`
+	Error    string   `json:"error,omitempty"`
+	Done     int64    `json:"done"`
+	Total    int64    `json:"total"`
+	// From, To (half-open, on record time) and the sequences they map to
+	// (FromSequence to ToSequence, inclusive) bound a replay.
+	From         time.Time `json:"from,omitzero"`
+	To           time.Time `json:"to,omitzero"`
+	FromSequence uint64    `json:"fromSequence,omitempty"`
+	ToSequence   uint64    `json:"toSequence,omitempty"`
+	// AsOf is the newest change record when a resync started: its
+	// messages carry it as their sequence, so a receiver keeping the
+	// highest sequence per (segment, profile) lets later changes win.
+	AsOf uint64 `json:"asOf,omitempty"`
+	// Exits are, per segment, the profiles a resync sends exits to: those
+	// the destination held when it started that were not members then.
+	Exits map[string][]string `json:"exits,omitempty"`
+	// The resume point: a resync's segment (index), phase (entered, then
+	// exited) and last profile sent; a replay's last sequence sent.
+	Segment  int    `json:"segment,omitempty"`
+	Phase    string `json:"phase,omitempty"`
+	After    string `json:"after,omitempty"`
+	AfterSeq uint64 `json:"afterSequence,omitempty"`
+	// Attempts and NextAt retry a failed message on the retry schedule;
+	// after the whole schedule the job fails.
+	Attempts   int       `json:"attempts,omitempty"`
+	NextAt     time.Time `json:"nextAt,omitzero"`
+	CreatedAt  time.Time `json:"createdAt"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+}
+
+// Finished reports a job done or failed.
+func (j *Job) Finished() bool { return j.State == JobDone || j.State == JobFailed }
+
+// JobStore keeps delivery jobs and the bounded log of delivery attempts.
+// Every backend implements it as part of Store (see destinations/storetest).
+type JobStore interface {
+	// PutJob stores a job, replacing the one with its (destination, id).
+	PutJob(ctx context.Context, j *Job) error
+	// Jobs returns a destination's jobs, oldest first (ties by id).
+	Jobs(ctx context.Context, destination string) ([]*Job, error)
+	// DeleteJob removes a job; removing one that is not there does nothing.
+	DeleteJob(ctx context.Context, destination, id string) error
+	// AppendDelivery adds an attempt to the destination's log, giving it
+	// the next N (from 1), and drops the entries older than the newest
+	// keep.
+	AppendDelivery(ctx context.Context, d *Delivery, keep int) error
+	// Deliveries pages through the log newest first: the entries with N
+	// below before (0: from the newest).
+	Deliveries(ctx context.Context, destination string, before uint64, limit int) ([]*Delivery, error)
+}
+
+// SortJobs orders jobs oldest first (ties by id), as Jobs returns them.
+func SortJobs(js []*Job) {
+	slices.SortFunc(js, func(a, b *Job) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+// Resync queues a job sending the destination its current state: an
+// entry (reason resync) for every member of the segment, or of every
+// connected segment when segment is "", and an exit for every profile the
+// destination holds that is no longer a member.
+func (m *Manager) Resync(ctx context.Context, id, segment string) (*Job, error) {
+	d, err := m.o.Store.Destination(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	segs := d.SegmentKeys()
+	if segment != "" {
+		if _, ok := d.Segments[segment]; !ok {
+			return nil, graph.FieldErrorf("segment", "segment %q is not connected to destination %s", segment, id)
+		}
+		segs = []string{segment}
+	}
+	if len(segs) == 0 {
+		return nil, graph.FieldErrorf("destination", "destination %s has no connected segment to resync", id)
+	}
+	return m.queueJob(ctx, &Job{Destination: id, Kind: JobResync, Segments: segs})
+}
+
+// ReplayRange queues a job sending again, with their original webhook ids,
+// the records the destination wants whose time is in [from, to). The
+// range is mapped to sequences when queued, by the record times, which
+// grow with the sequence.
+func (m *Manager) ReplayRange(ctx context.Context, id string, from, to time.Time) (*Job, error) {
+	if from.IsZero() || to.IsZero() {
+		return nil, graph.FieldErrorf("from", "a replay by time needs both from and to")
+	}
+	if !from.Before(to) {
+		return nil, graph.FieldErrorf("to", "the range is reversed or empty: to (%s) must be after from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	if _, err := m.o.Store.Destination(ctx, id); err != nil {
+		return nil, err
+	}
+	last, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: replay: %w", err)
+	}
+	lo, err := m.firstRecordAt(ctx, from, last)
+	if err != nil {
+		return nil, err
+	}
+	hi, err := m.firstRecordAt(ctx, to, last)
+	if err != nil {
+		return nil, err
+	}
+	return m.queueJob(ctx, &Job{Destination: id, Kind: JobReplay, From: from.UTC(), To: to.UTC(), FromSequence: lo, ToSequence: hi - 1})
+}
+
+// firstRecordAt returns the sequence of the first record whose time is at
+// or after t (last+1 when there is none), by binary search over the
+// sequences: O(log n) reads.
+func (m *Manager) firstRecordAt(ctx context.Context, t time.Time, last uint64) (uint64, error) {
+	// The first record after a is at or after t, or there is none: false
+	// then true as a grows.
+	atOrAfter := func(a uint64) (*segments.ChangeRecord, bool, error) {
+		rs, err := m.o.Segments.Changes(ctx, a, 1)
+		if err != nil {
+			return nil, false, fmt.Errorf("destinations: replay: %w", err)
+		}
+		if len(rs) == 0 {
+			return nil, true, nil
+		}
+		return rs[0], !rs[0].Time.Before(t), nil
+	}
+	lo, hi := uint64(0), last
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		_, ok, err := atOrAfter(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	r, _, err := atOrAfter(lo)
+	if err != nil || r == nil {
+		return last + 1, err
+	}
+	return r.Sequence, nil
+}
+
+// KeepFinishedJobs is how many finished jobs a destination keeps: older
+// ones are deleted when a job is queued, so the worker, which reads the
+// list at every step, reads a bounded one.
+const KeepFinishedJobs = 50
+
+func (m *Manager) queueJob(ctx context.Context, j *Job) (*Job, error) {
+	js, err := m.o.Store.Jobs(ctx, j.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
+	}
+	var finished []*Job
+	for _, old := range js {
+		if old.Finished() {
+			finished = append(finished, old)
+		}
+	}
+	for _, old := range finished[:max(len(finished)-KeepFinishedJobs+1, 0)] {
+		if err := m.o.Store.DeleteJob(ctx, old.Destination, old.ID); err != nil {
+			return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
+		}
+	}
+	j.ID, j.State, j.CreatedAt = "job_"+newID()[4:], JobQueued, m.o.Now()
+	if err := m.o.Store.PutJob(ctx, j); err != nil {
+		return nil, fmt.Errorf("destinations: queue %s job: %w", j.Kind, err)
+	}
+	m.Wake()
+	return j, nil
+}
+
+// Jobs returns a destination's jobs, newest first.
+func (m *Manager) Jobs(ctx context.Context, id string) ([]*Job, error) {
+	if _, err := m.o.Store.Destination(ctx, id); err != nil {
+		return nil, err
+	}
+	js, err := m.o.Store.Jobs(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("destinations: jobs: %w", err)
+	}
+	slices.Reverse(js)
+	return js, nil
+}
+
+// jobPage is how many messages a job sends between two stored positions.
+const jobPage = 100
+
+// runJob advances the destination's oldest unfinished job by a page. ran
+// is false when there is none, so the worker goes on with its records;
+// a job holds them back until it finishes, which keeps a profile's
+// messages in order.
+func (w *worker) runJob(ctx context.Context, d *Destination) (wait time.Duration, ran bool, err error) {
+	o := w.m.o
+	js, err := o.Store.Jobs(ctx, d.ID)
+	if err != nil {
+		return o.Poll, true, err
+	}
+	i := slices.IndexFunc(js, func(j *Job) bool { return !j.Finished() })
+	if i < 0 {
+		return 0, false, nil
+	}
+	j := js[i]
+	if due := j.NextAt.Sub(o.Now()); due > 0 {
+		return due, true, nil
+	}
+	if j.State == JobQueued {
+		if err := w.m.startJob(ctx, d, j); err != nil {
+			return o.Poll, true, err
+		}
+		w.log.Info("destinations: job started", "job", j.ID, "kind", j.Kind, "total", j.Total)
+	}
+	run := w.resyncPage
+	if j.Kind == JobReplay {
+		run = w.replayPage
+	}
+	res, err := run(ctx, d, j)
+	if err != nil {
+		return o.Poll, true, err
+	}
+	if ctx.Err() != nil {
+		return 0, true, nil // stopping: the job resumes from its stored position
+	}
+	if res != nil {
+		w.m.jobFailed(j, *res)
+		w.log.Warn("destinations: job message failed", "job", j.ID, "attempt", j.Attempts, "status", res.Status, "err", res.Err)
+		if res.Status == http.StatusGone {
+			// As for a record: the receiver is gone; the job resumes
+			// when an admin enables the destination again.
+			if _, err := o.Store.UpdateDestination(ctx, d.ID, func(d *Destination) error {
+				d.Enabled, d.DisabledReason, d.UpdatedAt = false, "the receiver answered 410 Gone", o.Now()
+				return nil
+			}); err != nil {
+				return o.Poll, true, err
+			}
+			j.NextAt = time.Time{}
+		}
+	}
+	if j.Finished() {
+		j.FinishedAt = o.Now()
+		w.log.Info("destinations: job finished", "job", j.ID, "state", j.State, "done", j.Done, "total", j.Total)
+	}
+	if err := o.Store.PutJob(ctx, j); err != nil {
+		return o.Poll, true, err
+	}
+	return max(j.NextAt.Sub(o.Now()), 0), true, nil
+}
+
+// startJob counts a job's work and marks it running.
+func (m *Manager) startJob(ctx context.Context, d *Destination, j *Job) error {
+	j.State, j.StartedAt = JobRunning, m.o.Now()
+	if j.Kind == JobReplay {
+		j.AfterSeq = j.FromSequence - 1
+		return m.eachReplayed(ctx, d, j, func(*segments.ChangeRecord) (bool, error) { j.Total++; return true, nil })
+	}
+	asOf, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return fmt.Errorf("destinations: start resync: %w", err)
+	}
+	j.AsOf, j.Phase, j.Exits = asOf, segments.Entered, map[string][]string{}
+	for _, seg := range j.Segments {
+		n, err := m.countMembers(ctx, seg)
+		if err != nil {
+			return err
+		}
+		exits, err := m.resyncExits(ctx, d, seg, asOf)
+		if err != nil {
+			return err
+		}
+		j.Exits[seg] = exits
+		j.Total += n + int64(len(exits))
+	}
+	return nil
+}
+
+func (m *Manager) countMembers(ctx context.Context, segment string) (int64, error) {
+	var n int64
+	for after := ""; ; {
+		ids, err := m.o.Segments.Members(ctx, segment, after, 1000)
+		if err != nil {
+			return 0, fmt.Errorf("destinations: resync: members: %w", err)
+		}
+		n += int64(len(ids))
+		if len(ids) < 1000 {
+			return n, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// jobFailed schedules the retry of a job's failed message, or fails the
+// job after the whole retry schedule.
+func (m *Manager) jobFailed(j *Job, res Result) {
+	j.Attempts++
+	j.Error = fmt.Sprintf("attempt %d: %s", j.Attempts, cmp.Or(res.Err, fmt.Sprintf("status %d", res.Status)))
+	if j.Attempts > len(m.o.Schedule) {
+		j.State, j.NextAt = JobFailed, time.Time{}
+		return
+	}
+	j.NextAt = m.o.Now().Add(max(jitter(m.o.Schedule[j.Attempts-1], m.o.Jitter), res.RetryAfter))
+}
+
+// jobSent records a message a job sent (or had no need to send).
+func jobSent(j *Job) {
+	j.Done++
+	j.Total = max(j.Total, j.Done) // members who entered during the job
+	j.Attempts, j.NextAt, j.Error = 0, time.Time{}, ""
+}
+
+// resyncPage sends up to a page of a resync's messages. A non-nil result
+// is the failed answer that stopped it.
+func (w *worker) resyncPage(ctx context.Context, d *Destination, j *Job) (*Result, error) {
+	o := w.m.o
+	if j.Segment >= len(j.Segments) {
+		j.State = JobDone
+		return nil, nil
+	}
+	seg := j.Segments[j.Segment]
+	if _, ok := d.Segments[seg]; !ok { // disconnected since: nothing more to send of it
+		j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
+		return nil, nil
+	}
+	def, err := o.Segments.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: seg})
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		j.State, j.Error = JobFailed, fmt.Sprintf("segment %q was deleted", seg)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("destinations: resync: %w", err)
+	}
+	var ids []string
+	if j.Phase == segments.Entered {
+		if ids, err = o.Segments.Members(ctx, seg, j.After, jobPage); err != nil {
+			return nil, fmt.Errorf("destinations: resync: members: %w", err)
+		}
+	} else {
+		exits := j.Exits[seg]
+		i, found := slices.BinarySearch(exits, j.After)
+		if found {
+			i++
+		}
+		ids = exits[i:min(i+jobPage, len(exits))]
+	}
+	for _, p := range ids {
+		r := &segments.ChangeRecord{Sequence: j.AsOf, Segment: seg, Version: def.Version, Profile: p,
+			Direction: j.Phase, Reason: ReasonResync, Time: o.Now()}
+		res, err := w.sendJobMessage(ctx, d, j, r, ResyncMessageID(d.ID, j.ID, seg, p))
+		if err != nil || res != nil || ctx.Err() != nil {
+			return res, err
+		}
+		j.After = p
+	}
+	if len(ids) < jobPage {
+		if j.Phase == segments.Entered {
+			j.Phase, j.After = segments.Exited, ""
+		} else {
+			j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
+		}
+	}
+	return nil, nil
+}
+
+// replayPage sends again up to a page of a replay's records.
+func (w *worker) replayPage(ctx context.Context, d *Destination, j *Job) (*Result, error) {
+	var failed *Result
+	n := 0
+	err := w.m.eachReplayed(ctx, d, j, func(r *segments.ChangeRecord) (bool, error) {
+		res, err := w.sendJobMessage(ctx, d, j, r, MessageID(d.ID, r.Sequence))
+		if err != nil || res != nil || ctx.Err() != nil {
+			failed = res
+			return false, err
+		}
+		j.AfterSeq = r.Sequence
+		n++
+		return n < jobPage, nil
+	})
+	if err == nil && failed == nil && n < jobPage && ctx.Err() == nil {
+		j.State = JobDone
+	}
+	return failed, err
+}
+
+// eachReplayed calls fn with each record of the replay after its position
+// that the destination wants, in order, while fn returns true.
+func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn func(*segments.ChangeRecord) (bool, error)) error {
+	for after := j.AfterSeq; after < j.ToSequence; {
+		rs, err := m.o.Segments.Changes(ctx, after, m.o.Batch)
+		if err != nil {
+			return fmt.Errorf("destinations: replay: %w", err)
+		}
+		for _, r := range rs {
+			if r.Sequence > j.ToSequence {
+				return nil
+			}
+			if !d.Wants(r) || r.Time.Before(j.From) || !r.Time.Before(j.To) {
+				continue
+			}
+			if ok, err := fn(r); err != nil || !ok {
+				return err
+			}
+		}
+		if len(rs) < m.o.Batch {
+			return nil
+		}
+		after = rs[len(rs)-1].Sequence
+	}
+	return nil
+}
+
+// sendJobMessage sends one message of a job under the webhook id given,
+// and logs the attempt; it returns the answer when it failed. An entry
+// withheld for want of consent, or a profile a forwarder cannot address,
+// counts as done without a message.
+func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, id string) (*Result, error) {
+	m := w.m
+	if d.Purpose != "" && needsConsent(r) {
+		reason, err := w.withheld(ctx, d, r)
+		if err != nil || reason != "" {
+			if err == nil {
+				jobSent(j)
+			}
+			return nil, err
+		}
+	}
+	now := m.o.Now()
+	var res Result
+	if d.Kind == KindSegment {
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return nil, err
+		}
+		body, ok, err := m.forwardBatch(ctx, d, r, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			jobSent(j)
+			return nil, nil
+		}
+		if body, err = withMessageIDs(body, id); err != nil {
+			return nil, err
+		}
+		res = m.o.Client.Forward(ctx, d.URL, writeKey, body)
+	} else {
+		keys, err := m.signingKeys(d, now)
+		if err != nil {
+			return nil, err
+		}
+		body, err := Payload(r)
+		if err != nil {
+			return nil, err
+		}
+		res = m.o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body})
+	}
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: r.Sequence, Type: MessageType(r), WebhookID: id,
+		Attempt: j.Attempts + 1, Job: j.ID}, res, time.Time{})
+	if !res.OK() {
+		return &res, nil
+	}
+	jobSent(j)
+	return nil, nil
+}
+
+// withMessageIDs gives a forwarder's batch the job's message ids: the
+// record's would be the same for every profile of a resync (they share
+// its sequence), and the receiver would drop all but one.
+func withMessageIDs(body []byte, id string) ([]byte, error) {
+	var b struct {
+		Batch  []segmentMessage `json:"batch"`
+		SentAt time.Time        `json:"sentAt"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, fmt.Errorf("destinations: forward: %w", err)
+	}
+	for i := range b.Batch {
+		b.Batch[i].MessageID = id + "_" + b.Batch[i].Type
+	}
+	return json.Marshal(b)
+}
+
+// ResyncMessageID is the webhook id of a resync's message about a
+// profile: the same when the job sends it again after a restart.
+func ResyncMessageID(destination, job, segment, profile string) string {
+	return fmt.Sprintf("msg_%s_%s_%s_%s", destination, job, segment, profile)
+}
+
+// resyncExits returns, sorted, the profiles the destination holds in the
+// segment that are not members now: they are sent exits.
+func (m *Manager) resyncExits(ctx context.Context, d *Destination, segment string, asOf uint64) ([]string, error) {
+	c, err := m.o.Store.Cursor(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	held, err := m.Held(ctx, d, segment, min(c.After, asOf))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(held)
+	var out []string
+	for chunk := range slices.Chunk(held, 500) {
+		states, err := m.o.Segments.States(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("destinations: resync: states: %w", err)
+		}
+		for i, st := range states {
+			if !st.Member(segment) {
+				out = append(out, chunk[i])
+			}
+		}
+	}
+	return out, nil
+}
+
+// Held returns the profiles the destination holds in the segment: those
+// whose last record of the segment it was sent (wanted, at or before
+// sequence through, the cursor, and not a dead letter) is an entry. This
+// is the one place that says what a destination holds, derived from the
+// change records since the segment was connected; a stored
+// per-destination record of what was sent can replace it. It reads every
+// record up to through once.
+func (m *Manager) Held(ctx context.Context, d *Destination, segment string, through uint64) ([]string, error) {
+	dead := map[uint64]bool{}
+	for after := uint64(0); ; {
+		dls, err := m.o.Store.DeadLetters(ctx, d.ID, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("destinations: held: %w", err)
+		}
+		for _, dl := range dls {
+			dead[dl.Record.Sequence] = true
+		}
+		if len(dls) < 1000 {
+			break
+		}
+		after = dls[len(dls)-1].Record.Sequence
+	}
+	last := map[string]bool{}
+	for after := uint64(0); after < through; {
+		rs, err := m.o.Segments.Changes(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("destinations: held: %w", err)
+		}
+		for _, r := range rs {
+			if r.Sequence > through {
+				break
+			}
+			if r.Segment == segment && d.Wants(r) && !dead[r.Sequence] {
+				last[r.Profile] = r.Direction == segments.Entered
+			}
+		}
+		if len(rs) < 1000 {
+			break
+		}
+		after = rs[len(rs)-1].Sequence
+	}
+	var out []string
+	for p, in := range last {
+		if in {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
