@@ -1,5 +1,5 @@
-// Package destinations sends segment membership changes to the tools that
-// act on them: webhooks signed with Standard Webhooks v1, delivered at
+// Package destinations sends segment membership changes and computed
+// trait changes to the tools that act on them: webhooks signed with Standard Webhooks v1, delivered at
 // least once, in order, by one worker per destination (docs/activation.md).
 //
 // Deliveries read the durable change records the segments engine writes
@@ -34,7 +34,10 @@ type Destination struct {
 	// connected: changes recorded before then are not sent (a resync job
 	// sends a segment's current members).
 	Segments map[string]time.Time `json:"segments,omitempty"`
-	Enabled  bool                 `json:"enabled"`
+	// Traits maps each connected computed trait's key to when it was
+	// connected, as Segments: its value changes are sent as trait.changed.
+	Traits  map[string]time.Time `json:"traits,omitempty"`
+	Enabled bool                 `json:"enabled"`
 	// DisabledReason says why a destination stopped: "by an admin", or
 	// the 410 Gone its receiver answered.
 	DisabledReason string `json:"disabledReason,omitempty"`
@@ -80,9 +83,13 @@ func (d *Destination) SegmentKeys() []string {
 	return out
 }
 
-// Wants reports whether the destination is sent a change record.
+// Wants reports whether the destination is sent a change record: one of
+// a connected segment or computed trait, recorded since it was connected.
 func (d *Destination) Wants(c *segments.ChangeRecord) bool {
 	at, ok := d.Segments[c.Segment]
+	if c.IsTrait() {
+		at, ok = d.Traits[c.Trait]
+	}
 	return ok && !c.Time.Before(at)
 }
 

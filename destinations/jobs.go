@@ -467,7 +467,7 @@ func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn f
 // counts as done without a message.
 func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, id string) (*Result, error) {
 	m := w.m
-	if d.Purpose != "" && r.Direction == segments.Entered {
+	if d.Purpose != "" && needsConsent(r) {
 		reason, err := w.withheld(ctx, d, r)
 		if err != nil || reason != "" {
 			if err == nil {

@@ -360,14 +360,7 @@ func (m *Manager) Connect(ctx context.Context, id, segment string) (*Destination
 	if err := m.checkSegment(ctx, segment); err != nil {
 		return nil, err
 	}
-	return m.update(ctx, id, func(d *Destination) {
-		if _, ok := d.Segments[segment]; !ok {
-			if d.Segments == nil {
-				d.Segments = map[string]time.Time{}
-			}
-			d.Segments[segment] = m.o.Now()
-		}
-	})
+	return m.update(ctx, id, func(d *Destination) { d.Segments = connectKey(d.Segments, segment, m.o.Now()) })
 }
 
 // Disconnect stops sending the segment's changes (those not yet sent
@@ -587,8 +580,10 @@ type SegmentChange struct {
 // MessageType is a change record's message type.
 func MessageType(c *segments.ChangeRecord) string {
 	switch {
-	case c.Direction == segments.Exited && c.Reason == segments.ReasonErased:
+	case c.Reason == segments.ReasonErased && (c.Direction == segments.Exited || c.IsTrait()):
 		return TypeErased
+	case c.IsTrait():
+		return TypeTraitChanged
 	case c.Direction == segments.Exited:
 		return TypeExited
 	}
@@ -600,6 +595,9 @@ func Payload(c *segments.ChangeRecord) ([]byte, error) { return payload(c, nil) 
 
 // payload is a change record's body carrying the identifiers.
 func payload(c *segments.ChangeRecord, ids []Identifier) ([]byte, error) {
+	if c.IsTrait() {
+		return traitPayload(c)
+	}
 	return json.Marshal(envelope{Type: MessageType(c), Timestamp: c.Time.UTC(), Data: SegmentChange{
 		Segment: c.Segment, Version: c.Version, Profile: c.Profile, Reason: c.Reason, Sequence: c.Sequence, Identifiers: ids}})
 }
@@ -727,7 +725,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		// Consent is asked before every attempt, retries included: a
 		// revocation during retries stops the entry.
-		if d.Purpose != "" && r.Direction == segments.Entered {
+		if d.Purpose != "" && needsConsent(r) {
 			reason, err := w.withheld(ctx, d, r)
 			if err != nil {
 				return o.Poll, err

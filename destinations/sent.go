@@ -335,8 +335,10 @@ func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
 // its profile (and the batch's copy, for the records after it).
 func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
 	o := m.o
-	if o.Sent == nil || d.Kind == KindSegment {
-		return nil // a forwarder addresses profiles its own way (forward.go)
+	if o.Sent == nil || d.Kind == KindSegment || r.IsTrait() {
+		// A forwarder addresses profiles its own way (forward.go); a
+		// computed value carries no identifiers and holds no segment.
+		return nil
 	}
 	ids := b.identifiers(d, r)
 	if r.Direction != segments.Entered {

@@ -136,7 +136,8 @@ func liveGroup(ctx context.Context, t *tx, id string) ([]string, error) {
 
 // eraseSegments deletes the profiles' segment states, timers and pending
 // data changes (memberships go with the profiles), and writes an exit
-// record (reason "erased") for every membership.
+// record (reason "erased") for every membership and a change to missing
+// for every computed value.
 func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request, counts map[string]int) (int, error) {
 	recs, err := t.collect(ctx, `MATCH (st:SegmentState) WHERE st.profile IN $group
 		SET st.lock = true REMOVE st.lock
@@ -152,12 +153,7 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 			return 0, err
 		}
 		counts[erase.CountMemberships] += len(segments.SegmentMemberships(old.Entries))
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: req.ExitReason(), At: req.At}
-		for _, c := range segments.Diff(sv, old.Entries) {
-			if c.Direction == segments.Exited {
-				changes = append(changes, c)
-			}
-		}
+		changes = append(changes, segments.ErasureRecords(id, old.Entries, req.ExitReason(), req.At)...)
 	}
 	seq, err := allocate(ctx, t, len(changes))
 	if err != nil {
@@ -168,8 +164,12 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 		c.Sequence = seq
 	}
 	if len(changes) > 0 {
+		rows, err := changeRows(changes)
+		if err != nil {
+			return 0, err
+		}
 		if err := t.exec(ctx, `UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`,
-			map[string]any{"rows": changeRows(changes)}); err != nil {
+			map[string]any{"rows": rows}); err != nil {
 			return 0, err
 		}
 	}
@@ -187,7 +187,13 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 			counts[kind] += int(n)
 		}
 	}
-	return len(changes), nil
+	exits := 0
+	for _, c := range changes {
+		if c.Direction == segments.Exited {
+			exits++
+		}
+	}
+	return exits, nil
 }
 
 // AddSuppressions stores the hashes, keeping existing entries.

@@ -373,7 +373,10 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 	for k, e := range is {
 		members = append(members, map[string]any{"key": k, "since": timeVal(e.Since), "version": e.Version})
 	}
-	records := changeRows(changes)
+	records, err := changeRows(changes)
+	if err != nil {
+		return err
+	}
 	steps := []struct {
 		cypher string
 		params map[string]any
@@ -404,14 +407,43 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 	return nil
 }
 
-// changeRows are the SegmentChange nodes' properties.
-func changeRows(changes []*segments.ChangeRecord) []any {
+// changeRows are the SegmentChange nodes' properties. A computed trait's
+// change has a trait key, and its values as JSON (a property cannot hold
+// a map); a missing value is no property.
+func changeRows(changes []*segments.ChangeRecord) ([]any, error) {
 	var records []any
 	for _, c := range changes {
-		records = append(records, map[string]any{"seq": int64(c.Sequence), "segment": c.Segment, "version": c.Version,
-			"profile": c.Profile, "direction": c.Direction, "reason": c.Reason, "time": timeVal(c.Time)})
+		row := map[string]any{"seq": int64(c.Sequence), "segment": c.Segment, "version": c.Version,
+			"profile": c.Profile, "direction": c.Direction, "reason": c.Reason, "time": timeVal(c.Time)}
+		if c.IsTrait() {
+			row["trait"] = c.Trait
+			for k, v := range map[string]*segments.Value{"previous": c.Previous, "value": c.Value} {
+				if v == nil {
+					continue
+				}
+				data, err := json.Marshal(v)
+				if err != nil {
+					return nil, err
+				}
+				row[k] = string(data)
+			}
+		}
+		records = append(records, row)
 	}
-	return records
+	return records, nil
+}
+
+// changeValue decodes a SegmentChange's value property (nil: missing).
+func changeValue(m map[string]any, k string) (*segments.Value, error) {
+	data := getString(m, k)
+	if data == "" {
+		return nil, nil
+	}
+	v := &segments.Value{}
+	if err := json.Unmarshal([]byte(data), v); err != nil {
+		return nil, fmt.Errorf("corrupt %s of change %v: %w", k, m["seq"], err)
+	}
+	return v, nil
 }
 
 // LastChange reads the sequence counter, which the transactions that
@@ -436,8 +468,16 @@ func (g segStore) Changes(ctx context.Context, after uint64, limit int) ([]*segm
 	for i, r := range recs {
 		m := props(r.Values[0])
 		seq, _ := m["seq"].(int64)
-		out[i] = &segments.ChangeRecord{Sequence: uint64(seq), Segment: getString(m, "segment"), Version: getInt(m, "version"),
-			Profile: getString(m, "profile"), Direction: getString(m, "direction"), Reason: getString(m, "reason"), Time: getTime(m, "time")}
+		c := &segments.ChangeRecord{Sequence: uint64(seq), Segment: getString(m, "segment"), Trait: getString(m, "trait"),
+			Version: getInt(m, "version"), Profile: getString(m, "profile"), Direction: getString(m, "direction"),
+			Reason: getString(m, "reason"), Time: getTime(m, "time")}
+		if c.Previous, err = changeValue(m, "previous"); err == nil {
+			c.Value, err = changeValue(m, "value")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: segment changes: %w", err)
+		}
+		out[i] = c
 	}
 	return out, nil
 }

@@ -283,7 +283,8 @@ func (e *eraser) byProfile(idx, rec []byte, profile, kind string, profilesOf fun
 
 // segments deletes the profiles' segment states, memberships, timers and
 // pending data changes, and writes an exit record (reason "erased", or
-// the request's) for every membership, so that destinations hear that the member left.
+// the request's) for every membership and a change to missing for every
+// computed value, so that destinations hear that the person left.
 func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 	g := segStore{e.s}
 	seq, err := g.lastSequence()
@@ -304,15 +305,13 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 		for k := range segments.SegmentMemberships(old.Entries) {
 			e.del(erase.CountMemberships, memberKey(k, id))
 		}
-		sv := segments.Save{State: &segments.ProfileState{Profile: id}, Reason: req.ExitReason(), At: req.At}
-		for _, c := range segments.Diff(sv, old.Entries) {
-			if c.Direction != segments.Exited {
-				continue
-			}
+		for _, c := range segments.ErasureRecords(id, old.Entries, req.ExitReason(), req.At) {
 			seq++
 			c.Sequence = seq
 			e.w.putJSON(changeKey(seq), c)
-			exits++
+			if c.Direction == segments.Exited {
+				exits++
+			}
 		}
 		sk := key(pSegState, []byte(id))
 		if _, ok, err := e.s.get(sk); err != nil {

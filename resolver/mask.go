@@ -179,7 +179,8 @@ var FieldMasks = map[string]FieldMask{
 	"DeadLetter.profile": notPersonal, "DeadLetter.lastError": freeText,
 	// Identifier policies name types, never values.
 	"IdentifierPolicy.types": notPersonal,
-	"NewDestination.secret":  opaque, "DeliveryAttempt.error": freeText,
+	"Destination.traits":     notPersonal, "DeadLetter.trait": notPersonal, // computed trait keys
+	"NewDestination.secret": opaque, "DeliveryAttempt.error": freeText,
 	// Consent: a record's id holds the message ID (chosen by the client, so
 	// possibly personal); its subject is an IdentifierRef, masked as such.
 	"ProfileConsent.profileId": notPersonal, "PurposeConsent.purpose": notPersonal, "ConsentRecord.id": freeText,

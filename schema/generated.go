@@ -170,6 +170,7 @@ type ComplexityRoot struct {
 		Profile    func(childComplexity int) int
 		Segment    func(childComplexity int) int
 		Sequence   func(childComplexity int) int
+		Trait      func(childComplexity int) int
 		Type       func(childComplexity int) int
 	}
 
@@ -243,6 +244,7 @@ type ComplexityRoot struct {
 		Purpose                 func(childComplexity int) int
 		Segments                func(childComplexity int) int
 		Suppressed              func(childComplexity int) int
+		Traits                  func(childComplexity int) int
 		URL                     func(childComplexity int) int
 		Withheld                func(childComplexity int) int
 	}
@@ -454,6 +456,7 @@ type ComplexityRoot struct {
 		ApproveMatch                   func(childComplexity int, id string, note *string) int
 		ApproveMatches                 func(childComplexity int, ids []string, note *string) int
 		ConnectSegment                 func(childComplexity int, destination string, segment string) int
+		ConnectTrait                   func(childComplexity int, destination string, trait string) int
 		CreateAPIKey                   func(childComplexity int, role string, name *string, expiresIn *int) int
 		CreateComputedTrait            func(childComplexity int, key string, definition string) int
 		CreateDestination              func(childComplexity int, name string, url string, segments []string) int
@@ -462,6 +465,7 @@ type ComplexityRoot struct {
 		DeleteComputedTrait            func(childComplexity int, key string, expectedVersion *int) int
 		DeleteSegment                  func(childComplexity int, key string, expectedVersion *int) int
 		DisconnectSegment              func(childComplexity int, destination string, segment string) int
+		DisconnectTrait                func(childComplexity int, destination string, trait string) int
 		Erase                          func(childComplexity int, subject string, mode *ErasureMode) int
 		Link                           func(childComplexity int, a IdentifierInput, b IdentifierInput, note *string, dryRun *bool) int
 		LinkProfiles                   func(childComplexity int, a string, b string, note *string, dryRun *bool) int
@@ -750,6 +754,8 @@ type DeadLetterResolver interface {
 
 	LastStatus(ctx context.Context, obj *destinations.DeadLetter) (*int, error)
 	LastError(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
+
+	Trait(ctx context.Context, obj *destinations.DeadLetter) (*string, error)
 }
 type DeliveryResolver interface {
 	Cursor(ctx context.Context, obj *destinations.Delivery) (string, error)
@@ -799,6 +805,7 @@ type DestinationResolver interface {
 	IdentifierPolicy(ctx context.Context, obj *destinations.Destination) (*IdentifierPolicy, error)
 	Channel(ctx context.Context, obj *destinations.Destination) (*string, error)
 	Suppressed(ctx context.Context, obj *destinations.Destination) (int, error)
+	Traits(ctx context.Context, obj *destinations.Destination) ([]string, error)
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
@@ -894,6 +901,8 @@ type MutationResolver interface {
 	AddSuppressions(ctx context.Context, scope SuppressionScopeInput, entries []*IdentifierInput) (*suppression.Result, error)
 	RemoveSuppressions(ctx context.Context, scope SuppressionScopeInput, entries []*IdentifierInput) (*suppression.Result, error)
 	SetDestinationChannel(ctx context.Context, destination string, channel *string) (*destinations.Destination, error)
+	ConnectTrait(ctx context.Context, destination string, trait string) (*destinations.Destination, error)
+	DisconnectTrait(ctx context.Context, destination string, trait string) (*destinations.Destination, error)
 }
 type PlannedChangeResolver interface {
 	Profiles(ctx context.Context, obj *graph.Planned) ([]string, error)
@@ -1391,6 +1400,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeadLetter.Sequence(childComplexity), true
+	case "DeadLetter.trait":
+		if e.ComplexityRoot.DeadLetter.Trait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadLetter.Trait(childComplexity), true
 	case "DeadLetter.type":
 		if e.ComplexityRoot.DeadLetter.Type == nil {
 			break
@@ -1732,6 +1747,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Destination.Suppressed(childComplexity), true
+	case "Destination.traits":
+		if e.ComplexityRoot.Destination.Traits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Destination.Traits(childComplexity), true
 	case "Destination.url":
 		if e.ComplexityRoot.Destination.URL == nil {
 			break
@@ -2610,6 +2631,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ConnectSegment(childComplexity, args["destination"].(string), args["segment"].(string)), true
+	case "Mutation.connectTrait":
+		if e.ComplexityRoot.Mutation.ConnectTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectTrait(childComplexity, args["destination"].(string), args["trait"].(string)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -2698,6 +2730,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisconnectSegment(childComplexity, args["destination"].(string), args["segment"].(string)), true
+	case "Mutation.disconnectTrait":
+		if e.ComplexityRoot.Mutation.DisconnectTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectTrait(childComplexity, args["destination"].(string), args["trait"].(string)), true
 	case "Mutation.erase":
 		if e.ComplexityRoot.Mutation.Erase == nil {
 			break
@@ -4084,7 +4127,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4113,6 +4156,7 @@ var sources = []*ast.Source{
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 	{Name: "suppression.graphqls", Input: sourceData("suppression.graphqls"), BuiltIn: false},
+	{Name: "traitchanges.graphqls", Input: sourceData("traitchanges.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4328,6 +4372,8 @@ func (ec *executionContext) childFields_DeadLetter(ctx context.Context, field gr
 		return ec.fieldContext_DeadLetter_lastError(ctx, field)
 	case "at":
 		return ec.fieldContext_DeadLetter_at(ctx, field)
+	case "trait":
+		return ec.fieldContext_DeadLetter_trait(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeadLetter", field.Name)
 }
@@ -4476,6 +4522,8 @@ func (ec *executionContext) childFields_Destination(ctx context.Context, field g
 		return ec.fieldContext_Destination_channel(ctx, field)
 	case "suppressed":
 		return ec.fieldContext_Destination_suppressed(ctx, field)
+	case "traits":
+		return ec.fieldContext_Destination_traits(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Destination", field.Name)
 }
@@ -5488,6 +5536,28 @@ func (ec *executionContext) field_Mutation_connectSegment_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_connectTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "trait",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trait"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5693,6 +5763,28 @@ func (ec *executionContext) field_Mutation_disconnectSegment_args(ctx context.Co
 		return nil, err
 	}
 	args["segment"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disconnectTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "destination",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["destination"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "trait",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trait"] = arg1
 	return args, nil
 }
 
@@ -8781,6 +8873,29 @@ func (ec *executionContext) fieldContext_DeadLetter_at(_ context.Context, field 
 	return graphql.NewScalarFieldContext("DeadLetter", field, false, false, "Time")
 }
 
+func (ec *executionContext) _DeadLetter_trait(ctx context.Context, field graphql.CollectedField, obj *destinations.DeadLetter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadLetter_trait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeadLetter().Trait(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeadLetter_trait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadLetter", field, true, true, "String")
+}
+
 func (ec *executionContext) _DefinitionCheck_valid(ctx context.Context, field graphql.CollectedField, obj *DefinitionCheck) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10124,6 +10239,29 @@ func (ec *executionContext) _Destination_suppressed(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Destination_suppressed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Destination", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Destination_traits(ctx context.Context, field graphql.CollectedField, obj *destinations.Destination) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Destination_traits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Destination().Traits(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Destination_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Destination", field, true, true, "String")
 }
 
 func (ec *executionContext) _DestinationHealth_pending(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
@@ -15049,6 +15187,94 @@ func (ec *executionContext) fieldContext_Mutation_setDestinationChannel(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setDestinationChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_connectTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_connectTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConnectTrait(ctx, fc.Args["destination"].(string), fc.Args["trait"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_connectTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_connectTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disconnectTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disconnectTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisconnectTrait(ctx, fc.Args["destination"].(string), fc.Args["trait"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Destination) graphql.Marshaler {
+			return ec.marshalNDestination2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDestination(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disconnectTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Destination(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disconnectTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21315,6 +21541,12 @@ func (ec *executionContext) _DeadLetter(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "trait":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeadLetter_trait(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21797,6 +22029,12 @@ func (ec *executionContext) _Destination(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Destination_suppressed(ctx, field, obj)
+				})
+		case "traits":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Destination_traits(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -23437,6 +23675,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setDestinationChannel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setDestinationChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_connectTrait(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disconnectTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disconnectTrait(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -115,13 +115,24 @@ func (f *fixture) drain() []string {
 	return describe(cs)
 }
 
-// describe renders records without profile IDs (random) or sequences.
+// describe renders records without profile IDs (random) or sequences; a
+// computed trait's change as "key changed vN reason previous→value".
 func describe(cs []*segments.ChangeRecord) []string {
 	var out []string
 	for _, c := range cs {
+		if c.IsTrait() {
+			out = append(out, fmt.Sprintf("%s %s v%d %s %s→%s", c.Trait, c.Direction, c.Version, c.Reason, valueText(c.Previous), valueText(c.Value)))
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s %s v%d %s", c.Segment, c.Direction, c.Version, c.Reason))
 	}
 	return out
+}
+
+// valueText renders a computed value as its JSON scalar ("null": missing).
+func valueText(v *segments.Value) string {
+	b, _ := json.Marshal(v.Interface())
+	return string(b)
 }
 
 func (f *fixture) state(id string) *segments.ProfileState {
@@ -172,7 +183,8 @@ func TestOnlyDependentsEvaluated(t *testing.T) {
 }
 
 // A profile leaves a windowed segment when the window passes, through the
-// timer index alone; a computed windowed sum drops the event then too.
+// timer index alone; a computed windowed sum drops the event then too, and
+// each new value is a change record (none while it stays).
 func TestTimeAloneChangesMembership(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		f.define(lang.KindSegment, "recent", `events("Order").within(7d).exists()`)
@@ -181,7 +193,8 @@ func TestTimeAloneChangesMembership(t *testing.T) {
 		f.ingest(track("m1", "Order", t0, `{"revenue": 30}`, "user_id:ann"),
 			track("m2", "Order", t0.Add(48*time.Hour), `{"revenue": 12.5}`, "user_id:ann"))
 		f.clock.Set(t0.Add(72 * time.Hour))
-		want(t, "orders", f.update("user_id:ann", segments.Change{Events: []string{"Order"}}), "recent entered v1 data")
+		want(t, "orders", f.update("user_id:ann", segments.Change{Events: []string{"Order"}}),
+			"spend changed v1 data null→42.5", "recent entered v1 data")
 		if got := f.computed("user_id:ann", "spend"); got != 42.5 {
 			t.Errorf("spend %v, want 42.5", got)
 		}
@@ -191,9 +204,9 @@ func TestTimeAloneChangesMembership(t *testing.T) {
 			want  []string
 		}{
 			{7*24*time.Hour - time.Nanosecond, 42.5, nil},
-			{7 * 24 * time.Hour, 12.5, nil},
+			{7 * 24 * time.Hour, 12.5, []string{"spend changed v1 time 42.5→12.5"}},
 			{9*24*time.Hour - time.Nanosecond, 12.5, nil},
-			{9 * 24 * time.Hour, 0.0, []string{"not_recent entered v1 time", "recent exited v1 time"}},
+			{9 * 24 * time.Hour, 0.0, []string{"spend changed v1 time 12.5→0", "not_recent entered v1 time", "recent exited v1 time"}},
 		}
 		for _, st := range steps {
 			f.clock.Set(t0.Add(st.at))
@@ -320,4 +333,59 @@ func TestCatchUpAfterRestart(t *testing.T) {
 	if err != nil || len(members) != 1 || members[0] != graphtest.ProfileOf(t, g, "user_id:ann").ID {
 		t.Errorf("members %q (%v), want ann's profile", members, err)
 	}
+}
+
+// A computed trait's change records: one when the value changes (to, from
+// and between values, late events included), none when it does not (an
+// event that leaves it as it was, an edit that computes the same value);
+// on a merge the absorbed profile's values go (reason profile_merged) and
+// the survivor's change.
+func TestTraitChangeRecords(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		f.define(lang.KindComputed, "spend", `events("Order").sum(prop("revenue"))`)
+		f.define(lang.KindComputed, "last_sku", `events("Order").last(prop("sku"))`)
+		f.clock.Set(t0.Add(24 * time.Hour))
+		order := func(msg string, at time.Duration, revenue int, sku string, ids ...string) []string {
+			t.Helper()
+			f.ingest(track(msg, "Order", t0.Add(at), fmt.Sprintf(`{"revenue": %d, "sku": %q}`, revenue, sku), ids...))
+			return f.update(ids[0], segments.Change{Events: []string{"Order"}})
+		}
+		want(t, "first order", order("m1", 0, 10, "A", "user_id:ann"),
+			`last_sku changed v1 data null→"A"`, "spend changed v1 data null→10")
+		want(t, "a late order of 0: nothing changes", order("m2", -time.Hour, 0, "B", "user_id:ann"))
+		want(t, "a late order of 5: the sum only", order("m3", -2*time.Hour, 5, "C", "user_id:ann"),
+			"spend changed v1 data 10→15")
+		f.define(lang.KindComputed, "spend", `events("Order").sum(prop("revenue")) + 0`)
+		want(t, "an edit computing the same value", f.update("user_id:ann", segments.Change{Events: []string{"Page"}}))
+
+		want(t, "another profile", order("m4", time.Hour, 7, "D", "anonymous_id:a1"),
+			`last_sku changed v1 data null→"D"`, "spend changed v2 data null→7")
+		absorbed, survivor := f.profile("anonymous_id:a1"), f.profile("user_id:ann")
+		if r := f.ingest(track("m5", "Page", t0.Add(2*time.Hour), "", "user_id:ann", "anonymous_id:a1")); r.Merges != 1 {
+			t.Fatalf("%d merges, want 1", r.Merges)
+		}
+		cs, err := f.e.Update(context.Background(), survivor, segments.Change{Events: []string{"Page"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, "merge", describe(cs),
+			`last_sku changed v1 profile_merged "D"→null`, "spend changed v2 profile_merged 7→null",
+			`last_sku changed v1 profile_merged "A"→"D"`, "spend changed v2 profile_merged 15→22")
+		for i, c := range cs {
+			if w := []string{absorbed, absorbed, survivor, survivor}[i]; c.Profile != w {
+				t.Errorf("merge record %d is of %s, want %s", i, c.Profile, w)
+			}
+		}
+		// Segment readers skip trait records: a segment of the trait's key
+		// has no members and no records.
+		all, err := f.s.Changes(context.Background(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range all {
+			if c.Segment != "" || c.Direction != segments.Changed || c.Previous.Equal(c.Value) {
+				t.Errorf("record %+v: want a trait change between two different values", *c)
+			}
+		}
+	})
 }

@@ -71,11 +71,17 @@ type oracle struct {
 	// records them with the events, the engine catches up.
 	viaPending bool
 	stitcher   *graph.Stitcher
+	// traits is each (profile, computed trait)'s value as its change
+	// records tell it, read up to the sequence traitsRead.
+	traits     map[[2]string]*segments.Value
+	traitsRead uint64
+	traitRecs  int
 }
 
 func newOracle(t *testing.T, f *fixture, seed uint64) *oracle {
 	o := &oracle{f: f, rng: rand.New(rand.NewPCG(seed, 13)), log: map[string]*graph.Observation{},
-		viaPending: seed%2 == 1, stitcher: graph.NewStitcher(f.g, graph.DefaultConfig())}
+		viaPending: seed%2 == 1, stitcher: graph.NewStitcher(f.g, graph.DefaultConfig()),
+		traits: map[[2]string]*segments.Value{}}
 	o.stitcher.RecordDataChanges = o.viaPending
 	env := lang.MapEnv{}
 	for _, d := range oracleDefs {
@@ -305,7 +311,7 @@ func (o *oracle) check(t *testing.T, step int, now time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mismatches := 0
+	mismatches := o.readTraitRecords(t)
 	for i, p := range live {
 		want := o.fromScratch(t, p, ids[i], now)
 		got := o.f.state(ids[i][0].Key.String())
@@ -317,6 +323,11 @@ func (o *oracle) check(t *testing.T, step int, now time.Time) {
 				t.Errorf("step %d, %s, profile %s (%s): incremental %s, from scratch %s",
 					step, now.Format(time.RFC3339), p.ID, ids[i][0].Key, show(g), show(w))
 			}
+			if r := o.traits[[2]string{p.ID, prog.Key}]; prog.Kind == lang.KindComputed && !r.Equal(w.Value) {
+				mismatches++
+				t.Errorf("step %d, profile %s: the change records of %s end at %s, from scratch %s",
+					step, p.ID, prog.Key, show(segments.Entry{Value: r}), show(w))
+			}
 		}
 		sts, err := o.f.s.States(ctx, p.Absorbed)
 		if err != nil {
@@ -327,10 +338,48 @@ func (o *oracle) check(t *testing.T, step int, now time.Time) {
 				mismatches++
 				t.Errorf("step %d: absorbed profile %s keeps entries %v", step, st.Profile, st.Entries)
 			}
+			for _, prog := range o.progs {
+				if r := o.traits[[2]string{st.Profile, prog.Key}]; r != nil {
+					mismatches++
+					t.Errorf("step %d: the change records of absorbed profile %s end with %s = %s", step, st.Profile, prog.Key, show(segments.Entry{Value: r}))
+				}
+			}
 		}
 	}
 	if mismatches > 0 {
 		t.Fatalf("step %d: %d mismatches", step, mismatches)
+	}
+}
+
+// readTraitRecords follows the computed traits' change records written
+// since the last checkpoint: each starts from the value the previous one
+// of its (profile, trait) ended at (missing at first) and differs from it.
+// It returns the number of records that do not.
+func (o *oracle) readTraitRecords(t *testing.T) int {
+	t.Helper()
+	bad := 0
+	for {
+		cs, err := o.f.s.Changes(context.Background(), o.traitsRead, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			o.traitsRead = c.Sequence
+			if !c.IsTrait() {
+				continue
+			}
+			o.traitRecs++
+			k := [2]string{c.Profile, c.Trait}
+			if c.Direction != segments.Changed || c.Segment != "" || !c.Previous.Equal(o.traits[k]) || c.Previous.Equal(c.Value) {
+				bad++
+				t.Errorf("record %d of %s %s: %s → %s (%s), after %s", c.Sequence, c.Profile, c.Trait,
+					show(segments.Entry{Value: c.Previous}), show(segments.Entry{Value: c.Value}), c.Direction, show(segments.Entry{Value: o.traits[k]}))
+			}
+			o.traits[k] = c.Value
+		}
+		if len(cs) < 500 {
+			return bad
+		}
 	}
 }
 
@@ -408,6 +457,9 @@ func (o *oracle) checkTransitions(t *testing.T) {
 				t.Fatalf("sequence %d after %d", c.Sequence, after)
 			}
 			after = c.Sequence
+			if c.IsTrait() {
+				continue // readTraitRecords checks them
+			}
 			k := [2]string{c.Profile, c.Segment}
 			prev, seen := last[k]
 			if prev == c.Direction || (!seen && c.Direction != segments.Entered) {
@@ -435,8 +487,8 @@ func (o *oracle) checkTransitions(t *testing.T) {
 			t.Errorf("profile %s: last record for %s is %s, member: %v", k[0], k[1], dir, sts[0].Member(k[1]))
 		}
 	}
-	t.Logf("%d messages (%d redeliveries), %d merges, %d splits, %d checkpoints, %d change records, zero mismatches (pending changes: %v)",
-		len(o.sent), len(o.sent)-len(o.order), o.merges, o.splits, o.checks, n, o.viaPending)
+	t.Logf("%d messages (%d redeliveries), %d merges, %d splits, %d checkpoints, %d membership and %d computed trait change records, zero mismatches (pending changes: %v)",
+		len(o.sent), len(o.sent)-len(o.order), o.merges, o.splits, o.checks, n, o.traitRecs, o.viaPending)
 }
 
 // TestOracle: random streams of events (late, duplicate, out of order,

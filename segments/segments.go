@@ -195,10 +195,12 @@ func (s *ProfileState) Member(key string) bool {
 	return s.Entries[RefString(Ref{Kind: lang.KindSegment, Key: key})].Member
 }
 
-// Directions of a membership change.
+// Directions of a change record: a membership change, or a computed
+// trait's new value.
 const (
 	Entered = "entered"
 	Exited  = "exited"
+	Changed = "changed" // a computed trait's value (ChangeRecord.Trait)
 )
 
 // Reasons for a membership change.
@@ -211,18 +213,31 @@ const (
 	ReasonExpired    = "expired" // the profile expired, inactive past retention (package retention)
 )
 
-// ChangeRecord is one membership change, written atomically with it.
-// Sequence is a store-wide, strictly increasing number: readers (the
-// destinations of the next issue) page through the records by it.
+// ChangeRecord is one membership change, or one change of a computed
+// trait's value, written atomically with it. Sequence is a store-wide,
+// strictly increasing number: readers (destinations, subscriptions,
+// exports) page through the records by it.
+//
+// A membership change names its Segment and has Direction Entered or
+// Exited. A computed trait's change names its Trait (Segment is empty, so
+// readers that look for a segment's records skip it), has Direction
+// Changed, and carries the value before and after (nil: missing); the two
+// always differ.
 type ChangeRecord struct {
 	Sequence  uint64    `json:"sequence"`
 	Segment   string    `json:"segment"`
+	Trait     string    `json:"trait,omitempty"`
 	Version   int       `json:"version"`
 	Profile   string    `json:"profile"`
 	Direction string    `json:"direction"`
 	Reason    string    `json:"reason"`
 	Time      time.Time `json:"time"`
+	Previous  *Value    `json:"previous,omitempty"`
+	Value     *Value    `json:"value,omitempty"`
 }
+
+// IsTrait reports whether the record is a computed trait's change.
+func (c *ChangeRecord) IsTrait() bool { return c.Trait != "" }
 
 // Save is one profile's new state. State.Rev is the revision it was
 // computed from; the store writes it as Rev+1.
@@ -315,20 +330,22 @@ type Backend interface {
 	Segments() Store
 }
 
-// Diff returns the membership changes a save makes to the stored entries
-// old, in segment key order, without sequence numbers. A record's version
-// is the definition version of the entry that decided it: the new one on
-// entering, the old one on exiting with no new entry.
+// Diff returns the changes a save makes to the stored entries old, in
+// reference order (computed traits, then segments; by key), without
+// sequence numbers: a membership that changed, and a computed value that
+// changed (to or from missing included). A record's version is the
+// definition version of the entry that decided it: the new one, or the
+// old one when there is no new entry.
 func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
 	next := sv.State.Entries
 	var refs []string
 	for r, e := range old {
-		if e.Member != next[r].Member {
+		if n := next[r]; e.Member != n.Member || !e.Value.Equal(n.Value) {
 			refs = append(refs, r)
 		}
 	}
 	for r, e := range next {
-		if _, seen := old[r]; e.Member && !seen {
+		if _, seen := old[r]; (e.Member || e.Value != nil) && !seen {
 			refs = append(refs, r)
 		}
 	}
@@ -336,21 +353,40 @@ func Diff(sv Save, old map[string]Entry) []*ChangeRecord {
 	out := make([]*ChangeRecord, 0, len(refs))
 	for _, rs := range refs {
 		ref, err := ParseRef(rs)
-		if err != nil || ref.Kind != lang.KindSegment {
-			continue // only segments have members
+		if err != nil {
+			continue
 		}
 		reason := sv.Reason
 		if r, ok := sv.Reasons[rs]; ok {
 			reason = r
 		}
-		c := &ChangeRecord{Segment: ref.Key, Profile: sv.State.Profile, Reason: reason, Time: sv.At.UTC(), Direction: Exited, Version: old[rs].Version}
-		if e, ok := next[rs]; ok {
+		c := &ChangeRecord{Profile: sv.State.Profile, Reason: reason, Time: sv.At.UTC(), Version: old[rs].Version}
+		e, ok := next[rs]
+		if ok {
 			c.Version = e.Version
+		}
+		if ref.Kind == lang.KindComputed {
+			c.Trait, c.Direction, c.Previous, c.Value = ref.Key, Changed, old[rs].Value, e.Value
+		} else {
+			c.Segment, c.Direction = ref.Key, Exited
 			if e.Member {
 				c.Direction = Entered
 			}
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+// ErasureRecords are the change records of erasing a profile whose stored
+// entries are old: an exit of every segment it was in and a change to
+// missing of every computed value it had, with reason (erase's
+// ExitReason). The records do not repeat an erased value: Previous is
+// left missing.
+func ErasureRecords(profile string, old map[string]Entry, reason string, at time.Time) []*ChangeRecord {
+	out := Diff(Save{State: &ProfileState{Profile: profile}, Reason: reason, At: at}, old)
+	for _, c := range out {
+		c.Previous = nil
 	}
 	return out
 }

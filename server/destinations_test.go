@@ -74,6 +74,7 @@ type hookReceiver struct {
 	secret string
 	got    []string // "type profile" lines
 	bodies [][]byte
+	data   []map[string]any // each message's data
 	srv    *httptest.Server
 }
 
@@ -92,14 +93,14 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			return
 		}
 		var m struct {
-			Type string `json:"type"`
-			Data struct {
-				Segment string `json:"segment"`
-			} `json:"data"`
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
 		}
 		json.Unmarshal(body, &m)
-		h.got = append(h.got, m.Type+" "+m.Data.Segment)
+		segment, _ := m.Data["segment"].(string)
+		h.got = append(h.got, m.Type+" "+segment)
 		h.bodies = append(h.bodies, body)
+		h.data = append(h.data, m.Data)
 	}))
 	t.Cleanup(h.srv.Close)
 	return h

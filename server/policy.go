@@ -83,6 +83,8 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.recordConsent":                  stewards,
 	"Mutation.setDestinationPurpose":          admins, // as every destination mutation (docs/activation.md)
 	"Mutation.setDestinationIdentifierPolicy": admins, // as every destination mutation
+	"Mutation.connectTrait":                   admins, // as connectSegment
+	"Mutation.disconnectTrait":                admins,
 	"Mutation.setDestinationBatchSize":        admins,
 	"Query.lookup":                            readers,
 	"Query.identifier":                        readers,

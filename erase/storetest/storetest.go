@@ -103,11 +103,13 @@ func live(t *testing.T, g graph.Store, k graph.Key) *graph.Profile {
 func enrol(t *testing.T, g graph.Store, s segments.Store, people []Person) string {
 	t.Helper()
 	segtest.Define(t, s, lang.KindSegment, "vip", "traits.plan = 'pro'")
+	segtest.Define(t, s, lang.KindComputed, "ltv", "1")
 	var saves []segments.Save
 	for _, p := range people {
 		prof := live(t, g, p.Keys[0])
 		saves = append(saves, segments.Save{State: &segments.ProfileState{Profile: prof.ID, Entries: map[string]segments.Entry{
-			"segment:vip": {Version: 1, Member: true, Since: t0, Deadline: t0.Add(24 * time.Hour)},
+			"segment:vip":  {Version: 1, Member: true, Since: t0, Deadline: t0.Add(24 * time.Hour)},
+			"computed:ltv": {Version: 1, Value: &segments.Value{Type: "number", Number: 42}},
 		}}, Reason: segments.ReasonData, At: t0})
 	}
 	if _, err := s.SaveStates(context.Background(), saves); err != nil {
@@ -249,8 +251,11 @@ func testErasesOnePersonOnly(t *testing.T, g graph.Store, e erase.Store, s segme
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cs) != 1 || cs[0].Profile != prof.ID || cs[0].Direction != segments.Exited || cs[0].Reason != erase.ExitReason || out.Exits != 1 {
-			t.Errorf("change records after erasure = %+v (exits %d), want one exit of %s with reason %q", cs, out.Exits, prof.ID, erase.ExitReason)
+		// Its computed value goes, without repeating the erased value.
+		if len(cs) != 2 || cs[0].Profile != prof.ID || cs[0].Trait != "ltv" || cs[0].Direction != segments.Changed ||
+			cs[0].Previous != nil || cs[0].Value != nil || cs[0].Reason != erase.ExitReason ||
+			cs[1].Profile != prof.ID || cs[1].Direction != segments.Exited || cs[1].Reason != erase.ExitReason || out.Exits != 1 {
+			t.Errorf("change records after erasure = %+v (exits %d), want ltv's value gone and one exit of %s, reason %q", cs, out.Exits, prof.ID, erase.ExitReason)
 		}
 		if after := snapshots(t, g, s, people, victim); !mapsEqual(before, after) {
 			for k := range before {

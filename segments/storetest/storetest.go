@@ -237,33 +237,44 @@ func testSaveWritesChangeRecords(t *testing.T, g graph.Store, s segments.Store) 
 	cs := save(t, s, segments.Save{State: &segments.ProfileState{Profile: ps[0], Entries: map[string]segments.Entry{
 		vip: member(), ltv: {Version: 1, Value: &segments.Value{Type: "number", Number: 42}},
 	}, Identity: identity}, Reason: segments.ReasonData, At: t0})
-	want := []segments.ChangeRecord{{Sequence: 1, Segment: "vip", Version: 1, Profile: ps[0], Direction: segments.Entered, Reason: segments.ReasonData, Time: t0}}
+	n42 := &segments.Value{Type: "number", Number: 42}
+	want := []segments.ChangeRecord{
+		{Sequence: 1, Trait: "ltv", Version: 1, Profile: ps[0], Direction: segments.Changed, Reason: segments.ReasonData, Time: t0, Value: n42},
+		{Sequence: 2, Segment: "vip", Version: 1, Profile: ps[0], Direction: segments.Entered, Reason: segments.ReasonData, Time: t0},
+	}
 	sameChanges(t, "first save", cs, want)
 	st := state(t, s, ps[0])
 	if st.Rev != 1 || !st.Member("vip") || !st.Entries[ltv].Value.Equal(&segments.Value{Type: "number", Number: 42}) ||
 		st.Identity.Absorbed != "x" || st.Identity.Counts["user_id"] != 1 {
 		t.Errorf("state after the first save: %+v", st)
 	}
-	// Saved again unchanged: no record. Then p0 exits and p1 enters in
-	// one save, recorded in the order of the saves.
+	// Saved again unchanged (a computed value's new version and deadline
+	// are no change of value): no record. Then p0 exits, its value
+	// changes, and p1 enters in one save, recorded in the order of the
+	// saves.
 	st.Entries[vip] = segments.Entry{Version: 1, Member: true, Since: t0}
+	st.Entries[ltv] = segments.Entry{Version: 2, Value: &segments.Value{Type: "number", Number: 42}, Deadline: t0.Add(48 * time.Hour)}
 	if cs := save(t, s, segments.Save{State: st, Reason: segments.ReasonData, At: t0.Add(time.Minute)}); len(cs) != 0 {
-		t.Errorf("an unchanged membership wrote %d records", len(cs))
+		t.Errorf("an unchanged membership and value wrote %d records", len(cs))
 	}
 	st = state(t, s, ps[0])
 	delete(st.Entries, vip)
+	when := time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
+	st.Entries[ltv] = segments.Entry{Version: 2, Value: &segments.Value{Type: "timestamp", Time: when.UTC()}}
 	at := t0.Add(time.Hour)
 	cs = save(t, s,
 		segments.Save{State: st, Reason: segments.ReasonTime, At: at},
 		segments.Save{State: &segments.ProfileState{Profile: ps[1], Entries: map[string]segments.Entry{vip: member()}}, Reason: segments.ReasonData, At: at})
 	want = []segments.ChangeRecord{
-		{Sequence: 2, Segment: "vip", Version: 1, Profile: ps[0], Direction: segments.Exited, Reason: segments.ReasonTime, Time: at},
-		{Sequence: 3, Segment: "vip", Version: 1, Profile: ps[1], Direction: segments.Entered, Reason: segments.ReasonData, Time: at},
+		{Sequence: 3, Trait: "ltv", Version: 2, Profile: ps[0], Direction: segments.Changed, Reason: segments.ReasonTime, Time: at,
+			Previous: n42, Value: &segments.Value{Type: "timestamp", Time: when}},
+		{Sequence: 4, Segment: "vip", Version: 1, Profile: ps[0], Direction: segments.Exited, Reason: segments.ReasonTime, Time: at},
+		{Sequence: 5, Segment: "vip", Version: 1, Profile: ps[1], Direction: segments.Entered, Reason: segments.ReasonData, Time: at},
 	}
 	sameChanges(t, "second save", cs, want)
-	sameChanges(t, "changes after 1", mustChanges(t, s, 1), want)
-	if last, err := s.LastChange(context.Background()); err != nil || last != 3 {
-		t.Errorf("last change %d, %v; want 3", last, err)
+	sameChanges(t, "changes after 2", mustChanges(t, s, 2), want)
+	if last, err := s.LastChange(context.Background()); err != nil || last != 5 {
+		t.Errorf("last change %d, %v; want 5", last, err)
 	}
 	if got := members(t, s, "vip"); !slices.Equal(got, ps[1:]) {
 		t.Errorf("members %q, want %q", got, ps[1:])
@@ -271,6 +282,24 @@ func testSaveWritesChangeRecords(t *testing.T, g graph.Store, s segments.Store) 
 	if st := state(t, s, ps[0]); st.Rev != 3 || st.Member("vip") {
 		t.Errorf("p0's state after exiting: %+v", st)
 	}
+	// The value goes (missing), each kind of value, and an entry that
+	// keeps only a deadline: the record carries no value.
+	st = state(t, s, ps[0])
+	st.Entries[ltv] = segments.Entry{Version: 2, Deadline: t0.Add(72 * time.Hour)}
+	cs = save(t, s, segments.Save{State: st, Reason: segments.ReasonData, At: at})
+	sameChanges(t, "the value goes", cs, []segments.ChangeRecord{{Sequence: 6, Trait: "ltv", Version: 2, Profile: ps[0],
+		Direction: segments.Changed, Reason: segments.ReasonData, Time: at, Previous: &segments.Value{Type: "timestamp", Time: when}}})
+	prev := (*segments.Value)(nil)
+	for i, v := range []*segments.Value{{Type: "boolean", Bool: false}, {Type: "boolean", Bool: true}, {Type: "string", String: "é\"\x00"}, {Type: "number", Number: -0.5}} {
+		st = state(t, s, ps[0])
+		st.Entries[ltv] = segments.Entry{Version: 2, Value: v}
+		cs = save(t, s, segments.Save{State: st, Reason: segments.ReasonData, At: at})
+		sameChanges(t, fmt.Sprintf("value %d", i), cs, []segments.ChangeRecord{{Sequence: uint64(7 + i), Trait: "ltv", Version: 2, Profile: ps[0],
+			Direction: segments.Changed, Reason: segments.ReasonData, Time: at, Previous: prev, Value: v}})
+		prev = v
+	}
+	sameChanges(t, "read back", mustChanges(t, s, 9), []segments.ChangeRecord{{Sequence: 10, Trait: "ltv", Version: 2, Profile: ps[0],
+		Direction: segments.Changed, Reason: segments.ReasonData, Time: at, Previous: &segments.Value{Type: "string", String: "é\"\x00"}, Value: prev}})
 }
 
 func mustChanges(t *testing.T, s segments.Store, after uint64) []*segments.ChangeRecord {
@@ -290,8 +319,8 @@ func sameChanges(t *testing.T, what string, got []*segments.ChangeRecord, want [
 	}
 	for i, c := range got {
 		w := want[i]
-		if c.Sequence != w.Sequence || c.Segment != w.Segment || c.Version != w.Version || c.Profile != w.Profile ||
-			c.Direction != w.Direction || c.Reason != w.Reason || !c.Time.Equal(w.Time) {
+		if c.Sequence != w.Sequence || c.Segment != w.Segment || c.Trait != w.Trait || c.Version != w.Version || c.Profile != w.Profile ||
+			c.Direction != w.Direction || c.Reason != w.Reason || !c.Time.Equal(w.Time) || !c.Previous.Equal(w.Previous) || !c.Value.Equal(w.Value) {
 			t.Errorf("%s: record %d is %+v, want %+v", what, i, *c, w)
 		}
 	}
@@ -623,14 +652,22 @@ func testMembersAt(t *testing.T, g graph.Store, s segments.Store) {
 	ps := Profiles(t, g, 40)
 	Define(t, s, lang.KindSegment, "vip", "true")
 	Define(t, s, lang.KindSegment, "other", "true")
+	// A computed trait of the segment's key: its change records name no
+	// segment, so they say nothing of vip's members.
+	Define(t, s, lang.KindComputed, "vip", "1")
+	traitVIP := segments.RefString(segments.Ref{Kind: lang.KindComputed, Key: "vip"})
 	rng := rand.New(rand.NewPCG(7, 11))
-	// flip saves a random profile's state with vip (and other) toggled.
+	// flip saves a random profile's state with vip (and other, and the
+	// computed vip's value) toggled.
 	flip := func() {
 		p := ps[rng.IntN(len(ps))]
 		st := state(t, s, p)
 		next := &segments.ProfileState{Profile: p, Rev: st.Rev, Entries: maps.Clone(st.Entries)}
 		if next.Entries == nil {
 			next.Entries = map[string]segments.Entry{}
+		}
+		if rng.IntN(2) == 0 {
+			next.Entries[traitVIP] = segments.Entry{Version: 1, Value: &segments.Value{Type: "number", Number: float64(rng.IntN(3))}}
 		}
 		ref := segments.RefString(segRef([]string{"vip", "vip", "other"}[rng.IntN(3)]))
 		if _, ok := next.Entries[ref]; ok {
