@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -176,21 +177,42 @@ func (s *Store) dataKeys(ps []*graph.ProfileData, absorbed [][]string) error {
 
 // memberIdentifiers reads the identifier records that joined each group
 // of profiles, with the index of the group each belongs to. One iterator
-// walks the member index for every group and one reads the identifiers
-// (getMany): an iterator per profile cost most of a members export.
+// walks the member index for every group, in profile ID order, and one
+// reads the identifiers (getMany): an iterator per profile cost most of a
+// members export.
 func (s *Store) memberIdentifiers(groups [][]string) (records [][]byte, owner []int, err error) {
+	type profile struct {
+		id    string
+		group int
+	}
+	var ps []profile
+	for i, ids := range groups {
+		for _, id := range ids {
+			ps = append(ps, profile{id, i})
+		}
+	}
+	slices.SortFunc(ps, func(a, b profile) int { return strings.Compare(a.id, b.id) })
 	var ks [][]byte
 	var ownerOf []int
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: pMember, UpperBound: prefixEnd(pMember)})
 	if err != nil {
 		return nil, nil, err
 	}
-	for i, ids := range groups {
-		for _, id := range ids {
-			prefix := key(pMember, []byte(id+"/"))
-			for valid := it.SeekGE(prefix); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
-				ks, ownerOf = append(ks, key(pIdentifier, it.Value())), append(ownerOf, i)
+	valid := it.First()
+	for _, p := range ps {
+		prefix := key(pMember, []byte(p.id+"/"))
+		// The next profile's entries usually follow the last one's (an
+		// export's page is a run of IDs): step to them, and seek only when
+		// they are further away.
+		for step := 0; valid && bytes.Compare(it.Key(), prefix) < 0; step++ {
+			if step == 8 {
+				valid = it.SeekGE(prefix)
+				break
 			}
+			valid = it.Next()
+		}
+		for ; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+			ks, ownerOf = append(ks, key(pIdentifier, it.Value())), append(ownerOf, p.group)
 		}
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {

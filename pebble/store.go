@@ -217,30 +217,23 @@ func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// getMany returns the values under ks, nil where absent, reading the
-// misses of the record cache with one iterator in key order (nearby keys
-// share block reads, and one iterator costs far less than one per key).
-// It does not fill the cache: a bulk read (a million members exported)
-// would evict what ingest works on.
+// getMany returns the values under ks, nil where absent, read with one
+// iterator in key order (nearby keys share block reads, and one iterator
+// costs far less than one per key). It bypasses the record cache: a bulk
+// read (a million members exported) would evict what ingest works on, and
+// the cache's lock and lookups cost as much as the reads.
 func (s *Store) getMany(ks [][]byte) ([][]byte, error) {
 	out := make([][]byte, len(ks))
-	var miss []int
-	for i, k := range ks {
-		if v, ok := s.records.Get(string(k)); ok {
-			out[i] = v
-		} else {
-			miss = append(miss, i)
-		}
+	order := make([]int, len(ks))
+	for i := range order {
+		order[i] = i
 	}
-	if len(miss) == 0 {
-		return out, nil
-	}
-	slices.SortFunc(miss, func(a, b int) int { return bytes.Compare(ks[a], ks[b]) })
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ks[a], ks[b]) })
 	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return nil, err
 	}
-	for _, i := range miss {
+	for _, i := range order {
 		if it.SeekGE(ks[i]) && bytes.Equal(it.Key(), ks[i]) {
 			out[i] = bytes.Clone(it.Value())
 		}
