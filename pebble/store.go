@@ -219,7 +219,7 @@ func (s *Store) get(prefix []byte, rest ...[]byte) ([]byte, bool, error) {
 
 // getMany returns the values under ks, nil where absent, read with one
 // iterator in key order (nearby keys share block reads, and one iterator
-// costs far less than one per key). It bypasses the record cache: a bulk
+// costs less than one per key). It bypasses the record cache: a bulk
 // read (a million members exported) would evict what ingest works on, and
 // the cache's lock and lookups cost as much as the reads.
 func (s *Store) getMany(ks [][]byte) ([][]byte, error) {
@@ -234,7 +234,9 @@ func (s *Store) getMany(ks [][]byte) ([][]byte, error) {
 		return nil, err
 	}
 	for _, i := range order {
-		if it.SeekGE(ks[i]) && bytes.Equal(it.Key(), ks[i]) {
+		// A prefix seek of the whole key is a point lookup: the tables'
+		// bloom filters skip those that cannot hold it, as Get does.
+		if it.SeekPrefixGE(ks[i]) && bytes.Equal(it.Key(), ks[i]) {
 			out[i] = bytes.Clone(it.Value())
 		}
 	}
