@@ -186,6 +186,7 @@ func BenchmarkPreview(b *testing.B) {
 								b.Fatalf("%d profiles evaluated, not %d", p.Profiles, n)
 							}
 						}
+						backends.ReportLoad(b)
 					})
 				}
 			})

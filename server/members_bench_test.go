@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +34,7 @@ import (
 //     saving their segment state, so change records are written under the
 //     export); its rate is reported as ingest-msgs/s.
 //
-// Each reports the 1-minute load average when it ends.
+// Each reports the 1-minute load average when it ends (load1).
 func benchmarkMembersExport(b *testing.B, store graph.Store) {
 	n := 20000
 	if v, err := strconv.Atoi(os.Getenv("IDGRAPH_BENCH_MEMBERS")); err == nil {
@@ -153,14 +152,10 @@ func seedMembers(b *testing.B, store graph.Store, st *graph.Stitcher, seg segmen
 	}
 }
 
-// reportRate reports members/s and the 1-minute load average now.
+// reportRate reports members/s and the load average now.
 func reportRate(b *testing.B, n int) {
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "members/s")
-	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f, err := strconv.ParseFloat(strings.Fields(string(avg))[0], 64); err == nil {
-			b.ReportMetric(f, "load1")
-		}
-	}
+	backends.ReportLoad(b)
 }
 
 func BenchmarkMembersExportEmbedded(b *testing.B) {

@@ -5,6 +5,8 @@ package backends
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -89,4 +91,18 @@ func openNeo4j(t testing.TB) graph.Store {
 		t.Fatalf("neo4j reset: %v", err)
 	}
 	return neo.store
+}
+
+// ReportLoad reports the machine's 1-minute load average as a benchmark
+// metric (load1): figures from a shared machine mean little without it.
+func ReportLoad(b *testing.B) {
+	avg, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	if f := strings.Fields(string(avg)); len(f) > 0 {
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			b.ReportMetric(v, "load1")
+		}
+	}
 }
