@@ -30,11 +30,7 @@ type dataRecord struct {
 // ProfilesData returns what q asks for of each ID's live profile, nil
 // where there is none.
 func (s *Store) ProfilesData(_ context.Context, ids []string, q graph.DataQuery) ([]*graph.ProfileData, error) {
-	ks := make([][]byte, len(ids))
-	for i, id := range ids {
-		ks[i] = key(pProfile, []byte(id))
-	}
-	raws, err := s.getMany(ks)
+	raws, err := s.getMany(profileKeys(ids))
 	if err != nil {
 		return nil, fmt.Errorf("pebble: profiles data: %w", err)
 	}

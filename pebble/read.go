@@ -45,41 +45,44 @@ func (s *Store) GetIdentifiers(_ context.Context, keys []graph.Key) ([]*graph.Id
 	for i, k := range keys {
 		ks[i] = key(pIdentifier, s.hash(k))
 	}
-	vs, err := s.getMany(ks)
+	out, err := getManyJSON[graph.Identifier](s, ks)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: get identifiers: %w", err)
-	}
-	out := make([]*graph.Identifier, len(keys))
-	for i, v := range vs {
-		if v == nil {
-			continue
-		}
-		out[i] = &graph.Identifier{}
-		if err := jsonUnmarshal(v, out[i]); err != nil {
-			return nil, fmt.Errorf("pebble: get identifiers: %w", err)
-		}
 	}
 	return out, nil
 }
 
 // GetProfiles returns the profiles stored under ids, nil where none is.
 func (s *Store) GetProfiles(_ context.Context, ids []string) ([]*graph.Profile, error) {
+	out, err := getManyJSON[graph.Profile](s, profileKeys(ids))
+	if err != nil {
+		return nil, fmt.Errorf("pebble: get profiles: %w", err)
+	}
+	return out, nil
+}
+
+func profileKeys(ids []string) [][]byte {
 	ks := make([][]byte, len(ids))
 	for i, id := range ids {
 		ks[i] = key(pProfile, []byte(id))
 	}
+	return ks
+}
+
+// getManyJSON decodes the records under ks (getMany), nil where absent.
+func getManyJSON[T any](s *Store, ks [][]byte) ([]*T, error) {
 	vs, err := s.getMany(ks)
 	if err != nil {
-		return nil, fmt.Errorf("pebble: get profiles: %w", err)
+		return nil, err
 	}
-	out := make([]*graph.Profile, len(ids))
+	out := make([]*T, len(ks))
 	for i, v := range vs {
 		if v == nil {
 			continue
 		}
-		out[i] = &graph.Profile{}
+		out[i] = new(T)
 		if err := jsonUnmarshal(v, out[i]); err != nil {
-			return nil, fmt.Errorf("pebble: get profiles: %w", err)
+			return nil, err
 		}
 	}
 	return out, nil
