@@ -177,6 +177,7 @@ func BenchmarkPreview(b *testing.B) {
 					{"events", `events("Order").within(30d).exists()`},
 				} {
 					b.Run(c.name, func(b *testing.B) {
+						cpu := backends.CPUTime()
 						for b.Loop() {
 							p, err := e.Preview(context.Background(), c.src, 10)
 							if err != nil {
@@ -186,6 +187,7 @@ func BenchmarkPreview(b *testing.B) {
 								b.Fatalf("%d profiles evaluated, not %d", p.Profiles, n)
 							}
 						}
+						b.ReportMetric((backends.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 						backends.ReportLoad(b)
 					})
 				}
