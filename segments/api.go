@@ -218,7 +218,11 @@ func (e *Engine) previewData(ctx context.Context, prog *lang.Program, sample int
 			after = ps[len(ps)-1].ID
 		}
 	}()
+	// One view for every profile: it reads snap's traits and counts as
+	// they are set below (only events are grouped when it is made, and
+	// there are none).
 	snap := &lang.Snapshot{}
+	view := snap.View()
 	for pg := range pages {
 		if pg.err != nil {
 			return nil, fmt.Errorf("segments: preview: %w", pg.err)
@@ -226,7 +230,7 @@ func (e *Engine) previewData(ctx context.Context, prog *lang.Program, sample int
 		for _, p := range pg.ps {
 			snap.Traits, snap.IDCounts = p.Traits, p.Counts
 			out.Profiles++
-			if v := lang.Eval(prog, snap.View(), out.At).Value; v.Type == lang.TypeBool && v.Bool {
+			if v := lang.Eval(prog, view, out.At).Value; v.Type == lang.TypeBool && v.Bool {
 				out.Count++
 				if len(out.Sample) < sample {
 					out.Sample = append(out.Sample, p.ID)
