@@ -14,15 +14,26 @@ import (
 // profileDataReturn is what ProfilesData and ScanProfilesData return for
 // a live profile p: only the properties asked for, and its identifiers'
 // keys (those that joined the profiles it absorbed included) in the same
-// query, so that a page of an export is one round trip.
-const profileDataReturn = `
+// query, so that a page of an export is one round trip. Without keys the
+// subquery is left out: it would still run once a profile.
+func profileDataReturn(q graph.DataQuery) string {
+	keys := "[] AS keys"
+	if q.Keys {
+		keys = "keys"
+	}
+	out := ""
+	if q.Keys {
+		out = `
 	CALL {
 		WITH p
-		UNWIND CASE WHEN $keys THEN [p.id] + coalesce(p.absorbed, []) ELSE [] END AS pid
+		UNWIND [p.id] + coalesce(p.absorbed, []) AS pid
 		MATCH (i:Identifier {profile: pid})
 		RETURN collect(i.key) AS keys
+	}`
 	}
-	RETURN p.id, CASE WHEN $traits THEN p.traits END, CASE WHEN $counts THEN p.counts END, keys`
+	return out + `
+	RETURN p.id, CASE WHEN $traits THEN p.traits END, CASE WHEN $counts THEN p.counts END, ` + keys
+}
 
 // ProfilesData returns what q asks for of each ID's live profile, nil
 // where there is none, in one query.
@@ -32,7 +43,7 @@ func (s *Store) ProfilesData(ctx context.Context, ids []string, q graph.DataQuer
 		return out, nil
 	}
 	recs, err := s.read(ctx, `UNWIND $ids AS id
-		MATCH (p:Profile {id: id}) WHERE p.mergedInto IS NULL`+profileDataReturn, dataParams(q, map[string]any{"ids": ids}))
+		MATCH (p:Profile {id: id}) WHERE p.mergedInto IS NULL`+profileDataReturn(q), dataParams(q, map[string]any{"ids": ids}))
 	if err != nil {
 		return nil, wrap("neo4j: profiles data", err)
 	}
@@ -58,7 +69,7 @@ func (s *Store) ScanProfilesData(ctx context.Context, after string, limit int, q
 	}
 	recs, err := s.read(ctx, `MATCH (p:Profile)
 		WHERE p.id > $after AND p.mergedInto IS NULL
-		WITH p ORDER BY p.id LIMIT $limit`+profileDataReturn+` ORDER BY p.id`,
+		WITH p ORDER BY p.id LIMIT $limit`+profileDataReturn(q)+` ORDER BY p.id`,
 		dataParams(q, map[string]any{"after": after, "limit": limit}))
 	if err != nil {
 		return nil, wrap("neo4j: scan profiles data", err)
@@ -71,7 +82,7 @@ func (s *Store) ScanProfilesData(ctx context.Context, after string, limit int, q
 }
 
 func dataParams(q graph.DataQuery, params map[string]any) map[string]any {
-	params["keys"], params["traits"], params["counts"] = q.Keys, len(q.Traits) > 0, q.Counts
+	params["traits"], params["counts"] = len(q.Traits) > 0, q.Counts
 	return params
 }
 
