@@ -47,6 +47,16 @@ func (c CountingReader) Profiles(ctx context.Context, after string, limit int) (
 	return c.R.Profiles(ctx, after, limit)
 }
 
+func (c CountingReader) ProfilesData(ctx context.Context, ids []string, q DataQuery) ([]*ProfileData, error) {
+	c.Count("ProfilesData")
+	return c.R.ProfilesData(ctx, ids, q)
+}
+
+func (c CountingReader) ScanProfilesData(ctx context.Context, after string, limit int, q DataQuery) ([]*ProfileData, error) {
+	c.Count("ScanProfilesData")
+	return c.R.ScanProfilesData(ctx, after, limit, q)
+}
+
 func (c CountingReader) Timelines(ctx context.Context, qs []TimelineQuery) ([][]*Event, error) {
 	c.Count("Timelines")
 	return c.R.Timelines(ctx, qs)

@@ -93,6 +93,21 @@ type Trait struct {
 	Time   time.Time `json:"time"`
 }
 
+// DataQuery says what of a profile a bulk read (ProfilesData) wants.
+type DataQuery struct {
+	Traits []string // the trait paths whose values to return
+	Keys   bool     // its identifiers' keys, the absorbed profiles' included
+	Counts bool     // its identifier counts per type
+}
+
+// ProfileData is part of a live profile, as a DataQuery asks for it.
+type ProfileData struct {
+	ID     string
+	Keys   []Key          // sorted
+	Traits map[string]any // the paths asked for that it has
+	Counts map[string]int
+}
+
 // Profile is a connected component of accepted edges.
 type Profile struct {
 	ID        string    `json:"id"`
@@ -257,6 +272,14 @@ type Reader interface {
 	CountProfiles(ctx context.Context) (int, error)
 	// Profiles lists live profiles in ID order after the given ID.
 	Profiles(ctx context.Context, after string, limit int) ([]*Profile, error)
+	// ProfilesData returns part of each ID's live profile, what q asks
+	// for, nil where the ID names no live profile (absent, or merged away).
+	// It reads less than GetProfiles and IdentifiersOf: for bulk reads
+	// such as a segment's members export.
+	ProfilesData(ctx context.Context, ids []string, q DataQuery) ([]*ProfileData, error)
+	// ScanProfilesData lists live profiles' data, what q asks for, in ID
+	// order after the given ID: for scans such as a segment preview.
+	ScanProfilesData(ctx context.Context, after string, limit int, q DataQuery) ([]*ProfileData, error)
 	// Timelines answers several timeline queries in one call (one per
 	// profile of a GraphQL page). Each answer holds up to Limit events seen
 	// with any of the query's keys, each once, newest first (timestamp,

@@ -41,31 +41,48 @@ func (s *Store) Profile(_ context.Context, id string) (*graph.Profile, error) {
 
 // GetIdentifiers returns the identifiers stored under keys, nil where none is.
 func (s *Store) GetIdentifiers(_ context.Context, keys []graph.Key) ([]*graph.Identifier, error) {
-	out := make([]*graph.Identifier, len(keys))
+	ks := make([][]byte, len(keys))
 	for i, k := range keys {
-		n := &graph.Identifier{}
-		ok, err := s.getJSON(n, pIdentifier, s.hash(k))
-		if err != nil {
-			return nil, fmt.Errorf("pebble: get identifiers: %w", err)
-		}
-		if ok {
-			out[i] = n
-		}
+		ks[i] = key(pIdentifier, s.hash(k))
+	}
+	out, err := getManyJSON[graph.Identifier](s, ks)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: get identifiers: %w", err)
 	}
 	return out, nil
 }
 
 // GetProfiles returns the profiles stored under ids, nil where none is.
 func (s *Store) GetProfiles(_ context.Context, ids []string) ([]*graph.Profile, error) {
-	out := make([]*graph.Profile, len(ids))
+	out, err := getManyJSON[graph.Profile](s, profileKeys(ids))
+	if err != nil {
+		return nil, fmt.Errorf("pebble: get profiles: %w", err)
+	}
+	return out, nil
+}
+
+func profileKeys(ids []string) [][]byte {
+	ks := make([][]byte, len(ids))
 	for i, id := range ids {
-		p := &graph.Profile{}
-		ok, err := s.getJSON(p, pProfile, []byte(id))
-		if err != nil {
-			return nil, fmt.Errorf("pebble: get profiles: %w", err)
+		ks[i] = key(pProfile, []byte(id))
+	}
+	return ks
+}
+
+// getManyJSON decodes the records under ks (getMany), nil where absent.
+func getManyJSON[T any](s *Store, ks [][]byte) ([]*T, error) {
+	vs, err := s.getMany(ks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, len(ks))
+	for i, v := range vs {
+		if v == nil {
+			continue
 		}
-		if ok {
-			out[i] = p
+		out[i] = new(T)
+		if err := jsonUnmarshal(v, out[i]); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -74,22 +91,24 @@ func (s *Store) GetProfiles(_ context.Context, ids []string) ([]*graph.Profile, 
 // IdentifiersOf returns the identifiers of each profile and of the
 // profiles it absorbed.
 func (s *Store) IdentifiersOf(_ context.Context, ps []*graph.Profile) ([][]*graph.Identifier, error) {
-	out := make([][]*graph.Identifier, len(ps))
+	groups := make([][]string, len(ps))
 	for i, p := range ps {
-		for _, id := range append([]string{p.ID}, p.Absorbed...) {
-			err := s.scan(key(pMember, []byte(id+"/")), func(_, h []byte) error {
-				n := &graph.Identifier{}
-				if _, err := s.getJSON(n, pIdentifier, h); err != nil {
-					return err
-				}
-				out[i] = append(out[i], n)
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("pebble: identifiers of: %w", err)
-			}
+		groups[i] = append([]string{p.ID}, p.Absorbed...)
+	}
+	vs, owner, err := s.memberIdentifiers(groups)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: identifiers of: %w", err)
+	}
+	out := make([][]*graph.Identifier, len(ps))
+	for j, v := range vs {
+		n := &graph.Identifier{}
+		if err := jsonUnmarshal(v, n); err != nil {
+			return nil, fmt.Errorf("pebble: identifiers of: %w", err)
 		}
-		slices.SortFunc(out[i], func(a, b *graph.Identifier) int { return a.Key.Compare(b.Key) })
+		out[owner[j]] = append(out[owner[j]], n)
+	}
+	for _, ids := range out {
+		slices.SortFunc(ids, func(a, b *graph.Identifier) int { return a.Key.Compare(b.Key) })
 	}
 	return out, nil
 }

@@ -144,6 +144,9 @@ func (e *Engine) Preview(ctx context.Context, src string, sample int) (*Preview,
 	}
 	out := &Preview{At: e.opt.Now().UTC(), Sample: []string{}}
 	needEvents, needStates := len(prog.Deps.Events) > 0, len(prog.Refs) > 0
+	if !needEvents && !needStates {
+		return e.previewData(ctx, prog, sample, out)
+	}
 	for after := ""; ; {
 		ps, err := e.graph.Profiles(ctx, after, backfillPage)
 		if err != nil {
@@ -181,6 +184,61 @@ func (e *Engine) Preview(ctx context.Context, src string, sample int) (*Preview,
 		}
 		after = ps[len(ps)-1].ID
 	}
+}
+
+// previewPage is how many profiles a preview of profile data reads at once.
+const previewPage = 2000
+
+// previewData is Preview of a definition that reads only profile data
+// (traits and identifier counts): it scans only the trait values and
+// counts the definition reads (graph.Reader.ScanProfilesData, which
+// decodes in parallel where the store can), reading the next page while
+// this one is evaluated.
+func (e *Engine) previewData(ctx context.Context, prog *lang.Program, sample int, out *Preview) (*Preview, error) {
+	q := graph.DataQuery{Traits: prog.Deps.Traits, Counts: len(prog.Deps.IDTypes) > 0}
+	type page struct {
+		ps  []*graph.ProfileData
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		for after := ""; ; {
+			ps, err := e.graph.ScanProfilesData(ctx, after, previewPage, q)
+			select {
+			case pages <- page{ps, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(ps) == 0 {
+				return
+			}
+			after = ps[len(ps)-1].ID
+		}
+	}()
+	// One view for every profile: it reads snap's traits and counts as
+	// they are set below (only events are grouped when it is made, and
+	// there are none).
+	snap := &lang.Snapshot{}
+	view := snap.View()
+	for pg := range pages {
+		if pg.err != nil {
+			return nil, fmt.Errorf("segments: preview: %w", pg.err)
+		}
+		for _, p := range pg.ps {
+			snap.Traits, snap.IDCounts = p.Traits, p.Counts
+			out.Profiles++
+			if v := lang.Eval(prog, view, out.At).Value; v.Type == lang.TypeBool && v.Bool {
+				out.Count++
+				if len(out.Sample) < sample {
+					out.Sample = append(out.Sample, p.ID)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Explanation is why a profile is or is not a member of a segment (or has

@@ -2,6 +2,9 @@ package segments_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +144,55 @@ func TestPreviewAndExplain(t *testing.T) {
 		}
 		if _, err := f.e.Explain(ctx, "p_nope", segments.Ref{Kind: lang.KindSegment, Key: "buyer"}); graph.ErrorKind(err) != graph.KindNotFound {
 			t.Errorf("explain an unknown profile: %v", err)
+		}
+	})
+}
+
+// A preview of a definition that reads only profile data takes the scan of
+// trait values and counts (Engine.previewData); the same definition joined
+// with an event condition that always holds takes the full path, which
+// reads whole profiles. Both must agree, over random profiles with random
+// traits (missing, numbers, strings, nested), several identifiers and
+// merges.
+func TestPreviewProfileDataMatchesFullPath(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(3, 5))
+		plans := []any{"pro", "free", "team", 3, nil}
+		for i := range 60 {
+			ids := []string{fmt.Sprint("user_id:u", i)}
+			if rng.IntN(2) == 0 {
+				ids = append(ids, fmt.Sprintf("email:u%d@corp.io", i))
+			}
+			if rng.IntN(5) == 0 { // a merge with an earlier profile
+				ids = append(ids, fmt.Sprint("user_id:u", rng.IntN(i+1)))
+			}
+			o := track(fmt.Sprint("m", i), "Page", t0, "", ids...)
+			o.Traits = map[string]any{"score": rng.IntN(100), "address": map[string]any{"city": []string{"Oslo", "Lima"}[rng.IntN(2)]}}
+			if p := plans[rng.IntN(len(plans))]; p != nil {
+				o.Traits["plan"] = p
+			}
+			f.ingest(o)
+		}
+		for _, src := range []string{
+			`trait("plan") = "pro"`,
+			`trait("plan") is missing or trait("score") > 50`,
+			`trait("address.city") = "Oslo" and has_id("email")`,
+			`id_count("user_id") >= 2`,
+			`trait("plan") in ["team", "free"] and not has_id("email")`,
+			`true`,
+		} {
+			fast, err := f.e.Preview(ctx, src, 100)
+			if err != nil {
+				t.Fatalf("preview %s: %v", src, err)
+			}
+			full, err := f.e.Preview(ctx, "("+src+`) and events("Never").count() = 0`, 100)
+			if err != nil {
+				t.Fatalf("preview %s with events: %v", src, err)
+			}
+			if fast.Count != full.Count || fast.Profiles != full.Profiles || !slices.Equal(fast.Sample, full.Sample) {
+				t.Errorf("preview %s: %+v, the full path %+v", src, fast, full)
+			}
 		}
 	})
 }

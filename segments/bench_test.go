@@ -3,6 +3,8 @@ package segments_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,10 +143,17 @@ func waitExit(b *testing.B, s segments.Store, profile string, after *uint64) tim
 // segment evaluated over n profiles (one in four on the "pro" plan), and a
 // windowed one that reads each profile's events (one order each). The
 // figures are in docs/benchmarks.md.
+//
+// IDGRAPH_BENCH_PROFILES=n runs only n profiles, on both backends (for
+// the 1,000,000-profile figure).
 func BenchmarkPreview(b *testing.B) {
-	for _, n := range []int{10000, 100000} {
+	sizes := []int{10000, 100000}
+	if v, err := strconv.Atoi(os.Getenv("IDGRAPH_BENCH_PROFILES")); err == nil {
+		sizes = []int{v}
+	}
+	for _, n := range sizes {
 		for _, be := range backends.Bench() {
-			if be.Name == "neo4j" && n > 10000 {
+			if be.Name == "neo4j" && n > 10000 && len(sizes) > 1 {
 				continue // seeding takes minutes: the smaller figure says enough
 			}
 			b.Run(fmt.Sprintf("%s/profiles=%d", be.Name, n), func(b *testing.B) {
@@ -168,6 +177,7 @@ func BenchmarkPreview(b *testing.B) {
 					{"events", `events("Order").within(30d).exists()`},
 				} {
 					b.Run(c.name, func(b *testing.B) {
+						cpu := backends.CPUTime()
 						for b.Loop() {
 							p, err := e.Preview(context.Background(), c.src, 10)
 							if err != nil {
@@ -177,6 +187,8 @@ func BenchmarkPreview(b *testing.B) {
 								b.Fatalf("%d profiles evaluated, not %d", p.Profiles, n)
 							}
 						}
+						b.ReportMetric((backends.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
+						backends.ReportLoad(b)
 					})
 				}
 			})

@@ -52,6 +52,9 @@ func parseMemberColumns(q map[string][]string, csvFormat bool) (memberColumns, e
 	if len(c.types)+len(c.traits) > 100 {
 		return c, graph.FieldErrorf("identifiers", "at most 100 columns")
 	}
+	if csvFormat && c.types == nil {
+		c.types = []string{} // nil is every type, for JSON lines
+	}
 	return c, nil
 }
 
@@ -149,40 +152,24 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// memberRows looks up the members' identifiers and traits.
+// memberRows looks up the members' identifiers and traits, only those
+// the export carries, in one store call (graph.Reader.ProfilesData).
 func (s *Server) memberRows(ctx context.Context, ids []string, cols memberColumns) ([]ExportedMember, error) {
-	ps, err := s.reader.GetProfiles(ctx, ids)
+	ds, err := s.reader.ProfilesData(ctx, ids, graph.DataQuery{Traits: cols.traits, Keys: cols.types == nil || len(cols.types) > 0})
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]ExportedMember, len(ids))
-	var live []*graph.Profile
-	var at []int
 	for i, id := range ids {
 		rows[i] = ExportedMember{Profile: id, Identifiers: map[string][]string{}}
-		// Merged away or erased since the point in time: its ID only.
-		if p := ps[i]; p != nil && p.MergedInto == "" {
-			live, at = append(live, p), append(at, i)
-		}
-	}
-	idss, err := s.reader.IdentifiersOf(ctx, live)
-	if err != nil {
-		return nil, err
-	}
-	for j, p := range live {
-		row := &rows[at[j]]
-		for _, n := range idss[j] {
-			if cols.types == nil || slices.Contains(cols.types, n.Key.Type) {
-				row.Identifiers[n.Key.Type] = append(row.Identifiers[n.Key.Type], n.Key.Value)
-			}
-		}
-		for _, path := range cols.traits {
-			if t, ok := p.Traits[path]; ok {
-				if row.Traits == nil {
-					row.Traits = map[string]any{}
+		// nil: merged away or erased since the point in time: its ID only.
+		if d := ds[i]; d != nil {
+			for _, k := range d.Keys {
+				if cols.types == nil || slices.Contains(cols.types, k.Type) {
+					rows[i].Identifiers[k.Type] = append(rows[i].Identifiers[k.Type], k.Value)
 				}
-				row.Traits[path] = t.Value
 			}
+			rows[i].Traits = d.Traits
 		}
 	}
 	return rows, nil

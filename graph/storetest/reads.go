@@ -159,3 +159,103 @@ func testCountProfiles(t *testing.T, s graph.Store) {
 		t.Errorf("after one merge of three: %d profiles, %v; want 2", n, err)
 	}
 }
+
+// testProfilesData checks the bulk reads of part of a profile against
+// GetProfiles and IdentifiersOf: a merged-away profile and a missing one
+// give nil, the survivor carries the absorbed profile's identifiers, and
+// only the trait paths asked for come back.
+func testProfilesData(t *testing.T, s graph.Store) {
+	withTraits := func(o *graph.Observation, traits map[string]any) *graph.Observation {
+		o.Traits = traits
+		return o
+	}
+	Ingest(t, s,
+		withTraits(Obs("m1", t0, "anonymous_id:a1"), map[string]any{"plan": "pro", "score": 3}),
+		withTraits(Obs("m2", t0.Add(time.Second), "user_id:u1", "email:bo@corp.io"), map[string]any{"name": "Bo"}),
+		Obs("m3", t0.Add(2*time.Second), "user_id:u1", "anonymous_id:a1"),
+		withTraits(Obs("m4", t0.Add(3*time.Second), "user_id:u2"), map[string]any{"address": map[string]any{"city": "Oslo"}}),
+	)
+	ctx := context.Background()
+	survivor, other := ProfileOf(t, s, "user_id:u1"), ProfileOf(t, s, "user_id:u2")
+	if len(survivor.Absorbed) != 1 {
+		t.Fatalf("absorbed %v, want one profile", survivor.Absorbed)
+	}
+	paths := []string{"plan", "score", "name", "address.city", "missing"}
+	full := graph.DataQuery{Traits: paths, Keys: true, Counts: true}
+	// want is the expected data of the live profiles, built from the
+	// whole records.
+	want := func(q graph.DataQuery, ps ...*graph.Profile) []string {
+		lists, err := s.IdentifiersOf(ctx, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for i, p := range ps {
+			d := graph.ProfileData{ID: p.ID}
+			for _, path := range q.Traits {
+				if tr, ok := p.Traits[path]; ok {
+					if d.Traits == nil {
+						d.Traits = map[string]any{}
+					}
+					d.Traits[path] = tr.Value
+				}
+			}
+			if q.Keys {
+				for _, n := range lists[i] {
+					d.Keys = append(d.Keys, n.Key)
+				}
+			}
+			if q.Counts {
+				d.Counts = p.Counts
+			}
+			out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts))
+		}
+		return out
+	}
+	show := func(ds []*graph.ProfileData) []string {
+		var out []string
+		for _, d := range ds {
+			if d == nil {
+				out = append(out, "nil")
+			} else {
+				out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts))
+			}
+		}
+		return out
+	}
+	for _, q := range []graph.DataQuery{full, {}, {Traits: []string{"plan"}}, {Keys: true}} {
+		got, err := s.ProfilesData(ctx, []string{other.ID, survivor.Absorbed[0], "p_missing", survivor.ID}, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want(q, other, survivor)
+		if w = []string{w[0], "nil", "nil", w[1]}; fmt.Sprint(show(got)) != fmt.Sprint(w) {
+			t.Errorf("ProfilesData(%+v) =\n%q\nwant\n%q", q, show(got), w)
+		}
+		// Scanned one at a time, the live profiles in ID order.
+		var scanned []*graph.ProfileData
+		for after := ""; ; {
+			page, err := s.ScanProfilesData(ctx, after, 1, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			if len(page) > 1 {
+				t.Fatalf("a page of %d, asked for 1", len(page))
+			}
+			scanned, after = append(scanned, page...), page[0].ID
+		}
+		live := []*graph.Profile{survivor, other}
+		if other.ID < survivor.ID {
+			live = []*graph.Profile{other, survivor}
+		}
+		if w := want(q, live...); fmt.Sprint(show(scanned)) != fmt.Sprint(w) {
+			t.Errorf("ScanProfilesData(%+v) =\n%q\nwant\n%q", q, show(scanned), w)
+		}
+	}
+	if got, err := s.ProfilesData(ctx, nil, full); err != nil || len(got) != 0 {
+		t.Errorf("ProfilesData(none) = %v, %v", got, err)
+	}
+}

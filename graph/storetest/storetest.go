@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"TimelineIsUnionOfIdentifiers", testTimeline},
 		{"Settings", testSettings},
 		{"BatchReads", testBatchReads},
+		{"ProfilesData", testProfilesData},
 		{"EdgesOf", testEdgesOf},
 		{"TimelinePaging", testTimelinePaging},
 		{"Search", testSearch},

@@ -5,8 +5,12 @@ package backends
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
@@ -89,4 +93,28 @@ func openNeo4j(t testing.TB) graph.Store {
 		t.Fatalf("neo4j reset: %v", err)
 	}
 	return neo.store
+}
+
+// ReportLoad reports the machine's 1-minute load average as a benchmark
+// metric (load1): figures from a shared machine mean little without it.
+func ReportLoad(b *testing.B) {
+	avg, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	if f := strings.Fields(string(avg)); len(f) > 0 {
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			b.ReportMetric(v, "load1")
+		}
+	}
+}
+
+// CPUTime is the process's user and system CPU time so far: on a shared
+// machine, CPU time per operation varies less than wall time.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
