@@ -33,6 +33,10 @@ type Engine struct {
 
 	mu   sync.RWMutex
 	defs *definitions
+	// stored fingerprints the stored definitions defs was compiled from,
+	// checked when refresh last read them.
+	stored  string
+	checked time.Time
 
 	// pendingMu serialises CatchUp; pendingAfter is where its next page
 	// of pending changes starts.
@@ -116,9 +120,49 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	defs := compile(ds, e.opt.Limits)
 	e.mu.Lock()
-	e.defs = defs
+	e.defs, e.stored = defs, storedPrint(ds)
 	e.mu.Unlock()
 	return nil
+}
+
+// storedPrint fingerprints stored definitions as loaded: a change of any
+// one's version or status changes it.
+func storedPrint(ds []*Definition) string {
+	h := sha256.New()
+	for _, d := range ds {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", RefString(d.Ref()), d.Version, d.Status.State)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// refreshEvery bounds how often an engine reads the stored definitions to
+// see whether another process changed them.
+const refreshEvery = 250 * time.Millisecond
+
+// refresh loads the definitions again if the stored ones changed since
+// they were loaded (another process sharing the store created, edited or
+// deleted one), at most once per refreshEvery, and returns those to
+// evaluate with.
+func (e *Engine) refresh(ctx context.Context) (*definitions, error) {
+	e.mu.RLock()
+	defs, checked := e.defs, e.checked
+	e.mu.RUnlock()
+	now := time.Now()
+	if now.Sub(checked) < refreshEvery {
+		return defs, nil
+	}
+	ds, err := e.store.Definitions(ctx)
+	if err != nil {
+		return defs, fmt.Errorf("segments: refresh definitions: %w", err)
+	}
+	fp := storedPrint(ds)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.checked = now
+	if fp != e.stored {
+		e.defs, e.stored = compile(ds, e.opt.Limits), fp
+	}
+	return e.defs, nil
 }
 
 // Failed returns the definitions Load left out, by RefString, with their
@@ -324,6 +368,14 @@ func (e *Engine) plan(ctx context.Context, id string, ch Change, reason string) 
 	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
 		if identity.Counts[t] != st.Identity.Counts[t] {
 			idTypes = append(idTypes, t)
+		}
+	}
+	if st.Rev > 0 && st.Definitions != defs.print {
+		// Saved with other definitions: maybe by a process that has
+		// newer ones. Never drop entries of a definition this process
+		// has not loaded yet.
+		if defs, err = e.refresh(ctx); err != nil {
+			return "", nil, err
 		}
 	}
 	todo := defs.affected(ch, idTypes)
@@ -643,6 +695,10 @@ func (e *Engine) saveTogether(ctx context.Context, page []Pending) ([]*pendingWo
 func (e *Engine) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration, report func(error)) {
 	var sampled time.Time // the sampling period last sampled
 	for {
+		// Definitions another process changed are seen within a poll.
+		if _, err := e.refresh(ctx); err != nil && ctx.Err() == nil {
+			report(err)
+		}
 		for {
 			n, err := e.CatchUp(ctx)
 			if err != nil && ctx.Err() == nil {

@@ -389,3 +389,29 @@ func TestTraitChangeRecords(t *testing.T) {
 		}
 	})
 }
+
+// Two engines on one store (two serve processes on one Neo4j): one
+// defines a segment and a profile enters it; the other, loaded before,
+// evaluates the profile next and keeps the entry rather than dropping it
+// as a definition it does not know.
+func TestAnotherProcessDefinitionsSeen(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		other := segments.NewEngine(f.g, f.s, segments.EngineOptions{Now: f.clock.Now})
+		if err := other.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.define(lang.KindSegment, "pro", `trait("plan") = "pro"`)
+		o := graphtest.Obs("m1", t0, "user_id:ann")
+		o.Event, o.Traits = graph.Event{Type: "identify"}, map[string]any{"plan": "pro"}
+		f.ingest(o)
+		want(t, "the defining engine", f.update("user_id:ann", segments.Change{Traits: []string{"plan"}}), "pro entered v1 data")
+		cs, err := other.Update(context.Background(), f.profile("user_id:ann"), segments.Change{Traits: []string{"plan"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, "the other engine", describe(cs))
+		if !f.state("user_id:ann").Member("pro") {
+			t.Errorf("the other engine dropped the membership")
+		}
+	})
+}
