@@ -16,7 +16,7 @@ func TestSameDefinition(t *testing.T) {
 		{`events("Order").within(168h).exists()`, `events("Order").within(7d).exists()`, true},
 		{`has_id("email")`, `has_id("phone")`, false},
 		{`trait("a") = 1 and trait("b") = 2`, `trait("b") = 2 and trait("a") = 1`, false}, // order can matter (evaluation, explanations)
-		{`has_id(`, `has_id(`, true},                                                   // the same text, unparsed
+		{`has_id(`, `has_id(`, true}, // the same text, unparsed
 		{`has_id(`, `has_id( `, true},
 		{`has_id("email"`, `has_id("email")`, false},
 	} {
