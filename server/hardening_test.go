@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -103,10 +104,20 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 		fmt.Fprintf(&batch, `{"type":"identify","userId":"exp-%d","traits":{"pad":"%s"},"messageId":"e%d"},`, i, pad, i)
 	}
 	ingest.send(t, "/v1/batch", `{"batch":[`+strings.TrimSuffix(batch.String(), ",")+`]}`)
+	// The client's receive buffer is kept small: the kernel may grow a
+	// loopback socket's to 32 MB (tcp_rmem), and an export that fits in
+	// the buffers never blocks the server, however long the client waits.
+	small := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}}
 	export := func(pause func(line int)) int {
 		req, _ := http.NewRequest(http.MethodGet, f.url+"/v1/export/profiles", nil)
 		req.Header.Set("Authorization", "Bearer "+readKey)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := small.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
