@@ -20,6 +20,13 @@ func TestServeRetentionFlags(t *testing.T) {
 		p.ByType["page"] != 36*time.Hour || p.ByType["Kept"] != 0 || p.InactiveProfiles != 730*day {
 		t.Errorf("policy %s", p)
 	}
+	// Imported records are kept unless named.
+	if ttl, ok := p.ByType["record"]; !ok || ttl != 0 {
+		t.Errorf("imported records: ttl %s (named %v), want kept", ttl, ok)
+	}
+	if p, err := retentionPolicy("395d", "record=90d", "0", time.Hour, 500); err != nil || p.ByType["record"] != 90*day {
+		t.Errorf("records named: %s %v", p, err)
+	}
 	for _, tc := range []struct{ args, flag string }{
 		{"--retention-default=forever", "--retention-default"},
 		{"--retention-default=-3d", "--retention-default"},

@@ -478,6 +478,9 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// recordEventType is the event type of an imported record (server/records.go).
+const recordEventType = "record"
+
 // retentionPolicy reads the --retention-* flags, naming the flag at fault.
 func retentionPolicy(def, rules, inactive string, every time.Duration, batch int) (retention.Policy, error) {
 	var p retention.Policy
@@ -487,6 +490,15 @@ func retentionPolicy(def, rules, inactive string, every time.Duration, batch int
 	}
 	if p.ByType, err = retention.ParseRules(rules); err != nil {
 		return p, fmt.Errorf("--retention: %w", err)
+	}
+	// Imported records (idgraph import: event type "record") are what
+	// matching and CRM profiles are made of, not behaviour: kept unless
+	// --retention names them.
+	if _, ok := p.ByType[recordEventType]; !ok {
+		if p.ByType == nil {
+			p.ByType = map[string]time.Duration{}
+		}
+		p.ByType[recordEventType] = 0
 	}
 	if p.InactiveProfiles, err = retention.ParseDuration(inactive); err != nil {
 		return p, fmt.Errorf("--retention-inactive-profiles: %w", err)
