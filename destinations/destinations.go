@@ -104,7 +104,8 @@ type Cursor struct {
 	Delivered    int64 `json:"delivered"`
 	FailedTries  int64 `json:"failedTries"`
 	DeadLettered int64 `json:"deadLettered"`
-	// Skipped counts records a forwarder could not address.
+	// Skipped counts records a forwarder did not send: no ID to address
+	// the profile by, or a merge exit its survivor covers.
 	Skipped       int64     `json:"skipped,omitempty"`
 	LastSuccessAt time.Time `json:"lastSuccessAt,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`

@@ -75,58 +75,83 @@ type segmentMessage struct {
 	Context     map[string]any `json:"context"`
 }
 
-// forwardBatch is a change record as a Segment batch: an identify with
-// traits.<segment> true or false and the audience track, addressed by the
-// profile's user ID and anonymous ID as they are now. Message IDs derive
-// from the destination and the record, so a retry is deduplicated by the
-// receiver. ok is false when the profile cannot be addressed (merged into
-// another, whose own records carry its membership, or erased, or with
-// neither identifier).
-func (m *Manager) forwardBatch(ctx context.Context, d *Destination, r *segments.ChangeRecord, now time.Time) (body []byte, ok bool, err error) {
-	p, err := m.o.Profiles.Profile(ctx, r.Profile)
-	if graph.ErrorKind(err) == graph.KindNotFound {
-		return nil, false, nil
+// forwarderPolicy is how a forwarder addresses a profile: Segment's two
+// keys, the user ID and the anonymous ID, each the one the profile has
+// held longest, so that the receiving profile does not change when newer
+// identifiers join.
+var forwarderPolicy = IdentifierPolicy{Types: []string{"user_id", "anonymous_id"}, Mode: IdentifiersFirst}
+
+// policy is the identifier policy the destination's messages carry: a
+// forwarder's own, or the one set on a webhook (nil: none).
+func (d *Destination) policy() *IdentifierPolicy {
+	if d.Kind == KindSegment {
+		return &forwarderPolicy
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	if p.MergedInto != "" {
-		return nil, false, nil
-	}
-	ids, err := graph.ProfileIdentifiers(ctx, m.o.Profiles, p)
-	if err != nil {
-		return nil, false, err
-	}
-	var userID, anonymousID string
-	for _, n := range ids { // sorted by key: the first of each type
+	return d.Identifiers
+}
+
+// address returns the user ID and anonymous ID to send a profile's
+// messages under, from the identifiers the forwarder's policy picked.
+func address(ids []Identifier) (userID, anonymousID string) {
+	for _, n := range ids {
 		switch {
-		case n.Key.Type == "user_id" && userID == "":
-			userID = n.Key.Value
-		case n.Key.Type == "anonymous_id" && anonymousID == "":
-			anonymousID = n.Key.Value
+		case n.Type == "user_id" && userID == "":
+			userID = n.Value
+		case n.Type == "anonymous_id" && anonymousID == "":
+			anonymousID = n.Value
 		}
 	}
+	return userID, anonymousID
+}
+
+// forwardBatch is a change record as a Segment batch: an identify with
+// traits.<segment> true or false and the audience track. An entry is
+// addressed by the profile's user ID and anonymous ID now, an exit by
+// those the forwarder sent before (batchState.identifiers), so that the
+// receiving profile that was told of the entry is the one told of the
+// exit, also after a merge or an identifier's removal. Message IDs derive
+// from the destination and the record, so a retry is deduplicated by the
+// receiver. ok is false when the record is not forwarded: the profile
+// cannot be addressed (neither identifier), or it is an exit of a profile
+// merged into one the forwarder holds in the segment (sending it would
+// take the person out of an audience they are still in).
+func (m *Manager) forwardBatch(d *Destination, r *segments.ChangeRecord, b *batchState, now time.Time) (body []byte, ok bool, err error) {
+	if b.heldBySurvivor(r) {
+		return nil, false, nil
+	}
+	userID, anonymousID := address(b.identifiers(d, r))
 	if userID == "" && anonymousID == "" {
 		return nil, false, nil
 	}
-	entered := r.Direction == segments.Entered
+	props := map[string]any{"audience_key": r.Segment, "audience_version": r.Version, "reason": r.Reason,
+		"sequence": r.Sequence, "idgraph_profile": r.Profile}
+	msgs := audienceMessages(MessageID(d.ID, r.Sequence), userID, anonymousID, r.Segment, r.Direction == segments.Entered, props, r.Time)
+	body, err = marshalBatch(msgs, now)
+	return body, err == nil, err
+}
+
+// audienceMessages are the Segment messages of one audience change: an
+// identify setting traits.<segment> and the Audience Entered or Exited
+// track, with message IDs id_identify and id_track.
+func audienceMessages(id, userID, anonymousID, segment string, entered bool, props map[string]any, at time.Time) []segmentMessage {
 	event := EventAudienceExited
 	if entered {
 		event = EventAudienceEntered
 	}
-	id := MessageID(d.ID, r.Sequence)
 	lib := map[string]any{"library": map[string]any{"name": "idgraph-forwarder", "version": "1"}}
-	msgs := []segmentMessage{
+	return []segmentMessage{
 		{Type: "identify", MessageID: id + "_identify", UserID: userID, AnonymousID: anonymousID,
-			Traits: map[string]any{r.Segment: entered}, Timestamp: r.Time.UTC(), Context: lib},
+			Traits: map[string]any{segment: entered}, Timestamp: at.UTC(), Context: lib},
 		{Type: "track", MessageID: id + "_track", UserID: userID, AnonymousID: anonymousID, Event: event,
-			Properties: map[string]any{"audience_key": r.Segment, "audience_version": r.Version, "reason": r.Reason,
-				"sequence": r.Sequence, "idgraph_profile": r.Profile},
-			Timestamp: r.Time.UTC(), Context: lib},
+			Properties: props, Timestamp: at.UTC(), Context: lib},
 	}
-	body, err = json.Marshal(map[string]any{"batch": msgs, "sentAt": now.UTC()})
+}
+
+// marshalBatch is the body of a Segment batch call.
+func marshalBatch(msgs []segmentMessage, now time.Time) ([]byte, error) {
+	body, err := json.Marshal(map[string]any{"batch": msgs, "sentAt": now.UTC()})
 	if err != nil {
-		return nil, false, fmt.Errorf("destinations: forward: %w", err)
+		return nil, fmt.Errorf("destinations: forward: %w", err)
 	}
-	return body, true, nil
+	return body, nil
 }

@@ -477,13 +477,20 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 		}
 	}
 	now := m.o.Now()
+	// A job's message carries identifiers as the worker's do (the policy's
+	// for an entry, those sent before for an exit), and what it delivers
+	// is recorded in the destination's sent state.
+	b, err := m.prefetch(ctx, d, []*segments.ChangeRecord{r})
+	if err != nil {
+		return nil, err
+	}
 	var res Result
 	if d.Kind == KindSegment {
 		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
 		if err != nil {
 			return nil, err
 		}
-		body, ok, err := m.forwardBatch(ctx, d, r, now)
+		body, ok, err := m.forwardBatch(d, r, b, now)
 		if err != nil {
 			return nil, err
 		}
@@ -495,17 +502,9 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 			return nil, err
 		}
 		res = m.o.Client.Forward(ctx, d.URL, writeKey, body)
-	}
-	// A webhook's message carries identifiers as the worker's do (the
-	// policy's for an entry, those sent before for an exit), and what it
-	// delivers is recorded in the destination's sent state.
-	var b *batchState
-	if d.Kind != KindSegment {
+	} else {
 		keys, err := m.signingKeys(d, now)
 		if err != nil {
-			return nil, err
-		}
-		if b, err = m.prefetch(ctx, d, []*segments.ChangeRecord{r}); err != nil {
 			return nil, err
 		}
 		body, err := payload(r, b.identifiers(d, r))
@@ -522,10 +521,8 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 	if !res.OK() {
 		return &res, nil
 	}
-	if b != nil {
-		if err := m.recordSent(ctx, d, r, b); err != nil {
-			return nil, err
-		}
+	if err := m.recordSent(ctx, d, r, b); err != nil {
+		return nil, err
 	}
 	jobSent(j)
 	return nil, nil

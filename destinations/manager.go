@@ -289,7 +289,7 @@ func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.Chang
 		if err != nil {
 			return Result{}, false, err
 		}
-		body, ok, err := m.forwardBatch(ctx, d, r, now)
+		body, ok, err := m.forwardBatch(d, r, b, now)
 		if err != nil || !ok {
 			return Result{}, false, err
 		}
@@ -763,7 +763,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		if !sent {
 			c.After = r.Sequence
 			c.Skipped++
-			w.log.Info("destinations: not forwarded: the profile has no user or anonymous ID now", "sequence", r.Sequence, "profile", r.Profile)
+			w.log.Info("destinations: not forwarded: no user or anonymous ID to address the profile by, or a merge exit its survivor covers", "sequence", r.Sequence, "profile", r.Profile)
 			continue
 		}
 		if ctx.Err() != nil {

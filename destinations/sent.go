@@ -238,30 +238,56 @@ func (m *Manager) SetIdentifierPolicy(ctx context.Context, id string, p *Identif
 }
 
 // batchState is what the worker reads once for a batch of change
-// records: the identifiers each entering profile is sent, and the
-// destination's Sent for each profile.
+// records: the identifiers each profile is sent, the destination's Sent
+// for each profile, and (for a forwarder) the profile each merged one
+// went into.
 type batchState struct {
-	ids  map[string][]Identifier
-	sent map[string]*Sent
+	ids      map[string][]Identifier
+	sent     map[string]*Sent
+	survivor map[string]string // a merged profile → the profile it went into
 }
 
-// prefetch reads, in two batched reads, the current identifiers of the
-// entering profiles (when the destination has a policy) and the Sent of
-// every profile of the wanted records.
+// prefetch reads, in a few batched reads, the current identifiers of the
+// entering profiles (when the destination has a policy; a forwarder's of
+// every profile, as it addresses exits never sent under sent state by
+// the identifiers now), the Sent of every profile of the wanted records
+// and, for a forwarder, the survivors of profiles merged away and their
+// Sent.
 func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments.ChangeRecord) (*batchState, error) {
-	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}}
-	var profiles, entering []string
+	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}, survivor: map[string]string{}}
+	policy := d.policy()
+	forwarder := d.Kind == KindSegment
+	var profiles, addressed []string
 	for _, r := range recs {
 		if !d.Wants(r) {
 			continue
 		}
 		profiles = append(profiles, r.Profile)
-		if r.Direction == segments.Entered && d.Identifiers != nil {
-			entering = append(entering, r.Profile)
+		if policy != nil && (r.Direction == segments.Entered || forwarder) {
+			addressed = append(addressed, r.Profile)
 		}
 	}
 	if len(profiles) == 0 {
 		return b, nil
+	}
+	var live []*graph.Profile
+	if len(addressed) > 0 && m.o.Profiles != nil {
+		ps, err := m.o.Profiles.GetProfiles(ctx, dedupe(addressed))
+		if err != nil {
+			return nil, fmt.Errorf("destinations: identifiers: %w", err)
+		}
+		// A profile merged away or erased since holds no identifiers: its
+		// entry carries none (the survivor's own entry carries them).
+		for _, p := range ps {
+			switch {
+			case p == nil:
+			case p.MergedInto == "":
+				live = append(live, p)
+			case forwarder:
+				b.survivor[p.ID] = p.MergedInto
+				profiles = append(profiles, p.MergedInto)
+			}
+		}
 	}
 	if m.o.Sent != nil {
 		sent, err := m.o.Sent.SentOf(ctx, d.ID, dedupe(profiles))
@@ -269,22 +295,6 @@ func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments
 			return nil, fmt.Errorf("destinations: sent state: %w", err)
 		}
 		b.sent = sent
-	}
-	if len(entering) == 0 || m.o.Profiles == nil {
-		return b, nil
-	}
-	entering = dedupe(entering)
-	ps, err := m.o.Profiles.GetProfiles(ctx, entering)
-	if err != nil {
-		return nil, fmt.Errorf("destinations: identifiers: %w", err)
-	}
-	// A profile merged away or erased since holds no identifiers: its
-	// entry carries none (the survivor's own entry carries them).
-	var live []*graph.Profile
-	for _, p := range ps {
-		if p != nil && p.MergedInto == "" {
-			live = append(live, p)
-		}
 	}
 	if len(live) == 0 {
 		return b, nil
@@ -294,7 +304,7 @@ func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments
 		return nil, fmt.Errorf("destinations: identifiers: %w", err)
 	}
 	for i, p := range live {
-		b.ids[p.ID] = d.Identifiers.Apply(idss[i])
+		b.ids[p.ID] = policy.Apply(idss[i])
 	}
 	return b, nil
 }
@@ -306,10 +316,11 @@ func dedupe(xs []string) []string {
 
 // identifiers returns what a record's message carries: an entry, the
 // profile's identifiers now under the policy; an exit, those the
-// destination was sent before.
+// destination was sent before (a forwarder, which must address every
+// message, falls back to the identifiers now).
 func (b *batchState) identifiers(d *Destination, r *segments.ChangeRecord) []Identifier {
 	if r.Direction == segments.Entered {
-		if d.Identifiers == nil {
+		if d.policy() == nil {
 			return nil
 		}
 		if ids := b.ids[r.Profile]; ids != nil {
@@ -317,10 +328,23 @@ func (b *batchState) identifiers(d *Destination, r *segments.ChangeRecord) []Ide
 		}
 		return []Identifier{}
 	}
-	if s := b.sent[r.Profile]; s != nil {
+	if s := b.sent[r.Profile]; s != nil && len(s.Identifiers) > 0 {
 		return s.Identifiers
 	}
+	if d.Kind == KindSegment {
+		return b.ids[r.Profile]
+	}
 	return nil
+}
+
+// heldBySurvivor reports a merge's exit of a profile whose survivor the
+// destination holds in the segment: the person is still in the audience.
+func (b *batchState) heldBySurvivor(r *segments.ChangeRecord) bool {
+	if r.Direction == segments.Entered || r.Reason != segments.ReasonMerged {
+		return false
+	}
+	s := b.sent[b.survivor[r.Profile]]
+	return s != nil && s.Segments[r.Segment].In
 }
 
 // coveredByErasure reports an erasure's exit record whose profile has a
@@ -335,10 +359,8 @@ func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
 // its profile (and the batch's copy, for the records after it).
 func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
 	o := m.o
-	if o.Sent == nil || d.Kind == KindSegment || r.IsTrait() {
-		// A forwarder addresses profiles its own way (forward.go); a
-		// computed value carries no identifiers and holds no segment.
-		return nil
+	if o.Sent == nil || r.IsTrait() {
+		return nil // a computed value carries no identifiers and holds no segment
 	}
 	ids := b.identifiers(d, r)
 	if r.Direction != segments.Entered {

@@ -75,7 +75,7 @@ func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants fu
 	id := newID()[4:]
 	holding := 0
 	for _, d := range ds {
-		if !wants(d) || d.Kind == KindSegment {
+		if !wants(d) {
 			continue
 		}
 		held := false
@@ -127,7 +127,7 @@ func (m *Manager) person(ctx context.Context, id string) ([]string, error) {
 // with the same webhook ids. It returns how long to wait after a failure.
 func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (time.Duration, error) {
 	o := w.m.o
-	if o.Sent == nil || d.Kind == KindSegment {
+	if o.Sent == nil {
 		return 0, nil
 	}
 	rows, err := o.Sent.PendingSent(ctx, d.ID, o.Batch)
@@ -139,25 +139,13 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 		if p.After > c.After {
 			continue
 		}
-		msgs, err := pendingMessages(d, s)
-		if err != nil {
+		res, sent, err := w.m.sendPending(ctx, d, s)
+		if err != nil || ctx.Err() != nil {
 			return 0, err
 		}
-		now := o.Now()
-		keys, err := w.m.signingKeys(d, now)
-		if err != nil {
-			return 0, err
-		}
-		for _, msg := range msgs {
-			msg.At = now
-			res := o.Client.Send(ctx, d.URL, keys, msg)
-			if ctx.Err() != nil {
-				return 0, nil
-			}
-			if !res.OK() {
-				w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "status", res.Status, "err", res.Err)
-				return max(o.Poll, retryWait(o.Schedule, res)), nil
-			}
+		if !res.OK() && sent > 0 {
+			w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "status", res.Status, "err", res.Err)
+			return max(o.Poll, retryWait(o.Schedule, res)), nil
 		}
 		err = o.Sent.UpdateSent(ctx, d.ID, s.Profile, func(cur *Sent) (bool, error) {
 			if cur.Pending == nil || cur.Pending.ID != p.ID {
@@ -175,8 +163,8 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 		if err != nil {
 			return 0, fmt.Errorf("destinations: clear pending: %w", err)
 		}
-		if len(msgs) > 0 {
-			w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", len(msgs))
+		if sent > 0 {
+			w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", sent)
 		}
 	}
 	return 0, nil
@@ -190,6 +178,45 @@ func retryWait(schedule []time.Duration, res Result) time.Duration {
 		wait = schedule[0]
 	}
 	return max(wait, res.RetryAfter)
+}
+
+// sendPending sends a Sent's pending request the way the destination's
+// kind wants, and returns the last answer (a failed one stops it) and how
+// many messages went.
+func (m *Manager) sendPending(ctx context.Context, d *Destination, s *Sent) (res Result, sent int, err error) {
+	now := m.o.Now()
+	if d.Kind == KindSegment {
+		body, err := pendingForward(d, s, now)
+		if err != nil || body == nil {
+			return Result{}, 0, err
+		}
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, 0, err
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, body), 1, nil
+	}
+	msgs, err := pendingMessages(d, s)
+	if err != nil {
+		return Result{}, 0, err
+	}
+	keys, err := m.signingKeys(d, now)
+	if err != nil {
+		return Result{}, 0, err
+	}
+	for _, msg := range msgs {
+		msg.At = now
+		if res = m.o.Client.Send(ctx, d.URL, keys, msg); !res.OK() {
+			return res, sent + 1, nil
+		}
+		sent++
+	}
+	return res, sent, nil
+}
+
+// pendingID is the id a pending request's messages derive theirs from.
+func pendingID(d *Destination, s *Sent) string {
+	return fmt.Sprintf("msg_%s_%s_%s_%s", d.ID, s.Pending.Kind, s.Pending.ID, s.Profile)
 }
 
 // pendingMessages are the messages of a Sent's pending request: one
@@ -206,7 +233,7 @@ func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Message{{ID: fmt.Sprintf("msg_%s_erase_%s_%s", d.ID, p.ID, s.Profile), Body: body}}, nil
+		return []Message{{ID: pendingID(d, s), Body: body}}, nil
 	}
 	var out []Message
 	for _, k := range s.withdrawn(p) {
@@ -216,9 +243,33 @@ func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Message{ID: fmt.Sprintf("msg_%s_withdraw_%s_%s_%s", d.ID, p.ID, s.Profile, k), Body: body})
+		out = append(out, Message{ID: pendingID(d, s) + "_" + k, Body: body})
 	}
 	return out, nil
+}
+
+// pendingForward is a Sent's pending request as one Segment batch: an
+// exit (identify with traits.<segment> false and Audience Exited) for
+// every segment it takes the person out of (an erasure: every segment
+// held, as Segment's API has no erasure message), addressed by the
+// identifiers sent before. It is nil when there is nothing to send.
+func pendingForward(d *Destination, s *Sent, now time.Time) ([]byte, error) {
+	p := s.Pending
+	segs := s.HeldSegments()
+	if p.Kind != PendingErase {
+		segs = s.withdrawn(p)
+	}
+	userID, anonymousID := address(s.Identifiers)
+	if len(segs) == 0 || userID == "" && anonymousID == "" {
+		return nil, nil
+	}
+	var msgs []segmentMessage
+	for _, k := range segs {
+		props := map[string]any{"audience_key": k, "audience_version": s.Segments[k].Version, "reason": p.Reason,
+			"sequence": p.After, "idgraph_profile": s.Profile}
+		msgs = append(msgs, audienceMessages(pendingID(d, s)+"_"+k, userID, anonymousID, k, false, props, p.At)...)
+	}
+	return marshalBatch(msgs, now)
 }
 
 // WithdrawOnRevocation wraps the consent store every consent choice is

@@ -429,6 +429,33 @@ func TestSegmentForwarder(t *testing.T) {
 					t.Fatalf("after a profile without user or anonymous ID: %v %v", r, h)
 				}
 			}
+			// awaitPro waits for the receiving profile of an identifier to
+			// hold traits.pro = want.
+			awaitPro := func(typ, value string, want bool) {
+				t.Helper()
+				q := `query($t: String!, $v: String!) { lookup(type: $t, value: $v) { traits } }`
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					r := dst.gql(t, readKey, q, map[string]any{"t": typ, "v": value})
+					if r.code() == "" && get(r.Data, "lookup.traits.pro") == want {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s %s at the receiver: %v, want pro=%v", typ, value, r, want)
+					}
+				}
+			}
+			// A merge whose person is not in the audience: the absorbed
+			// profile's exit reaches the anonymous ID it entered under
+			// (sent state), although that ID is the survivor's now.
+			f.send(t, "/v1/identify", `{"userId":"fw-m","traits":{"plan":"basic"}}`)
+			f.send(t, "/v1/identify", `{"anonymousId":"anon-m","traits":{"plan":"pro"}}`)
+			awaitPro("anonymous_id", "anon-m", true)
+			f.send(t, "/v1/identify", `{"userId":"fw-m","anonymousId":"anon-m","traits":{"plan":"free"}}`)
+			awaitPro("anonymous_id", "anon-m", false)
+			// Withdrawn from a suppression: the exit goes to the user ID the
+			// forwarder sent.
+			f.mustAs(t, f.admin, `mutation { addSuppressions(scope: {kind: GLOBAL}, entries: [{type: "user_id", value: "fw3"}]) { changed } }`, nil)
+			awaitPro("user_id", "fw3", false)
 		})
 	}
 }

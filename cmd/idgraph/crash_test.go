@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -143,7 +144,11 @@ func TestNeo4jOutage(t *testing.T) {
 	port := strings.Split(freeAddr(t), ":")[1]
 	startNeo4j := func() {
 		t.Helper()
-		if out, err := exec.Command(filepath.Join(scripts, "neo4j-dev-start.sh"), dataDir, port).CombinedOutput(); err != nil {
+		cmd := exec.Command(filepath.Join(scripts, "neo4j-dev-start.sh"), dataDir, port)
+		// A JVM started beside a whole test run on 2 cores can take more
+		// than the script's default 120 s to open Bolt.
+		cmd.Env = append(os.Environ(), "NEO4J_DEV_START_TIMEOUT=600")
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("start neo4j: %v\n%s", err, out)
 		}
 	}
