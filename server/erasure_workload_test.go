@@ -63,6 +63,9 @@ func TestErasureReingestWorkload(t *testing.T) {
 					Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
 				cfg.Stitcher.Suppressor = svc.Set
 				cfg.Erasure = svc
+				// An erasure on a large store of a loaded machine may take
+				// longer than a query's 10 s; it is an admin's rare call.
+				cfg.GraphQLTimeout = 2 * time.Minute
 			})
 			start := time.Now()
 			half := len(s.Records) / 2
