@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
@@ -57,12 +56,7 @@ func TestErasureReingestWorkload(t *testing.T) {
 	s := traffic.Generate(o)
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
-			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
-				h := erase.NewHasher(testPepper)
-				svc := &erase.Service{Store: cfg.Store.(erase.Backend).Erasure(), Graph: cfg.Store, Norm: cfg.Normalizer,
-					Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
-				cfg.Stitcher.Suppressor = svc.Set
-				cfg.Erasure = svc
+			kf := newEraseFixture(t, b.Open, func(cfg *server.Config) {
 				// An erasure on a large store of a loaded machine may take
 				// longer than a query's 10 s; it is an admin's rare call.
 				cfg.GraphQLTimeout = 2 * time.Minute
