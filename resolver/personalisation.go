@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/idgraph/idgraph/auth"
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
 )
@@ -77,6 +79,28 @@ func emptyMe() *schema.Me {
 	return &schema.Me{Segments: []string{}, ComputedTraits: []*schema.ComputedTraitValue{}, Traits: schema.JSON("{}")}
 }
 
+// personalisationConsented checks the profile's consent for the
+// personalisation purpose now, counting a refusal as withheld. A server
+// keeping no consent, or not configured with the purpose, has no consent
+// to find: it shows nothing (missing consent is not granted).
+func (r *Resolver) personalisationConsented(ctx context.Context, p *graph.Profile) (bool, error) {
+	reason := consent.ReasonNotGranted
+	if r.Consent != nil && r.Consent.Purposes.Configured(auth.PurposePersonalisation) {
+		d, err := r.Consent.Check(ctx, p, auth.PurposePersonalisation, time.Now().UTC())
+		if err != nil {
+			return false, fmt.Errorf("me: %w", err)
+		}
+		if d.Allowed {
+			return true, nil
+		}
+		reason = d.Reason
+	}
+	if r.Withheld != nil {
+		r.Withheld("me", auth.PurposePersonalisation, reason)
+	}
+	return false, nil
+}
+
 // me answers Query.me for a personalisation token's caller.
 func (r *Resolver) me(ctx context.Context) (*schema.Me, error) {
 	c := CallerOf(ctx)
@@ -102,6 +126,15 @@ func (r *Resolver) me(ctx context.Context) (*schema.Me, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("me: %w", err)
+	}
+	// Nothing leaves for the purpose without the visitor's consent: a
+	// visitor who has not granted it reads what an unknown one does.
+	ok, err := r.personalisationConsented(ctx, p.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return emptyMe(), nil
 	}
 	allow, out := r.personalisation(), emptyMe()
 	traits := map[string]graph.Trait{}

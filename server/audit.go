@@ -15,6 +15,7 @@ import (
 	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/resolver"
+	"github.com/idgraph/idgraph/schema"
 )
 
 // requestID returns the request's id: the client's X-Request-Id when it
@@ -150,13 +151,60 @@ func (s *Server) auditRefusedMutation(ctx context.Context, err error) {
 	s.auditMutation(ctx, rf.Field.Name, rf.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
 }
 
-// auditFields records every mutation that ran, with its resolver's error.
+// auditFields records every mutation that ran, and every read of one
+// person (personReads), with its resolver's error.
 func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc.Object != "Mutation" || !fc.IsResolver {
+	read := fc.Object == "Query" && personReads[fc.Field.Name]
+	if fc.Object != "Mutation" && !read || !fc.IsResolver {
 		return next(ctx)
 	}
 	res, err := next(ctx)
-	s.auditMutation(ctx, fc.Field.Name, fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
+	args := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
+	if read {
+		s.auditRead(ctx, fc.Field.Name, args, res, err)
+	} else {
+		s.auditMutation(ctx, fc.Field.Name, args, err)
+	}
 	return res, err
+}
+
+// personReads are the root fields that read one person's profile: each
+// read is an audit entry naming the person, so that an access export
+// shows who read them (docs/security.md, Audit).
+var personReads = map[string]bool{"profile": true, "lookup": true}
+
+// auditRead records a read of one person: the profile ID asked for, the
+// identifier looked up (as its keyed hash, like a mutation's subject, so
+// that a support agent's lookup keeps no email readable in the chain) and
+// the profile found; its subjects are the identifier and every identifier
+// of the profile found, so erasure redacts the entry.
+func (s *Server) auditRead(ctx context.Context, field string, args map[string]any, res any, err error) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	target := map[string]any{}
+	var subjects []string
+	if id, ok := args["id"].(string); ok {
+		target["id"] = id
+	}
+	if typ, ok := args["type"].(string); ok {
+		val, _ := args["value"].(string)
+		subj := s.subjectOf(typ, val)
+		target["subject"] = "hmac:" + s.cfg.Audit.SubjectHash(subj)
+		subjects = append(subjects, subj)
+	}
+	if p, ok := res.(*schema.Profile); ok && p != nil && p.Profile != nil {
+		target["profile"] = p.ID
+		ids, ierr := graph.ProfileIdentifiers(ctx, s.reader, p.Profile)
+		if ierr != nil {
+			s.log.Error("audit: the identifiers of a profile read", "profile", p.ID, "err", ierr)
+		}
+		for _, n := range ids {
+			subjects = append(subjects, n.Key.String())
+		}
+	}
+	text, _ := json.Marshal(target)
+	slices.Sort(subjects)
+	s.record(ctx, audit.Record{Action: field, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
 }

@@ -7,9 +7,27 @@ import (
 
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/erase"
+	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
 )
+
+// newEraseFixture is a key fixture with erasure on: the erase mutation,
+// and ingest checking the suppression set; configure (nil for none)
+// adjusts the rest.
+func newEraseFixture(t *testing.T, open storetest.Opener, configure func(*server.Config)) *keyFixture {
+	t.Helper()
+	return newKeyFixtureWith(t, open, nil, func(cfg *server.Config) {
+		h := erase.NewHasher(testPepper)
+		svc := &erase.Service{Store: cfg.Store.(erase.Backend).Erasure(), Graph: cfg.Store, Norm: cfg.Normalizer,
+			Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
+		cfg.Stitcher.Suppressor = svc.Set
+		cfg.Erasure = svc
+		if configure != nil {
+			configure(cfg)
+		}
+	})
+}
 
 // TestEraseOverGraphQL erases a person through the admin mutation: the
 // receipt comes back and can be read by its ID, no GraphQL read finds
@@ -19,13 +37,7 @@ import (
 func TestEraseOverGraphQL(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
-			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
-				h := erase.NewHasher(testPepper)
-				svc := &erase.Service{Store: cfg.Store.(erase.Backend).Erasure(), Graph: cfg.Store, Norm: cfg.Normalizer,
-					Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
-				cfg.Stitcher.Suppressor = svc.Set
-				cfg.Erasure = svc
-			})
+			kf := newEraseFixture(t, b.Open, nil)
 			kf.send(t, "/v1/batch", `{"batch":[
 				{"type":"identify","userId":"grace-1","anonymousId":"anon-grace","traits":{"email":"Grace.Hopper@navy.mil","phone":"+1 202 555 0147","name":"Grace Hopper"},"messageId":"g1"},
 				{"type":"track","anonymousId":"anon-grace","event":"Compiled","messageId":"g2"},

@@ -29,10 +29,10 @@ var persAssertionSecret = []byte("shop-backend-shared-secret-0123456789abc")
 const meQuery = `{ me { segments computedTraits { key value type } traits } }`
 
 // persFixture is a key fixture with segments on, the CORS origins given,
-// a mint key, and two people: alice (user u-alice, anonymous a-alice; a
-// buyer, with an email, a name and a plan) and bob (anonymous a-bob, no
-// orders), with the segment "buyer" and the computed traits "orders" and
-// "tier" live.
+// a mint key, and two people who granted the personalisation purpose:
+// alice (user u-alice, anonymous a-alice; a buyer, with an email, a name
+// and a plan) and bob (anonymous a-bob, no orders), with the segment
+// "buyer" and the computed traits "orders" and "tier" live.
 type persFixture struct {
 	*keyFixture
 	mint string
@@ -49,9 +49,9 @@ func newPersFixture(t *testing.T, open storetest.Opener, pers *resolver.Personal
 	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
 	pf := &persFixture{keyFixture: kf, mint: kf.create(t, auth.RoleMint)}
 	now := time.Now()
-	pf.send(t, "/v1/identify", `{"userId":"u-alice","anonymousId":"a-alice","traits":{"email":"alice@example-mail.io","name":"Alice Lee","plan":"gold","address":{"city":"Oslo"}},"messageId":"p1"}`)
+	pf.send(t, "/v1/identify", `{"userId":"u-alice","anonymousId":"a-alice","traits":{"email":"alice@example-mail.io","name":"Alice Lee","plan":"gold","address":{"city":"Oslo"}},"messageId":"p1",`+grantsPersonalisation+`}`)
 	pf.send(t, "/v1/track", orderMsg("u-alice", "p2", now.Add(-time.Hour)))
-	pf.send(t, "/v1/page", `{"anonymousId":"a-bob","name":"Home","messageId":"p3"}`)
+	pf.send(t, "/v1/page", `{"anonymousId":"a-bob","name":"Home","messageId":"p3",`+grantsPersonalisation+`}`)
 	pf.mustAs(t, stewKey, createSeg, map[string]any{"key": "buyer", "def": buyerSrc})
 	pf.mustAs(t, stewKey, `mutation { createComputedTrait(key: "orders", definition: "events(\"Order Completed\").count()") { key } }`, nil)
 	pf.mustAs(t, stewKey, `mutation { createComputedTrait(key: "tier", definition: "trait(\"plan\")") { key } }`, nil)
@@ -65,6 +65,10 @@ func newPersFixture(t *testing.T, open storetest.Opener, pers *resolver.Personal
 	pf.await(t, fmt.Sprintf(`{ profile(id: %q) { segments } }`, alice), "profile.segments", "[buyer]")
 	return pf
 }
+
+// grantsPersonalisation is a message's consent context granting the
+// personalisation purpose (Segment's consent wrapper).
+const grantsPersonalisation = `"context":{"consent":{"categoryPreferences":{"personalisation":true}}}`
 
 // mintToken mints with the key; it must succeed.
 func (pf *persFixture) mintToken(t *testing.T, key, body string) string {

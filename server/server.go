@@ -109,6 +109,10 @@ type Config struct {
 	// Rates limit each key's requests, by role (nil: DefaultRates; a role
 	// missing from a non-nil map is not limited).
 	Rates map[auth.Role]Rate
+	// Clock is the server's time: messages' received times, consent
+	// checks, rate limits and throttles, personalisation tokens (nil: the
+	// wall clock, in UTC). Tests set a fake one.
+	Clock func() time.Time
 	// AuthFailures is how many failed authentications an address may make
 	// before it is answered 429 (refilled at that many a minute); 0 takes
 	// DefaultAuthFailures, negative turns the throttle off.
@@ -235,6 +239,9 @@ func New(cfg Config) *Server {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, stitcher: cfg.Stitcher, norm: cfg.Normalizer, keyring: cfg.Keyring, log: cfg.Log,
 		metrics: newMetrics(), broker: cfg.Broker, stop: stop, bg: ctx, now: func() time.Time { return time.Now().UTC() }}
+	if cfg.Clock != nil {
+		s.now = cfg.Clock
+	}
 	if s.keyring == nil {
 		// Legacy keys alone cannot fail to make a keyring.
 		s.keyring, _ = auth.NewKeyring(auth.KeyringOptions{Legacy: auth.Legacy(cfg.Keys)})

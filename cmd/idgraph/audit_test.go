@@ -17,6 +17,7 @@ import (
 
 	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/server"
 )
 
 // TestAuditVerifyCommand: key management through a served embedded store
@@ -50,14 +51,25 @@ func TestAuditVerifyCommand(t *testing.T) {
 	p.stop(t)
 
 	out, _ = idgraph(t, true, "audit", "verify", "--store", store)
-	if !strings.Contains(out, "audit chain: 4 entries verified") {
+	if !strings.Contains(out, "audit chain: 5 entries verified") {
 		t.Fatalf("verify: %s", out)
 	}
 	db, err := cpebble.Open(filepath.Join(store, "graph"), &cpebble.Options{Logger: quiet{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := enc.BigEndian.AppendUint64([]byte("ac/"), 2)
+	// The first entry is init's admin key: its public id, never its secret.
+	first, closer, err := db.Get(enc.BigEndian.AppendUint64([]byte("ac/"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminID := strings.Split(admin, "_")[2]
+	adminSecret := strings.TrimPrefix(admin, "idg_admin_"+adminID+"_")
+	if s := string(first); !strings.Contains(s, `"action":"firstAdminKey"`) || !strings.Contains(s, adminID) || strings.Contains(s, adminSecret[:16]) {
+		t.Errorf("entry 1: %s", s)
+	}
+	closer.Close()
+	k := enc.BigEndian.AppendUint64([]byte("ac/"), 3)
 	v, closer, err := db.Get(k)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +81,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	}
 	db.Close()
 	out, errOut := idgraph(t, false, "audit", "verify", "--store", store)
-	if !strings.Contains(errOut, "audit chain broken at entry 2: its content does not match its hash") || !strings.Contains(out, "1 entries verified") {
+	if !strings.Contains(errOut, "audit chain broken at entry 3: its content does not match its hash") || !strings.Contains(out, "2 entries verified") {
 		t.Fatalf("verify after tampering: stdout %q stderr %q", out, errOut)
 	}
 }
@@ -114,6 +126,48 @@ func TestAuditVerifyCommandNeo4j(t *testing.T) {
 	}
 	if _, errOut := verify(false); !strings.Contains(errOut, "broken at entry 2") {
 		t.Fatalf("verify after tampering: %s", errOut)
+	}
+}
+
+// TestFirstAdminKeyAudited, on both backends: the first admin key that
+// init or serve makes on a new store is the chain's entry, an action of
+// the system naming the key's public id and the command, never its
+// secret; the chain verifies.
+func TestFirstAdminKeyAudited(t *testing.T) {
+	pepper := []byte("cmd-first-admin-pepper-0123456789")
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := b.Open(t)
+			kr, err := openKeyring(store, pepper, server.Keys{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := audit.Open(store, pepper)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, ok, err := server.FirstAdminKey(ctx, store, kr)
+			if err != nil || !ok {
+				t.Fatalf("first admin key: %v %v", ok, err)
+			}
+			if err := recordFirstAdminKey(ctx, l, key, "serve"); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := audit.Verify(ctx, l.Store(), pepper)
+			if err != nil || rep.Broken != nil || rep.Entries != 1 {
+				t.Fatalf("verify: %+v %v", rep, err)
+			}
+			es, err := l.Store().Entries(ctx, 0, 10)
+			if err != nil || len(es) != 1 {
+				t.Fatalf("entries: %v %v", es, err)
+			}
+			e := es[0]
+			if e.Action != "firstAdminKey" || e.Role != "system" || e.Outcome != audit.OutcomeOK ||
+				e.Target != `{"by":"serve","id":"`+key.ID+`","role":"admin"}` || strings.Contains(e.Target, key.Secret) {
+				t.Errorf("entry = %+v", e)
+			}
+		})
 	}
 }
 

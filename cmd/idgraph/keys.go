@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/graph"
@@ -91,6 +93,10 @@ func runInit(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	auditLog, err := audit.Open(store, pepper)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	key, ok, err := server.FirstAdminKey(ctx, store, kr)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -100,6 +106,24 @@ func runInit(ctx context.Context, args []string) error {
 		return nil
 	}
 	printFirstAdminKey(os.Stdout, key)
+	if err := recordFirstAdminKey(ctx, auditLog, key, "init"); err != nil {
+		fmt.Fprintf(os.Stderr, "idgraph: warning: %v\n", err)
+	}
+	return nil
+}
+
+// recordFirstAdminKey adds the first admin key to the audit chain, as an
+// action of the system (no key made it), naming its public id and the
+// command that made it (init or serve), never its secret. It runs after
+// the key is shown: a failure to record must not lose the only admin key.
+func recordFirstAdminKey(ctx context.Context, l *audit.Log, key auth.Key, by string) error {
+	target, err := json.Marshal(map[string]string{"id": key.ID, "role": string(key.Role), "by": by})
+	if err != nil {
+		return fmt.Errorf("first admin key: audit entry: %w", err)
+	}
+	if _, err := l.Append(ctx, audit.Record{Action: "firstAdminKey", Target: string(target), Request: audit.Request{Role: "system"}}); err != nil {
+		return fmt.Errorf("first admin key: audit entry: %w", err)
+	}
 	return nil
 }
 

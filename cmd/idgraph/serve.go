@@ -188,6 +188,9 @@ func serve(ctx context.Context, args []string) error {
 		}
 		if ok {
 			printFirstAdminKey(os.Stdout, first)
+			if err := recordFirstAdminKey(ctx, auditLog, first, "serve"); err != nil {
+				log.Error("serve", "err", err)
+			}
 		}
 	}
 	broker := graph.NewBroker()
