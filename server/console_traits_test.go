@@ -264,22 +264,7 @@ func TestConsoleTraitsInChromium(t *testing.T) {
 			u1, u2 := seedConsoleSegments(t, f)
 			var r e2eReport
 			runE2EScript(t, node, dir, "traits.mjs", &r, "BASE_URL="+f.url, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
-			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
-				t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
-			}
-			if len(r.Axe) != 8 {
-				t.Errorf("axe ran on %d page states, want 8", len(r.Axe))
-			}
-			for state, v := range r.Axe {
-				if len(v) > 0 {
-					t.Errorf("axe on %q: %v", state, v)
-				}
-			}
-			for state, n := range r.Bytes {
-				if n > 100<<10 {
-					t.Errorf("%q transferred %d bytes, budget 100 KB", state, n)
-				}
-			}
+			r.checkPages(t, 8)
 			for _, c := range []struct{ step, field, want string }{
 				{"trait editor", "h1", "New computed trait"},
 				{"trait editor with an error", "text", "Line 1, column 1: TYPE: "},
@@ -298,5 +283,28 @@ func TestConsoleTraitsInChromium(t *testing.T) {
 				t.Errorf("after enabling: %q", got)
 			}
 		})
+	}
+}
+
+// checkPages fails on what every console browser test refuses: browser
+// errors, requests to other origins, axe violations, a page over the 100 KB
+// budget, and axe run on other than the states page states.
+func (r e2eReport) checkPages(t *testing.T, states int) {
+	t.Helper()
+	if len(r.Errors) > 0 || len(r.Foreign) > 0 {
+		t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
+	}
+	if len(r.Axe) != states {
+		t.Errorf("axe ran on %d page states, want %d", len(r.Axe), states)
+	}
+	for state, v := range r.Axe {
+		if len(v) > 0 {
+			t.Errorf("axe on %q: %v", state, v)
+		}
+	}
+	for state, n := range r.Bytes {
+		if n > 100<<10 {
+			t.Errorf("%q transferred %d bytes, budget 100 KB", state, n)
+		}
 	}
 }

@@ -546,22 +546,7 @@ func TestConsoleSegmentsInChromium(t *testing.T) {
 			u1, u2 := seedConsoleSegments(t, f)
 			var r e2eReport
 			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
-			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
-				t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
-			}
-			if len(r.Axe) != 8 {
-				t.Errorf("axe ran on %d page states, want 8", len(r.Axe))
-			}
-			for state, v := range r.Axe {
-				if len(v) > 0 {
-					t.Errorf("axe on %q: %v", state, v)
-				}
-			}
-			for state, n := range r.Bytes {
-				if n > 100<<10 {
-					t.Errorf("%q transferred %d bytes, budget 100 KB", state, n)
-				}
-			}
+			r.checkPages(t, 8)
 			for _, s := range r.Steps {
 				if s["step"] != "keyboard" && s["status"] != float64(200) {
 					t.Errorf("%v", s)
