@@ -138,7 +138,7 @@ func (c *Console) save(w http.ResponseWriter, r *http.Request, k *defKind) {
 			for _, v := range p {
 				d.Preview = v
 			}
-			if k.Trait {
+			if k.Trait && d.Preview != nil {
 				d.Preview["values"] = sampleValues(d.Preview["values"])
 			}
 		}
