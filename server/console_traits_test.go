@@ -265,6 +265,7 @@ func TestConsoleTraitsInChromium(t *testing.T) {
 			var r e2eReport
 			runE2EScript(t, node, dir, "traits.mjs", &r, "BASE_URL="+f.url, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
 			r.checkPages(t, 8)
+			t.Logf("bytes transferred per page state: %v", r.Bytes)
 			for _, c := range []struct{ step, field, want string }{
 				{"trait editor", "h1", "New computed trait"},
 				{"trait editor with an error", "text", "Line 1, column 1: TYPE: "},
