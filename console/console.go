@@ -173,6 +173,12 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/segments/validate", c.signedIn(c.validate))
 	mux.HandleFunc("GET /console/profiles/{id}/segments", c.signedIn(c.profileSegments))
 	mux.HandleFunc("GET /console/profiles/{id}/segments/{key}", c.signedIn(c.explain))
+	mux.HandleFunc("GET /console/traits/new", c.signedIn(c.traitEditor))
+	mux.HandleFunc("GET /console/traits/{key}", c.signedIn(c.trait))
+	mux.HandleFunc("GET /console/traits/{key}/edit", c.signedIn(c.traitEditor))
+	mux.HandleFunc("POST /console/traits/save", c.signedIn(c.saveTrait))
+	mux.HandleFunc("POST /console/traits/{key}/enabled", c.signedIn(c.setTraitEnabled))
+	mux.HandleFunc("GET /console/profiles/{id}/traits/{key}", c.signedIn(c.explainTrait))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", nil, pageData{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
 	})

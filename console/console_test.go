@@ -19,7 +19,8 @@ func TestConsoleOperations(t *testing.T) {
 	s := schema.NewExecutableSchema(schema.Config{}).Schema()
 	want := []string{"search", "lookup", "profile", "review", "approve", "reject", "approveMany", "rejectMany", "split", "link", "undoMerge", "undoSplit", "graph", "edge", "history", "audit",
 		"segments", "segment", "profileSegments", "explain",
-		"validate", "preview", "createSegment", "updateSegment"}
+		"validate", "preview", "createSegment", "updateSegment",
+		"computedTrait", "previewTrait", "createComputedTrait", "updateComputedTrait", "setTraitEnabled", "explainTrait"}
 	for _, action := range want {
 		op, ok := Operations[action]
 		if !ok {

@@ -26,7 +26,9 @@ var notices = map[string]struct {
 		args: []string{"n", "of", "conflict", "other"}},
 	"rejected-many": {text: "Rejected %d of %d. Not done: %d already decided or no longer pending, %d refused.",
 		args: []string{"n", "of", "conflict", "other"}},
-	"saved": {text: "Saved version %d: backfilling.", args: []string{"n"}},
+	"saved":    {text: "Saved version %d: backfilling.", args: []string{"n"}},
+	"disabled": {text: "Disabled: version %d is no longer evaluated, and its values are dropped.", args: []string{"n"}},
+	"enabled":  {text: "Enabled: version %d, backfilling.", args: []string{"n"}},
 }
 
 // noticeURL returns path with the notice's code and arguments in its query.

@@ -88,19 +88,34 @@ var Operations = map[string]Operation{
 			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } } } }`},
 	"profileSegments": {"ConsoleProfileSegments", `query ConsoleProfileSegments($id: ID!) {
 		profile(id: $id) { id name segments computedTraits { key value type } }
-		segments(first: 100) { edges { node { key } } } }`},
+		segments(first: 100) { edges { node { key } } }
+		computedTraits(first: 100) { edges { node { key } } } }`},
 	"explain": {"ConsoleExplain", `query ConsoleExplain($id: ID!, $key: String!) {
 		explainMembership(profileId: $id, segment: $key) { profileId member storedMember nextDeadline at
 			segment { key version definition }
 			nodes { index parent text line column value deadline eventCount skipped events { name messageId timestamp } } } }`},
-	"validate": {"ConsoleValidate", `query ConsoleValidate($def: String!, $key: String) {
-		validateDefinition(definition: $def, kind: SEGMENT, key: $key) { valid type errors { code line column message hint } } }`},
+	"validate": {"ConsoleValidate", `query ConsoleValidate($def: String!, $key: String, $kind: DefinitionKind!) {
+		validateDefinition(definition: $def, kind: $kind, key: $key) { valid type errors { code line column message hint } } }`},
 	"preview": {"ConsolePreview", `query ConsolePreview($def: String!) {
 		previewSegment(definition: $def, sample: 10) { count profiles sample { id name email } } }`},
 	"createSegment": {"ConsoleCreateSegment", `mutation ConsoleCreateSegment($key: String!, $def: String!) {
 		createSegment(key: $key, definition: $def) { key version } }`},
 	"updateSegment": {"ConsoleUpdateSegment", `mutation ConsoleUpdateSegment($key: String!, $def: String!, $version: Int!) {
 		updateSegment(key: $key, definition: $def, expectedVersion: $version) { key version } }`},
+	"computedTrait": {"ConsoleComputedTrait", `query ConsoleComputedTrait($key: String!) {
+		computedTrait(key: $key) { key definition version status { state progress code message } } }`},
+	"previewTrait": {"ConsolePreviewTrait", `query ConsolePreviewTrait($def: String!) {
+		previewComputedTrait(definition: $def, sample: 10) { type profiles withValue values { profile { id name email } value } } }`},
+	"createComputedTrait": {"ConsoleCreateComputedTrait", `mutation ConsoleCreateComputedTrait($key: String!, $def: String!) {
+		createComputedTrait(key: $key, definition: $def) { key version } }`},
+	"updateComputedTrait": {"ConsoleUpdateComputedTrait", `mutation ConsoleUpdateComputedTrait($key: String!, $def: String!, $version: Int!) {
+		updateComputedTrait(key: $key, definition: $def, expectedVersion: $version) { key version } }`},
+	"setTraitEnabled": {"ConsoleSetTraitEnabled", `mutation ConsoleSetTraitEnabled($key: String!, $enabled: Boolean!, $version: Int) {
+		setComputedTraitEnabled(key: $key, enabled: $enabled, expectedVersion: $version) { key version status { state } } }`},
+	"explainTrait": {"ConsoleExplainTrait", `query ConsoleExplainTrait($id: ID!, $key: String!) {
+		explainComputedTrait(profileId: $id, key: $key) { profileId value storedValue type nextDeadline at
+			computedTrait { key version definition }
+			nodes { index parent text line column value deadline eventCount skipped events { name messageId timestamp } } } }`},
 }
 
 var funcs = template.FuncMap{

@@ -166,6 +166,8 @@ var FieldMasks = map[string]FieldMask{
 	"MembershipExplanation.profileId": notPersonal, "ExplainNode.text": freeText, "ExplainNode.value": anyValue,
 	"ComputedTraitExplanation.profileId": notPersonal, "ComputedTraitExplanation.value": computedValue,
 	"ComputedTraitExplanation.storedValue": computedValue, "ComputedTraitExplanation.type": notPersonal,
+	// An unsaved definition has no key to mask its values by.
+	"ComputedTraitPreview.type": notPersonal, "ComputedTraitSample.value": anyValue,
 	"ExplainEvent.name": freeText, "ExplainEvent.messageId": freeText,
 	"SegmentMembershipChange.sequence": notPersonal, "SegmentMembershipChange.segment": notPersonal,
 	"SegmentMembershipChange.profileId": notPersonal, "SegmentMembershipChange.direction": notPersonal,

@@ -140,6 +140,19 @@ type ComplexityRoot struct {
 		Value         func(childComplexity int) int
 	}
 
+	ComputedTraitPreview struct {
+		At        func(childComplexity int) int
+		Profiles  func(childComplexity int) int
+		Type      func(childComplexity int) int
+		Values    func(childComplexity int) int
+		WithValue func(childComplexity int) int
+	}
+
+	ComputedTraitSample struct {
+		Profile func(childComplexity int) int
+		Value   func(childComplexity int) int
+	}
+
 	ComputedTraitValue struct {
 		Key   func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -586,6 +599,7 @@ type ComplexityRoot struct {
 		MatchPreview         func(childComplexity int, accept *float64, review *float64, first *int, after *string) int
 		Matching             func(childComplexity int) int
 		Me                   func(childComplexity int) int
+		PreviewComputedTrait func(childComplexity int, definition string, sample *int) int
 		PreviewSegment       func(childComplexity int, definition string, sample *int) int
 		Profile              func(childComplexity int, id string) int
 		Profiles             func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
@@ -937,6 +951,7 @@ type QueryResolver interface {
 	Deliveries(ctx context.Context, destination string, first *int, after *string) ([]*destinations.Delivery, error)
 	APIKeys(ctx context.Context) ([]*auth.Record, error)
 	Me(ctx context.Context) (*Me, error)
+	PreviewComputedTrait(ctx context.Context, definition string, sample *int) (*ComputedTraitPreview, error)
 	Matching(ctx context.Context) (*match.Decision, error)
 	Segment(ctx context.Context, key string) (*segments.Definition, error)
 	Segments(ctx context.Context, first *int, after *string) (*SegmentConnection, error)
@@ -1276,6 +1291,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComputedTraitExplanation.Value(childComplexity), true
+
+	case "ComputedTraitPreview.at":
+		if e.ComplexityRoot.ComputedTraitPreview.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitPreview.At(childComplexity), true
+	case "ComputedTraitPreview.profiles":
+		if e.ComplexityRoot.ComputedTraitPreview.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitPreview.Profiles(childComplexity), true
+	case "ComputedTraitPreview.type":
+		if e.ComplexityRoot.ComputedTraitPreview.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitPreview.Type(childComplexity), true
+	case "ComputedTraitPreview.values":
+		if e.ComplexityRoot.ComputedTraitPreview.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitPreview.Values(childComplexity), true
+	case "ComputedTraitPreview.withValue":
+		if e.ComplexityRoot.ComputedTraitPreview.WithValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitPreview.WithValue(childComplexity), true
+
+	case "ComputedTraitSample.profile":
+		if e.ComplexityRoot.ComputedTraitSample.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitSample.Profile(childComplexity), true
+	case "ComputedTraitSample.value":
+		if e.ComplexityRoot.ComputedTraitSample.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitSample.Value(childComplexity), true
 
 	case "ComputedTraitValue.key":
 		if e.ComplexityRoot.ComputedTraitValue.Key == nil {
@@ -3480,6 +3539,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.previewComputedTrait":
+		if e.ComplexityRoot.Query.PreviewComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewComputedTrait(childComplexity, args["definition"].(string), args["sample"].(*int)), true
 	case "Query.previewSegment":
 		if e.ComplexityRoot.Query.PreviewSegment == nil {
 			break
@@ -4127,7 +4197,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4148,6 +4218,7 @@ var sources = []*ast.Source{
 	{Name: "jobs.graphqls", Input: sourceData("jobs.graphqls"), BuiltIn: false},
 	{Name: "keys.graphqls", Input: sourceData("keys.graphqls"), BuiltIn: false},
 	{Name: "personalisation.graphqls", Input: sourceData("personalisation.graphqls"), BuiltIn: false},
+	{Name: "previewtrait.graphqls", Input: sourceData("previewtrait.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
@@ -4308,6 +4379,32 @@ func (ec *executionContext) childFields_ComputedTraitExplanation(ctx context.Con
 		return ec.fieldContext_ComputedTraitExplanation_nodes(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitExplanation", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ComputedTraitPreview_type(ctx, field)
+	case "profiles":
+		return ec.fieldContext_ComputedTraitPreview_profiles(ctx, field)
+	case "withValue":
+		return ec.fieldContext_ComputedTraitPreview_withValue(ctx, field)
+	case "values":
+		return ec.fieldContext_ComputedTraitPreview_values(ctx, field)
+	case "at":
+		return ec.fieldContext_ComputedTraitPreview_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitSample(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profile":
+		return ec.fieldContext_ComputedTraitSample_profile(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitSample_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitSample", field.Name)
 }
 
 func (ec *executionContext) childFields_ComputedTraitValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6840,6 +6937,28 @@ func (ec *executionContext) field_Query_matchPreview_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_previewComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sample",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sample"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_previewSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8379,6 +8498,185 @@ func (ec *executionContext) fieldContext_ComputedTraitExplanation_nodes(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitPreview_type(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitPreview_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitPreview_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitPreview_profiles(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitPreview_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitPreview_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTraitPreview_withValue(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitPreview_withValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WithValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitPreview_withValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTraitPreview_values(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitPreview_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ComputedTraitSample) graphql.Marshaler {
+			return ec.marshalNComputedTraitSample2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitSampleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitPreview_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitSample(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitPreview_at(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitPreview_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitPreview_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitPreview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitSample_profile(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitSample_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitSample_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitSample",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitSample_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitSample) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitSample_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitSample_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitSample", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _ComputedTraitValue_key(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitValue) (ret graphql.Marshaler) {
@@ -17006,6 +17304,50 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_previewComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewComputedTrait(ctx, fc.Args["definition"].(string), fc.Args["sample"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitPreview) graphql.Marshaler {
+			return ec.marshalNComputedTraitPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_matching(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21335,6 +21677,97 @@ func (ec *executionContext) _ComputedTraitExplanation(ctx context.Context, sel a
 	return out
 }
 
+var computedTraitPreviewImplementors = []string{"ComputedTraitPreview"}
+
+func (ec *executionContext) _ComputedTraitPreview(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitPreview")
+		case "type":
+			out.Values[i] = ec._ComputedTraitPreview_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._ComputedTraitPreview_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withValue":
+			out.Values[i] = ec._ComputedTraitPreview_withValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._ComputedTraitPreview_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._ComputedTraitPreview_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitSampleImplementors = []string{"ComputedTraitSample"}
+
+func (ec *executionContext) _ComputedTraitSample(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitSample) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitSampleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitSample")
+		case "profile":
+			out.Values[i] = ec._ComputedTraitSample_profile(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitSample_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var computedTraitValueImplementors = []string{"ComputedTraitValue"}
 
 func (ec *executionContext) _ComputedTraitValue(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitValue) graphql.Marshaler {
@@ -24322,6 +24755,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "previewComputedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewComputedTrait(ctx, field)
+				})
 		case "matching":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -25801,6 +26240,38 @@ func (ec *executionContext) marshalNComputedTraitExplanation2ᚖgithubᚗcomᚋi
 		return graphql.Null
 	}
 	return ec._ComputedTraitExplanation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitPreview2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitPreview(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitPreview!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitSample2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitSampleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitSample) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComputedTraitSample2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitSample(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNComputedTraitSample2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitSample(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitSample) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitSample!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitSample(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNComputedTraitValue2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*ComputedTraitValue) graphql.Marshaler {

@@ -85,6 +85,27 @@ type ComputedTraitExplanation struct {
 	Nodes []*ExplainNode `json:"nodes"`
 }
 
+// previewComputedTrait's answer.
+type ComputedTraitPreview struct {
+	// boolean, number, string, timestamp or any: the definition's type.
+	Type string `json:"type"`
+	// How many profiles were evaluated.
+	Profiles int `json:"profiles"`
+	// How many of them have a value (the others' is missing).
+	WithValue int `json:"withValue"`
+	// Each profile evaluated, in ID order, with its value.
+	Values []*ComputedTraitSample `json:"values"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+}
+
+// One profile's value in a computed trait preview.
+type ComputedTraitSample struct {
+	Profile *Profile `json:"profile"`
+	// The value (a timestamp in RFC 3339); null when missing.
+	Value JSON `json:"value,omitempty"`
+}
+
 // A profile's computed trait value.
 type ComputedTraitValue struct {
 	Key string `json:"key"`

@@ -97,6 +97,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.computedTraits":                    readers,
 	"Query.validateDefinition":                readers,
 	"Query.previewSegment":                    stewards, // a full scan: for those who write definitions
+	"Query.previewComputedTrait":              stewards, // as previewSegment: for those who write definitions
 	"Query.explainMembership":                 readers,
 	"Query.explainComputedTrait":              readers,
 	"Query.reviewQueue":                       bulk,

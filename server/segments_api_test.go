@@ -495,13 +495,13 @@ func TestConsoleSegments(t *testing.T) {
 				code int
 				want []string
 			}{
-				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", "<td>orders</td>",
+				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", `<td><a href="/console/traits/orders">orders</a></td>`,
 					`<svg class="sizechart" role="img" aria-label="Members over time: 1 at `}},
 				{"/console/segments/buyer", 200, []string{"events(&#34;Order Completed&#34;).within(30d).exists()", `href="/console/profiles/` + u1 + `/segments/buyer">why</a>`,
 					"Size over the last 30 days", `aria-label="Members over time: 1 at `, "<td>1</td></tr></tbody>"}},
 				{"/console/segments/nope", 404, []string{"There is no segment nope."}},
-				{"/console/profiles/" + u1 + "/segments", 200, []string{"<td>yes</td>", "<td>orders</td><td><code>1</code></td><td>number</td>"}},
-				{"/console/profiles/" + u2 + "/segments", 200, []string{"<td>no</td>", "why not", "<td>orders</td><td><code>0</code></td>"}},
+				{"/console/profiles/" + u1 + "/segments", 200, []string{"<td>yes</td>", `<td><a href="/console/traits/orders">orders</a></td><td><code>1</code></td><td>number</td>`}},
+				{"/console/profiles/" + u2 + "/segments", 200, []string{"<td>no</td>", "why not", `<td><a href="/console/traits/orders">orders</a></td><td><code>0</code></td>`}},
 				{"/console/profiles/" + u1 + "/segments/buyer", 200, []string{"Why a member of buyer", "= <strong>true</strong> · 1 events: m1", "With no new data, this can change at"}},
 				{"/console/profiles/" + u2 + "/segments/buyer", 200, []string{"Why not a member of buyer", "= <strong>false</strong>"}},
 				{"/console/profiles/" + u1 + "/segments/nope", 404, []string{"no segment"}},
@@ -546,22 +546,7 @@ func TestConsoleSegmentsInChromium(t *testing.T) {
 			u1, u2 := seedConsoleSegments(t, f)
 			var r e2eReport
 			runE2EScript(t, node, dir, "segments.mjs", &r, "BASE_URL="+f.url, "READ_KEY="+readKey, "STEWARD_KEY="+stewKey, "CHROMIUM="+chromium, "PROFILE_ID="+u1, "OTHER_ID="+u2)
-			if len(r.Errors) > 0 || len(r.Foreign) > 0 {
-				t.Errorf("browser errors %v, requests to other origins %v", r.Errors, r.Foreign)
-			}
-			if len(r.Axe) != 8 {
-				t.Errorf("axe ran on %d page states, want 8", len(r.Axe))
-			}
-			for state, v := range r.Axe {
-				if len(v) > 0 {
-					t.Errorf("axe on %q: %v", state, v)
-				}
-			}
-			for state, n := range r.Bytes {
-				if n > 100<<10 {
-					t.Errorf("%q transferred %d bytes, budget 100 KB", state, n)
-				}
-			}
+			r.checkPages(t, 8)
 			for _, s := range r.Steps {
 				if s["step"] != "keyboard" && s["status"] != float64(200) {
 					t.Errorf("%v", s)

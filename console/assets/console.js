@@ -55,9 +55,10 @@
   });
 })();
 
-// The segment editor: the definition is checked as it is typed (the API's
-// validateDefinition, through the console), and the error is announced
-// with its line and column. The form works without it.
+// The definition editor (segments and computed traits): the definition is
+// checked as it is typed (the API's validateDefinition for the form's
+// data-kind, through the console), and the error is announced with its
+// line and column. The form works without it.
 (() => {
   "use strict";
   const area = document.getElementById("seg-definition");
@@ -72,7 +73,7 @@
     clearTimeout(timer);
     timer = setTimeout(async () => {
       const n = ++asked;
-      const q = new URLSearchParams({ definition: area.value, key: key() });
+      const q = new URLSearchParams({ definition: area.value, key: key(), kind: form.dataset.kind || "SEGMENT" });
       try {
         const resp = await fetch("/console/segments/validate?" + q, { credentials: "same-origin" });
         const v = await resp.json();
