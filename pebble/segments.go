@@ -175,14 +175,19 @@ func (g segStore) Definitions(context.Context) ([]*segments.Definition, error) {
 	return append(byKind[0], byKind[1]...), nil
 }
 
+// state reads a profile's state: compact (segments.EncodeState) or, as
+// written before it, JSON.
 func (g segStore) state(profile string) (*segments.ProfileState, error) {
-	st := &segments.ProfileState{}
-	ok, err := g.s.getJSON(st, pSegState, []byte(profile))
+	v, ok, err := g.s.get(pSegState, []byte(profile))
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		st = &segments.ProfileState{Profile: profile}
+		return &segments.ProfileState{Profile: profile}, nil
+	}
+	st, err := segments.DecodeState(v)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt segment state of %s: %w", profile, err)
 	}
 	return st, nil
 }
@@ -230,10 +235,14 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		if err := g.checkMembers(next); err != nil {
 			return nil, fmt.Errorf("pebble: save segment states: %w", err)
 		}
-		for _, t := range segments.Timers(old) {
+		// Only what changed is written: most saves move a few of a
+		// profile's deadlines and memberships, and rewriting all of them
+		// was most of the engine's writes (and of its compactions).
+		gone, added := segments.TimerChanges(old, next)
+		for _, t := range gone {
 			w.del(timerKey(t))
 		}
-		for _, t := range segments.Timers(next) {
+		for _, t := range added {
 			w.putJSON(timerKey(t), t)
 		}
 		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
@@ -244,7 +253,9 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 			}
 		}
 		for k := range is {
-			w.put(memberKey(k, next.Profile), []byte(next.Profile))
+			if _, ok := was[k]; !ok {
+				w.put(memberKey(k, next.Profile), []byte(next.Profile))
+			}
 		}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++
@@ -254,7 +265,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		}
 		saved := *next
 		saved.Rev++
-		w.putJSON(key(pSegState, []byte(next.Profile)), &saved)
+		w.put(key(pSegState, []byte(next.Profile)), segments.EncodeState(&saved))
 	}
 	if err := g.s.addCounts(w, deltas); err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)

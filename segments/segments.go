@@ -405,6 +405,26 @@ func Timers(s *ProfileState) []Timer {
 	return out
 }
 
+// TimerChanges returns the timers of old that next no longer has and
+// those next adds: what a save writes to the timer index.
+func TimerChanges(old, next *ProfileState) (gone, added []Timer) {
+	for rs, e := range old.Entries {
+		if n := next.Entries[rs]; !n.Deadline.Equal(e.Deadline) && !e.Deadline.IsZero() {
+			if ref, err := ParseRef(rs); err == nil {
+				gone = append(gone, Timer{At: e.Deadline.UTC(), Profile: next.Profile, Ref: ref})
+			}
+		}
+	}
+	for rs, e := range next.Entries {
+		if o := old.Entries[rs]; !o.Deadline.Equal(e.Deadline) && !e.Deadline.IsZero() {
+			if ref, err := ParseRef(rs); err == nil {
+				added = append(added, Timer{At: e.Deadline.UTC(), Profile: next.Profile, Ref: ref})
+			}
+		}
+	}
+	return gone, added
+}
+
 // SegmentMemberships returns the segments a state is a member of, with
 // their entries.
 func SegmentMemberships(entries map[string]Entry) map[string]Entry {
