@@ -252,10 +252,8 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 				w.del(memberKey(k, next.Profile))
 			}
 		}
-		for k := range is {
-			if _, ok := was[k]; !ok {
-				w.put(memberKey(k, next.Profile), []byte(next.Profile))
-			}
+		for k := range segments.MembershipWrites(old, next) {
+			w.put(memberKey(k, next.Profile), []byte(next.Profile))
 		}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++

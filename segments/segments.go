@@ -425,6 +425,25 @@ func TimerChanges(old, next *ProfileState) (gone, added []Timer) {
 	return gone, added
 }
 
+// MembershipWrites returns the memberships of next a save writes to the
+// member index: those old did not have, or had with another version or
+// start. After a change of definitions, all of them: a segment deleted
+// and created again took its index with it, while old may still hold an
+// equal entry.
+func MembershipWrites(old, next *ProfileState) map[string]Entry {
+	is := SegmentMemberships(next.Entries)
+	if old.Definitions != next.Definitions {
+		return is
+	}
+	was := SegmentMemberships(old.Entries)
+	for k, e := range is {
+		if w, ok := was[k]; ok && w.Version == e.Version && w.Since.Equal(e.Since) {
+			delete(is, k)
+		}
+	}
+	return is
+}
+
 // SegmentMemberships returns the segments a state is a member of, with
 // their entries.
 func SegmentMemberships(entries map[string]Entry) map[string]Entry {
