@@ -554,21 +554,34 @@ func (g segStore) PendingChanges(ctx context.Context, after string, limit int) (
 	return out, nil
 }
 
-// DonePending takes a pending change unless more was added since it was
-// read: the node is locked before its mark is compared, so an ingest
-// committing meanwhile is seen.
-func (g segStore) DonePending(ctx context.Context, p segments.Pending) error {
+// DonePending takes pending changes, each unless more was added since it
+// was read, in one transaction (one commit for a page, not one each): a
+// node is locked before its mark is compared, so an ingest committing
+// meanwhile is seen. The engine passes them in profile order, the order
+// every writer locks them in.
+func (g segStore) DonePending(ctx context.Context, ps ...segments.Pending) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	return g.writeTx(ctx, "neo4j: done pending", func(t *tx) error {
-		recs, err := t.collect(ctx, `MATCH (d:DataChange:Due {profile: $profile})
-			SET d.lock = true REMOVE d.lock RETURN d.mark`, map[string]any{"profile": p.Profile})
-		if err != nil || len(recs) == 0 {
-			return err
+		for _, p := range ps {
+			recs, err := t.collect(ctx, `MATCH (d:DataChange:Due {profile: $profile})
+				SET d.lock = true REMOVE d.lock RETURN d.mark`, map[string]any{"profile": p.Profile})
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				continue
+			}
+			if mark, _ := recs[0].Values[0].(int64); mark != p.Mark {
+				continue
+			}
+			if err := t.exec(ctx, `MATCH (d:DataChange {profile: $profile})
+				REMOVE d:Due SET d.events = [], d.traits = [], d.all = false`, map[string]any{"profile": p.Profile}); err != nil {
+				return err
+			}
 		}
-		if mark, _ := recs[0].Values[0].(int64); mark != p.Mark {
-			return nil
-		}
-		return t.exec(ctx, `MATCH (d:DataChange {profile: $profile})
-			REMOVE d:Due SET d.events = [], d.traits = [], d.all = false`, map[string]any{"profile": p.Profile})
+		return nil
 	})
 }
 

@@ -412,23 +412,33 @@ func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]
 	return out, nil
 }
 
-// DonePending deletes a pending change unless more was added since it was
-// read.
-func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
+// DonePending deletes pending changes unless more was added since they
+// were read, in one batch.
+func (g segStore) DonePending(_ context.Context, ps ...segments.Pending) error {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
-	var cur segments.Pending
-	k := key(pPending, []byte(p.Profile))
-	ok, err := g.s.getJSON(&cur, k)
-	if err != nil {
-		return fmt.Errorf("pebble: done pending: %w", err)
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	for _, p := range ps {
+		var cur segments.Pending
+		k := key(pPending, []byte(p.Profile))
+		ok, err := g.s.getJSON(&cur, k)
+		if err != nil {
+			return fmt.Errorf("pebble: done pending: %w", err)
+		}
+		if !ok || cur.Mark != p.Mark {
+			continue
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
+		}
 	}
-	if !ok || cur.Mark != p.Mark {
+	if b.Empty() {
 		return nil
 	}
 	// Not synced: a deletion lost in a crash leaves the change pending,
 	// and evaluating it again changes nothing.
-	if err := g.s.db.Delete(k, cpebble.NoSync); err != nil {
+	if err := b.Commit(cpebble.NoSync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 	}
 	return nil

@@ -634,15 +634,16 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	// A profile that fails does not hold up the others: its change stays
 	// pending and is tried again.
 	work, failed := e.saveTogether(ctx, ps)
+	// Removed only now, all in one write: a crash before it evaluates
+	// them again, which changes nothing.
+	var done []Pending
 	for _, w := range work {
-		// Removed only now: a crash before this line evaluates it again,
-		// which changes nothing.
-		if !w.done {
-			continue
+		if w.done {
+			done = append(done, w.Pending)
 		}
-		if err := e.store.DonePending(ctx, w.Pending); err != nil {
-			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
-		}
+	}
+	if err := e.store.DonePending(ctx, done...); err != nil {
+		failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 	}
 	return len(ps), failed
 }

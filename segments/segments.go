@@ -313,9 +313,9 @@ type Store interface {
 	// (written with the events, graph.Changes.DataChanges) of profiles
 	// after the given ID (all: ""), in profile ID order.
 	PendingChanges(ctx context.Context, after string, limit int) ([]Pending, error)
-	// DonePending removes a pending change once evaluated, unless more was
-	// added to it since it was read (its Mark moved on).
-	DonePending(ctx context.Context, p Pending) error
+	// DonePending removes pending changes once evaluated, each unless more
+	// was added to it since it was read (its Mark moved on), in one write.
+	DonePending(ctx context.Context, ps ...Pending) error
 }
 
 // Pending is a profile's data changes not yet evaluated, merged since the
