@@ -22,9 +22,10 @@ import (
 // existed: a store without the key is version 1. Version 2 keeps a member
 // count per segment (sn/, written with the memberships); opening a
 // version 1 store counts them once (countMembers) and stamps it 2.
-// Version 3 writes segment states (ss/) in segments.EncodeState's compact
-// encoding instead of JSON; the reader takes both, so a version 2 store
-// is only stamped 3 and each state is rewritten at its next save. The
+// Version 3 writes segment states (ss/) and change records (sc/) in a
+// compact encoding (segments.EncodeState, EncodeChange) instead of JSON;
+// the readers take both, so a version 2 store is only stamped 3 and each
+// state is rewritten at its next save. The
 // version tells an older idgraph, which reads only JSON states, to stop.
 const FormatVersion = 3
 

@@ -258,7 +258,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++
 			c.Sequence = seq
-			w.putJSON(changeKey(seq), c)
+			w.put(changeKey(seq), segments.EncodeChange(c))
 			out = append(out, c)
 		}
 		saved := *next
@@ -327,8 +327,20 @@ func (g segStore) LastChange(context.Context) (uint64, error) {
 
 // Changes pages through the change records.
 func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
-	out, err := pageJSON[*segments.ChangeRecord](g.s, changeKey(after+1), prefixEnd(pSegChange), limit)
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: changeKey(after + 1), UpperBound: prefixEnd(pSegChange)})
 	if err != nil {
+		return nil, fmt.Errorf("pebble: segment changes: %w", err)
+	}
+	defer it.Close()
+	var out []*segments.ChangeRecord
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		c, err := segments.DecodeChange(it.Value()) // compact, or JSON before format 3
+		if err != nil {
+			return nil, fmt.Errorf("pebble: segment changes: corrupt record: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("pebble: segment changes: %w", err)
 	}
 	return out, nil

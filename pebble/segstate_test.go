@@ -14,10 +14,10 @@ import (
 	"github.com/idgraph/idgraph/segments/lang"
 )
 
-// TestJSONStatesRead: a segment state as format version 2 wrote it (JSON)
-// reads beside the compact ones of version 3, its next save rewrites it
-// compactly from its revision, and the records and timers follow from it
-// as from any stored state.
+// TestJSONStatesRead: a segment state and a change record as format
+// version 2 wrote them (JSON) read beside the compact ones of version 3;
+// the state's next save rewrites it compactly from its revision, and the
+// records and timers follow from it as from any stored state.
 func TestJSONStatesRead(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -58,6 +58,14 @@ func TestJSONStatesRead(t *testing.T) {
 	if err := db.Set(timerKey(segments.Timer{At: t0.Add(time.Hour), Profile: "p_old", Ref: segments.Ref{Kind: lang.KindSegment, Key: "vip"}}), []byte("{}"), cpebble.Sync); err != nil {
 		t.Fatal(err)
 	}
+	// A change record as version 2 wrote it: the next ones follow it.
+	oldChange := &segments.ChangeRecord{Sequence: 2, Segment: "vip", Version: 1, Profile: "p_new", Direction: segments.Entered, Reason: segments.ReasonData, Time: t0}
+	if data, err = json.Marshal(oldChange); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set(changeKey(2), data, cpebble.Sync); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 
 	if s, err = Open(dir); err != nil {
@@ -81,8 +89,12 @@ func TestJSONStatesRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 1 || cs[0].Trait != "ltv" || cs[0].Previous.Number != 12 || cs[0].Value.Number != 13 {
+	if len(cs) != 1 || cs[0].Trait != "ltv" || cs[0].Previous.Number != 12 || cs[0].Value.Number != 13 || cs[0].Sequence != 3 {
 		t.Fatalf("records %+v", cs)
+	}
+	all, err := g.Changes(ctx, 0, 10)
+	if err != nil || len(all) != 2 || !reflect.DeepEqual(all[0], oldChange) || !reflect.DeepEqual(all[1], cs[0]) {
+		t.Fatalf("changes %+v, %v; want the JSON record, then the compact one", all, err)
 	}
 	raw, ok, err := s.get(pSegState, []byte("p_old"))
 	if err != nil || !ok || raw[0] == '{' {

@@ -278,3 +278,76 @@ func (d *decoder) value() *Value {
 	}
 	return v
 }
+
+// changeCodecV1 starts a ChangeRecord in the compact encoding (see
+// stateCodecV1: JSON never starts with it).
+const changeCodecV1 = 0x01
+
+// EncodeChange is the compact binary encoding of a change record, which
+// the embedded store writes (a save of an order re-evaluates tens of
+// computed values, each a record); DecodeChange reads it and the JSON of
+// records written before it.
+//
+//	0x01 sequence:uvarint segment:str trait:str version:varint profile:str
+//	direction:str reason:str time:time flags:byte [previous:value] [value:value]
+func EncodeChange(c *ChangeRecord) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, changeCodecV1)
+	b = binary.AppendUvarint(b, c.Sequence)
+	b = appendStr(b, c.Segment)
+	b = appendStr(b, c.Trait)
+	b = binary.AppendVarint(b, int64(c.Version))
+	b = appendStr(b, c.Profile)
+	b = appendStr(b, c.Direction)
+	b = appendStr(b, c.Reason)
+	b = appendTime(b, c.Time)
+	var flags byte
+	if c.Previous != nil {
+		flags |= 1
+	}
+	if c.Value != nil {
+		flags |= 2
+	}
+	b = append(b, flags)
+	if c.Previous != nil {
+		b = appendValue(b, c.Previous)
+	}
+	if c.Value != nil {
+		b = appendValue(b, c.Value)
+	}
+	return b
+}
+
+// DecodeChange reads a record written by EncodeChange, or as JSON.
+func DecodeChange(data []byte) (*ChangeRecord, error) {
+	c := &ChangeRecord{}
+	if len(data) == 0 || data[0] != changeCodecV1 {
+		if err := json.Unmarshal(data, c); err != nil {
+			return nil, fmt.Errorf("segments: decode change: %w", err)
+		}
+		return c, nil
+	}
+	d := decoder{b: data[1:]}
+	c.Sequence = d.uvarint()
+	c.Segment = d.str()
+	c.Trait = d.str()
+	c.Version = int(d.varint())
+	c.Profile = d.str()
+	c.Direction = d.str()
+	c.Reason = d.str()
+	c.Time = d.time()
+	flags := d.byte()
+	if flags&1 != 0 {
+		c.Previous = d.value()
+	}
+	if flags&2 != 0 {
+		c.Value = d.value()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = errors.New("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("segments: decode change: %w", d.err)
+	}
+	return c, nil
+}

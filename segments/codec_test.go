@@ -92,3 +92,37 @@ func TestStateCodecCorrupt(t *testing.T) {
 		t.Errorf("NaN: %v %v", st, err)
 	}
 }
+
+// TestChangeCodec: change records encode and decode to themselves, and
+// records stored as JSON (before the compact encoding) still read.
+func TestChangeCodec(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 5, time.UTC)
+	for _, c := range []*segments.ChangeRecord{
+		{Sequence: 1, Segment: "vip", Version: 2, Profile: "p_1", Direction: segments.Entered, Reason: segments.ReasonData, Time: t0},
+		{Sequence: 1 << 40, Trait: "ltv", Version: 1, Profile: "p_2", Direction: segments.Changed, Reason: segments.ReasonMerged, Time: t0,
+			Previous: &segments.Value{Type: "number", Number: 3.5}, Value: &segments.Value{Type: "string", String: "gold"}},
+		{Sequence: 9, Trait: "last", Version: 4, Profile: "p_3", Direction: segments.Changed, Reason: segments.ReasonErased, Time: t0,
+			Previous: &segments.Value{Type: "timestamp", Time: t0}},
+	} {
+		data := segments.EncodeChange(c)
+		got, err := segments.DecodeChange(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("decoded\n%+v\nwant\n%+v", got, c)
+		}
+		old, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromJSON, err := segments.DecodeChange(old); err != nil || !reflect.DeepEqual(fromJSON, c) {
+			t.Errorf("from JSON %+v, %v; want %+v", fromJSON, err, c)
+		}
+		for n := 1; n < len(data); n++ {
+			if _, err := segments.DecodeChange(data[:n]); err == nil {
+				t.Errorf("truncated to %d of %d bytes: no error", n, len(data))
+			}
+		}
+	}
+}
