@@ -104,3 +104,45 @@ func TestJSONStatesRead(t *testing.T) {
 		t.Fatalf("timers %+v %v; want the JSON state's timer gone", ts, err)
 	}
 }
+
+// TestMembersAfterSegmentRecreated: a segment deleted and created again
+// lost its member index; a save after the change of definitions writes
+// its members again even when the profile's entry did not change.
+func TestMembersAfterSegmentRecreated(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := s.Segments()
+	def := &segments.Definition{Kind: lang.KindSegment, Key: "vip", Source: "true"}
+	if _, err := g.PutDefinition(ctx, def, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(ctx context.Context, tx graph.Tx) error {
+		return tx.Apply(ctx, &graph.Changes{Profiles: []*graph.Profile{{ID: "p_1"}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	entries := map[string]segments.Entry{segments.RefString(def.Ref()): {Version: 1, Member: true, Since: t0}}
+	if _, err := g.SaveStates(ctx, []segments.Save{{State: &segments.ProfileState{Profile: "p_1", Definitions: "a", Entries: entries}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.DeleteDefinition(ctx, def.Ref(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.PutDefinition(ctx, def, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := g.Members(ctx, "vip", "", 10); err != nil || len(ms) != 0 {
+		t.Fatalf("members of the new segment before a save: %v %v", ms, err)
+	}
+	if _, err := g.SaveStates(ctx, []segments.Save{{State: &segments.ProfileState{Profile: "p_1", Rev: 1, Definitions: "b", Entries: entries}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := g.Members(ctx, "vip", "", 10); err != nil || len(ms) != 1 || ms[0] != "p_1" {
+		t.Fatalf("members after the save: %v %v; want p_1", ms, err)
+	}
+}
