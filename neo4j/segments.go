@@ -304,7 +304,7 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 				c.Sequence = seq
 				out = append(out, c)
 			}
-			if err := writeState(ctx, t, sv.State, changes[i]); err != nil {
+			if err := writeState(ctx, t, olds[i], sv.State, changes[i]); err != nil {
 				return err
 			}
 		}
@@ -359,18 +359,25 @@ func allocate(ctx context.Context, t *tx, n int) (uint64, error) {
 	return uint64(last) - uint64(n), nil
 }
 
-func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes []*segments.ChangeRecord) error {
+// writeState writes a profile's new state over old: only the timers and
+// IN_SEGMENT relationships that changed (most saves move a few of them).
+func writeState(ctx context.Context, t *tx, old, next *segments.ProfileState, changes []*segments.ChangeRecord) error {
 	data, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
-	var timers []any
-	for _, tm := range segments.Timers(next) {
+	gone, added := segments.TimerChanges(old, next)
+	var moved, timers []any
+	for _, tm := range gone {
+		moved = append(moved, segments.RefString(tm.Ref))
+	}
+	for _, tm := range added {
+		moved = append(moved, segments.RefString(tm.Ref))
 		timers = append(timers, map[string]any{"ref": segments.RefString(tm.Ref), "at": timeVal(tm.At)})
 	}
 	var members []any
 	is := segments.SegmentMemberships(next.Entries)
-	for k, e := range is {
+	for k, e := range segments.MembershipWrites(old, next) {
 		members = append(members, map[string]any{"key": k, "since": timeVal(e.Since), "version": e.Version})
 	}
 	records, err := changeRows(changes)
@@ -383,7 +390,7 @@ func writeState(ctx context.Context, t *tx, next *segments.ProfileState, changes
 	}{
 		{`MATCH (st:SegmentState {profile: $id}) SET st.rev = st.rev + 1, st.data = $data`,
 			map[string]any{"data": string(data)}},
-		{`MATCH (t:SegmentTimer {profile: $id}) DELETE t`, nil},
+		{`UNWIND $rows AS ref MATCH (t:SegmentTimer {profile: $id, ref: ref}) DELETE t`, map[string]any{"rows": moved}},
 		{`UNWIND $rows AS r CREATE (:SegmentTimer {profile: $id, ref: r.ref, at: r.at})`, map[string]any{"rows": timers}},
 		{`MATCH (:Profile {id: $id})-[m:IN_SEGMENT]->(s:Segment) WHERE NOT s.key IN $keys DELETE m`,
 			map[string]any{"keys": slices.Collect(maps.Keys(is))}},
@@ -547,21 +554,34 @@ func (g segStore) PendingChanges(ctx context.Context, after string, limit int) (
 	return out, nil
 }
 
-// DonePending takes a pending change unless more was added since it was
-// read: the node is locked before its mark is compared, so an ingest
-// committing meanwhile is seen.
-func (g segStore) DonePending(ctx context.Context, p segments.Pending) error {
+// DonePending takes pending changes, each unless more was added since it
+// was read, in one transaction (one commit for a page, not one each): a
+// node is locked before its mark is compared, so an ingest committing
+// meanwhile is seen. The engine passes them in profile order, the order
+// every writer locks them in.
+func (g segStore) DonePending(ctx context.Context, ps ...segments.Pending) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	return g.writeTx(ctx, "neo4j: done pending", func(t *tx) error {
-		recs, err := t.collect(ctx, `MATCH (d:DataChange:Due {profile: $profile})
-			SET d.lock = true REMOVE d.lock RETURN d.mark`, map[string]any{"profile": p.Profile})
-		if err != nil || len(recs) == 0 {
-			return err
+		for _, p := range ps {
+			recs, err := t.collect(ctx, `MATCH (d:DataChange:Due {profile: $profile})
+				SET d.lock = true REMOVE d.lock RETURN d.mark`, map[string]any{"profile": p.Profile})
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				continue
+			}
+			if mark, _ := recs[0].Values[0].(int64); mark != p.Mark {
+				continue
+			}
+			if err := t.exec(ctx, `MATCH (d:DataChange {profile: $profile})
+				REMOVE d:Due SET d.events = [], d.traits = [], d.all = false`, map[string]any{"profile": p.Profile}); err != nil {
+				return err
+			}
 		}
-		if mark, _ := recs[0].Values[0].(int64); mark != p.Mark {
-			return nil
-		}
-		return t.exec(ctx, `MATCH (d:DataChange {profile: $profile})
-			REMOVE d:Due SET d.events = [], d.traits = [], d.all = false`, map[string]any{"profile": p.Profile})
+		return nil
 	})
 }
 

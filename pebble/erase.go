@@ -308,7 +308,7 @@ func (e *eraser) segments(group []string, req erase.Request) (int, error) {
 		for _, c := range segments.ErasureRecords(id, old.Entries, req.ExitReason(), req.At) {
 			seq++
 			c.Sequence = seq
-			e.w.putJSON(changeKey(seq), c)
+			e.w.put(changeKey(seq), segments.EncodeChange(c))
 			if c.Direction == segments.Exited {
 				exits++
 			}

@@ -22,7 +22,12 @@ import (
 // existed: a store without the key is version 1. Version 2 keeps a member
 // count per segment (sn/, written with the memberships); opening a
 // version 1 store counts them once (countMembers) and stamps it 2.
-const FormatVersion = 2
+// Version 3 writes segment states (ss/) and change records (sc/) in a
+// compact encoding (segments.EncodeState, EncodeChange) instead of JSON;
+// the readers take both, so a version 2 store is only stamped 3 and each
+// state is rewritten at its next save. The
+// version tells an older idgraph, which reads only JSON states, to stop.
+const FormatVersion = 3
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -48,11 +53,14 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	if n == FormatVersion {
 		return nil
 	}
-	// Migrate from version 1 and stamp the version in one batch: a crash
-	// in between migrates again.
+	// Migrate and stamp the version in one batch: a crash in between
+	// migrates again.
 	b := db.NewBatch()
 	defer b.Close()
-	err = countMembers(db, b)
+	err = nil // the read's ErrNotFound of a store without a version
+	if n < 2 {
+		err = countMembers(db, b)
+	}
 	if err == nil {
 		err = b.Set(formatKey, []byte(strconv.Itoa(FormatVersion)), nil)
 	}

@@ -175,14 +175,19 @@ func (g segStore) Definitions(context.Context) ([]*segments.Definition, error) {
 	return append(byKind[0], byKind[1]...), nil
 }
 
+// state reads a profile's state: compact (segments.EncodeState) or, as
+// written before it, JSON.
 func (g segStore) state(profile string) (*segments.ProfileState, error) {
-	st := &segments.ProfileState{}
-	ok, err := g.s.getJSON(st, pSegState, []byte(profile))
+	v, ok, err := g.s.get(pSegState, []byte(profile))
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		st = &segments.ProfileState{Profile: profile}
+		return &segments.ProfileState{Profile: profile}, nil
+	}
+	st, err := segments.DecodeState(v)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt segment state of %s: %w", profile, err)
 	}
 	return st, nil
 }
@@ -230,10 +235,14 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		if err := g.checkMembers(next); err != nil {
 			return nil, fmt.Errorf("pebble: save segment states: %w", err)
 		}
-		for _, t := range segments.Timers(old) {
+		// Only what changed is written: most saves move a few of a
+		// profile's deadlines and memberships, and rewriting all of them
+		// was most of the engine's writes (and of its compactions).
+		gone, added := segments.TimerChanges(old, next)
+		for _, t := range gone {
 			w.del(timerKey(t))
 		}
-		for _, t := range segments.Timers(next) {
+		for _, t := range added {
 			w.putJSON(timerKey(t), t)
 		}
 		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
@@ -243,18 +252,18 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 				w.del(memberKey(k, next.Profile))
 			}
 		}
-		for k := range is {
+		for k := range segments.MembershipWrites(old, next) {
 			w.put(memberKey(k, next.Profile), []byte(next.Profile))
 		}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++
 			c.Sequence = seq
-			w.putJSON(changeKey(seq), c)
+			w.put(changeKey(seq), segments.EncodeChange(c))
 			out = append(out, c)
 		}
 		saved := *next
 		saved.Rev++
-		w.putJSON(key(pSegState, []byte(next.Profile)), &saved)
+		w.put(key(pSegState, []byte(next.Profile)), segments.EncodeState(&saved))
 	}
 	if err := g.s.addCounts(w, deltas); err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
@@ -318,8 +327,20 @@ func (g segStore) LastChange(context.Context) (uint64, error) {
 
 // Changes pages through the change records.
 func (g segStore) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
-	out, err := pageJSON[*segments.ChangeRecord](g.s, changeKey(after+1), prefixEnd(pSegChange), limit)
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: changeKey(after + 1), UpperBound: prefixEnd(pSegChange)})
 	if err != nil {
+		return nil, fmt.Errorf("pebble: segment changes: %w", err)
+	}
+	defer it.Close()
+	var out []*segments.ChangeRecord
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		c, err := segments.DecodeChange(it.Value()) // compact, or JSON before format 3
+		if err != nil {
+			return nil, fmt.Errorf("pebble: segment changes: corrupt record: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("pebble: segment changes: %w", err)
 	}
 	return out, nil
@@ -403,23 +424,33 @@ func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]
 	return out, nil
 }
 
-// DonePending deletes a pending change unless more was added since it was
-// read.
-func (g segStore) DonePending(_ context.Context, p segments.Pending) error {
+// DonePending deletes pending changes unless more was added since they
+// were read, in one batch.
+func (g segStore) DonePending(_ context.Context, ps ...segments.Pending) error {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
-	var cur segments.Pending
-	k := key(pPending, []byte(p.Profile))
-	ok, err := g.s.getJSON(&cur, k)
-	if err != nil {
-		return fmt.Errorf("pebble: done pending: %w", err)
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	for _, p := range ps {
+		var cur segments.Pending
+		k := key(pPending, []byte(p.Profile))
+		ok, err := g.s.getJSON(&cur, k)
+		if err != nil {
+			return fmt.Errorf("pebble: done pending: %w", err)
+		}
+		if !ok || cur.Mark != p.Mark {
+			continue
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
+		}
 	}
-	if !ok || cur.Mark != p.Mark {
+	if b.Empty() {
 		return nil
 	}
 	// Not synced: a deletion lost in a crash leaves the change pending,
 	// and evaluating it again changes nothing.
-	if err := g.s.db.Delete(k, cpebble.NoSync); err != nil {
+	if err := b.Commit(cpebble.NoSync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 	}
 	return nil

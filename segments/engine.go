@@ -446,17 +446,24 @@ func mergeKeys(a, b map[string]int) map[string]bool {
 // writing their entries into next, whose other entries are read for
 // in_segment and computed.
 func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled, next *ProfileState, now time.Time) error {
-	needEvents := false
+	// Only the events the definitions read are decoded: an order that
+	// re-evaluates the order definitions leaves the pages alone.
+	names := map[string]bool{}
 	for _, c := range todo {
-		needEvents = needEvents || len(c.prog.Deps.Events) > 0
+		for _, n := range c.prog.Deps.Events {
+			names[n] = true
+		}
 	}
-	snap, err := e.snapshot(ctx, p, needEvents, next.Entries)
+	snap, err := e.snapshotOf(ctx, p, len(names) > 0, names, next.Entries)
 	if err != nil {
 		return err
 	}
-	view := snap.View() // reads snap's maps as they are updated below
+	// One session for all: each name's events are ordered once, and a
+	// chain several definitions hold is evaluated once. The view reads
+	// snap's maps as they are updated below.
+	sess := lang.NewSession(snap.View(), now)
 	for _, c := range todo {
-		r := lang.Eval(c.prog, view, now)
+		r := sess.Eval(c.prog)
 		old := next.Entries[c.ref]
 		en := Entry{Version: c.def.Version, Deadline: r.Deadline}
 		if c.def.Kind == lang.KindSegment {
@@ -488,11 +495,20 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 // identifier counts, its events when needEvents, and the memberships and
 // computed values of entries (for in_segment and computed).
 func (e *Engine) snapshot(ctx context.Context, p *graph.Profile, needEvents bool, entries map[string]Entry) (*lang.Snapshot, error) {
+	return e.snapshotOf(ctx, p, needEvents, nil, entries)
+}
+
+// snapshotOf is snapshot with the events of the given names only (all of
+// them when names is nil).
+func (e *Engine) snapshotOf(ctx context.Context, p *graph.Profile, needEvents bool, names map[string]bool, entries map[string]Entry) (*lang.Snapshot, error) {
 	var events []*graph.Event
 	if needEvents {
 		var err error
 		if events, err = ProfileEvents(ctx, e.graph, p); err != nil {
 			return nil, err
+		}
+		if names != nil {
+			events = slices.DeleteFunc(events, func(ev *graph.Event) bool { return !names[ev.Name] })
 		}
 	}
 	snap, err := lang.SnapshotOf(p, events)
@@ -618,15 +634,16 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	// A profile that fails does not hold up the others: its change stays
 	// pending and is tried again.
 	work, failed := e.saveTogether(ctx, ps)
+	// Removed only now, all in one write: a crash before it evaluates
+	// them again, which changes nothing.
+	var done []Pending
 	for _, w := range work {
-		// Removed only now: a crash before this line evaluates it again,
-		// which changes nothing.
-		if !w.done {
-			continue
+		if w.done {
+			done = append(done, w.Pending)
 		}
-		if err := e.store.DonePending(ctx, w.Pending); err != nil {
-			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
-		}
+	}
+	if err := e.store.DonePending(ctx, done...); err != nil {
+		failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 	}
 	return len(ps), failed
 }

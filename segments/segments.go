@@ -313,9 +313,9 @@ type Store interface {
 	// (written with the events, graph.Changes.DataChanges) of profiles
 	// after the given ID (all: ""), in profile ID order.
 	PendingChanges(ctx context.Context, after string, limit int) ([]Pending, error)
-	// DonePending removes a pending change once evaluated, unless more was
-	// added to it since it was read (its Mark moved on).
-	DonePending(ctx context.Context, p Pending) error
+	// DonePending removes pending changes once evaluated, each unless more
+	// was added to it since it was read (its Mark moved on), in one write.
+	DonePending(ctx context.Context, ps ...Pending) error
 }
 
 // Pending is a profile's data changes not yet evaluated, merged since the
@@ -403,6 +403,45 @@ func Timers(s *ProfileState) []Timer {
 		}
 	}
 	return out
+}
+
+// TimerChanges returns the timers of old that next no longer has and
+// those next adds: what a save writes to the timer index.
+func TimerChanges(old, next *ProfileState) (gone, added []Timer) {
+	for rs, e := range old.Entries {
+		if n := next.Entries[rs]; !n.Deadline.Equal(e.Deadline) && !e.Deadline.IsZero() {
+			if ref, err := ParseRef(rs); err == nil {
+				gone = append(gone, Timer{At: e.Deadline.UTC(), Profile: next.Profile, Ref: ref})
+			}
+		}
+	}
+	for rs, e := range next.Entries {
+		if o := old.Entries[rs]; !o.Deadline.Equal(e.Deadline) && !e.Deadline.IsZero() {
+			if ref, err := ParseRef(rs); err == nil {
+				added = append(added, Timer{At: e.Deadline.UTC(), Profile: next.Profile, Ref: ref})
+			}
+		}
+	}
+	return gone, added
+}
+
+// MembershipWrites returns the memberships of next a save writes to the
+// member index: those old did not have, or had with another version or
+// start. After a change of definitions, all of them: a segment deleted
+// and created again took its index with it, while old may still hold an
+// equal entry.
+func MembershipWrites(old, next *ProfileState) map[string]Entry {
+	is := SegmentMemberships(next.Entries)
+	if old.Definitions != next.Definitions {
+		return is
+	}
+	was := SegmentMemberships(old.Entries)
+	for k, e := range is {
+		if w, ok := was[k]; ok && w.Version == e.Version && w.Since.Equal(e.Since) {
+			delete(is, k)
+		}
+	}
+	return is
 }
 
 // SegmentMemberships returns the segments a state is a member of, with

@@ -82,6 +82,10 @@ type Chain struct {
 	name   string
 	nested bool
 	order  []*Step // evaluation order (evalOrder) // inside another chain's .where(...): parent is defined
+	// shared is the aggregate key of a top-level chain whose value
+	// depends only on the events and the time (no in_segment or computed
+	// inside): a Session evaluates it once for every program holding it.
+	shared string
 }
 
 // Step is one .method(args) of a chain.

@@ -53,6 +53,9 @@ func (c *checker) chain(n *Chain, s scope) Type {
 			n.order = evalOrder(n.Steps)
 			if s.chainDepth == 0 {
 				c.aggs = append(c.aggs, Aggregate{Key: aggregateKey(n), Pos: n.P, Events: c.chainEvents(n)})
+				if !readsResults(n) {
+					n.shared = c.aggs[len(c.aggs)-1].Key
+				}
 			}
 			return rt
 		}
@@ -62,6 +65,20 @@ func (c *checker) chain(n *Chain, s scope) Type {
 		c.filter(n, st, inner)
 	}
 	return typeEvents
+}
+
+// readsResults reports whether a chain reads other definitions' results
+// (in_segment, computed), which change while a Session evaluates the
+// definitions in order.
+func readsResults(n *Chain) bool {
+	found := false
+	walk(n, func(x Node) bool {
+		if c, ok := x.(*Call); ok && (c.Name == "in_segment" || c.Name == "computed") {
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 // chainEvents lists the event names a chain reads, nested chains' included.

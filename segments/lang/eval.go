@@ -59,7 +59,37 @@ func Evaluate(prog *Program, v ProfileView, now time.Time) (Value, *Trace) {
 
 // Eval is Evaluate without building the tree.
 func Eval(prog *Program, v ProfileView, now time.Time) Result {
-	e := &evaluator{view: v, now: now.UTC(), cache: map[string][]*Event{}}
+	return NewSession(v, now).Eval(prog)
+}
+
+// Session evaluates several programs over one view at one instant (Eval
+// without the tree), sharing their common work: each event name's events
+// are put in order once, and a top-level event chain that several
+// programs hold (equal Aggregate keys) and that reads no other
+// definition's result is evaluated once. The view's memberships and
+// computed values may change between programs (the engine evaluates
+// dependencies first); its events and traits may not.
+type Session struct {
+	view   ProfileView
+	now    time.Time
+	events map[string][]*Event
+	chains map[string]chainResult
+}
+
+type chainResult struct {
+	v       Value
+	dl      time.Time
+	skipped int
+}
+
+// NewSession starts a session over a view at now.
+func NewSession(v ProfileView, now time.Time) *Session {
+	return &Session{view: v, now: now.UTC(), events: map[string][]*Event{}, chains: map[string]chainResult{}}
+}
+
+// Eval evaluates one program.
+func (s *Session) Eval(prog *Program) Result {
+	e := &evaluator{view: s.view, now: s.now, cache: s.events, chains: s.chains}
 	val, dl, _ := e.eval(prog.Root, nil)
 	return Result{Value: e.final(prog, val), Deadline: dl, Skipped: e.skipped}
 }
@@ -79,10 +109,13 @@ func (e *evaluator) final(prog *Program, v Value) Value {
 }
 
 type evaluator struct {
-	view    ProfileView
-	now     time.Time
-	trace   bool
-	cache   map[string][]*Event
+	view  ProfileView
+	now   time.Time
+	trace bool
+	cache map[string][]*Event
+	// chains holds the results of shared chains (Chain.shared), when
+	// not tracing (a trace lists each chain's events).
+	chains  map[string]chainResult
 	skipped int
 }
 
@@ -170,7 +203,15 @@ func (e *evaluator) eval(n Node, f *frame) (Value, time.Time, *Trace) {
 	case *Call:
 		v, dl = e.call(n, f, sub)
 	case *Chain:
+		if r, ok := e.chains[n.shared]; ok && n.shared != "" && f == nil {
+			v, dl = r.v, r.dl
+			e.skipped += r.skipped
+			break
+		}
 		v, dl, evs = e.chain(n, f)
+		if e.chains != nil && n.shared != "" && f == nil {
+			e.chains[n.shared] = chainResult{v, dl, e.skipped - skippedBefore}
+		}
 	}
 	if !tracing {
 		return v, dl, nil

@@ -313,3 +313,40 @@ func TestDaysSinceMoving(t *testing.T) {
 		{rule: "twice as fast", src: `days_since(@2026-02-28 - (now() - @2026-03-01))`, kind: C, want: "2", deadline: 12 * h},
 	})
 }
+
+// TestSessionSharesChains: a session evaluating several programs gives
+// each what Eval alone gives, with the view's memberships and computed
+// values changing between programs (as the engine updates them): a chain
+// reading in_segment or computed is not shared, one that reads only
+// events is.
+func TestSessionSharesChains(t *testing.T) {
+	srcs := []string{
+		`events("Order").within(3d).sum(prop("revenue"))`,
+		`events("Order").within(72h).sum(prop("revenue"))`, // the same aggregate
+		`events("Order").where(in_segment("vip")).count()`,
+		`events("Order").where(computed("ltv") > 100).count()`,
+		`events("Order").where(prop("sku") = "a").latest(1).count() + events("Order").within(3d).sum(prop("revenue"))`,
+	}
+	progs := make([]*Program, len(srcs))
+	for i, src := range srcs {
+		p, err := Compile(src, Options{Kind: KindComputed, Env: testEnv})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		progs[i] = p
+	}
+	snap := profile()
+	sess := NewSession(snap.View(), now0)
+	for round := range 3 {
+		for i, p := range progs {
+			got := sess.Eval(p)
+			want := Eval(p, snap.View(), now0)
+			if got.Value.String() != want.Value.String() || !got.Deadline.Equal(want.Deadline) || got.Skipped != want.Skipped {
+				t.Errorf("round %d, %s: session %+v, alone %+v", round, srcs[i], got, want)
+			}
+		}
+		// What the engine does between definitions.
+		snap.Segments["vip"] = round%2 == 1
+		snap.Computed["ltv"] = float64(50 + 100*(round%2))
+	}
+}
