@@ -163,6 +163,14 @@ type Store interface {
 	// Epoch is written only while that is the destination's lease epoch,
 	// else it is a conflict error (Fenced), atomically with the check.
 	PutCursor(ctx context.Context, c *Cursor) error
+	// PutRetryState writes a cursor as PutCursor does (fenced alike) when
+	// only its retry state and counters changed since the last PutCursor,
+	// not After: the write need not be durable when it returns. A crash
+	// may lose it, leaving an earlier state of the cursor (never a later
+	// one, nor a mix), and a later PutCursor makes it durable. What it
+	// holds can be lost: an older Head means an earlier retry of an
+	// at-least-once delivery (worker.failed).
+	PutRetryState(ctx context.Context, c *Cursor) error
 	// TryLease takes the destination's lease for owner for ttl, or renews
 	// it when owner holds it (NextLease, by the store's clock): held
 	// reports whether owner has it now; the lease returned is the

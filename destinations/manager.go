@@ -677,11 +677,18 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if wait, ran, err := w.runJob(ctx, d); ran || err != nil {
 		return wait, err // a job holds the records back until it finishes
 	}
-	recs, err := o.Segments.Changes(ctx, c.After, o.Batch)
+	// A record being retried is the first after the cursor: read only it,
+	// not a page of records per attempt (a batch reads up to its end).
+	limit := o.Batch
+	if c.Head != nil && c.Head.Last == 0 && c.Head.Sequence > c.After {
+		limit = 1
+	}
+	recs, err := o.Segments.Changes(ctx, c.After, limit)
 	if err != nil {
 		return o.Poll, err
 	}
-	if len(recs) > 0 {
+	retrying := len(recs) == 1 && c.Head != nil && recs[0].Sequence == c.Head.Sequence
+	if len(recs) > 0 && !retrying { // the record retried was there before d was read
 		// Read the destination again, after the records: a segment
 		// connected before a record was written is then seen connected
 		// (read before, the record would be skipped as not wanted).
@@ -698,7 +705,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	}
 	start := c.After
 	wait := time.Duration(0)
-	if len(recs) < o.Batch {
+	if len(recs) < limit {
 		wait = o.Poll
 	}
 	var b *batch // being gathered, when the destination sends batches
@@ -844,6 +851,10 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 	o := w.m.o
 	now := o.Now()
 	h := c.Head
+	// stored: the head was written before this attempt (a record's earlier
+	// failure, or a batch before its first attempt), synced, so After is
+	// durable and only the retry state changes now.
+	stored := h != nil
 	if h == nil {
 		h = &Head{Sequence: r.Sequence, FirstTryAt: now}
 		c.Head = h
@@ -881,6 +892,22 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 	wait := jitter(o.Schedule[h.Attempts-1], o.Jitter)
 	wait = max(wait, res.RetryAfter)
 	h.NextAt = now.Add(wait)
+	if stored {
+		// Not synced (Store.PutRetryState): a crash may lose this write
+		// and leave the head as an earlier failure stored it. That is
+		// safe, because nothing here has to survive one: the cursor's
+		// After is unchanged, so every record after it is still pending
+		// and is sent again, under the same webhook-id (at least once);
+		// a batch keeps its records and id (Head.Last, stored synced
+		// before its first attempt); only the attempt count, the next
+		// attempt's time, the last answer and the health counters go
+		// back, so the record is retried earlier than the schedule said
+		// and a destination failing for days is disabled a little later.
+		// A synced write for each of a failing destination's attempts
+		// would queue every healthy destination's cursor writes behind
+		// its syncs.
+		return wait, o.Store.PutRetryState(ctx, c)
+	}
 	return wait, o.Store.PutCursor(ctx, c)
 }
 

@@ -139,6 +139,13 @@ func (g destStore) PutCursor(ctx context.Context, c *destinations.Cursor) error 
 	})
 }
 
+// PutRetryState is PutCursor: a committed Neo4j transaction is durable,
+// and the driver has no cheaper write to offer. (The embedded store
+// writes retry states without syncing.)
+func (g destStore) PutRetryState(ctx context.Context, c *destinations.Cursor) error {
+	return g.PutCursor(ctx, c)
+}
+
 // lockLease locks a destination's lease node, creating it when there is
 // none (the creation rolls back with a refused transaction), and returns
 // the lease (nil: never taken) and the database's clock, which every

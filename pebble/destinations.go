@@ -98,10 +98,21 @@ func (g destStore) Cursor(_ context.Context, id string) (*destinations.Cursor, e
 type destLease struct {
 	mu    sync.Mutex
 	lease *destinations.Lease // nil: never taken
+	// logMu serialises the appends to the destination's delivery log
+	// (AppendDelivery): per destination, so that a destination failing
+	// every millisecond does not take the store's write lock per attempt.
+	logMu sync.Mutex
 }
 
 // leaseOf returns a destination's lease entry, locked.
 func (g destStore) leaseOf(id string) *destLease {
+	l := g.entry(id)
+	l.mu.Lock()
+	return l
+}
+
+// entry returns a destination's lease entry.
+func (g destStore) entry(id string) *destLease {
 	g.s.leaseMu.Lock()
 	l, ok := g.s.leases[id]
 	if !ok {
@@ -112,7 +123,6 @@ func (g destStore) leaseOf(id string) *destLease {
 		g.s.leases[id] = l
 	}
 	g.s.leaseMu.Unlock()
-	l.mu.Lock()
 	return l
 }
 
@@ -120,15 +130,30 @@ func (g destStore) leaseOf(id string) *destLease {
 // lease epoch is checked against the lease and written under its lock,
 // which TryLease takes too.
 func (g destStore) PutCursor(_ context.Context, c *destinations.Cursor) error {
+	return g.putCursor(c, cpebble.Sync, "pebble: put destination cursor")
+}
+
+// PutRetryState writes the cursor as PutCursor does, fenced alike, but
+// without waiting for the disk: a failing destination retried often
+// would otherwise make a synced write per attempt, and every other
+// destination's synced cursor write would queue behind them in the one
+// log (docs/activation.md, Isolation). A crash may lose it, and only it:
+// the log is replayed in order, so what survives is the state of some
+// earlier write, and any synced write after it makes it durable too.
+func (g destStore) PutRetryState(_ context.Context, c *destinations.Cursor) error {
+	return g.putCursor(c, cpebble.NoSync, "pebble: put destination retry state")
+}
+
+func (g destStore) putCursor(c *destinations.Cursor, opts *cpebble.WriteOptions, op string) error {
 	if c.Epoch != 0 {
 		l := g.leaseOf(c.Destination)
 		defer l.mu.Unlock()
 		if err := destinations.Fenced(c, l.lease); err != nil {
-			return fmt.Errorf("pebble: put destination cursor: %w", err)
+			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	if err := g.put(key(pDestCursor, []byte(c.Destination)), c); err != nil {
-		return fmt.Errorf("pebble: put destination cursor: %w", err)
+	if err := g.s.putJSON(key(pDestCursor, []byte(c.Destination)), c, "a destination cursor", opts); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

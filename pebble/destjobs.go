@@ -51,11 +51,13 @@ func (g destStore) DeleteJob(_ context.Context, dst, id string) error {
 }
 
 // AppendDelivery adds an attempt to the destination's log and drops the
-// entry that falls out of the newest keep, in one batch under the write
-// lock (the next N is read from the log's last key).
+// entry that falls out of the newest keep, in one batch under the
+// destination's log lock (the next N is read from the log's last key;
+// nothing else writes the log).
 func (g destStore) AppendDelivery(_ context.Context, d *destinations.Delivery, keep int) error {
-	g.s.mu.Lock()
-	defer g.s.mu.Unlock()
+	l := g.entry(d.Destination)
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
 	prefix := logKey(d.Destination, 0)[:len(pDestLog)+len(d.Destination)+1]
 	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {

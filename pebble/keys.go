@@ -44,11 +44,16 @@ func (k keyStore) put(r *auth.Record) error {
 
 // putSync writes v's JSON under k, synced.
 func (s *Store) putSync(k []byte, v any, what string) error {
+	return s.putJSON(k, v, what, cpebble.Sync)
+}
+
+// putJSON writes v as JSON under k with the given durability.
+func (s *Store) putJSON(k []byte, v any, what string, opts *cpebble.WriteOptions) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := s.db.Set(k, data, cpebble.Sync); err != nil {
+	if err := s.db.Set(k, data, opts); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Msg: "writing " + what, Err: err}
 	}
 	return nil

@@ -37,6 +37,11 @@ type hookLog struct {
 	last   map[string]string   // profile → type of the newest change received
 	kinds  map[string]int      // "type reason" → changes received
 	total  int
+	// refuse, when set, answers 500 to the first attempt of every change
+	// whose sequence it picks (the refusal is not a delivery), so that
+	// retry states are written around the kills.
+	refuse  func(seq uint64) bool
+	refused map[uint64]bool
 }
 
 func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +65,14 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Type string `json:"type"`
 	}
 	json.Unmarshal(body, &env)
+	if h.refuse != nil && h.refuse(m.Data.Sequence) && !h.refused[m.Data.Sequence] {
+		if h.refused == nil {
+			h.refused = map[uint64]bool{}
+		}
+		h.refused[m.Data.Sequence] = true
+		http.Error(w, "not now", http.StatusInternalServerError)
+		return
+	}
 	if seqs := h.order[m.Data.Profile]; len(h.ids[m.Data.Sequence]) == 0 {
 		if h.kinds == nil {
 			h.kinds = map[string]int{}
@@ -97,7 +110,8 @@ func (h *hookLog) distinct() int {
 // webhook destination; each trial ingests a batch of identifies that
 // moves 100 profiles into or out of the segment and kills the server
 // with SIGKILL at a random moment while their changes are evaluated and
-// delivered, then restarts it. At the end every change record committed
+// delivered, then restarts it; the receiver refuses the first attempt of
+// every fifth change. At the end every change record committed
 // to the store has reached the receiver at least once, a duplicate under
 // the same webhook-id, each profile's changes first arrived in order, and
 // duplicates are at most 1%. IDGRAPH_KILL_TRIALS sets the number of trials
@@ -116,7 +130,11 @@ func TestKill9DuringActivation(t *testing.T) {
 	store := filepath.Join(dir, "data")
 	out, _ := idgraph(t, true, "init", "--store", store)
 	admin := keyPattern.FindString(out)
-	h := &hookLog{t: t, ids: map[uint64][]string{}, order: map[string][]uint64{}, last: map[string]string{}}
+	// Every fifth change is refused once: its retry state (written
+	// without a sync) may be lost by a kill, which must cost no more than
+	// an earlier retry.
+	h := &hookLog{t: t, ids: map[uint64][]string{}, order: map[string][]uint64{}, last: map[string]string{},
+		refuse: func(seq uint64) bool { return seq%5 == 0 }}
 	recv := httptest.NewServer(h)
 	defer recv.Close()
 

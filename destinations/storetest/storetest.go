@@ -28,6 +28,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"UpdateIsAtomic":            testUpdateAtomic,
 		"UpdateErrorWritesNothing":  testUpdateError,
 		"CursorRoundTrip":           testCursor,
+		"RetryStateIsACursor":       testRetryState,
 		"DeadLettersPageBySequence": testDeadLetters,
 		"LeaseFencing":              testLeaseFencing,
 		"LeaseRace":                 testLeaseRace,
@@ -196,6 +197,45 @@ func testCursor(t *testing.T, s destinations.Store) {
 	}
 	if other, _ := s.Cursor(ctx, "dst_k2"); other.After != 0 {
 		t.Fatalf("another destination's cursor moved: %+v", other)
+	}
+}
+
+// testRetryState: PutRetryState is read back as the cursor, fenced as
+// PutCursor is, and replaced by the next PutCursor (its durability is
+// the backend's: pebble's TestRetryStateLostInACrash).
+func testRetryState(t *testing.T, s destinations.Store) {
+	ctx := context.Background()
+	const id = "dst_r"
+	l, held := tryLease(t, s, id, "a", time.Minute)
+	if !held {
+		t.Fatalf("a free lease: %+v", l)
+	}
+	c := &destinations.Cursor{Destination: id, After: 41, Epoch: l.Epoch,
+		Head: &destinations.Head{Sequence: 42, Attempts: 1, FirstTryAt: t0, NextAt: t0.Add(time.Second), LastStatus: 500}}
+	if err := s.PutCursor(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for attempts := 2; attempts <= 4; attempts++ {
+		c.Head.Attempts, c.FailedTries = attempts, int64(attempts)
+		if err := s.PutRetryState(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Cursor(ctx, id)
+		if err != nil || got.After != 41 || got.Head == nil || got.Head.Attempts != attempts || got.FailedTries != int64(attempts) {
+			t.Fatalf("retry state %d: got %+v, %v", attempts, got, err)
+		}
+	}
+	stale := *c
+	stale.Epoch = l.Epoch + 1
+	if err := s.PutRetryState(ctx, &stale); graph.ErrorKind(err) != graph.KindConflict {
+		t.Fatalf("a retry state under another epoch: got %v, want a conflict", err)
+	}
+	c.After, c.Head = 42, nil
+	if err := s.PutCursor(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Cursor(ctx, id); got.After != 42 || got.Head != nil || got.FailedTries != 4 {
+		t.Fatalf("the cursor after the retry state: %+v", got)
 	}
 }
 
