@@ -264,6 +264,11 @@ func (bd *breakdown) report(res *Result, scored map[Pair]ScoredPair) string {
 		truePairs, insep, 100*float64(insep)/float64(truePairs), 1-float64(insep)/float64(truePairs))
 	fmt.Fprintf(&b, "compared pairs of different people with one name and no disagreeing field: %d\n", indist)
 
+	for _, x := range bd.extras() {
+		fmt.Fprintf(&b, "%-14s", x.name)
+		fmt.Fprint(&b, bd.bayes(res, scored, truePairs, common, x.f))
+	}
+
 	var fn, fp counter
 	nfn, nfp := 0, 0
 	for _, m := range members {
@@ -422,4 +427,95 @@ func showClass(c string) bool {
 		}
 	}
 	return false
+}
+
+// bayes is the best any pair classifier can do with the engine's own
+// comparisons: compared pairs grouped by their comparison vector (every
+// field's level, and whether the name is common), each group accepted
+// when most of its pairs are true. It needs no independence between
+// fields, so it bounds what better training of these comparisons could
+// reach.
+func (bd *breakdown) bayes(res *Result, scored map[Pair]ScoredPair, truePairs int, common func(int32) bool, extra func(i, j int32) string) string {
+	type tally struct{ yes, no int }
+	groups := map[string]*tally{}
+	var key strings.Builder
+	for p := range scored {
+		e := res.Scorer.Explain(int(p.I), int(p.J))
+		key.Reset()
+		for _, f := range e.Fields {
+			key.WriteString(f.Level)
+			key.WriteByte(',')
+		}
+		if common(p.I) || common(p.J) {
+			key.WriteString("common")
+		}
+		key.WriteString(extra(p.I, p.J))
+		g := groups[key.String()]
+		if g == nil {
+			g = &tally{}
+			groups[key.String()] = g
+		}
+		if bd.recs[p.I].entity == bd.recs[p.J].entity {
+			g.yes++
+		} else {
+			g.no++
+		}
+	}
+	tp, fp, found := 0, 0, 0
+	for _, g := range groups {
+		found += g.yes
+		if g.yes > g.no {
+			tp += g.yes
+			fp += g.no
+		}
+	}
+	p, r := float64(tp)/float64(tp+fp), float64(tp)/float64(truePairs)
+	rc := float64(tp) / float64(found)
+	return fmt.Sprintf("Bayes-optimal on the comparison vectors (%d vectors): pairwise precision %.4f recall %.4f F1 %.4f; recall of compared pairs %.4f (F1 %.4f with perfect blocking)\n",
+		len(groups), p, r, 2*p*r/(p+r), rc, 2*p*rc/(p+rc))
+}
+
+type extra struct {
+	name string
+	f    func(i, j int32) string
+}
+
+// extras are facts the comparisons do not carry, each added alone to the
+// comparison vector to see how much it would lift the Bayes bound.
+func (bd *breakdown) extras() []extra {
+	return []extra{
+		{"(none)", func(i, j int32) string { return "" }},
+		{"middle names", func(i, j int32) string {
+			a, b := &bd.recs[i], &bd.recs[j]
+			switch {
+			case len(a.middles) == 0 || len(b.middles) == 0:
+				return ""
+			case slices.Equal(a.middles, b.middles):
+				return "m="
+			case subset(a.middles, b.middles) || subset(b.middles, a.middles):
+				return "m<"
+			}
+			return "m!"
+		}},
+		{"date precision", func(i, j int32) string {
+			return fmt.Sprint(bd.recs[i].prec, bd.recs[j].prec)
+		}},
+		{"name count", func(i, j int32) string {
+			r := &bd.recs[i]
+			n := len(bd.byName[r.given+" "+r.surname])
+			return fmt.Sprint(bitsLen(n))
+		}},
+		{"full postcode", func(i, j int32) string {
+			a, b := &bd.recs[i], &bd.recs[j]
+			return fmt.Sprint(a.postcode != "" && a.postcode == b.postcode)
+		}},
+	}
+}
+
+func bitsLen(n int) int {
+	b := 0
+	for ; n > 0; n >>= 1 {
+		b++
+	}
+	return b
 }
