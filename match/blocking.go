@@ -374,7 +374,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 				}
 			}
 			if over != nil {
-				if sortBy := d.sorters(rule); len(sortBy) > 0 {
+				for _, sortBy := range d.sorters(rule) {
 					r := BlockRule{Keys: append(slices.Clone(rule.Keys), sortBy...), Window: oversizedWindow}
 					r.Name = rule.label() + " / " + BlockRule{Keys: sortBy, Window: oversizedWindow}.label()
 					queue = append(queue, refinement{r, over, depth + 1, len(rule.Keys)})
@@ -435,9 +435,9 @@ func (d *Dataset) refiners() []KeyPart {
 	}
 	add(KindDate, "year")
 	add(KindCity, "phonetic")
-	if _, ok := first[KindCity]; !ok {
-		add(KindPostcode, "area") // an area names about what a town does
-	}
+	// An area names about what a town does; with a town as well it still
+	// splits the records whose town is missing or spelt another way.
+	add(KindPostcode, "area")
 	return out
 }
 
@@ -449,24 +449,50 @@ func (d *Dataset) refiners() []KeyPart {
 const oversizedWindow = 5
 
 // sorters order an oversized block's records for its sorted
-// neighbourhood: the fields not in the rule's key that best tell people
+// neighbourhoods: the fields not in the rule's key that best tell people
 // apart, in full (two namesakes' records then sort apart, one person's
-// together), at most two.
-func (d *Dataset) sorters(rule BlockRule) []KeyPart {
-	var out []KeyPart
-	for _, k := range []Kind{KindDate, KindSurname, KindGivenName, KindFullName, KindPostcode, KindCity} {
-		for _, f := range d.Config.Fields {
-			if f.Kind != k || len(f.Minus) > 0 || slices.ContainsFunc(rule.Keys, func(p KeyPart) bool { return p.Field == f.Name }) {
-				continue
+// together), at most two. When the first order leads with the birth date,
+// a second one leaves the date out: records with no date all sort first in
+// the first order, away from their own person's dated records, and the
+// second brings them together by place.
+func (d *Dataset) sorters(rule BlockRule) [][]KeyPart {
+	pick := func(kinds ...Kind) []KeyPart {
+		var out []KeyPart
+		for _, k := range kinds {
+			for _, f := range d.Config.Fields {
+				if f.Kind != k || len(f.Minus) > 0 || slices.ContainsFunc(rule.Keys, func(p KeyPart) bool { return p.Field == f.Name }) {
+					continue
+				}
+				out = append(out, KeyPart{Field: f.Name, Transform: "flat"})
+				break
 			}
-			out = append(out, KeyPart{Field: f.Name, Transform: "flat"})
-			break
+			if len(out) == 2 {
+				break
+			}
 		}
-		if len(out) == 2 {
-			break
+		return out
+	}
+	first := pick(KindDate, KindSurname, KindGivenName, KindFullName, KindPostcode, KindCity)
+	if len(first) == 0 {
+		return nil
+	}
+	out := [][]KeyPart{first}
+	if first[0].Field == d.fieldOfKind(KindDate) {
+		if second := pick(KindPostcode, KindCity, KindSurname, KindGivenName); len(second) > 0 {
+			out = append(out, second)
 		}
 	}
 	return out
+}
+
+// fieldOfKind is the first field of kind k, "" when there is none.
+func (d *Dataset) fieldOfKind(k Kind) string {
+	for _, f := range d.Config.Fields {
+		if f.Kind == k && len(f.Minus) == 0 {
+			return f.Name
+		}
+	}
+	return ""
 }
 
 // rulesOf is the set of rules that produce the pair i, j.

@@ -69,7 +69,7 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 		if !slices.ContainsFunc(keys, func(k string) bool { return k != "" && size[k] > limit }) {
 			continue
 		}
-		if sortBy := ds.sorters(rule.BlockRule); len(sortBy) > 0 {
+		for _, sortBy := range ds.sorters(rule.BlockRule) {
 			windowed := BlockRule{Keys: append(slices.Clone(rule.Keys), sortBy...), Window: oversizedWindow}
 			rules = append(rules, defined{windowed, over, rule.depth + 1, len(rule.Keys)})
 		}
