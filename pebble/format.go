@@ -22,7 +22,10 @@ import (
 // existed: a store without the key is version 1. Version 2 keeps a member
 // count per segment (sn/, written with the memberships); opening a
 // version 1 store counts them once (countMembers) and stamps it 2.
-const FormatVersion = 2
+// Version 3 keeps each live profile's data column (pd/, written with the
+// profile record: what bulk reads of traits and counts read); opening an
+// older store writes them once (writeDataColumns) and stamps it 3.
+const FormatVersion = 3
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -48,11 +51,20 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	if n == FormatVersion {
 		return nil
 	}
-	// Migrate from version 1 and stamp the version in one batch: a crash
-	// in between migrates again.
+	// Migrate and stamp the version last: a crash in between migrates
+	// again (each step only rewrites what it derives). The data columns
+	// are committed as they are written, unsynced; the stamp's synced
+	// batch makes them durable.
+	if n < 3 {
+		if err := writeDataColumns(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
 	b := db.NewBatch()
 	defer b.Close()
-	err = countMembers(db, b)
+	if n < 2 {
+		err = countMembers(db, b)
+	}
 	if err == nil {
 		err = b.Set(formatKey, []byte(strconv.Itoa(FormatVersion)), nil)
 	}
