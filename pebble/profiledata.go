@@ -113,15 +113,18 @@ func (r *columnReader) bytes() []byte {
 	return v
 }
 
-// decodeColumn decodes what q asks for of a profile's data column, with
-// the IDs of the profiles it absorbed when q asks for keys. Only the
-// traits asked for are parsed.
-func decodeColumn(id string, raw []byte, q graph.DataQuery) (*graph.ProfileData, []string, error) {
+// decodeColumn decodes what q asks for of a profile's data column into p
+// (whose ID is set), with the IDs of the profiles it absorbed when q asks
+// for keys. Only the traits asked for are parsed. scalars holds the
+// scalar values parsed so far, by their JSON: a page's profiles share
+// them (strings and numbers in an any are immutable), which spares an
+// allocation per profile for the few values a trait such as a plan takes.
+func decodeColumn(p *graph.ProfileData, raw []byte, q graph.DataQuery, scalars map[string]any) ([]string, error) {
+	id := p.ID
 	if len(raw) == 0 || raw[0] != dataColumnV1 {
-		return nil, nil, fmt.Errorf("%w: profile %s", errDataColumn, id)
+		return nil, fmt.Errorf("%w: profile %s", errDataColumn, id)
 	}
 	r := &columnReader{b: raw[1:]}
-	p := &graph.ProfileData{ID: id}
 	var absorbed []string
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
 		a := r.bytes()
@@ -145,9 +148,18 @@ func decodeColumn(id string, raw []byte, q graph.DataQuery) (*graph.ProfileData,
 		if i < 0 || r.err != nil {
 			continue
 		}
-		var val any
-		if _, err := json.Parse(v, &val, 0); err != nil {
-			return nil, nil, fmt.Errorf("%w: profile %s: trait %q: %w", errDataColumn, id, q.Traits[i], err)
+		val, ok := scalars[string(v)]
+		if !ok {
+			if _, err := json.Parse(v, &val, 0); err != nil {
+				return nil, fmt.Errorf("%w: profile %s: trait %q: %w", errDataColumn, id, q.Traits[i], err)
+			}
+			switch val.(type) {
+			case map[string]any, []any: // mutable: each profile its own
+			default:
+				if len(scalars) < maxScalars {
+					scalars[string(v)] = val
+				}
+			}
 		}
 		if p.Traits == nil {
 			p.Traits = make(map[string]any, len(q.Traits))
@@ -155,10 +167,13 @@ func decodeColumn(id string, raw []byte, q graph.DataQuery) (*graph.ProfileData,
 		p.Traits[q.Traits[i]] = val
 	}
 	if r.err != nil {
-		return nil, nil, fmt.Errorf("%w: profile %s", r.err, id)
+		return nil, fmt.Errorf("%w: profile %s", r.err, id)
 	}
-	return p, absorbed, nil
+	return absorbed, nil
 }
+
+// maxScalars bounds the scalar values a decoder keeps for sharing.
+const maxScalars = 1024
 
 // ProfilesData returns what q asks for of each ID's live profile, nil
 // where there is none.
@@ -186,10 +201,11 @@ func (s *Store) ScanProfilesData(_ context.Context, after string, limit int, q g
 	if err != nil {
 		return nil, fmt.Errorf("pebble: scan profiles data: %w", err)
 	}
-	var ids []string
+	// A few allocations a page, not a few a profile: the values are
+	// copied into shared buffers, the IDs into one string.
 	var raws [][]byte
-	// One allocation for the page's values: they are small.
-	var buf []byte
+	var buf, idBytes []byte
+	var idEnds []int
 	for it.First(); it.Valid() && len(raws) < limit; it.Next() {
 		v := it.Value()
 		if len(buf)+len(v) > cap(buf) {
@@ -197,11 +213,18 @@ func (s *Store) ScanProfilesData(_ context.Context, after string, limit int, q g
 		}
 		start := len(buf)
 		buf = append(buf, v...)
-		ids = append(ids, string(it.Key()[len(pProfData):]))
 		raws = append(raws, buf[start:len(buf):len(buf)])
+		idBytes = append(idBytes, it.Key()[len(pProfData):]...)
+		idEnds = append(idEnds, len(idBytes))
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return nil, fmt.Errorf("pebble: scan profiles data: %w", err)
+	}
+	all := string(idBytes)
+	ids := make([]string, len(idEnds))
+	start := 0
+	for i, end := range idEnds {
+		ids[i], start = all[start:end], end
 	}
 	out, err := s.profilesData(ids, raws, q)
 	if err != nil {
@@ -222,11 +245,16 @@ func (s *Store) profilesData(ids []string, raws [][]byte, q graph.DataQuery) ([]
 	chunks := (len(raws) + decodeChunk - 1) / decodeChunk
 	errs := make([]error, chunks)
 	decode := func(c int) {
-		for i := c * decodeChunk; i < min((c+1)*decodeChunk, len(raws)); i++ {
+		lo, hi := c*decodeChunk, min((c+1)*decodeChunk, len(raws))
+		slab := make([]graph.ProfileData, hi-lo)
+		scalars := map[string]any{}
+		for i := lo; i < hi; i++ {
 			if raws[i] == nil {
 				continue
 			}
-			p, abs, err := decodeColumn(ids[i], raws[i], q)
+			p := &slab[i-lo]
+			p.ID = ids[i]
+			abs, err := decodeColumn(p, raws[i], q, scalars)
 			if err != nil {
 				errs[c] = err
 				return
