@@ -112,6 +112,7 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 			return nil, wrapErase(err)
 		}
 		e.del(erase.CountProfiles, key(pProfile, []byte(id)))
+		e.del("", key(pProfData, []byte(id)))
 	}
 	// Whole-prefix scans: hub markings of the identifiers, blocking
 	// entries and search entries of the profiles or values.

@@ -27,7 +27,10 @@ import (
 // the readers take both, so a version 2 store is only stamped 3 and each
 // state is rewritten at its next save. The
 // version tells an older idgraph, which reads only JSON states, to stop.
-const FormatVersion = 3
+// Version 4 keeps each live profile's data column (pd/, written with the
+// profile record: what bulk reads of traits and counts read); opening an
+// older store writes them once (writeDataColumns) and stamps it 4.
+const FormatVersion = 4
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -53,8 +56,15 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	if n == FormatVersion {
 		return nil
 	}
-	// Migrate and stamp the version in one batch: a crash in between
-	// migrates again.
+	// Migrate and stamp the version last: a crash in between migrates
+	// again (each step only rewrites what it derives). The data columns
+	// are committed as they are written, unsynced; the stamp's synced
+	// batch makes them durable.
+	if n < 4 {
+		if err := writeDataColumns(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
 	b := db.NewBatch()
 	defer b.Close()
 	err = nil // the read's ErrNotFound of a store without a version

@@ -239,6 +239,13 @@ func readAll(t *testing.T, s *Store) map[string]string {
 	put("get profiles", all, err)
 	ids, err := s.IdentifiersOf(ctx, ps)
 	put("identifiers of", ids, err)
+	// The data column (format version 3; written by the migration from
+	// older versions).
+	dq := graph.DataQuery{Traits: []string{"name", "visits", "none"}, Keys: true, Counts: true}
+	data, err := s.ProfilesData(ctx, []string{"p_1", "p_2", "p_3", "p_missing"}, dq)
+	put("profiles data", data, err)
+	data, err = s.ScanProfilesData(ctx, "", 100, dq)
+	put("scan profiles data", data, err)
 	idents, err := s.GetIdentifiers(ctx, keys)
 	put("identifiers", idents, err)
 	edges, err := s.EdgesOf(ctx, keys)

@@ -244,6 +244,7 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	}
 	for _, p := range c.Profiles {
 		w.putJSON(key(pProfile, []byte(p.ID)), p)
+		putDataColumn(w, p)
 		for _, name := range p.Names() {
 			if p.MergedInto == "" && !slices.Contains(t.loadedNames[p.ID], name) {
 				t.indexSearch(w, searchEntry{Profile: p.ID, Field: "name", Value: name}, true)

@@ -147,10 +147,7 @@ func waitExit(b *testing.B, s segments.Store, profile string, after *uint64) tim
 // IDGRAPH_BENCH_PROFILES=n runs only n profiles, on both backends (for
 // the 1,000,000-profile figure).
 func BenchmarkPreview(b *testing.B) {
-	sizes := []int{10000, 100000}
-	if v, err := strconv.Atoi(os.Getenv("IDGRAPH_BENCH_PROFILES")); err == nil {
-		sizes = []int{v}
-	}
+	sizes := benchSizes(10000, 100000)
 	for _, n := range sizes {
 		for _, be := range backends.Bench() {
 			if be.Name == "neo4j" && n > 10000 && len(sizes) > 1 {
@@ -159,19 +156,7 @@ func BenchmarkPreview(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/profiles=%d", be.Name, n), func(b *testing.B) {
 				g := be.Open(b)
 				e := segments.NewEngine(g, g.(segments.Backend).Segments(), segments.EngineOptions{Now: func() time.Time { return t0 }})
-				st := graph.NewStitcher(g, graph.DefaultConfig())
-				for lo := 0; lo < n; lo += 1000 {
-					var obs []*graph.Observation
-					for i := lo; i < min(lo+1000, n); i++ {
-						plans := []string{"pro", "free", "free", "team"}
-						o := track(fmt.Sprint("m", i), "Order", t0.Add(-time.Duration(i%60)*24*time.Hour), `{"revenue": 10}`, fmt.Sprint("user_id:u", i))
-						o.Traits = map[string]any{"plan": plans[i%4]}
-						obs = append(obs, o)
-					}
-					if _, err := st.Ingest(context.Background(), obs); err != nil {
-						b.Fatal(err)
-					}
-				}
+				seedProfiles(b, g, n)
 				for _, c := range []struct{ name, src string }{
 					{"trait", `trait("plan") = "pro"`},
 					{"events", `events("Order").within(30d).exists()`},
@@ -188,6 +173,87 @@ func BenchmarkPreview(b *testing.B) {
 							}
 						}
 						b.ReportMetric((backends.CPUTime()-cpu).Seconds()/float64(b.N), "cpu-s/op")
+						backends.ReportLoad(b)
+					})
+				}
+			})
+		}
+	}
+}
+
+// seedProfiles stitches n profiles, one in four on the "pro" plan, each
+// with one Order event i%60 days before t0 (half of them within 30 days).
+func seedProfiles(b *testing.B, g graph.Store, n int) {
+	b.Helper()
+	st := graph.NewStitcher(g, graph.DefaultConfig())
+	plans := []string{"pro", "free", "free", "team"}
+	for lo := 0; lo < n; lo += 1000 {
+		var obs []*graph.Observation
+		for i := lo; i < min(lo+1000, n); i++ {
+			o := track(fmt.Sprint("m", i), "Order", t0.Add(-time.Duration(i%60)*24*time.Hour), `{"revenue": 10}`, fmt.Sprint("user_id:u", i))
+			o.Traits = map[string]any{"plan": plans[i%4]}
+			obs = append(obs, o)
+		}
+		if _, err := st.Ingest(context.Background(), obs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchSizes is the profile counts of a benchmark: its defaults, or
+// IDGRAPH_BENCH_PROFILES alone.
+func benchSizes(defaults ...int) []int {
+	if v, err := strconv.Atoi(os.Getenv("IDGRAPH_BENCH_PROFILES")); err == nil {
+		return []int{v}
+	}
+	return defaults
+}
+
+// BenchmarkBackfill is a new segment's backfill over n profiles (seeded
+// as BenchmarkPreview's), trait-only and windowed (reading each profile's
+// events), with no other definition loaded. Each round edits the
+// definition (a new version, not timed), so that every profile is
+// evaluated and its state saved again, as for a new segment. The figures
+// are in docs/benchmarks.md.
+//
+// IDGRAPH_BENCH_PROFILES=n runs only n profiles, on both backends.
+func BenchmarkBackfill(b *testing.B) {
+	for _, n := range benchSizes(10000) {
+		for _, be := range backends.Bench() {
+			b.Run(fmt.Sprintf("%s/profiles=%d", be.Name, n), func(b *testing.B) {
+				g := be.Open(b)
+				s := g.(segments.Backend).Segments()
+				e := segments.NewEngine(g, s, segments.EngineOptions{Now: func() time.Time { return t0 }})
+				seedProfiles(b, g, n)
+				for _, c := range []struct {
+					name, src string
+					members   int // -1: not checked
+				}{
+					{"trait", `trait("plan") = "pro"`, (n + 3) / 4},
+					{"events", `events("Order").within(30d).exists()`, -1}, // not checked
+				} {
+					b.Run(c.name, func(b *testing.B) {
+						ctx := context.Background()
+						version := 0
+						var cpu time.Duration
+						for b.Loop() {
+							b.StopTimer()
+							d, err := e.Define(ctx, lang.KindSegment, c.name, c.src, version)
+							if err != nil {
+								b.Fatal(err)
+							}
+							version = d.Version
+							start := backends.CPUTime()
+							b.StartTimer()
+							if err := e.Backfill(ctx, d); err != nil {
+								b.Fatal(err)
+							}
+							cpu += backends.CPUTime() - start
+						}
+						if got, err := s.MemberCount(ctx, c.name); err != nil || c.members >= 0 && got != c.members {
+							b.Fatalf("%d members, %v; want %d", got, err, c.members)
+						}
+						b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 						backends.ReportLoad(b)
 					})
 				}
