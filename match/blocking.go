@@ -311,6 +311,7 @@ func (d *Dataset) planBlocks(progress *Progress) *blockPlan {
 		required int // key parts a record must have; the rest only sort (a window refinement)
 	}
 	var queue []refinement
+	queuedEver, counted := 0, len(d.Config.Blocking) // refinements queued; rules in progress's total
 	plan := func(rule BlockRule, keys []string, depth int) {
 		st := RuleStats{Rule: rule.label()}
 		at := make([]int32, len(keys))
@@ -387,7 +388,11 @@ func (d *Dataset) planBlocks(progress *Progress) *blockPlan {
 						queue = append(queue, refinement{r, over, depth + 1, len(r.Keys)})
 					}
 				}
-				progress.grow(len(queue) - queued)
+				// Only the first 32 rules run: count no more.
+				queuedEver += len(queue) - queued
+				want := max(len(d.Config.Blocking), min(32, len(d.Config.Blocking)+queuedEver))
+				progress.grow(want - counted)
+				counted = want
 			}
 		}
 		p.at = append(p.at, at)
