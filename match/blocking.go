@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,10 +59,10 @@ func (r BlockRule) label() string {
 // transforms turn a prepared value into a key part; "" means no key.
 var transforms = map[string]func(v *value) string{
 	"exact":    func(v *value) string { return v.key },
-	"flat":     func(v *value) string { return string(v.flat) },
-	"soundex":  func(v *value) string { return soundex(string(v.flat)) },
+	"flat":     func(v *value) string { return v.flatString() },
+	"soundex":  func(v *value) string { return soundex(v.flatString()) },
 	"phonetic": func(v *value) string { return phonetic(v.key) },
-	"first3":   func(v *value) string { return prefixRunes(string(v.flat), 3) },
+	"first3":   func(v *value) string { return prefixRunes(v.flatString(), 3) },
 	"initial":  func(v *value) string { return prefixRunes(v.key, 1) },
 	"year": func(v *value) string {
 		if v.y == 0 {
@@ -287,7 +286,8 @@ type blockPlan struct {
 	examined int64
 }
 
-// planBlocks computes the plan; done, when not nil, counts the rules.
+// planBlocks computes the plan; progress, when not nil, counts the rules,
+// refinements included as they are found.
 //
 // An equality rule's oversized blocks (a common name, a common birth
 // year with a town) are not simply dropped: their records are blocked
@@ -296,7 +296,7 @@ type blockPlan struct {
 // reported as "RULE / REFINER", and a refined rule's oversized blocks once
 // more, up to the 32 rules a pair's rule set can name. A pair of "john
 // smith"s with no birth date is then still found through their town.
-func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
+func (d *Dataset) planBlocks(progress *Progress) *blockPlan {
 	capSize := d.Config.MaxBlockSize
 	if capSize <= 0 {
 		capSize = DefaultMaxBlockSize
@@ -311,6 +311,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 		required int // key parts a record must have; the rest only sort (a window refinement)
 	}
 	var queue []refinement
+	queuedEver, counted := 0, len(d.Config.Blocking) // refinements queued; rules in progress's total
 	plan := func(rule BlockRule, keys []string, depth int) {
 		st := RuleStats{Rule: rule.label()}
 		at := make([]int32, len(keys))
@@ -322,7 +323,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 					idx = append(idx, int32(i))
 				}
 			}
-			sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
+			sortByKey(idx, keys)
 			for rank, i := range idx {
 				at[i] = int32(rank)
 			}
@@ -374,6 +375,7 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 				}
 			}
 			if over != nil {
+				queued := len(queue)
 				for _, sortBy := range d.sorters(rule) {
 					r := BlockRule{Keys: append(slices.Clone(rule.Keys), sortBy...), Window: oversizedWindow}
 					r.Name = rule.label() + " / " + BlockRule{Keys: sortBy, Window: oversizedWindow}.label()
@@ -386,6 +388,11 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 						queue = append(queue, refinement{r, over, depth + 1, len(r.Keys)})
 					}
 				}
+				// Only the first 32 rules run: count no more.
+				queuedEver += len(queue) - queued
+				want := max(len(d.Config.Blocking), min(32, len(d.Config.Blocking)+queuedEver))
+				progress.grow(want - counted)
+				counted = want
 			}
 		}
 		p.at = append(p.at, at)
@@ -393,23 +400,56 @@ func (d *Dataset) planBlocks(done *atomic.Int64) *blockPlan {
 	}
 	for _, rule := range p.rules {
 		plan(rule, d.blockKeys(rule), 0)
-		if done != nil {
-			done.Add(1)
-		}
+		progress.add(1)
 	}
 	for len(queue) > 0 && len(p.rules) < 32 {
 		ref := queue[0]
 		queue = queue[1:]
-		keys := d.keysOf(ref.rule, ref.required)
-		for i := range keys {
-			if !ref.only[i] {
-				keys[i] = ""
-			}
-		}
 		p.rules = append(p.rules, ref.rule)
-		plan(ref.rule, keys, ref.depth)
+		plan(ref.rule, d.keysOf(ref.rule, ref.required, ref.only), ref.depth)
+		progress.add(1)
 	}
 	return p
+}
+
+// sortByKey orders record indexes by their keys, equal keys by index
+// (what a stable sort of ascending indexes gives), as a merge sort over
+// the cores: a sorted neighbourhood sorts every record with a key.
+func sortByKey(idx []int32, keys []string) {
+	byKey := func(a, b int32) int {
+		if c := strings.Compare(keys[a], keys[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	}
+	var sortRange func(s, tmp []int32, ways int)
+	sortRange = func(s, tmp []int32, ways int) {
+		if ways < 2 || len(s) < 1<<14 {
+			slices.SortFunc(s, byKey)
+			return
+		}
+		mid := len(s) / 2
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sortRange(s[:mid], tmp[:mid], ways/2)
+		}()
+		sortRange(s[mid:], tmp[mid:], ways-ways/2)
+		wg.Wait()
+		out := tmp[:0]
+		a, b := s[:mid], s[mid:]
+		for len(a) > 0 && len(b) > 0 {
+			if byKey(b[0], a[0]) < 0 {
+				out, b = append(out, b[0]), b[1:]
+			} else {
+				out, a = append(out, a[0]), a[1:]
+			}
+		}
+		out = append(append(out, a...), b...)
+		copy(s, out)
+	}
+	sortRange(idx, make([]int32, len(idx)), runtime.GOMAXPROCS(0))
 }
 
 // refiners are the key parts that split an oversized block, strongest
@@ -496,22 +536,42 @@ func (d *Dataset) fieldOfKind(k Kind) string {
 }
 
 // rulesOf is the set of rules that produce the pair i, j.
-func (p *blockPlan) rulesOf(i, j int32) uint32 {
+func (p *blockPlan) rulesOf(i, j int32) uint32 { return p.rulesFrom(0, i, j) }
+
+// rulesFrom is the set of rules from r on that produce the pair i, j.
+func (p *blockPlan) rulesFrom(r int, i, j int32) uint32 {
 	var set uint32
-	for r, at := range p.at {
-		a, b := at[i], at[j]
-		if a < 0 || b < 0 {
-			continue
-		}
-		if w := p.rules[r].Window; w > 0 {
-			if d := a - b; d < int32(w) && -d < int32(w) {
-				set |= 1 << uint(r)
-			}
-		} else if a == b {
+	for ; r < len(p.at); r++ {
+		if p.produces(r, i, j) {
 			set |= 1 << uint(r)
 		}
 	}
 	return set
+}
+
+// producedBefore says whether a rule before r produces the pair i, j:
+// then that rule emitted it. Most pairs found twice are found by the
+// first rules, so asking this before the whole set saves most lookups.
+func (p *blockPlan) producedBefore(r int, i, j int32) bool {
+	for e := 0; e < r; e++ {
+		if p.produces(e, i, j) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *blockPlan) produces(r int, i, j int32) bool {
+	at := p.at[r]
+	a, b := at[i], at[j]
+	if a < 0 || b < 0 {
+		return false
+	}
+	if w := int32(p.rules[r].Window); w > 0 {
+		d := a - b
+		return d < w && -d < w
+	}
+	return a == b
 }
 
 // pairSink receives one worker's pairs; done is called once at its end.
@@ -542,7 +602,6 @@ func (p *blockPlan) generate(examined *atomic.Int64, newSink func() pairSink) {
 			wg.Add(1)
 			go func(sink pairSink) {
 				defer wg.Done()
-				earlier := uint32(1)<<uint(r) - 1
 				n := int64(0)
 				emit := func(i, j int32) {
 					if !p.d.comparable(int(i), int(j)) {
@@ -552,9 +611,8 @@ func (p *blockPlan) generate(examined *atomic.Int64, newSink func() pairSink) {
 					if i > j {
 						i, j = j, i
 					}
-					rules := p.rulesOf(i, j)
-					if rules&earlier == 0 {
-						sink.pair(i, j, rules)
+					if !p.producedBefore(r, i, j) {
+						sink.pair(i, j, p.rulesFrom(r, i, j))
 					}
 				}
 				for u := range units {
@@ -684,12 +742,13 @@ func (d *Dataset) maxPairsPerRecord() float64 {
 }
 
 // blockKeys computes a rule's key for every record ("" = not blocked).
-func (d *Dataset) blockKeys(rule BlockRule) []string { return d.keysOf(rule, len(rule.Keys)) }
+func (d *Dataset) blockKeys(rule BlockRule) []string { return d.keysOf(rule, len(rule.Keys), nil) }
 
-// keysOf computes a rule's key for every record from its first required
-// parts, which must all be present, and the rest, which may be missing
-// (they only order a sorted neighbourhood).
-func (d *Dataset) keysOf(rule BlockRule, required int) []string {
+// keysOf computes a rule's key for every record (of those only marks,
+// when not nil: a refinement's) from its first required parts, which
+// must all be present, and the rest, which may be missing (they only
+// order a sorted neighbourhood).
+func (d *Dataset) keysOf(rule BlockRule, required int, only []bool) []string {
 	// Each part is computed once per distinct value (soundex of "smith"
 	// once, not once per Smith) and shared by the records that hold it.
 	idx := make([]int, len(rule.Keys))
@@ -711,6 +770,9 @@ func (d *Dataset) keysOf(rule BlockRule, required int) []string {
 	parallel(d.Len(), func(lo, hi int) {
 		var b strings.Builder
 		for i := lo; i < hi; i++ {
+			if only != nil && !only[i] {
+				continue
+			}
 			if len(parts) == 1 {
 				keys[i] = parts[0][d.col[idx[0]][i]]
 				continue

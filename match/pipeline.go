@@ -94,6 +94,15 @@ func (p *Progress) start(phase, unit string, total int64) {
 	p.mu.Unlock()
 }
 
+// grow adds n to the total, if there is a Progress.
+func (p *Progress) grow(n int) {
+	if p != nil {
+		p.mu.Lock()
+		p.total += int64(n)
+		p.mu.Unlock()
+	}
+}
+
 // add counts n more done, if there is a Progress.
 func (p *Progress) add(n int) {
 	if p != nil {
@@ -127,7 +136,7 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	}
 	nc := len(ds.comps)
 	opt.Progress.start("blocking", "rules", int64(len(ds.Config.Blocking)))
-	plan := ds.planBlocks(opt.Progress.counter())
+	plan := ds.planBlocks(opt.Progress)
 	res.Blocking = plan.report
 	if err := stopped(); err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func TestStreamedCandidatesAreTheRulesUnion(t *testing.T) {
 	}
 	refinedRules := 0
 	for r, rule := range rules {
-		keys := ds.keysOf(rule.BlockRule, rule.required)
+		keys := ds.keysOf(rule.BlockRule, rule.required, nil)
 		for i := range keys {
 			if !rule.only(i) {
 				keys[i] = ""

@@ -81,9 +81,13 @@ func progressLine(phase, unit string, done, total int64, inPhase, inRun time.Dur
 	if rate > 0 && done < total {
 		left = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 	}
+	perSecond := count(int64(rate))
+	if rate < 10 { // rules of a blocking plan take seconds each
+		perSecond = fmt.Sprintf("%.1f", rate)
+	}
 	return fmt.Sprintf("%-10s [%s%s] %3.0f%% %s/%s %s, %s/s, %s left (run %s)",
 		phase, strings.Repeat("#", fill), strings.Repeat(".", width-fill), frac*100,
-		count(done), count(total), unit, count(int64(rate)), left, run)
+		count(done), count(total), unit, perSecond, left, run)
 }
 
 // count writes a number in thousands or millions.
