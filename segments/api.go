@@ -155,22 +155,12 @@ func (e *Engine) Preview(ctx context.Context, src string, sample int) (*Preview,
 		if len(ps) == 0 {
 			return out, nil
 		}
-		states := make([]*ProfileState, len(ps))
-		if needStates {
-			ids := make([]string, len(ps))
-			for i, p := range ps {
-				ids[i] = p.ID
-			}
-			if states, err = e.store.States(ctx, ids); err != nil {
-				return nil, fmt.Errorf("segments: preview: %w", err)
-			}
+		entries, err := e.entriesOf(ctx, ps, needStates)
+		if err != nil {
+			return nil, fmt.Errorf("segments: preview: %w", err)
 		}
 		for i, p := range ps {
-			var entries map[string]Entry
-			if states[i] != nil {
-				entries = states[i].Entries
-			}
-			snap, err := e.snapshot(ctx, p, needEvents, entries)
+			snap, err := e.snapshot(ctx, p, needEvents, entries[i])
 			if err != nil {
 				return nil, fmt.Errorf("segments: preview: %w", err)
 			}

@@ -40,26 +40,40 @@ func (e *Engine) PreviewValues(ctx context.Context, src string, sample int) (*Va
 		return nil, fmt.Errorf("segments: preview values: %w", err)
 	}
 	out := &ValuesPreview{Type: prog.Type, At: e.opt.Now().UTC(), Samples: make([]ValueSample, len(ps))}
-	states := make([]*ProfileState, len(ps))
-	if len(prog.Refs) > 0 && len(ps) > 0 {
-		ids := make([]string, len(ps))
-		for i, p := range ps {
-			ids[i] = p.ID
-		}
-		if states, err = e.store.States(ctx, ids); err != nil {
-			return nil, fmt.Errorf("segments: preview values: %w", err)
-		}
+	entries, err := e.entriesOf(ctx, ps, len(prog.Refs) > 0)
+	if err != nil {
+		return nil, fmt.Errorf("segments: preview values: %w", err)
 	}
 	for i, p := range ps {
-		var entries map[string]Entry
-		if states[i] != nil {
-			entries = states[i].Entries
-		}
-		snap, err := e.snapshot(ctx, p, len(prog.Deps.Events) > 0, entries)
+		snap, err := e.snapshot(ctx, p, len(prog.Deps.Events) > 0, entries[i])
 		if err != nil {
 			return nil, fmt.Errorf("segments: preview values: %w", err)
 		}
 		out.Samples[i] = ValueSample{Profile: p.ID, Value: ValueOf(lang.Eval(prog, snap.View(), out.At).Value)}
+	}
+	return out, nil
+}
+
+// entriesOf returns the stored entries of each profile (nil where it has
+// none), read only when need is set: a definition that reads no other
+// definition's result needs none.
+func (e *Engine) entriesOf(ctx context.Context, ps []*graph.Profile, need bool) ([]map[string]Entry, error) {
+	out := make([]map[string]Entry, len(ps))
+	if !need || len(ps) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	states, err := e.store.States(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, st := range states {
+		if st != nil {
+			out[i] = st.Entries
+		}
 	}
 	return out, nil
 }
