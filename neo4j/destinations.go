@@ -8,6 +8,7 @@ import (
 
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 )
 
 var _ destinations.Backend = (*Store)(nil)
@@ -24,6 +25,25 @@ func decode[T any](v any) (*T, error) {
 	out := new(T)
 	if err := json.Unmarshal([]byte(data), out); err != nil {
 		return nil, fmt.Errorf("corrupt %T: %w", out, err)
+	}
+	return out, nil
+}
+
+// decodeRows decodes column col of each record, skipping rows whose value
+// is null: under Neo4j's read-committed isolation a node deleted by a
+// transaction that commits while the read runs is still returned, with
+// its properties read as null. The row is gone, so it is left out.
+func decodeRows[T any](op string, recs []*neo4jdriver.Record, col int) ([]*T, error) {
+	out := make([]*T, 0, len(recs))
+	for _, rec := range recs {
+		if rec.Values[col] == nil {
+			continue
+		}
+		v, err := decode[T](rec.Values[col])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -64,11 +84,9 @@ func (g destStore) Destinations(ctx context.Context) ([]*destinations.Destinatio
 	if err != nil {
 		return nil, wrap("neo4j: destinations", err)
 	}
-	out := make([]*destinations.Destination, len(recs))
-	for i, rec := range recs {
-		if out[i], err = decode[destinations.Destination](rec.Values[0]); err != nil {
-			return nil, fmt.Errorf("neo4j: destinations: %w", err)
-		}
+	out, err := decodeRows[destinations.Destination]("neo4j: destinations", recs, 0)
+	if err != nil {
+		return nil, err
 	}
 	destinations.SortDestinations(out)
 	return out, nil
@@ -228,11 +246,5 @@ func (g destStore) DeadLetters(ctx context.Context, id string, after uint64, lim
 	if err != nil {
 		return nil, wrap("neo4j: dead letters", err)
 	}
-	out := make([]*destinations.DeadLetter, len(recs))
-	for i, rec := range recs {
-		if out[i], err = decode[destinations.DeadLetter](rec.Values[0]); err != nil {
-			return nil, fmt.Errorf("neo4j: dead letters: %w", err)
-		}
-	}
-	return out, nil
+	return decodeRows[destinations.DeadLetter]("neo4j: dead letters", recs, 0)
 }

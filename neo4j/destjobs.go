@@ -30,11 +30,9 @@ func (g destStore) Jobs(ctx context.Context, dst string) ([]*destinations.Job, e
 	if err != nil {
 		return nil, wrap("neo4j: delivery jobs", err)
 	}
-	out := make([]*destinations.Job, len(recs))
-	for i, rec := range recs {
-		if out[i], err = decode[destinations.Job](rec.Values[0]); err != nil {
-			return nil, fmt.Errorf("neo4j: delivery jobs: %w", err)
-		}
+	out, err := decodeRows[destinations.Job]("neo4j: delivery jobs", recs, 0)
+	if err != nil {
+		return nil, err
 	}
 	destinations.SortJobs(out)
 	return out, nil
@@ -83,13 +81,18 @@ func (g destStore) Deliveries(ctx context.Context, dst string, before uint64, li
 	if err != nil {
 		return nil, wrap("neo4j: deliveries", err)
 	}
-	out := make([]*destinations.Delivery, len(recs))
-	for i, rec := range recs {
-		if out[i], err = decode[destinations.Delivery](rec.Values[1]); err != nil {
+	out := make([]*destinations.Delivery, 0, len(recs))
+	for _, rec := range recs {
+		if rec.Values[1] == nil { // deleted while read: see decodeRows
+			continue
+		}
+		d, err := decode[destinations.Delivery](rec.Values[1])
+		if err != nil {
 			return nil, fmt.Errorf("neo4j: deliveries: %w", err)
 		}
 		n, _ := rec.Values[0].(int64)
-		out[i].N = uint64(n)
+		d.N = uint64(n)
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package neo4j
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/idgraph/idgraph/destinations"
@@ -21,29 +20,13 @@ var _ destinations.SentBackend = (*Store)(nil)
 // SentState returns the store of what each destination was sent.
 func (s *Store) SentState() destinations.SentStore { return destStore{s} }
 
-func decodeSents(op string, recs []any) ([]*destinations.Sent, error) {
-	out := make([]*destinations.Sent, len(recs))
-	for i, v := range recs {
-		s, err := decode[destinations.Sent](v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
 // sents runs a read returning s.data per row and decodes them.
 func (g destStore) sents(ctx context.Context, op, cypher string, params map[string]any) ([]*destinations.Sent, error) {
 	recs, err := g.s.read(ctx, cypher, params)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	vals := make([]any, len(recs))
-	for i, r := range recs {
-		vals[i] = r.Values[0]
-	}
-	return decodeSents(op, vals)
+	return decodeRows[destinations.Sent](op, recs, 0)
 }
 
 // SentOf reads the destination's rows of the profiles.
@@ -124,11 +107,11 @@ func markSentErased(ctx context.Context, t *tx, group []string, request string, 
 		return err
 	}
 	after, _ := seq[0].Values[0].(int64)
-	for _, r := range recs {
-		s, err := decode[destinations.Sent](r.Values[0])
-		if err != nil {
-			return err
-		}
+	sents, err := decodeRows[destinations.Sent]("erased", recs, 0)
+	if err != nil {
+		return err
+	}
+	for _, s := range sents {
 		s.MarkErased(request, uint64(after), at)
 		if err := putSent(ctx, t, s, true); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/idgraph/idgraph/suppression"
+	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 )
 
 // suppressionSchema: a suppression list entry is (:SuppressionListEntry
@@ -26,13 +27,13 @@ func (s *Store) SuppressionLists() suppression.Store { return suppStore{s} }
 
 type suppStore struct{ s *Store }
 
-func decodeEntries(op string, vals []any) ([]suppression.Entry, error) {
-	out := make([]suppression.Entry, len(vals))
-	for i, v := range vals {
-		e, err := decode[suppression.Entry](v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
+func decodeEntries(op string, recs []*neo4jdriver.Record) ([]suppression.Entry, error) {
+	entries, err := decodeRows[suppression.Entry](op, recs, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]suppression.Entry, len(entries))
+	for i, e := range entries {
 		out[i] = *e
 	}
 	return out, nil
@@ -101,11 +102,7 @@ func (g suppStore) SuppressionEntries(ctx context.Context, sc suppression.Scope,
 	if err != nil {
 		return nil, wrap("neo4j: suppression entries", err)
 	}
-	vals := make([]any, len(recs))
-	for i, r := range recs {
-		vals[i] = r.Values[0]
-	}
-	return decodeEntries("neo4j: suppression entries", vals)
+	return decodeEntries("neo4j: suppression entries", recs)
 }
 
 // SuppressionCounts counts the nodes by scope and type.
@@ -141,11 +138,7 @@ func (g suppStore) SuppressionsOf(ctx context.Context, hashes []string) ([]suppr
 	if err != nil {
 		return nil, wrap("neo4j: suppressions of", err)
 	}
-	vals := make([]any, len(recs))
-	for i, r := range recs {
-		vals[i] = r.Values[0]
-	}
-	out, err := decodeEntries("neo4j: suppressions of", vals)
+	out, err := decodeEntries("neo4j: suppressions of", recs)
 	if err != nil {
 		return nil, err
 	}
