@@ -67,8 +67,9 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 	var hashes [][]byte
 	keys := map[graph.Key]bool{}
 	for _, id := range group {
-		err := s.scan(key(pMember, []byte(id+"/")), func(k, h []byte) error {
+		err := s.scan(key(pMember, []byte(id+"/")), func(k, v []byte) error {
 			e.del("", k)
+			h := memberHash(v)
 			var n graph.Identifier
 			ok, err := s.getJSON(&n, pIdentifier, h)
 			if err != nil || !ok {

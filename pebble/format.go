@@ -30,7 +30,11 @@ import (
 // Version 4 keeps each live profile's data column (pd/, written with the
 // profile record: what bulk reads of traits and counts read); opening an
 // older store writes them once (writeDataColumns) and stamps it 4.
-const FormatVersion = 4
+// Version 5 keeps each identifier's type and value in its member index
+// entries (pi/, after the hash: what a members export reads instead of a
+// lookup of each identifier record); opening an older store rewrites
+// them once (writeMemberKeys) and stamps it 5.
+const FormatVersion = 5
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -58,10 +62,15 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	}
 	// Migrate and stamp the version last: a crash in between migrates
 	// again (each step only rewrites what it derives). The data columns
-	// are committed as they are written, unsynced; the stamp's synced
-	// batch makes them durable.
+	// and member index entries are committed as they are written,
+	// unsynced; the stamp's synced batch makes them durable.
 	if n < 4 {
 		if err := writeDataColumns(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
+	if n < 5 {
+		if err := writeMemberKeys(db); err != nil {
 			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
 		}
 	}

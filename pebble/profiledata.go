@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"maps"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -329,7 +327,8 @@ func writeDataColumns(db *cpebble.DB) error {
 }
 
 // dataKeys fills in the identifier keys of each profile and of those it
-// absorbed.
+// absorbed, from the member index alone (memberKeys): no identifier
+// record is read.
 func (s *Store) dataKeys(ps []*graph.ProfileData, absorbed [][]string) error {
 	groups := make([][]string, len(ps))
 	for i, p := range ps {
@@ -337,15 +336,11 @@ func (s *Store) dataKeys(ps []*graph.ProfileData, absorbed [][]string) error {
 			groups[i] = append([]string{p.ID}, absorbed[i]...)
 		}
 	}
-	vs, owner, err := s.memberIdentifiers(groups)
+	keys, owner, err := s.memberKeys(groups)
 	if err != nil {
 		return err
 	}
-	for j, v := range vs {
-		var k graph.Key
-		if err := jsonUnmarshal(v, &k); err != nil {
-			return err
-		}
+	for j, k := range keys {
 		ps[owner[j]].Keys = append(ps[owner[j]].Keys, k)
 	}
 	for _, p := range ps {
@@ -357,46 +352,17 @@ func (s *Store) dataKeys(ps []*graph.ProfileData, absorbed [][]string) error {
 }
 
 // memberIdentifiers reads the identifier records that joined each group
-// of profiles, with the index of the group each belongs to. One iterator
-// walks the member index for every group, in profile ID order, and one
-// reads the identifiers (getMany): an iterator per profile cost most of a
-// members export.
+// of profiles, with the index of the group each belongs to: the member
+// index is walked with one iterator (walkMembers), and the records are
+// read with getManySplit.
 func (s *Store) memberIdentifiers(groups [][]string) (records [][]byte, owner []int, err error) {
-	type profile struct {
-		id    string
-		group int
-	}
-	var ps []profile
-	for i, ids := range groups {
-		for _, id := range ids {
-			ps = append(ps, profile{id, i})
-		}
-	}
-	slices.SortFunc(ps, func(a, b profile) int { return strings.Compare(a.id, b.id) })
 	var ks [][]byte
 	var ownerOf []int
-	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: pMember, UpperBound: prefixEnd(pMember)})
+	err = s.walkMembers(groups, func(group int, v []byte) error {
+		ks, ownerOf = append(ks, key(pIdentifier, memberHash(v))), append(ownerOf, group)
+		return nil
+	})
 	if err != nil {
-		return nil, nil, err
-	}
-	valid := it.First()
-	for _, p := range ps {
-		prefix := key(pMember, []byte(p.id+"/"))
-		// The next profile's entries usually follow the last one's (an
-		// export's page is a run of IDs): step to them, and seek only when
-		// they are further away.
-		for step := 0; valid && bytes.Compare(it.Key(), prefix) < 0; step++ {
-			if step == 8 {
-				valid = it.SeekGE(prefix)
-				break
-			}
-			valid = it.Next()
-		}
-		for ; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
-			ks, ownerOf = append(ks, key(pIdentifier, it.Value())), append(ownerOf, p.group)
-		}
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return nil, nil, err
 	}
 	vs, err := s.getManySplit(ks)

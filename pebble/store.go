@@ -3,9 +3,10 @@
 //
 // Personal values never appear in keys: an identifier is keyed by an
 // HMAC-SHA256 of "type:value" under a per-instance secret, and its value
-// lives only inside the record, so that erasing a person can later remove
-// every copy by rewriting records (an LSM keeps old keys in places, such as
-// its manifest, that compaction does not reach).
+// lives only inside values (its record and its member index entries), so
+// that erasing a person can later remove every copy by rewriting records
+// (an LSM keeps old keys in places, such as its manifest, that compaction
+// does not reach).
 package pebble
 
 import (
@@ -41,7 +42,7 @@ var (
 	pSetting    = []byte("s/")
 	pIdentifier = []byte("i/")  // + hmac(key) → Identifier
 	pProfile    = []byte("p/")  // + profile ID → Profile
-	pMember     = []byte("pi/") // + profile ID + "/" + hmac(key) → key hmac (who joined which profile)
+	pMember     = []byte("pi/") // + profile ID + "/" + hmac(key) → key hmac + type + value (who joined which profile; members.go)
 	pEdge       = []byte("e/")  // + hmac(A) + hmac(B) → Edge
 	pNeighbour  = []byte("n/")  // + hmac(x) + hmac(y): adjacency, both ways
 	pEvent      = []byte("ev/") // + hmac(message ID) → Event; its presence de-duplicates the message

@@ -219,7 +219,7 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 			w.del(key(pMember, []byte(old+"/"), h))
 		}
 		if !existed || old != n.Profile {
-			w.put(key(pMember, []byte(n.Profile+"/"), h), h)
+			w.put(key(pMember, []byte(n.Profile+"/"), h), memberValue(h, n.Key))
 		}
 		if !existed {
 			t.indexSearch(w, searchEntry{Profile: n.Profile, Field: n.Type, Value: n.Value}, false)
