@@ -85,15 +85,8 @@ func (s *Store) walkMembers(groups [][]string, fn func(group int, v []byte) erro
 	for _, p := range ps {
 		prefix = append(append(append(prefix[:0], pMember...), p.id...), '/')
 		// The next profile's entries usually follow the last one's (an
-		// export's page is a run of IDs): step to them, and seek only when
-		// they are further away.
-		for step := 0; valid && bytes.Compare(it.Key(), prefix) < 0; step++ {
-			if step == 8 {
-				valid = it.SeekGE(prefix)
-				break
-			}
-			valid = it.Next()
-		}
+		// export's page is a run of IDs).
+		valid = stepNear(it, valid, prefix)
 		for ; valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
 			if err = fn(p.group, it.Value()); err != nil {
 				break

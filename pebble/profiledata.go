@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -180,7 +181,7 @@ func (s *Store) ProfilesData(_ context.Context, ids []string, q graph.DataQuery)
 	for i, id := range ids {
 		ks[i] = key(pProfData, []byte(id))
 	}
-	raws, err := s.getManySplit(ks)
+	raws, err := s.getSplit(ks, s.getRun)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: profiles data: %w", err)
 	}
@@ -377,18 +378,21 @@ func (s *Store) memberIdentifiers(groups [][]string) (records [][]byte, owner []
 	return records, owner, nil
 }
 
-// splitMin is the fewest keys a getManySplit part looks up.
+// splitMin is the fewest keys a getSplit part looks up.
 const splitMin = 256
 
-// getManySplit is getMany with the keys split into a part per CPU, each
-// looked up with its own iterator at once. A members export's page is
-// about 3,000 point lookups (the profiles, then their identifiers, whose
-// keys are hashes spread over the whole table: each lands in another
-// block), which cost most of its time on one core.
-func (s *Store) getManySplit(ks [][]byte) ([][]byte, error) {
+// getManySplit is getMany with the keys split into a part per CPU (see
+// getSplit): the identifier records of a page of profiles, whose keys
+// are hashes spread over the whole table (each lands in another block).
+func (s *Store) getManySplit(ks [][]byte) ([][]byte, error) { return s.getSplit(ks, s.getMany) }
+
+// getSplit reads the keys with get, split into a part per CPU, each read
+// with its own iterator at once: the point reads of a members export's
+// page cost most of its time on one core.
+func (s *Store) getSplit(ks [][]byte, get func([][]byte) ([][]byte, error)) ([][]byte, error) {
 	parts := min(runtime.GOMAXPROCS(0), len(ks)/splitMin)
 	if parts < 2 {
-		return s.getMany(ks)
+		return get(ks)
 	}
 	out := make([][]byte, len(ks))
 	errs := make([]error, parts)
@@ -397,7 +401,7 @@ func (s *Store) getManySplit(ks [][]byte) ([][]byte, error) {
 	for p := range parts {
 		lo, hi := p*size, min((p+1)*size, len(ks))
 		wg.Go(func() {
-			vs, err := s.getMany(ks[lo:hi])
+			vs, err := get(ks[lo:hi])
 			copy(out[lo:hi], vs)
 			errs[p] = err
 		})
@@ -407,4 +411,49 @@ func (s *Store) getManySplit(ks [][]byte) ([][]byte, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// getRun returns the values under ks, nil where absent, read with one
+// iterator in key order that steps to the next key when it is near and
+// seeks only when it is further away (stepNear): a members export's page
+// is a run of profile IDs, whose data columns are neighbours, and a seek
+// of each (getMany) cost more than the steps between them.
+func (s *Store) getRun(ks [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(ks))
+	if len(ks) == 0 {
+		return out, nil
+	}
+	order := make([]int, len(ks))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ks[a], ks[b]) })
+	first, last := ks[order[0]], ks[order[len(order)-1]]
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: first, UpperBound: append(bytes.Clone(last), 0)})
+	if err != nil {
+		return nil, err
+	}
+	valid := it.First()
+	for _, i := range order {
+		if valid = stepNear(it, valid, ks[i]); valid && bytes.Equal(it.Key(), ks[i]) {
+			out[i] = bytes.Clone(it.Value())
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stepNear moves an iterator going forward (valid: positioned on a key)
+// to the first key at or after target: by a few steps when the target is
+// near, by a seek otherwise. It reports whether the iterator is on a key.
+func stepNear(it *cpebble.Iterator, valid bool, target []byte) bool {
+	for step := 0; valid && bytes.Compare(it.Key(), target) < 0; step++ {
+		if step == 8 {
+			return it.SeekGE(target)
+		}
+		valid = it.Next()
+	}
+	return valid
 }
