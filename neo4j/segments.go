@@ -22,7 +22,9 @@ import (
 // mirrored in Cypher as (:Profile)-[:IN_SEGMENT {since, version}]->(:Segment)
 // so that membership can be queried directly; (:SegmentTimer {profile,
 // ref, at}) nodes are the timer index and (:SegmentChange {seq, ...}) the
-// change records, numbered from the singleton (:SegmentSequence).
+// change records, numbered from the singleton (:SegmentSequence). Each
+// version a definition's edit replaced is a (:DefinitionVersion {ref,
+// version, data}) node, ref being segments.RefString.
 // A (:DataChange {profile, events, traits, all, mark}) node per profile
 // holds the data changes stitching wrote with its events; labelled :Due
 // while segments have not evaluated them. Taking one clears it and drops
@@ -37,6 +39,7 @@ var segmentSchema = []string{
 	"CREATE CONSTRAINT segment_change_seq IF NOT EXISTS FOR (c:SegmentChange) REQUIRE c.seq IS UNIQUE",
 	"CREATE CONSTRAINT segment_sequence_id IF NOT EXISTS FOR (q:SegmentSequence) REQUIRE q.id IS UNIQUE",
 	"CREATE CONSTRAINT data_change_profile IF NOT EXISTS FOR (d:DataChange) REQUIRE d.profile IS UNIQUE",
+	"CREATE INDEX definition_version_ref IF NOT EXISTS FOR (v:DefinitionVersion) ON (v.ref)",
 }
 
 var _ segments.Backend = (*Store)(nil)
@@ -116,6 +119,15 @@ func (g segStore) PutDefinition(ctx context.Context, d *segments.Definition, exp
 		next.Version = expected + 1
 		if old != nil {
 			next.CreatedAt = old.CreatedAt
+			data, err := json.Marshal(old)
+			if err != nil {
+				return err
+			}
+			// Kept in the history.
+			if err := t.exec(ctx, "CREATE (:DefinitionVersion {ref: $ref, version: $version, data: $data})",
+				map[string]any{"ref": segments.RefString(old.Ref()), "version": old.Version, "data": string(data)}); err != nil {
+				return err
+			}
 		}
 		return putDefinition(ctx, t, &next)
 	})
@@ -156,8 +168,42 @@ func (g segStore) DeleteDefinition(ctx context.Context, r segments.Ref, expected
 				return err
 			}
 		}
+		if err := t.exec(ctx, "MATCH (v:DefinitionVersion {ref: $ref}) DELETE v", map[string]any{"ref": segments.RefString(r)}); err != nil {
+			return err
+		}
 		return t.exec(ctx, "MATCH (d:"+label(r.Kind)+" {key: $key}) DETACH DELETE d", map[string]any{"key": r.Key})
 	})
+}
+
+// Versions pages through a definition's versions, newest first: the
+// stored one, then the DefinitionVersion nodes below it.
+func (g segStore) Versions(ctx context.Context, r segments.Ref, before, limit int) ([]*segments.Definition, error) {
+	d, err := g.Definition(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	current, below, err := segments.VersionsBound(d, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("neo4j: definition versions: %w", err)
+	}
+	var out []*segments.Definition
+	if current {
+		out = append(out, d)
+	}
+	recs, err := g.s.read(ctx, `MATCH (v:DefinitionVersion {ref: $ref}) WHERE v.version < $below
+		RETURN v.data ORDER BY v.version DESC LIMIT $limit`,
+		map[string]any{"ref": segments.RefString(r), "below": below, "limit": limit - len(out)})
+	if err != nil {
+		return nil, wrap("neo4j: definition versions", err)
+	}
+	for _, rec := range recs {
+		v, err := definitionFrom(rec.Values[0])
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: definition versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func definitionFrom(v any) (*segments.Definition, error) {

@@ -17,6 +17,7 @@ import (
 // Segments' key prefixes (see store.go for the graph's).
 var (
 	pSegDef    = []byte("sd/") // + kind name + "/" + key → segments.Definition
+	pSegVer    = []byte("sv/") // + kind name + "/" + key + 0 + version (4 bytes, big-endian) → a replaced segments.Definition
 	pSegState  = []byte("ss/") // + profile ID → segments.ProfileState
 	pSegMember = []byte("sm/") // + segment key + 0 + profile ID → profile ID: members in ID order
 	pSegChange = []byte("sc/") // + sequence (8 bytes, big-endian) → segments.ChangeRecord
@@ -34,6 +35,16 @@ type segStore struct{ s *Store }
 
 func defKey(r segments.Ref) []byte {
 	return key(pSegDef, []byte(segments.KindName(r.Kind)+"/"+r.Key))
+}
+
+// versionsPrefix starts the keys of a definition's replaced versions.
+func versionsPrefix(r segments.Ref) []byte {
+	return key(pSegVer, []byte(segments.KindName(r.Kind)+"/"+r.Key), []byte{0})
+}
+
+// versionKey is the key of a replaced version of a definition.
+func versionKey(r segments.Ref, version int) []byte {
+	return binary.BigEndian.AppendUint32(versionsPrefix(r), uint32(version))
 }
 
 func memberKey(segment, profile string) []byte {
@@ -69,10 +80,15 @@ func (g segStore) PutDefinition(_ context.Context, d *segments.Definition, expec
 	}
 	next := *d
 	next.Version = expected + 1
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	w := &batchWriter{b: b}
 	if old != nil {
 		next.CreatedAt = old.CreatedAt
+		w.putJSON(versionKey(d.Ref(), old.Version), old) // kept in the history
 	}
-	if err := g.putJSON(defKey(d.Ref()), &next); err != nil {
+	w.putJSON(defKey(d.Ref()), &next)
+	if err := g.commitWrites(w); err != nil {
 		return nil, fmt.Errorf("pebble: put definition: %w", err)
 	}
 	return &next, nil
@@ -112,6 +128,9 @@ func (g segStore) DeleteDefinition(_ context.Context, r segments.Ref, expected i
 	b := g.s.db.NewBatch()
 	defer b.Close()
 	err = b.Delete(defKey(r), nil)
+	if err == nil {
+		err = b.DeleteRange(versionsPrefix(r), prefixEnd(versionsPrefix(r)), nil)
+	}
 	if err == nil && r.Kind == lang.KindSegment {
 		err = b.DeleteRange(memberKey(r.Key, ""), prefixEnd(memberKey(r.Key, "")), nil)
 	}
@@ -132,13 +151,53 @@ func (g segStore) putJSON(k []byte, v any) error {
 	defer b.Close()
 	w := &batchWriter{b: b}
 	w.putJSON(k, v)
+	return g.commitWrites(w)
+}
+
+// commitWrites commits a batch writer's batch.
+func (g segStore) commitWrites(w *batchWriter) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := g.s.commit(b, w.records); err != nil {
+	if err := g.s.commit(w.b, w.records); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Err: err}
 	}
 	return nil
+}
+
+// Versions pages through a definition's versions, newest first.
+func (g segStore) Versions(_ context.Context, r segments.Ref, before, limit int) ([]*segments.Definition, error) {
+	d, err := g.definition(r)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: definition versions: %w", err)
+	}
+	if d == nil {
+		return nil, segments.NotFound(r)
+	}
+	current, below, err := segments.VersionsBound(d, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: definition versions: %w", err)
+	}
+	var out []*segments.Definition
+	if current {
+		out = append(out, d)
+	}
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: versionsPrefix(r), UpperBound: versionKey(r, below)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: definition versions: %w", err)
+	}
+	defer it.Close()
+	for it.Last(); it.Valid() && len(out) < limit; it.Prev() {
+		v := &segments.Definition{}
+		if err := jsonUnmarshal(it.Value(), v); err != nil {
+			return nil, fmt.Errorf("pebble: definition versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: definition versions: %w", err)
+	}
+	return out, nil
 }
 
 // Definition returns one definition.

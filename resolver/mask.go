@@ -76,6 +76,8 @@ var (
 			key = c.Key
 		case *schema.ComputedTraitExplanation:
 			key = c.ComputedTrait.Key
+		case *schema.ComputedTraitChange:
+			key = c.Trait
 		}
 		return maskJSON(r, v, key)
 	}}
@@ -172,6 +174,12 @@ var FieldMasks = map[string]FieldMask{
 	"SegmentMembershipChange.sequence": notPersonal, "SegmentMembershipChange.segment": notPersonal,
 	"SegmentMembershipChange.profileId": notPersonal, "SegmentMembershipChange.direction": notPersonal,
 	"SegmentMembershipChange.reason": notPersonal,
+	"ComputedTraitChange.sequence":   notPersonal, "ComputedTraitChange.trait": notPersonal, "ComputedTraitChange.profileId": notPersonal,
+	"ComputedTraitChange.reason": notPersonal, "ComputedTraitChange.previous": computedValue, "ComputedTraitChange.value": computedValue,
+	// Definition versions: a definition's source may quote anything; the
+	// author is a key's public id, as the audit log's actor.
+	"DefinitionVersion.key": notPersonal, "DefinitionVersion.definition": freeText, "DefinitionVersion.change": notPersonal,
+	"DefinitionVersion.author": notPersonal, "DefinitionVersionEdge.cursor": notPersonal,
 	// Destinations (admin only): a URL may carry a token, an error text
 	// anything.
 	"Destination.id": notPersonal, "Destination.name": notPersonal, "Destination.url": opaque,

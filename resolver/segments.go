@@ -34,6 +34,12 @@ func (r *Resolver) stewardSegments(ctx context.Context) (*segments.Engine, error
 	return r.segments()
 }
 
+// authored names the caller as the author of the definition versions
+// written with the context.
+func authored(ctx context.Context) context.Context {
+	return segments.WithAuthor(ctx, CallerOf(ctx).Actor)
+}
+
 // define creates (expectedVersion 0) or edits a definition and starts its
 // backfill.
 func (r *Resolver) define(ctx context.Context, kind lang.Kind, key, src string, expectedVersion int) (*segments.Definition, error) {
@@ -41,7 +47,7 @@ func (r *Resolver) define(ctx context.Context, kind lang.Kind, key, src string, 
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.Define(ctx, kind, key, src, expectedVersion)
+	d, err := e.Define(authored(ctx), kind, key, src, expectedVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +68,7 @@ func (r *Resolver) setEnabled(ctx context.Context, kind lang.Kind, key string, e
 	if err != nil {
 		return nil, err
 	}
-	d, changed, err := e.SetEnabled(ctx, segments.Ref{Kind: kind, Key: key}, enabled, expected)
+	d, changed, err := e.SetEnabled(authored(ctx), segments.Ref{Kind: kind, Key: key}, enabled, expected)
 	if err != nil || !changed {
 		return d, err
 	}
@@ -276,21 +282,38 @@ const (
 // membershipChange is a change record as the subscription sends it, with
 // the profile as it is now.
 func (r *Resolver) membershipChange(ctx context.Context, c *segments.ChangeRecord) *schema.SegmentMembershipChange {
-	msg := &schema.SegmentMembershipChange{Sequence: strconv.FormatUint(c.Sequence, 10), Segment: c.Segment, Version: c.Version,
-		ProfileID: c.Profile, Direction: strings.ToUpper(c.Direction), Reason: c.Reason, At: c.Time}
-	id := c.Profile
+	return &schema.SegmentMembershipChange{Sequence: strconv.FormatUint(c.Sequence, 10), Segment: c.Segment, Version: c.Version,
+		ProfileID: c.Profile, Direction: strings.ToUpper(c.Direction), Reason: c.Reason, At: c.Time, Profile: r.changeProfile(ctx, c.Profile)}
+}
+
+// traitChange is a computed trait's change record as the subscription
+// sends it, with the profile as it is now.
+func (r *Resolver) traitChange(ctx context.Context, c *segments.ChangeRecord) *schema.ComputedTraitChange {
+	msg := &schema.ComputedTraitChange{Sequence: strconv.FormatUint(c.Sequence, 10), Trait: c.Trait, Version: c.Version,
+		ProfileID: c.Profile, Reason: c.Reason, At: c.Time, Profile: r.changeProfile(ctx, c.Profile)}
+	if c.Previous != nil {
+		msg.Previous, _ = jsonOf(c.Previous.Interface())
+	}
+	if c.Value != nil {
+		msg.Value, _ = jsonOf(c.Value.Interface())
+	}
+	return msg
+}
+
+// changeProfile is a change record's profile as it is now: the survivor
+// when it was merged away; nil when it cannot be read.
+func (r *Resolver) changeProfile(ctx context.Context, id string) *schema.Profile {
 	for range 2 { // the profile, then its survivor if it was merged away
 		ps, err := r.Reader.GetProfiles(ctx, []string{id})
 		if err != nil || ps[0] == nil {
-			break
+			return nil
 		}
 		if ps[0].MergedInto == "" {
-			msg.Profile = &schema.Profile{Profile: ps[0]}
-			break
+			return &schema.Profile{Profile: ps[0]}
 		}
 		id = ps[0].MergedInto
 	}
-	return msg
+	return nil
 }
 
 // maxSizePoints bounds a size history's points (about a chart's width in

@@ -7,8 +7,6 @@ package resolver
 
 import (
 	"context"
-	"strconv"
-	"time"
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/schema"
@@ -218,7 +216,7 @@ func (r *segmentResolver) Members(ctx context.Context, obj *segments.Definition,
 	return conn, nil
 }
 
-func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *schema.SegmentMembershipChange, error) {
+func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segment string, after *string, profileID *string) (<-chan *schema.SegmentMembershipChange, error) {
 	d, err := r.definition(ctx, lang.KindSegment, segment)
 	if err != nil {
 		return nil, err
@@ -226,56 +224,28 @@ func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, seg
 	if d == nil {
 		return nil, graph.Errorf(graph.KindNotFound, "no segment %q", segment)
 	}
-	store := r.Segments.Store()
-	last, err := store.LastChange(ctx)
+	from, err := r.changesFrom(ctx, after)
 	if err != nil {
 		return nil, err
 	}
-	from := last
-	if after != nil {
-		if from, err = strconv.ParseUint(*after, 10, 64); err != nil || from > last {
-			return nil, graph.FieldErrorf("after", "%q is not the sequence of a change record (the newest is %d)", *after, last)
-		}
+	profile, err := r.newProfileFollower(ctx, profileID)
+	if err != nil {
+		return nil, err
 	}
-	out := make(chan *schema.SegmentMembershipChange, 1)
-	go func() {
-		defer close(out)
-		for after := from; ; {
-			cs, err := store.Changes(ctx, after, changePage)
-			if err != nil {
-				// Ending the subscription tells the client to subscribe
-				// again; going on would hide a gap.
-				return
-			}
-			for _, c := range cs {
-				after = c.Sequence
-				if c.Segment != segment {
-					continue
-				}
-				select {
-				case out <- r.membershipChange(ctx, c):
-				case <-ctx.Done():
-					return
-				}
-			}
-			if len(cs) == changePage {
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(changePoll):
-			}
-		}
-	}()
-	return out, nil
+	return followChanges(ctx, r.Resolver, from, profile, func(c *segments.ChangeRecord) bool { return c.Segment == segment },
+		func(c *segments.ChangeRecord) *schema.SegmentMembershipChange { return r.membershipChange(ctx, c) }), nil
 }
 
 func (r *Resolver) ComputedTrait() schema.ComputedTraitResolver { return &computedTraitResolver{r} }
 
 func (r *Resolver) Segment() schema.SegmentResolver { return &segmentResolver{r} }
 
+func (r *Resolver) SegmentMembershipChange() schema.SegmentMembershipChangeResolver {
+	return &segmentMembershipChangeResolver{r}
+}
+
 type (
-	computedTraitResolver struct{ *Resolver }
-	segmentResolver       struct{ *Resolver }
+	computedTraitResolver           struct{ *Resolver }
+	segmentResolver                 struct{ *Resolver }
+	segmentMembershipChangeResolver struct{ *Resolver }
 )

@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	AuditEntry() AuditEntryResolver
 	ComputedTrait() ComputedTraitResolver
+	ComputedTraitChange() ComputedTraitChangeResolver
 	DeadLetter() DeadLetterResolver
 	Delivery() DeliveryResolver
 	DeliveryAttempt() DeliveryAttemptResolver
@@ -59,6 +60,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	ReviewItem() ReviewItemResolver
 	Segment() SegmentResolver
+	SegmentMembershipChange() SegmentMembershipChangeResolver
 	Subscription() SubscriptionResolver
 	SuppressionScope() SuppressionScopeResolver
 }
@@ -117,6 +119,20 @@ type ComplexityRoot struct {
 		Key        func(childComplexity int) int
 		Status     func(childComplexity int) int
 		Version    func(childComplexity int) int
+		Versions   func(childComplexity int, first *int, after *string) int
+	}
+
+	ComputedTraitChange struct {
+		At                func(childComplexity int) int
+		DefinitionVersion func(childComplexity int) int
+		Previous          func(childComplexity int) int
+		Profile           func(childComplexity int) int
+		ProfileID         func(childComplexity int) int
+		Reason            func(childComplexity int) int
+		Sequence          func(childComplexity int) int
+		Trait             func(childComplexity int) int
+		Value             func(childComplexity int) int
+		Version           func(childComplexity int) int
 	}
 
 	ComputedTraitConnection struct {
@@ -199,6 +215,27 @@ type ComplexityRoot struct {
 		Hint    func(childComplexity int) int
 		Line    func(childComplexity int) int
 		Message func(childComplexity int) int
+	}
+
+	DefinitionVersion struct {
+		At         func(childComplexity int) int
+		Author     func(childComplexity int) int
+		Change     func(childComplexity int) int
+		Current    func(childComplexity int) int
+		Definition func(childComplexity int) int
+		Key        func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
+	DefinitionVersionConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	DefinitionVersionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Delivery struct {
@@ -648,6 +685,7 @@ type ComplexityRoot struct {
 		SizeHistory func(childComplexity int, from *time.Time, to *time.Time, points *int) int
 		Status      func(childComplexity int) int
 		Version     func(childComplexity int) int
+		Versions    func(childComplexity int, first *int, after *string) int
 	}
 
 	SegmentConnection struct {
@@ -661,14 +699,15 @@ type ComplexityRoot struct {
 	}
 
 	SegmentMembershipChange struct {
-		At        func(childComplexity int) int
-		Direction func(childComplexity int) int
-		Profile   func(childComplexity int) int
-		ProfileID func(childComplexity int) int
-		Reason    func(childComplexity int) int
-		Segment   func(childComplexity int) int
-		Sequence  func(childComplexity int) int
-		Version   func(childComplexity int) int
+		At                func(childComplexity int) int
+		DefinitionVersion func(childComplexity int) int
+		Direction         func(childComplexity int) int
+		Profile           func(childComplexity int) int
+		ProfileID         func(childComplexity int) int
+		Reason            func(childComplexity int) int
+		Segment           func(childComplexity int) int
+		Sequence          func(childComplexity int) int
+		Version           func(childComplexity int) int
 	}
 
 	SegmentPreview struct {
@@ -697,8 +736,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		ComputedTraitChanged     func(childComplexity int, trait string, after *string, profileID *string) int
 		ProfileChanged           func(childComplexity int, id string) int
-		SegmentMembershipChanged func(childComplexity int, segment string, after *string) int
+		SegmentMembershipChanged func(childComplexity int, segment string, after *string, profileID *string) int
 	}
 
 	SuppressionChange struct {
@@ -759,6 +799,10 @@ type ComputedTraitResolver interface {
 	Definition(ctx context.Context, obj *segments.Definition) (string, error)
 
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
+	Versions(ctx context.Context, obj *segments.Definition, first *int, after *string) (*DefinitionVersionConnection, error)
+}
+type ComputedTraitChangeResolver interface {
+	DefinitionVersion(ctx context.Context, obj *ComputedTraitChange) (*DefinitionVersion, error)
 }
 type DeadLetterResolver interface {
 	Sequence(ctx context.Context, obj *destinations.DeadLetter) (string, error)
@@ -978,11 +1022,16 @@ type SegmentResolver interface {
 	Status(ctx context.Context, obj *segments.Definition) (*SegmentStatus, error)
 	Size(ctx context.Context, obj *segments.Definition) (int, error)
 	Members(ctx context.Context, obj *segments.Definition, first *int, after *string, purpose *string) (*ProfileConnection, error)
+	Versions(ctx context.Context, obj *segments.Definition, first *int, after *string) (*DefinitionVersionConnection, error)
 	SizeHistory(ctx context.Context, obj *segments.Definition, from *time.Time, to *time.Time, points *int) ([]*segments.SizeSample, error)
+}
+type SegmentMembershipChangeResolver interface {
+	DefinitionVersion(ctx context.Context, obj *SegmentMembershipChange) (*DefinitionVersion, error)
 }
 type SubscriptionResolver interface {
 	ProfileChanged(ctx context.Context, id string) (<-chan *ProfileChange, error)
-	SegmentMembershipChanged(ctx context.Context, segment string, after *string) (<-chan *SegmentMembershipChange, error)
+	SegmentMembershipChanged(ctx context.Context, segment string, after *string, profileID *string) (<-chan *SegmentMembershipChange, error)
+	ComputedTraitChanged(ctx context.Context, trait string, after *string, profileID *string) (<-chan *ComputedTraitChange, error)
 }
 type SuppressionScopeResolver interface {
 	Kind(ctx context.Context, obj *suppression.Scope) (SuppressionScopeKind, error)
@@ -1216,6 +1265,78 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ComputedTrait.Version(childComplexity), true
+	case "ComputedTrait.versions":
+		if e.ComplexityRoot.ComputedTrait.Versions == nil {
+			break
+		}
+
+		args, err := ec.field_ComputedTrait_versions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Versions(childComplexity, args["first"].(*int), args["after"].(*string)), true
+
+	case "ComputedTraitChange.at":
+		if e.ComplexityRoot.ComputedTraitChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.At(childComplexity), true
+	case "ComputedTraitChange.definitionVersion":
+		if e.ComplexityRoot.ComputedTraitChange.DefinitionVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.DefinitionVersion(childComplexity), true
+	case "ComputedTraitChange.previous":
+		if e.ComplexityRoot.ComputedTraitChange.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Previous(childComplexity), true
+	case "ComputedTraitChange.profile":
+		if e.ComplexityRoot.ComputedTraitChange.Profile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Profile(childComplexity), true
+	case "ComputedTraitChange.profileId":
+		if e.ComplexityRoot.ComputedTraitChange.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.ProfileID(childComplexity), true
+	case "ComputedTraitChange.reason":
+		if e.ComplexityRoot.ComputedTraitChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Reason(childComplexity), true
+	case "ComputedTraitChange.sequence":
+		if e.ComplexityRoot.ComputedTraitChange.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Sequence(childComplexity), true
+	case "ComputedTraitChange.trait":
+		if e.ComplexityRoot.ComputedTraitChange.Trait == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Trait(childComplexity), true
+	case "ComputedTraitChange.value":
+		if e.ComplexityRoot.ComputedTraitChange.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Value(childComplexity), true
+	case "ComputedTraitChange.version":
+		if e.ComplexityRoot.ComputedTraitChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitChange.Version(childComplexity), true
 
 	case "ComputedTraitConnection.edges":
 		if e.ComplexityRoot.ComputedTraitConnection.Edges == nil {
@@ -1521,6 +1642,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DefinitionError.Message(childComplexity), true
+
+	case "DefinitionVersion.at":
+		if e.ComplexityRoot.DefinitionVersion.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.At(childComplexity), true
+	case "DefinitionVersion.author":
+		if e.ComplexityRoot.DefinitionVersion.Author == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Author(childComplexity), true
+	case "DefinitionVersion.change":
+		if e.ComplexityRoot.DefinitionVersion.Change == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Change(childComplexity), true
+	case "DefinitionVersion.current":
+		if e.ComplexityRoot.DefinitionVersion.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Current(childComplexity), true
+	case "DefinitionVersion.definition":
+		if e.ComplexityRoot.DefinitionVersion.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Definition(childComplexity), true
+	case "DefinitionVersion.key":
+		if e.ComplexityRoot.DefinitionVersion.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Key(childComplexity), true
+	case "DefinitionVersion.status":
+		if e.ComplexityRoot.DefinitionVersion.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Status(childComplexity), true
+	case "DefinitionVersion.version":
+		if e.ComplexityRoot.DefinitionVersion.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersion.Version(childComplexity), true
+
+	case "DefinitionVersionConnection.edges":
+		if e.ComplexityRoot.DefinitionVersionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersionConnection.Edges(childComplexity), true
+	case "DefinitionVersionConnection.pageInfo":
+		if e.ComplexityRoot.DefinitionVersionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersionConnection.PageInfo(childComplexity), true
+
+	case "DefinitionVersionEdge.cursor":
+		if e.ComplexityRoot.DefinitionVersionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersionEdge.Cursor(childComplexity), true
+	case "DefinitionVersionEdge.node":
+		if e.ComplexityRoot.DefinitionVersionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionVersionEdge.Node(childComplexity), true
 
 	case "Delivery.at":
 		if e.ComplexityRoot.Delivery.At == nil {
@@ -3808,6 +4004,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Version(childComplexity), true
+	case "Segment.versions":
+		if e.ComplexityRoot.Segment.Versions == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_versions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.Versions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "SegmentConnection.edges":
 		if e.ComplexityRoot.SegmentConnection.Edges == nil {
@@ -3841,6 +4048,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentMembershipChange.At(childComplexity), true
+	case "SegmentMembershipChange.definitionVersion":
+		if e.ComplexityRoot.SegmentMembershipChange.DefinitionVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.DefinitionVersion(childComplexity), true
 	case "SegmentMembershipChange.direction":
 		if e.ComplexityRoot.SegmentMembershipChange.Direction == nil {
 			break
@@ -3966,6 +4179,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StewardResult.Profiles(childComplexity), true
 
+	case "Subscription.computedTraitChanged":
+		if e.ComplexityRoot.Subscription.ComputedTraitChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_computedTraitChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ComputedTraitChanged(childComplexity, args["trait"].(string), args["after"].(*string), args["profileId"].(*string)), true
 	case "Subscription.profileChanged":
 		if e.ComplexityRoot.Subscription.ProfileChanged == nil {
 			break
@@ -3987,7 +4211,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string), args["after"].(*string)), true
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segment"].(string), args["after"].(*string), args["profileId"].(*string)), true
 
 	case "SuppressionChange.changed":
 		if e.ComplexityRoot.SuppressionChange.Changed == nil {
@@ -4197,7 +4421,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "definitionversions.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls" "traitsubscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4211,6 +4435,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "batch.graphqls", Input: sourceData("batch.graphqls"), BuiltIn: false},
 	{Name: "consent.graphqls", Input: sourceData("consent.graphqls"), BuiltIn: false},
+	{Name: "definitionversions.graphqls", Input: sourceData("definitionversions.graphqls"), BuiltIn: false},
 	{Name: "destinations.graphqls", Input: sourceData("destinations.graphqls"), BuiltIn: false},
 	{Name: "erasure.graphqls", Input: sourceData("erasure.graphqls"), BuiltIn: false},
 	{Name: "explaintrait.graphqls", Input: sourceData("explaintrait.graphqls"), BuiltIn: false},
@@ -4228,6 +4453,7 @@ var sources = []*ast.Source{
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 	{Name: "suppression.graphqls", Input: sourceData("suppression.graphqls"), BuiltIn: false},
 	{Name: "traitchanges.graphqls", Input: sourceData("traitchanges.graphqls"), BuiltIn: false},
+	{Name: "traitsubscription.graphqls", Input: sourceData("traitsubscription.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4335,8 +4561,36 @@ func (ec *executionContext) childFields_ComputedTrait(ctx context.Context, field
 		return ec.fieldContext_ComputedTrait_version(ctx, field)
 	case "status":
 		return ec.fieldContext_ComputedTrait_status(ctx, field)
+	case "versions":
+		return ec.fieldContext_ComputedTrait_versions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ComputedTrait", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sequence":
+		return ec.fieldContext_ComputedTraitChange_sequence(ctx, field)
+	case "trait":
+		return ec.fieldContext_ComputedTraitChange_trait(ctx, field)
+	case "version":
+		return ec.fieldContext_ComputedTraitChange_version(ctx, field)
+	case "definitionVersion":
+		return ec.fieldContext_ComputedTraitChange_definitionVersion(ctx, field)
+	case "profileId":
+		return ec.fieldContext_ComputedTraitChange_profileId(ctx, field)
+	case "previous":
+		return ec.fieldContext_ComputedTraitChange_previous(ctx, field)
+	case "value":
+		return ec.fieldContext_ComputedTraitChange_value(ctx, field)
+	case "reason":
+		return ec.fieldContext_ComputedTraitChange_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_ComputedTraitChange_at(ctx, field)
+	case "profile":
+		return ec.fieldContext_ComputedTraitChange_profile(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitChange", field.Name)
 }
 
 func (ec *executionContext) childFields_ComputedTraitConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4501,6 +4755,48 @@ func (ec *executionContext) childFields_DefinitionError(ctx context.Context, fie
 		return ec.fieldContext_DefinitionError_hint(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DefinitionError", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_DefinitionVersion_key(ctx, field)
+	case "version":
+		return ec.fieldContext_DefinitionVersion_version(ctx, field)
+	case "definition":
+		return ec.fieldContext_DefinitionVersion_definition(ctx, field)
+	case "change":
+		return ec.fieldContext_DefinitionVersion_change(ctx, field)
+	case "author":
+		return ec.fieldContext_DefinitionVersion_author(ctx, field)
+	case "at":
+		return ec.fieldContext_DefinitionVersion_at(ctx, field)
+	case "status":
+		return ec.fieldContext_DefinitionVersion_status(ctx, field)
+	case "current":
+		return ec.fieldContext_DefinitionVersion_current(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionVersion", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionVersionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DefinitionVersionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DefinitionVersionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionVersionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionVersionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_DefinitionVersionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_DefinitionVersionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionVersionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Delivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5247,6 +5543,8 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_size(ctx, field)
 	case "members":
 		return ec.fieldContext_Segment_members(ctx, field)
+	case "versions":
+		return ec.fieldContext_Segment_versions(ctx, field)
 	case "sizeHistory":
 		return ec.fieldContext_Segment_sizeHistory(ctx, field)
 	}
@@ -5291,6 +5589,8 @@ func (ec *executionContext) childFields_SegmentMembershipChange(ctx context.Cont
 		return ec.fieldContext_SegmentMembershipChange_at(ctx, field)
 	case "profile":
 		return ec.fieldContext_SegmentMembershipChange_profile(ctx, field)
+	case "definitionVersion":
+		return ec.fieldContext_SegmentMembershipChange_definitionVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentMembershipChange", field.Name)
 }
@@ -5522,6 +5822,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_ComputedTrait_versions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Destination_deadLetters_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -7233,6 +7555,58 @@ func (ec *executionContext) field_Segment_sizeHistory_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Segment_versions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_computedTraitChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "trait",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trait"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_profileChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7266,6 +7640,14 @@ func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg2
 	return args, nil
 }
 
@@ -8174,6 +8556,298 @@ func (ec *executionContext) fieldContext_ComputedTrait_status(_ context.Context,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SegmentStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTrait_versions(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_versions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ComputedTrait().Versions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionVersionConnection) graphql.Marshaler {
+			return ec.marshalNDefinitionVersionConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_versions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTrait",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ComputedTrait_versions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitChange_sequence(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitChange_trait(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_trait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trait, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_trait(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitChange_version(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTraitChange_definitionVersion(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_definitionVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ComputedTraitChange().DefinitionVersion(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionVersion) graphql.Marshaler {
+			return ec.marshalODefinitionVersion2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_definitionVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitChange",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitChange_profileId(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ComputedTraitChange_previous(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Previous, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitChange_value(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋidgraphᚋidgraphᚋschemaᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTraitChange_reason(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTraitChange_at(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitChange_profile(ctx context.Context, field graphql.CollectedField, obj *ComputedTraitChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitChange_profile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Profile) graphql.Marshaler {
+			return ec.marshalOProfile2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitChange_profile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTraitChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9385,6 +10059,318 @@ func (ec *executionContext) _DefinitionError_hint(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_DefinitionError_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DefinitionError", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersion_key(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersion_version(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DefinitionVersion_definition(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Definition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersion_change(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_change(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Change, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersion_author(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_author(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Author, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_author(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersion_at(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DefinitionVersion_status(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SegmentStatus) graphql.Marshaler {
+			return ec.marshalNSegmentStatus2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐSegmentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionVersion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionVersion_current(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersion_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersion_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersion", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DefinitionVersionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*DefinitionVersionEdge) graphql.Marshaler {
+			return ec.marshalNDefinitionVersionEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionVersionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionVersionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionVersionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionVersionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionVersionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _DefinitionVersionEdge_node(ctx context.Context, field graphql.CollectedField, obj *DefinitionVersionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionVersionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionVersion) graphql.Marshaler {
+			return ec.marshalNDefinitionVersion2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionVersionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionVersionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersion(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Delivery_cursor(ctx context.Context, field graphql.CollectedField, obj *destinations.Delivery) (ret graphql.Marshaler) {
@@ -18615,6 +19601,50 @@ func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Segment_versions(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_versions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().Versions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionVersionConnection) graphql.Marshaler {
+			return ec.marshalNDefinitionVersionConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_versions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_versions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Segment_sizeHistory(ctx context.Context, field graphql.CollectedField, obj *segments.Definition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18966,6 +19996,38 @@ func (ec *executionContext) fieldContext_SegmentMembershipChange_profile(_ conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMembershipChange_definitionVersion(ctx context.Context, field graphql.CollectedField, obj *SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_definitionVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SegmentMembershipChange().DefinitionVersion(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DefinitionVersion) graphql.Marshaler {
+			return ec.marshalODefinitionVersion2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_definitionVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMembershipChange",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionVersion(ctx, field)
 		},
 	}
 	return fc, nil
@@ -19351,7 +20413,7 @@ func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string), fc.Args["after"].(*string))
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segment"].(string), fc.Args["after"].(*string), fc.Args["profileId"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *SegmentMembershipChange) graphql.Marshaler {
@@ -19379,6 +20441,50 @@ func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(c
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_segmentMembershipChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_computedTraitChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_computedTraitChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ComputedTraitChanged(ctx, fc.Args["trait"].(string), fc.Args["after"].(*string), fc.Args["profileId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ComputedTraitChange) graphql.Marshaler {
+			return ec.marshalNComputedTraitChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_computedTraitChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_computedTraitChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21516,6 +22622,91 @@ func (ec *executionContext) _ComputedTrait(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ComputedTrait_status(ctx, field, obj)
 				})
+		case "versions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ComputedTrait_versions(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitChangeImplementors = []string{"ComputedTraitChange"}
+
+func (ec *executionContext) _ComputedTraitChange(ctx context.Context, sel ast.SelectionSet, obj *ComputedTraitChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitChange")
+		case "sequence":
+			out.Values[i] = ec._ComputedTraitChange_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trait":
+			out.Values[i] = ec._ComputedTraitChange_trait(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._ComputedTraitChange_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "definitionVersion":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ComputedTraitChange_definitionVersion(ctx, field, obj)
+				})
+		case "profileId":
+			out.Values[i] = ec._ComputedTraitChange_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "previous":
+			out.Values[i] = ec._ComputedTraitChange_previous(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "value":
+			out.Values[i] = ec._ComputedTraitChange_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._ComputedTraitChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._ComputedTraitChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "profile":
+			out.Values[i] = ec._ComputedTraitChange_profile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22074,6 +23265,150 @@ func (ec *executionContext) _DefinitionError(ctx context.Context, sel ast.Select
 		case "hint":
 			out.Values[i] = ec._DefinitionError_hint(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionVersionImplementors = []string{"DefinitionVersion"}
+
+func (ec *executionContext) _DefinitionVersion(ctx context.Context, sel ast.SelectionSet, obj *DefinitionVersion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionVersionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionVersion")
+		case "key":
+			out.Values[i] = ec._DefinitionVersion_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._DefinitionVersion_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "definition":
+			out.Values[i] = ec._DefinitionVersion_definition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "change":
+			out.Values[i] = ec._DefinitionVersion_change(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "author":
+			out.Values[i] = ec._DefinitionVersion_author(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._DefinitionVersion_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._DefinitionVersion_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._DefinitionVersion_current(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionVersionConnectionImplementors = []string{"DefinitionVersionConnection"}
+
+func (ec *executionContext) _DefinitionVersionConnection(ctx context.Context, sel ast.SelectionSet, obj *DefinitionVersionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionVersionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionVersionConnection")
+		case "edges":
+			out.Values[i] = ec._DefinitionVersionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DefinitionVersionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionVersionEdgeImplementors = []string{"DefinitionVersionEdge"}
+
+func (ec *executionContext) _DefinitionVersionEdge(ctx context.Context, sel ast.SelectionSet, obj *DefinitionVersionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionVersionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionVersionEdge")
+		case "cursor":
+			out.Values[i] = ec._DefinitionVersionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._DefinitionVersionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -25116,6 +26451,12 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_members(ctx, field, obj)
 				})
+		case "versions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_versions(ctx, field, obj)
+				})
 		case "sizeHistory":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -25229,43 +26570,49 @@ func (ec *executionContext) _SegmentMembershipChange(ctx context.Context, sel as
 		case "sequence":
 			out.Values[i] = ec._SegmentMembershipChange_sequence(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "segment":
 			out.Values[i] = ec._SegmentMembershipChange_segment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":
 			out.Values[i] = ec._SegmentMembershipChange_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "profileId":
 			out.Values[i] = ec._SegmentMembershipChange_profileId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "direction":
 			out.Values[i] = ec._SegmentMembershipChange_direction(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "reason":
 			out.Values[i] = ec._SegmentMembershipChange_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._SegmentMembershipChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "profile":
 			out.Values[i] = ec._SegmentMembershipChange_profile(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "definitionVersion":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SegmentMembershipChange_definitionVersion(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25477,6 +26824,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_profileChanged(ctx, fields[0])
 	case "segmentMembershipChanged":
 		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
+	case "computedTraitChanged":
+		return ec._Subscription_computedTraitChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -26202,6 +27551,14 @@ func (ec *executionContext) marshalNComputedTrait2ᚖgithubᚗcomᚋidgraphᚋid
 	return ec._ComputedTrait(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNComputedTraitChange2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitChange(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitChange!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitChange(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNComputedTraitConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐComputedTraitConnection(ctx context.Context, sel ast.SelectionSet, v *ComputedTraitConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ComputedTraitConnection!")
@@ -26420,6 +27777,46 @@ func (ec *executionContext) marshalNDefinitionError2ᚖgithubᚗcomᚋidgraphᚋ
 		return graphql.Null
 	}
 	return ec._DefinitionError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionVersion2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersion(ctx context.Context, sel ast.SelectionSet, v *DefinitionVersion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DefinitionVersion!")
+		return graphql.Null
+	}
+	return ec._DefinitionVersion(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionVersionConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionConnection(ctx context.Context, sel ast.SelectionSet, v *DefinitionVersionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DefinitionVersionConnection!")
+		return graphql.Null
+	}
+	return ec._DefinitionVersionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionVersionEdge2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*DefinitionVersionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDefinitionVersionEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDefinitionVersionEdge2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersionEdge(ctx context.Context, sel ast.SelectionSet, v *DefinitionVersionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DefinitionVersionEdge!")
+		return graphql.Null
+	}
+	return ec._DefinitionVersionEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDelivery2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋdestinationsᚐDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*destinations.Delivery) graphql.Marshaler {
@@ -27688,6 +29085,13 @@ func (ec *executionContext) marshalODefinitionKind2ᚖgithubᚗcomᚋidgraphᚋi
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalODefinitionVersion2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐDefinitionVersion(ctx context.Context, sel ast.SelectionSet, v *DefinitionVersion) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DefinitionVersion(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOEdgeDecision2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋgraphᚐDecision(ctx context.Context, sel ast.SelectionSet, v *graph.Decision) graphql.Marshaler {

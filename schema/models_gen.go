@@ -53,6 +53,28 @@ type BulkResult struct {
 	Code *string `json:"code,omitempty"`
 }
 
+// A computed trait's value changed for a profile.
+type ComputedTraitChange struct {
+	// The change record's number: store-wide, strictly increasing.
+	Sequence string `json:"sequence"`
+	Trait    string `json:"trait"`
+	// The definition version that decided it.
+	Version int `json:"version"`
+	// That version: its source, author and time (null when no longer stored).
+	DefinitionVersion *DefinitionVersion `json:"definitionVersion,omitempty"`
+	ProfileID         string             `json:"profileId"`
+	// The value before the change; null when it was missing.
+	Previous JSON `json:"previous,omitempty"`
+	// The value after the change; null when it is missing now.
+	Value JSON `json:"value,omitempty"`
+	// data, time, definition, profile_merged, erased or expired.
+	Reason string `json:"reason"`
+	// The evaluation time.
+	At time.Time `json:"at"`
+	// The profile as it is now (the survivor when it was merged away).
+	Profile *Profile `json:"profile,omitempty"`
+}
+
 // A page of computed traits.
 type ComputedTraitConnection struct {
 	Edges    []*ComputedTraitEdge `json:"edges"`
@@ -155,6 +177,37 @@ type DefinitionError struct {
 	Message string `json:"message"`
 	// How to fix it, when known.
 	Hint *string `json:"hint,omitempty"`
+}
+
+// One saved version of a segment or computed trait.
+type DefinitionVersion struct {
+	Key     string `json:"key"`
+	Version int    `json:"version"`
+	// The definition's source in this version.
+	Definition string `json:"definition"`
+	// What made it: CREATED, EDITED, DISABLED or ENABLED; null for a version saved before this was recorded.
+	Change *string `json:"change,omitempty"`
+	// Who saved it: the API key, as the audit log names it; null when not recorded.
+	Author *string `json:"author,omitempty"`
+	// When it was saved.
+	At time.Time `json:"at"`
+	// Its status: the current version's now; a replaced one's when it was replaced.
+	Status *SegmentStatus `json:"status"`
+	// Whether it is the current version.
+	Current bool `json:"current"`
+}
+
+// A page of definition versions.
+type DefinitionVersionConnection struct {
+	Edges    []*DefinitionVersionEdge `json:"edges"`
+	PageInfo *PageInfo                `json:"pageInfo"`
+}
+
+// A definition version and its cursor.
+type DefinitionVersionEdge struct {
+	// Pass as `after` to continue with the older versions.
+	Cursor string             `json:"cursor"`
+	Node   *DefinitionVersion `json:"node"`
 }
 
 // A count of deleted records of one kind.
@@ -438,6 +491,10 @@ type SegmentMembershipChange struct {
 	At time.Time `json:"at"`
 	// The profile as it is now (the survivor when it was merged away).
 	Profile *Profile `json:"profile,omitempty"`
+	// The definition version that decided the change (its `version`): its
+	// source, author and time. Null when that version is no longer stored (the
+	// segment was deleted, or deleted and created again since).
+	DefinitionVersion *DefinitionVersion `json:"definitionVersion,omitempty"`
 }
 
 // previewSegment's answer.

@@ -68,8 +68,9 @@ func (e *Engine) SetEnabled(ctx context.Context, r Ref, enabled bool, expectedVe
 		return cur, false, nil
 	}
 	next := *cur
-	next.Status = Status{State: StateDisabled}
+	next.Status, next.Author, next.Change = Status{State: StateDisabled}, AuthorOf(ctx), ChangeDisabled
 	if enabled {
+		next.Change = ChangeEnabled
 		if _, err := e.Check(r.Kind, r.Key, cur.Source); err != nil {
 			return nil, false, err
 		}

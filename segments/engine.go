@@ -769,8 +769,10 @@ func (e *Engine) Define(ctx context.Context, kind lang.Kind, key, src string, ex
 		return nil, err
 	}
 	now := e.opt.Now().UTC()
-	next := &Definition{Kind: kind, Key: key, Source: src, Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now}
+	next := &Definition{Kind: kind, Key: key, Source: src, Status: Status{State: StateBackfilling}, CreatedAt: now, UpdatedAt: now,
+		Author: AuthorOf(ctx), Change: ChangeCreated}
 	if expectedVersion > 0 {
+		next.Change = ChangeEdited
 		cur, err := e.store.Definition(ctx, next.Ref())
 		if err != nil {
 			return nil, err

@@ -88,7 +88,36 @@ type Definition struct {
 	Version   int       `json:"version"`
 	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt time.Time `json:"updatedAt"` // when this version was saved
+	// Author is who saved this version (the API key's actor, as the audit
+	// log names it; AuthorOf); empty when not known.
+	Author string `json:"author,omitempty"`
+	// Change is what made this version: ChangeCreated, ChangeEdited,
+	// ChangeDisabled or ChangeEnabled (empty for versions saved before
+	// it was recorded).
+	Change string `json:"change,omitempty"`
+}
+
+// What made a version of a definition (Definition.Change).
+const (
+	ChangeCreated  = "created"
+	ChangeEdited   = "edited"
+	ChangeDisabled = "disabled"
+	ChangeEnabled  = "enabled"
+)
+
+type authorKey struct{}
+
+// WithAuthor returns a context whose definition writes (Engine.Define,
+// SetEnabled) name author as the new version's author.
+func WithAuthor(ctx context.Context, author string) context.Context {
+	return context.WithValue(ctx, authorKey{}, author)
+}
+
+// AuthorOf returns the author WithAuthor set ("" when none).
+func AuthorOf(ctx context.Context) string {
+	a, _ := ctx.Value(authorKey{}).(string)
+	return a
 }
 
 // Ref returns the definition's reference.
@@ -276,6 +305,13 @@ type Store interface {
 	Definition(ctx context.Context, r Ref) (*Definition, error)
 	// Definitions lists every definition, by kind then key.
 	Definitions(ctx context.Context) ([]*Definition, error)
+	// Versions pages through a definition's versions, newest first: the
+	// stored one, then each one it replaced (as it was when replaced),
+	// those with a version below before (0: from the newest), up to
+	// limit. PutDefinition keeps the replaced version in the same write;
+	// DeleteDefinition deletes them all. not_found when the definition is
+	// not stored.
+	Versions(ctx context.Context, r Ref, before, limit int) ([]*Definition, error)
 
 	// States returns the profiles' states in order; a profile with none
 	// has an empty state of revision 0.
@@ -536,4 +572,22 @@ func versionConflict(r Ref, expected, stored int) error {
 // NotFound is the error of a definition that is not stored.
 func NotFound(r Ref) error {
 	return &graph.Error{Kind: graph.KindNotFound, Msg: fmt.Sprintf("no %s %q", r.Kind, r.Key)}
+}
+
+// VersionsBound checks Versions' arguments against the stored definition
+// d and returns whether d itself is on the page and the bound below which
+// the replaced versions are: those stored below d's version, so that a
+// version replaced while they are read is not listed twice.
+func VersionsBound(d *Definition, before, limit int) (current bool, below int, err error) {
+	if before < 0 {
+		return false, 0, graph.FieldErrorf("before", "is a version, 1 or more (0: from the newest), not %d", before)
+	}
+	if limit < 1 {
+		return false, 0, graph.FieldErrorf("limit", "is 1 or more, not %d", limit)
+	}
+	current, below = before == 0 || before > d.Version, d.Version
+	if !current {
+		below = before
+	}
+	return current, below, nil
 }

@@ -78,6 +78,8 @@ func (s *Server) graphqlHandler() http.Handler {
 	definitions := func(child int, first *int, _ *string) int { return paged(child, first, 20) }
 	cfg.Complexity.Query.Segments, cfg.Complexity.Query.ComputedTraits = definitions, definitions
 	cfg.Complexity.Segment.Members = func(child int, first *int, _ *string, _ *string) int { return paged(child, first, 20) }
+	versions := func(child int, first *int, _ *string) int { return paged(child, first, 20) }
+	cfg.Complexity.Segment.Versions, cfg.Complexity.ComputedTrait.Versions = versions, versions
 	cfg.Complexity.Query.PreviewSegment = func(child int, _ string, sample *int) int { return paged(child, sample, 10) }
 	// Size samples are read as one range of small records: a hundred cost
 	// about what one profile does.

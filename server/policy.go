@@ -145,6 +145,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.erase":                          admins,
 	"Subscription.profileChanged":             readers,
 	"Subscription.segmentMembershipChanged":   bulk, // every member's changes: a bulk read
+	"Subscription.computedTraitChanged":       bulk, // every profile's values: a bulk read
 	// Suppression lists (docs/activation.md): hashes only, but who is
 	// listed, and where, is the admin's business.
 	"Query.suppressionEntries":       admins,

@@ -28,6 +28,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 	}, map[string]func(*testing.T, stores){
 		"DefinitionVersions":                  with(testDefinitionVersions),
 		"DefinitionsListed":                   with(testDefinitionsListed),
+		"DefinitionHistory":                   with(testDefinitionHistory),
 		"SaveWritesChangeRecords":             with(testSaveWritesChangeRecords),
 		"StaleSaveRefusedWhole":               with(testStaleSaveRefusedWhole),
 		"UnknownMembershipRefused":            with(testUnknownMembershipRefused),
@@ -199,6 +200,89 @@ func testDefinitionVersions(t *testing.T, _ graph.Store, s segments.Store) {
 	wantKind(t, "read a deleted definition", err, graph.KindNotFound)
 	if _, err := s.Definition(ctx, segments.Ref{Kind: lang.KindComputed, Key: "vip"}); err != nil {
 		t.Errorf("the computed trait of the same key went with the segment: %v", err)
+	}
+}
+
+// Every edit keeps the version it replaced, as it was then (source,
+// status, author, change); Versions pages through them newest first;
+// deleting the definition deletes them, and a definition created again
+// under the key starts a new history.
+func testDefinitionHistory(t *testing.T, _ graph.Store, s segments.Store) {
+	ctx := context.Background()
+	ref := segRef("vip")
+	_, err := s.Versions(ctx, ref, 0, 10)
+	wantKind(t, "versions of a missing definition", err, graph.KindNotFound)
+	put := func(src, author, change string, expected int) *segments.Definition {
+		t.Helper()
+		at := t0.Add(time.Duration(expected) * time.Hour)
+		d, err := s.PutDefinition(ctx, &segments.Definition{Kind: lang.KindSegment, Key: "vip", Source: src,
+			Status: segments.Status{State: segments.StateBackfilling}, CreatedAt: at, UpdatedAt: at, Author: author, Change: change}, expected)
+		if err != nil {
+			t.Fatalf("put version %d: %v", expected+1, err)
+		}
+		return d
+	}
+	put(`trait("a") = 1`, "steward-key:s1", segments.ChangeCreated, 0)
+	if err := s.SetStatus(ctx, ref, 1, segments.Status{State: segments.StateLive}); err != nil {
+		t.Fatal(err)
+	}
+	put(`trait("a") = 2`, "steward-key:s2", segments.ChangeEdited, 1)
+	put(`trait("a") = 2`, "admin-key:a1", segments.ChangeDisabled, 2)
+	// A trait of the same key has its own history.
+	Define(t, s, lang.KindComputed, "vip", "1")
+	versions := func(before, limit int) string {
+		t.Helper()
+		vs, err := s.Versions(ctx, ref, before, limit)
+		if err != nil {
+			t.Fatalf("versions before %d: %v", before, err)
+		}
+		var out []string
+		for _, v := range vs {
+			if v.Key != "vip" || v.Kind != lang.KindSegment || !v.CreatedAt.Equal(t0) || !v.UpdatedAt.Equal(t0.Add(time.Duration(v.Version-1)*time.Hour)) {
+				t.Errorf("version %d: %+v", v.Version, v)
+			}
+			out = append(out, fmt.Sprintf("%d %s %s %s %s", v.Version, v.Source, v.Status.State, v.Author, v.Change))
+		}
+		return strings.Join(out, "; ")
+	}
+	for _, c := range []struct {
+		before, limit int
+		want          string
+	}{
+		{0, 10, `3 trait("a") = 2 BACKFILLING admin-key:a1 disabled; 2 trait("a") = 2 BACKFILLING steward-key:s2 edited; 1 trait("a") = 1 LIVE steward-key:s1 created`},
+		{0, 1, `3 trait("a") = 2 BACKFILLING admin-key:a1 disabled`},
+		{3, 1, `2 trait("a") = 2 BACKFILLING steward-key:s2 edited`},
+		{2, 5, `1 trait("a") = 1 LIVE steward-key:s1 created`},
+		{1, 5, ``},
+		{99, 2, `3 trait("a") = 2 BACKFILLING admin-key:a1 disabled; 2 trait("a") = 2 BACKFILLING steward-key:s2 edited`},
+	} {
+		if got := versions(c.before, c.limit); got != c.want {
+			t.Errorf("versions(before %d, limit %d):\n got %s\nwant %s", c.before, c.limit, got, c.want)
+		}
+	}
+	// The current version's status changes in place; replaced ones keep theirs.
+	if err := s.SetStatus(ctx, ref, 3, segments.Status{State: segments.StateDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(0, 2); !strings.HasPrefix(got, `3 trait("a") = 2 DISABLED`) || !strings.Contains(got, `2 trait("a") = 2 BACKFILLING`) {
+		t.Errorf("after a status change: %s", got)
+	}
+	_, err = s.Versions(ctx, ref, -1, 1)
+	wantKind(t, "versions before -1", err, graph.KindInvalid)
+	_, err = s.Versions(ctx, ref, 0, 0)
+	wantKind(t, "versions, limit 0", err, graph.KindInvalid)
+
+	if err := s.DeleteDefinition(ctx, ref, 3); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Versions(ctx, ref, 0, 10)
+	wantKind(t, "versions of a deleted definition", err, graph.KindNotFound)
+	put(`trait("b") = 1`, "", segments.ChangeCreated, 0)
+	if got := versions(0, 10); got != `1 trait("b") = 1 BACKFILLING  created` {
+		t.Errorf("created again, the history is %s", got)
+	}
+	if vs, err := s.Versions(ctx, segments.Ref{Kind: lang.KindComputed, Key: "vip"}, 0, 10); err != nil || len(vs) != 1 || vs[0].Source != "1" {
+		t.Errorf("the computed trait's history: %v %v", vs, err)
 	}
 }
 
