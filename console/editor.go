@@ -98,9 +98,14 @@ func (c *Console) edit(w http.ResponseWriter, r *http.Request, k *defKind) {
 
 // definition reads a saved segment or computed trait, or answers the
 // request itself (an error page, 404 when there is none) and reports false.
+// A versionsAfter in the URL pages through its older versions.
 func (c *Console) definition(w http.ResponseWriter, r *http.Request, k *defKind, key string) (map[string]any, bool) {
 	var out map[string]map[string]any
-	if err := c.query(r, Operations[k.get], map[string]any{"key": key}, &out); err != nil {
+	vars := map[string]any{"key": key}
+	if a := r.URL.Query().Get("versionsAfter"); a != "" {
+		vars["versionsAfter"] = a
+	}
+	if err := c.query(r, Operations[k.get], vars, &out); err != nil {
 		c.fail(w, r, k.Title, err)
 		return nil, false
 	}

@@ -26,6 +26,12 @@ type Operation struct {
 	Query string
 }
 
+// versionsFragment is what a segment's or computed trait's page shows of
+// each of its versions (the "versions" template).
+const versionsFragment = `fragment ConsoleVersions on DefinitionVersionConnection {
+	edges { node { version definition change author at current status { state progress code message } } }
+	pageInfo { hasNextPage endCursor } }`
+
 // Operations lists every console action and the one API operation it runs
 // (TestConsoleOperations validates each against the schema).
 var Operations = map[string]Operation{
@@ -83,9 +89,11 @@ var Operations = map[string]Operation{
 		segments(first: 50, after: $after) { edges { node { key version size status { state progress code message } sizeHistory(points: 60) { at size } } }
 			pageInfo { hasNextPage endCursor } }
 		computedTraits(first: 50) { edges { node { key version definition status { state progress code message } } } } }`},
-	"segment": {"ConsoleSegment", `query ConsoleSegment($key: String!, $after: String) {
+	"segment": {"ConsoleSegment", `query ConsoleSegment($key: String!, $after: String, $versionsAfter: String) {
 		segment(key: $key) { key definition version size status { state progress code message } sizeHistory(points: 200) { at size }
-			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } } } }`},
+			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } }
+			versions(first: 20, after: $versionsAfter) { ...ConsoleVersions } } }
+		`+versionsFragment},
 	"profileSegments": {"ConsoleProfileSegments", `query ConsoleProfileSegments($id: ID!) {
 		profile(id: $id) { id name segments computedTraits { key value type } }
 		segments(first: 100) { edges { node { key } } }
@@ -102,8 +110,10 @@ var Operations = map[string]Operation{
 		createSegment(key: $key, definition: $def) { key version } }`},
 	"updateSegment": {"ConsoleUpdateSegment", `mutation ConsoleUpdateSegment($key: String!, $def: String!, $version: Int!) {
 		updateSegment(key: $key, definition: $def, expectedVersion: $version) { key version } }`},
-	"computedTrait": {"ConsoleComputedTrait", `query ConsoleComputedTrait($key: String!) {
-		computedTrait(key: $key) { key definition version status { state progress code message } } }`},
+	"computedTrait": {"ConsoleComputedTrait", `query ConsoleComputedTrait($key: String!, $versionsAfter: String) {
+		computedTrait(key: $key) { key definition version status { state progress code message }
+			versions(first: 20, after: $versionsAfter) { ...ConsoleVersions } } }
+		`+versionsFragment},
 	"previewTrait": {"ConsolePreviewTrait", `query ConsolePreviewTrait($def: String!) {
 		previewComputedTrait(definition: $def, sample: 10) { type profiles withValue values { profile { id name email } value } } }`},
 	"createComputedTrait": {"ConsoleCreateComputedTrait", `mutation ConsoleCreateComputedTrait($key: String!, $def: String!) {

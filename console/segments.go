@@ -29,8 +29,10 @@ func (c *Console) segments(w http.ResponseWriter, r *http.Request) {
 func (c *Console) segment(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	vars := map[string]any{"key": key}
-	if a := r.URL.Query().Get("after"); a != "" {
-		vars["after"] = a
+	for _, v := range []string{"after", "versionsAfter"} {
+		if a := r.URL.Query().Get(v); a != "" {
+			vars[v] = a
+		}
 	}
 	var out struct{ Segment map[string]any }
 	if err := c.query(r, Operations["segment"], vars, &out); err != nil {

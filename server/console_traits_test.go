@@ -132,7 +132,8 @@ func TestConsoleComputedTraits(t *testing.T) {
 
 			// The trait's page: status, version, definition; disable, enable.
 			code, page := steward.follow("/console/traits/top_order")
-			for _, w := range []string{"<h1>Computed trait top_order</h1>", "<dd>LIVE</dd>", "<dd>2</dd>", "within(30d).max(prop(&#34;revenue&#34;))", `<button type="submit">Disable</button>`} {
+			for _, w := range []string{"<h1>Computed trait top_order</h1>", "<dd>LIVE</dd>", "<dd>2</dd>", "within(30d).max(prop(&#34;revenue&#34;))", `<button type="submit">Disable</button>`,
+				"<td>2 (current)</td><td>EDITED</td>", "<td>1</td><td>CREATED</td>"} {
 				if code != 200 || !strings.Contains(page, w) {
 					t.Errorf("the trait's page (%d) does not say %s:\n%s", code, w, page)
 				}

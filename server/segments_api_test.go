@@ -498,7 +498,7 @@ func TestConsoleSegments(t *testing.T) {
 				{"/console/segments", 200, []string{`href="/console/segments/buyer">buyer</a>`, "<td>LIVE</td><td>1</td><td>1</td>", `<td><a href="/console/traits/orders">orders</a></td>`,
 					`<svg class="sizechart" role="img" aria-label="Members over time: 1 at `}},
 				{"/console/segments/buyer", 200, []string{"events(&#34;Order Completed&#34;).within(30d).exists()", `href="/console/profiles/` + u1 + `/segments/buyer">why</a>`,
-					"Size over the last 30 days", `aria-label="Members over time: 1 at `, "<td>1</td></tr></tbody>"}},
+					"Size over the last 30 days", `aria-label="Members over time: 1 at `, "<td>1</td></tr></tbody>", "<td>1 (current)</td><td>CREATED</td>"}},
 				{"/console/segments/nope", 404, []string{"There is no segment nope."}},
 				{"/console/profiles/" + u1 + "/segments", 200, []string{"<td>yes</td>", `<td><a href="/console/traits/orders">orders</a></td><td><code>1</code></td><td>number</td>`}},
 				{"/console/profiles/" + u2 + "/segments", 200, []string{"<td>no</td>", "why not", `<td><a href="/console/traits/orders">orders</a></td><td><code>0</code></td>`}},

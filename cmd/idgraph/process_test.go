@@ -111,7 +111,9 @@ func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	// Generous: on a fresh Neo4j, serve first creates the schema, which
+	// takes minutes when the JVM competes with a whole test run for 2 cores.
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
