@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ type segmentAPI struct {
 	mu       sync.Mutex
 	requests int
 	messages []map[string]any
+	// fail is how many requests to answer 503 before accepting; ids are
+	// the message ids of every request, failed ones too.
+	fail int
+	ids  [][]string
 }
 
 func newSegmentAPI(t *testing.T) *segmentAPI {
@@ -39,6 +44,16 @@ func newSegmentAPI(t *testing.T) *segmentAPI {
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
+		var ids []string
+		for _, m := range b.Batch {
+			ids = append(ids, fmt.Sprint(m["messageId"]))
+		}
+		a.ids = append(a.ids, ids)
+		if a.fail > 0 {
+			a.fail--
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		a.requests++
 		a.messages = append(a.messages, b.Batch...)
 	}))
@@ -71,7 +86,10 @@ func (f *forwarderFixture) resetCalls() map[string]int {
 	return out
 }
 
-func newForwarderFixture(t *testing.T, n int) *forwarderFixture {
+// newForwarderFixture makes the fixture; a batch size above 1 is set
+// before the records, which the forwarder is disabled while they are
+// written, so they are batched as full as the size allows.
+func newForwarderFixture(t *testing.T, n, batchSize int) *forwarderFixture {
 	t.Helper()
 	ctx := context.Background()
 	s, err := pebble.OpenMem()
@@ -87,6 +105,19 @@ func newForwarderFixture(t *testing.T, n int) *forwarderFixture {
 	})
 	if ff.d, err = ff.m.CreateForwarder(ctx, "segment", ff.api.srv.URL, "write-key", []string{"vip"}); err != nil {
 		t.Fatal(err)
+	}
+	if batchSize > 1 {
+		if _, err := ff.m.SetBatchSize(ctx, ff.d.ID, batchSize); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ff.m.SetEnabled(ctx, ff.d.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if ff.d, err = ff.m.SetEnabled(ctx, ff.d.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}()
 	}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -109,7 +140,7 @@ func newForwarderFixture(t *testing.T, n int) *forwarderFixture {
 // message by its profile's user ID.
 func TestForwarderReadsProfilesPerPage(t *testing.T) {
 	const n = 250 // three pages of a job
-	f := newForwarderFixture(t, n)
+	f := newForwarderFixture(t, n, 1)
 	ctx := context.Background()
 	eventually(t, "the entries", func() bool { _, m := f.api.counts(); return m == 2*n })
 	f.resetCalls()
@@ -136,5 +167,50 @@ func TestForwarderReadsProfilesPerPage(t *testing.T) {
 		if m["userId"] == "" || m["userId"] == nil {
 			t.Fatalf("a resync message without a user ID: %v", m)
 		}
+	}
+}
+
+// TestForwarderBatches: a forwarder with a batch size sends up to that
+// many changes' messages per /v1/batch call, each message with the id it
+// has when sent alone; a refused call is sent again whole with the same
+// ids; what is sent is recorded in the sent state.
+func TestForwarderBatches(t *testing.T) {
+	const n, size = 120, 50
+	f := newForwarderFixture(t, n, size)
+	f.api.mu.Lock()
+	f.api.fail = 1
+	f.api.mu.Unlock()
+	ctx := context.Background()
+	eventually(t, "the entries delivered", func() bool { c, err := f.m.Cursor(ctx, f.d.ID); return err == nil && c.After == n })
+	f.api.mu.Lock()
+	defer f.api.mu.Unlock()
+	var sizes []int
+	for _, ids := range f.api.ids {
+		sizes = append(sizes, len(ids))
+	}
+	if !slices.Equal(sizes, []int{2 * size, 2 * size, 2 * size, 2 * (n - 2*size)}) {
+		t.Fatalf("messages per call %v, want a refused call of %d sent again, then %d and %d", sizes, 2*size, 2*size, 2*(n-2*size))
+	}
+	if !slices.Equal(f.api.ids[0], f.api.ids[1]) {
+		t.Fatalf("the retried call carried other ids")
+	}
+	seen := map[string]bool{}
+	for _, m := range f.api.messages {
+		id := fmt.Sprint(m["messageId"])
+		if seen[id] || m["userId"] == nil {
+			t.Fatalf("message %v repeated or without a user ID", m)
+		}
+		seen[id] = true
+	}
+	if want := destinations.MessageID(f.d.ID, 1) + "_identify"; f.api.ids[0][0] != want {
+		t.Fatalf("the first message's id is %s, want %s (as when sent alone)", f.api.ids[0][0], want)
+	}
+	c, err := f.m.Cursor(ctx, f.d.ID)
+	if err != nil || c.Delivered != n || c.Head != nil {
+		t.Fatalf("cursor %+v, %v", c, err)
+	}
+	p := fmt.Sprint(f.api.messages[len(f.api.messages)-1]["properties"].(map[string]any)["idgraph_profile"])
+	if s, err := f.m.SentState(ctx, f.d.ID, p); err != nil || s == nil || !s.Segments["vip"].In {
+		t.Fatalf("the sent state of %s: %+v, %v", p, s, err)
 	}
 }
