@@ -17,23 +17,16 @@ const MaxBatchSize = 100
 const TypeBatch = "batch"
 
 // Batches reports whether the destination sends several records per
-// request (webhooks only: a forwarder sends each change as its own
-// Segment batch).
-func (d *Destination) Batches() bool { return d.BatchSize > 1 && d.Kind != KindSegment }
+// request: a webhook's batch message, or a forwarder's Segment batch call
+// carrying several changes' messages.
+func (d *Destination) Batches() bool { return d.BatchSize > 1 }
 
-// SetBatchSize sets how many records a webhook request carries at most
-// (1: one message per request, as by default). A batch being retried is
-// sent whole again first.
+// SetBatchSize sets how many records a request carries at most (1: one
+// per request, as by default). A batch being retried is sent whole again
+// first.
 func (m *Manager) SetBatchSize(ctx context.Context, id string, size int) (*Destination, error) {
 	if size < 1 || size > MaxBatchSize {
 		return nil, graph.FieldErrorf("batchSize", "a batch size is 1 to %d, not %d", MaxBatchSize, size)
-	}
-	cur, err := m.o.Store.Destination(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if cur.Kind == KindSegment && size > 1 {
-		return nil, graph.FieldErrorf("batchSize", "a forwarder sends each change as its own Segment batch")
 	}
 	return m.update(ctx, id, func(d *Destination) { d.BatchSize = size })
 }
@@ -113,30 +106,30 @@ func (w *worker) flush(ctx context.Context, d *Destination, c *Cursor, b *batch,
 	}
 	c.Head = b.head
 	now := o.Now()
-	keys, err := w.m.signingKeys(d, now)
-	if err != nil {
-		return 0, err
-	}
-	body, err := batchPayload(b.recs, func(r *segments.ChangeRecord) []Identifier { return st.identifiers(d, r) })
-	if err != nil {
-		return 0, err
-	}
 	id := BatchID(d.ID, first.Sequence, b.head.Last)
-	res := o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body})
+	res, sent, err := w.m.sendBatch(ctx, d, b.recs, st, id, now)
+	if err != nil {
+		return 0, err
+	}
 	if ctx.Err() != nil {
 		return 0, ctx.Err() // stopping: the batch stays pending
 	}
-	w.m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: first.Sequence, Type: TypeBatch, WebhookID: id, Attempt: b.head.Attempts + 1},
-		res, last.Time)
-	if res.OK() {
-		for _, r := range b.recs {
+	if len(sent) > 0 {
+		w.m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: first.Sequence, Type: TypeBatch, WebhookID: id, Attempt: b.head.Attempts + 1},
+			res, last.Time)
+	}
+	if len(sent) == 0 || res.OK() {
+		for _, r := range sent {
 			if err := w.m.recordSent(ctx, d, r, st); err != nil {
 				return 0, err
 			}
 		}
 		c.After, c.Head = max(skipped, last.Sequence), nil
-		c.Delivered += int64(len(b.recs))
-		c.LastSuccessAt = o.Now()
+		c.Delivered += int64(len(sent))
+		c.Skipped += int64(len(b.recs) - len(sent))
+		if len(sent) > 0 {
+			c.LastSuccessAt = o.Now()
+		}
 		return 0, o.Store.PutCursor(ctx, c)
 	}
 	next, err := w.failed(ctx, c, first, res)
@@ -154,4 +147,23 @@ func (w *worker) flush(ctx context.Context, d *Destination, c *Cursor, b *batch,
 	}
 	c.After = max(skipped, last.Sequence)
 	return 0, o.Store.PutCursor(ctx, c)
+}
+
+// sendBatch sends a batch's records in one request the way the
+// destination's kind wants, and returns the answer and the records sent:
+// a webhook's every record, signed once under id; a forwarder's those it
+// can address (none: no request was made).
+func (m *Manager) sendBatch(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, st *batchState, id string, now time.Time) (Result, []*segments.ChangeRecord, error) {
+	if d.Kind == KindSegment {
+		return m.forwardRecords(ctx, d, recs, st, now)
+	}
+	keys, err := m.signingKeys(d, now)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	body, err := batchPayload(recs, func(r *segments.ChangeRecord) []Identifier { return st.identifiers(d, r) })
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body}), recs, nil
 }

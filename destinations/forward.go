@@ -116,18 +116,53 @@ func address(ids []Identifier) (userID, anonymousID string) {
 // merged into one the forwarder holds in the segment (sending it would
 // take the person out of an audience they are still in).
 func (m *Manager) forwardBatch(d *Destination, r *segments.ChangeRecord, b *batchState, now time.Time) (body []byte, ok bool, err error) {
-	if b.heldBySurvivor(r) {
+	msgs := forwardMessages(d, r, b)
+	if msgs == nil {
 		return nil, false, nil
+	}
+	body, err = marshalBatch(msgs, now)
+	return body, err == nil, err
+}
+
+// forwardMessages are a change record's Segment messages (forwardBatch),
+// nil when it is not forwarded.
+func forwardMessages(d *Destination, r *segments.ChangeRecord, b *batchState) []segmentMessage {
+	if b.heldBySurvivor(r) {
+		return nil
 	}
 	userID, anonymousID := address(b.identifiers(d, r))
 	if userID == "" && anonymousID == "" {
-		return nil, false, nil
+		return nil
 	}
 	props := map[string]any{"audience_key": r.Segment, "audience_version": r.Version, "reason": r.Reason,
 		"sequence": r.Sequence, "idgraph_profile": r.Profile}
-	msgs := audienceMessages(MessageID(d.ID, r.Sequence), userID, anonymousID, r.Segment, r.Direction == segments.Entered, props, r.Time)
-	body, err = marshalBatch(msgs, now)
-	return body, err == nil, err
+	return audienceMessages(MessageID(d.ID, r.Sequence), userID, anonymousID, r.Segment, r.Direction == segments.Entered, props, r.Time)
+}
+
+// forwardRecords sends a batch of change records to a forwarder in one
+// Segment batch call, each record's messages with the ids it has when
+// sent alone (so a receiver deduplicates a retry, batched or not). It
+// returns the records forwarded; none (no request) when no record can be.
+func (m *Manager) forwardRecords(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, b *batchState, now time.Time) (Result, []*segments.ChangeRecord, error) {
+	var msgs []segmentMessage
+	var sent []*segments.ChangeRecord
+	for _, r := range recs {
+		if ms := forwardMessages(d, r, b); ms != nil {
+			msgs, sent = append(msgs, ms...), append(sent, r)
+		}
+	}
+	if len(sent) == 0 {
+		return Result{}, nil, nil
+	}
+	body, err := marshalBatch(msgs, now)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return m.o.Client.Forward(ctx, d.URL, writeKey, body), sent, nil
 }
 
 // audienceMessages are the Segment messages of one audience change: an

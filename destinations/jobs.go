@@ -17,8 +17,8 @@ import (
 // Job kinds.
 const (
 	// JobResync sends a destination the current members of its segments
-	// (segment.entered, reason resync) and exits for the profiles it holds
-	// that are no longer members.
+	// (segment.entered, reason resync) and exits for the profiles its sent
+	// state holds in them that are not members now.
 	JobResync = "resync"
 	// JobReplay sends again the records of a time range, with their
 	// original webhook ids.
@@ -62,11 +62,10 @@ type Job struct {
 	// messages carry it as their sequence, so a receiver keeping the
 	// highest sequence per (segment, profile) lets later changes win.
 	AsOf uint64 `json:"asOf,omitempty"`
-	// Exits are, per segment, the profiles a resync sends exits to: those
-	// the destination held when it started that were not members then.
-	Exits map[string][]string `json:"exits,omitempty"`
 	// The resume point: a resync's segment (index), phase (entered, then
-	// exited) and last profile sent; a replay's last sequence sent.
+	// exited) and last profile sent (entered: the last member; exited:
+	// the last row of the sent state looked at); a replay's last
+	// sequence sent.
 	Segment  int    `json:"segment,omitempty"`
 	Phase    string `json:"phase,omitempty"`
 	After    string `json:"after,omitempty"`
@@ -111,7 +110,7 @@ func SortJobs(js []*Job) {
 // Resync queues a job sending the destination its current state: an
 // entry (reason resync) for every member of the segment, or of every
 // connected segment when segment is "", and an exit for every profile the
-// destination holds that is no longer a member.
+// destination's sent state holds in it that is no longer a member.
 func (m *Manager) Resync(ctx context.Context, id, segment string) (*Job, error) {
 	d, err := m.o.Store.Destination(ctx, id)
 	if err != nil {
@@ -311,18 +310,25 @@ func (m *Manager) startJob(ctx context.Context, d *Destination, j *Job) error {
 	if err != nil {
 		return fmt.Errorf("destinations: start resync: %w", err)
 	}
-	j.AsOf, j.Phase, j.Exits = asOf, segments.Entered, map[string][]string{}
+	j.AsOf, j.Phase = asOf, segments.Entered
 	for _, seg := range j.Segments {
 		n, err := m.countMembers(ctx, seg)
 		if err != nil {
 			return err
 		}
-		exits, err := m.resyncExits(ctx, d, seg, asOf)
-		if err != nil {
-			return err
+		exits := int64(0)
+		for after := ""; ; {
+			page, last, err := m.resyncExits(ctx, d, seg, after)
+			if err != nil {
+				return err
+			}
+			exits += int64(len(page))
+			if last == "" {
+				break
+			}
+			after = last
 		}
-		j.Exits[seg] = exits
-		j.Total += n + int64(len(exits))
+		j.Total += n + exits
 	}
 	return nil
 }
@@ -383,55 +389,70 @@ func (w *worker) resyncPage(ctx context.Context, d *Destination, j *Job) (*Resul
 		return nil, fmt.Errorf("destinations: resync: %w", err)
 	}
 	var ids []string
+	end := "" // the exit phase's last row looked at ("": the sent state's end)
 	if j.Phase == segments.Entered {
 		if ids, err = o.Segments.Members(ctx, seg, j.After, jobPage); err != nil {
 			return nil, fmt.Errorf("destinations: resync: members: %w", err)
 		}
-	} else {
-		exits := j.Exits[seg]
-		i, found := slices.BinarySearch(exits, j.After)
-		if found {
-			i++
+		if len(ids) == jobPage {
+			end = ids[len(ids)-1]
 		}
-		ids = exits[i:min(i+jobPage, len(exits))]
+	} else if ids, end, err = w.m.resyncExits(ctx, d, seg, j.After); err != nil {
+		return nil, err
 	}
-	for _, p := range ids {
-		r := &segments.ChangeRecord{Sequence: j.AsOf, Segment: seg, Version: def.Version, Profile: p,
+	recs := make([]*segments.ChangeRecord, len(ids))
+	for i, p := range ids {
+		recs[i] = &segments.ChangeRecord{Sequence: j.AsOf, Segment: seg, Version: def.Version, Profile: p,
 			Direction: j.Phase, Reason: ReasonResync, Time: o.Now()}
-		res, err := w.sendJobMessage(ctx, d, j, r, ResyncMessageID(d.ID, j.ID, seg, p))
+	}
+	// The page's profiles, identifiers and sent state are read once, in
+	// batched reads, not per message.
+	b, err := w.m.prefetch(ctx, d, recs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		res, err := w.sendJobMessage(ctx, d, j, r, b, ResyncMessageID(d.ID, j.ID, seg, r.Profile))
 		if err != nil || res != nil || ctx.Err() != nil {
 			return res, err
 		}
-		j.After = p
+		j.After = r.Profile
 	}
-	if len(ids) < jobPage {
-		if j.Phase == segments.Entered {
-			j.Phase, j.After = segments.Exited, ""
-		} else {
-			j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
-		}
+	if end != "" {
+		j.After = end
+	} else if j.Phase == segments.Entered {
+		j.Phase, j.After = segments.Exited, ""
+	} else {
+		j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
 	}
 	return nil, nil
 }
 
 // replayPage sends again up to a page of a replay's records.
 func (w *worker) replayPage(ctx context.Context, d *Destination, j *Job) (*Result, error) {
-	var failed *Result
-	n := 0
+	var recs []*segments.ChangeRecord
 	err := w.m.eachReplayed(ctx, d, j, func(r *segments.ChangeRecord) (bool, error) {
-		res, err := w.sendJobMessage(ctx, d, j, r, MessageID(d.ID, r.Sequence))
+		recs = append(recs, r)
+		return len(recs) < jobPage, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := w.m.prefetch(ctx, d, recs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		res, err := w.sendJobMessage(ctx, d, j, r, b, MessageID(d.ID, r.Sequence))
 		if err != nil || res != nil || ctx.Err() != nil {
-			failed = res
-			return false, err
+			return res, err
 		}
 		j.AfterSeq = r.Sequence
-		n++
-		return n < jobPage, nil
-	})
-	if err == nil && failed == nil && n < jobPage && ctx.Err() == nil {
+	}
+	if len(recs) < jobPage {
 		j.State = JobDone
 	}
-	return failed, err
+	return nil, nil
 }
 
 // eachReplayed calls fn with each record of the replay after its position
@@ -465,7 +486,7 @@ func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn f
 // and logs the attempt; it returns the answer when it failed. An entry
 // withheld for want of consent, or a profile a forwarder cannot address,
 // counts as done without a message.
-func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, id string) (*Result, error) {
+func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, b *batchState, id string) (*Result, error) {
 	m := w.m
 	if d.Purpose != "" && needsConsent(r) {
 		reason, err := w.withheld(ctx, d, r)
@@ -478,12 +499,9 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 	}
 	now := m.o.Now()
 	// A job's message carries identifiers as the worker's do (the policy's
-	// for an entry, those sent before for an exit), and what it delivers
-	// is recorded in the destination's sent state.
-	b, err := m.prefetch(ctx, d, []*segments.ChangeRecord{r})
-	if err != nil {
-		return nil, err
-	}
+	// for an entry, those sent before for an exit, from b, the page's
+	// reads), and what it delivers is recorded in the destination's sent
+	// state.
 	var res Result
 	if d.Kind == KindSegment {
 		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
@@ -551,79 +569,41 @@ func ResyncMessageID(destination, job, segment, profile string) string {
 	return fmt.Sprintf("msg_%s_%s_%s_%s", destination, job, segment, profile)
 }
 
-// resyncExits returns, sorted, the profiles the destination holds in the
-// segment that are not members now: they are sent exits.
-func (m *Manager) resyncExits(ctx context.Context, d *Destination, segment string, asOf uint64) ([]string, error) {
-	c, err := m.o.Store.Cursor(ctx, d.ID)
+// resyncExits reads a page of the destination's sent state after the
+// profile after and returns, sorted, the profiles it holds in the segment
+// that are not members now (they are sent exits), and the page's last
+// profile ("" when the sent state ends within the page). What the
+// destination was told decides, so a profile it was never sent, or a
+// record it dead-lettered, gets no exit, and one it was sent gets one
+// however long ago.
+func (m *Manager) resyncExits(ctx context.Context, d *Destination, segment, after string) (exits []string, last string, err error) {
+	if m.o.Sent == nil {
+		return nil, "", nil
+	}
+	rows, err := m.o.Sent.SentPage(ctx, d.ID, after, jobPage)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("destinations: resync: sent state: %w", err)
 	}
-	held, err := m.Held(ctx, d, segment, min(c.After, asOf))
+	if len(rows) == jobPage {
+		last = rows[len(rows)-1].Profile
+	}
+	var held []string
+	for _, s := range rows {
+		if s.Segments[segment].In {
+			held = append(held, s.Profile)
+		}
+	}
+	if len(held) == 0 {
+		return nil, last, nil
+	}
+	states, err := m.o.Segments.States(ctx, held)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("destinations: resync: states: %w", err)
 	}
-	slices.Sort(held)
-	var out []string
-	for chunk := range slices.Chunk(held, 500) {
-		states, err := m.o.Segments.States(ctx, chunk)
-		if err != nil {
-			return nil, fmt.Errorf("destinations: resync: states: %w", err)
-		}
-		for i, st := range states {
-			if !st.Member(segment) {
-				out = append(out, chunk[i])
-			}
+	for i, st := range states {
+		if !st.Member(segment) {
+			exits = append(exits, held[i])
 		}
 	}
-	return out, nil
-}
-
-// Held returns the profiles the destination holds in the segment: those
-// whose last record of the segment it was sent (wanted, at or before
-// sequence through, the cursor, and not a dead letter) is an entry. This
-// is the one place that says what a destination holds, derived from the
-// change records since the segment was connected; a stored
-// per-destination record of what was sent can replace it. It reads every
-// record up to through once.
-func (m *Manager) Held(ctx context.Context, d *Destination, segment string, through uint64) ([]string, error) {
-	dead := map[uint64]bool{}
-	for after := uint64(0); ; {
-		dls, err := m.o.Store.DeadLetters(ctx, d.ID, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("destinations: held: %w", err)
-		}
-		for _, dl := range dls {
-			dead[dl.Record.Sequence] = true
-		}
-		if len(dls) < 1000 {
-			break
-		}
-		after = dls[len(dls)-1].Record.Sequence
-	}
-	last := map[string]bool{}
-	for after := uint64(0); after < through; {
-		rs, err := m.o.Segments.Changes(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("destinations: held: %w", err)
-		}
-		for _, r := range rs {
-			if r.Sequence > through {
-				break
-			}
-			if r.Segment == segment && d.Wants(r) && !dead[r.Sequence] {
-				last[r.Profile] = r.Direction == segments.Entered
-			}
-		}
-		if len(rs) < 1000 {
-			break
-		}
-		after = rs[len(rs)-1].Sequence
-	}
-	var out []string
-	for p, in := range last {
-		if in {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return exits, last, nil
 }

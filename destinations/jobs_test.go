@@ -77,16 +77,43 @@ func waitJob(t *testing.T, f *fixture, dst, id string) *destinations.Job {
 	return got
 }
 
+// newSentFixture is newFixture keeping sent state (what each destination
+// was told), which a resync's exits are read from; it returns the state.
+func newSentFixture(t *testing.T, schedule ...time.Duration) (*fixture, destinations.SentStore) {
+	t.Helper()
+	s, err := pebble.OpenMem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return newFixtureOn(t, s, func(o *destinations.Options) { o.Sent = s.SentState() }, schedule...), s.SentState()
+}
+
+// told writes into the sent state that the destination was sent the
+// profile's entry into the segment.
+func told(t *testing.T, sent destinations.SentStore, dst, segment, profile string) {
+	t.Helper()
+	err := sent.UpdateSent(context.Background(), dst, profile, func(s *destinations.Sent) (bool, error) {
+		s.Apply(&segments.ChangeRecord{Sequence: 1, Segment: segment, Version: 1, Profile: profile, Direction: segments.Entered}, nil, time.Now())
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestResync: a resync sends an entry (reason resync, the newest sequence
 // when it started) for every member of the connected segment and an exit
-// for a profile the destination holds that is no longer a member (its exit
-// was a dead letter), with webhook ids that derive from the job and the
-// profile; bad input is named.
+// for every profile the destination's sent state holds that is no longer
+// a member: one whose exit was a dead letter, and one it was told of with
+// no change record left to say so; webhook ids derive from the job and
+// the profile; bad input is named.
 func TestResync(t *testing.T) {
-	f := newFixture(t, time.Millisecond)
+	f, sent := newSentFixture(t, time.Millisecond)
 	r, refuse := refusingReceiver(t, func(rec received) string { return rec.id })
 	d := f.connect(t, r, "vip")
 	ctx := context.Background()
+	told(t, sent, d.ID, "vip", "p8")
 	refuse.Store(destinations.MessageID(d.ID, 4), true)
 	f.feed.add("vip", "p1", segments.Entered)
 	f.feed.add("vip", "p2", segments.Entered)
@@ -115,8 +142,8 @@ func TestResync(t *testing.T) {
 		t.Fatalf("queued %+v", j)
 	}
 	j = waitJob(t, f, d.ID, j.ID)
-	if j.State != destinations.JobDone || j.Done != 3 || j.Total != 3 || j.AsOf != 7 {
-		t.Fatalf("job %+v, want done 3 of 3 as of 7", j)
+	if j.State != destinations.JobDone || j.Done != 4 || j.Total != 4 || j.AsOf != 7 {
+		t.Fatalf("job %+v, want done 4 of 4 as of 7", j)
 	}
 	var got []string
 	for _, rec := range r.requests()[before:] {
@@ -126,13 +153,51 @@ func TestResync(t *testing.T) {
 		}
 		got = append(got, rec.msg.Type+" "+m.Profile)
 	}
-	want := []string{"segment.entered p1", "segment.entered p3", "segment.exited p2"}
+	want := []string{"segment.entered p1", "segment.entered p3", "segment.exited p2", "segment.exited p8"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("resync sent %v, want %v", got, want)
 	}
 	log, err := f.m.Deliveries(ctx, d.ID, 0, 3)
-	if err != nil || len(log) != 3 || log[0].Job != j.ID || log[0].WebhookID != destinations.ResyncMessageID(d.ID, j.ID, "vip", "p2") {
+	if err != nil || len(log) != 3 || log[0].Job != j.ID || log[0].WebhookID != destinations.ResyncMessageID(d.ID, j.ID, "vip", "p8") {
 		t.Fatalf("the log's newest entries: %+v, %v", log, err)
+	}
+	if s, err := f.m.SentState(ctx, d.ID, "p8"); err != nil || s == nil || s.Segments["vip"].In {
+		t.Fatalf("p8's sent state after its exit: %+v, %v", s, err)
+	}
+}
+
+// TestResyncPagesSentState: a resync reads its exits page by page from
+// the destination's sent state, past several pages, in profile order,
+// and leaves another destination's rows and segments alone.
+func TestResyncPagesSentState(t *testing.T) {
+	f, sent := newSentFixture(t, time.Millisecond)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip", "other")
+	ctx := context.Background()
+	var want []string
+	for i := range 250 {
+		p := fmt.Sprintf("q%03d", i)
+		told(t, sent, d.ID, "vip", p)
+		told(t, sent, "dst_else", "vip", p)
+		want = append(want, "segment.exited "+p)
+	}
+	told(t, sent, d.ID, "other", "q300")
+	j, err := f.m.Resync(ctx, d.ID, "vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitJob(t, f, d.ID, j.ID); j.State != destinations.JobDone || j.Done != 250 || j.Total != 250 {
+		t.Fatalf("job %+v, want done 250 of 250", j)
+	}
+	var got []string
+	for _, rec := range r.requests() {
+		got = append(got, rec.msg.Type+" "+rec.msg.Data.Profile)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("resync sent %d messages %v..., want the 250 exits in order", len(got), got[:min(len(got), 5)])
+	}
+	if s, err := sent.SentOf(ctx, "dst_else", []string{"q100"}); err != nil || !s["q100"].Segments["vip"].In {
+		t.Fatalf("another destination's row: %+v, %v", s, err)
 	}
 }
 

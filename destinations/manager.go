@@ -69,6 +69,10 @@ type Options struct {
 	// nil: destinations take no purpose.
 	Consent  func(ctx context.Context, profileID, purpose string, at time.Time) (consent.Decision, error)
 	Purposes *consent.Purposes
+	// ConsentSweep is how often the people destinations hold are checked
+	// for consent that lapsed (an expiry passed) with no new choice to
+	// trigger a withdrawal (SweepConsent); 0: never.
+	ConsentSweep time.Duration
 	// Suppression, when set, is checked before every attempt of a
 	// non-exit message, against the profile's identifiers then (with
 	// Profiles); nil: nothing is suppressed.
@@ -461,6 +465,9 @@ func (m *Manager) Wake() {
 func (m *Manager) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if m.o.ConsentSweep > 0 {
+		wg.Go(func() { m.sweepConsent(ctx, m.o.ConsentSweep) })
+	}
 	t := time.NewTicker(4 * m.o.Poll)
 	defer t.Stop()
 	for {

@@ -110,6 +110,11 @@ type Sent struct {
 	// Pending is a withdrawal or erasure to send (nil: none).
 	Pending   *Pending  `json:"pending,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// ProfileGone is set by UpdateSent, never stored: the profile was not
+	// stored when the row was read under the profile's lock. An erasure
+	// takes that lock too, so the person was erased before this update,
+	// and the erasure either marked this row or found none to mark.
+	ProfileGone bool `json:"-"`
 }
 
 // Held is the last change of one segment applied to a Sent.
@@ -209,8 +214,17 @@ type SentStore interface {
 	// UpdateSent applies fn to the destination's Sent for the profile (a
 	// new one, with Destination and Profile set, when none is stored) and
 	// writes it, atomically; keep false deletes it. fn's error is returned
-	// and nothing is written.
+	// and nothing is written. It holds the profile's lock, the one an
+	// erasure takes, from the read to the write, and sets ProfileGone
+	// when the profile is not stored then: a delivery racing an erasure
+	// either lands before it (and the erasure marks the row) or sees the
+	// profile gone.
 	UpdateSent(ctx context.Context, destination, profile string, fn func(*Sent) (keep bool, err error)) error
+	// SentPage returns up to limit of the destination's Sents whose
+	// profile sorts after after (""; from the first), by profile: what
+	// the destination was told, for a resync's exits and the consent
+	// sweep.
+	SentPage(ctx context.Context, destination, after string, limit int) ([]*Sent, error)
 	// SentTo returns every destination's Sent for the profiles.
 	SentTo(ctx context.Context, profiles []string) ([]*Sent, error)
 	// PendingSent returns up to limit of the destination's Sents with a
@@ -373,19 +387,29 @@ func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.Ch
 			return err
 		}
 	}
-	created := false
+	gone := false
 	err := o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
 		if r.Direction != segments.Entered && s.empty() {
 			return false, nil // an exit of someone never sent: nothing to remember
 		}
-		created = s.empty()
 		s.Apply(r, ids, o.Now())
-		if r.Reason == segments.ReasonErased && (s.Pending == nil || s.Pending.Kind != PendingErase) {
+		erasing := s.Pending != nil && s.Pending.Kind == PendingErase
+		switch {
+		case erasing:
+		case r.Reason == segments.ReasonErased:
 			// The row was written after the erasure's transaction looked
 			// (a delivery in flight): the erasure is sent from it too,
 			// after every record written so far (the erasure's other
 			// exits), and the row removed after.
 			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
+		case s.ProfileGone && o.Profiles != nil:
+			// The person was erased while the record was in flight, after
+			// the erasure looked for rows to mark: the row is marked in
+			// this write, so it never holds the person without the
+			// erasure to send; its After is raised below, once the
+			// erasure's exits can be read.
+			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), r.Sequence, o.Now())
+			gone = true
 		}
 		b.sent[r.Profile] = s
 		return true, nil
@@ -393,38 +417,28 @@ func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.Ch
 	if err != nil {
 		return fmt.Errorf("destinations: record sent state: %w", err)
 	}
-	if created {
-		return m.erasedMeanwhile(ctx, d, r, b)
+	if gone {
+		return m.afterErasure(ctx, d, r, b)
 	}
 	return nil
 }
 
-// erasedMeanwhile marks a row just created for a profile that is no
-// longer stored: the person was erased while their record was in flight,
-// after the erasure's transaction looked for rows to mark (checked after
-// the write, so one of the two always sees the other on the embedded
-// store; on Neo4j an erasure committing during this check can still miss
-// the row).
-func (m *Manager) erasedMeanwhile(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
-	o := m.o
-	if o.Profiles == nil {
-		return nil
-	}
-	if _, err := o.Profiles.Profile(ctx, r.Profile); graph.ErrorKind(err) != graph.KindNotFound {
-		return err
-	}
-	// The erasure is committed: its exit records are at or before the
-	// newest record now.
+// afterErasure makes the erasure marked on a row written after it wait
+// for the erasure's exit records: the erasure is committed (the profile
+// was seen gone under its lock), so they are at or before the newest
+// record now.
+func (m *Manager) afterErasure(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
 	last, err := m.lastChange(ctx)
 	if err != nil {
 		return err
 	}
-	err = o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
-		if s.Pending == nil || s.Pending.Kind != PendingErase {
-			s.MarkErased(fmt.Sprintf("seq%d", r.Sequence), last, o.Now())
+	id := fmt.Sprintf("seq%d", r.Sequence)
+	err = m.o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
+		if s.Pending != nil && s.Pending.Kind == PendingErase && s.Pending.ID == id {
+			s.Pending.After = max(s.Pending.After, last)
 		}
 		b.sent[r.Profile] = s
-		return true, nil
+		return !s.empty(), nil
 	})
 	if err != nil {
 		return fmt.Errorf("destinations: record sent state: %w", err)

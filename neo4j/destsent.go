@@ -43,10 +43,20 @@ func (g destStore) SentOf(ctx context.Context, destination string, profiles []st
 	return out, nil
 }
 
-// UpdateSent merges and locks the row, applies fn and writes or deletes
-// it, in one transaction (the unique constraint makes the merge race-free).
+// UpdateSent locks the profile's node (as an erasure does, before it
+// looks for rows to mark), then merges and locks the row, applies fn and
+// writes or deletes it, in one transaction (the unique constraint makes
+// the merge race-free). A profile without a node was erased before:
+// ProfileGone.
 func (g destStore) UpdateSent(ctx context.Context, destination, profile string, fn func(*destinations.Sent) (bool, error)) error {
 	return segStore{g.s}.writeTx(ctx, "neo4j: update sent state", func(t *tx) error {
+		locked, err := t.collect(ctx, `OPTIONAL MATCH (p:Profile {id: $profile})
+			FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | SET x.lock = true REMOVE x.lock)
+			RETURN p IS NOT NULL`, map[string]any{"profile": profile})
+		if err != nil {
+			return err
+		}
+		stored, _ := locked[0].Values[0].(bool)
 		recs, err := t.collect(ctx, `MERGE (s:SentState {profile: $profile, destination: $dst})
 			SET s.lock = true REMOVE s.lock RETURN s.data`, map[string]any{"profile": profile, "dst": destination})
 		if err != nil {
@@ -58,7 +68,7 @@ func (g destStore) UpdateSent(ctx context.Context, destination, profile string, 
 				return err
 			}
 		}
-		s.Destination, s.Profile = destination, profile
+		s.Destination, s.Profile, s.ProfileGone = destination, profile, !stored
 		keep, err := fn(s)
 		if err != nil {
 			return err
@@ -85,6 +95,12 @@ func putSent(ctx context.Context, t *tx, s *destinations.Sent, keep bool) error 
 func (g destStore) SentTo(ctx context.Context, profiles []string) ([]*destinations.Sent, error) {
 	return g.sents(ctx, "neo4j: sent state", `MATCH (s:SentState) WHERE s.profile IN $profiles
 		RETURN s.data ORDER BY s.profile, s.destination`, map[string]any{"profiles": profiles})
+}
+
+// SentPage reads the destination's rows after a profile.
+func (g destStore) SentPage(ctx context.Context, destination, after string, limit int) ([]*destinations.Sent, error) {
+	return g.sents(ctx, "neo4j: sent page", `MATCH (s:SentState {destination: $dst}) WHERE s.profile > $after
+		RETURN s.data ORDER BY s.profile LIMIT $limit`, map[string]any{"dst": destination, "after": after, "limit": limit})
 }
 
 // PendingSent reads the destination's rows with a pending request.

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,7 +50,10 @@ func (g destStore) SentOf(_ context.Context, destination string, profiles []stri
 }
 
 // UpdateSent changes one row under the store's write lock, with its
-// pending index entry, in one synced batch.
+// pending index entry, in one synced batch. The write lock is every
+// profile's lock here: an erasure holds it for its whole batch, so the
+// profile read under it is either there (the erasure comes after and
+// marks the row) or gone.
 func (g destStore) UpdateSent(_ context.Context, destination, profile string, fn func(*destinations.Sent) (bool, error)) error {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
@@ -57,7 +61,11 @@ func (g destStore) UpdateSent(_ context.Context, destination, profile string, fn
 	if _, err := g.s.getJSON(s, sentKey(profile, destination)); err != nil {
 		return fmt.Errorf("pebble: update sent state: %w", err)
 	}
-	s.Destination, s.Profile = destination, profile
+	_, stored, err := g.s.get(pProfile, []byte(profile))
+	if err != nil {
+		return fmt.Errorf("pebble: update sent state: %w", err)
+	}
+	s.Destination, s.Profile, s.ProfileGone = destination, profile, !stored
 	keep, err := fn(s)
 	if err != nil {
 		return err
@@ -115,6 +123,38 @@ func (s *Store) sentOfProfile(profile string) ([]*destinations.Sent, error) {
 		return nil
 	})
 	return out, err
+}
+
+// SentPage reads the destination's rows after a profile. Rows are keyed
+// by profile first, so it steps over the other destinations' rows: paging
+// through a destination reads every destination's rows once.
+func (g destStore) SentPage(_ context.Context, destination, after string, limit int) ([]*destinations.Sent, error) {
+	lower := pSent
+	if after != "" {
+		lower = key(pSent, []byte(after), []byte{1}) // past every row of after (its key goes on with 0)
+	}
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(pSent)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: sent page: %w", err)
+	}
+	defer it.Close()
+	var out []*destinations.Sent
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		rest := it.Key()[len(pSent):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 || string(rest[i+1:]) != destination {
+			continue
+		}
+		r := &destinations.Sent{}
+		if err := json.Unmarshal(it.Value(), r); err != nil {
+			return nil, fmt.Errorf("pebble: sent page: corrupt sent state: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: sent page: %w", err)
+	}
+	return out, nil
 }
 
 // PendingSent reads the destination's rows with a pending request.

@@ -404,7 +404,8 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 	}
 	if cb, ok := store.(consent.Backend); ok {
 		chk := &consent.Checker{Store: cb.Consent(), Reader: store, Purposes: purposes}
-		o.Consent, o.Purposes = chk.CheckID, purposes
+		// Choices that expire withdraw nobody by themselves: a sweep does.
+		o.Consent, o.Purposes, o.ConsentSweep = chk.CheckID, purposes, time.Minute
 	}
 	return destinations.NewManager(o)
 }

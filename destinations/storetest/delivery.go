@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ import (
 func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ExitsCarryWhatWasSent", func(t *testing.T) { testExitsCarryWhatWasSent(t, open(t)) })
 	t.Run("WithdrawalsSurviveARestart", func(t *testing.T) { testWithdrawalsSurviveARestart(t, open(t)) })
+	t.Run("ConsentExpiryExits", func(t *testing.T) { testConsentExpiryExits(t, open(t)) })
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
 	}
@@ -114,6 +116,52 @@ func testWithdrawalsSurviveARestart(t *testing.T, g graph.Store) {
 	}
 	if p, err := s.sent.PendingSent(s.ctx, s.dests[1].d.ID, 10); err != nil || len(p) != 0 {
 		t.Errorf("a repeated denial stored %v %v", p, err)
+	}
+}
+
+// testConsentExpiryExits: a grant with an expiry that lapses takes the
+// person out of the destination with that purpose with no new choice or
+// event (the consent sweep finds them in its sent state), with reason
+// consent_expired; the destinations without the purpose keep them.
+func testConsentExpiryExits(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 300)
+	var ahead atomic.Int64 // the consent check's clock runs this far ahead
+	s.stop()
+	check := s.opts.Consent
+	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
+		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
+	}
+	s.opts.ConsentSweep = 20 * time.Millisecond
+	s.start()
+	p, kept := s.people[0], s.people[1]
+	now := time.Now().UTC()
+	if err := s.cons.AppendConsent(s.ctx, []consent.Record{{ID: "expiring-" + p.user, Key: graph.Key{Type: "user_id", Value: p.user},
+		Purpose: purpose, Status: consent.Granted, Time: now, Expires: now.Add(time.Hour), Source: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*person{p, kept} {
+		s.setMember(s.profile(x).ID, "s1", true, segments.ReasonData)
+	}
+	s.settle()
+	consented := s.dests[1]
+	prof := s.profile(p)
+	if n := len(consented.h.received(prof.ID, destinations.TypeEntered)); n != 1 {
+		t.Fatalf("before the expiry %s got %d entries of the person, want 1", consented.d.Name, n)
+	}
+	ahead.Store(int64(2 * time.Hour))
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(consented.h.received(prof.ID, destinations.TypeExited)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no exit after the consent expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.settle()
+	s.forget(consented, prof)
+	s.check()
+	exits := consented.h.received(prof.ID, destinations.TypeExited)
+	if len(exits) != 1 || exits[0].Data.Reason != destinations.ReasonConsentExpired || exits[0].Data.Segment != "s1" {
+		t.Fatalf("exits after the expiry: %+v, want one of s1 with reason %s", exits, destinations.ReasonConsentExpired)
 	}
 }
 

@@ -30,6 +30,8 @@ func RunSent(t *testing.T, open graphtest.Opener) {
 			"SentPendingIndex":        testSentPending,
 			"ErasureMarksSentState":   testErasureMarksSent,
 			"ErasureWithoutSentState": testErasureWithoutSent,
+			"SentPage":                testSentPage,
+			"ErasureRacesDeliveries":  testErasureRacesDeliveries,
 		})
 }
 
@@ -271,5 +273,116 @@ func testErasureWithoutSent(t *testing.T, g graph.Store) {
 	}
 	if rows, err := sentStore(t, g).SentTo(ctx, append([]string{p.ID}, p.Absorbed...)); err != nil || len(rows) != 0 {
 		t.Fatalf("rows after erasing an unsent person: %v %v", rows, err)
+	}
+}
+
+// testSentPage: a destination's rows page by profile, without the other
+// destinations' rows, from the first or after a profile (one with no
+// row of the destination too).
+func testSentPage(t *testing.T, g graph.Store) {
+	ctx := context.Background()
+	s := sentStore(t, g)
+	for _, p := range []string{"p_3", "p_1", "p_5", "p_2"} {
+		apply(t, s, "dst_a", rec(1, "vip", p, segments.Entered))
+	}
+	apply(t, s, "dst_b", rec(1, "vip", "p_4", segments.Entered))
+	apply(t, s, "dst_b", rec(1, "vip", "p_2", segments.Entered))
+	apply(t, s, "dst_ab", rec(1, "vip", "p_1", segments.Entered))
+	page := func(dst, after string, limit int) []string {
+		t.Helper()
+		rows, err := s.SentPage(ctx, dst, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			if r.Destination != dst || !r.Segments["vip"].In {
+				t.Fatalf("SentPage(%s) returned %+v", dst, r)
+			}
+			out = append(out, r.Profile)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		dst, after string
+		limit      int
+		want       []string
+	}{
+		{"dst_a", "", 2, []string{"p_1", "p_2"}},
+		{"dst_a", "p_2", 2, []string{"p_3", "p_5"}},
+		{"dst_a", "p_4", 10, []string{"p_5"}},
+		{"dst_a", "p_5", 10, nil},
+		{"dst_b", "", 10, []string{"p_2", "p_4"}},
+		{"dst_ab", "", 10, []string{"p_1"}},
+		{"dst_none", "", 10, nil},
+	} {
+		if got := page(c.dst, c.after, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("SentPage(%s, %q, %d) = %v, want %v", c.dst, c.after, c.limit, got, c.want)
+		}
+	}
+}
+
+// testErasureRacesDeliveries: deliveries recording sent state while the
+// person is erased never leave a row of theirs without the erasure to
+// send: a row written before the erasure is marked by it, one written
+// after sees the profile gone (UpdateSent holds the profile's lock, as
+// the erasure does) and is marked by its writer, as the worker does.
+func testErasureRacesDeliveries(t *testing.T, g graph.Store) {
+	ctx := context.Background()
+	s := sentStore(t, g)
+	people := erasetest.Generate(t, g, 1, 13)
+	p := graphtest.ProfileOf(t, g, people[0].Keys[0].String())
+	group := append([]string{p.ID}, p.Absorbed...)
+	email := destinations.Identifier{Type: "email", Value: "racer@example.com"}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 4 {
+		wg.Go(func() {
+			dst := fmt.Sprintf("dst_%d", w%2)
+			for i := 0; ; i++ {
+				profile := group[i%len(group)]
+				seq := uint64(i + 1)
+				err := s.UpdateSent(ctx, dst, profile, func(x *destinations.Sent) (bool, error) {
+					x.Apply(rec(seq, fmt.Sprintf("seg_%d", w), profile, segments.Entered), []destinations.Identifier{email}, t0)
+					if x.ProfileGone && (x.Pending == nil || x.Pending.Kind != destinations.PendingErase) {
+						x.MarkErased(fmt.Sprintf("late_%d", w), seq, t0)
+					}
+					return true, nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				select {
+				case <-done: // a few writes after the erasure, then stop
+					if i%len(group) == len(group)-1 {
+						return
+					}
+				default:
+				}
+			}
+		})
+	}
+	if _, err := graphtest.As[erase.Backend](t, g).Erasure().ErasePerson(ctx, erase.Request{ID: "erasure_3", Profile: p.ID, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("delivery: %v", err)
+	}
+	rows, err := s.SentTo(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatal("no row written")
+	}
+	for _, r := range rows {
+		if r.Pending == nil || r.Pending.Kind != destinations.PendingErase {
+			t.Errorf("row %s/%s holds the erased person without the erasure to send: %+v", r.Destination, r.Profile, r)
+		}
 	}
 }

@@ -312,7 +312,7 @@ func testJobs(t *testing.T, s destinations.Store) {
 		t.Fatalf("jobs of nothing: %v, %v", js, err)
 	}
 	a := &destinations.Job{ID: "job_b", Destination: "dst_j", Kind: destinations.JobResync, Segments: []string{"vip"},
-		State: destinations.JobQueued, CreatedAt: t0, Exits: map[string][]string{"vip": {"p1", "p2"}}}
+		State: destinations.JobQueued, CreatedAt: t0, AsOf: 7}
 	b := &destinations.Job{ID: "job_a", Destination: "dst_j", Kind: destinations.JobReplay, State: destinations.JobQueued,
 		CreatedAt: t0.Add(time.Minute), From: t0, To: t0.Add(time.Hour), FromSequence: 3, ToSequence: 9}
 	other := &destinations.Job{ID: "job_c", Destination: "dst_k", Kind: destinations.JobResync, State: destinations.JobDone, CreatedAt: t0}
@@ -332,7 +332,7 @@ func testJobs(t *testing.T, s destinations.Store) {
 	if len(js) != 2 || js[0].ID != "job_b" || js[1].ID != "job_a" {
 		t.Fatalf("jobs: got %d %+v, want job_b then job_a (by creation)", len(js), js)
 	}
-	if g := js[0]; g.State != destinations.JobRunning || g.Done != 1 || g.After != "p1" || len(g.Exits["vip"]) != 2 {
+	if g := js[0]; g.State != destinations.JobRunning || g.Done != 1 || g.After != "p1" || g.AsOf != 7 {
 		t.Fatalf("a replaced job reads %+v", g)
 	}
 	if g := js[1]; !g.From.Equal(t0) || !g.To.Equal(t0.Add(time.Hour)) || g.FromSequence != 3 || g.ToSequence != 9 {
