@@ -146,15 +146,8 @@ func createLiveSegment(t *testing.T, gql func(string, map[string]any) map[string
 func identifyPlan(t *testing.T, url, key, user, plan string) {
 	t.Helper()
 	body := `{"userId":"` + user + `","traits":{"plan":"` + plan + `"}}`
-	req, _ := http.NewRequest("POST", url+"/v1/identify", strings.NewReader(body))
-	req.SetBasicAuth(key, "")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("identify: %d", resp.StatusCode)
+	if code := postAPI(t, url+"/v1/identify", key, body); code != 200 {
+		t.Fatalf("identify: %d", code)
 	}
 }
 

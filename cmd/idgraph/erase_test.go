@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +27,9 @@ func TestEraseRestorePurgeThroughServe(t *testing.T) {
 	write := keyPattern.FindString(out)
 	post := func(body string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/batch", strings.NewReader(body))
-		req.SetBasicAuth(write, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("batch: %v %v", resp, err)
+		if code := postAPI(t, "http://"+addr+"/v1/batch", write, body); code != 200 {
+			t.Fatalf("batch: %d", code)
 		}
-		resp.Body.Close()
 	}
 	post(`{"batch":[{"type":"identify","userId":"u-` + marker + `","anonymousId":"anon-ann","traits":{"email":"ann@corp.io"}},
 		{"type":"identify","userId":"bob-1","traits":{"email":"bob@corp.io"}}]}`)

@@ -181,6 +181,24 @@ func serveGraphQL(t *testing.T, url, key string) func(query string, vars map[str
 	}
 }
 
+// postAPI posts a body to one of serve's HTTP API routes (url is the
+// route's) with the key as Basic auth, and returns the status; a failed
+// request fails the test.
+func postAPI(t *testing.T, url, key, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
