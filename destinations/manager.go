@@ -495,11 +495,16 @@ func (m *Manager) Run(ctx context.Context) {
 
 // Health is a destination's delivery health.
 type Health struct {
-	// Pending counts the wanted records not yet delivered, up to
-	// PendingLimit (PendingCapped: there are more).
+	// Pending counts the change records after the cursor, up to
+	// PendingLimit (PendingCapped: there are more): those not yet
+	// delivered, dead-lettered, withheld or passed over as not wanted.
+	// A running worker passes the records it does not want as it reads
+	// them, so they wait only while it is held back (a retry, a job, a
+	// disabled destination, no process running).
 	Pending       int
 	PendingCapped bool
-	// OldestPending is the time of the oldest pending record's change.
+	// OldestPending is the time of the change of the first record after
+	// the cursor.
 	OldestPending time.Time
 	Cursor        Cursor
 }
@@ -514,40 +519,36 @@ func (h Health) SuccessRate() *float64 {
 	return &r
 }
 
-// PendingLimit bounds how many records Health counts.
+// PendingLimit bounds the Pending that Health reports.
 const PendingLimit = 10000
 
-// Health reads a destination's cursor and counts what is pending after
-// it.
+// Health reads a destination's cursor, the newest change record's
+// sequence number and the first record after the cursor: three reads
+// whatever the backlog, since a scrape of /metrics asks it of every
+// destination. Sequence numbers have no gaps and records are never
+// deleted, so the records after the cursor are the difference.
 func (m *Manager) Health(ctx context.Context, d *Destination) (Health, error) {
 	c, err := m.o.Store.Cursor(ctx, d.ID)
 	if err != nil {
 		return Health{}, err
 	}
 	h := Health{Cursor: *c}
-	for after, scanned := c.After, 0; scanned < 10*PendingLimit; {
-		recs, err := m.o.Segments.Changes(ctx, after, 1000)
-		if err != nil {
-			return Health{}, fmt.Errorf("destinations: health: %w", err)
-		}
-		for _, r := range recs {
-			if !d.Wants(r) {
-				continue
-			}
-			if h.Pending == PendingLimit {
-				h.PendingCapped = true
-				return h, nil
-			}
-			if h.Pending == 0 {
-				h.OldestPending = r.Time
-			}
-			h.Pending++
-		}
-		if len(recs) < 1000 {
-			break
-		}
-		after, scanned = recs[len(recs)-1].Sequence, scanned+len(recs)
+	last, err := m.o.Segments.LastChange(ctx)
+	if err != nil {
+		return Health{}, fmt.Errorf("destinations: health: %w", err)
 	}
+	if last <= c.After {
+		return h, nil
+	}
+	first, err := m.o.Segments.Changes(ctx, c.After, 1)
+	if err != nil {
+		return Health{}, fmt.Errorf("destinations: health: %w", err)
+	}
+	if len(first) > 0 {
+		h.OldestPending = first[0].Time
+	}
+	h.Pending = int(min(last-c.After, PendingLimit))
+	h.PendingCapped = last-c.After > PendingLimit
 	return h, nil
 }
 

@@ -4421,7 +4421,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "definitionversions.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls" "traitsubscription.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "definitionversions.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subject.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls" "traitsubscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4450,6 +4450,7 @@ var sources = []*ast.Source{
 	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
 	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
 	{Name: "steward.graphqls", Input: sourceData("steward.graphqls"), BuiltIn: false},
+	{Name: "subject.graphqls", Input: sourceData("subject.graphqls"), BuiltIn: false},
 	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 	{Name: "suppression.graphqls", Input: sourceData("suppression.graphqls"), BuiltIn: false},
 	{Name: "traitchanges.graphqls", Input: sourceData("traitchanges.graphqls"), BuiltIn: false},

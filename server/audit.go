@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/graph"
@@ -73,40 +74,80 @@ var secretArgs = map[string]bool{"note": true, "definition": true}
 
 // auditMutation records one GraphQL mutation: its name, its arguments as
 // the target (identifiers in them are its subjects), and its outcome.
-func (s *Server) auditMutation(ctx context.Context, field string, args map[string]any, err error) {
+func (s *Server) auditMutation(ctx context.Context, def *ast.FieldDefinition, args map[string]any, err error) {
 	if s.cfg.Audit == nil {
 		return
 	}
+	target, subjects := s.auditTarget(def, args)
+	text, _ := json.Marshal(target) // map keys sorted: the same action reads the same
+	slices.Sort(subjects)
+	s.record(ctx, audit.Record{Action: def.Name, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
+}
+
+// auditTarget is what a mutation's entry keeps of its arguments, and the
+// people they name. An argument the schema marks @subject names the
+// person the action is about: the entry keeps its keyed hash only, since
+// an erasure's own entry is written after its redaction. Which arguments
+// those are is the schema's to say (schema/subject.graphqls), not their
+// names'.
+func (s *Server) auditTarget(def *ast.FieldDefinition, args map[string]any) (map[string]any, []string) {
 	target := map[string]any{}
 	var subjects []string
 	for k, v := range args {
 		switch {
+		case isSubjectArg(def, k):
+			var subj []string
+			target[k], subj = s.hashedSubject(v)
+			subjects = append(subjects, subj...)
 		case k == "definition":
 			if d, ok := v.(string); ok {
 				sum := sha256.Sum256([]byte(d))
 				target["definitionSha256"] = hex.EncodeToString(sum[:])
 			}
-		case k == "subject":
-			// A subject names one person ("type:value"; erase,
-			// recordConsent): the entry keeps its keyed hash only, since
-			// an erasure's own entry is written after its redaction.
-			if str, ok := v.(string); ok {
-				if typ, val, isKey := strings.Cut(str, ":"); isKey {
-					subj := s.subjectOf(strings.TrimSpace(typ), strings.TrimSpace(val))
-					target[k] = "hmac:" + s.cfg.Audit.SubjectHash(subj)
-					subjects = append(subjects, subj)
-					continue
-				}
-			}
-			target[k] = v // a profile ID
 		case !secretArgs[k]:
 			target[k] = v
 			subjects = append(subjects, s.subjectsIn(v)...)
 		}
 	}
-	text, _ := json.Marshal(target) // map keys sorted: the same action reads the same
-	slices.Sort(subjects)
-	s.record(ctx, audit.Record{Action: field, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
+	return target, subjects
+}
+
+// isSubjectArg reports whether the field's argument is marked @subject.
+func isSubjectArg(def *ast.FieldDefinition, name string) bool {
+	a := def.Arguments.ForName(name)
+	return a != nil && a.Directives.ForName("subject") != nil
+}
+
+// hashedSubject is what an entry keeps of a @subject argument's value:
+// "hmac:" and the keyed hash of the identifier it names ("type:value" or
+// an identifier input), with that identifier as the entry's subject. A
+// value naming no identifier (erase's profile ID, null) is kept as given.
+func (s *Server) hashedSubject(v any) (any, []string) {
+	var subj string
+	switch x := v.(type) {
+	case string:
+		typ, val, isKey := strings.Cut(x, ":")
+		if !isKey {
+			return v, nil
+		}
+		subj = s.subjectOf(strings.TrimSpace(typ), strings.TrimSpace(val))
+	case map[string]any:
+		typ, _ := x["type"].(string)
+		val, _ := x["value"].(string)
+		subj = s.subjectOf(typ, val)
+	case []any:
+		out := make([]any, len(x))
+		var subjects []string
+		for i, e := range x {
+			var subj []string
+			out[i], subj = s.hashedSubject(e)
+			subjects = append(subjects, subj...)
+		}
+		return out, subjects
+	default:
+		return v, nil
+	}
+	return "hmac:" + s.cfg.Audit.SubjectHash(subj), []string{subj}
 }
 
 // subjectsIn finds the people an argument names: identifier inputs
@@ -148,7 +189,7 @@ func (s *Server) auditRefusedMutation(ctx context.Context, err error) {
 		return
 	}
 	rf := graphql.GetRootFieldContext(ctx)
-	s.auditMutation(ctx, rf.Field.Name, rf.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
+	s.auditMutation(ctx, rf.Field.Definition, rf.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
 }
 
 // auditFields records every mutation that ran, and every read of one
@@ -164,7 +205,7 @@ func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, e
 	if read {
 		s.auditRead(ctx, fc.Field.Name, args, res, err)
 	} else {
-		s.auditMutation(ctx, fc.Field.Name, args, err)
+		s.auditMutation(ctx, fc.Field.Definition, args, err)
 	}
 	return res, err
 }

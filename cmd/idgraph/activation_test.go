@@ -144,7 +144,7 @@ func TestKill9DuringActivation(t *testing.T) {
 			"--destinations-allow-private", "--destinations-allow-http", "--destinations-retry-schedule", "50ms,50ms,50ms")
 	}
 	p := serve()
-	gql := adminGQL(t, "http://"+addr, admin)
+	gql := serveGraphQL(t, "http://"+addr, admin)
 	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
@@ -264,12 +264,12 @@ func TestTwoServesShareDestinationsOnNeo4j(t *testing.T) {
 	args := []string{"--store", dsn, "--segments", "--model", "off", "--destinations-allow-private", "--destinations-allow-http"}
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	ps := []*proc{startServeArgs(t, addrs[0], args...)}
-	createLiveSegment(t, adminGQL(t, "http://"+addrs[0], admin), "pro", `trait("plan") = "pro"`)
+	createLiveSegment(t, serveGraphQL(t, "http://"+addrs[0], admin), "pro", `trait("plan") = "pro"`)
 	// Started after the segment exists: a process does not load a
 	// definition another saved (its engine would exit the members with
 	// reason definition; docs/activation.md, What is left).
 	ps = append(ps, startServeArgs(t, addrs[1], args...))
-	d := adminGQL(t, "http://"+addrs[1], admin)(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret } }`,
+	d := serveGraphQL(t, "http://"+addrs[1], admin)(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret } }`,
 		map[string]any{"url": recv.URL + "/hooks"})
 	h.mu.Lock()
 	h.secret = d["createDestination"].(map[string]any)["secret"].(string)

@@ -35,7 +35,7 @@ func TestDestinationsCLI(t *testing.T) {
 	defer recv.Close()
 	received := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), reasons...) }
 
-	gql := adminGQL(t, url, admin)
+	gql := serveGraphQL(t, url, admin)
 	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	identifyPlan(t, url, admin, "u1", "pro")
 	identifyPlan(t, url, admin, "u2", "pro")

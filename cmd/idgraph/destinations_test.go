@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -52,7 +51,7 @@ func TestDestinationsThroughServe(t *testing.T) {
 	defer recv.Close()
 
 	p, url, admin := serveDestinations(t)
-	gql := adminGQL(t, url, admin)
+	gql := serveGraphQL(t, url, admin)
 	createLiveSegment(t, gql, "pro", `trait("plan") = "pro"`)
 	d := gql(`mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id segments enabled } } }`,
 		map[string]any{"url": recv.URL + "/hooks"})["createDestination"].(map[string]any)
@@ -128,32 +127,6 @@ func TestDestinationsThroughServe(t *testing.T) {
 	}
 }
 
-// adminGQL returns a function running GraphQL on the server at url with
-// the admin key, failing the test on any error.
-func adminGQL(t *testing.T, url, admin string) func(query string, vars map[string]any) map[string]any {
-	return func(query string, vars map[string]any) map[string]any {
-		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-		req, _ := http.NewRequest("POST", url+"/graphql", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var res struct {
-			Data   map[string]any `json:"data"`
-			Errors []any          `json:"errors"`
-		}
-		json.NewDecoder(resp.Body).Decode(&res)
-		if len(res.Errors) > 0 {
-			t.Fatalf("%s: %v", query, res.Errors)
-		}
-		return res.Data
-	}
-}
-
 // createLiveSegment creates a segment and waits for it to go LIVE.
 func createLiveSegment(t *testing.T, gql func(string, map[string]any) map[string]any, key, def string) {
 	t.Helper()
@@ -173,15 +146,8 @@ func createLiveSegment(t *testing.T, gql func(string, map[string]any) map[string
 func identifyPlan(t *testing.T, url, key, user, plan string) {
 	t.Helper()
 	body := `{"userId":"` + user + `","traits":{"plan":"` + plan + `"}}`
-	req, _ := http.NewRequest("POST", url+"/v1/identify", strings.NewReader(body))
-	req.SetBasicAuth(key, "")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("identify: %d", resp.StatusCode)
+	if code := postAPI(t, url+"/v1/identify", key, body); code != 200 {
+		t.Fatalf("identify: %d", code)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +27,9 @@ func TestEraseRestorePurgeThroughServe(t *testing.T) {
 	write := keyPattern.FindString(out)
 	post := func(body string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/batch", strings.NewReader(body))
-		req.SetBasicAuth(write, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("batch: %v %v", resp, err)
+		if code := postAPI(t, "http://"+addr+"/v1/batch", write, body); code != 200 {
+			t.Fatalf("batch: %d", code)
 		}
-		resp.Body.Close()
 	}
 	post(`{"batch":[{"type":"identify","userId":"u-` + marker + `","anonymousId":"anon-ann","traits":{"email":"ann@corp.io"}},
 		{"type":"identify","userId":"bob-1","traits":{"email":"bob@corp.io"}}]}`)
@@ -67,25 +62,18 @@ func TestEraseRestorePurgeThroughServe(t *testing.T) {
 	}
 	post(`{"batch":[{"type":"track","anonymousId":"anon-ann","event":"Back"}]}`)
 	lookup := func(typ, v string) string {
-		body := `{"query":"query($t:String!,$v:String!){ lookup(type:$t, value:$v){ id } }","variables":{"t":"` + typ + `","v":"` + v + `"}}`
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r struct {
-			Data struct {
-				Lookup *struct{ ID string } `json:"lookup"`
-			} `json:"data"`
-		}
-		json.NewDecoder(resp.Body).Decode(&r)
-		if r.Data.Lookup == nil {
+		t.Helper()
+		data, errs := postGraphQL(t, "http://"+addr, admin, `query($t: String!, $v: String!) { lookup(type: $t, value: $v) { id } }`,
+			map[string]any{"t": typ, "v": v})
+		if len(errs) == 1 && errs[0].Extensions.Code == "NOT_FOUND" {
 			return ""
 		}
-		return r.Data.Lookup.ID
+		if len(errs) > 0 {
+			t.Fatalf("lookup %s:%s: %+v", typ, v, errs)
+		}
+		found, _ := data["lookup"].(map[string]any)
+		id, _ := found["id"].(string)
+		return id
 	}
 	for _, k := range [][2]string{{"email", "ann@corp.io"}, {"anonymous_id", "anon-ann"}, {"user_id", "u-" + marker}} {
 		if id := lookup(k[0], k[1]); id != "" {

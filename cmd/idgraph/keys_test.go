@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,16 +60,7 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("keys create: %s", out)
 	}
 	id := strings.Split(write, "_")[2]
-	track := func(key string) int {
-		req, _ := http.NewRequest("POST", url+"/v1/track", strings.NewReader(`{"userId":"u1","event":"x"}`))
-		req.SetBasicAuth(key, "")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	track := func(key string) int { return postAPI(t, url+"/v1/track", key, `{"userId":"u1","event":"x"}`) }
 	if code := track(write); code != 200 {
 		t.Fatalf("the new write key: %d", code)
 	}

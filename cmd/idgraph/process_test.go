@@ -131,6 +131,76 @@ func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	return nil
 }
 
+// gqlError is one GraphQL error of an answer.
+type gqlError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+// postGraphQL runs a query on the serve process at url ("http://" and its
+// address) with the key as a bearer token, and returns the answer's data
+// and errors; a failed request or an answer that is not GraphQL's JSON
+// fails the test. Every test that asks serve over GraphQL goes through it.
+func postGraphQL(t *testing.T, url, key, query string, vars map[string]any) (map[string]any, []gqlError) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Data   map[string]any `json:"data"`
+		Errors []gqlError     `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatalf("%s: status %d: %v", query, resp.StatusCode, err)
+	}
+	return res.Data, res.Errors
+}
+
+// serveGraphQL returns postGraphQL for the server and key, failing the
+// test on any GraphQL error.
+func serveGraphQL(t *testing.T, url, key string) func(query string, vars map[string]any) map[string]any {
+	return func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		data, errs := postGraphQL(t, url, key, query, vars)
+		if len(errs) > 0 {
+			t.Fatalf("%s: %+v", query, errs)
+		}
+		return data
+	}
+}
+
+// postAPI posts a body to one of serve's HTTP API routes (url is the
+// route's) with the key as Basic auth, and returns the status; a failed
+// request fails the test.
+func postAPI(t *testing.T, url, key, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
