@@ -3,10 +3,9 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -197,63 +196,77 @@ func (s *Store) CountProfiles(context.Context) (int, error) {
 	return n, nil
 }
 
-// Timelines answers each query in turn.
+// Timelines answers the queries with one iterator over the timeline index
+// (a seek per identifier, not an iterator each), then one ordered read of
+// the events the answers name.
 func (s *Store) Timelines(_ context.Context, qs []graph.TimelineQuery) ([][]*graph.Event, error) {
-	out := make([][]*graph.Event, len(qs))
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: pTimeline, UpperBound: prefixEnd(pTimeline)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: timeline: %w", err)
+	}
+	picks := make([][]timelineEntry, len(qs))
 	for i, q := range qs {
-		evs, err := s.timeline(q.Keys, q.After, q.Limit)
-		if err != nil {
-			return nil, err
+		picks[i] = s.timeline(it, q.Keys, q.After, q.Limit)
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("pebble: timeline: %w", err)
+	}
+	var ks [][]byte
+	at := map[string]int{} // an event's place in ks, by message hash
+	for _, es := range picks {
+		for _, e := range es {
+			if _, ok := at[string(e.event)]; !ok {
+				at[string(e.event)] = len(ks)
+				ks = append(ks, key(pEvent, e.event))
+			}
 		}
-		out[i] = evs
+	}
+	evs, err := getManyJSON[graph.Event](s, ks)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: timeline: %w", err)
+	}
+	out := make([][]*graph.Event, len(qs))
+	for i, es := range picks {
+		for _, e := range es {
+			// An entry whose event is gone names nothing.
+			if ev := evs[at[string(e.event)]]; ev != nil {
+				out[i] = append(out[i], ev)
+			}
+		}
 	}
 	return out, nil
 }
 
+// timelineEntry is an event of a timeline: its place (timestamp, then ID,
+// as the index orders them) and its message hash.
+type timelineEntry struct{ pos, event []byte }
+
 // timeline reads each identifier's timeline backwards from the cursor for
 // at most limit entries, then merges the lists, so a page costs the same
-// however long the timelines are.
-func (s *Store) timeline(keys []graph.Key, after *graph.EventCursor, limit int) ([]*graph.Event, error) {
+// however long the timelines are. It returns the entries newest first.
+func (s *Store) timeline(it *cpebble.Iterator, keys []graph.Key, after *graph.EventCursor, limit int) []timelineEntry {
 	if limit <= 0 {
-		return nil, nil
+		return nil
 	}
-	byID := map[string]*graph.Event{}
+	seen := map[string]bool{}
+	var out []timelineEntry
 	for _, k := range keys {
 		prefix := key(pTimeline, s.hash(k))
-		it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-		if err != nil {
-			return nil, fmt.Errorf("pebble: timeline: %w", err)
-		}
-		valid := it.Last()
+		end := prefixEnd(prefix)
 		if after != nil {
-			valid = it.SeekLT(key(prefix, timestampBytes(after.Timestamp), []byte(after.ID)))
+			end = key(prefix, timestampBytes(after.Timestamp), []byte(after.ID))
 		}
-		for n := 0; valid && n < limit; valid, n = it.Prev(), n+1 {
-			id := string(it.Key()[len(prefix)+8:])
-			if byID[id] != nil {
-				continue
+		valid := it.SeekLT(end)
+		for n := 0; valid && n < limit && bytes.HasPrefix(it.Key(), prefix); valid, n = it.Prev(), n+1 {
+			pos := it.Key()[len(prefix):]
+			if id := string(pos[8:]); !seen[id] {
+				seen[id] = true
+				out = append(out, timelineEntry{bytes.Clone(pos), bytes.Clone(it.Value())})
 			}
-			ev := &graph.Event{}
-			if _, err := s.getJSON(ev, pEvent, it.Value()); err != nil {
-				it.Close()
-				return nil, fmt.Errorf("pebble: timeline: %w", err)
-			}
-			byID[id] = ev
-		}
-		err = it.Error()
-		it.Close()
-		if err != nil {
-			return nil, fmt.Errorf("pebble: timeline: %w", err)
 		}
 	}
-	out := slices.Collect(maps.Values(byID))
-	slices.SortFunc(out, func(a, b *graph.Event) int {
-		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	return out[:min(limit, len(out))], nil
+	slices.SortFunc(out, func(a, b timelineEntry) int { return bytes.Compare(b.pos, a.pos) })
+	return out[:min(limit, len(out))]
 }
 
 // Merges returns the merge events the profile took part in, oldest first.

@@ -251,15 +251,35 @@ func (g segStore) state(profile string) (*segments.ProfileState, error) {
 	return st, nil
 }
 
-// States returns the profiles' states.
+// States returns the profiles' states, read with one iterator.
 func (g segStore) States(_ context.Context, profiles []string) ([]*segments.ProfileState, error) {
-	out := make([]*segments.ProfileState, len(profiles))
+	out, err := g.states(profiles)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: segment states: %w", err)
+	}
+	return out, nil
+}
+
+// states is state for several profiles, with one ordered read (getMany)
+// instead of a lookup each.
+func (g segStore) states(profiles []string) ([]*segments.ProfileState, error) {
+	ks := make([][]byte, len(profiles))
 	for i, p := range profiles {
-		st, err := g.state(p)
-		if err != nil {
-			return nil, fmt.Errorf("pebble: segment states: %w", err)
+		ks[i] = key(pSegState, []byte(p))
+	}
+	vs, err := g.s.getMany(ks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*segments.ProfileState, len(profiles))
+	for i, v := range vs {
+		if v == nil {
+			out[i] = &segments.ProfileState{Profile: profiles[i]}
+			continue
 		}
-		out[i] = st
+		if out[i], err = segments.DecodeState(v); err != nil {
+			return nil, fmt.Errorf("corrupt segment state of %s: %w", profiles[i], err)
+		}
 	}
 	return out, nil
 }
@@ -282,16 +302,21 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	w := &batchWriter{b: b}
 	var out []*segments.ChangeRecord
 	deltas := map[string]int{}
-	for _, sv := range saves {
-		next := sv.State
-		old, err := g.state(next.Profile)
-		if err != nil {
-			return nil, fmt.Errorf("pebble: save segment states: %w", err)
-		}
+	profiles := make([]string, len(saves))
+	for i, sv := range saves {
+		profiles[i] = sv.State.Profile
+	}
+	olds, err := g.states(profiles)
+	if err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
+	}
+	stored := map[string]bool{} // segments whose definition is stored
+	for i, sv := range saves {
+		next, old := sv.State, olds[i]
 		if old.Rev != next.Rev {
 			return nil, fmt.Errorf("pebble: save segment states: %s: %w", next.Profile, segments.ErrStale)
 		}
-		if err := g.checkMembers(next); err != nil {
+		if err := g.checkMembers(next, stored); err != nil {
 			return nil, fmt.Errorf("pebble: save segment states: %w", err)
 		}
 		// Only what changed is written: most saves move a few of a
@@ -337,15 +362,25 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 }
 
 // checkMembers refuses memberships of a profile or segment that is not
-// stored (as Neo4j, whose IN_SEGMENT needs both nodes, must).
-func (g segStore) checkMembers(next *segments.ProfileState) error {
-	for k := range segments.SegmentMemberships(next.Entries) {
-		if _, ok, err := g.s.get(pProfile, []byte(next.Profile)); err != nil || !ok {
-			return notStored(err, "profile %s", next.Profile)
+// stored (as Neo4j, whose IN_SEGMENT needs both nodes, must). The profile
+// is looked up once, and a segment once per page: stored holds those
+// found.
+func (g segStore) checkMembers(next *segments.ProfileState, stored map[string]bool) error {
+	is := segments.SegmentMemberships(next.Entries)
+	if len(is) == 0 {
+		return nil
+	}
+	if _, ok, err := g.s.get(pProfile, []byte(next.Profile)); err != nil || !ok {
+		return notStored(err, "profile %s", next.Profile)
+	}
+	for k := range is {
+		if stored[k] {
+			continue
 		}
 		if _, ok, err := g.s.get(defKey(segments.Ref{Key: k})); err != nil || !ok {
 			return notStored(err, "segment %q", k)
 		}
+		stored[k] = true
 	}
 	return nil
 }

@@ -346,23 +346,72 @@ func (e *Engine) plan(ctx context.Context, id string, ch Change, reason string) 
 	if err != nil {
 		return "", nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
 	}
-	st := states[0]
-	var saves []Save
+	j := &planJob{p: p, st: states[0], ch: ch, reason: reason}
+	var absorbed []*ProfileState
+	if j.merged() {
+		if absorbed, err = e.store.States(ctx, p.Absorbed); err != nil {
+			return "", nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
+		}
+	}
+	if err := e.decide(ctx, j, defs, absorbed, now); err != nil {
+		return "", nil, err
+	}
+	if j.needsEvents() {
+		if j.events, err = ProfileEvents(ctx, e.graph, p); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := j.eval(); err != nil {
+		return "", nil, err
+	}
+	return p.ID, j.result(), nil
+}
+
+// planJob is one profile's evaluation, in the steps plan takes one
+// profile at a time and planPage a page at a time: read the profile and
+// its state, decide what to evaluate (decide), read the events that needs,
+// evaluate (eval: CPU only, so a page's jobs run in parallel), and give
+// the saves (result).
+type planJob struct {
+	p      *graph.Profile // the live profile
+	st     *ProfileState  // its stored state
+	ch     Change
+	reason string
+
+	// Set by decide.
+	saves   []Save // the absorbed profiles' exits
+	todo    []*compiled
+	next    *ProfileState
+	reasons map[string]string
+	names   map[string]bool // the events todo reads, by name
+	events  []*graph.Event  // read when needsEvents
+	now     time.Time       // the evaluation time
+}
+
+// merged reports whether the profile absorbed (or gave back) profiles
+// since its state was saved: decide then needs the absorbed profiles'
+// states.
+func (j *planJob) merged() bool { return AbsorbedPrint(j.p) != j.st.Identity.Absorbed }
+
+// needsEvents reports whether eval reads the profile's events.
+func (j *planJob) needsEvents() bool { return len(j.todo) > 0 && len(j.names) > 0 }
+
+// decide works out what to evaluate, given the states of the profiles
+// absorbed when merged. It reads the stored definitions again only when
+// the state was saved with others than defs.
+func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, absorbed []*ProfileState, now time.Time) error {
+	p, st := j.p, j.st
 	identity := Identity{Absorbed: AbsorbedPrint(p), Counts: p.Counts}
 	if identity.Absorbed != st.Identity.Absorbed {
 		// Merged (or split) since the last evaluation: the absorbed
 		// profiles leave their segments, and everything of the survivor
 		// is evaluated again over its new events and traits.
-		absorbed, err := e.store.States(ctx, p.Absorbed)
-		if err != nil {
-			return "", nil, fmt.Errorf("segments: update %s: %w", p.ID, err)
-		}
 		for _, a := range absorbed {
 			if len(a.Entries) > 0 {
-				saves = append(saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now})
+				j.saves = append(j.saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now})
 			}
 		}
-		ch.All, reason = true, ReasonMerged
+		j.ch.All, j.reason = true, ReasonMerged
 	}
 	var idTypes []string
 	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
@@ -374,11 +423,12 @@ func (e *Engine) plan(ctx context.Context, id string, ch Change, reason string) 
 		// Saved with other definitions: maybe by a process that has
 		// newer ones. Never drop entries of a definition this process
 		// has not loaded yet.
+		var err error
 		if defs, err = e.refresh(ctx); err != nil {
-			return "", nil, err
+			return err
 		}
 	}
-	todo := defs.affected(ch, idTypes)
+	todo := defs.affected(j.ch, idTypes)
 	next := &ProfileState{Profile: p.ID, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
 	reasons := map[string]string{}
 	if st.Definitions != defs.print {
@@ -404,15 +454,24 @@ func (e *Engine) plan(ctx context.Context, id string, ch Change, reason string) 
 		}
 		next.Entries[rs] = en
 	}
-	if len(todo) > 0 {
-		if err := e.evalAll(ctx, p, todo, next, now); err != nil {
-			return "", nil, err
+	// Only the events the definitions read are decoded: an order that
+	// re-evaluates the order definitions leaves the pages alone.
+	j.names = map[string]bool{}
+	for _, c := range todo {
+		for _, n := range c.prog.Deps.Events {
+			j.names[n] = true
 		}
 	}
-	if len(saves) == 0 && sameState(st, next) {
-		return p.ID, nil, nil // nothing changed: no write
+	j.todo, j.next, j.reasons, j.now = todo, next, reasons, now
+	return nil
+}
+
+// result returns the saves of an evaluated job: none when nothing changed.
+func (j *planJob) result() []Save {
+	if len(j.saves) == 0 && sameState(j.st, j.next) {
+		return nil // nothing changed: no write
 	}
-	return p.ID, append(saves, Save{State: next, Reason: reason, Reasons: reasons, At: now}), nil
+	return append(j.saves, Save{State: j.next, Reason: j.reason, Reasons: j.reasons, At: j.now})
 }
 
 // sameState reports whether saving b over a would change nothing.
@@ -442,35 +501,31 @@ func mergeKeys(a, b map[string]int) map[string]bool {
 	return out
 }
 
-// evalAll evaluates the definitions (in order) over the profile's data,
-// writing their entries into next, whose other entries are read for
-// in_segment and computed.
-func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled, next *ProfileState, now time.Time) error {
-	// Only the events the definitions read are decoded: an order that
-	// re-evaluates the order definitions leaves the pages alone.
-	names := map[string]bool{}
-	for _, c := range todo {
-		for _, n := range c.prog.Deps.Events {
-			names[n] = true
-		}
+// eval evaluates the definitions to do (in order) over the profile's
+// data, writing their entries into next, whose other entries are read for
+// in_segment and computed. It reads no store: a page's jobs run it in
+// parallel.
+func (j *planJob) eval() error {
+	if len(j.todo) == 0 {
+		return nil
 	}
-	snap, err := e.snapshotOf(ctx, p, len(names) > 0, names, next.Entries)
+	snap, err := snapshotFrom(j.p, j.events, j.names, j.next.Entries)
 	if err != nil {
 		return err
 	}
 	// One session for all: each name's events are ordered once, and a
 	// chain several definitions hold is evaluated once. The view reads
 	// snap's maps as they are updated below.
-	sess := lang.NewSession(snap.View(), now)
-	for _, c := range todo {
+	sess := lang.NewSession(snap.View(), j.now)
+	for _, c := range j.todo {
 		r := sess.Eval(c.prog)
-		old := next.Entries[c.ref]
+		old := j.next.Entries[c.ref]
 		en := Entry{Version: c.def.Version, Deadline: r.Deadline}
 		if c.def.Kind == lang.KindSegment {
 			en.Member = r.Value.Type == lang.TypeBool && r.Value.Bool
 			snap.Segments[c.def.Key] = en.Member
 			if en.Member {
-				en.Since = now
+				en.Since = j.now
 				if old.Member {
 					en.Since = old.Since
 				}
@@ -483,9 +538,9 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 			}
 		}
 		if en.Empty() {
-			delete(next.Entries, c.ref)
+			delete(j.next.Entries, c.ref)
 		} else {
-			next.Entries[c.ref] = en
+			j.next.Entries[c.ref] = en
 		}
 	}
 	return nil
@@ -495,21 +550,21 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 // identifier counts, its events when needEvents, and the memberships and
 // computed values of entries (for in_segment and computed).
 func (e *Engine) snapshot(ctx context.Context, p *graph.Profile, needEvents bool, entries map[string]Entry) (*lang.Snapshot, error) {
-	return e.snapshotOf(ctx, p, needEvents, nil, entries)
-}
-
-// snapshotOf is snapshot with the events of the given names only (all of
-// them when names is nil).
-func (e *Engine) snapshotOf(ctx context.Context, p *graph.Profile, needEvents bool, names map[string]bool, entries map[string]Entry) (*lang.Snapshot, error) {
 	var events []*graph.Event
 	if needEvents {
 		var err error
 		if events, err = ProfileEvents(ctx, e.graph, p); err != nil {
 			return nil, err
 		}
-		if names != nil {
-			events = slices.DeleteFunc(events, func(ev *graph.Event) bool { return !names[ev.Name] })
-		}
+	}
+	return snapshotFrom(p, events, nil, entries)
+}
+
+// snapshotFrom is snapshot over events already read, keeping those of the
+// given names only (all of them when names is nil).
+func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool, entries map[string]Entry) (*lang.Snapshot, error) {
+	if names != nil {
+		events = slices.DeleteFunc(events, func(ev *graph.Event) bool { return !names[ev.Name] })
 	}
 	snap, err := lang.SnapshotOf(p, events)
 	if err != nil {
@@ -536,28 +591,55 @@ const eventPage = 1000
 // ProfileEvents reads every stored event of a live profile (those of the
 // profiles it absorbed included), each once.
 func ProfileEvents(ctx context.Context, r graph.Reader, p *graph.Profile) ([]*graph.Event, error) {
-	ids, err := graph.ProfileIdentifiers(ctx, r, p)
+	evs, err := profilesEvents(ctx, r, []*graph.Profile{p})
 	if err != nil {
-		return nil, fmt.Errorf("segments: events of %s: %w", p.ID, err)
+		return nil, err
 	}
-	keys := make([]graph.Key, len(ids))
-	for i, n := range ids {
-		keys[i] = n.Key
+	return evs[0], nil
+}
+
+// profilesEvents is ProfileEvents for several profiles, with one read of
+// their identifiers and one timeline read per page of events (not one per
+// profile).
+func profilesEvents(ctx context.Context, r graph.Reader, ps []*graph.Profile) ([][]*graph.Event, error) {
+	out := make([][]*graph.Event, len(ps))
+	if len(ps) == 0 {
+		return out, nil
 	}
-	var out []*graph.Event
-	var after *graph.EventCursor
-	for {
-		page, err := graph.Timeline(ctx, r, keys, after, eventPage)
+	ids, err := r.IdentifiersOf(ctx, ps)
+	if err != nil {
+		return nil, fmt.Errorf("segments: events of %s: %w", ps[0].ID, err)
+	}
+	qs := make([]graph.TimelineQuery, len(ps))
+	open := make([]int, len(ps)) // the profiles whose events are not all read
+	for i, ns := range ids {
+		keys := make([]graph.Key, len(ns))
+		for k, n := range ns {
+			keys[k] = n.Key
+		}
+		qs[i], open[i] = graph.TimelineQuery{Keys: keys, Limit: eventPage}, i
+	}
+	for len(open) > 0 {
+		ask := make([]graph.TimelineQuery, len(open))
+		for k, i := range open {
+			ask[k] = qs[i]
+		}
+		pages, err := r.Timelines(ctx, ask)
 		if err != nil {
-			return nil, fmt.Errorf("segments: events of %s: %w", p.ID, err)
+			return nil, fmt.Errorf("segments: events of %s: %w", ps[open[0]].ID, err)
 		}
-		out = append(out, page...)
-		if len(page) < eventPage {
-			return out, nil
+		var more []int
+		for k, i := range open {
+			out[i] = append(out[i], pages[k]...)
+			if len(pages[k]) == eventPage {
+				last := pages[k][len(pages[k])-1]
+				qs[i].After = &graph.EventCursor{Timestamp: last.Timestamp, ID: last.ID}
+				more = append(more, i)
+			}
 		}
-		last := page[len(page)-1]
-		after = &graph.EventCursor{Timestamp: last.Timestamp, ID: last.ID}
+		open = more
 	}
+	return out, nil
 }
 
 // Drain evaluates the (profile, definition) pairs whose deadline has
@@ -654,20 +736,22 @@ type pendingWork struct {
 	done bool
 }
 
-// saveTogether evaluates a page of pending changes and saves the results
-// in one transaction; the changes whose saves would overlap another's (two
-// profiles merged into one), and every one when the transaction is
-// refused, are updated one by one instead. It marks what was done.
+// saveTogether evaluates a page of pending changes (planPage) and saves
+// the results in one transaction, in page order; the changes whose saves
+// would overlap another's (two profiles merged into one), and every one
+// when the transaction is refused, are updated one by one instead. It
+// marks what was done.
 func (e *Engine) saveTogether(ctx context.Context, page []Pending) ([]*pendingWork, error) {
 	var failed error
 	work := make([]*pendingWork, len(page))
 	var saves []Save
 	var alone []*pendingWork
 	saved := map[string]bool{}
+	plans, errs := e.planPage(ctx, page)
 	for i, p := range page {
 		w := &pendingWork{Pending: p}
 		work[i] = w
-		_, ss, err := e.plan(ctx, p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}, ReasonData)
+		ss, err := plans[i], errs[i]
 		if err != nil {
 			failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 			continue

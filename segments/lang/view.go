@@ -3,9 +3,10 @@ package lang
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	sjson "github.com/segmentio/encoding/json"
 
 	"github.com/idgraph/idgraph/graph"
 )
@@ -96,9 +97,10 @@ func SnapshotOf(p *graph.Profile, events []*graph.Event) (*Snapshot, error) {
 func EventFromGraph(e *graph.Event) (Event, error) {
 	ev := Event{Name: e.Name, Timestamp: e.Timestamp, MessageID: e.MessageID}
 	if len(e.Properties) > 0 && !bytes.Equal(e.Properties, []byte("null")) {
-		d := json.NewDecoder(bytes.NewReader(e.Properties))
-		d.UseNumber()
-		if err := d.Decode(&ev.Properties); err != nil {
+		// segmentio's parser, not a json.Decoder: the same values (its
+		// Number is encoding/json's) at a fraction of the cost, which was
+		// most of a live evaluation's.
+		if _, err := sjson.Parse(e.Properties, &ev.Properties, sjson.UseNumber); err != nil {
 			return Event{}, fmt.Errorf("segments: event %s properties: %w", e.MessageID, err)
 		}
 	}

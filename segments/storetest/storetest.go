@@ -40,6 +40,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"MembersAtOnePointInTime":             with(testMembersAt),
 		"MemberCountsFollowSaves":             with(testMemberCountsFollowSaves),
 		"SizeSamples":                         with(testSizeSamples),
+		"PageReadsEqualOneByOne":              with(testPageReadsEqualOneByOne),
 	})
 }
 

@@ -1,0 +1,140 @@
+package segments
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/idgraph/idgraph/graph"
+)
+
+// planPage is plan for a page of pending changes: it reads what the page's
+// evaluations need with one call per kind of data (profiles, survivors,
+// states, absorbed states, identifiers, timelines) instead of one per
+// profile, and evaluates the profiles on every CPU. It returns each
+// change's saves, or why it could not be evaluated; a read that fails
+// fails the whole page.
+func (e *Engine) planPage(ctx context.Context, page []Pending) ([][]Save, []error) {
+	plans, errs := make([][]Save, len(page)), make([]error, len(page))
+	fail := func(i int, err error) {
+		errs[i] = fmt.Errorf("segments: update %s: %w", page[i].Profile, err)
+	}
+	failAll := func(err error) ([][]Save, []error) {
+		for i := range page {
+			fail(i, err)
+		}
+		return plans, errs
+	}
+	e.mu.RLock()
+	defs := e.defs
+	e.mu.RUnlock()
+	now := e.opt.Now().UTC()
+
+	ids := make([]string, len(page))
+	for i, p := range page {
+		ids[i] = p.Profile
+	}
+	ps, err := e.graph.GetProfiles(ctx, ids)
+	if err != nil {
+		return failAll(err)
+	}
+	var survivors []string
+	for _, p := range ps {
+		if p != nil && p.MergedInto != "" {
+			survivors = append(survivors, p.MergedInto)
+		}
+	}
+	if len(survivors) > 0 {
+		ss, err := e.graph.GetProfiles(ctx, survivors)
+		if err != nil {
+			return failAll(err)
+		}
+		for i, k := 0, 0; i < len(ps); i++ {
+			if ps[i] != nil && ps[i].MergedInto != "" {
+				ps[i], k = ss[k], k+1
+			}
+		}
+	}
+	var jobs []*planJob
+	var at []int // the page index of each job
+	for i, p := range ps {
+		if p == nil {
+			fail(i, graph.Errorf(graph.KindNotFound, "profile %q not found", ids[i]))
+			continue
+		}
+		ch := Change{Events: page[i].Events, Traits: page[i].Traits, All: page[i].All}
+		jobs, at = append(jobs, &planJob{p: p, ch: ch, reason: ReasonData}), append(at, i)
+	}
+	live := make([]string, len(jobs))
+	for k, j := range jobs {
+		live[k] = j.p.ID
+	}
+	states, err := e.store.States(ctx, live)
+	if err != nil {
+		return failAll(err)
+	}
+	var absorbedIDs []string
+	for k, j := range jobs {
+		j.st = states[k]
+		if j.merged() {
+			absorbedIDs = append(absorbedIDs, j.p.Absorbed...)
+		}
+	}
+	absorbed, err := e.store.States(ctx, absorbedIDs)
+	if err != nil {
+		return failAll(err)
+	}
+	var reading []*planJob
+	for k, j := range jobs {
+		var as []*ProfileState
+		if j.merged() {
+			as, absorbed = absorbed[:len(j.p.Absorbed)], absorbed[len(j.p.Absorbed):]
+		}
+		if err := e.decide(ctx, j, defs, as, now); err != nil {
+			fail(at[k], err)
+			jobs[k] = nil
+			continue
+		}
+		if j.needsEvents() {
+			reading = append(reading, j)
+		}
+	}
+	rs := make([]*graph.Profile, len(reading))
+	for k, j := range reading {
+		rs[k] = j.p
+	}
+	evs, err := profilesEvents(ctx, e.graph, rs)
+	if err != nil {
+		return failAll(err)
+	}
+	for k, j := range reading {
+		j.events = evs[k]
+	}
+	inParallel(len(jobs), func(k int) {
+		if j := jobs[k]; j != nil {
+			if err := j.eval(); err != nil {
+				fail(at[k], err)
+				return
+			}
+			plans[at[k]] = j.result()
+		}
+	})
+	return plans, errs
+}
+
+// inParallel calls fn(0) to fn(n-1) on up to GOMAXPROCS goroutines and
+// returns when all have returned.
+func inParallel(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
