@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -132,7 +133,9 @@ type costlyKey struct{}
 
 // costlyMark is set by whatever refuses a request as too large or too
 // costly; route charges the client for it once the handler returns.
-type costlyMark struct{ costly bool }
+// Atomic: gqlgen resolves fields concurrently, and each field's error is
+// presented (and may mark the request) from its own goroutine.
+type costlyMark struct{ costly atomic.Bool }
 
 func withCostlyMark(ctx context.Context) (context.Context, *costlyMark) {
 	m := &costlyMark{}
@@ -143,7 +146,7 @@ func withCostlyMark(ctx context.Context) (context.Context, *costlyMark) {
 // cost.
 func markCostly(ctx context.Context) {
 	if m, ok := ctx.Value(costlyKey{}).(*costlyMark); ok {
-		m.costly = true
+		m.costly.Store(true)
 	}
 }
 

@@ -443,7 +443,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 		}
 		ctx, mark := withCostlyMark(withAuditRequest(sw, r.WithContext(withClient(r.Context(), client))))
 		h(sw, r.WithContext(ctx))
-		if mark.costly {
+		if mark.costly.Load() {
 			s.metrics.costlyRefusals.Inc()
 			s.refusals.charge(client)
 		}
