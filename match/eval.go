@@ -474,8 +474,8 @@ func FormatEval(w io.Writer, r *EvalReport, verbose bool) {
 				fmt.Fprintf(w, "  EM %-44s pairs %7d  iter %3d  λ %.3f  used %v\n", run.Rule, run.Pairs, run.Iterations, run.Lambda, run.Used)
 			}
 		}
-		fmt.Fprintf(w, "clusters: %d, largest %d; pairs held by the household and namesake guards: %d; merges refused: %d weak, %d size\n",
-			r.Clusters.Clusters, r.Clusters.Largest, r.Clusters.Held, r.Clusters.BlockedWeak, r.Clusters.BlockedSize)
+		fmt.Fprintf(w, "clusters: %d, largest %d; pairs held by the household and namesake guards: %d; merges refused: %d weak, %d size, %d contradicted\n",
+			r.Clusters.Clusters, r.Clusters.Largest, r.Clusters.Held, r.Clusters.BlockedWeak, r.Clusters.BlockedSize, r.Clusters.BlockedContradicted)
 	}
 	var oversized int
 	for _, s := range r.Blocking.Rules {

@@ -32,7 +32,10 @@ type Scorer struct {
 	// whether a field is a name or date (left out) or a place (counted
 	// once for the group).
 	datesDiffer [][]bool
-	guardRole   []guardRole
+	// datesApart marks the date levels no typo makes: two full dates of
+	// one year that differ in month and day, or 15 years or more apart.
+	datesApart [][]bool
+	guardRole  []guardRole
 	// Hold enables the household and namesake guards (see held); on by default.
 	Hold bool
 }
@@ -58,12 +61,13 @@ func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
 		s.useTF = append(s.useTF, cm.TF)
 		s.levelNames = append(s.levelNames, cmp.levels)
 		s.personal = append(s.personal, personalKind(cmp.field.Kind))
-		differ, role := make([]bool, len(cmp.levels)), roleRest
+		differ, apart, role := make([]bool, len(cmp.levels)), make([]bool, len(cmp.levels)), roleRest
 		switch cmp.field.Kind {
 		case KindDate:
 			role = roleLeftOut
 			for l, name := range cmp.levels {
 				differ[l] = name == "same_year" || name == "generation" || name == "else"
+				apart[l] = name == "same_year" || name == "generation"
 			}
 		case KindGivenName, KindSurname, KindFullName:
 			role = roleLeftOut
@@ -71,6 +75,7 @@ func NewScorer(m *Model, ds *Dataset) (*Scorer, error) {
 			role = rolePlace
 		}
 		s.datesDiffer = append(s.datesDiffer, differ)
+		s.datesApart = append(s.datesApart, apart)
 		s.guardRole = append(s.guardRole, role)
 	}
 	return s, nil
@@ -177,6 +182,29 @@ func (s *Scorer) holdReason(lv []uint8) string {
 	return ""
 }
 
+// ScoreContradicts scores one pair of records and says whether they
+// contradict each other as two namesakes do: the namesake guard holds the
+// pair and its birth dates are apart as no typo puts them (see
+// datesApart; a date a few years off, as replaced or mistyped dates are,
+// is no contradiction). Clustering counts such pairs against a join.
+func (s *Scorer) ScoreContradicts(i, j int) (ScoredPair, bool) {
+	lv := make([]uint8, len(s.w))
+	s.ds.levelsInto(i, j, lv)
+	w := s.weight(i, j, lv)
+	p := ScoredPair{I: int32(i), J: int32(j), Weight: w, Prob: prob(w)}
+	reason := s.holdReason(lv)
+	p.Held = reason != ""
+	if reason != heldNamesake {
+		return p, false
+	}
+	for c, l := range lv {
+		if s.datesApart[c][l] {
+			return p, true
+		}
+	}
+	return p, false
+}
+
 // ScoredPair is a candidate pair with its weight (bits) and probability.
 type ScoredPair struct {
 	I, J   int32
@@ -204,10 +232,8 @@ func (s *Scorer) ScoreAll(pairs []Pair, g []uint8) []ScoredPair {
 
 // Score scores one pair of records by index.
 func (s *Scorer) Score(i, j int) ScoredPair {
-	lv := make([]uint8, len(s.w))
-	s.ds.levelsInto(i, j, lv)
-	w := s.weight(i, j, lv)
-	return ScoredPair{I: int32(i), J: int32(j), Weight: w, Prob: prob(w), Held: s.held(lv)}
+	p, _ := s.ScoreContradicts(i, j)
+	return p
 }
 
 // FieldExplanation is one comparison's contribution to a score.

@@ -280,6 +280,9 @@ func Run(ds *Dataset, opt Options) (*Result, error) {
 	if copt.Score == nil {
 		copt.Score = func(i, j int32) ScoredPair { return sc.Score(int(i), int(j)) }
 	}
+	if copt.Contradicts == nil {
+		copt.Contradicts = func(i, j int32) (ScoredPair, bool) { return sc.ScoreContradicts(int(i), int(j)) }
+	}
 	res.Labels, res.Clusters = Cluster(ds.Len(), kept, copt)
 	return res, nil
 }

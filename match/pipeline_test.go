@@ -382,3 +382,33 @@ func TestCommonNameAloneIsNoMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestContradictionsSplitNamesakes: on the messy shape (namesakes who
+// share a name, a birth year and a town), refusing joins that contradict
+// as often as they link removes chained namesakes: cluster precision and
+// F1 rise, and some merges are refused.
+func TestContradictionsSplitNamesakes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("matches 6,000 records twice")
+	}
+	tbl, _ := Synthesize(SynthOptions{Records: 6000, Seed: 2, Shape: "messy"})
+	reps := map[bool]*EvalReport{}
+	for _, on := range []bool{false, true} {
+		opt := EvalOptions{TruthPattern: `rec-(\d+)-`}
+		opt.Cluster.Contradictions = on
+		rep, err := Evaluate(tbl, nil, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps[on] = rep
+		t.Logf("contradictions %v: cluster P / R / F1 %.4f / %.4f / %.4f, %d merges refused", on,
+			rep.Cluster.Precision, rep.Cluster.Recall, rep.Cluster.F1, rep.Clusters.BlockedContradicted)
+	}
+	if reps[false].Clusters.BlockedContradicted != 0 || reps[true].Clusters.BlockedContradicted == 0 {
+		t.Errorf("merges refused for contradictions: off %d, on %d", reps[false].Clusters.BlockedContradicted, reps[true].Clusters.BlockedContradicted)
+	}
+	if reps[true].Cluster.Precision <= reps[false].Cluster.Precision || reps[true].Cluster.F1 <= reps[false].Cluster.F1 {
+		t.Errorf("cluster precision %.4f → %.4f, F1 %.4f → %.4f: want both higher",
+			reps[false].Cluster.Precision, reps[true].Cluster.Precision, reps[false].Cluster.F1, reps[true].Cluster.F1)
+	}
+}

@@ -23,6 +23,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 	threshold := fs.Float64("threshold", 0.95, "accept threshold on match probability")
 	maxCluster := fs.Int("max-cluster", 100, "largest cluster clustering may build")
 	density := fs.Float64("min-link-density", 0.3, "share of cross pairs that must be accepted edges to join two clusters of 2+")
+	contra := fs.Bool("contradictions", false, "refuse a cluster join when as many of its record pairs contradict (namesakes' birth dates) as link")
 	noHold := fs.Bool("no-hold", false, "turn off the household and namesake guards (accept pairs whose personal fields or birth dates disagree)")
 	config := fs.String("config", "", "JSON config naming fields and comparisons (default: detect columns)")
 	modelIn := fs.String("model", "", "score with this saved model (or \"segment\", the built-in one) instead of training")
@@ -62,7 +63,7 @@ func runEval(ctx context.Context, args []string) (err error) {
 		}
 	}()
 	opt := match.EvalOptions{IDColumn: *idCol, TruthPattern: *truth, TruthColumn: *truthCol}
-	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density}
+	opt.Cluster = match.ClusterOptions{Threshold: *threshold, MaxSize: *maxCluster, MinLinkDensity: *density, Contradictions: *contra}
 	opt.NoHold = *noHold
 	opt.PairMemory, opt.TempDir = *pairMemory<<20, *tempDir
 	opt.Progress = &match.Progress{}
