@@ -460,8 +460,15 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 	}
 	// One session for all: each name's events are ordered once, and a
 	// chain several definitions hold is evaluated once. The view reads
-	// snap's maps as they are updated below.
-	sess := lang.NewSession(snap.View(), now)
+	// snap's maps as evalSession updates them.
+	evalSession(lang.NewSession(snap.View(), now), snap, todo, next, now)
+	return nil
+}
+
+// evalSession evaluates the definitions (in order) in a session over
+// snap, writing their entries into next and their results into snap's
+// memberships and computed values, which the definitions after them read.
+func evalSession(sess *lang.Session, snap *lang.Snapshot, todo []*compiled, next *ProfileState, now time.Time) {
 	for _, c := range todo {
 		r := sess.Eval(c.prog)
 		old := next.Entries[c.ref]
@@ -488,7 +495,6 @@ func (e *Engine) evalAll(ctx context.Context, p *graph.Profile, todo []*compiled
 			next.Entries[c.ref] = en
 		}
 	}
-	return nil
 }
 
 // snapshot is what definitions read of a live profile: its traits and
