@@ -98,6 +98,10 @@ type DataQuery struct {
 	Traits []string // the trait paths whose values to return
 	Keys   bool     // its identifiers' keys, the absorbed profiles' included
 	Counts bool     // its identifier counts per type
+	// Absorbed asks for the IDs of the profiles it absorbed: what a
+	// segment backfill fingerprints (a merge it has not evaluated yet is
+	// left to the one-profile path) without reading the whole profile.
+	Absorbed bool
 }
 
 // ProfileData is part of a live profile, as a DataQuery asks for it.
@@ -106,6 +110,9 @@ type ProfileData struct {
 	Keys   []Key          // sorted
 	Traits map[string]any // the paths asked for that it has
 	Counts map[string]int
+	// Absorbed lists the profiles it absorbed, in no particular order,
+	// when the query asks for them.
+	Absorbed []string
 }
 
 // Profile is a connected component of accepted edges.

@@ -32,7 +32,8 @@ func profileDataReturn(q graph.DataQuery) string {
 	}`
 	}
 	return out + `
-	RETURN p.id, CASE WHEN $traits THEN p.traits END, CASE WHEN $counts THEN p.counts END, ` + keys
+	RETURN p.id, CASE WHEN $traits THEN p.traits END, CASE WHEN $counts THEN p.counts END, ` + keys + `,
+		CASE WHEN $absorbed THEN p.absorbed END`
 }
 
 // ProfilesData returns what q asks for of each ID's live profile, nil
@@ -82,7 +83,7 @@ func (s *Store) ScanProfilesData(ctx context.Context, after string, limit int, q
 }
 
 func dataParams(q graph.DataQuery, params map[string]any) map[string]any {
-	params["traits"], params["counts"] = len(q.Traits) > 0, q.Counts
+	params["traits"], params["counts"], params["absorbed"] = len(q.Traits) > 0, q.Counts, q.Absorbed
 	return params
 }
 
@@ -108,6 +109,12 @@ func profileDataRecords(recs []*neo4jdriver.Record, q graph.DataQuery) ([]*graph
 			}
 		}
 		slices.SortFunc(p.Keys, graph.Key.Compare)
+		absorbed, _ := r.Values[4].([]any)
+		for _, a := range absorbed {
+			if id, ok := a.(string); ok {
+				p.Absorbed = append(p.Absorbed, id)
+			}
+		}
 		out[i] = p
 	}
 	return out, nil

@@ -1,7 +1,6 @@
 package neo4j
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -304,34 +303,17 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 	var out []*segments.ChangeRecord
 	err := g.writeTx(ctx, "neo4j: save segment states", func(t *tx) error {
 		out = nil
-		olds := make([]*segments.ProfileState, len(saves))
-		// Locked in profile order, so that two saves of the same profiles
-		// do not deadlock.
-		order := make([]int, len(saves))
-		for i := range order {
-			order[i] = i
+		olds, err := lockStates(ctx, t, saves)
+		if err != nil {
+			return err
 		}
-		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(saves[a].State.Profile, saves[b].State.Profile) })
-		for _, i := range order {
-			next := saves[i].State
-			recs, err := t.collect(ctx, `MERGE (st:SegmentState {profile: $id})
-				ON CREATE SET st.rev = 0
-				SET st.lock = true REMOVE st.lock
-				RETURN st.rev, st.data`, map[string]any{"id": next.Profile})
-			if err != nil {
-				return err
+		for i, sv := range saves {
+			if olds[i].Rev != sv.State.Rev {
+				return fmt.Errorf("%s: %w", sv.State.Profile, segments.ErrStale)
 			}
-			old, err := stateFrom(next.Profile, recs[0].Values[0], recs[0].Values[1])
-			if err != nil {
-				return err
-			}
-			if old.Rev != next.Rev {
-				return fmt.Errorf("%s: %w", next.Profile, segments.ErrStale)
-			}
-			if err := checkMembers(ctx, t, next); err != nil {
-				return err
-			}
-			olds[i] = old
+		}
+		if err := checkMembers(ctx, t, saves, olds); err != nil {
+			return err
 		}
 		var changes [][]*segments.ChangeRecord
 		n := 0
@@ -344,17 +326,14 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 		if err != nil {
 			return err
 		}
-		for i, sv := range saves {
+		for i := range saves {
 			for _, c := range changes[i] {
 				seq++
 				c.Sequence = seq
 				out = append(out, c)
 			}
-			if err := writeState(ctx, t, olds[i], sv.State, changes[i]); err != nil {
-				return err
-			}
 		}
-		return nil
+		return writeStates(ctx, t, olds, saves, out)
 	})
 	if err != nil {
 		return nil, err
@@ -363,26 +342,47 @@ func (g segStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*seg
 }
 
 // checkMembers refuses memberships of a profile or segment that is not
-// stored.
-func checkMembers(ctx context.Context, t *tx, next *segments.ProfileState) error {
-	is := slices.Sorted(maps.Keys(segments.SegmentMemberships(next.Entries)))
-	if len(is) == 0 {
+// stored, and a profile merged into another since it was evaluated
+// entering a segment: stale (its survivor is evaluated instead). One query
+// checks every save's.
+func checkMembers(ctx context.Context, t *tx, saves []segments.Save, olds []*segments.ProfileState) error {
+	var rows []any
+	for i, sv := range saves {
+		is := segments.SegmentMemberships(sv.State.Entries)
+		if len(is) == 0 {
+			continue
+		}
+		was := segments.SegmentMemberships(olds[i].Entries)
+		enters := false
+		for k := range is {
+			if _, ok := was[k]; !ok {
+				enters = true
+			}
+		}
+		rows = append(rows, map[string]any{"id": sv.State.Profile, "keys": slices.Sorted(maps.Keys(is)), "enters": enters})
+	}
+	if len(rows) == 0 {
 		return nil
 	}
-	recs, err := t.collect(ctx, `OPTIONAL MATCH (p:Profile {id: $id})
-		WITH count(p) AS profiles
-		UNWIND $keys AS k
+	recs, err := t.collect(ctx, `UNWIND $rows AS row
+		OPTIONAL MATCH (p:Profile {id: row.id})
+		WITH row, count(p) AS profiles, count(p.mergedInto) AS merged
+		UNWIND row.keys AS k
 		OPTIONAL MATCH (s:Segment {key: k}) WHERE s.data IS NOT NULL
-		RETURN profiles, k, count(s)`, map[string]any{"id": next.Profile, "keys": is})
+		RETURN row.id, profiles, merged > 0 AND row.enters, k, count(s)`, map[string]any{"rows": rows})
 	if err != nil {
 		return err
 	}
 	for _, r := range recs {
-		if n, _ := r.Values[0].(int64); n == 0 {
-			return graph.Errorf(graph.KindNotFound, "no profile %s", next.Profile)
+		id, _ := r.Values[0].(string)
+		if n, _ := r.Values[1].(int64); n == 0 {
+			return graph.Errorf(graph.KindNotFound, "no profile %s", id)
 		}
-		if n, _ := r.Values[2].(int64); n == 0 {
-			return graph.Errorf(graph.KindNotFound, "no segment %q", r.Values[1])
+		if stale, _ := r.Values[2].(bool); stale {
+			return fmt.Errorf("profile %s merged away: %w", id, segments.ErrStale)
+		}
+		if n, _ := r.Values[4].(int64); n == 0 {
+			return graph.Errorf(graph.KindNotFound, "no segment %q", r.Values[3])
 		}
 	}
 	return nil
@@ -405,26 +405,69 @@ func allocate(ctx context.Context, t *tx, n int) (uint64, error) {
 	return uint64(last) - uint64(n), nil
 }
 
-// writeState writes a profile's new state over old: only the timers and
-// IN_SEGMENT relationships that changed (most saves move a few of them).
-func writeState(ctx context.Context, t *tx, old, next *segments.ProfileState, changes []*segments.ChangeRecord) error {
-	data, err := json.Marshal(next)
+// lockStates reads the stored states of the saves' profiles in one
+// query, merging each state node first, which locks it, so that
+// concurrent saves of one profile run one after the other and the second
+// sees the first's revision. The nodes are locked in profile order, so
+// that two saves of the same profiles do not deadlock.
+func lockStates(ctx context.Context, t *tx, saves []segments.Save) ([]*segments.ProfileState, error) {
+	ids := make([]string, len(saves))
+	for i, sv := range saves {
+		ids[i] = sv.State.Profile
+	}
+	slices.Sort(ids)
+	recs, err := t.collect(ctx, `UNWIND $ids AS id
+		MERGE (st:SegmentState {profile: id})
+		ON CREATE SET st.rev = 0
+		SET st.lock = true REMOVE st.lock
+		RETURN id, st.rev, st.data`, map[string]any{"ids": ids})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	gone, added := segments.TimerChanges(old, next)
-	var moved, timers []any
-	for _, tm := range gone {
-		moved = append(moved, segments.RefString(tm.Ref))
+	found := make(map[string]*segments.ProfileState, len(recs))
+	for _, r := range recs {
+		id, _ := r.Values[0].(string)
+		if found[id], err = stateFrom(id, r.Values[1], r.Values[2]); err != nil {
+			return nil, err
+		}
 	}
-	for _, tm := range added {
-		moved = append(moved, segments.RefString(tm.Ref))
-		timers = append(timers, map[string]any{"ref": segments.RefString(tm.Ref), "at": timeVal(tm.At)})
+	olds := make([]*segments.ProfileState, len(saves))
+	for i, sv := range saves {
+		olds[i] = found[sv.State.Profile]
 	}
-	var members []any
-	is := segments.SegmentMemberships(next.Entries)
-	for k, e := range segments.MembershipWrites(old, next) {
-		members = append(members, map[string]any{"key": k, "since": timeVal(e.Since), "version": e.Version})
+	return olds, nil
+}
+
+// writeStates writes each save's new state over its old one, and the
+// change records: only the timers and IN_SEGMENT relationships that
+// changed (most saves move a few of them), each kind of write one query
+// for all the saves (a backfill saves a page of a thousand profiles).
+func writeStates(ctx context.Context, t *tx, olds []*segments.ProfileState, saves []segments.Save, changes []*segments.ChangeRecord) error {
+	var states, moved, timers, kept, members []any
+	for i, sv := range saves {
+		old, next := olds[i], sv.State
+		id := next.Profile
+		data, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		states = append(states, map[string]any{"id": id, "data": string(data)})
+		gone, added := segments.TimerChanges(old, next)
+		for _, tm := range gone {
+			moved = append(moved, map[string]any{"id": id, "ref": segments.RefString(tm.Ref)})
+		}
+		for _, tm := range added {
+			moved = append(moved, map[string]any{"id": id, "ref": segments.RefString(tm.Ref)})
+			timers = append(timers, map[string]any{"id": id, "ref": segments.RefString(tm.Ref), "at": timeVal(tm.At)})
+		}
+		keys := []string{}
+		for k := range segments.SegmentMemberships(next.Entries) {
+			keys = append(keys, k)
+		}
+		kept = append(kept, map[string]any{"id": id, "keys": keys})
+		for k, e := range segments.MembershipWrites(old, next) {
+			members = append(members, map[string]any{"id": id, "key": k, "since": timeVal(e.Since), "version": e.Version})
+		}
 	}
 	records, err := changeRows(changes)
 	if err != nil {
@@ -432,28 +475,25 @@ func writeState(ctx context.Context, t *tx, old, next *segments.ProfileState, ch
 	}
 	steps := []struct {
 		cypher string
-		params map[string]any
+		rows   []any
 	}{
-		{`MATCH (st:SegmentState {profile: $id}) SET st.rev = st.rev + 1, st.data = $data`,
-			map[string]any{"data": string(data)}},
-		{`UNWIND $rows AS ref MATCH (t:SegmentTimer {profile: $id, ref: ref}) DELETE t`, map[string]any{"rows": moved}},
-		{`UNWIND $rows AS r CREATE (:SegmentTimer {profile: $id, ref: r.ref, at: r.at})`, map[string]any{"rows": timers}},
-		{`MATCH (:Profile {id: $id})-[m:IN_SEGMENT]->(s:Segment) WHERE NOT s.key IN $keys DELETE m`,
-			map[string]any{"keys": slices.Collect(maps.Keys(is))}},
-		{`MATCH (p:Profile {id: $id})
-			UNWIND $rows AS r
+		{`UNWIND $rows AS r MATCH (st:SegmentState {profile: r.id}) SET st.rev = st.rev + 1, st.data = r.data`, states},
+		{`UNWIND $rows AS r MATCH (t:SegmentTimer {profile: r.id, ref: r.ref}) DELETE t`, moved},
+		{`UNWIND $rows AS r CREATE (:SegmentTimer {profile: r.id, ref: r.ref, at: r.at})`, timers},
+		{`UNWIND $rows AS r
+			MATCH (:Profile {id: r.id})-[m:IN_SEGMENT]->(s:Segment) WHERE NOT s.key IN r.keys DELETE m`, kept},
+		{`UNWIND $rows AS r
+			MATCH (p:Profile {id: r.id})
 			MATCH (s:Segment {key: r.key})
 			MERGE (p)-[m:IN_SEGMENT]->(s)
-			SET m.since = r.since, m.version = r.version`, map[string]any{"rows": members}},
-		{`UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`, map[string]any{"rows": records}},
+			SET m.since = r.since, m.version = r.version`, members},
+		{`UNWIND $rows AS r CREATE (c:SegmentChange) SET c = r`, records},
 	}
 	for _, st := range steps {
-		params := map[string]any{"id": next.Profile}
-		maps.Copy(params, st.params)
-		if rows, ok := params["rows"]; ok && rows == nil {
+		if len(st.rows) == 0 {
 			continue
 		}
-		if err := t.exec(ctx, st.cypher, params); err != nil {
+		if err := t.exec(ctx, st.cypher, map[string]any{"rows": st.rows}); err != nil {
 			return err
 		}
 	}

@@ -114,7 +114,7 @@ func (r *columnReader) bytes() []byte {
 
 // decodeColumn decodes what q asks for of a profile's data column into p
 // (whose ID is set), with the IDs of the profiles it absorbed when q asks
-// for keys. Only the traits asked for are parsed. scalars holds the
+// for keys or for them (p.Absorbed). Only the traits asked for are parsed. scalars holds the
 // scalar values parsed so far, by their JSON: a page's profiles share
 // them (strings and numbers in an any are immutable), which spares an
 // allocation per profile for the few values a trait such as a plan takes.
@@ -127,9 +127,12 @@ func decodeColumn(p *graph.ProfileData, raw []byte, q graph.DataQuery, scalars m
 	var absorbed []string
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
 		a := r.bytes()
-		if q.Keys {
+		if q.Keys || q.Absorbed {
 			absorbed = append(absorbed, string(a))
 		}
+	}
+	if q.Absorbed {
+		p.Absorbed = absorbed
 	}
 	n := r.uvarint()
 	if q.Counts && n > 0 && r.err == nil {

@@ -241,6 +241,12 @@ func (g segStore) state(profile string) (*segments.ProfileState, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeState(profile, v, ok)
+}
+
+// decodeState decodes a stored state (ok: one is stored; otherwise the
+// profile's state is empty, of revision 0).
+func decodeState(profile string, v []byte, ok bool) (*segments.ProfileState, error) {
 	if !ok {
 		return &segments.ProfileState{Profile: profile}, nil
 	}
@@ -251,7 +257,28 @@ func (g segStore) state(profile string) (*segments.ProfileState, error) {
 	return st, nil
 }
 
-// States returns the profiles' states, read with one iterator.
+// states reads the profiles' states with one iterator (getRun): a
+// backfill's page is a run of neighbouring profile IDs, and a lookup of
+// each cost more than the steps between them.
+func (g segStore) states(profiles []string) ([]*segments.ProfileState, error) {
+	ks := make([][]byte, len(profiles))
+	for i, p := range profiles {
+		ks[i] = key(pSegState, []byte(p))
+	}
+	vs, err := g.s.getRun(ks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*segments.ProfileState, len(profiles))
+	for i, v := range vs {
+		if out[i], err = decodeState(profiles[i], v, v != nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// States returns the profiles' states.
 func (g segStore) States(_ context.Context, profiles []string) ([]*segments.ProfileState, error) {
 	out, err := g.states(profiles)
 	if err != nil {
@@ -260,33 +287,12 @@ func (g segStore) States(_ context.Context, profiles []string) ([]*segments.Prof
 	return out, nil
 }
 
-// states is state for several profiles, with one ordered read (getMany)
-// instead of a lookup each.
-func (g segStore) states(profiles []string) ([]*segments.ProfileState, error) {
-	ks := make([][]byte, len(profiles))
-	for i, p := range profiles {
-		ks[i] = key(pSegState, []byte(p))
-	}
-	vs, err := g.s.getMany(ks)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*segments.ProfileState, len(profiles))
-	for i, v := range vs {
-		if v == nil {
-			out[i] = &segments.ProfileState{Profile: profiles[i]}
-			continue
-		}
-		if out[i], err = segments.DecodeState(v); err != nil {
-			return nil, fmt.Errorf("corrupt segment state of %s: %w", profiles[i], err)
-		}
-	}
-	return out, nil
-}
-
 // SaveStates writes the states, their change records, timers and member
 // index entries in one synced batch, under the store's lock (which makes
-// the revision check and the sequence numbers race-free).
+// the revision check and the sequence numbers race-free). The stored
+// states, and whether the profiles given memberships are live, are read
+// with one iterator each for the whole batch (a backfill saves a page of
+// a thousand profiles at once).
 func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
 	if err := segments.CheckSaves(saves); err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
@@ -297,11 +303,6 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	if err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
-	b := g.s.db.NewBatch()
-	defer b.Close()
-	w := &batchWriter{b: b}
-	var out []*segments.ChangeRecord
-	deltas := map[string]int{}
 	profiles := make([]string, len(saves))
 	for i, sv := range saves {
 		profiles[i] = sv.State.Profile
@@ -310,15 +311,21 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	if err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
-	stored := map[string]bool{} // segments whose definition is stored
+	for i, sv := range saves {
+		if olds[i].Rev != sv.State.Rev {
+			return nil, fmt.Errorf("pebble: save segment states: %s: %w", sv.State.Profile, segments.ErrStale)
+		}
+	}
+	if err := g.checkMembers(saves, olds); err != nil {
+		return nil, fmt.Errorf("pebble: save segment states: %w", err)
+	}
+	b := g.s.db.NewBatch()
+	defer b.Close()
+	w := &batchWriter{b: b}
+	var out []*segments.ChangeRecord
+	deltas := map[string]int{}
 	for i, sv := range saves {
 		next, old := sv.State, olds[i]
-		if old.Rev != next.Rev {
-			return nil, fmt.Errorf("pebble: save segment states: %s: %w", next.Profile, segments.ErrStale)
-		}
-		if err := g.checkMembers(next, stored); err != nil {
-			return nil, fmt.Errorf("pebble: save segment states: %w", err)
-		}
 		// Only what changed is written: most saves move a few of a
 		// profile's deadlines and memberships, and rewriting all of them
 		// was most of the engine's writes (and of its compactions).
@@ -362,25 +369,50 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 }
 
 // checkMembers refuses memberships of a profile or segment that is not
-// stored (as Neo4j, whose IN_SEGMENT needs both nodes, must). The profile
-// is looked up once, and a segment once per page: stored holds those
-// found.
-func (g segStore) checkMembers(next *segments.ProfileState, stored map[string]bool) error {
-	is := segments.SegmentMemberships(next.Entries)
-	if len(is) == 0 {
-		return nil
-	}
-	if _, ok, err := g.s.get(pProfile, []byte(next.Profile)); err != nil || !ok {
-		return notStored(err, "profile %s", next.Profile)
-	}
-	for k := range is {
-		if stored[k] {
+// stored (as Neo4j, whose IN_SEGMENT needs both nodes, must), and a
+// profile merged into another since it was evaluated entering a segment:
+// stale (its survivor is evaluated instead). Only live profiles have a
+// data column, so liveness is one key, read for every member profile with
+// one iterator; each segment is looked up once.
+func (g segStore) checkMembers(saves []segments.Save, olds []*segments.ProfileState) error {
+	var ids []string
+	var ks [][]byte
+	var enters []bool
+	segs := map[string]bool{}
+	for i, sv := range saves {
+		is := segments.SegmentMemberships(sv.State.Entries)
+		if len(is) == 0 {
 			continue
 		}
+		ids, ks = append(ids, sv.State.Profile), append(ks, key(pProfData, []byte(sv.State.Profile)))
+		was := segments.SegmentMemberships(olds[i].Entries)
+		enters = append(enters, false)
+		for k := range is {
+			segs[k] = true
+			if _, ok := was[k]; !ok {
+				enters[len(enters)-1] = true
+			}
+		}
+	}
+	live, err := g.s.getRun(ks)
+	if err != nil {
+		return err
+	}
+	for i, v := range live {
+		if v != nil {
+			continue
+		}
+		if _, ok, err := g.s.get(pProfile, []byte(ids[i])); err != nil || !ok {
+			return notStored(err, "profile %s", ids[i])
+		}
+		if enters[i] {
+			return fmt.Errorf("profile %s merged away: %w", ids[i], segments.ErrStale)
+		}
+	}
+	for k := range segs {
 		if _, ok, err := g.s.get(defKey(segments.Ref{Key: k})); err != nil || !ok {
 			return notStored(err, "segment %q", k)
 		}
-		stored[k] = true
 	}
 	return nil
 }

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/segments/lang"
 )
 
 // backfillPage is how many profiles a backfill evaluates and saves at
@@ -29,31 +31,31 @@ const backfillPage = 1000
 // instead: every profile is evaluated with the loaded definitions, which
 // drops its entries (its members exit, reason definition), and its status
 // is left alone.
+//
+// Pages are read one ahead of the page being evaluated and saved. When
+// no loaded definition reads events (a trait-only segment), a page is
+// read in bulk (its states, then its data column: backfillData) instead
+// of profile by profile.
 func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 	sweep := d.Status.State == StateDisabled
 	total, err := e.graph.CountProfiles(ctx)
 	if err != nil {
 		return fmt.Errorf("segments: backfill %s: %w", d.Key, err)
 	}
+	e.mu.RLock()
+	defs := e.defs
+	e.mu.RUnlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := 0
-	for after := ""; ; {
-		// Only the IDs: each profile is read again when it is evaluated.
-		ps, err := e.graph.ScanProfilesData(ctx, after, backfillPage, graph.DataQuery{})
-		if err != nil {
+	for pg := range e.backfillPages(ctx, defs) {
+		if pg.err != nil {
+			return e.failBackfill(ctx, d, pg.err)
+		}
+		if err := e.backfillPage(ctx, pg, d.Ref()); err != nil {
 			return e.failBackfill(ctx, d, err)
 		}
-		if len(ps) == 0 {
-			break
-		}
-		ids := make([]string, len(ps))
-		for i, p := range ps {
-			ids[i] = p.ID
-		}
-		if err := e.backfillProfiles(ctx, ids, d.Ref()); err != nil {
-			return e.failBackfill(ctx, d, err)
-		}
-		done += len(ps)
-		after = ps[len(ps)-1].ID
+		done += len(pg.ids)
 		if sweep {
 			continue
 		}
@@ -61,6 +63,9 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 		if err := e.store.SetStatus(ctx, d.Ref(), d.Version, Status{State: StateBackfilling, Progress: progress}); err != nil {
 			return fmt.Errorf("segments: backfill %s: %w", d.Key, err) // a newer version, most likely
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return e.failBackfill(ctx, d, err)
 	}
 	if sweep {
 		return nil
@@ -71,23 +76,128 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 	return nil
 }
 
-// backfillProfiles evaluates a definition for a page of live profiles, on
+// pageRead is one page of a backfill as read: the IDs of live profiles
+// and, when read in bulk (data set), their states, then their data as the
+// query of defs asks for it (nil where a profile is no longer live).
+type pageRead struct {
+	ids    []string
+	defs   *definitions
+	states []*ProfileState
+	data   []*graph.ProfileData
+	err    error
+}
+
+// backfillPages reads the pages of a backfill in ID order, each while the
+// one before is evaluated and saved, until the end, an error (the last
+// page sent) or ctx's end.
+func (e *Engine) backfillPages(ctx context.Context, defs *definitions) <-chan pageRead {
+	q, bulk := defs.dataQuery()
+	pages := make(chan pageRead)
+	go func() {
+		defer close(pages)
+		for after := ""; ; {
+			pg := e.readPage(ctx, after, defs, q, bulk)
+			if pg.err == nil && len(pg.ids) == 0 {
+				return
+			}
+			select {
+			case pages <- pg:
+			case <-ctx.Done():
+				return
+			}
+			if pg.err != nil {
+				return
+			}
+			after = pg.ids[len(pg.ids)-1]
+		}
+	}()
+	return pages
+}
+
+// readPage reads the page after the given ID. The states are read before
+// the data: a profile saved after its data was read is then a stale save,
+// evaluated again, never one that overwrites newer results with results
+// of older data.
+func (e *Engine) readPage(ctx context.Context, after string, defs *definitions, q graph.DataQuery, bulk bool) pageRead {
+	ps, err := e.graph.ScanProfilesData(ctx, after, backfillPage, graph.DataQuery{})
+	if err != nil || len(ps) == 0 {
+		return pageRead{err: err}
+	}
+	pg := pageRead{ids: make([]string, len(ps))}
+	for i, p := range ps {
+		pg.ids[i] = p.ID
+	}
+	if !bulk {
+		return pg
+	}
+	pg.defs = defs
+	if pg.states, err = e.store.States(ctx, pg.ids); err != nil {
+		return pageRead{err: err}
+	}
+	if pg.data, err = e.graph.ProfilesData(ctx, pg.ids, q); err != nil {
+		return pageRead{err: err}
+	}
+	return pg
+}
+
+// dataQuery is what a bulk read of a page asks of each profile for the
+// definitions to be evaluated: the traits they read, the identifier
+// counts and the absorbed profiles (the profile's Identity). bulk is
+// false when one of them reads events: those are read profile by profile.
+func (d *definitions) dataQuery() (q graph.DataQuery, bulk bool) {
+	q = graph.DataQuery{Counts: true, Absorbed: true}
+	for _, c := range d.order {
+		if len(c.prog.Deps.Events) > 0 {
+			return graph.DataQuery{}, false
+		}
+		for _, t := range c.prog.Deps.Traits {
+			if !slices.Contains(q.Traits, t) {
+				q.Traits = append(q.Traits, t)
+			}
+		}
+	}
+	return q, true
+}
+
+// backfillPage evaluates a definition for a page of live profiles, on
 // every CPU, and saves the results in one transaction. When the
 // transaction is refused (a profile's state was saved meanwhile by the
-// live path: stale) nothing is written and the page is updated profile by
-// profile instead, each evaluated again until its save is current; a
-// profile whose saves overlap another's (a merge between the page's read
-// and its evaluation) is too.
-func (e *Engine) backfillProfiles(ctx context.Context, ids []string, r Ref) error {
+// live path, or it was merged away: stale) nothing is written and the
+// page is updated profile by profile instead, each evaluated again until
+// its save is current; a profile whose saves overlap another's (a merge
+// between the page's read and its evaluation) is too, and so is one
+// whose merge or split the engine has not evaluated yet (update exits
+// the absorbed profiles).
+func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 	ch := Change{Refs: []Ref{r}}
-	plans := make([][]Save, len(ids))
-	errs := make([]error, len(ids))
+	if pg.defs != nil {
+		// Evaluated with the definitions the page was read for, unless a
+		// state was saved with others (plan's check, once a page).
+		defs := pg.defs
+		if slices.ContainsFunc(pg.states, func(st *ProfileState) bool { return st.Rev > 0 && st.Definitions != defs.print }) {
+			fresh, err := e.refresh(ctx)
+			if err != nil {
+				return err
+			}
+			if fresh.print != defs.print {
+				pg.defs = nil // read for other definitions: one by one
+			}
+		}
+	}
+	plans := make([][]Save, len(pg.ids))
+	merged := make([]bool, len(pg.ids))
+	errs := make([]error, len(pg.ids))
+	now := e.opt.Now().UTC()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(ids)) {
+	for range min(runtime.GOMAXPROCS(0), len(pg.ids)) {
 		wg.Go(func() {
-			for j := int(next.Add(1) - 1); j < len(ids); j = int(next.Add(1) - 1) {
-				_, plans[j], errs[j] = e.plan(ctx, ids[j], ch, ReasonDefinition)
+			for j := int(next.Add(1) - 1); j < len(pg.ids); j = int(next.Add(1) - 1) {
+				if pg.defs == nil {
+					_, plans[j], errs[j] = e.plan(ctx, pg.ids[j], ch, ReasonDefinition)
+				} else {
+					plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
+				}
 			}
 		})
 	}
@@ -99,8 +209,8 @@ func (e *Engine) backfillProfiles(ctx context.Context, ids []string, r Ref) erro
 	var alone []string
 	saved := map[string]bool{}
 	for j, ss := range plans {
-		if slices.ContainsFunc(ss, func(sv Save) bool { return saved[sv.State.Profile] }) {
-			alone = append(alone, ids[j])
+		if merged[j] || slices.ContainsFunc(ss, func(sv Save) bool { return saved[sv.State.Profile] }) {
+			alone = append(alone, pg.ids[j])
 			continue
 		}
 		for _, sv := range ss {
@@ -110,7 +220,7 @@ func (e *Engine) backfillProfiles(ctx context.Context, ids []string, r Ref) erro
 	}
 	if len(saves) > 0 {
 		if _, err := e.store.SaveStates(ctx, saves); errors.Is(err, ErrStale) {
-			alone = ids
+			alone = pg.ids
 		} else if err != nil {
 			return err
 		}
@@ -121,6 +231,63 @@ func (e *Engine) backfillProfiles(ctx context.Context, ids []string, r Ref) erro
 		}
 	}
 	return nil
+}
+
+// planData is plan for a profile read in bulk: the definitions the
+// change affects, evaluated over its traits and identifier counts, and
+// the one save that results, if it changes anything. A profile no longer
+// live (p nil: absorbed since the page's IDs were read) has nothing to
+// save: its survivor's evaluation exits it. One merged or split since its
+// state was saved is left to update (merged), which exits the absorbed
+// profiles, whose states a bulk read does not read.
+func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time) (saves []Save, merged bool, err error) {
+	if p == nil {
+		return nil, false, nil
+	}
+	if AbsorbedPrint(&graph.Profile{Absorbed: p.Absorbed}) != st.Identity.Absorbed {
+		return nil, true, nil
+	}
+	identity := Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}
+	var idTypes []string
+	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
+		if identity.Counts[t] != st.Identity.Counts[t] {
+			idTypes = append(idTypes, t)
+		}
+	}
+	todo := defs.affected(ch, idTypes)
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
+	reasons := map[string]string{}
+	if st.Definitions != defs.print {
+		// As plan: everything is evaluated, and what changes, changes
+		// because of the definitions (unless the profile is new to the
+		// engine).
+		if st.Rev > 0 {
+			for _, c := range defs.order {
+				reasons[c.ref] = ReasonDefinition
+			}
+		}
+		todo = defs.order
+	}
+	for rs, en := range st.Entries {
+		if defs.byRef[rs] == nil {
+			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
+			continue
+		}
+		next.Entries[rs] = en
+	}
+	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts, Segments: map[string]bool{}, Computed: map[string]any{}}
+	for rs, en := range next.Entries {
+		if ref, err := ParseRef(rs); err == nil && ref.Kind == lang.KindSegment {
+			snap.Segments[ref.Key] = en.Member
+		} else if err == nil && en.Value != nil {
+			snap.Computed[ref.Key] = en.Value.Interface()
+		}
+	}
+	evalSession(lang.NewSession(snap.View(), now), snap, todo, next, now)
+	if sameState(st, next) {
+		return nil, false, nil
+	}
+	return []Save{{State: next, Reason: ReasonDefinition, Reasons: reasons, At: now}}, false, nil
 }
 
 func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {

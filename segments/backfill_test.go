@@ -6,7 +6,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/idgraph/idgraph/graph"
+	graphtest "github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/segments/lang"
 )
@@ -70,4 +73,138 @@ func TestBackfillStalePage(t *testing.T) {
 			t.Errorf("after the backfill: %+v, %v", d, err)
 		}
 	})
+}
+
+// racingReader is a graph reader whose first bulk read of profile data
+// runs race once it has read: a merge landing while a backfill's page is
+// being evaluated, after its data was read.
+type racingReader struct {
+	graph.Reader
+	race func()
+	once sync.Once
+}
+
+func (r *racingReader) ProfilesData(ctx context.Context, ids []string, q graph.DataQuery) ([]*graph.ProfileData, error) {
+	ds, err := r.Reader.ProfilesData(ctx, ids, q)
+	r.once.Do(r.race)
+	return ds, err
+}
+
+// A profile absorbed by a merge while its page is backfilled (its data
+// read live, saved after the merge) never becomes a member: the page's
+// save is refused as stale and its profiles are evaluated again, the
+// absorbed one as its survivor. Whether or not the live path evaluated
+// the survivor in between, no one enters twice, the absorbed profile has
+// no entries and no records, and every live profile's membership equals
+// a from-scratch evaluation.
+func TestBackfillMergedMidPage(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprintf("live=%v", live), func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, f *fixture) {
+				ctx := context.Background()
+				plans := []string{"pro", "free", "pro", "pro"}
+				for i, plan := range plans {
+					o := track(fmt.Sprint("m", i), "Order", t0.Add(time.Duration(i)*time.Second), "", fmt.Sprint("user_id:u", i))
+					o.Traits = map[string]any{"plan": plan}
+					f.ingest(o)
+				}
+				a := track("ma", "Order", t0.Add(time.Minute), "", "anonymous_id:a1")
+				a.Traits = map[string]any{"plan": "pro"}
+				f.ingest(a)
+				survivor, absorbed := f.profile("user_id:u1"), f.profile("anonymous_id:a1")
+				const src = `trait("plan") = "pro"`
+				rr := &racingReader{Reader: f.g, race: func() {
+					// u1 (free, older) absorbs a1 (pro): its plan is
+					// the newer value, pro.
+					f.ingest(graphtest.Obs("join", t0.Add(time.Hour), "user_id:u1", "anonymous_id:a1"))
+					if !live {
+						return
+					}
+					if err := f.e.Load(ctx); err != nil {
+						t.Error(err)
+					}
+					if _, err := f.e.Update(ctx, survivor, segments.Change{All: true}); err != nil {
+						t.Error(err)
+					}
+				}}
+				e := segments.NewEngine(rr, f.s, segments.EngineOptions{Now: f.clock.Now})
+				d, err := e.Define(ctx, lang.KindSegment, "pro", src, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Backfill(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+				if f.profile("anonymous_id:a1") != survivor {
+					t.Fatalf("a1 was not merged into u1's profile")
+				}
+				// Right after the backfill, before any other evaluation.
+				if st := f.stateOf(absorbed); len(st.Entries) > 0 {
+					t.Errorf("absorbed profile %s has entries %v", absorbed, st.Entries)
+				}
+				entered := map[string]int{}
+				cs, err := f.s.Changes(ctx, 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range cs {
+					if c.Profile == absorbed {
+						t.Errorf("absorbed profile %s has a record: %+v", absorbed, *c)
+					}
+					if c.Direction == segments.Entered {
+						entered[c.Profile]++
+					} else {
+						entered[c.Profile]--
+					}
+					if entered[c.Profile] < 0 || entered[c.Profile] > 1 {
+						t.Errorf("records of %s do not alternate: %s", c.Profile, describe(cs))
+					}
+				}
+				checkFromScratch(t, f, lang.KindSegment, "pro", src)
+			})
+		})
+	}
+}
+
+// checkFromScratch compares every live profile's stored entry for a
+// definition with the definition evaluated from scratch over the profile
+// (traits and identifiers only), and checks that no absorbed profile has
+// entries.
+func checkFromScratch(t *testing.T, f *fixture, kind lang.Kind, key, src string) {
+	t.Helper()
+	ctx := context.Background()
+	prog, err := lang.Compile(src, lang.Options{Kind: kind, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := f.g.Profiles(ctx, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := segments.RefString(segments.Ref{Kind: kind, Key: key})
+	for _, p := range ps {
+		snap, err := lang.SnapshotOf(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := lang.Eval(prog, snap.View(), f.clock.Now()).Value
+		if got, want := f.stateOf(p.ID).Entries[ref].Member, v.Type == lang.TypeBool && v.Bool; got != want {
+			t.Errorf("profile %s: member %v, from scratch %v", p.ID, got, want)
+		}
+		for _, a := range p.Absorbed {
+			if st := f.stateOf(a); len(st.Entries) > 0 {
+				t.Errorf("absorbed profile %s has entries %v", a, st.Entries)
+			}
+		}
+	}
+}
+
+// stateOf is a profile's stored state, by profile ID.
+func (f *fixture) stateOf(profile string) *segments.ProfileState {
+	f.t.Helper()
+	sts, err := f.s.States(context.Background(), []string{profile})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sts[0]
 }

@@ -515,17 +515,24 @@ func (j *planJob) eval() error {
 	}
 	// One session for all: each name's events are ordered once, and a
 	// chain several definitions hold is evaluated once. The view reads
-	// snap's maps as they are updated below.
-	sess := lang.NewSession(snap.View(), j.now)
-	for _, c := range j.todo {
+	// snap's maps as evalSession updates them.
+	evalSession(lang.NewSession(snap.View(), j.now), snap, j.todo, j.next, j.now)
+	return nil
+}
+
+// evalSession evaluates the definitions (in order) in a session over
+// snap, writing their entries into next and their results into snap's
+// memberships and computed values, which the definitions after them read.
+func evalSession(sess *lang.Session, snap *lang.Snapshot, todo []*compiled, next *ProfileState, now time.Time) {
+	for _, c := range todo {
 		r := sess.Eval(c.prog)
-		old := j.next.Entries[c.ref]
+		old := next.Entries[c.ref]
 		en := Entry{Version: c.def.Version, Deadline: r.Deadline}
 		if c.def.Kind == lang.KindSegment {
 			en.Member = r.Value.Type == lang.TypeBool && r.Value.Bool
 			snap.Segments[c.def.Key] = en.Member
 			if en.Member {
-				en.Since = j.now
+				en.Since = now
 				if old.Member {
 					en.Since = old.Since
 				}
@@ -538,12 +545,11 @@ func (j *planJob) eval() error {
 			}
 		}
 		if en.Empty() {
-			delete(j.next.Entries, c.ref)
+			delete(next.Entries, c.ref)
 		} else {
-			j.next.Entries[c.ref] = en
+			next.Entries[c.ref] = en
 		}
 	}
-	return nil
 }
 
 // snapshot is what definitions read of a live profile: its traits and

@@ -320,7 +320,9 @@ type Store interface {
 	// records Diff gives between each stored state and the new one, and
 	// returns those records. A state whose stored revision is not the one
 	// it was computed from is refused (conflict), and so is a membership
-	// of a profile or segment that is not stored (not_found).
+	// of a profile or segment that is not stored (not_found), and a
+	// profile merged away entering a segment (ErrStale: evaluated from
+	// data read before the merge, it is evaluated again, as its survivor).
 	SaveStates(ctx context.Context, saves []Save) ([]*ChangeRecord, error)
 	// Changes pages through the change records after a sequence number.
 	Changes(ctx context.Context, after uint64, limit int) ([]*ChangeRecord, error)

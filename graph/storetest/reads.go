@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,8 +163,8 @@ func testCountProfiles(t *testing.T, s graph.Store) {
 
 // testProfilesData checks the bulk reads of part of a profile against
 // GetProfiles and IdentifiersOf: a merged-away profile and a missing one
-// give nil, the survivor carries the absorbed profile's identifiers, and
-// only the trait paths asked for come back.
+// give nil, the survivor carries the absorbed profile's identifiers (and
+// its ID, when asked for), and only the trait paths asked for come back.
 func testProfilesData(t *testing.T, s graph.Store) {
 	withTraits := func(o *graph.Observation, traits map[string]any) *graph.Observation {
 		o.Traits = traits
@@ -181,7 +182,7 @@ func testProfilesData(t *testing.T, s graph.Store) {
 		t.Fatalf("absorbed %v, want one profile", survivor.Absorbed)
 	}
 	paths := []string{"plan", "score", "name", "address.city", "missing"}
-	full := graph.DataQuery{Traits: paths, Keys: true, Counts: true}
+	full := graph.DataQuery{Traits: paths, Keys: true, Counts: true, Absorbed: true}
 	// want is the expected data of the live profiles, built from the
 	// whole records.
 	want := func(q graph.DataQuery, ps ...*graph.Profile) []string {
@@ -208,7 +209,10 @@ func testProfilesData(t *testing.T, s graph.Store) {
 			if q.Counts {
 				d.Counts = p.Counts
 			}
-			out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts))
+			if q.Absorbed {
+				d.Absorbed = slices.Sorted(slices.Values(p.Absorbed))
+			}
+			out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts, d.Absorbed))
 		}
 		return out
 	}
@@ -218,12 +222,12 @@ func testProfilesData(t *testing.T, s graph.Store) {
 			if d == nil {
 				out = append(out, "nil")
 			} else {
-				out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts))
+				out = append(out, fmt.Sprint(d.ID, d.Keys, d.Traits, d.Counts, slices.Sorted(slices.Values(d.Absorbed))))
 			}
 		}
 		return out
 	}
-	for _, q := range []graph.DataQuery{full, {}, {Traits: []string{"plan"}}, {Keys: true}} {
+	for _, q := range []graph.DataQuery{full, {}, {Traits: []string{"plan"}}, {Keys: true}, {Absorbed: true}} {
 		got, err := s.ProfilesData(ctx, []string{other.ID, survivor.Absorbed[0], "p_missing", survivor.ID}, q)
 		if err != nil {
 			t.Fatal(err)

@@ -463,6 +463,22 @@ func testUnknownMembershipRefused(t *testing.T, g graph.Store, s segments.Store)
 	if st := state(t, s, ps[0]); st.Rev != 0 {
 		t.Errorf("refused saves wrote revision %d", st.Rev)
 	}
+	// A membership of a profile merged away since it was evaluated (a
+	// backfill's page read before the merge) is stale: the caller
+	// evaluates it again, as its survivor.
+	graphtest.Ingest(t, g, graphtest.Obs("anon", t0, "anonymous_id:a9"))
+	merged := graphtest.ProfileOf(t, g, "anonymous_id:a9").ID
+	graphtest.Ingest(t, g, graphtest.Obs("join", t0.Add(time.Second), "user_id:u0", "anonymous_id:a9"))
+	if survivor := graphtest.ProfileOf(t, g, "user_id:u0").ID; survivor == merged {
+		merged = ps[0]
+	}
+	_, err := s.SaveStates(context.Background(), []segments.Save{{State: &segments.ProfileState{Profile: merged, Entries: map[string]segments.Entry{"segment:vip": member()}}, At: t0}})
+	if !errors.Is(err, segments.ErrStale) {
+		t.Errorf("member of a merged-away profile: got error %v, want %v", err, segments.ErrStale)
+	}
+	if st := state(t, s, merged); st.Rev != 0 {
+		t.Errorf("a refused save wrote revision %d", st.Rev)
+	}
 }
 
 func testTimersInDeadlineOrder(t *testing.T, g graph.Store, s segments.Store) {
