@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -122,11 +123,12 @@ func SubjectHash(key []byte, subject string) string {
 
 // Store keeps the chain. Every backend implements it (audit/storetest).
 type Store interface {
-	// AppendEntry calls next with the newest entry (nil when the chain is
-	// empty) while holding the chain's lock, and stores the entry next
-	// returns, whose Seq must be the head's plus one, all or nothing.
-	// next may be called again if the backend retries.
-	AppendEntry(ctx context.Context, next func(head *Entry) (*Entry, error)) (*Entry, error)
+	// AppendEntries calls next with the newest entry (nil when the chain
+	// is empty) while holding the chain's lock, and stores the entries
+	// next returns, each following the one before it (the first the
+	// head), in one durable write: all or nothing. next may be called
+	// again if the backend retries.
+	AppendEntries(ctx context.Context, next func(head *Entry) ([]*Entry, error)) ([]*Entry, error)
 	// Entries returns up to limit entries with Seq above after, by Seq.
 	Entries(ctx context.Context, after uint64, limit int) ([]*Entry, error)
 	// EntriesFor returns every entry whose Subjects holds subject, by Seq.
@@ -184,6 +186,33 @@ type Log struct {
 	store Store
 	key   []byte
 	now   func() time.Time
+	group group
+}
+
+// group gathers concurrent appends into one durable write (group commit):
+// the first appender leads and writes every entry queued when it starts,
+// while later ones queue; when its write is done it hands the lead to the
+// first of those, whose write then takes them all. Each appender returns
+// only once its own entry is durable, and an appender leads at most one
+// write, so no request waits behind more than two.
+type group struct {
+	mu      sync.Mutex
+	leading bool
+	queue   []*pending
+}
+
+// pending is one queued append: build makes its entry on the entry
+// before it; done hears its result, or that it now leads.
+type pending struct {
+	ctx   context.Context
+	build func(prev *Entry) *Entry
+	done  chan result
+}
+
+type result struct {
+	e    *Entry
+	err  error
+	lead bool
 }
 
 // New returns a log over the store; key (the pepper) keys the target and
@@ -244,7 +273,7 @@ func (l *Log) Append(ctx context.Context, r Record) (*Entry, error) {
 	}
 	slices.Sort(subjects)
 	at := l.now()
-	e, err := l.store.AppendEntry(ctx, func(head *Entry) (*Entry, error) {
+	e, err := l.commit(&pending{ctx: ctx, done: make(chan result, 1), build: func(head *Entry) *Entry {
 		e := &Entry{Seq: 1, At: at, KeyID: req.KeyID, Role: req.Role, Action: r.Action, Target: target,
 			TargetMAC: mac(l.key, target), Subjects: subjects, RequestID: req.RequestID, Outcome: outcome,
 			Remote: req.Remote, Prev: Genesis}
@@ -255,12 +284,64 @@ func (l *Log) Append(ctx context.Context, r Record) (*Entry, error) {
 			}
 		}
 		e.Hash = e.ComputeHash()
-		return e, nil
-	})
+		return e
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("audit: append %s: %w", r.Action, err)
 	}
 	return e, nil
+}
+
+// commit queues p and returns its entry once it is durable, leading the
+// write that stores it when no write is running (group).
+func (l *Log) commit(p *pending) (*Entry, error) {
+	g := &l.group
+	g.mu.Lock()
+	g.queue = append(g.queue, p)
+	if g.leading {
+		g.mu.Unlock()
+		if r := <-p.done; !r.lead {
+			return r.e, r.err
+		}
+		g.mu.Lock()
+	}
+	g.leading = true
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	l.write(batch)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].done <- result{lead: true}
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	r := <-p.done
+	return r.e, r.err
+}
+
+// write stores the batch's entries in one durable write and tells each
+// appender its result. The write goes on if the leader's request is
+// cancelled: the others' entries are in it.
+func (l *Log) write(batch []*pending) {
+	es, err := l.store.AppendEntries(context.WithoutCancel(batch[0].ctx), func(head *Entry) ([]*Entry, error) {
+		out := make([]*Entry, len(batch))
+		for i, p := range batch {
+			out[i] = p.build(head)
+			head = out[i]
+		}
+		return out, nil
+	})
+	for i, p := range batch {
+		if err != nil {
+			p.done <- result{err: err}
+		} else {
+			p.done <- result{e: es[i]}
+		}
+	}
 }
 
 // Redact blanks the readable target of every entry naming the subject
@@ -380,9 +461,20 @@ func RedactEntry(e *Entry, at time.Time) bool {
 	return true
 }
 
+// FollowAll checks that es may be stored after head, each after the one
+// before it (Follows). Backends call it before they write.
+func FollowAll(head *Entry, es []*Entry) error {
+	for _, e := range es {
+		if err := Follows(head, e); err != nil {
+			return err
+		}
+		head = e
+	}
+	return nil
+}
+
 // Follows checks that e may be stored after head (nil: the chain is
-// empty): the next sequence number, linked to the head's hash. Backends
-// call it before they write.
+// empty): the next sequence number, linked to the head's hash.
 func Follows(head, e *Entry) error {
 	seq, prev := uint64(1), Genesis
 	if head != nil {

@@ -30,10 +30,11 @@ func entryFrom(v any) (*audit.Entry, error) {
 	return audit.Unmarshal([]byte(data))
 }
 
-// AppendEntry locks the head (MERGE on its unique id, then a write), reads
-// the newest entry, and creates the next one in the same transaction.
-func (c chainStore) AppendEntry(ctx context.Context, next func(head *audit.Entry) (*audit.Entry, error)) (*audit.Entry, error) {
-	var out *audit.Entry
+// AppendEntries locks the head (MERGE on its unique id, then a write),
+// reads the newest entry, and creates the next ones in the same
+// transaction.
+func (c chainStore) AppendEntries(ctx context.Context, next func(head *audit.Entry) ([]*audit.Entry, error)) ([]*audit.Entry, error) {
+	var out []*audit.Entry
 	err := segStore{c.s}.writeTx(ctx, "neo4j: append audit entry", func(t *tx) error {
 		recs, err := t.collect(ctx, `MERGE (h:AuditHead {id: "chain"}) ON CREATE SET h.seq = 0
 			SET h.lock = true REMOVE h.lock
@@ -49,22 +50,30 @@ func (c chainStore) AppendEntry(ctx context.Context, next func(head *audit.Entry
 		} else if seq, _ := recs[0].Values[0].(int64); seq != 0 {
 			return fmt.Errorf("the head names entry %d, which is missing", seq)
 		}
-		e, err := next(head)
+		es, err := next(head)
 		if err != nil {
 			return err
 		}
-		if err := audit.Follows(head, e); err != nil {
+		if err := audit.FollowAll(head, es); err != nil {
 			return err
 		}
-		data, err := audit.Marshal(e)
-		if err != nil {
-			return err
+		if len(es) == 0 {
+			return nil
 		}
-		out = e
-		return t.exec(ctx, `MATCH (h:AuditHead {id: "chain"}) SET h.seq = $seq
-			CREATE (:AuditLink {seq: $seq, data: $data})
-			WITH h UNWIND $subjects AS sub CREATE (:AuditSubject {subject: sub, seq: $seq})`,
-			map[string]any{"seq": int64(e.Seq), "data": string(data), "subjects": e.Subjects})
+		rows := make([]map[string]any, len(es))
+		for i, e := range es {
+			data, err := audit.Marshal(e)
+			if err != nil {
+				return err
+			}
+			rows[i] = map[string]any{"seq": int64(e.Seq), "data": string(data), "subjects": e.Subjects}
+		}
+		out = es
+		return t.exec(ctx, `MATCH (h:AuditHead {id: "chain"}) SET h.seq = $last
+			WITH h UNWIND $rows AS r
+			CREATE (:AuditLink {seq: r.seq, data: r.data})
+			WITH r UNWIND r.subjects AS sub CREATE (:AuditSubject {subject: sub, seq: r.seq})`,
+			map[string]any{"last": int64(es[len(es)-1].Seq), "rows": rows})
 	})
 	if err != nil {
 		return nil, err

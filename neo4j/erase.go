@@ -174,9 +174,11 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 		}
 	}
 	for kind, cypher := range map[string]string{
-		erase.CountSegmentStates:  `MATCH (n:SegmentState) WHERE n.profile IN $group DELETE n RETURN count(*)`,
-		erase.CountTimers:         `MATCH (n:SegmentTimer) WHERE n.profile IN $group DELETE n RETURN count(*)`,
-		erase.CountPendingChanges: `MATCH (n) WHERE (n:DataChange OR n:PendingChange) AND n.profile IN $group DELETE n RETURN count(*)`,
+		erase.CountSegmentStates: `MATCH (n:SegmentState) WHERE n.profile IN $group DELETE n RETURN count(*)`,
+		erase.CountTimers:        `MATCH (n:SegmentTimer) WHERE n.profile IN $group DELETE n RETURN count(*)`,
+		// PendingChange nodes of an older database became DataChange
+		// nodes at Open (adoptPendingChanges).
+		erase.CountPendingChanges: `MATCH (n:DataChange) WHERE n.profile IN $group DELETE n RETURN count(*)`,
 	} {
 		recs, err := t.collect(ctx, cypher, map[string]any{"group": group})
 		if err != nil {

@@ -31,6 +31,9 @@ import (
 type Store struct {
 	driver neo4jdriver.DriverWithContext
 	db     string // database name; "" is the server's default
+	// trace, when set (by tests: export_test.go), hears every query a
+	// write transaction runs.
+	trace func(cypher string, params map[string]any)
 }
 
 var (
@@ -93,6 +96,13 @@ var schema = []string{
 	"CREATE CONSTRAINT delivery_job_key IF NOT EXISTS FOR (j:DeliveryJob) REQUIRE (j.destination, j.id) IS UNIQUE",
 	"CREATE CONSTRAINT delivery_log_head IF NOT EXISTS FOR (h:DeliveryLogHead) REQUIRE h.destination IS UNIQUE",
 	"CREATE CONSTRAINT delivery_log_key IF NOT EXISTS FOR (l:DeliveryLog) REQUIRE (l.destination, l.n) IS UNIQUE",
+	// Erasure finds each of these by the person's identifiers or profiles
+	// (erase.go; TestEraseUsesIndexes checks that no erasure query scans a
+	// label).
+	"CREATE INDEX hub_key IF NOT EXISTS FOR (h:Hub) ON (h.key)",
+	"CREATE INDEX consent_key IF NOT EXISTS FOR (c:Consent) ON (c.key)",
+	"CREATE INDEX audit_ref_id IF NOT EXISTS FOR (r:AuditRef) ON (r.id)",
+	"CREATE INDEX block_profile IF NOT EXISTS FOR (b:Block) ON (b.profile)",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and

@@ -27,7 +27,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	})
 	defer sess.Close(context.Background())
 	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
-		err := fn(ctx, &tx{run: mtx, token: newToken()})
+		err := fn(ctx, &tx{run: mtx, token: newToken(), trace: s.trace})
 		// The driver decides whether to retry by the error's dynamic type
 		// (a *ConnectivityError is not looked for behind wrapping).
 		var ce *neo4jdriver.ConnectivityError
@@ -67,10 +67,15 @@ type tx struct {
 	// names holds the name words of the profiles LockProfiles returned, so
 	// that Apply rewrites only those that change.
 	names map[string][]nameWord
+	// trace is the store's (Store.trace).
+	trace func(cypher string, params map[string]any)
 }
 
 // collect runs a query and returns its records.
 func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) ([]*neo4jdriver.Record, error) {
+	if t.trace != nil {
+		t.trace(cypher, params)
+	}
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return nil, err
@@ -80,6 +85,9 @@ func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) 
 
 // exec runs a query for its effects.
 func (t *tx) exec(ctx context.Context, cypher string, params map[string]any) error {
+	if t.trace != nil {
+		t.trace(cypher, params)
+	}
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return err

@@ -52,36 +52,38 @@ func (c chainStore) write(b *cpebble.Batch, e *audit.Entry) error {
 	return b.Set(chainKey(e.Seq), data, nil)
 }
 
-// AppendEntry builds the next entry on the head and writes it and its
-// subject index in one synced batch.
-func (c chainStore) AppendEntry(_ context.Context, next func(head *audit.Entry) (*audit.Entry, error)) (*audit.Entry, error) {
+// AppendEntries builds the next entries on the head and writes them and
+// their subject index in one synced batch.
+func (c chainStore) AppendEntries(_ context.Context, next func(head *audit.Entry) ([]*audit.Entry, error)) ([]*audit.Entry, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	head, err := c.head()
 	if err != nil {
-		return nil, fmt.Errorf("pebble: append audit entry: %w", err)
+		return nil, fmt.Errorf("pebble: append audit entries: %w", err)
 	}
-	e, err := next(head)
+	es, err := next(head)
 	if err != nil {
 		return nil, err
 	}
-	if err := audit.Follows(head, e); err != nil {
-		return nil, fmt.Errorf("pebble: append audit entry: %w", err)
+	if err := audit.FollowAll(head, es); err != nil {
+		return nil, fmt.Errorf("pebble: append audit entries: %w", err)
 	}
 	b := c.s.db.NewBatch()
 	defer b.Close()
-	if err := c.write(b, e); err != nil {
-		return nil, fmt.Errorf("pebble: append audit entry: %w", err)
-	}
-	for _, sub := range e.Subjects {
-		if err := b.Set(chainSubjectKey(sub, e.Seq), nil, nil); err != nil {
-			return nil, fmt.Errorf("pebble: append audit entry: %w", err)
+	for _, e := range es {
+		if err := c.write(b, e); err != nil {
+			return nil, fmt.Errorf("pebble: append audit entries: %w", err)
+		}
+		for _, sub := range e.Subjects {
+			if err := b.Set(chainSubjectKey(sub, e.Seq), nil, nil); err != nil {
+				return nil, fmt.Errorf("pebble: append audit entries: %w", err)
+			}
 		}
 	}
 	if err := b.Commit(cpebble.Sync); err != nil {
-		return nil, &graph.Error{Kind: graph.KindUnavailable, Msg: "pebble: writing an audit entry", Err: err}
+		return nil, &graph.Error{Kind: graph.KindUnavailable, Msg: "pebble: writing audit entries", Err: err}
 	}
-	return e, nil
+	return es, nil
 }
 
 // Entries pages through the chain by sequence.

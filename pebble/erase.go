@@ -61,7 +61,6 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 	e := &eraser{s: s, w: &batchWriter{b: b}, counts: out.Counts, deleted: map[string]bool{}}
 	group := append([]string{live.ID}, live.Absorbed...)
 	out.Profiles = group
-	inGroup := func(id string) bool { return slices.Contains(group, id) }
 
 	// Identifiers (and their membership entries).
 	var hashes [][]byte
@@ -115,39 +114,9 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 		e.del(erase.CountProfiles, key(pProfile, []byte(id)))
 		e.del("", key(pProfData, []byte(id)))
 	}
-	// Whole-prefix scans: hub markings of the identifiers, blocking
-	// entries and search entries of the profiles or values.
-	err = s.scan(pHub, func(k, v []byte) error {
-		var h graph.HubMarking
-		if err := json.Unmarshal(v, &h); err != nil {
-			return err
-		}
-		if keys[h.Key] {
-			e.del(erase.CountHubs, k)
-		}
-		return nil
-	})
-	if err == nil {
-		err = s.scan(pBlock, func(k, v []byte) error {
-			if inGroup(string(v)) {
-				e.del(erase.CountBlocks, k)
-			}
-			return nil
-		})
-	}
-	if err == nil {
-		err = s.scan(pSearch, func(k, v []byte) error {
-			var se searchEntry
-			if err := json.Unmarshal(v, &se); err != nil {
-				return err
-			}
-			if inGroup(se.Profile) || keys[graph.Key{Type: se.Field, Value: se.Value}] {
-				e.del(erase.CountSearch, k)
-			}
-			return nil
-		})
-	}
-	if err != nil {
+	// Hub markings, blocking entries and search entries, read through the
+	// erasure indexes (eraseindex.go): only the person's own entries.
+	if err := e.indexed(group, hashes); err != nil {
 		return nil, wrapErase(err)
 	}
 	last, err := segStore{s}.lastSequence()
@@ -195,6 +164,61 @@ func (g eraseStore) live(id string) (*graph.Profile, error) {
 		id = p.MergedInto
 	}
 	return nil, fmt.Errorf("profile %s: merged-into chain too long", id)
+}
+
+// indexed deletes the hub markings of the identifiers (hashes), the
+// profiles' blocking entries and the search entries of the profiles or
+// identifiers, each with its erasure index entries.
+func (e *eraser) indexed(group []string, hashes [][]byte) error {
+	s := e.s
+	for _, hx := range hashes {
+		err := s.scan(key(pHubKey, hx), func(k, _ []byte) error {
+			e.del("", k)
+			e.del(erase.CountHubs, key(pHub, k[len(pHubKey)+len(hx):]))
+			return nil
+		})
+		if err == nil {
+			err = s.scan(key(pSearchKeyOwn, hx), e.delSearch)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, id := range group {
+		prefix := key(pProfBlock, []byte(id+"/"))
+		err := s.scan(prefix, func(k, _ []byte) error {
+			e.del("", k)
+			e.del(erase.CountBlocks, key(pBlock, k[len(prefix):], []byte(id)))
+			return nil
+		})
+		if err == nil {
+			err = s.scan(key(pSearchOwner, []byte(id+"/")), e.delSearch)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// delSearch deletes the search entry an erasure index entry (k, v) names:
+// every prefix key and both index entries.
+func (e *eraser) delSearch(k, v []byte) error {
+	if e.deleted[string(k)] {
+		return nil
+	}
+	var se searchEntry
+	if err := jsonUnmarshal(v, &se); err != nil {
+		return err
+	}
+	id := k[len(k)-searchIDLen:]
+	for _, sk := range e.s.searchKeys(se, id) {
+		e.del(erase.CountSearch, sk)
+	}
+	for _, ok := range searchOwnerEntries(se, id, e.s.searchIdentHash(se)) {
+		e.del("", ok)
+	}
+	return nil
 }
 
 // edgesAndEvents deletes every edge touching the identifiers (with its

@@ -34,7 +34,12 @@ import (
 // entries (pi/, after the hash: what a members export reads instead of a
 // lookup of each identifier record); opening an older store rewrites
 // them once (writeMemberKeys) and stamps it 5.
-const FormatVersion = 5
+// Version 6 keeps the erasure indexes (eraseindex.go: hk/, pb/, xp/, xk/)
+// that name a person's hub markings, blocking entries and search entries,
+// so that an erasure reads only those instead of scanning every one;
+// opening an older store writes them once (writeEraseIndexes) and stamps
+// it 6.
+const FormatVersion = 6
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -61,8 +66,8 @@ func checkFormat(db *cpebble.DB, dir string) error {
 		return nil
 	}
 	// Migrate and stamp the version last: a crash in between migrates
-	// again (each step only rewrites what it derives). The data columns
-	// and member index entries are committed as they are written,
+	// again (each step only rewrites what it derives). The data columns,
+	// member and erasure index entries are committed as they are written,
 	// unsynced; the stamp's synced batch makes them durable.
 	if n < 4 {
 		if err := writeDataColumns(db); err != nil {
@@ -71,6 +76,11 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	}
 	if n < 5 {
 		if err := writeMemberKeys(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
+	if n < 6 {
+		if err := writeEraseIndexes(db); err != nil {
 			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
 		}
 	}

@@ -158,7 +158,10 @@ func TestGoldenRead(t *testing.T) {
 	}
 }
 
-func testGoldenRead(t *testing.T, golden string) {
+// openGolden opens a store made of a golden file's records (migrating
+// it).
+func openGolden(t *testing.T, golden string) *Store {
+	t.Helper()
 	f, err := os.Open(golden)
 	if err != nil {
 		t.Fatal(err)
@@ -181,11 +184,16 @@ func testGoldenRead(t *testing.T, golden string) {
 		t.Fatal(err)
 	}
 	db.Close()
-	old, err := Open(dir)
+	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer old.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testGoldenRead(t *testing.T, golden string) {
+	old := openGolden(t, golden)
 	got, want := readAll(t, old), readAll(t, buildGolden(t))
 	for name, w := range want {
 		if g := got[name]; g != w {

@@ -296,17 +296,7 @@ func (s *Store) Hubs(context.Context) ([]*graph.HubMarking, error) {
 }
 
 func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
-	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		if err := fn(bytes.Clone(it.Key()), bytes.Clone(it.Value())); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return scanDB(s.db, prefix, func(k, v []byte) error { return fn(bytes.Clone(k), bytes.Clone(v)) })
 }
 
 func prefixEnd(prefix []byte) []byte {

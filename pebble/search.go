@@ -38,23 +38,50 @@ func (s *Store) searchPrefixKey(prefix string) []byte {
 }
 
 // indexSearch writes the entries for one value, matched by its whole
-// lower-cased text and, for names, by each word.
-func (t *tx) indexSearch(w *batchWriter, e searchEntry, words bool) {
+// lower-cased text and, for names, by each word, with its erasure index
+// entries (eraseindex.go).
+func (t *tx) indexSearch(w *batchWriter, e searchEntry) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		w.err = err
+		return
+	}
+	id := t.s.searchID(e)
+	for _, k := range t.s.searchKeys(e, id) {
+		w.put(k, data)
+	}
+	for _, k := range searchOwnerEntries(e, id, t.s.searchIdentHash(e)) {
+		w.put(k, data)
+	}
+}
+
+// searchID is the entry's ID, the last bytes of each of its keys.
+func (s *Store) searchID(e searchEntry) []byte {
+	return s.hash(graph.Key{Type: "entry", Value: e.Profile + "\x00" + e.Field + "\x00" + e.Value})[:searchIDLen]
+}
+
+// searchIdentHash is the hash of an identifier entry's identifier (nil
+// for a name).
+func (s *Store) searchIdentHash(e searchEntry) []byte {
+	if e.Field == "name" {
+		return nil
+	}
+	return s.hash(graph.Key{Type: e.Field, Value: e.Value})
+}
+
+// searchKeys are the keys an entry is stored under: one per prefix of its
+// lower-cased value and, for names, of each word.
+func (s *Store) searchKeys(e searchEntry, id []byte) [][]byte {
 	lower := strings.ToLower(e.Value)
 	texts := []string{lower}
-	if words {
+	if e.Field == "name" {
 		for _, word := range strings.Fields(lower) {
 			if word != lower {
 				texts = append(texts, word)
 			}
 		}
 	}
-	data, err := json.Marshal(e)
-	if err != nil {
-		w.err = err
-		return
-	}
-	id := t.s.hash(graph.Key{Type: "entry", Value: e.Profile + "\x00" + e.Field + "\x00" + e.Value})[:8]
+	var out [][]byte
 	done := map[string]bool{}
 	for _, text := range texts {
 		for n := minSearchPrefix; n <= min(len(text), maxSearchPrefix); n++ {
@@ -68,9 +95,10 @@ func (t *tx) indexSearch(w *batchWriter, e searchEntry, words bool) {
 				rank[0] = 1
 			}
 			binary.BigEndian.PutUint16(rank[1:], uint16(min(len(e.Value), 0xffff)))
-			w.put(key(t.s.searchPrefixKey(prefix), rank[:], id), data)
+			out = append(out, key(s.searchPrefixKey(prefix), rank[:], id))
 		}
 	}
+	return out
 }
 
 // Search finds identifiers and names starting with prefix.

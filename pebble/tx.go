@@ -222,7 +222,7 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 			w.put(key(pMember, []byte(n.Profile+"/"), h), memberValue(h, n.Key))
 		}
 		if !existed {
-			t.indexSearch(w, searchEntry{Profile: n.Profile, Field: n.Type, Value: n.Value}, false)
+			t.indexSearch(w, searchEntry{Profile: n.Profile, Field: n.Type, Value: n.Value})
 		}
 	}
 	for _, e := range c.Edges {
@@ -247,7 +247,7 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 		putDataColumn(w, p)
 		for _, name := range p.Names() {
 			if p.MergedInto == "" && !slices.Contains(t.loadedNames[p.ID], name) {
-				t.indexSearch(w, searchEntry{Profile: p.ID, Field: "name", Value: name}, true)
+				t.indexSearch(w, searchEntry{Profile: p.ID, Field: "name", Value: name})
 			}
 		}
 	}
@@ -264,10 +264,13 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	}
 	for _, h := range c.Hubs {
 		w.putJSON(key(pHub, []byte(h.ID)), h)
+		w.put(hubKeyEntry(t.hash(h.Key), h.ID), nil)
 	}
 	for _, b := range c.Blocks {
 		for _, k := range b.Keys {
-			w.put(key(t.s.blockPrefix(k), []byte(b.Profile)), []byte(b.Profile))
+			prefix := t.s.blockPrefix(k)
+			w.put(key(prefix, []byte(b.Profile)), []byte(b.Profile))
+			w.put(profBlockEntry(b.Profile, prefix[len(pBlock):]), nil)
 		}
 	}
 	for _, ev := range c.Events {

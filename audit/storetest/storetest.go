@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/idgraph/idgraph/audit"
@@ -217,22 +218,43 @@ func testFailedOutcome(t *testing.T, _ graph.Store, l *audit.Log) {
 
 // testConcurrent: 8 writers append at once; the chain has every entry once,
 // numbered without gaps, each linked to the one before.
+// countingStore counts the writes a log makes.
+type countingStore struct {
+	audit.Store
+	writes atomic.Int64
+}
+
+func (c *countingStore) AppendEntries(ctx context.Context, next func(*audit.Entry) ([]*audit.Entry, error)) ([]*audit.Entry, error) {
+	c.writes.Add(1)
+	return c.Store.AppendEntries(ctx, next)
+}
+
+// testConcurrent: concurrent appends keep one linear chain, each entry an
+// appender was given is the one stored at its place, and the appends
+// share writes (group commit).
 func testConcurrent(t *testing.T, _ graph.Store, l *audit.Log) {
 	const writers, each = 8, 12
+	store := &countingStore{Store: l.Store()}
+	l = audit.New(store, pepper)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
+	acked := make(chan *audit.Entry, writers*each)
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
 				ctx := audit.WithRequest(context.Background(), audit.Request{RequestID: fmt.Sprintf("w%d-%d", w, i)})
-				if _, err := l.Append(ctx, audit.Record{Action: "link", Target: "x"}); err != nil {
+				e, err := l.Append(ctx, audit.Record{Action: "link", Target: "x"})
+				if err != nil {
 					errs <- err
+					continue
 				}
+				acked <- e
 			}
 		})
 	}
 	wg.Wait()
 	close(errs)
+	close(acked)
 	for err := range errs {
 		t.Fatal(err)
 	}
@@ -250,6 +272,14 @@ func testConcurrent(t *testing.T, _ graph.Store, l *audit.Log) {
 	}
 	if len(seen) != writers*each {
 		t.Fatalf("%d requests recorded, want %d", len(seen), writers*each)
+	}
+	for e := range acked {
+		if s := es[e.Seq-1]; s.Hash != e.Hash || s.RequestID != e.RequestID {
+			t.Errorf("appender of %s was given entry %d %s, stored is %s of %s", e.RequestID, e.Seq, e.Hash, s.Hash, s.RequestID)
+		}
+	}
+	if n := store.writes.Load(); n >= writers*each {
+		t.Errorf("%d appends made %d writes: none shared one", writers*each, n)
 	}
 }
 

@@ -32,6 +32,8 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"AbsorbedProfileErasesWholePerson": with(testAbsorbedProfile),
 		"ReviewItemsGo":                    with(testReviewItems),
 		"SuppressionsAndReceipts":          with(testSuppressionsAndReceipts),
+		"NothingLeftInIndexes":             testNothingLeftInIndexes,
+		"EraseBesideIngest":                with(testEraseBesideIngest),
 	})
 }
 
@@ -62,9 +64,20 @@ type Person struct {
 // marker, so that a test can look for them anywhere.
 func Generate(t *testing.T, g graph.Store, n int, seed uint64) []Person {
 	t.Helper()
+	people, msgs := plan(n, seed, 0)
+	for _, obs := range msgs {
+		segtest.IngestRecording(t, g, obs...)
+	}
+	return people
+}
+
+// plan makes Generate's people (numbered from first, which keeps phone
+// numbers apart) and each one's messages, in order.
+func plan(n int, seed uint64, first int) ([]Person, [][]*graph.Observation) {
 	r := rand.New(rand.NewPCG(seed, 7))
-	var out []Person
-	for i := range n {
+	var people []Person
+	var msgs [][]*graph.Observation
+	for i := first; i < first+n; i++ {
 		mark := fmt.Sprintf("%d%016x", i, r.Uint64())
 		p := Person{Name: "Ada" + mark + " Lovelace" + mark}
 		anon1, anon2 := "anonymous_id:a1-"+mark, "anonymous_id:a2-"+mark
@@ -82,14 +95,14 @@ func Generate(t *testing.T, g graph.Store, n int, seed uint64) []Person {
 		for j := range 1 + r.IntN(3) {
 			obs = append(obs, graphtest.Obs(fmt.Sprintf("m5-%s-%d", mark, j), at.Add(time.Duration(4+j)*time.Second), email))
 		}
-		segtest.IngestRecording(t, g, obs...)
 		for _, s := range []string{anon1, anon2, uid, email, phone} {
 			typ, v, _ := strings.Cut(s, ":")
 			p.Keys = append(p.Keys, graph.Key{Type: typ, Value: v})
 		}
-		out = append(out, p)
+		people = append(people, p)
+		msgs = append(msgs, obs)
 	}
-	return out
+	return people, msgs
 }
 
 // live returns the live profile holding k.
@@ -178,9 +191,11 @@ func snapshots(t *testing.T, g graph.Store, s segments.Store, people []Person, s
 
 func eraseProfile(t *testing.T, e erase.Store, id string, suppress bool) *erase.Erased {
 	t.Helper()
-	req := erase.Request{ID: "req-" + id, Profile: id, At: t0.Add(48 * time.Hour)}
+	h := erase.NewHasher([]byte("test pepper"))
+	// The request ID names no profile, as a real one (graph.NewID) does not.
+	req := erase.Request{ID: "req-" + h.SubjectHash(id)[:16], Profile: id, At: t0.Add(48 * time.Hour)}
 	if suppress {
-		req.Suppress = erase.NewHasher([]byte("test pepper")).Hash
+		req.Suppress = h.Hash
 	}
 	out, err := e.ErasePerson(context.Background(), req)
 	if err != nil {
