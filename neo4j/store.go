@@ -21,6 +21,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
@@ -31,7 +32,14 @@ import (
 type Store struct {
 	driver neo4jdriver.DriverWithContext
 	db     string // database name; "" is the server's default
+	// queries counts the statements stitching transactions ran (Queries).
+	queries atomic.Int64
 }
+
+// Queries returns how many Cypher statements stitching transactions (Update)
+// have run so far, retries included: each is a round trip to the server,
+// which benchmarks report per record.
+func (s *Store) Queries() int64 { return s.queries.Load() }
 
 var (
 	_ graph.Store      = (*Store)(nil)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
@@ -27,7 +28,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	})
 	defer sess.Close(context.Background())
 	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
-		err := fn(ctx, &tx{run: mtx, token: newToken()})
+		err := fn(ctx, &tx{run: mtx, token: newToken(), queries: &s.queries})
 		// The driver decides whether to retry by the error's dynamic type
 		// (a *ConnectivityError is not looked for behind wrapping).
 		var ce *neo4jdriver.ConnectivityError
@@ -67,10 +68,13 @@ type tx struct {
 	// names holds the name words of the profiles LockProfiles returned, so
 	// that Apply rewrites only those that change.
 	names map[string][]nameWord
+	// queries, when set, counts the statements run (Store.Queries).
+	queries *atomic.Int64
 }
 
 // collect runs a query and returns its records.
 func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) ([]*neo4jdriver.Record, error) {
+	t.counted()
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return nil, err
@@ -78,8 +82,15 @@ func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) 
 	return res.Collect(ctx)
 }
 
+func (t *tx) counted() {
+	if t.queries != nil {
+		t.queries.Add(1)
+	}
+}
+
 // exec runs a query for its effects.
 func (t *tx) exec(ctx context.Context, cypher string, params map[string]any) error {
+	t.counted()
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return err
