@@ -127,11 +127,13 @@ var noPrefetch atomic.Bool
 
 // prefetch reads up front, for a batch, what matching each profile will
 // read: the blocking index under the keys the traits are filed under, the
-// candidate profiles filed there and their anchors, each in one store call
-// for the whole batch (on Neo4j a round trip each) rather than one per
-// profile. traits is a guess of each profile's traits at the time it is
-// matched: match fetches whatever the guess missed, so the results are
-// those of reading one profile at a time.
+// candidate profiles filed there, and the anchor identifiers of the
+// candidates that score at or above review, each in one store call for the
+// whole batch (on Neo4j a round trip each) rather than one per profile.
+// traits is a guess of each profile's traits at the time it is matched:
+// match fetches whatever the guess missed, so the results are those of
+// reading one profile at a time. The scores are kept for match, which
+// scores again only the candidates the transaction has changed since.
 func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) error {
 	if noPrefetch.Load() {
 		return nil
@@ -160,27 +162,66 @@ func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) erro
 		return err
 	}
 	var anchors []Key
-	for _, id := range ids {
-		if p := st.live(st.profiles[id]); p.Anchor != (Key{}) {
-			anchors = append(anchors, p.Anchor)
+	for _, t := range traits {
+		var cands []*Profile
+		for _, k := range st.blockingKeys(t) {
+			if b := st.blocks[k]; len(b) <= st.matchCfg.MaxBlock {
+				for _, id := range b {
+					if p := st.live(st.profiles[id]); p.Anchor != (Key{}) && !slices.Contains(cands, p) {
+						cands = append(cands, p)
+					}
+				}
+			}
+		}
+		for i, sc := range st.score(t, cands) {
+			if sc.Probability >= st.matchCfg.Review {
+				anchors = append(anchors, cands[i].Anchor)
+			}
 		}
 	}
 	return st.loadIdentifiers(ctx, anchors)
+}
+
+// score compares traits with every candidate's, reusing the scores of
+// earlier calls with the same traits for the candidates the transaction
+// has not changed since (a pair's score depends only on the two trait
+// sets).
+func (st *stitch) score(traits map[string]string, cands []*Profile) []MatchScore {
+	fp := fingerprint(traits)
+	memo := st.scores[fp]
+	if memo == nil {
+		memo = map[string]MatchScore{}
+		if st.scores == nil {
+			st.scores = map[string]map[string]MatchScore{}
+		}
+		st.scores[fp] = memo
+	}
+	out := make([]MatchScore, len(cands))
+	var todo []*Profile
+	var at []int
+	for i, q := range cands {
+		if sc, ok := memo[q.ID]; ok && !st.dirtyProfiles[q.ID] {
+			out[i] = sc
+			continue
+		}
+		todo = append(todo, q)
+		at = append(at, i)
+	}
+	for j, sc := range scoreAll(st.matcher, traits, todo) {
+		out[at[j]] = sc
+		if sc.Probability < st.matchCfg.Review {
+			sc = MatchScore{Probability: sc.Probability, Hold: sc.Hold} // never explained: keep no scorer alive
+		}
+		memo[todo[j].ID] = sc
+	}
+	return out
 }
 
 // blockingKeys returns the matcher's keys for the traits, computed once
 // per distinct set of traits in a transaction (prefetch asks for the keys
 // that match asks for again).
 func (st *stitch) blockingKeys(traits map[string]string) []string {
-	names := slices.Sorted(maps.Keys(traits))
-	var b strings.Builder
-	for _, n := range names {
-		b.WriteString(n)
-		b.WriteByte(0)
-		b.WriteString(traits[n])
-		b.WriteByte(0)
-	}
-	fp := b.String()
+	fp := fingerprint(traits)
 	if ks, ok := st.keyMemo[fp]; ok {
 		return ks
 	}
@@ -190,6 +231,18 @@ func (st *stitch) blockingKeys(traits map[string]string) []string {
 	}
 	st.keyMemo[fp] = ks
 	return ks
+}
+
+// fingerprint identifies a set of traits: equal sets, equal fingerprints.
+func fingerprint(traits map[string]string) string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(traits)) {
+		b.WriteString(n)
+		b.WriteByte(0)
+		b.WriteString(traits[n])
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // loadBlocks reads the blocking index under the keys not read yet. The
@@ -275,26 +328,28 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		return err
 	}
 	var cands []*Profile
-	anchors := []Key{group.Anchor}
 	for _, id := range ids {
 		p := st.live(st.profiles[id])
 		if p != st.live(group) && p.Anchor != (Key{}) && !slices.Contains(cands, p) {
 			cands = append(cands, p)
-			anchors = append(anchors, p.Anchor)
 		}
 	}
 	slices.SortFunc(cands, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
+	scores := st.score(traits, cands)
 	// The edge joins the two anchors: lock them before reading the edge, so
 	// that it cannot change under us (Neo4j locks a relationship's nodes).
-	if err := st.loadIdentifiers(ctx, anchors); err != nil {
-		return err
-	}
-	scores := scoreAll(m, traits, cands)
+	// Only pairs at or above review read or write an edge, so only their
+	// anchors are locked, not every candidate's.
+	anchors := []Key{group.Anchor}
 	var pairs [][2]Key
 	for i, q := range cands {
 		if scores[i].Probability >= cfg.Review {
+			anchors = append(anchors, q.Anchor)
 			pairs = append(pairs, Pair(group.Anchor, q.Anchor))
 		}
+	}
+	if err := st.loadIdentifiers(ctx, anchors); err != nil {
+		return err
 	}
 	if err := st.loadEdges(ctx, pairs); err != nil {
 		return err

@@ -406,6 +406,9 @@ type stitch struct {
 	// keyMemo, the blocking keys of each set of traits seen.
 	blocks  map[string][]string
 	keyMemo map[string][]string
+	// scores holds the scores computed so far, by the fingerprint of the
+	// traits compared and the candidate profile's ID (see score).
+	scores map[string]map[string]MatchScore
 	// noEdge holds pairs read and found to have no stored edge; unstored,
 	// the keys locked and found not stored (none of their pairs has one).
 	noEdge   map[[2]Key]bool
