@@ -50,6 +50,9 @@ func (sc MatchScore) explanation() json.RawMessage {
 
 // scoreAll compares traits with every candidate's.
 func scoreAll(m Matcher, traits map[string]string, cands []*Profile) []MatchScore {
+	if len(cands) == 0 {
+		return nil // a batch matcher would prepare traits for nothing
+	}
 	others := make([]map[string]string, len(cands))
 	for i, q := range cands {
 		others[i] = q.StringTraits()
@@ -140,8 +143,10 @@ func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) erro
 	}
 	var keys []string
 	seen := map[string]bool{}
-	for _, t := range traits {
-		for _, k := range st.blockingKeys(t) {
+	fps := make([]string, len(traits))
+	for i, t := range traits {
+		fps[i] = fingerprint(t)
+		for _, k := range st.blockingKeys(fps[i], t) {
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
@@ -162,9 +167,9 @@ func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) erro
 		return err
 	}
 	var anchors []Key
-	for _, t := range traits {
+	for i, t := range traits {
 		var cands []*Profile
-		for _, k := range st.blockingKeys(t) {
+		for _, k := range st.blockingKeys(fps[i], t) {
 			if b := st.blocks[k]; len(b) <= st.matchCfg.MaxBlock {
 				for _, id := range b {
 					if p := st.live(st.profiles[id]); p.Anchor != (Key{}) && !slices.Contains(cands, p) {
@@ -173,26 +178,25 @@ func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) erro
 				}
 			}
 		}
-		for i, sc := range st.score(t, cands) {
+		for j, sc := range st.score(fps[i], t, cands) {
 			if sc.Probability >= st.matchCfg.Review {
-				anchors = append(anchors, cands[i].Anchor)
+				anchors = append(anchors, cands[j].Anchor)
 			}
 		}
 	}
 	return st.loadIdentifiers(ctx, anchors)
 }
 
-// score compares traits with every candidate's, reusing the scores of
+// score compares traits (fp is their fingerprint) with every candidate's, reusing the scores of
 // earlier calls with the same traits for the candidates the transaction
 // has not changed since (a pair's score depends only on the two trait
-// sets).
-func (st *stitch) score(traits map[string]string, cands []*Profile) []MatchScore {
-	fp := fingerprint(traits)
+// sets; every change of a profile's traits touches it).
+func (st *stitch) score(fp string, traits map[string]string, cands []*Profile) []MatchScore {
 	memo := st.scores[fp]
 	if memo == nil {
-		memo = map[string]MatchScore{}
+		memo = map[string]memoScore{}
 		if st.scores == nil {
-			st.scores = map[string]map[string]MatchScore{}
+			st.scores = map[string]map[string]memoScore{}
 		}
 		st.scores[fp] = memo
 	}
@@ -200,8 +204,8 @@ func (st *stitch) score(traits map[string]string, cands []*Profile) []MatchScore
 	var todo []*Profile
 	var at []int
 	for i, q := range cands {
-		if sc, ok := memo[q.ID]; ok && !st.dirtyProfiles[q.ID] {
-			out[i] = sc
+		if m, ok := memo[q.ID]; ok && m.touched == st.touched[q.ID] {
+			out[i] = m.MatchScore
 			continue
 		}
 		todo = append(todo, q)
@@ -212,16 +216,23 @@ func (st *stitch) score(traits map[string]string, cands []*Profile) []MatchScore
 		if sc.Probability < st.matchCfg.Review {
 			sc = MatchScore{Probability: sc.Probability, Hold: sc.Hold} // never explained: keep no scorer alive
 		}
-		memo[todo[j].ID] = sc
+		memo[todo[j].ID] = memoScore{sc, st.touched[todo[j].ID]}
 	}
 	return out
 }
 
-// blockingKeys returns the matcher's keys for the traits, computed once
+// memoScore is a score and how many times the transaction had touched the
+// candidate when it was computed.
+type memoScore struct {
+	MatchScore
+	touched int
+}
+
+// blockingKeys returns the matcher's keys for the traits (fp is their
+// fingerprint), computed once
 // per distinct set of traits in a transaction (prefetch asks for the keys
 // that match asks for again).
-func (st *stitch) blockingKeys(traits map[string]string) []string {
-	fp := fingerprint(traits)
+func (st *stitch) blockingKeys(fp string, traits map[string]string) []string {
 	if ks, ok := st.keyMemo[fp]; ok {
 		return ks
 	}
@@ -304,7 +315,8 @@ func (st *stitch) file(ctx context.Context, p *Profile, keys []string) (map[stri
 func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) error {
 	m, cfg := st.matcher, st.matchCfg
 	traits := group.StringTraits()
-	keys := st.blockingKeys(traits)
+	fp := fingerprint(traits)
+	keys := st.blockingKeys(fp, traits)
 	if len(keys) == 0 || group.Anchor == (Key{}) {
 		return nil
 	}
@@ -335,7 +347,7 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		}
 	}
 	slices.SortFunc(cands, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
-	scores := st.score(traits, cands)
+	scores := st.score(fp, traits, cands)
 	// The edge joins the two anchors: lock them before reading the edge, so
 	// that it cannot change under us (Neo4j locks a relationship's nodes).
 	// Only pairs at or above review read or write an edge, so only their
