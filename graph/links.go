@@ -63,7 +63,8 @@ func (s *Stitcher) FileBlocks(ctx context.Context, ids []string) error {
 		var all []string
 		for _, id := range ids {
 			if p := st.profiles[id]; p.MergedInto == "" && len(p.Traits) > 0 {
-				keys[id] = st.blockingKeys(p.StringTraits())
+				t := p.StringTraits()
+				keys[id] = st.blockingKeys(fingerprint(t), t)
 				all = append(all, keys[id]...)
 			}
 		}

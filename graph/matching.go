@@ -50,6 +50,9 @@ func (sc MatchScore) explanation() json.RawMessage {
 
 // scoreAll compares traits with every candidate's.
 func scoreAll(m Matcher, traits map[string]string, cands []*Profile) []MatchScore {
+	if len(cands) == 0 {
+		return nil // a batch matcher would prepare traits for nothing
+	}
 	others := make([]map[string]string, len(cands))
 	for i, q := range cands {
 		others[i] = q.StringTraits()
@@ -127,19 +130,23 @@ var noPrefetch atomic.Bool
 
 // prefetch reads up front, for a batch, what matching each profile will
 // read: the blocking index under the keys the traits are filed under, the
-// candidate profiles filed there and their anchors, each in one store call
-// for the whole batch (on Neo4j a round trip each) rather than one per
-// profile. traits is a guess of each profile's traits at the time it is
-// matched: match fetches whatever the guess missed, so the results are
-// those of reading one profile at a time.
+// candidate profiles filed there, and the anchor identifiers of the
+// candidates that score at or above review, each in one store call for the
+// whole batch (on Neo4j a round trip each) rather than one per profile.
+// traits is a guess of each profile's traits at the time it is matched:
+// match fetches whatever the guess missed, so the results are those of
+// reading one profile at a time. The scores are kept for match, which
+// scores again only the candidates the transaction has changed since.
 func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) error {
 	if noPrefetch.Load() {
 		return nil
 	}
 	var keys []string
 	seen := map[string]bool{}
-	for _, t := range traits {
-		for _, k := range st.blockingKeys(t) {
+	fps := make([]string, len(traits))
+	for i, t := range traits {
+		fps[i] = fingerprint(t)
+		for _, k := range st.blockingKeys(fps[i], t) {
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
@@ -160,27 +167,72 @@ func (st *stitch) prefetch(ctx context.Context, traits []map[string]string) erro
 		return err
 	}
 	var anchors []Key
-	for _, id := range ids {
-		if p := st.live(st.profiles[id]); p.Anchor != (Key{}) {
-			anchors = append(anchors, p.Anchor)
+	for i, t := range traits {
+		var cands []*Profile
+		for _, k := range st.blockingKeys(fps[i], t) {
+			if b := st.blocks[k]; len(b) <= st.matchCfg.MaxBlock {
+				for _, id := range b {
+					if p := st.live(st.profiles[id]); p.Anchor != (Key{}) && !slices.Contains(cands, p) {
+						cands = append(cands, p)
+					}
+				}
+			}
+		}
+		for j, sc := range st.score(fps[i], t, cands) {
+			if sc.Probability >= st.matchCfg.Review {
+				anchors = append(anchors, cands[j].Anchor)
+			}
 		}
 	}
 	return st.loadIdentifiers(ctx, anchors)
 }
 
-// blockingKeys returns the matcher's keys for the traits, computed once
+// score compares traits (fp is their fingerprint) with every candidate's, reusing the scores of
+// earlier calls with the same traits for the candidates the transaction
+// has not changed since (a pair's score depends only on the two trait
+// sets; every change of a profile's traits touches it).
+func (st *stitch) score(fp string, traits map[string]string, cands []*Profile) []MatchScore {
+	memo := st.scores[fp]
+	if memo == nil {
+		memo = map[string]memoScore{}
+		if st.scores == nil {
+			st.scores = map[string]map[string]memoScore{}
+		}
+		st.scores[fp] = memo
+	}
+	out := make([]MatchScore, len(cands))
+	var todo []*Profile
+	var at []int
+	for i, q := range cands {
+		if m, ok := memo[q.ID]; ok && m.touched == st.touched[q.ID] {
+			out[i] = m.MatchScore
+			continue
+		}
+		todo = append(todo, q)
+		at = append(at, i)
+	}
+	for j, sc := range scoreAll(st.matcher, traits, todo) {
+		out[at[j]] = sc
+		if sc.Probability < st.matchCfg.Review {
+			sc = MatchScore{Probability: sc.Probability, Hold: sc.Hold} // never explained: keep no scorer alive
+		}
+		memo[todo[j].ID] = memoScore{sc, st.touched[todo[j].ID]}
+	}
+	return out
+}
+
+// memoScore is a score and how many times the transaction had touched the
+// candidate when it was computed.
+type memoScore struct {
+	MatchScore
+	touched int
+}
+
+// blockingKeys returns the matcher's keys for the traits (fp is their
+// fingerprint), computed once
 // per distinct set of traits in a transaction (prefetch asks for the keys
 // that match asks for again).
-func (st *stitch) blockingKeys(traits map[string]string) []string {
-	names := slices.Sorted(maps.Keys(traits))
-	var b strings.Builder
-	for _, n := range names {
-		b.WriteString(n)
-		b.WriteByte(0)
-		b.WriteString(traits[n])
-		b.WriteByte(0)
-	}
-	fp := b.String()
+func (st *stitch) blockingKeys(fp string, traits map[string]string) []string {
 	if ks, ok := st.keyMemo[fp]; ok {
 		return ks
 	}
@@ -190,6 +242,18 @@ func (st *stitch) blockingKeys(traits map[string]string) []string {
 	}
 	st.keyMemo[fp] = ks
 	return ks
+}
+
+// fingerprint identifies a set of traits: equal sets, equal fingerprints.
+func fingerprint(traits map[string]string) string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(traits)) {
+		b.WriteString(n)
+		b.WriteByte(0)
+		b.WriteString(traits[n])
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // loadBlocks reads the blocking index under the keys not read yet. The
@@ -251,7 +315,8 @@ func (st *stitch) file(ctx context.Context, p *Profile, keys []string) (map[stri
 func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) error {
 	m, cfg := st.matcher, st.matchCfg
 	traits := group.StringTraits()
-	keys := st.blockingKeys(traits)
+	fp := fingerprint(traits)
+	keys := st.blockingKeys(fp, traits)
 	if len(keys) == 0 || group.Anchor == (Key{}) {
 		return nil
 	}
@@ -275,26 +340,28 @@ func (st *stitch) match(ctx context.Context, o *Observation, group *Profile) err
 		return err
 	}
 	var cands []*Profile
-	anchors := []Key{group.Anchor}
 	for _, id := range ids {
 		p := st.live(st.profiles[id])
 		if p != st.live(group) && p.Anchor != (Key{}) && !slices.Contains(cands, p) {
 			cands = append(cands, p)
-			anchors = append(anchors, p.Anchor)
 		}
 	}
 	slices.SortFunc(cands, func(a, b *Profile) int { return strings.Compare(a.ID, b.ID) })
+	scores := st.score(fp, traits, cands)
 	// The edge joins the two anchors: lock them before reading the edge, so
 	// that it cannot change under us (Neo4j locks a relationship's nodes).
-	if err := st.loadIdentifiers(ctx, anchors); err != nil {
-		return err
-	}
-	scores := scoreAll(m, traits, cands)
+	// Only pairs at or above review read or write an edge, so only their
+	// anchors are locked, not every candidate's.
+	anchors := []Key{group.Anchor}
 	var pairs [][2]Key
 	for i, q := range cands {
 		if scores[i].Probability >= cfg.Review {
+			anchors = append(anchors, q.Anchor)
 			pairs = append(pairs, Pair(group.Anchor, q.Anchor))
 		}
+	}
+	if err := st.loadIdentifiers(ctx, anchors); err != nil {
+		return err
 	}
 	if err := st.loadEdges(ctx, pairs); err != nil {
 		return err

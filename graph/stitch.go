@@ -303,7 +303,7 @@ func (s *Stitcher) newStitch(tx Tx) *stitch {
 	return &stitch{cfg: s.config(), matcher: s.CurrentMatcher(), matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
 		recordData: s.RecordDataChanges, traitPaths: map[string][]string{},
 		profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
-		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}}
+		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}, touched: map[string]int{}}
 }
 
 func (st *stitch) rematch(ctx context.Context, ids []string) (Result, error) {
@@ -406,6 +406,11 @@ type stitch struct {
 	// keyMemo, the blocking keys of each set of traits seen.
 	blocks  map[string][]string
 	keyMemo map[string][]string
+	// scores holds the scores computed so far, by the fingerprint of the
+	// traits compared and the candidate profile's ID; touched counts the
+	// touches of each profile, which make its scores stale (see score).
+	scores  map[string]map[string]memoScore
+	touched map[string]int
 	// noEdge holds pairs read and found to have no stored edge; unstored,
 	// the keys locked and found not stored (none of their pairs has one).
 	noEdge   map[[2]Key]bool
@@ -859,6 +864,7 @@ func (st *stitch) fits(have, add map[string]int) bool {
 func (st *stitch) touch(p *Profile) {
 	p.UpdatedAt = st.now
 	st.dirtyProfiles[p.ID] = true
+	st.touched[p.ID]++
 }
 
 func (st *stitch) newProfile(n *Identifier) *Profile {

@@ -40,6 +40,7 @@ func BenchmarkIncremental(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			calls := &countingStore{n: map[string]int{}, d: map[string]time.Duration{}}
 			var self, server time.Duration
+			var queries int64
 			var store graph.Store
 			for b.Loop() {
 				b.StopTimer()
@@ -55,10 +56,12 @@ func BenchmarkIncremental(b *testing.B) {
 				st := graph.NewStitcher(calls, graph.DefaultConfig())
 				st.Matcher, st.MatchConfig = match.NewGraphMatcher(model, true), graph.DefaultMatchConfig()
 				self0, server0 := processCPU(b, "self"), processCPU(b, os.Getenv("NEO4J_PID"))
+				queries0 := statements(store)
 				b.StartTimer()
 				matchtest.Ingest(b, st, obs, 500)
 				b.StopTimer()
 				self += processCPU(b, "self") - self0
+				queries += statements(store) - queries0
 				if be.Name == "neo4j" {
 					server += processCPU(b, os.Getenv("NEO4J_PID")) - server0
 				}
@@ -73,6 +76,12 @@ func BenchmarkIncremental(b *testing.B) {
 				b.ReportMetric(perRecord(server), "server-cpu-ms/record")
 			}
 			b.ReportMetric(float64(len(obs)*b.N)/b.Elapsed().Seconds(), "records/s")
+			backends.ReportLoad(b)
+			if queries > 0 {
+				// On Neo4j every statement is a round trip: the Tx calls
+				// above, Apply's one per kind of record written.
+				b.ReportMetric(float64(queries)/float64(len(obs)*b.N), "queries/record")
+			}
 			for _, m := range slices.Sorted(func(yield func(string) bool) {
 				for m := range calls.n {
 					if !yield(m) {
@@ -86,6 +95,10 @@ func BenchmarkIncremental(b *testing.B) {
 			// The block entries written: on Neo4j one node each, most of
 			// what a record writes (one per blocking rule the record fills).
 			b.ReportMetric(float64(calls.entries)/float64(len(obs)*b.N), "block-entries/record")
+			// The identifiers and profiles locked (on Neo4j a write lock
+			// each, held to the commit; on the embedded store a read each).
+			b.ReportMetric(float64(calls.lockedIDs)/float64(len(obs)*b.N), "ids-locked/record")
+			b.ReportMetric(float64(calls.lockedProfiles)/float64(len(obs)*b.N), "profiles-locked/record")
 		})
 	}
 }
@@ -129,14 +142,31 @@ func benchTable(tb testing.TB, name string) *match.Table {
 	return matchtest.FEBRL(tb, file)
 }
 
+// statements returns the Cypher statements a Neo4j store has run, 0 for
+// other stores.
+func statements(s graph.Store) int64 {
+	if q, ok := s.(interface{ Queries() int64 }); ok {
+		return q.Queries()
+	}
+	return 0
+}
+
 // countingStore counts the stitching transactions' store calls by method.
 type countingStore struct {
 	graph.Store
 	mu sync.Mutex
 	n  map[string]int
 	d  map[string]time.Duration
-	// entries counts the block entries Apply writes.
-	entries int
+	// entries counts the block entries Apply writes; lockedIDs and
+	// lockedProfiles, the keys and IDs the Lock methods were asked for.
+	entries, lockedIDs, lockedProfiles int
+}
+
+// add adds n to a counter under the lock.
+func (c *countingStore) add(counter *int, n int) {
+	c.mu.Lock()
+	*counter += n
+	c.mu.Unlock()
 }
 
 // count counts a call of method m that started at start.
@@ -168,11 +198,13 @@ func (t countingTx) LockMessages(ctx context.Context, ids []string) (map[string]
 
 func (t countingTx) LockIdentifiers(ctx context.Context, keys []graph.Key) (map[graph.Key]*graph.Identifier, error) {
 	defer t.c.count("LockIdentifiers", time.Now())
+	t.c.add(&t.c.lockedIDs, len(keys))
 	return t.tx.LockIdentifiers(ctx, keys)
 }
 
 func (t countingTx) LockProfiles(ctx context.Context, ids []string) (map[string]*graph.Profile, error) {
 	defer t.c.count("LockProfiles", time.Now())
+	t.c.add(&t.c.lockedProfiles, len(ids))
 	return t.tx.LockProfiles(ctx, ids)
 }
 
@@ -188,10 +220,8 @@ func (t countingTx) Candidates(ctx context.Context, keys []string, limit int) (m
 
 func (t countingTx) Apply(ctx context.Context, c *graph.Changes) error {
 	defer t.c.count("Apply", time.Now())
-	t.c.mu.Lock()
 	for _, b := range c.Blocks {
-		t.c.entries += len(b.Keys)
+		t.c.add(&t.c.entries, len(b.Keys))
 	}
-	t.c.mu.Unlock()
 	return t.tx.Apply(ctx, c)
 }

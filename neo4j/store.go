@@ -21,6 +21,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
@@ -34,7 +35,14 @@ type Store struct {
 	// trace, when set (by tests: export_test.go), hears every query a
 	// write transaction runs.
 	trace func(cypher string, params map[string]any)
+	// queries counts the statements stitching transactions ran (Queries).
+	queries atomic.Int64
 }
+
+// Queries returns how many Cypher statements stitching transactions (Update)
+// have run so far, retries included: each is a round trip to the server,
+// which benchmarks report per record.
+func (s *Store) Queries() int64 { return s.queries.Load() }
 
 var (
 	_ graph.Store      = (*Store)(nil)

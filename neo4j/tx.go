@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
@@ -27,7 +28,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	})
 	defer sess.Close(context.Background())
 	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
-		err := fn(ctx, &tx{run: mtx, token: newToken(), trace: s.trace})
+		err := fn(ctx, &tx{run: mtx, token: newToken(), trace: s.trace, queries: &s.queries})
 		// The driver decides whether to retry by the error's dynamic type
 		// (a *ConnectivityError is not looked for behind wrapping).
 		var ce *neo4jdriver.ConnectivityError
@@ -69,13 +70,13 @@ type tx struct {
 	names map[string][]nameWord
 	// trace is the store's (Store.trace).
 	trace func(cypher string, params map[string]any)
+	// queries, when set, counts the statements run (Store.Queries).
+	queries *atomic.Int64
 }
 
 // collect runs a query and returns its records.
 func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) ([]*neo4jdriver.Record, error) {
-	if t.trace != nil {
-		t.trace(cypher, params)
-	}
+	t.observe(cypher, params)
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return nil, err
@@ -83,11 +84,19 @@ func (t *tx) collect(ctx context.Context, cypher string, params map[string]any) 
 	return res.Collect(ctx)
 }
 
-// exec runs a query for its effects.
-func (t *tx) exec(ctx context.Context, cypher string, params map[string]any) error {
+// observe counts a statement about to run and lets a test's trace hear it.
+func (t *tx) observe(cypher string, params map[string]any) {
+	if t.queries != nil {
+		t.queries.Add(1)
+	}
 	if t.trace != nil {
 		t.trace(cypher, params)
 	}
+}
+
+// exec runs a query for its effects.
+func (t *tx) exec(ctx context.Context, cypher string, params map[string]any) error {
+	t.observe(cypher, params)
 	res, err := t.run.Run(ctx, cypher, params)
 	if err != nil {
 		return err
