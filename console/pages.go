@@ -93,7 +93,7 @@ var Operations = map[string]Operation{
 		segment(key: $key) { key definition version size status { state progress code message } sizeHistory(points: 200) { at size }
 			members(first: 50, after: $after) { edges { node { id name email } } pageInfo { hasNextPage endCursor } }
 			versions(first: 20, after: $versionsAfter) { ...ConsoleVersions } } }
-		`+versionsFragment},
+		` + versionsFragment},
 	"profileSegments": {"ConsoleProfileSegments", `query ConsoleProfileSegments($id: ID!) {
 		profile(id: $id) { id name segments computedTraits { key value type } }
 		segments(first: 100) { edges { node { key } } }
@@ -113,7 +113,7 @@ var Operations = map[string]Operation{
 	"computedTrait": {"ConsoleComputedTrait", `query ConsoleComputedTrait($key: String!, $versionsAfter: String) {
 		computedTrait(key: $key) { key definition version status { state progress code message }
 			versions(first: 20, after: $versionsAfter) { ...ConsoleVersions } } }
-		`+versionsFragment},
+		` + versionsFragment},
 	"previewTrait": {"ConsolePreviewTrait", `query ConsolePreviewTrait($def: String!) {
 		previewComputedTrait(definition: $def, sample: 10) { type profiles withValue values { profile { id name email } value } } }`},
 	"createComputedTrait": {"ConsoleCreateComputedTrait", `mutation ConsoleCreateComputedTrait($key: String!, $def: String!) {
