@@ -50,13 +50,19 @@ func (g destStore) SentOf(ctx context.Context, destination string, profiles []st
 // ProfileGone.
 func (g destStore) UpdateSent(ctx context.Context, destination, profile string, fn func(*destinations.Sent) (bool, error)) error {
 	return segStore{g.s}.writeTx(ctx, "neo4j: update sent state", func(t *tx) error {
-		locked, err := t.collect(ctx, `OPTIONAL MATCH (p:Profile {id: $profile})
-			FOREACH (x IN CASE WHEN p IS NULL THEN [] ELSE [p] END | SET x.lock = true REMOVE x.lock)
-			RETURN p IS NOT NULL`, map[string]any{"profile": profile})
+		if err := t.exec(ctx, `MATCH (p:Profile {id: $profile}) SET p.lock = true REMOVE p.lock`,
+			map[string]any{"profile": profile}); err != nil {
+			return err
+		}
+		// Looked up again once the lock is held: the node the lock waited
+		// on may have been deleted by the erasure that held it, and the
+		// first match still saw it.
+		found, err := t.collect(ctx, `OPTIONAL MATCH (p:Profile {id: $profile}) RETURN p IS NOT NULL`,
+			map[string]any{"profile": profile})
 		if err != nil {
 			return err
 		}
-		stored, _ := locked[0].Values[0].(bool)
+		stored, _ := found[0].Values[0].(bool)
 		recs, err := t.collect(ctx, `MERGE (s:SentState {profile: $profile, destination: $dst})
 			SET s.lock = true REMOVE s.lock RETURN s.data`, map[string]any{"profile": profile, "dst": destination})
 		if err != nil {
