@@ -701,6 +701,9 @@ func (s *scenario) check() {
 		d.h.mu.Unlock()
 	}
 	if rows, err := s.sent.SentTo(s.ctx, s.erased); err != nil || len(rows) > 0 {
-		t.Errorf("sent state of erased profiles remains: %v %v", rows, err)
+		t.Errorf("sent state of erased profiles remains (err %v):", err)
+		for _, r := range rows {
+			t.Errorf("  %+v pending %+v", *r, r.Pending)
+		}
 	}
 }
