@@ -462,6 +462,22 @@ var panics atomic.Int64
 // PanicCount returns how many panics the process's servers have recovered.
 func PanicCount() int64 { return panics.Load() }
 
+// firstPanics keeps the first few recovered panics with their stacks, for
+// a test binary to print: the servers' logs of them are the tests' loggers,
+// which a passing test does not show.
+var firstPanics struct {
+	sync.Mutex
+	stacks []string
+}
+
+// PanicStacks returns the first recovered panics, each with its route and
+// stack.
+func PanicStacks() []string {
+	firstPanics.Lock()
+	defer firstPanics.Unlock()
+	return slices.Clone(firstPanics.stacks)
+}
+
 // Panics returns how many panics this server has recovered: a panic is a
 // bug even though the client only sees a 500.
 func (s *Server) Panics() int64 { return s.panicked.Load() }
@@ -470,7 +486,13 @@ func (s *Server) recovered(where string, p any) {
 	panics.Add(1)
 	s.panicked.Add(1)
 	s.metrics.panics.WithLabelValues(where).Inc()
-	s.log.Error("panic", "route", where, "panic", p, "stack", string(debug.Stack()))
+	stack := string(debug.Stack())
+	s.log.Error("panic", "route", where, "panic", p, "stack", stack)
+	firstPanics.Lock()
+	if len(firstPanics.stacks) < 5 {
+		firstPanics.stacks = append(firstPanics.stacks, fmt.Sprintf("%s: %v\n%s", where, p, stack))
+	}
+	firstPanics.Unlock()
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {

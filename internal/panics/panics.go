@@ -16,7 +16,10 @@ import (
 func Main(m *testing.M) {
 	code := m.Run()
 	if n := server.PanicCount(); n > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d requests panicked during the tests (see the logged stacks)\n", n)
+		fmt.Fprintf(os.Stderr, "FAIL: %d requests panicked during the tests; the first:\n", n)
+		for _, s := range server.PanicStacks() {
+			fmt.Fprintln(os.Stderr, s)
+		}
 		code = 1
 	}
 	os.Exit(code)
