@@ -211,6 +211,9 @@ var FieldMasks = map[string]FieldMask{
 	// Suppression lists (admin only) hold keyed hashes, never values.
 	"SuppressionEntry.hash": notPersonal, "SuppressionEntry.type": notPersonal, "SuppressionScope.target": notPersonal,
 	"SuppressionCount.type": notPersonal, "SuppressionChange.hashes": notPersonal, "Destination.channel": notPersonal,
+	// Retention (admin only): event types and counts; a sweep's error
+	// comes from the store and may quote anything.
+	"RetentionRule.eventType": notPersonal, "RetentionCount.eventType": notPersonal, "RetentionSweep.error": freeText,
 }
 
 // MaskFields is the field middleware that masks for support callers.

@@ -18,6 +18,7 @@ import (
 	"github.com/idgraph/idgraph/loaders"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
+	"github.com/idgraph/idgraph/retention"
 	"github.com/idgraph/idgraph/schema"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/suppression"
@@ -61,6 +62,9 @@ type Resolver struct {
 	// Suppression keeps the delivery suppression lists (admin; nil: not
 	// available).
 	Suppression *suppression.Lists
+	// Retention sweeps expired events and profiles (admin; nil: this
+	// server runs no retention).
+	Retention *retention.Sweeper
 }
 
 // eraser returns the erasure service for an admin caller.

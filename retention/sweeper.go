@@ -31,7 +31,8 @@ type Sweeper struct {
 	// Batch is how many events or profiles one transaction deletes
 	// (DefaultBatch when 0).
 	Batch int
-	// Every is the pause between sweeps of Loop (DefaultEvery when 0).
+	// Every is the pause between sweeps of Loop (DefaultEvery when 0;
+	// negative: Loop returns at once, and only SweepNow sweeps).
 	Every time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -48,6 +49,10 @@ type Sweeper struct {
 	mu      sync.Mutex // one sweep at a time in this process
 	metrics *metrics
 	once    sync.Once
+
+	lastMu  sync.Mutex // apart from mu: Last answers while a sweep runs
+	last    *Run
+	lastErr error
 }
 
 // Run is what one sweep did.
@@ -112,6 +117,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Run, error) {
 	}
 	run.Duration = s.now().Sub(start)
 	s.report(ctx, run, err)
+	s.lastMu.Lock()
+	s.last, s.lastErr = run, err
+	s.lastMu.Unlock()
 	if err != nil {
 		return run, fmt.Errorf("retention: sweep: %w", err)
 	}
@@ -145,6 +153,36 @@ func (s *Sweeper) sweepEvents(ctx context.Context, now time.Time, run *Run) erro
 			return nil
 		}
 		req.After = res.Next
+	}
+}
+
+// Last returns the last sweep this process ran and its error; nil before
+// the first. A failed sweep's Run holds what committed before the error.
+func (s *Sweeper) Last() (*Run, error) {
+	s.lastMu.Lock()
+	defer s.lastMu.Unlock()
+	return s.last, s.lastErr
+}
+
+// SweepNow runs a sweep at once (an admin's request) and records its time
+// as Loop's do, so the next periodic sweep comes a period after it. A
+// sweep already running in this process is waited for, then this one runs.
+func (s *Sweeper) SweepNow(ctx context.Context) (*Run, error) {
+	run, err := s.Sweep(ctx)
+	if run != nil {
+		s.recordSweep(ctx, run)
+	}
+	return run, err
+}
+
+// recordSweep keeps the sweep's start in the store (kept even when ctx
+// ended meanwhile: the sweep happened).
+func (s *Sweeper) recordSweep(ctx context.Context, run *Run) {
+	if s.Settings == nil {
+		return
+	}
+	if err := s.Settings.PutSetting(context.WithoutCancel(ctx), lastSweepSetting, run.Started.Format(time.RFC3339Nano)); err != nil && s.Log != nil {
+		s.Log.Error("retention sweep: record its time", "err", err)
 	}
 }
 
@@ -254,6 +292,9 @@ const lastSweepSetting = "retention_last_sweep"
 // after it is first served, never at once (an upgrade does not start by
 // deleting a backlog while it serves).
 func (s *Sweeper) Loop(ctx context.Context) {
+	if s.Every < 0 {
+		return
+	}
 	every := cmp.Or(s.Every, DefaultEvery)
 	for {
 		wait := every
@@ -267,15 +308,22 @@ func (s *Sweeper) Loop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		// Errors are logged by Sweep's report; the next period retries.
-		run, _ := s.Sweep(ctx)
-		if run != nil && s.Settings != nil {
-			// Kept even when ctx ended meanwhile: the sweep happened.
-			if err := s.Settings.PutSetting(context.WithoutCancel(ctx), lastSweepSetting, run.Started.Format(time.RFC3339Nano)); err != nil && s.Log != nil {
-				s.Log.Error("retention sweep: record its time", "err", err)
-			}
+		if s.sweptSince(ctx, every) {
+			continue // an admin's sweep (or another process's) came meanwhile
 		}
+		// Errors are logged by Sweep's report; the next period retries.
+		_, _ = s.SweepNow(ctx)
 	}
+}
+
+// sweptSince says whether a sweep started less than a period ago.
+func (s *Sweeper) sweptSince(ctx context.Context, every time.Duration) bool {
+	due := func(at time.Time) bool { return at.Add(every).After(s.now()) }
+	if run, _ := s.Last(); run != nil && due(run.Started) {
+		return true
+	}
+	last, ok := s.lastSweep(ctx)
+	return ok && due(last)
 }
 
 // lastSweep reads the last sweep's start, stamping now when there was

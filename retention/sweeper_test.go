@@ -184,3 +184,28 @@ func TestLoopKeepsLastSweep(t *testing.T) {
 		t.Errorf("last sweep kept as %q (%v, %v), want at or after %s", v, err, perr, start)
 	}
 }
+
+// SweepNow runs a sweep at once, keeps its time for Loop and is what Last
+// returns; Last is nil before any sweep.
+func TestSweepNowRecordsAndLast(t *testing.T) {
+	ctx := context.Background()
+	g := backends.OpenPebble(t)
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	graphtest.Ingest(t, g, graphtest.Obs("old", now.Add(-40*24*time.Hour), "user_id:u"), graphtest.Obs("new", now, "user_id:u"))
+	sw := &retention.Sweeper{Store: g.(retention.Backend).Retention(), Policy: retention.Policy{Default: 30 * 24 * time.Hour},
+		Settings: g, Now: func() time.Time { return now }}
+	if run, err := sw.Last(); run != nil || err != nil {
+		t.Fatalf("Last before any sweep = %+v, %v", run, err)
+	}
+	run, err := sw.SweepNow(ctx)
+	if err != nil || run.EventTotal() != 1 {
+		t.Fatalf("SweepNow = %+v, %v; want the old event deleted", run, err)
+	}
+	if last, err := sw.Last(); last != run || err != nil {
+		t.Errorf("Last = %p, %v; want the sweep just run (%p)", last, err, run)
+	}
+	v, ok, err := g.Setting(ctx, "retention_last_sweep")
+	if err != nil || !ok || v != now.Format(time.RFC3339Nano) {
+		t.Errorf("last sweep kept as %q (%v, %v), want %s", v, ok, err, now.Format(time.RFC3339Nano))
+	}
+}

@@ -537,6 +537,7 @@ type ComplexityRoot struct {
 		SetDestinationPurpose          func(childComplexity int, destination string, purpose *string) int
 		SetSegmentEnabled              func(childComplexity int, key string, enabled bool, expectedVersion *int) int
 		Split                          func(childComplexity int, profileID string, identifiers []*IdentifierInput, note *string, dryRun *bool) int
+		SweepRetention                 func(childComplexity int) int
 		TestDestination                func(childComplexity int, destination string) int
 		UndoMerge                      func(childComplexity int, mergeEventID string, note *string, dryRun *bool) int
 		UndoSplit                      func(childComplexity int, auditID string, note *string, dryRun *bool) int
@@ -640,6 +641,7 @@ type ComplexityRoot struct {
 		PreviewSegment       func(childComplexity int, definition string, sample *int) int
 		Profile              func(childComplexity int, id string) int
 		Profiles             func(childComplexity int, first *int, after *string, filter *ProfileFilter) int
+		Retention            func(childComplexity int) int
 		ReviewQueue          func(childComplexity int, first *int, after *string, filter *ReviewFilter) int
 		Search               func(childComplexity int, query string, first *int) int
 		Segment              func(childComplexity int, key string) int
@@ -647,6 +649,35 @@ type ComplexityRoot struct {
 		SuppressionCounts    func(childComplexity int) int
 		SuppressionEntries   func(childComplexity int, scope SuppressionScopeInput, first *int, after *string) int
 		ValidateDefinition   func(childComplexity int, definition string, kind *DefinitionKind, key *string) int
+	}
+
+	Retention struct {
+		DefaultTTLSeconds       func(childComplexity int) int
+		InactiveProfilesSeconds func(childComplexity int) int
+		LastSweep               func(childComplexity int) int
+		Rules                   func(childComplexity int) int
+		SweepEverySeconds       func(childComplexity int) int
+	}
+
+	RetentionCount struct {
+		Count     func(childComplexity int) int
+		EventType func(childComplexity int) int
+	}
+
+	RetentionRule struct {
+		EventType  func(childComplexity int) int
+		TTLSeconds func(childComplexity int) int
+	}
+
+	RetentionSweep struct {
+		Batches         func(childComplexity int) int
+		DurationMs      func(childComplexity int) int
+		Error           func(childComplexity int) int
+		Events          func(childComplexity int) int
+		EventsDeleted   func(childComplexity int) int
+		ProfilesExpired func(childComplexity int) int
+		ProfilesTouched func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
 	}
 
 	ReviewConnection struct {
@@ -948,6 +979,7 @@ type MutationResolver interface {
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
+	SweepRetention(ctx context.Context) (*RetentionSweep, error)
 	CreateSegment(ctx context.Context, key string, definition string) (*segments.Definition, error)
 	UpdateSegment(ctx context.Context, key string, definition string, expectedVersion int) (*segments.Definition, error)
 	SetSegmentEnabled(ctx context.Context, key string, enabled bool, expectedVersion *int) (*segments.Definition, error)
@@ -997,6 +1029,7 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*Me, error)
 	PreviewComputedTrait(ctx context.Context, definition string, sample *int) (*ComputedTraitPreview, error)
 	Matching(ctx context.Context) (*match.Decision, error)
+	Retention(ctx context.Context) (*Retention, error)
 	Segment(ctx context.Context, key string) (*segments.Definition, error)
 	Segments(ctx context.Context, first *int, after *string) (*SegmentConnection, error)
 	ComputedTrait(ctx context.Context, key string) (*segments.Definition, error)
@@ -3227,6 +3260,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Split(childComplexity, args["profileId"].(string), args["identifiers"].([]*IdentifierInput), args["note"].(*string), args["dryRun"].(*bool)), true
+	case "Mutation.sweepRetention":
+		if e.ComplexityRoot.Mutation.SweepRetention == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SweepRetention(childComplexity), true
 	case "Mutation.testDestination":
 		if e.ComplexityRoot.Mutation.TestDestination == nil {
 			break
@@ -3779,6 +3818,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Profiles(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*ProfileFilter)), true
+	case "Query.retention":
+		if e.ComplexityRoot.Query.Retention == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Retention(childComplexity), true
 	case "Query.reviewQueue":
 		if e.ComplexityRoot.Query.ReviewQueue == nil {
 			break
@@ -3851,6 +3896,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ValidateDefinition(childComplexity, args["definition"].(string), args["kind"].(*DefinitionKind), args["key"].(*string)), true
+
+	case "Retention.defaultTtlSeconds":
+		if e.ComplexityRoot.Retention.DefaultTTLSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.DefaultTTLSeconds(childComplexity), true
+	case "Retention.inactiveProfilesSeconds":
+		if e.ComplexityRoot.Retention.InactiveProfilesSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.InactiveProfilesSeconds(childComplexity), true
+	case "Retention.lastSweep":
+		if e.ComplexityRoot.Retention.LastSweep == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.LastSweep(childComplexity), true
+	case "Retention.rules":
+		if e.ComplexityRoot.Retention.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.Rules(childComplexity), true
+	case "Retention.sweepEverySeconds":
+		if e.ComplexityRoot.Retention.SweepEverySeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.SweepEverySeconds(childComplexity), true
+
+	case "RetentionCount.count":
+		if e.ComplexityRoot.RetentionCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCount.Count(childComplexity), true
+	case "RetentionCount.eventType":
+		if e.ComplexityRoot.RetentionCount.EventType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCount.EventType(childComplexity), true
+
+	case "RetentionRule.eventType":
+		if e.ComplexityRoot.RetentionRule.EventType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.EventType(childComplexity), true
+	case "RetentionRule.ttlSeconds":
+		if e.ComplexityRoot.RetentionRule.TTLSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.TTLSeconds(childComplexity), true
+
+	case "RetentionSweep.batches":
+		if e.ComplexityRoot.RetentionSweep.Batches == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.Batches(childComplexity), true
+	case "RetentionSweep.durationMs":
+		if e.ComplexityRoot.RetentionSweep.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.DurationMs(childComplexity), true
+	case "RetentionSweep.error":
+		if e.ComplexityRoot.RetentionSweep.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.Error(childComplexity), true
+	case "RetentionSweep.events":
+		if e.ComplexityRoot.RetentionSweep.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.Events(childComplexity), true
+	case "RetentionSweep.eventsDeleted":
+		if e.ComplexityRoot.RetentionSweep.EventsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.EventsDeleted(childComplexity), true
+	case "RetentionSweep.profilesExpired":
+		if e.ComplexityRoot.RetentionSweep.ProfilesExpired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.ProfilesExpired(childComplexity), true
+	case "RetentionSweep.profilesTouched":
+		if e.ComplexityRoot.RetentionSweep.ProfilesTouched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.ProfilesTouched(childComplexity), true
+	case "RetentionSweep.startedAt":
+		if e.ComplexityRoot.RetentionSweep.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSweep.StartedAt(childComplexity), true
 
 	case "ReviewConnection.edges":
 		if e.ComplexityRoot.ReviewConnection.Edges == nil {
@@ -4421,7 +4572,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "batch.graphqls" "consent.graphqls" "definitionversions.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subject.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls" "traitsubscription.graphqls"
+//go:embed "batch.graphqls" "consent.graphqls" "definitionversions.graphqls" "destinations.graphqls" "erasure.graphqls" "explaintrait.graphqls" "idpolicy.graphqls" "jobs.graphqls" "keys.graphqls" "personalisation.graphqls" "previewtrait.graphqls" "profile.graphqls" "query.graphqls" "retention.graphqls" "scalars.graphqls" "segments.graphqls" "segmentsizes.graphqls" "steward.graphqls" "subject.graphqls" "subscription.graphqls" "suppression.graphqls" "traitchanges.graphqls" "traitsubscription.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -4446,6 +4597,7 @@ var sources = []*ast.Source{
 	{Name: "previewtrait.graphqls", Input: sourceData("previewtrait.graphqls"), BuiltIn: false},
 	{Name: "profile.graphqls", Input: sourceData("profile.graphqls"), BuiltIn: false},
 	{Name: "query.graphqls", Input: sourceData("query.graphqls"), BuiltIn: false},
+	{Name: "retention.graphqls", Input: sourceData("retention.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
 	{Name: "segments.graphqls", Input: sourceData("segments.graphqls"), BuiltIn: false},
 	{Name: "segmentsizes.graphqls", Input: sourceData("segmentsizes.graphqls"), BuiltIn: false},
@@ -5472,6 +5624,64 @@ func (ec *executionContext) childFields_PurposeConsent(ctx context.Context, fiel
 		return ec.fieldContext_PurposeConsent_configured(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PurposeConsent", field.Name)
+}
+
+func (ec *executionContext) childFields_Retention(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "defaultTtlSeconds":
+		return ec.fieldContext_Retention_defaultTtlSeconds(ctx, field)
+	case "rules":
+		return ec.fieldContext_Retention_rules(ctx, field)
+	case "inactiveProfilesSeconds":
+		return ec.fieldContext_Retention_inactiveProfilesSeconds(ctx, field)
+	case "sweepEverySeconds":
+		return ec.fieldContext_Retention_sweepEverySeconds(ctx, field)
+	case "lastSweep":
+		return ec.fieldContext_Retention_lastSweep(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Retention", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventType":
+		return ec.fieldContext_RetentionCount_eventType(ctx, field)
+	case "count":
+		return ec.fieldContext_RetentionCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionCount", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventType":
+		return ec.fieldContext_RetentionRule_eventType(ctx, field)
+	case "ttlSeconds":
+		return ec.fieldContext_RetentionRule_ttlSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRule", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionSweep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "startedAt":
+		return ec.fieldContext_RetentionSweep_startedAt(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_RetentionSweep_durationMs(ctx, field)
+	case "events":
+		return ec.fieldContext_RetentionSweep_events(ctx, field)
+	case "eventsDeleted":
+		return ec.fieldContext_RetentionSweep_eventsDeleted(ctx, field)
+	case "profilesTouched":
+		return ec.fieldContext_RetentionSweep_profilesTouched(ctx, field)
+	case "profilesExpired":
+		return ec.fieldContext_RetentionSweep_profilesExpired(ctx, field)
+	case "batches":
+		return ec.fieldContext_RetentionSweep_batches(ctx, field)
+	case "error":
+		return ec.fieldContext_RetentionSweep_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionSweep", field.Name)
 }
 
 func (ec *executionContext) childFields_ReviewConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -15994,6 +16204,38 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_sweepRetention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sweepRetention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().SweepRetention(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RetentionSweep) graphql.Marshaler {
+			return ec.marshalNRetentionSweep2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionSweep(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sweepRetention(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSweep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18367,6 +18609,38 @@ func (ec *executionContext) fieldContext_Query_matching(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_retention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Retention(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Retention) graphql.Marshaler {
+			return ec.marshalORetention2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetention(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retention(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Retention(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_segment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19001,6 +19275,424 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Retention_defaultTtlSeconds(ctx context.Context, field graphql.CollectedField, obj *Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_defaultTtlSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultTTLSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_defaultTtlSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Retention", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Retention_rules(ctx context.Context, field graphql.CollectedField, obj *Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RetentionRule) graphql.Marshaler {
+			return ec.marshalNRetentionRule2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Retention",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Retention_inactiveProfilesSeconds(ctx context.Context, field graphql.CollectedField, obj *Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_inactiveProfilesSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InactiveProfilesSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_inactiveProfilesSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Retention", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Retention_sweepEverySeconds(ctx context.Context, field graphql.CollectedField, obj *Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_sweepEverySeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SweepEverySeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_sweepEverySeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Retention", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Retention_lastSweep(ctx context.Context, field graphql.CollectedField, obj *Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_lastSweep(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSweep, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RetentionSweep) graphql.Marshaler {
+			return ec.marshalORetentionSweep2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionSweep(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_lastSweep(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Retention",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSweep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionCount_eventType(ctx context.Context, field graphql.CollectedField, obj *RetentionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCount_eventType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCount_eventType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionCount_count(ctx context.Context, field graphql.CollectedField, obj *RetentionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRule_eventType(ctx context.Context, field graphql.CollectedField, obj *RetentionRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_eventType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_eventType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_ttlSeconds(ctx context.Context, field graphql.CollectedField, obj *RetentionRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_ttlSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TTLSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_ttlSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionSweep_startedAt(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionSweep_durationMs(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RetentionSweep_events(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RetentionCount) graphql.Marshaler {
+			return ec.marshalNRetentionCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionSweep",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionSweep_eventsDeleted(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_eventsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_eventsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionSweep_profilesTouched(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_profilesTouched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfilesTouched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_profilesTouched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionSweep_profilesExpired(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_profilesExpired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfilesExpired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_profilesExpired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionSweep_batches(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_batches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Batches, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_batches(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionSweep_error(ctx context.Context, field graphql.CollectedField, obj *RetentionSweep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSweep_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSweep_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSweep", field, false, false, "String")
 }
 
 func (ec *executionContext) _ReviewConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ReviewConnection) (ret graphql.Marshaler) {
@@ -25371,6 +26063,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sweepRetention":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sweepRetention(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createSegment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createSegment(ctx, field)
@@ -26103,6 +26802,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_matching(ctx, field)
 				})
+		case "retention":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retention(ctx, field)
+				})
 		case "segment":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -26194,6 +26899,203 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionImplementors = []string{"Retention"}
+
+func (ec *executionContext) _Retention(ctx context.Context, sel ast.SelectionSet, obj *Retention) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Retention")
+		case "defaultTtlSeconds":
+			out.Values[i] = ec._Retention_defaultTtlSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._Retention_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inactiveProfilesSeconds":
+			out.Values[i] = ec._Retention_inactiveProfilesSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sweepEverySeconds":
+			out.Values[i] = ec._Retention_sweepEverySeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSweep":
+			out.Values[i] = ec._Retention_lastSweep(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionCountImplementors = []string{"RetentionCount"}
+
+func (ec *executionContext) _RetentionCount(ctx context.Context, sel ast.SelectionSet, obj *RetentionCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionCount")
+		case "eventType":
+			out.Values[i] = ec._RetentionCount_eventType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._RetentionCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRuleImplementors = []string{"RetentionRule"}
+
+func (ec *executionContext) _RetentionRule(ctx context.Context, sel ast.SelectionSet, obj *RetentionRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRule")
+		case "eventType":
+			out.Values[i] = ec._RetentionRule_eventType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ttlSeconds":
+			out.Values[i] = ec._RetentionRule_ttlSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionSweepImplementors = []string{"RetentionSweep"}
+
+func (ec *executionContext) _RetentionSweep(ctx context.Context, sel ast.SelectionSet, obj *RetentionSweep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionSweepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionSweep")
+		case "startedAt":
+			out.Values[i] = ec._RetentionSweep_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durationMs":
+			out.Values[i] = ec._RetentionSweep_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "events":
+			out.Values[i] = ec._RetentionSweep_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventsDeleted":
+			out.Values[i] = ec._RetentionSweep_eventsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profilesTouched":
+			out.Values[i] = ec._RetentionSweep_profilesTouched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profilesExpired":
+			out.Values[i] = ec._RetentionSweep_profilesExpired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "batches":
+			out.Values[i] = ec._RetentionSweep_batches(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._RetentionSweep_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -28543,6 +29445,62 @@ func (ec *executionContext) marshalNPurposeConsent2ᚖgithubᚗcomᚋidgraphᚋi
 	return ec._PurposeConsent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRetentionCount2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*RetentionCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionCount2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionCount(ctx context.Context, sel ast.SelectionSet, v *RetentionCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionCount!")
+		return graphql.Null
+	}
+	return ec._RetentionCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚕᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*RetentionRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRule2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionRule(ctx context.Context, sel ast.SelectionSet, v *RetentionRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRule!")
+		return graphql.Null
+	}
+	return ec._RetentionRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionSweep2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionSweep(ctx context.Context, sel ast.SelectionSet, v *RetentionSweep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionSweep!")
+		return graphql.Null
+	}
+	return ec._RetentionSweep(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNReviewConnection2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐReviewConnection(ctx context.Context, sel ast.SelectionSet, v *ReviewConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReviewConnection!")
@@ -29282,6 +30240,20 @@ func (ec *executionContext) unmarshalOProfileFilter2ᚖgithubᚗcomᚋidgraphᚋ
 	}
 	res, err := ec.unmarshalInputProfileFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORetention2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetention(ctx context.Context, sel ast.SelectionSet, v *Retention) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Retention(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalORetentionSweep2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐRetentionSweep(ctx context.Context, sel ast.SelectionSet, v *RetentionSweep) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RetentionSweep(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOReviewFilter2ᚖgithubᚗcomᚋidgraphᚋidgraphᚋschemaᚐReviewFilter(ctx context.Context, v any) (*ReviewFilter, error) {

@@ -420,6 +420,48 @@ type PurposeConsent struct {
 type Query struct {
 }
 
+// The retention policy (docs/security.md, Retention) and the last sweep.
+type Retention struct {
+	// Time to live of every event type no rule names; null keeps them forever.
+	DefaultTTLSeconds *int `json:"defaultTtlSeconds,omitempty"`
+	// Time to live per event type (a track event's name, or page, screen, …).
+	Rules []*RetentionRule `json:"rules"`
+	// A live profile not updated for this long is expired; null never expires one.
+	InactiveProfilesSeconds *int `json:"inactiveProfilesSeconds,omitempty"`
+	// The pause between periodic sweeps; null when only sweepRetention sweeps.
+	SweepEverySeconds *int `json:"sweepEverySeconds,omitempty"`
+	// The last sweep this process ran since it started; null before the first.
+	LastSweep *RetentionSweep `json:"lastSweep,omitempty"`
+}
+
+// A count of deleted events of one type.
+type RetentionCount struct {
+	EventType string `json:"eventType"`
+	Count     int    `json:"count"`
+}
+
+// One event type's time to live; 0 keeps that type forever.
+type RetentionRule struct {
+	EventType  string `json:"eventType"`
+	TTLSeconds int    `json:"ttlSeconds"`
+}
+
+// What one retention sweep did.
+type RetentionSweep struct {
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs float64   `json:"durationMs"`
+	// Events deleted, by event type.
+	Events        []*RetentionCount `json:"events"`
+	EventsDeleted int               `json:"eventsDeleted"`
+	// Profiles marked as changed for the deleted events (segments re-evaluate them).
+	ProfilesTouched int `json:"profilesTouched"`
+	// Inactive profiles expired (erased without suppression).
+	ProfilesExpired int `json:"profilesExpired"`
+	Batches         int `json:"batches"`
+	// Set when the sweep stopped at an error; what committed before it stays deleted.
+	Error *string `json:"error,omitempty"`
+}
+
 // A page of the review queue.
 type ReviewConnection struct {
 	// The items of this page.

@@ -57,7 +57,7 @@ func (s *Server) graphqlHandler() http.Handler {
 		Segments: s.cfg.Segments, Backfill: s.backfill, Keyring: s.keyring, Masking: s.cfg.Masking, Destinations: s.cfg.Destinations,
 		Personalisation: s.cfg.Personalisation,
 		Consent:         s.consent, Withheld: func(path, purpose, reason string) { s.metrics.withheld.WithLabelValues(path, purpose, reason).Inc() },
-		Erasure: s.cfg.Erasure, Suppression: s.cfg.Suppression}
+		Erasure: s.cfg.Erasure, Suppression: s.cfg.Suppression, Retention: s.cfg.Retention}
 
 	cfg := schema.Config{Resolvers: res}
 	// `first` multiplies what a connection costs.

@@ -110,6 +110,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Query.deliveries":                        admins,
 	"Mutation.resync":                         admins,
 	"Query.erasureReceipt":                    admins,
+	"Query.retention":                         admins,
 	"Query.__schema":                          admins, // every reading key in dev mode (devPolicies)
 	"Query.__type":                            admins,
 	"Query.me":                                visitors, // a token's own visitor: no key has one
@@ -143,6 +144,7 @@ var graphqlPolicies = map[string]auth.Policy{
 	"Mutation.setDestinationEnabled":          admins,
 	"Mutation.testDestination":                admins,
 	"Mutation.erase":                          admins,
+	"Mutation.sweepRetention":                 admins, // deletes every expired event and profile at once
 	"Subscription.profileChanged":             readers,
 	"Subscription.segmentMembershipChanged":   bulk, // every member's changes: a bulk read
 	"Subscription.computedTraitChanged":       bulk, // every profile's values: a bulk read

@@ -257,12 +257,18 @@ func serve(ctx context.Context, args []string) error {
 			log.Error("segment definition left out", "definition", ref, "err", err)
 		}
 	}
-	var sweeper *retention.Sweeper
-	if *retEvery > 0 {
-		if sweeper, err = newSweeper(store, retPolicy, *retEvery, *retBatch, log, auditLog, broker); err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		log.Info("retention on", "policy", retPolicy.String(), "every", retEvery.String())
+	// With no periodic sweeps the sweeper is still there for an admin's
+	// sweepRetention.
+	every := *retEvery
+	if every <= 0 {
+		every = -1
+	}
+	sweeper, err := newSweeper(store, retPolicy, every, *retBatch, log, auditLog, broker)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if every > 0 {
+		log.Info("retention on", "policy", retPolicy.String(), "every", every.String())
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, RoleComplexity: roleCosts, MaxDepth: *maxDepth, MaxAliases: *maxAliases, GraphQLTimeout: cmp.Or(*gqlTimeout, -1),
