@@ -110,9 +110,38 @@ func (g destStore) SentPage(ctx context.Context, destination, after string, limi
 }
 
 // PendingSent reads the destination's rows with a pending request.
+// The index finds a row by its pending flag, but under Neo4j's read
+// committed isolation its data is read later and may be a later write's,
+// or gone: a row whose request was cleared meanwhile, or that was deleted,
+// is skipped and the next rows make up the limit (a short page reads as
+// "nothing more pending").
 func (g destStore) PendingSent(ctx context.Context, destination string, limit int) ([]*destinations.Sent, error) {
-	return g.sents(ctx, "neo4j: pending sent state", `MATCH (s:SentState {destination: $dst, pending: true})
-		RETURN s.data ORDER BY s.profile LIMIT $limit`, map[string]any{"dst": destination, "limit": limit})
+	const op = "neo4j: pending sent state"
+	var out []*destinations.Sent
+	for after := ""; len(out) < limit; {
+		want := limit - len(out)
+		recs, err := g.s.read(ctx, `MATCH (s:SentState {destination: $dst, pending: true})
+			WHERE s.profile > $after
+			WITH s, s.profile AS profile ORDER BY profile LIMIT $limit
+			RETURN s.data, profile`, map[string]any{"dst": destination, "after": after, "limit": want})
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		rows, err := decodeRows[destinations.Sent](op, recs, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Pending != nil {
+				out = append(out, r)
+			}
+		}
+		if len(recs) < want {
+			break
+		}
+		after, _ = recs[len(recs)-1].Values[1].(string)
+	}
+	return out, nil
 }
 
 // markSentErased asks, in an erasure's transaction, for the erasure to be

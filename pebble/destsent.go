@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -157,17 +158,25 @@ func (g destStore) SentPage(_ context.Context, destination, after string, limit 
 	return out, nil
 }
 
-// PendingSent reads the destination's rows with a pending request.
+// PendingSent reads the destination's rows with a pending request. The
+// index is read from the iterator's snapshot and each row as it is now,
+// so an entry whose request was sent and cleared meanwhile finds its row
+// gone or without a request: it is skipped and the next entries make up
+// the limit (counting it cut the page short, and a caller waiting for
+// "nothing pending" took a short page for an empty one).
 func (g destStore) PendingSent(_ context.Context, destination string, limit int) ([]*destinations.Sent, error) {
 	var out []*destinations.Sent
+	if limit <= 0 {
+		return nil, nil
+	}
 	prefix := key(pSentPending, []byte(destination), []byte{0})
-	err := g.s.scanLimit(prefix, limit, func(k, _ []byte) (bool, error) {
+	err := g.s.scanLimit(prefix, math.MaxInt, func(k, _ []byte) (bool, error) {
 		r := &destinations.Sent{}
 		ok, err := g.s.getJSON(r, sentKey(string(k[len(prefix):]), destination))
-		if ok {
+		if ok && r.Pending != nil {
 			out = append(out, r)
 		}
-		return true, err
+		return len(out) < limit, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pebble: pending sent state: %w", err)

@@ -28,6 +28,7 @@ func RunSent(t *testing.T, open graphtest.Opener) {
 			"SentUpdateIsAtomic":      testSentAtomic,
 			"SentUpdateErrorNoWrite":  testSentUpdateError,
 			"SentPendingIndex":        testSentPending,
+			"PendingWhileCleared":     testPendingWhileCleared,
 			"ErasureMarksSentState":   testErasureMarksSent,
 			"ErasureWithoutSentState": testErasureWithoutSent,
 			"SentPage":                testSentPage,
@@ -152,6 +153,77 @@ func testSentUpdateError(t *testing.T, g graph.Store) {
 	}
 	if x := sentOf(t, s, "dst_a", "p_1"); x != nil {
 		t.Fatalf("a failed update wrote %+v", x)
+	}
+}
+
+// testPendingWhileCleared reads a destination's first pending row while
+// the rows before the last one are sent and cleared: with one row still
+// pending, a page of one is never empty (a caller waiting for "nothing
+// pending" would stop early). A store reading its pending index apart from
+// the rows and counting an entry cleared meanwhile failed this.
+func testPendingWhileCleared(t *testing.T, g graph.Store) {
+	ctx := context.Background()
+	s := sentStore(t, g)
+	const n = 150
+	pend := func(x *destinations.Sent) (bool, error) {
+		x.Pending = &destinations.Pending{Kind: destinations.PendingErase, ID: "e1", Reason: segments.ReasonErased, After: 1, At: t0}
+		return true, nil
+	}
+	for i := range n {
+		if err := s.UpdateSent(ctx, "dst_a", fmt.Sprintf("p_%03d", i), pend); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.UpdateSent(ctx, "dst_a", "p_zzz", pend); err != nil { // stays pending
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait() // a failure stops the writer before the store closes
+	defer close(stop)
+	wg.Go(func() {
+		for i := range n {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.UpdateSent(ctx, "dst_a", fmt.Sprintf("p_%03d", i), func(*destinations.Sent) (bool, error) { return i%2 == 0, nil }); err != nil {
+				done <- err
+				return
+			}
+			if i%2 == 0 { // kept, its request cleared
+				if err := s.UpdateSent(ctx, "dst_a", fmt.Sprintf("p_%03d", i), func(x *destinations.Sent) (bool, error) { x.Pending = nil; return true, nil }); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	})
+	reads := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows, err := s.PendingSent(ctx, "dst_a", 10); err != nil || len(rows) != 1 || rows[0].Profile != "p_zzz" {
+				t.Fatalf("after clearing: %d rows, %v; want p_zzz alone", len(rows), err)
+			}
+			t.Logf("%d reads while clearing", reads)
+			return
+		default:
+		}
+		rows, err := s.PendingSent(ctx, "dst_a", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].Pending == nil {
+			t.Fatalf("read %d: a page of one held %d pending rows while p_zzz was pending", reads, len(rows))
+		}
+		reads++
 	}
 }
 
