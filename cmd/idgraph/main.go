@@ -26,6 +26,7 @@ commands:
   verify-erasure    REQUEST [VALUE…]: the receipt is stored and no value is in the embedded store's files
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   destinations      list, health, redeliver, replay, resync, jobs: webhook destinations on a running server (admin key)
+  retention         show, sweep: the retention policy and an immediate sweep on a running server (admin key)
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
   synth traffic     write a stream of Segment calls and CRM records for N people, with the truth kept aside
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string) error {
 		return runSegments(ctx, args[1:])
 	case "destinations":
 		return runDestinations(ctx, args[1:])
+	case "retention":
+		return runRetention(ctx, args[1:])
 	case "bench-lookup":
 		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":

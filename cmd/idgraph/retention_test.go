@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +46,50 @@ func TestServeRetentionFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.flag+":") {
 			t.Errorf("%s: got %v, want an error naming %s", tc.args, err, tc.flag)
 		}
+	}
+}
+
+// TestRetentionCLI: idgraph retention show and sweep against a real serve
+// process with periodic sweeps off: the policy is shown, a sweep deletes
+// the expired page views and says so, show then has it as the last sweep,
+// and a key that is not admin is refused.
+func TestRetentionCLI(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "data")
+	out, _ := idgraph(t, true, "init", "--store", store)
+	admin := keyPattern.FindString(out)
+	addr := freeAddr(t)
+	p := startServeArgs(t, addr, "--store", store, "--model", "off", "--retention", "Page Viewed=30d", "--retention-sweep-every", "0")
+	t.Cleanup(func() { p.stop(t) })
+	url := "http://" + addr
+	for i, age := range []time.Duration{40 * 24 * time.Hour, 35 * 24 * time.Hour, time.Hour} {
+		body := fmt.Sprintf(`{"userId":"u1","event":"Page Viewed","messageId":"v%d","timestamp":%q}`, i, time.Now().UTC().Add(-age).Format(time.RFC3339))
+		if code := postAPI(t, url+"/v1/track", admin, body); code != 200 {
+			t.Fatalf("track: %d", code)
+		}
+	}
+	cli := func(ok bool, key string, args ...string) string {
+		t.Helper()
+		out, errOut := idgraph(t, ok, append([]string{"retention"}, append(args, "--server", url, "--key", key)...)...)
+		return out + errOut
+	}
+	show := cli(true, admin, "show")
+	for _, want := range []string{"default\t395d", "Page Viewed\t30d", "periodic sweeps\toff", "last sweep\tnone"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+	if out := cli(true, admin, "sweep"); !regexp.MustCompile(`: 2 events deleted, 1 profiles touched, 0 profiles expired, .*; Page Viewed 2\n`).MatchString(out) {
+		t.Errorf("sweep:\n%s", out)
+	}
+	if out := cli(true, admin, "show"); !strings.Contains(out, "last sweep\t") || !strings.Contains(out, "2 events deleted") {
+		t.Errorf("show after the sweep:\n%s", out)
+	}
+	if out := cli(true, admin, "sweep"); !strings.Contains(out, ": 0 events deleted") {
+		t.Errorf("a second sweep:\n%s", out)
+	}
+	created, _ := idgraph(t, true, "keys", "create", "--role", "read", "--name", "reader", "--server", url, "--key", admin)
+	read := keyPattern.FindString(created)
+	if out := cli(false, read, "sweep"); !strings.Contains(out, "FORBIDDEN") {
+		t.Errorf("a read key's sweep:\n%s", out)
 	}
 }
