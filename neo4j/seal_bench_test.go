@@ -59,6 +59,7 @@ func BenchmarkIngestSealed(b *testing.B) {
 		b.ReportMetric(float64(s.wall.Milliseconds())/float64(batches), s.name+"-ms/batch")
 		b.ReportMetric(float64(s.cpu.Milliseconds())/float64(batches), s.name+"-cpu-ms/batch")
 	}
+	b.ReportMetric(float64(sealed.Queries())/float64(plain.Queries()), "sealed/plain-queries")
 	b.ReportMetric(float64(sides[1].wall)/float64(sides[0].wall), "sealed/plain-wall")
 	b.ReportMetric(float64(sides[1].cpu)/float64(sides[0].cpu), "sealed/plain-cpu")
 	backends.ReportLoad(b)
