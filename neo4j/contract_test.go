@@ -8,3 +8,6 @@ import (
 )
 
 func TestContract(t *testing.T) { storetest.Run(t, backends.OpenNeo4j) }
+
+// TestContractSealed runs the contract with payload encryption on.
+func TestContractSealed(t *testing.T) { storetest.Run(t, backends.OpenNeo4jSealed) }

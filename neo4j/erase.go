@@ -22,6 +22,7 @@ type eraseStore struct{ s *Store }
 // and is retried by the driver).
 func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.Erased, error) {
 	var out *erase.Erased
+	var erasedKeys []string
 	err := segStore{g.s}.writeTx(ctx, "neo4j: erase", func(t *tx) error {
 		out = &erase.Erased{Counts: map[string]int{}}
 		group, err := liveGroup(ctx, t, req.Profile)
@@ -93,6 +94,18 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 				out.Counts[st.kind] += int(n)
 			}
 		}
+		// The person's data keys: what erasure left of their payloads on
+		// disk can no longer be decrypted once RotateKeys destroys the
+		// keyring generation these were wrapped under.
+		dks, err := t.collect(ctx, `MATCH (k:DataKey) WHERE k.owner IN $group
+			WITH k, k.id AS id DELETE k RETURN id`, map[string]any{"group": group})
+		if err != nil {
+			return fmt.Errorf("data keys: %w", err)
+		}
+		erasedKeys = erasedKeys[:0]
+		for _, r := range dks {
+			erasedKeys = append(erasedKeys, asString(r.Values[0]))
+		}
 		if len(out.Suppressed) > 0 {
 			if err := t.exec(ctx, `UNWIND $hashes AS h
 				MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request`,
@@ -104,6 +117,9 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if g.s.seal != nil {
+		g.s.seal.forget(erasedKeys)
 	}
 	return out, nil
 }

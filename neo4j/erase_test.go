@@ -15,6 +15,10 @@ import (
 
 func TestEraseContract(t *testing.T) { erasetest.Run(t, backends.OpenNeo4j) }
 
+// TestEraseContractSealed runs the erasure contract with payload encryption
+// on.
+func TestEraseContractSealed(t *testing.T) { erasetest.Run(t, backends.OpenNeo4jSealed) }
+
 // TestEraseUsesIndexes: every query an erasure runs finds its nodes
 // through an index (or a relationship from them), so that erasing one
 // person reads only that person's entries: no plan scans a label or all

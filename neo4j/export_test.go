@@ -7,6 +7,7 @@ import (
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/envelope"
 )
 
 // SetTrace makes s call fn with every query its write transactions run,
@@ -59,3 +60,34 @@ func (s *Store) IndexEntries(ctx context.Context) ([]string, error) {
 // KeyForms is an identifier's "type:value", the form its key property
 // and relationship keys hold.
 func (s *Store) KeyForms(k graph.Key) []string { return []string{k.String()} }
+
+// RawRows runs a read query and returns its rows' values: the data as
+// whoever reads the database (or its files) sees it.
+func RawRows(ctx context.Context, s *Store, cypher string, params map[string]any) ([][]any, error) {
+	recs, err := s.read(ctx, cypher, params)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(recs))
+	for i, r := range recs {
+		out[i] = r.Values
+	}
+	return out, nil
+}
+
+// KeyringOf is the store's keyring (WithKeyring).
+func KeyringOf(s *Store) *envelope.Keyring { return s.seal.ring }
+
+// SealedKeyID is the data key ID a sealed property value names.
+func SealedKeyID(v string) (string, bool) { return sealedKey(v) }
+
+// UnsealEvent decrypts a sealed event field with a wrapped data key and a
+// keyring, as whoever holds the database's files and the keyring could.
+func UnsealEvent(ring *envelope.Keyring, wrapped []byte, messageID, field, value string) (string, error) {
+	m := map[string]any{field: value}
+	fetch := func(context.Context, string) ([]byte, error) { return wrapped, nil }
+	if err := (&sealer{ring: ring}).open(context.Background(), fetch, m, field, eventAAD(messageID, field)); err != nil {
+		return "", err
+	}
+	return m[field].(string), nil
+}

@@ -48,7 +48,7 @@ func (s *Store) ProfilesData(ctx context.Context, ids []string, q graph.DataQuer
 	if err != nil {
 		return nil, wrap("neo4j: profiles data", err)
 	}
-	found, err := profileDataRecords(recs, q)
+	found, err := s.profileDataRecords(ctx, recs, q)
 	if err != nil {
 		return nil, fmt.Errorf("neo4j: profiles data: %w", err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) ScanProfilesData(ctx context.Context, after string, limit int, q
 	if err != nil {
 		return nil, wrap("neo4j: scan profiles data", err)
 	}
-	out, err := profileDataRecords(recs, q)
+	out, err := s.profileDataRecords(ctx, recs, q)
 	if err != nil {
 		return nil, fmt.Errorf("neo4j: scan profiles data: %w", err)
 	}
@@ -87,12 +87,17 @@ func dataParams(q graph.DataQuery, params map[string]any) map[string]any {
 	return params
 }
 
-func profileDataRecords(recs []*neo4jdriver.Record, q graph.DataQuery) ([]*graph.ProfileData, error) {
+func (s *Store) profileDataRecords(ctx context.Context, recs []*neo4jdriver.Record, q graph.DataQuery) ([]*graph.ProfileData, error) {
 	out := make([]*graph.ProfileData, len(recs))
 	for i, r := range recs {
 		id, _ := r.Values[0].(string)
 		p := &graph.ProfileData{ID: id}
 		traits, _ := r.Values[1].(string)
+		m := map[string]any{"id": id, "traits": traits}
+		if err := s.seal.openProfile(ctx, s.fetchKey, m); err != nil {
+			return nil, err
+		}
+		traits = m["traits"].(string)
 		var err error
 		if p.Traits, err = graph.TraitValues([]byte(traits), q.Traits); err != nil {
 			return nil, fmt.Errorf("profile %s: corrupt traits: %w", id, err)

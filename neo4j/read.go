@@ -34,7 +34,7 @@ func (s *Store) Profile(ctx context.Context, id string) (*graph.Profile, error) 
 	if len(recs) == 0 {
 		return nil, graph.Errorf(graph.KindNotFound, "profile %q not found", id)
 	}
-	p, err := profileFrom(props(recs[0].Values[0]))
+	p, err := s.profileFrom(ctx, props(recs[0].Values[0]))
 	if err != nil {
 		return nil, fmt.Errorf("neo4j: profile: %w", err)
 	}
@@ -80,7 +80,7 @@ func (s *Store) GetProfiles(ctx context.Context, ids []string) ([]*graph.Profile
 	}
 	found := make(map[string]*graph.Profile, len(recs))
 	for _, r := range recs {
-		p, err := profileFrom(props(r.Values[0]))
+		p, err := s.profileFrom(ctx, props(r.Values[0]))
 		if err != nil {
 			return nil, fmt.Errorf("neo4j: get profiles: %w", err)
 		}
@@ -160,7 +160,7 @@ func (s *Store) Profiles(ctx context.Context, after string, limit int) ([]*graph
 	if err != nil {
 		return nil, wrap("neo4j: profiles", err)
 	}
-	return profileRecords("neo4j: profiles", recs)
+	return s.profileRecords(ctx, "neo4j: profiles", recs)
 }
 
 // CountProfiles counts the live profiles.
@@ -174,10 +174,10 @@ func (s *Store) CountProfiles(ctx context.Context) (int, error) {
 }
 
 // profileRecords reads the profiles in the first column.
-func profileRecords(op string, recs []*neo4jdriver.Record) ([]*graph.Profile, error) {
+func (s *Store) profileRecords(ctx context.Context, op string, recs []*neo4jdriver.Record) ([]*graph.Profile, error) {
 	out := make([]*graph.Profile, 0, len(recs))
 	for _, r := range recs {
-		p, err := profileFrom(props(r.Values[0]))
+		p, err := s.profileFrom(ctx, props(r.Values[0]))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -225,7 +225,11 @@ func (s *Store) Timelines(ctx context.Context, qs []graph.TimelineQuery) ([][]*g
 	}
 	for _, r := range recs {
 		n, _ := r.Values[0].(int64)
-		out[n] = append(out[n], eventFrom(props(r.Values[1])))
+		e, err := s.eventFrom(ctx, props(r.Values[1]))
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: timelines: %w", err)
+		}
+		out[n] = append(out[n], e)
 	}
 	for n, evs := range out {
 		slices.SortFunc(evs, newestFirst)
@@ -276,7 +280,7 @@ func (s *Store) ChangedSince(ctx context.Context, since time.Time, afterID strin
 	if err != nil {
 		return nil, wrap("neo4j: changed since", err)
 	}
-	return profileRecords("neo4j: changed since", recs)
+	return s.profileRecords(ctx, "neo4j: changed since", recs)
 }
 
 // Merges returns the merges the profile took part in, oldest first.

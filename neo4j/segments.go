@@ -66,7 +66,7 @@ func (g segStore) writeTx(ctx context.Context, op string, fn func(t *tx) error) 
 	})
 	defer sess.Close(context.Background())
 	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
-		return nil, fn(&tx{run: mtx, trace: g.s.trace})
+		return nil, fn(&tx{run: mtx, trace: g.s.trace, seal: g.s.seal})
 	})
 	return wrap(op, err)
 }

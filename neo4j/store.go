@@ -26,6 +26,7 @@ import (
 	neo4jdriver "github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/envelope"
 )
 
 // Store is the Neo4j backend.
@@ -37,6 +38,8 @@ type Store struct {
 	trace func(cypher string, params map[string]any)
 	// queries counts the statements stitching transactions ran (Queries).
 	queries atomic.Int64
+	// seal, when set (WithKeyring), encrypts personal payloads (seal.go).
+	seal *sealer
 }
 
 // Queries returns how many Cypher statements stitching transactions (Update)
@@ -55,6 +58,7 @@ type Option func(*options)
 type options struct {
 	database  string
 	configure []func(*neo4jdriver.Config)
+	ring      *envelope.Keyring
 }
 
 // WithDatabase selects the database (default: the server's home database).
@@ -111,6 +115,11 @@ var schema = []string{
 	"CREATE INDEX consent_key IF NOT EXISTS FOR (c:Consent) ON (c.key)",
 	"CREATE INDEX audit_ref_id IF NOT EXISTS FOR (r:AuditRef) ON (r.id)",
 	"CREATE INDEX block_profile IF NOT EXISTS FOR (b:Block) ON (b.profile)",
+	// Data keys of encrypted payloads (seal.go): read by ID, erased by
+	// owner, rewrapped by generation.
+	"CREATE CONSTRAINT data_key_id IF NOT EXISTS FOR (k:DataKey) REQUIRE k.id IS UNIQUE",
+	"CREATE INDEX data_key_owner IF NOT EXISTS FOR (k:DataKey) ON (k.owner)",
+	"CREATE INDEX data_key_gen IF NOT EXISTS FOR (k:DataKey) ON (k.gen)",
 }
 
 // FormatVersion is the version of the graph layout (labels, properties and
@@ -160,6 +169,9 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 		return nil, fmt.Errorf("neo4j: open: %w", err)
 	}
 	s := &Store{driver: driver, db: o.database}
+	if o.ring != nil {
+		s.seal = &sealer{ring: o.ring}
+	}
 	if err := driver.VerifyConnectivity(ctx); err != nil {
 		_ = driver.Close(context.Background())
 		return nil, wrap("neo4j: open", err)

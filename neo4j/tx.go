@@ -28,7 +28,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, graph.Tx) e
 	})
 	defer sess.Close(context.Background())
 	_, err := sess.ExecuteWrite(ctx, func(mtx neo4jdriver.ManagedTransaction) (any, error) {
-		err := fn(ctx, &tx{run: mtx, token: newToken(), trace: s.trace, queries: &s.queries})
+		err := fn(ctx, &tx{run: mtx, token: newToken(), trace: s.trace, queries: &s.queries, seal: s.seal})
 		// The driver decides whether to retry by the error's dynamic type
 		// (a *ConnectivityError is not looked for behind wrapping).
 		var ce *neo4jdriver.ConnectivityError
@@ -72,6 +72,13 @@ type tx struct {
 	trace func(cypher string, params map[string]any)
 	// queries, when set, counts the statements run (Store.Queries).
 	queries *atomic.Int64
+	// seal, when set, encrypts payloads (seal.go); keys holds the data
+	// key each locked profile owns and writes under, and owners the
+	// profile of each identifier LockIdentifiers returned, to tell
+	// identifiers that move to another profile.
+	seal   *sealer
+	keys   map[string]string
+	owners map[graph.Key]string
 }
 
 // collect runs a query and returns its records.
@@ -162,6 +169,12 @@ func (t *tx) LockIdentifiers(ctx context.Context, keys []graph.Key) (map[graph.K
 	for _, r := range recs {
 		n := identifierFrom(props(r.Values[0]))
 		out[n.Key] = n
+		if t.seal != nil {
+			if t.owners == nil {
+				t.owners = map[graph.Key]string{}
+			}
+			t.owners[n.Key] = n.Profile
+		}
 	}
 	return out, nil
 }
@@ -172,20 +185,36 @@ func (t *tx) LockProfiles(ctx context.Context, ids []string) (map[string]*graph.
 	if len(ids) == 0 {
 		return out, nil
 	}
-	recs, err := t.collect(ctx, `UNWIND $ids AS id
+	cypher := `UNWIND $ids AS id
 		MATCH (p:Profile {id: id})
 		SET p.lock = $token
 		REMOVE p.lock
-		RETURN p`, map[string]any{"ids": ids, "token": t.token})
+		RETURN p`
+	if t.seal != nil {
+		// The profile's key, if it still owns it (a split profile's key
+		// went to the survivor of its merge).
+		cypher += `, COLLECT { MATCH (k:DataKey {id: p.key}) RETURN k.owner }[0] AS owner`
+	}
+	recs, err := t.collect(ctx, cypher, map[string]any{"ids": ids, "token": t.token})
 	if err != nil {
 		return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
 	}
 	for _, r := range recs {
-		p, err := profileFrom(props(r.Values[0]))
+		m := props(r.Values[0])
+		if err := t.seal.openProfile(ctx, t.fetchKey, m); err != nil {
+			return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
+		}
+		p, err := profileFrom(m)
 		if err != nil {
 			return nil, fmt.Errorf("neo4j: lock profiles: %w", err)
 		}
 		out[p.ID] = p
+		if t.seal != nil && len(r.Values) > 1 && r.Values[1] == p.ID {
+			if t.keys == nil {
+				t.keys = map[string]string{}
+			}
+			t.keys[p.ID] = getString(m, "key")
+		}
 		if t.names == nil {
 			t.names = map[string][]nameWord{}
 		}
@@ -266,6 +295,14 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		}
 		profiles[i] = row
 	}
+	events := mapRows(c.Events, eventRow)
+	var keys, owners []any
+	if t.seal != nil {
+		var err error
+		if keys, owners, err = t.sealChanges(ctx, c, profiles, events); err != nil {
+			return fmt.Errorf("neo4j: apply: %w", err)
+		}
+	}
 	stale, words := t.nameChanges(c.Profiles)
 	audits := make([]any, len(c.Audit))
 	for i, a := range c.Audit {
@@ -294,6 +331,14 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 			MATCH (b:Identifier {key: r.b})
 			MERGE (a)-[l:LINKED]->(b)
 			SET l += r.props`, mapRows(c.Edges, edgeRow)},
+		{"data keys", `UNWIND $rows AS r
+			CREATE (k:DataKey)
+			SET k = r`, keys},
+		// A merge gives the absorbed profile's keys to the survivor, whose
+		// erasure then destroys them (seal.go).
+		{"key owners", `UNWIND $rows AS r
+			MATCH (k:DataKey {owner: r.absorbed})
+			SET k.owner = r.survivor`, owners},
 		{"profiles", `UNWIND $rows AS r
 			MERGE (p:Profile {id: r.id})
 			SET p += r`, profiles},
@@ -317,7 +362,7 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 			WITH e, r
 			UNWIND r.props.identifiers AS k
 			MATCH (i:Identifier {key: k})
-			CREATE (e)-[:SEEN_WITH {key: k, pos: r.pos}]->(i)`, mapRows(c.Events, eventRow)},
+			CREATE (e)-[:SEEN_WITH {key: k, pos: r.pos}]->(i)`, events},
 		// A message locked but given no event was not stored: drop its
 		// stub, so that it is not taken for a duplicate later.
 		{"unfilled messages", `UNWIND $rows AS id
@@ -355,6 +400,11 @@ func (t *tx) Apply(ctx context.Context, c *graph.Changes) error {
 		}
 		if err := t.exec(ctx, st.cypher, map[string]any{"rows": st.rows, "token": t.token}); err != nil {
 			return fmt.Errorf("neo4j: apply %s: %w", st.name, err)
+		}
+	}
+	if t.seal != nil {
+		if err := t.reencryptMoved(ctx, c); err != nil {
+			return fmt.Errorf("neo4j: apply: %w", err)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ package backends
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
+	"github.com/idgraph/idgraph/internal/envelope"
 	"github.com/idgraph/idgraph/internal/testlock"
 	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
@@ -93,6 +95,46 @@ func openNeo4j(t testing.TB) graph.Store {
 		t.Fatalf("neo4j reset: %v", err)
 	}
 	return neo.store
+}
+
+var sealed struct {
+	once  sync.Once
+	store *neo4j.Store
+	err   error
+}
+
+// OpenNeo4jSealed is OpenNeo4j with payload encryption on
+// (neo4j.WithKeyring): a second store on the same database, whose keyring
+// lives in a directory kept for the test process.
+func OpenNeo4jSealed(t *testing.T) graph.Store { return openNeo4jSealed(t) }
+
+// BenchNeo4jSealed is OpenNeo4jSealed for benchmarks.
+func BenchNeo4jSealed(tb testing.TB) graph.Store { return openNeo4jSealed(tb) }
+
+func openNeo4jSealed(t testing.TB) graph.Store {
+	t.Helper()
+	uri, user, pass := Neo4jURI(t)
+	testlock.Neo4j(t)
+	sealed.once.Do(func() {
+		dir, err := os.MkdirTemp("", "idgraph-keyring-")
+		if err != nil {
+			sealed.err = err
+			return
+		}
+		ring, err := envelope.OpenKeyring(filepath.Join(dir, "keyring"))
+		if err != nil {
+			sealed.err = err
+			return
+		}
+		sealed.store, sealed.err = neo4j.Open(context.Background(), uri, user, pass, neo4j.WithKeyring(ring))
+	})
+	if sealed.err != nil {
+		t.Fatalf("neo4j sealed: %v", sealed.err)
+	}
+	if err := sealed.store.Reset(context.Background()); err != nil {
+		t.Fatalf("neo4j reset: %v", err)
+	}
+	return sealed.store
 }
 
 // ReportLoad reports the machine's 1-minute load average as a benchmark
