@@ -120,12 +120,17 @@ func isSubjectArg(def *ast.FieldDefinition, name string) bool {
 
 // hashedSubject is what an entry keeps of a @subject argument's value:
 // "hmac:" and the keyed hash of the identifier it names ("type:value" or
-// an identifier input), with that identifier as the entry's subject. A
-// value naming no identifier (erase's profile ID, null) is kept as given.
+// an identifier input), with that identifier as the entry's subject; an
+// edge ID (reversible: it encodes its two identifiers) becomes the pair of
+// their hashes. A value naming no identifier (erase's profile ID, null) is
+// kept as given.
 func (s *Server) hashedSubject(v any) (any, []string) {
 	var subj string
 	switch x := v.(type) {
 	case string:
+		if pair, err := graph.ParseEdgeID(x); err == nil {
+			return s.hashedSubject([]any{pair[0].String(), pair[1].String()})
+		}
 		typ, val, isKey := strings.Cut(x, ":")
 		if !isKey {
 			return v, nil
