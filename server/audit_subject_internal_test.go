@@ -153,3 +153,25 @@ func mutationField(t *testing.T, sdl, name string) *ast.FieldDefinition {
 	}
 	return sch.Mutation.Fields.ForName(name)
 }
+
+// TestPersonReadFieldsAreAudited: every root query field that names one
+// person (by a profile ID, an identifier, or a filter by profile) is a
+// person read, so a new one cannot show a person's data unaudited.
+func TestPersonReadFieldsAreAudited(t *testing.T) {
+	sch := schema.NewExecutableSchema(schema.Config{}).Schema()
+	for _, f := range sch.Query.Fields {
+		names := f.Name == "profile"
+		for _, a := range f.Arguments {
+			switch a.Name {
+			case "profileId", "subject", "value":
+				names = true
+			}
+			if in := sch.Types[a.Type.Name()]; in != nil && in.Kind == ast.InputObject && in.Fields.ForName("profileId") != nil {
+				names = true
+			}
+		}
+		if names && !personReads[f.Name] {
+			t.Errorf("Query.%s reads one person but is not audited (personReads)", f.Name)
+		}
+	}
+}
