@@ -163,6 +163,9 @@ type Config struct {
 	// ExportsPerMinute bounds subject exports per key (0: the default,
 	// DefaultExportsPerMinute; negative: no limit).
 	ExportsPerMinute int
+	// ExchangesPerMinute bounds assertion exchanges per client address
+	// (0: the default, DefaultExchangesPerMinute; negative: no limit).
+	ExchangesPerMinute int
 	// Erasure, when set, serves the erase mutation and receipts; its Set
 	// should be the Stitcher's Suppressor.
 	Erasure *erase.Service
@@ -198,6 +201,7 @@ type Server struct {
 	authFailures *buckets
 	keyLimits    keyLimits
 	exports      *buckets // subject exports per key; nil: no limit
+	exchanges    *buckets // assertion exchanges per address; nil: no limit
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -260,6 +264,9 @@ func New(cfg Config) *Server {
 	s.authFailures = newBuckets(failures, failures/60, s.now)
 	if n := cmp.Or(cfg.ExportsPerMinute, DefaultExportsPerMinute); n > 0 {
 		s.exports = newBuckets(float64(n), float64(n)/60, s.now)
+	}
+	if n := cmp.Or(cfg.ExchangesPerMinute, DefaultExchangesPerMinute); n > 0 {
+		s.exchanges = newBuckets(float64(n), float64(n)/60, s.now)
 	}
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	if b, ok := cfg.Store.(consent.Backend); ok {
