@@ -217,6 +217,9 @@ type Server struct {
 	backfills sync.WaitGroup
 	// consent is the one consent check (nil: the store keeps no consent).
 	consent *consent.Checker
+	// lastConsent is the consent status ingest last stored per
+	// identifier and purpose (audit entries for changes only).
+	lastConsent lastConsent
 }
 
 // New returns a server; Close stops its background work.
