@@ -135,6 +135,10 @@ type Store interface {
 	// Suppressions returns every suppression hash with the request that
 	// stored it.
 	Suppressions(ctx context.Context) (map[string]string, error)
+	// SuppressionsOf returns those of the hashes that are stored, with
+	// the request that stored each, by keyed lookups (unsuppressing one
+	// person reads nothing of anyone else's).
+	SuppressionsOf(ctx context.Context, hashes []string) (map[string]string, error)
 	// PutReceipt stores (or replaces) a receipt.
 	PutReceipt(ctx context.Context, r *Receipt) error
 	// Receipt returns one receipt, or a not_found error.

@@ -260,12 +260,12 @@ func (s *Service) publish(ids []string) {
 // unsuppress removes the subject's hash and every hash suppressed by the
 // request that suppressed it.
 func (s *Service) unsuppress(ctx context.Context, rc *Receipt) error {
-	all, err := s.Store.Suppressions(ctx)
+	own, err := s.Store.SuppressionsOf(ctx, []string{rc.SubjectHash})
 	if err != nil {
 		return err
 	}
 	hashes := []string{rc.SubjectHash}
-	if req, ok := all[rc.SubjectHash]; ok {
+	if req, ok := own[rc.SubjectHash]; ok {
 		if prev, err := s.Store.Receipt(ctx, req); err == nil {
 			for _, h := range prev.SubjectHashes {
 				hashes = appendNew(hashes, h)
@@ -274,11 +274,9 @@ func (s *Service) unsuppress(ctx context.Context, rc *Receipt) error {
 			return err
 		}
 	}
-	var present []string
-	for _, h := range hashes {
-		if _, ok := all[h]; ok {
-			present = append(present, h)
-		}
+	present, err := s.Store.SuppressionsOf(ctx, hashes)
+	if err != nil {
+		return err
 	}
 	if s.Ledger != nil {
 		if err := s.Ledger.Append(LedgerEntry{Request: rc.ID, Mode: Unsuppress, Hashes: hashes, At: rc.RequestedAt}); err != nil {

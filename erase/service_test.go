@@ -2,6 +2,7 @@ package erase_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -151,7 +152,9 @@ func TestReturnSuppressed(t *testing.T) {
 			if err != nil || again.Found {
 				t.Errorf("erasing again: %+v, %v", again, err)
 			}
-			// Unsuppressing by any of the identifiers lets the person back.
+			// Unsuppressing by any of the identifiers lets the person back,
+			// reading only their own suppressions.
+			f.svc.Store = listless{f.svc.Store}
 			un, err := f.svc.Erase(context.Background(), "phone:4155550132", erase.Unsuppress, "test")
 			if err != nil || un.SuppressionsRemoved != 4 {
 				t.Fatalf("unsuppress: %+v, %v", un, err)
@@ -349,4 +352,12 @@ func TestErasureRedactsTheAuditChain(t *testing.T) {
 	if err != nil || rep.Broken != nil || rep.Redacted != 1 {
 		t.Fatalf("verify after the erasure: %+v %v", rep, err)
 	}
+}
+
+// listless is a store that refuses to list every suppression: unsuppressing
+// one person must read only theirs.
+type listless struct{ erase.Store }
+
+func (listless) Suppressions(context.Context) (map[string]string, error) {
+	return nil, errors.New("read the whole suppression list")
 }

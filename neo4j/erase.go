@@ -241,6 +241,21 @@ func (g eraseStore) Suppressions(ctx context.Context) (map[string]string, error)
 	return out, nil
 }
 
+// SuppressionsOf looks the hashes up through the unique constraint's
+// index.
+func (g eraseStore) SuppressionsOf(ctx context.Context, hashes []string) (map[string]string, error) {
+	recs, err := g.s.read(ctx, `UNWIND $hashes AS h MATCH (s:Suppression {hash: h}) RETURN s.hash, s.request`,
+		map[string]any{"hashes": hashes})
+	if err != nil {
+		return nil, wrap("neo4j: suppressions of", err)
+	}
+	out := make(map[string]string, len(recs))
+	for _, r := range recs {
+		out[asString(r.Values[0])] = asString(r.Values[1])
+	}
+	return out, nil
+}
+
 // PutReceipt stores a receipt.
 func (g eraseStore) PutReceipt(ctx context.Context, r *erase.Receipt) error {
 	data, err := json.Marshal(r)

@@ -412,6 +412,21 @@ func (g eraseStore) Suppressions(context.Context) (map[string]string, error) {
 	return out, nil
 }
 
+// SuppressionsOf gets each hash's key.
+func (g eraseStore) SuppressionsOf(_ context.Context, hashes []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, h := range hashes {
+		v, ok, err := g.s.get(key(pSuppress, []byte(h)))
+		if err != nil {
+			return nil, fmt.Errorf("pebble: suppressions of: %w", err)
+		}
+		if ok {
+			out[h] = string(v)
+		}
+	}
+	return out, nil
+}
+
 // PutReceipt stores a receipt.
 func (g eraseStore) PutReceipt(_ context.Context, r *erase.Receipt) error {
 	if err := g.s.putSync(key(pReceipt, []byte(r.ID)), r, "an erasure receipt"); err != nil {

@@ -120,12 +120,17 @@ func isSubjectArg(def *ast.FieldDefinition, name string) bool {
 
 // hashedSubject is what an entry keeps of a @subject argument's value:
 // "hmac:" and the keyed hash of the identifier it names ("type:value" or
-// an identifier input), with that identifier as the entry's subject. A
-// value naming no identifier (erase's profile ID, null) is kept as given.
+// an identifier input), with that identifier as the entry's subject; an
+// edge ID (reversible: it encodes its two identifiers) becomes the pair of
+// their hashes. A value naming no identifier (erase's profile ID, null) is
+// kept as given.
 func (s *Server) hashedSubject(v any) (any, []string) {
 	var subj string
 	switch x := v.(type) {
 	case string:
+		if pair, err := graph.ParseEdgeID(x); err == nil {
+			return s.hashedSubject([]any{pair[0].String(), pair[1].String()})
+		}
 		typ, val, isKey := strings.Cut(x, ":")
 		if !isKey {
 			return v, nil
@@ -193,15 +198,19 @@ func (s *Server) auditRefusedMutation(ctx context.Context, err error) {
 }
 
 // auditFields records every mutation that ran, and every read of one
-// person (personReads), with its resolver's error.
+// person (personRead), with its resolver's error.
 func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	read := fc.Object == "Query" && personReads[fc.Field.Name]
-	if fc.Object != "Mutation" && !read || !fc.IsResolver {
+	query := fc.Object == "Query" && personReads[fc.Field.Name]
+	if fc.Object != "Mutation" && !query || !fc.IsResolver {
+		return next(ctx)
+	}
+	args := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
+	read := query && personRead(fc.Field.Name, args)
+	if query && !read {
 		return next(ctx)
 	}
 	res, err := next(ctx)
-	args := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
 	if read {
 		s.auditRead(ctx, fc.Field.Name, args, res, err)
 	} else {
@@ -210,34 +219,62 @@ func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, e
 	return res, err
 }
 
-// personReads are the root fields that read one person's profile: each
-// read is an audit entry naming the person, so that an access export
-// shows who read them (docs/security.md, Audit).
-var personReads = map[string]bool{"profile": true, "lookup": true}
+// personReads are the root fields that read one person's data: each read
+// is an audit entry naming the person, so that an access export shows who
+// read them (docs/security.md, Audit). auditLog reads one person only
+// when filtered by a profile.
+var personReads = map[string]bool{
+	"profile": true, "lookup": true, "identifier": true, "consent": true,
+	"explainMembership": true, "explainComputedTrait": true, "auditLog": true,
+}
+
+// personRead reports whether a root field's call reads one person.
+func personRead(field string, args map[string]any) bool {
+	if field == "auditLog" {
+		f, _ := args["filter"].(map[string]any)
+		id, _ := f["profileId"].(string)
+		return id != ""
+	}
+	return personReads[field]
+}
 
 // auditRead records a read of one person: the profile ID asked for, the
 // identifier looked up (as its keyed hash, like a mutation's subject, so
-// that a support agent's lookup keeps no email readable in the chain) and
-// the profile found; its subjects are the identifier and every identifier
-// of the profile found, so erasure redacts the entry.
+// that a support agent's lookup keeps no email readable in the chain),
+// the segment or trait explained, and the profile found; its subjects are
+// the identifier and every identifier of the profile found, so erasure
+// redacts the entry.
 func (s *Server) auditRead(ctx context.Context, field string, args map[string]any, res any, err error) {
 	if s.cfg.Audit == nil {
 		return
 	}
 	target := map[string]any{}
 	var subjects []string
-	if id, ok := args["id"].(string); ok {
-		target["id"] = id
-	}
-	if typ, ok := args["type"].(string); ok {
-		val, _ := args["value"].(string)
+	hashed := func(typ, val string) {
 		subj := s.subjectOf(typ, val)
 		target["subject"] = "hmac:" + s.cfg.Audit.SubjectHash(subj)
 		subjects = append(subjects, subj)
 	}
-	if p, ok := res.(*schema.Profile); ok && p != nil && p.Profile != nil {
+	for _, k := range []string{"id", "profileId", "segment", "key"} {
+		if v, ok := args[k].(string); ok {
+			target[k] = v
+		}
+	}
+	if f, ok := args["filter"].(map[string]any); ok {
+		target["profileId"] = f["profileId"]
+	}
+	if typ, ok := args["type"].(string); ok {
+		val, _ := args["value"].(string)
+		hashed(typ, val)
+	}
+	if in, ok := args["subject"].(map[string]any); ok {
+		typ, _ := in["type"].(string)
+		val, _ := in["value"].(string)
+		hashed(typ, val)
+	}
+	if p := s.profileRead(ctx, target, res); p != nil {
 		target["profile"] = p.ID
-		ids, ierr := graph.ProfileIdentifiers(ctx, s.reader, p.Profile)
+		ids, ierr := graph.ProfileIdentifiers(ctx, s.reader, p)
 		if ierr != nil {
 			s.log.Error("audit: the identifiers of a profile read", "profile", p.ID, "err", ierr)
 		}
@@ -248,4 +285,47 @@ func (s *Server) auditRead(ctx context.Context, field string, args map[string]an
 	text, _ := json.Marshal(target)
 	slices.Sort(subjects)
 	s.record(ctx, audit.Record{Action: field, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
+}
+
+// profileRead is the profile a read showed: the one it answered, or the
+// one its answer or its target names (followed to the profile it was
+// merged into); nil when none.
+func (s *Server) profileRead(ctx context.Context, target map[string]any, res any) *graph.Profile {
+	var id string
+	switch x := res.(type) {
+	case *schema.Profile:
+		if x != nil && x.Profile != nil {
+			return x.Profile
+		}
+	case *graph.Identifier:
+		if x != nil {
+			id = x.Profile
+		}
+	case *schema.ProfileConsent:
+		if x != nil {
+			id = x.ProfileID
+		}
+	case *schema.MembershipExplanation:
+		if x != nil {
+			id = x.ProfileID
+		}
+	case *schema.ComputedTraitExplanation:
+		if x != nil {
+			id = x.ProfileID
+		}
+	}
+	if id == "" {
+		id, _ = target["profileId"].(string)
+	}
+	for hops := 0; id != "" && hops < 8; hops++ {
+		p, err := s.reader.Profile(ctx, id)
+		if err != nil || p == nil {
+			return nil
+		}
+		if p.MergedInto == "" {
+			return p
+		}
+		id = p.MergedInto
+	}
+	return nil
 }

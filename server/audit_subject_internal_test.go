@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vektah/gqlparser/v2"
@@ -24,7 +25,7 @@ func TestAuditTargetHashesSubjectArguments(t *testing.T) {
 		input IdentifierInput { type: String!, value: String! }
 		type Query { q: Int }
 		type Mutation {
-			act(person: String @subject, who: IdentifierInput @subject, many: [IdentifierInput!] @subject, profile: String @subject,
+			act(person: String @subject, who: IdentifierInput @subject, edge: ID @subject, many: [IdentifierInput!] @subject, profile: String @subject,
 				subject: String, other: IdentifierInput, definition: String, note: String): Int
 		}`, "act")
 	store, err := pebble.OpenMem()
@@ -42,6 +43,7 @@ func TestAuditTargetHashesSubjectArguments(t *testing.T) {
 	target, subjects := s.auditTarget(def, map[string]any{
 		"person":     "email: Ann@Corp.io ",
 		"who":        map[string]any{"type": "phone", "value": "(415) 555-0100"},
+		"edge":       graph.EdgeID(graph.Pair(graph.Key{Type: "email", Value: "cy@corp.io"}, graph.Key{Type: "user_id", Value: "u-3"})),
 		"many":       []any{map[string]any{"type": "user_id", "value": "u-7"}},
 		"profile":    "prof_123", // a profile ID names no identifier
 		"subject":    "email:bob@corp.io",
@@ -53,6 +55,7 @@ func TestAuditTargetHashesSubjectArguments(t *testing.T) {
 	want, _ := json.Marshal(map[string]any{
 		"person":           hmac("email:ann@corp.io"),
 		"who":              hmac("phone:+14155550100"),
+		"edge":             []any{hmac("email:cy@corp.io"), hmac("user_id:u-3")},
 		"many":             []any{hmac("user_id:u-7")},
 		"profile":          "prof_123",
 		"subject":          "email:bob@corp.io",
@@ -63,7 +66,7 @@ func TestAuditTargetHashesSubjectArguments(t *testing.T) {
 		t.Errorf("target\n got %s\nwant %s", got, want)
 	}
 	slices.Sort(subjects)
-	if w := []string{"email:ann@corp.io", "phone:+14155550100", "user_id:u-7", "user_id:u-9"}; !slices.Equal(subjects, w) {
+	if w := []string{"email:ann@corp.io", "email:cy@corp.io", "phone:+14155550100", "user_id:u-3", "user_id:u-7", "user_id:u-9"}; !slices.Equal(subjects, w) {
 		t.Errorf("subjects %v, want %v", subjects, w)
 	}
 }
@@ -83,9 +86,62 @@ func TestSubjectArgumentsOfTheSchema(t *testing.T) {
 		}
 	}
 	slices.Sort(marked)
-	if want := []string{"Mutation.erase(subject)", "Mutation.recordConsent(subject)"}; !slices.Equal(marked, want) {
+	want := []string{
+		"Mutation.addSuppressions(entries)",
+		"Mutation.approveMatch(id)", "Mutation.approveMatches(ids)",
+		"Mutation.erase(subject)",
+		"Mutation.link(a)", "Mutation.link(b)",
+		"Mutation.recordConsent(subject)",
+		"Mutation.rejectMatch(id)", "Mutation.rejectMatches(ids)",
+		"Mutation.removeSuppressions(entries)",
+		"Mutation.split(identifiers)",
+	}
+	if !slices.Equal(marked, want) {
 		t.Errorf("arguments marked @subject: %v, want %v", marked, want)
 	}
+}
+
+// TestIdentifierArgumentsAreMarked: every mutation argument that can carry
+// an identifier or a personal value (of type IdentifierInput, an input
+// object holding one, or named like one) is marked @subject, so that a new
+// mutation cannot put a readable identifier in the audit chain.
+func TestIdentifierArgumentsAreMarked(t *testing.T) {
+	sch := schema.NewExecutableSchema(schema.Config{}).Schema()
+	for _, f := range sch.Mutation.Fields {
+		for _, a := range f.Arguments {
+			if why := personalArg(sch, a.Name, a.Type, map[string]bool{}); why != "" && !isSubjectArg(f, a.Name) {
+				t.Errorf("Mutation.%s(%s) %s but is not marked @subject (schema/subject.graphqls)", f.Name, a.Name, why)
+			}
+		}
+	}
+}
+
+// personalArg says why an argument (or an input field) may carry a
+// person's identifier, or "" when it cannot.
+func personalArg(sch *ast.Schema, name string, typ *ast.Type, seen map[string]bool) string {
+	lower := strings.ToLower(name)
+	for _, w := range []string{"identifier", "email", "phone", "value", "subject"} {
+		if strings.Contains(lower, w) {
+			return "is named like an identifier"
+		}
+	}
+	for typ.Elem != nil {
+		typ = typ.Elem
+	}
+	if typ.NamedType == "IdentifierInput" {
+		return "is an identifier"
+	}
+	def := sch.Types[typ.NamedType]
+	if def == nil || def.Kind != ast.InputObject || seen[def.Name] {
+		return ""
+	}
+	seen[def.Name] = true
+	for _, fd := range def.Fields {
+		if why := personalArg(sch, fd.Name, fd.Type, seen); why != "" {
+			return "holds " + def.Name + "." + fd.Name + ", which " + why
+		}
+	}
+	return ""
 }
 
 // mutationField parses a schema and returns one of its mutations.
@@ -96,4 +152,26 @@ func mutationField(t *testing.T, sdl, name string) *ast.FieldDefinition {
 		t.Fatal(err)
 	}
 	return sch.Mutation.Fields.ForName(name)
+}
+
+// TestPersonReadFieldsAreAudited: every root query field that names one
+// person (by a profile ID, an identifier, or a filter by profile) is a
+// person read, so a new one cannot show a person's data unaudited.
+func TestPersonReadFieldsAreAudited(t *testing.T) {
+	sch := schema.NewExecutableSchema(schema.Config{}).Schema()
+	for _, f := range sch.Query.Fields {
+		names := f.Name == "profile"
+		for _, a := range f.Arguments {
+			switch a.Name {
+			case "profileId", "subject", "value":
+				names = true
+			}
+			if in := sch.Types[a.Type.Name()]; in != nil && in.Kind == ast.InputObject && in.Fields.ForName("profileId") != nil {
+				names = true
+			}
+		}
+		if names && !personReads[f.Name] {
+			t.Errorf("Query.%s reads one person but is not audited (personReads)", f.Name)
+		}
+	}
 }

@@ -94,13 +94,15 @@ func TestAuditRecordsActions(t *testing.T) {
 					t.Errorf("entry %d holds the steward's note: %s", i+1, e.Target)
 				}
 			}
-			if es[2].RequestID != "req-audit-42" || !strings.Contains(es[2].Target, "u-audit") {
+			l, _ := audit.Open(kf.store, testPepper)
+			// link's identifiers are @subject arguments: kept as keyed hashes.
+			if es[2].RequestID != "req-audit-42" || strings.Contains(es[2].Target, "u-audit") ||
+				!strings.Contains(es[2].Target, "hmac:"+l.SubjectHash("user_id:u-audit")) {
 				t.Errorf("link entry: %+v", es[2])
 			}
 			if es[5].Target != `{"id":"`+readID+`"}` {
 				t.Errorf("revoke target %q", es[5].Target)
 			}
-			l, _ := audit.Open(kf.store, testPepper)
 			if got, err := l.EntriesFor(context.Background(), "user_id:u-audit"); err != nil || len(got) != 2 {
 				t.Fatalf("entries naming u-audit: %d, %v; want the link and the refused link", len(got), err)
 			}

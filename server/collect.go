@@ -93,14 +93,18 @@ func writeKey(r *http.Request, body []byte) string {
 }
 
 // authWrite authenticates the write key of a collection or import
-// request against the route's policy.
-func (s *Server) authWrite(r *http.Request, body []byte) error {
+// request against the route's policy, and returns the request carrying
+// the key as its caller (the audit entries of consent it carries name it).
+func (s *Server) authWrite(r *http.Request, body []byte) (*http.Request, error) {
 	k := writeKey(r, body)
 	if k == "" {
-		return graph.Errorf(graph.KindUnauthorized, "a write key is required (Basic auth user name or writeKey)")
+		return r, graph.Errorf(graph.KindUnauthorized, "a write key is required (Basic auth user name or writeKey)")
 	}
-	_, err := s.authorize(r.Context(), k, ruleOf(r.Context()))
-	return err
+	c, err := s.authorize(r.Context(), k, ruleOf(r.Context()))
+	if err != nil {
+		return r, err
+	}
+	return r.WithContext(resolver.WithCaller(r.Context(), c)), nil
 }
 
 // authBearer authenticates the key in Authorization: Bearer … against the
@@ -176,7 +180,7 @@ func (s *Server) handleMessage(typ string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r, MaxMessageBytes)
 		if err == nil {
-			err = s.authWrite(r, body)
+			r, err = s.authWrite(r, body)
 		}
 		var d *collect.Decoded
 		if err == nil {
@@ -193,7 +197,7 @@ func (s *Server) handleMessage(typ string) http.HandlerFunc {
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r, MaxBatchBytes)
 	if err == nil {
-		err = s.authWrite(r, body)
+		r, err = s.authWrite(r, body)
 	}
 	if err != nil {
 		writeError(w, err)

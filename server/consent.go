@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/graph"
 )
@@ -31,14 +34,117 @@ func (s *Server) recordMessageConsent(ctx context.Context, obs []*graph.Observat
 	if len(recs) == 0 {
 		return nil
 	}
+	changes, err := s.consentChanges(ctx, recs)
+	if err != nil {
+		return fmt.Errorf("record consent: %w", err)
+	}
 	if err := s.consent.Store.AppendConsent(ctx, recs); err != nil {
+		s.lastConsent.forget() // the statuses remembered were not stored
 		return fmt.Errorf("record consent: %w", err)
 	}
 	for _, r := range recs {
 		src, _, _ := strings.Cut(r.Source, ":")
 		s.metrics.consentRecorded.WithLabelValues(src).Inc()
 	}
+	s.auditConsentChanges(ctx, changes)
 	return nil
+}
+
+// consentChange is one message that changed a status of consent: its
+// choices by purpose, and its identifiers.
+type consentChange struct {
+	message, source string
+	choices         map[string]string
+	keys            []string
+}
+
+// maxConsentSeen bounds lastConsent; past it the memory starts afresh (a
+// status then read again from the store).
+const maxConsentSeen = 100_000
+
+// lastConsent remembers, per identifier and purpose, the status ingest
+// last stored, so that only a message changing one is an audit entry (an
+// SDK sends its consent context on every message).
+type lastConsent struct {
+	mu   sync.Mutex
+	last map[string]string // key + "\x00" + purpose → status
+}
+
+// forget drops every status remembered.
+func (lc *lastConsent) forget() {
+	lc.mu.Lock()
+	lc.last = nil
+	lc.mu.Unlock()
+}
+
+// consentChanges returns the messages among recs (in their order) that
+// change a status of their identifiers: a first choice, or one unlike the
+// newest stored. Identifiers not yet remembered are read from the store
+// once, together.
+func (s *Server) consentChanges(ctx context.Context, recs []consent.Record) ([]consentChange, error) {
+	if s.cfg.Audit == nil {
+		return nil, nil
+	}
+	slot := func(k graph.Key, purpose string) string { return k.String() + "\x00" + purpose }
+	lc := &s.lastConsent
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.last == nil || len(lc.last) > maxConsentSeen {
+		lc.last = map[string]string{}
+	}
+	var missing []graph.Key
+	asked := map[graph.Key]bool{}
+	for _, r := range recs {
+		if _, ok := lc.last[slot(r.Key, r.Purpose)]; !ok && !asked[r.Key] {
+			asked[r.Key] = true
+			missing = append(missing, r.Key)
+		}
+	}
+	if len(missing) > 0 {
+		stored, err := s.consent.Store.ConsentOf(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range stored { // oldest first: the newest stays
+			lc.last[slot(r.Key, r.Purpose)] = r.Status
+		}
+	}
+	var out []consentChange
+	byID := map[string]int{} // message → its index in out
+	for _, r := range recs {
+		k := slot(r.Key, r.Purpose)
+		if lc.last[k] == r.Status {
+			continue
+		}
+		lc.last[k] = r.Status
+		msg, _, _ := strings.Cut(r.ID, "/")
+		i, ok := byID[msg]
+		if !ok {
+			i, byID[msg] = len(out), len(out)
+			out = append(out, consentChange{message: msg, source: r.Source, choices: map[string]string{}})
+		}
+		out[i].choices[r.Purpose] = r.Status
+		if !slices.Contains(out[i].keys, r.Key.String()) {
+			out[i].keys = append(out[i].keys, r.Key.String())
+		}
+	}
+	return out, nil
+}
+
+// auditConsentChanges appends one entry per message that changed consent,
+// concurrently, so that the audit log commits them in one write.
+func (s *Server) auditConsentChanges(ctx context.Context, changes []consentChange) {
+	var wg sync.WaitGroup
+	for _, c := range changes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text, _ := json.Marshal(map[string]any{"messageId": c.message, "source": c.source, "choices": c.choices})
+			slices.Sort(c.keys)
+			s.record(ctx, audit.Record{Action: "messageConsent", Target: string(text), Subjects: c.keys})
+		}()
+	}
+	wg.Wait()
 }
 
 // consentGate is the consent check of one export request for one purpose:

@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/resolver"
@@ -57,7 +59,8 @@ func newTokens(key []byte, kr *auth.Keyring, now func() time.Time) *auth.Tokens 
 // handleMintToken mints a personalisation token (mint or admin key). It
 // answers the same whether or not idgraph knows the visitor.
 func (s *Server) handleMintToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authBearer(r, ruleOf(r.Context())); err != nil {
+	caller, err := s.authBearer(r, ruleOf(r.Context())) // the key's own rate limit (DefaultRates)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -76,6 +79,7 @@ func (s *Server) handleMintToken(w http.ResponseWriter, r *http.Request) {
 		typ, value = graph.TypeAnonymousID, req.AnonymousID
 	}
 	tok, exp, err := s.tokens.Mint(typ, value, ttl)
+	s.auditMint(withAuditCaller(r.Context(), caller), "mintToken", typ, value, ttl, err)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -169,6 +173,15 @@ func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
 		writeError(w, graph.Errorf(graph.KindNotFound, "assertion exchange is off: serve --personalisation-assertion-secret turns it on"))
 		return
 	}
+	// No key to limit: every exchange, good or forged, is charged to the
+	// client's address.
+	if wait := s.exchanges.take(clientOf(r)); wait > 0 {
+		s.metrics.rateLimited.WithLabelValues("exchanges").Inc()
+		err := rateLimited(wait, "too many assertion exchanges from this address")
+		setRetryAfter(w, err)
+		writeError(w, err)
+		return
+	}
 	body, err := readBody(w, r, maxMintBytes)
 	if err != nil {
 		writeError(w, err)
@@ -209,10 +222,30 @@ func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, exp, err := s.tokens.Mint(a.Type, a.Value, ttl)
+	areq := audit.RequestOf(r.Context())
+	areq.Role = "assertion" // no key: the backend's signature vouched for the visitor
+	s.auditMint(audit.WithRequest(r.Context(), areq), "exchangeToken", a.Type, a.Value, ttl, err)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, MintResponse{Token: tok, ExpiresAt: exp, Purpose: auth.PurposePersonalisation})
+}
+
+// DefaultExchangesPerMinute bounds assertion exchanges per client address
+// (a burst of that many, refilled evenly over a minute): a page exchanges
+// once per visit, and many visitors may share an address.
+const DefaultExchangesPerMinute = 600
+
+// auditMint records a token minted (or refused) for a visitor: the
+// identifier only as its keyed hash and the entry's subject, so the
+// visitor's access export lists it and their erasure redacts it.
+func (s *Server) auditMint(ctx context.Context, action, typ, value string, ttl time.Duration, err error) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	subj := s.subjectOf(typ, value)
+	text, _ := json.Marshal(map[string]any{"type": typ, "subject": "hmac:" + s.cfg.Audit.SubjectHash(subj), "ttlSeconds": int(ttl.Seconds())})
+	s.record(ctx, audit.Record{Action: action, Target: string(text), Subjects: []string{subj}, Err: err})
 }

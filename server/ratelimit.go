@@ -32,6 +32,7 @@ func (r Rate) String() string {
 // gets the most; the others belong to one integration or person.
 var DefaultRates = map[auth.Role]Rate{
 	auth.RoleWrite:   {PerSecond: 1000, Burst: 2000},
+	auth.RoleMint:    {PerSecond: 200, Burst: 400}, // a token per page a backend serves
 	auth.RoleRead:    {PerSecond: 100, Burst: 200},
 	auth.RoleSupport: {PerSecond: 20, Burst: 40},
 	auth.RoleSteward: {PerSecond: 50, Burst: 100},

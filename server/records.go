@@ -49,7 +49,7 @@ type RecordProblem struct {
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r, MaxImportBytes)
 	if err == nil {
-		err = s.authWrite(r, body)
+		r, err = s.authWrite(r, body)
 	}
 	var req ImportRequest
 	if err == nil {

@@ -163,6 +163,9 @@ type Config struct {
 	// ExportsPerMinute bounds subject exports per key (0: the default,
 	// DefaultExportsPerMinute; negative: no limit).
 	ExportsPerMinute int
+	// ExchangesPerMinute bounds assertion exchanges per client address
+	// (0: the default, DefaultExchangesPerMinute; negative: no limit).
+	ExchangesPerMinute int
 	// Erasure, when set, serves the erase mutation and receipts; its Set
 	// should be the Stitcher's Suppressor.
 	Erasure *erase.Service
@@ -198,6 +201,7 @@ type Server struct {
 	authFailures *buckets
 	keyLimits    keyLimits
 	exports      *buckets // subject exports per key; nil: no limit
+	exchanges    *buckets // assertion exchanges per address; nil: no limit
 	// segWake wakes the segments engine after an ingest; segDone closes
 	// when it has stopped.
 	segWake chan struct{}
@@ -213,6 +217,9 @@ type Server struct {
 	backfills sync.WaitGroup
 	// consent is the one consent check (nil: the store keeps no consent).
 	consent *consent.Checker
+	// lastConsent is the consent status ingest last stored per
+	// identifier and purpose (audit entries for changes only).
+	lastConsent lastConsent
 }
 
 // New returns a server; Close stops its background work.
@@ -260,6 +267,9 @@ func New(cfg Config) *Server {
 	s.authFailures = newBuckets(failures, failures/60, s.now)
 	if n := cmp.Or(cfg.ExportsPerMinute, DefaultExportsPerMinute); n > 0 {
 		s.exports = newBuckets(float64(n), float64(n)/60, s.now)
+	}
+	if n := cmp.Or(cfg.ExchangesPerMinute, DefaultExchangesPerMinute); n > 0 {
+		s.exchanges = newBuckets(float64(n), float64(n)/60, s.now)
 	}
 	s.reader = graph.CountingReader{R: cfg.Store, Count: func(m string) { s.metrics.storeCalls.WithLabelValues(m).Inc() }}
 	if b, ok := cfg.Store.(consent.Backend); ok {

@@ -488,6 +488,9 @@ func testSuppressionsAndReceipts(t *testing.T, g graph.Store, e erase.Store, s s
 	if !mapsEqual(got, want) {
 		t.Errorf("suppressions = %v, want %v (an existing entry keeps its first request)", got, want)
 	}
+	if got, err := e.SuppressionsOf(ctx, []string{h(3), h(9), h(1)}); err != nil || !mapsEqual(got, map[string]string{h(1): "r1", h(3): "r2"}) {
+		t.Errorf("suppressions of h3, h9, h1 = %v, %v: want h1 and h3 with their requests", got, err)
+	}
 	if err := e.RemoveSuppressions(ctx, []string{h(1), h(9)}); err != nil {
 		t.Fatal(err)
 	}
