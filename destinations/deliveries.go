@@ -70,12 +70,23 @@ func (m *Manager) observe() Observer {
 // logRecordAttempt logs an attempt to deliver a change record by the
 // worker: the attempt number is the head's next.
 func (w *worker) logRecordAttempt(ctx context.Context, d *Destination, c *Cursor, r *segments.ChangeRecord, res Result) {
+	<-w.logRecordAttemptAsync(ctx, d, c, r, res)
+}
+
+// logRecordAttemptAsync is logRecordAttempt in a goroutine: the returned
+// channel is closed once the entry is written (or its failure logged).
+func (w *worker) logRecordAttemptAsync(ctx context.Context, d *Destination, c *Cursor, r *segments.ChangeRecord, res Result) <-chan struct{} {
 	attempt := 1
 	if c.Head != nil && c.Head.Sequence == r.Sequence {
 		attempt = c.Head.Attempts + 1
 	}
-	w.m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: r.Sequence, Type: MessageType(r),
-		WebhookID: MessageID(d.ID, r.Sequence), Attempt: attempt}, res, r.Time)
+	dl := &Delivery{Destination: d.ID, Sequence: r.Sequence, Type: MessageType(r), WebhookID: MessageID(d.ID, r.Sequence), Attempt: attempt}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.m.logAttempt(ctx, dl, res, r.Time)
+	}()
+	return done
 }
 
 // logAttempt completes an attempt with its answer and adds it to the log.

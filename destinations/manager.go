@@ -665,26 +665,11 @@ func (w *worker) run(ctx context.Context) {
 // step (0: go on at once).
 func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	o := w.m.o
-	d, err := o.Store.Destination(ctx, w.id)
-	if err != nil {
-		return o.Poll, err
-	}
-	if !d.Enabled {
-		return o.Poll, nil
-	}
 	c, err := o.Store.Cursor(ctx, w.id)
 	if err != nil {
 		return o.Poll, err
 	}
 	c.Destination, c.Epoch = w.id, w.epoch
-	if d.ReplayFrom != 0 {
-		if err := w.rewind(ctx, d, c); err != nil {
-			return o.Poll, err
-		}
-	}
-	if wait, ran, err := w.runJob(ctx, d); ran || err != nil {
-		return wait, err // a job holds the records back until it finishes
-	}
 	// A record being retried is the first after the cursor: read only it,
 	// not a page of records per attempt (a batch reads up to its end).
 	limit := o.Batch
@@ -695,17 +680,25 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return o.Poll, err
 	}
-	retrying := len(recs) == 1 && c.Head != nil && recs[0].Sequence == c.Head.Sequence
-	if len(recs) > 0 && !retrying { // the record retried was there before d was read
-		// Read the destination again, after the records: a segment
-		// connected before a record was written is then seen connected
-		// (read before, the record would be skipped as not wanted).
-		if d, err = o.Store.Destination(ctx, w.id); err != nil {
-			return o.Poll, err
-		}
-		if !d.Enabled {
-			return o.Poll, nil
-		}
+	// The destination is read once, after the records: a segment
+	// connected before a record was written is then seen connected (read
+	// before, the record would be skipped as not wanted). Each read is a
+	// round trip on the path of every record (on Neo4j a few ms, far
+	// more on a loaded server), so the step makes no other.
+	d, err := o.Store.Destination(ctx, w.id)
+	if err != nil {
+		return o.Poll, err
+	}
+	if !d.Enabled {
+		return o.Poll, nil
+	}
+	if d.ReplayFrom != 0 {
+		// The records were read from the cursor before it moved back:
+		// the next step reads them again.
+		return 0, w.rewind(ctx, d, c)
+	}
+	if wait, ran, err := w.runJob(ctx, d); ran || err != nil {
+		return wait, err // a job holds the records back until it finishes
 	}
 	st, err := w.m.prefetch(ctx, d, recs)
 	if err != nil {
@@ -784,9 +777,15 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the record stays pending
 		}
-		w.logRecordAttempt(ctx, d, c, r, res)
 		if res.OK() {
-			if err := w.m.recordSent(ctx, d, r, st); err != nil {
+			// The log entry and the sent state are independent writes,
+			// made together so that the record waits for one commit, not
+			// two in a row (on Neo4j each is a transaction); both land
+			// before the cursor moves past the record.
+			logged := w.logRecordAttemptAsync(ctx, d, c, r, res)
+			err := w.m.recordSent(ctx, d, r, st)
+			<-logged
+			if err != nil {
 				return o.Poll, err
 			}
 			c.After, c.Head = r.Sequence, nil
@@ -798,6 +797,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 			start = c.After
 			continue
 		}
+		w.logRecordAttempt(ctx, d, c, r, res)
 		next, err := w.failed(ctx, c, r, res)
 		if err != nil {
 			return o.Poll, err

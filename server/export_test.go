@@ -10,3 +10,11 @@ var (
 
 // Allowed reports whether the matrix lets the role use the root field.
 func Allowed(field string, r auth.Role) bool { return graphqlPolicies[field].Allows(r) }
+
+// SetMembersLookAhead sets how many pages a members export looks up at
+// once (benchmarks compare); it returns a function restoring the default.
+func SetMembersLookAhead(n int) (restore func()) {
+	old := membersLookAhead
+	membersLookAhead = n
+	return func() { membersLookAhead = old }
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -121,18 +122,18 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 		declareWithheld(w, gate)
 		out.begin()
 	}
-	at, err := segments.MembersAt(ctx, store, key, membersPage, func(at uint64, ids []string) error {
+	pipe := newMemberPipeline(ctx, membersLookAhead, out)
+	at, err := segments.MembersAt(pipe.ctx, store, key, membersPage, func(at uint64, ids []string) error {
 		start(at)
+		// The gate counts what it withholds: it runs here, one page at a
+		// time, and only the lookups run together.
 		ids, err := gate.Filter(ctx, ids)
 		if err != nil {
 			return err
 		}
-		rows, err := s.memberRows(ctx, ids, cols)
-		if err != nil {
-			return err
-		}
-		return out.write(rows)
+		return pipe.add(func(ctx context.Context) ([]ExportedMember, error) { return s.memberRows(ctx, ids, cols) })
 	})
+	err = cmp.Or(pipe.wait(), err)
 	switch {
 	case err != nil && !started:
 		writeError(w, err)
@@ -150,6 +151,80 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(WithheldTrailer, gate.String())
 		}
 	}
+}
+
+// membersLookAhead is how many pages an export looks up at once while it
+// reads the next page of the member index and writes the page before:
+// each lookup is a round trip that waits on the store (on Neo4j a query
+// that seeks every member's identifiers), so pages in flight together
+// use the store's cores and the loopback while this one encodes. It
+// bounds the memory an export holds to that many pages.
+var membersLookAhead = 4
+
+// memberPipeline runs the lookups of an export's pages concurrently and
+// writes their rows in the order the pages were added, from one
+// goroutine. The first error stops it: later pages are not written and
+// add returns the error, and so does wait.
+type memberPipeline struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	queue  chan chan memberPage // pages in order, each filled by its lookup
+	done   chan struct{}        // closed when the writer has stopped
+	err    error                // the first error; read after done
+}
+
+type memberPage struct {
+	rows []ExportedMember
+	err  error
+}
+
+func newMemberPipeline(ctx context.Context, lookAhead int, out memberWriter) *memberPipeline {
+	p := &memberPipeline{queue: make(chan chan memberPage, max(lookAhead, 1)-1), done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancelCause(ctx)
+	go func() {
+		defer close(p.done)
+		for page := range p.queue {
+			r := <-page
+			if p.err != nil {
+				continue // failed: the lookups already started end, unwritten
+			}
+			if r.err == nil {
+				r.err = out.write(r.rows)
+			}
+			if r.err != nil {
+				p.err = r.err
+				p.cancel(r.err)
+			}
+		}
+	}()
+	return p
+}
+
+// add starts a page's lookup; it waits while lookAhead pages are in
+// flight.
+func (p *memberPipeline) add(lookup func(context.Context) ([]ExportedMember, error)) error {
+	if p.ctx.Err() != nil {
+		return context.Cause(p.ctx)
+	}
+	page := make(chan memberPage, 1)
+	select {
+	case p.queue <- page:
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx)
+	}
+	go func() {
+		rows, err := lookup(p.ctx)
+		page <- memberPage{rows, err}
+	}()
+	return nil
+}
+
+// wait writes what is added and returns the first error.
+func (p *memberPipeline) wait() error {
+	close(p.queue)
+	<-p.done
+	p.cancel(nil)
+	return p.err
 }
 
 // memberRows looks up the members' identifiers and traits, only those

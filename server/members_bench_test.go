@@ -31,6 +31,7 @@ import (
 //     floor of HTTP and CSV on this machine at this moment (the machine is
 //     shared: compare export/baseline within one run);
 //   - quiet: the export alone;
+//   - quiet-lookahead1: the export alone, one page looked up at a time;
 //   - ingest: the export while a loop ingests new members (stitching and
 //     saving their segment state, so change records are written under the
 //     export); its rate is reported as ingest-msgs/s.
@@ -102,6 +103,15 @@ func benchmarkMembersExport(b *testing.B, store graph.Store) {
 		reportRate(b, n)
 	})
 	b.Run("quiet", func(b *testing.B) {
+		for range b.N {
+			export(b, members)
+		}
+		reportRate(b, n)
+	})
+	// One page looked up at a time (the export before the look-ahead,
+	// but for the member index's next page read meanwhile).
+	b.Run("quiet-lookahead1", func(b *testing.B) {
+		defer server.SetMembersLookAhead(1)()
 		for range b.N {
 			export(b, members)
 		}
