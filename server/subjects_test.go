@@ -111,7 +111,9 @@ func TestExportSubject(t *testing.T) {
 					access = append(access, l.Data.(map[string]any))
 				}
 			}
-			if len(access) != 1 || access[0]["action"] != "link" {
+			// Her message's consent choice (an entry since consent from
+			// messages is audited) and the steward's link.
+			if len(access) != 2 || access[0]["action"] != "messageConsent" || access[1]["action"] != "link" {
 				t.Fatalf("access entries: %v", access)
 			}
 			// The export itself is audited, and the next one lists it.
