@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -184,24 +181,24 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 			}
 		}
 	}
-	plans := make([][]Save, len(pg.ids))
+	var plans [][]Save
+	var errs []error
 	merged := make([]bool, len(pg.ids))
-	errs := make([]error, len(pg.ids))
-	now := e.opt.Now().UTC()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(pg.ids)) {
-		wg.Go(func() {
-			for j := int(next.Add(1) - 1); j < len(pg.ids); j = int(next.Add(1) - 1) {
-				if pg.defs == nil {
-					_, plans[j], errs[j] = e.plan(ctx, pg.ids[j], ch, ReasonDefinition)
-				} else {
-					plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
-				}
-			}
+	if pg.defs == nil {
+		// Read page by page too (profiles, states, identifiers and
+		// timelines: one call each), as the live path does.
+		changes := make([]Change, len(pg.ids))
+		for j := range changes {
+			changes[j] = ch
+		}
+		plans, errs = e.planPage(ctx, pg.ids, changes, ReasonDefinition)
+	} else {
+		plans, errs = make([][]Save, len(pg.ids)), make([]error, len(pg.ids))
+		now := e.opt.Now().UTC()
+		inParallel(len(pg.ids), func(j int) {
+			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
 		})
 	}
-	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

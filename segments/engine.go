@@ -704,6 +704,15 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 // it. A page's results are saved in one transaction (one synced commit,
 // not one per profile); a page that cannot be (a profile saved meanwhile
 // by another process) is saved profile by profile.
+//
+// One call takes pages until one is not full (the end of the pass, or
+// all there was), pipelined: the next page is read and evaluated while
+// the one before is saved and its changes removed, so a page does not
+// wait for the previous one's commit (and the store's write lock, which
+// ingest holds) before it is read. Within a pass the pages hold different
+// profiles; a save the one before made stale (a merge across pages) is
+// refused and saved profile by profile. Everything taken is saved and
+// removed when CatchUp returns.
 func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
@@ -712,18 +721,49 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 		e.pendingAfter = "" // the end: the next pass starts again
 		ps, err = e.store.PendingChanges(ctx, "", e.opt.TimerBatch)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("segments: catch up: %w", err)
+	taken := 0
+	var failed error
+	var saving chan error // the previous page's save, while it runs
+	wait := func() {
+		if saving != nil {
+			failed = cmp.Or(failed, <-saving)
+			saving = nil
+		}
 	}
-	if len(ps) == 0 {
-		return 0, nil
+	for {
+		if err != nil {
+			wait()
+			return taken, cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+		}
+		if len(ps) == 0 {
+			wait()
+			return taken, failed
+		}
+		e.pendingAfter = ps[len(ps)-1].Profile
+		taken += len(ps)
+		page := ps
+		ids, changes := make([]string, len(page)), make([]Change, len(page))
+		for i, p := range page {
+			ids[i], changes[i] = p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}
+		}
+		plans, errs := e.planPage(ctx, ids, changes, ReasonData)
+		wait() // saves in page order
+		saving = make(chan error, 1)
+		go func(done chan<- error) { done <- e.savePage(ctx, page, plans, errs) }(saving)
+		if len(page) < e.opt.TimerBatch {
+			wait()
+			return taken, failed
+		}
+		ps, err = e.store.PendingChanges(ctx, e.pendingAfter, e.opt.TimerBatch)
 	}
-	e.pendingAfter = ps[len(ps)-1].Profile
-	// A profile that fails does not hold up the others: its change stays
-	// pending and is tried again.
-	work, failed := e.saveTogether(ctx, ps)
-	// Removed only now, all in one write: a crash before it evaluates
-	// them again, which changes nothing.
+}
+
+// savePage saves a planned page of pending changes (saveTogether) and
+// removes those it saved, all in one write: a crash before it evaluates
+// them again, which changes nothing. A profile that fails does not hold
+// up the others: its change stays pending and is tried again.
+func (e *Engine) savePage(ctx context.Context, page []Pending, plans [][]Save, errs []error) error {
+	work, failed := e.saveTogether(ctx, page, plans, errs)
 	var done []Pending
 	for _, w := range work {
 		if w.done {
@@ -733,7 +773,7 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	if err := e.store.DonePending(ctx, done...); err != nil {
 		failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 	}
-	return len(ps), failed
+	return failed
 }
 
 // pendingWork is a pending change and whether it was evaluated and saved.
@@ -742,18 +782,17 @@ type pendingWork struct {
 	done bool
 }
 
-// saveTogether evaluates a page of pending changes (planPage) and saves
-// the results in one transaction, in page order; the changes whose saves
-// would overlap another's (two profiles merged into one), and every one
-// when the transaction is refused, are updated one by one instead. It
+// saveTogether saves a page of pending changes, evaluated by planPage
+// (plans and errs), in one transaction, in page order; the changes whose
+// saves would overlap another's (two profiles merged into one), and every
+// one when the transaction is refused, are updated one by one instead. It
 // marks what was done.
-func (e *Engine) saveTogether(ctx context.Context, page []Pending) ([]*pendingWork, error) {
+func (e *Engine) saveTogether(ctx context.Context, page []Pending, plans [][]Save, errs []error) ([]*pendingWork, error) {
 	var failed error
 	work := make([]*pendingWork, len(page))
 	var saves []Save
 	var alone []*pendingWork
 	saved := map[string]bool{}
-	plans, errs := e.planPage(ctx, page)
 	for i, p := range page {
 		w := &pendingWork{Pending: p}
 		work[i] = w
