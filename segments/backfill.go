@@ -244,42 +244,9 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 	if AbsorbedPrint(&graph.Profile{Absorbed: p.Absorbed}) != st.Identity.Absorbed {
 		return nil, true, nil
 	}
-	identity := Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}
-	var idTypes []string
-	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
-		if identity.Counts[t] != st.Identity.Counts[t] {
-			idTypes = append(idTypes, t)
-		}
-	}
-	todo := defs.affected(ch, idTypes)
-	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
-	reasons := map[string]string{}
-	if st.Definitions != defs.print {
-		// As plan: everything is evaluated, and what changes, changes
-		// because of the definitions (unless the profile is new to the
-		// engine).
-		if st.Rev > 0 {
-			for _, c := range defs.order {
-				reasons[c.ref] = ReasonDefinition
-			}
-		}
-		todo = defs.order
-	}
-	for rs, en := range st.Entries {
-		if defs.byRef[rs] == nil {
-			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
-			continue
-		}
-		next.Entries[rs] = en
-	}
-	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts, Segments: map[string]bool{}, Computed: map[string]any{}}
-	for rs, en := range next.Entries {
-		if ref, err := ParseRef(rs); err == nil && ref.Kind == lang.KindSegment {
-			snap.Segments[ref.Key] = en.Member
-		} else if err == nil && en.Value != nil {
-			snap.Computed[ref.Key] = en.Value.Interface()
-		}
-	}
+	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
+	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
+	snap.Segments, snap.Computed = entryResults(next.Entries)
 	evalSession(lang.NewSession(snap.View(), now), snap, todo, next, now)
 	if sameState(st, next) {
 		return nil, false, nil

@@ -413,12 +413,6 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 		}
 		j.ch.All, j.reason = true, ReasonMerged
 	}
-	var idTypes []string
-	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
-		if identity.Counts[t] != st.Identity.Counts[t] {
-			idTypes = append(idTypes, t)
-		}
-	}
 	if st.Rev > 0 && st.Definitions != defs.print {
 		// Saved with other definitions: maybe by a process that has
 		// newer ones. Never drop entries of a definition this process
@@ -428,32 +422,7 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 			return err
 		}
 	}
-	todo := defs.affected(j.ch, idTypes)
-	next := &ProfileState{Profile: p.ID, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
-	reasons := map[string]string{}
-	if st.Definitions != defs.print {
-		// Definitions were created, edited or deleted since: evaluate
-		// everything; what the change itself did not affect changes
-		// because of the definitions (unless the profile is new to the
-		// engine: then it is its data).
-		for _, c := range defs.order {
-			if st.Rev == 0 {
-				break
-			}
-			reasons[c.ref] = ReasonDefinition
-		}
-		for _, c := range todo {
-			delete(reasons, c.ref)
-		}
-		todo = defs.order
-	}
-	for rs, en := range st.Entries {
-		if defs.byRef[rs] == nil {
-			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
-			continue
-		}
-		next.Entries[rs] = en
-	}
+	todo, next, reasons := defs.start(p.ID, st, identity, j.ch)
 	// Only the events the definitions read are decoded: an order that
 	// re-evaluates the order definitions leaves the pages alone.
 	j.names = map[string]bool{}
@@ -464,6 +433,48 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 	}
 	j.todo, j.next, j.reasons, j.now = todo, next, reasons, now
 	return nil
+}
+
+// start is where an evaluation of a profile starts, given its stored
+// state and its identity now: the definitions the change affects (all of
+// them when the state was saved with other definitions), the next state
+// with the entries of the stored one carried over (those of definitions
+// no longer loaded dropped), and the reasons of the entries that change
+// because of the definitions rather than the change.
+func (d *definitions) start(id string, st *ProfileState, identity Identity, ch Change) ([]*compiled, *ProfileState, map[string]string) {
+	var idTypes []string
+	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
+		if identity.Counts[t] != st.Identity.Counts[t] {
+			idTypes = append(idTypes, t)
+		}
+	}
+	todo := d.affected(ch, idTypes)
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: d.print}
+	reasons := map[string]string{}
+	if st.Definitions != d.print {
+		// Definitions were created, edited or deleted since: evaluate
+		// everything; what the change itself did not affect changes
+		// because of the definitions (unless the profile is new to the
+		// engine: then it is its data).
+		for _, c := range d.order {
+			if st.Rev == 0 {
+				break
+			}
+			reasons[c.ref] = ReasonDefinition
+		}
+		for _, c := range todo {
+			delete(reasons, c.ref)
+		}
+		todo = d.order
+	}
+	for rs, en := range st.Entries {
+		if d.byRef[rs] == nil {
+			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
+			continue
+		}
+		next.Entries[rs] = en
+	}
+	return todo, next, reasons
 }
 
 // result returns the saves of an evaluated job: none when nothing changed.
@@ -576,19 +587,26 @@ func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("segments: evaluate %s: %w", p.ID, err)
 	}
-	snap.Segments, snap.Computed = map[string]bool{}, map[string]any{}
+	snap.Segments, snap.Computed = entryResults(entries)
+	return snap, nil
+}
+
+// entryResults are the memberships and computed values of entries, as
+// in_segment and computed read them.
+func entryResults(entries map[string]Entry) (map[string]bool, map[string]any) {
+	segs, computed := map[string]bool{}, map[string]any{}
 	for rs, en := range entries {
 		ref, err := ParseRef(rs)
 		if err != nil {
 			continue
 		}
 		if ref.Kind == lang.KindSegment {
-			snap.Segments[ref.Key] = en.Member
+			segs[ref.Key] = en.Member
 		} else if en.Value != nil {
-			snap.Computed[ref.Key] = en.Value.Interface()
+			computed[ref.Key] = en.Value.Interface()
 		}
 	}
-	return snap, nil
+	return segs, computed
 }
 
 // eventPage is how many events a timeline read returns at once.
