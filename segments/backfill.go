@@ -31,8 +31,9 @@ const backfillPage = 1000
 //
 // Pages are read one ahead of the page being evaluated and saved. When
 // no loaded definition reads events (a trait-only segment), a page is
-// read in bulk (its states, then its data column: backfillData) instead
-// of profile by profile.
+// read in bulk (its states, then its data column) while the one before
+// is saved; otherwise its profiles, states, identifiers and timelines
+// are read with one call each when it is evaluated (planPage).
 func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 	sweep := d.Status.State == StateDisabled
 	total, err := e.graph.CountProfiles(ctx)
@@ -140,7 +141,7 @@ func (e *Engine) readPage(ctx context.Context, after string, defs *definitions, 
 // dataQuery is what a bulk read of a page asks of each profile for the
 // definitions to be evaluated: the traits they read, the identifier
 // counts and the absorbed profiles (the profile's Identity). bulk is
-// false when one of them reads events: those are read profile by profile.
+// false when one of them reads events: those pages are read by planPage.
 func (d *definitions) dataQuery() (q graph.DataQuery, bulk bool) {
 	q = graph.DataQuery{Counts: true, Absorbed: true}
 	for _, c := range d.order {
