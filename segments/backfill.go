@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -34,8 +31,9 @@ const backfillPage = 1000
 //
 // Pages are read one ahead of the page being evaluated and saved. When
 // no loaded definition reads events (a trait-only segment), a page is
-// read in bulk (its states, then its data column: backfillData) instead
-// of profile by profile.
+// read in bulk (its states, then its data column) while the one before
+// is saved; otherwise its profiles, states, identifiers and timelines
+// are read with one call each when it is evaluated (planPage).
 func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 	sweep := d.Status.State == StateDisabled
 	total, err := e.graph.CountProfiles(ctx)
@@ -143,7 +141,7 @@ func (e *Engine) readPage(ctx context.Context, after string, defs *definitions, 
 // dataQuery is what a bulk read of a page asks of each profile for the
 // definitions to be evaluated: the traits they read, the identifier
 // counts and the absorbed profiles (the profile's Identity). bulk is
-// false when one of them reads events: those are read profile by profile.
+// false when one of them reads events: those pages are read by planPage.
 func (d *definitions) dataQuery() (q graph.DataQuery, bulk bool) {
 	q = graph.DataQuery{Counts: true, Absorbed: true}
 	for _, c := range d.order {
@@ -184,24 +182,24 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 			}
 		}
 	}
-	plans := make([][]Save, len(pg.ids))
+	var plans [][]Save
+	var errs []error
 	merged := make([]bool, len(pg.ids))
-	errs := make([]error, len(pg.ids))
-	now := e.opt.Now().UTC()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(pg.ids)) {
-		wg.Go(func() {
-			for j := int(next.Add(1) - 1); j < len(pg.ids); j = int(next.Add(1) - 1) {
-				if pg.defs == nil {
-					_, plans[j], errs[j] = e.plan(ctx, pg.ids[j], ch, ReasonDefinition)
-				} else {
-					plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
-				}
-			}
+	if pg.defs == nil {
+		// Read page by page too (profiles, states, identifiers and
+		// timelines: one call each), as the live path does.
+		changes := make([]Change, len(pg.ids))
+		for j := range changes {
+			changes[j] = ch
+		}
+		plans, errs = e.planPage(ctx, pg.ids, changes, ReasonDefinition)
+	} else {
+		plans, errs = make([][]Save, len(pg.ids)), make([]error, len(pg.ids))
+		now := e.opt.Now().UTC()
+		inParallel(len(pg.ids), func(j int) {
+			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
 		})
 	}
-	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -247,42 +245,9 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 	if AbsorbedPrint(&graph.Profile{Absorbed: p.Absorbed}) != st.Identity.Absorbed {
 		return nil, true, nil
 	}
-	identity := Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}
-	var idTypes []string
-	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
-		if identity.Counts[t] != st.Identity.Counts[t] {
-			idTypes = append(idTypes, t)
-		}
-	}
-	todo := defs.affected(ch, idTypes)
-	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
-	reasons := map[string]string{}
-	if st.Definitions != defs.print {
-		// As plan: everything is evaluated, and what changes, changes
-		// because of the definitions (unless the profile is new to the
-		// engine).
-		if st.Rev > 0 {
-			for _, c := range defs.order {
-				reasons[c.ref] = ReasonDefinition
-			}
-		}
-		todo = defs.order
-	}
-	for rs, en := range st.Entries {
-		if defs.byRef[rs] == nil {
-			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
-			continue
-		}
-		next.Entries[rs] = en
-	}
-	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts, Segments: map[string]bool{}, Computed: map[string]any{}}
-	for rs, en := range next.Entries {
-		if ref, err := ParseRef(rs); err == nil && ref.Kind == lang.KindSegment {
-			snap.Segments[ref.Key] = en.Member
-		} else if err == nil && en.Value != nil {
-			snap.Computed[ref.Key] = en.Value.Interface()
-		}
-	}
+	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
+	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
+	snap.Segments, snap.Computed = entryResults(next.Entries)
 	evalSession(lang.NewSession(snap.View(), now), snap, todo, next, now)
 	if sameState(st, next) {
 		return nil, false, nil

@@ -208,3 +208,39 @@ func (f *fixture) stateOf(profile string) *segments.ProfileState {
 	}
 	return sts[0]
 }
+
+// A backfill of a definition that reads events reads a page's profiles,
+// states, identifiers and timelines with one call each, as the live path
+// does, not one per profile.
+func TestBackfillReadsEventsPerPage(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		const n = 30
+		for i := range n {
+			f.ingest(track(fmt.Sprint("m", i), "Order", t0, "", fmt.Sprint("user_id:u", i)))
+		}
+		var mu sync.Mutex
+		calls := map[string]int{}
+		r := graph.CountingReader{R: f.g, Count: func(m string) {
+			mu.Lock()
+			calls[m]++
+			mu.Unlock()
+		}}
+		e := segments.NewEngine(r, f.s, segments.EngineOptions{Now: f.clock.Now})
+		d, err := e.Define(ctx, lang.KindSegment, "buyer", `events("Order").exists()`, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Backfill(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := f.s.MemberCount(ctx, "buyer"); m != n || err != nil {
+			t.Errorf("%d members, %v; want %d", m, err, n)
+		}
+		for _, m := range []string{"Profile", "Timeline", "Timelines", "IdentifiersOf", "GetProfiles"} {
+			if calls[m] > 1 {
+				t.Errorf("%d calls of %s for one page of %d profiles (all calls: %v)", calls[m], m, n, calls)
+			}
+		}
+	})
+}

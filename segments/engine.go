@@ -413,12 +413,6 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 		}
 		j.ch.All, j.reason = true, ReasonMerged
 	}
-	var idTypes []string
-	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
-		if identity.Counts[t] != st.Identity.Counts[t] {
-			idTypes = append(idTypes, t)
-		}
-	}
 	if st.Rev > 0 && st.Definitions != defs.print {
 		// Saved with other definitions: maybe by a process that has
 		// newer ones. Never drop entries of a definition this process
@@ -428,32 +422,7 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 			return err
 		}
 	}
-	todo := defs.affected(j.ch, idTypes)
-	next := &ProfileState{Profile: p.ID, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: defs.print}
-	reasons := map[string]string{}
-	if st.Definitions != defs.print {
-		// Definitions were created, edited or deleted since: evaluate
-		// everything; what the change itself did not affect changes
-		// because of the definitions (unless the profile is new to the
-		// engine: then it is its data).
-		for _, c := range defs.order {
-			if st.Rev == 0 {
-				break
-			}
-			reasons[c.ref] = ReasonDefinition
-		}
-		for _, c := range todo {
-			delete(reasons, c.ref)
-		}
-		todo = defs.order
-	}
-	for rs, en := range st.Entries {
-		if defs.byRef[rs] == nil {
-			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
-			continue
-		}
-		next.Entries[rs] = en
-	}
+	todo, next, reasons := defs.start(p.ID, st, identity, j.ch)
 	// Only the events the definitions read are decoded: an order that
 	// re-evaluates the order definitions leaves the pages alone.
 	j.names = map[string]bool{}
@@ -464,6 +433,48 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 	}
 	j.todo, j.next, j.reasons, j.now = todo, next, reasons, now
 	return nil
+}
+
+// start is where an evaluation of a profile starts, given its stored
+// state and its identity now: the definitions the change affects (all of
+// them when the state was saved with other definitions), the next state
+// with the entries of the stored one carried over (those of definitions
+// no longer loaded dropped), and the reasons of the entries that change
+// because of the definitions rather than the change.
+func (d *definitions) start(id string, st *ProfileState, identity Identity, ch Change) ([]*compiled, *ProfileState, map[string]string) {
+	var idTypes []string
+	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
+		if identity.Counts[t] != st.Identity.Counts[t] {
+			idTypes = append(idTypes, t)
+		}
+	}
+	todo := d.affected(ch, idTypes)
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: d.print}
+	reasons := map[string]string{}
+	if st.Definitions != d.print {
+		// Definitions were created, edited or deleted since: evaluate
+		// everything; what the change itself did not affect changes
+		// because of the definitions (unless the profile is new to the
+		// engine: then it is its data).
+		for _, c := range d.order {
+			if st.Rev == 0 {
+				break
+			}
+			reasons[c.ref] = ReasonDefinition
+		}
+		for _, c := range todo {
+			delete(reasons, c.ref)
+		}
+		todo = d.order
+	}
+	for rs, en := range st.Entries {
+		if d.byRef[rs] == nil {
+			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
+			continue
+		}
+		next.Entries[rs] = en
+	}
+	return todo, next, reasons
 }
 
 // result returns the saves of an evaluated job: none when nothing changed.
@@ -576,19 +587,26 @@ func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("segments: evaluate %s: %w", p.ID, err)
 	}
-	snap.Segments, snap.Computed = map[string]bool{}, map[string]any{}
+	snap.Segments, snap.Computed = entryResults(entries)
+	return snap, nil
+}
+
+// entryResults are the memberships and computed values of entries, as
+// in_segment and computed read them.
+func entryResults(entries map[string]Entry) (map[string]bool, map[string]any) {
+	segs, computed := map[string]bool{}, map[string]any{}
 	for rs, en := range entries {
 		ref, err := ParseRef(rs)
 		if err != nil {
 			continue
 		}
 		if ref.Kind == lang.KindSegment {
-			snap.Segments[ref.Key] = en.Member
+			segs[ref.Key] = en.Member
 		} else if en.Value != nil {
-			snap.Computed[ref.Key] = en.Value.Interface()
+			computed[ref.Key] = en.Value.Interface()
 		}
 	}
-	return snap, nil
+	return segs, computed
 }
 
 // eventPage is how many events a timeline read returns at once.
@@ -704,6 +722,15 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 // it. A page's results are saved in one transaction (one synced commit,
 // not one per profile); a page that cannot be (a profile saved meanwhile
 // by another process) is saved profile by profile.
+//
+// One call takes pages until one is not full (the end of the pass, or
+// all there was), pipelined: the next page is read and evaluated while
+// the one before is saved and its changes removed, so a page does not
+// wait for the previous one's commit (and the store's write lock, which
+// ingest holds) before it is read. Within a pass the pages hold different
+// profiles; a save the one before made stale (a merge across pages) is
+// refused and saved profile by profile. Everything taken is saved and
+// removed when CatchUp returns.
 func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
@@ -712,18 +739,49 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 		e.pendingAfter = "" // the end: the next pass starts again
 		ps, err = e.store.PendingChanges(ctx, "", e.opt.TimerBatch)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("segments: catch up: %w", err)
+	taken := 0
+	var failed error
+	var saving chan error // the previous page's save, while it runs
+	wait := func() {
+		if saving != nil {
+			failed = cmp.Or(failed, <-saving)
+			saving = nil
+		}
 	}
-	if len(ps) == 0 {
-		return 0, nil
+	for {
+		if err != nil {
+			wait()
+			return taken, cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
+		}
+		if len(ps) == 0 {
+			wait()
+			return taken, failed
+		}
+		e.pendingAfter = ps[len(ps)-1].Profile
+		taken += len(ps)
+		page := ps
+		ids, changes := make([]string, len(page)), make([]Change, len(page))
+		for i, p := range page {
+			ids[i], changes[i] = p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}
+		}
+		plans, errs := e.planPage(ctx, ids, changes, ReasonData)
+		wait() // saves in page order
+		saving = make(chan error, 1)
+		go func(done chan<- error) { done <- e.savePage(ctx, page, plans, errs) }(saving)
+		if len(page) < e.opt.TimerBatch {
+			wait()
+			return taken, failed
+		}
+		ps, err = e.store.PendingChanges(ctx, e.pendingAfter, e.opt.TimerBatch)
 	}
-	e.pendingAfter = ps[len(ps)-1].Profile
-	// A profile that fails does not hold up the others: its change stays
-	// pending and is tried again.
-	work, failed := e.saveTogether(ctx, ps)
-	// Removed only now, all in one write: a crash before it evaluates
-	// them again, which changes nothing.
+}
+
+// savePage saves a planned page of pending changes (saveTogether) and
+// removes those it saved, all in one write: a crash before it evaluates
+// them again, which changes nothing. A profile that fails does not hold
+// up the others: its change stays pending and is tried again.
+func (e *Engine) savePage(ctx context.Context, page []Pending, plans [][]Save, errs []error) error {
+	work, failed := e.saveTogether(ctx, page, plans, errs)
 	var done []Pending
 	for _, w := range work {
 		if w.done {
@@ -733,7 +791,7 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	if err := e.store.DonePending(ctx, done...); err != nil {
 		failed = cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 	}
-	return len(ps), failed
+	return failed
 }
 
 // pendingWork is a pending change and whether it was evaluated and saved.
@@ -742,18 +800,17 @@ type pendingWork struct {
 	done bool
 }
 
-// saveTogether evaluates a page of pending changes (planPage) and saves
-// the results in one transaction, in page order; the changes whose saves
-// would overlap another's (two profiles merged into one), and every one
-// when the transaction is refused, are updated one by one instead. It
+// saveTogether saves a page of pending changes, evaluated by planPage
+// (plans and errs), in one transaction, in page order; the changes whose
+// saves would overlap another's (two profiles merged into one), and every
+// one when the transaction is refused, are updated one by one instead. It
 // marks what was done.
-func (e *Engine) saveTogether(ctx context.Context, page []Pending) ([]*pendingWork, error) {
+func (e *Engine) saveTogether(ctx context.Context, page []Pending, plans [][]Save, errs []error) ([]*pendingWork, error) {
 	var failed error
 	work := make([]*pendingWork, len(page))
 	var saves []Save
 	var alone []*pendingWork
 	saved := map[string]bool{}
-	plans, errs := e.planPage(ctx, page)
 	for i, p := range page {
 		w := &pendingWork{Pending: p}
 		work[i] = w

@@ -335,6 +335,33 @@ func TestCatchUpAfterRestart(t *testing.T) {
 	}
 }
 
+// One CatchUp takes pages until one is not full, the next page read and
+// evaluated while the one before is saved: when it returns, every change
+// it took is saved and removed.
+func TestCatchUpPages(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		segtest.Define(t, f.s, lang.KindSegment, "buyer", `events("Order").exists()`)
+		const n = 5
+		for i := range n {
+			segtest.IngestRecording(t, f.g, track(fmt.Sprint("m", i), "Order", t0, "", fmt.Sprint("user_id:u", i)))
+		}
+		e := segments.NewEngine(f.g, f.s, segments.EngineOptions{Now: f.clock.Now, TimerBatch: 2})
+		if err := e.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := e.CatchUp(ctx); k != n || err != nil {
+			t.Fatalf("caught up with %d changes (%v), want %d", k, err, n)
+		}
+		if ps, err := f.s.PendingChanges(ctx, "", 10); len(ps) != 0 || err != nil {
+			t.Errorf("%d changes still pending (%v)", len(ps), err)
+		}
+		if m, err := f.s.MemberCount(ctx, "buyer"); m != n || err != nil {
+			t.Errorf("%d members, %v; want %d", m, err, n)
+		}
+	})
+}
+
 // A computed trait's change records: one when the value changes (to, from
 // and between values, late events included), none when it does not (an
 // event that leaves it as it was, an edit that computes the same value);

@@ -10,19 +10,20 @@ import (
 	"github.com/idgraph/idgraph/graph"
 )
 
-// planPage is plan for a page of pending changes: it reads what the page's
-// evaluations need with one call per kind of data (profiles, survivors,
-// states, absorbed states, identifiers, timelines) instead of one per
-// profile, and evaluates the profiles on every CPU. It returns each
-// change's saves, or why it could not be evaluated; a read that fails
-// fails the whole page.
-func (e *Engine) planPage(ctx context.Context, page []Pending) ([][]Save, []error) {
-	plans, errs := make([][]Save, len(page)), make([]error, len(page))
+// planPage is plan for a page of profiles, each with its change, all
+// evaluated for the same reason (pending data changes, or a backfill's
+// definition): it reads what the page's evaluations need with one call
+// per kind of data (profiles, survivors, states, absorbed states,
+// identifiers, timelines) instead of one per profile, and evaluates the
+// profiles on every CPU. It returns each profile's saves, or why it could
+// not be evaluated; a read that fails fails the whole page.
+func (e *Engine) planPage(ctx context.Context, ids []string, changes []Change, reason string) ([][]Save, []error) {
+	plans, errs := make([][]Save, len(ids)), make([]error, len(ids))
 	fail := func(i int, err error) {
-		errs[i] = fmt.Errorf("segments: update %s: %w", page[i].Profile, err)
+		errs[i] = fmt.Errorf("segments: update %s: %w", ids[i], err)
 	}
 	failAll := func(err error) ([][]Save, []error) {
-		for i := range page {
+		for i := range ids {
 			fail(i, err)
 		}
 		return plans, errs
@@ -32,10 +33,6 @@ func (e *Engine) planPage(ctx context.Context, page []Pending) ([][]Save, []erro
 	e.mu.RUnlock()
 	now := e.opt.Now().UTC()
 
-	ids := make([]string, len(page))
-	for i, p := range page {
-		ids[i] = p.Profile
-	}
 	ps, err := e.graph.GetProfiles(ctx, ids)
 	if err != nil {
 		return failAll(err)
@@ -64,8 +61,7 @@ func (e *Engine) planPage(ctx context.Context, page []Pending) ([][]Save, []erro
 			fail(i, graph.Errorf(graph.KindNotFound, "profile %q not found", ids[i]))
 			continue
 		}
-		ch := Change{Events: page[i].Events, Traits: page[i].Traits, All: page[i].All}
-		jobs, at = append(jobs, &planJob{p: p, ch: ch, reason: ReasonData}), append(at, i)
+		jobs, at = append(jobs, &planJob{p: p, ch: changes[i], reason: reason}), append(at, i)
 	}
 	live := make([]string, len(jobs))
 	for k, j := range jobs {

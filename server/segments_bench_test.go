@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,32 +96,78 @@ func segmentsBody(batch, size, probeEvery int, now time.Time) []byte {
 	return body
 }
 
-// probeStore notes when each change record of the probe segment is
-// saved (its durability: the save commits it).
+// probeStore notes, for each probe's entry into the probe segment, when
+// the page of pending changes holding it was read (and how many pages had
+// been read before), when its save began and when it returned (its
+// durability: the save commits it): where a probe's latency goes.
 type probeStore struct {
 	segments.Store
 	mu    sync.Mutex
-	saved map[string]time.Time // profile → when its probe entry was saved
+	pages int                  // pages of pending changes read so far
+	read  map[string]pageRead  // profile → the last page read holding it
+	saved map[string]probeSave // profile → its probe entry's save
+	// pageSizes are the sizes of the pages read, saves how long each
+	// SaveStates call took, and its size.
+	pageSizes []int
+	full      int // pages of limit changes: more were waiting
+	saves     []time.Duration
+}
+
+type pageRead struct {
+	at time.Time
+	n  int // the page's number, from 1
+}
+
+type probeSave struct {
+	start, end time.Time
+	read       pageRead
+}
+
+func (p *probeStore) PendingChanges(ctx context.Context, after string, limit int) ([]segments.Pending, error) {
+	ps, err := p.Store.PendingChanges(ctx, after, limit)
+	now := time.Now()
+	p.mu.Lock()
+	if len(ps) > 0 {
+		p.pages++
+		p.pageSizes = append(p.pageSizes, len(ps))
+	}
+	if len(ps) == limit {
+		p.full++
+	}
+	for _, c := range ps {
+		p.read[c.Profile] = pageRead{at: now, n: p.pages}
+	}
+	p.mu.Unlock()
+	return ps, err
 }
 
 func (p *probeStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
+	start := time.Now()
 	cs, err := p.Store.SaveStates(ctx, saves)
 	now := time.Now()
 	p.mu.Lock()
+	p.saves = append(p.saves, now.Sub(start))
 	for _, c := range cs {
 		if c.Segment == "probe" && c.Direction == segments.Entered {
-			p.saved[c.Profile] = now
+			p.saved[c.Profile] = probeSave{start: start, end: now, read: p.read[c.Profile]}
 		}
 	}
 	p.mu.Unlock()
 	return cs, err
 }
 
+// pagesRead is how many pages of pending changes have been read.
+func (p *probeStore) pagesRead() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pages
+}
+
 // segmentsServer is a server whose engine maintains defs (none when nil)
 // on a fresh store.
 func segmentsServer(b *testing.B, store graph.Store, defs bool) (http.Handler, *probeStore, func()) {
 	b.Helper()
-	ps := &probeStore{Store: store.(segments.Backend).Segments(), saved: map[string]time.Time{}}
+	ps := &probeStore{Store: store.(segments.Backend).Segments(), read: map[string]pageRead{}, saved: map[string]probeSave{}}
 	st := graph.NewStitcher(store, graph.DefaultConfig())
 	st.RecordDataChanges = true
 	eng := segments.NewEngine(store, ps, segments.EngineOptions{})
@@ -233,6 +280,7 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 				bodies[i] = segmentsBody(i, size, probeEvery, now)
 			}
 			acked := make([]time.Time, batches)
+			pagesAtAck := make([]int, batches)
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -243,13 +291,14 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 				inflight <- struct{}{}
 				wg.Go(func() {
 					postBatch(b, h, bodies[i])
-					acked[i] = time.Now()
+					acked[i], pagesAtAck[i] = time.Now(), ps.pagesRead()
 					<-inflight
 				})
 			}
 			wg.Wait()
 			sent := time.Since(start)
 			var lat []time.Duration
+			var probes []probeStages
 			deadline := time.Now().Add(60 * time.Second)
 			for i := range batches {
 				for j := range size {
@@ -263,10 +312,14 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 					}
 					for {
 						ps.mu.Lock()
-						at, ok := ps.saved[id.Profile]
+						sv, ok := ps.saved[id.Profile]
 						ps.mu.Unlock()
 						if ok {
-							lat = append(lat, at.Sub(acked[i]))
+							lat = append(lat, sv.end.Sub(acked[i]))
+							probes = append(probes, probeStages{
+								total: sv.end.Sub(acked[i]), wait: max(sv.read.at.Sub(acked[i]), 0),
+								plan: sv.start.Sub(sv.read.at), save: sv.end.Sub(sv.start),
+								pagesBefore: max(sv.read.n-pagesAtAck[i]-1, 0)})
 							break
 						}
 						if time.Now().After(deadline) {
@@ -284,9 +337,52 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(pct(1), "max-ms")
 			b.ReportMetric(float64(len(lat)), "probes")
+			reportStages(b, probes, ps)
 			runtime.KeepAlive(t)
 		})
 	}
+}
+
+// probeStages is where a probe's latency went: waiting for the page
+// holding it to be read (behind pagesBefore pages read after its
+// acknowledgement), evaluating the page (plan), saving it (save: the
+// store's lock and the synced commit).
+type probeStages struct {
+	total, wait, plan, save time.Duration
+	pagesBefore             int
+}
+
+// reportStages reports the stages of the median probe and the mean of the
+// slowest 1% (those the p99 is made of), and how full the pages were.
+func reportStages(b *testing.B, probes []probeStages, ps *probeStore) {
+	slices.SortFunc(probes, func(x, y probeStages) int { return cmp.Compare(x.total, y.total) })
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	mid := probes[len(probes)/2]
+	b.ReportMetric(ms(mid.wait), "p50-wait-ms")
+	b.ReportMetric(ms(mid.plan), "p50-plan-ms")
+	b.ReportMetric(ms(mid.save), "p50-save-ms")
+	tail := probes[len(probes)*99/100:]
+	var wait, plan, save time.Duration
+	var before int
+	for _, p := range tail {
+		wait, plan, save, before = wait+p.wait, plan+p.plan, save+p.save, before+p.pagesBefore
+	}
+	n := time.Duration(len(tail))
+	b.ReportMetric(ms(wait/n), "tail-wait-ms")
+	b.ReportMetric(ms(plan/n), "tail-plan-ms")
+	b.ReportMetric(ms(save/n), "tail-save-ms")
+	b.ReportMetric(float64(before)/float64(len(tail)), "tail-pages-before")
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	most := 0
+	for _, n := range ps.pageSizes {
+		most = max(most, n)
+	}
+	b.ReportMetric(float64(len(ps.pageSizes)), "pages")
+	b.ReportMetric(float64(ps.full), "full-pages")
+	b.ReportMetric(float64(most), "largest-page")
+	saves := slices.Sorted(slices.Values(ps.saves))
+	b.ReportMetric(ms(saves[len(saves)*99/100]), "save-p99-ms")
 }
 
 func envInt(name string, def int) int {
