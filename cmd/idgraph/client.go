@@ -110,6 +110,19 @@ func runLoadgen(ctx context.Context, args []string) error {
 
 // serverFlags adds --server and --key, a "write" or "read" key, with their
 // environment defaults (IDGRAPH_SERVER, IDGRAPH_WRITE_KEY, IDGRAPH_READ_KEY).
+// commandHelp prints a command group's usage when asked for it, or when no
+// command is given (an error then); done says there is nothing more to run.
+func commandHelp(group, usage string, args []string) (done bool, err error) {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return false, nil
+	}
+	fmt.Print(usage)
+	if len(args) == 0 {
+		return true, fmt.Errorf("%s: no command given", group)
+	}
+	return true, nil
+}
+
 func serverFlags(fs *flag.FlagSet, role string) (srv, key *string) {
 	srv = fs.String("server", env("IDGRAPH_SERVER", "http://127.0.0.1:8080"), "server URL")
 	key = fs.String("key", env("IDGRAPH_"+strings.ToUpper(role)+"_KEY", ""), role+" key")

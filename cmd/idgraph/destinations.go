@@ -30,12 +30,8 @@ Every command talks to a running server with an admin key (--key, default $IDGRA
 `
 
 func runDestinations(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Print(destinationsUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("destinations: no command given")
-		}
-		return nil
+	if done, err := commandHelp("destinations", destinationsUsage, args); done {
+		return err
 	}
 	fs := flag.NewFlagSet("destinations "+args[0], flag.ContinueOnError)
 	srv, key := serverFlags(fs, "admin")

@@ -23,12 +23,8 @@ Both talk to a running server with an admin key (--key, default $IDGRAPH_ADMIN_K
 `
 
 func runRetention(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Print(retentionUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("retention: no command given")
-		}
-		return nil
+	if done, err := commandHelp("retention", retentionUsage, args); done {
+		return err
 	}
 	fs := flag.NewFlagSet("retention "+args[0], flag.ContinueOnError)
 	srv, key := serverFlags(fs, "admin")
