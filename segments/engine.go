@@ -724,13 +724,13 @@ func (e *Engine) Drain(ctx context.Context) ([]*ChangeRecord, error) {
 // by another process) is saved profile by profile.
 //
 // One call takes pages until one is not full (the end of the pass, or
-// all there was), pipelined: the next page is read and evaluated while
-// the one before is saved and its changes removed, so a page does not
-// wait for the previous one's commit (and the store's write lock, which
-// ingest holds) before it is read. Within a pass the pages hold different
-// profiles; a save the one before made stale (a merge across pages) is
-// refused and saved profile by profile. Everything taken is saved and
-// removed when CatchUp returns.
+// all there was), each read, evaluated, saved and removed before the next
+// is read. Pipelining them (the next page read and evaluated while the one
+// before is saved) cut ingest beside 150 definitions from about 0.68 to
+// 0.49 of its rate without them (BenchmarkIngestSegments, 3 December
+// 2026, docs/benchmarks.md): the engine's evaluations then take the CPU
+// ingest needs on 2 cores. Everything taken is saved and removed when
+// CatchUp returns.
 func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	e.pendingMu.Lock()
 	defer e.pendingMu.Unlock()
@@ -741,35 +741,22 @@ func (e *Engine) CatchUp(ctx context.Context) (int, error) {
 	}
 	taken := 0
 	var failed error
-	var saving chan error // the previous page's save, while it runs
-	wait := func() {
-		if saving != nil {
-			failed = cmp.Or(failed, <-saving)
-			saving = nil
-		}
-	}
 	for {
 		if err != nil {
-			wait()
 			return taken, cmp.Or(failed, fmt.Errorf("segments: catch up: %w", err))
 		}
 		if len(ps) == 0 {
-			wait()
 			return taken, failed
 		}
 		e.pendingAfter = ps[len(ps)-1].Profile
 		taken += len(ps)
-		page := ps
-		ids, changes := make([]string, len(page)), make([]Change, len(page))
-		for i, p := range page {
+		ids, changes := make([]string, len(ps)), make([]Change, len(ps))
+		for i, p := range ps {
 			ids[i], changes[i] = p.Profile, Change{Events: p.Events, Traits: p.Traits, All: p.All}
 		}
 		plans, errs := e.planPage(ctx, ids, changes, ReasonData)
-		wait() // saves in page order
-		saving = make(chan error, 1)
-		go func(done chan<- error) { done <- e.savePage(ctx, page, plans, errs) }(saving)
-		if len(page) < e.opt.TimerBatch {
-			wait()
+		failed = cmp.Or(failed, e.savePage(ctx, ps, plans, errs))
+		if len(ps) < e.opt.TimerBatch {
 			return taken, failed
 		}
 		ps, err = e.store.PendingChanges(ctx, e.pendingAfter, e.opt.TimerBatch)
