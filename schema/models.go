@@ -51,3 +51,31 @@ type ReviewItem struct {
 	Score  float64
 	Impact int
 }
+
+// ProfileRead is an answer that names the profile it is about; the audit
+// log records reads of personal data by that profile. A nil answer names
+// none.
+type ProfileRead interface {
+	ReadProfileID() string
+}
+
+func (x *ProfileConsent) ReadProfileID() string {
+	if x == nil {
+		return ""
+	}
+	return x.ProfileID
+}
+
+func (x *MembershipExplanation) ReadProfileID() string {
+	if x == nil {
+		return ""
+	}
+	return x.ProfileID
+}
+
+func (x *ComputedTraitExplanation) ReadProfileID() string {
+	if x == nil {
+		return ""
+	}
+	return x.ProfileID
+}

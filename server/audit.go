@@ -301,18 +301,8 @@ func (s *Server) profileRead(ctx context.Context, target map[string]any, res any
 		if x != nil {
 			id = x.Profile
 		}
-	case *schema.ProfileConsent:
-		if x != nil {
-			id = x.ProfileID
-		}
-	case *schema.MembershipExplanation:
-		if x != nil {
-			id = x.ProfileID
-		}
-	case *schema.ComputedTraitExplanation:
-		if x != nil {
-			id = x.ProfileID
-		}
+	case schema.ProfileRead:
+		id = x.ReadProfileID()
 	}
 	if id == "" {
 		id, _ = target["profileId"].(string)

@@ -210,6 +210,13 @@ func (f *fixture) postBearer(t *testing.T, path, key, body string) (int, string)
 // postWith posts body after auth has set the request's credentials.
 func (f *fixture) postWith(t *testing.T, path, body string, auth func(*http.Request)) (int, string) {
 	t.Helper()
+	code, data, _ := f.postHeaders(t, path, body, auth)
+	return code, data
+}
+
+// postHeaders is postWith that also returns the answer's headers.
+func (f *fixture) postHeaders(t *testing.T, path, body string, auth func(*http.Request)) (int, string, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +228,7 @@ func (f *fixture) postWith(t *testing.T, path, body string, auth func(*http.Requ
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
+	return resp.StatusCode, string(data), resp.Header
 }
 
 // TestGraphQLListsCostTheirSize: a list costs what it may hold, so the

@@ -27,30 +27,26 @@ func TestPersonalisationMintLimitsAndAudit(t *testing.T) {
 			})
 			mint := kf.create(t, auth.RoleMint)
 			before := len(kf.chain(t))
-			post := func(path, key, body string) *http.Response {
+			post := func(path, key, body string) (int, http.Header) {
 				t.Helper()
-				req, _ := http.NewRequest(http.MethodPost, kf.url+path, strings.NewReader(body))
-				if key != "" {
-					req.Header.Set("Authorization", "Bearer "+key)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp
+				code, _, h := kf.postHeaders(t, path, body, func(r *http.Request) {
+					if key != "" {
+						r.Header.Set("Authorization", "Bearer "+key)
+					}
+				})
+				return code, h
 			}
 			for i, body := range []string{`{"userId":"u-Visitor"}`, `{"anonymousId":"a-visitor","ttl":"1m"}`, `{"userId":"u-Visitor"}`} {
-				resp := post("/v1/personalisation/tokens", mint, body)
-				if want := map[bool]int{true: 200, false: 429}[i < 2]; resp.StatusCode != want || want == 429 && resp.Header.Get("Retry-After") == "" {
-					t.Errorf("mint %d: %d (Retry-After %q), want %d", i+1, resp.StatusCode, resp.Header.Get("Retry-After"), want)
+				code, h := post("/v1/personalisation/tokens", mint, body)
+				if want := map[bool]int{true: 200, false: 429}[i < 2]; code != want || want == 429 && h.Get("Retry-After") == "" {
+					t.Errorf("mint %d: %d (Retry-After %q), want %d", i+1, code, h.Get("Retry-After"), want)
 				}
 			}
 			assertion := auth.SignAssertion(persAssertionSecret, map[string]any{"userId": "u-Visitor", "aud": auth.AssertionAudience, "exp": time.Now().Add(time.Minute).Unix()})
 			for i, body := range []string{`{"assertion":"` + assertion + `"}`, `{"assertion":"forged"}`, `{"assertion":"` + assertion + `"}`} {
-				resp := post("/v1/personalisation/exchange", "", body)
-				if want := []int{200, 401, 429}[i]; resp.StatusCode != want || want == 429 && resp.Header.Get("Retry-After") == "" {
-					t.Errorf("exchange %d: %d (Retry-After %q), want %d", i+1, resp.StatusCode, resp.Header.Get("Retry-After"), want)
+				code, h := post("/v1/personalisation/exchange", "", body)
+				if want := []int{200, 401, 429}[i]; code != want || want == 429 && h.Get("Retry-After") == "" {
+					t.Errorf("exchange %d: %d (Retry-After %q), want %d", i+1, code, h.Get("Retry-After"), want)
 				}
 			}
 			es := kf.chain(t)[before:]
