@@ -197,24 +197,26 @@ func (s *Server) auditRefusedMutation(ctx context.Context, err error) {
 	s.auditMutation(ctx, rf.Field.Definition, rf.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables), err)
 }
 
-// auditFields records every mutation that ran, and every read of one
-// person (personRead), with its resolver's error.
+// auditFields records every mutation that ran, every read of one person
+// (personRead), and every answer showing a page of people (shownProfiles),
+// with its resolver's error.
 func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	query := fc.Object == "Query" && personReads[fc.Field.Name]
-	if fc.Object != "Mutation" && !query || !fc.IsResolver {
-		return next(ctx)
-	}
-	args := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
-	read := query && personRead(fc.Field.Name, args)
-	if query && !read {
+	if !fc.IsResolver {
 		return next(ctx)
 	}
 	res, err := next(ctx)
-	if read {
-		s.auditRead(ctx, fc.Field.Name, args, res, err)
-	} else {
-		s.auditMutation(ctx, fc.Field.Definition, args, err)
+	args := func() map[string]any { return fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables) }
+	if fc.Object == "Mutation" {
+		s.auditMutation(ctx, fc.Field.Definition, args(), err)
+	} else if fc.Object == "Query" && personRead(fc.Field.Name, args()) {
+		s.auditRead(ctx, fc.Field.Name, args(), res, err)
+	} else if shown, ok := shownProfiles(res); ok {
+		action := fc.Field.Name
+		if fc.Object != "Query" {
+			action = fc.Object + "." + action // Segment.members
+		}
+		s.auditListRead(ctx, action, args(), shown, err)
 	}
 	return res, err
 }
@@ -226,6 +228,39 @@ func (s *Server) auditFields(ctx context.Context, next graphql.Resolver) (any, e
 var personReads = map[string]bool{
 	"profile": true, "lookup": true, "identifier": true, "consent": true,
 	"explainMembership": true, "explainComputedTrait": true, "auditLog": true,
+}
+
+// shownProfiles are the profiles an answer shows when it is a page of
+// people (profiles, search, a segment's members or preview sample).
+func shownProfiles(res any) ([]*graph.Profile, bool) {
+	var page []*schema.Profile
+	switch x := res.(type) {
+	case *schema.ProfileConnection:
+		if x == nil {
+			return nil, true
+		}
+		for _, e := range x.Edges {
+			page = append(page, e.Node)
+		}
+	case []*schema.SearchHit:
+		for _, h := range x {
+			page = append(page, h.Profile)
+		}
+	case *schema.SegmentPreview:
+		if x == nil {
+			return nil, true
+		}
+		page = x.Sample
+	default:
+		return nil, false
+	}
+	shown := []*graph.Profile{}
+	for _, p := range page {
+		if p != nil && p.Profile != nil && !slices.ContainsFunc(shown, func(q *graph.Profile) bool { return q.ID == p.ID }) {
+			shown = append(shown, p.Profile)
+		}
+	}
+	return shown, true
 }
 
 // personRead reports whether a root field's call reads one person.
@@ -285,6 +320,48 @@ func (s *Server) auditRead(ctx context.Context, field string, args map[string]an
 	text, _ := json.Marshal(target)
 	slices.Sort(subjects)
 	s.record(ctx, audit.Record{Action: field, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
+}
+
+// auditListRead records an answer showing a page of people: the profile
+// IDs shown, the arguments (a filter, a purpose), and a search text as its
+// keyed hash (it may be an email); its subjects are every identifier of
+// every profile shown, so each person's access export finds the entry and
+// erasure redacts it. A page showing nobody is recorded too: a search
+// that found no one is still a read of the text searched for.
+func (s *Server) auditListRead(ctx context.Context, action string, args map[string]any, shown []*graph.Profile, err error) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	target := map[string]any{}
+	for k, v := range args {
+		if k == "query" {
+			q, _ := v.(string)
+			v = "hmac:" + s.cfg.Audit.SubjectHash("search:"+strings.ToLower(strings.TrimSpace(q)))
+		}
+		if v != nil && !secretArgs[k] {
+			target[k] = v
+		}
+	}
+	ids := make([]string, len(shown))
+	for i, p := range shown {
+		ids[i] = p.ID
+	}
+	target["profiles"] = ids
+	var subjects []string
+	if len(shown) > 0 {
+		idents, ierr := s.reader.IdentifiersOf(ctx, shown)
+		if ierr != nil {
+			s.log.Error("audit: the identifiers of a page of profiles read", "action", action, "err", ierr)
+		}
+		for _, of := range idents {
+			for _, n := range of {
+				subjects = append(subjects, n.Key.String())
+			}
+		}
+	}
+	text, _ := json.Marshal(target)
+	slices.Sort(subjects)
+	s.record(ctx, audit.Record{Action: action, Target: string(text), Subjects: slices.Compact(subjects), Err: err})
 }
 
 // profileRead is the profile a read showed: the one it answered, or the
