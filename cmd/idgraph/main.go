@@ -27,6 +27,7 @@ commands:
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   destinations      list, health, redeliver, replay, resync, jobs: webhook destinations on a running server (admin key)
   retention         show, sweep: the retention policy and an immediate sweep on a running server (admin key)
+  suppressions      add, remove, list, counts: suppression lists on a running server (admin key)
   match             re-score every profile with the server's model (resumable)
   synth             write a noisy labelled CSV (FEBRL-like, households, common names) for eval
   synth traffic     write a stream of Segment calls and CRM records for N people, with the truth kept aside
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string) error {
 		return runDestinations(ctx, args[1:])
 	case "retention":
 		return runRetention(ctx, args[1:])
+	case "suppressions":
+		return runSuppressions(ctx, args[1:])
 	case "bench-lookup":
 		return runBenchLookup(ctx, args[1:])
 	case "bench-ceiling":
