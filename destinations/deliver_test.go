@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type feed struct {
 	segments.Store
 	mu   sync.Mutex
 	recs []*segments.ChangeRecord
+	// reads counts the calls of Changes.
+	reads atomic.Int64
 	// hook, when set, runs once at the start of the next Changes.
 	hook func()
 }
@@ -49,6 +52,7 @@ func (f *feed) addFor(segment, profile, dir, reason string) uint64 {
 }
 
 func (f *feed) Changes(_ context.Context, after uint64, limit int) ([]*segments.ChangeRecord, error) {
+	f.reads.Add(1)
 	f.mu.Lock()
 	hook := f.hook
 	f.hook = nil
@@ -363,6 +367,39 @@ func TestGoneDisablesDestination(t *testing.T) {
 	c, _ := f.store.Cursor(context.Background(), d.ID)
 	if c.After != 0 || c.Head == nil || c.Head.LastStatus != http.StatusGone {
 		t.Fatalf("the record must stay pending for when it is enabled again: %+v", c)
+	}
+}
+
+// A disabled destination's worker reads the destination alone each poll,
+// not a page of records (a destination disabled for days would read one
+// every poll), and delivers again from where it stopped once enabled.
+func TestDisabledDestinationReadsNoRecords(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	r := newReceiver(t, ok)
+	d := f.connect(t, r, "vip")
+	f.feed.add("vip", "p1", segments.Entered)
+	f.m.Wake()
+	eventually(t, "the first delivery", func() bool { return len(r.requests()) == 1 })
+	if _, err := f.m.SetEnabled(ctx, d.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	f.feed.add("vip", "p2", segments.Entered)
+	time.Sleep(100 * time.Millisecond) // a step sees it disabled
+	before := f.feed.reads.Load()
+	time.Sleep(400 * time.Millisecond) // 20 polls
+	if n := f.feed.reads.Load() - before; n > 1 {
+		t.Errorf("a disabled destination read records %d times in 20 polls", n)
+	}
+	if n := len(r.requests()); n != 1 {
+		t.Fatalf("a disabled destination got %d requests, want 1", n)
+	}
+	if _, err := f.m.SetEnabled(ctx, d.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the record held back while disabled", func() bool { return len(r.requests()) == 2 })
+	if got := r.requests()[1].msg.Data.Profile; got != "p2" {
+		t.Fatalf("delivered %s after enabling, want p2", got)
 	}
 }
 

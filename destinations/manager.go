@@ -627,6 +627,10 @@ type worker struct {
 	// epoch is the lease this worker delivers under (lead), written into
 	// every cursor it stores so that the store fences it.
 	epoch uint64
+	// disabled is what the last step saw: while it holds, a step reads the
+	// destination alone until it is enabled again, not a page of records
+	// each poll.
+	disabled bool
 }
 
 func (w *worker) poke() {
@@ -665,6 +669,13 @@ func (w *worker) run(ctx context.Context) {
 // step (0: go on at once).
 func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	o := w.m.o
+	if w.disabled {
+		d, err := o.Store.Destination(ctx, w.id)
+		if err != nil || !d.Enabled {
+			return o.Poll, err
+		}
+		w.disabled = false
+	}
 	c, err := o.Store.Cursor(ctx, w.id)
 	if err != nil {
 		return o.Poll, err
@@ -690,6 +701,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return o.Poll, err
 	}
 	if !d.Enabled {
+		w.disabled = true
 		return o.Poll, nil
 	}
 	if d.ReplayFrom != 0 {
