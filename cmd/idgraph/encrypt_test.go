@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -342,4 +343,109 @@ func TestKeyringPaths(t *testing.T) {
 			t.Errorf("keyringPath(%q, %q, %q) = %q, want %q", tc.dsn, tc.pepper, tc.flag, got, tc.want)
 		}
 	}
+}
+
+// TestEncryptionIngestCost measures what encryption costs serve's ingest
+// on Neo4j (IDGRAPH_BENCH_ENCRYPT=N batches per run; skipped otherwise):
+// the same batches of 500 messages through /v1/batch to serve with
+// encryption on and with --encrypt=false, alternately, on an emptied
+// database each time, with a build without the race detector. It reports
+// wall time per batch and serve's CPU time per batch (from /proc), and the
+// ratios: on a shared machine only the ratios within one run mean much.
+func TestEncryptionIngestCost(t *testing.T) {
+	batches, _ := strconv.Atoi(os.Getenv("IDGRAPH_BENCH_ENCRYPT"))
+	if batches <= 0 {
+		t.Skip("set IDGRAPH_BENCH_ENCRYPT=N (batches per run) to measure")
+	}
+	dsn := neo4jDSN(t)
+	store := backends.OpenNeo4j(t)
+	bin := filepath.Join(t.TempDir(), "idgraph")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	type result struct{ wall, cpu time.Duration }
+	total := map[bool]*result{true: {}, false: {}}
+	for round := range 4 {
+		for _, on := range []bool{round%2 == 0, round%2 != 0} {
+			if err := store.(interface{ Reset(context.Context) error }).Reset(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			addr := freeAddr(t)
+			p := startServeBinary(t, bin, addr, "--store", dsn, "--write-key", testWriteKey, "--read-key", testReadKey,
+				"--model", "off", "--encrypt="+strconv.FormatBool(on))
+			send := func(prefix string) {
+				body := ingestBatch(prefix)
+				if code := postAPI(t, "http://"+addr+"/v1/batch", testWriteKey, body); code != 200 {
+					t.Fatalf("batch: %d", code)
+				}
+			}
+			send(fmt.Sprintf("warm-%d", round))
+			cpu0, start := procCPU(t, p.cmd.Process.Pid), time.Now()
+			for b := range batches {
+				send(fmt.Sprintf("r%d-b%d", round, b))
+			}
+			// The batch is acknowledged before it is stitched: wait for the
+			// last message to be stored.
+			last := fmt.Sprintf("r%d-b%d-p%d", round, batches-1, ingestPeople-1)
+			for deadline := time.Now().Add(5 * time.Minute); !stored(t, addr, last); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s not stored after 5 minutes:\n%s", last, p.log)
+				}
+			}
+			wall, cpu := time.Since(start), procCPU(t, p.cmd.Process.Pid)-cpu0
+			p.stop(t)
+			total[on].wall += wall
+			total[on].cpu += cpu
+			t.Logf("round %d encrypt=%v: %.0f ms/batch wall, %.1f ms/batch serve CPU", round, on,
+				float64(wall.Milliseconds())/float64(batches), float64(cpu.Microseconds())/1000/float64(batches))
+		}
+	}
+	n := float64(4 * batches)
+	t.Logf("total: plain %.0f ms/batch wall, %.1f ms CPU; encrypted %.0f ms/batch wall, %.1f ms CPU; wall ratio %.2f, CPU ratio %.2f",
+		float64(total[false].wall.Milliseconds())/n, float64(total[false].cpu.Microseconds())/1000/n,
+		float64(total[true].wall.Milliseconds())/n, float64(total[true].cpu.Microseconds())/1000/n,
+		float64(total[true].wall)/float64(total[false].wall), float64(total[true].cpu)/float64(total[false].cpu))
+}
+
+// ingestPeople is the people of one ingestBatch: each an identify with
+// three traits and four tracks with properties and context, 500 messages.
+const ingestPeople = 100
+
+func ingestBatch(prefix string) string {
+	var msgs []string
+	for i := range ingestPeople {
+		u := fmt.Sprintf("%s-p%d", prefix, i)
+		msgs = append(msgs, fmt.Sprintf(`{"type":"identify","messageId":"%[1]s-id","userId":"%[1]s","traits":{"email":"%[1]s@corp.io","name":"Ann Example","plan":"pro"}}`, u))
+		for j := range 4 {
+			msgs = append(msgs, fmt.Sprintf(`{"type":"track","messageId":"%[1]s-t%[2]d","userId":"%[1]s","event":"Product Viewed","properties":{"product_id":"sku-%[2]d","name":"A product with a name","price":19.99,"currency":"EUR","category":"shoes"},"context":{"ip":"203.0.113.7","page":{"url":"https://shop.example.com/p/sku-%[2]d","referrer":"https://www.example.org/"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}}`, u, j))
+		}
+	}
+	return `{"batch":[` + strings.Join(msgs, ",") + `]}`
+}
+
+// stored tells whether the user ID has a profile with its four tracks.
+func stored(t *testing.T, addr, user string) bool {
+	t.Helper()
+	data, errs := postGraphQL(t, "http://"+addr, testReadKey, `query($v: String!) { lookup(type: "user_id", value: $v) { events(first: 10) { edges { cursor } } } }`,
+		map[string]any{"v": user})
+	if len(errs) > 0 || data["lookup"] == nil {
+		return false
+	}
+	edges, _ := data["lookup"].(map[string]any)["events"].(map[string]any)["edges"].([]any)
+	return len(edges) >= 5
+}
+
+// procCPU is a process's user and system CPU time, from /proc.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: utime and stime
+	// are the 12th and 13th, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

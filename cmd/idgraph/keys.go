@@ -112,8 +112,8 @@ func printFirstAdminKey(w io.Writer, k auth.Key) {
 		"Create the other keys with it, e.g.\n  idgraph keys create --role write --key %s\n", k.String(), k.String())
 }
 
-// runInit prepares a store: the pepper file and the first admin key,
-// printed once.
+// runInit prepares a store: the pepper file (on Neo4j the keyring of
+// payload encryption too) and the first admin key, printed once.
 func runInit(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "a directory for the embedded store, or neo4j://user:pass@host:7687 (also bolt://)")

@@ -12,7 +12,7 @@ import (
 const usage = `usage: idgraph <command> [flags]
 
 commands:
-  init              prepare a store: the key pepper file and the first admin key, printed once
+  init              prepare a store: the key pepper file (on Neo4j the keyring too) and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
   healthcheck       exit 0 if the server on this host answers /readyz (the container's HEALTHCHECK)
   keys              create, list, rotate and revoke API keys (admin key)

@@ -101,8 +101,14 @@ func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 // arguments and waits until it answers /healthz.
 func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	t.Helper()
+	return startServeBinary(t, binary(t), addr, args...)
+}
+
+// startServeBinary is startServeArgs with another build of idgraph.
+func startServeBinary(t *testing.T, bin, addr string, args ...string) *proc {
+	t.Helper()
 	p := &proc{addr: addr, log: &syncBuffer{}}
-	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "bolt://") }) {
 		p.cmd.Env = neo4jEnv(t)
