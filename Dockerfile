@@ -26,8 +26,8 @@ COPY --from=build /out/idgraph /idgraph
 COPY --from=build --chown=65532:65532 /out/data /data
 # The pepper, the erasure ledger and the embedded store all live in /data
 # (the pepper beside the store, never in it); TMPDIR too, for the matching
-# trainer's spill files. With a Neo4j store only the pepper and the ledger
-# are written here.
+# trainer's spill files. With a Neo4j store only the pepper, the ledger and
+# the keyring of payload encryption (beside the pepper) are written here.
 ENV IDGRAPH_ADDR=:8080 \
     IDGRAPH_STORE=/data/idgraph-data \
     IDGRAPH_PEPPER_FILE=/data/idgraph.pepper \

@@ -480,3 +480,47 @@ func (s *Store) RotateKeys(ctx context.Context) (Rotation, error) {
 	}
 	return out, nil
 }
+
+// CheckKeyring tells whether the store and its keyring belong together,
+// before anything is written. With a keyring, a data key wrapped under one
+// of its generations must unwrap: a keyring file lost and made anew, or
+// another store's, would otherwise seal new data under a KEK with which
+// the old data does not open. Without one, the store must hold no data
+// keys: its sealed payloads would not read.
+func (s *Store) CheckKeyring(ctx context.Context) error {
+	if s.seal == nil {
+		recs, err := s.read(ctx, `MATCH (k:DataKey) RETURN k.id LIMIT 1`, nil)
+		if err != nil {
+			return wrap("neo4j: check keyring", err)
+		}
+		if len(recs) > 0 {
+			return errors.New("neo4j: the store holds encrypted payloads (data keys) and was opened without a keyring")
+		}
+		return nil
+	}
+	ring := s.seal.ring
+	gens := []int64{}
+	for _, g := range ring.Generations() {
+		gens = append(gens, int64(g))
+	}
+	recs, err := s.read(ctx, `OPTIONAL MATCH (k:DataKey) WHERE k.gen IN $gens
+		WITH k LIMIT 1
+		RETURN k.id, k.wrapped, EXISTS { MATCH (:DataKey) }`, map[string]any{"gens": gens})
+	if err != nil {
+		return wrap("neo4j: check keyring", err)
+	}
+	id, _ := recs[0].Values[0].(string)
+	wrapped, _ := recs[0].Values[1].([]byte)
+	if any, _ := recs[0].Values[2].(bool); any && id == "" {
+		return fmt.Errorf("neo4j: keyring %s is not this store's: no data key is wrapped under any of its generations %v", ring.Path(), gens)
+	}
+	if id == "" {
+		return nil
+	}
+	key, err := ring.Unwrap(id, wrapped)
+	if err != nil {
+		return fmt.Errorf("neo4j: keyring %s is not this store's: %w", ring.Path(), err)
+	}
+	clear(key)
+	return nil
+}

@@ -251,7 +251,7 @@ func TestTwoServesShareDestinationsOnNeo4j(t *testing.T) {
 	dsn := neo4jDSN(t)
 	backends.OpenNeo4j(t) // locks and empties the test database
 	initCmd := exec.Command(binary(t), "init", "--store", dsn)
-	initCmd.Env = append(os.Environ(), "IDGRAPH_PEPPER="+strings.Repeat("5e", 32)) // startServeArgs's
+	initCmd.Env = neo4jEnv(t) // startServeArgs's
 	out, err := initCmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("init: %v\n%s", err, out)

@@ -27,7 +27,8 @@ func runAudit(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	store, err := openStore(ctx, *dsn)
+	// The audit chain is not encrypted: no keyring needed, and none made.
+	store, err := openStore(ctx, *dsn, nil)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
-	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
 )
 
@@ -97,7 +96,9 @@ func neo4jDSN(t *testing.T) string {
 func TestTwoProcessesShareNeo4j(t *testing.T) {
 	const n = 1500
 	dsn := neo4jDSN(t)
-	store := backends.OpenNeo4j(t) // locks and empties the test database
+	backends.OpenNeo4j(t) // locks and empties the test database
+	uri, user, pass := backends.Neo4jURI(t)
+	store := openSealedNeo4j(t, uri, user, pass)
 	a, b := freeAddr(t), freeAddr(t)
 	p1, p2 := startServe(t, a, dsn), startServe(t, b, dsn)
 	s := newSender(n)
@@ -185,10 +186,5 @@ func TestNeo4jOutage(t *testing.T) {
 		t.Errorf("%d answers of 503 without Retry-After", s.statuses[-503])
 	}
 	t.Logf("answers by status: %v", s.statuses)
-	store, err := neo4j.Open(context.Background(), dsn, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	verifyDelivered(t, store, n)
+	verifyDelivered(t, openSealedNeo4j(t, dsn, "", ""), n)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/idgraph/idgraph/client"
 	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/envelope"
+	"github.com/idgraph/idgraph/neo4j"
 	"github.com/idgraph/idgraph/pebble"
 )
 
@@ -85,18 +87,51 @@ func eraseCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// purgeCmd is `idgraph purge --store DIR`: with the server stopped, it
-// rewrites the embedded store so that erased records leave its files.
+// purgeCmd is `idgraph purge --store DIR|neo4j://…`. On the embedded
+// store, with the server stopped, it rewrites the files so that erased
+// records leave them. On Neo4j it rotates the keyring: every live data key
+// is rewrapped under a new generation and the older ones are destroyed, so
+// that the wrapped keys erasures left in Neo4j's files no longer open.
 func purgeCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
-	dir := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "the embedded store's directory (the server must be stopped)")
+	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "the embedded store's directory (the server must be stopped), or neo4j://user:pass@host:7687 (also bolt://): its keyring is rotated, with no other process writing (stop the servers)")
+	pepperFile := pepperFlag(fs)
+	keyringFile := keyringFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := pebble.Purge(ctx, *dir); err != nil {
+	if isNeo4j(*dsn) {
+		return purgeNeo4j(ctx, *dsn, keyringPath(*dsn, *pepperFile, *keyringFile))
+	}
+	if err := pebble.Purge(ctx, *dsn); err != nil {
 		return err
 	}
-	fmt.Printf("purged %s: compacted, checkpointed with a flushed WAL and a new MANIFEST, old files removed\n", *dir)
+	fmt.Printf("purged %s: compacted, checkpointed with a flushed WAL and a new MANIFEST, old files removed\n", *dsn)
+	return nil
+}
+
+// purgeNeo4j rotates the KEK of the Neo4j store's keyring (neo4j.Store.RotateKeys).
+// A process still writing under an old generation would wrap keys that
+// the rotation then makes unreadable: the servers must be stopped.
+func purgeNeo4j(ctx context.Context, dsn, file string) error {
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("purge: --keyring-file: %w (purge rotates the store's keyring; it never makes one)", err)
+	}
+	before, err := envelope.OpenKeyring(file)
+	if err != nil {
+		return fmt.Errorf("purge: --keyring-file %s: %w", file, err)
+	}
+	store, err := openStore(ctx, dsn, &encryption{File: file})
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	defer store.Close()
+	rot, err := store.(*neo4j.Store).RotateKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	fmt.Printf("purged %s: keyring %s rotated: generation %d made, generations %v destroyed; %d data keys rewrapped, %d already unreadable (wrapped under a destroyed generation); erased profiles' keys left in Neo4j's files no longer open\n",
+		redact(dsn), file, rot.Generation, before.Generations(), rot.Rewrapped, rot.Unreadable)
 	return nil
 }
 

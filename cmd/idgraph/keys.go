@@ -43,7 +43,7 @@ func pepperPath(dsn, file string) string {
 	if file != "" {
 		return file
 	}
-	if u, err := url.Parse(dsn); err != nil || !(strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt")) {
+	if !isNeo4j(dsn) {
 		return filepath.Clean(dsn) + ".pepper"
 	}
 	return "idgraph.pepper"
@@ -53,6 +53,47 @@ func pepperPath(dsn, file string) string {
 // inside the data store, so that restoring the store leaves it in place.
 func ledgerPath(dsn, pepperFile string) string {
 	return strings.TrimSuffix(pepperPath(dsn, pepperFile), ".pepper") + ".erasures.jsonl"
+}
+
+// keyringPath is the KEK keyring's path (Neo4j payload encryption): the
+// flag's, else beside the pepper file, outside the data store, like the
+// ledger: a copy of Neo4j's files alone must not open what they hold.
+func keyringPath(dsn, pepperFile, file string) string {
+	if file != "" {
+		return file
+	}
+	return strings.TrimSuffix(pepperPath(dsn, pepperFile), ".pepper") + ".keyring"
+}
+
+// keyringFlag adds --keyring-file.
+func keyringFlag(fs *flag.FlagSet) *string {
+	return fs.String("keyring-file", env("IDGRAPH_KEYRING_FILE", ""),
+		"Neo4j only: the file holding the key-encryption keys that wrap each profile's data keys, a secret like the pepper, created 0600 if missing (default: beside the pepper file, <pepper file without .pepper>.keyring); the embedded store ignores it: its erasure proof is purge's rewrite of its files (docs/security.md)")
+}
+
+// encryption is how a command that reads or writes payloads opens a
+// Neo4j store: under the keyring in File, or plain when File is "".
+type encryption struct{ File string }
+
+// encryptionFlags adds --keyring-file and --encrypt, the Neo4j payload
+// encryption settings, and returns how to open the store.
+func encryptionFlags(fs *flag.FlagSet) func(dsn, pepperFile string) *encryption {
+	file := keyringFlag(fs)
+	encrypt := fs.Bool("encrypt", envBool("IDGRAPH_ENCRYPT", true),
+		"Neo4j only: store profile traits and event properties, traits and context encrypted under per-profile keys (--keyring-file), so that an erasure followed by idgraph purge leaves them unreadable in Neo4j's files; false writes them plain, and refuses a store that holds encrypted payloads")
+	return func(dsn, pepperFile string) *encryption {
+		if !*encrypt {
+			return &encryption{}
+		}
+		return &encryption{File: keyringPath(dsn, pepperFile, *file)}
+	}
+}
+
+// isNeo4j tells a neo4j:// or bolt:// DSN from the embedded store's
+// directory.
+func isNeo4j(dsn string) bool {
+	u, err := url.Parse(dsn)
+	return err == nil && (strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt"))
 }
 
 // openKeyring returns the keyring over the store's key records and the
@@ -71,12 +112,13 @@ func printFirstAdminKey(w io.Writer, k auth.Key) {
 		"Create the other keys with it, e.g.\n  idgraph keys create --role write --key %s\n", k.String(), k.String())
 }
 
-// runInit prepares a store: the pepper file and the first admin key,
-// printed once.
+// runInit prepares a store: the pepper file (on Neo4j the keyring of
+// payload encryption too) and the first admin key, printed once.
 func runInit(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	dsn := fs.String("store", env("IDGRAPH_STORE", "./idgraph-data"), "a directory for the embedded store, or neo4j://user:pass@host:7687 (also bolt://)")
 	pepperFile := pepperFlag(fs)
+	keyringFile := encryptionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +126,7 @@ func runInit(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	store, err := openStore(ctx, *dsn)
+	store, err := openStore(ctx, *dsn, keyringFile(*dsn, *pepperFile))
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}

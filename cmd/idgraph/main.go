@@ -12,7 +12,7 @@ import (
 const usage = `usage: idgraph <command> [flags]
 
 commands:
-  init              prepare a store: the key pepper file and the first admin key, printed once
+  init              prepare a store: the key pepper file (on Neo4j the keyring too) and the first admin key, printed once
   serve             run the service (embedded store in ./idgraph-data by default)
   healthcheck       exit 0 if the server on this host answers /readyz (the container's HEALTHCHECK)
   keys              create, list, rotate and revoke API keys (admin key)
@@ -22,7 +22,8 @@ commands:
   export-subject    print everything about one person (type:value or profile:ID) as JSON lines (admin key)
   train             train a matching model on a CSV (unsupervised) for serve --model
   erase             erase a person (any identifier type:value, or a profile ID) and suppress their return; -receipt ID
-  purge             rewrite the embedded store (server stopped) so erased records leave its files
+  purge             rewrite the embedded store (server stopped) so erased records leave its files;
+                    on Neo4j rotate the keyring (no other process writing) so erased payloads no longer open
   verify-erasure    REQUEST [VALUE…]: the receipt is stored and no value is in the embedded store's files
   segments          apply DIR, diff DIR: segment definitions kept as files; explain PROFILE SEGMENT
   destinations      list, health, redeliver, replay, resync, jobs: webhook destinations on a running server (admin key)

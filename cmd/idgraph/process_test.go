@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idgraph/idgraph/internal/envelope"
+	"github.com/idgraph/idgraph/neo4j"
 )
 
 // These tests run the real binary as separate processes: killed with
@@ -98,15 +101,17 @@ func startServe(t *testing.T, addr, store string, flags ...string) *proc {
 // arguments and waits until it answers /healthz.
 func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	t.Helper()
+	return startServeBinary(t, binary(t), addr, args...)
+}
+
+// startServeBinary is startServeArgs with another build of idgraph.
+func startServeBinary(t *testing.T, bin, addr string, args ...string) *proc {
+	t.Helper()
 	p := &proc{addr: addr, log: &syncBuffer{}}
-	p.cmd = exec.Command(binary(t), append([]string{"serve", "--addr", addr}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	onNeo4j := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "bolt://") })
-	if onNeo4j && os.Getenv("IDGRAPH_PEPPER") == "" {
-		// A Neo4j store's default pepper file is in the working
-		// directory, the package's source: keep tests out of it. One
-		// pepper for every server a test starts on the store.
-		p.cmd.Env = append(os.Environ(), "IDGRAPH_PEPPER="+strings.Repeat("5e", 32))
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "bolt://") }) {
+		p.cmd.Env = neo4jEnv(t)
 	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -129,6 +134,57 @@ func startServeArgs(t *testing.T, addr string, args ...string) *proc {
 	p.cmd.Wait()
 	t.Fatalf("idgraph serve did not come up on %s:\n%s", addr, p.log)
 	return nil
+}
+
+// neo4jEnv is the environment of an idgraph command on the test Neo4j. A
+// Neo4j store's default pepper file, and the erasure ledger and keyring
+// beside it, are in the working directory, the package's source: keep
+// tests out of it. One pepper, ledger and keyring for every command a test
+// runs on the store, in a directory of the test's.
+func neo4jEnv(t *testing.T) []string {
+	t.Helper()
+	env := os.Environ()
+	if os.Getenv("IDGRAPH_PEPPER") == "" {
+		env = append(env, "IDGRAPH_PEPPER="+strings.Repeat("5e", 32))
+	}
+	return append(env, "IDGRAPH_PEPPER_FILE="+filepath.Join(testDir(t), "idgraph.pepper"))
+}
+
+// testDirs maps a test's name to its directory for neo4jEnv.
+var testDirs sync.Map
+
+func testDir(t *testing.T) string {
+	t.Helper()
+	if p, ok := testDirs.Load(t.Name()); ok {
+		return p.(string)
+	}
+	p, _ := testDirs.LoadOrStore(t.Name(), t.TempDir())
+	return p.(string)
+}
+
+// testKeyring is the keyring file of the test's commands on Neo4j: beside
+// the pepper file, by default (made by the first command that opens the
+// store with it).
+func testKeyring(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(testDir(t), "idgraph.keyring")
+}
+
+// openSealedNeo4j opens the test Neo4j (already locked and emptied by
+// backends.OpenNeo4j) with the test's keyring, to read what the servers
+// it started stored encrypted.
+func openSealedNeo4j(t *testing.T, uri, user, pass string) *neo4j.Store {
+	t.Helper()
+	ring, err := envelope.OpenKeyring(testKeyring(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := neo4j.Open(context.Background(), uri, user, pass, neo4j.WithKeyring(ring))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // gqlError is one GraphQL error of an answer.

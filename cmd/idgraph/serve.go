@@ -28,6 +28,7 @@ import (
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/erase"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/envelope"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/match"
 	"github.com/idgraph/idgraph/neo4j"
@@ -48,6 +49,7 @@ func serve(ctx context.Context, args []string) error {
 	stewardKey := fs.String("steward-key", env("IDGRAPH_STEWARD_KEY", ""), "a legacy steward key (sk_…): reads, and approves, rejects, links, splits and undoes; as --write-key")
 	retireLegacy := fs.Bool("retire-legacy-keys", envBool("IDGRAPH_RETIRE_LEGACY_KEYS", false), "delete the wk_/rk_/sk_ keys an older version stored on first start (keys given by flags still work while given)")
 	pepperFile := pepperFlag(fs)
+	keyringFile := encryptionFlags(fs)
 	region := fs.String("region", env("IDGRAPH_REGION", "US"), "default region for phone numbers without a country code")
 	limits := fs.String("limits", env("IDGRAPH_LIMITS", ""), "identifier values per profile, e.g. email=5,device_id=10")
 	recordIDLimit := fs.Int("record-id-limit", envInt("IDGRAPH_RECORD_ID_LIMIT", graph.DefaultRecordIDLimit), "values per profile of an imported record-ID type (import --identifiers), unless --limits names it: the most records one person may have in a source")
@@ -162,9 +164,9 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	store, err := openStore(ctx, *dsn)
+	store, err := openStore(ctx, *dsn, keyringFile(*dsn, *pepperFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("serve: %w", err)
 	}
 	defer store.Close()
 	keys, err := server.LoadKeys(ctx, store, *writeKey, *readKey, *stewardKey, *retireLegacy)
@@ -320,23 +322,62 @@ func serve(ctx context.Context, args []string) error {
 }
 
 // openStore opens Neo4j for a neo4j:// or bolt:// DSN, else the embedded
-// store in the directory the DSN names.
-func openStore(ctx context.Context, dsn string) (graph.Store, error) {
-	u, err := url.Parse(dsn)
-	if err == nil && (strings.HasPrefix(u.Scheme, "neo4j") || strings.HasPrefix(u.Scheme, "bolt")) {
-		user := u.User.Username()
-		pass, _ := u.User.Password()
-		u.User = nil
-		// Fail fast while Neo4j is unreachable: the client gets a 503 with
-		// Retry-After and retries, rather than a request hanging for the
-		// driver's default 30 s of retries.
-		return neo4j.Open(ctx, u.String(), user, pass, neo4j.WithDriverConfig(func(c *neo4jdriver.Config) {
-			c.MaxTransactionRetryTime = 5 * time.Second
-			c.ConnectionAcquisitionTimeout = 5 * time.Second
-			c.SocketConnectTimeout = 2 * time.Second
-		}))
+// store in the directory the DSN names. A Neo4j store is opened with its
+// payloads encrypted under the keyring in enc.File (created when missing),
+// or plain when enc.File is "" (then it must hold no encrypted payloads);
+// a nil enc is for commands that read no payloads (no keyring, no check).
+// The embedded store ignores enc.
+func openStore(ctx context.Context, dsn string, enc *encryption) (graph.Store, error) {
+	if !isNeo4j(dsn) {
+		return pebble.Open(dsn)
 	}
-	return pebble.Open(dsn)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, err
+	}
+	user := u.User.Username()
+	pass, _ := u.User.Password()
+	u.User = nil
+	// Fail fast while Neo4j is unreachable: the client gets a 503 with
+	// Retry-After and retries, rather than a request hanging for the
+	// driver's default 30 s of retries.
+	opts := []neo4j.Option{neo4j.WithDriverConfig(func(c *neo4jdriver.Config) {
+		c.MaxTransactionRetryTime = 5 * time.Second
+		c.ConnectionAcquisitionTimeout = 5 * time.Second
+		c.SocketConnectTimeout = 2 * time.Second
+	})}
+	if enc == nil {
+		return neo4j.Open(ctx, u.String(), user, pass, opts...)
+	}
+	keyringFile, made := enc.File, false
+	if keyringFile != "" {
+		_, err := os.Stat(keyringFile)
+		made = errors.Is(err, os.ErrNotExist)
+		ring, err := envelope.OpenKeyring(keyringFile)
+		if err != nil {
+			return nil, fmt.Errorf("--keyring-file %s: %w", keyringFile, err)
+		}
+		opts = append(opts, neo4j.WithKeyring(ring))
+	}
+	s, err := neo4j.Open(ctx, u.String(), user, pass, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckKeyring(ctx); err != nil {
+		s.Close()
+		if made {
+			// The file was missing and the store's data keys need the
+			// lost one: a new keyring would seal new data beside old
+			// data that no longer opens. Leave no new file behind.
+			os.Remove(keyringFile)
+			return nil, fmt.Errorf("--keyring-file %s was missing and the store holds data keys wrapped under another keyring: restore the file (it is a secret kept beside the pepper): %w", keyringFile, err)
+		}
+		if keyringFile == "" {
+			return nil, fmt.Errorf("--encrypt=false: %w: open it with --keyring-file", err)
+		}
+		return nil, fmt.Errorf("--keyring-file: %w", err)
+	}
+	return s, nil
 }
 
 func redact(dsn string) string {

@@ -54,18 +54,28 @@ type fileFormat struct {
 func OpenKeyring(path string) (*Keyring, error) {
 	k := &Keyring{path: path}
 	err := k.load()
-	if errors.Is(err, os.ErrNotExist) {
-		key, err := NewKey()
-		if err != nil {
-			return nil, err
-		}
-		k.raw, k.cur = map[uint32][]byte{1: key}, 1
-		if err := k.save(); err != nil {
-			return nil, err
-		}
-		return k, k.build()
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
 	}
-	return k, err
+	key, err := NewKey()
+	if err != nil {
+		return nil, err
+	}
+	k.raw, k.cur = map[uint32][]byte{1: key}, 1
+	// Linked, not renamed, into place: of processes that start at once on
+	// a missing file (two servers on one Neo4j), one creates it and the
+	// others read that one, rather than each replacing the file with its
+	// own KEK and wrapping keys under one that is then lost.
+	err = k.write(func(tmp string) error { return os.Link(tmp, k.path) })
+	if errors.Is(err, os.ErrExist) {
+		clear(key)
+		k = &Keyring{path: path}
+		return k, k.load()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, k.build()
 }
 
 func (k *Keyring) load() error {
@@ -123,6 +133,12 @@ func (k *Keyring) buildLocked() error {
 // the old one and syncs the directory, so that a crash leaves either the
 // old or the new keyring whole. The caller holds k.mu or owns k alone.
 func (k *Keyring) save() error {
+	return k.write(func(tmp string) error { return os.Rename(tmp, k.path) })
+}
+
+// write writes the keyring to a synced temporary file, puts it in place
+// with place (rename or link) and syncs the directory.
+func (k *Keyring) write(place func(tmp string) error) error {
 	f := fileFormat{Version: 1, Current: k.cur, Generations: map[string]string{}}
 	for g, key := range k.raw {
 		f.Generations[strconv.FormatUint(uint64(g), 10)] = base64.StdEncoding.EncodeToString(key)
@@ -152,7 +168,7 @@ func (k *Keyring) save() error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("envelope: save keyring: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), k.path); err != nil {
+	if err := place(tmp.Name()); err != nil {
 		return fmt.Errorf("envelope: save keyring: %w", err)
 	}
 	d, err := os.Open(dir)

@@ -159,3 +159,38 @@ func TestCorruptKeyring(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCreateSharesOneKEK: processes that start at once on a
+// missing keyring file (two servers on one store) must all end up with the
+// one KEK in the file; with a rename each would keep its own, and keys one
+// of them wrapped would be lost.
+func TestConcurrentCreateSharesOneKEK(t *testing.T) {
+	for round := range 20 {
+		p := filepath.Join(t.TempDir(), "keyring")
+		rings := make([]*Keyring, 8)
+		errs := make([]error, len(rings))
+		done := make(chan int)
+		for i := range rings {
+			go func() { rings[i], errs[i] = OpenKeyring(p); done <- i }()
+		}
+		for range rings {
+			<-done
+		}
+		file, err := OpenKeyring(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range rings {
+			if errs[i] != nil {
+				t.Fatalf("round %d, opener %d: %v", round, i, errs[i])
+			}
+			w, err := k.Wrap("k", bytes.Repeat([]byte{7}, KeySize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := file.Unwrap("k", w); err != nil {
+				t.Fatalf("round %d: opener %d wrapped under a KEK the file does not hold: %v", round, i, err)
+			}
+		}
+	}
+}
