@@ -555,23 +555,34 @@ func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]
 }
 
 // DonePending deletes pending changes unless more was added since they
-// were read, in one batch.
+// were read, in one batch. The stored changes are read with one iterator
+// (a page of them is a run of neighbouring keys), under the store's lock,
+// which ingest waits for.
 func (g segStore) DonePending(_ context.Context, ps ...segments.Pending) error {
+	ks := make([][]byte, len(ps))
+	for i, p := range ps {
+		ks[i] = key(pPending, []byte(p.Profile))
+	}
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
+	vs, err := g.s.getRun(ks)
+	if err != nil {
+		return fmt.Errorf("pebble: done pending: %w", err)
+	}
 	b := g.s.db.NewBatch()
 	defer b.Close()
-	for _, p := range ps {
+	for i, p := range ps {
 		var cur segments.Pending
-		k := key(pPending, []byte(p.Profile))
-		ok, err := g.s.getJSON(&cur, k)
-		if err != nil {
-			return fmt.Errorf("pebble: done pending: %w", err)
-		}
-		if !ok || cur.Mark != p.Mark {
+		if vs[i] == nil {
 			continue
 		}
-		if err := b.Delete(k, nil); err != nil {
+		if err := jsonUnmarshal(vs[i], &cur); err != nil {
+			return fmt.Errorf("pebble: done pending: %w", err)
+		}
+		if cur.Mark != p.Mark {
+			continue
+		}
+		if err := b.Delete(ks[i], nil); err != nil {
 			return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 		}
 	}

@@ -248,7 +248,7 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 	}
 	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
 	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
-	snap.Segments, snap.Computed = entryResults(next.Entries)
+	snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
 	evalSession(snap, todo, next, now, b)
 	if sameState(st, next) {
 		return nil, false, nil

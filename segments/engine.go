@@ -462,7 +462,7 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 		}
 	}
 	todo := d.affected(ch, idTypes)
-	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, len(st.Entries)), Identity: identity, Definitions: d.print}
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, max(len(st.Entries), len(todo))), Identity: identity, Definitions: d.print}
 	reasons := map[string]string{}
 	if st.Definitions != d.print {
 		// Definitions were created, edited or deleted since: evaluate
@@ -522,7 +522,7 @@ func (j *planJob) eval() error {
 	if len(j.todo) == 0 {
 		return nil
 	}
-	snap, err := snapshotFrom(j.p, j.events, j.names, j.next.Entries)
+	snap, err := snapshotFrom(j.p, j.events, j.names, j.next.Entries, len(j.todo))
 	if err != nil {
 		return err
 	}
@@ -595,12 +595,13 @@ func (e *Engine) snapshot(ctx context.Context, p *graph.Profile, needEvents bool
 			return nil, err
 		}
 	}
-	return snapshotFrom(p, events, nil, entries)
+	return snapshotFrom(p, events, nil, entries, 0)
 }
 
 // snapshotFrom is snapshot over events already read, keeping those of the
-// given names only (all of them when names is nil).
-func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool, entries map[string]Entry) (*lang.Snapshot, error) {
+// given names only (all of them when names is nil), with room for the
+// results of evaluating todo definitions.
+func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool, entries map[string]Entry, todo int) (*lang.Snapshot, error) {
 	if names != nil {
 		events = slices.DeleteFunc(events, func(ev *graph.Event) bool { return !names[ev.Name] })
 	}
@@ -608,14 +609,17 @@ func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("segments: evaluate %s: %w", p.ID, err)
 	}
-	snap.Segments, snap.Computed = entryResults(entries)
+	snap.Segments, snap.Computed = entryResults(entries, todo)
 	return snap, nil
 }
 
 // entryResults are the memberships and computed values of entries, as
-// in_segment and computed read them.
-func entryResults(entries map[string]Entry) (map[string]bool, map[string]any) {
-	segs, computed := map[string]bool{}, map[string]any{}
+// in_segment and computed read them, in maps sized for the results of todo
+// more definitions (a new profile's evaluation fills them from empty:
+// growing them was much of its cost beside 150 definitions).
+func entryResults(entries map[string]Entry, todo int) (map[string]bool, map[string]any) {
+	n := max(len(entries), todo)
+	segs, computed := make(map[string]bool, n), make(map[string]any, n)
 	for rs, en := range entries {
 		ref, err := ParseRef(rs)
 		if err != nil {
