@@ -379,7 +379,8 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 // profile merged into another since it was evaluated entering a segment:
 // stale (its survivor is evaluated instead). Only live profiles have a
 // data column, so liveness is one key, read for every member profile with
-// one iterator; each segment is looked up once.
+// one iterator; each segment is looked up once. was and is are each save's
+// memberships before and after (SegmentMemberships).
 func (g segStore) checkMembers(saves []segments.Save, was, is []map[string]segments.Entry) error {
 	var ids []string
 	var ks [][]byte

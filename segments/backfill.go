@@ -233,7 +233,8 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 }
 
 // planData is plan for a profile read in bulk: the definitions the
-// change affects, evaluated over its traits and identifier counts, and
+// change affects, evaluated over its traits and identifier counts (b's
+// blank results for those reading nothing it holds), and
 // the one save that results, if it changes anything. A profile no longer
 // live (p nil: absorbed since the page's IDs were read) has nothing to
 // save: its survivor's evaluation exits it. One merged or split since its
