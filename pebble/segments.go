@@ -316,7 +316,12 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 			return nil, fmt.Errorf("pebble: save segment states: %s: %w", sv.State.Profile, segments.ErrStale)
 		}
 	}
-	if err := g.checkMembers(saves, olds); err != nil {
+	// Each save's memberships before and after, worked out once.
+	was, is := make([]map[string]segments.Entry, len(saves)), make([]map[string]segments.Entry, len(saves))
+	for i, sv := range saves {
+		was[i], is[i] = segments.SegmentMemberships(olds[i].Entries), segments.SegmentMemberships(sv.State.Entries)
+	}
+	if err := g.checkMembers(saves, was, is); err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
 	b := g.s.db.NewBatch()
@@ -336,15 +341,16 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 		for _, t := range added {
 			w.putJSON(timerKey(t), t)
 		}
-		was, is := segments.SegmentMemberships(old.Entries), segments.SegmentMemberships(next.Entries)
-		membershipDeltas(deltas, was, is)
-		for k := range was {
-			if _, ok := is[k]; !ok {
+		membershipDeltas(deltas, was[i], is[i])
+		for k := range was[i] {
+			if _, ok := is[i][k]; !ok {
 				w.del(memberKey(k, next.Profile))
 			}
 		}
-		for k := range segments.MembershipWrites(old, next) {
-			w.put(memberKey(k, next.Profile), []byte(next.Profile))
+		for k, e := range is[i] {
+			if segments.WritesMembership(old, next, was[i], k, e) {
+				w.put(memberKey(k, next.Profile), []byte(next.Profile))
+			}
 		}
 		for _, c := range segments.Diff(sv, old.Entries) {
 			seq++
@@ -373,23 +379,22 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 // profile merged into another since it was evaluated entering a segment:
 // stale (its survivor is evaluated instead). Only live profiles have a
 // data column, so liveness is one key, read for every member profile with
-// one iterator; each segment is looked up once.
-func (g segStore) checkMembers(saves []segments.Save, olds []*segments.ProfileState) error {
+// one iterator; each segment is looked up once. was and is are each save's
+// memberships before and after (SegmentMemberships).
+func (g segStore) checkMembers(saves []segments.Save, was, is []map[string]segments.Entry) error {
 	var ids []string
 	var ks [][]byte
 	var enters []bool
 	segs := map[string]bool{}
 	for i, sv := range saves {
-		is := segments.SegmentMemberships(sv.State.Entries)
-		if len(is) == 0 {
+		if len(is[i]) == 0 {
 			continue
 		}
 		ids, ks = append(ids, sv.State.Profile), append(ks, key(pProfData, []byte(sv.State.Profile)))
-		was := segments.SegmentMemberships(olds[i].Entries)
 		enters = append(enters, false)
-		for k := range is {
+		for k := range is[i] {
 			segs[k] = true
-			if _, ok := was[k]; !ok {
+			if _, ok := was[i][k]; !ok {
 				enters[len(enters)-1] = true
 			}
 		}
@@ -551,23 +556,34 @@ func (g segStore) PendingChanges(_ context.Context, after string, limit int) ([]
 }
 
 // DonePending deletes pending changes unless more was added since they
-// were read, in one batch.
+// were read, in one batch. The stored changes are read with one iterator
+// (a page of them is a run of neighbouring keys), under the store's lock,
+// which ingest waits for.
 func (g segStore) DonePending(_ context.Context, ps ...segments.Pending) error {
+	ks := make([][]byte, len(ps))
+	for i, p := range ps {
+		ks[i] = key(pPending, []byte(p.Profile))
+	}
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
+	vs, err := g.s.getRun(ks)
+	if err != nil {
+		return fmt.Errorf("pebble: done pending: %w", err)
+	}
 	b := g.s.db.NewBatch()
 	defer b.Close()
-	for _, p := range ps {
+	for i, p := range ps {
 		var cur segments.Pending
-		k := key(pPending, []byte(p.Profile))
-		ok, err := g.s.getJSON(&cur, k)
-		if err != nil {
-			return fmt.Errorf("pebble: done pending: %w", err)
-		}
-		if !ok || cur.Mark != p.Mark {
+		if vs[i] == nil {
 			continue
 		}
-		if err := b.Delete(k, nil); err != nil {
+		if err := jsonUnmarshal(vs[i], &cur); err != nil {
+			return fmt.Errorf("pebble: done pending: %w", err)
+		}
+		if cur.Mark != p.Mark {
+			continue
+		}
+		if err := b.Delete(ks[i], nil); err != nil {
 			return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: done pending", Err: err}
 		}
 	}

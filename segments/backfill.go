@@ -196,8 +196,9 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 	} else {
 		plans, errs = make([][]Save, len(pg.ids)), make([]error, len(pg.ids))
 		now := e.opt.Now().UTC()
+		b := pg.defs.blank(now)
 		inParallel(len(pg.ids), func(j int) {
-			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now)
+			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now, b)
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -232,13 +233,14 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 }
 
 // planData is plan for a profile read in bulk: the definitions the
-// change affects, evaluated over its traits and identifier counts, and
+// change affects, evaluated over its traits and identifier counts (b's
+// blank results for those reading nothing it holds), and
 // the one save that results, if it changes anything. A profile no longer
 // live (p nil: absorbed since the page's IDs were read) has nothing to
 // save: its survivor's evaluation exits it. One merged or split since its
 // state was saved is left to update (merged), which exits the absorbed
 // profiles, whose states a bulk read does not read.
-func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time) (saves []Save, merged bool, err error) {
+func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time, b *blank) (saves []Save, merged bool, err error) {
 	if p == nil {
 		return nil, false, nil
 	}
@@ -247,8 +249,8 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 	}
 	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
 	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
-	snap.Segments, snap.Computed = entryResults(next.Entries)
-	evalSession(lang.NewSession(snap.View(), now), snap, todo, next, now)
+	snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
+	evalSession(snap, todo, next, now, b)
 	if sameState(st, next) {
 		return nil, false, nil
 	}

@@ -87,8 +87,9 @@ type compiled struct {
 	ref  string // RefString
 	prog *lang.Program
 	rank int // place in evaluation order: after everything it reads
-	// dependents are the definitions that read this one.
+	// dependents are the definitions that read this one, and their ranks.
 	dependents []string
+	readBy     []int
 }
 
 // definitions are the loaded definitions and the dependency index that maps
@@ -96,8 +97,8 @@ type compiled struct {
 type definitions struct {
 	order   []*compiled // dependencies first
 	byRef   map[string]*compiled
-	events  map[string][]string // event name → definitions reading it
-	idTypes map[string][]string
+	events  map[string][]int // event name → ranks of the definitions reading it
+	idTypes map[string][]int
 	traits  []traitDep
 	// print fingerprints the compiled definitions and their versions.
 	print string
@@ -107,7 +108,7 @@ type definitions struct {
 
 type traitDep struct {
 	path string
-	ref  string
+	rank int
 }
 
 // Load reads the definitions and compiles the live ones (not DISABLED) in
@@ -174,7 +175,7 @@ func (e *Engine) Failed() map[string]error {
 }
 
 func compile(ds []*Definition, lim lang.Limits) *definitions {
-	out := &definitions{byRef: map[string]*compiled{}, events: map[string][]string{}, idTypes: map[string][]string{}, failed: map[string]error{}}
+	out := &definitions{byRef: map[string]*compiled{}, events: map[string][]int{}, idTypes: map[string][]int{}, failed: map[string]error{}}
 	env := lang.MapEnv{}
 	pending := slices.DeleteFunc(slices.Clone(ds), func(d *Definition) bool { return d.Status.State == StateDisabled })
 	// Each pass compiles the definitions whose references are compiled,
@@ -212,17 +213,18 @@ func compile(ds []*Definition, lim lang.Limits) *definitions {
 	for _, c := range out.order {
 		deps := c.prog.Deps
 		for _, n := range deps.Events {
-			out.events[n] = append(out.events[n], c.ref)
+			out.events[n] = append(out.events[n], c.rank)
 		}
 		for _, t := range deps.IDTypes {
-			out.idTypes[t] = append(out.idTypes[t], c.ref)
+			out.idTypes[t] = append(out.idTypes[t], c.rank)
 		}
 		for _, p := range deps.Traits {
-			out.traits = append(out.traits, traitDep{p, c.ref})
+			out.traits = append(out.traits, traitDep{p, c.rank})
 		}
 		for _, r := range c.prog.Refs {
 			if dep := out.byRef[RefString(r)]; dep != nil {
 				dep.dependents = append(dep.dependents, c.ref)
+				dep.readBy = append(dep.readBy, c.rank)
 			}
 		}
 	}
@@ -242,14 +244,14 @@ type Change struct {
 // affected returns the definitions to evaluate for a change, with the
 // definitions that read them, transitively, in evaluation order.
 func (d *definitions) affected(ch Change, idTypes []string) []*compiled {
-	set := map[string]bool{}
-	add := func(refs ...string) {
-		for _, r := range refs {
-			set[r] = true
-		}
-	}
 	if ch.All {
 		return d.order
+	}
+	set := make([]bool, len(d.order)) // by rank
+	add := func(ranks ...int) {
+		for _, r := range ranks {
+			set[r] = true
+		}
 	}
 	for _, n := range ch.Events {
 		add(d.events[n]...)
@@ -260,18 +262,20 @@ func (d *definitions) affected(ch Change, idTypes []string) []*compiled {
 	for _, p := range ch.Traits {
 		for _, td := range d.traits {
 			if traitOverlap(td.path, p) {
-				add(td.ref)
+				add(td.rank)
 			}
 		}
 	}
 	for _, r := range ch.Refs {
-		add(RefString(r))
+		if c := d.byRef[RefString(r)]; c != nil {
+			add(c.rank)
+		}
 	}
 	var out []*compiled
 	for _, c := range d.order { // in order, so that dependents come after
-		if set[c.ref] {
+		if set[c.rank] {
 			out = append(out, c)
-			add(c.dependents...)
+			add(c.readBy...)
 		}
 	}
 	return out
@@ -386,6 +390,10 @@ type planJob struct {
 	names   map[string]bool // the events todo reads, by name
 	events  []*graph.Event  // read when needsEvents
 	now     time.Time       // the evaluation time
+
+	// blank is the page's blank results (planPage; nil in plan, where
+	// evaluating them would cost more than it saves).
+	blank *blank
 }
 
 // merged reports whether the profile absorbed (or gave back) profiles
@@ -443,13 +451,18 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 // because of the definitions rather than the change.
 func (d *definitions) start(id string, st *ProfileState, identity Identity, ch Change) ([]*compiled, *ProfileState, map[string]string) {
 	var idTypes []string
-	for t := range mergeKeys(identity.Counts, st.Identity.Counts) {
-		if identity.Counts[t] != st.Identity.Counts[t] {
+	for t, n := range identity.Counts {
+		if n != st.Identity.Counts[t] {
+			idTypes = append(idTypes, t)
+		}
+	}
+	for t, n := range st.Identity.Counts {
+		if _, ok := identity.Counts[t]; !ok && n != 0 {
 			idTypes = append(idTypes, t)
 		}
 	}
 	todo := d.affected(ch, idTypes)
-	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: map[string]Entry{}, Identity: identity, Definitions: d.print}
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, max(len(st.Entries), len(todo))), Identity: identity, Definitions: d.print}
 	reasons := map[string]string{}
 	if st.Definitions != d.print {
 		// Definitions were created, edited or deleted since: evaluate
@@ -501,17 +514,6 @@ func sameState(a, b *ProfileState) bool {
 	return true
 }
 
-func mergeKeys(a, b map[string]int) map[string]bool {
-	out := map[string]bool{}
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
-}
-
 // eval evaluates the definitions to do (in order) over the profile's
 // data, writing their entries into next, whose other entries are read for
 // in_segment and computed. It reads no store: a page's jobs run it in
@@ -520,46 +522,65 @@ func (j *planJob) eval() error {
 	if len(j.todo) == 0 {
 		return nil
 	}
-	snap, err := snapshotFrom(j.p, j.events, j.names, j.next.Entries)
+	snap, err := snapshotFrom(j.p, j.events, j.names, j.next.Entries, len(j.todo))
 	if err != nil {
 		return err
 	}
 	// One session for all: each name's events are ordered once, and a
 	// chain several definitions hold is evaluated once. The view reads
 	// snap's maps as evalSession updates them.
-	evalSession(lang.NewSession(snap.View(), j.now), snap, j.todo, j.next, j.now)
+	evalSession(snap, j.todo, j.next, j.now, j.blank)
 	return nil
 }
 
 // evalSession evaluates the definitions (in order) in a session over
 // snap, writing their entries into next and their results into snap's
 // memberships and computed values, which the definitions after them read.
-func evalSession(sess *lang.Session, snap *lang.Snapshot, todo []*compiled, next *ProfileState, now time.Time) {
+// A definition that reads only what a blank profile holds takes its result
+// from b (nil: none), if b was evaluated for the same definitions at now.
+func evalSession(snap *lang.Snapshot, todo []*compiled, next *ProfileState, now time.Time, b *blank) {
+	v := snap.View()
+	sess := lang.NewSession(v, now)
+	if b != nil && !b.now.Equal(now) {
+		b = nil
+	}
 	for _, c := range todo {
-		r := sess.Eval(c.prog)
-		old := next.Entries[c.ref]
-		en := Entry{Version: c.def.Version, Deadline: r.Deadline}
-		if c.def.Kind == lang.KindSegment {
-			en.Member = r.Value.Type == lang.TypeBool && r.Value.Bool
-			snap.Segments[c.def.Key] = en.Member
-			if en.Member {
-				en.Since = now
-				if old.Member {
-					en.Since = old.Since
-				}
-			}
-		} else {
-			en.Value = ValueOf(r.Value)
-			delete(snap.Computed, c.def.Key)
-			if en.Value != nil {
-				snap.Computed[c.def.Key] = en.Value.Interface()
+		r, ok := lang.Result{}, false
+		if b != nil && c.rank < len(b.defs.order) && b.defs.order[c.rank] == c {
+			r, ok = b.result(c, v)
+		}
+		if !ok {
+			r = sess.Eval(c.prog)
+		}
+		record(snap, next, c, r, now)
+	}
+}
+
+// record writes c's result r into next's entries and snap's memberships
+// and computed values.
+func record(snap *lang.Snapshot, next *ProfileState, c *compiled, r lang.Result, now time.Time) {
+	old := next.Entries[c.ref]
+	en := Entry{Version: c.def.Version, Deadline: r.Deadline}
+	if c.def.Kind == lang.KindSegment {
+		en.Member = r.Value.Type == lang.TypeBool && r.Value.Bool
+		snap.Segments[c.def.Key] = en.Member
+		if en.Member {
+			en.Since = now
+			if old.Member {
+				en.Since = old.Since
 			}
 		}
-		if en.Empty() {
-			delete(next.Entries, c.ref)
-		} else {
-			next.Entries[c.ref] = en
+	} else {
+		en.Value = ValueOf(r.Value)
+		delete(snap.Computed, c.def.Key)
+		if en.Value != nil {
+			snap.Computed[c.def.Key] = en.Value.Interface()
 		}
+	}
+	if en.Empty() {
+		delete(next.Entries, c.ref)
+	} else {
+		next.Entries[c.ref] = en
 	}
 }
 
@@ -574,12 +595,13 @@ func (e *Engine) snapshot(ctx context.Context, p *graph.Profile, needEvents bool
 			return nil, err
 		}
 	}
-	return snapshotFrom(p, events, nil, entries)
+	return snapshotFrom(p, events, nil, entries, 0)
 }
 
 // snapshotFrom is snapshot over events already read, keeping those of the
-// given names only (all of them when names is nil).
-func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool, entries map[string]Entry) (*lang.Snapshot, error) {
+// given names only (all of them when names is nil), with room for the
+// results of evaluating todo definitions.
+func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool, entries map[string]Entry, todo int) (*lang.Snapshot, error) {
 	if names != nil {
 		events = slices.DeleteFunc(events, func(ev *graph.Event) bool { return !names[ev.Name] })
 	}
@@ -587,14 +609,17 @@ func snapshotFrom(p *graph.Profile, events []*graph.Event, names map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("segments: evaluate %s: %w", p.ID, err)
 	}
-	snap.Segments, snap.Computed = entryResults(entries)
+	snap.Segments, snap.Computed = entryResults(entries, todo)
 	return snap, nil
 }
 
 // entryResults are the memberships and computed values of entries, as
-// in_segment and computed read them.
-func entryResults(entries map[string]Entry) (map[string]bool, map[string]any) {
-	segs, computed := map[string]bool{}, map[string]any{}
+// in_segment and computed read them, in maps sized for the results of todo
+// more definitions (a new profile's evaluation fills them from empty:
+// growing them was much of its cost beside 150 definitions).
+func entryResults(entries map[string]Entry, todo int) (map[string]bool, map[string]any) {
+	n := max(len(entries), todo)
+	segs, computed := make(map[string]bool, n), make(map[string]any, n)
 	for rs, en := range entries {
 		ref, err := ParseRef(rs)
 		if err != nil {

@@ -108,6 +108,16 @@ func (e *Engine) planPage(ctx context.Context, ids []string, changes []Change, r
 	for k, j := range reading {
 		j.events = evs[k]
 	}
+	// Blank results, for the definitions a profile holds nothing of: once
+	// a page, as they depend on the instant.
+	if len(jobs) > 1 {
+		b := defs.blank(now)
+		for _, j := range jobs {
+			if j != nil {
+				j.blank = b
+			}
+		}
+	}
 	inParallel(len(jobs), func(k int) {
 		if j := jobs[k]; j != nil {
 			if err := j.eval(); err != nil {

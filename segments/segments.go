@@ -8,6 +8,7 @@ package segments
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -469,25 +470,32 @@ func TimerChanges(old, next *ProfileState) (gone, added []Timer) {
 // and created again took its index with it, while old may still hold an
 // equal entry.
 func MembershipWrites(old, next *ProfileState) map[string]Entry {
-	is := SegmentMemberships(next.Entries)
-	if old.Definitions != next.Definitions {
-		return is
-	}
-	was := SegmentMemberships(old.Entries)
-	for k, e := range is {
-		if w, ok := was[k]; ok && w.Version == e.Version && w.Since.Equal(e.Since) {
-			delete(is, k)
-		}
-	}
+	is, was := SegmentMemberships(next.Entries), SegmentMemberships(old.Entries)
+	maps.DeleteFunc(is, func(k string, e Entry) bool { return !WritesMembership(old, next, was, k, e) })
 	return is
 }
 
+// WritesMembership reports whether a save of next over old writes next's
+// membership k (entry e) to the member index (MembershipWrites); was is
+// SegmentMemberships of old.
+func WritesMembership(old, next *ProfileState, was map[string]Entry, k string, e Entry) bool {
+	w, ok := was[k]
+	return old.Definitions != next.Definitions || !ok || w.Version != e.Version || !w.Since.Equal(e.Since)
+}
+
 // SegmentMemberships returns the segments a state is a member of, with
-// their entries.
+// their entries (nil for none: most states of a backfill or of a new
+// profile).
 func SegmentMemberships(entries map[string]Entry) map[string]Entry {
-	out := map[string]Entry{}
+	var out map[string]Entry
 	for rs, e := range entries {
-		if ref, err := ParseRef(rs); err == nil && e.Member && ref.Kind == lang.KindSegment {
+		if !e.Member {
+			continue
+		}
+		if ref, err := ParseRef(rs); err == nil && ref.Kind == lang.KindSegment {
+			if out == nil {
+				out = map[string]Entry{}
+			}
 			out[ref.Key] = e
 		}
 	}
