@@ -950,6 +950,12 @@ type wakingStore struct {
 	m *Manager
 }
 
+// MembersData keeps the wrapped store's one-statement page of members
+// with their data (a members export reads through the engine's store).
+func (w wakingStore) MembersData(ctx context.Context, segment, after string, limit int, q graph.DataQuery) ([]string, []*graph.ProfileData, error) {
+	return segments.MembersData(ctx, w.Store, segment, after, limit, q)
+}
+
 func (w wakingStore) SaveStates(ctx context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
 	cs, err := w.Store.SaveStates(ctx, saves)
 	if len(cs) > 0 {

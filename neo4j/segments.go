@@ -612,6 +612,40 @@ func (g segStore) Members(ctx context.Context, segment, after string, limit int)
 	return out, nil
 }
 
+// MembersData reads a page of a segment's members and q of their
+// profiles in one statement: the member index's range seek finds each
+// profile once, and its identifiers are sought from there, with no second
+// round trip that seeks every member's profile again by ID.
+func (g segStore) MembersData(ctx context.Context, segment, after string, limit int, q graph.DataQuery) ([]string, []*graph.ProfileData, error) {
+	recs, err := g.s.read(ctx, `MATCH (p:Profile)-[:IN_SEGMENT]->(:Segment {key: $key})
+		WHERE p.id > $after
+		WITH p ORDER BY p.id LIMIT $limit`+profileDataReturn(q)+`, p.mergedInto IS NULL ORDER BY p.id`,
+		dataParams(q, map[string]any{"key": segment, "after": after, "limit": limit}))
+	if err != nil {
+		return nil, nil, wrap("neo4j: members data", err)
+	}
+	// A member merged away has its ID only: its traits are not opened.
+	ids, data := make([]string, len(recs)), make([]*graph.ProfileData, len(recs))
+	var live []*neo4jdriver.Record
+	for i, r := range recs {
+		ids[i], _ = r.Values[0].(string)
+		if ok, _ := r.Values[5].(bool); ok {
+			live = append(live, r)
+		}
+	}
+	found, err := g.s.profileDataRecords(ctx, live, q)
+	if err != nil {
+		return nil, nil, fmt.Errorf("neo4j: members data: %w", err)
+	}
+	for i, j := 0, 0; i < len(recs) && j < len(found); i++ {
+		if ids[i] == found[j].ID {
+			data[i] = found[j]
+			j++
+		}
+	}
+	return ids, data, nil
+}
+
 func dataChangeRow(c graph.DataChange) any {
 	return map[string]any{"profile": c.Profile, "events": nonNil(c.Events), "traits": nonNil(c.Traits), "all": c.All}
 }

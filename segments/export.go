@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/idgraph/idgraph/graph"
 )
 
 // changesPage is how many change records a snapshot reads at a time.
@@ -27,6 +29,25 @@ const changesPage = 1000
 // last ones out of order), with the point in time. Memory holds only the profiles that changed
 // during the read and one boundary per page.
 func MembersAt(ctx context.Context, s Store, segment string, page int, emit func(at uint64, ids []string) error) (uint64, error) {
+	return MembersDataAt(ctx, s, segment, page, nil, func(at uint64, ids []string, _ []*graph.ProfileData) error { return emit(at, ids) })
+}
+
+// MembersDataAt is MembersAt that, given a query q and a store that is a
+// MembersDataStore, reads q of the members with each page: emit gets
+// data[i] for ids[i] (nil where the profile is merged away or erased).
+// data is nil for the pages read without it (q nil, a store that is not
+// a MembersDataStore, the members emitted at the end): the caller looks those up. The data are
+// as they were when the page was read, not at the point in time: only
+// membership is.
+func MembersDataAt(ctx context.Context, s Store, segment string, page int, q *graph.DataQuery,
+	emit func(at uint64, ids []string, data []*graph.ProfileData) error) (uint64, error) {
+	read := func(after string) ([]string, []*graph.ProfileData, error) {
+		if q == nil {
+			ids, err := s.Members(ctx, segment, after, page)
+			return ids, nil, err
+		}
+		return MembersData(ctx, s, segment, after, page, *q)
+	}
 	at, err := s.LastChange(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("segments: members at: %w", err)
@@ -56,7 +77,7 @@ func MembersAt(ctx context.Context, s Store, segment string, page int, emit func
 	}
 	var bounds []string // the last ID of each page, in order
 	for after := ""; ; {
-		ids, err := s.Members(ctx, segment, after, page)
+		ids, data, err := read(after)
 		if err != nil {
 			return 0, fmt.Errorf("segments: members at: %w", err)
 		}
@@ -67,9 +88,19 @@ func MembersAt(ctx context.Context, s Store, segment string, page int, emit func
 		if err := catchUp(len(bounds)); err != nil {
 			return 0, fmt.Errorf("segments: members at: %w", err)
 		}
-		keep := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, changed := first[id]; return changed })
+		var keep []string
+		var keepData []*graph.ProfileData
+		for i, id := range ids {
+			if _, changed := first[id]; changed {
+				continue
+			}
+			keep = append(keep, id)
+			if data != nil {
+				keepData = append(keepData, data[i])
+			}
+		}
 		if len(keep) > 0 {
-			if err := emit(at, keep); err != nil {
+			if err := emit(at, keep, keepData); err != nil {
 				return 0, err
 			}
 		}
@@ -93,7 +124,7 @@ func MembersAt(ctx context.Context, s Store, segment string, page int, emit func
 	}
 	slices.Sort(late)
 	for chunk := range slices.Chunk(late, max(page, 1)) {
-		if err := emit(at, chunk); err != nil {
+		if err := emit(at, chunk, nil); err != nil {
 			return 0, err
 		}
 	}

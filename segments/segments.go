@@ -357,6 +357,28 @@ type Store interface {
 	DonePending(ctx context.Context, ps ...Pending) error
 }
 
+// MembersDataStore is a Store that reads a page of a segment's members
+// together with what a graph.DataQuery asks of their profiles, in one
+// call: on Neo4j one statement, where a page of IDs and then a lookup of
+// them are two statements and seek every member's profile twice.
+type MembersDataStore interface {
+	// MembersData is Members with data[i] for ids[i]: nil for a member
+	// whose profile is merged away or erased. data is nil when the page
+	// was read without them (a wrapper of a store that reads none).
+	MembersData(ctx context.Context, segment, after string, limit int, q graph.DataQuery) (ids []string, data []*graph.ProfileData, err error)
+}
+
+// MembersData reads a page of members with their data when s is a
+// MembersDataStore, and only their IDs (nil data) when it is not: what a
+// wrapper of a Store forwards MembersData to.
+func MembersData(ctx context.Context, s Store, segment, after string, limit int, q graph.DataQuery) ([]string, []*graph.ProfileData, error) {
+	if ds, ok := s.(MembersDataStore); ok {
+		return ds.MembersData(ctx, segment, after, limit, q)
+	}
+	ids, err := s.Members(ctx, segment, after, limit)
+	return ids, nil, err
+}
+
 // Pending is a profile's data changes not yet evaluated, merged since the
 // last evaluation; Mark counts the transactions that added to it.
 type Pending struct {

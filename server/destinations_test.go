@@ -253,6 +253,13 @@ func TestDestinationsOverGraphQL(t *testing.T) {
 // delivery), one at a time. The issue's target is p99 ≤ 250 ms; the test
 // logs the figure (docs/benchmarks.md records it on a quiet machine) and
 // asserts no time: on a shared machine a bound would test the load.
+//
+// The first identify after the set-up is logged apart, not counted: it
+// waits for the new destination's worker to take its lease and runs
+// every statement of the path for the first time on the emptied
+// database (on Neo4j 1–1.8 s, each stage about 3× its later time), once
+// in a server's life; among 100 it was always the slowest, so it was
+// the whole p99.
 func TestDeliveryLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("latency")
@@ -268,8 +275,9 @@ func TestDeliveryLatency(t *testing.T) {
 			h.secret = get(d, "createDestination.secret").(string)
 			h.mu.Unlock()
 			const n = 100
-			lat := make([]time.Duration, n)
-			for i := range n {
+			// lat[0] is the first identify's, the others the measured ones'.
+			lat := make([]time.Duration, n+1)
+			for i := range n + 1 {
 				start := time.Now()
 				f.send(t, "/v1/identify", fmt.Sprintf(`{"userId":"lat-%d","traits":{"plan":"pro"}}`, i))
 				h.await(t, i+1)
@@ -279,14 +287,15 @@ func TestDeliveryLatency(t *testing.T) {
 				lat[i] = h.at[i].Sub(start)
 				h.mu.Unlock()
 			}
+			first, lat := lat[0], lat[1:]
 			slices.Sort(lat)
 			var sum time.Duration
 			for _, l := range lat {
 				sum += l
 			}
 			p50, p90, p99 := lat[n/2], lat[n*9/10], lat[n*99/100]
-			t.Logf("%s: identify → signed segment.entered received, %d sequential: p50 %v, p90 %v, p99 %v, max %v, mean %v",
-				b.Name, n, p50, p90, p99, lat[n-1], sum/n)
+			t.Logf("%s: identify → signed segment.entered received, %d sequential after the first (%v): p50 %v, p90 %v, p99 %v, max %v, mean %v",
+				b.Name, n, first, p50, p90, p99, lat[n-1], sum/n)
 		})
 	}
 }

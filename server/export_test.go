@@ -18,3 +18,12 @@ func SetMembersLookAhead(n int) (restore func()) {
 	membersLookAhead = n
 	return func() { membersLookAhead = old }
 }
+
+// SetMembersPageData sets whether a members export reads its members'
+// data with each page where the store can, or looks each page up
+// (benchmarks compare); it returns a function restoring the default.
+func SetMembersPageData(on bool) (restore func()) {
+	old := membersPageData
+	membersPageData = on
+	return func() { membersPageData = old }
+}

@@ -32,6 +32,9 @@ import (
 //     shared: compare export/baseline within one run);
 //   - quiet: the export alone;
 //   - quiet-lookahead1: the export alone, one page looked up at a time;
+//   - quiet-lookup: the export alone, each page of IDs read and then
+//     looked up (4 at once), not read with its members' data (the same
+//     as quiet on a store that cannot);
 //   - ingest: the export while a loop ingests new members (stitching and
 //     saving their segment state, so change records are written under the
 //     export); its rate is reported as ingest-msgs/s.
@@ -111,7 +114,15 @@ func benchmarkMembersExport(b *testing.B, store graph.Store) {
 	// One page looked up at a time (the export before the look-ahead,
 	// but for the member index's next page read meanwhile).
 	b.Run("quiet-lookahead1", func(b *testing.B) {
+		defer server.SetMembersPageData(false)()
 		defer server.SetMembersLookAhead(1)()
+		for range b.N {
+			export(b, members)
+		}
+		reportRate(b, n)
+	})
+	b.Run("quiet-lookup", func(b *testing.B) {
+		defer server.SetMembersPageData(false)()
 		for range b.N {
 			export(b, members)
 		}

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/idgraph/idgraph/graph"
 )
 
 // recordingWriter keeps the profiles written, in order.
@@ -87,5 +90,35 @@ func TestMemberPipelineError(t *testing.T) {
 	}
 	if p.ctx.Err() == nil {
 		t.Fatal("the lookups' context is not cancelled")
+	}
+}
+
+// TestKeptData: the data of the members the consent gate let through
+// stay with their IDs.
+func TestKeptData(t *testing.T) {
+	ids := []string{"a", "b", "c", "d"}
+	data := []*graph.ProfileData{{ID: "a"}, nil, {ID: "c"}, {ID: "d"}}
+	for _, c := range []struct {
+		kept []string
+		want string
+	}{
+		{ids, "a - c d"},
+		{[]string{"a", "c"}, "a c"},
+		{[]string{"b", "d"}, "- d"},
+		{[]string{"d"}, "d"},
+		{nil, ""},
+	} {
+		got := keptData(ids, data, c.kept)
+		var s []string
+		for _, d := range got {
+			if d == nil {
+				s = append(s, "-")
+			} else {
+				s = append(s, d.ID)
+			}
+		}
+		if len(got) != len(c.kept) || strings.Join(s, " ") != c.want {
+			t.Errorf("kept %q: %q, want %q", c.kept, s, c.want)
+		}
 	}
 }

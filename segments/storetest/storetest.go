@@ -785,9 +785,30 @@ func testMembersAt(t *testing.T, g graph.Store, s segments.Store) {
 		want := members(t, s, "vip")
 		page := 1 + rng.IntN(7)
 		var got []string
-		at, err := segments.MembersAt(ctx, s, "vip", page, func(_ uint64, ids []string) error {
+		withData := 0 // pages read with their members' data
+		// Every other round reads the members' data with the pages
+		// (MembersDataAt); a store that reads them gives each member's
+		// as ProfilesData does.
+		var q *graph.DataQuery
+		if round%2 == 1 {
+			q = &graph.DataQuery{Keys: true}
+		}
+		at, err := segments.MembersDataAt(ctx, s, "vip", page, q, func(_ uint64, ids []string, data []*graph.ProfileData) error {
 			if len(ids) > page {
 				t.Fatalf("a page of %d, asked for %d", len(ids), page)
+			}
+			if data != nil {
+				if q == nil || len(data) != len(ids) {
+					t.Fatalf("data %v for %q, query %v", data, ids, q)
+				}
+				want, err := g.ProfilesData(ctx, ids, *q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(profileData(data)) != fmt.Sprint(profileData(want)) {
+					t.Fatalf("MembersDataAt gave %v for %q, ProfilesData %v", profileData(data), ids, profileData(want))
+				}
+				withData++
 			}
 			got = append(got, ids...)
 			for range rng.IntN(6) {
@@ -804,7 +825,21 @@ func testMembersAt(t *testing.T, g graph.Store, s segments.Store) {
 		if slices.Sort(got); !slices.Equal(got, want) {
 			t.Fatalf("round %d (pages of %d): members at the start %q, MembersAt gave %q", round, page, want, got)
 		}
+		if _, reads := s.(segments.MembersDataStore); reads && q != nil && len(want) > 0 && withData == 0 {
+			t.Fatalf("round %d: a MembersDataStore read no page with its members' data", round)
+		}
 	}
+}
+
+// profileData prints data for comparing: nil, or ID and keys.
+func profileData(data []*graph.ProfileData) []string {
+	out := make([]string, len(data))
+	for i, d := range data {
+		if d != nil {
+			out[i] = fmt.Sprint(d.ID, d.Keys)
+		}
+	}
+	return out
 }
 
 // take removes every pending change.
