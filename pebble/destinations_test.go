@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	desttest "github.com/idgraph/idgraph/destinations/storetest"
-	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 )
 
-func TestDestinationsContract(t *testing.T) { desttest.Run(t, backends.OpenPebble) }
+func TestDestinationsContract(t *testing.T) { desttest.Run(t, pebble.OpenChecked) }

@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,10 @@ var (
 	// every destination's row of a person with one prefix scan.
 	pSent        = []byte("dsent/")  // + profile + 0 + destination → destinations.Sent
 	pSentPending = []byte("dsentq/") // + destination + 0 + profile → "" while the Sent has a Pending
+	// pSentDest (format version 7) lists each destination's rows, so that
+	// paging one destination (a resync's exits, the consent sweep) reads
+	// only its own rows.
+	pSentDest = []byte("dsentd/") // + destination + 0 + profile → ""
 )
 
 var _ destinations.SentBackend = (*Store)(nil)
@@ -32,6 +37,10 @@ func sentKey(profile, destination string) []byte {
 
 func sentPendingKey(destination, profile string) []byte {
 	return key(pSentPending, []byte(destination), []byte{0}, []byte(profile))
+}
+
+func sentDestKey(destination, profile string) []byte {
+	return key(pSentDest, []byte(destination), []byte{0}, []byte(profile))
 }
 
 // SentOf reads the destination's rows of the profiles.
@@ -84,15 +93,17 @@ func (g destStore) UpdateSent(_ context.Context, destination, profile string, fn
 	return nil
 }
 
-// putSent writes (or, keep false, deletes) a row and its pending entry.
+// putSent writes (or, keep false, deletes) a row and its index entries.
 func putSent(w *batchWriter, s *destinations.Sent, keep bool) {
-	k, pk := sentKey(s.Profile, s.Destination), sentPendingKey(s.Destination, s.Profile)
+	k, pk, dk := sentKey(s.Profile, s.Destination), sentPendingKey(s.Destination, s.Profile), sentDestKey(s.Destination, s.Profile)
 	if !keep {
 		w.del(k)
 		w.del(pk)
+		w.del(dk)
 		return
 	}
 	w.putJSON(k, s)
+	w.put(dk, nil)
 	if s.Pending != nil {
 		w.put(pk, nil)
 	} else {
@@ -126,36 +137,69 @@ func (s *Store) sentOfProfile(profile string) ([]*destinations.Sent, error) {
 	return out, err
 }
 
-// SentPage reads the destination's rows after a profile. Rows are keyed
-// by profile first, so it steps over the other destinations' rows: paging
-// through a destination reads every destination's rows once.
+// SentPage reads the destination's rows after a profile, through the
+// destination's index entries. The rows are read by a second iterator,
+// opened after the index's (a seek on an open iterator costs less than a
+// point read, which opens one each time): a row deleted in between is
+// skipped.
 func (g destStore) SentPage(_ context.Context, destination, after string, limit int) ([]*destinations.Sent, error) {
-	lower := pSent
+	prefix := key(pSentDest, []byte(destination), []byte{0})
+	lower := prefix
 	if after != "" {
-		lower = key(pSent, []byte(after), []byte{1}) // past every row of after (its key goes on with 0)
+		lower = key(prefix, []byte(after), []byte{0}) // the first profile after after
 	}
-	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(pSent)})
+	out, err := g.sentPage(prefix, lower, destination, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: sent page: %w", err)
 	}
-	defer it.Close()
+	return out, nil
+}
+
+func (g destStore) sentPage(prefix, lower []byte, destination string, limit int) ([]*destinations.Sent, error) {
+	idx, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer idx.Close()
+	rows, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: pSent, UpperBound: prefixEnd(pSent)})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []*destinations.Sent
-	for it.First(); it.Valid() && len(out) < limit; it.Next() {
-		rest := it.Key()[len(pSent):]
-		i := bytes.IndexByte(rest, 0)
-		if i < 0 || string(rest[i+1:]) != destination {
+	for idx.First(); idx.Valid() && len(out) < limit; idx.Next() {
+		k := sentKey(string(idx.Key()[len(prefix):]), destination)
+		if !rows.SeekGE(k) || !bytes.Equal(rows.Key(), k) {
 			continue
 		}
 		r := &destinations.Sent{}
-		if err := json.Unmarshal(it.Value(), r); err != nil {
-			return nil, fmt.Errorf("pebble: sent page: corrupt sent state: %w", err)
+		if err := json.Unmarshal(rows.Value(), r); err != nil {
+			return nil, fmt.Errorf("corrupt sent state: %w", err)
 		}
 		out = append(out, r)
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("pebble: sent page: %w", err)
+	if err := cmp.Or(idx.Error(), rows.Error()); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// writeSentByDestination writes the sent state's index by destination of
+// an older store once, from its rows.
+func writeSentByDestination(db *cpebble.DB) error {
+	m := newMigrationBatch(db)
+	defer m.close()
+	err := scanDB(db, pSent, func(k, _ []byte) error {
+		profile, destination, ok := bytes.Cut(k[len(pSent):], []byte{0})
+		if !ok {
+			return fmt.Errorf("bad sent state key %q", k)
+		}
+		return m.put(sentDestKey(string(destination), string(profile)), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return m.commit()
 }
 
 // PendingSent reads the destination's rows with a pending request. The

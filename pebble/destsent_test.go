@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	desttest "github.com/idgraph/idgraph/destinations/storetest"
-	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 )
 
-func TestSentStateContract(t *testing.T) { desttest.RunSent(t, backends.OpenPebble) }
+func TestSentStateContract(t *testing.T) { desttest.RunSent(t, pebble.OpenChecked) }
 
 // TestSentStateDelivery: random entries, exits, merges, erasures,
 // revocations and withdrawals delivered to verifying receivers.
-func TestSentStateDelivery(t *testing.T) { desttest.RunDelivery(t, backends.OpenPebble, 8, 150) }
+func TestSentStateDelivery(t *testing.T) { desttest.RunDelivery(t, pebble.OpenChecked, 8, 150) }

@@ -275,6 +275,7 @@ func (e *eraser) edgesAndEvents(hashes [][]byte) error {
 			for _, ik := range ev.Identifiers {
 				e.del("", timelineKey(s.hash(ik), &ev))
 			}
+			e.del("", eventTimeKey(ev.Timestamp, mh))
 			e.del(erase.CountEvents, ek)
 			return nil
 		})

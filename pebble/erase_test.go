@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	erasetest "github.com/idgraph/idgraph/erase/storetest"
-	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 )
 
-func TestEraseContract(t *testing.T) { erasetest.Run(t, backends.OpenPebble) }
+func TestEraseContract(t *testing.T) { erasetest.Run(t, pebble.OpenChecked) }

@@ -67,21 +67,9 @@ func writeEraseIndexes(db *cpebble.DB) error {
 		}
 		return mac, nil
 	}
-	b := db.NewBatch()
-	defer func() { b.Close() }()
-	put := func(k, v []byte) error {
-		if err := b.Set(k, v, nil); err != nil {
-			return err
-		}
-		if b.Len() > 4<<20 {
-			if err := b.Commit(cpebble.NoSync); err != nil {
-				return err
-			}
-			b.Close()
-			b = db.NewBatch()
-		}
-		return nil
-	}
+	m := newMigrationBatch(db)
+	defer m.close()
+	put := m.put
 	err := scanDB(db, pHub, func(_, v []byte) error {
 		var h graph.HubMarking
 		if err := jsonUnmarshal(v, &h); err != nil {
@@ -126,7 +114,7 @@ func writeEraseIndexes(db *cpebble.DB) error {
 	if err != nil {
 		return err
 	}
-	return b.Commit(cpebble.NoSync)
+	return m.commit()
 }
 
 // scanDB calls fn for every entry under prefix.

@@ -39,7 +39,13 @@ import (
 // so that an erasure reads only those instead of scanning every one;
 // opening an older store writes them once (writeEraseIndexes) and stamps
 // it 6.
-const FormatVersion = 6
+// Version 7 keeps the event time index (eventtime.go: et/, what a
+// retention sweep reads instead of every event) and the sent state's
+// index by destination (destsent.go: dsentd/, what paging one
+// destination's sent state reads instead of every destination's rows);
+// opening an older store writes them once (writeEventTimes,
+// writeSentByDestination) and stamps it 7.
+const FormatVersion = 7
 
 var formatKey = key(pSetting, []byte("format_version"))
 
@@ -66,9 +72,10 @@ func checkFormat(db *cpebble.DB, dir string) error {
 		return nil
 	}
 	// Migrate and stamp the version last: a crash in between migrates
-	// again (each step only rewrites what it derives). The data columns,
-	// member and erasure index entries are committed as they are written,
-	// unsynced; the stamp's synced batch makes them durable.
+	// again (each step only rewrites what it derives). The data columns
+	// and the member, erasure, event time and sent state index entries
+	// are committed as they are written, unsynced; the stamp's synced
+	// batch makes them durable.
 	if n < 4 {
 		if err := writeDataColumns(db); err != nil {
 			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
@@ -81,6 +88,14 @@ func checkFormat(db *cpebble.DB, dir string) error {
 	}
 	if n < 6 {
 		if err := writeEraseIndexes(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
+	if n < 7 {
+		if err := writeEventTimes(db); err != nil {
+			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
+		}
+		if err := writeSentByDestination(db); err != nil {
 			return fmt.Errorf("pebble: open %s: migrate to format version %d: %w", dir, FormatVersion, err)
 		}
 	}

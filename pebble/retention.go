@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -36,53 +35,33 @@ func (h *eventHead) event() *graph.Event {
 	return &graph.Event{Type: h.Type, Name: h.Name, Timestamp: h.Timestamp, ID: h.ID, Identifiers: h.Identifiers}
 }
 
-// DeleteExpiredEvents scans the events in key order (hashed message IDs:
-// there is no time index, so a sweep reads every event once) without the
-// write lock, then deletes the expired ones it found under the lock in one
-// synced batch, reading each again first: an event another sweep or an
-// erasure deleted meanwhile is skipped. The cursor is the last key read.
+// DeleteExpiredEvents reads the event time index (eventtime.go) in time
+// order from the oldest event up to the latest cutoff, without the write
+// lock: an entry whose type's cutoff is later than its time names an
+// expired event, and the others (kept by a longer rule) are passed over
+// without reading their events. It then deletes the expired ones it found
+// under the lock in one synced batch, reading each again first: an event
+// another sweep or an erasure deleted meanwhile is skipped. The cursor is
+// the last entry read.
 func (g retentionStore) DeleteExpiredEvents(_ context.Context, req retention.EventsRequest) (*retention.EventsResult, error) {
 	s := g.s
 	out := &retention.EventsResult{Deleted: map[string]int{}}
 	if req.Limit <= 0 {
 		return nil, graph.FieldErrorf("limit", "must be positive, not %d", req.Limit)
 	}
-	lower := pEvent
+	lower := pEventTime
 	if req.After != "" {
-		mh, err := hex.DecodeString(req.After)
-		if err != nil {
+		after, err := hex.DecodeString(req.After)
+		if err != nil || len(after) <= eventTimeLen {
 			return nil, graph.FieldErrorf("after", "bad cursor %q", req.After)
 		}
-		lower = append(key(pEvent, mh), 0)
+		lower = append(key(pEventTime, after), 0)
 	}
-	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(pEvent)})
+	expired, next, err := s.findExpired(lower, req)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: delete expired events: %w", err)
 	}
-	var expired [][]byte
-	read := 0
-	for it.First(); it.Valid() && len(expired) < req.Limit; it.Next() {
-		if read++; read > req.ScanLimit() {
-			break
-		}
-		var h eventHead
-		if err := jsonUnmarshal(it.Value(), &h); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("pebble: delete expired events: %w", err)
-		}
-		if req.Cutoffs.Expired(h.event()) {
-			expired = append(expired, bytes.Clone(it.Key()))
-		}
-		out.Next = hex.EncodeToString(it.Key()[len(pEvent):])
-	}
-	if !it.Valid() {
-		out.Next = "" // the end: the sweep is done
-	}
-	err = it.Error()
-	it.Close()
-	if err != nil {
-		return nil, fmt.Errorf("pebble: delete expired events: %w", err)
-	}
+	out.Next = next
 	if len(expired) == 0 {
 		return out, nil
 	}
@@ -90,6 +69,36 @@ func (g retentionStore) DeleteExpiredEvents(_ context.Context, req retention.Eve
 		return nil, fmt.Errorf("pebble: delete expired events: %w", err)
 	}
 	return out, nil
+}
+
+// findExpired reads the event time index from lower up to the latest
+// cutoff, at most req.ScanLimit entries or until req.Limit expired events
+// are found, and returns their event keys and the cursor after the last
+// entry read ("" at the end).
+func (s *Store) findExpired(lower []byte, req retention.EventsRequest) (expired [][]byte, next string, err error) {
+	if req.Cutoffs.None() {
+		return nil, "", nil
+	}
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: key(pEventTime, eventTimeBytes(req.Cutoffs.Latest()))})
+	if err != nil {
+		return nil, "", err
+	}
+	defer it.Close()
+	read := 0
+	for it.First(); it.Valid() && len(expired) < req.Limit; it.Next() {
+		if read++; read > req.ScanLimit() {
+			break
+		}
+		k := it.Key()
+		if cut := req.Cutoffs.Of(string(it.Value())); !cut.IsZero() && eventTimeOf(k).Before(cut) {
+			expired = append(expired, key(pEvent, k[len(pEventTime)+eventTimeLen:]))
+		}
+		next = hex.EncodeToString(k[len(pEventTime):])
+	}
+	if !it.Valid() {
+		next = "" // the end: the sweep is done
+	}
+	return expired, next, it.Error()
 }
 
 // deleteEvents deletes the events under keys (if still stored and
@@ -117,6 +126,7 @@ func (g retentionStore) deleteEvents(keys [][]byte, cut retention.Cutoffs, out *
 			continue
 		}
 		w.del(ek)
+		w.del(eventTimeKey(ev.Timestamp, ek[len(pEvent):]))
 		for _, k := range ev.Identifiers {
 			hk := t.hash(k)
 			w.del(timelineKey(hk, ev))

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/idgraph/idgraph/graph/storetest"
-	"github.com/idgraph/idgraph/internal/backends"
+	"github.com/idgraph/idgraph/pebble"
 )
 
-func TestContract(t *testing.T) { storetest.Run(t, backends.OpenPebble) }
+func TestContract(t *testing.T) { storetest.Run(t, pebble.OpenChecked) }

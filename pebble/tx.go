@@ -13,6 +13,7 @@ import (
 	cpebble "github.com/cockroachdb/pebble/v2"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/retention"
 )
 
 // Update runs fn holding the store's write lock; the changes it applies are
@@ -276,6 +277,7 @@ func (t *tx) Apply(_ context.Context, c *graph.Changes) error {
 	for _, ev := range c.Events {
 		mh := t.s.messageHash(ev.MessageID)
 		w.putJSON(key(pEvent, mh), ev)
+		w.put(eventTimeKey(ev.Timestamp, mh), []byte(retention.EventType(ev)))
 		for _, k := range ev.Identifiers {
 			w.put(timelineKey(t.hash(k), ev), mh)
 		}

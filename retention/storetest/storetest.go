@@ -40,6 +40,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"ExpiryKeepsTouchedProfile":    testExpiryRace,
 		"BadRequests":                  testBadRequests,
 		"ScanBoundedBatches":           testScanBound,
+		"ReadsOnlyPastTheLatestCutoff": testReadsPastCutoff,
 		"RandomAgainstOracle":          testRandom,
 	})
 }
@@ -556,30 +557,58 @@ func testScanBound(t *testing.T, x stores) {
 	}
 	ingest(t, x.g, now, obs...)
 	cut := retention.Policy{Default: 2000 * day, ByType: map[string]time.Duration{"Page Viewed": 30 * day}}.Cutoffs(now)
-	req := retention.EventsRequest{Cutoffs: cut, Limit: 5, Scan: 5}
-	deleted, batches := 0, 0
+	deleted, batches := runBatches(t, x.r, retention.EventsRequest{Cutoffs: cut, Limit: 5, Scan: 5}, 60)
+	if deleted != 10 || batches < 12 {
+		t.Errorf("deleted %d in %d batches reading 5 each, want 10 in at least 12", deleted, batches)
+	}
+	wantMessages(t, x.g, "user_id:sb", want...)
+}
+
+// testReadsPastCutoff: a sweep reads only the events older than the
+// latest cutoff (through an index by time), not the recent ones beside
+// them: 10 expired events among 1,000 recent ones go in batches reading
+// 10 events each in at most 2 batches (reading every event would take
+// 101).
+func testReadsPastCutoff(t *testing.T, x stores) {
+	var obs []*graph.Observation
+	for i := range 1010 {
+		at := now.Add(-time.Duration(i) * time.Minute)
+		if i%101 == 0 {
+			at = now.Add(-40*day - time.Duration(i)*time.Minute)
+		}
+		obs = append(obs, ev(fmt.Sprintf("pc%04d", i), at, "Page Viewed", fmt.Sprintf("user_id:pc%d", i%7)))
+	}
+	ingest(t, x.g, now, obs...)
+	cut := retention.Policy{ByType: map[string]time.Duration{"Page Viewed": 30 * day}}.Cutoffs(now)
+	deleted, batches := runBatches(t, x.r, retention.EventsRequest{Cutoffs: cut, Limit: 10, Scan: 10}, 200)
+	if deleted != 10 || batches > 2 {
+		t.Errorf("deleted %d in %d batches reading 10 each, want 10 in at most 2", deleted, batches)
+	}
+}
+
+// runBatches deletes expired events batch by batch from req until the
+// cursor ends, failing after most batches or on a batch that deletes more
+// than its limit, and returns the events deleted and the batches run.
+func runBatches(t *testing.T, r retention.Store, req retention.EventsRequest, most int) (deleted, batches int) {
+	t.Helper()
 	for {
-		res, err := x.r.DeleteExpiredEvents(context.Background(), req)
+		res, err := r.DeleteExpiredEvents(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		batches++
 		deleted += res.Total()
-		if res.Total() > 5 {
-			t.Errorf("a batch of limit 5 deleted %d", res.Total())
+		if res.Total() > req.Limit {
+			t.Errorf("a batch of limit %d deleted %d", req.Limit, res.Total())
 		}
 		if res.Next == "" {
-			break
+			return deleted, batches
 		}
-		if batches > 60 {
+		if batches > most {
 			t.Fatalf("no end after %d batches (cursor %q)", batches, res.Next)
 		}
 		req.After = res.Next
 	}
-	if deleted != 10 || batches < 12 {
-		t.Errorf("deleted %d in %d batches reading 5 each, want 10 in at least 12", deleted, batches)
-	}
-	wantMessages(t, x.g, "user_id:sb", want...)
 }
 
 // testRandom: random events of random types, many right at their cutoff,
