@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ import (
 // subjects, every identifier of theirs, so each person's access export
 // finds the read and a person not shown finds none; the searched text is
 // kept only as its keyed hash, and a search that found no one is an entry
-// naming nobody.
+// naming nobody. A members export is one entry naming no one.
 func TestAuditListReads(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -110,6 +112,31 @@ func TestAuditListReads(t *testing.T) {
 				}
 				if n := entries("user_id:u-list-b", r.action); n != 0 {
 					t.Errorf("%s: the person not shown is named by %d entries", r.action, n)
+				}
+			}
+
+			// A members export is one entry naming the segment, the columns
+			// and the count, and no one; a refused export is one too.
+			for _, c := range []struct {
+				path, outcome, want string
+				status              int
+			}{
+				{"/v1/segments/pro/members.csv?identifiers=email&traits=plan", "ok", `"members":2`, 200},
+				{"/v1/segments/none/members.jsonl", "not_found", `"members":0`, 404},
+			} {
+				before = len(kf.chain(t))
+				req, _ := http.NewRequest(http.MethodGet, kf.url+c.path, nil)
+				req.Header.Set("Authorization", "Bearer "+kf.admin)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				es = kf.chain(t)[before:]
+				if resp.StatusCode != c.status || len(es) != 1 || es[0].Action != "exportSegmentMembers" || es[0].Outcome != c.outcome ||
+					!strings.Contains(es[0].Target, c.want) || len(es[0].Subjects) != 0 || strings.Contains(es[0].Target, "corp.io") {
+					t.Errorf("%s: %d %s; entries %+v", c.path, resp.StatusCode, body, es)
 				}
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/segments/lang"
@@ -65,13 +66,54 @@ func parseMemberColumns(q map[string][]string, csvFormat bool) (memberColumns, e
 // point: the newest change record then, so a consumer of the change
 // records (a destination, a subscription) can go on from it.
 func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authBearer(r, ruleOf(r.Context())); err != nil {
+	caller, err := s.authBearer(r, ruleOf(r.Context()))
+	if err != nil {
 		writeError(w, err)
 		return
 	}
+	x := &membersExport{}
+	err = s.streamSegmentMembers(w, r, x)
+	s.auditMembersExport(withAuditCaller(r.Context(), caller), r, x, err)
+	if err != nil && x.started {
+		// The status is sent: cut the stream short so the client sees a
+		// truncated body, never a silent success.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// membersExport is what a members export sent: whether its answer
+// started, how many members, as of which change record.
+type membersExport struct {
+	started bool
+	members int
+	asOf    uint64
+}
+
+// auditMembersExport records a members export: the segment, the format
+// and the columns asked for, the purpose, how many members were sent and
+// as of which change record. It names no one (a bulk export's members are
+// not its subjects: the entry would hold a million of them).
+func (s *Server) auditMembersExport(ctx context.Context, r *http.Request, x *membersExport, err error) {
+	q := r.URL.Query()
+	target := map[string]any{"segment": r.PathValue("key"), "file": r.PathValue("file"), "members": x.members}
+	for _, k := range []string{"identifiers", "traits", "purpose"} {
+		if v := q[k]; len(v) > 0 {
+			target[k] = strings.Join(v, ",")
+		}
+	}
+	if x.started {
+		target["asOfSequence"] = x.asOf
+	}
+	text, _ := json.Marshal(target)
+	s.record(ctx, audit.Record{Action: "exportSegmentMembers", Target: string(text), Err: err})
+}
+
+// streamSegmentMembers writes the export (or the error that refused it).
+func (s *Server) streamSegmentMembers(w http.ResponseWriter, r *http.Request, x *membersExport) error {
 	if s.cfg.Segments == nil {
-		writeError(w, graph.Errorf(graph.KindUnavailable, "segments are off on this server (--segments)"))
-		return
+		err := graph.Errorf(graph.KindUnavailable, "segments are off on this server (--segments)")
+		writeError(w, err)
+		return err
 	}
 	key, file := r.PathValue("key"), r.PathValue("file")
 	var csvFormat bool
@@ -80,26 +122,27 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 		csvFormat = true
 	case "members.jsonl":
 	default:
-		writeError(w, graph.Errorf(graph.KindNotFound, "no export %q: members.csv or members.jsonl", file))
-		return
+		err := graph.Errorf(graph.KindNotFound, "no export %q: members.csv or members.jsonl", file)
+		writeError(w, err)
+		return err
 	}
 	cols, err := parseMemberColumns(r.URL.Query(), csvFormat)
 	if err != nil {
 		writeError(w, err)
-		return
+		return err
 	}
 	// ?purpose=P: only members whose consent for P is granted now; the
 	// others are counted in the Idgraph-Consent-Withheld trailer.
 	gate, err := s.gate("segment_members_export", r.URL.Query().Get("purpose"))
 	if err != nil {
 		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	store := s.cfg.Segments.Store()
 	if _, err := store.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: key}); err != nil {
 		writeError(w, err)
-		return
+		return err
 	}
 	var out memberWriter
 	if csvFormat {
@@ -107,12 +150,11 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 	} else {
 		out = &jsonMembers{enc: json.NewEncoder(w), cols: cols}
 	}
-	started := false
 	start := func(at uint64) {
-		if started {
+		if x.started {
 			return
 		}
-		started = true
+		x.started, x.asOf = true, at
 		if csvFormat {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		} else {
@@ -135,6 +177,7 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		x.members += len(kept)
 		if data != nil {
 			// Read with the page (one statement on Neo4j): no lookup.
 			rows := memberRows(kept, keptData(ids, data, kept), cols)
@@ -144,15 +187,12 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 	})
 	err = cmp.Or(pipe.wait(), err)
 	switch {
-	case err != nil && !started:
+	case err != nil && !x.started:
 		writeError(w, err)
 	case err != nil:
-		// The status is sent: cut the stream short so the client sees a
-		// truncated body, never a silent success.
 		if ctx.Err() == nil {
 			s.log.Error("segment members export", "segment", key, "err", err)
 		}
-		panic(http.ErrAbortHandler)
 	default:
 		start(at)
 		out.flush()
@@ -160,6 +200,7 @@ func (s *Server) handleSegmentMembers(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(WithheldTrailer, gate.String())
 		}
 	}
+	return err
 }
 
 // membersLookAhead is how many pages an export looks up at once while it
