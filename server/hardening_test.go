@@ -132,6 +132,7 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 			pause(lines)
 		}
 	}
+	began := time.Now()
 	steady := export(func(line int) {
 		if line%300 == 0 {
 			time.Sleep(timeout / 3) // ten pauses: the export lasts over three timeouts
@@ -140,13 +141,20 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 	if steady != n+1 { // and slow-1
 		t.Errorf("a steady reader's export stopped after %d of %d lines", steady, n+1)
 	}
+	// The stalled reader waits as long as the whole steady export took,
+	// and more: the server has then written all it could into the
+	// sockets' buffers, which cannot hold the export, and its blocked write
+	// has passed the timeout. A fixed pause failed when the server, slowed
+	// by the race detector on a loaded machine, had not yet filled the
+	// buffers when the pause ended (so no write ever waited).
+	stall := time.Since(began) + 4*timeout
 	stalled := export(func(line int) {
 		if line == 1 {
-			time.Sleep(4 * timeout)
+			time.Sleep(stall)
 		}
 	})
 	if stalled == n+1 {
-		t.Errorf("a client that stopped reading for %v got the whole export", 4*timeout)
+		t.Errorf("a client that stopped reading for %v got the whole export", stall.Round(time.Millisecond))
 	}
 }
 
