@@ -12,7 +12,6 @@ import (
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
-	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -26,10 +25,7 @@ func TestAuditListReads(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
-				cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-				if err := cfg.Segments.Load(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				loadSegments(t, cfg)
 			})
 			people := []string{"u-list-a", "u-list-b", "u-list-c"}
 			for i, u := range people {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"github.com/idgraph/idgraph/audit"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
-	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -22,10 +20,7 @@ func TestAuditEveryPersonRead(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
 				consentPurposes(cfg)
-				cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-				if err := cfg.Segments.Load(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				loadSegments(t, cfg)
 			})
 			kf.send(t, "/v1/identify", `{"userId":"u-seen","anonymousId":"a-seen","traits":{"email":"Seen.Person@corp.io","plan":"pro"},"messageId":"s1"}`)
 			kf.mustAs(t, kf.admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)

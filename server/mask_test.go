@@ -19,7 +19,6 @@ import (
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/mask"
 	"github.com/idgraph/idgraph/resolver"
-	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -322,10 +321,7 @@ func TestSupportSegments(t *testing.T) {
 	for _, b := range backends.All() {
 		t.Run(b.Name, func(t *testing.T) {
 			kf := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
-				cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-				if err := cfg.Segments.Load(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				loadSegments(t, cfg)
 			}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
 			p := newMaskPerson(3)
 			kf.send(t, "/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q,"plan":"pro"},"messageId":"s1"}`, p.userID, p.email))

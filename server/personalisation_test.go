@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -41,10 +40,7 @@ type persFixture struct {
 func newPersFixture(t *testing.T, open storetest.Opener, pers *resolver.Personalisation, origins ...string) *persFixture {
 	t.Helper()
 	kf := newKeyFixtureWith(t, open, nil, func(cfg *server.Config) {
-		cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-		if err := cfg.Segments.Load(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		loadSegments(t, cfg)
 		cfg.CORSOrigins, cfg.Personalisation, cfg.TokenKey, cfg.AssertionSecret = origins, pers, persTokenKey, persAssertionSecret
 	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
 	pf := &persFixture{keyFixture: kf, mint: kf.create(t, auth.RoleMint)}

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/retention"
-	"github.com/idgraph/idgraph/segments"
 	"github.com/idgraph/idgraph/server"
 )
 
@@ -26,10 +24,7 @@ func TestRetentionOverHTTP(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			var sw *retention.Sweeper
 			f := newKeyFixtureWith(t, b.Open, nil, func(cfg *server.Config) {
-				cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-				if err := cfg.Segments.Load(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				loadSegments(t, cfg)
 				// Every is long: the test sweeps through GraphQL.
 				sw = &retention.Sweeper{Store: cfg.Store.(retention.Backend).Retention(), Erasure: cfg.Store.(erase.Backend).Erasure(),
 					Policy: retention.Policy{Default: retention.DefaultTTL, ByType: map[string]time.Duration{"Page Viewed": 30 * 24 * time.Hour}},

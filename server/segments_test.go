@@ -18,10 +18,7 @@ import (
 func withSegments(t *testing.T, open storetest.Opener) *fixture {
 	t.Helper()
 	return newFixtureWith(t, open, func(cfg *server.Config) {
-		cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
-		if err := cfg.Segments.Load(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		loadSegments(t, cfg)
 	}, func(st *graph.Stitcher) { st.RecordDataChanges = true })
 }
 
@@ -83,5 +80,15 @@ func TestSegmentsOverGraphQL(t *testing.T) {
 				t.Errorf("a missing segment: %v", d)
 			}
 		})
+	}
+}
+
+// loadSegments gives the server under test a segments engine over its
+// store, with the stored definitions loaded.
+func loadSegments(t *testing.T, cfg *server.Config) {
+	t.Helper()
+	cfg.Segments = segments.NewEngine(cfg.Store, cfg.Store.(segments.Backend).Segments(), segments.EngineOptions{})
+	if err := cfg.Segments.Load(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
