@@ -145,15 +145,13 @@ func suppressionInput(args []string, file, typ string) ([]client.Identifier, err
 
 // changeSuppressions adds or removes ids, perCall in each call.
 func changeSuppressions(ctx context.Context, c *client.Client, op string, scope client.SuppressionScope, ids []client.Identifier, perCall int, w io.Writer) error {
-	call := c.AddSuppressions
+	call, verb, prep, already := c.AddSuppressions, "added", "to", "listed"
 	if op == "remove" {
-		call = c.RemoveSuppressions
+		call, verb, prep, already = c.RemoveSuppressions, "removed", "from", "off the list"
 	}
 	changed, unchanged := 0, 0
 	report := func() {
-		past := map[string]string{"add": "added", "remove": "removed"}[op]
-		fmt.Fprintf(w, "%s %d %s %s, %d unchanged (already %s)\n", past, changed, map[string]string{"add": "to", "remove": "from"}[op], scope, unchanged,
-			map[string]string{"add": "listed", "remove": "off the list"}[op])
+		fmt.Fprintf(w, "%s %d %s %s, %d unchanged (already %s)\n", verb, changed, prep, scope, unchanged, already)
 	}
 	for start := 0; start < len(ids); start += perCall {
 		chunk := ids[start:min(start+perCall, len(ids))]
