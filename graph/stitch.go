@@ -34,6 +34,10 @@ type Stitcher struct {
 	// Suppressor, when set, names identifiers of erased people: Ingest
 	// drops every observation that carries one, before stitching.
 	Suppressor Suppressor
+	// Retention, when set, says which events are past their time to live:
+	// Ingest stitches such an observation's identifiers and traits but does
+	// not keep its event, which the retention sweeper would delete anyway.
+	Retention EventRetention
 	// recordTypes are the imported record-ID types (AddRecordIDTypes).
 	recordMu    sync.Mutex
 	recordTypes atomic.Pointer[map[string]bool]
@@ -122,6 +126,16 @@ type Result struct {
 	// Suppressed counts observations dropped because they carry an
 	// identifier of an erased person (Stitcher.Suppressor).
 	Suppressed int
+	// Expired counts observations stitched without keeping their event,
+	// which was already past its time to live (Stitcher.Retention); they
+	// are not counted in Stored.
+	Expired int
+}
+
+// EventRetention says whether an event is past its time to live at an
+// instant (retention.Policy).
+type EventRetention interface {
+	Expired(ev *Event, now time.Time) bool
 }
 
 // Suppressor says whether an identifier belongs to an erased person whose
@@ -301,7 +315,7 @@ func (s *Stitcher) update(ctx context.Context, fn func(context.Context, *stitch)
 
 func (s *Stitcher) newStitch(tx Tx) *stitch {
 	return &stitch{cfg: s.config(), matcher: s.CurrentMatcher(), matchCfg: s.MatchConfig, tx: tx, now: s.Now(), ids: map[Key]*Identifier{},
-		recordData: s.RecordDataChanges, traitPaths: map[string][]string{},
+		retention: s.Retention, recordData: s.RecordDataChanges, traitPaths: map[string][]string{},
 		profiles: map[string]*Profile{}, edges: map[[2]Key]*Edge{},
 		dirtyIDs: map[Key]bool{}, dirtyProfiles: map[string]bool{}, dirtyEdges: map[[2]Key]bool{}, touched: map[string]int{}}
 }
@@ -397,9 +411,10 @@ func (st *stitch) profileChanges() []ProfileChange {
 // touches is loaded (and locked) up front, then observations are applied
 // in order, then the changes are written at once.
 type stitch struct {
-	cfg      Config
-	matcher  Matcher
-	matchCfg MatchConfig
+	cfg       Config
+	matcher   Matcher
+	matchCfg  MatchConfig
+	retention EventRetention
 	// filed holds the blocking entries this transaction wrote, by key.
 	filed map[string][]string
 	// blocks holds the blocking index as stored, by key (prefetch);
@@ -509,10 +524,15 @@ func (st *stitch) run(ctx context.Context, obs []*Observation) (Result, error) {
 		}
 	}
 	for _, o := range todo {
-		if err := st.observe(ctx, o); err != nil {
+		kept, err := st.observe(ctx, o)
+		if err != nil {
 			return Result{}, err
 		}
-		st.res.Stored++
+		if kept {
+			st.res.Stored++
+		} else {
+			st.res.Expired++
+		}
 	}
 	for k := range keySet {
 		if _, ok := st.ids[k]; !ok {
@@ -600,7 +620,9 @@ func (st *stitch) loadIdentifiers(ctx context.Context, keys []Key) error {
 	return nil
 }
 
-func (st *stitch) observe(ctx context.Context, o *Observation) error {
+// observe stitches an observation and reports whether its event is kept
+// (not past its time to live).
+func (st *stitch) observe(ctx context.Context, o *Observation) (bool, error) {
 	keys := dedupeKeys(o.Identifiers)
 	if o.PreviousID != "" {
 		prev := Key{TypeAnonymousID, o.PreviousID}
@@ -688,7 +710,7 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 	}
 
 	if err := st.group(ctx, o, order); err != nil {
-		return err
+		return false, err
 	}
 	for _, p := range pairs {
 		e := st.edges[p]
@@ -730,8 +752,11 @@ func (st *stitch) observe(ctx context.Context, o *Observation) error {
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = st.now
 	}
+	if st.retention != nil && st.retention.Expired(&ev, st.now) {
+		return false, nil
+	}
 	st.changes.Events = append(st.changes.Events, &ev)
-	return nil
+	return true, nil
 }
 
 // countStrong counts a pair newly seen together in each side's number of

@@ -54,6 +54,19 @@ type Policy struct {
 	InactiveProfiles time.Duration
 }
 
+var _ graph.EventRetention = Policy{}
+
+// Expired reports whether ev is past its type's time to live at now: the
+// same test as Cutoffs(now).Expired(ev), without building every cutoff
+// (ingest asks it of each event).
+func (p Policy) Expired(ev *graph.Event, now time.Time) bool {
+	ttl, ok := p.ByType[EventType(ev)]
+	if !ok {
+		ttl = p.Default
+	}
+	return ttl > 0 && ev.Timestamp.Before(now.Add(-ttl))
+}
+
 // Cutoffs are a policy's limits at one instant. An event expires when its
 // timestamp is strictly before its type's cutoff: the interval kept is
 // [cutoff, ∞), so an event exactly TTL old is kept until the next sweep.

@@ -53,11 +53,13 @@ func TestParseRules(t *testing.T) {
 }
 
 // An event expires strictly before its type's cutoff; a type with TTL 0
-// never does, and a policy of zeros expires nothing.
+// never does, and a policy of zeros expires nothing. Ingest's test
+// (Policy.Expired) agrees with the sweeper's (Cutoffs.Expired).
 func TestCutoffs(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	c := retention.Policy{Default: 10 * day, ByType: map[string]time.Duration{"a": day, "kept": 0}}.Cutoffs(now)
+	p := retention.Policy{Default: 10 * day, ByType: map[string]time.Duration{"a": day, "kept": 0}}
+	c := p.Cutoffs(now)
 	for _, tc := range []struct {
 		name string
 		typ  string
@@ -74,6 +76,9 @@ func TestCutoffs(t *testing.T) {
 		ev := &graph.Event{Type: "track", Name: tc.typ, Timestamp: now.Add(-tc.age)}
 		if got := c.Expired(ev); got != tc.want {
 			t.Errorf("%s: expired %v, want %v", tc.name, got, tc.want)
+		}
+		if got := p.Expired(ev, now); got != tc.want {
+			t.Errorf("%s: expired at ingest %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	if got := c.Latest(); !got.Equal(now.Add(-day)) {

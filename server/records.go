@@ -32,11 +32,14 @@ type Record struct {
 
 // ImportResponse says what became of each record.
 type ImportResponse struct {
-	Received   int             `json:"received"`
-	Stored     int             `json:"stored"`
-	Duplicates int             `json:"duplicates"`
-	Rejected   []RecordProblem `json:"rejected"` // records not stored
-	Skipped    []RecordProblem `json:"skipped"`  // values left out of stored records
+	Received   int `json:"received"`
+	Stored     int `json:"stored"`
+	Duplicates int `json:"duplicates"`
+	// Expired counts records linked and stored as traits whose event was
+	// already past its time to live (serve --retention).
+	Expired  int             `json:"expired,omitempty"`
+	Rejected []RecordProblem `json:"rejected"` // records not stored
+	Skipped  []RecordProblem `json:"skipped"`  // values left out of stored records
 }
 
 // RecordProblem names a line, a field and the reason.
@@ -92,7 +95,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordIngest(res, len(resp.Skipped))
 	s.wakeSegments()
-	resp.Stored, resp.Duplicates = res.Stored, res.Duplicates
+	resp.Stored, resp.Duplicates, resp.Expired = res.Stored, res.Duplicates, res.Expired
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -619,7 +619,7 @@ func newMetrics() *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idgraph_http_request_duration_seconds",
 			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idgraph_messages_total",
-			Help: "Messages and records by outcome (stored, duplicate, suppressed: dropped as carrying an identifier of an erased person)."}, []string{"outcome"}),
+			Help: "Messages and records by outcome (stored, duplicate, suppressed: dropped as carrying an identifier of an erased person, expired: linked but their event already past its time to live)."}, []string{"outcome"}),
 		merges: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_merges_total", Help: "Profile merges."}),
 		hubs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_hubs_total", Help: "Values marked as hubs (or shared)."}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "idgraph_shared_repairs_total",
@@ -664,6 +664,7 @@ func (m *metrics) record(r graph.Result, rejected int) {
 	m.messages.WithLabelValues("stored").Add(float64(r.Stored))
 	m.messages.WithLabelValues("duplicate").Add(float64(r.Duplicates))
 	m.messages.WithLabelValues("suppressed").Add(float64(r.Suppressed))
+	m.messages.WithLabelValues("expired").Add(float64(r.Expired))
 	m.merges.Add(float64(r.Merges))
 	m.hubs.Add(float64(r.Hubs))
 	m.rejectedID.Add(float64(rejected))

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -91,5 +93,40 @@ func TestRetentionCLI(t *testing.T) {
 	read := keyPattern.FindString(created)
 	if out := cli(false, read, "sweep"); !strings.Contains(out, "FORBIDDEN") {
 		t.Errorf("a read key's sweep:\n%s", out)
+	}
+}
+
+// TestRetentionAtIngest: with periodic sweeps on, a serve keeps no event
+// that arrives already past its time to live (a late upload): the person
+// is stitched and the event counted as expired, never stored; a recent
+// one is kept.
+func TestRetentionAtIngest(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "data")
+	out, _ := idgraph(t, true, "init", "--store", store)
+	admin := keyPattern.FindString(out)
+	addr := freeAddr(t)
+	p := startServeArgs(t, addr, "--store", store, "--model", "off", "--retention", "Page Viewed=30d", "--retention-sweep-every", "1h")
+	t.Cleanup(func() { p.stop(t) })
+	url := "http://" + addr
+	for i, age := range []time.Duration{40 * 24 * time.Hour, time.Hour} {
+		body := fmt.Sprintf(`{"userId":"u1","anonymousId":"a%d","event":"Page Viewed","messageId":"v%d","timestamp":%q}`, i, i, time.Now().UTC().Add(-age).Format(time.RFC3339))
+		if code := postAPI(t, url+"/v1/track", admin, body); code != 200 {
+			t.Fatalf("track: %d", code)
+		}
+	}
+	data := serveGraphQL(t, url, admin)(`{ lookup(type: "anonymous_id", value: "a0") { identifiers { type value } events { edges { node { messageId } } } } }`, nil)
+	if got := fmt.Sprint(data); !strings.Contains(got, "value:a1") || strings.Contains(got, "messageId:v0") || !strings.Contains(got, "messageId:v1") {
+		t.Errorf("the late page view's person: %s; want a0 stitched with u1 and a1, and only v1 kept", got)
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{`idgraph_messages_total{outcome="expired"} 1`, `idgraph_messages_total{outcome="stored"} 1`} {
+		if !strings.Contains(string(metrics), line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
 	}
 }

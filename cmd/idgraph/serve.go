@@ -271,6 +271,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 	if every > 0 {
 		log.Info("retention on", "policy", retPolicy.String(), "every", every.String())
+		// An event that arrives past its time to live would go at the next
+		// sweep: it is not kept at all (its identifiers and traits are).
+		stitcher.Retention = retPolicy
 	}
 	srv := server.New(server.Config{Store: store, Stitcher: stitcher, Normalizer: norm, Keys: keys, Keyring: keyring, Log: log, Broker: broker,
 		MaxComplexity: *maxComplexity, RoleComplexity: roleCosts, MaxDepth: *maxDepth, MaxAliases: *maxAliases, GraphQLTimeout: cmp.Or(*gqlTimeout, -1),

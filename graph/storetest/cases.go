@@ -168,6 +168,52 @@ func testDedupe(t *testing.T, s graph.Store) {
 	}
 }
 
+// maxAge is a retention policy of one time to live for every event.
+type maxAge time.Duration
+
+func (a maxAge) Expired(ev *graph.Event, now time.Time) bool {
+	return ev.Timestamp.Before(now.Add(-time.Duration(a)))
+}
+
+// testExpiredAtIngest: an event already past its time to live when it
+// arrives (a late upload) links its identifiers and sets its traits, as
+// the sweeper would leave them, but its event is not kept, nor taken for
+// a duplicate when the message comes again.
+func testExpiredAtIngest(t *testing.T, s graph.Store) {
+	ctx := context.Background()
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	st.Now = func() time.Time { return t0.Add(100 * 24 * time.Hour) }
+	st.Retention = maxAge(30 * 24 * time.Hour)
+	late := Obs("m-late", t0, "anonymous_id:a", "user_id:u")
+	late.Traits = map[string]any{"plan": "pro"}
+	recent := Obs("m-recent", t0.Add(99*24*time.Hour), "anonymous_id:b")
+	for round := range 2 {
+		r, err := st.Ingest(ctx, []*graph.Observation{late, recent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 && (r.Stored != 1 || r.Expired != 1 || r.Duplicates != 0) {
+			t.Errorf("first delivery: stored %d, expired %d, duplicates %d; want 1, 1, 0", r.Stored, r.Expired, r.Duplicates)
+		}
+		if round == 1 && (r.Stored != 0 || r.Expired != 1 || r.Duplicates != 1) {
+			t.Errorf("redelivery: stored %d, expired %d, duplicates %d; want 0, 1 (never kept, so not a duplicate), 1", r.Stored, r.Expired, r.Duplicates)
+		}
+		wantPartition(t, s, "anonymous_id:a user_id:u", "anonymous_id:b")
+		if p := ProfileOf(t, s, "user_id:u"); p.Traits["plan"].Value != "pro" {
+			t.Errorf("round %d: the late identify's trait plan = %v, want pro", round, p.Traits["plan"].Value)
+		}
+		for id, want := range map[string]int{"anonymous_id:a": 0, "user_id:u": 0, "anonymous_id:b": 1} {
+			evs, err := graph.Timeline(ctx, s, []graph.Key{key(id)}, nil, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != want {
+				t.Errorf("round %d: %s has %d events, want %d", round, id, len(evs), want)
+			}
+		}
+	}
+}
+
 func testTraits(t *testing.T, s graph.Store) {
 	withTraits := func(o *graph.Observation, traits map[string]any) *graph.Observation {
 		o.Traits = traits

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"EmailLimitLeavesSixthOut", testEmailLimit},
 		{"HubDetection", testHub},
 		{"DeduplicatesByMessageID", testDedupe},
+		{"ExpiredEventsStitchedNotKept", testExpiredAtIngest},
 		{"TraitsNewestWins", testTraits},
 		{"AliasTakesStoredType", testAlias},
 		{"TimelineIsUnionOfIdentifiers", testTimeline},
