@@ -20,7 +20,9 @@ const (
 	// KindSegment forwards to a Segment-compatible API (Segment,
 	// RudderStack, another idgraph) as its sources would: an identify
 	// setting traits.<segment> and a track "Audience Entered" or
-	// "Audience Exited", as Segment's own audiences do.
+	// "Audience Exited", as Segment's own audiences do, and an identify
+	// setting traits.<trait> to a computed trait's value, as Segment's
+	// computed traits do.
 	KindSegment = "segment"
 )
 
@@ -105,11 +107,13 @@ func address(ids []Identifier) (userID, anonymousID string) {
 }
 
 // forwardBatch is a change record as a Segment batch: an identify with
-// traits.<segment> true or false and the audience track. An entry is
-// addressed by the profile's user ID and anonymous ID now, an exit by
-// those the forwarder sent before (batchState.identifiers), so that the
-// receiving profile that was told of the entry is the one told of the
-// exit, also after a merge or an identifier's removal. Message IDs derive
+// traits.<segment> true or false and the audience track, or an identify
+// with traits.<trait> set to the computed value (traitMessages). An entry
+// (or a value) is addressed by the profile's user ID and anonymous ID
+// now, an exit (or a value going missing) by those the forwarder sent
+// before (batchState.identifiers), so that the receiving profile that was
+// told of the entry is the one told of the exit, also after a merge or an
+// identifier's removal. Message IDs derive
 // from the destination and the record, so a retry is deduplicated by the
 // receiver. ok is false when the record is not forwarded: the profile
 // cannot be addressed (neither identifier), or it is an exit of a profile
@@ -134,9 +138,37 @@ func forwardMessages(d *Destination, r *segments.ChangeRecord, b *batchState) []
 	if userID == "" && anonymousID == "" {
 		return nil
 	}
+	id := MessageID(d.ID, r.Sequence)
+	if r.IsTrait() {
+		return traitMessages(id, userID, anonymousID, r, b)
+	}
 	props := map[string]any{"audience_key": r.Segment, "audience_version": r.Version, "reason": r.Reason,
 		"sequence": r.Sequence, "idgraph_profile": r.Profile}
-	return audienceMessages(MessageID(d.ID, r.Sequence), userID, anonymousID, r.Segment, r.Direction == segments.Entered, props, r.Time)
+	return audienceMessages(id, userID, anonymousID, r.Segment, r.Direction == segments.Entered, props, r.Time)
+}
+
+// traitMessages are the Segment messages of a computed trait's change, as
+// Segment's own computed traits send them: an identify setting
+// traits.<trait> to the value (null when missing), message ID id_identify.
+// A merge's null of an absorbed profile is followed, when the forwarder
+// holds a value for the survivor, by an identify sending that value again
+// to where it went (id_survivor; survivorValue).
+func traitMessages(id, userID, anonymousID string, r *segments.ChangeRecord, b *batchState) []segmentMessage {
+	msgs := []segmentMessage{identify(id+"_identify", userID, anonymousID, map[string]any{r.Trait: r.Value.Interface()}, r.Time)}
+	if v := b.survivorValue(r); v != nil && (v.userID != "" || v.anonymousID != "") {
+		msgs = append(msgs, identify(id+"_survivor", v.userID, v.anonymousID, map[string]any{r.Trait: v.rec.Value.Interface()}, r.Time))
+	}
+	b.latest[[2]string{r.Profile, r.Trait}] = sentValue{rec: r, userID: userID, anonymousID: anonymousID}
+	return msgs
+}
+
+// forwarderContext is every forwarded message's context.
+var forwarderContext = map[string]any{"library": map[string]any{"name": "idgraph-forwarder", "version": "1"}}
+
+// identify is an identify message setting traits.
+func identify(id, userID, anonymousID string, traits map[string]any, at time.Time) segmentMessage {
+	return segmentMessage{Type: "identify", MessageID: id, UserID: userID, AnonymousID: anonymousID,
+		Traits: traits, Timestamp: at.UTC(), Context: forwarderContext}
 }
 
 // forwardRecords sends a batch of change records to a forwarder in one
@@ -173,12 +205,10 @@ func audienceMessages(id, userID, anonymousID, segment string, entered bool, pro
 	if entered {
 		event = EventAudienceEntered
 	}
-	lib := map[string]any{"library": map[string]any{"name": "idgraph-forwarder", "version": "1"}}
 	return []segmentMessage{
-		{Type: "identify", MessageID: id + "_identify", UserID: userID, AnonymousID: anonymousID,
-			Traits: map[string]any{segment: entered}, Timestamp: at.UTC(), Context: lib},
+		identify(id+"_identify", userID, anonymousID, map[string]any{segment: entered}, at),
 		{Type: "track", MessageID: id + "_track", UserID: userID, AnonymousID: anonymousID, Event: event,
-			Properties: props, Timestamp: at.UTC(), Context: lib},
+			Properties: props, Timestamp: at.UTC(), Context: forwarderContext},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/pebble"
@@ -212,5 +213,77 @@ func TestForwarderBatches(t *testing.T) {
 	p := fmt.Sprint(f.api.messages[len(f.api.messages)-1]["properties"].(map[string]any)["idgraph_profile"])
 	if s, err := f.m.SentState(ctx, f.d.ID, p); err != nil || s == nil || !s.Segments["vip"].In {
 		t.Fatalf("the sent state of %s: %+v, %v", p, s, err)
+	}
+}
+
+// TestForwarderMergeValueNeedsConsent: on a destination with a purpose, a
+// merge's null reaches the absorbed profile's IDs always, but the
+// survivor's value is sent again after it only while the survivor's
+// consent allows it, as a new value would be.
+func TestForwarderMergeValueNeedsConsent(t *testing.T) {
+	ctx := context.Background()
+	s, err := pebble.OpenMem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var denied sync.Map // profile → true
+	purposes, _ := consent.NewPurposes(nil, nil)
+	check := func(_ context.Context, profile, _ string, _ time.Time) (consent.Decision, error) {
+		if _, ok := denied.Load(profile); ok {
+			return consent.Decision{State: consent.Denied, Reason: consent.ReasonDenied}, nil
+		}
+		return consent.Decision{Allowed: true, State: consent.Granted}, nil
+	}
+	f := newFixtureOn(t, s, func(o *destinations.Options) { o.Sent, o.Profiles, o.Consent, o.Purposes = s.SentState(), s, check, purposes })
+	api := newSegmentAPI(t)
+	d, err := f.m.CreateForwarder(ctx, "segment", api.srv.URL, "write-key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = f.m.ConnectTrait(ctx, d.ID, "ltv"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = f.m.SetPurpose(ctx, d.ID, "analytics"); err != nil {
+		t.Fatal(err)
+	}
+	st := graph.NewStitcher(s, graph.DefaultConfig())
+	ingest := func(ids ...graph.Key) string {
+		if _, err := st.Ingest(ctx, []*graph.Observation{{MessageID: fmt.Sprint(ids), Time: time.Now().UTC(), Identifiers: ids, Event: graph.Event{Type: "identify"}}}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Identifier(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Profile
+	}
+	u, v := ingest(graph.Key{Type: graph.TypeUserID, Value: "cu1"}), ingest(graph.Key{Type: "anonymous_id", Value: "ca1"})
+	f.feed.addTrait("ltv", u, nil, num(3), time.Now().UTC())
+	f.awaitCursor(t, d.ID, f.feed.addTrait("ltv", v, nil, num(5), time.Now().UTC()))
+	ingest(graph.Key{Type: "anonymous_id", Value: "ca1"}, graph.Key{Type: graph.TypeUserID, Value: "cu1"})
+	p, err := s.Profile(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, survivor := v, p.MergedInto
+	if survivor == "" {
+		gone, survivor = u, v
+	}
+	denied.Store(survivor, true)
+	f.feed.mu.Lock()
+	seq := uint64(len(f.feed.recs) + 1)
+	f.feed.recs = append(f.feed.recs, &segments.ChangeRecord{Sequence: seq, Trait: "ltv", Version: 2, Profile: gone,
+		Direction: segments.Changed, Reason: segments.ReasonMerged, Time: time.Now().UTC(), Previous: num(1)})
+	f.feed.mu.Unlock()
+	f.awaitCursor(t, d.ID, seq)
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	var got []string
+	for _, m := range api.messages {
+		got = append(got, fmt.Sprint(m["messageId"] == destinations.MessageID(d.ID, seq)+"_survivor", " ", m["traits"]))
+	}
+	if want := []string{"false map[ltv:3]", "false map[ltv:5]", "false map[ltv:<nil>]"}; !slices.Equal(got, want) {
+		t.Fatalf("messages %q, want %q (no value sent again without consent)", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -488,7 +489,7 @@ func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn f
 // counts as done without a message.
 func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, b *batchState, id string) (*Result, error) {
 	m := w.m
-	if d.Purpose != "" && needsConsent(r) {
+	if d.Purpose != "" && carriesProfile(r) {
 		reason, err := w.withheld(ctx, d, r)
 		if err != nil || reason != "" {
 			if err == nil {
@@ -516,7 +517,7 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 			jobSent(j)
 			return nil, nil
 		}
-		if body, err = withMessageIDs(body, id); err != nil {
+		if body, err = withMessageIDs(body, MessageID(d.ID, r.Sequence), id); err != nil {
 			return nil, err
 		}
 		res = m.o.Client.Forward(ctx, d.URL, writeKey, body)
@@ -546,10 +547,11 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 	return nil, nil
 }
 
-// withMessageIDs gives a forwarder's batch the job's message ids: the
-// record's would be the same for every profile of a resync (they share
-// its sequence), and the receiver would drop all but one.
-func withMessageIDs(body []byte, id string) ([]byte, error) {
+// withMessageIDs gives a forwarder's batch the job's message ids, each
+// the record's (base) suffix after id: the record's would be the same for
+// every profile of a resync (they share its sequence), and the receiver
+// would drop all but one.
+func withMessageIDs(body []byte, base, id string) ([]byte, error) {
 	var b struct {
 		Batch  []segmentMessage `json:"batch"`
 		SentAt time.Time        `json:"sentAt"`
@@ -558,7 +560,7 @@ func withMessageIDs(body []byte, id string) ([]byte, error) {
 		return nil, fmt.Errorf("destinations: forward: %w", err)
 	}
 	for i := range b.Batch {
-		b.Batch[i].MessageID = id + "_" + b.Batch[i].Type
+		b.Batch[i].MessageID = id + strings.TrimPrefix(b.Batch[i].MessageID, base)
 	}
 	return json.Marshal(b)
 }

@@ -220,7 +220,7 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 	} else if ok {
 		return Result{Err: "not sent: the profile holds a suppressed identifier"}, nil
 	}
-	if d.Purpose != "" && dl.Record.Direction == segments.Entered {
+	if d.Purpose != "" && carriesProfile(&dl.Record) {
 		if reason, err := m.withheld(ctx, d, &dl.Record); err != nil {
 			return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
 		} else if reason != "" {
@@ -745,7 +745,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		// Consent is asked before every attempt, retries included: a
 		// revocation during retries stops the entry.
-		if d.Purpose != "" && needsConsent(r) {
+		if d.Purpose != "" && carriesProfile(r) {
 			reason, err := w.withheld(ctx, d, r)
 			if err != nil {
 				return o.Poll, err

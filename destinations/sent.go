@@ -105,6 +105,11 @@ type Sent struct {
 	// as a tombstone, so that a record sent again (a retry, a replay)
 	// that is older than it changes nothing.
 	Segments map[string]Held `json:"segments,omitempty"`
+	// Traits holds, per computed trait, a forwarder's last value change
+	// applied (In: a value was sent, not null), the sequence of its record
+	// (where the value is read again) and tombstones alike; webhooks keep
+	// none (their trait.changed carry the value and the profile).
+	Traits map[string]Held `json:"traits,omitempty"`
 	// Identifiers are the identifiers sent, in the order first sent.
 	Identifiers []Identifier `json:"identifiers,omitempty"`
 	// Pending is a withdrawal or erasure to send (nil: none).
@@ -117,7 +122,8 @@ type Sent struct {
 	ProfileGone bool `json:"-"`
 }
 
-// Held is the last change of one segment applied to a Sent.
+// Held is the last change of one segment (or computed trait) applied to
+// a Sent.
 type Held struct {
 	In       bool   `json:"in"`
 	Sequence uint64 `json:"sequence"`
@@ -143,10 +149,10 @@ type Pending struct {
 	At     time.Time `json:"at"`
 }
 
-// empty reports a row that says nothing: no segment, identifier or
+// empty reports a row that says nothing: no segment, trait, identifier or
 // request.
 func (s *Sent) empty() bool {
-	return len(s.Segments) == 0 && len(s.Identifiers) == 0 && s.Pending == nil
+	return len(s.Segments) == 0 && len(s.Traits) == 0 && len(s.Identifiers) == 0 && s.Pending == nil
 }
 
 // withdrawn returns the segments a withdrawal takes the person out of:
@@ -164,9 +170,15 @@ func (s *Sent) withdrawn(p *Pending) []string {
 
 // HeldSegments returns the segments the destination holds the person in,
 // sorted.
-func (s *Sent) HeldSegments() []string {
+func (s *Sent) HeldSegments() []string { return held(s.Segments) }
+
+// HeldTraits returns the computed traits a forwarder sent the person a
+// value of (not null since), sorted.
+func (s *Sent) HeldTraits() []string { return held(s.Traits) }
+
+func held(hs map[string]Held) []string {
 	var out []string
-	for k, h := range s.Segments {
+	for k, h := range hs {
 		if h.In {
 			out = append(out, k)
 		}
@@ -176,16 +188,20 @@ func (s *Sent) HeldSegments() []string {
 }
 
 // Apply records a delivered change record and the identifiers it carried.
-// It is idempotent: a record no newer than the segment's last applied one
-// changes nothing.
+// It is idempotent: a record no newer than the segment's (or trait's)
+// last applied one changes nothing.
 func (s *Sent) Apply(r *segments.ChangeRecord, ids []Identifier, at time.Time) bool {
-	if h, ok := s.Segments[r.Segment]; ok && h.Sequence >= r.Sequence {
+	hs, key := &s.Segments, r.Segment
+	if r.IsTrait() {
+		hs, key = &s.Traits, r.Trait
+	}
+	if h, ok := (*hs)[key]; ok && h.Sequence >= r.Sequence {
 		return false
 	}
-	if s.Segments == nil {
-		s.Segments = map[string]Held{}
+	if *hs == nil {
+		*hs = map[string]Held{}
 	}
-	s.Segments[r.Segment] = Held{In: r.Direction == segments.Entered, Sequence: r.Sequence, Version: r.Version}
+	(*hs)[key] = Held{In: carriesProfile(r), Sequence: r.Sequence, Version: r.Version}
 	for _, n := range ids {
 		if !slices.Contains(s.Identifiers, n) {
 			s.Identifiers = append(s.Identifiers, n)
@@ -254,11 +270,24 @@ func (m *Manager) SetIdentifierPolicy(ctx context.Context, id string, p *Identif
 // batchState is what the worker reads once for a batch of change
 // records: the identifiers each profile is sent, the destination's Sent
 // for each profile, and (for a forwarder) the profile each merged one
-// went into.
+// went into and what survivorValue needs.
 type batchState struct {
 	ids      map[string][]Identifier
 	sent     map[string]*Sent
 	survivor map[string]string // a merged profile → the profile it went into
+	// values are the change records of the computed values the sent
+	// state says a forwarder holds for merges' survivors, by sequence.
+	values map[uint64]*segments.ChangeRecord
+	// latest is, per profile and computed trait, the last value message a
+	// forwarder built from these records: a batched call's values are in
+	// the sent state only once the call succeeds.
+	latest map[[2]string]sentValue
+}
+
+// sentValue is a computed value message: the record and the address.
+type sentValue struct {
+	rec                 *segments.ChangeRecord
+	userID, anonymousID string
 }
 
 // prefetch reads, in a few batched reads, the current identifiers of the
@@ -268,7 +297,8 @@ type batchState struct {
 // and, for a forwarder, the survivors of profiles merged away and their
 // Sent.
 func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments.ChangeRecord) (*batchState, error) {
-	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}, survivor: map[string]string{}}
+	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}, survivor: map[string]string{},
+		values: map[uint64]*segments.ChangeRecord{}, latest: map[[2]string]sentValue{}}
 	policy := d.policy()
 	forwarder := d.Kind == KindSegment
 	var profiles, addressed []string
@@ -310,6 +340,11 @@ func (m *Manager) prefetch(ctx context.Context, d *Destination, recs []*segments
 		}
 		b.sent = sent
 	}
+	if forwarder {
+		if err := m.survivorValues(ctx, d, recs, b); err != nil {
+			return nil, err
+		}
+	}
 	if len(live) == 0 {
 		return b, nil
 	}
@@ -328,12 +363,13 @@ func dedupe(xs []string) []string {
 	return slices.Compact(xs)
 }
 
-// identifiers returns what a record's message carries: an entry, the
-// profile's identifiers now under the policy; an exit, those the
-// destination was sent before (a forwarder, which must address every
-// message, falls back to the identifiers now).
+// identifiers returns what a record's message carries: an entry (or a
+// computed value), the profile's identifiers now under the policy; an
+// exit (or a value going missing), those the destination was sent before
+// (a forwarder, which must address every message, falls back to the
+// identifiers now).
 func (b *batchState) identifiers(d *Destination, r *segments.ChangeRecord) []Identifier {
-	if r.Direction == segments.Entered {
+	if carriesProfile(r) {
 		if d.policy() == nil {
 			return nil
 		}
@@ -354,11 +390,94 @@ func (b *batchState) identifiers(d *Destination, r *segments.ChangeRecord) []Ide
 // heldBySurvivor reports a merge's exit of a profile whose survivor the
 // destination holds in the segment: the person is still in the audience.
 func (b *batchState) heldBySurvivor(r *segments.ChangeRecord) bool {
-	if r.Direction == segments.Entered || r.Reason != segments.ReasonMerged {
+	if r.Direction != segments.Exited || r.Reason != segments.ReasonMerged {
 		return false
 	}
 	s := b.sent[b.survivor[r.Profile]]
 	return s != nil && s.Segments[r.Segment].In
+}
+
+// mergedAway reports a merge's record of an absorbed profile's computed
+// value going missing.
+func mergedAway(r *segments.ChangeRecord) bool {
+	return r.IsTrait() && r.Value == nil && r.Reason == segments.ReasonMerged
+}
+
+// survivorHeld returns, for a mergedAway record, the sequence of the
+// value the sent state says a forwarder holds for the survivor (0: not
+// such a record, or none held).
+func (b *batchState) survivorHeld(r *segments.ChangeRecord) uint64 {
+	if !mergedAway(r) {
+		return 0
+	}
+	if h := b.sent[b.survivor[r.Profile]].trait(r.Trait); h.In {
+		return h.Sequence
+	}
+	return 0
+}
+
+// trait is the Sent's last change of a computed trait (none on nil).
+func (s *Sent) trait(key string) Held {
+	if s == nil {
+		return Held{}
+	}
+	return s.Traits[key]
+}
+
+// survivorValue returns, for a mergedAway record, the value a forwarder
+// holds for the survivor, with the address it went to (nil: none): the
+// one built earlier from these records, else the one the sent state holds
+// (survivorValues). The null clears the absorbed profile's receiving
+// profile, and this value is sent again after it, so that a receiver that
+// joins the two (the IDs are one person's now) is not left without the
+// person's value.
+func (b *batchState) survivorValue(r *segments.ChangeRecord) *sentValue {
+	if !mergedAway(r) {
+		return nil
+	}
+	survivor := b.survivor[r.Profile]
+	if v, ok := b.latest[[2]string{survivor, r.Trait}]; ok {
+		if v.rec.Value == nil {
+			return nil
+		}
+		return &v
+	}
+	rec := b.values[b.survivorHeld(r)]
+	if rec == nil {
+		return nil
+	}
+	userID, anonymousID := address(b.sent[survivor].Identifiers)
+	return &sentValue{rec: rec, userID: userID, anonymousID: anonymousID}
+}
+
+// survivorValues reads, one by one (merges are rare), the change records
+// of the values the sent state says the forwarder holds for the
+// survivors of the merges among recs. On a destination with a purpose, a
+// value is sent again only with the survivor's consent now, as a new
+// value would be.
+func (m *Manager) survivorValues(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, b *batchState) error {
+	for _, r := range recs {
+		seq := b.survivorHeld(r)
+		if seq == 0 || !d.Wants(r) || b.values[seq] != nil {
+			continue
+		}
+		got, err := m.o.Segments.Changes(ctx, seq-1, 1)
+		if err != nil {
+			return fmt.Errorf("destinations: a survivor's value: %w", err)
+		}
+		if len(got) != 1 || got[0].Sequence != seq {
+			continue
+		}
+		if d.Purpose != "" {
+			if reason, err := m.withheld(ctx, d, got[0]); err != nil {
+				return fmt.Errorf("destinations: a survivor's value: %w", err)
+			} else if reason != "" {
+				continue
+			}
+		}
+		b.values[seq] = got[0]
+	}
+	return nil
 }
 
 // coveredByErasure reports an erasure's exit record whose profile has a
@@ -373,11 +492,11 @@ func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
 // its profile (and the batch's copy, for the records after it).
 func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
 	o := m.o
-	if o.Sent == nil || r.IsTrait() {
-		return nil // a computed value carries no identifiers and holds no segment
+	if o.Sent == nil || r.IsTrait() && d.Kind != KindSegment {
+		return nil // a webhook's computed value carries no identifiers and holds no segment
 	}
 	ids := b.identifiers(d, r)
-	if r.Direction != segments.Entered {
+	if !carriesProfile(r) {
 		ids = nil
 	}
 	var last uint64
@@ -389,7 +508,7 @@ func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.Ch
 	}
 	gone := false
 	err := o.Sent.UpdateSent(ctx, d.ID, r.Profile, func(s *Sent) (bool, error) {
-		if r.Direction != segments.Entered && s.empty() {
+		if !carriesProfile(r) && s.empty() {
 			return false, nil // an exit of someone never sent: nothing to remember
 		}
 		s.Apply(r, ids, o.Now())

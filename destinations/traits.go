@@ -39,11 +39,12 @@ func traitPayload(c *segments.ChangeRecord) ([]byte, error) {
 		Reason: c.Reason, Sequence: c.Sequence}})
 }
 
-// needsConsent reports whether a record carries the profile to the
-// destination, and so needs its consent for the destination's purpose: an
-// entry, or a computed value (a value going missing is sent always, as an
-// exit is).
-func needsConsent(c *segments.ChangeRecord) bool {
+// carriesProfile reports whether a record carries the profile to the
+// destination (so needs its consent for the destination's purpose, and a
+// forwarder addresses it by the identifiers now): an entry, or a computed
+// value (a value going missing is sent always, as an exit is, to whom
+// the destination was told of).
+func carriesProfile(c *segments.ChangeRecord) bool {
 	return c.Direction == segments.Entered || c.IsTrait() && c.Value != nil
 }
 
@@ -53,8 +54,8 @@ func (d *Destination) TraitKeys() []string {
 }
 
 // ConnectTrait sends the computed trait's value changes from now on to
-// the destination, as trait.changed messages. Forwarders are refused:
-// they send segments only.
+// the destination: a webhook's as trait.changed messages, a forwarder's
+// as identify calls setting traits.<trait> (forward.go).
 func (m *Manager) ConnectTrait(ctx context.Context, id, trait string) (*Destination, error) {
 	if err := segments.CheckKey(trait); err != nil {
 		return nil, graph.FieldErrorf("trait", "%v", err)
@@ -63,11 +64,6 @@ func (m *Manager) ConnectTrait(ctx context.Context, id, trait string) (*Destinat
 		return nil, graph.FieldErrorf("trait", "no computed trait %q", trait)
 	} else if err != nil {
 		return nil, err
-	}
-	if cur, err := m.o.Store.Destination(ctx, id); err != nil {
-		return nil, err
-	} else if cur.Kind == KindSegment {
-		return nil, graph.FieldErrorf("destination", "a forwarder sends segments only: connect computed traits to a webhook")
 	}
 	return m.update(ctx, id, func(d *Destination) { d.Traits = connectKey(d.Traits, trait, m.o.Now()) })
 }

@@ -250,17 +250,20 @@ func pendingMessages(d *Destination, s *Sent) ([]Message, error) {
 
 // pendingForward is a Sent's pending request as one Segment batch: an
 // exit (identify with traits.<segment> false and Audience Exited) for
-// every segment it takes the person out of (an erasure: every segment
-// held, as Segment's API has no erasure message), addressed by the
-// identifiers sent before. It is nil when there is nothing to send.
+// every segment it takes the person out of, and for an erasure every
+// segment held and, in one identify, traits.<trait> null for every
+// computed trait whose value was sent (Segment's API has no erasure
+// message), addressed by the identifiers sent before. A withdrawal
+// leaves computed values as they are, as it does a webhook's. It is nil
+// when there is nothing to send.
 func pendingForward(d *Destination, s *Sent, now time.Time) ([]byte, error) {
 	p := s.Pending
-	segs := s.HeldSegments()
+	segs, traits := s.HeldSegments(), s.HeldTraits()
 	if p.Kind != PendingErase {
-		segs = s.withdrawn(p)
+		segs, traits = s.withdrawn(p), nil
 	}
 	userID, anonymousID := address(s.Identifiers)
-	if len(segs) == 0 || userID == "" && anonymousID == "" {
+	if len(segs) == 0 && len(traits) == 0 || userID == "" && anonymousID == "" {
 		return nil, nil
 	}
 	var msgs []segmentMessage
@@ -268,6 +271,13 @@ func pendingForward(d *Destination, s *Sent, now time.Time) ([]byte, error) {
 		props := map[string]any{"audience_key": k, "audience_version": s.Segments[k].Version, "reason": p.Reason,
 			"sequence": p.After, "idgraph_profile": s.Profile}
 		msgs = append(msgs, audienceMessages(pendingID(d, s)+"_"+k, userID, anonymousID, k, false, props, p.At)...)
+	}
+	if len(traits) > 0 {
+		cleared := map[string]any{}
+		for _, k := range traits {
+			cleared[k] = nil
+		}
+		msgs = append(msgs, identify(pendingID(d, s)+"_traits_identify", userID, anonymousID, cleared, p.At))
 	}
 	return marshalBatch(msgs, now)
 }

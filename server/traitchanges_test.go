@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/internal/backends"
 )
@@ -56,9 +57,7 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 					t.Fatalf("connectTrait with a non-admin key: %+v", r)
 				}
 			}
-			fw := f.mustAs(t, admin, `mutation { createSegmentForwarder(name: "fw", url: "http://127.0.0.1:1", writeKey: "wk") { id } }`, nil)
 			for _, bad := range []struct{ id, trait, code, prefix string }{
-				{get(fw, "createSegmentForwarder.id").(string), "plan", "BAD_USER_INPUT", "destination: "}, // forwarders send segments only
 				{id, "nosuch", "BAD_USER_INPUT", "trait: "},
 				{id, "pro", "BAD_USER_INPUT", "trait: "}, // a segment, not a computed trait
 				{id, "a/b", "BAD_USER_INPUT", "trait: "},
@@ -98,7 +97,7 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 				t.Errorf("the first value's previous is not null but absent: %v", data[0])
 			}
 			ds := f.mustAs(t, admin, `{ destinations { traits deadLetters { trait } } }`, nil)
-			if fmt.Sprint(get(ds, "destinations")) != "[map[deadLetters:[] traits:[plan]] map[deadLetters:[] traits:[]]]" {
+			if fmt.Sprint(get(ds, "destinations")) != "[map[deadLetters:[] traits:[plan]]]" {
 				t.Errorf("destinations: %v", ds)
 			}
 
@@ -107,6 +106,43 @@ func TestTraitChangedOverGraphQL(t *testing.T) {
 			if got, _ := traitLines(t, h, 6); got[5] != "segment.entered pro" {
 				t.Fatalf("after disconnecting the trait: %v", got)
 			}
+		})
+	}
+}
+
+// TestTraitForwarder, on every backend: a computed trait connected to a
+// forwarder over GraphQL reaches another idgraph's Segment API (embedded)
+// as an identify setting traits.<trait> to each new value, computed by
+// the segments engine, so that the receiving profile follows it.
+func TestTraitForwarder(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			dst := newFixture(t, backends.OpenPebble) // the receiving workspace
+			f.mustAs(t, f.admin, `mutation { createComputedTrait(key: "tier", definition: "lower(trait(\"plan\"))") { key } }`, nil)
+			d := f.mustAs(t, f.admin, `mutation($url: String!, $key: String!) { createSegmentForwarder(name: "crm", url: $url, writeKey: $key) { id } }`,
+				map[string]any{"url": dst.url, "key": writeKey})
+			c := f.mustAs(t, f.admin, `mutation($id: ID!) { connectTrait(destination: $id, trait: "tier") { kind traits } }`,
+				map[string]any{"id": get(d, "createSegmentForwarder.id")})
+			if fmt.Sprintf("%v %v", get(c, "connectTrait.kind"), get(c, "connectTrait.traits")) != "segment [tier]" {
+				t.Fatalf("connectTrait on a forwarder: %v", c)
+			}
+			await := func(want string) {
+				t.Helper()
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					r := dst.gql(t, readKey, `{ lookup(type: "user_id", value: "tf1") { traits } }`, nil)
+					if r.code() == "" && get(r.Data, "lookup.traits.tier") == want {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the receiving profile: %+v, want tier %q", r, want)
+					}
+				}
+			}
+			f.send(t, "/v1/identify", `{"userId":"tf1","traits":{"plan":"Pro"}}`)
+			await("pro")
+			f.send(t, "/v1/identify", `{"userId":"tf1","traits":{"plan":"FREE"}}`)
+			await("free")
 		})
 	}
 }

@@ -41,6 +41,8 @@ func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ExitsCarryWhatWasSent", func(t *testing.T) { testExitsCarryWhatWasSent(t, open(t)) })
 	t.Run("WithdrawalsSurviveARestart", func(t *testing.T) { testWithdrawalsSurviveARestart(t, open(t)) })
 	t.Run("ConsentExpiryExits", func(t *testing.T) { testConsentExpiryExits(t, open(t)) })
+	t.Run("ForwardedTraits", func(t *testing.T) { testForwardedTraits(t, open(t)) })
+	t.Run("ForwardedTraitsBatched", func(t *testing.T) { testForwardedTraitsBatched(t, open(t)) })
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
 	}
