@@ -135,6 +135,13 @@ type Store interface {
 	// Suppressions returns every suppression hash with the request that
 	// stored it.
 	Suppressions(ctx context.Context) (map[string]string, error)
+	// SuppressionChanges returns the suppression hashes added and removed
+	// by the changes numbered above after (ErasePerson, AddSuppressions
+	// and RemoveSuppressions each number one), each as it is now, and the
+	// number of the last change: servers sharing a store poll it to hear
+	// of each other's erasures (Set.Refresh). Numbers only grow while the
+	// store is open.
+	SuppressionChanges(ctx context.Context, after int64) (SuppressionChanges, error)
 	// SuppressionsOf returns those of the hashes that are stored, with
 	// the request that stored each, by keyed lookups (unsuppressing one
 	// person reads nothing of anyone else's).
@@ -143,6 +150,16 @@ type Store interface {
 	PutReceipt(ctx context.Context, r *Receipt) error
 	// Receipt returns one receipt, or a not_found error.
 	Receipt(ctx context.Context, id string) (*Receipt, error)
+}
+
+// SuppressionChanges is what changed in the suppression entries after a
+// change number.
+type SuppressionChanges struct {
+	// Seq is the number of the last change read.
+	Seq int64
+	// Added are hashes suppressed now; Removed, hashes no longer
+	// suppressed.
+	Added, Removed []string
 }
 
 // Backend is a graph store that also stores erasures.

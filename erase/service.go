@@ -187,6 +187,9 @@ func (s *Service) erase(ctx context.Context, sub Subject, rc *Receipt) error {
 		if err := s.Store.AddSuppressions(ctx, rc.ID, hashes); err != nil {
 			return err
 		}
+		// Again after the commit: a refresh that read the store before it
+		// may have taken them out (Set.Refresh).
+		s.Set.Add(hashes...)
 	}
 	if rc.Mode.erases() && live != "" {
 		req := Request{ID: rc.ID, Profile: live, At: rc.RequestedAt}
@@ -226,8 +229,28 @@ func (s *Service) erase(ctx context.Context, sub Subject, rc *Receipt) error {
 	rc.SubjectHashes = hashes
 	if rc.Mode.suppresses() {
 		rc.SuppressionsAdded = len(hashes)
+		return s.awaitOthers(ctx)
 	}
 	return nil
+}
+
+// awaitOthers returns once every server following the store has read it
+// since the suppressions committed: each answers ingest only from a read
+// begun less than MaxAge ago (Set.Current), so after MaxAge every one of
+// them drops the person's messages.
+func (s *Service) awaitOthers(ctx context.Context) error {
+	age := s.Set.MaxAge()
+	if age == 0 {
+		return nil
+	}
+	t := time.NewTimer(age)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for other servers to read the suppressions: %w", ctx.Err())
+	}
 }
 
 // redact passes the erased identifiers, with an identifier subject, to

@@ -145,6 +145,14 @@ type Suppressor interface {
 	Suppressed(Key) bool
 }
 
+// CurrentSuppressor is a Suppressor that other processes change too:
+// Ingest calls Current first, which brings it up to date if it is too old
+// to answer (erase.Set with Follow); an error fails the ingest.
+type CurrentSuppressor interface {
+	Suppressor
+	Current(context.Context) error
+}
+
 // suppressed reports whether the observation carries a suppressed
 // identifier. An alias's previousId is checked under both types it may
 // take.
@@ -188,6 +196,11 @@ func (s *Stitcher) dropSuppressed(obs []*Observation) ([]*Observation, int) {
 // Ingest stores the observations in order, atomically: either all are
 // stored (or found to be duplicates) or none is.
 func (s *Stitcher) Ingest(ctx context.Context, obs []*Observation) (Result, error) {
+	if c, ok := s.Suppressor.(CurrentSuppressor); ok {
+		if err := c.Current(ctx); err != nil {
+			return Result{}, fmt.Errorf("ingest: %w", err)
+		}
+	}
 	obs, dropped := s.dropSuppressed(obs)
 	if len(obs) == 0 && dropped > 0 {
 		return Result{Suppressed: dropped}, nil

@@ -107,9 +107,7 @@ func (g eraseStore) ErasePerson(ctx context.Context, req erase.Request) (*erase.
 			erasedKeys = append(erasedKeys, asString(r.Values[0]))
 		}
 		if len(out.Suppressed) > 0 {
-			if err := t.exec(ctx, `UNWIND $hashes AS h
-				MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request`,
-				map[string]any{"hashes": out.Suppressed, "request": req.ID}); err != nil {
+			if err := t.exec(ctx, addSuppressions, map[string]any{"hashes": out.Suppressed, "request": req.ID}); err != nil {
 				return err
 			}
 		}
@@ -214,18 +212,83 @@ func eraseSegments(ctx context.Context, t *tx, group []string, req erase.Request
 	return exits, nil
 }
 
+// nextSuppressionChange numbers a suppression change: the clock node
+// stays write-locked until the transaction commits, so changes commit in
+// the order of their numbers, and a reader that sees number n sees every
+// change up to n.
+const nextSuppressionChange = `MERGE (c:SuppressionClock {id: 'suppressions'})
+	ON CREATE SET c.seq = 1 ON MATCH SET c.seq = c.seq + 1
+	WITH c.seq AS seq `
+
+// addSuppressions stores $hashes for $request, keeping existing entries;
+// a new entry carries the change's number, and replaces the hash's
+// removal record.
+const addSuppressions = nextSuppressionChange + `UNWIND $hashes AS h
+	MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request, s.seq = seq
+	WITH h
+	OPTIONAL MATCH (r:SuppressionRemoved {hash: h})
+	DELETE r`
+
 // AddSuppressions stores the hashes, keeping existing entries.
 func (g eraseStore) AddSuppressions(ctx context.Context, request string, hashes []string) error {
-	_, err := g.s.write(ctx, `UNWIND $hashes AS h
-		MERGE (s:Suppression {hash: h}) ON CREATE SET s.request = $request`,
-		map[string]any{"hashes": hashes, "request": request})
+	_, err := g.s.write(ctx, addSuppressions, map[string]any{"hashes": hashes, "request": request})
 	return wrap("neo4j: add suppressions", err)
 }
 
-// RemoveSuppressions deletes the hashes.
+// RemoveSuppressions deletes the hashes, leaving a removal record with
+// the change's number for servers that loaded them (SuppressionChanges).
 func (g eraseStore) RemoveSuppressions(ctx context.Context, hashes []string) error {
-	_, err := g.s.write(ctx, `MATCH (s:Suppression) WHERE s.hash IN $hashes DELETE s`, map[string]any{"hashes": hashes})
+	_, err := g.s.write(ctx, nextSuppressionChange+`UNWIND $hashes AS h
+		MATCH (s:Suppression {hash: h})
+		DELETE s
+		MERGE (r:SuppressionRemoved {hash: h}) SET r.seq = seq`, map[string]any{"hashes": hashes})
 	return wrap("neo4j: remove suppressions", err)
+}
+
+// SuppressionChanges reads the clock, then the entries and removal
+// records numbered above after (index seeks). A hash found in both,
+// changed again between the two reads, is taken as its later change says.
+func (g eraseStore) SuppressionChanges(ctx context.Context, after int64) (erase.SuppressionChanges, error) {
+	recs, err := g.s.read(ctx, `MATCH (c:SuppressionClock {id: 'suppressions'}) RETURN c.seq`, nil)
+	if err != nil {
+		return erase.SuppressionChanges{}, wrap("neo4j: suppression changes", err)
+	}
+	var out erase.SuppressionChanges
+	if len(recs) > 0 {
+		out.Seq, _ = recs[0].Values[0].(int64)
+	}
+	if after >= out.Seq {
+		return out, nil
+	}
+	type change struct {
+		seq     int64
+		removed bool
+	}
+	by := map[string]change{}
+	for _, q := range []struct {
+		label   string
+		removed bool
+	}{{"Suppression", false}, {"SuppressionRemoved", true}} {
+		recs, err := g.s.read(ctx, `MATCH (s:`+q.label+`) WHERE s.seq > $after RETURN s.hash, s.seq`, map[string]any{"after": after})
+		if err != nil {
+			return erase.SuppressionChanges{}, wrap("neo4j: suppression changes", err)
+		}
+		for _, r := range recs {
+			h := asString(r.Values[0])
+			seq, _ := r.Values[1].(int64)
+			if c, ok := by[h]; !ok || seq > c.seq {
+				by[h] = change{seq, q.removed}
+			}
+		}
+	}
+	for h, c := range by {
+		if c.removed {
+			out.Removed = append(out.Removed, h)
+		} else {
+			out.Added = append(out.Added, h)
+		}
+	}
+	return out, nil
 }
 
 // Suppressions returns every suppression hash with its request.

@@ -22,7 +22,8 @@ func TestEraseContractSealed(t *testing.T) { erasetest.Run(t, backends.OpenNeo4j
 // TestEraseUsesIndexes: every query an erasure runs finds its nodes
 // through an index (or a relationship from them), so that erasing one
 // person reads only that person's entries: no plan scans a label or all
-// nodes.
+// nodes. So do the reads of suppression changes servers poll, and an
+// unsuppression.
 func TestEraseUsesIndexes(t *testing.T) {
 	ctx := context.Background()
 	s := backends.OpenNeo4j(t).(*neo4j.Store)
@@ -46,10 +47,20 @@ func TestEraseUsesIndexes(t *testing.T) {
 	restore := neo4j.SetTrace(s, func(c string, p map[string]any) { queries = append(queries, query{c, p}) })
 	out, err := s.Erasure().ErasePerson(ctx, erase.Request{ID: "req-plans", Profile: n.Profile, At: time.Now(),
 		Suppress: erase.NewHasher([]byte("pepper")).Hash})
-	restore()
 	if err != nil || len(out.Profiles) == 0 {
 		t.Fatalf("erase: %+v, %v", out, err)
 	}
+	// And what other servers poll to hear of it, and an unsuppression.
+	if _, err := s.Erasure().SuppressionChanges(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Erasure().RemoveSuppressions(ctx, out.Suppressed[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Erasure().SuppressionChanges(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	restore()
 	if len(queries) < 10 {
 		t.Fatalf("traced %d queries, want every query of the erasure", len(queries))
 	}

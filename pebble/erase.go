@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -139,6 +140,7 @@ func (g eraseStore) ErasePerson(_ context.Context, req erase.Request) (*erase.Er
 	if err := s.commit(b, e.w.records); err != nil {
 		return nil, &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: erase", Err: err}
 	}
+	s.suppressed.record(out.Suppressed, false)
 	return out, nil
 }
 
@@ -371,7 +373,7 @@ func (g eraseStore) AddSuppressions(_ context.Context, request string, hashes []
 			}
 		}
 		return nil
-	})
+	}, hashes, false)
 }
 
 // RemoveSuppressions deletes the hashes.
@@ -383,10 +385,11 @@ func (g eraseStore) RemoveSuppressions(_ context.Context, hashes []string) error
 			}
 		}
 		return nil
-	})
+	}, hashes, true)
 }
 
-func (g eraseStore) write(op string, fn func(*cpebble.Batch) error) error {
+// write commits fn's batch and records the suppression change it makes.
+func (g eraseStore) write(op string, fn func(*cpebble.Batch) error, hashes []string, removed bool) error {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
 	b := g.s.db.NewBatch()
@@ -397,7 +400,57 @@ func (g eraseStore) write(op string, fn func(*cpebble.Batch) error) error {
 	if err := b.Commit(cpebble.Sync); err != nil {
 		return &graph.Error{Kind: graph.KindUnavailable, Op: "pebble: " + op, Err: err}
 	}
+	g.s.suppressed.record(hashes, removed)
 	return nil
+}
+
+// suppressionLog is the last change number and, for every hash changed
+// since the store was opened, the change that left it as it is.
+type suppressionLog struct {
+	mu  sync.Mutex
+	seq int64
+	by  map[string]suppressionChange
+}
+
+type suppressionChange struct {
+	seq     int64
+	removed bool
+}
+
+func (l *suppressionLog) record(hashes []string, removed bool) {
+	if len(hashes) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	if l.by == nil {
+		l.by = map[string]suppressionChange{}
+	}
+	for _, h := range hashes {
+		l.by[h] = suppressionChange{seq: l.seq, removed: removed}
+	}
+}
+
+// SuppressionChanges reads the in-memory log.
+func (g eraseStore) SuppressionChanges(_ context.Context, after int64) (erase.SuppressionChanges, error) {
+	l := &g.s.suppressed
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := erase.SuppressionChanges{Seq: l.seq}
+	if after >= l.seq {
+		return out, nil
+	}
+	for h, c := range l.by {
+		switch {
+		case c.seq <= after:
+		case c.removed:
+			out.Removed = append(out.Removed, h)
+		default:
+			out.Added = append(out.Added, h)
+		}
+	}
+	return out, nil
 }
 
 // Suppressions returns every suppression hash with its request.

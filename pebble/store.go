@@ -84,6 +84,10 @@ type Store struct {
 	// under leaseMu (destinations.go).
 	leaseMu sync.Mutex
 	leases  map[string]*destLease
+	// suppressed numbers the suppression changes since the store was
+	// opened (erase.Store.SuppressionChanges), in memory: one process owns
+	// the store, and it has heard of them all.
+	suppressed suppressionLog
 }
 
 var _ graph.Store = (*Store)(nil)

@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/auth"
 	"github.com/idgraph/idgraph/erase"
+	"github.com/idgraph/idgraph/graph"
 	"github.com/idgraph/idgraph/graph/storetest"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/server"
@@ -17,7 +20,12 @@ import (
 // adjusts the rest.
 func newEraseFixture(t *testing.T, open storetest.Opener, configure func(*server.Config)) *keyFixture {
 	t.Helper()
-	return newKeyFixtureWith(t, open, nil, func(cfg *server.Config) {
+	return newKeyFixtureWith(t, open, nil, withErasure(configure))
+}
+
+// withErasure turns erasure on, then calls configure (nil for none).
+func withErasure(configure func(*server.Config)) func(*server.Config) {
+	return func(cfg *server.Config) {
 		h := erase.NewHasher(testPepper)
 		svc := &erase.Service{Store: cfg.Store.(erase.Backend).Erasure(), Graph: cfg.Store, Norm: cfg.Normalizer,
 			Hasher: h, Set: erase.NewSet(h), Broker: cfg.Broker}
@@ -26,7 +34,88 @@ func newEraseFixture(t *testing.T, open storetest.Opener, configure func(*server
 		if configure != nil {
 			configure(cfg)
 		}
-	})
+	}
+}
+
+// followStore makes the suppression set follow the store, as serve does
+// on Neo4j, and loads it.
+func followStore(t *testing.T) func(*server.Config) {
+	return func(cfg *server.Config) {
+		cfg.Erasure.Set.Follow(erase.DefaultMaxAge)
+		if err := cfg.Erasure.Set.Load(context.Background(), cfg.Erasure.Store); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestErasureSeenByAnotherServer: two servers share a store (two
+// processes), each following it. A person erased through one is dropped
+// by the other for every message sent after erase returned, at once:
+// answered 200, counted as suppressed, nothing re-created. Unsuppressed
+// through the first, the person is let back in by the other within the
+// bound: a message sent once the bound has passed since unsuppress
+// returned must be stored.
+func TestErasureSeenByAnotherServer(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			a := newEraseFixture(t, b.Open, followStore(t))
+			other := newFixtureWith(t, func(*testing.T) graph.Store { return a.store }, withErasure(followStore(t)))
+			other.send(t, "/v1/batch", `{"batch":[
+				{"type":"identify","userId":"ada-1","anonymousId":"anon-ada","traits":{"email":"ada@analytical.engine","name":"Ada Lovelace"},"messageId":"a1"},
+				{"type":"identify","userId":"alan-1","traits":{"email":"alan@bletchley.uk"},"messageId":"t1"}]}`)
+			lookup := `query($t: String!, $v: String!) { lookup(type: $t, value: $v) { id } }`
+			found := func(typ, value string) bool {
+				t.Helper()
+				r := other.gql(t, readKey, lookup, map[string]any{"t": typ, "v": value})
+				if len(r.Errors) > 0 && r.code() != "NOT_FOUND" {
+					t.Fatalf("lookup %s: %v", typ, r.Errors)
+				}
+				return get(r.Data, "lookup.id") != nil
+			}
+			if !found("email", "ada@analytical.engine") {
+				t.Fatal("the person was not stored")
+			}
+			const mutation = `mutation($s: String!, $m: ErasureMode) { erase(subject: $s, mode: $m) { found suppressionsAdded suppressionsRemoved } }`
+			if data := a.mustAs(t, a.admin, mutation, map[string]any{"s": "email:ada@analytical.engine"}); get(data, "erase.found") != true {
+				t.Fatalf("erase = %v", data)
+			}
+			for i, msg := range []string{
+				`{"type":"identify","anonymousId":"fresh-1","traits":{"email":"Ada@Analytical.Engine"}}`,
+				`{"type":"track","anonymousId":"anon-ada","event":"Back"}`,
+				`{"type":"alias","userId":"ada-2","previousId":"ada-1"}`,
+			} {
+				other.send(t, "/v1/batch", fmt.Sprintf(`{"batch":[%s]}`, strings.Replace(msg, "{", fmt.Sprintf(`{"messageId":"after-%d",`, i), 1)))
+			}
+			for _, q := range []struct{ t, v string }{{"email", "ada@analytical.engine"}, {"anonymous_id", "anon-ada"},
+				{"anonymous_id", "fresh-1"}, {"user_id", "ada-1"}, {"user_id", "ada-2"}} {
+				if found(q.t, q.v) {
+					t.Errorf("the other server re-created the erased person: %s found", q.t)
+				}
+			}
+			if m := other.metrics(t); !strings.Contains(m, `idgraph_messages_total{outcome="suppressed"} 3`) {
+				t.Errorf("the other server does not count 3 suppressed messages")
+			}
+			if !found("email", "alan@bletchley.uk") {
+				t.Error("someone else was erased")
+			}
+			if data := a.mustAs(t, a.admin, mutation, map[string]any{"s": "email:ada@analytical.engine", "m": "UNSUPPRESS"}); get(data, "erase.suppressionsRemoved") == float64(0) {
+				t.Fatalf("unsuppress = %v", data)
+			}
+			start := time.Now()
+			for i := 0; ; i++ {
+				late := time.Since(start) > erase.DefaultMaxAge
+				other.send(t, "/v1/batch", fmt.Sprintf(`{"batch":[{"type":"identify","userId":"ada-3","traits":{"email":"ada@analytical.engine"},"messageId":"back-%d"}]}`, i))
+				if found("email", "ada@analytical.engine") {
+					break
+				}
+				if late {
+					t.Fatalf("the other server still drops an unsuppressed person's messages after %v", time.Since(start))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("unsuppression took effect on the other server after %v (bound: %v)", time.Since(start).Round(time.Millisecond), erase.DefaultMaxAge)
+		})
+	}
 }
 
 // TestEraseOverGraphQL erases a person through the admin mutation: the

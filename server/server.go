@@ -167,7 +167,8 @@ type Config struct {
 	// (0: the default, DefaultExchangesPerMinute; negative: no limit).
 	ExchangesPerMinute int
 	// Erasure, when set, serves the erase mutation and receipts; its Set
-	// should be the Stitcher's Suppressor.
+	// should be the Stitcher's Suppressor. A Set that follows the store
+	// (erase.Set.Follow) is refreshed in the background until Close.
 	Erasure *erase.Service
 	// Suppression, when set, serves the suppression list queries and
 	// mutations (admin); give the same Lists to the destinations manager,
@@ -210,6 +211,8 @@ type Server struct {
 	destDone chan struct{}
 	// sweepDone closes when the retention sweeper has stopped.
 	sweepDone chan struct{}
+	// pollDone closes when the suppression set's refreshes have stopped.
+	pollDone chan struct{}
 	// tokens mints and checks personalisation tokens.
 	tokens *auth.Tokens
 	// bg ends with Close; backfills run under it and Close waits for them.
@@ -317,6 +320,13 @@ func New(cfg Config) *Server {
 			sw.Loop(ctx)
 		}()
 	}
+	if e := cfg.Erasure; e != nil && e.Set.MaxAge() > 0 {
+		s.pollDone = make(chan struct{})
+		go func() {
+			defer close(s.pollDone)
+			e.Set.Poll(ctx, 0, s.log)
+		}()
+	}
 	return s
 }
 
@@ -333,6 +343,9 @@ func (s *Server) Close() {
 	}
 	if s.sweepDone != nil {
 		<-s.sweepDone
+	}
+	if s.pollDone != nil {
+		<-s.pollDone
 	}
 }
 

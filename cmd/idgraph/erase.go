@@ -26,6 +26,11 @@ func openErasure(ctx context.Context, store graph.Store, norm *graph.Normalizer,
 	h := erase.NewHasher(pepper)
 	svc := &erase.Service{Store: b.Erasure(), Graph: store, Norm: norm, Hasher: h, Set: erase.NewSet(h),
 		Ledger: erase.OpenLedger(ledger), Broker: broker}
+	if _, shared := store.(*neo4j.Store); shared {
+		// Other servers may share the store: hear of their erasures, and
+		// make ours wait until they must have heard (erase.Set.Follow).
+		svc.Set.Follow(erase.DefaultMaxAge)
+	}
 	res, err := svc.Replay(ctx)
 	if err != nil {
 		return nil, err

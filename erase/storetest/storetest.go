@@ -32,6 +32,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"AbsorbedProfileErasesWholePerson": with(testAbsorbedProfile),
 		"ReviewItemsGo":                    with(testReviewItems),
 		"SuppressionsAndReceipts":          with(testSuppressionsAndReceipts),
+		"SuppressionChanges":               with(testSuppressionChanges),
 		"NothingLeftInIndexes":             testNothingLeftInIndexes,
 		"EraseBesideIngest":                with(testEraseBesideIngest),
 	})
@@ -522,5 +523,83 @@ func testSuppressionsAndReceipts(t *testing.T, g graph.Store, e erase.Store, s s
 		if got[sh] == "" {
 			t.Errorf("suppression %s of the erasure is not stored", sh)
 		}
+	}
+}
+
+// testSuppressionChanges: every change to the suppression entries
+// (AddSuppressions, RemoveSuppressions, ErasePerson) is numbered, and a
+// read after a number gives each hash changed since as it is now; a Set
+// that loaded the store hears of them through Refresh.
+func testSuppressionChanges(t *testing.T, g graph.Store, e erase.Store, _ segments.Store) {
+	ctx := context.Background()
+	h := func(i int) string { return fmt.Sprintf("%064x", i) }
+	changes := func(after int64) erase.SuppressionChanges {
+		t.Helper()
+		c, err := e.SuppressionChanges(ctx, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(c.Added)
+		slices.Sort(c.Removed)
+		return c
+	}
+	check := func(what string, c erase.SuppressionChanges, added, removed []string) {
+		t.Helper()
+		if !slices.Equal(c.Added, added) || !slices.Equal(c.Removed, removed) {
+			t.Errorf("%s: added %v, removed %v; want %v, %v", what, c.Added, c.Removed, added, removed)
+		}
+	}
+	other := erase.NewSet(erase.NewHasher([]byte("test pepper")))
+	if err := other.Load(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	start := changes(1 << 62).Seq
+	check("nothing changed", changes(start), nil, nil)
+	if err := e.AddSuppressions(ctx, "r1", []string{h(1), h(2)}); err != nil {
+		t.Fatal(err)
+	}
+	c1 := changes(start)
+	check("after adding", c1, []string{h(1), h(2)}, nil)
+	if c1.Seq <= start {
+		t.Fatalf("the change number did not grow: %d after %d", c1.Seq, start)
+	}
+	check("read again", changes(c1.Seq), nil, nil)
+	if err := e.RemoveSuppressions(ctx, []string{h(1)}); err != nil {
+		t.Fatal(err)
+	}
+	c2 := changes(c1.Seq)
+	check("after removing", c2, nil, []string{h(1)})
+	check("both changes", changes(start), []string{h(2)}, []string{h(1)})
+	if err := other.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if other.Has(h(1)) || !other.Has(h(2)) {
+		t.Errorf("the other set after a refresh: h1 %v, h2 %v; want false, true", other.Has(h(1)), other.Has(h(2)))
+	}
+	if err := e.AddSuppressions(ctx, "r2", []string{h(1)}); err != nil {
+		t.Fatal(err)
+	}
+	check("added again", changes(c2.Seq), []string{h(1)}, nil)
+	check("removed, then added again", changes(c1.Seq), []string{h(1)}, nil)
+	people := Generate(t, g, 1, 7)
+	p := live(t, g, people[0].Keys[0])
+	c3 := changes(start)
+	done := eraseProfile(t, e, p.ID, true)
+	if len(done.Suppressed) == 0 {
+		t.Fatal("the erasure suppressed nothing")
+	}
+	want := slices.Clone(done.Suppressed)
+	slices.Sort(want)
+	check("after an erasure", changes(c3.Seq), want, nil)
+	if err := other.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range people[0].Keys {
+		if !other.Suppressed(k) {
+			t.Errorf("the other set does not suppress %s after a refresh", k.Type)
+		}
+	}
+	if !other.Has(h(1)) {
+		t.Error("the other set does not have h1 back")
 	}
 }
