@@ -191,34 +191,12 @@ func (s *Service) erase(ctx context.Context, sub Subject, rc *Receipt) error {
 		// may have taken them out (Set.Refresh).
 		s.Set.Add(hashes...)
 	}
+	var erased []graph.Key
 	if rc.Mode.erases() && live != "" {
-		req := Request{ID: rc.ID, Profile: live, At: rc.RequestedAt}
-		if rc.Mode.suppresses() {
-			req.Suppress = s.Hasher.Hash
-		}
-		done, err := s.Store.ErasePerson(ctx, req)
-		if err != nil {
+		if erased, err = s.eraseProfile(ctx, live, rc, &hashes); err != nil {
 			return err
 		}
-		var extra []string
-		for _, h := range done.Suppressed {
-			if !slices.Contains(hashes, h) {
-				extra = append(extra, h)
-			}
-		}
-		if len(extra) > 0 {
-			// Identifiers that joined between the read and the erasure.
-			s.Set.Add(extra...)
-			hashes = append(hashes, extra...)
-			if s.Ledger != nil {
-				if err := s.Ledger.Append(LedgerEntry{Request: rc.ID, Mode: rc.Mode, Hashes: extra, At: rc.RequestedAt}); err != nil {
-					return err
-				}
-			}
-		}
-		rc.Deleted, rc.SegmentExits = done.Counts, done.Exits
-		s.publish(done.Profiles)
-		if err := s.redact(ctx, sub, done.Identifiers); err != nil {
+		if err := s.redact(ctx, sub, erased); err != nil {
 			return err
 		}
 	} else if rc.Mode.erases() {
@@ -226,12 +204,54 @@ func (s *Service) erase(ctx context.Context, sub Subject, rc *Receipt) error {
 			return err
 		}
 	}
-	rc.SubjectHashes = hashes
 	if rc.Mode.suppresses() {
+		if err := s.awaitOthers(ctx); err != nil {
+			return err
+		}
+		if rc.Mode.erases() {
+			if err := s.sweep(ctx, sub, erased, rc, &hashes); err != nil {
+				return err
+			}
+		}
 		rc.SuppressionsAdded = len(hashes)
-		return s.awaitOthers(ctx)
 	}
+	rc.SubjectHashes = hashes
 	return nil
+}
+
+// eraseProfile erases the person of profile id for rc, adds what it
+// suppressed beyond *hashes to them, and returns the identifiers erased.
+func (s *Service) eraseProfile(ctx context.Context, id string, rc *Receipt, hashes *[]string) ([]graph.Key, error) {
+	req := Request{ID: rc.ID, Profile: id, At: rc.RequestedAt}
+	if rc.Mode.suppresses() {
+		req.Suppress = s.Hasher.Hash
+	}
+	done, err := s.Store.ErasePerson(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	for _, h := range done.Suppressed {
+		if !slices.Contains(*hashes, h) {
+			extra = append(extra, h)
+		}
+	}
+	if len(extra) > 0 {
+		// Identifiers that joined between the read and the erasure.
+		s.Set.Add(extra...)
+		*hashes = append(*hashes, extra...)
+		if s.Ledger != nil {
+			if err := s.Ledger.Append(LedgerEntry{Request: rc.ID, Mode: rc.Mode, Hashes: extra, At: rc.RequestedAt}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for kind, n := range done.Counts {
+		rc.Deleted[kind] += n
+	}
+	rc.SegmentExits += done.Exits
+	s.publish(done.Profiles)
+	return done.Identifiers, nil
 }
 
 // awaitOthers returns once every server following the store has read it
@@ -251,6 +271,36 @@ func (s *Service) awaitOthers(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for other servers to read the suppressions: %w", ctx.Err())
 	}
+}
+
+// sweep erases again whoever holds one of the erased identifiers (or an
+// identifier subject) once other servers must have read the
+// suppressions: one that had not yet may have stored a message of the
+// person while the erasure ran. Only a following set waited for them.
+func (s *Service) sweep(ctx context.Context, sub Subject, keys []graph.Key, rc *Receipt, hashes *[]string) error {
+	if s.Set.MaxAge() == 0 {
+		return nil
+	}
+	if sub.Profile == "" {
+		keys = append(slices.Clone(keys), sub.Key)
+	}
+	for _, k := range keys {
+		n, err := s.Graph.Identifier(ctx, k)
+		if graph.ErrorKind(err) == graph.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		again, err := s.eraseProfile(ctx, n.Profile, rc, hashes)
+		if err != nil {
+			return err
+		}
+		if err := s.redact(ctx, Subject{Profile: n.Profile}, again); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // redact passes the erased identifiers, with an identifier subject, to

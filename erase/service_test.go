@@ -361,3 +361,58 @@ type listless struct{ erase.Store }
 func (listless) Suppressions(context.Context) (map[string]string, error) {
 	return nil, errors.New("read the whole suppression list")
 }
+
+// TestEraseSweepsWhatAStaleServerStored: with the set following the
+// store, erase waits for other servers to read the suppressions, then
+// erases again whoever holds an erased identifier: a server that had
+// not yet read them may have stored a message of the person while the
+// erasure ran (here one with no suppression set at all, after the
+// erasure committed). Nobody else is touched.
+func TestEraseSweepsWhatAStaleServerStored(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t), "")
+			f.svc.Set.Follow(3 * time.Second)
+			seedAda(t, f)
+			stale := graph.NewStitcher(f.store, graph.DefaultConfig())
+			type result struct {
+				rc  *erase.Receipt
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rc, err := f.svc.Erase(context.Background(), ada, erase.EraseAndSuppress, "test")
+				done <- result{rc, err}
+			}()
+			for f.exists(t, ada) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := stale.Ingest(context.Background(), []*graph.Observation{f.obs(t, "late", ada, "anonymous_id:late-device")}); err != nil {
+				t.Fatal(err)
+			}
+			if !f.exists(t, ada) {
+				t.Fatal("the stale server did not store the message")
+			}
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(time.Minute):
+				t.Fatal("erase did not return")
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			for _, k := range []string{ada, "anonymous_id:late-device", adaAnon} {
+				if f.exists(t, k) {
+					t.Errorf("%s is still stored after erase returned", k)
+				}
+			}
+			if !f.exists(t, bob) {
+				t.Error("someone else was erased")
+			}
+			if r.rc.Deleted[erase.CountProfiles] != 3 || !f.svc.Set.Has(f.svc.Hasher.Hash(graph.Key{Type: graph.TypeAnonymousID, Value: "late-device"})) {
+				t.Errorf("receipt %+v: want 3 profiles counted (2 erased, 1 swept) and the late device suppressed", r.rc)
+			}
+		})
+	}
+}
