@@ -416,3 +416,45 @@ func TestEraseSweepsWhatAStaleServerStored(t *testing.T) {
 		})
 	}
 }
+
+// TestSetCurrent: a following set reads the store's changes before
+// answering once its last read is older than the bound (here always);
+// a set that does not follow never reads, and ingest through it keeps
+// what it loaded.
+func TestSetCurrent(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := b.Open(t)
+			h := erase.NewHasher([]byte("pepper"))
+			e := store.(erase.Backend).Erasure()
+			following, still := erase.NewSet(h), erase.NewSet(h)
+			following.Follow(time.Nanosecond)
+			for _, s := range []*erase.Set{following, still} {
+				if err := s.Load(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k := graph.Key{Type: graph.TypeEmail, Value: "x@y.io"}
+			if err := e.AddSuppressions(ctx, "r1", []string{h.Hash(k)}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*erase.Set{following, still} {
+				if err := s.Current(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !following.Suppressed(k) || still.Suppressed(k) {
+				t.Errorf("after Current: following %v, not following %v; want true, false", following.Suppressed(k), still.Suppressed(k))
+			}
+			if err := e.RemoveSuppressions(ctx, []string{h.Hash(k)}); err != nil {
+				t.Fatal(err)
+			}
+			st := graph.NewStitcher(store, graph.DefaultConfig())
+			st.Suppressor = following
+			if res, err := st.Ingest(ctx, []*graph.Observation{{MessageID: "m1", Identifiers: []graph.Key{k}, Time: t0}}); err != nil || res.Suppressed != 0 {
+				t.Errorf("ingest after the unsuppression: %+v, %v; want it stored", res, err)
+			}
+		})
+	}
+}
