@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/internal/backends"
@@ -129,6 +130,48 @@ func TestRevocationWithdrawsOverHTTP(t *testing.T) {
 			if got[0] != "segment.entered pro" || got[1] != "segment.exited pro" ||
 				!strings.Contains(exit, `"reason":"consent_revoked"`) || !strings.Contains(exit, `"identifiers":[{"type":"user_id","value":"ann"}]`) {
 				t.Fatalf("messages %v, exit %s", got, exit)
+			}
+		})
+	}
+}
+
+// TestGrantCatchesUpOverHTTP, on every backend: an entry withheld from a
+// destination for want of consent is sent once the person's next message
+// grants it (Segment's categoryPreferences), reason consent_granted,
+// carrying the identifiers of the destination's policy.
+func TestGrantCatchesUpOverHTTP(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			admin := f.admin
+			f.mustAs(t, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+			h := newHookReceiver(t)
+			d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
+				map[string]any{"url": h.srv.URL})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			id := get(d, "createDestination.destination.id").(string)
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationPurpose(destination: $id, purpose: "analytics") { id } }`, map[string]any{"id": id})
+			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationIdentifierPolicy(destination: $id, policy: {types: ["user_id"], mode: ALL}) { id } }`,
+				map[string]any{"id": id})
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"pro"}}`)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				r := f.mustAs(t, admin, `{ destinations { withheld { reason count } } }`, nil)
+				if strings.Contains(fmt.Sprint(get(r, "destinations.0.withheld")), "map[count:1 reason:not_granted]") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the entry was not withheld: %v", r)
+				}
+			}
+			f.send(t, "/v1/track", `{"userId":"ann","event":"Opted in","context":{"consent":{"categoryPreferences":{"analytics":true}}}}`)
+			got := h.await(t, 1)
+			h.mu.Lock()
+			entry := string(h.bodies[0])
+			h.mu.Unlock()
+			if got[0] != "segment.entered pro" || !strings.Contains(entry, `"reason":"consent_granted"`) || !strings.Contains(entry, `"identifiers":[{"type":"user_id","value":"ann"}]`) {
+				t.Fatalf("messages %v, entry %s", got, entry)
 			}
 		})
 	}
