@@ -82,11 +82,14 @@ func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants fu
 		for _, p := range profiles {
 			err := m.o.Sent.UpdateSent(ctx, d.ID, p, func(cur *Sent) (bool, error) {
 				held = held || len(cur.HeldSegments()) > 0
-				// A withdrawal replaces a catch-up asked before it: the
-				// newer instruction wins.
-				if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw || cur.Pending.Kind == PendingCatchUp {
-					cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
-					cur.UpdatedAt = now
+				if q := cur.Pending; q == nil || q.Kind == PendingWithdraw || q.Kind == PendingCatchUp {
+					next := &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
+					if q != nil && (q.Kind == PendingCatchUp || q.CatchUp) {
+						// A catch-up asked before runs after the exits; it
+						// asks consent and suppression lists again then.
+						next.CatchUp, next.NotBefore, next.Recheck = true, q.NotBefore, q.Recheck
+					}
+					cur.Pending, cur.UpdatedAt = next, now
 				}
 				return true, nil
 			})

@@ -178,8 +178,8 @@ func testConsentExpiryExits(t *testing.T, g graph.Store) {
 func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 	s := newScenario(t, g, 400)
 	consented := s.dests[1]
-	user, visitor, racer, failed := s.people[0], s.people[5], s.people[6], s.people[7]
-	for _, p := range []*person{user, visitor, racer, failed} {
+	user, visitor, racer, failed, killed := s.people[0], s.people[5], s.people[6], s.people[7], s.people[8]
+	for _, p := range []*person{user, visitor, racer, failed, killed} {
 		s.setMember(s.profile(p).ID, "s1", true, segments.ReasonData)
 	}
 	s.setMember(s.profile(visitor).ID, "s2", true, segments.ReasonData)
@@ -206,7 +206,8 @@ func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 
 	// Acknowledged with no worker running (a kill -9 before anything was
 	// queued), then a revocation and a new grant, and a member who left
-	// before the catch-up ran; a grant whose write failed.
+	// before the catch-up ran; a grant whose write failed, and one whose
+	// write was stored and then the process died.
 	s.stop()
 	s.grant(racer, time.Now().UTC())
 	s.setMember(s.profile(racer).ID, "s1", false, segments.ReasonData)
@@ -219,8 +220,15 @@ func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 	if err := broken.AppendConsent(s.ctx, []consent.Record{grantOf(failed, time.Now().UTC())}); err == nil {
 		t.Fatal("the failing consent store stored")
 	}
+	if err := s.m.WithdrawOnRevocation(killedConsent{s.raw}).AppendConsent(s.ctx, []consent.Record{grantOf(killed, time.Now().UTC())}); err == nil {
+		t.Fatal("the killed consent store answered")
+	}
+	kid := s.profile(killed).ID
+	consented.expect[kid] = map[string]bool{"s1": true}
 	s.start()
-	s.due(consented, s.profile(failed).ID) // its guard's minute passes
+	// Their guards' minute passes.
+	s.due(consented, s.profile(failed).ID)
+	s.due(consented, kid)
 	s.settle()
 	s.check()
 	if n := len(consented.h.received(s.profile(racer).ID, destinations.TypeEntered)); n != 0 {
@@ -228,6 +236,9 @@ func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 	}
 	if n := len(consented.h.received(s.profile(failed).ID, destinations.TypeEntered)); n != 0 {
 		t.Errorf("%d entries after a grant that was not stored", n)
+	}
+	if e := consented.h.received(kid, destinations.TypeEntered); len(e) != 1 || e[0].Data.Reason != destinations.ReasonConsentGranted {
+		t.Errorf("after a grant stored by a process that died: %+v", e)
 	}
 	var kinds []string
 	for _, m := range consented.h.got[uid] {
@@ -310,6 +321,17 @@ func grantOf(p *person, at time.Time) consent.Record {
 type failingConsent struct{ consent.Store }
 
 func (failingConsent) AppendConsent(context.Context, []consent.Record) error {
+	return fmt.Errorf("killed")
+}
+
+// killedConsent stores the choices and fails: a process killed after the
+// choice was stored and before its catch-up was confirmed.
+type killedConsent struct{ consent.Store }
+
+func (k killedConsent) AppendConsent(ctx context.Context, recs []consent.Record) error {
+	if err := k.Store.AppendConsent(ctx, recs); err != nil {
+		return err
+	}
 	return fmt.Errorf("killed")
 }
 
