@@ -525,8 +525,9 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 }
 
 // sendAs sends one message about a change record under the webhook id
-// given (a job's or a catch-up's, not the record's own); ok is false when
-// nothing was sent (a forwarder's profile that cannot be addressed).
+// given (a job's or a catch-up's; "": the record's own, MessageID); ok is
+// false when nothing was sent (a forwarder's profile that cannot be
+// addressed).
 func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState, id string) (res Result, ok bool, err error) {
 	now := m.o.Now()
 	if d.Kind == KindSegment {
@@ -538,8 +539,10 @@ func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.Change
 		if err != nil || !ok {
 			return Result{}, false, err
 		}
-		if body, err = withMessageIDs(body, id); err != nil {
-			return Result{}, false, err
+		if id != "" {
+			if body, err = withMessageIDs(body, id); err != nil {
+				return Result{}, false, err
+			}
 		}
 		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
 	}
@@ -551,7 +554,7 @@ func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.Change
 	if err != nil {
 		return Result{}, false, err
 	}
-	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body}), true, nil
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: cmp.Or(id, MessageID(d.ID, r.Sequence)), At: now, Body: body}), true, nil
 }
 
 // withMessageIDs gives a forwarder's batch the job's message ids: the

@@ -128,14 +128,7 @@ func testWithdrawalsSurviveARestart(t *testing.T, g graph.Store) {
 // consent_expired; the destinations without the purpose keep them.
 func testConsentExpiryExits(t *testing.T, g graph.Store) {
 	s := newScenario(t, g, 300)
-	var ahead atomic.Int64 // the consent check's clock runs this far ahead
-	s.stop()
-	check := s.opts.Consent
-	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
-		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
-	}
-	s.opts.ConsentSweep = 20 * time.Millisecond
-	s.start()
+	ahead := s.consentAhead(func(o *destinations.Options) { o.ConsentSweep = 20 * time.Millisecond })
 	p, kept := s.people[0], s.people[1]
 	now := time.Now().UTC()
 	if err := s.cons.AppendConsent(s.ctx, []consent.Record{{ID: "expiring-" + p.user, Key: graph.Key{Type: "user_id", Value: p.user},
@@ -257,13 +250,7 @@ func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 // before its time and the withheld entries once it starts.
 func testFutureGrantCatchesUp(t *testing.T, g graph.Store) {
 	s := newScenario(t, g, 500)
-	var ahead atomic.Int64 // the consent check's clock runs this far ahead
-	s.stop()
-	check := s.opts.Consent
-	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
-		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
-	}
-	s.start()
+	ahead := s.consentAhead(func(*destinations.Options) {})
 	consented, visitor := s.dests[1], s.people[5]
 	vid := s.profile(visitor).ID
 	s.setMember(vid, "s1", true, segments.ReasonData)
@@ -283,6 +270,21 @@ func testFutureGrantCatchesUp(t *testing.T, g graph.Store) {
 	consented.expect[vid] = map[string]bool{"s1": true}
 	s.settle()
 	s.check()
+}
+
+// consentAhead restarts the manager, with the options changed by set,
+// asking the consent check at a clock that runs as far ahead as the
+// returned duration (0 at first).
+func (s *scenario) consentAhead(set func(*destinations.Options)) *atomic.Int64 {
+	ahead := new(atomic.Int64)
+	s.stop()
+	check := s.opts.Consent
+	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
+		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
+	}
+	set(&s.opts)
+	s.start()
+	return ahead
 }
 
 // due makes the profile's catch-up on the destination due now, as if its
