@@ -30,9 +30,8 @@ const catchUpGuard = time.Minute
 // (live profile, purpose) pairs a grant may take from not allowing
 // deliveries to allowing them, with the grants' start times.
 type catchUps struct {
-	ds    []*Destination
-	asks  []catchUpAsk
-	index map[[2]string]int
+	ds   []*Destination
+	asks []catchUpAsk
 }
 
 type catchUpAsk struct {
@@ -69,18 +68,15 @@ func (m *Manager) guardGrants(ctx context.Context, store consent.Store, recs []c
 		purposes[d.Purpose] = d.Purpose != ""
 	}
 	var grants []consent.Record
-	var keys []graph.Key
 	for _, r := range recs {
 		if r.Status == consent.Granted && purposes[r.Purpose] {
 			grants = append(grants, r)
-			if !slices.Contains(keys, r.Key) {
-				keys = append(keys, r.Key)
-			}
 		}
 	}
 	if len(grants) == 0 {
 		return nil, nil
 	}
+	keys, _ := keysOf(grants)
 	// A grant on an identifier whose own choice is a grant already changes
 	// no decision: the consent context an SDK sends on every message of a
 	// consenting person costs this one read.
@@ -89,20 +85,29 @@ func (m *Manager) guardGrants(ctx context.Context, store consent.Store, recs []c
 		return nil, err
 	}
 	now := o.Now()
-	cu := &catchUps{ds: ds, index: map[[2]string]int{}}
+	own := map[graph.Key][]consent.Record{}
+	for _, r := range stored {
+		own[r.Key] = append(own[r.Key], r)
+	}
+	grants = slices.DeleteFunc(grants, func(r consent.Record) bool {
+		return consent.Derive(own[r.Key], r.Purpose, now) == consent.StateGranted
+	})
+	if len(grants) == 0 {
+		return nil, nil
+	}
+	keys, at := keysOf(grants)
+	ids, err := o.Profiles.GetIdentifiers(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	cu := &catchUps{ds: ds}
+	index := map[[2]string]int{} // (profile, purpose) → its ask
 	for _, r := range grants {
-		own := slices.DeleteFunc(slices.Clone(stored), func(s consent.Record) bool { return s.Key != r.Key })
-		if consent.Derive(own, r.Purpose, now) == consent.StateGranted {
-			continue
-		}
-		ids, err := o.Profiles.GetIdentifiers(ctx, []graph.Key{r.Key})
-		if err != nil {
-			return nil, err
-		}
-		if ids[0] == nil {
+		n := ids[at[r.Key]]
+		if n == nil {
 			continue // not stitched: no profile, no membership
 		}
-		person, err := m.person(ctx, ids[0].Profile)
+		person, err := m.person(ctx, n.Profile)
 		if graph.ErrorKind(err) == graph.KindNotFound {
 			continue
 		}
@@ -114,9 +119,9 @@ func (m *Manager) guardGrants(ctx context.Context, store consent.Store, recs []c
 			start = time.Time{}
 		}
 		k := [2]string{person[0], r.Purpose}
-		i, ok := cu.index[k]
+		i, ok := index[k]
 		if !ok {
-			i, cu.index[k] = len(cu.asks), len(cu.asks)
+			i, index[k] = len(cu.asks), len(cu.asks)
 			cu.asks = append(cu.asks, catchUpAsk{profile: person[0], purpose: r.Purpose})
 		}
 		cu.asks[i].starts = append(cu.asks[i].starts, start)
@@ -137,6 +142,19 @@ func (m *Manager) guardGrants(ctx context.Context, store consent.Store, recs []c
 	}
 	cu.asks = asks
 	return cu, nil
+}
+
+// keysOf returns the records' keys, each once, and where each is.
+func keysOf(recs []consent.Record) ([]graph.Key, map[graph.Key]int) {
+	var keys []graph.Key
+	at := map[graph.Key]int{}
+	for _, r := range recs {
+		if _, ok := at[r.Key]; !ok {
+			at[r.Key] = len(keys)
+			keys = append(keys, r.Key)
+		}
+	}
+	return keys, at
 }
 
 // confirm makes the guarded catch-ups run at their grants' start, now
