@@ -19,8 +19,9 @@ const ReasonConsentExpired = "consent_expired"
 // changes the decision without any new record, so no AppendConsent sees
 // it (WithdrawOnRevocation covers the rest): the sweep pages through what
 // each destination was told and asks the one consent check of each
-// person held. Rows with a pending request are left to it. It returns how
-// many withdrawals were stored.
+// person held. Rows with a pending withdrawal or erasure are left to it;
+// a pending catch-up (which may wait for a grant dated in the future) is
+// run after the withdrawal. It returns how many withdrawals were stored.
 func (m *Manager) SweepConsent(ctx context.Context) (int, error) {
 	o := m.o
 	if o.Sent == nil || o.Consent == nil {
@@ -59,7 +60,7 @@ func (m *Manager) SweepConsent(ctx context.Context) (int, error) {
 // sweepRow withdraws the person of one row from the destinations with the
 // purpose when the row holds them and their consent no longer allows it.
 func (m *Manager) sweepRow(ctx context.Context, purpose string, s *Sent) (int, error) {
-	if s.Pending != nil || len(s.HeldSegments()) == 0 {
+	if s.Pending != nil && s.Pending.Kind != PendingCatchUp || len(s.HeldSegments()) == 0 {
 		return 0, nil
 	}
 	dec, err := m.o.Consent(ctx, s.Profile, purpose, m.o.Now())

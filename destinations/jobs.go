@@ -498,39 +498,17 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 			return nil, err
 		}
 	}
-	now := m.o.Now()
 	// A job's message carries identifiers as the worker's do (the policy's
 	// for an entry, those sent before for an exit, from b, the page's
 	// reads), and what it delivers is recorded in the destination's sent
 	// state.
-	var res Result
-	if d.Kind == KindSegment {
-		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
-		if err != nil {
-			return nil, err
-		}
-		body, ok, err := m.forwardBatch(d, r, b, now)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			jobSent(j)
-			return nil, nil
-		}
-		if body, err = withMessageIDs(body, MessageID(d.ID, r.Sequence), id); err != nil {
-			return nil, err
-		}
-		res = m.o.Client.Forward(ctx, d.URL, writeKey, body)
-	} else {
-		keys, err := m.signingKeys(d, now)
-		if err != nil {
-			return nil, err
-		}
-		body, err := payload(r, b.identifiers(d, r))
-		if err != nil {
-			return nil, err
-		}
-		res = m.o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body})
+	res, ok, err := m.sendAs(ctx, d, r, b, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		jobSent(j)
+		return nil, nil
 	}
 	if ctx.Err() != nil {
 		return nil, nil
@@ -545,6 +523,39 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 	}
 	jobSent(j)
 	return nil, nil
+}
+
+// sendAs sends one message about a change record under the webhook id
+// given (a job's or a catch-up's; "": the record's own, MessageID); ok is
+// false when nothing was sent (a forwarder's profile that cannot be
+// addressed).
+func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState, id string) (res Result, ok bool, err error) {
+	now := m.o.Now()
+	if d.Kind == KindSegment {
+		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
+		if err != nil {
+			return Result{}, false, err
+		}
+		body, ok, err := m.forwardBatch(d, r, b, now)
+		if err != nil || !ok {
+			return Result{}, false, err
+		}
+		if id != "" {
+			if body, err = withMessageIDs(body, MessageID(d.ID, r.Sequence), id); err != nil {
+				return Result{}, false, err
+			}
+		}
+		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
+	}
+	keys, err := m.signingKeys(d, now)
+	if err != nil {
+		return Result{}, false, err
+	}
+	body, err := payload(r, b.identifiers(d, r))
+	if err != nil {
+		return Result{}, false, err
+	}
+	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: cmp.Or(id, MessageID(d.ID, r.Sequence)), At: now, Body: body}), true, nil
 }
 
 // withMessageIDs gives a forwarder's batch the job's message ids, each

@@ -287,27 +287,7 @@ func (w *worker) rewind(ctx context.Context, d *Destination, c *Cursor) error {
 // sent is false when it was not sent (a forwarder's profile that cannot
 // be addressed).
 func (m *Manager) deliver(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) (res Result, sent bool, err error) {
-	now := m.o.Now()
-	if d.Kind == KindSegment {
-		writeKey, err := m.o.Sealer.OpenText(d.ID, d.SealedSecret)
-		if err != nil {
-			return Result{}, false, err
-		}
-		body, ok, err := m.forwardBatch(d, r, b, now)
-		if err != nil || !ok {
-			return Result{}, false, err
-		}
-		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
-	}
-	keys, err := m.signingKeys(d, now)
-	if err != nil {
-		return Result{}, false, err
-	}
-	body, err := payload(r, b.identifiers(d, r))
-	if err != nil {
-		return Result{}, false, err
-	}
-	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: MessageID(d.ID, r.Sequence), At: now, Body: body}), true, nil
+	return m.sendAs(ctx, d, r, b, "")
 }
 
 // signingKeys opens the secrets a message to d is signed with at now: the

@@ -134,6 +134,9 @@ type Held struct {
 const (
 	PendingWithdraw = "withdraw"
 	PendingErase    = "erase"
+	// PendingCatchUp sends the entries a grant of consent allows
+	// (consentgrant.go).
+	PendingCatchUp = "catchup"
 )
 
 // Pending is a request stored on a Sent for the destination's worker: it
@@ -147,6 +150,15 @@ type Pending struct {
 	Reason string    `json:"reason"`
 	After  uint64    `json:"after"`
 	At     time.Time `json:"at"`
+	// CatchUp asks a withdrawal to become a catch-up once its exits are
+	// sent: consent was granted again after the revocation.
+	CatchUp bool `json:"catchUp,omitempty"`
+	// NotBefore and Recheck are when a catch-up (or the one a withdrawal
+	// becomes) may run: the earliest and the latest start of the grants
+	// it was asked for (zero: at once). A grant dated in the future
+	// allows nothing before its time.
+	NotBefore time.Time `json:"notBefore,omitzero"`
+	Recheck   time.Time `json:"recheck,omitzero"`
 }
 
 // empty reports a row that says nothing: no segment, trait, identifier or

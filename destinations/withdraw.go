@@ -82,9 +82,14 @@ func (m *Manager) withdraw(ctx context.Context, profile, reason string, wants fu
 		for _, p := range profiles {
 			err := m.o.Sent.UpdateSent(ctx, d.ID, p, func(cur *Sent) (bool, error) {
 				held = held || len(cur.HeldSegments()) > 0
-				if cur.Pending == nil || cur.Pending.Kind == PendingWithdraw {
-					cur.Pending = &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
-					cur.UpdatedAt = now
+				if q := cur.Pending; q == nil || q.Kind == PendingWithdraw || q.Kind == PendingCatchUp {
+					next := &Pending{Kind: PendingWithdraw, ID: id, Reason: reason, After: after, At: now}
+					if q != nil && (q.Kind == PendingCatchUp || q.CatchUp) {
+						// A catch-up asked before runs after the exits; it
+						// asks consent and suppression lists again then.
+						next.CatchUp, next.NotBefore, next.Recheck = true, q.NotBefore, q.Recheck
+					}
+					cur.Pending, cur.UpdatedAt = next, now
 				}
 				return true, nil
 			})
@@ -136,7 +141,13 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 	}
 	for _, s := range rows {
 		p := s.Pending
-		if p.After > c.After {
+		if p.After > c.After || p.Kind == PendingCatchUp && p.NotBefore.After(o.Now()) {
+			continue
+		}
+		if p.Kind == PendingCatchUp {
+			if retry, err := w.catchUp(ctx, d, c, s); err != nil || retry > 0 || ctx.Err() != nil {
+				return retry, err
+			}
 			continue
 		}
 		res, sent, err := w.m.sendPending(ctx, d, s)
@@ -157,7 +168,14 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 			for _, k := range cur.withdrawn(p) {
 				cur.Segments[k] = Held{Sequence: p.After, Version: cur.Segments[k].Version}
 			}
-			cur.Pending, cur.UpdatedAt = nil, o.Now()
+			if q := cur.Pending; q.CatchUp {
+				// Consent was granted after the revocation (maybe while
+				// the exits were sent): the catch-up runs after them.
+				cur.Pending = &Pending{Kind: PendingCatchUp, ID: q.ID, After: q.After, At: q.At, NotBefore: q.NotBefore, Recheck: q.Recheck}
+			} else {
+				cur.Pending = nil
+			}
+			cur.UpdatedAt = o.Now()
 			return !cur.empty(), nil
 		})
 		if err != nil {
@@ -286,10 +304,12 @@ func pendingForward(d *Destination, s *Sent, now time.Time) ([]byte, error) {
 // recorded through (ingest's message contexts and recordConsent): when a
 // choice that is not a grant takes a profile's consent for its purpose
 // from allowing deliveries to not allowing them, the person is withdrawn
-// from the destinations with that purpose. The withdrawal is stored
+// from the destinations with that purpose; a grant for someone whose
+// consent does not allow deliveries stores a catch-up on them, which
+// sends the entries withheld meanwhile (consentgrant.go). Both are stored
 // before AppendConsent returns, so before the choice is acknowledged. A
-// denial repeated on every message of someone already denied writes
-// nothing.
+// denial repeated on every message of someone already denied, or a grant
+// on every message of someone granted, writes nothing.
 func (m *Manager) WithdrawOnRevocation(s consent.Store) consent.Store {
 	return withdrawingConsent{s, m}
 }
@@ -304,8 +324,15 @@ func (w withdrawingConsent) AppendConsent(ctx context.Context, recs []consent.Re
 	if err != nil {
 		return fmt.Errorf("destinations: consent before a revocation: %w", err)
 	}
+	grants, err := w.m.guardGrants(ctx, w.Store, recs)
+	if err != nil {
+		return fmt.Errorf("destinations: catch-up before a grant: %w", err)
+	}
 	if err := w.Store.AppendConsent(ctx, recs); err != nil {
 		return err
+	}
+	if err := grants.confirm(ctx, w.m); err != nil {
+		return fmt.Errorf("destinations: catch-up after a grant: %w", err)
 	}
 	for _, a := range before {
 		dec, err := w.m.o.Consent(ctx, a.profile, a.purpose, w.m.o.Now())

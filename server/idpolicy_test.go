@@ -105,17 +105,7 @@ func TestRevocationWithdrawsOverHTTP(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := withDestinations(t, b.Open)
 			admin := f.admin
-			f.mustAs(t, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
-			h := newHookReceiver(t)
-			d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
-				map[string]any{"url": h.srv.URL})
-			h.mu.Lock()
-			h.secret = get(d, "createDestination.secret").(string)
-			h.mu.Unlock()
-			id := get(d, "createDestination.destination.id").(string)
-			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationPurpose(destination: $id, purpose: "analytics") { id } }`, map[string]any{"id": id})
-			f.mustAs(t, admin, `mutation($id: ID!) { setDestinationIdentifierPolicy(destination: $id, policy: {types: ["user_id"], mode: ALL}) { id } }`,
-				map[string]any{"id": id})
+			h := analyticsDestination(t, f)
 			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"free"}}`)
 			const record = `mutation($st: ConsentStatus!) { recordConsent(subject: {type: "user_id", value: "ann"}, purpose: "analytics", status: $st) { profileId } }`
 			f.mustAs(t, admin, record, map[string]any{"st": "GRANTED"})
@@ -132,4 +122,50 @@ func TestRevocationWithdrawsOverHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGrantCatchesUpOverHTTP, on every backend: an entry withheld from a
+// destination for want of consent is sent once the person's next message
+// grants it (Segment's categoryPreferences), reason consent_granted,
+// carrying the identifiers of the destination's policy.
+func TestGrantCatchesUpOverHTTP(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			admin := f.admin
+			h := analyticsDestination(t, f)
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"pro"}}`)
+			waitFor(t, "entry withheld", func() bool {
+				r := f.mustAs(t, admin, `{ destinations { withheld { reason count } } }`, nil)
+				return strings.Contains(fmt.Sprint(get(r, "destinations.0.withheld")), "map[count:1 reason:not_granted]")
+			})
+			f.send(t, "/v1/track", `{"userId":"ann","event":"Opted in","context":{"consent":{"categoryPreferences":{"analytics":true}}}}`)
+			got := h.await(t, 1)
+			h.mu.Lock()
+			entry := string(h.bodies[0])
+			h.mu.Unlock()
+			if got[0] != "segment.entered pro" || !strings.Contains(entry, `"reason":"consent_granted"`) || !strings.Contains(entry, `"identifiers":[{"type":"user_id","value":"ann"}]`) {
+				t.Fatalf("messages %v, entry %s", got, entry)
+			}
+		})
+	}
+}
+
+// analyticsDestination creates the segment "pro" and a destination
+// receiving it with purpose analytics and the user_id policy.
+func analyticsDestination(t *testing.T, f *keyFixture) *hookReceiver {
+	t.Helper()
+	admin := f.admin
+	f.mustAs(t, admin, `mutation { createSegment(key: "pro", definition: "trait(\"plan\") = \"pro\"") { key } }`, nil)
+	h := newHookReceiver(t)
+	d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: ["pro"]) { secret destination { id } } }`,
+		map[string]any{"url": h.srv.URL})
+	h.mu.Lock()
+	h.secret = get(d, "createDestination.secret").(string)
+	h.mu.Unlock()
+	id := get(d, "createDestination.destination.id").(string)
+	f.mustAs(t, admin, `mutation($id: ID!) { setDestinationPurpose(destination: $id, purpose: "analytics") { id } }`, map[string]any{"id": id})
+	f.mustAs(t, admin, `mutation($id: ID!) { setDestinationIdentifierPolicy(destination: $id, policy: {types: ["user_id"], mode: ALL}) { id } }`,
+		map[string]any{"id": id})
+	return h
 }

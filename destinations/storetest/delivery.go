@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,8 @@ func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ConsentExpiryExits", func(t *testing.T) { testConsentExpiryExits(t, open(t)) })
 	t.Run("ForwardedTraits", func(t *testing.T) { testForwardedTraits(t, open(t)) })
 	t.Run("ForwardedTraitsBatched", func(t *testing.T) { testForwardedTraitsBatched(t, open(t)) })
+	t.Run("ConsentGrantCatchesUp", func(t *testing.T) { testConsentGrantCatchesUp(t, open(t)) })
+	t.Run("FutureGrantCatchesUp", func(t *testing.T) { testFutureGrantCatchesUp(t, open(t)) })
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
 	}
@@ -127,14 +130,7 @@ func testWithdrawalsSurviveARestart(t *testing.T, g graph.Store) {
 // consent_expired; the destinations without the purpose keep them.
 func testConsentExpiryExits(t *testing.T, g graph.Store) {
 	s := newScenario(t, g, 300)
-	var ahead atomic.Int64 // the consent check's clock runs this far ahead
-	s.stop()
-	check := s.opts.Consent
-	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
-		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
-	}
-	s.opts.ConsentSweep = 20 * time.Millisecond
-	s.start()
+	ahead := s.consentAhead(func(o *destinations.Options) { o.ConsentSweep = 20 * time.Millisecond })
 	p, kept := s.people[0], s.people[1]
 	now := time.Now().UTC()
 	if err := s.cons.AppendConsent(s.ctx, []consent.Record{{ID: "expiring-" + p.user, Key: graph.Key{Type: "user_id", Value: p.user},
@@ -165,6 +161,182 @@ func testConsentExpiryExits(t *testing.T, g graph.Store) {
 	if len(exits) != 1 || exits[0].Data.Reason != destinations.ReasonConsentExpired || exits[0].Data.Segment != "s1" {
 		t.Fatalf("exits after the expiry: %+v, want one of s1 with reason %s", exits, destinations.ReasonConsentExpired)
 	}
+}
+
+// testConsentGrantCatchesUp: entries withheld for want of consent are
+// sent (reason consent_granted, the policy's identifiers) once consent is
+// granted: at once; after a restart when the grant was acknowledged with
+// no worker running; not for a segment the person left before the
+// catch-up ran; exits and entries in order after a revocation and a new
+// grant; never again for a grant repeated; and not at all for a grant
+// whose write failed after its catch-up was stored.
+func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 400)
+	consented := s.dests[1]
+	user, visitor, racer, failed, killed := s.people[0], s.people[5], s.people[6], s.people[7], s.people[8]
+	for _, p := range []*person{user, visitor, racer, failed, killed} {
+		s.setMember(s.profile(p).ID, "s1", true, segments.ReasonData)
+	}
+	s.setMember(s.profile(visitor).ID, "s2", true, segments.ReasonData)
+	s.settle()
+	vid := s.profile(visitor).ID
+	if n := len(consented.h.received(vid, destinations.TypeEntered)); n != 0 {
+		t.Fatalf("entries of an unconsented visitor: %d", n)
+	}
+	// A grant while the workers run.
+	s.grant(visitor, time.Now().UTC())
+	consented.expect[vid] = map[string]bool{"s1": true, "s2": true}
+	s.settle()
+	s.check()
+	entries := consented.h.received(vid, destinations.TypeEntered)
+	want := []destinations.Identifier{{Type: "email", Value: "va400-0@example.com"}}
+	if len(entries) != 2 || entries[0].Data.Reason != destinations.ReasonConsentGranted || fmt.Sprint(entries[0].Data.Identifiers) != fmt.Sprint(want) {
+		t.Fatalf("after the grant %s got %+v, want entries of s1 and s2 with reason %s carrying %v", consented.d.Name, entries, destinations.ReasonConsentGranted, want)
+	}
+	// A grant repeated stores nothing and sends nothing.
+	s.grant(visitor, time.Now().UTC())
+	if p, err := s.sent.PendingSent(s.ctx, consented.d.ID, 10); err != nil || len(p) != 0 {
+		t.Fatalf("a repeated grant stored %v %v", p, err)
+	}
+
+	// Acknowledged with no worker running (a kill -9 before anything was
+	// queued), then a revocation and a new grant, and a member who left
+	// before the catch-up ran; a grant whose write failed, and one whose
+	// write was stored and then the process died.
+	s.stop()
+	s.grant(racer, time.Now().UTC())
+	s.setMember(s.profile(racer).ID, "s1", false, segments.ReasonData)
+	s.revoke(user)
+	s.grant(user, time.Now().UTC().Add(time.Millisecond))
+	user.revoked = false
+	uid := s.profile(user).ID
+	consented.expect[uid] = map[string]bool{"s1": true}
+	broken := s.m.WithdrawOnRevocation(failingConsent{s.raw})
+	if err := broken.AppendConsent(s.ctx, []consent.Record{grantOf(failed, time.Now().UTC())}); err == nil {
+		t.Fatal("the failing consent store stored")
+	}
+	if err := s.m.WithdrawOnRevocation(killedConsent{s.raw}).AppendConsent(s.ctx, []consent.Record{grantOf(killed, time.Now().UTC())}); err == nil {
+		t.Fatal("the killed consent store answered")
+	}
+	kid := s.profile(killed).ID
+	consented.expect[kid] = map[string]bool{"s1": true}
+	s.start()
+	// Their guards' minute passes.
+	s.due(consented, s.profile(failed).ID)
+	s.due(consented, kid)
+	s.settle()
+	s.check()
+	if n := len(consented.h.received(s.profile(racer).ID, destinations.TypeEntered)); n != 0 {
+		t.Errorf("%d entries of a member who left before the catch-up", n)
+	}
+	if n := len(consented.h.received(s.profile(failed).ID, destinations.TypeEntered)); n != 0 {
+		t.Errorf("%d entries after a grant that was not stored", n)
+	}
+	if e := consented.h.received(kid, destinations.TypeEntered); len(e) != 1 || e[0].Data.Reason != destinations.ReasonConsentGranted {
+		t.Errorf("after a grant stored by a process that died: %+v", e)
+	}
+	var kinds []string
+	for _, m := range consented.h.got[uid] {
+		kinds = append(kinds, m.Type+"/"+m.Data.Reason)
+	}
+	if want := []string{"segment.entered/data", "segment.exited/consent_revoked", "segment.entered/consent_granted"}; !slices.Equal(kinds, want) {
+		t.Errorf("the user revoked and granted again got %v, want %v", kinds, want)
+	}
+	// The caught-up entry's identifiers are the exit's.
+	s.setMember(vid, "s1", false, segments.ReasonData)
+	s.settle()
+	s.check()
+}
+
+// testFutureGrantCatchesUp: a grant dated in the future sends nothing
+// before its time and the withheld entries once it starts.
+func testFutureGrantCatchesUp(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 500)
+	ahead := s.consentAhead(func(*destinations.Options) {})
+	consented, visitor := s.dests[1], s.people[5]
+	vid := s.profile(visitor).ID
+	s.setMember(vid, "s1", true, segments.ReasonData)
+	s.settle()
+	start := time.Now().UTC().Add(time.Hour)
+	s.grant(visitor, start)
+	rows, err := s.sent.PendingSent(s.ctx, consented.d.ID, 10)
+	if err != nil || len(rows) != 1 || rows[0].Pending.Kind != destinations.PendingCatchUp || !rows[0].Pending.Recheck.Equal(start) {
+		t.Fatalf("pending after a grant starting at %v: %+v %v", start, rows, err)
+	}
+	if n := len(consented.h.received(vid, destinations.TypeEntered)); n != 0 {
+		t.Fatalf("%d entries before the grant starts", n)
+	}
+	// Two hours pass: for the consent check, and for the catch-up's time.
+	ahead.Store(int64(2 * time.Hour))
+	s.due(consented, vid)
+	consented.expect[vid] = map[string]bool{"s1": true}
+	s.settle()
+	s.check()
+}
+
+// consentAhead restarts the manager, with the options changed by set,
+// asking the consent check at a clock that runs as far ahead as the
+// returned duration (0 at first).
+func (s *scenario) consentAhead(set func(*destinations.Options)) *atomic.Int64 {
+	ahead := new(atomic.Int64)
+	s.stop()
+	check := s.opts.Consent
+	s.opts.Consent = func(ctx context.Context, profile, purpose string, at time.Time) (consent.Decision, error) {
+		return check(ctx, profile, purpose, at.Add(time.Duration(ahead.Load())))
+	}
+	set(&s.opts)
+	s.start()
+	return ahead
+}
+
+// due makes the profile's catch-up on the destination due now, as if its
+// time had come.
+func (s *scenario) due(d *target, profile string) {
+	if err := s.sent.UpdateSent(s.ctx, d.d.ID, profile, func(cur *destinations.Sent) (bool, error) {
+		if cur.Pending == nil || cur.Pending.Kind != destinations.PendingCatchUp {
+			s.t.Errorf("%s has no catch-up of %s: %+v", d.d.Name, profile, cur.Pending)
+			return cur.Pending != nil || len(cur.Segments)+len(cur.Identifiers) > 0, nil
+		}
+		cur.Pending.NotBefore = time.Now().UTC()
+		return true, nil
+	}); err != nil {
+		s.t.Fatal(err)
+	}
+	s.m.Wake()
+}
+
+// grant records the person's grant of the purpose starting at at, through
+// the manager's wrapper.
+func (s *scenario) grant(p *person, at time.Time) {
+	if err := s.cons.AppendConsent(s.ctx, []consent.Record{grantOf(p, at)}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func grantOf(p *person, at time.Time) consent.Record {
+	typ, v, _ := strings.Cut(p.keys[0], ":")
+	k := graph.Key{Type: typ, Value: v}
+	return consent.Record{ID: fmt.Sprintf("grant-%s-%d", v, at.UnixNano()), Key: k, Purpose: purpose,
+		Status: consent.Granted, Time: at, Source: "test"}
+}
+
+// failingConsent stores nothing: a process killed after a catch-up was
+// stored and before the choice was.
+type failingConsent struct{ consent.Store }
+
+func (failingConsent) AppendConsent(context.Context, []consent.Record) error {
+	return fmt.Errorf("killed")
+}
+
+// killedConsent stores the choices and fails: a process killed after the
+// choice was stored and before its catch-up was confirmed.
+type killedConsent struct{ consent.Store }
+
+func (k killedConsent) AppendConsent(ctx context.Context, recs []consent.Record) error {
+	if err := k.Store.AppendConsent(ctx, recs); err != nil {
+		return err
+	}
+	return fmt.Errorf("killed")
 }
 
 // hook is a receiver that keeps what a destination holds, as a receiver
