@@ -45,13 +45,7 @@ import (
 // destination's sent state reads instead of every destination's rows);
 // opening an older store writes them once (writeEventTimes,
 // writeSentByDestination) and stamps it 7.
-// Version 8 writes segment states in segments' state codec 2, without the
-// profile ID (the key holds it) and with the fingerprints as bytes: a
-// backfill rewrites every state. The readers take codec 1 too, so a
-// version 7 store is only stamped 8 and each state is rewritten at its
-// next save; the version tells an older idgraph, which reads only codec
-// 1, to stop.
-const FormatVersion = 8
+const FormatVersion = 7
 
 var formatKey = key(pSetting, []byte("format_version"))
 

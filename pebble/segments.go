@@ -251,7 +251,7 @@ func decodeState(profile string, v []byte, ok bool) (*segments.ProfileState, err
 	if !ok {
 		return &segments.ProfileState{Profile: profile}, nil
 	}
-	st, err := segments.DecodeState(profile, v)
+	st, err := segments.DecodeState(v)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt segment state of %s: %w", profile, err)
 	}

@@ -1,11 +1,8 @@
 package pebble
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
-	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -17,30 +14,6 @@ import (
 	"github.com/idgraph/idgraph/segments/lang"
 )
 
-// openWithVIP opens a store in dir holding the segment vip and the
-// profiles given.
-func openWithVIP(t *testing.T, dir string, profiles ...string) *Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Segments().PutDefinition(ctx, &segments.Definition{Kind: lang.KindSegment, Key: "vip", Source: "true"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	var ps []*graph.Profile
-	for _, id := range profiles {
-		ps = append(ps, &graph.Profile{ID: id})
-	}
-	if err := s.Update(ctx, func(ctx context.Context, tx graph.Tx) error {
-		return tx.Apply(ctx, &graph.Changes{Profiles: ps})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestJSONStatesRead: a segment state and a change record as format
 // version 2 wrote them (JSON) read beside the compact ones of version 3;
 // the state's next save rewrites it compactly from its revision, and the
@@ -48,8 +21,19 @@ func openWithVIP(t *testing.T, dir string, profiles ...string) *Store {
 func TestJSONStatesRead(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := openWithVIP(t, dir, "p_old", "p_new")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := s.Segments()
+	if _, err := g.PutDefinition(ctx, &segments.Definition{Kind: lang.KindSegment, Key: "vip", Source: "true"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(ctx context.Context, tx graph.Tx) error {
+		return tx.Apply(ctx, &graph.Changes{Profiles: []*graph.Profile{{ID: "p_old"}, {ID: "p_new"}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	vip := segments.RefString(segments.Ref{Kind: lang.KindSegment, Key: "vip"})
 	ltv := segments.RefString(segments.Ref{Kind: lang.KindComputed, Key: "ltv"})
@@ -160,58 +144,5 @@ func TestMembersAfterSegmentRecreated(t *testing.T) {
 	}
 	if ms, err := g.Members(ctx, "vip", "", 10); err != nil || len(ms) != 1 || ms[0] != "p_1" {
 		t.Fatalf("members after the save: %v %v; want p_1", ms, err)
-	}
-}
-
-// TestV1StatesRead: a state in the compact encoding of format version 7
-// (segments' state codec 1, which held the profile ID and the fingerprints
-// as text) reads beside those of version 8; its next save, computed from
-// it as read, replaces it with the records that follow from it and
-// rewrites it in the current encoding.
-func TestV1StatesRead(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	s := openWithVIP(t, dir, "p_3")
-	s.Close()
-	// segments' codec test state "full" as codec 1 wrote it.
-	v1, err := hex.DecodeString("011803705f330c3031323334353637383961620466666565020c616e6f6e796d6f75735f69640405656d61696c02090d636f6d70757465643a63697479020406737472696e67040d5ac3bc7269636820002022712210636f6d70757465643a6c6173745f617402040974696d657374616d7008c0b0ffb00d959aef3a0c636f6d70757465643a6c7476040c066e756d626572020000000000b06440b8b1ffb00d959aef3a0c636f6d70757465643a6e65670404066e756d626572029c7500883ce437fe0b636f6d70757465643a6e6f020407626f6f6c65616e000c636f6d70757465643a796573020407626f6f6c65616e010d636f6d70757465643a7a65726f0404066e756d626572000b7365676d656e743a766970060bc0b0ffb00d959aef3ac09ac9b10d959aef3a0f7365676d656e743a77616974696e670208e0e8ffb00d959aef3a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, dir)
-	if err := db.Set(key(pSegState, []byte("p_3")), v1, cpebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if s, err = Open(dir); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	g := s.Segments()
-	sts, err := g.States(ctx, []string{"p_3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := sts[0]
-	if st.Profile != "p_3" || st.Rev != 12 || st.Definitions != "0123456789ab" || st.Identity.Absorbed != "ffee" ||
-		st.Identity.Counts["anonymous_id"] != 2 || len(st.Entries) != 9 || !st.Member("vip") || st.Entries["computed:ltv"].Value.Number != 165.5 {
-		t.Fatalf("version 1 state read as %+v", st)
-	}
-	next := *st
-	next.Entries = maps.Clone(st.Entries)
-	delete(next.Entries, "computed:ltv")
-	cs, err := g.SaveStates(ctx, []segments.Save{{State: &next, Reason: segments.ReasonData, At: time.Unix(0, 0).UTC(), Read: st}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cs) != 1 || cs[0].Trait != "ltv" || cs[0].Previous.Number != 165.5 || cs[0].Value != nil {
-		t.Fatalf("records %+v", cs)
-	}
-	raw, ok, err := s.get(pSegState, []byte("p_3"))
-	if err != nil || !ok || raw[0] != 0x02 || bytes.Contains(raw, []byte("p_3")) {
-		t.Fatalf("state after its save: %q %v %v; want codec 2, without the profile ID", raw, ok, err)
-	}
-	if sts, err = g.States(ctx, []string{"p_3"}); err != nil || sts[0].Rev != 13 || len(sts[0].Entries) != 8 || sts[0].Definitions != "0123456789ab" {
-		t.Fatalf("state after its save %+v, %v", sts[0], err)
 	}
 }

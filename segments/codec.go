@@ -2,55 +2,43 @@ package segments
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sync/atomic"
 	"time"
 )
 
-// stateCodecV1 and stateCodecV2 start a ProfileState in the compact
-// encodings. JSON never starts with these bytes (a JSON text starts with
-// white space or '{'), so a state written as JSON before them still reads:
-// no migration is needed, and each state is rewritten in the current
-// encoding at its next save.
-const (
-	stateCodecV1 = 0x01
-	stateCodecV2 = 0x02
-)
+// stateCodecV1 starts a ProfileState in the compact encoding. JSON never
+// starts with this byte (a JSON text starts with white space or '{'), so
+// a state written as JSON before the encoding existed still reads: no
+// migration is needed, and each state is rewritten compactly at its next
+// save.
+const stateCodecV1 = 0x01
 
 // EncodeState is the compact binary encoding of a profile state, which
-// the embedded store writes under the profile's key (a state of 150
-// definitions is a fifth of its JSON and encodes several times faster).
-// DecodeState reads it, version 1 (which held the profile ID too, and the
-// fingerprints as text) and the JSON of states written before those.
-// Entries and counts are written in key order, so equal states encode to
-// equal bytes.
+// the stores write (a state of 150 definitions is a fifth of its JSON and
+// encodes several times faster). DecodeState reads it and the JSON of
+// states written before it. Entries and counts are written in key order,
+// so equal states encode to equal bytes.
 //
-//	0x02 rev:varint definitions:print absorbed:print
+//	0x01 rev:varint profile:str definitions:str absorbed:str
 //	counts:uvarint {type:str n:varint}
 //	entries:uvarint {ref:str version:varint flags:byte [since:time] [value] [deadline:time]}
 //	value = type:str flags:byte [bool:byte] [number:8 bytes] [string:str] [time:time]
-//	print = 0x00 (empty) | 0x01 12 bytes (24 lowercase hex digits) | 0x02 str
 //	str = len:uvarint bytes; time = seconds:varint nanoseconds:uvarint (UTC)
-//
-// Version 1 is 0x01 rev:varint profile:str definitions:str absorbed:str,
-// then the same counts and entries. A backfill rewrites every profile's
-// state (the definitions' fingerprint changes): the profile ID, which the
-// key holds, and the fingerprint's text were over half of a state's bytes.
 func EncodeState(st *ProfileState) []byte {
-	return AppendState(make([]byte, 0, 32+len(st.Entries)*32), st)
+	return AppendState(make([]byte, 0, 64+len(st.Entries)*32), st)
 }
 
 // AppendState appends EncodeState's encoding of st to b.
 func AppendState(b []byte, st *ProfileState) []byte {
-	b = append(b, stateCodecV2)
+	b = append(b, stateCodecV1)
 	b = binary.AppendVarint(b, st.Rev)
-	b = appendPrint(b, st.Definitions)
-	b = appendPrint(b, st.Identity.Absorbed)
+	b = appendStr(b, st.Profile)
+	b = appendStr(b, st.Definitions)
+	b = appendStr(b, st.Identity.Absorbed)
 	var small [8]string // a state's few keys sorted without an allocation
 	b = binary.AppendUvarint(b, uint64(len(st.Identity.Counts)))
 	for _, t := range appendSortedKeys(small[:0], st.Identity.Counts) {
@@ -104,41 +92,6 @@ const (
 	valueTime
 )
 
-// Tags of an encoded fingerprint (print).
-const (
-	printEmpty = iota
-	printHex
-	printText
-)
-
-// printLen is the length in bytes of the fingerprints the engine makes
-// (AbsorbedPrint, the definitions'), which EncodeState stores as bytes.
-const printLen = 12
-
-func appendPrint(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, printEmpty)
-	}
-	var raw [printLen]byte
-	if len(s) == 2*printLen && isLowerHex(s) {
-		if _, err := hex.Decode(raw[:], []byte(s)); err == nil {
-			return append(append(b, printHex), raw[:]...)
-		}
-	}
-	return appendStr(append(b, printText), s)
-}
-
-// isLowerHex reports whether s is only lowercase hex digits, as
-// hex.EncodeToString writes them (so that decoding gives s back).
-func isLowerHex(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func appendValue(b []byte, v *Value) []byte {
 	b = appendStr(b, v.Type)
 	var flags byte
@@ -185,12 +138,11 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
-// DecodeState reads the state of the profile stored by EncodeState, as
-// version 1 of it or as JSON (before the compact encodings); the latter
-// two name their profile themselves.
-func DecodeState(profile string, data []byte) (*ProfileState, error) {
+// DecodeState reads a state written by EncodeState, or as JSON (before
+// the compact encoding).
+func DecodeState(data []byte) (*ProfileState, error) {
 	st := &ProfileState{}
-	if len(data) == 0 || data[0] != stateCodecV1 && data[0] != stateCodecV2 {
+	if len(data) == 0 || data[0] != stateCodecV1 {
 		if err := json.Unmarshal(data, st); err != nil {
 			return nil, fmt.Errorf("segments: decode state: %w", err)
 		}
@@ -198,15 +150,9 @@ func DecodeState(profile string, data []byte) (*ProfileState, error) {
 	}
 	d := decoder{b: data[1:]}
 	st.Rev = d.varint()
-	if data[0] == stateCodecV1 {
-		st.Profile = d.str()
-		st.Definitions = d.str()
-		st.Identity.Absorbed = d.str()
-	} else {
-		st.Profile = profile
-		st.Definitions = d.print()
-		st.Identity.Absorbed = d.print()
-	}
+	st.Profile = d.str()
+	st.Definitions = d.str()
+	st.Identity.Absorbed = d.str()
 	if n := d.count(); n > 0 {
 		st.Identity.Counts = make(map[string]int, n)
 		for range n {
@@ -304,40 +250,6 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
-}
-
-// lastPrint is the text of the last fingerprint decoded: the states of
-// a page share one or two, and each a string of its own was an allocation.
-var lastPrint atomic.Pointer[printCache]
-
-type printCache struct {
-	raw  [printLen]byte
-	text string
-}
-
-func (d *decoder) print() string {
-	switch d.byte() {
-	case printEmpty:
-		return ""
-	case printHex:
-		if len(d.b) < printLen {
-			d.fail(errShort)
-			return ""
-		}
-		var raw [printLen]byte
-		copy(raw[:], d.b)
-		d.b = d.b[printLen:]
-		if c := lastPrint.Load(); c != nil && c.raw == raw {
-			return c.text
-		}
-		c := &printCache{raw: raw, text: hex.EncodeToString(raw[:])}
-		lastPrint.Store(c)
-		return c.text
-	case printText:
-		return d.str()
-	}
-	d.fail(errors.New("bad fingerprint"))
-	return ""
 }
 
 func (d *decoder) time() time.Time {

@@ -1,7 +1,6 @@
 package segments_test
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -18,9 +17,6 @@ func codecStates(t *testing.T) map[string]*segments.ProfileState {
 		"empty":     {Profile: "p_1"},
 		"revision":  {Profile: "p_1", Rev: 7, Definitions: "abc"},
 		"old times": {Profile: "p_2", Rev: 1, Entries: map[string]segments.Entry{"segment:old": {Version: 1, Member: true, Since: time.Date(1600, 1, 1, 0, 0, 0, 1, time.UTC)}}},
-		"fingerprints": {Profile: "p_4", Rev: 3, Definitions: "00a1b2c3d4e5f60718293a4b",
-			Identity: segments.Identity{Absorbed: "ffeeddccbbaa998877665544"}},
-		"not lowercase": {Profile: "p_4", Rev: 3, Definitions: "00A1B2C3D4E5F60718293A4B", Identity: segments.Identity{Absorbed: "ffeeddccbbaa99887766554g"}},
 		"full": {Profile: "p_3", Rev: 12, Definitions: "0123456789ab",
 			Identity: segments.Identity{Absorbed: "ffee", Counts: map[string]int{"anonymous_id": 2, "email": 1}},
 			Entries: map[string]segments.Entry{
@@ -43,7 +39,7 @@ func TestStateCodec(t *testing.T) {
 	for name, st := range codecStates(t) {
 		t.Run(name, func(t *testing.T) {
 			data := segments.EncodeState(st)
-			got, err := segments.DecodeState(st.Profile, data)
+			got, err := segments.DecodeState(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,15 +53,12 @@ func TestStateCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fromJSON, err := segments.DecodeState(st.Profile, old)
+			fromJSON, err := segments.DecodeState(old)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(fromJSON, got) {
 				t.Errorf("from JSON\n%+v\nfrom the compact encoding\n%+v", fromJSON, got)
-			}
-			if name == "fingerprints" && len(data) > 30 { // tag, rev, 2 × (tag, 12 bytes), no counts, no entries
-				t.Errorf("a state of two fingerprints is %d bytes", len(data))
 			}
 			if len(st.Entries) > 3 && len(data)*2 > len(old) {
 				t.Errorf("compact encoding is %d bytes, JSON %d", len(data), len(old))
@@ -74,51 +67,28 @@ func TestStateCodec(t *testing.T) {
 	}
 }
 
-// TestStateCodecV1: a state in the encoding before version 2 (which held
-// the profile ID and the fingerprints as text) reads as the state it was.
-func TestStateCodecV1(t *testing.T) {
-	const v1 = "011803705f330c3031323334353637383961620466666565020c616e6f6e796d6f75735f69640405656d61696c02090d636f6d70757465643a63697479020406737472696e67040d5ac3bc7269636820002022712210636f6d70757465643a6c6173745f617402040974696d657374616d7008c0b0ffb00d959aef3a0c636f6d70757465643a6c7476040c066e756d626572020000000000b06440b8b1ffb00d959aef3a0c636f6d70757465643a6e65670404066e756d626572029c7500883ce437fe0b636f6d70757465643a6e6f020407626f6f6c65616e000c636f6d70757465643a796573020407626f6f6c65616e010d636f6d70757465643a7a65726f0404066e756d626572000b7365676d656e743a766970060bc0b0ffb00d959aef3ac09ac9b10d959aef3a0f7365676d656e743a77616974696e670208e0e8ffb00d959aef3a"
-	data, err := hex.DecodeString(v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := segments.DecodeState("p_3", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := codecStates(t)["full"]; !reflect.DeepEqual(got, want) {
-		t.Errorf("decoded\n%+v\nwant\n%+v", got, want)
-	}
-	if again := segments.EncodeState(got); len(again) >= len(data) {
-		t.Errorf("version 2 is %d bytes, version 1 %d", len(again), len(data))
-	}
-}
-
 // TestStateCodecCorrupt: every truncation of an encoded state, and bytes
 // that claim more than they hold, are errors, never a panic.
 func TestStateCodecCorrupt(t *testing.T) {
 	data := segments.EncodeState(codecStates(t)["full"])
 	for n := 1; n < len(data); n++ {
-		if _, err := segments.DecodeState("p_3", data[:n]); err == nil {
+		if _, err := segments.DecodeState(data[:n]); err == nil {
 			t.Errorf("truncated to %d of %d bytes: no error", n, len(data))
 		}
 	}
 	for _, bad := range [][]byte{
 		{0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f},       // a profile ID longer than the data
 		{0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x7f}, // more entries than bytes
-		{0x02, 0x00, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f}, // a fingerprint longer than the data
-		{0x02, 0x00, 0x01, 0xaa, 0xbb},                   // a fingerprint of 2 bytes, not 12
-		{0x02, 0x00, 0x03, 0x00, 0x00, 0x00},             // a fingerprint of an unknown kind
 		append(append([]byte{}, data...), 0),             // trailing bytes
 		{}, {'x'},
 	} {
-		if _, err := segments.DecodeState("p", bad); err == nil {
+		if _, err := segments.DecodeState(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
 	}
 	nan := segments.EncodeState(&segments.ProfileState{Profile: "p", Entries: map[string]segments.Entry{
 		"computed:x": {Value: &segments.Value{Type: "number", Number: math.NaN()}}}})
-	if st, err := segments.DecodeState("p", nan); err != nil || !math.IsNaN(st.Entries["computed:x"].Value.Number) {
+	if st, err := segments.DecodeState(nan); err != nil || !math.IsNaN(st.Entries["computed:x"].Value.Number) {
 		t.Errorf("NaN: %v %v", st, err)
 	}
 }
