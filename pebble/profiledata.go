@@ -423,8 +423,20 @@ func (s *Store) getSplit(ks [][]byte, get func([][]byte) ([][]byte, error)) ([][
 // of each (getMany) cost more than the steps between them.
 func (s *Store) getRun(ks [][]byte) ([][]byte, error) {
 	out := make([][]byte, len(ks))
+	err := s.visitRun(ks, func(i int, v []byte) {
+		out[i] = bytes.Clone(v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// visitRun is getRun handing each value present to fn (by the index of its
+// key) without copying it: v is valid only during the call.
+func (s *Store) visitRun(ks [][]byte, fn func(i int, v []byte)) error {
 	if len(ks) == 0 {
-		return out, nil
+		return nil
 	}
 	order := make([]int, len(ks))
 	for i := range order {
@@ -434,18 +446,15 @@ func (s *Store) getRun(ks [][]byte) ([][]byte, error) {
 	first, last := ks[order[0]], ks[order[len(order)-1]]
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: first, UpperBound: append(bytes.Clone(last), 0)})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	valid := it.First()
 	for _, i := range order {
 		if valid = stepNear(it, valid, ks[i]); valid && bytes.Equal(it.Key(), ks[i]) {
-			out[i] = bytes.Clone(it.Value())
+			fn(i, it.Value())
 		}
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return errors.Join(it.Error(), it.Close())
 }
 
 // stepNear moves an iterator going forward (valid: positioned on a key)

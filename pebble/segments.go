@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -257,42 +258,82 @@ func decodeState(profile string, v []byte, ok bool) (*segments.ProfileState, err
 	return st, nil
 }
 
-// states reads the profiles' states with one iterator (getRun): a
+// states reads the profiles' states with one iterator (visitRun): a
 // backfill's page is a run of neighbouring profile IDs, and a lookup of
-// each cost more than the steps between them.
-func (g segStore) states(profiles []string) ([]*segments.ProfileState, error) {
-	ks := make([][]byte, len(profiles))
-	for i, p := range profiles {
-		ks[i] = key(pSegState, []byte(p))
-	}
-	vs, err := g.s.getRun(ks)
-	if err != nil {
+// each cost more than the steps between them. A state of read (the
+// caller's, by index; nil: none) that encodes to the stored bytes is
+// taken as it is instead of being decoded again.
+func (g segStore) states(profiles []string, read []*segments.ProfileState) ([]*segments.ProfileState, error) {
+	out := make([]*segments.ProfileState, len(profiles))
+	var buf []byte
+	var bad error
+	err := g.s.visitRun(prefixed(pSegState, profiles), func(i int, v []byte) {
+		if read != nil {
+			if r := read[i]; r != nil && r.Profile == profiles[i] {
+				if buf = segments.AppendState(buf[:0], r); bytes.Equal(buf, v) {
+					out[i] = r
+					return
+				}
+			}
+		}
+		st, err := decodeState(profiles[i], v, true)
+		out[i], bad = st, cmp.Or(bad, err)
+	})
+	if err = cmp.Or(err, bad); err != nil {
 		return nil, err
 	}
-	out := make([]*segments.ProfileState, len(profiles))
-	for i, v := range vs {
-		if out[i], err = decodeState(profiles[i], v, v != nil); err != nil {
-			return nil, err
+	for i, st := range out {
+		if st == nil {
+			out[i] = &segments.ProfileState{Profile: profiles[i]} // none stored
 		}
 	}
 	return out, nil
 }
 
+// prefixed returns the keys of ids under prefix, in one allocation (a
+// page's keys were several allocations a profile).
+func prefixed(prefix []byte, ids []string) [][]byte {
+	n := 0
+	for _, id := range ids {
+		n += len(prefix) + len(id)
+	}
+	buf := make([]byte, 0, n)
+	ks := make([][]byte, len(ids))
+	for i, id := range ids {
+		start := len(buf)
+		buf = append(append(buf, prefix...), id...)
+		ks[i] = buf[start:len(buf):len(buf)]
+	}
+	return ks
+}
+
 // States returns the profiles' states.
 func (g segStore) States(_ context.Context, profiles []string) ([]*segments.ProfileState, error) {
-	out, err := g.states(profiles)
+	out, err := g.states(profiles, nil)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: segment states: %w", err)
 	}
 	return out, nil
 }
 
+// replaced reads the stored states the saves replace. A save's Read that
+// encodes to the stored bytes is taken as it is, not decoded again: a
+// backfill's page read its states moments before, and decoding them under
+// the store's lock was much of a page's save.
+func (g segStore) replaced(saves []segments.Save) ([]*segments.ProfileState, error) {
+	profiles, read := make([]string, len(saves)), make([]*segments.ProfileState, len(saves))
+	for i, sv := range saves {
+		profiles[i], read[i] = sv.State.Profile, sv.Read
+	}
+	return g.states(profiles, read)
+}
+
 // SaveStates writes the states, their change records, timers and member
 // index entries in one synced batch, under the store's lock (which makes
 // the revision check and the sequence numbers race-free). The stored
-// states, and whether the profiles given memberships are live, are read
-// with one iterator each for the whole batch (a backfill saves a page of
-// a thousand profiles at once).
+// states (replaced), and whether the profiles given memberships are live,
+// are read with one iterator each for the whole batch (a backfill saves a
+// page of a thousand profiles at once).
 func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segments.ChangeRecord, error) {
 	if err := segments.CheckSaves(saves); err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
@@ -303,11 +344,7 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 	if err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
-	profiles := make([]string, len(saves))
-	for i, sv := range saves {
-		profiles[i] = sv.State.Profile
-	}
-	olds, err := g.states(profiles)
+	olds, err := g.replaced(saves)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: save segment states: %w", err)
 	}
@@ -383,14 +420,13 @@ func (g segStore) SaveStates(_ context.Context, saves []segments.Save) ([]*segme
 // memberships before and after (SegmentMemberships).
 func (g segStore) checkMembers(saves []segments.Save, was, is []map[string]segments.Entry) error {
 	var ids []string
-	var ks [][]byte
 	var enters []bool
 	segs := map[string]bool{}
 	for i, sv := range saves {
 		if len(is[i]) == 0 {
 			continue
 		}
-		ids, ks = append(ids, sv.State.Profile), append(ks, key(pProfData, []byte(sv.State.Profile)))
+		ids = append(ids, sv.State.Profile)
 		enters = append(enters, false)
 		for k := range is[i] {
 			segs[k] = true
@@ -399,12 +435,12 @@ func (g segStore) checkMembers(saves []segments.Save, was, is []map[string]segme
 			}
 		}
 	}
-	live, err := g.s.getRun(ks)
-	if err != nil {
+	live := make([]bool, len(ids))
+	if err := g.s.visitRun(prefixed(pProfData, ids), func(i int, _ []byte) { live[i] = true }); err != nil {
 		return err
 	}
-	for i, v := range live {
-		if v != nil {
+	for i, ok := range live {
+		if ok {
 			continue
 		}
 		if _, ok, err := g.s.get(pProfile, []byte(ids[i])); err != nil || !ok {

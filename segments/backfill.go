@@ -254,7 +254,7 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 	if sameState(st, next) {
 		return nil, false, nil
 	}
-	return []Save{{State: next, Reason: ReasonDefinition, Reasons: reasons, At: now}}, false, nil
+	return []Save{{State: next, Reason: ReasonDefinition, Reasons: reasons, At: now, Read: st}}, false, nil
 }
 
 func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {

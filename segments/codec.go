@@ -29,19 +29,24 @@ const stateCodecV1 = 0x01
 //	value = type:str flags:byte [bool:byte] [number:8 bytes] [string:str] [time:time]
 //	str = len:uvarint bytes; time = seconds:varint nanoseconds:uvarint (UTC)
 func EncodeState(st *ProfileState) []byte {
-	b := make([]byte, 0, 64+len(st.Entries)*32)
+	return AppendState(make([]byte, 0, 64+len(st.Entries)*32), st)
+}
+
+// AppendState appends EncodeState's encoding of st to b.
+func AppendState(b []byte, st *ProfileState) []byte {
 	b = append(b, stateCodecV1)
 	b = binary.AppendVarint(b, st.Rev)
 	b = appendStr(b, st.Profile)
 	b = appendStr(b, st.Definitions)
 	b = appendStr(b, st.Identity.Absorbed)
+	var small [8]string // a state's few keys sorted without an allocation
 	b = binary.AppendUvarint(b, uint64(len(st.Identity.Counts)))
-	for _, t := range sortedKeys(st.Identity.Counts) {
+	for _, t := range appendSortedKeys(small[:0], st.Identity.Counts) {
 		b = appendStr(b, t)
 		b = binary.AppendVarint(b, int64(st.Identity.Counts[t]))
 	}
 	b = binary.AppendUvarint(b, uint64(len(st.Entries)))
-	for _, rs := range sortedKeys(st.Entries) {
+	for _, rs := range appendSortedKeys(small[:0], st.Entries) {
 		e := st.Entries[rs]
 		b = appendStr(b, rs)
 		b = binary.AppendVarint(b, int64(e.Version))
@@ -115,8 +120,7 @@ func appendValue(b []byte, v *Value) []byte {
 	return b
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
+func appendSortedKeys[V any](ks []string, m map[string]V) []string {
 	for k := range m {
 		ks = append(ks, k)
 	}

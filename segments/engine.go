@@ -416,7 +416,7 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 		// is evaluated again over its new events and traits.
 		for _, a := range absorbed {
 			if len(a.Entries) > 0 {
-				j.saves = append(j.saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now})
+				j.saves = append(j.saves, Save{State: &ProfileState{Profile: a.Profile, Rev: a.Rev}, Reason: ReasonMerged, At: now, Read: a})
 			}
 		}
 		j.ch.All, j.reason = true, ReasonMerged
@@ -495,7 +495,7 @@ func (j *planJob) result() []Save {
 	if len(j.saves) == 0 && sameState(j.st, j.next) {
 		return nil // nothing changed: no write
 	}
-	return append(j.saves, Save{State: j.next, Reason: j.reason, Reasons: j.reasons, At: j.now})
+	return append(j.saves, Save{State: j.next, Reason: j.reason, Reasons: j.reasons, At: j.now, Read: j.st})
 }
 
 // sameState reports whether saving b over a would change nothing.

@@ -277,6 +277,11 @@ type Save struct {
 	// Reasons overrides Reason for some segments (by RefString).
 	Reasons map[string]string
 	At      time.Time // the evaluation time, the change records' time
+	// Read is the stored state the save was computed from, as the engine
+	// read it (nil: not given). A store may take it as the state it
+	// replaces when it is exactly the stored one, instead of decoding
+	// that again under its lock; it never trusts it otherwise.
+	Read *ProfileState
 }
 
 // Timer is one entry of the timer index: the (profile, definition) whose

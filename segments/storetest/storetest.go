@@ -31,6 +31,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"DefinitionHistory":                   with(testDefinitionHistory),
 		"SaveWritesChangeRecords":             with(testSaveWritesChangeRecords),
 		"StaleSaveRefusedWhole":               with(testStaleSaveRefusedWhole),
+		"SaveReplacesTheStoredState":          with(testSaveReplacesTheStoredState),
 		"UnknownMembershipRefused":            with(testUnknownMembershipRefused),
 		"TimersInDeadlineOrder":               with(testTimersInDeadlineOrder),
 		"DeleteDropsMembers":                  with(testDeleteDropsMembers),
@@ -385,6 +386,27 @@ func testSaveWritesChangeRecords(t *testing.T, g graph.Store, s segments.Store) 
 	}
 	sameChanges(t, "read back", mustChanges(t, s, 9), []segments.ChangeRecord{{Sequence: 10, Trait: "ltv", Version: 2, Profile: ps[0],
 		Direction: segments.Changed, Reason: segments.ReasonData, Time: at, Previous: &segments.Value{Type: "string", String: "é\"\x00"}, Value: prev}})
+}
+
+// A save's Read (the state it was computed from) is what it replaces
+// only when it is the stored state: a Read of the same revision that
+// differs from it (here: no membership, where the stored state has one)
+// changes no record, which the stored state decides.
+func testSaveReplacesTheStoredState(t *testing.T, g graph.Store, s segments.Store) {
+	ps := Profiles(t, g, 1)
+	Define(t, s, lang.KindSegment, "vip", "true")
+	vip := segments.RefString(segRef("vip"))
+	save(t, s, segments.Save{State: &segments.ProfileState{Profile: ps[0], Entries: map[string]segments.Entry{vip: member()}}, At: t0})
+	stored := state(t, s, ps[0])
+	forged := &segments.ProfileState{Profile: ps[0], Rev: stored.Rev}
+	next := &segments.ProfileState{Profile: ps[0], Rev: stored.Rev, Entries: map[string]segments.Entry{vip: member()}}
+	if cs := save(t, s, segments.Save{State: next, Reason: segments.ReasonData, At: t0, Read: forged}); len(cs) != 0 {
+		t.Errorf("a save over a Read that is not the stored state wrote %d records (%+v), want none", len(cs), *cs[0])
+	}
+	stored = state(t, s, ps[0])
+	cs := save(t, s, segments.Save{State: &segments.ProfileState{Profile: ps[0], Rev: stored.Rev}, Reason: segments.ReasonData, At: t0, Read: stored})
+	sameChanges(t, "exit over the stored Read", cs, []segments.ChangeRecord{{Sequence: 2, Segment: "vip", Version: 1, Profile: ps[0],
+		Direction: segments.Exited, Reason: segments.ReasonData, Time: t0}})
 }
 
 func mustChanges(t *testing.T, s segments.Store, after uint64) []*segments.ChangeRecord {
