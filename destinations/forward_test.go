@@ -235,7 +235,9 @@ func TestForwarderMergeValueNeedsConsent(t *testing.T) {
 		}
 		return consent.Decision{Allowed: true, State: consent.Granted}, nil
 	}
-	f := newFixtureOn(t, s, func(o *destinations.Options) { o.Sent, o.Profiles, o.Consent, o.Purposes = s.SentState(), s, check, purposes })
+	f := newFixtureOn(t, s, func(o *destinations.Options) {
+		o.Sent, o.Profiles, o.Consent, o.Purposes = s.SentState(), s, check, purposes
+	})
 	api := newSegmentAPI(t)
 	d, err := f.m.CreateForwarder(ctx, "segment", api.srv.URL, "write-key", nil)
 	if err != nil {

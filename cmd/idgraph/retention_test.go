@@ -51,18 +51,25 @@ func TestServeRetentionFlags(t *testing.T) {
 	}
 }
 
+// serveWithRetention starts a serve on a new store that keeps page views
+// 30 days and sweeps every the given pause ("0": only when an admin asks),
+// and returns its URL and the first admin key.
+func serveWithRetention(t *testing.T, every string) (url, admin string) {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), "data")
+	out, _ := idgraph(t, true, "init", "--store", store)
+	addr := freeAddr(t)
+	p := startServeArgs(t, addr, "--store", store, "--model", "off", "--retention", "Page Viewed=30d", "--retention-sweep-every", every)
+	t.Cleanup(func() { p.stop(t) })
+	return "http://" + addr, keyPattern.FindString(out)
+}
+
 // TestRetentionCLI: idgraph retention show and sweep against a real serve
 // process with periodic sweeps off: the policy is shown, a sweep deletes
 // the expired page views and says so, show then has it as the last sweep,
 // and a key that is not admin is refused.
 func TestRetentionCLI(t *testing.T) {
-	store := filepath.Join(t.TempDir(), "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
-	addr := freeAddr(t)
-	p := startServeArgs(t, addr, "--store", store, "--model", "off", "--retention", "Page Viewed=30d", "--retention-sweep-every", "0")
-	t.Cleanup(func() { p.stop(t) })
-	url := "http://" + addr
+	url, admin := serveWithRetention(t, "0")
 	for i, age := range []time.Duration{40 * 24 * time.Hour, 35 * 24 * time.Hour, time.Hour} {
 		body := fmt.Sprintf(`{"userId":"u1","event":"Page Viewed","messageId":"v%d","timestamp":%q}`, i, time.Now().UTC().Add(-age).Format(time.RFC3339))
 		if code := postAPI(t, url+"/v1/track", admin, body); code != 200 {
@@ -101,13 +108,7 @@ func TestRetentionCLI(t *testing.T) {
 // is stitched and the event counted as expired, never stored; a recent
 // one is kept.
 func TestRetentionAtIngest(t *testing.T) {
-	store := filepath.Join(t.TempDir(), "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
-	addr := freeAddr(t)
-	p := startServeArgs(t, addr, "--store", store, "--model", "off", "--retention", "Page Viewed=30d", "--retention-sweep-every", "1h")
-	t.Cleanup(func() { p.stop(t) })
-	url := "http://" + addr
+	url, admin := serveWithRetention(t, "1h")
 	for i, age := range []time.Duration{40 * 24 * time.Hour, time.Hour} {
 		body := fmt.Sprintf(`{"userId":"u1","anonymousId":"a%d","event":"Page Viewed","messageId":"v%d","timestamp":%q}`, i, i, time.Now().UTC().Add(-age).Format(time.RFC3339))
 		if code := postAPI(t, url+"/v1/track", admin, body); code != 200 {
