@@ -83,6 +83,11 @@ func Neo4jURI(t testing.TB) (uri, user, password string) {
 // uses the one database that Neo4j Community has.
 func OpenNeo4j(t *testing.T) graph.Store { return openNeo4j(t) }
 
+// BenchNeo4j is OpenNeo4j for benchmarks: a failure to open or empty the
+// store fails the benchmark, where a testing.T of its own would end it
+// unreported.
+func BenchNeo4j(tb testing.TB) graph.Store { return openNeo4j(tb) }
+
 func openNeo4j(t testing.TB) graph.Store {
 	t.Helper()
 	uri, user, pass := Neo4jURI(t)
