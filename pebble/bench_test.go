@@ -16,7 +16,7 @@ import (
 // identified by a user ID, and identified visitors' identify calls carry an
 // email.
 func BenchmarkIngest(b *testing.B) {
-	s := backends.OpenPebble(&testing.T{})
+	s := backends.BenchPebble(b)
 	st := graph.NewStitcher(s, graph.DefaultConfig())
 	ctx := context.Background()
 	now := time.Now()
@@ -51,7 +51,7 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkTimelinePage(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := backends.OpenPebble(&testing.T{})
+			s := backends.BenchPebble(b)
 			st := graph.NewStitcher(s, graph.DefaultConfig())
 			now := time.Now()
 			k := graph.Key{Type: graph.TypeAnonymousID, Value: "busy"}
@@ -81,11 +81,11 @@ func BenchmarkTimelinePage(b *testing.B) {
 // BenchmarkSteward times approve, reject, link, split and their undos on a
 // profile of 1,000 identifiers (p50/p99 in ms as custom metrics).
 func BenchmarkSteward(b *testing.B) {
-	storetest.BenchStewardOps(b, backends.OpenPebble(&testing.T{}), 1000)
+	storetest.BenchStewardOps(b, backends.BenchPebble(b), 1000)
 }
 
 // BenchmarkReviewQueue times one page at the head, middle and tail of a
 // queue of 100,000 pending edges.
 func BenchmarkReviewQueue(b *testing.B) {
-	storetest.BenchReviewQueue(b, backends.OpenPebble(&testing.T{}), 100_000)
+	storetest.BenchReviewQueue(b, backends.BenchPebble(b), 100_000)
 }

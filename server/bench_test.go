@@ -64,8 +64,7 @@ func benchmarkBatch(b *testing.B, store graph.Store) {
 // BenchmarkBatchEmbedded is the whole /v1/batch path on the embedded store,
 // without the network: decode, normalise, stitch, commit.
 func BenchmarkBatchEmbedded(b *testing.B) {
-	t := &testing.T{}
-	benchmarkBatch(b, backends.OpenPebble(t))
+	benchmarkBatch(b, backends.BenchPebble(b))
 }
 
 // BenchmarkTrackRateLimits measures what the per-key rate limit and the
@@ -90,7 +89,7 @@ func BenchmarkTrackRateLimits(b *testing.B) {
 			{"on", map[auth.Role]server.Rate{auth.RoleWrite: {PerSecond: 1e9, Burst: 1e9}}, 0},
 		} {
 			b.Run(path.name+"/"+c.name, func(b *testing.B) {
-				store := backends.OpenPebble(&testing.T{})
+				store := backends.BenchPebble(b)
 				srv := server.New(server.Config{Store: store, Stitcher: graph.NewStitcher(store, graph.DefaultConfig()), Normalizer: graph.NewNormalizer("US"),
 					Keys: server.Keys{Write: []string{writeKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Rates: c.rates, AuthFailures: c.failures})
 				defer srv.Close()

@@ -197,7 +197,7 @@ func reportRate(b *testing.B, n int) {
 func BenchmarkMembersExportEmbedded(b *testing.B) {
 	dir := os.Getenv("IDGRAPH_BENCH_STORE")
 	if dir == "" {
-		benchmarkMembersExport(b, backends.OpenPebble(&testing.T{}))
+		benchmarkMembersExport(b, backends.BenchPebble(b))
 		return
 	}
 	store, err := pebble.Open(dir)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -225,8 +224,7 @@ func BenchmarkIngestSegments(b *testing.B) {
 				name = bk.Name + "/150-definitions"
 			}
 			b.Run(name, func(b *testing.B) {
-				t := &testing.T{}
-				h, _, stop := segmentsServer(b, bk.Open(t), defs)
+				h, _, stop := segmentsServer(b, bk.Open(b), defs)
 				defer stop()
 				now := time.Now()
 				bodies := make([][]byte, b.N)
@@ -238,8 +236,6 @@ func BenchmarkIngestSegments(b *testing.B) {
 					postBatch(b, h, bodies[i])
 				}
 				b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "msgs/s")
-				b.StopTimer()
-				runtime.KeepAlive(t)
 			})
 		}
 	}
@@ -247,8 +243,8 @@ func BenchmarkIngestSegments(b *testing.B) {
 
 // backendsForBench is the embedded store, and Neo4j with
 // IDGRAPH_BENCH_NEO4J=1 (its figures need a server of its own).
-func backendsForBench() []backends.Backend {
-	all := backends.All()
+func backendsForBench() []backends.BenchBackend {
+	all := backends.Bench()
 	if os.Getenv("IDGRAPH_BENCH_NEO4J") == "" {
 		return all[:1]
 	}
@@ -268,8 +264,7 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 	rate, seconds := envInt("IDGRAPH_BENCH_RATE", 5000), envInt("IDGRAPH_BENCH_SECONDS", 10)
 	for _, bk := range backendsForBench() {
 		b.Run(bk.Name, func(b *testing.B) {
-			t := &testing.T{}
-			store := bk.Open(t)
+			store := bk.Open(b)
 			h, ps, stop := segmentsServer(b, store, true)
 			defer stop()
 			const size, probeEvery = 50, 100
@@ -338,7 +333,6 @@ func BenchmarkSegmentsLatency(b *testing.B) {
 			b.ReportMetric(pct(1), "max-ms")
 			b.ReportMetric(float64(len(lat)), "probes")
 			reportStages(b, probes, ps)
-			runtime.KeepAlive(t)
 		})
 	}
 }

@@ -32,20 +32,24 @@ func All() []Backend {
 	return []Backend{{"embedded", OpenPebble}, {"neo4j", OpenNeo4j}}
 }
 
-// Bench lists every backend for benchmarks, whose openers take a
-// testing.TB.
-func Bench() []struct {
+// BenchBackend is a Backend for benchmarks: its opener takes a testing.TB,
+// so a failure to open fails the benchmark.
+type BenchBackend struct {
 	Name string
 	Open func(testing.TB) graph.Store
-} {
-	return []struct {
-		Name string
-		Open func(testing.TB) graph.Store
-	}{{"embedded", openPebble}, {"neo4j", openNeo4j}}
+}
+
+// Bench lists every backend for benchmarks.
+func Bench() []BenchBackend {
+	return []BenchBackend{{"embedded", openPebble}, {"neo4j", openNeo4j}}
 }
 
 // OpenPebble opens an embedded store in a temporary directory.
 func OpenPebble(t *testing.T) graph.Store { return openPebble(t) }
+
+// BenchPebble is OpenPebble for benchmarks: a failure to open the store
+// fails the benchmark, where a testing.T of its own would end it unreported.
+func BenchPebble(tb testing.TB) graph.Store { return openPebble(tb) }
 
 func openPebble(t testing.TB) graph.Store {
 	t.Helper()
