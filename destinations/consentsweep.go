@@ -7,6 +7,7 @@ import (
 
 	"github.com/idgraph/idgraph/consent"
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/tick"
 )
 
 // ReasonConsentExpired is the withdrawal reason of a consent choice whose
@@ -87,16 +88,9 @@ func (m *Manager) sweepRow(ctx context.Context, purpose string, s *Sent) (int, e
 
 // sweepConsent runs SweepConsent every interval until ctx ends.
 func (m *Manager) sweepConsent(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, every, func(ctx context.Context) {
 		if _, err := m.SweepConsent(ctx); err != nil && ctx.Err() == nil {
 			m.o.Log.Error("destinations: consent sweep", "err", err)
 		}
-	}
+	})
 }

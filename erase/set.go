@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
+	"github.com/idgraph/idgraph/internal/tick"
 )
 
 // Set is the in-memory suppression set that ingest consults: a lookup is
@@ -167,18 +168,11 @@ func (s *Set) Poll(ctx context.Context, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		every = DefaultPollEvery
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && log != nil {
-				log.Error("suppression refresh", "err", err)
-			}
+	tick.Every(ctx, every, func(ctx context.Context) {
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && log != nil {
+			log.Error("suppression refresh", "err", err)
 		}
-	}
+	})
 }
 
 func decodeHash(h string) ([32]byte, bool) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/idgraph/idgraph/internal/tick"
 )
 
 // Profile change kinds.
@@ -150,34 +152,27 @@ const FeedOverlap = 5 * time.Second
 // end of the feed, so a burst of any size is announced in full.
 func FollowChanges(ctx context.Context, feed ChangeFeed, b *Broker, every time.Duration, log *slog.Logger) {
 	newest := time.Now().UTC() // the newest stamp seen
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, every, func(ctx context.Context) {
 		since, after := newest.Add(-FeedOverlap), ""
 		for {
 			ps, err := feed.ChangedSince(ctx, since, after, feedPage)
 			if err != nil {
 				// Nothing is lost: the next poll starts from the same place.
 				log.Warn("change feed", "err", err)
-				break
+				return
 			}
 			b.Publish(b.unseen(ps))
 			if len(ps) == 0 {
-				break
+				return
 			}
 			last := ps[len(ps)-1]
 			newest = maxTime(newest, last.UpdatedAt)
 			if len(ps) < feedPage {
-				break
+				return
 			}
 			since, after = last.UpdatedAt, last.ID
 		}
-	}
+	})
 }
 
 // unseen turns the feed's profiles into changes, leaving out those this
