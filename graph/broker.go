@@ -17,7 +17,7 @@ const (
 	ChangeUpdated  = "updated"  // new identifiers, events or traits
 	ChangeMerged   = "merged"   // another profile was merged into it
 	ChangeAbsorbed = "absorbed" // it was merged into another
-	ChangeSplit    = "split"    // a steward moved identifiers out of it (split, undone merge)
+	ChangeSplit    = "split"    // a steward moved identifiers out of it or into it (split, undone merge): both sides
 	// ChangeLagged is not a change of a profile: it tells a subscriber that
 	// changes were dropped because it fell behind, so whatever it holds may
 	// be stale and must be read again from the store. ProfileID is the

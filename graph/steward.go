@@ -480,7 +480,7 @@ func (st *stitch) separate(ctx context.Context, r Reader, a *AuditEntry, stays *
 	}
 	a.Profiles = []string{stays.ID, other.ID}
 	a.After = []ProfileSnapshot{snapshot(stays), snapshot(other)}
-	st.split = append(st.split, stays.ID)
+	st.split = append(st.split, stays.ID, other.ID)
 	return nil
 }
 

@@ -209,6 +209,8 @@ type Server struct {
 	segDone chan struct{}
 	// destDone closes when the destination workers have stopped.
 	destDone chan struct{}
+	// identDone closes when the destinations stopped following merges and splits.
+	identDone chan struct{}
 	// sweepDone closes when the retention sweeper has stopped.
 	sweepDone chan struct{}
 	// pollDone closes when the suppression set's refreshes have stopped.
@@ -308,6 +310,14 @@ func New(cfg Config) *Server {
 			defer close(s.destDone)
 			cfg.Destinations.Run(ctx)
 		}()
+		if cfg.Broker != nil {
+			// Merges and splits can change consent without a new choice.
+			s.identDone = make(chan struct{})
+			go func() {
+				defer close(s.identDone)
+				cfg.Destinations.FollowIdentity(ctx, cfg.Broker)
+			}()
+		}
 	}
 	if sw := cfg.Retention; sw != nil {
 		s.metrics.reg.MustRegister(sw.Collectors()...)
@@ -340,6 +350,9 @@ func (s *Server) Close() {
 	}
 	if s.destDone != nil {
 		<-s.destDone
+	}
+	if s.identDone != nil {
+		<-s.identDone
 	}
 	if s.sweepDone != nil {
 		<-s.sweepDone

@@ -46,6 +46,7 @@ func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ForwardedTraitsBatched", func(t *testing.T) { testForwardedTraitsBatched(t, open(t)) })
 	t.Run("ConsentGrantCatchesUp", func(t *testing.T) { testConsentGrantCatchesUp(t, open(t)) })
 	t.Run("FutureGrantCatchesUp", func(t *testing.T) { testFutureGrantCatchesUp(t, open(t)) })
+	t.Run("IdentityChangeCatchesUp", func(t *testing.T) { testIdentityChangeCatchesUp(t, open(t)) })
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
 	}
@@ -246,6 +247,59 @@ func testConsentGrantCatchesUp(t *testing.T, g graph.Store) {
 	s.setMember(vid, "s1", false, segments.ReasonData)
 	s.settle()
 	s.check()
+}
+
+// testIdentityChangeCatchesUp: consent that changes through the identity
+// graph, with no new choice, is acted on as a choice would be: a merge
+// that brings a granting identifier to a visitor whose entries were
+// withheld sends them (consent_granted, once, even when asked twice), and
+// a split that takes the identifier away again sends the exits
+// (consent_revoked).
+func testIdentityChangeCatchesUp(t *testing.T, g graph.Store) {
+	s := newScenario(t, g, 600)
+	consented, visitor := s.dests[1], s.people[5]
+	vid := s.profile(visitor).ID
+	s.setMember(vid, "s1", true, segments.ReasonData)
+	s.settle()
+	if n := len(consented.h.received(vid, destinations.TypeEntered)); n != 0 {
+		t.Fatalf("entries of an unconsented visitor: %d", n)
+	}
+	// A younger profile with a grant merges into the visitor's: the
+	// visitor's profile survives, its membership unchanged (no record).
+	newcomer := graph.Key{Type: "user_id", Value: "u600-new"}
+	if err := s.raw.AppendConsent(s.ctx, []consent.Record{{ID: "grant-u600-new", Key: newcomer, Purpose: purpose,
+		Status: consent.Granted, Time: time.Now().UTC(), Source: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.ingest("user_id:u600-new", "email:new600@example.com")
+	s.ingest(visitor.keys[0], "user_id:u600-new")
+	if got := s.profile(visitor).ID; got != vid {
+		t.Fatalf("the visitor's profile %s was absorbed into %s", vid, got)
+	}
+	for range 2 {
+		if err := s.m.IdentityChanged(s.ctx, []string{vid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consented.expect[vid] = map[string]bool{"s1": true}
+	s.settle()
+	s.check()
+	if e := consented.h.received(vid, destinations.TypeEntered); len(e) != 1 || e[0].Data.Reason != destinations.ReasonConsentGranted {
+		t.Fatalf("after the merge: %+v, want one entry with reason %s", e, destinations.ReasonConsentGranted)
+	}
+	// A steward splits the newcomer out again: the visitor has no grant.
+	if _, err := graph.NewStitcher(g, graph.DefaultConfig()).Split(s.ctx, "steward", vid, []graph.Key{newcomer}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.m.IdentityChanged(s.ctx, []string{vid}); err != nil {
+		t.Fatal(err)
+	}
+	delete(consented.expect, vid)
+	s.settle()
+	s.check()
+	if x := consented.h.received(vid, destinations.TypeExited); len(x) != 1 || x[0].Data.Reason != destinations.ReasonConsentRevoked {
+		t.Fatalf("after the split: %+v, want one exit with reason %s", x, destinations.ReasonConsentRevoked)
+	}
 }
 
 // testFutureGrantCatchesUp: a grant dated in the future sends nothing
