@@ -102,6 +102,7 @@ var changeKinds = map[string]schema.ChangeKind{
 	graph.ChangeUpdated:  schema.ChangeKindUpdated,
 	graph.ChangeMerged:   schema.ChangeKindMerged,
 	graph.ChangeAbsorbed: schema.ChangeKindAbsorbed,
+	graph.ChangeSplit:    schema.ChangeKindSplit,
 }
 
 // resync reads a profile whose changes a subscription missed and says

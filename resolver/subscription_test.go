@@ -75,3 +75,71 @@ func TestSubscriptionThatLaggedLearnsOfMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionHearsASplit: a steward's split reaches the subscription
+// of the profile split as SPLIT (a kind every graph change maps to), and
+// the broker names the profile the identifiers moved to as split too, so
+// followers of either side read it again.
+func TestSubscriptionHearsASplit(t *testing.T) {
+	for _, be := range backends.All() {
+		t.Run(be.Name, func(t *testing.T) {
+			store := be.Open(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			broker := graph.NewBroker()
+			st := graph.NewStitcher(store, graph.DefaultConfig())
+			st.Broker = broker
+			anon, user := graph.Key{Type: "anonymous_id", Value: "a-split"}, graph.Key{Type: "user_id", Value: "u-split"}
+			o := &graph.Observation{MessageID: "m-both", Source: "test", Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+				Identifiers: []graph.Key{anon, user}, Event: graph.Event{Type: "identify"}}
+			if _, err := st.Ingest(ctx, []*graph.Observation{o}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := store.Identifier(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, stop := broker.Subscribe("", 16)
+			defer stop()
+			cache := loaders.NewCache(ctx, 100, broker)
+			var reqCtx context.Context
+			loaders.Middleware(store, cache, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reqCtx = r.Context() })).
+				ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "POST", "/graphql", nil))
+			r := &resolver.Resolver{Reader: store, Broker: broker, MaxPage: 100}
+			out, err := r.Subscription().ProfileChanged(reqCtx, n.Profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Split(ctx, "steward", n.Profile, []graph.Key{anon}, "shared tablet"); err != nil {
+				t.Fatal(err)
+			}
+			moved, err := store.Identifier(ctx, anon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if moved.Profile == n.Profile {
+				t.Fatal("the split moved nothing")
+			}
+			select {
+			case msg := <-out:
+				if msg.Kind != schema.ChangeKindSplit || msg.ProfileID != n.Profile {
+					t.Errorf("the subscription heard %+v, want SPLIT of %s", msg, n.Profile)
+				}
+			case <-ctx.Done():
+				t.Fatal("the subscription heard nothing of the split")
+			}
+			kinds := map[string]string{}
+			for len(kinds) < 2 {
+				select {
+				case c := <-all:
+					kinds[c.ProfileID] = c.Kind
+				case <-ctx.Done():
+					t.Fatalf("the broker published %v", kinds)
+				}
+			}
+			if kinds[n.Profile] != graph.ChangeSplit || kinds[moved.Profile] != graph.ChangeSplit {
+				t.Errorf("the broker published %v, want both sides split", kinds)
+			}
+		})
+	}
+}

@@ -603,17 +603,20 @@ const (
 	ChangeKindMerged ChangeKind = "MERGED"
 	// This profile was absorbed into another.
 	ChangeKindAbsorbed ChangeKind = "ABSORBED"
+	// A steward moved identifiers out of it or into it (a split or an undone merge): both sides hear it.
+	ChangeKindSplit ChangeKind = "SPLIT"
 )
 
 var AllChangeKind = []ChangeKind{
 	ChangeKindUpdated,
 	ChangeKindMerged,
 	ChangeKindAbsorbed,
+	ChangeKindSplit,
 }
 
 func (e ChangeKind) IsValid() bool {
 	switch e {
-	case ChangeKindUpdated, ChangeKindMerged, ChangeKindAbsorbed:
+	case ChangeKindUpdated, ChangeKindMerged, ChangeKindAbsorbed, ChangeKindSplit:
 		return true
 	}
 	return false

@@ -169,3 +169,30 @@ func analyticsDestination(t *testing.T, f *keyFixture) *hookReceiver {
 		map[string]any{"id": id})
 	return h
 }
+
+// TestMergeBringsConsentOverHTTP: consent can arrive through the identity
+// graph with no new choice of the person's own: an anonymous visitor who
+// granted it turns out, by a later identify, to be ann, whose entry was
+// withheld. The server follows the merge and sends the entry.
+func TestMergeBringsConsentOverHTTP(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			h := analyticsDestination(t, f)
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"pro"}}`)
+			waitFor(t, "entry withheld", func() bool {
+				r := f.mustAs(t, f.admin, `{ destinations { withheld { reason count } } }`, nil)
+				return strings.Contains(fmt.Sprint(get(r, "destinations.0.withheld")), "map[count:1 reason:not_granted]")
+			})
+			f.send(t, "/v1/track", `{"anonymousId":"tablet-7","event":"Opted in","context":{"consent":{"categoryPreferences":{"analytics":true}}}}`)
+			f.send(t, "/v1/identify", `{"userId":"ann","anonymousId":"tablet-7"}`)
+			got := h.await(t, 1)
+			h.mu.Lock()
+			entry := string(h.bodies[0])
+			h.mu.Unlock()
+			if got[0] != "segment.entered pro" || !strings.Contains(entry, `"reason":"consent_granted"`) {
+				t.Fatalf("messages %v, entry %s", got, entry)
+			}
+		})
+	}
+}
