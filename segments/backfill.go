@@ -46,7 +46,7 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := 0
-	for pg := range e.backfillPages(ctx, defs) {
+	for pg := range e.backfillPages(ctx, defs, d.Ref()) {
 		if pg.err != nil {
 			return e.failBackfill(ctx, d, pg.err)
 		}
@@ -75,21 +75,24 @@ func (e *Engine) Backfill(ctx context.Context, d *Definition) error {
 }
 
 // pageRead is one page of a backfill as read: the IDs of live profiles
-// and, when read in bulk (data set), their states, then their data as the
-// query of defs asks for it (nil where a profile is no longer live).
+// and, when read in bulk (data set), their states, then their data as
+// query q asks for it (nil where a profile is no longer live).
 type pageRead struct {
 	ids    []string
 	defs   *definitions
+	q      graph.DataQuery
 	states []*ProfileState
 	data   []*graph.ProfileData
 	err    error
 }
 
-// backfillPages reads the pages of a backfill in ID order, each while the
-// one before is evaluated and saved, until the end, an error (the last
-// page sent) or ctx's end.
-func (e *Engine) backfillPages(ctx context.Context, defs *definitions) <-chan pageRead {
-	q, bulk := defs.dataQuery()
+// backfillPages reads the pages of a backfill of r in ID order, each while
+// the one before is evaluated and saved, until the end, an error (the last
+// page sent) or ctx's end. Pages are read in bulk when r and what reads it
+// read no events: a state saved with the definitions before needs only
+// those evaluated (definitions.start).
+func (e *Engine) backfillPages(ctx context.Context, defs *definitions, r Ref) <-chan pageRead {
+	q, bulk := dataQuery(defs.affected(Change{Refs: []Ref{r}}, nil))
 	pages := make(chan pageRead)
 	go func() {
 		defer close(pages)
@@ -128,7 +131,7 @@ func (e *Engine) readPage(ctx context.Context, after string, defs *definitions, 
 	if !bulk {
 		return pg
 	}
-	pg.defs = defs
+	pg.defs, pg.q = defs, q
 	if pg.states, err = e.store.States(ctx, pg.ids); err != nil {
 		return pageRead{err: err}
 	}
@@ -139,12 +142,12 @@ func (e *Engine) readPage(ctx context.Context, after string, defs *definitions, 
 }
 
 // dataQuery is what a bulk read of a page asks of each profile for the
-// definitions to be evaluated: the traits they read, the identifier
+// definitions cs to be evaluated: the traits they read, the identifier
 // counts and the absorbed profiles (the profile's Identity). bulk is
 // false when one of them reads events: those pages are read by planPage.
-func (d *definitions) dataQuery() (q graph.DataQuery, bulk bool) {
+func dataQuery(cs []*compiled) (q graph.DataQuery, bulk bool) {
 	q = graph.DataQuery{Counts: true, Absorbed: true}
-	for _, c := range d.order {
+	for _, c := range cs {
 		if len(c.prog.Deps.Events) > 0 {
 			return graph.DataQuery{}, false
 		}
@@ -198,38 +201,85 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 		now := e.opt.Now().UTC()
 		b := pg.defs.blank(now)
 		inParallel(len(pg.ids), func(j int) {
-			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.ids[j], pg.data[j], pg.states[j], ch, now, b)
+			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.q, pg.ids[j], pg.data[j], pg.states[j], ch, now, b)
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	var saves []Save
-	var alone []string
+	var alone, ids []string
+	var together [][]Save
 	saved := map[string]bool{}
 	for j, ss := range plans {
 		if merged[j] || slices.ContainsFunc(ss, func(sv Save) bool { return saved[sv.State.Profile] }) {
 			alone = append(alone, pg.ids[j])
 			continue
 		}
+		if len(ss) == 0 {
+			continue
+		}
 		for _, sv := range ss {
 			saved[sv.State.Profile] = true
 		}
-		saves = append(saves, ss...)
+		ids, together = append(ids, pg.ids[j]), append(together, ss)
 	}
-	if len(saves) > 0 {
-		if _, err := e.store.SaveStates(ctx, saves); errors.Is(err, ErrStale) {
-			alone = pg.ids
-		} else if err != nil {
-			return err
-		}
+	stale, err := e.saveBackfillPage(ctx, ids, together)
+	if err != nil {
+		return err
 	}
-	for _, id := range alone {
+	for _, id := range append(alone, stale...) {
 		if _, err := e.update(ctx, id, ch, ReasonDefinition); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// saveBackfillPage saves the plans of a page's profiles (ids) in one transaction.
+// When the live path saved some of those profiles meanwhile (ErrStale),
+// it reads their states again and saves the plans still current without
+// the others, up to three times, and returns the profiles left to update
+// one by one: with ingest touching a few profiles of every page, giving
+// up the whole page made a backfill beside ingest a commit per profile.
+func (e *Engine) saveBackfillPage(ctx context.Context, ids []string, plans [][]Save) (stale []string, err error) {
+	for range 3 {
+		var saves []Save
+		for _, ss := range plans {
+			saves = append(saves, ss...)
+		}
+		if len(saves) == 0 {
+			return stale, nil
+		}
+		if _, err := e.store.SaveStates(ctx, saves); !errors.Is(err, ErrStale) {
+			return stale, err
+		}
+		profiles := make([]string, len(saves))
+		for i, sv := range saves {
+			profiles[i] = sv.State.Profile
+		}
+		states, err := e.store.States(ctx, profiles)
+		if err != nil {
+			return nil, err
+		}
+		revs := make(map[string]int64, len(states))
+		for i, st := range states {
+			revs[profiles[i]] = st.Rev
+		}
+		var keptIDs []string
+		var kept [][]Save
+		for j, ss := range plans {
+			if slices.ContainsFunc(ss, func(sv Save) bool { return revs[sv.State.Profile] != sv.State.Rev }) {
+				stale = append(stale, ids[j])
+				continue
+			}
+			keptIDs, kept = append(keptIDs, ids[j]), append(kept, ss)
+		}
+		if len(kept) == len(plans) {
+			break // no revision moved: a profile merged away meanwhile
+		}
+		ids, plans = keptIDs, kept
+	}
+	return append(stale, ids...), nil
 }
 
 // planData is plan for a profile read in bulk: the definitions the
@@ -239,8 +289,10 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 // live (p nil: absorbed since the page's IDs were read) has nothing to
 // save: its survivor's evaluation exits it. One merged or split since its
 // state was saved is left to update (merged), which exits the absorbed
-// profiles, whose states a bulk read does not read.
-func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time, b *blank) (saves []Save, merged bool, err error) {
+// profiles, whose states a bulk read does not read; so is one whose state
+// needs definitions evaluated that read more than q read (saved with
+// definitions this process does not know).
+func (e *Engine) planData(defs *definitions, q graph.DataQuery, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time, b *blank) (saves []Save, merged bool, err error) {
 	if p == nil {
 		return nil, false, nil
 	}
@@ -248,6 +300,9 @@ func (e *Engine) planData(defs *definitions, id string, p *graph.ProfileData, st
 		return nil, true, nil
 	}
 	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
+	if !covers(q, todo) {
+		return nil, true, nil
+	}
 	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
 	snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
 	evalSession(snap, todo, next, now, b)
@@ -266,4 +321,19 @@ func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) e
 		return fmt.Errorf("segments: backfill %s: %w (and recording the failure: %w)", d.Key, cause, err)
 	}
 	return fmt.Errorf("segments: backfill %s: %w", d.Key, cause)
+}
+
+// covers reports whether data read by q is all that evaluating cs reads.
+func covers(q graph.DataQuery, cs []*compiled) bool {
+	for _, c := range cs {
+		if len(c.prog.Deps.Events) > 0 {
+			return false
+		}
+		for _, t := range c.prog.Deps.Traits {
+			if !slices.Contains(q.Traits, t) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package segments_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -242,5 +243,88 @@ func TestBackfillReadsEventsPerPage(t *testing.T) {
 				t.Errorf("%d calls of %s for one page of %d profiles (all calls: %v)", calls[m], m, n, calls)
 			}
 		}
+	})
+}
+
+// A backfill of a new or edited definition evaluates only it and what
+// reads it: a trait-only segment created beside a segment that reads
+// events reads no timelines, and the other segment's members stay; an
+// edit re-evaluates the definitions reading the edited one; an engine
+// that never loaded the definitions the states were saved with (another
+// process's newer ones) evaluates everything, as before.
+func TestBackfillEvaluatesOnlyWhatChanged(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		const n = 30
+		for i := range n {
+			o := track(fmt.Sprint("m", i), "Order", t0, "", fmt.Sprint("user_id:u", i))
+			if i%3 == 0 {
+				o.Event.Name = "Visit"
+			}
+			o.Traits = map[string]any{"plan": []string{"pro", "free"}[i%2], "tier": []string{"gold", "tin", "lead"}[i%3]}
+			f.ingest(o)
+		}
+		var mu sync.Mutex
+		calls := map[string]int{}
+		r := graph.CountingReader{R: f.g, Count: func(m string) {
+			mu.Lock()
+			calls[m]++
+			mu.Unlock()
+		}}
+		e := segments.NewEngine(r, f.s, segments.EngineOptions{Now: f.clock.Now})
+		backfill := func(e *segments.Engine, key, src string, version int) map[string]int {
+			t.Helper()
+			d, err := e.Define(ctx, lang.KindSegment, key, src, version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			clear(calls)
+			mu.Unlock()
+			if err := e.Backfill(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(calls)
+		}
+		members := func(want map[string]int) {
+			t.Helper()
+			for key, w := range want {
+				if m, err := f.s.MemberCount(ctx, key); m != w || err != nil {
+					t.Errorf("%s: %d members, %v; want %d", key, m, err, w)
+				}
+			}
+		}
+		timelines := func(c map[string]int) int { return c["Timeline"] + c["Timelines"] }
+		if c := backfill(e, "buyer", `events("Order").exists()`, 0); timelines(c) == 0 {
+			t.Fatalf("the backfill of an event segment read no timelines: %v", c)
+		}
+		if c := backfill(e, "pro", `trait("plan") = "pro"`, 0); timelines(c) != 0 {
+			t.Errorf("the backfill of a trait-only segment beside an event segment read timelines: %v", c)
+		}
+		members(map[string]int{"buyer": 20, "pro": 15})
+		// vip reads pro: an edit of pro re-evaluates vip, and buyer stays.
+		backfill(e, "vip", `in_segment("pro") and trait("tier") = "gold"`, 0)
+		members(map[string]int{"buyer": 20, "pro": 15, "vip": 5})
+		if c := backfill(e, "pro", `trait("plan") = "free"`, 1); timelines(c) != 0 {
+			t.Errorf("the backfill of an edited trait-only segment read timelines: %v", c)
+		}
+		members(map[string]int{"buyer": 20, "pro": 15, "vip": 5})
+		if pro := f.stateOf(f.profile("user_id:u1")).Entries; pro["segment:vip"].Member || !pro["segment:buyer"].Member {
+			t.Errorf("u1 (free, gold) after the edit: %+v; want in pro and vip, and still a buyer", pro)
+		}
+		// An engine that loaded the definitions before gold was created
+		// by another never knew the states' definitions: it evaluates
+		// everything (timelines read), with the same results.
+		other := segments.NewEngine(r, f.s, segments.EngineOptions{Now: f.clock.Now})
+		if err := other.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		backfill(e, "gold", `trait("tier") = "gold"`, 0)
+		if c := backfill(other, "lead", `trait("tier") = "lead"`, 0); timelines(c) == 0 {
+			t.Errorf("an engine that did not know the states' definitions read no timelines: %v", c)
+		}
+		members(map[string]int{"buyer": 20, "pro": 15, "vip": 5, "gold": 10, "lead": 10})
 	})
 }

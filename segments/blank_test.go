@@ -27,7 +27,7 @@ func TestBlankResults(t *testing.T) {
 	for _, s := range src {
 		ds = append(ds, &Definition{Kind: s.kind, Key: s.key, Source: s.src, Version: 1})
 	}
-	defs := compile(ds, lang.Limits{})
+	defs := compile(ds, lang.Limits{}, nil)
 	if len(defs.order) != len(src) {
 		t.Fatalf("compiled %d of %d: %v", len(defs.order), len(src), defs.failed)
 	}

@@ -102,9 +102,25 @@ type definitions struct {
 	traits  []traitDep
 	// print fingerprints the compiled definitions and their versions.
 	print string
+	// held is what each compiled definition is (RefString → version and
+	// source), and before the prints and helds of the definitions loaded
+	// before these in this process, newest last: a state saved with one
+	// of them needs only the definitions changed since evaluated again.
+	held   map[string]string
+	before []heldPrint
 	// failed lists the definitions that did not compile, with why.
 	failed map[string]error
 }
+
+// heldPrint is a print of earlier definitions and what they held.
+type heldPrint struct {
+	print string
+	held  map[string]string
+}
+
+// keepPrints bounds the earlier prints definitions remember: a state saved
+// with an older one is evaluated whole, as after a restart.
+const keepPrints = 32
 
 type traitDep struct {
 	path string
@@ -119,9 +135,8 @@ func (e *Engine) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("segments: load: %w", err)
 	}
-	defs := compile(ds, e.opt.Limits)
 	e.mu.Lock()
-	e.defs, e.stored = defs, storedPrint(ds)
+	e.defs, e.stored = compile(ds, e.opt.Limits, e.defs), storedPrint(ds)
 	e.mu.Unlock()
 	return nil
 }
@@ -161,7 +176,7 @@ func (e *Engine) refresh(ctx context.Context) (*definitions, error) {
 	defer e.mu.Unlock()
 	e.checked = now
 	if fp != e.stored {
-		e.defs, e.stored = compile(ds, e.opt.Limits), fp
+		e.defs, e.stored = compile(ds, e.opt.Limits, e.defs), fp
 	}
 	return e.defs, nil
 }
@@ -174,8 +189,11 @@ func (e *Engine) Failed() map[string]error {
 	return maps.Clone(e.defs.failed)
 }
 
-func compile(ds []*Definition, lim lang.Limits) *definitions {
-	out := &definitions{byRef: map[string]*compiled{}, events: map[string][]int{}, idTypes: map[string][]int{}, failed: map[string]error{}}
+// compile compiles the live definitions of ds; prev are the definitions
+// loaded before (nil for none), whose print the result remembers.
+func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions {
+	out := &definitions{byRef: map[string]*compiled{}, events: map[string][]int{}, idTypes: map[string][]int{}, failed: map[string]error{},
+		held: map[string]string{}}
 	env := lang.MapEnv{}
 	pending := slices.DeleteFunc(slices.Clone(ds), func(d *Definition) bool { return d.Status.State == StateDisabled })
 	// Each pass compiles the definitions whose references are compiled,
@@ -208,8 +226,16 @@ func compile(ds []*Definition, lim lang.Limits) *definitions {
 	h := sha256.New()
 	for _, c := range out.order {
 		fmt.Fprintf(h, "%s\x00%d\x00", c.ref, c.def.Version)
+		out.held[c.ref] = fmt.Sprintf("%d\x00%s", c.def.Version, c.def.Source)
 	}
 	out.print = hex.EncodeToString(h.Sum(nil)[:12])
+	if prev != nil {
+		out.before = prev.before
+		if prev.print != "" && prev.print != out.print {
+			out.before = append(slices.Clone(prev.before), heldPrint{prev.print, prev.held})
+		}
+		out.before = out.before[max(0, len(out.before)-keepPrints):]
+	}
 	for _, c := range out.order {
 		deps := c.prog.Deps
 		for _, n := range deps.Events {
@@ -444,8 +470,10 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 }
 
 // start is where an evaluation of a profile starts, given its stored
-// state and its identity now: the definitions the change affects (all of
-// them when the state was saved with other definitions), the next state
+// state and its identity now: the definitions the change affects (with
+// those created or edited since, when the state was saved with
+// definitions loaded before; all of them when it was saved with others
+// this process does not know), the next state
 // with the entries of the stored one carried over (those of definitions
 // no longer loaded dropped), and the reasons of the entries that change
 // because of the definitions rather than the change.
@@ -464,7 +492,19 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 	todo := d.affected(ch, idTypes)
 	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, max(len(st.Entries), len(todo))), Identity: identity, Definitions: d.print}
 	reasons := map[string]string{}
-	if st.Definitions != d.print {
+	if changed, ok := d.changedSince(st); ok {
+		// Saved with definitions loaded before these: only those created
+		// or edited since (and what reads them) are evaluated again; the
+		// other entries are as current as the state.
+		ch.Refs = append(slices.Clone(ch.Refs), changed...)
+		all := d.affected(ch, idTypes)
+		for _, c := range all {
+			if !slices.Contains(todo, c) {
+				reasons[c.ref] = ReasonDefinition
+			}
+		}
+		todo = all
+	} else if st.Definitions != d.print {
 		// Definitions were created, edited or deleted since: evaluate
 		// everything; what the change itself did not affect changes
 		// because of the definitions (unless the profile is new to the
@@ -488,6 +528,26 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 		next.Entries[rs] = en
 	}
 	return todo, next, reasons
+}
+
+// changedSince returns the definitions created or edited since st was
+// saved, when st was saved with definitions this process loaded before
+// (ok false otherwise: unknown, the same, or no state).
+func (d *definitions) changedSince(st *ProfileState) (changed []Ref, ok bool) {
+	if st.Rev == 0 || st.Definitions == d.print {
+		return nil, false
+	}
+	i := slices.IndexFunc(d.before, func(h heldPrint) bool { return h.print == st.Definitions })
+	if i < 0 {
+		return nil, false
+	}
+	was := d.before[i].held
+	for _, c := range d.order {
+		if was[c.ref] != d.held[c.ref] {
+			changed = append(changed, c.def.Ref())
+		}
+	}
+	return changed, true
 }
 
 // result returns the saves of an evaluated job: none when nothing changed.

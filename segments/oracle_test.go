@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -57,6 +58,7 @@ type oracle struct {
 	f     *fixture
 	rng   *rand.Rand
 	progs []*lang.Program
+	srcs  []string // the sources progs were compiled from
 	// log is the raw event log: the first observation of each message ID
 	// (the store drops redeliveries).
 	log   map[string]*graph.Observation
@@ -67,6 +69,7 @@ type oracle struct {
 	checks int
 	merges int
 	splits int
+	edits  int
 	// viaPending sends changes through the durable path: stitching
 	// records them with the events, the engine catches up.
 	viaPending bool
@@ -91,7 +94,7 @@ func newOracle(t *testing.T, f *fixture, seed uint64) *oracle {
 			t.Fatalf("compile %s: %v", d.key, err)
 		}
 		env[segments.Ref{Kind: d.kind, Key: d.key}] = prog.Definition()
-		o.progs = append(o.progs, prog)
+		o.progs, o.srcs = append(o.progs, prog), append(o.srcs, d.src)
 	}
 	for i := range 8 {
 		p := []string{fmt.Sprintf("user_id:u%d", i)}
@@ -195,6 +198,9 @@ func (o *oracle) run(t *testing.T, steps int) {
 		if o.rng.IntN(30) == 0 {
 			o.split(t)
 		}
+		if o.rng.IntN(40) == 0 {
+			o.edit(t)
+		}
 		if o.rng.IntN(4) == 0 {
 			if _, err := o.f.e.Drain(ctx); err != nil {
 				t.Fatalf("step %d: drain: %v", i, err)
@@ -212,6 +218,49 @@ func (o *oracle) run(t *testing.T, steps int) {
 		}
 	}
 	o.checkTransitions(t)
+}
+
+// oracleEdits are other sources the stream switches definitions to, each
+// read by others (pro by pro_buyer, spend30 by spender, buyer7 by
+// pro_buyer), so a backfill of an edit evaluates it and its readers and
+// carries the other entries over.
+var oracleEdits = map[string][2]string{
+	"pro":     {`trait("plan") = "pro"`, `trait("plan") = "free"`},
+	"spend30": {`events("Order").within(30d).sum(prop("revenue"))`, `events("Order").within(10d).sum(prop("revenue"))`},
+	"buyer7":  {`events("Order").within(7d).exists()`, `events("Order").within(2d).exists()`},
+}
+
+// edit switches a definition to its other source and backfills it.
+func (o *oracle) edit(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	keys := slices.Sorted(maps.Keys(oracleEdits))
+	k := keys[o.rng.IntN(len(keys))]
+	i := slices.IndexFunc(o.progs, func(p *lang.Program) bool { return p.Key == k })
+	kind, src := o.progs[i].Kind, oracleEdits[k][0]
+	if o.srcs[i] == src {
+		src = oracleEdits[k][1]
+	}
+	ref := segments.RefString(segments.Ref{Kind: kind, Key: k})
+	d, err := o.f.e.Define(ctx, kind, k, src, o.f.defs[ref])
+	if err != nil {
+		t.Fatalf("edit %s: %v", k, err)
+	}
+	o.f.defs[ref] = d.Version
+	if err := o.f.e.Backfill(ctx, d); err != nil {
+		t.Fatalf("backfill %s: %v", k, err)
+	}
+	env := lang.MapEnv{}
+	for j, p := range o.progs {
+		if j == i {
+			if p, err = lang.Compile(src, lang.Options{Kind: kind, Key: k, Env: env}); err != nil {
+				t.Fatal(err)
+			}
+			o.progs[j], o.srcs[j] = p, src
+		}
+		env[segments.Ref{Kind: p.Kind, Key: p.Key}] = p.Definition()
+	}
+	o.edits++
 }
 
 // split has a steward move one identifier of a person's profile to a
@@ -487,8 +536,8 @@ func (o *oracle) checkTransitions(t *testing.T) {
 			t.Errorf("profile %s: last record for %s is %s, member: %v", k[0], k[1], dir, sts[0].Member(k[1]))
 		}
 	}
-	t.Logf("%d messages (%d redeliveries), %d merges, %d splits, %d checkpoints, %d membership and %d computed trait change records, zero mismatches (pending changes: %v)",
-		len(o.sent), len(o.sent)-len(o.order), o.merges, o.splits, o.checks, n, o.traitRecs, o.viaPending)
+	t.Logf("%d messages (%d redeliveries), %d merges, %d splits, %d edits, %d checkpoints, %d membership and %d computed trait change records, zero mismatches (pending changes: %v)",
+		len(o.sent), len(o.sent)-len(o.order), o.merges, o.splits, o.edits, o.checks, n, o.traitRecs, o.viaPending)
 }
 
 // TestOracle: random streams of events (late, duplicate, out of order,

@@ -166,6 +166,13 @@ func (p *probeStore) pagesRead() int {
 // on a fresh store.
 func segmentsServer(b *testing.B, store graph.Store, defs bool) (http.Handler, *probeStore, func()) {
 	b.Helper()
+	h, ps, _, stop := segmentsServerEngine(b, store, defs)
+	return h, ps, stop
+}
+
+// segmentsServerEngine is segmentsServer that also returns its engine.
+func segmentsServerEngine(b *testing.B, store graph.Store, defs bool) (http.Handler, *probeStore, *segments.Engine, func()) {
+	b.Helper()
 	ps := &probeStore{Store: store.(segments.Backend).Segments(), read: map[string]pageRead{}, saved: map[string]probeSave{}}
 	st := graph.NewStitcher(store, graph.DefaultConfig())
 	st.RecordDataChanges = true
@@ -195,7 +202,7 @@ func segmentsServer(b *testing.B, store graph.Store, defs bool) (http.Handler, *
 	srv := server.New(server.Config{Store: store, Stitcher: st, Normalizer: graph.NewNormalizer("US"), Segments: eng,
 		Keys: server.Keys{Write: []string{writeKey}, Read: []string{readKey}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AuthFailures: -1, Rates: map[auth.Role]server.Rate{}})
-	return srv.Handler(), ps, srv.Close
+	return srv.Handler(), ps, eng, srv.Close
 }
 
 // post sends one batch through the handler (no network) and fails on
