@@ -43,16 +43,7 @@ func TestSubscriptionThatLaggedLearnsOfMerge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The resolver reads through the request's loaders.
-			cache := loaders.NewCache(ctx, 100, broker)
-			var reqCtx context.Context
-			loaders.Middleware(store, cache, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reqCtx = r.Context() })).
-				ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "POST", "/graphql", nil))
-			r := &resolver.Resolver{Reader: store, Broker: broker, MaxPage: 100}
-			out, err := r.Subscription().ProfileChanged(reqCtx, n.Profile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := subscribe(ctx, t, store, broker, n.Profile)
 			for i := range 100 { // more than the subscription's 64 slots
 				ingest(fmt.Sprint("m-", i), t0.Add(time.Duration(i+1)*time.Second), user)
 			}
@@ -101,15 +92,7 @@ func TestSubscriptionHearsASplit(t *testing.T) {
 			}
 			all, stop := broker.Subscribe("", 16)
 			defer stop()
-			cache := loaders.NewCache(ctx, 100, broker)
-			var reqCtx context.Context
-			loaders.Middleware(store, cache, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reqCtx = r.Context() })).
-				ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "POST", "/graphql", nil))
-			r := &resolver.Resolver{Reader: store, Broker: broker, MaxPage: 100}
-			out, err := r.Subscription().ProfileChanged(reqCtx, n.Profile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := subscribe(ctx, t, store, broker, n.Profile)
 			if _, err := st.Split(ctx, "steward", n.Profile, []graph.Key{anon}, "shared tablet"); err != nil {
 				t.Fatal(err)
 			}
@@ -142,4 +125,20 @@ func TestSubscriptionHearsASplit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribe starts a profileChanged subscription to a profile, through a
+// request's loaders as a GraphQL request would.
+func subscribe(ctx context.Context, t *testing.T, store graph.Store, broker *graph.Broker, profile string) <-chan *schema.ProfileChange {
+	t.Helper()
+	cache := loaders.NewCache(ctx, 100, broker)
+	var reqCtx context.Context
+	loaders.Middleware(store, cache, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { reqCtx = r.Context() })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, "POST", "/graphql", nil))
+	r := &resolver.Resolver{Reader: store, Broker: broker, MaxPage: 100}
+	out, err := r.Subscription().ProfileChanged(reqCtx, profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package segments_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -220,14 +219,8 @@ func TestBackfillReadsEventsPerPage(t *testing.T) {
 		for i := range n {
 			f.ingest(track(fmt.Sprint("m", i), "Order", t0, "", fmt.Sprint("user_id:u", i)))
 		}
-		var mu sync.Mutex
-		calls := map[string]int{}
-		r := graph.CountingReader{R: f.g, Count: func(m string) {
-			mu.Lock()
-			calls[m]++
-			mu.Unlock()
-		}}
-		e := segments.NewEngine(r, f.s, segments.EngineOptions{Now: f.clock.Now})
+		reads := &readCounts{}
+		e := segments.NewEngine(reads.of(f.g), f.s, segments.EngineOptions{Now: f.clock.Now})
 		d, err := e.Define(ctx, lang.KindSegment, "buyer", `events("Order").exists()`, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -238,6 +231,7 @@ func TestBackfillReadsEventsPerPage(t *testing.T) {
 		if m, err := f.s.MemberCount(ctx, "buyer"); m != n || err != nil {
 			t.Errorf("%d members, %v; want %d", m, err, n)
 		}
+		calls := reads.take()
 		for _, m := range []string{"Profile", "Timeline", "Timelines", "IdentifiersOf", "GetProfiles"} {
 			if calls[m] > 1 {
 				t.Errorf("%d calls of %s for one page of %d profiles (all calls: %v)", calls[m], m, n, calls)
@@ -264,13 +258,8 @@ func TestBackfillEvaluatesOnlyWhatChanged(t *testing.T) {
 			o.Traits = map[string]any{"plan": []string{"pro", "free"}[i%2], "tier": []string{"gold", "tin", "lead"}[i%3]}
 			f.ingest(o)
 		}
-		var mu sync.Mutex
-		calls := map[string]int{}
-		r := graph.CountingReader{R: f.g, Count: func(m string) {
-			mu.Lock()
-			calls[m]++
-			mu.Unlock()
-		}}
+		reads := &readCounts{}
+		r := reads.of(f.g)
 		e := segments.NewEngine(r, f.s, segments.EngineOptions{Now: f.clock.Now})
 		backfill := func(e *segments.Engine, key, src string, version int) map[string]int {
 			t.Helper()
@@ -278,15 +267,11 @@ func TestBackfillEvaluatesOnlyWhatChanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			clear(calls)
-			mu.Unlock()
+			reads.take()
 			if err := e.Backfill(ctx, d); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			return maps.Clone(calls)
+			return reads.take()
 		}
 		members := func(want map[string]int) {
 			t.Helper()
@@ -327,4 +312,31 @@ func TestBackfillEvaluatesOnlyWhatChanged(t *testing.T) {
 		}
 		members(map[string]int{"buyer": 20, "pro": 15, "vip": 5, "gold": 10, "lead": 10})
 	})
+}
+
+// readCounts counts the calls of a graph reader, by method.
+type readCounts struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+// of returns g counting its calls.
+func (c *readCounts) of(g graph.Reader) graph.Reader {
+	return graph.CountingReader{R: g, Count: func(m string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.calls == nil {
+			c.calls = map[string]int{}
+		}
+		c.calls[m]++
+	}}
+}
+
+// take returns the counts so far and starts again from none.
+func (c *readCounts) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
 }
