@@ -187,7 +187,7 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 	}
 	var plans [][]Save
 	var errs []error
-	merged := make([]bool, len(pg.ids))
+	merged, full := make([]bool, len(pg.ids)), make([]bool, len(pg.ids))
 	if pg.defs == nil {
 		// Read page by page too (profiles, states, identifiers and
 		// timelines: one call each), as the live path does.
@@ -201,8 +201,9 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 		now := e.opt.Now().UTC()
 		b := pg.defs.blank(now)
 		inParallel(len(pg.ids), func(j int) {
-			plans[j], merged[j], errs[j] = e.planData(pg.defs, pg.q, pg.ids[j], pg.data[j], pg.states[j], ch, now, b)
+			plans[j], merged[j], full[j], errs[j] = e.planData(pg.defs, pg.q, pg.ids[j], pg.data[j], pg.states[j], ch, now, b)
 		})
+		e.planFull(ctx, pg.ids, full, ch, plans, errs)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -233,6 +234,30 @@ func (e *Engine) backfillPage(ctx context.Context, pg pageRead, r Ref) error {
 		}
 	}
 	return nil
+}
+
+// planFull plans, as the live path does (planPage: one read of each kind
+// for all of them), the profiles of a bulk page whose evaluation needs
+// more than the bulk read (full).
+func (e *Engine) planFull(ctx context.Context, ids []string, full []bool, ch Change, plans [][]Save, errs []error) {
+	var which []int
+	var some []string
+	for j, f := range full {
+		if f {
+			which, some = append(which, j), append(some, ids[j])
+		}
+	}
+	if len(some) == 0 {
+		return
+	}
+	changes := make([]Change, len(some))
+	for k := range changes {
+		changes[k] = ch
+	}
+	ps, es := e.planPage(ctx, some, changes, ReasonDefinition)
+	for k, j := range which {
+		plans[j], errs[j] = ps[k], es[k]
+	}
 }
 
 // saveBackfillPage saves the plans of a page's profiles (ids) in one transaction.
@@ -289,27 +314,29 @@ func (e *Engine) saveBackfillPage(ctx context.Context, ids []string, plans [][]S
 // live (p nil: absorbed since the page's IDs were read) has nothing to
 // save: its survivor's evaluation exits it. One merged or split since its
 // state was saved is left to update (merged), which exits the absorbed
-// profiles, whose states a bulk read does not read; so is one whose state
-// needs definitions evaluated that read more than q read (saved with
-// definitions this process does not know).
-func (e *Engine) planData(defs *definitions, q graph.DataQuery, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time, b *blank) (saves []Save, merged bool, err error) {
+// profiles, whose states a bulk read does not read. One whose state needs
+// definitions evaluated that read more than q read (saved with definitions
+// this process does not know) is left to planFull (full). A save that
+// would write only the definitions' fingerprint is not made
+// (onlyPrintMoved).
+func (e *Engine) planData(defs *definitions, q graph.DataQuery, id string, p *graph.ProfileData, st *ProfileState, ch Change, now time.Time, b *blank) (saves []Save, merged, full bool, err error) {
 	if p == nil {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if AbsorbedPrint(&graph.Profile{Absorbed: p.Absorbed}) != st.Identity.Absorbed {
-		return nil, true, nil
+		return nil, true, false, nil
 	}
 	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
 	if !covers(q, todo) {
-		return nil, true, nil
+		return nil, false, true, nil
 	}
 	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
 	snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
 	evalSession(snap, todo, next, now, b)
-	if sameState(st, next) {
-		return nil, false, nil
+	if sameState(st, next) || defs.onlyPrintMoved(st, next) {
+		return nil, false, false, nil
 	}
-	return []Save{{State: next, Reason: ReasonDefinition, Reasons: reasons, At: now, Read: st}}, false, nil
+	return []Save{{State: next, Reason: ReasonDefinition, Reasons: reasons, At: now, Read: st}}, false, false, nil
 }
 
 func (e *Engine) failBackfill(ctx context.Context, d *Definition, cause error) error {

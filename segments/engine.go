@@ -102,8 +102,8 @@ type definitions struct {
 	traits  []traitDep
 	// print fingerprints the compiled definitions and their versions.
 	print string
-	// held is what each compiled definition is (RefString → version and
-	// source), and before the prints and helds of the definitions loaded
+	// held is what each compiled definition is (RefString → version,
+	// creation time and a hash of the source), and before the prints and helds of the definitions loaded
 	// before these in this process, newest last: a state saved with one
 	// of them needs only the definitions changed since evaluated again.
 	held   map[string]string
@@ -119,8 +119,10 @@ type heldPrint struct {
 }
 
 // keepPrints bounds the earlier prints definitions remember: a state saved
-// with an older one is evaluated whole, as after a restart.
-const keepPrints = 32
+// with an older one is evaluated whole. A backfill leaves the states
+// whose entries it does not change at their print, so prints stay in use
+// until the profile's next evaluation.
+const keepPrints = 256
 
 type traitDep struct {
 	path string
@@ -226,7 +228,8 @@ func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions 
 	h := sha256.New()
 	for _, c := range out.order {
 		fmt.Fprintf(h, "%s\x00%d\x00", c.ref, c.def.Version)
-		out.held[c.ref] = fmt.Sprintf("%d\x00%s", c.def.Version, c.def.Source)
+		src := sha256.Sum256([]byte(c.def.Source))
+		out.held[c.ref] = fmt.Sprintf("%d\x00%d\x00%x", c.def.Version, c.def.CreatedAt.UnixNano(), src[:8])
 	}
 	out.print = hex.EncodeToString(h.Sum(nil)[:12])
 	if prev != nil {
@@ -548,6 +551,33 @@ func (d *definitions) changedSince(st *ProfileState) (changed []Ref, ok bool) {
 		}
 	}
 	return changed, true
+}
+
+// onlyPrintMoved reports whether next differs from st only by the
+// definitions' fingerprint, st's being one these definitions know
+// (changedSince), with no entry of a definition created or edited since in
+// either: a save would write the fingerprint alone, and the profile's next
+// evaluation works out the same from the old one. So a backfill writes
+// only the states whose entries change, not every profile's. An entry of a
+// changed definition is written even when equal: the member index may
+// have gone with an earlier definition of the same key (MembershipWrites).
+func (d *definitions) onlyPrintMoved(st, next *ProfileState) bool {
+	changed, ok := d.changedSince(st)
+	if !ok {
+		return false
+	}
+	for _, r := range changed {
+		rs := RefString(r)
+		if _, ok := st.Entries[rs]; ok {
+			return false
+		}
+		if _, ok := next.Entries[rs]; ok {
+			return false
+		}
+	}
+	was := *next
+	was.Definitions = st.Definitions
+	return sameState(st, &was)
 }
 
 // result returns the saves of an evaluated job: none when nothing changed.
