@@ -28,14 +28,25 @@ import (
 // other as "userId/anonymousId traits"; fail is how many calls to refuse
 // (503) before taking them, and calls the message IDs of every call.
 type segmentReceiver struct {
-	srv *httptest.Server
-
-	mu    sync.Mutex
+	srv   *httptest.Server
+	kept  // mu also guards the fields below
 	fail  int
 	calls [][]string
 	seen  map[string]bool
+}
+
+// kept is what a test receiver took: a line per message and the id it
+// came under.
+type kept struct {
+	mu    sync.Mutex
 	lines []string
-	ids   []string // of the messages kept
+	ids   []string
+}
+
+func (k *kept) got() (lines, ids []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.lines), slices.Clone(k.ids)
 }
 
 func newSegmentReceiver(t *testing.T) *segmentReceiver {
@@ -76,12 +87,6 @@ func newSegmentReceiver(t *testing.T) *segmentReceiver {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
-}
-
-func (r *segmentReceiver) got() (lines, ids []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.lines), slices.Clone(r.ids)
 }
 
 // setValue records a computed value change of a profile the way the

@@ -39,9 +39,7 @@ func (h *statesHook) StatesPage(ctx context.Context, after string, limit int) ([
 // the request that carried each.
 type webhookLog struct {
 	srv *httptest.Server
-	mu  sync.Mutex
-	got []string
-	ids []string
+	kept
 }
 
 func newWebhookLog(t *testing.T) *webhookLog {
@@ -74,18 +72,12 @@ func newWebhookLog(t *testing.T) *webhookLog {
 		for _, m := range ms {
 			var profile string
 			_ = json.Unmarshal(m.Data["profile"], &profile)
-			l.got = append(l.got, fmt.Sprintf("%s %s %s→%s %s %s", m.Type, profile, m.Data["previous"], m.Data["value"], m.Data["reason"], m.Data["sequence"]))
+			l.lines = append(l.lines, fmt.Sprintf("%s %s %s→%s %s %s", m.Type, profile, m.Data["previous"], m.Data["value"], m.Data["reason"], m.Data["sequence"]))
 			l.ids = append(l.ids, req.Header.Get("webhook-id"))
 		}
 	}))
 	t.Cleanup(l.srv.Close)
 	return l
-}
-
-func (l *webhookLog) messages() (lines, ids []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.got), slices.Clone(l.ids)
 }
 
 // awaitJob waits for a job to finish and returns it.
@@ -181,7 +173,7 @@ func testResyncedTraits(t *testing.T, g graph.Store, batchSize int) {
 	}
 	denied.Store(dee, true)
 	lines, _ := f.api.got()
-	webhook, _ := wl.messages()
+	webhook, _ := wl.got()
 	for _, id := range []string{f.d.ID, wh.ID} {
 		if _, err := f.m.SetBatchSize(ctx, id, batchSize); err != nil {
 			t.Fatal(err)
@@ -231,7 +223,7 @@ func testResyncedTraits(t *testing.T, g graph.Store, batchSize int) {
 	f.api.mu.Unlock()
 
 	var gotHook []string
-	hook, hookIDs := wl.messages()
+	hook, hookIDs := wl.got()
 	for i, m := range hook[len(webhook):] {
 		if !strings.Contains(m, `"resync"`) {
 			continue
