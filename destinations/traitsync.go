@@ -93,16 +93,12 @@ func (w *worker) traitPage(ctx context.Context, d *Destination, j *Job, trait st
 		if err != nil {
 			return nil, err
 		}
+		// Only an erasure deletes a state, and its records do not repeat
+		// the erased value: a profile erased since the job started is sent
+		// no value (its erasure follows the job).
 		for _, st := range sts {
 			if v := at.value(st, trait); v != nil {
 				values[st.Profile] = v
-			}
-		}
-		// A profile of the page's range whose state is gone since (merged
-		// away, erased) had its value then.
-		for k, v := range at.before {
-			if _, seen := values[k[0]]; v != nil && !seen && k[1] == trait && k[0] > j.After && (end == "" || k[0] <= end) {
-				values[k[0]] = v
 			}
 		}
 	} else {

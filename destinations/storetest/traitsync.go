@@ -247,4 +247,20 @@ func testResyncedTraits(t *testing.T, g graph.Store, batchSize int) {
 	if slices.Sort(gotHook); !slices.Equal(gotHook, slices.Sorted(slices.Values(wantHook))) {
 		t.Errorf("the webhook's resync sent\n%q\nwant\n%q", gotHook, wantHook)
 	}
+
+	// The webhook's sent state of a value goes with the person: its
+	// erasure sends the trait's profile.erased and the notice, and leaves
+	// no row.
+	before, _ := wl.got()
+	if _, err := graphtest.As[erase.Backend](t, g).Erasure().ErasePerson(ctx, erase.Request{ID: "erasure-rt", Profile: bob, At: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	f.settle()
+	erased, _ := wl.got()
+	if got := erased[len(before):]; len(got) != 2 || !strings.HasPrefix(got[0], "profile.erased "+bob+` null→null "erased"`) || !strings.HasPrefix(got[1], "profile.erased "+bob) {
+		t.Errorf("the webhook was sent %q on the erasure, want the trait's profile.erased, then the notice", got)
+	}
+	if rows, err := f.sent.SentTo(ctx, []string{bob}); err != nil || len(rows) > 0 {
+		t.Errorf("sent state left after the erasure: %+v, %v", rows, err)
+	}
 }
