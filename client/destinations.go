@@ -39,6 +39,7 @@ type DeliveryJob struct {
 	Destination   string     `json:"destination"`
 	Kind          string     `json:"kind"`
 	Segments      []string   `json:"segments"`
+	Traits        []string   `json:"traits"`
 	State         string     `json:"state"`
 	Error         string     `json:"error"`
 	Done          int        `json:"done"`
@@ -64,7 +65,7 @@ type DeliveryAttempt struct {
 const (
 	destinationFields = `id name url kind segments enabled disabledReason health { pending pendingCapped oldestPendingAge
 		delivered failedAttempts deadLetters successRate lastError lastErrorAt lastSuccessAt retryingSequence retryAttempts nextRetryAt }`
-	jobFields = "id destination kind segments state error done total fromSequence toSequence nextAttemptAt createdAt finishedAt"
+	jobFields = "id destination kind segments traits state error done total fromSequence toSequence nextAttemptAt createdAt finishedAt"
 )
 
 // Destinations lists the destinations with their health (admin key).
@@ -110,16 +111,20 @@ func (c *Client) ReplayDeliveries(ctx context.Context, id, fromSequence string, 
 	return nil
 }
 
-// Resync queues a resync job (admin key); segment "" is every connected one.
-func (c *Client) Resync(ctx context.Context, id, segment string) (*DeliveryJob, error) {
+// Resync queues a resync job (admin key) of the segment and the computed
+// trait given; both "": every connected one.
+func (c *Client) Resync(ctx context.Context, id, segment, trait string) (*DeliveryJob, error) {
 	vars := map[string]any{"id": id}
 	if segment != "" {
 		vars["seg"] = segment
 	}
+	if trait != "" {
+		vars["trait"] = trait
+	}
 	var out struct {
 		J DeliveryJob `json:"j"`
 	}
-	if err := c.GraphQL(ctx, `mutation($id: ID!, $seg: String) { j: resync(destination: $id, segment: $seg) { `+jobFields+` } }`, vars, &out); err != nil {
+	if err := c.GraphQL(ctx, `mutation($id: ID!, $seg: String, $trait: String) { j: resync(destination: $id, segment: $seg, trait: $trait) { `+jobFields+` } }`, vars, &out); err != nil {
 		return nil, fmt.Errorf("resync: %w", err)
 	}
 	return &out.J, nil

@@ -155,7 +155,7 @@ func (w *worker) flush(ctx context.Context, d *Destination, c *Cursor, b *batch,
 // can address (none: no request was made).
 func (m *Manager) sendBatch(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, st *batchState, id string, now time.Time) (Result, []*segments.ChangeRecord, error) {
 	if d.Kind == KindSegment {
-		return m.forwardRecords(ctx, d, recs, st, now)
+		return m.forwardRecords(ctx, d, recs, st, now, func(r *segments.ChangeRecord) string { return MessageID(d.ID, r.Sequence) })
 	}
 	keys, err := m.signingKeys(d, now)
 	if err != nil {

@@ -2,7 +2,9 @@ package destinations_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -180,5 +182,67 @@ func TestBatchKeepsItsIDAcrossRestart(t *testing.T) {
 	got := r.requests()
 	if len(got) != 3 || got[1].id != got[0].id || string(got[1].body) != string(got[0].body) || len(got[2].batch) != 3 {
 		t.Fatalf("%d requests (ids %q %q): want the first batch twice, the same, then the 3 others", len(got), got[0].id, got[1].id)
+	}
+}
+
+// TestResyncBatches: a destination with a batch size is sent a resync in
+// batches of up to that size, each signed once (the receiver verifies it
+// with the reference library), in profile order across the job's pages;
+// a refused batch is sent again with the same messages under the same
+// webhook-id (JobBatchID of their resync ids).
+func TestResyncBatches(t *testing.T) {
+	const n = 120
+	f := newFixture(t, time.Millisecond)
+	r := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	d := f.connect(t, r)
+	ctx := context.Background()
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("p%03d", i))
+		f.feed.add("vip", want[i], segments.Entered) // recorded before vip is connected: sent by the resync only
+	}
+	if _, err := f.m.Connect(ctx, d.ID, "vip"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.SetBatchSize(ctx, d.ID, 50); err != nil {
+		t.Fatal(err)
+	}
+	j, err := f.m.Resync(ctx, d.ID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitJob(t, f, d.ID, j.ID)
+	if j.State != destinations.JobDone || j.Done != n || j.Total != n {
+		t.Fatalf("job %+v, want done with %d of %d", j, n, n)
+	}
+	var sizes []int
+	var got []string
+	reqs := r.requests()
+	for i, req := range reqs {
+		var profiles, ids []string
+		for _, m := range req.batch {
+			if m.Type != destinations.TypeEntered || m.Data.Reason != destinations.ReasonResync || m.Data.Sequence != j.AsOf {
+				t.Errorf("request %d: message %+v", i, m)
+			}
+			profiles = append(profiles, m.Data.Profile)
+			ids = append(ids, destinations.ResyncMessageID(d.ID, j.ID, "vip", m.Data.Profile))
+		}
+		if req.msg.Type != destinations.TypeBatch || req.id != destinations.JobBatchID(d.ID, j.ID, ids) {
+			t.Errorf("request %d: type %q, webhook-id %q, want a batch under %q", i, req.msg.Type, req.id, destinations.JobBatchID(d.ID, j.ID, ids))
+		}
+		sizes = append(sizes, len(profiles))
+		if i != 1 { // answered 503
+			got = append(got, profiles...)
+		}
+	}
+	if !slices.Equal(sizes, []int{50, 50, 50, 20}) || reqs[1].id != reqs[2].id {
+		t.Errorf("batches of %v, the refused one's id %q and its retry's %q; want 50, 50 refused and sent again under its id, 50, 20", sizes, reqs[1].id, reqs[2].id)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the receiver took %d profiles %v…, want %d in order", len(got), got[:min(len(got), 5)], n)
 	}
 }

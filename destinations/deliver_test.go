@@ -100,7 +100,7 @@ type received struct {
 // reference Standard Webhooks library, records it, and answers with
 // answer(n) for the n-th request (from 0).
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	secret string
 	answer func(n int, w http.ResponseWriter)
@@ -109,7 +109,7 @@ type receiver struct {
 	got []received
 }
 
-func newReceiver(t *testing.T, answer func(n int, w http.ResponseWriter)) *receiver {
+func newReceiver(t testing.TB, answer func(n int, w http.ResponseWriter)) *receiver {
 	t.Helper()
 	r := &receiver{t: t, answer: answer}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
@@ -160,13 +160,13 @@ type fixture struct {
 	feed  *feed
 }
 
-func newFixture(t *testing.T, schedule ...time.Duration) *fixture {
+func newFixture(t testing.TB, schedule ...time.Duration) *fixture {
 	t.Helper()
 	return newFixtureWith(t, func(*destinations.Options) {}, schedule...)
 }
 
 // newFixtureWith is newFixture with options edited by edit.
-func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
+func newFixtureWith(t testing.TB, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
 	t.Helper()
 	s, err := pebble.OpenMem()
 	if err != nil {
@@ -177,7 +177,7 @@ func newFixtureWith(t *testing.T, edit func(*destinations.Options), schedule ...
 }
 
 // newFixtureOn runs a manager over the store s, its options edited by edit.
-func newFixtureOn(t *testing.T, s destinations.Backend, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
+func newFixtureOn(t testing.TB, s destinations.Backend, edit func(*destinations.Options), schedule ...time.Duration) *fixture {
 	t.Helper()
 	f := &fixture{store: s.Destinations(), feed: &feed{}}
 	f.m, _ = startManager(t, f.store, f.feed, edit, schedule...)
@@ -187,7 +187,7 @@ func newFixtureOn(t *testing.T, s destinations.Backend, edit func(*destinations.
 // startManager runs a manager over the store and the feed until the test
 // ends, or until the stop it returns is called (a process: tests of
 // restarts and leases start several).
-func startManager(t *testing.T, store destinations.Store, fd *feed, edit func(*destinations.Options), schedule ...time.Duration) (m *destinations.Manager, stop func()) {
+func startManager(t testing.TB, store destinations.Store, fd *feed, edit func(*destinations.Options), schedule ...time.Duration) (m *destinations.Manager, stop func()) {
 	t.Helper()
 	sealer, err := destinations.NewSealer([]byte("test-pepper-0123456789abcdef"))
 	if err != nil {
@@ -213,7 +213,7 @@ func startManager(t *testing.T, store destinations.Store, fd *feed, edit func(*d
 }
 
 // connect creates a destination for the receiver, connected to segments.
-func (f *fixture) connect(t *testing.T, r *receiver, segs ...string) *destinations.Destination {
+func (f *fixture) connect(t testing.TB, r *receiver, segs ...string) *destinations.Destination {
 	t.Helper()
 	d, secret, err := f.m.Create(context.Background(), "test", r.srv.URL+"/hook", segs)
 	if err != nil {
@@ -226,7 +226,7 @@ func (f *fixture) connect(t *testing.T, r *receiver, segs ...string) *destinatio
 }
 
 // eventually waits up to 10 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -114,13 +114,13 @@ func address(ids []Identifier) (userID, anonymousID string) {
 // before (batchState.identifiers), so that the receiving profile that was
 // told of the entry is the one told of the exit, also after a merge or an
 // identifier's removal. Message IDs derive
-// from the destination and the record, so a retry is deduplicated by the
-// receiver. ok is false when the record is not forwarded: the profile
+// from id (the record's MessageID, or a job's id for it), so a retry is
+// deduplicated by the receiver. ok is false when the record is not forwarded: the profile
 // cannot be addressed (neither identifier), or it is an exit of a profile
 // merged into one the forwarder holds in the segment (sending it would
 // take the person out of an audience they are still in).
-func (m *Manager) forwardBatch(d *Destination, r *segments.ChangeRecord, b *batchState, now time.Time) (body []byte, ok bool, err error) {
-	msgs := forwardMessages(d, r, b)
+func (m *Manager) forwardBatch(d *Destination, r *segments.ChangeRecord, b *batchState, id string, now time.Time) (body []byte, ok bool, err error) {
+	msgs := forwardMessages(d, r, b, id)
 	if msgs == nil {
 		return nil, false, nil
 	}
@@ -130,7 +130,7 @@ func (m *Manager) forwardBatch(d *Destination, r *segments.ChangeRecord, b *batc
 
 // forwardMessages are a change record's Segment messages (forwardBatch),
 // nil when it is not forwarded.
-func forwardMessages(d *Destination, r *segments.ChangeRecord, b *batchState) []segmentMessage {
+func forwardMessages(d *Destination, r *segments.ChangeRecord, b *batchState, id string) []segmentMessage {
 	if b.heldBySurvivor(r) {
 		return nil
 	}
@@ -138,7 +138,6 @@ func forwardMessages(d *Destination, r *segments.ChangeRecord, b *batchState) []
 	if userID == "" && anonymousID == "" {
 		return nil
 	}
-	id := MessageID(d.ID, r.Sequence)
 	if r.IsTrait() {
 		return traitMessages(id, userID, anonymousID, r, b)
 	}
@@ -173,13 +172,14 @@ func identify(id, userID, anonymousID string, traits map[string]any, at time.Tim
 
 // forwardRecords sends a batch of change records to a forwarder in one
 // Segment batch call, each record's messages with the ids it has when
-// sent alone (so a receiver deduplicates a retry, batched or not). It
-// returns the records forwarded; none (no request) when no record can be.
-func (m *Manager) forwardRecords(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, b *batchState, now time.Time) (Result, []*segments.ChangeRecord, error) {
+// sent alone (idOf: its MessageID, or a job's id for it; so a receiver
+// deduplicates a retry, batched or not). It returns the records
+// forwarded; none (no request) when no record can be.
+func (m *Manager) forwardRecords(ctx context.Context, d *Destination, recs []*segments.ChangeRecord, b *batchState, now time.Time, idOf func(*segments.ChangeRecord) string) (Result, []*segments.ChangeRecord, error) {
 	var msgs []segmentMessage
 	var sent []*segments.ChangeRecord
 	for _, r := range recs {
-		if ms := forwardMessages(d, r, b); ms != nil {
+		if ms := forwardMessages(d, r, b, idOf(r)); ms != nil {
 			msgs, sent = append(msgs, ms...), append(sent, r)
 		}
 	}

@@ -145,7 +145,7 @@ func TestForwarderReadsProfilesPerPage(t *testing.T) {
 	ctx := context.Background()
 	eventually(t, "the entries", func() bool { _, m := f.api.counts(); return m == 2*n })
 	f.resetCalls()
-	j, err := f.m.Resync(ctx, f.d.ID, "")
+	j, err := f.m.Resync(ctx, f.d.ID, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

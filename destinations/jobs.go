@@ -3,11 +3,10 @@ package destinations
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/idgraph/idgraph/graph"
@@ -19,7 +18,8 @@ import (
 const (
 	// JobResync sends a destination the current members of its segments
 	// (segment.entered, reason resync) and exits for the profiles its sent
-	// state holds in them that are not members now.
+	// state holds in them that are not members now, and its computed
+	// traits' values (null for a value it holds that is missing now).
 	JobResync = "resync"
 	// JobReplay sends again the records of a time range, with their
 	// original webhook ids.
@@ -49,10 +49,12 @@ type Job struct {
 	// Segments are a resync's segments (the one asked for, or every
 	// segment connected when it was asked).
 	Segments []string `json:"segments,omitempty"`
-	State    string   `json:"state"`
-	Error    string   `json:"error,omitempty"`
-	Done     int64    `json:"done"`
-	Total    int64    `json:"total"`
+	// Traits are a resync's computed traits, resynced after the segments.
+	Traits []string `json:"traits,omitempty"`
+	State  string   `json:"state"`
+	Error  string   `json:"error,omitempty"`
+	Done   int64    `json:"done"`
+	Total  int64    `json:"total"`
 	// From, To (half-open, on record time) and the sequences they map to
 	// (FromSequence to ToSequence, inclusive) bound a replay.
 	From         time.Time `json:"from,omitzero"`
@@ -63,10 +65,11 @@ type Job struct {
 	// messages carry it as their sequence, so a receiver keeping the
 	// highest sequence per (segment, profile) lets later changes win.
 	AsOf uint64 `json:"asOf,omitempty"`
-	// The resume point: a resync's segment (index), phase (entered, then
-	// exited) and last profile sent (entered: the last member; exited:
-	// the last row of the sent state looked at); a replay's last
-	// sequence sent.
+	// The resume point: a resync's segment (index into Segments, then
+	// Traits), phase (entered, then exited; a trait's values, then its
+	// nulls) and last profile sent (entered: the last member, or the last
+	// state looked at; exited: the last row of the sent state looked
+	// at); a replay's last sequence sent.
 	Segment  int    `json:"segment,omitempty"`
 	Phase    string `json:"phase,omitempty"`
 	After    string `json:"after,omitempty"`
@@ -109,25 +112,37 @@ func SortJobs(js []*Job) {
 }
 
 // Resync queues a job sending the destination its current state: an
-// entry (reason resync) for every member of the segment, or of every
-// connected segment when segment is "", and an exit for every profile the
-// destination's sent state holds in it that is no longer a member.
-func (m *Manager) Resync(ctx context.Context, id, segment string) (*Job, error) {
+// entry (reason resync) for every member of a segment and an exit for
+// every profile the destination's sent state holds in it that is no
+// longer a member; for a computed trait, its value for every profile that
+// has one and null for every profile the sent state holds a value of
+// that has none now. It covers the segment and the trait named, or, when
+// both are "", every connected segment and computed trait.
+func (m *Manager) Resync(ctx context.Context, id, segment, trait string) (*Job, error) {
 	d, err := m.o.Store.Destination(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	segs := d.SegmentKeys()
+	segs, traits := d.SegmentKeys(), d.TraitKeys()
+	if segment != "" || trait != "" {
+		segs, traits = nil, nil
+	}
 	if segment != "" {
 		if _, ok := d.Segments[segment]; !ok {
 			return nil, graph.FieldErrorf("segment", "segment %q is not connected to destination %s", segment, id)
 		}
 		segs = []string{segment}
 	}
-	if len(segs) == 0 {
-		return nil, graph.FieldErrorf("destination", "destination %s has no connected segment to resync", id)
+	if trait != "" {
+		if _, ok := d.Traits[trait]; !ok {
+			return nil, graph.FieldErrorf("trait", "computed trait %q is not connected to destination %s", trait, id)
+		}
+		traits = []string{trait}
 	}
-	return m.queueJob(ctx, &Job{Destination: id, Kind: JobResync, Segments: segs})
+	if len(segs) == 0 && len(traits) == 0 {
+		return nil, graph.FieldErrorf("destination", "destination %s has no connected segment or computed trait to resync", id)
+	}
+	return m.queueJob(ctx, &Job{Destination: id, Kind: JobResync, Segments: segs, Traits: traits})
 }
 
 // ReplayRange queues a job sending again, with their original webhook ids,
@@ -331,6 +346,13 @@ func (m *Manager) startJob(ctx context.Context, d *Destination, j *Job) error {
 		}
 		j.Total += n + exits
 	}
+	for _, trait := range j.Traits {
+		n, err := m.countTrait(ctx, d, trait)
+		if err != nil {
+			return err
+		}
+		j.Total += n
+	}
 	return nil
 }
 
@@ -372,22 +394,17 @@ func jobSent(j *Job) {
 // is the failed answer that stopped it.
 func (w *worker) resyncPage(ctx context.Context, d *Destination, j *Job) (*Result, error) {
 	o := w.m.o
-	if j.Segment >= len(j.Segments) {
+	if j.Segment >= len(j.Segments)+len(j.Traits) {
 		j.State = JobDone
 		return nil, nil
 	}
+	if j.Segment >= len(j.Segments) {
+		return w.traitPage(ctx, d, j, j.Traits[j.Segment-len(j.Segments)])
+	}
 	seg := j.Segments[j.Segment]
-	if _, ok := d.Segments[seg]; !ok { // disconnected since: nothing more to send of it
-		j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
-		return nil, nil
-	}
-	def, err := o.Segments.Definition(ctx, segments.Ref{Kind: lang.KindSegment, Key: seg})
-	if graph.ErrorKind(err) == graph.KindNotFound {
-		j.State, j.Error = JobFailed, fmt.Sprintf("segment %q was deleted", seg)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("destinations: resync: %w", err)
+	def, err := w.resyncDefinition(ctx, j, d.Segments, segments.Ref{Kind: lang.KindSegment, Key: seg}, "segment")
+	if def == nil || err != nil {
+		return nil, err
 	}
 	var ids []string
 	end := "" // the exit phase's last row looked at ("": the sent state's end)
@@ -406,18 +423,53 @@ func (w *worker) resyncPage(ctx context.Context, d *Destination, j *Job) (*Resul
 		recs[i] = &segments.ChangeRecord{Sequence: j.AsOf, Segment: seg, Version: def.Version, Profile: p,
 			Direction: j.Phase, Reason: ReasonResync, Time: o.Now()}
 	}
+	return w.sendResyncPage(ctx, d, j, recs, end, func(r *segments.ChangeRecord) string {
+		return ResyncMessageID(d.ID, j.ID, seg, r.Profile)
+	})
+}
+
+// resyncDefinition returns the definition of the segment or computed
+// trait (what) a resync is at, connected to the destination in conns, or
+// nil when nothing more is to be sent of it: disconnected since (the job
+// goes on with the next) or deleted (the job fails).
+func (w *worker) resyncDefinition(ctx context.Context, j *Job, conns map[string]time.Time, ref segments.Ref, what string) (*segments.Definition, error) {
+	if _, ok := conns[ref.Key]; !ok {
+		j.Segment, j.Phase, j.After = j.Segment+1, segments.Entered, ""
+		return nil, nil
+	}
+	def, err := w.m.o.Segments.Definition(ctx, ref)
+	if graph.ErrorKind(err) == graph.KindNotFound {
+		j.State, j.Error = JobFailed, fmt.Sprintf("%s %q was deleted", what, ref.Key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("destinations: resync: %w", err)
+	}
+	return def, nil
+}
+
+// sendResyncPage sends a page of a resync's messages under their ids, and
+// moves the job's position past the page (end: the page's last profile
+// looked at; "": the phase ends with it).
+func (w *worker) sendResyncPage(ctx context.Context, d *Destination, j *Job, recs []*segments.ChangeRecord, end string, id func(*segments.ChangeRecord) string) (*Result, error) {
 	// The page's profiles, identifiers and sent state are read once, in
 	// batched reads, not per message.
 	b, err := w.m.prefetch(ctx, d, recs)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range recs {
-		res, err := w.sendJobMessage(ctx, d, j, r, b, ResyncMessageID(d.ID, j.ID, seg, r.Profile))
-		if err != nil || res != nil || ctx.Err() != nil {
+	if d.Batches() {
+		if res, err := w.sendJobBatches(ctx, d, j, recs, b, id); err != nil || res != nil || ctx.Err() != nil {
 			return res, err
 		}
-		j.After = r.Profile
+	} else {
+		for _, r := range recs {
+			res, err := w.sendJobMessage(ctx, d, j, r, b, id(r))
+			if err != nil || res != nil || ctx.Err() != nil {
+				return res, err
+			}
+			j.After = r.Profile
+		}
 	}
 	if end != "" {
 		j.After = end
@@ -485,18 +537,15 @@ func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn f
 
 // sendJobMessage sends one message of a job under the webhook id given,
 // and logs the attempt; it returns the answer when it failed. An entry
-// withheld for want of consent, or a profile a forwarder cannot address,
-// counts as done without a message.
+// withheld by a suppression list or for want of consent, or a profile a
+// forwarder cannot address, counts as done without a message.
 func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, b *batchState, id string) (*Result, error) {
 	m := w.m
-	if d.Purpose != "" && carriesProfile(r) {
-		reason, err := w.withheld(ctx, d, r)
-		if err != nil || reason != "" {
-			if err == nil {
-				jobSent(j)
-			}
-			return nil, err
+	if drop, err := w.jobWithheld(ctx, d, r); err != nil || drop {
+		if drop {
+			jobSent(j)
 		}
+		return nil, err
 	}
 	// A job's message carries identifiers as the worker's do (the policy's
 	// for an entry, those sent before for an exit, from b, the page's
@@ -525,6 +574,113 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 	return nil, nil
 }
 
+// jobWithheld reports a job's message withheld, as a delivery would be:
+// by a suppression list, then for want of consent.
+func (w *worker) jobWithheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (bool, error) {
+	if _, drop, err := w.m.suppressionOf(ctx, d, r); err != nil || drop {
+		return drop, err
+	}
+	if d.Purpose == "" || !carriesProfile(r) {
+		return false, nil
+	}
+	reason, err := w.withheld(ctx, d, r)
+	return reason != "", err
+}
+
+// sendJobBatches sends a page of a job's messages in the destination's
+// batches, in order, each batch only after the one before it succeeded
+// (so a profile's messages keep their order), and moves the job past each
+// batch sent; it returns the answer that failed one. A batch is
+// gathered from the page's messages that are not withheld, up to
+// BatchSize; a retry gathers it again from the job's position, so the
+// same messages go again under the same ids.
+func (w *worker) sendJobBatches(ctx context.Context, d *Destination, j *Job, recs []*segments.ChangeRecord, b *batchState, idOf func(*segments.ChangeRecord) string) (*Result, error) {
+	for len(recs) > 0 {
+		var batch []*segments.ChangeRecord
+		n := 0 // the page's records the batch covers, withheld ones included
+		for ; n < len(recs) && len(batch) < d.BatchSize; n++ {
+			drop, err := w.jobWithheld(ctx, d, recs[n])
+			if err != nil {
+				return nil, err
+			}
+			if !drop {
+				batch = append(batch, recs[n])
+			}
+		}
+		if len(batch) > 0 {
+			if res, err := w.sendJobBatch(ctx, d, j, batch, b, idOf); err != nil || res != nil || ctx.Err() != nil {
+				return res, err
+			}
+		}
+		for range n {
+			jobSent(j)
+		}
+		j.After, recs = recs[n-1].Profile, recs[n:]
+	}
+	return nil, nil
+}
+
+// sendJobBatch sends records of a job in one request, as the worker's
+// batches go: a webhook's batch message, signed once, under an id derived
+// from its messages' ids (JobBatchID: the same messages, the same id), or
+// a forwarder's Segment batch call of each record's messages under their
+// own ids. It logs the attempt and records what was delivered in the sent
+// state; it returns the answer when it failed.
+func (w *worker) sendJobBatch(ctx context.Context, d *Destination, j *Job, recs []*segments.ChangeRecord, b *batchState, idOf func(*segments.ChangeRecord) string) (*Result, error) {
+	m, now := w.m, w.m.o.Now()
+	var res Result
+	var err error
+	sent := recs
+	id := ""
+	if d.Kind == KindSegment {
+		if res, sent, err = m.forwardRecords(ctx, d, recs, b, now, idOf); err != nil || len(sent) == 0 {
+			return nil, err
+		}
+		id = idOf(sent[0])
+	} else {
+		keys, err := m.signingKeys(d, now)
+		if err != nil {
+			return nil, err
+		}
+		body, err := batchPayload(recs, func(r *segments.ChangeRecord) []Identifier { return b.identifiers(d, r) })
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = idOf(r)
+		}
+		id = JobBatchID(d.ID, j.ID, ids)
+		res = m.o.Client.Send(ctx, d.URL, keys, Message{ID: id, At: now, Body: body})
+	}
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	m.logAttempt(ctx, &Delivery{Destination: d.ID, Sequence: j.AsOf, Type: TypeBatch, WebhookID: id, Attempt: j.Attempts + 1, Job: j.ID}, res, time.Time{})
+	if !res.OK() {
+		return &res, nil
+	}
+	for _, r := range sent {
+		if err := m.recordSent(ctx, d, r, b); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// JobBatchID is the webhook-id of a batch of a job's messages: it names
+// the job and hashes the ids of the messages it carries, so a retry
+// carrying the same messages has the same id, and one whose messages
+// changed (a profile withheld since) has another.
+func JobBatchID(destination, job string, ids []string) string {
+	h := fnv.New64a()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("msg_%s_%s_batch_%016x", destination, job, h.Sum64())
+}
+
 // sendAs sends one message about a change record under the webhook id
 // given (a job's or a catch-up's; "": the record's own, MessageID); ok is
 // false when nothing was sent (a forwarder's profile that cannot be
@@ -536,14 +692,9 @@ func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.Change
 		if err != nil {
 			return Result{}, false, err
 		}
-		body, ok, err := m.forwardBatch(d, r, b, now)
+		body, ok, err := m.forwardBatch(d, r, b, cmp.Or(id, MessageID(d.ID, r.Sequence)), now)
 		if err != nil || !ok {
 			return Result{}, false, err
-		}
-		if id != "" {
-			if body, err = withMessageIDs(body, MessageID(d.ID, r.Sequence), id); err != nil {
-				return Result{}, false, err
-			}
 		}
 		return m.o.Client.Forward(ctx, d.URL, writeKey, body), true, nil
 	}
@@ -556,24 +707,6 @@ func (m *Manager) sendAs(ctx context.Context, d *Destination, r *segments.Change
 		return Result{}, false, err
 	}
 	return m.o.Client.Send(ctx, d.URL, keys, Message{ID: cmp.Or(id, MessageID(d.ID, r.Sequence)), At: now, Body: body}), true, nil
-}
-
-// withMessageIDs gives a forwarder's batch the job's message ids, each
-// the record's (base) suffix after id: the record's would be the same for
-// every profile of a resync (they share its sequence), and the receiver
-// would drop all but one.
-func withMessageIDs(body []byte, base, id string) ([]byte, error) {
-	var b struct {
-		Batch  []segmentMessage `json:"batch"`
-		SentAt time.Time        `json:"sentAt"`
-	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, fmt.Errorf("destinations: forward: %w", err)
-	}
-	for i := range b.Batch {
-		b.Batch[i].MessageID = id + strings.TrimPrefix(b.Batch[i].MessageID, base)
-	}
-	return json.Marshal(b)
 }
 
 // ResyncMessageID is the webhook id of a resync's message about a
@@ -590,33 +723,40 @@ func ResyncMessageID(destination, job, segment, profile string) string {
 // record it dead-lettered, gets no exit, and one it was sent gets one
 // however long ago.
 func (m *Manager) resyncExits(ctx context.Context, d *Destination, segment, after string) (exits []string, last string, err error) {
-	if m.o.Sent == nil {
-		return nil, "", nil
-	}
-	rows, err := m.o.Sent.SentPage(ctx, d.ID, after, jobPage)
-	if err != nil {
-		return nil, "", fmt.Errorf("destinations: resync: sent state: %w", err)
-	}
-	if len(rows) == jobPage {
-		last = rows[len(rows)-1].Profile
-	}
-	var held []string
-	for _, s := range rows {
-		if s.Segments[segment].In {
-			held = append(held, s.Profile)
-		}
-	}
-	if len(held) == 0 {
-		return nil, last, nil
-	}
-	states, err := m.o.Segments.States(ctx, held)
-	if err != nil {
-		return nil, "", fmt.Errorf("destinations: resync: states: %w", err)
-	}
+	held, states, last, err := m.heldPage(ctx, d, after, func(s *Sent) bool { return s.Segments[segment].In })
 	for i, st := range states {
 		if !st.Member(segment) {
 			exits = append(exits, held[i])
 		}
 	}
-	return exits, last, nil
+	return exits, last, err
+}
+
+// heldPage reads a page of the destination's sent state after the
+// profile after and returns the profiles whose row holds, with their
+// states now, and the page's last profile ("" when the sent state ends
+// within the page).
+func (m *Manager) heldPage(ctx context.Context, d *Destination, after string, holds func(*Sent) bool) (held []string, states []*segments.ProfileState, last string, err error) {
+	if m.o.Sent == nil {
+		return nil, nil, "", nil
+	}
+	rows, err := m.o.Sent.SentPage(ctx, d.ID, after, jobPage)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("destinations: resync: sent state: %w", err)
+	}
+	if len(rows) == jobPage {
+		last = rows[len(rows)-1].Profile
+	}
+	for _, s := range rows {
+		if holds(s) {
+			held = append(held, s.Profile)
+		}
+	}
+	if len(held) == 0 {
+		return nil, nil, last, nil
+	}
+	if states, err = m.o.Segments.States(ctx, held); err != nil {
+		return nil, nil, "", fmt.Errorf("destinations: resync: states: %w", err)
+	}
+	return held, states, last, nil
 }

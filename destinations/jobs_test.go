@@ -62,7 +62,7 @@ func (f *feed) LastChange(context.Context) (uint64, error) {
 }
 
 // waitJob waits for the job to finish and returns it.
-func waitJob(t *testing.T, f *fixture, dst, id string) *destinations.Job {
+func waitJob(t testing.TB, f *fixture, dst, id string) *destinations.Job {
 	t.Helper()
 	var got *destinations.Job
 	eventually(t, "job "+id, func() bool {
@@ -124,17 +124,17 @@ func TestResync(t *testing.T) {
 	f.feed.add("vip", "p4", segments.Exited) // delivered: the receiver knows
 	eventually(t, "the records", func() bool { c, _ := f.store.Cursor(ctx, d.ID); return c.After == 7 })
 
-	for _, bad := range []struct{ dst, seg, field string }{{d.ID, "other", "segment"}, {d.ID, "nope", "segment"}} {
-		if _, err := f.m.Resync(ctx, bad.dst, bad.seg); graph.ErrorKind(err) != graph.KindInvalid || !strings.HasPrefix(graph.ErrorMessage(err), bad.field+": ") {
-			t.Errorf("resync %s: %v, want invalid naming %s", bad.seg, err, bad.field)
+	for _, bad := range []struct{ dst, seg, trait, field string }{{d.ID, "other", "", "segment"}, {d.ID, "nope", "", "segment"}, {d.ID, "", "ltv", "trait"}} {
+		if _, err := f.m.Resync(ctx, bad.dst, bad.seg, bad.trait); graph.ErrorKind(err) != graph.KindInvalid || !strings.HasPrefix(graph.ErrorMessage(err), bad.field+": ") {
+			t.Errorf("resync %s%s: %v, want invalid naming %s", bad.seg, bad.trait, err, bad.field)
 		}
 	}
-	if _, err := f.m.Resync(ctx, "dst_none", ""); graph.ErrorKind(err) != graph.KindNotFound {
+	if _, err := f.m.Resync(ctx, "dst_none", "", ""); graph.ErrorKind(err) != graph.KindNotFound {
 		t.Errorf("resync of an unknown destination: %v", err)
 	}
 
 	before := len(r.requests())
-	j, err := f.m.Resync(ctx, d.ID, "")
+	j, err := f.m.Resync(ctx, d.ID, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestResyncPagesSentState(t *testing.T) {
 		want = append(want, "segment.exited "+p)
 	}
 	told(t, sent, d.ID, "other", "q300")
-	j, err := f.m.Resync(ctx, d.ID, "vip")
+	j, err := f.m.Resync(ctx, d.ID, "vip", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestResyncRetriesKeepIDs(t *testing.T) {
 	}
 	eventually(t, "the records", func() bool { return len(r.requests()) == 3 })
 	down.Store("p2", true)
-	j, err := f.m.Resync(ctx, d.ID, "vip")
+	j, err := f.m.Resync(ctx, d.ID, "vip", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestResyncRetriesKeepIDs(t *testing.T) {
 	}
 
 	down.Store("p1", true)
-	j, err = f.m.Resync(ctx, d.ID, "")
+	j, err = f.m.Resync(ctx, d.ID, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestResyncSurvivesRestart(t *testing.T) {
 	}
 	eventually(t, "the records", func() bool { return len(r.requests()) == 3 })
 	down.Store("p2", true)
-	j, err := first.Resync(ctx, d.ID, "")
+	j, err := first.Resync(ctx, d.ID, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,34 +494,6 @@ func refusingReceiver(t *testing.T, key func(received) string) (*receiver, *sync
 
 func byProfile(rec received) string { return rec.msg.Data.Profile }
 
-// TestResyncFigure measures a resync of 2,000 members to a loopback
-// receiver, one signed message at a time (go test ./destinations -run
-// TestResyncFigure -v); figures in docs/benchmarks.md. Members are read
-// from the test's in-memory feed, not a store.
-func TestResyncFigure(t *testing.T) {
-	const n = 2000
-	f := newFixture(t)
-	r := newReceiver(t, ok)
-	d := f.connect(t, r)
-	for i := range n {
-		f.feed.add("vip", fmt.Sprintf("p%05d", i), segments.Entered) // recorded before vip is connected: not sent
-	}
-	if _, err := f.m.Connect(context.Background(), d.ID, "vip"); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	j, err := f.m.Resync(context.Background(), d.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j = waitJob(t, f, d.ID, j.ID)
-	took := time.Since(start)
-	if j.State != destinations.JobDone || j.Done != n || len(r.requests()) != n {
-		t.Fatalf("job %+v, %d requests", j, len(r.requests()))
-	}
-	t.Logf("resync of %d members: %v, %.0f messages/s", n, took.Round(time.Millisecond), n/took.Seconds())
-}
-
 // TestJobsBookkeeping: queuing a job keeps only the newest finished ones;
 // a 410 to a job's message disables the destination, and enabled again
 // it resumes the job; a segment disconnected meanwhile is skipped.
@@ -553,7 +525,7 @@ func TestJobsBookkeeping(t *testing.T) {
 		}
 	}
 	gone.Store("p2", true)
-	j, err := f.m.Resync(ctx, d.ID, "")
+	j, err := f.m.Resync(ctx, d.ID, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,5 +550,42 @@ func TestJobsBookkeeping(t *testing.T) {
 	}
 	if want := []string{"other p1", "other p2", "other p2"}; !slices.Equal(got, want) { // p2 refused with 410, then sent
 		t.Fatalf("sent %v, want %v", got, want)
+	}
+}
+
+// BenchmarkResync measures a resync of 2,000 members (from the test's
+// in-memory feed) to a loopback receiver that verifies every request with
+// the reference Standard Webhooks library, on a destination with a batch
+// size of 1 (a request per member) and of 100, in members/s (go test
+// ./destinations -run '^$' -bench BenchmarkResync; docs/benchmarks.md).
+func BenchmarkResync(b *testing.B) {
+	const n = 2000
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch%d", size), func(b *testing.B) {
+			f := newFixture(b)
+			r := newReceiver(b, ok)
+			d := f.connect(b, r)
+			ctx := context.Background()
+			for i := range n {
+				f.feed.add("vip", fmt.Sprintf("p%05d", i), segments.Entered) // recorded before vip is connected: not sent
+			}
+			if _, err := f.m.Connect(ctx, d.ID, "vip"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.m.SetBatchSize(ctx, d.ID, size); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				j, err := f.m.Resync(ctx, d.ID, "", "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if j = waitJob(b, f, d.ID, j.ID); j.State != destinations.JobDone || j.Done != n {
+					b.Fatalf("job %+v", j)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "members/s")
+		})
 	}
 }

@@ -344,7 +344,23 @@ func (m *Manager) Connect(ctx context.Context, id, segment string) (*Destination
 	if err := m.checkSegment(ctx, segment); err != nil {
 		return nil, err
 	}
-	return m.update(ctx, id, func(d *Destination) { d.Segments = connectKey(d.Segments, segment, m.o.Now()) })
+	return m.updateChecked(ctx, id, func(d *Destination) error {
+		if err := refuseSharedKey(d, segment, d.Traits, "segment", "computed trait"); err != nil {
+			return err
+		}
+		d.Segments = connectKey(d.Segments, segment, m.o.Now())
+		return nil
+	})
+}
+
+// refuseSharedKey refuses connecting key (field) to a forwarder that has
+// it connected already as the other kind (conns): a segment and a
+// computed trait of one key would both set traits.<key> at the receiver.
+func refuseSharedKey(d *Destination, key string, conns map[string]time.Time, field, other string) error {
+	if _, ok := conns[key]; ok && d.Kind == KindSegment {
+		return graph.FieldErrorf(field, "forwarder %s has the %s %q connected: both would set traits.%s at the receiver; give them different keys", d.ID, other, key, key)
+	}
+	return nil
 }
 
 // Disconnect stops sending the segment's changes (those not yet sent
@@ -363,8 +379,16 @@ func (m *Manager) SetEnabled(ctx context.Context, id string, enabled bool) (*Des
 }
 
 func (m *Manager) update(ctx context.Context, id string, fn func(*Destination)) (*Destination, error) {
+	return m.updateChecked(ctx, id, func(d *Destination) error { fn(d); return nil })
+}
+
+// updateChecked is update with a change that may be refused, as the
+// destination stored then says: nothing is written.
+func (m *Manager) updateChecked(ctx context.Context, id string, fn func(*Destination) error) (*Destination, error) {
 	d, err := m.o.Store.UpdateDestination(ctx, id, func(d *Destination) error {
-		fn(d)
+		if err := fn(d); err != nil {
+			return err
+		}
 		d.UpdatedAt = m.o.Now()
 		return nil
 	})
@@ -611,6 +635,9 @@ type worker struct {
 	// destination alone until it is enabled again, not a page of records
 	// each poll.
 	disabled bool
+	// at is the running resync's computed values at its point in time
+	// (traitsync.go).
+	at *valuesAt
 }
 
 func (w *worker) poke() {
@@ -714,7 +741,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				break
 			}
 		}
-		if !d.Wants(r) || st.coveredByErasure(r) {
+		if !d.Wants(r) || st.coveredByErasure(d, r) {
 			c.After = r.Sequence
 			continue
 		}

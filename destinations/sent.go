@@ -105,10 +105,10 @@ type Sent struct {
 	// as a tombstone, so that a record sent again (a retry, a replay)
 	// that is older than it changes nothing.
 	Segments map[string]Held `json:"segments,omitempty"`
-	// Traits holds, per computed trait, a forwarder's last value change
-	// applied (In: a value was sent, not null), the sequence of its record
-	// (where the value is read again) and tombstones alike; webhooks keep
-	// none (their trait.changed carry the value and the profile).
+	// Traits holds, per computed trait, the last value change applied
+	// (In: a value was sent, not null), the sequence of its record (where
+	// a forwarder reads the value again) and tombstones alike: a resync
+	// sends null for a value held that is missing now.
 	Traits map[string]Held `json:"traits,omitempty"`
 	// Identifiers are the identifiers sent, in the order first sent.
 	Identifiers []Identifier `json:"identifiers,omitempty"`
@@ -494,22 +494,24 @@ func (m *Manager) survivorValues(ctx context.Context, d *Destination, recs []*se
 
 // coveredByErasure reports an erasure's exit record whose profile has a
 // pending erasure for the destination: the erasure's one profile.erased
-// message, sent after it, covers it.
-func (b *batchState) coveredByErasure(r *segments.ChangeRecord) bool {
+// message, sent after it, covers it. A webhook's computed trait record is
+// not covered: its own profile.erased names the trait.
+func (b *batchState) coveredByErasure(d *Destination, r *segments.ChangeRecord) bool {
 	s := b.sent[r.Profile]
-	return r.Reason == segments.ReasonErased && s != nil && s.Pending != nil && s.Pending.Kind == PendingErase
+	return r.Reason == segments.ReasonErased && !(r.IsTrait() && d.Kind != KindSegment) &&
+		s != nil && s.Pending != nil && s.Pending.Kind == PendingErase
 }
 
 // recordSent writes a delivered record into the destination's Sent for
 // its profile (and the batch's copy, for the records after it).
 func (m *Manager) recordSent(ctx context.Context, d *Destination, r *segments.ChangeRecord, b *batchState) error {
 	o := m.o
-	if o.Sent == nil || r.IsTrait() && d.Kind != KindSegment {
-		return nil // a webhook's computed value carries no identifiers and holds no segment
+	if o.Sent == nil {
+		return nil
 	}
 	ids := b.identifiers(d, r)
-	if !carriesProfile(r) {
-		ids = nil
+	if !carriesProfile(r) || r.IsTrait() && d.Kind != KindSegment {
+		ids = nil // a webhook's trait.changed carries no identifiers
 	}
 	var last uint64
 	if r.Reason == segments.ReasonErased {

@@ -55,7 +55,8 @@ func (d *Destination) TraitKeys() []string {
 
 // ConnectTrait sends the computed trait's value changes from now on to
 // the destination: a webhook's as trait.changed messages, a forwarder's
-// as identify calls setting traits.<trait> (forward.go).
+// as identify calls setting traits.<trait> (forward.go; a forwarder
+// refuses a trait of a segment's key).
 func (m *Manager) ConnectTrait(ctx context.Context, id, trait string) (*Destination, error) {
 	if err := segments.CheckKey(trait); err != nil {
 		return nil, graph.FieldErrorf("trait", "%v", err)
@@ -65,7 +66,13 @@ func (m *Manager) ConnectTrait(ctx context.Context, id, trait string) (*Destinat
 	} else if err != nil {
 		return nil, err
 	}
-	return m.update(ctx, id, func(d *Destination) { d.Traits = connectKey(d.Traits, trait, m.o.Now()) })
+	return m.updateChecked(ctx, id, func(d *Destination) error {
+		if err := refuseSharedKey(d, trait, d.Segments, "trait", "segment"); err != nil {
+			return err
+		}
+		d.Traits = connectKey(d.Traits, trait, m.o.Now())
+		return nil
+	})
 }
 
 // connectKey connects a segment or trait at now; one connected already

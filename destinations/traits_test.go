@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,5 +201,36 @@ func TestErasedTraitIsProfileErased(t *testing.T) {
 	})
 	if want := []string{`trait.changed "ltv" null→1 "data"`, `profile.erased "ltv" null→null "erased"`}; !slices.Equal(got, want) {
 		t.Fatalf("messages %q, want %q", got, want)
+	}
+}
+
+// A forwarder refuses a segment and a computed trait of one key, whichever
+// is connected second (both would set traits.<key> at the receiver),
+// naming the field and writing nothing; a webhook takes both.
+func TestForwarderRefusesSharedKey(t *testing.T) {
+	ctx := context.Background()
+	ff := newForwarderFixture(t, 0, 1) // connected to the segment vip
+	if _, err := ff.m.ConnectTrait(ctx, ff.d.ID, "ltv"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		field   string
+		connect func() (*destinations.Destination, error)
+	}{
+		{"trait", func() (*destinations.Destination, error) { return ff.m.ConnectTrait(ctx, ff.d.ID, "vip") }},
+		{"segment", func() (*destinations.Destination, error) { return ff.m.Connect(ctx, ff.d.ID, "ltv") }},
+	} {
+		_, err := tc.connect()
+		var ge *graph.Error
+		if graph.ErrorKind(err) != graph.KindInvalid || !errors.As(err, &ge) || ge.Field != tc.field || !strings.Contains(ge.Msg, "traits.") {
+			t.Errorf("connecting the %s of a key taken: %v, want invalid naming %s and the trait it would set", tc.field, err, tc.field)
+		}
+	}
+	if d, err := ff.m.Get(ctx, ff.d.ID); err != nil || !slices.Equal(d.SegmentKeys(), []string{"vip"}) || !slices.Equal(d.TraitKeys(), []string{"ltv"}) {
+		t.Errorf("after the refusals the forwarder has segments %v and traits %v (%v), want vip and ltv", d.SegmentKeys(), d.TraitKeys(), err)
+	}
+	d := ff.connect(t, newReceiver(t, ok), "vip")
+	if _, err := ff.m.ConnectTrait(ctx, d.ID, "vip"); err != nil {
+		t.Errorf("a webhook refused a trait of its segment's key: %v", err)
 	}
 }

@@ -292,6 +292,24 @@ func (g segStore) States(ctx context.Context, profiles []string) ([]*segments.Pr
 	return out, nil
 }
 
+// StatesPage pages through the state nodes in profile order (the unique
+// constraint's index, by keyset).
+func (g segStore) StatesPage(ctx context.Context, after string, limit int) ([]*segments.ProfileState, error) {
+	recs, err := g.s.read(ctx, `MATCH (st:SegmentState) WHERE st.profile > $after
+		RETURN st.profile, st.rev, st.data ORDER BY st.profile LIMIT $limit`, map[string]any{"after": after, "limit": limit})
+	if err != nil {
+		return nil, wrap("neo4j: segment states page", err)
+	}
+	out := make([]*segments.ProfileState, len(recs))
+	for i, r := range recs {
+		id, _ := r.Values[0].(string)
+		if out[i], err = stateFrom(id, r.Values[1], r.Values[2]); err != nil {
+			return nil, fmt.Errorf("neo4j: segment states page: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // SaveStates writes the states, their change records, timers and
 // IN_SEGMENT relationships in one transaction. Merging the state node
 // first locks it, so concurrent saves of one profile run one after the

@@ -316,6 +316,31 @@ func (g segStore) States(_ context.Context, profiles []string) ([]*segments.Prof
 	return out, nil
 }
 
+// StatesPage pages through the stored states in profile order.
+func (g segStore) StatesPage(_ context.Context, after string, limit int) ([]*segments.ProfileState, error) {
+	lower := pSegState
+	if after != "" {
+		lower = append(key(pSegState, []byte(after)), 0)
+	}
+	it, err := g.s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(pSegState)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: segment states page: %w", err)
+	}
+	defer it.Close()
+	var out []*segments.ProfileState
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		st, err := decodeState(string(it.Key()[len(pSegState):]), it.Value(), true)
+		if err != nil {
+			return nil, fmt.Errorf("pebble: segment states page: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebble: segment states page: %w", err)
+	}
+	return out, nil
+}
+
 // replaced reads the stored states the saves replace. A save's Read that
 // encodes to the stored bytes is taken as it is, not decoded again: a
 // backfill's page read its states moments before, and decoding them under

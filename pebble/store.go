@@ -84,6 +84,9 @@ type Store struct {
 	// under leaseMu (destinations.go).
 	leaseMu sync.Mutex
 	leases  map[string]*destLease
+	// suppCounts are the suppression list entries by scope and type,
+	// under mu (suppression.go).
+	suppCounts map[suppCount]int
 	// suppressed numbers the suppression changes since the store was
 	// opened (erase.Store.SuppressionChanges), in memory: one process owns
 	// the store, and it has heard of them all.

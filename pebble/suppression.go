@@ -34,11 +34,56 @@ func suppHashKey(hash string, sc suppression.Scope) []byte {
 	return key(pSuppHash, []byte(hash), []byte{0}, []byte(sc.String()))
 }
 
+// suppCount is a key of the entry counts: a scope and an identifier type.
+type suppCount struct {
+	scope suppression.Scope
+	typ   string
+}
+
+// loadSuppCounts counts the entries, under the store's write lock, once
+// a process: one process opens the store, and every add and remove after
+// it keeps the counts (applySuppCounts), so suppressionCounts reads no
+// entry.
+func (g suppStore) loadSuppCounts() error {
+	if g.s.suppCounts != nil {
+		return nil
+	}
+	n := map[suppCount]int{}
+	err := g.s.scan(pSuppScope, func(_, v []byte) error {
+		var e suppression.Entry
+		if err := jsonUnmarshal(v, &e); err != nil {
+			return err
+		}
+		n[suppCount{e.Scope, e.Type}]++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	g.s.suppCounts = n
+	return nil
+}
+
+// applySuppCounts adds a committed batch's changes to the counts (under
+// the write lock the batch was written under, so no reader sees a count
+// its entries do not have).
+func (g suppStore) applySuppCounts(delta map[suppCount]int) {
+	for k, d := range delta {
+		if g.s.suppCounts[k] += d; g.s.suppCounts[k] == 0 {
+			delete(g.s.suppCounts, k)
+		}
+	}
+}
+
 // AddSuppressionEntries stores the new entries in one synced batch, under
 // the store's write lock so that concurrent adds count each entry once.
 func (g suppStore) AddSuppressionEntries(_ context.Context, es []suppression.Entry) (int, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
+	if err := g.loadSuppCounts(); err != nil {
+		return 0, fmt.Errorf("pebble: add suppression entries: %w", err)
+	}
+	delta := map[suppCount]int{}
 	b := g.s.db.NewBatch()
 	defer b.Close()
 	added := map[string]bool{}
@@ -66,10 +111,12 @@ func (g suppStore) AddSuppressionEntries(_ context.Context, es []suppression.Ent
 			return 0, fmt.Errorf("pebble: add suppression entries: %w", err)
 		}
 		added[string(k)] = true
+		delta[suppCount{e.Scope, e.Type}]++
 	}
 	if err := b.Commit(cpebble.Sync); err != nil {
 		return 0, &graph.Error{Kind: graph.KindUnavailable, Msg: "pebble: add suppression entries", Err: err}
 	}
+	g.applySuppCounts(delta)
 	return len(added), nil
 }
 
@@ -78,6 +125,10 @@ func (g suppStore) AddSuppressionEntries(_ context.Context, es []suppression.Ent
 func (g suppStore) RemoveSuppressionEntries(_ context.Context, sc suppression.Scope, hashes []string) (int, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
+	if err := g.loadSuppCounts(); err != nil {
+		return 0, fmt.Errorf("pebble: remove suppression entries: %w", err)
+	}
+	delta := map[suppCount]int{}
 	b := g.s.db.NewBatch()
 	defer b.Close()
 	removed := map[string]bool{}
@@ -86,14 +137,20 @@ func (g suppStore) RemoveSuppressionEntries(_ context.Context, sc suppression.Sc
 		if removed[h] {
 			continue
 		}
-		_, closer, err := g.s.db.Get(k)
+		v, closer, err := g.s.db.Get(k)
 		if err == cpebble.ErrNotFound {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("pebble: remove suppression entries: %w", err)
 		}
+		var e suppression.Entry
+		err = jsonUnmarshal(v, &e)
 		closer.Close()
+		if err != nil {
+			return 0, fmt.Errorf("pebble: remove suppression entries: %w", err)
+		}
+		delta[suppCount{sc, e.Type}]--
 		if err := b.Delete(k, nil); err != nil {
 			return 0, fmt.Errorf("pebble: remove suppression entries: %w", err)
 		}
@@ -105,6 +162,7 @@ func (g suppStore) RemoveSuppressionEntries(_ context.Context, sc suppression.Sc
 	if err := b.Commit(cpebble.Sync); err != nil {
 		return 0, &graph.Error{Kind: graph.KindUnavailable, Msg: "pebble: remove suppression entries", Err: err}
 	}
+	g.applySuppCounts(delta)
 	return len(removed), nil
 }
 
@@ -122,26 +180,16 @@ func (g suppStore) SuppressionEntries(_ context.Context, sc suppression.Scope, a
 	return out, nil
 }
 
-// SuppressionCounts scans every entry once.
+// SuppressionCounts reads the counts kept with the entries (counted once
+// a process, at the first use).
 func (g suppStore) SuppressionCounts(_ context.Context) ([]suppression.Count, error) {
-	type st struct {
-		scope suppression.Scope
-		typ   string
-	}
-	n := map[st]int{}
-	err := g.s.scan(pSuppScope, func(_, v []byte) error {
-		var e suppression.Entry
-		if err := jsonUnmarshal(v, &e); err != nil {
-			return err
-		}
-		n[st{e.Scope, e.Type}]++
-		return nil
-	})
-	if err != nil {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	if err := g.loadSuppCounts(); err != nil {
 		return nil, fmt.Errorf("pebble: suppression counts: %w", err)
 	}
-	out := make([]suppression.Count, 0, len(n))
-	for k, c := range n {
+	out := make([]suppression.Count, 0, len(g.s.suppCounts))
+	for k, c := range g.s.suppCounts {
 		out = append(out, suppression.Count{Scope: k.scope, Type: k.typ, N: c})
 	}
 	suppression.SortCounts(out)

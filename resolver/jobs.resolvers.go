@@ -45,6 +45,10 @@ func (r *deliveryJobResolver) Segments(ctx context.Context, obj *destinations.Jo
 	return append([]string{}, obj.Segments...), nil
 }
 
+func (r *deliveryJobResolver) Traits(ctx context.Context, obj *destinations.Job) ([]string, error) {
+	return append([]string{}, obj.Traits...), nil
+}
+
 func (r *deliveryJobResolver) State(ctx context.Context, obj *destinations.Job) (schema.DeliveryJobState, error) {
 	return schema.DeliveryJobState(obj.State), nil
 }
@@ -103,16 +107,12 @@ func (r *deliveryJobResolver) FinishedAt(ctx context.Context, obj *destinations.
 	return optionalTime(obj.FinishedAt), nil
 }
 
-func (r *mutationResolver) Resync(ctx context.Context, destination string, segment *string) (*destinations.Job, error) {
+func (r *mutationResolver) Resync(ctx context.Context, destination string, segment *string, trait *string) (*destinations.Job, error) {
 	m, err := r.destinations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seg := ""
-	if segment != nil {
-		seg = *segment
-	}
-	return m.Resync(ctx, destination, seg)
+	return m.Resync(ctx, destination, deref(segment), deref(trait))
 }
 
 func (r *queryResolver) DeliveryJobs(ctx context.Context, destination string) ([]*destinations.Job, error) {

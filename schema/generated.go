@@ -276,6 +276,7 @@ type ComplexityRoot struct {
 		To            func(childComplexity int) int
 		ToSequence    func(childComplexity int) int
 		Total         func(childComplexity int) int
+		Traits        func(childComplexity int) int
 	}
 
 	Destination struct {
@@ -525,7 +526,7 @@ type ComplexityRoot struct {
 		RejectMatches                  func(childComplexity int, ids []string, note *string) int
 		RemoveSuppressions             func(childComplexity int, scope SuppressionScopeInput, entries []*IdentifierInput) int
 		ReplayDeliveries               func(childComplexity int, destination string, fromSequence *string, from *time.Time, to *time.Time) int
-		Resync                         func(childComplexity int, destination string, segment *string) int
+		Resync                         func(childComplexity int, destination string, segment *string, trait *string) int
 		RevokeAPIKey                   func(childComplexity int, id string) int
 		RotateAPIKey                   func(childComplexity int, id string, graceSeconds *int) int
 		RotateDestinationSecret        func(childComplexity int, destination string, graceSeconds *int) int
@@ -865,6 +866,7 @@ type DeliveryAttemptResolver interface {
 }
 type DeliveryJobResolver interface {
 	Segments(ctx context.Context, obj *destinations.Job) ([]string, error)
+	Traits(ctx context.Context, obj *destinations.Job) ([]string, error)
 	State(ctx context.Context, obj *destinations.Job) (DeliveryJobState, error)
 	Error(ctx context.Context, obj *destinations.Job) (*string, error)
 	Done(ctx context.Context, obj *destinations.Job) (int, error)
@@ -975,7 +977,7 @@ type MutationResolver interface {
 	TestDestination(ctx context.Context, destination string) (*destinations.Result, error)
 	Erase(ctx context.Context, subject string, mode *ErasureMode) (*erase.Receipt, error)
 	SetDestinationIdentifierPolicy(ctx context.Context, destination string, policy *IdentifierPolicyInput) (*destinations.Destination, error)
-	Resync(ctx context.Context, destination string, segment *string) (*destinations.Job, error)
+	Resync(ctx context.Context, destination string, segment *string, trait *string) (*destinations.Job, error)
 	CreateAPIKey(ctx context.Context, role string, name *string, expiresIn *int) (*NewAPIKey, error)
 	RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*NewAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*auth.Record, error)
@@ -1939,6 +1941,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeliveryJob.Total(childComplexity), true
+	case "DeliveryJob.traits":
+		if e.ComplexityRoot.DeliveryJob.Traits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeliveryJob.Traits(childComplexity), true
 
 	case "Destination.batchSize":
 		if e.ComplexityRoot.Destination.BatchSize == nil {
@@ -3138,7 +3146,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Resync(childComplexity, args["destination"].(string), args["segment"].(*string)), true
+		return e.ComplexityRoot.Mutation.Resync(childComplexity, args["destination"].(string), args["segment"].(*string), args["trait"].(*string)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -5002,6 +5010,8 @@ func (ec *executionContext) childFields_DeliveryJob(ctx context.Context, field g
 		return ec.fieldContext_DeliveryJob_kind(ctx, field)
 	case "segments":
 		return ec.fieldContext_DeliveryJob_segments(ctx, field)
+	case "traits":
+		return ec.fieldContext_DeliveryJob_traits(ctx, field)
 	case "state":
 		return ec.fieldContext_DeliveryJob_state(ctx, field)
 	case "error":
@@ -6707,6 +6717,14 @@ func (ec *executionContext) field_Mutation_resync_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["segment"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "trait",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["trait"] = arg2
 	return args, nil
 }
 
@@ -10995,6 +11013,29 @@ func (ec *executionContext) _DeliveryJob_segments(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_DeliveryJob_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
+}
+
+func (ec *executionContext) _DeliveryJob_traits(ctx context.Context, field graphql.CollectedField, obj *destinations.Job) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeliveryJob_traits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DeliveryJob().Traits(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeliveryJob_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeliveryJob", field, true, true, "String")
 }
 
@@ -16038,7 +16079,7 @@ func (ec *executionContext) _Mutation_resync(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Resync(ctx, fc.Args["destination"].(string), fc.Args["segment"].(*string))
+			return ec.Resolvers.Mutation().Resync(ctx, fc.Args["destination"].(string), fc.Args["segment"].(*string), fc.Args["trait"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *destinations.Job) graphql.Marshaler {
@@ -24288,6 +24329,12 @@ func (ec *executionContext) _DeliveryJob(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DeliveryJob_segments(ctx, field, obj)
+				})
+		case "traits":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DeliveryJob_traits(ctx, field, obj)
 				})
 		case "state":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

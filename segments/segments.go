@@ -322,6 +322,11 @@ type Store interface {
 	// States returns the profiles' states in order; a profile with none
 	// has an empty state of revision 0.
 	States(ctx context.Context, profiles []string) ([]*ProfileState, error)
+	// StatesPage pages through every stored state, by profile: up to
+	// limit of those whose profile sorts after after ("": from the
+	// first). A resync of a computed trait reads its values this way
+	// (there is no index by computed trait).
+	StatesPage(ctx context.Context, after string, limit int) ([]*ProfileState, error)
 	// SaveStates writes the states in one transaction, with the change
 	// records Diff gives between each stored state and the new one, and
 	// returns those records. A state whose stored revision is not the one

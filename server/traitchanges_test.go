@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,66 @@ func TestTraitForwarder(t *testing.T) {
 			await("pro")
 			f.send(t, "/v1/identify", `{"userId":"tf1","traits":{"plan":"FREE"}}`)
 			await("free")
+		})
+	}
+}
+
+// TestTraitResyncOverGraphQL, on every backend: resync(destination,
+// trait) sends a webhook each profile's value of the computed trait as a
+// trait.changed with reason resync, the job listing the trait and
+// counting them; a trait not connected is refused naming trait. A
+// forwarder refuses a computed trait of its segment's key, naming trait.
+func TestTraitResyncOverGraphQL(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := withDestinations(t, b.Open)
+			admin := f.admin
+			f.mustAs(t, admin, `mutation { createComputedTrait(key: "plan", definition: "lower(trait(\"plan\"))") { key } }`, nil)
+			f.mustAs(t, admin, `mutation { createSegment(key: "plan", definition: "trait(\"plan\") = \"Pro\"") { key } }`, nil)
+			h := newHookReceiver(t)
+			d := f.mustAs(t, admin, `mutation($url: String!) { createDestination(name: "crm", url: $url, segments: []) { secret destination { id } } }`,
+				map[string]any{"url": h.srv.URL})
+			h.mu.Lock()
+			h.secret = get(d, "createDestination.secret").(string)
+			h.mu.Unlock()
+			id := get(d, "createDestination.destination.id").(string)
+			const resync = `mutation($id: ID!, $trait: String) { resync(destination: $id, trait: $trait) { id traits segments } }`
+			if r := f.gql(t, admin, resync, map[string]any{"id": id, "trait": "plan"}); r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "trait: ") {
+				t.Fatalf("resync of a trait not connected: %+v", r)
+			}
+			f.mustAs(t, admin, `mutation($id: ID!) { connectTrait(destination: $id, trait: "plan") { id } }`, map[string]any{"id": id})
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"Pro"}}`)
+			traitLines(t, h, 1)
+			f.send(t, "/v1/identify", `{"userId":"b","traits":{"plan":"Free"}}`)
+			traitLines(t, h, 2)
+
+			j := f.mustAs(t, admin, resync, map[string]any{"id": id, "trait": "plan"})
+			if fmt.Sprint(get(j, "resync.traits"), get(j, "resync.segments")) != "[plan] []" {
+				t.Fatalf("resync: %v", j)
+			}
+			const jobs = `query($id: ID!) { deliveryJobs(destination: $id) { id traits state done total asOfSequence } }`
+			job := awaitJob(t, f, jobs, id)
+			if job["state"] != "DONE" || job["done"] != 2.0 || job["total"] != 2.0 {
+				t.Fatalf("resync job %v", job)
+			}
+			got, data := traitLines(t, h, 4)
+			resynced := []string{got[2], got[3]}
+			slices.Sort(resynced)
+			if fmt.Sprint(resynced) != "[trait.changed plan <nil>→free trait.changed plan <nil>→pro]" {
+				t.Fatalf("the resync sent %q", got[2:])
+			}
+			for _, d := range data[2:4] {
+				if d["reason"] != "resync" || fmt.Sprint(d["sequence"]) != job["asOfSequence"] {
+					t.Errorf("a resync's message data %v, want reason resync and sequence %v", d, job["asOfSequence"])
+				}
+			}
+
+			fw := f.mustAs(t, admin, `mutation($url: String!) { createSegmentForwarder(name: "fw", url: $url, writeKey: "wk", segments: ["plan"]) { id } }`,
+				map[string]any{"url": h.srv.URL})
+			r := f.gql(t, admin, `mutation($id: ID!) { connectTrait(destination: $id, trait: "plan") { id } }`, map[string]any{"id": get(fw, "createSegmentForwarder.id")})
+			if r.code() != "BAD_USER_INPUT" || !strings.HasPrefix(r.Errors[0].Message, "trait: ") || !strings.Contains(r.Errors[0].Message, "traits.plan") {
+				t.Fatalf("a forwarder's computed trait of its segment's key: %+v", r)
+			}
 		})
 	}
 }

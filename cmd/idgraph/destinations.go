@@ -22,7 +22,9 @@ commands:
   redeliver ID SEQUENCE       send a dead letter again now
   replay ID --from-sequence N            send again everything the destination wants from sequence N on
   replay ID --from TIME --to TIME        a job sending again the changes recorded in [from, to) (RFC 3339)
-  resync ID [--segment KEY] [--wait]     a job sending the current members, and exits for those no longer members
+  resync ID [--segment KEY] [--trait KEY] [--wait]
+                              a job sending the current members, and exits for those no longer members;
+                              computed traits' values, and null for values gone (default: everything connected)
   jobs ID                     the destination's resync and replay jobs, newest first, with their progress
 
 Every command talks to a running server with an admin key (--key, default $IDGRAPH_ADMIN_KEY)
@@ -39,7 +41,8 @@ func runDestinations(ctx context.Context, args []string) error {
 	var from, to timeFlag
 	fs.Var(&from, "from", "replay: the start of the time range (RFC 3339, included)")
 	fs.Var(&to, "to", "replay: the end of the time range (RFC 3339, excluded)")
-	segment := fs.String("segment", "", "resync: only this connected segment (default: every connected one)")
+	segment := fs.String("segment", "", "resync: this connected segment (default: every connected segment and trait)")
+	trait := fs.String("trait", "", "resync: this connected computed trait (default: every connected segment and trait)")
 	wait := fs.Bool("wait", false, "resync: wait for the job to finish, printing its progress")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
@@ -105,14 +108,14 @@ func runDestinations(ctx context.Context, args []string) error {
 			fmt.Printf("queued %s job %s: sequences %s to %s\n", js[0].Kind, js[0].ID, js[0].FromSequence, js[0].ToSequence)
 		}
 	case "resync":
-		if err := need(1, "ID [--segment KEY] [--wait]"); err != nil {
+		if err := need(1, "ID [--segment KEY] [--trait KEY] [--wait]"); err != nil {
 			return err
 		}
-		j, err := c.Resync(ctx, pos[0], *segment)
+		j, err := c.Resync(ctx, pos[0], *segment, *trait)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("queued resync job %s of %s\n", j.ID, strings.Join(j.Segments, ", "))
+		fmt.Printf("queued resync job %s of %s\n", j.ID, strings.Join(append(j.Segments, j.Traits...), ", "))
 		if *wait {
 			return awaitDeliveryJob(ctx, c, pos[0], j.ID, os.Stdout)
 		}

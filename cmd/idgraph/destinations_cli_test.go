@@ -65,6 +65,9 @@ func TestDestinationsCLI(t *testing.T) {
 	if out, _ := cli(true, "jobs", id); !regexp.MustCompile(`job_\w+\s+resync\s+DONE\s+2/2`).MatchString(out) {
 		t.Fatalf("jobs:\n%s", out)
 	}
+	if _, errOut := cli(false, "resync", id, "--trait", "ltv"); !strings.Contains(errOut, `trait: computed trait "ltv" is not connected`) {
+		t.Fatalf("resync --trait of a trait not connected:\n%s", errOut)
+	}
 	if out, _ := cli(true, "health", id); !strings.Contains(out, "PENDING") || !regexp.MustCompile(id+`\s+0\s+-\s+0\s+0\s+0`).MatchString(out) {
 		t.Fatalf("health:\n%s", out)
 	}

@@ -44,6 +44,8 @@ func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ConsentExpiryExits", func(t *testing.T) { testConsentExpiryExits(t, open(t)) })
 	t.Run("ForwardedTraits", func(t *testing.T) { testForwardedTraits(t, open(t)) })
 	t.Run("ForwardedTraitsBatched", func(t *testing.T) { testForwardedTraitsBatched(t, open(t)) })
+	t.Run("ResyncedTraits", func(t *testing.T) { testResyncedTraits(t, open(t), 1) })
+	t.Run("ResyncedTraitsBatched", func(t *testing.T) { testResyncedTraits(t, open(t), 10) })
 	t.Run("ConsentGrantCatchesUp", func(t *testing.T) { testConsentGrantCatchesUp(t, open(t)) })
 	t.Run("FutureGrantCatchesUp", func(t *testing.T) { testFutureGrantCatchesUp(t, open(t)) })
 	t.Run("IdentityChangeCatchesUp", func(t *testing.T) { testIdentityChangeCatchesUp(t, open(t)) })

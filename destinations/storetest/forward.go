@@ -28,14 +28,25 @@ import (
 // other as "userId/anonymousId traits"; fail is how many calls to refuse
 // (503) before taking them, and calls the message IDs of every call.
 type segmentReceiver struct {
-	srv *httptest.Server
-
-	mu    sync.Mutex
+	srv   *httptest.Server
+	kept  // mu also guards the fields below
 	fail  int
 	calls [][]string
 	seen  map[string]bool
+}
+
+// kept is what a test receiver took: a line per message and the id it
+// came under.
+type kept struct {
+	mu    sync.Mutex
 	lines []string
-	ids   []string // of the messages kept
+	ids   []string
+}
+
+func (k *kept) got() (lines, ids []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.lines), slices.Clone(k.ids)
 }
 
 func newSegmentReceiver(t *testing.T) *segmentReceiver {
@@ -76,12 +87,6 @@ func newSegmentReceiver(t *testing.T) *segmentReceiver {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
-}
-
-func (r *segmentReceiver) got() (lines, ids []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.lines), slices.Clone(r.ids)
 }
 
 // setValue records a computed value change of a profile the way the
@@ -127,7 +132,7 @@ type traitForwarder struct {
 	n    int
 }
 
-func newTraitForwarder(t *testing.T, g graph.Store) *traitForwarder {
+func newTraitForwarder(t *testing.T, g graph.Store, edits ...func(*destinations.Options)) *traitForwarder {
 	ctx := context.Background()
 	f := &traitForwarder{t: t, g: g, seg: graphtest.As[segments.Backend](t, g).Segments(),
 		sent: graphtest.As[destinations.SentBackend](t, g).SentState(), api: newSegmentReceiver(t)}
@@ -136,10 +141,14 @@ func newTraitForwarder(t *testing.T, g graph.Store) *traitForwarder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.m, err = destinations.NewManager(destinations.Options{
+	o := destinations.Options{
 		Store: graphtest.As[destinations.Backend](t, g).Destinations(), Segments: f.seg, Sent: f.sent, Profiles: g, Sealer: sealer,
 		Client:   destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, Timeout: 5 * time.Second}),
-		Schedule: []time.Duration{time.Millisecond, time.Millisecond}, Jitter: -1, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+		Schedule: []time.Duration{time.Millisecond, time.Millisecond}, Jitter: -1, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	for _, edit := range edits {
+		edit(&o)
+	}
+	f.m, err = destinations.NewManager(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,33 +175,40 @@ func (f *traitForwarder) ingest(ids ...string) {
 
 func (f *traitForwarder) profile(id string) string { return graphtest.ProfileOf(f.t, f.g, id).ID }
 
-// settle waits for the forwarder to pass every record and pending request.
+// settle waits for the forwarder (and every other destination of the
+// manager) to pass every record and pending request.
 func (f *traitForwarder) settle() {
 	t, ctx := f.t, context.Background()
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		last, err := f.seg.LastChange(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := f.m.Cursor(ctx, f.d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending, err := f.sent.PendingSent(ctx, f.d.ID, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.After == last && len(pending) == 0 {
-			if c.DeadLettered > 0 {
-				t.Fatalf("a dead letter: %+v", c)
+	ds, err := f.m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			last, err := f.seg.LastChange(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return
+			c, err := f.m.Cursor(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending, err := f.sent.PendingSent(ctx, d.ID, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.After == last && len(pending) == 0 {
+				if c.DeadLettered > 0 {
+					t.Fatalf("a dead letter: %+v", c)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not catch up: cursor %+v, last %d, pending %v", d.Name, c, last, pending)
+			}
+			f.m.Wake()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the forwarder did not catch up: cursor %+v, last %d, pending %v", c, last, pending)
-		}
-		f.m.Wake()
 	}
 }
 

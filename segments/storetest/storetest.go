@@ -42,6 +42,7 @@ func Run(t *testing.T, open graphtest.Opener) {
 		"MemberCountsFollowSaves":             with(testMemberCountsFollowSaves),
 		"SizeSamples":                         with(testSizeSamples),
 		"PageReadsEqualOneByOne":              with(testPageReadsEqualOneByOne),
+		"StatesPagedByProfile":                with(testStatesPage),
 	})
 }
 
@@ -407,6 +408,42 @@ func testSaveReplacesTheStoredState(t *testing.T, g graph.Store, s segments.Stor
 	cs := save(t, s, segments.Save{State: &segments.ProfileState{Profile: ps[0], Rev: stored.Rev}, Reason: segments.ReasonData, At: t0, Read: stored})
 	sameChanges(t, "exit over the stored Read", cs, []segments.ChangeRecord{{Sequence: 2, Segment: "vip", Version: 1, Profile: ps[0],
 		Direction: segments.Exited, Reason: segments.ReasonData, Time: t0}})
+}
+
+// testStatesPage: StatesPage returns every stored state once, by
+// profile, as States reads it, and none of a profile without one.
+func testStatesPage(t *testing.T, g graph.Store, s segments.Store) {
+	ctx := context.Background()
+	ps := Profiles(t, g, 6)
+	Define(t, s, lang.KindComputed, "ltv", "1")
+	ltv := segments.RefString(segments.Ref{Kind: lang.KindComputed, Key: "ltv"})
+	var want []string
+	for i, p := range ps[:5] {
+		save(t, s, segments.Save{State: &segments.ProfileState{Profile: p, Entries: map[string]segments.Entry{
+			ltv: {Version: 1, Value: &segments.Value{Type: "number", Number: float64(i)}}}}, Reason: segments.ReasonData, At: t0})
+		want = append(want, p)
+	}
+	slices.Sort(want)
+	var got []string
+	for after := ""; ; {
+		page, err := s.StatesPage(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range page {
+			if one := state(t, s, st.Profile); one.Rev != st.Rev || !one.Entries[ltv].Value.Equal(st.Entries[ltv].Value) {
+				t.Errorf("paged state of %s %+v, States reads %+v", st.Profile, st, one)
+			}
+			got = append(got, st.Profile)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Profile
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("paged states of %q, want %q (the sixth profile has none)", got, want)
+	}
 }
 
 func mustChanges(t *testing.T, s segments.Store, after uint64) []*segments.ChangeRecord {

@@ -187,6 +187,51 @@ func Run(t *testing.T, o Opener) {
 			}
 		}
 	})
+	t.Run("CountsEqualAScan", func(t *testing.T) {
+		// After random adds and removes of two types, duplicates within a
+		// call, entries listed already and removals of entries not listed
+		// included, the counts are those of a scan of every scope.
+		s := open(t, o)
+		rng := rand.New(rand.NewPCG(3, 11))
+		scopes := []suppression.Scope{global, dst, email, emailer}
+		types := []string{"email", "phone"}
+		for step := range 60 {
+			sc := scopes[rng.IntN(len(scopes))]
+			var es []suppression.Entry
+			var hs []string
+			for range 1 + rng.IntN(6) {
+				n := rng.IntN(10)
+				es = append(es, entry(sc, n, types[n%2])) // a hash has one type, as a normalised identifier does
+				hs = append(hs, hash(n))
+			}
+			if rng.IntN(3) == 0 {
+				if _, err := s.RemoveSuppressionEntries(ctx, sc, hs); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				mustAdd(t, s, es...)
+			}
+			scanned := map[suppression.Count]int{}
+			for _, sc := range scopes {
+				for _, e := range all(t, s, sc) {
+					scanned[suppression.Count{Scope: sc, Type: e.Type}]++
+				}
+			}
+			var want []suppression.Count
+			for c, n := range scanned {
+				c.N = n
+				want = append(want, c)
+			}
+			suppression.SortCounts(want)
+			got, err := s.SuppressionCounts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d: counts %+v, a scan counts %+v", step, got, want)
+			}
+		}
+	})
 	t.Run("ConcurrentAddsStoreOnce", func(t *testing.T) {
 		s := open(t, o)
 		var wg sync.WaitGroup
