@@ -103,7 +103,7 @@ func DefaultMatchConfig() MatchConfig {
 // StringTraits returns the profile's traits that are strings (or numbers),
 // by dotted path: what matching compares.
 func (p *Profile) StringTraits() map[string]string {
-	out := map[string]string{}
+	out := make(map[string]string, len(p.Traits)) // sized once: matching builds thousands a batch
 	for path, t := range p.Traits {
 		if s, ok := stringValue(t.Value); ok {
 			out[path] = s
