@@ -103,11 +103,15 @@ type definitions struct {
 	// print fingerprints the compiled definitions and their versions.
 	print string
 	// held is what each compiled definition is (RefString → version,
-	// creation time and a hash of the source), and before the prints and helds of the definitions loaded
-	// before these in this process, newest last: a state saved with one
-	// of them needs only the definitions changed since evaluated again.
+	// creation time and a hash of the source), and before the prints and
+	// helds of the definitions loaded before these in this process, newest
+	// last: a state saved with one of them needs only the definitions
+	// changed since evaluated again.
 	held   map[string]string
 	before []heldPrint
+	// since maps each print of before to the definitions created or
+	// edited since it (changedSince), worked out once here.
+	since map[string][]Ref
 	// failed lists the definitions that did not compile, with why.
 	failed map[string]error
 }
@@ -238,6 +242,16 @@ func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions 
 			out.before = append(slices.Clone(prev.before), heldPrint{prev.print, prev.held})
 		}
 		out.before = out.before[max(0, len(out.before)-keepPrints):]
+	}
+	out.since = make(map[string][]Ref, len(out.before))
+	for _, h := range out.before {
+		changed := []Ref{}
+		for _, c := range out.order {
+			if h.held[c.ref] != out.held[c.ref] {
+				changed = append(changed, c.def.Ref())
+			}
+		}
+		out.since[h.print] = changed
 	}
 	for _, c := range out.order {
 		deps := c.prog.Deps
@@ -540,17 +554,8 @@ func (d *definitions) changedSince(st *ProfileState) (changed []Ref, ok bool) {
 	if st.Rev == 0 || st.Definitions == d.print {
 		return nil, false
 	}
-	i := slices.IndexFunc(d.before, func(h heldPrint) bool { return h.print == st.Definitions })
-	if i < 0 {
-		return nil, false
-	}
-	was := d.before[i].held
-	for _, c := range d.order {
-		if was[c.ref] != d.held[c.ref] {
-			changed = append(changed, c.def.Ref())
-		}
-	}
-	return changed, true
+	changed, ok = d.since[st.Definitions]
+	return changed, ok
 }
 
 // onlyPrintMoved reports whether next differs from st only by the
