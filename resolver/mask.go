@@ -201,7 +201,7 @@ var FieldMasks = map[string]FieldMask{
 	// Delivery jobs and attempts (admin only): ids, sequences and names;
 	// a resync's webhook id holds a profile id (not personal, as above).
 	"DeliveryJob.id": notPersonal, "DeliveryJob.destination": notPersonal, "DeliveryJob.kind": notPersonal,
-	"DeliveryJob.segments": notPersonal, "DeliveryJob.error": freeText, "DeliveryJob.fromSequence": notPersonal,
+	"DeliveryJob.segments": notPersonal, "DeliveryJob.traits": notPersonal, "DeliveryJob.error": freeText, "DeliveryJob.fromSequence": notPersonal,
 	"DeliveryJob.toSequence": notPersonal, "DeliveryJob.asOfSequence": notPersonal,
 	"Delivery.cursor": notPersonal, "Delivery.sequence": notPersonal, "Delivery.type": notPersonal,
 	"Delivery.webhookId": notPersonal, "Delivery.error": freeText, "Delivery.job": notPersonal,

@@ -102,8 +102,12 @@ func (s *Server) graphqlHandler() http.Handler {
 	h := handler.New(schema.NewExecutableSchema(cfg))
 	h.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
-		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: s.websocketOrigins()},
-		InitFunc:              s.websocketInit,
+		// A client that opens a connection and never says connection_init
+		// is dropped, as graphql-ws servers do after their wait, instead of
+		// holding a connection (and Close) for ever.
+		InitTimeout:    websocketInitTimeout,
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: s.websocketOrigins()},
+		InitFunc:       s.websocketInit,
 	})
 	h.AddTransport(transport.Options{})
 	h.AddTransport(transport.GET{})

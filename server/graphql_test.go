@@ -454,3 +454,30 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// A websocket that never sends connection_init is dropped after the
+// init timeout: it would otherwise hold a connection, and the server's
+// Close, which waits for GraphQL requests, for ever.
+func TestWebsocketWithoutInitDropped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		idle, _, err := coderws.Dial(ctx, "ws"+strings.TrimPrefix(f.url, "http")+"/graphql", &coderws.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.CloseNow()
+		start := time.Now()
+		for {
+			if _, _, err := idle.Read(ctx); err != nil {
+				if ctx.Err() != nil {
+					t.Fatal("a websocket with no connection_init was never dropped")
+				}
+				break
+			}
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("dropped after %v", d)
+		}
+	})
+}

@@ -220,6 +220,12 @@ type Server struct {
 	// bg ends with Close; backfills run under it and Close waits for them.
 	bg        context.Context
 	backfills sync.WaitGroup
+	// graphql counts the GraphQL requests running (subscriptions last as
+	// long as their connection), which Close ends and waits for; closed,
+	// under graphqlMu, refuses new ones once Close began.
+	graphqlMu sync.Mutex
+	closed    bool
+	graphql   sync.WaitGroup
 	// consent is the one consent check (nil: the store keeps no consent).
 	consent *consent.Checker
 	// lastConsent is the consent status ingest last stored per
@@ -343,7 +349,11 @@ func New(cfg Config) *Server {
 // Close stops the server's background work (not the HTTP listener) and
 // waits for the segments engine, which uses the store, to stop.
 func (s *Server) Close() {
+	s.graphqlMu.Lock()
+	s.closed = true
+	s.graphqlMu.Unlock()
 	s.stop()
+	s.awaitGraphQL()
 	s.backfills.Wait()
 	if s.segDone != nil {
 		<-s.segDone
@@ -359,6 +369,49 @@ func (s *Server) Close() {
 	}
 	if s.pollDone != nil {
 		<-s.pollDone
+	}
+}
+
+// untilClose runs a GraphQL request under the server's lifetime: Close
+// cancels it and waits for it to return, so a subscription still open
+// (its websocket outlives the HTTP server's Close) never reads a store
+// that its owner closed after Close.
+func (s *Server) untilClose(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.graphqlMu.Lock()
+		if s.closed {
+			s.graphqlMu.Unlock()
+			http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
+			return
+		}
+		s.graphql.Add(1)
+		s.graphqlMu.Unlock()
+		defer s.graphql.Done()
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(s.bg, cancel)()
+		h(w, r.WithContext(ctx))
+	}
+}
+
+// websocketInitTimeout is how long a GraphQL websocket may wait for its
+// connection_init.
+const websocketInitTimeout = 5 * time.Second
+
+// awaitGraphQL waits for the GraphQL requests Close cancelled to return:
+// subscriptions end at once, a websocket still waiting for its
+// connection_init (which reads no store) within websocketInitTimeout.
+// Longer than that, Close goes on and logs it.
+func (s *Server) awaitGraphQL() {
+	done := make(chan struct{})
+	go func() {
+		s.graphql.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * websocketInitTimeout):
+		s.log.Warn("server: closing with GraphQL requests still running")
 	}
 }
 
@@ -407,7 +460,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "OPTIONS /v1/personalisation/exchange", s.handleExchange)
 	gql := s.graphqlHandler()
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
-		s.route(mux, m+" /graphql", gql.ServeHTTP)
+		s.route(mux, m+" /graphql", s.untilClose(gql.ServeHTTP))
 	}
 	cons, err := console.New(console.Config{GraphQL: gql, Authorize: s.consoleRole, Log: s.log,
 		PublicURL: s.cfg.PublicURL, TrustedProxies: s.cfg.TrustedProxies, MaxSessions: s.cfg.ConsoleSessions})
