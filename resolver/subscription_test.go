@@ -15,6 +15,19 @@ import (
 	"github.com/idgraph/idgraph/schema"
 )
 
+// subscriptionFixture opens the backend's store with a broker and a
+// stitcher that publishes to it, and a context that ends with the test.
+func subscriptionFixture(t *testing.T, be backends.Backend) (context.Context, graph.Store, *graph.Broker, *graph.Stitcher) {
+	t.Helper()
+	store := be.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	broker := graph.NewBroker()
+	st := graph.NewStitcher(store, graph.DefaultConfig())
+	st.Broker = broker
+	return ctx, store, broker, st
+}
+
 // TestSubscriptionThatLaggedLearnsOfMerge: a client that does not read
 // while its profile changes more often than the subscription buffers, and
 // is then merged away, still gets the absorption, naming the survivor, as
@@ -22,12 +35,7 @@ import (
 func TestSubscriptionThatLaggedLearnsOfMerge(t *testing.T) {
 	for _, be := range backends.All() {
 		t.Run(be.Name, func(t *testing.T) {
-			store := be.Open(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			broker := graph.NewBroker()
-			st := graph.NewStitcher(store, graph.DefaultConfig())
-			st.Broker = broker
+			ctx, store, broker, st := subscriptionFixture(t, be)
 			t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 			ingest := func(msg string, at time.Time, ids ...graph.Key) {
 				t.Helper()
@@ -74,12 +82,7 @@ func TestSubscriptionThatLaggedLearnsOfMerge(t *testing.T) {
 func TestSubscriptionHearsASplit(t *testing.T) {
 	for _, be := range backends.All() {
 		t.Run(be.Name, func(t *testing.T) {
-			store := be.Open(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			broker := graph.NewBroker()
-			st := graph.NewStitcher(store, graph.DefaultConfig())
-			st.Broker = broker
+			ctx, store, broker, st := subscriptionFixture(t, be)
 			anon, user := graph.Key{Type: "anonymous_id", Value: "a-split"}, graph.Key{Type: "user_id", Value: "u-split"}
 			o := &graph.Observation{MessageID: "m-both", Source: "test", Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
 				Identifiers: []graph.Key{anon, user}, Event: graph.Event{Type: "identify"}}
