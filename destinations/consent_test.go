@@ -2,6 +2,9 @@ package destinations_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -80,4 +83,100 @@ func TestDestinationPurposeGatesEntries(t *testing.T) {
 type consentBackend interface {
 	consent.Backend
 	destinations.Backend
+}
+
+// TestRevocationAppliesToQueuedDeliveries is the revocation
+// figure: 1,000 granted profiles' entries are queued for a destination
+// with a purpose, and while they are being delivered every tenth person
+// revokes consent (through the manager's withdrawing consent store, as
+// the server records a choice). The queued entries of those people are
+// withheld at their attempt (at most the one under way when the
+// revocation returns reaches the receiver), and each of them already
+// delivered is sent an exit with reason consent_revoked. The time from
+// the revocation to the first withheld entry is printed (-v); CI checks
+// the counts, not the time.
+func TestRevocationAppliesToQueuedDeliveries(t *testing.T) {
+	for _, b := range suppBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			const n = 1000
+			ctx := context.Background()
+			s := b.open(t)
+			ids := populate(t, s, n)
+			purposes, _ := consent.NewPurposes(nil, nil)
+			chk := &consent.Checker{Store: s.Consent(), Reader: s, Purposes: purposes}
+			choices := make([]consent.Record, n)
+			for i := range choices {
+				u := graph.Key{Type: graph.TypeUserID, Value: fmt.Sprintf("u%06d", i)}
+				choices[i] = consent.Record{ID: fmt.Sprint("grant-", i), Key: u, Purpose: "analytics", Status: consent.Granted, Time: t0, Source: "test"}
+			}
+			if err := s.Consent().AppendConsent(ctx, choices); err != nil {
+				t.Fatal(err)
+			}
+			f := newFixtureOn(t, s, func(o *destinations.Options) {
+				o.Consent, o.Purposes, o.Profiles, o.Sent, o.Log = chk.CheckID, purposes, s, s.SentState(), slog.New(slog.DiscardHandler)
+			})
+			r := newReceiver(t, func(int, http.ResponseWriter) { time.Sleep(3 * time.Millisecond) })
+			d := f.connect(t, r, "vip")
+			if _, err := f.m.SetPurpose(ctx, d.ID, "analytics"); err != nil {
+				t.Fatal(err)
+			}
+			var last uint64
+			for _, id := range ids {
+				last = f.feed.add("vip", id, segments.Entered)
+			}
+			eventually(t, "deliveries under way", func() bool { return len(r.requests()) >= 50 })
+			var revocations []consent.Record
+			affected := map[string]bool{}
+			for i := 0; i < n; i += 10 {
+				u := graph.Key{Type: graph.TypeUserID, Value: fmt.Sprintf("u%06d", i)}
+				revocations = append(revocations, consent.Record{ID: fmt.Sprint("revoke-", i), Key: u, Purpose: "analytics",
+					Status: consent.Denied, Time: time.Now().UTC(), Source: "test"})
+				affected[ids[i]] = true
+			}
+			if err := f.m.WithdrawOnRevocation(s.Consent()).AppendConsent(ctx, revocations); err != nil {
+				t.Fatal(err)
+			}
+			revoked := time.Now()
+			waitFor(t, time.Minute, func() bool {
+				c, err := f.m.Cursor(ctx, d.ID)
+				return err == nil && c.Withheld[consent.ReasonDenied] > 0
+			})
+			firstDrop := time.Since(revoked)
+			waitFor(t, 5*time.Minute, func() bool {
+				c, err := f.m.Cursor(ctx, d.ID)
+				return err == nil && c.After == last
+			})
+			entered := map[string]time.Time{} // affected profiles' entries, by arrival
+			for _, m := range r.requests() {
+				if affected[m.msg.Data.Profile] && m.msg.Type == "segment.entered" {
+					entered[m.msg.Data.Profile] = m.at
+				}
+			}
+			after := 0
+			for _, at := range entered {
+				if at.After(revoked) {
+					after++
+				}
+			}
+			if after > 1 {
+				t.Fatalf("%d entries of people who revoked reached the receiver after the revocation (at most the one under way may)", after)
+			}
+			c, _ := f.m.Cursor(ctx, d.ID)
+			if got, want := c.Withheld[consent.ReasonDenied], int64(n/10-len(entered)); got != want {
+				t.Fatalf("withheld %d as denied, want %d (%d affected entries delivered)", got, want, len(entered))
+			}
+			// Everyone delivered before the revocation is taken out again.
+			waitFor(t, time.Minute, func() bool {
+				exited := 0
+				for _, m := range r.requests() {
+					if affected[m.msg.Data.Profile] && m.msg.Type == "segment.exited" && m.msg.Data.Reason == destinations.ReasonConsentRevoked {
+						exited++
+					}
+				}
+				return exited == len(entered)
+			})
+			t.Logf("%s: %d of %d queued withheld after a revocation of %d; %d had been delivered and were sent exits; first withheld %v after the revocation returned",
+				b.name, c.Withheld[consent.ReasonDenied], n, n/10, len(entered), firstDrop.Round(time.Millisecond))
+		})
+	}
 }

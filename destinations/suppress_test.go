@@ -24,6 +24,7 @@ import (
 type suppStore interface {
 	graph.Store
 	destinations.Backend
+	destinations.SentBackend
 	suppression.Backend
 	consent.Backend
 }
