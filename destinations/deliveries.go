@@ -113,25 +113,54 @@ const DefaultDisableAfter = 72 * time.Hour
 // DefaultDisableAfter; negative: never), with a log event and the
 // observer told. It reports whether it did.
 func (w *worker) disableIfFailingTooLong(ctx context.Context, c *Cursor, now time.Time) (bool, error) {
-	limit := cmp.Or(w.m.o.DisableAfter, DefaultDisableAfter)
-	if limit < 0 || c.Head == nil || now.Sub(c.Head.FirstTryAt) <= limit {
+	if c.Head == nil || !w.failingTooLong(c.Head.FirstTryAt, now) {
 		return false, nil
 	}
-	if err := w.m.o.Store.PutCursor(ctx, c); err != nil {
-		return false, err
-	}
 	reason := fmt.Sprintf("failing since %s (record %d, %d attempts): longer than %s",
-		c.Head.FirstTryAt.UTC().Format(time.RFC3339), c.Head.Sequence, c.Head.Attempts, limit)
+		c.Head.FirstTryAt.UTC().Format(time.RFC3339), c.Head.Sequence, c.Head.Attempts, w.disableAfter())
+	return true, w.disableForFailing(ctx, c, reason, now, "sequence", c.Head.Sequence, "since", c.Head.FirstTryAt, "attempts", c.Head.Attempts)
+}
+
+func (w *worker) disableAfter() time.Duration { return cmp.Or(w.m.o.DisableAfter, DefaultDisableAfter) }
+
+// failingTooLong reports a send failing continuously since since for
+// longer than Options.DisableAfter (never when it is negative).
+func (w *worker) failingTooLong(since, now time.Time) bool {
+	limit := w.disableAfter()
+	return limit >= 0 && now.Sub(since) > limit
+}
+
+// disableForFailing disables the destination, failing for too long (a
+// change record or a pending request: the reason says which), with a
+// log event (attrs added) and the observer told. The cursor is written
+// first: its retry state and counters are durable with the decision.
+func (w *worker) disableForFailing(ctx context.Context, c *Cursor, reason string, now time.Time, attrs ...any) error {
+	if err := w.m.o.Store.PutCursor(ctx, c); err != nil {
+		return err
+	}
 	if _, err := w.m.o.Store.UpdateDestination(ctx, c.Destination, func(d *Destination) error {
 		d.Enabled, d.DisabledReason, d.UpdatedAt = false, reason, now
 		return nil
 	}); err != nil {
-		return false, err
+		return err
 	}
-	w.log.Warn("destinations: disabled: failing for too long", "reason", reason, "sequence", c.Head.Sequence,
-		"since", c.Head.FirstTryAt, "attempts", c.Head.Attempts, "limit", limit)
+	w.log.Warn("destinations: disabled: failing for too long", append([]any{"reason", reason, "limit", w.disableAfter()}, attrs...)...)
 	if o := w.m.observe(); o != nil {
 		o.DisabledForFailing(c.Destination)
 	}
-	return true, nil
+	return nil
+}
+
+// disableGone disables the destination whose receiver answered 410 Gone
+// (to a change record or a pending request), the cursor written first.
+func (w *worker) disableGone(ctx context.Context, c *Cursor, now time.Time) error {
+	if err := w.m.o.Store.PutCursor(ctx, c); err != nil {
+		return err
+	}
+	_, err := w.m.o.Store.UpdateDestination(ctx, c.Destination, func(d *Destination) error {
+		d.Enabled, d.DisabledReason, d.UpdatedAt = false, "the receiver answered 410 Gone", now
+		return nil
+	})
+	w.log.Warn("destinations: disabled: the receiver answered 410 Gone")
+	return err
 }

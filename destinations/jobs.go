@@ -380,7 +380,7 @@ func (m *Manager) jobFailed(j *Job, res Result) {
 		j.State, j.NextAt = JobFailed, time.Time{}
 		return
 	}
-	j.NextAt = m.o.Now().Add(max(jitter(m.o.Schedule[j.Attempts-1], m.o.Jitter), res.RetryAfter))
+	j.NextAt = m.o.Now().Add(m.retryAfter(j.Attempts, res))
 }
 
 // jobSent records a message a job sent (or had no need to send).

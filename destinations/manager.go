@@ -510,7 +510,14 @@ type Health struct {
 	// OldestPending is the time of the change of the first record after
 	// the cursor.
 	OldestPending time.Time
-	Cursor        Cursor
+	// PendingRequests counts the withdrawals, erasure notices and
+	// catch-ups stored for the destination and not yet sent, up to
+	// PendingRequestLimit (PendingRequestsCapped: there are more), and
+	// OldestPendingRequest is when the oldest of those was asked.
+	PendingRequests       int
+	PendingRequestsCapped bool
+	OldestPendingRequest  time.Time
+	Cursor                Cursor
 }
 
 // SuccessRate is the share of attempts that succeeded (nil: none yet).
@@ -526,9 +533,14 @@ func (h Health) SuccessRate() *float64 {
 // PendingLimit bounds the Pending that Health reports.
 const PendingLimit = 10000
 
+// PendingRequestLimit bounds the PendingRequests that Health reports:
+// each is a row read, and there are none unless requests wait.
+const PendingRequestLimit = 1000
+
 // Health reads a destination's cursor, the newest change record's
 // sequence number and the first record after the cursor: three reads
-// whatever the backlog, since a scrape of /metrics asks it of every
+// whatever the backlog (and the rows of its pending requests, none
+// unless some wait), since a scrape of /metrics asks it of every
 // destination. Sequence numbers have no gaps and records are never
 // deleted, so the records after the cursor are the difference.
 func (m *Manager) Health(ctx context.Context, d *Destination) (Health, error) {
@@ -537,6 +549,20 @@ func (m *Manager) Health(ctx context.Context, d *Destination) (Health, error) {
 		return Health{}, err
 	}
 	h := Health{Cursor: *c}
+	if m.o.Sent != nil {
+		rows, err := m.o.Sent.PendingSent(ctx, d.ID, PendingRequestLimit+1)
+		if err != nil {
+			return Health{}, fmt.Errorf("destinations: health: %w", err)
+		}
+		h.PendingRequestsCapped = len(rows) > PendingRequestLimit
+		rows = rows[:min(len(rows), PendingRequestLimit)]
+		h.PendingRequests = len(rows)
+		for _, s := range rows {
+			if h.OldestPendingRequest.IsZero() || s.Pending.At.Before(h.OldestPendingRequest) {
+				h.OldestPendingRequest = s.Pending.At
+			}
+		}
+	}
 	last, err := m.o.Segments.LastChange(ctx)
 	if err != nil {
 		return Health{}, fmt.Errorf("destinations: health: %w", err)
@@ -843,8 +869,18 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	if c.Head == nil {
-		if retry, err := w.drainPending(ctx, d, c); err != nil || retry > 0 {
-			return max(wait, retry), err
+		retry, hold, err := w.drainPending(ctx, d, c)
+		if err != nil || retry < 0 {
+			return o.Poll, err
+		}
+		if hold {
+			return max(wait, retry), nil
+		}
+		if retry > 0 && wait > 0 && retry < wait {
+			// The next step is due at the earliest of what waits (0: at
+			// once, more records are there): a pending request's retry
+			// never holds the records back.
+			wait = retry
 		}
 	}
 	return wait, nil
@@ -895,15 +931,7 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 		return -1, err
 	}
 	if res.Status == http.StatusGone {
-		if err := o.Store.PutCursor(ctx, c); err != nil {
-			return 0, err
-		}
-		_, err := o.Store.UpdateDestination(ctx, c.Destination, func(d *Destination) error {
-			d.Enabled, d.DisabledReason, d.UpdatedAt = false, "the receiver answered 410 Gone", now
-			return nil
-		})
-		w.log.Warn("destinations: disabled: the receiver answered 410 Gone")
-		return -1, err
+		return -1, w.disableGone(ctx, c, now)
 	}
 	if h.Attempts > len(o.Schedule) {
 		// The whole schedule failed: keep the record aside and go on.
@@ -916,8 +944,7 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 		w.log.Error("destinations: dead letter", "sequence", r.Sequence, "attempts", dl.Attempts, "status", res.Status)
 		return 0, o.Store.PutCursor(ctx, c)
 	}
-	wait := jitter(o.Schedule[h.Attempts-1], o.Jitter)
-	wait = max(wait, res.RetryAfter)
+	wait := w.m.retryAfter(h.Attempts, res)
 	h.NextAt = now.Add(wait)
 	if stored {
 		// Not synced (Store.PutRetryState): a crash may lose this write
@@ -936,6 +963,14 @@ func (w *worker) failed(ctx context.Context, c *Cursor, r *segments.ChangeRecord
 		return wait, o.Store.PutRetryState(ctx, c)
 	}
 	return wait, o.Store.PutCursor(ctx, c)
+}
+
+// retryAfter is the wait after a send's attempts-th failure (attempts ≤
+// len(Schedule)): the schedule's step, jittered, or the receiver's
+// Retry-After when longer. Change records, batches, jobs and pending
+// requests all walk it.
+func (m *Manager) retryAfter(attempts int, res Result) time.Duration {
+	return max(jitter(m.o.Schedule[attempts-1], m.o.Jitter), res.RetryAfter)
 }
 
 // jitter spreads d by ± share, so that retries of many destinations

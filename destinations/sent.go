@@ -113,7 +113,12 @@ type Sent struct {
 	// Identifiers are the identifiers sent, in the order first sent.
 	Identifiers []Identifier `json:"identifiers,omitempty"`
 	// Pending is a withdrawal or erasure to send (nil: none).
-	Pending   *Pending  `json:"pending,omitempty"`
+	Pending *Pending `json:"pending,omitempty"`
+	// GivenUp is the last withdrawal or erasure given up on after the
+	// whole retry schedule (its dead letter), with its attempts and the
+	// receiver's last answer; a later request of the row that is sent
+	// clears it (it covers what the one given up on said).
+	GivenUp   *Pending  `json:"givenUp,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	// ProfileGone is set by UpdateSent, never stored: the profile was not
 	// stored when the row was read under the profile's lock. An erasure
@@ -159,12 +164,21 @@ type Pending struct {
 	// allows nothing before its time.
 	NotBefore time.Time `json:"notBefore,omitzero"`
 	Recheck   time.Time `json:"recheck,omitzero"`
+	// The retry state of a withdrawal's or an erasure's failed sends, as
+	// a change record's is on its destination's cursor (Head): stored on
+	// the row, so a restart goes on along the schedule. Absent on rows
+	// written before it (and on requests never tried): none failed yet.
+	Attempts   int       `json:"attempts,omitempty"`
+	FirstTryAt time.Time `json:"firstTryAt,omitzero"`
+	NextAt     time.Time `json:"nextAt,omitzero"`
+	LastStatus int       `json:"lastStatus,omitempty"`
+	LastError  string    `json:"lastError,omitempty"`
 }
 
 // empty reports a row that says nothing: no segment, trait, identifier or
 // request.
 func (s *Sent) empty() bool {
-	return len(s.Segments) == 0 && len(s.Traits) == 0 && len(s.Identifiers) == 0 && s.Pending == nil
+	return len(s.Segments) == 0 && len(s.Traits) == 0 && len(s.Identifiers) == 0 && s.Pending == nil && s.GivenUp == nil
 }
 
 // withdrawn returns the segments a withdrawal takes the person out of:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 	"unicode"
@@ -127,18 +128,38 @@ func (m *Manager) person(ctx context.Context, id string) ([]string, error) {
 
 // drainPending sends the withdrawals and erasures stored for the
 // destination whose records before them are all delivered (After ≤ the
-// cursor), then clears them. A failed send leaves the request pending for
-// the next step; a crash between the send and the clear sends it again
-// with the same webhook ids. It returns how long to wait after a failure.
-func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (time.Duration, error) {
+// cursor), then clears them. A failed send stays pending with its retry
+// state on its row (pendingFailed) and the others go on: one profile's
+// request waiting for its retry holds back neither another's nor the
+// change records (each row is one (destination, profile) pair, and a
+// request is sent only once every record before it was, so an exit
+// never precedes its entry). A crash between the send and the clear
+// sends it again with the same webhook ids. It returns how long until
+// the earliest retry due (0: none; -1: the destination was disabled),
+// and hold when a catch-up failed: it has no retry state of its own, so
+// the worker waits that long before its next step.
+func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (wait time.Duration, hold bool, err error) {
 	o := w.m.o
 	if o.Sent == nil {
-		return 0, nil
+		return 0, false, nil
 	}
 	rows, err := o.Sent.PendingSent(ctx, d.ID, o.Batch)
 	if err != nil {
-		return 0, fmt.Errorf("destinations: pending: %w", err)
+		return 0, false, fmt.Errorf("destinations: pending: %w", err)
 	}
+	due := func(next time.Duration) {
+		if next > 0 && (wait == 0 || next < wait) {
+			wait = next
+		}
+	}
+	failures := c.FailedTries
+	defer func() {
+		// The counters of the failures: not synced, as a change record's
+		// retry state (the row holds what must survive a crash).
+		if c.FailedTries != failures && err == nil {
+			err = o.Store.PutRetryState(ctx, c)
+		}
+	}()
 	for _, s := range rows {
 		p := s.Pending
 		if p.After > c.After || p.Kind == PendingCatchUp && p.NotBefore.After(o.Now()) {
@@ -146,20 +167,28 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 		}
 		if p.Kind == PendingCatchUp {
 			if retry, err := w.catchUp(ctx, d, c, s); err != nil || retry > 0 || ctx.Err() != nil {
-				return retry, err
+				return retry, retry > 0, err
 			}
+			continue
+		}
+		if next := p.NextAt.Sub(o.Now()); next > 0 {
+			due(next)
 			continue
 		}
 		res, sent, err := w.m.sendPending(ctx, d, s)
 		if err != nil || ctx.Err() != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if !res.OK() && sent > 0 {
-			w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "status", res.Status, "err", res.Err)
-			return max(o.Poll, retryWait(o.Schedule, res)), nil
+			next, err := w.pendingFailed(ctx, c, s, res)
+			if err != nil || next < 0 {
+				return next, false, err
+			}
+			due(next)
+			continue
 		}
 		err = o.Sent.UpdateSent(ctx, d.ID, s.Profile, func(cur *Sent) (bool, error) {
-			if cur.Pending == nil || cur.Pending.ID != p.ID {
+			if cur.Pending == nil || cur.Pending.ID != p.ID || cur.Pending.Kind != p.Kind {
 				return true, nil // replaced meanwhile: the newer request goes next
 			}
 			if p.Kind == PendingErase {
@@ -168,28 +197,99 @@ func (w *worker) drainPending(ctx context.Context, d *Destination, c *Cursor) (t
 			for _, k := range cur.withdrawn(p) {
 				cur.Segments[k] = Held{Sequence: p.After, Version: cur.Segments[k].Version}
 			}
-			if q := cur.Pending; q.CatchUp {
-				// Consent was granted after the revocation (maybe while
-				// the exits were sent): the catch-up runs after them.
-				cur.Pending = &Pending{Kind: PendingCatchUp, ID: q.ID, After: q.After, At: q.At, NotBefore: q.NotBefore, Recheck: q.Recheck}
-			} else {
-				cur.Pending = nil
-			}
+			cur.Pending, cur.GivenUp = afterWithdrawal(cur.Pending), nil
 			cur.UpdatedAt = o.Now()
 			return !cur.empty(), nil
 		})
 		if err != nil {
-			return 0, fmt.Errorf("destinations: clear pending: %w", err)
+			return 0, false, fmt.Errorf("destinations: clear pending: %w", err)
 		}
 		if sent > 0 {
 			w.log.Info("destinations: sent", "kind", p.Kind, "profile", s.Profile, "messages", sent)
 		}
 	}
-	return 0, nil
+	return wait, false, nil
 }
 
-// retryWait is how long to wait after a failed pending request: the first
-// step of the schedule, or the receiver's Retry-After when longer.
+// afterWithdrawal is what is pending once a withdrawal is done with (sent
+// or given up on): the catch-up it carries, when consent was granted
+// after the revocation (maybe while the exits were sent), else nothing.
+func afterWithdrawal(q *Pending) *Pending {
+	if !q.CatchUp {
+		return nil
+	}
+	return &Pending{Kind: PendingCatchUp, ID: q.ID, After: q.After, At: q.At, NotBefore: q.NotBefore, Recheck: q.Recheck}
+}
+
+// pendingFailed records a failed send of a withdrawal or an erasure on
+// its row, as failed does a change record's on the cursor, along the
+// same schedule: a retry after the schedule's next wait (or Retry-After
+// when longer), the destination disabled on 410 or once the request has
+// failed for longer than Options.DisableAfter, and after the last step a
+// dead letter. A withdrawal given up on stays on its row as GivenUp (the
+// destination still holds the person, as far as idgraph knows: a later
+// withdrawal or erasure sends the exits again); an erasure given up on
+// removes the row, as a sent one does, since keeping an erased person's
+// identifiers for a retry nobody schedules is what an erasure forbids. It
+// returns the wait, -1 when the destination was disabled.
+func (w *worker) pendingFailed(ctx context.Context, c *Cursor, s *Sent, res Result) (time.Duration, error) {
+	o := w.m.o
+	now := o.Now()
+	p := *s.Pending
+	if p.Attempts == 0 {
+		p.FirstTryAt = now
+	}
+	p.Attempts++
+	p.LastStatus, p.LastError, p.NextAt = res.Status, res.Err, time.Time{}
+	c.FailedTries++
+	c.LastError, c.LastErrorAt = res.Err, now
+	w.log.Warn("destinations: withdrawal or erasure not delivered", "kind", p.Kind, "profile", s.Profile,
+		"attempt", p.Attempts, "status", res.Status, "err", res.Err)
+	tooLong, gone := w.failingTooLong(p.FirstTryAt, now), res.Status == http.StatusGone
+	giveUp := !tooLong && !gone && p.Attempts > len(o.Schedule)
+	var wait time.Duration
+	if !tooLong && !gone && !giveUp {
+		wait = w.m.retryAfter(p.Attempts, res)
+		p.NextAt = now.Add(wait)
+	}
+	// Synced, unlike a change record's retry state: nothing else keeps
+	// the attempt count of a request across a restart.
+	err := o.Sent.UpdateSent(ctx, c.Destination, s.Profile, func(cur *Sent) (bool, error) {
+		if cur.Pending == nil || cur.Pending.ID != p.ID || cur.Pending.Kind != p.Kind {
+			giveUp = false
+			return true, nil // replaced meanwhile: the newer request starts afresh
+		}
+		if !giveUp {
+			cur.Pending = &p
+			return true, nil
+		}
+		cur.UpdatedAt = now
+		if p.Kind == PendingErase {
+			return false, nil
+		}
+		dead := p
+		cur.Pending, cur.GivenUp = afterWithdrawal(&p), &dead
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("destinations: pending retry state: %w", err)
+	}
+	switch {
+	case tooLong:
+		reason := fmt.Sprintf("failing since %s (%s of a profile, %d attempts): longer than %s",
+			p.FirstTryAt.UTC().Format(time.RFC3339), p.Kind, p.Attempts, w.disableAfter())
+		return -1, w.disableForFailing(ctx, c, reason, now, "kind", p.Kind, "profile", s.Profile, "since", p.FirstTryAt, "attempts", p.Attempts)
+	case gone:
+		return -1, w.disableGone(ctx, c, now)
+	case giveUp:
+		c.DeadLettered++
+		w.log.Error("destinations: dead letter", "kind", p.Kind, "profile", s.Profile, "attempts", p.Attempts, "status", res.Status)
+	}
+	return wait, nil
+}
+
+// retryWait is how long to wait after a failed catch-up: the first step
+// of the schedule, or the receiver's Retry-After when longer.
 func retryWait(schedule []time.Duration, res Result) time.Duration {
 	var wait time.Duration
 	if len(schedule) > 0 {

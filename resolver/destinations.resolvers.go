@@ -119,6 +119,14 @@ func (r *destinationHealthResolver) OldestPendingAge(ctx context.Context, obj *d
 	return &age, nil
 }
 
+func (r *destinationHealthResolver) OldestPendingRequestAge(ctx context.Context, obj *destinations.Health) (*float64, error) {
+	if obj.PendingRequests == 0 {
+		return nil, nil
+	}
+	age := max(time.Since(obj.OldestPendingRequest).Seconds(), 0)
+	return &age, nil
+}
+
 func (r *destinationHealthResolver) Delivered(ctx context.Context, obj *destinations.Health) (int, error) {
 	return int(obj.Cursor.Delivered), nil
 }

@@ -301,20 +301,23 @@ type ComplexityRoot struct {
 	}
 
 	DestinationHealth struct {
-		DeadLetters      func(childComplexity int) int
-		Delivered        func(childComplexity int) int
-		FailedAttempts   func(childComplexity int) int
-		LastError        func(childComplexity int) int
-		LastErrorAt      func(childComplexity int) int
-		LastSuccessAt    func(childComplexity int) int
-		NextRetryAt      func(childComplexity int) int
-		OldestPendingAge func(childComplexity int) int
-		Pending          func(childComplexity int) int
-		PendingCapped    func(childComplexity int) int
-		RetryAttempts    func(childComplexity int) int
-		RetryingSequence func(childComplexity int) int
-		Skipped          func(childComplexity int) int
-		SuccessRate      func(childComplexity int) int
+		DeadLetters             func(childComplexity int) int
+		Delivered               func(childComplexity int) int
+		FailedAttempts          func(childComplexity int) int
+		LastError               func(childComplexity int) int
+		LastErrorAt             func(childComplexity int) int
+		LastSuccessAt           func(childComplexity int) int
+		NextRetryAt             func(childComplexity int) int
+		OldestPendingAge        func(childComplexity int) int
+		OldestPendingRequestAge func(childComplexity int) int
+		Pending                 func(childComplexity int) int
+		PendingCapped           func(childComplexity int) int
+		PendingRequests         func(childComplexity int) int
+		PendingRequestsCapped   func(childComplexity int) int
+		RetryAttempts           func(childComplexity int) int
+		RetryingSequence        func(childComplexity int) int
+		Skipped                 func(childComplexity int) int
+		SuccessRate             func(childComplexity int) int
 	}
 
 	Edge struct {
@@ -900,6 +903,8 @@ type DestinationResolver interface {
 }
 type DestinationHealthResolver interface {
 	OldestPendingAge(ctx context.Context, obj *destinations.Health) (*float64, error)
+
+	OldestPendingRequestAge(ctx context.Context, obj *destinations.Health) (*float64, error)
 	Delivered(ctx context.Context, obj *destinations.Health) (int, error)
 	FailedAttempts(ctx context.Context, obj *destinations.Health) (int, error)
 	DeadLetters(ctx context.Context, obj *destinations.Health) (int, error)
@@ -2110,6 +2115,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DestinationHealth.OldestPendingAge(childComplexity), true
+	case "DestinationHealth.oldestPendingRequestAge":
+		if e.ComplexityRoot.DestinationHealth.OldestPendingRequestAge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.OldestPendingRequestAge(childComplexity), true
 	case "DestinationHealth.pending":
 		if e.ComplexityRoot.DestinationHealth.Pending == nil {
 			break
@@ -2122,6 +2133,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DestinationHealth.PendingCapped(childComplexity), true
+	case "DestinationHealth.pendingRequests":
+		if e.ComplexityRoot.DestinationHealth.PendingRequests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.PendingRequests(childComplexity), true
+	case "DestinationHealth.pendingRequestsCapped":
+		if e.ComplexityRoot.DestinationHealth.PendingRequestsCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DestinationHealth.PendingRequestsCapped(childComplexity), true
 	case "DestinationHealth.retryAttempts":
 		if e.ComplexityRoot.DestinationHealth.RetryAttempts == nil {
 			break
@@ -5092,6 +5115,12 @@ func (ec *executionContext) childFields_DestinationHealth(ctx context.Context, f
 		return ec.fieldContext_DestinationHealth_pendingCapped(ctx, field)
 	case "oldestPendingAge":
 		return ec.fieldContext_DestinationHealth_oldestPendingAge(ctx, field)
+	case "pendingRequests":
+		return ec.fieldContext_DestinationHealth_pendingRequests(ctx, field)
+	case "pendingRequestsCapped":
+		return ec.fieldContext_DestinationHealth_pendingRequestsCapped(ctx, field)
+	case "oldestPendingRequestAge":
+		return ec.fieldContext_DestinationHealth_oldestPendingRequestAge(ctx, field)
 	case "delivered":
 		return ec.fieldContext_DestinationHealth_delivered(ctx, field)
 	case "failedAttempts":
@@ -11866,6 +11895,75 @@ func (ec *executionContext) _DestinationHealth_oldestPendingAge(ctx context.Cont
 	)
 }
 func (ec *executionContext) fieldContext_DestinationHealth_oldestPendingAge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Float")
+}
+
+func (ec *executionContext) _DestinationHealth_pendingRequests(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_pendingRequests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingRequests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_pendingRequests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DestinationHealth_pendingRequestsCapped(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_pendingRequestsCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PendingRequestsCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_pendingRequestsCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DestinationHealth", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DestinationHealth_oldestPendingRequestAge(ctx context.Context, field graphql.CollectedField, obj *destinations.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DestinationHealth_oldestPendingRequestAge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DestinationHealth().OldestPendingRequestAge(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DestinationHealth_oldestPendingRequestAge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DestinationHealth", field, true, true, "Float")
 }
 
@@ -24587,6 +24685,22 @@ func (ec *executionContext) _DestinationHealth(ctx context.Context, sel ast.Sele
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._DestinationHealth_oldestPendingAge(ctx, field, obj)
+				})
+		case "pendingRequests":
+			out.Values[i] = ec._DestinationHealth_pendingRequests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pendingRequestsCapped":
+			out.Values[i] = ec._DestinationHealth_pendingRequestsCapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oldestPendingRequestAge":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._DestinationHealth_oldestPendingRequestAge(ctx, field, obj)
 				})
 		case "delivered":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

@@ -29,6 +29,10 @@ var (
 		"Change records waiting to be delivered to a destination (counted up to 10,000).", []string{"destination"}, nil)
 	destOldest = prometheus.NewDesc("idgraph_destination_oldest_pending_age_seconds",
 		"Age of the oldest change record waiting for a destination (0: none).", []string{"destination"}, nil)
+	destPendingRequests = prometheus.NewDesc("idgraph_destination_pending_requests",
+		"Withdrawals, erasure notices and consent catch-ups waiting to be sent to a destination (counted up to 1,000).", []string{"destination"}, nil)
+	destOldestRequest = prometheus.NewDesc("idgraph_destination_oldest_pending_request_age_seconds",
+		"Age of the oldest withdrawal, erasure notice or catch-up waiting for a destination (0: none).", []string{"destination"}, nil)
 	destSuppressed = prometheus.NewDesc("idgraph_destination_suppressed_total",
 		"Messages other than exits a destination did not send because the profile held an identifier on a suppression list, by reason (suppressed).",
 		[]string{"destination", "reason"}, nil)
@@ -67,7 +71,7 @@ type destinationsCollector struct {
 }
 
 func (c destinationsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destPending, destOldest, destSuppressed} {
+	for _, d := range []*prometheus.Desc{destDelivered, destFailed, destDead, destEnabled, destRetrying, destWithheld, destPending, destOldest, destPendingRequests, destOldestRequest, destSuppressed} {
 		ch <- d
 	}
 }
@@ -109,6 +113,12 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(destPending, prometheus.GaugeValue, float64(h.Pending), d.ID)
 			ch <- prometheus.MustNewConstMetric(destOldest, prometheus.GaugeValue, age, d.ID)
+			age = 0
+			if h.PendingRequests > 0 {
+				age = max(time.Since(h.OldestPendingRequest).Seconds(), 0)
+			}
+			ch <- prometheus.MustNewConstMetric(destPendingRequests, prometheus.GaugeValue, float64(h.PendingRequests), d.ID)
+			ch <- prometheus.MustNewConstMetric(destOldestRequest, prometheus.GaugeValue, age, d.ID)
 		}
 		if d.Purpose != "" {
 			for _, reason := range consent.Reasons {

@@ -49,6 +49,9 @@ func RunDelivery(t *testing.T, open graphtest.Opener, seeds, ops int) {
 	t.Run("ConsentGrantCatchesUp", func(t *testing.T) { testConsentGrantCatchesUp(t, open(t)) })
 	t.Run("FutureGrantCatchesUp", func(t *testing.T) { testFutureGrantCatchesUp(t, open(t)) })
 	t.Run("IdentityChangeCatchesUp", func(t *testing.T) { testIdentityChangeCatchesUp(t, open(t)) })
+	t.Run("PendingRetrySchedule", func(t *testing.T) { testPendingRetrySchedule(t, open(t)) })
+	t.Run("PendingGoneDisables", func(t *testing.T) { testPendingGoneDisables(t, open(t)) })
+	t.Run("PendingFailingTooLongDisables", func(t *testing.T) { testPendingFailingTooLongDisables(t, open(t)) })
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("Random/seed%d", seed), func(t *testing.T) { runScenario(t, open(t), uint64(seed), ops) })
 	}
