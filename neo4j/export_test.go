@@ -91,3 +91,10 @@ func UnsealEvent(ring *envelope.Keyring, wrapped []byte, messageID, field, value
 	}
 	return m[field].(string), nil
 }
+
+// RawWrite runs a write query: for tests that make a database look as an
+// older idgraph left it.
+func RawWrite(ctx context.Context, s *Store, cypher string, params map[string]any) error {
+	_, err := s.write(ctx, cypher, params)
+	return err
+}

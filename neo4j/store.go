@@ -192,6 +192,10 @@ func Open(ctx context.Context, uri, user, password string, opts ...Option) (*Sto
 		_ = driver.Close(context.Background())
 		return nil, err
 	}
+	if err := s.buildSuppressionCounts(ctx); err != nil {
+		_ = driver.Close(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -294,7 +298,8 @@ func (s *Store) Close() error {
 }
 
 // Reset deletes every node and relationship (the schema stays) and records
-// this code's format version again. It is meant for tests; batches keep
+// this code's format version again (and that the suppression list counts,
+// all zero, are complete). It is meant for tests; batches keep
 // each transaction's memory bounded.
 func (s *Store) Reset(ctx context.Context) error {
 	// Relationships go first, in batches: a DETACH DELETE of a dense node
@@ -314,7 +319,10 @@ func (s *Store) Reset(ctx context.Context) error {
 			}
 		}
 	}
-	return s.checkFormat(ctx)
+	if err := s.checkFormat(ctx); err != nil {
+		return err
+	}
+	return s.buildSuppressionCounts(ctx)
 }
 
 // wrap prefixes err with op and classifies driver errors that mean the

@@ -2,8 +2,6 @@ package neo4j
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -15,9 +13,54 @@ import (
 // {scope, hash, type, data, addedBy}), data the entry's JSON, unique per
 // (scope, hash) and indexed by hash for the delivery-time lookup. (Erasure's
 // own suppression is the separate :Suppression label.)
+//
+// The entries of each (scope, type) are counted in a
+// (:SuppressionListCount {scope, type, n}) node, changed in the same
+// transaction as the entries, so that suppressionCounts reads a few count
+// nodes instead of every entry. The (:SuppressionListCounts {id}) node
+// says the counts are complete: a database from before them is counted
+// once, at Open (buildSuppressionCounts).
 var suppressionSchema = []string{
 	"CREATE CONSTRAINT suppression_list_entry IF NOT EXISTS FOR (s:SuppressionListEntry) REQUIRE (s.scope, s.hash) IS UNIQUE",
 	"CREATE INDEX suppression_list_hash IF NOT EXISTS FOR (s:SuppressionListEntry) ON (s.hash)",
+	"CREATE CONSTRAINT suppression_list_count IF NOT EXISTS FOR (c:SuppressionListCount) REQUIRE (c.scope, c.type) IS UNIQUE",
+	"CREATE CONSTRAINT suppression_list_counts IF NOT EXISTS FOR (m:SuppressionListCounts) REQUIRE m.id IS UNIQUE",
+}
+
+// addToCounts ends a statement whose rows are the entries it created (or
+// deleted) as (scope, type): it adds each group's number of rows, times
+// $sign, to the group's count node and returns the number of rows. The
+// count nodes are locked in (scope, type) order, after every entry, so
+// that two calls wait for each other rather than deadlock; SET with the
+// node's own property on the right takes the node's write lock before it
+// reads, so concurrent calls never lose an update.
+const addToCounts = `
+	WITH scope, type, count(*) AS n
+	ORDER BY scope, type
+	MERGE (c:SuppressionListCount {scope: scope, type: type})
+	ON CREATE SET c.n = 0
+	SET c.n = c.n + $sign * n
+	RETURN sum(n)`
+
+// buildSuppressionCounts counts the entries of a database from before the
+// count nodes, once: the first process to open it creates the marker
+// node, and the unique constraint makes any other opening at the same
+// time wait for that transaction and then find the marker. It runs at
+// Open, not at the first call, so that no add or remove of this process
+// runs before the counts exist and none has to check for them. (A process
+// of an older idgraph still running keeps adding entries without
+// counting them: stop them all before starting this version.)
+func (s *Store) buildSuppressionCounts(ctx context.Context) error {
+	_, err := s.write(ctx, `MERGE (m:SuppressionListCounts {id: 'suppression-list-counts'})
+		ON CREATE SET m.builtBy = $token
+		WITH m WHERE m.builtBy = $token
+		CALL {
+			MATCH (s:SuppressionListEntry)
+			RETURN s.scope AS scope, s.type AS type, count(*) AS n
+		}
+		MERGE (c:SuppressionListCount {scope: scope, type: type})
+		SET c.n = n`, map[string]any{"token": newToken()})
+	return wrap("neo4j: open: count suppression list entries", err)
 }
 
 var _ suppression.Backend = (*Store)(nil)
@@ -39,11 +82,12 @@ func decodeEntries(op string, recs []*neo4jdriver.Record) ([]suppression.Entry, 
 	return out, nil
 }
 
-// AddSuppressionEntries merges one node per (scope, hash) in one
-// transaction. Each call marks the nodes it creates with a token of its
-// own, so that it counts exactly those, however adds interleave (the
-// unique constraint makes a concurrent add of the same entry match the
-// node rather than create another).
+// AddSuppressionEntries merges one node per (scope, hash) and adds the
+// ones it created to the counts, in one transaction. Each call marks the
+// nodes it creates with a token of its own, so that it counts exactly
+// those, however adds interleave (the unique constraint makes a
+// concurrent add of the same entry match the node rather than create
+// another).
 func (g suppStore) AddSuppressionEntries(ctx context.Context, es []suppression.Entry) (int, error) {
 	seen := map[[2]string]bool{}
 	rows := make([]map[string]any, 0, len(es))
@@ -62,13 +106,12 @@ func (g suppStore) AddSuppressionEntries(ctx context.Context, es []suppression.E
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	b := make([]byte, 16)
-	rand.Read(b)
 	recs, err := g.s.write(ctx, `UNWIND $rows AS row
 		MERGE (s:SuppressionListEntry {scope: row.scope, hash: row.hash})
 		ON CREATE SET s.type = row.type, s.data = row.data, s.addedBy = $token
-		RETURN count(CASE WHEN s.addedBy = $token THEN 1 END)`,
-		map[string]any{"rows": rows, "token": hex.EncodeToString(b)})
+		WITH s WHERE s.addedBy = $token
+		WITH s.scope AS scope, s.type AS type`+addToCounts,
+		map[string]any{"rows": rows, "token": newToken(), "sign": 1})
 	if err != nil {
 		return 0, wrap("neo4j: add suppression entries", err)
 	}
@@ -76,17 +119,26 @@ func (g suppStore) AddSuppressionEntries(ctx context.Context, es []suppression.E
 	return int(n), nil
 }
 
-// RemoveSuppressionEntries deletes the scope's nodes with the hashes.
+// RemoveSuppressionEntries deletes the scope's nodes with the hashes and
+// takes them off the counts, in one transaction.
 func (g suppStore) RemoveSuppressionEntries(ctx context.Context, sc suppression.Scope, hashes []string) (int, error) {
 	hs := slices.Compact(slices.Sorted(slices.Values(hashes)))
 	if len(hs) == 0 {
 		return 0, nil
 	}
 	// One index seek for all the hashes: unwound and matched one by one,
-	// the planner scanned the label for each (minutes for 10,000).
+	// the planner scanned the label for each (minutes for 10,000). Each
+	// node is locked, then matched again: a node that a concurrent remove
+	// deleted while this one waited for its lock is gone from the second
+	// match, so only one of the two counts it.
 	recs, err := g.s.write(ctx, `MATCH (s:SuppressionListEntry) WHERE s.hash IN $hashes AND s.scope = $scope
+		SET s.lock = true REMOVE s.lock
+		WITH collect(s.hash) AS locked
+		MATCH (s:SuppressionListEntry) WHERE s.hash IN locked AND s.scope = $scope
+		WITH s, s.scope AS scope, s.type AS type
 		DELETE s
-		RETURN count(*)`, map[string]any{"scope": sc.String(), "hashes": hs})
+		WITH scope, type`+addToCounts,
+		map[string]any{"scope": sc.String(), "hashes": hs, "sign": -1})
 	if err != nil {
 		return 0, wrap("neo4j: remove suppression entries", err)
 	}
@@ -105,9 +157,10 @@ func (g suppStore) SuppressionEntries(ctx context.Context, sc suppression.Scope,
 	return decodeEntries("neo4j: suppression entries", recs)
 }
 
-// SuppressionCounts counts the nodes by scope and type.
+// SuppressionCounts reads the count nodes (those of groups emptied since
+// stay, at zero).
 func (g suppStore) SuppressionCounts(ctx context.Context) ([]suppression.Count, error) {
-	recs, err := g.s.read(ctx, "MATCH (s:SuppressionListEntry) RETURN s.scope, s.type, count(*)", nil)
+	recs, err := g.s.read(ctx, "MATCH (c:SuppressionListCount) WHERE c.n <> 0 RETURN c.scope, c.type, c.n", nil)
 	if err != nil {
 		return nil, wrap("neo4j: suppression counts", err)
 	}

@@ -85,7 +85,7 @@ type Store struct {
 	leaseMu sync.Mutex
 	leases  map[string]*destLease
 	// suppCounts are the suppression list entries by scope and type,
-	// under mu (suppression.go).
+	// counted at Open and kept under mu (suppression.go).
 	suppCounts map[suppCount]int
 	// suppressed numbers the suppression changes since the store was
 	// opened (erase.Store.SuppressionChanges), in memory: one process owns
@@ -145,6 +145,10 @@ func open(dir, secret string, fs vfs.FS) (*Store, error) {
 	if s.secret, err = hex.DecodeString(secret); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("pebble: open: bad secret: %w", err)
+	}
+	if err := (suppStore{s}).loadSuppCounts(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return s, nil
 }

@@ -40,14 +40,14 @@ type suppCount struct {
 	typ   string
 }
 
-// loadSuppCounts counts the entries, under the store's write lock, once
-// a process: one process opens the store, and every add and remove after
-// it keeps the counts (applySuppCounts), so suppressionCounts reads no
-// entry.
+// loadSuppCounts counts the entries, at Open: one process opens the
+// store, and every add and remove after it keeps the counts
+// (applySuppCounts), so suppressionCounts reads no entry. Counting here
+// rather than at the first add, remove or count keeps the scan off those
+// calls, which would hold the store's write lock through it (ingest
+// waiting on a scan of every entry); Open pays it once, before the store
+// serves anything.
 func (g suppStore) loadSuppCounts() error {
-	if g.s.suppCounts != nil {
-		return nil
-	}
 	n := map[suppCount]int{}
 	err := g.s.scan(pSuppScope, func(_, v []byte) error {
 		var e suppression.Entry
@@ -58,7 +58,7 @@ func (g suppStore) loadSuppCounts() error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("pebble: open: count suppression list entries: %w", err)
 	}
 	g.s.suppCounts = n
 	return nil
@@ -80,9 +80,6 @@ func (g suppStore) applySuppCounts(delta map[suppCount]int) {
 func (g suppStore) AddSuppressionEntries(_ context.Context, es []suppression.Entry) (int, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
-	if err := g.loadSuppCounts(); err != nil {
-		return 0, fmt.Errorf("pebble: add suppression entries: %w", err)
-	}
 	delta := map[suppCount]int{}
 	b := g.s.db.NewBatch()
 	defer b.Close()
@@ -125,9 +122,6 @@ func (g suppStore) AddSuppressionEntries(_ context.Context, es []suppression.Ent
 func (g suppStore) RemoveSuppressionEntries(_ context.Context, sc suppression.Scope, hashes []string) (int, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
-	if err := g.loadSuppCounts(); err != nil {
-		return 0, fmt.Errorf("pebble: remove suppression entries: %w", err)
-	}
 	delta := map[suppCount]int{}
 	b := g.s.db.NewBatch()
 	defer b.Close()
@@ -181,13 +175,10 @@ func (g suppStore) SuppressionEntries(_ context.Context, sc suppression.Scope, a
 }
 
 // SuppressionCounts reads the counts kept with the entries (counted once
-// a process, at the first use).
+// a process, at Open).
 func (g suppStore) SuppressionCounts(_ context.Context) ([]suppression.Count, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
-	if err := g.loadSuppCounts(); err != nil {
-		return nil, fmt.Errorf("pebble: suppression counts: %w", err)
-	}
 	out := make([]suppression.Count, 0, len(g.s.suppCounts))
 	for k, c := range g.s.suppCounts {
 		out = append(out, suppression.Count{Scope: k.scope, Type: k.typ, N: c})
