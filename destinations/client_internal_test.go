@@ -64,3 +64,38 @@ func TestDefaultScheduleSpansAboutThreeDays(t *testing.T) {
 		t.Fatalf("the default schedule spans %v, want about three days", total)
 	}
 }
+
+// TestJitterBounds: each wait is within ± the share of the step, the
+// waits differ (they spread retries that failed together), and no share
+// or no step leaves the step as it is.
+func TestJitterBounds(t *testing.T) {
+	tests := []struct {
+		step  time.Duration
+		share float64
+	}{
+		{5 * time.Second, 0.2}, {24 * time.Hour, 0.2}, {time.Minute, 0.5}, {time.Minute, 1},
+	}
+	for _, tc := range tests {
+		lo := time.Duration(float64(tc.step) * (1 - tc.share))
+		hi := time.Duration(float64(tc.step) * (1 + tc.share))
+		seen := map[time.Duration]bool{}
+		for range 1000 {
+			got := jitter(tc.step, tc.share)
+			if got < lo || got > hi {
+				t.Fatalf("jitter(%v, %v) = %v, outside [%v, %v]", tc.step, tc.share, got, lo, hi)
+			}
+			seen[got] = true
+		}
+		if len(seen) < 100 {
+			t.Errorf("jitter(%v, %v): %d distinct waits in 1000, want them spread", tc.step, tc.share, len(seen))
+		}
+	}
+	for _, tc := range []struct {
+		step  time.Duration
+		share float64
+	}{{time.Minute, 0}, {time.Minute, -1}, {0, 0.2}} {
+		if got := jitter(tc.step, tc.share); got != tc.step {
+			t.Errorf("jitter(%v, %v) = %v, want the step", tc.step, tc.share, got)
+		}
+	}
+}

@@ -566,27 +566,6 @@ func TestRedirectNotFollowed(t *testing.T) {
 	}
 }
 
-func TestBigAnswerReadUpToCap(t *testing.T) {
-	r := newReceiver(t, func(_ int, w http.ResponseWriter) {
-		w.WriteHeader(http.StatusInternalServerError)
-		chunk := make([]byte, 1<<20)
-		for range 50 { // 50 MB, or until the client hangs up
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	})
-	r.secret = destinations.NewSecret()
-	c := destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}, MaxBody: 1 << 10})
-	key, _ := destinations.ParseSecret(r.secret)
-	start := time.Now()
-	res := c.Send(context.Background(), r.srv.URL, [][]byte{key}, destinations.Message{ID: "msg_1", At: time.Now(), Body: []byte(`{}`)})
-	if res.Status != 500 || len(res.Err) > 300 {
-		t.Fatalf("result %d %q", res.Status, res.Err[:min(len(res.Err), 300)])
-	}
-	t.Logf("a 50 MB answer: failed in %v", time.Since(start))
-}
-
 func TestCreateRefuses(t *testing.T) {
 	f := newFixture(t)
 	strict := destinations.URLPolicy{}

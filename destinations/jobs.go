@@ -541,7 +541,7 @@ func (m *Manager) eachReplayed(ctx context.Context, d *Destination, j *Job, fn f
 // forwarder cannot address, counts as done without a message.
 func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord, b *batchState, id string) (*Result, error) {
 	m := w.m
-	if drop, err := w.jobWithheld(ctx, d, r); err != nil || drop {
+	if drop, err := w.jobWithheld(ctx, d, j, r); err != nil || drop {
 		if drop {
 			jobSent(j)
 		}
@@ -575,16 +575,25 @@ func (w *worker) sendJobMessage(ctx context.Context, d *Destination, j *Job, r *
 }
 
 // jobWithheld reports a job's message withheld, as a delivery would be:
-// by a suppression list, then for want of consent.
-func (w *worker) jobWithheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (bool, error) {
-	if _, drop, err := w.m.suppressionOf(ctx, d, r); err != nil || drop {
+// by a suppression list, then for want of consent. Each drop is logged
+// with its reason and the job, as the worker's are.
+func (w *worker) jobWithheld(ctx context.Context, d *Destination, j *Job, r *segments.ChangeRecord) (bool, error) {
+	if m, drop, err := w.m.suppressionOf(ctx, d, r); err != nil || drop {
+		if drop {
+			w.log.Info("destinations: withheld", "reason", ReasonSuppressed, "scope", m.Scope.Kind, "identifier_type", m.Type,
+				"job", j.ID, "sequence", r.Sequence, "profile", r.Profile)
+		}
 		return drop, err
 	}
 	if d.Purpose == "" || !carriesProfile(r) {
 		return false, nil
 	}
 	reason, err := w.withheld(ctx, d, r)
-	return reason != "", err
+	if err != nil || reason == "" {
+		return false, err
+	}
+	w.log.Info("destinations: withheld", "reason", reason, "purpose", d.Purpose, "job", j.ID, "sequence", r.Sequence, "profile", r.Profile)
+	return true, nil
 }
 
 // sendJobBatches sends a page of a job's messages in the destination's
@@ -599,7 +608,7 @@ func (w *worker) sendJobBatches(ctx context.Context, d *Destination, j *Job, rec
 		var batch []*segments.ChangeRecord
 		n := 0 // the page's records the batch covers, withheld ones included
 		for ; n < len(recs) && len(batch) < d.BatchSize; n++ {
-			drop, err := w.jobWithheld(ctx, d, recs[n])
+			drop, err := w.jobWithheld(ctx, d, j, recs[n])
 			if err != nil {
 				return nil, err
 			}

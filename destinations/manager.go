@@ -789,6 +789,9 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 				}
 				c.Withheld[reason]++
 				c.After, c.Head = r.Sequence, nil
+				// Every drop is logged with its reason, as a suppression is
+				// (suppressed): the profile id only, no identifier.
+				w.log.Info("destinations: withheld", "reason", reason, "purpose", d.Purpose, "sequence", r.Sequence, "profile", r.Profile)
 				continue
 			}
 		}

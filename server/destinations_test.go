@@ -32,6 +32,13 @@ import (
 // destinations (loopback and http allowed, a tiny retry schedule).
 func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 	t.Helper()
+	return withDestinationsEdited(t, open, func(*destinations.Options) {})
+}
+
+// withDestinationsEdited is withDestinations with the manager's options
+// edited by edit.
+func withDestinationsEdited(t *testing.T, open storetest.Opener, edit func(*destinations.Options)) *keyFixture {
+	t.Helper()
 	kf := &keyFixture{}
 	kf.fixture = newFixtureWith(t, open, func(cfg *server.Config) {
 		kr, err := auth.NewKeyring(auth.KeyringOptions{Store: cfg.Store.(auth.Backend).APIKeys(), Pepper: testPepper, Legacy: auth.Legacy(cfg.Keys)})
@@ -50,11 +57,13 @@ func withDestinations(t *testing.T, open storetest.Opener) *keyFixture {
 		cfg.Suppression = &suppression.Lists{Store: cfg.Store.(suppression.Backend).SuppressionLists(),
 			Hasher: erase.NewHasher(testPepper), Norm: graph.NewNormalizer("US")}
 		// A poll of a second: the engine's saves wake the workers.
-		cfg.Destinations, err = destinations.NewManager(destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
+		o := destinations.Options{Store: cfg.Store.(destinations.Backend).Destinations(),
 			Segments: seg, Sealer: sealer, Profiles: cfg.Store, Sent: cfg.Store.(destinations.SentBackend).SentState(), Suppression: cfg.Suppression,
 			Schedule: []time.Duration{10 * time.Millisecond}, Poll: time.Second,
 			Client:  destinations.NewClient(destinations.ClientOptions{URLPolicy: destinations.URLPolicy{AllowHTTP: true, AllowPrivate: true}}),
-			Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Consent: chk.CheckID, Purposes: purposes, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		edit(&o)
+		cfg.Destinations, err = destinations.NewManager(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,6 +363,56 @@ func TestDeadLettersOverGraphQL(t *testing.T) {
 			if r := f.gql(t, f.admin, `{ destinations { deadLetters(after: "x") { sequence } } }`, nil); len(r.Errors) == 0 ||
 				!strings.HasPrefix(r.Errors[0].Message, "after: ") {
 				t.Fatalf("a bad after: %+v", r)
+			}
+		})
+	}
+}
+
+// TestDestinationEventMetrics, on every backend: /metrics counts a
+// destination disabled for failing too long
+// (idgraph_destination_disabled_for_failing_total) and an entry withheld
+// for want of consent (idgraph_destination_consent_withheld_total, by
+// reason), each once its event happened, and not before.
+func TestDestinationEventMetrics(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			// The schedule's 10 ms retry comes after a millisecond of
+			// failing: the second attempt disables the destination.
+			f := withDestinationsEdited(t, b.Open, func(o *destinations.Options) {
+				o.DisableAfter, o.Schedule = time.Millisecond, []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}
+			})
+			h := analyticsDestination(t, f) // purpose analytics: ann has no consent
+			consentID := get(f.mustAs(t, f.admin, `{ destinations { id } }`, nil), "destinations.0.id").(string)
+			down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+			defer down.Close()
+			d := f.mustAs(t, f.admin, `mutation($url: String!) { createDestination(name: "down", url: $url, segments: ["pro"]) { destination { id } } }`,
+				map[string]any{"url": down.URL})
+			downID := get(d, "createDestination.destination.id").(string)
+			disabled := fmt.Sprintf("idgraph_destination_disabled_for_failing_total{destination=%q} 1\n", downID)
+			withheld := fmt.Sprintf("idgraph_destination_consent_withheld_total{destination=%q,reason=%q} ", consentID, consent.ReasonNotGranted)
+			metrics := func() string {
+				t.Helper()
+				resp, err := http.Get(f.url + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return string(body)
+			}
+			if m := metrics(); strings.Contains(m, disabled) || !strings.Contains(m, withheld+"0\n") {
+				t.Fatalf("before any event: /metrics has %q, or lacks %q", disabled, withheld+"0")
+			}
+			f.send(t, "/v1/identify", `{"userId":"ann","traits":{"plan":"pro"}}`)
+			waitFor(t, "both events in /metrics", func() bool {
+				m := metrics()
+				return strings.Contains(m, disabled) && strings.Contains(m, withheld+"1\n")
+			})
+			if cur := get(f.mustAs(t, f.admin, `{ destinations { id enabled } }`, nil), "destinations.1"); cur.(map[string]any)["enabled"] != false {
+				t.Fatalf("the failing destination: %v", cur)
+			}
+			if got := h.messages(); len(got) != 0 {
+				t.Fatalf("the destination with a purpose was sent %v", got)
 			}
 		})
 	}
