@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -193,7 +194,8 @@ func fieldIs(err error, field string) bool {
 // (not the user ID that addresses them) and 10% without consent for the
 // destination's purpose get no delivery at all; everyone else gets
 // exactly one. n is 10,000 on the embedded store (100,000 with
-// IDGRAPH_FULL_FIGURES=1; docs/benchmarks.md) and 1,000 on Neo4j.
+// IDGRAPH_FULL_FIGURES=1; docs/benchmarks.md) and 1,000 on Neo4j;
+// IDGRAPH_SUPPRESSION_PROFILES=n sets it on both (a multiple of 20).
 func TestSuppressionAndConsentFigure(t *testing.T) {
 	for _, b := range suppBackends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -202,6 +204,12 @@ func TestSuppressionAndConsentFigure(t *testing.T) {
 				n = 10000
 				if os.Getenv("IDGRAPH_FULL_FIGURES") == "1" {
 					n = 100000
+				}
+			}
+			if v := os.Getenv("IDGRAPH_SUPPRESSION_PROFILES"); v != "" {
+				var err error
+				if n, err = strconv.Atoi(v); err != nil || n <= 0 || n%20 != 0 {
+					t.Fatalf("IDGRAPH_SUPPRESSION_PROFILES=%q: a positive multiple of 20", v)
 				}
 			}
 			ctx := context.Background()

@@ -23,6 +23,7 @@ import (
 	"github.com/idgraph/idgraph/destinations"
 	"github.com/idgraph/idgraph/internal/backends"
 	"github.com/idgraph/idgraph/pebble"
+	"github.com/idgraph/idgraph/segments"
 )
 
 // hookLog is a loopback receiver that verifies every request with the
@@ -106,18 +107,70 @@ func (h *hookLog) distinct() int {
 	return len(h.ids)
 }
 
+// killBackend is a store the kill -9 test runs serve on: init makes it
+// and returns serve's --store argument and the first admin key; open
+// opens it again, after serve stopped, to read the change records.
+type killBackend struct {
+	name   string
+	trials int // by default: a serve on Neo4j restarts slower
+	init   func(t *testing.T) (store, admin string)
+	open   func(t *testing.T, store string) segments.Store
+}
+
+func killBackends() []killBackend {
+	return []killBackend{
+		{name: "embedded", trials: 3,
+			init: func(t *testing.T) (string, string) {
+				store := filepath.Join(t.TempDir(), "data")
+				out, _ := idgraph(t, true, "init", "--store", store)
+				return store, keyPattern.FindString(out)
+			},
+			open: func(t *testing.T, store string) segments.Store {
+				s, err := pebble.Open(store)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s.Segments()
+			}},
+		{name: "neo4j", trials: 2,
+			init: func(t *testing.T) (string, string) {
+				dsn := neo4jDSN(t)
+				backends.OpenNeo4j(t) // locks and empties the test database
+				cmd := exec.Command(binary(t), "init", "--store", dsn)
+				cmd.Env = neo4jEnv(t) // startServeArgs's
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("init: %v\n%s", err, out)
+				}
+				return dsn, keyPattern.FindString(string(out))
+			},
+			open: func(t *testing.T, _ string) segments.Store {
+				uri, user, pass := backends.Neo4jURI(t)
+				return openSealedNeo4j(t, uri, user, pass).Segments() // serve's keyring
+			}},
+	}
+}
+
 // TestKill9DuringActivation: serve --segments with a segment and a
-// webhook destination; each trial ingests a batch of identifies that
-// moves 100 profiles into or out of the segment and kills the server
-// with SIGKILL at a random moment while their changes are evaluated and
-// delivered, then restarts it; the receiver refuses the first attempt of
-// every fifth change. At the end every change record committed
-// to the store has reached the receiver at least once, a duplicate under
-// the same webhook-id, each profile's changes first arrived in order, and
-// duplicates are at most 1%. IDGRAPH_KILL_TRIALS sets the number of trials
-// (3 by default, to keep CI short; the figure is 20).
+// webhook destination, on each backend; each trial ingests a batch of
+// identifies that moves 100 profiles into or out of the segment and kills
+// the server with SIGKILL at a random moment while their changes are
+// evaluated and delivered, then restarts it; the receiver refuses the
+// first attempt of every fifth change. At the end every change record
+// committed to the store has reached the receiver at least once, a
+// duplicate under the same webhook-id, each profile's changes first
+// arrived in order, and duplicates are at most 1%. IDGRAPH_KILL_TRIALS
+// sets the number of trials (by default 3 on the embedded store and 2 on
+// Neo4j, to keep CI short; the figure is 20).
 func TestKill9DuringActivation(t *testing.T) {
-	trials := 3
+	for _, b := range killBackends() {
+		t.Run(b.name, func(t *testing.T) { testKill9DuringActivation(t, b) })
+	}
+}
+
+func testKill9DuringActivation(t *testing.T, b killBackend) {
+	trials := b.trials
 	if v := os.Getenv("IDGRAPH_KILL_TRIALS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -126,10 +179,7 @@ func TestKill9DuringActivation(t *testing.T) {
 		trials = n
 	}
 	const profiles = 100
-	dir := t.TempDir()
-	store := filepath.Join(dir, "data")
-	out, _ := idgraph(t, true, "init", "--store", store)
-	admin := keyPattern.FindString(out)
+	store, admin := b.init(t)
 	// Every fifth change is refused once: its retry state (written
 	// without a sync) may be lost by a kill, which must cost no more than
 	// an earlier retry.
@@ -189,14 +239,10 @@ func TestKill9DuringActivation(t *testing.T) {
 	t.Logf("trials and drain took %v", time.Since(began).Round(time.Millisecond))
 	p.stop(t)
 
-	s, err := pebble.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := b.open(t, store)
 	var committed int
 	for after := uint64(0); ; {
-		recs, err := s.Segments().Changes(context.Background(), after, 1000)
+		recs, err := s.Changes(context.Background(), after, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,8 +276,8 @@ func TestKill9DuringActivation(t *testing.T) {
 	}
 	dups := h.total - len(h.ids)
 	rate := float64(dups) / float64(max(committed, 1))
-	t.Logf("kill -9 trials: %d, committed changes %d, delivered %d distinct in %d requests, duplicates %d (%.2f%%), all under their webhook-id",
-		trials, committed, len(h.ids), h.total, dups, 100*rate)
+	t.Logf("%s: kill -9 trials: %d, committed changes %d, delivered %d distinct in %d requests, duplicates %d (%.2f%%), all under their webhook-id",
+		b.name, trials, committed, len(h.ids), h.total, dups, 100*rate)
 	// A killed trial's identifies may be evaluated only after the next
 	// one's arrived (then there is nothing to change), but the drain saw
 	// a change of every profile: it is among the committed ones.
