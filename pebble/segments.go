@@ -267,6 +267,7 @@ func (g segStore) states(profiles []string, read []*segments.ProfileState) ([]*s
 	out := make([]*segments.ProfileState, len(profiles))
 	var buf []byte
 	var bad error
+	var dec segments.StateDecoder
 	err := g.s.visitRun(prefixed(pSegState, profiles), func(i int, v []byte) {
 		if read != nil {
 			if r := read[i]; r != nil && r.Profile == profiles[i] {
@@ -276,7 +277,10 @@ func (g segStore) states(profiles []string, read []*segments.ProfileState) ([]*s
 				}
 			}
 		}
-		st, err := decodeState(profiles[i], v, true)
+		st, err := dec.Decode(v)
+		if err != nil {
+			err = fmt.Errorf("corrupt segment state of %s: %w", profiles[i], err)
+		}
 		out[i], bad = st, cmp.Or(bad, err)
 	})
 	if err = cmp.Or(err, bad); err != nil {
@@ -328,10 +332,11 @@ func (g segStore) StatesPage(_ context.Context, after string, limit int) ([]*seg
 	}
 	defer it.Close()
 	var out []*segments.ProfileState
+	var dec segments.StateDecoder
 	for it.First(); it.Valid() && len(out) < limit; it.Next() {
-		st, err := decodeState(string(it.Key()[len(pSegState):]), it.Value(), true)
+		st, err := dec.Decode(it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("pebble: segment states page: %w", err)
+			return nil, fmt.Errorf("pebble: segment states page: corrupt state of %s: %w", it.Key()[len(pSegState):], err)
 		}
 		out = append(out, st)
 	}

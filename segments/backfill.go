@@ -326,13 +326,41 @@ func (e *Engine) planData(defs *definitions, q graph.DataQuery, id string, p *gr
 	if AbsorbedPrint(&graph.Profile{Absorbed: p.Absorbed}) != st.Identity.Absorbed {
 		return nil, true, false, nil
 	}
-	todo, next, reasons := defs.start(id, st, Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}, ch)
+	identity := Identity{Absorbed: st.Identity.Absorbed, Counts: p.Counts}
+	todo, reasons := defs.plan(st, identity, ch)
 	if !covers(q, todo) {
 		return nil, false, true, nil
 	}
 	snap := &lang.Snapshot{Traits: p.Traits, IDCounts: p.Counts}
-	snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
-	evalSession(snap, todo, next, now, b)
+	var next *ProfileState
+	if defs.carriesOver(st, identity) {
+		// Most profiles of a backfill keep their entries: evaluate into
+		// those todo writes and compare them, and copy the state's other
+		// entries (150 beside one new definition) only when one changed.
+		evaluated := &ProfileState{Entries: make(map[string]Entry, len(todo))}
+		for _, c := range todo {
+			if en, ok := st.Entries[c.ref]; ok {
+				evaluated.Entries[c.ref] = en
+			}
+		}
+		snap.Segments, snap.Computed = readResults(st.Entries, todo)
+		evalSession(snap, todo, evaluated, now, b)
+		if sameEntries(st.Entries, evaluated.Entries, todo) && (st.Definitions == defs.print || defs.printOnlyMoved(st)) {
+			return nil, false, false, nil
+		}
+		next = defs.carry(id, st, identity, len(todo), reasons)
+		for _, c := range todo {
+			if en, ok := evaluated.Entries[c.ref]; ok {
+				next.Entries[c.ref] = en
+			} else {
+				delete(next.Entries, c.ref)
+			}
+		}
+	} else {
+		next = defs.carry(id, st, identity, len(todo), reasons)
+		snap.Segments, snap.Computed = entryResults(next.Entries, len(todo))
+		evalSession(snap, todo, next, now, b)
+	}
 	if sameState(st, next) || defs.onlyPrintMoved(st, next) {
 		return nil, false, false, nil
 	}

@@ -141,6 +141,24 @@ func appendTime(b []byte, t time.Time) []byte {
 // DecodeState reads a state written by EncodeState, or as JSON (before
 // the compact encoding).
 func DecodeState(data []byte) (*ProfileState, error) {
+	return (&StateDecoder{}).Decode(data)
+}
+
+// A StateDecoder is DecodeState for many states, such as a page of them:
+// the strings every state repeats (entry keys, identifier types, the
+// definitions' print) are allocated once, not once a state (a state of
+// 150 definitions was 150 allocations of its keys). Not safe for
+// concurrent use.
+type StateDecoder struct {
+	names map[string]string
+}
+
+// maxNames bounds a StateDecoder's shared strings (a page's states repeat
+// a few hundred; corrupt or hostile data cannot grow it without bound).
+const maxNames = 4096
+
+// Decode reads a state as DecodeState does.
+func (sd *StateDecoder) Decode(data []byte) (*ProfileState, error) {
 	st := &ProfileState{}
 	if len(data) == 0 || data[0] != stateCodecV1 {
 		if err := json.Unmarshal(data, st); err != nil {
@@ -151,19 +169,19 @@ func DecodeState(data []byte) (*ProfileState, error) {
 	d := decoder{b: data[1:]}
 	st.Rev = d.varint()
 	st.Profile = d.str()
-	st.Definitions = d.str()
+	st.Definitions = sd.name(&d)
 	st.Identity.Absorbed = d.str()
 	if n := d.count(); n > 0 {
 		st.Identity.Counts = make(map[string]int, n)
 		for range n {
-			t := d.str()
+			t := sd.name(&d)
 			st.Identity.Counts[t] = int(d.varint())
 		}
 	}
 	if n := d.count(); n > 0 {
 		st.Entries = make(map[string]Entry, n)
 		for range n {
-			rs := d.str()
+			rs := sd.name(&d)
 			e := Entry{Version: int(d.varint())}
 			flags := d.byte()
 			e.Member = flags&entryMember != 0
@@ -249,6 +267,24 @@ func (d *decoder) str() string {
 	n := d.count()
 	s := string(d.b[:n])
 	d.b = d.b[n:]
+	return s
+}
+
+// name reads a string that other states repeat, shared with them.
+func (sd *StateDecoder) name(d *decoder) string {
+	n := d.count()
+	b := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := sd.names[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if len(sd.names) < maxNames {
+		if sd.names == nil {
+			sd.names = map[string]string{}
+		}
+		sd.names[s] = s
+	}
 	return s
 }
 

@@ -67,6 +67,35 @@ func TestStateCodec(t *testing.T) {
 	}
 }
 
+// TestStateDecoderShared: one StateDecoder reading many states (a page),
+// corrupt ones among them, decodes each as DecodeState does, and the
+// states it returns share nothing a later decode changes.
+func TestStateDecoderShared(t *testing.T) {
+	var dec segments.StateDecoder
+	states := codecStates(t)
+	var got []*segments.ProfileState
+	var want []*segments.ProfileState
+	for round := range 3 {
+		for _, st := range states {
+			data := segments.EncodeState(st)
+			if _, err := dec.Decode(data[:len(data)/2]); err == nil && len(data) > 2 {
+				t.Fatalf("round %d: a truncated state decoded", round)
+			}
+			d, err := dec.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ := segments.DecodeState(data)
+			got, want = append(got, d), append(want, w)
+		}
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("state %d: shared decoder\n%+v\nalone\n%+v", i, got[i], want[i])
+		}
+	}
+}
+
 // TestStateCodecCorrupt: every truncation of an encoded state, and bytes
 // that claim more than they hold, are errors, never a panic.
 func TestStateCodecCorrupt(t *testing.T) {

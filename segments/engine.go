@@ -90,6 +90,9 @@ type compiled struct {
 	// dependents are the definitions that read this one, and their ranks.
 	dependents []string
 	readBy     []int
+	// reads are the loaded definitions this one reads (in_segment,
+	// computed).
+	reads []*compiled
 }
 
 // definitions are the loaded definitions and the dependency index that maps
@@ -110,8 +113,10 @@ type definitions struct {
 	held   map[string]string
 	before []heldPrint
 	// since maps each print of before to the definitions created or
-	// edited since it (changedSince), worked out once here.
-	since map[string][]Ref
+	// edited since it (changedSince), worked out once here; dropped lists
+	// the prints some of whose definitions are no longer loaded.
+	since   map[string][]Ref
+	dropped map[string]bool
 	// failed lists the definitions that did not compile, with why.
 	failed map[string]error
 }
@@ -243,7 +248,7 @@ func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions 
 		}
 		out.before = out.before[max(0, len(out.before)-keepPrints):]
 	}
-	out.since = make(map[string][]Ref, len(out.before))
+	out.since, out.dropped = make(map[string][]Ref, len(out.before)), map[string]bool{}
 	for _, h := range out.before {
 		changed := []Ref{}
 		for _, c := range out.order {
@@ -252,6 +257,11 @@ func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions 
 			}
 		}
 		out.since[h.print] = changed
+		for ref := range h.held {
+			if out.byRef[ref] == nil {
+				out.dropped[h.print] = true
+			}
+		}
 	}
 	for _, c := range out.order {
 		deps := c.prog.Deps
@@ -268,6 +278,7 @@ func compile(ds []*Definition, lim lang.Limits, prev *definitions) *definitions 
 			if dep := out.byRef[RefString(r)]; dep != nil {
 				dep.dependents = append(dep.dependents, c.ref)
 				dep.readBy = append(dep.readBy, c.rank)
+				c.reads = append(c.reads, dep)
 			}
 		}
 	}
@@ -495,6 +506,14 @@ func (e *Engine) decide(ctx context.Context, j *planJob, defs *definitions, abso
 // no longer loaded dropped), and the reasons of the entries that change
 // because of the definitions rather than the change.
 func (d *definitions) start(id string, st *ProfileState, identity Identity, ch Change) ([]*compiled, *ProfileState, map[string]string) {
+	todo, reasons := d.plan(st, identity, ch)
+	return todo, d.carry(id, st, identity, len(todo), reasons), reasons
+}
+
+// plan returns the definitions to evaluate for a change of a profile whose
+// state is st and identity now identity, and why those the change did not
+// affect are evaluated.
+func (d *definitions) plan(st *ProfileState, identity Identity, ch Change) ([]*compiled, map[string]string) {
 	var idTypes []string
 	for t, n := range identity.Counts {
 		if n != st.Identity.Counts[t] {
@@ -507,7 +526,6 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 		}
 	}
 	todo := d.affected(ch, idTypes)
-	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, max(len(st.Entries), len(todo))), Identity: identity, Definitions: d.print}
 	reasons := map[string]string{}
 	if changed, ok := d.changedSince(st); ok {
 		// Saved with definitions loaded before these: only those created
@@ -541,6 +559,14 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 		}
 		todo = d.order
 	}
+	return todo, reasons
+}
+
+// carry starts the next state from st: its entries of loaded definitions
+// (those of deleted or disabled ones are dropped, with their reason),
+// with room for todo more.
+func (d *definitions) carry(id string, st *ProfileState, identity Identity, todo int, reasons map[string]string) *ProfileState {
+	next := &ProfileState{Profile: id, Rev: st.Rev, Entries: make(map[string]Entry, max(len(st.Entries), todo)), Identity: identity, Definitions: d.print}
 	for rs, en := range st.Entries {
 		if d.byRef[rs] == nil {
 			reasons[rs] = ReasonDefinition // deleted or disabled: dropped
@@ -548,7 +574,58 @@ func (d *definitions) start(id string, st *ProfileState, identity Identity, ch C
 		}
 		next.Entries[rs] = en
 	}
-	return todo, next, reasons
+	return next
+}
+
+// carriesOver reports whether st's entries all belong to loaded
+// definitions and its identity counts are identity's: then a state that
+// evaluates todo to st's entries again differs from st by its print
+// alone, which a backfill checks before copying the entries.
+func (d *definitions) carriesOver(st *ProfileState, identity Identity) bool {
+	if st.Rev == 0 || !maps.Equal(st.Identity.Counts, identity.Counts) {
+		return false
+	}
+	if st.Definitions == d.print {
+		return true
+	}
+	_, known := d.since[st.Definitions]
+	return known && !d.dropped[st.Definitions]
+}
+
+// readResults are the memberships and computed values of entries that
+// todo reads from definitions it does not evaluate itself (entryResults
+// of only those: a backfill of one definition beside 150 read all 150).
+func readResults(entries map[string]Entry, todo []*compiled) (map[string]bool, map[string]any) {
+	segs, computed := map[string]bool{}, map[string]any{}
+	for _, c := range todo {
+		for _, r := range c.reads {
+			en, ok := entries[r.ref]
+			switch {
+			case !ok:
+			case r.def.Kind == lang.KindSegment:
+				segs[r.def.Key] = en.Member
+			case en.Value != nil:
+				computed[r.def.Key] = en.Value.Interface()
+			}
+		}
+	}
+	return segs, computed
+}
+
+// sameEntries reports whether a and b hold the same entries of todo.
+func sameEntries(a, b map[string]Entry, todo []*compiled) bool {
+	for _, c := range todo {
+		x, okx := a[c.ref]
+		y, oky := b[c.ref]
+		if okx != oky || okx && !sameEntry(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameEntry(x, y Entry) bool {
+	return x.Version == y.Version && x.Member == y.Member && x.Since.Equal(y.Since) && x.Value.Equal(y.Value) && x.Deadline.Equal(y.Deadline)
 }
 
 // changedSince returns the definitions created or edited since st was
@@ -589,6 +666,21 @@ func (d *definitions) onlyPrintMoved(st, next *ProfileState) bool {
 	return sameState(st, &was)
 }
 
+// printOnlyMoved is onlyPrintMoved of a next state holding st's entries
+// (and identity): only the entries of changed definitions are looked at.
+func (d *definitions) printOnlyMoved(st *ProfileState) bool {
+	changed, ok := d.changedSince(st)
+	if !ok {
+		return false
+	}
+	for _, r := range changed {
+		if _, ok := st.Entries[RefString(r)]; ok {
+			return false
+		}
+	}
+	return true
+}
+
 // result returns the saves of an evaluated job: none when nothing changed.
 func (j *planJob) result() []Save {
 	if len(j.saves) == 0 && sameState(j.st, j.next) {
@@ -605,8 +697,7 @@ func sameState(a, b *ProfileState) bool {
 	}
 	for rs, x := range a.Entries {
 		y, ok := b.Entries[rs]
-		if !ok || x.Version != y.Version || x.Member != y.Member || !x.Since.Equal(y.Since) ||
-			!x.Value.Equal(y.Value) || !x.Deadline.Equal(y.Deadline) {
+		if !ok || !sameEntry(x, y) {
 			return false
 		}
 	}
