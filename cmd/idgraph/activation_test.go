@@ -160,7 +160,8 @@ func killBackends() []killBackend {
 // first attempt of every fifth change. At the end every change record
 // committed to the store has reached the receiver at least once, a
 // duplicate under the same webhook-id, each profile's changes first
-// arrived in order, and duplicates are at most 1%. IDGRAPH_KILL_TRIALS
+// arrived in order, and duplicates are at most one a kill (and 1% over
+// 20 trials or more). IDGRAPH_KILL_TRIALS
 // sets the number of trials (by default 3 on the embedded store and 2 on
 // Neo4j, to keep CI short; the figure is 20).
 func TestKill9DuringActivation(t *testing.T) {
@@ -284,7 +285,14 @@ func testKill9DuringActivation(t *testing.T, b killBackend) {
 	if committed < profiles {
 		t.Fatalf("only %d changes committed in %d trials of %d profiles", committed, trials, profiles)
 	}
-	if rate > 0.01 {
+	// A kill between a receiver's 2xx and the cursor's write repeats the
+	// one message under way (batch size 1): at most one duplicate a kill.
+	// The 1% is a figure of 20 trials; in CI's few trials a kill
+	// that lands there on a trial of fewer than 100 changes is over 1%.
+	if dups > trials {
+		t.Fatalf("%d duplicates after %d kills: more than the one message under way each", dups, trials)
+	}
+	if trials >= 20 && rate > 0.01 {
 		t.Fatalf("duplicates %.2f%% > 1%%", 100*rate)
 	}
 }
