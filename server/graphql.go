@@ -121,6 +121,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	h.Use(&extension.ComplexityLimit{Func: func(ctx context.Context, _ *graphql.OperationContext) int {
 		return s.complexityOf(resolver.CallerOf(ctx).Role)
 	}})
+	h.AroundResponses(s.responseUntilClose)
 	h.AroundResponses(executionTimeout(s.cfg.GraphQLTimeout))
 	h.AroundFields(refuseAfterTimeout)
 	results := resultLimit(ResultsPerComplexity * s.cfg.MaxComplexity)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/idgraph/idgraph/erase"
 	"log/slog"
 	"net"
@@ -392,6 +393,23 @@ func (s *Server) untilClose(h http.HandlerFunc) http.HandlerFunc {
 		defer context.AfterFunc(s.bg, cancel)()
 		h(w, r.WithContext(ctx))
 	}
+}
+
+// responseUntilClose runs each response under the server's lifetime as
+// untilClose runs each request: gqlgen's websocket transport resolves a
+// subscription's events on goroutines of its own, which can outlive the
+// connection's handler, so a response after Close (reading a closed
+// store) is refused and one under way is waited for.
+func (s *Server) responseUntilClose(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	s.graphqlMu.Lock()
+	if s.closed {
+		s.graphqlMu.Unlock()
+		return graphql.ErrorResponse(ctx, "the server is stopping")
+	}
+	s.graphql.Add(1)
+	s.graphqlMu.Unlock()
+	defer s.graphql.Done()
+	return next(ctx)
 }
 
 // websocketInitTimeout is how long a GraphQL websocket may wait for its
