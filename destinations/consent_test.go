@@ -180,3 +180,58 @@ func TestRevocationAppliesToQueuedDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// TestRequirePurposeWithholdsUnmapped: with Options.RequirePurpose (serve
+// --destinations-require-purpose), a destination that names no consent
+// purpose is sent nobody's entry (withheld as no_purpose), not everyone's;
+// once it names one, consent decides as for any destination.
+func TestRequirePurposeWithholdsUnmapped(t *testing.T) {
+	for _, b := range backends.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			g := b.Open(t)
+			s := storetest.As[consentBackend](t, g)
+			st := graph.NewStitcher(g, graph.DefaultConfig())
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			k := graph.Key{Type: graph.TypeUserID, Value: "ann"}
+			if _, err := st.Ingest(ctx, []*graph.Observation{{MessageID: "ann", Time: at, Identifiers: []graph.Key{k}, Event: graph.Event{Type: "identify"}}}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := g.Identifier(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Consent().AppendConsent(ctx, []consent.Record{{ID: "c1", Key: k, Purpose: "analytics", Status: consent.Granted, Time: at, Source: "test"}}); err != nil {
+				t.Fatal(err)
+			}
+			purposes, _ := consent.NewPurposes(nil, nil)
+			chk := &consent.Checker{Store: s.Consent(), Reader: g, Purposes: purposes}
+			f := newFixtureOn(t, s, func(o *destinations.Options) {
+				o.Consent, o.Purposes, o.RequirePurpose = chk.CheckID, purposes, true
+			})
+			r := newReceiver(t, ok)
+			d := f.connect(t, r, "vip")
+			last := f.feed.add("vip", n.Profile, segments.Entered)
+			eventually(t, "the cursor passes the entry", func() bool {
+				c, err := f.m.Cursor(ctx, d.ID)
+				return err == nil && c.After == last
+			})
+			if c, _ := f.m.Cursor(ctx, d.ID); len(r.requests()) != 0 || c.Withheld[destinations.ReasonNoPurpose] != 1 {
+				t.Fatalf("no purpose: %d delivered, cursor %+v", len(r.requests()), c)
+			}
+			if _, err := f.m.SetPurpose(ctx, d.ID, "analytics"); err != nil {
+				t.Fatal(err)
+			}
+			f.feed.add("vip", n.Profile, segments.Exited)
+			last = f.feed.add("vip", n.Profile, segments.Entered)
+			eventually(t, "the cursor passes the second entry", func() bool {
+				c, err := f.m.Cursor(ctx, d.ID)
+				return err == nil && c.After == last
+			})
+			got := r.requests()
+			if len(got) == 0 || got[len(got)-1].msg.Type != "segment.entered" || got[len(got)-1].msg.Data.Profile != n.Profile {
+				t.Fatalf("with the purpose granted: %+v", got)
+			}
+		})
+	}
+}

@@ -239,13 +239,13 @@ func samePending(a, b *Pending) bool {
 func (w *worker) catchUp(ctx context.Context, d *Destination, c *Cursor, s *Sent) (time.Duration, error) {
 	m, o, p := w.m, w.m.o, s.Pending
 	now := o.Now()
-	allowed := d.Purpose == ""
-	if !allowed && o.Consent != nil {
-		dec, err := o.Consent(ctx, s.Profile, d.Purpose, now)
+	allowed := !m.consentGated(d)
+	if !allowed {
+		reason, err := m.withheld(ctx, d, &segments.ChangeRecord{Profile: s.Profile})
 		if err != nil {
 			return 0, fmt.Errorf("destinations: catch-up: %w", err)
 		}
-		allowed = dec.Allowed
+		allowed = reason == ""
 	}
 	var recs []*segments.ChangeRecord
 	b := &batchState{ids: map[string][]Identifier{}, sent: map[string]*Sent{}, survivor: map[string]string{}}

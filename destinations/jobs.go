@@ -585,7 +585,7 @@ func (w *worker) jobWithheld(ctx context.Context, d *Destination, j *Job, r *seg
 		}
 		return drop, err
 	}
-	if d.Purpose == "" || !carriesProfile(r) {
+	if !w.m.consentGated(d) || !carriesProfile(r) {
 		return false, nil
 	}
 	reason, err := w.withheld(ctx, d, r)

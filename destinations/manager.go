@@ -77,6 +77,10 @@ type Options struct {
 	// non-exit message, against the profile's identifiers then (with
 	// Profiles); nil: nothing is suppressed.
 	Suppression *suppression.Lists
+	// RequirePurpose withholds every entry of a destination that names no
+	// consent purpose (reason no_purpose): a destination nobody mapped to
+	// a purpose receives nobody, not everyone.
+	RequirePurpose bool
 }
 
 // Manager owns the destinations and runs one delivery worker for each,
@@ -220,7 +224,7 @@ func (m *Manager) Redeliver(ctx context.Context, id string, sequence uint64) (Re
 	} else if ok {
 		return Result{Err: "not sent: the profile holds a suppressed identifier"}, nil
 	}
-	if d.Purpose != "" && carriesProfile(&dl.Record) {
+	if m.consentGated(d) && carriesProfile(&dl.Record) {
 		if reason, err := m.withheld(ctx, d, &dl.Record); err != nil {
 			return Result{}, fmt.Errorf("destinations: redeliver: %w", err)
 		} else if reason != "" {
@@ -778,7 +782,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		}
 		// Consent is asked before every attempt, retries included: a
 		// revocation during retries stops the entry.
-		if d.Purpose != "" && carriesProfile(r) {
+		if w.m.consentGated(d) && carriesProfile(r) {
 			reason, err := w.withheld(ctx, d, r)
 			if err != nil {
 				return o.Poll, err
@@ -899,6 +903,9 @@ func (w *worker) withheld(ctx context.Context, d *Destination, r *segments.Chang
 
 func (m *Manager) withheld(ctx context.Context, d *Destination, r *segments.ChangeRecord) (string, error) {
 	o := m.o
+	if d.Purpose == "" {
+		return ReasonNoPurpose, nil // consentGated: purposes are required
+	}
 	if o.Consent == nil {
 		return consent.ReasonNotGranted, nil
 	}
@@ -907,6 +914,17 @@ func (m *Manager) withheld(ctx context.Context, d *Destination, r *segments.Chan
 		return "", err
 	}
 	return dec.Reason, nil
+}
+
+// ReasonNoPurpose withholds an entry of a destination with no consent
+// purpose where Options.RequirePurpose asks for one.
+const ReasonNoPurpose = "no_purpose"
+
+// consentGated reports whether the destination's entries ask the consent
+// check: it names a purpose, or purposes are required (then one naming
+// none is withheld everything).
+func (m *Manager) consentGated(d *Destination) bool {
+	return d.Purpose != "" || m.o.RequirePurpose
 }
 
 // failed records a failed attempt: a retry after the schedule's next wait

@@ -494,7 +494,7 @@ func (m *Manager) survivorValues(ctx context.Context, d *Destination, recs []*se
 		if len(got) != 1 || got[0].Sequence != seq {
 			continue
 		}
-		if d.Purpose != "" {
+		if m.consentGated(d) {
 			if reason, err := m.withheld(ctx, d, got[0]); err != nil {
 				return fmt.Errorf("destinations: a survivor's value: %w", err)
 			} else if reason != "" {

@@ -125,5 +125,8 @@ func (c destinationsCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(destWithheld, prometheus.CounterValue, float64(cur.Withheld[reason]), d.ID, reason)
 			}
 		}
+		if n := cur.Withheld[destinations.ReasonNoPurpose]; n > 0 {
+			ch <- prometheus.MustNewConstMetric(destWithheld, prometheus.CounterValue, float64(n), d.ID, destinations.ReasonNoPurpose)
+		}
 	}
 }

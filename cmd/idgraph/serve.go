@@ -82,6 +82,7 @@ func serve(ctx context.Context, args []string) error {
 	destAllowHTTP := fs.Bool("destinations-allow-http", envBool("IDGRAPH_DESTINATIONS_ALLOW_HTTP", false), "let webhook destinations use plain http:// URLs (messages are signed, not encrypted)")
 	destSchedule := fs.String("destinations-retry-schedule", env("IDGRAPH_DESTINATIONS_RETRY_SCHEDULE", ""), "comma-separated waits before each retry of a failed webhook delivery, e.g. 5s,5m,30m; after the last, a dead letter (default: 9 retries over about three days)")
 	destTimeout := fs.Duration("destinations-timeout", envDuration("IDGRAPH_DESTINATIONS_TIMEOUT", 10*time.Second), "time limit of one webhook delivery attempt")
+	destRequirePurpose := fs.Bool("destinations-require-purpose", envBool("IDGRAPH_DESTINATIONS_REQUIRE_PURPOSE", false), "withhold every entry of a destination that names no consent purpose (reason no_purpose) instead of sending everyone")
 	destDisableAfter := fs.Duration("destinations-disable-after", envDuration("IDGRAPH_DESTINATIONS_DISABLE_AFTER", destinations.DefaultDisableAfter), "disable a destination whose oldest pending change has failed for longer than this (negative: never)")
 	purposes := fs.String("purposes", env("IDGRAPH_PURPOSES", ""), "comma-separated consent purposes that exports, segment members and destinations can be asked for (default advertising,analytics,marketing,personalisation; docs/security.md, Consent)")
 	consentIDs := fs.String("consent-ids", env("IDGRAPH_CONSENT_IDS", ""), "comma-separated id=purpose pairs mapping a consent manager's ids or Segment categories to purposes, e.g. C0002=analytics,C0004=advertising (unmapped ids are kept under their own lower-cased name)")
@@ -247,7 +248,7 @@ func serve(ctx context.Context, args []string) error {
 		if !ok {
 			return fmt.Errorf("serve: the store %T does not keep segments", store)
 		}
-		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, *destDisableAfter, purposeCfg, suppLists); err != nil {
+		if dests, err = openDestinations(store, pepper, log, *destAllowPrivate, *destAllowHTTP, *destSchedule, *destTimeout, *destDisableAfter, *destRequirePurpose, purposeCfg, suppLists); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 		stitcher.RecordDataChanges = true
@@ -427,7 +428,7 @@ func envBool(name string, def bool) bool {
 // openDestinations makes the webhook destinations manager over the
 // store's segments: signing secrets are sealed with a key derived from
 // the pepper.
-func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout, disableAfter time.Duration, purposes *consent.Purposes, lists *suppression.Lists) (*destinations.Manager, error) {
+func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowPrivate, allowHTTP bool, schedule string, timeout, disableAfter time.Duration, requirePurpose bool, purposes *consent.Purposes, lists *suppression.Lists) (*destinations.Manager, error) {
 	b, ok := store.(destinations.Backend)
 	seg, ok2 := store.(segments.Backend)
 	if !ok || !ok2 {
@@ -448,7 +449,7 @@ func openDestinations(store graph.Store, pepper []byte, log *slog.Logger, allowP
 	policy := destinations.URLPolicy{AllowHTTP: allowHTTP, AllowPrivate: allowPrivate}
 	o := destinations.Options{Store: b.Destinations(), Segments: seg.Segments(), Sealer: sealer, Profiles: store,
 		Client: destinations.NewClient(destinations.ClientOptions{URLPolicy: policy, Timeout: timeout}), Schedule: waits, DisableAfter: disableAfter,
-		Log: log.With("component", "destinations"), Suppression: lists}
+		Log: log.With("component", "destinations"), Suppression: lists, RequirePurpose: requirePurpose}
 	if sb, ok := store.(destinations.SentBackend); ok {
 		o.Sent = sb.SentState()
 	}
