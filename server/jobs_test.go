@@ -130,6 +130,26 @@ func TestDeliveryJobsOverGraphQL(t *testing.T) {
 					t.Errorf("/metrics has no line %q", want)
 				}
 			}
+
+			// A member who left while the segment was disconnected (that
+			// change is not sent) is taken out by a resync: the current
+			// members' entries again, then an exit for the one the
+			// destination still holds.
+			const segmentOf = `mutation($id: ID!) { %s(destination: $id, segment: "pro") { id } }`
+			f.mustAs(t, admin, fmt.Sprintf(segmentOf, "disconnectSegment"), vars)
+			f.send(t, "/v1/identify", `{"userId":"a","traits":{"plan":"free"}}`)
+			waitFor(t, "a leaves", func() bool {
+				return get(f.mustAs(t, admin, `{ segment(key: "pro") { size } }`, nil), "segment.size") == 2.0
+			})
+			f.mustAs(t, admin, fmt.Sprintf(segmentOf, "connectSegment"), vars)
+			f.mustAs(t, admin, resync, vars)
+			job = awaitJob(t, f, jobs, id)
+			if job["state"] != "DONE" || job["done"] != 3.0 {
+				t.Fatalf("resync after a member left: %v", job)
+			}
+			if got := h.await(t, 7)[4:]; fmt.Sprint(got) != "[segment.entered pro segment.entered pro segment.exited pro]" {
+				t.Fatalf("resync after a member left sent %v", got)
+			}
 		})
 	}
 }
