@@ -31,14 +31,7 @@ func TestDestinationPurposeGatesEntries(t *testing.T) {
 			profile := map[string]string{}
 			for i, u := range []string{"ann", "bob", "cat"} {
 				k := graph.Key{Type: graph.TypeUserID, Value: u}
-				if _, err := st.Ingest(ctx, []*graph.Observation{{MessageID: u, Time: at, Identifiers: []graph.Key{k}, Event: graph.Event{Type: "identify"}}}); err != nil {
-					t.Fatal(err)
-				}
-				n, err := g.Identifier(ctx, k)
-				if err != nil {
-					t.Fatal(err)
-				}
-				profile[u] = n.Profile
+				profile[u] = identify(t, g, st, k, at)
 				status := []string{consent.Granted, consent.Denied, ""}[i]
 				if status != "" {
 					if err := s.Consent().AppendConsent(ctx, []consent.Record{{ID: u, Key: k, Purpose: "analytics", Status: status, Time: at, Source: "test"}}); err != nil {
@@ -77,6 +70,20 @@ func TestDestinationPurposeGatesEntries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// identify ingests an identify carrying k and returns its profile.
+func identify(t *testing.T, g graph.Store, st *graph.Stitcher, k graph.Key, at time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.Ingest(ctx, []*graph.Observation{{MessageID: k.Value, Time: at, Identifiers: []graph.Key{k}, Event: graph.Event{Type: "identify"}}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := g.Identifier(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Profile
 }
 
 // consentBackend is a store with consent records and destinations.
@@ -137,15 +144,7 @@ func TestRevocationAppliesToQueuedDeliveries(t *testing.T) {
 				t.Fatal(err)
 			}
 			revoked := time.Now()
-			waitFor(t, time.Minute, func() bool {
-				c, err := f.m.Cursor(ctx, d.ID)
-				return err == nil && c.Withheld[consent.ReasonDenied] > 0
-			})
-			firstDrop := time.Since(revoked)
-			waitFor(t, 5*time.Minute, func() bool {
-				c, err := f.m.Cursor(ctx, d.ID)
-				return err == nil && c.After == last
-			})
+			firstDrop := f.awaitDrops(t, d.ID, consent.ReasonDenied, revoked, last)
 			entered := map[string]time.Time{} // affected profiles' entries, by arrival
 			for _, m := range r.requests() {
 				if affected[m.msg.Data.Profile] && m.msg.Type == "segment.entered" {
@@ -194,13 +193,7 @@ func TestRequirePurposeWithholdsUnmapped(t *testing.T) {
 			st := graph.NewStitcher(g, graph.DefaultConfig())
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			k := graph.Key{Type: graph.TypeUserID, Value: "ann"}
-			if _, err := st.Ingest(ctx, []*graph.Observation{{MessageID: "ann", Time: at, Identifiers: []graph.Key{k}, Event: graph.Event{Type: "identify"}}}); err != nil {
-				t.Fatal(err)
-			}
-			n, err := g.Identifier(ctx, k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ann := identify(t, g, st, k, at)
 			if err := s.Consent().AppendConsent(ctx, []consent.Record{{ID: "c1", Key: k, Purpose: "analytics", Status: consent.Granted, Time: at, Source: "test"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +204,7 @@ func TestRequirePurposeWithholdsUnmapped(t *testing.T) {
 			})
 			r := newReceiver(t, ok)
 			d := f.connect(t, r, "vip")
-			last := f.feed.add("vip", n.Profile, segments.Entered)
+			last := f.feed.add("vip", ann, segments.Entered)
 			eventually(t, "the cursor passes the entry", func() bool {
 				c, err := f.m.Cursor(ctx, d.ID)
 				return err == nil && c.After == last
@@ -222,14 +215,14 @@ func TestRequirePurposeWithholdsUnmapped(t *testing.T) {
 			if _, err := f.m.SetPurpose(ctx, d.ID, "analytics"); err != nil {
 				t.Fatal(err)
 			}
-			f.feed.add("vip", n.Profile, segments.Exited)
-			last = f.feed.add("vip", n.Profile, segments.Entered)
+			f.feed.add("vip", ann, segments.Exited)
+			last = f.feed.add("vip", ann, segments.Entered)
 			eventually(t, "the cursor passes the second entry", func() bool {
 				c, err := f.m.Cursor(ctx, d.ID)
 				return err == nil && c.After == last
 			})
 			got := r.requests()
-			if len(got) == 0 || got[len(got)-1].msg.Type != "segment.entered" || got[len(got)-1].msg.Data.Profile != n.Profile {
+			if len(got) == 0 || got[len(got)-1].msg.Type != "segment.entered" || got[len(got)-1].msg.Data.Profile != ann {
 				t.Fatalf("with the purpose granted: %+v", got)
 			}
 		})

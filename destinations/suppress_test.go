@@ -315,15 +315,7 @@ func TestSuppressionAppliesToQueuedDeliveries(t *testing.T) {
 			}
 			mustSuppress(t, lists, suppression.Scope{Kind: suppression.Global}, in...)
 			added := time.Now()
-			waitFor(t, time.Minute, func() bool {
-				c, err := f.m.Cursor(ctx, d.ID)
-				return err == nil && c.Withheld[destinations.ReasonSuppressed] > 0
-			})
-			firstDrop := time.Since(added)
-			waitFor(t, 5*time.Minute, func() bool {
-				c, err := f.m.Cursor(ctx, d.ID)
-				return err == nil && c.After == last
-			})
+			firstDrop := f.awaitDrops(t, d.ID, destinations.ReasonSuppressed, added, last)
 			var lastAffected time.Time
 			after, before := 0, 0
 			for _, m := range r.requests() {
@@ -352,6 +344,24 @@ func TestSuppressionAppliesToQueuedDeliveries(t *testing.T) {
 				b.name, c.Withheld[destinations.ReasonSuppressed], n, firstDrop.Round(time.Millisecond), lag)
 		})
 	}
+}
+
+// awaitDrops waits for the destination's first entry withheld for reason,
+// returns how long after since it came, then waits for the cursor to pass
+// the record last.
+func (f *fixture) awaitDrops(t *testing.T, id, reason string, since time.Time, last uint64) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, time.Minute, func() bool {
+		c, err := f.m.Cursor(ctx, id)
+		return err == nil && c.Withheld[reason] > 0
+	})
+	took := time.Since(since)
+	waitFor(t, 5*time.Minute, func() bool {
+		c, err := f.m.Cursor(ctx, id)
+		return err == nil && c.After == last
+	})
+	return took
 }
 
 // waitFor polls cond until it holds or limit passes (a figure run takes
